@@ -1,0 +1,108 @@
+/* Base layer: allocator hook, arena, error record, fp16 conversion, string map, growable
+ * byte buffer, overflow-checked size arithmetic and file helpers. Depends on libc only;
+ * every other module builds on it. Nothing here keeps global mutable state. */
+#ifndef MK_BASE_H
+#define MK_BASE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "milkit.h"
+
+#if defined(__GNUC__)
+#define MK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define MK_PRINTF(a, b)
+#endif
+
+/* ---- allocation (see mk_allocator in milkit.h) ---- */
+const mk_allocator *mk_alloc_default(void);
+void *mk_malloc(const mk_allocator *a, size_t n);
+void *mk_calloc(const mk_allocator *a, size_t count, size_t size);
+void *mk_realloc(const mk_allocator *a, void *p, size_t old_n, size_t new_n);
+void mk_free(const mk_allocator *a, void *p, size_t n);
+
+/* A test allocator that fails the Nth call (1-based) and every call after it when
+ * fail_at > 0. calls counts every allocation request. */
+typedef struct mk_failing_alloc {
+    mk_allocator base;
+    long calls;
+    long fail_at;
+} mk_failing_alloc;
+void mk_failing_alloc_init(mk_failing_alloc *fa, long fail_at);
+
+/* ---- size arithmetic: return 0 on overflow, else 1 ---- */
+int mk_mul_size(size_t a, size_t b, size_t *out);
+int mk_add_size(size_t a, size_t b, size_t *out);
+
+/* ---- errors: the first message wins ---- */
+mk_status mk_err_set(mk_err *e, mk_status code, const char *fmt, ...) MK_PRINTF(3, 4);
+mk_status mk_err_vset(mk_err *e, mk_status code, const char *fmt, va_list ap);
+/* Prefix an existing message with context ("file: ") if it has not been prefixed yet. */
+void mk_err_prefix(mk_err *e, const char *fmt, ...) MK_PRINTF(2, 3);
+#define MK_OOM(e) mk_err_set((e), MK_ENOMEM, "out of memory")
+
+/* ---- arena: growable, freed as a whole ---- */
+typedef struct mk_arena mk_arena;
+mk_arena *mk_arena_new(const mk_allocator *a);
+void mk_arena_free(mk_arena *ar);
+void *mk_arena_alloc(mk_arena *ar, size_t n);      /* 16-byte aligned, zeroed; NULL on OOM */
+void *mk_arena_array(mk_arena *ar, size_t count, size_t size);
+char *mk_arena_strdup(mk_arena *ar, const char *s);
+char *mk_arena_strndup(mk_arena *ar, const char *s, size_t n);
+char *mk_arena_printf(mk_arena *ar, const char *fmt, ...) MK_PRINTF(2, 3);
+void *mk_arena_memdup(mk_arena *ar, const void *p, size_t n);
+const mk_allocator *mk_arena_allocator(const mk_arena *ar);
+size_t mk_arena_bytes(const mk_arena *ar);
+
+/* ---- half precision ---- */
+uint16_t mk_f32_to_f16(float f); /* round to nearest even, overflow to inf */
+float mk_f16_to_f32(uint16_t h);
+float mk_round_f16(float f);
+
+/* ---- string → pointer map (open addressing); keys are not copied ---- */
+typedef struct mk_strmap {
+    const mk_allocator *alloc;
+    const char **keys;
+    void **vals;
+    size_t cap, count;
+} mk_strmap;
+void mk_strmap_init(mk_strmap *m, const mk_allocator *a);
+void mk_strmap_free(mk_strmap *m);
+void *mk_strmap_get(const mk_strmap *m, const char *key);
+int mk_strmap_put(mk_strmap *m, const char *key, void *val); /* 0 on OOM */
+
+/* ---- growable byte buffer ---- */
+typedef struct mk_buf {
+    const mk_allocator *alloc;
+    unsigned char *data;
+    size_t len, cap;
+    int oom;
+} mk_buf;
+void mk_buf_init(mk_buf *b, const mk_allocator *a);
+void mk_buf_free(mk_buf *b);
+int mk_buf_append(mk_buf *b, const void *p, size_t n);
+int mk_buf_printf(mk_buf *b, const char *fmt, ...) MK_PRINTF(2, 3);
+int mk_buf_zeros(mk_buf *b, size_t n);
+
+/* ---- files ---- */
+/* A read-only mapping of a whole file (mmap; empty files give data=NULL, size=0). */
+typedef struct mk_mapped {
+    const unsigned char *data;
+    size_t size;
+} mk_mapped;
+mk_status mk_file_map(const char *path, mk_mapped *m, mk_err *e);
+void mk_file_unmap(mk_mapped *m);
+mk_status mk_file_write_all(const char *path, const void *p, size_t n, mk_err *e);
+int mk_path_is_dir(const char *path);
+int mk_path_exists(const char *path);
+/* Remove a directory tree (used to clean temp package dirs); returns 0 on success. */
+int mk_rmtree(const char *path);
+/* Create a fresh temp directory next to `final_path`; writes its path into out. */
+mk_status mk_tempdir_beside(const char *final_path, char *out, size_t out_n, mk_err *e);
+/* Move a finished temp dir into place, replacing an existing directory at final_path. */
+mk_status mk_dir_commit(const char *tmp, const char *final_path, mk_err *e);
+
+#endif

@@ -1,0 +1,299 @@
+/* The milkit IR: a Core ML ML Program in memory. program -> functions -> block -> ops ->
+ * values. It mirrors MIL one to one, so readers and writers need no per-op code. Everything
+ * lives in the program's arena; rewrites unlink ops, nothing is freed object by object. */
+#ifndef MK_IR_H
+#define MK_IR_H
+
+#include "../base/base.h"
+
+/* ---- op kinds (from ops.def) ---- */
+typedef enum mk_op_kind {
+#define MK_OP(e, name, opset, nout, meaning) MK_OP_##e,
+#include "ops.def"
+#undef MK_OP
+    MK_OP__COUNT
+} mk_op_kind;
+
+typedef struct mk_op_info {
+    const char *name;
+    int min_opset; /* 15..18 = iOS15..iOS18 */
+    int n_outputs; /* -1 = depends on the op */
+    const char *meaning;
+} mk_op_info;
+
+const mk_op_info *mk_ir_op_info(mk_op_kind k);
+/* MK_OP__COUNT when the name is not a known MIL op. */
+mk_op_kind mk_ir_op_lookup(const char *mil_name);
+
+/* ---- element types: values are MIL.proto DataType codes ---- */
+typedef enum mk_dtype {
+    MK_DT_INVALID = 0,
+    MK_DT_BOOL = 1,
+    MK_DT_STRING = 2,
+    MK_DT_FP16 = 10,
+    MK_DT_FP32 = 11,
+    MK_DT_FP64 = 12,
+    MK_DT_BF16 = 13,
+    MK_DT_INT8 = 21,
+    MK_DT_INT16 = 22,
+    MK_DT_INT32 = 23,
+    MK_DT_INT64 = 24,
+    MK_DT_INT4 = 25,
+    MK_DT_UINT8 = 31,
+    MK_DT_UINT16 = 32,
+    MK_DT_UINT32 = 33,
+    MK_DT_UINT64 = 34,
+    MK_DT_UINT4 = 35,
+    MK_DT_UINT2 = 36,
+    MK_DT_UINT1 = 37,
+    MK_DT_UINT6 = 38,
+    MK_DT_UINT3 = 39
+} mk_dtype;
+
+/* Text-MIL spelling ("fp32", "int8", ...); NULL for unknown codes. */
+const char *mk_dtype_name(mk_dtype t);
+mk_dtype mk_dtype_from_name(const char *s); /* MK_DT_INVALID when unknown */
+int mk_dtype_valid(int code);
+/* Bits per element (1..64); strings report 8*sizeof(char*) since they are stored as pointers. */
+int mk_dtype_bits(mk_dtype t);
+int mk_dtype_is_float(mk_dtype t);
+int mk_dtype_is_int(mk_dtype t);
+
+/* ---- tensor types ---- */
+#define MK_MAX_RANK 8
+#define MK_DIM_UNKNOWN (-1)
+#define MK_RANK_UNKNOWN (-1)
+
+typedef struct mk_type {
+    mk_dtype dtype;
+    int rank;                  /* MK_RANK_UNKNOWN for unknown rank */
+    int64_t dims[MK_MAX_RANK]; /* MK_DIM_UNKNOWN for a dynamic dim */
+} mk_type;
+
+mk_type mk_type_make(mk_dtype dt, int rank, const int64_t *dims);
+mk_type mk_type_scalar(mk_dtype dt);
+int mk_type_is_static(const mk_type *t);
+int mk_type_equal(const mk_type *a, const mk_type *b);
+/* Element count of a static type; 0 on unknown dims or overflow (check is_static first). */
+int mk_type_numel(const mk_type *t, size_t *out);
+/* Byte size of a static type's payload (sub-byte types are packed); 0 on overflow. */
+int mk_type_nbytes(const mk_type *t, size_t *out);
+/* "tensor<fp32, [1, 3, ?]>" into buf; returns buf. */
+char *mk_type_str(const mk_type *t, char *buf, size_t n);
+
+/* ---- values, ops, blocks ---- */
+typedef struct mk_op mk_op;
+typedef struct mk_block mk_block;
+typedef struct mk_function mk_function;
+
+/* Where a constant payload prefers to be written. */
+typedef enum mk_storage {
+    MK_STORE_AUTO = 0, /* coremltools rule: >= 10 elements of fp16/fp32/int8/uint8 -> blob */
+    MK_STORE_INLINE,
+    MK_STORE_BLOB
+} mk_storage;
+
+typedef struct mk_const {
+    const void *data; /* row-major payload; for MK_DT_STRING an array of const char * */
+    size_t nbytes;
+    mk_storage storage;
+} mk_const;
+
+typedef struct mk_value {
+    const char *name;
+    mk_type type;
+    mk_op *producer;     /* NULL for function/block inputs and inline bindings */
+    int producer_output; /* index into producer->outputs */
+    const mk_const *cst; /* non-NULL when the value is a known constant */
+    int is_inline;       /* a Binding.value: written inline, not as a name */
+} mk_value;
+
+/* One named input parameter: one value, or several for tuple parameters (concat values). */
+typedef struct mk_input {
+    const char *name;
+    int n_args;
+    mk_value **args;
+} mk_input;
+
+typedef struct mk_attr {
+    const char *name;
+    mk_value *value; /* a constant value (cst set) */
+} mk_attr;
+
+struct mk_op {
+    mk_op_kind kind;
+    const char *name; /* the "name" attribute; may be NULL */
+    int n_inputs;
+    mk_input *inputs;
+    int n_outputs;
+    mk_value **outputs;
+    int n_attrs; /* attributes other than "name" (const "val", constexpr parameters) */
+    mk_attr *attrs;
+    int n_blocks;
+    mk_block **blocks;
+    mk_block *parent;
+    mk_op *prev, *next;
+};
+
+struct mk_block {
+    int n_inputs; /* nested blocks only (cond/while_loop) */
+    mk_value **inputs;
+    mk_op *first, *last;
+    int n_outputs;
+    mk_value **outputs;
+    mk_op *parent_op; /* NULL for a function's top block */
+    mk_function *function;
+};
+
+/* ---- model description (Core ML FeatureDescription for multi-arrays) ---- */
+typedef enum mk_flex { MK_FLEX_NONE = 0, MK_FLEX_RANGE, MK_FLEX_ENUMERATED } mk_flex;
+
+typedef struct mk_feature {
+    const char *name;
+    const char *short_description;
+    mk_dtype dtype; /* FP32, FP16, INT32 (INT8 on iOS26) */
+    int rank;
+    int64_t shape[MK_MAX_RANK]; /* default shape */
+    mk_flex flex;
+    int64_t range_lo[MK_MAX_RANK], range_hi[MK_MAX_RANK]; /* hi -1 = unbounded */
+    int n_enumerated;
+    int64_t (*enumerated)[MK_MAX_RANK];
+    int is_optional;
+} mk_feature;
+
+struct mk_function {
+    const char *name;
+    const char *opset; /* "CoreML5".."CoreML8" */
+    int n_inputs;
+    mk_value **inputs;
+    mk_block *block;
+};
+
+typedef struct mk_kv {
+    const char *key, *value;
+} mk_kv;
+
+struct mk_program {
+    mk_arena *arena;
+    const mk_allocator *alloc;
+    int spec_version; /* 6..9 */
+    int n_functions;
+    mk_function **functions;
+    int n_inputs, n_outputs; /* description of the main function */
+    mk_feature *inputs, *outputs;
+    /* Model.description.metadata */
+    const char *short_description, *version_string, *author, *license;
+    int n_user_meta;
+    mk_kv *user_meta;
+    int n_build_info; /* Program.attributes["buildInfo"] */
+    mk_kv *build_info;
+    int is_updatable;
+    /* files kept mapped while constants point into them */
+    int n_maps;
+    mk_mapped *maps;
+    mk_strmap names; /* every value name in use, for unique naming */
+    unsigned long name_counter;
+};
+
+/* ---- construction ---- */
+mk_program *mk_ir_program_new(const mk_allocator *a, int spec_version);
+void mk_ir_program_free(mk_program *p);
+/* Keep a mapping alive until the program is freed (takes ownership). */
+mk_status mk_ir_program_keep_map(mk_program *p, mk_mapped m, mk_err *e);
+
+/* Opset string for a spec version ("CoreML5" for 6 ...); NULL when out of range. */
+const char *mk_ir_opset_for_spec(int spec_version);
+/* iOS opset number (15..18) for a spec version, 0 when unknown. */
+int mk_ir_ios_for_spec(int spec_version);
+
+mk_function *mk_ir_function_new(mk_program *p, const char *name);
+mk_function *mk_ir_main(const mk_program *p); /* "main", or the first function */
+
+/* Adds a function input value (name must be a valid unique identifier). */
+mk_value *mk_ir_function_add_input(mk_program *p, mk_function *f, const char *name,
+                                   const mk_type *t);
+mk_block *mk_ir_block_new(mk_program *p, mk_function *f, mk_op *parent_op);
+mk_value *mk_ir_block_add_input(mk_program *p, mk_block *b, const char *name, const mk_type *t);
+int mk_ir_block_set_outputs(mk_program *p, mk_block *b, int n, mk_value *const *vals);
+
+/* Returns a fresh identifier derived from base (sanitized to [A-Za-z_][A-Za-z0-9_]*),
+ * unique within the program, and reserves it. */
+const char *mk_ir_unique_name(mk_program *p, const char *base);
+/* Reserve an exact name; 0 if already taken or on OOM. */
+int mk_ir_reserve_name(mk_program *p, const char *name);
+/* MIL identifier check (MIL.proto rule plus coremltools' keyword list). */
+int mk_ir_valid_identifier(const char *s);
+
+/* New op (not yet in a block). name may be NULL (derived from the first output). */
+mk_op *mk_ir_op_new(mk_program *p, mk_op_kind k, const char *name);
+/* Bind an input parameter to one value (or append to a tuple parameter). */
+int mk_ir_op_add_input(mk_program *p, mk_op *op, const char *param, mk_value *v);
+/* Add an output; name NULL gives a unique name derived from the op name. */
+mk_value *mk_ir_op_add_output(mk_program *p, mk_op *op, const char *name, const mk_type *t);
+int mk_ir_op_add_attr(mk_program *p, mk_op *op, const char *name, mk_value *v);
+int mk_ir_op_add_block(mk_program *p, mk_op *op, mk_block *b);
+
+/* A constant value, not produced by any op: used for attributes and inline bindings.
+ * data is copied into the arena unless borrow is set (then it must outlive the program). */
+mk_value *mk_ir_const_value(mk_program *p, const mk_type *t, const void *data, size_t nbytes,
+                            int borrow);
+/* A `const` op appended to b that produces a named constant; returns its output. */
+mk_value *mk_ir_const(mk_program *p, mk_block *b, const char *name, const mk_type *t,
+                      const void *data, size_t nbytes, int borrow);
+/* Convenience scalar/vector constants in a block. */
+mk_value *mk_ir_const_i32(mk_program *p, mk_block *b, const char *name, int n,
+                          const int32_t *v, int as_scalar);
+mk_value *mk_ir_const_f32(mk_program *p, mk_block *b, const char *name, int n,
+                          const float *v, int as_scalar);
+mk_value *mk_ir_const_bool(mk_program *p, mk_block *b, const char *name, int n,
+                           const uint8_t *v, int as_scalar);
+mk_value *mk_ir_const_str(mk_program *p, mk_block *b, const char *name, const char *s);
+
+/* ---- block editing ---- */
+void mk_ir_block_append(mk_block *b, mk_op *op);
+void mk_ir_insert_before(mk_op *pos, mk_op *op);
+void mk_ir_insert_after(mk_op *pos, mk_op *op);
+void mk_ir_unlink(mk_op *op);
+/* Rebind every use of `from` to `to` in b and nested blocks (inputs and block outputs). */
+int mk_ir_replace_uses(mk_block *b, const mk_value *from, mk_value *to);
+int mk_ir_count_uses(const mk_block *b, const mk_value *v);
+/* Remove ops whose outputs are never used (recursively), keeping the block outputs alive. */
+int mk_ir_dce(mk_program *p, mk_block *b);
+
+/* ---- lookups on ops ---- */
+const mk_input *mk_ir_input(const mk_op *op, const char *param);
+mk_value *mk_ir_arg(const mk_op *op, const char *param); /* first arg, NULL if absent */
+mk_value *mk_ir_attr(const mk_op *op, const char *name);
+/* Typed reads of a constant input or attribute; 0 when absent or not constant. */
+int mk_ir_arg_i32s(const mk_op *op, const char *param, int32_t *out, int max, int *n);
+int mk_ir_arg_i32(const mk_op *op, const char *param, int32_t *out);
+int mk_ir_arg_f32(const mk_op *op, const char *param, float *out);
+int mk_ir_arg_bool(const mk_op *op, const char *param, int *out);
+const char *mk_ir_arg_str(const mk_op *op, const char *param);
+/* Read a constant's element i as double / int64 (for any numeric dtype). */
+double mk_const_get_f64(const mk_value *v, size_t i);
+int64_t mk_const_get_i64(const mk_value *v, size_t i);
+
+/* ---- verification, printing, inference ---- */
+mk_status mk_ir_verify(const mk_program *p, mk_err *e);
+mk_status mk_ir_print(const mk_program *p, FILE *f, mk_err *e);
+
+/* Shapes and dtypes of an op's outputs from its inputs. An operand is the type of one input
+ * argument plus its data when the data is known (constants, or tensors in the interpreter).
+ * ins is indexed like op->inputs flattened in order: input i arg j. */
+typedef struct mk_operand {
+    mk_type type;
+    const void *data;
+    size_t nbytes;
+} mk_operand;
+mk_status mk_ir_infer(const mk_op *op, const mk_operand *ins, int n_ins, mk_type *outs,
+                      int max_outs, int *n_outs, mk_err *e);
+/* Infer from the op's bound values and store into its outputs' types. */
+mk_status mk_ir_infer_op(mk_op *op, mk_err *e);
+/* Flattened operand index of input `param` arg 0; -1 when absent. */
+int mk_ir_operand_index(const mk_op *op, const char *param);
+
+/* Iterate ops of a block in order. */
+#define MK_FOR_OPS(b, op) for (mk_op *op = (b)->first; op; op = op->next)
+
+#endif

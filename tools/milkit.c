@@ -1,0 +1,82 @@
+/* milkit: the command-line front end. Dispatches to one subcommand per file (cmd_*.c). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} cmds[] = {
+    {"convert", mk_cmd_convert, "ONNX or Core ML model -> .mlpackage (ML Program)"},
+    {"lint", mk_cmd_lint, "report Core ML hazards (wrong results, CPU fallback)"},
+    {"fix", mk_cmd_fix, "rewrite hazards, verified by the interpreter"},
+    {"run", mk_cmd_run, "execute a model on the CPU (fp32 or emulated fp16)"},
+    {"verify", mk_cmd_verify, "compare two models, or a model with reference outputs"},
+    {"info", mk_cmd_info, "summary: target, inputs/outputs, op histogram, constants"},
+    {"dump", mk_cmd_dump, "print the program as MIL text"},
+    {"graph", mk_cmd_graph, "draw the program for Graphviz (--dot)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: milkit <command> [options]   (milkit <command> --help for details)\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(f, "\nexit status: 0 ok, 1 findings or mismatch, 2 error\n");
+}
+
+int cli_is_help(const char *a)
+{
+    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "milkit %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+int cli_fail_err(const char *cmd, const mk_err *e)
+{
+    return cli_fail(cmd, "%s", e->msg[0] ? e->msg : mk_status_name(e->code));
+}
+
+const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return NULL;
+    if (a[n] == '=') return a + n + 1;
+    if (a[n] != 0) return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || cli_is_help(argv[1])) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("milkit %s\n", MK_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "milkit: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
