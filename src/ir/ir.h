@@ -97,6 +97,7 @@ typedef struct mk_const {
     const void *data; /* row-major payload; for MK_DT_STRING an array of const char * */
     size_t nbytes;
     mk_storage storage;
+    uint64_t blob_offset; /* metadata offset in weight.bin when read from or written to one */
 } mk_const;
 
 typedef struct mk_value {
@@ -273,6 +274,10 @@ const char *mk_ir_arg_str(const mk_op *op, const char *param);
 /* Read a constant's element i as double / int64 (for any numeric dtype). */
 double mk_const_get_f64(const mk_value *v, size_t i);
 int64_t mk_const_get_i64(const mk_value *v, size_t i);
+
+/* Whether a constant is written to weight.bin: its storage hint, else the coremltools rule
+ * (>= 10 elements of fp16/fp32/int8/uint8; from spec 9 also int16/uint16/int32/uint32). */
+int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c);
 
 /* ---- verification, printing, inference ---- */
 mk_status mk_ir_verify(const mk_program *p, mk_err *e);

@@ -586,3 +586,27 @@ int mk_ir_operand_index(const mk_op *op, const char *param)
     }
     return -1;
 }
+
+int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c)
+{
+    size_t n;
+    if (c->storage == MK_STORE_INLINE) return 0;
+    if (c->storage == MK_STORE_BLOB) return 1;
+    if (!mk_type_numel(t, &n) || n < 10) return 0;
+    switch (t->dtype) {
+    case MK_DT_FP16:
+    case MK_DT_FP32:
+    case MK_DT_INT8:
+    case MK_DT_UINT8: return 1;
+    case MK_DT_INT16:
+    case MK_DT_UINT16:
+    case MK_DT_INT32:
+    case MK_DT_UINT32: return spec_version >= 9;
+    default: return 0;
+    }
+}
+
+void mk_program_free(mk_program *p)
+{
+    mk_ir_program_free(p);
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine and runs every milkit test: the unit/golden/differential
+# suite (debug build), the same suite under AddressSanitizer + UBSan, and the fuzz corpora
+# (replayed with gcc, then a bounded libFuzzer run with clang). The last line printed is the
+# combined "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 2
+[ -x tests/fetch_models.sh ] && { bash tests/fetch_models.sh || echo "test: model fetch failed; model tests will skip"; }
+[ -x tests/diff/setup_ort.sh ] && { bash tests/diff/setup_ort.sh || echo "test: onnxruntime-node unavailable; differential tests will skip"; }
+JOBS=$(nproc)
+total_pass=0; total_fail=0; total_skip=0
+suite() { # name, make args...
+    local name=$1; shift
+    echo "== $name"
+    if ! make -j"$JOBS" "$@" >"build/$name.build.log" 2>&1; then
+        tail -30 "build/$name.build.log"; echo "test: $name build failed"; total_fail=$((total_fail+1)); return
+    fi
+    make "$@" test 2>&1 | tee "build/$name.log" | grep -vE '^ok ' || true
+    local last; last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "build/$name.log" | tail -1)
+    if [ -z "$last" ]; then echo "test: $name produced no summary"; total_fail=$((total_fail+1)); return; fi
+    local p f s
+    p=$(echo "$last" | sed -E 's/^([0-9]+) passed.*/\1/')
+    f=$(echo "$last" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+    s=$(echo "$last" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p'); s=${s:-0}
+    total_pass=$((total_pass+p)); total_fail=$((total_fail+f)); total_skip=$((total_skip+s))
+}
+mkdir -p build
+suite debug BUILD=debug
+suite asan BUILD=asan
+# fuzz corpora: replay with gcc under ASan, then a bounded libFuzzer run with clang
+if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
+    echo "== fuzz"
+    if make -j"$JOBS" BUILD=asan fuzz >build/fuzz-replay.build.log 2>&1; then
+        for f in tests/fuzz/fuzz_*.c; do
+            n=$(basename "$f" .c); corpus="tests/fuzz/corpus/${n#fuzz_}"
+            if build/asan/"$n" "$corpus" >"build/$n.replay.log" 2>&1; then
+                echo "ok   $n replay ($(ls "$corpus" | wc -l) inputs)"; total_pass=$((total_pass+1))
+            else echo "FAIL $n replay"; tail -20 "build/$n.replay.log"; total_fail=$((total_fail+1)); fi
+        done
+    else tail -20 build/fuzz-replay.build.log; echo "FAIL fuzz replay build"; total_fail=$((total_fail+1)); fi
+    if make -j"$JOBS" BUILD=fuzz fuzz >build/fuzz.build.log 2>&1; then
+        for f in tests/fuzz/fuzz_*.c; do
+            n=$(basename "$f" .c); corpus="tests/fuzz/corpus/${n#fuzz_}"; work=$(mktemp -d)
+            if build/fuzz/"$n" -max_total_time="${FUZZ_SECONDS:-60}" -rss_limit_mb=2048 "$work" "$corpus" >"build/$n.fuzz.log" 2>&1; then
+                echo "ok   $n libFuzzer ${FUZZ_SECONDS:-60}s ($(grep -oE 'Done [0-9]+ runs' "build/$n.fuzz.log" | tail -1))"; total_pass=$((total_pass+1))
+            else echo "FAIL $n libFuzzer"; tail -30 "build/$n.fuzz.log"; total_fail=$((total_fail+1)); fi
+            rm -rf "$work"
+        done
+    else tail -20 build/fuzz.build.log; echo "FAIL libFuzzer build"; total_fail=$((total_fail+1)); fi
+fi
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ "$total_fail" -eq 0 ]

@@ -1,0 +1,219 @@
+/* `milkit info`: a program's target, inputs and outputs (with flexible shapes), op
+ * histogram, constant counts and bytes split inline / weight.bin, and metadata, as text
+ * or JSON (cJSON). Reads the IR only. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir/ir.h"
+
+typedef struct stats {
+    int counts[MK_OP__COUNT];
+    long n_ops;
+    long n_inline, n_blob;
+    unsigned long long inline_bytes, blob_bytes;
+} stats;
+
+static void count_const(const mk_program *p, const mk_value *v, stats *s)
+{
+    size_t nb = 0;
+    if (!v || !v->cst || !mk_type_nbytes(&v->type, &nb)) return;
+    if (mk_ir_const_in_blob(p->spec_version, &v->type, v->cst)) {
+        s->n_blob++;
+        s->blob_bytes += nb;
+    } else {
+        s->n_inline++;
+        s->inline_bytes += nb;
+    }
+}
+
+static void gather(const mk_program *p, const mk_block *b, stats *s)
+{
+    MK_FOR_OPS(b, op) {
+        s->counts[op->kind]++;
+        s->n_ops++;
+        for (int i = 0; i < op->n_attrs; i++) count_const(p, op->attrs[i].value, s);
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++)
+                if (op->inputs[i].args[j]->is_inline) count_const(p, op->inputs[i].args[j], s);
+        for (int i = 0; i < op->n_blocks; i++) gather(p, op->blocks[i], s);
+    }
+}
+
+static const char *target_name(int spec)
+{
+    static const char *const names[] = {"iOS15", "iOS16", "iOS17", "iOS18"};
+    return spec >= 6 && spec <= 9 ? names[spec - 6] : "unknown";
+}
+
+static void shape_str(const mk_feature *ft, char *buf, size_t n)
+{
+    size_t off = 0;
+    off += (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ft->rank && off < n; i++) {
+        int w;
+        if (ft->flex == MK_FLEX_RANGE && ft->range_lo[i] != ft->range_hi[i]) {
+            if (ft->range_hi[i] < 0)
+                w = snprintf(buf + off, n - off, "%s%lld..", i ? ", " : "",
+                             (long long)ft->range_lo[i]);
+            else
+                w = snprintf(buf + off, n - off, "%s%lld..%lld", i ? ", " : "",
+                             (long long)ft->range_lo[i], (long long)ft->range_hi[i]);
+        } else {
+            w = snprintf(buf + off, n - off, "%s%lld", i ? ", " : "", (long long)ft->shape[i]);
+        }
+        if (w < 0) break;
+        off += (size_t)w;
+    }
+    if (off < n) snprintf(buf + off, n - off, "]");
+}
+
+typedef struct hist_entry {
+    int kind, count;
+} hist_entry;
+
+static int hist_cmp(const void *a, const void *b)
+{
+    const hist_entry *x = a, *y = b;
+    if (x->count != y->count) return y->count - x->count;
+    return strcmp(mk_ir_op_info((mk_op_kind)x->kind)->name,
+                  mk_ir_op_info((mk_op_kind)y->kind)->name);
+}
+
+static int histogram(const stats *s, hist_entry *h)
+{
+    int n = 0;
+    for (int k = 0; k < MK_OP__COUNT; k++)
+        if (s->counts[k]) h[n++] = (hist_entry){k, s->counts[k]};
+    qsort(h, (size_t)n, sizeof *h, hist_cmp);
+    return n;
+}
+
+static cJSON *features_json(const mk_feature *fs, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++) {
+        const mk_feature *ft = &fs[i];
+        cJSON *o = cJSON_CreateObject(), *shape = cJSON_CreateArray();
+        cJSON_AddStringToObject(o, "name", ft->name);
+        cJSON_AddStringToObject(o, "dtype", mk_dtype_name(ft->dtype) ? mk_dtype_name(ft->dtype) : "?");
+        for (int d = 0; d < ft->rank; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)ft->shape[d]));
+        cJSON_AddItemToObject(o, "shape", shape);
+        if (ft->flex == MK_FLEX_RANGE) {
+            cJSON *r = cJSON_CreateArray();
+            for (int d = 0; d < ft->rank; d++) {
+                cJSON *pair = cJSON_CreateArray();
+                cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)ft->range_lo[d]));
+                cJSON_AddItemToArray(pair, cJSON_CreateNumber((double)ft->range_hi[d]));
+                cJSON_AddItemToArray(r, pair);
+            }
+            cJSON_AddItemToObject(o, "shape_range", r);
+        } else if (ft->flex == MK_FLEX_ENUMERATED) {
+            cJSON *en = cJSON_CreateArray();
+            for (int k = 0; k < ft->n_enumerated; k++) {
+                cJSON *sh = cJSON_CreateArray();
+                for (int d = 0; d < ft->rank; d++)
+                    cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)ft->enumerated[k][d]));
+                cJSON_AddItemToArray(en, sh);
+            }
+            cJSON_AddItemToObject(o, "enumerated_shapes", en);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static mk_status info_json(const mk_program *p, const stats *s, FILE *f, mk_err *e)
+{
+    hist_entry h[MK_OP__COUNT];
+    int nh = histogram(s, h);
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return MK_OOM(e);
+    cJSON_AddNumberToObject(root, "specification_version", p->spec_version);
+    cJSON_AddStringToObject(root, "target", target_name(p->spec_version));
+    const mk_function *fn = mk_ir_main(p);
+    cJSON_AddStringToObject(root, "opset", fn && fn->opset ? fn->opset : "?");
+    cJSON_AddNumberToObject(root, "functions", p->n_functions);
+    cJSON_AddItemToObject(root, "inputs", features_json(p->inputs, p->n_inputs));
+    cJSON_AddItemToObject(root, "outputs", features_json(p->outputs, p->n_outputs));
+    cJSON_AddNumberToObject(root, "ops", (double)s->n_ops);
+    cJSON *hist = cJSON_CreateObject();
+    for (int i = 0; i < nh; i++)
+        cJSON_AddNumberToObject(hist, mk_ir_op_info((mk_op_kind)h[i].kind)->name, h[i].count);
+    cJSON_AddItemToObject(root, "op_histogram", hist);
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "inline_count", (double)s->n_inline);
+    cJSON_AddNumberToObject(c, "inline_bytes", (double)s->inline_bytes);
+    cJSON_AddNumberToObject(c, "blob_count", (double)s->n_blob);
+    cJSON_AddNumberToObject(c, "blob_bytes", (double)s->blob_bytes);
+    cJSON_AddItemToObject(root, "constants", c);
+    cJSON *meta = cJSON_CreateObject();
+    if (p->author) cJSON_AddStringToObject(meta, "author", p->author);
+    if (p->license) cJSON_AddStringToObject(meta, "license", p->license);
+    if (p->short_description) cJSON_AddStringToObject(meta, "description", p->short_description);
+    if (p->version_string) cJSON_AddStringToObject(meta, "version", p->version_string);
+    for (int i = 0; i < p->n_user_meta; i++)
+        cJSON_AddStringToObject(meta, p->user_meta[i].key, p->user_meta[i].value);
+    cJSON_AddItemToObject(root, "metadata", meta);
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!txt) return MK_OOM(e);
+    fprintf(f, "%s\n", txt);
+    free(txt);
+    return MK_OK;
+}
+
+static void print_features(FILE *f, const char *title, const mk_feature *fs, int n)
+{
+    fprintf(f, "%s:\n", title);
+    for (int i = 0; i < n; i++) {
+        char sh[512];
+        shape_str(&fs[i], sh, sizeof sh);
+        fprintf(f, "  %-24s %-6s %s", fs[i].name, mk_dtype_name(fs[i].dtype) ? mk_dtype_name(fs[i].dtype) : "?", sh);
+        if (fs[i].flex == MK_FLEX_RANGE) fputs("  (flexible: range)", f);
+        if (fs[i].flex == MK_FLEX_ENUMERATED)
+            fprintf(f, "  (flexible: %d enumerated shapes)", fs[i].n_enumerated);
+        if (fs[i].is_optional) fputs("  (optional)", f);
+        fputc('\n', f);
+    }
+}
+
+mk_status mk_program_info(const mk_program *p, FILE *f, int json, mk_err *e)
+{
+    stats *s = calloc(1, sizeof *s);
+    if (!s) return MK_OOM(e);
+    for (int i = 0; i < p->n_functions; i++) gather(p, p->functions[i]->block, s);
+    mk_status st = MK_OK;
+    if (json) {
+        st = info_json(p, s, f, e);
+    } else {
+        const mk_function *fn = mk_ir_main(p);
+        fprintf(f, "specification version %d (%s, opset %s)\n", p->spec_version,
+                target_name(p->spec_version), fn && fn->opset ? fn->opset : "?");
+        if (p->n_functions > 1) fprintf(f, "functions: %d\n", p->n_functions);
+        print_features(f, "inputs", p->inputs, p->n_inputs);
+        print_features(f, "outputs", p->outputs, p->n_outputs);
+        hist_entry h[MK_OP__COUNT];
+        int nh = histogram(s, h);
+        fprintf(f, "ops: %ld\n", s->n_ops);
+        for (int i = 0; i < nh; i++)
+            fprintf(f, "  %-32s %d\n", mk_ir_op_info((mk_op_kind)h[i].kind)->name, h[i].count);
+        fprintf(f, "constants: %ld inline (%llu bytes), %ld in weight.bin (%llu bytes)\n",
+                s->n_inline, s->inline_bytes, s->n_blob, s->blob_bytes);
+        if (p->author) fprintf(f, "author: %s\n", p->author);
+        if (p->license) fprintf(f, "license: %s\n", p->license);
+        if (p->short_description) fprintf(f, "description: %s\n", p->short_description);
+        if (p->version_string) fprintf(f, "version: %s\n", p->version_string);
+        for (int i = 0; i < p->n_user_meta; i++)
+            fprintf(f, "metadata %s: %s\n", p->user_meta[i].key, p->user_meta[i].value);
+    }
+    free(s);
+    if (st == MK_OK && ferror(f)) st = mk_err_set(e, MK_EIO, "write error");
+    return st;
+}
+
+int mk_program_spec_version(const mk_program *p)
+{
+    return p->spec_version;
+}
