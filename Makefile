@@ -34,6 +34,8 @@ ONNX_PROTO := /usr/include/onnx/onnx.proto
 ONNX_GEN_C := $(GEN)/onnx/onnx.pb-c.c
 GEN_C := $(CML_GEN_C) $(ONNX_GEN_C)
 GEN_H := $(GEN_C:.c=.h)
+# keep generated sources: make would otherwise delete them as intermediate files
+.SECONDARY: $(GEN_C) $(GEN_H)
 
 LIB_SRC := $(wildcard src/*/*.c)
 TOOL_SRC := $(wildcard tools/*.c)

@@ -109,6 +109,16 @@ typedef struct mk_convert_options {
 mk_status mk_onnx_import(const char *path, const mk_convert_options *opts,
                          const mk_allocator *alloc, mk_program **out, mk_err *err);
 
+/* Same as mk_onnx_import for a model held in memory (external data is not available; weights
+ * are copied, so data need not outlive the program). name is used in messages. */
+mk_status mk_onnx_import_mem(const void *data, size_t size, const char *name,
+                             const mk_convert_options *opts, const mk_allocator *alloc,
+                             mk_program **out, mk_err *err);
+/* Read one ONNX TensorProto file (.pb, as in ONNX test data) into a tensor: float types
+ * become fp32, integer types int32, bool stays bool. The caller releases it like any
+ * mk_tensor (mk_tensor_list_free on a list holding it). */
+mk_status mk_onnx_read_tensor(const char *path, mk_tensor *out, mk_err *err);
+
 /* Load any model milkit reads: .onnx (converted in memory), .mlpackage or .mlmodel. */
 mk_status mk_model_load(const char *path, const mk_convert_options *opts,
                         const mk_allocator *alloc, mk_program **out, mk_err *err);
@@ -127,6 +137,171 @@ mk_status mk_random_inputs(const mk_program *p, unsigned long long seed, mk_tens
  * outputs come back in model-output order, fp32 for float outputs. */
 mk_status mk_run(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
                  mk_tensor_list *outputs, mk_err *err);
+
+/* What a run noticed besides its outputs. */
+typedef struct mk_run_report {
+    char warning[512]; /* first fp16 overflow ("fp16 overflow: op NAME (kind) ..."), "" if none */
+    size_t peak_bytes; /* peak bytes of live activations in the interpreter */
+} mk_run_report;
+/* mk_run with a report (rep may be NULL). */
+mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
+                    mk_tensor_list *outputs, mk_run_report *rep, mk_err *err);
+
+/* Elementwise comparison of a (under test) with b (reference): pass when every element has
+ * |a-b| <= atol + rtol*|b| (NaN only matches NaN). Shapes must agree (rank-insensitive to
+ * leading 1s); a shape mismatch is a failed comparison, not an error. */
+typedef struct mk_compare_result {
+    size_t numel, n_bad;
+    double max_abs, max_rel; /* over all elements; max_rel uses |a-b| / max(|b|, 1e-12) */
+    double cosine;           /* cosine similarity of a and b (1 when both are all zero) */
+    size_t worst_index;      /* flat index of the worst element (largest |a-b| - tolerance) */
+    int rank;
+    int64_t worst_coord[8]; /* the same index per axis of b */
+    double worst_a, worst_b;
+    int shape_ok, pass;
+} mk_compare_result;
+mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double rtol,
+                     mk_compare_result *out, mk_err *err);
+/* Find a tensor by name in a list (NULL when absent). */
+const mk_tensor *mk_tensor_list_find(const mk_tensor_list *l, const char *name);
+/* Model input / output names and count, for the CLI (strings owned by the program). */
+int mk_program_n_inputs(const mk_program *p);
+const char *mk_program_input_name(const mk_program *p, int i);
+/* Tensors named on a command line: "name=file.npy", "file.npz" (every member) or "file.npy"
+ * (named after the file). Appends to out; on failure out is freed and err names the file. */
+mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, mk_err *err);
+/* Write tensors to .npz (all of them) or .npy (exactly one). */
+mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err);
+
+/* ---- hazards: lint, fix, placement (src/lint, src/passes, src/api/lint.c, src/api/fix.c) ----
+ * Rule ids are the hazard ids of docs/hazards.md ("H1".."H39"). */
+typedef enum mk_severity {
+    MK_SEV_INFO = 0,    /* performance */
+    MK_SEV_WARNING = 1, /* CPU fallback, or a result that depends on intent */
+    MK_SEV_ERROR = 2    /* wrong results or load failure */
+} mk_severity;
+const char *mk_severity_name(mk_severity s);
+
+/* One catalog rule. fix names the pass that rewrites it, NULL for "no safe rewrite". */
+typedef struct mk_lint_rule {
+    const char *id, *category, *title, *units, *fix, *evidence;
+    mk_severity severity;
+    int opt_in; /* the fix changes layout and runs only when asked (H25) */
+} mk_lint_rule;
+/* The rule table (static, never freed): rules 0..count-1 in id order; find by id ("H1"). */
+int mk_lint_rule_count(void);
+const mk_lint_rule *mk_lint_rule_at(int i);
+const mk_lint_rule *mk_lint_rule_find(const char *id);
+
+typedef struct mk_finding {
+    const char *rule;     /* "H1" */
+    mk_severity severity;
+    const char *function; /* function name */
+    const char *block;    /* "main" or "main/<op name>.b<k>" for nested blocks */
+    int op_index;         /* index of the op in its block; -1 for program-level findings */
+    const char *op_name, *op_type;
+    const char *message;  /* one line: what goes wrong, where, on which compute unit */
+    const char *fix;      /* pass that rewrites this instance, NULL = no safe rewrite */
+} mk_finding;
+
+typedef struct mk_findings mk_findings;
+
+typedef struct mk_lint_options {
+    mk_target target; /* MK_TARGET_DEFAULT: the program's own */
+    int assume_fp16;  /* check fp16 hazards (H9-H14) in fp32 programs too */
+    const char *only, *skip; /* comma lists of rule ids ("H1,H4"); NULL = all */
+} mk_lint_options;
+
+/* Lint every function of p. *out is owned by the caller (mk_findings_free); it copies
+ * every string, so it outlives p. opts may be NULL. */
+mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings **out,
+                  mk_err *err);
+int mk_findings_count(const mk_findings *f);
+const mk_finding *mk_findings_at(const mk_findings *f, int i);
+int mk_findings_count_rule(const mk_findings *f, const char *rule);
+void mk_findings_free(mk_findings *f);
+
+typedef enum mk_format { MK_FORMAT_TEXT = 0, MK_FORMAT_JSON, MK_FORMAT_SARIF } mk_format;
+/* Text (one line per finding), JSON (sorted keys) or SARIF 2.1.0. artifact is the model path
+ * shown in the report (may be NULL). */
+mk_status mk_findings_write(const mk_findings *f, const char *artifact, mk_format fmt, FILE *out,
+                            mk_err *err);
+
+/* True when id is in the comma list (exact tokens, case-insensitive). */
+int mk_rule_list_has(const char *list, const char *id);
+
+/* Placement prediction: which ops would run off the Neural Engine, from published evidence
+ * (hazards.md Table 2, H4, H5, H18-H21, H29), and the segments they cut the graph into. */
+typedef struct mk_placement_summary {
+    int n_ops;      /* compute ops (const ops are not counted) */
+    int n_off_ne;   /* predicted off the Neural Engine */
+    int n_segments; /* maximal runs of ops on one side */
+    int n_boundary; /* tensors crossing a segment boundary */
+} mk_placement_summary;
+/* Write the prediction (text or JSON) to out when out is not NULL; fill *sum. */
+mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placement_summary *sum,
+                             mk_err *err);
+
+/* Graphviz dot of the main function: findings in red/orange, off-NE ops filled grey. */
+mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, mk_err *err);
+
+/* A deep copy of p. Constants that live in p's mapped weight files are borrowed, not copied:
+ * free the copy before p. Everything else is copied into the copy's own arena. */
+mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err);
+
+typedef struct mk_fix_options {
+    const char *only, *skip; /* comma lists of rule ids; NULL = every default-on fix */
+    int ane_layout;          /* also run opt-in layout rewrites (H25 linear -> 1x1 conv) */
+    int no_verify;           /* skip the interpreter check (placement estimates only) */
+    int assume_fp16;         /* as in mk_lint_options */
+    unsigned long long seed; /* random inputs for the check */
+    const mk_tensor_list *inputs; /* extra inputs to check with (may be NULL) */
+    double atol, rtol;       /* 0 = defaults 1e-4, 1e-3: |a-b| <= atol + rtol*|b| */
+} mk_fix_options;
+
+typedef struct mk_fix_row {
+    char rule[24]; /* hazard ids of the pass ("H7,H8") */
+    char pass[40];
+    int ops_changed;
+    double max_err; /* worst |a-b| over all outputs after this fix, -1 when not verified */
+} mk_fix_row;
+
+typedef struct mk_fix_report {
+    int n_rows;
+    mk_fix_row rows[48];
+    int verified;   /* the interpreter compared original and fixed outputs */
+    double max_err; /* worst over all checks */
+} mk_fix_report;
+
+/* Apply the selected fixes to a copy of in and check (unless no_verify) that the fixed
+ * program gives the same outputs as in on seeded random inputs (fp32) within tolerance;
+ * MK_EMISMATCH naming the rule otherwise. On success *out is the fixed program (it borrows
+ * in's weight mappings like mk_program_clone: free it before in). */
+mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **out,
+                 mk_fix_report *rep, mk_err *err);
+/* The fix table as text: rule, pass, ops changed, verified max error. */
+void mk_fix_report_write(const mk_fix_report *rep, FILE *out);
+
+/* ---- the convert pipeline (src/api/convert.c) ---- */
+typedef struct mk_pipeline_options {
+    int fix;          /* apply every default-on hazard fix (milkit convert's default) */
+    int fp16;         /* fp16 compute precision (I/O stays as declared, casts inserted) */
+    int int8_weights; /* per-channel int8 weights (needs iOS16 or later) */
+    int verbose;      /* print each fix to stderr */
+} mk_pipeline_options;
+
+typedef struct mk_convert_report {
+    mk_target target;      /* the target written */
+    int n_ops;             /* ops in the written program (const ops included) */
+    int n_fixed;           /* ops changed by fixes */
+    char fix_summary[256]; /* "H1 x1, H4 x2", "" when nothing changed */
+    unsigned long long weight_bytes, weight_bytes_before; /* weight.bin payload before/after compression */
+} mk_convert_report;
+
+/* Load IN (.onnx, .mlpackage or .mlmodel), apply fixes and precision passes, and write OUT
+ * atomically. copts may be NULL for Core ML input; rep may be NULL. */
+mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
+                     const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,9 +1,139 @@
-/* Placeholder for `milkit fix` until its module lands. */
+/* `milkit fix MODEL -o OUT.mlpackage [--only H1,H4] [--skip H25] ...`: rewrite hazards,
+ * verify with the interpreter that the outputs did not change, then write the package and
+ * print the table (rule, pass, ops changed, verified max error). Parsing and printing only;
+ * the rewrites live in src/passes, the checking in src/api/fix.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: milkit fix MODEL -o OUT.mlpackage [--only H1,H4] [--skip H25] [--ane-layout]\n"
+            "                  [--assume-fp16] [-i in.npz | -i name=x.npy ...] [--seed N]\n"
+            "                  [--atol A --rtol R] [--target iosNN] [--no-verify]\n"
+            "  applies the fixes of `milkit lint` findings, runs the interpreter on the original\n"
+            "  and the fixed model (seeded random inputs, plus -i inputs) and refuses to write\n"
+            "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3).\n"
+            "  --ane-layout   also apply opt-in layout rewrites (H25: linear -> 1x1 conv)\n"
+            "exit status: 0 written, 1 verification failed (nothing written), 2 error\n");
+}
+
+static int add_input(mk_tensor_list *l, const char *spec, mk_err *err)
+{
+    const char *eq = strchr(spec, '=');
+    if (!eq) return mk_npz_read(spec, l, err) == MK_OK;
+    mk_tensor t;
+    memset(&t, 0, sizeof t);
+    if (mk_npy_read(eq + 1, &t, err) != MK_OK) return 0;
+    free(t.name);
+    t.name = malloc((size_t)(eq - spec) + 1);
+    mk_tensor *ni = realloc(l->items, (size_t)(l->n + 1) * sizeof *ni);
+    if (!t.name || !ni) {
+        free(t.name);
+        free(t.data);
+        if (ni) l->items = ni;
+        return 0;
+    }
+    memcpy(t.name, spec, (size_t)(eq - spec));
+    t.name[eq - spec] = 0;
+    l->items = ni;
+    l->items[l->n++] = t;
+    return 1;
+}
 
 int mk_cmd_fix(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("fix", "not available in this build");
+    const char *path = NULL, *outp = NULL, *target = NULL;
+    mk_fix_options fo;
+    memset(&fo, 0, sizeof fo);
+    fo.seed = 1;
+    mk_tensor_list inputs = {0, NULL};
+    mk_err err = {MK_OK, ""};
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int missing = 0;
+        if (cli_is_help(a)) {
+            usage(stdout);
+            mk_tensor_list_free(&inputs);
+            return 0;
+        } else if (!strcmp(a, "--ane-layout")) {
+            fo.ane_layout = 1;
+        } else if (!strcmp(a, "--assume-fp16")) {
+            fo.assume_fp16 = 1;
+        } else if (!strcmp(a, "--no-verify")) {
+            fo.no_verify = 1;
+        } else if ((v = cli_opt(argc, argv, &i, "-o", &missing))) {
+            outp = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--only", &missing))) {
+            fo.only = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--skip", &missing))) {
+            fo.skip = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--target", &missing))) {
+            target = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
+            fo.seed = strtoull(v, NULL, 10);
+        } else if ((v = cli_opt(argc, argv, &i, "--atol", &missing))) {
+            fo.atol = strtod(v, NULL);
+        } else if ((v = cli_opt(argc, argv, &i, "--rtol", &missing))) {
+            fo.rtol = strtod(v, NULL);
+        } else if ((v = cli_opt(argc, argv, &i, "-i", &missing))) {
+            if (!add_input(&inputs, v, &err)) {
+                rc = err.msg[0] ? cli_fail_err("fix", &err) : cli_fail("fix", "out of memory");
+                mk_tensor_list_free(&inputs);
+                return rc;
+            }
+        } else if (missing) {
+            mk_tensor_list_free(&inputs);
+            return cli_fail("fix", "%s needs a value", a);
+        } else if (a[0] == '-') {
+            mk_tensor_list_free(&inputs);
+            usage(stderr);
+            return cli_fail("fix", "unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            mk_tensor_list_free(&inputs);
+            return cli_fail("fix", "more than one model given ('%s')", a);
+        }
+    }
+    if (!path || !outp) {
+        mk_tensor_list_free(&inputs);
+        usage(stderr);
+        return cli_fail("fix", !path ? "no model given" : "no output given (-o OUT.mlpackage)");
+    }
+    mk_target t = MK_TARGET_DEFAULT;
+    if (target && (t = mk_target_parse(target)) == MK_TARGET_DEFAULT) {
+        mk_tensor_list_free(&inputs);
+        return cli_fail("fix", "unknown target '%s' (ios15..ios18)", target);
+    }
+    if (inputs.n) fo.inputs = &inputs;
+    mk_program *p = NULL, *q = NULL;
+    mk_fix_report rep;
+    if (mk_model_load(path, NULL, NULL, &p, &err) != MK_OK) {
+        rc = cli_fail_err("fix", &err);
+    } else if (mk_fix(p, &fo, &q, &rep, &err) != MK_OK) {
+        rc = cli_fail_err("fix", &err);
+        if (err.code == MK_EMISMATCH) rc = 1;
+    } else {
+        mk_fix_report_write(&rep, stdout);
+        if (mk_program_save(q, outp, t, &err) != MK_OK) {
+            rc = cli_fail_err("fix", &err);
+        } else {
+            mk_lint_options lo = {t, fo.assume_fp16, NULL, NULL};
+            mk_findings *f = NULL;
+            if (mk_lint(q, &lo, &f, &err) == MK_OK)
+                printf("wrote %s; %d finding%s remain (milkit lint %s)\n", outp,
+                       mk_findings_count(f), mk_findings_count(f) == 1 ? "" : "s", outp);
+            mk_findings_free(f);
+            rc = 0;
+        }
+    }
+    mk_program_free(q);
+    mk_program_free(p);
+    mk_tensor_list_free(&inputs);
+    return rc;
 }

@@ -1,9 +1,62 @@
-/* Placeholder for `milkit graph` until its module lands. */
+/* `milkit graph MODEL --dot [-o out.dot]`: the main function as a Graphviz digraph, with
+ * lint findings outlined (red error, orange warning, blue info) and ops predicted off the
+ * Neural Engine filled grey. Parsing and printing only. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: milkit graph MODEL --dot [-o out.dot] [--assume-fp16]\n"
+               "  writes Graphviz dot (render with: dot -Tsvg out.dot > out.svg)\n");
+}
 
 int mk_cmd_graph(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("graph", "not available in this build");
+    const char *path = NULL, *outp = NULL;
+    int dot = 0, assume = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int missing = 0;
+        if (cli_is_help(a)) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--dot")) {
+            dot = 1;
+        } else if (!strcmp(a, "--assume-fp16")) {
+            assume = 1;
+        } else if ((v = cli_opt(argc, argv, &i, "-o", &missing))) {
+            outp = v;
+        } else if (missing) {
+            return cli_fail("graph", "%s needs a value", a);
+        } else if (a[0] == '-') {
+            return cli_fail("graph", "unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return cli_fail("graph", "more than one model given ('%s')", a);
+        }
+    }
+    if (!path || !dot) {
+        usage(stderr);
+        return cli_fail("graph", !path ? "no model given" : "only --dot output exists");
+    }
+    mk_err err = {MK_OK, ""};
+    mk_program *p = NULL;
+    if (mk_model_load(path, NULL, NULL, &p, &err) != MK_OK) return cli_fail_err("graph", &err);
+    mk_lint_options lo = {MK_TARGET_DEFAULT, assume, NULL, NULL};
+    mk_findings *f = NULL;
+    FILE *out = outp ? fopen(outp, "w") : stdout;
+    int rc = 0;
+    if (!out) {
+        rc = cli_fail("graph", "%s: cannot open for writing", outp);
+    } else if (mk_lint(p, &lo, &f, &err) != MK_OK || mk_program_dot(p, f, out, &err) != MK_OK) {
+        rc = cli_fail_err("graph", &err);
+    }
+    if (out && out != stdout && fclose(out) != 0 && rc == 0)
+        rc = cli_fail("graph", "%s: write failed", outp);
+    mk_findings_free(f);
+    mk_program_free(p);
+    return rc;
 }

@@ -1,9 +1,40 @@
-/* Placeholder for `milkit info` until its module lands. */
+/* `milkit info PKG [--json]`: target, inputs/outputs, op histogram, constants. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+
+static const char usage[] =
+    "usage: milkit info MODEL [--json]\n"
+    "  MODEL   an .mlpackage directory, an .mlmodel file or an .onnx model (converted in memory)\n"
+    "  --json  print a JSON object instead of text\n"
+    "Prints the specification version and target, inputs and outputs with shapes and dtypes\n"
+    "(flexible ranges too), the op histogram, and constant counts and bytes (inline vs\n"
+    "weight.bin). Exit 0 ok, 2 error.\n";
 
 int mk_cmd_info(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("info", "not available in this build");
+    const char *path = NULL;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (argv[i][0] == '-') {
+            return cli_fail("info", "unknown option '%s' (see --help)", argv[i]);
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            return cli_fail("info", "more than one model given (see --help)");
+        }
+    }
+    if (!path) return cli_fail("info", "no model given (see --help)");
+    mk_err e = {0};
+    mk_program *p = NULL;
+    if (mk_model_load(path, NULL, NULL, &p, &e) != MK_OK) return cli_fail_err("info", &e);
+    mk_status st = mk_program_info(p, stdout, json, &e);
+    mk_program_free(p);
+    return st == MK_OK ? 0 : cli_fail_err("info", &e);
 }

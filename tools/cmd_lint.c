@@ -1,9 +1,130 @@
-/* Placeholder for `milkit lint` until its module lands. */
+/* `milkit lint MODEL [--json | --sarif] [--target iosNN] [--placement] ...`: report Core ML
+ * hazards (docs/hazards.md ids) in an .mlpackage, .mlmodel or .onnx. Exit 0 clean, 1
+ * findings, 2 error. Parsing and printing only; the rules live in src/lint. */
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: milkit lint MODEL [--json | --sarif] [--target iosNN] [--placement]\n"
+            "                   [--assume-fp16] [--only H1,H4] [--skip H25] [--shape name=dims]\n"
+            "                   [--list-rules]\n"
+            "  MODEL          .mlpackage, .mlmodel or .onnx (converted in memory)\n"
+            "  --json/--sarif print findings as JSON or SARIF 2.1.0 (default: text)\n"
+            "  --target       check against this opset (ios15..ios18) instead of the model's\n"
+            "  --placement    predict which ops run off the Neural Engine and the segments they\n"
+            "                 cut, before and after `milkit fix` (a prediction from published\n"
+            "                 evidence, not a measurement; printed to stderr with --json/--sarif)\n"
+            "  --assume-fp16  also check fp16 hazards (H9-H14) in an fp32 model\n"
+            "  --list-rules   print the rule table and exit\n"
+            "exit status: 0 clean, 1 findings, 2 error\n");
+}
+
+static void list_rules(void)
+{
+    for (int i = 0; i < mk_lint_rule_count(); i++) {
+        const mk_lint_rule *r = mk_lint_rule_at(i);
+        printf("%-4s %-7s %-19s %s [%s%s]\n", r->id, mk_severity_name(r->severity), r->category,
+               r->title, r->fix ? r->fix : "no safe rewrite", r->opt_in ? ", opt-in" : "");
+    }
+}
+
+static int placement(const mk_program *p, int assume_fp16, FILE *out)
+{
+    mk_err err = {MK_OK, ""};
+    mk_placement_summary before, after;
+    if (mk_placement_write(p, out, 0, &before, &err) != MK_OK) return cli_fail_err("lint", &err);
+    mk_fix_options fo;
+    memset(&fo, 0, sizeof fo);
+    fo.no_verify = 1;
+    fo.assume_fp16 = assume_fp16;
+    mk_program *q = NULL;
+    if (mk_fix(p, &fo, &q, NULL, &err) != MK_OK) {
+        fprintf(out, "after fix: not available (%s)\n", err.msg);
+        return 0;
+    }
+    mk_status st = mk_placement_write(q, NULL, 0, &after, &err);
+    mk_program_free(q);
+    if (st != MK_OK) return cli_fail_err("lint", &err);
+    fprintf(out, "after `milkit fix` (predicted): %d ops off the Neural Engine (was %d), %d "
+                 "segment%s (was %d)\n", after.n_off_ne, before.n_off_ne, after.n_segments,
+            after.n_segments == 1 ? "" : "s", before.n_segments);
+    return 0;
+}
 
 int mk_cmd_lint(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("lint", "not available in this build");
+    const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL;
+    const char *shapes[16];
+    int n_shapes = 0, want_place = 0, assume = 0;
+    mk_format fmt = MK_FORMAT_TEXT;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int missing = 0;
+        if (cli_is_help(a)) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            fmt = MK_FORMAT_JSON;
+        } else if (!strcmp(a, "--sarif")) {
+            fmt = MK_FORMAT_SARIF;
+        } else if (!strcmp(a, "--placement")) {
+            want_place = 1;
+        } else if (!strcmp(a, "--assume-fp16")) {
+            assume = 1;
+        } else if (!strcmp(a, "--list-rules")) {
+            list_rules();
+            return 0;
+        } else if ((v = cli_opt(argc, argv, &i, "--target", &missing))) {
+            target = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--only", &missing))) {
+            only = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--skip", &missing))) {
+            skip = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
+            if (n_shapes == 16) return cli_fail("lint", "too many --shape options");
+            shapes[n_shapes++] = v;
+        } else if (missing) {
+            return cli_fail("lint", "%s needs a value", a);
+        } else if (a[0] == '-') {
+            usage(stderr);
+            return cli_fail("lint", "unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return cli_fail("lint", "more than one model given ('%s')", a);
+        }
+    }
+    if (!path) {
+        usage(stderr);
+        return 2;
+    }
+    mk_target t = MK_TARGET_DEFAULT;
+    if (target && (t = mk_target_parse(target)) == MK_TARGET_DEFAULT)
+        return cli_fail("lint", "unknown target '%s' (ios15..ios18)", target);
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.target = t;
+    co.n_shapes = n_shapes;
+    co.shapes = shapes;
+    mk_err err = {MK_OK, ""};
+    mk_program *p = NULL;
+    if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) return cli_fail_err("lint", &err);
+    mk_lint_options lo = {t, assume, only, skip};
+    mk_findings *f = NULL;
+    int rc = 2;
+    if (mk_lint(p, &lo, &f, &err) != MK_OK ||
+        mk_findings_write(f, path, fmt, stdout, &err) != MK_OK) {
+        rc = cli_fail_err("lint", &err);
+    } else {
+        rc = mk_findings_count(f) ? 1 : 0;
+        if (want_place && placement(p, assume, fmt == MK_FORMAT_TEXT ? stdout : stderr) == 2)
+            rc = 2;
+    }
+    mk_findings_free(f);
+    mk_program_free(p);
+    return rc;
 }

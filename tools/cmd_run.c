@@ -1,9 +1,196 @@
-/* Placeholder for `milkit run` until its module lands. */
+/* `milkit run`: execute a model (.mlpackage, .mlmodel or .onnx converted in memory) on the
+ * reference interpreter with given or seeded random inputs; print each output's name, shape and
+ * a few statistics, optionally save them, and time repeated runs. Argument parsing and printing
+ * only: loading, running and tensor files are public API calls. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "cli.h"
+
+#define MAX_ITEMS 64
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: milkit run MODEL [-i name=x.npy ... | -i in.npz] [-o out.npz] [--fp16-emulate]\n"
+            "                  [--seed N] [-j THREADS] [--repeat N] [--shape name=dims]\n\n"
+            "Runs MODEL (.mlpackage, .mlmodel or .onnx) on the CPU reference interpreter.\n"
+            "  -i SPEC          input tensor: name=file.npy, file.npz (all members) or file.npy\n"
+            "                   (repeatable; without -i, seeded random inputs are used)\n"
+            "  -o FILE          save the outputs (.npz, or .npy for a single output)\n"
+            "  --fp16-emulate   round every op output to half precision; report fp16 overflow\n"
+            "  --seed N         seed for random inputs (default 0)\n"
+            "  -j N             BLAS threads (default: all cores)\n"
+            "  --repeat N       run N more times after one warm-up; last line 'median_ms: X'\n"
+            "  --shape S        ONNX input shape, name=1,3,224,224 (repeatable)\n"
+            "exit status: 0 ok, 2 error\n");
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double value(const mk_tensor *t, size_t i)
+{
+    switch (t->dtype) {
+    case 11: return ((const float *)t->data)[i];
+    case 23: return ((const int32_t *)t->data)[i];
+    case 1: return ((const uint8_t *)t->data)[i];
+    default: return NAN;
+    }
+}
+
+static void print_tensor(const mk_tensor *t)
+{
+    size_t n = 1;
+    printf("%s: [", t->name ? t->name : "?");
+    for (int i = 0; i < t->rank; i++) {
+        printf("%s%lld", i ? ", " : "", (long long)t->dims[i]);
+        n *= (size_t)t->dims[i];
+    }
+    printf("] %s", t->dtype == 11 ? "fp32" : t->dtype == 23 ? "int32" : t->dtype == 1 ? "bool" : "?");
+    if (!n) {
+        printf(" (empty)\n");
+        return;
+    }
+    double mn = INFINITY, mx = -INFINITY, sum = 0;
+    size_t nonfinite = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = value(t, i);
+        if (!isfinite(v)) {
+            nonfinite++;
+            continue;
+        }
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+        sum += v;
+    }
+    if (nonfinite < n)
+        printf("  min %.6g  max %.6g  mean %.6g", mn, mx, sum / (double)(n - nonfinite));
+    if (nonfinite) printf("  non-finite %zu", nonfinite);
+    printf("  first:");
+    for (size_t i = 0; i < n && i < 5; i++) printf(" %.6g", value(t, i));
+    printf("%s\n", n > 5 ? " ..." : "");
+}
 
 int mk_cmd_run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail("run", "not available in this build");
+    const char *model = NULL, *out_path = NULL;
+    const char *specs[MAX_ITEMS], *shapes[MAX_ITEMS];
+    int n_specs = 0, n_shapes = 0, fp16 = 0, threads = 0, repeat = 0;
+    unsigned long long seed = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int missing = 0;
+        if (cli_is_help(a)) {
+            usage(stdout);
+            return 0;
+        } else if ((v = cli_opt(argc, argv, &i, "-i", &missing)) ||
+                   (v = cli_opt(argc, argv, &i, "--input", &missing))) {
+            if (n_specs == MAX_ITEMS) return cli_fail("run", "too many -i options");
+            specs[n_specs++] = v;
+        } else if ((v = cli_opt(argc, argv, &i, "-o", &missing)) ||
+                   (v = cli_opt(argc, argv, &i, "--output", &missing))) {
+            out_path = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
+            char *end;
+            seed = strtoull(v, &end, 10);
+            if (*end || !*v) return cli_fail("run", "--seed needs a number, got '%s'", v);
+        } else if ((v = cli_opt(argc, argv, &i, "-j", &missing)) ||
+                   (v = cli_opt(argc, argv, &i, "--threads", &missing))) {
+            char *end;
+            long t = strtol(v, &end, 10);
+            if (*end || t < 0 || t > 1024) return cli_fail("run", "-j needs a thread count, got '%s'", v);
+            threads = (int)t;
+        } else if ((v = cli_opt(argc, argv, &i, "--repeat", &missing))) {
+            char *end;
+            long r = strtol(v, &end, 10);
+            if (*end || r < 0 || r > 100000) return cli_fail("run", "--repeat needs a count, got '%s'", v);
+            repeat = (int)r;
+        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
+            if (n_shapes == MAX_ITEMS) return cli_fail("run", "too many --shape options");
+            shapes[n_shapes++] = v;
+        } else if (strcmp(a, "--fp16-emulate") == 0) {
+            fp16 = 1;
+        } else if (missing) {
+            return cli_fail("run", "%s needs a value", a);
+        } else if (a[0] == '-' && a[1]) {
+            return cli_fail("run", "unknown option '%s' (see milkit run --help)", a);
+        } else if (!model) {
+            model = a;
+        } else {
+            return cli_fail("run", "unexpected argument '%s'", a);
+        }
+    }
+    if (!model) {
+        usage(stderr);
+        return 2;
+    }
+    mk_err e = {0};
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.n_shapes = n_shapes;
+    co.shapes = shapes;
+    mk_program *p = NULL;
+    if (mk_model_load(model, &co, NULL, &p, &e)) return cli_fail_err("run", &e);
+    mk_tensor_list ins = {0, NULL}, outs = {0, NULL};
+    int rc = 0;
+    if (n_specs ? mk_tensors_load(n_specs, specs, &ins, &e) : mk_random_inputs(p, seed, &ins, &e)) {
+        rc = cli_fail_err("run", &e);
+        goto done;
+    }
+    mk_run_options ro = {fp16, threads, seed};
+    mk_run_report rep;
+    double t0 = now_ms();
+    if (mk_run_ex(p, &ro, &ins, &outs, &rep, &e)) {
+        rc = cli_fail_err("run", &e);
+        goto done;
+    }
+    double first = now_ms() - t0;
+    for (int i = 0; i < outs.n; i++) print_tensor(&outs.items[i]);
+    if (rep.warning[0]) fprintf(stderr, "milkit run: warning: %s\n", rep.warning);
+    if (out_path && mk_tensors_save(out_path, &outs, &e)) {
+        rc = cli_fail_err("run", &e);
+        goto done;
+    }
+    printf("time_ms: %.3f  peak_activations_mb: %.1f\n", first, (double)rep.peak_bytes / 1048576.0);
+    if (repeat > 0) {
+        double *ms = malloc((size_t)repeat * sizeof *ms);
+        if (!ms) {
+            rc = cli_fail("run", "out of memory");
+            goto done;
+        }
+        for (int r = 0; r < repeat; r++) {
+            mk_tensor_list o2 = {0, NULL};
+            double s = now_ms();
+            mk_status st = mk_run_ex(p, &ro, &ins, &o2, NULL, &e);
+            ms[r] = now_ms() - s;
+            mk_tensor_list_free(&o2);
+            if (st) {
+                free(ms);
+                rc = cli_fail_err("run", &e);
+                goto done;
+            }
+        }
+        qsort(ms, (size_t)repeat, sizeof *ms, cmp_double);
+        double med = repeat % 2 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
+        printf("median_ms: %.3f\n", med);
+        free(ms);
+    }
+done:
+    mk_tensor_list_free(&ins);
+    mk_tensor_list_free(&outs);
+    mk_program_free(p);
+    return rc;
 }

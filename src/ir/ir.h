@@ -297,6 +297,60 @@ mk_status mk_ir_infer(const mk_op *op, const mk_operand *ins, int n_ins, mk_type
 mk_status mk_ir_infer_op(mk_op *op, mk_err *e);
 /* Flattened operand index of input `param` arg 0; -1 when absent. */
 int mk_ir_operand_index(const mk_op *op, const char *param);
+/* 1 when op kind k has a type rule (the table test checks every op in ops.def). */
+int mk_ir_infer_has_rule(mk_op_kind k);
+
+/* ---- per-op parameter table (params.c) ---- */
+/* Parameter flags. */
+#define MK_PARAM_REQUIRED 1u /* must be bound */
+#define MK_PARAM_CONST 2u    /* must be a compile-time constant (const / constexpr / inline) */
+#define MK_PARAM_TUPLE 4u    /* variadic: several args in one input (concat `values`) */
+#define MK_PARAM_ATTR 8u     /* an op attribute, not an input (const `val`, iOS16/17 constexpr) */
+
+/* Allowed element types: a bit set over mk_dtype codes (bit = 1 << code); 0 = any. */
+#define MK_DTBIT(dt) (UINT64_C(1) << (dt))
+
+/* What coremltools materializes for an optional parameter that is not bound. */
+typedef enum mk_default_kind {
+    MK_DEF_NONE = 0,     /* default None: the parameter is simply omitted */
+    MK_DEF_INT,          /* int32 scalar `ival` */
+    MK_DEF_FLOAT,        /* scalar `fval` in x's float dtype (fp32 when x is not fp16) */
+    MK_DEF_BOOL,         /* bool scalar `ival` */
+    MK_DEF_STR,          /* string scalar `sval` */
+    MK_DEF_SPATIAL_ONES, /* int32 [rank(x) - 2] of ones (strides, dilations) */
+    MK_DEF_SPATIAL_PAD,  /* int32 [2 * (rank(x) - 2)] of zeros */
+    MK_DEF_ALL_AXES,     /* int32 [rank(x)] = 0 .. rank-1 (layer_norm axes) */
+    MK_DEF_ZERO_BIAS     /* zeros [weight.shape[0]] of weight's dtype (linear bias) */
+} mk_default_kind;
+
+typedef struct mk_op_param {
+    const char *name;
+    unsigned flags;          /* MK_PARAM_* */
+    uint64_t dtypes;         /* MK_DTBIT set, 0 = any */
+    int since, until;        /* iOS opsets (15..18) where it exists; until 0 = still current */
+    mk_default_kind def;
+    int64_t ival;
+    double fval;
+    const char *sval;
+} mk_op_param;
+
+typedef struct mk_op_params {
+    int n_params;
+    const mk_op_param *params; /* every definition across opsets; filter with since/until */
+} mk_op_params;
+
+/* The parameter table of an op kind (never NULL for k < MK_OP__COUNT). */
+const mk_op_params *mk_ir_op_params(mk_op_kind k);
+/* Parameter `name` of op kind k as defined at iOS opset ios (15..18); NULL when unknown. */
+const mk_op_param *mk_ir_op_param(mk_op_kind k, const char *name, int ios);
+/* iOS opset (15..18) that governs op: its function's opset when the op sits in a block that
+ * reaches a function with a known opset, else 15. */
+int mk_ir_op_ios(const mk_op *op);
+/* Insert, before op in op's block, a const op `<opname>_<param>` for every optional parameter
+ * with a non-None default that op does not bind, and bind it. Rank-dependent defaults use the
+ * bound x (weight for linear's bias). MK_EINVAL when op is not in a block or a needed rank is
+ * unknown; MK_ENOMEM on allocation failure (op may then be partially completed). */
+mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e);
 
 /* Iterate ops of a block in order. */
 #define MK_FOR_OPS(b, op) for (mk_op *op = (b)->first; op; op = op->next)

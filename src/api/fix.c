@@ -1,0 +1,429 @@
+/* Deep copy of a program (mk_program_clone) and the verified fixer (mk_fix): lint a copy,
+ * run the passes of the rules it flags (src/passes table order), and after each pass run
+ * the interpreter on the same seeded inputs for the original and the fixed program; any
+ * output outside tolerance refuses the fix (MK_EMISMATCH naming the pass and rule). */
+#include <math.h>
+#include <string.h>
+
+#include "lint/lint_int.h"
+#include "passes/passes_int.h"
+
+/* ---- pointer map (old value -> new value) ---- */
+
+typedef struct vmap {
+    const mk_allocator *a;
+    const void **k;
+    void **v;
+    size_t cap, n;
+} vmap;
+
+static size_t hash_ptr(const void *p)
+{
+    uintptr_t x = (uintptr_t)p;
+    x ^= x >> 17;
+    x *= (uintptr_t)0x9E3779B97F4A7C15ull;
+    return (size_t)(x ^ (x >> 29));
+}
+
+static int vmap_put(vmap *m, const void *k, void *v)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 256;
+        const void **nk = mk_calloc(m->a, nc, sizeof *nk);
+        void **nv = mk_calloc(m->a, nc, sizeof *nv);
+        if (!nk || !nv) {
+            mk_free(m->a, nk, nc * sizeof *nk);
+            mk_free(m->a, nv, nc * sizeof *nv);
+            return 0;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->k[i]) {
+                size_t h = hash_ptr(m->k[i]) & (nc - 1);
+                while (nk[h]) h = (h + 1) & (nc - 1);
+                nk[h] = m->k[i];
+                nv[h] = m->v[i];
+            }
+        mk_free(m->a, m->k, m->cap * sizeof *m->k);
+        mk_free(m->a, m->v, m->cap * sizeof *m->v);
+        m->k = nk;
+        m->v = nv;
+        m->cap = nc;
+    }
+    size_t h = hash_ptr(k) & (m->cap - 1);
+    while (m->k[h] && m->k[h] != k) h = (h + 1) & (m->cap - 1);
+    if (!m->k[h]) m->n++;
+    m->k[h] = k;
+    m->v[h] = v;
+    return 1;
+}
+
+static void *vmap_get(const vmap *m, const void *k)
+{
+    if (!m->cap) return NULL;
+    size_t h = hash_ptr(k) & (m->cap - 1);
+    while (m->k[h]) {
+        if (m->k[h] == k) return m->v[h];
+        h = (h + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+static void vmap_free(vmap *m)
+{
+    mk_free(m->a, m->k, m->cap * sizeof *m->k);
+    mk_free(m->a, m->v, m->cap * sizeof *m->v);
+}
+
+/* ---- clone ---- */
+
+typedef struct cloner {
+    const mk_program *src;
+    mk_program *dst;
+    vmap map;
+    mk_err *e;
+} cloner;
+
+static int in_maps(const mk_program *p, const void *d)
+{
+    const unsigned char *c = d;
+    for (int i = 0; i < p->n_maps; i++)
+        if (p->maps[i].data && c >= p->maps[i].data && c < p->maps[i].data + p->maps[i].size)
+            return 1;
+    return 0;
+}
+
+static mk_value *clone_const(cloner *c, const mk_value *v)
+{
+    int borrow = in_maps(c->src, v->cst->data);
+    mk_value *nv = mk_ir_const_value(c->dst, &v->type, v->cst->data, v->cst->nbytes, borrow);
+    if (!nv) return NULL;
+    ((mk_const *)nv->cst)->storage = v->cst->storage;
+    nv->is_inline = v->is_inline;
+    return nv;
+}
+
+static mk_value *map_value(cloner *c, const mk_value *v)
+{
+    mk_value *nv = vmap_get(&c->map, v);
+    if (nv) return nv;
+    if (v->cst && !v->producer) {
+        nv = clone_const(c, v);
+        if (nv && !vmap_put(&c->map, v, nv)) return NULL;
+        return nv;
+    }
+    mk_err_set(c->e, MK_EINVAL, "clone: value '%s' is used before it is defined",
+               v->name ? v->name : "?");
+    return NULL;
+}
+
+static const char *sdup(cloner *c, const char *s)
+{
+    return s ? mk_arena_strdup(c->dst->arena, s) : NULL;
+}
+
+static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_function *nf)
+{
+    for (int i = 0; i < sb->n_inputs; i++) {
+        mk_value *nv = mk_ir_block_add_input(c->dst, db, sb->inputs[i]->name, &sb->inputs[i]->type);
+        if (!nv || !vmap_put(&c->map, sb->inputs[i], nv)) return MK_OOM(c->e);
+    }
+    MK_FOR_OPS(sb, op) {
+        mk_op *no = mk_ir_op_new(c->dst, op->kind, op->name);
+        if (!no) return MK_OOM(c->e);
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++) {
+                mk_value *nv = map_value(c, op->inputs[i].args[j]);
+                if (!nv) return c->e->code ? c->e->code : MK_OOM(c->e);
+                if (!mk_ir_op_add_input(c->dst, no, op->inputs[i].name, nv)) return MK_OOM(c->e);
+            }
+        for (int i = 0; i < op->n_attrs; i++) {
+            const mk_value *av = op->attrs[i].value;
+            mk_value *nv = av && av->cst ? clone_const(c, av) : NULL;
+            if (!nv || !mk_ir_op_add_attr(c->dst, no, op->attrs[i].name, nv))
+                return MK_OOM(c->e);
+            if (av && !vmap_put(&c->map, av, nv)) return MK_OOM(c->e);
+        }
+        for (int i = 0; i < op->n_blocks; i++) {
+            mk_block *nb = mk_ir_block_new(c->dst, nf, no);
+            if (!nb || !mk_ir_op_add_block(c->dst, no, nb)) return MK_OOM(c->e);
+            mk_status st = clone_block(c, op->blocks[i], nb, nf);
+            if (st != MK_OK) return st;
+        }
+        for (int i = 0; i < op->n_outputs; i++) {
+            const mk_value *ov = op->outputs[i];
+            mk_value *nv = mk_ir_op_add_output(c->dst, no, ov->name, &ov->type);
+            if (!nv) return mk_err_set(c->e, MK_EINVAL, "clone: duplicate value name '%s'",
+                                       ov->name ? ov->name : "?");
+            if (ov->cst) {
+                const mk_value *val = op->kind == MK_OP_CONST ? mk_ir_attr(no, "val") : NULL;
+                if (val) nv->cst = val->cst;
+                else {
+                    mk_value *cv = clone_const(c, ov);
+                    if (!cv) return MK_OOM(c->e);
+                    nv->cst = cv->cst;
+                }
+            }
+            if (!vmap_put(&c->map, ov, nv)) return MK_OOM(c->e);
+        }
+        no->name = op->name ? sdup(c, op->name) : NULL;
+        mk_ir_block_append(db, no);
+    }
+    mk_value **outs = mk_arena_array(c->dst->arena, sb->n_outputs ? (size_t)sb->n_outputs : 1,
+                                     sizeof *outs);
+    if (!outs) return MK_OOM(c->e);
+    for (int i = 0; i < sb->n_outputs; i++)
+        if (!(outs[i] = map_value(c, sb->outputs[i]))) return c->e->code ? c->e->code : MK_OOM(c->e);
+    if (!mk_ir_block_set_outputs(c->dst, db, sb->n_outputs, outs)) return MK_OOM(c->e);
+    return MK_OK;
+}
+
+static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feature **out)
+{
+    *out = NULL;
+    if (!n) return MK_OK;
+    mk_feature *f = mk_arena_array(c->dst->arena, (size_t)n, sizeof *f);
+    if (!f) return MK_OOM(c->e);
+    for (int i = 0; i < n; i++) {
+        f[i] = src[i];
+        f[i].name = sdup(c, src[i].name);
+        f[i].short_description = sdup(c, src[i].short_description);
+        if (src[i].n_enumerated && src[i].enumerated) {
+            f[i].enumerated = mk_arena_memdup(c->dst->arena, src[i].enumerated,
+                                              (size_t)src[i].n_enumerated *
+                                                  sizeof *src[i].enumerated);
+            if (!f[i].enumerated) return MK_OOM(c->e);
+        }
+    }
+    *out = f;
+    return MK_OK;
+}
+
+static mk_kv *clone_kv(cloner *c, const mk_kv *src, int n)
+{
+    mk_kv *kv = n ? mk_arena_array(c->dst->arena, (size_t)n, sizeof *kv) : NULL;
+    for (int i = 0; kv && i < n; i++) {
+        kv[i].key = sdup(c, src[i].key);
+        kv[i].value = sdup(c, src[i].value);
+    }
+    return kv;
+}
+
+mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
+{
+    *out = NULL;
+    if (!p) return mk_err_set(err, MK_EINVAL, "clone: no program");
+    cloner c;
+    memset(&c, 0, sizeof c);
+    c.src = p;
+    c.e = err;
+    c.map.a = p->alloc;
+    c.dst = mk_ir_program_new(p->alloc, p->spec_version);
+    if (!c.dst) return MK_OOM(err);
+    mk_program *q = c.dst;
+    mk_status st = MK_OK;
+    q->n_inputs = p->n_inputs;
+    q->n_outputs = p->n_outputs;
+    q->short_description = sdup(&c, p->short_description);
+    q->version_string = sdup(&c, p->version_string);
+    q->author = sdup(&c, p->author);
+    q->license = sdup(&c, p->license);
+    q->n_user_meta = p->n_user_meta;
+    q->user_meta = clone_kv(&c, p->user_meta, p->n_user_meta);
+    q->n_build_info = p->n_build_info;
+    q->build_info = clone_kv(&c, p->build_info, p->n_build_info);
+    q->is_updatable = p->is_updatable;
+    if ((p->n_user_meta && !q->user_meta) || (p->n_build_info && !q->build_info))
+        st = MK_OOM(err);
+    if (st == MK_OK) st = clone_features(&c, p->inputs, p->n_inputs, &q->inputs);
+    if (st == MK_OK) st = clone_features(&c, p->outputs, p->n_outputs, &q->outputs);
+    for (int i = 0; st == MK_OK && i < p->n_functions; i++) {
+        const mk_function *f = p->functions[i];
+        mk_function *nf = mk_ir_function_new(q, f->name);
+        if (!nf) {
+            st = MK_OOM(err);
+            break;
+        }
+        if (f->opset) nf->opset = sdup(&c, f->opset);
+        for (int k = 0; st == MK_OK && k < f->n_inputs; k++) {
+            mk_value *nv = mk_ir_function_add_input(q, nf, f->inputs[k]->name,
+                                                    &f->inputs[k]->type);
+            if (!nv || !vmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
+        }
+        if (st == MK_OK) st = clone_block(&c, f->block, nf->block, nf);
+    }
+    vmap_free(&c.map);
+    if (st != MK_OK) {
+        mk_ir_program_free(q);
+        return st;
+    }
+    *out = q;
+    return MK_OK;
+}
+
+/* ---- verified fixing ---- */
+
+static int pass_has(const mk_pass_info *pi, const char *id)
+{
+    return mk_rule_list_has(pi->hazards, id);
+}
+
+/* True when the pass should run: some finding of one of its hazards names it. */
+static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_options *o)
+{
+    if (!pi->hazards[0]) return 0;
+    if (pi->opt_in && !(o->ane_layout && pass_has(pi, "H25"))) return 0;
+    for (int i = 0; i < f->n; i++) {
+        const mk_finding *x = &f->items[i];
+        if (!x->fix || strcmp(x->fix, pi->name) != 0 || !pass_has(pi, x->rule)) continue;
+        if (o->only && !mk_rule_list_has(o->only, x->rule)) continue;
+        if (mk_rule_list_has(o->skip, x->rule)) continue;
+        return 1;
+    }
+    return 0;
+}
+
+/* Worst |a-b| over matching outputs; sets *bad when an element is outside tolerance. */
+static double compare(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol,
+                      int *bad, char *where, size_t wn)
+{
+    double worst = 0;
+    *bad = 0;
+    if (a->n != b->n) {
+        *bad = 1;
+        snprintf(where, wn, "output count %d vs %d", a->n, b->n);
+        return INFINITY;
+    }
+    for (int i = 0; i < a->n; i++) {
+        const mk_tensor *x = &a->items[i], *y = &b->items[i];
+        if (x->dtype != y->dtype || x->nbytes != y->nbytes) {
+            *bad = 1;
+            snprintf(where, wn, "output '%s' changed type or size", x->name ? x->name : "?");
+            return INFINITY;
+        }
+        if (x->dtype == 11) {
+            size_t n = x->nbytes / 4;
+            const float *fx = x->data, *fy = y->data;
+            for (size_t k = 0; k < n; k++) {
+                double u = fx[k], v = fy[k];
+                if (isnan(u) && isnan(v)) continue;
+                if (isinf(u) && u == v) continue;
+                double d = fabs(u - v);
+                if (!(d <= atol + rtol * fabs(u))) {
+                    if (!*bad) snprintf(where, wn, "output '%s' element %zu: %g vs %g",
+                                        x->name ? x->name : "?", k, u, v);
+                    *bad = 1;
+                }
+                if (!(d <= worst)) worst = d;
+            }
+        } else if (memcmp(x->data, y->data, x->nbytes) != 0) {
+            *bad = 1;
+            snprintf(where, wn, "output '%s' differs", x->name ? x->name : "?");
+            worst = INFINITY;
+        }
+    }
+    return worst;
+}
+
+mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **out,
+                 mk_fix_report *rep, mk_err *err)
+{
+    static const mk_fix_options dflt = {0};
+    const mk_fix_options *o = opts ? opts : &dflt;
+    double atol = o->atol > 0 ? o->atol : 1e-4, rtol = o->rtol > 0 ? o->rtol : 1e-3;
+    mk_fix_report local;
+    if (!rep) rep = &local;
+    memset(rep, 0, sizeof *rep);
+    *out = NULL;
+    mk_program *q = NULL;
+    mk_findings *f = NULL;
+    mk_tensor_list inputs = {0, NULL}, ref = {0, NULL}, got = {0, NULL};
+    int own_inputs = 0;
+    mk_status st = mk_program_clone(in, &q, err);
+    if (st != MK_OK) return st;
+    mk_lint_options lo = {MK_TARGET_DEFAULT, o->assume_fp16, o->only, o->skip};
+    if ((st = mk_lint(q, &lo, &f, err)) != MK_OK) goto fail;
+    const mk_tensor_list *use = o->inputs;
+    mk_run_options ro = {0, 0, o->seed};
+    if (!o->no_verify) {
+        if (!use) {
+            if ((st = mk_random_inputs(in, o->seed, &inputs, err)) != MK_OK) goto fail;
+            own_inputs = 1;
+            use = &inputs;
+        }
+        if ((st = mk_run(in, &ro, use, &ref, err)) != MK_OK) {
+            mk_err_prefix(err, "fix: running the original: ");
+            goto fail;
+        }
+        rep->verified = 1;
+    }
+    for (int i = 0; i < mk_pass_count(); i++) {
+        const mk_pass_info *pi = mk_pass_at(i);
+        if (!wanted(pi, f, o)) continue;
+        int n = mk_pass_run(pi, q, err);
+        if (n < 0) {
+            st = err->code ? err->code : MK_EINTERNAL;
+            goto fail;
+        }
+        if (n == 0) continue;
+        double e = -1;
+        if (!o->no_verify) {
+            mk_tensor_list_free(&got);
+            if ((st = mk_run(q, &ro, use, &got, err)) != MK_OK) {
+                mk_err_prefix(err, "fix: running after %s (%s): ", pi->name, pi->hazards);
+                goto fail;
+            }
+            int bad = 0;
+            char where[256] = "";
+            e = compare(&ref, &got, atol, rtol, &bad, where, sizeof where);
+            if (bad) {
+                st = mk_err_set(err, MK_EMISMATCH,
+                                "fix %s (%s) changed the results: %s (tolerance %g + %g*|x|); "
+                                "nothing written", pi->name, pi->hazards, where, atol, rtol);
+                goto fail;
+            }
+            if (e > rep->max_err) rep->max_err = e;
+        }
+        if (rep->n_rows < (int)(sizeof rep->rows / sizeof *rep->rows)) {
+            mk_fix_row *r = &rep->rows[rep->n_rows++];
+            snprintf(r->rule, sizeof r->rule, "%s", pi->hazards);
+            snprintf(r->pass, sizeof r->pass, "%s", pi->name);
+            r->ops_changed = n;
+            r->max_err = e;
+        }
+    }
+    if (mk_pass_dce(q, err) < 0) {
+        st = err->code ? err->code : MK_ENOMEM;
+        goto fail;
+    }
+    mk_findings_free(f);
+    mk_tensor_list_free(&got);
+    mk_tensor_list_free(&ref);
+    if (own_inputs) mk_tensor_list_free(&inputs);
+    *out = q;
+    return MK_OK;
+fail:
+    mk_findings_free(f);
+    mk_tensor_list_free(&got);
+    mk_tensor_list_free(&ref);
+    if (own_inputs) mk_tensor_list_free(&inputs);
+    mk_ir_program_free(q);
+    return st;
+}
+
+void mk_fix_report_write(const mk_fix_report *rep, FILE *out)
+{
+    fprintf(out, "%-16s %-28s %12s  %s\n", "rule", "pass", "ops changed", "verified max error");
+    int total = 0;
+    for (int i = 0; i < rep->n_rows; i++) {
+        const mk_fix_row *r = &rep->rows[i];
+        total += r->ops_changed;
+        if (r->max_err >= 0)
+            fprintf(out, "%-16s %-28s %12d  %.3g\n", r->rule, r->pass, r->ops_changed, r->max_err);
+        else
+            fprintf(out, "%-16s %-28s %12d  not verified\n", r->rule, r->pass, r->ops_changed);
+    }
+    fprintf(out, "%d op%s changed by %d fix%s; %s\n", total, total == 1 ? "" : "s", rep->n_rows,
+            rep->n_rows == 1 ? "" : "es",
+            rep->verified ? "outputs verified against the original with the interpreter"
+                          : "not verified");
+}

@@ -1,0 +1,357 @@
+/* Running programs through the public API: seeded random inputs, input matching (by name,
+ * dtype class and shape against the model description, flexible ranges allowed), the call into
+ * src/interp, and the elementwise comparison used by `milkit verify` and fix checks. The
+ * interpreter itself knows nothing about files or model descriptions. */
+#include <math.h>
+#include <string.h>
+
+#include "interp/interp_int.h"
+#include "ir/ir.h"
+
+int mk_program_n_inputs(const mk_program *p)
+{
+    const mk_function *f = mk_ir_main(p);
+    return f ? f->n_inputs : 0;
+}
+
+const char *mk_program_input_name(const mk_program *p, int i)
+{
+    const mk_function *f = mk_ir_main(p);
+    return f && i >= 0 && i < f->n_inputs ? f->inputs[i]->name : NULL;
+}
+
+static const mk_feature *feature(const mk_program *p, const char *name)
+{
+    for (int i = 0; i < p->n_inputs; i++)
+        if (p->inputs[i].name && strcmp(p->inputs[i].name, name) == 0) return &p->inputs[i];
+    return NULL;
+}
+
+/* splitmix64: a small seeded generator, state kept by the caller. */
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+mk_status mk_random_inputs(const mk_program *p, unsigned long long seed, mk_tensor_list *out,
+                           mk_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const mk_function *f = mk_ir_main(p);
+    if (!f) return mk_err_set(err, MK_EINVAL, "program has no function");
+    uint64_t s = seed;
+    for (int i = 0; i < f->n_inputs; i++) {
+        const mk_value *v = f->inputs[i];
+        const mk_feature *ft = feature(p, v->name);
+        mk_tensor t;
+        memset(&t, 0, sizeof t);
+        mk_dtype dt = v->type.dtype;
+        t.rank = ft ? ft->rank : v->type.rank;
+        if (t.rank < 0 || t.rank > 8) {
+            mk_tensor_list_free(out);
+            return mk_err_set(err, MK_EINVAL, "input %s: unknown rank", v->name);
+        }
+        size_t n = 1;
+        for (int d = 0; d < t.rank; d++) {
+            int64_t dim = ft ? ft->shape[d] : v->type.dims[d];
+            if (dim < 0 && ft && ft->flex == MK_FLEX_RANGE) dim = ft->range_lo[d];
+            if (dim < 0) dim = 1;
+            t.dims[d] = dim;
+            if (!mk_mul_size(n, (size_t)dim, &n)) {
+                mk_tensor_list_free(out);
+                return mk_err_set(err, MK_EINVAL, "input %s: shape too large", v->name);
+            }
+        }
+        t.dtype = mk_dtype_is_float(dt) ? 11 : dt == MK_DT_BOOL ? 1 : 23;
+        t.nbytes = n * (t.dtype == 1 ? 1 : 4);
+        t.data = mk_malloc(NULL, t.nbytes ? t.nbytes : 1);
+        t.name = mk_strdup_default(v->name);
+        if (!t.data || !t.name) {
+            mk_tensor_free(&t);
+            mk_tensor_list_free(out);
+            return MK_OOM(err);
+        }
+        for (size_t j = 0; j < n; j++) {
+            uint64_t r = next_u64(&s);
+            if (t.dtype == 11) ((float *)t.data)[j] = (float)((double)(r >> 11) * 0x1p-53 * 2.0 - 1.0);
+            else if (t.dtype == 23) ((int32_t *)t.data)[j] = (int32_t)(r % 4);
+            else ((uint8_t *)t.data)[j] = (uint8_t)(r & 1);
+        }
+        mk_status st = mk_tensor_list_push(out, &t, err);
+        if (st) {
+            mk_tensor_list_free(out);
+            return st;
+        }
+    }
+    return MK_OK;
+}
+
+static int dtype_class(int dt)
+{
+    if (dt == 1) return 2;
+    return mk_dtype_is_float((mk_dtype)dt) ? 0 : 1;
+}
+
+static void shape_str(int rank, const int64_t *d, char *buf, size_t n)
+{
+    size_t o = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < rank && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%lld", i ? ", " : "", (long long)d[i]);
+    if (o < n) snprintf(buf + o, n - o, "]");
+}
+
+static mk_status check_input(const mk_program *p, const mk_value *v, const mk_tensor *t,
+                             mk_err *err)
+{
+    char got[160], want[160];
+    const mk_feature *ft = feature(p, v->name);
+    mk_dtype dt = v->type.dtype;
+    if (!mk_npy_dtype_size(t->dtype) || dtype_class(t->dtype) != dtype_class(dt))
+        return mk_err_set(err, MK_EINVAL, "input %s: dtype %s, model expects %s", v->name,
+                          mk_dtype_name((mk_dtype)t->dtype) ? mk_dtype_name((mk_dtype)t->dtype)
+                                                            : "unknown",
+                          mk_dtype_name(dt) ? mk_dtype_name(dt) : "?");
+    size_t n = 1, es = (size_t)mk_npy_dtype_size(t->dtype);
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0 || !mk_mul_size(n, (size_t)t->dims[i], &n))
+            return mk_err_set(err, MK_EINVAL, "input %s: bad shape", v->name);
+    if (!mk_mul_size(n, es, &n) || n > t->nbytes)
+        return mk_err_set(err, MK_EINVAL, "input %s: data smaller than its shape", v->name);
+    shape_str(t->rank, t->dims, got, sizeof got);
+    int rank = ft ? ft->rank : v->type.rank;
+    if (rank >= 0 && rank != t->rank) {
+        shape_str(rank, ft ? ft->shape : v->type.dims, want, sizeof want);
+        return mk_err_set(err, MK_EINVAL, "input %s: shape %s, model expects rank %d %s", v->name,
+                          got, rank, want);
+    }
+    if (ft && ft->flex == MK_FLEX_ENUMERATED && ft->n_enumerated > 0) {
+        for (int e = 0; e < ft->n_enumerated; e++)
+            if (memcmp(ft->enumerated[e], t->dims, (size_t)rank * sizeof(int64_t)) == 0) return MK_OK;
+        return mk_err_set(err, MK_EINVAL, "input %s: shape %s is not one of the %d enumerated shapes",
+                          v->name, got, ft->n_enumerated);
+    }
+    for (int i = 0; i < rank; i++) {
+        int64_t d = t->dims[i];
+        if (ft && ft->flex == MK_FLEX_RANGE) {
+            if (d < ft->range_lo[i] || (ft->range_hi[i] >= 0 && d > ft->range_hi[i]))
+                return mk_err_set(err, MK_EINVAL,
+                                  "input %s: shape %s, dim %d must be in %lld..%lld", v->name, got,
+                                  i, (long long)ft->range_lo[i], (long long)ft->range_hi[i]);
+            continue;
+        }
+        int64_t w = ft ? ft->shape[i] : v->type.dims[i];
+        if (!ft && w < 0) continue;
+        if (ft && ft->flex == MK_FLEX_NONE && v->type.dims[i] < 0) continue;
+        if (d != w) {
+            shape_str(rank, ft ? ft->shape : v->type.dims, want, sizeof want);
+            return mk_err_set(err, MK_EINVAL, "input %s: shape %s, model expects %s", v->name, got,
+                              want);
+        }
+    }
+    return MK_OK;
+}
+
+mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
+                    mk_tensor_list *outputs, mk_run_report *rep, mk_err *err)
+{
+    memset(outputs, 0, sizeof *outputs);
+    if (rep) memset(rep, 0, sizeof *rep);
+    const mk_function *f = mk_ir_main(p);
+    if (!f) return mk_err_set(err, MK_EINVAL, "program has no function to run");
+    const mk_tensor *buf[64];
+    const mk_tensor **ins = buf;
+    if (f->n_inputs > 64) {
+        ins = mk_calloc(NULL, (size_t)f->n_inputs, sizeof *ins);
+        if (!ins) return MK_OOM(err);
+    }
+    mk_status st = MK_OK;
+    char names[512];
+    size_t o = 0;
+    names[0] = 0;
+    for (int i = 0; i < f->n_inputs && o < sizeof names; i++)
+        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", f->inputs[i]->name);
+    for (int i = 0; i < f->n_inputs && !st; i++) {
+        ins[i] = inputs ? mk_tensor_list_find(inputs, f->inputs[i]->name) : NULL;
+        if (!ins[i] && inputs && inputs->n == f->n_inputs && f->n_inputs == 1 &&
+            (!inputs->items[0].name || !mk_tensor_list_find(inputs, f->inputs[0]->name)))
+            ins[i] = &inputs->items[0]; /* a single unnamed/renamed tensor feeds a 1-input model */
+        if (!ins[i])
+            st = mk_err_set(err, MK_EINVAL, "input %s: missing (model inputs: %s)",
+                            f->inputs[i]->name, names);
+        else
+            st = check_input(p, f->inputs[i], ins[i], err);
+    }
+    for (int j = 0; inputs && j < inputs->n && !st; j++) {
+        const char *nm = inputs->items[j].name;
+        int known = f->n_inputs == 1 && inputs->n == 1;
+        for (int i = 0; i < f->n_inputs && !known; i++)
+            known = nm && strcmp(nm, f->inputs[i]->name) == 0;
+        if (!known)
+            st = mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)",
+                            nm ? nm : "?", names);
+    }
+    mk_interp_result res;
+    if (!st) st = mk_interp_run(p, opts, ins, outputs, &res, err);
+    if (!st && rep) {
+        memcpy(rep->warning, res.warning, sizeof rep->warning);
+        rep->peak_bytes = res.peak_bytes;
+    }
+    if (ins != buf) mk_free(NULL, ins, (size_t)f->n_inputs * sizeof *ins);
+    return st;
+}
+
+mk_status mk_run(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
+                 mk_tensor_list *outputs, mk_err *err)
+{
+    return mk_run_ex(p, opts, inputs, outputs, NULL, err);
+}
+
+const mk_tensor *mk_tensor_list_find(const mk_tensor_list *l, const char *name)
+{
+    for (int i = 0; l && name && i < l->n; i++)
+        if (l->items[i].name && strcmp(l->items[i].name, name) == 0) return &l->items[i];
+    return NULL;
+}
+
+static double elem(const mk_tensor *t, size_t i)
+{
+    const void *d = t->data;
+    switch (t->dtype) {
+    case 10: return mk_f16_to_f32(((const uint16_t *)d)[i]);
+    case 11: return ((const float *)d)[i];
+    case 12: return ((const double *)d)[i];
+    case 21: return ((const int8_t *)d)[i];
+    case 22: return ((const int16_t *)d)[i];
+    case 23: return ((const int32_t *)d)[i];
+    case 24: return (double)((const int64_t *)d)[i];
+    case 31:
+    case 1: return ((const uint8_t *)d)[i];
+    case 32: return ((const uint16_t *)d)[i];
+    default: return 0;
+    }
+}
+
+/* Shape without leading 1s. */
+static int squeeze_lead(const mk_tensor *t, const int64_t **d)
+{
+    int r = t->rank, s = 0;
+    while (s < r - 1 && t->dims[s] == 1) s++;
+    *d = t->dims + s;
+    return r - s;
+}
+
+mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double rtol,
+                     mk_compare_result *out, mk_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!mk_npy_dtype_size(a->dtype) || !mk_npy_dtype_size(b->dtype))
+        return mk_err_set(err, MK_EUNSUPPORTED, "%s: cannot compare dtype %d with %d",
+                          b->name ? b->name : "tensor", a->dtype, b->dtype);
+    const int64_t *da, *db;
+    int ra = squeeze_lead(a, &da), rb = squeeze_lead(b, &db);
+    size_t na = 1, nb = 1;
+    for (int i = 0; i < a->rank; i++) na *= (size_t)a->dims[i];
+    for (int i = 0; i < b->rank; i++) nb *= (size_t)b->dims[i];
+    if (na * (size_t)mk_npy_dtype_size(a->dtype) > a->nbytes ||
+        nb * (size_t)mk_npy_dtype_size(b->dtype) > b->nbytes)
+        return mk_err_set(err, MK_EINVAL, "%s: data smaller than its shape", b->name ? b->name : "tensor");
+    out->shape_ok = ra == rb && memcmp(da, db, (size_t)ra * sizeof *da) == 0 && na == nb;
+    out->rank = b->rank;
+    out->numel = nb;
+    if (!out->shape_ok) {
+        out->pass = 0;
+        out->max_abs = out->max_rel = INFINITY;
+        return MK_OK;
+    }
+    double dot = 0, aa = 0, bb = 0, worst = -INFINITY;
+    for (size_t i = 0; i < na; i++) {
+        double x = elem(a, i), y = elem(b, i), d, rel, over;
+        if (isnan(x) || isnan(y)) {
+            d = isnan(x) && isnan(y) ? 0 : INFINITY;
+        } else if (isinf(x) || isinf(y)) {
+            d = x == y ? 0 : INFINITY;
+        } else {
+            d = fabs(x - y);
+            dot += x * y;
+            aa += x * x;
+            bb += y * y;
+        }
+        rel = d == 0 ? 0 : d / fmax(fabs(y), 1e-12);
+        over = d - (atol + rtol * (isfinite(y) ? fabs(y) : 0));
+        if (d > out->max_abs) out->max_abs = d;
+        if (rel > out->max_rel) out->max_rel = rel;
+        if (over > 0) out->n_bad++;
+        if (over > worst) {
+            worst = over;
+            out->worst_index = i;
+            out->worst_a = x;
+            out->worst_b = y;
+        }
+    }
+    out->cosine = aa == 0 && bb == 0 ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : dot / sqrt(aa * bb);
+    size_t rem = out->worst_index;
+    for (int i = b->rank - 1; i >= 0; i--) {
+        out->worst_coord[i] = b->dims[i] ? (int64_t)(rem % (size_t)b->dims[i]) : 0;
+        rem = b->dims[i] ? rem / (size_t)b->dims[i] : 0;
+    }
+    out->pass = out->n_bad == 0;
+    return MK_OK;
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, mk_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        const char *sp = specs[i], *eq = strchr(sp, '=');
+        mk_status st;
+        if (eq && !ends_with(sp, ".npz")) {
+            mk_tensor t;
+            if ((st = mk_npy_read(eq + 1, &t, err))) goto fail;
+            mk_free(NULL, t.name, strlen(t.name) + 1);
+            size_t nl = (size_t)(eq - sp);
+            t.name = mk_malloc(NULL, nl + 1);
+            if (!t.name) {
+                mk_tensor_free(&t);
+                st = MK_OOM(err);
+                goto fail;
+            }
+            memcpy(t.name, sp, nl);
+            t.name[nl] = 0;
+            if ((st = mk_tensor_list_push(out, &t, err))) goto fail;
+        } else if (ends_with(sp, ".npz")) {
+            mk_tensor_list z;
+            if ((st = mk_npz_read(sp, &z, err))) goto fail;
+            for (int j = 0; j < z.n && !st; j++) st = mk_tensor_list_push(out, &z.items[j], err);
+            mk_tensor_list_free(&z);
+            if (st) goto fail;
+        } else {
+            mk_tensor t;
+            if ((st = mk_npy_read(sp, &t, err))) goto fail;
+            if ((st = mk_tensor_list_push(out, &t, err))) goto fail;
+        }
+        continue;
+    fail:
+        mk_tensor_list_free(out);
+        return st;
+    }
+    return MK_OK;
+}
+
+mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err)
+{
+    if (ends_with(path, ".npy")) {
+        if (l->n != 1)
+            return mk_err_set(err, MK_EINVAL, "%s: a .npy file holds one tensor, not %d (use .npz)",
+                              path, l->n);
+        return mk_npy_write(path, &l->items[0], err);
+    }
+    return mk_npz_write(path, l, err);
+}

@@ -1,0 +1,1059 @@
+/* Core ML writer: IR -> X.mlpackage (Manifest.json, Data/com.apple.CoreML/model.mlmodel,
+ * weights/ and weights/weight.bin in blob storage v2). Deterministic (same program, same
+ * bytes) and atomic (built in a temp sibling dir, renamed into place). Checks what a target
+ * can express (op opsets, fp16 I/O) but does not verify MIL semantics (mk_ir_verify does). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coreml_int.h"
+
+#define PATH_N 4096
+
+typedef struct blob {
+    const unsigned char *data;
+    size_t nbytes;
+    unsigned code;
+    unsigned pad_bits;
+    uint64_t hash;
+    uint64_t meta_off;
+} blob;
+
+/* pointer -> blob index, and content hash -> blob index; open addressing, sized once */
+typedef struct slot {
+    const void *key;
+    uint64_t hash;
+    long idx; /* -1 empty */
+} slot;
+
+typedef struct wr {
+    mk_program *p;
+    mk_err *e;
+    const char *label; /* output path, for messages */
+    mk_arena *ar;      /* scratch: protobuf structs */
+    int spec;
+    blob *blobs;
+    long n_blobs, cap_blobs;
+    slot *by_ptr, *by_hash;
+    size_t n_slots;
+    uint64_t end; /* weight.bin size so far */
+} wr;
+
+static mk_status oom(wr *w)
+{
+    return mk_err_set(w->e, MK_ENOMEM, "%s: out of memory", w->label);
+}
+
+/* After a builder returned NULL: the error it recorded, else out of memory. */
+static mk_status nullfail(wr *w)
+{
+    return w->e->code ? w->e->code : oom(w);
+}
+
+static const char *op_label(const mk_op *op)
+{
+    if (op->name) return op->name;
+    return op->n_outputs && op->outputs[0]->name ? op->outputs[0]->name : "?";
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+    return h;
+}
+
+#define FNV0 1469598103934665603ull
+
+/* ---- walking every constant the writer may place in weight.bin ---- */
+
+/* Parameter order coremltools uses for constexpr ops: blobs are laid out in this order. */
+static int param_rank(mk_op_kind k, const char *name)
+{
+    static const char *const affine[] = {"quantized_data", "zero_point", "scale", "axis", NULL};
+    static const char *const shift[] = {"data", "scale", "offset", NULL};
+    static const char *const lut[] = {"indices", "lut", "shape", NULL};
+    static const char *const cast[] = {"source_val", "output_dtype", NULL};
+    const char *const *order = k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE      ? affine
+                               : k == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ? shift
+                               : k == MK_OP_CONSTEXPR_LUT_TO_DENSE          ? lut
+                               : k == MK_OP_CONSTEXPR_CAST                  ? cast
+                                                                            : NULL;
+    if (!order) return 0;
+    for (int i = 0; order[i]; i++)
+        if (strcmp(order[i], name) == 0) return i;
+    return 100;
+}
+
+typedef mk_status (*const_fn)(wr *w, const mk_op *op, const mk_value *v);
+
+static mk_status each_const(wr *w, const mk_block *b, const_fn fn)
+{
+    mk_status st;
+    MK_FOR_OPS(b, op) {
+        /* attributes and by-value inputs, constexpr parameters in their canonical order */
+        for (int rank = 0; rank <= 100; rank++) {
+            int more = 0;
+            for (int i = 0; i < op->n_attrs; i++) {
+                int r = param_rank(op->kind, op->attrs[i].name);
+                if (r == rank && (st = fn(w, op, op->attrs[i].value))) return st;
+                more |= r > rank;
+            }
+            for (int i = 0; i < op->n_inputs; i++) {
+                int r = param_rank(op->kind, op->inputs[i].name);
+                for (int j = 0; j < op->inputs[i].n_args; j++) {
+                    const mk_value *v = op->inputs[i].args[j];
+                    int by_value = v->is_inline || (!v->producer && v->cst && !v->name);
+                    if (r == rank && by_value && (st = fn(w, op, v))) return st;
+                }
+                more |= r > rank;
+            }
+            if (!more) break;
+        }
+        for (int i = 0; i < op->n_blocks; i++)
+            if ((st = each_const(w, op->blocks[i], fn))) return st;
+    }
+    return MK_OK;
+}
+
+static mk_status each_const_program(wr *w, const_fn fn)
+{
+    for (int i = 0; i < w->p->n_functions; i++) {
+        mk_status st = each_const(w, w->p->functions[i]->block, fn);
+        if (st) return st;
+    }
+    return MK_OK;
+}
+
+static int in_blob(const wr *w, const mk_value *v)
+{
+    return mk_ir_const_in_blob(w->spec, &v->type, v->cst);
+}
+
+static mk_status check_const(wr *w, const mk_op *op, const mk_value *v)
+{
+    size_t nb;
+    char ts[128];
+    if (!v->cst)
+        return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': a by-value binding has no constant",
+                          w->label, op_label(op));
+    if (!mk_type_is_static(&v->type) || !mk_type_nbytes(&v->type, &nb))
+        return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': constant of non-static type %s",
+                          w->label, op_label(op), mk_type_str(&v->type, ts, sizeof ts));
+    if (nb != v->cst->nbytes || (nb && !v->cst->data))
+        return mk_err_set(w->e, MK_EINVAL,
+                          "%s: op '%s': constant holds %zu bytes, but %s needs %zu", w->label,
+                          op_label(op), v->cst->nbytes, mk_type_str(&v->type, ts, sizeof ts),
+                          nb);
+    if (in_blob(w, v) && !mk_ml_blob_code(v->type.dtype))
+        return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': a %s constant cannot go to weight.bin",
+                          w->label, op_label(op), mk_dtype_name(v->type.dtype));
+    if (in_blob(w, v)) w->cap_blobs++;
+    return MK_OK;
+}
+
+static slot *find_slot(slot *tab, size_t n, const void *key, uint64_t hash)
+{
+    size_t i = (size_t)(key ? (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull : hash) & (n - 1);
+    for (;; i = (i + 1) & (n - 1)) {
+        if (tab[i].idx < 0) return &tab[i];
+        if (key ? tab[i].key == key : tab[i].hash == hash) return &tab[i];
+    }
+}
+
+static mk_status assign_blob(wr *w, const mk_op *op, const mk_value *v)
+{
+    (void)op;
+    if (!in_blob(w, v)) return MK_OK;
+    slot *ps = find_slot(w->by_ptr, w->n_slots, v->cst, 0);
+    if (ps->idx >= 0) return MK_OK;
+    blob b;
+    memset(&b, 0, sizeof b);
+    b.data = v->cst->data;
+    b.nbytes = v->cst->nbytes;
+    b.code = mk_ml_blob_code(v->type.dtype);
+    int bits = mk_dtype_bits(v->type.dtype);
+    size_t n = 0;
+    mk_type_numel(&v->type, &n);
+    if (bits < 8) {
+        unsigned tail = (unsigned)((n % 8) * (size_t)bits % 8);
+        b.pad_bits = tail ? 8 - tail : 0;
+    }
+    uint64_t h = fnv(FNV0, &b.code, sizeof b.code);
+    h = fnv(h, &b.nbytes, sizeof b.nbytes);
+    b.hash = fnv(h, b.data, b.nbytes);
+    /* identical payloads share one blob */
+    size_t i = (size_t)b.hash & (w->n_slots - 1);
+    for (;; i = (i + 1) & (w->n_slots - 1)) {
+        slot *s = &w->by_hash[i];
+        if (s->idx < 0) break;
+        const blob *o = &w->blobs[s->idx];
+        if (s->hash == b.hash && o->code == b.code && o->nbytes == b.nbytes &&
+            o->pad_bits == b.pad_bits && (!b.nbytes || memcmp(o->data, b.data, b.nbytes) == 0)) {
+            ps->key = v->cst;
+            ps->idx = s->idx;
+            return MK_OK;
+        }
+    }
+    uint64_t meta = (w->end + MK_BLOB_ALIGN - 1) / MK_BLOB_ALIGN * MK_BLOB_ALIGN, end;
+    if (meta < w->end || meta > UINT64_MAX - MK_BLOB_META - b.nbytes)
+        return mk_err_set(w->e, MK_EINVAL, "%s: weights too large", w->label);
+    end = meta + MK_BLOB_META + b.nbytes;
+    b.meta_off = meta;
+    w->end = end;
+    w->blobs[w->n_blobs] = b;
+    w->by_hash[i].hash = b.hash;
+    w->by_hash[i].idx = w->n_blobs;
+    ps->key = v->cst;
+    ps->idx = w->n_blobs++;
+    return MK_OK;
+}
+
+static const blob *blob_of(const wr *w, const mk_value *v)
+{
+    slot *s = find_slot(w->by_ptr, w->n_slots, v->cst, 0);
+    return s->idx >= 0 ? &w->blobs[s->idx] : NULL;
+}
+
+static mk_status layout_blobs(wr *w)
+{
+    mk_status st = each_const_program(w, check_const);
+    if (st) return st;
+    size_t n = 16;
+    while (n < (size_t)w->cap_blobs * 2 + 16) n *= 2;
+    w->n_slots = n;
+    w->blobs = mk_arena_array(w->ar, (size_t)w->cap_blobs + 1, sizeof *w->blobs);
+    w->by_ptr = mk_arena_array(w->ar, n, sizeof *w->by_ptr);
+    w->by_hash = mk_arena_array(w->ar, n, sizeof *w->by_hash);
+    if (!w->blobs || !w->by_ptr || !w->by_hash) return oom(w);
+    for (size_t i = 0; i < n; i++) w->by_ptr[i].idx = w->by_hash[i].idx = -1;
+    w->end = MK_BLOB_HEADER;
+    return each_const_program(w, assign_blob);
+}
+
+/* ---- protobuf construction (all in the scratch arena) ---- */
+
+#define NEW(w, T, INIT) new_msg(w, sizeof(T), &(T)INIT)
+static void *new_msg(wr *w, size_t n, const void *init)
+{
+    void *m = mk_arena_alloc(w->ar, n);
+    if (m) memcpy(m, init, n);
+    return m;
+}
+
+static void **ptrs(wr *w, size_t n)
+{
+    return mk_arena_array(w->ar, n ? n : 1, sizeof(void *));
+}
+
+static char *str(const char *s)
+{
+    return s ? (char *)s : (char *)protobuf_c_empty_string;
+}
+
+static PbValueType *tensor_vt(wr *w, const mk_type *t, const int *unknown_dims)
+{
+    PbTensorType *tt = NEW(w, PbTensorType, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_TYPE__INIT);
+    PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
+    if (!tt || !vt) return NULL;
+    tt->datatype = (CoreML__Specification__MILSpec__DataType)t->dtype;
+    vt->type_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE;
+    vt->tensortype = tt;
+    if (t->rank < 0) {
+        tt->rank = -1;
+        return vt;
+    }
+    tt->rank = t->rank;
+    tt->n_dimensions = (size_t)t->rank;
+    tt->dimensions = (PbDim **)ptrs(w, (size_t)t->rank);
+    if (!tt->dimensions) return NULL;
+    for (int i = 0; i < t->rank; i++) {
+        PbDim *d = NEW(w, PbDim, CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__INIT);
+        if (!d) return NULL;
+        if (t->dims[i] < 0 || (unknown_dims && unknown_dims[i])) {
+            PbDimUnknown *u = NEW(w, PbDimUnknown,
+                                  CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__UNKNOWN_DIMENSION__INIT);
+            if (!u) return NULL;
+            d->dimension_case = CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__DIMENSION_UNKNOWN;
+            d->unknown = u;
+        } else {
+            PbDimConst *c = NEW(w, PbDimConst,
+                                CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__CONSTANT_DIMENSION__INIT);
+            if (!c) return NULL;
+            c->size = (uint64_t)t->dims[i];
+            d->dimension_case = CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__DIMENSION_CONSTANT;
+            d->constant = c;
+        }
+        tt->dimensions[i] = d;
+    }
+    return vt;
+}
+
+static PbNamedType *named(wr *w, const char *name, const mk_type *t, const int *unknown_dims)
+{
+    PbNamedType *nt = NEW(w, PbNamedType, CORE_ML__SPECIFICATION__MILSPEC__NAMED_VALUE_TYPE__INIT);
+    if (!nt || !(nt->type = tensor_vt(w, t, unknown_dims))) return NULL;
+    nt->name = str(name);
+    return nt;
+}
+
+static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
+{
+    PbTensorValue *tv = NEW(w, PbTensorValue, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__INIT);
+    if (!tv) return NULL;
+    size_t n = 0;
+    mk_type_numel(t, &n);
+    switch (t->dtype) {
+    case MK_DT_FP32: {
+        PbFloats *f = NEW(w, PbFloats,
+                          CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_FLOATS__INIT);
+        if (!f) return NULL;
+        f->n_values = n;
+        f->values = (float *)c->data;
+        tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_FLOATS;
+        tv->floats = f;
+        break;
+    }
+    case MK_DT_FP64: {
+        PbDoubles *f = NEW(w, PbDoubles,
+                           CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_DOUBLES__INIT);
+        if (!f) return NULL;
+        f->n_values = n;
+        f->values = (double *)c->data;
+        tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_DOUBLES;
+        tv->doubles = f;
+        break;
+    }
+    case MK_DT_INT32:
+    case MK_DT_INT16:
+    case MK_DT_UINT16: {
+        PbInts *f = NEW(w, PbInts, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_INTS__INIT);
+        if (!f) return NULL;
+        f->n_values = n;
+        if (t->dtype == MK_DT_INT32) {
+            f->values = (int32_t *)c->data;
+        } else {
+            /* int16/uint16 are widened to int32 values, as coremltools writes them */
+            int32_t *v = mk_arena_array(w->ar, n ? n : 1, sizeof *v);
+            if (!v) return NULL;
+            for (size_t i = 0; i < n; i++)
+                v[i] = t->dtype == MK_DT_INT16 ? ((const int16_t *)c->data)[i]
+                                               : ((const uint16_t *)c->data)[i];
+            f->values = v;
+        }
+        tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_INTS;
+        tv->ints = f;
+        break;
+    }
+    case MK_DT_INT64:
+    case MK_DT_UINT64: {
+        PbLongInts *f = NEW(w, PbLongInts,
+                            CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_LONG_INTS__INIT);
+        if (!f) return NULL;
+        f->n_values = n;
+        f->values = (int64_t *)c->data;
+        tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_LONG_INTS;
+        tv->longints = f;
+        break;
+    }
+    case MK_DT_BOOL: {
+        PbBools *f = NEW(w, PbBools, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_BOOLS__INIT);
+        protobuf_c_boolean *v = mk_arena_array(w->ar, n ? n : 1, sizeof *v);
+        if (!f || !v) return NULL;
+        for (size_t i = 0; i < n; i++) v[i] = ((const uint8_t *)c->data)[i] != 0;
+        f->n_values = n;
+        f->values = v;
+        tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_BOOLS;
+        tv->bools = f;
+        break;
+    }
+    case MK_DT_STRING: {
+        PbStrings *f = NEW(w, PbStrings,
+                           CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_STRINGS__INIT);
+        char **v = (char **)ptrs(w, n);
+        if (!f || !v) return NULL;
+        for (size_t i = 0; i < n; i++) v[i] = str(((const char *const *)c->data)[i]);
+        f->n_values = n;
+        f->values = v;
+        tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_STRINGS;
+        tv->strings = f;
+        break;
+    }
+    default: {
+        /* fp16, bf16, int8, uint8, uint32 and the sub-byte types: raw little-endian bytes */
+        PbBytes *f = NEW(w, PbBytes, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_BYTES__INIT);
+        if (!f) return NULL;
+        f->values.len = c->nbytes;
+        f->values.data = (uint8_t *)c->data;
+        tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_BYTES;
+        tv->bytes = f;
+        break;
+    }
+    }
+    return tv;
+}
+
+static PbValue *value_msg(wr *w, const mk_value *v)
+{
+    PbValue *pv = NEW(w, PbValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__INIT);
+    if (!pv || !(pv->type = tensor_vt(w, &v->type, NULL))) return NULL;
+    const blob *b = in_blob(w, v) ? blob_of(w, v) : NULL;
+    if (b) {
+        PbBlobValue *bv =
+            NEW(w, PbBlobValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__BLOB_FILE_VALUE__INIT);
+        if (!bv) return NULL;
+        bv->filename = (char *)MK_BLOB_FILE;
+        bv->offset = b->meta_off;
+        ((mk_const *)v->cst)->blob_offset = b->meta_off;
+        pv->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_BLOB_FILE_VALUE;
+        pv->blobfilevalue = bv;
+        return pv;
+    }
+    PbImmediate *im = NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+    if (!im || !(im->tensor = tensor_val(w, &v->type, v->cst))) return NULL;
+    im->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR;
+    pv->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE;
+    pv->immediatevalue = im;
+    return pv;
+}
+
+static PbValue *string_value(wr *w, const char *s)
+{
+    mk_type t = mk_type_scalar(MK_DT_STRING);
+    mk_const c;
+    memset(&c, 0, sizeof c);
+    const char **one = mk_arena_alloc(w->ar, sizeof *one);
+    if (!one) return NULL;
+    one[0] = s;
+    c.data = one;
+    c.nbytes = sizeof *one;
+    c.storage = MK_STORE_INLINE;
+    PbValue *pv = NEW(w, PbValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__INIT);
+    PbImmediate *im = NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+    if (!pv || !im || !(pv->type = tensor_vt(w, &t, NULL)) || !(im->tensor = tensor_val(w, &t, &c)))
+        return NULL;
+    im->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR;
+    pv->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE;
+    pv->immediatevalue = im;
+    return pv;
+}
+
+static PbBlock *block_msg(wr *w, const mk_block *b);
+
+static PbOpAttr *attr_entry(wr *w, const char *key, PbValue *v)
+{
+    PbOpAttr *a = NEW(w, PbOpAttr, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__ATTRIBUTES_ENTRY__INIT);
+    if (!a || !v) return NULL;
+    a->key = str(key);
+    a->value = v;
+    return a;
+}
+
+static mk_status op_msg(wr *w, mk_op *op, PbOp **out)
+{
+    const mk_op_info *info = mk_ir_op_info(op->kind);
+    PbOp *po = NEW(w, PbOp, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__INIT);
+    if (!info)
+        return mk_err_set(w->e, MK_EINTERNAL, "%s: op '%s' has a bad kind", w->label,
+                          op_label(op));
+    if (!po) return oom(w);
+    if (!op->name) {
+        op->name = op->n_outputs && op->outputs[0]->name ? op->outputs[0]->name
+                                                          : mk_ir_unique_name(w->p, info->name);
+        if (!op->name) return oom(w);
+    }
+    po->type = (char *)info->name;
+    po->n_inputs = (size_t)op->n_inputs;
+    po->inputs = (PbOpInput **)ptrs(w, po->n_inputs);
+    if (!po->inputs) return oom(w);
+    for (int i = 0; i < op->n_inputs; i++) {
+        const mk_input *in = &op->inputs[i];
+        PbOpInput *e = NEW(w, PbOpInput, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__INPUTS_ENTRY__INIT);
+        PbArgument *a = NEW(w, PbArgument, CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__INIT);
+        PbBinding **bs = (PbBinding **)ptrs(w, (size_t)in->n_args);
+        if (!e || !a || !bs) return oom(w);
+        for (int j = 0; j < in->n_args; j++) {
+            const mk_value *v = in->args[j];
+            PbBinding *bd = NEW(w, PbBinding, CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__INIT);
+            if (!bd) return oom(w);
+            if (v->is_inline || (!v->producer && v->cst && !v->name)) {
+                bd->binding_case = CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__BINDING_VALUE;
+                if (!(bd->value = value_msg(w, v))) return oom(w);
+            } else if (v->name) {
+                bd->binding_case = CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__BINDING_NAME;
+                bd->name = (char *)v->name;
+            } else {
+                return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': input '%s' has an unnamed value",
+                                  w->label, op->name, in->name);
+            }
+            bs[j] = bd;
+        }
+        a->n_arguments = (size_t)in->n_args;
+        a->arguments = bs;
+        e->key = (char *)in->name;
+        e->value = a;
+        po->inputs[i] = e;
+    }
+    po->n_outputs = (size_t)op->n_outputs;
+    po->outputs = (PbNamedType **)ptrs(w, po->n_outputs);
+    if (!po->outputs) return oom(w);
+    for (int i = 0; i < op->n_outputs; i++)
+        if (!(po->outputs[i] = named(w, op->outputs[i]->name, &op->outputs[i]->type, NULL)))
+            return oom(w);
+    po->n_blocks = (size_t)op->n_blocks;
+    po->blocks = (PbBlock **)ptrs(w, po->n_blocks);
+    if (!po->blocks) return oom(w);
+    for (int i = 0; i < op->n_blocks; i++)
+        if (!(po->blocks[i] = block_msg(w, op->blocks[i]))) return nullfail(w);
+    po->n_attributes = (size_t)op->n_attrs + 1;
+    po->attributes = (PbOpAttr **)ptrs(w, po->n_attributes);
+    if (!po->attributes || !(po->attributes[0] = attr_entry(w, "name", string_value(w, op->name))))
+        return oom(w);
+    for (int i = 0; i < op->n_attrs; i++)
+        if (!(po->attributes[i + 1] =
+                  attr_entry(w, op->attrs[i].name, value_msg(w, op->attrs[i].value))))
+            return oom(w);
+    *out = po;
+    return MK_OK;
+}
+
+/* Returns NULL on OOM or on an error already recorded in w->e. */
+static PbBlock *block_msg(wr *w, const mk_block *b)
+{
+    PbBlock *pb = NEW(w, PbBlock, CORE_ML__SPECIFICATION__MILSPEC__BLOCK__INIT);
+    if (!pb) return NULL;
+    pb->n_inputs = (size_t)b->n_inputs;
+    pb->inputs = (PbNamedType **)ptrs(w, pb->n_inputs);
+    pb->n_outputs = (size_t)b->n_outputs;
+    pb->outputs = (char **)ptrs(w, pb->n_outputs);
+    if (!pb->inputs || !pb->outputs) return NULL;
+    for (int i = 0; i < b->n_inputs; i++)
+        if (!(pb->inputs[i] = named(w, b->inputs[i]->name, &b->inputs[i]->type, NULL)))
+            return NULL;
+    for (int i = 0; i < b->n_outputs; i++) {
+        if (!b->outputs[i]->name) {
+            mk_err_set(w->e, MK_EINVAL, "%s: a block output has no name", w->label);
+            return NULL;
+        }
+        pb->outputs[i] = (char *)b->outputs[i]->name;
+    }
+    size_t n = 0;
+    MK_FOR_OPS(b, op) n++;
+    pb->n_operations = n;
+    pb->operations = (PbOp **)ptrs(w, n);
+    if (!pb->operations) return NULL;
+    n = 0;
+    MK_FOR_OPS(b, op) {
+        if (op_msg(w, op, &pb->operations[n++])) return NULL;
+    }
+    return pb;
+}
+
+/* ---- description ---- */
+
+static const mk_feature *feature_of(const mk_feature *fs, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (fs[i].name && strcmp(fs[i].name, name) == 0) return &fs[i];
+    return NULL;
+}
+
+/* Dims that vary under the feature's flexibility (written as unknown in MIL types). */
+static void flex_dims(const mk_feature *f, int *unknown)
+{
+    for (int i = 0; i < MK_MAX_RANK; i++) unknown[i] = 0;
+    if (!f) return;
+    for (int i = 0; i < f->rank && i < MK_MAX_RANK; i++) {
+        if (f->flex == MK_FLEX_RANGE) unknown[i] = f->range_lo[i] != f->range_hi[i];
+        for (int k = 0; f->flex == MK_FLEX_ENUMERATED && k < f->n_enumerated; k++)
+            unknown[i] |= f->enumerated[k][i] != f->shape[i];
+    }
+}
+
+static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
+{
+    int code;
+    switch (f->dtype) {
+    case MK_DT_FP32: code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT32; break;
+    case MK_DT_FP16: code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT16; break;
+    case MK_DT_INT32: code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__INT32; break;
+    default:
+        mk_err_set(w->e, MK_EUNSUPPORTED,
+                   "%s: %s '%s' is %s; ML Program inputs and outputs must be fp32, fp16 or int32",
+                   w->label, kind, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?");
+        return NULL;
+    }
+    if (f->dtype == MK_DT_FP16 && w->spec < 7) {
+        mk_err_set(w->e, MK_EUNSUPPORTED,
+                   "%s: %s '%s' is fp16; fp16 inputs and outputs need iOS16 (spec 7) or later, "
+                   "target is iOS%d",
+                   w->label, kind, f->name, mk_ir_ios_for_spec(w->spec));
+        return NULL;
+    }
+    if (f->rank < 0 || f->rank > MK_MAX_RANK) {
+        mk_err_set(w->e, MK_EINVAL, "%s: %s '%s' has a bad rank", w->label, kind, f->name);
+        return NULL;
+    }
+    PbFeature *fd = NEW(w, PbFeature, CORE_ML__SPECIFICATION__FEATURE_DESCRIPTION__INIT);
+    PbFeatureType *ft = NEW(w, PbFeatureType, CORE_ML__SPECIFICATION__FEATURE_TYPE__INIT);
+    PbArrayType *at = NEW(w, PbArrayType, CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__INIT);
+    int64_t *shape = mk_arena_array(w->ar, (size_t)f->rank + 1, sizeof *shape);
+    if (!fd || !ft || !at || !shape) goto nomem;
+    fd->name = str(f->name);
+    fd->shortdescription = str(f->short_description);
+    fd->type = ft;
+    ft->type_case = CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE;
+    ft->multiarraytype = at;
+    ft->isoptional = f->is_optional != 0;
+    at->datatype = (CoreML__Specification__ArrayFeatureType__ArrayDataType)code;
+    for (int i = 0; i < f->rank; i++) shape[i] = f->shape[i];
+    at->n_shape = (size_t)f->rank;
+    at->shape = shape;
+    if (f->flex == MK_FLEX_RANGE) {
+        PbShapeRange *sr =
+            NEW(w, PbShapeRange, CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__SHAPE_RANGE__INIT);
+        PbSizeRange **rs = (PbSizeRange **)ptrs(w, (size_t)f->rank);
+        if (!sr || !rs) goto nomem;
+        for (int i = 0; i < f->rank; i++) {
+            if (!(rs[i] = NEW(w, PbSizeRange, CORE_ML__SPECIFICATION__SIZE_RANGE__INIT)))
+                goto nomem;
+            rs[i]->lowerbound = f->range_lo[i] < 0 ? 0 : (uint64_t)f->range_lo[i];
+            rs[i]->upperbound = f->range_hi[i] < 0 ? -1 : f->range_hi[i];
+        }
+        sr->n_sizeranges = (size_t)f->rank;
+        sr->sizeranges = rs;
+        at->shape_flexibility_case =
+            CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__SHAPE_FLEXIBILITY_SHAPE_RANGE;
+        at->shaperange = sr;
+    } else if (f->flex == MK_FLEX_ENUMERATED && f->n_enumerated > 0) {
+        PbEnumShapes *es = NEW(w, PbEnumShapes,
+                               CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ENUMERATED_SHAPES__INIT);
+        PbShape **ss = (PbShape **)ptrs(w, (size_t)f->n_enumerated);
+        if (!es || !ss) goto nomem;
+        for (int k = 0; k < f->n_enumerated; k++) {
+            ss[k] = NEW(w, PbShape, CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__SHAPE__INIT);
+            if (!ss[k]) goto nomem;
+            ss[k]->n_shape = (size_t)f->rank;
+            ss[k]->shape = (int64_t *)f->enumerated[k];
+        }
+        es->n_shapes = (size_t)f->n_enumerated;
+        es->shapes = ss;
+        at->shape_flexibility_case =
+            CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__SHAPE_FLEXIBILITY_ENUMERATED_SHAPES;
+        at->enumeratedshapes = es;
+    }
+    return fd;
+nomem:
+    oom(w);
+    return NULL;
+}
+
+/* The description's features: the program's own, or derived from the main function. */
+static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *nin,
+                          mk_feature **outs, int *nout)
+{
+    mk_program *p = w->p;
+    *ins = p->inputs, *nin = p->n_inputs, *outs = p->outputs, *nout = p->n_outputs;
+    if (!mf) return MK_OK;
+    if (!*nin && mf->n_inputs) {
+        mk_feature *f = mk_arena_array(w->ar, (size_t)mf->n_inputs, sizeof *f);
+        if (!f) return oom(w);
+        for (int i = 0; i < mf->n_inputs; i++) {
+            const mk_value *v = mf->inputs[i];
+            f[i].name = v->name;
+            f[i].dtype = v->type.dtype;
+            f[i].rank = v->type.rank > 0 ? v->type.rank : 1;
+            for (int d = 0; d < f[i].rank; d++)
+                f[i].shape[d] = v->type.rank > 0 && v->type.dims[d] >= 0 ? v->type.dims[d] : 1;
+        }
+        *ins = f, *nin = mf->n_inputs;
+    }
+    const mk_block *b = mf->block;
+    if (!*nout && b->n_outputs) {
+        mk_feature *f = mk_arena_array(w->ar, (size_t)b->n_outputs, sizeof *f);
+        if (!f) return oom(w);
+        for (int i = 0; i < b->n_outputs; i++) {
+            const mk_value *v = b->outputs[i];
+            f[i].name = v->name;
+            f[i].dtype = v->type.dtype;
+            if (mk_type_is_static(&v->type)) {
+                f[i].rank = v->type.rank;
+                for (int d = 0; d < f[i].rank; d++) f[i].shape[d] = v->type.dims[d];
+            }
+        }
+        *outs = f, *nout = b->n_outputs;
+    }
+    /* the description must name the main function's inputs and outputs */
+    for (int i = 0; i < *nin; i++) {
+        const mk_feature *f = &(*ins)[i];
+        const mk_value *v = NULL;
+        for (int k = 0; f->name && k < mf->n_inputs; k++)
+            if (strcmp(mf->inputs[k]->name, f->name) == 0) v = mf->inputs[k];
+        if (!v)
+            return mk_err_set(w->e, MK_EINVAL, "%s: input '%s' is not an input of function '%s'",
+                              w->label, f->name ? f->name : "?", mf->name);
+        if (v->type.dtype != f->dtype)
+            return mk_err_set(w->e, MK_EINVAL,
+                              "%s: input '%s' is %s in the description but %s in the program",
+                              w->label, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?",
+                              mk_dtype_name(v->type.dtype) ? mk_dtype_name(v->type.dtype) : "?");
+    }
+    if (*nin != mf->n_inputs)
+        return mk_err_set(w->e, MK_EINVAL, "%s: %d described inputs, function '%s' has %d",
+                          w->label, *nin, mf->name, mf->n_inputs);
+    if (*nout != b->n_outputs)
+        return mk_err_set(w->e, MK_EINVAL, "%s: %d described outputs, function '%s' returns %d",
+                          w->label, *nout, mf->name, b->n_outputs);
+    for (int i = 0; i < *nout; i++) {
+        const mk_feature *f = &(*outs)[i];
+        const mk_value *v = b->outputs[i];
+        if (!f->name || !v->name || strcmp(f->name, v->name) != 0)
+            return mk_err_set(w->e, MK_EINVAL,
+                              "%s: output %d is '%s' in the description but '%s' in the program",
+                              w->label, i, f->name ? f->name : "?", v->name ? v->name : "?");
+        if (v->type.dtype != f->dtype)
+            return mk_err_set(w->e, MK_EINVAL,
+                              "%s: output '%s' is %s in the description but %s in the program",
+                              w->label, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?",
+                              mk_dtype_name(v->type.dtype) ? mk_dtype_name(v->type.dtype) : "?");
+    }
+    return MK_OK;
+}
+
+static PbValue *build_info_value(wr *w)
+{
+    mk_program *p = w->p;
+    mk_type st = mk_type_scalar(MK_DT_STRING);
+    PbValue *v = NEW(w, PbValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__INIT);
+    PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
+    PbDictType *dt = NEW(w, PbDictType, CORE_ML__SPECIFICATION__MILSPEC__DICTIONARY_TYPE__INIT);
+    PbImmediate *im = NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+    PbDictValue *dv = NEW(w, PbDictValue, CORE_ML__SPECIFICATION__MILSPEC__DICTIONARY_VALUE__INIT);
+    PbKeyValue **kvs = (PbKeyValue **)ptrs(w, (size_t)p->n_build_info);
+    if (!v || !vt || !dt || !im || !dv || !kvs) return NULL;
+    if (!(dt->keytype = tensor_vt(w, &st, NULL)) || !(dt->valuetype = tensor_vt(w, &st, NULL)))
+        return NULL;
+    vt->type_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_DICTIONARY_TYPE;
+    vt->dictionarytype = dt;
+    for (int i = 0; i < p->n_build_info; i++) {
+        kvs[i] = NEW(w, PbKeyValue,
+                     CORE_ML__SPECIFICATION__MILSPEC__DICTIONARY_VALUE__KEY_VALUE_PAIR__INIT);
+        if (!kvs[i] || !(kvs[i]->key = string_value(w, p->build_info[i].key)) ||
+            !(kvs[i]->value = string_value(w, p->build_info[i].value)))
+            return NULL;
+    }
+    dv->n_values = (size_t)p->n_build_info;
+    dv->values = kvs;
+    im->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_DICTIONARY;
+    im->dictionary = dv;
+    v->type = vt;
+    v->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE;
+    v->immediatevalue = im;
+    return v;
+}
+
+static mk_status model_msg(wr *w, PbModel **out)
+{
+    mk_program *p = w->p;
+    mk_function *mf = mk_ir_main(p);
+    mk_status st;
+    PbModel *m = NEW(w, PbModel, CORE_ML__SPECIFICATION__MODEL__INIT);
+    PbDesc *d = NEW(w, PbDesc, CORE_ML__SPECIFICATION__MODEL_DESCRIPTION__INIT);
+    PbProgram *pg = NEW(w, PbProgram, CORE_ML__SPECIFICATION__MILSPEC__PROGRAM__INIT);
+    if (!m || !d || !pg) return oom(w);
+    m->specificationversion = w->spec;
+    m->description = d;
+    m->isupdatable = p->is_updatable != 0;
+    m->type_case = CORE_ML__SPECIFICATION__MODEL__TYPE_ML_PROGRAM;
+    m->mlprogram = pg;
+
+    mk_feature *ins, *outs;
+    int nin, nout;
+    if ((st = features(w, mf, &ins, &nin, &outs, &nout))) return st;
+    d->n_input = (size_t)nin;
+    d->input = (PbFeature **)ptrs(w, d->n_input);
+    d->n_output = (size_t)nout;
+    d->output = (PbFeature **)ptrs(w, d->n_output);
+    if (!d->input || !d->output) return oom(w);
+    for (int i = 0; i < nin; i++)
+        if (!(d->input[i] = feature_msg(w, &ins[i], "input"))) return nullfail(w);
+    for (int i = 0; i < nout; i++)
+        if (!(d->output[i] = feature_msg(w, &outs[i], "output"))) return nullfail(w);
+    if (p->short_description || p->version_string || p->author || p->license ||
+        p->n_user_meta) {
+        PbMeta *md = NEW(w, PbMeta, CORE_ML__SPECIFICATION__METADATA__INIT);
+        PbMetaEntry **es = (PbMetaEntry **)ptrs(w, (size_t)p->n_user_meta);
+        if (!md || !es) return oom(w);
+        md->shortdescription = str(p->short_description);
+        md->versionstring = str(p->version_string);
+        md->author = str(p->author);
+        md->license = str(p->license);
+        for (int i = 0; i < p->n_user_meta; i++) {
+            es[i] = NEW(w, PbMetaEntry, CORE_ML__SPECIFICATION__METADATA__USER_DEFINED_ENTRY__INIT);
+            if (!es[i]) return oom(w);
+            es[i]->key = str(p->user_meta[i].key);
+            es[i]->value = str(p->user_meta[i].value);
+        }
+        md->n_userdefined = (size_t)p->n_user_meta;
+        md->userdefined = es;
+        d->metadata = md;
+    }
+
+    pg->version = 1;
+    pg->n_functions = (size_t)p->n_functions;
+    pg->functions = (PbFuncEntry **)ptrs(w, pg->n_functions);
+    if (!pg->functions) return oom(w);
+    const char *opset = mk_ir_opset_for_spec(w->spec);
+    for (int i = 0; i < p->n_functions; i++) {
+        const mk_function *f = p->functions[i];
+        PbFuncEntry *fe = NEW(w, PbFuncEntry, CORE_ML__SPECIFICATION__MILSPEC__PROGRAM__FUNCTIONS_ENTRY__INIT);
+        PbFunction *pf = NEW(w, PbFunction, CORE_ML__SPECIFICATION__MILSPEC__FUNCTION__INIT);
+        PbBlockEntry *be = NEW(w, PbBlockEntry,
+                               CORE_ML__SPECIFICATION__MILSPEC__FUNCTION__BLOCK_SPECIALIZATIONS_ENTRY__INIT);
+        PbBlockEntry **bes = (PbBlockEntry **)ptrs(w, 1);
+        PbNamedType **fin = (PbNamedType **)ptrs(w, (size_t)f->n_inputs);
+        if (!fe || !pf || !be || !bes || !fin) return oom(w);
+        for (int k = 0; k < f->n_inputs; k++) {
+            int unknown[MK_MAX_RANK];
+            flex_dims(f == mf ? feature_of(ins, nin, f->inputs[k]->name) : NULL, unknown);
+            if (!(fin[k] = named(w, f->inputs[k]->name, &f->inputs[k]->type, unknown)))
+                return oom(w);
+        }
+        if (!(be->value = block_msg(w, f->block))) return nullfail(w);
+        be->key = (char *)opset;
+        bes[0] = be;
+        pf->n_inputs = (size_t)f->n_inputs;
+        pf->inputs = fin;
+        pf->opset = (char *)opset;
+        pf->n_block_specializations = 1;
+        pf->block_specializations = bes;
+        fe->key = str(f->name);
+        fe->value = pf;
+        pg->functions[i] = fe;
+    }
+    if (p->n_build_info) {
+        PbProgAttr *a = NEW(w, PbProgAttr, CORE_ML__SPECIFICATION__MILSPEC__PROGRAM__ATTRIBUTES_ENTRY__INIT);
+        PbProgAttr **as = (PbProgAttr **)ptrs(w, 1);
+        if (!a || !as || !(a->value = build_info_value(w))) return oom(w);
+        a->key = (char *)"buildInfo";
+        as[0] = a;
+        pg->n_attributes = 1;
+        pg->attributes = as;
+    }
+    *out = m;
+    return MK_OK;
+}
+
+/* ---- target checks ---- */
+
+static mk_status check_opsets(wr *w, const mk_block *b)
+{
+    int ios = mk_ir_ios_for_spec(w->spec);
+    MK_FOR_OPS(b, op) {
+        const mk_op_info *info = mk_ir_op_info(op->kind);
+        if (!info)
+            return mk_err_set(w->e, MK_EINTERNAL, "%s: op '%s' has a bad kind", w->label,
+                              op_label(op));
+        if (info->min_opset > ios)
+            return mk_err_set(w->e, MK_EUNSUPPORTED,
+                              "%s: op '%s' (%s) needs iOS%d or later, target is iOS%d", w->label,
+                              op_label(op), info->name, info->min_opset, ios);
+        for (int i = 0; i < op->n_blocks; i++) {
+            mk_status st = check_opsets(w, op->blocks[i]);
+            if (st) return st;
+        }
+    }
+    return MK_OK;
+}
+
+/* ---- files ---- */
+
+static mk_status write_fd(wr *w, int fd, const char *path, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    while (n) {
+        ssize_t k = write(fd, c, n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return mk_err_set(w->e, MK_EIO, "%s: write failed: %s", path, strerror(errno));
+        }
+        c += k;
+        n -= (size_t)k;
+    }
+    return MK_OK;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static mk_status write_weights(wr *w, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return mk_err_set(w->e, MK_EIO, "%s: cannot create: %s", path, strerror(errno));
+    unsigned char hdr[MK_BLOB_HEADER] = {0}, zeros[MK_BLOB_ALIGN] = {0};
+    put32(hdr, (uint32_t)w->n_blobs);
+    put32(hdr + 4, MK_BLOB_VERSION);
+    mk_status st = write_fd(w, fd, path, hdr, sizeof hdr);
+    uint64_t pos = MK_BLOB_HEADER;
+    for (long i = 0; i < w->n_blobs && !st; i++) {
+        const blob *b = &w->blobs[i];
+        unsigned char meta[MK_BLOB_META] = {0};
+        put32(meta, MK_BLOB_SENTINEL);
+        put32(meta + 4, b->code);
+        put64(meta + 8, b->nbytes);
+        put64(meta + 16, b->meta_off + MK_BLOB_META);
+        put64(meta + 24, b->pad_bits);
+        st = write_fd(w, fd, path, zeros, (size_t)(b->meta_off - pos));
+        if (!st) st = write_fd(w, fd, path, meta, sizeof meta);
+        if (!st) st = write_fd(w, fd, path, b->data, b->nbytes);
+        pos = b->meta_off + MK_BLOB_META + b->nbytes;
+    }
+    if (close(fd) != 0 && !st)
+        st = mk_err_set(w->e, MK_EIO, "%s: close failed: %s", path, strerror(errno));
+    return st;
+}
+
+static uint64_t mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void uuid_of(uint64_t a, uint64_t b, char out[37])
+{
+    a = mix(a);
+    b = mix(b ^ a);
+    /* RFC 9562 layout: version 8 (custom, content-derived), variant 10 */
+    a = (a & ~0xF000ull) | 0x8000ull;
+    b = (b & ~(3ull << 62)) | (2ull << 62);
+    snprintf(out, 37, "%08llX-%04llX-%04llX-%04llX-%012llX", (unsigned long long)(a >> 32),
+             (unsigned long long)((a >> 16) & 0xFFFF), (unsigned long long)(a & 0xFFFF),
+             (unsigned long long)(b >> 48), (unsigned long long)(b & 0xFFFFFFFFFFFFull));
+}
+
+static mk_status write_manifest(wr *w, const char *path, uint64_t content)
+{
+    char spec_id[37], weights_id[37];
+    uuid_of(fnv(content, "model.mlmodel#1", 15), fnv(content, "model.mlmodel#2", 15), spec_id);
+    uuid_of(fnv(content, "weights#1", 9), fnv(content, "weights#2", 9), weights_id);
+#define ITEM                                                                                   \
+    "        \"%s\": {\n"                                                                       \
+    "            \"author\": \"com.apple.CoreML\",\n"                                           \
+    "            \"description\": \"%s\",\n"                                                   \
+    "            \"name\": \"%s\",\n"                                                          \
+    "            \"path\": \"com.apple.CoreML/%s\"\n"                                          \
+    "        }%s\n"
+    int spec_first = strcmp(spec_id, weights_id) < 0;
+    mk_buf b;
+    mk_buf_init(&b, w->p->alloc);
+    mk_buf_printf(&b, "{\n    \"fileFormatVersion\": \"1.0.0\",\n    \"itemInfoEntries\": {\n");
+    for (int k = 0; k < 2; k++) {
+        int spec = (k == 0) == spec_first;
+        mk_buf_printf(&b, ITEM, spec ? spec_id : weights_id,
+                      spec ? "CoreML Model Specification" : "CoreML Model Weights",
+                      spec ? "model.mlmodel" : "weights", spec ? "model.mlmodel" : "weights",
+                      k == 0 ? "," : "");
+    }
+#undef ITEM
+    mk_buf_printf(&b, "    },\n    \"rootModelIdentifier\": \"%s\"\n}\n", spec_id);
+    mk_status st = b.oom ? oom(w) : mk_file_write_all(path, b.data, b.len, w->e);
+    mk_buf_free(&b);
+    return st;
+}
+
+/* dir/rel into out; 0 when it does not fit */
+static int join(char *out, const char *dir, const char *rel)
+{
+    int k = snprintf(out, PATH_N, "%s/%s", dir, rel);
+    return k > 0 && k < PATH_N;
+}
+
+static mk_status write_package(wr *w, const char *dir, const uint8_t *spec, size_t n)
+{
+    char a[PATH_N];
+    static const char *const dirs[] = {"Data", "Data/com.apple.CoreML",
+                                       "Data/com.apple.CoreML/weights"};
+    for (int i = 0; i < 3; i++) {
+        if (!join(a, dir, dirs[i])) return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);
+        if (mkdir(a, 0755) != 0)
+            return mk_err_set(w->e, MK_EIO, "%s: cannot create: %s", a, strerror(errno));
+    }
+    if (!join(a, dir, "Data/com.apple.CoreML/model.mlmodel"))
+        return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);
+    mk_status st = mk_file_write_all(a, spec, n, w->e);
+    if (st) return st;
+    uint64_t content = fnv(FNV0, spec, n);
+    if (w->n_blobs) {
+        if (!join(a, dir, "Data/com.apple.CoreML/weights/weight.bin"))
+            return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);
+        if ((st = write_weights(w, a))) return st;
+        for (long i = 0; i < w->n_blobs; i++)
+            content = fnv(content, &w->blobs[i].hash, sizeof w->blobs[i].hash);
+    }
+    if (!join(a, dir, "Manifest.json")) return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);
+    return write_manifest(w, a, content);
+}
+
+mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_err *err)
+{
+    mk_err local = {MK_OK, {0}};
+    mk_err *e = err ? err : &local;
+    if (!p || !path || !*path) return mk_err_set(e, MK_EINVAL, "no program or output path");
+    size_t plen = strlen(path);
+    if (plen > PATH_N - 128) return mk_err_set(e, MK_EINVAL, "%s: path too long", path);
+    wr w;
+    memset(&w, 0, sizeof w);
+    w.p = p;
+    w.e = e;
+    w.label = path;
+    w.spec = target != MK_TARGET_DEFAULT ? (int)target : p->spec_version ? p->spec_version : 6;
+    if (!mk_ir_opset_for_spec(w.spec))
+        return mk_err_set(e, MK_EUNSUPPORTED,
+                          "%s: specification version %d; milkit writes 6..9 (iOS15..iOS18)", path,
+                          w.spec);
+    if (!p->n_functions) return mk_err_set(e, MK_EINVAL, "%s: the program has no functions", path);
+    if (mk_path_exists(path)) {
+        char man[PATH_N];
+        snprintf(man, sizeof man, "%s/Manifest.json", path);
+        if (!mk_path_is_dir(path))
+            return mk_err_set(e, MK_EINVAL, "%s: exists and is not a directory", path);
+        if (!mk_path_exists(man))
+            return mk_err_set(e, MK_EINVAL,
+                              "%s: exists and is not an .mlpackage; refusing to replace it",
+                              path);
+    }
+    mk_status st;
+    for (int i = 0; i < p->n_functions; i++)
+        if ((st = check_opsets(&w, p->functions[i]->block))) return st;
+    if (!(w.ar = mk_arena_new(p->alloc))) return mk_err_set(e, MK_ENOMEM, "%s: out of memory", path);
+    PbModel *m = NULL;
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    char tmp[PATH_N];
+    tmp[0] = 0;
+    if (!(st = layout_blobs(&w)) && !(st = model_msg(&w, &m))) {
+        n = protobuf_c_message_get_packed_size(&m->base);
+        buf = mk_malloc(p->alloc, n);
+        if (!buf) st = oom(&w);
+        else if (protobuf_c_message_pack(&m->base, buf) != n)
+            st = mk_err_set(e, MK_EINTERNAL, "%s: protobuf packing size mismatch", path);
+    }
+    if (!st) st = mk_tempdir_beside(path, tmp, sizeof tmp, e);
+    if (!st) st = write_package(&w, tmp, buf, n);
+    if (!st) st = mk_dir_commit(tmp, path, e);
+    if (st && tmp[0]) mk_rmtree(tmp);
+    mk_free(p->alloc, buf, n);
+    mk_arena_free(w.ar);
+    return st;
+}

@@ -1,0 +1,895 @@
+/* The interpreter engine: plans a function once per run (a slot per value, kernel per op,
+ * last-use lists so activations are freed after their last reader), then executes blocks op
+ * by op, asking mk_ir_infer for each op's output types from the runtime operands. Constants
+ * are materialised lazily; fp16 values are rounded to half after every op. The kernels are in
+ * k_<family>.c; this file has no per-op knowledge beyond const/cond/while_loop. */
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "interp_int.h"
+
+/* ---- pointer -> index map (open addressing) ---- */
+typedef struct ptrmap {
+    const void **keys;
+    int *vals;
+    size_t cap, count;
+} ptrmap;
+
+static size_t phash(const void *p)
+{
+    uintptr_t x = (uintptr_t)p;
+    x ^= x >> 17;
+    x *= 0xed5ad4bbu;
+    x ^= x >> 11;
+    return (size_t)x;
+}
+
+static int pm_get(const ptrmap *m, const void *k)
+{
+    if (!m->cap) return -1;
+    for (size_t i = phash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->keys[i]) return -1;
+        if (m->keys[i] == k) return m->vals[i];
+    }
+}
+
+static int pm_put(mk_arena *ar, ptrmap *m, const void *k, int v)
+{
+    if ((m->count + 1) * 2 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 256;
+        const void **nk = mk_arena_array(ar, nc, sizeof *nk);
+        int *nv = mk_arena_array(ar, nc, sizeof *nv);
+        if (!nk || !nv) return 0;
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->keys[i]) continue;
+            size_t j = phash(m->keys[i]) & (nc - 1);
+            while (nk[j]) j = (j + 1) & (nc - 1);
+            nk[j] = m->keys[i];
+            nv[j] = m->vals[i];
+        }
+        m->keys = nk;
+        m->vals = nv;
+        m->cap = nc;
+    }
+    size_t i = phash(k) & (m->cap - 1);
+    while (m->keys[i] && m->keys[i] != k) i = (i + 1) & (m->cap - 1);
+    if (!m->keys[i]) m->count++;
+    m->keys[i] = k;
+    m->vals[i] = v;
+    return 1;
+}
+
+/* ---- plans ---- */
+typedef struct oplan {
+    const mk_op *op;
+    mk_kernel fn;
+    int n_ins, n_attrs, n_outs, n_free;
+    int *ins, *attrs, *outs, *frees;
+} oplan;
+
+typedef struct bplan {
+    const mk_block *b;
+    int n_ops;
+    oplan *ops;
+    int n_defs; /* slots defined in this block (inputs and op outputs), released at its end */
+    int *defs;
+} bplan;
+
+struct mk_interp {
+    const mk_program *p;
+    const mk_allocator *alloc;
+    mk_arena *ar;
+    int fp16, threads;
+    ptrmap slot_of;  /* mk_value* -> slot */
+    ptrmap plan_of;  /* mk_block* -> index in plans */
+    int n_slots, cap_slots;
+    mk_rt *slots;
+    const mk_value **slot_val;
+    const mk_block **slot_def;
+    int n_plans, cap_plans;
+    bplan **plans;
+    size_t live, peak;
+    char warning[512];
+};
+
+mk_layout mk_interp_layout(mk_dtype dt)
+{
+    if (dt == MK_DT_BOOL) return MK_L_BOOL;
+    if (dt == MK_DT_STRING) return MK_L_STR;
+    if (mk_dtype_is_float(dt)) return MK_L_F32;
+    return MK_L_I32;
+}
+
+size_t mk_interp_elem_size(mk_dtype dt)
+{
+    switch (mk_interp_layout(dt)) {
+    case MK_L_BOOL: return 1;
+    case MK_L_STR: return sizeof(char *);
+    default: return 4;
+    }
+}
+
+int mk_interp_threads(const mk_interp *ip)
+{
+    return ip->threads;
+}
+
+static const char *op_label(const mk_op *op)
+{
+    return op->name ? op->name : (op->n_outputs ? op->outputs[0]->name : "?");
+}
+
+mk_status mk_kerr(mk_kctx *k, mk_status code, const char *fmt, ...)
+{
+    char msg[700];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return mk_err_set(k->e, code, "op %s (%s): %s", op_label(k->op),
+                      mk_ir_op_info(k->op->kind)->name, msg);
+}
+
+static int add_slot(mk_interp *ip, const mk_value *v, const mk_block *def)
+{
+    int s = pm_get(&ip->slot_of, v);
+    if (s >= 0) {
+        if (def && !ip->slot_def[s]) ip->slot_def[s] = def;
+        return s;
+    }
+    if (ip->n_slots == ip->cap_slots) {
+        int nc = ip->cap_slots ? ip->cap_slots * 2 : 256;
+        mk_rt *ns = mk_arena_array(ip->ar, (size_t)nc, sizeof *ns);
+        const mk_value **nv = mk_arena_array(ip->ar, (size_t)nc, sizeof *nv);
+        const mk_block **nd = mk_arena_array(ip->ar, (size_t)nc, sizeof *nd);
+        if (!ns || !nv || !nd) return -1;
+        if (ip->n_slots) {
+            memcpy(ns, ip->slots, (size_t)ip->n_slots * sizeof *ns);
+            memcpy(nv, ip->slot_val, (size_t)ip->n_slots * sizeof *nv);
+            memcpy(nd, ip->slot_def, (size_t)ip->n_slots * sizeof *nd);
+        }
+        ip->slots = ns;
+        ip->slot_val = nv;
+        ip->slot_def = nd;
+        ip->cap_slots = nc;
+    }
+    s = ip->n_slots++;
+    ip->slot_val[s] = v;
+    ip->slot_def[s] = def;
+    ip->slots[s].type = v->type;
+    if (!pm_put(ip->ar, &ip->slot_of, v, s)) return -1;
+    return s;
+}
+
+/* Register every value of block b (and nested blocks) as a slot. */
+static int register_block(mk_interp *ip, const mk_block *b)
+{
+    for (int i = 0; i < b->n_inputs; i++)
+        if (add_slot(ip, b->inputs[i], b) < 0) return 0;
+    MK_FOR_OPS(b, op) {
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++)
+                if (add_slot(ip, op->inputs[i].args[j], NULL) < 0) return 0;
+        for (int i = 0; i < op->n_attrs; i++)
+            if (op->attrs[i].value && add_slot(ip, op->attrs[i].value, NULL) < 0) return 0;
+        for (int i = 0; i < op->n_blocks; i++)
+            if (!register_block(ip, op->blocks[i])) return 0;
+        for (int i = 0; i < op->n_outputs; i++)
+            if (add_slot(ip, op->outputs[i], b) < 0) return 0;
+    }
+    for (int i = 0; i < b->n_outputs; i++)
+        if (add_slot(ip, b->outputs[i], NULL) < 0) return 0;
+    return 1;
+}
+
+/* Mark in last[] every slot op index `at` of block b touches, also inside nested blocks. */
+static void mark_uses(mk_interp *ip, const mk_block *owner, const mk_op *op, int at, int *last)
+{
+    for (int i = 0; i < op->n_inputs; i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++) {
+            int s = pm_get(&ip->slot_of, op->inputs[i].args[j]);
+            if (s >= 0 && ip->slot_def[s] == owner) last[s] = at;
+        }
+    for (int i = 0; i < op->n_blocks; i++) {
+        const mk_block *nb = op->blocks[i];
+        MK_FOR_OPS(nb, o2) mark_uses(ip, owner, o2, at, last);
+        for (int j = 0; j < nb->n_outputs; j++) {
+            int s = pm_get(&ip->slot_of, nb->outputs[j]);
+            if (s >= 0 && ip->slot_def[s] == owner) last[s] = at;
+        }
+    }
+}
+
+static bplan *build_plan(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
+{
+    bplan *bp = mk_arena_alloc(ip->ar, sizeof *bp);
+    if (!bp) return NULL;
+    bp->b = b;
+    int n = 0;
+    MK_FOR_OPS(b, op) n++;
+    bp->n_ops = n;
+    bp->ops = mk_arena_array(ip->ar, (size_t)(n ? n : 1), sizeof *bp->ops);
+    if (!bp->ops) return NULL;
+    for (int s = 0; s < ip->n_slots; s++) last[s] = -2;
+    int i = 0, n_defs = 0;
+    MK_FOR_OPS(b, op) {
+        mark_uses(ip, b, op, i, last);
+        for (int j = 0; j < op->n_outputs; j++) {
+            int s = pm_get(&ip->slot_of, op->outputs[j]);
+            if (last[s] == -2) last[s] = i; /* never read: freed right after its producer */
+        }
+        n_defs += op->n_outputs;
+        i++;
+    }
+    for (int j = 0; j < b->n_outputs; j++) {
+        int s = pm_get(&ip->slot_of, b->outputs[j]);
+        if (s >= 0) last[s] = -1; /* kept until the block ends */
+    }
+    n_defs += b->n_inputs;
+    bp->defs = mk_arena_array(ip->ar, (size_t)(n_defs ? n_defs : 1), sizeof(int));
+    if (!bp->defs) return NULL;
+    for (int j = 0; j < b->n_inputs; j++) bp->defs[bp->n_defs++] = pm_get(&ip->slot_of, b->inputs[j]);
+    i = 0;
+    MK_FOR_OPS(b, op) {
+        oplan *pl = &bp->ops[i];
+        pl->op = op;
+        pl->fn = mk_interp_kernel(op->kind);
+        if (!pl->fn)
+            return mk_err_set(e, MK_EUNSUPPORTED, "op %s (%s): not supported by the interpreter",
+                              op_label(op), mk_ir_op_info(op->kind)->name),
+                   NULL;
+        int ni = 0;
+        for (int a = 0; a < op->n_inputs; a++) ni += op->inputs[a].n_args;
+        pl->n_ins = ni;
+        pl->n_attrs = op->n_attrs;
+        pl->n_outs = op->n_outputs;
+        pl->ins = mk_arena_array(ip->ar, (size_t)ni + 1, sizeof(int));
+        pl->attrs = mk_arena_array(ip->ar, (size_t)op->n_attrs + 1, sizeof(int));
+        pl->outs = mk_arena_array(ip->ar, (size_t)op->n_outputs + 1, sizeof(int));
+        if (!pl->ins || !pl->attrs || !pl->outs) return NULL;
+        ni = 0;
+        for (int a = 0; a < op->n_inputs; a++)
+            for (int j = 0; j < op->inputs[a].n_args; j++)
+                pl->ins[ni++] = pm_get(&ip->slot_of, op->inputs[a].args[j]);
+        for (int a = 0; a < op->n_attrs; a++)
+            pl->attrs[a] = op->attrs[a].value ? pm_get(&ip->slot_of, op->attrs[a].value) : -1;
+        for (int a = 0; a < op->n_outputs; a++) {
+            pl->outs[a] = pm_get(&ip->slot_of, op->outputs[a]);
+            bp->defs[bp->n_defs++] = pl->outs[a];
+        }
+        i++;
+    }
+    /* free lists: a slot defined here whose last use is op i */
+    int *cnt = mk_arena_array(ip->ar, (size_t)(n ? n : 1), sizeof(int));
+    if (!cnt) return NULL;
+    for (int d = 0; d < bp->n_defs; d++) {
+        int s = bp->defs[d];
+        if (last[s] >= 0) cnt[last[s]]++;
+    }
+    for (int o = 0; o < n; o++) {
+        bp->ops[o].frees = mk_arena_array(ip->ar, (size_t)cnt[o] + 1, sizeof(int));
+        if (!bp->ops[o].frees) return NULL;
+    }
+    for (int d = 0; d < bp->n_defs; d++) {
+        int s = bp->defs[d];
+        if (last[s] >= 0) {
+            oplan *pl = &bp->ops[last[s]];
+            pl->frees[pl->n_free++] = s;
+        }
+    }
+    return bp;
+}
+
+static int plan_all(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
+{
+    bplan *bp = build_plan(ip, b, last, e);
+    if (!bp) return 0;
+    if (ip->n_plans == ip->cap_plans) {
+        int nc = ip->cap_plans ? ip->cap_plans * 2 : 8;
+        bplan **np = mk_arena_array(ip->ar, (size_t)nc, sizeof *np);
+        if (!np) return 0;
+        if (ip->n_plans) memcpy(np, ip->plans, (size_t)ip->n_plans * sizeof *np);
+        ip->plans = np;
+        ip->cap_plans = nc;
+    }
+    if (!pm_put(ip->ar, &ip->plan_of, b, ip->n_plans)) return 0;
+    ip->plans[ip->n_plans++] = bp;
+    MK_FOR_OPS(b, op)
+    for (int i = 0; i < op->n_blocks; i++)
+        if (!plan_all(ip, op->blocks[i], last, e)) return 0;
+    return 1;
+}
+
+/* ---- tensors ---- */
+void mk_rt_release(mk_interp *ip, mk_rt *r)
+{
+    if (r->cap) {
+        mk_free(ip->alloc, r->data, r->cap);
+        ip->live -= r->cap;
+    }
+    r->data = NULL;
+    r->cap = 0;
+    r->persist = 0;
+}
+
+static mk_status rt_alloc_ip(mk_interp *ip, mk_rt *r, const mk_type *t, mk_err *e)
+{
+    size_t n, bytes;
+    if (!mk_type_is_static(t) || !mk_type_numel(t, &n) ||
+        !mk_mul_size(n, mk_interp_elem_size(t->dtype), &bytes))
+        return mk_err_set(e, MK_EINVAL, "tensor of %s: bad or dynamic shape",
+                          mk_dtype_name(t->dtype) ? mk_dtype_name(t->dtype) : "?");
+    mk_rt_release(ip, r);
+    r->data = mk_calloc(ip->alloc, bytes ? bytes : 1, 1);
+    if (!r->data) return MK_OOM(e);
+    r->cap = bytes ? bytes : 1;
+    r->type = *t;
+    r->numel = n;
+    ip->live += r->cap;
+    if (ip->live > ip->peak) ip->peak = ip->live;
+    return MK_OK;
+}
+
+mk_status mk_rt_alloc(mk_kctx *k, mk_rt *r, const mk_type *t)
+{
+    mk_status st = rt_alloc_ip(k->ip, r, t, k->e);
+    if (st && st != MK_ENOMEM) mk_err_prefix(k->e, "op %s: ", op_label(k->op));
+    return st;
+}
+
+double mk_rt_f64(const mk_rt *t, size_t i)
+{
+    switch (mk_interp_layout(t->type.dtype)) {
+    case MK_L_F32: return ((const float *)t->data)[i];
+    case MK_L_I32: return ((const int32_t *)t->data)[i];
+    case MK_L_BOOL: return ((const uint8_t *)t->data)[i];
+    default: return 0;
+    }
+}
+
+int64_t mk_rt_i64(const mk_rt *t, size_t i)
+{
+    switch (mk_interp_layout(t->type.dtype)) {
+    case MK_L_F32: return (int64_t)((const float *)t->data)[i];
+    case MK_L_I32: return ((const int32_t *)t->data)[i];
+    case MK_L_BOOL: return ((const uint8_t *)t->data)[i];
+    default: return 0;
+    }
+}
+
+/* Element i of raw data in a declared dtype (packed sub-byte types included). */
+static double raw_f64(mk_dtype dt, const void *d, size_t i)
+{
+    const unsigned char *b = d;
+    switch (dt) {
+    case MK_DT_FP16: return mk_f16_to_f32(((const uint16_t *)d)[i]);
+    case MK_DT_FP32: return ((const float *)d)[i];
+    case MK_DT_FP64: return ((const double *)d)[i];
+    case MK_DT_BF16: {
+        uint32_t x = (uint32_t)((const uint16_t *)d)[i] << 16;
+        float f;
+        memcpy(&f, &x, 4);
+        return f;
+    }
+    case MK_DT_BOOL:
+    case MK_DT_UINT8: return b[i];
+    case MK_DT_INT8: return ((const int8_t *)d)[i];
+    case MK_DT_INT16: return ((const int16_t *)d)[i];
+    case MK_DT_UINT16: return ((const uint16_t *)d)[i];
+    case MK_DT_INT32: return ((const int32_t *)d)[i];
+    case MK_DT_UINT32: return ((const uint32_t *)d)[i];
+    case MK_DT_INT64: return (double)((const int64_t *)d)[i];
+    case MK_DT_UINT64: return (double)((const uint64_t *)d)[i];
+    default: break;
+    }
+    int bits = mk_dtype_bits(dt);
+    if (bits <= 0 || bits >= 8) return 0;
+    size_t bit = i * (size_t)bits;
+    unsigned v = 0;
+    for (int k = 0; k < bits; k++, bit++) v |= (unsigned)((b[bit / 8] >> (bit % 8)) & 1u) << k;
+    if (dt == MK_DT_INT4 && (v & 8u)) return (double)v - 16;
+    return v;
+}
+
+/* Convert numel raw elements of dtype dt into a fresh canonical tensor. */
+static mk_status rt_from_raw(mk_interp *ip, mk_rt *r, const mk_type *t, const void *raw,
+                             size_t raw_bytes, int round16, mk_err *e)
+{
+    mk_status st = rt_alloc_ip(ip, r, t, e);
+    if (st) return st;
+    size_t need;
+    if (!mk_type_nbytes(t, &need) || raw_bytes < need)
+        return mk_err_set(e, MK_EINVAL, "constant payload smaller than its type");
+    switch (mk_interp_layout(t->dtype)) {
+    case MK_L_F32: {
+        float *o = r->data;
+        if (t->dtype == MK_DT_FP32) {
+            memcpy(o, raw, r->numel * 4);
+        } else {
+            for (size_t i = 0; i < r->numel; i++) o[i] = (float)raw_f64(t->dtype, raw, i);
+        }
+        if (round16)
+            for (size_t i = 0; i < r->numel; i++) o[i] = mk_round_f16(o[i]);
+        break;
+    }
+    case MK_L_I32: {
+        int32_t *o = r->data;
+        for (size_t i = 0; i < r->numel; i++) {
+            double v = raw_f64(t->dtype, raw, i);
+            o[i] = v > 2147483647.0 ? INT32_MAX : v < -2147483648.0 ? INT32_MIN : (int32_t)v;
+        }
+        break;
+    }
+    case MK_L_BOOL: {
+        uint8_t *o = r->data;
+        for (size_t i = 0; i < r->numel; i++) o[i] = ((const uint8_t *)raw)[i] != 0;
+        break;
+    }
+    default: return mk_err_set(e, MK_EINTERNAL, "string tensor conversion");
+    }
+    return MK_OK;
+}
+
+/* Make slot s hold its constant's data (once per run). */
+static mk_status materialize(mk_interp *ip, int s, mk_err *e)
+{
+    mk_rt *r = &ip->slots[s];
+    const mk_value *v = ip->slot_val[s];
+    if (r->data || !v->cst) return MK_OK;
+    const mk_type *t = &v->type;
+    size_t n;
+    if (!mk_type_is_static(t) || !mk_type_numel(t, &n))
+        return mk_err_set(e, MK_EINVAL, "constant %s: dynamic or bad shape",
+                          v->name ? v->name : "(inline)");
+    r->type = *t;
+    r->numel = n;
+    r->persist = 1;
+    mk_layout l = mk_interp_layout(t->dtype);
+    int round16 = l == MK_L_F32 && (t->dtype == MK_DT_FP16 || ip->fp16) && t->dtype != MK_DT_FP16;
+    int borrow = l == MK_L_STR || (!round16 && (t->dtype == MK_DT_FP32 || t->dtype == MK_DT_INT32 ||
+                                                 t->dtype == MK_DT_BOOL));
+    if (borrow) {
+        size_t need = n * mk_interp_elem_size(t->dtype);
+        if (v->cst->nbytes < need && n)
+            return mk_err_set(e, MK_EINVAL, "constant %s: payload smaller than its type",
+                              v->name ? v->name : "(inline)");
+        r->data = (void *)v->cst->data;
+        if (t->dtype == MK_DT_BOOL) { /* normalise to 0/1 only if needed */
+            const uint8_t *b = r->data;
+            for (size_t i = 0; i < n; i++)
+                if (b[i] > 1) {
+                    borrow = 0;
+                    break;
+                }
+        }
+        if (borrow) return MK_OK;
+        r->data = NULL;
+    }
+    mk_status st = rt_from_raw(ip, r, t, v->cst->data, v->cst->nbytes, round16, e);
+    if (st) mk_err_prefix(e, "constant %s: ", v->name ? v->name : "(inline)");
+    r->persist = 1;
+    return st;
+}
+
+/* Operand data in its declared dtype, for mk_ir_infer; NULL when large and not canonical. */
+static const void *declared_view(const mk_interp *ip, int s, void **tmp, size_t *tmp_n)
+{
+    const mk_rt *r = &ip->slots[s];
+    const mk_value *v = ip->slot_val[s];
+    if (v->cst) return v->cst->data;
+    mk_dtype dt = r->type.dtype;
+    if (dt == MK_DT_FP32 || dt == MK_DT_INT32 || dt == MK_DT_BOOL) return r->data;
+    int bits = mk_dtype_bits(dt);
+    if (r->numel > 4096 || bits < 8 || !r->data) return NULL;
+    size_t n = r->numel * (size_t)bits / 8;
+    unsigned char *b = mk_malloc(ip->alloc, n ? n : 1);
+    if (!b) return NULL;
+    for (size_t i = 0; i < r->numel; i++) {
+        double x = mk_rt_f64(r, i);
+        switch (dt) {
+        case MK_DT_FP16: ((uint16_t *)b)[i] = mk_f32_to_f16((float)x); break;
+        case MK_DT_FP64: ((double *)b)[i] = x; break;
+        case MK_DT_INT8: ((int8_t *)b)[i] = (int8_t)x; break;
+        case MK_DT_UINT8: b[i] = (uint8_t)x; break;
+        case MK_DT_INT16: ((int16_t *)b)[i] = (int16_t)x; break;
+        case MK_DT_UINT16: ((uint16_t *)b)[i] = (uint16_t)x; break;
+        case MK_DT_UINT32: ((uint32_t *)b)[i] = (uint32_t)x; break;
+        case MK_DT_INT64: ((int64_t *)b)[i] = (int64_t)x; break;
+        case MK_DT_UINT64: ((uint64_t *)b)[i] = (uint64_t)x; break;
+        default: memset(b + i * (size_t)bits / 8, 0, (size_t)bits / 8); break;
+        }
+    }
+    *tmp = b;
+    *tmp_n = n ? n : 1;
+    return b;
+}
+
+/* Round float outputs to half where the dtype or fp16 emulation asks; note overflows. */
+static void round_outputs(mk_interp *ip, const mk_op *op, mk_rt *r)
+{
+    if (mk_interp_layout(r->type.dtype) != MK_L_F32 || !r->data) return;
+    if (!(r->type.dtype == MK_DT_FP16 || ip->fp16) || r->type.dtype == MK_DT_FP64) return;
+    float *d = r->data;
+    for (size_t i = 0; i < r->numel; i++) {
+        float x = d[i], y = mk_round_f16(x);
+        if (isinf(y) && isfinite(x) && !ip->warning[0])
+            snprintf(ip->warning, sizeof ip->warning,
+                     "fp16 overflow: op %s (%s) produced %g, beyond +-65504 (became %sinf)",
+                     op_label(op), mk_ir_op_info(op->kind)->name, (double)x, x < 0 ? "-" : "+");
+        d[i] = y;
+    }
+}
+
+static mk_status run_plan(mk_interp *ip, const bplan *bp, mk_err *e);
+
+static int skip_infer(mk_op_kind k)
+{
+    return k == MK_OP_CONST || k == MK_OP_COND || k == MK_OP_WHILE_LOOP;
+}
+
+static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
+{
+    const mk_op *op = pl->op;
+    mk_rt *inbuf[16], *atbuf[16], *outbuf[8];
+    mk_operand opbuf[16];
+    mk_rt **ins = inbuf, **attrs = atbuf, **outs = outbuf;
+    mk_operand *opnds = opbuf;
+    mk_status st = MK_OK;
+    void **tmps = NULL;
+    size_t *tmp_n = NULL;
+    if (pl->n_ins > 16 || pl->n_attrs > 16 || pl->n_outs > 8) {
+        ins = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *ins);
+        attrs = mk_calloc(ip->alloc, (size_t)pl->n_attrs + 1, sizeof *attrs);
+        outs = mk_calloc(ip->alloc, (size_t)pl->n_outs + 1, sizeof *outs);
+        opnds = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *opnds);
+        if (!ins || !attrs || !outs || !opnds) {
+            st = MK_OOM(e);
+            goto done;
+        }
+    }
+    tmps = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *tmps);
+    tmp_n = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *tmp_n);
+    if (!tmps || !tmp_n) {
+        st = MK_OOM(e);
+        goto done;
+    }
+    for (int i = 0; i < pl->n_ins; i++) {
+        int s = pl->ins[i];
+        if ((st = materialize(ip, s, e))) goto done;
+        if (!ip->slots[s].data && ip->slots[s].numel) {
+            st = mk_err_set(e, MK_EINVAL, "op %s (%s): input %s has no value", op_label(op),
+                            mk_ir_op_info(op->kind)->name,
+                            ip->slot_val[s]->name ? ip->slot_val[s]->name : "?");
+            goto done;
+        }
+        ins[i] = &ip->slots[s];
+    }
+    for (int i = 0; i < pl->n_attrs; i++) {
+        attrs[i] = NULL;
+        if (pl->attrs[i] < 0) continue;
+        if ((st = materialize(ip, pl->attrs[i], e))) goto done;
+        attrs[i] = &ip->slots[pl->attrs[i]];
+    }
+    for (int i = 0; i < pl->n_outs; i++) outs[i] = &ip->slots[pl->outs[i]];
+    mk_kctx k = {ip, op, pl->n_ins, ins, pl->n_attrs, attrs, pl->n_outs, outs, ip->alloc, e};
+    if (!skip_infer(op->kind)) {
+        for (int i = 0; i < pl->n_ins; i++) {
+            opnds[i].type = ins[i]->type;
+            opnds[i].data = declared_view(ip, pl->ins[i], &tmps[i], &tmp_n[i]);
+            opnds[i].nbytes = 0;
+            if (opnds[i].data) {
+                size_t nb = 0;
+                mk_type_nbytes(&ins[i]->type, &nb);
+                opnds[i].nbytes = nb;
+            }
+        }
+        mk_type types[64];
+        int n_types = 0;
+        st = mk_ir_infer(op, opnds, pl->n_ins, types, 64, &n_types, e);
+        if (st) goto done; /* the message already names the op */
+        if (n_types < pl->n_outs) {
+            st = mk_kerr(&k, MK_EINTERNAL, "type inference gave %d outputs, expected %d",
+                         n_types, pl->n_outs);
+            goto done;
+        }
+        for (int i = 0; i < pl->n_outs; i++) {
+            mk_rt_release(ip, outs[i]);
+            outs[i]->type = types[i];
+            outs[i]->numel = 0;
+            if (mk_type_is_static(&types[i]) && (st = rt_alloc_ip(ip, outs[i], &types[i], e))) {
+                mk_err_prefix(e, "op %s (%s): ", op_label(op), mk_ir_op_info(op->kind)->name);
+                goto done;
+            }
+        }
+    }
+    if ((st = pl->fn(&k))) goto done;
+    for (int i = 0; i < pl->n_outs; i++) {
+        if (!outs[i]->data && outs[i]->numel) {
+            st = mk_kerr(&k, MK_EINTERNAL, "output %d was not produced", i);
+            goto done;
+        }
+        round_outputs(ip, op, outs[i]);
+    }
+    for (int i = 0; i < pl->n_free; i++) {
+        mk_rt *r = &ip->slots[pl->frees[i]];
+        if (!r->persist) mk_rt_release(ip, r);
+    }
+done:
+    if (tmps)
+        for (int i = 0; i < pl->n_ins; i++) mk_free(ip->alloc, tmps[i], tmp_n[i]);
+    mk_free(ip->alloc, tmps, ((size_t)pl->n_ins + 1) * sizeof *tmps);
+    mk_free(ip->alloc, tmp_n, ((size_t)pl->n_ins + 1) * sizeof *tmp_n);
+    if (ins != inbuf) {
+        mk_free(ip->alloc, ins, ((size_t)pl->n_ins + 1) * sizeof *ins);
+        mk_free(ip->alloc, attrs, ((size_t)pl->n_attrs + 1) * sizeof *attrs);
+        mk_free(ip->alloc, outs, ((size_t)pl->n_outs + 1) * sizeof *outs);
+        mk_free(ip->alloc, opnds, ((size_t)pl->n_ins + 1) * sizeof *opnds);
+    }
+    return st;
+}
+
+static mk_status run_plan(mk_interp *ip, const bplan *bp, mk_err *e)
+{
+    for (int i = 0; i < bp->n_ops; i++) {
+        mk_status st = run_op(ip, &bp->ops[i], e);
+        if (st) return st;
+    }
+    return MK_OK;
+}
+
+static mk_status rt_copy(mk_interp *ip, mk_rt *dst, const mk_rt *src, mk_err *e)
+{
+    if (mk_interp_layout(src->type.dtype) == MK_L_STR) {
+        mk_rt_release(ip, dst);
+        *dst = *src;
+        dst->cap = 0;
+        return MK_OK;
+    }
+    mk_status st = rt_alloc_ip(ip, dst, &src->type, e);
+    if (st) return st;
+    if (src->numel) memcpy(dst->data, src->data, src->numel * mk_interp_elem_size(src->type.dtype));
+    return MK_OK;
+}
+
+mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int n_ins,
+                          mk_rt *outs, int n_outs)
+{
+    mk_interp *ip = k->ip;
+    int pi = pm_get(&ip->plan_of, b);
+    if (pi < 0) return mk_kerr(k, MK_EINTERNAL, "nested block has no plan");
+    if (n_ins != b->n_inputs)
+        return mk_kerr(k, MK_EINVAL, "block takes %d inputs, given %d", b->n_inputs, n_ins);
+    if (n_outs != b->n_outputs)
+        return mk_kerr(k, MK_EINVAL, "block returns %d outputs, expected %d", b->n_outputs,
+                       n_outs);
+    const bplan *bp = ip->plans[pi];
+    mk_status st = MK_OK;
+    for (int i = 0; i < n_ins && !st; i++)
+        st = rt_copy(ip, &ip->slots[pm_get(&ip->slot_of, b->inputs[i])], ins[i], k->e);
+    if (!st) st = run_plan(ip, bp, k->e);
+    for (int i = 0; i < n_outs && !st; i++) {
+        int s = pm_get(&ip->slot_of, b->outputs[i]);
+        if ((st = materialize(ip, s, k->e))) break;
+        if (!ip->slots[s].data && ip->slots[s].numel)
+            st = mk_kerr(k, MK_EINVAL, "block output %d has no value", i);
+        else
+            st = rt_copy(ip, &outs[i], &ip->slots[s], k->e);
+    }
+    for (int d = 0; d < bp->n_defs; d++) {
+        mk_rt *r = &ip->slots[bp->defs[d]];
+        if (!r->persist) mk_rt_release(ip, r);
+    }
+    return st;
+}
+
+/* ---- parameters ---- */
+mk_rt *mk_kin(mk_kctx *k, const char *name)
+{
+    int idx = mk_ir_operand_index(k->op, name);
+    if (idx >= 0 && idx < k->n_ins) return k->ins[idx];
+    for (int i = 0; i < k->op->n_attrs && i < k->n_attrs; i++)
+        if (strcmp(k->op->attrs[i].name, name) == 0) return k->attrs[i];
+    return NULL;
+}
+
+mk_rt **mk_kargs(mk_kctx *k, const char *name, int *n)
+{
+    const mk_input *in = mk_ir_input(k->op, name);
+    int idx = mk_ir_operand_index(k->op, name);
+    *n = in && idx >= 0 ? in->n_args : 0;
+    return *n ? k->ins + idx : NULL;
+}
+
+mk_status mk_kint(mk_kctx *k, const char *name, int64_t def, int64_t *out)
+{
+    mk_rt *r = mk_kin(k, name);
+    if (!r) {
+        *out = def;
+        return MK_OK;
+    }
+    if (r->numel != 1 || mk_interp_layout(r->type.dtype) == MK_L_STR)
+        return mk_kerr(k, MK_EINVAL, "%s must be a scalar", name);
+    *out = mk_rt_i64(r, 0);
+    return MK_OK;
+}
+
+mk_status mk_kfloat(mk_kctx *k, const char *name, double def, double *out)
+{
+    mk_rt *r = mk_kin(k, name);
+    if (!r) {
+        *out = def;
+        return MK_OK;
+    }
+    if (r->numel != 1 || mk_interp_layout(r->type.dtype) == MK_L_STR)
+        return mk_kerr(k, MK_EINVAL, "%s must be a scalar", name);
+    *out = mk_rt_f64(r, 0);
+    return MK_OK;
+}
+
+mk_status mk_kbool(mk_kctx *k, const char *name, int def, int *out)
+{
+    int64_t v;
+    mk_status st = mk_kint(k, name, def, &v);
+    *out = v != 0;
+    return st;
+}
+
+const char *mk_kstr(mk_kctx *k, const char *name, const char *def)
+{
+    mk_rt *r = mk_kin(k, name);
+    if (!r || mk_interp_layout(r->type.dtype) != MK_L_STR || r->numel != 1) return def;
+    return ((const char *const *)r->data)[0];
+}
+
+mk_status mk_kints(mk_kctx *k, const char *name, int64_t *out, int max, int *n)
+{
+    mk_rt *r = mk_kin(k, name);
+    *n = -1;
+    if (!r) return MK_OK;
+    if (mk_interp_layout(r->type.dtype) == MK_L_STR || r->numel > (size_t)max)
+        return mk_kerr(k, MK_EINVAL, "%s: expected at most %d integers", name, max);
+    for (size_t i = 0; i < r->numel; i++) out[i] = mk_rt_i64(r, i);
+    *n = (int)r->numel;
+    return MK_OK;
+}
+
+mk_status mk_kaxis(mk_kctx *k, int64_t axis, int rank, int *out)
+{
+    if (axis < -rank || axis >= (rank ? rank : 1))
+        return mk_kerr(k, MK_EINVAL, "axis %lld out of range for rank %d", (long long)axis, rank);
+    *out = (int)(axis < 0 ? axis + rank : axis);
+    return MK_OK;
+}
+
+void mk_strides(const mk_type *t, int64_t *s)
+{
+    int64_t acc = 1;
+    for (int i = t->rank - 1; i >= 0; i--) {
+        s[i] = acc;
+        acc *= t->dims[i];
+    }
+}
+
+int mk_bcast_strides(const mk_type *in, const mk_type *out, int64_t *s)
+{
+    if (in->rank > out->rank) return 0;
+    int64_t st[MK_MAX_RANK];
+    mk_strides(in, st);
+    int off = out->rank - in->rank;
+    for (int i = 0; i < out->rank; i++) {
+        if (i < off) {
+            s[i] = 0;
+            continue;
+        }
+        int64_t d = in->dims[i - off];
+        if (d == out->dims[i]) s[i] = d == 1 ? 0 : st[i - off];
+        else if (d == 1) s[i] = 0;
+        else return 0;
+    }
+    return 1;
+}
+
+/* ---- entry ---- */
+static mk_status tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const mk_tensor *t,
+                              mk_err *e)
+{
+    mk_type ty = *decl;
+    ty.rank = t->rank;
+    for (int i = 0; i < t->rank; i++) ty.dims[i] = t->dims[i];
+    mk_type raw = ty;
+    raw.dtype = (mk_dtype)t->dtype;
+    int round16 = mk_dtype_is_float(ty.dtype) && (ty.dtype == MK_DT_FP16 || ip->fp16);
+    mk_status st = rt_alloc_ip(ip, r, &ty, e);
+    if (st) return st;
+    mk_rt tmp = {0};
+    st = rt_from_raw(ip, &tmp, &raw, t->data, t->nbytes, 0, e);
+    if (st) return st;
+    for (size_t i = 0; i < r->numel; i++) {
+        switch (mk_interp_layout(ty.dtype)) {
+        case MK_L_F32: {
+            float v = (float)mk_rt_f64(&tmp, i);
+            ((float *)r->data)[i] = round16 ? mk_round_f16(v) : v;
+            break;
+        }
+        case MK_L_I32: ((int32_t *)r->data)[i] = (int32_t)mk_rt_i64(&tmp, i); break;
+        case MK_L_BOOL: ((uint8_t *)r->data)[i] = mk_rt_i64(&tmp, i) != 0; break;
+        default: break;
+        }
+    }
+    mk_rt_release(ip, &tmp);
+    return MK_OK;
+}
+
+static mk_status rt_to_tensor(const mk_rt *r, const char *name, mk_tensor *t, mk_err *e)
+{
+    memset(t, 0, sizeof *t);
+    mk_layout l = mk_interp_layout(r->type.dtype);
+    if (l == MK_L_STR) return mk_err_set(e, MK_EUNSUPPORTED, "output %s: string tensor", name);
+    t->dtype = l == MK_L_F32 ? 11 : l == MK_L_I32 ? 23 : 1;
+    t->rank = r->type.rank;
+    for (int i = 0; i < r->type.rank; i++) t->dims[i] = r->type.dims[i];
+    t->nbytes = r->numel * mk_interp_elem_size(r->type.dtype);
+    t->data = mk_malloc(NULL, t->nbytes ? t->nbytes : 1);
+    t->name = mk_strdup_default(name);
+    if (!t->data || !t->name) {
+        mk_tensor_free(t);
+        return MK_OOM(e);
+    }
+    if (t->nbytes) memcpy(t->data, r->data, t->nbytes);
+    if (!t->nbytes) t->nbytes = 0;
+    return MK_OK;
+}
+
+mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
+                        const mk_tensor *const *inputs, mk_tensor_list *outputs,
+                        mk_interp_result *res, mk_err *e)
+{
+    memset(outputs, 0, sizeof *outputs);
+    if (res) memset(res, 0, sizeof *res);
+    const mk_function *f = mk_ir_main(p);
+    if (!f) return mk_err_set(e, MK_EINVAL, "program has no function to run");
+    mk_interp ip0 = {0}, *ip = &ip0;
+    ip->p = p;
+    ip->alloc = p->alloc ? p->alloc : mk_alloc_default();
+    ip->fp16 = opts && opts->fp16_emulate;
+    ip->threads = opts && opts->threads > 0 ? opts->threads : 0;
+    ip->ar = mk_arena_new(ip->alloc);
+    if (!ip->ar) return MK_OOM(e);
+    openblas_set_num_threads(ip->threads > 0 ? ip->threads : openblas_get_num_procs());
+    mk_status st = MK_OK;
+    for (int i = 0; i < f->n_inputs; i++)
+        if (add_slot(ip, f->inputs[i], f->block) < 0) st = MK_OOM(e);
+    int *last = NULL;
+    if (!st && !register_block(ip, f->block)) st = MK_OOM(e);
+    if (!st) {
+        last = mk_arena_array(ip->ar, (size_t)ip->n_slots + 1, sizeof *last);
+        if (!last) st = MK_OOM(e);
+    }
+    if (!st && !plan_all(ip, f->block, last, e)) st = e && e->code ? e->code : MK_OOM(e);
+    for (int i = 0; i < f->n_inputs && !st; i++) {
+        int s = pm_get(&ip->slot_of, f->inputs[i]);
+        st = tensor_to_rt(ip, &ip->slots[s], &f->inputs[i]->type, inputs[i], e);
+        if (st) mk_err_prefix(e, "input %s: ", f->inputs[i]->name);
+    }
+    if (!st) st = run_plan(ip, ip->plans[0], e);
+    for (int i = 0; i < f->block->n_outputs && !st; i++) {
+        const mk_value *v = f->block->outputs[i];
+        int s = pm_get(&ip->slot_of, v);
+        if ((st = materialize(ip, s, e))) break;
+        mk_tensor t;
+        const char *nm = i < p->n_outputs && p->outputs[i].name ? p->outputs[i].name : v->name;
+        if ((st = rt_to_tensor(&ip->slots[s], nm ? nm : "output", &t, e))) break;
+        st = mk_tensor_list_push(outputs, &t, e);
+    }
+    if (res) {
+        snprintf(res->warning, sizeof res->warning, "%s", ip->warning);
+        res->peak_bytes = ip->peak;
+    }
+    for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
+    mk_arena_free(ip->ar);
+    if (st) mk_tensor_list_free(outputs);
+    return st;
+}

@@ -1,0 +1,114 @@
+/* The reference interpreter's internals: runtime tensors, the kernel context, parameter
+ * readers and the kernel table. Runtime tensors keep their MIL type but store elements in one
+ * of three layouts: fp32 for every float dtype (fp16 values stay rounded to half), int32 for
+ * every integer dtype, one byte for bool; strings stay `const char *` arrays. src/api includes
+ * this header only for mk_interp_run. */
+#ifndef MK_INTERP_INT_H
+#define MK_INTERP_INT_H
+
+#include "ir/ir.h"
+
+/* ---- entry point (used by src/api/run.c) ---- */
+typedef struct mk_interp_result {
+    char warning[512];   /* first fp16 overflow (fp16_emulate), "" if none */
+    size_t peak_bytes;   /* peak bytes of live activations */
+} mk_interp_result;
+
+/* Run the main function: inputs[i] feeds function input i (types already checked, data in
+ * the dtype of each tensor). outputs gets one tensor per block output, floats as fp32. */
+mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
+                        const mk_tensor *const *inputs, mk_tensor_list *outputs,
+                        mk_interp_result *res, mk_err *e);
+
+/* ---- runtime tensors ---- */
+typedef enum mk_layout { MK_L_F32 = 0, MK_L_I32, MK_L_BOOL, MK_L_STR } mk_layout;
+
+typedef struct mk_rt {
+    mk_type type; /* static shape; dtype as declared by the program */
+    void *data;
+    size_t numel;
+    size_t cap;    /* allocated bytes when owned, else 0 */
+    int persist;   /* a constant: kept until the run ends */
+} mk_rt;
+
+mk_layout mk_interp_layout(mk_dtype dt);
+size_t mk_interp_elem_size(mk_dtype dt);
+
+typedef struct mk_interp mk_interp;
+
+/* ---- kernel context ---- */
+typedef struct mk_kctx {
+    mk_interp *ip;
+    const mk_op *op;
+    int n_ins;       /* flattened operands: input i arg j, in op order */
+    mk_rt **ins;
+    int n_attrs;     /* attribute constants (iOS16 constexpr parameters) by op->attrs index */
+    mk_rt **attrs;
+    int n_outs;
+    mk_rt **outs;    /* types come from mk_ir_infer; data allocated when the shape is static */
+    const mk_allocator *alloc;
+    mk_err *e;
+} mk_kctx;
+
+typedef mk_status (*mk_kernel)(mk_kctx *k);
+
+/* One kernel per op kind (NULL = not supported); kernels.c. */
+mk_kernel mk_interp_kernel(mk_op_kind kind);
+
+/* ---- helpers shared by the kernel files (interp.c) ---- */
+/* An error naming the op: "op NAME (kind): reason". */
+mk_status mk_kerr(mk_kctx *k, mk_status code, const char *fmt, ...) MK_PRINTF(3, 4);
+/* The runtime tensor of parameter `name` (input arg 0, else attribute); NULL when absent. */
+mk_rt *mk_kin(mk_kctx *k, const char *name);
+/* Every argument of a tuple parameter; *n = 0 when absent. */
+mk_rt **mk_kargs(mk_kctx *k, const char *name, int *n);
+/* Scalar parameters with defaults; fail when present but not a 1-element tensor. */
+mk_status mk_kint(mk_kctx *k, const char *name, int64_t def, int64_t *out);
+mk_status mk_kfloat(mk_kctx *k, const char *name, double def, double *out);
+mk_status mk_kbool(mk_kctx *k, const char *name, int def, int *out);
+const char *mk_kstr(mk_kctx *k, const char *name, const char *def);
+/* Integer vector parameter (any rank, flattened); *n = -1 when absent. */
+mk_status mk_kints(mk_kctx *k, const char *name, int64_t *out, int max, int *n);
+
+/* Element i of a tensor as double / int64, whatever its layout. */
+double mk_rt_f64(const mk_rt *t, size_t i);
+int64_t mk_rt_i64(const mk_rt *t, size_t i);
+/* Allocate (or reallocate) a tensor's data for type t; counts toward the peak. */
+mk_status mk_rt_alloc(mk_kctx *k, mk_rt *r, const mk_type *t);
+/* Normalise a possibly negative axis against rank; fails when out of range. */
+mk_status mk_kaxis(mk_kctx *k, int64_t axis, int rank, int *out);
+/* Run a nested block with the given block-input tensors; its outputs are copied into outs
+ * (each allocated here). */
+mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int n_ins,
+                          mk_rt *outs, int n_outs);
+/* Free a tensor's owned data. */
+void mk_rt_release(mk_interp *ip, mk_rt *r);
+/* Threads for BLAS calls. */
+int mk_interp_threads(const mk_interp *ip);
+
+/* Row-major strides of a type into s (element units). */
+void mk_strides(const mk_type *t, int64_t *s);
+/* Broadcast strides of `in` against output type `out` (0 on broadcast dims); 0 when the
+ * shapes are incompatible. */
+int mk_bcast_strides(const mk_type *in, const mk_type *out, int64_t *s);
+
+/* ---- kernels (one per op or family) ---- */
+#define MK_KERNELS(X)                                                                           \
+    X(k_const) X(k_constexpr_affine) X(k_constexpr_blockwise) X(k_constexpr_cast)                  \
+    X(k_constexpr_lut) X(k_binary) X(k_unary) X(k_clip) X(k_cast) X(k_activation) X(k_prelu)      \
+    X(k_softmax) X(k_linear) X(k_matmul) X(k_einsum) X(k_conv) X(k_conv_transpose)                \
+    X(k_batch_norm) X(k_instance_norm) X(k_layer_norm) X(k_l2_norm) X(k_lrn) X(k_pool)            \
+    X(k_reduce) X(k_arg_reduce) X(k_cumsum) X(k_copy_reshape) X(k_transpose) X(k_concat)          \
+    X(k_split) X(k_stack) X(k_slice_by_index) X(k_slice_by_size) X(k_slice_update) X(k_gather)    \
+    X(k_gather_along_axis) X(k_gather_nd) X(k_scatter) X(k_scatter_along_axis) X(k_scatter_nd)    \
+    X(k_tile) X(k_pad) X(k_reverse) X(k_select) X(k_shape) X(k_fill) X(k_fill_like) X(k_range_1d) \
+    X(k_one_hot) X(k_topk) X(k_argsort) X(k_non_zero) X(k_band_part) X(k_depth_to_space)          \
+    X(k_space_to_depth) X(k_pixel_shuffle) X(k_upsample_nearest) X(k_upsample_bilinear)           \
+    X(k_resize_nearest) X(k_resize_bilinear) X(k_resize) X(k_lstm) X(k_gru) X(k_rnn) X(k_sdpa)    \
+    X(k_cond) X(k_while_loop) X(k_quantize) X(k_dequantize) X(k_read_state)
+
+#define MK_DECL_KERNEL(name) mk_status mk_##name(mk_kctx *k);
+MK_KERNELS(MK_DECL_KERNEL)
+#undef MK_DECL_KERNEL
+
+#endif

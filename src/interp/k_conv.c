@@ -1,0 +1,211 @@
+/* Convolution kernels: conv and conv_transpose for 1-3 spatial dims with groups, strides,
+ * dilations and every pad_type. conv is im2col in column tiles (bounded scratch memory) plus
+ * cblas_sgemm, with a direct GEMM for 1x1 stride-1 unpadded convs; conv_transpose is one GEMM
+ * per group followed by col2im. Output sizes come from type inference; pads are derived here. */
+#include <string.h>
+
+#include <cblas.h>
+
+#include "interp_int.h"
+
+typedef struct geom {
+    int ns;                  /* spatial rank, 1..3 */
+    int64_t in[3], k[3], o[3], s[3], d[3], pb[3];
+    int64_t in_n, k_n, o_n;  /* products */
+} geom;
+
+/* Fill strides, dilations and before-pads. transpose: pads refer to the output. */
+static mk_status get_geom(mk_kctx *k, const mk_rt *x, const mk_rt *w, const mk_rt *out,
+                          int transpose, geom *g)
+{
+    int ns = x->type.rank - 2;
+    if (ns < 1 || ns > 3 || w->type.rank != ns + 2 || out->type.rank != ns + 2)
+        return mk_kerr(k, MK_EINVAL, "x, weight and output must be rank 3-5 and agree");
+    memset(g, 0, sizeof *g);
+    g->ns = ns;
+    int64_t st[3], dl[3], pad[6];
+    int n;
+    mk_status e;
+    if ((e = mk_kints(k, "strides", st, 3, &n))) return e;
+    if (n < 0) st[0] = st[1] = st[2] = 1, n = ns;
+    if (n != ns) return mk_kerr(k, MK_EINVAL, "strides needs %d values", ns);
+    if ((e = mk_kints(k, "dilations", dl, 3, &n))) return e;
+    if (n < 0) dl[0] = dl[1] = dl[2] = 1, n = ns;
+    if (n != ns) return mk_kerr(k, MK_EINVAL, "dilations needs %d values", ns);
+    const char *pt = mk_kstr(k, "pad_type", "valid");
+    int np;
+    if ((e = mk_kints(k, "pad", pad, 6, &np))) return e;
+    g->in_n = g->k_n = g->o_n = 1;
+    for (int i = 0; i < ns; i++) {
+        g->in[i] = x->type.dims[2 + i];
+        g->k[i] = w->type.dims[2 + i];
+        g->o[i] = out->type.dims[2 + i];
+        g->s[i] = st[i];
+        g->d[i] = dl[i];
+        if (st[i] < 1 || dl[i] < 1) return mk_kerr(k, MK_EINVAL, "strides and dilations must be >= 1");
+        int64_t span = (g->k[i] - 1) * dl[i] + 1, total;
+        if (transpose) total = (g->in[i] - 1) * st[i] + span - g->o[i];
+        else total = (g->o[i] - 1) * st[i] + span - g->in[i];
+        if (total < 0) total = 0;
+        if (strcmp(pt, "custom") == 0) {
+            g->pb[i] = np == 2 * ns ? pad[2 * i] : 0;
+        } else if (strcmp(pt, "same") == 0) {
+            g->pb[i] = total / 2;
+        } else if (strcmp(pt, "same_lower") == 0) {
+            g->pb[i] = (total + 1) / 2;
+        } else if (strcmp(pt, "valid") == 0) {
+            g->pb[i] = 0;
+        } else {
+            return mk_kerr(k, MK_EINVAL, "unknown pad_type '%s'", pt);
+        }
+        g->in_n *= g->in[i];
+        g->k_n *= g->k[i];
+        g->o_n *= g->o[i];
+    }
+    for (int i = ns; i < 3; i++) g->in[i] = g->k[i] = g->o[i] = g->s[i] = g->d[i] = 1;
+    return MK_OK;
+}
+
+static mk_status add_bias(mk_kctx *k, const mk_rt *b, float *o, int64_t n, int64_t c, int64_t sp)
+{
+    if (!b) return MK_OK;
+    if (b->numel != (size_t)c || mk_interp_layout(b->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EINVAL, "bias must be a float vector of %lld", (long long)c);
+    const float *bb = b->data;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++) {
+            float *r = o + (i * c + j) * sp, v = bb[j];
+            for (int64_t q = 0; q < sp; q++) r[q] += v;
+        }
+    return MK_OK;
+}
+
+mk_status mk_k_conv(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *w = mk_kin(k, "weight"), *b = mk_kin(k, "bias");
+    mk_rt *out = k->outs[0];
+    if (!x || !w) return mk_kerr(k, MK_EINVAL, "needs x and weight");
+    if (mk_interp_layout(x->type.dtype) != MK_L_F32 || mk_interp_layout(w->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EUNSUPPORTED, "conv takes float tensors");
+    geom g;
+    mk_status st = get_geom(k, x, w, out, 0, &g);
+    if (st) return st;
+    int64_t groups;
+    if ((st = mk_kint(k, "groups", 1, &groups))) return st;
+    int64_t N = x->type.dims[0], cin = x->type.dims[1], cout = w->type.dims[0];
+    if (groups < 1 || cin % groups || cout % groups || w->type.dims[1] * groups != cin ||
+        out->type.dims[0] != N || out->type.dims[1] != cout)
+        return mk_kerr(k, MK_EINVAL, "channels do not match groups=%lld", (long long)groups);
+    int64_t cig = cin / groups, cog = cout / groups, kk = cig * g.k_n;
+    const float *xd = x->data, *wd = w->data;
+    float *od = out->data;
+    int direct = g.k_n == 1;
+    for (int i = 0; i < g.ns; i++)
+        direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
+    if (direct) {
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t gi = 0; gi < groups; gi++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)g.o_n,
+                            (int)cig, 1.0f, wd + gi * cog * cig, (int)cig,
+                            xd + (n * cin + gi * cig) * g.in_n, (int)g.in_n, 0.0f,
+                            od + (n * cout + gi * cog) * g.o_n, (int)g.o_n);
+        return add_bias(k, b, od, N, cout, g.o_n);
+    }
+    /* column tiles of at most ~4 MiB of scratch */
+    int64_t tile = kk ? (int64_t)((4u << 20) / 4 / (size_t)kk) : g.o_n;
+    if (tile < 64) tile = 64;
+    if (tile > g.o_n) tile = g.o_n;
+    size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
+    float *col = mk_malloc(k->alloc, cb ? cb : 4);
+    if (!col) return MK_OOM(k->e);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t gi = 0; gi < groups; gi++) {
+            const float *xg = xd + (n * cin + gi * cig) * g.in_n;
+            for (int64_t t0 = 0; t0 < g.o_n; t0 += tile) {
+                int64_t tn = g.o_n - t0 < tile ? g.o_n - t0 : tile;
+                /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
+                for (int64_t c = 0; c < cig; c++)
+                    for (int64_t k0 = 0; k0 < g.k[0]; k0++)
+                        for (int64_t k1 = 0; k1 < g.k[1]; k1++)
+                            for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
+                                int64_t row = ((c * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2;
+                                float *cr = col + row * tn;
+                                const float *xc = xg + c * g.in_n;
+                                for (int64_t t = 0; t < tn; t++) {
+                                    int64_t p = t0 + t;
+                                    int64_t o2 = p % g.o[2], o1 = (p / g.o[2]) % g.o[1],
+                                            o0 = p / (g.o[2] * g.o[1]);
+                                    int64_t i0 = o0 * g.s[0] + k0 * g.d[0] - g.pb[0];
+                                    int64_t i1 = o1 * g.s[1] + k1 * g.d[1] - g.pb[1];
+                                    int64_t i2 = o2 * g.s[2] + k2 * g.d[2] - g.pb[2];
+                                    cr[t] = i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1] ||
+                                                    i2 < 0 || i2 >= g.in[2]
+                                                ? 0.0f
+                                                : xc[(i0 * g.in[1] + i1) * g.in[2] + i2];
+                                }
+                            }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)kk,
+                            1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, 0.0f,
+                            od + (n * cout + gi * cog) * g.o_n + t0, (int)g.o_n);
+            }
+        }
+    mk_free(k->alloc, col, cb ? cb : 4);
+    return add_bias(k, b, od, N, cout, g.o_n);
+}
+
+mk_status mk_k_conv_transpose(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *w = mk_kin(k, "weight"), *b = mk_kin(k, "bias");
+    mk_rt *out = k->outs[0];
+    if (!x || !w) return mk_kerr(k, MK_EINVAL, "needs x and weight");
+    if (mk_interp_layout(x->type.dtype) != MK_L_F32 || mk_interp_layout(w->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EUNSUPPORTED, "conv_transpose takes float tensors");
+    geom g;
+    mk_status st = get_geom(k, x, w, out, 1, &g);
+    if (st) return st;
+    int64_t groups;
+    if ((st = mk_kint(k, "groups", 1, &groups))) return st;
+    int64_t N = x->type.dims[0], cin = x->type.dims[1];
+    if (groups < 1 || w->type.dims[0] != cin || cin % groups) 
+        return mk_kerr(k, MK_EINVAL, "weight does not match x channels");
+    int64_t cog = w->type.dims[1], cout = cog * groups, cig = cin / groups, rows = cog * g.k_n;
+    if (out->type.dims[0] != N || out->type.dims[1] != cout)
+        return mk_kerr(k, MK_EINVAL, "output channels do not match weight");
+    size_t cb = (size_t)(rows * g.in_n) * 4;
+    float *col = mk_malloc(k->alloc, cb ? cb : 4);
+    if (!col) return MK_OOM(k->e);
+    const float *xd = x->data, *wd = w->data;
+    float *od = out->data;
+    memset(od, 0, out->numel * 4);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t gi = 0; gi < groups; gi++) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)g.in_n, (int)cig,
+                        1.0f, wd + gi * cig * rows, (int)rows, xd + (n * cin + gi * cig) * g.in_n,
+                        (int)g.in_n, 0.0f, col, (int)g.in_n);
+            for (int64_t co = 0; co < cog; co++) {
+                float *oc = od + (n * cout + gi * cog + co) * g.o_n;
+                for (int64_t k0 = 0; k0 < g.k[0]; k0++)
+                    for (int64_t k1 = 0; k1 < g.k[1]; k1++)
+                        for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
+                            const float *cr =
+                                col + (((co * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2) * g.in_n;
+                            for (int64_t i0 = 0; i0 < g.in[0]; i0++) {
+                                int64_t o0 = i0 * g.s[0] + k0 * g.d[0] - g.pb[0];
+                                if (o0 < 0 || o0 >= g.o[0]) continue;
+                                for (int64_t i1 = 0; i1 < g.in[1]; i1++) {
+                                    int64_t o1 = i1 * g.s[1] + k1 * g.d[1] - g.pb[1];
+                                    if (o1 < 0 || o1 >= g.o[1]) continue;
+                                    const float *cc = cr + (i0 * g.in[1] + i1) * g.in[2];
+                                    float *orow = oc + (o0 * g.o[1] + o1) * g.o[2];
+                                    for (int64_t i2 = 0; i2 < g.in[2]; i2++) {
+                                        int64_t o2 = i2 * g.s[2] + k2 * g.d[2] - g.pb[2];
+                                        if (o2 >= 0 && o2 < g.o[2]) orow[o2] += cc[i2];
+                                    }
+                                }
+                            }
+                        }
+            }
+        }
+    mk_free(k->alloc, col, cb ? cb : 4);
+    return add_bias(k, b, od, N, cout, g.o_n);
+}

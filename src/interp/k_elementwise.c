@@ -1,0 +1,418 @@
+/* Elementwise kernels: binary arithmetic/comparison/logic with numpy broadcasting, unary math,
+ * activations, clip/threshold, cast and select. fp32 operands take typed fast loops; integer,
+ * bool and mixed operands go through a double-precision path (exact for int32). Output types
+ * come from type inference; shapes are checked against broadcasting before any access. */
+#include <math.h>
+#include <string.h>
+
+#include "interp_int.h"
+
+/* Iterate the output in rows of its last axis, with up to three broadcast inputs. */
+typedef void (*row_fn)(void *ctx, size_t o, const size_t *ix, int64_t n, const int64_t *sx);
+
+static void for_rows(const mk_type *ot, int n_in, int64_t (*st)[MK_MAX_RANK], row_fn fn,
+                     void *ctx)
+{
+    int r = ot->rank;
+    if (r == 0) {
+        size_t ix[3] = {0, 0, 0};
+        int64_t sx[3] = {0, 0, 0};
+        fn(ctx, 0, ix, 1, sx);
+        return;
+    }
+    int64_t cnt[MK_MAX_RANK] = {0};
+    size_t off[3] = {0, 0, 0};
+    int64_t inner = ot->dims[r - 1], rows = 1;
+    for (int i = 0; i < r - 1; i++) rows *= ot->dims[i];
+    if (inner == 0) return;
+    int64_t sx[3];
+    for (int j = 0; j < n_in; j++) sx[j] = st[j][r - 1];
+    size_t o = 0;
+    for (int64_t row = 0; row < rows; row++) {
+        fn(ctx, o, off, inner, sx);
+        o += (size_t)inner;
+        for (int d = r - 2; d >= 0; d--) {
+            cnt[d]++;
+            for (int j = 0; j < n_in; j++) off[j] += (size_t)st[j][d];
+            if (cnt[d] < ot->dims[d]) break;
+            for (int j = 0; j < n_in; j++) off[j] -= (size_t)(st[j][d] * cnt[d]);
+            cnt[d] = 0;
+        }
+    }
+}
+
+/* ---- binary ---- */
+typedef struct binctx {
+    mk_op_kind kind;
+    const mk_rt *x, *y;
+    mk_rt *out;
+} binctx;
+
+static double fbin(mk_op_kind kind, double a, double b, int ints)
+{
+    switch (kind) {
+    case MK_OP_ADD: return a + b;
+    case MK_OP_SUB: return a - b;
+    case MK_OP_MUL: return a * b;
+    case MK_OP_REAL_DIV:
+        if (ints) return b == 0 ? 0 : trunc(a / b);
+        return a / b;
+    case MK_OP_FLOOR_DIV: return ints && b == 0 ? 0 : floor(a / b);
+    case MK_OP_MOD: return b == 0 ? (ints ? 0 : NAN) : a - floor(a / b) * b;
+    case MK_OP_POW: return pow(a, b);
+    case MK_OP_MAXIMUM: return a > b || isnan(a) ? a : b;
+    case MK_OP_MINIMUM: return a < b || isnan(a) ? a : b;
+    case MK_OP_EQUAL: return a == b;
+    case MK_OP_NOT_EQUAL: return a != b;
+    case MK_OP_LESS: return a < b;
+    case MK_OP_LESS_EQUAL: return a <= b;
+    case MK_OP_GREATER: return a > b;
+    case MK_OP_GREATER_EQUAL: return a >= b;
+    case MK_OP_LOGICAL_AND: return (a != 0) && (b != 0);
+    case MK_OP_LOGICAL_OR: return (a != 0) || (b != 0);
+    case MK_OP_LOGICAL_XOR: return (a != 0) != (b != 0);
+    default: return 0;
+    }
+}
+
+static void store(mk_rt *r, size_t i, double v)
+{
+    switch (mk_interp_layout(r->type.dtype)) {
+    case MK_L_F32: ((float *)r->data)[i] = (float)v; break;
+    case MK_L_I32:
+        ((int32_t *)r->data)[i] = isnan(v)             ? 0
+                                  : v >= 2147483647.0  ? INT32_MAX
+                                  : v <= -2147483648.0 ? INT32_MIN
+                                                       : (int32_t)v;
+        break;
+    case MK_L_BOOL: ((uint8_t *)r->data)[i] = v != 0; break;
+    default: break;
+    }
+}
+
+#define FROW(EXPR)                                                                               \
+    for (int64_t i = 0; i < n; i++) {                                                            \
+        float a = x[i * sa], b = y[i * sb];                                                      \
+        o[i] = (EXPR);                                                                           \
+    }
+
+static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n, const int64_t *sx)
+{
+    binctx *c = ctx;
+    const float *x = (const float *)c->x->data + ix[0], *y = (const float *)c->y->data + ix[1];
+    float *o = (float *)c->out->data + oo;
+    int64_t sa = sx[0], sb = sx[1];
+    switch (c->kind) {
+    case MK_OP_ADD: FROW(a + b) break;
+    case MK_OP_SUB: FROW(a - b) break;
+    case MK_OP_MUL: FROW(a * b) break;
+    case MK_OP_REAL_DIV: FROW(a / b) break;
+    case MK_OP_MAXIMUM: FROW(a > b || isnan(a) ? a : b) break;
+    case MK_OP_MINIMUM: FROW(a < b || isnan(a) ? a : b) break;
+    case MK_OP_POW: FROW(powf(a, b)) break;
+    default: FROW((float)fbin(c->kind, a, b, 0)) break;
+    }
+}
+
+static void bin_row_any(void *ctx, size_t oo, const size_t *ix, int64_t n, const int64_t *sx)
+{
+    binctx *c = ctx;
+    int ints = mk_interp_layout(c->out->type.dtype) == MK_L_I32 ||
+               (mk_interp_layout(c->x->type.dtype) == MK_L_I32 &&
+                mk_interp_layout(c->y->type.dtype) == MK_L_I32);
+    for (int64_t i = 0; i < n; i++) {
+        double a = mk_rt_f64(c->x, ix[0] + (size_t)(i * sx[0]));
+        double b = mk_rt_f64(c->y, ix[1] + (size_t)(i * sx[1]));
+        store(c->out, oo + (size_t)i, fbin(c->kind, a, b, ints));
+    }
+}
+
+mk_status mk_k_binary(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *y = mk_kin(k, "y"), *out = k->outs[0];
+    if (!x || !y) return mk_kerr(k, MK_EINVAL, "needs inputs x and y");
+    int64_t st[3][MK_MAX_RANK];
+    if (!mk_bcast_strides(&x->type, &out->type, st[0]) ||
+        !mk_bcast_strides(&y->type, &out->type, st[1]))
+        return mk_kerr(k, MK_EINVAL, "shapes do not broadcast to the output");
+    binctx c = {k->op->kind, x, y, out};
+    int f32 = mk_interp_layout(x->type.dtype) == MK_L_F32 &&
+              mk_interp_layout(y->type.dtype) == MK_L_F32 &&
+              mk_interp_layout(out->type.dtype) == MK_L_F32;
+    for_rows(&out->type, 2, st, f32 ? bin_row_f32 : bin_row_any, &c);
+    return MK_OK;
+}
+
+/* ---- select ---- */
+typedef struct selctx {
+    const mk_rt *c, *a, *b;
+    mk_rt *out;
+} selctx;
+
+static void sel_row(void *ctx, size_t oo, const size_t *ix, int64_t n, const int64_t *sx)
+{
+    selctx *s = ctx;
+    size_t es = mk_interp_elem_size(s->out->type.dtype);
+    for (int64_t i = 0; i < n; i++) {
+        int cond = mk_rt_f64(s->c, ix[0] + (size_t)(i * sx[0])) != 0;
+        const mk_rt *src = cond ? s->a : s->b;
+        size_t si = ix[cond ? 1 : 2] + (size_t)(i * sx[cond ? 1 : 2]);
+        if (mk_interp_layout(src->type.dtype) == mk_interp_layout(s->out->type.dtype))
+            memcpy((char *)s->out->data + (oo + (size_t)i) * es, (const char *)src->data + si * es,
+                   es);
+        else
+            store(s->out, oo + (size_t)i, mk_rt_f64(src, si));
+    }
+}
+
+mk_status mk_k_select(mk_kctx *k)
+{
+    mk_rt *c = mk_kin(k, "cond"), *a = mk_kin(k, "a"), *b = mk_kin(k, "b"), *out = k->outs[0];
+    if (!c || !a || !b) return mk_kerr(k, MK_EINVAL, "needs cond, a and b");
+    int64_t st[3][MK_MAX_RANK];
+    if (!mk_bcast_strides(&c->type, &out->type, st[0]) ||
+        !mk_bcast_strides(&a->type, &out->type, st[1]) ||
+        !mk_bcast_strides(&b->type, &out->type, st[2]))
+        return mk_kerr(k, MK_EINVAL, "shapes do not broadcast to the output");
+    selctx s = {c, a, b, out};
+    for_rows(&out->type, 3, st, sel_row, &s);
+    return MK_OK;
+}
+
+/* ---- unary math ---- */
+static double funary(mk_op_kind kind, double x, double eps)
+{
+    switch (kind) {
+    case MK_OP_ABS: return fabs(x);
+    case MK_OP_SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case MK_OP_CEIL: return ceil(x);
+    case MK_OP_FLOOR: return floor(x);
+    case MK_OP_ROUND: return nearbyint(x);
+    case MK_OP_EXP: return exp(x);
+    case MK_OP_EXP2: return exp2(x);
+    case MK_OP_LOG: return log(x + eps);
+    case MK_OP_SQRT: return sqrt(x);
+    case MK_OP_RSQRT: return 1.0 / sqrt(x + eps);
+    case MK_OP_INVERSE: return 1.0 / (x + eps);
+    case MK_OP_SQUARE: return x * x;
+    case MK_OP_SIN: return sin(x);
+    case MK_OP_COS: return cos(x);
+    case MK_OP_TAN: return tan(x);
+    case MK_OP_ASIN: return asin(x);
+    case MK_OP_ACOS: return acos(x);
+    case MK_OP_ATAN: return atan(x);
+    case MK_OP_SINH: return sinh(x);
+    case MK_OP_COSH: return cosh(x);
+    case MK_OP_ATANH: return atanh(x);
+    case MK_OP_ERF: return erf(x);
+    case MK_OP_LOGICAL_NOT: return x == 0;
+    default: return x;
+    }
+}
+
+static mk_status same_numel(mk_kctx *k, const mk_rt *x, const mk_rt *out)
+{
+    if (x->numel != out->numel) return mk_kerr(k, MK_EINVAL, "output size differs from input");
+    return MK_OK;
+}
+
+mk_status mk_k_unary(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = same_numel(k, x, out);
+    if (st) return st;
+    double eps = 0;
+    mk_op_kind kind = k->op->kind;
+    double def = kind == MK_OP_LOG ? 1e-45 : kind == MK_OP_RSQRT ? 1e-12 : kind == MK_OP_INVERSE ? 1e-4 : 0;
+    if ((st = mk_kfloat(k, "epsilon", def, &eps))) return st;
+    size_t n = out->numel;
+    if (mk_interp_layout(x->type.dtype) == MK_L_F32 && mk_interp_layout(out->type.dtype) == MK_L_F32) {
+        const float *a = x->data;
+        float *o = out->data;
+        float fe = (float)eps;
+        switch (kind) {
+        case MK_OP_EXP:
+            for (size_t i = 0; i < n; i++) o[i] = expf(a[i]);
+            return MK_OK;
+        case MK_OP_SQRT:
+            for (size_t i = 0; i < n; i++) o[i] = sqrtf(a[i]);
+            return MK_OK;
+        case MK_OP_RSQRT:
+            for (size_t i = 0; i < n; i++) o[i] = 1.0f / sqrtf(a[i] + fe);
+            return MK_OK;
+        case MK_OP_ABS:
+            for (size_t i = 0; i < n; i++) o[i] = fabsf(a[i]);
+            return MK_OK;
+        case MK_OP_LOG:
+            for (size_t i = 0; i < n; i++) o[i] = logf(a[i] + fe);
+            return MK_OK;
+        case MK_OP_ERF:
+            for (size_t i = 0; i < n; i++) o[i] = erff(a[i]);
+            return MK_OK;
+        default:
+            for (size_t i = 0; i < n; i++) o[i] = (float)funary(kind, a[i], eps);
+            return MK_OK;
+        }
+    }
+    for (size_t i = 0; i < n; i++) store(out, i, funary(kind, mk_rt_f64(x, i), eps));
+    return MK_OK;
+}
+
+mk_status mk_k_clip(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = same_numel(k, x, out);
+    double lo, hi;
+    if (st || (st = mk_kfloat(k, "alpha", k->op->kind == MK_OP_CLIP ? -INFINITY : 0, &lo)) ||
+        (st = mk_kfloat(k, "beta", INFINITY, &hi)))
+        return st;
+    for (size_t i = 0; i < out->numel; i++) {
+        double v = mk_rt_f64(x, i);
+        if (k->op->kind == MK_OP_CLIP) v = v < lo ? lo : v > hi ? hi : v;
+        else v = v > lo ? v : lo;
+        store(out, i, v);
+    }
+    return MK_OK;
+}
+
+/* ---- activations ---- */
+mk_status mk_k_activation(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = same_numel(k, x, out);
+    if (st) return st;
+    if (mk_interp_layout(x->type.dtype) != MK_L_F32 || mk_interp_layout(out->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EUNSUPPORTED, "activations take float tensors");
+    mk_op_kind kind = k->op->kind;
+    double da = 0, db = 0;
+    switch (kind) {
+    case MK_OP_LEAKY_RELU: da = 0.01; break;
+    case MK_OP_ELU: da = 1.0; break;
+    case MK_OP_SIGMOID_HARD: da = 0.2, db = 0.5; break;
+    case MK_OP_SCALED_TANH: da = 1.0, db = 1.0; break;
+    case MK_OP_LINEAR_ACTIVATION: da = 1.0, db = 0.0; break;
+    default: break;
+    }
+    double alpha, beta;
+    if ((st = mk_kfloat(k, "alpha", da, &alpha)) || (st = mk_kfloat(k, "beta", db, &beta)))
+        return st;
+    const float *a = x->data;
+    float *o = out->data;
+    float fa = (float)alpha, fb = (float)beta;
+    size_t n = out->numel;
+    const char *mode = mk_kstr(k, "mode", "EXACT");
+    switch (kind) {
+    case MK_OP_RELU:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] > 0 ? a[i] : 0;
+        break;
+    case MK_OP_RELU6:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] < 0 ? 0 : a[i] > 6 ? 6 : a[i];
+        break;
+    case MK_OP_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] >= 0 ? a[i] : fa * a[i];
+        break;
+    case MK_OP_ELU:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] > 0 ? a[i] : fa * expm1f(a[i]);
+        break;
+    case MK_OP_SIGMOID:
+        for (size_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-a[i]));
+        break;
+    case MK_OP_SIGMOID_HARD:
+        for (size_t i = 0; i < n; i++) {
+            float v = fa * a[i] + fb;
+            o[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+        break;
+    case MK_OP_SILU:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + expf(-a[i]));
+        break;
+    case MK_OP_TANH:
+        for (size_t i = 0; i < n; i++) o[i] = tanhf(a[i]);
+        break;
+    case MK_OP_SCALED_TANH:
+        for (size_t i = 0; i < n; i++) o[i] = fa * tanhf(fb * a[i]);
+        break;
+    case MK_OP_GELU:
+        if (strcmp(mode, "TANH_APPROXIMATION") == 0) {
+            const float c = 0.7978845608f;
+            for (size_t i = 0; i < n; i++)
+                o[i] = 0.5f * a[i] * (1.0f + tanhf(c * (a[i] + 0.044715f * a[i] * a[i] * a[i])));
+        } else if (strcmp(mode, "SIGMOID_APPROXIMATION") == 0) {
+            for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + expf(-1.702f * a[i]));
+        } else if (strcmp(mode, "EXACT") == 0) {
+            for (size_t i = 0; i < n; i++)
+                o[i] = (float)(0.5 * a[i] * (1.0 + erf(a[i] * 0.70710678118654752)));
+        } else {
+            return mk_kerr(k, MK_EINVAL, "unknown gelu mode '%s'", mode);
+        }
+        break;
+    case MK_OP_SOFTPLUS:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] > 20 ? a[i] : log1pf(expf(a[i]));
+        break;
+    case MK_OP_SOFTSIGN:
+        for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + fabsf(a[i]));
+        break;
+    case MK_OP_LINEAR_ACTIVATION:
+        for (size_t i = 0; i < n; i++) o[i] = fa * a[i] + fb;
+        break;
+    default: return mk_kerr(k, MK_EINTERNAL, "not an activation");
+    }
+    return MK_OK;
+}
+
+mk_status mk_k_prelu(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *al = mk_kin(k, "alpha"), *out = k->outs[0];
+    if (!x || !al) return mk_kerr(k, MK_EINVAL, "needs x and alpha");
+    mk_status st = same_numel(k, x, out);
+    if (st) return st;
+    if (x->type.rank < 2 || mk_interp_layout(x->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EINVAL, "x must be a float tensor of rank >= 2");
+    int64_t c = x->type.dims[1], inner = 1;
+    for (int i = 2; i < x->type.rank; i++) inner *= x->type.dims[i];
+    if (al->numel != (size_t)c && al->numel != 1)
+        return mk_kerr(k, MK_EINVAL, "alpha has %zu values for %lld channels", al->numel,
+                       (long long)c);
+    const float *a = x->data;
+    float *o = out->data;
+    for (size_t i = 0; i < out->numel; i++) {
+        size_t ch = al->numel == 1 ? 0 : (size_t)((int64_t)(i / (size_t)(inner ? inner : 1)) % c);
+        float s = (float)mk_rt_f64(al, ch);
+        o[i] = a[i] >= 0 ? a[i] : s * a[i];
+    }
+    return MK_OK;
+}
+
+mk_status mk_k_cast(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = same_numel(k, x, out);
+    if (st) return st;
+    mk_dtype dt = out->type.dtype;
+    double lo = -INFINITY, hi = INFINITY;
+    switch (dt) {
+    case MK_DT_INT8: lo = -128, hi = 127; break;
+    case MK_DT_UINT8: lo = 0, hi = 255; break;
+    case MK_DT_INT16: lo = -32768, hi = 32767; break;
+    case MK_DT_UINT16: lo = 0, hi = 65535; break;
+    default: break;
+    }
+    mk_layout lo_in = mk_interp_layout(x->type.dtype), lo_out = mk_interp_layout(dt);
+    if (lo_in == MK_L_F32 && lo_out == MK_L_F32) {
+        memcpy(out->data, x->data, x->numel * 4); /* rounding to half follows the op */
+        return MK_OK;
+    }
+    for (size_t i = 0; i < out->numel; i++) {
+        double v = mk_rt_f64(x, i);
+        if (lo_out == MK_L_I32) {
+            v = trunc(v);
+            v = v < lo ? lo : v > hi ? hi : v;
+        }
+        store(out, i, v);
+    }
+    return MK_OK;
+}

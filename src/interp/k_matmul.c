@@ -1,0 +1,276 @@
+/* Matrix kernels: linear, batched matmul with numpy broadcasting of batch dims, einsum (any
+ * equation, naive loops over labels), and scaled_dot_product_attention. fp32 products go
+ * through OpenBLAS cblas_sgemm; integer matmul uses plain loops. */
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "interp_int.h"
+
+static mk_status need_f32(mk_kctx *k, const mk_rt *t, const char *what)
+{
+    if (mk_interp_layout(t->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EUNSUPPORTED, "%s must be a float tensor", what);
+    return MK_OK;
+}
+
+mk_status mk_k_linear(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *w = mk_kin(k, "weight"), *b = mk_kin(k, "bias");
+    mk_rt *out = k->outs[0];
+    if (!x || !w) return mk_kerr(k, MK_EINVAL, "needs x and weight");
+    mk_status st;
+    if ((st = need_f32(k, x, "x")) || (st = need_f32(k, w, "weight"))) return st;
+    if (x->type.rank < 1 || w->type.rank != 2)
+        return mk_kerr(k, MK_EINVAL, "x must have rank >= 1 and weight rank 2");
+    int64_t din = x->type.dims[x->type.rank - 1], dout = w->type.dims[0];
+    if (w->type.dims[1] != din) return mk_kerr(k, MK_EINVAL, "weight does not match x");
+    int64_t m = din ? (int64_t)(x->numel / (size_t)din) : 0;
+    if ((size_t)(m * dout) != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
+    if (b && b->numel != (size_t)dout) return mk_kerr(k, MK_EINVAL, "bias length mismatch");
+    float *o = out->data;
+    if (b) {
+        if ((st = need_f32(k, b, "bias"))) return st;
+        for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, b->data, (size_t)dout * 4);
+    }
+    if (m && dout && din)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)dout, (int)din, 1.0f,
+                    x->data, (int)din, w->data, (int)din, b ? 1.0f : 0.0f, o, (int)dout);
+    return MK_OK;
+}
+
+mk_status mk_k_matmul(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *y = mk_kin(k, "y"), *out = k->outs[0];
+    if (!x || !y) return mk_kerr(k, MK_EINVAL, "needs x and y");
+    int tx, ty;
+    mk_status st;
+    if ((st = mk_kbool(k, "transpose_x", 0, &tx)) || (st = mk_kbool(k, "transpose_y", 0, &ty)))
+        return st;
+    mk_type xt = x->type, yt = y->type;
+    if (xt.rank < 1 || yt.rank < 1) return mk_kerr(k, MK_EINVAL, "operands must have rank >= 1");
+    /* promote vectors: x [K] -> [1, K], y [K] -> [K, 1] */
+    if (xt.rank == 1) {
+        xt.dims[1] = xt.dims[0];
+        xt.dims[0] = 1;
+        xt.rank = 2;
+        tx = 0;
+    }
+    if (yt.rank == 1) {
+        yt.dims[1] = 1;
+        yt.rank = 2;
+        ty = 0;
+    }
+    int64_t xr = xt.dims[xt.rank - 2], xc = xt.dims[xt.rank - 1];
+    int64_t yr = yt.dims[yt.rank - 2], yc = yt.dims[yt.rank - 1];
+    int64_t M = tx ? xc : xr, K = tx ? xr : xc, K2 = ty ? yc : yr, N = ty ? yr : yc;
+    if (K != K2) return mk_kerr(k, MK_EINVAL, "inner dimensions differ (%lld vs %lld)",
+                                (long long)K, (long long)K2);
+    /* batch broadcast */
+    int br = (xt.rank > yt.rank ? xt.rank : yt.rank) - 2;
+    int64_t bd[MK_MAX_RANK], bx[MK_MAX_RANK], by[MK_MAX_RANK];
+    int64_t nb = 1;
+    for (int i = 0; i < br; i++) {
+        int ix = i - (br - (xt.rank - 2)), iy = i - (br - (yt.rank - 2));
+        int64_t dx = ix >= 0 ? xt.dims[ix] : 1, dy = iy >= 0 ? yt.dims[iy] : 1;
+        if (dx != dy && dx != 1 && dy != 1) return mk_kerr(k, MK_EINVAL, "batch dims differ");
+        bd[i] = dx > dy ? dx : dy;
+        bx[i] = dx;
+        by[i] = dy;
+        nb *= bd[i];
+    }
+    if ((size_t)(nb * M * N) != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
+    int f32 = mk_interp_layout(x->type.dtype) == MK_L_F32 &&
+              mk_interp_layout(y->type.dtype) == MK_L_F32 &&
+              mk_interp_layout(out->type.dtype) == MK_L_F32;
+    int64_t cnt[MK_MAX_RANK] = {0};
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t ox = 0, oy = 0, sx = 1, sy = 1;
+        for (int i = br - 1; i >= 0; i--) {
+            ox += (bx[i] == 1 ? 0 : cnt[i]) * sx;
+            oy += (by[i] == 1 ? 0 : cnt[i]) * sy;
+            sx *= bx[i];
+            sy *= by[i];
+        }
+        size_t xo = (size_t)(ox * M * K), yo = (size_t)(oy * K * N), oo = (size_t)(b * M * N);
+        if (f32) {
+            if (M && N && K)
+                cblas_sgemm(CblasRowMajor, tx ? CblasTrans : CblasNoTrans,
+                            ty ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
+                            (const float *)x->data + xo, (int)xc, (const float *)y->data + yo,
+                            (int)yc, 0.0f, (float *)out->data + oo, (int)N);
+            else
+                memset((float *)out->data + oo, 0, (size_t)(M * N) * 4);
+        } else {
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    double acc = 0;
+                    for (int64_t q = 0; q < K; q++) {
+                        size_t xi = xo + (size_t)(tx ? q * xc + i : i * xc + q);
+                        size_t yi = yo + (size_t)(ty ? j * yc + q : q * yc + j);
+                        acc += mk_rt_f64(x, xi) * mk_rt_f64(y, yi);
+                    }
+                    size_t o = oo + (size_t)(i * N + j);
+                    if (mk_interp_layout(out->type.dtype) == MK_L_F32) ((float *)out->data)[o] = (float)acc;
+                    else ((int32_t *)out->data)[o] = (int32_t)acc;
+                }
+        }
+        for (int i = br - 1; i >= 0; i--) {
+            if (++cnt[i] < bd[i]) break;
+            cnt[i] = 0;
+        }
+    }
+    return MK_OK;
+}
+
+mk_status mk_k_einsum(mk_kctx *k)
+{
+    int n;
+    mk_rt **vals = mk_kargs(k, "values", &n);
+    const char *eq = mk_kstr(k, "equation", NULL);
+    mk_rt *out = k->outs[0];
+    if (!vals || n < 1 || n > 2 || !eq) return mk_kerr(k, MK_EINVAL, "needs 1-2 values and equation");
+    /* parse "ab,bc->ac" */
+    char terms[3][MK_MAX_RANK + 1];
+    int tl[3] = {0, 0, 0}, t = 0;
+    const char *p = eq;
+    for (; *p && !(p[0] == '-' && p[1] == '>'); p++) {
+        if (*p == ' ') continue;
+        if (*p == ',') {
+            if (++t >= n) return mk_kerr(k, MK_EINVAL, "equation has too many operands");
+            continue;
+        }
+        if (*p < 'a' || *p > 'z' || tl[t] >= MK_MAX_RANK)
+            return mk_kerr(k, MK_EUNSUPPORTED, "equation '%s' not supported", eq);
+        terms[t][tl[t]++] = *p;
+    }
+    if (t != n - 1 || !*p) return mk_kerr(k, MK_EUNSUPPORTED, "equation '%s' not supported", eq);
+    for (p += 2; *p; p++) {
+        if (*p == ' ') continue;
+        if (*p < 'a' || *p > 'z' || tl[2] >= MK_MAX_RANK)
+            return mk_kerr(k, MK_EUNSUPPORTED, "equation '%s' not supported", eq);
+        terms[2][tl[2]++] = *p;
+    }
+    int64_t size[26];
+    for (int i = 0; i < 26; i++) size[i] = -1;
+    for (int a = 0; a < n; a++) {
+        if (tl[a] != vals[a]->type.rank) return mk_kerr(k, MK_EINVAL, "operand %d rank mismatch", a);
+        for (int i = 0; i < tl[a]; i++) {
+            int l = terms[a][i] - 'a';
+            if (size[l] >= 0 && size[l] != vals[a]->type.dims[i])
+                return mk_kerr(k, MK_EINVAL, "label %c has two sizes", terms[a][i]);
+            size[l] = vals[a]->type.dims[i];
+        }
+    }
+    if (tl[2] != out->type.rank) return mk_kerr(k, MK_EINVAL, "output rank mismatch");
+    char labels[26];
+    int nl = 0;
+    for (int i = 0; i < 26; i++)
+        if (size[i] >= 0) labels[nl++] = (char)('a' + i);
+    int64_t stride[2][26];
+    for (int a = 0; a < n; a++) {
+        memset(stride[a], 0, sizeof stride[a]);
+        int64_t s = 1;
+        for (int i = tl[a] - 1; i >= 0; i--) {
+            stride[a][terms[a][i] - 'a'] += s;
+            s *= vals[a]->type.dims[i];
+        }
+    }
+    int64_t ostride[26] = {0}, s = 1;
+    for (int i = tl[2] - 1; i >= 0; i--) {
+        int l = terms[2][i] - 'a';
+        if (size[l] < 0 || size[l] != out->type.dims[i])
+            return mk_kerr(k, MK_EINVAL, "output label %c mismatch", terms[2][i]);
+        ostride[l] = s;
+        s *= size[l];
+    }
+    float *o = out->data;
+    if (mk_interp_layout(out->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EUNSUPPORTED, "einsum on non-float tensors");
+    memset(o, 0, out->numel * 4);
+    int64_t cnt[26] = {0}, total = 1;
+    for (int i = 0; i < nl; i++) total *= size[labels[i] - 'a'];
+    for (int64_t it = 0; it < total; it++) {
+        double prod = 1;
+        size_t oi = 0;
+        for (int a = 0; a < n; a++) {
+            size_t idx = 0;
+            for (int i = 0; i < nl; i++) idx += (size_t)(cnt[i] * stride[a][labels[i] - 'a']);
+            prod *= mk_rt_f64(vals[a], idx);
+        }
+        for (int i = 0; i < nl; i++) oi += (size_t)(cnt[i] * ostride[labels[i] - 'a']);
+        o[oi] += (float)prod;
+        for (int i = nl - 1; i >= 0; i--) {
+            if (++cnt[i] < size[labels[i] - 'a']) break;
+            cnt[i] = 0;
+        }
+    }
+    return MK_OK;
+}
+
+mk_status mk_k_sdpa(mk_kctx *k)
+{
+    mk_rt *q = mk_kin(k, "query"), *kk = mk_kin(k, "key"), *v = mk_kin(k, "value");
+    mk_rt *mask = mk_kin(k, "attn_mask"), *out = k->outs[0];
+    if (!q || !kk || !v) return mk_kerr(k, MK_EINVAL, "needs query, key and value");
+    mk_status st;
+    if ((st = need_f32(k, q, "query")) || (st = need_f32(k, kk, "key")) ||
+        (st = need_f32(k, v, "value")))
+        return st;
+    int r = q->type.rank;
+    if (r < 3 || kk->type.rank != r || v->type.rank != r || out->type.rank != r)
+        return mk_kerr(k, MK_EINVAL, "query, key, value must share a rank >= 3");
+    int64_t L = q->type.dims[r - 2], E = q->type.dims[r - 1], S = kk->type.dims[r - 2];
+    int64_t Ev = v->type.dims[r - 1];
+    if (kk->type.dims[r - 1] != E || v->type.dims[r - 2] != S)
+        return mk_kerr(k, MK_EINVAL, "key/value shapes do not match query");
+    int64_t nb = L * E != 0 ? (int64_t)(q->numel / (size_t)(L * E)) : 0;
+    if ((size_t)(nb * S * E) != kk->numel || (size_t)(nb * S * Ev) != v->numel ||
+        (size_t)(nb * L * Ev) != out->numel)
+        return mk_kerr(k, MK_EUNSUPPORTED, "broadcast batch dims are not supported");
+    int64_t ms[MK_MAX_RANK];
+    mk_type sc = q->type;
+    sc.dims[r - 1] = S;
+    if (mask && !mk_bcast_strides(&mask->type, &sc, ms))
+        return mk_kerr(k, MK_EINVAL, "attn_mask does not broadcast to [.., L, S]");
+    float *scores = mk_malloc(k->alloc, (size_t)(L * S) * 4 + 4);
+    if (!scores) return MK_OOM(k->e);
+    float scale = E ? 1.0f / sqrtf((float)E) : 1.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        const float *qb = (const float *)q->data + b * L * E;
+        const float *kb = (const float *)kk->data + b * S * E;
+        const float *vb = (const float *)v->data + b * S * Ev;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)S, (int)E, scale, qb,
+                    (int)E, kb, (int)E, 0.0f, scores, (int)S);
+        for (int64_t i = 0; i < L; i++) {
+            float *row = scores + i * S, mx = -INFINITY;
+            for (int64_t j = 0; j < S; j++) {
+                if (mask) {
+                    /* batch index b spans dims 0..r-3 */
+                    size_t mi = 0;
+                    int64_t rem = b;
+                    for (int d = r - 3; d >= 0; d--) {
+                        mi += (size_t)((rem % q->type.dims[d]) * ms[d]);
+                        rem /= q->type.dims[d];
+                    }
+                    mi += (size_t)(i * ms[r - 2] + j * ms[r - 1]);
+                    double m = mk_rt_f64(mask, mi);
+                    if (mask->type.dtype == MK_DT_BOOL) row[j] = m != 0 ? row[j] : -INFINITY;
+                    else row[j] += (float)m;
+                }
+                if (row[j] > mx) mx = row[j];
+            }
+            double sum = 0;
+            for (int64_t j = 0; j < S; j++) {
+                row[j] = mx == -INFINITY ? 0 : expf(row[j] - mx);
+                sum += row[j];
+            }
+            for (int64_t j = 0; j < S; j++) row[j] = sum > 0 ? (float)(row[j] / sum) : 0;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)Ev, (int)S, 1.0f,
+                    scores, (int)S, vb, (int)Ev, 0.0f, (float *)out->data + b * L * Ev, (int)Ev);
+    }
+    mk_free(k->alloc, scores, (size_t)(L * S) * 4 + 4);
+    return MK_OK;
+}

@@ -1,0 +1,245 @@
+/* Normalisation kernels: batch_norm (constant statistics), instance_norm, layer_norm over any
+ * axes, l2_norm over the trailing three axes, and local response normalisation across
+ * channels. Statistics are accumulated in double. */
+#include <math.h>
+#include <string.h>
+
+#include "interp_int.h"
+
+static mk_status f32_io(mk_kctx *k, const mk_rt *x, const mk_rt *out)
+{
+    if (mk_interp_layout(x->type.dtype) != MK_L_F32 || mk_interp_layout(out->type.dtype) != MK_L_F32 ||
+        x->numel != out->numel)
+        return mk_kerr(k, MK_EINVAL, "takes a float tensor and returns one of the same size");
+    return MK_OK;
+}
+
+/* Per-channel value of an optional vector parameter (def when absent). */
+static mk_status chan_vec(mk_kctx *k, const char *name, int64_t c, int required, float **out,
+                          float def, float *buf)
+{
+    mk_rt *r = mk_kin(k, name);
+    if (!r) {
+        if (required) return mk_kerr(k, MK_EINVAL, "needs %s", name);
+        for (int64_t i = 0; i < c; i++) buf[i] = def;
+        *out = buf;
+        return MK_OK;
+    }
+    if (r->numel != (size_t)c && r->numel != 1)
+        return mk_kerr(k, MK_EINVAL, "%s has %zu values, expected %lld", name, r->numel,
+                       (long long)c);
+    for (int64_t i = 0; i < c; i++) buf[i] = (float)mk_rt_f64(r, r->numel == 1 ? 0 : (size_t)i);
+    *out = buf;
+    return MK_OK;
+}
+
+mk_status mk_k_batch_norm(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = f32_io(k, x, out);
+    if (st) return st;
+    if (x->type.rank < 2) return mk_kerr(k, MK_EINVAL, "x must have rank >= 2");
+    int64_t n = x->type.dims[0], c = x->type.dims[1], sp = 1;
+    for (int i = 2; i < x->type.rank; i++) sp *= x->type.dims[i];
+    double eps;
+    if ((st = mk_kfloat(k, "epsilon", 1e-5, &eps))) return st;
+    size_t vb = (size_t)c * 4 * 4 + 16;
+    float *buf = mk_malloc(k->alloc, vb), *mean, *var, *gam, *bet;
+    if (!buf) return MK_OOM(k->e);
+    if (!(st = chan_vec(k, "mean", c, 1, &mean, 0, buf)) &&
+        !(st = chan_vec(k, "variance", c, 1, &var, 1, buf + c)) &&
+        !(st = chan_vec(k, "gamma", c, 0, &gam, 1, buf + 2 * c)) &&
+        !(st = chan_vec(k, "beta", c, 0, &bet, 0, buf + 3 * c))) {
+        const float *a = x->data;
+        float *o = out->data;
+        for (int64_t j = 0; j < c; j++) {
+            float s = (float)(gam[j] / sqrt((double)var[j] + eps)), sh = bet[j] - mean[j] * s;
+            for (int64_t i = 0; i < n; i++) {
+                const float *xa = a + (i * c + j) * sp;
+                float *oa = o + (i * c + j) * sp;
+                for (int64_t q = 0; q < sp; q++) oa[q] = xa[q] * s + sh;
+            }
+        }
+    }
+    mk_free(k->alloc, buf, vb);
+    return st;
+}
+
+mk_status mk_k_instance_norm(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = f32_io(k, x, out);
+    if (st) return st;
+    if (x->type.rank < 3) return mk_kerr(k, MK_EINVAL, "x must have rank >= 3");
+    int64_t n = x->type.dims[0], c = x->type.dims[1], sp = 1;
+    for (int i = 2; i < x->type.rank; i++) sp *= x->type.dims[i];
+    double eps;
+    if ((st = mk_kfloat(k, "epsilon", 1e-5, &eps))) return st;
+    size_t vb = (size_t)c * 2 * 4 + 16;
+    float *buf = mk_malloc(k->alloc, vb), *gam, *bet;
+    if (!buf) return MK_OOM(k->e);
+    if (!(st = chan_vec(k, "gamma", c, 0, &gam, 1, buf)) &&
+        !(st = chan_vec(k, "beta", c, 0, &bet, 0, buf + c))) {
+        for (int64_t i = 0; i < n * c; i++) {
+            const float *xa = (const float *)x->data + i * sp;
+            float *oa = (float *)out->data + i * sp;
+            double m = 0, v = 0;
+            for (int64_t q = 0; q < sp; q++) m += xa[q];
+            m = sp ? m / (double)sp : 0;
+            for (int64_t q = 0; q < sp; q++) v += (xa[q] - m) * (xa[q] - m);
+            v = sp ? v / (double)sp : 0;
+            double s = gam[i % c] / sqrt(v + eps);
+            for (int64_t q = 0; q < sp; q++) oa[q] = (float)((xa[q] - m) * s + bet[i % c]);
+        }
+    }
+    mk_free(k->alloc, buf, vb);
+    return st;
+}
+
+mk_status mk_k_layer_norm(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0], *g = mk_kin(k, "gamma"), *b = mk_kin(k, "beta");
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = f32_io(k, x, out);
+    if (st) return st;
+    int r = x->type.rank, mask[MK_MAX_RANK] = {0};
+    int64_t ax[MK_MAX_RANK * 2];
+    int n;
+    if ((st = mk_kints(k, "axes", ax, MK_MAX_RANK * 2, &n))) return st;
+    for (int i = 0; i < r; i++) mask[i] = n < 0;
+    for (int i = 0; i < n; i++) {
+        int a;
+        if ((st = mk_kaxis(k, ax[i], r, &a))) return st;
+        mask[a] = 1;
+    }
+    double eps;
+    if ((st = mk_kfloat(k, "epsilon", 1e-5, &eps))) return st;
+    /* group: non-axes dims (outer index) x axes dims (inner index, row-major over axes) */
+    int64_t inner = 1;
+    for (int i = 0; i < r; i++)
+        if (mask[i]) inner *= x->type.dims[i];
+    if ((g && g->numel != (size_t)inner) || (b && b->numel != (size_t)inner))
+        return mk_kerr(k, MK_EINVAL, "gamma/beta must have %lld elements", (long long)inner);
+    int trailing = 1;
+    for (int i = 0, seen = 0; i < r; i++) {
+        if (mask[i]) seen = 1;
+        else if (seen) trailing = 0;
+    }
+    const float *a = x->data;
+    float *o = out->data;
+    int64_t outer = inner ? (int64_t)(x->numel / (size_t)inner) : 0;
+    if (trailing) {
+        for (int64_t p = 0; p < outer; p++) {
+            const float *xa = a + p * inner;
+            float *oa = o + p * inner;
+            double m = 0, v = 0;
+            for (int64_t q = 0; q < inner; q++) m += xa[q];
+            m /= (double)inner;
+            for (int64_t q = 0; q < inner; q++) v += (xa[q] - m) * (xa[q] - m);
+            float s = (float)(1.0 / sqrt(v / (double)inner + eps)), fm = (float)m;
+            for (int64_t q = 0; q < inner; q++) {
+                float y = (xa[q] - fm) * s;
+                if (g) y *= (float)mk_rt_f64(g, (size_t)q);
+                if (b) y += (float)mk_rt_f64(b, (size_t)q);
+                oa[q] = y;
+            }
+        }
+        return MK_OK;
+    }
+    /* general axes: index maps for group (outer) and position within the group (inner) */
+    int64_t gs[MK_MAX_RANK], is[MK_MAX_RANK], accg = 1, acci = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        gs[i] = mask[i] ? 0 : accg;
+        is[i] = mask[i] ? acci : 0;
+        if (mask[i]) acci *= x->type.dims[i];
+        else accg *= x->type.dims[i];
+    }
+    size_t sb = (size_t)outer * 2 * sizeof(double) + 16;
+    double *sum = mk_calloc(k->alloc, sb, 1);
+    if (!sum) return MK_OOM(k->e);
+    double *sq = sum + outer;
+    for (int pass = 0; pass < 3; pass++) {
+        int64_t cnt[MK_MAX_RANK] = {0};
+        size_t gi = 0, ii = 0;
+        for (size_t e = 0; e < x->numel; e++) {
+            double v = a[e];
+            if (pass == 0) sum[gi] += v;
+            else if (pass == 1) sq[gi] += (v - sum[gi]) * (v - sum[gi]);
+            else {
+                float y = (float)((v - sum[gi]) / sqrt(sq[gi] + eps));
+                if (g) y *= (float)mk_rt_f64(g, ii);
+                if (b) y += (float)mk_rt_f64(b, ii);
+                o[e] = y;
+            }
+            for (int d = r - 1; d >= 0; d--) {
+                gi += (size_t)gs[d];
+                ii += (size_t)is[d];
+                if (++cnt[d] < x->type.dims[d]) break;
+                gi -= (size_t)(gs[d] * cnt[d]);
+                ii -= (size_t)(is[d] * cnt[d]);
+                cnt[d] = 0;
+            }
+        }
+        for (int64_t p = 0; p < outer && pass < 2; p++) {
+            if (pass == 0) sum[p] /= (double)inner;
+            else sq[p] /= (double)inner;
+        }
+    }
+    mk_free(k->alloc, sum, sb);
+    return MK_OK;
+}
+
+mk_status mk_k_l2_norm(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = f32_io(k, x, out);
+    double eps;
+    if (st || (st = mk_kfloat(k, "epsilon", 1e-6, &eps))) return st;
+    int r = x->type.rank, nb = r > 3 ? r - 3 : 0;
+    int64_t outer = 1;
+    for (int i = 0; i < nb; i++) outer *= x->type.dims[i];
+    int64_t inner = outer ? (int64_t)(x->numel / (size_t)outer) : 0;
+    for (int64_t p = 0; p < outer; p++) {
+        const float *xa = (const float *)x->data + p * inner;
+        float *oa = (float *)out->data + p * inner;
+        double s = 0;
+        for (int64_t q = 0; q < inner; q++) s += (double)xa[q] * xa[q];
+        float inv = (float)(1.0 / sqrt(s + eps));
+        for (int64_t q = 0; q < inner; q++) oa[q] = xa[q] * inv;
+    }
+    return MK_OK;
+}
+
+mk_status mk_k_lrn(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    mk_status st = f32_io(k, x, out);
+    int64_t size;
+    double alpha, beta, bias;
+    if (st || (st = mk_kint(k, "size", 1, &size)) || (st = mk_kfloat(k, "alpha", 1e-4, &alpha)) ||
+        (st = mk_kfloat(k, "beta", 0.75, &beta)) || (st = mk_kfloat(k, "k", 1.0, &bias)))
+        return st;
+    if (x->type.rank < 3 || size < 1) return mk_kerr(k, MK_EINVAL, "needs rank >= 3 and size >= 1");
+    int64_t n = x->type.dims[0], c = x->type.dims[1], sp = 1;
+    for (int i = 2; i < x->type.rank; i++) sp *= x->type.dims[i];
+    int64_t lo = (size - 1) / 2, hi = size / 2;
+    const float *a = x->data;
+    float *o = out->data;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < c; j++)
+            for (int64_t q = 0; q < sp; q++) {
+                double s = 0;
+                for (int64_t cc = j - lo; cc <= j + hi; cc++) {
+                    if (cc < 0 || cc >= c) continue;
+                    double v = a[(i * c + cc) * sp + q];
+                    s += v * v;
+                }
+                size_t idx = (size_t)((i * c + j) * sp + q);
+                o[idx] = (float)(a[idx] / pow(bias + alpha / (double)size * s, beta));
+            }
+    return MK_OK;
+}

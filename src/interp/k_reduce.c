@@ -1,0 +1,210 @@
+/* Reductions over axes (sum, mean, max, min, prod, norms, log-sum(-exp)), arg max/min, cumsum
+ * and softmax. Reductions walk the input once, mapping each element to its output cell through
+ * strides that are 0 on reduced axes; accumulation is in double. */
+#include <math.h>
+#include <string.h>
+
+#include "interp_int.h"
+
+/* Parse `axes` (absent = all) into a mask; fails on out-of-range axes. */
+static mk_status axes_mask(mk_kctx *k, const char *param, int rank, int *mask)
+{
+    int64_t ax[MK_MAX_RANK * 2];
+    int n;
+    mk_status st = mk_kints(k, param, ax, MK_MAX_RANK * 2, &n);
+    if (st) return st;
+    for (int i = 0; i < rank; i++) mask[i] = n < 0;
+    for (int i = 0; i < n; i++) {
+        int a;
+        if ((st = mk_kaxis(k, ax[i], rank, &a))) return st;
+        mask[a] = 1;
+    }
+    return MK_OK;
+}
+
+/* Output strides over the input's dims: 0 on reduced axes. */
+static void reduce_strides(const mk_type *in, const int *mask, int64_t *os, int64_t *n_out)
+{
+    int64_t acc = 1;
+    for (int i = in->rank - 1; i >= 0; i--) {
+        os[i] = mask[i] ? 0 : acc;
+        if (!mask[i]) acc *= in->dims[i];
+    }
+    *n_out = acc;
+}
+
+/* Visit every input element with its output index. */
+#define FOR_MAPPED(in, os, BODY)                                                                 \
+    do {                                                                                         \
+        int64_t cnt_[MK_MAX_RANK] = {0};                                                         \
+        size_t oi = 0;                                                                           \
+        for (size_t ii = 0; ii < (in)->numel; ii++) {                                            \
+            BODY;                                                                                \
+            for (int d_ = (in)->type.rank - 1; d_ >= 0; d_--) {                                  \
+                oi += (size_t)(os)[d_];                                                          \
+                if (++cnt_[d_] < (in)->type.dims[d_]) break;                                     \
+                oi -= (size_t)((os)[d_] * cnt_[d_]);                                             \
+                cnt_[d_] = 0;                                                                    \
+            }                                                                                    \
+        }                                                                                        \
+    } while (0)
+
+mk_status mk_k_reduce(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    int mask[MK_MAX_RANK];
+    mk_status st = axes_mask(k, "axes", x->type.rank, mask);
+    if (st) return st;
+    int64_t os[MK_MAX_RANK], n_out;
+    reduce_strides(&x->type, mask, os, &n_out);
+    if ((size_t)n_out != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
+    mk_op_kind kind = k->op->kind;
+    double *acc = mk_malloc(k->alloc, (size_t)n_out * sizeof(double) + 8);
+    if (!acc) return MK_OOM(k->e);
+    double init = kind == MK_OP_REDUCE_MAX ? -INFINITY : kind == MK_OP_REDUCE_MIN ? INFINITY
+                  : kind == MK_OP_REDUCE_PROD ? 1.0 : 0.0;
+    for (int64_t i = 0; i < n_out; i++) acc[i] = init;
+    size_t per = n_out ? x->numel / (size_t)n_out : 0;
+    if (kind == MK_OP_REDUCE_LOG_SUM_EXP) {
+        double *mx = mk_malloc(k->alloc, (size_t)n_out * sizeof(double) + 8);
+        if (!mx) {
+            mk_free(k->alloc, acc, (size_t)n_out * sizeof(double) + 8);
+            return MK_OOM(k->e);
+        }
+        for (int64_t i = 0; i < n_out; i++) mx[i] = -INFINITY;
+        FOR_MAPPED(x, os, { double v = mk_rt_f64(x, ii); if (v > mx[oi]) mx[oi] = v; });
+        FOR_MAPPED(x, os, acc[oi] += exp(mk_rt_f64(x, ii) - mx[oi]));
+        for (int64_t i = 0; i < n_out; i++) acc[i] = isinf(mx[i]) ? mx[i] : mx[i] + log(acc[i]);
+        mk_free(k->alloc, mx, (size_t)n_out * sizeof(double) + 8);
+    } else {
+        FOR_MAPPED(x, os, {
+            double v = mk_rt_f64(x, ii);
+            switch (kind) {
+            case MK_OP_REDUCE_MAX: if (v > acc[oi] || isnan(v)) acc[oi] = v; break;
+            case MK_OP_REDUCE_MIN: if (v < acc[oi] || isnan(v)) acc[oi] = v; break;
+            case MK_OP_REDUCE_PROD: acc[oi] *= v; break;
+            case MK_OP_REDUCE_L1_NORM: acc[oi] += fabs(v); break;
+            case MK_OP_REDUCE_L2_NORM:
+            case MK_OP_REDUCE_SUM_SQUARE: acc[oi] += v * v; break;
+            default: acc[oi] += v; break;
+            }
+        });
+    }
+    for (int64_t i = 0; i < n_out; i++) {
+        double v = acc[i];
+        if (kind == MK_OP_REDUCE_MEAN) v = per ? v / (double)per : NAN;
+        else if (kind == MK_OP_REDUCE_L2_NORM) v = sqrt(v);
+        else if (kind == MK_OP_REDUCE_LOG_SUM) v = log(v);
+        if (mk_interp_layout(out->type.dtype) == MK_L_F32) ((float *)out->data)[i] = (float)v;
+        else if (mk_interp_layout(out->type.dtype) == MK_L_I32) ((int32_t *)out->data)[i] = (int32_t)v;
+        else ((uint8_t *)out->data)[i] = v != 0;
+    }
+    mk_free(k->alloc, acc, (size_t)n_out * sizeof(double) + 8);
+    return MK_OK;
+}
+
+/* Split a shape at axis into outer x len x inner. */
+static void split3(const mk_type *t, int axis, int64_t *outer, int64_t *len, int64_t *inner)
+{
+    *outer = *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= t->dims[i];
+    *len = t->rank ? t->dims[axis] : 1;
+    for (int i = axis + 1; i < t->rank; i++) *inner *= t->dims[i];
+}
+
+mk_status mk_k_arg_reduce(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    int64_t a64;
+    int axis;
+    mk_status st;
+    if ((st = mk_kint(k, "axis", -1, &a64)) || (st = mk_kaxis(k, a64, x->type.rank, &axis)))
+        return st;
+    int64_t outer, len, inner;
+    split3(&x->type, axis, &outer, &len, &inner);
+    if ((size_t)(outer * inner) != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
+    int mx = k->op->kind == MK_OP_REDUCE_ARGMAX;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t best = 0;
+            double bv = len ? mk_rt_f64(x, (size_t)(o * len * inner + i)) : 0;
+            for (int64_t j = 1; j < len; j++) {
+                double v = mk_rt_f64(x, (size_t)((o * len + j) * inner + i));
+                if (mx ? v > bv : v < bv) {
+                    bv = v;
+                    best = j;
+                }
+            }
+            size_t oi = (size_t)(o * inner + i);
+            if (mk_interp_layout(out->type.dtype) == MK_L_I32) ((int32_t *)out->data)[oi] = (int32_t)best;
+            else ((float *)out->data)[oi] = (float)best;
+        }
+    return MK_OK;
+}
+
+mk_status mk_k_cumsum(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    int64_t a64;
+    int axis, excl, rev;
+    mk_status st;
+    if ((st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, x->type.rank, &axis)) ||
+        (st = mk_kbool(k, "exclusive", 0, &excl)) || (st = mk_kbool(k, "reverse", 0, &rev)))
+        return st;
+    if (x->numel != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
+    int64_t outer, len, inner;
+    split3(&x->type, axis, &outer, &len, &inner);
+    int f = mk_interp_layout(out->type.dtype) == MK_L_F32;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double acc = 0;
+            for (int64_t jj = 0; jj < len; jj++) {
+                int64_t j = rev ? len - 1 - jj : jj;
+                size_t idx = (size_t)((o * len + j) * inner + i);
+                double v = mk_rt_f64(x, idx);
+                if (!excl) acc += v;
+                if (f) ((float *)out->data)[idx] = (float)acc;
+                else ((int32_t *)out->data)[idx] = (int32_t)acc;
+                if (excl) acc += v;
+            }
+        }
+    return MK_OK;
+}
+
+mk_status mk_k_softmax(mk_kctx *k)
+{
+    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
+    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    int64_t a64;
+    int axis;
+    mk_status st;
+    if ((st = mk_kint(k, "axis", -1, &a64)) || (st = mk_kaxis(k, a64, x->type.rank, &axis)))
+        return st;
+    if (x->numel != out->numel || mk_interp_layout(x->type.dtype) != MK_L_F32 ||
+        mk_interp_layout(out->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EINVAL, "softmax takes a float tensor of the output's size");
+    int64_t outer, len, inner;
+    split3(&x->type, axis, &outer, &len, &inner);
+    const float *a = x->data;
+    float *o = out->data;
+    for (int64_t p = 0; p < outer; p++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *xa = a + p * len * inner + i;
+            float *oa = o + p * len * inner + i;
+            float mx = -INFINITY;
+            for (int64_t j = 0; j < len; j++)
+                if (xa[j * inner] > mx) mx = xa[j * inner];
+            double sum = 0;
+            for (int64_t j = 0; j < len; j++) {
+                float e = expf(xa[j * inner] - mx);
+                oa[j * inner] = e;
+                sum += e;
+            }
+            float inv = (float)(1.0 / sum);
+            for (int64_t j = 0; j < len; j++) oa[j * inner] *= inv;
+        }
+    return MK_OK;
+}

@@ -1,0 +1,445 @@
+/* The MIL input parameters of every op in ops.def (name, required, must-be-constant, tuple,
+ * attribute, allowed dtypes, opset range) with the defaults coremltools materializes, and
+ * mk_ir_complete_defaults, which inserts those defaults as const ops. Facts come from
+ * coremltools' op definitions (defs/iOS15..iOS18) as summarized in mlpackage-format.md §7.
+ * Dtype sets are coarse: they reject what no opset accepts, not every opset difference. */
+#include <string.h>
+
+#include "ir.h"
+
+#define B_(t) MK_DTBIT(MK_DT_##t)
+#define FLT (B_(FP16) | B_(FP32))
+#define INTS (B_(INT8) | B_(INT16) | B_(INT32) | B_(UINT8) | B_(UINT16) | B_(UINT32))
+#define I32 INTS
+#define BOOL B_(BOOL)
+#define STR B_(STRING)
+#define NUM (FLT | INTS | BOOL)
+
+#define R MK_PARAM_REQUIRED
+#define C MK_PARAM_CONST
+#define T MK_PARAM_TUPLE
+#define A MK_PARAM_ATTR
+
+/* Opset ranges: every macro below takes one as its last argument. */
+#define ALL .since = 15
+#define S16 .since = 16
+#define S17 .since = 17
+#define S18 .since = 18
+#define U17 .since = 15, .until = 17
+#define U16 .since = 15, .until = 16
+#define S16U17 .since = 16, .until = 17
+
+/* required input / required const / optional const without default */
+#define IN(n, dt, v)                                                                               \
+    { .name = n, .flags = R, .dtypes = dt, v }
+#define RC(n, dt, v)                                                                               \
+    { .name = n, .flags = R | C, .dtypes = dt, v }
+#define OC(n, dt, v)                                                                               \
+    { .name = n, .flags = C, .dtypes = dt, v }
+#define OPT(n, dt, v)                                                                              \
+    { .name = n, .flags = 0, .dtypes = dt, v }
+#define RA(n, dt, v)                                                                               \
+    { .name = n, .flags = R | C | A, .dtypes = dt, v }
+/* optional const with a materialized default */
+#define DI(n, x, v)                                                                                \
+    { .name = n, .flags = C, .dtypes = I32, .def = MK_DEF_INT, .ival = x, v }
+#define DB(n, x, v)                                                                                \
+    { .name = n, .flags = C, .dtypes = BOOL, .def = MK_DEF_BOOL, .ival = x, v }
+#define DF(n, x, v)                                                                                \
+    { .name = n, .flags = C, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, v }
+#define DS(n, s, v)                                                                                \
+    { .name = n, .flags = C, .dtypes = STR, .def = MK_DEF_STR, .sval = s, v }
+#define DK(n, k, dt, v)                                                                            \
+    { .name = n, .flags = C, .dtypes = dt, .def = k, v }
+
+#define PARAMS(...)                                                                                \
+    {                                                                                              \
+        (int)(sizeof((const mk_op_param[]){__VA_ARGS__}) / sizeof(mk_op_param)),                   \
+            (const mk_op_param[]) {                                                                \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+
+#define BINARY PARAMS(IN("x", NUM, ALL), IN("y", NUM, ALL))
+#define UNARY PARAMS(IN("x", NUM, ALL))
+#define UNARY_EPS(e) PARAMS(IN("x", FLT, ALL), DF("epsilon", e, ALL))
+#define ALPHA PARAMS(IN("x", FLT, ALL), RC("alpha", FLT, ALL))
+#define ALPHA_BETA PARAMS(IN("x", FLT, ALL), RC("alpha", FLT, ALL), RC("beta", FLT, ALL))
+#define POOL(...)                                                                                  \
+    PARAMS(IN("x", FLT, ALL), RC("kernel_sizes", I32, ALL),                                        \
+           DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), RC("pad_type", STR, ALL),                 \
+           DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), __VA_ARGS__)
+#define REDUCE PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL), DB("keep_dims", 0, ALL))
+#define REDUCE_ARG                                                                                 \
+    PARAMS(IN("x", NUM, ALL), DI("axis", -1, ALL), DB("keep_dims", 0, ALL),                        \
+           DS("output_dtype", "int32", S17))
+#define SCATTER(...)                                                                               \
+    PARAMS(IN("data", NUM, ALL), IN("indices", I32, ALL), IN("updates", NUM, ALL),                 \
+           __VA_ARGS__ DS("mode", "add", ALL), DB("validate_indices", 0, S17))
+#define UPSAMPLE_SCALES DF("scale_factor_height", 1, ALL), DF("scale_factor_width", 1, ALL)
+#define SLICE_MASKS                                                                                \
+    OC("stride", I32, ALL), OC("begin_mask", BOOL, ALL), OC("end_mask", BOOL, ALL),                \
+        OC("squeeze_mask", BOOL, ALL)
+
+static const mk_op_params params[MK_OP__COUNT] = {
+    [MK_OP_CONST] = PARAMS(RA("val", 0, ALL)),
+    [MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE] = PARAMS(RA("quantized_data", B_(INT8) | B_(UINT8), ALL),
+                                                 RA("zero_point", B_(INT8) | B_(UINT8) | FLT, ALL),
+                                                 RA("scale", FLT, ALL), RA("axis", I32, ALL)),
+    [MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE] =
+        PARAMS(RC("data", 0, ALL), RC("scale", FLT, ALL), OC("offset", 0, ALL)),
+    [MK_OP_CONSTEXPR_CAST] = PARAMS(RA("source_val", B_(FP16), U17), RA("output_dtype", STR, U17),
+                                    RC("source_val", B_(FP16), S18), RC("output_dtype", STR, S18)),
+    [MK_OP_CONSTEXPR_LUT_TO_DENSE] =
+        PARAMS(RA("indices", B_(UINT8), U17), RA("lut", 0, U17), RA("shape", 0, U17),
+               RC("indices", 0, S18), RC("lut", 0, S18), OC("vector_axis", I32, S18)),
+
+    [MK_OP_ADD] = BINARY,
+    [MK_OP_SUB] = BINARY,
+    [MK_OP_MUL] = BINARY,
+    [MK_OP_REAL_DIV] = BINARY,
+    [MK_OP_FLOOR_DIV] = BINARY,
+    [MK_OP_MOD] = BINARY,
+    [MK_OP_POW] = BINARY,
+    [MK_OP_MAXIMUM] = BINARY,
+    [MK_OP_MINIMUM] = BINARY,
+    [MK_OP_EQUAL] = BINARY,
+    [MK_OP_NOT_EQUAL] = BINARY,
+    [MK_OP_LESS] = BINARY,
+    [MK_OP_LESS_EQUAL] = BINARY,
+    [MK_OP_GREATER] = BINARY,
+    [MK_OP_GREATER_EQUAL] = BINARY,
+    [MK_OP_LOGICAL_AND] = PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL)),
+    [MK_OP_LOGICAL_OR] = PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL)),
+    [MK_OP_LOGICAL_XOR] = PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL)),
+
+    [MK_OP_LOGICAL_NOT] = PARAMS(IN("x", BOOL, ALL)),
+    [MK_OP_ABS] = UNARY,
+    [MK_OP_SIGN] = UNARY,
+    [MK_OP_CEIL] = UNARY,
+    [MK_OP_FLOOR] = UNARY,
+    [MK_OP_ROUND] = UNARY,
+    [MK_OP_EXP] = UNARY,
+    [MK_OP_EXP2] = UNARY,
+    [MK_OP_LOG] = UNARY_EPS(1e-45),
+    [MK_OP_SQRT] = UNARY,
+    [MK_OP_RSQRT] = UNARY_EPS(1e-12),
+    [MK_OP_INVERSE] = UNARY_EPS(1e-4),
+    [MK_OP_SQUARE] = UNARY,
+    [MK_OP_SIN] = UNARY,
+    [MK_OP_COS] = UNARY,
+    [MK_OP_TAN] = UNARY,
+    [MK_OP_ASIN] = UNARY,
+    [MK_OP_ACOS] = UNARY,
+    [MK_OP_ATAN] = UNARY,
+    [MK_OP_SINH] = UNARY,
+    [MK_OP_COSH] = UNARY,
+    [MK_OP_ATANH] = UNARY,
+    [MK_OP_ERF] = UNARY,
+    [MK_OP_CLIP] = ALPHA_BETA,
+    [MK_OP_THRESHOLD] = ALPHA,
+    [MK_OP_CAST] = PARAMS(IN("x", NUM, ALL), RC("dtype", STR, ALL)),
+
+    [MK_OP_RELU] = UNARY,
+    [MK_OP_RELU6] = UNARY,
+    [MK_OP_LEAKY_RELU] = ALPHA,
+    [MK_OP_PRELU] = ALPHA,
+    [MK_OP_ELU] = ALPHA,
+    [MK_OP_SIGMOID] = UNARY,
+    [MK_OP_SIGMOID_HARD] = ALPHA_BETA,
+    [MK_OP_SILU] = UNARY,
+    [MK_OP_TANH] = UNARY,
+    [MK_OP_SCALED_TANH] = ALPHA_BETA,
+    [MK_OP_GELU] = PARAMS(IN("x", FLT, ALL), DS("mode", "EXACT", ALL)),
+    [MK_OP_SOFTPLUS] = UNARY,
+    [MK_OP_SOFTSIGN] = UNARY,
+    [MK_OP_LINEAR_ACTIVATION] = ALPHA_BETA,
+    [MK_OP_SOFTMAX] = PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL)),
+
+    [MK_OP_LINEAR] =
+        PARAMS(IN("x", NUM, ALL), RC("weight", NUM, ALL), DK("bias", MK_DEF_ZERO_BIAS, NUM, ALL)),
+    [MK_OP_MATMUL] = PARAMS(IN("x", NUM, ALL), IN("y", NUM, ALL), DB("transpose_x", 0, ALL),
+                            DB("transpose_y", 0, ALL)),
+    [MK_OP_EINSUM] = PARAMS({.name = "values", .flags = R | T, ALL}, RC("equation", STR, ALL)),
+    [MK_OP_CONV] = PARAMS(IN("x", FLT, ALL), IN("weight", FLT, ALL), OC("bias", FLT, U16),
+                          OPT("bias", FLT, S17), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
+                          DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),
+                          DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
+    [MK_OP_CONV_TRANSPOSE] =
+        PARAMS(IN("x", FLT, ALL), RC("weight", FLT, U16), IN("weight", FLT, S17),
+               OC("bias", FLT, U16), OPT("bias", FLT, S17), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),
+               OC("output_shape", I32, ALL), DS("pad_type", "valid", ALL),
+               DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
+               DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
+
+    [MK_OP_BATCH_NORM] =
+        PARAMS(IN("x", FLT, ALL), RC("mean", FLT, ALL), RC("variance", FLT, ALL),
+               OC("gamma", FLT, ALL), OC("beta", FLT, ALL), DF("epsilon", 1e-5, ALL)),
+    [MK_OP_INSTANCE_NORM] = PARAMS(IN("x", FLT, ALL), OC("gamma", FLT, ALL), OC("beta", FLT, ALL),
+                                   DF("epsilon", 1e-5, ALL)),
+    [MK_OP_LAYER_NORM] =
+        PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), OC("gamma", FLT, ALL),
+               OC("beta", FLT, ALL), DF("epsilon", 1e-5, ALL)),
+    [MK_OP_L2_NORM] = PARAMS(IN("x", FLT, ALL), DF("epsilon", 1e-6, ALL)),
+    [MK_OP_LOCAL_RESPONSE_NORMALIZATION] =
+        PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF("alpha", 1e-4, ALL),
+               DF("beta", 0.75, ALL), DF("k", 1.0, ALL)),
+
+    [MK_OP_AVG_POOL] = POOL(DB("ceil_mode", 0, ALL), DB("exclude_padding_from_average", 0, ALL)),
+    [MK_OP_MAX_POOL] = POOL(DB("ceil_mode", 0, ALL)),
+    [MK_OP_L2_POOL] = POOL(DB("ceil_mode", 0, ALL)),
+
+    [MK_OP_REDUCE_MEAN] = REDUCE,
+    [MK_OP_REDUCE_SUM] = REDUCE,
+    [MK_OP_REDUCE_MAX] = REDUCE,
+    [MK_OP_REDUCE_MIN] = REDUCE,
+    [MK_OP_REDUCE_PROD] = REDUCE,
+    [MK_OP_REDUCE_L1_NORM] = REDUCE,
+    [MK_OP_REDUCE_L2_NORM] = REDUCE,
+    [MK_OP_REDUCE_LOG_SUM] = REDUCE,
+    [MK_OP_REDUCE_LOG_SUM_EXP] = REDUCE,
+    [MK_OP_REDUCE_SUM_SQUARE] = REDUCE,
+    [MK_OP_REDUCE_ARGMAX] = REDUCE_ARG,
+    [MK_OP_REDUCE_ARGMIN] = REDUCE_ARG,
+    [MK_OP_CUMSUM] = PARAMS(IN("x", NUM, ALL), DI("axis", 0, ALL), DB("exclusive", 0, ALL),
+                            DB("reverse", 0, ALL)),
+
+    [MK_OP_RESHAPE] = PARAMS(IN("x", NUM, ALL), IN("shape", I32, ALL)),
+    [MK_OP_TRANSPOSE] = PARAMS(IN("x", NUM, ALL), RC("perm", I32, ALL)),
+    [MK_OP_EXPAND_DIMS] = PARAMS(IN("x", NUM, ALL), RC("axes", I32, ALL)),
+    [MK_OP_SQUEEZE] = PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL)),
+    [MK_OP_FLATTEN2D] = PARAMS(IN("x", NUM, ALL), DI("axis", 1, ALL)),
+    [MK_OP_CONCAT] = PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL},
+                            RC("axis", I32, ALL), DB("interleave", 0, ALL)),
+    [MK_OP_SPLIT] = PARAMS(IN("x", NUM, ALL), OC("num_splits", I32, ALL),
+                           OC("split_sizes", I32, ALL), RC("axis", I32, ALL)),
+    [MK_OP_STACK] =
+        PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL}, RC("axis", I32, ALL)),
+    [MK_OP_SLICE_BY_INDEX] =
+        PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("end", I32, ALL), SLICE_MASKS),
+    [MK_OP_SLICE_BY_SIZE] = PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("size", I32, ALL)),
+    [MK_OP_SLICE_UPDATE] = PARAMS(IN("x", NUM, ALL), IN("update", NUM, ALL), IN("begin", I32, ALL),
+                                  IN("end", I32, ALL), SLICE_MASKS),
+    [MK_OP_GATHER] = PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("axis", 0, ALL),
+                            DI("batch_dims", 0, S16), DB("validate_indices", 0, S17)),
+    [MK_OP_GATHER_ALONG_AXIS] = PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL),
+                                       DI("axis", 0, ALL), DB("validate_indices", 0, S17)),
+    [MK_OP_GATHER_ND] = PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("batch_dims", 0, S16),
+                               DB("validate_indices", 0, S17)),
+    [MK_OP_SCATTER] = SCATTER(DI("axis", 0, ALL), ),
+    [MK_OP_SCATTER_ALONG_AXIS] = SCATTER(DI("axis", 0, ALL), ),
+    [MK_OP_SCATTER_ND] = SCATTER(),
+    [MK_OP_TILE] = PARAMS(IN("x", NUM, ALL), IN("reps", I32, ALL)),
+    [MK_OP_PAD] = PARAMS(IN("x", NUM, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL),
+                         DF("constant_val", 0.0, ALL)),
+    [MK_OP_REVERSE] = PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL)),
+    [MK_OP_SELECT] = PARAMS(IN("cond", BOOL, ALL), IN("a", NUM, ALL), IN("b", NUM, ALL)),
+    [MK_OP_SHAPE] = PARAMS(IN("x", NUM, ALL)),
+    [MK_OP_IDENTITY] = PARAMS(IN("x", 0, ALL)),
+    [MK_OP_FILL] = PARAMS(IN("shape", I32, ALL), DF("value", 0.0, ALL)),
+    [MK_OP_FILL_LIKE] = PARAMS(IN("ref_tensor", NUM, ALL), DF("value", 0.0, ALL)),
+    [MK_OP_RANGE_1D] = PARAMS(IN("end", NUM, ALL), IN("start", NUM, ALL), IN("step", NUM, ALL)),
+    [MK_OP_ONE_HOT] =
+        PARAMS(IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL),
+               {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL},
+               {.name = "off_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0, ALL}),
+    [MK_OP_TOPK] = PARAMS(IN("x", NUM, ALL), DI("k", 1, ALL), DI("axis", -1, ALL),
+                          DB("ascending", 0, ALL), DB("sort", 1, S16), DB("return_indices", 1, S16),
+                          DS("output_indices_dtype", "int32", S17)),
+    [MK_OP_ARGSORT] = PARAMS(IN("x", NUM, ALL), DI("axis", -1, ALL), DB("ascending", 0, ALL)),
+    [MK_OP_NON_ZERO] = PARAMS(IN("x", NUM, ALL)),
+    [MK_OP_BAND_PART] = PARAMS(IN("x", NUM, ALL), DI("lower", -1, ALL), DI("upper", -1, ALL)),
+    [MK_OP_DEPTH_TO_SPACE] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
+    [MK_OP_SPACE_TO_DEPTH] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
+    [MK_OP_PIXEL_SHUFFLE] = PARAMS(IN("x", NUM, ALL), RC("upscale_factor", I32, ALL)),
+
+    [MK_OP_UPSAMPLE_NEAREST_NEIGHBOR] = PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES),
+    [MK_OP_UPSAMPLE_BILINEAR] =
+        PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES, DB("align_corners", 1, ALL),
+               OC("half_pixel_centers", BOOL, S16)),
+    [MK_OP_RESIZE_NEAREST_NEIGHBOR] = PARAMS(IN("x", FLT, ALL), RC("target_size_height", I32, ALL),
+                                             RC("target_size_width", I32, ALL)),
+    [MK_OP_RESIZE_BILINEAR] =
+        PARAMS(IN("x", FLT, ALL), DI("target_size_height", 1, ALL), DI("target_size_width", 1, ALL),
+               DS("sampling_mode", "DEFAULT", ALL)),
+    [MK_OP_RESIZE] =
+        PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL),
+               DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL)),
+
+    [MK_OP_LSTM] = PARAMS(
+        IN("x", FLT, ALL), IN("initial_h", FLT, ALL), IN("initial_c", FLT, ALL),
+        RC("weight_ih", FLT, ALL), RC("weight_hh", FLT, ALL), OC("bias", FLT, ALL),
+        OC("peephole", FLT, ALL), OC("weight_ih_back", FLT, ALL), OC("weight_hh_back", FLT, ALL),
+        OC("bias_back", FLT, ALL), OC("peephole_back", FLT, ALL), DS("direction", "forward", ALL),
+        DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL),
+        DS("cell_activation", "tanh", ALL), DS("activation", "tanh", ALL), OC("clip", FLT, ALL)),
+    [MK_OP_GRU] = PARAMS(IN("x", FLT, ALL), IN("initial_h", FLT, ALL), RC("weight_ih", FLT, ALL),
+                         RC("weight_hh", FLT, ALL), OC("bias", FLT, ALL),
+                         DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
+                         DS("recurrent_activation", "sigmoid", ALL), DS("activation", "tanh", ALL),
+                         OC("reset_after", BOOL, S18), OC("input_bias", FLT, S18)),
+    [MK_OP_RNN] =
+        PARAMS(IN("x", FLT, ALL), IN("initial_h", FLT, ALL), RC("weight_ih", FLT, ALL),
+               RC("weight_hh", FLT, ALL), OC("bias", FLT, ALL), DS("direction", "forward", ALL),
+               DB("output_sequence", 0, ALL), DS("activation", "tanh", ALL)),
+
+    [MK_OP_SCALED_DOT_PRODUCT_ATTENTION] =
+        PARAMS(IN("query", FLT, ALL), IN("key", FLT, ALL), IN("value", FLT, ALL),
+               OPT("attn_mask", FLT | BOOL, ALL)),
+
+    [MK_OP_COND] = PARAMS(IN("pred", BOOL, ALL)),
+    [MK_OP_WHILE_LOOP] = PARAMS({.name = "loop_vars", .flags = R | T, ALL}),
+
+    [MK_OP_QUANTIZE] =
+        PARAMS(IN("input", FLT, ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
+               RC("scale", FLT, ALL), OC("axis", I32, ALL), RC("output_dtype", STR, ALL)),
+    [MK_OP_DEQUANTIZE] =
+        PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
+               RC("scale", FLT, ALL), OC("axis", I32, ALL)),
+    [MK_OP_READ_STATE] = PARAMS(IN("input", 0, ALL)),
+};
+
+const mk_op_params *mk_ir_op_params(mk_op_kind k) {
+    static const mk_op_params none = {0, NULL};
+    return (unsigned)k < MK_OP__COUNT ? &params[k] : &none;
+}
+
+static int in_range(const mk_op_param *pp, int ios) {
+    int since = pp->since ? pp->since : 15;
+    return ios >= since && (!pp->until || ios <= pp->until);
+}
+
+const mk_op_param *mk_ir_op_param(mk_op_kind k, const char *name, int ios) {
+    const mk_op_params *ps = mk_ir_op_params(k);
+    for (int i = 0; i < ps->n_params; i++)
+        if (strcmp(ps->params[i].name, name) == 0 && in_range(&ps->params[i], ios))
+            return &ps->params[i];
+    return NULL;
+}
+
+int mk_ir_op_ios(const mk_op *op) {
+    const mk_block *b = op ? op->parent : NULL;
+    for (int depth = 0; b && depth < 64; depth++) {
+        if (b->function && b->function->opset) {
+            const char *s = b->function->opset;
+            if (strncmp(s, "CoreML", 6) == 0 && s[6] >= '5' && s[6] <= '8' && !s[7])
+                return s[6] - '5' + 15;
+            return 15;
+        }
+        b = b->parent_op ? b->parent_op->parent : NULL;
+    }
+    return 15;
+}
+
+static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk_err *e) {
+    const char *opname = op->name ? op->name : mk_ir_op_info(op->kind)->name;
+    const char *type = mk_ir_op_info(op->kind)->name;
+    char base[256];
+    snprintf(base, sizeof base, "%s_%s", opname, pp->name);
+    int32_t iv[2 * MK_MAX_RANK];
+    int n = 0;
+    mk_type t;
+    const void *data = iv;
+    size_t nbytes = 0;
+    uint8_t bv;
+    float fv;
+    uint16_t hv;
+    const char *sv;
+    const mk_value *x = mk_ir_arg(op, "x"); /* rank-dependent defaults use x */
+    int rank = x ? x->type.rank : MK_RANK_UNKNOWN;
+
+    switch (pp->def) {
+    case MK_DEF_INT:
+        iv[0] = (int32_t)pp->ival;
+        t = mk_type_scalar(MK_DT_INT32);
+        nbytes = 4;
+        break;
+    case MK_DEF_BOOL:
+        bv = (uint8_t)(pp->ival != 0);
+        t = mk_type_scalar(MK_DT_BOOL);
+        data = &bv;
+        nbytes = 1;
+        break;
+    case MK_DEF_FLOAT:
+        if (x && x->type.dtype == MK_DT_FP16) {
+            hv = mk_f32_to_f16((float)pp->fval);
+            t = mk_type_scalar(MK_DT_FP16);
+            data = &hv;
+            nbytes = 2;
+        } else {
+            fv = (float)pp->fval;
+            t = mk_type_scalar(MK_DT_FP32);
+            data = &fv;
+            nbytes = 4;
+        }
+        break;
+    case MK_DEF_STR:
+        sv = pp->sval;
+        t = mk_type_scalar(MK_DT_STRING);
+        data = &sv;
+        nbytes = sizeof sv;
+        break;
+    case MK_DEF_SPATIAL_ONES:
+    case MK_DEF_SPATIAL_PAD:
+    case MK_DEF_ALL_AXES: {
+        if (rank < 0 || (pp->def != MK_DEF_ALL_AXES && rank < 3))
+            return mk_err_set(e, MK_EINVAL,
+                              "op '%s' (%s): cannot materialize default '%s': rank of x %s", opname,
+                              type, pp->name, rank < 0 ? "unknown" : "below 3");
+        n = pp->def == MK_DEF_ALL_AXES ? rank : rank - 2;
+        if (pp->def == MK_DEF_SPATIAL_PAD) n *= 2;
+        for (int i = 0; i < n; i++)
+            iv[i] = pp->def == MK_DEF_SPATIAL_ONES ? 1 : pp->def == MK_DEF_ALL_AXES ? i : 0;
+        int64_t d = n;
+        t = mk_type_make(MK_DT_INT32, 1, &d);
+        nbytes = (size_t)n * 4;
+        break;
+    }
+    case MK_DEF_ZERO_BIAS: {
+        const mk_value *w = mk_ir_arg(op, "weight");
+        if (!w || w->type.rank != 2 || w->type.dims[0] < 0)
+            return mk_err_set(
+                e, MK_EINVAL,
+                "op '%s' (%s): cannot materialize default 'bias': weight shape unknown", opname,
+                type);
+        int64_t d = w->type.dims[0];
+        size_t nb;
+        t = mk_type_make(w->type.dtype, 1, &d);
+        if (!mk_type_nbytes(&t, &nb) || nb == 0 || w->type.dtype == MK_DT_STRING)
+            return mk_err_set(e, MK_EINVAL, "op '%s' (%s): bad bias size", opname, type);
+        void *z = mk_arena_alloc(p->arena, nb);
+        if (!z) return MK_OOM(e);
+        data = z;
+        nbytes = nb;
+        break;
+    }
+    default:
+        return MK_OK;
+    }
+    mk_value *v = mk_ir_const(p, NULL, base, &t, data, nbytes, 0);
+    if (!v) return MK_OOM(e);
+    mk_ir_insert_before(op, v->producer);
+    if (!mk_ir_op_add_input(p, op, pp->name, v)) return MK_OOM(e);
+    return MK_OK;
+}
+
+mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e) {
+    const char *type = mk_ir_op_info(op->kind) ? mk_ir_op_info(op->kind)->name : "?";
+    if (!op->parent)
+        return mk_err_set(e, MK_EINVAL, "op '%s' (%s): complete_defaults needs an op in a block",
+                          op->name ? op->name : "?", type);
+    int ios = mk_ir_op_ios(op);
+    const mk_op_params *ps = mk_ir_op_params(op->kind);
+    for (int i = 0; i < ps->n_params; i++) {
+        const mk_op_param *pp = &ps->params[i];
+        if (pp->def == MK_DEF_NONE || !in_range(pp, ios) || mk_ir_input(op, pp->name)) continue;
+        if (op->kind == MK_OP_TOPK && strcmp(pp->name, "output_indices_dtype") == 0) {
+            int ri = 1;
+            if (mk_ir_arg(op, "return_indices") && mk_ir_arg_bool(op, "return_indices", &ri) && !ri)
+                continue;
+        }
+        mk_status st = add_default(p, op, pp, e);
+        if (st) return st;
+    }
+    return MK_OK;
+}

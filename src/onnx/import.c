@@ -1,0 +1,666 @@
+/* ONNX import driver: opset checks, initializers, graph inputs (--shape overrides and
+ * flexible ranges, --bind constants, int64 -> int32, scalars -> [1]), a pre-scan that lists
+ * every unsupported node before anything is lowered, node-by-node lowering with constant
+ * folding, graph outputs with their ONNX names, and the model description. The per-op
+ * lowerings live in lower_*.c; the table in table.c. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_int.h"
+
+/* ---- --shape / --bind parsing ---- */
+typedef struct shape_spec {
+    const char *name;
+    int rank;
+    int64_t lo[MK_MAX_RANK], hi[MK_MAX_RANK]; /* hi == lo for fixed dims; hi -1 unbounded */
+} shape_spec;
+
+static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s)
+        return mk_err_set(c->err, MK_EINVAL, "--shape '%s': expected name=d0,d1,...", s);
+    out->name = mk_arena_strndup(c->p->arena, s, (size_t)(eq - s));
+    if (!out->name) return MK_OOM(c->err);
+    out->rank = 0;
+    const char *p = eq + 1;
+    while (*p) {
+        if (out->rank == MK_MAX_RANK)
+            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': more than %d dims", s,
+                              MK_MAX_RANK);
+        char *end;
+        errno = 0;
+        long long lo = strtoll(p, &end, 10), hi;
+        if (end == p || errno || lo < 1 || lo > INT32_MAX)
+            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad dim at '%s'", s, p);
+        hi = lo;
+        p = end;
+        if (p[0] == '.' && p[1] == '.') {
+            p += 2;
+            if (*p == ',' || !*p) {
+                hi = -1;
+            } else {
+                hi = strtoll(p, &end, 10);
+                if (end == p || errno || hi < lo || hi > INT32_MAX)
+                    return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad range at '%s'", s,
+                                      p);
+                p = end;
+            }
+        }
+        out->lo[out->rank] = lo;
+        out->hi[out->rank] = hi;
+        out->rank++;
+        if (*p == ',') p++;
+        else if (*p) return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad text at '%s'", s, p);
+    }
+    return MK_OK;
+}
+
+/* ---- opset ---- */
+static int default_opset(const Onnx__ModelProto *m)
+{
+    int v = -1;
+    for (size_t i = 0; i < m->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = m->opset_import[i];
+        if (!o->domain || !*o->domain || strcmp(o->domain, "ai.onnx") == 0)
+            v = o->has_version ? (int)(o->version > 1000 ? 1000 : o->version) : 1;
+    }
+    return v;
+}
+
+/* ---- the pre-scan ---- */
+static int domain_ok(const Onnx__NodeProto *n)
+{
+    return !n->domain || !*n->domain || strcmp(n->domain, "ai.onnx") == 0;
+}
+
+static void prescan(ox_ctx *c, const Onnx__GraphProto *g, int depth)
+{
+    if (depth > 16) return;
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *n = g->node[i];
+        c->n_nodes_total++;
+        if (!n->op_type) {
+            mk_onnx_unsupported(c, n, "node without op_type");
+            continue;
+        }
+        if (!domain_ok(n)) {
+            mk_onnx_unsupported(c, n, "domain '%s' unsupported", n->domain);
+            continue;
+        }
+        const ox_importer *im = mk_onnx_find_importer(n->op_type, c->opset);
+        if (!im) {
+            mk_onnx_unsupported(c, n, "no importer for opset %d", c->opset);
+            continue;
+        }
+        const char *why = im->why_not ? im->why_not(c, n) : NULL;
+        if (why) mk_onnx_unsupported(c, n, "%s", why);
+        for (size_t a = 0; a < n->n_attribute; a++)
+            if (n->attribute[a]->g) prescan(c, n->attribute[a]->g, depth + 1);
+    }
+}
+
+/* One line: "N unsupported nodes: Op xK (reason: n1, n2); ..." grouped by op and reason. */
+static mk_status report_unsupported(ox_ctx *c)
+{
+    mk_buf out;
+    mk_buf_init(&out, c->p->alloc);
+    mk_buf_printf(&out, "%s: %d unsupported node%s:", c->file, c->n_unsup,
+                  c->n_unsup == 1 ? "" : "s");
+    /* split lines */
+    char *text = mk_arena_strndup(c->p->arena, (const char *)c->unsup.data, c->unsup.len);
+    if (!text) {
+        mk_buf_free(&out);
+        return MK_OOM(c->err);
+    }
+    int n = c->n_unsup;
+    char **op = mk_arena_array(c->p->arena, (size_t)n + 1, sizeof *op);
+    char **why = mk_arena_array(c->p->arena, (size_t)n + 1, sizeof *why);
+    char **node = mk_arena_array(c->p->arena, (size_t)n + 1, sizeof *node);
+    uint8_t *done = mk_arena_alloc(c->p->arena, (size_t)n + 1);
+    if (!op || !why || !node || !done) {
+        mk_buf_free(&out);
+        return MK_OOM(c->err);
+    }
+    char *p = text;
+    int k = 0;
+    while (k < n && *p) {
+        op[k] = p;
+        p = strchr(p, '\t'); *p++ = 0;
+        why[k] = p;
+        p = strchr(p, '\t'); *p++ = 0;
+        node[k] = p;
+        p = strchr(p, '\n'); *p++ = 0;
+        k++;
+    }
+    int first = 1;
+    for (int i = 0; i < k; i++) {
+        if (done[i]) continue;
+        int cnt = 0;
+        for (int j = i; j < k; j++)
+            if (!done[j] && strcmp(op[i], op[j]) == 0 && strcmp(why[i], why[j]) == 0) cnt++;
+        mk_buf_printf(&out, "%s %s x%d (%s:", first ? "" : ";", op[i], cnt, why[i]);
+        first = 0;
+        int shown = 0;
+        for (int j = i; j < k; j++) {
+            if (done[j] || strcmp(op[i], op[j]) != 0 || strcmp(why[i], why[j]) != 0) continue;
+            done[j] = 1;
+            if (shown < 3) mk_buf_printf(&out, "%s %s", shown ? "," : "", node[j]);
+            else if (shown == 3) mk_buf_printf(&out, ", ...");
+            shown++;
+        }
+        mk_buf_printf(&out, ")");
+    }
+    mk_buf_append(&out, "", 1);
+    mk_status st = mk_err_set(c->err, MK_EUNSUPPORTED, "%s", out.data ? (char *)out.data : "?");
+    mk_buf_free(&out);
+    return st;
+}
+
+/* ---- lowering of a node list ---- */
+static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
+{
+    ox_val *ins[64], *outs[64];
+    int n_in = (int)n->n_input, n_out = (int)n->n_output;
+    const char *nn = n->name && *n->name ? n->name : (n_out ? n->output[0] : "?");
+    if (n_in > 64 || n_out > 64)
+        return mk_onnx_unsupported(c, n, "more than 64 inputs or outputs");
+    int poisoned = 0, all_const = 1;
+    for (int i = 0; i < n_in; i++) {
+        const char *in = n->input[i];
+        if (!in || !*in) {
+            ins[i] = NULL;
+            continue;
+        }
+        ins[i] = mk_onnx_lookup(c, in);
+        if (!ins[i])
+            return mk_err_set(c->err, MK_EINVAL, "%s: node '%s' (%s): input '%s' is not defined",
+                              c->file, nn, n->op_type, in);
+        if (ins[i]->poisoned) poisoned = 1;
+        if (!ins[i]->data) all_const = 0;
+    }
+    for (int i = 0; i < n_out; i++) {
+        const char *on = n->output[i] && *n->output[i] ? n->output[i] : NULL;
+        if (on && mk_strmap_get(&c->scope->vals, on))
+            return mk_err_set(c->err, MK_EINVAL, "%s: node '%s' (%s): output '%s' defined twice",
+                              c->file, nn, n->op_type, on);
+        outs[i] = on ? mk_onnx_define(c, on) : mk_arena_alloc(c->p->arena, sizeof(ox_val));
+        if (!outs[i]) return MK_OOM(c->err);
+        if (!on) outs[i]->name = "unused";
+    }
+    mk_status st;
+    if (poisoned) {
+        st = MK_EUNSUPPORTED;
+    } else {
+        const ox_importer *im = mk_onnx_find_importer(n->op_type, c->opset);
+        if (!im || !domain_ok(n)) return MK_EUNSUPPORTED; /* recorded by the pre-scan */
+        st = MK_EUNSUPPORTED;
+        if (all_const) st = mk_onnx_fold(c, n, ins, n_in, outs, n_out);
+        if (st == MK_EUNSUPPORTED) st = im->fn(c, n, ins, n_in, outs, n_out);
+    }
+    if (st == MK_EUNSUPPORTED) {
+        for (int i = 0; i < n_out; i++) outs[i]->poisoned = 1;
+        return MK_OK;
+    }
+    if (st != MK_OK) {
+        if (!c->err->msg[0]) mk_err_set(c->err, st, "failed");
+        mk_err_prefix(c->err, "%s: node '%s' (%s): ", c->file, nn, n->op_type);
+        return st;
+    }
+    for (int i = 0; i < n_out; i++) {
+        if (!n->output[i] || !*n->output[i]) continue;
+        if (!outs[i]->mil && !outs[i]->data && !outs[i]->poisoned)
+            return mk_err_set(c->err, MK_EINTERNAL, "%s: node '%s' (%s): output %d not produced",
+                              c->file, nn, n->op_type, i);
+    }
+    return MK_OK;
+}
+
+mk_status mk_onnx_lower_nodes(ox_ctx *c, const Onnx__GraphProto *g)
+{
+    for (size_t i = 0; i < g->n_node; i++) {
+        mk_status st = lower_node(c, g->node[i]);
+        if (st != MK_OK) return st;
+        c->n_nodes_done++;
+        if (c->opts && c->opts->progress && (c->n_nodes_done % 64 == 0 || i + 1 == g->n_node))
+            fprintf(stderr, "\rconverting %s: %ld/%ld nodes", c->file, c->n_nodes_done,
+                    c->n_nodes_total);
+    }
+    return MK_OK;
+}
+
+/* ---- graph inputs ---- */
+static const char *dim_param(const Onnx__TensorShapeProto__Dimension *d)
+{
+    return d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM && d->dim_param
+               ? d->dim_param
+               : "?";
+}
+
+static mk_status bind_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, const char *val,
+                            const mk_type *t)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(val, &end);
+    if (end == val || *end || errno)
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s=%s: not a number", vi->name, val);
+    size_t n = mk_onnx_numel(t);
+    if (n != 1)
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s: input is not a scalar", vi->name);
+    ox_val *v = mk_onnx_define(c, vi->name);
+    if (!v) return MK_OOM(c->err);
+    mk_type ct = *t;
+    if (ct.dtype == MK_DT_FP32) {
+        float f = (float)d;
+        return mk_onnx_set_const(c, v, &ct, &f);
+    }
+    if (ct.dtype == MK_DT_BOOL) {
+        uint8_t b = d != 0;
+        return mk_onnx_set_const(c, v, &ct, &b);
+    }
+    ct.dtype = MK_DT_INT64;
+    int64_t i = (int64_t)d;
+    return mk_onnx_set_const(c, v, &ct, &i);
+}
+
+static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *specs,
+                           int n_specs)
+{
+    const char *nm = vi->name ? vi->name : "";
+    if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+        !vi->type->tensor_type)
+        return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s' is not a tensor", c->file, nm);
+    const Onnx__TypeProto__Tensor *tt = vi->type->tensor_type;
+    int et = tt->has_elem_type ? tt->elem_type : 0;
+    mk_dtype dt = mk_onnx_run_dtype(et);
+    if (dt == MK_DT_INVALID)
+        return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s': element type %d unsupported",
+                          c->file, nm, et);
+    const shape_spec *sp = NULL;
+    for (int i = 0; i < n_specs; i++)
+        if (strcmp(specs[i].name, nm) == 0) sp = &specs[i];
+    int rank;
+    if (tt->shape) {
+        if (tt->shape->n_dim > MK_MAX_RANK)
+            return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s': rank %zu > %d", c->file,
+                              nm, tt->shape->n_dim, MK_MAX_RANK);
+        rank = (int)tt->shape->n_dim;
+    } else if (sp) {
+        rank = sp->rank;
+    } else {
+        return mk_err_set(c->err, MK_EINVAL, "%s: input '%s' has no shape: give --shape %s=...",
+                          c->file, nm, nm);
+    }
+    if (sp && sp->rank != rank)
+        return mk_err_set(c->err, MK_EINVAL, "%s: --shape %s: %d dims given, input has rank %d",
+                          c->file, nm, sp->rank, rank);
+    mk_type t = mk_type_make(dt, rank, NULL);
+    mk_feature f;
+    memset(&f, 0, sizeof f);
+    for (int i = 0; i < rank; i++) {
+        int64_t d = -1;
+        const char *sym = "?";
+        if (tt->shape) {
+            const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
+            if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+                d = dm->dim_value;
+                if (d < 0 || d > INT32_MAX)
+                    return mk_err_set(c->err, MK_EINVAL, "%s: input '%s' dim %d: bad size %lld",
+                                      c->file, nm, i, (long long)d);
+            } else {
+                sym = dim_param(dm);
+            }
+        }
+        if (sp) {
+            if (d >= 0 && d != sp->lo[i] && sp->hi[i] == sp->lo[i])
+                return mk_err_set(c->err, MK_EINVAL,
+                                  "%s: --shape %s: dim %d is %lld in the model, not %lld",
+                                  c->file, nm, i, (long long)d, (long long)sp->lo[i]);
+            f.range_lo[i] = sp->lo[i];
+            f.range_hi[i] = sp->hi[i];
+            if (sp->hi[i] != sp->lo[i]) {
+                f.flex = MK_FLEX_RANGE;
+                t.dims[i] = MK_DIM_UNKNOWN;
+                f.shape[i] = sp->lo[i];
+                continue;
+            }
+            d = sp->lo[i];
+        }
+        if (d <= 0)
+            return mk_err_set(c->err, MK_EINVAL,
+                              "%s: input '%s' dim %d ('%s') is dynamic: fix it with --shape "
+                              "%s=d0,d1,...",
+                              c->file, nm, i, sym, nm);
+        t.dims[i] = d;
+        f.shape[i] = d;
+        f.range_lo[i] = f.range_hi[i] = d;
+    }
+    size_t total;
+    mk_type chk = t;
+    for (int i = 0; i < rank; i++)
+        if (chk.dims[i] < 0) chk.dims[i] = f.shape[i];
+    if (!mk_type_nbytes(&chk, &total) || total > ((size_t)1 << 40))
+        return mk_err_set(c->err, MK_EINVAL, "%s: input '%s': element count overflows", c->file,
+                          nm);
+    for (int i = 0; i < c->opts_n_binds; i++) {
+        const char *b = c->opts->binds[i];
+        size_t ln = strlen(nm);
+        if (strncmp(b, nm, ln) == 0 && b[ln] == '=') return bind_input(c, vi, b + ln + 1, &t);
+    }
+    /* the function input: scalars become [1] */
+    mk_type ft = t;
+    if (rank == 0) {
+        ft.rank = 1;
+        ft.dims[0] = 1;
+        f.shape[0] = f.range_lo[0] = f.range_hi[0] = 1;
+    }
+    const char *mn = mk_ir_unique_name(c->p, nm);
+    if (!mn) return MK_OOM(c->err);
+    /* unique_name reserved the name, so the input value is built here rather than with
+     * mk_ir_function_add_input (which would reserve it a second time) */
+    mk_value *in = mk_arena_alloc(c->p->arena, sizeof *in);
+    mk_value **ni = mk_arena_array(c->p->arena, (size_t)c->fn->n_inputs + 1, sizeof *ni);
+    if (!in || !ni) return MK_OOM(c->err);
+    in->name = mn;
+    in->type = ft;
+    if (c->fn->n_inputs) memcpy(ni, c->fn->inputs, (size_t)c->fn->n_inputs * sizeof *ni);
+    ni[c->fn->n_inputs++] = in;
+    c->fn->inputs = ni;
+    f.name = mn;
+    f.dtype = dt;
+    f.rank = ft.rank;
+    mk_feature *nf = mk_arena_array(c->p->arena, (size_t)c->p->n_inputs + 1, sizeof *nf);
+    if (!nf) return MK_OOM(c->err);
+    if (c->p->n_inputs) memcpy(nf, c->p->inputs, (size_t)c->p->n_inputs * sizeof *nf);
+    nf[c->p->n_inputs++] = f;
+    c->p->inputs = nf;
+    if (c->opts && c->opts->verbose)
+        fprintf(stderr, "input  %s -> %s\n", nm, mn);
+    ox_val *v = mk_onnx_define(c, nm);
+    if (!v) return MK_OOM(c->err);
+    v->type = ft;
+    v->mil = in;
+    if (rank == 0) {
+        /* back to a scalar inside the graph */
+        mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, mn);
+        int32_t ax = 0;
+        if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax))
+            return MK_OOM(c->err);
+        mk_value *s = mk_onnx_out(c, op, NULL, &t);
+        if (!s) return c->err->code ? c->err->code : MK_OOM(c->err);
+        mk_onnx_set(v, s);
+    }
+    return MK_OK;
+}
+
+/* ---- graph outputs ---- */
+static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const char *reserved,
+                            mk_value **outv)
+{
+    const char *nm = vi->name ? vi->name : "";
+    ox_val *v = mk_onnx_lookup(c, nm);
+    if (!v) return mk_err_set(c->err, MK_EINVAL, "%s: output '%s' is not produced", c->file, nm);
+    mk_value *mv = mk_onnx_mil(c, v);
+    if (!mv) return MK_OOM(c->err);
+    int need_copy = !mv->producer || mv->producer->kind == MK_OP_CONST ||
+                    mv->producer->parent != c->fn->block || mv->type.rank == 0;
+    for (int i = 0; i < c->p->n_outputs; i++)
+        if (outv[i] == mv) need_copy = 1;
+    for (int i = 0; i < c->fn->n_inputs; i++)
+        if (c->fn->inputs[i] == mv) need_copy = 1;
+    if (need_copy) {
+        mk_type t = mv->type;
+        mk_op *op;
+        if (t.rank == 0) {
+            t.rank = 1;
+            t.dims[0] = 1;
+            op = mk_onnx_op(c, MK_OP_EXPAND_DIMS, nm);
+            int32_t ax = 0;
+            if (!op || !mk_onnx_in_mil(c, op, "x", mv) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax))
+                return MK_OOM(c->err);
+        } else {
+            op = mk_onnx_op(c, MK_OP_IDENTITY, nm);
+            if (!op || !mk_onnx_in_mil(c, op, "x", mv)) return MK_OOM(c->err);
+        }
+        mv = mk_onnx_out(c, op, NULL, &t);
+        if (!mv) return c->err->code ? c->err->code : MK_OOM(c->err);
+    }
+    /* rename the producing value (and its op) to the reserved output name */
+    mv->name = reserved;
+    mv->producer->name = reserved;
+    outv[c->p->n_outputs] = mv;
+    mk_feature f;
+    memset(&f, 0, sizeof f);
+    f.name = reserved;
+    f.dtype = mv->type.dtype;
+    f.rank = mv->type.rank;
+    for (int i = 0; i < f.rank; i++) {
+        f.shape[i] = mv->type.dims[i] < 0 ? 1 : mv->type.dims[i];
+        f.range_lo[i] = f.range_hi[i] = f.shape[i];
+    }
+    if (f.dtype != MK_DT_FP32 && f.dtype != MK_DT_INT32)
+        return mk_err_set(c->err, MK_EUNSUPPORTED,
+                          "%s: output '%s' is %s; Core ML outputs are fp32 or int32", c->file, nm,
+                          mk_dtype_name(f.dtype) ? mk_dtype_name(f.dtype) : "?");
+    c->p->outputs[c->p->n_outputs++] = f;
+    if (c->opts && c->opts->verbose) fprintf(stderr, "output %s -> %s\n", nm, reserved);
+    return MK_OK;
+}
+
+/* Debug builds: the locally computed output types must agree with mk_ir_infer_op. */
+static mk_status cross_check(ox_ctx *c, mk_block *b)
+{
+#ifdef MK_DEBUG
+    MK_FOR_OPS(b, op) {
+        if (op->kind == MK_OP_CONST) continue;
+        mk_type save[8];
+        int n = op->n_outputs < 8 ? op->n_outputs : 8;
+        for (int i = 0; i < n; i++) save[i] = op->outputs[i]->type;
+        mk_err e = {0};
+        mk_status st = mk_ir_infer_op(op, &e);
+        for (int i = 0; i < n; i++) {
+            char a[160], d[160];
+            if (st == MK_OK && !mk_type_equal(&save[i], &op->outputs[i]->type))
+                return mk_err_set(c->err, MK_EINTERNAL, "%s: op %s (%s): importer type %s, "
+                                  "inferred %s", c->file, op->name, mk_ir_op_info(op->kind)->name,
+                                  mk_type_str(&save[i], a, sizeof a),
+                                  mk_type_str(&op->outputs[i]->type, d, sizeof d));
+            op->outputs[i]->type = save[i];
+        }
+        for (int i = 0; i < op->n_blocks; i++) {
+            mk_status s2 = cross_check(c, op->blocks[i]);
+            if (s2 != MK_OK) return s2;
+        }
+    }
+#else
+    (void)c, (void)b;
+#endif
+    return MK_OK;
+}
+
+static int is_initializer(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_initializer; i++)
+        if (g->initializer[i]->name && strcmp(g->initializer[i]->name, name) == 0) return 1;
+    return 0;
+}
+
+static int spec_for_target(mk_target t)
+{
+    return t == MK_TARGET_DEFAULT ? MK_TARGET_IOS15 : (int)t;
+}
+
+static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
+{
+    const Onnx__ModelProto *m = c->model->proto;
+    const Onnx__GraphProto *g = m->graph;
+    if (!g) return mk_err_set(c->err, MK_EINVAL, "%s: model has no graph", c->file);
+    c->opset = default_opset(m);
+    if (c->opset < 0) c->opset = m->n_opset_import ? -1 : 7;
+    if (c->opset < 7 || c->opset > 21)
+        return mk_err_set(c->err, MK_EUNSUPPORTED,
+                          "%s: ONNX opset %d unsupported (milkit reads opsets 7..18)", c->file,
+                          c->opset);
+    mk_program *p = c->p;
+    if (opts) {
+        p->author = opts->author ? mk_arena_strdup(p->arena, opts->author) : NULL;
+        p->short_description =
+            opts->description ? mk_arena_strdup(p->arena, opts->description) : NULL;
+        p->license = opts->license ? mk_arena_strdup(p->arena, opts->license) : NULL;
+        p->version_string = opts->version ? mk_arena_strdup(p->arena, opts->version) : NULL;
+    }
+    c->fn = mk_ir_function_new(p, "main");
+    if (!c->fn) return MK_OOM(c->err);
+    c->blk = c->fn->block;
+    ox_scope *root = mk_arena_alloc(p->arena, sizeof *root);
+    if (!root) return MK_OOM(c->err);
+    mk_strmap_init(&root->vals, p->alloc);
+    c->scope = root;
+    mk_status st = MK_OK;
+
+    /* reserve output names first so no internal value takes them */
+    const char **reserved = mk_arena_array(p->arena, g->n_output + 1, sizeof *reserved);
+    if (!reserved) return MK_OOM(c->err);
+
+    prescan(c, g, 0);
+    if (c->n_unsup) return report_unsupported(c);
+
+    for (size_t i = 0; i < g->n_initializer; i++) {
+        const Onnx__TensorProto *t = g->initializer[i];
+        if (!t->name) return mk_err_set(c->err, MK_EINVAL, "%s: initializer without name", c->file);
+        ox_val *v = mk_onnx_define(c, t->name);
+        if (!v) return MK_OOM(c->err);
+        if ((st = mk_onnx_tensor(c, t, v)) != MK_OK) return st;
+    }
+    shape_spec *specs = NULL;
+    int n_specs = opts ? opts->n_shapes : 0;
+    if (n_specs > 0) {
+        specs = mk_arena_array(p->arena, (size_t)n_specs, sizeof *specs);
+        if (!specs) return MK_OOM(c->err);
+        for (int i = 0; i < n_specs; i++)
+            if ((st = parse_shape(c, opts->shapes[i], &specs[i])) != MK_OK) return st;
+    }
+    for (int i = 0; i < c->opts_n_binds; i++)
+        if (!strchr(opts->binds[i], '='))
+            return mk_err_set(c->err, MK_EINVAL, "--bind '%s': expected name=value",
+                              opts->binds[i]);
+    for (size_t i = 0; i < g->n_output; i++) {
+        const char *nm = g->output[i]->name ? g->output[i]->name : "output";
+        if (!(reserved[i] = mk_ir_unique_name(p, nm))) return MK_OOM(c->err);
+    }
+    for (int i = 0; i < n_specs; i++) {
+        int found = 0;
+        for (size_t j = 0; j < g->n_input && !found; j++)
+            found = g->input[j]->name && strcmp(g->input[j]->name, specs[i].name) == 0;
+        if (!found)
+            return mk_err_set(c->err, MK_EINVAL, "--shape %s: the model has no such input",
+                              specs[i].name);
+    }
+
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = g->input[i];
+        if (!vi->name) return mk_err_set(c->err, MK_EINVAL, "%s: input without name", c->file);
+        if (is_initializer(g, vi->name)) continue;
+        if ((st = add_input(c, vi, specs, n_specs)) != MK_OK) return st;
+    }
+    if ((st = mk_onnx_lower_nodes(c, g)) != MK_OK) return st;
+    if (c->opts && c->opts->progress) fputc('\n', stderr);
+    if (c->n_unsup) return report_unsupported(c);
+
+    if (!g->n_output) return mk_err_set(c->err, MK_EINVAL, "%s: graph has no outputs", c->file);
+    p->outputs = mk_arena_array(p->arena, g->n_output, sizeof *p->outputs);
+    mk_value **outv = mk_arena_array(p->arena, g->n_output, sizeof *outv);
+    if (!p->outputs || !outv) return MK_OOM(c->err);
+    for (size_t i = 0; i < g->n_output; i++)
+        if ((st = add_output(c, g->output[i], reserved[i], outv)) != MK_OK) return st;
+    if (!mk_ir_block_set_outputs(p, c->fn->block, p->n_outputs, outv)) return MK_OOM(c->err);
+    if (mk_ir_dce(p, c->fn->block) < 0) return MK_OOM(c->err);
+    if ((st = cross_check(c, c->fn->block)) != MK_OK) return st;
+    if (opts && opts->name) {
+        mk_kv *kv = mk_arena_alloc(p->arena, sizeof *kv);
+        if (!kv) return MK_OOM(c->err);
+        kv->key = "name";
+        kv->value = mk_arena_strdup(p->arena, opts->name);
+        p->user_meta = kv;
+        p->n_user_meta = 1;
+    }
+    return MK_OK;
+}
+
+static mk_status import_common(const unsigned char *data, size_t size, const char *file,
+                               const char *dir, mk_mapped *keep, const mk_convert_options *opts,
+                               const mk_allocator *alloc, mk_program **out, mk_err *err)
+{
+    *out = NULL;
+    if (!alloc) alloc = mk_alloc_default();
+    int spec = spec_for_target(opts ? opts->target : MK_TARGET_DEFAULT);
+    if (!mk_ir_opset_for_spec(spec)) {
+        if (keep) mk_file_unmap(keep);
+        return mk_err_set(err, MK_EINVAL, "%s: unknown target", file);
+    }
+    mk_program *p = mk_ir_program_new(alloc, spec);
+    if (!p) {
+        if (keep) mk_file_unmap(keep);
+        return MK_OOM(err);
+    }
+    if (keep && mk_ir_program_keep_map(p, *keep, err) != MK_OK) {
+        mk_ir_program_free(p);
+        return err->code;
+    }
+    ox_model model;
+    mk_status st = mk_onnx_parse(data, size, alloc, &model, err);
+    if (st != MK_OK) {
+        mk_err_prefix(err, "%s: ", file);
+        mk_ir_program_free(p);
+        return st;
+    }
+    ox_ctx c;
+    memset(&c, 0, sizeof c);
+    c.p = p;
+    c.err = err;
+    c.file = file;
+    c.dir = dir;
+    c.opts = opts;
+    c.opts_n_binds = opts ? opts->n_binds : 0;
+    c.model = &model;
+    c.borrow_ok = keep != NULL;
+    mk_buf_init(&c.unsup, alloc);
+    st = import_model(&c, opts);
+    mk_buf_free(&c.unsup);
+    for (ox_scope *s = c.scope; s; s = s->parent) mk_strmap_free(&s->vals);
+    mk_onnx_model_free(&model);
+    if (st != MK_OK) {
+        mk_ir_program_free(p);
+        return st;
+    }
+    *out = p;
+    return MK_OK;
+}
+
+mk_status mk_onnx_import(const char *path, const mk_convert_options *opts,
+                         const mk_allocator *alloc, mk_program **out, mk_err *err)
+{
+    mk_mapped m;
+    if (mk_file_map(path, &m, err) != MK_OK) {
+        mk_err_prefix(err, "%s: ", path);
+        return err->code;
+    }
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else snprintf(dir, sizeof dir, ".");
+    if (slash == path) snprintf(dir, sizeof dir, "/");
+    const char *file = slash ? slash + 1 : path;
+    return import_common(m.data, m.size, file, dir, &m, opts, alloc, out, err);
+}
+
+mk_status mk_onnx_import_mem(const void *data, size_t size, const char *name,
+                             const mk_convert_options *opts, const mk_allocator *alloc,
+                             mk_program **out, mk_err *err)
+{
+    return import_common(data, size, name ? name : "<memory>", NULL, NULL, opts, alloc, out,
+                         err);
+}

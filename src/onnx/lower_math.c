@@ -1,0 +1,650 @@
+/* Lowering of elementwise, activation, matrix, reduction and selection ONNX ops to MIL:
+ * binary arithmetic and comparisons (broadcasting), unary math, activations (LeakyRelu,
+ * PRelu, HardSigmoid, HardSwish, Gelu, Clip...), Softmax/LogSoftmax (opset < 13 coercion),
+ * MatMul, Gemm (linear when the weight is constant), Reduce*, ArgMax/ArgMin, Cast, Where,
+ * CumSum. Shapes are computed here; constant inputs become const ops on first use. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "onnx_int.h"
+
+static const char *oname(const Onnx__NodeProto *n, int i)
+{
+    return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
+}
+
+static int norm_axis(int64_t a, int rank, int *out)
+{
+    if (a < 0) a += rank;
+    if (a < 0 || a >= (rank ? rank : 1)) return 0;
+    *out = (int)a;
+    return 1;
+}
+
+static mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
+{
+    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_onnx_set(o, v);
+    return MK_OK;
+}
+
+static mk_value *mil(ox_ctx *c, ox_val *v)
+{
+    return v ? mk_onnx_mil(c, v) : NULL;
+}
+
+/* ---- binary ---- */
+static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
+                        mk_op_kind k)
+{
+    if (n_in != 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
+    mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
+    if (!x || !y) return MK_OOM(c->err);
+    if (k == MK_OP_REAL_DIV && mk_dtype_is_int(x->type.dtype)) k = MK_OP_FLOOR_DIV;
+    return done(c, o, mk_onnx_binary(c, k, x, y, oname(n, 0)));
+}
+
+#define BINARY(fn, kind)                                                                       \
+    OX_LOWER(fn)                                                                               \
+    {                                                                                          \
+        (void)n_out;                                                                           \
+        return binary(c, n, in, n_in, out[0], kind);                                           \
+    }
+BINARY(mk_onnx_lower_add, MK_OP_ADD)
+BINARY(mk_onnx_lower_sub, MK_OP_SUB)
+BINARY(mk_onnx_lower_mul, MK_OP_MUL)
+BINARY(mk_onnx_lower_div, MK_OP_REAL_DIV)
+BINARY(mk_onnx_lower_pow, MK_OP_POW)
+BINARY(mk_onnx_lower_equal, MK_OP_EQUAL)
+BINARY(mk_onnx_lower_less, MK_OP_LESS)
+BINARY(mk_onnx_lower_less_equal, MK_OP_LESS_EQUAL)
+BINARY(mk_onnx_lower_greater, MK_OP_GREATER)
+BINARY(mk_onnx_lower_greater_equal, MK_OP_GREATER_EQUAL)
+BINARY(mk_onnx_lower_and, MK_OP_LOGICAL_AND)
+BINARY(mk_onnx_lower_or, MK_OP_LOGICAL_OR)
+BINARY(mk_onnx_lower_xor, MK_OP_LOGICAL_XOR)
+
+OX_WHY(mk_onnx_why_mod)
+{
+    (void)c;
+    return mk_onnx_attr_i(n, "fmod", 0) ? "Mod with fmod=1 unsupported" : NULL;
+}
+BINARY(mk_onnx_lower_mod, MK_OP_MOD)
+
+/* Variadic Min / Max / Sum / Mean: a chain of binary ops. */
+static mk_status variadic(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
+                          ox_val *o, mk_op_kind k, int mean)
+{
+    if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "no inputs");
+    mk_value *acc = mil(c, in[0]);
+    for (int i = 1; i < n_in && acc; i++) {
+        if (!in[i]) continue;
+        acc = mk_onnx_binary(c, k, acc, mil(c, in[i]),
+                             i == n_in - 1 && !mean ? oname(n, 0) : NULL);
+    }
+    if (n_in == 1 && acc) acc = mk_onnx_unary(c, MK_OP_IDENTITY, acc, oname(n, 0));
+    if (mean && acc && n_in > 1) {
+        float inv = 1.0f / (float)n_in;
+        acc = mk_onnx_binary(c, MK_OP_MUL, acc, mk_onnx_cf32(c, "mean_scale", 0, NULL, &inv),
+                             oname(n, 0));
+    }
+    return done(c, o, acc);
+}
+
+OX_LOWER(mk_onnx_lower_min)
+{
+    (void)n_out;
+    return variadic(c, n, in, n_in, out[0], MK_OP_MINIMUM, 0);
+}
+OX_LOWER(mk_onnx_lower_max)
+{
+    (void)n_out;
+    return variadic(c, n, in, n_in, out[0], MK_OP_MAXIMUM, 0);
+}
+OX_LOWER(mk_onnx_lower_sum)
+{
+    (void)n_out;
+    return variadic(c, n, in, n_in, out[0], MK_OP_ADD, 0);
+}
+OX_LOWER(mk_onnx_lower_mean)
+{
+    (void)n_out;
+    return variadic(c, n, in, n_in, out[0], MK_OP_ADD, 1);
+}
+
+/* ---- unary ---- */
+static mk_status unary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
+                       mk_op_kind k)
+{
+    if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing input");
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    if (k != MK_OP_LOGICAL_NOT && k != MK_OP_ABS && k != MK_OP_RELU && k != MK_OP_SIGN &&
+        x->type.dtype != MK_DT_FP32)
+        return mk_onnx_unsupported(c, n, "non-float input");
+    return done(c, o, mk_onnx_unary(c, k, x, oname(n, 0)));
+}
+
+#define UNARY(fn, kind)                                                                        \
+    OX_LOWER(fn)                                                                               \
+    {                                                                                          \
+        (void)n_out;                                                                           \
+        return unary(c, n, in, n_in, out[0], kind);                                            \
+    }
+UNARY(mk_onnx_lower_sqrt, MK_OP_SQRT)
+UNARY(mk_onnx_lower_exp, MK_OP_EXP)
+UNARY(mk_onnx_lower_abs, MK_OP_ABS)
+UNARY(mk_onnx_lower_relu, MK_OP_RELU)
+UNARY(mk_onnx_lower_sigmoid, MK_OP_SIGMOID)
+UNARY(mk_onnx_lower_tanh, MK_OP_TANH)
+UNARY(mk_onnx_lower_erf, MK_OP_ERF)
+UNARY(mk_onnx_lower_softplus, MK_OP_SOFTPLUS)
+UNARY(mk_onnx_lower_softsign, MK_OP_SOFTSIGN)
+UNARY(mk_onnx_lower_floor, MK_OP_FLOOR)
+UNARY(mk_onnx_lower_ceil, MK_OP_CEIL)
+UNARY(mk_onnx_lower_round, MK_OP_ROUND)
+UNARY(mk_onnx_lower_sin, MK_OP_SIN)
+UNARY(mk_onnx_lower_cos, MK_OP_COS)
+UNARY(mk_onnx_lower_tan, MK_OP_TAN)
+UNARY(mk_onnx_lower_asin, MK_OP_ASIN)
+UNARY(mk_onnx_lower_acos, MK_OP_ACOS)
+UNARY(mk_onnx_lower_atan, MK_OP_ATAN)
+UNARY(mk_onnx_lower_sinh, MK_OP_SINH)
+UNARY(mk_onnx_lower_cosh, MK_OP_COSH)
+UNARY(mk_onnx_lower_atanh, MK_OP_ATANH)
+UNARY(mk_onnx_lower_sign, MK_OP_SIGN)
+UNARY(mk_onnx_lower_not, MK_OP_LOGICAL_NOT)
+
+OX_LOWER(mk_onnx_lower_log)
+{
+    (void)n_out;
+    if (!in[0]) return mk_onnx_unsupported(c, n, "missing input");
+    mk_value *x = mil(c, in[0]);
+    mk_op *op = x ? mk_onnx_op(c, MK_OP_LOG, oname(n, 0)) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "epsilon", 0.0f))
+        return MK_OOM(c->err);
+    (void)n_in;
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+}
+
+OX_LOWER(mk_onnx_lower_neg)
+{
+    (void)n_out;
+    (void)n_in;
+    mk_value *x = mil(c, in[0]), *m;
+    if (!x) return MK_OOM(c->err);
+    if (x->type.dtype == MK_DT_FP32) {
+        float v = -1.0f;
+        m = mk_onnx_cf32(c, "neg_one", 0, NULL, &v);
+    } else {
+        int32_t v = -1;
+        m = mk_ir_const_i32(c->p, c->blk, "neg_one", 1, &v, 1);
+    }
+    return done(c, out[0], mk_onnx_binary(c, MK_OP_MUL, x, m, oname(n, 0)));
+}
+
+OX_LOWER(mk_onnx_lower_reciprocal)
+{
+    (void)n_out;
+    (void)n_in;
+    mk_value *x = mil(c, in[0]);
+    float one = 1.0f;
+    if (!x) return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_binary(c, MK_OP_REAL_DIV,
+                                          mk_onnx_cf32(c, "one", 0, NULL, &one), x, oname(n, 0)));
+}
+
+/* ---- activations with parameters ---- */
+static mk_status act_alpha(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *o,
+                           mk_op_kind k, int n_params, const char *p1, float v1, const char *p2,
+                           float v2)
+{
+    mk_value *xv = mil(c, x);
+    mk_op *op = xv ? mk_onnx_op(c, k, oname(n, 0)) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", xv)) return MK_OOM(c->err);
+    if (n_params >= 1 && !mk_onnx_in_f32(c, op, p1, v1)) return MK_OOM(c->err);
+    if (n_params >= 2 && !mk_onnx_in_f32(c, op, p2, v2)) return MK_OOM(c->err);
+    return done(c, o, mk_onnx_out(c, op, NULL, &xv->type));
+}
+
+OX_LOWER(mk_onnx_lower_leaky_relu)
+{
+    (void)n_in, (void)n_out;
+    return act_alpha(c, n, in[0], out[0], MK_OP_LEAKY_RELU, 1, "alpha",
+                     mk_onnx_attr_f(n, "alpha", 0.01f), NULL, 0);
+}
+
+OX_LOWER(mk_onnx_lower_elu)
+{
+    (void)n_in, (void)n_out;
+    return act_alpha(c, n, in[0], out[0], MK_OP_ELU, 1, "alpha", mk_onnx_attr_f(n, "alpha", 1.0f),
+                     NULL, 0);
+}
+
+OX_LOWER(mk_onnx_lower_hard_sigmoid)
+{
+    (void)n_in, (void)n_out;
+    return act_alpha(c, n, in[0], out[0], MK_OP_SIGMOID_HARD, 2, "alpha",
+                     mk_onnx_attr_f(n, "alpha", 0.2f), "beta", mk_onnx_attr_f(n, "beta", 0.5f));
+}
+
+OX_LOWER(mk_onnx_lower_hard_swish)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    mk_op *op = x ? mk_onnx_op(c, MK_OP_SIGMOID_HARD, NULL) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", 1.0f / 6) ||
+        !mk_onnx_in_f32(c, op, "beta", 0.5f))
+        return MK_OOM(c->err);
+    mk_value *hs = mk_onnx_out(c, op, NULL, &x->type);
+    return done(c, out[0], hs ? mk_onnx_binary(c, MK_OP_MUL, x, hs, oname(n, 0)) : NULL);
+}
+
+OX_WHY(mk_onnx_why_gelu)
+{
+    const char *a = mk_onnx_attr_s(c, n, "approximate", "none");
+    return strcmp(a, "none") && strcmp(a, "tanh") ? "Gelu approximate mode unsupported" : NULL;
+}
+
+OX_LOWER(mk_onnx_lower_gelu)
+{
+    (void)n_in, (void)n_out;
+    const char *a = mk_onnx_attr_s(c, n, "approximate", "none");
+    mk_value *x = mil(c, in[0]);
+    mk_op *op = x ? mk_onnx_op(c, MK_OP_GELU, oname(n, 0)) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
+        !mk_onnx_in_str(c, op, "mode", strcmp(a, "tanh") == 0 ? "TANH_APPROXIMATION" : "EXACT"))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+}
+
+OX_LOWER(mk_onnx_lower_clip)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int has_lo = 0, has_hi = 0;
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    ox_val *lov = NULL, *hiv = NULL;
+    if (c->opset < 11) {
+        has_lo = mk_onnx_attr(n, "min") != NULL;
+        has_hi = mk_onnx_attr(n, "max") != NULL;
+        lo = mk_onnx_attr_f(n, "min", lo);
+        hi = mk_onnx_attr_f(n, "max", hi);
+    } else {
+        lov = n_in > 1 ? in[1] : NULL;
+        hiv = n_in > 2 ? in[2] : NULL;
+        has_lo = lov != NULL;
+        has_hi = hiv != NULL;
+        if (lov && lov->data) lo = (float)mk_onnx_cget_f(lov, 0);
+        if (hiv && hiv->data) hi = (float)mk_onnx_cget_f(hiv, 0);
+    }
+    int consts = (!lov || lov->data) && (!hiv || hiv->data);
+    if (x->type.dtype == MK_DT_FP32 && consts && has_lo && has_hi) {
+        mk_op *op = mk_onnx_op(c, MK_OP_CLIP, oname(n, 0));
+        if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", lo) ||
+            !mk_onnx_in_f32(c, op, "beta", hi))
+            return MK_OOM(c->err);
+        return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+    }
+    /* one-sided, integer or run-time bounds: maximum / minimum */
+    mk_value *v = x;
+    if (has_lo) {
+        mk_value *b = lov ? mil(c, lov) : mk_onnx_cf32(c, "clip_min", 0, NULL, &lo);
+        v = mk_onnx_binary(c, MK_OP_MAXIMUM, v, b, has_hi ? NULL : oname(n, 0));
+    }
+    if (has_hi && v) {
+        mk_value *b = hiv ? mil(c, hiv) : mk_onnx_cf32(c, "clip_max", 0, NULL, &hi);
+        v = mk_onnx_binary(c, MK_OP_MINIMUM, v, b, oname(n, 0));
+    }
+    if (!has_lo && !has_hi) v = mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0));
+    return done(c, out[0], v);
+}
+
+OX_LOWER(mk_onnx_lower_prelu)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    ox_val *s = in[1];
+    if (!x || !s) return mk_onnx_unsupported(c, n, "missing input");
+    /* MIL prelu: rank >= 3 and one slope per channel (axis 1) */
+    int r = x->type.rank;
+    size_t ns = mk_onnx_numel(&s->type);
+    int per_channel = s->data && r >= 3 && x->type.dims[1] > 0 &&
+                      (ns == 1 || ns == (size_t)x->type.dims[1]);
+    if (per_channel && ns == (size_t)x->type.dims[1]) {
+        /* slope must broadcast as [C, 1, ..., 1] */
+        int ok = s->type.rank <= r;
+        for (int i = 0; i < s->type.rank && ok; i++) {
+            int xi = i + (r - s->type.rank);
+            ok = xi == 1 ? s->type.dims[i] == x->type.dims[1] : s->type.dims[i] == 1;
+        }
+        per_channel = ok;
+    }
+    if (per_channel) {
+        int64_t cdim = x->type.dims[1];
+        float *a = mk_arena_array(c->p->arena, (size_t)cdim, sizeof *a);
+        if (!a) return MK_OOM(c->err);
+        for (int64_t i = 0; i < cdim; i++) a[i] = (float)mk_onnx_cget_f(s, ns == 1 ? 0 : (size_t)i);
+        mk_op *op = mk_onnx_op(c, MK_OP_PRELU, oname(n, 0));
+        mk_value *av = mk_onnx_cf32(c, "prelu_alpha", 1, &cdim, a);
+        if (!op || !av || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "alpha", av))
+            return MK_OOM(c->err);
+        return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+    }
+    /* general: relu(x) + slope * min(x, 0) */
+    float zero = 0;
+    mk_value *z = mk_onnx_cf32(c, "zero", 0, NULL, &zero);
+    mk_value *pos = mk_onnx_binary(c, MK_OP_MAXIMUM, x, z, NULL);
+    mk_value *neg = mk_onnx_binary(c, MK_OP_MINIMUM, x, z, NULL);
+    mk_value *sn = neg ? mk_onnx_binary(c, MK_OP_MUL, neg, mil(c, s), NULL) : NULL;
+    return done(c, out[0], pos && sn ? mk_onnx_binary(c, MK_OP_ADD, pos, sn, oname(n, 0)) : NULL);
+}
+
+/* ---- softmax ---- */
+static mk_value *log_softmax_axis(ox_ctx *c, mk_value *x, int axis, const char *name)
+{
+    mk_op *op = mk_onnx_op(c, MK_OP_REDUCE_LOG_SUM_EXP, NULL);
+    int32_t ax = axis;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax) ||
+        !mk_onnx_in_bool(c, op, "keep_dims", 1))
+        return NULL;
+    mk_type t = x->type;
+    t.dims[axis] = 1;
+    mk_value *l = mk_onnx_out(c, op, NULL, &t);
+    return l ? mk_onnx_binary(c, MK_OP_SUB, x, l, name) : NULL;
+}
+
+static mk_value *softmax_axis(ox_ctx *c, mk_value *x, int axis, int logsm, const char *name)
+{
+    if (logsm) return log_softmax_axis(c, x, axis, name);
+    mk_op *op = mk_onnx_op(c, MK_OP_SOFTMAX, name);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "axis", axis)) return NULL;
+    return mk_onnx_out(c, op, NULL, &x->type);
+}
+
+static mk_status softmax(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, int logsm)
+{
+    mk_value *x = mil(c, xin);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank, ax;
+    int64_t a = mk_onnx_attr_i(n, "axis", c->opset >= 13 ? -1 : 1);
+    if (r == 0 || !norm_axis(a, r, &ax)) return mk_onnx_unsupported(c, n, "bad axis");
+    if (c->opset >= 13 || ax == r - 1) return done(c, o, softmax_axis(c, x, ax, logsm, oname(n, 0)));
+    /* opset < 13: coerce to 2-D [prod(:axis), prod(axis:)] */
+    int64_t d2[2] = {1, 1};
+    for (int i = 0; i < r; i++) {
+        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "dynamic shape with axis");
+        d2[i < ax ? 0 : 1] *= x->type.dims[i];
+    }
+    mk_value *f = mk_onnx_reshape(c, x, 2, d2, NULL);
+    mk_value *s = f ? softmax_axis(c, f, 1, logsm, NULL) : NULL;
+    return done(c, o, s ? mk_onnx_reshape(c, s, r, x->type.dims, oname(n, 0)) : NULL);
+}
+
+OX_LOWER(mk_onnx_lower_softmax)
+{
+    (void)n_in, (void)n_out;
+    return softmax(c, n, in[0], out[0], 0);
+}
+
+OX_LOWER(mk_onnx_lower_log_softmax)
+{
+    (void)n_in, (void)n_out;
+    return softmax(c, n, in[0], out[0], 1);
+}
+
+/* ---- matrix products ---- */
+static int matmul_type(const mk_type *a, const mk_type *b, int ta, int tb, mk_type *out)
+{
+    int ra = a->rank, rb = b->rank;
+    if (ra < 1 || rb < 1) return 0;
+    mk_type A = *a, B = *b;
+    if (ra == 1) A = mk_type_make(a->dtype, 2, (int64_t[]){1, a->dims[0]});
+    if (rb == 1) B = mk_type_make(b->dtype, 2, (int64_t[]){b->dims[0], 1});
+    int64_t m = A.dims[A.rank - 2], k1 = A.dims[A.rank - 1];
+    int64_t k2 = B.dims[B.rank - 2], nn = B.dims[B.rank - 1];
+    if (ta) { int64_t t = m; m = k1; k1 = t; }
+    if (tb) { int64_t t = k2; k2 = nn; nn = t; }
+    if (k1 >= 0 && k2 >= 0 && k1 != k2) return 0;
+    mk_type ba = A, bb = B, bo;
+    ba.rank -= 2;
+    bb.rank -= 2;
+    if (!mk_onnx_bcast(&ba, &bb, &bo)) return 0;
+    *out = bo;
+    out->dtype = a->dtype;
+    if (ra > 1) out->dims[out->rank++] = m;
+    if (rb > 1) out->dims[out->rank++] = nn;
+    return out->rank <= MK_MAX_RANK;
+}
+
+static mk_value *matmul(ox_ctx *c, mk_value *x, mk_value *y, int tx, int ty, const char *name)
+{
+    mk_type t;
+    if (!matmul_type(&x->type, &y->type, tx, ty, &t)) {
+        mk_err_set(c->err, MK_EINVAL, "%s: matmul shapes do not match", c->file);
+        return NULL;
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_MATMUL, name);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "y", y) ||
+        !mk_onnx_in_bool(c, op, "transpose_x", tx) || !mk_onnx_in_bool(c, op, "transpose_y", ty))
+        return NULL;
+    return mk_onnx_out(c, op, NULL, &t);
+}
+
+OX_LOWER(mk_onnx_lower_matmul)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
+    if (!x || !y) return MK_OOM(c->err);
+    if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "integer MatMul");
+    return done(c, out[0], matmul(c, x, y, 0, 0, oname(n, 0)));
+}
+
+OX_LOWER(mk_onnx_lower_gemm)
+{
+    (void)n_out;
+    float alpha = mk_onnx_attr_f(n, "alpha", 1.0f), beta = mk_onnx_attr_f(n, "beta", 1.0f);
+    int ta = (int)mk_onnx_attr_i(n, "transA", 0), tb = (int)mk_onnx_attr_i(n, "transB", 0);
+    ox_val *A = in[0], *B = in[1], *C = n_in > 2 ? in[2] : NULL;
+    if (!A || !B || A->type.rank != 2 || B->type.rank != 2)
+        return mk_onnx_unsupported(c, n, "Gemm needs 2-D A and B");
+    int64_t N = tb ? B->type.dims[0] : B->type.dims[1], K = tb ? B->type.dims[1] : B->type.dims[0];
+    size_t nc = C ? mk_onnx_numel(&C->type) : 0;
+    int c_vec = !C || (C->data && (nc == 1 || (nc == (size_t)N && C->type.dims[C->type.rank - 1] == N)));
+    if (B->data && !ta && c_vec && N > 0 && K > 0) {
+        /* linear(x, W[N,K], b[N]) with alpha and beta folded into the constants */
+        float *w = mk_arena_array(c->p->arena, (size_t)(N * K), sizeof *w);
+        float *b = mk_arena_array(c->p->arena, (size_t)N, sizeof *b);
+        if (!w || !b) return MK_OOM(c->err);
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t k = 0; k < K; k++)
+                w[i * K + k] = alpha * (float)mk_onnx_cget_f(B, (size_t)(tb ? i * K + k : k * N + i));
+        for (int64_t i = 0; i < N; i++)
+            b[i] = C ? beta * (float)mk_onnx_cget_f(C, nc == 1 ? 0 : (size_t)i) : 0.0f;
+        int64_t wd[2] = {N, K};
+        mk_value *x = mil(c, A);
+        mk_value *wv = mk_onnx_cf32(c, oname(n, 0) ? oname(n, 0) : "gemm_w", 2, wd, w);
+        mk_value *bv = mk_onnx_cf32(c, "gemm_b", 1, &N, b);
+        mk_op *op = x && wv && bv ? mk_onnx_op(c, MK_OP_LINEAR, oname(n, 0)) : NULL;
+        if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", wv) ||
+            !mk_onnx_in_mil(c, op, "bias", bv))
+            return MK_OOM(c->err);
+        mk_type t = mk_type_make(MK_DT_FP32, 2, (int64_t[]){x->type.dims[0], N});
+        return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    }
+    mk_value *v = matmul(c, mil(c, A), mil(c, B), ta, tb, C || alpha != 1 ? NULL : oname(n, 0));
+    if (v && alpha != 1.0f)
+        v = mk_onnx_binary(c, MK_OP_MUL, v, mk_onnx_cf32(c, "alpha", 0, NULL, &alpha),
+                           C ? NULL : oname(n, 0));
+    if (v && C) {
+        mk_value *cv = mil(c, C);
+        if (beta != 1.0f && cv)
+            cv = mk_onnx_binary(c, MK_OP_MUL, cv, mk_onnx_cf32(c, "beta", 0, NULL, &beta), NULL);
+        v = cv ? mk_onnx_binary(c, MK_OP_ADD, v, cv, oname(n, 0)) : NULL;
+    }
+    return done(c, out[0], v);
+}
+
+/* ---- reductions ---- */
+static mk_status reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
+                        mk_op_kind k, int axes_input_since)
+{
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    int64_t axes[MK_MAX_RANK];
+    int na;
+    if (c->opset >= axes_input_since) {
+        if (n_in > 1 && in[1]) {
+            if (!in[1]->data) return mk_onnx_unsupported(c, n, "axes computed at run time");
+            na = (int)mk_onnx_numel(&in[1]->type);
+            if (na > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "bad axes");
+            for (int i = 0; i < na; i++) axes[i] = mk_onnx_cget_i(in[1], (size_t)i);
+        } else {
+            na = 0;
+        }
+    } else {
+        const int64_t *v;
+        na = mk_onnx_attr_ints(n, "axes", &v);
+        if (na > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "bad axes");
+        if (na > 0) memcpy(axes, v, (size_t)na * sizeof *v);
+        if (na < 0) na = 0;
+    }
+    int keep = (int)mk_onnx_attr_i(n, "keepdims", 1);
+    if (na == 0 && mk_onnx_attr_i(n, "noop_with_empty_axes", 0))
+        return done(c, o, mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
+    int red[MK_MAX_RANK] = {0};
+    int32_t ax32[MK_MAX_RANK];
+    int nax = 0;
+    for (int i = 0; i < na; i++) {
+        int a;
+        if (!norm_axis(axes[i], r, &a)) return mk_onnx_unsupported(c, n, "bad axis");
+        red[a] = 1;
+    }
+    for (int i = 0; i < r; i++)
+        if (red[i] || na == 0) ax32[nax++] = i;
+    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
+    for (int i = 0; i < r; i++) {
+        int rd = red[i] || na == 0;
+        if (!rd) t.dims[t.rank++] = x->type.dims[i];
+        else if (keep) t.dims[t.rank++] = 1;
+    }
+    if (r == 0) return done(c, o, mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
+    mk_op *op = mk_onnx_op(c, k, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32) ||
+        !mk_onnx_in_bool(c, op, "keep_dims", keep))
+        return MK_OOM(c->err);
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
+#define REDUCE(fn, kind, since)                                                                \
+    OX_LOWER(fn)                                                                               \
+    {                                                                                          \
+        (void)n_out;                                                                           \
+        return reduce(c, n, in, n_in, out[0], kind, since);                                    \
+    }
+REDUCE(mk_onnx_lower_reduce_mean, MK_OP_REDUCE_MEAN, 18)
+REDUCE(mk_onnx_lower_reduce_sum, MK_OP_REDUCE_SUM, 13)
+REDUCE(mk_onnx_lower_reduce_max, MK_OP_REDUCE_MAX, 18)
+REDUCE(mk_onnx_lower_reduce_min, MK_OP_REDUCE_MIN, 18)
+REDUCE(mk_onnx_lower_reduce_prod, MK_OP_REDUCE_PROD, 18)
+REDUCE(mk_onnx_lower_reduce_l1, MK_OP_REDUCE_L1_NORM, 18)
+REDUCE(mk_onnx_lower_reduce_l2, MK_OP_REDUCE_L2_NORM, 18)
+REDUCE(mk_onnx_lower_reduce_log_sum, MK_OP_REDUCE_LOG_SUM, 18)
+REDUCE(mk_onnx_lower_reduce_log_sum_exp, MK_OP_REDUCE_LOG_SUM_EXP, 18)
+REDUCE(mk_onnx_lower_reduce_sum_square, MK_OP_REDUCE_SUM_SQUARE, 18)
+
+OX_WHY(mk_onnx_why_argmax)
+{
+    (void)c;
+    return mk_onnx_attr_i(n, "select_last_index", 0) ? "select_last_index=1 unsupported" : NULL;
+}
+
+static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, mk_op_kind k)
+{
+    mk_value *x = mil(c, xin);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank, ax;
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_onnx_unsupported(c, n, "bad axis");
+    int keep = (int)mk_onnx_attr_i(n, "keepdims", 1);
+    mk_type t = mk_type_make(MK_DT_INT32, 0, NULL);
+    for (int i = 0; i < r; i++) {
+        if (i != ax) t.dims[t.rank++] = x->type.dims[i];
+        else if (keep) t.dims[t.rank++] = 1;
+    }
+    mk_op *op = mk_onnx_op(c, k, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "axis", ax) ||
+        !mk_onnx_in_bool(c, op, "keep_dims", keep))
+        return MK_OOM(c->err);
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_argmax)
+{
+    (void)n_in, (void)n_out;
+    return argx(c, n, in[0], out[0], MK_OP_REDUCE_ARGMAX);
+}
+
+OX_LOWER(mk_onnx_lower_argmin)
+{
+    (void)n_in, (void)n_out;
+    return argx(c, n, in[0], out[0], MK_OP_REDUCE_ARGMIN);
+}
+
+/* ---- cast, where, cumsum ---- */
+OX_WHY(mk_onnx_why_cast)
+{
+    (void)c;
+    int to = (int)mk_onnx_attr_i(n, "to", 0);
+    return mk_onnx_run_dtype(to) == MK_DT_INVALID ? "Cast to an unsupported type" : NULL;
+}
+
+OX_LOWER(mk_onnx_lower_cast)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    mk_dtype to = mk_onnx_run_dtype((int)mk_onnx_attr_i(n, "to", 0));
+    if (to == x->type.dtype) return done(c, out[0], x);
+    mk_op *op = mk_onnx_op(c, MK_OP_CAST, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(to)))
+        return MK_OOM(c->err);
+    mk_type t = x->type;
+    t.dtype = to;
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_where)
+{
+    (void)n_in, (void)n_out;
+    mk_value *cd = mil(c, in[0]), *a = mil(c, in[1]), *b = mil(c, in[2]);
+    mk_type t1, t;
+    if (!cd || !a || !b) return MK_OOM(c->err);
+    if (!mk_onnx_bcast(&cd->type, &a->type, &t1) || !mk_onnx_bcast(&t1, &b->type, &t))
+        return mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
+    t.dtype = a->type.dtype;
+    mk_op *op = mk_onnx_op(c, MK_OP_SELECT, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "cond", cd) || !mk_onnx_in_mil(c, op, "a", a) ||
+        !mk_onnx_in_mil(c, op, "b", b))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_cumsum)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    if (n_in < 2 || !in[1] || !in[1]->data) return mk_onnx_unsupported(c, n, "axis computed at run time");
+    int ax;
+    if (!norm_axis(mk_onnx_cget_i(in[1], 0), x->type.rank, &ax))
+        return mk_onnx_unsupported(c, n, "bad axis");
+    mk_op *op = mk_onnx_op(c, MK_OP_CUMSUM, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "axis", ax) ||
+        !mk_onnx_in_bool(c, op, "exclusive", (int)mk_onnx_attr_i(n, "exclusive", 0)) ||
+        !mk_onnx_in_bool(c, op, "reverse", (int)mk_onnx_attr_i(n, "reverse", 0)))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+}

@@ -1,0 +1,864 @@
+/* Lowering of neural-network ONNX ops to MIL: Conv and ConvTranspose (1-D kept 1-D; the
+ * transpose always as pad_type valid plus an explicit slice, never output_shape or
+ * asymmetric pads: hazard H3), pooling, batch/instance/layer normalization, Pad, Resize and
+ * Upsample (nearest, linear), LSTM and GRU (gate reordering to MIL's layouts). Shapes are
+ * computed here. */
+#include <math.h>
+#include <string.h>
+
+#include "onnx_int.h"
+
+static const char *oname(const Onnx__NodeProto *n, int i)
+{
+    return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
+}
+
+static mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
+{
+    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_onnx_set(o, v);
+    return MK_OK;
+}
+
+static mk_value *mil(ox_ctx *c, ox_val *v)
+{
+    return v ? mk_onnx_mil(c, v) : NULL;
+}
+
+/* Spatial attributes: kernel, strides, dilations, pads (begin..., end...). */
+typedef struct spatial {
+    int ns;
+    int64_t k[MK_MAX_RANK], s[MK_MAX_RANK], d[MK_MAX_RANK], pb[MK_MAX_RANK], pe[MK_MAX_RANK];
+    const char *auto_pad;
+} spatial;
+
+static const char *read_spatial(ox_ctx *c, const Onnx__NodeProto *n, int ns, const int64_t *kw,
+                                spatial *sp)
+{
+    const int64_t *v;
+    int k;
+    sp->ns = ns;
+    for (int i = 0; i < ns; i++) sp->k[i] = kw ? kw[i] : 1, sp->s[i] = 1, sp->d[i] = 1, sp->pb[i] = 0, sp->pe[i] = 0;
+    if ((k = mk_onnx_attr_ints(n, "kernel_shape", &v)) >= 0) {
+        if (k != ns) return "kernel_shape length does not match the input rank";
+        memcpy(sp->k, v, (size_t)k * 8);
+    }
+    if ((k = mk_onnx_attr_ints(n, "strides", &v)) >= 0) {
+        if (k != ns) return "strides length does not match";
+        memcpy(sp->s, v, (size_t)k * 8);
+    }
+    if ((k = mk_onnx_attr_ints(n, "dilations", &v)) >= 0) {
+        if (k != ns) return "dilations length does not match";
+        memcpy(sp->d, v, (size_t)k * 8);
+    }
+    if ((k = mk_onnx_attr_ints(n, "pads", &v)) >= 0) {
+        if (k != 2 * ns) return "pads length does not match";
+        for (int i = 0; i < ns; i++) sp->pb[i] = v[i], sp->pe[i] = v[ns + i];
+    }
+    for (int i = 0; i < ns; i++)
+        if (sp->k[i] < 1 || sp->s[i] < 1 || sp->d[i] < 1 || sp->pb[i] < 0 || sp->pe[i] < 0 ||
+            sp->k[i] > INT32_MAX || sp->s[i] > INT32_MAX || sp->d[i] > INT32_MAX ||
+            sp->pb[i] > INT32_MAX || sp->pe[i] > INT32_MAX)
+            return "bad kernel, stride, dilation or pad";
+    sp->auto_pad = mk_onnx_attr_s(c, n, "auto_pad", "NOTSET");
+    return NULL;
+}
+
+/* Resolve SAME_UPPER / SAME_LOWER / VALID to explicit pads for a forward window op. */
+static void resolve_auto_pad(spatial *sp, const int64_t *in)
+{
+    int upper = strcmp(sp->auto_pad, "SAME_UPPER") == 0;
+    int lower = strcmp(sp->auto_pad, "SAME_LOWER") == 0;
+    if (strcmp(sp->auto_pad, "VALID") == 0)
+        for (int i = 0; i < sp->ns; i++) sp->pb[i] = sp->pe[i] = 0;
+    if (!upper && !lower) return;
+    for (int i = 0; i < sp->ns; i++) {
+        int64_t out = (in[i] + sp->s[i] - 1) / sp->s[i];
+        int64_t ek = (sp->k[i] - 1) * sp->d[i] + 1;
+        int64_t total = (out - 1) * sp->s[i] + ek - in[i];
+        if (total < 0) total = 0;
+        sp->pb[i] = upper ? total / 2 : total - total / 2;
+        sp->pe[i] = total - sp->pb[i];
+    }
+}
+
+static int add_spatial(ox_ctx *c, mk_op *op, const spatial *sp, int with_dil, int with_ks)
+{
+    int32_t s[MK_MAX_RANK], d[MK_MAX_RANK], k[MK_MAX_RANK], p[2 * MK_MAX_RANK];
+    for (int i = 0; i < sp->ns; i++) {
+        s[i] = (int32_t)sp->s[i];
+        d[i] = (int32_t)sp->d[i];
+        k[i] = (int32_t)sp->k[i];
+        p[2 * i] = (int32_t)sp->pb[i];
+        p[2 * i + 1] = (int32_t)sp->pe[i];
+    }
+    if (with_ks && !mk_onnx_in_i32s(c, op, "kernel_sizes", sp->ns, k)) return 0;
+    return mk_onnx_in_i32s(c, op, "strides", sp->ns, s) &&
+           mk_onnx_in_str(c, op, "pad_type", "custom") &&
+           mk_onnx_in_i32s(c, op, "pad", 2 * sp->ns, p) &&
+           (!with_dil || mk_onnx_in_i32s(c, op, "dilations", sp->ns, d));
+}
+
+OX_WHY(mk_onnx_why_conv)
+{
+    const char *ap = mk_onnx_attr_s(c, n, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "VALID") && strcmp(ap, "SAME_UPPER") &&
+        strcmp(ap, "SAME_LOWER"))
+        return "unknown auto_pad";
+    return NULL;
+}
+
+OX_LOWER(mk_onnx_lower_conv)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    ox_val *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    if (!x || !w) return mk_onnx_unsupported(c, n, "missing input");
+    int r = x->type.rank, ns = r - 2;
+    if (ns < 1 || ns > 3 || w->type.rank != r) return mk_onnx_unsupported(c, n, "Conv of rank %d", r);
+    if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float Conv");
+    spatial sp;
+    const char *why = read_spatial(c, n, ns, w->type.dims + 2, &sp);
+    if (why) return mk_err_set(c->err, MK_EINVAL, "%s", why);
+    int64_t g = mk_onnx_attr_i(n, "group", 1), cin = x->type.dims[1], m = w->type.dims[0];
+    if (g < 1 || m % g || (cin >= 0 && cin != w->type.dims[1] * g))
+        return mk_err_set(c->err, MK_EINVAL, "channels %lld do not match weight %lld x group %lld",
+                          (long long)cin, (long long)w->type.dims[1], (long long)g);
+    for (int i = 0; i < ns; i++)
+        if (x->type.dims[2 + i] < 0 && strncmp(sp.auto_pad, "SAME", 4) == 0)
+            return mk_onnx_unsupported(c, n, "auto_pad SAME on a dynamic dim");
+    resolve_auto_pad(&sp, x->type.dims + 2);
+    mk_type t = x->type;
+    t.dims[1] = m;
+    for (int i = 0; i < ns; i++) {
+        int64_t in_ = x->type.dims[2 + i], ek = (sp.k[i] - 1) * sp.d[i] + 1;
+        if (in_ < 0) {
+            t.dims[2 + i] = MK_DIM_UNKNOWN;
+            continue;
+        }
+        int64_t span = in_ + sp.pb[i] + sp.pe[i] - ek;
+        if (span < 0) return mk_err_set(c->err, MK_EINVAL, "kernel larger than padded input");
+        t.dims[2 + i] = span / sp.s[i] + 1;
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_CONV, oname(n, 0));
+    if (!op || !mk_onnx_in(c, op, "x", in[0]) || !mk_onnx_in(c, op, "weight", w) ||
+        (b && !mk_onnx_in(c, op, "bias", b)) || !add_spatial(c, op, &sp, 1, 0) ||
+        !mk_onnx_in_i32(c, op, "groups", (int32_t)g))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_conv_transpose)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    ox_val *w = in[1], *b = n_in > 2 ? in[2] : NULL;
+    if (!x || !w) return mk_onnx_unsupported(c, n, "missing input");
+    int r = x->type.rank, ns = r - 2;
+    if (ns < 1 || ns > 3 || w->type.rank != r) return mk_onnx_unsupported(c, n, "rank %d", r);
+    for (int i = 0; i < r; i++)
+        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
+    spatial sp;
+    const char *why = read_spatial(c, n, ns, w->type.dims + 2, &sp);
+    if (why) return mk_err_set(c->err, MK_EINVAL, "%s", why);
+    int64_t g = mk_onnx_attr_i(n, "group", 1), cin = x->type.dims[1];
+    if (g < 1 || cin != w->type.dims[0])
+        return mk_err_set(c->err, MK_EINVAL, "channels %lld do not match weight", (long long)cin);
+    int64_t m = w->type.dims[1] * g;
+    const int64_t *opad = NULL, *oshape = NULL;
+    int nop = mk_onnx_attr_ints(n, "output_padding", &opad);
+    int nos = mk_onnx_attr_ints(n, "output_shape", &oshape);
+    if (nop >= 0 && nop != ns) return mk_err_set(c->err, MK_EINVAL, "output_padding length");
+    if (nos >= 0 && nos != ns && nos != r) return mk_err_set(c->err, MK_EINVAL, "output_shape length");
+    /* full (valid) output, then the crop each side */
+    int64_t full[MK_MAX_RANK], want[MK_MAX_RANK], b0[MK_MAX_RANK], op_[MK_MAX_RANK];
+    for (int i = 0; i < ns; i++) {
+        int64_t in_ = x->type.dims[2 + i];
+        op_[i] = nop >= 0 ? opad[i] : 0;
+        full[i] = (in_ - 1) * sp.s[i] + (sp.k[i] - 1) * sp.d[i] + 1;
+        int64_t total; /* padding removed in total */
+        if (nos >= 0) {
+            want[i] = oshape[nos == r ? 2 + i : i];
+            total = full[i] + op_[i] - want[i];
+            if (total < 0) return mk_onnx_unsupported(c, n, "output_shape larger than the full output");
+            int upper = strcmp(sp.auto_pad, "SAME_UPPER") == 0;
+            b0[i] = upper ? total / 2 : total - total / 2;
+        } else if (strncmp(sp.auto_pad, "SAME", 4) == 0) {
+            want[i] = in_ * sp.s[i];
+            total = full[i] + op_[i] - want[i];
+            if (total < 0) total = 0;
+            int upper = strcmp(sp.auto_pad, "SAME_UPPER") == 0;
+            b0[i] = upper ? total / 2 : total - total / 2;
+        } else {
+            int valid = strcmp(sp.auto_pad, "VALID") == 0;
+            int64_t pb = valid ? 0 : sp.pb[i], pe = valid ? 0 : sp.pe[i];
+            want[i] = full[i] + op_[i] - pb - pe;
+            b0[i] = pb;
+        }
+        if (want[i] < 1) return mk_err_set(c->err, MK_EINVAL, "empty output");
+    }
+    spatial vs = sp;
+    for (int i = 0; i < ns; i++) vs.pb[i] = vs.pe[i] = 0;
+    int need_pad = 0, need_slice = 0;
+    for (int i = 0; i < ns; i++) {
+        if (b0[i] + want[i] > full[i]) need_pad = 1;
+        if (b0[i] != 0 || want[i] != full[i]) need_slice = 1;
+    }
+    mk_type t = x->type;
+    t.dims[1] = m;
+    for (int i = 0; i < ns; i++) t.dims[2 + i] = full[i];
+    int bias_in_op = b && !need_pad;
+    mk_op *op = mk_onnx_op(c, MK_OP_CONV_TRANSPOSE, need_pad || need_slice ? NULL : oname(n, 0));
+    if (!op || !mk_onnx_in(c, op, "x", in[0]) || !mk_onnx_in(c, op, "weight", w) ||
+        (bias_in_op && !mk_onnx_in(c, op, "bias", b)))
+        return MK_OOM(c->err);
+    /* pad_type valid: no pad, no output_shape (H3) */
+    int32_t s32[MK_MAX_RANK], d32[MK_MAX_RANK], p32[2 * MK_MAX_RANK] = {0};
+    for (int i = 0; i < ns; i++) s32[i] = (int32_t)vs.s[i], d32[i] = (int32_t)vs.d[i];
+    if (!mk_onnx_in_str(c, op, "pad_type", "valid") ||
+        !mk_onnx_in_i32s(c, op, "pad", 2 * ns, p32) || !mk_onnx_in_i32s(c, op, "strides", ns, s32) ||
+        !mk_onnx_in_i32s(c, op, "dilations", ns, d32) ||
+        !mk_onnx_in_i32(c, op, "groups", (int32_t)g))
+        return MK_OOM(c->err);
+    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+    if (v && need_pad) {
+        /* output_padding beyond the end: zeros appended, bias added afterwards */
+        int32_t pads[2 * MK_MAX_RANK] = {0};
+        mk_type pt = v->type;
+        for (int i = 0; i < ns; i++) {
+            int64_t extra = b0[i] + want[i] - full[i];
+            pads[2 * (2 + i) + 1] = (int32_t)(extra > 0 ? extra : 0);
+            pt.dims[2 + i] += extra > 0 ? extra : 0;
+        }
+        mk_op *pop = mk_onnx_op(c, MK_OP_PAD, NULL);
+        if (!pop || !mk_onnx_in_mil(c, pop, "x", v) || !mk_onnx_in_i32s(c, pop, "pad", 2 * r, pads) ||
+            !mk_onnx_in_str(c, pop, "mode", "constant") ||
+            !mk_onnx_in_f32(c, pop, "constant_val", 0.0f))
+            return MK_OOM(c->err);
+        v = mk_onnx_out(c, pop, NULL, &pt);
+    }
+    if (v && need_slice) {
+        int32_t bb[MK_MAX_RANK] = {0}, ee[MK_MAX_RANK] = {0}, st[MK_MAX_RANK];
+        uint8_t em[MK_MAX_RANK];
+        mk_type ot = v->type;
+        for (int i = 0; i < r; i++) st[i] = 1, em[i] = i < 2;
+        for (int i = 0; i < ns; i++) {
+            bb[2 + i] = (int32_t)b0[i];
+            ee[2 + i] = (int32_t)(b0[i] + want[i]);
+            ot.dims[2 + i] = want[i];
+        }
+        mk_op *sop = mk_onnx_op(c, MK_OP_SLICE_BY_INDEX, b && need_pad ? NULL : oname(n, 0));
+        const char *emn = sop ? mk_arena_printf(c->p->arena, "%s_end_mask", sop->name) : NULL;
+        mk_value *emv = emn ? mk_ir_const_bool(c->p, c->blk, emn, r, em, 0) : NULL;
+        if (!sop || !emv || !mk_onnx_in_mil(c, sop, "x", v) ||
+            !mk_onnx_in_i32s(c, sop, "begin", r, bb) || !mk_onnx_in_i32s(c, sop, "end", r, ee) ||
+            !mk_onnx_in_i32s(c, sop, "stride", r, st) || !mk_onnx_in_mil(c, sop, "end_mask", emv))
+            return MK_OOM(c->err);
+        v = mk_onnx_out(c, sop, NULL, &ot);
+    }
+    if (v && b && !bias_in_op) {
+        int64_t bd[MK_MAX_RANK];
+        bd[0] = m;
+        for (int i = 1; i < r - 1; i++) bd[i] = 1;
+        mk_value *bv = mk_onnx_reshape(c, mil(c, b), r - 1, bd, NULL);
+        v = bv ? mk_onnx_binary(c, MK_OP_ADD, v, bv, oname(n, 0)) : NULL;
+    }
+    return done(c, out[0], v);
+}
+
+/* ---- pooling ---- */
+OX_WHY(mk_onnx_why_pool)
+{
+    const int64_t *v;
+    int k = mk_onnx_attr_ints(n, "dilations", &v);
+    for (int i = 0; i < k; i++)
+        if (v[i] != 1) return "pooling with dilations unsupported";
+    if (n->n_output > 1 && n->output[1] && *n->output[1]) return "MaxPool Indices output unsupported";
+    if (mk_onnx_attr_i(n, "storage_order", 0)) return "storage_order=1 unsupported";
+    if (mk_onnx_attr_ints(n, "kernel_shape", &v) < 0) return "missing kernel_shape";
+    return mk_onnx_why_conv(c, n);
+}
+
+static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, int is_max)
+{
+    mk_value *x = mil(c, xin);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank, ns = r - 2;
+    if (ns < 1 || ns > 3) return mk_onnx_unsupported(c, n, "pooling of rank %d", r);
+    for (int i = 0; i < r; i++)
+        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
+    spatial sp;
+    const char *why = read_spatial(c, n, ns, NULL, &sp);
+    if (why) return mk_err_set(c->err, MK_EINVAL, "%s", why);
+    int ceil_mode = (int)mk_onnx_attr_i(n, "ceil_mode", 0);
+    resolve_auto_pad(&sp, x->type.dims + 2);
+    mk_type t = x->type;
+    for (int i = 0; i < ns; i++) {
+        int64_t in_ = x->type.dims[2 + i], span = in_ + sp.pb[i] + sp.pe[i] - sp.k[i];
+        if (span < 0) return mk_err_set(c->err, MK_EINVAL, "kernel larger than padded input");
+        int64_t o_ = ceil_mode ? (span + sp.s[i] - 1) / sp.s[i] + 1 : span / sp.s[i] + 1;
+        if (ceil_mode && (o_ - 1) * sp.s[i] >= in_ + sp.pb[i]) o_--;
+        t.dims[2 + i] = o_;
+    }
+    mk_op *op = mk_onnx_op(c, is_max ? MK_OP_MAX_POOL : MK_OP_AVG_POOL, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !add_spatial(c, op, &sp, 0, 1) ||
+        !mk_onnx_in_bool(c, op, "ceil_mode", ceil_mode))
+        return MK_OOM(c->err);
+    if (!is_max && !mk_onnx_in_bool(c, op, "exclude_padding_from_average",
+                                    !mk_onnx_attr_i(n, "count_include_pad", 0)))
+        return MK_OOM(c->err);
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_max_pool)
+{
+    (void)n_in, (void)n_out;
+    return pool(c, n, in[0], out[0], 1);
+}
+
+OX_LOWER(mk_onnx_lower_avg_pool)
+{
+    (void)n_in, (void)n_out;
+    return pool(c, n, in[0], out[0], 0);
+}
+
+static mk_status global_pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o,
+                             mk_op_kind k)
+{
+    mk_value *x = mil(c, xin);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    if (r < 3) return mk_onnx_unsupported(c, n, "rank %d", r);
+    int32_t axes[MK_MAX_RANK];
+    mk_type t = x->type;
+    for (int i = 2; i < r; i++) axes[i - 2] = i, t.dims[i] = 1;
+    mk_op *op = mk_onnx_op(c, k, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", r - 2, axes) ||
+        !mk_onnx_in_bool(c, op, "keep_dims", 1))
+        return MK_OOM(c->err);
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_global_avg_pool)
+{
+    (void)n_in, (void)n_out;
+    return global_pool(c, n, in[0], out[0], MK_OP_REDUCE_MEAN);
+}
+
+OX_LOWER(mk_onnx_lower_global_max_pool)
+{
+    (void)n_in, (void)n_out;
+    return global_pool(c, n, in[0], out[0], MK_OP_REDUCE_MAX);
+}
+
+/* ---- normalization ---- */
+OX_WHY(mk_onnx_why_batch_norm)
+{
+    (void)c;
+    if (mk_onnx_attr_i(n, "training_mode", 0)) return "training_mode=1 unsupported";
+    for (size_t i = 1; i < n->n_output; i++)
+        if (n->output[i] && *n->output[i]) return "training outputs unsupported";
+    return NULL;
+}
+
+OX_LOWER(mk_onnx_lower_batch_norm)
+{
+    (void)n_out;
+    if (n_in < 5) return mk_onnx_unsupported(c, n, "needs 5 inputs");
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    float eps = mk_onnx_attr_f(n, "epsilon", 1e-5f);
+    mk_value *xv = x;
+    if (r == 2) {
+        int64_t d3[3] = {x->type.dims[0], x->type.dims[1], 1};
+        xv = mk_onnx_reshape(c, x, 3, d3, NULL);
+        if (!xv) return MK_OOM(c->err);
+    } else if (r < 2 || r > 5) {
+        return mk_onnx_unsupported(c, n, "rank %d", r);
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_BATCH_NORM, r == 2 ? NULL : oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", xv) || !mk_onnx_in(c, op, "mean", in[3]) ||
+        !mk_onnx_in(c, op, "variance", in[4]) || !mk_onnx_in(c, op, "gamma", in[1]) ||
+        !mk_onnx_in(c, op, "beta", in[2]) || !mk_onnx_in_f32(c, op, "epsilon", eps))
+        return MK_OOM(c->err);
+    mk_value *v = mk_onnx_out(c, op, NULL, &xv->type);
+    if (v && r == 2) v = mk_onnx_reshape(c, v, 2, x->type.dims, oname(n, 0));
+    return done(c, out[0], v);
+}
+
+OX_LOWER(mk_onnx_lower_instance_norm)
+{
+    (void)n_out;
+    if (n_in < 3) return mk_onnx_unsupported(c, n, "needs 3 inputs");
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    if (r < 3 || r > 4) return mk_onnx_unsupported(c, n, "rank %d (MIL instance_norm: 3 or 4)", r);
+    mk_op *op = mk_onnx_op(c, MK_OP_INSTANCE_NORM, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in(c, op, "gamma", in[1]) ||
+        !mk_onnx_in(c, op, "beta", in[2]) ||
+        !mk_onnx_in_f32(c, op, "epsilon", mk_onnx_attr_f(n, "epsilon", 1e-5f)))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+}
+
+OX_WHY(mk_onnx_why_layer_norm)
+{
+    (void)c;
+    for (size_t i = 1; i < n->n_output; i++)
+        if (n->output[i] && *n->output[i]) return "Mean/InvStdDev outputs unsupported";
+    return NULL;
+}
+
+OX_LOWER(mk_onnx_lower_layer_norm)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    int64_t a = mk_onnx_attr_i(n, "axis", -1);
+    if (a < 0) a += r;
+    if (a < 0 || a >= r) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    int32_t axes[MK_MAX_RANK];
+    int na = 0;
+    for (int i = (int)a; i < r; i++) axes[na++] = i;
+    /* MIL gamma/beta must have the normalized shape exactly; otherwise scale afterwards */
+    ox_val *g = n_in > 1 ? in[1] : NULL, *b = n_in > 2 ? in[2] : NULL;
+    int exact = 1;
+    for (int k = 0; k < 2; k++) {
+        ox_val *p = k ? b : g;
+        if (!p) continue;
+        if (!p->data || p->type.rank != na) exact = 0;
+        for (int i = 0; exact && i < na; i++) exact = p->type.dims[i] == x->type.dims[a + i];
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_LAYER_NORM, exact ? oname(n, 0) : NULL);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", na, axes) ||
+        (exact && g && !mk_onnx_in(c, op, "gamma", g)) ||
+        (exact && b && !mk_onnx_in(c, op, "beta", b)) ||
+        !mk_onnx_in_f32(c, op, "epsilon", mk_onnx_attr_f(n, "epsilon", 1e-5f)))
+        return MK_OOM(c->err);
+    mk_value *v = mk_onnx_out(c, op, NULL, &x->type);
+    if (!exact && v && g) v = mk_onnx_binary(c, MK_OP_MUL, v, mil(c, g), b ? NULL : oname(n, 0));
+    if (!exact && v && b) v = mk_onnx_binary(c, MK_OP_ADD, v, mil(c, b), oname(n, 0));
+    if (!exact && v && !g && !b) v = mk_onnx_unary(c, MK_OP_IDENTITY, v, oname(n, 0));
+    return done(c, out[0], v);
+}
+
+/* ---- Pad ---- */
+OX_WHY(mk_onnx_why_pad)
+{
+    const char *m = mk_onnx_attr_s(c, n, "mode", "constant");
+    if (strcmp(m, "constant") && strcmp(m, "reflect") && strcmp(m, "edge"))
+        return "Pad mode unsupported (constant, reflect, edge)";
+    return NULL;
+}
+
+OX_LOWER(mk_onnx_lower_pad)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    const char *mode = mk_onnx_attr_s(c, n, "mode", "constant");
+    int64_t pads[2 * MK_MAX_RANK];
+    float cval = 0;
+    int np;
+    if (c->opset < 11) {
+        const int64_t *v;
+        np = mk_onnx_attr_ints(n, c->opset < 2 ? "paddings" : "pads", &v);
+        if (np != 2 * r) return mk_err_set(c->err, MK_EINVAL, "pads length %d for rank %d", np, r);
+        memcpy(pads, v, (size_t)np * 8);
+        cval = mk_onnx_attr_f(n, "value", 0);
+    } else {
+        if (n_in < 2 || !in[1]) return mk_err_set(c->err, MK_EINVAL, "missing pads");
+        if (!in[1]->data) return mk_onnx_unsupported(c, n, "pads computed at run time");
+        np = (int)mk_onnx_numel(&in[1]->type);
+        int64_t raw[2 * MK_MAX_RANK];
+        if (np > 2 * MK_MAX_RANK) return mk_err_set(c->err, MK_EINVAL, "too many pads");
+        for (int i = 0; i < np; i++) raw[i] = mk_onnx_cget_i(in[1], (size_t)i);
+        if (n_in > 2 && in[2]) {
+            if (!in[2]->data) return mk_onnx_unsupported(c, n, "pad value computed at run time");
+            cval = (float)mk_onnx_cget_f(in[2], 0);
+        }
+        if (n_in > 3 && in[3]) {
+            if (!in[3]->data) return mk_onnx_unsupported(c, n, "axes computed at run time");
+            int na = (int)mk_onnx_numel(&in[3]->type);
+            if (np != 2 * na || na > r) return mk_err_set(c->err, MK_EINVAL, "pads/axes lengths");
+            for (int i = 0; i < 2 * r; i++) pads[i] = 0;
+            for (int i = 0; i < na; i++) {
+                int64_t ax = mk_onnx_cget_i(in[3], (size_t)i);
+                if (ax < 0) ax += r;
+                if (ax < 0 || ax >= r) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+                pads[ax] = raw[i];
+                pads[r + ax] = raw[na + i];
+            }
+        } else {
+            if (np != 2 * r) return mk_err_set(c->err, MK_EINVAL, "pads length %d for rank %d", np, r);
+            memcpy(pads, raw, (size_t)np * 8);
+        }
+    }
+    int32_t p32[2 * MK_MAX_RANK];
+    mk_type t = x->type;
+    for (int i = 0; i < r; i++) {
+        if (pads[i] < 0 || pads[r + i] < 0) return mk_onnx_unsupported(c, n, "negative pads");
+        if (pads[i] > INT32_MAX || pads[r + i] > INT32_MAX) return mk_err_set(c->err, MK_EINVAL, "pad too big");
+        if (strcmp(mode, "constant") && i < r - 2 && (pads[i] || pads[r + i]))
+            return mk_onnx_unsupported(c, n, "%s pad on a leading axis (MIL pads the last two)", mode);
+        if (!strcmp(mode, "reflect") && x->type.dims[i] >= 0 &&
+            (pads[i] >= x->type.dims[i] || pads[r + i] >= x->type.dims[i]))
+            return mk_err_set(c->err, MK_EINVAL, "reflect pad larger than the axis");
+        p32[2 * i] = (int32_t)pads[i];
+        p32[2 * i + 1] = (int32_t)pads[r + i];
+        if (t.dims[i] >= 0) t.dims[i] += pads[i] + pads[r + i];
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_PAD, oname(n, 0));
+    const char *mm = !strcmp(mode, "edge") ? "replicate" : mode;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "pad", 2 * r, p32) ||
+        !mk_onnx_in_str(c, op, "mode", mm) || !mk_onnx_in_f32(c, op, "constant_val", cval))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+/* ---- Resize / Upsample ---- */
+OX_WHY(mk_onnx_why_resize)
+{
+    const char *m = mk_onnx_attr_s(c, n, "mode", "nearest");
+    if (strcmp(m, "nearest") && strcmp(m, "linear") && strcmp(m, "bilinear"))
+        return strcmp(m, "cubic") == 0 ? "Resize mode cubic unsupported" : "Resize mode unsupported";
+    const char *ct = mk_onnx_attr_s(c, n, "coordinate_transformation_mode", "half_pixel");
+    if (!strcmp(ct, "tf_crop_and_resize")) return "tf_crop_and_resize unsupported";
+    if (mk_onnx_attr_i(n, "antialias", 0)) return "antialias unsupported";
+    return NULL;
+}
+
+static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, const float *sc,
+                               const int64_t *sizes, ox_val *o)
+{
+    int r = x->type.rank;
+    const char *mode = mk_onnx_attr_s(c, n, "mode", "nearest");
+    const char *ct = c->opset >= 11
+                         ? mk_onnx_attr_s(c, n, "coordinate_transformation_mode", "half_pixel")
+                         : "asymmetric";
+    if (r != 4 && r != 3) return mk_onnx_unsupported(c, n, "rank %d (Resize of the last two axes)", r);
+    for (int i = 0; i < r; i++)
+        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
+    int64_t od[MK_MAX_RANK];
+    float s[MK_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        if (sizes) {
+            od[i] = sizes[i];
+            s[i] = (float)sizes[i] / (float)x->type.dims[i];
+        } else {
+            s[i] = sc[i];
+            od[i] = (int64_t)floorf((float)x->type.dims[i] * sc[i]);
+        }
+        if (od[i] < 1) return mk_err_set(c->err, MK_EINVAL, "empty output");
+    }
+    for (int i = 0; i < r - 2; i++)
+        if (od[i] != x->type.dims[i]) return mk_onnx_unsupported(c, n, "resize of a leading axis");
+    mk_value *xv = x;
+    if (r == 3) {
+        int64_t d4[4] = {1, x->type.dims[0], x->type.dims[1], x->type.dims[2]};
+        xv = mk_onnx_reshape(c, x, 4, d4, NULL);
+        if (!xv) return MK_OOM(c->err);
+    }
+    mk_type t = xv->type;
+    t.dims[2] = od[r - 2];
+    t.dims[3] = od[r - 1];
+    float sh = s[r - 2], sw = s[r - 1];
+    mk_op *op;
+    const char *nm = r == 3 ? NULL : oname(n, 0);
+    if (!strcmp(mode, "nearest")) {
+        int integral = sh == floorf(sh) && sw == floorf(sw) && sh >= 1 && sw >= 1 &&
+                       od[r - 2] == (int64_t)sh * x->type.dims[r - 2] &&
+                       od[r - 1] == (int64_t)sw * x->type.dims[r - 1];
+        if (!integral) return mk_onnx_unsupported(c, n, "nearest resize by a non-integer factor");
+        const char *nmode = mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor");
+        if (!strcmp(ct, "align_corners") || (!strcmp(ct, "asymmetric") && strcmp(nmode, "floor") &&
+                                              c->opset >= 11 && (sh > 1 || sw > 1) &&
+                                              strcmp(nmode, "round_prefer_floor")))
+            return mk_onnx_unsupported(c, n, "nearest with %s/%s", ct, nmode);
+        op = mk_onnx_op(c, MK_OP_UPSAMPLE_NEAREST_NEIGHBOR, nm);
+        if (!op || !mk_onnx_in_mil(c, op, "x", xv) ||
+            !mk_onnx_in_f32(c, op, "scale_factor_height", sh) ||
+            !mk_onnx_in_f32(c, op, "scale_factor_width", sw))
+            return MK_OOM(c->err);
+    } else {
+        const char *sm;
+        if (!strcmp(ct, "align_corners")) sm = "STRICT_ALIGN_CORNERS";
+        else if (!strcmp(ct, "asymmetric")) sm = "DEFAULT";
+        else if (!strcmp(ct, "half_pixel") || !strcmp(ct, "pytorch_half_pixel")) sm = "UNALIGN_CORNERS";
+        else return mk_onnx_unsupported(c, n, "linear with %s", ct);
+        if (!strcmp(ct, "pytorch_half_pixel") && (od[r - 2] == 1 || od[r - 1] == 1))
+            return mk_onnx_unsupported(c, n, "pytorch_half_pixel with an output size of 1");
+        op = mk_onnx_op(c, MK_OP_RESIZE_BILINEAR, nm);
+        if (!op || !mk_onnx_in_mil(c, op, "x", xv) ||
+            !mk_onnx_in_i32(c, op, "target_size_height", (int32_t)od[r - 2]) ||
+            !mk_onnx_in_i32(c, op, "target_size_width", (int32_t)od[r - 1]) ||
+            !mk_onnx_in_str(c, op, "sampling_mode", sm))
+            return MK_OOM(c->err);
+    }
+    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+    if (v && r == 3) v = mk_onnx_reshape(c, v, 3, od, oname(n, 0));
+    return done(c, o, v);
+}
+
+OX_LOWER(mk_onnx_lower_resize)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    ox_val *scales = NULL, *sizes = NULL;
+    if (c->opset < 11) scales = n_in > 1 ? in[1] : NULL;
+    else {
+        scales = n_in > 2 ? in[2] : NULL;
+        sizes = n_in > 3 ? in[3] : NULL;
+    }
+    if (scales && mk_onnx_numel(&scales->type) == 0) scales = NULL;
+    if (sizes && mk_onnx_numel(&sizes->type) == 0) sizes = NULL;
+    if ((scales && !scales->data) || (sizes && !sizes->data))
+        return mk_onnx_unsupported(c, n, "scales/sizes computed at run time");
+    if (!scales && !sizes) return mk_err_set(c->err, MK_EINVAL, "neither scales nor sizes");
+    if (c->opset >= 18 && n_in > 0 && mk_onnx_attr(n, "axes"))
+        return mk_onnx_unsupported(c, n, "axes attribute");
+    float sc[MK_MAX_RANK];
+    int64_t sz[MK_MAX_RANK];
+    ox_val *v = sizes ? sizes : scales;
+    if ((int)mk_onnx_numel(&v->type) != r) return mk_err_set(c->err, MK_EINVAL, "scales/sizes length");
+    for (int i = 0; i < r; i++) {
+        if (sizes) sz[i] = mk_onnx_cget_i(sizes, (size_t)i);
+        else sc[i] = (float)mk_onnx_cget_f(scales, (size_t)i);
+    }
+    return resize_common(c, n, x, sc, sizes ? sz : NULL, out[0]);
+}
+
+OX_LOWER(mk_onnx_lower_upsample)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    float sc[MK_MAX_RANK];
+    if (c->opset < 9) {
+        const Onnx__AttributeProto *a = mk_onnx_attr(n, "scales");
+        if (!a || (int)a->n_floats != r) return mk_err_set(c->err, MK_EINVAL, "scales");
+        for (int i = 0; i < r; i++) sc[i] = a->floats[i];
+    } else {
+        if (n_in < 2 || !in[1]) return mk_err_set(c->err, MK_EINVAL, "missing scales");
+        if (!in[1]->data) return mk_onnx_unsupported(c, n, "scales computed at run time");
+        if ((int)mk_onnx_numel(&in[1]->type) != r) return mk_err_set(c->err, MK_EINVAL, "scales length");
+        for (int i = 0; i < r; i++) sc[i] = (float)mk_onnx_cget_f(in[1], (size_t)i);
+    }
+    return resize_common(c, n, x, sc, NULL, out[0]);
+}
+
+/* ---- recurrent ---- */
+static const char *rnn_common_why(ox_ctx *c, const Onnx__NodeProto *n, int n_gates)
+{
+    if (mk_onnx_attr_i(n, "layout", 0)) return "layout=1 unsupported";
+    if (n->n_input > 4 && n->input[4] && *n->input[4]) return "sequence_lens unsupported";
+    const Onnx__AttributeProto *a = mk_onnx_attr(n, "activations");
+    if (a) {
+        static const char *def[] = {"Sigmoid", "Tanh", "Tanh"};
+        for (size_t i = 0; i < a->n_strings; i++) {
+            const char *want = def[i % (size_t)(n_gates == 4 ? 3 : 2)];
+            if (a->strings[i].len != strlen(want) ||
+                memcmp(a->strings[i].data, want, a->strings[i].len))
+                return "non-default activations unsupported";
+        }
+    }
+    if (mk_onnx_attr(n, "activation_alpha") || mk_onnx_attr(n, "activation_beta"))
+        return "activation_alpha/beta unsupported";
+    (void)c;
+    return NULL;
+}
+
+OX_WHY(mk_onnx_why_lstm)
+{
+    if (mk_onnx_attr_i(n, "input_forget", 0)) return "input_forget=1 unsupported";
+    return rnn_common_why(c, n, 4);
+}
+
+OX_WHY(mk_onnx_why_gru)
+{
+    const char *d = mk_onnx_attr_s(c, n, "direction", "forward");
+    if (!strcmp(d, "bidirectional")) return "bidirectional GRU unsupported (MIL gru is one-way)";
+    return rnn_common_why(c, n, 3);
+}
+
+/* Reorder gate blocks of a [G*H, K] matrix: dst block j = src block map[j]. */
+static float *reorder(ox_ctx *c, const ox_val *v, size_t off, int G, int64_t H, int64_t K,
+                      const int *map)
+{
+    float *d = mk_arena_array(c->p->arena, (size_t)(G * H * K), sizeof *d);
+    if (!d) return NULL;
+    for (int j = 0; j < G; j++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t k = 0; k < K; k++)
+                d[((size_t)j * (size_t)H + (size_t)h) * (size_t)K + (size_t)k] = (float)mk_onnx_cget_f(
+                    v, off + ((size_t)map[j] * (size_t)H + (size_t)h) * (size_t)K + (size_t)k);
+    return d;
+}
+
+/* Initial state [D, B, H] -> MIL [B, D*H] (zeros when absent). */
+static mk_value *rnn_state(ox_ctx *c, ox_val *s, int D, int64_t B, int64_t H, const char *nm)
+{
+    int64_t d2[2] = {B, D * H};
+    if (!s) {
+        size_t k = (size_t)(B * D * H);
+        float *z = mk_arena_array(c->p->arena, k ? k : 1, sizeof *z);
+        return z ? mk_onnx_cf32(c, nm, 2, d2, z) : NULL;
+    }
+    mk_value *v = mil(c, s);
+    if (!v) return NULL;
+    if (D == 1) return mk_onnx_reshape(c, v, 2, d2, NULL);
+    int perm[3] = {1, 0, 2};
+    mk_value *t = mk_onnx_transpose(c, v, 3, perm, NULL);
+    return t ? mk_onnx_reshape(c, t, 2, d2, NULL) : NULL;
+}
+
+/* MIL [S, B, D*H] -> ONNX Y [S, D, B, H]; [B, D*H] -> [D, B, H]. */
+static mk_value *rnn_seq_out(ox_ctx *c, mk_value *y, int D, int64_t S, int64_t B, int64_t H,
+                             const char *nm)
+{
+    int64_t d4[4] = {S, B, D, H};
+    if (D == 1) {
+        int64_t o4[4] = {S, 1, B, H};
+        return mk_onnx_reshape(c, y, 4, o4, nm);
+    }
+    mk_value *r = mk_onnx_reshape(c, y, 4, d4, NULL);
+    int perm[4] = {0, 2, 1, 3};
+    return r ? mk_onnx_transpose(c, r, 4, perm, nm) : NULL;
+}
+
+static mk_value *rnn_state_out(ox_ctx *c, mk_value *h, int D, int64_t B, int64_t H,
+                               const char *nm)
+{
+    if (D == 1) {
+        int64_t o3[3] = {1, B, H};
+        return mk_onnx_reshape(c, h, 3, o3, nm);
+    }
+    int64_t d3[3] = {B, D, H};
+    mk_value *r = mk_onnx_reshape(c, h, 3, d3, NULL);
+    int perm[3] = {1, 0, 2};
+    return r ? mk_onnx_transpose(c, r, 3, perm, nm) : NULL;
+}
+
+static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
+                           ox_val **out, int n_out, int lstm)
+{
+    int G = lstm ? 4 : 3;
+    mk_value *x = mil(c, in[0]);
+    ox_val *W = in[1], *R = in[2], *B = n_in > 3 ? in[3] : NULL;
+    if (!x || !W || !R) return mk_onnx_unsupported(c, n, "missing input");
+    if (!W->data || !R->data || (B && !B->data))
+        return mk_onnx_unsupported(c, n, "weights computed at run time");
+    if (x->type.rank != 3 || W->type.rank != 3 || R->type.rank != 3)
+        return mk_err_set(c->err, MK_EINVAL, "X, W and R must be rank 3");
+    for (int i = 0; i < 3; i++)
+        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
+    const char *dir = mk_onnx_attr_s(c, n, "direction", "forward");
+    int D = !strcmp(dir, "bidirectional") ? 2 : 1;
+    int64_t S = x->type.dims[0], Bt = x->type.dims[1], I = x->type.dims[2];
+    int64_t H = mk_onnx_attr_i(n, "hidden_size", R->type.dims[2]);
+    if (W->type.dims[0] != D || W->type.dims[1] != G * H || W->type.dims[2] != I ||
+        R->type.dims[0] != D || R->type.dims[1] != G * H || R->type.dims[2] != H ||
+        (B && (B->type.rank != 2 || B->type.dims[0] != D || B->type.dims[1] != 2 * G * H)))
+        return mk_err_set(c->err, MK_EINVAL, "weight shapes do not match hidden_size %lld",
+                          (long long)H);
+    ox_val *P = lstm && n_in > 7 ? in[7] : NULL;
+    if (P && !P->data) return mk_onnx_unsupported(c, n, "peepholes computed at run time");
+    /* ONNX LSTM gates i,o,f,c -> MIL i,f,o,c; GRU z,r,h -> MIL r,o(h),z */
+    static const int lmap[4] = {0, 2, 1, 3}, gmap[3] = {1, 2, 0};
+    const int *map = lstm ? lmap : gmap;
+    if (!lstm && B && mk_onnx_attr_i(n, "linear_before_reset", 0)) {
+        for (int64_t h = 0; h < H; h++)
+            if (mk_onnx_cget_f(B, (size_t)(3 * H + 2 * H + h)) != 0)
+                return mk_onnx_unsupported(c, n, "linear_before_reset=1 with a recurrent bias");
+    }
+    mk_op *op = mk_onnx_op(c, lstm ? MK_OP_LSTM : MK_OP_GRU, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
+    mk_value *h0 = rnn_state(c, n_in > 5 ? in[5] : NULL, D, Bt, H, "initial_h");
+    if (!h0 || !mk_onnx_in_mil(c, op, "initial_h", h0)) return MK_OOM(c->err);
+    if (lstm) {
+        mk_value *c0 = rnn_state(c, n_in > 6 ? in[6] : NULL, D, Bt, H, "initial_c");
+        if (!c0 || !mk_onnx_in_mil(c, op, "initial_c", c0)) return MK_OOM(c->err);
+    }
+    static const char *const names[2][4] = {{"weight_ih", "weight_hh", "bias", "peephole"},
+                                            {"weight_ih_back", "weight_hh_back", "bias_back",
+                                             "peephole_back"}};
+    for (int d = 0; d < D; d++) {
+        int64_t wd[2] = {G * H, I}, rd[2] = {G * H, H}, bd = G * H, pd = 3 * H;
+        float *w = reorder(c, W, (size_t)(d * G * H * I), G, H, I, map);
+        float *rr = reorder(c, R, (size_t)(d * G * H * H), G, H, H, map);
+        if (!w || !rr) return MK_OOM(c->err);
+        mk_value *wv = mk_onnx_cf32(c, names[d][0], 2, wd, w);
+        mk_value *rv = mk_onnx_cf32(c, names[d][1], 2, rd, rr);
+        if (!wv || !rv || !mk_onnx_in_mil(c, op, names[d][0], wv) ||
+            !mk_onnx_in_mil(c, op, names[d][1], rv))
+            return MK_OOM(c->err);
+        if (B) {
+            float *bb = mk_arena_array(c->p->arena, (size_t)(G * H), sizeof *bb);
+            if (!bb) return MK_OOM(c->err);
+            size_t base = (size_t)(d * 2 * G * H);
+            for (int j = 0; j < G; j++)
+                for (int64_t h = 0; h < H; h++)
+                    bb[j * H + h] = (float)(mk_onnx_cget_f(B, base + (size_t)(map[j] * H + h)) +
+                                            mk_onnx_cget_f(B, base + (size_t)(G * H + map[j] * H + h)));
+            mk_value *bv = mk_onnx_cf32(c, names[d][2], 1, &bd, bb);
+            if (!bv || !mk_onnx_in_mil(c, op, names[d][2], bv)) return MK_OOM(c->err);
+        }
+        if (P) {
+            /* ONNX peephole order i, o, f -> MIL i, f, o */
+            static const int pmap[3] = {0, 2, 1};
+            float *pp = mk_arena_array(c->p->arena, (size_t)(3 * H), sizeof *pp);
+            if (!pp) return MK_OOM(c->err);
+            for (int j = 0; j < 3; j++)
+                for (int64_t h = 0; h < H; h++)
+                    pp[j * H + h] = (float)mk_onnx_cget_f(P, (size_t)(d * 3 * H + pmap[j] * H + h));
+            mk_value *pv = mk_onnx_cf32(c, names[d][3], 1, &pd, pp);
+            if (!pv || !mk_onnx_in_mil(c, op, names[d][3], pv)) return MK_OOM(c->err);
+        }
+    }
+    float clip = mk_onnx_attr_f(n, "clip", 0);
+    if (!mk_onnx_in_str(c, op, "direction", dir) || !mk_onnx_in_bool(c, op, "output_sequence", 1) ||
+        !mk_onnx_in_str(c, op, "recurrent_activation", "sigmoid") ||
+        (lstm && !mk_onnx_in_str(c, op, "cell_activation", "tanh")) ||
+        !mk_onnx_in_str(c, op, "activation", "tanh") ||
+        (lstm && mk_onnx_attr(n, "clip") && !mk_onnx_in_f32(c, op, "clip", clip)))
+        return MK_OOM(c->err);
+    mk_type ty = mk_type_make(MK_DT_FP32, 3, (int64_t[]){S, Bt, D * H});
+    mk_type th = mk_type_make(MK_DT_FP32, 2, (int64_t[]){Bt, D * H});
+    mk_value *y = mk_onnx_out(c, op, NULL, &ty);
+    mk_value *yh = y ? mk_onnx_out(c, op, NULL, &th) : NULL;
+    mk_value *yc = yh && lstm ? mk_onnx_out(c, op, NULL, &th) : NULL;
+    if (!yh || (lstm && !yc)) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (n_out > 0 && oname(n, 0)) {
+        mk_value *v = rnn_seq_out(c, y, D, S, Bt, H, oname(n, 0));
+        if (!v) return MK_OOM(c->err);
+        mk_onnx_set(out[0], v);
+    }
+    if (n_out > 1 && oname(n, 1)) {
+        mk_value *v = rnn_state_out(c, yh, D, Bt, H, oname(n, 1));
+        if (!v) return MK_OOM(c->err);
+        mk_onnx_set(out[1], v);
+    }
+    if (lstm && n_out > 2 && oname(n, 2)) {
+        mk_value *v = rnn_state_out(c, yc, D, Bt, H, oname(n, 2));
+        if (!v) return MK_OOM(c->err);
+        mk_onnx_set(out[2], v);
+    }
+    return MK_OK;
+}
+
+OX_LOWER(mk_onnx_lower_lstm)
+{
+    return recurrent(c, n, in, n_in, out, n_out, 1);
+}
+
+OX_LOWER(mk_onnx_lower_gru)
+{
+    return recurrent(c, n, in, n_in, out, n_out, 0);
+}

@@ -1,0 +1,698 @@
+/* Lowering of layout and shape ONNX ops to MIL: Reshape, Flatten, Transpose, Squeeze,
+ * Unsqueeze, Concat, Split, Slice, Gather, Expand, Tile, Shape, Size, Identity, Dropout,
+ * and the ops that must fold to constants (Constant, ConstantOfShape, Range: Core ML gets
+ * static values, never fill/range_1d). If with a constant condition is inlined; otherwise it
+ * becomes a MIL cond with one block per branch. */
+#include <string.h>
+
+#include "onnx_int.h"
+
+static const char *oname(const Onnx__NodeProto *n, int i)
+{
+    return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
+}
+
+static int norm_axis(int64_t a, int rank, int *out)
+{
+    if (a < 0) a += rank;
+    if (a < 0 || a >= (rank ? rank : 1)) return 0;
+    *out = (int)a;
+    return 1;
+}
+
+static mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
+{
+    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_onnx_set(o, v);
+    return MK_OK;
+}
+
+static mk_value *mil(ox_ctx *c, ox_val *v)
+{
+    return v ? mk_onnx_mil(c, v) : NULL;
+}
+
+/* Constant int list from input idx (opset >= since) or attribute attr; -1 absent, -2 dynamic. */
+static int ints_arg(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, int idx,
+                    int since, const char *attr, int64_t *out, int max)
+{
+    if (c->opset >= since) {
+        if (idx >= n_in || !in[idx]) return -1;
+        if (!in[idx]->data) return -2;
+        size_t k = mk_onnx_numel(&in[idx]->type);
+        if (k > (size_t)max) return -2;
+        for (size_t i = 0; i < k; i++) out[i] = mk_onnx_cget_i(in[idx], i);
+        return (int)k;
+    }
+    const int64_t *v;
+    int k = mk_onnx_attr_ints(n, attr, &v);
+    if (k > max) return -2;
+    if (k > 0) memcpy(out, v, (size_t)k * sizeof *v);
+    return k;
+}
+
+static mk_status all_known(ox_ctx *c, const Onnx__NodeProto *n, const mk_type *t)
+{
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
+    return MK_OK;
+}
+
+OX_LOWER(mk_onnx_lower_identity)
+{
+    (void)n_in;
+    ox_val *a = in[0];
+    if (a->data) {
+        *out[0] = (ox_val){out[0]->name, a->type, a->data, a->nbytes, a->borrowed, NULL, NULL, 0};
+    } else {
+        mk_onnx_set(out[0], a->mil);
+    }
+    if (n_out > 1 && oname(n, 1)) {
+        mk_type t = a->type;
+        t.dtype = MK_DT_BOOL;
+        size_t k = mk_onnx_numel(&t);
+        uint8_t *ones = mk_arena_alloc(c->p->arena, k ? k : 1);
+        if (!ones) return MK_OOM(c->err);
+        memset(ones, 1, k);
+        return mk_onnx_set_const(c, out[1], &t, ones);
+    }
+    return MK_OK;
+}
+
+OX_LOWER(mk_onnx_lower_reshape)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int64_t sh[MK_MAX_RANK * 4];
+    int ns = ints_arg(c, n, in, n_in, 1, 5, "shape", sh, MK_MAX_RANK);
+    if (ns == -2) return mk_onnx_unsupported(c, n, "shape computed at run time");
+    if (ns < 0) return mk_onnx_unsupported(c, n, "missing shape");
+    int allowzero = (int)mk_onnx_attr_i(n, "allowzero", 0), neg = -1;
+    int64_t known = 1, total = 1;
+    int static_in = 1;
+    for (int i = 0; i < x->type.rank; i++) {
+        if (x->type.dims[i] < 0) static_in = 0;
+        else total *= x->type.dims[i];
+    }
+    for (int i = 0; i < ns; i++) {
+        if (sh[i] == 0 && !allowzero) {
+            if (i >= x->type.rank) return mk_onnx_unsupported(c, n, "0 beyond input rank");
+            sh[i] = x->type.dims[i];
+            if (sh[i] < 0) {
+                if (neg >= 0) return mk_onnx_unsupported(c, n, "two unknown dims");
+                neg = i;
+                continue;
+            }
+        }
+        if (sh[i] == -1) {
+            if (neg >= 0) return mk_onnx_unsupported(c, n, "two -1 dims");
+            neg = i;
+        } else if (sh[i] < 0) {
+            return mk_err_set(c->err, MK_EINVAL, "bad shape value %lld", (long long)sh[i]);
+        } else {
+            known *= sh[i];
+        }
+    }
+    if (neg >= 0 && static_in) {
+        if (known == 0 || total % known)
+            return mk_err_set(c->err, MK_EINVAL, "cannot reshape %lld elements", (long long)total);
+        sh[neg] = total / known;
+    } else if (neg < 0 && static_in && known != total) {
+        return mk_err_set(c->err, MK_EINVAL, "reshape of %lld elements to %lld", (long long)total,
+                          (long long)known);
+    }
+    mk_value *v = mk_onnx_reshape(c, x, ns, sh, oname(n, 0));
+    if (v && neg >= 0 && !static_in) v->type.dims[neg] = MK_DIM_UNKNOWN;
+    return done(c, out[0], v);
+}
+
+OX_LOWER(mk_onnx_lower_flatten)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    int64_t ax = mk_onnx_attr_i(n, "axis", 1);
+    if (ax < 0) ax += r;
+    if (ax < 0 || ax > r) return mk_onnx_unsupported(c, n, "bad axis");
+    mk_status st = all_known(c, n, &x->type);
+    if (st != MK_OK) return st;
+    int64_t d[2] = {1, 1};
+    for (int i = 0; i < r; i++) d[i < ax ? 0 : 1] *= x->type.dims[i];
+    return done(c, out[0], mk_onnx_reshape(c, x, 2, d, oname(n, 0)));
+}
+
+OX_LOWER(mk_onnx_lower_transpose)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank, perm[MK_MAX_RANK], seen[MK_MAX_RANK] = {0};
+    const int64_t *pv;
+    int np = mk_onnx_attr_ints(n, "perm", &pv);
+    if (np >= 0 && np != r) return mk_err_set(c->err, MK_EINVAL, "perm has %d entries, rank %d", np, r);
+    for (int i = 0; i < r; i++) {
+        int64_t p = np >= 0 ? pv[i] : r - 1 - i;
+        if (p < 0) p += r;
+        if (p < 0 || p >= r || seen[p]) return mk_err_set(c->err, MK_EINVAL, "bad perm");
+        seen[p] = 1;
+        perm[i] = (int)p;
+    }
+    if (r == 0) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
+    return done(c, out[0], mk_onnx_transpose(c, x, r, perm, oname(n, 0)));
+}
+
+OX_LOWER(mk_onnx_lower_squeeze)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int64_t axes[MK_MAX_RANK];
+    int na = ints_arg(c, n, in, n_in, 1, 13, "axes", axes, MK_MAX_RANK);
+    if (na == -2) return mk_onnx_unsupported(c, n, "axes computed at run time");
+    int r = x->type.rank, flag[MK_MAX_RANK] = {0};
+    int32_t ax32[MK_MAX_RANK];
+    int nax = 0;
+    for (int i = 0; i < na; i++) {
+        int a;
+        if (!norm_axis(axes[i], r, &a)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+        if (x->type.dims[a] != 1 && x->type.dims[a] >= 0)
+            return mk_err_set(c->err, MK_EINVAL, "axis %d has size %lld, not 1", a,
+                              (long long)x->type.dims[a]);
+        flag[a] = 1;
+    }
+    if (na <= 0)
+        for (int i = 0; i < r; i++) {
+            if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs static shape");
+            flag[i] = x->type.dims[i] == 1;
+        }
+    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
+    for (int i = 0; i < r; i++) {
+        if (flag[i]) ax32[nax++] = i;
+        else t.dims[t.rank++] = x->type.dims[i];
+    }
+    if (nax == 0) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
+    mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_unsqueeze)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int64_t axes[MK_MAX_RANK];
+    int na = ints_arg(c, n, in, n_in, 1, 13, "axes", axes, MK_MAX_RANK);
+    if (na == -2) return mk_onnx_unsupported(c, n, "axes computed at run time");
+    if (na <= 0) return mk_err_set(c->err, MK_EINVAL, "no axes");
+    int r = x->type.rank, out_r = r + na, flag[MK_MAX_RANK] = {0};
+    if (out_r > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
+    int32_t ax32[MK_MAX_RANK];
+    for (int i = 0; i < na; i++) {
+        int a;
+        if (!norm_axis(axes[i], out_r, &a) || flag[a]) return mk_err_set(c->err, MK_EINVAL, "bad axes");
+        flag[a] = 1;
+    }
+    mk_type t = mk_type_make(x->type.dtype, out_r, NULL);
+    int k = 0, nax = 0;
+    for (int i = 0; i < out_r; i++) {
+        if (flag[i]) {
+            t.dims[i] = 1;
+            ax32[nax++] = i;
+        } else {
+            t.dims[i] = x->type.dims[k++];
+        }
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_EXPAND_DIMS, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_concat)
+{
+    (void)n_out;
+    mk_value *vals[256];
+    int nv = 0, r = -1;
+    mk_type t;
+    memset(&t, 0, sizeof t);
+    for (int i = 0; i < n_in; i++) {
+        if (!in[i]) continue;
+        if (in[i]->data && mk_onnx_numel(&in[i]->type) == 0) continue; /* empty */
+        if (nv == 256) return mk_onnx_unsupported(c, n, "more than 256 inputs");
+        vals[nv] = mil(c, in[i]);
+        if (!vals[nv]) return MK_OOM(c->err);
+        if (r < 0) {
+            r = vals[nv]->type.rank;
+            t = vals[nv]->type;
+        }
+        nv++;
+    }
+    if (nv == 0) return mk_onnx_unsupported(c, n, "all inputs empty");
+    int ax;
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    t.dims[ax] = 0;
+    for (int i = 0; i < nv; i++) {
+        if (vals[i]->type.rank != r) return mk_err_set(c->err, MK_EINVAL, "ranks differ");
+        int64_t d = vals[i]->type.dims[ax];
+        t.dims[ax] = t.dims[ax] < 0 || d < 0 ? MK_DIM_UNKNOWN : t.dims[ax] + d;
+    }
+    if (nv == 1) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, vals[0], oname(n, 0)));
+    mk_op *op = mk_onnx_op(c, MK_OP_CONCAT, oname(n, 0));
+    if (!op) return MK_OOM(c->err);
+    for (int i = 0; i < nv; i++)
+        if (!mk_onnx_in_mil(c, op, "values", vals[i])) return MK_OOM(c->err);
+    if (!mk_onnx_in_i32(c, op, "axis", ax) || !mk_onnx_in_bool(c, op, "interleave", 0))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_split)
+{
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank, ax;
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    int64_t dim = x->type.dims[ax];
+    if (dim < 0) return mk_onnx_unsupported(c, n, "split of a dynamic axis");
+    int64_t sz[64];
+    int ns = ints_arg(c, n, in, n_in, 1, 13, "split", sz, 64);
+    if (ns == -2) return mk_onnx_unsupported(c, n, "split sizes computed at run time");
+    if (ns < 0 || ns == 0) {
+        /* equal parts (the last may be smaller from opset 18) */
+        int parts = n_out;
+        int64_t each = (dim + parts - 1) / parts;
+        for (int i = 0; i < parts; i++) {
+            int64_t left = dim - each * i;
+            sz[i] = left < each ? (left < 0 ? 0 : left) : each;
+        }
+        ns = parts;
+    }
+    if (ns != n_out) return mk_err_set(c->err, MK_EINVAL, "%d sizes for %d outputs", ns, n_out);
+    int64_t total = 0;
+    int32_t s32[64];
+    for (int i = 0; i < ns; i++) {
+        if (sz[i] < 0) return mk_err_set(c->err, MK_EINVAL, "negative split");
+        total += sz[i];
+        s32[i] = (int32_t)sz[i];
+    }
+    if (total != dim) return mk_err_set(c->err, MK_EINVAL, "split sizes sum to %lld, axis is %lld",
+                                        (long long)total, (long long)dim);
+    mk_op *op = mk_onnx_op(c, MK_OP_SPLIT, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "split_sizes", ns, s32) ||
+        !mk_onnx_in_i32(c, op, "axis", ax))
+        return MK_OOM(c->err);
+    for (int i = 0; i < n_out; i++) {
+        mk_type t = x->type;
+        t.dims[ax] = sz[i];
+        mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
+        if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+        mk_onnx_set(out[i], v);
+    }
+    return MK_OK;
+}
+
+/* Static slice with explicit begin/end per axis (ONNX clamping); masks for "to the end". */
+static mk_value *slice_static(ox_ctx *c, mk_value *x, const int64_t *b, const int64_t *e,
+                              const int64_t *s, const int *end_mask, const mk_type *t,
+                              const char *name)
+{
+    int r = x->type.rank;
+    int32_t b32[MK_MAX_RANK], e32[MK_MAX_RANK], s32[MK_MAX_RANK];
+    uint8_t em[MK_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        b32[i] = (int32_t)b[i];
+        e32[i] = (int32_t)e[i];
+        s32[i] = (int32_t)s[i];
+        em[i] = (uint8_t)end_mask[i];
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_SLICE_BY_INDEX, name);
+    const char *emn = op ? mk_arena_printf(c->p->arena, "%s_end_mask", op->name) : NULL;
+    mk_value *emv = emn ? mk_ir_const_bool(c->p, c->blk, emn, r, em, 0) : NULL;
+    if (!op || !emv || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "begin", r, b32) ||
+        !mk_onnx_in_i32s(c, op, "end", r, e32) || !mk_onnx_in_i32s(c, op, "stride", r, s32) ||
+        !mk_onnx_in_mil(c, op, "end_mask", emv))
+        return NULL;
+    return mk_onnx_out(c, op, NULL, t);
+}
+
+OX_LOWER(mk_onnx_lower_slice)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    int64_t st_[MK_MAX_RANK], en[MK_MAX_RANK], ax[MK_MAX_RANK], sp[MK_MAX_RANK];
+    int ns = ints_arg(c, n, in, n_in, 1, 10, "starts", st_, MK_MAX_RANK);
+    int ne = ints_arg(c, n, in, n_in, 2, 10, "ends", en, MK_MAX_RANK);
+    int na = ints_arg(c, n, in, n_in, 3, 10, "axes", ax, MK_MAX_RANK);
+    int nsp = c->opset >= 10 ? ints_arg(c, n, in, n_in, 4, 10, "steps", sp, MK_MAX_RANK) : -1;
+    if (ns == -2 || ne == -2 || na == -2 || nsp == -2)
+        return mk_onnx_unsupported(c, n, "slice bounds computed at run time");
+    if (ns < 0 || ne != ns || (na >= 0 && na != ns) || (nsp >= 0 && nsp != ns))
+        return mk_err_set(c->err, MK_EINVAL, "starts/ends/axes/steps lengths differ");
+    int64_t b[MK_MAX_RANK], e[MK_MAX_RANK], s[MK_MAX_RANK];
+    int em[MK_MAX_RANK];
+    mk_type t = x->type;
+    for (int i = 0; i < r; i++) b[i] = 0, e[i] = 0, s[i] = 1, em[i] = 1;
+    for (int k = 0; k < ns; k++) {
+        int a;
+        if (!norm_axis(na >= 0 ? ax[k] : k, r, &a)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+        int64_t dim = x->type.dims[a], step = nsp >= 0 ? sp[k] : 1;
+        if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
+        if (dim < 0) return mk_onnx_unsupported(c, n, "slice of a dynamic axis");
+        int64_t bs = st_[k], es = en[k];
+        if (bs < 0) bs += dim;
+        if (es < 0) es += dim;
+        if (step > 0) {
+            bs = bs < 0 ? 0 : bs > dim ? dim : bs;
+            es = es < 0 ? 0 : es > dim ? dim : es;
+        } else {
+            bs = bs < 0 ? -1 : bs > dim - 1 ? dim - 1 : bs;
+            es = es < -1 ? -1 : es > dim - 1 ? dim - 1 : es;
+        }
+        int64_t len = step > 0 ? (es > bs ? (es - bs + step - 1) / step : 0)
+                               : (bs > es ? (bs - es - step - 1) / (-step) : 0);
+        if (len == 0) return mk_onnx_unsupported(c, n, "empty slice");
+        b[a] = bs;
+        s[a] = step;
+        /* an end of -1 with a negative step means "through index 0": use the mask */
+        em[a] = step < 0 && es < 0;
+        e[a] = em[a] ? 0 : es;
+        t.dims[a] = len;
+    }
+    return done(c, out[0], slice_static(c, x, b, e, s, em, &t, oname(n, 0)));
+}
+
+OX_LOWER(mk_onnx_lower_gather)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    ox_val *ix = in[1];
+    if (!x || !ix) return MK_OOM(c->err);
+    int r = x->type.rank, ax;
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    int64_t dim = x->type.dims[ax];
+    if (ix->data && ix->type.rank == 0 && dim > 0) {
+        /* a constant scalar index: slice and squeeze the axis */
+        int64_t q = mk_onnx_cget_i(ix, 0);
+        if (q < 0) q += dim;
+        if (q < 0 || q >= dim) return mk_err_set(c->err, MK_EINVAL, "index out of range");
+        int64_t b[MK_MAX_RANK] = {0}, e[MK_MAX_RANK] = {0}, s[MK_MAX_RANK];
+        int em[MK_MAX_RANK];
+        mk_type t = x->type;
+        for (int i = 0; i < r; i++) s[i] = 1, em[i] = i != ax;
+        b[ax] = q;
+        e[ax] = q + 1;
+        t.dims[ax] = 1;
+        mk_value *sl = slice_static(c, x, b, e, s, em, &t, NULL);
+        if (!sl) return MK_OOM(c->err);
+        mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
+        int32_t a32 = ax;
+        if (!op || !mk_onnx_in_mil(c, op, "x", sl) || !mk_onnx_in_i32s(c, op, "axes", 1, &a32))
+            return MK_OOM(c->err);
+        mk_type st = mk_type_make(x->type.dtype, 0, NULL);
+        for (int i = 0; i < r; i++)
+            if (i != ax) st.dims[st.rank++] = x->type.dims[i];
+        return done(c, out[0], mk_onnx_out(c, op, NULL, &st));
+    }
+    mk_value *iv;
+    if (ix->data && dim > 0) {
+        /* normalize negative constant indices */
+        size_t k = mk_onnx_numel(&ix->type);
+        int32_t *q = mk_arena_array(c->p->arena, k ? k : 1, sizeof *q);
+        if (!q) return MK_OOM(c->err);
+        for (size_t i = 0; i < k; i++) {
+            int64_t v = mk_onnx_cget_i(ix, i);
+            if (v < 0) v += dim;
+            if (v < 0 || v >= dim) return mk_err_set(c->err, MK_EINVAL, "index out of range");
+            q[i] = (int32_t)v;
+        }
+        mk_type it = ix->type;
+        it.dtype = MK_DT_INT32;
+        iv = mk_ir_const(c->p, c->blk, ix->name, &it, q, k * 4, 1);
+    } else {
+        iv = mil(c, ix);
+    }
+    if (!iv) return MK_OOM(c->err);
+    int nr = r - 1 + iv->type.rank;
+    if (nr > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
+    mk_type t = mk_type_make(x->type.dtype, nr, NULL);
+    int k = 0;
+    for (int i = 0; i < ax; i++) t.dims[k++] = x->type.dims[i];
+    for (int i = 0; i < iv->type.rank; i++) t.dims[k++] = iv->type.dims[i];
+    for (int i = ax + 1; i < r; i++) t.dims[k++] = x->type.dims[i];
+    mk_op *op = mk_onnx_op(c, MK_OP_GATHER, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
+        !mk_onnx_in_i32(c, op, "axis", ax))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+/* x broadcast to type t (static): reshape to t's rank, then tile. */
+static mk_value *broadcast_to(ox_ctx *c, mk_value *x, const mk_type *t, const char *name)
+{
+    int r = t->rank;
+    int64_t xd[MK_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        int xi = i - (r - x->type.rank);
+        xd[i] = xi >= 0 ? x->type.dims[xi] : 1;
+    }
+    int32_t reps[MK_MAX_RANK];
+    int need_tile = 0;
+    for (int i = 0; i < r; i++) {
+        reps[i] = xd[i] == t->dims[i] ? 1 : (int32_t)t->dims[i];
+        need_tile |= reps[i] != 1;
+    }
+    mk_value *v = x;
+    if (x->type.rank != r) v = mk_onnx_reshape(c, x, r, xd, need_tile ? NULL : name);
+    if (!v) return NULL;
+    if (!need_tile) return x->type.rank != r ? v : mk_onnx_unary(c, MK_OP_IDENTITY, v, name);
+    mk_op *op = mk_onnx_op(c, MK_OP_TILE, name);
+    if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "reps", r, reps))
+        return NULL;
+    mk_type ot = *t;
+    ot.dtype = x->type.dtype;
+    return mk_onnx_out(c, op, NULL, &ot);
+}
+
+OX_LOWER(mk_onnx_lower_expand)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    if (!in[1]->data) return mk_onnx_unsupported(c, n, "shape computed at run time");
+    size_t ns = mk_onnx_numel(&in[1]->type);
+    if (ns > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
+    int64_t sh[MK_MAX_RANK];
+    for (size_t i = 0; i < ns; i++) sh[i] = mk_onnx_cget_i(in[1], i);
+    mk_type st = mk_type_make(x->type.dtype, (int)ns, sh), t;
+    if (!mk_onnx_bcast(&x->type, &st, &t)) return mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
+    mk_status s = all_known(c, n, &t);
+    if (s != MK_OK) return s;
+    return done(c, out[0], broadcast_to(c, x, &t, oname(n, 0)));
+}
+
+OX_LOWER(mk_onnx_lower_tile)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    if (!in[1]->data) return mk_onnx_unsupported(c, n, "repeats computed at run time");
+    int r = x->type.rank;
+    if ((int)mk_onnx_numel(&in[1]->type) != r) return mk_err_set(c->err, MK_EINVAL, "repeats length");
+    int32_t reps[MK_MAX_RANK];
+    mk_type t = x->type;
+    for (int i = 0; i < r; i++) {
+        int64_t k = mk_onnx_cget_i(in[1], (size_t)i);
+        if (k < 0 || k > INT32_MAX) return mk_err_set(c->err, MK_EINVAL, "bad repeat");
+        reps[i] = (int32_t)k;
+        if (t.dims[i] >= 0) t.dims[i] *= k;
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "reps", r, reps))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+/* Shape of a run-time value: constant when static, else MIL shape (+ slice). */
+OX_LOWER(mk_onnx_lower_shape)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    int64_t s = mk_onnx_attr_i(n, "start", 0), e = mk_onnx_attr_i(n, "end", r);
+    if (s < 0) s += r;
+    if (e < 0) e += r;
+    s = s < 0 ? 0 : s > r ? r : s;
+    e = e < 0 ? 0 : e > r ? r : e;
+    int64_t len = e > s ? e - s : 0, dims[MK_MAX_RANK];
+    int known = 1;
+    for (int64_t i = s; i < e; i++) {
+        dims[i - s] = x->type.dims[i];
+        known &= x->type.dims[i] >= 0;
+    }
+    if (known) {
+        mk_type t = mk_type_make(MK_DT_INT64, 1, &len);
+        return mk_onnx_set_const(c, out[0], &t, dims);
+    }
+    if (s != 0 || e != r) return mk_onnx_unsupported(c, n, "start/end on a dynamic shape");
+    mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
+    int64_t rr = r;
+    mk_type t = mk_type_make(MK_DT_INT32, 1, &rr);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_size)
+{
+    (void)n_in, (void)n_out;
+    size_t k = mk_onnx_numel(&in[0]->type);
+    if (!k && in[0]->type.rank > 0) {
+        for (int i = 0; i < in[0]->type.rank; i++)
+            if (in[0]->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "size of a dynamic shape");
+    }
+    int64_t v = (int64_t)k;
+    mk_type t = mk_type_scalar(MK_DT_INT64);
+    return mk_onnx_set_const(c, out[0], &t, &v);
+}
+
+/* Reached only when folding failed: the shape or bounds are not constants. */
+OX_LOWER(mk_onnx_lower_needs_const)
+{
+    (void)in, (void)n_in, (void)out, (void)n_out;
+    return mk_onnx_unsupported(c, n, "inputs computed at run time (Core ML needs static values;"
+                                     " fix input shapes with --shape or --bind)");
+}
+
+OX_LOWER(mk_onnx_lower_constant)
+{
+    (void)in, (void)n_in, (void)out, (void)n_out, (void)n;
+    /* folding handles every supported form; reaching here means it failed */
+    if (!c->err->code) mk_err_set(c->err, MK_EUNSUPPORTED, "Constant value unsupported");
+    return c->err->code;
+}
+
+/* ---- If ---- */
+static mk_status lower_branch(ox_ctx *c, const Onnx__GraphProto *g, ox_scope *sc)
+{
+    mk_strmap_init(&sc->vals, c->p->alloc);
+    sc->parent = c->scope;
+    c->scope = sc;
+    mk_status st = MK_OK;
+    for (size_t i = 0; i < g->n_initializer && st == MK_OK; i++) {
+        ox_val *v = mk_onnx_define(c, g->initializer[i]->name ? g->initializer[i]->name : "");
+        st = v ? mk_onnx_tensor(c, g->initializer[i], v) : MK_OOM(c->err);
+    }
+    if (st == MK_OK) st = mk_onnx_lower_nodes(c, g);
+    c->scope = sc->parent;
+    return st;
+}
+
+static ox_val *branch_out(ox_ctx *c, ox_scope *sc, const Onnx__GraphProto *g, int i)
+{
+    const char *nm = g->output[i]->name ? g->output[i]->name : "";
+    ox_val *v = mk_strmap_get(&sc->vals, nm);
+    if (v) return v;
+    ox_scope *save = c->scope;
+    c->scope = sc;
+    v = mk_onnx_lookup(c, nm);
+    c->scope = save;
+    return v;
+}
+
+OX_WHY(mk_onnx_why_if)
+{
+    (void)c;
+    const Onnx__AttributeProto *t = mk_onnx_attr(n, "then_branch");
+    const Onnx__AttributeProto *e = mk_onnx_attr(n, "else_branch");
+    if (!t || !t->g || !e || !e->g) return "If without then_branch/else_branch graphs";
+    if (t->g->n_output != n->n_output || e->g->n_output != n->n_output)
+        return "If branch output count differs from the node's";
+    return NULL;
+}
+
+OX_LOWER(mk_onnx_lower_if)
+{
+    (void)n_in;
+    const Onnx__GraphProto *tg = mk_onnx_attr(n, "then_branch")->g;
+    const Onnx__GraphProto *eg = mk_onnx_attr(n, "else_branch")->g;
+    ox_val *cond = in[0];
+    if (cond->data) {
+        /* constant condition: inline the chosen branch */
+        const Onnx__GraphProto *g = mk_onnx_cget_i(cond, 0) ? tg : eg;
+        ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
+        if (!sc) return MK_OOM(c->err);
+        mk_status st = lower_branch(c, g, sc);
+        if (st == MK_OK)
+            for (int i = 0; i < n_out; i++) {
+                ox_val *v = branch_out(c, sc, g, i);
+                if (!v) {
+                    st = mk_err_set(c->err, MK_EINVAL, "branch output '%s' not produced",
+                                    g->output[i]->name);
+                    break;
+                }
+                if (v->poisoned) out[i]->poisoned = 1;
+                else *out[i] = (ox_val){out[i]->name, v->type, v->data, v->nbytes, v->borrowed,
+                                        v->mil, v->mil_blk, 0};
+            }
+        mk_strmap_free(&sc->vals);
+        return st;
+    }
+    /* run-time condition: MIL cond with two blocks */
+    mk_value *pred = mil(c, cond);
+    if (!pred) return MK_OOM(c->err);
+    if (pred->type.rank != 0) {
+        int64_t none = 0;
+        (void)none;
+        mk_op *sq = mk_onnx_op(c, MK_OP_RESHAPE, NULL);
+        mk_type st = mk_type_scalar(pred->type.dtype);
+        if (!sq || !mk_onnx_in_mil(c, sq, "x", pred) || !mk_onnx_in_i32s(c, sq, "shape", 0, NULL))
+            return MK_OOM(c->err);
+        pred = mk_onnx_out(c, sq, NULL, &st);
+        if (!pred) return MK_OOM(c->err);
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_COND, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "pred", pred)) return MK_OOM(c->err);
+    mk_block *outer = c->blk;
+    const Onnx__GraphProto *gs[2] = {tg, eg};
+    mk_value *res[2][64];
+    for (int b = 0; b < 2; b++) {
+        mk_block *blk = mk_ir_block_new(c->p, c->fn, op);
+        ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
+        if (!blk || !sc || !mk_ir_op_add_block(c->p, op, blk)) return MK_OOM(c->err);
+        c->blk = blk;
+        mk_status st = lower_branch(c, gs[b], sc);
+        for (int i = 0; i < n_out && st == MK_OK; i++) {
+            ox_val *v = branch_out(c, sc, gs[b], i);
+            if (!v || v->poisoned) {
+                st = v ? MK_EUNSUPPORTED : mk_err_set(c->err, MK_EINVAL, "branch output missing");
+                break;
+            }
+            mk_value *mv = mk_onnx_mil(c, v);
+            /* a block output must be produced inside the block */
+            if (mv && (!mv->producer || mv->producer->parent != blk))
+                mv = mk_onnx_unary(c, MK_OP_IDENTITY, mv, NULL);
+            if (!mv) st = MK_OOM(c->err);
+            res[b][i] = mv;
+        }
+        mk_strmap_free(&sc->vals);
+        c->blk = outer;
+        if (st == MK_EUNSUPPORTED) return mk_onnx_unsupported(c, n, "a branch holds unsupported nodes");
+        if (st != MK_OK) return st;
+        if (!mk_ir_block_set_outputs(c->p, blk, n_out, res[b])) return MK_OOM(c->err);
+    }
+    for (int i = 0; i < n_out; i++) {
+        mk_type t = res[0][i]->type;
+        if (!mk_type_equal(&t, &res[1][i]->type))
+            return mk_onnx_unsupported(c, n, "branches produce different types");
+        mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
+        if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+        mk_onnx_set(out[i], v);
+    }
+    return MK_OK;
+}

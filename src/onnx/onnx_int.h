@@ -1,0 +1,222 @@
+/* Private interface of the ONNX front end: the model reader (protobuf-c, external data, slim
+ * parse that keeps raw weights in the mmapped file), the importer context shared by the
+ * lowering files, constant folding of shape arithmetic and the importer table. Only files
+ * in src/onnx include this header; nothing here leaks protobuf-c types to other modules. */
+#ifndef MK_ONNX_INT_H
+#define MK_ONNX_INT_H
+
+#include "ir/ir.h"
+#include "onnx/onnx.pb-c.h"
+
+/* ---- reading ---- */
+
+/* A parsed model. raw weight spans of initializers point into `map` (or into external-data
+ * maps) rather than into protobuf-c copies. */
+typedef struct ox_model {
+    Onnx__ModelProto *proto;
+    mk_mapped map; /* the .onnx file itself (kept alive by the program afterwards) */
+    int own_map;
+    const mk_allocator *alloc;
+    /* raw_data spans cut out of initializers by the slim parse, one per initializer */
+    size_t n_spans, cap_spans;
+    struct ox_span {
+        const Onnx__TensorProto *t;
+        const unsigned char *data;
+        size_t size;
+    } *spans;
+} ox_model;
+
+/* Parse a model from memory; data must outlive the model when it is a mapped file. */
+mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocator *a,
+                        ox_model *m, mk_err *e);
+void mk_onnx_model_free(ox_model *m);
+
+/* ---- values ---- */
+
+/* One ONNX value in scope. Constants keep canonical data: FP32 floats, INT64 integers, BOOL
+ * bytes. Run-time values carry their MIL type (fp32, int32 or bool) and MIL value. */
+typedef struct ox_val {
+    const char *name; /* ONNX name */
+    mk_type type;     /* for constants the canonical dtype (FP32/INT64/BOOL) */
+    const void *data; /* constant payload, or NULL for a run-time value */
+    size_t nbytes;
+    int borrowed;      /* data lives in the model file, not in the arena */
+    mk_value *mil;     /* the MIL value once produced or materialized */
+    mk_block *mil_blk; /* block where a materialized constant lives */
+    int poisoned;      /* produced by an unsupported node */
+} ox_val;
+
+typedef struct ox_scope {
+    mk_strmap vals; /* ONNX name -> ox_val* */
+    struct ox_scope *parent;
+} ox_scope;
+
+typedef struct ox_ctx {
+    mk_program *p;
+    mk_function *fn;
+    mk_block *blk; /* block ops are appended to */
+    mk_err *err;
+    const char *file; /* file name used in messages */
+    const char *dir;  /* model directory for external data */
+    int opset;        /* default-domain opset */
+    const mk_convert_options *opts;
+    int opts_n_binds;
+    ox_scope *scope;
+    ox_model *model;
+    mk_buf unsup; /* collected "op|reason|node" lines */
+    int n_unsup;
+    long n_nodes_done, n_nodes_total;
+    struct ox_ext {
+        const char *path;
+        int map_index; /* into p->maps */
+    } *ext;
+    int n_ext;
+    int borrow_ok; /* the model bytes outlive the program (a kept file mapping) */
+} ox_ctx;
+
+/* Node attribute access (NULL / default when absent). */
+const Onnx__AttributeProto *mk_onnx_attr(const Onnx__NodeProto *n, const char *name);
+int64_t mk_onnx_attr_i(const Onnx__NodeProto *n, const char *name, int64_t def);
+float mk_onnx_attr_f(const Onnx__NodeProto *n, const char *name, float def);
+const char *mk_onnx_attr_s(ox_ctx *c, const Onnx__NodeProto *n, const char *name,
+                           const char *def);
+/* INTS attribute: count (or -1 when absent) and data pointer. */
+int mk_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, const int64_t **v);
+
+/* Decode a TensorProto into canonical constant form (arena copy unless the raw data can be
+ * borrowed). Checks dims, element counts and byte sizes against the payload. */
+mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out);
+/* ONNX elem_type -> canonical constant dtype / MIL run-time dtype; INVALID when unsupported. */
+mk_dtype mk_onnx_const_dtype(int elem_type);
+mk_dtype mk_onnx_run_dtype(int elem_type);
+
+/* Scope handling. */
+ox_val *mk_onnx_lookup(ox_ctx *c, const char *name);
+ox_val *mk_onnx_define(ox_ctx *c, const char *name);
+
+/* ---- emitting MIL ---- */
+
+/* The MIL value of v in the current block (materializing a constant as a const op). */
+mk_value *mk_onnx_mil(ox_ctx *c, ox_val *v);
+/* A new op of kind k (named after base, may be NULL). */
+mk_op *mk_onnx_op(ox_ctx *c, mk_op_kind k, const char *base);
+int mk_onnx_in(ox_ctx *c, mk_op *op, const char *param, ox_val *v);
+int mk_onnx_in_mil(ox_ctx *c, mk_op *op, const char *param, mk_value *v);
+/* Constant parameters (const ops named <op>_<param> in the current block). */
+int mk_onnx_in_i32s(ox_ctx *c, mk_op *op, const char *param, int n, const int32_t *v);
+int mk_onnx_in_i32(ox_ctx *c, mk_op *op, const char *param, int32_t v);
+int mk_onnx_in_f32(ox_ctx *c, mk_op *op, const char *param, float v);
+int mk_onnx_in_bool(ox_ctx *c, mk_op *op, const char *param, int v);
+int mk_onnx_in_str(ox_ctx *c, mk_op *op, const char *param, const char *s);
+/* Add an output of type t, append the op to the current block and return the value. */
+mk_value *mk_onnx_out(ox_ctx *c, mk_op *op, const char *name, const mk_type *t);
+/* Bind an ONNX output to a MIL value. */
+void mk_onnx_set(ox_val *o, mk_value *v);
+/* Make an ONNX output a constant (copied into the arena). */
+mk_status mk_onnx_set_const(ox_ctx *c, ox_val *o, const mk_type *t, const void *data);
+
+/* Small helpers used by the lowerings. */
+mk_value *mk_onnx_unary(ox_ctx *c, mk_op_kind k, mk_value *x, const char *name);
+mk_value *mk_onnx_binary(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y, const char *name);
+mk_value *mk_onnx_reshape(ox_ctx *c, mk_value *x, int rank, const int64_t *dims,
+                          const char *name);
+mk_value *mk_onnx_transpose(ox_ctx *c, mk_value *x, int rank, const int *perm,
+                            const char *name);
+mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dims,
+                       const float *v);
+/* Numpy broadcasting of two types' shapes; 0 when incompatible. */
+int mk_onnx_bcast(const mk_type *a, const mk_type *b, mk_type *out);
+
+/* Record an unsupported node (op type, node name, reason) and poison its outputs. */
+mk_status mk_onnx_unsupported(ox_ctx *c, const Onnx__NodeProto *n, const char *fmt, ...)
+    MK_PRINTF(3, 4);
+
+/* Constant element access for canonical constants. */
+double mk_onnx_cget_f(const ox_val *v, size_t i);
+int64_t mk_onnx_cget_i(const ox_val *v, size_t i);
+size_t mk_onnx_numel(const mk_type *t); /* 0 for unknown */
+
+/* ---- importer table ---- */
+typedef mk_status (*ox_lower_fn)(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
+                                 ox_val **out, int n_out);
+typedef const char *(*ox_why_fn)(ox_ctx *c, const Onnx__NodeProto *n);
+
+typedef struct ox_importer {
+    const char *op_type;
+    int opset_lo, opset_hi;
+    ox_lower_fn fn;
+    ox_why_fn why_not; /* static reason a node cannot convert, or NULL */
+} ox_importer;
+
+/* Sorted by op_type; lookup by binary search. */
+const ox_importer *mk_onnx_find_importer(const char *op_type, int opset);
+int mk_onnx_n_importers(void);
+const ox_importer *mk_onnx_importer_at(int i);
+
+/* Lower one graph (subgraph) into the current block of c: nodes in order. */
+mk_status mk_onnx_lower_nodes(ox_ctx *c, const Onnx__GraphProto *g);
+
+/* Constant folding: evaluate node n when all inputs are constants. Returns MK_OK when the
+ * outputs are filled, MK_EUNSUPPORTED when the node is not foldable (lower it instead). */
+mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
+                       ox_val **out, int n_out);
+
+/* Lowerings defined across lower_*.c, referenced by the table in table.c. */
+#define OX_LOWER(fn)                                                                           \
+    mk_status fn(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,    \
+                 int n_out)
+#define OX_WHY(fn) const char *fn(ox_ctx *c, const Onnx__NodeProto *n)
+
+/* Every lowering and why_not function (table.c lists them). */
+OX_LOWER(mk_onnx_lower_add); OX_LOWER(mk_onnx_lower_sub); OX_LOWER(mk_onnx_lower_mul);
+OX_LOWER(mk_onnx_lower_div); OX_LOWER(mk_onnx_lower_pow); OX_LOWER(mk_onnx_lower_equal);
+OX_LOWER(mk_onnx_lower_less); OX_LOWER(mk_onnx_lower_less_equal);
+OX_LOWER(mk_onnx_lower_greater); OX_LOWER(mk_onnx_lower_greater_equal);
+OX_LOWER(mk_onnx_lower_and); OX_LOWER(mk_onnx_lower_or); OX_LOWER(mk_onnx_lower_xor);
+OX_LOWER(mk_onnx_lower_mod); OX_WHY(mk_onnx_why_mod);
+OX_LOWER(mk_onnx_lower_min); OX_LOWER(mk_onnx_lower_max); OX_LOWER(mk_onnx_lower_sum);
+OX_LOWER(mk_onnx_lower_mean);
+OX_LOWER(mk_onnx_lower_sqrt); OX_LOWER(mk_onnx_lower_exp); OX_LOWER(mk_onnx_lower_abs);
+OX_LOWER(mk_onnx_lower_relu); OX_LOWER(mk_onnx_lower_sigmoid); OX_LOWER(mk_onnx_lower_tanh);
+OX_LOWER(mk_onnx_lower_erf); OX_LOWER(mk_onnx_lower_softplus);
+OX_LOWER(mk_onnx_lower_softsign); OX_LOWER(mk_onnx_lower_floor); OX_LOWER(mk_onnx_lower_ceil);
+OX_LOWER(mk_onnx_lower_round); OX_LOWER(mk_onnx_lower_sin); OX_LOWER(mk_onnx_lower_cos);
+OX_LOWER(mk_onnx_lower_tan); OX_LOWER(mk_onnx_lower_asin); OX_LOWER(mk_onnx_lower_acos);
+OX_LOWER(mk_onnx_lower_atan); OX_LOWER(mk_onnx_lower_sinh); OX_LOWER(mk_onnx_lower_cosh);
+OX_LOWER(mk_onnx_lower_atanh); OX_LOWER(mk_onnx_lower_sign); OX_LOWER(mk_onnx_lower_not);
+OX_LOWER(mk_onnx_lower_log); OX_LOWER(mk_onnx_lower_neg); OX_LOWER(mk_onnx_lower_reciprocal);
+OX_LOWER(mk_onnx_lower_leaky_relu); OX_LOWER(mk_onnx_lower_elu);
+OX_LOWER(mk_onnx_lower_hard_sigmoid); OX_LOWER(mk_onnx_lower_hard_swish);
+OX_LOWER(mk_onnx_lower_gelu); OX_WHY(mk_onnx_why_gelu);
+OX_LOWER(mk_onnx_lower_clip); OX_LOWER(mk_onnx_lower_prelu);
+OX_LOWER(mk_onnx_lower_softmax); OX_LOWER(mk_onnx_lower_log_softmax);
+OX_LOWER(mk_onnx_lower_matmul); OX_LOWER(mk_onnx_lower_gemm);
+OX_LOWER(mk_onnx_lower_reduce_mean); OX_LOWER(mk_onnx_lower_reduce_sum);
+OX_LOWER(mk_onnx_lower_reduce_max); OX_LOWER(mk_onnx_lower_reduce_min);
+OX_LOWER(mk_onnx_lower_reduce_prod); OX_LOWER(mk_onnx_lower_reduce_l1);
+OX_LOWER(mk_onnx_lower_reduce_l2); OX_LOWER(mk_onnx_lower_reduce_log_sum);
+OX_LOWER(mk_onnx_lower_reduce_log_sum_exp); OX_LOWER(mk_onnx_lower_reduce_sum_square);
+OX_LOWER(mk_onnx_lower_argmax); OX_LOWER(mk_onnx_lower_argmin); OX_WHY(mk_onnx_why_argmax);
+OX_LOWER(mk_onnx_lower_cast); OX_WHY(mk_onnx_why_cast);
+OX_LOWER(mk_onnx_lower_where); OX_LOWER(mk_onnx_lower_cumsum);
+OX_LOWER(mk_onnx_lower_identity); OX_LOWER(mk_onnx_lower_reshape);
+OX_LOWER(mk_onnx_lower_flatten); OX_LOWER(mk_onnx_lower_transpose);
+OX_LOWER(mk_onnx_lower_squeeze); OX_LOWER(mk_onnx_lower_unsqueeze);
+OX_LOWER(mk_onnx_lower_concat); OX_LOWER(mk_onnx_lower_split); OX_LOWER(mk_onnx_lower_slice);
+OX_LOWER(mk_onnx_lower_gather); OX_LOWER(mk_onnx_lower_expand); OX_LOWER(mk_onnx_lower_tile);
+OX_LOWER(mk_onnx_lower_shape); OX_LOWER(mk_onnx_lower_size);
+OX_LOWER(mk_onnx_lower_needs_const); OX_LOWER(mk_onnx_lower_constant);
+OX_LOWER(mk_onnx_lower_if); OX_WHY(mk_onnx_why_if);
+OX_LOWER(mk_onnx_lower_conv); OX_WHY(mk_onnx_why_conv);
+OX_LOWER(mk_onnx_lower_conv_transpose);
+OX_LOWER(mk_onnx_lower_max_pool); OX_LOWER(mk_onnx_lower_avg_pool); OX_WHY(mk_onnx_why_pool);
+OX_LOWER(mk_onnx_lower_global_avg_pool); OX_LOWER(mk_onnx_lower_global_max_pool);
+OX_LOWER(mk_onnx_lower_batch_norm); OX_WHY(mk_onnx_why_batch_norm);
+OX_LOWER(mk_onnx_lower_instance_norm);
+OX_LOWER(mk_onnx_lower_layer_norm); OX_WHY(mk_onnx_why_layer_norm);
+OX_LOWER(mk_onnx_lower_pad); OX_WHY(mk_onnx_why_pad);
+OX_LOWER(mk_onnx_lower_resize); OX_LOWER(mk_onnx_lower_upsample); OX_WHY(mk_onnx_why_resize);
+OX_LOWER(mk_onnx_lower_lstm); OX_WHY(mk_onnx_why_lstm);
+OX_LOWER(mk_onnx_lower_gru); OX_WHY(mk_onnx_why_gru);
+
+#endif

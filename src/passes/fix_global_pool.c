@@ -1,0 +1,48 @@
+/* Symptom: pooling with a kernel larger than 13 (or stride > 2) was logged as leaving the
+ *          Neural Engine; a global pool written as avg_pool/max_pool is the common case.
+ * Scope: avg_pool/max_pool whose kernel equals the static spatial size, with no padding
+ *        (pad_type valid, or custom with zero pads) and a kernel > 13 or stride > 2.
+ * Evidence: H27 (hollance/neural-engine issues #1, #2 os_log lines; folklore-strength).
+ * Rewrite: reduce_mean / reduce_max over the spatial axes with keep_dims=true - exactly the
+ *          same numbers (a global avg_pool has no padding to exclude). */
+#include <string.h>
+
+#include "passes_int.h"
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    (void)ctx;
+    if (op->kind != MK_OP_AVG_POOL && op->kind != MK_OP_MAX_POOL) return 0;
+    mk_value *x = mk_ir_arg(op, "x");
+    if (!x || x->type.rank < 3 || x->type.rank > 5) return 0;
+    int ns = x->type.rank - 2, n = 0, big = 0;
+    int64_t k[3], s[3] = {1, 1, 1}, pad[6] = {0};
+    if (!pass_ints(op, "kernel_sizes", k, 3, &n) || n != ns) return 0;
+    if (mk_ir_arg(op, "strides") && (!pass_ints(op, "strides", s, 3, &n) || n != ns)) return 0;
+    const char *pt = mk_ir_arg_str(op, "pad_type");
+    if (pt && strcmp(pt, "valid") != 0) {
+        if (strcmp(pt, "custom") != 0 || !pass_ints(op, "pad", pad, 6, &n) || n != 2 * ns)
+            return 0;
+    }
+    for (int i = 0; i < ns; i++) {
+        if (k[i] != x->type.dims[2 + i] || pad[2 * i] || pad[2 * i + 1]) return 0;
+        big |= k[i] > 13 || s[i] > 2;
+    }
+    if (!big) return 0;
+    int32_t axes[3];
+    for (int i = 0; i < ns; i++) axes[i] = 2 + i;
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_op *r = pb_op(&b, op->kind == MK_OP_AVG_POOL ? MK_OP_REDUCE_MEAN : MK_OP_REDUCE_MAX,
+                     "h27_global_pool");
+    pb_in(&b, r, "x", x);
+    pb_in(&b, r, "axes", pb_i32s(&b, "h27_axes", ns, axes));
+    pb_in(&b, r, "keep_dims", pb_bool(&b, "h27_keep", 1));
+    pb_replace(&b, op->outputs[0], pb_emit(&b, r));
+    return pb_done(&b, 1);
+}
+
+int mk_pass_fix_global_pool(mk_program *p, mk_err *e)
+{
+    return pass_each_op(p, rewrite, NULL, e);
+}

@@ -1,0 +1,63 @@
+/* Symptom: from the iOS17 opset, negative gather/scatter indices count as out of bounds and
+ *          give undefined results (ONNX allows them).
+ * Scope: gather / gather_along_axis whose x has a static size along a constant axis; with
+ *        constant int32 indices holding a negative value, or (gather only) run-time int32
+ *        indices.
+ * Evidence: H6 (coremltools iOS17 scatter_gather op docs and its pass
+ *           guard_negative_gather_indices; coremltools PR #2794).
+ * Rewrite: constant indices: a new constant with the axis size added to negative entries.
+ *          Run-time: indices -> select(greater_equal(i, 0), i, add(i, dim)). */
+#include "passes_int.h"
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    (void)ctx;
+    if (op->kind != MK_OP_GATHER && op->kind != MK_OP_GATHER_ALONG_AXIS) return 0;
+    if (mk_ir_op_ios(op) < 17) return 0;
+    mk_value *x = mk_ir_arg(op, "x"), *ix = mk_ir_arg(op, "indices");
+    int32_t axis = 0;
+    if (!x || !ix || ix->type.dtype != MK_DT_INT32 || x->type.rank < 1) return 0;
+    if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &axis)) return 0;
+    if (axis < 0) axis += x->type.rank;
+    if (axis < 0 || axis >= x->type.rank || x->type.dims[axis] <= 0) return 0;
+    int32_t dim = (int32_t)x->type.dims[axis];
+    pb b;
+    pb_init(&b, p, op, e);
+    if (ix->cst) {
+        size_t n = 0;
+        int neg = 0;
+        if (!mk_type_numel(&ix->type, &n)) return 0;
+        for (size_t i = 0; i < n; i++) neg |= mk_const_get_i64(ix, i) < 0;
+        if (!neg) return 0;
+        int32_t *buf = mk_arena_array(p->arena, n ? n : 1, sizeof *buf);
+        if (!buf) {
+            MK_OOM(e);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            int64_t v = mk_const_get_i64(ix, i);
+            buf[i] = (int32_t)(v < 0 ? v + dim : v);
+        }
+        pb_set(&b, op, "indices", pb_const_borrow(&b, "h6_indices", &ix->type, buf, n * 4));
+        return pb_done(&b, 1);
+    }
+    if (op->kind != MK_OP_GATHER) return 0;
+    const mk_op *pr = ix->producer;
+    if (pr && pr->kind == MK_OP_SELECT && mk_ir_arg(pr, "cond") &&
+        mk_ir_arg(pr, "cond")->producer &&
+        mk_ir_arg(pr, "cond")->producer->kind == MK_OP_GREATER_EQUAL)
+        return 0; /* already guarded */
+    mk_value *ge = pb_binary(&b, MK_OP_GREATER_EQUAL, "h6_nonneg", ix, pb_i32(&b, "h6_zero", 0));
+    mk_value *wrapped = pb_binary(&b, MK_OP_ADD, "h6_wrapped", ix, pb_i32(&b, "h6_dim", dim));
+    mk_op *sel = pb_op(&b, MK_OP_SELECT, "h6_indices");
+    pb_in(&b, sel, "cond", ge);
+    pb_in(&b, sel, "a", ix);
+    pb_in(&b, sel, "b", wrapped);
+    pb_set(&b, op, "indices", pb_emit(&b, sel));
+    return pb_done(&b, 1);
+}
+
+int mk_pass_fix_negative_indices(mk_program *p, mk_err *e)
+{
+    return pass_each_op(p, rewrite, NULL, e);
+}

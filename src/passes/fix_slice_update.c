@@ -1,0 +1,114 @@
+/* Symptom: slice_update (iOS18) leaves the Neural Engine, and with a rank-0 update it is not
+ *          supported by the runtime at all; index assignment failed to declare in some models.
+ * Scope: slice_update with a static x, a static update, constant begin/end, stride absent or
+ *        all 1 and no begin/end/squeeze masks; the update has the slice's shape (or is a
+ *        scalar written into a one-element slice).
+ * Evidence: H5 (coremltools frontend/torch/ops.py comments, rdar://128221986; coremltools
+ *           issue #2019).
+ * Rewrite: y = select(mask, pad(update, [b_i, dim_i - e_i]...), x) with a constant bool
+ *          mask that is true inside the slice. Cost: one pad and one select over x. */
+#include <string.h>
+
+#include "passes_int.h"
+
+static int flags_clear(const mk_op *op, const char *param)
+{
+    int64_t v[MK_MAX_RANK];
+    int n = 0;
+    if (!mk_ir_arg(op, param)) return 1;
+    if (!pass_ints(op, param, v, MK_MAX_RANK, &n)) return 0;
+    for (int i = 0; i < n; i++)
+        if (v[i]) return 0;
+    return 1;
+}
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    (void)ctx;
+    if (op->kind != MK_OP_SLICE_UPDATE) return 0;
+    mk_value *x = mk_ir_arg(op, "x"), *u = mk_ir_arg(op, "update");
+    if (!x || !u || !mk_type_is_static(&x->type) || !mk_type_is_static(&u->type)) return 0;
+    if (!flags_clear(op, "begin_mask") || !flags_clear(op, "end_mask") ||
+        !flags_clear(op, "squeeze_mask"))
+        return 0;
+    int r = x->type.rank, nb = 0, ne = 0, ns = 0;
+    int64_t bg[MK_MAX_RANK], en[MK_MAX_RANK], st[MK_MAX_RANK];
+    if (r < 1 || !pass_ints(op, "begin", bg, MK_MAX_RANK, &nb) ||
+        !pass_ints(op, "end", en, MK_MAX_RANK, &ne) || nb != r || ne != r)
+        return 0;
+    if (mk_ir_arg(op, "stride")) {
+        if (!pass_ints(op, "stride", st, MK_MAX_RANK, &ns) || ns != r) return 0;
+        for (int i = 0; i < r; i++)
+            if (st[i] != 1) return 0;
+    }
+    if (x->type.dtype != MK_DT_FP32 && x->type.dtype != MK_DT_FP16 &&
+        x->type.dtype != MK_DT_INT32)
+        return 0;
+    int64_t box[MK_MAX_RANK];
+    int all_one = 1;
+    for (int i = 0; i < r; i++) {
+        int64_t d = x->type.dims[i];
+        if (bg[i] < 0) bg[i] += d;
+        if (en[i] < 0) en[i] += d;
+        if (bg[i] < 0 || en[i] > d || bg[i] >= en[i]) return 0;
+        box[i] = en[i] - bg[i];
+        all_one &= box[i] == 1;
+    }
+    if (u->type.rank == 0 ? !all_one : u->type.rank != r) return 0;
+    for (int i = 0; i < u->type.rank; i++)
+        if (u->type.dims[i] != box[i]) return 0;
+    size_t n = 0;
+    if (!mk_type_numel(&x->type, &n) || n > ((size_t)1 << 28)) return 0;
+    uint8_t *mask = mk_arena_alloc(p->arena, n ? n : 1);
+    if (!mask) {
+        MK_OOM(e);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t rem = i;
+        int in = 1;
+        for (int a = r - 1; a >= 0; a--) {
+            int64_t c = (int64_t)(rem % (size_t)x->type.dims[a]);
+            rem /= (size_t)x->type.dims[a];
+            in &= c >= bg[a] && c < en[a];
+        }
+        mask[i] = (uint8_t)in;
+    }
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_value *upd = u;
+    if (u->type.rank == 0) {
+        int32_t ones[MK_MAX_RANK];
+        for (int i = 0; i < r; i++) ones[i] = 1;
+        mk_op *rs = pb_op(&b, MK_OP_RESHAPE, "h5_update_1");
+        pb_in(&b, rs, "x", u);
+        pb_in(&b, rs, "shape", pb_i32s(&b, "h5_ones", r, ones));
+        upd = pb_emit(&b, rs);
+    }
+    int32_t pads[2 * MK_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        pads[2 * i] = (int32_t)bg[i];
+        pads[2 * i + 1] = (int32_t)(x->type.dims[i] - en[i]);
+    }
+    mk_op *pd = pb_op(&b, MK_OP_PAD, "h5_place_update");
+    pb_in(&b, pd, "x", upd);
+    pb_in(&b, pd, "pad", pb_i32s(&b, "h5_pad", 2 * r, pads));
+    pb_in(&b, pd, "mode", pb_str(&b, "h5_mode", "constant"));
+    pb_in(&b, pd, "constant_val", x->type.dtype == MK_DT_INT32
+                                      ? pb_i32(&b, "h5_zero", 0)
+                                      : pb_float(&b, "h5_zero", x->type.dtype, 0));
+    mk_value *placed = pb_emit(&b, pd);
+    mk_type mt = x->type;
+    mt.dtype = MK_DT_BOOL;
+    mk_op *sel = pb_op(&b, MK_OP_SELECT, "h5_select");
+    pb_in(&b, sel, "cond", pb_const_borrow(&b, "h5_mask", &mt, mask, n));
+    pb_in(&b, sel, "a", placed);
+    pb_in(&b, sel, "b", x);
+    pb_replace(&b, op->outputs[0], pb_emit(&b, sel));
+    return pb_done(&b, 1);
+}
+
+int mk_pass_fix_slice_update(mk_program *p, mk_err *e)
+{
+    return pass_each_op(p, rewrite, NULL, e);
+}

@@ -1,0 +1,108 @@
+/* General clean-up passes: constant folding of ops whose result is known at compile time
+ * (shape of a static tensor, cast/reshape/expand_dims/squeeze of a constant, identity) and
+ * dead-op removal. Hazard-specific folds (fill, range_1d: H4) live in fix_cpu_ops.c. */
+#include <string.h>
+
+#include "passes_int.h"
+
+static int is_block_output(const mk_op *op, const mk_value *v)
+{
+    const mk_block *b = op->parent;
+    for (int i = 0; b && i < b->n_outputs; i++)
+        if (b->outputs[i] == v) return 1;
+    return 0;
+}
+
+static int cast_const(pb *b, mk_op *op, const mk_value *x)
+{
+    const mk_type *ot = &op->outputs[0]->type;
+    size_t n = 0, nb = 0;
+    if (!mk_type_numel(&x->type, &n) || !mk_type_nbytes(ot, &nb) || n > ((size_t)1 << 26))
+        return 0;
+    mk_dtype dt = ot->dtype;
+    if (dt != MK_DT_FP32 && dt != MK_DT_FP16 && dt != MK_DT_INT32 && dt != MK_DT_BOOL) return 0;
+    if (!mk_dtype_is_float(x->type.dtype) && !mk_dtype_is_int(x->type.dtype) &&
+        x->type.dtype != MK_DT_BOOL)
+        return 0;
+    void *buf = mk_arena_alloc(b->p->arena, nb ? nb : 1);
+    if (!buf) return -1;
+    for (size_t i = 0; i < n; i++) {
+        double v = mk_const_get_f64(x, i);
+        switch (dt) {
+        case MK_DT_FP32: ((float *)buf)[i] = (float)v; break;
+        case MK_DT_FP16: ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v); break;
+        case MK_DT_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
+        default: ((uint8_t *)buf)[i] = v != 0; break;
+        }
+    }
+    pb_replace(b, op->outputs[0], pb_const_borrow(b, "folded", ot, buf, nb));
+    return 1;
+}
+
+static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    (void)ctx;
+    if (op->n_outputs != 1) return 0;
+    mk_value *out = op->outputs[0];
+    mk_value *x = mk_ir_arg(op, "x");
+    pb b;
+    pb_init(&b, p, op, e);
+    switch (op->kind) {
+    case MK_OP_SHAPE: {
+        if (!x || !mk_type_is_static(&x->type) || x->type.rank < 0) return 0;
+        int32_t d[MK_MAX_RANK];
+        for (int i = 0; i < x->type.rank; i++) {
+            if (x->type.dims[i] > INT32_MAX) return 0;
+            d[i] = (int32_t)x->type.dims[i];
+        }
+        pb_replace(&b, out, pb_i32s(&b, "folded_shape", x->type.rank, d));
+        return pb_done(&b, 1);
+    }
+    case MK_OP_CAST:
+        if (!x || !x->cst || !mk_type_is_static(&out->type)) return 0;
+        {
+            int r = cast_const(&b, op, x);
+            if (r < 0) {
+                MK_OOM(e);
+                return -1;
+            }
+            return pb_done(&b, r);
+        }
+    case MK_OP_RESHAPE:
+    case MK_OP_EXPAND_DIMS:
+    case MK_OP_SQUEEZE:
+        if (!x || !x->cst || !x->cst->data || !mk_type_is_static(&out->type)) return 0;
+        if (out->type.dtype != x->type.dtype) return 0;
+        pb_replace(&b, out,
+                   pb_const_borrow(&b, "folded", &out->type, x->cst->data, x->cst->nbytes));
+        return pb_done(&b, 1);
+    case MK_OP_IDENTITY:
+        if (!x || is_block_output(op, out)) return 0;
+        mk_ir_replace_uses(op->parent, out, x);
+        mk_ir_unlink(op);
+        return 1;
+    default: return 0;
+    }
+}
+
+int mk_pass_dce(mk_program *p, mk_err *e)
+{
+    int total = 0;
+    for (int i = 0; i < p->n_functions; i++) {
+        int r = mk_ir_dce(p, p->functions[i]->block);
+        if (r < 0) {
+            MK_OOM(e);
+            return -1;
+        }
+        total += r;
+    }
+    return total;
+}
+
+int mk_pass_fold(mk_program *p, mk_err *e)
+{
+    int n = pass_each_op(p, fold_op, NULL, e);
+    if (n < 0) return -1;
+    int d = mk_pass_dce(p, e);
+    return d < 0 ? -1 : n + d;
+}

@@ -1,0 +1,105 @@
+/* The pass table and the small IR-building helpers every pass shares. A pass has the
+ * signature int mk_pass_x(mk_program *, mk_err *): it returns the number of ops it changed
+ * (0 = nothing to do) or -1 with err set. Passes see only src/ir and src/base. src/api
+ * includes this header to run passes by hazard id. */
+#ifndef MK_PASSES_INT_H
+#define MK_PASSES_INT_H
+
+#include "ir/ir.h"
+
+typedef int (*mk_pass_fn)(mk_program *p, mk_err *e);
+
+typedef struct mk_pass_info {
+    const char *name;    /* "fix_conv_transpose_1d" */
+    const char *hazards; /* hazard ids it fixes, comma list ("H7,H8"); "" for general passes */
+    mk_pass_fn fn;
+    int opt_in;          /* only when asked (layout changes: H25) */
+    const char *purpose; /* one line */
+} mk_pass_info;
+
+/* The table in fix order (H3 before H1, fold last). */
+int mk_pass_count(void);
+const mk_pass_info *mk_pass_at(int i);
+const mk_pass_info *mk_pass_find(const char *name);
+/* Run one pass; debug builds (MK_DEBUG) verify the program after it. */
+int mk_pass_run(const mk_pass_info *pi, mk_program *p, mk_err *e);
+
+/* ---- the passes ---- */
+int mk_pass_fold(mk_program *p, mk_err *e);
+int mk_pass_dce(mk_program *p, mk_err *e);
+int mk_pass_fix_conv_transpose_1d(mk_program *p, mk_err *e);
+int mk_pass_fix_conv_transpose_1d_bias(mk_program *p, mk_err *e);
+int mk_pass_fix_conv_padding(mk_program *p, mk_err *e);
+int mk_pass_fix_conv_padding_explicit(mk_program *p, mk_err *e);
+int mk_pass_fix_conv_transpose_pad(mk_program *p, mk_err *e);
+int mk_pass_fix_cpu_ops(mk_program *p, mk_err *e);
+int mk_pass_fix_slice_update(mk_program *p, mk_err *e);
+int mk_pass_fix_negative_indices(mk_program *p, mk_err *e);
+int mk_pass_fix_pow(mk_program *p, mk_err *e);
+int mk_pass_fix_softplus(mk_program *p, mk_err *e);
+int mk_pass_fix_logsumexp(mk_program *p, mk_err *e);
+int mk_pass_fix_log_softmax(mk_program *p, mk_err *e);
+int mk_pass_fix_sum_squares(mk_program *p, mk_err *e);
+int mk_pass_fix_epsilon(mk_program *p, mk_err *e);
+int mk_pass_fix_fp16_range(mk_program *p, mk_err *e);
+int mk_pass_fix_explicit_params(mk_program *p, mk_err *e);
+int mk_pass_fix_empty(mk_program *p, mk_err *e);
+int mk_pass_fix_global_pool(mk_program *p, mk_err *e);
+int mk_pass_fix_linear_to_conv(mk_program *p, mk_err *e);
+int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e);
+int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e);
+int mk_pass_fix_int_linear(mk_program *p, mk_err *e);
+int mk_pass_fp16(mk_program *p, mk_err *e);
+int mk_pass_quantize_int8(mk_program *p, mk_err *e);
+
+/* ---- helpers (pass.c) ---- */
+/* Calls fn(ctx, op) for every op of every block (nested blocks first-to-last). fn may insert
+ * ops before op and unlink op. Returns the sum of fn's results, or -1 at the first -1. */
+typedef int (*pass_op_fn)(void *ctx, mk_program *p, mk_op *op, mk_err *e);
+int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e);
+
+/* A builder inserting new ops before `pos`. The first failure sticks in `failed`
+ * (err set); later calls return NULL, so a rewrite checks once at the end. */
+typedef struct pb {
+    mk_program *p;
+    mk_op *pos;
+    mk_err *e;
+    int failed;
+} pb;
+void pb_init(pb *b, mk_program *p, mk_op *pos, mk_err *e);
+/* A named const op before pos (data copied). */
+mk_value *pb_const(pb *b, const char *base, const mk_type *t, const void *data, size_t nbytes);
+/* Same, but borrowing data (it must outlive the program, e.g. another constant's payload). */
+mk_value *pb_const_borrow(pb *b, const char *base, const mk_type *t, const void *data,
+                          size_t nbytes);
+mk_value *pb_i32(pb *b, const char *base, int32_t v);
+mk_value *pb_i32s(pb *b, const char *base, int n, const int32_t *v);
+mk_value *pb_bool(pb *b, const char *base, int v);
+mk_value *pb_bools(pb *b, const char *base, int n, const uint8_t *v);
+mk_value *pb_str(pb *b, const char *base, const char *s);
+/* A float scalar of dtype dt (fp16 or fp32). */
+mk_value *pb_float(pb *b, const char *base, mk_dtype dt, double v);
+/* New op of kind k; bind inputs with pb_in; pb_emit adds one output, infers its type,
+ * inserts the op before pos and returns the output. */
+mk_op *pb_op(pb *b, mk_op_kind k, const char *base);
+void pb_in(pb *b, mk_op *op, const char *param, mk_value *v);
+mk_value *pb_emit(pb *b, mk_op *op);
+/* Shorthands: unary op(x), binary op(x, y). */
+mk_value *pb_unary(pb *b, mk_op_kind k, const char *base, mk_value *x);
+mk_value *pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value *y);
+/* Bind param to v, replacing an existing binding (in place; op stays where it is). */
+void pb_set(pb *b, mk_op *op, const char *param, mk_value *v);
+/* Copy every input binding of `from` except the listed names (NULL-terminated) onto `to`. */
+void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except);
+/* Make `repl` take over `old`: swap their names (model outputs keep their names), rebind
+ * every use of old in old's block to repl, unlink old's producer. */
+void pb_replace(pb *b, mk_value *old, mk_value *repl);
+/* The pass result: -1 if the builder failed, else n. */
+int pb_done(pb *b, int n);
+
+/* Same spatial/positional parameters from a constant int input; 0 when absent/not const. */
+int pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n);
+/* Constant payload as floats (fp16/fp32) into out[0..n); 0 when not a float constant. */
+int pass_const_floats(const mk_value *v, float *out, size_t n);
+
+#endif

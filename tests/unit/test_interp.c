@@ -1,0 +1,804 @@
+/* Unit tests for src/interp: the kernel table covers ops.def, and each kernel family agrees
+ * with a naive loop or hand-computed values written here (never with milkit's own output).
+ * Programs are built with the IR builder and run through the public mk_run API. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "interp/interp_int.h"
+#include "test.h"
+
+/* ---- a tiny program builder ---- */
+typedef struct bld {
+    mk_program *p;
+    mk_function *f;
+    mk_block *b;
+    mk_err e;
+    mk_tensor_list ins;
+} bld;
+
+static void b_init(bld *B)
+{
+    memset(B, 0, sizeof *B);
+    B->p = mk_ir_program_new(NULL, 9);
+    B->f = mk_ir_function_new(B->p, "main");
+    B->b = B->f->block;
+}
+
+static void b_free(bld *B)
+{
+    mk_tensor_list_free(&B->ins);
+    mk_ir_program_free(B->p);
+}
+
+static mk_value *b_input(bld *B, const char *name, mk_dtype dt, int rank, const int64_t *dims,
+                         const void *data)
+{
+    mk_type t = mk_type_make(dt, rank, dims);
+    mk_value *v = mk_ir_function_add_input(B->p, B->f, name, &t);
+    mk_tensor tt;
+    memset(&tt, 0, sizeof tt);
+    tt.name = mk_strdup_default(name);
+    tt.dtype = dt;
+    tt.rank = rank;
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)(tt.dims[i] = dims[i]);
+    tt.nbytes = n * (size_t)mk_npy_dtype_size(dt);
+    tt.data = malloc(tt.nbytes ? tt.nbytes : 1);
+    memcpy(tt.data, data, tt.nbytes);
+    mk_tensor_list_push(&B->ins, &tt, NULL);
+    return v;
+}
+
+static mk_value *cf(bld *B, int rank, const int64_t *dims, const float *v)
+{
+    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+    return mk_ir_const(B->p, B->b, "c", &t, v, n * 4, 0);
+}
+
+static mk_value *cfs(bld *B, float v)
+{
+    return mk_ir_const_f32(B->p, B->b, "s", 1, &v, 1);
+}
+
+static mk_value *ci(bld *B, int n, const int32_t *v)
+{
+    return mk_ir_const_i32(B->p, B->b, "i", n, v, 0);
+}
+
+static mk_value *cis(bld *B, int32_t v)
+{
+    return mk_ir_const_i32(B->p, B->b, "i", 1, &v, 1);
+}
+
+static mk_value *cb(bld *B, int v)
+{
+    uint8_t x = (uint8_t)v;
+    return mk_ir_const_bool(B->p, B->b, "b", 1, &x, 1);
+}
+
+static mk_value *cbv(bld *B, int n, const uint8_t *v)
+{
+    return mk_ir_const_bool(B->p, B->b, "b", n, v, 0);
+}
+
+static mk_value *cs(bld *B, const char *s)
+{
+    return mk_ir_const_str(B->p, B->b, "s", s);
+}
+
+/* op(B, kind, n_outputs, "param", value, ..., NULL); returns output 0 (NULL on failure). */
+static mk_op *last_op;
+static mk_value *op(bld *B, mk_op_kind k, int n_out, ...)
+{
+    mk_op *o = mk_ir_op_new(B->p, k, NULL);
+    va_list ap;
+    va_start(ap, n_out);
+    const char *nm;
+    while ((nm = va_arg(ap, const char *))) {
+        mk_value *v = va_arg(ap, mk_value *);
+        if (v) mk_ir_op_add_input(B->p, o, nm, v);
+    }
+    va_end(ap);
+    mk_type t = mk_type_scalar(MK_DT_FP32);
+    for (int i = 0; i < n_out; i++) mk_ir_op_add_output(B->p, o, NULL, &t);
+    mk_ir_block_append(B->b, o);
+    last_op = o;
+    if (mk_ir_infer_op(o, &B->e) != MK_OK) {
+        printf("  infer: %s\n", B->e.msg);
+        return NULL;
+    }
+    return o->outputs[0];
+}
+
+/* Run with the block outputs given; returns the status, outputs in *out. */
+static mk_status b_run(bld *B, mk_tensor_list *out, int fp16, int n, ...)
+{
+    mk_value *vals[8];
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) vals[i] = va_arg(ap, mk_value *);
+    va_end(ap);
+    for (int i = 0; i < n; i++)
+        if (!vals[i]) return MK_EINVAL;
+    mk_ir_block_set_outputs(B->p, B->b, n, vals);
+    mk_run_options o = {fp16, 1, 0};
+    memset(&B->e, 0, sizeof B->e);
+    mk_status st = mk_run(B->p, &o, &B->ins, out, &B->e);
+    if (st) printf("  run: %s\n", B->e.msg);
+    return st;
+}
+
+static int close_to(float a, float b, float tol)
+{
+    return fabsf(a - b) <= tol + 1e-4f * fabsf(b);
+}
+
+#define CHECK_NEAR(a, b, tol)                                                                  \
+    CHECK_MSG(close_to((float)(a), (float)(b), (float)(tol)), "%s = %g, expected %g", #a,     \
+              (double)(a), (double)(b))
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* ---- coverage ---- */
+TEST(interp_kernel_table_covers_ops_def)
+{
+    /* Allow-list of ops the interpreter refuses with "not supported": keep it short. */
+    static const mk_op_kind allowed[] = {MK_OP__COUNT};
+    int missing = 0;
+    for (int k = 0; k < MK_OP__COUNT; k++) {
+        int ok = mk_interp_kernel((mk_op_kind)k) != NULL;
+        for (size_t a = 0; a < sizeof allowed / sizeof *allowed; a++) ok = ok || (int)allowed[a] == k;
+        if (!ok) {
+            printf("  no kernel for %s\n", mk_ir_op_info((mk_op_kind)k)->name);
+            missing++;
+        }
+    }
+    CHECK_EQ_INT(missing, 0);
+}
+
+/* ---- conv ---- */
+static void naive_conv1d(const float *x, const float *w, const float *bias, float *y, int N,
+                         int Ci, int L, int Co, int K, int G, int s, int d, int pb, int Lo)
+{
+    int cig = Ci / G, cog = Co / G;
+    for (int n = 0; n < N; n++)
+        for (int co = 0; co < Co; co++)
+            for (int o = 0; o < Lo; o++) {
+                double acc = bias ? bias[co] : 0;
+                int g = co / cog;
+                for (int c = 0; c < cig; c++)
+                    for (int k = 0; k < K; k++) {
+                        int i = o * s + k * d - pb;
+                        if (i >= 0 && i < L)
+                            acc += x[(n * Ci + g * cig + c) * L + i] * w[(co * cig + c) * K + k];
+                    }
+                y[(n * Co + co) * Lo + o] = (float)acc;
+            }
+}
+
+TEST(interp_conv1d_groups_dilation_padding)
+{
+    unsigned seed = 1;
+    enum { N = 2, Ci = 4, L = 11, Co = 6, K = 3, G = 2 };
+    float x[N * Ci * L], w[Co * (Ci / G) * K], bias[Co];
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = frand(&seed);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = frand(&seed);
+    for (int i = 0; i < Co; i++) bias[i] = frand(&seed);
+    struct {
+        const char *pad_type;
+        int s, d, pb, pe;
+    } cases[] = {{"custom", 2, 2, 3, 1}, {"valid", 1, 1, 0, 0}, {"same", 1, 3, -1, -1},
+                 {"custom", 3, 1, 0, 2}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        bld B;
+        b_init(&B);
+        int64_t xd[3] = {N, Ci, L}, wd[3] = {Co, Ci / G, K}, bd[1] = {Co};
+        mk_value *xv = b_input(&B, "x", MK_DT_FP32, 3, xd, x);
+        int32_t st1 = cases[c].s, dl = cases[c].d, pad[2] = {cases[c].pb, cases[c].pe};
+        if (pad[0] < 0) pad[0] = pad[1] = 0;
+        mk_value *y = op(&B, MK_OP_CONV, 1, "x", xv, "weight", cf(&B, 3, wd, w), "bias",
+                         cf(&B, 1, bd, bias), "strides", ci(&B, 1, &st1), "dilations",
+                         ci(&B, 1, &dl), "pad_type", cs(&B, cases[c].pad_type), "pad",
+                         ci(&B, 2, pad), "groups", cis(&B, G), NULL);
+        mk_tensor_list out;
+        REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+        int Lo = (int)out.items[0].dims[2];
+        int pb = cases[c].pb;
+        if (pb < 0) { /* same: out = ceil(L/s), total pad split low-first */
+            CHECK_EQ_INT(Lo, (L + cases[c].s - 1) / cases[c].s);
+            int total = (Lo - 1) * cases[c].s + (K - 1) * cases[c].d + 1 - L;
+            pb = (total > 0 ? total : 0) / 2;
+        } else {
+            CHECK_EQ_INT(Lo, (L + cases[c].pb + cases[c].pe - (K - 1) * cases[c].d - 1) / cases[c].s + 1);
+        }
+        float ref[N * Co * L];
+        naive_conv1d(x, w, bias, ref, N, Ci, L, Co, K, G, cases[c].s, cases[c].d, pb, Lo);
+        for (int i = 0; i < N * Co * Lo; i++) CHECK_NEAR(((float *)out.items[0].data)[i], ref[i], 1e-5);
+        mk_tensor_list_free(&out);
+        b_free(&B);
+    }
+}
+
+TEST(interp_conv2d_stride_pad_vs_naive)
+{
+    unsigned seed = 7;
+    enum { Ci = 3, H = 7, W = 6, Co = 4, KH = 3, KW = 2 };
+    float x[Ci * H * W], w[Co * Ci * KH * KW];
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = frand(&seed);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = frand(&seed);
+    bld B;
+    b_init(&B);
+    int64_t xd[4] = {1, Ci, H, W}, wd[4] = {Co, Ci, KH, KW};
+    int32_t st2[2] = {2, 1}, dl[2] = {1, 2}, pad[4] = {1, 2, 0, 1};
+    mk_value *y = op(&B, MK_OP_CONV, 1, "x", b_input(&B, "x", MK_DT_FP32, 4, xd, x), "weight",
+                     cf(&B, 4, wd, w), "strides", ci(&B, 2, st2), "dilations", ci(&B, 2, dl),
+                     "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, pad), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+    int OH = (H + 1 + 2 - (KH - 1) - 1) / 2 + 1, OW = (W + 0 + 1 - 2 * (KW - 1) - 1) / 1 + 1;
+    CHECK_EQ_INT(out.items[0].dims[2], OH);
+    CHECK_EQ_INT(out.items[0].dims[3], OW);
+    for (int co = 0; co < Co; co++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                double acc = 0;
+                for (int c = 0; c < Ci; c++)
+                    for (int kh = 0; kh < KH; kh++)
+                        for (int kw = 0; kw < KW; kw++) {
+                            int ih = oh * 2 + kh - 1, iw = ow + kw * 2 - 0;
+                            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                                acc += x[(c * H + ih) * W + iw] * w[((co * Ci + c) * KH + kh) * KW + kw];
+                        }
+                CHECK_NEAR(((float *)out.items[0].data)[(co * OH + oh) * OW + ow], acc, 1e-5);
+            }
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_conv_transpose1d_vs_naive)
+{
+    unsigned seed = 3;
+    enum { Ci = 4, L = 5, Cog = 3, K = 4, G = 2, S = 3, P = 1 };
+    float x[Ci * L], w[Ci * Cog * K], bias[Cog * G];
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = frand(&seed);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = frand(&seed);
+    for (size_t i = 0; i < sizeof bias / 4; i++) bias[i] = frand(&seed);
+    bld B;
+    b_init(&B);
+    int64_t xd[3] = {1, Ci, L}, wd[3] = {Ci, Cog, K}, bd[1] = {Cog * G};
+    int32_t st1 = S, pad[2] = {P, P};
+    mk_value *y = op(&B, MK_OP_CONV_TRANSPOSE, 1, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x),
+                     "weight", cf(&B, 3, wd, w), "bias", cf(&B, 1, bd, bias), "strides",
+                     ci(&B, 1, &st1), "pad_type", cs(&B, "custom"), "pad", ci(&B, 2, pad),
+                     "groups", cis(&B, G), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+    int Lo = (L - 1) * S + K - 2 * P;
+    REQUIRE(out.items[0].dims[2] == Lo);
+    float ref[Cog * G * 32] = {0};
+    for (int co = 0; co < Cog * G; co++)
+        for (int o = 0; o < Lo; o++) ref[co * Lo + o] = bias[co];
+    for (int ci_ = 0; ci_ < Ci; ci_++) {
+        int g = ci_ / (Ci / G);
+        for (int c = 0; c < Cog; c++)
+            for (int i = 0; i < L; i++)
+                for (int k = 0; k < K; k++) {
+                    int o = i * S + k - P;
+                    if (o >= 0 && o < Lo)
+                        ref[(g * Cog + c) * Lo + o] += x[ci_ * L + i] * w[(ci_ * Cog + c) * K + k];
+                }
+    }
+    for (int i = 0; i < Cog * G * Lo; i++) CHECK_NEAR(((float *)out.items[0].data)[i], ref[i], 1e-5);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- matmul / linear ---- */
+TEST(interp_matmul_broadcast_and_transpose)
+{
+    unsigned seed = 11;
+    float a[2 * 1 * 3 * 4], b[3 * 5 * 4];
+    for (size_t i = 0; i < sizeof a / 4; i++) a[i] = frand(&seed);
+    for (size_t i = 0; i < sizeof b / 4; i++) b[i] = frand(&seed);
+    bld B;
+    b_init(&B);
+    int64_t ad[4] = {2, 1, 3, 4}, bd[3] = {3, 5, 4};
+    mk_value *y = op(&B, MK_OP_MATMUL, 1, "x", b_input(&B, "a", MK_DT_FP32, 4, ad, a), "y",
+                     cf(&B, 3, bd, b), "transpose_y", cb(&B, 1), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+    REQUIRE(out.items[0].rank == 4);
+    CHECK_EQ_INT(out.items[0].dims[1], 3);
+    CHECK_EQ_INT(out.items[0].dims[3], 5);
+    const float *o = out.items[0].data;
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 3; j++)
+            for (int m = 0; m < 3; m++)
+                for (int n = 0; n < 5; n++) {
+                    double acc = 0;
+                    for (int q = 0; q < 4; q++) acc += a[(i * 3 + m) * 4 + q] * b[(j * 5 + n) * 4 + q];
+                    CHECK_NEAR(o[((i * 3 + j) * 3 + m) * 5 + n], acc, 1e-5);
+                }
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_linear_relu_softmax_by_hand)
+{
+    bld B;
+    b_init(&B);
+    float x[2] = {1, 2}, w[6] = {1, 0, 0, 1, 1, 1}, bias[3] = {0, -3, 1};
+    int64_t xd[2] = {1, 2}, wd[2] = {3, 2}, bd[1] = {3};
+    mk_value *l = op(&B, MK_OP_LINEAR, 1, "x", b_input(&B, "x", MK_DT_FP32, 2, xd, x), "weight",
+                     cf(&B, 2, wd, w), "bias", cf(&B, 1, bd, bias), NULL);
+    mk_value *r = op(&B, MK_OP_RELU, 1, "x", l, NULL);
+    mk_value *s = op(&B, MK_OP_SOFTMAX, 1, "x", r, "axis", cis(&B, -1), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 2, r, s) == MK_OK);
+    /* linear: [1, -1, 4] -> relu [1, 0, 4] -> softmax */
+    const float *ro = out.items[0].data, *so = out.items[1].data;
+    CHECK_NEAR(ro[0], 1, 0);
+    CHECK_NEAR(ro[1], 0, 0);
+    CHECK_NEAR(ro[2], 4, 0);
+    double z = exp(1) + exp(0) + exp(4);
+    CHECK_NEAR(so[0], exp(1) / z, 1e-6);
+    CHECK_NEAR(so[1], 1 / z, 1e-6);
+    CHECK_NEAR(so[2], exp(4) / z, 1e-6);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- normalization, reductions ---- */
+TEST(interp_layer_norm_and_reductions)
+{
+    bld B;
+    b_init(&B);
+    float x[6] = {1, 2, 3, 4, 6, 8};
+    int64_t xd[2] = {2, 3}, gd[1] = {3};
+    float g[3] = {1, 2, 1}, be[3] = {0, 0, 1};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 2, xd, x);
+    int32_t ax = -1, ax0 = 0;
+    mk_value *ln = op(&B, MK_OP_LAYER_NORM, 1, "x", xv, "axes", ci(&B, 1, &ax), "gamma",
+                      cf(&B, 1, gd, g), "beta", cf(&B, 1, gd, be), "epsilon", cfs(&B, 0), NULL);
+    mk_value *sm = op(&B, MK_OP_REDUCE_SUM, 1, "x", xv, "axes", ci(&B, 1, &ax0), "keep_dims",
+                      cb(&B, 0), NULL);
+    mk_value *mx = op(&B, MK_OP_REDUCE_MAX, 1, "x", xv, "axes", ci(&B, 1, &ax), "keep_dims",
+                      cb(&B, 1), NULL);
+    mk_value *mean = op(&B, MK_OP_REDUCE_MEAN, 1, "x", xv, NULL);
+    mk_value *am = op(&B, MK_OP_REDUCE_ARGMAX, 1, "x", xv, "axis", cis(&B, 0), NULL);
+    mk_value *lse = op(&B, MK_OP_REDUCE_LOG_SUM_EXP, 1, "x", xv, "axes", ci(&B, 1, &ax), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 6, ln, sm, mx, mean, am, lse) == MK_OK);
+    const float *o = out.items[0].data;
+    /* row 0: mean 2, var 2/3 -> (x-2)/sqrt(2/3) */
+    double s0 = sqrt(2.0 / 3.0);
+    CHECK_NEAR(o[0], -1 / s0, 1e-5);
+    CHECK_NEAR(o[1], 0, 1e-5);
+    CHECK_NEAR(o[2], 1 / s0 + 1, 1e-5);
+    /* row 1: mean 6, var 8/3 */
+    double s1 = sqrt(8.0 / 3.0);
+    CHECK_NEAR(o[3], -2 / s1, 1e-5);
+    CHECK_NEAR(o[5], 2 / s1 + 1, 1e-5);
+    const float *sum = out.items[1].data;
+    CHECK_EQ_INT(out.items[1].rank, 1);
+    CHECK_NEAR(sum[0], 5, 0);
+    CHECK_NEAR(sum[2], 11, 0);
+    CHECK_EQ_INT(out.items[2].rank, 2);
+    CHECK_NEAR(((float *)out.items[2].data)[1], 8, 0);
+    CHECK_EQ_INT(out.items[3].rank, 0);
+    CHECK_NEAR(((float *)out.items[3].data)[0], 4, 1e-6);
+    CHECK_EQ_INT(out.items[4].dtype, 23);
+    CHECK_EQ_INT(((int32_t *)out.items[4].data)[0], 1);
+    CHECK_NEAR(((float *)out.items[5].data)[0], log(exp(1) + exp(2) + exp(3)), 1e-5);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_batch_norm_instance_norm)
+{
+    bld B;
+    b_init(&B);
+    float x[8] = {1, 3, 2, 6, -1, 1, 0, 0};
+    int64_t xd[3] = {2, 2, 2}, cd[1] = {2};
+    float mean[2] = {1, 2}, var[2] = {4, 1}, gam[2] = {2, 1}, bet[2] = {0, 1};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 3, xd, x);
+    mk_value *bn = op(&B, MK_OP_BATCH_NORM, 1, "x", xv, "mean", cf(&B, 1, cd, mean), "variance",
+                      cf(&B, 1, cd, var), "gamma", cf(&B, 1, cd, gam), "beta", cf(&B, 1, cd, bet),
+                      "epsilon", cfs(&B, 0), NULL);
+    mk_value *in = op(&B, MK_OP_INSTANCE_NORM, 1, "x", xv, "epsilon", cfs(&B, 1e-12f), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 2, bn, in) == MK_OK);
+    const float *o = out.items[0].data, *q = out.items[1].data;
+    CHECK_NEAR(o[0], (1 - 1) / 2.0 * 2, 1e-6);
+    CHECK_NEAR(o[1], (3 - 1) / 2.0 * 2, 1e-6);
+    CHECK_NEAR(o[3], (6 - 2) / 1.0 + 1, 1e-6);
+    CHECK_NEAR(o[4], (-1 - 1) / 2.0 * 2, 1e-6);
+    CHECK_NEAR(q[0], -1, 1e-5); /* [1,3]: mean 2, std 1 */
+    CHECK_NEAR(q[3], 1, 1e-5);  /* [2,6]: mean 4, std 2 */
+    CHECK_NEAR(q[6], 0, 1e-5);  /* [0,0]: var 0 -> 0 */
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- shape ops ---- */
+TEST(interp_slice_gather_concat_transpose)
+{
+    bld B;
+    b_init(&B);
+    float x[24];
+    for (int i = 0; i < 24; i++) x[i] = (float)i;
+    int64_t xd[3] = {2, 3, 4};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 3, xd, x);
+    int32_t beg[3] = {1, 0, -1}, end[3] = {2, 3, 0}, str[3] = {1, 2, -2};
+    uint8_t bm[3] = {0, 1, 0}, em[3] = {0, 0, 1}, sq[3] = {1, 0, 0};
+    mk_value *sl = op(&B, MK_OP_SLICE_BY_INDEX, 1, "x", xv, "begin", ci(&B, 3, beg), "end",
+                      ci(&B, 3, end), "stride", ci(&B, 3, str), "begin_mask", cbv(&B, 3, bm),
+                      "end_mask", cbv(&B, 3, em), "squeeze_mask", cbv(&B, 3, sq), NULL);
+    int32_t idx[3] = {2, -1, 0};
+    mk_value *ga = op(&B, MK_OP_GATHER, 1, "x", xv, "indices", ci(&B, 3, idx), "axis", cis(&B, 2),
+                      NULL);
+    int32_t perm[3] = {2, 0, 1};
+    mk_value *tr = op(&B, MK_OP_TRANSPOSE, 1, "x", xv, "perm", ci(&B, 3, perm), NULL);
+    mk_op *cat = mk_ir_op_new(B.p, MK_OP_CONCAT, NULL);
+    mk_ir_op_add_input(B.p, cat, "values", xv);
+    mk_ir_op_add_input(B.p, cat, "values", xv);
+    mk_ir_op_add_input(B.p, cat, "axis", cis(&B, 1));
+    mk_ir_op_add_input(B.p, cat, "interleave", cb(&B, 0));
+    mk_type t = mk_type_scalar(MK_DT_FP32);
+    mk_value *cv = mk_ir_op_add_output(B.p, cat, NULL, &t);
+    mk_ir_block_append(B.b, cat);
+    REQUIRE(mk_ir_infer_op(cat, &B.e) == MK_OK);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 4, sl, ga, tr, cv) == MK_OK);
+    /* slice: batch 1 (squeezed), rows 0,2, cols 3,1 */
+    REQUIRE(out.items[0].rank == 2);
+    CHECK_EQ_INT(out.items[0].dims[0], 2);
+    CHECK_EQ_INT(out.items[0].dims[1], 2);
+    const float *s = out.items[0].data;
+    CHECK_NEAR(s[0], 12 + 3, 0);
+    CHECK_NEAR(s[1], 12 + 1, 0);
+    CHECK_NEAR(s[2], 12 + 8 + 3, 0);
+    CHECK_NEAR(s[3], 12 + 8 + 1, 0);
+    const float *g = out.items[1].data;
+    CHECK_NEAR(g[0], 2, 0);
+    CHECK_NEAR(g[1], 3, 0);
+    CHECK_NEAR(g[2], 0, 0);
+    CHECK_NEAR(g[3 * 5 + 1], 23, 0); /* [1,2,1] -> x[1,2,3] */
+    const float *tp = out.items[2].data; /* [4,2,3]: tp[k][i][j] = x[i][j][k] */
+    CHECK_EQ_INT(out.items[2].dims[0], 4);
+    CHECK_NEAR(tp[(3 * 2 + 1) * 3 + 2], x[(1 * 3 + 2) * 4 + 3], 0);
+    CHECK_NEAR(tp[(1 * 2 + 0) * 3 + 1], x[(0 * 3 + 1) * 4 + 1], 0);
+    CHECK_EQ_INT(out.items[3].dims[1], 6);
+    CHECK_NEAR(((float *)out.items[3].data)[4 * 4 + 1], 5, 0); /* [0,4,1] = x[0,1,1] */
+    CHECK_NEAR(((float *)out.items[3].data)[(6 + 5) * 4 + 3], 23, 0); /* [1,5,3] = x[1,2,3] */
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_cumsum_pad_modes)
+{
+    bld B;
+    b_init(&B);
+    float x[4] = {1, 2, 3, 4};
+    int64_t xd[2] = {1, 4};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 2, xd, x);
+    mk_value *c1 = op(&B, MK_OP_CUMSUM, 1, "x", xv, "axis", cis(&B, 1), "exclusive", cb(&B, 1),
+                      "reverse", cb(&B, 1), NULL);
+    int32_t pad[2] = {2, 3};
+    mk_value *p_c = op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode",
+                       cs(&B, "constant"), "constant_val", cfs(&B, -1), NULL);
+    mk_value *p_r = op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode", cs(&B, "reflect"),
+                       NULL);
+    mk_value *p_e = op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode",
+                       cs(&B, "replicate"), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 4, c1, p_c, p_r, p_e) == MK_OK);
+    const float want_c[4] = {9, 7, 4, 0};
+    for (int i = 0; i < 4; i++) CHECK_NEAR(((float *)out.items[0].data)[i], want_c[i], 0);
+    const float w1[9] = {-1, -1, 1, 2, 3, 4, -1, -1, -1}, w2[9] = {3, 2, 1, 2, 3, 4, 3, 2, 1},
+                w3[9] = {1, 1, 1, 2, 3, 4, 4, 4, 4};
+    for (int i = 0; i < 9; i++) {
+        CHECK_NEAR(((float *)out.items[1].data)[i], w1[i], 0);
+        CHECK_NEAR(((float *)out.items[2].data)[i], w2[i], 0);
+        CHECK_NEAR(((float *)out.items[3].data)[i], w3[i], 0);
+    }
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_resize_modes)
+{
+    bld B;
+    b_init(&B);
+    float x[4] = {0, 1, 2, 3}; /* [[0,1],[2,3]] */
+    int64_t xd[4] = {1, 1, 2, 2};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 4, xd, x);
+    mk_value *nn = op(&B, MK_OP_UPSAMPLE_NEAREST_NEIGHBOR, 1, "x", xv, "scale_factor_height",
+                      cfs(&B, 2), "scale_factor_width", cfs(&B, 2), NULL);
+    mk_value *ac = op(&B, MK_OP_UPSAMPLE_BILINEAR, 1, "x", xv, "scale_factor_height", cfs(&B, 2),
+                      "scale_factor_width", cfs(&B, 2), "align_corners", cb(&B, 1), NULL);
+    mk_value *hp = op(&B, MK_OP_UPSAMPLE_BILINEAR, 1, "x", xv, "scale_factor_height", cfs(&B, 2),
+                      "scale_factor_width", cfs(&B, 2), "align_corners", cb(&B, 0), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 3, nn, ac, hp) == MK_OK);
+    const float *n = out.items[0].data, *a = out.items[1].data, *h = out.items[2].data;
+    CHECK_EQ_INT(out.items[0].dims[3], 4);
+    CHECK_NEAR(n[0 * 4 + 1], 0, 0);
+    CHECK_NEAR(n[1 * 4 + 2], 1, 0);
+    CHECK_NEAR(n[3 * 4 + 3], 3, 0);
+    /* align corners: column positions 0, 1/3, 2/3, 1 */
+    CHECK_NEAR(a[0 * 4 + 1], 1.0 / 3, 1e-6);
+    CHECK_NEAR(a[3 * 4 + 3], 3, 1e-6);
+    CHECK_NEAR(a[1 * 4 + 1], 2.0 / 3 + 1.0 / 3, 1e-6); /* y=1/3 -> 2/3, x=1/3 -> 1/3 */
+    /* half pixel: positions -0.25 (clamped 0), 0.25, 0.75, 1.25 (clamped 1) */
+    CHECK_NEAR(h[0 * 4 + 0], 0, 1e-6);
+    CHECK_NEAR(h[0 * 4 + 1], 0.25, 1e-6);
+    CHECK_NEAR(h[0 * 4 + 2], 0.75, 1e-6);
+    CHECK_NEAR(h[1 * 4 + 1], 0.25 * 2 + 0.25, 1e-6);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- recurrent ---- */
+static float sigm(float v)
+{
+    return 1.0f / (1.0f + expf(-v));
+}
+
+TEST(interp_lstm_one_step_by_hand)
+{
+    bld B;
+    b_init(&B);
+    enum { I = 2, H = 2 };
+    float x[I] = {0.5f, -1}, h0[H] = {0.1f, -0.2f}, c0[H] = {0.3f, 0.4f};
+    float wih[4 * H * I], whh[4 * H * H], bias[4 * H];
+    unsigned seed = 5;
+    for (int i = 0; i < 4 * H * I; i++) wih[i] = frand(&seed);
+    for (int i = 0; i < 4 * H * H; i++) whh[i] = frand(&seed);
+    for (int i = 0; i < 4 * H; i++) bias[i] = frand(&seed);
+    int64_t xd[3] = {1, 1, I}, hd[2] = {1, H}, wd[2] = {4 * H, I}, rd[2] = {4 * H, H}, bd[1] = {4 * H};
+    mk_value *y = op(&B, MK_OP_LSTM, 3, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x), "initial_h",
+                     cf(&B, 2, hd, h0), "initial_c", cf(&B, 2, hd, c0), "weight_ih",
+                     cf(&B, 2, wd, wih), "weight_hh", cf(&B, 2, rd, whh), "bias",
+                     cf(&B, 1, bd, bias), "output_sequence", cb(&B, 1), NULL);
+    REQUIRE(y);
+    mk_op *lo = last_op;
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 3, lo->outputs[0], lo->outputs[1], lo->outputs[2]) == MK_OK);
+    float g[4 * H];
+    for (int r = 0; r < 4 * H; r++) {
+        g[r] = bias[r];
+        for (int q = 0; q < I; q++) g[r] += wih[r * I + q] * x[q];
+        for (int q = 0; q < H; q++) g[r] += whh[r * H + q] * h0[q];
+    }
+    for (int j = 0; j < H; j++) { /* gate order i, f, o, z */
+        float i_ = sigm(g[j]), f_ = sigm(g[H + j]), o_ = sigm(g[2 * H + j]), z_ = tanhf(g[3 * H + j]);
+        float c = f_ * c0[j] + i_ * z_, h = o_ * tanhf(c);
+        CHECK_NEAR(((float *)out.items[0].data)[j], h, 1e-6);
+        CHECK_NEAR(((float *)out.items[1].data)[j], h, 1e-6);
+        CHECK_NEAR(((float *)out.items[2].data)[j], c, 1e-6);
+    }
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- dtypes, fp16, constexpr ---- */
+TEST(interp_fp16_emulate_reports_overflow)
+{
+    bld B;
+    b_init(&B);
+    float x[2] = {300, 2};
+    int64_t xd[1] = {2};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 1, xd, x);
+    mk_value *sq = op(&B, MK_OP_SQUARE, 1, "x", xv, NULL);      /* 90000 overflows in fp16 */
+    mk_value *ad = op(&B, MK_OP_ADD, 1, "x", xv, "y", cfs(&B, 0.0001f), NULL);
+    mk_value *vals[2] = {sq, ad};
+    mk_ir_block_set_outputs(B.p, B.b, 2, vals);
+    mk_run_options o = {1, 1, 0};
+    mk_tensor_list out;
+    mk_run_report rep;
+    REQUIRE(mk_run_ex(B.p, &o, &B.ins, &out, &rep, &B.e) == MK_OK);
+    CHECK(isinf(((float *)out.items[0].data)[0]));
+    CHECK_NEAR(((float *)out.items[0].data)[1], 4, 0);
+    CHECK(strstr(rep.warning, "fp16 overflow") != NULL);
+    CHECK(strstr(rep.warning, last_op->kind == MK_OP_ADD ? "square" : "?") != NULL);
+    /* 2 + 1e-4 is 2 in half precision (spacing 2^-9 near 2) */
+    CHECK(((float *)out.items[1].data)[1] == 2.0f);
+    mk_tensor_list_free(&out);
+    o.fp16_emulate = 0;
+    REQUIRE(mk_run_ex(B.p, &o, &B.ins, &out, &rep, &B.e) == MK_OK);
+    CHECK(rep.warning[0] == 0);
+    CHECK_NEAR(((float *)out.items[0].data)[0], 90000, 0);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_constexpr_affine_dequantize_and_cast)
+{
+    bld B;
+    b_init(&B);
+    int8_t q[6] = {-3, 0, 5, 10, -128, 127};
+    int8_t zp[2] = {1, -2};
+    float sc[2] = {0.5f, 2.0f};
+    int64_t qd[2] = {2, 3}, vd[1] = {2};
+    mk_op *o = mk_ir_op_new(B.p, MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE, "w");
+    mk_type qt = mk_type_make(MK_DT_INT8, 2, qd), zt = mk_type_make(MK_DT_INT8, 1, vd),
+            st = mk_type_make(MK_DT_FP32, 1, vd), at = mk_type_scalar(MK_DT_INT32);
+    int32_t axis = 0;
+    mk_ir_op_add_attr(B.p, o, "quantized_data", mk_ir_const_value(B.p, &qt, q, 6, 0));
+    mk_ir_op_add_attr(B.p, o, "zero_point", mk_ir_const_value(B.p, &zt, zp, 2, 0));
+    mk_ir_op_add_attr(B.p, o, "scale", mk_ir_const_value(B.p, &st, sc, 8, 0));
+    mk_ir_op_add_attr(B.p, o, "axis", mk_ir_const_value(B.p, &at, &axis, 4, 0));
+    mk_type ft = mk_type_scalar(MK_DT_FP32);
+    mk_value *w = mk_ir_op_add_output(B.p, o, NULL, &ft);
+    mk_ir_block_append(B.b, o);
+    REQUIRE(mk_ir_infer_op(o, &B.e) == MK_OK);
+    float x[3] = {1, 1, 1};
+    int64_t xd[1] = {3};
+    mk_value *y = op(&B, MK_OP_MUL, 1, "x", w, "y", b_input(&B, "x", MK_DT_FP32, 1, xd, x), NULL);
+    mk_value *c = op(&B, MK_OP_CAST, 1, "x", y, "dtype", cs(&B, "int32"), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 2, y, c) == MK_OK);
+    const float want[6] = {-2, -0.5f, 2, 24, -252, 258};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(((float *)out.items[0].data)[i], want[i], 0);
+    CHECK_EQ_INT(out.items[1].dtype, 23);
+    CHECK_EQ_INT(((int32_t *)out.items[1].data)[1], 0);  /* -0.5 truncates to 0 */
+    CHECK_EQ_INT(((int32_t *)out.items[1].data)[4], -252);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_int_and_bool_elementwise)
+{
+    bld B;
+    b_init(&B);
+    int32_t a[4] = {7, -7, 3, 0};
+    int64_t d[1] = {4};
+    mk_value *av = b_input(&B, "a", MK_DT_INT32, 1, d, a);
+    mk_value *fd = op(&B, MK_OP_FLOOR_DIV, 1, "x", av, "y", cis(&B, 2), NULL);
+    mk_value *md = op(&B, MK_OP_MOD, 1, "x", av, "y", cis(&B, 3), NULL);
+    mk_value *gt = op(&B, MK_OP_GREATER, 1, "x", av, "y", cis(&B, 0), NULL);
+    mk_value *nt = op(&B, MK_OP_LOGICAL_NOT, 1, "x", gt, NULL);
+    mk_value *se = op(&B, MK_OP_SELECT, 1, "cond", gt, "a", av, "b", cis(&B, 100), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 5, fd, md, gt, nt, se) == MK_OK);
+    const int32_t wf[4] = {3, -4, 1, 0}, wm[4] = {1, 2, 0, 0}, ws[4] = {7, 100, 3, 100};
+    const uint8_t wg[4] = {1, 0, 1, 0};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(((int32_t *)out.items[0].data)[i], wf[i]);
+        CHECK_EQ_INT(((int32_t *)out.items[1].data)[i], wm[i]);
+        CHECK_EQ_INT(((uint8_t *)out.items[2].data)[i], wg[i]);
+        CHECK_EQ_INT(((uint8_t *)out.items[3].data)[i], !wg[i]);
+        CHECK_EQ_INT(((int32_t *)out.items[4].data)[i], ws[i]);
+    }
+    CHECK_EQ_INT(out.items[2].dtype, 1);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- control flow ---- */
+TEST(interp_cond_and_while_loop)
+{
+    bld B;
+    b_init(&B);
+    float x[1] = {3};
+    int64_t d[1] = {1};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 1, d, x);
+    /* while (v < 100) v = v * 2 */
+    mk_op *w = mk_ir_op_new(B.p, MK_OP_WHILE_LOOP, "loop");
+    mk_ir_op_add_input(B.p, w, "loop_vars", xv);
+    mk_type ft = mk_type_make(MK_DT_FP32, 1, d);
+    mk_block *cb_ = mk_ir_block_new(B.p, B.f, w), *body = mk_ir_block_new(B.p, B.f, w);
+    mk_value *cv = mk_ir_block_add_input(B.p, cb_, "cv", &ft);
+    mk_value *bv = mk_ir_block_add_input(B.p, body, "bv", &ft);
+    mk_block *save = B.b;
+    B.b = cb_;
+    mk_value *lt = op(&B, MK_OP_LESS, 1, "x", cv, "y", cfs(&B, 100), NULL);
+    int32_t zero = 0;
+    mk_value *lts = op(&B, MK_OP_SQUEEZE, 1, "x", lt, "axes", ci(&B, 1, &zero), NULL);
+    mk_ir_block_set_outputs(B.p, cb_, 1, &lts);
+    B.b = body;
+    mk_value *dbl = op(&B, MK_OP_MUL, 1, "x", bv, "y", cfs(&B, 2), NULL);
+    mk_ir_block_set_outputs(B.p, body, 1, &dbl);
+    B.b = save;
+    mk_ir_op_add_block(B.p, w, cb_);
+    mk_ir_op_add_block(B.p, w, body);
+    mk_value *wo = mk_ir_op_add_output(B.p, w, NULL, &ft);
+    mk_ir_block_append(B.b, w);
+    /* cond(x > 0) { x + 1 } else { x - 1 } using an outer value inside the branches */
+    mk_value *pos = op(&B, MK_OP_GREATER, 1, "x", xv, "y", cfs(&B, 0), NULL);
+    mk_value *poss = op(&B, MK_OP_SQUEEZE, 1, "x", pos, NULL);
+    mk_op *c = mk_ir_op_new(B.p, MK_OP_COND, "cond");
+    mk_ir_op_add_input(B.p, c, "pred", poss);
+    mk_block *tb = mk_ir_block_new(B.p, B.f, c), *fb = mk_ir_block_new(B.p, B.f, c);
+    B.b = tb;
+    mk_value *t1 = op(&B, MK_OP_ADD, 1, "x", wo, "y", cfs(&B, 1), NULL);
+    mk_ir_block_set_outputs(B.p, tb, 1, &t1);
+    B.b = fb;
+    mk_value *f1 = op(&B, MK_OP_SUB, 1, "x", wo, "y", cfs(&B, 1), NULL);
+    mk_ir_block_set_outputs(B.p, fb, 1, &f1);
+    B.b = save;
+    mk_ir_op_add_block(B.p, c, tb);
+    mk_ir_op_add_block(B.p, c, fb);
+    mk_value *co = mk_ir_op_add_output(B.p, c, NULL, &ft);
+    mk_ir_block_append(B.b, c);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 2, wo, co) == MK_OK);
+    CHECK_NEAR(((float *)out.items[0].data)[0], 192, 0); /* 3,6,...,96,192 */
+    CHECK_NEAR(((float *)out.items[1].data)[0], 193, 0);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- inputs and errors ---- */
+TEST(interp_input_checks_name_the_input)
+{
+    bld B;
+    b_init(&B);
+    float x[6] = {0};
+    int64_t d[2] = {2, 3};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 2, d, x);
+    mk_value *y = op(&B, MK_OP_RELU, 1, "x", xv, NULL);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    mk_run_options o = {0, 1, 0};
+    mk_tensor_list out;
+    mk_err e = {0};
+    B.ins.items[0].dims[1] = 2; /* wrong shape */
+    CHECK(mk_run(B.p, &o, &B.ins, &out, &e) == MK_EINVAL);
+    CHECK(strstr(e.msg, "input x") && strstr(e.msg, "[2, 2]"));
+    B.ins.items[0].dims[1] = 3;
+    B.ins.items[0].dtype = 23;
+    e = (mk_err){0};
+    CHECK(mk_run(B.p, &o, &B.ins, &out, &e) == MK_EINVAL);
+    CHECK(strstr(e.msg, "dtype") != NULL);
+    B.ins.items[0].dtype = 11;
+    e = (mk_err){0};
+    mk_tensor_list none = {0, NULL};
+    CHECK(mk_run(B.p, &o, &none, &out, &e) == MK_EINVAL);
+    CHECK(strstr(e.msg, "missing") != NULL);
+    /* random inputs have the model's shapes and run */
+    mk_tensor_list r;
+    REQUIRE(mk_random_inputs(B.p, 42, &r, &e) == MK_OK);
+    CHECK_EQ_INT(r.n, 1);
+    CHECK_EQ_INT(r.items[0].dims[1], 3);
+    e = (mk_err){0};
+    CHECK(mk_run(B.p, &o, &r, &out, &e) == MK_OK);
+    for (int i = 0; i < 6; i++) CHECK(((float *)out.items[0].data)[i] >= 0);
+    mk_tensor_list_free(&out);
+    mk_tensor_list_free(&r);
+    b_free(&B);
+}
+
+TEST(interp_compare_metrics)
+{
+    float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3.5f, 4};
+    mk_tensor ta = {.name = "a", .dtype = 11, .rank = 2, .data = a, .nbytes = 16};
+    mk_tensor tb = {.name = "b", .dtype = 11, .rank = 3, .data = b, .nbytes = 16};
+    ta.dims[0] = 2, ta.dims[1] = 2;
+    tb.dims[0] = 1, tb.dims[1] = 2, tb.dims[2] = 2;
+    mk_compare_result r;
+    mk_err e = {0};
+    REQUIRE(mk_compare(&ta, &tb, 1e-4, 1e-3, &r, &e) == MK_OK);
+    CHECK(r.shape_ok);
+    CHECK(!r.pass);
+    CHECK_EQ_INT(r.n_bad, 1);
+    CHECK_EQ_INT(r.worst_index, 2);
+    CHECK_EQ_INT(r.worst_coord[1], 1);
+    CHECK_EQ_INT(r.worst_coord[2], 0);
+    CHECK_NEAR(r.max_abs, 0.5, 1e-9);
+    CHECK_NEAR(r.max_rel, 0.5 / 3.5, 1e-6);
+    double dot = 1 + 4 + 10.5 + 16, na = sqrt(30.0), nb = sqrt(1 + 4 + 12.25 + 16);
+    CHECK_NEAR(r.cosine, dot / (na * nb), 1e-7);
+    REQUIRE(mk_compare(&ta, &tb, 0.6, 0, &r, &e) == MK_OK);
+    CHECK(r.pass);
+    tb.dims[2] = 1, tb.dims[1] = 4;
+    REQUIRE(mk_compare(&ta, &tb, 1, 1, &r, &e) == MK_OK);
+    CHECK(!r.shape_ok && !r.pass);
+}
