@@ -16,7 +16,7 @@ suite() { # name, make args...
     if ! make -j"$JOBS" "$@" >"build/$name.build.log" 2>&1; then
         tail -30 "build/$name.build.log"; echo "test: $name build failed"; total_fail=$((total_fail+1)); return
     fi
-    make "$@" test 2>&1 | tee "build/$name.log" | grep -vE '^ok ' || true
+    make -s --no-print-directory "$@" test 2>&1 | tee "build/$name.log" | grep -vE '^ok ' || true
     local last; last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "build/$name.log" | tail -1)
     if [ -z "$last" ]; then echo "test: $name produced no summary"; total_fail=$((total_fail+1)); return; fi
     local p f s
