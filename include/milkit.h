@@ -164,6 +164,12 @@ mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double
                      mk_compare_result *out, mk_err *err);
 /* Find a tensor by name in a list (NULL when absent). */
 const mk_tensor *mk_tensor_list_find(const mk_tensor_list *l, const char *name);
+/* True when a model value name corresponds to an external (ONNX / file) name: equal, or equal
+ * after the converter's identifier sanitising ("sigmoid_0.tmp_0" -> "sigmoid_0_tmp_0",
+ * keyword "state" -> "state_workaround"). */
+int mk_name_matches(const char *model_name, const char *external_name);
+/* mk_tensor_list_find, falling back to mk_name_matches. */
+const mk_tensor *mk_tensor_list_match(const mk_tensor_list *l, const char *model_name);
 /* Model input / output names and count, for the CLI (strings owned by the program). */
 int mk_program_n_inputs(const mk_program *p);
 const char *mk_program_input_name(const mk_program *p, int i);

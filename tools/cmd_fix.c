@@ -8,12 +8,12 @@
 
 #include "cli.h"
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f,
             "usage: milkit fix MODEL -o OUT.mlpackage [--only H1,H4] [--skip H25] [--ane-layout]\n"
             "                  [--assume-fp16] [-i in.npz | -i name=x.npy ...] [--seed N]\n"
-            "                  [--atol A --rtol R] [--target iosNN] [--no-verify]\n"
+            "                  [--atol A --rtol R] [--target iosNN] [--shape name=dims]\n"
+            "                  [--no-verify]\n"
             "  applies the fixes of `milkit lint` findings, runs the interpreter on the original\n"
             "  and the fixed model (seeded random inputs, plus -i inputs) and refuses to write\n"
             "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3).\n"
@@ -21,8 +21,7 @@ static void usage(FILE *f)
             "exit status: 0 written, 1 verification failed (nothing written), 2 error\n");
 }
 
-static int add_input(mk_tensor_list *l, const char *spec, mk_err *err)
-{
+static int add_input(mk_tensor_list *l, const char *spec, mk_err *err) {
     const char *eq = strchr(spec, '=');
     if (!eq) return mk_npz_read(spec, l, err) == MK_OK;
     mk_tensor t;
@@ -44,9 +43,10 @@ static int add_input(mk_tensor_list *l, const char *spec, mk_err *err)
     return 1;
 }
 
-int mk_cmd_fix(int argc, char **argv)
-{
+int mk_cmd_fix(int argc, char **argv) {
     const char *path = NULL, *outp = NULL, *target = NULL;
+    const char *shapes[16];
+    int n_shapes = 0;
     mk_fix_options fo;
     memset(&fo, 0, sizeof fo);
     fo.seed = 1;
@@ -74,6 +74,12 @@ int mk_cmd_fix(int argc, char **argv)
             fo.skip = v;
         } else if ((v = cli_opt(argc, argv, &i, "--target", &missing))) {
             target = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
+            if (n_shapes == 16) {
+                mk_tensor_list_free(&inputs);
+                return cli_fail("fix", "too many --shape options");
+            }
+            shapes[n_shapes++] = v;
         } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
             fo.seed = strtoull(v, NULL, 10);
         } else if ((v = cli_opt(argc, argv, &i, "--atol", &missing))) {
@@ -113,7 +119,12 @@ int mk_cmd_fix(int argc, char **argv)
     if (inputs.n) fo.inputs = &inputs;
     mk_program *p = NULL, *q = NULL;
     mk_fix_report rep;
-    if (mk_model_load(path, NULL, NULL, &p, &err) != MK_OK) {
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.target = t;
+    co.n_shapes = n_shapes;
+    co.shapes = shapes;
+    if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) {
         rc = cli_fail_err("fix", &err);
     } else if (mk_fix(p, &fo, &q, &rep, &err) != MK_OK) {
         rc = cli_fail_err("fix", &err);

@@ -6,14 +6,12 @@
 
 #include "cli.h"
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f, "usage: milkit graph MODEL --dot [-o out.dot] [--assume-fp16]\n"
                "  writes Graphviz dot (render with: dot -Tsvg out.dot > out.svg)\n");
 }
 
-int mk_cmd_graph(int argc, char **argv)
-{
+int mk_cmd_graph(int argc, char **argv) {
     const char *path = NULL, *outp = NULL;
     int dot = 0, assume = 0;
     for (int i = 1; i < argc; i++) {

@@ -6,8 +6,7 @@
 
 #include "cli.h"
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f,
             "usage: milkit lint MODEL [--json | --sarif] [--target iosNN] [--placement]\n"
             "                   [--assume-fp16] [--only H1,H4] [--skip H25] [--shape name=dims]\n"
@@ -23,8 +22,7 @@ static void usage(FILE *f)
             "exit status: 0 clean, 1 findings, 2 error\n");
 }
 
-static void list_rules(void)
-{
+static void list_rules(void) {
     for (int i = 0; i < mk_lint_rule_count(); i++) {
         const mk_lint_rule *r = mk_lint_rule_at(i);
         printf("%-4s %-7s %-19s %s [%s%s]\n", r->id, mk_severity_name(r->severity), r->category,
@@ -32,8 +30,7 @@ static void list_rules(void)
     }
 }
 
-static int placement(const mk_program *p, int assume_fp16, FILE *out)
-{
+static int placement(const mk_program *p, int assume_fp16, FILE *out) {
     mk_err err = {MK_OK, ""};
     mk_placement_summary before, after;
     if (mk_placement_write(p, out, 0, &before, &err) != MK_OK) return cli_fail_err("lint", &err);
@@ -49,14 +46,15 @@ static int placement(const mk_program *p, int assume_fp16, FILE *out)
     mk_status st = mk_placement_write(q, NULL, 0, &after, &err);
     mk_program_free(q);
     if (st != MK_OK) return cli_fail_err("lint", &err);
-    fprintf(out, "after `milkit fix` (predicted): %d ops off the Neural Engine (was %d), %d "
-                 "segment%s (was %d)\n", after.n_off_ne, before.n_off_ne, after.n_segments,
-            after.n_segments == 1 ? "" : "s", before.n_segments);
+    fprintf(out,
+            "after `milkit fix` (predicted): %d ops off the Neural Engine (was %d), %d "
+            "segment%s (was %d)\n",
+            after.n_off_ne, before.n_off_ne, after.n_segments, after.n_segments == 1 ? "" : "s",
+            before.n_segments);
     return 0;
 }
 
-int mk_cmd_lint(int argc, char **argv)
-{
+int mk_cmd_lint(int argc, char **argv) {
     const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL;
     const char *shapes[16];
     int n_shapes = 0, want_place = 0, assume = 0;

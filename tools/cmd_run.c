@@ -15,16 +15,18 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: milkit run MODEL [-i name=x.npy ... | -i in.npz] [-o out.npz] [--fp16-emulate]\n"
-            "                  [--seed N] [-j THREADS] [--repeat N] [--shape name=dims]\n\n"
+            "                  [--seed N] [-j THREADS] [--repeat N] [--shape name=dims] [--bind name=V]\n\n"
             "Runs MODEL (.mlpackage, .mlmodel or .onnx) on the CPU reference interpreter.\n"
             "  -i SPEC          input tensor: name=file.npy, file.npz (all members) or file.npy\n"
             "                   (repeatable; without -i, seeded random inputs are used)\n"
             "  -o FILE          save the outputs (.npz, or .npy for a single output)\n"
+            "  --save-inputs F  save the inputs used (.npz), e.g. the random ones\n"
             "  --fp16-emulate   round every op output to half precision; report fp16 overflow\n"
             "  --seed N         seed for random inputs (default 0)\n"
             "  -j N             BLAS threads (default: all cores)\n"
             "  --repeat N       run N more times after one warm-up; last line 'median_ms: X'\n"
             "  --shape S        ONNX input shape, name=1,3,224,224 (repeatable)\n"
+            "  --bind name=V    bake a scalar ONNX input in as a constant (repeatable)\n"
             "exit status: 0 ok, 2 error\n");
 }
 
@@ -86,9 +88,9 @@ static void print_tensor(const mk_tensor *t)
 
 int mk_cmd_run(int argc, char **argv)
 {
-    const char *model = NULL, *out_path = NULL;
-    const char *specs[MAX_ITEMS], *shapes[MAX_ITEMS];
-    int n_specs = 0, n_shapes = 0, fp16 = 0, threads = 0, repeat = 0;
+    const char *model = NULL, *out_path = NULL, *in_save = NULL;
+    const char *specs[MAX_ITEMS], *shapes[MAX_ITEMS], *binds[MAX_ITEMS];
+    int n_specs = 0, n_shapes = 0, n_binds = 0, fp16 = 0, threads = 0, repeat = 0;
     unsigned long long seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -103,6 +105,8 @@ int mk_cmd_run(int argc, char **argv)
         } else if ((v = cli_opt(argc, argv, &i, "-o", &missing)) ||
                    (v = cli_opt(argc, argv, &i, "--output", &missing))) {
             out_path = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--save-inputs", &missing))) {
+            in_save = v;
         } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
             char *end;
             seed = strtoull(v, &end, 10);
@@ -121,6 +125,9 @@ int mk_cmd_run(int argc, char **argv)
         } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
             if (n_shapes == MAX_ITEMS) return cli_fail("run", "too many --shape options");
             shapes[n_shapes++] = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--bind", &missing))) {
+            if (n_binds == MAX_ITEMS) return cli_fail("run", "too many --bind options");
+            binds[n_binds++] = v;
         } else if (strcmp(a, "--fp16-emulate") == 0) {
             fp16 = 1;
         } else if (missing) {
@@ -142,11 +149,17 @@ int mk_cmd_run(int argc, char **argv)
     memset(&co, 0, sizeof co);
     co.n_shapes = n_shapes;
     co.shapes = shapes;
+    co.n_binds = n_binds;
+    co.binds = binds;
     mk_program *p = NULL;
     if (mk_model_load(model, &co, NULL, &p, &e)) return cli_fail_err("run", &e);
     mk_tensor_list ins = {0, NULL}, outs = {0, NULL};
     int rc = 0;
     if (n_specs ? mk_tensors_load(n_specs, specs, &ins, &e) : mk_random_inputs(p, seed, &ins, &e)) {
+        rc = cli_fail_err("run", &e);
+        goto done;
+    }
+    if (in_save && mk_tensors_save(in_save, &ins, &e)) {
         rc = cli_fail_err("run", &e);
         goto done;
     }

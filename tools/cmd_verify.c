@@ -14,13 +14,14 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: milkit verify A [B] [-i in.npz | -i name=x.npy ...] [--ref ref.npz]\n"
             "                     [--atol 1e-4] [--rtol 1e-3] [--shape name=dims] [--fp16-emulate]\n"
-            "                     [--seed N] [-j THREADS] [--json]\n\n"
+            "                     [--bind name=V] [--seed N] [-j THREADS] [--json]\n\n"
             "Runs A (and B) on the same inputs (given, or seeded random) and compares each output:\n"
             "  with B's outputs when B is given, with --ref tensors (.npz or a single .npy), or,\n"
             "  with neither, A under --fp16-emulate against A in fp32. A element passes when\n"
             "  |a - b| <= atol + rtol * |b| (b is the reference).\n"
             "  --fp16-emulate   run A (not B) with every op output rounded to half precision\n"
             "  --shape S        ONNX input shape, name=1,3,224,224 (repeatable)\n"
+            "  --bind name=V    bake a scalar ONNX input in as a constant (repeatable)\n"
             "exit status: 0 pass, 1 mismatch, 2 error\n");
 }
 
@@ -73,10 +74,10 @@ static int compare_lists(ctx *c, const char *label, const mk_tensor_list *got,
 {
     int by_pos = got->n == ref->n;
     for (int i = 0; i < got->n && by_pos; i++)
-        if (mk_tensor_list_find(ref, got->items[i].name)) by_pos = 0;
+        if (mk_tensor_list_match(ref, got->items[i].name)) by_pos = 0;
     for (int i = 0; i < got->n; i++) {
         const mk_tensor *a = &got->items[i];
-        const mk_tensor *b = by_pos ? &ref->items[i] : mk_tensor_list_find(ref, a->name);
+        const mk_tensor *b = by_pos ? &ref->items[i] : mk_tensor_list_match(ref, a->name);
         if (!b) {
             if (ref->n == 1 && got->n == 1) b = &ref->items[0];
             else return cli_fail("verify", "reference has no tensor named '%s'", a->name);
@@ -92,8 +93,8 @@ static int compare_lists(ctx *c, const char *label, const mk_tensor_list *got,
 int mk_cmd_verify(int argc, char **argv)
 {
     const char *models[2] = {NULL, NULL}, *ref_path = NULL;
-    const char *specs[MAX_ITEMS], *shapes[MAX_ITEMS];
-    int n_models = 0, n_specs = 0, n_shapes = 0, fp16 = 0, threads = 0;
+    const char *specs[MAX_ITEMS], *shapes[MAX_ITEMS], *binds[MAX_ITEMS];
+    int n_models = 0, n_specs = 0, n_shapes = 0, n_binds = 0, fp16 = 0, threads = 0;
     double atol = 1e-4, rtol = 1e-3;
     unsigned long long seed = 0;
     ctx c = {0, 0, 0};
@@ -116,6 +117,9 @@ int mk_cmd_verify(int argc, char **argv)
         } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
             if (n_shapes == MAX_ITEMS) return cli_fail("verify", "too many --shape options");
             shapes[n_shapes++] = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--bind", &missing))) {
+            if (n_binds == MAX_ITEMS) return cli_fail("verify", "too many --bind options");
+            binds[n_binds++] = v;
         } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
             char *end;
             seed = strtoull(v, &end, 10);
@@ -151,6 +155,8 @@ int mk_cmd_verify(int argc, char **argv)
     memset(&co, 0, sizeof co);
     co.n_shapes = n_shapes;
     co.shapes = shapes;
+    co.n_binds = n_binds;
+    co.binds = binds;
     mk_program *p[2] = {NULL, NULL};
     mk_tensor_list ins = {0, NULL}, ref = {0, NULL}, outs[2] = {{0, NULL}, {0, NULL}};
     int rc = 0;

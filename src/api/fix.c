@@ -17,16 +17,14 @@ typedef struct vmap {
     size_t cap, n;
 } vmap;
 
-static size_t hash_ptr(const void *p)
-{
+static size_t hash_ptr(const void *p) {
     uintptr_t x = (uintptr_t)p;
     x ^= x >> 17;
     x *= (uintptr_t)0x9E3779B97F4A7C15ull;
     return (size_t)(x ^ (x >> 29));
 }
 
-static int vmap_put(vmap *m, const void *k, void *v)
-{
+static int vmap_put(vmap *m, const void *k, void *v) {
     if ((m->n + 1) * 2 > m->cap) {
         size_t nc = m->cap ? m->cap * 2 : 256;
         const void **nk = mk_calloc(m->a, nc, sizeof *nk);
@@ -39,7 +37,8 @@ static int vmap_put(vmap *m, const void *k, void *v)
         for (size_t i = 0; i < m->cap; i++)
             if (m->k[i]) {
                 size_t h = hash_ptr(m->k[i]) & (nc - 1);
-                while (nk[h]) h = (h + 1) & (nc - 1);
+                while (nk[h])
+                    h = (h + 1) & (nc - 1);
                 nk[h] = m->k[i];
                 nv[h] = m->v[i];
             }
@@ -50,15 +49,15 @@ static int vmap_put(vmap *m, const void *k, void *v)
         m->cap = nc;
     }
     size_t h = hash_ptr(k) & (m->cap - 1);
-    while (m->k[h] && m->k[h] != k) h = (h + 1) & (m->cap - 1);
+    while (m->k[h] && m->k[h] != k)
+        h = (h + 1) & (m->cap - 1);
     if (!m->k[h]) m->n++;
     m->k[h] = k;
     m->v[h] = v;
     return 1;
 }
 
-static void *vmap_get(const vmap *m, const void *k)
-{
+static void *vmap_get(const vmap *m, const void *k) {
     if (!m->cap) return NULL;
     size_t h = hash_ptr(k) & (m->cap - 1);
     while (m->k[h]) {
@@ -68,8 +67,7 @@ static void *vmap_get(const vmap *m, const void *k)
     return NULL;
 }
 
-static void vmap_free(vmap *m)
-{
+static void vmap_free(vmap *m) {
     mk_free(m->a, m->k, m->cap * sizeof *m->k);
     mk_free(m->a, m->v, m->cap * sizeof *m->v);
 }
@@ -83,8 +81,7 @@ typedef struct cloner {
     mk_err *e;
 } cloner;
 
-static int in_maps(const mk_program *p, const void *d)
-{
+static int in_maps(const mk_program *p, const void *d) {
     const unsigned char *c = d;
     for (int i = 0; i < p->n_maps; i++)
         if (p->maps[i].data && c >= p->maps[i].data && c < p->maps[i].data + p->maps[i].size)
@@ -92,8 +89,7 @@ static int in_maps(const mk_program *p, const void *d)
     return 0;
 }
 
-static mk_value *clone_const(cloner *c, const mk_value *v)
-{
+static mk_value *clone_const(cloner *c, const mk_value *v) {
     int borrow = in_maps(c->src, v->cst->data);
     mk_value *nv = mk_ir_const_value(c->dst, &v->type, v->cst->data, v->cst->nbytes, borrow);
     if (!nv) return NULL;
@@ -102,8 +98,7 @@ static mk_value *clone_const(cloner *c, const mk_value *v)
     return nv;
 }
 
-static mk_value *map_value(cloner *c, const mk_value *v)
-{
+static mk_value *map_value(cloner *c, const mk_value *v) {
     mk_value *nv = vmap_get(&c->map, v);
     if (nv) return nv;
     if (v->cst && !v->producer) {
@@ -116,13 +111,11 @@ static mk_value *map_value(cloner *c, const mk_value *v)
     return NULL;
 }
 
-static const char *sdup(cloner *c, const char *s)
-{
+static const char *sdup(cloner *c, const char *s) {
     return s ? mk_arena_strdup(c->dst->arena, s) : NULL;
 }
 
-static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_function *nf)
-{
+static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_function *nf) {
     for (int i = 0; i < sb->n_inputs; i++) {
         mk_value *nv = mk_ir_block_add_input(c->dst, db, sb->inputs[i]->name, &sb->inputs[i]->type);
         if (!nv || !vmap_put(&c->map, sb->inputs[i], nv)) return MK_OOM(c->e);
@@ -139,8 +132,7 @@ static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_fun
         for (int i = 0; i < op->n_attrs; i++) {
             const mk_value *av = op->attrs[i].value;
             mk_value *nv = av && av->cst ? clone_const(c, av) : NULL;
-            if (!nv || !mk_ir_op_add_attr(c->dst, no, op->attrs[i].name, nv))
-                return MK_OOM(c->e);
+            if (!nv || !mk_ir_op_add_attr(c->dst, no, op->attrs[i].name, nv)) return MK_OOM(c->e);
             if (av && !vmap_put(&c->map, av, nv)) return MK_OOM(c->e);
         }
         for (int i = 0; i < op->n_blocks; i++) {
@@ -152,11 +144,13 @@ static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_fun
         for (int i = 0; i < op->n_outputs; i++) {
             const mk_value *ov = op->outputs[i];
             mk_value *nv = mk_ir_op_add_output(c->dst, no, ov->name, &ov->type);
-            if (!nv) return mk_err_set(c->e, MK_EINVAL, "clone: duplicate value name '%s'",
-                                       ov->name ? ov->name : "?");
+            if (!nv)
+                return mk_err_set(c->e, MK_EINVAL, "clone: duplicate value name '%s'",
+                                  ov->name ? ov->name : "?");
             if (ov->cst) {
                 const mk_value *val = op->kind == MK_OP_CONST ? mk_ir_attr(no, "val") : NULL;
-                if (val) nv->cst = val->cst;
+                if (val)
+                    nv->cst = val->cst;
                 else {
                     mk_value *cv = clone_const(c, ov);
                     if (!cv) return MK_OOM(c->e);
@@ -168,17 +162,17 @@ static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_fun
         no->name = op->name ? sdup(c, op->name) : NULL;
         mk_ir_block_append(db, no);
     }
-    mk_value **outs = mk_arena_array(c->dst->arena, sb->n_outputs ? (size_t)sb->n_outputs : 1,
-                                     sizeof *outs);
+    mk_value **outs =
+        mk_arena_array(c->dst->arena, sb->n_outputs ? (size_t)sb->n_outputs : 1, sizeof *outs);
     if (!outs) return MK_OOM(c->e);
     for (int i = 0; i < sb->n_outputs; i++)
-        if (!(outs[i] = map_value(c, sb->outputs[i]))) return c->e->code ? c->e->code : MK_OOM(c->e);
+        if (!(outs[i] = map_value(c, sb->outputs[i])))
+            return c->e->code ? c->e->code : MK_OOM(c->e);
     if (!mk_ir_block_set_outputs(c->dst, db, sb->n_outputs, outs)) return MK_OOM(c->e);
     return MK_OK;
 }
 
-static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feature **out)
-{
+static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feature **out) {
     *out = NULL;
     if (!n) return MK_OK;
     mk_feature *f = mk_arena_array(c->dst->arena, (size_t)n, sizeof *f);
@@ -188,9 +182,9 @@ static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feat
         f[i].name = sdup(c, src[i].name);
         f[i].short_description = sdup(c, src[i].short_description);
         if (src[i].n_enumerated && src[i].enumerated) {
-            f[i].enumerated = mk_arena_memdup(c->dst->arena, src[i].enumerated,
-                                              (size_t)src[i].n_enumerated *
-                                                  sizeof *src[i].enumerated);
+            f[i].enumerated =
+                mk_arena_memdup(c->dst->arena, src[i].enumerated,
+                                (size_t)src[i].n_enumerated * sizeof *src[i].enumerated);
             if (!f[i].enumerated) return MK_OOM(c->e);
         }
     }
@@ -198,8 +192,7 @@ static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feat
     return MK_OK;
 }
 
-static mk_kv *clone_kv(cloner *c, const mk_kv *src, int n)
-{
+static mk_kv *clone_kv(cloner *c, const mk_kv *src, int n) {
     mk_kv *kv = n ? mk_arena_array(c->dst->arena, (size_t)n, sizeof *kv) : NULL;
     for (int i = 0; kv && i < n; i++) {
         kv[i].key = sdup(c, src[i].key);
@@ -208,8 +201,7 @@ static mk_kv *clone_kv(cloner *c, const mk_kv *src, int n)
     return kv;
 }
 
-mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
-{
+mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err) {
     *out = NULL;
     if (!p) return mk_err_set(err, MK_EINVAL, "clone: no program");
     cloner c;
@@ -232,8 +224,7 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
     q->n_build_info = p->n_build_info;
     q->build_info = clone_kv(&c, p->build_info, p->n_build_info);
     q->is_updatable = p->is_updatable;
-    if ((p->n_user_meta && !q->user_meta) || (p->n_build_info && !q->build_info))
-        st = MK_OOM(err);
+    if ((p->n_user_meta && !q->user_meta) || (p->n_build_info && !q->build_info)) st = MK_OOM(err);
     if (st == MK_OK) st = clone_features(&c, p->inputs, p->n_inputs, &q->inputs);
     if (st == MK_OK) st = clone_features(&c, p->outputs, p->n_outputs, &q->outputs);
     for (int i = 0; st == MK_OK && i < p->n_functions; i++) {
@@ -245,8 +236,7 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
         }
         if (f->opset) nf->opset = sdup(&c, f->opset);
         for (int k = 0; st == MK_OK && k < f->n_inputs; k++) {
-            mk_value *nv = mk_ir_function_add_input(q, nf, f->inputs[k]->name,
-                                                    &f->inputs[k]->type);
+            mk_value *nv = mk_ir_function_add_input(q, nf, f->inputs[k]->name, &f->inputs[k]->type);
             if (!nv || !vmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
         }
         if (st == MK_OK) st = clone_block(&c, f->block, nf->block, nf);
@@ -262,14 +252,12 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
 
 /* ---- verified fixing ---- */
 
-static int pass_has(const mk_pass_info *pi, const char *id)
-{
+static int pass_has(const mk_pass_info *pi, const char *id) {
     return mk_rule_list_has(pi->hazards, id);
 }
 
 /* True when the pass should run: some finding of one of its hazards names it. */
-static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_options *o)
-{
+static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_options *o) {
     if (!pi->hazards[0]) return 0;
     if (pi->opt_in && !(o->ane_layout && pass_has(pi, "H25"))) return 0;
     for (int i = 0; i < f->n; i++) {
@@ -284,8 +272,7 @@ static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_opt
 
 /* Worst |a-b| over matching outputs; sets *bad when an element is outside tolerance. */
 static double compare(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol,
-                      int *bad, char *where, size_t wn)
-{
+                      int *bad, char *where, size_t wn) {
     double worst = 0;
     *bad = 0;
     if (a->n != b->n) {
@@ -309,8 +296,9 @@ static double compare(const mk_tensor_list *a, const mk_tensor_list *b, double a
                 if (isinf(u) && u == v) continue;
                 double d = fabs(u - v);
                 if (!(d <= atol + rtol * fabs(u))) {
-                    if (!*bad) snprintf(where, wn, "output '%s' element %zu: %g vs %g",
-                                        x->name ? x->name : "?", k, u, v);
+                    if (!*bad)
+                        snprintf(where, wn, "output '%s' element %zu: %g vs %g",
+                                 x->name ? x->name : "?", k, u, v);
                     *bad = 1;
                 }
                 if (!(d <= worst)) worst = d;
@@ -325,8 +313,7 @@ static double compare(const mk_tensor_list *a, const mk_tensor_list *b, double a
 }
 
 mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **out,
-                 mk_fix_report *rep, mk_err *err)
-{
+                 mk_fix_report *rep, mk_err *err) {
     static const mk_fix_options dflt = {0};
     const mk_fix_options *o = opts ? opts : &dflt;
     double atol = o->atol > 0 ? o->atol : 1e-4, rtol = o->rtol > 0 ? o->rtol : 1e-3;
@@ -378,7 +365,8 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
             if (bad) {
                 st = mk_err_set(err, MK_EMISMATCH,
                                 "fix %s (%s) changed the results: %s (tolerance %g + %g*|x|); "
-                                "nothing written", pi->name, pi->hazards, where, atol, rtol);
+                                "nothing written",
+                                pi->name, pi->hazards, where, atol, rtol);
                 goto fail;
             }
             if (e > rep->max_err) rep->max_err = e;
@@ -410,8 +398,7 @@ fail:
     return st;
 }
 
-void mk_fix_report_write(const mk_fix_report *rep, FILE *out)
-{
+void mk_fix_report_write(const mk_fix_report *rep, FILE *out) {
     fprintf(out, "%-16s %-28s %12s  %s\n", "rule", "pass", "ops changed", "verified max error");
     int total = 0;
     for (int i = 0; i < rep->n_rows; i++) {

@@ -7,13 +7,11 @@
 
 #include "lint/lint_int.h"
 
-static const char *level(mk_severity s)
-{
+static const char *level(mk_severity s) {
     return s == MK_SEV_ERROR ? "error" : s == MK_SEV_WARNING ? "warning" : "note";
 }
 
-static void write_text(const mk_findings *f, const char *artifact, FILE *out)
-{
+static void write_text(const mk_findings *f, const char *artifact, FILE *out) {
     int n[3] = {0, 0, 0};
     for (int i = 0; i < f->n; i++) {
         const mk_finding *x = &f->items[i];
@@ -30,16 +28,17 @@ static void write_text(const mk_findings *f, const char *artifact, FILE *out)
             n[2], n[2] == 1 ? "" : "s", n[1], n[1] == 1 ? "" : "s", n[0]);
 }
 
-static cJSON *finding_json(const mk_finding *x)
-{
+static cJSON *finding_json(const mk_finding *x) {
     const mk_lint_rule *r = mk_lint_rule_find(x->rule);
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
     cJSON_AddStringToObject(o, "block", x->block);
     cJSON_AddStringToObject(o, "category", r ? r->category : "");
     cJSON_AddStringToObject(o, "evidence", r ? r->evidence : "");
-    if (x->fix) cJSON_AddStringToObject(o, "fix", x->fix);
-    else cJSON_AddNullToObject(o, "fix");
+    if (x->fix)
+        cJSON_AddStringToObject(o, "fix", x->fix);
+    else
+        cJSON_AddNullToObject(o, "fix");
     cJSON_AddStringToObject(o, "function", x->function);
     cJSON_AddStringToObject(o, "message", x->message);
     cJSON_AddNumberToObject(o, "op_index", x->op_index);
@@ -51,8 +50,7 @@ static cJSON *finding_json(const mk_finding *x)
     return o;
 }
 
-static cJSON *json_report(const mk_findings *f, const char *artifact)
-{
+static cJSON *json_report(const mk_findings *f, const char *artifact) {
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = cJSON_CreateArray();
     if (!root || !arr) {
@@ -76,8 +74,7 @@ static cJSON *json_report(const mk_findings *f, const char *artifact)
     return root;
 }
 
-static cJSON *sarif_report(const mk_findings *f, const char *artifact)
-{
+static cJSON *sarif_report(const mk_findings *f, const char *artifact) {
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "$schema", "https://json.schemastore.org/sarif-2.1.0.json");
@@ -148,8 +145,7 @@ static cJSON *sarif_report(const mk_findings *f, const char *artifact)
 }
 
 mk_status mk_findings_write(const mk_findings *f, const char *artifact, mk_format fmt, FILE *out,
-                            mk_err *err)
-{
+                            mk_err *err) {
     if (!f || !out) return mk_err_set(err, MK_EINVAL, "findings: nothing to write");
     if (fmt == MK_FORMAT_TEXT) {
         write_text(f, artifact, out);
@@ -172,8 +168,7 @@ typedef struct seg {
 } seg;
 
 mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placement_summary *sum,
-                             mk_err *err)
-{
+                             mk_err *err) {
     mk_placement_summary s = {0, 0, 0, 0};
     const mk_function *f = mk_ir_main(p);
     if (!f) return mk_err_set(err, MK_EINVAL, "placement: the program has no function");
@@ -218,9 +213,10 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
     s.n_ops = n;
     cJSON *root = json ? cJSON_CreateObject() : NULL, *jsegs = NULL;
     if (json) {
-        cJSON_AddStringToObject(root, "basis", "prediction from published evidence "
-                                               "(hazards.md Table 2, H4, H5, H18-H21, H29), "
-                                               "not a measurement");
+        cJSON_AddStringToObject(root, "basis",
+                                "prediction from published evidence "
+                                "(hazards.md Table 2, H4, H5, H18-H21, H29), "
+                                "not a measurement");
         jsegs = cJSON_AddArrayToObject(root, "segments");
     } else if (out) {
         fprintf(out, "placement prediction (from published evidence: hazards.md Table 2, H4, H5, "
@@ -240,8 +236,8 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
                     if (!sv || *sv == g) continue;
                     nb++;
                     if (bl < sizeof bnd - 80) {
-                        int w = snprintf(bnd + bl, sizeof bnd - bl, "%s%s", bl ? ", " : "",
-                                         v->name);
+                        int w =
+                            snprintf(bnd + bl, sizeof bnd - bl, "%s%s", bl ? ", " : "", v->name);
                         if (w > 0) bl += (size_t)w;
                     }
                 }
@@ -276,9 +272,11 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
         cJSON_free(txt);
         cJSON_Delete(root);
     } else if (out) {
-        fprintf(out, "  %d compute ops, %d predicted off the Neural Engine, %d segment%s, %d "
-                     "boundary tensor%s\n", s.n_ops, s.n_off_ne, s.n_segments,
-                s.n_segments == 1 ? "" : "s", s.n_boundary, s.n_boundary == 1 ? "" : "s");
+        fprintf(out,
+                "  %d compute ops, %d predicted off the Neural Engine, %d segment%s, %d "
+                "boundary tensor%s\n",
+                s.n_ops, s.n_off_ne, s.n_segments, s.n_segments == 1 ? "" : "s", s.n_boundary,
+                s.n_boundary == 1 ? "" : "s");
     }
 done:
     mk_strmap_free(&where);
@@ -292,8 +290,7 @@ done:
 
 /* ---- Graphviz ---- */
 
-static void dot_str(FILE *out, const char *s)
-{
+static void dot_str(FILE *out, const char *s) {
     fputc('"', out);
     for (; s && *s; s++) {
         if (*s == '\n') {
@@ -306,8 +303,7 @@ static void dot_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
-mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, mk_err *err)
-{
+mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, mk_err *err) {
     const mk_function *fn = mk_ir_main(p);
     if (!fn) return mk_err_set(err, MK_EINVAL, "graph: the program has no function");
     int fp16 = lint_program_is_fp16(p);
@@ -358,13 +354,15 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
         char buf[160];
         const char *off = lint_off_ne_reason(op, fp16, buf, sizeof buf);
         char label[600];
-        snprintf(label, sizeof label, "%s\n%s%s%s%s%s", op->name ? op->name : "?",
-                 lint_op_type(op), rl ? "\n" : "", rules, off ? "\noff NE: " : "", off ? off : "");
+        snprintf(label, sizeof label, "%s\n%s%s%s%s%s", op->name ? op->name : "?", lint_op_type(op),
+                 rl ? "\n" : "", rules, off ? "\noff NE: " : "", off ? off : "");
         fprintf(out, "  op%d [label=", idx);
         dot_str(out, label);
         if (worst >= 0)
             fprintf(out, ", color=%s, penwidth=2",
-                    worst == MK_SEV_ERROR ? "red" : worst == MK_SEV_WARNING ? "orange" : "blue");
+                    worst == MK_SEV_ERROR     ? "red"
+                    : worst == MK_SEV_WARNING ? "orange"
+                                              : "blue");
         if (off) fprintf(out, ", style=filled, fillcolor=grey80");
         fprintf(out, "];\n");
         for (int a = 0; a < op->n_inputs; a++)

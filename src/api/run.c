@@ -122,6 +122,7 @@ static mk_status check_input(const mk_program *p, const mk_value *v, const mk_te
         return mk_err_set(err, MK_EINVAL, "input %s: data smaller than its shape", v->name);
     shape_str(t->rank, t->dims, got, sizeof got);
     int rank = ft ? ft->rank : v->type.rank;
+    if (t->rank == 0 && rank == 1 && v->type.dims[0] == 1) return MK_OK; /* scalar input as [1] */
     if (rank >= 0 && rank != t->rank) {
         shape_str(rank, ft ? ft->shape : v->type.dims, want, sizeof want);
         return mk_err_set(err, MK_EINVAL, "input %s: shape %s, model expects rank %d %s", v->name,
@@ -174,7 +175,7 @@ mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_te
     for (int i = 0; i < f->n_inputs && o < sizeof names; i++)
         o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", f->inputs[i]->name);
     for (int i = 0; i < f->n_inputs && !st; i++) {
-        ins[i] = inputs ? mk_tensor_list_find(inputs, f->inputs[i]->name) : NULL;
+        ins[i] = inputs ? mk_tensor_list_match(inputs, f->inputs[i]->name) : NULL;
         if (!ins[i] && inputs && inputs->n == f->n_inputs && f->n_inputs == 1 &&
             (!inputs->items[0].name || !mk_tensor_list_find(inputs, f->inputs[0]->name)))
             ins[i] = &inputs->items[0]; /* a single unnamed/renamed tensor feeds a 1-input model */
@@ -188,7 +189,7 @@ mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_te
         const char *nm = inputs->items[j].name;
         int known = f->n_inputs == 1 && inputs->n == 1;
         for (int i = 0; i < f->n_inputs && !known; i++)
-            known = nm && strcmp(nm, f->inputs[i]->name) == 0;
+            known = mk_name_matches(f->inputs[i]->name, nm);
         if (!known)
             st = mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)",
                             nm ? nm : "?", names);
@@ -207,6 +208,33 @@ mk_status mk_run(const mk_program *p, const mk_run_options *opts, const mk_tenso
                  mk_tensor_list *outputs, mk_err *err)
 {
     return mk_run_ex(p, opts, inputs, outputs, NULL, err);
+}
+
+int mk_name_matches(const char *model_name, const char *ext)
+{
+    if (!model_name || !ext) return 0;
+    if (strcmp(model_name, ext) == 0) return 1;
+    char clean[300];
+    size_t n = 0;
+    if (!((ext[0] >= 'A' && ext[0] <= 'Z') || (ext[0] >= 'a' && ext[0] <= 'z') || ext[0] == '_'))
+        n = (size_t)snprintf(clean, sizeof clean, "var_");
+    else if (ext[0] == '_')
+        n = (size_t)snprintf(clean, sizeof clean, "var");
+    for (const char *c = ext; *c && n < 200; c++) {
+        int ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9');
+        clean[n++] = ok || *c == '_' ? *c : '_';
+    }
+    clean[n] = 0;
+    if (strcmp(model_name, clean) == 0) return 1;
+    return strncmp(model_name, clean, n) == 0 && strcmp(model_name + n, "_workaround") == 0;
+}
+
+const mk_tensor *mk_tensor_list_match(const mk_tensor_list *l, const char *model_name)
+{
+    const mk_tensor *t = mk_tensor_list_find(l, model_name);
+    for (int i = 0; !t && l && i < l->n; i++)
+        if (mk_name_matches(model_name, l->items[i].name)) t = &l->items[i];
+    return t;
 }
 
 const mk_tensor *mk_tensor_list_find(const mk_tensor_list *l, const char *name)

@@ -89,4 +89,10 @@ const char *mk_ml_blob_code_name(unsigned code);
 mk_status mk_ml_load_mem(const void *spec, size_t n, const char *label, const void *weights,
                          size_t wn, const mk_allocator *alloc, mk_program **out, mk_err *e);
 
+/* ---- writer ---- */
+/* The serialized Model (model.mlmodel bytes) of p for target (MK_TARGET_DEFAULT: p's own),
+ * without touching the file system; *out is allocated with p->alloc (free with
+ * mk_free(p->alloc, *out, *n)). Blob offsets are those a weight.bin would get. */
+mk_status mk_ml_encode(mk_program *p, int target, uint8_t **out, size_t *n, mk_err *e);
+
 #endif

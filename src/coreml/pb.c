@@ -59,8 +59,8 @@ static int get_varint(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
     return 0;
 }
 
-static int depth_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
-                      int depth, int max_depth)
+static int depth_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n, int depth,
+                      int max_depth)
 {
     if (depth > max_depth) return 0;
     size_t pos = 0;
@@ -83,9 +83,8 @@ static int depth_walk(const ProtobufCMessageDescriptor *desc, const uint8_t *p, 
             if (!get_varint(p, n, &pos, &v) || v > n - pos) return 1;
             uint64_t field = tag >> 3;
             const ProtobufCFieldDescriptor *f =
-                field <= 0x1fffffff
-                    ? protobuf_c_message_descriptor_get_field(desc, (unsigned)field)
-                    : NULL;
+                field <= 0x1fffffff ? protobuf_c_message_descriptor_get_field(desc, (unsigned)field)
+                                    : NULL;
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE &&
                 !depth_walk(f->descriptor, p + pos, (size_t)v, depth + 1, max_depth))
                 return 0;
@@ -109,11 +108,11 @@ static const struct {
     unsigned code;
     const char *name;
 } blob_codes[] = {
-    {MK_DT_FP16, 1, "fp16"},    {MK_DT_FP32, 2, "fp32"},   {MK_DT_UINT8, 3, "uint8"},
-    {MK_DT_INT8, 4, "int8"},    {MK_DT_BF16, 5, "bf16"},   {MK_DT_INT16, 6, "int16"},
-    {MK_DT_UINT16, 7, "uint16"}, {MK_DT_INT4, 8, "int4"},  {MK_DT_UINT1, 9, "uint1"},
-    {MK_DT_UINT2, 10, "uint2"}, {MK_DT_UINT4, 11, "uint4"}, {MK_DT_UINT3, 12, "uint3"},
-    {MK_DT_UINT6, 13, "uint6"}, {MK_DT_INT32, 14, "int32"}, {MK_DT_UINT32, 15, "uint32"},
+    {MK_DT_FP16, 1, "fp16"},     {MK_DT_FP32, 2, "fp32"},    {MK_DT_UINT8, 3, "uint8"},
+    {MK_DT_INT8, 4, "int8"},     {MK_DT_BF16, 5, "bf16"},    {MK_DT_INT16, 6, "int16"},
+    {MK_DT_UINT16, 7, "uint16"}, {MK_DT_INT4, 8, "int4"},    {MK_DT_UINT1, 9, "uint1"},
+    {MK_DT_UINT2, 10, "uint2"},  {MK_DT_UINT4, 11, "uint4"}, {MK_DT_UINT3, 12, "uint3"},
+    {MK_DT_UINT6, 13, "uint6"},  {MK_DT_INT32, 14, "int32"}, {MK_DT_UINT32, 15, "uint32"},
 };
 
 unsigned mk_ml_blob_code(mk_dtype t)

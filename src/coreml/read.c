@@ -220,9 +220,7 @@ static mk_status tensor_data(rd *r, const mk_type *t, const PbTensorValue *tv, c
         have = n;
         ok_dtype = t->dtype != MK_DT_STRING;
         break;
-    default:
-        ok_dtype = 1;
-        break;
+    default: ok_dtype = 1; break;
     }
     if (!ok_dtype)
         return fail(r, MK_EINVAL, "%s: value encoding does not match dtype %s", what,
@@ -244,15 +242,20 @@ static mk_status tensor_data(rd *r, const mk_type *t, const PbTensorValue *tv, c
     case CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_FLOATS:
         for (size_t i = 0; i < n; i++) {
             float f = tv->floats->values[i];
-            if (t->dtype == MK_DT_FP32) ((float *)d)[i] = f;
-            else if (t->dtype == MK_DT_FP16) ((uint16_t *)d)[i] = mk_f32_to_f16(f);
-            else ((double *)d)[i] = f;
+            if (t->dtype == MK_DT_FP32)
+                ((float *)d)[i] = f;
+            else if (t->dtype == MK_DT_FP16)
+                ((uint16_t *)d)[i] = mk_f32_to_f16(f);
+            else
+                ((double *)d)[i] = f;
         }
         break;
     case CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_DOUBLES:
         for (size_t i = 0; i < n; i++) {
-            if (t->dtype == MK_DT_FP64) ((double *)d)[i] = tv->doubles->values[i];
-            else ((float *)d)[i] = (float)tv->doubles->values[i];
+            if (t->dtype == MK_DT_FP64)
+                ((double *)d)[i] = tv->doubles->values[i];
+            else
+                ((float *)d)[i] = (float)tv->doubles->values[i];
         }
         break;
     case CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_INTS:
@@ -262,13 +265,14 @@ static mk_status tensor_data(rd *r, const mk_type *t, const PbTensorValue *tv, c
                             ? tv->ints->values[i]
                             : tv->longints->values[i];
             if (v < lo || v > hi)
-                return fail(r, MK_EINVAL, "%s: value %lld out of range for %s", what,
-                            (long long)v, mk_dtype_name(t->dtype));
+                return fail(r, MK_EINVAL, "%s: value %lld out of range for %s", what, (long long)v,
+                            mk_dtype_name(t->dtype));
             put_int(d, t->dtype, i, v);
         }
         break;
     case CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_BOOLS:
-        for (size_t i = 0; i < n; i++) d[i] = tv->bools->values[i] ? 1 : 0;
+        for (size_t i = 0; i < n; i++)
+            d[i] = tv->bools->values[i] ? 1 : 0;
         break;
     default: break;
     }
@@ -354,8 +358,8 @@ static mk_status blob_data(rd *r, const PbBlobValue *bv, const mk_type *t, const
     uint32_t dcode = rd32(meta + 4);
     if (dcode != code)
         return fail_at(r, w->path, MK_EINVAL,
-                       "%s: blob at offset %llu holds %s data (code %u), but the value is %s",
-                       what, off, mk_ml_blob_code_name(dcode), dcode, mk_dtype_name(t->dtype));
+                       "%s: blob at offset %llu holds %s data (code %u), but the value is %s", what,
+                       off, mk_ml_blob_code_name(dcode), dcode, mk_dtype_name(t->dtype));
     unsigned long long size = rd64(meta + 8), doff = rd64(meta + 16), pad = rd64(meta + 24);
     if (size != nb) {
         char ts[128];
@@ -465,8 +469,7 @@ static mk_status bind_input(rd *r, mk_op *op, const PbOpInput *in)
         if (bd->binding_case == CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__BINDING_NAME) {
             v = mk_strmap_get(&r->vals, bd->name);
             if (!v)
-                return fail(r, MK_EINVAL, "%s refers to undefined value '%.200s'", what,
-                            bd->name);
+                return fail(r, MK_EINVAL, "%s refers to undefined value '%.200s'", what, bd->name);
         } else if (bd->binding_case ==
                    CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__BINDING_VALUE) {
             mk_status st = read_value(r, bd->value, what, &v);
@@ -524,8 +527,7 @@ static mk_status read_op(rd *r, mk_function *f, mk_block *b, const PbOp *po)
         char what[300];
         snprintf(what, sizeof what, "output '%.200s'", nt->name ? nt->name : "");
         mk_type t;
-        if ((st = define(r, nt->name, what)) || (st = value_type(r, nt->type, &t, what)))
-            return st;
+        if ((st = define(r, nt->name, what)) || (st = value_type(r, nt->type, &t, what))) return st;
         mk_value *v = mk_ir_op_add_output(p, op, nt->name, &t);
         if (!v || !mk_strmap_put(&r->vals, v->name, v)) return oom(r);
     }
@@ -607,8 +609,7 @@ static mk_status read_function(rd *r, const PbFuncEntry *fe)
         snprintf(what, sizeof what, "function '%.100s' input '%.100s'", fname,
                  nt->name ? nt->name : "");
         mk_type t;
-        if ((st = define(r, nt->name, what)) || (st = value_type(r, nt->type, &t, what)))
-            return st;
+        if ((st = define(r, nt->name, what)) || (st = value_type(r, nt->type, &t, what))) return st;
         mk_value *v = mk_ir_function_add_input(p, f, nt->name, &t);
         if (!v || !mk_strmap_put(&r->vals, v->name, v)) return oom(r);
     }
@@ -637,8 +638,8 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
     }
     if (what)
         return fail(r, MK_EUNSUPPORTED,
-                    "%s '%.100s' is %s feature; milkit reads multi-array features only", kind,
-                    nm, what);
+                    "%s '%.100s' is %s feature; milkit reads multi-array features only", kind, nm,
+                    what);
     const PbArrayType *at = ft->multiarraytype;
     memset(out, 0, sizeof *out);
     int bad = 0;
@@ -666,8 +667,8 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
                     (int)at->datatype);
     }
     if (at->n_shape > MK_MAX_RANK)
-        return fail(r, MK_EUNSUPPORTED, "%s '%.100s' has rank %zu (max %d)", kind, nm,
-                    at->n_shape, MK_MAX_RANK);
+        return fail(r, MK_EUNSUPPORTED, "%s '%.100s' has rank %zu (max %d)", kind, nm, at->n_shape,
+                    MK_MAX_RANK);
     out->rank = (int)at->n_shape;
     for (int i = 0; i < out->rank; i++) {
         if (at->shape[i] < 0)
@@ -685,8 +686,8 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
             const PbSizeRange *s = sr->sizeranges[i];
             if (s->lowerbound > (uint64_t)INT64_MAX ||
                 (s->upperbound >= 0 && (uint64_t)s->upperbound < s->lowerbound))
-                return fail(r, MK_EINVAL, "%s '%.100s': bad size range for dimension %d", kind,
-                            nm, i);
+                return fail(r, MK_EINVAL, "%s '%.100s': bad size range for dimension %d", kind, nm,
+                            i);
             out->range_lo[i] = (int64_t)s->lowerbound;
             out->range_hi[i] = s->upperbound < 0 ? -1 : s->upperbound;
         }
@@ -714,8 +715,8 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
     return MK_OK;
 }
 
-static mk_status read_features(rd *r, PbFeature *const *fs, size_t n, mk_feature **out,
-                               int *nout, const char *kind)
+static mk_status read_features(rd *r, PbFeature *const *fs, size_t n, mk_feature **out, int *nout,
+                               const char *kind)
 {
     if (n > 65536) return fail(r, MK_EUNSUPPORTED, "too many %s features", kind);
     *out = NULL;
@@ -836,9 +837,9 @@ static mk_status read_model(rd *r, const PbModel *m)
     return read_description(r, m->description);
 }
 
-static mk_status load_spec(const unsigned char *buf, size_t n, const char *label,
-                           const char *wdir, const unsigned char *wmem, size_t wn,
-                           const mk_allocator *alloc, mk_program **out, mk_err *e)
+static mk_status load_spec(const unsigned char *buf, size_t n, const char *label, const char *wdir,
+                           const unsigned char *wmem, size_t wn, const mk_allocator *alloc,
+                           mk_program **out, mk_err *e)
 {
     static const uint8_t empty[1];
     *out = NULL;
@@ -950,13 +951,11 @@ static mk_status read_manifest(const char *pkg, char *spec, char *wdir, mk_err *
     if (!j) return mk_err_set(e, MK_EINVAL, "%s: not valid JSON", mpath);
     const char *root = json_str(j, "rootModelIdentifier");
     const cJSON *items = cJSON_GetObjectItemCaseSensitive(j, "itemInfoEntries");
-    const cJSON *item = root && cJSON_IsObject(items)
-                            ? cJSON_GetObjectItemCaseSensitive(items, root)
-                            : NULL;
+    const cJSON *item =
+        root && cJSON_IsObject(items) ? cJSON_GetObjectItemCaseSensitive(items, root) : NULL;
     const char *rel = item ? json_str(item, "path") : NULL;
     if (!version_ok(json_str(j, "fileFormatVersion"))) {
-        st = mk_err_set(e, MK_EUNSUPPORTED, "%s: missing or unsupported fileFormatVersion",
-                        mpath);
+        st = mk_err_set(e, MK_EUNSUPPORTED, "%s: missing or unsupported fileFormatVersion", mpath);
     } else if (!root || !cJSON_IsObject(items)) {
         st = mk_err_set(e, MK_EINVAL, "%s: no rootModelIdentifier or itemInfoEntries", mpath);
     } else if (!cJSON_IsObject(item)) {
@@ -1010,8 +1009,10 @@ mk_status mk_program_load(const char *path, const mk_allocator *alloc, mk_progra
         if (len >= PATH_N) return mk_err_set(e, MK_EINVAL, "%s: path too long", path);
         memcpy(spec, path, len + 1);
         const char *slash = strrchr(path, '/');
-        if (slash) snprintf(wdir, sizeof wdir, "%.*s/weights", (int)(slash - path), path);
-        else snprintf(wdir, sizeof wdir, "weights");
+        if (slash)
+            snprintf(wdir, sizeof wdir, "%.*s/weights", (int)(slash - path), path);
+        else
+            snprintf(wdir, sizeof wdir, "weights");
     }
     mk_mapped sm;
     if ((st = mk_file_map(spec, &sm, e))) return st;

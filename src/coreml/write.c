@@ -62,7 +62,8 @@ static const char *op_label(const mk_op *op)
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ c[i]) * 1099511628211ull;
     return h;
 }
 
@@ -77,7 +78,7 @@ static int param_rank(mk_op_kind k, const char *name)
     static const char *const shift[] = {"data", "scale", "offset", NULL};
     static const char *const lut[] = {"indices", "lut", "shape", NULL};
     static const char *const cast[] = {"source_val", "output_dtype", NULL};
-    const char *const *order = k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE      ? affine
+    const char *const *order = k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE       ? affine
                                : k == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ? shift
                                : k == MK_OP_CONSTEXPR_LUT_TO_DENSE          ? lut
                                : k == MK_OP_CONSTEXPR_CAST                  ? cast
@@ -93,7 +94,8 @@ typedef mk_status (*const_fn)(wr *w, const mk_op *op, const mk_value *v);
 static mk_status each_const(wr *w, const mk_block *b, const_fn fn)
 {
     mk_status st;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         /* attributes and by-value inputs, constexpr parameters in their canonical order */
         for (int rank = 0; rank <= 100; rank++) {
             int more = 0;
@@ -141,13 +143,12 @@ static mk_status check_const(wr *w, const mk_op *op, const mk_value *v)
         return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': a by-value binding has no constant",
                           w->label, op_label(op));
     if (!mk_type_is_static(&v->type) || !mk_type_nbytes(&v->type, &nb))
-        return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': constant of non-static type %s",
-                          w->label, op_label(op), mk_type_str(&v->type, ts, sizeof ts));
+        return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': constant of non-static type %s", w->label,
+                          op_label(op), mk_type_str(&v->type, ts, sizeof ts));
     if (nb != v->cst->nbytes || (nb && !v->cst->data))
         return mk_err_set(w->e, MK_EINVAL,
                           "%s: op '%s': constant holds %zu bytes, but %s needs %zu", w->label,
-                          op_label(op), v->cst->nbytes, mk_type_str(&v->type, ts, sizeof ts),
-                          nb);
+                          op_label(op), v->cst->nbytes, mk_type_str(&v->type, ts, sizeof ts), nb);
     if (in_blob(w, v) && !mk_ml_blob_code(v->type.dtype))
         return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': a %s constant cannot go to weight.bin",
                           w->label, op_label(op), mk_dtype_name(v->type.dtype));
@@ -223,13 +224,15 @@ static mk_status layout_blobs(wr *w)
     mk_status st = each_const_program(w, check_const);
     if (st) return st;
     size_t n = 16;
-    while (n < (size_t)w->cap_blobs * 2 + 16) n *= 2;
+    while (n < (size_t)w->cap_blobs * 2 + 16)
+        n *= 2;
     w->n_slots = n;
     w->blobs = mk_arena_array(w->ar, (size_t)w->cap_blobs + 1, sizeof *w->blobs);
     w->by_ptr = mk_arena_array(w->ar, n, sizeof *w->by_ptr);
     w->by_hash = mk_arena_array(w->ar, n, sizeof *w->by_hash);
     if (!w->blobs || !w->by_ptr || !w->by_hash) return oom(w);
-    for (size_t i = 0; i < n; i++) w->by_ptr[i].idx = w->by_hash[i].idx = -1;
+    for (size_t i = 0; i < n; i++)
+        w->by_ptr[i].idx = w->by_hash[i].idx = -1;
     w->end = MK_BLOB_HEADER;
     return each_const_program(w, assign_blob);
 }
@@ -274,14 +277,16 @@ static PbValueType *tensor_vt(wr *w, const mk_type *t, const int *unknown_dims)
         PbDim *d = NEW(w, PbDim, CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__INIT);
         if (!d) return NULL;
         if (t->dims[i] < 0 || (unknown_dims && unknown_dims[i])) {
-            PbDimUnknown *u = NEW(w, PbDimUnknown,
-                                  CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__UNKNOWN_DIMENSION__INIT);
+            PbDimUnknown *u =
+                NEW(w, PbDimUnknown,
+                    CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__UNKNOWN_DIMENSION__INIT);
             if (!u) return NULL;
             d->dimension_case = CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__DIMENSION_UNKNOWN;
             d->unknown = u;
         } else {
-            PbDimConst *c = NEW(w, PbDimConst,
-                                CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__CONSTANT_DIMENSION__INIT);
+            PbDimConst *c =
+                NEW(w, PbDimConst,
+                    CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__CONSTANT_DIMENSION__INIT);
             if (!c) return NULL;
             c->size = (uint64_t)t->dims[i];
             d->dimension_case = CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__DIMENSION_CONSTANT;
@@ -308,8 +313,8 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
     mk_type_numel(t, &n);
     switch (t->dtype) {
     case MK_DT_FP32: {
-        PbFloats *f = NEW(w, PbFloats,
-                          CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_FLOATS__INIT);
+        PbFloats *f =
+            NEW(w, PbFloats, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_FLOATS__INIT);
         if (!f) return NULL;
         f->n_values = n;
         f->values = (float *)c->data;
@@ -330,7 +335,8 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
     case MK_DT_INT32:
     case MK_DT_INT16:
     case MK_DT_UINT16: {
-        PbInts *f = NEW(w, PbInts, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_INTS__INIT);
+        PbInts *f =
+            NEW(w, PbInts, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_INTS__INIT);
         if (!f) return NULL;
         f->n_values = n;
         if (t->dtype == MK_DT_INT32) {
@@ -350,8 +356,8 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
     }
     case MK_DT_INT64:
     case MK_DT_UINT64: {
-        PbLongInts *f = NEW(w, PbLongInts,
-                            CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_LONG_INTS__INIT);
+        PbLongInts *f = NEW(
+            w, PbLongInts, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_LONG_INTS__INIT);
         if (!f) return NULL;
         f->n_values = n;
         f->values = (int64_t *)c->data;
@@ -360,10 +366,12 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
         break;
     }
     case MK_DT_BOOL: {
-        PbBools *f = NEW(w, PbBools, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_BOOLS__INIT);
+        PbBools *f =
+            NEW(w, PbBools, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_BOOLS__INIT);
         protobuf_c_boolean *v = mk_arena_array(w->ar, n ? n : 1, sizeof *v);
         if (!f || !v) return NULL;
-        for (size_t i = 0; i < n; i++) v[i] = ((const uint8_t *)c->data)[i] != 0;
+        for (size_t i = 0; i < n; i++)
+            v[i] = ((const uint8_t *)c->data)[i] != 0;
         f->n_values = n;
         f->values = v;
         tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_BOOLS;
@@ -375,7 +383,8 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
                            CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_STRINGS__INIT);
         char **v = (char **)ptrs(w, n);
         if (!f || !v) return NULL;
-        for (size_t i = 0; i < n; i++) v[i] = str(((const char *const *)c->data)[i]);
+        for (size_t i = 0; i < n; i++)
+            v[i] = str(((const char *const *)c->data)[i]);
         f->n_values = n;
         f->values = v;
         tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_STRINGS;
@@ -384,7 +393,8 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
     }
     default: {
         /* fp16, bf16, int8, uint8, uint32 and the sub-byte types: raw little-endian bytes */
-        PbBytes *f = NEW(w, PbBytes, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_BYTES__INIT);
+        PbBytes *f =
+            NEW(w, PbBytes, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_BYTES__INIT);
         if (!f) return NULL;
         f->values.len = c->nbytes;
         f->values.data = (uint8_t *)c->data;
@@ -412,7 +422,8 @@ static PbValue *value_msg(wr *w, const mk_value *v)
         pv->blobfilevalue = bv;
         return pv;
     }
-    PbImmediate *im = NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+    PbImmediate *im =
+        NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
     if (!im || !(im->tensor = tensor_val(w, &v->type, v->cst))) return NULL;
     im->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR;
     pv->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE;
@@ -432,7 +443,8 @@ static PbValue *string_value(wr *w, const char *s)
     c.nbytes = sizeof *one;
     c.storage = MK_STORE_INLINE;
     PbValue *pv = NEW(w, PbValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__INIT);
-    PbImmediate *im = NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+    PbImmediate *im =
+        NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
     if (!pv || !im || !(pv->type = tensor_vt(w, &t, NULL)) || !(im->tensor = tensor_val(w, &t, &c)))
         return NULL;
     im->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR;
@@ -445,7 +457,8 @@ static PbBlock *block_msg(wr *w, const mk_block *b);
 
 static PbOpAttr *attr_entry(wr *w, const char *key, PbValue *v)
 {
-    PbOpAttr *a = NEW(w, PbOpAttr, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__ATTRIBUTES_ENTRY__INIT);
+    PbOpAttr *a =
+        NEW(w, PbOpAttr, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__ATTRIBUTES_ENTRY__INIT);
     if (!a || !v) return NULL;
     a->key = str(key);
     a->value = v;
@@ -457,12 +470,11 @@ static mk_status op_msg(wr *w, mk_op *op, PbOp **out)
     const mk_op_info *info = mk_ir_op_info(op->kind);
     PbOp *po = NEW(w, PbOp, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__INIT);
     if (!info)
-        return mk_err_set(w->e, MK_EINTERNAL, "%s: op '%s' has a bad kind", w->label,
-                          op_label(op));
+        return mk_err_set(w->e, MK_EINTERNAL, "%s: op '%s' has a bad kind", w->label, op_label(op));
     if (!po) return oom(w);
     if (!op->name) {
         op->name = op->n_outputs && op->outputs[0]->name ? op->outputs[0]->name
-                                                          : mk_ir_unique_name(w->p, info->name);
+                                                         : mk_ir_unique_name(w->p, info->name);
         if (!op->name) return oom(w);
     }
     po->type = (char *)info->name;
@@ -471,16 +483,19 @@ static mk_status op_msg(wr *w, mk_op *op, PbOp **out)
     if (!po->inputs) return oom(w);
     for (int i = 0; i < op->n_inputs; i++) {
         const mk_input *in = &op->inputs[i];
-        PbOpInput *e = NEW(w, PbOpInput, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__INPUTS_ENTRY__INIT);
+        PbOpInput *e =
+            NEW(w, PbOpInput, CORE_ML__SPECIFICATION__MILSPEC__OPERATION__INPUTS_ENTRY__INIT);
         PbArgument *a = NEW(w, PbArgument, CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__INIT);
         PbBinding **bs = (PbBinding **)ptrs(w, (size_t)in->n_args);
         if (!e || !a || !bs) return oom(w);
         for (int j = 0; j < in->n_args; j++) {
             const mk_value *v = in->args[j];
-            PbBinding *bd = NEW(w, PbBinding, CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__INIT);
+            PbBinding *bd =
+                NEW(w, PbBinding, CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__INIT);
             if (!bd) return oom(w);
             if (v->is_inline || (!v->producer && v->cst && !v->name)) {
-                bd->binding_case = CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__BINDING_VALUE;
+                bd->binding_case =
+                    CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__BINDING_VALUE;
                 if (!(bd->value = value_msg(w, v))) return oom(w);
             } else if (v->name) {
                 bd->binding_case = CORE_ML__SPECIFICATION__MILSPEC__ARGUMENT__BINDING__BINDING_NAME;
@@ -531,8 +546,7 @@ static PbBlock *block_msg(wr *w, const mk_block *b)
     pb->outputs = (char **)ptrs(w, pb->n_outputs);
     if (!pb->inputs || !pb->outputs) return NULL;
     for (int i = 0; i < b->n_inputs; i++)
-        if (!(pb->inputs[i] = named(w, b->inputs[i]->name, &b->inputs[i]->type, NULL)))
-            return NULL;
+        if (!(pb->inputs[i] = named(w, b->inputs[i]->name, &b->inputs[i]->type, NULL))) return NULL;
     for (int i = 0; i < b->n_outputs; i++) {
         if (!b->outputs[i]->name) {
             mk_err_set(w->e, MK_EINVAL, "%s: a block output has no name", w->label);
@@ -546,7 +560,8 @@ static PbBlock *block_msg(wr *w, const mk_block *b)
     pb->operations = (PbOp **)ptrs(w, n);
     if (!pb->operations) return NULL;
     n = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         if (op_msg(w, op, &pb->operations[n++])) return NULL;
     }
     return pb;
@@ -564,7 +579,8 @@ static const mk_feature *feature_of(const mk_feature *fs, int n, const char *nam
 /* Dims that vary under the feature's flexibility (written as unknown in MIL types). */
 static void flex_dims(const mk_feature *f, int *unknown)
 {
-    for (int i = 0; i < MK_MAX_RANK; i++) unknown[i] = 0;
+    for (int i = 0; i < MK_MAX_RANK; i++)
+        unknown[i] = 0;
     if (!f) return;
     for (int i = 0; i < f->rank && i < MK_MAX_RANK; i++) {
         if (f->flex == MK_FLEX_RANGE) unknown[i] = f->range_lo[i] != f->range_hi[i];
@@ -577,13 +593,20 @@ static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
 {
     int code;
     switch (f->dtype) {
-    case MK_DT_FP32: code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT32; break;
-    case MK_DT_FP16: code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT16; break;
-    case MK_DT_INT32: code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__INT32; break;
+    case MK_DT_FP32:
+        code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT32;
+        break;
+    case MK_DT_FP16:
+        code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT16;
+        break;
+    case MK_DT_INT32:
+        code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__INT32;
+        break;
     default:
         mk_err_set(w->e, MK_EUNSUPPORTED,
                    "%s: %s '%s' is %s; ML Program inputs and outputs must be fp32, fp16 or int32",
-                   w->label, kind, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?");
+                   w->label, kind, f->name,
+                   mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?");
         return NULL;
     }
     if (f->dtype == MK_DT_FP16 && w->spec < 7) {
@@ -609,7 +632,8 @@ static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
     ft->multiarraytype = at;
     ft->isoptional = f->is_optional != 0;
     at->datatype = (CoreML__Specification__ArrayFeatureType__ArrayDataType)code;
-    for (int i = 0; i < f->rank; i++) shape[i] = f->shape[i];
+    for (int i = 0; i < f->rank; i++)
+        shape[i] = f->shape[i];
     at->n_shape = (size_t)f->rank;
     at->shape = shape;
     if (f->flex == MK_FLEX_RANGE) {
@@ -679,9 +703,12 @@ static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *n
             const mk_value *v = b->outputs[i];
             f[i].name = v->name;
             f[i].dtype = v->type.dtype;
+            /* static shapes are described as is (scalars as [1]); others with no shape */
             if (mk_type_is_static(&v->type)) {
-                f[i].rank = v->type.rank;
-                for (int d = 0; d < f[i].rank; d++) f[i].shape[d] = v->type.dims[d];
+                f[i].rank = v->type.rank ? v->type.rank : 1;
+                f[i].shape[0] = 1;
+                for (int d = 0; d < v->type.rank; d++)
+                    f[i].shape[d] = v->type.dims[d];
             }
         }
         *outs = f, *nout = b->n_outputs;
@@ -696,10 +723,10 @@ static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *n
             return mk_err_set(w->e, MK_EINVAL, "%s: input '%s' is not an input of function '%s'",
                               w->label, f->name ? f->name : "?", mf->name);
         if (v->type.dtype != f->dtype)
-            return mk_err_set(w->e, MK_EINVAL,
-                              "%s: input '%s' is %s in the description but %s in the program",
-                              w->label, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?",
-                              mk_dtype_name(v->type.dtype) ? mk_dtype_name(v->type.dtype) : "?");
+            return mk_err_set(
+                w->e, MK_EINVAL, "%s: input '%s' is %s in the description but %s in the program",
+                w->label, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?",
+                mk_dtype_name(v->type.dtype) ? mk_dtype_name(v->type.dtype) : "?");
     }
     if (*nin != mf->n_inputs)
         return mk_err_set(w->e, MK_EINVAL, "%s: %d described inputs, function '%s' has %d",
@@ -715,10 +742,10 @@ static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *n
                               "%s: output %d is '%s' in the description but '%s' in the program",
                               w->label, i, f->name ? f->name : "?", v->name ? v->name : "?");
         if (v->type.dtype != f->dtype)
-            return mk_err_set(w->e, MK_EINVAL,
-                              "%s: output '%s' is %s in the description but %s in the program",
-                              w->label, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?",
-                              mk_dtype_name(v->type.dtype) ? mk_dtype_name(v->type.dtype) : "?");
+            return mk_err_set(
+                w->e, MK_EINVAL, "%s: output '%s' is %s in the description but %s in the program",
+                w->label, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?",
+                mk_dtype_name(v->type.dtype) ? mk_dtype_name(v->type.dtype) : "?");
     }
     return MK_OK;
 }
@@ -730,7 +757,8 @@ static PbValue *build_info_value(wr *w)
     PbValue *v = NEW(w, PbValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__INIT);
     PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
     PbDictType *dt = NEW(w, PbDictType, CORE_ML__SPECIFICATION__MILSPEC__DICTIONARY_TYPE__INIT);
-    PbImmediate *im = NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+    PbImmediate *im =
+        NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
     PbDictValue *dv = NEW(w, PbDictValue, CORE_ML__SPECIFICATION__MILSPEC__DICTIONARY_VALUE__INIT);
     PbKeyValue **kvs = (PbKeyValue **)ptrs(w, (size_t)p->n_build_info);
     if (!v || !vt || !dt || !im || !dv || !kvs) return NULL;
@@ -782,8 +810,7 @@ static mk_status model_msg(wr *w, PbModel **out)
         if (!(d->input[i] = feature_msg(w, &ins[i], "input"))) return nullfail(w);
     for (int i = 0; i < nout; i++)
         if (!(d->output[i] = feature_msg(w, &outs[i], "output"))) return nullfail(w);
-    if (p->short_description || p->version_string || p->author || p->license ||
-        p->n_user_meta) {
+    if (p->short_description || p->version_string || p->author || p->license || p->n_user_meta) {
         PbMeta *md = NEW(w, PbMeta, CORE_ML__SPECIFICATION__METADATA__INIT);
         PbMetaEntry **es = (PbMetaEntry **)ptrs(w, (size_t)p->n_user_meta);
         if (!md || !es) return oom(w);
@@ -809,10 +836,12 @@ static mk_status model_msg(wr *w, PbModel **out)
     const char *opset = mk_ir_opset_for_spec(w->spec);
     for (int i = 0; i < p->n_functions; i++) {
         const mk_function *f = p->functions[i];
-        PbFuncEntry *fe = NEW(w, PbFuncEntry, CORE_ML__SPECIFICATION__MILSPEC__PROGRAM__FUNCTIONS_ENTRY__INIT);
+        PbFuncEntry *fe =
+            NEW(w, PbFuncEntry, CORE_ML__SPECIFICATION__MILSPEC__PROGRAM__FUNCTIONS_ENTRY__INIT);
         PbFunction *pf = NEW(w, PbFunction, CORE_ML__SPECIFICATION__MILSPEC__FUNCTION__INIT);
-        PbBlockEntry *be = NEW(w, PbBlockEntry,
-                               CORE_ML__SPECIFICATION__MILSPEC__FUNCTION__BLOCK_SPECIALIZATIONS_ENTRY__INIT);
+        PbBlockEntry *be =
+            NEW(w, PbBlockEntry,
+                CORE_ML__SPECIFICATION__MILSPEC__FUNCTION__BLOCK_SPECIALIZATIONS_ENTRY__INIT);
         PbBlockEntry **bes = (PbBlockEntry **)ptrs(w, 1);
         PbNamedType **fin = (PbNamedType **)ptrs(w, (size_t)f->n_inputs);
         if (!fe || !pf || !be || !bes || !fin) return oom(w);
@@ -835,7 +864,8 @@ static mk_status model_msg(wr *w, PbModel **out)
         pg->functions[i] = fe;
     }
     if (p->n_build_info) {
-        PbProgAttr *a = NEW(w, PbProgAttr, CORE_ML__SPECIFICATION__MILSPEC__PROGRAM__ATTRIBUTES_ENTRY__INIT);
+        PbProgAttr *a =
+            NEW(w, PbProgAttr, CORE_ML__SPECIFICATION__MILSPEC__PROGRAM__ATTRIBUTES_ENTRY__INIT);
         PbProgAttr **as = (PbProgAttr **)ptrs(w, 1);
         if (!a || !as || !(a->value = build_info_value(w))) return oom(w);
         a->key = (char *)"buildInfo";
@@ -852,7 +882,8 @@ static mk_status model_msg(wr *w, PbModel **out)
 static mk_status check_opsets(wr *w, const mk_block *b)
 {
     int ios = mk_ir_ios_for_spec(w->spec);
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         const mk_op_info *info = mk_ir_op_info(op->kind);
         if (!info)
             return mk_err_set(w->e, MK_EINTERNAL, "%s: op '%s' has a bad kind", w->label,
@@ -888,12 +919,14 @@ static mk_status write_fd(wr *w, int fd, const char *path, const void *p, size_t
 
 static void put32(unsigned char *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static void put64(unsigned char *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static mk_status write_weights(wr *w, const char *path)
@@ -947,12 +980,12 @@ static mk_status write_manifest(wr *w, const char *path, uint64_t content)
     char spec_id[37], weights_id[37];
     uuid_of(fnv(content, "model.mlmodel#1", 15), fnv(content, "model.mlmodel#2", 15), spec_id);
     uuid_of(fnv(content, "weights#1", 9), fnv(content, "weights#2", 9), weights_id);
-#define ITEM                                                                                   \
-    "        \"%s\": {\n"                                                                       \
-    "            \"author\": \"com.apple.CoreML\",\n"                                           \
-    "            \"description\": \"%s\",\n"                                                   \
-    "            \"name\": \"%s\",\n"                                                          \
-    "            \"path\": \"com.apple.CoreML/%s\"\n"                                          \
+#define ITEM                                                                                       \
+    "        \"%s\": {\n"                                                                          \
+    "            \"author\": \"com.apple.CoreML\",\n"                                              \
+    "            \"description\": \"%s\",\n"                                                       \
+    "            \"name\": \"%s\",\n"                                                              \
+    "            \"path\": \"com.apple.CoreML/%s\"\n"                                              \
     "        }%s\n"
     int spec_first = strcmp(spec_id, weights_id) < 0;
     mk_buf b;
@@ -1001,8 +1034,68 @@ static mk_status write_package(wr *w, const char *dir, const uint8_t *spec, size
         for (long i = 0; i < w->n_blobs; i++)
             content = fnv(content, &w->blobs[i].hash, sizeof w->blobs[i].hash);
     }
-    if (!join(a, dir, "Manifest.json")) return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);
+    if (!join(a, dir, "Manifest.json"))
+        return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);
     return write_manifest(w, a, content);
+}
+
+/* Set up w for p at target; checks what the target can express. */
+static mk_status begin(wr *w, mk_program *p, int target, const char *label, mk_err *e)
+{
+    memset(w, 0, sizeof *w);
+    w->p = p;
+    w->e = e;
+    w->label = label;
+    w->spec = target != MK_TARGET_DEFAULT ? target : p->spec_version ? p->spec_version : 6;
+    if (!mk_ir_opset_for_spec(w->spec))
+        return mk_err_set(e, MK_EUNSUPPORTED,
+                          "%s: specification version %d; milkit writes 6..9 (iOS15..iOS18)", label,
+                          w->spec);
+    if (!p->n_functions)
+        return mk_err_set(e, MK_EINVAL, "%s: the program has no functions", label);
+    mk_status st;
+    for (int i = 0; i < p->n_functions; i++) {
+        if ((st = check_opsets(w, p->functions[i]->block))) return st;
+        if (p->functions[i]->n_inputs == 0 && w->spec < 9)
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "%s: function '%s' has no inputs; Core ML accepts input-less "
+                              "models from iOS18 (spec 9) on, target is spec %d",
+                              label, p->functions[i]->name, w->spec);
+    }
+    if (!(w->ar = mk_arena_new(p->alloc)))
+        return mk_err_set(e, MK_ENOMEM, "%s: out of memory", label);
+    return MK_OK;
+}
+
+/* The serialized Model in *buf (allocated with p->alloc), blobs laid out in w. */
+static mk_status encode(wr *w, uint8_t **buf, size_t *n)
+{
+    PbModel *m = NULL;
+    mk_status st;
+    *buf = NULL;
+    *n = 0;
+    if ((st = layout_blobs(w)) || (st = model_msg(w, &m))) return st;
+    size_t len = protobuf_c_message_get_packed_size(&m->base);
+    uint8_t *b = mk_malloc(w->p->alloc, len);
+    if (!b) return oom(w);
+    if (protobuf_c_message_pack(&m->base, b) != len) {
+        mk_free(w->p->alloc, b, len);
+        return mk_err_set(w->e, MK_EINTERNAL, "%s: protobuf packing size mismatch", w->label);
+    }
+    *buf = b;
+    *n = len;
+    return MK_OK;
+}
+
+mk_status mk_ml_encode(mk_program *p, int target, uint8_t **out, size_t *n, mk_err *e)
+{
+    wr w;
+    *out = NULL;
+    *n = 0;
+    mk_status st = begin(&w, p, target, "model.mlmodel", e);
+    if (!st) st = encode(&w, out, n);
+    mk_arena_free(w.ar);
+    return st;
 }
 
 mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_err *err)
@@ -1010,19 +1103,7 @@ mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_
     mk_err local = {MK_OK, {0}};
     mk_err *e = err ? err : &local;
     if (!p || !path || !*path) return mk_err_set(e, MK_EINVAL, "no program or output path");
-    size_t plen = strlen(path);
-    if (plen > PATH_N - 128) return mk_err_set(e, MK_EINVAL, "%s: path too long", path);
-    wr w;
-    memset(&w, 0, sizeof w);
-    w.p = p;
-    w.e = e;
-    w.label = path;
-    w.spec = target != MK_TARGET_DEFAULT ? (int)target : p->spec_version ? p->spec_version : 6;
-    if (!mk_ir_opset_for_spec(w.spec))
-        return mk_err_set(e, MK_EUNSUPPORTED,
-                          "%s: specification version %d; milkit writes 6..9 (iOS15..iOS18)", path,
-                          w.spec);
-    if (!p->n_functions) return mk_err_set(e, MK_EINVAL, "%s: the program has no functions", path);
+    if (strlen(path) > PATH_N - 128) return mk_err_set(e, MK_EINVAL, "%s: path too long", path);
     if (mk_path_exists(path)) {
         char man[PATH_N];
         snprintf(man, sizeof man, "%s/Manifest.json", path);
@@ -1030,25 +1111,15 @@ mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_
             return mk_err_set(e, MK_EINVAL, "%s: exists and is not a directory", path);
         if (!mk_path_exists(man))
             return mk_err_set(e, MK_EINVAL,
-                              "%s: exists and is not an .mlpackage; refusing to replace it",
-                              path);
+                              "%s: exists and is not an .mlpackage; refusing to replace it", path);
     }
-    mk_status st;
-    for (int i = 0; i < p->n_functions; i++)
-        if ((st = check_opsets(&w, p->functions[i]->block))) return st;
-    if (!(w.ar = mk_arena_new(p->alloc))) return mk_err_set(e, MK_ENOMEM, "%s: out of memory", path);
-    PbModel *m = NULL;
+    wr w;
+    mk_status st = begin(&w, p, (int)target, path, e);
     uint8_t *buf = NULL;
     size_t n = 0;
     char tmp[PATH_N];
     tmp[0] = 0;
-    if (!(st = layout_blobs(&w)) && !(st = model_msg(&w, &m))) {
-        n = protobuf_c_message_get_packed_size(&m->base);
-        buf = mk_malloc(p->alloc, n);
-        if (!buf) st = oom(&w);
-        else if (protobuf_c_message_pack(&m->base, buf) != n)
-            st = mk_err_set(e, MK_EINTERNAL, "%s: protobuf packing size mismatch", path);
-    }
+    if (!st) st = encode(&w, &buf, &n);
     if (!st) st = mk_tempdir_beside(path, tmp, sizeof tmp, e);
     if (!st) st = write_package(&w, tmp, buf, n);
     if (!st) st = mk_dir_commit(tmp, path, e);

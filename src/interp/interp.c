@@ -5,7 +5,9 @@
  * k_<family>.c; this file has no per-op knowledge beyond const/cond/while_loop. */
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -62,6 +64,9 @@ static int pm_put(mk_arena *ar, ptrmap *m, const void *k, int v)
     return 1;
 }
 
+#define POOL_MAX 64
+#define POOL_MIN_BYTES 4096 /* smaller buffers go straight back to the allocator */
+
 /* ---- plans ---- */
 typedef struct oplan {
     const mk_op *op;
@@ -93,6 +98,16 @@ struct mk_interp {
     bplan **plans;
     size_t live, peak;
     char warning[512];
+    void *scratch;
+    size_t scratch_n;
+    int profile; /* MILKIT_PROFILE set: per-kind op times printed to stderr at the end */
+    double prof_ms[MK_OP__COUNT];
+    int prof_n[MK_OP__COUNT];
+    /* freed activation buffers kept for reuse within the run (fewer page faults) */
+    int n_pool;
+    void *pool[POOL_MAX];
+    size_t pool_cap[POOL_MAX];
+    size_t pool_bytes;
 };
 
 mk_layout mk_interp_layout(mk_dtype dt)
@@ -110,6 +125,19 @@ size_t mk_interp_elem_size(mk_dtype dt)
     case MK_L_STR: return sizeof(char *);
     default: return 4;
     }
+}
+
+void *mk_interp_scratch(mk_kctx *k, size_t bytes)
+{
+    mk_interp *ip = k->ip;
+    if (bytes > ip->scratch_n) {
+        mk_free(ip->alloc, ip->scratch, ip->scratch_n);
+        ip->scratch_n = 0;
+        ip->scratch = mk_malloc(ip->alloc, bytes);
+        if (!ip->scratch) return NULL;
+        ip->scratch_n = bytes;
+    }
+    return ip->scratch;
 }
 
 int mk_interp_threads(const mk_interp *ip)
@@ -307,8 +335,16 @@ static int plan_all(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
 void mk_rt_release(mk_interp *ip, mk_rt *r)
 {
     if (r->cap) {
-        mk_free(ip->alloc, r->data, r->cap);
         ip->live -= r->cap;
+        /* keep while the pool stays below the live peak, so pooling adds little RSS */
+        if (r->cap >= POOL_MIN_BYTES && ip->n_pool < POOL_MAX &&
+            ip->pool_bytes + r->cap <= ip->peak / 2 + (1u << 20)) {
+            ip->pool[ip->n_pool] = r->data;
+            ip->pool_cap[ip->n_pool++] = r->cap;
+            ip->pool_bytes += r->cap;
+        } else {
+            mk_free(ip->alloc, r->data, r->cap);
+        }
     }
     r->data = NULL;
     r->cap = 0;
@@ -323,9 +359,24 @@ static mk_status rt_alloc_ip(mk_interp *ip, mk_rt *r, const mk_type *t, mk_err *
         return mk_err_set(e, MK_EINVAL, "tensor of %s: bad or dynamic shape",
                           mk_dtype_name(t->dtype) ? mk_dtype_name(t->dtype) : "?");
     mk_rt_release(ip, r);
-    r->data = mk_calloc(ip->alloc, bytes ? bytes : 1, 1);
-    if (!r->data) return MK_OOM(e);
-    r->cap = bytes ? bytes : 1;
+    size_t want = bytes ? bytes : 1;
+    int best = -1;
+    for (int i = 0; i < ip->n_pool; i++) /* best fit, at most 25% slack */
+        if (ip->pool_cap[i] >= want && ip->pool_cap[i] - want <= want / 4 &&
+            (best < 0 || ip->pool_cap[i] < ip->pool_cap[best]))
+            best = i;
+    if (best >= 0) {
+        r->data = ip->pool[best];
+        r->cap = ip->pool_cap[best];
+        ip->pool_bytes -= r->cap;
+        ip->pool[best] = ip->pool[--ip->n_pool];
+        ip->pool_cap[best] = ip->pool_cap[ip->n_pool];
+        memset(r->data, 0, want);
+    } else {
+        r->data = mk_calloc(ip->alloc, want, 1);
+        if (!r->data) return MK_OOM(e);
+        r->cap = want;
+    }
     r->type = *t;
     r->numel = n;
     ip->live += r->cap;
@@ -530,6 +581,39 @@ static int skip_infer(mk_op_kind k)
     return k == MK_OP_CONST || k == MK_OP_COND || k == MK_OP_WHILE_LOOP;
 }
 
+/* Elementwise ops whose kernels read element i of x before writing element i of the output,
+ * so x's buffer can become the output when this op is x's last reader. */
+static int donation_safe(mk_op_kind k)
+{
+    if (k >= MK_OP_ADD && k <= MK_OP_LOGICAL_XOR) return 1;
+    if (k >= MK_OP_LOGICAL_NOT && k <= MK_OP_THRESHOLD) return 1;
+    return k >= MK_OP_RELU && k <= MK_OP_LINEAR_ACTIVATION && k != MK_OP_PRELU;
+}
+
+/* Hand x's buffer to output 0 when x dies here and has the output's exact type layout;
+ * returns 1 when done (output 0 then needs no allocation). */
+static int try_donate(mk_interp *ip, const oplan *pl, const mk_type *t)
+{
+    if (!donation_safe(pl->op->kind) || pl->n_outs != 1 || !mk_type_is_static(t)) return 0;
+    int idx = mk_ir_operand_index(pl->op, "x");
+    if (idx < 0 || idx >= pl->n_ins) return 0;
+    int s = pl->ins[idx], dies = 0;
+    for (int i = 0; i < pl->n_free; i++) dies |= pl->frees[i] == s;
+    mk_rt *x = &ip->slots[s], *o = &ip->slots[pl->outs[0]];
+    if (!dies || !x->cap || x->persist || x == o || x->type.rank != t->rank ||
+        mk_interp_layout(x->type.dtype) != mk_interp_layout(t->dtype))
+        return 0;
+    for (int i = 0; i < t->rank; i++)
+        if (x->type.dims[i] != t->dims[i]) return 0;
+    mk_rt_release(ip, o);
+    o->type = *t;
+    o->numel = x->numel;
+    o->data = x->data;
+    o->cap = x->cap;
+    x->cap = 0; /* x keeps pointing at the data until its release after the kernel */
+    return 1;
+}
+
 static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
 {
     const mk_op *op = pl->op;
@@ -595,7 +679,8 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
                          n_types, pl->n_outs);
             goto done;
         }
-        for (int i = 0; i < pl->n_outs; i++) {
+        int donated = try_donate(ip, pl, &types[0]);
+        for (int i = donated; i < pl->n_outs; i++) {
             mk_rt_release(ip, outs[i]);
             outs[i]->type = types[i];
             outs[i]->numel = 0;
@@ -605,7 +690,15 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             }
         }
     }
+    struct timespec t0, t1;
+    if (ip->profile) clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((st = pl->fn(&k))) goto done;
+    if (ip->profile) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ip->prof_ms[op->kind] +=
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        ip->prof_n[op->kind]++;
+    }
     for (int i = 0; i < pl->n_outs; i++) {
         if (!outs[i]->data && outs[i]->numel) {
             st = mk_kerr(&k, MK_EINTERNAL, "output %d was not produced", i);
@@ -797,13 +890,22 @@ static mk_status tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, cons
                               mk_err *e)
 {
     mk_type ty = *decl;
-    ty.rank = t->rank;
-    for (int i = 0; i < t->rank; i++) ty.dims[i] = t->dims[i];
+    if (!(t->rank == 0 && decl->rank == 1 && decl->dims[0] == 1)) { /* else scalar as [1] */
+        ty.rank = t->rank;
+        for (int i = 0; i < t->rank; i++) ty.dims[i] = t->dims[i];
+    }
     mk_type raw = ty;
     raw.dtype = (mk_dtype)t->dtype;
     int round16 = mk_dtype_is_float(ty.dtype) && (ty.dtype == MK_DT_FP16 || ip->fp16);
     mk_status st = rt_alloc_ip(ip, r, &ty, e);
     if (st) return st;
+    if (!round16 && ((ty.dtype == MK_DT_FP32 && t->dtype == MK_DT_FP32) ||
+                     (ty.dtype == MK_DT_INT32 && t->dtype == MK_DT_INT32))) {
+        if (t->nbytes < r->numel * 4)
+            return mk_err_set(e, MK_EINVAL, "data smaller than its shape");
+        memcpy(r->data, t->data, r->numel * 4);
+        return MK_OK;
+    }
     mk_rt tmp = {0};
     st = rt_from_raw(ip, &tmp, &raw, t->data, t->nbytes, 0, e);
     if (st) return st;
@@ -855,6 +957,7 @@ mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
     ip->p = p;
     ip->alloc = p->alloc ? p->alloc : mk_alloc_default();
     ip->fp16 = opts && opts->fp16_emulate;
+    ip->profile = getenv("MILKIT_PROFILE") != NULL;
     ip->threads = opts && opts->threads > 0 ? opts->threads : 0;
     ip->ar = mk_arena_new(ip->alloc);
     if (!ip->ar) return MK_OOM(e);
@@ -884,11 +987,19 @@ mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
         if ((st = rt_to_tensor(&ip->slots[s], nm ? nm : "output", &t, e))) break;
         st = mk_tensor_list_push(outputs, &t, e);
     }
+    if (ip->profile)
+        for (int k = 0; k < MK_OP__COUNT; k++)
+            if (ip->prof_n[k])
+                fprintf(stderr, "profile: %-28s %5d ops %9.3f ms\n", mk_ir_op_info((mk_op_kind)k)->name,
+                        ip->prof_n[k], ip->prof_ms[k]);
     if (res) {
-        snprintf(res->warning, sizeof res->warning, "%s", ip->warning);
+        memcpy(res->warning, ip->warning, sizeof res->warning);
+        res->warning[sizeof res->warning - 1] = 0;
         res->peak_bytes = ip->peak;
     }
     for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
+    for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
+    mk_free(ip->alloc, ip->scratch, ip->scratch_n);
     mk_arena_free(ip->ar);
     if (st) mk_tensor_list_free(outputs);
     return st;

@@ -83,6 +83,9 @@ mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int 
                           mk_rt *outs, int n_outs);
 /* Free a tensor's owned data. */
 void mk_rt_release(mk_interp *ip, mk_rt *r);
+/* A scratch buffer owned by the run (grown on demand, reused by later ops: no per-op page
+ * faults); valid until the next call. NULL on OOM. */
+void *mk_interp_scratch(mk_kctx *k, size_t bytes);
 /* Threads for BLAS calls. */
 int mk_interp_threads(const mk_interp *ip);
 
@@ -91,6 +94,22 @@ void mk_strides(const mk_type *t, int64_t *s);
 /* Broadcast strides of `in` against output type `out` (0 on broadcast dims); 0 when the
  * shapes are incompatible. */
 int mk_bcast_strides(const mk_type *in, const mk_type *out, int64_t *s);
+
+/* A loop over i in [0, n) written as fixed 16-wide chunks plus a tail, so that the compiler's
+ * cheapest auto-vectorisation (gcc -O2) turns the body into SIMD code. BODY must be a
+ * branch-free expression statement using i. */
+#define MK_VLOOP(n, BODY)                                                                         \
+    do {                                                                                          \
+        size_t i0_ = 0, n_ = (n);                                                                 \
+        for (; i0_ + 16 <= n_; i0_ += 16)                                                         \
+            for (size_t j_ = 0; j_ < 16; j_++) {                                                  \
+                size_t i = i0_ + j_;                                                              \
+                BODY;                                                                             \
+            }                                                                                     \
+        for (size_t i = i0_; i < n_; i++) {                                                       \
+            BODY;                                                                                 \
+        }                                                                                         \
+    } while (0)
 
 /* ---- kernels (one per op or family) ---- */
 #define MK_KERNELS(X)                                                                           \

@@ -36,34 +36,80 @@ static mk_status get_geom(mk_kctx *k, const mk_rt *x, const mk_rt *w, const mk_r
     int np;
     if ((e = mk_kints(k, "pad", pad, 6, &np))) return e;
     g->in_n = g->k_n = g->o_n = 1;
+    for (int j = 0; j < 3; j++) g->in[j] = g->k[j] = g->o[j] = g->s[j] = g->d[j] = 1;
+    /* spatial dims are right-aligned in the 3 slots, so the last one is contiguous */
     for (int i = 0; i < ns; i++) {
-        g->in[i] = x->type.dims[2 + i];
-        g->k[i] = w->type.dims[2 + i];
-        g->o[i] = out->type.dims[2 + i];
-        g->s[i] = st[i];
-        g->d[i] = dl[i];
+        int j = 3 - ns + i;
+        g->in[j] = x->type.dims[2 + i];
+        g->k[j] = w->type.dims[2 + i];
+        g->o[j] = out->type.dims[2 + i];
+        g->s[j] = st[i];
+        g->d[j] = dl[i];
         if (st[i] < 1 || dl[i] < 1) return mk_kerr(k, MK_EINVAL, "strides and dilations must be >= 1");
-        int64_t span = (g->k[i] - 1) * dl[i] + 1, total;
-        if (transpose) total = (g->in[i] - 1) * st[i] + span - g->o[i];
-        else total = (g->o[i] - 1) * st[i] + span - g->in[i];
+        int64_t span = (g->k[j] - 1) * dl[i] + 1, total;
+        if (transpose) total = (g->in[j] - 1) * st[i] + span - g->o[j];
+        else total = (g->o[j] - 1) * st[i] + span - g->in[j];
         if (total < 0) total = 0;
         if (strcmp(pt, "custom") == 0) {
-            g->pb[i] = np == 2 * ns ? pad[2 * i] : 0;
+            g->pb[j] = np == 2 * ns ? pad[2 * i] : 0;
         } else if (strcmp(pt, "same") == 0) {
-            g->pb[i] = total / 2;
+            g->pb[j] = total / 2;
         } else if (strcmp(pt, "same_lower") == 0) {
-            g->pb[i] = (total + 1) / 2;
+            g->pb[j] = (total + 1) / 2;
         } else if (strcmp(pt, "valid") == 0) {
-            g->pb[i] = 0;
+            g->pb[j] = 0;
         } else {
             return mk_kerr(k, MK_EINVAL, "unknown pad_type '%s'", pt);
         }
-        g->in_n *= g->in[i];
-        g->k_n *= g->k[i];
-        g->o_n *= g->o[i];
+        g->in_n *= g->in[j];
+        g->k_n *= g->k[j];
+        g->o_n *= g->o[j];
     }
-    for (int i = ns; i < 3; i++) g->in[i] = g->k[i] = g->o[i] = g->s[i] = g->d[i] = 1;
     return MK_OK;
+}
+
+/* One im2col row: input channel plane xc sampled at kernel offset kq for output positions
+ * t0 .. t0+tn (flattened), zero where the window falls in the padding. */
+static void im2col_row(float *dst, const float *xc, const geom *g, const int64_t *kq, int64_t t0,
+                       int64_t tn)
+{
+    int64_t o2 = t0 % g->o[2], o1 = (t0 / g->o[2]) % g->o[1], o0 = t0 / (g->o[2] * g->o[1]);
+    int64_t s2 = g->s[2], base = kq[2] * g->d[2] - g->pb[2], in2 = g->in[2];
+    /* output columns whose input column is inside [0, in2) */
+    int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
+    int64_t hi = in2 - 1 - base < 0 ? -1 : (in2 - 1 - base) / s2;
+    for (int64_t t = 0; t < tn;) {
+        int64_t run = g->o[2] - o2 < tn - t ? g->o[2] - o2 : tn - t;
+        int64_t i0 = o0 * g->s[0] + kq[0] * g->d[0] - g->pb[0];
+        int64_t i1 = o1 * g->s[1] + kq[1] * g->d[1] - g->pb[1];
+        float *d = dst + t;
+        if (i0 < 0 || i0 >= g->in[0] || i1 < 0 || i1 >= g->in[1]) {
+            memset(d, 0, (size_t)run * 4);
+        } else {
+            const float *xr = xc + (i0 * g->in[1] + i1) * in2 + base;
+            int64_t a = lo - o2, b = hi + 1 - o2; /* valid j in [a, b) */
+            if (a < 0) a = 0;
+            if (b > run) b = run;
+            if (b <= a) {
+                memset(d, 0, (size_t)run * 4);
+            } else {
+                if (a) memset(d, 0, (size_t)a * 4);
+                if (s2 == 1) memcpy(d + a, xr + o2 + a, (size_t)(b - a) * 4);
+                else
+                    for (int64_t j = a; j < b; j++) d[j] = xr[(o2 + j) * s2];
+                if (b < run) memset(d + b, 0, (size_t)(run - b) * 4);
+            }
+        }
+        t += run;
+        o2 += run;
+        if (o2 == g->o[2]) {
+            o2 = 0;
+            if (++o1 == g->o[1]) {
+                o1 = 0;
+                o0++;
+            }
+        }
+    }
 }
 
 static mk_status add_bias(mk_kctx *k, const mk_rt *b, float *o, int64_t n, int64_t c, int64_t sp)
@@ -72,10 +118,10 @@ static mk_status add_bias(mk_kctx *k, const mk_rt *b, float *o, int64_t n, int64
     if (b->numel != (size_t)c || mk_interp_layout(b->type.dtype) != MK_L_F32)
         return mk_kerr(k, MK_EINVAL, "bias must be a float vector of %lld", (long long)c);
     const float *bb = b->data;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t q = 0; q < n; q++)
         for (int64_t j = 0; j < c; j++) {
-            float *r = o + (i * c + j) * sp, v = bb[j];
-            for (int64_t q = 0; q < sp; q++) r[q] += v;
+            float *r = o + (q * c + j) * sp, v = bb[j];
+            MK_VLOOP((size_t)sp, r[i] += v);
         }
     return MK_OK;
 }
@@ -100,7 +146,7 @@ mk_status mk_k_conv(mk_kctx *k)
     const float *xd = x->data, *wd = w->data;
     float *od = out->data;
     int direct = g.k_n == 1;
-    for (int i = 0; i < g.ns; i++)
+    for (int i = 0; i < 3; i++)
         direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
     if (direct) {
         for (int64_t n = 0; n < N; n++)
@@ -116,7 +162,7 @@ mk_status mk_k_conv(mk_kctx *k)
     if (tile < 64) tile = 64;
     if (tile > g.o_n) tile = g.o_n;
     size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
-    float *col = mk_malloc(k->alloc, cb ? cb : 4);
+    float *col = mk_interp_scratch(k, cb ? cb : 4);
     if (!col) return MK_OOM(k->e);
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < groups; gi++) {
@@ -129,27 +175,14 @@ mk_status mk_k_conv(mk_kctx *k)
                         for (int64_t k1 = 0; k1 < g.k[1]; k1++)
                             for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
                                 int64_t row = ((c * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2;
-                                float *cr = col + row * tn;
-                                const float *xc = xg + c * g.in_n;
-                                for (int64_t t = 0; t < tn; t++) {
-                                    int64_t p = t0 + t;
-                                    int64_t o2 = p % g.o[2], o1 = (p / g.o[2]) % g.o[1],
-                                            o0 = p / (g.o[2] * g.o[1]);
-                                    int64_t i0 = o0 * g.s[0] + k0 * g.d[0] - g.pb[0];
-                                    int64_t i1 = o1 * g.s[1] + k1 * g.d[1] - g.pb[1];
-                                    int64_t i2 = o2 * g.s[2] + k2 * g.d[2] - g.pb[2];
-                                    cr[t] = i0 < 0 || i0 >= g.in[0] || i1 < 0 || i1 >= g.in[1] ||
-                                                    i2 < 0 || i2 >= g.in[2]
-                                                ? 0.0f
-                                                : xc[(i0 * g.in[1] + i1) * g.in[2] + i2];
-                                }
+                                int64_t kq[3] = {k0, k1, k2};
+                                im2col_row(col + row * tn, xg + c * g.in_n, &g, kq, t0, tn);
                             }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)kk,
                             1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, 0.0f,
                             od + (n * cout + gi * cog) * g.o_n + t0, (int)g.o_n);
             }
         }
-    mk_free(k->alloc, col, cb ? cb : 4);
     return add_bias(k, b, od, N, cout, g.o_n);
 }
 
@@ -172,7 +205,7 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
     if (out->type.dims[0] != N || out->type.dims[1] != cout)
         return mk_kerr(k, MK_EINVAL, "output channels do not match weight");
     size_t cb = (size_t)(rows * g.in_n) * 4;
-    float *col = mk_malloc(k->alloc, cb ? cb : 4);
+    float *col = mk_interp_scratch(k, cb ? cb : 4);
     if (!col) return MK_OOM(k->e);
     const float *xd = x->data, *wd = w->data;
     float *od = out->data;
@@ -206,6 +239,5 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
                         }
             }
         }
-    mk_free(k->alloc, col, cb ? cb : 4);
     return add_bias(k, b, od, N, cout, g.o_n);
 }

@@ -28,17 +28,18 @@ mk_status mk_k_pool(mk_kctx *k)
     const char *pt = mk_kstr(k, "pad_type", "valid");
     int64_t in[3] = {1, 1, 1}, o[3] = {1, 1, 1}, pb[3] = {0}, pe[3] = {0}, K[3] = {1, 1, 1},
             S[3] = {1, 1, 1};
-    for (int i = 0; i < ns; i++) {
-        in[i] = x->type.dims[2 + i];
-        o[i] = out->type.dims[2 + i];
-        K[i] = ks[i];
-        S[i] = st3[i];
+    for (int q = 0; q < ns; q++) {
+        int i = 3 - ns + q; /* right-aligned: the last spatial dim is contiguous */
+        in[i] = x->type.dims[2 + q];
+        o[i] = out->type.dims[2 + q];
+        K[i] = ks[q];
+        S[i] = st3[q];
         if (K[i] < 1 || S[i] < 1) return mk_kerr(k, MK_EINVAL, "kernel sizes and strides must be >= 1");
         int64_t total = (o[i] - 1) * S[i] + K[i] - in[i];
         if (total < 0) total = 0;
         if (strcmp(pt, "custom") == 0) {
-            pb[i] = np == 2 * ns ? pad[2 * i] : 0;
-            pe[i] = np == 2 * ns ? pad[2 * i + 1] : 0;
+            pb[i] = np == 2 * ns ? pad[2 * q] : 0;
+            pe[i] = np == 2 * ns ? pad[2 * q + 1] : 0;
         } else if (strcmp(pt, "same") == 0) {
             pb[i] = total / 2;
             pe[i] = total - pb[i];
@@ -53,45 +54,65 @@ mk_status mk_k_pool(mk_kctx *k)
             o_n = o[0] * o[1] * o[2];
     if ((size_t)(nc * o_n) != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
     mk_op_kind kind = k->op->kind;
+    /* per dim and output index: clipped window [lo, hi) and the window size within padding */
+    size_t wn = (size_t)(o[0] + o[1] + o[2]) * 3 * sizeof(int64_t);
+    int64_t *win = mk_malloc(k->alloc, wn), *wl[3], *wh[3], *wp[3];
+    if (!win) return MK_OOM(k->e);
+    for (int d = 0, off = 0; d < 3; off += (int)o[d] * 3, d++) {
+        wl[d] = win + off;
+        wh[d] = wl[d] + o[d];
+        wp[d] = wh[d] + o[d];
+        for (int64_t q = 0; q < o[d]; q++) {
+            int64_t b = q * S[d] - pb[d], e = b + K[d];
+            int64_t plo = b < -pb[d] ? -pb[d] : b, phi = e > in[d] + pe[d] ? in[d] + pe[d] : e;
+            wl[d][q] = b < 0 ? 0 : b;
+            wh[d][q] = e > in[d] ? in[d] : e;
+            wp[d][q] = phi > plo ? phi - plo : 0;
+        }
+    }
     const float *a = x->data;
     float *od = out->data;
     for (int64_t p = 0; p < nc; p++) {
         const float *xa = a + p * in_n;
+        float *op = od + p * o_n;
         for (int64_t o0 = 0; o0 < o[0]; o0++)
             for (int64_t o1 = 0; o1 < o[1]; o1++)
                 for (int64_t o2 = 0; o2 < o[2]; o2++) {
-                    int64_t b0 = o0 * S[0] - pb[0], b1 = o1 * S[1] - pb[1], b2 = o2 * S[2] - pb[2];
-                    double acc = kind == MK_OP_MAX_POOL ? -INFINITY : 0;
-                    int64_t cnt = 0, padded = 1;
-                    int64_t lim[3][2] = {{b0, b0 + K[0]}, {b1, b1 + K[1]}, {b2, b2 + K[2]}};
-                    for (int d = 0; d < 3; d++) {
-                        int64_t lo = lim[d][0] < -pb[d] ? -pb[d] : lim[d][0];
-                        int64_t hi = lim[d][1] > in[d] + pe[d] ? in[d] + pe[d] : lim[d][1];
-                        padded *= hi > lo ? hi - lo : 0;
-                    }
-                    for (int64_t i0 = b0 < 0 ? 0 : b0; i0 < b0 + K[0] && i0 < in[0]; i0++)
-                        for (int64_t i1 = b1 < 0 ? 0 : b1; i1 < b1 + K[1] && i1 < in[1]; i1++)
-                            for (int64_t i2 = b2 < 0 ? 0 : b2; i2 < b2 + K[2] && i2 < in[2]; i2++) {
-                                float v = xa[(i0 * in[1] + i1) * in[2] + i2];
-                                if (kind == MK_OP_MAX_POOL) {
-                                    if (v > acc || isnan(v)) acc = v;
-                                } else if (kind == MK_OP_L2_POOL) {
-                                    acc += (double)v * v;
-                                } else {
-                                    acc += v;
+                    int64_t l0 = wl[0][o0], h0 = wh[0][o0], l1 = wl[1][o1], h1 = wh[1][o1];
+                    int64_t l2 = wl[2][o2], h2 = wh[2][o2];
+                    float r;
+                    if (kind == MK_OP_MAX_POOL) {
+                        float m = -INFINITY;
+                        int nan = 0;
+                        for (int64_t i0 = l0; i0 < h0; i0++)
+                            for (int64_t i1 = l1; i1 < h1; i1++) {
+                                const float *row = xa + (i0 * in[1] + i1) * in[2];
+                                for (int64_t i2 = l2; i2 < h2; i2++) {
+                                    float v = row[i2];
+                                    m = v > m ? v : m; /* branch-free max */
+                                    nan |= v != v;
                                 }
-                                cnt++;
                             }
-                    if (kind == MK_OP_AVG_POOL) {
-                        int64_t div = excl ? cnt : padded;
-                        acc = div ? acc / (double)div : 0;
-                    } else if (kind == MK_OP_L2_POOL) {
-                        acc = sqrt(acc);
-                    } else if (cnt == 0) {
-                        acc = 0;
+                        r = nan ? NAN : (h0 > l0 && h1 > l1 && h2 > l2) ? m : 0;
+                    } else {
+                        double acc = 0;
+                        int64_t cnt = (h0 - l0) * (h1 - l1) * (h2 - l2);
+                        for (int64_t i0 = l0; i0 < h0; i0++)
+                            for (int64_t i1 = l1; i1 < h1; i1++) {
+                                const float *row = xa + (i0 * in[1] + i1) * in[2];
+                                for (int64_t i2 = l2; i2 < h2; i2++)
+                                    acc += kind == MK_OP_L2_POOL ? (double)row[i2] * row[i2] : row[i2];
+                            }
+                        if (kind == MK_OP_L2_POOL) {
+                            r = (float)sqrt(acc);
+                        } else {
+                            int64_t div = excl ? cnt : wp[0][o0] * wp[1][o1] * wp[2][o2];
+                            r = div > 0 ? (float)(acc / (double)div) : 0;
+                        }
                     }
-                    od[p * o_n + (o0 * o[1] + o1) * o[2] + o2] = (float)acc;
+                    op[(o0 * o[1] + o1) * o[2] + o2] = r;
                 }
     }
+    mk_free(k->alloc, win, wn);
     return MK_OK;
 }

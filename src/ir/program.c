@@ -598,6 +598,12 @@ int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c)
     case MK_DT_FP32:
     case MK_DT_INT8:
     case MK_DT_UINT8: return 1;
+    case MK_DT_INT4:
+    case MK_DT_UINT4:
+    case MK_DT_UINT3:
+    case MK_DT_UINT2:
+    case MK_DT_UINT1:
+    case MK_DT_UINT6: return 1; /* sub-byte payloads are int8/uint8 arrays to coremltools */
     case MK_DT_INT16:
     case MK_DT_UINT16:
     case MK_DT_INT32:

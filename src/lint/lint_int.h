@@ -14,8 +14,8 @@ typedef void (*lint_prog_fn)(lint_ctx *c);
 
 typedef struct lint_rule {
     mk_lint_rule pub;
-    lint_op_fn check;      /* per op, NULL when program-level only */
-    lint_prog_fn pcheck;   /* once per program, may be NULL */
+    lint_op_fn check;    /* per op, NULL when program-level only */
+    lint_prog_fn pcheck; /* once per program, may be NULL */
 } lint_rule;
 
 struct mk_findings {
@@ -41,23 +41,52 @@ struct lint_ctx {
 
 /* Add a finding for the current rule at op (NULL: program level). fixable 0 means this
  * instance has no safe rewrite even when the rule has one. */
-void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
-    MK_PRINTF(4, 5);
+void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...) MK_PRINTF(4, 5);
 
 /* Per-op checks (rules_*.c), named by hazard id; program-level checks end in _prog. */
-#define LINT_OP(n) void lint_h##n(lint_ctx *c, const mk_op *op);
-LINT_OP(1) LINT_OP(2) LINT_OP(3) LINT_OP(4) LINT_OP(5) LINT_OP(6) LINT_OP(7) LINT_OP(8)
-LINT_OP(9) LINT_OP(10) LINT_OP(11) LINT_OP(12) LINT_OP(13) LINT_OP(14) LINT_OP(15) LINT_OP(16)
-LINT_OP(17) LINT_OP(18) LINT_OP(19) LINT_OP(20) LINT_OP(21) LINT_OP(22) LINT_OP(24)
-LINT_OP(25) LINT_OP(26) LINT_OP(27) LINT_OP(28) LINT_OP(29) LINT_OP(31) LINT_OP(32)
-LINT_OP(33) LINT_OP(34) LINT_OP(35) LINT_OP(37) LINT_OP(39)
-#undef LINT_OP
+void lint_h1(lint_ctx *c, const mk_op *op);
+void lint_h2(lint_ctx *c, const mk_op *op);
+void lint_h3(lint_ctx *c, const mk_op *op);
+void lint_h4(lint_ctx *c, const mk_op *op);
+void lint_h5(lint_ctx *c, const mk_op *op);
+void lint_h6(lint_ctx *c, const mk_op *op);
+void lint_h7(lint_ctx *c, const mk_op *op);
+void lint_h8(lint_ctx *c, const mk_op *op);
+void lint_h9(lint_ctx *c, const mk_op *op);
+void lint_h10(lint_ctx *c, const mk_op *op);
+void lint_h11(lint_ctx *c, const mk_op *op);
+void lint_h12(lint_ctx *c, const mk_op *op);
+void lint_h13(lint_ctx *c, const mk_op *op);
+void lint_h14(lint_ctx *c, const mk_op *op);
+void lint_h15(lint_ctx *c, const mk_op *op);
+void lint_h16(lint_ctx *c, const mk_op *op);
+void lint_h17(lint_ctx *c, const mk_op *op);
+void lint_h18(lint_ctx *c, const mk_op *op);
+void lint_h19(lint_ctx *c, const mk_op *op);
+void lint_h20(lint_ctx *c, const mk_op *op);
+void lint_h21(lint_ctx *c, const mk_op *op);
+void lint_h22(lint_ctx *c, const mk_op *op);
+void lint_h24(lint_ctx *c, const mk_op *op);
+void lint_h25(lint_ctx *c, const mk_op *op);
+void lint_h26(lint_ctx *c, const mk_op *op);
+void lint_h27(lint_ctx *c, const mk_op *op);
+void lint_h28(lint_ctx *c, const mk_op *op);
+void lint_h29(lint_ctx *c, const mk_op *op);
+void lint_h31(lint_ctx *c, const mk_op *op);
+void lint_h32(lint_ctx *c, const mk_op *op);
+void lint_h33(lint_ctx *c, const mk_op *op);
+void lint_h34(lint_ctx *c, const mk_op *op);
+void lint_h35(lint_ctx *c, const mk_op *op);
+void lint_h36(lint_ctx *c, const mk_op *op);
+void lint_h37(lint_ctx *c, const mk_op *op);
+void lint_h39(lint_ctx *c, const mk_op *op);
 void lint_h18_prog(lint_ctx *c);
 void lint_h19_prog(lint_ctx *c);
 void lint_h20_prog(lint_ctx *c);
 void lint_h23_prog(lint_ctx *c);
 void lint_h30_prog(lint_ctx *c);
 const lint_rule *lint_table(void);
+int lint_h32_match(const mk_op *op);
 
 /* ---- trigger helpers ---- */
 /* Float element type of the op's main operand (x, or the first input), MK_DT_INVALID when

@@ -10,69 +10,68 @@
 #define FP16_MAX 65504.0
 #define FP16_TINY 5.9604644775390625e-08 /* 2^-24, the smallest fp16 subnormal */
 
-static int is_float_op(const mk_op *op)
-{
+static int is_float_op(const mk_op *op) {
     return mk_dtype_is_float(lint_x_dtype(op));
 }
 
-static const mk_op *producer(const mk_op *op, const char *param)
-{
+static const mk_op *producer(const mk_op *op, const char *param) {
     const mk_value *v = mk_ir_arg(op, param);
     return v ? v->producer : NULL;
 }
 
-void lint_h7(lint_ctx *c, const mk_op *op)
-{
+void lint_h7(lint_ctx *c, const mk_op *op) {
     if (op->kind != MK_OP_POW || !is_float_op(op)) return;
     if (lint_const_all(mk_ir_arg(op, "x"), 2.0))
-        lint_flag(c, op, 1, "pow with constant base 2: Core ML returns y^2 instead of 2^y; "
-                            "use exp(y * ln 2)");
+        lint_flag(c, op, 1,
+                  "pow with constant base 2: Core ML returns y^2 instead of 2^y; "
+                  "use exp(y * ln 2)");
 }
 
-void lint_h8(lint_ctx *c, const mk_op *op)
-{
+void lint_h8(lint_ctx *c, const mk_op *op) {
     if (op->kind != MK_OP_POW || !is_float_op(op)) return;
     const mk_value *y = mk_ir_arg(op, "y");
     static const double ex[] = {2.0, 3.0, 0.5, -1.0};
     for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
         if (lint_const_all(y, ex[i])) {
-            lint_flag(c, op, 1, "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
-                                "real_div in fp16", ex[i]);
+            lint_flag(c, op, 1,
+                      "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
+                      "real_div in fp16",
+                      ex[i]);
             return;
         }
 }
 
-void lint_h9(lint_ctx *c, const mk_op *op)
-{
+void lint_h9(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_SOFTPLUS && c->fp16)
-        lint_flag(c, op, 1, "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
-                            "returns 0; use relu(x) + log(1 + exp(-|x|))");
+        lint_flag(c, op, 1,
+                  "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
+                  "returns 0; use relu(x) + log(1 + exp(-|x|))");
 }
 
-void lint_h10(lint_ctx *c, const mk_op *op)
-{
+void lint_h10(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_REDUCE_LOG_SUM_EXP && c->fp16)
-        lint_flag(c, op, 1, "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
-                            "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
+        lint_flag(c, op, 1,
+                  "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
+                  "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
 }
 
-void lint_h11(lint_ctx *c, const mk_op *op)
-{
+void lint_h11(lint_ctx *c, const mk_op *op) {
     if (op->kind != MK_OP_LOG || !c->fp16) return;
     const mk_op *pr = producer(op, "x");
     if (pr && pr->kind == MK_OP_SOFTMAX) {
-        lint_flag(c, op, 1, "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
-                            "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
+        lint_flag(c, op, 1,
+                  "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
+                  "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
     } else if (pr && pr->kind == MK_OP_CUMSUM) {
         const mk_op *pe = producer(pr, "x");
         if (pe && pe->kind == MK_OP_EXP)
-            lint_flag(c, op, 0, "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
-                                "shift by the max along the axis before exp");
+            lint_flag(c, op, 0,
+                      "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
+                      "shift by the max along the axis before exp");
     }
 }
 
-static int is_square(const mk_op *pr)
-{
+static int is_square(const mk_op *pr) {
     if (!pr) return 0;
     if (pr->kind == MK_OP_SQUARE) return 1;
     if (pr->kind == MK_OP_MUL) return mk_ir_arg(pr, "x") == mk_ir_arg(pr, "y");
@@ -80,28 +79,36 @@ static int is_square(const mk_op *pr)
     return 0;
 }
 
-void lint_h12(lint_ctx *c, const mk_op *op)
-{
-    if (!c->fp16) return;
+/* x / maximum(reduce_max(|x|), tiny): the rescaled form fix_sum_squares writes. */
+static int rescaled(const mk_op *op) {
+    const mk_op *d = producer(op, "x");
+    const mk_op *m = d && d->kind == MK_OP_REAL_DIV ? producer(d, "y") : NULL;
+    return m && m->kind == MK_OP_MAXIMUM;
+}
+
+void lint_h12(lint_ctx *c, const mk_op *op) {
+    if (!c->fp16 || rescaled(op)) return;
     if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
         lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM,
                   "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)", lint_op_type(op));
     } else if ((op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM) &&
                is_square(producer(op, "x"))) {
-        lint_flag(c, op, 0, "sum of squares in fp16 (RMSNorm/L2 norm): x^2 overflows for "
-                            "|x| > ~256; rescale by max|x| before squaring");
+        lint_flag(c, op, 0,
+                  "sum of squares in fp16 (RMSNorm/L2 norm): x^2 overflows for "
+                  "|x| > ~256; rescale by max|x| before squaring");
     }
 }
 
-void lint_h13(lint_ctx *c, const mk_op *op)
-{
+void lint_h13(lint_ctx *c, const mk_op *op) {
     if (!c->fp16) return;
     float eps;
     if (op->kind == MK_OP_LAYER_NORM || op->kind == MK_OP_INSTANCE_NORM ||
         op->kind == MK_OP_BATCH_NORM) {
         if (mk_ir_arg_f32(op, "epsilon", &eps) && fabs(eps) < FP16_TINY)
-            lint_flag(c, op, 1, "%s epsilon %g is 0 in fp16: constant rows divide by zero "
-                                "(inf/NaN); raise it to 1e-7", lint_op_type(op), (double)eps);
+            lint_flag(c, op, 1,
+                      "%s epsilon %g is 0 in fp16: constant rows divide by zero "
+                      "(inf/NaN); raise it to 1e-7",
+                      lint_op_type(op), (double)eps);
         return;
     }
     if (op->kind == MK_OP_RSQRT) {
@@ -122,16 +129,17 @@ void lint_h13(lint_ctx *c, const mk_op *op)
             if (v && v->cst && mk_type_numel(&v->type, &n) && n == 1) {
                 double e = mk_const_get_f64(v, 0);
                 if (e > 0 && e < FP16_TINY)
-                    lint_flag(c, op, 1, "epsilon %g added before %s is 0 in fp16; raise it to "
-                                        "1e-7", e, lint_op_type(op));
+                    lint_flag(c, op, 1,
+                              "epsilon %g added before %s is 0 in fp16; raise it to "
+                              "1e-7",
+                              e, lint_op_type(op));
             }
         }
     }
 }
 
 /* Count of elements beyond the fp16 range in a float constant (stops at the first). */
-static int beyond_fp16(const mk_value *v, double *bad)
-{
+static int beyond_fp16(const mk_value *v, double *bad) {
     size_t n = 0;
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, &n)) return 0;
     if (v->type.dtype == MK_DT_FP16) {
@@ -153,17 +161,18 @@ static int beyond_fp16(const mk_value *v, double *bad)
     return 0;
 }
 
-void lint_h14(lint_ctx *c, const mk_op *op)
-{
+void lint_h14(lint_ctx *c, const mk_op *op) {
     double bad = 0;
     const mk_value *v = NULL;
     if (op->kind == MK_OP_CONST && op->n_outputs) {
         v = op->outputs[0];
         if (v->type.dtype == MK_DT_FP32 && !c->fp16) return;
         if (beyond_fp16(v, &bad)) {
-            lint_flag(c, op, 1, "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
-                                "and a fully masked softmax row turns into NaN; clip to +-65504 "
-                                "(masks: -1e4)", bad, bad < 0 ? "-" : "+");
+            lint_flag(c, op, 1,
+                      "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
+                      "and a fully masked softmax row turns into NaN; clip to +-65504 "
+                      "(masks: -1e4)",
+                      bad, bad < 0 ? "-" : "+");
         }
         return;
     }
@@ -173,53 +182,58 @@ void lint_h14(lint_ctx *c, const mk_op *op)
             if (!v || v->producer || !v->cst) continue;
             if (v->type.dtype == MK_DT_FP32 && !c->fp16) continue;
             if (beyond_fp16(v, &bad)) {
-                lint_flag(c, op, 1, "inline constant '%s' holds %g, beyond fp16 range (becomes "
-                                    "inf in fp16); clip to +-65504", op->inputs[i].name, bad);
+                lint_flag(c, op, 1,
+                          "inline constant '%s' holds %g, beyond fp16 range (becomes "
+                          "inf in fp16); clip to +-65504",
+                          op->inputs[i].name, bad);
                 return;
             }
         }
 }
 
-void lint_h15(lint_ctx *c, const mk_op *op)
-{
+void lint_h15(lint_ctx *c, const mk_op *op) {
     const char *dflt = op->kind == MK_OP_INVERSE ? "1e-4"
                        : op->kind == MK_OP_RSQRT ? "1e-12"
                        : op->kind == MK_OP_LOG   ? "1e-45"
                                                  : NULL;
     if (!dflt || lint_is_bound(op, "epsilon")) return;
-    lint_flag(c, op, 1, "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
-                        "write epsilon explicitly, or use real_div if the source meant exact math",
+    lint_flag(c, op, 1,
+              "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
+              "write epsilon explicitly, or use real_div if the source meant exact math",
               lint_op_type(op), dflt);
 }
 
-void lint_h16(lint_ctx *c, const mk_op *op)
-{
+void lint_h16(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_UPSAMPLE_BILINEAR && !lint_is_bound(op, "align_corners")) {
-        lint_flag(c, op, 1, "upsample_bilinear without align_corners: MIL defaults to "
-                            "align_corners=true, PyTorch/ONNX to half-pixel; write it explicitly");
+        lint_flag(c, op, 1,
+                  "upsample_bilinear without align_corners: MIL defaults to "
+                  "align_corners=true, PyTorch/ONNX to half-pixel; write it explicitly");
     } else if (op->kind == MK_OP_RESIZE_BILINEAR && !lint_is_bound(op, "sampling_mode")) {
-        lint_flag(c, op, 1, "resize_bilinear without sampling_mode: MIL defaults to DEFAULT (TF "
-                            "legacy asymmetric); write it explicitly");
+        lint_flag(c, op, 1,
+                  "resize_bilinear without sampling_mode: MIL defaults to DEFAULT (TF "
+                  "legacy asymmetric); write it explicitly");
     } else if (op->kind == MK_OP_RESIZE_BILINEAR) {
         const char *m = mk_ir_arg_str(op, "sampling_mode");
         const mk_value *out = op->n_outputs ? op->outputs[0] : NULL;
         if (m && strcmp(m, "ALIGN_CORNERS") == 0 && out && out->type.rank >= 2 &&
             (out->type.dims[out->type.rank - 1] == 1 || out->type.dims[out->type.rank - 2] == 1))
-            lint_flag(c, op, 0, "resize_bilinear ALIGN_CORNERS with an output size of 1 differs "
-                                "from STRICT_ALIGN_CORNERS; check the source's intent");
+            lint_flag(c, op, 0,
+                      "resize_bilinear ALIGN_CORNERS with an output size of 1 differs "
+                      "from STRICT_ALIGN_CORNERS; check the source's intent");
     }
 }
 
-void lint_h39(lint_ctx *c, const mk_op *op)
-{
+void lint_h39(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_GELU && !lint_is_bound(op, "mode"))
-        lint_flag(c, op, 1, "gelu without mode runs EXACT; a tanh-approximate source drifts by "
-                            "~5e-4 per activation; write mode explicitly");
+        lint_flag(c, op, 1,
+                  "gelu without mode runs EXACT; a tanh-approximate source drifts by "
+                  "~5e-4 per activation; write mode explicitly");
 }
 
-void lint_h28(lint_ctx *c, const mk_op *op)
-{
-    if (!c->fp16) return;
+void lint_h28(lint_ctx *c, const mk_op *op) {
+    if (!c->fp16 ||
+        (op->kind != MK_OP_LINEAR && op->kind != MK_OP_MATMUL && op->kind != MK_OP_CONV))
+        return;
     int64_t k = 0;
     const mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
     if ((op->kind == MK_OP_LINEAR) && x && x->type.rank >= 1) {
@@ -231,10 +245,26 @@ void lint_h28(lint_ctx *c, const mk_op *op)
         k = tx && r >= 2 ? x->type.dims[r - 2] : x->type.dims[r - 1];
     } else if (op->kind == MK_OP_CONV && w && w->type.rank >= 3) {
         k = 1;
-        for (int i = 1; i < w->type.rank; i++) k *= w->type.dims[i] > 0 ? w->type.dims[i] : 1;
+        for (int i = 1; i < w->type.rank; i++)
+            k *= w->type.dims[i] > 0 ? w->type.dims[i] : 1;
     }
     if (k >= 4096)
-        lint_flag(c, op, 0, "%s accumulates %lld products in fp16 on the Neural Engine; check "
-                            "precision with calibration data (no exact rewrite)",
+        lint_flag(c, op, 0,
+                  "%s accumulates %lld products in fp16 on the Neural Engine; check "
+                  "precision with calibration data (no exact rewrite)",
                   lint_op_type(op), (long long)k);
+}
+
+void lint_h36(lint_ctx *c, const mk_op *op) {
+    if (op->kind == MK_OP_SQRT && is_square(producer(op, "x"))) {
+        lint_flag(c, op, 1,
+                  "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "
+                  "identity (wrong for x < 0); write abs(x)");
+    } else if (op->kind == MK_OP_POW && lint_const_all(mk_ir_arg(op, "y"), 2.0)) {
+        const mk_op *s = producer(op, "x");
+        if (s && s->kind == MK_OP_SQRT)
+            lint_flag(c, op, 0,
+                      "(sqrt(x))^2 equals x only for x >= 0 (NaN otherwise); an "
+                      "optimizer that folds it to x changes negative inputs");
+    }
 }

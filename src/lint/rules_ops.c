@@ -6,8 +6,7 @@
 
 #include "lint_int.h"
 
-static int static_dim(const mk_value *v, int axis, int64_t *out)
-{
+static int static_dim(const mk_value *v, int axis, int64_t *out) {
     if (!v || v->type.rank <= 0) return 0;
     if (axis < 0) axis += v->type.rank;
     if (axis < 0 || axis >= v->type.rank || v->type.dims[axis] < 0) return 0;
@@ -15,24 +14,22 @@ static int static_dim(const mk_value *v, int axis, int64_t *out)
     return 1;
 }
 
-static int all_const(const mk_op *op)
-{
+static int all_const(const mk_op *op) {
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++)
             if (!op->inputs[i].args[j]->cst) return 0;
     return 1;
 }
 
-void lint_h4(lint_ctx *c, const mk_op *op)
-{
+void lint_h4(lint_ctx *c, const mk_op *op) {
     int64_t n;
     int32_t axis = 0;
     switch (op->kind) {
     case MK_OP_CUMSUM:
         mk_ir_arg_i32(op, "axis", &axis);
         {
-            int ok = static_dim(mk_ir_arg(op, "x"), axis, &n) &&
-                     mk_dtype_is_float(lint_x_dtype(op));
+            int ok =
+                static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(lint_x_dtype(op));
             lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
                       ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
         }
@@ -49,12 +46,12 @@ void lint_h4(lint_ctx *c, const mk_op *op)
                   ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
         break;
     }
-    default: break;
+    default:
+        break;
     }
 }
 
-static int all_ones_or_absent(const mk_op *op, const char *param)
-{
+static int all_ones_or_absent(const mk_op *op, const char *param) {
     int64_t v[8];
     int n;
     if (!lint_is_bound(op, param)) return 1;
@@ -64,8 +61,7 @@ static int all_ones_or_absent(const mk_op *op, const char *param)
     return 1;
 }
 
-static int no_true(const mk_op *op, const char *param)
-{
+static int no_true(const mk_op *op, const char *param) {
     int64_t v[8];
     int n;
     if (!lint_is_bound(op, param)) return 1;
@@ -75,12 +71,13 @@ static int no_true(const mk_op *op, const char *param)
     return 1;
 }
 
-void lint_h5(lint_ctx *c, const mk_op *op)
-{
+void lint_h5(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_SCATTER || op->kind == MK_OP_SCATTER_ND ||
         op->kind == MK_OP_SCATTER_ALONG_AXIS) {
-        lint_flag(c, op, 0, "%s leaves the Neural Engine; with static indices rewrite as "
-                            "slice/concat or a constant mask", lint_op_type(op));
+        lint_flag(c, op, 0,
+                  "%s leaves the Neural Engine; with static indices rewrite as "
+                  "slice/concat or a constant mask",
+                  lint_op_type(op));
         return;
     }
     if (op->kind != MK_OP_SLICE_UPDATE) return;
@@ -88,24 +85,23 @@ void lint_h5(lint_ctx *c, const mk_op *op)
     const mk_value *b = mk_ir_arg(op, "begin"), *e = mk_ir_arg(op, "end");
     int ok = x && u && b && e && b->cst && e->cst && mk_type_is_static(&x->type) &&
              mk_type_is_static(&u->type) && all_ones_or_absent(op, "stride") &&
-             no_true(op, "begin_mask") && no_true(op, "end_mask") &&
-             no_true(op, "squeeze_mask");
+             no_true(op, "begin_mask") && no_true(op, "end_mask") && no_true(op, "squeeze_mask");
     if (u && u->type.rank == 0)
-        lint_flag(c, op, ok, "slice_update with a rank-0 update is not supported by the "
-                             "runtime (iOS18); use the select/mask form");
+        lint_flag(c, op, ok,
+                  "slice_update with a rank-0 update is not supported by the "
+                  "runtime (iOS18); use the select/mask form");
     else
-        lint_flag(c, op, ok, "slice_update leaves the Neural Engine (and failed to declare in "
-                             "some models); rewrite as pad + select with a constant mask");
+        lint_flag(c, op, ok,
+                  "slice_update leaves the Neural Engine (and failed to declare in "
+                  "some models); rewrite as pad + select with a constant mask");
 }
 
-static int is_gather_like(mk_op_kind k)
-{
+static int is_gather_like(mk_op_kind k) {
     return k == MK_OP_GATHER || k == MK_OP_GATHER_ND || k == MK_OP_GATHER_ALONG_AXIS ||
            k == MK_OP_SCATTER || k == MK_OP_SCATTER_ND || k == MK_OP_SCATTER_ALONG_AXIS;
 }
 
-void lint_h6(lint_ctx *c, const mk_op *op)
-{
+void lint_h6(lint_ctx *c, const mk_op *op) {
     if (c->ios < 17 || !is_gather_like(op->kind)) return;
     const mk_value *ix = mk_ir_arg(op, "indices");
     if (!ix) return;
@@ -119,9 +115,11 @@ void lint_h6(lint_ctx *c, const mk_op *op)
         if (!mk_type_numel(&ix->type, &n)) return;
         for (size_t i = 0; i < n; i++)
             if (mk_const_get_i64(ix, i) < 0) {
-                lint_flag(c, op, dim_ok, "constant index %lld is negative: from iOS17 negative "
-                                         "indices are out of bounds (undefined result); add the "
-                                         "axis size", (long long)mk_const_get_i64(ix, i));
+                lint_flag(c, op, dim_ok,
+                          "constant index %lld is negative: from iOS17 negative "
+                          "indices are out of bounds (undefined result); add the "
+                          "axis size",
+                          (long long)mk_const_get_i64(ix, i));
                 return;
             }
         return;
@@ -135,11 +133,11 @@ void lint_h6(lint_ctx *c, const mk_op *op)
     if (t == MK_DT_INT32 || t == MK_DT_INT16 || t == MK_DT_INT8 || t == MK_DT_INT64)
         lint_flag(c, op, dim_ok && op->kind == MK_OP_GATHER,
                   "signed run-time indices in an iOS%d opset: negative values are out of bounds "
-                  "from iOS17 (undefined result); guard with select(i >= 0, i, i + dim)", c->ios);
+                  "from iOS17 (undefined result); guard with select(i >= 0, i, i + dim)",
+                  c->ios);
 }
 
-static int is_const_weight(const mk_value *w)
-{
+static int is_const_weight(const mk_value *w) {
     if (!w) return 0;
     if (w->cst) return 1;
     const mk_op *p = w->producer;
@@ -148,45 +146,48 @@ static int is_const_weight(const mk_value *w)
                  p->kind == MK_OP_CONSTEXPR_CAST || p->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE);
 }
 
-void lint_h25(lint_ctx *c, const mk_op *op)
-{
+void lint_h25(lint_ctx *c, const mk_op *op) {
+    if (op->kind != MK_OP_LINEAR && op->kind != MK_OP_MATMUL) return;
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x || x->type.rank != 3) return;
     if (op->kind == MK_OP_LINEAR && is_const_weight(mk_ir_arg(op, "weight"))) {
         int ok = mk_ir_arg(op, "weight")->cst && mk_dtype_is_float(x->type.dtype);
-        lint_flag(c, op, ok, "linear on (B,S,C) activations: Apple's Neural Engine ports use a "
-                             "1x1 conv in (B,C,1,S) layout (fix with --ane-layout)");
+        lint_flag(c, op, ok,
+                  "linear on (B,S,C) activations: Apple's Neural Engine ports use a "
+                  "1x1 conv in (B,C,1,S) layout (fix with --ane-layout)");
     } else if (op->kind == MK_OP_MATMUL && is_const_weight(mk_ir_arg(op, "y"))) {
-        lint_flag(c, op, 0, "matmul with a constant weight on (B,S,C) activations: a 1x1 conv "
-                            "in (B,C,1,S) layout is preferred on the Neural Engine");
+        lint_flag(c, op, 0,
+                  "matmul with a constant weight on (B,S,C) activations: a 1x1 conv "
+                  "in (B,C,1,S) layout is preferred on the Neural Engine");
     }
 }
 
-void lint_h26(lint_ctx *c, const mk_op *op)
-{
+void lint_h26(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_SCALED_DOT_PRODUCT_ATTENTION) {
-        lint_flag(c, op, 0, "fused attention has no Neural Engine path; split per head and "
-                            "chunk the query axis");
+        lint_flag(c, op, 0,
+                  "fused attention has no Neural Engine path; split per head and "
+                  "chunk the query axis");
         return;
     }
     if (op->kind != MK_OP_MATMUL || !op->n_outputs) return;
     const mk_type *t = &op->outputs[0]->type;
     if (t->rank == 4 && t->dims[1] > 1 && t->dims[2] >= 512 && t->dims[3] >= 512 &&
         !is_const_weight(mk_ir_arg(op, "y")))
-        lint_flag(c, op, 0, "batched attention matmul with a [%lld,%lld,%lld,%lld] result: large "
-                            "intermediates serialise on the Neural Engine; split per head",
+        lint_flag(c, op, 0,
+                  "batched attention matmul with a [%lld,%lld,%lld,%lld] result: large "
+                  "intermediates serialise on the Neural Engine; split per head",
                   (long long)t->dims[0], (long long)t->dims[1], (long long)t->dims[2],
                   (long long)t->dims[3]);
 }
 
-void lint_h29(lint_ctx *c, const mk_op *op)
-{
+void lint_h29(lint_ctx *c, const mk_op *op) {
     switch (op->kind) {
     case MK_OP_TOPK: {
         const mk_value *k = mk_ir_arg(op, "k");
         if (k && !k->cst) {
-            lint_flag(c, op, 0, "topk with a run-time k is not supported; and topk runs on the "
-                                "CPU: move top-k/NMS to the host");
+            lint_flag(c, op, 0,
+                      "topk with a run-time k is not supported; and topk runs on the "
+                      "CPU: move top-k/NMS to the host");
             return;
         }
     } /* fall through */
@@ -195,58 +196,79 @@ void lint_h29(lint_ctx *c, const mk_op *op)
     case MK_OP_LSTM:
     case MK_OP_GRU:
     case MK_OP_RNN:
-        lint_flag(c, op, 0, "%s runs on the CPU and splits the Neural Engine partition; move "
-                            "it to the host (or unroll static RNNs)", lint_op_type(op));
+        lint_flag(c, op, 0,
+                  "%s runs on the CPU and splits the Neural Engine partition; move "
+                  "it to the host (or unroll static RNNs)",
+                  lint_op_type(op));
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
-void lint_h31(lint_ctx *c, const mk_op *op)
-{
+void lint_h31(lint_ctx *c, const mk_op *op) {
     if (op->kind != MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE &&
         op->kind != MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE &&
         op->kind != MK_OP_CONSTEXPR_LUT_TO_DENSE)
         return;
     if (c->seen[31]++) return;
-    lint_flag(c, op, 0, "compressed weights (%s): backends may decompress them ahead of time, "
-                        "so latency stays fp16; on the Neural Engine prefer palettization",
+    lint_flag(c, op, 0,
+              "compressed weights (%s): backends may decompress them ahead of time, "
+              "so latency stays fp16; on the Neural Engine prefer palettization",
               lint_op_type(op));
 }
 
-void lint_h32(lint_ctx *c, const mk_op *op)
-{
+/* A reduction over all three spatial axes of a rank-5 tensor (instance/group norm as
+ * coremltools decomposes it), or an instance_norm on rank 5 from a converter. */
+int lint_h32_match(const mk_op *op) {
+    if (op->kind != MK_OP_INSTANCE_NORM && op->kind != MK_OP_REDUCE_MEAN &&
+        op->kind != MK_OP_REDUCE_SUM)
+        return 0;
     const mk_value *x = mk_ir_arg(op, "x");
-    if (op->kind != MK_OP_INSTANCE_NORM || !x || x->type.rank != 5) return;
-    lint_flag(c, op, mk_type_is_static(&x->type),
-              "instance_norm on a rank-5 tensor aborts on the GPU (MPS reductions support axis "
-              "<= 3); reshape to rank 4 around it");
+    if (!x || x->type.rank != 5) return 0;
+    if (op->kind == MK_OP_INSTANCE_NORM) return 1;
+    if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
+    int64_t ax[8];
+    int n = 0, seen = 0;
+    if (!lint_ints(op, "axes", ax, 8, &n)) return 0;
+    for (int i = 0; i < n; i++) {
+        int64_t a = ax[i] < 0 ? ax[i] + 5 : ax[i];
+        if (a < 2 || a > 4) return 0;
+        seen |= 1 << a;
+    }
+    return seen == 0x1c;
 }
 
-void lint_h33(lint_ctx *c, const mk_op *op)
-{
+void lint_h32(lint_ctx *c, const mk_op *op) {
+    if (!lint_h32_match(op)) return;
+    lint_flag(c, op, mk_type_is_static(&mk_ir_arg(op, "x")->type),
+              "%s over the D, H, W axes of a rank-5 tensor aborts on the GPU (MPS reductions "
+              "support axis <= 3); reshape to [N, C, D*H*W] around it",
+              lint_op_type(op));
+}
+
+void lint_h33(lint_ctx *c, const mk_op *op) {
+    if (op->kind != MK_OP_PRELU) return;
     const mk_value *a = mk_ir_arg(op, "alpha"), *x = mk_ir_arg(op, "x");
     size_t n = 0;
-    if (op->kind != MK_OP_PRELU || !a || !a->cst || !mk_type_numel(&a->type, &n) || n != 1)
-        return;
+    if (op->kind != MK_OP_PRELU || !a || !a->cst || !mk_type_numel(&a->type, &n) || n != 1) return;
     int64_t ch;
     lint_flag(c, op, static_dim(x, 1, &ch) && ch > 1,
               "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast the "
               "slope to one value per channel");
 }
 
-void lint_h34(lint_ctx *c, const mk_op *op)
-{
+void lint_h34(lint_ctx *c, const mk_op *op) {
     if (op->kind != MK_OP_READ_STATE || !op->n_outputs) return;
     const mk_type *t = &op->outputs[0]->type;
     if (t->rank >= 1 && t->dims[t->rank - 1] > 0 && t->dims[t->rank - 1] % 32)
-        lint_flag(c, op, 0, "state last dim %lld is not a multiple of 32: the model fails on the "
-                            "Neural Engine; pad the state and slice the live part",
+        lint_flag(c, op, 0,
+                  "state last dim %lld is not a multiple of 32: the model fails on the "
+                  "Neural Engine; pad the state and slice the live part",
                   (long long)t->dims[t->rank - 1]);
 }
 
-void lint_h35(lint_ctx *c, const mk_op *op)
-{
+void lint_h35(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_PAD) {
         const char *mode = mk_ir_arg_str(op, "mode");
         int64_t pv[16];
@@ -254,7 +276,12 @@ void lint_h35(lint_ctx *c, const mk_op *op)
         if (lint_ints(op, "pad", pv, 16, &n)) {
             for (int i = 0; i < n; i++)
                 if (pv[i] < 0) {
-                    lint_flag(c, op, 0, "negative pad %lld: use slice_by_index instead",
+                    const mk_value *x0 = mk_ir_arg(op, "x");
+                    int ok =
+                        (!mode || !strcmp(mode, "constant")) && x0 && mk_type_is_static(&x0->type);
+                    lint_flag(c, op, ok,
+                              "negative pad %lld: the runtime rejects it; crop with "
+                              "slice_by_index instead",
                               (long long)pv[i]);
                     return;
                 }
@@ -263,43 +290,47 @@ void lint_h35(lint_ctx *c, const mk_op *op)
                 int first = x->type.rank - n / 2; /* pad covers the trailing n/2 axes */
                 for (int i = 0; i < n / 2; i++)
                     if ((pv[2 * i] || pv[2 * i + 1]) && first + i < x->type.rank - 2) {
-                        lint_flag(c, op, 0, "%s pad on axis %d (not one of the last two) is not "
-                                            "supported; transpose the axis last, pad, transpose "
-                                            "back", mode, first + i);
+                        lint_flag(c, op, 0,
+                                  "%s pad on axis %d (not one of the last two) is not "
+                                  "supported; transpose the axis last, pad, transpose "
+                                  "back",
+                                  mode, first + i);
                         return;
                     }
             }
         }
         if (!lint_is_bound(op, "constant_val"))
-            lint_flag(c, op, 1, "pad without constant_val: the runtime wants it even for "
-                                "reflect/replicate; write 0 explicitly");
+            lint_flag(c, op, 1,
+                      "pad without constant_val: the runtime wants it even for "
+                      "reflect/replicate; write 0 explicitly");
         return;
     }
     if (op->kind == MK_OP_GATHER) {
         const mk_value *ix = mk_ir_arg(op, "indices");
         if (ix && ix->type.rank == 0)
-            lint_flag(c, op, 0, "gather with rank-0 indices: reshape the index to [1], gather, "
-                                "then squeeze");
+            lint_flag(c, op, 1,
+                      "gather with rank-0 indices: reshape the index to [1], gather, "
+                      "then squeeze");
         return;
     }
     if (op->kind == MK_OP_SLICE_BY_INDEX) {
         const mk_value *x = mk_ir_arg(op, "x");
         int64_t st[8], en[8], em[8];
         int ns = 0, ne = 0, nm = 0;
-        if (!x || !lint_ints(op, "stride", st, 8, &ns) || !lint_ints(op, "end", en, 8, &ne))
-            return;
+        if (!x || !lint_ints(op, "stride", st, 8, &ns) || !lint_ints(op, "end", en, 8, &ne)) return;
         if (!lint_ints(op, "end_mask", em, 8, &nm)) nm = 0;
         for (int i = 0; i < ns && i < ne && i < x->type.rank; i++) {
             int64_t d = x->type.dims[i];
             if (st[i] < 0 && d > 0 && en[i] < -d && !(i < nm && em[i]))
-                lint_flag(c, op, 0, "slice with a negative stride running to the start "
-                                    "(end %lld): set end_mask for axis %d", (long long)en[i], i);
+                lint_flag(c, op, 1,
+                          "slice with a negative stride running to the start "
+                          "(end %lld): set end_mask for axis %d",
+                          (long long)en[i], i);
         }
     }
 }
 
-void lint_h37(lint_ctx *c, const mk_op *op)
-{
+void lint_h37(lint_ctx *c, const mk_op *op) {
     if (op->kind == MK_OP_LINEAR && mk_dtype_is_int(lint_x_dtype(op)))
         lint_flag(c, op, 1, "linear with %s operands fails at run time; use matmul",
                   mk_dtype_name(lint_x_dtype(op)));

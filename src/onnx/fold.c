@@ -9,7 +9,10 @@
 
 #include "onnx_int.h"
 
-#define FOLD_MAX_ELEMS ((size_t)1 << 24)
+/* Bounds on what folding may allocate: per result and for the whole import, so a tiny
+ * hostile model cannot ask for gigabytes (large results are lowered instead). */
+#define FOLD_MAX_ELEMS ((size_t)1 << 22)
+#define FOLD_MAX_TOTAL ((size_t)1 << 28)
 
 typedef struct cbuf {
     mk_type t;
@@ -30,6 +33,8 @@ static mk_status alloc_out(ox_ctx *c, ox_val *o, const mk_type *t, void **d)
     }
     if (n > FOLD_MAX_ELEMS) return MK_EUNSUPPORTED;
     if (!mk_mul_size(n, (size_t)esize(t->dtype), &nb)) return MK_EUNSUPPORTED;
+    if (c->fold_bytes + nb > FOLD_MAX_TOTAL) return MK_EUNSUPPORTED;
+    c->fold_bytes += nb;
     *d = mk_arena_alloc(c->p->arena, nb ? nb : 1);
     if (!*d) return MK_OOM(c->err);
     o->type = *t;

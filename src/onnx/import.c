@@ -350,8 +350,9 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         size_t ln = strlen(nm);
         if (strncmp(b, nm, ln) == 0 && b[ln] == '=') return bind_input(c, vi, b + ln + 1, &t);
     }
-    /* the function input: scalars become [1] */
+    /* the function input: scalars become [1]; bool travels as int32 (Core ML I/O rule) */
     mk_type ft = t;
+    if (dt == MK_DT_BOOL) ft.dtype = dt = MK_DT_INT32;
     if (rank == 0) {
         ft.rank = 1;
         ft.dims[0] = 1;
@@ -383,6 +384,17 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     if (!v) return MK_OOM(c->err);
     v->type = ft;
     v->mil = in;
+    if (t.dtype == MK_DT_BOOL) {
+        mk_op *op = mk_onnx_op(c, MK_OP_CAST, mn);
+        mk_type bt = ft;
+        bt.dtype = MK_DT_BOOL;
+        if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_str(c, op, "dtype", "bool"))
+            return MK_OOM(c->err);
+        mk_value *s = mk_onnx_out(c, op, NULL, &bt);
+        if (!s) return c->err->code ? c->err->code : MK_OOM(c->err);
+        mk_onnx_set(v, s);
+        in = s;
+    }
     if (rank == 0) {
         /* back to a scalar inside the graph */
         mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, mn);
@@ -405,6 +417,16 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     if (!v) return mk_err_set(c->err, MK_EINVAL, "%s: output '%s' is not produced", c->file, nm);
     mk_value *mv = mk_onnx_mil(c, v);
     if (!mv) return MK_OOM(c->err);
+    if (mv->type.dtype == MK_DT_BOOL) {
+        /* Core ML outputs are fp32 or int32: bool leaves as int32 0/1 */
+        mk_op *op = mk_onnx_op(c, MK_OP_CAST, nm);
+        mk_type it = mv->type;
+        it.dtype = MK_DT_INT32;
+        if (!op || !mk_onnx_in_mil(c, op, "x", mv) || !mk_onnx_in_str(c, op, "dtype", "int32"))
+            return MK_OOM(c->err);
+        mv = mk_onnx_out(c, op, NULL, &it);
+        if (!mv) return c->err->code ? c->err->code : MK_OOM(c->err);
+    }
     int need_copy = !mv->producer || mv->producer->kind == MK_OP_CONST ||
                     mv->producer->parent != c->fn->block || mv->type.rank == 0;
     for (int i = 0; i < c->p->n_outputs; i++)
@@ -577,6 +599,8 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
     for (size_t i = 0; i < g->n_output; i++)
         if ((st = add_output(c, g->output[i], reserved[i], outv)) != MK_OK) return st;
     if (!mk_ir_block_set_outputs(p, c->fn->block, p->n_outputs, outv)) return MK_OOM(c->err);
+    if (!(c->flags & MK_ONNX_NO_FUSE) && (st = mk_onnx_fuse(c, c->fn->block, NULL)) != MK_OK)
+        return st;
     if (mk_ir_dce(p, c->fn->block) < 0) return MK_OOM(c->err);
     if ((st = cross_check(c, c->fn->block)) != MK_OK) return st;
     if (opts && opts->name) {
@@ -592,7 +616,8 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
 
 static mk_status import_common(const unsigned char *data, size_t size, const char *file,
                                const char *dir, mk_mapped *keep, const mk_convert_options *opts,
-                               const mk_allocator *alloc, mk_program **out, mk_err *err)
+                               unsigned flags, const mk_allocator *alloc, mk_program **out,
+                               mk_err *err)
 {
     *out = NULL;
     if (!alloc) alloc = mk_alloc_default();
@@ -627,6 +652,7 @@ static mk_status import_common(const unsigned char *data, size_t size, const cha
     c.opts_n_binds = opts ? opts->n_binds : 0;
     c.model = &model;
     c.borrow_ok = keep != NULL;
+    c.flags = flags;
     mk_buf_init(&c.unsup, alloc);
     st = import_model(&c, opts);
     mk_buf_free(&c.unsup);
@@ -654,13 +680,21 @@ mk_status mk_onnx_import(const char *path, const mk_convert_options *opts,
     else snprintf(dir, sizeof dir, ".");
     if (slash == path) snprintf(dir, sizeof dir, "/");
     const char *file = slash ? slash + 1 : path;
-    return import_common(m.data, m.size, file, dir, &m, opts, alloc, out, err);
+    return import_common(m.data, m.size, file, dir, &m, opts, 0, alloc, out, err);
 }
 
 mk_status mk_onnx_import_mem(const void *data, size_t size, const char *name,
                              const mk_convert_options *opts, const mk_allocator *alloc,
                              mk_program **out, mk_err *err)
 {
-    return import_common(data, size, name ? name : "<memory>", NULL, NULL, opts, alloc, out,
+    return import_common(data, size, name ? name : "<memory>", NULL, NULL, opts, 0, alloc, out,
                          err);
+}
+
+mk_status mk_onnx_import_mem_ex(const void *data, size_t size, const char *name,
+                                const mk_convert_options *opts, unsigned flags,
+                                const mk_allocator *alloc, mk_program **out, mk_err *err)
+{
+    return import_common(data, size, name ? name : "<memory>", NULL, NULL, opts, flags, alloc,
+                         out, err);
 }

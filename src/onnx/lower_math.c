@@ -35,13 +35,62 @@ static mk_value *mil(ox_ctx *c, ox_val *v)
 }
 
 /* ---- binary ---- */
+static mk_value *ci32(ox_ctx *c, const char *name, int32_t v)
+{
+    return mk_ir_const_i32(c->p, c->blk, name, 1, &v, 1);
+}
+
+static mk_value *select3(ox_ctx *c, mk_value *cond, mk_value *a, mk_value *b, const char *name)
+{
+    mk_type t1, t;
+    if (!cond || !a || !b) return NULL;
+    if (!mk_onnx_bcast(&cond->type, &a->type, &t1) || !mk_onnx_bcast(&t1, &b->type, &t)) {
+        mk_err_set(c->err, MK_EINVAL, "%s: select: shapes do not broadcast", c->file);
+        return NULL;
+    }
+    t.dtype = a->type.dtype;
+    mk_op *op = mk_onnx_op(c, MK_OP_SELECT, name);
+    if (!op || !mk_onnx_in_mil(c, op, "cond", cond) || !mk_onnx_in_mil(c, op, "a", a) ||
+        !mk_onnx_in_mil(c, op, "b", b))
+        return NULL;
+    return mk_onnx_out(c, op, NULL, &t);
+}
+
+/* ONNX integer Div truncates toward zero; MIL floor_div floors. The two differ by one when
+ * the remainder is non-zero and the operands' signs differ. */
+static mk_value *trunc_div(ox_ctx *c, mk_value *x, mk_value *y, const char *name)
+{
+    mk_value *q = mk_onnx_binary(c, MK_OP_FLOOR_DIV, x, y, NULL);
+    mk_value *qy = q ? mk_onnx_binary(c, MK_OP_MUL, q, y, NULL) : NULL;
+    mk_value *r = qy ? mk_onnx_binary(c, MK_OP_SUB, x, qy, NULL) : NULL;
+    mk_value *zero = r ? ci32(c, "zero", 0) : NULL;
+    mk_value *rnz = zero ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, r, zero, NULL) : NULL;
+    mk_value *xn = rnz ? mk_onnx_binary(c, MK_OP_LESS, x, zero, NULL) : NULL;
+    mk_value *yn = xn ? mk_onnx_binary(c, MK_OP_LESS, y, zero, NULL) : NULL;
+    mk_value *sd = yn ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, xn, yn, NULL) : NULL;
+    mk_value *fix = sd ? mk_onnx_binary(c, MK_OP_LOGICAL_AND, rnz, sd, NULL) : NULL;
+    mk_value *q1 = fix ? mk_onnx_binary(c, MK_OP_ADD, q, ci32(c, "one", 1), NULL) : NULL;
+    return q1 ? select3(c, fix, q1, q, name) : NULL;
+}
+
 static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
                         mk_op_kind k)
 {
     if (n_in != 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
     if (!x || !y) return MK_OOM(c->err);
-    if (k == MK_OP_REAL_DIV && mk_dtype_is_int(x->type.dtype)) k = MK_OP_FLOOR_DIV;
+    if (k == MK_OP_REAL_DIV && mk_dtype_is_int(x->type.dtype))
+        return done(c, o, trunc_div(c, x, y, oname(n, 0)));
+    if (k == MK_OP_POW && y->type.dtype != x->type.dtype) {
+        /* ONNX Pow allows a differently typed exponent; MIL wants one dtype */
+        mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
+        mk_type t = y->type;
+        t.dtype = x->type.dtype;
+        if (!op || !mk_onnx_in_mil(c, op, "x", y) ||
+            !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(x->type.dtype)))
+            return MK_OOM(c->err);
+        if (!(y = mk_onnx_out(c, op, NULL, &t))) return c->err->code ? c->err->code : MK_OOM(c->err);
+    }
     return done(c, o, mk_onnx_binary(c, k, x, y, oname(n, 0)));
 }
 
@@ -65,12 +114,27 @@ BINARY(mk_onnx_lower_and, MK_OP_LOGICAL_AND)
 BINARY(mk_onnx_lower_or, MK_OP_LOGICAL_OR)
 BINARY(mk_onnx_lower_xor, MK_OP_LOGICAL_XOR)
 
-OX_WHY(mk_onnx_why_mod)
+/* Mod: fmod=0 is MIL mod (the sign of the divisor); fmod=1 takes the dividend's sign: a
+ * non-zero floor remainder whose sign differs from x's moves back by y. */
+OX_LOWER(mk_onnx_lower_mod)
 {
-    (void)c;
-    return mk_onnx_attr_i(n, "fmod", 0) ? "Mod with fmod=1 unsupported" : NULL;
+    (void)n_out;
+    if (!mk_onnx_attr_i(n, "fmod", 0)) return binary(c, n, in, n_in, out[0], MK_OP_MOD);
+    if (n_in != 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
+    mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
+    if (!x || !y) return MK_OOM(c->err);
+    int isf = x->type.dtype == MK_DT_FP32;
+    float fz = 0;
+    mk_value *zero = isf ? mk_onnx_cf32(c, "zero", 0, NULL, &fz) : ci32(c, "zero", 0);
+    mk_value *m = zero ? mk_onnx_binary(c, MK_OP_MOD, x, y, NULL) : NULL;
+    mk_value *mnz = m ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, m, zero, NULL) : NULL;
+    mk_value *mn = mnz ? mk_onnx_binary(c, MK_OP_LESS, m, zero, NULL) : NULL;
+    mk_value *xn = mn ? mk_onnx_binary(c, MK_OP_LESS, x, zero, NULL) : NULL;
+    mk_value *sd = xn ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, mn, xn, NULL) : NULL;
+    mk_value *fix = sd ? mk_onnx_binary(c, MK_OP_LOGICAL_AND, mnz, sd, NULL) : NULL;
+    mk_value *my = fix ? mk_onnx_binary(c, MK_OP_SUB, m, y, NULL) : NULL;
+    return done(c, out[0], my ? select3(c, fix, my, m, oname(n, 0)) : NULL);
 }
-BINARY(mk_onnx_lower_mod, MK_OP_MOD)
 
 /* Variadic Min / Max / Sum / Mean: a chain of binary ops. */
 static mk_status variadic(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
@@ -556,12 +620,6 @@ REDUCE(mk_onnx_lower_reduce_log_sum, MK_OP_REDUCE_LOG_SUM, 18)
 REDUCE(mk_onnx_lower_reduce_log_sum_exp, MK_OP_REDUCE_LOG_SUM_EXP, 18)
 REDUCE(mk_onnx_lower_reduce_sum_square, MK_OP_REDUCE_SUM_SQUARE, 18)
 
-OX_WHY(mk_onnx_why_argmax)
-{
-    (void)c;
-    return mk_onnx_attr_i(n, "select_last_index", 0) ? "select_last_index=1 unsupported" : NULL;
-}
-
 static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, mk_op_kind k)
 {
     mk_value *x = mil(c, xin);
@@ -569,16 +627,31 @@ static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_onnx_unsupported(c, n, "bad axis");
     int keep = (int)mk_onnx_attr_i(n, "keepdims", 1);
+    int last = (int)mk_onnx_attr_i(n, "select_last_index", 0);
+    int64_t dim = x->type.dims[ax];
+    if (last && dim < 0) return mk_onnx_unsupported(c, n, "select_last_index on a dynamic axis");
     mk_type t = mk_type_make(MK_DT_INT32, 0, NULL);
     for (int i = 0; i < r; i++) {
         if (i != ax) t.dims[t.rank++] = x->type.dims[i];
         else if (keep) t.dims[t.rank++] = 1;
     }
-    mk_op *op = mk_onnx_op(c, k, oname(n, 0));
-    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "axis", ax) ||
+    mk_value *xv = x;
+    if (last) {
+        /* the last extremum is the first one of the reversed axis, counted from the end */
+        mk_op *rv = mk_onnx_op(c, MK_OP_REVERSE, NULL);
+        int32_t a32 = ax;
+        if (!rv || !mk_onnx_in_mil(c, rv, "x", x) || !mk_onnx_in_i32s(c, rv, "axes", 1, &a32) ||
+            !(xv = mk_onnx_out(c, rv, NULL, &x->type)))
+            return c->err->code ? c->err->code : MK_OOM(c->err);
+    }
+    mk_op *op = mk_onnx_op(c, k, last ? NULL : oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", xv) || !mk_onnx_in_i32(c, op, "axis", ax) ||
         !mk_onnx_in_bool(c, op, "keep_dims", keep))
         return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+    if (v && last) v = mk_onnx_binary(c, MK_OP_SUB, ci32(c, "last_index", (int32_t)(dim - 1)), v,
+                                      oname(n, 0));
+    return done(c, o, v);
 }
 
 OX_LOWER(mk_onnx_lower_argmax)
@@ -601,19 +674,37 @@ OX_WHY(mk_onnx_why_cast)
     return mk_onnx_run_dtype(to) == MK_DT_INVALID ? "Cast to an unsupported type" : NULL;
 }
 
-OX_LOWER(mk_onnx_lower_cast)
+static mk_status cast_to(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, mk_dtype to,
+                         ox_val *o)
 {
-    (void)n_in, (void)n_out;
-    mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
-    mk_dtype to = mk_onnx_run_dtype((int)mk_onnx_attr_i(n, "to", 0));
-    if (to == x->type.dtype) return done(c, out[0], x);
+    if (to == x->type.dtype) return done(c, o, x);
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(to)))
         return MK_OOM(c->err);
     mk_type t = x->type;
     t.dtype = to;
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_cast)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    return cast_to(c, n, x, mk_onnx_run_dtype((int)mk_onnx_attr_i(n, "to", 0)), out[0]);
+}
+
+/* CastLike: the run-time dtype of `like` (fp32, int32 or bool). */
+OX_LOWER(mk_onnx_lower_cast_like)
+{
+    (void)n_out;
+    if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    mk_dtype to = in[1]->type.dtype == MK_DT_INT64 ? MK_DT_INT32 : in[1]->type.dtype;
+    if (to != MK_DT_FP32 && to != MK_DT_INT32 && to != MK_DT_BOOL)
+        return mk_onnx_unsupported(c, n, "CastLike to an unsupported type");
+    return cast_to(c, n, x, to, out[0]);
 }
 
 OX_LOWER(mk_onnx_lower_where)

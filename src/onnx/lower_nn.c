@@ -405,15 +405,44 @@ OX_LOWER(mk_onnx_lower_instance_norm)
 
 OX_WHY(mk_onnx_why_layer_norm)
 {
-    (void)c;
-    for (size_t i = 1; i < n->n_output; i++)
-        if (n->output[i] && *n->output[i]) return "Mean/InvStdDev outputs unsupported";
+    (void)c, (void)n;
     return NULL;
+}
+
+/* LayerNormalization's optional Mean and InvStdDev outputs, computed beside the fused op:
+ * mean over the axes (kept as 1s) and rsqrt(mean((x - mean)^2) + epsilon). */
+static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
+                                  const int32_t *axes, int na, float eps, ox_val **out,
+                                  int n_out)
+{
+    mk_type t = x->type;
+    for (int i = 0; i < na; i++) t.dims[axes[i]] = 1;
+    mk_op *op = mk_onnx_op(c, MK_OP_REDUCE_MEAN, oname(n, 1));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", na, axes) ||
+        !mk_onnx_in_bool(c, op, "keep_dims", 1))
+        return MK_OOM(c->err);
+    mk_value *mean = mk_onnx_out(c, op, NULL, &t);
+    if (!mean) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (n_out > 1 && oname(n, 1)) mk_onnx_set(out[1], mean);
+    if (n_out < 3 || !oname(n, 2)) return MK_OK;
+    mk_value *d = mk_onnx_binary(c, MK_OP_SUB, x, mean, NULL);
+    mk_value *sq = d ? mk_onnx_binary(c, MK_OP_MUL, d, d, NULL) : NULL;
+    mk_op *vop = sq ? mk_onnx_op(c, MK_OP_REDUCE_MEAN, NULL) : NULL;
+    if (!vop || !mk_onnx_in_mil(c, vop, "x", sq) || !mk_onnx_in_i32s(c, vop, "axes", na, axes) ||
+        !mk_onnx_in_bool(c, vop, "keep_dims", 1))
+        return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_value *var = mk_onnx_out(c, vop, NULL, &t);
+    mk_op *rop = var ? mk_onnx_op(c, MK_OP_RSQRT, oname(n, 2)) : NULL;
+    if (!rop || !mk_onnx_in_mil(c, rop, "x", var) || !mk_onnx_in_f32(c, rop, "epsilon", eps))
+        return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_value *inv = mk_onnx_out(c, rop, NULL, &t);
+    if (!inv) return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_onnx_set(out[2], inv);
+    return MK_OK;
 }
 
 OX_LOWER(mk_onnx_lower_layer_norm)
 {
-    (void)n_out;
     mk_value *x = mil(c, in[0]);
     if (!x) return MK_OOM(c->err);
     int r = x->type.rank;
@@ -442,7 +471,10 @@ OX_LOWER(mk_onnx_lower_layer_norm)
     if (!exact && v && g) v = mk_onnx_binary(c, MK_OP_MUL, v, mil(c, g), b ? NULL : oname(n, 0));
     if (!exact && v && b) v = mk_onnx_binary(c, MK_OP_ADD, v, mil(c, b), oname(n, 0));
     if (!exact && v && !g && !b) v = mk_onnx_unary(c, MK_OP_IDENTITY, v, oname(n, 0));
-    return done(c, out[0], v);
+    mk_status st = done(c, out[0], v);
+    if (st == MK_OK && n_out > 1)
+        st = layer_norm_stats(c, n, x, axes, na, mk_onnx_attr_f(n, "epsilon", 1e-5f), out, n_out);
+    return st;
 }
 
 /* ---- Pad ---- */

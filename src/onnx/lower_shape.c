@@ -60,8 +60,14 @@ static mk_status all_known(ox_ctx *c, const Onnx__NodeProto *n, const mk_type *t
 
 OX_LOWER(mk_onnx_lower_identity)
 {
-    (void)n_in;
     ox_val *a = in[0];
+    if (n_in > 2 && in[2] && in[2]->data && mk_onnx_cget_i(in[2], 0)) {
+        /* constant training mode drops at random unless the ratio is 0; a run-time flag is
+         * taken to be off (inference) */
+        ox_val *r = n_in > 1 ? in[1] : NULL;
+        if (!r || !r->data || mk_onnx_cget_f(r, 0) != 0)
+            return mk_onnx_unsupported(c, n, "training_mode dropout unsupported");
+    }
     if (a->data) {
         *out[0] = (ox_val){out[0]->name, a->type, a->data, a->nbytes, a->borrowed, NULL, NULL, 0};
     } else {
@@ -450,6 +456,133 @@ OX_LOWER(mk_onnx_lower_gather)
         !mk_onnx_in_i32(c, op, "axis", ax))
         return MK_OOM(c->err);
     return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+/* Indices for gather_along_axis / gather: constants normalized at convert time, run-time
+ * values wrapped to dim when negative (dim must be known then). */
+static mk_value *norm_indices(ox_ctx *c, const Onnx__NodeProto *n, ox_val *ix, int64_t dim)
+{
+    if (ix->data) {
+        size_t k = mk_onnx_numel(&ix->type);
+        int32_t *q = mk_arena_array(c->p->arena, k ? k : 1, sizeof *q);
+        if (!q) return NULL;
+        for (size_t i = 0; i < k; i++) {
+            int64_t v = mk_onnx_cget_i(ix, i);
+            if (v < 0 && dim >= 0) v += dim;
+            if (v < 0 || (dim >= 0 && v >= dim)) {
+                mk_err_set(c->err, MK_EINVAL, "index %lld out of range for an axis of %lld",
+                           (long long)mk_onnx_cget_i(ix, i), (long long)dim);
+                return NULL;
+            }
+            q[i] = (int32_t)v;
+        }
+        mk_type it = ix->type;
+        it.dtype = MK_DT_INT32;
+        return mk_ir_const(c->p, c->blk, ix->name, &it, q, k * 4, 1);
+    }
+    mk_value *iv = mil(c, ix);
+    if (!iv || dim < 0) return iv;
+    int32_t zero = 0, d32 = (int32_t)dim;
+    mk_value *z = mk_ir_const_i32(c->p, c->blk, "zero", 1, &zero, 1);
+    mk_value *dv = mk_ir_const_i32(c->p, c->blk, "axis_size", 1, &d32, 1);
+    mk_value *neg = z ? mk_onnx_binary(c, MK_OP_LESS, iv, z, NULL) : NULL;
+    mk_value *up = neg && dv ? mk_onnx_binary(c, MK_OP_ADD, iv, dv, NULL) : NULL;
+    mk_op *op = up ? mk_onnx_op(c, MK_OP_SELECT, NULL) : NULL;
+    (void)n;
+    if (!op || !mk_onnx_in_mil(c, op, "cond", neg) || !mk_onnx_in_mil(c, op, "a", up) ||
+        !mk_onnx_in_mil(c, op, "b", iv))
+        return NULL;
+    return mk_onnx_out(c, op, NULL, &iv->type);
+}
+
+OX_LOWER(mk_onnx_lower_gather_elements)
+{
+    (void)n_out;
+    if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank, ax;
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
+        return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    if (in[1]->type.rank != r)
+        return mk_err_set(c->err, MK_EINVAL, "indices rank %d, data rank %d", in[1]->type.rank, r);
+    mk_value *iv = norm_indices(c, n, in[1], x->type.dims[ax]);
+    if (!iv) return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_type t = iv->type;
+    t.dtype = x->type.dtype;
+    mk_op *op = mk_onnx_op(c, MK_OP_GATHER_ALONG_AXIS, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
+        !mk_onnx_in_i32(c, op, "axis", ax))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+/* Trilu: band_part when the kept region is a band around the diagonal (tril with k >= 0,
+ * triu with k <= 0); otherwise select with a mask over the last two axes, built as a
+ * constant (constant k) or compared at run time against the constant j - i grid. */
+OX_LOWER(mk_onnx_lower_trilu)
+{
+    (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank, upper = (int)mk_onnx_attr_i(n, "upper", 1);
+    if (r < 2) return mk_err_set(c->err, MK_EINVAL, "rank %d below 2", r);
+    int64_t M = x->type.dims[r - 2], N = x->type.dims[r - 1];
+    if (M < 0 || N < 0) return mk_onnx_unsupported(c, n, "needs static last two dims");
+    for (int i = 0; i < r; i++)
+        if (x->type.dims[i] == 0) return mk_onnx_unsupported(c, n, "empty tensor");
+    ox_val *kv = n_in > 1 ? in[1] : NULL;
+    int64_t k = 0;
+    if (kv && kv->data) {
+        if (mk_onnx_numel(&kv->type) != 1) return mk_err_set(c->err, MK_EINVAL, "k must be a scalar");
+        k = mk_onnx_cget_i(kv, 0);
+    }
+    if (!kv || kv->data) {
+        if ((upper && k <= 0 && -k <= INT32_MAX) || (!upper && k >= 0 && k <= INT32_MAX)) {
+            mk_op *op = mk_onnx_op(c, MK_OP_BAND_PART, oname(n, 0));
+            if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
+                !mk_onnx_in_i32(c, op, "lower", upper ? (int32_t)-k : -1) ||
+                !mk_onnx_in_i32(c, op, "upper", upper ? -1 : (int32_t)k))
+                return MK_OOM(c->err);
+            return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+        }
+    }
+    size_t cells;
+    if (!mk_mul_size((size_t)M, (size_t)N, &cells) || cells > ((size_t)1 << 26))
+        return mk_onnx_unsupported(c, n, "mask of %lld x %lld too large", (long long)M,
+                                   (long long)N);
+    int64_t md[2] = {M, N};
+    mk_type mt = mk_type_make(MK_DT_BOOL, 2, md);
+    mk_value *cond;
+    if (!kv || kv->data) {
+        uint8_t *m = mk_arena_alloc(c->p->arena, cells ? cells : 1);
+        if (!m) return MK_OOM(c->err);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++)
+                m[i * N + j] = upper ? j - i >= k : j - i <= k;
+        cond = mk_ir_const(c->p, c->blk, "trilu_mask", &mt, m, cells, 1);
+    } else {
+        int32_t *g = mk_arena_array(c->p->arena, cells ? cells : 1, sizeof *g);
+        if (!g) return MK_OOM(c->err);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) g[i * N + j] = (int32_t)(j - i);
+        mt.dtype = MK_DT_INT32;
+        mk_value *gv = mk_ir_const(c->p, c->blk, "trilu_offsets", &mt, g, cells * 4, 1);
+        mk_value *kk = mil(c, kv);
+        cond = gv && kk ? mk_onnx_binary(c, upper ? MK_OP_GREATER_EQUAL : MK_OP_LESS_EQUAL, gv,
+                                         kk, NULL)
+                        : NULL;
+    }
+    if (!cond) return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_value *zero;
+    mk_type zt = mk_type_scalar(x->type.dtype);
+    static const uint32_t zbits = 0;
+    zero = mk_ir_const(c->p, c->blk, "zero", &zt, &zbits, (size_t)mk_dtype_bits(zt.dtype) / 8, 0);
+    mk_op *op = zero ? mk_onnx_op(c, MK_OP_SELECT, oname(n, 0)) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "cond", cond) || !mk_onnx_in_mil(c, op, "a", x) ||
+        !mk_onnx_in_mil(c, op, "b", zero))
+        return MK_OOM(c->err);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
 }
 
 /* x broadcast to type t (static): reshape to t's rank, then tile. */

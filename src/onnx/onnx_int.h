@@ -72,7 +72,15 @@ typedef struct ox_ctx {
     } *ext;
     int n_ext;
     int borrow_ok; /* the model bytes outlive the program (a kept file mapping) */
+    size_t fold_bytes; /* bytes allocated by constant folding so far */
+    unsigned flags;    /* MK_ONNX_* import flags */
 } ox_ctx;
+
+/* Internal import flags (tests): MK_ONNX_NO_FUSE keeps lowered patterns unfused. */
+#define MK_ONNX_NO_FUSE 1u
+mk_status mk_onnx_import_mem_ex(const void *data, size_t size, const char *name,
+                                const mk_convert_options *opts, unsigned flags,
+                                const mk_allocator *alloc, mk_program **out, mk_err *err);
 
 /* Node attribute access (NULL / default when absent). */
 const Onnx__AttributeProto *mk_onnx_attr(const Onnx__NodeProto *n, const char *name);
@@ -161,6 +169,11 @@ mk_status mk_onnx_lower_nodes(ox_ctx *c, const Onnx__GraphProto *g);
 mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
                        ox_val **out, int n_out);
 
+/* Pattern fusion on an imported block and its nested blocks (fuse.c): the decomposed
+ * ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div[/Mul/Add] layer normalization becomes one MIL
+ * layer_norm. Dead ops are left for DCE. *n_fused (may be NULL) counts fusions. */
+mk_status mk_onnx_fuse(ox_ctx *c, mk_block *b, int *n_fused);
+
 /* Lowerings defined across lower_*.c, referenced by the table in table.c. */
 #define OX_LOWER(fn)                                                                           \
     mk_status fn(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,    \
@@ -173,7 +186,7 @@ OX_LOWER(mk_onnx_lower_div); OX_LOWER(mk_onnx_lower_pow); OX_LOWER(mk_onnx_lower
 OX_LOWER(mk_onnx_lower_less); OX_LOWER(mk_onnx_lower_less_equal);
 OX_LOWER(mk_onnx_lower_greater); OX_LOWER(mk_onnx_lower_greater_equal);
 OX_LOWER(mk_onnx_lower_and); OX_LOWER(mk_onnx_lower_or); OX_LOWER(mk_onnx_lower_xor);
-OX_LOWER(mk_onnx_lower_mod); OX_WHY(mk_onnx_why_mod);
+OX_LOWER(mk_onnx_lower_mod);
 OX_LOWER(mk_onnx_lower_min); OX_LOWER(mk_onnx_lower_max); OX_LOWER(mk_onnx_lower_sum);
 OX_LOWER(mk_onnx_lower_mean);
 OX_LOWER(mk_onnx_lower_sqrt); OX_LOWER(mk_onnx_lower_exp); OX_LOWER(mk_onnx_lower_abs);
@@ -196,14 +209,15 @@ OX_LOWER(mk_onnx_lower_reduce_max); OX_LOWER(mk_onnx_lower_reduce_min);
 OX_LOWER(mk_onnx_lower_reduce_prod); OX_LOWER(mk_onnx_lower_reduce_l1);
 OX_LOWER(mk_onnx_lower_reduce_l2); OX_LOWER(mk_onnx_lower_reduce_log_sum);
 OX_LOWER(mk_onnx_lower_reduce_log_sum_exp); OX_LOWER(mk_onnx_lower_reduce_sum_square);
-OX_LOWER(mk_onnx_lower_argmax); OX_LOWER(mk_onnx_lower_argmin); OX_WHY(mk_onnx_why_argmax);
-OX_LOWER(mk_onnx_lower_cast); OX_WHY(mk_onnx_why_cast);
+OX_LOWER(mk_onnx_lower_argmax); OX_LOWER(mk_onnx_lower_argmin);
+OX_LOWER(mk_onnx_lower_cast); OX_WHY(mk_onnx_why_cast); OX_LOWER(mk_onnx_lower_cast_like);
 OX_LOWER(mk_onnx_lower_where); OX_LOWER(mk_onnx_lower_cumsum);
 OX_LOWER(mk_onnx_lower_identity); OX_LOWER(mk_onnx_lower_reshape);
 OX_LOWER(mk_onnx_lower_flatten); OX_LOWER(mk_onnx_lower_transpose);
 OX_LOWER(mk_onnx_lower_squeeze); OX_LOWER(mk_onnx_lower_unsqueeze);
 OX_LOWER(mk_onnx_lower_concat); OX_LOWER(mk_onnx_lower_split); OX_LOWER(mk_onnx_lower_slice);
-OX_LOWER(mk_onnx_lower_gather); OX_LOWER(mk_onnx_lower_expand); OX_LOWER(mk_onnx_lower_tile);
+OX_LOWER(mk_onnx_lower_gather); OX_LOWER(mk_onnx_lower_gather_elements);
+OX_LOWER(mk_onnx_lower_trilu); OX_LOWER(mk_onnx_lower_expand); OX_LOWER(mk_onnx_lower_tile);
 OX_LOWER(mk_onnx_lower_shape); OX_LOWER(mk_onnx_lower_size);
 OX_LOWER(mk_onnx_lower_needs_const); OX_LOWER(mk_onnx_lower_constant);
 OX_LOWER(mk_onnx_lower_if); OX_WHY(mk_onnx_why_if);

@@ -1,12 +1,11 @@
 /* Symptom: MIL parameters left at defaults that differ from what source frameworks mean:
  *          hidden epsilons (inverse 1e-4, rsqrt 1e-12, log 1e-45), upsample_bilinear
- *          align_corners=true, resize_bilinear sampling_mode DEFAULT, gelu mode EXACT, and
- *          pad without constant_val (which the runtime wants even for reflect).
+ *          align_corners=true, resize_bilinear sampling_mode DEFAULT and gelu mode EXACT.
  * Scope: those ops when the parameter is not bound.
- * Evidence: H15 (coremltools elementwise_unary op docs), H16 (image_resizing op docs), H35
- *           (onnxruntime pad builder), H39 (coremltools PR #2863).
+ * Evidence: H15 (coremltools elementwise_unary op docs), H16 (image_resizing op docs), H39
+ *           (coremltools PR #2863).
  * Rewrite: bind the default value explicitly - the numbers do not change, but the program
- *          now says what it computes (and loads where constant_val is required). */
+ *          now says what it computes. */
 #include <string.h>
 
 #include "passes_int.h"
@@ -26,11 +25,9 @@ static const dflt defaults[] = {
     {MK_OP_UPSAMPLE_BILINEAR, "align_corners", 'b', 1, NULL},
     {MK_OP_RESIZE_BILINEAR, "sampling_mode", 's', 0, "DEFAULT"},
     {MK_OP_GELU, "mode", 's', 0, "EXACT"},
-    {MK_OP_PAD, "constant_val", 'f', 0, NULL},
 };
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
-{
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     (void)ctx;
     int n = 0;
     pb b;
@@ -43,12 +40,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         snprintf(base, sizeof base, "%s_%s", op->name ? op->name : "op", d->param);
         mk_value *v;
         if (d->type == 'f') {
-            if (x && mk_dtype_is_float(x->type.dtype))
-                v = pb_float(&b, base, x->type.dtype, d->f);
-            else if (x && x->type.dtype == MK_DT_INT32 && op->kind == MK_OP_PAD)
-                v = pb_i32(&b, base, 0); /* constant_val of an int pad */
-            else
-                continue;
+            if (!x || !mk_dtype_is_float(x->type.dtype)) continue;
+            v = pb_float(&b, base, x->type.dtype, d->f);
         } else if (d->type == 'b') {
             v = pb_bool(&b, base, d->f != 0);
         } else {
@@ -60,7 +53,6 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     return pb_done(&b, n);
 }
 
-int mk_pass_fix_explicit_params(mk_program *p, mk_err *e)
-{
+int mk_pass_fix_explicit_params(mk_program *p, mk_err *e) {
     return pass_each_op(p, rewrite, NULL, e);
 }

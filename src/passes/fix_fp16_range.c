@@ -14,8 +14,7 @@
 
 #define LIM 65504.0f
 
-static int needs(const mk_value *v, size_t *n)
-{
+static int needs(const mk_value *v, size_t *n) {
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, n)) return 0;
     if (v->type.dtype != MK_DT_FP32 && v->type.dtype != MK_DT_FP16) return 0;
     for (size_t i = 0; i < *n; i++)
@@ -23,8 +22,7 @@ static int needs(const mk_value *v, size_t *n)
     return 0;
 }
 
-static mk_value *clipped(pb *b, const mk_value *v, size_t n)
-{
+static mk_value *clipped(pb *b, const mk_value *v, size_t n) {
     size_t nb = v->cst->nbytes;
     void *buf = mk_arena_alloc(b->p->arena, nb ? nb : 1);
     if (!buf) return NULL;
@@ -33,14 +31,15 @@ static mk_value *clipped(pb *b, const mk_value *v, size_t n)
         double d = mk_const_get_f64(v, i);
         if (!(fabs(d) > LIM)) continue;
         float c = d > 0 ? LIM : -LIM;
-        if (v->type.dtype == MK_DT_FP16) ((uint16_t *)buf)[i] = mk_f32_to_f16(c);
-        else ((float *)buf)[i] = c;
+        if (v->type.dtype == MK_DT_FP16)
+            ((uint16_t *)buf)[i] = mk_f32_to_f16(c);
+        else
+            ((float *)buf)[i] = c;
     }
     return pb_const_borrow(b, v->name ? v->name : "h14_clipped", &v->type, buf, nb);
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
-{
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     (void)ctx;
     size_t n = 0;
     pb b;
@@ -71,7 +70,6 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     return pb_done(&b, changed);
 }
 
-int mk_pass_fix_fp16_range(mk_program *p, mk_err *e)
-{
+int mk_pass_fix_fp16_range(mk_program *p, mk_err *e) {
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -1,28 +1,63 @@
 /* Symptom: instance_norm on a rank-5 tensor [N, C, D, H, W] aborts on the GPU (MPS
- *          reductions support axis <= 3); the CPU works.
- * Scope: instance_norm whose x is rank 5 with a static shape.
+ *          reductions support axis <= 3); the CPU works. MIL's instance_norm takes rank 3-4,
+ *          so in valid programs the case arrives decomposed into reductions over D, H, W.
+ * Scope: a static rank-5 x under instance_norm, or under reduce_mean/reduce_sum whose
+ *        constant axes are exactly the three spatial axes.
  * Evidence: H32 (coremltools issue #2667).
- * Rewrite: reshape x to [N, C, D*H, W], instance_norm (same gamma, beta, epsilon), reshape
- *          back: the normalisation set (all of D, H, W per instance and channel) is
- *          unchanged. */
+ * Rewrite: instance_norm: reshape x to [N, C, D*H, W], instance_norm (same gamma, beta,
+ *          epsilon), reshape back. Reductions: reshape x to [N, C, D*H*W], reduce axis 2
+ *          (same keep_dims), reshape to [N, C, 1, 1, 1] when keep_dims. The reduced set is
+ *          unchanged in both. */
 #include "passes_int.h"
 
-static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims)
-{
+static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims) {
     int32_t d[5];
-    for (int i = 0; i < r; i++) d[i] = (int32_t)dims[i];
+    for (int i = 0; i < r; i++)
+        d[i] = (int32_t)dims[i];
     mk_op *op = pb_op(b, MK_OP_RESHAPE, "h32_reshape");
     pb_in(b, op, "x", x);
     pb_in(b, op, "shape", pb_i32s(b, "h32_shape", r, d));
     return pb_emit(b, op);
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
-{
+static int spatial_reduce(const mk_op *op) {
+    int64_t ax[8];
+    int n = 0, seen = 0;
+    if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
+    if (!pass_ints(op, "axes", ax, 8, &n)) return 0;
+    for (int i = 0; i < n; i++) {
+        int64_t a = ax[i] < 0 ? ax[i] + 5 : ax[i];
+        if (a < 2 || a > 4) return 0;
+        seen |= 1 << a;
+    }
+    return seen == 0x1c;
+}
+
+static int rewrite_reduce(mk_program *p, mk_op *op, mk_err *e) {
+    mk_value *x = mk_ir_arg(op, "x");
+    const int64_t *d = x->type.dims;
+    if (d[2] * d[3] * d[4] > INT32_MAX) return 0;
+    int keep = 0;
+    mk_ir_arg_bool(op, "keep_dims", &keep);
+    int64_t d3[3] = {d[0], d[1], d[2] * d[3] * d[4]}, d5[5] = {d[0], d[1], 1, 1, 1};
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_op *r = pb_op(&b, op->kind, "h32_reduce");
+    pb_in(&b, r, "x", reshape(&b, x, 3, d3));
+    pb_in(&b, r, "axes", pb_i32s(&b, "h32_axes", 1, (int32_t[]){2}));
+    pb_in(&b, r, "keep_dims", pb_bool(&b, "h32_keep", keep));
+    mk_value *y = pb_emit(&b, r);
+    if (keep) y = reshape(&b, y, 5, d5);
+    pb_replace(&b, op->outputs[0], y);
+    return pb_done(&b, 1);
+}
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x");
-    if (op->kind != MK_OP_INSTANCE_NORM || !x || x->type.rank != 5 ||
-        !mk_type_is_static(&x->type))
+    if (x && x->type.rank == 5 && mk_type_is_static(&x->type) && spatial_reduce(op))
+        return rewrite_reduce(p, op, e);
+    if (op->kind != MK_OP_INSTANCE_NORM || !x || x->type.rank != 5 || !mk_type_is_static(&x->type))
         return 0;
     const int64_t *d = x->type.dims;
     if (d[2] * d[3] > INT32_MAX) return 0;
@@ -38,7 +73,6 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e)
-{
+int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e) {
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -11,8 +11,7 @@
 
 #include "passes_int.h"
 
-static int flags_clear(const mk_op *op, const char *param)
-{
+static int flags_clear(const mk_op *op, const char *param) {
     int64_t v[MK_MAX_RANK];
     int n = 0;
     if (!mk_ir_arg(op, param)) return 1;
@@ -22,8 +21,7 @@ static int flags_clear(const mk_op *op, const char *param)
     return 1;
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
-{
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     (void)ctx;
     if (op->kind != MK_OP_SLICE_UPDATE) return 0;
     mk_value *x = mk_ir_arg(op, "x"), *u = mk_ir_arg(op, "update");
@@ -41,8 +39,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         for (int i = 0; i < r; i++)
             if (st[i] != 1) return 0;
     }
-    if (x->type.dtype != MK_DT_FP32 && x->type.dtype != MK_DT_FP16 &&
-        x->type.dtype != MK_DT_INT32)
+    if (x->type.dtype != MK_DT_FP32 && x->type.dtype != MK_DT_FP16 && x->type.dtype != MK_DT_INT32)
         return 0;
     int64_t box[MK_MAX_RANK];
     int all_one = 1;
@@ -79,7 +76,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_value *upd = u;
     if (u->type.rank == 0) {
         int32_t ones[MK_MAX_RANK];
-        for (int i = 0; i < r; i++) ones[i] = 1;
+        for (int i = 0; i < r; i++)
+            ones[i] = 1;
         mk_op *rs = pb_op(&b, MK_OP_RESHAPE, "h5_update_1");
         pb_in(&b, rs, "x", u);
         pb_in(&b, rs, "shape", pb_i32s(&b, "h5_ones", r, ones));
@@ -94,9 +92,9 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     pb_in(&b, pd, "x", upd);
     pb_in(&b, pd, "pad", pb_i32s(&b, "h5_pad", 2 * r, pads));
     pb_in(&b, pd, "mode", pb_str(&b, "h5_mode", "constant"));
-    pb_in(&b, pd, "constant_val", x->type.dtype == MK_DT_INT32
-                                      ? pb_i32(&b, "h5_zero", 0)
-                                      : pb_float(&b, "h5_zero", x->type.dtype, 0));
+    pb_in(&b, pd, "constant_val",
+          x->type.dtype == MK_DT_INT32 ? pb_i32(&b, "h5_zero", 0)
+                                       : pb_float(&b, "h5_zero", x->type.dtype, 0));
     mk_value *placed = pb_emit(&b, pd);
     mk_type mt = x->type;
     mt.dtype = MK_DT_BOOL;
@@ -108,7 +106,6 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_slice_update(mk_program *p, mk_err *e)
-{
+int mk_pass_fix_slice_update(mk_program *p, mk_err *e) {
     return pass_each_op(p, rewrite, NULL, e);
 }

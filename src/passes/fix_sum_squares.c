@@ -8,12 +8,15 @@
  *          arithmetic, and the squares stay <= 1. */
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
-{
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
     if (op->kind != MK_OP_REDUCE_L2_NORM || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
     if (axes && !axes->cst) return 0;
+    const mk_op *d = x->producer, *prev = d && d->kind == MK_OP_REAL_DIV && mk_ir_arg(d, "y")
+                                              ? mk_ir_arg(d, "y")->producer
+                                              : NULL;
+    if (prev && prev->kind == MK_OP_MAXIMUM) return 0; /* already rescaled */
     mk_dtype dt = x->type.dtype;
     pb b;
     pb_init(&b, p, op, e);
@@ -22,7 +25,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     pb_in(&b, mx, "x", a);
     pb_in(&b, mx, "keep_dims", pb_bool(&b, "h12_keep", 0));
     mk_value *m = pb_binary(&b, MK_OP_MAXIMUM, "h12_scale", pb_emit(&b, mx),
-                            pb_float(&b, "h12_tiny", dt, dt == MK_DT_FP16 ? 6.103515625e-05 : 1e-30));
+                            pb_float(&b, "h12_tiny", dt, dt == MK_DT_FP16 ? 0x1p-14 : 1e-30));
     mk_value *xs = pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, m);
     mk_op *n = pb_op(&b, MK_OP_REDUCE_L2_NORM, "h12_norm");
     pb_in(&b, n, "x", xs);
@@ -33,7 +36,6 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_sum_squares(mk_program *p, mk_err *e)
-{
+int mk_pass_fix_sum_squares(mk_program *p, mk_err *e) {
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -8,8 +8,7 @@
 
 #include "passes_int.h"
 
-static mk_value *to_fp16_const(pb *b, const mk_value *v)
-{
+static mk_value *to_fp16_const(pb *b, const mk_value *v) {
     size_t n = 0;
     if (!mk_type_numel(&v->type, &n)) return NULL;
     uint16_t *buf = mk_arena_array(b->p->arena, n ? n : 1, sizeof *buf);
@@ -22,20 +21,17 @@ static mk_value *to_fp16_const(pb *b, const mk_value *v)
     }
     mk_type t = v->type;
     t.dtype = MK_DT_FP16;
-    if (v->producer)
-        return pb_const_borrow(b, v->name ? v->name : "fp16_const", &t, buf, n * 2);
+    if (v->producer) return pb_const_borrow(b, v->name ? v->name : "fp16_const", &t, buf, n * 2);
     mk_value *c = mk_ir_const_value(b->p, &t, buf, n * 2, 1);
     if (c) c->is_inline = v->is_inline;
     return c;
 }
 
-static int is_fp32_const(const mk_value *v)
-{
+static int is_fp32_const(const mk_value *v) {
     return v && v->cst && v->cst->data && v->type.dtype == MK_DT_FP32;
 }
 
-static int convert_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
-{
+static int convert_op(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     (void)ctx;
     pb b;
     pb_init(&b, p, op, e);
@@ -79,7 +75,8 @@ static int convert_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         return 1;
     }
     int fp32_out = 0;
-    for (int i = 0; i < op->n_outputs; i++) fp32_out |= op->outputs[i]->type.dtype == MK_DT_FP32;
+    for (int i = 0; i < op->n_outputs; i++)
+        fp32_out |= op->outputs[i]->type.dtype == MK_DT_FP32;
     if (!changed && !fp32_out && op->n_blocks == 0) {
         int fp16_in = 0;
         for (int i = 0; i < op->n_inputs; i++)
@@ -92,8 +89,7 @@ static int convert_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 }
 
 /* Cast fp32 inputs of f to fp16 right at the top of its block. */
-static int cast_inputs(mk_program *p, mk_function *f, mk_err *e)
-{
+static int cast_inputs(mk_program *p, mk_function *f, mk_err *e) {
     int n = 0;
     for (int i = 0; i < f->n_inputs; i++) {
         mk_value *v = f->inputs[i];
@@ -115,8 +111,7 @@ static int cast_inputs(mk_program *p, mk_function *f, mk_err *e)
 }
 
 /* fp16 block outputs of main that the model describes as fp32 get a cast back. */
-static int cast_outputs(mk_program *p, mk_function *f, mk_err *e)
-{
+static int cast_outputs(mk_program *p, mk_function *f, mk_err *e) {
     mk_block *blk = f->block;
     int n = 0;
     for (int i = 0; i < blk->n_outputs; i++) {
@@ -149,8 +144,7 @@ static int cast_outputs(mk_program *p, mk_function *f, mk_err *e)
     return n;
 }
 
-int mk_pass_fp16(mk_program *p, mk_err *e)
-{
+int mk_pass_fp16(mk_program *p, mk_err *e) {
     int total = 0;
     for (int i = 0; i < p->n_functions; i++) {
         int r = cast_inputs(p, p->functions[i], e);

@@ -43,12 +43,14 @@ int mk_pass_fix_sum_squares(mk_program *p, mk_err *e);
 int mk_pass_fix_epsilon(mk_program *p, mk_err *e);
 int mk_pass_fix_fp16_range(mk_program *p, mk_err *e);
 int mk_pass_fix_explicit_params(mk_program *p, mk_err *e);
+int mk_pass_fix_runtime_forms(mk_program *p, mk_err *e);
 int mk_pass_fix_empty(mk_program *p, mk_err *e);
 int mk_pass_fix_global_pool(mk_program *p, mk_err *e);
 int mk_pass_fix_linear_to_conv(mk_program *p, mk_err *e);
 int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e);
 int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e);
 int mk_pass_fix_int_linear(mk_program *p, mk_err *e);
+int mk_pass_fix_sqrt_square(mk_program *p, mk_err *e);
 int mk_pass_fp16(mk_program *p, mk_err *e);
 int mk_pass_quantize_int8(mk_program *p, mk_err *e);
 
@@ -91,8 +93,9 @@ mk_value *pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value
 void pb_set(pb *b, mk_op *op, const char *param, mk_value *v);
 /* Copy every input binding of `from` except the listed names (NULL-terminated) onto `to`. */
 void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except);
-/* Make `repl` take over `old`: swap their names (model outputs keep their names), rebind
- * every use of old in old's block to repl, unlink old's producer. */
+/* Make repl's producer (just built, repl used by nothing yet) produce `old` instead: old
+ * keeps its name and every use, takes repl's type and constant; old's producer is
+ * unlinked. O(1). */
 void pb_replace(pb *b, mk_value *old, mk_value *repl);
 /* The pass result: -1 if the builder failed, else n. */
 int pb_done(pb *b, int n);

@@ -10,8 +10,7 @@
 
 #define MIN_ELEMS 4096
 
-static int quantize_weight(mk_program *p, mk_op *op, mk_err *e)
-{
+static int quantize_weight(mk_program *p, mk_op *op, mk_err *e) {
     mk_value *w = mk_ir_arg(op, "weight");
     size_t n = 0;
     if (!w || !w->cst || !w->cst->data || w->type.rank < 2 || !mk_type_numel(&w->type, &n) ||
@@ -55,7 +54,8 @@ static int quantize_weight(mk_program *p, mk_op *op, mk_err *e)
     if (ios >= 18) {
         cx = pb_op(&b, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, "int8_weight");
         mk_type st = w->type;
-        for (int i = 1; i < st.rank; i++) st.dims[i] = 1;
+        for (int i = 1; i < st.rank; i++)
+            st.dims[i] = 1;
         mk_value *qd = mk_ir_const_value(p, &qt, q, n, 1);
         mk_value *sv = mk_ir_const_value(p, &st, sc, (size_t)ch * es, 1);
         if (!qd || !sv) return MK_OOM(e), -1;
@@ -88,16 +88,14 @@ static int quantize_weight(mk_program *p, mk_op *op, mk_err *e)
     return pb_done(&b, 1);
 }
 
-static int visit(void *ctx, mk_program *p, mk_op *op, mk_err *e)
-{
+static int visit(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     (void)ctx;
     if (op->kind != MK_OP_LINEAR && op->kind != MK_OP_CONV && op->kind != MK_OP_CONV_TRANSPOSE)
         return 0;
     return quantize_weight(p, op, e);
 }
 
-int mk_pass_quantize_int8(mk_program *p, mk_err *e)
-{
+int mk_pass_quantize_int8(mk_program *p, mk_err *e) {
     if (mk_ir_ios_for_spec(p->spec_version) < 16)
         return mk_err_set(e, MK_EUNSUPPORTED,
                           "int8 weights need an iOS16 or newer target (this program is iOS%d)",

@@ -33,13 +33,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned sum = 0;
         for (int f = 0; f < p->n_functions; f++)
             MK_FOR_OPS(p->functions[f]->block, op)
-            for (int i = 0; i < op->n_attrs; i++) {
-                const mk_const *c = op->attrs[i].value->cst;
-                if (c && op->attrs[i].value->type.dtype != MK_DT_STRING)
-                    for (size_t k = 0; k < c->nbytes; k++)
-                        sum += ((const unsigned char *)c->data)[k];
-            }
+        for (int i = 0; i < op->n_attrs; i++) {
+            const mk_const *c = op->attrs[i].value->cst;
+            if (c && op->attrs[i].value->type.dtype != MK_DT_STRING)
+                for (size_t k = 0; k < c->nbytes; k++)
+                    sum += ((const unsigned char *)c->data)[k];
+        }
         (void)sum;
+        /* whatever the reader accepts, the writer encodes or refuses cleanly, and the
+         * encoding parses back */
+        uint8_t *enc = NULL;
+        size_t en = 0;
+        mk_err we = {MK_OK, {0}};
+        if (mk_ml_encode(p, MK_TARGET_DEFAULT, &enc, &en, &we) == MK_OK) {
+            mk_program *q = NULL;
+            mk_err re = {MK_OK, {0}};
+            if (mk_ml_load_mem(enc, en, "re.mlmodel", w, w_n, NULL, &q, &re) == MK_OK)
+                mk_ir_program_free(q);
+            mk_free(p->alloc, enc, en);
+        } else if (!we.msg[0] || strchr(we.msg, '\n')) {
+            abort();
+        }
         mk_ir_program_free(p);
     } else if (!e.msg[0] || strchr(e.msg, '\n')) {
         abort(); /* every failure must carry a one-line message */

@@ -47,8 +47,10 @@ static void flush(summary *s, opacc *o)
     for (int i = 0; i < o->n_attrs && k < n; i++)
         k += (size_t)snprintf(d + k, n - k, "%s%s", i ? "," : "", o->attrs[i]);
     if (k < n) snprintf(d + k, n - k, "]->%s", o->outs);
-    for (int i = 0; i < o->n_ins; i++) free(o->ins[i]);
-    for (int i = 0; i < o->n_attrs; i++) free(o->attrs[i]);
+    for (int i = 0; i < o->n_ins; i++)
+        free(o->ins[i]);
+    for (int i = 0; i < o->n_attrs; i++)
+        free(o->attrs[i]);
     memset(o, 0, sizeof *o);
 }
 
@@ -69,7 +71,8 @@ static int parse_text(const char *txt, summary *s)
         const char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
         char buf[512];
-        while (len && (*line == ' ')) line++, len--;
+        while (len && (*line == ' '))
+            line++, len--;
         if (len >= sizeof buf) len = sizeof buf - 1;
         memcpy(buf, line, len);
         buf[len] = 0;
@@ -192,10 +195,10 @@ static int have_tools(void)
            mk_test_sh(out, sizeof out, "protoc --version") == 0;
 }
 
-#define NEED_TOOLS()                                                                           \
-    do {                                                                                       \
-        if (!have_tools())                                                                     \
-            SKIP("needs ../shared goldens, protoc and proto/ (run from the source root)");     \
+#define NEED_TOOLS()                                                                               \
+    do {                                                                                           \
+        if (!have_tools())                                                                         \
+            SKIP("needs ../shared goldens, protoc and proto/ (run from the source root)");         \
     } while (0)
 
 /* ---- building programs ---- */
@@ -216,18 +219,20 @@ static void *ramp(mk_dtype dt, size_t n, int seed)
     unsigned char *d = malloc(n * es + 1);
     for (size_t i = 0; i < n; i++) {
         float f = (float)((int)((i + (size_t)seed) % 17) - 8) / 16.0f;
-        if (dt == MK_DT_FP32) memcpy(d + 4 * i, &f, 4);
+        if (dt == MK_DT_FP32)
+            memcpy(d + 4 * i, &f, 4);
         else if (dt == MK_DT_FP16) {
             uint16_t h = mk_f32_to_f16(f);
             memcpy(d + 2 * i, &h, 2);
-        } else d[i] = (unsigned char)(i * 7 + (size_t)seed);
+        } else
+            d[i] = (unsigned char)(i * 7 + (size_t)seed);
     }
     return d;
 }
 
 /* add_op(p, b, kind, out name, out type, "param", value, ..., NULL) */
-static mk_value *add_op(mk_program *p, mk_block *b, mk_op_kind k, const char *out,
-                        const mk_type *t, ...)
+static mk_value *add_op(mk_program *p, mk_block *b, mk_op_kind k, const char *out, const mk_type *t,
+                        ...)
 {
     mk_op *op = mk_ir_op_new(p, k, out);
     va_list ap;
@@ -260,9 +265,9 @@ TEST(writer_golden_a_conv1d_bias)
     mk_value *pad = cst(p, b, "pad", MK_DT_INT32, 1, two, (int32_t[]){1, 1});
     mk_value *dil = cst(p, b, "dilations", MK_DT_INT32, 1, one, (int32_t[]){1});
     mk_value *groups = cst(p, b, "groups", MK_DT_INT32, 0, NULL, (int32_t[]){1});
-    mk_value *y = add_op(p, b, MK_OP_CONV, "y", &yt, "x", x, "weight", w, "bias", bias,
-                         "strides", strides, "pad_type", pad_type, "pad", pad, "dilations", dil,
-                         "groups", groups, NULL);
+    mk_value *y =
+        add_op(p, b, MK_OP_CONV, "y", &yt, "x", x, "weight", w, "bias", bias, "strides", strides,
+               "pad_type", pad_type, "pad", pad, "dilations", dil, "groups", groups, NULL);
     mk_ir_block_set_outputs(p, b, 1, &y);
     compare(tc, "a_conv1d_bias_fp32_ios15.mlpackage", p, "wg_a.mlpackage");
     free(W);
@@ -321,8 +326,8 @@ TEST(writer_golden_c_fp16_conv_transpose)
     mk_value *bias = cst(p, b, "b16", MK_DT_FP16, 1, bd, B);
     mk_value *x16 = add_op(p, b, MK_OP_CAST, "x16", &xh, "x", x, "dtype", to16, NULL);
     mk_value *y16 = add_op(p, b, MK_OP_CONV_TRANSPOSE, "y16", &yh, "x", x16, "weight", w, "bias",
-                           bias, "strides", strides, "pad_type", pad_type, "pad", pad,
-                           "dilations", dil, "groups", groups, "output_shape", oshape, NULL);
+                           bias, "strides", strides, "pad_type", pad_type, "pad", pad, "dilations",
+                           dil, "groups", groups, "output_shape", oshape, NULL);
     mk_value *to32 = mk_ir_const_str(p, b, "to_fp32", "fp32");
     mk_value *y = add_op(p, b, MK_OP_CAST, "y", &yt, "x", y16, "dtype", to32, NULL);
     mk_ir_block_set_outputs(p, b, 1, &y);

@@ -16,8 +16,8 @@ static int g_spec;
 static int const_eq(const mk_value *a, const mk_value *b)
 {
     if (!a->cst || !b->cst || !mk_type_equal(&a->type, &b->type)) return 0;
-    if (a->cst->nbytes != b->cst->nbytes ||
-        mk_ir_const_in_blob(g_spec, &a->type, a->cst) != mk_ir_const_in_blob(g_spec, &b->type, b->cst))
+    if (a->cst->nbytes != b->cst->nbytes || mk_ir_const_in_blob(g_spec, &a->type, a->cst) !=
+                                                mk_ir_const_in_blob(g_spec, &b->type, b->cst))
         return 0;
     if (a->type.dtype == MK_DT_STRING) {
         size_t n = a->cst->nbytes / sizeof(char *);
@@ -253,8 +253,8 @@ const char *mk_test_golden_copy(const char *name, const char *as, char *buf, siz
     if (!mk_test_golden(name, src, sizeof src)) return NULL;
     snprintf(buf, n, "%s/%s", mk_test_tmpdir(), as);
     char out[512];
-    if (mk_test_sh(out, sizeof out, "rm -rf '%s' && cp -R '%s' '%s' && chmod -R u+w '%s'", buf,
-                   src, buf, buf) != 0)
+    if (mk_test_sh(out, sizeof out, "rm -rf '%s' && cp -R '%s' '%s' && chmod -R u+w '%s'", buf, src,
+                   buf, buf) != 0)
         return NULL;
     return buf;
 }
@@ -337,7 +337,7 @@ TEST(coreml_golden_contents)
     int inside = 0;
     for (int i = 0; i < p->n_maps; i++)
         inside |= (const unsigned char *)w->cst->data >= p->maps[i].data &&
-                   (const unsigned char *)w->cst->data < p->maps[i].data + p->maps[i].size;
+                  (const unsigned char *)w->cst->data < p->maps[i].data + p->maps[i].size;
     CHECK(inside);
     int32_t pad[4], n = 0;
     CHECK(mk_ir_arg_i32s(conv, "pad", pad, 4, &n) && n == 2 && pad[0] == 1 && pad[1] == 1);
@@ -421,9 +421,9 @@ TEST(coreml_save_is_deterministic_and_manifest_well_formed)
         memcpy(id, root, 36);
         int ok = 1;
         for (int i = 0; i < 36; i++)
-            ok &= (i == 8 || i == 13 || i == 18 || i == 23) ? id[i] == '-'
-                                                             : (id[i] >= '0' && id[i] <= '9') ||
-                                                                   (id[i] >= 'A' && id[i] <= 'F');
+            ok &= (i == 8 || i == 13 || i == 18 || i == 23)
+                      ? id[i] == '-'
+                      : (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'A' && id[i] <= 'F');
         CHECK_MSG(ok, "identifier %s is not an upper-case UUID", id);
         char key[64];
         snprintf(key, sizeof key, "\"%s\": {", id);
@@ -447,7 +447,8 @@ static mk_program *tiny_program(int spec, mk_dtype io)
     mk_type bt = mk_type_make(MK_DT_FP32, 1, bd), yt = mk_type_make(MK_DT_FP32, 2, yd);
     mk_type yo = mk_type_make(io, 2, yd);
     float W[12], B[3] = {0.5f, -1.0f, 2.0f};
-    for (int i = 0; i < 12; i++) W[i] = (float)(i + 1);
+    for (int i = 0; i < 12; i++)
+        W[i] = (float)(i + 1);
     mk_value *x = mk_ir_function_add_input(p, f, "x", &xt);
     mk_value *xin = x;
     if (io == MK_DT_FP16) {
@@ -499,8 +500,8 @@ TEST(coreml_write_small_program_layout)
     CHECK_EQ_INT(wn, 128 + 48);
     CHECK(w[0] == 1 && w[4] == 2);
     CHECK(w[64] == 0xEF && w[65] == 0xBE && w[66] == 0xAD && w[67] == 0xDE);
-    CHECK_EQ_INT(w[68], 2);  /* fp32 */
-    CHECK_EQ_INT(w[72], 48); /* size */
+    CHECK_EQ_INT(w[68], 2);   /* fp32 */
+    CHECK_EQ_INT(w[72], 48);  /* size */
     CHECK_EQ_INT(w[80], 128); /* data offset */
     float one;
     memcpy(&one, w + 128, 4);
@@ -783,7 +784,8 @@ TEST(coreml_flexible_shapes_and_metadata_roundtrip)
     in->n_enumerated = 3;
     in->enumerated = mk_arena_array(p->arena, 3, sizeof *in->enumerated);
     REQUIRE(in->enumerated);
-    for (int k = 0; k < 3; k++) in->enumerated[k][0] = k + 1, in->enumerated[k][1] = 4;
+    for (int k = 0; k < 3; k++)
+        in->enumerated[k][0] = k + 1, in->enumerated[k][1] = 4;
     out->name = "y";
     out->dtype = MK_DT_FP32; /* rank 0: shape not static, written as an empty shape */
     p->inputs = in, p->n_inputs = 1, p->outputs = out, p->n_outputs = 1;
@@ -871,8 +873,7 @@ TEST(coreml_while_loop_block_inputs_roundtrip)
     REQUIRE(mk_program_load(path, NULL, &q, &e) == MK_OK);
     char why[256];
     /* the description was derived (scalar I/O is described as shape [1]) */
-    CHECK_MSG(mk_test_program_eq(p, q, why, sizeof why) || strstr(why, "description"), "%s",
-              why);
+    CHECK_MSG(mk_test_program_eq(p, q, why, sizeof why) || strstr(why, "description"), "%s", why);
     const mk_op *ql = mk_ir_main(q)->block->first;
     REQUIRE(ql && ql->kind == MK_OP_WHILE_LOOP && ql->n_blocks == 2);
     CHECK_STR(ql->blocks[0]->inputs[0]->name, "cx");
@@ -880,6 +881,36 @@ TEST(coreml_while_loop_block_inputs_roundtrip)
     CHECK(ql->blocks[1]->parent_op == ql);
     CHECK_EQ_INT(q->inputs[0].rank, 1);
     CHECK_EQ_INT(q->inputs[0].shape[0], 1);
+    mk_program_free(q);
+    mk_program_free(p);
+}
+
+TEST(coreml_single_file_and_overwrite_in_place)
+{
+    char g[1024], m[1200], pkg[1024];
+    if (!mk_test_golden("e_cumsum_fp32_ios17.mlpackage", g, sizeof g))
+        SKIP("no shared dir (../shared) with golden packages");
+    /* a bare model.mlmodel without blob constants loads on its own */
+    snprintf(m, sizeof m, "%s/Data/com.apple.CoreML/model.mlmodel", g);
+    mk_err e = {0};
+    mk_program *p = NULL, *q = NULL;
+    CHECK_MSG(mk_program_load(m, NULL, &p, &e) == MK_OK, "%s", e.msg);
+    REQUIRE(p);
+    CHECK_EQ_INT(p->spec_version, 8);
+    mk_program_free(p);
+    /* saving over the package the program's weights are mapped from */
+    REQUIRE(mk_test_golden_copy("d_mlp_linear_relu_softmax_fp32_ios17.mlpackage", "inplace.mlpackage",
+                                pkg, sizeof pkg));
+    REQUIRE(mk_program_load(pkg, NULL, &p, &e) == MK_OK);
+    CHECK_MSG(mk_program_save(p, pkg, MK_TARGET_DEFAULT, &e) == MK_OK, "%s", e.msg);
+    REQUIRE(mk_program_load(pkg, NULL, &q, &e) == MK_OK);
+    char why[256];
+    CHECK_MSG(mk_test_program_eq(p, q, why, sizeof why), "%s", why);
+    snprintf(m, sizeof m, "%s/Data/com.apple.CoreML/weights/weight.bin", pkg);
+    char gw[1200];
+    REQUIRE(mk_test_golden("d_mlp_linear_relu_softmax_fp32_ios17.mlpackage", g, sizeof g));
+    snprintf(gw, sizeof gw, "%s/Data/com.apple.CoreML/weights/weight.bin", g);
+    CHECK_EQ_INT(mk_test_files_equal(m, gw), 1);
     mk_program_free(q);
     mk_program_free(p);
 }

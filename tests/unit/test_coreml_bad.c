@@ -17,7 +17,8 @@ static void expect_fail(mk_test_ctx *tc, const char *path, mk_status code, const
     mk_program *p = (mk_program *)&e; /* must be reset to NULL */
     mk_status st = mk_program_load(path, NULL, &p, &e);
     CHECK_MSG(st != MK_OK, "%s: loaded although damaged", path);
-    if (code != MK_OK) CHECK_MSG(st == code, "%s: status %d, expected %d (%s)", path, st, code, e.msg);
+    if (code != MK_OK)
+        CHECK_MSG(st == code, "%s: status %d, expected %d (%s)", path, st, code, e.msg);
     CHECK(p == NULL);
     CHECK_MSG(strchr(e.msg, '\n') == NULL && e.msg[0], "message is not one line: %s", e.msg);
     if (file) CHECK_MSG(strstr(e.msg, file) != NULL, "message does not name %s: %s", file, e.msg);
@@ -86,7 +87,10 @@ TEST(coreml_bad_corrupt_model)
     /* an unknown op type */
     REQUIRE(copy_a("bad_optype.mlpackage", pkg, sizeof pkg));
     sub(m, sizeof m, pkg, MODEL);
-    long at = find(m, "\x0a\x04" "conv", 6);
+    long at = find(m,
+                   "\x0a\x04"
+                   "conv",
+                   6);
     REQUIRE(at >= 0);
     REQUIRE(patch(m, at + 2, "cozv", 4));
     expect_fail(tc, pkg, MK_EUNSUPPORTED, "model.mlmodel", "unknown op type 'cozv'");
@@ -94,7 +98,11 @@ TEST(coreml_bad_corrupt_model)
     REQUIRE(copy_a("bad_ref.mlpackage", pkg, sizeof pkg));
     sub(m, sizeof m, pkg, MODEL);
     at = find(m, "\x0a\x08y_bias_0", 10);
-    long at2 = at >= 0 ? find(m, "\x0a\x06" "custom", 8) : -1; /* keep the const's own name */
+    long at2 = at >= 0 ? find(m,
+                              "\x0a\x06"
+                              "custom",
+                              8)
+                       : -1; /* keep the const's own name */
     REQUIRE(at >= 0 && at2 >= 0);
     unsigned char *d;
     size_t len;
@@ -224,21 +232,26 @@ static int encode(mk_test_ctx *tc, const char *txt, const char *out)
     return rc == 0;
 }
 
-#define TT(dt) "type { tensorType { dataType: " dt " rank: 1 dimensions { constant { size: 2 } } } }"
+#define TT(dt)                                                                                     \
+    "type { tensorType { dataType: " dt " rank: 1 dimensions { constant { size: 2 } } } }"
 
 TEST(coreml_bad_unsupported_types)
 {
     char out[1024], msg[256];
-    if (mk_test_sh(msg, sizeof msg, "protoc --version") != 0 || !mk_path_exists("proto/Model.proto"))
+    if (mk_test_sh(msg, sizeof msg, "protoc --version") != 0 ||
+        !mk_path_exists("proto/Model.proto"))
         SKIP("protoc or proto/ (run from the source root) not available");
     snprintf(out, sizeof out, "%s/list.mlmodel", mk_test_tmpdir());
     const char *list =
         "specificationVersion: 8 mlProgram { version: 1 functions { key: \"main\" value {"
-        " inputs { name: \"x\" " TT("FLOAT32") " } opset: \"CoreML7\""
-        " block_specializations { key: \"CoreML7\" value { outputs: \"y\""
-        " operations { type: \"identity\" inputs { key: \"x\" value { arguments { name: \"x\" } } }"
-        " outputs { name: \"y\" type { listType { type { tensorType { dataType: FLOAT32 } } } } } }"
-        " } } } } }";
+        " inputs { name: \"x\" " TT(
+            "FLOAT32") " } opset: \"CoreML7\""
+                       " block_specializations { key: \"CoreML7\" value { outputs: \"y\""
+                       " operations { type: \"identity\" inputs { key: \"x\" value { arguments { "
+                       "name: \"x\" } } }"
+                       " outputs { name: \"y\" type { listType { type { tensorType { dataType: "
+                       "FLOAT32 } } } } } }"
+                       " } } } } }";
     if (!encode(tc, list, out)) return;
     expect_fail(tc, out, MK_EUNSUPPORTED, "list.mlmodel", "list type");
     snprintf(out, sizeof out, "%s/spec5.mlmodel", mk_test_tmpdir());
@@ -255,20 +268,24 @@ TEST(coreml_bad_unsupported_types)
     const char *count =
         "specificationVersion: 8 mlProgram { version: 1 functions { key: \"main\" value {"
         " opset: \"CoreML7\" block_specializations { key: \"CoreML7\" value { outputs: \"c\""
-        " operations { type: \"const\" outputs { name: \"c\" " TT("INT32") " }"
-        " attributes { key: \"val\" value { " TT("INT32")
-        " immediateValue { tensor { ints { values: 1 values: 2 values: 3 } } } } } }"
-        " } } } } }";
+        " operations { type: \"const\" outputs { name: \"c\" " TT(
+            "INT32") " }"
+                     " attributes { key: \"val\" value { " TT(
+                         "INT32") " immediateValue { tensor { ints { values: 1 values: 2 values: 3 "
+                                  "} } } } } }"
+                                  " } } } } }";
     if (!encode(tc, count, out)) return;
     expect_fail(tc, out, MK_EINVAL, "count.mlmodel", "3 values for 2 elements");
     snprintf(out, sizeof out, "%s/range.mlmodel", mk_test_tmpdir());
     const char *range =
         "specificationVersion: 8 mlProgram { version: 1 functions { key: \"main\" value {"
         " opset: \"CoreML7\" block_specializations { key: \"CoreML7\" value { outputs: \"c\""
-        " operations { type: \"const\" outputs { name: \"c\" " TT("INT8") " }"
-        " attributes { key: \"val\" value { " TT("INT8")
-        " immediateValue { tensor { ints { values: 1 values: 300 } } } } } }"
-        " } } } } }";
+        " operations { type: \"const\" outputs { name: \"c\" " TT(
+            "INT8") " }"
+                    " attributes { key: \"val\" value { " TT(
+                        "INT8") " immediateValue { tensor { ints { values: 1 values: 300 } } } } } "
+                                "}"
+                                " } } } } }";
     if (!encode(tc, range, out)) return;
     expect_fail(tc, out, MK_EINVAL, "range.mlmodel", "out of range for int8");
 }
@@ -317,4 +334,49 @@ TEST(coreml_bad_deep_nesting)
     CHECK_EQ_INT(st, MK_EINVAL);
     CHECK(p == NULL && strstr(e.msg, "deep.mlmodel") && strstr(e.msg, "nested deeper"));
     free(buf);
+}
+
+/* The fuzz seed corpus (and any crash reproducers added to it) through the reader and the
+ * in-memory writer, so ordinary and ASan CI runs replay it. Same split as fuzz_package.c. */
+TEST(coreml_fuzz_corpus_replays_clean)
+{
+    const char *dir = "tests/fuzz/corpus/package";
+    char out[8192];
+    if (!mk_path_is_dir(dir)) SKIP("tests/fuzz/corpus/package not found (run from the source root)");
+    REQUIRE(mk_test_sh(out, sizeof out, "ls '%s'", dir) == 0);
+    int runs = 0, loaded = 0;
+    for (char *name = strtok(out, "\n"); name; name = strtok(NULL, "\n")) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        unsigned char *d;
+        size_t n;
+        if (!mk_test_read_file(path, &d, &n)) continue;
+        size_t spec_n = n, w_n = 0;
+        for (size_t i = 0; i + 8 <= n; i++)
+            if (memcmp(d + i, "MKWEIGHT", 8) == 0) {
+                spec_n = i;
+                w_n = n - i - 8;
+                break;
+            }
+        unsigned char *w = spec_n < n ? malloc(w_n + 1) : NULL;
+        if (w && w_n) memcpy(w, d + spec_n + 8, w_n);
+        mk_err e = {0};
+        mk_program *p = NULL;
+        mk_status st = mk_ml_load_mem(d, spec_n, name, w, w_n, NULL, &p, &e);
+        CHECK_MSG(st == MK_OK || (e.msg[0] && !strchr(e.msg, '\n')), "%s: bad failure", name);
+        if (st == MK_OK) {
+            uint8_t *enc;
+            size_t en;
+            mk_err we = {0};
+            CHECK_MSG(mk_ml_encode(p, MK_TARGET_DEFAULT, &enc, &en, &we) == MK_OK, "%s: %s",
+                      name, we.msg);
+            if (!we.code) mk_free(p->alloc, enc, en);
+            mk_ir_program_free(p);
+            loaded++;
+        }
+        runs++;
+        free(w);
+        free(d);
+    }
+    CHECK(runs >= 5 && loaded >= 4);
 }

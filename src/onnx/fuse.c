@@ -1,0 +1,257 @@
+/* Fusion of lowered patterns back into single MIL ops, run on the imported block after every
+ * node is lowered: the decomposed layer normalization exported by many tools
+ * (ReduceMean -> Sub -> Pow|Mul -> ReduceMean -> Add eps -> Sqrt -> Div [-> Mul gamma
+ * -> Add beta]) becomes one layer_norm. Only trailing, contiguous axes and single-use
+ * intermediates are fused; anything else is left exactly as lowered. */
+#include <stdint.h>
+#include <string.h>
+
+#include "onnx_int.h"
+
+typedef struct fuse_ctx {
+    mk_program *p;
+    mk_strmap uses; /* value name -> use count (names are unique program-wide) */
+    int oom;
+} fuse_ctx;
+
+static void count_block(fuse_ctx *f, const mk_block *b)
+{
+    MK_FOR_OPS(b, op) {
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++) {
+                const mk_value *v = op->inputs[i].args[j];
+                if (!v->name) continue;
+                intptr_t n = (intptr_t)mk_strmap_get(&f->uses, v->name);
+                if (!mk_strmap_put(&f->uses, v->name, (void *)(n + 1))) f->oom = 1;
+            }
+        for (int i = 0; i < op->n_blocks; i++) count_block(f, op->blocks[i]);
+    }
+    for (int i = 0; i < b->n_outputs; i++) {
+        const mk_value *v = b->outputs[i];
+        if (!v->name) continue;
+        intptr_t n = (intptr_t)mk_strmap_get(&f->uses, v->name);
+        if (!mk_strmap_put(&f->uses, v->name, (void *)(n + 1))) f->oom = 1;
+    }
+}
+
+static int uses(const fuse_ctx *f, const mk_value *v)
+{
+    return v->name ? (int)(intptr_t)mk_strmap_get(&f->uses, v->name) : 1000;
+}
+
+/* The op of kind k in block b producing v, or NULL. */
+static mk_op *made_by(const mk_value *v, mk_op_kind k, const mk_block *b)
+{
+    return v && v->producer && v->producer->kind == k && v->producer->parent == b ? v->producer
+                                                                                  : NULL;
+}
+
+static int const_scalar(const mk_value *v, double *out)
+{
+    size_t n;
+    if (!v || !v->cst || !mk_dtype_is_float(v->type.dtype) || !mk_type_numel(&v->type, &n) ||
+        n != 1)
+        return 0;
+    *out = mk_const_get_f64(v, 0);
+    return 1;
+}
+
+/* Axes of a keep_dims reduce_mean as a bit mask over rank r; 0 when not usable. */
+static unsigned mean_axes(const mk_op *op, int r)
+{
+    int32_t ax[MK_MAX_RANK];
+    int n = 0, keep = 0;
+    if (!mk_ir_arg_i32s(op, "axes", ax, MK_MAX_RANK, &n) || n < 1) return 0;
+    if (!mk_ir_arg_bool(op, "keep_dims", &keep) || !keep) return 0;
+    unsigned m = 0;
+    for (int i = 0; i < n; i++) {
+        int a = ax[i] < 0 ? ax[i] + r : ax[i];
+        if (a < 0 || a >= r) return 0;
+        m |= 1u << a;
+    }
+    return m;
+}
+
+/* The other operand of a binary op whose one operand is v (NULL if v is not an operand). */
+static mk_value *other(const mk_op *op, const mk_value *v)
+{
+    mk_value *x = mk_ir_arg(op, "x"), *y = mk_ir_arg(op, "y");
+    if (x == v) return y;
+    if (y == v) return x;
+    return NULL;
+}
+
+/* The single consumer of v in b of kind k, or NULL. */
+static mk_op *sole_user(const fuse_ctx *f, const mk_block *b, const mk_value *v, mk_op_kind k)
+{
+    if (uses(f, v) != 1) return NULL;
+    for (mk_op *op = v->producer ? v->producer->next : b->first; op; op = op->next) {
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++)
+                if (op->inputs[i].args[j] == v) return op->kind == k ? op : NULL;
+        if (op->n_blocks) return NULL;
+    }
+    return NULL;
+}
+
+/* A constant that can serve as layer_norm gamma/beta: its shape, without leading 1s, equals
+ * dims[0..n). */
+static int affine_ok(const mk_value *c, const int64_t *dims, int n)
+{
+    if (!c || !c->cst || c->type.dtype != MK_DT_FP32 || c->type.rank < n) return 0;
+    int lead = c->type.rank - n;
+    for (int i = 0; i < lead; i++)
+        if (c->type.dims[i] != 1) return 0;
+    for (int i = 0; i < n; i++)
+        if (c->type.dims[lead + i] != dims[i]) return 0;
+    return 1;
+}
+
+static mk_value *reshaped_const(fuse_ctx *f, const mk_value *c, const int64_t *dims, int n,
+                                const char *name, mk_op *before)
+{
+    mk_type t = mk_type_make(MK_DT_FP32, n, dims);
+    mk_value *v = mk_ir_const(f->p, NULL, name, &t, c->cst->data, c->cst->nbytes, 1);
+    if (!v) return NULL;
+    mk_ir_insert_before(before, v->producer);
+    return v;
+}
+
+/* Try to fuse the pattern ending in real_div op `dv`; returns 1 when fused, -1 on OOM. */
+static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
+{
+    mk_value *d = mk_ir_arg(dv, "x"), *s = mk_ir_arg(dv, "y");
+    mk_op *sq = made_by(s, MK_OP_SQRT, b);
+    mk_op *add = sq ? made_by(mk_ir_arg(sq, "x"), MK_OP_ADD, b) : NULL;
+    if (!add || uses(f, s) != 1 || uses(f, sq ? mk_ir_arg(sq, "x") : NULL) != 1) return 0;
+    double eps = 0;
+    mk_value *var = NULL;
+    if (const_scalar(mk_ir_arg(add, "y"), &eps)) var = mk_ir_arg(add, "x");
+    else if (const_scalar(mk_ir_arg(add, "x"), &eps)) var = mk_ir_arg(add, "y");
+    mk_op *rv = made_by(var, MK_OP_REDUCE_MEAN, b);
+    if (!rv || uses(f, var) != 1 || eps < 0) return 0;
+    mk_value *sqd = mk_ir_arg(rv, "x");
+    mk_op *pw = sqd ? sqd->producer : NULL;
+    if (!pw || pw->parent != b || uses(f, sqd) != 1) return 0;
+    int d_uses;
+    if (pw->kind == MK_OP_POW) {
+        double e2;
+        if (mk_ir_arg(pw, "x") != d || !const_scalar(mk_ir_arg(pw, "y"), &e2) || e2 != 2.0)
+            return 0;
+        d_uses = 2;
+    } else if (pw->kind == MK_OP_MUL) {
+        if (mk_ir_arg(pw, "x") != d || mk_ir_arg(pw, "y") != d) return 0;
+        d_uses = 3;
+    } else if (pw->kind == MK_OP_SQUARE) {
+        if (mk_ir_arg(pw, "x") != d) return 0;
+        d_uses = 2;
+    } else {
+        return 0;
+    }
+    mk_op *sub = made_by(d, MK_OP_SUB, b);
+    if (!sub || uses(f, d) != d_uses) return 0;
+    mk_value *x = mk_ir_arg(sub, "x"), *m = mk_ir_arg(sub, "y");
+    mk_op *rm = made_by(m, MK_OP_REDUCE_MEAN, b);
+    if (!rm || uses(f, m) != 1 || mk_ir_arg(rm, "x") != x || !x) return 0;
+    int r = x->type.rank;
+    if (x->type.dtype != MK_DT_FP32 || r < 1 || r > MK_MAX_RANK) return 0;
+    unsigned am = mean_axes(rm, r);
+    if (!am || am != mean_axes(rv, r)) return 0;
+    /* trailing contiguous axes with static sizes */
+    int first = r;
+    while (first > 0 && (am >> (first - 1)) & 1u) first--;
+    if (am != ((1u << r) - 1) - ((1u << first) - 1)) return 0;
+    int na = r - first;
+    int64_t nd[MK_MAX_RANK];
+    for (int i = 0; i < na; i++) {
+        nd[i] = x->type.dims[first + i];
+        if (nd[i] < 0) return 0;
+    }
+    if (!mk_type_equal(&dv->outputs[0]->type, &x->type)) return 0;
+
+    /* optional affine tail: * gamma, + beta (constants of the normalized shape) */
+    mk_op *last = dv, *gm = sole_user(f, b, dv->outputs[0], MK_OP_MUL), *bt = NULL;
+    mk_value *gamma = NULL, *beta = NULL;
+    if (gm && affine_ok(other(gm, dv->outputs[0]), nd, na) &&
+        mk_type_equal(&gm->outputs[0]->type, &x->type)) {
+        gamma = other(gm, dv->outputs[0]);
+        last = gm;
+        bt = sole_user(f, b, gm->outputs[0], MK_OP_ADD);
+        if (bt && affine_ok(other(bt, gm->outputs[0]), nd, na) &&
+            mk_type_equal(&bt->outputs[0]->type, &x->type)) {
+            beta = other(bt, gm->outputs[0]);
+            last = bt;
+        }
+    }
+
+    mk_program *p = f->p;
+    const char *nm = mk_ir_unique_name(p, "layer_norm");
+    mk_op *ln = nm ? mk_ir_op_new(p, MK_OP_LAYER_NORM, nm) : NULL;
+    if (!ln) return -1;
+    int32_t ax32[MK_MAX_RANK];
+    for (int i = 0; i < na; i++) ax32[i] = first + i;
+    mk_value *axv = mk_ir_const_i32(p, NULL, mk_arena_printf(p->arena, "%s_axes", nm), na,
+                                    ax32, 0);
+    float e32 = (float)eps;
+    mk_value *epv = mk_ir_const_f32(p, NULL, mk_arena_printf(p->arena, "%s_epsilon", nm), 1,
+                                    &e32, 1);
+    if (!axv || !epv) return -1;
+    mk_ir_insert_before(last, axv->producer);
+    mk_ir_insert_before(last, epv->producer);
+    mk_value *gv = NULL, *bv = NULL;
+    if (gamma && !(gv = reshaped_const(f, gamma, nd, na, mk_arena_printf(p->arena, "%s_gamma", nm),
+                                       last)))
+        return -1;
+    if (beta && !(bv = reshaped_const(f, beta, nd, na, mk_arena_printf(p->arena, "%s_beta", nm),
+                                      last)))
+        return -1;
+    if (!mk_ir_op_add_input(p, ln, "x", x) || !mk_ir_op_add_input(p, ln, "axes", axv) ||
+        (gv && !mk_ir_op_add_input(p, ln, "gamma", gv)) ||
+        (bv && !mk_ir_op_add_input(p, ln, "beta", bv)) ||
+        !mk_ir_op_add_input(p, ln, "epsilon", epv))
+        return -1;
+    mk_value *nv = mk_ir_op_add_output(p, ln, NULL, &x->type);
+    if (!nv) return -1;
+    mk_ir_insert_before(last, ln);
+    /* the fused value takes over the old name (graph outputs keep their names) */
+    mk_value *old = last->outputs[0];
+    const char *keep = old->name;
+    old->name = nv->name;
+    last->name = nv->name;
+    nv->name = keep;
+    ln->name = keep;
+    mk_ir_replace_uses(b, old, nv);
+    return 1;
+}
+
+static int fuse_block(fuse_ctx *f, mk_block *b)
+{
+    int n = 0;
+    for (mk_op *op = b->first, *next; op; op = next) {
+        next = op->next;
+        for (int i = 0; i < op->n_blocks; i++) {
+            int k = fuse_block(f, op->blocks[i]);
+            if (k < 0) return -1;
+            n += k;
+        }
+        if (op->kind != MK_OP_REAL_DIV) continue;
+        int k = fuse_at(f, b, op);
+        if (k < 0) return -1;
+        n += k;
+    }
+    return n;
+}
+
+mk_status mk_onnx_fuse(ox_ctx *c, mk_block *b, int *n_fused)
+{
+    fuse_ctx f;
+    memset(&f, 0, sizeof f);
+    f.p = c->p;
+    mk_strmap_init(&f.uses, c->p->alloc);
+    count_block(&f, b);
+    int n = f.oom ? -1 : fuse_block(&f, b);
+    mk_strmap_free(&f.uses);
+    if (n < 0) return MK_OOM(c->err);
+    if (n_fused) *n_fused = n;
+    return MK_OK;
+}

@@ -1,0 +1,145 @@
+/* Symptom: forms the Core ML runtime rejects or gets wrong although MIL can express them:
+ *          pad without constant_val (wanted even for reflect), negative pads, gather with
+ *          rank-0 indices ("Invalid rank" after rank inflation), and a negative-stride
+ *          slice_by_index that runs to index 0 through an end below -dim.
+ * Scope: pad: missing constant_val; constant-mode pad with a negative amount on an axis of
+ *        static size. gather with constant axis and rank-0 indices. slice_by_index with
+ *        constant stride/end where stride < 0 and end < -dim without end_mask.
+ * Evidence: H35 (onnxruntime pad, slice and gather builders; onnxruntime PR #28478).
+ * Rewrite: bind constant_val 0; negative pads -> slice_by_index crop, then pad the positive
+ *          amounts; rank-0 gather -> reshape indices to [1], gather, squeeze the axis;
+ *          slice -> the same slice with end_mask set on that axis. Same numbers. */
+#include <string.h>
+
+#include "passes_int.h"
+
+static mk_value *zero_like(pb *b, const mk_value *x, const char *nm) {
+    if (mk_dtype_is_float(x->type.dtype)) return pb_float(b, nm, x->type.dtype, 0);
+    return x->type.dtype == MK_DT_INT32 ? pb_i32(b, nm, 0) : NULL;
+}
+
+static int fix_pad(mk_program *p, mk_op *op, mk_err *e) {
+    mk_value *x = mk_ir_arg(op, "x");
+    if (!x) return 0;
+    pb b;
+    pb_init(&b, p, op, e);
+    int n = 0, changed = 0;
+    if (!mk_ir_arg(op, "constant_val")) {
+        mk_value *z = zero_like(&b, x, "h35_constant_val");
+        if (!z) return 0;
+        pb_in(&b, op, "constant_val", z);
+        changed = 1;
+    }
+    int64_t pv[2 * MK_MAX_RANK];
+    const char *mode = mk_ir_arg_str(op, "mode");
+    if ((mode && strcmp(mode, "constant") != 0) || !pass_ints(op, "pad", pv, 2 * MK_MAX_RANK, &n))
+        return pb_done(&b, changed);
+    int r = x->type.rank, k = n / 2, neg = 0, pos = 0;
+    if (n % 2 || k > r || r > MK_MAX_RANK) return pb_done(&b, changed);
+    for (int i = 0; i < n; i++) {
+        neg |= pv[i] < 0;
+        pos |= pv[i] > 0;
+    }
+    if (!neg) return pb_done(&b, changed);
+    int32_t beg[MK_MAX_RANK] = {0}, end[MK_MAX_RANK] = {0}, pads[2 * MK_MAX_RANK];
+    uint8_t bm[MK_MAX_RANK], em[MK_MAX_RANK];
+    for (int a = 0; a < r; a++) {
+        int i = a - (r - k); /* index into the trailing pad pairs, < 0 for leading axes */
+        bm[a] = em[a] = i < 0;
+        if (i < 0) continue;
+        int64_t d = x->type.dims[a], pb0 = pv[2 * i], pe0 = pv[2 * i + 1];
+        if (d < 0 || (pb0 < 0 ? -pb0 : 0) + (pe0 < 0 ? -pe0 : 0) >= d) return pb_done(&b, changed);
+        beg[a] = (int32_t)(pb0 < 0 ? -pb0 : 0);
+        end[a] = (int32_t)(d + (pe0 < 0 ? pe0 : 0));
+        pads[2 * i] = (int32_t)(pb0 > 0 ? pb0 : 0);
+        pads[2 * i + 1] = (int32_t)(pe0 > 0 ? pe0 : 0);
+    }
+    mk_op *sl = pb_op(&b, MK_OP_SLICE_BY_INDEX, "h35_crop");
+    pb_in(&b, sl, "x", x);
+    pb_in(&b, sl, "begin", pb_i32s(&b, "h35_begin", r, beg));
+    pb_in(&b, sl, "end", pb_i32s(&b, "h35_end", r, end));
+    pb_in(&b, sl, "begin_mask", pb_bools(&b, "h35_begin_mask", r, bm));
+    pb_in(&b, sl, "end_mask", pb_bools(&b, "h35_end_mask", r, em));
+    mk_value *y = pb_emit(&b, sl);
+    if (pos) {
+        mk_op *pd = pb_op(&b, MK_OP_PAD, "h35_pad");
+        pb_in(&b, pd, "x", y);
+        pb_in(&b, pd, "pad", pb_i32s(&b, "h35_pad_amounts", n, pads));
+        pb_in(&b, pd, "mode", pb_str(&b, "h35_mode", "constant"));
+        pb_in(&b, pd, "constant_val", mk_ir_arg(op, "constant_val"));
+        y = pb_emit(&b, pd);
+    }
+    pb_replace(&b, op->outputs[0], y);
+    return pb_done(&b, 1);
+}
+
+static int fix_gather(mk_program *p, mk_op *op, mk_err *e) {
+    mk_value *x = mk_ir_arg(op, "x"), *ix = mk_ir_arg(op, "indices");
+    int32_t axis = 0;
+    if (!x || !ix || ix->type.rank != 0 || x->type.rank < 1) return 0;
+    if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &axis)) return 0;
+    if (axis < 0) axis += x->type.rank;
+    if (axis < 0 || axis >= x->type.rank) return 0;
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_op *rs = pb_op(&b, MK_OP_RESHAPE, "h35_index_1");
+    pb_in(&b, rs, "x", ix);
+    pb_in(&b, rs, "shape", pb_i32s(&b, "h35_shape", 1, (int32_t[]){1}));
+    mk_op *g = pb_op(&b, MK_OP_GATHER, "h35_gather");
+    pb_in(&b, g, "x", x);
+    pb_in(&b, g, "indices", pb_emit(&b, rs));
+    static const char *const skip[] = {"x", "indices", NULL};
+    pb_copy_inputs(&b, op, g, skip);
+    mk_op *sq = pb_op(&b, MK_OP_SQUEEZE, "h35_squeeze");
+    pb_in(&b, sq, "x", pb_emit(&b, g));
+    pb_in(&b, sq, "axes", pb_i32s(&b, "h35_axes", 1, &axis));
+    pb_replace(&b, op->outputs[0], pb_emit(&b, sq));
+    return pb_done(&b, 1);
+}
+
+static int fix_slice(mk_program *p, mk_op *op, mk_err *e) {
+    mk_value *x = mk_ir_arg(op, "x");
+    int64_t st[MK_MAX_RANK], en[MK_MAX_RANK], em[MK_MAX_RANK];
+    int ns = 0, ne = 0, nm = 0;
+    if (!x || !pass_ints(op, "stride", st, MK_MAX_RANK, &ns) ||
+        !pass_ints(op, "end", en, MK_MAX_RANK, &ne))
+        return 0;
+    int r = x->type.rank;
+    if (ns != r || ne != r) return 0;
+    if (!mk_ir_arg(op, "end_mask")) {
+        for (int i = 0; i < r; i++)
+            em[i] = 0;
+    } else if (!pass_ints(op, "end_mask", em, MK_MAX_RANK, &nm) || nm != r) {
+        return 0;
+    }
+    uint8_t m[MK_MAX_RANK];
+    int changed = 0;
+    for (int i = 0; i < r; i++) {
+        int64_t d = x->type.dims[i];
+        m[i] = em[i] != 0;
+        if (st[i] < 0 && d > 0 && en[i] < -d && !m[i]) m[i] = 1, changed = 1;
+    }
+    if (!changed) return 0;
+    pb b;
+    pb_init(&b, p, op, e);
+    pb_set(&b, op, "end_mask", pb_bools(&b, "h35_end_mask", r, m));
+    return pb_done(&b, 1);
+}
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+    (void)ctx;
+    switch (op->kind) {
+    case MK_OP_PAD:
+        return fix_pad(p, op, e);
+    case MK_OP_GATHER:
+        return fix_gather(p, op, e);
+    case MK_OP_SLICE_BY_INDEX:
+        return fix_slice(p, op, e);
+    default:
+        return 0;
+    }
+}
+
+int mk_pass_fix_runtime_forms(mk_program *p, mk_err *e) {
+    return pass_each_op(p, rewrite, NULL, e);
+}

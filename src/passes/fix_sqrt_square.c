@@ -1,0 +1,36 @@
+/* Symptom: sqrt(x^2) is |x|, but coremltools' fuse_pow2_sqrt pass replaces it with
+ *          identity, so a model that goes through that optimizer again returns x (wrong for
+ *          x < 0).
+ * Scope: float sqrt whose x is square(a), mul(a, a) or pow(a, 2) with a constant 2.
+ * Evidence: H36 (coremltools backend/mil/passes/fuse_pow2_sqrt.py, added in PR #1940;
+ *           found by code reading, no bug report).
+ * Rewrite: abs(a) - the same value, one op instead of two, and nothing left to misfold. */
+#include "passes_int.h"
+
+static int is_square_of(const mk_op *pr, mk_value **a) {
+    if (!pr) return 0;
+    mk_value *x = mk_ir_arg(pr, "x");
+    if (pr->kind == MK_OP_SQUARE) return (*a = x) != NULL;
+    if (pr->kind == MK_OP_MUL && x && x == mk_ir_arg(pr, "y")) return (*a = x) != NULL;
+    if (pr->kind != MK_OP_POW) return 0;
+    const mk_value *y = mk_ir_arg(pr, "y");
+    size_t n = 0;
+    if (!y || !y->cst || !mk_type_numel(&y->type, &n) || n != 1) return 0;
+    if (mk_const_get_f64(y, 0) != 2.0) return 0;
+    return (*a = x) != NULL;
+}
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+    (void)ctx;
+    mk_value *x = mk_ir_arg(op, "x"), *a = NULL;
+    if (op->kind != MK_OP_SQRT || !x || !is_square_of(x->producer, &a)) return 0;
+    if (!mk_type_equal(&a->type, &op->outputs[0]->type)) return 0;
+    pb b;
+    pb_init(&b, p, op, e);
+    pb_replace(&b, op->outputs[0], pb_unary(&b, MK_OP_ABS, "h36_abs", a));
+    return pb_done(&b, 1);
+}
+
+int mk_pass_fix_sqrt_square(mk_program *p, mk_err *e) {
+    return pass_each_op(p, rewrite, NULL, e);
+}
