@@ -6,8 +6,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 2
-[ -x tests/fetch_models.sh ] && { bash tests/fetch_models.sh || echo "test: model fetch failed; model tests will skip"; }
-[ -x tests/diff/setup_ort.sh ] && { bash tests/diff/setup_ort.sh || echo "test: onnxruntime-node unavailable; differential tests will skip"; }
+[ -f tests/fetch_models.sh ] && { bash tests/fetch_models.sh || echo "test: model fetch failed; model tests will skip"; }
+if [ ! -d tests/.cache/node/node_modules/onnxruntime-node ]; then
+    (mkdir -p tests/.cache/node && npm install --silent --prefix tests/.cache/node onnxruntime-node@1.20.1 \
+        --ignore-scripts --no-audit --no-fund) || echo "test: onnxruntime-node unavailable; differential tests will skip"
+fi
 JOBS=$(nproc)
 total_pass=0; total_fail=0; total_skip=0
 suite() { # name, make args...
