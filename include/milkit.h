@@ -102,6 +102,11 @@ typedef struct mk_convert_options {
     const char *name, *author, *description, *license, *version;
     int verbose; /* print the input/output name mapping to stderr */
     int progress; /* print a progress line to stderr (a TTY) */
+    /* Inputs baked in as constant tensors of any shape, matched by ONNX input name (fp32,
+     * int32 or bool; declared static dims must agree). A "--bind NAME=@file.npy" string does
+     * the same from a .npy file. */
+    int n_bind_tensors;
+    const mk_tensor *bind_tensors;
 } mk_convert_options;
 
 /* Read an ONNX model and lower it to an ML Program. On unsupported nodes, fails with one
@@ -146,6 +151,17 @@ typedef struct mk_run_report {
 /* mk_run with a report (rep may be NULL). */
 mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
                     mk_tensor_list *outputs, mk_run_report *rep, mk_err *err);
+
+/* A program prepared for many runs: the plan (with fused activations), converted constants and
+ * activation buffers are kept between runs, so later runs skip that setup. p must outlive the
+ * session; one session is not for concurrent runs. mk_run is new + run + free. */
+typedef struct mk_session mk_session;
+mk_status mk_session_new(const mk_program *p, const mk_run_options *opts, mk_session **out,
+                         mk_err *err);
+/* As mk_run_ex, on the session's program and options (rep may be NULL). */
+mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_list *outputs,
+                         mk_run_report *rep, mk_err *err);
+void mk_session_free(mk_session *s);
 
 /* Elementwise comparison of a (under test) with b (reference): pass when every element has
  * |a-b| <= atol + rtol*|b| (NaN only matches NaN). Shapes must agree (rank-insensitive to

@@ -154,6 +154,7 @@ int mk_cmd_run(int argc, char **argv)
     mk_program *p = NULL;
     if (mk_model_load(model, &co, NULL, &p, &e)) return cli_fail_err("run", &e);
     mk_tensor_list ins = {0, NULL}, outs = {0, NULL};
+    mk_session *sess = NULL; /* one plan for the first run and every --repeat run */
     int rc = 0;
     if (n_specs ? mk_tensors_load(n_specs, specs, &ins, &e) : mk_random_inputs(p, seed, &ins, &e)) {
         rc = cli_fail_err("run", &e);
@@ -166,7 +167,7 @@ int mk_cmd_run(int argc, char **argv)
     mk_run_options ro = {fp16, threads, seed};
     mk_run_report rep;
     double t0 = now_ms();
-    if (mk_run_ex(p, &ro, &ins, &outs, &rep, &e)) {
+    if (mk_session_new(p, &ro, &sess, &e) || mk_session_run(sess, &ins, &outs, &rep, &e)) {
         rc = cli_fail_err("run", &e);
         goto done;
     }
@@ -187,7 +188,7 @@ int mk_cmd_run(int argc, char **argv)
         for (int r = 0; r < repeat; r++) {
             mk_tensor_list o2 = {0, NULL};
             double s = now_ms();
-            mk_status st = mk_run_ex(p, &ro, &ins, &o2, NULL, &e);
+            mk_status st = mk_session_run(sess, &ins, &o2, NULL, &e);
             ms[r] = now_ms() - s;
             mk_tensor_list_free(&o2);
             if (st) {
@@ -198,10 +199,12 @@ int mk_cmd_run(int argc, char **argv)
         }
         qsort(ms, (size_t)repeat, sizeof *ms, cmp_double);
         double med = repeat % 2 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
+        printf("min_ms: %.3f\n", ms[0]);
         printf("median_ms: %.3f\n", med);
         free(ms);
     }
 done:
+    mk_session_free(sess);
     mk_tensor_list_free(&ins);
     mk_tensor_list_free(&outs);
     mk_program_free(p);

@@ -155,11 +155,40 @@ static mk_status check_input(const mk_program *p, const mk_value *v, const mk_te
     return MK_OK;
 }
 
-mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
-                    mk_tensor_list *outputs, mk_run_report *rep, mk_err *err)
+struct mk_session {
+    const mk_program *p;
+    mk_interp *ip;
+};
+
+mk_status mk_session_new(const mk_program *p, const mk_run_options *opts, mk_session **out,
+                         mk_err *err)
+{
+    *out = NULL;
+    mk_session *s = mk_calloc(NULL, 1, sizeof *s);
+    if (!s) return MK_OOM(err);
+    s->p = p;
+    mk_status st = mk_interp_new(p, opts, &s->ip, err);
+    if (st) {
+        mk_free(NULL, s, sizeof *s);
+        return st;
+    }
+    *out = s;
+    return MK_OK;
+}
+
+void mk_session_free(mk_session *s)
+{
+    if (!s) return;
+    mk_interp_free(s->ip);
+    mk_free(NULL, s, sizeof *s);
+}
+
+mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_list *outputs,
+                         mk_run_report *rep, mk_err *err)
 {
     memset(outputs, 0, sizeof *outputs);
     if (rep) memset(rep, 0, sizeof *rep);
+    const mk_program *p = s->p;
     const mk_function *f = mk_ir_main(p);
     if (!f) return mk_err_set(err, MK_EINVAL, "program has no function to run");
     const mk_tensor *buf[64];
@@ -195,12 +224,25 @@ mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_te
                             nm ? nm : "?", names);
     }
     mk_interp_result res;
-    if (!st) st = mk_interp_run(p, opts, ins, outputs, &res, err);
+    if (!st) st = mk_interp_exec(s->ip, ins, outputs, &res, err);
     if (!st && rep) {
         memcpy(rep->warning, res.warning, sizeof rep->warning);
         rep->peak_bytes = res.peak_bytes;
     }
     if (ins != buf) mk_free(NULL, ins, (size_t)f->n_inputs * sizeof *ins);
+    return st;
+}
+
+mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
+                    mk_tensor_list *outputs, mk_run_report *rep, mk_err *err)
+{
+    memset(outputs, 0, sizeof *outputs);
+    if (rep) memset(rep, 0, sizeof *rep);
+    mk_session *s;
+    mk_status st = mk_session_new(p, opts, &s, err);
+    if (st) return st;
+    st = mk_session_run(s, inputs, outputs, rep, err);
+    mk_session_free(s);
     return st;
 }
 

@@ -53,7 +53,7 @@ int mk_add_size(size_t a, size_t b, size_t *out);
 
 /* ---- errors: the first message wins ---- */
 mk_status mk_err_set(mk_err *e, mk_status code, const char *fmt, ...) MK_PRINTF(3, 4);
-mk_status mk_err_vset(mk_err *e, mk_status code, const char *fmt, va_list ap);
+mk_status mk_err_vset(mk_err *e, mk_status code, const char *fmt, va_list ap) MK_PRINTF(3, 0);
 /* Prefix an existing message with context ("file: ") if it has not been prefixed yet. */
 void mk_err_prefix(mk_err *e, const char *fmt, ...) MK_PRINTF(2, 3);
 #define MK_OOM(e) mk_err_set((e), MK_ENOMEM, "out of memory")

@@ -334,7 +334,7 @@ static mk_status weight_file(rd *r, const char *fname, wfile **out)
 static mk_status blob_data(rd *r, const PbBlobValue *bv, const mk_type *t, const char *what,
                            const void **data, size_t *nbytes)
 {
-    wfile *w;
+    wfile *w = NULL;
     mk_status st = weight_file(r, bv->filename ? bv->filename : "", &w);
     if (st) return st;
     unsigned code = mk_ml_blob_code(t->dtype);

@@ -67,6 +67,25 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
+/* Content hash for blob deduplication: four independent 64-bit lanes over 32-byte strides
+ * (the payloads are large; a byte-wise hash dominated save time), FNV for the tail. */
+static uint64_t hash_payload(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    uint64_t lane[4] = {h, h ^ 0x9E3779B97F4A7C15ull, h + 0xC2B2AE3D27D4EB4Full,
+                        h - 0x165667B19E3779F9ull};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) {
+            uint64_t v;
+            memcpy(&v, c + i + 8 * k, 8);
+            lane[k] = (lane[k] ^ v) * 0x100000001B3ull;
+            lane[k] ^= lane[k] >> 29;
+        }
+    uint64_t r = fnv(h, lane, sizeof lane);
+    return fnv(r, c + i, n - i);
+}
+
 #define FNV0 1469598103934665603ull
 
 /* ---- walking every constant the writer may place in weight.bin ---- */
@@ -185,7 +204,7 @@ static mk_status assign_blob(wr *w, const mk_op *op, const mk_value *v)
     }
     uint64_t h = fnv(FNV0, &b.code, sizeof b.code);
     h = fnv(h, &b.nbytes, sizeof b.nbytes);
-    b.hash = fnv(h, b.data, b.nbytes);
+    b.hash = hash_payload(h, b.data, b.nbytes);
     /* identical payloads share one blob */
     size_t i = (size_t)b.hash & (w->n_slots - 1);
     for (;; i = (i + 1) & (w->n_slots - 1)) {

@@ -64,7 +64,7 @@ static int pm_put(mk_arena *ar, ptrmap *m, const void *k, int v)
     return 1;
 }
 
-#define POOL_MAX 64
+#define POOL_MAX 128
 #define POOL_MIN_BYTES 4096 /* smaller buffers go straight back to the allocator */
 
 /* ---- plans ---- */
@@ -73,6 +73,8 @@ typedef struct oplan {
     mk_kernel fn;
     int n_ins, n_attrs, n_outs, n_free;
     int *ins, *attrs, *outs, *frees;
+    mk_epi *epi;  /* activations fused onto this op's output (a host kernel), or NULL */
+    int fused_in; /* >= 0: this op was fused into its producer; ins[fused_in] holds its result */
 } oplan;
 
 typedef struct bplan {
@@ -85,9 +87,10 @@ typedef struct bplan {
 
 struct mk_interp {
     const mk_program *p;
+    const mk_function *f;
     const mk_allocator *alloc;
     mk_arena *ar;
-    int fp16, threads;
+    int fp16, threads, fuse;
     ptrmap slot_of;  /* mk_value* -> slot */
     ptrmap plan_of;  /* mk_block* -> index in plans */
     int n_slots, cap_slots;
@@ -96,7 +99,8 @@ struct mk_interp {
     const mk_block **slot_def;
     int n_plans, cap_plans;
     bplan **plans;
-    size_t live, peak;
+    size_t live, peak; /* bytes held by slots now / at most during this run */
+    size_t hwm;        /* the largest peak of any run so far */
     char warning[512];
     void *scratch;
     size_t scratch_n;
@@ -264,6 +268,7 @@ static bplan *build_plan(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
     MK_FOR_OPS(b, op) {
         oplan *pl = &bp->ops[i];
         pl->op = op;
+        pl->fused_in = -1;
         pl->fn = mk_interp_kernel(op->kind);
         if (!pl->fn)
             return mk_err_set(e, MK_EUNSUPPORTED, "op %s (%s): not supported by the interpreter",
@@ -331,14 +336,314 @@ static int plan_all(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
     return 1;
 }
 
+/* ---- fused activations ---- */
+static double raw_f64(mk_dtype dt, const void *d, size_t i);
+
+static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
+{
+    float a = st->a, b = st->b, c = st->c, d = st->d;
+    switch (st->kind) {
+    case MK_EPI_RELU: MK_VLOOP(n, p[i] = mk_relu(p[i])); break;
+    case MK_EPI_RELU6: MK_VLOOP(n, p[i] = mk_fmin(mk_relu(p[i]), 6.0f)); break;
+    case MK_EPI_CLIP: MK_VLOOP(n, p[i] = mk_fmin(b, mk_fmax(a, p[i]))); break;
+    case MK_EPI_THRESHOLD: MK_VLOOP(n, p[i] = mk_fmax(a, p[i])); break;
+    case MK_EPI_LEAKY: MK_VLOOP(n, p[i] = mk_sign_select(p[i], a * p[i])); break;
+    case MK_EPI_MAX:
+        if (st->swap) MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmax(a, p[i]));
+        else MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmax(p[i], a));
+        break;
+    case MK_EPI_MIN:
+        if (st->swap) MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmin(a, p[i]));
+        else MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmin(p[i], a));
+        break;
+    case MK_EPI_ADD: MK_VLOOP(n, p[i] = p[i] + a); break;
+    case MK_EPI_MUL: MK_VLOOP(n, p[i] = p[i] * a); break;
+    case MK_EPI_SUB:
+        if (st->swap) MK_VLOOP(n, p[i] = a - p[i]);
+        else MK_VLOOP(n, p[i] = p[i] - a);
+        break;
+    case MK_EPI_DIV:
+        if (st->swap) MK_VLOOP(n, p[i] = a / p[i]);
+        else MK_VLOOP(n, p[i] = p[i] / a);
+        break;
+    case MK_EPI_HSWISH:
+        if (st->post == 1)
+            MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)) / d);
+        else if (st->post == 2)
+            MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)) * d);
+        else
+            MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)));
+        break;
+    }
+}
+
+void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n)
+{
+    if (bias) {
+        float v = *bias;
+        MK_VLOOP(n, p[i] += v);
+    }
+    /* in cache-sized pieces, so that several steps cost one trip through memory */
+    for (size_t o = 0; ep && ep->n && o < n; o += 4096) {
+        size_t m = n - o < 4096 ? n - o : 4096;
+        for (int s = 0; s < ep->n; s++) epi_step_apply(&ep->step[s], p + o, m);
+    }
+}
+
+/* Kernels that apply k->epi to their output. */
+static int epi_host(mk_op_kind k)
+{
+    return k == MK_OP_CONV || k == MK_OP_CONV_TRANSPOSE || k == MK_OP_LINEAR || k == MK_OP_MATMUL;
+}
+
+/* A scalar float constant bound to op parameter `name`: 1 and *out set, 0 when the parameter
+ * is bound to anything else; absent parameters give def. */
+static int const_param(const mk_op *op, const char *name, double def, double *out)
+{
+    const mk_input *in = mk_ir_input(op, name);
+    if (!in || in->n_args == 0) {
+        *out = def;
+        return 1;
+    }
+    const mk_value *v = in->args[0];
+    size_t n, need;
+    if (in->n_args != 1 || !v->cst || !mk_dtype_is_float(v->type.dtype) ||
+        !mk_type_is_static(&v->type) || !mk_type_numel(&v->type, &n) || n != 1 ||
+        !mk_type_nbytes(&v->type, &need) || v->cst->nbytes < need)
+        return 0;
+    *out = raw_f64(v->type.dtype, v->cst->data, 0);
+    return 1;
+}
+
+/* Plan-time graph facts for fusion: how often each slot is read (block outputs and attributes
+ * count double, so they never look like a single reader) and by which ops. */
+typedef struct fuse_graph {
+    int *uses;
+    int *rd_start;          /* readers of slot s: rd[rd_start[s] .. rd_start[s] + uses_in[s]) */
+    int *uses_in;
+    struct rd { int plan, op; } *rd;
+} fuse_graph;
+
+#define FUSED_SKIP (-2) /* fused_in: an inner op of a fused pattern; does nothing at all */
+
+/* The only reader of slot s in plan q after op o, or NULL. */
+static oplan *only_reader(const mk_interp *ip, const fuse_graph *g, int s, int q, int o)
+{
+    if (g->uses[s] != 1 || g->uses_in[s] != 1) return NULL;
+    const struct rd *r = &g->rd[g->rd_start[s]];
+    return r->plan == q && r->op > o ? &ip->plans[q]->ops[r->op] : NULL;
+}
+
+/* Operand index at which pl reads slot s once, -1 if not exactly once. */
+static int operand_of(const oplan *pl, int s)
+{
+    int at = -1;
+    for (int i = 0; i < pl->n_ins; i++)
+        if (pl->ins[i] == s) {
+            if (at >= 0) return -1;
+            at = i;
+        }
+    return at;
+}
+
+/* An fp32 elementwise op whose output has the type of its operand carrying slot s. */
+static int same_f32(const mk_interp *ip, const oplan *pl, int s)
+{
+    const mk_value *in = ip->slot_val[s], *out;
+    if (pl->op->n_outputs != 1 || pl->op->n_blocks || pl->n_attrs) return 0;
+    out = pl->op->outputs[0];
+    return in->type.dtype == MK_DT_FP32 && out->type.dtype == MK_DT_FP32 &&
+           mk_type_equal(&in->type, &out->type);
+}
+
+/* For a binary op reading s at operand `at`: the other operand as a scalar constant whose
+ * rank does not exceed s's (so the output keeps s's shape). */
+static int other_scalar(const mk_interp *ip, const oplan *pl, int at, double *c, int *swap)
+{
+    int xi = mk_ir_operand_index(pl->op, "x"), yi = mk_ir_operand_index(pl->op, "y");
+    if (xi < 0 || yi < 0 || (at != xi && at != yi) || pl->n_ins != 2) return 0;
+    *swap = at == yi;
+    if (!const_param(pl->op, at == xi ? "y" : "x", NAN, c) || *c != *c) return 0;
+    return ip->slot_val[pl->ins[at == xi ? yi : xi]]->type.rank <= ip->slot_val[pl->ins[at]]->type.rank;
+}
+
+/* The step op pl performs on slot s, when it can be fused: an fp32 elementwise op whose other
+ * parameters are scalar constants and whose output has s's type. Returns the operand index of
+ * s, or -1. */
+static int epi_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st)
+{
+    const mk_op *op = pl->op;
+    int at = operand_of(pl, s), xi = mk_ir_operand_index(op, "x");
+    if (at < 0 || !same_f32(ip, pl, s)) return -1;
+    double a = 0, b = 0;
+    memset(st, 0, sizeof *st);
+    switch (op->kind) {
+    case MK_OP_RELU: st->kind = MK_EPI_RELU; break;
+    case MK_OP_RELU6: st->kind = MK_EPI_RELU6; break;
+    case MK_OP_LEAKY_RELU:
+        st->kind = MK_EPI_LEAKY;
+        if (!const_param(op, "alpha", 0.01, &a)) return -1;
+        break;
+    case MK_OP_CLIP:
+    case MK_OP_THRESHOLD:
+        st->kind = op->kind == MK_OP_CLIP ? MK_EPI_CLIP : MK_EPI_THRESHOLD;
+        if (!const_param(op, "alpha", op->kind == MK_OP_CLIP ? -INFINITY : 0, &a) ||
+            !const_param(op, "beta", INFINITY, &b))
+            return -1;
+        break;
+    case MK_OP_MAXIMUM:
+    case MK_OP_MINIMUM:
+    case MK_OP_ADD:
+    case MK_OP_SUB:
+    case MK_OP_MUL:
+    case MK_OP_REAL_DIV:
+        st->kind = op->kind == MK_OP_MAXIMUM ? MK_EPI_MAX : op->kind == MK_OP_MINIMUM ? MK_EPI_MIN
+                   : op->kind == MK_OP_ADD   ? MK_EPI_ADD : op->kind == MK_OP_SUB     ? MK_EPI_SUB
+                   : op->kind == MK_OP_MUL   ? MK_EPI_MUL : MK_EPI_DIV;
+        if (!other_scalar(ip, pl, at, &a, &st->swap)) return -1;
+        return st->a = (float)a, at;
+    default: return -1;
+    }
+    if (at != xi) return -1;
+    st->a = (float)a;
+    st->b = (float)b;
+    return at;
+}
+
+/* v * clip(v + k, lo, hi) [/ d | * d]: add(v, k) -> clip -> mul(v, clip) [-> real_div or mul
+ * by a constant], v read by exactly the add and the mul (hardswish as exporters spell it).
+ * On a match fills st, marks the inner ops and returns the slot of the pattern's result. */
+static int hswish(mk_interp *ip, const fuse_graph *g, int s, int q, int o, mk_epi_step *st,
+                  oplan **ops, int *at, int *n_ops)
+{
+    if (g->uses[s] != 2 || g->uses_in[s] != 2) return -1;
+    const struct rd *r = &g->rd[g->rd_start[s]];
+    if (r[0].plan != q || r[1].plan != q || r[0].op <= o || r[1].op <= o) return -1;
+    oplan *A = &ip->plans[q]->ops[r[0].op < r[1].op ? r[0].op : r[1].op];
+    oplan *M = &ip->plans[q]->ops[r[0].op < r[1].op ? r[1].op : r[0].op];
+    double k, lo, hi, d = 1;
+    int sw, ai = operand_of(A, s), mi = operand_of(M, s);
+    if (A->op->kind != MK_OP_ADD || M->op->kind != MK_OP_MUL || ai < 0 || mi < 0 ||
+        !same_f32(ip, A, s) || !same_f32(ip, M, s) || !other_scalar(ip, A, ai, &k, &sw))
+        return -1;
+    oplan *B = only_reader(ip, g, A->outs[0], q, o);
+    if (!B || B->op->kind != MK_OP_CLIP || operand_of(B, A->outs[0]) != mk_ir_operand_index(B->op, "x") ||
+        !same_f32(ip, B, A->outs[0]) || !const_param(B->op, "alpha", -INFINITY, &lo) ||
+        !const_param(B->op, "beta", INFINITY, &hi) || only_reader(ip, g, B->outs[0], q, o) != M ||
+        operand_of(M, B->outs[0]) < 0)
+        return -1;
+    memset(st, 0, sizeof *st);
+    st->kind = MK_EPI_HSWISH;
+    ops[0] = A, at[0] = FUSED_SKIP;
+    ops[1] = B, at[1] = FUSED_SKIP;
+    ops[2] = M, at[2] = mi;
+    *n_ops = 3;
+    int res = M->outs[0];
+    oplan *D = only_reader(ip, g, res, q, o);
+    int di = D ? operand_of(D, res) : -1;
+    if (D && di >= 0 && same_f32(ip, D, res) &&
+        ((D->op->kind == MK_OP_REAL_DIV && di == mk_ir_operand_index(D->op, "x")) ||
+         D->op->kind == MK_OP_MUL) &&
+        other_scalar(ip, D, di, &d, &sw)) {
+        st->post = D->op->kind == MK_OP_REAL_DIV ? 1 : 2;
+        ops[3] = D, at[3] = di;
+        *n_ops = 4;
+        res = D->outs[0];
+    }
+    st->a = (float)k;
+    st->b = (float)lo;
+    st->c = (float)hi;
+    st->d = (float)d;
+    return res;
+}
+
+/* Move chains of elementwise ops onto the conv/linear/matmul producing their input. A value
+ * qualifies when only ops of the chain read it, in the same block (so nothing else sees the
+ * value before the chain's end). Off under fp16 emulation, where each op's output is
+ * rounded. */
+static int plan_fusion(mk_interp *ip)
+{
+    size_t ns = (size_t)ip->n_slots + 1, total = 0;
+    fuse_graph g;
+    g.uses = mk_arena_array(ip->ar, ns, sizeof *g.uses);
+    g.uses_in = mk_arena_array(ip->ar, ns, sizeof *g.uses_in);
+    g.rd_start = mk_arena_array(ip->ar, ns, sizeof *g.rd_start);
+    if (!g.uses || !g.uses_in || !g.rd_start) return 0;
+    for (int q = 0; q < ip->n_plans; q++) {
+        const bplan *bp = ip->plans[q];
+        for (int o = 0; o < bp->n_ops; o++) {
+            const oplan *pl = &bp->ops[o];
+            for (int i = 0; i < pl->n_ins; i++) g.uses_in[pl->ins[i]]++, total++;
+            for (int i = 0; i < pl->n_attrs; i++)
+                if (pl->attrs[i] >= 0) g.uses[pl->attrs[i]] += 2;
+        }
+        for (int j = 0; j < bp->b->n_outputs; j++) {
+            int s = pm_get(&ip->slot_of, bp->b->outputs[j]);
+            if (s >= 0) g.uses[s] += 2;
+        }
+    }
+    for (int j = 0; j < ip->f->n_inputs; j++) g.uses[pm_get(&ip->slot_of, ip->f->inputs[j])] += 2;
+    g.rd = mk_arena_array(ip->ar, total + 1, sizeof *g.rd);
+    if (!g.rd) return 0;
+    for (int s = 0, acc = 0; s < ip->n_slots; s++) {
+        g.uses[s] += g.uses_in[s];
+        g.rd_start[s] = acc;
+        acc += g.uses_in[s];
+        g.uses_in[s] = 0;
+    }
+    for (int q = 0; q < ip->n_plans; q++)
+        for (int o = 0; o < ip->plans[q]->n_ops; o++) {
+            const oplan *pl = &ip->plans[q]->ops[o];
+            for (int i = 0; i < pl->n_ins; i++) {
+                int s = pl->ins[i];
+                g.rd[g.rd_start[s] + g.uses_in[s]++] = (struct rd){q, o};
+            }
+        }
+    for (int q = 0; q < ip->n_plans; q++) {
+        bplan *bp = ip->plans[q];
+        for (int o = 0; o < bp->n_ops; o++) {
+            oplan *host = &bp->ops[o];
+            if (!epi_host(host->op->kind) || host->n_outs != 1 || host->fused_in != -1) continue;
+            if (ip->slot_val[host->outs[0]]->type.dtype != MK_DT_FP32) continue;
+            mk_epi ep = {0};
+            oplan *chain[4 * MK_EPI_MAX_STEPS];
+            int at[4 * MK_EPI_MAX_STEPS], n_chain = 0, s = host->outs[0];
+            while (ep.n < MK_EPI_MAX_STEPS) {
+                oplan *rd = only_reader(ip, &g, s, q, o);
+                int a = rd ? epi_step(ip, rd, s, &ep.step[ep.n]) : -1, n_ops = 0;
+                if (a >= 0) {
+                    chain[n_chain] = rd;
+                    at[n_chain++] = a;
+                    s = rd->outs[0];
+                    ep.n++;
+                    continue;
+                }
+                int r = hswish(ip, &g, s, q, o, &ep.step[ep.n], chain + n_chain, at + n_chain,
+                               &n_ops);
+                if (r < 0) break;
+                n_chain += n_ops;
+                s = r;
+                ep.n++;
+            }
+            if (!ep.n) continue;
+            host->epi = mk_arena_alloc(ip->ar, sizeof *host->epi);
+            if (!host->epi) return 0;
+            *host->epi = ep;
+            for (int i = 0; i < n_chain; i++) chain[i]->fused_in = at[i];
+        }
+    }
+    return 1;
+}
+
 /* ---- tensors ---- */
 void mk_rt_release(mk_interp *ip, mk_rt *r)
 {
     if (r->cap) {
         ip->live -= r->cap;
-        /* keep while the pool stays below the live peak, so pooling adds little RSS */
+        /* keep while the pool stays below twice the largest live peak; the pool outlives
+         * runs, so a session's later runs take no page faults */
         if (r->cap >= POOL_MIN_BYTES && ip->n_pool < POOL_MAX &&
-            ip->pool_bytes + r->cap <= ip->peak / 2 + (1u << 20)) {
+            ip->pool_bytes + r->cap <= 2 * ip->hwm + (1u << 20)) {
             ip->pool[ip->n_pool] = r->data;
             ip->pool_cap[ip->n_pool++] = r->cap;
             ip->pool_bytes += r->cap;
@@ -351,6 +656,17 @@ void mk_rt_release(mk_interp *ip, mk_rt *r)
     r->persist = 0;
 }
 
+/* Sizes from POOL_MIN_BYTES up are rounded to 4 steps per power of two (at most 25% more),
+ * so that a buffer released by one op fits the next op of about the same size. */
+static size_t size_class(size_t n)
+{
+    if (n < POOL_MIN_BYTES) return n;
+    int b = 63 - __builtin_clzll((unsigned long long)n); /* 2^b <= n < 2^(b+1) */
+    size_t step = (size_t)1 << (b - 2);
+    size_t r = (n + step - 1) & ~(step - 1);
+    return r >= n ? r : n;
+}
+
 static mk_status rt_alloc_ip(mk_interp *ip, mk_rt *r, const mk_type *t, mk_err *e)
 {
     size_t n, bytes;
@@ -359,10 +675,10 @@ static mk_status rt_alloc_ip(mk_interp *ip, mk_rt *r, const mk_type *t, mk_err *
         return mk_err_set(e, MK_EINVAL, "tensor of %s: bad or dynamic shape",
                           mk_dtype_name(t->dtype) ? mk_dtype_name(t->dtype) : "?");
     mk_rt_release(ip, r);
-    size_t want = bytes ? bytes : 1;
+    size_t want = size_class(bytes ? bytes : 1);
     int best = -1;
     for (int i = 0; i < ip->n_pool; i++) /* best fit, at most 25% slack */
-        if (ip->pool_cap[i] >= want && ip->pool_cap[i] - want <= want / 4 &&
+        if (ip->pool_cap[i] >= want && ip->pool_cap[i] - want <= want / 2 &&
             (best < 0 || ip->pool_cap[i] < ip->pool_cap[best]))
             best = i;
     if (best >= 0) {
@@ -370,10 +686,9 @@ static mk_status rt_alloc_ip(mk_interp *ip, mk_rt *r, const mk_type *t, mk_err *
         r->cap = ip->pool_cap[best];
         ip->pool_bytes -= r->cap;
         ip->pool[best] = ip->pool[--ip->n_pool];
-        ip->pool_cap[best] = ip->pool_cap[ip->n_pool];
-        memset(r->data, 0, want);
+        ip->pool_cap[best] = ip->pool_cap[ip->n_pool]; /* not cleared: kernels write it all */
     } else {
-        r->data = mk_calloc(ip->alloc, want, 1);
+        r->data = mk_malloc(ip->alloc, want); /* not cleared: every kernel writes its outputs */
         if (!r->data) return MK_OOM(e);
         r->cap = want;
     }
@@ -381,6 +696,7 @@ static mk_status rt_alloc_ip(mk_interp *ip, mk_rt *r, const mk_type *t, mk_err *
     r->numel = n;
     ip->live += r->cap;
     if (ip->live > ip->peak) ip->peak = ip->live;
+    if (ip->peak > ip->hwm) ip->hwm = ip->peak;
     return MK_OK;
 }
 
@@ -590,12 +906,17 @@ static int donation_safe(mk_op_kind k)
     return k >= MK_OP_RELU && k <= MK_OP_LINEAR_ACTIVATION && k != MK_OP_PRELU;
 }
 
-/* Hand x's buffer to output 0 when x dies here and has the output's exact type layout;
- * returns 1 when done (output 0 then needs no allocation). */
+/* Hand the buffer of operand `idx` (x, or the fused operand) to output 0 when it dies here and
+ * has the output's exact type layout; returns 1 when done (output 0 then needs no
+ * allocation). */
 static int try_donate(mk_interp *ip, const oplan *pl, const mk_type *t)
 {
-    if (!donation_safe(pl->op->kind) || pl->n_outs != 1 || !mk_type_is_static(t)) return 0;
-    int idx = mk_ir_operand_index(pl->op, "x");
+    if (pl->n_outs != 1 || !mk_type_is_static(t)) return 0;
+    int idx = pl->fused_in;
+    if (idx < 0) {
+        if (!donation_safe(pl->op->kind)) return 0;
+        idx = mk_ir_operand_index(pl->op, "x");
+    }
     if (idx < 0 || idx >= pl->n_ins) return 0;
     int s = pl->ins[idx], dies = 0;
     for (int i = 0; i < pl->n_free; i++) dies |= pl->frees[i] == s;
@@ -614,11 +935,38 @@ static int try_donate(mk_interp *ip, const oplan *pl, const mk_type *t)
     return 1;
 }
 
+/* An op fused into its producer, which already computed its result into the buffer of operand
+ * fused_in: that buffer becomes (or is copied into) the output. Inner ops of a fused pattern
+ * (FUSED_SKIP) do nothing; only the pattern's own ops read their outputs. */
+static mk_status run_fused(mk_interp *ip, const oplan *pl, mk_err *e)
+{
+    mk_status st = MK_OK;
+    if (pl->fused_in >= 0) {
+        mk_rt *src = &ip->slots[pl->ins[pl->fused_in]], *o = &ip->slots[pl->outs[0]];
+        if (!src->data && src->numel)
+            return mk_err_set(e, MK_EINTERNAL, "op %s (%s): fused input has no value",
+                              op_label(pl->op), mk_ir_op_info(pl->op->kind)->name);
+        mk_type t = src->type;
+        t.dtype = ip->slot_val[pl->outs[0]]->type.dtype;
+        if (!try_donate(ip, pl, &t) && !(st = rt_alloc_ip(ip, o, &t, e)) && src->numel)
+            memcpy(o->data, src->data, src->numel * 4);
+    }
+    for (int i = 0; i < pl->n_free; i++) {
+        mk_rt *r = &ip->slots[pl->frees[i]];
+        if (!r->persist) mk_rt_release(ip, r);
+    }
+    if (ip->profile) ip->prof_n[pl->op->kind]++;
+    return st;
+}
+
 static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
 {
+    if (pl->fused_in != -1) return run_fused(ip, pl, e);
     const mk_op *op = pl->op;
     mk_rt *inbuf[16], *atbuf[16], *outbuf[8];
     mk_operand opbuf[16];
+    void *tmpbuf[17] = {0};
+    size_t tmpnbuf[17] = {0};
     mk_rt **ins = inbuf, **attrs = atbuf, **outs = outbuf;
     mk_operand *opnds = opbuf;
     mk_status st = MK_OK;
@@ -634,8 +982,12 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             goto done;
         }
     }
-    tmps = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *tmps);
-    tmp_n = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *tmp_n);
+    tmps = tmpbuf;
+    tmp_n = tmpnbuf;
+    if (pl->n_ins > 16) {
+        tmps = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *tmps);
+        tmp_n = mk_calloc(ip->alloc, (size_t)pl->n_ins + 1, sizeof *tmp_n);
+    }
     if (!tmps || !tmp_n) {
         st = MK_OOM(e);
         goto done;
@@ -658,7 +1010,8 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
         attrs[i] = &ip->slots[pl->attrs[i]];
     }
     for (int i = 0; i < pl->n_outs; i++) outs[i] = &ip->slots[pl->outs[i]];
-    mk_kctx k = {ip, op, pl->n_ins, ins, pl->n_attrs, attrs, pl->n_outs, outs, ip->alloc, e};
+    mk_kctx k = {ip,   op,        pl->n_ins, ins, pl->n_attrs, attrs, pl->n_outs,
+                 outs, ip->alloc, e,         pl->epi};
     if (!skip_infer(op->kind)) {
         for (int i = 0; i < pl->n_ins; i++) {
             opnds[i].type = ins[i]->type;
@@ -691,13 +1044,29 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
         }
     }
     struct timespec t0, t1;
-    if (ip->profile) clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* one thread: CPU time of this thread (steady on a busy machine), else wall time */
+    clockid_t clk = ip->threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+    if (ip->profile) clock_gettime(clk, &t0);
     if ((st = pl->fn(&k))) goto done;
     if (ip->profile) {
-        clock_gettime(CLOCK_MONOTONIC, &t1);
+        clock_gettime(clk, &t1);
         ip->prof_ms[op->kind] +=
             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         ip->prof_n[op->kind]++;
+        if (ip->profile > 1) {
+            double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+            fprintf(stderr, "op %-14s %8.3f ms%s ->[", mk_ir_op_info(op->kind)->name, ms,
+                    pl->epi ? " +fused" : "");
+            for (int d = 0; d < outs[0]->type.rank; d++)
+                fprintf(stderr, "%s%lld", d ? "," : "", (long long)outs[0]->type.dims[d]);
+            fprintf(stderr, "]");
+            for (int i = 0; i < pl->n_ins && i < 3; i++) {
+                fprintf(stderr, " [");
+                for (int d = 0; d < ins[i]->type.rank; d++) fprintf(stderr, "%s%lld", d ? "," : "", (long long)ins[i]->type.dims[d]);
+                fprintf(stderr, "]");
+            }
+            fprintf(stderr, "\n");
+        }
     }
     for (int i = 0; i < pl->n_outs; i++) {
         if (!outs[i]->data && outs[i]->numel) {
@@ -711,10 +1080,10 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
         if (!r->persist) mk_rt_release(ip, r);
     }
 done:
-    if (tmps)
+    if (tmps && tmp_n)
         for (int i = 0; i < pl->n_ins; i++) mk_free(ip->alloc, tmps[i], tmp_n[i]);
-    mk_free(ip->alloc, tmps, ((size_t)pl->n_ins + 1) * sizeof *tmps);
-    mk_free(ip->alloc, tmp_n, ((size_t)pl->n_ins + 1) * sizeof *tmp_n);
+    if (tmps != tmpbuf) mk_free(ip->alloc, tmps, ((size_t)pl->n_ins + 1) * sizeof *tmps);
+    if (tmp_n != tmpnbuf) mk_free(ip->alloc, tmp_n, ((size_t)pl->n_ins + 1) * sizeof *tmp_n);
     if (ins != inbuf) {
         mk_free(ip->alloc, ins, ((size_t)pl->n_ins + 1) * sizeof *ins);
         mk_free(ip->alloc, attrs, ((size_t)pl->n_attrs + 1) * sizeof *attrs);
@@ -945,23 +1314,39 @@ static mk_status rt_to_tensor(const mk_rt *r, const char *name, mk_tensor *t, mk
     return MK_OK;
 }
 
-mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
-                        const mk_tensor *const *inputs, mk_tensor_list *outputs,
-                        mk_interp_result *res, mk_err *e)
+void mk_interp_free(mk_interp *ip)
 {
-    memset(outputs, 0, sizeof *outputs);
-    if (res) memset(res, 0, sizeof *res);
+    if (!ip) return;
+    for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
+    for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
+    mk_free(ip->alloc, ip->scratch, ip->scratch_n);
+    const mk_allocator *a = ip->alloc;
+    mk_arena_free(ip->ar);
+    mk_free(a, ip, sizeof *ip);
+}
+
+mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_interp **out,
+                        mk_err *e)
+{
+    *out = NULL;
     const mk_function *f = mk_ir_main(p);
     if (!f) return mk_err_set(e, MK_EINVAL, "program has no function to run");
-    mk_interp ip0 = {0}, *ip = &ip0;
+    const mk_allocator *a = p->alloc ? p->alloc : mk_alloc_default();
+    mk_interp *ip = mk_calloc(a, 1, sizeof *ip);
+    if (!ip) return MK_OOM(e);
     ip->p = p;
-    ip->alloc = p->alloc ? p->alloc : mk_alloc_default();
+    ip->f = f;
+    ip->alloc = a;
     ip->fp16 = opts && opts->fp16_emulate;
-    ip->profile = getenv("MILKIT_PROFILE") != NULL;
+    const char *prof = getenv("MILKIT_PROFILE");
+    ip->profile = prof ? atoi(prof) + 1 : 0;
+    ip->fuse = !ip->fp16 && !getenv("MILKIT_NO_FUSE");
     ip->threads = opts && opts->threads > 0 ? opts->threads : 0;
     ip->ar = mk_arena_new(ip->alloc);
-    if (!ip->ar) return MK_OOM(e);
-    openblas_set_num_threads(ip->threads > 0 ? ip->threads : openblas_get_num_procs());
+    if (!ip->ar) {
+        mk_free(a, ip, sizeof *ip);
+        return MK_OOM(e);
+    }
     mk_status st = MK_OK;
     for (int i = 0; i < f->n_inputs; i++)
         if (add_slot(ip, f->inputs[i], f->block) < 0) st = MK_OOM(e);
@@ -972,6 +1357,28 @@ mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
         if (!last) st = MK_OOM(e);
     }
     if (!st && !plan_all(ip, f->block, last, e)) st = e && e->code ? e->code : MK_OOM(e);
+    if (!st && ip->fuse && !plan_fusion(ip)) st = MK_OOM(e);
+    if (st) {
+        mk_interp_free(ip);
+        return st;
+    }
+    *out = ip;
+    return MK_OK;
+}
+
+mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tensor_list *outputs,
+                         mk_interp_result *res, mk_err *e)
+{
+    memset(outputs, 0, sizeof *outputs);
+    if (res) memset(res, 0, sizeof *res);
+    const mk_program *p = ip->p;
+    const mk_function *f = ip->f;
+    ip->warning[0] = 0;
+    ip->peak = ip->live;
+    memset(ip->prof_ms, 0, sizeof ip->prof_ms);
+    memset(ip->prof_n, 0, sizeof ip->prof_n);
+    openblas_set_num_threads(ip->threads > 0 ? ip->threads : openblas_get_num_procs());
+    mk_status st = MK_OK;
     for (int i = 0; i < f->n_inputs && !st; i++) {
         int s = pm_get(&ip->slot_of, f->inputs[i]);
         st = tensor_to_rt(ip, &ip->slots[s], &f->inputs[i]->type, inputs[i], e);
@@ -990,17 +1397,30 @@ mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
     if (ip->profile)
         for (int k = 0; k < MK_OP__COUNT; k++)
             if (ip->prof_n[k])
-                fprintf(stderr, "profile: %-28s %5d ops %9.3f ms\n", mk_ir_op_info((mk_op_kind)k)->name,
-                        ip->prof_n[k], ip->prof_ms[k]);
+                fprintf(stderr, "profile: %-28s %5d ops %9.3f ms\n",
+                        mk_ir_op_info((mk_op_kind)k)->name, ip->prof_n[k], ip->prof_ms[k]);
     if (res) {
         memcpy(res->warning, ip->warning, sizeof res->warning);
         res->warning[sizeof res->warning - 1] = 0;
         res->peak_bytes = ip->peak;
     }
-    for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
-    for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
-    mk_free(ip->alloc, ip->scratch, ip->scratch_n);
-    mk_arena_free(ip->ar);
+    /* activations go back to the pool; converted constants stay for the next run */
+    for (int s = 0; s < ip->n_slots; s++)
+        if (!ip->slots[s].persist) mk_rt_release(ip, &ip->slots[s]);
     if (st) mk_tensor_list_free(outputs);
+    return st;
+}
+
+mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
+                        const mk_tensor *const *inputs, mk_tensor_list *outputs,
+                        mk_interp_result *res, mk_err *e)
+{
+    memset(outputs, 0, sizeof *outputs);
+    if (res) memset(res, 0, sizeof *res);
+    mk_interp *ip;
+    mk_status st = mk_interp_new(p, opts, &ip, e);
+    if (st) return st;
+    st = mk_interp_exec(ip, inputs, outputs, res, e);
+    mk_interp_free(ip);
     return st;
 }

@@ -6,16 +6,29 @@
 #ifndef MK_INTERP_INT_H
 #define MK_INTERP_INT_H
 
+#include <string.h>
+
 #include "ir/ir.h"
 
-/* ---- entry point (used by src/api/run.c) ---- */
+/* ---- entry points (used by src/api/run.c) ---- */
 typedef struct mk_interp_result {
     char warning[512];   /* first fp16 overflow (fp16_emulate), "" if none */
     size_t peak_bytes;   /* peak bytes of live activations */
 } mk_interp_result;
 
-/* Run the main function: inputs[i] feeds function input i (types already checked, data in
- * the dtype of each tensor). outputs gets one tensor per block output, floats as fp32. */
+typedef struct mk_interp mk_interp;
+
+/* Plan the main function of p once (slots, kernels, last uses, fused activations) for runs
+ * with opts; p must outlive the result. Fails on ops without a kernel. */
+mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_interp **out,
+                        mk_err *e);
+/* One run: inputs[i] feeds function input i (types already checked, data in the dtype of
+ * each tensor). outputs gets one tensor per block output, floats as fp32. Activation buffers
+ * and converted constants are kept for the next run. */
+mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tensor_list *outputs,
+                         mk_interp_result *res, mk_err *e);
+void mk_interp_free(mk_interp *ip);
+/* new + exec + free. */
 mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
                         const mk_tensor *const *inputs, mk_tensor_list *outputs,
                         mk_interp_result *res, mk_err *e);
@@ -34,7 +47,30 @@ typedef struct mk_rt {
 mk_layout mk_interp_layout(mk_dtype dt);
 size_t mk_interp_elem_size(mk_dtype dt);
 
-typedef struct mk_interp mk_interp;
+/* ---- fused activations ---- */
+/* Elementwise steps that the plan moved onto the op producing their input (conv, linear, ...):
+ * a host kernel applies them, in order, to each stretch of output it has finished, and the
+ * fused ops then only hand the buffer on. Each step computes exactly what its own kernels
+ * would (same fp32 expressions in the same order, same NaN handling). */
+typedef enum mk_epi_kind {
+    MK_EPI_RELU, MK_EPI_RELU6, MK_EPI_CLIP, MK_EPI_THRESHOLD, MK_EPI_LEAKY, MK_EPI_MAX,
+    MK_EPI_MIN, MK_EPI_ADD, MK_EPI_SUB, MK_EPI_MUL, MK_EPI_DIV, MK_EPI_HSWISH
+} mk_epi_kind;
+#define MK_EPI_MAX_STEPS 8
+typedef struct mk_epi_step {
+    mk_epi_kind kind;
+    int swap; /* binary ops: the constant is the op's x, the fused value its y */
+    int post; /* hswish: then 1 divide by d, 2 multiply by d, 0 neither */
+    /* alpha/beta, or the binary op's constant in a; hswish: v * clip(v + a, b, c) */
+    float a, b, c, d;
+} mk_epi_step;
+typedef struct mk_epi {
+    int n;
+    mk_epi_step step[MK_EPI_MAX_STEPS];
+} mk_epi;
+
+/* Apply ep's steps (ep may be NULL) to p[0..n) in place, after adding *bias unless NULL. */
+void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n);
 
 /* ---- kernel context ---- */
 typedef struct mk_kctx {
@@ -48,6 +84,7 @@ typedef struct mk_kctx {
     mk_rt **outs;    /* types come from mk_ir_infer; data allocated when the shape is static */
     const mk_allocator *alloc;
     mk_err *e;
+    const mk_epi *epi; /* fused activations this kernel must apply to outs[0], or NULL */
 } mk_kctx;
 
 typedef mk_status (*mk_kernel)(mk_kctx *k);
@@ -110,6 +147,49 @@ int mk_bcast_strides(const mk_type *in, const mk_type *out, int64_t *s);
             BODY;                                                                                 \
         }                                                                                         \
     } while (0)
+
+/* Marks a hot loop helper to be compiled also for AVX-512 and AVX2, the variant picked when the
+ * program loads (GNU ifunc); the baseline build stays portable. Only for functions whose
+ * results do not depend on the variant (no reassociation: the loops are elementwise). */
+#if defined(__x86_64__) && defined(__gnu_linux__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MK_SIMD __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef MK_SIMD
+#define MK_SIMD
+#endif
+
+/* Branch-free float helpers: this exact select form compiles to maxss/minss (random-sign data
+ * makes branches mispredict). mk_fmax/mk_fmin return b when either operand is NaN. */
+static inline float mk_fmax(float a, float b)
+{
+    return a > b ? a : b;
+}
+static inline float mk_fmin(float a, float b)
+{
+    return a < b ? a : b;
+}
+/* x for x >= +0, else 0 (NaN with the sign bit clear passes through), via the sign bit. */
+static inline float mk_relu(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    u &= ~(uint32_t)((int32_t)u >> 31);
+    memcpy(&x, &u, 4);
+    return x;
+}
+/* neg when the sign bit of x is set, else x. */
+static inline float mk_sign_select(float x, float neg)
+{
+    uint32_t u, n, m;
+    memcpy(&u, &x, 4);
+    memcpy(&n, &neg, 4);
+    m = (uint32_t)((int32_t)u >> 31);
+    u = (u & ~m) | (n & m);
+    memcpy(&x, &u, 4);
+    return x;
+}
 
 /* ---- kernels (one per op or family) ---- */
 #define MK_KERNELS(X)                                                                           \

@@ -2,6 +2,7 @@
  * dilations and every pad_type. conv is im2col in column tiles (bounded scratch memory) plus
  * cblas_sgemm, with a direct GEMM for 1x1 stride-1 unpadded convs; conv_transpose is one GEMM
  * per group followed by col2im. Output sizes come from type inference; pads are derived here. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
@@ -112,18 +113,74 @@ static void im2col_row(float *dst, const float *xc, const geom *g, const int64_t
     }
 }
 
-static mk_status add_bias(mk_kctx *k, const mk_rt *b, float *o, int64_t n, int64_t c, int64_t sp)
+static mk_status check_bias(mk_kctx *k, const mk_rt *b, int64_t c, const float **out)
 {
+    *out = NULL;
     if (!b) return MK_OK;
     if (b->numel != (size_t)c || mk_interp_layout(b->type.dtype) != MK_L_F32)
         return mk_kerr(k, MK_EINVAL, "bias must be a float vector of %lld", (long long)c);
-    const float *bb = b->data;
-    for (int64_t q = 0; q < n; q++)
-        for (int64_t j = 0; j < c; j++) {
-            float *r = o + (q * c + j) * sp, v = bb[j];
-            MK_VLOOP((size_t)sp, r[i] += v);
-        }
+    *out = b->data;
     return MK_OK;
+}
+
+/* Bias and fused activations on rows [0, nrows) of length n, row stride ld; channel c0 first. */
+static void finish_rows(const mk_kctx *k, const float *bias, int64_t c0, float *o, int64_t nrows,
+                        int64_t n, int64_t ld)
+{
+    if (!bias && !k->epi) return;
+    for (int64_t r = 0; r < nrows; r++)
+        mk_epi_apply(k->epi, bias ? bias + c0 + r : NULL, o + r * ld, (size_t)n);
+}
+
+/* o[i] += w * x[i]: a function of its own so restrict holds and the loop becomes SIMD. */
+static void axpy(float *restrict o, const float *restrict x, float w, size_t n)
+{
+    MK_VLOOP(n, o[i] += w * x[i]);
+}
+
+/* Depthwise-style conv (one input channel per group, `mult` output channels each): direct
+ * loops, one output row at a time, each kernel tap an axpy over the row (SIMD for stride 1). */
+static void conv_dw(const mk_kctx *k, const geom *g, const float *xd, const float *wd, float *od,
+                    const float *bias, int64_t N, int64_t cin, int64_t mult)
+{
+    int64_t cout = cin * mult;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t co = 0; co < cout; co++) {
+            const float *xc = xd + (n * cin + co / mult) * g->in_n, *w = wd + co * g->k_n;
+            float *oc = od + (n * cout + co) * g->o_n;
+            memset(oc, 0, (size_t)g->o_n * 4);
+            for (int64_t o0 = 0; o0 < g->o[0]; o0++)
+                for (int64_t o1 = 0; o1 < g->o[1]; o1++) {
+                    float *orow = oc + (o0 * g->o[1] + o1) * g->o[2];
+                    for (int64_t k0 = 0; k0 < g->k[0]; k0++) {
+                        int64_t i0 = o0 * g->s[0] + k0 * g->d[0] - g->pb[0];
+                        if (i0 < 0 || i0 >= g->in[0]) continue;
+                        for (int64_t k1 = 0; k1 < g->k[1]; k1++) {
+                            int64_t i1 = o1 * g->s[1] + k1 * g->d[1] - g->pb[1];
+                            if (i1 < 0 || i1 >= g->in[1]) continue;
+                            const float *xr = xc + (i0 * g->in[1] + i1) * g->in[2];
+                            const float *wr = w + (k0 * g->k[1] + k1) * g->k[2];
+                            for (int64_t k2 = 0; k2 < g->k[2]; k2++) {
+                                int64_t base = k2 * g->d[2] - g->pb[2], s2 = g->s[2];
+                                /* output columns j with 0 <= j*s2 + base < in2 */
+                                int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
+                                int64_t hi = g->in[2] - 1 - base < 0 ? -1
+                                                                    : (g->in[2] - 1 - base) / s2;
+                                if (hi >= g->o[2]) hi = g->o[2] - 1;
+                                if (hi < lo) continue;
+                                float wv = wr[k2], *od2 = orow + lo;
+                                if (s2 == 1) {
+                                    axpy(od2, xr + lo + base, wv, (size_t)(hi - lo + 1));
+                                } else {
+                                    const float *xs = xr + lo * s2 + base;
+                                    for (int64_t j = 0; j <= hi - lo; j++) od2[j] += wv * xs[j * s2];
+                                }
+                            }
+                        }
+                    }
+                }
+            finish_rows(k, bias, co, oc, 1, g->o_n, g->o_n);
+        }
 }
 
 mk_status mk_k_conv(mk_kctx *k)
@@ -142,48 +199,58 @@ mk_status mk_k_conv(mk_kctx *k)
     if (groups < 1 || cin % groups || cout % groups || w->type.dims[1] * groups != cin ||
         out->type.dims[0] != N || out->type.dims[1] != cout)
         return mk_kerr(k, MK_EINVAL, "channels do not match groups=%lld", (long long)groups);
+    const float *bias;
+    if ((st = check_bias(k, b, cout, &bias))) return st;
     int64_t cig = cin / groups, cog = cout / groups, kk = cig * g.k_n;
     const float *xd = x->data, *wd = w->data;
     float *od = out->data;
+    if (!out->numel) return MK_OK;
+    if (cig == 1 && groups > 1) {
+        conv_dw(k, &g, xd, wd, od, bias, N, cin, cog);
+        return MK_OK;
+    }
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++)
         direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
-    if (direct) {
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t gi = 0; gi < groups; gi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)g.o_n,
-                            (int)cig, 1.0f, wd + gi * cog * cig, (int)cig,
-                            xd + (n * cin + gi * cig) * g.in_n, (int)g.in_n, 0.0f,
-                            od + (n * cout + gi * cog) * g.o_n, (int)g.o_n);
-        return add_bias(k, b, od, N, cout, g.o_n);
-    }
-    /* column tiles of at most ~4 MiB of scratch */
-    int64_t tile = kk ? (int64_t)((4u << 20) / 4 / (size_t)kk) : g.o_n;
-    if (tile < 64) tile = 64;
+    /* column tiles: the im2col tile (or, direct, the output tile) stays within ~L2 */
+    size_t budget = getenv("MKT") ? (size_t)atoi(getenv("MKT")) << 10 : (256u << 10);
+    int64_t tile = (int64_t)(budget / (size_t)(direct ? (cog ? cog : 1) : (kk ? kk : 1)));
+    if (tile < 128) tile = 128;
     if (tile > g.o_n) tile = g.o_n;
-    size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
-    float *col = mk_interp_scratch(k, cb ? cb : 4);
-    if (!col) return MK_OOM(k->e);
+    float *col = NULL;
+    if (!direct) {
+        size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
+        col = mk_interp_scratch(k, cb ? cb : 4);
+        if (!col) return MK_OOM(k->e);
+    }
     for (int64_t n = 0; n < N; n++)
         for (int64_t gi = 0; gi < groups; gi++) {
             const float *xg = xd + (n * cin + gi * cig) * g.in_n;
             for (int64_t t0 = 0; t0 < g.o_n; t0 += tile) {
                 int64_t tn = g.o_n - t0 < tile ? g.o_n - t0 : tile;
-                /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
-                for (int64_t c = 0; c < cig; c++)
-                    for (int64_t k0 = 0; k0 < g.k[0]; k0++)
-                        for (int64_t k1 = 0; k1 < g.k[1]; k1++)
-                            for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                int64_t row = ((c * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2;
-                                int64_t kq[3] = {k0, k1, k2};
-                                im2col_row(col + row * tn, xg + c * g.in_n, &g, kq, t0, tn);
-                            }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)kk,
-                            1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, 0.0f,
-                            od + (n * cout + gi * cog) * g.o_n + t0, (int)g.o_n);
+                float *oc = od + (n * cout + gi * cog) * g.o_n + t0;
+                if (direct) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
+                                (int)cig, 1.0f, wd + gi * cog * cig, (int)cig, xg + t0,
+                                (int)g.in_n, 0.0f, oc, (int)g.o_n);
+                } else {
+                    /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
+                    for (int64_t c = 0; c < cig; c++)
+                        for (int64_t k0 = 0; k0 < g.k[0]; k0++)
+                            for (int64_t k1 = 0; k1 < g.k[1]; k1++)
+                                for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
+                                    int64_t row = ((c * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2;
+                                    int64_t kq[3] = {k0, k1, k2};
+                                    im2col_row(col + row * tn, xg + c * g.in_n, &g, kq, t0, tn);
+                                }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
+                                (int)kk, 1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, 0.0f, oc,
+                                (int)g.o_n);
+                }
+                finish_rows(k, bias, gi * cog, oc, cog, tn, g.o_n);
             }
         }
-    return add_bias(k, b, od, N, cout, g.o_n);
+    return MK_OK;
 }
 
 mk_status mk_k_conv_transpose(mk_kctx *k)
@@ -239,5 +306,8 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
                         }
             }
         }
-    return add_bias(k, b, od, N, cout, g.o_n);
+    const float *bias;
+    if ((st = check_bias(k, b, cout, &bias))) return st;
+    for (int64_t n = 0; n < N; n++) finish_rows(k, bias, 0, od + n * cout * g.o_n, cout, g.o_n, g.o_n);
+    return MK_OK;
 }

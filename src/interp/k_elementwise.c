@@ -10,10 +10,35 @@
 /* Iterate the output in rows of its last axis, with up to three broadcast inputs. */
 typedef void (*row_fn)(void *ctx, size_t o, const size_t *ix, int64_t n, const int64_t *sx);
 
-static void for_rows(const mk_type *ot, int n_in, int64_t (*st)[MK_MAX_RANK], row_fn fn,
+static void for_rows(const mk_type *ot0, int n_in, int64_t (*st0)[MK_MAX_RANK], row_fn fn,
                      void *ctx)
 {
-    int r = ot->rank;
+    /* merge each axis into the next when every input steps through both as through one
+     * (contiguous, or broadcast over both): fewer, longer rows */
+    mk_type t = *ot0;
+    int64_t st[3][MK_MAX_RANK];
+    int r = 0;
+    for (int d = 0; d < ot0->rank; d++) {
+        if (ot0->dims[d] == 1 && ot0->rank > 1) continue; /* size-1 axes never step */
+        int merge = r > 0;
+        for (int j = 0; j < n_in && merge; j++)
+            merge = st0[j][d] ? st[j][r - 1] == st0[j][d] * ot0->dims[d] : st[j][r - 1] == 0;
+        if (merge) {
+            t.dims[r - 1] *= ot0->dims[d];
+            for (int j = 0; j < n_in; j++) st[j][r - 1] = st0[j][d];
+        } else {
+            t.dims[r] = ot0->dims[d];
+            for (int j = 0; j < n_in; j++) st[j][r] = st0[j][d];
+            r++;
+        }
+    }
+    if (r == 0 && ot0->rank > 0) { /* all axes of size 1 */
+        t.dims[0] = 1;
+        for (int j = 0; j < n_in; j++) st[j][0] = 0;
+        r = 1;
+    }
+    t.rank = r;
+    const mk_type *ot = &t;
     if (r == 0) {
         size_t ix[3] = {0, 0, 0};
         int64_t sx[3] = {0, 0, 0};
@@ -90,16 +115,32 @@ static void store(mk_rt *r, size_t i, double v)
     }
 }
 
+/* Row loops for one binary expression in a, b: restrict-qualified variants (so gcc -O2
+ * vectorises them) for non-overlapping rows and for x updated in place (a donated buffer);
+ * a plain strided loop otherwise. */
 #define FROW(EXPR)                                                                               \
     do {                                                                                         \
-        if (sa == 1 && sb == 1) {                                                                \
-            MK_VLOOP((size_t)n, float a = x[i]; float b = y[i]; o[i] = (EXPR));                  \
-        } else if (sa == 1 && sb == 0) {                                                         \
-            float b = y[0];                                                                      \
-            MK_VLOOP((size_t)n, float a = x[i]; o[i] = (EXPR));                                  \
-        } else if (sa == 0 && sb == 1) {                                                         \
+        int64_t nx_ = sa ? n : 1, ny_ = sb ? n : 1;                                              \
+        int ox_ = overlaps(x, nx_, o, n), oy_ = overlaps(y, ny_, o, n);                          \
+        if (sa == 1 && !oy_ && (x == o || !ox_)) {                                               \
+            float *restrict ro = o;                                                              \
+            const float *restrict rx = x == o ? NULL : x, *restrict ry = y;                      \
+            if (sb == 1 && rx) {                                                                 \
+                MK_VLOOP((size_t)n, float a = rx[i]; float b = ry[i]; ro[i] = (EXPR));           \
+            } else if (sb == 1) {                                                                \
+                MK_VLOOP((size_t)n, float a = ro[i]; float b = ry[i]; ro[i] = (EXPR));           \
+            } else if (rx) {                                                                     \
+                float b = ry[0];                                                                 \
+                MK_VLOOP((size_t)n, float a = rx[i]; ro[i] = (EXPR));                            \
+            } else {                                                                             \
+                float b = ry[0];                                                                 \
+                MK_VLOOP((size_t)n, float a = ro[i]; ro[i] = (EXPR));                            \
+            }                                                                                    \
+        } else if (sa == 0 && sb == 1 && !ox_ && !oy_) {                                         \
+            float *restrict ro = o;                                                              \
+            const float *restrict ry = y;                                                        \
             float a = x[0];                                                                      \
-            MK_VLOOP((size_t)n, float b = y[i]; o[i] = (EXPR));                                  \
+            MK_VLOOP((size_t)n, float b = ry[i]; ro[i] = (EXPR));                                \
         } else {                                                                                 \
             for (int64_t k_ = 0; k_ < n; k_++) {                                                 \
                 float a = x[k_ * sa], b = y[k_ * sb];                                            \
@@ -107,6 +148,11 @@ static void store(mk_rt *r, size_t i, double v)
             }                                                                                    \
         }                                                                                        \
     } while (0)
+
+static int overlaps(const float *p, int64_t np, const float *q, int64_t nq)
+{
+    return p < q + nq && q < p + np;
+}
 
 static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n, const int64_t *sx)
 {
@@ -120,8 +166,8 @@ static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n, const
     case MK_OP_MUL: FROW(a * b); break;
     case MK_OP_REAL_DIV: FROW(a / b); break;
     /* NaN propagates from either side, as numpy's maximum/minimum do */
-    case MK_OP_MAXIMUM: FROW(a != a || b != b ? a + b : a > b ? a : b); break;
-    case MK_OP_MINIMUM: FROW(a != a || b != b ? a + b : a < b ? a : b); break;
+    case MK_OP_MAXIMUM: FROW(a != a || b != b ? a + b : mk_fmax(a, b)); break;
+    case MK_OP_MINIMUM: FROW(a != a || b != b ? a + b : mk_fmin(a, b)); break;
     case MK_OP_POW: FROW(powf(a, b)); break;
     default: FROW((float)fbin(c->kind, a, b, 0)); break;
     }
@@ -281,6 +327,15 @@ mk_status mk_k_clip(mk_kctx *k)
     if (st || (st = mk_kfloat(k, "alpha", k->op->kind == MK_OP_CLIP ? -INFINITY : 0, &lo)) ||
         (st = mk_kfloat(k, "beta", INFINITY, &hi)))
         return st;
+    if (mk_interp_layout(x->type.dtype) == MK_L_F32 && mk_interp_layout(out->type.dtype) == MK_L_F32) {
+        const float *a = x->data;
+        float *o = out->data, flo = (float)lo, fhi = (float)hi;
+        if (k->op->kind == MK_OP_CLIP) /* NaN stays NaN: mk_fmax/fmin return b on NaN */
+            MK_VLOOP(out->numel, o[i] = mk_fmin(fhi, mk_fmax(flo, a[i])));
+        else
+            MK_VLOOP(out->numel, o[i] = mk_fmax(flo, a[i]));
+        return MK_OK;
+    }
     for (size_t i = 0; i < out->numel; i++) {
         double v = mk_rt_f64(x, i);
         if (k->op->kind == MK_OP_CLIP) v = v < lo ? lo : v > hi ? hi : v;
@@ -320,14 +375,13 @@ mk_status mk_k_activation(mk_kctx *k)
     switch (kind) {
     /* branch-free selects in 16-wide chunks: SIMD at -O2 */
     case MK_OP_RELU:
-        MK_VLOOP(n, float v = a[i]; o[i] = v != v ? v : v > 0.0f ? v : 0.0f);
+        MK_VLOOP(n, o[i] = mk_relu(a[i]));
         break;
     case MK_OP_RELU6:
-        MK_VLOOP(n, float v = a[i]; float lo = v > 0.0f ? v : 0.0f;
-                 o[i] = v != v ? v : lo < 6.0f ? lo : 6.0f);
+        MK_VLOOP(n, o[i] = mk_fmin(mk_relu(a[i]), 6.0f));
         break;
     case MK_OP_LEAKY_RELU:
-        MK_VLOOP(n, float v = a[i]; float neg = fa * v; o[i] = v >= 0.0f ? v : neg);
+        MK_VLOOP(n, o[i] = mk_sign_select(a[i], fa * a[i]));
         break;
     case MK_OP_ELU:
         for (size_t i = 0; i < n; i++) o[i] = a[i] > 0 ? a[i] : fa * expm1f(a[i]);

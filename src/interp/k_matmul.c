@@ -37,6 +37,9 @@ mk_status mk_k_linear(mk_kctx *k)
     if (m && dout && din)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)dout, (int)din, 1.0f,
                     x->data, (int)din, w->data, (int)din, b ? 1.0f : 0.0f, o, (int)dout);
+    else if (!b)
+        memset(o, 0, out->numel * 4);
+    mk_epi_apply(k->epi, NULL, o, out->numel);
     return MK_OK;
 }
 
@@ -121,6 +124,7 @@ mk_status mk_k_matmul(mk_kctx *k)
             cnt[i] = 0;
         }
     }
+    if (f32) mk_epi_apply(k->epi, NULL, out->data, out->numel);
     return MK_OK;
 }
 

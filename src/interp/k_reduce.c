@@ -60,6 +60,37 @@ mk_status mk_k_reduce(mk_kctx *k)
     reduce_strides(&x->type, mask, os, &n_out);
     if ((size_t)n_out != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
     mk_op_kind kind = k->op->kind;
+    /* fast path: float sum/mean/max/min over a contiguous run of trailing axes */
+    int tail = 1, seen_red = 0;
+    for (int i = 0; i < x->type.rank; i++) {
+        if (mask[i]) seen_red = 1;
+        else if (seen_red) tail = 0;
+    }
+    if (tail && n_out > 0 && mk_interp_layout(x->type.dtype) == MK_L_F32 &&
+        mk_interp_layout(out->type.dtype) == MK_L_F32 &&
+        (kind == MK_OP_REDUCE_SUM || kind == MK_OP_REDUCE_MEAN || kind == MK_OP_REDUCE_MAX ||
+         kind == MK_OP_REDUCE_MIN)) {
+        size_t inner = x->numel / (size_t)n_out;
+        const float *a = x->data;
+        float *o = out->data;
+        for (int64_t p = 0; p < n_out; p++) {
+            const float *r = a + (size_t)p * inner;
+            if (kind == MK_OP_REDUCE_MAX || kind == MK_OP_REDUCE_MIN) {
+                float m = kind == MK_OP_REDUCE_MAX ? -INFINITY : INFINITY;
+                int nan = 0;
+                for (size_t q = 0; q < inner; q++) {
+                    m = kind == MK_OP_REDUCE_MAX ? mk_fmax(r[q], m) : mk_fmin(r[q], m);
+                    nan |= r[q] != r[q];
+                }
+                o[p] = nan ? NAN : m;
+            } else {
+                double sum = 0;
+                for (size_t q = 0; q < inner; q++) sum += r[q];
+                o[p] = (float)(kind == MK_OP_REDUCE_MEAN ? (inner ? sum / (double)inner : NAN) : sum);
+            }
+        }
+        return MK_OK;
+    }
     double *acc = mk_malloc(k->alloc, (size_t)n_out * sizeof(double) + 8);
     if (!acc) return MK_OOM(k->e);
     double init = kind == MK_OP_REDUCE_MAX ? -INFINITY : kind == MK_OP_REDUCE_MIN ? INFINITY

@@ -334,7 +334,7 @@ static mk_status r_unary_axis(mk_ictx *c) {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t axis;
-    int known, ax;
+    int known = 0, ax = 0;
     if (mk_ir_infer_int(c, "axis", c->op->kind == MK_OP_SOFTMAX ? -1 : 0, &axis, &known))
         return c->e->code;
     if (known && x->type.rank >= 0) {
@@ -396,7 +396,7 @@ static mk_status r_affine_dequantize(mk_ictx *c) {
     const mk_operand *z = s ? mk_ir_infer_req(c, "zero_point") : NULL;
     if (!z) return c->e->code;
     int64_t axis;
-    int ax;
+    int ax = 0;
     if (mk_ir_infer_int(c, "axis", 0, &axis, NULL)) return c->e->code;
     if (q->type.rank >= 0) {
         if (mk_ir_infer_axis(c, "axis", axis, q->type.rank, &ax)) return c->e->code;
@@ -473,7 +473,7 @@ static mk_status r_lut_to_dense(mk_ictx *c) {
         return mk_ir_infer_fail(c, "lut rank %d must be indices rank %d + 2", lut->type.rank,
                                 t.rank);
     int64_t vs = lut->type.dims[lut->type.rank - 1], axis;
-    int ax;
+    int ax = 0;
     if (vs != 1) {
         if (mk_ir_infer_int(c, "vector_axis", 0, &axis, NULL) ||
             mk_ir_infer_axis(c, "vector_axis", axis, t.rank, &ax) ||
@@ -591,7 +591,7 @@ static mk_status r_one_hot(mk_ictx *c) {
     const mk_operand *sz = idx ? mk_ir_infer_req(c, "one_hot_vector_size") : NULL;
     if (!sz) return c->e->code;
     int64_t size, axis;
-    int known, ax;
+    int known = 0, ax = 0;
     if (mk_ir_infer_int(c, "one_hot_vector_size", 0, &size, &known) ||
         mk_ir_infer_int(c, "axis", -1, &axis, NULL))
         return c->e->code;
@@ -615,7 +615,7 @@ static mk_status r_topk(mk_ictx *c) {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t k, axis, ret_idx;
-    int kknown, ax;
+    int kknown = 0, ax = 0;
     if (mk_ir_infer_int(c, "k", 1, &k, &kknown) || mk_ir_infer_int(c, "axis", -1, &axis, NULL) ||
         mk_ir_infer_int(c, "return_indices", 1, &ret_idx, NULL))
         return c->e->code;
@@ -647,7 +647,7 @@ static mk_status r_argsort(mk_ictx *c) {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t axis;
-    int ax;
+    int ax = 0;
     if (mk_ir_infer_int(c, "axis", -1, &axis, NULL)) return c->e->code;
     if (x->type.rank == 0) return mk_ir_infer_fail(c, "x must have rank >= 1");
     if (x->type.rank > 0 && mk_ir_infer_axis(c, "axis", axis, x->type.rank, &ax)) return c->e->code;

@@ -306,6 +306,9 @@ int mk_ir_infer_has_rule(mk_op_kind k);
 #define MK_PARAM_CONST 2u    /* must be a compile-time constant (const / constexpr / inline) */
 #define MK_PARAM_TUPLE 4u    /* variadic: several args in one input (concat `values`) */
 #define MK_PARAM_ATTR 8u     /* an op attribute, not an input (const `val`, iOS16/17 constexpr) */
+/* Shares the op's type domain T: a float argument must have the dtype of the op's anchor, the
+ * first bound parameter without this flag whose argument is a float (x for most ops). */
+#define MK_PARAM_SAME_T 16u
 
 /* Allowed element types: a bit set over mk_dtype codes (bit = 1 << code); 0 = any. */
 #define MK_DTBIT(dt) (UINT64_C(1) << (dt))
@@ -314,7 +317,8 @@ int mk_ir_infer_has_rule(mk_op_kind k);
 typedef enum mk_default_kind {
     MK_DEF_NONE = 0,     /* default None: the parameter is simply omitted */
     MK_DEF_INT,          /* int32 scalar `ival` */
-    MK_DEF_FLOAT,        /* scalar `fval` in x's float dtype (fp32 when x is not fp16) */
+    MK_DEF_FLOAT,        /* scalar `fval` in x's float dtype (fp32 when x is not fp16 or the
+                            parameter's domain excludes fp16) */
     MK_DEF_BOOL,         /* bool scalar `ival` */
     MK_DEF_STR,          /* string scalar `sval` */
     MK_DEF_SPATIAL_ONES, /* int32 [rank(x) - 2] of ones (strides, dilations) */

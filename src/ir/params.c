@@ -2,7 +2,9 @@
  * attribute, allowed dtypes, opset range) with the defaults coremltools materializes, and
  * mk_ir_complete_defaults, which inserts those defaults as const ops. Facts come from
  * coremltools' op definitions (defs/iOS15..iOS18) as summarized in mlpackage-format.md §7.
- * Dtype sets are coarse: they reject what no opset accepts, not every opset difference. */
+ * Dtype sets are coarse: they reject what no opset accepts; fp16 is excluded where some opset
+ * refuses it (RNNs before iOS17, upsample scale factors), and MK_PARAM_SAME_T marks parameters
+ * that must share x's float dtype (most of them only up to iOS16, see the _TU macros). */
 #include <string.h>
 
 #include "ir.h"
@@ -19,6 +21,7 @@
 #define C MK_PARAM_CONST
 #define T MK_PARAM_TUPLE
 #define A MK_PARAM_ATTR
+#define ST MK_PARAM_SAME_T
 
 /* Opset ranges: every macro below takes one as its last argument. */
 #define ALL .since = 15
@@ -51,6 +54,26 @@
     { .name = n, .flags = C, .dtypes = STR, .def = MK_DEF_STR, .sval = s, v }
 #define DK(n, k, dt, v)                                                                            \
     { .name = n, .flags = C, .dtypes = dt, .def = k, v }
+/* the same, sharing x's type domain T (MK_PARAM_SAME_T) */
+#define IN_T(n, dt, v)                                                                             \
+    { .name = n, .flags = R | ST, .dtypes = dt, v }
+#define RC_T(n, dt, v)                                                                             \
+    { .name = n, .flags = R | C | ST, .dtypes = dt, v }
+#define OC_T(n, dt, v)                                                                             \
+    { .name = n, .flags = C | ST, .dtypes = dt, v }
+#define DF_T(n, x, v)                                                                              \
+    { .name = n, .flags = C | ST, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, v }
+/* tied to x's dtype up to iOS16 (one domain T); a domain U of its own from iOS17 */
+#define RC_TU(n, dt) RC_T(n, dt, U16), RC(n, dt, S17)
+#define OC_TU(n, dt) OC_T(n, dt, U16), OC(n, dt, S17)
+#define DF_TU(n, x) DF_T(n, x, U16), DF(n, x, S17)
+/* a float default whose domain is fp32/int32 only (upsample scale factors: never fp16) */
+#define DF_F32(n, x, v)                                                                            \
+    { .name = n, .flags = C, .dtypes = B_(FP32) | B_(INT32), .def = MK_DEF_FLOAT, .fval = x, v }
+/* RNN tensors: one domain T, fp32 only before iOS17 */
+#define RNN_IN(n) IN_T(n, B_(FP32), U16), IN_T(n, FLT, S17)
+#define RNN_RC(n) RC_T(n, B_(FP32), U16), RC_T(n, FLT, S17)
+#define RNN_OC(n) OC_T(n, B_(FP32), U16), OC_T(n, FLT, S17)
 
 #define PARAMS(...)                                                                                \
     {                                                                                              \
@@ -62,9 +85,9 @@
 
 #define BINARY PARAMS(IN("x", NUM, ALL), IN("y", NUM, ALL))
 #define UNARY PARAMS(IN("x", NUM, ALL))
-#define UNARY_EPS(e) PARAMS(IN("x", FLT, ALL), DF("epsilon", e, ALL))
-#define ALPHA PARAMS(IN("x", FLT, ALL), RC("alpha", FLT, ALL))
-#define ALPHA_BETA PARAMS(IN("x", FLT, ALL), RC("alpha", FLT, ALL), RC("beta", FLT, ALL))
+#define UNARY_EPS(e) PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", e))
+#define ALPHA PARAMS(IN("x", FLT, ALL), RC_TU("alpha", FLT))
+#define ALPHA_BETA PARAMS(IN("x", FLT, ALL), RC_TU("alpha", FLT), RC_TU("beta", FLT))
 #define POOL(...)                                                                                  \
     PARAMS(IN("x", FLT, ALL), RC("kernel_sizes", I32, ALL),                                        \
            DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), RC("pad_type", STR, ALL),                 \
@@ -74,18 +97,19 @@
     PARAMS(IN("x", NUM, ALL), DI("axis", -1, ALL), DB("keep_dims", 0, ALL),                        \
            DS("output_dtype", "int32", S17))
 #define SCATTER(...)                                                                               \
-    PARAMS(IN("data", NUM, ALL), IN("indices", I32, ALL), IN("updates", NUM, ALL),                 \
+    PARAMS(IN("data", NUM, ALL), IN("indices", I32, ALL), IN_T("updates", NUM, ALL),               \
            __VA_ARGS__ DS("mode", "add", ALL), DB("validate_indices", 0, S17))
-#define UPSAMPLE_SCALES DF("scale_factor_height", 1, ALL), DF("scale_factor_width", 1, ALL)
+#define UPSAMPLE_SCALES DF_F32("scale_factor_height", 1, ALL), DF_F32("scale_factor_width", 1, ALL)
 #define SLICE_MASKS                                                                                \
     OC("stride", I32, ALL), OC("begin_mask", BOOL, ALL), OC("end_mask", BOOL, ALL),                \
         OC("squeeze_mask", BOOL, ALL)
 
 static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_CONST] = PARAMS(RA("val", 0, ALL)),
-    [MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE] = PARAMS(RA("quantized_data", B_(INT8) | B_(UINT8), ALL),
-                                                 RA("zero_point", B_(INT8) | B_(UINT8) | FLT, ALL),
-                                                 RA("scale", FLT, ALL), RA("axis", I32, ALL)),
+    [MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE] =
+        PARAMS(RA("quantized_data", B_(INT8) | B_(UINT8), ALL),
+               RA("zero_point", B_(INT8) | B_(UINT8) | B_(FP32), ALL), RA("scale", FLT, ALL),
+               RA("axis", I32, ALL)),
     [MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE] =
         PARAMS(RC("data", 0, ALL), RC("scale", FLT, ALL), OC("offset", 0, ALL)),
     [MK_OP_CONSTEXPR_CAST] = PARAMS(RA("source_val", B_(FP16), U17), RA("output_dtype", STR, U17),
@@ -136,8 +160,8 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_COSH] = UNARY,
     [MK_OP_ATANH] = UNARY,
     [MK_OP_ERF] = UNARY,
-    [MK_OP_CLIP] = ALPHA_BETA,
-    [MK_OP_THRESHOLD] = ALPHA,
+    [MK_OP_CLIP] = PARAMS(IN("x", FLT, ALL), RC_T("alpha", FLT, ALL), RC_T("beta", FLT, ALL)),
+    [MK_OP_THRESHOLD] = PARAMS(IN("x", FLT, ALL), RC_T("alpha", FLT, ALL)),
     [MK_OP_CAST] = PARAMS(IN("x", NUM, ALL), RC("dtype", STR, ALL)),
 
     [MK_OP_RELU] = UNARY,
@@ -156,34 +180,37 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_LINEAR_ACTIVATION] = ALPHA_BETA,
     [MK_OP_SOFTMAX] = PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL)),
 
-    [MK_OP_LINEAR] =
-        PARAMS(IN("x", NUM, ALL), RC("weight", NUM, ALL), DK("bias", MK_DEF_ZERO_BIAS, NUM, ALL)),
-    [MK_OP_MATMUL] = PARAMS(IN("x", NUM, ALL), IN("y", NUM, ALL), DB("transpose_x", 0, ALL),
-                            DB("transpose_y", 0, ALL)),
+    [MK_OP_LINEAR] = PARAMS(IN("x", NUM, ALL), RC_TU("weight", NUM),
+                            {.name = "bias", .flags = C | ST, .dtypes = NUM,
+                             .def = MK_DEF_ZERO_BIAS, U16},
+                            DK("bias", MK_DEF_ZERO_BIAS, NUM, S17)),
+    [MK_OP_MATMUL] = PARAMS(IN("x", NUM, ALL), IN_T("y", NUM, U16), IN("y", NUM, S17),
+                            DB("transpose_x", 0, ALL), DB("transpose_y", 0, ALL)),
     [MK_OP_EINSUM] = PARAMS({.name = "values", .flags = R | T, ALL}, RC("equation", STR, ALL)),
-    [MK_OP_CONV] = PARAMS(IN("x", FLT, ALL), IN("weight", FLT, ALL), OC("bias", FLT, U16),
+    [MK_OP_CONV] = PARAMS(IN("x", FLT, ALL), IN_T("weight", FLT, U16), IN("weight", FLT, S17),
+                          OC_T("bias", FLT, U16),
                           OPT("bias", FLT, S17), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
                           DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),
                           DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
     [MK_OP_CONV_TRANSPOSE] =
-        PARAMS(IN("x", FLT, ALL), RC("weight", FLT, U16), IN("weight", FLT, S17),
-               OC("bias", FLT, U16), OPT("bias", FLT, S17), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),
-               OC("output_shape", I32, ALL), DS("pad_type", "valid", ALL),
-               DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
+        PARAMS(IN("x", FLT, ALL), RC_T("weight", FLT, U16), IN("weight", FLT, S17),
+               OC_T("bias", FLT, U16), OPT("bias", FLT, S17),
+               DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), OC("output_shape", I32, ALL),
+               DS("pad_type", "valid", ALL), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
                DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
 
     [MK_OP_BATCH_NORM] =
-        PARAMS(IN("x", FLT, ALL), RC("mean", FLT, ALL), RC("variance", FLT, ALL),
-               OC("gamma", FLT, ALL), OC("beta", FLT, ALL), DF("epsilon", 1e-5, ALL)),
-    [MK_OP_INSTANCE_NORM] = PARAMS(IN("x", FLT, ALL), OC("gamma", FLT, ALL), OC("beta", FLT, ALL),
-                                   DF("epsilon", 1e-5, ALL)),
+        PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT), OC_TU("gamma", FLT),
+               OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
+    [MK_OP_INSTANCE_NORM] = PARAMS(IN("x", FLT, ALL), OC_TU("gamma", FLT), OC_TU("beta", FLT),
+                                   DF_TU("epsilon", 1e-5)),
     [MK_OP_LAYER_NORM] =
-        PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), OC("gamma", FLT, ALL),
-               OC("beta", FLT, ALL), DF("epsilon", 1e-5, ALL)),
-    [MK_OP_L2_NORM] = PARAMS(IN("x", FLT, ALL), DF("epsilon", 1e-6, ALL)),
+        PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), OC_TU("gamma", FLT),
+               OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
+    [MK_OP_L2_NORM] = PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", 1e-6)),
     [MK_OP_LOCAL_RESPONSE_NORMALIZATION] =
-        PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF("alpha", 1e-4, ALL),
-               DF("beta", 0.75, ALL), DF("k", 1.0, ALL)),
+        PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF_TU("alpha", 1e-4), DF_TU("beta", 0.75),
+               DF_TU("k", 1.0)),
 
     [MK_OP_AVG_POOL] = POOL(DB("ceil_mode", 0, ALL), DB("exclude_padding_from_average", 0, ALL)),
     [MK_OP_MAX_POOL] = POOL(DB("ceil_mode", 0, ALL)),
@@ -231,18 +258,20 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_SCATTER_ND] = SCATTER(),
     [MK_OP_TILE] = PARAMS(IN("x", NUM, ALL), IN("reps", I32, ALL)),
     [MK_OP_PAD] = PARAMS(IN("x", NUM, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL),
-                         DF("constant_val", 0.0, ALL)),
+                         DF_T("constant_val", 0.0, ALL)),
     [MK_OP_REVERSE] = PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL)),
-    [MK_OP_SELECT] = PARAMS(IN("cond", BOOL, ALL), IN("a", NUM, ALL), IN("b", NUM, ALL)),
+    [MK_OP_SELECT] = PARAMS(IN("cond", BOOL, ALL), IN("a", NUM, ALL), IN_T("b", NUM, ALL)),
     [MK_OP_SHAPE] = PARAMS(IN("x", NUM, ALL)),
     [MK_OP_IDENTITY] = PARAMS(IN("x", 0, ALL)),
     [MK_OP_FILL] = PARAMS(IN("shape", I32, ALL), DF("value", 0.0, ALL)),
     [MK_OP_FILL_LIKE] = PARAMS(IN("ref_tensor", NUM, ALL), DF("value", 0.0, ALL)),
-    [MK_OP_RANGE_1D] = PARAMS(IN("end", NUM, ALL), IN("start", NUM, ALL), IN("step", NUM, ALL)),
+    [MK_OP_RANGE_1D] =
+        PARAMS(IN("end", NUM, ALL), IN_T("start", NUM, ALL), IN_T("step", NUM, ALL)),
     [MK_OP_ONE_HOT] =
         PARAMS(IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL),
                {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL},
-               {.name = "off_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0, ALL}),
+               {.name = "off_value", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0,
+                ALL}),
     [MK_OP_TOPK] = PARAMS(IN("x", NUM, ALL), DI("k", 1, ALL), DI("axis", -1, ALL),
                           DB("ascending", 0, ALL), DB("sort", 1, S16), DB("return_indices", 1, S16),
                           DS("output_indices_dtype", "int32", S17)),
@@ -267,24 +296,24 @@ static const mk_op_params params[MK_OP__COUNT] = {
                DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL)),
 
     [MK_OP_LSTM] = PARAMS(
-        IN("x", FLT, ALL), IN("initial_h", FLT, ALL), IN("initial_c", FLT, ALL),
-        RC("weight_ih", FLT, ALL), RC("weight_hh", FLT, ALL), OC("bias", FLT, ALL),
-        OC("peephole", FLT, ALL), OC("weight_ih_back", FLT, ALL), OC("weight_hh_back", FLT, ALL),
-        OC("bias_back", FLT, ALL), OC("peephole_back", FLT, ALL), DS("direction", "forward", ALL),
-        DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL),
-        DS("cell_activation", "tanh", ALL), DS("activation", "tanh", ALL), OC("clip", FLT, ALL)),
-    [MK_OP_GRU] = PARAMS(IN("x", FLT, ALL), IN("initial_h", FLT, ALL), RC("weight_ih", FLT, ALL),
-                         RC("weight_hh", FLT, ALL), OC("bias", FLT, ALL),
+        IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),
+        RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"),
+        RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"),
+        RNN_OC("peephole_back"), DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
+        DS("recurrent_activation", "sigmoid", ALL), DS("cell_activation", "tanh", ALL),
+        DS("activation", "tanh", ALL), RNN_OC("clip")),
+    [MK_OP_GRU] = PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"),
+                         RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"),
                          DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
                          DS("recurrent_activation", "sigmoid", ALL), DS("activation", "tanh", ALL),
-                         OC("reset_after", BOOL, S18), OC("input_bias", FLT, S18)),
-    [MK_OP_RNN] =
-        PARAMS(IN("x", FLT, ALL), IN("initial_h", FLT, ALL), RC("weight_ih", FLT, ALL),
-               RC("weight_hh", FLT, ALL), OC("bias", FLT, ALL), DS("direction", "forward", ALL),
-               DB("output_sequence", 0, ALL), DS("activation", "tanh", ALL)),
+                         OC("reset_after", BOOL, S18), OC_T("input_bias", FLT, S18)),
+    [MK_OP_RNN] = PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"),
+                         RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"),
+                         DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
+                         DS("activation", "tanh", ALL)),
 
     [MK_OP_SCALED_DOT_PRODUCT_ATTENTION] =
-        PARAMS(IN("query", FLT, ALL), IN("key", FLT, ALL), IN("value", FLT, ALL),
+        PARAMS(IN("query", FLT, ALL), IN_T("key", FLT, ALL), IN_T("value", FLT, ALL),
                OPT("attn_mask", FLT | BOOL, ALL)),
 
     [MK_OP_COND] = PARAMS(IN("pred", BOOL, ALL)),
@@ -292,7 +321,7 @@ static const mk_op_params params[MK_OP__COUNT] = {
 
     [MK_OP_QUANTIZE] =
         PARAMS(IN("input", FLT, ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
-               RC("scale", FLT, ALL), OC("axis", I32, ALL), RC("output_dtype", STR, ALL)),
+               RC_T("scale", FLT, ALL), OC("axis", I32, ALL), RC("output_dtype", STR, ALL)),
     [MK_OP_DEQUANTIZE] =
         PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
                RC("scale", FLT, ALL), OC("axis", I32, ALL)),
@@ -361,7 +390,8 @@ static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk
         nbytes = 1;
         break;
     case MK_DEF_FLOAT:
-        if (x && x->type.dtype == MK_DT_FP16) {
+        if (x && x->type.dtype == MK_DT_FP16 &&
+            (!pp->dtypes || (pp->dtypes & MK_DTBIT(MK_DT_FP16)))) {
             hv = mk_f32_to_f16((float)pp->fval);
             t = mk_type_scalar(MK_DT_FP16);
             data = &hv;

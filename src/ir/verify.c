@@ -1,7 +1,8 @@
 /* The IR verifier: structure (opset per spec version, unique names, definition before use in
  * the block or an enclosing one, block outputs, output dtypes), op availability per opset,
- * parameters against params.c (required, unknown, constness, tuples, dtypes) and declared
- * output types against mk_ir_infer. It reports the first problem and changes nothing. */
+ * parameters against params.c (required, unknown, constness, tuples, dtypes, shared dtypes)
+ * and declared output types against mk_ir_infer. It reports the first problem and changes
+ * nothing. */
 #include <stdarg.h>
 #include <string.h>
 
@@ -96,6 +97,37 @@ static int is_constant(const mk_value *val) {
                   pr->kind == MK_OP_CONSTEXPR_CAST || pr->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE);
 }
 
+/* MK_PARAM_SAME_T: float arguments of a shared type domain must match the anchor's dtype
+ * (e.g. layer_norm epsilon vs x before iOS17, clip alpha/beta, lstm weights). */
+static mk_status check_same_t(vctx *v, const mk_op *op) {
+    const mk_value *anchor = NULL;
+    const char *anchor_name = NULL;
+    const mk_op_params *ps = mk_ir_op_params(op->kind);
+    for (int i = 0; i < ps->n_params && !anchor; i++) {
+        const mk_op_param *pp = &ps->params[i];
+        const mk_value *a = mk_ir_arg(op, pp->name);
+        if (mk_ir_op_param(op->kind, pp->name, v->ios) != pp || (pp->flags & MK_PARAM_SAME_T) ||
+            !a || !mk_dtype_is_float(a->type.dtype))
+            continue;
+        anchor = a;
+        anchor_name = pp->name;
+    }
+    if (!anchor) return MK_OK;
+    for (int i = 0; i < op->n_inputs; i++) {
+        const mk_input *in = &op->inputs[i];
+        const mk_op_param *pp = mk_ir_op_param(op->kind, in->name, v->ios);
+        if (!pp || !(pp->flags & MK_PARAM_SAME_T)) continue;
+        for (int j = 0; j < in->n_args; j++) {
+            mk_dtype dt = in->args[j]->type.dtype;
+            if (!mk_dtype_is_float(dt) || dt == anchor->type.dtype) continue;
+            const char *a = mk_dtype_name(dt), *b = mk_dtype_name(anchor->type.dtype);
+            return op_fail(v, op, "input '%s' is %s but '%s' is %s (one dtype at iOS%d)", in->name,
+                           a ? a : "?", anchor_name, b ? b : "?", v->ios);
+        }
+    }
+    return MK_OK;
+}
+
 static mk_status check_params(vctx *v, const mk_op *op) {
     for (int i = 0; i < op->n_inputs; i++) {
         const mk_input *in = &op->inputs[i];
@@ -124,6 +156,7 @@ static mk_status check_params(vctx *v, const mk_op *op) {
         if (!at->value || !at->value->cst)
             return op_fail(v, op, "attribute '%s' is not a constant", at->name);
     }
+    if (check_same_t(v, op)) return v->e->code;
     const mk_op_params *ps = mk_ir_op_params(op->kind);
     for (int i = 0; i < ps->n_params; i++) {
         const mk_op_param *pp = &ps->params[i];
@@ -139,7 +172,7 @@ static mk_status check_params(vctx *v, const mk_op *op) {
 }
 
 static mk_status check_types(vctx *v, const mk_op *op) {
-    mk_operand stack_ops[64], *ops = stack_ops;
+    mk_operand stack_ops[64] = {{{0}, NULL, 0}}, *ops = stack_ops;
     size_t total = 0;
     for (int i = 0; i < op->n_inputs; i++)
         total += (size_t)op->inputs[i].n_args;

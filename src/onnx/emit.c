@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "onnx_int.h"
 
@@ -279,6 +280,40 @@ mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dim
     mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
     size_t n = mk_onnx_numel(&t);
     return mk_ir_const(c->p, c->blk, name, &t, v, n * 4, 0);
+}
+
+mk_value *mk_onnx_cf32_own(ox_ctx *c, const char *name, int rank, const int64_t *dims,
+                           const float *v)
+{
+    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
+    size_t n = mk_onnx_numel(&t);
+    return mk_ir_const(c->p, c->blk, name, &t, v, n * 4, 1);
+}
+
+/* ---- weight slab ---- */
+#define SLAB_MIN ((size_t)4096)        /* smaller payloads go to the arena */
+#define SLAB_CHUNK ((size_t)16 << 20)  /* address space reserved per slab (touched lazily) */
+
+void *mk_onnx_weight_alloc(ox_ctx *c, size_t n)
+{
+    if (n < SLAB_MIN) return mk_arena_alloc(c->p->arena, n ? n : 1);
+    size_t need;
+    if (!mk_add_size(n, 63, &need)) return NULL;
+    need &= ~(size_t)63;
+    if (!c->slab || c->slab_size - c->slab_used < need) {
+        size_t sz = need > SLAB_CHUNK ? need : SLAB_CHUNK;
+        void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) return NULL;
+        mk_mapped mm = {m, sz};
+        mk_err tmp = {0};
+        if (mk_ir_program_keep_map(c->p, mm, &tmp) != MK_OK) return NULL; /* unmapped there */
+        c->slab = m;
+        c->slab_size = sz;
+        c->slab_used = 0;
+    }
+    void *r = c->slab + c->slab_used;
+    c->slab_used += need;
+    return r;
 }
 
 /* ---- unsupported nodes ---- */

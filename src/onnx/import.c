@@ -76,6 +76,23 @@ static int domain_ok(const Onnx__NodeProto *n)
     return !n->domain || !*n->domain || strcmp(n->domain, "ai.onnx") == 0;
 }
 
+/* Before opset 7 some ops had other semantics (legacy broadcasting, spatial/is_test
+ * attributes, Concat's default axis...). Models of opsets 1..6 convert when every node is one
+ * of these ops, whose meaning for inference is the same as in opset 7 and later. */
+static int same_before_opset7(const char *op)
+{
+    static const char *const ok[] = {
+        "Abs", "ArgMax", "ArgMin", "Ceil", "Elu", "Exp", "Floor", "GlobalAveragePool",
+        "GlobalMaxPool", "HardSigmoid", "Identity", "InstanceNormalization", "LeakyRelu", "Log",
+        "LogSoftmax", "Neg", "Not", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum",
+        "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
+        "ReduceSumSquare", "Relu", "Selu", "Sigmoid", "Softmax", "Softplus", "Softsign", "Sqrt",
+        "Tanh", "Transpose"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (strcmp(op, ok[i]) == 0) return 1;
+    return 0;
+}
+
 static void prescan(ox_ctx *c, const Onnx__GraphProto *g, int depth)
 {
     if (depth > 16) return;
@@ -90,9 +107,13 @@ static void prescan(ox_ctx *c, const Onnx__GraphProto *g, int depth)
             mk_onnx_unsupported(c, n, "domain '%s' unsupported", n->domain);
             continue;
         }
-        const ox_importer *im = mk_onnx_find_importer(n->op_type, c->opset);
+        const ox_importer *im = mk_onnx_find_importer(n->op_type, c->opset < 7 ? 7 : c->opset);
         if (!im) {
             mk_onnx_unsupported(c, n, "no importer for opset %d", c->opset);
+            continue;
+        }
+        if (c->opset < 7 && !same_before_opset7(n->op_type)) {
+            mk_onnx_unsupported(c, n, "opset %d semantics differ from opset 7+", c->opset);
             continue;
         }
         const char *why = im->why_not ? im->why_not(c, n) : NULL;
@@ -194,7 +215,7 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
     if (poisoned) {
         st = MK_EUNSUPPORTED;
     } else {
-        const ox_importer *im = mk_onnx_find_importer(n->op_type, c->opset);
+        const ox_importer *im = mk_onnx_find_importer(n->op_type, c->opset < 7 ? 7 : c->opset);
         if (!im || !domain_ok(n)) return MK_EUNSUPPORTED; /* recorded by the pre-scan */
         st = MK_EUNSUPPORTED;
         if (all_const) st = mk_onnx_fold(c, n, ins, n_in, outs, n_out);
@@ -266,6 +287,91 @@ static mk_status bind_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     return mk_onnx_set_const(c, v, &ct, &i);
 }
 
+/* Bake input vi in as the constant tensor t (checked against the declared type). */
+static mk_status bind_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, const mk_type *decl,
+                             const mk_tensor *t)
+{
+    const char *nm = vi->name;
+    if (t->rank < 0 || t->rank > MK_MAX_RANK)
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s: rank %d unsupported", nm, t->rank);
+    mk_type ct = mk_type_make(MK_DT_INVALID, t->rank, t->dims);
+    /* a declared scalar accepts a one-element tensor; otherwise ranks must agree */
+    if (decl->rank == 0 && mk_onnx_numel(&ct) == 1) ct.rank = 0;
+    if (decl->rank >= 0 && ct.rank != decl->rank)
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s: rank %d, input has rank %d", nm,
+                          ct.rank, decl->rank);
+    for (int i = 0; i < ct.rank; i++) {
+        if (ct.dims[i] < 0 || ct.dims[i] > INT32_MAX)
+            return mk_err_set(c->err, MK_EINVAL, "--bind %s: bad dim %lld", nm,
+                              (long long)ct.dims[i]);
+        if (decl->dims[i] >= 0 && decl->dims[i] != ct.dims[i])
+            return mk_err_set(c->err, MK_EINVAL, "--bind %s: dim %d is %lld, input has %lld",
+                              nm, i, (long long)ct.dims[i], (long long)decl->dims[i]);
+    }
+    size_t n = 1, es;
+    for (int i = 0; i < ct.rank; i++)
+        if (!mk_mul_size(n, (size_t)ct.dims[i], &n))
+            return mk_err_set(c->err, MK_EINVAL, "--bind %s: element count overflows", nm);
+    switch (t->dtype) {
+    case MK_DT_FP32: ct.dtype = MK_DT_FP32, es = 4; break;
+    case MK_DT_INT32: ct.dtype = MK_DT_INT64, es = 4; break;
+    case MK_DT_BOOL: ct.dtype = MK_DT_BOOL, es = 1; break;
+    default:
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s: tensor dtype %d (want fp32, int32, bool)",
+                          nm, t->dtype);
+    }
+    if ((decl->dtype == MK_DT_FP32) != (ct.dtype == MK_DT_FP32))
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s: %s tensor for a %s input", nm,
+                          mk_dtype_name((mk_dtype)t->dtype), mk_dtype_name(decl->dtype));
+    size_t need;
+    if (!mk_mul_size(n, es, &need) || t->nbytes != need)
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s: %zu data bytes for %zu elements", nm,
+                          t->nbytes, n);
+    ox_val *v = mk_onnx_define(c, nm);
+    if (!v) return MK_OOM(c->err);
+    if (ct.dtype != MK_DT_INT64) return mk_onnx_set_const(c, v, &ct, t->data);
+    int64_t *w = mk_arena_array(c->p->arena, n ? n : 1, sizeof *w);
+    if (!w) return MK_OOM(c->err);
+    for (size_t i = 0; i < n; i++) {
+        int32_t x;
+        memcpy(&x, (const char *)t->data + 4 * i, 4);
+        w[i] = x;
+    }
+    return mk_onnx_set_const(c, v, &ct, w);
+}
+
+/* --bind NAME=@file.npy */
+static mk_status bind_npy(ox_ctx *c, const Onnx__ValueInfoProto *vi, const mk_type *decl,
+                          const char *path)
+{
+    mk_tensor t;
+    mk_err e = {0};
+    if (mk_npy_read(path, &t, &e) != MK_OK)
+        return mk_err_set(c->err, e.code ? e.code : MK_EIO, "--bind %s: %s", vi->name, e.msg);
+    if (t.dtype == MK_DT_INT64 || t.dtype == MK_DT_FP64) {
+        /* narrow numpy's default int64 / float64 */
+        size_t n = t.nbytes / 8;
+        for (size_t i = 0; i < n; i++) {
+            if (t.dtype == MK_DT_INT64) {
+                int64_t x;
+                memcpy(&x, (char *)t.data + 8 * i, 8);
+                int32_t y = x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : (int32_t)x;
+                memcpy((char *)t.data + 4 * i, &y, 4);
+            } else {
+                double x;
+                memcpy(&x, (char *)t.data + 8 * i, 8);
+                float y = (float)x;
+                memcpy((char *)t.data + 4 * i, &y, 4);
+            }
+        }
+        t.dtype = t.dtype == MK_DT_INT64 ? MK_DT_INT32 : MK_DT_FP32;
+        t.nbytes = n * 4;
+    }
+    mk_status st = bind_tensor(c, vi, decl, &t);
+    mk_tensor_free(&t);
+    return st;
+}
+
 static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *specs,
                            int n_specs)
 {
@@ -282,6 +388,30 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     const shape_spec *sp = NULL;
     for (int i = 0; i < n_specs; i++)
         if (strcmp(specs[i].name, nm) == 0) sp = &specs[i];
+    /* inputs baked in as tensors take their shape from the tensor */
+    const mk_tensor *btn = NULL;
+    const char *bnpy = NULL;
+    for (int i = 0; c->opts && i < c->opts->n_bind_tensors; i++)
+        if (c->opts->bind_tensors[i].name && strcmp(c->opts->bind_tensors[i].name, nm) == 0)
+            btn = &c->opts->bind_tensors[i];
+    for (int i = 0; i < c->opts_n_binds; i++) {
+        const char *b = c->opts->binds[i];
+        size_t ln = strlen(nm);
+        if (strncmp(b, nm, ln) == 0 && b[ln] == '=' && b[ln + 1] == '@') bnpy = b + ln + 2;
+    }
+    if (btn || bnpy) {
+        mk_type decl = mk_type_make(dt, tt->shape ? (int)tt->shape->n_dim : MK_RANK_UNKNOWN, NULL);
+        if (decl.rank > MK_MAX_RANK)
+            return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s': rank %d > %d", c->file,
+                              nm, decl.rank, MK_MAX_RANK);
+        for (int i = 0; i < decl.rank; i++) {
+            const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
+            decl.dims[i] = dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+                               ? dm->dim_value
+                               : MK_DIM_UNKNOWN;
+        }
+        return btn ? bind_tensor(c, vi, &decl, btn) : bind_npy(c, vi, &decl, bnpy);
+    }
     int rank;
     if (tt->shape) {
         if (tt->shape->n_dim > MK_MAX_RANK)
@@ -522,10 +652,11 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
     if (!g) return mk_err_set(c->err, MK_EINVAL, "%s: model has no graph", c->file);
     c->opset = default_opset(m);
     if (c->opset < 0) c->opset = m->n_opset_import ? -1 : 7;
-    if (c->opset < 7 || c->opset > 21)
+    if (c->opset < 1 || c->opset > 21)
         return mk_err_set(c->err, MK_EUNSUPPORTED,
-                          "%s: ONNX opset %d unsupported (milkit reads opsets 7..18)", c->file,
-                          c->opset);
+                          "%s: ONNX opset %d unsupported (milkit reads opsets 7..21, and ops "
+                          "whose meaning did not change from opsets 1..6)",
+                          c->file, c->opset);
     mk_program *p = c->p;
     if (opts) {
         p->author = opts->author ? mk_arena_strdup(p->arena, opts->author) : NULL;

@@ -286,6 +286,20 @@ OX_LOWER(mk_onnx_lower_elu)
                      NULL, 0);
 }
 
+OX_LOWER(mk_onnx_lower_selu)
+{
+    (void)n_in, (void)n_out;
+    float alpha = mk_onnx_attr_f(n, "alpha", 1.67326319217681884765625f);
+    float gamma = mk_onnx_attr_f(n, "gamma", 1.05070102214813232421875f);
+    mk_value *x = mil(c, in[0]);
+    mk_op *op = x ? mk_onnx_op(c, MK_OP_ELU, NULL) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", alpha))
+        return MK_OOM(c->err);
+    mk_value *e = mk_onnx_out(c, op, NULL, &x->type);
+    mk_value *g = e ? mk_onnx_cf32(c, "selu_gamma", 0, NULL, &gamma) : NULL;
+    return done(c, out[0], g ? mk_onnx_binary(c, MK_OP_MUL, e, g, oname(n, 0)) : NULL);
+}
+
 OX_LOWER(mk_onnx_lower_hard_sigmoid)
 {
     (void)n_in, (void)n_out;
@@ -392,7 +406,7 @@ OX_LOWER(mk_onnx_lower_prelu)
         if (!a) return MK_OOM(c->err);
         for (int64_t i = 0; i < cdim; i++) a[i] = (float)mk_onnx_cget_f(s, ns == 1 ? 0 : (size_t)i);
         mk_op *op = mk_onnx_op(c, MK_OP_PRELU, oname(n, 0));
-        mk_value *av = mk_onnx_cf32(c, "prelu_alpha", 1, &cdim, a);
+        mk_value *av = mk_onnx_cf32_own(c, "prelu_alpha", 1, &cdim, a);
         if (!op || !av || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "alpha", av))
             return MK_OOM(c->err);
         return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
@@ -519,8 +533,11 @@ OX_LOWER(mk_onnx_lower_gemm)
     int c_vec = !C || (C->data && (nc == 1 || (nc == (size_t)N && C->type.dims[C->type.rank - 1] == N)));
     if (B->data && !ta && c_vec && N > 0 && K > 0) {
         /* linear(x, W[N,K], b[N]) with alpha and beta folded into the constants */
-        float *w = mk_arena_array(c->p->arena, (size_t)(N * K), sizeof *w);
-        float *b = mk_arena_array(c->p->arena, (size_t)N, sizeof *b);
+        size_t wn;
+        if (!mk_mul_size((size_t)N, (size_t)K, &wn) || !mk_mul_size(wn, sizeof(float), &wn))
+            return mk_err_set(c->err, MK_EINVAL, "weight too large");
+        float *w = mk_onnx_weight_alloc(c, wn);
+        float *b = mk_onnx_weight_alloc(c, (size_t)N * sizeof *b);
         if (!w || !b) return MK_OOM(c->err);
         for (int64_t i = 0; i < N; i++)
             for (int64_t k = 0; k < K; k++)
@@ -529,8 +546,8 @@ OX_LOWER(mk_onnx_lower_gemm)
             b[i] = C ? beta * (float)mk_onnx_cget_f(C, nc == 1 ? 0 : (size_t)i) : 0.0f;
         int64_t wd[2] = {N, K};
         mk_value *x = mil(c, A);
-        mk_value *wv = mk_onnx_cf32(c, oname(n, 0) ? oname(n, 0) : "gemm_w", 2, wd, w);
-        mk_value *bv = mk_onnx_cf32(c, "gemm_b", 1, &N, b);
+        mk_value *wv = mk_onnx_cf32_own(c, oname(n, 0) ? oname(n, 0) : "gemm_w", 2, wd, w);
+        mk_value *bv = mk_onnx_cf32_own(c, "gemm_b", 1, &N, b);
         mk_op *op = x && wv && bv ? mk_onnx_op(c, MK_OP_LINEAR, oname(n, 0)) : NULL;
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", wv) ||
             !mk_onnx_in_mil(c, op, "bias", bv))

@@ -148,6 +148,10 @@ OX_LOWER(mk_onnx_lower_conv)
     return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
 }
 
+/* ConvTranspose: the full (pad_type valid) output, then a constant crop per side: b0 at the
+ * start and e0 at the end (a negative e0 is output_padding beyond the end, added as zeros).
+ * Both depend only on kernel, stride, pads and output_padding, so flexible (unknown) spatial
+ * dims convert too; only output_shape needs them static. */
 OX_LOWER(mk_onnx_lower_conv_transpose)
 {
     (void)n_out;
@@ -156,8 +160,8 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
     if (!x || !w) return mk_onnx_unsupported(c, n, "missing input");
     int r = x->type.rank, ns = r - 2;
     if (ns < 1 || ns > 3 || w->type.rank != r) return mk_onnx_unsupported(c, n, "rank %d", r);
-    for (int i = 0; i < r; i++)
-        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
+    if (x->type.dims[0] < 0 || x->type.dims[1] < 0)
+        return mk_onnx_unsupported(c, n, "needs static batch and channel dims");
     spatial sp;
     const char *why = read_spatial(c, n, ns, w->type.dims + 2, &sp);
     if (why) return mk_err_set(c->err, MK_EINVAL, "%s", why);
@@ -170,39 +174,40 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
     int nos = mk_onnx_attr_ints(n, "output_shape", &oshape);
     if (nop >= 0 && nop != ns) return mk_err_set(c->err, MK_EINVAL, "output_padding length");
     if (nos >= 0 && nos != ns && nos != r) return mk_err_set(c->err, MK_EINVAL, "output_shape length");
-    /* full (valid) output, then the crop each side */
-    int64_t full[MK_MAX_RANK], want[MK_MAX_RANK], b0[MK_MAX_RANK], op_[MK_MAX_RANK];
+    int upper = strcmp(sp.auto_pad, "SAME_UPPER") == 0;
+    int64_t full[MK_MAX_RANK], want[MK_MAX_RANK], b0[MK_MAX_RANK], e0[MK_MAX_RANK];
     for (int i = 0; i < ns; i++) {
-        int64_t in_ = x->type.dims[2 + i];
-        op_[i] = nop >= 0 ? opad[i] : 0;
-        full[i] = (in_ - 1) * sp.s[i] + (sp.k[i] - 1) * sp.d[i] + 1;
-        int64_t total; /* padding removed in total */
+        int64_t in_ = x->type.dims[2 + i], op_ = nop >= 0 ? opad[i] : 0;
+        int64_t ek = (sp.k[i] - 1) * sp.d[i] + 1; /* full = (in - 1) * s + ek */
+        full[i] = in_ >= 0 ? (in_ - 1) * sp.s[i] + ek : MK_DIM_UNKNOWN;
         if (nos >= 0) {
+            if (in_ < 0) return mk_onnx_unsupported(c, n, "output_shape on a flexible dim");
             want[i] = oshape[nos == r ? 2 + i : i];
-            total = full[i] + op_[i] - want[i];
-            if (total < 0) return mk_onnx_unsupported(c, n, "output_shape larger than the full output");
-            int upper = strcmp(sp.auto_pad, "SAME_UPPER") == 0;
+            int64_t total = full[i] + op_ - want[i];
+            if (total < 0)
+                return mk_onnx_unsupported(c, n, "output_shape larger than the full output");
             b0[i] = upper ? total / 2 : total - total / 2;
+            e0[i] = full[i] - b0[i] - want[i];
         } else if (strncmp(sp.auto_pad, "SAME", 4) == 0) {
-            want[i] = in_ * sp.s[i];
-            total = full[i] + op_[i] - want[i];
+            /* want = in * s */
+            int64_t total = ek - sp.s[i] + op_;
             if (total < 0) total = 0;
-            int upper = strcmp(sp.auto_pad, "SAME_UPPER") == 0;
             b0[i] = upper ? total / 2 : total - total / 2;
+            e0[i] = ek - sp.s[i] - b0[i];
         } else {
             int valid = strcmp(sp.auto_pad, "VALID") == 0;
-            int64_t pb = valid ? 0 : sp.pb[i], pe = valid ? 0 : sp.pe[i];
-            want[i] = full[i] + op_[i] - pb - pe;
-            b0[i] = pb;
+            b0[i] = valid ? 0 : sp.pb[i];
+            e0[i] = (valid ? 0 : sp.pe[i]) - op_;
         }
-        if (want[i] < 1) return mk_err_set(c->err, MK_EINVAL, "empty output");
+        want[i] = full[i] >= 0 ? full[i] - b0[i] - e0[i] : MK_DIM_UNKNOWN;
+        if (full[i] >= 0 && want[i] < 1) return mk_err_set(c->err, MK_EINVAL, "empty output");
+        if (b0[i] > INT32_MAX || e0[i] > INT32_MAX || e0[i] < -INT32_MAX)
+            return mk_err_set(c->err, MK_EINVAL, "bad pads");
     }
-    spatial vs = sp;
-    for (int i = 0; i < ns; i++) vs.pb[i] = vs.pe[i] = 0;
     int need_pad = 0, need_slice = 0;
     for (int i = 0; i < ns; i++) {
-        if (b0[i] + want[i] > full[i]) need_pad = 1;
-        if (b0[i] != 0 || want[i] != full[i]) need_slice = 1;
+        if (e0[i] < 0) need_pad = 1;
+        if (b0[i] != 0 || e0[i] > 0) need_slice = 1;
     }
     mk_type t = x->type;
     t.dims[1] = m;
@@ -214,7 +219,7 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         return MK_OOM(c->err);
     /* pad_type valid: no pad, no output_shape (H3) */
     int32_t s32[MK_MAX_RANK], d32[MK_MAX_RANK], p32[2 * MK_MAX_RANK] = {0};
-    for (int i = 0; i < ns; i++) s32[i] = (int32_t)vs.s[i], d32[i] = (int32_t)vs.d[i];
+    for (int i = 0; i < ns; i++) s32[i] = (int32_t)sp.s[i], d32[i] = (int32_t)sp.d[i];
     if (!mk_onnx_in_str(c, op, "pad_type", "valid") ||
         !mk_onnx_in_i32s(c, op, "pad", 2 * ns, p32) || !mk_onnx_in_i32s(c, op, "strides", ns, s32) ||
         !mk_onnx_in_i32s(c, op, "dilations", ns, d32) ||
@@ -226,9 +231,9 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         int32_t pads[2 * MK_MAX_RANK] = {0};
         mk_type pt = v->type;
         for (int i = 0; i < ns; i++) {
-            int64_t extra = b0[i] + want[i] - full[i];
-            pads[2 * (2 + i) + 1] = (int32_t)(extra > 0 ? extra : 0);
-            pt.dims[2 + i] += extra > 0 ? extra : 0;
+            int64_t extra = e0[i] < 0 ? -e0[i] : 0;
+            pads[2 * (2 + i) + 1] = (int32_t)extra;
+            if (pt.dims[2 + i] >= 0) pt.dims[2 + i] += extra;
         }
         mk_op *pop = mk_onnx_op(c, MK_OP_PAD, NULL);
         if (!pop || !mk_onnx_in_mil(c, pop, "x", v) || !mk_onnx_in_i32s(c, pop, "pad", 2 * r, pads) ||
@@ -238,13 +243,15 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         v = mk_onnx_out(c, pop, NULL, &pt);
     }
     if (v && need_slice) {
+        /* begin b0; end counted from the end (negative) so it holds for any length */
         int32_t bb[MK_MAX_RANK] = {0}, ee[MK_MAX_RANK] = {0}, st[MK_MAX_RANK];
         uint8_t em[MK_MAX_RANK];
         mk_type ot = v->type;
-        for (int i = 0; i < r; i++) st[i] = 1, em[i] = i < 2;
+        for (int i = 0; i < r; i++) st[i] = 1, em[i] = 1;
         for (int i = 0; i < ns; i++) {
             bb[2 + i] = (int32_t)b0[i];
-            ee[2 + i] = (int32_t)(b0[i] + want[i]);
+            em[2 + i] = e0[i] <= 0;
+            ee[2 + i] = e0[i] > 0 ? (int32_t)-e0[i] : 0;
             ot.dims[2 + i] = want[i];
         }
         mk_op *sop = mk_onnx_op(c, MK_OP_SLICE_BY_INDEX, b && need_pad ? NULL : oname(n, 0));
@@ -556,12 +563,181 @@ OX_LOWER(mk_onnx_lower_pad)
 OX_WHY(mk_onnx_why_resize)
 {
     const char *m = mk_onnx_attr_s(c, n, "mode", "nearest");
-    if (strcmp(m, "nearest") && strcmp(m, "linear") && strcmp(m, "bilinear"))
-        return strcmp(m, "cubic") == 0 ? "Resize mode cubic unsupported" : "Resize mode unsupported";
+    if (strcmp(m, "nearest") && strcmp(m, "linear") && strcmp(m, "bilinear") && strcmp(m, "cubic"))
+        return "Resize mode unsupported";
     const char *ct = mk_onnx_attr_s(c, n, "coordinate_transformation_mode", "half_pixel");
     if (!strcmp(ct, "tf_crop_and_resize")) return "tf_crop_and_resize unsupported";
     if (mk_onnx_attr_i(n, "antialias", 0)) return "antialias unsupported";
     return NULL;
+}
+
+/* Source coordinate of output index o along an axis (ONNX Resize coordinate transforms);
+ * the resized length is in * scale before rounding, as the specification has it. */
+static double src_coord(const char *ct, double o, int64_t in, int64_t out, double scale)
+{
+    double len = (double)in * scale;
+    if (!strcmp(ct, "align_corners")) return len <= 1 ? 0 : o * (double)(in - 1) / (len - 1);
+    if (!strcmp(ct, "asymmetric")) return o / scale;
+    if (!strcmp(ct, "tf_half_pixel_for_nn")) return (o + 0.5) / scale;
+    if (!strcmp(ct, "pytorch_half_pixel")) return len > 1 ? (o + 0.5) / scale - 0.5 : 0;
+    if (!strcmp(ct, "half_pixel_symmetric")) {
+        double adj = (double)out / len, center = (double)in / 2;
+        return center * (1 - adj) + (o + 0.5) / scale - 0.5;
+    }
+    return (o + 0.5) / scale - 0.5; /* half_pixel */
+}
+
+/* The input index nearest mode picks for source coordinate x, clamped to the axis. */
+static int64_t nearest_index(const char *nmode, double x, int64_t in)
+{
+    double f = floor(x), frac = x - f;
+    int64_t k;
+    if (!strcmp(nmode, "floor")) k = (int64_t)f;
+    else if (!strcmp(nmode, "ceil")) k = (int64_t)ceil(x);
+    else if (!strcmp(nmode, "round_prefer_ceil")) k = (int64_t)(frac >= 0.5 ? f + 1 : f);
+    else k = (int64_t)(frac > 0.5 ? f + 1 : f);
+    return k < 0 ? 0 : k >= in ? in - 1 : k;
+}
+
+/* Whether nearest resize of an axis by integer factor f is plain repetition (index o / f). */
+static int nearest_is_repeat(const char *ct, const char *nmode, int64_t in, int64_t out, int64_t f)
+{
+    for (int64_t o = 0; o < out; o++)
+        if (nearest_index(nmode, src_coord(ct, (double)o, in, out, (double)f), in) != o / f)
+            return 0;
+    return 1;
+}
+
+static int known_ct(const char *ct)
+{
+    return !strcmp(ct, "align_corners") || !strcmp(ct, "asymmetric") ||
+           !strcmp(ct, "tf_half_pixel_for_nn") || !strcmp(ct, "pytorch_half_pixel") ||
+           !strcmp(ct, "half_pixel_symmetric") || !strcmp(ct, "half_pixel");
+}
+
+/* Interpolation weights W[out][in] of one axis: y = W x. Neighbours outside the axis repeat
+ * its edge (or, with exclude_outside, drop out and the rest are renormalized). */
+static void resize_weights(ox_ctx *c, const Onnx__NodeProto *n, const char *mode, const char *ct,
+                           int64_t in, int64_t out, double scale, float *w)
+{
+    const char *nmode = c->opset >= 11 ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor")
+                                       : "floor";
+    double A = mk_onnx_attr_f(n, "cubic_coeff_a", -0.75f);
+    int excl = (int)mk_onnx_attr_i(n, "exclude_outside", 0);
+    memset(w, 0, (size_t)(out * in) * sizeof *w);
+    for (int64_t o = 0; o < out; o++) {
+        double x = src_coord(ct, (double)o, in, out, scale);
+        float *row = w + o * in;
+        if (!strcmp(mode, "nearest")) {
+            row[nearest_index(nmode, x, in)] = 1;
+            continue;
+        }
+        double f = floor(x), r = x - f, cw[4];
+        int64_t base = (int64_t)f, nb;
+        if (!strcmp(mode, "cubic")) {
+            double r1 = r + 1, q = 1 - r, q1 = q + 1;
+            cw[0] = ((A * r1 - 5 * A) * r1 + 8 * A) * r1 - 4 * A;
+            cw[1] = ((A + 2) * r - (A + 3)) * r * r + 1;
+            cw[2] = ((A + 2) * q - (A + 3)) * q * q + 1;
+            cw[3] = ((A * q1 - 5 * A) * q1 + 8 * A) * q1 - 4 * A;
+            base -= 1;
+            nb = 4;
+        } else {
+            cw[0] = 1 - r;
+            cw[1] = r;
+            nb = 2;
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < nb; j++) {
+            int64_t k = base + j;
+            if (excl && (k < 0 || k >= in)) cw[j] = 0;
+            sum += cw[j];
+        }
+        for (int64_t j = 0; j < nb; j++) {
+            int64_t k = base + j;
+            k = k < 0 ? 0 : k >= in ? in - 1 : k;
+            row[k] += (float)(excl && sum != 0 ? cw[j] / sum : cw[j]);
+        }
+    }
+}
+
+/* Any separable resize of the last two axes as constant interpolation matrices: y = Wh x Ww^T
+ * (one matmul per resized axis). Used where MIL's resize ops cannot express the mode. */
+static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
+                               const int64_t *od, const float *s, const char *mode,
+                               const char *ct, ox_val *o)
+{
+    int r = x->type.rank;
+    if (!known_ct(ct)) return mk_onnx_unsupported(c, n, "coordinate transformation %s", ct);
+    for (int i = 0; i < r - 2; i++)
+        if (od[i] != x->type.dims[i]) return mk_onnx_unsupported(c, n, "resize of a leading axis");
+    mk_value *v = x;
+    int last = -1;
+    for (int a = r >= 2 ? r - 2 : 0; a < r; a++)
+        if (od[a] != x->type.dims[a] || s[a] != 1.0f) last = a;
+    if (last < 0) return done(c, o, mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
+    for (int a = r >= 2 ? r - 2 : 0; a < r && v; a++) {
+        int64_t in = x->type.dims[a];
+        if (od[a] == in && s[a] == 1.0f) continue;
+        size_t cells;
+        if (!mk_mul_size((size_t)od[a], (size_t)in, &cells) || cells > ((size_t)1 << 22))
+            return mk_onnx_unsupported(c, n, "%s resize of %lld to %lld: weight matrix too large",
+                                       mode, (long long)in, (long long)od[a]);
+        float *w = mk_onnx_weight_alloc(c, cells * sizeof *w);
+        if (!w) return MK_OOM(c->err);
+        resize_weights(c, n, mode, ct, in, od[a], (double)s[a], w);
+        int64_t wd[2] = {od[a], in};
+        mk_value *wv = mk_onnx_cf32_own(c, "resize_weights", 2, wd, w);
+        mk_type t = v->type;
+        t.dims[a] = od[a];
+        mk_op *op = wv ? mk_onnx_op(c, MK_OP_MATMUL, a == last ? oname(n, 0) : NULL) : NULL;
+        int along_h = a == r - 2;
+        /* H: W @ x; W (last axis): x @ W^T */
+        if (!op || !mk_onnx_in_mil(c, op, "x", along_h ? wv : v) ||
+            !mk_onnx_in_mil(c, op, "y", along_h ? v : wv) ||
+            !mk_onnx_in_bool(c, op, "transpose_x", 0) ||
+            !mk_onnx_in_bool(c, op, "transpose_y", !along_h))
+            return MK_OOM(c->err);
+        v = mk_onnx_out(c, op, NULL, &t);
+    }
+    return done(c, o, v);
+}
+
+/* Resize of flexible H/W (ranges from --shape): MIL's nearest upsampling takes scale factors,
+ * not sizes, so integer nearest upsampling converts with the dims left unknown. */
+static mk_status resize_dynamic(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, const float *sc,
+                                const int64_t *sizes, const char *mode, const char *ct,
+                                ox_val *o)
+{
+    int r = x->type.rank;
+    if (sizes) return mk_onnx_unsupported(c, n, "sizes given for a flexible input shape");
+    if (r != 4) return mk_onnx_unsupported(c, n, "flexible shape with rank %d", r);
+    for (int i = 0; i < r - 2; i++)
+        if (sc[i] != 1.0f) return mk_onnx_unsupported(c, n, "resize of a leading axis");
+    float sh = sc[2], sw = sc[3];
+    if (strcmp(mode, "nearest") || sh != floorf(sh) || sw != floorf(sw) || sh < 1 || sw < 1 ||
+        sh > 1024 || sw > 1024)
+        return mk_onnx_unsupported(c, n, "on a flexible shape only nearest upsampling by integer "
+                                         "scales converts (mode %s, scales %g x %g)",
+                                   mode, (double)sh, (double)sw);
+    const char *nmode = c->opset >= 11
+                            ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor")
+                            : "floor";
+    /* the index map of these transforms repeats with period f; check one length */
+    if (!strcmp(ct, "align_corners") || !known_ct(ct) ||
+        !nearest_is_repeat(ct, nmode, 16, 16 * (int64_t)sh, (int64_t)sh) ||
+        !nearest_is_repeat(ct, nmode, 16, 16 * (int64_t)sw, (int64_t)sw))
+        return mk_onnx_unsupported(c, n, "nearest %s/%s on a flexible shape is not plain "
+                                         "repetition", ct, nmode);
+    mk_type t = x->type;
+    for (int i = 2; i < 4; i++)
+        if (t.dims[i] >= 0) t.dims[i] *= (int64_t)sc[i];
+    mk_op *op = mk_onnx_op(c, MK_OP_UPSAMPLE_NEAREST_NEIGHBOR, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
+        !mk_onnx_in_f32(c, op, "scale_factor_height", sh) ||
+        !mk_onnx_in_f32(c, op, "scale_factor_width", sw))
+        return MK_OOM(c->err);
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }
 
 static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, const float *sc,
@@ -572,9 +748,16 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
     const char *ct = c->opset >= 11
                          ? mk_onnx_attr_s(c, n, "coordinate_transformation_mode", "half_pixel")
                          : "asymmetric";
-    if (r != 4 && r != 3) return mk_onnx_unsupported(c, n, "rank %d (Resize of the last two axes)", r);
+    if (!strcmp(mode, "bilinear")) mode = "linear";
+    if (r < 1) return mk_onnx_unsupported(c, n, "Resize of a scalar");
+    if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float Resize");
+    int dyn = 0;
     for (int i = 0; i < r; i++)
-        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
+        if (x->type.dims[i] < 0) {
+            if (i < r - 2) return mk_onnx_unsupported(c, n, "needs static leading dims");
+            dyn = 1;
+        }
+    if (dyn) return resize_dynamic(c, n, x, sc, sizes, mode, ct, o);
     int64_t od[MK_MAX_RANK];
     float s[MK_MAX_RANK];
     for (int i = 0; i < r; i++) {
@@ -586,9 +769,34 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             od[i] = (int64_t)floorf((float)x->type.dims[i] * sc[i]);
         }
         if (od[i] < 1) return mk_err_set(c->err, MK_EINVAL, "empty output");
+        if (od[i] > INT32_MAX) return mk_err_set(c->err, MK_EINVAL, "output too large");
     }
     for (int i = 0; i < r - 2; i++)
         if (od[i] != x->type.dims[i]) return mk_onnx_unsupported(c, n, "resize of a leading axis");
+    /* MIL's own resize ops where they mean the same; interpolation matrices otherwise */
+    int native = (r == 3 || r == 4) && strcmp(mode, "cubic") != 0;
+    float sh = native ? s[r - 2] : 1, sw = native ? s[r - 1] : 1;
+    if (native && !strcmp(mode, "nearest")) {
+        int integral = sh == floorf(sh) && sw == floorf(sw) && sh >= 1 && sw >= 1 &&
+                       od[r - 2] == (int64_t)sh * x->type.dims[r - 2] &&
+                       od[r - 1] == (int64_t)sw * x->type.dims[r - 1];
+        const char *nmode = c->opset >= 11
+                                ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor")
+                                : "floor";
+        if (!integral || !known_ct(ct) ||
+            !nearest_is_repeat(ct, nmode, x->type.dims[r - 2], od[r - 2], (int64_t)sh) ||
+            !nearest_is_repeat(ct, nmode, x->type.dims[r - 1], od[r - 1], (int64_t)sw))
+            native = 0;
+    } else if (native) {
+        int exact = (double)od[r - 2] == (double)sh * (double)x->type.dims[r - 2] &&
+                    (double)od[r - 1] == (double)sw * (double)x->type.dims[r - 1];
+        if ((strcmp(ct, "align_corners") && strcmp(ct, "asymmetric") && strcmp(ct, "half_pixel") &&
+             strcmp(ct, "pytorch_half_pixel")) ||
+            (!strcmp(ct, "pytorch_half_pixel") && (od[r - 2] == 1 || od[r - 1] == 1)) ||
+            !exact)
+            native = 0;
+    }
+    if (!native) return resize_matrix(c, n, x, od, s, mode, ct, o);
     mk_value *xv = x;
     if (r == 3) {
         int64_t d4[4] = {1, x->type.dims[0], x->type.dims[1], x->type.dims[2]};
@@ -598,19 +806,9 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
     mk_type t = xv->type;
     t.dims[2] = od[r - 2];
     t.dims[3] = od[r - 1];
-    float sh = s[r - 2], sw = s[r - 1];
     mk_op *op;
     const char *nm = r == 3 ? NULL : oname(n, 0);
     if (!strcmp(mode, "nearest")) {
-        int integral = sh == floorf(sh) && sw == floorf(sw) && sh >= 1 && sw >= 1 &&
-                       od[r - 2] == (int64_t)sh * x->type.dims[r - 2] &&
-                       od[r - 1] == (int64_t)sw * x->type.dims[r - 1];
-        if (!integral) return mk_onnx_unsupported(c, n, "nearest resize by a non-integer factor");
-        const char *nmode = mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor");
-        if (!strcmp(ct, "align_corners") || (!strcmp(ct, "asymmetric") && strcmp(nmode, "floor") &&
-                                              c->opset >= 11 && (sh > 1 || sw > 1) &&
-                                              strcmp(nmode, "round_prefer_floor")))
-            return mk_onnx_unsupported(c, n, "nearest with %s/%s", ct, nmode);
         op = mk_onnx_op(c, MK_OP_UPSAMPLE_NEAREST_NEIGHBOR, nm);
         if (!op || !mk_onnx_in_mil(c, op, "x", xv) ||
             !mk_onnx_in_f32(c, op, "scale_factor_height", sh) ||
@@ -620,10 +818,7 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
         const char *sm;
         if (!strcmp(ct, "align_corners")) sm = "STRICT_ALIGN_CORNERS";
         else if (!strcmp(ct, "asymmetric")) sm = "DEFAULT";
-        else if (!strcmp(ct, "half_pixel") || !strcmp(ct, "pytorch_half_pixel")) sm = "UNALIGN_CORNERS";
-        else return mk_onnx_unsupported(c, n, "linear with %s", ct);
-        if (!strcmp(ct, "pytorch_half_pixel") && (od[r - 2] == 1 || od[r - 1] == 1))
-            return mk_onnx_unsupported(c, n, "pytorch_half_pixel with an output size of 1");
+        else sm = "UNALIGN_CORNERS";
         op = mk_onnx_op(c, MK_OP_RESIZE_BILINEAR, nm);
         if (!op || !mk_onnx_in_mil(c, op, "x", xv) ||
             !mk_onnx_in_i32(c, op, "target_size_height", (int32_t)od[r - 2]) ||
@@ -724,7 +919,7 @@ OX_WHY(mk_onnx_why_gru)
 static float *reorder(ox_ctx *c, const ox_val *v, size_t off, int G, int64_t H, int64_t K,
                       const int *map)
 {
-    float *d = mk_arena_array(c->p->arena, (size_t)(G * H * K), sizeof *d);
+    float *d = mk_onnx_weight_alloc(c, (size_t)(G * H * K) * sizeof *d);
     if (!d) return NULL;
     for (int j = 0; j < G; j++)
         for (int64_t h = 0; h < H; h++)
@@ -741,7 +936,7 @@ static mk_value *rnn_state(ox_ctx *c, ox_val *s, int D, int64_t B, int64_t H, co
     if (!s) {
         size_t k = (size_t)(B * D * H);
         float *z = mk_arena_array(c->p->arena, k ? k : 1, sizeof *z);
-        return z ? mk_onnx_cf32(c, nm, 2, d2, z) : NULL;
+        return z ? mk_onnx_cf32_own(c, nm, 2, d2, z) : NULL;
     }
     mk_value *v = mil(c, s);
     if (!v) return NULL;
@@ -826,8 +1021,8 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
         float *w = reorder(c, W, (size_t)(d * G * H * I), G, H, I, map);
         float *rr = reorder(c, R, (size_t)(d * G * H * H), G, H, H, map);
         if (!w || !rr) return MK_OOM(c->err);
-        mk_value *wv = mk_onnx_cf32(c, names[d][0], 2, wd, w);
-        mk_value *rv = mk_onnx_cf32(c, names[d][1], 2, rd, rr);
+        mk_value *wv = mk_onnx_cf32_own(c, names[d][0], 2, wd, w);
+        mk_value *rv = mk_onnx_cf32_own(c, names[d][1], 2, rd, rr);
         if (!wv || !rv || !mk_onnx_in_mil(c, op, names[d][0], wv) ||
             !mk_onnx_in_mil(c, op, names[d][1], rv))
             return MK_OOM(c->err);
@@ -839,7 +1034,7 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
                 for (int64_t h = 0; h < H; h++)
                     bb[j * H + h] = (float)(mk_onnx_cget_f(B, base + (size_t)(map[j] * H + h)) +
                                             mk_onnx_cget_f(B, base + (size_t)(G * H + map[j] * H + h)));
-            mk_value *bv = mk_onnx_cf32(c, names[d][2], 1, &bd, bb);
+            mk_value *bv = mk_onnx_cf32_own(c, names[d][2], 1, &bd, bb);
             if (!bv || !mk_onnx_in_mil(c, op, names[d][2], bv)) return MK_OOM(c->err);
         }
         if (P) {
@@ -850,7 +1045,7 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
             for (int j = 0; j < 3; j++)
                 for (int64_t h = 0; h < H; h++)
                     pp[j * H + h] = (float)mk_onnx_cget_f(P, (size_t)(d * 3 * H + pmap[j] * H + h));
-            mk_value *pv = mk_onnx_cf32(c, names[d][3], 1, &pd, pp);
+            mk_value *pv = mk_onnx_cf32_own(c, names[d][3], 1, &pd, pp);
             if (!pv || !mk_onnx_in_mil(c, op, names[d][3], pv)) return MK_OOM(c->err);
         }
     }

@@ -17,10 +17,10 @@ typedef struct ox_model {
     mk_mapped map; /* the .onnx file itself (kept alive by the program afterwards) */
     int own_map;
     const mk_allocator *alloc;
-    /* raw_data spans cut out of initializers by the slim parse, one per initializer */
+    /* raw_data spans cut out of tensors (initializers, Constant nodes, subgraphs) by the slim
+     * parse; a tensor names its span with an unknown-field marker */
     size_t n_spans, cap_spans;
     struct ox_span {
-        const Onnx__TensorProto *t;
         const unsigned char *data;
         size_t size;
     } *spans;
@@ -74,7 +74,15 @@ typedef struct ox_ctx {
     int borrow_ok; /* the model bytes outlive the program (a kept file mapping) */
     size_t fold_bytes; /* bytes allocated by constant folding so far */
     unsigned flags;    /* MK_ONNX_* import flags */
+    /* weight slab: large constant payloads copied or computed at import live in anonymous
+     * read-mostly mappings the program keeps (so clones borrow them instead of copying) */
+    unsigned char *slab;
+    size_t slab_used, slab_size;
 } ox_ctx;
+
+/* Zeroed, 64-byte aligned memory for a constant payload that lives as long as the program:
+ * the weight slab for large sizes, the arena for small ones. NULL on OOM. */
+void *mk_onnx_weight_alloc(ox_ctx *c, size_t n);
 
 /* Internal import flags (tests): MK_ONNX_NO_FUSE keeps lowered patterns unfused. */
 #define MK_ONNX_NO_FUSE 1u
@@ -132,6 +140,9 @@ mk_value *mk_onnx_transpose(ox_ctx *c, mk_value *x, int rank, const int *perm,
                             const char *name);
 mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dims,
                        const float *v);
+/* The same for a payload from mk_onnx_weight_alloc or the arena: borrowed, not copied. */
+mk_value *mk_onnx_cf32_own(ox_ctx *c, const char *name, int rank, const int64_t *dims,
+                           const float *v);
 /* Numpy broadcasting of two types' shapes; 0 when incompatible. */
 int mk_onnx_bcast(const mk_type *a, const mk_type *b, mk_type *out);
 
@@ -198,7 +209,7 @@ OX_LOWER(mk_onnx_lower_tan); OX_LOWER(mk_onnx_lower_asin); OX_LOWER(mk_onnx_lowe
 OX_LOWER(mk_onnx_lower_atan); OX_LOWER(mk_onnx_lower_sinh); OX_LOWER(mk_onnx_lower_cosh);
 OX_LOWER(mk_onnx_lower_atanh); OX_LOWER(mk_onnx_lower_sign); OX_LOWER(mk_onnx_lower_not);
 OX_LOWER(mk_onnx_lower_log); OX_LOWER(mk_onnx_lower_neg); OX_LOWER(mk_onnx_lower_reciprocal);
-OX_LOWER(mk_onnx_lower_leaky_relu); OX_LOWER(mk_onnx_lower_elu);
+OX_LOWER(mk_onnx_lower_leaky_relu); OX_LOWER(mk_onnx_lower_elu); OX_LOWER(mk_onnx_lower_selu);
 OX_LOWER(mk_onnx_lower_hard_sigmoid); OX_LOWER(mk_onnx_lower_hard_swish);
 OX_LOWER(mk_onnx_lower_gelu); OX_WHY(mk_onnx_why_gelu);
 OX_LOWER(mk_onnx_lower_clip); OX_LOWER(mk_onnx_lower_prelu);

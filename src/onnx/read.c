@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "onnx_int.h"
 
@@ -93,7 +95,9 @@ static int put_varint(mk_buf *b, uint64_t v)
     return mk_buf_append(b, tmp, (size_t)n);
 }
 
-#define SLIM_MIN 64 /* raw_data payloads at least this big stay in the file */
+#define SLIM_MIN 64       /* raw_data payloads at least this big stay in the file */
+#define SLIM_MARK 536870001u /* unknown TensorProto field carrying the span index */
+#define SLIM_DEPTH 24     /* nesting limit (subgraphs inside attributes) */
 
 typedef struct slim_ctx {
     const mk_allocator *a;
@@ -115,16 +119,36 @@ static int add_span(slim_ctx *s, const unsigned char *d, size_t n)
         s->spans = ns;
         s->cap = nc;
     }
-    s->spans[s->n++] = (struct ox_span){NULL, d, n};
+    s->spans[s->n].data = d;
+    s->spans[s->n].size = n;
+    s->n++;
     return 1;
 }
 
-/* Copy message bytes into out, rewriting field `target` (length-delimited) with fn. */
-typedef int (*slim_fn)(slim_ctx *s, const unsigned char *p, size_t n, mk_buf *out);
+/* Messages the slim parse descends into, and which of their fields hold such messages:
+ * ModelProto.graph(7); GraphProto.node(1), initializer(5); NodeProto.attribute(5);
+ * AttributeProto.t(5), g(6), tensors(10), graphs(11); TensorProto.raw_data(9) is cut. */
+enum { K_MODEL, K_GRAPH, K_NODE, K_ATTR, K_TENSOR, K_NONE };
 
-static int slim_msg(slim_ctx *s, const unsigned char *p, size_t n, unsigned target, slim_fn fn,
-                    mk_buf *out)
+static int child_kind(int kind, uint64_t field)
 {
+    switch (kind) {
+    case K_MODEL: return field == 7 ? K_GRAPH : K_NONE;
+    case K_GRAPH: return field == 1 ? K_NODE : field == 5 ? K_TENSOR : K_NONE;
+    case K_NODE: return field == 5 ? K_ATTR : K_NONE;
+    case K_ATTR:
+        return field == 5 || field == 10 ? K_TENSOR : field == 6 || field == 11 ? K_GRAPH : K_NONE;
+    default: return K_NONE;
+    }
+}
+
+/* Copy message bytes into out. Large TensorProto.raw_data payloads are left in the input
+ * (recorded as spans) and replaced by a SLIM_MARK varint holding the span index, which
+ * protobuf-c keeps as an unknown field. */
+static int slim_msg(slim_ctx *s, int kind, const unsigned char *p, size_t n, mk_buf *out,
+                    int depth)
+{
+    if (depth > SLIM_DEPTH) return 0;
     wire w = {p, p + n};
     while (w.p < w.end) {
         const unsigned char *start = w.p, *pay = NULL;
@@ -133,10 +157,17 @@ static int slim_msg(slim_ctx *s, const unsigned char *p, size_t n, unsigned targ
         if (!rd_varint(&w, &key)) return 0;
         unsigned wt = (unsigned)(key & 7);
         if (!skip_field(&w, wt, &pay, &plen)) return 0;
-        if ((key >> 3) == target && wt == 2) {
+        int ck = wt == 2 ? child_kind(kind, key >> 3) : K_NONE;
+        if (kind == K_TENSOR && wt == 2 && (key >> 3) == 9 && plen >= SLIM_MIN) {
+            if (!add_span(s, pay, plen) || !put_varint(out, (uint64_t)SLIM_MARK << 3) ||
+                !put_varint(out, s->n - 1)) {
+                s->oom |= out->oom;
+                return 0;
+            }
+        } else if (ck != K_NONE) {
             mk_buf sub;
             mk_buf_init(&sub, s->a);
-            int ok = fn(s, pay, plen, &sub) && put_varint(out, key) &&
+            int ok = slim_msg(s, ck, pay, plen, &sub, depth + 1) && put_varint(out, key) &&
                      put_varint(out, sub.len) && mk_buf_append(out, sub.data, sub.len);
             if (sub.oom || out->oom) s->oom = 1;
             mk_buf_free(&sub);
@@ -149,34 +180,6 @@ static int slim_msg(slim_ctx *s, const unsigned char *p, size_t n, unsigned targ
     return 1;
 }
 
-static int slim_tensor(slim_ctx *s, const unsigned char *p, size_t n, mk_buf *out)
-{
-    wire w = {p, p + n};
-    const unsigned char *raw = NULL;
-    size_t raw_n = 0;
-    while (w.p < w.end) {
-        const unsigned char *start = w.p, *pay = NULL;
-        size_t plen = 0;
-        uint64_t key;
-        if (!rd_varint(&w, &key)) return 0;
-        unsigned wt = (unsigned)(key & 7);
-        if (!skip_field(&w, wt, &pay, &plen)) return 0;
-        if ((key >> 3) == 9 && wt == 2 && plen >= SLIM_MIN) {
-            raw = pay;
-            raw_n = plen;
-        } else if (!mk_buf_append(out, start, (size_t)(w.p - start))) {
-            s->oom = 1;
-            return 0;
-        }
-    }
-    return add_span(s, raw, raw_n);
-}
-
-static int slim_graph(slim_ctx *s, const unsigned char *p, size_t n, mk_buf *out)
-{
-    return slim_msg(s, p, n, 5, slim_tensor, out);
-}
-
 mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocator *a,
                         ox_model *m, mk_err *e)
 {
@@ -185,7 +188,7 @@ mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocat
     slim_ctx s = {a, NULL, 0, 0, 0};
     mk_buf slim;
     mk_buf_init(&slim, a);
-    if (!slim_msg(&s, data, size, 7, slim_graph, &slim)) {
+    if (!slim_msg(&s, K_MODEL, data, size, &slim, 0)) {
         int oom = slim.oom || s.oom;
         mk_buf_free(&slim);
         mk_free(a, s.spans, s.cap * sizeof *s.spans);
@@ -205,14 +208,6 @@ mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocat
         if (ud.oom) return MK_OOM(e);
         return mk_err_set(e, MK_EINVAL, "not an ONNX model (protobuf does not decode)");
     }
-    /* spans were recorded in initializer order */
-    Onnx__GraphProto *g = m->proto->graph;
-    size_t ni = g ? g->n_initializer : 0;
-    if (ni != s.n) {
-        mk_onnx_model_free(m);
-        return mk_err_set(e, MK_EINVAL, "initializer count mismatch in graph");
-    }
-    for (size_t i = 0; i < ni; i++) m->spans[i].t = g->initializer[i];
     return MK_OK;
 }
 
@@ -388,12 +383,30 @@ static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsi
     return MK_OK;
 }
 
+/* The span a slim-parsed tensor's raw data was cut into (its SLIM_MARK field), or NULL. */
 static const struct ox_span *find_span(const ox_ctx *c, const Onnx__TensorProto *t)
 {
     if (!c->model) return NULL;
-    for (size_t i = 0; i < c->model->n_spans; i++)
-        if (c->model->spans[i].t == t) return c->model->spans[i].data ? &c->model->spans[i] : NULL;
+    for (unsigned i = 0; i < t->base.n_unknown_fields; i++) {
+        const ProtobufCMessageUnknownField *u = &t->base.unknown_fields[i];
+        if (u->tag != SLIM_MARK || u->wire_type != PROTOBUF_C_WIRE_TYPE_VARINT) continue;
+        wire w = {u->data, u->data + u->len};
+        uint64_t idx;
+        if (!rd_varint(&w, &idx) || idx >= c->model->n_spans) return NULL;
+        return &c->model->spans[idx];
+    }
     return NULL;
+}
+
+/* After a copy out of a file mapping, let the kernel drop the pages only that span covers
+ * (they would otherwise stay resident next to the copy). */
+static void release_pages(const unsigned char *p, size_t n)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || n < 2 * (size_t)pg) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~(uintptr_t)(pg - 1);
+    if (b > a) (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
 }
 
 mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
@@ -448,17 +461,17 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
             out->borrowed = 1;
             return MK_OK;
         }
-        void *d = mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
+        void *d = c->model ? mk_onnx_weight_alloc(c, dst_bytes)
+                           : mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
         if (!d) return MK_OOM(c->err);
-        if (raw) convert_raw(et, raw, numel, d);
+        if (raw && et == 1) memcpy(d, raw, src_bytes);
+        else if (raw) convert_raw(et, raw, numel, d);
+        if (raw && raw_mapped) release_pages(raw, raw_n);
         out->data = d;
         return MK_OK;
     }
-    /* typed repeated fields */
+    /* typed repeated fields: the count is checked before anything is allocated */
     size_t have;
-    void *d = mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
-    if (!d) return MK_OOM(c->err);
-    out->data = d;
     switch (et) {
     case 1: have = t->n_float_data; break;
     case 7: have = t->n_int64_data; break;
@@ -469,6 +482,10 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
     if (have != numel)
         return mk_err_set(c->err, MK_EINVAL, "%s: tensor '%s': %zu values for %zu elements",
                           c->file, tn, have, numel);
+    void *d = c->model ? mk_onnx_weight_alloc(c, dst_bytes)
+                       : mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
+    if (!d) return MK_OOM(c->err);
+    out->data = d;
     float *f = d;
     int64_t *i64 = d;
     uint8_t *b = d;
@@ -519,7 +536,7 @@ mk_status mk_onnx_read_tensor(const char *path, mk_tensor *out, mk_err *err)
         size_t es = out->dtype == MK_DT_BOOL ? 1 : 4;
         out->nbytes = numel * es;
         const char *nm = t->name ? t->name : "";
-        out->data = mk_malloc(a, out->nbytes);
+        out->data = mk_malloc(a, out->nbytes ? out->nbytes : 1);
         out->name = mk_malloc(a, strlen(nm) + 1);
         if (!out->data || !out->name) {
             mk_tensor_free(out);

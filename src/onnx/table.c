@@ -93,6 +93,7 @@ static const ox_importer importers[] = {
     {"Reshape", 5, 99, L(reshape), NULL},
     {"Resize", 10, 99, L(resize), W(resize)},
     {"Round", 11, 99, L(round), NULL},
+    {"Selu", ANY, L(selu), NULL},
     {"Shape", ANY, L(shape), NULL},
     {"Sigmoid", ANY, L(sigmoid), NULL},
     {"Sign", 9, 99, L(sign), NULL},

@@ -1,164 +1,471 @@
-/* fp16 compute precision (for `milkit convert --precision fp16`): fp32 function inputs are
- * cast to fp16 once at the top, fp32 constants become fp16 constants (clipped to +-65504,
- * H14), run-time casts to fp32 become casts to fp16, every op's type is re-inferred, and
- * fp32 model outputs get a final cast back so the model's I/O does not change. Integer and
- * bool tensors are untouched. */
+/* fp16 compute precision (`milkit convert --precision fp16`), opset- and domain-aware: every op
+ * argument whose parameter accepts fp16 at the program's opset (params.c) gets an fp16 value,
+ * the others keep (or get back) fp32, so ops that are fp32-only at a target (lstm/gru/rnn before
+ * iOS17) and fp32-only parameters (upsample scale factors, affine zero_point) stay legal.
+ * Constants are converted once (clipped to +-65504, H14; tiny values kept nonzero), values get
+ * one cached cast right after their definition, casts are looked through instead of stacked,
+ * and every function and nested block keeps its declared output dtypes (model I/O unchanged).
+ * Does not touch integer/bool tensors, cond/while_loop interfaces or states. */
 #include <math.h>
 #include <string.h>
 
 #include "passes_int.h"
 
-static mk_value *to_fp16_const(pb *b, const mk_value *v) {
+#define SMALL_CONST 400 /* constants this small get the underflow guard (epsilons, scalars) */
+
+typedef struct fctx {
+    mk_program *p;
+    mk_err *e;
+    int ios;
+    mk_strmap orig;       /* value name -> original dtype + 1 (op outputs, block inputs) */
+    mk_strmap home;       /* block/function input name -> its mk_block */
+    mk_strmap to16, to32; /* value name -> its fp16 / fp32 version made by this pass */
+    mk_fp16_stats *st;
+    int changed;
+} fctx;
+
+static int is_constexpr(mk_op_kind k)
+{
+    return k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE || k == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ||
+           k == MK_OP_CONSTEXPR_CAST || k == MK_OP_CONSTEXPR_LUT_TO_DENSE;
+}
+
+static int is_half_or_single(mk_dtype dt)
+{
+    return dt == MK_DT_FP16 || dt == MK_DT_FP32;
+}
+
+static const char *suffix(mk_dtype dt)
+{
+    return dt == MK_DT_FP16 ? "to_fp16" : "to_fp32";
+}
+
+static mk_dtype orig_dtype(fctx *c, const mk_value *v)
+{
+    void *o = v->name ? mk_strmap_get(&c->orig, v->name) : NULL;
+    return o ? (mk_dtype)((uintptr_t)o - 1) : v->type.dtype;
+}
+
+static int remember(mk_strmap *m, const mk_value *v, mk_value *ver)
+{
+    if (!v->name || !ver->name) return 1;
+    return mk_strmap_put(m, v->name, ver) != 0;
+}
+
+/* Converted payload of a float constant (fp32 <-> fp16); counts clipped / guarded values. */
+static void *convert_payload(fctx *c, const mk_value *v, mk_dtype dt, size_t *nbytes)
+{
     size_t n = 0;
-    if (!mk_type_numel(&v->type, &n)) return NULL;
-    uint16_t *buf = mk_arena_array(b->p->arena, n ? n : 1, sizeof *buf);
+    if (!mk_type_numel(&v->type, &n) || !v->cst || !v->cst->data) return NULL;
+    size_t es = dt == MK_DT_FP16 ? 2 : 4, nb;
+    if (!mk_mul_size(n ? n : 1, es, &nb)) return NULL;
+    void *buf = mk_arena_alloc(c->p->arena, nb);
     if (!buf) return NULL;
     for (size_t i = 0; i < n; i++) {
-        float f = ((const float *)v->cst->data)[i];
-        if (f > 65504.0f) f = 65504.0f;
-        if (f < -65504.0f) f = -65504.0f;
-        buf[i] = mk_f32_to_f16(f);
+        float f = (float)mk_const_get_f64(v, i);
+        if (dt == MK_DT_FP32) {
+            ((float *)buf)[i] = f;
+            continue;
+        }
+        if (f > 65504.0f || f < -65504.0f) {
+            f = f > 0 ? 65504.0f : -65504.0f;
+            c->st->n_clipped++;
+        }
+        uint16_t h = mk_f32_to_f16(f);
+        if (n < SMALL_CONST && f != 0 && (h & 0x7fff) == 0) {
+            h = (uint16_t)((h & 0x8000) | 1); /* +-2^-24: an epsilon must not become 0 */
+            c->st->n_underflow++;
+        }
+        ((uint16_t *)buf)[i] = h;
     }
+    *nbytes = n * es;
+    return buf;
+}
+
+/* A new constant value equal to constant v in dtype dt: a const op right after v's producer
+ * when v has one, else an inline value. */
+static mk_value *convert_const(fctx *c, mk_value *v, mk_dtype dt)
+{
+    size_t nb = 0;
+    void *data = convert_payload(c, v, dt, &nb);
+    if (!data) return MK_OOM(c->e), NULL;
     mk_type t = v->type;
-    t.dtype = MK_DT_FP16;
-    if (v->producer) return pb_const_borrow(b, v->name ? v->name : "fp16_const", &t, buf, n * 2);
-    mk_value *c = mk_ir_const_value(b->p, &t, buf, n * 2, 1);
-    if (c) c->is_inline = v->is_inline;
-    return c;
-}
-
-static int is_fp32_const(const mk_value *v) {
-    return v && v->cst && v->cst->data && v->type.dtype == MK_DT_FP32;
-}
-
-static int convert_op(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
-    (void)ctx;
-    pb b;
-    pb_init(&b, p, op, e);
-    if (op->kind == MK_OP_CONST) {
-        if (!op->n_outputs || !is_fp32_const(op->outputs[0])) return 0;
-        mk_value *c = to_fp16_const(&b, op->outputs[0]);
-        if (!c) return MK_OOM(e), -1;
-        pb_replace(&b, op->outputs[0], c);
-        return pb_done(&b, 1);
+    t.dtype = dt;
+    mk_value *nv;
+    if (v->producer) {
+        char base[256];
+        snprintf(base, sizeof base, "%s_%s", v->name ? v->name : "const", suffix(dt));
+        nv = mk_ir_const(c->p, NULL, base, &t, data, nb, 1);
+        if (!nv) return MK_OOM(c->e), NULL;
+        mk_ir_insert_after(v->producer, nv->producer);
+    } else {
+        nv = mk_ir_const_value(c->p, &t, data, nb, 1);
+        if (!nv) return MK_OOM(c->e), NULL;
+        nv->is_inline = v->is_inline;
     }
-    int changed = 0;
-    for (int i = 0; i < op->n_inputs; i++)
+    if (v->cst->storage != MK_STORE_AUTO) ((mk_const *)nv->cst)->storage = v->cst->storage;
+    if (dt == MK_DT_FP16) c->st->n_consts++;
+    return nv;
+}
+
+static mk_value *as_dtype(fctx *c, mk_value *v, mk_dtype dt);
+
+/* constexpr op output in dtype dt: the same decompression with its float parameters converted
+ * (scale, lut, float data/offset/zero_point where the domain allows), so it stays a constant. */
+static mk_value *convert_constexpr(fctx *c, mk_value *v, mk_dtype dt)
+{
+    mk_op *cx = v->producer;
+    if (cx->kind == MK_OP_CONSTEXPR_CAST) {
+        /* fp16 source cast to fp32 at load time: the fp16 version is the source itself */
+        mk_value *src = mk_ir_attr(cx, "source_val");
+        if (!src) src = mk_ir_arg(cx, "source_val");
+        if (dt != MK_DT_FP16 || !src || !src->cst || src->type.dtype != MK_DT_FP16) return NULL;
+        char base[256];
+        snprintf(base, sizeof base, "%s_%s", v->name, suffix(dt));
+        mk_value *nv =
+            mk_ir_const(c->p, NULL, base, &src->type, src->cst->data, src->cst->nbytes, 1);
+        if (!nv) return MK_OOM(c->e), NULL;
+        mk_ir_insert_after(cx, nv->producer);
+        return nv;
+    }
+    char base[256];
+    snprintf(base, sizeof base, "%s_%s", v->name, suffix(dt));
+    mk_op *n = mk_ir_op_new(c->p, cx->kind, base);
+    mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+    mk_value *out = n ? mk_ir_op_add_output(c->p, n, NULL, &none) : NULL;
+    if (!out) return MK_OOM(c->e), NULL;
+    n->name = out->name;
+    for (int i = 0; i < cx->n_attrs; i++) {
+        mk_value *a = cx->attrs[i].value;
+        const mk_op_param *pp = mk_ir_op_param(cx->kind, cx->attrs[i].name, c->ios);
+        int ok16 = !pp || !pp->dtypes || (pp->dtypes & MK_DTBIT(MK_DT_FP16));
+        if (is_half_or_single(a->type.dtype) && a->type.dtype != dt && (dt == MK_DT_FP32 || ok16))
+            if (!(a = convert_const(c, a, dt))) return NULL;
+        if (!mk_ir_op_add_attr(c->p, n, cx->attrs[i].name, a)) return MK_OOM(c->e), NULL;
+    }
+    mk_ir_insert_after(cx, n);
+    for (int i = 0; i < cx->n_inputs; i++)
+        for (int j = 0; j < cx->inputs[i].n_args; j++) {
+            mk_value *a = cx->inputs[i].args[j];
+            if (is_half_or_single(a->type.dtype) && a->type.dtype != dt && a->cst &&
+                !(a = as_dtype(c, a, dt)))
+                return NULL;
+            if (!mk_ir_op_add_input(c->p, n, cx->inputs[i].name, a)) return MK_OOM(c->e), NULL;
+        }
+    if (mk_ir_infer_op(n, c->e) != MK_OK) return NULL;
+    if (out->type.dtype != dt) {
+        mk_ir_unlink(n);
+        return NULL;
+    }
+    return out;
+}
+
+/* A cast of v to dt, right after v's definition (so every use of v can see it). */
+static mk_value *insert_cast(fctx *c, mk_value *v, mk_value *x, mk_dtype dt)
+{
+    char base[256];
+    snprintf(base, sizeof base, "%s_%s", v->name ? v->name : "x", suffix(dt));
+    mk_op *op = mk_ir_op_new(c->p, MK_OP_CAST, base);
+    mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+    mk_value *out = op ? mk_ir_op_add_output(c->p, op, NULL, &none) : NULL;
+    if (!out) return MK_OOM(c->e), NULL;
+    op->name = out->name;
+    char dname[280];
+    snprintf(dname, sizeof dname, "%s_dtype", out->name);
+    mk_value *s = mk_ir_const_str(c->p, NULL, dname, mk_dtype_name(dt));
+    if (!s || !mk_ir_op_add_input(c->p, op, "x", x) || !mk_ir_op_add_input(c->p, op, "dtype", s))
+        return MK_OOM(c->e), NULL;
+    if (v->producer) {
+        mk_ir_insert_after(v->producer, op);
+    } else {
+        mk_block *b = v->name ? mk_strmap_get(&c->home, v->name) : NULL;
+        if (!b)
+            return mk_err_set(c->e, MK_EINTERNAL, "fp16: value '%s' has no defining block",
+                              v->name ? v->name : "?"),
+                   NULL;
+        if (b->first)
+            mk_ir_insert_before(b->first, op);
+        else
+            mk_ir_block_append(b, op);
+    }
+    mk_ir_insert_before(op, s->producer);
+    if (mk_ir_infer_op(op, c->e) != MK_OK) return NULL;
+    c->st->n_casts++;
+    return out;
+}
+
+/* v as dtype dt (fp16 or fp32): v itself, a version made earlier, a converted constant, the
+ * value a cast started from (exact), or a new cast. NULL with err set on failure. */
+static mk_value *as_dtype(fctx *c, mk_value *v, mk_dtype dt)
+{
+    if (v->type.dtype == dt || !mk_dtype_is_float(v->type.dtype)) return v;
+    mk_strmap *cache = dt == MK_DT_FP16 ? &c->to16 : &c->to32;
+    mk_value *got = v->name ? mk_strmap_get(cache, v->name) : NULL;
+    if (got) return got;
+    mk_value *nv = NULL;
+    mk_op *pr = v->producer;
+    if (v->cst && (!pr || pr->kind == MK_OP_CONST)) {
+        nv = convert_const(c, v, dt);
+    } else if (pr && is_constexpr(pr->kind)) {
+        nv = convert_constexpr(c, v, dt);
+        if (!nv && !c->e->code) nv = insert_cast(c, v, v, dt);
+    } else if (pr && pr->kind == MK_OP_CAST && mk_ir_arg(pr, "x")) {
+        mk_value *x = mk_ir_arg(pr, "x");
+        if (x->type.dtype == dt && dt == MK_DT_FP16)
+            nv = x; /* fp16 -> fp32 -> fp16 is exact */
+        else
+            nv = insert_cast(c, v, mk_dtype_is_float(x->type.dtype) ? v : x, dt);
+    } else {
+        nv = insert_cast(c, v, v, dt);
+    }
+    if (!nv) return NULL;
+    c->changed++;
+    /* the version of a version is the original: no cast(cast(x)) pairs */
+    mk_strmap *back = dt == MK_DT_FP16 ? &c->to32 : &c->to16;
+    if (!remember(cache, v, nv) ||
+        (is_half_or_single(v->type.dtype) && nv != v && nv->type.dtype != v->type.dtype &&
+         !mk_strmap_get(back, nv->name ? nv->name : "") && !remember(back, nv, v)))
+        return MK_OOM(c->e), NULL;
+    return nv;
+}
+
+/* iOS17+ activations and unary epsilons accept a second float type: coremltools keeps those
+ * scalars fp32 for accuracy; so do we. */
+static int keep_fp32_scalar(mk_op_kind k, const char *param, int ios)
+{
+    if (ios < 17) return 0;
+    int alpha = strcmp(param, "alpha") == 0, beta = strcmp(param, "beta") == 0;
+    switch (k) {
+    case MK_OP_LEAKY_RELU:
+    case MK_OP_PRELU:
+    case MK_OP_ELU: return alpha;
+    case MK_OP_SIGMOID_HARD:
+    case MK_OP_SCALED_TANH:
+    case MK_OP_LINEAR_ACTIVATION: return alpha || beta;
+    case MK_OP_INVERSE:
+    case MK_OP_LOG:
+    case MK_OP_RSQRT: return strcmp(param, "epsilon") == 0;
+    default: return 0;
+    }
+}
+
+/* The dtype an argument of `param` should have in the fp16 program. */
+static mk_dtype want_dtype(const mk_op *op, const char *param, int ios)
+{
+    const mk_op_param *pp = mk_ir_op_param(op->kind, param, ios);
+    if (!pp) return MK_DT_INVALID;
+    if (pp->dtypes && !(pp->dtypes & MK_DTBIT(MK_DT_FP16))) return MK_DT_FP32;
+    if (keep_fp32_scalar(op->kind, param, ios)) return MK_DT_FP32;
+    return MK_DT_FP16;
+}
+
+static int is_constant(const mk_value *v)
+{
+    return v->cst || v->is_inline ||
+           (v->producer && (v->producer->kind == MK_OP_CONST || is_constexpr(v->producer->kind)));
+}
+
+/* Parameter domains, constness and shared-T dtypes at ios (the verifier's rules). */
+static int legal(const mk_op *op, int ios)
+{
+    const mk_value *anchor = NULL;
+    const mk_op_params *ps = mk_ir_op_params(op->kind);
+    for (int i = 0; i < ps->n_params && !anchor; i++) {
+        const mk_op_param *pp = &ps->params[i];
+        const mk_value *a = mk_ir_arg(op, pp->name);
+        if (mk_ir_op_param(op->kind, pp->name, ios) == pp && !(pp->flags & MK_PARAM_SAME_T) && a &&
+            mk_dtype_is_float(a->type.dtype))
+            anchor = a;
+    }
+    for (int i = 0; i < op->n_inputs; i++) {
+        const mk_op_param *pp = mk_ir_op_param(op->kind, op->inputs[i].name, ios);
+        if (!pp) return 0;
         for (int j = 0; j < op->inputs[i].n_args; j++) {
-            mk_value *v = op->inputs[i].args[j];
-            if (v->producer || !is_fp32_const(v)) continue;
-            mk_value *c = to_fp16_const(&b, v);
-            if (!c) return MK_OOM(e), -1;
-            op->inputs[i].args[j] = c;
-            changed = 1;
-        }
-    if (op->kind == MK_OP_CAST) {
-        const char *dt = mk_ir_arg_str(op, "dtype");
-        if (dt && strcmp(dt, "fp32") == 0) {
-            pb_set(&b, op, "dtype", pb_str(&b, "fp16_dtype", "fp16"));
-            changed = 1;
+            mk_dtype dt = op->inputs[i].args[j]->type.dtype;
+            if (pp->dtypes && !(pp->dtypes & MK_DTBIT(dt))) return 0;
+            if ((pp->flags & MK_PARAM_CONST) && !is_constant(op->inputs[i].args[j])) return 0;
+            if ((pp->flags & MK_PARAM_SAME_T) && anchor && mk_dtype_is_float(dt) &&
+                dt != anchor->type.dtype)
+                return 0;
         }
     }
-    if (b.failed) return -1;
-    if (op->kind >= MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE && op->kind <= MK_OP_CONSTEXPR_LUT_TO_DENSE) {
-        /* load-time decompression keeps its own dtype; cast its fp32 result once */
-        mk_value *w = op->n_outputs ? op->outputs[0] : NULL;
-        if (!w || w->type.dtype != MK_DT_FP32 || !op->next) return changed;
-        pb_init(&b, p, op->next, e);
-        mk_op *c = pb_op(&b, MK_OP_CAST, "fp16_weight");
-        pb_in(&b, c, "x", w);
-        pb_in(&b, c, "dtype", pb_str(&b, "fp16_dtype", "fp16"));
-        mk_value *wc = pb_emit(&b, c);
-        if (!wc) return -1;
-        mk_ir_replace_uses(op->parent, w, wc);
-        c->inputs[0].args[0] = w;
-        return 1;
-    }
-    int fp32_out = 0;
+    return 1;
+}
+
+static int op_has_float(const mk_op *op, mk_dtype dt)
+{
     for (int i = 0; i < op->n_outputs; i++)
-        fp32_out |= op->outputs[i]->type.dtype == MK_DT_FP32;
-    if (!changed && !fp32_out && op->n_blocks == 0) {
-        int fp16_in = 0;
+        if (op->outputs[i]->type.dtype == dt) return 1;
+    for (int i = 0; i < op->n_inputs; i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++)
+            if (op->inputs[i].args[j]->type.dtype == dt && !op->inputs[i].args[j]->cst) return 1;
+    return 0;
+}
+
+/* Bind every float argument to its dtype-dt version (dt INVALID: the fp16-program choice). */
+static int bind_all(fctx *c, mk_op *op, mk_value **saved, int fallback)
+{
+    int k = 0;
+    for (int i = 0; i < op->n_inputs; i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++, k++) {
+            mk_value *v = fallback ? saved[k] : op->inputs[i].args[j];
+            if (!is_half_or_single(v->type.dtype)) {
+                op->inputs[i].args[j] = v;
+                continue;
+            }
+            mk_dtype dt = fallback ? orig_dtype(c, v) : want_dtype(op, op->inputs[i].name, c->ios);
+            if (!is_half_or_single(dt)) dt = v->type.dtype;
+            mk_value *nv = as_dtype(c, v, dt);
+            if (!nv) return -1;
+            op->inputs[i].args[j] = nv;
+        }
+    return 0;
+}
+
+static int convert_block(fctx *c, mk_block *b, int top);
+
+static int convert_op(fctx *c, mk_op *op)
+{
+    if (op->kind == MK_OP_CONST || is_constexpr(op->kind) || op->kind == MK_OP_READ_STATE) return 0;
+    if (op->kind == MK_OP_COND || op->kind == MK_OP_WHILE_LOOP) {
+        /* the interface keeps its dtypes; the blocks convert inside */
         for (int i = 0; i < op->n_inputs; i++)
-            for (int j = 0; j < op->inputs[i].n_args; j++)
-                fp16_in |= op->inputs[i].args[j]->type.dtype == MK_DT_FP16;
-        if (!fp16_in) return 0;
+            for (int j = 0; j < op->inputs[i].n_args; j++) {
+                mk_value *v = op->inputs[i].args[j];
+                mk_value *nv = as_dtype(c, v, orig_dtype(c, v));
+                if (!nv) return -1;
+                op->inputs[i].args[j] = nv;
+            }
+        for (int i = 0; i < op->n_blocks; i++)
+            if (convert_block(c, op->blocks[i], 0) < 0) return -1;
+        return mk_ir_infer_op(op, c->e) == MK_OK ? 0 : -1;
     }
-    if (mk_ir_infer_op(op, e) != MK_OK) return -1;
-    return changed || fp32_out;
-}
-
-/* Cast fp32 inputs of f to fp16 right at the top of its block. */
-static int cast_inputs(mk_program *p, mk_function *f, mk_err *e) {
+    if (op->kind == MK_OP_CAST || op->kind == MK_OP_SHAPE) {
+        /* any float x will do: converting it first would only add a cast */
+        return mk_ir_infer_op(op, c->e) == MK_OK ? 0 : -1;
+    }
     int n = 0;
-    for (int i = 0; i < f->n_inputs; i++) {
-        mk_value *v = f->inputs[i];
-        if (v->type.dtype != MK_DT_FP32 || !f->block->first) continue;
-        pb b;
-        pb_init(&b, p, f->block->first, e);
-        char base[160];
-        snprintf(base, sizeof base, "%s_to_fp16", v->name);
-        mk_op *c = pb_op(&b, MK_OP_CAST, base);
-        pb_in(&b, c, "x", v);
-        pb_in(&b, c, "dtype", pb_str(&b, "fp16_dtype", "fp16"));
-        mk_value *cv = pb_emit(&b, c);
-        if (!cv) return -1;
-        mk_ir_replace_uses(f->block, v, cv);
-        c->inputs[0].args[0] = v;
-        n++;
+    for (int i = 0; i < op->n_inputs; i++) n += op->inputs[i].n_args;
+    mk_value **saved = mk_arena_array(c->p->arena, n ? (size_t)n : 1, sizeof *saved);
+    if (!saved) return MK_OOM(c->e), -1;
+    for (int i = 0, k = 0; i < op->n_inputs; i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++) saved[k++] = op->inputs[i].args[j];
+    if (bind_all(c, op, saved, 0) < 0) return -1;
+    mk_err tmp = {MK_OK, ""};
+    if (!legal(op, c->ios) || mk_ir_infer_op(op, &tmp) != MK_OK) {
+        /* the fp16 form is not legal here: back to the original dtypes, casts around */
+        if (bind_all(c, op, saved, 1) < 0) return -1;
+        if (mk_ir_infer_op(op, c->e) != MK_OK) return -1;
     }
-    return n;
+    for (int i = 0; i < op->n_outputs; i++)
+        if (op->outputs[i]->type.dtype != orig_dtype(c, op->outputs[i])) c->changed++;
+    if (op_has_float(op, MK_DT_FP32)) {
+        c->st->n_fp32_ops++;
+        c->st->kept[op->kind]++;
+    } else if (op_has_float(op, MK_DT_FP16)) {
+        c->st->n_fp16_ops++;
+    }
+    return 0;
 }
 
-/* fp16 block outputs of main that the model describes as fp32 get a cast back. */
-static int cast_outputs(mk_program *p, mk_function *f, mk_err *e) {
-    mk_block *blk = f->block;
-    int n = 0;
-    for (int i = 0; i < blk->n_outputs; i++) {
-        mk_value *v = blk->outputs[i];
-        if (v->type.dtype != MK_DT_FP16) continue;
-        int want32 = 1;
-        for (int k = 0; k < p->n_outputs; k++)
-            if (p->outputs[k].name && v->name && !strcmp(p->outputs[k].name, v->name))
-                want32 = p->outputs[k].dtype != MK_DT_FP16;
-        if (!want32) continue;
-        mk_op *c = mk_ir_op_new(p, MK_OP_CAST, "fp16_out_cast");
-        mk_value *dt = mk_ir_const_str(p, NULL, "fp16_out_dtype", "fp32");
-        mk_type t = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
-        if (!c || !dt || !mk_ir_op_add_input(p, c, "x", v) ||
-            !mk_ir_op_add_input(p, c, "dtype", dt))
-            return MK_OOM(e), -1;
-        mk_value *out = mk_ir_op_add_output(p, c, NULL, &t);
-        if (!out) return MK_OOM(e), -1;
-        mk_ir_block_append(blk, dt->producer);
-        mk_ir_block_append(blk, c);
-        if (mk_ir_infer_op(c, e) != MK_OK) return -1;
-        const char *nm = v->name;
-        v->name = out->name;
-        if (v->producer && v->producer->name == nm) v->producer->name = out->name;
-        out->name = nm;
-        c->name = nm;
-        blk->outputs[i] = out;
-        n++;
-    }
-    return n;
+/* Rename the fp16 value `v` (a block output) so that its fp32 version `out` carries the
+ * output's name: `y` stays `y`, the fp16 value becomes `y_cast_fp16`. */
+static int take_name(fctx *c, mk_value *v, mk_value *out)
+{
+    char base[256];
+    snprintf(base, sizeof base, "%s_cast_fp16", v->name);
+    const char *nm = mk_ir_unique_name(c->p, base);
+    if (!nm) return MK_OOM(c->e), -1;
+    const char *old = v->name;
+    if (v->producer && v->producer->name && !strcmp(v->producer->name, old)) v->producer->name = nm;
+    v->name = nm;
+    out->name = old;
+    if (out->producer) out->producer->name = old;
+    return 0;
 }
 
-int mk_pass_fp16(mk_program *p, mk_err *e) {
-    int total = 0;
-    for (int i = 0; i < p->n_functions; i++) {
-        int r = cast_inputs(p, p->functions[i], e);
-        if (r < 0) return -1;
-        total += r;
+static int convert_block(fctx *c, mk_block *b, int top)
+{
+    mk_dtype *want = NULL;
+    if (b->n_outputs) {
+        want = mk_arena_array(c->p->arena, (size_t)b->n_outputs, sizeof *want);
+        if (!want) return MK_OOM(c->e), -1;
+        for (int i = 0; i < b->n_outputs; i++) want[i] = orig_dtype(c, b->outputs[i]);
     }
-    int r = pass_each_op(p, convert_op, NULL, e);
-    if (r < 0) return -1;
-    total += r;
-    mk_function *f = mk_ir_main(p);
-    if (f) {
-        r = cast_outputs(p, f, e);
-        if (r < 0) return -1;
-        total += r;
+    for (mk_op *op = b->first, *next; op; op = next) {
+        next = op->next;
+        if (convert_op(c, op) < 0) return -1;
     }
-    return total;
+    for (int i = 0; i < b->n_outputs; i++) {
+        mk_value *v = b->outputs[i];
+        if (v->type.dtype == want[i] || !is_half_or_single(want[i])) continue;
+        mk_value *nv = as_dtype(c, v, want[i]);
+        if (!nv) return -1;
+        if (top && nv->producer && nv->producer->kind == MK_OP_CAST && take_name(c, v, nv) < 0)
+            return -1;
+        b->outputs[i] = nv;
+    }
+    return 0;
+}
+
+/* Record original dtypes and the defining block of every block input. */
+static int survey(fctx *c, mk_block *b)
+{
+    for (int i = 0; i < b->n_inputs; i++)
+        if (!mk_strmap_put(&c->home, b->inputs[i]->name, b) ||
+            !mk_strmap_put(&c->orig, b->inputs[i]->name,
+                           (void *)(uintptr_t)(b->inputs[i]->type.dtype + 1)))
+            return -1;
+    MK_FOR_OPS(b, op)
+    {
+        for (int i = 0; i < op->n_outputs; i++)
+            if (op->outputs[i]->name &&
+                !mk_strmap_put(&c->orig, op->outputs[i]->name,
+                               (void *)(uintptr_t)(op->outputs[i]->type.dtype + 1)))
+                return -1;
+        for (int i = 0; i < op->n_blocks; i++)
+            if (survey(c, op->blocks[i]) < 0) return -1;
+    }
+    return 0;
+}
+
+int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e)
+{
+    mk_fp16_stats local;
+    if (!st) st = &local;
+    memset(st, 0, sizeof *st);
+    fctx c;
+    memset(&c, 0, sizeof c);
+    c.p = p;
+    c.e = e;
+    c.st = st;
+    c.ios = mk_ir_ios_for_spec(p->spec_version);
+    if (!c.ios) c.ios = 15;
+    mk_strmap_init(&c.orig, p->alloc);
+    mk_strmap_init(&c.home, p->alloc);
+    mk_strmap_init(&c.to16, p->alloc);
+    mk_strmap_init(&c.to32, p->alloc);
+    int r = 0;
+    for (int i = 0; i < p->n_functions && !r; i++) {
+        mk_function *f = p->functions[i];
+        for (int k = 0; k < f->n_inputs && !r; k++)
+            if (!mk_strmap_put(&c.home, f->inputs[k]->name, f->block) ||
+                !mk_strmap_put(&c.orig, f->inputs[k]->name,
+                               (void *)(uintptr_t)(f->inputs[k]->type.dtype + 1)))
+                r = -1;
+        if (!r) r = survey(&c, f->block);
+    }
+    if (r) MK_OOM(e);
+    for (int i = 0; i < p->n_functions && !r; i++) r = convert_block(&c, p->functions[i]->block, 1);
+    if (!r && c.changed && mk_pass_dce(p, e) < 0) r = -1;
+    mk_strmap_free(&c.orig);
+    mk_strmap_free(&c.home);
+    mk_strmap_free(&c.to16);
+    mk_strmap_free(&c.to32);
+    return r < 0 ? -1 : c.changed;
+}
+
+int mk_pass_fp16(mk_program *p, mk_err *e)
+{
+    return mk_pass_fp16_ex(p, NULL, e);
 }

@@ -52,6 +52,18 @@ int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e);
 int mk_pass_fix_int_linear(mk_program *p, mk_err *e);
 int mk_pass_fix_sqrt_square(mk_program *p, mk_err *e);
 int mk_pass_fp16(mk_program *p, mk_err *e);
+/* What the fp16 pass did. kept[k]: ops of kind k left with fp32 tensors (the op or one of
+ * its parameters is fp32-only at the program's opset). */
+typedef struct mk_fp16_stats {
+    int n_fp16_ops, n_fp32_ops; /* compute ops now fp16 / left fp32 */
+    int n_casts;                /* casts inserted */
+    int n_consts;               /* constants converted to fp16 */
+    size_t n_clipped;           /* constant elements clipped to +-65504 (H14) */
+    size_t n_underflow;         /* small nonzero constant elements kept at +-2^-24, not 0 */
+    int kept[MK_OP__COUNT];
+} mk_fp16_stats;
+/* mk_pass_fp16 with statistics (st may be NULL). */
+int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e);
 int mk_pass_quantize_int8(mk_program *p, mk_err *e);
 
 /* ---- helpers (pass.c) ---- */

@@ -802,3 +802,255 @@ TEST(interp_compare_metrics)
     REQUIRE(mk_compare(&ta, &tb, 1, 1, &r, &e) == MK_OK);
     CHECK(!r.shape_ok && !r.pass);
 }
+
+/* ---- more families, each against values worked out by hand ---- */
+TEST(interp_pool_ceil_mode_and_padding)
+{
+    bld B;
+    b_init(&B);
+    float x[25];
+    for (int i = 0; i < 25; i++) x[i] = (float)i; /* 5x5 */
+    int64_t xd[4] = {1, 1, 5, 5};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 4, xd, x);
+    int32_t k2[2] = {2, 2}, s2[2] = {2, 2}, p0[4] = {0, 0, 0, 0}, p1[4] = {1, 1, 1, 1};
+    mk_value *mx = op(&B, MK_OP_MAX_POOL, 1, "x", xv, "kernel_sizes", ci(&B, 2, k2), "strides",
+                      ci(&B, 2, s2), "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, p0),
+                      "ceil_mode", cb(&B, 1), NULL);
+    mk_value *av = op(&B, MK_OP_AVG_POOL, 1, "x", xv, "kernel_sizes", ci(&B, 2, k2), "strides",
+                      ci(&B, 2, s2), "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, p1),
+                      "exclude_padding_from_average", cb(&B, 0), "ceil_mode", cb(&B, 0), NULL);
+    mk_value *ae = op(&B, MK_OP_AVG_POOL, 1, "x", xv, "kernel_sizes", ci(&B, 2, k2), "strides",
+                      ci(&B, 2, s2), "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, p1),
+                      "exclude_padding_from_average", cb(&B, 1), "ceil_mode", cb(&B, 0), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 3, mx, av, ae) == MK_OK);
+    /* ceil mode: 3x3 output, last window is the clipped column/row */
+    REQUIRE(out.items[0].dims[2] == 3 && out.items[0].dims[3] == 3);
+    const float *m = out.items[0].data;
+    CHECK_NEAR(m[0], 6, 0);
+    CHECK_NEAR(m[2], 9, 0);  /* window cols 4..5 rows 0..1 -> max(4, 9) */
+    CHECK_NEAR(m[8], 24, 0);
+    /* padded avg: 3x3 output; corner window holds x[0] only, divided by 4 (pads count) or 1 */
+    REQUIRE(out.items[1].dims[2] == 3);
+    CHECK_NEAR(((float *)out.items[1].data)[0], 0.0 / 4, 1e-6);
+    CHECK_NEAR(((float *)out.items[1].data)[1], (1 + 2) / 4.0, 1e-6);
+    CHECK_NEAR(((float *)out.items[2].data)[1], (1 + 2) / 2.0, 1e-6);
+    CHECK_NEAR(((float *)out.items[2].data)[4], (6 + 7 + 11 + 12) / 4.0, 1e-6);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_gather_nd_scatter_topk)
+{
+    bld B;
+    b_init(&B);
+    float x[6] = {5, 1, 4, 2, 6, 3}; /* [[5,1,4],[2,6,3]] */
+    int64_t xd[2] = {2, 3};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 2, xd, x);
+    int32_t ind[4] = {1, 2, 0, 0};
+    int64_t id[2] = {2, 2};
+    mk_type it = mk_type_make(MK_DT_INT32, 2, id);
+    mk_value *iv = mk_ir_const(B.p, B.b, "ind", &it, ind, 16, 0);
+    mk_value *gn = op(&B, MK_OP_GATHER_ND, 1, "x", xv, "indices", iv, NULL);
+    int32_t si[2] = {2, 0};
+    float up[4] = {10, 20, 30, 40};
+    int64_t ud[2] = {2, 2};
+    mk_value *sc = op(&B, MK_OP_SCATTER, 1, "data", xv, "indices", ci(&B, 2, si), "updates",
+                      cf(&B, 2, ud, up), "axis", cis(&B, 1), "mode", cs(&B, "add"), NULL);
+    mk_value *tk = op(&B, MK_OP_TOPK, 2, "x", xv, "k", cis(&B, 2), "axis", cis(&B, -1),
+                      "ascending", cb(&B, 0), NULL);
+    mk_op *topk = last_op;
+    mk_value *as = op(&B, MK_OP_ARGSORT, 1, "x", xv, "axis", cis(&B, 0), "ascending", cb(&B, 1),
+                      NULL);
+    mk_tensor_list out;
+    REQUIRE(tk);
+    REQUIRE(b_run(&B, &out, 0, 5, gn, sc, topk->outputs[0], topk->outputs[1], as) == MK_OK);
+    CHECK_NEAR(((float *)out.items[0].data)[0], 3, 0); /* x[1,2] */
+    CHECK_NEAR(((float *)out.items[0].data)[1], 5, 0); /* x[0,0] */
+    const float want_sc[6] = {5 + 20, 1, 4 + 10, 2 + 40, 6, 3 + 30};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(((float *)out.items[1].data)[i], want_sc[i], 0);
+    const float tv[4] = {5, 4, 6, 3};
+    const int32_t ti[4] = {0, 2, 1, 2};
+    for (int i = 0; i < 4; i++) {
+        CHECK_NEAR(((float *)out.items[2].data)[i], tv[i], 0);
+        CHECK_EQ_INT(((int32_t *)out.items[3].data)[i], ti[i]);
+    }
+    const int32_t wa[6] = {1, 0, 1, 0, 1, 0};
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(((int32_t *)out.items[4].data)[i], wa[i]);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_split_tile_reverse_onehot_nonzero)
+{
+    bld B;
+    b_init(&B);
+    float x[6] = {1, 0, 2, 0, 3, 4};
+    int64_t xd[2] = {2, 3};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 2, xd, x);
+    int32_t sizes[2] = {1, 2}, reps[2] = {2, 1}, ax1 = 1;
+    mk_value *sp = op(&B, MK_OP_SPLIT, 2, "x", xv, "split_sizes", ci(&B, 2, sizes), "axis",
+                      cis(&B, 1), NULL);
+    mk_op *split = last_op;
+    mk_value *tl = op(&B, MK_OP_TILE, 1, "x", xv, "reps", ci(&B, 2, reps), NULL);
+    mk_value *rv = op(&B, MK_OP_REVERSE, 1, "x", xv, "axes", ci(&B, 1, &ax1), NULL);
+    int32_t idx[3] = {2, 0, -1};
+    mk_value *oh = op(&B, MK_OP_ONE_HOT, 1, "indices", ci(&B, 3, idx), "one_hot_vector_size",
+                      cis(&B, 3), "axis", cis(&B, -1), "on_value", cfs(&B, 1), "off_value",
+                      cfs(&B, 0), NULL);
+    mk_value *nz = op(&B, MK_OP_NON_ZERO, 1, "x", xv, NULL);
+    mk_tensor_list out;
+    REQUIRE(sp && nz);
+    REQUIRE(b_run(&B, &out, 0, 6, split->outputs[0], split->outputs[1], tl, rv, oh, nz) == MK_OK);
+    CHECK_EQ_INT(out.items[0].dims[1], 1);
+    CHECK_NEAR(((float *)out.items[0].data)[1], 0, 0); /* x[1,0] */
+    CHECK_NEAR(((float *)out.items[1].data)[3], 4, 0); /* x[1,2] */
+    CHECK_EQ_INT(out.items[2].dims[0], 4);
+    CHECK_NEAR(((float *)out.items[2].data)[10], 3, 0); /* row 3 = x row 1 */
+    const float wr[6] = {2, 0, 1, 4, 3, 0};
+    for (int i = 0; i < 6; i++) CHECK_NEAR(((float *)out.items[3].data)[i], wr[i], 0);
+    const float wo[9] = {0, 0, 1, 1, 0, 0, 0, 0, 1};
+    for (int i = 0; i < 9; i++) CHECK_NEAR(((float *)out.items[4].data)[i], wo[i], 0);
+    REQUIRE(out.items[5].rank == 2);
+    CHECK_EQ_INT(out.items[5].dims[0], 4);
+    const int32_t wn[8] = {0, 0, 0, 2, 1, 1, 1, 2};
+    for (int i = 0; i < 8; i++) CHECK_EQ_INT(((int32_t *)out.items[5].data)[i], wn[i]);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_einsum_sdpa_by_hand)
+{
+    bld B;
+    b_init(&B);
+    float q[4] = {1, 0, 0, 1}, kk[4] = {1, 0, 0, 1}, v[4] = {1, 2, 3, 4}; /* [1,2,2] each */
+    int64_t d3[3] = {1, 2, 2};
+    mk_value *qv = b_input(&B, "q", MK_DT_FP32, 3, d3, q);
+    mk_value *sd = op(&B, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, 1, "query", qv, "key",
+                      cf(&B, 3, d3, kk), "value", cf(&B, 3, d3, v), NULL);
+    mk_op *e = mk_ir_op_new(B.p, MK_OP_EINSUM, NULL);
+    mk_ir_op_add_input(B.p, e, "values", qv);
+    mk_ir_op_add_input(B.p, e, "values", cf(&B, 3, d3, v));
+    mk_ir_op_add_input(B.p, e, "equation", cs(&B, "bij,bjk->bik"));
+    mk_type ft = mk_type_scalar(MK_DT_FP32);
+    mk_value *ev = mk_ir_op_add_output(B.p, e, NULL, &ft);
+    mk_ir_block_append(B.b, e);
+    REQUIRE(mk_ir_infer_op(e, &B.e) == MK_OK);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 2, sd, ev) == MK_OK);
+    /* scores row 0: [1, 0]/sqrt(2) -> softmax weights w, 1-w */
+    double w = 1.0 / (1.0 + exp(-1.0 / sqrt(2.0)));
+    const float *o = out.items[0].data;
+    CHECK_NEAR(o[0], w * 1 + (1 - w) * 3, 1e-6);
+    CHECK_NEAR(o[1], w * 2 + (1 - w) * 4, 1e-6);
+    CHECK_NEAR(o[2], (1 - w) * 1 + w * 3, 1e-6);
+    const float *m = out.items[1].data; /* identity @ v = v */
+    for (int i = 0; i < 4; i++) CHECK_NEAR(m[i], v[i], 0);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_depth_to_space_band_part_range_fill)
+{
+    bld B;
+    b_init(&B);
+    float x[8];
+    for (int i = 0; i < 8; i++) x[i] = (float)i; /* [1, 4, 1, 2] */
+    int64_t xd[4] = {1, 4, 1, 2};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 4, xd, x);
+    mk_value *d2s = op(&B, MK_OP_DEPTH_TO_SPACE, 1, "x", xv, "block_size", cis(&B, 2), NULL);
+    mk_value *ps = op(&B, MK_OP_PIXEL_SHUFFLE, 1, "x", xv, "upscale_factor", cis(&B, 2), NULL);
+    float m[9];
+    for (int i = 0; i < 9; i++) m[i] = 1;
+    int64_t md[2] = {3, 3};
+    mk_value *bp = op(&B, MK_OP_BAND_PART, 1, "x", cf(&B, 2, md, m), "lower", cis(&B, 0), "upper",
+                      cis(&B, 1), NULL);
+    mk_value *rg = op(&B, MK_OP_RANGE_1D, 1, "start", cfs(&B, 1), "end", cfs(&B, 2), "step",
+                      cfs(&B, 0.25f), NULL);
+    int32_t shp[2] = {2, 2};
+    mk_value *fl = op(&B, MK_OP_FILL, 1, "shape", ci(&B, 2, shp), "value", cfs(&B, 7), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 5, d2s, ps, bp, rg, fl) == MK_OK);
+    /* DCR: out[0,0,h,w] with h,w in 0..1, 0..3: in[(i*2+j)*1 + 0, 0, w/2] */
+    const float *d = out.items[0].data;
+    CHECK_EQ_INT(out.items[0].dims[2], 2);
+    CHECK_EQ_INT(out.items[0].dims[3], 4);
+    const float wd[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    const float wp[8] = {0, 2, 1, 3, 4, 6, 5, 7}; /* with one output channel DCR == CRD */
+    for (int i = 0; i < 8; i++) {
+        CHECK_NEAR(d[i], wd[i], 0);
+        CHECK_NEAR(((float *)out.items[1].data)[i], wp[i], 0);
+    }
+    const float wb[9] = {1, 1, 0, 0, 1, 1, 0, 0, 1};
+    for (int i = 0; i < 9; i++) CHECK_NEAR(((float *)out.items[2].data)[i], wb[i], 0);
+    CHECK_EQ_INT(out.items[3].dims[0], 4);
+    CHECK_NEAR(((float *)out.items[3].data)[3], 1.75, 0);
+    CHECK_NEAR(((float *)out.items[4].data)[3], 7, 0);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_quantize_dequantize_blockwise)
+{
+    bld B;
+    b_init(&B);
+    float x[4] = {-1, 0.26f, 0.74f, 100};
+    int64_t xd[1] = {4};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 1, xd, x);
+    mk_value *q = op(&B, MK_OP_QUANTIZE, 1, "input", xv, "scale", cfs(&B, 0.5f), "output_dtype",
+                     cs(&B, "int8"), NULL);
+    mk_value *dq = op(&B, MK_OP_DEQUANTIZE, 1, "input", q, "scale", cfs(&B, 0.5f), NULL);
+    /* blockwise: data [2, 4] int8, scale [2, 2] -> blocks of 1x2 */
+    int8_t data[8] = {1, 2, 3, 4, -1, -2, -3, -4};
+    float sc[4] = {1, 10, 100, 1000};
+    int64_t dd[2] = {2, 4}, sd[2] = {2, 2};
+    mk_type dt = mk_type_make(MK_DT_INT8, 2, dd);
+    mk_value *dv = mk_ir_const(B.p, B.b, "d", &dt, data, 8, 0);
+    mk_value *bw = op(&B, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, 1, "data", dv, "scale",
+                      cf(&B, 2, sd, sc), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 3, q, dq, bw) == MK_OK);
+    const int32_t wq[4] = {-2, 1, 1, 127}; /* round half to even: 0.52 -> 1, 1.48 -> 1 */
+    for (int i = 0; i < 4; i++) CHECK_EQ_INT(((int32_t *)out.items[0].data)[i], wq[i]);
+    CHECK_NEAR(((float *)out.items[1].data)[3], 63.5, 0);
+    const float wb[8] = {1, 2, 30, 40, -100, -200, -3000, -4000};
+    for (int i = 0; i < 8; i++) CHECK_NEAR(((float *)out.items[2].data)[i], wb[i], 0);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+TEST(interp_bad_programs_fail_cleanly)
+{
+    /* a gather index out of range: one-line error naming the op, no crash */
+    bld B;
+    b_init(&B);
+    float x[3] = {1, 2, 3};
+    int64_t xd[1] = {3};
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 1, xd, x);
+    int32_t bad[1] = {7};
+    mk_value *g = op(&B, MK_OP_GATHER, 1, "x", xv, "indices", ci(&B, 1, bad), "axis", cis(&B, 0),
+                     NULL);
+    mk_tensor_list out;
+    CHECK(b_run(&B, &out, 0, 1, g) == MK_EINVAL);
+    CHECK(strstr(B.e.msg, "gather") && strstr(B.e.msg, "out of range"));
+    b_free(&B);
+    /* conv whose weight does not match the channels */
+    b_init(&B);
+    float xx[8] = {0};
+    int64_t cd[3] = {1, 2, 4}, wd[3] = {1, 3, 1};
+    float w[3] = {1, 1, 1};
+    mk_value *cx = b_input(&B, "x", MK_DT_FP32, 3, cd, xx);
+    mk_op *c = mk_ir_op_new(B.p, MK_OP_CONV, "c");
+    mk_ir_op_add_input(B.p, c, "x", cx);
+    mk_ir_op_add_input(B.p, c, "weight", cf(&B, 3, wd, w));
+    int64_t od[3] = {1, 1, 4};
+    mk_type ot = mk_type_make(MK_DT_FP32, 3, od);
+    mk_value *cv = mk_ir_op_add_output(B.p, c, NULL, &ot);
+    mk_ir_block_append(B.b, c);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &cv);
+    mk_run_options o = {0, 1, 0};
+    mk_err e = {0};
+    CHECK(mk_run(B.p, &o, &B.ins, &out, &e) != MK_OK);
+    CHECK(strchr(e.msg, '\n') == NULL && e.msg[0]);
+    b_free(&B);
+}

@@ -85,7 +85,7 @@ TEST(cli_bad_tensor_files_exit_2_one_line)
     CHECK_EQ_INT(rc, 2);
     CHECK_EQ_INT(count_lines(out), 1);
     CHECK(strstr(out, "not a .npy file") && strstr(out, path));
-    /* wrong dtype and wrong shape for the model input (x: fp32 [1, 16] in golden d) */
+    /* wrong dtype and wrong shape for the model input (x: fp32 [1, 64] in golden d) */
     int32_t iv[16] = {0};
     mk_tensor t = {.name = "x", .dtype = 23, .rank = 2, .data = iv, .nbytes = sizeof iv};
     t.dims[0] = 1;

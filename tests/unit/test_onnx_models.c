@@ -127,6 +127,55 @@ TEST(onnx_model_ppocr_det_640)
     done(q);
 }
 
+/* Flexible H/W: converts with the dims unknown, survives save/reload, and at 64x96 gives the
+ * same output as a conversion fixed at 64x96 (both run in the interpreter). */
+TEST(onnx_model_ppocr_det_flexible)
+{
+    const char *flex[] = {"x=1,3,32..1024,32..1024"}, *fixed[] = {"x=1,3,64,96"};
+    mk_program *p = NULL, *f = NULL;
+    mk_program *q = convert_save_reload(tc, "ppocr_det", 1, flex, 0, NULL, &p);
+    NEED(q, "ppocr_det");
+    done(q);
+    q = convert_save_reload(tc, "ppocr_det", 1, fixed, 0, NULL, &f);
+    done(q);
+    if (p && f) {
+        CHECK_EQ_INT(p->inputs[0].flex, MK_FLEX_RANGE);
+        CHECK_EQ_INT(mk_ir_main(p)->block->outputs[0]->type.dims[2], MK_DIM_UNKNOWN);
+        mk_tensor_list in = {1, calloc(1, sizeof(mk_tensor))}, oa = {0, NULL}, ob = {0, NULL};
+        REQUIRE(in.items);
+        mk_tensor *t = &in.items[0];
+        t->name = strdup(p->inputs[0].name);
+        t->dtype = MK_DT_FP32;
+        t->rank = 4;
+        t->dims[0] = 1, t->dims[1] = 3, t->dims[2] = 64, t->dims[3] = 96;
+        t->nbytes = 3 * 64 * 96 * 4;
+        t->data = malloc(t->nbytes);
+        REQUIRE(t->name && t->data);
+        for (size_t i = 0; i < t->nbytes / 4; i++)
+            ((float *)t->data)[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+        mk_run_options ro = {0};
+        mk_err e = {0};
+        CHECK_MSG(mk_run(p, &ro, &in, &oa, &e) == MK_OK, "flexible run: %s", e.msg);
+        CHECK_MSG(mk_run(f, &ro, &in, &ob, &e) == MK_OK, "fixed run: %s", e.msg);
+        if (oa.n == 1 && ob.n == 1) {
+            CHECK_EQ_INT(oa.items[0].nbytes, 64 * 96 * 4);
+            CHECK_EQ_INT(oa.items[0].nbytes, ob.items[0].nbytes);
+            size_t bad = 0;
+            for (size_t i = 0; i < ob.items[0].nbytes / 4 && oa.items[0].nbytes == ob.items[0].nbytes;
+                 i++) {
+                double a = ((float *)oa.items[0].data)[i], b = ((float *)ob.items[0].data)[i];
+                if (!(fabs(a - b) <= 1e-6 + 1e-4 * fabs(b))) bad++;
+            }
+            CHECK_EQ_INT(bad, 0);
+        }
+        mk_tensor_list_free(&in);
+        mk_tensor_list_free(&oa);
+        mk_tensor_list_free(&ob);
+    }
+    mk_ir_program_free(p);
+    mk_ir_program_free(f);
+}
+
 /* Run the converted model on the shared input and compare with PyTorch's output. */
 static void check_reference(mk_test_ctx *tc, mk_program *p, const char *dir, const char *in,
                             const char *out)
