@@ -24,6 +24,9 @@ else
 endif
 
 CFLAGS ?=
+ifeq ($(WERROR),1)
+  WARN += -Werror
+endif
 CFLAGS += $(CSTD) $(WARN) $(OPT) $(INC) -MMD -MP
 LDFLAGS += $(LDSAN)
 

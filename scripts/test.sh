@@ -29,6 +29,15 @@ suite() { # name, make args...
     total_pass=$((total_pass+p)); total_fail=$((total_fail+f)); total_skip=$((total_skip+s))
 }
 mkdir -p build
+# warning-free builds: gcc release (-O2 finds more) and clang, both with -Werror
+for variant in "gcc-release BUILD=release" "clang CC=clang"; do
+    set -- $variant; name=$1; shift
+    if make -j"$JOBS" O="build/werror-$name" WERROR=1 "$@" >"build/werror-$name.log" 2>&1; then
+        echo "ok   $name build without warnings"; total_pass=$((total_pass+1))
+    else
+        grep -E 'warning|error' "build/werror-$name.log" | head -20; echo "FAIL $name build"; total_fail=$((total_fail+1))
+    fi
+done
 suite debug BUILD=debug
 suite asan BUILD=asan
 # fuzz corpora: replay with gcc under ASan, then a bounded libFuzzer run with clang
