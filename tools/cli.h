@@ -25,4 +25,21 @@ int cli_fail_err(const char *cmd, const mk_err *e);
  * Returns NULL when argv[*i] is not that option; sets *missing when the value is absent. */
 const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
 
+/* Options of every command that loads a model, for .onnx input: --shape NAME=DIMS and
+ * --bind NAME=VALUE (repeatable). */
+#define CLI_MODEL_MAX 64
+typedef struct cli_model_opts {
+    const char *shapes[CLI_MODEL_MAX];
+    const char *binds[CLI_MODEL_MAX];
+    int n_shapes, n_binds;
+} cli_model_opts;
+#define CLI_MODEL_HELP                                                                          \
+    "  --shape NAME=DIMS  ONNX input shape: 1,3,640,640, or ranges 1,3,32..1024,32..1024\n"     \
+    "  --bind NAME=VALUE  bake an ONNX input in as a constant (a scalar, or @file.npy)\n"
+/* 1 when argv[*i] was a model option (consumed, *i advanced past its value), 0 when it is
+ * not one, 2 after printing an error. */
+int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts *m);
+/* Point co's shape and bind lists at m (m must outlive co). */
+void cli_model_apply(const cli_model_opts *m, mk_convert_options *co);
+
 #endif

@@ -15,7 +15,8 @@ static const char usage[] =
     "                         package's own otherwise)\n"
     "  --shape NAME=DIMS      fix an input's shape: 1,3,640,640; or a flexible range per dim:\n"
     "                         1,3,32..1024,32..1024 (repeatable)\n"
-    "  --bind NAME=VALUE      bake a scalar input into the graph as a constant (repeatable)\n"
+    "  --bind NAME=VALUE      bake an input into the graph as a constant: a scalar, or\n"
+    "                         @file.npy for a tensor (repeatable); its branches fold\n"
     "  --precision fp16|fp32  compute precision (default fp32)\n"
     "  --weights int8         store weights as int8 with per-channel scales\n"
     "  --no-fix               do not rewrite Core ML hazards (see milkit lint)\n"
@@ -28,13 +29,8 @@ int mk_cmd_convert(int argc, char **argv)
     mk_convert_options o;
     memset(&o, 0, sizeof o);
     const char *in = NULL, *out = NULL, *target = NULL, *precision = NULL, *weights = NULL;
-    const char **shapes = calloc((size_t)argc, sizeof *shapes);
-    const char **binds = calloc((size_t)argc, sizeof *binds);
-    int no_fix = 0, rc = 2;
-    if (!shapes || !binds) {
-        rc = cli_fail("convert", "out of memory");
-        goto done;
-    }
+    cli_model_opts mo = {0};
+    int no_fix = 0, rc = 2, r;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -47,10 +43,8 @@ int mk_cmd_convert(int argc, char **argv)
             out = v;
         } else if ((v = cli_opt(argc, argv, &i, "--target", &missing))) {
             target = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
-            shapes[o.n_shapes++] = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--bind", &missing))) {
-            binds[o.n_binds++] = v;
+        } else if (!missing && (r = cli_model_opt("convert", argc, argv, &i, &mo))) {
+            if (r == 2) goto done;
         } else if ((v = cli_opt(argc, argv, &i, "--precision", &missing))) {
             precision = v;
         } else if ((v = cli_opt(argc, argv, &i, "--weights", &missing))) {
@@ -108,8 +102,7 @@ int mk_cmd_convert(int argc, char **argv)
     }
     po.fix = !no_fix;
     po.verbose = o.verbose;
-    o.shapes = shapes;
-    o.binds = binds;
+    cli_model_apply(&mo, &o);
     o.progress = isatty(2);
     mk_err e = {0};
     mk_convert_report rep;
@@ -122,7 +115,5 @@ int mk_cmd_convert(int argc, char **argv)
     fprintf(stderr, ")\n");
     rc = 0;
 done:
-    free(shapes);
-    free(binds);
     return rc;
 }

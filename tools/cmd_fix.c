@@ -13,7 +13,7 @@ static void usage(FILE *f) {
             "usage: milkit fix MODEL -o OUT.mlpackage [--only H1,H4] [--skip H25] [--ane-layout]\n"
             "                  [--assume-fp16] [-i in.npz | -i name=x.npy ...] [--seed N]\n"
             "                  [--atol A --rtol R] [--target iosNN] [--shape name=dims]\n"
-            "                  [--no-verify]\n"
+            "                  [--bind name=V] [--no-verify]\n"
             "  applies the fixes of `milkit lint` findings, runs the interpreter on the original\n"
             "  and the fixed model (seeded random inputs, plus -i inputs) and refuses to write\n"
             "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3).\n"
@@ -21,45 +21,25 @@ static void usage(FILE *f) {
             "exit status: 0 written, 1 verification failed (nothing written), 2 error\n");
 }
 
-static int add_input(mk_tensor_list *l, const char *spec, mk_err *err) {
-    const char *eq = strchr(spec, '=');
-    if (!eq) return mk_npz_read(spec, l, err) == MK_OK;
-    mk_tensor t;
-    memset(&t, 0, sizeof t);
-    if (mk_npy_read(eq + 1, &t, err) != MK_OK) return 0;
-    free(t.name);
-    t.name = malloc((size_t)(eq - spec) + 1);
-    mk_tensor *ni = realloc(l->items, (size_t)(l->n + 1) * sizeof *ni);
-    if (!t.name || !ni) {
-        free(t.name);
-        free(t.data);
-        if (ni) l->items = ni;
-        return 0;
-    }
-    memcpy(t.name, spec, (size_t)(eq - spec));
-    t.name[eq - spec] = 0;
-    l->items = ni;
-    l->items[l->n++] = t;
-    return 1;
-}
-
 int mk_cmd_fix(int argc, char **argv) {
     const char *path = NULL, *outp = NULL, *target = NULL;
-    const char *shapes[16];
-    int n_shapes = 0;
+    cli_model_opts mo = {0};
+    const char **specs = calloc((size_t)argc, sizeof *specs);
+    int n_specs = 0, r;
     mk_fix_options fo;
     memset(&fo, 0, sizeof fo);
     fo.seed = 1;
     mk_tensor_list inputs = {0, NULL};
     mk_err err = {MK_OK, ""};
     int rc = 2;
+    if (!specs) return cli_fail("fix", "out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int missing = 0;
         if (cli_is_help(a)) {
             usage(stdout);
-            mk_tensor_list_free(&inputs);
-            return 0;
+            rc = 0;
+            goto done;
         } else if (!strcmp(a, "--ane-layout")) {
             fo.ane_layout = 1;
         } else if (!strcmp(a, "--assume-fp16")) {
@@ -74,12 +54,8 @@ int mk_cmd_fix(int argc, char **argv) {
             fo.skip = v;
         } else if ((v = cli_opt(argc, argv, &i, "--target", &missing))) {
             target = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
-            if (n_shapes == 16) {
-                mk_tensor_list_free(&inputs);
-                return cli_fail("fix", "too many --shape options");
-            }
-            shapes[n_shapes++] = v;
+        } else if (!missing && (r = cli_model_opt("fix", argc, argv, &i, &mo))) {
+            if (r == 2) goto done;
         } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
             fo.seed = strtoull(v, NULL, 10);
         } else if ((v = cli_opt(argc, argv, &i, "--atol", &missing))) {
@@ -87,43 +63,42 @@ int mk_cmd_fix(int argc, char **argv) {
         } else if ((v = cli_opt(argc, argv, &i, "--rtol", &missing))) {
             fo.rtol = strtod(v, NULL);
         } else if ((v = cli_opt(argc, argv, &i, "-i", &missing))) {
-            if (!add_input(&inputs, v, &err)) {
-                rc = err.msg[0] ? cli_fail_err("fix", &err) : cli_fail("fix", "out of memory");
-                mk_tensor_list_free(&inputs);
-                return rc;
-            }
+            specs[n_specs++] = v;
         } else if (missing) {
-            mk_tensor_list_free(&inputs);
-            return cli_fail("fix", "%s needs a value", a);
+            rc = cli_fail("fix", "%s needs a value", a);
+            goto done;
         } else if (a[0] == '-') {
-            mk_tensor_list_free(&inputs);
             usage(stderr);
-            return cli_fail("fix", "unknown option '%s'", a);
+            rc = cli_fail("fix", "unknown option '%s'", a);
+            goto done;
         } else if (!path) {
             path = a;
         } else {
-            mk_tensor_list_free(&inputs);
-            return cli_fail("fix", "more than one model given ('%s')", a);
+            rc = cli_fail("fix", "more than one model given ('%s')", a);
+            goto done;
         }
     }
-    if (!path || !outp) {
-        mk_tensor_list_free(&inputs);
-        usage(stderr);
-        return cli_fail("fix", !path ? "no model given" : "no output given (-o OUT.mlpackage)");
-    }
+    mk_program *p = NULL, *q = NULL;
     mk_target t = MK_TARGET_DEFAULT;
+    if (!path || !outp) {
+        usage(stderr);
+        rc = cli_fail("fix", !path ? "no model given" : "no output given (-o OUT.mlpackage)");
+        goto done;
+    }
     if (target && (t = mk_target_parse(target)) == MK_TARGET_DEFAULT) {
-        mk_tensor_list_free(&inputs);
-        return cli_fail("fix", "unknown target '%s' (ios15..ios18)", target);
+        rc = cli_fail("fix", "unknown target '%s' (ios15..ios18)", target);
+        goto done;
+    }
+    if (n_specs && mk_tensors_load(n_specs, specs, &inputs, &err) != MK_OK) {
+        rc = cli_fail_err("fix", &err);
+        goto done;
     }
     if (inputs.n) fo.inputs = &inputs;
-    mk_program *p = NULL, *q = NULL;
     mk_fix_report rep;
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     co.target = t;
-    co.n_shapes = n_shapes;
-    co.shapes = shapes;
+    cli_model_apply(&mo, &co);
     if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) {
         rc = cli_fail_err("fix", &err);
     } else if (mk_fix(p, &fo, &q, &rep, &err) != MK_OK) {
@@ -145,6 +120,8 @@ int mk_cmd_fix(int argc, char **argv) {
     }
     mk_program_free(q);
     mk_program_free(p);
+done:
     mk_tensor_list_free(&inputs);
+    free(specs);
     return rc;
 }

@@ -7,13 +7,14 @@
 #include "cli.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: milkit graph MODEL --dot [-o out.dot] [--assume-fp16]\n"
-               "  writes Graphviz dot (render with: dot -Tsvg out.dot > out.svg)\n");
+    fprintf(f, "usage: milkit graph MODEL --dot [-o out.dot] [--assume-fp16] [--shape ..] [--bind ..]\n"
+               "  writes Graphviz dot (render with: dot -Tsvg out.dot > out.svg)\n" CLI_MODEL_HELP);
 }
 
 int mk_cmd_graph(int argc, char **argv) {
     const char *path = NULL, *outp = NULL;
-    int dot = 0, assume = 0;
+    int dot = 0, assume = 0, r;
+    cli_model_opts mo = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int missing = 0;
@@ -26,6 +27,8 @@ int mk_cmd_graph(int argc, char **argv) {
             assume = 1;
         } else if ((v = cli_opt(argc, argv, &i, "-o", &missing))) {
             outp = v;
+        } else if (!missing && (r = cli_model_opt("graph", argc, argv, &i, &mo))) {
+            if (r == 2) return 2;
         } else if (missing) {
             return cli_fail("graph", "%s needs a value", a);
         } else if (a[0] == '-') {
@@ -42,7 +45,10 @@ int mk_cmd_graph(int argc, char **argv) {
     }
     mk_err err = {MK_OK, ""};
     mk_program *p = NULL;
-    if (mk_model_load(path, NULL, NULL, &p, &err) != MK_OK) return cli_fail_err("graph", &err);
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    cli_model_apply(&mo, &co);
+    if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) return cli_fail_err("graph", &err);
     mk_lint_options lo = {MK_TARGET_DEFAULT, assume, NULL, NULL};
     mk_findings *f = NULL;
     FILE *out = outp ? fopen(outp, "w") : stdout;

@@ -56,8 +56,8 @@ static int placement(const mk_program *p, int assume_fp16, FILE *out) {
 
 int mk_cmd_lint(int argc, char **argv) {
     const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL;
-    const char *shapes[16];
-    int n_shapes = 0, want_place = 0, assume = 0;
+    cli_model_opts mo = {0};
+    int want_place = 0, assume = 0, r;
     mk_format fmt = MK_FORMAT_TEXT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -82,9 +82,8 @@ int mk_cmd_lint(int argc, char **argv) {
             only = v;
         } else if ((v = cli_opt(argc, argv, &i, "--skip", &missing))) {
             skip = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
-            if (n_shapes == 16) return cli_fail("lint", "too many --shape options");
-            shapes[n_shapes++] = v;
+        } else if (!missing && (r = cli_model_opt("lint", argc, argv, &i, &mo))) {
+            if (r == 2) return 2;
         } else if (missing) {
             return cli_fail("lint", "%s needs a value", a);
         } else if (a[0] == '-') {
@@ -106,8 +105,7 @@ int mk_cmd_lint(int argc, char **argv) {
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     co.target = t;
-    co.n_shapes = n_shapes;
-    co.shapes = shapes;
+    cli_model_apply(&mo, &co);
     mk_err err = {MK_OK, ""};
     mk_program *p = NULL;
     if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) return cli_fail_err("lint", &err);

@@ -64,6 +64,32 @@ const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missin
     return argv[++*i];
 }
 
+int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts *m)
+{
+    int missing = 0;
+    const char *v;
+    if ((v = cli_opt(argc, argv, i, "--shape", &missing))) {
+        if (m->n_shapes == CLI_MODEL_MAX) return cli_fail(cmd, "too many --shape options");
+        m->shapes[m->n_shapes++] = v;
+        return 1;
+    }
+    if (!missing && (v = cli_opt(argc, argv, i, "--bind", &missing))) {
+        if (m->n_binds == CLI_MODEL_MAX) return cli_fail(cmd, "too many --bind options");
+        m->binds[m->n_binds++] = v;
+        return 1;
+    }
+    if (missing) return cli_fail(cmd, "option '%s' needs a value (see --help)", argv[*i]);
+    return 0;
+}
+
+void cli_model_apply(const cli_model_opts *m, mk_convert_options *co)
+{
+    co->n_shapes = m->n_shapes;
+    co->shapes = m->shapes;
+    co->n_binds = m->n_binds;
+    co->binds = m->binds;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || cli_is_help(argv[1])) {
