@@ -1,7 +1,8 @@
 /* `milkit run`: execute a model (.mlpackage, .mlmodel or .onnx converted in memory) on the
  * reference interpreter with given or seeded random inputs; print each output's name, shape and
- * a few statistics, optionally save them, and time repeated runs. Argument parsing and printing
- * only: loading, running and tensor files are public API calls. */
+ * a few statistics, optionally save them, and time repeated runs of one session (the plan is
+ * made once). Argument parsing and printing only: loading, running and tensor files are public
+ * API calls. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,8 @@
 /* Running programs through the public API: seeded random inputs, input matching (by name,
- * dtype class and shape against the model description, flexible ranges allowed), the call into
- * src/interp, and the elementwise comparison used by `milkit verify` and fix checks. The
- * interpreter itself knows nothing about files or model descriptions. */
+ * dtype class and shape against the model description, flexible ranges allowed), sessions (a
+ * planned interpreter kept for many runs; mk_run is a one-run session), and the elementwise
+ * comparison used by `milkit verify` and fix checks. The interpreter itself knows nothing about
+ * files or model descriptions. */
 #include <math.h>
 #include <string.h>
 

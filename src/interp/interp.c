@@ -1,8 +1,9 @@
-/* The interpreter engine: plans a function once per run (a slot per value, kernel per op,
- * last-use lists so activations are freed after their last reader), then executes blocks op
- * by op, asking mk_ir_infer for each op's output types from the runtime operands. Constants
- * are materialised lazily; fp16 values are rounded to half after every op. The kernels are in
- * k_<family>.c; this file has no per-op knowledge beyond const/cond/while_loop. */
+/* The interpreter engine: plans a function once per session (a slot per value, kernel per op,
+ * last-use lists, activation chains fused onto conv/linear/matmul, concat inputs written in
+ * place), then runs blocks op by op, asking mk_ir_infer for output types from the runtime
+ * operands. Constants are materialised lazily and kept; freed buffers are pooled across runs;
+ * fp16 values are rounded after every op. Kernels are in k_<family>.c; per-op knowledge here is
+ * const/cond/while_loop and the elementwise ops that fusion understands. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -101,10 +102,14 @@ struct mk_interp {
     bplan **plans;
     size_t live, peak; /* bytes held by slots now / at most during this run */
     size_t hwm;        /* the largest peak of any run so far */
+    struct view { int base; size_t off, numel; } *view; /* per slot; base -1: none */
     char warning[512];
     void *scratch;
     size_t scratch_n;
-    int profile; /* MILKIT_PROFILE set: per-kind op times printed to stderr at the end */
+    /* MILKIT_PROFILE set: per-kind op times to stderr after each run (thread CPU time with one
+     * thread); MILKIT_PROFILE=1 also prints every op with its shapes. MILKIT_NO_FUSE=1 turns
+     * fusion and concat views off (to compare). */
+    int profile;
     double prof_ms[MK_OP__COUNT];
     int prof_n[MK_OP__COUNT];
     /* freed activation buffers kept for reuse within the run (fewer page faults) */
@@ -339,7 +344,7 @@ static int plan_all(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
 /* ---- fused activations ---- */
 static double raw_f64(mk_dtype dt, const void *d, size_t i);
 
-static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
+MK_SIMD static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
 {
     float a = st->a, b = st->b, c = st->c, d = st->d;
     switch (st->kind) {
@@ -377,12 +382,14 @@ static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
     }
 }
 
+MK_SIMD static void add_scalar(float *p, float v, size_t n)
+{
+    MK_VLOOP(n, p[i] += v);
+}
+
 void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n)
 {
-    if (bias) {
-        float v = *bias;
-        MK_VLOOP(n, p[i] += v);
-    }
+    if (bias) add_scalar(p, *bias, n);
     /* in cache-sized pieces, so that several steps cost one trip through memory */
     for (size_t o = 0; ep && ep->n && o < n; o += 4096) {
         size_t m = n - o < 4096 ? n - o : 4096;
@@ -408,6 +415,24 @@ static int const_param(const mk_op *op, const char *name, double def, double *ou
     const mk_value *v = in->args[0];
     size_t n, need;
     if (in->n_args != 1 || !v->cst || !mk_dtype_is_float(v->type.dtype) ||
+        !mk_type_is_static(&v->type) || !mk_type_numel(&v->type, &n) || n != 1 ||
+        !mk_type_nbytes(&v->type, &need) || v->cst->nbytes < need)
+        return 0;
+    *out = raw_f64(v->type.dtype, v->cst->data, 0);
+    return 1;
+}
+
+/* As const_param, for a scalar constant of any numeric dtype (axis, flags). */
+static int const_param_any(const mk_op *op, const char *name, double def, double *out)
+{
+    const mk_input *in = mk_ir_input(op, name);
+    if (!in || in->n_args == 0) {
+        *out = def;
+        return 1;
+    }
+    const mk_value *v = in->args[0];
+    size_t n, need;
+    if (in->n_args != 1 || !v->cst || v->type.dtype == MK_DT_STRING ||
         !mk_type_is_static(&v->type) || !mk_type_numel(&v->type, &n) || n != 1 ||
         !mk_type_nbytes(&v->type, &need) || v->cst->nbytes < need)
         return 0;
@@ -464,7 +489,8 @@ static int other_scalar(const mk_interp *ip, const oplan *pl, int at, double *c,
     if (xi < 0 || yi < 0 || (at != xi && at != yi) || pl->n_ins != 2) return 0;
     *swap = at == yi;
     if (!const_param(pl->op, at == xi ? "y" : "x", NAN, c) || *c != *c) return 0;
-    return ip->slot_val[pl->ins[at == xi ? yi : xi]]->type.rank <= ip->slot_val[pl->ins[at]]->type.rank;
+    const mk_value *other = ip->slot_val[pl->ins[at == xi ? yi : xi]];
+    return other->type.rank <= ip->slot_val[pl->ins[at]]->type.rank;
 }
 
 /* The step op pl performs on slot s, when it can be fused: an fp32 elementwise op whose other
@@ -527,7 +553,8 @@ static int hswish(mk_interp *ip, const fuse_graph *g, int s, int q, int o, mk_ep
         !same_f32(ip, A, s) || !same_f32(ip, M, s) || !other_scalar(ip, A, ai, &k, &sw))
         return -1;
     oplan *B = only_reader(ip, g, A->outs[0], q, o);
-    if (!B || B->op->kind != MK_OP_CLIP || operand_of(B, A->outs[0]) != mk_ir_operand_index(B->op, "x") ||
+    if (!B || B->op->kind != MK_OP_CLIP ||
+        operand_of(B, A->outs[0]) != mk_ir_operand_index(B->op, "x") ||
         !same_f32(ip, B, A->outs[0]) || !const_param(B->op, "alpha", -INFINITY, &lo) ||
         !const_param(B->op, "beta", INFINITY, &hi) || only_reader(ip, g, B->outs[0], q, o) != M ||
         operand_of(M, B->outs[0]) < 0)
@@ -635,6 +662,73 @@ static int plan_fusion(mk_interp *ip)
     return 1;
 }
 
+/* Let the ops producing a concat's values write straight into the concat's output (a view
+ * at the value's offset), so that the concat itself copies nothing. Applies when the concat
+ * joins along an axis with only 1s before it (each value is one contiguous run), its output
+ * type is static, and each value is an op output of the same block read by nothing else.
+ * Values computed by fused chains share the view down to the chain's host. */
+static int plan_views(mk_interp *ip)
+{
+    size_t ns = (size_t)ip->n_slots + 1;
+    int *uses = mk_arena_array(ip->ar, ns, sizeof *uses);
+    const oplan **def = mk_arena_array(ip->ar, ns, sizeof *def);
+    if (!uses || !def) return 0;
+    for (int q = 0; q < ip->n_plans; q++) {
+        const bplan *bp = ip->plans[q];
+        for (int o = 0; o < bp->n_ops; o++) {
+            const oplan *pl = &bp->ops[o];
+            for (int i = 0; i < pl->n_ins; i++) uses[pl->ins[i]]++;
+            for (int i = 0; i < pl->n_attrs; i++)
+                if (pl->attrs[i] >= 0) uses[pl->attrs[i]] += 2;
+            for (int i = 0; i < pl->n_outs; i++) def[pl->outs[i]] = pl;
+        }
+        for (int j = 0; j < bp->b->n_outputs; j++) {
+            int s = pm_get(&ip->slot_of, bp->b->outputs[j]);
+            if (s >= 0) uses[s] += 2;
+        }
+    }
+    for (int q = 0; q < ip->n_plans; q++) {
+        const bplan *bp = ip->plans[q];
+        for (int o = 0; o < bp->n_ops; o++) {
+            const oplan *pl = &bp->ops[o];
+            const mk_op *op = pl->op;
+            if (op->kind != MK_OP_CONCAT || pl->n_outs != 1 || pl->fused_in != -1) continue;
+            const mk_type *ot = &ip->slot_val[pl->outs[0]]->type;
+            double ax, il;
+            int vi = mk_ir_operand_index(op, "values"), n_vals;
+            const mk_input *vin = mk_ir_input(op, "values");
+            if (vi < 0 || !vin || !mk_type_is_static(ot) || !const_param_any(op, "axis", 0, &ax) ||
+                !const_param_any(op, "interleave", 0, &il) || il != 0)
+                continue;
+            int axis = (int)(ax < 0 ? ax + ot->rank : ax), ok = axis >= 0 && axis < ot->rank;
+            for (int d = 0; d < axis && ok; d++) ok = ot->dims[d] == 1;
+            n_vals = vin->n_args;
+            size_t es = mk_interp_elem_size(ot->dtype), off = 0, n;
+            for (int j = 0; j < n_vals && ok; j++) {
+                int s = pl->ins[vi + j];
+                const mk_value *v = ip->slot_val[s];
+                ok = uses[s] == 1 && def[s] && !v->cst && ip->slot_def[s] == bp->b &&
+                     mk_type_is_static(&v->type) && mk_type_numel(&v->type, &n) &&
+                     mk_interp_layout(v->type.dtype) == mk_interp_layout(ot->dtype) &&
+                     ip->view[s].base < 0;
+            }
+            if (!ok) continue;
+            for (int j = 0; j < n_vals; j++) {
+                int s = pl->ins[vi + j];
+                mk_type_numel(&ip->slot_val[s]->type, &n);
+                /* the value, and the values of its fused chain back to the host */
+                for (int c = s; c >= 0;) {
+                    ip->view[c] = (struct view){pl->outs[0], off, n};
+                    const oplan *d = def[c];
+                    c = d && d->fused_in >= 0 ? d->ins[d->fused_in] : -1;
+                }
+                off += n * es;
+            }
+        }
+    }
+    return 1;
+}
+
 /* ---- tensors ---- */
 void mk_rt_release(mk_interp *ip, mk_rt *r)
 {
@@ -654,6 +748,7 @@ void mk_rt_release(mk_interp *ip, mk_rt *r)
     r->data = NULL;
     r->cap = 0;
     r->persist = 0;
+    r->early = 0;
 }
 
 /* Sizes from POOL_MIN_BYTES up are rounded to 4 steps per power of two (at most 25% more),
@@ -698,6 +793,32 @@ static mk_status rt_alloc_ip(mk_interp *ip, mk_rt *r, const mk_type *t, mk_err *
     if (ip->live > ip->peak) ip->peak = ip->live;
     if (ip->peak > ip->hwm) ip->hwm = ip->peak;
     return MK_OK;
+}
+
+/* Allocate op output slot s: a view into its concat's output when the plan says so and the
+ * size is as planned (the concat's buffer is allocated now if not yet), else a buffer. */
+static mk_status alloc_slot(mk_interp *ip, int s, const mk_type *t, mk_err *e)
+{
+    mk_rt *r = &ip->slots[s];
+    const struct view *v = ip->view ? &ip->view[s] : NULL;
+    size_t n;
+    if (v && v->base >= 0 && mk_type_is_static(t) && mk_type_numel(t, &n) && n == v->numel) {
+        mk_rt *b = &ip->slots[v->base];
+        const mk_type *bt = &ip->slot_val[v->base]->type;
+        if (!b->data) {
+            mk_status st = rt_alloc_ip(ip, b, bt, e);
+            if (st) return st;
+            b->early = 1;
+        }
+        if (b->early && mk_interp_layout(bt->dtype) == mk_interp_layout(t->dtype)) {
+            mk_rt_release(ip, r);
+            r->type = *t;
+            r->numel = n;
+            r->data = (char *)b->data + v->off;
+            return MK_OK;
+        }
+    }
+    return rt_alloc_ip(ip, r, t, e);
 }
 
 mk_status mk_rt_alloc(mk_kctx *k, mk_rt *r, const mk_type *t)
@@ -948,7 +1069,8 @@ static mk_status run_fused(mk_interp *ip, const oplan *pl, mk_err *e)
                               op_label(pl->op), mk_ir_op_info(pl->op->kind)->name);
         mk_type t = src->type;
         t.dtype = ip->slot_val[pl->outs[0]]->type.dtype;
-        if (!try_donate(ip, pl, &t) && !(st = rt_alloc_ip(ip, o, &t, e)) && src->numel)
+        if (!try_donate(ip, pl, &t) && !(st = alloc_slot(ip, pl->outs[0], &t, e)) &&
+            src->numel && o->data != src->data)
             memcpy(o->data, src->data, src->numel * 4);
     }
     for (int i = 0; i < pl->n_free; i++) {
@@ -967,6 +1089,7 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
     mk_operand opbuf[16];
     void *tmpbuf[17] = {0};
     size_t tmpnbuf[17] = {0};
+    mk_rt stash = {0};
     mk_rt **ins = inbuf, **attrs = atbuf, **outs = outbuf;
     mk_operand *opnds = opbuf;
     mk_status st = MK_OK;
@@ -1034,10 +1157,19 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
         }
         int donated = try_donate(ip, pl, &types[0]);
         for (int i = donated; i < pl->n_outs; i++) {
+            if (outs[i]->early) { /* a view base: keep the buffer its views wrote into */
+                outs[i]->early = 0;
+                if (outs[i]->data && mk_type_equal(&outs[i]->type, &types[i])) continue;
+                if (!stash.cap) { /* not as planned: the views stay readable until the end */
+                    stash = *outs[i];
+                    outs[i]->data = NULL;
+                    outs[i]->cap = 0;
+                }
+            }
             mk_rt_release(ip, outs[i]);
             outs[i]->type = types[i];
             outs[i]->numel = 0;
-            if (mk_type_is_static(&types[i]) && (st = rt_alloc_ip(ip, outs[i], &types[i], e))) {
+            if (mk_type_is_static(&types[i]) && (st = alloc_slot(ip, pl->outs[i], &types[i], e))) {
                 mk_err_prefix(e, "op %s (%s): ", op_label(op), mk_ir_op_info(op->kind)->name);
                 goto done;
             }
@@ -1054,7 +1186,8 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
         ip->prof_n[op->kind]++;
         if (ip->profile > 1) {
-            double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+            double ms =
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
             fprintf(stderr, "op %-14s %8.3f ms%s ->[", mk_ir_op_info(op->kind)->name, ms,
                     pl->epi ? " +fused" : "");
             for (int d = 0; d < outs[0]->type.rank; d++)
@@ -1062,7 +1195,8 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             fprintf(stderr, "]");
             for (int i = 0; i < pl->n_ins && i < 3; i++) {
                 fprintf(stderr, " [");
-                for (int d = 0; d < ins[i]->type.rank; d++) fprintf(stderr, "%s%lld", d ? "," : "", (long long)ins[i]->type.dims[d]);
+                for (int d = 0; d < ins[i]->type.rank; d++)
+                    fprintf(stderr, "%s%lld", d ? "," : "", (long long)ins[i]->type.dims[d]);
                 fprintf(stderr, "]");
             }
             fprintf(stderr, "\n");
@@ -1080,6 +1214,7 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
         if (!r->persist) mk_rt_release(ip, r);
     }
 done:
+    mk_rt_release(ip, &stash);
     if (tmps && tmp_n)
         for (int i = 0; i < pl->n_ins; i++) mk_free(ip->alloc, tmps[i], tmp_n[i]);
     if (tmps != tmpbuf) mk_free(ip->alloc, tmps, ((size_t)pl->n_ins + 1) * sizeof *tmps);
@@ -1358,6 +1493,12 @@ mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_inte
     }
     if (!st && !plan_all(ip, f->block, last, e)) st = e && e->code ? e->code : MK_OOM(e);
     if (!st && ip->fuse && !plan_fusion(ip)) st = MK_OOM(e);
+    if (!st && ip->fuse) {
+        ip->view = mk_arena_array(ip->ar, (size_t)ip->n_slots + 1, sizeof *ip->view);
+        if (!ip->view) st = MK_OOM(e);
+        for (int i = 0; !st && i < ip->n_slots; i++) ip->view[i].base = -1;
+        if (!st && !plan_views(ip)) st = MK_OOM(e);
+    }
     if (st) {
         mk_interp_free(ip);
         return st;

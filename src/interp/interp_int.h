@@ -2,7 +2,7 @@
  * readers and the kernel table. Runtime tensors keep their MIL type but store elements in one
  * of three layouts: fp32 for every float dtype (fp16 values stay rounded to half), int32 for
  * every integer dtype, one byte for bool; strings stay `const char *` arrays. src/api includes
- * this header only for mk_interp_run. */
+ * this header only for the entry points (mk_interp_new / exec / free). */
 #ifndef MK_INTERP_INT_H
 #define MK_INTERP_INT_H
 
@@ -40,8 +40,9 @@ typedef struct mk_rt {
     mk_type type; /* static shape; dtype as declared by the program */
     void *data;
     size_t numel;
-    size_t cap;    /* allocated bytes when owned, else 0 */
+    size_t cap;    /* allocated bytes when owned, else 0 (a constant, or a view) */
     int persist;   /* a constant: kept until the run ends */
+    int early;     /* allocated before its op ran, as the base of views (see plan_views) */
 } mk_rt;
 
 mk_layout mk_interp_layout(mk_dtype dt);
@@ -132,14 +133,19 @@ void mk_strides(const mk_type *t, int64_t *s);
  * shapes are incompatible. */
 int mk_bcast_strides(const mk_type *in, const mk_type *out, int64_t *s);
 
-/* A loop over i in [0, n) written as fixed 16-wide chunks plus a tail, so that the compiler's
- * cheapest auto-vectorisation (gcc -O2) turns the body into SIMD code. BODY must be a
- * branch-free expression statement using i. */
+/* A loop over i in [0, n) written as fixed 16-wide chunks, then 4-wide chunks, then a scalar
+ * tail, so that the compiler's cheapest auto-vectorisation (gcc -O2) turns the body into SIMD
+ * code. BODY must be a branch-free expression statement using i. */
 #define MK_VLOOP(n, BODY)                                                                         \
     do {                                                                                          \
         size_t i0_ = 0, n_ = (n);                                                                 \
         for (; i0_ + 16 <= n_; i0_ += 16)                                                         \
             for (size_t j_ = 0; j_ < 16; j_++) {                                                  \
+                size_t i = i0_ + j_;                                                              \
+                BODY;                                                                             \
+            }                                                                                     \
+        for (; i0_ + 4 <= n_; i0_ += 4)                                                           \
+            for (size_t j_ = 0; j_ < 4; j_++) {                                                   \
                 size_t i = i0_ + j_;                                                              \
                 BODY;                                                                             \
             }                                                                                     \

@@ -1,8 +1,9 @@
 /* Convolution kernels: conv and conv_transpose for 1-3 spatial dims with groups, strides,
- * dilations and every pad_type. conv is im2col in column tiles (bounded scratch memory) plus
- * cblas_sgemm, with a direct GEMM for 1x1 stride-1 unpadded convs; conv_transpose is one GEMM
- * per group followed by col2im. Output sizes come from type inference; pads are derived here. */
-#include <stdlib.h>
+ * dilations and every pad_type. conv is im2col in cache-sized column tiles plus cblas_sgemm
+ * (bias preloaded as beta = 1, fused activations applied per finished tile), a direct GEMM for
+ * 1x1 stride-1 unpadded convs, and direct SIMD loops for depthwise convs; conv_transpose is a
+ * GEMM per tile of input rows followed by col2im. Output sizes come from type inference; pads
+ * are derived here. */
 #include <string.h>
 
 #include <cblas.h>
@@ -132,8 +133,13 @@ static void finish_rows(const mk_kctx *k, const float *bias, int64_t c0, float *
         mk_epi_apply(k->epi, bias ? bias + c0 + r : NULL, o + r * ld, (size_t)n);
 }
 
+MK_SIMD static void fill(float *o, float v, int64_t n)
+{
+    MK_VLOOP((size_t)n, o[i] = v);
+}
+
 /* o[i] += w * x[i]: a function of its own so restrict holds and the loop becomes SIMD. */
-static void axpy(float *restrict o, const float *restrict x, float w, size_t n)
+MK_SIMD static void axpy(float *restrict o, const float *restrict x, float w, size_t n)
 {
     MK_VLOOP(n, o[i] += w * x[i]);
 }
@@ -173,7 +179,8 @@ static void conv_dw(const mk_kctx *k, const geom *g, const float *xd, const floa
                                     axpy(od2, xr + lo + base, wv, (size_t)(hi - lo + 1));
                                 } else {
                                     const float *xs = xr + lo * s2 + base;
-                                    for (int64_t j = 0; j <= hi - lo; j++) od2[j] += wv * xs[j * s2];
+                                    for (int64_t j = 0; j <= hi - lo; j++)
+                                        od2[j] += wv * xs[j * s2];
                                 }
                             }
                         }
@@ -212,9 +219,11 @@ mk_status mk_k_conv(mk_kctx *k)
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++)
         direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
-    /* column tiles: the im2col tile (or, direct, the output tile) stays within ~L2 */
-    size_t budget = getenv("MKT") ? (size_t)atoi(getenv("MKT")) << 10 : (256u << 10);
-    int64_t tile = (int64_t)(budget / (size_t)(direct ? (cog ? cog : 1) : (kk ? kk : 1)));
+    /* column tiles: the output tile and the im2col tile each stay within ~half of L2 */
+    const size_t budget = 256u << 10; /* floats: 1 MiB */
+    int64_t tile = (int64_t)(budget / (size_t)(cog ? cog : 1));
+    if (!direct && (int64_t)(budget / (size_t)(kk ? kk : 1)) < tile)
+        tile = (int64_t)(budget / (size_t)(kk ? kk : 1));
     if (tile < 128) tile = 128;
     if (tile > g.o_n) tile = g.o_n;
     float *col = NULL;
@@ -229,10 +238,15 @@ mk_status mk_k_conv(mk_kctx *k)
             for (int64_t t0 = 0; t0 < g.o_n; t0 += tile) {
                 int64_t tn = g.o_n - t0 < tile ? g.o_n - t0 : tile;
                 float *oc = od + (n * cout + gi * cog) * g.o_n + t0;
+                /* the bias goes in first (beta = 1): no separate pass to add it */
+                if (bias)
+                    for (int64_t co = 0; co < cog; co++)
+                        fill(oc + co * g.o_n, bias[gi * cog + co], tn);
+                float beta = bias ? 1.0f : 0.0f;
                 if (direct) {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
                                 (int)cig, 1.0f, wd + gi * cog * cig, (int)cig, xg + t0,
-                                (int)g.in_n, 0.0f, oc, (int)g.o_n);
+                                (int)g.in_n, beta, oc, (int)g.o_n);
                 } else {
                     /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
                     for (int64_t c = 0; c < cig; c++)
@@ -244,13 +258,19 @@ mk_status mk_k_conv(mk_kctx *k)
                                     im2col_row(col + row * tn, xg + c * g.in_n, &g, kq, t0, tn);
                                 }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
-                                (int)kk, 1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, 0.0f, oc,
+                                (int)kk, 1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, beta, oc,
                                 (int)g.o_n);
                 }
-                finish_rows(k, bias, gi * cog, oc, cog, tn, g.o_n);
+                finish_rows(k, NULL, 0, oc, cog, tn, g.o_n);
             }
         }
     return MK_OK;
+}
+
+/* o[i] += x[i] */
+MK_SIMD static void add_row(float *restrict o, const float *restrict x, size_t n)
+{
+    MK_VLOOP(n, o[i] += x[i]);
 }
 
 mk_status mk_k_conv_transpose(mk_kctx *k)
@@ -266,48 +286,64 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
     int64_t groups;
     if ((st = mk_kint(k, "groups", 1, &groups))) return st;
     int64_t N = x->type.dims[0], cin = x->type.dims[1];
-    if (groups < 1 || w->type.dims[0] != cin || cin % groups) 
+    if (groups < 1 || w->type.dims[0] != cin || cin % groups)
         return mk_kerr(k, MK_EINVAL, "weight does not match x channels");
     int64_t cog = w->type.dims[1], cout = cog * groups, cig = cin / groups, rows = cog * g.k_n;
     if (out->type.dims[0] != N || out->type.dims[1] != cout)
         return mk_kerr(k, MK_EINVAL, "output channels do not match weight");
-    size_t cb = (size_t)(rows * g.in_n) * 4;
+    const float *bias;
+    if ((st = check_bias(k, b, cout, &bias))) return st;
+    /* tiles of whole input rows (i0, i1), so that the GEMM's column block stays in cache */
+    int64_t in_rows = g.in[0] * g.in[1], in2 = g.in[2];
+    int64_t R = rows * in2 > 0 ? (int64_t)((256u << 10) / (size_t)(rows * in2)) : in_rows;
+    if (R < 1) R = 1;
+    if (R > in_rows) R = in_rows;
+    size_t cb = (size_t)(rows * R * in2) * 4;
     float *col = mk_interp_scratch(k, cb ? cb : 4);
     if (!col) return MK_OOM(k->e);
     const float *xd = x->data, *wd = w->data;
     float *od = out->data;
     memset(od, 0, out->numel * 4);
+    int64_t s2 = g.s[2];
     for (int64_t n = 0; n < N; n++)
-        for (int64_t gi = 0; gi < groups; gi++) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)g.in_n, (int)cig,
-                        1.0f, wd + gi * cig * rows, (int)rows, xd + (n * cin + gi * cig) * g.in_n,
-                        (int)g.in_n, 0.0f, col, (int)g.in_n);
-            for (int64_t co = 0; co < cog; co++) {
-                float *oc = od + (n * cout + gi * cog + co) * g.o_n;
-                for (int64_t k0 = 0; k0 < g.k[0]; k0++)
-                    for (int64_t k1 = 0; k1 < g.k[1]; k1++)
-                        for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                            const float *cr =
-                                col + (((co * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2) * g.in_n;
-                            for (int64_t i0 = 0; i0 < g.in[0]; i0++) {
-                                int64_t o0 = i0 * g.s[0] + k0 * g.d[0] - g.pb[0];
-                                if (o0 < 0 || o0 >= g.o[0]) continue;
-                                for (int64_t i1 = 0; i1 < g.in[1]; i1++) {
+        for (int64_t gi = 0; gi < groups; gi++)
+            for (int64_t r0 = 0; r0 < in_rows; r0 += R) {
+                int64_t rn = in_rows - r0 < R ? in_rows - r0 : R, tn = rn * in2;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)tn, (int)cig,
+                            1.0f, wd + gi * cig * rows, (int)rows,
+                            xd + (n * cin + gi * cig) * g.in_n + r0 * in2, (int)g.in_n, 0.0f, col,
+                            (int)tn);
+                for (int64_t co = 0; co < cog; co++) {
+                    float *oc = od + (n * cout + gi * cog + co) * g.o_n;
+                    for (int64_t k0 = 0; k0 < g.k[0]; k0++)
+                        for (int64_t k1 = 0; k1 < g.k[1]; k1++)
+                            for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
+                                const float *cr =
+                                    col + (((co * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2) * tn;
+                                /* input columns i2 landing inside the output row: [lo, hi] */
+                                int64_t base = k2 * g.d[2] - g.pb[2];
+                                int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
+                                int64_t hi = g.o[2] - 1 - base < 0 ? -1 : (g.o[2] - 1 - base) / s2;
+                                if (hi >= in2) hi = in2 - 1;
+                                if (hi < lo) continue;
+                                for (int64_t rr = 0; rr < rn; rr++) {
+                                    int64_t i0 = (r0 + rr) / g.in[1], i1 = (r0 + rr) % g.in[1];
+                                    int64_t o0 = i0 * g.s[0] + k0 * g.d[0] - g.pb[0];
                                     int64_t o1 = i1 * g.s[1] + k1 * g.d[1] - g.pb[1];
-                                    if (o1 < 0 || o1 >= g.o[1]) continue;
-                                    const float *cc = cr + (i0 * g.in[1] + i1) * g.in[2];
-                                    float *orow = oc + (o0 * g.o[1] + o1) * g.o[2];
-                                    for (int64_t i2 = 0; i2 < g.in[2]; i2++) {
-                                        int64_t o2 = i2 * g.s[2] + k2 * g.d[2] - g.pb[2];
-                                        if (o2 >= 0 && o2 < g.o[2]) orow[o2] += cc[i2];
+                                    if (o0 < 0 || o0 >= g.o[0] || o1 < 0 || o1 >= g.o[1]) continue;
+                                    const float *cc = cr + rr * in2;
+                                    float *orow = oc + (o0 * g.o[1] + o1) * g.o[2] + base;
+                                    if (s2 == 1) {
+                                        add_row(orow + lo, cc + lo, (size_t)(hi - lo + 1));
+                                    } else {
+                                        for (int64_t i2 = lo; i2 <= hi; i2++)
+                                            orow[i2 * s2] += cc[i2];
                                     }
                                 }
                             }
-                        }
+                }
             }
-        }
-    const float *bias;
-    if ((st = check_bias(k, b, cout, &bias))) return st;
-    for (int64_t n = 0; n < N; n++) finish_rows(k, bias, 0, od + n * cout * g.o_n, cout, g.o_n, g.o_n);
+    for (int64_t n = 0; n < N; n++)
+        finish_rows(k, bias, 0, od + n * cout * g.o_n, cout, g.o_n, g.o_n);
     return MK_OK;
 }

@@ -124,7 +124,8 @@ mk_status mk_k_matmul(mk_kctx *k)
             cnt[i] = 0;
         }
     }
-    if (f32) mk_epi_apply(k->epi, NULL, out->data, out->numel);
+    if (mk_interp_layout(out->type.dtype) == MK_L_F32)
+        mk_epi_apply(k->epi, NULL, out->data, out->numel);
     return MK_OK;
 }
 

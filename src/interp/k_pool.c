@@ -1,33 +1,29 @@
 /* Pooling kernels: avg_pool, max_pool and l2_pool over 1-3 spatial dims with strides, every
  * pad_type and ceil_mode (the output size comes from type inference). avg_pool divides by the
- * window clipped to the padded input, or to the real input with exclude_padding_from_average. */
+ * window clipped to the padded input, or to the real input with exclude_padding_from_average.
+ * max_pool is separable (row maxima in SIMD, then window columns); NaN in a window wins. */
 #include <math.h>
 #include <string.h>
 
 #include "interp_int.h"
 
-/* tmp[i] = max(row[i], tmp[i]); returns nonzero when row holds a NaN. */
-MK_SIMD static int vmax_row(float *restrict tmp, const float *restrict row, size_t n)
+/* max that keeps a NaN from either side (a NaN in the window makes the result NaN) */
+static inline float fmaxn(float a, float b)
 {
-    int nan = 0;
-    MK_VLOOP(n, tmp[i] = mk_fmax(row[i], tmp[i]); nan |= row[i] != row[i]);
-    return nan;
+    return a > b || a != a ? a : b;
 }
 
-MK_SIMD static int copy_row(float *restrict tmp, const float *restrict row, size_t n)
+MK_SIMD static void vmax_row(float *restrict tmp, const float *restrict row, size_t n)
 {
-    int nan = 0;
-    MK_VLOOP(n, tmp[i] = row[i]; nan |= row[i] != row[i]);
-    return nan;
+    MK_VLOOP(n, tmp[i] = fmaxn(row[i], tmp[i]));
 }
 
 /* Max pooling of one plane, separably: per output row, the elementwise max of the window's
- * input rows (SIMD) into tmp, then each output column's max over its window there. The same
- * maxima as the direct loops, in another order (max is exact). Returns nonzero, with the
- * plane unfinished, when it meets a NaN: the caller then uses the direct loops. */
-static int max_pool_rows(const float *xa, float *op, const int64_t *in, const int64_t *o,
-                         int64_t *const *wl, int64_t *const *wh, int64_t k2, int64_t s2,
-                         int64_t pb2, float *tmp)
+ * input rows (SIMD) into tmp, then of each window's columns. The same maxima as the direct
+ * loops, in another order (max is exact; NaN wins either way). */
+static void max_pool_rows(const float *xa, float *op, const int64_t *in, const int64_t *o,
+                          int64_t *const *wl, int64_t *const *wh, int64_t k2, int64_t s2,
+                          int64_t pb2, float *tmp)
 {
     size_t n2 = (size_t)in[2];
     /* output columns whose window lies inside the row: [c0, c1) */
@@ -44,13 +40,12 @@ static int max_pool_rows(const float *xa, float *op, const int64_t *in, const in
                 memset(orow, 0, (size_t)o[2] * 4);
                 continue;
             }
-            int nan = copy_row(tmp, xa + (l0 * in[1] + l1) * in[2], n2);
+            memcpy(tmp, xa + (l0 * in[1] + l1) * in[2], n2 * 4);
             for (int64_t i0 = l0; i0 < h0; i0++)
                 for (int64_t i1 = i0 == l0 ? l1 + 1 : l1; i1 < h1; i1++)
-                    nan |= vmax_row(tmp, xa + (i0 * in[1] + i1) * in[2], n2);
-            if (nan) return 1;
+                    vmax_row(tmp, xa + (i0 * in[1] + i1) * in[2], n2);
             if (c1 > c0) {
-                copy_row(h, tmp, nh);
+                memcpy(h, tmp, nh * 4);
                 for (int64_t q = 1; q < k2; q++) vmax_row(h, tmp + q, nh);
                 for (int64_t o2 = c0; o2 < c1; o2++) orow[o2] = h[o2 * s2 - pb2];
             }
@@ -59,11 +54,59 @@ static int max_pool_rows(const float *xa, float *op, const int64_t *in, const in
                 if (o2 >= o[2]) break;
                 int64_t l2 = wl[2][o2], h2 = wh[2][o2];
                 float m = -INFINITY;
-                for (int64_t i2 = l2; i2 < h2; i2++) m = mk_fmax(tmp[i2], m);
+                for (int64_t i2 = l2; i2 < h2; i2++) m = fmaxn(tmp[i2], m);
                 orow[o2] = h2 > l2 ? m : 0;
             }
         }
-    return 0;
+}
+
+/* Max pooling for narrow planes (short rows make per-row passes slow): h = the horizontal
+ * window max over the whole tensor at once (one long SIMD pass per kernel column; entries that
+ * straddle two rows are never read), then each output the max of its window's rows in h.
+ * Border columns (windows clipped by the row's ends) read x directly. */
+static void max_pool_narrow(const float *x, float *out, size_t total, int64_t nc,
+                            const int64_t *in, const int64_t *o, int64_t *const *wl,
+                            int64_t *const *wh, int64_t k2, int64_t s2, int64_t pb2, float *h)
+{
+    int64_t in_n = in[0] * in[1] * in[2], o_n = o[0] * o[1] * o[2];
+    int64_t c0 = (pb2 + s2 - 1) / s2, c1 = in[2] >= k2 ? (in[2] - k2 + pb2) / s2 + 1 : 0;
+    if (c1 > o[2]) c1 = o[2];
+    if (c0 > c1) c0 = c1;
+    size_t nh = total >= (size_t)k2 ? total - (size_t)k2 + 1 : 0;
+    if (c1 > c0) {
+        memcpy(h, x, nh * 4);
+        for (int64_t q = 1; q < k2; q++) vmax_row(h, x + q, nh);
+    }
+    for (int64_t p = 0; p < nc; p++)
+        for (int64_t o0 = 0; o0 < o[0]; o0++)
+            for (int64_t o1 = 0; o1 < o[1]; o1++) {
+                float *orow = out + p * o_n + (o0 * o[1] + o1) * o[2];
+                int64_t l0 = wl[0][o0], h0 = wh[0][o0], l1 = wl[1][o1], h1 = wh[1][o1];
+                for (int64_t o2 = 0; o2 < o[2]; o2++) {
+                    int64_t l2 = wl[2][o2], h2 = wh[2][o2];
+                    float m = -INFINITY; /* branch-free: max, and NaN noted aside */
+                    int nan = 0;
+                    if (o2 >= c0 && o2 < c1) {
+                        const float *hp = h + p * in_n + o2 * s2 - pb2;
+                        for (int64_t i0 = l0; i0 < h0; i0++)
+                            for (int64_t i1 = l1; i1 < h1; i1++) {
+                                float v = hp[(i0 * in[1] + i1) * in[2]];
+                                m = mk_fmax(v, m);
+                                nan |= v != v;
+                            }
+                    } else {
+                        const float *xp = x + p * in_n;
+                        for (int64_t i0 = l0; i0 < h0; i0++)
+                            for (int64_t i1 = l1; i1 < h1; i1++)
+                                for (int64_t i2 = l2; i2 < h2; i2++) {
+                                    float v = xp[(i0 * in[1] + i1) * in[2] + i2];
+                                    m = mk_fmax(v, m);
+                                    nan |= v != v;
+                                }
+                    }
+                    orow[o2] = nan ? NAN : h0 > l0 && h1 > l1 && h2 > l2 ? m : 0;
+                }
+            }
 }
 
 mk_status mk_k_pool(mk_kctx *k)
@@ -133,14 +176,24 @@ mk_status mk_k_pool(mk_kctx *k)
     const float *a = x->data;
     float *od = out->data;
     float *tmp = NULL;
-    if (kind == MK_OP_MAX_POOL && !(tmp = mk_interp_scratch(k, (size_t)in[2] * 8 + 4))) {
+    int narrow = in[2] < 24;
+    if (kind == MK_OP_MAX_POOL &&
+        !(tmp = mk_interp_scratch(k, (narrow ? x->numel : (size_t)in[2] * 2) * 4 + 4))) {
         mk_free(k->alloc, win, wn);
         return MK_OOM(k->e);
+    }
+    if (tmp && narrow) {
+        max_pool_narrow(a, od, x->numel, nc, in, o, wl, wh, K[2], S[2], pb[2], tmp);
+        mk_free(k->alloc, win, wn);
+        return MK_OK;
     }
     for (int64_t p = 0; p < nc; p++) {
         const float *xa = a + p * in_n;
         float *op = od + p * o_n;
-        if (tmp && !max_pool_rows(xa, op, in, o, wl, wh, K[2], S[2], pb[2], tmp)) continue;
+        if (tmp) {
+            max_pool_rows(xa, op, in, o, wl, wh, K[2], S[2], pb[2], tmp);
+            continue;
+        }
         for (int64_t o0 = 0; o0 < o[0]; o0++)
             for (int64_t o1 = 0; o1 < o[1]; o1++)
                 for (int64_t o2 = 0; o2 < o[2]; o2++) {

@@ -1,7 +1,10 @@
 /* Recurrent kernels: lstm (gate order i, f, o, z; optional peephole, clip, bidirectional), gru
- * (gate order r, z, o; reset applied before or, with reset_after, after the recurrent
- * product) and rnn. x is [seq, batch, input]; the input projection of every step is one
- * sgemm, the recurrent product one sgemm per step. */
+ * and rnn. gru follows coremltools' op definition and reference test: gate blocks r, o, z in
+ * weight_ih / weight_hh / bias; o = act(W_o x + b_o + W_ho (r * h)), reset before the
+ * recurrent product; with iOS18 reset_after, o = act(W_o x + ib_o + r * (W_ho h + b_o)) where
+ * bias is the recurrent bias and input_bias the input one (Keras' reset_after form; not
+ * checked against Core ML). x is [seq, batch, input]; the input projection of every step is
+ * one sgemm, the recurrent product one or two sgemms per step. */
 #include <math.h>
 #include <string.h>
 
@@ -142,23 +145,24 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
         int64_t t = reverse ? S - 1 - step : step;
         float *xt = xp + t * B * GH;
         if (cell == CELL_GRU && !reset_after) {
-            /* r and z first (need W_h h), then o with W_ho (r * h) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)(2 * H), (int)H, 1.0f,
-                        h, (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
+            /* gates r (block 0) and z (block 2) need W_h h; o (block 1) uses W_ho (r * h) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
+                        (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
             for (int64_t b = 0; b < B; b++)
-                for (int64_t j = 0; j < 2 * H; j++) {
+                for (int64_t j = 0; j < GH; j++) {
+                    if (j >= H && j < 2 * H) continue;
                     float v = xt[b * GH + j] + hp[b * GH + j] + (bb ? bb[j] : 0) + (ib ? ib[j] : 0);
                     hp[b * GH + j] = apply_act(ra, v);
                 }
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) tmp[b * H + j] = hp[b * GH + j] * h[b * H + j];
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H, 1.0f, tmp,
-                        (int)H, (const float *)whh->data + 2 * H * H, (int)H, 0.0f, c, (int)H);
+                        (int)H, (const float *)whh->data + H * H, (int)H, 0.0f, c, (int)H);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) {
-                    float z = hp[b * GH + H + j];
-                    float o = apply_act(aa, xt[b * GH + 2 * H + j] + c[b * H + j] +
-                                                (bb ? bb[2 * H + j] : 0) + (ib ? ib[2 * H + j] : 0));
+                    float z = hp[b * GH + 2 * H + j];
+                    float o = apply_act(aa, xt[b * GH + H + j] + c[b * H + j] +
+                                                (bb ? bb[H + j] : 0) + (ib ? ib[H + j] : 0));
                     h[b * H + j] = (1 - z) * o + z * h[b * H + j];
                 }
         } else {
@@ -171,12 +175,13 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
                 for (int64_t j = 0; j < H; j++) {
                     if (cell == CELL_RNN) {
                         hb[j] = apply_act(aa, xx[j] + hx[j] + (bb ? bb[j] : 0));
-                    } else if (cell == CELL_GRU) { /* reset_after */
+                    } else if (cell == CELL_GRU) { /* reset_after; blocks r, o, z */
                         float r = apply_act(ra, xx[j] + hx[j] + (bb ? bb[j] : 0) + (ib ? ib[j] : 0));
-                        float z = apply_act(ra, xx[H + j] + hx[H + j] + (bb ? bb[H + j] : 0) +
-                                                    (ib ? ib[H + j] : 0));
-                        float o = apply_act(aa, xx[2 * H + j] + (ib ? ib[2 * H + j] : 0) +
-                                                    r * (hx[2 * H + j] + (bb ? bb[2 * H + j] : 0)));
+                        float z = apply_act(ra, xx[2 * H + j] + hx[2 * H + j] +
+                                                    (bb ? bb[2 * H + j] : 0) +
+                                                    (ib ? ib[2 * H + j] : 0));
+                        float o = apply_act(aa, xx[H + j] + (ib ? ib[H + j] : 0) +
+                                                    r * (hx[H + j] + (bb ? bb[H + j] : 0)));
                         hb[j] = (1 - z) * o + z * hb[j];
                     } else {
                         float gi = xx[j] + hx[j] + (bb ? bb[j] : 0);

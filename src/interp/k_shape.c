@@ -136,7 +136,8 @@ mk_status mk_k_concat(mk_kctx *k)
     for (int64_t p = 0; p < outer; p++)
         for (int j = 0; j < n; j++) {
             size_t chunk = (size_t)(v[j]->type.dims[axis] * inner) * es;
-            if (chunk) memcpy(o, (const char *)v[j]->data + (size_t)p * chunk, chunk);
+            const char *src = (const char *)v[j]->data + (size_t)p * chunk;
+            if (chunk && src != o) memcpy(o, src, chunk); /* else written in place (a view) */
             o += chunk;
         }
     return MK_OK;

@@ -249,10 +249,14 @@ TEST(ort_silero_vad_30_streaming_steps)
     REQUIRE(rc == 0);
     char ort_dir[1100];
     snprintf(ort_dir, sizeof ort_dir, "%s/ort", dir);
-    /* milkit, feeding its own state back */
+    /* milkit, feeding its own state back, in one session (plan and buffers reused per step) */
+    mk_run_options o = {0, 1, 0};
+    mk_session *sess = NULL;
+    REQUIRE(mk_session_new(p, &o, &sess, &e) == MK_OK);
     mk_tensor items[2];
     memset(items, 0, sizeof items);
     float *state = calloc(2 * 128, sizeof(float));
+    if (!state) mk_session_free(sess);
     REQUIRE(state);
     int bad_steps = 0;
     double worst = 0, prob_min = 1, prob_max = 0;
@@ -262,8 +266,7 @@ TEST(ort_silero_vad_30_streaming_steps)
         items[1] = (mk_tensor){.name = "state", .dtype = 11, .rank = 3, .data = state, .nbytes = 2 * 128 * 4};
         items[1].dims[0] = 2, items[1].dims[1] = 1, items[1].dims[2] = 128;
         mk_tensor_list ins = {2, items}, outs;
-        mk_run_options o = {0, 1, 0};
-        st = mk_run(p, &o, &ins, &outs, &e);
+        st = mk_session_run(sess, &ins, &outs, NULL, &e);
         if (st) {
             CHECK_MSG(0, "step %d: %s", t, e.msg);
             break;
@@ -285,5 +288,6 @@ TEST(ort_silero_vad_30_streaming_steps)
     printf("  silero: 30 steps, worst |milkit - ort| %.3g, speech prob %.3f..%.3f\n", worst,
            prob_min, prob_max);
     free(state);
+    mk_session_free(sess);
     mk_program_free(p);
 }

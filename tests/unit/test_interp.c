@@ -1054,3 +1054,352 @@ TEST(interp_bad_programs_fail_cleanly)
     CHECK(strchr(e.msg, '\n') == NULL && e.msg[0]);
     b_free(&B);
 }
+
+/* ---- round 2: semantics checked against coremltools' op definitions ---- */
+/* GRU with one unit and distinct weights per gate, so that a wrong gate order shows. The
+ * formulas are coremltools' (iOS15 gru and its reference test): blocks r, o, z; reset applied
+ * to h before the recurrent product. */
+TEST(interp_gru_gate_order_by_hand)
+{
+    const float x[2] = {1.0f, -0.5f}, h0 = 0.5f;
+    const float wih[3] = {0.5f, -1.0f, 2.0f}, whh[3] = {0.3f, 0.7f, -0.4f}; /* r, o, z */
+    const float bias[3] = {0.1f, 0.2f, -0.3f}, ibias[3] = {0.05f, -0.1f, 0.15f};
+    for (int after = 0; after < 2; after++) {
+        bld B;
+        b_init(&B);
+        int64_t xd[3] = {2, 1, 1}, hd[2] = {1, 1}, wd[2] = {3, 1}, bd[1] = {3};
+        mk_value *y = op(&B, MK_OP_GRU, 2, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x),
+                         "initial_h", cf(&B, 2, hd, &h0), "weight_ih", cf(&B, 2, wd, wih),
+                         "weight_hh", cf(&B, 2, wd, whh), "bias", cf(&B, 1, bd, bias),
+                         "output_sequence", cb(&B, 1), "reset_after", after ? cb(&B, 1) : NULL,
+                         "input_bias", after ? cf(&B, 1, bd, ibias) : NULL, NULL);
+        REQUIRE(y);
+        mk_op *go = last_op;
+        mk_tensor_list out;
+        REQUIRE(b_run(&B, &out, 0, 2, go->outputs[0], go->outputs[1]) == MK_OK);
+        double h = h0;
+        for (int t = 0; t < 2; t++) {
+            double r, z, o;
+            if (!after) {
+                r = 1 / (1 + exp(-(wih[0] * x[t] + whh[0] * h + bias[0])));
+                z = 1 / (1 + exp(-(wih[2] * x[t] + whh[2] * h + bias[2])));
+                o = tanh(wih[1] * x[t] + whh[1] * (r * h) + bias[1]);
+            } else { /* bias is the recurrent bias, input_bias the input one */
+                r = 1 / (1 + exp(-(wih[0] * x[t] + ibias[0] + whh[0] * h + bias[0])));
+                z = 1 / (1 + exp(-(wih[2] * x[t] + ibias[2] + whh[2] * h + bias[2])));
+                o = tanh(wih[1] * x[t] + ibias[1] + r * (whh[1] * h + bias[1]));
+            }
+            h = (1 - z) * o + z * h;
+            CHECK_NEAR(((float *)out.items[0].data)[t], h, 1e-6);
+        }
+        CHECK_NEAR(((float *)out.items[1].data)[0], h, 1e-6);
+        mk_tensor_list_free(&out);
+        b_free(&B);
+    }
+}
+
+/* resize_bilinear on the input [0, 1] samples exactly the grid points, which coremltools'
+ * resize_bilinear documentation lists for Xin = 2 and Xout = 5 and 6. */
+TEST(interp_resize_bilinear_sampling_modes)
+{
+    static const struct {
+        const char *mode;
+        int out;
+        float grid[6];
+    } cases[] = {
+        {"UNALIGN_CORNERS", 5, {0, 0.1f, 0.5f, 0.9f, 1}},
+        {"STRICT_ALIGN_CORNERS", 5, {0, 0.25f, 0.5f, 0.75f, 1}},
+        {"ALIGN_CORNERS", 5, {0, 0.25f, 0.5f, 0.75f, 1}},
+        {"DEFAULT", 5, {0, 0.4f, 0.8f, 1, 1}},
+        {"OFFSET_CORNERS", 5, {0.1f, 0.3f, 0.5f, 0.7f, 0.9f}},
+        {"UNALIGN_CORNERS", 6, {0, 0, 1.0f / 3, 2.0f / 3, 1, 1}},
+        {"STRICT_ALIGN_CORNERS", 6, {0, 0.2f, 0.4f, 0.6f, 0.8f, 1}},
+        {"DEFAULT", 6, {0, 1.0f / 3, 2.0f / 3, 1, 1, 1}},
+        {"OFFSET_CORNERS", 6, {1.0f / 12, 0.25f, 5.0f / 12, 7.0f / 12, 0.75f, 11.0f / 12}},
+        /* a single output: ALIGN_CORNERS samples the middle, STRICT_ALIGN_CORNERS the start */
+        {"ALIGN_CORNERS", 1, {0.5f}},
+        {"STRICT_ALIGN_CORNERS", 1, {0}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        bld B;
+        b_init(&B);
+        float x[2] = {0, 1};
+        int64_t xd[3] = {1, 1, 2};
+        mk_value *y = op(&B, MK_OP_RESIZE_BILINEAR, 1, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x),
+                         "target_size_height", cis(&B, 1), "target_size_width",
+                         cis(&B, cases[c].out), "sampling_mode", cs(&B, cases[c].mode), NULL);
+        mk_tensor_list out;
+        REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+        REQUIRE(out.items[0].dims[2] == cases[c].out);
+        for (int i = 0; i < cases[c].out; i++)
+            CHECK_MSG(close_to(((float *)out.items[0].data)[i], cases[c].grid[i], 1e-6f),
+                      "%s Xout=%d [%d]: %g, expected %g", cases[c].mode, cases[c].out, i,
+                      (double)((float *)out.items[0].data)[i], (double)cases[c].grid[i]);
+        mk_tensor_list_free(&out);
+        b_free(&B);
+    }
+}
+
+/* upsample_bilinear recomputes the scale from the output size (coremltools: "corresponds to
+ * recompute_scale_factor=True"): 3 -> floor(3 * 1.5) = 4 samples, spacing 3/4. */
+TEST(interp_upsample_bilinear_recomputes_scale)
+{
+    bld B;
+    b_init(&B);
+    float x[3] = {0, 1, 2};
+    int64_t xd[3] = {1, 1, 3};
+    mk_value *y = op(&B, MK_OP_UPSAMPLE_BILINEAR, 1, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x),
+                     "scale_factor_height", cfs(&B, 1), "scale_factor_width", cfs(&B, 1.5f),
+                     "align_corners", cb(&B, 0), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+    REQUIRE(out.items[0].dims[2] == 4);
+    const float want[4] = {0, 0.625f, 1.375f, 2}; /* (i + 0.5) * 0.75 - 0.5, clamped */
+    for (int i = 0; i < 4; i++) CHECK_NEAR(((float *)out.items[0].data)[i], want[i], 1e-6);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* iOS17 resize changes only the rightmost resized_dims axes: with resized_dims = 1 the rows
+ * stay as they are even under OFFSET_CORNERS (whose grid moves every sample). */
+TEST(interp_resize_ios17_resized_dims)
+{
+    bld B;
+    b_init(&B);
+    float x[4] = {0, 1, 10, 11}; /* [[0, 1], [10, 11]] */
+    int64_t xd[3] = {1, 2, 2};
+    int32_t shape[2] = {2, 5};
+    uint32_t one = 1;
+    mk_type ut = mk_type_scalar(MK_DT_UINT32);
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 3, xd, x);
+    mk_value *y = op(&B, MK_OP_RESIZE, 1, "x", xv, "shape", ci(&B, 2, shape), "resized_dims",
+                     mk_ir_const(B.p, B.b, "rd", &ut, &one, 4, 0), "sampling_mode",
+                     cs(&B, "OFFSET_CORNERS"), NULL);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+    REQUIRE(out.items[0].dims[1] == 2 && out.items[0].dims[2] == 5);
+    const float *o = out.items[0].data;
+    const float grid[5] = {0.1f, 0.3f, 0.5f, 0.7f, 0.9f};
+    for (int i = 0; i < 5; i++) {
+        CHECK_NEAR(o[i], grid[i], 1e-6);
+        CHECK_NEAR(o[5 + i], 10 + grid[i], 1e-5);
+    }
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* ---- round 2: fast paths agree with naive loops ---- */
+static void naive_max_pool(const float *x, float *y, int C, int H, int W, int K1, int K2, int S1,
+                           int S2, int P1, int P2, int OH, int OW)
+{
+    for (int c = 0; c < C; c++)
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++) {
+                float m = -INFINITY;
+                int nan = 0, any = 0;
+                for (int a = 0; a < K1; a++)
+                    for (int b = 0; b < K2; b++) {
+                        int ih = oh * S1 + a - P1, iw = ow * S2 + b - P2;
+                        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                        float v = x[(c * H + ih) * W + iw];
+                        any = 1;
+                        if (v != v) nan = 1;
+                        else if (v > m) m = v;
+                    }
+                y[(c * OH + oh) * OW + ow] = nan ? NAN : any ? m : 0;
+            }
+}
+
+/* Wide rows (row passes) and narrow rows (one pass over the whole tensor) with padding,
+ * strides, infinities and NaNs; NaN in a window makes that output NaN. */
+TEST(interp_max_pool_fast_paths_vs_naive)
+{
+    static const struct {
+        int H, W, K1, K2, S1, S2, P1, P2;
+    } cases[] = {{9, 40, 3, 3, 2, 2, 1, 1}, {7, 8, 2, 2, 2, 2, 0, 0}, {6, 16, 1, 2, 1, 2, 0, 0},
+                 {5, 30, 3, 5, 1, 3, 1, 2}, {4, 5, 3, 3, 1, 1, 1, 1}};
+    unsigned seed = 21;
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        enum { C = 3 };
+        int H = cases[c].H, W = cases[c].W;
+        float x[C * 9 * 40];
+        for (int i = 0; i < C * H * W; i++) x[i] = frand(&seed);
+        x[5] = NAN;
+        x[H * W + 7] = INFINITY;
+        x[2 * H * W + W + 1] = -INFINITY;
+        bld B;
+        b_init(&B);
+        int64_t xd[4] = {1, C, H, W};
+        int32_t k[2] = {cases[c].K1, cases[c].K2}, s[2] = {cases[c].S1, cases[c].S2};
+        int32_t p[4] = {cases[c].P1, cases[c].P1, cases[c].P2, cases[c].P2};
+        mk_value *y = op(&B, MK_OP_MAX_POOL, 1, "x", b_input(&B, "x", MK_DT_FP32, 4, xd, x),
+                         "kernel_sizes", ci(&B, 2, k), "strides", ci(&B, 2, s), "pad_type",
+                         cs(&B, "custom"), "pad", ci(&B, 4, p), NULL);
+        mk_tensor_list out;
+        REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+        int OH = (int)out.items[0].dims[2], OW = (int)out.items[0].dims[3];
+        CHECK_EQ_INT(OH, (H + 2 * cases[c].P1 - cases[c].K1) / cases[c].S1 + 1);
+        CHECK_EQ_INT(OW, (W + 2 * cases[c].P2 - cases[c].K2) / cases[c].S2 + 1);
+        float ref[C * 9 * 40];
+        naive_max_pool(x, ref, C, H, W, cases[c].K1, cases[c].K2, cases[c].S1, cases[c].S2,
+                       cases[c].P1, cases[c].P2, OH, OW);
+        const float *o = out.items[0].data;
+        int bad = 0;
+        for (int i = 0; i < C * OH * OW; i++)
+            bad += (ref[i] != ref[i]) ? o[i] == o[i] : o[i] != ref[i];
+        CHECK_MSG(bad == 0, "case %zu: %d outputs differ from the naive pool", c, bad);
+        mk_tensor_list_free(&out);
+        b_free(&B);
+    }
+}
+
+/* Depthwise convs (one input channel per group, channel multiplier 2) take direct loops. */
+TEST(interp_depthwise_conv_vs_naive)
+{
+    enum { C = 3, M = 2, H = 9, W = 11, K = 3 };
+    unsigned seed = 33;
+    float x[C * H * W], w[C * M * K * K], bias[C * M];
+    for (int i = 0; i < C * H * W; i++) x[i] = frand(&seed);
+    for (int i = 0; i < C * M * K * K; i++) w[i] = frand(&seed);
+    for (int i = 0; i < C * M; i++) bias[i] = frand(&seed);
+    static const int cfg[][3] = {{1, 1, 1}, {2, 1, 1}, {1, 2, 2}, {2, 1, 0}}; /* stride, dil, pad */
+    for (size_t c = 0; c < sizeof cfg / sizeof *cfg; c++) {
+        int S = cfg[c][0], D = cfg[c][1], P = cfg[c][2];
+        bld B;
+        b_init(&B);
+        int64_t xd[4] = {1, C, H, W}, wd[4] = {C * M, 1, K, K}, bd[1] = {C * M};
+        int32_t st2[2] = {S, S}, dl[2] = {D, D}, pad[4] = {P, P, P, P};
+        mk_value *y = op(&B, MK_OP_CONV, 1, "x", b_input(&B, "x", MK_DT_FP32, 4, xd, x), "weight",
+                         cf(&B, 4, wd, w), "bias", cf(&B, 1, bd, bias), "strides",
+                         ci(&B, 2, st2), "dilations", ci(&B, 2, dl), "pad_type",
+                         cs(&B, "custom"), "pad", ci(&B, 4, pad), "groups", cis(&B, C), NULL);
+        mk_tensor_list out;
+        REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
+        int OH = (H + 2 * P - D * (K - 1) - 1) / S + 1, OW = (W + 2 * P - D * (K - 1) - 1) / S + 1;
+        REQUIRE(out.items[0].dims[2] == OH && out.items[0].dims[3] == OW);
+        for (int co = 0; co < C * M; co++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    double acc = bias[co];
+                    for (int a = 0; a < K; a++)
+                        for (int b = 0; b < K; b++) {
+                            int ih = oh * S + a * D - P, iw = ow * S + b * D - P;
+                            if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                                acc += x[((co / M) * H + ih) * W + iw] * w[(co * K + a) * K + b];
+                        }
+                    CHECK_NEAR(((float *)out.items[0].data)[(co * OH + oh) * OW + ow], acc, 1e-5);
+                }
+        mk_tensor_list_free(&out);
+        b_free(&B);
+    }
+}
+
+static double hswish_ref(double v)
+{
+    double c = v + 3;
+    c = c < 0 ? 0 : c > 6 ? 6 : c;
+    return v * c / 6;
+}
+
+/* Activations fused onto convs and views into a concat give what the ops give one by one:
+ * a = relu(max(conv1(x) * 2 - 1, -0.5)) and b = hardswish(conv2(x)) (spelled add, clip, mul,
+ * real_div), concatenated on channels; conv2's output is also a block output, which must
+ * stop its chain, and the session runs twice on different inputs. */
+TEST(interp_fused_chains_and_concat_views)
+{
+    enum { Ci = 2, L = 7, Co = 3 };
+    unsigned seed = 41;
+    float w1[Co * Ci], w2[Co * Ci * 3], b1[Co];
+    for (int i = 0; i < Co * Ci; i++) w1[i] = frand(&seed);
+    for (int i = 0; i < Co * Ci * 3; i++) w2[i] = 2 * frand(&seed);
+    for (int i = 0; i < Co; i++) b1[i] = frand(&seed);
+    for (int shared = 0; shared < 2; shared++) {
+        bld B;
+        b_init(&B);
+        float x[Ci * L];
+        for (int i = 0; i < Ci * L; i++) x[i] = 3 * frand(&seed);
+        int64_t xd[3] = {1, Ci, L}, w1d[3] = {Co, Ci, 1}, w2d[3] = {Co, Ci, 3}, bd[1] = {Co};
+        mk_value *xv = b_input(&B, "x", MK_DT_FP32, 3, xd, x);
+        mk_value *c1 = op(&B, MK_OP_CONV, 1, "x", xv, "weight", cf(&B, 3, w1d, w1), "bias",
+                          cf(&B, 1, bd, b1), NULL);
+        mk_value *m = op(&B, MK_OP_MUL, 1, "x", cfs(&B, 2), "y", c1, NULL);
+        mk_value *s = op(&B, MK_OP_SUB, 1, "x", m, "y", cfs(&B, 1), NULL);
+        mk_value *mx = op(&B, MK_OP_MAXIMUM, 1, "x", s, "y", cfs(&B, -0.5f), NULL);
+        mk_value *a = op(&B, MK_OP_RELU, 1, "x", mx, NULL);
+        mk_value *c2 = op(&B, MK_OP_CONV, 1, "x", xv, "weight", cf(&B, 3, w2d, w2), "pad_type",
+                          cs(&B, "same"), NULL);
+        mk_value *ad = op(&B, MK_OP_ADD, 1, "x", c2, "y", cfs(&B, 3), NULL);
+        mk_value *cl =
+            op(&B, MK_OP_CLIP, 1, "x", ad, "alpha", cfs(&B, 0), "beta", cfs(&B, 6), NULL);
+        mk_value *hm = op(&B, MK_OP_MUL, 1, "x", c2, "y", cl, NULL);
+        mk_value *hb = op(&B, MK_OP_REAL_DIV, 1, "x", hm, "y", cfs(&B, 6), NULL);
+        REQUIRE(a && hb);
+        mk_op *cat = mk_ir_op_new(B.p, MK_OP_CONCAT, NULL);
+        mk_ir_op_add_input(B.p, cat, "values", a);
+        mk_ir_op_add_input(B.p, cat, "values", hb);
+        mk_ir_op_add_input(B.p, cat, "axis", cis(&B, 1));
+        mk_type ft = mk_type_scalar(MK_DT_FP32);
+        mk_ir_op_add_output(B.p, cat, NULL, &ft);
+        mk_ir_block_append(B.b, cat);
+        REQUIRE(mk_ir_infer_op(cat, &B.e) == MK_OK);
+        mk_value *outs[2] = {cat->outputs[0], c2};
+        mk_ir_block_set_outputs(B.p, B.b, shared ? 2 : 1, outs);
+        mk_run_options o = {0, 1, 0};
+        mk_session *sess = NULL;
+        REQUIRE(mk_session_new(B.p, &o, &sess, &B.e) == MK_OK);
+        for (int run = 0; run < 2; run++) {
+            if (run) /* new input values, same session */
+                for (int i = 0; i < Ci * L; i++)
+                    ((float *)B.ins.items[0].data)[i] = 3 * frand(&seed);
+            const float *xx = B.ins.items[0].data;
+            mk_tensor_list out;
+            REQUIRE(mk_session_run(sess, &B.ins, &out, NULL, &B.e) == MK_OK);
+            REQUIRE(out.n == (shared ? 2 : 1) && out.items[0].dims[1] == 2 * Co);
+            const float *y = out.items[0].data;
+            for (int co = 0; co < Co; co++)
+                for (int l = 0; l < L; l++) {
+                    double v1 = b1[co], v2 = 0;
+                    for (int c = 0; c < Ci; c++) {
+                        v1 += w1[co * Ci + c] * xx[c * L + l];
+                        for (int k = 0; k < 3; k++)
+                            if (l + k - 1 >= 0 && l + k - 1 < L)
+                                v2 += w2[(co * Ci + c) * 3 + k] * xx[c * L + l + k - 1];
+                    }
+                    double av = 2 * v1 - 1;
+                    av = av > -0.5 ? av : -0.5;
+                    av = av > 0 ? av : 0;
+                    CHECK_NEAR(y[co * L + l], av, 1e-5);
+                    CHECK_NEAR(y[(Co + co) * L + l], hswish_ref(v2), 1e-5);
+                    if (shared) CHECK_NEAR(((float *)out.items[1].data)[co * L + l], v2, 1e-5);
+                }
+            mk_tensor_list_free(&out);
+        }
+        mk_session_free(sess);
+        b_free(&B);
+    }
+}
+
+/* A session survives a failed run (missing input) and still gives mk_run's answer after. */
+TEST(interp_session_error_then_run)
+{
+    bld B;
+    b_init(&B);
+    float x[4] = {-1, 2, -3, 4};
+    int64_t xd[1] = {4};
+    mk_value *y = op(&B, MK_OP_RELU, 1, "x", b_input(&B, "x", MK_DT_FP32, 1, xd, x), NULL);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    mk_run_options o = {0, 1, 0};
+    mk_session *s = NULL;
+    REQUIRE(mk_session_new(B.p, &o, &s, &B.e) == MK_OK);
+    mk_tensor_list none = {0, NULL}, out;
+    mk_err e = {0};
+    CHECK(mk_session_run(s, &none, &out, NULL, &e) == MK_EINVAL);
+    CHECK(strstr(e.msg, "input x") != NULL);
+    REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
+    const float want[4] = {0, 2, 0, 4};
+    for (int i = 0; i < 4; i++) CHECK_NEAR(((float *)out.items[0].data)[i], want[i], 0);
+    mk_tensor_list_free(&out);
+    mk_session_free(s);
+    b_free(&B);
+}
