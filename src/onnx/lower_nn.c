@@ -1000,11 +1000,10 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
     /* ONNX LSTM gates i,o,f,c -> MIL i,f,o,c; GRU z,r,h -> MIL r,o(h),z */
     static const int lmap[4] = {0, 2, 1, 3}, gmap[3] = {1, 2, 0};
     const int *map = lstm ? lmap : gmap;
-    if (!lstm && B && mk_onnx_attr_i(n, "linear_before_reset", 0)) {
-        for (int64_t h = 0; h < H; h++)
-            if (mk_onnx_cget_f(B, (size_t)(3 * H + 2 * H + h)) != 0)
-                return mk_onnx_unsupported(c, n, "linear_before_reset=1 with a recurrent bias");
-    }
+    /* MIL gru applies the reset gate before the recurrent product; linear_before_reset=1
+     * (PyTorch's form) applies it after, which is a different function of h. */
+    if (!lstm && mk_onnx_attr_i(n, "linear_before_reset", 0))
+        return mk_onnx_unsupported(c, n, "linear_before_reset=1 has no MIL gru form (#3)");
     mk_op *op = mk_onnx_op(c, lstm ? MK_OP_LSTM : MK_OP_GRU, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
     mk_value *h0 = rnn_state(c, n_in > 5 ? in[5] : NULL, D, Bt, H, "initial_h");
