@@ -87,6 +87,7 @@ static uint64_t hash_payload(uint64_t h, const void *p, size_t n)
 }
 
 #define FNV0 1469598103934665603ull
+#define DEDUP_BY_CONTENT_MAX ((size_t)1 << 20)
 
 /* ---- walking every constant the writer may place in weight.bin ---- */
 
@@ -204,15 +205,24 @@ static mk_status assign_blob(wr *w, const mk_op *op, const mk_value *v)
     }
     uint64_t h = fnv(FNV0, &b.code, sizeof b.code);
     h = fnv(h, &b.nbytes, sizeof b.nbytes);
-    b.hash = hash_payload(h, b.data, b.nbytes);
-    /* identical payloads share one blob */
+    /* Identical payloads share one blob. Small ones are compared by content; large ones only
+     * by address (tied weights share their payload), since hashing every weight byte costs a
+     * whole extra pass over the weights. */
+    if (b.nbytes <= DEDUP_BY_CONTENT_MAX) {
+        b.hash = hash_payload(h, b.data, b.nbytes);
+    } else {
+        uintptr_t addr = (uintptr_t)b.data;
+        b.hash = fnv(h ^ 0x5bd1e995u, &addr, sizeof addr);
+    }
     size_t i = (size_t)b.hash & (w->n_slots - 1);
     for (;; i = (i + 1) & (w->n_slots - 1)) {
         slot *s = &w->by_hash[i];
         if (s->idx < 0) break;
         const blob *o = &w->blobs[s->idx];
         if (s->hash == b.hash && o->code == b.code && o->nbytes == b.nbytes &&
-            o->pad_bits == b.pad_bits && (!b.nbytes || memcmp(o->data, b.data, b.nbytes) == 0)) {
+            o->pad_bits == b.pad_bits &&
+            (o->data == b.data ||
+             (b.nbytes <= DEDUP_BY_CONTENT_MAX && memcmp(o->data, b.data, b.nbytes) == 0))) {
             ps->key = v->cst;
             ps->idx = s->idx;
             return MK_OK;
