@@ -307,7 +307,7 @@ void mk_fix_report_write(const mk_fix_report *rep, FILE *out);
 /* ---- the convert pipeline (src/api/convert.c) ---- */
 typedef struct mk_pipeline_options {
     int fix;          /* apply every default-on hazard fix (milkit convert's default) */
-    int fp16;         /* fp16 compute precision (I/O stays as declared, casts inserted) */
+    int fp16;         /* fp16 compute precision (milkit convert's default; I/O keeps its dtype) */
     int int8_weights; /* per-channel int8 weights (needs iOS16 or later) */
     int verbose;      /* print each fix to stderr */
 } mk_pipeline_options;
@@ -318,6 +318,8 @@ typedef struct mk_convert_report {
     int n_fixed;           /* ops changed by fixes */
     char fix_summary[256]; /* "H1 x1, H4 x2", "" when nothing changed */
     unsigned long long weight_bytes, weight_bytes_before; /* weight.bin payload before/after compression */
+    int n_fp16_ops, n_fp32_ops; /* with fp16 precision: compute ops in fp16 / kept in fp32 */
+    size_t n_clipped;           /* constant elements clipped to +-65504 (H14 sentinels) */
 } mk_convert_report;
 
 /* Load IN (.onnx, .mlpackage or .mlmodel), apply fixes and precision passes, and write OUT

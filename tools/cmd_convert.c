@@ -17,7 +17,8 @@ static const char usage[] =
     "                         1,3,32..1024,32..1024 (repeatable)\n"
     "  --bind NAME=VALUE      bake an input into the graph as a constant: a scalar, or\n"
     "                         @file.npy for a tensor (repeatable); its branches fold\n"
-    "  --precision fp16|fp32  compute precision (default fp32)\n"
+    "  --precision fp16|fp32  compute precision (default fp16, as the Neural Engine needs; ops\n"
+    "                         whose fp16 form the target does not accept stay fp32)\n"
     "  --weights int8         store weights as int8 with per-channel scales\n"
     "  --no-fix               do not rewrite Core ML hazards (see milkit lint)\n"
     "  --name, --author, --description, --license, --version TEXT   model metadata\n"
@@ -90,8 +91,9 @@ int mk_cmd_convert(int argc, char **argv)
     }
     mk_pipeline_options po;
     memset(&po, 0, sizeof po);
-    if (precision && strcmp(precision, "fp16") == 0) po.fp16 = 1;
-    else if (precision && strcmp(precision, "fp32") != 0) {
+    po.fp16 = 1;
+    if (precision && strcmp(precision, "fp32") == 0) po.fp16 = 0;
+    else if (precision && strcmp(precision, "fp16") != 0) {
         rc = cli_fail("convert", "unknown precision '%s' (fp16, fp32)", precision);
         goto done;
     }
@@ -112,6 +114,10 @@ int mk_cmd_convert(int argc, char **argv)
     }
     fprintf(stderr, "milkit convert: wrote %s (%s, %d ops", out, mk_target_name(rep.target), rep.n_ops);
     if (po.fix) fprintf(stderr, "; fixes: %s", rep.fix_summary[0] ? rep.fix_summary : "none needed");
+    if (po.fp16)
+        fprintf(stderr, "; fp16: %d ops, %d kept fp32", rep.n_fp16_ops, rep.n_fp32_ops);
+    if (po.int8_weights)
+        fprintf(stderr, "; weights %llu -> %llu bytes", rep.weight_bytes_before, rep.weight_bytes);
     fprintf(stderr, ")\n");
     rc = 0;
 done:

@@ -99,7 +99,23 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
     rep->weight_bytes_before = 0;
     for (int i = 0; i < p->n_functions; i++)
         rep->weight_bytes_before += weight_bytes(p, p->functions[i]->block);
-    if (popts->fp16 && (st = run_pass("fp16", p, err)) != MK_OK) goto done;
+    if (popts->fp16) {
+        mk_fp16_stats fs;
+        memset(&fs, 0, sizeof fs);
+        if (mk_pass_fp16_ex(p, &fs, err) < 0) {
+            st = err->code ? err->code : MK_EINTERNAL;
+            goto done;
+        }
+        rep->n_fp16_ops = fs.n_fp16_ops;
+        rep->n_fp32_ops = fs.n_fp32_ops;
+        rep->n_clipped = fs.n_clipped;
+        if (popts->verbose && fs.n_fp32_ops) {
+            fprintf(stderr, "fp16: %d ops kept in fp32:", fs.n_fp32_ops);
+            for (int k = 0; k < MK_OP__COUNT; k++)
+                if (fs.kept[k]) fprintf(stderr, " %s x%d", mk_ir_op_info((mk_op_kind)k)->name, fs.kept[k]);
+            fputc('\n', stderr);
+        }
+    }
     if (popts->int8_weights && (st = run_pass("quantize_int8", p, err)) != MK_OK) goto done;
     if ((st = mk_ir_verify(p, err)) != MK_OK) {
         mk_err_prefix(err, "%s: ", in);

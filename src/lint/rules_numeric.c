@@ -161,12 +161,18 @@ static int beyond_fp16(const mk_value *v, double *bad) {
     return 0;
 }
 
+/* An fp32 constant is at risk only when the caller plans an fp16 conversion of an fp32
+ * program; in a mixed program fp32 constants feed ops that stay in fp32. */
+static int fp32_consts_become_fp16(const lint_ctx *c) {
+    return c->opts && c->opts->assume_fp16 && !c->fp16_program;
+}
+
 void lint_h14(lint_ctx *c, const mk_op *op) {
     double bad = 0;
     const mk_value *v = NULL;
     if (op->kind == MK_OP_CONST && op->n_outputs) {
         v = op->outputs[0];
-        if (v->type.dtype == MK_DT_FP32 && !c->fp16) return;
+        if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) return;
         if (beyond_fp16(v, &bad)) {
             lint_flag(c, op, 1,
                       "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
@@ -180,7 +186,7 @@ void lint_h14(lint_ctx *c, const mk_op *op) {
         for (int j = 0; j < op->inputs[i].n_args; j++) {
             v = op->inputs[i].args[j];
             if (!v || v->producer || !v->cst) continue;
-            if (v->type.dtype == MK_DT_FP32 && !c->fp16) continue;
+            if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) continue;
             if (beyond_fp16(v, &bad)) {
                 lint_flag(c, op, 1,
                           "inline constant '%s' holds %g, beyond fp16 range (becomes "

@@ -714,6 +714,27 @@ static mk_status fold_shape(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_v
     return mk_onnx_set_const(c, o, &t, dims);
 }
 
+/* NonZero of a constant: [rank, count] int64 indices in row-major order. */
+static mk_status fold_non_zero(ox_ctx *c, ox_val *a, ox_val *o)
+{
+    size_t n = mk_onnx_numel(&a->type), cnt = 0;
+    int r = a->type.rank ? a->type.rank : 1;
+    for (size_t i = 0; i < n; i++) cnt += mk_onnx_cget_f(a, i) != 0;
+    int64_t dims[2] = {r, (int64_t)cnt};
+    mk_type t = mk_type_make(MK_DT_INT64, 2, dims);
+    void *d;
+    mk_status st = alloc_out(c, o, &t, &d);
+    if (st != MK_OK) return st;
+    int64_t idx[MK_MAX_RANK] = {0};
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++, next_idx(idx, &a->type)) {
+        if (mk_onnx_cget_f(a, i) == 0) continue;
+        for (int j = 0; j < r; j++) ((int64_t *)d)[(size_t)j * cnt + k] = a->type.rank ? idx[j] : 0;
+        k++;
+    }
+    return MK_OK;
+}
+
 mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
                        ox_val **out, int n_out)
 {
@@ -818,5 +839,6 @@ mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
     if (strcmp(ot, "Unsqueeze") == 0) return fold_squeeze_like(c, n, in, n_in, o, 1);
     if (strcmp(ot, "Reshape") == 0) return fold_reshape(c, n, in, n_in, o);
     if (strcmp(ot, "Flatten") == 0) return fold_flatten(c, n, in[0], o);
+    if (strcmp(ot, "NonZero") == 0) return fold_non_zero(c, in[0], o);
     return MK_EUNSUPPORTED;
 }

@@ -756,3 +756,134 @@ OX_LOWER(mk_onnx_lower_cumsum)
         return MK_OOM(c->err);
     return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
 }
+
+/* ---- elementwise ops MIL has no single op for ---- */
+static mk_value *fconst(ox_ctx *c, float v)
+{
+    return mk_onnx_cf32(c, "scalar", 0, NULL, &v);
+}
+
+/* The fp32 MIL value of v, or the status to return. */
+static mk_status float_in(ox_ctx *c, const Onnx__NodeProto *n, ox_val *v, mk_value **x)
+{
+    if (!(*x = mil(c, v))) return c->err->code ? c->err->code : MK_OOM(c->err);
+    return (*x)->type.dtype == MK_DT_FP32 ? MK_OK : mk_onnx_unsupported(c, n, "non-float input");
+}
+
+static mk_status fail_or(ox_ctx *c)
+{
+    return c->err->code ? c->err->code : MK_OOM(c->err);
+}
+
+/* ThresholdedRelu: x where x > alpha, else 0. */
+OX_LOWER(mk_onnx_lower_thresholded_relu)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x;
+    mk_status fs = float_in(c, n, in[0], &x);
+    if (fs != MK_OK) return fs;
+    mk_value *gt = mk_onnx_binary(c, MK_OP_GREATER, x,
+                                  fconst(c, mk_onnx_attr_f(n, "alpha", 1.0f)), NULL);
+    return done(c, out[0], gt ? select3(c, gt, x, fconst(c, 0), oname(n, 0)) : NULL);
+}
+
+/* Shrink: x + bias below -lambd, x - bias above lambd, 0 between. */
+OX_LOWER(mk_onnx_lower_shrink)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x;
+    mk_status fs = float_in(c, n, in[0], &x);
+    if (fs != MK_OK) return fs;
+    float l = mk_onnx_attr_f(n, "lambd", 0.5f), b = mk_onnx_attr_f(n, "bias", 0.0f);
+    mk_value *lo = mk_onnx_binary(c, MK_OP_LESS, x, fconst(c, -l), NULL);
+    mk_value *hi = lo ? mk_onnx_binary(c, MK_OP_GREATER, x, fconst(c, l), NULL) : NULL;
+    mk_value *xp = hi ? mk_onnx_binary(c, MK_OP_ADD, x, fconst(c, b), NULL) : NULL;
+    mk_value *xm = xp ? mk_onnx_binary(c, MK_OP_SUB, x, fconst(c, b), NULL) : NULL;
+    mk_value *inner = xm ? select3(c, hi, xm, fconst(c, 0), NULL) : NULL;
+    return done(c, out[0], inner ? select3(c, lo, xp, inner, oname(n, 0)) : NULL);
+}
+
+OX_LOWER(mk_onnx_lower_is_inf)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x;
+    mk_status fs = float_in(c, n, in[0], &x);
+    if (fs != MK_OK) return fs;
+    int pos = mk_onnx_attr_i(n, "detect_positive", 1) != 0;
+    int neg = mk_onnx_attr_i(n, "detect_negative", 1) != 0;
+    mk_value *v;
+    if (pos && neg) {
+        mk_value *a = mk_onnx_unary(c, MK_OP_ABS, x, NULL);
+        v = a ? mk_onnx_binary(c, MK_OP_EQUAL, a, fconst(c, INFINITY), oname(n, 0)) : NULL;
+    } else if (pos || neg) {
+        v = mk_onnx_binary(c, MK_OP_EQUAL, x, fconst(c, pos ? INFINITY : -INFINITY), oname(n, 0));
+    } else { /* nothing detected: x == inf and x == -inf, never true */
+        mk_value *a = mk_onnx_binary(c, MK_OP_EQUAL, x, fconst(c, INFINITY), NULL);
+        mk_value *b = a ? mk_onnx_binary(c, MK_OP_EQUAL, x, fconst(c, -INFINITY), NULL) : NULL;
+        v = b ? mk_onnx_binary(c, MK_OP_LOGICAL_AND, a, b, oname(n, 0)) : NULL;
+    }
+    return done(c, out[0], v);
+}
+
+OX_LOWER(mk_onnx_lower_is_nan)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x;
+    mk_status fs = float_in(c, n, in[0], &x);
+    if (fs != MK_OK) return fs;
+    return done(c, out[0], mk_onnx_binary(c, MK_OP_NOT_EQUAL, x, x, oname(n, 0)));
+}
+
+/* asinh(x) = sign(x) log(|x| + sqrt(x^2 + 1)) (odd, so large negative x keeps its digits);
+ * acosh(x) = log(x + sqrt(x^2 - 1)). */
+static mk_status inv_hyp(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, int cosh_)
+{
+    mk_value *x;
+    mk_status fs = float_in(c, n, xin, &x);
+    if (fs != MK_OK) return fs;
+    mk_value *ax = cosh_ ? x : mk_onnx_unary(c, MK_OP_ABS, x, NULL);
+    mk_value *sq = ax ? mk_onnx_binary(c, MK_OP_MUL, ax, ax, NULL) : NULL;
+    mk_value *s1 = sq ? mk_onnx_binary(c, cosh_ ? MK_OP_SUB : MK_OP_ADD, sq, fconst(c, 1), NULL)
+                      : NULL;
+    mk_value *rt = mk_onnx_unary(c, MK_OP_SQRT, s1, NULL);
+    mk_value *sum = rt ? mk_onnx_binary(c, MK_OP_ADD, ax, rt, NULL) : NULL;
+    mk_op *op = sum ? mk_onnx_op(c, MK_OP_LOG, cosh_ ? oname(n, 0) : NULL) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", sum) || !mk_onnx_in_f32(c, op, "epsilon", 0.0f))
+        return fail_or(c);
+    mk_value *l = mk_onnx_out(c, op, NULL, &x->type);
+    if (!cosh_ && l) {
+        mk_value *sg = mk_onnx_unary(c, MK_OP_SIGN, x, NULL);
+        l = sg ? mk_onnx_binary(c, MK_OP_MUL, sg, l, oname(n, 0)) : NULL;
+    }
+    return done(c, o, l);
+}
+
+OX_LOWER(mk_onnx_lower_asinh)
+{
+    (void)n_in, (void)n_out;
+    return inv_hyp(c, n, in[0], out[0], 0);
+}
+
+OX_LOWER(mk_onnx_lower_acosh)
+{
+    (void)n_in, (void)n_out;
+    return inv_hyp(c, n, in[0], out[0], 1);
+}
+
+/* Celu(x) = max(0, x) + min(0, alpha (e^(x/alpha) - 1)) = alpha * elu(x / alpha). */
+OX_LOWER(mk_onnx_lower_celu)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x;
+    mk_status fs = float_in(c, n, in[0], &x);
+    if (fs != MK_OK) return fs;
+    float alpha = mk_onnx_attr_f(n, "alpha", 1.0f);
+    if (alpha == 0) return mk_err_set(c->err, MK_EINVAL, "alpha 0");
+    mk_value *xs = alpha == 1 ? x : mk_onnx_binary(c, MK_OP_REAL_DIV, x, fconst(c, alpha), NULL);
+    mk_op *op = xs ? mk_onnx_op(c, MK_OP_ELU, alpha == 1 ? oname(n, 0) : NULL) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", xs) || !mk_onnx_in_f32(c, op, "alpha", 1.0f))
+        return fail_or(c);
+    mk_value *e = mk_onnx_out(c, op, NULL, &x->type);
+    if (e && alpha != 1) e = mk_onnx_binary(c, MK_OP_MUL, e, fconst(c, alpha), oname(n, 0));
+    return done(c, out[0], e);
+}

@@ -1,8 +1,8 @@
 /* Lowering of neural-network ONNX ops to MIL: Conv and ConvTranspose (1-D kept 1-D; the
  * transpose always as pad_type valid plus an explicit slice, never output_shape or
  * asymmetric pads: hazard H3), pooling, batch/instance/layer normalization, Pad, Resize and
- * Upsample (nearest, linear), LSTM and GRU (gate reordering to MIL's layouts). Shapes are
- * computed here. */
+ * Upsample (nearest, linear). Shapes are computed here; the recurrent ops live in
+ * lower_rnn.c. */
 #include <math.h>
 #include <string.h>
 
@@ -881,210 +881,85 @@ OX_LOWER(mk_onnx_lower_upsample)
     return resize_common(c, n, x, sc, NULL, out[0]);
 }
 
-/* ---- recurrent ---- */
-static const char *rnn_common_why(ox_ctx *c, const Onnx__NodeProto *n, int n_gates)
-{
-    if (mk_onnx_attr_i(n, "layout", 0)) return "layout=1 unsupported";
-    if (n->n_input > 4 && n->input[4] && *n->input[4]) return "sequence_lens unsupported";
-    const Onnx__AttributeProto *a = mk_onnx_attr(n, "activations");
-    if (a) {
-        static const char *def[] = {"Sigmoid", "Tanh", "Tanh"};
-        for (size_t i = 0; i < a->n_strings; i++) {
-            const char *want = def[i % (size_t)(n_gates == 4 ? 3 : 2)];
-            if (a->strings[i].len != strlen(want) ||
-                memcmp(a->strings[i].data, want, a->strings[i].len))
-                return "non-default activations unsupported";
-        }
-    }
-    if (mk_onnx_attr(n, "activation_alpha") || mk_onnx_attr(n, "activation_beta"))
-        return "activation_alpha/beta unsupported";
-    (void)c;
-    return NULL;
-}
+/* ---- LRN and MeanVarianceNormalization ---- */
 
-OX_WHY(mk_onnx_why_lstm)
+/* LRN: y = x / (bias + alpha / size * s)^beta with s the sum of squares over a window of
+ * channels [c - floor((size-1)/2), c + ceil((size-1)/2)], computed as a constant band matrix
+ * times x^2 (MIL's own op is left out: see the report on its name in ops.def). */
+OX_LOWER(mk_onnx_lower_lrn)
 {
-    if (mk_onnx_attr_i(n, "input_forget", 0)) return "input_forget=1 unsupported";
-    return rnn_common_why(c, n, 4);
-}
-
-OX_WHY(mk_onnx_why_gru)
-{
-    const char *d = mk_onnx_attr_s(c, n, "direction", "forward");
-    if (!strcmp(d, "bidirectional")) return "bidirectional GRU unsupported (MIL gru is one-way)";
-    return rnn_common_why(c, n, 3);
-}
-
-/* Reorder gate blocks of a [G*H, K] matrix: dst block j = src block map[j]. */
-static float *reorder(ox_ctx *c, const ox_val *v, size_t off, int G, int64_t H, int64_t K,
-                      const int *map)
-{
-    float *d = mk_onnx_weight_alloc(c, (size_t)(G * H * K) * sizeof *d);
-    if (!d) return NULL;
-    for (int j = 0; j < G; j++)
-        for (int64_t h = 0; h < H; h++)
-            for (int64_t k = 0; k < K; k++)
-                d[((size_t)j * (size_t)H + (size_t)h) * (size_t)K + (size_t)k] = (float)mk_onnx_cget_f(
-                    v, off + ((size_t)map[j] * (size_t)H + (size_t)h) * (size_t)K + (size_t)k);
-    return d;
-}
-
-/* Initial state [D, B, H] -> MIL [B, D*H] (zeros when absent). */
-static mk_value *rnn_state(ox_ctx *c, ox_val *s, int D, int64_t B, int64_t H, const char *nm)
-{
-    int64_t d2[2] = {B, D * H};
-    if (!s) {
-        size_t k = (size_t)(B * D * H);
-        float *z = mk_arena_array(c->p->arena, k ? k : 1, sizeof *z);
-        return z ? mk_onnx_cf32_own(c, nm, 2, d2, z) : NULL;
-    }
-    mk_value *v = mil(c, s);
-    if (!v) return NULL;
-    if (D == 1) return mk_onnx_reshape(c, v, 2, d2, NULL);
-    int perm[3] = {1, 0, 2};
-    mk_value *t = mk_onnx_transpose(c, v, 3, perm, NULL);
-    return t ? mk_onnx_reshape(c, t, 2, d2, NULL) : NULL;
-}
-
-/* MIL [S, B, D*H] -> ONNX Y [S, D, B, H]; [B, D*H] -> [D, B, H]. */
-static mk_value *rnn_seq_out(ox_ctx *c, mk_value *y, int D, int64_t S, int64_t B, int64_t H,
-                             const char *nm)
-{
-    int64_t d4[4] = {S, B, D, H};
-    if (D == 1) {
-        int64_t o4[4] = {S, 1, B, H};
-        return mk_onnx_reshape(c, y, 4, o4, nm);
-    }
-    mk_value *r = mk_onnx_reshape(c, y, 4, d4, NULL);
-    int perm[4] = {0, 2, 1, 3};
-    return r ? mk_onnx_transpose(c, r, 4, perm, nm) : NULL;
-}
-
-static mk_value *rnn_state_out(ox_ctx *c, mk_value *h, int D, int64_t B, int64_t H,
-                               const char *nm)
-{
-    if (D == 1) {
-        int64_t o3[3] = {1, B, H};
-        return mk_onnx_reshape(c, h, 3, o3, nm);
-    }
-    int64_t d3[3] = {B, D, H};
-    mk_value *r = mk_onnx_reshape(c, h, 3, d3, NULL);
-    int perm[3] = {1, 0, 2};
-    return r ? mk_onnx_transpose(c, r, 3, perm, nm) : NULL;
-}
-
-static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                           ox_val **out, int n_out, int lstm)
-{
-    int G = lstm ? 4 : 3;
+    (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    ox_val *W = in[1], *R = in[2], *B = n_in > 3 ? in[3] : NULL;
-    if (!x || !W || !R) return mk_onnx_unsupported(c, n, "missing input");
-    if (!W->data || !R->data || (B && !B->data))
-        return mk_onnx_unsupported(c, n, "weights computed at run time");
-    if (x->type.rank != 3 || W->type.rank != 3 || R->type.rank != 3)
-        return mk_err_set(c->err, MK_EINVAL, "X, W and R must be rank 3");
-    for (int i = 0; i < 3; i++)
-        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static input shape");
-    const char *dir = mk_onnx_attr_s(c, n, "direction", "forward");
-    int D = !strcmp(dir, "bidirectional") ? 2 : 1;
-    int64_t S = x->type.dims[0], Bt = x->type.dims[1], I = x->type.dims[2];
-    int64_t H = mk_onnx_attr_i(n, "hidden_size", R->type.dims[2]);
-    if (W->type.dims[0] != D || W->type.dims[1] != G * H || W->type.dims[2] != I ||
-        R->type.dims[0] != D || R->type.dims[1] != G * H || R->type.dims[2] != H ||
-        (B && (B->type.rank != 2 || B->type.dims[0] != D || B->type.dims[1] != 2 * G * H)))
-        return mk_err_set(c->err, MK_EINVAL, "weight shapes do not match hidden_size %lld",
-                          (long long)H);
-    ox_val *P = lstm && n_in > 7 ? in[7] : NULL;
-    if (P && !P->data) return mk_onnx_unsupported(c, n, "peepholes computed at run time");
-    /* ONNX LSTM gates i,o,f,c -> MIL i,f,o,c; GRU z,r,h -> MIL r,o(h),z */
-    static const int lmap[4] = {0, 2, 1, 3}, gmap[3] = {1, 2, 0};
-    const int *map = lstm ? lmap : gmap;
-    /* MIL gru applies the reset gate before the recurrent product; linear_before_reset=1
-     * (PyTorch's form) applies it after, which is a different function of h. */
-    if (!lstm && mk_onnx_attr_i(n, "linear_before_reset", 0))
-        return mk_onnx_unsupported(c, n, "linear_before_reset=1 has no MIL gru form (#3)");
-    mk_op *op = mk_onnx_op(c, lstm ? MK_OP_LSTM : MK_OP_GRU, oname(n, 0));
-    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
-    mk_value *h0 = rnn_state(c, n_in > 5 ? in[5] : NULL, D, Bt, H, "initial_h");
-    if (!h0 || !mk_onnx_in_mil(c, op, "initial_h", h0)) return MK_OOM(c->err);
-    if (lstm) {
-        mk_value *c0 = rnn_state(c, n_in > 6 ? in[6] : NULL, D, Bt, H, "initial_c");
-        if (!c0 || !mk_onnx_in_mil(c, op, "initial_c", c0)) return MK_OOM(c->err);
-    }
-    static const char *const names[2][4] = {{"weight_ih", "weight_hh", "bias", "peephole"},
-                                            {"weight_ih_back", "weight_hh_back", "bias_back",
-                                             "peephole_back"}};
-    for (int d = 0; d < D; d++) {
-        int64_t wd[2] = {G * H, I}, rd[2] = {G * H, H}, bd = G * H, pd = 3 * H;
-        float *w = reorder(c, W, (size_t)(d * G * H * I), G, H, I, map);
-        float *rr = reorder(c, R, (size_t)(d * G * H * H), G, H, H, map);
-        if (!w || !rr) return MK_OOM(c->err);
-        mk_value *wv = mk_onnx_cf32_own(c, names[d][0], 2, wd, w);
-        mk_value *rv = mk_onnx_cf32_own(c, names[d][1], 2, rd, rr);
-        if (!wv || !rv || !mk_onnx_in_mil(c, op, names[d][0], wv) ||
-            !mk_onnx_in_mil(c, op, names[d][1], rv))
-            return MK_OOM(c->err);
-        if (B) {
-            float *bb = mk_arena_array(c->p->arena, (size_t)(G * H), sizeof *bb);
-            if (!bb) return MK_OOM(c->err);
-            size_t base = (size_t)(d * 2 * G * H);
-            for (int j = 0; j < G; j++)
-                for (int64_t h = 0; h < H; h++)
-                    bb[j * H + h] = (float)(mk_onnx_cget_f(B, base + (size_t)(map[j] * H + h)) +
-                                            mk_onnx_cget_f(B, base + (size_t)(G * H + map[j] * H + h)));
-            mk_value *bv = mk_onnx_cf32_own(c, names[d][2], 1, &bd, bb);
-            if (!bv || !mk_onnx_in_mil(c, op, names[d][2], bv)) return MK_OOM(c->err);
-        }
-        if (P) {
-            /* ONNX peephole order i, o, f -> MIL i, f, o */
-            static const int pmap[3] = {0, 2, 1};
-            float *pp = mk_arena_array(c->p->arena, (size_t)(3 * H), sizeof *pp);
-            if (!pp) return MK_OOM(c->err);
-            for (int j = 0; j < 3; j++)
-                for (int64_t h = 0; h < H; h++)
-                    pp[j * H + h] = (float)mk_onnx_cget_f(P, (size_t)(d * 3 * H + pmap[j] * H + h));
-            mk_value *pv = mk_onnx_cf32_own(c, names[d][3], 1, &pd, pp);
-            if (!pv || !mk_onnx_in_mil(c, op, names[d][3], pv)) return MK_OOM(c->err);
-        }
-    }
-    float clip = mk_onnx_attr_f(n, "clip", 0);
-    if (!mk_onnx_in_str(c, op, "direction", dir) || !mk_onnx_in_bool(c, op, "output_sequence", 1) ||
-        !mk_onnx_in_str(c, op, "recurrent_activation", "sigmoid") ||
-        (lstm && !mk_onnx_in_str(c, op, "cell_activation", "tanh")) ||
-        !mk_onnx_in_str(c, op, "activation", "tanh") ||
-        (lstm && mk_onnx_attr(n, "clip") && !mk_onnx_in_f32(c, op, "clip", clip)))
-        return MK_OOM(c->err);
-    mk_type ty = mk_type_make(MK_DT_FP32, 3, (int64_t[]){S, Bt, D * H});
-    mk_type th = mk_type_make(MK_DT_FP32, 2, (int64_t[]){Bt, D * H});
-    mk_value *y = mk_onnx_out(c, op, NULL, &ty);
-    mk_value *yh = y ? mk_onnx_out(c, op, NULL, &th) : NULL;
-    mk_value *yc = yh && lstm ? mk_onnx_out(c, op, NULL, &th) : NULL;
-    if (!yh || (lstm && !yc)) return c->err->code ? c->err->code : MK_OOM(c->err);
-    if (n_out > 0 && oname(n, 0)) {
-        mk_value *v = rnn_seq_out(c, y, D, S, Bt, H, oname(n, 0));
-        if (!v) return MK_OOM(c->err);
-        mk_onnx_set(out[0], v);
-    }
-    if (n_out > 1 && oname(n, 1)) {
-        mk_value *v = rnn_state_out(c, yh, D, Bt, H, oname(n, 1));
-        if (!v) return MK_OOM(c->err);
-        mk_onnx_set(out[1], v);
-    }
-    if (lstm && n_out > 2 && oname(n, 2)) {
-        mk_value *v = rnn_state_out(c, yc, D, Bt, H, oname(n, 2));
-        if (!v) return MK_OOM(c->err);
-        mk_onnx_set(out[2], v);
-    }
-    return MK_OK;
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    int64_t size = mk_onnx_attr_i(n, "size", 0);
+    float alpha = mk_onnx_attr_f(n, "alpha", 1e-4f), beta = mk_onnx_attr_f(n, "beta", 0.75f);
+    float bias = mk_onnx_attr_f(n, "bias", 1.0f);
+    if (r < 3 || x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "needs float [N, C, ...]");
+    if (size < 1) return mk_err_set(c->err, MK_EINVAL, "size must be positive");
+    int64_t N = x->type.dims[0], C = x->type.dims[1], rest = 1;
+    for (int i = 0; i < r; i++)
+        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs a static shape");
+    for (int i = 2; i < r; i++) rest *= x->type.dims[i];
+    if (C > 4096) return mk_onnx_unsupported(c, n, "%lld channels", (long long)C);
+    float *band = mk_onnx_weight_alloc(c, (size_t)(C * C) * sizeof *band);
+    if (!band) return MK_OOM(c->err);
+    int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
+    for (int64_t i = 0; i < C; i++)
+        for (int64_t j = 0; j < C; j++) band[i * C + j] = j >= i - lo && j <= i + hi ? alpha / (float)size : 0;
+    int64_t bd[2] = {C, C}, d3[3] = {N, C, rest};
+    mk_value *bv = mk_onnx_cf32_own(c, "lrn_band", 2, bd, band);
+    mk_value *x3 = bv ? mk_onnx_reshape(c, x, 3, d3, NULL) : NULL;
+    mk_value *sq = x3 ? mk_onnx_binary(c, MK_OP_MUL, x3, x3, NULL) : NULL;
+    mk_op *mm = sq ? mk_onnx_op(c, MK_OP_MATMUL, NULL) : NULL;
+    if (!mm || !mk_onnx_in_mil(c, mm, "x", bv) || !mk_onnx_in_mil(c, mm, "y", sq) ||
+        !mk_onnx_in_bool(c, mm, "transpose_x", 0) || !mk_onnx_in_bool(c, mm, "transpose_y", 0))
+        return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_value *s = mk_onnx_out(c, mm, NULL, &x3->type);
+    mk_value *base = s ? mk_onnx_binary(c, MK_OP_ADD, s, mk_onnx_cf32(c, "lrn_bias", 0, NULL, &bias), NULL) : NULL;
+    mk_value *pw = base ? mk_onnx_binary(c, MK_OP_POW, base, mk_onnx_cf32(c, "lrn_beta", 0, NULL, &beta), NULL) : NULL;
+    mk_value *y = pw ? mk_onnx_binary(c, MK_OP_REAL_DIV, x3, pw, NULL) : NULL;
+    return done(c, out[0], y ? mk_onnx_reshape(c, y, r, x->type.dims, oname(n, 0)) : NULL);
 }
 
-OX_LOWER(mk_onnx_lower_lstm)
+/* MeanVarianceNormalization as ONNX defines it: (x - E[x]) / (sqrt(E[x^2] - E[x]^2) + 1e-9)
+ * over the axes (default 0, 2, 3). */
+OX_LOWER(mk_onnx_lower_mvn)
 {
-    return recurrent(c, n, in, n_in, out, n_out, 1);
-}
-
-OX_LOWER(mk_onnx_lower_gru)
-{
-    return recurrent(c, n, in, n_in, out, n_out, 0);
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return MK_OOM(c->err);
+    int r = x->type.rank;
+    if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
+    const int64_t *av;
+    int64_t defaxes[3] = {0, 2, 3};
+    int na = mk_onnx_attr_ints(n, "axes", &av);
+    if (na < 0) av = defaxes, na = 3;
+    int32_t axes[MK_MAX_RANK];
+    int flag[MK_MAX_RANK] = {0};
+    if (na < 1 || na > r) return mk_err_set(c->err, MK_EINVAL, "bad axes");
+    mk_type t = x->type;
+    for (int i = 0; i < na; i++) {
+        int64_t a = av[i] < 0 ? av[i] + r : av[i];
+        if (a < 0 || a >= r || flag[a]) return mk_err_set(c->err, MK_EINVAL, "bad axes");
+        flag[a] = 1;
+        axes[i] = (int32_t)a;
+        t.dims[a] = 1;
+    }
+    mk_value *m = NULL, *m2 = NULL, *sq = mk_onnx_binary(c, MK_OP_MUL, x, x, NULL);
+    for (int k = 0; k < 2 && sq; k++) {
+        mk_op *op = mk_onnx_op(c, MK_OP_REDUCE_MEAN, NULL);
+        if (!op || !mk_onnx_in_mil(c, op, "x", k ? sq : x) || !mk_onnx_in_i32s(c, op, "axes", na, axes) ||
+            !mk_onnx_in_bool(c, op, "keep_dims", 1))
+            return c->err->code ? c->err->code : MK_OOM(c->err);
+        *(k ? &m2 : &m) = mk_onnx_out(c, op, NULL, &t);
+        if (!(k ? m2 : m)) return c->err->code ? c->err->code : MK_OOM(c->err);
+    }
+    float eps = 1e-9f;
+    mk_value *mm = m2 ? mk_onnx_binary(c, MK_OP_MUL, m, m, NULL) : NULL;
+    mk_value *var = mm ? mk_onnx_binary(c, MK_OP_SUB, m2, mm, NULL) : NULL;
+    mk_value *sd = var ? mk_onnx_unary(c, MK_OP_SQRT, var, NULL) : NULL;
+    mk_value *sde = sd ? mk_onnx_binary(c, MK_OP_ADD, sd, mk_onnx_cf32(c, "mvn_eps", 0, NULL, &eps), NULL) : NULL;
+    mk_value *d = sde ? mk_onnx_binary(c, MK_OP_SUB, x, m, NULL) : NULL;
+    return done(c, out[0], d ? mk_onnx_binary(c, MK_OP_REAL_DIV, d, sde, oname(n, 0)) : NULL);
 }

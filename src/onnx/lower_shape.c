@@ -829,3 +829,55 @@ OX_LOWER(mk_onnx_lower_if)
     }
     return MK_OK;
 }
+
+/* ---- DepthToSpace / SpaceToDepth ---- */
+OX_WHY(mk_onnx_why_depth_to_space)
+{
+    const char *m = mk_onnx_attr_s(c, n, "mode", "DCR");
+    return strcmp(m, "DCR") && strcmp(m, "CRD") ? "mode must be DCR or CRD" : NULL;
+}
+
+/* DCR is MIL depth_to_space; CRD (PyTorch's PixelShuffle order) is MIL pixel_shuffle. */
+static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o,
+                             int to_space)
+{
+    mk_value *x = mil(c, xin);
+    if (!x) return c->err->code ? c->err->code : MK_OOM(c->err);
+    int64_t bs = mk_onnx_attr_i(n, "blocksize", 0);
+    if (x->type.rank != 4) return mk_onnx_unsupported(c, n, "rank %d (MIL: 4)", x->type.rank);
+    if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
+    if (bs < 1 || bs > 4096) return mk_err_set(c->err, MK_EINVAL, "bad blocksize %lld", (long long)bs);
+    mk_type t = x->type;
+    int64_t C = x->type.dims[1];
+    if (to_space) {
+        if (C >= 0 && C % (bs * bs)) return mk_err_set(c->err, MK_EINVAL, "channels not divisible");
+        t.dims[1] = C >= 0 ? C / (bs * bs) : C;
+        for (int i = 2; i < 4; i++) t.dims[i] = t.dims[i] >= 0 ? t.dims[i] * bs : MK_DIM_UNKNOWN;
+    } else {
+        for (int i = 2; i < 4; i++) {
+            if (t.dims[i] >= 0 && t.dims[i] % bs)
+                return mk_err_set(c->err, MK_EINVAL, "spatial size not divisible");
+            t.dims[i] = t.dims[i] >= 0 ? t.dims[i] / bs : MK_DIM_UNKNOWN;
+        }
+        t.dims[1] = C >= 0 ? C * bs * bs : C;
+    }
+    int crd = to_space && !strcmp(mk_onnx_attr_s(c, n, "mode", "DCR"), "CRD");
+    mk_op_kind k = !to_space ? MK_OP_SPACE_TO_DEPTH : crd ? MK_OP_PIXEL_SHUFFLE : MK_OP_DEPTH_TO_SPACE;
+    mk_op *op = mk_onnx_op(c, k, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
+        !mk_onnx_in_i32(c, op, crd ? "upscale_factor" : "block_size", (int32_t)bs))
+        return MK_OOM(c->err);
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
+OX_LOWER(mk_onnx_lower_depth_to_space)
+{
+    (void)n_in, (void)n_out;
+    return depth_space(c, n, in[0], out[0], 1);
+}
+
+OX_LOWER(mk_onnx_lower_space_to_depth)
+{
+    (void)n_in, (void)n_out;
+    return depth_space(c, n, in[0], out[0], 0);
+}

@@ -243,5 +243,16 @@ OX_LOWER(mk_onnx_lower_pad); OX_WHY(mk_onnx_why_pad);
 OX_LOWER(mk_onnx_lower_resize); OX_LOWER(mk_onnx_lower_upsample); OX_WHY(mk_onnx_why_resize);
 OX_LOWER(mk_onnx_lower_lstm); OX_WHY(mk_onnx_why_lstm);
 OX_LOWER(mk_onnx_lower_gru); OX_WHY(mk_onnx_why_gru);
+OX_LOWER(mk_onnx_lower_rnn); OX_WHY(mk_onnx_why_rnn);
+OX_LOWER(mk_onnx_lower_thresholded_relu); OX_LOWER(mk_onnx_lower_shrink);
+OX_LOWER(mk_onnx_lower_is_inf); OX_LOWER(mk_onnx_lower_is_nan); OX_LOWER(mk_onnx_lower_asinh);
+OX_LOWER(mk_onnx_lower_acosh); OX_LOWER(mk_onnx_lower_celu);
+OX_LOWER(mk_onnx_lower_one_hot); OX_LOWER(mk_onnx_lower_topk); OX_LOWER(mk_onnx_lower_gather_nd);
+OX_LOWER(mk_onnx_lower_scatter_nd); OX_LOWER(mk_onnx_lower_scatter_elements);
+OX_WHY(mk_onnx_why_scatter); OX_LOWER(mk_onnx_lower_hardmax); OX_LOWER(mk_onnx_lower_eye_like);
+OX_LOWER(mk_onnx_lower_compress);
+OX_LOWER(mk_onnx_lower_depth_to_space); OX_LOWER(mk_onnx_lower_space_to_depth);
+OX_WHY(mk_onnx_why_depth_to_space);
+OX_LOWER(mk_onnx_lower_lrn); OX_LOWER(mk_onnx_lower_mvn); OX_LOWER(mk_onnx_lower_einsum);
 
 #endif

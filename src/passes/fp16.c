@@ -2,10 +2,11 @@
  * argument whose parameter accepts fp16 at the program's opset (params.c) gets an fp16 value,
  * the others keep (or get back) fp32, so ops that are fp32-only at a target (lstm/gru/rnn before
  * iOS17) and fp32-only parameters (upsample scale factors, affine zero_point) stay legal.
- * Constants are converted once (clipped to +-65504, H14; tiny values kept nonzero), values get
- * one cached cast right after their definition, casts are looked through instead of stacked,
- * and every function and nested block keeps its declared output dtypes (model I/O unchanged).
- * Does not touch integer/bool tensors, cond/while_loop interfaces or states. */
+ * Constants are converted once (tiny values kept nonzero; beyond +-65504 clipped, H14, where
+ * the op saturates, else the op stays fp32); values get one cached cast right after their
+ * definition; casts are looked through instead of stacked; every function and nested block
+ * keeps its declared output dtypes (model I/O unchanged). Integer/bool tensors, cond/while_loop
+ * interfaces and states are not touched. */
 #include <math.h>
 #include <string.h>
 
@@ -152,9 +153,9 @@ static mk_value *convert_constexpr(fctx *c, mk_value *v, mk_dtype dt)
                 return NULL;
             if (!mk_ir_op_add_input(c->p, n, cx->inputs[i].name, a)) return MK_OOM(c->e), NULL;
         }
-    if (mk_ir_infer_op(n, c->e) != MK_OK) return NULL;
-    if (out->type.dtype != dt) {
-        mk_ir_unlink(n);
+    mk_err tmp = {MK_OK, ""};
+    if (mk_ir_infer_op(n, &tmp) != MK_OK || out->type.dtype != dt) {
+        mk_ir_unlink(n); /* not expressible: the caller casts instead */
         return NULL;
     }
     return out;
@@ -247,6 +248,45 @@ static int keep_fp32_scalar(mk_op_kind k, const char *param, int ios)
     case MK_OP_RSQRT: return strcmp(param, "epsilon") == 0;
     default: return 0;
     }
+}
+
+/* Ops where a constant beyond +-65504 acts as a "very large" sentinel (masks, bounds, fill
+ * values): clipping it is the H14 remedy. Elsewhere (batch_norm variance 1e7, big weights or
+ * scales) clipping would change the math, so such an op stays fp32, as in coremltools. */
+int mk_pass_saturating_op(mk_op_kind k)
+{
+    switch (k) {
+    case MK_OP_ADD:
+    case MK_OP_SUB:
+    case MK_OP_MAXIMUM:
+    case MK_OP_MINIMUM:
+    case MK_OP_CLIP:
+    case MK_OP_THRESHOLD:
+    case MK_OP_SELECT:
+    case MK_OP_FILL:
+    case MK_OP_FILL_LIKE:
+    case MK_OP_PAD:
+    case MK_OP_EQUAL:
+    case MK_OP_NOT_EQUAL:
+    case MK_OP_LESS:
+    case MK_OP_LESS_EQUAL:
+    case MK_OP_GREATER:
+    case MK_OP_GREATER_EQUAL:
+    case MK_OP_SCALED_DOT_PRODUCT_ATTENTION: return 1;
+    default: return 0;
+    }
+}
+
+static int beyond_fp16(const mk_value *v)
+{
+    size_t n = 0;
+    if (!v->cst || !v->cst->data || v->type.dtype != MK_DT_FP32 || !mk_type_numel(&v->type, &n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(mk_const_get_f64(v, i));
+        if (d > 65504.0 && isfinite(d)) return 1;
+    }
+    return 0;
 }
 
 /* The dtype an argument of `param` should have in the fp16 program. */
@@ -350,9 +390,15 @@ static int convert_op(fctx *c, mk_op *op)
     if (!saved) return MK_OOM(c->e), -1;
     for (int i = 0, k = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) saved[k++] = op->inputs[i].args[j];
-    if (bind_all(c, op, saved, 0) < 0) return -1;
+    int big = 0;
+    for (int i = 0; i < op->n_inputs && !mk_pass_saturating_op(op->kind); i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++)
+            big |= want_dtype(op, op->inputs[i].name, c->ios) == MK_DT_FP16 &&
+                   beyond_fp16(op->inputs[i].args[j]);
+    if (big) c->st->n_range_fp32++;
+    if (!big && bind_all(c, op, saved, 0) < 0) return -1;
     mk_err tmp = {MK_OK, ""};
-    if (!legal(op, c->ios) || mk_ir_infer_op(op, &tmp) != MK_OK) {
+    if (big || !legal(op, c->ios) || mk_ir_infer_op(op, &tmp) != MK_OK) {
         /* the fp16 form is not legal here: back to the original dtypes, casts around */
         if (bind_all(c, op, saved, 1) < 0) return -1;
         if (mk_ir_infer_op(op, c->e) != MK_OK) return -1;

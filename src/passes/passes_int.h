@@ -60,11 +60,16 @@ typedef struct mk_fp16_stats {
     int n_consts;               /* constants converted to fp16 */
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14) */
     size_t n_underflow;         /* small nonzero constant elements kept at +-2^-24, not 0 */
+    int n_range_fp32;           /* ops kept fp32: a constant beyond fp16 range, not a sentinel */
     int kept[MK_OP__COUNT];
 } mk_fp16_stats;
 /* mk_pass_fp16 with statistics (st may be NULL). */
 int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e);
 int mk_pass_quantize_int8(mk_program *p, mk_err *e);
+
+/* Ops where a constant beyond +-65504 acts as a "very large" sentinel (masks, bounds, fill
+ * values), so clipping it to the fp16 range keeps the meaning (H14). */
+int mk_pass_saturating_op(mk_op_kind k);
 
 /* ---- helpers (pass.c) ---- */
 /* Calls fn(ctx, op) for every op of every block (nested blocks first-to-last). fn may insert

@@ -687,9 +687,8 @@ static int run_case(mk_test_ctx *tc, const ocase *c, int ios, int *compared)
     if (op && (c->k == MK_OP_COND || c->k == MK_OP_WHILE_LOOP)) {
         /* the interface keeps fp32; the arithmetic inside the blocks is fp16 */
         int inner = 0;
-        for (int i = 0; i < op->n_blocks; i++)
-            MK_FOR_OPS(op->blocks[i], o)
-            inner += o->kind != MK_OP_CONST && has_dtype(o, MK_DT_FP16);
+        for (int i = 0; i < op->n_blocks; i++) MK_FOR_OPS(op->blocks[i], o)
+        inner += o->kind != MK_OP_CONST && has_dtype(o, MK_DT_FP16);
         CHECK_MSG(inner > 0, "%s iOS%d: nothing in fp16 inside the blocks", name, ios);
     } else if (op && !kept && c->k != MK_OP_CAST && c->k != MK_OP_SHAPE &&
                c->k != MK_OP_READ_STATE && c->k != MK_OP_CONST &&
@@ -935,5 +934,50 @@ TEST(fp16_pass_folds_casts_from_integers)
     CHECK_EQ_INT(cast_pairs(mk_ir_main(B.p)->block), 0);
     /* the fp32 cast is dead now: only the int -> fp16 cast and the output cast remain */
     CHECK_EQ_INT(count_kind(mk_ir_main(B.p)->block, MK_OP_CAST), 2);
+    mk_ir_program_free(B.p);
+}
+
+/* A batch_norm variance of 1e7 is data, not a sentinel: clipping it to 65504 would change the
+ * result (ppocr_det), so the op stays fp32 between casts; an additive -1e9 mask is clipped. */
+TEST(fp16_pass_out_of_range_constants)
+{
+    cb B;
+    REQUIRE(cb_init(&B, 7));
+    mk_op *bn = cb_op(&B, MK_OP_BATCH_NORM,
+                      "x=i1x3x2x2 mean=F-300,20,150 variance=F1e7,4e7,2.5e5 epsilon=f1e-5", 1);
+    mk_op *m =
+        bn ? cb_opx(&B, MK_OP_ADD, "y=F-1e9,0,-3.4e38,0@1x1x2x2", 1, "x", bn->outputs[0]) : NULL;
+    REQUIRE(m);
+    cb_outputs(&B, m);
+    mk_program *q = NULL;
+    mk_err e = {MK_OK, ""};
+    REQUIRE(mk_program_clone(B.p, &q, &e) == MK_OK);
+    mk_fp16_stats st;
+    CHECK_MSG(mk_pass_fp16_ex(q, &st, &e) > 0, "%s", e.msg);
+    CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "%s", e.msg);
+    const mk_block *b = mk_ir_main(q)->block;
+    CHECK(find_kind(b, MK_OP_BATCH_NORM)->outputs[0]->type.dtype == MK_DT_FP32);
+    CHECK(find_kind(b, MK_OP_ADD)->outputs[0]->type.dtype == MK_DT_FP16);
+    CHECK_EQ_INT(st.n_range_fp32, 1);
+    CHECK_EQ_INT(st.n_clipped, 2);
+    mk_tensor_list in = {0, NULL}, a = {0, NULL}, o = {0, NULL};
+    mk_run_options ro = {0, 1, 0};
+    REQUIRE(make_inputs(B.p, 5, -1e3f, 1e3f, &in));
+    CHECK(mk_run(B.p, &ro, &in, &a, &e) == MK_OK);
+    CHECK_MSG(mk_run(q, &ro, &in, &o, &e) == MK_OK, "%s", e.msg);
+    /* unmasked elements agree; masked ones are very negative in both */
+    if (a.n == 1 && o.n == 1) {
+        const float *x = a.items[0].data, *y = o.items[0].data;
+        for (int i = 0; i < 12; i++)
+            if (i % 2)
+                CHECK_MSG(fabsf(x[i] - y[i]) <= 1e-2f + 1e-2f * fabsf(x[i]), "%d: %g vs %g", i,
+                          x[i], y[i]);
+            else
+                CHECK(x[i] < -6e4f && y[i] < -6e4f);
+    }
+    mk_tensor_list_free(&in);
+    mk_tensor_list_free(&a);
+    mk_tensor_list_free(&o);
+    mk_program_free(q);
     mk_ir_program_free(B.p);
 }

