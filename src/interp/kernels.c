@@ -33,7 +33,7 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(CONV_TRANSPOSE, k_conv_transpose),
     /* normalization */
     K(BATCH_NORM, k_batch_norm), K(INSTANCE_NORM, k_instance_norm), K(LAYER_NORM, k_layer_norm),
-    K(L2_NORM, k_l2_norm), K(LOCAL_RESPONSE_NORMALIZATION, k_lrn),
+    K(L2_NORM, k_l2_norm), K(LOCAL_RESPONSE_NORM, k_lrn),
     /* pooling */
     K(AVG_POOL, k_pool), K(MAX_POOL, k_pool), K(L2_POOL, k_pool),
     /* reductions */

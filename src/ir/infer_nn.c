@@ -471,7 +471,7 @@ mk_status mk_ir_rule_norm(mk_ictx *c) {
             }
         }
         break;
-    case MK_OP_LOCAL_RESPONSE_NORMALIZATION: {
+    case MK_OP_LOCAL_RESPONSE_NORM: {
         int64_t size;
         if (mk_ir_infer_rank(c, "x", x, 3, MK_MAX_RANK) ||
             mk_ir_infer_int(c, "size", 1, &size, NULL))

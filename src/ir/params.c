@@ -208,7 +208,7 @@ static const mk_op_params params[MK_OP__COUNT] = {
         PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), OC_TU("gamma", FLT),
                OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
     [MK_OP_L2_NORM] = PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", 1e-6)),
-    [MK_OP_LOCAL_RESPONSE_NORMALIZATION] =
+    [MK_OP_LOCAL_RESPONSE_NORM] =
         PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF_TU("alpha", 1e-4), DF_TU("beta", 0.75),
                DF_TU("k", 1.0)),
 

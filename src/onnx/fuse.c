@@ -1,8 +1,10 @@
 /* Fusion of lowered patterns back into single MIL ops, run on the imported block after every
  * node is lowered: the decomposed layer normalization exported by many tools
  * (ReduceMean -> Sub -> Pow|Mul -> ReduceMean -> Add eps -> Sqrt -> Div [-> Mul gamma
- * -> Add beta]) becomes one layer_norm. Only trailing, contiguous axes and single-use
- * intermediates are fused; anything else is left exactly as lowered. */
+ * -> Add beta]) becomes one layer_norm; x * sigmoid(x) becomes silu; the erf and tanh forms
+ * of GELU (0.5 x (1 + erf(x / sqrt 2)), 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))
+ * become gelu. Only single-use intermediates are fused; anything else is left as lowered. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -224,6 +226,130 @@ static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
     return 1;
 }
 
+/* Replace the value of op `last` by a new single-input op of kind k on x (inserted before
+ * last, taking over last's output name); returns 1, or -1 on OOM. */
+static int replace_with(fuse_ctx *f, mk_block *b, mk_op *last, mk_op_kind k, mk_value *x,
+                        const char *mode)
+{
+    mk_program *p = f->p;
+    const char *nm = mk_ir_unique_name(p, mk_ir_op_info(k)->name);
+    mk_op *op = nm ? mk_ir_op_new(p, k, nm) : NULL;
+    if (!op || !mk_ir_op_add_input(p, op, "x", x)) return -1;
+    if (mode) {
+        mk_value *mv = mk_ir_const_str(p, NULL, mk_arena_printf(p->arena, "%s_mode", nm), mode);
+        if (!mv || !mk_ir_op_add_input(p, op, "mode", mv)) return -1;
+        mk_ir_insert_before(last, mv->producer);
+    }
+    mk_value *nv = mk_ir_op_add_output(p, op, NULL, &x->type);
+    if (!nv) return -1;
+    mk_ir_insert_before(last, op);
+    mk_value *old = last->outputs[0];
+    const char *keep = old->name;
+    old->name = nv->name;
+    last->name = nv->name;
+    nv->name = keep;
+    op->name = keep;
+    mk_ir_replace_uses(b, old, nv);
+    return 1;
+}
+
+static int near(double a, double b)
+{
+    return fabs(a - b) <= 1e-4 * fabs(b);
+}
+
+/* v == x * k (mul either way round, or x / (1/k)); returns x or NULL. */
+static mk_value *scaled(const fuse_ctx *f, const mk_block *b, mk_value *v, double k)
+{
+    mk_op *op = v ? v->producer : NULL;
+    double c;
+    if (!op || op->parent != b || uses(f, v) != 1) return NULL;
+    mk_value *x = mk_ir_arg(op, "x"), *y = mk_ir_arg(op, "y");
+    if (op->kind == MK_OP_MUL) {
+        if (const_scalar(y, &c) && near(c, k)) return x;
+        if (const_scalar(x, &c) && near(c, k)) return y;
+    } else if (op->kind == MK_OP_REAL_DIV && const_scalar(y, &c) && c != 0 && near(1 / c, k)) {
+        return x;
+    }
+    return NULL;
+}
+
+/* x^3 as pow(x, 3), x * x * x (either grouping) or x * square(x). */
+static mk_value *cube_of(const fuse_ctx *f, const mk_block *b, mk_value *v)
+{
+    mk_op *op = v ? v->producer : NULL;
+    double c;
+    if (!op || op->parent != b || uses(f, v) != 1) return NULL;
+    mk_value *x = mk_ir_arg(op, "x"), *y = mk_ir_arg(op, "y");
+    if (op->kind == MK_OP_POW) return const_scalar(y, &c) && c == 3.0 ? x : NULL;
+    if (op->kind != MK_OP_MUL) return NULL;
+    for (int k = 0; k < 2; k++) {
+        mk_value *sq = k ? x : y, *o = k ? y : x;
+        mk_op *so = sq ? sq->producer : NULL;
+        if (!so || so->parent != b || uses(f, sq) != 1) continue;
+        if (so->kind == MK_OP_MUL && mk_ir_arg(so, "x") == o && mk_ir_arg(so, "y") == o) return o;
+        if (so->kind == MK_OP_SQUARE && mk_ir_arg(so, "x") == o) return o;
+    }
+    return NULL;
+}
+
+/* The x of gelu's inner function at erf/tanh op e: x / sqrt(2) for erf; sqrt(2/pi) *
+ * (x + 0.044715 x^3) for tanh. */
+static mk_value *gelu_x(const fuse_ctx *f, const mk_block *b, const mk_op *e)
+{
+    mk_value *in = mk_ir_arg(e, "x");
+    if (e->kind == MK_OP_ERF) return scaled(f, b, in, 0.70710678118654752);
+    mk_value *sum = scaled(f, b, in, 0.79788456080286536);
+    mk_op *ad = sum ? sum->producer : NULL;
+    if (!ad || ad->kind != MK_OP_ADD || ad->parent != b || uses(f, sum) != 1) return NULL;
+    for (int k = 0; k < 2; k++) {
+        mk_value *x = mk_ir_arg(ad, k ? "y" : "x"), *t = mk_ir_arg(ad, k ? "x" : "y");
+        mk_value *cube = scaled(f, b, t, 0.044715);
+        if (cube && cube_of(f, b, cube) == x) return x;
+    }
+    return NULL;
+}
+
+/* The op computing 0.5 * x * (1 + e) from e's output, in the orders exporters write it. */
+static mk_op *gelu_tail(const fuse_ctx *f, const mk_block *b, mk_value *ev, mk_value *x)
+{
+    double c;
+    mk_op *ad = sole_user(f, b, ev, MK_OP_ADD);
+    if (!ad || !const_scalar(other(ad, ev), &c) || c != 1.0) return NULL;
+    mk_value *a = ad->outputs[0];
+    mk_op *m1 = sole_user(f, b, a, MK_OP_MUL);
+    if (!m1) return NULL;
+    mk_value *w = other(m1, a);
+    if (w == x) { /* (x * (1 + e)) * 0.5 */
+        mk_op *m2 = sole_user(f, b, m1->outputs[0], MK_OP_MUL);
+        return m2 && const_scalar(other(m2, m1->outputs[0]), &c) && c == 0.5 ? m2 : NULL;
+    }
+    if (const_scalar(w, &c) && c == 0.5) { /* ((1 + e) * 0.5) * x */
+        mk_op *m2 = sole_user(f, b, m1->outputs[0], MK_OP_MUL);
+        return m2 && other(m2, m1->outputs[0]) == x ? m2 : NULL;
+    }
+    /* (x * 0.5) * (1 + e) */
+    return scaled(f, b, w, 0.5) == x ? m1 : NULL;
+}
+
+static int fuse_act(fuse_ctx *f, mk_block *b, mk_op *op)
+{
+    if (op->kind == MK_OP_SIGMOID) {
+        mk_value *x = mk_ir_arg(op, "x"), *s = op->outputs[0];
+        mk_op *m = sole_user(f, b, s, MK_OP_MUL);
+        if (!x || !m || other(m, s) != x || !mk_type_equal(&m->outputs[0]->type, &x->type))
+            return 0;
+        return replace_with(f, b, m, MK_OP_SILU, x, NULL);
+    }
+    if (op->kind != MK_OP_ERF && op->kind != MK_OP_TANH) return 0;
+    mk_value *x = gelu_x(f, b, op);
+    mk_op *last = x ? gelu_tail(f, b, op->outputs[0], x) : NULL;
+    if (!last || x->type.dtype != MK_DT_FP32 || !mk_type_equal(&last->outputs[0]->type, &x->type))
+        return 0;
+    return replace_with(f, b, last, MK_OP_GELU, x,
+                        op->kind == MK_OP_ERF ? "EXACT" : "TANH_APPROXIMATION");
+}
+
 static int fuse_block(fuse_ctx *f, mk_block *b)
 {
     int n = 0;
@@ -234,8 +360,11 @@ static int fuse_block(fuse_ctx *f, mk_block *b)
             if (k < 0) return -1;
             n += k;
         }
+        int k = fuse_act(f, b, op);
+        if (k < 0) return -1;
+        n += k;
         if (op->kind != MK_OP_REAL_DIV) continue;
-        int k = fuse_at(f, b, op);
+        k = fuse_at(f, b, op);
         if (k < 0) return -1;
         n += k;
     }

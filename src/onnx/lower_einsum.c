@@ -137,8 +137,10 @@ static int contract(ox_ctx *c, operand *a, operand *b, const int *keep, const ch
     for (int i = 0; i < a->t.n; i++) {
         int l = a->t.lab[i];
         if (has(&b->t, l)) {
-            if (keep[l]) batch[nbatch++] = l;
-            else con[nk++] = l;
+            if (keep[l])
+                batch[nbatch++] = l;
+            else
+                con[nk++] = l;
         } else {
             ao[na++] = l;
         }
@@ -199,10 +201,13 @@ OX_LOWER(mk_onnx_lower_einsum)
     for (int i = 0; i < n_in; i++) {
         const char *q = memchr(p, ',', (size_t)(end - p));
         if (!q) q = end;
-        if ((i < n_in - 1) != (q != end)) return mk_err_set(c->err, MK_EINVAL, "%d operands for %s", n_in, eq);
+        if ((i < n_in - 1) != (q != end))
+            return mk_err_set(c->err, MK_EINVAL, "%d operands for %s", n_in, eq);
         if (!in[i]) return mk_onnx_unsupported(c, n, "missing operand");
-        if (!(ops[i].v = mk_onnx_mil(c, in[i]))) return c->err->code ? c->err->code : MK_OOM(c->err);
-        if (ops[i].v->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float operand");
+        if (!(ops[i].v = mk_onnx_mil(c, in[i])))
+            return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (ops[i].v->type.dtype != MK_DT_FP32)
+            return mk_onnx_unsupported(c, n, "non-float operand");
         for (int d = 0; d < ops[i].v->type.rank; d++)
             if (ops[i].v->type.dims[d] < 0) return mk_onnx_unsupported(c, n, "needs static shapes");
         term tmp;
@@ -241,19 +246,23 @@ OX_LOWER(mk_onnx_lower_einsum)
         }
     }
     for (int i = 0; i < outt.n; i++)
-        if (!count[outt.lab[i]]) return mk_err_set(c->err, MK_EINVAL, "output label not in any input");
+        if (!count[outt.lab[i]])
+            return mk_err_set(c->err, MK_EINVAL, "output label not in any input");
     /* diagonals, then labels of one operand that nothing else needs */
     for (int i = 0; i < n_in; i++) {
         if (!diagonal(c, &ops[i]))
-            return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "diagonal of unequal or large axes");
+            return c->err->code ? c->err->code
+                                : mk_onnx_unsupported(c, n, "diagonal of unequal or large axes");
         int32_t ax[MK_MAX_RANK];
         int na = 0;
         term kept = {0, {0}};
         for (int j = 0; j < ops[i].t.n; j++) {
             int l = ops[i].t.lab[j], elsewhere = 0;
             for (int k = 0; k < n_in; k++) elsewhere |= k != i && has(&ops[k].t, l);
-            if (!elsewhere && !has(&outt, l)) ax[na++] = j;
-            else kept.lab[kept.n++] = l;
+            if (!elsewhere && !has(&outt, l))
+                ax[na++] = j;
+            else
+                kept.lab[kept.n++] = l;
         }
         if (na && !(ops[i].v = reduce_sum(c, ops[i].v, na, ax)))
             return c->err->code ? c->err->code : MK_OOM(c->err);
@@ -266,8 +275,9 @@ OX_LOWER(mk_onnx_lower_einsum)
             for (int j = 0; j < ops[k].t.n; j++) keep[ops[k].t.lab[j]] = 1;
         const char *why = NULL;
         if (!contract(c, &ops[0], &ops[i], keep, &why))
-            return why ? mk_onnx_unsupported(c, n, "%s", why)
-                       : c->err->code ? c->err->code : MK_OOM(c->err);
+            return why            ? mk_onnx_unsupported(c, n, "%s", why)
+                   : c->err->code ? c->err->code
+                                  : MK_OOM(c->err);
     }
     if (ops[0].t.n != outt.n) return mk_onnx_unsupported(c, n, "output labels do not match");
     if (!permute(c, &ops[0], &outt)) return c->err->code ? c->err->code : MK_OOM(c->err);

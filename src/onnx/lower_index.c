@@ -80,8 +80,8 @@ static mk_value *wrap_indices(ox_ctx *c, ox_val *ix, const int64_t *dims, int pe
         if (d < 0) return iv; /* unknown bound: left as is */
         dv[j] = (int32_t)d;
     }
-    mk_value *bound = per_col ? mk_ir_const_i32(c->p, c->blk, "index_bound", (int)K, dv, 0)
-                              : ci32(c, dv[0]);
+    mk_value *bound =
+        per_col ? mk_ir_const_i32(c->p, c->blk, "index_bound", (int)K, dv, 0) : ci32(c, dv[0]);
     mk_value *neg = bound ? mk_onnx_binary(c, MK_OP_LESS, iv, ci32(c, 0), NULL) : NULL;
     mk_value *up = neg ? mk_onnx_binary(c, MK_OP_ADD, iv, bound, NULL) : NULL;
     mk_op *op = up ? mk_onnx_op(c, MK_OP_SELECT, NULL) : NULL;
@@ -95,7 +95,8 @@ static mk_value *wrap_indices(ox_ctx *c, ox_val *ix, const int64_t *dims, int pe
 OX_LOWER(mk_onnx_lower_one_hot)
 {
     (void)n_out;
-    if (n_in < 3 || !in[0] || !in[1] || !in[2]) return mk_onnx_unsupported(c, n, "expects 3 inputs");
+    if (n_in < 3 || !in[0] || !in[1] || !in[2])
+        return mk_onnx_unsupported(c, n, "expects 3 inputs");
     ox_val *ix = in[0], *dv = in[1], *vals = in[2];
     if (!dv->data || !vals->data)
         return mk_onnx_unsupported(c, n, "depth and values must be constants");
@@ -173,7 +174,8 @@ OX_LOWER(mk_onnx_lower_topk)
     } else {
         if (n_in < 2 || !in[1]) return mk_err_set(c->err, MK_EINVAL, "missing K");
         if (!in[1]->data) return mk_onnx_unsupported(c, n, "K computed at run time (H35)");
-        if (mk_onnx_numel(&in[1]->type) != 1) return mk_err_set(c->err, MK_EINVAL, "K must have 1 element");
+        if (mk_onnx_numel(&in[1]->type) != 1)
+            return mk_err_set(c->err, MK_EINVAL, "K must have 1 element");
         k = mk_onnx_cget_i(in[1], 0);
     }
     int r = x->type.rank, ax;
@@ -181,7 +183,8 @@ OX_LOWER(mk_onnx_lower_topk)
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
     int64_t dim = x->type.dims[ax];
     if (k < 1 || (dim >= 0 && k > dim) || k > INT32_MAX)
-        return mk_onnx_unsupported(c, n, "K = %lld for an axis of %lld", (long long)k, (long long)dim);
+        return mk_onnx_unsupported(c, n, "K = %lld for an axis of %lld", (long long)k,
+                                   (long long)dim);
     int largest = c->opset < 11 || mk_onnx_attr_i(n, "largest", 1) != 0;
     mk_op *op = mk_onnx_op(c, MK_OP_TOPK, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "k", (int32_t)k) ||
@@ -213,7 +216,8 @@ OX_LOWER(mk_onnx_lower_gather_nd)
         return mk_err_set(c->err, MK_EINVAL, "bad indices rank %d or batch_dims %lld", q,
                           (long long)bd);
     int64_t K = ix->type.dims[q - 1];
-    if (K < 1 || K > r - bd) return mk_onnx_unsupported(c, n, "indices last dim %lld", (long long)K);
+    if (K < 1 || K > r - bd)
+        return mk_onnx_unsupported(c, n, "indices last dim %lld", (long long)K);
     mk_value *iv = wrap_indices(c, ix, x->type.dims + bd, 1);
     if (!iv) return fail(c);
     if (bd > 0) {
@@ -240,8 +244,9 @@ OX_LOWER(mk_onnx_lower_gather_nd)
         }
         mk_value *gv = mk_ir_const(c->p, c->blk, "batch_coords", &gt, g, cells * (size_t)bd * 4, 1);
         mk_op *cop = gv ? mk_onnx_op(c, MK_OP_CONCAT, NULL) : NULL;
-        if (!cop || !mk_onnx_in_mil(c, cop, "values", gv) || !mk_onnx_in_mil(c, cop, "values", iv) ||
-            !mk_onnx_in_i32(c, cop, "axis", q - 1) || !mk_onnx_in_bool(c, cop, "interleave", 0))
+        if (!cop || !mk_onnx_in_mil(c, cop, "values", gv) ||
+            !mk_onnx_in_mil(c, cop, "values", iv) || !mk_onnx_in_i32(c, cop, "axis", q - 1) ||
+            !mk_onnx_in_bool(c, cop, "interleave", 0))
             return fail(c);
         mk_type ct = iv->type;
         ct.dims[q - 1] = bd + K;
@@ -277,7 +282,8 @@ OX_WHY(mk_onnx_why_scatter)
 static mk_status scatter(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
                          int nd)
 {
-    if (n_in < 3 || !in[0] || !in[1] || !in[2]) return mk_onnx_unsupported(c, n, "expects 3 inputs");
+    if (n_in < 3 || !in[0] || !in[1] || !in[2])
+        return mk_onnx_unsupported(c, n, "expects 3 inputs");
     mk_value *x = mk_onnx_mil(c, in[0]), *u = mk_onnx_mil(c, in[2]);
     ox_val *ix = in[1];
     if (!x || !u) return fail(c);
@@ -285,7 +291,8 @@ static mk_status scatter(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n
     mk_value *iv;
     if (nd) {
         int64_t K = ix->type.rank > 0 ? ix->type.dims[ix->type.rank - 1] : -1;
-        if (K < 1 || K > r) return mk_err_set(c->err, MK_EINVAL, "indices last dim %lld", (long long)K);
+        if (K < 1 || K > r)
+            return mk_err_set(c->err, MK_EINVAL, "indices last dim %lld", (long long)K);
         iv = wrap_indices(c, ix, x->type.dims, 1);
     } else {
         if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
@@ -386,9 +393,12 @@ OX_LOWER(mk_onnx_lower_eye_like)
         int64_t j = i + k;
         if (j < 0 || j >= C) continue;
         size_t e = (size_t)(i * C + j);
-        if (dt == MK_DT_FP32) ((float *)d)[e] = 1;
-        else if (dt == MK_DT_INT64) ((int64_t *)d)[e] = 1;
-        else d[e] = 1;
+        if (dt == MK_DT_FP32)
+            ((float *)d)[e] = 1;
+        else if (dt == MK_DT_INT64)
+            ((int64_t *)d)[e] = 1;
+        else
+            d[e] = 1;
     }
     mk_type t = mk_type_make(dt, 2, (int64_t[]){R, C});
     return mk_onnx_set_const(c, out[0], &t, d);

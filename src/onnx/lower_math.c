@@ -782,8 +782,8 @@ OX_LOWER(mk_onnx_lower_thresholded_relu)
     mk_value *x;
     mk_status fs = float_in(c, n, in[0], &x);
     if (fs != MK_OK) return fs;
-    mk_value *gt = mk_onnx_binary(c, MK_OP_GREATER, x,
-                                  fconst(c, mk_onnx_attr_f(n, "alpha", 1.0f)), NULL);
+    mk_value *gt =
+        mk_onnx_binary(c, MK_OP_GREATER, x, fconst(c, mk_onnx_attr_f(n, "alpha", 1.0f)), NULL);
     return done(c, out[0], gt ? select3(c, gt, x, fconst(c, 0), oname(n, 0)) : NULL);
 }
 
@@ -843,8 +843,8 @@ static mk_status inv_hyp(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_va
     if (fs != MK_OK) return fs;
     mk_value *ax = cosh_ ? x : mk_onnx_unary(c, MK_OP_ABS, x, NULL);
     mk_value *sq = ax ? mk_onnx_binary(c, MK_OP_MUL, ax, ax, NULL) : NULL;
-    mk_value *s1 = sq ? mk_onnx_binary(c, cosh_ ? MK_OP_SUB : MK_OP_ADD, sq, fconst(c, 1), NULL)
-                      : NULL;
+    mk_value *s1 =
+        sq ? mk_onnx_binary(c, cosh_ ? MK_OP_SUB : MK_OP_ADD, sq, fconst(c, 1), NULL) : NULL;
     mk_value *rt = mk_onnx_unary(c, MK_OP_SQRT, s1, NULL);
     mk_value *sum = rt ? mk_onnx_binary(c, MK_OP_ADD, ax, rt, NULL) : NULL;
     mk_op *op = sum ? mk_onnx_op(c, MK_OP_LOG, cosh_ ? oname(n, 0) : NULL) : NULL;

@@ -895,7 +895,8 @@ OX_LOWER(mk_onnx_lower_lrn)
     int64_t size = mk_onnx_attr_i(n, "size", 0);
     float alpha = mk_onnx_attr_f(n, "alpha", 1e-4f), beta = mk_onnx_attr_f(n, "beta", 0.75f);
     float bias = mk_onnx_attr_f(n, "bias", 1.0f);
-    if (r < 3 || x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "needs float [N, C, ...]");
+    if (r < 3 || x->type.dtype != MK_DT_FP32)
+        return mk_onnx_unsupported(c, n, "needs float [N, C, ...]");
     if (size < 1) return mk_err_set(c->err, MK_EINVAL, "size must be positive");
     int64_t N = x->type.dims[0], C = x->type.dims[1], rest = 1;
     for (int i = 0; i < r; i++)
@@ -906,7 +907,8 @@ OX_LOWER(mk_onnx_lower_lrn)
     if (!band) return MK_OOM(c->err);
     int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
     for (int64_t i = 0; i < C; i++)
-        for (int64_t j = 0; j < C; j++) band[i * C + j] = j >= i - lo && j <= i + hi ? alpha / (float)size : 0;
+        for (int64_t j = 0; j < C; j++)
+            band[i * C + j] = j >= i - lo && j <= i + hi ? alpha / (float)size : 0;
     int64_t bd[2] = {C, C}, d3[3] = {N, C, rest};
     mk_value *bv = mk_onnx_cf32_own(c, "lrn_band", 2, bd, band);
     mk_value *x3 = bv ? mk_onnx_reshape(c, x, 3, d3, NULL) : NULL;
@@ -916,8 +918,12 @@ OX_LOWER(mk_onnx_lower_lrn)
         !mk_onnx_in_bool(c, mm, "transpose_x", 0) || !mk_onnx_in_bool(c, mm, "transpose_y", 0))
         return c->err->code ? c->err->code : MK_OOM(c->err);
     mk_value *s = mk_onnx_out(c, mm, NULL, &x3->type);
-    mk_value *base = s ? mk_onnx_binary(c, MK_OP_ADD, s, mk_onnx_cf32(c, "lrn_bias", 0, NULL, &bias), NULL) : NULL;
-    mk_value *pw = base ? mk_onnx_binary(c, MK_OP_POW, base, mk_onnx_cf32(c, "lrn_beta", 0, NULL, &beta), NULL) : NULL;
+    mk_value *base =
+        s ? mk_onnx_binary(c, MK_OP_ADD, s, mk_onnx_cf32(c, "lrn_bias", 0, NULL, &bias), NULL)
+          : NULL;
+    mk_value *pw =
+        base ? mk_onnx_binary(c, MK_OP_POW, base, mk_onnx_cf32(c, "lrn_beta", 0, NULL, &beta), NULL)
+             : NULL;
     mk_value *y = pw ? mk_onnx_binary(c, MK_OP_REAL_DIV, x3, pw, NULL) : NULL;
     return done(c, out[0], y ? mk_onnx_reshape(c, y, r, x->type.dims, oname(n, 0)) : NULL);
 }
@@ -949,8 +955,8 @@ OX_LOWER(mk_onnx_lower_mvn)
     mk_value *m = NULL, *m2 = NULL, *sq = mk_onnx_binary(c, MK_OP_MUL, x, x, NULL);
     for (int k = 0; k < 2 && sq; k++) {
         mk_op *op = mk_onnx_op(c, MK_OP_REDUCE_MEAN, NULL);
-        if (!op || !mk_onnx_in_mil(c, op, "x", k ? sq : x) || !mk_onnx_in_i32s(c, op, "axes", na, axes) ||
-            !mk_onnx_in_bool(c, op, "keep_dims", 1))
+        if (!op || !mk_onnx_in_mil(c, op, "x", k ? sq : x) ||
+            !mk_onnx_in_i32s(c, op, "axes", na, axes) || !mk_onnx_in_bool(c, op, "keep_dims", 1))
             return c->err->code ? c->err->code : MK_OOM(c->err);
         *(k ? &m2 : &m) = mk_onnx_out(c, op, NULL, &t);
         if (!(k ? m2 : m)) return c->err->code ? c->err->code : MK_OOM(c->err);
@@ -959,7 +965,9 @@ OX_LOWER(mk_onnx_lower_mvn)
     mk_value *mm = m2 ? mk_onnx_binary(c, MK_OP_MUL, m, m, NULL) : NULL;
     mk_value *var = mm ? mk_onnx_binary(c, MK_OP_SUB, m2, mm, NULL) : NULL;
     mk_value *sd = var ? mk_onnx_unary(c, MK_OP_SQRT, var, NULL) : NULL;
-    mk_value *sde = sd ? mk_onnx_binary(c, MK_OP_ADD, sd, mk_onnx_cf32(c, "mvn_eps", 0, NULL, &eps), NULL) : NULL;
+    mk_value *sde =
+        sd ? mk_onnx_binary(c, MK_OP_ADD, sd, mk_onnx_cf32(c, "mvn_eps", 0, NULL, &eps), NULL)
+           : NULL;
     mk_value *d = sde ? mk_onnx_binary(c, MK_OP_SUB, x, m, NULL) : NULL;
     return done(c, out[0], d ? mk_onnx_binary(c, MK_OP_REAL_DIV, d, sde, oname(n, 0)) : NULL);
 }

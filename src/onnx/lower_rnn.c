@@ -15,8 +15,19 @@
 #define MAX_UNROLL 4096
 
 enum { K_RNN, K_GRU, K_LSTM };
-enum { A_SIGMOID, A_TANH, A_RELU, A_AFFINE, A_LEAKY_RELU, A_THRESHOLDED_RELU, A_SCALED_TANH,
-       A_HARD_SIGMOID, A_ELU, A_SOFTSIGN, A_SOFTPLUS };
+enum {
+    A_SIGMOID,
+    A_TANH,
+    A_RELU,
+    A_AFFINE,
+    A_LEAKY_RELU,
+    A_THRESHOLDED_RELU,
+    A_SCALED_TANH,
+    A_HARD_SIGMOID,
+    A_ELU,
+    A_SOFTSIGN,
+    A_SOFTPLUS
+};
 
 typedef struct ract {
     int fn;
@@ -56,9 +67,12 @@ static const char *read_spec(ox_ctx *c, const Onnx__NodeProto *n, int kind, rspe
     s->G = kind == K_LSTM ? 4 : kind == K_GRU ? 3 : 1;
     s->n_act = kind == K_LSTM ? 3 : kind == K_GRU ? 2 : 1;
     const char *dir = mk_onnx_attr_s(c, n, "direction", "forward");
-    if (!strcmp(dir, "bidirectional")) s->D = 2;
-    else if (!strcmp(dir, "forward") || !strcmp(dir, "reverse")) s->D = 1;
-    else return "unknown direction";
+    if (!strcmp(dir, "bidirectional"))
+        s->D = 2;
+    else if (!strcmp(dir, "forward") || !strcmp(dir, "reverse"))
+        s->D = 1;
+    else
+        return "unknown direction";
     s->reverse = !strcmp(dir, "reverse");
     int64_t layout = mk_onnx_attr_i(n, "layout", 0);
     if (layout != 0 && layout != 1) return "layout must be 0 or 1";
@@ -163,8 +177,7 @@ static mk_value *act(ox_ctx *c, const ract *a, mk_value *x)
     case A_RELU: return un(c, MK_OP_RELU, x);
     case A_SOFTSIGN: return un(c, MK_OP_SOFTSIGN, x);
     case A_SOFTPLUS: return un(c, MK_OP_SOFTPLUS, x);
-    case A_AFFINE:
-        return fop(c, MK_OP_LINEAR_ACTIVATION, x, 2, "alpha", a->alpha, "beta", a->beta);
+    case A_AFFINE: return fop(c, MK_OP_LINEAR_ACTIVATION, x, 2, "alpha", a->alpha, "beta", a->beta);
     case A_LEAKY_RELU: return fop(c, MK_OP_LEAKY_RELU, x, 1, "alpha", a->alpha, NULL, 0);
     case A_SCALED_TANH: return fop(c, MK_OP_SCALED_TANH, x, 2, "alpha", a->alpha, "beta", a->beta);
     case A_HARD_SIGMOID:
@@ -267,22 +280,25 @@ static mk_value *zeros(ox_ctx *c, int64_t B, int64_t H)
     return z ? mk_onnx_cf32_own(c, "rnn_zeros", 2, d, z) : NULL;
 }
 
-/* linear(x, w[N, K] rows `row0..` of a constant, bias b[N] or none) */
-static mk_value *lin(ox_ctx *c, mk_value *x, const ox_val *w, size_t off, int64_t N, int64_t K,
-                     const float *bias)
+/* Rows off.. of a constant as a [N, K] fp32 weight constant. */
+static mk_value *wconst(ox_ctx *c, const ox_val *w, size_t off, int64_t N, int64_t K)
 {
     float *wd = mk_onnx_weight_alloc(c, (size_t)(N * K) * sizeof *wd);
-    if (!x || !wd) return NULL;
+    if (!wd) return NULL;
     for (size_t i = 0; i < (size_t)(N * K); i++) wd[i] = (float)mk_onnx_cget_f(w, off + i);
     int64_t dims[2] = {N, K};
-    mk_value *wv = mk_onnx_cf32_own(c, "rnn_weight", 2, dims, wd);
-    mk_value *bv = bias ? mk_onnx_cf32_own(c, "rnn_bias", 1, &N, bias) : NULL;
-    mk_op *op = wv && (bv || !bias) ? mk_onnx_op(c, MK_OP_LINEAR, NULL) : NULL;
-    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", wv) ||
-        (bv && !mk_onnx_in_mil(c, op, "bias", bv)))
+    return mk_onnx_cf32_own(c, "rnn_weight", 2, dims, wd);
+}
+
+/* linear(x, w, bias b or zeros) */
+static mk_value *lin(ox_ctx *c, mk_value *x, mk_value *w, mk_value *b)
+{
+    mk_op *op = x && w ? mk_onnx_op(c, MK_OP_LINEAR, NULL) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", w) ||
+        (b && !mk_onnx_in_mil(c, op, "bias", b)))
         return NULL;
     mk_type t = x->type;
-    t.dims[t.rank - 1] = N;
+    t.dims[t.rank - 1] = w->type.dims[0];
     return mk_onnx_out(c, op, NULL, &t);
 }
 
@@ -339,9 +355,11 @@ static int unroll_dir(rctx *r, mk_value *x, int d, mk_value *h, mk_value *cs, mk
         bx[j] = r->Bv ? (float)(mk_onnx_cget_f(r->Bv, base + (size_t)j) +
                                 (inside ? 0 : mk_onnx_cget_f(r->Bv, base + (size_t)(GH + j))))
                       : 0.0f;
-        if (inside) bh[j - 2 * H] = r->Bv ? (float)mk_onnx_cget_f(r->Bv, base + (size_t)(GH + j)) : 0;
+        if (inside)
+            bh[j - 2 * H] = r->Bv ? (float)mk_onnx_cget_f(r->Bv, base + (size_t)(GH + j)) : 0;
     }
-    mk_value *xw = lin(c, x, r->W, (size_t)(d * GH * I), GH, I, bx);
+    mk_value *xw = lin(c, x, wconst(c, r->W, (size_t)(d * GH * I), GH, I),
+                       mk_onnx_cf32_own(c, "rnn_bias", 1, &GH, bx));
     if (!xw) return 0;
     /* per-step slices: split in chunks of at most 64 steps, squeeze the time axis */
     mk_value **xs = mk_arena_array(c->p->arena, (size_t)S, sizeof *xs);
@@ -356,8 +374,8 @@ static int unroll_dir(rctx *r, mk_value *x, int d, mk_value *h, mk_value *cs, mk
             const char *emn = op ? mk_arena_printf(c->p->arena, "%s_end_mask", op->name) : NULL;
             mk_value *emv = emn ? mk_ir_const_bool(c->p, c->blk, emn, 3, em, 0) : NULL;
             if (!emv || !mk_onnx_in_mil(c, op, "x", xw) ||
-                !mk_onnx_in_i32s(c, op, "begin", 3, b32) || !mk_onnx_in_i32s(c, op, "end", 3, e32) ||
-                !mk_onnx_in_mil(c, op, "end_mask", emv))
+                !mk_onnx_in_i32s(c, op, "begin", 3, b32) ||
+                !mk_onnx_in_i32s(c, op, "end", 3, e32) || !mk_onnx_in_mil(c, op, "end_mask", emv))
                 return 0;
             mk_type t = xw->type;
             t.dims[0] = k;
@@ -374,9 +392,16 @@ static int unroll_dir(rctx *r, mk_value *x, int d, mk_value *h, mk_value *cs, mk
             if (!(xs[t0 + i] = axes_op(c, MK_OP_SQUEEZE, pieces[i], 0))) return 0;
     }
     mk_value *pi = NULL, *po = NULL, *pf = NULL;
-    if (r->P && (!(pi = peephole(r, d, 0)) || !(po = peephole(r, d, 1)) || !(pf = peephole(r, d, 2))))
+    if (r->P &&
+        (!(pi = peephole(r, d, 0)) || !(po = peephole(r, d, 1)) || !(pf = peephole(r, d, 2))))
         return 0;
+    /* recurrent weights, shared by every step: all gates, or z,r and h apart (GRU
+     * linear_before_reset=0 multiplies r * h by the h block) */
     size_t roff = (size_t)(d * GH * H);
+    int split_r = s->kind == K_GRU && !s->lbr;
+    mk_value *rw = wconst(c, r->R, roff, split_r ? 2 * H : GH, H);
+    mk_value *rwh = split_r ? wconst(c, r->R, roff + (size_t)(2 * H * H), H, H) : NULL;
+    if (!rw || (split_r && !rwh)) return 0;
     mk_value *zero = r->lens ? scalar(c, 0) : NULL, *one = s->input_forget ? scalar(c, 1) : NULL;
     mk_value *rb = s->lbr ? mk_onnx_cf32_own(c, "rnn_bias", 1, &H, bh) : NULL;
     if ((r->lens && !zero) || (s->input_forget && !one) || (s->lbr && !rb)) return 0;
@@ -384,31 +409,30 @@ static int unroll_dir(rctx *r, mk_value *x, int d, mk_value *h, mk_value *cs, mk
         int64_t t = rev ? S - 1 - step : step;
         mk_value *xt = xs[t], *hn = NULL, *cn = NULL;
         if (s->kind == K_RNN) {
-            hn = gate(c, s, fa, bin(c, MK_OP_ADD, xt, lin(c, h, r->R, roff, H, H, NULL)));
+            hn = gate(c, s, fa, bin(c, MK_OP_ADD, xt, lin(c, h, rw, NULL)));
         } else if (s->kind == K_GRU) {
             int32_t zs[2] = {(int32_t)(2 * H), (int32_t)H};
             mk_value *xp[2], *zr[2], *hh;
             if (!split(c, xt, 1, 2, zs, xp)) return 0;
             if (s->lbr) {
-                mk_value *hp[2], *hr = lin(c, h, r->R, roff, GH, H, NULL);
+                mk_value *hp[2], *hr = lin(c, h, rw, NULL);
                 if (!hr || !split(c, hr, 1, 2, zs, hp)) return 0;
                 mk_value *zrv = gate(c, s, fa, bin(c, MK_OP_ADD, xp[0], hp[0]));
                 if (!zrv || !split_eq(c, zrv, 1, 2, H, zr)) return 0;
-                hh = gate(c, s, ga, bin(c, MK_OP_ADD, xp[1],
-                                        bin(c, MK_OP_MUL, zr[1], bin(c, MK_OP_ADD, hp[1], rb))));
+                hh = gate(c, s, ga,
+                          bin(c, MK_OP_ADD, xp[1],
+                              bin(c, MK_OP_MUL, zr[1], bin(c, MK_OP_ADD, hp[1], rb))));
             } else {
-                mk_value *zrv = gate(c, s, fa, bin(c, MK_OP_ADD, xp[0],
-                                                   lin(c, h, r->R, roff, 2 * H, H, NULL)));
+                mk_value *zrv = gate(c, s, fa, bin(c, MK_OP_ADD, xp[0], lin(c, h, rw, NULL)));
                 if (!zrv || !split_eq(c, zrv, 1, 2, H, zr)) return 0;
                 mk_value *rh = bin(c, MK_OP_MUL, zr[1], h);
-                hh = gate(c, s, ga, bin(c, MK_OP_ADD, xp[1],
-                                        lin(c, rh, r->R, roff + (size_t)(2 * H * H), H, H, NULL)));
+                hh = gate(c, s, ga, bin(c, MK_OP_ADD, xp[1], lin(c, rh, rwh, NULL)));
             }
             /* (1 - z) * hh + z * h = hh + z * (h - hh) */
             hn = bin(c, MK_OP_ADD, hh, bin(c, MK_OP_MUL, zr[0], bin(c, MK_OP_SUB, h, hh)));
         } else {
             mk_value *g4[4]; /* i, o, f, c */
-            mk_value *pre = bin(c, MK_OP_ADD, xt, lin(c, h, r->R, roff, GH, H, NULL));
+            mk_value *pre = bin(c, MK_OP_ADD, xt, lin(c, h, rw, NULL));
             if (!pre || !split_eq(c, pre, 1, 4, H, g4)) return 0;
             mk_value *ig = g4[0], *fg = g4[2];
             if (pi) {
@@ -480,8 +504,9 @@ static float *reorder(ox_ctx *c, const ox_val *v, size_t off, int G, int64_t H, 
     for (int j = 0; j < G; j++)
         for (int64_t h = 0; h < H; h++)
             for (int64_t k = 0; k < K; k++)
-                d[((size_t)j * (size_t)H + (size_t)h) * (size_t)K + (size_t)k] = (float)mk_onnx_cget_f(
-                    v, off + ((size_t)map[j] * (size_t)H + (size_t)h) * (size_t)K + (size_t)k);
+                d[((size_t)j * (size_t)H + (size_t)h) * (size_t)K + (size_t)k] =
+                    (float)mk_onnx_cget_f(
+                        v, off + ((size_t)map[j] * (size_t)H + (size_t)h) * (size_t)K + (size_t)k);
     return d;
 }
 
@@ -506,8 +531,8 @@ static const char *mil_act(int fn)
 
 /* One MIL op covering directions d0 .. d0+nd (nd 2 only for lstm). Outputs y [S, B, nd*H],
  * h (and c) [B, nd*H]. */
-static int native_op(rctx *r, mk_value *x, mk_value *h0, mk_value *c0, int d0, int nd,
-                     mk_value **y, mk_value **yh, mk_value **yc)
+static int native_op(rctx *r, mk_value *x, mk_value *h0, mk_value *c0, int d0, int nd, mk_value **y,
+                     mk_value **yh, mk_value **yc)
 {
     ox_ctx *c = r->c;
     const rspec *s = r->s;
@@ -525,9 +550,9 @@ static int native_op(rctx *r, mk_value *x, mk_value *h0, mk_value *c0, int d0, i
     /* ONNX LSTM gates i,o,f,c -> MIL i,f,o,c; GRU z,r,h -> MIL r,o(h),z */
     static const int lmap[4] = {0, 2, 1, 3}, gmap[3] = {1, 2, 0}, rmap[1] = {0};
     const int *map = lstm ? lmap : s->kind == K_GRU ? gmap : rmap;
-    static const char *const names[2][4] = {{"weight_ih", "weight_hh", "bias", "peephole"},
-                                            {"weight_ih_back", "weight_hh_back", "bias_back",
-                                             "peephole_back"}};
+    static const char *const names[2][4] = {
+        {"weight_ih", "weight_hh", "bias", "peephole"},
+        {"weight_ih_back", "weight_hh_back", "bias_back", "peephole_back"}};
     for (int k = 0; k < nd; k++) {
         int d = d0 + k;
         int64_t wd[2] = {G * H, I}, rd[2] = {G * H, H}, bd = G * H, pd = 3 * H;
@@ -564,8 +589,9 @@ static int native_op(rctx *r, mk_value *x, mk_value *h0, mk_value *c0, int d0, i
             if (!pv || !mk_onnx_in_mil(c, op, names[k][3], pv)) return 0;
         }
     }
-    const char *dir = nd == 2 ? "bidirectional"
-                              : (s->D == 2 ? d0 == 1 : s->reverse) ? "reverse" : "forward";
+    const char *dir = nd == 2                              ? "bidirectional"
+                      : (s->D == 2 ? d0 == 1 : s->reverse) ? "reverse"
+                                                           : "forward";
     if (!mk_onnx_in_str(c, op, "direction", dir) || !mk_onnx_in_bool(c, op, "output_sequence", 1) ||
         (s->kind != K_RNN && !mk_onnx_in_str(c, op, "recurrent_activation", "sigmoid")) ||
         (lstm && !mk_onnx_in_str(c, op, "cell_activation", "tanh")) ||
@@ -638,8 +664,8 @@ static mk_status fail(ox_ctx *c)
     return c->err->code ? c->err->code : MK_OOM(c->err);
 }
 
-static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                           ox_val **out, int n_out, int kind)
+static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,
+                           int n_out, int kind)
 {
     rspec s;
     const char *reason = read_spec(c, n, kind, &s);
@@ -662,9 +688,9 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
     int64_t S = x->type.dims[s.layout ? 1 : 0], Bt = x->type.dims[s.layout ? 0 : 1];
     int64_t I = x->type.dims[2];
     int64_t H = mk_onnx_attr_i(n, "hidden_size", R->type.dims[2]);
-    if (H < 1 || H > INT32_MAX / 4 || S < 1 || Bt < 1 ||
-        W->type.dims[0] != D || W->type.dims[1] != G * H || W->type.dims[2] != I ||
-        R->type.dims[0] != D || R->type.dims[1] != G * H || R->type.dims[2] != H ||
+    if (H < 1 || H > INT32_MAX / 4 || S < 1 || Bt < 1 || W->type.dims[0] != D ||
+        W->type.dims[1] != G * H || W->type.dims[2] != I || R->type.dims[0] != D ||
+        R->type.dims[1] != G * H || R->type.dims[2] != H ||
         (B && (B->type.rank != 2 || B->type.dims[0] != D || B->type.dims[1] != 2 * G * H)) ||
         (P && (P->type.rank != 2 || P->type.dims[0] != D || P->type.dims[1] != 3 * H)))
         return mk_err_set(c->err, MK_EINVAL, "weight shapes do not match hidden_size %lld",
@@ -703,8 +729,8 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
         if (c0 && !(c0 = mk_onnx_transpose(c, c0, 3, p3, NULL))) return fail(c);
     }
     rctx r = {c, &s, S, Bt, I, H, W, R, B, P, lens};
-    int use_native = is_default_act(&s) && !s.has_clip && !s.input_forget && !s.lbr && !lens &&
-                     (!P || P->data);
+    int use_native =
+        is_default_act(&s) && !s.has_clip && !s.input_forget && !s.lbr && !lens && (!P || P->data);
     mk_value *Y = NULL, *Yh = NULL, *Yc = NULL;
     if (use_native) {
         if (!native(&r, x, h0, c0, &Y, &Yh, &Yc)) return fail(c);

@@ -846,7 +846,8 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
     int64_t bs = mk_onnx_attr_i(n, "blocksize", 0);
     if (x->type.rank != 4) return mk_onnx_unsupported(c, n, "rank %d (MIL: 4)", x->type.rank);
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
-    if (bs < 1 || bs > 4096) return mk_err_set(c->err, MK_EINVAL, "bad blocksize %lld", (long long)bs);
+    if (bs < 1 || bs > 4096)
+        return mk_err_set(c->err, MK_EINVAL, "bad blocksize %lld", (long long)bs);
     mk_type t = x->type;
     int64_t C = x->type.dims[1];
     if (to_space) {
@@ -862,7 +863,9 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
         t.dims[1] = C >= 0 ? C * bs * bs : C;
     }
     int crd = to_space && !strcmp(mk_onnx_attr_s(c, n, "mode", "DCR"), "CRD");
-    mk_op_kind k = !to_space ? MK_OP_SPACE_TO_DEPTH : crd ? MK_OP_PIXEL_SHUFFLE : MK_OP_DEPTH_TO_SPACE;
+    mk_op_kind k = !to_space ? MK_OP_SPACE_TO_DEPTH
+                   : crd     ? MK_OP_PIXEL_SHUFFLE
+                             : MK_OP_DEPTH_TO_SPACE;
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_i32(c, op, crd ? "upscale_factor" : "block_size", (int32_t)bs))

@@ -49,7 +49,8 @@ static double value(const mk_tensor *t, size_t i)
     case MK_DT_FP32: return ((const float *)t->data)[i];
     case MK_DT_INT32: return ((const int32_t *)t->data)[i];
     case MK_DT_INT64: return (double)((const int64_t *)t->data)[i];
-    case MK_DT_BOOL: case MK_DT_UINT8: return ((const uint8_t *)t->data)[i];
+    case MK_DT_BOOL:
+    case MK_DT_UINT8: return ((const uint8_t *)t->data)[i];
     default: return NAN;
     }
 }
@@ -80,7 +81,8 @@ static void ort_check(mk_test_ctx *tc, ob *b, const char *label, mk_op_kind want
     mk_err ve = {0};
     CHECK_MSG(mk_ir_verify(p, &ve) == MK_OK, "%s: verify: %s", label, ve.msg);
     int has_want = want_kind == MK_OP__COUNT, has_avoid = 0;
-    MK_FOR_OPS(mk_ir_main(p)->block, op) {
+    MK_FOR_OPS(mk_ir_main(p)->block, op)
+    {
         has_want |= op->kind == want_kind;
         has_avoid |= op->kind == avoid_kind;
     }
@@ -155,7 +157,8 @@ static void rnn_model(ob *b, const rnn_case *k)
     if (k->lens) {
         int32_t l32[8];
         for (int64_t i = 0; i < k->B && i < 8; i++) l32[i] = (int32_t)k->lens[i];
-        b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "L", 6, 1, &k->B, l32, 4 * (size_t)k->B);
+        b->g->initializer[b->g->n_initializer++] =
+            ob_tensor(b, "L", 6, 1, &k->B, l32, 4 * (size_t)k->B);
     }
     if (k->with_state) {
         ob_input(b, "h0", 1, 3, sd);
@@ -175,15 +178,15 @@ static void rnn_model(ob *b, const rnn_case *k)
     if (k->input_forget) ob_attr_i(b, n, "input_forget", 1);
     if (k->clip > 0) ob_attr_f(b, n, "clip", k->clip);
     if (k->alphas) {
-        Onnx__AttributeProto *a = ob_attr(b, n, "activation_alpha",
-                                          ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
+        Onnx__AttributeProto *a =
+            ob_attr(b, n, "activation_alpha", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS);
         a->n_floats = 2;
         a->floats = ob_alloc(b, 2 * sizeof *a->floats);
         memcpy(a->floats, k->alphas, 2 * sizeof *a->floats);
     }
     if (k->acts) {
-        Onnx__AttributeProto *a = ob_attr(b, n, "activations",
-                                          ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
+        Onnx__AttributeProto *a =
+            ob_attr(b, n, "activations", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
         size_t na;
         char **v = ob_split(b, k->acts, &na);
         a->n_strings = na;
@@ -441,7 +444,7 @@ static void einsum_case(mk_test_ctx *tc, const char *label, const char *eq, int 
     ob_init(&b, 12);
     char ins[32] = "";
     for (int i = 0; i < n_in; i++) {
-        char nm[8];
+        char nm[16];
         snprintf(nm, sizeof nm, "x%d", i);
         ob_input(&b, nm, 1, ranks[i], dims[i]);
         strcat(ins, i ? "," : "");

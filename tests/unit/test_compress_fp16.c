@@ -480,7 +480,7 @@ static const ocase cases[] = {
     {MK_OP_INSTANCE_NORM, "x=i1x3x4x4 gamma=w3 beta=w3 epsilon=f1e-5", 1, -1, 1, NULL},
     {MK_OP_LAYER_NORM, "x=i2x3x8 axes=v-1 gamma=w8 beta=w8 epsilon=f1e-5", 1, -1, 1, NULL},
     {MK_OP_L2_NORM, "x=i1x3x4 epsilon=f1e-6", 1, -1, 1, NULL},
-    {MK_OP_LOCAL_RESPONSE_NORMALIZATION, "x=i1x4x3x3 size=s3 alpha=f1e-4 beta=f0.75 k=f1", 1, -1, 1,
+    {MK_OP_LOCAL_RESPONSE_NORM, "x=i1x4x3x3 size=s3 alpha=f1e-4 beta=f0.75 k=f1", 1, -1, 1,
      NULL},
     POOL(AVG_POOL),
     POOL(MAX_POOL),

@@ -161,3 +161,91 @@ TEST(onnx_lstm_clip_unrolled_by_hand)
     mk_ir_program_free(p);
     ob_free(&b);
 }
+
+/* ---- activation fusion: SiLU and the two GELU forms ---- */
+
+static void scalar_init(ob *b, const char *name, float v)
+{
+    ob_init_f(b, name, 0, NULL, &v);
+}
+
+/* form 0: x * sigmoid(x); 1: erf GELU (x * (1 + erf(x / sqrt2))) * 0.5; 2: tanh GELU written
+ * as (0.5 * x) * (1 + tanh(0.79788 * (x + 0.044715 * pow(x, 3)))); 3: erf GELU with the
+ * intermediate also a graph output (must stay unfused). */
+static void act_model(ob *b, int form)
+{
+    ob_init(b, 13);
+    ob_input(b, "x", 1, 2, (int64_t[]){3, 5});
+    if (form == 0) {
+        ob_node(b, "Sigmoid", "x", "s");
+        ob_node(b, "Mul", "x,s", "y");
+    } else if (form == 1 || form == 3) {
+        scalar_init(b, "rt2", 1.4142135f);
+        scalar_init(b, "one", 1.0f);
+        scalar_init(b, "half", 0.5f);
+        ob_node(b, "Div", "x,rt2", "u");
+        ob_node(b, "Erf", "u", "e");
+        ob_node(b, "Add", "e,one", "a");
+        ob_node(b, "Mul", "x,a", "m");
+        ob_node(b, "Mul", "m,half", "y");
+    } else {
+        scalar_init(b, "three", 3.0f);
+        scalar_init(b, "c", 0.044715f);
+        scalar_init(b, "k", 0.7978845608f);
+        scalar_init(b, "one", 1.0f);
+        scalar_init(b, "half", 0.5f);
+        ob_node(b, "Pow", "x,three", "x3");
+        ob_node(b, "Mul", "c,x3", "cx3");
+        ob_node(b, "Add", "x,cx3", "in");
+        ob_node(b, "Mul", "in,k", "kin");
+        ob_node(b, "Tanh", "kin", "t");
+        ob_node(b, "Add", "one,t", "a");
+        ob_node(b, "Mul", "half,x", "hx");
+        ob_node(b, "Mul", "hx,a", "y");
+    }
+    ob_output(b, "y");
+    if (form == 3) ob_output(b, "a");
+}
+
+TEST(onnx_fuse_silu_and_gelu_patterns)
+{
+    static const mk_op_kind want[4] = {MK_OP_SILU, MK_OP_GELU, MK_OP_GELU, MK_OP__COUNT};
+    for (int form = 0; form < 4; form++) {
+        ob b;
+        act_model(&b, form);
+        ob_pack(&b);
+        mk_program *fused = NULL, *plain = NULL;
+        mk_err e = {0};
+        CHECK(mk_onnx_import_mem(b.packed, b.packed_len, "f.onnx", NULL, NULL, &fused, &e) ==
+              MK_OK);
+        CHECK(mk_onnx_import_mem_ex(b.packed, b.packed_len, "f.onnx", NULL, MK_ONNX_NO_FUSE, NULL,
+                                    &plain, &e) == MK_OK);
+        if (fused && plain) {
+            int n_silu = ob_count(fused, MK_OP_SILU), n_gelu = ob_count(fused, MK_OP_GELU);
+            CHECK_MSG(n_silu == (want[form] == MK_OP_SILU), "form %d: %d silu", form, n_silu);
+            CHECK_MSG(n_gelu == (want[form] == MK_OP_GELU), "form %d: %d gelu", form, n_gelu);
+            if (want[form] != MK_OP__COUNT) {
+                /* nothing of the pattern is left once dead ops are gone */
+                CHECK_EQ_INT(ob_count(fused, MK_OP_MUL), 0);
+                CHECK_EQ_INT(ob_count(fused, MK_OP_SIGMOID) + ob_count(fused, MK_OP_ERF) +
+                                 ob_count(fused, MK_OP_TANH),
+                             0);
+            }
+            if (form == 1 || form == 2) {
+                mk_op *g = ob_find(fused, MK_OP_GELU);
+                CHECK_STR(g ? mk_ir_arg_str(g, "mode") : NULL,
+                          form == 1 ? "EXACT" : "TANH_APPROXIMATION");
+            }
+            float x[15], a[15], c[15];
+            for (int i = 0; i < 15; i++) x[i] = (float)i * 0.5f - 3.5f;
+            const void *d[1] = {x};
+            if (run_k(tc, fused, 1, d, 0, a, sizeof a) && run_k(tc, plain, 1, d, 0, c, sizeof c))
+                for (int i = 0; i < 15; i++)
+                    CHECK_MSG(fabsf(a[i] - c[i]) <= 1e-5f + 1e-4f * fabsf(c[i]),
+                              "form %d: fused %g, unfused %g at x=%g", form, a[i], c[i], x[i]);
+        }
+        mk_ir_program_free(fused);
+        mk_ir_program_free(plain);
+        ob_free(&b);
+    }
+}
