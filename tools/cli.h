@@ -42,4 +42,14 @@ int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts
 /* Point co's shape and bind lists at m (m must outlive co). */
 void cli_model_apply(const cli_model_opts *m, mk_convert_options *co);
 
+/* Options of the commands that execute a model (run, verify): -i/--input SPEC (repeatable),
+ * --seed N, -j/--threads N and --fp16-emulate. */
+typedef struct cli_exec_opts {
+    const char *specs[CLI_MODEL_MAX];
+    int n_specs, threads, fp16;
+    unsigned long long seed;
+} cli_exec_opts;
+/* Same contract as cli_model_opt. */
+int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *x);
+
 #endif

@@ -10,8 +10,6 @@
 
 #include "cli.h"
 
-#define MAX_ITEMS 64
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -26,8 +24,7 @@ static void usage(FILE *f)
             "  --seed N         seed for random inputs (default 0)\n"
             "  -j N             BLAS threads (default: all cores)\n"
             "  --repeat N       run N more times after one warm-up; last line 'median_ms: X'\n"
-            "  --shape S        ONNX input shape, name=1,3,224,224 (repeatable)\n"
-            "  --bind name=V    bake a scalar ONNX input in as a constant (repeatable)\n"
+            CLI_MODEL_HELP
             "exit status: 0 ok, 2 error\n");
 }
 
@@ -90,47 +87,30 @@ static void print_tensor(const mk_tensor *t)
 int mk_cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *out_path = NULL, *in_save = NULL;
-    const char *specs[MAX_ITEMS], *shapes[MAX_ITEMS], *binds[MAX_ITEMS];
-    int n_specs = 0, n_shapes = 0, n_binds = 0, fp16 = 0, threads = 0, repeat = 0;
-    unsigned long long seed = 0;
+    cli_model_opts mo = {0};
+    cli_exec_opts x = {0};
+    int repeat = 0, r;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int missing = 0;
         if (cli_is_help(a)) {
             usage(stdout);
             return 0;
-        } else if ((v = cli_opt(argc, argv, &i, "-i", &missing)) ||
-                   (v = cli_opt(argc, argv, &i, "--input", &missing))) {
-            if (n_specs == MAX_ITEMS) return cli_fail("run", "too many -i options");
-            specs[n_specs++] = v;
+        } else if ((r = cli_exec_opt("run", argc, argv, &i, &x))) {
+            if (r == 2) return 2;
         } else if ((v = cli_opt(argc, argv, &i, "-o", &missing)) ||
                    (v = cli_opt(argc, argv, &i, "--output", &missing))) {
             out_path = v;
         } else if ((v = cli_opt(argc, argv, &i, "--save-inputs", &missing))) {
             in_save = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
-            char *end;
-            seed = strtoull(v, &end, 10);
-            if (*end || !*v) return cli_fail("run", "--seed needs a number, got '%s'", v);
-        } else if ((v = cli_opt(argc, argv, &i, "-j", &missing)) ||
-                   (v = cli_opt(argc, argv, &i, "--threads", &missing))) {
-            char *end;
-            long t = strtol(v, &end, 10);
-            if (*end || t < 0 || t > 1024) return cli_fail("run", "-j needs a thread count, got '%s'", v);
-            threads = (int)t;
         } else if ((v = cli_opt(argc, argv, &i, "--repeat", &missing))) {
             char *end;
-            long r = strtol(v, &end, 10);
-            if (*end || r < 0 || r > 100000) return cli_fail("run", "--repeat needs a count, got '%s'", v);
-            repeat = (int)r;
-        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
-            if (n_shapes == MAX_ITEMS) return cli_fail("run", "too many --shape options");
-            shapes[n_shapes++] = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--bind", &missing))) {
-            if (n_binds == MAX_ITEMS) return cli_fail("run", "too many --bind options");
-            binds[n_binds++] = v;
-        } else if (strcmp(a, "--fp16-emulate") == 0) {
-            fp16 = 1;
+            long cnt = strtol(v, &end, 10);
+            if (*end || cnt < 0 || cnt > 100000)
+                return cli_fail("run", "--repeat needs a count, got '%s'", v);
+            repeat = (int)cnt;
+        } else if (!missing && (r = cli_model_opt("run", argc, argv, &i, &mo))) {
+            if (r == 2) return 2;
         } else if (missing) {
             return cli_fail("run", "%s needs a value", a);
         } else if (a[0] == '-' && a[1]) {
@@ -148,16 +128,14 @@ int mk_cmd_run(int argc, char **argv)
     mk_err e = {0};
     mk_convert_options co;
     memset(&co, 0, sizeof co);
-    co.n_shapes = n_shapes;
-    co.shapes = shapes;
-    co.n_binds = n_binds;
-    co.binds = binds;
+    cli_model_apply(&mo, &co);
     mk_program *p = NULL;
     if (mk_model_load(model, &co, NULL, &p, &e)) return cli_fail_err("run", &e);
     mk_tensor_list ins = {0, NULL}, outs = {0, NULL};
     mk_session *sess = NULL; /* one plan for the first run and every --repeat run */
     int rc = 0;
-    if (n_specs ? mk_tensors_load(n_specs, specs, &ins, &e) : mk_random_inputs(p, seed, &ins, &e)) {
+    if (x.n_specs ? mk_tensors_load(x.n_specs, x.specs, &ins, &e)
+                 : mk_random_inputs(p, x.seed, &ins, &e)) {
         rc = cli_fail_err("run", &e);
         goto done;
     }
@@ -165,7 +143,7 @@ int mk_cmd_run(int argc, char **argv)
         rc = cli_fail_err("run", &e);
         goto done;
     }
-    mk_run_options ro = {fp16, threads, seed};
+    mk_run_options ro = {x.fp16, x.threads, x.seed};
     mk_run_report rep;
     double t0 = now_ms();
     if (mk_session_new(p, &ro, &sess, &e) || mk_session_run(sess, &ins, &outs, &rep, &e)) {
@@ -186,11 +164,11 @@ int mk_cmd_run(int argc, char **argv)
             rc = cli_fail("run", "out of memory");
             goto done;
         }
-        for (int r = 0; r < repeat; r++) {
+        for (int it = 0; it < repeat; it++) {
             mk_tensor_list o2 = {0, NULL};
             double s = now_ms();
             mk_status st = mk_session_run(sess, &ins, &o2, NULL, &e);
-            ms[r] = now_ms() - s;
+            ms[it] = now_ms() - s;
             mk_tensor_list_free(&o2);
             if (st) {
                 free(ms);

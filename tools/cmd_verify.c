@@ -7,8 +7,6 @@
 
 #include "cli.h"
 
-#define MAX_ITEMS 64
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -20,8 +18,7 @@ static void usage(FILE *f)
             "  with neither, A under --fp16-emulate against A in fp32. A element passes when\n"
             "  |a - b| <= atol + rtol * |b| (b is the reference).\n"
             "  --fp16-emulate   run A (not B) with every op output rounded to half precision\n"
-            "  --shape S        ONNX input shape, name=1,3,224,224 (repeatable)\n"
-            "  --bind name=V    bake a scalar ONNX input in as a constant (repeatable)\n"
+            CLI_MODEL_HELP
             "exit status: 0 pass, 1 mismatch, 2 error\n");
 }
 
@@ -93,10 +90,10 @@ static int compare_lists(ctx *c, const char *label, const mk_tensor_list *got,
 int mk_cmd_verify(int argc, char **argv)
 {
     const char *models[2] = {NULL, NULL}, *ref_path = NULL;
-    const char *specs[MAX_ITEMS], *shapes[MAX_ITEMS], *binds[MAX_ITEMS];
-    int n_models = 0, n_specs = 0, n_shapes = 0, n_binds = 0, fp16 = 0, threads = 0;
+    cli_model_opts mo = {0};
+    cli_exec_opts x = {0};
+    int n_models = 0, r;
     double atol = 1e-4, rtol = 1e-3;
-    unsigned long long seed = 0;
     ctx c = {0, 0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -104,34 +101,16 @@ int mk_cmd_verify(int argc, char **argv)
         if (cli_is_help(a)) {
             usage(stdout);
             return 0;
-        } else if ((v = cli_opt(argc, argv, &i, "-i", &missing)) ||
-                   (v = cli_opt(argc, argv, &i, "--input", &missing))) {
-            if (n_specs == MAX_ITEMS) return cli_fail("verify", "too many -i options");
-            specs[n_specs++] = v;
+        } else if ((r = cli_exec_opt("verify", argc, argv, &i, &x))) {
+            if (r == 2) return 2;
         } else if ((v = cli_opt(argc, argv, &i, "--ref", &missing))) {
             ref_path = v;
         } else if ((v = cli_opt(argc, argv, &i, "--atol", &missing))) {
             if (!parse_double(v, &atol)) return cli_fail("verify", "--atol needs a number >= 0");
         } else if ((v = cli_opt(argc, argv, &i, "--rtol", &missing))) {
             if (!parse_double(v, &rtol)) return cli_fail("verify", "--rtol needs a number >= 0");
-        } else if ((v = cli_opt(argc, argv, &i, "--shape", &missing))) {
-            if (n_shapes == MAX_ITEMS) return cli_fail("verify", "too many --shape options");
-            shapes[n_shapes++] = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--bind", &missing))) {
-            if (n_binds == MAX_ITEMS) return cli_fail("verify", "too many --bind options");
-            binds[n_binds++] = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--seed", &missing))) {
-            char *end;
-            seed = strtoull(v, &end, 10);
-            if (*end || !*v) return cli_fail("verify", "--seed needs a number, got '%s'", v);
-        } else if ((v = cli_opt(argc, argv, &i, "-j", &missing)) ||
-                   (v = cli_opt(argc, argv, &i, "--threads", &missing))) {
-            char *end;
-            long t = strtol(v, &end, 10);
-            if (*end || t < 0 || t > 1024) return cli_fail("verify", "-j needs a thread count");
-            threads = (int)t;
-        } else if (strcmp(a, "--fp16-emulate") == 0) {
-            fp16 = 1;
+        } else if (!missing && (r = cli_model_opt("verify", argc, argv, &i, &mo))) {
+            if (r == 2) return 2;
         } else if (strcmp(a, "--json") == 0) {
             c.json = 1;
         } else if (missing) {
@@ -148,15 +127,12 @@ int mk_cmd_verify(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (n_models == 1 && !ref_path && !fp16)
+    if (n_models == 1 && !ref_path && !x.fp16)
         return cli_fail("verify", "nothing to compare: give B, --ref, or --fp16-emulate");
     mk_err e = {0};
     mk_convert_options co;
     memset(&co, 0, sizeof co);
-    co.n_shapes = n_shapes;
-    co.shapes = shapes;
-    co.n_binds = n_binds;
-    co.binds = binds;
+    cli_model_apply(&mo, &co);
     mk_program *p[2] = {NULL, NULL};
     mk_tensor_list ins = {0, NULL}, ref = {0, NULL}, outs[2] = {{0, NULL}, {0, NULL}};
     int rc = 0;
@@ -165,7 +141,8 @@ int mk_cmd_verify(int argc, char **argv)
             rc = cli_fail_err("verify", &e);
             goto done;
         }
-    if (n_specs ? mk_tensors_load(n_specs, specs, &ins, &e) : mk_random_inputs(p[0], seed, &ins, &e)) {
+    if (x.n_specs ? mk_tensors_load(x.n_specs, x.specs, &ins, &e)
+                 : mk_random_inputs(p[0], x.seed, &ins, &e)) {
         rc = cli_fail_err("verify", &e);
         goto done;
     }
@@ -174,7 +151,7 @@ int mk_cmd_verify(int argc, char **argv)
         goto done;
     }
     for (int m = 0; m < n_models; m++) {
-        mk_run_options ro = {m == 0 && fp16, threads, seed};
+        mk_run_options ro = {m == 0 && x.fp16, x.threads, x.seed};
         mk_run_report rep;
         if (mk_run_ex(p[m], &ro, &ins, &outs[m], &rep, &e)) {
             rc = cli_fail("verify", "%s: %s", models[m], e.msg);
@@ -189,7 +166,7 @@ int mk_cmd_verify(int argc, char **argv)
     } else if (n_models == 2) {
         rc = compare_lists(&c, "A/B", &outs[0], &outs[1], atol, rtol);
     } else {
-        mk_run_options ro = {0, threads, seed};
+        mk_run_options ro = {0, x.threads, x.seed};
         if (mk_run_ex(p[0], &ro, &ins, &outs[1], NULL, &e)) {
             rc = cli_fail("verify", "%s: %s", models[0], e.msg);
             goto done;

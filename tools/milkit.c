@@ -1,5 +1,6 @@
 /* milkit: the command-line front end. Dispatches to one subcommand per file (cmd_*.c). */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -88,6 +89,33 @@ void cli_model_apply(const cli_model_opts *m, mk_convert_options *co)
     co->shapes = m->shapes;
     co->n_binds = m->n_binds;
     co->binds = m->binds;
+}
+
+int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *x)
+{
+    int missing = 0;
+    const char *a = argv[*i], *v;
+    char *end;
+    if ((v = cli_opt(argc, argv, i, "-i", &missing)) ||
+        (!missing && (v = cli_opt(argc, argv, i, "--input", &missing)))) {
+        if (x->n_specs == CLI_MODEL_MAX) return cli_fail(cmd, "too many -i options");
+        x->specs[x->n_specs++] = v;
+    } else if (!missing && (v = cli_opt(argc, argv, i, "--seed", &missing))) {
+        x->seed = strtoull(v, &end, 10);
+        if (*end || !*v) return cli_fail(cmd, "--seed needs a number, got '%s'", v);
+    } else if (!missing && ((v = cli_opt(argc, argv, i, "-j", &missing)) ||
+                            (!missing && (v = cli_opt(argc, argv, i, "--threads", &missing))))) {
+        long t = strtol(v, &end, 10);
+        if (*end || t < 0 || t > 1024)
+            return cli_fail(cmd, "-j needs a thread count, got '%s'", v);
+        x->threads = (int)t;
+    } else if (strcmp(a, "--fp16-emulate") == 0) {
+        x->fp16 = 1;
+    } else {
+        if (missing) return cli_fail(cmd, "%s needs a value", a);
+        return 0;
+    }
+    return 1;
 }
 
 int main(int argc, char **argv)

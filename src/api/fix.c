@@ -8,76 +8,12 @@
 #include "lint/lint_int.h"
 #include "passes/passes_int.h"
 
-/* ---- pointer map (old value -> new value) ---- */
-
-typedef struct vmap {
-    const mk_allocator *a;
-    const void **k;
-    void **v;
-    size_t cap, n;
-} vmap;
-
-static size_t hash_ptr(const void *p) {
-    uintptr_t x = (uintptr_t)p;
-    x ^= x >> 17;
-    x *= (uintptr_t)0x9E3779B97F4A7C15ull;
-    return (size_t)(x ^ (x >> 29));
-}
-
-static int vmap_put(vmap *m, const void *k, void *v) {
-    if ((m->n + 1) * 2 > m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 256;
-        const void **nk = mk_calloc(m->a, nc, sizeof *nk);
-        void **nv = mk_calloc(m->a, nc, sizeof *nv);
-        if (!nk || !nv) {
-            mk_free(m->a, nk, nc * sizeof *nk);
-            mk_free(m->a, nv, nc * sizeof *nv);
-            return 0;
-        }
-        for (size_t i = 0; i < m->cap; i++)
-            if (m->k[i]) {
-                size_t h = hash_ptr(m->k[i]) & (nc - 1);
-                while (nk[h])
-                    h = (h + 1) & (nc - 1);
-                nk[h] = m->k[i];
-                nv[h] = m->v[i];
-            }
-        mk_free(m->a, m->k, m->cap * sizeof *m->k);
-        mk_free(m->a, m->v, m->cap * sizeof *m->v);
-        m->k = nk;
-        m->v = nv;
-        m->cap = nc;
-    }
-    size_t h = hash_ptr(k) & (m->cap - 1);
-    while (m->k[h] && m->k[h] != k)
-        h = (h + 1) & (m->cap - 1);
-    if (!m->k[h]) m->n++;
-    m->k[h] = k;
-    m->v[h] = v;
-    return 1;
-}
-
-static void *vmap_get(const vmap *m, const void *k) {
-    if (!m->cap) return NULL;
-    size_t h = hash_ptr(k) & (m->cap - 1);
-    while (m->k[h]) {
-        if (m->k[h] == k) return m->v[h];
-        h = (h + 1) & (m->cap - 1);
-    }
-    return NULL;
-}
-
-static void vmap_free(vmap *m) {
-    mk_free(m->a, m->k, m->cap * sizeof *m->k);
-    mk_free(m->a, m->v, m->cap * sizeof *m->v);
-}
-
 /* ---- clone ---- */
 
 typedef struct cloner {
     const mk_program *src;
     mk_program *dst;
-    vmap map;
+    mk_ptrmap map; /* source value -> its copy */
     mk_err *e;
 } cloner;
 
@@ -99,11 +35,11 @@ static mk_value *clone_const(cloner *c, const mk_value *v) {
 }
 
 static mk_value *map_value(cloner *c, const mk_value *v) {
-    mk_value *nv = vmap_get(&c->map, v);
+    mk_value *nv = mk_ptrmap_get(&c->map, v);
     if (nv) return nv;
     if (v->cst && !v->producer) {
         nv = clone_const(c, v);
-        if (nv && !vmap_put(&c->map, v, nv)) return NULL;
+        if (nv && !mk_ptrmap_put(&c->map, v, nv)) return NULL;
         return nv;
     }
     mk_err_set(c->e, MK_EINVAL, "clone: value '%s' is used before it is defined",
@@ -118,7 +54,7 @@ static const char *sdup(cloner *c, const char *s) {
 static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_function *nf) {
     for (int i = 0; i < sb->n_inputs; i++) {
         mk_value *nv = mk_ir_block_add_input(c->dst, db, sb->inputs[i]->name, &sb->inputs[i]->type);
-        if (!nv || !vmap_put(&c->map, sb->inputs[i], nv)) return MK_OOM(c->e);
+        if (!nv || !mk_ptrmap_put(&c->map, sb->inputs[i], nv)) return MK_OOM(c->e);
     }
     MK_FOR_OPS(sb, op) {
         mk_op *no = mk_ir_op_new(c->dst, op->kind, op->name);
@@ -133,7 +69,7 @@ static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_fun
             const mk_value *av = op->attrs[i].value;
             mk_value *nv = av && av->cst ? clone_const(c, av) : NULL;
             if (!nv || !mk_ir_op_add_attr(c->dst, no, op->attrs[i].name, nv)) return MK_OOM(c->e);
-            if (av && !vmap_put(&c->map, av, nv)) return MK_OOM(c->e);
+            if (av && !mk_ptrmap_put(&c->map, av, nv)) return MK_OOM(c->e);
         }
         for (int i = 0; i < op->n_blocks; i++) {
             mk_block *nb = mk_ir_block_new(c->dst, nf, no);
@@ -157,7 +93,7 @@ static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_fun
                     nv->cst = cv->cst;
                 }
             }
-            if (!vmap_put(&c->map, ov, nv)) return MK_OOM(c->e);
+            if (!mk_ptrmap_put(&c->map, ov, nv)) return MK_OOM(c->e);
         }
         no->name = op->name ? sdup(c, op->name) : NULL;
         mk_ir_block_append(db, no);
@@ -208,7 +144,7 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err) {
     memset(&c, 0, sizeof c);
     c.src = p;
     c.e = err;
-    c.map.a = p->alloc;
+    mk_ptrmap_init(&c.map, p->alloc);
     c.dst = mk_ir_program_new(p->alloc, p->spec_version);
     if (!c.dst) return MK_OOM(err);
     mk_program *q = c.dst;
@@ -237,11 +173,11 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err) {
         if (f->opset) nf->opset = sdup(&c, f->opset);
         for (int k = 0; st == MK_OK && k < f->n_inputs; k++) {
             mk_value *nv = mk_ir_function_add_input(q, nf, f->inputs[k]->name, &f->inputs[k]->type);
-            if (!nv || !vmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
+            if (!nv || !mk_ptrmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
         }
         if (st == MK_OK) st = clone_block(&c, f->block, nf->block, nf);
     }
-    vmap_free(&c.map);
+    mk_ptrmap_free(&c.map);
     if (st != MK_OK) {
         mk_ir_program_free(q);
         return st;

@@ -76,17 +76,25 @@ uint16_t mk_f32_to_f16(float f); /* round to nearest even, overflow to inf */
 float mk_f16_to_f32(uint16_t h);
 float mk_round_f16(float f);
 
-/* ---- string → pointer map (open addressing); keys are not copied ---- */
+/* ---- string → pointer and pointer → pointer maps (open addressing); keys are not copied.
+ * One type and one implementation: a zeroed or mk_strmap_init'ed map compares keys as
+ * strings, a mk_ptrmap_init'ed one by address. Use each map through its own functions. ---- */
 typedef struct mk_strmap {
     const mk_allocator *alloc;
-    const char **keys;
+    const void **keys;
     void **vals;
     size_t cap, count;
+    int by_address; /* set by mk_ptrmap_init */
 } mk_strmap;
+typedef mk_strmap mk_ptrmap;
 void mk_strmap_init(mk_strmap *m, const mk_allocator *a);
 void mk_strmap_free(mk_strmap *m);
 void *mk_strmap_get(const mk_strmap *m, const char *key);
 int mk_strmap_put(mk_strmap *m, const char *key, void *val); /* 0 on OOM */
+void mk_ptrmap_init(mk_ptrmap *m, const mk_allocator *a);
+void mk_ptrmap_free(mk_ptrmap *m);
+void *mk_ptrmap_get(const mk_ptrmap *m, const void *key); /* NULL when absent */
+int mk_ptrmap_put(mk_ptrmap *m, const void *key, void *val); /* 0 on OOM */
 
 /* ---- growable byte buffer ---- */
 typedef struct mk_buf {

@@ -14,55 +14,15 @@
 
 #include "interp_int.h"
 
-/* ---- pointer -> index map (open addressing) ---- */
-typedef struct ptrmap {
-    const void **keys;
-    int *vals;
-    size_t cap, count;
-} ptrmap;
-
-static size_t phash(const void *p)
+/* ---- value / block -> index (a base pointer map holding index + 1, so absent reads -1) ---- */
+static int pm_get(const mk_ptrmap *m, const void *k)
 {
-    uintptr_t x = (uintptr_t)p;
-    x ^= x >> 17;
-    x *= 0xed5ad4bbu;
-    x ^= x >> 11;
-    return (size_t)x;
+    return (int)((intptr_t)mk_ptrmap_get(m, k) - 1);
 }
 
-static int pm_get(const ptrmap *m, const void *k)
+static int pm_put(mk_ptrmap *m, const void *k, int v)
 {
-    if (!m->cap) return -1;
-    for (size_t i = phash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-        if (!m->keys[i]) return -1;
-        if (m->keys[i] == k) return m->vals[i];
-    }
-}
-
-static int pm_put(mk_arena *ar, ptrmap *m, const void *k, int v)
-{
-    if ((m->count + 1) * 2 > m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 256;
-        const void **nk = mk_arena_array(ar, nc, sizeof *nk);
-        int *nv = mk_arena_array(ar, nc, sizeof *nv);
-        if (!nk || !nv) return 0;
-        for (size_t i = 0; i < m->cap; i++) {
-            if (!m->keys[i]) continue;
-            size_t j = phash(m->keys[i]) & (nc - 1);
-            while (nk[j]) j = (j + 1) & (nc - 1);
-            nk[j] = m->keys[i];
-            nv[j] = m->vals[i];
-        }
-        m->keys = nk;
-        m->vals = nv;
-        m->cap = nc;
-    }
-    size_t i = phash(k) & (m->cap - 1);
-    while (m->keys[i] && m->keys[i] != k) i = (i + 1) & (m->cap - 1);
-    if (!m->keys[i]) m->count++;
-    m->keys[i] = k;
-    m->vals[i] = v;
-    return 1;
+    return mk_ptrmap_put(m, k, (void *)((intptr_t)v + 1));
 }
 
 #define POOL_MAX 128
@@ -92,8 +52,8 @@ struct mk_interp {
     const mk_allocator *alloc;
     mk_arena *ar;
     int fp16, threads, fuse;
-    ptrmap slot_of;  /* mk_value* -> slot */
-    ptrmap plan_of;  /* mk_block* -> index in plans */
+    mk_ptrmap slot_of; /* mk_value* -> slot */
+    mk_ptrmap plan_of; /* mk_block* -> index in plans */
     int n_slots, cap_slots;
     mk_rt *slots;
     const mk_value **slot_val;
@@ -197,7 +157,7 @@ static int add_slot(mk_interp *ip, const mk_value *v, const mk_block *def)
     ip->slot_val[s] = v;
     ip->slot_def[s] = def;
     ip->slots[s].type = v->type;
-    if (!pm_put(ip->ar, &ip->slot_of, v, s)) return -1;
+    if (!pm_put(&ip->slot_of, v, s)) return -1;
     return s;
 }
 
@@ -333,7 +293,7 @@ static int plan_all(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
         ip->plans = np;
         ip->cap_plans = nc;
     }
-    if (!pm_put(ip->ar, &ip->plan_of, b, ip->n_plans)) return 0;
+    if (!pm_put(&ip->plan_of, b, ip->n_plans)) return 0;
     ip->plans[ip->n_plans++] = bp;
     MK_FOR_OPS(b, op)
     for (int i = 0; i < op->n_blocks; i++)
@@ -1300,29 +1260,30 @@ mk_rt **mk_kargs(mk_kctx *k, const char *name, int *n)
     return *n ? k->ins + idx : NULL;
 }
 
+/* The operand `name` as one number: *r is NULL when it is absent, an error when not a scalar. */
+static mk_status scalar_in(mk_kctx *k, const char *name, mk_rt **r)
+{
+    *r = mk_kin(k, name);
+    if (*r && ((*r)->numel != 1 || mk_interp_layout((*r)->type.dtype) == MK_L_STR))
+        return mk_kerr(k, MK_EINVAL, "%s must be a scalar", name);
+    return MK_OK;
+}
+
 mk_status mk_kint(mk_kctx *k, const char *name, int64_t def, int64_t *out)
 {
-    mk_rt *r = mk_kin(k, name);
-    if (!r) {
-        *out = def;
-        return MK_OK;
-    }
-    if (r->numel != 1 || mk_interp_layout(r->type.dtype) == MK_L_STR)
-        return mk_kerr(k, MK_EINVAL, "%s must be a scalar", name);
-    *out = mk_rt_i64(r, 0);
+    mk_rt *r;
+    mk_status st = scalar_in(k, name, &r);
+    if (st) return st;
+    *out = r ? mk_rt_i64(r, 0) : def;
     return MK_OK;
 }
 
 mk_status mk_kfloat(mk_kctx *k, const char *name, double def, double *out)
 {
-    mk_rt *r = mk_kin(k, name);
-    if (!r) {
-        *out = def;
-        return MK_OK;
-    }
-    if (r->numel != 1 || mk_interp_layout(r->type.dtype) == MK_L_STR)
-        return mk_kerr(k, MK_EINVAL, "%s must be a scalar", name);
-    *out = mk_rt_f64(r, 0);
+    mk_rt *r;
+    mk_status st = scalar_in(k, name, &r);
+    if (st) return st;
+    *out = r ? mk_rt_f64(r, 0) : def;
     return MK_OK;
 }
 
@@ -1455,6 +1416,8 @@ void mk_interp_free(mk_interp *ip)
     for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
     for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
     mk_free(ip->alloc, ip->scratch, ip->scratch_n);
+    mk_ptrmap_free(&ip->slot_of);
+    mk_ptrmap_free(&ip->plan_of);
     const mk_allocator *a = ip->alloc;
     mk_arena_free(ip->ar);
     mk_free(a, ip, sizeof *ip);
@@ -1472,6 +1435,8 @@ mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_inte
     ip->p = p;
     ip->f = f;
     ip->alloc = a;
+    mk_ptrmap_init(&ip->slot_of, a);
+    mk_ptrmap_init(&ip->plan_of, a);
     ip->fp16 = opts && opts->fp16_emulate;
     const char *prof = getenv("MILKIT_PROFILE");
     ip->profile = prof ? atoi(prof) + 1 : 0;

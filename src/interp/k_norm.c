@@ -6,12 +6,36 @@
 
 #include "interp_int.h"
 
-static mk_status f32_io(mk_kctx *k, const mk_rt *x, const mk_rt *out)
+/* Operand x, which every kernel here needs as a float tensor the size of its float output. */
+static mk_status float_x(mk_kctx *k, mk_rt **x)
 {
-    if (mk_interp_layout(x->type.dtype) != MK_L_F32 || mk_interp_layout(out->type.dtype) != MK_L_F32 ||
-        x->numel != out->numel)
+    const mk_rt *out = k->outs[0];
+    *x = mk_kin(k, "x");
+    if (!*x) return mk_kerr(k, MK_EINVAL, "needs input x");
+    if (mk_interp_layout((*x)->type.dtype) != MK_L_F32 ||
+        mk_interp_layout(out->type.dtype) != MK_L_F32 || (*x)->numel != out->numel)
         return mk_kerr(k, MK_EINVAL, "takes a float tensor and returns one of the same size");
     return MK_OK;
+}
+
+/* x viewed as N x C x (product of the remaining dims); rank >= 2. */
+static void nc_spatial(const mk_rt *x, int64_t *n, int64_t *c, int64_t *sp)
+{
+    *n = x->type.dims[0];
+    *c = x->type.dims[1];
+    *sp = 1;
+    for (int i = 2; i < x->type.rank; i++) *sp *= x->type.dims[i];
+}
+
+/* Mean and (population) variance of xa[0..len), 0 for an empty run. */
+static void moments(const float *xa, int64_t len, double *mean, double *var)
+{
+    double m = 0, v = 0;
+    for (int64_t q = 0; q < len; q++) m += xa[q];
+    m = len ? m / (double)len : 0;
+    for (int64_t q = 0; q < len; q++) v += (xa[q] - m) * (xa[q] - m);
+    *mean = m;
+    *var = len ? v / (double)len : 0;
 }
 
 /* Per-channel value of an optional vector parameter (def when absent). */
@@ -35,13 +59,12 @@ static mk_status chan_vec(mk_kctx *k, const char *name, int64_t c, int required,
 
 mk_status mk_k_batch_norm(mk_kctx *k)
 {
-    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
-    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
-    mk_status st = f32_io(k, x, out);
+    mk_rt *x, *out = k->outs[0];
+    mk_status st = float_x(k, &x);
     if (st) return st;
     if (x->type.rank < 2) return mk_kerr(k, MK_EINVAL, "x must have rank >= 2");
-    int64_t n = x->type.dims[0], c = x->type.dims[1], sp = 1;
-    for (int i = 2; i < x->type.rank; i++) sp *= x->type.dims[i];
+    int64_t n, c, sp;
+    nc_spatial(x, &n, &c, &sp);
     double eps;
     if ((st = mk_kfloat(k, "epsilon", 1e-5, &eps))) return st;
     size_t vb = (size_t)c * 4 * 4 + 16;
@@ -68,13 +91,12 @@ mk_status mk_k_batch_norm(mk_kctx *k)
 
 mk_status mk_k_instance_norm(mk_kctx *k)
 {
-    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
-    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
-    mk_status st = f32_io(k, x, out);
+    mk_rt *x, *out = k->outs[0];
+    mk_status st = float_x(k, &x);
     if (st) return st;
     if (x->type.rank < 3) return mk_kerr(k, MK_EINVAL, "x must have rank >= 3");
-    int64_t n = x->type.dims[0], c = x->type.dims[1], sp = 1;
-    for (int i = 2; i < x->type.rank; i++) sp *= x->type.dims[i];
+    int64_t n, c, sp;
+    nc_spatial(x, &n, &c, &sp);
     double eps;
     if ((st = mk_kfloat(k, "epsilon", 1e-5, &eps))) return st;
     size_t vb = (size_t)c * 2 * 4 + 16;
@@ -85,11 +107,8 @@ mk_status mk_k_instance_norm(mk_kctx *k)
         for (int64_t i = 0; i < n * c; i++) {
             const float *xa = (const float *)x->data + i * sp;
             float *oa = (float *)out->data + i * sp;
-            double m = 0, v = 0;
-            for (int64_t q = 0; q < sp; q++) m += xa[q];
-            m = sp ? m / (double)sp : 0;
-            for (int64_t q = 0; q < sp; q++) v += (xa[q] - m) * (xa[q] - m);
-            v = sp ? v / (double)sp : 0;
+            double m, v;
+            moments(xa, sp, &m, &v);
             double s = gam[i % c] / sqrt(v + eps);
             for (int64_t q = 0; q < sp; q++) oa[q] = (float)((xa[q] - m) * s + bet[i % c]);
         }
@@ -100,9 +119,8 @@ mk_status mk_k_instance_norm(mk_kctx *k)
 
 mk_status mk_k_layer_norm(mk_kctx *k)
 {
-    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0], *g = mk_kin(k, "gamma"), *b = mk_kin(k, "beta");
-    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
-    mk_status st = f32_io(k, x, out);
+    mk_rt *x, *out = k->outs[0], *g = mk_kin(k, "gamma"), *b = mk_kin(k, "beta");
+    mk_status st = float_x(k, &x);
     if (st) return st;
     int r = x->type.rank, mask[MK_MAX_RANK] = {0};
     int64_t ax[MK_MAX_RANK * 2];
@@ -134,11 +152,9 @@ mk_status mk_k_layer_norm(mk_kctx *k)
         for (int64_t p = 0; p < outer; p++) {
             const float *xa = a + p * inner;
             float *oa = o + p * inner;
-            double m = 0, v = 0;
-            for (int64_t q = 0; q < inner; q++) m += xa[q];
-            m /= (double)inner;
-            for (int64_t q = 0; q < inner; q++) v += (xa[q] - m) * (xa[q] - m);
-            float s = (float)(1.0 / sqrt(v / (double)inner + eps)), fm = (float)m;
+            double m, v;
+            moments(xa, inner, &m, &v);
+            float s = (float)(1.0 / sqrt(v + eps)), fm = (float)m;
             for (int64_t q = 0; q < inner; q++) {
                 float y = (xa[q] - fm) * s;
                 if (g) y *= (float)mk_rt_f64(g, (size_t)q);
@@ -193,9 +209,8 @@ mk_status mk_k_layer_norm(mk_kctx *k)
 
 mk_status mk_k_l2_norm(mk_kctx *k)
 {
-    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
-    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
-    mk_status st = f32_io(k, x, out);
+    mk_rt *x, *out = k->outs[0];
+    mk_status st = float_x(k, &x);
     double eps;
     if (st || (st = mk_kfloat(k, "epsilon", 1e-6, &eps))) return st;
     int r = x->type.rank, nb = r > 3 ? r - 3 : 0;
@@ -215,17 +230,16 @@ mk_status mk_k_l2_norm(mk_kctx *k)
 
 mk_status mk_k_lrn(mk_kctx *k)
 {
-    mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
-    if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
-    mk_status st = f32_io(k, x, out);
+    mk_rt *x, *out = k->outs[0];
+    mk_status st = float_x(k, &x);
     int64_t size;
     double alpha, beta, bias;
     if (st || (st = mk_kint(k, "size", 1, &size)) || (st = mk_kfloat(k, "alpha", 1e-4, &alpha)) ||
         (st = mk_kfloat(k, "beta", 0.75, &beta)) || (st = mk_kfloat(k, "k", 1.0, &bias)))
         return st;
     if (x->type.rank < 3 || size < 1) return mk_kerr(k, MK_EINVAL, "needs rank >= 3 and size >= 1");
-    int64_t n = x->type.dims[0], c = x->type.dims[1], sp = 1;
-    for (int i = 2; i < x->type.rank; i++) sp *= x->type.dims[i];
+    int64_t n, c, sp;
+    nc_spatial(x, &n, &c, &sp);
     int64_t lo = (size - 1) / 2, hi = size / 2;
     const float *a = x->data;
     float *o = out->data;

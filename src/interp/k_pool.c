@@ -1,6 +1,7 @@
 /* Pooling kernels: avg_pool, max_pool and l2_pool over 1-3 spatial dims with strides, every
  * pad_type and ceil_mode (the output size comes from type inference). avg_pool divides by the
- * window clipped to the padded input, or to the real input with exclude_padding_from_average.
+ * whole kernel (a ceil_mode overhang counts as padding, hazard H17), or by the window clipped
+ * to the real input with exclude_padding_from_average.
  * max_pool is separable (row maxima in SIMD, then window columns); NaN in a window wins. */
 #include <math.h>
 #include <string.h>
@@ -170,7 +171,9 @@ mk_status mk_k_pool(mk_kctx *k)
             int64_t plo = b < -pb[d] ? -pb[d] : b, phi = e > in[d] + pe[d] ? in[d] + pe[d] : e;
             wl[d][q] = b < 0 ? 0 : b;
             wh[d][q] = e > in[d] ? in[d] : e;
-            wp[d][q] = phi > plo ? phi - plo : 0;
+            /* H17: Core ML averages a ceil_mode overhang past the padded input as padding,
+             * so without exclude_padding_from_average the divisor is the whole kernel */
+            wp[d][q] = phi > plo ? K[d] : 0;
         }
     }
     const float *a = x->data;

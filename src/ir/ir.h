@@ -267,6 +267,8 @@ mk_value *mk_ir_arg(const mk_op *op, const char *param); /* first arg, NULL if a
 mk_value *mk_ir_attr(const mk_op *op, const char *name);
 /* Typed reads of a constant input or attribute; 0 when absent or not constant. */
 int mk_ir_arg_i32s(const mk_op *op, const char *param, int32_t *out, int max, int *n);
+/* As mk_ir_arg_i32s, int64 elements; also 0 when the constant has no data. */
+int mk_ir_arg_i64s(const mk_op *op, const char *param, int64_t *out, int max, int *n);
 int mk_ir_arg_i32(const mk_op *op, const char *param, int32_t *out);
 int mk_ir_arg_f32(const mk_op *op, const char *param, float *out);
 int mk_ir_arg_bool(const mk_op *op, const char *param, int *out);

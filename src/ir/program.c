@@ -546,6 +546,17 @@ int mk_ir_arg_i32s(const mk_op *op, const char *param, int32_t *out, int max, in
     return 1;
 }
 
+int mk_ir_arg_i64s(const mk_op *op, const char *param, int64_t *out, int max, int *n)
+{
+    const mk_value *v = const_param(op, param);
+    size_t cnt = 0;
+    if (!v || !v->cst->data || v->type.dtype == MK_DT_STRING) return 0;
+    if (!mk_type_numel(&v->type, &cnt) || cnt > (size_t)max) return 0;
+    for (size_t i = 0; i < cnt; i++) out[i] = mk_const_get_i64(v, i);
+    *n = (int)cnt;
+    return 1;
+}
+
 int mk_ir_arg_i32(const mk_op *op, const char *param, int32_t *out)
 {
     const mk_value *v = const_param(op, param);

@@ -384,14 +384,3 @@ int lint_const_all(const mk_value *v, double val) {
     return 1;
 }
 
-int lint_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n) {
-    const mk_value *v = mk_ir_arg(op, param);
-    if (!v) v = mk_ir_attr(op, param);
-    size_t cnt = 0;
-    if (!v || !v->cst || !v->cst->data || v->type.dtype == MK_DT_STRING) return 0;
-    if (!mk_type_numel(&v->type, &cnt) || cnt > (size_t)max) return 0;
-    for (size_t i = 0; i < cnt; i++)
-        out[i] = mk_const_get_i64(v, i);
-    *n = (int)cnt;
-    return 1;
-}

@@ -94,8 +94,6 @@ int lint_h32_match(const mk_op *op);
 mk_dtype lint_x_dtype(const mk_op *op);
 /* True when v is a constant and every element equals val (within 1e-6 relative). */
 int lint_const_all(const mk_value *v, double val);
-/* Numbers of a constant int parameter (or attribute); 0 when absent or not constant. */
-int lint_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n);
 const char *lint_op_type(const mk_op *op);
 int lint_is_bound(const mk_op *op, const char *param);
 

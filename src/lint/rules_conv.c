@@ -27,7 +27,7 @@ static int get_geom(const mk_op *op, int is_pool, geom *g) {
         if (g->in[i] < 0) return 0;
     }
     if (is_pool) {
-        if (!lint_ints(op, "kernel_sizes", v, 3, &n) || n != g->ns) return 0;
+        if (!mk_ir_arg_i64s(op, "kernel_sizes", v, 3, &n) || n != g->ns) return 0;
         for (int i = 0; i < n; i++)
             g->k[i] = v[i];
     } else {
@@ -36,13 +36,13 @@ static int get_geom(const mk_op *op, int is_pool, geom *g) {
         for (int i = 0; i < g->ns; i++)
             g->k[i] = w->type.dims[2 + i];
     }
-    if (lint_ints(op, "strides", v, 3, &n) && n == g->ns)
+    if (mk_ir_arg_i64s(op, "strides", v, 3, &n) && n == g->ns)
         for (int i = 0; i < n; i++)
             g->s[i] = v[i];
-    if (lint_ints(op, "dilations", v, 3, &n) && n == g->ns)
+    if (mk_ir_arg_i64s(op, "dilations", v, 3, &n) && n == g->ns)
         for (int i = 0; i < n; i++)
             g->d[i] = v[i];
-    if (lint_ints(op, "pad", v, 6, &n) && n == 2 * g->ns)
+    if (mk_ir_arg_i64s(op, "pad", v, 6, &n) && n == 2 * g->ns)
         for (int i = 0; i < g->ns; i++) {
             g->pb[i] = v[2 * i];
             g->pe[i] = v[2 * i + 1];

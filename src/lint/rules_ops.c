@@ -55,7 +55,7 @@ static int all_ones_or_absent(const mk_op *op, const char *param) {
     int64_t v[8];
     int n;
     if (!lint_is_bound(op, param)) return 1;
-    if (!lint_ints(op, param, v, 8, &n)) return 0;
+    if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
     for (int i = 0; i < n; i++)
         if (v[i] != 1) return 0;
     return 1;
@@ -65,7 +65,7 @@ static int no_true(const mk_op *op, const char *param) {
     int64_t v[8];
     int n;
     if (!lint_is_bound(op, param)) return 1;
-    if (!lint_ints(op, param, v, 8, &n)) return 0;
+    if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
     for (int i = 0; i < n; i++)
         if (v[i]) return 0;
     return 1;
@@ -230,7 +230,7 @@ int lint_h32_match(const mk_op *op) {
     if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
     int64_t ax[8];
     int n = 0, seen = 0;
-    if (!lint_ints(op, "axes", ax, 8, &n)) return 0;
+    if (!mk_ir_arg_i64s(op, "axes", ax, 8, &n)) return 0;
     for (int i = 0; i < n; i++) {
         int64_t a = ax[i] < 0 ? ax[i] + 5 : ax[i];
         if (a < 2 || a > 4) return 0;
@@ -273,7 +273,7 @@ void lint_h35(lint_ctx *c, const mk_op *op) {
         const char *mode = mk_ir_arg_str(op, "mode");
         int64_t pv[16];
         int n = 0;
-        if (lint_ints(op, "pad", pv, 16, &n)) {
+        if (mk_ir_arg_i64s(op, "pad", pv, 16, &n)) {
             for (int i = 0; i < n; i++)
                 if (pv[i] < 0) {
                     const mk_value *x0 = mk_ir_arg(op, "x");
@@ -317,8 +317,8 @@ void lint_h35(lint_ctx *c, const mk_op *op) {
         const mk_value *x = mk_ir_arg(op, "x");
         int64_t st[8], en[8], em[8];
         int ns = 0, ne = 0, nm = 0;
-        if (!x || !lint_ints(op, "stride", st, 8, &ns) || !lint_ints(op, "end", en, 8, &ne)) return;
-        if (!lint_ints(op, "end_mask", em, 8, &nm)) nm = 0;
+        if (!x || !mk_ir_arg_i64s(op, "stride", st, 8, &ns) || !mk_ir_arg_i64s(op, "end", en, 8, &ne)) return;
+        if (!mk_ir_arg_i64s(op, "end_mask", em, 8, &nm)) nm = 0;
         for (int i = 0; i < ns && i < ne && i < x->type.rank; i++) {
             int64_t d = x->type.dims[i];
             if (st[i] < 0 && d > 0 && en[i] < -d && !(i < nm && em[i]))

@@ -241,14 +241,20 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
 
 mk_status mk_onnx_lower_nodes(ox_ctx *c, const Onnx__GraphProto *g)
 {
+    const Onnx__GraphProto *outer = c->graph;
+    c->graph = g;
     for (size_t i = 0; i < g->n_node; i++) {
         mk_status st = lower_node(c, g->node[i]);
-        if (st != MK_OK) return st;
+        if (st != MK_OK) {
+            c->graph = outer;
+            return st;
+        }
         c->n_nodes_done++;
         if (c->opts && c->opts->progress && (c->n_nodes_done % 64 == 0 || i + 1 == g->n_node))
             fprintf(stderr, "\rconverting %s: %ld/%ld nodes", c->file, c->n_nodes_done,
                     c->n_nodes_total);
     }
+    c->graph = outer;
     return MK_OK;
 }
 

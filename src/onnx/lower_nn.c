@@ -300,19 +300,45 @@ static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
     int ceil_mode = (int)mk_onnx_attr_i(n, "ceil_mode", 0);
     resolve_auto_pad(&sp, x->type.dims + 2);
     mk_type t = x->type;
+    int overhang = 0, asymmetric = 0;
     for (int i = 0; i < ns; i++) {
         int64_t in_ = x->type.dims[2 + i], span = in_ + sp.pb[i] + sp.pe[i] - sp.k[i];
         if (span < 0) return mk_err_set(c->err, MK_EINVAL, "kernel larger than padded input");
         int64_t o_ = ceil_mode ? (span + sp.s[i] - 1) / sp.s[i] + 1 : span / sp.s[i] + 1;
         if (ceil_mode && (o_ - 1) * sp.s[i] >= in_ + sp.pb[i]) o_--;
         t.dims[2 + i] = o_;
+        overhang |= (o_ - 1) * sp.s[i] + sp.k[i] > in_ + sp.pb[i] + sp.pe[i];
+        asymmetric |= sp.pb[i] != sp.pe[i];
+    }
+    int include_pad = !is_max && mk_onnx_attr_i(n, "count_include_pad", 0);
+    if (ceil_mode && !is_max && asymmetric && !include_pad)
+        return mk_onnx_unsupported(c, n, "ceil_mode with asymmetric pads that must not be averaged");
+    if (ceil_mode && (asymmetric || (include_pad && overhang))) {
+        /* H17: MIL averages a ceil overhang as if it were padding, and ceil_mode needs
+         * symmetric pads. Pads become data (a constant-0 pad op), so they count while the
+         * overhang is excluded, as in ONNX. */
+        int32_t pads[2 * MK_MAX_RANK] = {0};
+        mk_type pt = x->type;
+        for (int i = 0; i < ns; i++) {
+            pads[2 * i] = (int32_t)sp.pb[i];
+            pads[2 * i + 1] = (int32_t)sp.pe[i];
+            pt.dims[2 + i] += sp.pb[i] + sp.pe[i];
+            sp.pb[i] = sp.pe[i] = 0;
+        }
+        mk_op *pop = mk_onnx_op(c, MK_OP_PAD, NULL);
+        if (!pop || !mk_onnx_in_mil(c, pop, "x", x) ||
+            !mk_onnx_in_i32s(c, pop, "pad", 2 * ns, pads) ||
+            !mk_onnx_in_str(c, pop, "mode", "constant") ||
+            !mk_onnx_in_f32(c, pop, "constant_val", is_max ? -INFINITY : 0.0f) ||
+            !(x = mk_onnx_out(c, pop, NULL, &pt)))
+            return MK_OOM(c->err);
+        include_pad = 0;
     }
     mk_op *op = mk_onnx_op(c, is_max ? MK_OP_MAX_POOL : MK_OP_AVG_POOL, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !add_spatial(c, op, &sp, 0, 1) ||
         !mk_onnx_in_bool(c, op, "ceil_mode", ceil_mode))
         return MK_OOM(c->err);
-    if (!is_max && !mk_onnx_in_bool(c, op, "exclude_padding_from_average",
-                                    !mk_onnx_attr_i(n, "count_include_pad", 0)))
+    if (!is_max && !mk_onnx_in_bool(c, op, "exclude_padding_from_average", !include_pad))
         return MK_OOM(c->err);
     return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }

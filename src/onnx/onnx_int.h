@@ -44,7 +44,17 @@ typedef struct ox_val {
     mk_value *mil;     /* the MIL value once produced or materialized */
     mk_block *mil_blk; /* block where a materialized constant lives */
     int poisoned;      /* produced by an unsupported node */
+    struct ox_qsrc *qsrc; /* set by QuantizeLinear: the float chain a DequantizeLinear reuses */
 } ox_val;
+
+/* What a run-time QuantizeLinear computed: qf = clip(round(x / scale) + zero_point) in fp32,
+ * before the cast to int32, so a following DequantizeLinear becomes fake quantization. */
+typedef struct ox_qsrc {
+    mk_value *x, *qf;
+    const ox_val *scale, *zero_point;
+    int axis;    /* ONNX axis attribute (normalized), -1 when per tensor */
+    int elem;    /* ONNX element type of the quantized value */
+} ox_qsrc;
 
 typedef struct ox_scope {
     mk_strmap vals; /* ONNX name -> ox_val* */
@@ -63,6 +73,7 @@ typedef struct ox_ctx {
     int opts_n_binds;
     ox_scope *scope;
     ox_model *model;
+    const Onnx__GraphProto *graph; /* the graph (or subgraph) being lowered */
     mk_buf unsup; /* collected "op|reason|node" lines */
     int n_unsup;
     long n_nodes_done, n_nodes_total;
@@ -254,5 +265,9 @@ OX_LOWER(mk_onnx_lower_compress);
 OX_LOWER(mk_onnx_lower_depth_to_space); OX_LOWER(mk_onnx_lower_space_to_depth);
 OX_WHY(mk_onnx_why_depth_to_space);
 OX_LOWER(mk_onnx_lower_lrn); OX_LOWER(mk_onnx_lower_mvn); OX_LOWER(mk_onnx_lower_einsum);
+OX_LOWER(mk_onnx_lower_quantize_linear); OX_LOWER(mk_onnx_lower_dequantize_linear);
+OX_LOWER(mk_onnx_lower_dynamic_quantize_linear); OX_LOWER(mk_onnx_lower_qlinear_matmul);
+OX_LOWER(mk_onnx_lower_qlinear_conv); OX_LOWER(mk_onnx_lower_matmul_integer);
+OX_LOWER(mk_onnx_lower_conv_integer); OX_WHY(mk_onnx_why_quant);
 
 #endif

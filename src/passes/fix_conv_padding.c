@@ -29,16 +29,16 @@ static int get(const mk_op *op, geo *g) {
         g->s[i] = g->d[i] = 1;
         if (g->in[i] < 0 || g->k[i] <= 0) return 0;
     }
-    if (mk_ir_arg(op, "strides") && !(pass_ints(op, "strides", v, 3, &n) && n == g->ns)) return 0;
+    if (mk_ir_arg(op, "strides") && !(mk_ir_arg_i64s(op, "strides", v, 3, &n) && n == g->ns)) return 0;
     if (mk_ir_arg(op, "strides"))
         for (int i = 0; i < n; i++)
             g->s[i] = v[i];
-    if (mk_ir_arg(op, "dilations") && !(pass_ints(op, "dilations", v, 3, &n) && n == g->ns))
+    if (mk_ir_arg(op, "dilations") && !(mk_ir_arg_i64s(op, "dilations", v, 3, &n) && n == g->ns))
         return 0;
     if (mk_ir_arg(op, "dilations"))
         for (int i = 0; i < n; i++)
             g->d[i] = v[i];
-    if (!pass_ints(op, "pad", g->pad, 6, &n) || n != 2 * g->ns) return 0;
+    if (!mk_ir_arg_i64s(op, "pad", g->pad, 6, &n) || n != 2 * g->ns) return 0;
     for (int i = 0; i < g->ns; i++)
         if (g->s[i] <= 0 || g->d[i] <= 0) return 0;
     return 1;

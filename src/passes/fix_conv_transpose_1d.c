@@ -28,7 +28,7 @@ static int is_target(const mk_op *op) {
 static mk_value *lift_param(pb *b, const mk_op *op, const char *param, int pairs, int ext) {
     int64_t v[4];
     int n = 0;
-    if (!pass_ints(op, param, v, 4, &n)) return NULL;
+    if (!mk_ir_arg_i64s(op, param, v, 4, &n)) return NULL;
     int32_t o[8];
     for (int i = 0; i < n; i++)
         o[i] = (int32_t)v[i];
@@ -51,7 +51,7 @@ static int lift(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     for (int i = 0; i < 4; i++) {
         int64_t v[4];
         int n;
-        if (mk_ir_arg(op, lifted[i]) && !pass_ints(op, lifted[i], v, 4, &n)) return 0;
+        if (mk_ir_arg(op, lifted[i]) && !mk_ir_arg_i64s(op, lifted[i], v, 4, &n)) return 0;
     }
     mk_value *ax = pb_i32s(&b, "h1_axes", 1, (int32_t[]){-1});
     mk_op *ex = pb_op(&b, MK_OP_EXPAND_DIMS, "h1_x_2d");

@@ -24,15 +24,15 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     int ns = x->type.rank - 2, n;
     int64_t s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, pad[6] = {0}, v[6];
     if (mk_ir_arg(op, "strides")) {
-        if (!pass_ints(op, "strides", v, 3, &n) || n != ns) return 0;
+        if (!mk_ir_arg_i64s(op, "strides", v, 3, &n) || n != ns) return 0;
         memcpy(s, v, sizeof(int64_t) * (size_t)ns);
     }
     if (mk_ir_arg(op, "dilations")) {
-        if (!pass_ints(op, "dilations", v, 3, &n) || n != ns) return 0;
+        if (!mk_ir_arg_i64s(op, "dilations", v, 3, &n) || n != ns) return 0;
         memcpy(d, v, sizeof(int64_t) * (size_t)ns);
     }
     if (custom && mk_ir_arg(op, "pad")) {
-        if (!pass_ints(op, "pad", v, 6, &n) || n != 2 * ns) return 0;
+        if (!mk_ir_arg_i64s(op, "pad", v, 6, &n) || n != 2 * ns) return 0;
         memcpy(pad, v, sizeof(int64_t) * (size_t)n);
     }
     int needed = mk_ir_arg(op, "output_shape") != NULL;

@@ -67,7 +67,7 @@ static int fold_fill(mk_program *p, mk_op *op, mk_err *e) {
     if (op->kind == MK_OP_FILL) {
         int64_t dims[MK_MAX_RANK];
         int n = 0;
-        if (!pass_ints(op, "shape", dims, MK_MAX_RANK, &n)) return 0;
+        if (!mk_ir_arg_i64s(op, "shape", dims, MK_MAX_RANK, &n)) return 0;
         for (int i = 0; i < n; i++)
             if (dims[i] < 0) return 0;
         t = mk_type_make(val ? val->type.dtype : MK_DT_FP32, n, dims);

@@ -24,7 +24,7 @@ static int spatial_reduce(const mk_op *op) {
     int64_t ax[8];
     int n = 0, seen = 0;
     if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
-    if (!pass_ints(op, "axes", ax, 8, &n)) return 0;
+    if (!mk_ir_arg_i64s(op, "axes", ax, 8, &n)) return 0;
     for (int i = 0; i < n; i++) {
         int64_t a = ax[i] < 0 ? ax[i] + 5 : ax[i];
         if (a < 2 || a > 4) return 0;

@@ -32,7 +32,7 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e) {
     }
     int64_t pv[2 * MK_MAX_RANK];
     const char *mode = mk_ir_arg_str(op, "mode");
-    if ((mode && strcmp(mode, "constant") != 0) || !pass_ints(op, "pad", pv, 2 * MK_MAX_RANK, &n))
+    if ((mode && strcmp(mode, "constant") != 0) || !mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n))
         return pb_done(&b, changed);
     int r = x->type.rank, k = n / 2, neg = 0, pos = 0;
     if (n % 2 || k > r || r > MK_MAX_RANK) return pb_done(&b, changed);
@@ -101,15 +101,15 @@ static int fix_slice(mk_program *p, mk_op *op, mk_err *e) {
     mk_value *x = mk_ir_arg(op, "x");
     int64_t st[MK_MAX_RANK], en[MK_MAX_RANK], em[MK_MAX_RANK];
     int ns = 0, ne = 0, nm = 0;
-    if (!x || !pass_ints(op, "stride", st, MK_MAX_RANK, &ns) ||
-        !pass_ints(op, "end", en, MK_MAX_RANK, &ne))
+    if (!x || !mk_ir_arg_i64s(op, "stride", st, MK_MAX_RANK, &ns) ||
+        !mk_ir_arg_i64s(op, "end", en, MK_MAX_RANK, &ne))
         return 0;
     int r = x->type.rank;
     if (ns != r || ne != r) return 0;
     if (!mk_ir_arg(op, "end_mask")) {
         for (int i = 0; i < r; i++)
             em[i] = 0;
-    } else if (!pass_ints(op, "end_mask", em, MK_MAX_RANK, &nm) || nm != r) {
+    } else if (!mk_ir_arg_i64s(op, "end_mask", em, MK_MAX_RANK, &nm) || nm != r) {
         return 0;
     }
     uint8_t m[MK_MAX_RANK];

@@ -15,7 +15,7 @@ static int flags_clear(const mk_op *op, const char *param) {
     int64_t v[MK_MAX_RANK];
     int n = 0;
     if (!mk_ir_arg(op, param)) return 1;
-    if (!pass_ints(op, param, v, MK_MAX_RANK, &n)) return 0;
+    if (!mk_ir_arg_i64s(op, param, v, MK_MAX_RANK, &n)) return 0;
     for (int i = 0; i < n; i++)
         if (v[i]) return 0;
     return 1;
@@ -31,11 +31,11 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
         return 0;
     int r = x->type.rank, nb = 0, ne = 0, ns = 0;
     int64_t bg[MK_MAX_RANK], en[MK_MAX_RANK], st[MK_MAX_RANK];
-    if (r < 1 || !pass_ints(op, "begin", bg, MK_MAX_RANK, &nb) ||
-        !pass_ints(op, "end", en, MK_MAX_RANK, &ne) || nb != r || ne != r)
+    if (r < 1 || !mk_ir_arg_i64s(op, "begin", bg, MK_MAX_RANK, &nb) ||
+        !mk_ir_arg_i64s(op, "end", en, MK_MAX_RANK, &ne) || nb != r || ne != r)
         return 0;
     if (mk_ir_arg(op, "stride")) {
-        if (!pass_ints(op, "stride", st, MK_MAX_RANK, &ns) || ns != r) return 0;
+        if (!mk_ir_arg_i64s(op, "stride", st, MK_MAX_RANK, &ns) || ns != r) return 0;
         for (int i = 0; i < r; i++)
             if (st[i] != 1) return 0;
     }

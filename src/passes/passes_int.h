@@ -117,7 +117,8 @@ void pb_replace(pb *b, mk_value *old, mk_value *repl);
 /* The pass result: -1 if the builder failed, else n. */
 int pb_done(pb *b, int n);
 
-/* Same spatial/positional parameters from a constant int input; 0 when absent/not const. */
+/* Same spatial/positional parameters from a constant int input; 0 when absent/not const
+ * (mk_ir_arg_i64s under the passes' name). */
 int pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n);
 /* Constant payload as floats (fp16/fp32) into out[0..n); 0 when not a float constant. */
 int pass_const_floats(const mk_value *v, float *out, size_t n);

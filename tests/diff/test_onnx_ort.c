@@ -58,8 +58,8 @@ static double value(const mk_tensor *t, size_t i)
 /* Convert b, run milkit and onnxruntime on the same random inputs, compare every output.
  * want_kind (MK_OP__COUNT for none) must appear in the converted program, and avoid_kind
  * must not. */
-static void ort_check(mk_test_ctx *tc, ob *b, const char *label, mk_op_kind want_kind,
-                      mk_op_kind avoid_kind)
+static void ort_check_t(mk_test_ctx *tc, ob *b, const char *label, mk_target target,
+                        mk_op_kind want_kind, mk_op_kind avoid_kind)
 {
     const char *why = ort_missing();
     if (why) {
@@ -75,7 +75,10 @@ static void ort_check(mk_test_ctx *tc, ob *b, const char *label, mk_op_kind want
     REQUIRE(mk_file_write_all(model, b->packed, b->packed_len, &e) == MK_OK);
     ob_free(b);
     mk_program *p = NULL;
-    mk_status st = mk_onnx_import(model, NULL, NULL, &p, &e);
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.target = target;
+    mk_status st = mk_onnx_import(model, &co, NULL, &p, &e);
     CHECK_MSG(st == MK_OK, "%s: convert: %s", label, e.msg);
     if (st != MK_OK) return;
     mk_err ve = {0};
@@ -124,6 +127,12 @@ static void ort_check(mk_test_ctx *tc, ob *b, const char *label, mk_op_kind want
     mk_tensor_list_free(&outs);
     mk_tensor_list_free(&ins);
     mk_ir_program_free(p);
+}
+
+static void ort_check(mk_test_ctx *tc, ob *b, const char *label, mk_op_kind want_kind,
+                      mk_op_kind avoid_kind)
+{
+    ort_check_t(tc, b, label, MK_TARGET_DEFAULT, want_kind, avoid_kind);
 }
 
 /* ---- recurrent ---- */
@@ -477,4 +486,62 @@ TEST(ort_einsum_equations)
     einsum_case(tc, "einsum_chain", "ij,jk,kl->il", 3, three, r222);
     const int64_t red[1][4] = {{2, 3, 4}};
     einsum_case(tc, "einsum_sum", "abc->b", 1, red, r3);
+}
+
+/* ---- quantization (QDQ) ---- */
+
+/* A QDQ model: fake-quantized activations (uint8, per tensor) into a Conv whose int8 weight is
+ * dequantized per output channel, and a MatMul with a uint8 weight (zero point 128). */
+static void qdq_model(ob *b)
+{
+    ob_init(b, 13);
+    int64_t xd[4] = {1, 3, 8, 8}, wd[4] = {4, 3, 3, 3}, cd = 4, md[2] = {16, 8};
+    ob_input(b, "x", 1, 4, xd);
+    ob_input(b, "a", 1, 2, (int64_t[]){2, 16});
+    float sx = 0.02f, ws[4] = {0.01f, 0.02f, 0.005f, 0.03f}, bias[4] = {0.1f, -0.2f, 0, 0.3f};
+    float ms = 0.004f;
+    uint8_t zx = 120, mz = 128, mq[128];
+    int8_t wq[108], wz[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 108; i++) wq[i] = (int8_t)((i * 37) % 255 - 127);
+    for (int i = 0; i < 128; i++) mq[i] = (uint8_t)((i * 53 + 7) % 256);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "sx", 1, 0, NULL, &sx, 4);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "zx", 2, 0, NULL, &zx, 1);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "wq", 3, 4, wd, wq, 108);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "ws", 1, 1, &cd, ws, 16);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "wz", 3, 1, &cd, wz, 4);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "bias", 1, 1, &cd, bias, 16);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "mq", 2, 2, md, mq, 128);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "ms", 1, 0, NULL, &ms, 4);
+    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "mz", 2, 0, NULL, &mz, 1);
+    ob_node(b, "QuantizeLinear", "x,sx,zx", "xq");
+    ob_node(b, "DequantizeLinear", "xq,sx,zx", "xd");
+    Onnx__NodeProto *n = ob_node(b, "DequantizeLinear", "wq,ws,wz", "wd");
+    ob_attr_i(b, n, "axis", 0);
+    n = ob_node(b, "Conv", "xd,wd,bias", "c");
+    ob_attr_ints(b, n, "pads", 4, (int64_t[]){1, 1, 1, 1});
+    ob_node(b, "Relu", "c", "y");
+    ob_node(b, "DequantizeLinear", "mq,ms,mz", "md");
+    ob_node(b, "MatMul", "a,md", "z");
+    ob_output(b, "y");
+    ob_output(b, "z");
+}
+
+TEST(ort_qdq_targets)
+{
+    static const struct {
+        mk_target t;
+        const char *label;
+        mk_op_kind want, avoid;
+    } cases[] = {
+        {MK_TARGET_IOS15, "qdq_ios15", MK_OP_ROUND, MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE},
+        {MK_TARGET_IOS16, "qdq_ios16", MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE, MK_OP_QUANTIZE},
+        {MK_TARGET_IOS17, "qdq_ios17", MK_OP_QUANTIZE, MK_OP_ROUND},
+        {MK_TARGET_IOS18, "qdq_ios18", MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE,
+         MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ob b;
+        qdq_model(&b);
+        ort_check_t(tc, &b, cases[i].label, cases[i].t, cases[i].want, cases[i].avoid);
+    }
 }
