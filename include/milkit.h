@@ -68,7 +68,6 @@ mk_status mk_program_print(const mk_program *p, FILE *f, mk_err *err);
 mk_status mk_program_info(const mk_program *p, FILE *f, int json, mk_err *err);
 int mk_program_spec_version(const mk_program *p);
 
-
 /* ---- tensors (src/base: .npy/.npz) ---- */
 /* A named dense tensor. dtype is a MIL DataType code (11 = fp32, 10 = fp16, 23 = int32, 21 =
  * int8, 31 = uint8, 1 = bool, 24 = int64, 12 = fp64). data is owned by the tensor. */
@@ -100,7 +99,7 @@ typedef struct mk_convert_options {
     int n_binds; /* "--bind" strings: "name=value" (a scalar input baked in as a constant) */
     const char *const *binds;
     const char *name, *author, *description, *license, *version;
-    int verbose; /* print the input/output name mapping to stderr */
+    int verbose;  /* print the input/output name mapping to stderr */
     int progress; /* print a progress line to stderr (a TTY) */
     /* Inputs baked in as constant tensors of any shape, matched by ONNX input name (fp32,
      * int32 or bool; declared static dims must agree). A "--bind NAME=@file.npy" string does
@@ -125,13 +124,13 @@ mk_status mk_onnx_import_mem(const void *data, size_t size, const char *name,
 mk_status mk_onnx_read_tensor(const char *path, mk_tensor *out, mk_err *err);
 
 /* Load any model milkit reads: .onnx (converted in memory), .mlpackage or .mlmodel. */
-mk_status mk_model_load(const char *path, const mk_convert_options *opts,
-                        const mk_allocator *alloc, mk_program **out, mk_err *err);
+mk_status mk_model_load(const char *path, const mk_convert_options *opts, const mk_allocator *alloc,
+                        mk_program **out, mk_err *err);
 
 /* ---- interpreter (src/interp) ---- */
 typedef struct mk_run_options {
-    int fp16_emulate; /* round every op output and fp16 constant to half precision */
-    int threads;      /* 0 = all cores */
+    int fp16_emulate;        /* round every op output and fp16 constant to half precision */
+    int threads;             /* 0 = all cores */
     unsigned long long seed; /* for random inputs */
 } mk_run_options;
 
@@ -216,28 +215,27 @@ const mk_lint_rule *mk_lint_rule_at(int i);
 const mk_lint_rule *mk_lint_rule_find(const char *id);
 
 typedef struct mk_finding {
-    const char *rule;     /* "H1" */
+    const char *rule; /* "H1" */
     mk_severity severity;
     const char *function; /* function name */
     const char *block;    /* "main" or "main/<op name>.b<k>" for nested blocks */
     int op_index;         /* index of the op in its block; -1 for program-level findings */
     const char *op_name, *op_type;
-    const char *message;  /* one line: what goes wrong, where, on which compute unit */
-    const char *fix;      /* pass that rewrites this instance, NULL = no safe rewrite */
+    const char *message; /* one line: what goes wrong, where, on which compute unit */
+    const char *fix;     /* pass that rewrites this instance, NULL = no safe rewrite */
 } mk_finding;
 
 typedef struct mk_findings mk_findings;
 
 typedef struct mk_lint_options {
-    mk_target target; /* MK_TARGET_DEFAULT: the program's own */
-    int assume_fp16;  /* check fp16 hazards (H9-H14) in fp32 programs too */
+    mk_target target;        /* MK_TARGET_DEFAULT: the program's own */
+    int assume_fp16;         /* check fp16 hazards (H9-H14) in fp32 programs too */
     const char *only, *skip; /* comma lists of rule ids ("H1,H4"); NULL = all */
 } mk_lint_options;
 
 /* Lint every function of p. *out is owned by the caller (mk_findings_free); it copies
  * every string, so it outlives p. opts may be NULL. */
-mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings **out,
-                  mk_err *err);
+mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings **out, mk_err *err);
 int mk_findings_count(const mk_findings *f);
 const mk_finding *mk_findings_at(const mk_findings *f, int i);
 int mk_findings_count_rule(const mk_findings *f, const char *rule);
@@ -272,13 +270,13 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
 mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err);
 
 typedef struct mk_fix_options {
-    const char *only, *skip; /* comma lists of rule ids; NULL = every default-on fix */
-    int ane_layout;          /* also run opt-in layout rewrites (H25 linear -> 1x1 conv) */
-    int no_verify;           /* skip the interpreter check (placement estimates only) */
-    int assume_fp16;         /* as in mk_lint_options */
-    unsigned long long seed; /* random inputs for the check */
+    const char *only, *skip;      /* comma lists of rule ids; NULL = every default-on fix */
+    int ane_layout;               /* also run opt-in layout rewrites (H25 linear -> 1x1 conv) */
+    int no_verify;                /* skip the interpreter check (placement estimates only) */
+    int assume_fp16;              /* as in mk_lint_options */
+    unsigned long long seed;      /* random inputs for the check */
     const mk_tensor_list *inputs; /* extra inputs to check with (may be NULL) */
-    double atol, rtol;       /* 0 = defaults 1e-4, 1e-3: |a-b| <= atol + rtol*|b| */
+    double atol, rtol;            /* 0 = defaults 1e-4, 1e-3: |a-b| <= atol + rtol*|b| */
 } mk_fix_options;
 
 typedef struct mk_fix_row {
@@ -317,7 +315,8 @@ typedef struct mk_convert_report {
     int n_ops;             /* ops in the written program (const ops included) */
     int n_fixed;           /* ops changed by fixes */
     char fix_summary[256]; /* "H1 x1, H4 x2", "" when nothing changed */
-    unsigned long long weight_bytes, weight_bytes_before; /* weight.bin payload before/after compression */
+    unsigned long long weight_bytes,
+        weight_bytes_before;    /* weight.bin payload before/after compression */
     int n_fp16_ops, n_fp32_ops; /* with fp16 precision: compute ops in fp16 / kept in fp32 */
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14 sentinels) */
 } mk_convert_report;

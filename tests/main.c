@@ -127,7 +127,8 @@ int main(int argc, char **argv)
     }
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (!getenv("MILKIT_KEEP_TMP") && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    if (!getenv("MILKIT_KEEP_TMP") && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }

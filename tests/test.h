@@ -28,46 +28,47 @@ const char *mk_test_tmpdir(void);
  * exit status (or -1). */
 int mk_test_sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-#define TEST(name)                                                                             \
-    static void name(mk_test_ctx *tc);                                                          \
-    __attribute__((constructor)) static void reg_##name(void)                                  \
-    {                                                                                          \
-        mk_test_register(#name, __FILE__, name);                                               \
-    }                                                                                          \
+#define TEST(name)                                                                                 \
+    static void name(mk_test_ctx *tc);                                                             \
+    __attribute__((constructor)) static void reg_##name(void)                                      \
+    {                                                                                              \
+        mk_test_register(#name, __FILE__, name);                                                   \
+    }                                                                                              \
     static void name(mk_test_ctx *tc)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond)) mk_test_fail(tc, __FILE__, __LINE__, "CHECK(%s)", #cond);                  \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) mk_test_fail(tc, __FILE__, __LINE__, "CHECK(%s)", #cond);                     \
     } while (0)
-#define CHECK_MSG(cond, ...)                                                                   \
-    do {                                                                                       \
-        if (!(cond)) mk_test_fail(tc, __FILE__, __LINE__, __VA_ARGS__);                         \
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond)) mk_test_fail(tc, __FILE__, __LINE__, __VA_ARGS__);                            \
     } while (0)
-#define REQUIRE(cond)                                                                          \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            mk_test_fail(tc, __FILE__, __LINE__, "REQUIRE(%s)", #cond);                         \
-            return;                                                                            \
-        }                                                                                      \
+#define REQUIRE(cond)                                                                              \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            mk_test_fail(tc, __FILE__, __LINE__, "REQUIRE(%s)", #cond);                            \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
-#define CHECK_EQ_INT(a, b)                                                                     \
-    do {                                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                    \
-        if (a_ != b_) mk_test_fail(tc, __FILE__, __LINE__, "%s == %lld, expected %s == %lld",  \
-                                   #a, a_, #b, b_);                                            \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_)                                                                              \
+            mk_test_fail(tc, __FILE__, __LINE__, "%s == %lld, expected %s == %lld", #a, a_, #b,    \
+                         b_);                                                                      \
     } while (0)
-#define CHECK_STR(a, b)                                                                        \
-    do {                                                                                       \
-        const char *a_ = (a), *b_ = (b);                                                       \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                 \
-            mk_test_fail(tc, __FILE__, __LINE__, "%s == \"%s\", expected \"%s\"", #a,          \
-                         a_ ? a_ : "(null)", b_ ? b_ : "(null)");                              \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            mk_test_fail(tc, __FILE__, __LINE__, "%s == \"%s\", expected \"%s\"", #a,              \
+                         a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                  \
     } while (0)
-#define SKIP(...)                                                                              \
-    do {                                                                                       \
-        mk_test_skip(tc, __VA_ARGS__);                                                          \
-        return;                                                                                \
+#define SKIP(...)                                                                                  \
+    do {                                                                                           \
+        mk_test_skip(tc, __VA_ARGS__);                                                             \
+        return;                                                                                    \
     } while (0)
 
 #endif

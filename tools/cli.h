@@ -33,8 +33,8 @@ typedef struct cli_model_opts {
     const char *binds[CLI_MODEL_MAX];
     int n_shapes, n_binds;
 } cli_model_opts;
-#define CLI_MODEL_HELP                                                                          \
-    "  --shape NAME=DIMS  ONNX input shape: 1,3,640,640, or ranges 1,3,32..1024,32..1024\n"     \
+#define CLI_MODEL_HELP                                                                             \
+    "  --shape NAME=DIMS  ONNX input shape: 1,3,640,640, or ranges 1,3,32..1024,32..1024\n"        \
     "  --bind NAME=VALUE  bake an ONNX input in as a constant (a scalar, or @file.npy)\n"
 /* 1 when argv[*i] was a model option (consumed, *i advanced past its value), 0 when it is
  * not one, 2 after printing an error. */

@@ -9,7 +9,8 @@
 
 static const char usage[] =
     "usage: milkit convert IN -o OUT.mlpackage [options]\n"
-    "  IN                     an .onnx model, or an .mlpackage/.mlmodel to round-trip or re-target\n"
+    "  IN                     an .onnx model, or an .mlpackage/.mlmodel to round-trip or "
+    "re-target\n"
     "  -o, --output PATH      the package to write (written atomically)\n"
     "  --target iosNN         ios15 | ios16 | ios17 | ios18 (default: ios15 for ONNX, the\n"
     "                         package's own otherwise)\n"
@@ -92,12 +93,14 @@ int mk_cmd_convert(int argc, char **argv)
     mk_pipeline_options po;
     memset(&po, 0, sizeof po);
     po.fp16 = 1;
-    if (precision && strcmp(precision, "fp32") == 0) po.fp16 = 0;
+    if (precision && strcmp(precision, "fp32") == 0)
+        po.fp16 = 0;
     else if (precision && strcmp(precision, "fp16") != 0) {
         rc = cli_fail("convert", "unknown precision '%s' (fp16, fp32)", precision);
         goto done;
     }
-    if (weights && strcmp(weights, "int8") == 0) po.int8_weights = 1;
+    if (weights && strcmp(weights, "int8") == 0)
+        po.int8_weights = 1;
     else if (weights) {
         rc = cli_fail("convert", "unknown weight format '%s' (int8)", weights);
         goto done;
@@ -112,10 +115,11 @@ int mk_cmd_convert(int argc, char **argv)
         rc = cli_fail_err("convert", &e);
         goto done;
     }
-    fprintf(stderr, "milkit convert: wrote %s (%s, %d ops", out, mk_target_name(rep.target), rep.n_ops);
-    if (po.fix) fprintf(stderr, "; fixes: %s", rep.fix_summary[0] ? rep.fix_summary : "none needed");
-    if (po.fp16)
-        fprintf(stderr, "; fp16: %d ops, %d kept fp32", rep.n_fp16_ops, rep.n_fp32_ops);
+    fprintf(stderr, "milkit convert: wrote %s (%s, %d ops", out, mk_target_name(rep.target),
+            rep.n_ops);
+    if (po.fix)
+        fprintf(stderr, "; fixes: %s", rep.fix_summary[0] ? rep.fix_summary : "none needed");
+    if (po.fp16) fprintf(stderr, "; fp16: %d ops, %d kept fp32", rep.n_fp16_ops, rep.n_fp32_ops);
     if (po.int8_weights)
         fprintf(stderr, "; weights %llu -> %llu bytes", rep.weight_bytes_before, rep.weight_bytes);
     fprintf(stderr, ")\n");

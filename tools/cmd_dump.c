@@ -1,4 +1,5 @@
-/* `milkit dump MODEL`: the program as MIL text, stable for diffs. */
+/* `milkit dump MODEL`: the program as MIL text, stable for diffs.
+ * Argument parsing and printing only; the text comes from the public API. */
 #include <stdio.h>
 #include <string.h>
 
@@ -6,7 +7,8 @@
 
 static const char usage[] =
     "usage: milkit dump MODEL [--shape NAME=DIMS] [--bind NAME=VALUE]\n"
-    "  MODEL  an .mlpackage directory, an .mlmodel file or an .onnx model (converted in memory)\n" CLI_MODEL_HELP
+    "  MODEL  an .mlpackage directory, an .mlmodel file or an .onnx model (converted in "
+    "memory)\n" CLI_MODEL_HELP
     "Prints the program in the MIL text syntax of a compiled model's model.mil: inputs and\n"
     "attributes sorted by key, floats as hex floats, blob constants as BLOBFILE references.\n"
     "Exit 0 ok, 2 error.\n";

@@ -8,7 +8,8 @@
 
 #include "cli.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f)
+{
     fprintf(f,
             "usage: milkit fix MODEL -o OUT.mlpackage [--only H1,H4] [--skip H25] [--ane-layout]\n"
             "                  [--assume-fp16] [-i in.npz | -i name=x.npy ...] [--seed N]\n"
@@ -21,7 +22,8 @@ static void usage(FILE *f) {
             "exit status: 0 written, 1 verification failed (nothing written), 2 error\n");
 }
 
-int mk_cmd_fix(int argc, char **argv) {
+int mk_cmd_fix(int argc, char **argv)
+{
     const char *path = NULL, *outp = NULL, *target = NULL;
     cli_model_opts mo = {0};
     const char **specs = calloc((size_t)argc, sizeof *specs);

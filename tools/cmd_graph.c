@@ -6,12 +6,15 @@
 
 #include "cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: milkit graph MODEL --dot [-o out.dot] [--assume-fp16] [--shape ..] [--bind ..]\n"
-               "  writes Graphviz dot (render with: dot -Tsvg out.dot > out.svg)\n" CLI_MODEL_HELP);
+static void usage(FILE *f)
+{
+    fprintf(
+        f, "usage: milkit graph MODEL --dot [-o out.dot] [--assume-fp16] [--shape ..] [--bind ..]\n"
+           "  writes Graphviz dot (render with: dot -Tsvg out.dot > out.svg)\n" CLI_MODEL_HELP);
 }
 
-int mk_cmd_graph(int argc, char **argv) {
+int mk_cmd_graph(int argc, char **argv)
+{
     const char *path = NULL, *outp = NULL;
     int dot = 0, assume = 0, r;
     cli_model_opts mo = {0};

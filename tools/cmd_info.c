@@ -1,4 +1,5 @@
-/* `milkit info PKG [--json]`: target, inputs/outputs, op histogram, constants. */
+/* `milkit info PKG [--json]`: target, inputs/outputs, op histogram, constants.
+ * Argument parsing only; the summary is built and printed by the public API. */
 #include <stdio.h>
 #include <string.h>
 

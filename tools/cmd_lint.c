@@ -6,7 +6,8 @@
 
 #include "cli.h"
 
-static void usage(FILE *f) {
+static void usage(FILE *f)
+{
     fprintf(f,
             "usage: milkit lint MODEL [--json | --sarif] [--target iosNN] [--placement]\n"
             "                   [--assume-fp16] [--only H1,H4] [--skip H25] [--shape name=dims]\n"
@@ -22,7 +23,8 @@ static void usage(FILE *f) {
             "exit status: 0 clean, 1 findings, 2 error\n");
 }
 
-static void list_rules(void) {
+static void list_rules(void)
+{
     for (int i = 0; i < mk_lint_rule_count(); i++) {
         const mk_lint_rule *r = mk_lint_rule_at(i);
         printf("%-4s %-7s %-19s %s [%s%s]\n", r->id, mk_severity_name(r->severity), r->category,
@@ -30,7 +32,8 @@ static void list_rules(void) {
     }
 }
 
-static int placement(const mk_program *p, int assume_fp16, FILE *out) {
+static int placement(const mk_program *p, int assume_fp16, FILE *out)
+{
     mk_err err = {MK_OK, ""};
     mk_placement_summary before, after;
     if (mk_placement_write(p, out, 0, &before, &err) != MK_OK) return cli_fail_err("lint", &err);
@@ -54,7 +57,8 @@ static int placement(const mk_program *p, int assume_fp16, FILE *out) {
     return 0;
 }
 
-int mk_cmd_lint(int argc, char **argv) {
+int mk_cmd_lint(int argc, char **argv)
+{
     const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL;
     cli_model_opts mo = {0};
     int want_place = 0, assume = 0, r;

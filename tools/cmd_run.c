@@ -12,20 +12,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: milkit run MODEL [-i name=x.npy ... | -i in.npz] [-o out.npz] [--fp16-emulate]\n"
-            "                  [--seed N] [-j THREADS] [--repeat N] [--shape name=dims] [--bind name=V]\n\n"
-            "Runs MODEL (.mlpackage, .mlmodel or .onnx) on the CPU reference interpreter.\n"
-            "  -i SPEC          input tensor: name=file.npy, file.npz (all members) or file.npy\n"
-            "                   (repeatable; without -i, seeded random inputs are used)\n"
-            "  -o FILE          save the outputs (.npz, or .npy for a single output)\n"
-            "  --save-inputs F  save the inputs used (.npz), e.g. the random ones\n"
-            "  --fp16-emulate   round every op output to half precision; report fp16 overflow\n"
-            "  --seed N         seed for random inputs (default 0)\n"
-            "  -j N             BLAS threads (default: all cores)\n"
-            "  --repeat N       run N more times after one warm-up; last line 'median_ms: X'\n"
-            CLI_MODEL_HELP
-            "exit status: 0 ok, 2 error\n");
+    fprintf(
+        f, "usage: milkit run MODEL [-i name=x.npy ... | -i in.npz] [-o out.npz] [--fp16-emulate]\n"
+           "                  [--seed N] [-j THREADS] [--repeat N] [--shape name=dims] [--bind "
+           "name=V]\n\n"
+           "Runs MODEL (.mlpackage, .mlmodel or .onnx) on the CPU reference interpreter.\n"
+           "  -i SPEC          input tensor: name=file.npy, file.npz (all members) or file.npy\n"
+           "                   (repeatable; without -i, seeded random inputs are used)\n"
+           "  -o FILE          save the outputs (.npz, or .npy for a single output)\n"
+           "  --save-inputs F  save the inputs used (.npz), e.g. the random ones\n"
+           "  --fp16-emulate   round every op output to half precision; report fp16 overflow\n"
+           "  --seed N         seed for random inputs (default 0)\n"
+           "  -j N             BLAS threads (default: all cores)\n"
+           "  --repeat N       run N more times after one warm-up; last line 'median_ms: "
+           "X'\n" CLI_MODEL_HELP "exit status: 0 ok, 2 error\n");
 }
 
 static double now_ms(void)
@@ -59,7 +59,10 @@ static void print_tensor(const mk_tensor *t)
         printf("%s%lld", i ? ", " : "", (long long)t->dims[i]);
         n *= (size_t)t->dims[i];
     }
-    printf("] %s", t->dtype == 11 ? "fp32" : t->dtype == 23 ? "int32" : t->dtype == 1 ? "bool" : "?");
+    printf("] %s", t->dtype == 11   ? "fp32"
+                   : t->dtype == 23 ? "int32"
+                   : t->dtype == 1  ? "bool"
+                                    : "?");
     if (!n) {
         printf(" (empty)\n");
         return;
@@ -135,7 +138,7 @@ int mk_cmd_run(int argc, char **argv)
     mk_session *sess = NULL; /* one plan for the first run and every --repeat run */
     int rc = 0;
     if (x.n_specs ? mk_tensors_load(x.n_specs, x.specs, &ins, &e)
-                 : mk_random_inputs(p, x.seed, &ins, &e)) {
+                  : mk_random_inputs(p, x.seed, &ins, &e)) {
         rc = cli_fail_err("run", &e);
         goto done;
     }

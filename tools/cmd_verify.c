@@ -9,17 +9,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: milkit verify A [B] [-i in.npz | -i name=x.npy ...] [--ref ref.npz]\n"
-            "                     [--atol 1e-4] [--rtol 1e-3] [--shape name=dims] [--fp16-emulate]\n"
-            "                     [--bind name=V] [--seed N] [-j THREADS] [--json]\n\n"
-            "Runs A (and B) on the same inputs (given, or seeded random) and compares each output:\n"
-            "  with B's outputs when B is given, with --ref tensors (.npz or a single .npy), or,\n"
-            "  with neither, A under --fp16-emulate against A in fp32. A element passes when\n"
-            "  |a - b| <= atol + rtol * |b| (b is the reference).\n"
-            "  --fp16-emulate   run A (not B) with every op output rounded to half precision\n"
-            CLI_MODEL_HELP
-            "exit status: 0 pass, 1 mismatch, 2 error\n");
+    fprintf(
+        f, "usage: milkit verify A [B] [-i in.npz | -i name=x.npy ...] [--ref ref.npz]\n"
+           "                     [--atol 1e-4] [--rtol 1e-3] [--shape name=dims] [--fp16-emulate]\n"
+           "                     [--bind name=V] [--seed N] [-j THREADS] [--json]\n\n"
+           "Runs A (and B) on the same inputs (given, or seeded random) and compares each output:\n"
+           "  with B's outputs when B is given, with --ref tensors (.npz or a single .npy), or,\n"
+           "  with neither, A under --fp16-emulate against A in fp32. A element passes when\n"
+           "  |a - b| <= atol + rtol * |b| (b is the reference).\n"
+           "  --fp16-emulate   run A (not B) with every op output rounded to half "
+           "precision\n" CLI_MODEL_HELP "exit status: 0 pass, 1 mismatch, 2 error\n");
 }
 
 static int parse_double(const char *s, double *out)
@@ -76,8 +75,10 @@ static int compare_lists(ctx *c, const char *label, const mk_tensor_list *got,
         const mk_tensor *a = &got->items[i];
         const mk_tensor *b = by_pos ? &ref->items[i] : mk_tensor_list_match(ref, a->name);
         if (!b) {
-            if (ref->n == 1 && got->n == 1) b = &ref->items[0];
-            else return cli_fail("verify", "reference has no tensor named '%s'", a->name);
+            if (ref->n == 1 && got->n == 1)
+                b = &ref->items[0];
+            else
+                return cli_fail("verify", "reference has no tensor named '%s'", a->name);
         }
         mk_compare_result r;
         mk_err e = {0};
@@ -142,7 +143,7 @@ int mk_cmd_verify(int argc, char **argv)
             goto done;
         }
     if (x.n_specs ? mk_tensors_load(x.n_specs, x.specs, &ins, &e)
-                 : mk_random_inputs(p[0], x.seed, &ins, &e)) {
+                  : mk_random_inputs(p[0], x.seed, &ins, &e)) {
         rc = cli_fail_err("verify", &e);
         goto done;
     }
@@ -157,7 +158,8 @@ int mk_cmd_verify(int argc, char **argv)
             rc = cli_fail("verify", "%s: %s", models[m], e.msg);
             goto done;
         }
-        if (rep.warning[0]) fprintf(stderr, "milkit verify: %s: warning: %s\n", models[m], rep.warning);
+        if (rep.warning[0])
+            fprintf(stderr, "milkit verify: %s: warning: %s\n", models[m], rep.warning);
     }
     if (c.json) printf("{\"atol\": %g, \"rtol\": %g, \"comparisons\": [\n", atol, rtol);
     if (ref_path) {
@@ -174,9 +176,11 @@ int mk_cmd_verify(int argc, char **argv)
         rc = compare_lists(&c, "fp16", &outs[0], &outs[1], atol, rtol);
     }
     if (rc) goto done;
-    if (c.json) printf("\n], \"pass\": %s}\n", c.fails ? "false" : "true");
-    else printf("%s: %d of %d outputs within atol %g rtol %g\n", c.fails ? "MISMATCH" : "PASS",
-                c.n_rows - c.fails, c.n_rows, atol, rtol);
+    if (c.json)
+        printf("\n], \"pass\": %s}\n", c.fails ? "false" : "true");
+    else
+        printf("%s: %d of %d outputs within atol %g rtol %g\n", c.fails ? "MISMATCH" : "PASS",
+               c.n_rows - c.fails, c.n_rows, atol, rtol);
     rc = c.fails ? 1 : 0;
 done:
     mk_tensor_list_free(&ins);

@@ -1,7 +1,8 @@
-/* milkit: the command-line front end. Dispatches to one subcommand per file (cmd_*.c). */
+/* milkit: the command-line front end. Dispatches to one subcommand per file (cmd_*.c) and
+ * holds the argument helpers of cli.h; no model logic of its own. */
 #include <stdarg.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -106,8 +107,7 @@ int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *
     } else if (!missing && ((v = cli_opt(argc, argv, i, "-j", &missing)) ||
                             (!missing && (v = cli_opt(argc, argv, i, "--threads", &missing))))) {
         long t = strtol(v, &end, 10);
-        if (*end || t < 0 || t > 1024)
-            return cli_fail(cmd, "-j needs a thread count, got '%s'", v);
+        if (*end || t < 0 || t > 1024) return cli_fail(cmd, "-j needs a thread count, got '%s'", v);
         x->threads = (int)t;
     } else if (strcmp(a, "--fp16-emulate") == 0) {
         x->fp16 = 1;

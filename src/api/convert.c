@@ -9,7 +9,8 @@
 
 static void count_ops(const mk_block *b, int *n)
 {
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         (*n)++;
         for (int i = 0; i < op->n_blocks; i++) count_ops(op->blocks[i], n);
     }
@@ -18,7 +19,8 @@ static void count_ops(const mk_block *b, int *n)
 static unsigned long long weight_bytes(const mk_program *p, const mk_block *b)
 {
     unsigned long long n = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         for (int i = 0; i < op->n_attrs; i++) {
             const mk_value *v = op->attrs[i].value;
             size_t nb;
@@ -30,7 +32,8 @@ static unsigned long long weight_bytes(const mk_program *p, const mk_block *b)
             for (int j = 0; j < op->inputs[i].n_args; j++) {
                 const mk_value *v = op->inputs[i].args[j];
                 size_t nb;
-                if (v->is_inline && v->cst && mk_ir_const_in_blob(p->spec_version, &v->type, v->cst) &&
+                if (v->is_inline && v->cst &&
+                    mk_ir_const_in_blob(p->spec_version, &v->type, v->cst) &&
                     mk_type_nbytes(&v->type, &nb))
                     n += nb;
             }
@@ -95,7 +98,8 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
     }
     /* precision passes work on the target's opset (constexpr forms differ by target) */
     p->spec_version = (int)target;
-    for (int i = 0; i < p->n_functions; i++) p->functions[i]->opset = mk_ir_opset_for_spec((int)target);
+    for (int i = 0; i < p->n_functions; i++)
+        p->functions[i]->opset = mk_ir_opset_for_spec((int)target);
     rep->weight_bytes_before = 0;
     for (int i = 0; i < p->n_functions; i++)
         rep->weight_bytes_before += weight_bytes(p, p->functions[i]->block);
@@ -112,7 +116,8 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         if (popts->verbose && fs.n_fp32_ops) {
             fprintf(stderr, "fp16: %d ops kept in fp32:", fs.n_fp32_ops);
             for (int k = 0; k < MK_OP__COUNT; k++)
-                if (fs.kept[k]) fprintf(stderr, " %s x%d", mk_ir_op_info((mk_op_kind)k)->name, fs.kept[k]);
+                if (fs.kept[k])
+                    fprintf(stderr, " %s x%d", mk_ir_op_info((mk_op_kind)k)->name, fs.kept[k]);
             fputc('\n', stderr);
         }
     }

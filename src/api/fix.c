@@ -17,7 +17,8 @@ typedef struct cloner {
     mk_err *e;
 } cloner;
 
-static int in_maps(const mk_program *p, const void *d) {
+static int in_maps(const mk_program *p, const void *d)
+{
     const unsigned char *c = d;
     for (int i = 0; i < p->n_maps; i++)
         if (p->maps[i].data && c >= p->maps[i].data && c < p->maps[i].data + p->maps[i].size)
@@ -25,7 +26,8 @@ static int in_maps(const mk_program *p, const void *d) {
     return 0;
 }
 
-static mk_value *clone_const(cloner *c, const mk_value *v) {
+static mk_value *clone_const(cloner *c, const mk_value *v)
+{
     int borrow = in_maps(c->src, v->cst->data);
     mk_value *nv = mk_ir_const_value(c->dst, &v->type, v->cst->data, v->cst->nbytes, borrow);
     if (!nv) return NULL;
@@ -34,7 +36,8 @@ static mk_value *clone_const(cloner *c, const mk_value *v) {
     return nv;
 }
 
-static mk_value *map_value(cloner *c, const mk_value *v) {
+static mk_value *map_value(cloner *c, const mk_value *v)
+{
     mk_value *nv = mk_ptrmap_get(&c->map, v);
     if (nv) return nv;
     if (v->cst && !v->producer) {
@@ -47,16 +50,19 @@ static mk_value *map_value(cloner *c, const mk_value *v) {
     return NULL;
 }
 
-static const char *sdup(cloner *c, const char *s) {
+static const char *sdup(cloner *c, const char *s)
+{
     return s ? mk_arena_strdup(c->dst->arena, s) : NULL;
 }
 
-static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_function *nf) {
+static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_function *nf)
+{
     for (int i = 0; i < sb->n_inputs; i++) {
         mk_value *nv = mk_ir_block_add_input(c->dst, db, sb->inputs[i]->name, &sb->inputs[i]->type);
         if (!nv || !mk_ptrmap_put(&c->map, sb->inputs[i], nv)) return MK_OOM(c->e);
     }
-    MK_FOR_OPS(sb, op) {
+    MK_FOR_OPS(sb, op)
+    {
         mk_op *no = mk_ir_op_new(c->dst, op->kind, op->name);
         if (!no) return MK_OOM(c->e);
         for (int i = 0; i < op->n_inputs; i++)
@@ -108,7 +114,8 @@ static mk_status clone_block(cloner *c, const mk_block *sb, mk_block *db, mk_fun
     return MK_OK;
 }
 
-static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feature **out) {
+static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feature **out)
+{
     *out = NULL;
     if (!n) return MK_OK;
     mk_feature *f = mk_arena_array(c->dst->arena, (size_t)n, sizeof *f);
@@ -128,7 +135,8 @@ static mk_status clone_features(cloner *c, const mk_feature *src, int n, mk_feat
     return MK_OK;
 }
 
-static mk_kv *clone_kv(cloner *c, const mk_kv *src, int n) {
+static mk_kv *clone_kv(cloner *c, const mk_kv *src, int n)
+{
     mk_kv *kv = n ? mk_arena_array(c->dst->arena, (size_t)n, sizeof *kv) : NULL;
     for (int i = 0; kv && i < n; i++) {
         kv[i].key = sdup(c, src[i].key);
@@ -137,7 +145,8 @@ static mk_kv *clone_kv(cloner *c, const mk_kv *src, int n) {
     return kv;
 }
 
-mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err) {
+mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
+{
     *out = NULL;
     if (!p) return mk_err_set(err, MK_EINVAL, "clone: no program");
     cloner c;
@@ -188,12 +197,14 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err) {
 
 /* ---- verified fixing ---- */
 
-static int pass_has(const mk_pass_info *pi, const char *id) {
+static int pass_has(const mk_pass_info *pi, const char *id)
+{
     return mk_rule_list_has(pi->hazards, id);
 }
 
 /* True when the pass should run: some finding of one of its hazards names it. */
-static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_options *o) {
+static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_options *o)
+{
     if (!pi->hazards[0]) return 0;
     if (pi->opt_in && !(o->ane_layout && pass_has(pi, "H25"))) return 0;
     for (int i = 0; i < f->n; i++) {
@@ -208,7 +219,8 @@ static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_opt
 
 /* Worst |a-b| over matching outputs; sets *bad when an element is outside tolerance. */
 static double compare(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol,
-                      int *bad, char *where, size_t wn) {
+                      int *bad, char *where, size_t wn)
+{
     double worst = 0;
     *bad = 0;
     if (a->n != b->n) {
@@ -249,7 +261,8 @@ static double compare(const mk_tensor_list *a, const mk_tensor_list *b, double a
 }
 
 mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **out,
-                 mk_fix_report *rep, mk_err *err) {
+                 mk_fix_report *rep, mk_err *err)
+{
     static const mk_fix_options dflt = {0};
     const mk_fix_options *o = opts ? opts : &dflt;
     double atol = o->atol > 0 ? o->atol : 1e-4, rtol = o->rtol > 0 ? o->rtol : 1e-3;
@@ -334,7 +347,8 @@ fail:
     return st;
 }
 
-void mk_fix_report_write(const mk_fix_report *rep, FILE *out) {
+void mk_fix_report_write(const mk_fix_report *rep, FILE *out)
+{
     fprintf(out, "%-16s %-28s %12s  %s\n", "rule", "pass", "ops changed", "verified max error");
     int total = 0;
     for (int i = 0; i < rep->n_rows; i++) {

@@ -29,7 +29,8 @@ static void count_const(const mk_program *p, const mk_value *v, stats *s)
 
 static void gather(const mk_program *p, const mk_block *b, stats *s)
 {
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         s->counts[op->kind]++;
         s->n_ops++;
         for (int i = 0; i < op->n_attrs; i++) count_const(p, op->attrs[i].value, s);
@@ -96,7 +97,8 @@ static cJSON *features_json(const mk_feature *fs, int n)
         const mk_feature *ft = &fs[i];
         cJSON *o = cJSON_CreateObject(), *shape = cJSON_CreateArray();
         cJSON_AddStringToObject(o, "name", ft->name);
-        cJSON_AddStringToObject(o, "dtype", mk_dtype_name(ft->dtype) ? mk_dtype_name(ft->dtype) : "?");
+        cJSON_AddStringToObject(o, "dtype",
+                                mk_dtype_name(ft->dtype) ? mk_dtype_name(ft->dtype) : "?");
         for (int d = 0; d < ft->rank; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)ft->shape[d]));
         cJSON_AddItemToObject(o, "shape", shape);
@@ -170,7 +172,8 @@ static void print_features(FILE *f, const char *title, const mk_feature *fs, int
     for (int i = 0; i < n; i++) {
         char sh[512];
         shape_str(&fs[i], sh, sizeof sh);
-        fprintf(f, "  %-24s %-6s %s", fs[i].name, mk_dtype_name(fs[i].dtype) ? mk_dtype_name(fs[i].dtype) : "?", sh);
+        fprintf(f, "  %-24s %-6s %s", fs[i].name,
+                mk_dtype_name(fs[i].dtype) ? mk_dtype_name(fs[i].dtype) : "?", sh);
         if (fs[i].flex == MK_FLEX_RANGE) fputs("  (flexible: range)", f);
         if (fs[i].flex == MK_FLEX_ENUMERATED)
             fprintf(f, "  (flexible: %d enumerated shapes)", fs[i].n_enumerated);

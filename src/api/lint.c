@@ -7,11 +7,13 @@
 
 #include "lint/lint_int.h"
 
-static const char *level(mk_severity s) {
+static const char *level(mk_severity s)
+{
     return s == MK_SEV_ERROR ? "error" : s == MK_SEV_WARNING ? "warning" : "note";
 }
 
-static void write_text(const mk_findings *f, const char *artifact, FILE *out) {
+static void write_text(const mk_findings *f, const char *artifact, FILE *out)
+{
     int n[3] = {0, 0, 0};
     for (int i = 0; i < f->n; i++) {
         const mk_finding *x = &f->items[i];
@@ -28,7 +30,8 @@ static void write_text(const mk_findings *f, const char *artifact, FILE *out) {
             n[2], n[2] == 1 ? "" : "s", n[1], n[1] == 1 ? "" : "s", n[0]);
 }
 
-static cJSON *finding_json(const mk_finding *x) {
+static cJSON *finding_json(const mk_finding *x)
+{
     const mk_lint_rule *r = mk_lint_rule_find(x->rule);
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
@@ -50,7 +53,8 @@ static cJSON *finding_json(const mk_finding *x) {
     return o;
 }
 
-static cJSON *json_report(const mk_findings *f, const char *artifact) {
+static cJSON *json_report(const mk_findings *f, const char *artifact)
+{
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = cJSON_CreateArray();
     if (!root || !arr) {
@@ -74,7 +78,8 @@ static cJSON *json_report(const mk_findings *f, const char *artifact) {
     return root;
 }
 
-static cJSON *sarif_report(const mk_findings *f, const char *artifact) {
+static cJSON *sarif_report(const mk_findings *f, const char *artifact)
+{
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "$schema", "https://json.schemastore.org/sarif-2.1.0.json");
@@ -145,7 +150,8 @@ static cJSON *sarif_report(const mk_findings *f, const char *artifact) {
 }
 
 mk_status mk_findings_write(const mk_findings *f, const char *artifact, mk_format fmt, FILE *out,
-                            mk_err *err) {
+                            mk_err *err)
+{
     if (!f || !out) return mk_err_set(err, MK_EINVAL, "findings: nothing to write");
     if (fmt == MK_FORMAT_TEXT) {
         write_text(f, artifact, out);
@@ -168,7 +174,8 @@ typedef struct seg {
 } seg;
 
 mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placement_summary *sum,
-                             mk_err *err) {
+                             mk_err *err)
+{
     mk_placement_summary s = {0, 0, 0, 0};
     const mk_function *f = mk_ir_main(p);
     if (!f) return mk_err_set(err, MK_EINVAL, "placement: the program has no function");
@@ -187,7 +194,8 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
         goto done;
     }
     int i = 0;
-    MK_FOR_OPS(f->block, op) {
+    MK_FOR_OPS(f->block, op)
+    {
         if (lint_is_weight_op(op)) continue;
         ops[i] = op;
         char buf[160];
@@ -290,7 +298,8 @@ done:
 
 /* ---- Graphviz ---- */
 
-static void dot_str(FILE *out, const char *s) {
+static void dot_str(FILE *out, const char *s)
+{
     fputc('"', out);
     for (; s && *s; s++) {
         if (*s == '\n') {
@@ -303,7 +312,8 @@ static void dot_str(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, mk_err *err) {
+mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, mk_err *err)
+{
     const mk_function *fn = mk_ir_main(p);
     if (!fn) return mk_err_set(err, MK_EINVAL, "graph: the program has no function");
     int fp16 = lint_program_is_fp16(p);
@@ -323,7 +333,8 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
     mk_strmap ids;
     mk_strmap_init(&ids, p->alloc);
     if (!num) return MK_OOM(err);
-    MK_FOR_OPS(fn->block, op) {
+    MK_FOR_OPS(fn->block, op)
+    {
         if (lint_is_weight_op(op)) continue;
         num[idx] = idx;
         for (int k = 0; k < op->n_outputs; k++)
@@ -335,7 +346,8 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
         idx++;
     }
     idx = 0;
-    MK_FOR_OPS(fn->block, op) {
+    MK_FOR_OPS(fn->block, op)
+    {
         if (lint_is_weight_op(op)) continue;
         char rules[200] = "";
         size_t rl = 0;

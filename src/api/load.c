@@ -10,8 +10,8 @@ static int ends_with(const char *s, const char *suf)
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-mk_status mk_model_load(const char *path, const mk_convert_options *opts,
-                        const mk_allocator *alloc, mk_program **out, mk_err *err)
+mk_status mk_model_load(const char *path, const mk_convert_options *opts, const mk_allocator *alloc,
+                        mk_program **out, mk_err *err)
 {
     if (ends_with(path, ".onnx")) {
         mk_convert_options defaults;

@@ -77,9 +77,12 @@ mk_status mk_random_inputs(const mk_program *p, unsigned long long seed, mk_tens
         }
         for (size_t j = 0; j < n; j++) {
             uint64_t r = next_u64(&s);
-            if (t.dtype == 11) ((float *)t.data)[j] = (float)((double)(r >> 11) * 0x1p-53 * 2.0 - 1.0);
-            else if (t.dtype == 23) ((int32_t *)t.data)[j] = (int32_t)(r % 4);
-            else ((uint8_t *)t.data)[j] = (uint8_t)(r & 1);
+            if (t.dtype == 11)
+                ((float *)t.data)[j] = (float)((double)(r >> 11) * 0x1p-53 * 2.0 - 1.0);
+            else if (t.dtype == 23)
+                ((int32_t *)t.data)[j] = (int32_t)(r % 4);
+            else
+                ((uint8_t *)t.data)[j] = (uint8_t)(r & 1);
         }
         mk_status st = mk_tensor_list_push(out, &t, err);
         if (st) {
@@ -131,9 +134,11 @@ static mk_status check_input(const mk_program *p, const mk_value *v, const mk_te
     }
     if (ft && ft->flex == MK_FLEX_ENUMERATED && ft->n_enumerated > 0) {
         for (int e = 0; e < ft->n_enumerated; e++)
-            if (memcmp(ft->enumerated[e], t->dims, (size_t)rank * sizeof(int64_t)) == 0) return MK_OK;
-        return mk_err_set(err, MK_EINVAL, "input %s: shape %s is not one of the %d enumerated shapes",
-                          v->name, got, ft->n_enumerated);
+            if (memcmp(ft->enumerated[e], t->dims, (size_t)rank * sizeof(int64_t)) == 0)
+                return MK_OK;
+        return mk_err_set(err, MK_EINVAL,
+                          "input %s: shape %s is not one of the %d enumerated shapes", v->name, got,
+                          ft->n_enumerated);
     }
     for (int i = 0; i < rank; i++) {
         int64_t d = t->dims[i];
@@ -203,7 +208,8 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
     size_t o = 0;
     names[0] = 0;
     for (int i = 0; i < f->n_inputs && o < sizeof names; i++)
-        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "", f->inputs[i]->name);
+        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
+                              f->inputs[i]->name);
     for (int i = 0; i < f->n_inputs && !st; i++) {
         ins[i] = inputs ? mk_tensor_list_match(inputs, f->inputs[i]->name) : NULL;
         if (!ins[i] && inputs && inputs->n == f->n_inputs && f->n_inputs == 1 &&
@@ -221,8 +227,8 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
         for (int i = 0; i < f->n_inputs && !known; i++)
             known = mk_name_matches(f->inputs[i]->name, nm);
         if (!known)
-            st = mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)",
-                            nm ? nm : "?", names);
+            st = mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)", nm ? nm : "?",
+                            names);
     }
     mk_interp_result res;
     if (!st) st = mk_interp_exec(s->ip, ins, outputs, &res, err);
@@ -328,7 +334,8 @@ mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double
     for (int i = 0; i < b->rank; i++) nb *= (size_t)b->dims[i];
     if (na * (size_t)mk_npy_dtype_size(a->dtype) > a->nbytes ||
         nb * (size_t)mk_npy_dtype_size(b->dtype) > b->nbytes)
-        return mk_err_set(err, MK_EINVAL, "%s: data smaller than its shape", b->name ? b->name : "tensor");
+        return mk_err_set(err, MK_EINVAL, "%s: data smaller than its shape",
+                          b->name ? b->name : "tensor");
     out->shape_ok = ra == rb && memcmp(da, db, (size_t)ra * sizeof *da) == 0 && na == nb;
     out->rank = b->rank;
     out->numel = nb;

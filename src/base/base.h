@@ -62,7 +62,7 @@ void mk_err_prefix(mk_err *e, const char *fmt, ...) MK_PRINTF(2, 3);
 typedef struct mk_arena mk_arena;
 mk_arena *mk_arena_new(const mk_allocator *a);
 void mk_arena_free(mk_arena *ar);
-void *mk_arena_alloc(mk_arena *ar, size_t n);      /* 16-byte aligned, zeroed; NULL on OOM */
+void *mk_arena_alloc(mk_arena *ar, size_t n); /* 16-byte aligned, zeroed; NULL on OOM */
 void *mk_arena_array(mk_arena *ar, size_t count, size_t size);
 char *mk_arena_strdup(mk_arena *ar, const char *s);
 char *mk_arena_strndup(mk_arena *ar, const char *s, size_t n);
@@ -93,7 +93,7 @@ void *mk_strmap_get(const mk_strmap *m, const char *key);
 int mk_strmap_put(mk_strmap *m, const char *key, void *val); /* 0 on OOM */
 void mk_ptrmap_init(mk_ptrmap *m, const mk_allocator *a);
 void mk_ptrmap_free(mk_ptrmap *m);
-void *mk_ptrmap_get(const mk_ptrmap *m, const void *key); /* NULL when absent */
+void *mk_ptrmap_get(const mk_ptrmap *m, const void *key);    /* NULL when absent */
 int mk_ptrmap_put(mk_ptrmap *m, const void *key, void *val); /* 0 on OOM */
 
 /* ---- growable byte buffer ---- */

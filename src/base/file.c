@@ -104,7 +104,8 @@ mk_status mk_tempdir_beside(const char *final_path, char *out, size_t out_n, mk_
     size_t len = strlen(final_path);
     while (len > 1 && final_path[len - 1] == '/') len--;
     int n = snprintf(out, out_n, "%.*s.tmp-XXXXXX", (int)len, final_path);
-    if (n < 0 || (size_t)n >= out_n) return mk_err_set(e, MK_EINVAL, "%s: path too long", final_path);
+    if (n < 0 || (size_t)n >= out_n)
+        return mk_err_set(e, MK_EINVAL, "%s: path too long", final_path);
     if (!mkdtemp(out))
         return mk_err_set(e, MK_EIO, "%s: cannot create temp dir: %s", out, strerror(errno));
     chmod(out, 0755);

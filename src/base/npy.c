@@ -146,7 +146,8 @@ mk_status mk_npy_parse(const void *buf, size_t n, const char *label, mk_tensor *
     if (!data) return MK_OOM(err);
     if (nbytes) memcpy(data, b + hoff + hlen, nbytes);
     if (dtype == 1)
-        for (size_t i = 0; i < nbytes; i++) ((unsigned char *)data)[i] = ((unsigned char *)data)[i] != 0;
+        for (size_t i = 0; i < nbytes; i++)
+            ((unsigned char *)data)[i] = ((unsigned char *)data)[i] != 0;
     out->dtype = dtype;
     out->rank = rank;
     memcpy(out->dims, dims, sizeof dims);
@@ -255,8 +256,8 @@ void mk_tensor_list_free(mk_tensor_list *l)
 
 mk_status mk_tensor_list_push(mk_tensor_list *l, mk_tensor *t, mk_err *err)
 {
-    mk_tensor *ni = mk_realloc(NULL, l->items, (size_t)l->n * sizeof *ni,
-                               (size_t)(l->n + 1) * sizeof *ni);
+    mk_tensor *ni =
+        mk_realloc(NULL, l->items, (size_t)l->n * sizeof *ni, (size_t)(l->n + 1) * sizeof *ni);
     if (!ni) {
         mk_tensor_free(t);
         return MK_OOM(err);

@@ -46,8 +46,7 @@ mk_status mk_npz_read(const char *path, mk_tensor_list *out, mk_err *err)
         if (!buf) {
             st = MK_OOM(err);
         } else if (!zf) {
-            st = mk_err_set(err, MK_EINVAL, "%s: cannot open member: %s", label,
-                            zip_strerror(za));
+            st = mk_err_set(err, MK_EINVAL, "%s: cannot open member: %s", label, zip_strerror(za));
         } else {
             zip_int64_t got = zip_fread(zf, buf, sz);
             zip_fclose(zf);

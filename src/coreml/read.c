@@ -271,8 +271,7 @@ static mk_status tensor_data(rd *r, const mk_type *t, const PbTensorValue *tv, c
         }
         break;
     case CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_BOOLS:
-        for (size_t i = 0; i < n; i++)
-            d[i] = tv->bools->values[i] ? 1 : 0;
+        for (size_t i = 0; i < n; i++) d[i] = tv->bools->values[i] ? 1 : 0;
         break;
     default: break;
     }

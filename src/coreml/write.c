@@ -62,8 +62,7 @@ static const char *op_label(const mk_op *op)
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
     const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ c[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ c[i]) * 1099511628211ull;
     return h;
 }
 
@@ -253,15 +252,13 @@ static mk_status layout_blobs(wr *w)
     mk_status st = each_const_program(w, check_const);
     if (st) return st;
     size_t n = 16;
-    while (n < (size_t)w->cap_blobs * 2 + 16)
-        n *= 2;
+    while (n < (size_t)w->cap_blobs * 2 + 16) n *= 2;
     w->n_slots = n;
     w->blobs = mk_arena_array(w->ar, (size_t)w->cap_blobs + 1, sizeof *w->blobs);
     w->by_ptr = mk_arena_array(w->ar, n, sizeof *w->by_ptr);
     w->by_hash = mk_arena_array(w->ar, n, sizeof *w->by_hash);
     if (!w->blobs || !w->by_ptr || !w->by_hash) return oom(w);
-    for (size_t i = 0; i < n; i++)
-        w->by_ptr[i].idx = w->by_hash[i].idx = -1;
+    for (size_t i = 0; i < n; i++) w->by_ptr[i].idx = w->by_hash[i].idx = -1;
     w->end = MK_BLOB_HEADER;
     return each_const_program(w, assign_blob);
 }
@@ -399,8 +396,7 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
             NEW(w, PbBools, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_BOOLS__INIT);
         protobuf_c_boolean *v = mk_arena_array(w->ar, n ? n : 1, sizeof *v);
         if (!f || !v) return NULL;
-        for (size_t i = 0; i < n; i++)
-            v[i] = ((const uint8_t *)c->data)[i] != 0;
+        for (size_t i = 0; i < n; i++) v[i] = ((const uint8_t *)c->data)[i] != 0;
         f->n_values = n;
         f->values = v;
         tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_BOOLS;
@@ -412,8 +408,7 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
                            CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_STRINGS__INIT);
         char **v = (char **)ptrs(w, n);
         if (!f || !v) return NULL;
-        for (size_t i = 0; i < n; i++)
-            v[i] = str(((const char *const *)c->data)[i]);
+        for (size_t i = 0; i < n; i++) v[i] = str(((const char *const *)c->data)[i]);
         f->n_values = n;
         f->values = v;
         tv->value_case = CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_STRINGS;
@@ -608,8 +603,7 @@ static const mk_feature *feature_of(const mk_feature *fs, int n, const char *nam
 /* Dims that vary under the feature's flexibility (written as unknown in MIL types). */
 static void flex_dims(const mk_feature *f, int *unknown)
 {
-    for (int i = 0; i < MK_MAX_RANK; i++)
-        unknown[i] = 0;
+    for (int i = 0; i < MK_MAX_RANK; i++) unknown[i] = 0;
     if (!f) return;
     for (int i = 0; i < f->rank && i < MK_MAX_RANK; i++) {
         if (f->flex == MK_FLEX_RANGE) unknown[i] = f->range_lo[i] != f->range_hi[i];
@@ -661,8 +655,7 @@ static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
     ft->multiarraytype = at;
     ft->isoptional = f->is_optional != 0;
     at->datatype = (CoreML__Specification__ArrayFeatureType__ArrayDataType)code;
-    for (int i = 0; i < f->rank; i++)
-        shape[i] = f->shape[i];
+    for (int i = 0; i < f->rank; i++) shape[i] = f->shape[i];
     at->n_shape = (size_t)f->rank;
     at->shape = shape;
     if (f->flex == MK_FLEX_RANGE) {
@@ -736,8 +729,7 @@ static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *n
             if (mk_type_is_static(&v->type)) {
                 f[i].rank = v->type.rank ? v->type.rank : 1;
                 f[i].shape[0] = 1;
-                for (int d = 0; d < v->type.rank; d++)
-                    f[i].shape[d] = v->type.dims[d];
+                for (int d = 0; d < v->type.rank; d++) f[i].shape[d] = v->type.dims[d];
             }
         }
         *outs = f, *nout = b->n_outputs;
@@ -948,14 +940,12 @@ static mk_status write_fd(wr *w, int fd, const char *path, const void *p, size_t
 
 static void put32(unsigned char *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static void put64(unsigned char *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
 static mk_status write_weights(wr *w, const char *path)
@@ -1080,8 +1070,7 @@ static mk_status begin(wr *w, mk_program *p, int target, const char *label, mk_e
         return mk_err_set(e, MK_EUNSUPPORTED,
                           "%s: specification version %d; milkit writes 6..9 (iOS15..iOS18)", label,
                           w->spec);
-    if (!p->n_functions)
-        return mk_err_set(e, MK_EINVAL, "%s: the program has no functions", label);
+    if (!p->n_functions) return mk_err_set(e, MK_EINVAL, "%s: the program has no functions", label);
     mk_status st;
     for (int i = 0; i < p->n_functions; i++) {
         if ((st = check_opsets(w, p->functions[i]->block))) return st;

@@ -62,7 +62,10 @@ struct mk_interp {
     bplan **plans;
     size_t live, peak; /* bytes held by slots now / at most during this run */
     size_t hwm;        /* the largest peak of any run so far */
-    struct view { int base; size_t off, numel; } *view; /* per slot; base -1: none */
+    struct view {
+        int base;
+        size_t off, numel;
+    } * view; /* per slot; base -1: none */
     char warning[512];
     void *scratch;
     size_t scratch_n;
@@ -166,7 +169,8 @@ static int register_block(mk_interp *ip, const mk_block *b)
 {
     for (int i = 0; i < b->n_inputs; i++)
         if (add_slot(ip, b->inputs[i], b) < 0) return 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         for (int i = 0; i < op->n_inputs; i++)
             for (int j = 0; j < op->inputs[i].n_args; j++)
                 if (add_slot(ip, op->inputs[i].args[j], NULL) < 0) return 0;
@@ -212,7 +216,8 @@ static bplan *build_plan(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
     if (!bp->ops) return NULL;
     for (int s = 0; s < ip->n_slots; s++) last[s] = -2;
     int i = 0, n_defs = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         mark_uses(ip, b, op, i, last);
         for (int j = 0; j < op->n_outputs; j++) {
             int s = pm_get(&ip->slot_of, op->outputs[j]);
@@ -228,9 +233,11 @@ static bplan *build_plan(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
     n_defs += b->n_inputs;
     bp->defs = mk_arena_array(ip->ar, (size_t)(n_defs ? n_defs : 1), sizeof(int));
     if (!bp->defs) return NULL;
-    for (int j = 0; j < b->n_inputs; j++) bp->defs[bp->n_defs++] = pm_get(&ip->slot_of, b->inputs[j]);
+    for (int j = 0; j < b->n_inputs; j++)
+        bp->defs[bp->n_defs++] = pm_get(&ip->slot_of, b->inputs[j]);
     i = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         oplan *pl = &bp->ops[i];
         pl->op = op;
         pl->fused_in = -1;
@@ -314,22 +321,30 @@ MK_SIMD static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
     case MK_EPI_THRESHOLD: MK_VLOOP(n, p[i] = mk_fmax(a, p[i])); break;
     case MK_EPI_LEAKY: MK_VLOOP(n, p[i] = mk_sign_select(p[i], a * p[i])); break;
     case MK_EPI_MAX:
-        if (st->swap) MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmax(a, p[i]));
-        else MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmax(p[i], a));
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmax(a, p[i]));
+        else
+            MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmax(p[i], a));
         break;
     case MK_EPI_MIN:
-        if (st->swap) MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmin(a, p[i]));
-        else MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmin(p[i], a));
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmin(a, p[i]));
+        else
+            MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmin(p[i], a));
         break;
     case MK_EPI_ADD: MK_VLOOP(n, p[i] = p[i] + a); break;
     case MK_EPI_MUL: MK_VLOOP(n, p[i] = p[i] * a); break;
     case MK_EPI_SUB:
-        if (st->swap) MK_VLOOP(n, p[i] = a - p[i]);
-        else MK_VLOOP(n, p[i] = p[i] - a);
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a - p[i]);
+        else
+            MK_VLOOP(n, p[i] = p[i] - a);
         break;
     case MK_EPI_DIV:
-        if (st->swap) MK_VLOOP(n, p[i] = a / p[i]);
-        else MK_VLOOP(n, p[i] = p[i] / a);
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a / p[i]);
+        else
+            MK_VLOOP(n, p[i] = p[i] / a);
         break;
     case MK_EPI_HSWISH:
         if (st->post == 1)
@@ -404,9 +419,11 @@ static int const_param_any(const mk_op *op, const char *name, double def, double
  * count double, so they never look like a single reader) and by which ops. */
 typedef struct fuse_graph {
     int *uses;
-    int *rd_start;          /* readers of slot s: rd[rd_start[s] .. rd_start[s] + uses_in[s]) */
+    int *rd_start; /* readers of slot s: rd[rd_start[s] .. rd_start[s] + uses_in[s]) */
     int *uses_in;
-    struct rd { int plan, op; } *rd;
+    struct rd {
+        int plan, op;
+    } * rd;
 } fuse_graph;
 
 #define FUSED_SKIP (-2) /* fused_in: an inner op of a fused pattern; does nothing at all */
@@ -483,9 +500,12 @@ static int epi_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st
     case MK_OP_SUB:
     case MK_OP_MUL:
     case MK_OP_REAL_DIV:
-        st->kind = op->kind == MK_OP_MAXIMUM ? MK_EPI_MAX : op->kind == MK_OP_MINIMUM ? MK_EPI_MIN
-                   : op->kind == MK_OP_ADD   ? MK_EPI_ADD : op->kind == MK_OP_SUB     ? MK_EPI_SUB
-                   : op->kind == MK_OP_MUL   ? MK_EPI_MUL : MK_EPI_DIV;
+        st->kind = op->kind == MK_OP_MAXIMUM   ? MK_EPI_MAX
+                   : op->kind == MK_OP_MINIMUM ? MK_EPI_MIN
+                   : op->kind == MK_OP_ADD     ? MK_EPI_ADD
+                   : op->kind == MK_OP_SUB     ? MK_EPI_SUB
+                   : op->kind == MK_OP_MUL     ? MK_EPI_MUL
+                                               : MK_EPI_DIV;
         if (!other_scalar(ip, pl, at, &a, &st->swap)) return -1;
         return st->a = (float)a, at;
     default: return -1;
@@ -605,8 +625,8 @@ static int plan_fusion(mk_interp *ip)
                     ep.n++;
                     continue;
                 }
-                int r = hswish(ip, &g, s, q, o, &ep.step[ep.n], chain + n_chain, at + n_chain,
-                               &n_ops);
+                int r =
+                    hswish(ip, &g, s, q, o, &ep.step[ep.n], chain + n_chain, at + n_chain, &n_ops);
                 if (r < 0) break;
                 n_chain += n_ops;
                 s = r;
@@ -897,8 +917,9 @@ static mk_status materialize(mk_interp *ip, int s, mk_err *e)
     r->persist = 1;
     mk_layout l = mk_interp_layout(t->dtype);
     int round16 = l == MK_L_F32 && (t->dtype == MK_DT_FP16 || ip->fp16) && t->dtype != MK_DT_FP16;
-    int borrow = l == MK_L_STR || (!round16 && (t->dtype == MK_DT_FP32 || t->dtype == MK_DT_INT32 ||
-                                                 t->dtype == MK_DT_BOOL));
+    int borrow =
+        l == MK_L_STR ||
+        (!round16 && (t->dtype == MK_DT_FP32 || t->dtype == MK_DT_INT32 || t->dtype == MK_DT_BOOL));
     if (borrow) {
         size_t need = n * mk_interp_elem_size(t->dtype);
         if (v->cst->nbytes < need && n)
@@ -1029,8 +1050,8 @@ static mk_status run_fused(mk_interp *ip, const oplan *pl, mk_err *e)
                               op_label(pl->op), mk_ir_op_info(pl->op->kind)->name);
         mk_type t = src->type;
         t.dtype = ip->slot_val[pl->outs[0]]->type.dtype;
-        if (!try_donate(ip, pl, &t) && !(st = alloc_slot(ip, pl->outs[0], &t, e)) &&
-            src->numel && o->data != src->data)
+        if (!try_donate(ip, pl, &t) && !(st = alloc_slot(ip, pl->outs[0], &t, e)) && src->numel &&
+            o->data != src->data)
             memcpy(o->data, src->data, src->numel * 4);
     }
     for (int i = 0; i < pl->n_free; i++) {
@@ -1093,8 +1114,8 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
         attrs[i] = &ip->slots[pl->attrs[i]];
     }
     for (int i = 0; i < pl->n_outs; i++) outs[i] = &ip->slots[pl->outs[i]];
-    mk_kctx k = {ip,   op,        pl->n_ins, ins, pl->n_attrs, attrs, pl->n_outs,
-                 outs, ip->alloc, e,         pl->epi};
+    mk_kctx k = {ip,         op,   pl->n_ins, ins, pl->n_attrs, attrs,
+                 pl->n_outs, outs, ip->alloc, e,   pl->epi};
     if (!skip_infer(op->kind)) {
         for (int i = 0; i < pl->n_ins; i++) {
             opnds[i].type = ins[i]->type;
@@ -1111,8 +1132,8 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
         st = mk_ir_infer(op, opnds, pl->n_ins, types, 64, &n_types, e);
         if (st) goto done; /* the message already names the op */
         if (n_types < pl->n_outs) {
-            st = mk_kerr(&k, MK_EINTERNAL, "type inference gave %d outputs, expected %d",
-                         n_types, pl->n_outs);
+            st = mk_kerr(&k, MK_EINTERNAL, "type inference gave %d outputs, expected %d", n_types,
+                         pl->n_outs);
             goto done;
         }
         int donated = try_donate(ip, pl, &types[0]);
@@ -1211,8 +1232,8 @@ static mk_status rt_copy(mk_interp *ip, mk_rt *dst, const mk_rt *src, mk_err *e)
     return MK_OK;
 }
 
-mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int n_ins,
-                          mk_rt *outs, int n_outs)
+mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int n_ins, mk_rt *outs,
+                          int n_outs)
 {
     mk_interp *ip = k->ip;
     int pi = pm_get(&ip->plan_of, b);
@@ -1220,8 +1241,7 @@ mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int 
     if (n_ins != b->n_inputs)
         return mk_kerr(k, MK_EINVAL, "block takes %d inputs, given %d", b->n_inputs, n_ins);
     if (n_outs != b->n_outputs)
-        return mk_kerr(k, MK_EINVAL, "block returns %d outputs, expected %d", b->n_outputs,
-                       n_outs);
+        return mk_kerr(k, MK_EINVAL, "block returns %d outputs, expected %d", b->n_outputs, n_outs);
     const bplan *bp = ip->plans[pi];
     mk_status st = MK_OK;
     for (int i = 0; i < n_ins && !st; i++)
@@ -1289,7 +1309,7 @@ mk_status mk_kfloat(mk_kctx *k, const char *name, double def, double *out)
 
 mk_status mk_kbool(mk_kctx *k, const char *name, int def, int *out)
 {
-    int64_t v;
+    int64_t v = def; /* kept when mk_kint fails */
     mk_status st = mk_kint(k, name, def, &v);
     *out = v != 0;
     return st;
@@ -1343,9 +1363,12 @@ int mk_bcast_strides(const mk_type *in, const mk_type *out, int64_t *s)
             continue;
         }
         int64_t d = in->dims[i - off];
-        if (d == out->dims[i]) s[i] = d == 1 ? 0 : st[i - off];
-        else if (d == 1) s[i] = 0;
-        else return 0;
+        if (d == out->dims[i])
+            s[i] = d == 1 ? 0 : st[i - off];
+        else if (d == 1)
+            s[i] = 0;
+        else
+            return 0;
     }
     return 1;
 }
@@ -1423,8 +1446,7 @@ void mk_interp_free(mk_interp *ip)
     mk_free(a, ip, sizeof *ip);
 }
 
-mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_interp **out,
-                        mk_err *e)
+mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_interp **out, mk_err *e)
 {
     *out = NULL;
     const mk_function *f = mk_ir_main(p);

@@ -12,8 +12,8 @@
 
 /* ---- entry points (used by src/api/run.c) ---- */
 typedef struct mk_interp_result {
-    char warning[512];   /* first fp16 overflow (fp16_emulate), "" if none */
-    size_t peak_bytes;   /* peak bytes of live activations */
+    char warning[512]; /* first fp16 overflow (fp16_emulate), "" if none */
+    size_t peak_bytes; /* peak bytes of live activations */
 } mk_interp_result;
 
 typedef struct mk_interp mk_interp;
@@ -40,9 +40,9 @@ typedef struct mk_rt {
     mk_type type; /* static shape; dtype as declared by the program */
     void *data;
     size_t numel;
-    size_t cap;    /* allocated bytes when owned, else 0 (a constant, or a view) */
-    int persist;   /* a constant: kept until the run ends */
-    int early;     /* allocated before its op ran, as the base of views (see plan_views) */
+    size_t cap;  /* allocated bytes when owned, else 0 (a constant, or a view) */
+    int persist; /* a constant: kept until the run ends */
+    int early;   /* allocated before its op ran, as the base of views (see plan_views) */
 } mk_rt;
 
 mk_layout mk_interp_layout(mk_dtype dt);
@@ -54,8 +54,18 @@ size_t mk_interp_elem_size(mk_dtype dt);
  * fused ops then only hand the buffer on. Each step computes exactly what its own kernels
  * would (same fp32 expressions in the same order, same NaN handling). */
 typedef enum mk_epi_kind {
-    MK_EPI_RELU, MK_EPI_RELU6, MK_EPI_CLIP, MK_EPI_THRESHOLD, MK_EPI_LEAKY, MK_EPI_MAX,
-    MK_EPI_MIN, MK_EPI_ADD, MK_EPI_SUB, MK_EPI_MUL, MK_EPI_DIV, MK_EPI_HSWISH
+    MK_EPI_RELU,
+    MK_EPI_RELU6,
+    MK_EPI_CLIP,
+    MK_EPI_THRESHOLD,
+    MK_EPI_LEAKY,
+    MK_EPI_MAX,
+    MK_EPI_MIN,
+    MK_EPI_ADD,
+    MK_EPI_SUB,
+    MK_EPI_MUL,
+    MK_EPI_DIV,
+    MK_EPI_HSWISH
 } mk_epi_kind;
 #define MK_EPI_MAX_STEPS 8
 typedef struct mk_epi_step {
@@ -77,12 +87,12 @@ void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n);
 typedef struct mk_kctx {
     mk_interp *ip;
     const mk_op *op;
-    int n_ins;       /* flattened operands: input i arg j, in op order */
+    int n_ins; /* flattened operands: input i arg j, in op order */
     mk_rt **ins;
-    int n_attrs;     /* attribute constants (iOS16 constexpr parameters) by op->attrs index */
+    int n_attrs; /* attribute constants (iOS16 constexpr parameters) by op->attrs index */
     mk_rt **attrs;
     int n_outs;
-    mk_rt **outs;    /* types come from mk_ir_infer; data allocated when the shape is static */
+    mk_rt **outs; /* types come from mk_ir_infer; data allocated when the shape is static */
     const mk_allocator *alloc;
     mk_err *e;
     const mk_epi *epi; /* fused activations this kernel must apply to outs[0], or NULL */
@@ -117,8 +127,8 @@ mk_status mk_rt_alloc(mk_kctx *k, mk_rt *r, const mk_type *t);
 mk_status mk_kaxis(mk_kctx *k, int64_t axis, int rank, int *out);
 /* Run a nested block with the given block-input tensors; its outputs are copied into outs
  * (each allocated here). */
-mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int n_ins,
-                          mk_rt *outs, int n_outs);
+mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int n_ins, mk_rt *outs,
+                          int n_outs);
 /* Free a tensor's owned data. */
 void mk_rt_release(mk_interp *ip, mk_rt *r);
 /* A scratch buffer owned by the run (grown on demand, reused by later ops: no per-op page
@@ -136,22 +146,22 @@ int mk_bcast_strides(const mk_type *in, const mk_type *out, int64_t *s);
 /* A loop over i in [0, n) written as fixed 16-wide chunks, then 4-wide chunks, then a scalar
  * tail, so that the compiler's cheapest auto-vectorisation (gcc -O2) turns the body into SIMD
  * code. BODY must be a branch-free expression statement using i. */
-#define MK_VLOOP(n, BODY)                                                                         \
-    do {                                                                                          \
-        size_t i0_ = 0, n_ = (n);                                                                 \
-        for (; i0_ + 16 <= n_; i0_ += 16)                                                         \
-            for (size_t j_ = 0; j_ < 16; j_++) {                                                  \
-                size_t i = i0_ + j_;                                                              \
-                BODY;                                                                             \
-            }                                                                                     \
-        for (; i0_ + 4 <= n_; i0_ += 4)                                                           \
-            for (size_t j_ = 0; j_ < 4; j_++) {                                                   \
-                size_t i = i0_ + j_;                                                              \
-                BODY;                                                                             \
-            }                                                                                     \
-        for (size_t i = i0_; i < n_; i++) {                                                       \
-            BODY;                                                                                 \
-        }                                                                                         \
+#define MK_VLOOP(n, BODY)                                                                          \
+    do {                                                                                           \
+        size_t i0_ = 0, n_ = (n);                                                                  \
+        for (; i0_ + 16 <= n_; i0_ += 16)                                                          \
+            for (size_t j_ = 0; j_ < 16; j_++) {                                                   \
+                size_t i = i0_ + j_;                                                               \
+                BODY;                                                                              \
+            }                                                                                      \
+        for (; i0_ + 4 <= n_; i0_ += 4)                                                            \
+            for (size_t j_ = 0; j_ < 4; j_++) {                                                    \
+                size_t i = i0_ + j_;                                                               \
+                BODY;                                                                              \
+            }                                                                                      \
+        for (size_t i = i0_; i < n_; i++) {                                                        \
+            BODY;                                                                                  \
+        }                                                                                          \
     } while (0)
 
 /* Marks a hot loop helper to be compiled also for AVX-512 and AVX2, the variant picked when the
@@ -198,19 +208,23 @@ static inline float mk_sign_select(float x, float neg)
 }
 
 /* ---- kernels (one per op or family) ---- */
-#define MK_KERNELS(X)                                                                           \
-    X(k_const) X(k_constexpr_affine) X(k_constexpr_blockwise) X(k_constexpr_cast)                  \
-    X(k_constexpr_lut) X(k_binary) X(k_unary) X(k_clip) X(k_cast) X(k_activation) X(k_prelu)      \
-    X(k_softmax) X(k_linear) X(k_matmul) X(k_einsum) X(k_conv) X(k_conv_transpose)                \
-    X(k_batch_norm) X(k_instance_norm) X(k_layer_norm) X(k_l2_norm) X(k_lrn) X(k_pool)            \
-    X(k_reduce) X(k_arg_reduce) X(k_cumsum) X(k_copy_reshape) X(k_transpose) X(k_concat)          \
-    X(k_split) X(k_stack) X(k_slice_by_index) X(k_slice_by_size) X(k_slice_update) X(k_gather)    \
-    X(k_gather_along_axis) X(k_gather_nd) X(k_scatter) X(k_scatter_along_axis) X(k_scatter_nd)    \
-    X(k_tile) X(k_pad) X(k_reverse) X(k_select) X(k_shape) X(k_fill) X(k_fill_like) X(k_range_1d) \
-    X(k_one_hot) X(k_topk) X(k_argsort) X(k_non_zero) X(k_band_part) X(k_depth_to_space)          \
-    X(k_space_to_depth) X(k_pixel_shuffle) X(k_upsample_nearest) X(k_upsample_bilinear)           \
-    X(k_resize_nearest) X(k_resize_bilinear) X(k_resize) X(k_lstm) X(k_gru) X(k_rnn) X(k_sdpa)    \
-    X(k_cond) X(k_while_loop) X(k_quantize) X(k_dequantize) X(k_read_state)
+#define MK_KERNELS(X)                                                                              \
+    X(k_const)                                                                                     \
+    X(k_constexpr_affine) X(k_constexpr_blockwise) X(k_constexpr_cast) X(k_constexpr_lut)          \
+        X(k_binary) X(k_unary) X(k_clip) X(k_cast) X(k_activation) X(k_prelu) X(k_softmax) X(      \
+            k_linear) X(k_matmul) X(k_einsum) X(k_conv) X(k_conv_transpose) X(k_batch_norm)        \
+            X(k_instance_norm) X(k_layer_norm) X(k_l2_norm) X(k_lrn) X(k_pool) X(k_reduce) X(      \
+                k_arg_reduce) X(k_cumsum) X(k_copy_reshape) X(k_transpose) X(k_concat) X(k_split)  \
+                X(k_stack) X(k_slice_by_index) X(k_slice_by_size) X(k_slice_update) X(k_gather)    \
+                    X(k_gather_along_axis) X(k_gather_nd) X(k_scatter) X(k_scatter_along_axis)     \
+                        X(k_scatter_nd) X(k_tile) X(k_pad) X(k_reverse) X(k_select) X(k_shape)     \
+                            X(k_fill) X(k_fill_like) X(k_range_1d) X(k_one_hot) X(k_topk)          \
+                                X(k_argsort) X(k_non_zero) X(k_band_part) X(k_depth_to_space)      \
+                                    X(k_space_to_depth) X(k_pixel_shuffle) X(k_upsample_nearest)   \
+                                        X(k_upsample_bilinear) X(k_resize_nearest)                 \
+                                            X(k_resize_bilinear) X(k_resize) X(k_lstm) X(k_gru)    \
+                                                X(k_rnn) X(k_sdpa) X(k_cond) X(k_while_loop)       \
+                                                    X(k_quantize) X(k_dequantize) X(k_read_state)
 
 #define MK_DECL_KERNEL(name) mk_status mk_##name(mk_kctx *k);
 MK_KERNELS(MK_DECL_KERNEL)

@@ -42,7 +42,8 @@ static mk_status affine(mk_kctx *k, mk_rt *q, mk_rt *zp, mk_rt *sc, int64_t a64,
     mk_status st;
     int scalar = sc->numel == 1 && (!zp || zp->numel == 1);
     if (!scalar) {
-        if ((st = mk_kaxis(k, a64, q->type.rank, &axis)) || (st = per_axis(k, sc, q, axis, "scale")) ||
+        if ((st = mk_kaxis(k, a64, q->type.rank, &axis)) ||
+            (st = per_axis(k, sc, q, axis, "scale")) ||
             (zp && (st = per_axis(k, zp, q, axis, "zero_point"))))
             return st;
     }
@@ -73,8 +74,8 @@ mk_status mk_k_constexpr_affine(mk_kctx *k)
     if (st) return st;
     if (mk_interp_layout(k->outs[0]->type.dtype) != MK_L_F32)
         return mk_kerr(k, MK_EINVAL, "output must be float");
-    return affine(k, mk_kin(k, "quantized_data"), mk_kin(k, "zero_point"), mk_kin(k, "scale"),
-                  axis, 0);
+    return affine(k, mk_kin(k, "quantized_data"), mk_kin(k, "zero_point"), mk_kin(k, "scale"), axis,
+                  0);
 }
 
 mk_status mk_k_dequantize(mk_kctx *k)
@@ -110,7 +111,8 @@ static size_t block_index(const mk_type *x, const mk_type *p, const int64_t *c)
 
 static mk_status check_blocks(mk_kctx *k, const mk_rt *x, const mk_rt *p, const char *nm)
 {
-    if (p->type.rank != x->type.rank) return mk_kerr(k, MK_EINVAL, "%s must have rank %d", nm, x->type.rank);
+    if (p->type.rank != x->type.rank)
+        return mk_kerr(k, MK_EINVAL, "%s must have rank %d", nm, x->type.rank);
     for (int i = 0; i < x->type.rank; i++)
         if (p->type.dims[i] < 1 || x->type.dims[i] % p->type.dims[i])
             return mk_kerr(k, MK_EINVAL, "%s dim %d does not divide data", nm, i);
@@ -145,11 +147,14 @@ mk_status mk_k_constexpr_blockwise(mk_kctx *k)
 mk_status mk_k_constexpr_cast(mk_kctx *k)
 {
     mk_rt *s = mk_kin(k, "source_val"), *out = k->outs[0];
-    if (!s || s->numel != out->numel) return mk_kerr(k, MK_EINVAL, "needs source_val of the output's size");
+    if (!s || s->numel != out->numel)
+        return mk_kerr(k, MK_EINVAL, "needs source_val of the output's size");
     for (size_t i = 0; i < s->numel; i++) {
         double v = mk_rt_f64(s, i);
-        if (mk_interp_layout(out->type.dtype) == MK_L_F32) ((float *)out->data)[i] = (float)v;
-        else ((int32_t *)out->data)[i] = (int32_t)v;
+        if (mk_interp_layout(out->type.dtype) == MK_L_F32)
+            ((float *)out->data)[i] = (float)v;
+        else
+            ((int32_t *)out->data)[i] = (int32_t)v;
     }
     return MK_OK;
 }
@@ -174,8 +179,10 @@ mk_status mk_k_constexpr_lut(mk_kctx *k)
             for (int j = 0; j < nbits; j++, bit++)
                 v |= (unsigned)((mk_rt_i64(ind, bit / 8) >> (bit % 8)) & 1) << j;
             double e = mk_rt_f64(lut, v);
-            if (fl) ((float *)out->data)[i] = (float)e;
-            else ((int32_t *)out->data)[i] = (int32_t)e;
+            if (fl)
+                ((float *)out->data)[i] = (float)e;
+            else
+                ((int32_t *)out->data)[i] = (int32_t)e;
         }
         return MK_OK;
     }
@@ -193,10 +200,13 @@ mk_status mk_k_constexpr_lut(mk_kctx *k)
     for (size_t i = 0; i < ind->numel; i++) {
         size_t b = block_index(&ind->type, &bt, c);
         int64_t v = mk_rt_i64(ind, i);
-        if (v < 0 || v >= pal) return mk_kerr(k, MK_EINVAL, "palette index %lld out of range", (long long)v);
+        if (v < 0 || v >= pal)
+            return mk_kerr(k, MK_EINVAL, "palette index %lld out of range", (long long)v);
         double e = mk_rt_f64(lut, b * (size_t)pal + (size_t)v);
-        if (fl) ((float *)out->data)[i] = (float)e;
-        else ((int32_t *)out->data)[i] = (int32_t)e;
+        if (fl)
+            ((float *)out->data)[i] = (float)e;
+        else
+            ((int32_t *)out->data)[i] = (int32_t)e;
         for (int j = r - 1; j >= 0; j--) {
             if (++c[j] < ind->type.dims[j]) break;
             c[j] = 0;
@@ -274,7 +284,8 @@ mk_status mk_k_while_loop(mk_kctx *k)
         for (int i = 0; i < n && !st; i++) {
             st = mk_rt_alloc(k, &cur[i], &init[i]->type);
             if (!st && init[i]->numel)
-                memcpy(cur[i].data, init[i]->data, init[i]->numel * mk_interp_elem_size(init[i]->type.dtype));
+                memcpy(cur[i].data, init[i]->data,
+                       init[i]->numel * mk_interp_elem_size(init[i]->type.dtype));
         }
     }
     if (!st) take(k, cur, n);

@@ -11,9 +11,9 @@
 #include "interp_int.h"
 
 typedef struct geom {
-    int ns;                  /* spatial rank, 1..3 */
+    int ns; /* spatial rank, 1..3 */
     int64_t in[3], k[3], o[3], s[3], d[3], pb[3];
-    int64_t in_n, k_n, o_n;  /* products */
+    int64_t in_n, k_n, o_n; /* products */
 } geom;
 
 /* Fill strides, dilations and before-pads. transpose: pads refer to the output. */
@@ -47,10 +47,13 @@ static mk_status get_geom(mk_kctx *k, const mk_rt *x, const mk_rt *w, const mk_r
         g->o[j] = out->type.dims[2 + i];
         g->s[j] = st[i];
         g->d[j] = dl[i];
-        if (st[i] < 1 || dl[i] < 1) return mk_kerr(k, MK_EINVAL, "strides and dilations must be >= 1");
+        if (st[i] < 1 || dl[i] < 1)
+            return mk_kerr(k, MK_EINVAL, "strides and dilations must be >= 1");
         int64_t span = (g->k[j] - 1) * dl[i] + 1, total;
-        if (transpose) total = (g->in[j] - 1) * st[i] + span - g->o[j];
-        else total = (g->o[j] - 1) * st[i] + span - g->in[j];
+        if (transpose)
+            total = (g->in[j] - 1) * st[i] + span - g->o[j];
+        else
+            total = (g->o[j] - 1) * st[i] + span - g->in[j];
         if (total < 0) total = 0;
         if (strcmp(pt, "custom") == 0) {
             g->pb[j] = np == 2 * ns ? pad[2 * i] : 0;
@@ -96,7 +99,8 @@ static void im2col_row(float *dst, const float *xc, const geom *g, const int64_t
                 memset(d, 0, (size_t)run * 4);
             } else {
                 if (a) memset(d, 0, (size_t)a * 4);
-                if (s2 == 1) memcpy(d + a, xr + o2 + a, (size_t)(b - a) * 4);
+                if (s2 == 1)
+                    memcpy(d + a, xr + o2 + a, (size_t)(b - a) * 4);
                 else
                     for (int64_t j = a; j < b; j++) d[j] = xr[(o2 + j) * s2];
                 if (b < run) memset(d + b, 0, (size_t)(run - b) * 4);
@@ -170,8 +174,8 @@ static void conv_dw(const mk_kctx *k, const geom *g, const float *xd, const floa
                                 int64_t base = k2 * g->d[2] - g->pb[2], s2 = g->s[2];
                                 /* output columns j with 0 <= j*s2 + base < in2 */
                                 int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
-                                int64_t hi = g->in[2] - 1 - base < 0 ? -1
-                                                                    : (g->in[2] - 1 - base) / s2;
+                                int64_t hi =
+                                    g->in[2] - 1 - base < 0 ? -1 : (g->in[2] - 1 - base) / s2;
                                 if (hi >= g->o[2]) hi = g->o[2] - 1;
                                 if (hi < lo) continue;
                                 float wv = wr[k2], *od2 = orow + lo;
@@ -217,8 +221,7 @@ mk_status mk_k_conv(mk_kctx *k)
         return MK_OK;
     }
     int direct = g.k_n == 1;
-    for (int i = 0; i < 3; i++)
-        direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
+    for (int i = 0; i < 3; i++) direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
     /* column tiles: the output tile and the im2col tile each stay within ~half of L2 */
     const size_t budget = 256u << 10; /* floats: 1 MiB */
     int64_t tile = (int64_t)(budget / (size_t)(cog ? cog : 1));
@@ -245,8 +248,8 @@ mk_status mk_k_conv(mk_kctx *k)
                 float beta = bias ? 1.0f : 0.0f;
                 if (direct) {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
-                                (int)cig, 1.0f, wd + gi * cog * cig, (int)cig, xg + t0,
-                                (int)g.in_n, beta, oc, (int)g.o_n);
+                                (int)cig, 1.0f, wd + gi * cog * cig, (int)cig, xg + t0, (int)g.in_n,
+                                beta, oc, (int)g.o_n);
                 } else {
                     /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
                     for (int64_t c = 0; c < cig; c++)

@@ -118,35 +118,35 @@ static void store(mk_rt *r, size_t i, double v)
 /* Row loops for one binary expression in a, b: restrict-qualified variants (so gcc -O2
  * vectorises them) for non-overlapping rows and for x updated in place (a donated buffer);
  * a plain strided loop otherwise. */
-#define FROW(EXPR)                                                                               \
-    do {                                                                                         \
-        int64_t nx_ = sa ? n : 1, ny_ = sb ? n : 1;                                              \
-        int ox_ = overlaps(x, nx_, o, n), oy_ = overlaps(y, ny_, o, n);                          \
-        if (sa == 1 && !oy_ && (x == o || !ox_)) {                                               \
-            float *restrict ro = o;                                                              \
-            const float *restrict rx = x == o ? NULL : x, *restrict ry = y;                      \
-            if (sb == 1 && rx) {                                                                 \
-                MK_VLOOP((size_t)n, float a = rx[i]; float b = ry[i]; ro[i] = (EXPR));           \
-            } else if (sb == 1) {                                                                \
-                MK_VLOOP((size_t)n, float a = ro[i]; float b = ry[i]; ro[i] = (EXPR));           \
-            } else if (rx) {                                                                     \
-                float b = ry[0];                                                                 \
-                MK_VLOOP((size_t)n, float a = rx[i]; ro[i] = (EXPR));                            \
-            } else {                                                                             \
-                float b = ry[0];                                                                 \
-                MK_VLOOP((size_t)n, float a = ro[i]; ro[i] = (EXPR));                            \
-            }                                                                                    \
-        } else if (sa == 0 && sb == 1 && !ox_ && !oy_) {                                         \
-            float *restrict ro = o;                                                              \
-            const float *restrict ry = y;                                                        \
-            float a = x[0];                                                                      \
-            MK_VLOOP((size_t)n, float b = ry[i]; ro[i] = (EXPR));                                \
-        } else {                                                                                 \
-            for (int64_t k_ = 0; k_ < n; k_++) {                                                 \
-                float a = x[k_ * sa], b = y[k_ * sb];                                            \
-                o[k_] = (EXPR);                                                                  \
-            }                                                                                    \
-        }                                                                                        \
+#define FROW(EXPR)                                                                                 \
+    do {                                                                                           \
+        int64_t nx_ = sa ? n : 1, ny_ = sb ? n : 1;                                                \
+        int ox_ = overlaps(x, nx_, o, n), oy_ = overlaps(y, ny_, o, n);                            \
+        if (sa == 1 && !oy_ && (x == o || !ox_)) {                                                 \
+            float *restrict ro = o;                                                                \
+            const float *restrict rx = x == o ? NULL : x, *restrict ry = y;                        \
+            if (sb == 1 && rx) {                                                                   \
+                MK_VLOOP((size_t)n, float a = rx[i]; float b = ry[i]; ro[i] = (EXPR));             \
+            } else if (sb == 1) {                                                                  \
+                MK_VLOOP((size_t)n, float a = ro[i]; float b = ry[i]; ro[i] = (EXPR));             \
+            } else if (rx) {                                                                       \
+                float b = ry[0];                                                                   \
+                MK_VLOOP((size_t)n, float a = rx[i]; ro[i] = (EXPR));                              \
+            } else {                                                                               \
+                float b = ry[0];                                                                   \
+                MK_VLOOP((size_t)n, float a = ro[i]; ro[i] = (EXPR));                              \
+            }                                                                                      \
+        } else if (sa == 0 && sb == 1 && !ox_ && !oy_) {                                           \
+            float *restrict ro = o;                                                                \
+            const float *restrict ry = y;                                                          \
+            float a = x[0];                                                                        \
+            MK_VLOOP((size_t)n, float b = ry[i]; ro[i] = (EXPR));                                  \
+        } else {                                                                                   \
+            for (int64_t k_ = 0; k_ < n; k_++) {                                                   \
+                float a = x[k_ * sa], b = y[k_ * sb];                                              \
+                o[k_] = (EXPR);                                                                    \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static int overlaps(const float *p, int64_t np, const float *q, int64_t nq)
@@ -283,10 +283,14 @@ mk_status mk_k_unary(mk_kctx *k)
     if (st) return st;
     double eps = 0;
     mk_op_kind kind = k->op->kind;
-    double def = kind == MK_OP_LOG ? 1e-45 : kind == MK_OP_RSQRT ? 1e-12 : kind == MK_OP_INVERSE ? 1e-4 : 0;
+    double def = kind == MK_OP_LOG       ? 1e-45
+                 : kind == MK_OP_RSQRT   ? 1e-12
+                 : kind == MK_OP_INVERSE ? 1e-4
+                                         : 0;
     if ((st = mk_kfloat(k, "epsilon", def, &eps))) return st;
     size_t n = out->numel;
-    if (mk_interp_layout(x->type.dtype) == MK_L_F32 && mk_interp_layout(out->type.dtype) == MK_L_F32) {
+    if (mk_interp_layout(x->type.dtype) == MK_L_F32 &&
+        mk_interp_layout(out->type.dtype) == MK_L_F32) {
         const float *a = x->data;
         float *o = out->data;
         float fe = (float)eps;
@@ -327,7 +331,8 @@ mk_status mk_k_clip(mk_kctx *k)
     if (st || (st = mk_kfloat(k, "alpha", k->op->kind == MK_OP_CLIP ? -INFINITY : 0, &lo)) ||
         (st = mk_kfloat(k, "beta", INFINITY, &hi)))
         return st;
-    if (mk_interp_layout(x->type.dtype) == MK_L_F32 && mk_interp_layout(out->type.dtype) == MK_L_F32) {
+    if (mk_interp_layout(x->type.dtype) == MK_L_F32 &&
+        mk_interp_layout(out->type.dtype) == MK_L_F32) {
         const float *a = x->data;
         float *o = out->data, flo = (float)lo, fhi = (float)hi;
         if (k->op->kind == MK_OP_CLIP) /* NaN stays NaN: mk_fmax/fmin return b on NaN */
@@ -338,8 +343,10 @@ mk_status mk_k_clip(mk_kctx *k)
     }
     for (size_t i = 0; i < out->numel; i++) {
         double v = mk_rt_f64(x, i);
-        if (k->op->kind == MK_OP_CLIP) v = v < lo ? lo : v > hi ? hi : v;
-        else v = v > lo ? v : lo;
+        if (k->op->kind == MK_OP_CLIP)
+            v = v < lo ? lo : v > hi ? hi : v;
+        else
+            v = v > lo ? v : lo;
         store(out, i, v);
     }
     return MK_OK;
@@ -352,7 +359,8 @@ mk_status mk_k_activation(mk_kctx *k)
     if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
     mk_status st = same_numel(k, x, out);
     if (st) return st;
-    if (mk_interp_layout(x->type.dtype) != MK_L_F32 || mk_interp_layout(out->type.dtype) != MK_L_F32)
+    if (mk_interp_layout(x->type.dtype) != MK_L_F32 ||
+        mk_interp_layout(out->type.dtype) != MK_L_F32)
         return mk_kerr(k, MK_EUNSUPPORTED, "activations take float tensors");
     mk_op_kind kind = k->op->kind;
     double da = 0, db = 0;
@@ -374,15 +382,9 @@ mk_status mk_k_activation(mk_kctx *k)
     const char *mode = mk_kstr(k, "mode", "EXACT");
     switch (kind) {
     /* branch-free selects in 16-wide chunks: SIMD at -O2 */
-    case MK_OP_RELU:
-        MK_VLOOP(n, o[i] = mk_relu(a[i]));
-        break;
-    case MK_OP_RELU6:
-        MK_VLOOP(n, o[i] = mk_fmin(mk_relu(a[i]), 6.0f));
-        break;
-    case MK_OP_LEAKY_RELU:
-        MK_VLOOP(n, o[i] = mk_sign_select(a[i], fa * a[i]));
-        break;
+    case MK_OP_RELU: MK_VLOOP(n, o[i] = mk_relu(a[i])); break;
+    case MK_OP_RELU6: MK_VLOOP(n, o[i] = mk_fmin(mk_relu(a[i]), 6.0f)); break;
+    case MK_OP_LEAKY_RELU: MK_VLOOP(n, o[i] = mk_sign_select(a[i], fa * a[i])); break;
     case MK_OP_ELU:
         for (size_t i = 0; i < n; i++) o[i] = a[i] > 0 ? a[i] : fa * expm1f(a[i]);
         break;
@@ -424,9 +426,7 @@ mk_status mk_k_activation(mk_kctx *k)
     case MK_OP_SOFTSIGN:
         for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + fabsf(a[i]));
         break;
-    case MK_OP_LINEAR_ACTIVATION:
-        MK_VLOOP(n, o[i] = fa * a[i] + fb);
-        break;
+    case MK_OP_LINEAR_ACTIVATION: MK_VLOOP(n, o[i] = fa * a[i] + fb); break;
     default: return mk_kerr(k, MK_EINTERNAL, "not an activation");
     }
     return MK_OK;

@@ -53,7 +53,8 @@ mk_status mk_k_gather(mk_kctx *k)
             for (int64_t j = 0; j < ni; j++) {
                 int64_t idx;
                 if ((st = index_at(k, ind, (size_t)(b * ni + j), len, &idx))) return st;
-                memcpy(o, (const char *)x->data + (size_t)(((b * outer + p) * len + idx) * inner) * es,
+                memcpy(o,
+                       (const char *)x->data + (size_t)(((b * outer + p) * len + idx) * inner) * es,
                        chunk);
                 o += chunk;
             }
@@ -68,7 +69,8 @@ mk_status mk_k_gather_along_axis(mk_kctx *k)
     int axis, r = x->type.rank;
     mk_status st;
     if ((st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, r, &axis))) return st;
-    if (ind->type.rank != r || out->numel != ind->numel) return mk_kerr(k, MK_EINVAL, "indices rank mismatch");
+    if (ind->type.rank != r || out->numel != ind->numel)
+        return mk_kerr(k, MK_EINVAL, "indices rank mismatch");
     for (int i = 0; i < r; i++)
         if (i != axis && ind->type.dims[i] > x->type.dims[i])
             return mk_kerr(k, MK_EINVAL, "indices larger than x on axis %d", i);
@@ -98,13 +100,15 @@ mk_status mk_k_gather_nd(mk_kctx *k)
     int ir = ind->type.rank;
     if (ir < 1) return mk_kerr(k, MK_EINVAL, "indices must have rank >= 1");
     int64_t K = ind->type.dims[ir - 1];
-    if (bd < 0 || bd + K > x->type.rank || bd > ir - 1) return mk_kerr(k, MK_EINVAL, "bad index depth");
+    if (bd < 0 || bd + K > x->type.rank || bd > ir - 1)
+        return mk_kerr(k, MK_EINVAL, "bad index depth");
     int64_t B = prod(x->type.dims, 0, (int)bd), M = prod(ind->type.dims, (int)bd, ir - 1);
     int64_t inner = prod(x->type.dims, (int)(bd + K), x->type.rank);
     int64_t xs[MK_MAX_RANK];
     mk_strides(&x->type, xs);
     int64_t bstride = prod(x->type.dims, (int)bd, x->type.rank);
-    if ((size_t)(B * M * inner) != out->numel) return mk_kerr(k, MK_EINVAL, "output shape mismatch");
+    if ((size_t)(B * M * inner) != out->numel)
+        return mk_kerr(k, MK_EINVAL, "output shape mismatch");
     size_t es = esz(x);
     char *o = out->data;
     for (int64_t b = 0; b < B; b++)
@@ -112,7 +116,8 @@ mk_status mk_k_gather_nd(mk_kctx *k)
             int64_t off = b * bstride;
             for (int64_t q = 0; q < K; q++) {
                 int64_t idx;
-                if ((st = index_at(k, ind, (size_t)((b * M + m) * K + q), x->type.dims[bd + q], &idx)))
+                if ((st = index_at(k, ind, (size_t)((b * M + m) * K + q), x->type.dims[bd + q],
+                                   &idx)))
                     return st;
                 off += idx * xs[bd + q];
             }
@@ -174,13 +179,15 @@ mk_status mk_k_scatter(mk_kctx *k)
         return st;
     int64_t outer = prod(d->type.dims, 0, axis), len = d->type.dims[axis];
     int64_t inner = prod(d->type.dims, axis + 1, d->type.rank), ni = (int64_t)ind->numel;
-    if (u->numel != (size_t)(outer * ni * inner)) return mk_kerr(k, MK_EINVAL, "updates shape mismatch");
+    if (u->numel != (size_t)(outer * ni * inner))
+        return mk_kerr(k, MK_EINVAL, "updates shape mismatch");
     for (int64_t p = 0; p < outer; p++)
         for (int64_t j = 0; j < ni; j++) {
             int64_t idx;
             if ((st = index_at(k, ind, (size_t)j, len, &idx))) return st;
             for (int64_t q = 0; q < inner; q++)
-                apply(out, (size_t)((p * len + idx) * inner + q), u, (size_t)((p * ni + j) * inner + q), mode);
+                apply(out, (size_t)((p * len + idx) * inner + q), u,
+                      (size_t)((p * ni + j) * inner + q), mode);
         }
     return MK_OK;
 }
@@ -194,7 +201,8 @@ mk_status mk_k_scatter_along_axis(mk_kctx *k)
     if (st || (st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, d->type.rank, &axis)))
         return st;
     r = d->type.rank;
-    if (ind->type.rank != r || u->numel != ind->numel) return mk_kerr(k, MK_EINVAL, "indices/updates mismatch");
+    if (ind->type.rank != r || u->numel != ind->numel)
+        return mk_kerr(k, MK_EINVAL, "indices/updates mismatch");
     for (int i = 0; i < r; i++)
         if (i != axis && ind->type.dims[i] > d->type.dims[i])
             return mk_kerr(k, MK_EINVAL, "indices larger than data on axis %d", i);
@@ -234,7 +242,8 @@ mk_status mk_k_scatter_nd(mk_kctx *k)
             if ((st = index_at(k, ind, (size_t)(m * K + q), d->type.dims[q], &idx))) return st;
             off += idx * ds[q];
         }
-        for (int64_t q = 0; q < inner; q++) apply(out, (size_t)(off + q), u, (size_t)(m * inner + q), mode);
+        for (int64_t q = 0; q < inner; q++)
+            apply(out, (size_t)(off + q), u, (size_t)(m * inner + q), mode);
     }
     return MK_OK;
 }
@@ -247,11 +256,12 @@ mk_status mk_k_one_hot(mk_kctx *k)
     double on, off;
     int axis;
     mk_status st;
-    if ((st = mk_kint(k, "one_hot_vector_size", 0, &depth)) || (st = mk_kint(k, "axis", -1, &a64)) ||
-        (st = mk_kaxis(k, a64, ind->type.rank + 1, &axis)) || (st = mk_kfloat(k, "on_value", 1, &on)) ||
-        (st = mk_kfloat(k, "off_value", 0, &off)))
+    if ((st = mk_kint(k, "one_hot_vector_size", 0, &depth)) ||
+        (st = mk_kint(k, "axis", -1, &a64)) || (st = mk_kaxis(k, a64, ind->type.rank + 1, &axis)) ||
+        (st = mk_kfloat(k, "on_value", 1, &on)) || (st = mk_kfloat(k, "off_value", 0, &off)))
         return st;
-    int64_t outer = prod(ind->type.dims, 0, axis), inner = prod(ind->type.dims, axis, ind->type.rank);
+    int64_t outer = prod(ind->type.dims, 0, axis),
+            inner = prod(ind->type.dims, axis, ind->type.rank);
     if (depth < 0 || (size_t)(outer * depth * inner) != out->numel)
         return mk_kerr(k, MK_EINVAL, "output shape mismatch");
     for (int64_t p = 0; p < outer; p++)
@@ -261,9 +271,12 @@ mk_status mk_k_one_hot(mk_kctx *k)
                 if (v < 0) v += depth;
                 double val = v == c ? on : off;
                 size_t o = (size_t)((p * depth + c) * inner + q);
-                if (mk_interp_layout(out->type.dtype) == MK_L_F32) ((float *)out->data)[o] = (float)val;
-                else if (mk_interp_layout(out->type.dtype) == MK_L_I32) ((int32_t *)out->data)[o] = (int32_t)val;
-                else ((uint8_t *)out->data)[o] = val != 0;
+                if (mk_interp_layout(out->type.dtype) == MK_L_F32)
+                    ((float *)out->data)[o] = (float)val;
+                else if (mk_interp_layout(out->type.dtype) == MK_L_I32)
+                    ((int32_t *)out->data)[o] = (int32_t)val;
+                else
+                    ((uint8_t *)out->data)[o] = val != 0;
             }
     return MK_OK;
 }
@@ -302,7 +315,9 @@ static mk_status sort_lanes(mk_kctx *k, const mk_rt *x, int axis, int asc, int64
 {
     int64_t outer = prod(x->type.dims, 0, axis), len = x->type.dims[axis];
     int64_t inner = prod(x->type.dims, axis + 1, x->type.rank);
-    if (keep > len) return mk_kerr(k, MK_EINVAL, "k %lld exceeds axis length %lld", (long long)keep, (long long)len);
+    if (keep > len)
+        return mk_kerr(k, MK_EINVAL, "k %lld exceeds axis length %lld", (long long)keep,
+                       (long long)len);
     if ((vals && vals->numel != (size_t)(outer * keep * inner)) ||
         (inds && inds->numel != (size_t)(outer * keep * inner)))
         return mk_kerr(k, MK_EINVAL, "output shape mismatch");
@@ -321,8 +336,10 @@ static mk_status sort_lanes(mk_kctx *k, const mk_rt *x, int axis, int asc, int64
                     memcpy((char *)vals->data + o * es,
                            (const char *)x->data + (l.base + (size_t)(idx[i] * inner)) * es, es);
                 if (inds) {
-                    if (mk_interp_layout(inds->type.dtype) == MK_L_F32) ((float *)inds->data)[o] = (float)idx[i];
-                    else ((int32_t *)inds->data)[o] = (int32_t)idx[i];
+                    if (mk_interp_layout(inds->type.dtype) == MK_L_F32)
+                        ((float *)inds->data)[o] = (float)idx[i];
+                    else
+                        ((int32_t *)inds->data)[o] = (int32_t)idx[i];
                 }
             }
         }

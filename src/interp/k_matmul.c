@@ -68,8 +68,9 @@ mk_status mk_k_matmul(mk_kctx *k)
     int64_t xr = xt.dims[xt.rank - 2], xc = xt.dims[xt.rank - 1];
     int64_t yr = yt.dims[yt.rank - 2], yc = yt.dims[yt.rank - 1];
     int64_t M = tx ? xc : xr, K = tx ? xr : xc, K2 = ty ? yc : yr, N = ty ? yr : yc;
-    if (K != K2) return mk_kerr(k, MK_EINVAL, "inner dimensions differ (%lld vs %lld)",
-                                (long long)K, (long long)K2);
+    if (K != K2)
+        return mk_kerr(k, MK_EINVAL, "inner dimensions differ (%lld vs %lld)", (long long)K,
+                       (long long)K2);
     /* batch broadcast */
     int br = (xt.rank > yt.rank ? xt.rank : yt.rank) - 2;
     int64_t bd[MK_MAX_RANK], bx[MK_MAX_RANK], by[MK_MAX_RANK];
@@ -115,8 +116,10 @@ mk_status mk_k_matmul(mk_kctx *k)
                         acc += mk_rt_f64(x, xi) * mk_rt_f64(y, yi);
                     }
                     size_t o = oo + (size_t)(i * N + j);
-                    if (mk_interp_layout(out->type.dtype) == MK_L_F32) ((float *)out->data)[o] = (float)acc;
-                    else ((int32_t *)out->data)[o] = (int32_t)acc;
+                    if (mk_interp_layout(out->type.dtype) == MK_L_F32)
+                        ((float *)out->data)[o] = (float)acc;
+                    else
+                        ((int32_t *)out->data)[o] = (int32_t)acc;
                 }
         }
         for (int i = br - 1; i >= 0; i--) {
@@ -135,7 +138,8 @@ mk_status mk_k_einsum(mk_kctx *k)
     mk_rt **vals = mk_kargs(k, "values", &n);
     const char *eq = mk_kstr(k, "equation", NULL);
     mk_rt *out = k->outs[0];
-    if (!vals || n < 1 || n > 2 || !eq) return mk_kerr(k, MK_EINVAL, "needs 1-2 values and equation");
+    if (!vals || n < 1 || n > 2 || !eq)
+        return mk_kerr(k, MK_EINVAL, "needs 1-2 values and equation");
     /* parse "ab,bc->ac" */
     char terms[3][MK_MAX_RANK + 1];
     int tl[3] = {0, 0, 0}, t = 0;
@@ -160,7 +164,8 @@ mk_status mk_k_einsum(mk_kctx *k)
     int64_t size[26];
     for (int i = 0; i < 26; i++) size[i] = -1;
     for (int a = 0; a < n; a++) {
-        if (tl[a] != vals[a]->type.rank) return mk_kerr(k, MK_EINVAL, "operand %d rank mismatch", a);
+        if (tl[a] != vals[a]->type.rank)
+            return mk_kerr(k, MK_EINVAL, "operand %d rank mismatch", a);
         for (int i = 0; i < tl[a]; i++) {
             int l = terms[a][i] - 'a';
             if (size[l] >= 0 && size[l] != vals[a]->type.dims[i])
@@ -261,8 +266,10 @@ mk_status mk_k_sdpa(mk_kctx *k)
                     }
                     mi += (size_t)(i * ms[r - 2] + j * ms[r - 1]);
                     double m = mk_rt_f64(mask, mi);
-                    if (mask->type.dtype == MK_DT_BOOL) row[j] = m != 0 ? row[j] : -INFINITY;
-                    else row[j] += (float)m;
+                    if (mask->type.dtype == MK_DT_BOOL)
+                        row[j] = m != 0 ? row[j] : -INFINITY;
+                    else
+                        row[j] += (float)m;
                 }
                 if (row[j] > mx) mx = row[j];
             }

@@ -142,8 +142,10 @@ mk_status mk_k_layer_norm(mk_kctx *k)
         return mk_kerr(k, MK_EINVAL, "gamma/beta must have %lld elements", (long long)inner);
     int trailing = 1;
     for (int i = 0, seen = 0; i < r; i++) {
-        if (mask[i]) seen = 1;
-        else if (seen) trailing = 0;
+        if (mask[i])
+            seen = 1;
+        else if (seen)
+            trailing = 0;
     }
     const float *a = x->data;
     float *o = out->data;
@@ -169,8 +171,10 @@ mk_status mk_k_layer_norm(mk_kctx *k)
     for (int i = r - 1; i >= 0; i--) {
         gs[i] = mask[i] ? 0 : accg;
         is[i] = mask[i] ? acci : 0;
-        if (mask[i]) acci *= x->type.dims[i];
-        else accg *= x->type.dims[i];
+        if (mask[i])
+            acci *= x->type.dims[i];
+        else
+            accg *= x->type.dims[i];
     }
     size_t sb = (size_t)outer * 2 * sizeof(double) + 16;
     double *sum = mk_calloc(k->alloc, sb, 1);
@@ -181,8 +185,10 @@ mk_status mk_k_layer_norm(mk_kctx *k)
         size_t gi = 0, ii = 0;
         for (size_t e = 0; e < x->numel; e++) {
             double v = a[e];
-            if (pass == 0) sum[gi] += v;
-            else if (pass == 1) sq[gi] += (v - sum[gi]) * (v - sum[gi]);
+            if (pass == 0)
+                sum[gi] += v;
+            else if (pass == 1)
+                sq[gi] += (v - sum[gi]) * (v - sum[gi]);
             else {
                 float y = (float)((v - sum[gi]) / sqrt(sq[gi] + eps));
                 if (g) y *= (float)mk_rt_f64(g, ii);
@@ -199,8 +205,10 @@ mk_status mk_k_layer_norm(mk_kctx *k)
             }
         }
         for (int64_t p = 0; p < outer && pass < 2; p++) {
-            if (pass == 0) sum[p] /= (double)inner;
-            else sq[p] /= (double)inner;
+            if (pass == 0)
+                sum[p] /= (double)inner;
+            else
+                sq[p] /= (double)inner;
         }
     }
     mk_free(k->alloc, sum, sb);

@@ -65,9 +65,9 @@ static void max_pool_rows(const float *xa, float *op, const int64_t *in, const i
  * window max over the whole tensor at once (one long SIMD pass per kernel column; entries that
  * straddle two rows are never read), then each output the max of its window's rows in h.
  * Border columns (windows clipped by the row's ends) read x directly. */
-static void max_pool_narrow(const float *x, float *out, size_t total, int64_t nc,
-                            const int64_t *in, const int64_t *o, int64_t *const *wl,
-                            int64_t *const *wh, int64_t k2, int64_t s2, int64_t pb2, float *h)
+static void max_pool_narrow(const float *x, float *out, size_t total, int64_t nc, const int64_t *in,
+                            const int64_t *o, int64_t *const *wl, int64_t *const *wh, int64_t k2,
+                            int64_t s2, int64_t pb2, float *h)
 {
     int64_t in_n = in[0] * in[1] * in[2], o_n = o[0] * o[1] * o[2];
     int64_t c0 = (pb2 + s2 - 1) / s2, c1 = in[2] >= k2 ? (in[2] - k2 + pb2) / s2 + 1 : 0;
@@ -138,7 +138,8 @@ mk_status mk_k_pool(mk_kctx *k)
         o[i] = out->type.dims[2 + q];
         K[i] = ks[q];
         S[i] = st3[q];
-        if (K[i] < 1 || S[i] < 1) return mk_kerr(k, MK_EINVAL, "kernel sizes and strides must be >= 1");
+        if (K[i] < 1 || S[i] < 1)
+            return mk_kerr(k, MK_EINVAL, "kernel sizes and strides must be >= 1");
         int64_t total = (o[i] - 1) * S[i] + K[i] - in[i];
         if (total < 0) total = 0;
         if (strcmp(pt, "custom") == 0) {
@@ -223,7 +224,8 @@ mk_status mk_k_pool(mk_kctx *k)
                             for (int64_t i1 = l1; i1 < h1; i1++) {
                                 const float *row = xa + (i0 * in[1] + i1) * in[2];
                                 for (int64_t i2 = l2; i2 < h2; i2++)
-                                    acc += kind == MK_OP_L2_POOL ? (double)row[i2] * row[i2] : row[i2];
+                                    acc +=
+                                        kind == MK_OP_L2_POOL ? (double)row[i2] * row[i2] : row[i2];
                             }
                         if (kind == MK_OP_L2_POOL) {
                             r = (float)sqrt(acc);

@@ -35,19 +35,19 @@ static void reduce_strides(const mk_type *in, const int *mask, int64_t *os, int6
 }
 
 /* Visit every input element with its output index. */
-#define FOR_MAPPED(in, os, BODY)                                                                 \
-    do {                                                                                         \
-        int64_t cnt_[MK_MAX_RANK] = {0};                                                         \
-        size_t oi = 0;                                                                           \
-        for (size_t ii = 0; ii < (in)->numel; ii++) {                                            \
-            BODY;                                                                                \
-            for (int d_ = (in)->type.rank - 1; d_ >= 0; d_--) {                                  \
-                oi += (size_t)(os)[d_];                                                          \
-                if (++cnt_[d_] < (in)->type.dims[d_]) break;                                     \
-                oi -= (size_t)((os)[d_] * cnt_[d_]);                                             \
-                cnt_[d_] = 0;                                                                    \
-            }                                                                                    \
-        }                                                                                        \
+#define FOR_MAPPED(in, os, BODY)                                                                   \
+    do {                                                                                           \
+        int64_t cnt_[MK_MAX_RANK] = {0};                                                           \
+        size_t oi = 0;                                                                             \
+        for (size_t ii = 0; ii < (in)->numel; ii++) {                                              \
+            BODY;                                                                                  \
+            for (int d_ = (in)->type.rank - 1; d_ >= 0; d_--) {                                    \
+                oi += (size_t)(os)[d_];                                                            \
+                if (++cnt_[d_] < (in)->type.dims[d_]) break;                                       \
+                oi -= (size_t)((os)[d_] * cnt_[d_]);                                               \
+                cnt_[d_] = 0;                                                                      \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* Sum in double over 8 interleaved partial sums (independent adds: SIMD, no latency chain). */
@@ -76,8 +76,10 @@ mk_status mk_k_reduce(mk_kctx *k)
     /* fast path: float sum/mean/max/min over a contiguous run of trailing axes */
     int tail = 1, seen_red = 0;
     for (int i = 0; i < x->type.rank; i++) {
-        if (mask[i]) seen_red = 1;
-        else if (seen_red) tail = 0;
+        if (mask[i])
+            seen_red = 1;
+        else if (seen_red)
+            tail = 0;
     }
     if (tail && n_out > 0 && mk_interp_layout(x->type.dtype) == MK_L_F32 &&
         mk_interp_layout(out->type.dtype) == MK_L_F32 &&
@@ -106,8 +108,10 @@ mk_status mk_k_reduce(mk_kctx *k)
     }
     double *acc = mk_malloc(k->alloc, (size_t)n_out * sizeof(double) + 8);
     if (!acc) return MK_OOM(k->e);
-    double init = kind == MK_OP_REDUCE_MAX ? -INFINITY : kind == MK_OP_REDUCE_MIN ? INFINITY
-                  : kind == MK_OP_REDUCE_PROD ? 1.0 : 0.0;
+    double init = kind == MK_OP_REDUCE_MAX    ? -INFINITY
+                  : kind == MK_OP_REDUCE_MIN  ? INFINITY
+                  : kind == MK_OP_REDUCE_PROD ? 1.0
+                                              : 0.0;
     for (int64_t i = 0; i < n_out; i++) acc[i] = init;
     size_t per = n_out ? x->numel / (size_t)n_out : 0;
     if (kind == MK_OP_REDUCE_LOG_SUM_EXP) {
@@ -117,7 +121,10 @@ mk_status mk_k_reduce(mk_kctx *k)
             return MK_OOM(k->e);
         }
         for (int64_t i = 0; i < n_out; i++) mx[i] = -INFINITY;
-        FOR_MAPPED(x, os, { double v = mk_rt_f64(x, ii); if (v > mx[oi]) mx[oi] = v; });
+        FOR_MAPPED(x, os, {
+            double v = mk_rt_f64(x, ii);
+            if (v > mx[oi]) mx[oi] = v;
+        });
         FOR_MAPPED(x, os, acc[oi] += exp(mk_rt_f64(x, ii) - mx[oi]));
         for (int64_t i = 0; i < n_out; i++) acc[i] = isinf(mx[i]) ? mx[i] : mx[i] + log(acc[i]);
         mk_free(k->alloc, mx, (size_t)n_out * sizeof(double) + 8);
@@ -125,8 +132,12 @@ mk_status mk_k_reduce(mk_kctx *k)
         FOR_MAPPED(x, os, {
             double v = mk_rt_f64(x, ii);
             switch (kind) {
-            case MK_OP_REDUCE_MAX: if (v > acc[oi] || isnan(v)) acc[oi] = v; break;
-            case MK_OP_REDUCE_MIN: if (v < acc[oi] || isnan(v)) acc[oi] = v; break;
+            case MK_OP_REDUCE_MAX:
+                if (v > acc[oi] || isnan(v)) acc[oi] = v;
+                break;
+            case MK_OP_REDUCE_MIN:
+                if (v < acc[oi] || isnan(v)) acc[oi] = v;
+                break;
             case MK_OP_REDUCE_PROD: acc[oi] *= v; break;
             case MK_OP_REDUCE_L1_NORM: acc[oi] += fabs(v); break;
             case MK_OP_REDUCE_L2_NORM:
@@ -137,12 +148,18 @@ mk_status mk_k_reduce(mk_kctx *k)
     }
     for (int64_t i = 0; i < n_out; i++) {
         double v = acc[i];
-        if (kind == MK_OP_REDUCE_MEAN) v = per ? v / (double)per : NAN;
-        else if (kind == MK_OP_REDUCE_L2_NORM) v = sqrt(v);
-        else if (kind == MK_OP_REDUCE_LOG_SUM) v = log(v);
-        if (mk_interp_layout(out->type.dtype) == MK_L_F32) ((float *)out->data)[i] = (float)v;
-        else if (mk_interp_layout(out->type.dtype) == MK_L_I32) ((int32_t *)out->data)[i] = (int32_t)v;
-        else ((uint8_t *)out->data)[i] = v != 0;
+        if (kind == MK_OP_REDUCE_MEAN)
+            v = per ? v / (double)per : NAN;
+        else if (kind == MK_OP_REDUCE_L2_NORM)
+            v = sqrt(v);
+        else if (kind == MK_OP_REDUCE_LOG_SUM)
+            v = log(v);
+        if (mk_interp_layout(out->type.dtype) == MK_L_F32)
+            ((float *)out->data)[i] = (float)v;
+        else if (mk_interp_layout(out->type.dtype) == MK_L_I32)
+            ((int32_t *)out->data)[i] = (int32_t)v;
+        else
+            ((uint8_t *)out->data)[i] = v != 0;
     }
     mk_free(k->alloc, acc, (size_t)n_out * sizeof(double) + 8);
     return MK_OK;
@@ -182,8 +199,10 @@ mk_status mk_k_arg_reduce(mk_kctx *k)
                 }
             }
             size_t oi = (size_t)(o * inner + i);
-            if (mk_interp_layout(out->type.dtype) == MK_L_I32) ((int32_t *)out->data)[oi] = (int32_t)best;
-            else ((float *)out->data)[oi] = (float)best;
+            if (mk_interp_layout(out->type.dtype) == MK_L_I32)
+                ((int32_t *)out->data)[oi] = (int32_t)best;
+            else
+                ((float *)out->data)[oi] = (float)best;
         }
     return MK_OK;
 }
@@ -210,8 +229,10 @@ mk_status mk_k_cumsum(mk_kctx *k)
                 size_t idx = (size_t)((o * len + j) * inner + i);
                 double v = mk_rt_f64(x, idx);
                 if (!excl) acc += v;
-                if (f) ((float *)out->data)[idx] = (float)acc;
-                else ((int32_t *)out->data)[idx] = (int32_t)acc;
+                if (f)
+                    ((float *)out->data)[idx] = (float)acc;
+                else
+                    ((int32_t *)out->data)[idx] = (int32_t)acc;
                 if (excl) acc += v;
             }
         }

@@ -54,7 +54,8 @@ static mk_status resample(mk_kctx *k, int bilinear, int gy, int gx, double sy, d
         if (x->type.dims[i] != out->type.dims[i]) return mk_kerr(k, MK_EINVAL, "batch dims differ");
     int64_t H = x->type.dims[r - 2], W = x->type.dims[r - 1];
     int64_t OH = out->type.dims[r - 2], OW = out->type.dims[r - 1];
-    if ((H == 0 || W == 0) && OH * OW != 0) return mk_kerr(k, MK_EINVAL, "cannot resample an empty image");
+    if ((H == 0 || W == 0) && OH * OW != 0)
+        return mk_kerr(k, MK_EINVAL, "cannot resample an empty image");
     int64_t planes = H * W != 0 ? (int64_t)(x->numel / (size_t)(H * W)) : 0;
     if (!OH || !OW) return MK_OK;
     size_t nb = (size_t)(OH + OW) * sizeof(double) + 16;
@@ -131,12 +132,18 @@ mk_status mk_k_upsample_bilinear(mk_kctx *k)
 static mk_status sampling_grid(mk_kctx *k, int *g)
 {
     const char *m = mk_kstr(k, "sampling_mode", "DEFAULT");
-    if (strcmp(m, "STRICT_ALIGN_CORNERS") == 0) *g = G_ALIGN;
-    else if (strcmp(m, "ALIGN_CORNERS") == 0) *g = G_ALIGN_MID;
-    else if (strcmp(m, "DEFAULT") == 0) *g = G_SCALE;
-    else if (strcmp(m, "UNALIGN_CORNERS") == 0) *g = G_HALF;
-    else if (strcmp(m, "OFFSET_CORNERS") == 0) *g = G_OFFSET;
-    else return mk_kerr(k, MK_EINVAL, "unknown sampling_mode '%s'", m);
+    if (strcmp(m, "STRICT_ALIGN_CORNERS") == 0)
+        *g = G_ALIGN;
+    else if (strcmp(m, "ALIGN_CORNERS") == 0)
+        *g = G_ALIGN_MID;
+    else if (strcmp(m, "DEFAULT") == 0)
+        *g = G_SCALE;
+    else if (strcmp(m, "UNALIGN_CORNERS") == 0)
+        *g = G_HALF;
+    else if (strcmp(m, "OFFSET_CORNERS") == 0)
+        *g = G_OFFSET;
+    else
+        return mk_kerr(k, MK_EINVAL, "unknown sampling_mode '%s'", m);
     return MK_OK;
 }
 
@@ -150,12 +157,16 @@ static mk_status resize_to(mk_kctx *k, int bilinear, int resized)
     mk_status st = sampling_grid(k, &g);
     if (st) return st;
     if (!bilinear && g != G_SCALE)
-        return mk_kerr(k, MK_EUNSUPPORTED, "nearest-neighbor resize with sampling_mode '%s' is "
-                       "not supported (only DEFAULT)", mk_kstr(k, "sampling_mode", "DEFAULT"));
+        return mk_kerr(k, MK_EUNSUPPORTED,
+                       "nearest-neighbor resize with sampling_mode '%s' is "
+                       "not supported (only DEFAULT)",
+                       mk_kstr(k, "sampling_mode", "DEFAULT"));
     double sy = out->type.dims[r - 2] && x->type.dims[r - 2]
-                    ? (double)out->type.dims[r - 2] / (double)x->type.dims[r - 2] : 1;
+                    ? (double)out->type.dims[r - 2] / (double)x->type.dims[r - 2]
+                    : 1;
     double sx = out->type.dims[r - 1] && x->type.dims[r - 1]
-                    ? (double)out->type.dims[r - 1] / (double)x->type.dims[r - 1] : 1;
+                    ? (double)out->type.dims[r - 1] / (double)x->type.dims[r - 1]
+                    : 1;
     int gy = resized < 2 ? G_SAME : g, gx = resized < 1 ? G_SAME : g;
     if (!bilinear) {
         gy = resized < 2 ? G_SAME : G_NEAREST_SCALE;

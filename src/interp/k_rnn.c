@@ -17,13 +17,20 @@ typedef enum { A_SIGMOID, A_TANH, A_RELU, A_LINEAR, A_HARD_SIGMOID, A_SCALED_TAN
 static mk_status get_act(mk_kctx *k, const char *param, const char *def, act *a)
 {
     const char *s = mk_kstr(k, param, def);
-    if (strcmp(s, "sigmoid") == 0) *a = A_SIGMOID;
-    else if (strcmp(s, "tanh") == 0) *a = A_TANH;
-    else if (strcmp(s, "relu") == 0) *a = A_RELU;
-    else if (strcmp(s, "linear") == 0) *a = A_LINEAR;
-    else if (strcmp(s, "sigmoid_hard") == 0) *a = A_HARD_SIGMOID;
-    else if (strcmp(s, "scaled_tanh") == 0) *a = A_SCALED_TANH;
-    else return mk_kerr(k, MK_EUNSUPPORTED, "%s '%s' not supported", param, s);
+    if (strcmp(s, "sigmoid") == 0)
+        *a = A_SIGMOID;
+    else if (strcmp(s, "tanh") == 0)
+        *a = A_TANH;
+    else if (strcmp(s, "relu") == 0)
+        *a = A_RELU;
+    else if (strcmp(s, "linear") == 0)
+        *a = A_LINEAR;
+    else if (strcmp(s, "sigmoid_hard") == 0)
+        *a = A_HARD_SIGMOID;
+    else if (strcmp(s, "scaled_tanh") == 0)
+        *a = A_SCALED_TANH;
+    else
+        return mk_kerr(k, MK_EUNSUPPORTED, "%s '%s' not supported", param, s);
     return MK_OK;
 }
 
@@ -114,7 +121,8 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
         (ibias && ibias->numel != (size_t)GH))
         return mk_kerr(k, MK_EINVAL, "%s weights have the wrong size", d ? "backward" : "forward");
     mk_status st;
-    if ((st = f32(k, bias, "bias")) || (st = f32(k, peep, "peephole")) || (st = f32(k, ibias, "input_bias")))
+    if ((st = f32(k, bias, "bias")) || (st = f32(k, peep, "peephole")) ||
+        (st = f32(k, ibias, "input_bias")))
         return st;
     act ra = A_SIGMOID, ca = A_TANH, aa = A_TANH;
     if (cell != CELL_RNN && (st = get_act(k, "recurrent_activation", "sigmoid", &ra))) return st;
@@ -176,10 +184,11 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
                     if (cell == CELL_RNN) {
                         hb[j] = apply_act(aa, xx[j] + hx[j] + (bb ? bb[j] : 0));
                     } else if (cell == CELL_GRU) { /* reset_after; blocks r, o, z */
-                        float r = apply_act(ra, xx[j] + hx[j] + (bb ? bb[j] : 0) + (ib ? ib[j] : 0));
-                        float z = apply_act(ra, xx[2 * H + j] + hx[2 * H + j] +
-                                                    (bb ? bb[2 * H + j] : 0) +
-                                                    (ib ? ib[2 * H + j] : 0));
+                        float r =
+                            apply_act(ra, xx[j] + hx[j] + (bb ? bb[j] : 0) + (ib ? ib[j] : 0));
+                        float z =
+                            apply_act(ra, xx[2 * H + j] + hx[2 * H + j] + (bb ? bb[2 * H + j] : 0) +
+                                              (ib ? ib[2 * H + j] : 0));
                         float o = apply_act(aa, xx[H + j] + (ib ? ib[H + j] : 0) +
                                                     r * (hx[H + j] + (bb ? bb[H + j] : 0)));
                         hb[j] = (1 - z) * o + z * hb[j];
@@ -192,9 +201,13 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
                             gi += pp[j] * cb[j];
                             gf += pp[H + j] * cb[j];
                         }
-                        float i_ = apply_act(ra, gi), f_ = apply_act(ra, gf), z_ = apply_act(ca, gz);
+                        float i_ = apply_act(ra, gi), f_ = apply_act(ra, gf),
+                              z_ = apply_act(ca, gz);
                         float cn = f_ * cb[j] + i_ * z_;
-                        if (clip > 0) cn = cn > (float)clip ? (float)clip : cn < -(float)clip ? -(float)clip : cn;
+                        if (clip > 0)
+                            cn = cn > (float)clip    ? (float)clip
+                                 : cn < -(float)clip ? -(float)clip
+                                                     : cn;
                         if (pp) go += pp[2 * H + j] * cn;
                         cb[j] = cn;
                         hb[j] = apply_act(ra, go) * apply_act(aa, cn);

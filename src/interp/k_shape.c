@@ -123,7 +123,8 @@ mk_status mk_k_concat(mk_kctx *k)
     if (inter) {
         int64_t len = v[0]->type.dims[axis];
         for (int j = 0; j < n; j++)
-            if (v[j]->type.dims[axis] != len) return mk_kerr(k, MK_EINVAL, "interleave needs equal sizes");
+            if (v[j]->type.dims[axis] != len)
+                return mk_kerr(k, MK_EINVAL, "interleave needs equal sizes");
         for (int64_t p = 0; p < outer; p++)
             for (int64_t q = 0; q < len; q++)
                 for (int j = 0; j < n; j++) {
@@ -206,8 +207,8 @@ static mk_status slice_params(mk_kctx *k, const mk_rt *x, int64_t *b, int64_t *s
                               int *sq)
 {
     int r = x->type.rank, nb, ne, ns, nbm, nem, nsq;
-    int64_t beg[MK_MAX_RANK], end[MK_MAX_RANK], str[MK_MAX_RANK], bm[MK_MAX_RANK],
-        em[MK_MAX_RANK], sm[MK_MAX_RANK];
+    int64_t beg[MK_MAX_RANK], end[MK_MAX_RANK], str[MK_MAX_RANK], bm[MK_MAX_RANK], em[MK_MAX_RANK],
+        sm[MK_MAX_RANK];
     mk_status st;
     if ((st = mk_kints(k, "begin", beg, MK_MAX_RANK, &nb)) ||
         (st = mk_kints(k, "end", end, MK_MAX_RANK, &ne)) ||
@@ -264,7 +265,8 @@ mk_status mk_k_slice_by_index(mk_kctx *k)
         if (cnt[i]) base += b[i] * is[i];
         ss[i] = s[i] * is[i];
     }
-    if (n != out->numel) return mk_kerr(k, MK_EINVAL, "slice has %zu elements, output %zu", n, out->numel);
+    if (n != out->numel)
+        return mk_kerr(k, MK_EINVAL, "slice has %zu elements, output %zu", n, out->numel);
     strided_copy(out->data, x->data, esz(x), r, cnt, base, ss);
     return MK_OK;
 }
@@ -280,7 +282,8 @@ mk_status mk_k_slice_update(mk_kctx *k)
     if (x->numel != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
     size_t n = 1, es = esz(x);
     for (int i = 0; i < r; i++) n *= (size_t)cnt[i];
-    if (n != u->numel) return mk_kerr(k, MK_EINVAL, "update has %zu elements, slice %zu", u->numel, n);
+    if (n != u->numel)
+        return mk_kerr(k, MK_EINVAL, "update has %zu elements, slice %zu", u->numel, n);
     memcpy(out->data, x->data, x->numel * es);
     mk_strides(&x->type, is);
     int64_t c[MK_MAX_RANK] = {0};
@@ -313,7 +316,8 @@ mk_status mk_k_slice_by_size(mk_kctx *k)
     for (int i = 0; i < r; i++) {
         int64_t d = x->type.dims[i], bi = beg[i] < 0 ? beg[i] + d : beg[i];
         int64_t c = sz[i] < 0 ? d - bi : sz[i];
-        if (bi < 0 || c < 0 || bi + c > d) return mk_kerr(k, MK_EINVAL, "slice out of range on axis %d", i);
+        if (bi < 0 || c < 0 || bi + c > d)
+            return mk_kerr(k, MK_EINVAL, "slice out of range on axis %d", i);
         cnt[i] = c;
         base += bi * is[i];
         n *= (size_t)c;
@@ -357,12 +361,15 @@ mk_status mk_k_pad(mk_kctx *k)
     int np, r = x->type.rank;
     mk_status st = mk_kints(k, "pad", pad, 2 * MK_MAX_RANK, &np);
     double cv;
-    if (st || (st = mk_kfloat(k, "constant_val", 0, &cv)) || (st = same_layout(k, x, out))) return st;
+    if (st || (st = mk_kfloat(k, "constant_val", 0, &cv)) || (st = same_layout(k, x, out)))
+        return st;
     if (np < 0 || np % 2 || np / 2 > r || out->type.rank != r)
         return mk_kerr(k, MK_EINVAL, "pad must have an even count of at most %d", 2 * r);
     const char *mode = mk_kstr(k, "mode", "constant");
-    int m = strcmp(mode, "constant") == 0 ? 0 : strcmp(mode, "reflect") == 0 ? 1
-            : strcmp(mode, "replicate") == 0 ? 2 : -1;
+    int m = strcmp(mode, "constant") == 0    ? 0
+            : strcmp(mode, "reflect") == 0   ? 1
+            : strcmp(mode, "replicate") == 0 ? 2
+                                             : -1;
     if (m < 0) return mk_kerr(k, MK_EINVAL, "unknown pad mode '%s'", mode);
     int64_t pb[MK_MAX_RANK] = {0}, is[MK_MAX_RANK];
     int first = r - np / 2;
@@ -375,7 +382,8 @@ mk_status mk_k_pad(mk_kctx *k)
         if (m != 0 && x->type.dims[i] == 0) return mk_kerr(k, MK_EINVAL, "cannot pad an empty dim");
     }
     for (int i = 0; i < first; i++)
-        if (out->type.dims[i] != x->type.dims[i]) return mk_kerr(k, MK_EINVAL, "output dim %d mismatch", i);
+        if (out->type.dims[i] != x->type.dims[i])
+            return mk_kerr(k, MK_EINVAL, "output dim %d mismatch", i);
     mk_strides(&x->type, is);
     size_t es = esz(x);
     int64_t c[MK_MAX_RANK] = {0};
@@ -388,11 +396,14 @@ mk_status mk_k_pad(mk_kctx *k)
         for (int i = 0; i < r; i++) {
             int64_t d = x->type.dims[i], s = c[i] - pb[i];
             if (s < 0 || s >= d) {
-                if (m == 0) outside = 1;
-                else if (m == 2) s = s < 0 ? 0 : d - 1;
+                if (m == 0)
+                    outside = 1;
+                else if (m == 2)
+                    s = s < 0 ? 0 : d - 1;
                 else {
                     int64_t period = 2 * (d - 1);
-                    if (period == 0) s = 0;
+                    if (period == 0)
+                        s = 0;
                     else {
                         s = s % period;
                         if (s < 0) s += period;
@@ -494,8 +505,10 @@ mk_status mk_k_range_1d(mk_kctx *k)
     if ((double)out->numel != want) return mk_kerr(k, MK_EINVAL, "output length mismatch");
     for (size_t i = 0; i < out->numel; i++) {
         double v = s + (double)i * d;
-        if (mk_interp_layout(out->type.dtype) == MK_L_F32) ((float *)out->data)[i] = (float)v;
-        else ((int32_t *)out->data)[i] = (int32_t)v;
+        if (mk_interp_layout(out->type.dtype) == MK_L_F32)
+            ((float *)out->data)[i] = (float)v;
+        else
+            ((int32_t *)out->data)[i] = (int32_t)v;
     }
     return MK_OK;
 }
@@ -532,7 +545,8 @@ static mk_status shuffle(mk_kctx *k, int kind, const char *param)
     if (st || (st = same_layout(k, x, out))) return st;
     if (x->type.rank != 4 || out->type.rank != 4 || bs < 1 || x->numel != out->numel)
         return mk_kerr(k, MK_EINVAL, "needs rank-4 x and %s >= 1", param);
-    int64_t N = out->type.dims[0], C = out->type.dims[1], H = out->type.dims[2], W = out->type.dims[3];
+    int64_t N = out->type.dims[0], C = out->type.dims[1], H = out->type.dims[2],
+            W = out->type.dims[3];
     int64_t iC = x->type.dims[1], iH = x->type.dims[2], iW = x->type.dims[3];
     size_t es = esz(x);
     if (kind != 1 && (iC != C * bs * bs || H != iH * bs || W != iW * bs))
@@ -555,7 +569,8 @@ static mk_status shuffle(mk_kctx *k, int kind, const char *param)
                         src = ((n * iC + ic) * iH + h * bs + i) * iW + w * bs + j;
                     }
                     size_t dst = (size_t)(((n * C + c) * H + h) * W + w);
-                    memcpy((char *)out->data + dst * es, (const char *)x->data + (size_t)src * es, es);
+                    memcpy((char *)out->data + dst * es, (const char *)x->data + (size_t)src * es,
+                           es);
                 }
     return MK_OK;
 }

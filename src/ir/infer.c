@@ -11,7 +11,8 @@
 
 /* ---- helpers ---- */
 
-mk_status mk_ir_infer_fail(mk_ictx *c, const char *fmt, ...) {
+mk_status mk_ir_infer_fail(mk_ictx *c, const char *fmt, ...)
+{
     char msg[768];
     va_list ap;
     va_start(ap, fmt);
@@ -22,7 +23,8 @@ mk_status mk_ir_infer_fail(mk_ictx *c, const char *fmt, ...) {
                       in ? in->name : "?", msg);
 }
 
-const mk_operand *mk_ir_infer_in(mk_ictx *c, const char *param) {
+const mk_operand *mk_ir_infer_in(mk_ictx *c, const char *param)
+{
     for (int i = 0, idx = 0; i < c->op->n_inputs; i++) {
         const mk_input *in = &c->op->inputs[i];
         if (strcmp(in->name, param) == 0)
@@ -42,18 +44,21 @@ const mk_operand *mk_ir_infer_in(mk_ictx *c, const char *param) {
     return o;
 }
 
-const mk_operand *mk_ir_infer_req(mk_ictx *c, const char *param) {
+const mk_operand *mk_ir_infer_req(mk_ictx *c, const char *param)
+{
     const mk_operand *o = mk_ir_infer_in(c, param);
     if (!o) mk_ir_infer_fail(c, "missing required input '%s'", param);
     return o;
 }
 
-int mk_ir_infer_nargs(mk_ictx *c, const char *param) {
+int mk_ir_infer_nargs(mk_ictx *c, const char *param)
+{
     const mk_input *in = mk_ir_input(c->op, param);
     return in ? in->n_args : 0;
 }
 
-const mk_operand *mk_ir_infer_arg(mk_ictx *c, const char *param, int j) {
+const mk_operand *mk_ir_infer_arg(mk_ictx *c, const char *param, int j)
+{
     int idx = mk_ir_operand_index(c->op, param);
     const mk_input *in = mk_ir_input(c->op, param);
     if (idx < 0 || !in || j < 0 || j >= in->n_args || idx + j >= c->n_ins) return NULL;
@@ -61,7 +66,8 @@ const mk_operand *mk_ir_infer_arg(mk_ictx *c, const char *param, int j) {
 }
 
 /* Element count of an operand with data; 0 when not static or the data is too short. */
-static int data_numel(const mk_operand *o, size_t *n) {
+static int data_numel(const mk_operand *o, size_t *n)
+{
     size_t nb;
     if (!o->data || !mk_type_numel(&o->type, n)) return 0;
     if (o->type.dtype == MK_DT_STRING) return o->nbytes >= *n * sizeof(char *);
@@ -70,55 +76,36 @@ static int data_numel(const mk_operand *o, size_t *n) {
 }
 
 /* Element i as double; *integral says whether it is a whole number. 0 for non-numeric. */
-static int elem(const mk_operand *o, size_t i, double *d, int64_t *iv) {
+static int elem(const mk_operand *o, size_t i, double *d, int64_t *iv)
+{
     const void *p = o->data;
     switch (o->type.dtype) {
     case MK_DT_BOOL:
-    case MK_DT_UINT8:
-        *iv = ((const uint8_t *)p)[i];
-        break;
-    case MK_DT_INT8:
-        *iv = ((const int8_t *)p)[i];
-        break;
-    case MK_DT_INT16:
-        *iv = ((const int16_t *)p)[i];
-        break;
-    case MK_DT_UINT16:
-        *iv = ((const uint16_t *)p)[i];
-        break;
-    case MK_DT_INT32:
-        *iv = ((const int32_t *)p)[i];
-        break;
-    case MK_DT_UINT32:
-        *iv = ((const uint32_t *)p)[i];
-        break;
-    case MK_DT_INT64:
-        *iv = ((const int64_t *)p)[i];
-        break;
+    case MK_DT_UINT8: *iv = ((const uint8_t *)p)[i]; break;
+    case MK_DT_INT8: *iv = ((const int8_t *)p)[i]; break;
+    case MK_DT_INT16: *iv = ((const int16_t *)p)[i]; break;
+    case MK_DT_UINT16: *iv = ((const uint16_t *)p)[i]; break;
+    case MK_DT_INT32: *iv = ((const int32_t *)p)[i]; break;
+    case MK_DT_UINT32: *iv = ((const uint32_t *)p)[i]; break;
+    case MK_DT_INT64: *iv = ((const int64_t *)p)[i]; break;
     case MK_DT_UINT64: {
         uint64_t u = ((const uint64_t *)p)[i];
         if (u > (uint64_t)INT64_MAX) return 0;
         *iv = (int64_t)u;
         break;
     }
-    case MK_DT_FP16:
-        *d = mk_f16_to_f32(((const uint16_t *)p)[i]);
-        return 2;
-    case MK_DT_FP32:
-        *d = ((const float *)p)[i];
-        return 2;
-    case MK_DT_FP64:
-        *d = ((const double *)p)[i];
-        return 2;
-    default:
-        return 0;
+    case MK_DT_FP16: *d = mk_f16_to_f32(((const uint16_t *)p)[i]); return 2;
+    case MK_DT_FP32: *d = ((const float *)p)[i]; return 2;
+    case MK_DT_FP64: *d = ((const double *)p)[i]; return 2;
+    default: return 0;
     }
     *d = (double)*iv;
     return 1;
 }
 
 int mk_ir_infer_ints(mk_ictx *c, const char *param, const mk_operand *o, int64_t *out, int max,
-                     int *n) {
+                     int *n)
+{
     size_t cnt;
     if (!o || !o->data) return 0;
     if (o->type.rank > 1) {
@@ -153,13 +140,15 @@ int mk_ir_infer_ints(mk_ictx *c, const char *param, const mk_operand *o, int64_t
     return 1;
 }
 
-static mk_status scalar_data(mk_ictx *c, const char *param, const mk_operand *o, size_t *cnt) {
+static mk_status scalar_data(mk_ictx *c, const char *param, const mk_operand *o, size_t *cnt)
+{
     if (o->type.rank > 1 || !data_numel(o, cnt) || *cnt != 1)
         return mk_ir_infer_fail(c, "'%s' must be a scalar", param);
     return MK_OK;
 }
 
-mk_status mk_ir_infer_int(mk_ictx *c, const char *param, int64_t def, int64_t *out, int *known) {
+mk_status mk_ir_infer_int(mk_ictx *c, const char *param, int64_t def, int64_t *out, int *known)
+{
     const mk_operand *o = mk_ir_infer_in(c, param);
     int k = 1;
     *out = def;
@@ -179,7 +168,8 @@ mk_status mk_ir_infer_int(mk_ictx *c, const char *param, int64_t def, int64_t *o
     return MK_OK;
 }
 
-mk_status mk_ir_infer_f64(mk_ictx *c, const char *param, double def, double *out, int *known) {
+mk_status mk_ir_infer_f64(mk_ictx *c, const char *param, double def, double *out, int *known)
+{
     const mk_operand *o = mk_ir_infer_in(c, param);
     *out = def;
     if (known) *known = !o || o->data;
@@ -194,7 +184,8 @@ mk_status mk_ir_infer_f64(mk_ictx *c, const char *param, double def, double *out
     return MK_OK;
 }
 
-const char *mk_ir_infer_str(mk_ictx *c, const char *param, const char *def) {
+const char *mk_ir_infer_str(mk_ictx *c, const char *param, const char *def)
+{
     const mk_operand *o = mk_ir_infer_in(c, param);
     size_t cnt;
     if (!o) return def;
@@ -202,7 +193,8 @@ const char *mk_ir_infer_str(mk_ictx *c, const char *param, const char *def) {
     return ((const char *const *)o->data)[0];
 }
 
-mk_status mk_ir_infer_out(mk_ictx *c, const mk_type *t) {
+mk_status mk_ir_infer_out(mk_ictx *c, const mk_type *t)
+{
     if (c->n_outs >= c->max_outs) return mk_ir_infer_fail(c, "more than %d outputs", c->max_outs);
     if (t->rank > MK_MAX_RANK)
         return mk_ir_infer_fail(c, "output rank %d exceeds %d", t->rank, MK_MAX_RANK);
@@ -218,20 +210,23 @@ mk_status mk_ir_infer_out(mk_ictx *c, const mk_type *t) {
     return MK_OK;
 }
 
-mk_status mk_ir_infer_out_unranked(mk_ictx *c, mk_dtype dt) {
+mk_status mk_ir_infer_out_unranked(mk_ictx *c, mk_dtype dt)
+{
     mk_type t = mk_type_make(dt, 0, NULL);
     t.rank = MK_RANK_UNKNOWN;
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_infer_axis(mk_ictx *c, const char *what, int64_t axis, int rank, int *out) {
+mk_status mk_ir_infer_axis(mk_ictx *c, const char *what, int64_t axis, int rank, int *out)
+{
     if (axis < -(int64_t)rank || axis >= rank)
         return mk_ir_infer_fail(c, "%s %lld out of range for rank %d", what, (long long)axis, rank);
     *out = (int)(axis < 0 ? axis + rank : axis);
     return MK_OK;
 }
 
-mk_status mk_ir_infer_dim_mul(mk_ictx *c, int64_t a, int64_t b, int64_t *out) {
+mk_status mk_ir_infer_dim_mul(mk_ictx *c, int64_t a, int64_t b, int64_t *out)
+{
     if (a < 0 || b < 0) {
         *out = (a == 0 || b == 0) ? 0 : MK_DIM_UNKNOWN;
         return MK_OK;
@@ -243,7 +238,8 @@ mk_status mk_ir_infer_dim_mul(mk_ictx *c, int64_t a, int64_t b, int64_t *out) {
     return MK_OK;
 }
 
-mk_status mk_ir_infer_rank(mk_ictx *c, const char *param, const mk_operand *o, int lo, int hi) {
+mk_status mk_ir_infer_rank(mk_ictx *c, const char *param, const mk_operand *o, int lo, int hi)
+{
     if (o->type.rank >= 0 && (o->type.rank < lo || o->type.rank > hi)) {
         if (lo == hi)
             return mk_ir_infer_fail(c, "'%s' must have rank %d, got %d", param, lo, o->type.rank);
@@ -253,13 +249,15 @@ mk_status mk_ir_infer_rank(mk_ictx *c, const char *param, const mk_operand *o, i
     return MK_OK;
 }
 
-mk_status mk_ir_infer_same_dim(mk_ictx *c, const char *what, int64_t a, int64_t b) {
+mk_status mk_ir_infer_same_dim(mk_ictx *c, const char *what, int64_t a, int64_t b)
+{
     if (a >= 0 && b >= 0 && a != b)
         return mk_ir_infer_fail(c, "%s mismatch: %lld vs %lld", what, (long long)a, (long long)b);
     return MK_OK;
 }
 
-mk_status mk_ir_infer_broadcast(mk_ictx *c, const mk_type *a, const mk_type *b, mk_type *out) {
+mk_status mk_ir_infer_broadcast(mk_ictx *c, const mk_type *a, const mk_type *b, mk_type *out)
+{
     if (a->rank < 0 || b->rank < 0) {
         out->rank = MK_RANK_UNKNOWN;
         return MK_OK;
@@ -294,11 +292,13 @@ mk_status mk_ir_infer_broadcast(mk_ictx *c, const mk_type *a, const mk_type *b, 
 
 /* ---- elementwise and activations ---- */
 
-static int is_compare(mk_op_kind k) {
+static int is_compare(mk_op_kind k)
+{
     return k >= MK_OP_EQUAL && k <= MK_OP_LOGICAL_XOR;
 }
 
-static mk_status r_binary(mk_ictx *c) {
+static mk_status r_binary(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *y = x ? mk_ir_infer_req(c, "y") : NULL;
     if (!x || !y) return c->e->code;
     if (x->type.dtype != y->type.dtype)
@@ -311,17 +311,20 @@ static mk_status r_binary(mk_ictx *c) {
 }
 
 /* Output = x's type (x or another named tensor input). */
-static mk_status same_as(mk_ictx *c, const char *param) {
+static mk_status same_as(mk_ictx *c, const char *param)
+{
     const mk_operand *x = mk_ir_infer_req(c, param);
     if (!x) return c->e->code;
     return mk_ir_infer_out(c, &x->type);
 }
 
-static mk_status r_unary(mk_ictx *c) {
+static mk_status r_unary(mk_ictx *c)
+{
     return same_as(c, "x");
 }
 
-static mk_status r_logical_not(mk_ictx *c) {
+static mk_status r_logical_not(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     mk_type t = x->type;
@@ -330,7 +333,8 @@ static mk_status r_logical_not(mk_ictx *c) {
 }
 
 /* Unary op with an axis parameter (softmax, cumsum): the axis must fit x's rank. */
-static mk_status r_unary_axis(mk_ictx *c) {
+static mk_status r_unary_axis(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t axis;
@@ -344,7 +348,8 @@ static mk_status r_unary_axis(mk_ictx *c) {
     return mk_ir_infer_out(c, &x->type);
 }
 
-static mk_status r_prelu(mk_ictx *c) {
+static mk_status r_prelu(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *a = x ? mk_ir_infer_req(c, "alpha") : NULL;
     if (!a) return c->e->code;
     if (mk_ir_infer_rank(c, "x", x, 3, MK_MAX_RANK)) return c->e->code;
@@ -354,7 +359,8 @@ static mk_status r_prelu(mk_ictx *c) {
     return mk_ir_infer_out(c, &x->type);
 }
 
-static mk_dtype cast_target(mk_ictx *c, const char *s) {
+static mk_dtype cast_target(mk_ictx *c, const char *s)
+{
     static const struct {
         const char *name;
         mk_dtype dt;
@@ -370,7 +376,8 @@ static mk_dtype cast_target(mk_ictx *c, const char *s) {
     return MK_DT_INVALID;
 }
 
-static mk_status r_cast(mk_ictx *c) {
+static mk_status r_cast(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x || !mk_ir_infer_req(c, "dtype")) return c->e->code;
     const char *s = mk_ir_infer_str(c, "dtype", NULL);
@@ -384,13 +391,15 @@ static mk_status r_cast(mk_ictx *c) {
 
 /* ---- constants ---- */
 
-static mk_status r_const(mk_ictx *c) {
+static mk_status r_const(mk_ictx *c)
+{
     const mk_operand *v = mk_ir_infer_in(c, "val");
     if (!v) return mk_ir_infer_fail(c, "missing attribute 'val'");
     return mk_ir_infer_out(c, &v->type);
 }
 
-static mk_status r_affine_dequantize(mk_ictx *c) {
+static mk_status r_affine_dequantize(mk_ictx *c)
+{
     const mk_operand *q = mk_ir_infer_req(c, "quantized_data");
     const mk_operand *s = q ? mk_ir_infer_req(c, "scale") : NULL;
     const mk_operand *z = s ? mk_ir_infer_req(c, "zero_point") : NULL;
@@ -417,7 +426,8 @@ static mk_status r_affine_dequantize(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_blockwise_shift_scale(mk_ictx *c) {
+static mk_status r_blockwise_shift_scale(mk_ictx *c)
+{
     const mk_operand *d = mk_ir_infer_req(c, "data");
     const mk_operand *s = d ? mk_ir_infer_req(c, "scale") : NULL;
     if (!s) return c->e->code;
@@ -438,7 +448,8 @@ static mk_status r_blockwise_shift_scale(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_constexpr_cast(mk_ictx *c) {
+static mk_status r_constexpr_cast(mk_ictx *c)
+{
     const mk_operand *s = mk_ir_infer_req(c, "source_val");
     if (!s || !mk_ir_infer_req(c, "output_dtype")) return c->e->code;
     const char *dn = mk_ir_infer_str(c, "output_dtype", NULL);
@@ -449,7 +460,8 @@ static mk_status r_constexpr_cast(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_lut_to_dense(mk_ictx *c) {
+static mk_status r_lut_to_dense(mk_ictx *c)
+{
     const mk_operand *lut = mk_ir_infer_req(c, "lut");
     const mk_operand *idx = lut ? mk_ir_infer_req(c, "indices") : NULL;
     if (!idx) return c->e->code;
@@ -485,7 +497,8 @@ static mk_status r_lut_to_dense(mk_ictx *c) {
 
 /* ---- creation ops ---- */
 
-static mk_status r_shape(mk_ictx *c) {
+static mk_status r_shape(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t d = x->type.rank;
@@ -493,14 +506,16 @@ static mk_status r_shape(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_dtype value_dtype(mk_ictx *c, const char *param, mk_dtype def) {
+static mk_dtype value_dtype(mk_ictx *c, const char *param, mk_dtype def)
+{
     const mk_operand *v = mk_ir_infer_in(c, param);
     return v ? v->type.dtype : def;
 }
 
 /* Output shape from an int vector operand (fill, resize shapes): dims from data, or a rank
  * with unknown dims from its static length, or unknown rank. */
-static mk_status shape_from_vector(mk_ictx *c, const char *param, const mk_operand *s, mk_type *t) {
+static mk_status shape_from_vector(mk_ictx *c, const char *param, const mk_operand *s, mk_type *t)
+{
     int64_t dims[MK_MAX_RANK + 1];
     int n = 0;
     int k = mk_ir_infer_ints(c, param, s, dims, MK_MAX_RANK, &n);
@@ -511,8 +526,7 @@ static mk_status shape_from_vector(mk_ictx *c, const char *param, const mk_opera
             if (dims[i] < 0)
                 return mk_ir_infer_fail(c, "'%s' has negative dim %lld", param, (long long)dims[i]);
         t->rank = n;
-        for (int i = 0; i < n; i++)
-            t->dims[i] = dims[i];
+        for (int i = 0; i < n; i++) t->dims[i] = dims[i];
         return MK_OK;
     }
     int64_t len = s->type.rank == 1 ? s->type.dims[0] : s->type.rank == 0 ? 1 : -1;
@@ -520,12 +534,12 @@ static mk_status shape_from_vector(mk_ictx *c, const char *param, const mk_opera
         return mk_ir_infer_fail(c, "'%s' length %lld exceeds max rank %d", param, (long long)len,
                                 MK_MAX_RANK);
     t->rank = len < 0 ? MK_RANK_UNKNOWN : (int)len;
-    for (int i = 0; i < t->rank; i++)
-        t->dims[i] = MK_DIM_UNKNOWN;
+    for (int i = 0; i < t->rank; i++) t->dims[i] = MK_DIM_UNKNOWN;
     return MK_OK;
 }
 
-static mk_status r_fill(mk_ictx *c) {
+static mk_status r_fill(mk_ictx *c)
+{
     const mk_operand *s = mk_ir_infer_req(c, "shape");
     if (!s) return c->e->code;
     mk_type t = mk_type_scalar(value_dtype(c, "value", MK_DT_FP32));
@@ -533,7 +547,8 @@ static mk_status r_fill(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_fill_like(mk_ictx *c) {
+static mk_status r_fill_like(mk_ictx *c)
+{
     const mk_operand *r = mk_ir_infer_req(c, "ref_tensor");
     if (!r) return c->e->code;
     mk_type t = r->type;
@@ -541,7 +556,8 @@ static mk_status r_fill_like(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_range_1d(mk_ictx *c) {
+static mk_status r_range_1d(mk_ictx *c)
+{
     const char *names[3] = {"start", "end", "step"};
     const mk_operand *o[3];
     for (int i = 0; i < 3; i++)
@@ -586,7 +602,8 @@ static mk_status r_range_1d(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_one_hot(mk_ictx *c) {
+static mk_status r_one_hot(mk_ictx *c)
+{
     const mk_operand *idx = mk_ir_infer_req(c, "indices");
     const mk_operand *sz = idx ? mk_ir_infer_req(c, "one_hot_vector_size") : NULL;
     if (!sz) return c->e->code;
@@ -606,12 +623,12 @@ static mk_status r_one_hot(mk_ictx *c) {
     if (mk_ir_infer_axis(c, "axis", axis, r, &ax)) return c->e->code;
     mk_type t = mk_type_scalar(dt);
     t.rank = r;
-    for (int i = 0, j = 0; i < r; i++)
-        t.dims[i] = i == ax ? size : idx->type.dims[j++];
+    for (int i = 0, j = 0; i < r; i++) t.dims[i] = i == ax ? size : idx->type.dims[j++];
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_topk(mk_ictx *c) {
+static mk_status r_topk(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t k, axis, ret_idx;
@@ -643,7 +660,8 @@ static mk_status r_topk(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_argsort(mk_ictx *c) {
+static mk_status r_argsort(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t axis;
@@ -656,7 +674,8 @@ static mk_status r_argsort(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_non_zero(mk_ictx *c) {
+static mk_status r_non_zero(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t d[2] = {MK_DIM_UNKNOWN, x->type.rank};
@@ -675,7 +694,8 @@ static mk_status r_non_zero(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_select(mk_ictx *c) {
+static mk_status r_select(mk_ictx *c)
+{
     const mk_operand *cd = mk_ir_infer_req(c, "cond");
     const mk_operand *a = cd ? mk_ir_infer_req(c, "a") : NULL;
     const mk_operand *b = a ? mk_ir_infer_req(c, "b") : NULL;
@@ -689,18 +709,21 @@ static mk_status r_select(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_band_part(mk_ictx *c) {
+static mk_status r_band_part(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     if (x->type.rank >= 0 && x->type.rank < 2) return mk_ir_infer_fail(c, "x must have rank >= 2");
     return mk_ir_infer_out(c, &x->type);
 }
 
-static mk_status r_read_state(mk_ictx *c) {
+static mk_status r_read_state(mk_ictx *c)
+{
     return same_as(c, "input");
 }
 
-static mk_status r_quantize(mk_ictx *c) {
+static mk_status r_quantize(mk_ictx *c)
+{
     const mk_operand *in = mk_ir_infer_req(c, "input");
     if (!in || !mk_ir_infer_req(c, "scale") || !mk_ir_infer_req(c, "output_dtype"))
         return c->e->code;
@@ -716,7 +739,8 @@ static mk_status r_quantize(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_dequantize(mk_ictx *c) {
+static mk_status r_dequantize(mk_ictx *c)
+{
     const mk_operand *in = mk_ir_infer_req(c, "input");
     const mk_operand *s = in ? mk_ir_infer_req(c, "scale") : NULL;
     if (!s) return c->e->code;
@@ -728,7 +752,8 @@ static mk_status r_dequantize(mk_ictx *c) {
 /* ---- control flow ---- */
 
 /* Merge b into a: dims equal stay, others become unknown; dtypes must match. */
-static mk_status merge_type(mk_ictx *c, int i, mk_type *a, const mk_type *b) {
+static mk_status merge_type(mk_ictx *c, int i, mk_type *a, const mk_type *b)
+{
     if (a->dtype != b->dtype)
         return mk_ir_infer_fail(c, "output %d: branch dtypes differ (%s vs %s)", i,
                                 mk_dtype_name(a->dtype) ? mk_dtype_name(a->dtype) : "?",
@@ -742,7 +767,8 @@ static mk_status merge_type(mk_ictx *c, int i, mk_type *a, const mk_type *b) {
     return MK_OK;
 }
 
-static mk_status r_cond(mk_ictx *c) {
+static mk_status r_cond(mk_ictx *c)
+{
     const mk_operand *p = mk_ir_infer_req(c, "pred");
     if (!p) return c->e->code;
     if (p->type.dtype != MK_DT_BOOL) return mk_ir_infer_fail(c, "pred must be bool");
@@ -760,7 +786,8 @@ static mk_status r_cond(mk_ictx *c) {
     return MK_OK;
 }
 
-static mk_status r_while_loop(mk_ictx *c) {
+static mk_status r_while_loop(mk_ictx *c)
+{
     int n = mk_ir_infer_nargs(c, "loop_vars");
     if (n == 0) return mk_ir_infer_fail(c, "missing required input 'loop_vars'");
     const mk_block *body = c->op->n_blocks == 2 ? c->op->blocks[1] : NULL;
@@ -921,19 +948,22 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_READ_STATE] = r_read_state,
 };
 
-int mk_ir_infer_has_rule(mk_op_kind k) {
+int mk_ir_infer_has_rule(mk_op_kind k)
+{
     return (unsigned)k < MK_OP__COUNT && rules[k] != NULL;
 }
 
 /* Is parameter pp bound on op (as an input with args, or as an attribute)? */
-static int is_bound(const mk_op *op, const mk_op_param *pp) {
+static int is_bound(const mk_op *op, const mk_op_param *pp)
+{
     const mk_input *in = mk_ir_input(op, pp->name);
     if (in && in->n_args > 0) return 1;
     return mk_ir_attr(op, pp->name) != NULL;
 }
 
 mk_status mk_ir_infer(const mk_op *op, const mk_operand *ins, int n_ins, mk_type *outs,
-                      int max_outs, int *n_outs, mk_err *e) {
+                      int max_outs, int *n_outs, mk_err *e)
+{
     mk_ictx c;
     memset(&c, 0, sizeof c);
     c.op = op;
@@ -948,8 +978,7 @@ mk_status mk_ir_infer(const mk_op *op, const mk_operand *ins, int n_ins, mk_type
         return mk_err_set(e, MK_EUNSUPPORTED, "op '%s': no type rule for op kind %d",
                           op->name ? op->name : "?", (int)op->kind);
     int total = 0;
-    for (int i = 0; i < op->n_inputs; i++)
-        total += op->inputs[i].n_args;
+    for (int i = 0; i < op->n_inputs; i++) total += op->inputs[i].n_args;
     if (total != n_ins)
         return mk_ir_infer_fail(&c, "%d operands given for %d bound arguments", n_ins, total);
     for (int i = 0; i < n_ins; i++) {
@@ -976,7 +1005,8 @@ mk_status mk_ir_infer(const mk_op *op, const mk_operand *ins, int n_ins, mk_type
 }
 
 /* Keep a declared dim where inference could not know it (same dtype and rank only). */
-static void store_type(mk_type *dst, const mk_type *inf) {
+static void store_type(mk_type *dst, const mk_type *inf)
+{
     mk_type old = *dst;
     *dst = *inf;
     if (old.dtype != inf->dtype || old.rank != inf->rank || inf->rank < 0) return;
@@ -984,12 +1014,12 @@ static void store_type(mk_type *dst, const mk_type *inf) {
         if (inf->dims[i] < 0 && old.dims[i] >= 0) dst->dims[i] = old.dims[i];
 }
 
-mk_status mk_ir_infer_op(mk_op *op, mk_err *e) {
+mk_status mk_ir_infer_op(mk_op *op, mk_err *e)
+{
     mk_operand stack_ops[64];
     mk_operand *ops = stack_ops;
     size_t total = 0;
-    for (int i = 0; i < op->n_inputs; i++)
-        total += (size_t)op->inputs[i].n_args;
+    for (int i = 0; i < op->n_inputs; i++) total += (size_t)op->inputs[i].n_args;
     const mk_allocator *al = mk_alloc_default();
     if (total > sizeof stack_ops / sizeof *stack_ops) {
         size_t nb;

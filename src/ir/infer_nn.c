@@ -7,10 +7,10 @@
 #include "infer_int.h"
 
 /* A const int vector of exactly len entries (def fills when absent); known must be 1. */
-static mk_status vec(mk_ictx *c, const char *param, int len, int64_t def, int64_t *out) {
+static mk_status vec(mk_ictx *c, const char *param, int len, int64_t def, int64_t *out)
+{
     const mk_operand *o = mk_ir_infer_in(c, param);
-    for (int i = 0; i < len; i++)
-        out[i] = def;
+    for (int i = 0; i < len; i++) out[i] = def;
     if (!o) return MK_OK;
     int n = 0, k = mk_ir_infer_ints(c, param, o, out, 2 * MK_MAX_RANK, &n);
     if (k < 0) return c->e->code;
@@ -21,7 +21,8 @@ static mk_status vec(mk_ictx *c, const char *param, int len, int64_t def, int64_
 
 typedef enum { PAD_VALID, PAD_SAME, PAD_SAME_LOWER, PAD_CUSTOM } pad_kind;
 
-static mk_status read_pad_type(mk_ictx *c, const char *def, pad_kind *pk) {
+static mk_status read_pad_type(mk_ictx *c, const char *def, pad_kind *pk)
+{
     const char *s = mk_ir_infer_str(c, "pad_type", def);
     if (!s) return mk_ir_infer_fail(c, "'pad_type' must be a constant string");
     if (!strcmp(s, "valid"))
@@ -39,7 +40,8 @@ static mk_status read_pad_type(mk_ictx *c, const char *def, pad_kind *pk) {
 
 /* One spatial output size of conv/pool. */
 static mk_status spatial_out(mk_ictx *c, int axis, int64_t in, int64_t k, int64_t s, int64_t d,
-                             int64_t pb, int64_t pa, pad_kind pk, int ceil_mode, int64_t *out) {
+                             int64_t pb, int64_t pa, pad_kind pk, int ceil_mode, int64_t *out)
+{
     if (k <= 0 && k != MK_DIM_UNKNOWN)
         return mk_ir_infer_fail(c, "kernel size %lld invalid on spatial axis %d", (long long)k,
                                 axis);
@@ -74,7 +76,8 @@ static mk_status spatial_out(mk_ictx *c, int axis, int64_t in, int64_t k, int64_
     return MK_OK;
 }
 
-mk_status mk_ir_rule_conv(mk_ictx *c) {
+mk_status mk_ir_rule_conv(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *w = x ? mk_ir_infer_req(c, "weight") : NULL;
     if (!w) return c->e->code;
     if (mk_ir_infer_rank(c, "x", x, 3, 5)) return c->e->code;
@@ -121,7 +124,8 @@ mk_status mk_ir_rule_conv(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_conv_transpose(mk_ictx *c) {
+mk_status mk_ir_rule_conv_transpose(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *w = x ? mk_ir_infer_req(c, "weight") : NULL;
     if (!w) return c->e->code;
     if (mk_ir_infer_rank(c, "x", x, 3, 5)) return c->e->code;
@@ -159,16 +163,13 @@ mk_status mk_ir_rule_conv_transpose(mk_ictx *c) {
                 if (mk_ir_infer_same_dim(c, "output_shape N", v[0], x->type.dims[0]) ||
                     mk_ir_infer_same_dim(c, "output_shape C_out", v[1], cout))
                     return c->e->code;
-                for (int i = 0; i < r; i++)
-                    t.dims[i] = v[i];
+                for (int i = 0; i < r; i++) t.dims[i] = v[i];
             } else {
-                for (int i = 0; i < ns; i++)
-                    t.dims[2 + i] = v[i];
+                for (int i = 0; i < ns; i++) t.dims[2 + i] = v[i];
             }
             return mk_ir_infer_out(c, &t);
         }
-        for (int i = 0; i < ns; i++)
-            t.dims[2 + i] = MK_DIM_UNKNOWN;
+        for (int i = 0; i < ns; i++) t.dims[2 + i] = MK_DIM_UNKNOWN;
         return mk_ir_infer_out(c, &t);
     }
     for (int i = 0; i < ns; i++) {
@@ -197,7 +198,8 @@ mk_status mk_ir_rule_conv_transpose(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_pool(mk_ictx *c) {
+mk_status mk_ir_rule_pool(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     if (mk_ir_infer_rank(c, "x", x, 3, c->op->kind == MK_OP_L2_POOL ? 4 : 5)) return c->e->code;
@@ -227,7 +229,8 @@ mk_status mk_ir_rule_pool(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_matmul(mk_ictx *c) {
+mk_status mk_ir_rule_matmul(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *y = x ? mk_ir_infer_req(c, "y") : NULL;
     if (!y) return c->e->code;
     int64_t tx, ty;
@@ -273,7 +276,8 @@ mk_status mk_ir_rule_matmul(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_linear(mk_ictx *c) {
+mk_status mk_ir_rule_linear(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *w = x ? mk_ir_infer_req(c, "weight") : NULL;
     if (!w) return c->e->code;
     if (mk_ir_infer_rank(c, "weight", w, 2, 2) || mk_ir_infer_rank(c, "x", x, 1, MK_MAX_RANK))
@@ -306,13 +310,15 @@ typedef struct term {
     signed char l[MK_MAX_RANK + 1];
 } term;
 
-static int letter_index(char ch) {
+static int letter_index(char ch)
+{
     if (ch >= 'a' && ch <= 'z') return ch - 'a';
     if (ch >= 'A' && ch <= 'Z') return 26 + ch - 'A';
     return -1;
 }
 
-static mk_status parse_term(mk_ictx *c, const char **p, const char *end, term *t) {
+static mk_status parse_term(mk_ictx *c, const char **p, const char *end, term *t)
+{
     t->n = 0;
     t->ell = -1;
     const char *s = *p;
@@ -336,7 +342,8 @@ static mk_status parse_term(mk_ictx *c, const char **p, const char *end, term *t
     return MK_OK;
 }
 
-mk_status mk_ir_rule_einsum(mk_ictx *c) {
+mk_status mk_ir_rule_einsum(mk_ictx *c)
+{
     int nv = mk_ir_infer_nargs(c, "values");
     if (nv == 0) return mk_ir_infer_fail(c, "missing required input 'values'");
     if (!mk_ir_infer_req(c, "equation")) return c->e->code;
@@ -360,8 +367,7 @@ mk_status mk_ir_rule_einsum(mk_ictx *c) {
     if (nt != nv) return mk_ir_infer_fail(c, "equation has %d operands, values has %d", nt, nv);
     int64_t dim[52];
     int count[52] = {0};
-    for (int i = 0; i < 52; i++)
-        dim[i] = MK_DIM_UNKNOWN;
+    for (int i = 0; i < 52; i++) dim[i] = MK_DIM_UNKNOWN;
     mk_type ell = mk_type_scalar(v0->type.dtype);
     int any_ell = 0;
     for (int j = 0; j < nt; j++) {
@@ -388,8 +394,7 @@ mk_status mk_ir_rule_einsum(mk_ictx *c) {
         if (in[j].ell >= 0) {
             mk_type e = mk_type_scalar(v0->type.dtype);
             e.rank = er;
-            for (int i = 0; i < er; i++)
-                e.dims[i] = v->type.dims[in[j].ell + i];
+            for (int i = 0; i < er; i++) e.dims[i] = v->type.dims[in[j].ell + i];
             if (mk_ir_infer_broadcast(c, &ell, &e, &ell)) return c->e->code;
             any_ell = 1;
         }
@@ -413,8 +418,7 @@ mk_status mk_ir_rule_einsum(mk_ictx *c) {
     if (out.n + er > MK_MAX_RANK) return mk_ir_infer_fail(c, "einsum output rank too large");
     for (int i = 0; i <= out.n; i++) {
         if (i == out.ell)
-            for (int k = 0; k < er; k++)
-                t.dims[t.rank++] = ell.dims[k];
+            for (int k = 0; k < er; k++) t.dims[t.rank++] = ell.dims[k];
         if (i == out.n) break;
         int li = out.l[i];
         if (!count[li]) return mk_ir_infer_fail(c, "output subscript not in any input");
@@ -427,7 +431,8 @@ mk_status mk_ir_rule_einsum(mk_ictx *c) {
 
 /* ---- normalization ---- */
 
-static mk_status check_vec_len(mk_ictx *c, const char *param, int64_t want) {
+static mk_status check_vec_len(mk_ictx *c, const char *param, int64_t want)
+{
     const mk_operand *o = mk_ir_infer_in(c, param);
     if (!o) return MK_OK;
     if (o->type.rank == 0) return MK_OK;
@@ -440,7 +445,8 @@ static mk_status check_vec_len(mk_ictx *c, const char *param, int64_t want) {
     return MK_OK;
 }
 
-mk_status mk_ir_rule_norm(mk_ictx *c) {
+mk_status mk_ir_rule_norm(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int r = x->type.rank;
@@ -488,7 +494,8 @@ mk_status mk_ir_rule_norm(mk_ictx *c) {
 
 /* ---- recurrent ---- */
 
-static mk_status rnn_common(mk_ictx *c, int allow_bi, int *dirs, int64_t *outseq) {
+static mk_status rnn_common(mk_ictx *c, int allow_bi, int *dirs, int64_t *outseq)
+{
     const char *d = mk_ir_infer_str(c, "direction", "forward");
     if (!d) return mk_ir_infer_fail(c, "'direction' must be a constant string");
     if (!strcmp(d, "forward") || !strcmp(d, "reverse"))
@@ -501,7 +508,8 @@ static mk_status rnn_common(mk_ictx *c, int allow_bi, int *dirs, int64_t *outseq
 }
 
 static mk_status rnn_outputs(mk_ictx *c, const mk_operand *x, int64_t hidden, int64_t outseq,
-                             int n_states) {
+                             int n_states)
+{
     int64_t s = x->type.dims[0], b = x->type.dims[1];
     int64_t d3[3] = {outseq ? s : 1, b, hidden}, d2[2] = {b, hidden};
     mk_type t = mk_type_make(x->type.dtype, 3, d3);
@@ -512,7 +520,8 @@ static mk_status rnn_outputs(mk_ictx *c, const mk_operand *x, int64_t hidden, in
     return MK_OK;
 }
 
-mk_status mk_ir_rule_lstm(mk_ictx *c) {
+mk_status mk_ir_rule_lstm(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     const mk_operand *wih = x ? mk_ir_infer_req(c, "weight_ih") : NULL;
     const mk_operand *whh = wih ? mk_ir_infer_req(c, "weight_hh") : NULL;
@@ -545,7 +554,8 @@ mk_status mk_ir_rule_lstm(mk_ictx *c) {
     return rnn_outputs(c, x, hd, outseq, 2);
 }
 
-mk_status mk_ir_rule_gru_rnn(mk_ictx *c) {
+mk_status mk_ir_rule_gru_rnn(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     const mk_operand *wih = x ? mk_ir_infer_req(c, "weight_ih") : NULL;
     const mk_operand *whh = wih ? mk_ir_infer_req(c, "weight_hh") : NULL;
@@ -574,7 +584,8 @@ mk_status mk_ir_rule_gru_rnn(mk_ictx *c) {
     return rnn_outputs(c, x, h, outseq, 1);
 }
 
-mk_status mk_ir_rule_sdpa(mk_ictx *c) {
+mk_status mk_ir_rule_sdpa(mk_ictx *c)
+{
     const mk_operand *q = mk_ir_infer_req(c, "query");
     const mk_operand *k = q ? mk_ir_infer_req(c, "key") : NULL;
     const mk_operand *v = k ? mk_ir_infer_req(c, "value") : NULL;
@@ -600,7 +611,8 @@ mk_status mk_ir_rule_sdpa(mk_ictx *c) {
 
 /* ---- resampling ---- */
 
-mk_status mk_ir_rule_upsample(mk_ictx *c) {
+mk_status mk_ir_rule_upsample(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     double sh, sw;
@@ -624,7 +636,8 @@ mk_status mk_ir_rule_upsample(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_resize_hw(mk_ictx *c) {
+mk_status mk_ir_rule_resize_hw(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t h, w;
@@ -641,7 +654,8 @@ mk_status mk_ir_rule_resize_hw(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_resize(mk_ictx *c) {
+mk_status mk_ir_rule_resize(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *s = x ? mk_ir_infer_req(c, "shape") : NULL;
     if (!s) return c->e->code;
     int64_t rd;
@@ -669,7 +683,8 @@ mk_status mk_ir_rule_resize(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_space(mk_ictx *c) {
+mk_status mk_ir_rule_space(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     const char *param = c->op->kind == MK_OP_PIXEL_SHUFFLE ? "upscale_factor" : "block_size";

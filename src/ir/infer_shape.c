@@ -6,7 +6,8 @@
 
 #include "infer_int.h"
 
-static mk_status read_axes(mk_ictx *c, const char *param, int rank, int *axes, int *n, int *known) {
+static mk_status read_axes(mk_ictx *c, const char *param, int rank, int *axes, int *n, int *known)
+{
     int64_t v[MK_MAX_RANK + 1];
     const mk_operand *o = mk_ir_infer_in(c, param);
     *known = 0;
@@ -25,7 +26,8 @@ static mk_status read_axes(mk_ictx *c, const char *param, int rank, int *axes, i
     return MK_OK;
 }
 
-static int64_t numel_known(const mk_type *t, int skip, int *ok) {
+static int64_t numel_known(const mk_type *t, int skip, int *ok)
+{
     int64_t n = 1;
     *ok = 1;
     for (int i = 0; i < t->rank; i++) {
@@ -43,7 +45,8 @@ static int64_t numel_known(const mk_type *t, int skip, int *ok) {
     return n;
 }
 
-mk_status mk_ir_rule_reshape(mk_ictx *c) {
+mk_status mk_ir_rule_reshape(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *s = x ? mk_ir_infer_req(c, "shape") : NULL;
     if (!s) return c->e->code;
     if (s->type.rank > 1) return mk_ir_infer_fail(c, "'shape' must be a vector");
@@ -58,8 +61,7 @@ mk_status mk_ir_rule_reshape(mk_ictx *c) {
             return mk_ir_infer_fail(c, "target rank %lld exceeds %d", (long long)len, MK_MAX_RANK);
         if (len < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
         t.rank = (int)len;
-        for (int i = 0; i < t.rank; i++)
-            t.dims[i] = MK_DIM_UNKNOWN;
+        for (int i = 0; i < t.rank; i++) t.dims[i] = MK_DIM_UNKNOWN;
         return mk_ir_infer_out(c, &t);
     }
     int neg = -1, r = x->type.rank;
@@ -74,8 +76,7 @@ mk_status mk_ir_rule_reshape(mk_ictx *c) {
         t.dims[i] = v[i];
     }
     int has_zero = 0;
-    for (int i = 0; i < n; i++)
-        has_zero |= v[i] == 0;
+    for (int i = 0; i < n; i++) has_zero |= v[i] == 0;
     if (has_zero) {
         if (r < 0) {
             for (int i = 0; i < n; i++)
@@ -116,7 +117,8 @@ mk_status mk_ir_rule_reshape(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_transpose(mk_ictx *c) {
+mk_status mk_ir_rule_transpose(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *p = x ? mk_ir_infer_req(c, "perm") : NULL;
     if (!p) return c->e->code;
     int64_t v[MK_MAX_RANK + 1];
@@ -137,7 +139,8 @@ mk_status mk_ir_rule_transpose(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_expand_dims(mk_ictx *c) {
+mk_status mk_ir_rule_expand_dims(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *a = x ? mk_ir_infer_req(c, "axes") : NULL;
     if (!a) return c->e->code;
     int64_t v[MK_MAX_RANK + 1];
@@ -156,12 +159,12 @@ mk_status mk_ir_rule_expand_dims(mk_ictx *c) {
     }
     mk_type t = mk_type_scalar(x->type.dtype);
     t.rank = r;
-    for (int i = 0, j = 0; i < r; i++)
-        t.dims[i] = mark[i] ? 1 : x->type.dims[j++];
+    for (int i = 0, j = 0; i < r; i++) t.dims[i] = mark[i] ? 1 : x->type.dims[j++];
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_squeeze(mk_ictx *c) {
+mk_status mk_ir_rule_squeeze(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     if (x->type.rank < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
@@ -170,11 +173,9 @@ mk_status mk_ir_rule_squeeze(mk_ictx *c) {
     if (mk_ir_infer_in(c, "axes") && !known)
         return mk_ir_infer_fail(c, "'axes' must be a known constant");
     if (!known) { /* squeeze every dim known to be 1 (unknown dims are kept) */
-        for (int i = 0; i < x->type.rank; i++)
-            drop[i] = x->type.dims[i] == 1;
+        for (int i = 0; i < x->type.rank; i++) drop[i] = x->type.dims[i] == 1;
     } else { /* listed axes: size-1 or unknown dims go, other sizes are kept */
-        for (int i = 0; i < n; i++)
-            drop[axes[i]] = x->type.dims[axes[i]] <= 1;
+        for (int i = 0; i < n; i++) drop[axes[i]] = x->type.dims[axes[i]] <= 1;
     }
     mk_type t = mk_type_scalar(x->type.dtype);
     for (int i = 0; i < x->type.rank; i++)
@@ -182,7 +183,8 @@ mk_status mk_ir_rule_squeeze(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_flatten2d(mk_ictx *c) {
+mk_status mk_ir_rule_flatten2d(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t axis;
@@ -202,7 +204,8 @@ mk_status mk_ir_rule_flatten2d(mk_ictx *c) {
 }
 
 /* Unify dim a with b (known wins; two different known dims are an error). */
-static mk_status unify(mk_ictx *c, const char *what, int i, int64_t *a, int64_t b) {
+static mk_status unify(mk_ictx *c, const char *what, int i, int64_t *a, int64_t b)
+{
     if (*a < 0)
         *a = b;
     else if (b >= 0 && *a != b)
@@ -211,7 +214,8 @@ static mk_status unify(mk_ictx *c, const char *what, int i, int64_t *a, int64_t 
     return MK_OK;
 }
 
-mk_status mk_ir_rule_concat(mk_ictx *c) {
+mk_status mk_ir_rule_concat(mk_ictx *c)
+{
     int n = mk_ir_infer_nargs(c, "values");
     if (n == 0) return mk_ir_infer_fail(c, "missing required input 'values'");
     const mk_operand *v0 = mk_ir_infer_arg(c, "values", 0);
@@ -251,7 +255,8 @@ mk_status mk_ir_rule_concat(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_split(mk_ictx *c) {
+mk_status mk_ir_rule_split(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     if (!mk_ir_infer_in(c, "axis")) return mk_ir_infer_fail(c, "missing required input 'axis'");
@@ -277,8 +282,7 @@ mk_status mk_ir_rule_split(mk_ictx *c) {
                 return mk_ir_infer_fail(c, "split_sizes length unknown");
             if (ss->type.dims[0] > MK_INFER_MAX_OUTS) return mk_ir_infer_fail(c, "too many splits");
             n = (int)ss->type.dims[0];
-            for (int i = 0; i < n; i++)
-                sizes[i] = MK_DIM_UNKNOWN;
+            for (int i = 0; i < n; i++) sizes[i] = MK_DIM_UNKNOWN;
         } else {
             int64_t sum = 0;
             for (int i = 0; i < n; i++) {
@@ -298,8 +302,7 @@ mk_status mk_ir_rule_split(mk_ictx *c) {
             return mk_ir_infer_fail(c, "axis size %lld not divisible by num_splits %lld",
                                     (long long)dim, (long long)ns);
         n = (int)ns;
-        for (int i = 0; i < n; i++)
-            sizes[i] = dim < 0 ? MK_DIM_UNKNOWN : dim / ns;
+        for (int i = 0; i < n; i++) sizes[i] = dim < 0 ? MK_DIM_UNKNOWN : dim / ns;
     }
     if (n == 0) return mk_ir_infer_fail(c, "zero splits");
     for (int i = 0; i < n; i++) {
@@ -310,7 +313,8 @@ mk_status mk_ir_rule_split(mk_ictx *c) {
     return MK_OK;
 }
 
-mk_status mk_ir_rule_stack(mk_ictx *c) {
+mk_status mk_ir_rule_stack(mk_ictx *c)
+{
     int n = mk_ir_infer_nargs(c, "values");
     if (n == 0) return mk_ir_infer_fail(c, "missing required input 'values'");
     if (!mk_ir_infer_in(c, "axis")) return mk_ir_infer_fail(c, "missing required input 'axis'");
@@ -340,19 +344,18 @@ mk_status mk_ir_rule_stack(mk_ictx *c) {
     if (mk_ir_infer_axis(c, "axis", axis, r, &ax)) return c->e->code;
     mk_type t = mk_type_scalar(s.dtype);
     t.rank = r;
-    for (int i = 0, j = 0; i < r; i++)
-        t.dims[i] = i == ax ? n : s.dims[j++];
+    for (int i = 0, j = 0; i < r; i++) t.dims[i] = i == ax ? n : s.dims[j++];
     return mk_ir_infer_out(c, &t);
 }
 
 /* Read an optional per-axis vector (stride, masks) of exactly rank entries. */
 static mk_status per_axis(mk_ictx *c, const char *param, int rank, int64_t def, int64_t *out,
-                          int *known) {
+                          int *known)
+{
     const mk_operand *o = mk_ir_infer_in(c, param);
     int n = 0;
     *known = 1;
-    for (int i = 0; i < rank; i++)
-        out[i] = def;
+    for (int i = 0; i < rank; i++) out[i] = def;
     if (!o) return MK_OK;
     int k = mk_ir_infer_ints(c, param, o, out, MK_MAX_RANK, &n);
     if (k < 0) return c->e->code;
@@ -367,12 +370,14 @@ static mk_status per_axis(mk_ictx *c, const char *param, int rank, int64_t def, 
     return MK_OK;
 }
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) {
+static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+{
     return v < lo ? lo : v > hi ? hi : v;
 }
 
 /* The slice_by_index output type of x (shared with slice_update's update check). */
-static mk_status slice_type(mk_ictx *c, const mk_operand *x, mk_type *t) {
+static mk_status slice_type(mk_ictx *c, const mk_operand *x, mk_type *t)
+{
     int r = x->type.rank;
     *t = mk_type_scalar(x->type.dtype);
     if (r < 0) {
@@ -410,14 +415,16 @@ static mk_status slice_type(mk_ictx *c, const mk_operand *x, mk_type *t) {
     return MK_OK;
 }
 
-mk_status mk_ir_rule_slice_by_index(mk_ictx *c) {
+mk_status mk_ir_rule_slice_by_index(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     mk_type t;
     if (!x || slice_type(c, x, &t)) return c->e->code;
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_slice_update(mk_ictx *c) {
+mk_status mk_ir_rule_slice_update(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *u = x ? mk_ir_infer_req(c, "update") : NULL;
     mk_type t;
     if (!u || slice_type(c, x, &t)) return c->e->code;
@@ -432,7 +439,8 @@ mk_status mk_ir_rule_slice_update(mk_ictx *c) {
     return mk_ir_infer_out(c, &x->type);
 }
 
-mk_status mk_ir_rule_slice_by_size(mk_ictx *c) {
+mk_status mk_ir_rule_slice_by_size(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x || !mk_ir_infer_req(c, "begin") || !mk_ir_infer_req(c, "size")) return c->e->code;
     int r = x->type.rank;
@@ -464,7 +472,8 @@ mk_status mk_ir_rule_slice_by_size(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_gather(mk_ictx *c) {
+mk_status mk_ir_rule_gather(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *ix = x ? mk_ir_infer_req(c, "indices") : NULL;
     if (!ix) return c->e->code;
     int64_t axis, bd;
@@ -484,19 +493,17 @@ mk_status mk_ir_rule_gather(mk_ictx *c) {
     int r = rx - 1 + ri - (int)bd;
     if (r > MK_MAX_RANK) return mk_ir_infer_fail(c, "output rank %d exceeds %d", r, MK_MAX_RANK);
     mk_type t = mk_type_scalar(x->type.dtype);
-    for (int i = 0; i < ax; i++)
-        t.dims[t.rank++] = x->type.dims[i];
-    for (int i = (int)bd; i < ri; i++)
-        t.dims[t.rank++] = ix->type.dims[i];
-    for (int i = ax + 1; i < rx; i++)
-        t.dims[t.rank++] = x->type.dims[i];
+    for (int i = 0; i < ax; i++) t.dims[t.rank++] = x->type.dims[i];
+    for (int i = (int)bd; i < ri; i++) t.dims[t.rank++] = ix->type.dims[i];
+    for (int i = ax + 1; i < rx; i++) t.dims[t.rank++] = x->type.dims[i];
     for (int i = 0; i < bd; i++)
         if (mk_ir_infer_same_dim(c, "batch dim", x->type.dims[i], ix->type.dims[i]))
             return c->e->code;
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_gather_along_axis(mk_ictx *c) {
+mk_status mk_ir_rule_gather_along_axis(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *ix = x ? mk_ir_infer_req(c, "indices") : NULL;
     if (!ix) return c->e->code;
     int64_t axis;
@@ -521,7 +528,8 @@ mk_status mk_ir_rule_gather_along_axis(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_gather_nd(mk_ictx *c) {
+mk_status mk_ir_rule_gather_nd(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *ix = x ? mk_ir_infer_req(c, "indices") : NULL;
     if (!ix) return c->e->code;
     int64_t bd;
@@ -537,14 +545,13 @@ mk_status mk_ir_rule_gather_nd(mk_ictx *c) {
     int r = ri - 1 + rx - (int)(bd + k);
     if (r > MK_MAX_RANK) return mk_ir_infer_fail(c, "output rank %d exceeds %d", r, MK_MAX_RANK);
     mk_type t = mk_type_scalar(x->type.dtype);
-    for (int i = 0; i < ri - 1; i++)
-        t.dims[t.rank++] = ix->type.dims[i];
-    for (int i = (int)(bd + k); i < rx; i++)
-        t.dims[t.rank++] = x->type.dims[i];
+    for (int i = 0; i < ri - 1; i++) t.dims[t.rank++] = ix->type.dims[i];
+    for (int i = (int)(bd + k); i < rx; i++) t.dims[t.rank++] = x->type.dims[i];
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_scatter(mk_ictx *c) {
+mk_status mk_ir_rule_scatter(mk_ictx *c)
+{
     const mk_operand *d = mk_ir_infer_req(c, "data");
     const mk_operand *ix = d ? mk_ir_infer_req(c, "indices") : NULL;
     const mk_operand *u = ix ? mk_ir_infer_req(c, "updates") : NULL;
@@ -554,8 +561,7 @@ mk_status mk_ir_rule_scatter(mk_ictx *c) {
     const char *mode = mk_ir_infer_str(c, "mode", "add");
     static const char *const modes[] = {"update", "add", "sub", "mul", "div", "max", "min"};
     int ok = !mode;
-    for (size_t i = 0; mode && i < sizeof modes / sizeof *modes; i++)
-        ok |= !strcmp(mode, modes[i]);
+    for (size_t i = 0; mode && i < sizeof modes / sizeof *modes; i++) ok |= !strcmp(mode, modes[i]);
     if (!ok) return mk_ir_infer_fail(c, "unknown mode \"%s\"", mode);
     if (c->op->kind != MK_OP_SCATTER_ND && d->type.rank > 0) {
         int64_t axis;
@@ -567,7 +573,8 @@ mk_status mk_ir_rule_scatter(mk_ictx *c) {
     return mk_ir_infer_out(c, &d->type);
 }
 
-mk_status mk_ir_rule_tile(mk_ictx *c) {
+mk_status mk_ir_rule_tile(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *rp = x ? mk_ir_infer_req(c, "reps") : NULL;
     if (!rp) return c->e->code;
     int r = x->type.rank;
@@ -587,7 +594,8 @@ mk_status mk_ir_rule_tile(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_pad(mk_ictx *c) {
+mk_status mk_ir_rule_pad(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x"), *p = x ? mk_ir_infer_req(c, "pad") : NULL;
     if (!p) return c->e->code;
     const char *mode = mk_ir_infer_str(c, "mode", "constant");
@@ -604,8 +612,7 @@ mk_status mk_ir_rule_pad(mk_ictx *c) {
         if (len < 0) len = 2 * r;
         if (len % 2 || len > 2 * r)
             return mk_ir_infer_fail(c, "pad length %lld invalid for rank %d", (long long)len, r);
-        for (int i = r - (int)(len / 2); i < r; i++)
-            t.dims[i] = MK_DIM_UNKNOWN;
+        for (int i = r - (int)(len / 2); i < r; i++) t.dims[i] = MK_DIM_UNKNOWN;
         return mk_ir_infer_out(c, &t);
     }
     if (n % 2 || n > 2 * r) return mk_ir_infer_fail(c, "pad length %d invalid for rank %d", n, r);
@@ -625,7 +632,8 @@ mk_status mk_ir_rule_pad(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_reduce(mk_ictx *c) {
+mk_status mk_ir_rule_reduce(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t keep;
@@ -641,18 +649,15 @@ mk_status mk_ir_rule_reduce(mk_ictx *c) {
     if (ao && !known) {
         if (keep) {
             t = x->type;
-            for (int i = 0; i < r; i++)
-                t.dims[i] = MK_DIM_UNKNOWN;
+            for (int i = 0; i < r; i++) t.dims[i] = MK_DIM_UNKNOWN;
             return mk_ir_infer_out(c, &t);
         }
         return mk_ir_infer_out_unranked(c, x->type.dtype);
     }
     if (!ao) {
-        for (int i = 0; i < r; i++)
-            red[i] = 1;
+        for (int i = 0; i < r; i++) red[i] = 1;
     } else {
-        for (int i = 0; i < n; i++)
-            red[axes[i]] = 1;
+        for (int i = 0; i < n; i++) red[axes[i]] = 1;
     }
     for (int i = 0; i < r; i++) {
         if (!red[i])
@@ -663,7 +668,8 @@ mk_status mk_ir_rule_reduce(mk_ictx *c) {
     return mk_ir_infer_out(c, &t);
 }
 
-mk_status mk_ir_rule_reduce_arg(mk_ictx *c) {
+mk_status mk_ir_rule_reduce_arg(mk_ictx *c)
+{
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
     int64_t keep, axis;

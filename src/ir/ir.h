@@ -242,12 +242,12 @@ mk_value *mk_ir_const_value(mk_program *p, const mk_type *t, const void *data, s
 mk_value *mk_ir_const(mk_program *p, mk_block *b, const char *name, const mk_type *t,
                       const void *data, size_t nbytes, int borrow);
 /* Convenience scalar/vector constants in a block. */
-mk_value *mk_ir_const_i32(mk_program *p, mk_block *b, const char *name, int n,
-                          const int32_t *v, int as_scalar);
-mk_value *mk_ir_const_f32(mk_program *p, mk_block *b, const char *name, int n,
-                          const float *v, int as_scalar);
-mk_value *mk_ir_const_bool(mk_program *p, mk_block *b, const char *name, int n,
-                           const uint8_t *v, int as_scalar);
+mk_value *mk_ir_const_i32(mk_program *p, mk_block *b, const char *name, int n, const int32_t *v,
+                          int as_scalar);
+mk_value *mk_ir_const_f32(mk_program *p, mk_block *b, const char *name, int n, const float *v,
+                          int as_scalar);
+mk_value *mk_ir_const_bool(mk_program *p, mk_block *b, const char *name, int n, const uint8_t *v,
+                           int as_scalar);
 mk_value *mk_ir_const_str(mk_program *p, mk_block *b, const char *name, const char *s);
 
 /* ---- block editing ---- */
@@ -331,9 +331,9 @@ typedef enum mk_default_kind {
 
 typedef struct mk_op_param {
     const char *name;
-    unsigned flags;          /* MK_PARAM_* */
-    uint64_t dtypes;         /* MK_DTBIT set, 0 = any */
-    int since, until;        /* iOS opsets (15..18) where it exists; until 0 = still current */
+    unsigned flags;   /* MK_PARAM_* */
+    uint64_t dtypes;  /* MK_DTBIT set, 0 = any */
+    int since, until; /* iOS opsets (15..18) where it exists; until 0 = still current */
     mk_default_kind def;
     int64_t ival;
     double fval;

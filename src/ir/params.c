@@ -34,42 +34,72 @@
 
 /* required input / required const / optional const without default */
 #define IN(n, dt, v)                                                                               \
-    { .name = n, .flags = R, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = R, .dtypes = dt, v                                                     \
+    }
 #define RC(n, dt, v)                                                                               \
-    { .name = n, .flags = R | C, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = R | C, .dtypes = dt, v                                                 \
+    }
 #define OC(n, dt, v)                                                                               \
-    { .name = n, .flags = C, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = C, .dtypes = dt, v                                                     \
+    }
 #define OPT(n, dt, v)                                                                              \
-    { .name = n, .flags = 0, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = 0, .dtypes = dt, v                                                     \
+    }
 #define RA(n, dt, v)                                                                               \
-    { .name = n, .flags = R | C | A, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = R | C | A, .dtypes = dt, v                                             \
+    }
 /* optional const with a materialized default */
 #define DI(n, x, v)                                                                                \
-    { .name = n, .flags = C, .dtypes = I32, .def = MK_DEF_INT, .ival = x, v }
+    {                                                                                              \
+        .name = n, .flags = C, .dtypes = I32, .def = MK_DEF_INT, .ival = x, v                      \
+    }
 #define DB(n, x, v)                                                                                \
-    { .name = n, .flags = C, .dtypes = BOOL, .def = MK_DEF_BOOL, .ival = x, v }
+    {                                                                                              \
+        .name = n, .flags = C, .dtypes = BOOL, .def = MK_DEF_BOOL, .ival = x, v                    \
+    }
 #define DF(n, x, v)                                                                                \
-    { .name = n, .flags = C, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, v }
+    {                                                                                              \
+        .name = n, .flags = C, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, v                    \
+    }
 #define DS(n, s, v)                                                                                \
-    { .name = n, .flags = C, .dtypes = STR, .def = MK_DEF_STR, .sval = s, v }
+    {                                                                                              \
+        .name = n, .flags = C, .dtypes = STR, .def = MK_DEF_STR, .sval = s, v                      \
+    }
 #define DK(n, k, dt, v)                                                                            \
-    { .name = n, .flags = C, .dtypes = dt, .def = k, v }
+    {                                                                                              \
+        .name = n, .flags = C, .dtypes = dt, .def = k, v                                           \
+    }
 /* the same, sharing x's type domain T (MK_PARAM_SAME_T) */
 #define IN_T(n, dt, v)                                                                             \
-    { .name = n, .flags = R | ST, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = R | ST, .dtypes = dt, v                                                \
+    }
 #define RC_T(n, dt, v)                                                                             \
-    { .name = n, .flags = R | C | ST, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = R | C | ST, .dtypes = dt, v                                            \
+    }
 #define OC_T(n, dt, v)                                                                             \
-    { .name = n, .flags = C | ST, .dtypes = dt, v }
+    {                                                                                              \
+        .name = n, .flags = C | ST, .dtypes = dt, v                                                \
+    }
 #define DF_T(n, x, v)                                                                              \
-    { .name = n, .flags = C | ST, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, v }
+    {                                                                                              \
+        .name = n, .flags = C | ST, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, v               \
+    }
 /* tied to x's dtype up to iOS16 (one domain T); a domain U of its own from iOS17 */
 #define RC_TU(n, dt) RC_T(n, dt, U16), RC(n, dt, S17)
 #define OC_TU(n, dt) OC_T(n, dt, U16), OC(n, dt, S17)
 #define DF_TU(n, x) DF_T(n, x, U16), DF(n, x, S17)
 /* a float default whose domain is fp32/int32 only (upsample scale factors: never fp16) */
 #define DF_F32(n, x, v)                                                                            \
-    { .name = n, .flags = C, .dtypes = B_(FP32) | B_(INT32), .def = MK_DEF_FLOAT, .fval = x, v }
+    {                                                                                              \
+        .name = n, .flags = C, .dtypes = B_(FP32) | B_(INT32), .def = MK_DEF_FLOAT, .fval = x, v   \
+    }
 /* RNN tensors: one domain T, fp32 only before iOS17 */
 #define RNN_IN(n) IN_T(n, B_(FP32), U16), IN_T(n, FLT, S17)
 #define RNN_RC(n) RC_T(n, B_(FP32), U16), RC_T(n, FLT, S17)
@@ -78,7 +108,8 @@
 #define PARAMS(...)                                                                                \
     {                                                                                              \
         (int)(sizeof((const mk_op_param[]){__VA_ARGS__}) / sizeof(mk_op_param)),                   \
-            (const mk_op_param[]) {                                                                \
+            (const mk_op_param[])                                                                  \
+        {                                                                                          \
             __VA_ARGS__                                                                            \
         }                                                                                          \
     }
@@ -180,16 +211,16 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_LINEAR_ACTIVATION] = ALPHA_BETA,
     [MK_OP_SOFTMAX] = PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL)),
 
-    [MK_OP_LINEAR] = PARAMS(IN("x", NUM, ALL), RC_TU("weight", NUM),
-                            {.name = "bias", .flags = C | ST, .dtypes = NUM,
-                             .def = MK_DEF_ZERO_BIAS, U16},
-                            DK("bias", MK_DEF_ZERO_BIAS, NUM, S17)),
+    [MK_OP_LINEAR] =
+        PARAMS(IN("x", NUM, ALL), RC_TU("weight", NUM),
+               {.name = "bias", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_ZERO_BIAS, U16},
+               DK("bias", MK_DEF_ZERO_BIAS, NUM, S17)),
     [MK_OP_MATMUL] = PARAMS(IN("x", NUM, ALL), IN_T("y", NUM, U16), IN("y", NUM, S17),
                             DB("transpose_x", 0, ALL), DB("transpose_y", 0, ALL)),
     [MK_OP_EINSUM] = PARAMS({.name = "values", .flags = R | T, ALL}, RC("equation", STR, ALL)),
     [MK_OP_CONV] = PARAMS(IN("x", FLT, ALL), IN_T("weight", FLT, U16), IN("weight", FLT, S17),
-                          OC_T("bias", FLT, U16),
-                          OPT("bias", FLT, S17), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
+                          OC_T("bias", FLT, U16), OPT("bias", FLT, S17),
+                          DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
                           DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),
                           DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
     [MK_OP_CONV_TRANSPOSE] =
@@ -199,14 +230,12 @@ static const mk_op_params params[MK_OP__COUNT] = {
                DS("pad_type", "valid", ALL), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
                DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
 
-    [MK_OP_BATCH_NORM] =
-        PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT), OC_TU("gamma", FLT),
-               OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
-    [MK_OP_INSTANCE_NORM] = PARAMS(IN("x", FLT, ALL), OC_TU("gamma", FLT), OC_TU("beta", FLT),
-                                   DF_TU("epsilon", 1e-5)),
-    [MK_OP_LAYER_NORM] =
-        PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), OC_TU("gamma", FLT),
-               OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
+    [MK_OP_BATCH_NORM] = PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT),
+                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
+    [MK_OP_INSTANCE_NORM] =
+        PARAMS(IN("x", FLT, ALL), OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
+    [MK_OP_LAYER_NORM] = PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL),
+                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
     [MK_OP_L2_NORM] = PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", 1e-6)),
     [MK_OP_LOCAL_RESPONSE_NORM] =
         PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF_TU("alpha", 1e-4), DF_TU("beta", 0.75),
@@ -265,13 +294,11 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_IDENTITY] = PARAMS(IN("x", 0, ALL)),
     [MK_OP_FILL] = PARAMS(IN("shape", I32, ALL), DF("value", 0.0, ALL)),
     [MK_OP_FILL_LIKE] = PARAMS(IN("ref_tensor", NUM, ALL), DF("value", 0.0, ALL)),
-    [MK_OP_RANGE_1D] =
-        PARAMS(IN("end", NUM, ALL), IN_T("start", NUM, ALL), IN_T("step", NUM, ALL)),
-    [MK_OP_ONE_HOT] =
-        PARAMS(IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL),
-               {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL},
-               {.name = "off_value", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0,
-                ALL}),
+    [MK_OP_RANGE_1D] = PARAMS(IN("end", NUM, ALL), IN_T("start", NUM, ALL), IN_T("step", NUM, ALL)),
+    [MK_OP_ONE_HOT] = PARAMS(
+        IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL),
+        {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL},
+        {.name = "off_value", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0, ALL}),
     [MK_OP_TOPK] = PARAMS(IN("x", NUM, ALL), DI("k", 1, ALL), DI("axis", -1, ALL),
                           DB("ascending", 0, ALL), DB("sort", 1, S16), DB("return_indices", 1, S16),
                           DS("output_indices_dtype", "int32", S17)),
@@ -295,22 +322,22 @@ static const mk_op_params params[MK_OP__COUNT] = {
         PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL),
                DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL)),
 
-    [MK_OP_LSTM] = PARAMS(
-        IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),
-        RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"),
-        RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"),
-        RNN_OC("peephole_back"), DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
-        DS("recurrent_activation", "sigmoid", ALL), DS("cell_activation", "tanh", ALL),
-        DS("activation", "tanh", ALL), RNN_OC("clip")),
+    [MK_OP_LSTM] =
+        PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),
+               RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"),
+               RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"),
+               RNN_OC("peephole_back"), DS("direction", "forward", ALL),
+               DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL),
+               DS("cell_activation", "tanh", ALL), DS("activation", "tanh", ALL), RNN_OC("clip")),
     [MK_OP_GRU] = PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"),
                          RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"),
                          DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
                          DS("recurrent_activation", "sigmoid", ALL), DS("activation", "tanh", ALL),
                          OC("reset_after", BOOL, S18), OC_T("input_bias", FLT, S18)),
-    [MK_OP_RNN] = PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"),
-                         RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"),
-                         DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
-                         DS("activation", "tanh", ALL)),
+    [MK_OP_RNN] =
+        PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_RC("weight_ih"),
+               RNN_RC("weight_hh"), RNN_OC("bias"), DS("direction", "forward", ALL),
+               DB("output_sequence", 0, ALL), DS("activation", "tanh", ALL)),
 
     [MK_OP_SCALED_DOT_PRODUCT_ATTENTION] =
         PARAMS(IN("query", FLT, ALL), IN_T("key", FLT, ALL), IN_T("value", FLT, ALL),
@@ -328,17 +355,20 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_READ_STATE] = PARAMS(IN("input", 0, ALL)),
 };
 
-const mk_op_params *mk_ir_op_params(mk_op_kind k) {
+const mk_op_params *mk_ir_op_params(mk_op_kind k)
+{
     static const mk_op_params none = {0, NULL};
     return (unsigned)k < MK_OP__COUNT ? &params[k] : &none;
 }
 
-static int in_range(const mk_op_param *pp, int ios) {
+static int in_range(const mk_op_param *pp, int ios)
+{
     int since = pp->since ? pp->since : 15;
     return ios >= since && (!pp->until || ios <= pp->until);
 }
 
-const mk_op_param *mk_ir_op_param(mk_op_kind k, const char *name, int ios) {
+const mk_op_param *mk_ir_op_param(mk_op_kind k, const char *name, int ios)
+{
     const mk_op_params *ps = mk_ir_op_params(k);
     for (int i = 0; i < ps->n_params; i++)
         if (strcmp(ps->params[i].name, name) == 0 && in_range(&ps->params[i], ios))
@@ -346,7 +376,8 @@ const mk_op_param *mk_ir_op_param(mk_op_kind k, const char *name, int ios) {
     return NULL;
 }
 
-int mk_ir_op_ios(const mk_op *op) {
+int mk_ir_op_ios(const mk_op *op)
+{
     const mk_block *b = op ? op->parent : NULL;
     for (int depth = 0; b && depth < 64; depth++) {
         if (b->function && b->function->opset) {
@@ -360,7 +391,8 @@ int mk_ir_op_ios(const mk_op *op) {
     return 15;
 }
 
-static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk_err *e) {
+static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk_err *e)
+{
     const char *opname = op->name ? op->name : mk_ir_op_info(op->kind)->name;
     const char *type = mk_ir_op_info(op->kind)->name;
     char base[256];
@@ -443,8 +475,7 @@ static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk
         nbytes = nb;
         break;
     }
-    default:
-        return MK_OK;
+    default: return MK_OK;
     }
     mk_value *v = mk_ir_const(p, NULL, base, &t, data, nbytes, 0);
     if (!v) return MK_OOM(e);
@@ -453,7 +484,8 @@ static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk
     return MK_OK;
 }
 
-mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e) {
+mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e)
+{
     const char *type = mk_ir_op_info(op->kind) ? mk_ir_op_info(op->kind)->name : "?";
     if (!op->parent)
         return mk_err_set(e, MK_EINVAL, "op '%s' (%s): complete_defaults needs an op in a block",

@@ -18,9 +18,12 @@ static void print_escaped(FILE *f, const char *s)
     fputc('"', f);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\x%02x", c);
-        else fputc(c, f);
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
 }
@@ -99,8 +102,10 @@ static void print_elem(FILE *f, const mk_type *t, const mk_const *c, size_t i)
         size_t bit = i * (size_t)b;
         unsigned v = 0;
         for (int k = 0; k < b; k++, bit++) v |= (unsigned)((d[bit / 8] >> (bit % 8)) & 1u) << k;
-        if (t->dtype == MK_DT_INT4 && (v & 8u)) fprintf(f, "%d", (int)v - 16);
-        else fprintf(f, "%u", v);
+        if (t->dtype == MK_DT_INT4 && (v & 8u))
+            fprintf(f, "%d", (int)v - 16);
+        else
+            fprintf(f, "%u", v);
     }
     }
 }
@@ -134,8 +139,9 @@ static void print_const(printer *pr, const mk_value *v)
             off = pr->next_blob;
             pr->next_blob = (off + 64 + nbytes + 63) & ~(uint64_t)63;
         }
-        fprintf(f, "BLOBFILE(path = tensor<string, []>(\"@model_path/weights/weight.bin\"), "
-                   "offset = tensor<uint64, []>(%llu))",
+        fprintf(f,
+                "BLOBFILE(path = tensor<string, []>(\"@model_path/weights/weight.bin\"), "
+                "offset = tensor<uint64, []>(%llu))",
                 (unsigned long long)off);
     } else if (!have_size || !mk_type_is_static(&v->type) ||
                (v->type.dtype != MK_DT_STRING && nbytes > c->nbytes)) {
@@ -150,8 +156,10 @@ static void print_const(printer *pr, const mk_value *v)
 static void print_binding(printer *pr, const mk_value *v)
 {
     if (v->is_inline || !v->name) {
-        if (v->cst) print_const(pr, v);
-        else fputs("?", pr->f);
+        if (v->cst)
+            print_const(pr, v);
+        else
+            fputs("?", pr->f);
     } else {
         fputs(v->name, pr->f);
     }

@@ -138,10 +138,10 @@ int mk_ir_block_set_outputs(mk_program *p, mk_block *b, int n, mk_value *const *
     return 1;
 }
 
-static const char *const keywords[] = {
-    "any",  "bool",  "program", "func",  "tensor", "list",   "dict",   "tuple",
-    "true", "false", "string",  "bf16",  "fp16",   "fp32",   "fp64",   "int8",
-    "int16", "int32", "int64",  "uint8", "uint16", "uint32", "uint64", "state"};
+static const char *const keywords[] = {"any",   "bool",  "program", "func",   "tensor", "list",
+                                       "dict",  "tuple", "true",    "false",  "string", "bf16",
+                                       "fp16",  "fp32",  "fp64",    "int8",   "int16",  "int32",
+                                       "int64", "uint8", "uint16",  "uint32", "uint64", "state"};
 
 int mk_ir_valid_identifier(const char *s)
 {
@@ -280,8 +280,7 @@ mk_value *mk_ir_const_value(mk_program *p, const mk_type *t, const void *data, s
         const char **dst = mk_arena_array(p->arena, n ? n : 1, sizeof *dst);
         if (!dst) return NULL;
         for (size_t i = 0; i < n; i++)
-            if (!(dst[i] = mk_arena_strdup(p->arena, ((const char *const *)data)[i])))
-                return NULL;
+            if (!(dst[i] = mk_arena_strdup(p->arena, ((const char *const *)data)[i]))) return NULL;
         c->data = dst;
     } else {
         if (!(c->data = mk_arena_memdup(p->arena, data, nbytes))) return NULL;
@@ -346,8 +345,10 @@ void mk_ir_block_append(mk_block *b, mk_op *op)
     op->parent = b;
     op->next = NULL;
     op->prev = b->last;
-    if (b->last) b->last->next = op;
-    else b->first = op;
+    if (b->last)
+        b->last->next = op;
+    else
+        b->first = op;
     b->last = op;
 }
 
@@ -357,8 +358,10 @@ void mk_ir_insert_before(mk_op *pos, mk_op *op)
     op->parent = b;
     op->next = pos;
     op->prev = pos->prev;
-    if (pos->prev) pos->prev->next = op;
-    else b->first = op;
+    if (pos->prev)
+        pos->prev->next = op;
+    else
+        b->first = op;
     pos->prev = op;
 }
 
@@ -375,10 +378,14 @@ void mk_ir_unlink(mk_op *op)
 {
     mk_block *b = op->parent;
     if (!b) return;
-    if (op->prev) op->prev->next = op->next;
-    else b->first = op->next;
-    if (op->next) op->next->prev = op->prev;
-    else b->last = op->prev;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        b->first = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    else
+        b->last = op->prev;
     op->prev = op->next = NULL;
     op->parent = NULL;
 }
@@ -386,7 +393,8 @@ void mk_ir_unlink(mk_op *op)
 int mk_ir_replace_uses(mk_block *b, const mk_value *from, mk_value *to)
 {
     int n = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         for (int i = 0; i < op->n_inputs; i++)
             for (int j = 0; j < op->inputs[i].n_args; j++)
                 if (op->inputs[i].args[j] == from) {
@@ -406,7 +414,8 @@ int mk_ir_replace_uses(mk_block *b, const mk_value *from, mk_value *to)
 int mk_ir_count_uses(const mk_block *b, const mk_value *v)
 {
     int n = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         for (int i = 0; i < op->n_inputs; i++)
             for (int j = 0; j < op->inputs[i].n_args; j++) n += op->inputs[i].args[j] == v;
         for (int i = 0; i < op->n_blocks; i++) n += mk_ir_count_uses(op->blocks[i], v);
@@ -424,7 +433,8 @@ static int mark_block(mk_strmap *used, const mk_block *b)
 {
     for (int i = 0; i < b->n_outputs; i++)
         if (b->outputs[i]->name && !mark_value(used, b->outputs[i])) return 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         for (int i = 0; i < op->n_inputs; i++)
             for (int j = 0; j < op->inputs[i].n_args; j++) {
                 const mk_value *v = op->inputs[i].args[j];

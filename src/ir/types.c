@@ -1,4 +1,5 @@
-/* Op table lookups, element types and tensor types: names, sizes, equality, printing. */
+/* Op table lookups, element types and tensor types: names, sizes, equality, printing.
+ * Type inference for op outputs lives in infer*.c, not here. */
 #include <string.h>
 
 #include "ir.h"
@@ -26,16 +27,16 @@ static const struct {
     const char *name;
     int bits;
 } dtypes[] = {
-    {MK_DT_BOOL, "bool", 8},     {MK_DT_STRING, "string", 8 * (int)sizeof(char *)},
-    {MK_DT_FP16, "fp16", 16},    {MK_DT_FP32, "fp32", 32},
-    {MK_DT_FP64, "fp64", 64},    {MK_DT_BF16, "bf16", 16},
-    {MK_DT_INT8, "int8", 8},     {MK_DT_INT16, "int16", 16},
-    {MK_DT_INT32, "int32", 32},  {MK_DT_INT64, "int64", 64},
-    {MK_DT_INT4, "int4", 4},     {MK_DT_UINT8, "uint8", 8},
+    {MK_DT_BOOL, "bool", 8},      {MK_DT_STRING, "string", 8 * (int)sizeof(char *)},
+    {MK_DT_FP16, "fp16", 16},     {MK_DT_FP32, "fp32", 32},
+    {MK_DT_FP64, "fp64", 64},     {MK_DT_BF16, "bf16", 16},
+    {MK_DT_INT8, "int8", 8},      {MK_DT_INT16, "int16", 16},
+    {MK_DT_INT32, "int32", 32},   {MK_DT_INT64, "int64", 64},
+    {MK_DT_INT4, "int4", 4},      {MK_DT_UINT8, "uint8", 8},
     {MK_DT_UINT16, "uint16", 16}, {MK_DT_UINT32, "uint32", 32},
     {MK_DT_UINT64, "uint64", 64}, {MK_DT_UINT4, "uint4", 4},
-    {MK_DT_UINT2, "uint2", 2},   {MK_DT_UINT1, "uint1", 1},
-    {MK_DT_UINT6, "uint6", 6},   {MK_DT_UINT3, "uint3", 3},
+    {MK_DT_UINT2, "uint2", 2},    {MK_DT_UINT1, "uint1", 1},
+    {MK_DT_UINT6, "uint6", 6},    {MK_DT_UINT3, "uint3", 3},
 };
 
 const char *mk_dtype_name(mk_dtype t)

@@ -19,13 +19,15 @@ typedef struct vctx {
     size_t n_scope, cap_scope;
 } vctx;
 
-static const char *op_type(const mk_op *op) {
+static const char *op_type(const mk_op *op)
+{
     const mk_op_info *in = mk_ir_op_info(op->kind);
     return in ? in->name : "?";
 }
 
 static mk_status op_fail(vctx *v, const mk_op *op, const char *fmt, ...) MK_PRINTF(3, 4);
-static mk_status op_fail(vctx *v, const mk_op *op, const char *fmt, ...) {
+static mk_status op_fail(vctx *v, const mk_op *op, const char *fmt, ...)
+{
     char reason[512];
     va_list ap;
     va_start(ap, fmt);
@@ -35,7 +37,8 @@ static mk_status op_fail(vctx *v, const mk_op *op, const char *fmt, ...) {
                       op->name ? op->name : "?", op_type(op), reason);
 }
 
-static mk_status define(vctx *v, const mk_value *val, const mk_op *op) {
+static mk_status define(vctx *v, const mk_value *val, const mk_op *op)
+{
     if (!val) {
         if (op) return op_fail(v, op, "NULL output");
         return mk_err_set(v->e, MK_EINVAL, "function '%s': NULL input value", v->f->name);
@@ -75,7 +78,8 @@ static mk_status define(vctx *v, const mk_value *val, const mk_op *op) {
 }
 
 /* Is val usable here: an inline constant, or a visible definition of this very value. */
-static mk_status check_use(vctx *v, const mk_op *op, const mk_value *val, const char *param) {
+static mk_status check_use(vctx *v, const mk_op *op, const mk_value *val, const char *param)
+{
     if (!val) return op_fail(v, op, "input '%s' has a NULL argument", param);
     if (val->is_inline || (!val->name && val->cst)) return MK_OK;
     if (!val->name) return op_fail(v, op, "input '%s' binds an unnamed non-constant value", param);
@@ -89,7 +93,8 @@ static mk_status check_use(vctx *v, const mk_op *op, const mk_value *val, const 
     return MK_OK;
 }
 
-static int is_constant(const mk_value *val) {
+static int is_constant(const mk_value *val)
+{
     if (val->cst || val->is_inline) return 1;
     const mk_op *pr = val->producer;
     return pr && (pr->kind == MK_OP_CONST || pr->kind == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE ||
@@ -99,7 +104,8 @@ static int is_constant(const mk_value *val) {
 
 /* MK_PARAM_SAME_T: float arguments of a shared type domain must match the anchor's dtype
  * (e.g. layer_norm epsilon vs x before iOS17, clip alpha/beta, lstm weights). */
-static mk_status check_same_t(vctx *v, const mk_op *op) {
+static mk_status check_same_t(vctx *v, const mk_op *op)
+{
     const mk_value *anchor = NULL;
     const char *anchor_name = NULL;
     const mk_op_params *ps = mk_ir_op_params(op->kind);
@@ -128,7 +134,8 @@ static mk_status check_same_t(vctx *v, const mk_op *op) {
     return MK_OK;
 }
 
-static mk_status check_params(vctx *v, const mk_op *op) {
+static mk_status check_params(vctx *v, const mk_op *op)
+{
     for (int i = 0; i < op->n_inputs; i++) {
         const mk_input *in = &op->inputs[i];
         const mk_op_param *pp = mk_ir_op_param(op->kind, in->name, v->ios);
@@ -171,11 +178,11 @@ static mk_status check_params(vctx *v, const mk_op *op) {
     return MK_OK;
 }
 
-static mk_status check_types(vctx *v, const mk_op *op) {
+static mk_status check_types(vctx *v, const mk_op *op)
+{
     mk_operand stack_ops[64] = {{{0}, NULL, 0}}, *ops = stack_ops;
     size_t total = 0;
-    for (int i = 0; i < op->n_inputs; i++)
-        total += (size_t)op->inputs[i].n_args;
+    for (int i = 0; i < op->n_inputs; i++) total += (size_t)op->inputs[i].n_args;
     if (total > sizeof stack_ops / sizeof *stack_ops) {
         size_t nb;
         if (!mk_mul_size(total, sizeof *ops, &nb) || total > INT32_MAX ||
@@ -225,7 +232,8 @@ static mk_status check_types(vctx *v, const mk_op *op) {
 
 static mk_status verify_block(vctx *v, const mk_block *b);
 
-static mk_status verify_op(vctx *v, const mk_op *op) {
+static mk_status verify_op(vctx *v, const mk_op *op)
+{
     const mk_op_info *info = mk_ir_op_info(op->kind);
     if (!info)
         return mk_err_set(v->e, MK_EINVAL, "function '%s': op '%s' has invalid kind %d", v->f->name,
@@ -254,11 +262,11 @@ static mk_status verify_op(vctx *v, const mk_op *op) {
     return MK_OK;
 }
 
-static mk_status verify_block(vctx *v, const mk_block *b) {
+static mk_status verify_block(vctx *v, const mk_block *b)
+{
     size_t mark = v->n_scope;
     mk_status st = MK_OK;
-    for (int i = 0; i < b->n_inputs && !st; i++)
-        st = define(v, b->inputs[i], NULL);
+    for (int i = 0; i < b->n_inputs && !st; i++) st = define(v, b->inputs[i], NULL);
     size_t guard = 0;
     for (const mk_op *op = b->first; op && !st; op = op->next) {
         if (op->parent != b) {
@@ -287,7 +295,8 @@ static mk_status verify_block(vctx *v, const mk_block *b) {
     return st;
 }
 
-mk_status mk_ir_verify(const mk_program *p, mk_err *e) {
+mk_status mk_ir_verify(const mk_program *p, mk_err *e)
+{
     if (!p) return mk_err_set(e, MK_EINVAL, "verify: no program");
     const char *opset = mk_ir_opset_for_spec(p->spec_version);
     if (!opset)
@@ -315,8 +324,7 @@ mk_status mk_ir_verify(const mk_program *p, mk_err *e) {
         v.e = e;
         mk_strmap_init(&v.seen, p->alloc);
         mk_status st = MK_OK;
-        for (int i = 0; i < f->n_inputs && !st; i++)
-            st = define(&v, f->inputs[i], NULL);
+        for (int i = 0; i < f->n_inputs && !st; i++) st = define(&v, f->inputs[i], NULL);
         if (!st) st = verify_block(&v, f->block);
         mk_strmap_free(&v.seen);
         mk_free(p->alloc, (void *)v.scope, v.cap_scope * sizeof *v.scope);
@@ -325,6 +333,7 @@ mk_status mk_ir_verify(const mk_program *p, mk_err *e) {
     return MK_OK;
 }
 
-mk_status mk_program_verify(const mk_program *p, mk_err *err) {
+mk_status mk_program_verify(const mk_program *p, mk_err *err)
+{
     return mk_ir_verify(p, err);
 }

@@ -93,10 +93,11 @@ static const lint_rule table[LINT_MAX_RULE] = {
             lint_h19,
             lint_h19_prog},
     [20] = {{"H20", "conversion-failure", "dimension beyond the Neural Engine range", "NE/GPU",
-             NULL, "https://github.com/FluidInference/FluidAudio/issues/121", MK_SEV_ERROR, 0},
+             "fix_long_axis", "https://github.com/FluidInference/FluidAudio/issues/121",
+             MK_SEV_ERROR, 0},
             lint_h20,
             lint_h20_prog},
-    [21] = {{"H21", "conversion-failure", "tensor rank above 5", "ALL", NULL, E_CT "832",
+    [21] = {{"H21", "conversion-failure", "tensor rank above 5", "ALL", "fix_rank", E_CT "832",
              MK_SEV_ERROR, 0},
             lint_h21,
             NULL},
@@ -177,49 +178,49 @@ static const lint_rule table[LINT_MAX_RULE] = {
             NULL},
 };
 
-const lint_rule *lint_table(void) {
+const lint_rule *lint_table(void)
+{
     return table;
 }
 
-int mk_lint_rule_count(void) {
+int mk_lint_rule_count(void)
+{
     int n = 0;
-    for (int i = 0; i < LINT_MAX_RULE; i++)
-        n += table[i].pub.id != NULL;
+    for (int i = 0; i < LINT_MAX_RULE; i++) n += table[i].pub.id != NULL;
     return n;
 }
 
-const mk_lint_rule *mk_lint_rule_at(int k) {
+const mk_lint_rule *mk_lint_rule_at(int k)
+{
     for (int i = 0; i < LINT_MAX_RULE; i++)
         if (table[i].pub.id && k-- == 0) return &table[i].pub;
     return NULL;
 }
 
-const mk_lint_rule *mk_lint_rule_find(const char *id) {
+const mk_lint_rule *mk_lint_rule_find(const char *id)
+{
     for (int i = 0; i < LINT_MAX_RULE; i++)
         if (table[i].pub.id && id && strcasecmp(table[i].pub.id, id) == 0) return &table[i].pub;
     return NULL;
 }
 
-const char *mk_severity_name(mk_severity s) {
+const char *mk_severity_name(mk_severity s)
+{
     switch (s) {
-    case MK_SEV_ERROR:
-        return "error";
-    case MK_SEV_WARNING:
-        return "warning";
-    default:
-        return "info";
+    case MK_SEV_ERROR: return "error";
+    case MK_SEV_WARNING: return "warning";
+    default: return "info";
     }
 }
 
-int mk_rule_list_has(const char *list, const char *id) {
+int mk_rule_list_has(const char *list, const char *id)
+{
     if (!list || !id) return 0;
     size_t n = strlen(id);
     for (const char *s = list; *s;) {
-        while (*s == ',' || *s == ' ')
-            s++;
+        while (*s == ',' || *s == ' ') s++;
         const char *e = s;
-        while (*e && *e != ',' && *e != ' ')
-            e++;
+        while (*e && *e != ',' && *e != ' ') e++;
         if ((size_t)(e - s) == n && strncasecmp(s, id, n) == 0) return 1;
         s = e;
     }
@@ -228,14 +229,16 @@ int mk_rule_list_has(const char *list, const char *id) {
 
 /* ---- findings ---- */
 
-static char *dup(mk_findings *f, const char *s) {
+static char *dup(mk_findings *f, const char *s)
+{
     if (!s) return NULL;
     char *d = mk_arena_strdup(f->arena, s);
     if (!d) f->oom = MK_ENOMEM;
     return d;
 }
 
-void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...) {
+void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
+{
     mk_findings *f = c->out;
     if (f->oom) return;
     if (f->n == f->cap) {
@@ -269,35 +272,41 @@ void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...) 
     if (!f->oom) f->n++;
 }
 
-int mk_findings_count(const mk_findings *f) {
+int mk_findings_count(const mk_findings *f)
+{
     return f ? f->n : 0;
 }
 
-const mk_finding *mk_findings_at(const mk_findings *f, int i) {
+const mk_finding *mk_findings_at(const mk_findings *f, int i)
+{
     return f && i >= 0 && i < f->n ? &f->items[i] : NULL;
 }
 
-int mk_findings_count_rule(const mk_findings *f, const char *rule) {
+int mk_findings_count_rule(const mk_findings *f, const char *rule)
+{
     int n = 0;
-    for (int i = 0; f && i < f->n; i++)
-        n += strcasecmp(f->items[i].rule, rule) == 0;
+    for (int i = 0; f && i < f->n; i++) n += strcasecmp(f->items[i].rule, rule) == 0;
     return n;
 }
 
-void mk_findings_free(mk_findings *f) {
+void mk_findings_free(mk_findings *f)
+{
     if (f) mk_arena_free(f->arena);
 }
 
 /* ---- the walk ---- */
 
-static int rule_on(const lint_ctx *c, const char *id) {
+static int rule_on(const lint_ctx *c, const char *id)
+{
     if (c->opts->only && !mk_rule_list_has(c->opts->only, id)) return 0;
     return !mk_rule_list_has(c->opts->skip, id);
 }
 
-static void walk_block(lint_ctx *c, const mk_block *b, const char *path) {
+static void walk_block(lint_ctx *c, const mk_block *b, const char *path)
+{
     int idx = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         c->block = path;
         c->op_index = idx;
         for (int r = 0; r < LINT_MAX_RULE; r++) {
@@ -314,8 +323,8 @@ static void walk_block(lint_ctx *c, const mk_block *b, const char *path) {
     }
 }
 
-mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings **out,
-                  mk_err *err) {
+mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings **out, mk_err *err)
+{
     static const mk_lint_options defaults = {0};
     *out = NULL;
     if (!p) return mk_err_set(err, MK_EINVAL, "lint: no program");
@@ -357,23 +366,27 @@ mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings 
 
 /* ---- trigger helpers ---- */
 
-const char *lint_op_type(const mk_op *op) {
+const char *lint_op_type(const mk_op *op)
+{
     const mk_op_info *in = mk_ir_op_info(op->kind);
     return in ? in->name : "?";
 }
 
-int lint_is_bound(const mk_op *op, const char *param) {
+int lint_is_bound(const mk_op *op, const char *param)
+{
     return mk_ir_arg(op, param) != NULL || mk_ir_attr(op, param) != NULL;
 }
 
-mk_dtype lint_x_dtype(const mk_op *op) {
+mk_dtype lint_x_dtype(const mk_op *op)
+{
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x && op->n_inputs && op->inputs[0].n_args) x = op->inputs[0].args[0];
     if (!x && op->n_outputs) x = op->outputs[0];
     return x ? x->type.dtype : MK_DT_INVALID;
 }
 
-int lint_const_all(const mk_value *v, double val) {
+int lint_const_all(const mk_value *v, double val)
+{
     size_t n = 0;
     if (!v || !v->cst || !v->cst->data || v->type.dtype == MK_DT_STRING) return 0;
     if (!mk_type_numel(&v->type, &n) || n == 0) return 0;
@@ -383,4 +396,3 @@ int lint_const_all(const mk_value *v, double val) {
     }
     return 1;
 }
-

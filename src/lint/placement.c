@@ -152,17 +152,20 @@ static const unsigned char place[MK_OP__COUNT] = {
     [MK_OP_READ_STATE] = PL_CTRL,
 };
 
-int lint_placement_known(mk_op_kind k) {
+int lint_placement_known(mk_op_kind k)
+{
     return (unsigned)k < MK_OP__COUNT && place[k] != PL_NONE;
 }
 
-int lint_is_weight_op(const mk_op *op) {
+int lint_is_weight_op(const mk_op *op)
+{
     return (unsigned)op->kind < MK_OP__COUNT && place[op->kind] == PL_WEIGHT;
 }
 
-int lint_program_is_fp16(const mk_program *p) {
-    for (int i = 0; i < p->n_functions; i++)
-        MK_FOR_OPS(p->functions[i]->block, op) {
+int lint_program_is_fp16(const mk_program *p)
+{
+    for (int i = 0; i < p->n_functions; i++) MK_FOR_OPS(p->functions[i]->block, op)
+        {
             if (lint_is_weight_op(op) || op->kind == MK_OP_CAST) continue;
             for (int j = 0; j < op->n_outputs; j++)
                 if (op->outputs[j]->type.dtype == MK_DT_FP16) return 1;
@@ -170,7 +173,8 @@ int lint_program_is_fp16(const mk_program *p) {
     return 0;
 }
 
-static const char *shape_reason(const mk_type *t, char *buf, size_t n) {
+static const char *shape_reason(const mk_type *t, char *buf, size_t n)
+{
     if (t->rank > 5) {
         snprintf(buf, n, "rank %d > 5 (H21)", t->rank);
         return buf;
@@ -188,11 +192,11 @@ static const char *shape_reason(const mk_type *t, char *buf, size_t n) {
     return NULL;
 }
 
-const char *lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n) {
+const char *lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n)
+{
     if ((unsigned)op->kind >= MK_OP__COUNT) return "unknown op";
     switch (place[op->kind]) {
-    case PL_WEIGHT:
-        return NULL;
+    case PL_WEIGHT: return NULL;
     case PL_CPU:
         snprintf(buf, n, "%s runs on the CPU (%s)", mk_ir_op_info(op->kind)->name,
                  op->kind == MK_OP_NON_ZERO ? "Table 2: data-dependent shape"
@@ -208,8 +212,7 @@ const char *lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, siz
         snprintf(buf, n, "%s: control flow/state has no Neural Engine evidence",
                  mk_ir_op_info(op->kind)->name);
         return buf;
-    default:
-        break;
+    default: break;
     }
     for (int i = 0; i < op->n_outputs; i++) {
         const mk_type *t = &op->outputs[i]->type;

@@ -14,7 +14,8 @@ typedef struct geom {
 
 /* Geometry of a conv/conv_transpose/pool op from its constant parameters; 0 when the
  * shapes or parameters are not static. kparam: "weight" (conv) or "kernel_sizes" (pool). */
-static int get_geom(const mk_op *op, int is_pool, geom *g) {
+static int get_geom(const mk_op *op, int is_pool, geom *g)
+{
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x || x->type.rank < 3 || x->type.rank > 5) return 0;
     memset(g, 0, sizeof *g);
@@ -28,20 +29,16 @@ static int get_geom(const mk_op *op, int is_pool, geom *g) {
     }
     if (is_pool) {
         if (!mk_ir_arg_i64s(op, "kernel_sizes", v, 3, &n) || n != g->ns) return 0;
-        for (int i = 0; i < n; i++)
-            g->k[i] = v[i];
+        for (int i = 0; i < n; i++) g->k[i] = v[i];
     } else {
         const mk_value *w = mk_ir_arg(op, "weight");
         if (!w || w->type.rank != x->type.rank) return 0;
-        for (int i = 0; i < g->ns; i++)
-            g->k[i] = w->type.dims[2 + i];
+        for (int i = 0; i < g->ns; i++) g->k[i] = w->type.dims[2 + i];
     }
     if (mk_ir_arg_i64s(op, "strides", v, 3, &n) && n == g->ns)
-        for (int i = 0; i < n; i++)
-            g->s[i] = v[i];
+        for (int i = 0; i < n; i++) g->s[i] = v[i];
     if (mk_ir_arg_i64s(op, "dilations", v, 3, &n) && n == g->ns)
-        for (int i = 0; i < n; i++)
-            g->d[i] = v[i];
+        for (int i = 0; i < n; i++) g->d[i] = v[i];
     if (mk_ir_arg_i64s(op, "pad", v, 6, &n) && n == 2 * g->ns)
         for (int i = 0; i < g->ns; i++) {
             g->pb[i] = v[2 * i];
@@ -54,13 +51,15 @@ static int get_geom(const mk_op *op, int is_pool, geom *g) {
     return 1;
 }
 
-static int nonzero_bias(const mk_op *op) {
+static int nonzero_bias(const mk_op *op)
+{
     const mk_value *b = mk_ir_arg(op, "bias");
     if (!b) return 0;
     return !lint_const_all(b, 0.0);
 }
 
-void lint_h1(lint_ctx *c, const mk_op *op) {
+void lint_h1(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_CONV_TRANSPOSE) return;
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x || x->type.rank != 3 || !nonzero_bias(op)) return;
@@ -70,7 +69,8 @@ void lint_h1(lint_ctx *c, const mk_op *op) {
               "separately");
 }
 
-void lint_h2(lint_ctx *c, const mk_op *op) {
+void lint_h2(lint_ctx *c, const mk_op *op)
+{
     geom g;
     if (op->kind != MK_OP_CONV || !get_geom(op, 0, &g) || strcmp(g.pad_type, "custom") != 0) return;
     for (int i = 0; i < g.ns; i++) {
@@ -90,7 +90,8 @@ void lint_h2(lint_ctx *c, const mk_op *op) {
     }
 }
 
-void lint_h3(lint_ctx *c, const mk_op *op) {
+void lint_h3(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_CONV_TRANSPOSE) return;
     if (lint_is_bound(op, "output_shape")) {
         lint_flag(c, op, 1,
@@ -111,7 +112,8 @@ void lint_h3(lint_ctx *c, const mk_op *op) {
         }
 }
 
-void lint_h17(lint_ctx *c, const mk_op *op) {
+void lint_h17(lint_ctx *c, const mk_op *op)
+{
     geom g;
     int ceil_mode = 0, excl = 0;
     if (op->kind != MK_OP_AVG_POOL || !get_geom(op, 1, &g)) return;
@@ -135,23 +137,24 @@ void lint_h17(lint_ctx *c, const mk_op *op) {
     }
 }
 
-static int only_2_3(int64_t s) {
-    while (s > 1 && s % 2 == 0)
-        s /= 2;
-    while (s > 1 && s % 3 == 0)
-        s /= 3;
+static int only_2_3(int64_t s)
+{
+    while (s > 1 && s % 2 == 0) s /= 2;
+    while (s > 1 && s % 3 == 0) s /= 3;
     return s == 1;
 }
 
 /* A pool whose window covers the whole (unpadded) spatial extent: an exact reduce. */
-static int is_global_pool(const geom *g) {
+static int is_global_pool(const geom *g)
+{
     if (strcmp(g->pad_type, "valid") != 0 && strcmp(g->pad_type, "custom") != 0) return 0;
     for (int i = 0; i < g->ns; i++)
         if (g->k[i] != g->in[i] || g->pb[i] || g->pe[i]) return 0;
     return 1;
 }
 
-void lint_h27(lint_ctx *c, const mk_op *op) {
+void lint_h27(lint_ctx *c, const mk_op *op)
+{
     geom g;
     if (op->kind == MK_OP_AVG_POOL || op->kind == MK_OP_MAX_POOL || op->kind == MK_OP_L2_POOL) {
         if (!get_geom(op, 1, &g)) return;

@@ -10,16 +10,19 @@
 #define FP16_MAX 65504.0
 #define FP16_TINY 5.9604644775390625e-08 /* 2^-24, the smallest fp16 subnormal */
 
-static int is_float_op(const mk_op *op) {
+static int is_float_op(const mk_op *op)
+{
     return mk_dtype_is_float(lint_x_dtype(op));
 }
 
-static const mk_op *producer(const mk_op *op, const char *param) {
+static const mk_op *producer(const mk_op *op, const char *param)
+{
     const mk_value *v = mk_ir_arg(op, param);
     return v ? v->producer : NULL;
 }
 
-void lint_h7(lint_ctx *c, const mk_op *op) {
+void lint_h7(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_POW || !is_float_op(op)) return;
     if (lint_const_all(mk_ir_arg(op, "x"), 2.0))
         lint_flag(c, op, 1,
@@ -27,7 +30,8 @@ void lint_h7(lint_ctx *c, const mk_op *op) {
                   "use exp(y * ln 2)");
 }
 
-void lint_h8(lint_ctx *c, const mk_op *op) {
+void lint_h8(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_POW || !is_float_op(op)) return;
     const mk_value *y = mk_ir_arg(op, "y");
     static const double ex[] = {2.0, 3.0, 0.5, -1.0};
@@ -41,21 +45,24 @@ void lint_h8(lint_ctx *c, const mk_op *op) {
         }
 }
 
-void lint_h9(lint_ctx *c, const mk_op *op) {
+void lint_h9(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_SOFTPLUS && c->fp16)
         lint_flag(c, op, 1,
                   "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
                   "returns 0; use relu(x) + log(1 + exp(-|x|))");
 }
 
-void lint_h10(lint_ctx *c, const mk_op *op) {
+void lint_h10(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_REDUCE_LOG_SUM_EXP && c->fp16)
         lint_flag(c, op, 1,
                   "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
                   "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
 }
 
-void lint_h11(lint_ctx *c, const mk_op *op) {
+void lint_h11(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_LOG || !c->fp16) return;
     const mk_op *pr = producer(op, "x");
     if (pr && pr->kind == MK_OP_SOFTMAX) {
@@ -71,7 +78,8 @@ void lint_h11(lint_ctx *c, const mk_op *op) {
     }
 }
 
-static int is_square(const mk_op *pr) {
+static int is_square(const mk_op *pr)
+{
     if (!pr) return 0;
     if (pr->kind == MK_OP_SQUARE) return 1;
     if (pr->kind == MK_OP_MUL) return mk_ir_arg(pr, "x") == mk_ir_arg(pr, "y");
@@ -80,13 +88,15 @@ static int is_square(const mk_op *pr) {
 }
 
 /* x / maximum(reduce_max(|x|), tiny): the rescaled form fix_sum_squares writes. */
-static int rescaled(const mk_op *op) {
+static int rescaled(const mk_op *op)
+{
     const mk_op *d = producer(op, "x");
     const mk_op *m = d && d->kind == MK_OP_REAL_DIV ? producer(d, "y") : NULL;
     return m && m->kind == MK_OP_MAXIMUM;
 }
 
-void lint_h12(lint_ctx *c, const mk_op *op) {
+void lint_h12(lint_ctx *c, const mk_op *op)
+{
     if (!c->fp16 || rescaled(op)) return;
     if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
         lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM,
@@ -99,7 +109,8 @@ void lint_h12(lint_ctx *c, const mk_op *op) {
     }
 }
 
-void lint_h13(lint_ctx *c, const mk_op *op) {
+void lint_h13(lint_ctx *c, const mk_op *op)
+{
     if (!c->fp16) return;
     float eps;
     if (op->kind == MK_OP_LAYER_NORM || op->kind == MK_OP_INSTANCE_NORM ||
@@ -139,7 +150,8 @@ void lint_h13(lint_ctx *c, const mk_op *op) {
 }
 
 /* Count of elements beyond the fp16 range in a float constant (stops at the first). */
-static int beyond_fp16(const mk_value *v, double *bad) {
+static int beyond_fp16(const mk_value *v, double *bad)
+{
     size_t n = 0;
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, &n)) return 0;
     if (v->type.dtype == MK_DT_FP16) {
@@ -163,11 +175,13 @@ static int beyond_fp16(const mk_value *v, double *bad) {
 
 /* An fp32 constant is at risk only when the caller plans an fp16 conversion of an fp32
  * program; in a mixed program fp32 constants feed ops that stay in fp32. */
-static int fp32_consts_become_fp16(const lint_ctx *c) {
+static int fp32_consts_become_fp16(const lint_ctx *c)
+{
     return c->opts && c->opts->assume_fp16 && !c->fp16_program;
 }
 
-void lint_h14(lint_ctx *c, const mk_op *op) {
+void lint_h14(lint_ctx *c, const mk_op *op)
+{
     double bad = 0;
     const mk_value *v = NULL;
     if (op->kind == MK_OP_CONST && op->n_outputs) {
@@ -197,7 +211,8 @@ void lint_h14(lint_ctx *c, const mk_op *op) {
         }
 }
 
-void lint_h15(lint_ctx *c, const mk_op *op) {
+void lint_h15(lint_ctx *c, const mk_op *op)
+{
     const char *dflt = op->kind == MK_OP_INVERSE ? "1e-4"
                        : op->kind == MK_OP_RSQRT ? "1e-12"
                        : op->kind == MK_OP_LOG   ? "1e-45"
@@ -209,7 +224,8 @@ void lint_h15(lint_ctx *c, const mk_op *op) {
               lint_op_type(op), dflt);
 }
 
-void lint_h16(lint_ctx *c, const mk_op *op) {
+void lint_h16(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_UPSAMPLE_BILINEAR && !lint_is_bound(op, "align_corners")) {
         lint_flag(c, op, 1,
                   "upsample_bilinear without align_corners: MIL defaults to "
@@ -229,14 +245,16 @@ void lint_h16(lint_ctx *c, const mk_op *op) {
     }
 }
 
-void lint_h39(lint_ctx *c, const mk_op *op) {
+void lint_h39(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_GELU && !lint_is_bound(op, "mode"))
         lint_flag(c, op, 1,
                   "gelu without mode runs EXACT; a tanh-approximate source drifts by "
                   "~5e-4 per activation; write mode explicitly");
 }
 
-void lint_h28(lint_ctx *c, const mk_op *op) {
+void lint_h28(lint_ctx *c, const mk_op *op)
+{
     if (!c->fp16 ||
         (op->kind != MK_OP_LINEAR && op->kind != MK_OP_MATMUL && op->kind != MK_OP_CONV))
         return;
@@ -251,8 +269,7 @@ void lint_h28(lint_ctx *c, const mk_op *op) {
         k = tx && r >= 2 ? x->type.dims[r - 2] : x->type.dims[r - 1];
     } else if (op->kind == MK_OP_CONV && w && w->type.rank >= 3) {
         k = 1;
-        for (int i = 1; i < w->type.rank; i++)
-            k *= w->type.dims[i] > 0 ? w->type.dims[i] : 1;
+        for (int i = 1; i < w->type.rank; i++) k *= w->type.dims[i] > 0 ? w->type.dims[i] : 1;
     }
     if (k >= 4096)
         lint_flag(c, op, 0,
@@ -261,7 +278,8 @@ void lint_h28(lint_ctx *c, const mk_op *op) {
                   lint_op_type(op), (long long)k);
 }
 
-void lint_h36(lint_ctx *c, const mk_op *op) {
+void lint_h36(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_SQRT && is_square(producer(op, "x"))) {
         lint_flag(c, op, 1,
                   "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "

@@ -6,7 +6,8 @@
 
 #include "lint_int.h"
 
-static int static_dim(const mk_value *v, int axis, int64_t *out) {
+static int static_dim(const mk_value *v, int axis, int64_t *out)
+{
     if (!v || v->type.rank <= 0) return 0;
     if (axis < 0) axis += v->type.rank;
     if (axis < 0 || axis >= v->type.rank || v->type.dims[axis] < 0) return 0;
@@ -14,14 +15,16 @@ static int static_dim(const mk_value *v, int axis, int64_t *out) {
     return 1;
 }
 
-static int all_const(const mk_op *op) {
+static int all_const(const mk_op *op)
+{
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++)
             if (!op->inputs[i].args[j]->cst) return 0;
     return 1;
 }
 
-void lint_h4(lint_ctx *c, const mk_op *op) {
+void lint_h4(lint_ctx *c, const mk_op *op)
+{
     int64_t n;
     int32_t axis = 0;
     switch (op->kind) {
@@ -46,12 +49,12 @@ void lint_h4(lint_ctx *c, const mk_op *op) {
                   ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
-static int all_ones_or_absent(const mk_op *op, const char *param) {
+static int all_ones_or_absent(const mk_op *op, const char *param)
+{
     int64_t v[8];
     int n;
     if (!lint_is_bound(op, param)) return 1;
@@ -61,7 +64,8 @@ static int all_ones_or_absent(const mk_op *op, const char *param) {
     return 1;
 }
 
-static int no_true(const mk_op *op, const char *param) {
+static int no_true(const mk_op *op, const char *param)
+{
     int64_t v[8];
     int n;
     if (!lint_is_bound(op, param)) return 1;
@@ -71,7 +75,8 @@ static int no_true(const mk_op *op, const char *param) {
     return 1;
 }
 
-void lint_h5(lint_ctx *c, const mk_op *op) {
+void lint_h5(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_SCATTER || op->kind == MK_OP_SCATTER_ND ||
         op->kind == MK_OP_SCATTER_ALONG_AXIS) {
         lint_flag(c, op, 0,
@@ -96,12 +101,14 @@ void lint_h5(lint_ctx *c, const mk_op *op) {
                   "some models); rewrite as pad + select with a constant mask");
 }
 
-static int is_gather_like(mk_op_kind k) {
+static int is_gather_like(mk_op_kind k)
+{
     return k == MK_OP_GATHER || k == MK_OP_GATHER_ND || k == MK_OP_GATHER_ALONG_AXIS ||
            k == MK_OP_SCATTER || k == MK_OP_SCATTER_ND || k == MK_OP_SCATTER_ALONG_AXIS;
 }
 
-void lint_h6(lint_ctx *c, const mk_op *op) {
+void lint_h6(lint_ctx *c, const mk_op *op)
+{
     if (c->ios < 17 || !is_gather_like(op->kind)) return;
     const mk_value *ix = mk_ir_arg(op, "indices");
     if (!ix) return;
@@ -137,7 +144,8 @@ void lint_h6(lint_ctx *c, const mk_op *op) {
                   c->ios);
 }
 
-static int is_const_weight(const mk_value *w) {
+static int is_const_weight(const mk_value *w)
+{
     if (!w) return 0;
     if (w->cst) return 1;
     const mk_op *p = w->producer;
@@ -146,7 +154,8 @@ static int is_const_weight(const mk_value *w) {
                  p->kind == MK_OP_CONSTEXPR_CAST || p->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE);
 }
 
-void lint_h25(lint_ctx *c, const mk_op *op) {
+void lint_h25(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_LINEAR && op->kind != MK_OP_MATMUL) return;
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x || x->type.rank != 3) return;
@@ -162,7 +171,8 @@ void lint_h25(lint_ctx *c, const mk_op *op) {
     }
 }
 
-void lint_h26(lint_ctx *c, const mk_op *op) {
+void lint_h26(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_SCALED_DOT_PRODUCT_ATTENTION) {
         lint_flag(c, op, 0,
                   "fused attention has no Neural Engine path; split per head and "
@@ -180,7 +190,8 @@ void lint_h26(lint_ctx *c, const mk_op *op) {
                   (long long)t->dims[3]);
 }
 
-void lint_h29(lint_ctx *c, const mk_op *op) {
+void lint_h29(lint_ctx *c, const mk_op *op)
+{
     switch (op->kind) {
     case MK_OP_TOPK: {
         const mk_value *k = mk_ir_arg(op, "k");
@@ -201,12 +212,12 @@ void lint_h29(lint_ctx *c, const mk_op *op) {
                   "it to the host (or unroll static RNNs)",
                   lint_op_type(op));
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
-void lint_h31(lint_ctx *c, const mk_op *op) {
+void lint_h31(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE &&
         op->kind != MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE &&
         op->kind != MK_OP_CONSTEXPR_LUT_TO_DENSE)
@@ -220,7 +231,8 @@ void lint_h31(lint_ctx *c, const mk_op *op) {
 
 /* A reduction over all three spatial axes of a rank-5 tensor (instance/group norm as
  * coremltools decomposes it), or an instance_norm on rank 5 from a converter. */
-int lint_h32_match(const mk_op *op) {
+int lint_h32_match(const mk_op *op)
+{
     if (op->kind != MK_OP_INSTANCE_NORM && op->kind != MK_OP_REDUCE_MEAN &&
         op->kind != MK_OP_REDUCE_SUM)
         return 0;
@@ -239,7 +251,8 @@ int lint_h32_match(const mk_op *op) {
     return seen == 0x1c;
 }
 
-void lint_h32(lint_ctx *c, const mk_op *op) {
+void lint_h32(lint_ctx *c, const mk_op *op)
+{
     if (!lint_h32_match(op)) return;
     lint_flag(c, op, mk_type_is_static(&mk_ir_arg(op, "x")->type),
               "%s over the D, H, W axes of a rank-5 tensor aborts on the GPU (MPS reductions "
@@ -247,7 +260,8 @@ void lint_h32(lint_ctx *c, const mk_op *op) {
               lint_op_type(op));
 }
 
-void lint_h33(lint_ctx *c, const mk_op *op) {
+void lint_h33(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_PRELU) return;
     const mk_value *a = mk_ir_arg(op, "alpha"), *x = mk_ir_arg(op, "x");
     size_t n = 0;
@@ -258,7 +272,8 @@ void lint_h33(lint_ctx *c, const mk_op *op) {
               "slope to one value per channel");
 }
 
-void lint_h34(lint_ctx *c, const mk_op *op) {
+void lint_h34(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_READ_STATE || !op->n_outputs) return;
     const mk_type *t = &op->outputs[0]->type;
     if (t->rank >= 1 && t->dims[t->rank - 1] > 0 && t->dims[t->rank - 1] % 32)
@@ -268,7 +283,8 @@ void lint_h34(lint_ctx *c, const mk_op *op) {
                   (long long)t->dims[t->rank - 1]);
 }
 
-void lint_h35(lint_ctx *c, const mk_op *op) {
+void lint_h35(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_PAD) {
         const char *mode = mk_ir_arg_str(op, "mode");
         int64_t pv[16];
@@ -317,7 +333,9 @@ void lint_h35(lint_ctx *c, const mk_op *op) {
         const mk_value *x = mk_ir_arg(op, "x");
         int64_t st[8], en[8], em[8];
         int ns = 0, ne = 0, nm = 0;
-        if (!x || !mk_ir_arg_i64s(op, "stride", st, 8, &ns) || !mk_ir_arg_i64s(op, "end", en, 8, &ne)) return;
+        if (!x || !mk_ir_arg_i64s(op, "stride", st, 8, &ns) ||
+            !mk_ir_arg_i64s(op, "end", en, 8, &ne))
+            return;
         if (!mk_ir_arg_i64s(op, "end_mask", em, 8, &nm)) nm = 0;
         for (int i = 0; i < ns && i < ne && i < x->type.rank; i++) {
             int64_t d = x->type.dims[i];
@@ -330,7 +348,8 @@ void lint_h35(lint_ctx *c, const mk_op *op) {
     }
 }
 
-void lint_h37(lint_ctx *c, const mk_op *op) {
+void lint_h37(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_LINEAR && mk_dtype_is_int(lint_x_dtype(op)))
         lint_flag(c, op, 1, "linear with %s operands fails at run time; use matmul",
                   mk_dtype_name(lint_x_dtype(op)));

@@ -5,7 +5,8 @@
 
 #include "lint_int.h"
 
-void lint_h18(lint_ctx *c, const mk_op *op) {
+void lint_h18(lint_ctx *c, const mk_op *op)
+{
     if (op->kind != MK_OP_RESHAPE) return;
     const mk_value *s = mk_ir_arg(op, "shape");
     if (s && !s->cst)
@@ -14,7 +15,8 @@ void lint_h18(lint_ctx *c, const mk_op *op) {
                   "model off the Neural Engine; fold the shape arithmetic to constants");
 }
 
-void lint_h18_prog(lint_ctx *c) {
+void lint_h18_prog(lint_ctx *c)
+{
     const mk_program *p = c->p;
     for (int i = 0; i < p->n_inputs; i++)
         if (p->inputs[i].flex == MK_FLEX_RANGE) {
@@ -36,7 +38,8 @@ void lint_h18_prog(lint_ctx *c) {
         }
 }
 
-void lint_h19(lint_ctx *c, const mk_op *op) {
+void lint_h19(lint_ctx *c, const mk_op *op)
+{
     if (!c->fp16_program || lint_is_weight_op(op) || op->kind == MK_OP_CAST || !op->n_outputs)
         return;
     if (op->outputs[0]->type.dtype == MK_DT_FP32)
@@ -45,11 +48,13 @@ void lint_h19(lint_ctx *c, const mk_op *op) {
                   "this island splits the graph onto GPU/CPU");
 }
 
-void lint_h19_prog(lint_ctx *c) {
+void lint_h19_prog(lint_ctx *c)
+{
     if (c->fp16_program) return;
     const mk_function *f = mk_ir_main(c->p);
     if (!f) return;
-    MK_FOR_OPS(f->block, op) {
+    MK_FOR_OPS(f->block, op)
+    {
         if (lint_is_weight_op(op) || !op->n_outputs) continue;
         if (mk_dtype_is_float(op->outputs[0]->type.dtype)) {
             lint_flag(c, NULL, 0,
@@ -61,7 +66,8 @@ void lint_h19_prog(lint_ctx *c) {
 }
 
 /* First dim of t beyond the Neural Engine range: axis index, or -1. */
-static int wide_axis(const mk_type *t, int64_t *limit) {
+static int wide_axis(const mk_type *t, int64_t *limit)
+{
     int r = t->rank;
     for (int i = 0; i < r; i++) {
         int64_t lim = (r == 5 ? i >= 2 : i >= r - 2) ? 16384 : 65536;
@@ -73,24 +79,36 @@ static int wide_axis(const mk_type *t, int64_t *limit) {
     return -1;
 }
 
-void lint_h20(lint_ctx *c, const mk_op *op) {
+/* A value the block returns (a model output): no rewrite inside the graph can change it. */
+static int block_output(const mk_op *op, const mk_value *v)
+{
+    for (int i = 0; op->parent && i < op->parent->n_outputs; i++)
+        if (op->parent->outputs[i] == v) return 1;
+    return 0;
+}
+
+void lint_h20(lint_ctx *c, const mk_op *op)
+{
     if (lint_is_weight_op(op)) return;
     for (int i = 0; i < op->n_outputs; i++) {
         int64_t lim;
         const mk_type *t = &op->outputs[i]->type;
         int ax = wide_axis(t, &lim);
         if (ax >= 0) {
-            lint_flag(c, op, 0,
+            int out = block_output(op, op->outputs[i]);
+            lint_flag(c, op, !out,
                       "output axis %d has %lld elements (> %lld): the Neural Engine "
-                      "rejects it and GPU textures cap at 16384; split the axis into "
-                      "chunks",
-                      ax, (long long)t->dims[ax], (long long)lim);
+                      "rejects it and GPU textures cap at 16384; %s",
+                      ax, (long long)t->dims[ax], (long long)lim,
+                      out ? "no safe rewrite in-graph: split the output"
+                          : "split the axis into chunks");
             return;
         }
     }
 }
 
-void lint_h20_prog(lint_ctx *c) {
+void lint_h20_prog(lint_ctx *c)
+{
     const mk_function *f = mk_ir_main(c->p);
     for (int i = 0; f && i < f->n_inputs; i++) {
         const mk_type *t = &f->inputs[i]->type;
@@ -105,24 +123,30 @@ void lint_h20_prog(lint_ctx *c) {
     }
 }
 
-void lint_h21(lint_ctx *c, const mk_op *op) {
+void lint_h21(lint_ctx *c, const mk_op *op)
+{
     for (int i = 0; i < op->n_outputs; i++)
         if (op->outputs[i]->type.rank > 5) {
-            lint_flag(c, op, 0,
+            int out = block_output(op, op->outputs[i]);
+            lint_flag(c, op, !out,
                       "rank-%d output: Core ML supports rank <= 5 (compile error "
-                      "\"Invalid rank\"); collapse size-1 or adjacent axes",
-                      op->outputs[i]->type.rank);
+                      "\"Invalid rank\"); %s",
+                      op->outputs[i]->type.rank,
+                      out ? "no safe rewrite in-graph: the model output itself has that rank"
+                          : "collapse size-1 or adjacent axes");
             return;
         }
 }
 
-static int has_zero_dim(const mk_type *t) {
+static int has_zero_dim(const mk_type *t)
+{
     for (int d = 0; d < t->rank; d++)
         if (t->dims[d] == 0) return 1;
     return 0;
 }
 
-void lint_h22(lint_ctx *c, const mk_op *op) {
+void lint_h22(lint_ctx *c, const mk_op *op)
+{
     if (op->kind == MK_OP_CONCAT) {
         const mk_input *in = mk_ir_input(op, "values");
         for (int j = 0; in && j < in->n_args; j++)
@@ -144,7 +168,8 @@ void lint_h22(lint_ctx *c, const mk_op *op) {
         }
 }
 
-void lint_h23_prog(lint_ctx *c) {
+void lint_h23_prog(lint_ctx *c)
+{
     const mk_function *f = mk_ir_main(c->p);
     if (!f) return;
     const mk_block *b = f->block;
@@ -162,7 +187,8 @@ void lint_h23_prog(lint_ctx *c) {
     }
 }
 
-void lint_h24(lint_ctx *c, const mk_op *op) {
+void lint_h24(lint_ctx *c, const mk_op *op)
+{
     if (!c->fp16_program || lint_is_weight_op(op) || !op->n_outputs) return;
     const mk_type *t = &op->outputs[0]->type;
     size_t n = 0;
@@ -175,11 +201,13 @@ void lint_h24(lint_ctx *c, const mk_op *op) {
                   (long long)last, n, 32.0 / (double)last);
 }
 
-void lint_h30_prog(lint_ctx *c) {
+void lint_h30_prog(lint_ctx *c)
+{
     size_t total = 0;
     for (int fi = 0; fi < c->p->n_functions; fi++) {
         const mk_function *f = c->p->functions[fi];
-        MK_FOR_OPS(f->block, op) {
+        MK_FOR_OPS(f->block, op)
+        {
             if (op->kind == MK_OP_CONST && op->n_outputs && op->outputs[0]->cst)
                 total += op->outputs[0]->cst->nbytes;
             for (int a = 0; a < op->n_attrs; a++)

@@ -85,6 +85,92 @@ OX_LOWER(mk_onnx_lower_identity)
     return MK_OK;
 }
 
+/* ---- run-time shape operands (a flexible input's Shape -> Gather -> Concat chains) ---- */
+
+/* int32 vector of x's first len dims: constant when static, else MIL shape (+ gather). */
+static mk_value *shape_prefix(ox_ctx *c, mk_value *x, int len)
+{
+    int known = 1;
+    int32_t d[MK_MAX_RANK];
+    for (int i = 0; i < len; i++) {
+        known &= x->type.dims[i] >= 0;
+        d[i] = (int32_t)x->type.dims[i];
+    }
+    int64_t l64 = len, r64 = x->type.rank;
+    mk_type t = mk_type_make(MK_DT_INT32, 1, &l64);
+    if (known) return mk_ir_const(c->p, c->blk, "shape", &t, d, (size_t)len * 4, 0);
+    mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, NULL);
+    mk_type st = mk_type_make(MK_DT_INT32, 1, &r64);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return NULL;
+    mk_value *s = mk_onnx_out(c, op, NULL, &st);
+    if (!s || len == x->type.rank) return s;
+    int32_t idx[MK_MAX_RANK];
+    for (int i = 0; i < len; i++) idx[i] = i;
+    mk_op *g = mk_onnx_op(c, MK_OP_GATHER, NULL);
+    if (!g || !mk_onnx_in_mil(c, g, "x", s) || !mk_onnx_in_i32s(c, g, "indices", len, idx) ||
+        !mk_onnx_in_i32(c, g, "axis", 0))
+        return NULL;
+    return mk_onnx_out(c, g, NULL, &t);
+}
+
+/* A run-time int vector operand as int32 with a static length (0 when unusable). */
+static mk_value *rt_vector(ox_ctx *c, ox_val *v, int *len)
+{
+    mk_value *s = v ? mk_onnx_mil(c, v) : NULL;
+    *len = 0;
+    if (!s || s->type.rank != 1 || s->type.dims[0] < 0 || s->type.dims[0] > MK_MAX_RANK ||
+        !mk_dtype_is_int(s->type.dtype))
+        return NULL;
+    *len = (int)s->type.dims[0];
+    if (s->type.dtype == MK_DT_INT32) return s;
+    mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
+    mk_type t = s->type;
+    t.dtype = MK_DT_INT32;
+    if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "int32"))
+        return NULL;
+    return mk_onnx_out(c, op, NULL, &t);
+}
+
+/* Reshape to a shape known only at run time: ONNX zeros (allowzero 0) copy x's dim. */
+static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *shp,
+                            ox_val *o)
+{
+    int len;
+    mk_value *s = rt_vector(c, shp, &len);
+    if (!s) return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
+    if (!mk_onnx_attr_i(n, "allowzero", 0) && len > 0 && x->type.rank > 0) {
+        int k = len < x->type.rank ? len : x->type.rank;
+        mk_value *xs = shape_prefix(c, x, k);
+        if (xs && k < len) {
+            /* positions past x's rank have no dim to copy: 0 stays 0 (an error at run time) */
+            int32_t zs[MK_MAX_RANK] = {0};
+            int64_t nz = len - k, l64 = len;
+            mk_type zt = mk_type_make(MK_DT_INT32, 1, &nz), ct = mk_type_make(MK_DT_INT32, 1, &l64);
+            mk_value *zv = mk_ir_const(c->p, c->blk, "zeros", &zt, zs, (size_t)nz * 4, 0);
+            mk_op *cc = zv ? mk_onnx_op(c, MK_OP_CONCAT, NULL) : NULL;
+            if (!cc || !mk_onnx_in_mil(c, cc, "values", xs) || !mk_onnx_in_mil(c, cc, "values", zv) ||
+                !mk_onnx_in_i32(c, cc, "axis", 0) || !mk_onnx_in_bool(c, cc, "interleave", 0))
+                return MK_OOM(c->err);
+            xs = mk_onnx_out(c, cc, NULL, &ct);
+        }
+        int32_t zero = 0;
+        mk_value *z = mk_ir_const(c->p, c->blk, "zero", &(mk_type){.dtype = MK_DT_INT32}, &zero,
+                                  4, 0);
+        mk_value *eq = xs && z ? mk_onnx_binary(c, MK_OP_EQUAL, s, z, NULL) : NULL;
+        mk_op *sel = eq ? mk_onnx_op(c, MK_OP_SELECT, NULL) : NULL;
+        if (!sel || !mk_onnx_in_mil(c, sel, "cond", eq) || !mk_onnx_in_mil(c, sel, "a", xs) ||
+            !mk_onnx_in_mil(c, sel, "b", s))
+            return MK_OOM(c->err);
+        if (!(s = mk_onnx_out(c, sel, NULL, &s->type))) return MK_OOM(c->err);
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_RESHAPE, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "shape", s))
+        return MK_OOM(c->err);
+    mk_type t = mk_type_make(x->type.dtype, len, NULL);
+    for (int i = 0; i < len; i++) t.dims[i] = MK_DIM_UNKNOWN;
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
 OX_LOWER(mk_onnx_lower_reshape)
 {
     (void)n_out;
@@ -92,7 +178,7 @@ OX_LOWER(mk_onnx_lower_reshape)
     if (!x) return MK_OOM(c->err);
     int64_t sh[MK_MAX_RANK * 4];
     int ns = ints_arg(c, n, in, n_in, 1, 5, "shape", sh, MK_MAX_RANK);
-    if (ns == -2) return mk_onnx_unsupported(c, n, "shape computed at run time");
+    if (ns == -2) return reshape_rt(c, n, x, in[1], out[0]);
     if (ns < 0) return mk_onnx_unsupported(c, n, "missing shape");
     int allowzero = (int)mk_onnx_attr_i(n, "allowzero", 0), neg = -1;
     int64_t known = 1, total = 1;
@@ -612,12 +698,41 @@ static mk_value *broadcast_to(ox_ctx *c, mk_value *x, const mk_type *t, const ch
     return mk_onnx_out(c, op, NULL, &ot);
 }
 
+/* Expand to a run-time shape: tile by max(x.shape, shape) / x.shape (ONNX's two-way
+ * broadcast), after a reshape that gives x the shape's rank. */
+static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *shp,
+                           ox_val *o)
+{
+    int len;
+    mk_value *s = rt_vector(c, shp, &len);
+    if (!s) return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
+    int r = x->type.rank > len ? x->type.rank : len;
+    if (len < r) return mk_onnx_unsupported(c, n, "run-time shape shorter than the input rank");
+    if (x->type.rank < r) {
+        int64_t d[MK_MAX_RANK];
+        int k = r - x->type.rank;
+        for (int i = 0; i < r; i++) d[i] = i < k ? 1 : x->type.dims[i - k];
+        for (int i = 0; i < x->type.rank; i++)
+            if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "rank change of a dynamic input");
+        if (!(x = mk_onnx_reshape(c, x, r, d, NULL))) return MK_OOM(c->err);
+    }
+    mk_value *xs = shape_prefix(c, x, r);
+    mk_value *m = xs ? mk_onnx_binary(c, MK_OP_MAXIMUM, xs, s, NULL) : NULL;
+    mk_value *reps = m ? mk_onnx_binary(c, MK_OP_FLOOR_DIV, m, xs, NULL) : NULL;
+    mk_op *op = reps ? mk_onnx_op(c, MK_OP_TILE, oname(n, 0)) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
+        return MK_OOM(c->err);
+    mk_type t = x->type;
+    for (int i = 0; i < r; i++) t.dims[i] = x->type.dims[i] > 1 ? x->type.dims[i] : MK_DIM_UNKNOWN;
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
 OX_LOWER(mk_onnx_lower_expand)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
     if (!x) return MK_OOM(c->err);
-    if (!in[1]->data) return mk_onnx_unsupported(c, n, "shape computed at run time");
+    if (!in[1]->data) return expand_rt(c, n, x, in[1], out[0]);
     size_t ns = mk_onnx_numel(&in[1]->type);
     if (ns > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
     int64_t sh[MK_MAX_RANK];
@@ -634,8 +749,19 @@ OX_LOWER(mk_onnx_lower_tile)
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
     if (!x) return MK_OOM(c->err);
-    if (!in[1]->data) return mk_onnx_unsupported(c, n, "repeats computed at run time");
     int r = x->type.rank;
+    if (!in[1]->data) {
+        /* run-time repeats: MIL tile takes a non-constant reps */
+        int len;
+        mk_value *reps = rt_vector(c, in[1], &len);
+        if (!reps || len != r) return mk_onnx_unsupported(c, n, "repeats of unknown length");
+        mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
+        mk_type t = x->type;
+        for (int i = 0; i < r; i++) t.dims[i] = MK_DIM_UNKNOWN;
+        if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
+            return MK_OOM(c->err);
+        return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    }
     if ((int)mk_onnx_numel(&in[1]->type) != r) return mk_err_set(c->err, MK_EINVAL, "repeats length");
     int32_t reps[MK_MAX_RANK];
     mk_type t = x->type;

@@ -14,7 +14,8 @@ typedef struct geo {
     int64_t in[3], k[3], s[3], d[3], pad[6];
 } geo;
 
-static int get(const mk_op *op, geo *g) {
+static int get(const mk_op *op, geo *g)
+{
     const mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
     const char *pt = mk_ir_arg_str(op, "pad_type");
     if (op->kind != MK_OP_CONV || !x || !w || !pt || strcmp(pt, "custom") != 0) return 0;
@@ -29,15 +30,14 @@ static int get(const mk_op *op, geo *g) {
         g->s[i] = g->d[i] = 1;
         if (g->in[i] < 0 || g->k[i] <= 0) return 0;
     }
-    if (mk_ir_arg(op, "strides") && !(mk_ir_arg_i64s(op, "strides", v, 3, &n) && n == g->ns)) return 0;
+    if (mk_ir_arg(op, "strides") && !(mk_ir_arg_i64s(op, "strides", v, 3, &n) && n == g->ns))
+        return 0;
     if (mk_ir_arg(op, "strides"))
-        for (int i = 0; i < n; i++)
-            g->s[i] = v[i];
+        for (int i = 0; i < n; i++) g->s[i] = v[i];
     if (mk_ir_arg(op, "dilations") && !(mk_ir_arg_i64s(op, "dilations", v, 3, &n) && n == g->ns))
         return 0;
     if (mk_ir_arg(op, "dilations"))
-        for (int i = 0; i < n; i++)
-            g->d[i] = v[i];
+        for (int i = 0; i < n; i++) g->d[i] = v[i];
     if (!mk_ir_arg_i64s(op, "pad", g->pad, 6, &n) || n != 2 * g->ns) return 0;
     for (int i = 0; i < g->ns; i++)
         if (g->s[i] <= 0 || g->d[i] <= 0) return 0;
@@ -45,7 +45,8 @@ static int get(const mk_op *op, geo *g) {
 }
 
 /* Needed trailing pad per axis; returns 1 when some axis declares more than it needs. */
-static int normalise(const geo *g, int64_t *pe) {
+static int normalise(const geo *g, int64_t *pe)
+{
     int changed = 0;
     for (int i = 0; i < g->ns; i++) {
         int64_t keff = (g->k[i] - 1) * g->d[i] + 1, pbeg = g->pad[2 * i], e = g->pad[2 * i + 1];
@@ -63,7 +64,8 @@ static int normalise(const geo *g, int64_t *pe) {
     return changed;
 }
 
-static void rebind(mk_op *op, const char *param, mk_value *v) {
+static void rebind(mk_op *op, const char *param, mk_value *v)
+{
     for (int i = 0; i < op->n_inputs; i++)
         if (strcmp(op->inputs[i].name, param) == 0 && op->inputs[i].n_args) {
             op->inputs[i].args[0] = v;
@@ -71,7 +73,8 @@ static void rebind(mk_op *op, const char *param, mk_value *v) {
         }
 }
 
-static int trim(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int trim(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     geo g;
     int64_t pe[3];
@@ -88,11 +91,13 @@ static int trim(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_conv_padding(mk_program *p, mk_err *e) {
+int mk_pass_fix_conv_padding(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, trim, NULL, e);
 }
 
-static int explicit_pad(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int explicit_pad(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     geo g;
     int64_t pe[3];
@@ -126,6 +131,7 @@ static int explicit_pad(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_conv_padding_explicit(mk_program *p, mk_err *e) {
+int mk_pass_fix_conv_padding_explicit(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, explicit_pad, NULL, e);
 }

@@ -9,7 +9,8 @@
 
 #include "passes_int.h"
 
-static int has_nonzero_bias(const mk_op *op) {
+static int has_nonzero_bias(const mk_op *op)
+{
     const mk_value *b = mk_ir_arg(op, "bias");
     size_t n = 0;
     if (!b) return 0;
@@ -19,21 +20,21 @@ static int has_nonzero_bias(const mk_op *op) {
     return 0;
 }
 
-static int is_target(const mk_op *op) {
+static int is_target(const mk_op *op)
+{
     const mk_value *x = mk_ir_arg(op, "x");
     return op->kind == MK_OP_CONV_TRANSPOSE && x && x->type.rank == 3 && has_nonzero_bias(op);
 }
 
 /* A 1-D int parameter extended by one trailing value (ext) per spatial axis. */
-static mk_value *lift_param(pb *b, const mk_op *op, const char *param, int pairs, int ext) {
+static mk_value *lift_param(pb *b, const mk_op *op, const char *param, int pairs, int ext)
+{
     int64_t v[4];
     int n = 0;
     if (!mk_ir_arg_i64s(op, param, v, 4, &n)) return NULL;
     int32_t o[8];
-    for (int i = 0; i < n; i++)
-        o[i] = (int32_t)v[i];
-    for (int i = 0; i < pairs; i++)
-        o[n + i] = ext;
+    for (int i = 0; i < n; i++) o[i] = (int32_t)v[i];
+    for (int i = 0; i < pairs; i++) o[n + i] = ext;
     char nm[64];
     snprintf(nm, sizeof nm, "h1_%s", param);
     return pb_i32s(b, nm, n + pairs, o);
@@ -41,7 +42,8 @@ static mk_value *lift_param(pb *b, const mk_op *op, const char *param, int pairs
 
 static const char *const lifted[] = {"strides", "dilations", "pad", "output_shape"};
 
-static int lift(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int lift(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (!is_target(op)) return 0;
     pb b;
@@ -90,11 +92,13 @@ static int lift(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_conv_transpose_1d(mk_program *p, mk_err *e) {
+int mk_pass_fix_conv_transpose_1d(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, lift, NULL, e);
 }
 
-static int split_bias(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int split_bias(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (!is_target(op)) return 0;
     mk_value *bias = mk_ir_arg(op, "bias");
@@ -114,6 +118,7 @@ static int split_bias(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_conv_transpose_1d_bias(mk_program *p, mk_err *e) {
+int mk_pass_fix_conv_transpose_1d_bias(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, split_bias, NULL, e);
 }

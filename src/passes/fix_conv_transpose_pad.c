@@ -11,7 +11,8 @@
 
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (op->kind != MK_OP_CONV_TRANSPOSE || !op->n_outputs) return 0;
     const mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
@@ -36,8 +37,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
         memcpy(pad, v, sizeof(int64_t) * (size_t)n);
     }
     int needed = mk_ir_arg(op, "output_shape") != NULL;
-    for (int i = 0; i < ns; i++)
-        needed |= pad[2 * i] != pad[2 * i + 1];
+    for (int i = 0; i < ns; i++) needed |= pad[2 * i] != pad[2 * i + 1];
     if (!needed) return 0;
     int32_t beg[5] = {0}, end[5] = {0};
     uint8_t bm[5] = {1, 1, 0, 0, 0}, em[5] = {1, 1, 0, 0, 0};
@@ -68,6 +68,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_conv_transpose_pad(mk_program *p, mk_err *e) {
+int mk_pass_fix_conv_transpose_pad(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

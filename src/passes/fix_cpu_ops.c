@@ -16,32 +16,26 @@
 #define MAX_FOLD ((size_t)1 << 24)
 #define MAX_TRI 1024
 
-static void store(mk_dtype dt, void *buf, size_t i, double v) {
+static void store(mk_dtype dt, void *buf, size_t i, double v)
+{
     switch (dt) {
-    case MK_DT_FP16:
-        ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v);
-        break;
-    case MK_DT_FP32:
-        ((float *)buf)[i] = (float)v;
-        break;
-    case MK_DT_INT32:
-        ((int32_t *)buf)[i] = (int32_t)v;
-        break;
-    case MK_DT_BOOL:
-        ((uint8_t *)buf)[i] = v != 0;
-        break;
-    default:
-        break;
+    case MK_DT_FP16: ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v); break;
+    case MK_DT_FP32: ((float *)buf)[i] = (float)v; break;
+    case MK_DT_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
+    case MK_DT_BOOL: ((uint8_t *)buf)[i] = v != 0; break;
+    default: break;
     }
 }
 
-static int storable(mk_dtype dt) {
+static int storable(mk_dtype dt)
+{
     return dt == MK_DT_FP16 || dt == MK_DT_FP32 || dt == MK_DT_INT32 || dt == MK_DT_BOOL;
 }
 
 /* Replace op's output by a constant of type t whose element i is f(i). */
 static int fold_to_const(mk_program *p, mk_op *op, const mk_type *t, double v0, double step,
-                         mk_err *e) {
+                         mk_err *e)
+{
     size_t n = 0, nb = 0;
     if (!storable(t->dtype) || !mk_type_numel(t, &n) || n > MAX_FOLD || !mk_type_nbytes(t, &nb))
         return 0;
@@ -50,8 +44,7 @@ static int fold_to_const(mk_program *p, mk_op *op, const mk_type *t, double v0, 
         MK_OOM(e);
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        store(t->dtype, buf, i, v0 + step * (double)i);
+    for (size_t i = 0; i < n; i++) store(t->dtype, buf, i, v0 + step * (double)i);
     pb b;
     pb_init(&b, p, op, e);
     mk_value *c = pb_const_borrow(&b, "h4_folded", t, buf, nb);
@@ -59,7 +52,8 @@ static int fold_to_const(mk_program *p, mk_op *op, const mk_type *t, double v0, 
     return pb_done(&b, 1);
 }
 
-static int fold_fill(mk_program *p, mk_op *op, mk_err *e) {
+static int fold_fill(mk_program *p, mk_op *op, mk_err *e)
+{
     const mk_value *val = mk_ir_arg(op, "value");
     if (val && (!val->cst || val->type.rank != 0)) return 0;
     double v = val ? mk_const_get_f64(val, 0) : 0.0;
@@ -81,7 +75,8 @@ static int fold_fill(mk_program *p, mk_op *op, mk_err *e) {
     return fold_to_const(p, op, &t, v, 0.0, e);
 }
 
-static int fold_range(mk_program *p, mk_op *op, mk_err *e) {
+static int fold_range(mk_program *p, mk_op *op, mk_err *e)
+{
     const mk_value *st = mk_ir_arg(op, "start"), *en = mk_ir_arg(op, "end"),
                    *sp = mk_ir_arg(op, "step");
     if (!st || !en || !sp || !st->cst || !en->cst || !sp->cst) return 0;
@@ -96,7 +91,8 @@ static int fold_range(mk_program *p, mk_op *op, mk_err *e) {
 }
 
 /* Triangular N x N matrix M[j][i] = 1 when input j contributes to output i. */
-static mk_value *triangle(pb *b, mk_dtype dt, int64_t n, int reverse, int exclusive) {
+static mk_value *triangle(pb *b, mk_dtype dt, int64_t n, int reverse, int exclusive)
+{
     int64_t dims[2] = {n, n};
     mk_type t = mk_type_make(dt, 2, dims);
     size_t nb = 0;
@@ -112,7 +108,8 @@ static mk_value *triangle(pb *b, mk_dtype dt, int64_t n, int reverse, int exclus
     return pb_const_borrow(b, "h4_triangle", &t, buf, nb);
 }
 
-static mk_value *matmul(pb *b, mk_value *x, mk_value *y) {
+static mk_value *matmul(pb *b, mk_value *x, mk_value *y)
+{
     mk_op *mm = pb_op(b, MK_OP_MATMUL, "h4_cumsum_matmul");
     pb_in(b, mm, "x", x);
     pb_in(b, mm, "y", y);
@@ -121,23 +118,25 @@ static mk_value *matmul(pb *b, mk_value *x, mk_value *y) {
     return pb_emit(b, mm);
 }
 
-static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims) {
+static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims)
+{
     int32_t d[MK_MAX_RANK];
-    for (int i = 0; i < r; i++)
-        d[i] = (int32_t)dims[i];
+    for (int i = 0; i < r; i++) d[i] = (int32_t)dims[i];
     mk_op *op = pb_op(b, MK_OP_RESHAPE, "h4_reshape");
     pb_in(b, op, "x", x);
     pb_in(b, op, "shape", pb_i32s(b, "h4_shape", r, d));
     return pb_emit(b, op);
 }
 
-static int64_t block_size(int64_t n) {
+static int64_t block_size(int64_t n)
+{
     for (int64_t bs = MAX_TRI; bs >= 16; bs--)
         if (n % bs == 0 && n / bs <= MAX_TRI) return bs;
     return 0;
 }
 
-static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e) {
+static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e)
+{
     mk_value *x = mk_ir_arg(op, "x");
     int32_t axis = 0;
     int rev = 0, exc = 0;
@@ -158,8 +157,7 @@ static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e) {
     pb b;
     pb_init(&b, p, op, e);
     int32_t perm[MK_MAX_RANK];
-    for (int i = 0; i < r; i++)
-        perm[i] = i;
+    for (int i = 0; i < r; i++) perm[i] = i;
     perm[axis] = r - 1;
     perm[r - 1] = axis;
     mk_value *xt = x;
@@ -174,8 +172,7 @@ static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e) {
         y = matmul(&b, xt, triangle(&b, x->type.dtype, n, rev, exc));
     } else {
         int64_t dims[MK_MAX_RANK];
-        for (int i = 0; i < r; i++)
-            dims[i] = x->type.dims[perm[i]];
+        for (int i = 0; i < r; i++) dims[i] = x->type.dims[perm[i]];
         int64_t bd[MK_MAX_RANK];
         memcpy(bd, dims, sizeof(int64_t) * (size_t)r);
         bd[r - 1] = n / bs;
@@ -209,21 +206,19 @@ static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     switch (op->kind) {
     case MK_OP_FILL:
-    case MK_OP_FILL_LIKE:
-        return fold_fill(p, op, e);
-    case MK_OP_RANGE_1D:
-        return fold_range(p, op, e);
-    case MK_OP_CUMSUM:
-        return fold_cumsum(p, op, e);
-    default:
-        return 0;
+    case MK_OP_FILL_LIKE: return fold_fill(p, op, e);
+    case MK_OP_RANGE_1D: return fold_range(p, op, e);
+    case MK_OP_CUMSUM: return fold_cumsum(p, op, e);
+    default: return 0;
     }
 }
 
-int mk_pass_fix_cpu_ops(mk_program *p, mk_err *e) {
+int mk_pass_fix_cpu_ops(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -9,13 +9,15 @@
 
 #include "passes_int.h"
 
-static int empty(const mk_type *t) {
+static int empty(const mk_type *t)
+{
     for (int d = 0; d < t->rank; d++)
         if (t->dims[d] == 0) return 1;
     return 0;
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (op->kind != MK_OP_CONCAT) return 0;
     mk_input *in = NULL;
@@ -23,8 +25,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
         if (op->inputs[i].n_args && !strcmp(op->inputs[i].name, "values")) in = &op->inputs[i];
     if (!in) return 0;
     int keep = 0;
-    for (int j = 0; j < in->n_args; j++)
-        keep += !empty(&in->args[j]->type);
+    for (int j = 0; j < in->n_args; j++) keep += !empty(&in->args[j]->type);
     if (keep == in->n_args || keep == 0) return 0;
     int k = 0;
     for (int j = 0; j < in->n_args; j++)
@@ -38,6 +39,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_empty(mk_program *p, mk_err *e) {
+int mk_pass_fix_empty(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -13,7 +13,8 @@
 
 #define TINY 5.9604644775390625e-08
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x");
     if (!x || !mk_dtype_is_float(x->type.dtype)) return 0;
@@ -51,11 +52,11 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
         }
         return 0;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
-int mk_pass_fix_epsilon(mk_program *p, mk_err *e) {
+int mk_pass_fix_epsilon(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -27,7 +27,8 @@ static const dflt defaults[] = {
     {MK_OP_GELU, "mode", 's', 0, "EXACT"},
 };
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     int n = 0;
     pb b;
@@ -53,6 +54,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, n);
 }
 
-int mk_pass_fix_explicit_params(mk_program *p, mk_err *e) {
+int mk_pass_fix_explicit_params(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

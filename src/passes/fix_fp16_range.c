@@ -17,7 +17,8 @@
 
 #define LIM 65504.0f
 
-static int needs(const mk_value *v, size_t *n) {
+static int needs(const mk_value *v, size_t *n)
+{
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, n)) return 0;
     if (v->type.dtype != MK_DT_FP32 && v->type.dtype != MK_DT_FP16) return 0;
     for (size_t i = 0; i < *n; i++)
@@ -25,7 +26,8 @@ static int needs(const mk_value *v, size_t *n) {
     return 0;
 }
 
-static mk_value *clipped(pb *b, const mk_value *v, size_t n) {
+static mk_value *clipped(pb *b, const mk_value *v, size_t n)
+{
     size_t nb = v->cst->nbytes;
     void *buf = mk_arena_alloc(b->p->arena, nb ? nb : 1);
     if (!buf) return NULL;
@@ -57,12 +59,12 @@ static int mark_non_sentinel(mk_strmap *m, const mk_block *b)
             if (!mark_non_sentinel(m, op->blocks[i])) return 0;
     }
     for (int i = 0; i < b->n_outputs; i++)
-        if (b->outputs[i]->name && !mk_strmap_put(m, b->outputs[i]->name, b->outputs[i]))
-            return 0;
+        if (b->outputs[i]->name && !mk_strmap_put(m, b->outputs[i]->name, b->outputs[i])) return 0;
     return 1;
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     const mk_strmap *non_sentinel = ctx;
     size_t n = 0;
     pb b;
@@ -95,7 +97,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, changed);
 }
 
-int mk_pass_fix_fp16_range(mk_program *p, mk_err *e) {
+int mk_pass_fix_fp16_range(mk_program *p, mk_err *e)
+{
     mk_strmap non_sentinel;
     mk_strmap_init(&non_sentinel, p->alloc);
     int ok = 1;

@@ -9,7 +9,8 @@
 
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (op->kind != MK_OP_AVG_POOL && op->kind != MK_OP_MAX_POOL) return 0;
     mk_value *x = mk_ir_arg(op, "x");
@@ -20,7 +21,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     if (mk_ir_arg(op, "strides") && (!mk_ir_arg_i64s(op, "strides", s, 3, &n) || n != ns)) return 0;
     const char *pt = mk_ir_arg_str(op, "pad_type");
     if (pt && strcmp(pt, "valid") != 0) {
-        if (strcmp(pt, "custom") != 0 || !mk_ir_arg_i64s(op, "pad", pad, 6, &n) || n != 2 * ns) return 0;
+        if (strcmp(pt, "custom") != 0 || !mk_ir_arg_i64s(op, "pad", pad, 6, &n) || n != 2 * ns)
+            return 0;
     }
     for (int i = 0; i < ns; i++) {
         if (k[i] != x->type.dims[2 + i] || pad[2 * i] || pad[2 * i + 1]) return 0;
@@ -28,8 +30,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     }
     if (!big) return 0;
     int32_t axes[3];
-    for (int i = 0; i < ns; i++)
-        axes[i] = 2 + i;
+    for (int i = 0; i < ns; i++) axes[i] = 2 + i;
     pb b;
     pb_init(&b, p, op, e);
     mk_op *r = pb_op(&b, op->kind == MK_OP_AVG_POOL ? MK_OP_REDUCE_MEAN : MK_OP_REDUCE_MAX,
@@ -41,6 +42,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_global_pool(mk_program *p, mk_err *e) {
+int mk_pass_fix_global_pool(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

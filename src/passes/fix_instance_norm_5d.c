@@ -10,17 +10,18 @@
  *          unchanged in both. */
 #include "passes_int.h"
 
-static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims) {
+static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims)
+{
     int32_t d[5];
-    for (int i = 0; i < r; i++)
-        d[i] = (int32_t)dims[i];
+    for (int i = 0; i < r; i++) d[i] = (int32_t)dims[i];
     mk_op *op = pb_op(b, MK_OP_RESHAPE, "h32_reshape");
     pb_in(b, op, "x", x);
     pb_in(b, op, "shape", pb_i32s(b, "h32_shape", r, d));
     return pb_emit(b, op);
 }
 
-static int spatial_reduce(const mk_op *op) {
+static int spatial_reduce(const mk_op *op)
+{
     int64_t ax[8];
     int n = 0, seen = 0;
     if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
@@ -33,7 +34,8 @@ static int spatial_reduce(const mk_op *op) {
     return seen == 0x1c;
 }
 
-static int rewrite_reduce(mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite_reduce(mk_program *p, mk_op *op, mk_err *e)
+{
     mk_value *x = mk_ir_arg(op, "x");
     const int64_t *d = x->type.dims;
     if (d[2] * d[3] * d[4] > INT32_MAX) return 0;
@@ -52,7 +54,8 @@ static int rewrite_reduce(mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x");
     if (x && x->type.rank == 5 && mk_type_is_static(&x->type) && spatial_reduce(op))
@@ -73,6 +76,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e) {
+int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -5,7 +5,8 @@
  *          bias is bound; same integer math. */
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight"), *bias = mk_ir_arg(op, "bias");
     if (op->kind != MK_OP_LINEAR || !x || !w || !mk_dtype_is_int(x->type.dtype)) return 0;
@@ -22,6 +23,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_int_linear(mk_program *p, mk_err *e) {
+int mk_pass_fix_int_linear(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

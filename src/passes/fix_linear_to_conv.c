@@ -9,14 +9,16 @@
  *          back. Exactly the same math. */
 #include "passes_int.h"
 
-static mk_value *transpose(pb *b, mk_value *x) {
+static mk_value *transpose(pb *b, mk_value *x)
+{
     mk_op *op = pb_op(b, MK_OP_TRANSPOSE, "h25_transpose");
     pb_in(b, op, "x", x);
     pb_in(b, op, "perm", pb_i32s(b, "h25_perm", 3, (int32_t[]){0, 2, 1}));
     return pb_emit(b, op);
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
     if (op->kind != MK_OP_LINEAR || !x || !w || !w->cst || w->type.rank != 2 || x->type.rank != 3 ||
@@ -48,6 +50,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_linear_to_conv(mk_program *p, mk_err *e) {
+int mk_pass_fix_linear_to_conv(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

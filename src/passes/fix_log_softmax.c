@@ -7,7 +7,8 @@
  *          y = sub(d, log(reduce_sum(exp(d), [axis], keep_dims=true))), all explicit. */
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *lx = mk_ir_arg(op, "x");
     if (op->kind != MK_OP_LOG || !lx || !lx->producer || lx->producer->kind != MK_OP_SOFTMAX)
@@ -39,6 +40,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_log_softmax(mk_program *p, mk_err *e) {
+int mk_pass_fix_log_softmax(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

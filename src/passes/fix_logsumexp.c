@@ -6,7 +6,8 @@
  *          axes, keep_dims=true))); squeeze the reduced axes when keep_dims was false. */
 #include "passes_int.h"
 
-static mk_value *reduce(pb *b, mk_op_kind k, const char *nm, mk_value *x, mk_value *axes) {
+static mk_value *reduce(pb *b, mk_op_kind k, const char *nm, mk_value *x, mk_value *axes)
+{
     mk_op *op = pb_op(b, k, nm);
     pb_in(b, op, "x", x);
     if (axes) pb_in(b, op, "axes", axes);
@@ -14,7 +15,8 @@ static mk_value *reduce(pb *b, mk_op_kind k, const char *nm, mk_value *x, mk_val
     return pb_emit(b, op);
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
     if (op->kind != MK_OP_REDUCE_LOG_SUM_EXP || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
@@ -41,6 +43,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_logsumexp(mk_program *p, mk_err *e) {
+int mk_pass_fix_logsumexp(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

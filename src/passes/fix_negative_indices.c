@@ -9,7 +9,8 @@
  *          Run-time: indices -> select(greater_equal(i, 0), i, add(i, dim)). */
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (op->kind != MK_OP_GATHER && op->kind != MK_OP_GATHER_ALONG_AXIS) return 0;
     if (mk_ir_op_ios(op) < 17) return 0;
@@ -26,8 +27,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
         size_t n = 0;
         int neg = 0;
         if (!mk_type_numel(&ix->type, &n)) return 0;
-        for (size_t i = 0; i < n; i++)
-            neg |= mk_const_get_i64(ix, i) < 0;
+        for (size_t i = 0; i < n; i++) neg |= mk_const_get_i64(ix, i) < 0;
         if (!neg) return 0;
         int32_t *buf = mk_arena_array(p->arena, n ? n : 1, sizeof *buf);
         if (!buf) {
@@ -57,6 +57,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_negative_indices(mk_program *p, mk_err *e) {
+int mk_pass_fix_negative_indices(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

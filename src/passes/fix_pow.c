@@ -9,7 +9,8 @@
 
 #include "passes_int.h"
 
-static int all_eq(const mk_value *v, double want) {
+static int all_eq(const mk_value *v, double want)
+{
     size_t n = 0;
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, &n) || n == 0) return 0;
     for (size_t i = 0; i < n; i++)
@@ -17,7 +18,8 @@ static int all_eq(const mk_value *v, double want) {
     return 1;
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (op->kind != MK_OP_POW || !op->n_outputs) return 0;
     mk_value *x = mk_ir_arg(op, "x"), *y = mk_ir_arg(op, "y");
@@ -49,6 +51,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_pow(mk_program *p, mk_err *e) {
+int mk_pass_fix_pow(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

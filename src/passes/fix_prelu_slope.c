@@ -8,7 +8,8 @@
 
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *a = mk_ir_arg(op, "alpha");
     size_t n = 0;
@@ -23,8 +24,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
         MK_OOM(e);
         return -1;
     }
-    for (int64_t i = 0; i < c; i++)
-        memcpy(buf + (size_t)i * es, a->cst->data, es);
+    for (int64_t i = 0; i < c; i++) memcpy(buf + (size_t)i * es, a->cst->data, es);
     mk_type t = mk_type_make(a->type.dtype, 1, &c);
     pb b;
     pb_init(&b, p, op, e);
@@ -32,6 +32,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e) {
+int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -19,36 +19,79 @@
 
 /* ---- helpers shared with fix_long_axis.c (declared in passes_int.h) ---- */
 
-int pass_pointwise(mk_op_kind k) {
+int pass_pointwise(mk_op_kind k)
+{
     switch (k) {
-    case MK_OP_ABS: case MK_OP_SIGN: case MK_OP_CEIL: case MK_OP_FLOOR: case MK_OP_ROUND:
-    case MK_OP_EXP: case MK_OP_EXP2: case MK_OP_LOG: case MK_OP_SQRT: case MK_OP_RSQRT:
-    case MK_OP_INVERSE: case MK_OP_SQUARE: case MK_OP_SIN: case MK_OP_COS: case MK_OP_TAN:
-    case MK_OP_ASIN: case MK_OP_ACOS: case MK_OP_ATAN: case MK_OP_SINH: case MK_OP_COSH:
-    case MK_OP_ATANH: case MK_OP_ERF: case MK_OP_CLIP: case MK_OP_THRESHOLD: case MK_OP_CAST:
-    case MK_OP_RELU: case MK_OP_RELU6: case MK_OP_LEAKY_RELU: case MK_OP_ELU:
-    case MK_OP_SIGMOID: case MK_OP_SIGMOID_HARD: case MK_OP_SILU: case MK_OP_TANH:
-    case MK_OP_SCALED_TANH: case MK_OP_GELU: case MK_OP_SOFTPLUS: case MK_OP_SOFTSIGN:
-    case MK_OP_LINEAR_ACTIVATION: case MK_OP_LOGICAL_NOT: case MK_OP_IDENTITY:
-        return 1;
-    case MK_OP_ADD: case MK_OP_SUB: case MK_OP_MUL: case MK_OP_REAL_DIV: case MK_OP_FLOOR_DIV:
-    case MK_OP_MOD: case MK_OP_POW: case MK_OP_MAXIMUM: case MK_OP_MINIMUM: case MK_OP_EQUAL:
-    case MK_OP_NOT_EQUAL: case MK_OP_LESS: case MK_OP_LESS_EQUAL: case MK_OP_GREATER:
-    case MK_OP_GREATER_EQUAL: case MK_OP_LOGICAL_AND: case MK_OP_LOGICAL_OR:
-    case MK_OP_LOGICAL_XOR:
-        return 2;
-    default:
-        return 0;
+    case MK_OP_ABS:
+    case MK_OP_SIGN:
+    case MK_OP_CEIL:
+    case MK_OP_FLOOR:
+    case MK_OP_ROUND:
+    case MK_OP_EXP:
+    case MK_OP_EXP2:
+    case MK_OP_LOG:
+    case MK_OP_SQRT:
+    case MK_OP_RSQRT:
+    case MK_OP_INVERSE:
+    case MK_OP_SQUARE:
+    case MK_OP_SIN:
+    case MK_OP_COS:
+    case MK_OP_TAN:
+    case MK_OP_ASIN:
+    case MK_OP_ACOS:
+    case MK_OP_ATAN:
+    case MK_OP_SINH:
+    case MK_OP_COSH:
+    case MK_OP_ATANH:
+    case MK_OP_ERF:
+    case MK_OP_CLIP:
+    case MK_OP_THRESHOLD:
+    case MK_OP_CAST:
+    case MK_OP_RELU:
+    case MK_OP_RELU6:
+    case MK_OP_LEAKY_RELU:
+    case MK_OP_ELU:
+    case MK_OP_SIGMOID:
+    case MK_OP_SIGMOID_HARD:
+    case MK_OP_SILU:
+    case MK_OP_TANH:
+    case MK_OP_SCALED_TANH:
+    case MK_OP_GELU:
+    case MK_OP_SOFTPLUS:
+    case MK_OP_SOFTSIGN:
+    case MK_OP_LINEAR_ACTIVATION:
+    case MK_OP_LOGICAL_NOT:
+    case MK_OP_IDENTITY: return 1;
+    case MK_OP_ADD:
+    case MK_OP_SUB:
+    case MK_OP_MUL:
+    case MK_OP_REAL_DIV:
+    case MK_OP_FLOOR_DIV:
+    case MK_OP_MOD:
+    case MK_OP_POW:
+    case MK_OP_MAXIMUM:
+    case MK_OP_MINIMUM:
+    case MK_OP_EQUAL:
+    case MK_OP_NOT_EQUAL:
+    case MK_OP_LESS:
+    case MK_OP_LESS_EQUAL:
+    case MK_OP_GREATER:
+    case MK_OP_GREATER_EQUAL:
+    case MK_OP_LOGICAL_AND:
+    case MK_OP_LOGICAL_OR:
+    case MK_OP_LOGICAL_XOR: return 2;
+    default: return 0;
     }
 }
 
-int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max) {
+int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max)
+{
     int n = 0, args = 0;
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         int cnt = 0;
         for (int i = 0; i < op->n_inputs; i++)
-            for (int j = 0; j < op->inputs[i].n_args; j++)
-                cnt += op->inputs[i].args[j] == v;
+            for (int j = 0; j < op->inputs[i].n_args; j++) cnt += op->inputs[i].args[j] == v;
         if (!cnt) continue;
         if (n == max) return -1;
         out[n++] = op;
@@ -57,7 +100,8 @@ int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max) {
     return mk_ir_count_uses(b, v) == args ? n : -1;
 }
 
-int pass_numel1(const mk_value *v) {
+int pass_numel1(const mk_value *v)
+{
     size_t n = 0;
     return v && mk_type_is_static(&v->type) && mk_type_numel(&v->type, &n) && n == 1;
 }
@@ -65,20 +109,22 @@ int pass_numel1(const mk_value *v) {
 /* ---- the chain ---- */
 
 typedef struct chain {
-    mk_op *start;          /* reshape-like op: x (rank <= 5) -> rank > 5 */
-    int n_ops;             /* transposes and pointwise ops, in order */
+    mk_op *start; /* reshape-like op: x (rank <= 5) -> rank > 5 */
+    int n_ops;    /* transposes and pointwise ops, in order */
     mk_op *ops[MAX_CHAIN];
-    int n_ends;            /* reshape-like readers of the last value (rank <= 5 outputs) */
+    int n_ends; /* reshape-like readers of the last value (rank <= 5 outputs) */
     mk_op *ends[MAX_ENDS];
     int perm[MK_MAX_RANK]; /* axis j of the last value = axis perm[j] of start's output */
 } chain;
 
-static int reshape_like(mk_op_kind k) {
+static int reshape_like(mk_op_kind k)
+{
     return k == MK_OP_RESHAPE || k == MK_OP_EXPAND_DIMS || k == MK_OP_SQUEEZE ||
            k == MK_OP_FLATTEN2D;
 }
 
-static int is_end(const mk_op *op, const mk_value *v) {
+static int is_end(const mk_op *op, const mk_value *v)
+{
     const mk_value *out = op->n_outputs == 1 ? op->outputs[0] : NULL;
     return reshape_like(op->kind) && mk_ir_arg(op, "x") == v && out &&
            mk_type_is_static(&out->type) && out->type.rank <= 5;
@@ -86,7 +132,8 @@ static int is_end(const mk_op *op, const mk_value *v) {
 
 /* The tensor parameter of a pointwise op that reads v: "x" or "y"; the other inputs must be
  * one-element values (scalars, size-1 tensors). NULL when the op does not qualify. */
-static const char *pointwise_param(const mk_op *op, const mk_value *v) {
+static const char *pointwise_param(const mk_op *op, const mk_value *v)
+{
     int kind = pass_pointwise(op->kind);
     if (!kind || op->n_outputs != 1) return NULL;
     const char *param = NULL;
@@ -106,20 +153,19 @@ static const char *pointwise_param(const mk_op *op, const mk_value *v) {
                : NULL;
 }
 
-static int find_chain(const mk_op *start, chain *c) {
+static int find_chain(const mk_op *start, chain *c)
+{
     memset(c, 0, sizeof *c);
     const mk_value *x = mk_ir_arg(start, "x"), *cur = start->outputs[0];
     if (!x || !mk_type_is_static(&x->type) || x->type.rank > 5) return 0;
     int r = cur->type.rank;
-    for (int i = 0; i < r; i++)
-        c->perm[i] = i;
+    for (int i = 0; i < r; i++) c->perm[i] = i;
     mk_op *users[MAX_ENDS];
     for (;;) {
         int n = pass_users(start->parent, cur, users, MAX_ENDS);
         if (n <= 0) return 0;
         int ends = 0;
-        for (int i = 0; i < n; i++)
-            ends += is_end(users[i], cur);
+        for (int i = 0; i < n; i++) ends += is_end(users[i], cur);
         if (ends == n) {
             c->n_ends = n;
             memcpy(c->ends, users, (size_t)n * sizeof *users);
@@ -149,10 +195,10 @@ static int find_chain(const mk_op *start, chain *c) {
 
 /* Collapse: shape in[] (rank *nin) of the merged axes in input order, and the transpose
  * perm out[] over them. Returns 0 when the result still has rank > 5. */
-static int collapse(const int64_t *d, int r, const int *perm, int64_t *in, int *nin, int *out) {
+static int collapse(const int64_t *d, int r, const int *perm, int64_t *in, int *nin, int *out)
+{
     int kept[MK_MAX_RANK], nk = 0, ki[MK_MAX_RANK];
-    for (int a = 0; a < r; a++)
-        ki[a] = d[a] == 1 ? -1 : nk++;
+    for (int a = 0; a < r; a++) ki[a] = d[a] == 1 ? -1 : nk++;
     nk = 0;
     for (int j = 0; j < r; j++)
         if (ki[perm[j]] >= 0) kept[nk++] = ki[perm[j]];
@@ -180,8 +226,7 @@ static int collapse(const int64_t *d, int r, const int *perm, int64_t *in, int *
     }
     /* input order = groups sorted by their first kept index */
     int order[MK_MAX_RANK];
-    for (int g = 0; g < ng; g++)
-        order[g] = g;
+    for (int g = 0; g < ng; g++) order[g] = g;
     for (int g = 1; g < ng; g++)
         for (int h = g; h > 0 && gstart[order[h]] < gstart[order[h - 1]]; h--) {
             int t = order[h];
@@ -197,7 +242,8 @@ static int collapse(const int64_t *d, int r, const int *perm, int64_t *in, int *
     return 1;
 }
 
-static mk_value *reshape_to(pb *b, mk_value *x, int r, const int64_t *dims) {
+static mk_value *reshape_to(pb *b, mk_value *x, int r, const int64_t *dims)
+{
     int32_t d[MK_MAX_RANK];
     for (int i = 0; i < r; i++) {
         if (dims[i] > INT32_MAX) return NULL;
@@ -211,7 +257,8 @@ static mk_value *reshape_to(pb *b, mk_value *x, int r, const int64_t *dims) {
 
 /* A rank-0 copy of a one-element constant (so a rank-6 [1,1,1,1,1,1] operand does not
  * broadcast the rebuilt op back to rank 6). */
-mk_value *pass_scalar_of(pb *b, const mk_value *v) {
+mk_value *pass_scalar_of(pb *b, const mk_value *v)
+{
     if (!v->cst || !v->cst->data) return NULL;
     mk_type t = mk_type_scalar(v->type.dtype);
     size_t nb = 0;
@@ -220,7 +267,8 @@ mk_value *pass_scalar_of(pb *b, const mk_value *v) {
 }
 
 /* Rebuild pointwise op `op` reading `from` on `to` (rank nr). */
-mk_value *pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, mk_value *to) {
+mk_value *pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, mk_value *to)
+{
     mk_op *n = pb_op(b, op->kind, op->name);
     for (int i = 0; i < op->n_inputs && !b->failed; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) {
@@ -242,7 +290,8 @@ mk_value *pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, m
     return pb_emit(b, n);
 }
 
-static int scalars_ok(const chain *c) {
+static int scalars_ok(const chain *c)
+{
     /* one-element operands above the collapsed rank must be constants (turned rank 0) */
     for (int k = 0; k < c->n_ops; k++) {
         const mk_op *op = c->ops[k];
@@ -256,7 +305,17 @@ static int scalars_ok(const chain *c) {
     return 1;
 }
 
-static int rewrite(mk_program *p, mk_op *start, mk_err *e) {
+/* pb_replace of an end's output; the builder moves on when the end was its position. */
+static void replace_end(pb *b, mk_op *end, mk_value *repl)
+{
+    mk_op *next = end->next;
+    int moved = end == b->pos;
+    pb_replace(b, end->outputs[0], repl);
+    if (moved && next) b->pos = next;
+}
+
+static int rewrite(mk_program *p, mk_op *start, mk_err *e)
+{
     chain c;
     if (!find_chain(start, &c) || !scalars_ok(&c)) return 0;
     const mk_value *t = start->outputs[0];
@@ -264,8 +323,7 @@ static int rewrite(mk_program *p, mk_op *start, mk_err *e) {
     int nin = 0, perm[MK_MAX_RANK];
     if (!collapse(t->type.dims, t->type.rank, c.perm, in, &nin, perm)) return 0;
     int ident = 1;
-    for (int i = 0; i < nin; i++)
-        ident &= perm[i] == i;
+    for (int i = 0; i < nin; i++) ident &= perm[i] == i;
     /* the earliest end in block order: every new op goes before it */
     mk_op *pos = NULL;
     for (mk_op *o = start->next; o && !pos; o = o->next)
@@ -279,8 +337,7 @@ static int rewrite(mk_program *p, mk_op *start, mk_err *e) {
         if (!(x->type.rank == nin && !memcmp(x->type.dims, in, (size_t)nin * sizeof *in)))
             cur = reshape_to(&b, x, nin, in);
         int32_t p32[MK_MAX_RANK];
-        for (int i = 0; i < nin; i++)
-            p32[i] = perm[i];
+        for (int i = 0; i < nin; i++) p32[i] = perm[i];
         mk_op *tr = pb_op(&b, MK_OP_TRANSPOSE, "h21_transpose");
         pb_in(&b, tr, "x", cur);
         pb_in(&b, tr, "perm", pb_i32s(&b, "h21_perm", nin, p32));
@@ -294,16 +351,16 @@ static int rewrite(mk_program *p, mk_op *start, mk_err *e) {
     }
     for (int k = 0; k < c.n_ends && !b.failed; k++) {
         mk_value *y = c.ends[k]->outputs[0];
-        pb_replace(&b, y, reshape_to(&b, cur, y->type.rank, y->type.dims));
+        replace_end(&b, c.ends[k], reshape_to(&b, cur, y->type.rank, y->type.dims));
     }
     if (b.failed) return -1;
-    for (int k = c.n_ops - 1; k >= 0; k--)
-        mk_ir_unlink(c.ops[k]);
+    for (int k = c.n_ops - 1; k >= 0; k--) mk_ir_unlink(c.ops[k]);
     mk_ir_unlink(start);
     return 1;
 }
 
-static int each_block(mk_program *p, mk_block *blk, mk_err *e) {
+static int each_block(mk_program *p, mk_block *blk, mk_err *e)
+{
     int total = 0;
     for (mk_op *op = blk->first; op;) {
         for (int i = 0; i < op->n_blocks; i++) {
@@ -322,7 +379,8 @@ static int each_block(mk_program *p, mk_block *blk, mk_err *e) {
     return total;
 }
 
-int mk_pass_fix_rank(mk_program *p, mk_err *e) {
+int mk_pass_fix_rank(mk_program *p, mk_err *e)
+{
     int total = 0;
     for (int i = 0; i < p->n_functions; i++) {
         int r = each_block(p, p->functions[i]->block, e);

@@ -13,12 +13,14 @@
 
 #include "passes_int.h"
 
-static mk_value *zero_like(pb *b, const mk_value *x, const char *nm) {
+static mk_value *zero_like(pb *b, const mk_value *x, const char *nm)
+{
     if (mk_dtype_is_float(x->type.dtype)) return pb_float(b, nm, x->type.dtype, 0);
     return x->type.dtype == MK_DT_INT32 ? pb_i32(b, nm, 0) : NULL;
 }
 
-static int fix_pad(mk_program *p, mk_op *op, mk_err *e) {
+static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
+{
     mk_value *x = mk_ir_arg(op, "x");
     if (!x) return 0;
     pb b;
@@ -32,7 +34,8 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e) {
     }
     int64_t pv[2 * MK_MAX_RANK];
     const char *mode = mk_ir_arg_str(op, "mode");
-    if ((mode && strcmp(mode, "constant") != 0) || !mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n))
+    if ((mode && strcmp(mode, "constant") != 0) ||
+        !mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n))
         return pb_done(&b, changed);
     int r = x->type.rank, k = n / 2, neg = 0, pos = 0;
     if (n % 2 || k > r || r > MK_MAX_RANK) return pb_done(&b, changed);
@@ -73,7 +76,8 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-static int fix_gather(mk_program *p, mk_op *op, mk_err *e) {
+static int fix_gather(mk_program *p, mk_op *op, mk_err *e)
+{
     mk_value *x = mk_ir_arg(op, "x"), *ix = mk_ir_arg(op, "indices");
     int32_t axis = 0;
     if (!x || !ix || ix->type.rank != 0 || x->type.rank < 1) return 0;
@@ -97,7 +101,8 @@ static int fix_gather(mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-static int fix_slice(mk_program *p, mk_op *op, mk_err *e) {
+static int fix_slice(mk_program *p, mk_op *op, mk_err *e)
+{
     mk_value *x = mk_ir_arg(op, "x");
     int64_t st[MK_MAX_RANK], en[MK_MAX_RANK], em[MK_MAX_RANK];
     int ns = 0, ne = 0, nm = 0;
@@ -107,8 +112,7 @@ static int fix_slice(mk_program *p, mk_op *op, mk_err *e) {
     int r = x->type.rank;
     if (ns != r || ne != r) return 0;
     if (!mk_ir_arg(op, "end_mask")) {
-        for (int i = 0; i < r; i++)
-            em[i] = 0;
+        for (int i = 0; i < r; i++) em[i] = 0;
     } else if (!mk_ir_arg_i64s(op, "end_mask", em, MK_MAX_RANK, &nm) || nm != r) {
         return 0;
     }
@@ -126,20 +130,18 @@ static int fix_slice(mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     switch (op->kind) {
-    case MK_OP_PAD:
-        return fix_pad(p, op, e);
-    case MK_OP_GATHER:
-        return fix_gather(p, op, e);
-    case MK_OP_SLICE_BY_INDEX:
-        return fix_slice(p, op, e);
-    default:
-        return 0;
+    case MK_OP_PAD: return fix_pad(p, op, e);
+    case MK_OP_GATHER: return fix_gather(p, op, e);
+    case MK_OP_SLICE_BY_INDEX: return fix_slice(p, op, e);
+    default: return 0;
     }
 }
 
-int mk_pass_fix_runtime_forms(mk_program *p, mk_err *e) {
+int mk_pass_fix_runtime_forms(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

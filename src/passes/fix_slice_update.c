@@ -11,7 +11,8 @@
 
 #include "passes_int.h"
 
-static int flags_clear(const mk_op *op, const char *param) {
+static int flags_clear(const mk_op *op, const char *param)
+{
     int64_t v[MK_MAX_RANK];
     int n = 0;
     if (!mk_ir_arg(op, param)) return 1;
@@ -21,7 +22,8 @@ static int flags_clear(const mk_op *op, const char *param) {
     return 1;
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (op->kind != MK_OP_SLICE_UPDATE) return 0;
     mk_value *x = mk_ir_arg(op, "x"), *u = mk_ir_arg(op, "update");
@@ -76,8 +78,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     mk_value *upd = u;
     if (u->type.rank == 0) {
         int32_t ones[MK_MAX_RANK];
-        for (int i = 0; i < r; i++)
-            ones[i] = 1;
+        for (int i = 0; i < r; i++) ones[i] = 1;
         mk_op *rs = pb_op(&b, MK_OP_RESHAPE, "h5_update_1");
         pb_in(&b, rs, "x", u);
         pb_in(&b, rs, "shape", pb_i32s(&b, "h5_ones", r, ones));
@@ -106,6 +107,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_slice_update(mk_program *p, mk_err *e) {
+int mk_pass_fix_slice_update(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

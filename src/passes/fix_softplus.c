@@ -7,7 +7,8 @@
  *          explicit epsilon 0; the exp argument is <= 0 and cannot overflow. */
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x");
     if (op->kind != MK_OP_SOFTPLUS || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
@@ -28,6 +29,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_softplus(mk_program *p, mk_err *e) {
+int mk_pass_fix_softplus(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

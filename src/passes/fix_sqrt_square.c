@@ -7,7 +7,8 @@
  * Rewrite: abs(a) - the same value, one op instead of two, and nothing left to misfold. */
 #include "passes_int.h"
 
-static int is_square_of(const mk_op *pr, mk_value **a) {
+static int is_square_of(const mk_op *pr, mk_value **a)
+{
     if (!pr) return 0;
     mk_value *x = mk_ir_arg(pr, "x");
     if (pr->kind == MK_OP_SQUARE) return (*a = x) != NULL;
@@ -20,7 +21,8 @@ static int is_square_of(const mk_op *pr, mk_value **a) {
     return (*a = x) != NULL;
 }
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *a = NULL;
     if (op->kind != MK_OP_SQRT || !x || !is_square_of(x->producer, &a)) return 0;
@@ -31,6 +33,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_sqrt_square(mk_program *p, mk_err *e) {
+int mk_pass_fix_sqrt_square(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -8,7 +8,8 @@
  *          arithmetic, and the squares stay <= 1. */
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
     if (op->kind != MK_OP_REDUCE_L2_NORM || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
@@ -36,6 +37,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
     return pb_done(&b, 1);
 }
 
-int mk_pass_fix_sum_squares(mk_program *p, mk_err *e) {
+int mk_pass_fix_sum_squares(mk_program *p, mk_err *e)
+{
     return pass_each_op(p, rewrite, NULL, e);
 }

@@ -6,14 +6,16 @@
 
 #include "passes_int.h"
 
-static int is_block_output(const mk_op *op, const mk_value *v) {
+static int is_block_output(const mk_op *op, const mk_value *v)
+{
     const mk_block *b = op->parent;
     for (int i = 0; b && i < b->n_outputs; i++)
         if (b->outputs[i] == v) return 1;
     return 0;
 }
 
-static int cast_const(pb *b, mk_op *op, const mk_value *x) {
+static int cast_const(pb *b, mk_op *op, const mk_value *x)
+{
     const mk_type *ot = &op->outputs[0]->type;
     size_t n = 0, nb = 0;
     if (!mk_type_numel(&x->type, &n) || !mk_type_nbytes(ot, &nb) || n > ((size_t)1 << 26)) return 0;
@@ -27,25 +29,18 @@ static int cast_const(pb *b, mk_op *op, const mk_value *x) {
     for (size_t i = 0; i < n; i++) {
         double v = mk_const_get_f64(x, i);
         switch (dt) {
-        case MK_DT_FP32:
-            ((float *)buf)[i] = (float)v;
-            break;
-        case MK_DT_FP16:
-            ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v);
-            break;
-        case MK_DT_INT32:
-            ((int32_t *)buf)[i] = (int32_t)v;
-            break;
-        default:
-            ((uint8_t *)buf)[i] = v != 0;
-            break;
+        case MK_DT_FP32: ((float *)buf)[i] = (float)v; break;
+        case MK_DT_FP16: ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v); break;
+        case MK_DT_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
+        default: ((uint8_t *)buf)[i] = v != 0; break;
         }
     }
     pb_replace(b, op->outputs[0], pb_const_borrow(b, "folded", ot, buf, nb));
     return 1;
 }
 
-static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
+static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
     (void)ctx;
     if (op->n_outputs != 1) return 0;
     mk_value *out = op->outputs[0];
@@ -86,8 +81,7 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e) {
         mk_ir_replace_uses(op->parent, out, x);
         mk_ir_unlink(op);
         return 1;
-    default:
-        return 0;
+    default: return 0;
     }
 }
 
@@ -99,14 +93,16 @@ typedef struct pset {
     size_t cap, n;
 } pset;
 
-static size_t phash(const void *p) {
+static size_t phash(const void *p)
+{
     uintptr_t x = (uintptr_t)p;
     x ^= x >> 17;
     x *= (uintptr_t)0x9E3779B97F4A7C15ull;
     return (size_t)(x ^ (x >> 29));
 }
 
-static int pset_add(pset *s, const void *k) {
+static int pset_add(pset *s, const void *k)
+{
     if ((s->n + 1) * 2 > s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 1024;
         const void **nk = mk_calloc(s->a, nc, sizeof *nk);
@@ -114,8 +110,7 @@ static int pset_add(pset *s, const void *k) {
         for (size_t i = 0; i < s->cap; i++)
             if (s->k[i]) {
                 size_t h = phash(s->k[i]) & (nc - 1);
-                while (nk[h])
-                    h = (h + 1) & (nc - 1);
+                while (nk[h]) h = (h + 1) & (nc - 1);
                 nk[h] = s->k[i];
             }
         mk_free(s->a, s->k, s->cap * sizeof *s->k);
@@ -123,8 +118,7 @@ static int pset_add(pset *s, const void *k) {
         s->cap = nc;
     }
     size_t h = phash(k) & (s->cap - 1);
-    while (s->k[h] && s->k[h] != k)
-        h = (h + 1) & (s->cap - 1);
+    while (s->k[h] && s->k[h] != k) h = (h + 1) & (s->cap - 1);
     if (!s->k[h]) {
         s->k[h] = k;
         s->n++;
@@ -132,7 +126,8 @@ static int pset_add(pset *s, const void *k) {
     return 1;
 }
 
-static int pset_has(const pset *s, const void *k) {
+static int pset_has(const pset *s, const void *k)
+{
     if (!s->cap) return 0;
     size_t h = phash(k) & (s->cap - 1);
     while (s->k[h]) {
@@ -143,7 +138,8 @@ static int pset_has(const pset *s, const void *k) {
 }
 
 /* Mark every value an op (and its nested blocks) reads. */
-static int mark_uses(pset *live, const mk_op *op) {
+static int mark_uses(pset *live, const mk_op *op)
+{
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++)
             if (!pset_add(live, op->inputs[i].args[j])) return 0;
@@ -157,15 +153,15 @@ static int mark_uses(pset *live, const mk_op *op) {
     return 1;
 }
 
-static int sweep(pset *live, mk_block *b) {
+static int sweep(pset *live, mk_block *b)
+{
     int removed = 0;
     for (int i = 0; i < b->n_outputs; i++)
         if (!pset_add(live, b->outputs[i])) return -1;
     for (mk_op *op = b->last, *prev; op; op = prev) {
         prev = op->prev;
         int keep = op->n_blocks > 0 || op->kind == MK_OP_READ_STATE;
-        for (int i = 0; i < op->n_outputs && !keep; i++)
-            keep = pset_has(live, op->outputs[i]);
+        for (int i = 0; i < op->n_outputs && !keep; i++) keep = pset_has(live, op->outputs[i]);
         if (!keep) {
             mk_ir_unlink(op);
             removed++;
@@ -176,7 +172,8 @@ static int sweep(pset *live, mk_block *b) {
     return removed;
 }
 
-int mk_pass_dce(mk_program *p, mk_err *e) {
+int mk_pass_dce(mk_program *p, mk_err *e)
+{
     int total = 0;
     for (int i = 0; i < p->n_functions; i++) {
         pset live = {p->alloc, NULL, 0, 0};
@@ -191,7 +188,8 @@ int mk_pass_dce(mk_program *p, mk_err *e) {
     return total;
 }
 
-int mk_pass_fold(mk_program *p, mk_err *e) {
+int mk_pass_fold(mk_program *p, mk_err *e)
+{
     int n = pass_each_op(p, fold_op, NULL, e);
     if (n < 0) return -1;
     int d = mk_pass_dce(p, e);

@@ -42,6 +42,10 @@ static const mk_pass_info table[] = {
      "pad constant_val/negative pads, rank-0 gather, slice-to-start end_mask"},
     {"fix_empty", "H22", mk_pass_fix_empty, 0,
      "drop zero-sized inputs of concat; single-input concat -> identity"},
+    {"fix_rank", "H21", mk_pass_fix_rank, 0,
+     "rank > 5 reshape/transpose/pointwise chains -> collapsed axes at rank <= 5"},
+    {"fix_long_axis", "H20", mk_pass_fix_long_axis, 0,
+     "axes > 16384: split linear/matmul into chunks (reductions combined); [L/k, k] chains"},
     {"fix_global_pool", "H27", mk_pass_fix_global_pool, 0,
      "global avg/max pool with a big kernel -> reduce_mean/reduce_max"},
     {"fix_instance_norm_5d", "H32", mk_pass_fix_instance_norm_5d, 0,
@@ -60,21 +64,25 @@ static const mk_pass_info table[] = {
      "per-channel int8 weights (constexpr_affine_dequantize / blockwise_shift_scale)"},
 };
 
-int mk_pass_count(void) {
+int mk_pass_count(void)
+{
     return (int)(sizeof table / sizeof *table);
 }
 
-const mk_pass_info *mk_pass_at(int i) {
+const mk_pass_info *mk_pass_at(int i)
+{
     return i >= 0 && i < mk_pass_count() ? &table[i] : NULL;
 }
 
-const mk_pass_info *mk_pass_find(const char *name) {
+const mk_pass_info *mk_pass_find(const char *name)
+{
     for (int i = 0; i < mk_pass_count(); i++)
         if (name && strcmp(table[i].name, name) == 0) return &table[i];
     return NULL;
 }
 
-int mk_pass_run(const mk_pass_info *pi, mk_program *p, mk_err *e) {
+int mk_pass_run(const mk_pass_info *pi, mk_program *p, mk_err *e)
+{
     int n = pi->fn(p, e);
     if (n < 0) {
         mk_err_prefix(e, "pass %s: ", pi->name);
@@ -91,7 +99,8 @@ int mk_pass_run(const mk_pass_info *pi, mk_program *p, mk_err *e) {
 
 /* ---- iteration ---- */
 
-static int each_in_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, mk_err *e) {
+static int each_in_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, mk_err *e)
+{
     int total = 0;
     for (mk_op *op = b->first, *next; op; op = next) {
         next = op->next;
@@ -107,7 +116,8 @@ static int each_in_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, m
     return total;
 }
 
-int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e) {
+int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
+{
     int total = 0;
     for (int i = 0; i < p->n_functions; i++) {
         int r = each_in_block(p, p->functions[i]->block, fn, ctx, e);
@@ -119,21 +129,24 @@ int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e) {
 
 /* ---- builder ---- */
 
-void pb_init(pb *b, mk_program *p, mk_op *pos, mk_err *e) {
+void pb_init(pb *b, mk_program *p, mk_op *pos, mk_err *e)
+{
     b->p = p;
     b->pos = pos;
     b->e = e;
     b->failed = 0;
 }
 
-static void *oom(pb *b) {
+static void *oom(pb *b)
+{
     if (!b->failed) MK_OOM(b->e);
     b->failed = 1;
     return NULL;
 }
 
 static mk_value *const_at(pb *b, const char *base, const mk_type *t, const void *data,
-                          size_t nbytes, int borrow) {
+                          size_t nbytes, int borrow)
+{
     if (b->failed) return NULL;
     mk_value *v = mk_ir_const(b->p, NULL, base, t, data, nbytes, borrow);
     if (!v) return oom(b);
@@ -141,44 +154,52 @@ static mk_value *const_at(pb *b, const char *base, const mk_type *t, const void 
     return v;
 }
 
-mk_value *pb_const(pb *b, const char *base, const mk_type *t, const void *data, size_t nbytes) {
+mk_value *pb_const(pb *b, const char *base, const mk_type *t, const void *data, size_t nbytes)
+{
     return const_at(b, base, t, data, nbytes, 0);
 }
 
 mk_value *pb_const_borrow(pb *b, const char *base, const mk_type *t, const void *data,
-                          size_t nbytes) {
+                          size_t nbytes)
+{
     return const_at(b, base, t, data, nbytes, 1);
 }
 
-mk_value *pb_i32(pb *b, const char *base, int32_t v) {
+mk_value *pb_i32(pb *b, const char *base, int32_t v)
+{
     mk_type t = mk_type_scalar(MK_DT_INT32);
     return pb_const(b, base, &t, &v, sizeof v);
 }
 
-mk_value *pb_i32s(pb *b, const char *base, int n, const int32_t *v) {
+mk_value *pb_i32s(pb *b, const char *base, int n, const int32_t *v)
+{
     int64_t d = n;
     mk_type t = mk_type_make(MK_DT_INT32, 1, &d);
     return pb_const(b, base, &t, v, (size_t)n * sizeof *v);
 }
 
-mk_value *pb_bool(pb *b, const char *base, int v) {
+mk_value *pb_bool(pb *b, const char *base, int v)
+{
     uint8_t x = v != 0;
     mk_type t = mk_type_scalar(MK_DT_BOOL);
     return pb_const(b, base, &t, &x, 1);
 }
 
-mk_value *pb_bools(pb *b, const char *base, int n, const uint8_t *v) {
+mk_value *pb_bools(pb *b, const char *base, int n, const uint8_t *v)
+{
     int64_t d = n;
     mk_type t = mk_type_make(MK_DT_BOOL, 1, &d);
     return pb_const(b, base, &t, v, (size_t)n);
 }
 
-mk_value *pb_str(pb *b, const char *base, const char *s) {
+mk_value *pb_str(pb *b, const char *base, const char *s)
+{
     mk_type t = mk_type_scalar(MK_DT_STRING);
     return pb_const(b, base, &t, &s, sizeof s);
 }
 
-mk_value *pb_float(pb *b, const char *base, mk_dtype dt, double v) {
+mk_value *pb_float(pb *b, const char *base, mk_dtype dt, double v)
+{
     mk_type t = mk_type_scalar(dt == MK_DT_FP16 ? MK_DT_FP16 : MK_DT_FP32);
     if (dt == MK_DT_FP16) {
         uint16_t h = mk_f32_to_f16((float)v);
@@ -188,13 +209,15 @@ mk_value *pb_float(pb *b, const char *base, mk_dtype dt, double v) {
     return pb_const(b, base, &t, &f, sizeof f);
 }
 
-mk_op *pb_op(pb *b, mk_op_kind k, const char *base) {
+mk_op *pb_op(pb *b, mk_op_kind k, const char *base)
+{
     if (b->failed) return NULL;
     mk_op *op = mk_ir_op_new(b->p, k, base ? base : mk_ir_op_info(k)->name);
     return op ? op : oom(b);
 }
 
-void pb_in(pb *b, mk_op *op, const char *param, mk_value *v) {
+void pb_in(pb *b, mk_op *op, const char *param, mk_value *v)
+{
     if (b->failed || !op || !v) {
         if (!b->failed && (!op || !v)) oom(b);
         return;
@@ -202,7 +225,8 @@ void pb_in(pb *b, mk_op *op, const char *param, mk_value *v) {
     if (!mk_ir_op_add_input(b->p, op, param, v)) oom(b);
 }
 
-mk_value *pb_emit(pb *b, mk_op *op) {
+mk_value *pb_emit(pb *b, mk_op *op)
+{
     if (b->failed || !op) return NULL;
     mk_type t = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
     mk_value *out = mk_ir_op_add_output(b->p, op, NULL, &t); /* unique from op->name */
@@ -216,20 +240,23 @@ mk_value *pb_emit(pb *b, mk_op *op) {
     return out;
 }
 
-mk_value *pb_unary(pb *b, mk_op_kind k, const char *base, mk_value *x) {
+mk_value *pb_unary(pb *b, mk_op_kind k, const char *base, mk_value *x)
+{
     mk_op *op = pb_op(b, k, base);
     pb_in(b, op, "x", x);
     return pb_emit(b, op);
 }
 
-mk_value *pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value *y) {
+mk_value *pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value *y)
+{
     mk_op *op = pb_op(b, k, base);
     pb_in(b, op, "x", x);
     pb_in(b, op, "y", y);
     return pb_emit(b, op);
 }
 
-void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except) {
+void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except)
+{
     for (int i = 0; i < from->n_inputs && !b->failed; i++) {
         int skip = 0;
         for (const char *const *x = except; x && *x && !skip; x++)
@@ -239,7 +266,8 @@ void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *exce
     }
 }
 
-void pb_replace(pb *b, mk_value *old, mk_value *repl) {
+void pb_replace(pb *b, mk_value *old, mk_value *repl)
+{
     if (b->failed || !old || !repl) return;
     mk_op *op = old->producer, *fin = repl->producer;
     if (!fin || !op) {
@@ -264,24 +292,27 @@ void pb_replace(pb *b, mk_value *old, mk_value *repl) {
     if (op->parent) mk_ir_unlink(op);
 }
 
-int pb_done(pb *b, int n) {
+int pb_done(pb *b, int n)
+{
     return b->failed ? -1 : n;
 }
 
-int pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n) {
+int pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n)
+{
     return mk_ir_arg_i64s(op, param, out, max, n);
 }
 
-int pass_const_floats(const mk_value *v, float *out, size_t n) {
+int pass_const_floats(const mk_value *v, float *out, size_t n)
+{
     size_t cnt = 0;
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, &cnt) || cnt != n) return 0;
     if (v->type.dtype != MK_DT_FP16 && v->type.dtype != MK_DT_FP32) return 0;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (float)mk_const_get_f64(v, i);
+    for (size_t i = 0; i < n; i++) out[i] = (float)mk_const_get_f64(v, i);
     return 1;
 }
 
-void pb_set(pb *b, mk_op *op, const char *param, mk_value *v) {
+void pb_set(pb *b, mk_op *op, const char *param, mk_value *v)
+{
     if (b->failed) return;
     if (!v) {
         oom(b);

@@ -51,6 +51,8 @@ int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e);
 int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e);
 int mk_pass_fix_int_linear(mk_program *p, mk_err *e);
 int mk_pass_fix_sqrt_square(mk_program *p, mk_err *e);
+int mk_pass_fix_rank(mk_program *p, mk_err *e);
+int mk_pass_fix_long_axis(mk_program *p, mk_err *e);
 int mk_pass_fp16(mk_program *p, mk_err *e);
 /* What the fp16 pass did. kept[k]: ops of kind k left with fp32 tensors (the op or one of
  * its parameters is fp32-only at the program's opset). */
@@ -116,6 +118,19 @@ void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *exce
 void pb_replace(pb *b, mk_value *old, mk_value *repl);
 /* The pass result: -1 if the builder failed, else n. */
 int pb_done(pb *b, int n);
+
+/* Shared by fix_rank.c and fix_long_axis.c (defined in fix_rank.c). pass_pointwise: 1 for
+ * unary elementwise ops (other inputs are scalars/strings), 2 for binary ones, else 0.
+ * pass_users: ops of b reading v (each once) into out[0..max); -1 when v is a block output,
+ * read in a nested block or by more than max ops. pass_numel1: a static one-element value.
+ * pass_scalar_of: a rank-0 constant borrowing a one-element constant's payload (NULL when v
+ * is not constant). pass_rebuild_pointwise: a copy of pointwise op reading `to` where op
+ * read `from`; one-element operands of higher rank than `to` become rank 0. */
+int pass_pointwise(mk_op_kind k);
+int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max);
+int pass_numel1(const mk_value *v);
+mk_value *pass_scalar_of(pb *b, const mk_value *v);
+mk_value *pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, mk_value *to);
 
 /* Same spatial/positional parameters from a constant int input; 0 when absent/not const
  * (mk_ir_arg_i64s under the passes' name). */

@@ -31,13 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mk_ml_load_mem(data, spec_n, "fuzz.mlmodel", w, w_n, NULL, &p, &e) == MK_OK) {
         /* touch every constant byte so a bad pointer shows up under ASan */
         unsigned sum = 0;
-        for (int f = 0; f < p->n_functions; f++)
-            MK_FOR_OPS(p->functions[f]->block, op)
+        for (int f = 0; f < p->n_functions; f++) MK_FOR_OPS(p->functions[f]->block, op)
         for (int i = 0; i < op->n_attrs; i++) {
             const mk_const *c = op->attrs[i].value->cst;
             if (c && op->attrs[i].value->type.dtype != MK_DT_STRING)
-                for (size_t k = 0; k < c->nbytes; k++)
-                    sum += ((const unsigned char *)c->data)[k];
+                for (size_t k = 0; k < c->nbytes; k++) sum += ((const unsigned char *)c->data)[k];
         }
         (void)sum;
         /* whatever the reader accepts, the writer encodes or refuses cleanly, and the

@@ -47,10 +47,8 @@ static void flush(summary *s, opacc *o)
     for (int i = 0; i < o->n_attrs && k < n; i++)
         k += (size_t)snprintf(d + k, n - k, "%s%s", i ? "," : "", o->attrs[i]);
     if (k < n) snprintf(d + k, n - k, "]->%s", o->outs);
-    for (int i = 0; i < o->n_ins; i++)
-        free(o->ins[i]);
-    for (int i = 0; i < o->n_attrs; i++)
-        free(o->attrs[i]);
+    for (int i = 0; i < o->n_ins; i++) free(o->ins[i]);
+    for (int i = 0; i < o->n_attrs; i++) free(o->attrs[i]);
     memset(o, 0, sizeof *o);
 }
 
@@ -71,8 +69,7 @@ static int parse_text(const char *txt, summary *s)
         const char *end = strchr(line, '\n');
         size_t len = end ? (size_t)(end - line) : strlen(line);
         char buf[512];
-        while (len && (*line == ' '))
-            line++, len--;
+        while (len && (*line == ' ')) line++, len--;
         if (len >= sizeof buf) len = sizeof buf - 1;
         memcpy(buf, line, len);
         buf[len] = 0;

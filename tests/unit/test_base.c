@@ -1,4 +1,5 @@
-/* Unit tests for src/base: fp16 rounding, arena, string map, buffer, allocation failure. */
+/* Unit tests for src/base: fp16 rounding, arena, string map, buffer, allocation failure.
+ * npy/npz files are tested in test_npy.c. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -12,7 +13,7 @@ TEST(fp16_roundtrip_and_rounding)
     CHECK(mk_f32_to_f16(65504.0f) == 0x7bff);
     CHECK(mk_f32_to_f16(65520.0f) == 0x7c00); /* rounds up to inf */
     CHECK(mk_f32_to_f16(1e-8f) == 0);
-    CHECK(mk_f32_to_f16(5.9604645e-8f) == 1); /* smallest subnormal */
+    CHECK(mk_f32_to_f16(5.9604645e-8f) == 1);           /* smallest subnormal */
     CHECK(mk_f32_to_f16(1.0f + 1.0f / 2048) == 0x3c00); /* tie to even */
     CHECK(mk_f32_to_f16(1.0f + 3.0f / 2048) == 0x3c02);
     CHECK(isnan(mk_f16_to_f32(mk_f32_to_f16(NAN))));

@@ -447,8 +447,7 @@ static mk_program *tiny_program(int spec, mk_dtype io)
     mk_type bt = mk_type_make(MK_DT_FP32, 1, bd), yt = mk_type_make(MK_DT_FP32, 2, yd);
     mk_type yo = mk_type_make(io, 2, yd);
     float W[12], B[3] = {0.5f, -1.0f, 2.0f};
-    for (int i = 0; i < 12; i++)
-        W[i] = (float)(i + 1);
+    for (int i = 0; i < 12; i++) W[i] = (float)(i + 1);
     mk_value *x = mk_ir_function_add_input(p, f, "x", &xt);
     mk_value *xin = x;
     if (io == MK_DT_FP16) {
@@ -784,8 +783,7 @@ TEST(coreml_flexible_shapes_and_metadata_roundtrip)
     in->n_enumerated = 3;
     in->enumerated = mk_arena_array(p->arena, 3, sizeof *in->enumerated);
     REQUIRE(in->enumerated);
-    for (int k = 0; k < 3; k++)
-        in->enumerated[k][0] = k + 1, in->enumerated[k][1] = 4;
+    for (int k = 0; k < 3; k++) in->enumerated[k][0] = k + 1, in->enumerated[k][1] = 4;
     out->name = "y";
     out->dtype = MK_DT_FP32; /* rank 0: shape not static, written as an empty shape */
     p->inputs = in, p->n_inputs = 1, p->outputs = out, p->n_outputs = 1;
@@ -899,8 +897,8 @@ TEST(coreml_single_file_and_overwrite_in_place)
     CHECK_EQ_INT(p->spec_version, 8);
     mk_program_free(p);
     /* saving over the package the program's weights are mapped from */
-    REQUIRE(mk_test_golden_copy("d_mlp_linear_relu_softmax_fp32_ios17.mlpackage", "inplace.mlpackage",
-                                pkg, sizeof pkg));
+    REQUIRE(mk_test_golden_copy("d_mlp_linear_relu_softmax_fp32_ios17.mlpackage",
+                                "inplace.mlpackage", pkg, sizeof pkg));
     REQUIRE(mk_program_load(pkg, NULL, &p, &e) == MK_OK);
     CHECK_MSG(mk_program_save(p, pkg, MK_TARGET_DEFAULT, &e) == MK_OK, "%s", e.msg);
     REQUIRE(mk_program_load(pkg, NULL, &q, &e) == MK_OK);

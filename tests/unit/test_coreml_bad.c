@@ -342,7 +342,8 @@ TEST(coreml_fuzz_corpus_replays_clean)
 {
     const char *dir = "tests/fuzz/corpus/package";
     char out[8192];
-    if (!mk_path_is_dir(dir)) SKIP("tests/fuzz/corpus/package not found (run from the source root)");
+    if (!mk_path_is_dir(dir))
+        SKIP("tests/fuzz/corpus/package not found (run from the source root)");
     REQUIRE(mk_test_sh(out, sizeof out, "ls '%s'", dir) == 0);
     int runs = 0, loaded = 0;
     for (char *name = strtok(out, "\n"); name; name = strtok(NULL, "\n")) {
@@ -368,8 +369,8 @@ TEST(coreml_fuzz_corpus_replays_clean)
             uint8_t *enc;
             size_t en;
             mk_err we = {0};
-            CHECK_MSG(mk_ml_encode(p, MK_TARGET_DEFAULT, &enc, &en, &we) == MK_OK, "%s: %s",
-                      name, we.msg);
+            CHECK_MSG(mk_ml_encode(p, MK_TARGET_DEFAULT, &enc, &en, &we) == MK_OK, "%s: %s", name,
+                      we.msg);
             if (!we.code) mk_free(p->alloc, enc, en);
             mk_ir_program_free(p);
             loaded++;

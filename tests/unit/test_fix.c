@@ -11,7 +11,8 @@
 #include "test.h"
 #include "test_lint_cases.h"
 
-static int rule_count(const mk_program *p, const char *rule, int assume) {
+static int rule_count(const mk_program *p, const char *rule, int assume)
+{
     mk_lint_options o = {MK_TARGET_DEFAULT, assume, NULL, NULL};
     mk_findings *f = NULL;
     mk_err e = {MK_OK, ""};
@@ -22,7 +23,8 @@ static int rule_count(const mk_program *p, const char *rule, int assume) {
 }
 
 /* Worst |a-b| - (atol + rtol|b|) over all outputs (<= 0 means within tolerance). */
-static double excess(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol) {
+static double excess(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol)
+{
     double worst = -INFINITY;
     if (a->n != b->n) return INFINITY;
     for (int i = 0; i < a->n; i++) {
@@ -43,7 +45,8 @@ static double excess(const mk_tensor_list *a, const mk_tensor_list *b, double at
     return worst;
 }
 
-static void run_fix_case(mk_test_ctx *tc, const lcase *c) {
+static void run_fix_case(mk_test_ctx *tc, const lcase *c)
+{
     tb t;
     c->build(&t, 1);
     CHECK_MSG(!t.bad, "%s: build failed: %s", c->rule, t.e.msg);
@@ -93,11 +96,13 @@ static void run_fix_case(mk_test_ctx *tc, const lcase *c) {
     mk_ir_program_free(t.p);
 }
 
-static int have_cli(void) {
+static int have_cli(void)
+{
     return access(mk_test_bin(), X_OK) == 0;
 }
 
-static void fix_rule(mk_test_ctx *tc, const char *rule) {
+static void fix_rule(mk_test_ctx *tc, const char *rule)
+{
     int seen = 0;
     for (size_t k = 0; k < sizeof lint_cases / sizeof *lint_cases; k++)
         if (!strcmp(lint_cases[k].rule, rule) && lint_cases[k].fixable) {
@@ -108,7 +113,8 @@ static void fix_rule(mk_test_ctx *tc, const char *rule) {
 }
 
 #define FIX_TEST(r)                                                                                \
-    TEST(fix_rule_##r) {                                                                           \
+    TEST(fix_rule_##r)                                                                             \
+    {                                                                                              \
         fix_rule(tc, #r);                                                                          \
     }
 FIX_TEST(H1)
@@ -135,7 +141,8 @@ FIX_TEST(H35)
 FIX_TEST(H36)
 FIX_TEST(H39)
 
-TEST(fix_pass_table_is_consistent_with_rules) {
+TEST(fix_pass_table_is_consistent_with_rules)
+{
     for (int i = 0; i < mk_lint_rule_count(); i++) {
         const mk_lint_rule *r = mk_lint_rule_at(i);
         if (!r->fix) continue;
@@ -149,7 +156,8 @@ TEST(fix_pass_table_is_consistent_with_rules) {
     }
 }
 
-TEST(fix_h1_fallback_bias_split_matches) {
+TEST(fix_h1_fallback_bias_split_matches)
+{
     tb t;
     c_h1(&t, 1);
     REQUIRE(!t.bad);
@@ -170,7 +178,8 @@ TEST(fix_h1_fallback_bias_split_matches) {
     mk_ir_program_free(t.p);
 }
 
-TEST(fix_h2_explicit_pad_form_matches) {
+TEST(fix_h2_explicit_pad_form_matches)
+{
     tb t;
     c_h2(&t, 1);
     REQUIRE(!t.bad);
@@ -191,7 +200,8 @@ TEST(fix_h2_explicit_pad_form_matches) {
     mk_ir_program_free(t.p);
 }
 
-TEST(fix_h4_long_cumsum_uses_blocks) {
+TEST(fix_h4_long_cumsum_uses_blocks)
+{
     tb t;
     tb_init(&t, 8);
     mk_value *x = tb_x(&t, 0, DIMS(1, 2048));
@@ -214,7 +224,8 @@ TEST(fix_h4_long_cumsum_uses_blocks) {
     mk_ir_program_free(t.p);
 }
 
-TEST(fix_refuses_when_results_change) {
+TEST(fix_refuses_when_results_change)
+{
     /* H13 raises epsilon; with a tolerance of 0 the (tiny) change must be refused */
     tb t;
     tb_init(&t, 8);
@@ -236,7 +247,8 @@ TEST(fix_refuses_when_results_change) {
     mk_ir_program_free(t.p);
 }
 
-TEST(fix_clone_is_independent) {
+TEST(fix_clone_is_independent)
+{
     tb t;
     c_h7(&t, 1);
     REQUIRE(!t.bad);
@@ -255,7 +267,8 @@ TEST(fix_clone_is_independent) {
     mk_ir_program_free(t.p);
 }
 
-TEST(fix_fp16_pass_keeps_outputs_to_half_precision) {
+TEST(fix_fp16_pass_keeps_outputs_to_half_precision)
+{
     tb t;
     c_h25(&t, 1);
     REQUIRE(!t.bad);
@@ -282,7 +295,8 @@ TEST(fix_fp16_pass_keeps_outputs_to_half_precision) {
     mk_ir_program_free(t.p);
 }
 
-TEST(fix_quantize_int8_keeps_outputs) {
+TEST(fix_quantize_int8_keeps_outputs)
+{
     for (int spec = 7; spec <= 9; spec += 2) {
         tb t;
         tb_init(&t, spec);
@@ -313,7 +327,8 @@ TEST(fix_quantize_int8_keeps_outputs) {
     }
 }
 
-TEST(fix_golden_packages_via_cli) {
+TEST(fix_golden_packages_via_cli)
+{
     const char *sh = mk_test_shared_dir();
     if (!sh) SKIP("shared reference dir (../shared) not present");
     if (!have_cli()) SKIP("milkit binary not built (%s)", mk_test_bin());
@@ -354,7 +369,8 @@ TEST(fix_golden_packages_via_cli) {
     }
 }
 
-TEST(fix_cli_lint_exit_codes_and_formats) {
+TEST(fix_cli_lint_exit_codes_and_formats)
+{
     const char *sh = mk_test_shared_dir();
     if (!sh) SKIP("shared reference dir (../shared) not present");
     if (!have_cli()) SKIP("milkit binary not built (%s)", mk_test_bin());
@@ -375,7 +391,8 @@ TEST(fix_cli_lint_exit_codes_and_formats) {
     CHECK_MSG(rc == 0 && strstr(out, "digraph"), "graph rc %d: %s", rc, out);
 }
 
-TEST(fix_h33_shared_slope_becomes_per_channel) {
+TEST(fix_h33_shared_slope_becomes_per_channel)
+{
     tb t;
     c_h33(&t, 1);
     REQUIRE(!t.bad);
@@ -399,7 +416,8 @@ TEST(fix_h33_shared_slope_becomes_per_channel) {
     mk_ir_program_free(t.p);
 }
 
-TEST(fix_h37_integer_linear_becomes_matmul) {
+TEST(fix_h37_integer_linear_becomes_matmul)
+{
     /* the interpreter (like Core ML) refuses integer linear, so check the fixed program
      * against the integer math computed here */
     tb t;
@@ -419,8 +437,7 @@ TEST(fix_h37_integer_linear_becomes_matmul) {
         for (int i = 0; i < 2; i++)
             for (int o = 0; o < 4; o++) {
                 int32_t want = 1 + o; /* bias b[o] = 1 + o, weight w[o][k] = -2 + 3o + k */
-                for (int k = 0; k < 3; k++)
-                    want += x[i * 3 + k] * (-2 + 3 * o + k);
+                for (int k = 0; k < 3; k++) want += x[i * 3 + k] * (-2 + 3 * o + k);
                 CHECK_EQ_INT(y[i * 4 + o], want);
             }
     } else {

@@ -16,7 +16,8 @@
         CHECK_MSG(st_ == MK_OK, "infer failed: %s", e.msg);                                        \
     } while (0)
 
-TEST(infer_every_op_has_rule_and_params) {
+TEST(infer_every_op_has_rule_and_params)
+{
     for (int k = 0; k < MK_OP__COUNT; k++) {
         const mk_op_info *in = mk_ir_op_info((mk_op_kind)k);
         CHECK_MSG(mk_ir_infer_has_rule((mk_op_kind)k), "op %s has no type rule", in->name);
@@ -32,7 +33,8 @@ TEST(infer_every_op_has_rule_and_params) {
     CHECK(!mk_ir_infer_has_rule(MK_OP__COUNT));
 }
 
-TEST(infer_param_table_facts) {
+TEST(infer_param_table_facts)
+{
     const mk_op_param *pp = mk_ir_op_param(MK_OP_CONV, "pad_type", 15);
     REQUIRE(pp);
     CHECK(pp->def == MK_DEF_STR && strcmp(pp->sval, "valid") == 0 && (pp->flags & MK_PARAM_CONST));
@@ -47,7 +49,8 @@ TEST(infer_param_table_facts) {
     CHECK(mk_ir_op_param(MK_OP_RSQRT, "epsilon", 15)->fval == 1e-12);
 }
 
-TEST(infer_elementwise_broadcast_and_compare) {
+TEST(infer_elementwise_broadcast_and_compare)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -80,7 +83,8 @@ TEST(infer_elementwise_broadcast_and_compare) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_conv_output_sizes) {
+TEST(infer_conv_output_sizes)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 7));
@@ -133,7 +137,8 @@ TEST(infer_conv_output_sizes) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_conv_transpose_and_pool) {
+TEST(infer_conv_transpose_and_pool)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 8));
@@ -195,7 +200,8 @@ TEST(infer_conv_transpose_and_pool) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_matmul_linear_einsum) {
+TEST(infer_matmul_linear_einsum)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -266,7 +272,8 @@ TEST(infer_matmul_linear_einsum) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_reshape_rules_by_opset) {
+TEST(infer_reshape_rules_by_opset)
+{
     mk_err e;
     for (int spec = 6; spec <= 8; spec += 2) {
         tprog t;
@@ -304,7 +311,8 @@ TEST(infer_reshape_rules_by_opset) {
     }
 }
 
-TEST(infer_runtime_operands_drive_shapes) {
+TEST(infer_runtime_operands_drive_shapes)
+{
     /* The interpreter passes concrete data for non-constant inputs. */
     tprog t;
     mk_err e;
@@ -356,7 +364,8 @@ TEST(infer_runtime_operands_drive_shapes) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_layout_ops) {
+TEST(infer_layout_ops)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -416,8 +425,7 @@ TEST(infer_layout_ops) {
     mk_op *s1 = tp_op(&t, MK_OP_SPLIT, "s1", 3, "x", sp, "num_splits", tp_ints(&t, "n", -1, 3),
                       "axis", tp_ints(&t, "a", -1, 0), NULL);
     INFER_OK(s1);
-    for (int i = 0; i < 3; i++)
-        CHECK(ty_is(s1, i, MK_DT_FP32, SHAPE(2, 4)));
+    for (int i = 0; i < 3; i++) CHECK(ty_is(s1, i, MK_DT_FP32, SHAPE(2, 4)));
     mk_op *s2 = tp_op(&t, MK_OP_SPLIT, "s2", 2, "x", sp, "split_sizes", tp_ints(&t, "ss", 2, 1, 3),
                       "axis", tp_ints(&t, "a", -1, 1), NULL);
     INFER_OK(s2);
@@ -466,7 +474,8 @@ TEST(infer_layout_ops) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_slices) {
+TEST(infer_slices)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -518,7 +527,8 @@ TEST(infer_slices) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_gather_scatter_reduce) {
+TEST(infer_gather_scatter_reduce)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 7));
@@ -577,7 +587,8 @@ TEST(infer_gather_scatter_reduce) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_creation_and_selection_ops) {
+TEST(infer_creation_and_selection_ops)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 8));
@@ -635,7 +646,8 @@ TEST(infer_creation_and_selection_ops) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_norms_resample_recurrent_attention) {
+TEST(infer_norms_resample_recurrent_attention)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 9));
@@ -698,7 +710,8 @@ TEST(infer_norms_resample_recurrent_attention) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_constants_and_constexpr) {
+TEST(infer_constants_and_constexpr)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 7));
@@ -730,7 +743,8 @@ TEST(infer_constants_and_constexpr) {
     mk_ir_program_free(t.p);
 }
 
-TEST(infer_complete_defaults_conv_and_linear) {
+TEST(infer_complete_defaults_conv_and_linear)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -787,7 +801,8 @@ TEST(infer_complete_defaults_conv_and_linear) {
  * constants, strings, bools; params dropped or duplicated): each call must return OK or
  * MK_EINVAL with a one-line message, and OK results must be well-formed types. Run under
  * ASan this is the rules' memory-safety check. */
-TEST(infer_random_operands_never_crash) {
+TEST(infer_random_operands_never_crash)
+{
     tprog t;
     REQUIRE(tp_init(&t, 9));
     mk_value *pool[64];
@@ -799,8 +814,7 @@ TEST(infer_random_operands_never_crash) {
     for (int i = 0; i < 24; i++) {
         int r = (int)(NEXT() % 5);
         int64_t d[4];
-        for (int k = 0; k < r; k++)
-            d[k] = dimset[NEXT() % 8];
+        for (int k = 0; k < r; k++) d[k] = dimset[NEXT() % 8];
         mk_dtype dts[4] = {MK_DT_FP32, MK_DT_FP16, MK_DT_INT32, MK_DT_BOOL};
         mk_type ty = mk_type_make(dts[i % 4], r, d);
         snprintf(nm, sizeof nm, "in%d", i);
@@ -810,8 +824,7 @@ TEST(infer_random_operands_never_crash) {
     for (int i = 0; i < 16; i++) {
         int32_t v[8];
         int n = (int)(NEXT() % 9);
-        for (int k = 0; k < n; k++)
-            v[k] = ivals[NEXT() % 8];
+        for (int k = 0; k < n; k++) v[k] = ivals[NEXT() % 8];
         snprintf(nm, sizeof nm, "ci%d", i);
         pool[np++] = mk_ir_const_i32(t.p, t.b, nm, n ? n : 1, v, n == 0);
     }
@@ -825,8 +838,7 @@ TEST(infer_random_operands_never_crash) {
     pool[np++] = tp_bool(&t, "cb1", 1);
     pool[np++] = tp_f32(&t, "cf0", 0.5f);
     pool[np++] = tp_f32(&t, "cf1", -3.0f);
-    for (int i = 0; i < np; i++)
-        REQUIRE(pool[i]);
+    for (int i = 0; i < np; i++) REQUIRE(pool[i]);
     int n_ok = 0, n_err = 0;
     for (int k = 0; k < MK_OP__COUNT; k++) {
         const mk_op_params *ps = mk_ir_op_params((mk_op_kind)k);

@@ -136,8 +136,8 @@ static int close_to(float a, float b, float tol)
     return fabsf(a - b) <= tol + 1e-4f * fabsf(b);
 }
 
-#define CHECK_NEAR(a, b, tol)                                                                  \
-    CHECK_MSG(close_to((float)(a), (float)(b), (float)(tol)), "%s = %g, expected %g", #a,     \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    CHECK_MSG(close_to((float)(a), (float)(b), (float)(tol)), "%s = %g, expected %g", #a,          \
               (double)(a), (double)(b))
 
 static float frand(unsigned *s)
@@ -154,7 +154,8 @@ TEST(interp_kernel_table_covers_ops_def)
     int missing = 0;
     for (int k = 0; k < MK_OP__COUNT; k++) {
         int ok = mk_interp_kernel((mk_op_kind)k) != NULL;
-        for (size_t a = 0; a < sizeof allowed / sizeof *allowed; a++) ok = ok || (int)allowed[a] == k;
+        for (size_t a = 0; a < sizeof allowed / sizeof *allowed; a++)
+            ok = ok || (int)allowed[a] == k;
         if (!ok) {
             printf("  no kernel for %s\n", mk_ir_op_info((mk_op_kind)k)->name);
             missing++;
@@ -164,8 +165,8 @@ TEST(interp_kernel_table_covers_ops_def)
 }
 
 /* ---- conv ---- */
-static void naive_conv1d(const float *x, const float *w, const float *bias, float *y, int N,
-                         int Ci, int L, int Co, int K, int G, int s, int d, int pb, int Lo)
+static void naive_conv1d(const float *x, const float *w, const float *bias, float *y, int N, int Ci,
+                         int L, int Co, int K, int G, int s, int d, int pb, int Lo)
 {
     int cig = Ci / G, cog = Co / G;
     for (int n = 0; n < N; n++)
@@ -194,7 +195,9 @@ TEST(interp_conv1d_groups_dilation_padding)
     struct {
         const char *pad_type;
         int s, d, pb, pe;
-    } cases[] = {{"custom", 2, 2, 3, 1}, {"valid", 1, 1, 0, 0}, {"same", 1, 3, -1, -1},
+    } cases[] = {{"custom", 2, 2, 3, 1},
+                 {"valid", 1, 1, 0, 0},
+                 {"same", 1, 3, -1, -1},
                  {"custom", 3, 1, 0, 2}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         bld B;
@@ -203,10 +206,10 @@ TEST(interp_conv1d_groups_dilation_padding)
         mk_value *xv = b_input(&B, "x", MK_DT_FP32, 3, xd, x);
         int32_t st1 = cases[c].s, dl = cases[c].d, pad[2] = {cases[c].pb, cases[c].pe};
         if (pad[0] < 0) pad[0] = pad[1] = 0;
-        mk_value *y = op(&B, MK_OP_CONV, 1, "x", xv, "weight", cf(&B, 3, wd, w), "bias",
-                         cf(&B, 1, bd, bias), "strides", ci(&B, 1, &st1), "dilations",
-                         ci(&B, 1, &dl), "pad_type", cs(&B, cases[c].pad_type), "pad",
-                         ci(&B, 2, pad), "groups", cis(&B, G), NULL);
+        mk_value *y =
+            op(&B, MK_OP_CONV, 1, "x", xv, "weight", cf(&B, 3, wd, w), "bias", cf(&B, 1, bd, bias),
+               "strides", ci(&B, 1, &st1), "dilations", ci(&B, 1, &dl), "pad_type",
+               cs(&B, cases[c].pad_type), "pad", ci(&B, 2, pad), "groups", cis(&B, G), NULL);
         mk_tensor_list out;
         REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
         int Lo = (int)out.items[0].dims[2];
@@ -216,11 +219,13 @@ TEST(interp_conv1d_groups_dilation_padding)
             int total = (Lo - 1) * cases[c].s + (K - 1) * cases[c].d + 1 - L;
             pb = (total > 0 ? total : 0) / 2;
         } else {
-            CHECK_EQ_INT(Lo, (L + cases[c].pb + cases[c].pe - (K - 1) * cases[c].d - 1) / cases[c].s + 1);
+            CHECK_EQ_INT(
+                Lo, (L + cases[c].pb + cases[c].pe - (K - 1) * cases[c].d - 1) / cases[c].s + 1);
         }
         float ref[N * Co * L];
         naive_conv1d(x, w, bias, ref, N, Ci, L, Co, K, G, cases[c].s, cases[c].d, pb, Lo);
-        for (int i = 0; i < N * Co * Lo; i++) CHECK_NEAR(((float *)out.items[0].data)[i], ref[i], 1e-5);
+        for (int i = 0; i < N * Co * Lo; i++)
+            CHECK_NEAR(((float *)out.items[0].data)[i], ref[i], 1e-5);
         mk_tensor_list_free(&out);
         b_free(&B);
     }
@@ -254,7 +259,8 @@ TEST(interp_conv2d_stride_pad_vs_naive)
                         for (int kw = 0; kw < KW; kw++) {
                             int ih = oh * 2 + kh - 1, iw = ow + kw * 2 - 0;
                             if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                                acc += x[(c * H + ih) * W + iw] * w[((co * Ci + c) * KH + kh) * KW + kw];
+                                acc += x[(c * H + ih) * W + iw] *
+                                       w[((co * Ci + c) * KH + kh) * KW + kw];
                         }
                 CHECK_NEAR(((float *)out.items[0].data)[(co * OH + oh) * OW + ow], acc, 1e-5);
             }
@@ -274,10 +280,10 @@ TEST(interp_conv_transpose1d_vs_naive)
     b_init(&B);
     int64_t xd[3] = {1, Ci, L}, wd[3] = {Ci, Cog, K}, bd[1] = {Cog * G};
     int32_t st1 = S, pad[2] = {P, P};
-    mk_value *y = op(&B, MK_OP_CONV_TRANSPOSE, 1, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x),
-                     "weight", cf(&B, 3, wd, w), "bias", cf(&B, 1, bd, bias), "strides",
-                     ci(&B, 1, &st1), "pad_type", cs(&B, "custom"), "pad", ci(&B, 2, pad),
-                     "groups", cis(&B, G), NULL);
+    mk_value *y =
+        op(&B, MK_OP_CONV_TRANSPOSE, 1, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x), "weight",
+           cf(&B, 3, wd, w), "bias", cf(&B, 1, bd, bias), "strides", ci(&B, 1, &st1), "pad_type",
+           cs(&B, "custom"), "pad", ci(&B, 2, pad), "groups", cis(&B, G), NULL);
     mk_tensor_list out;
     REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
     int Lo = (L - 1) * S + K - 2 * P;
@@ -295,7 +301,8 @@ TEST(interp_conv_transpose1d_vs_naive)
                         ref[(g * Cog + c) * Lo + o] += x[ci_ * L + i] * w[(ci_ * Cog + c) * K + k];
                 }
     }
-    for (int i = 0; i < Cog * G * Lo; i++) CHECK_NEAR(((float *)out.items[0].data)[i], ref[i], 1e-5);
+    for (int i = 0; i < Cog * G * Lo; i++)
+        CHECK_NEAR(((float *)out.items[0].data)[i], ref[i], 1e-5);
     mk_tensor_list_free(&out);
     b_free(&B);
 }
@@ -323,7 +330,8 @@ TEST(interp_matmul_broadcast_and_transpose)
             for (int m = 0; m < 3; m++)
                 for (int n = 0; n < 5; n++) {
                     double acc = 0;
-                    for (int q = 0; q < 4; q++) acc += a[(i * 3 + m) * 4 + q] * b[(j * 5 + n) * 4 + q];
+                    for (int q = 0; q < 4; q++)
+                        acc += a[(i * 3 + m) * 4 + q] * b[(j * 5 + n) * 4 + q];
                     CHECK_NEAR(o[((i * 3 + j) * 3 + m) * 5 + n], acc, 1e-5);
                 }
     mk_tensor_list_free(&out);
@@ -367,10 +375,10 @@ TEST(interp_layer_norm_and_reductions)
     int32_t ax = -1, ax0 = 0;
     mk_value *ln = op(&B, MK_OP_LAYER_NORM, 1, "x", xv, "axes", ci(&B, 1, &ax), "gamma",
                       cf(&B, 1, gd, g), "beta", cf(&B, 1, gd, be), "epsilon", cfs(&B, 0), NULL);
-    mk_value *sm = op(&B, MK_OP_REDUCE_SUM, 1, "x", xv, "axes", ci(&B, 1, &ax0), "keep_dims",
-                      cb(&B, 0), NULL);
-    mk_value *mx = op(&B, MK_OP_REDUCE_MAX, 1, "x", xv, "axes", ci(&B, 1, &ax), "keep_dims",
-                      cb(&B, 1), NULL);
+    mk_value *sm =
+        op(&B, MK_OP_REDUCE_SUM, 1, "x", xv, "axes", ci(&B, 1, &ax0), "keep_dims", cb(&B, 0), NULL);
+    mk_value *mx =
+        op(&B, MK_OP_REDUCE_MAX, 1, "x", xv, "axes", ci(&B, 1, &ax), "keep_dims", cb(&B, 1), NULL);
     mk_value *mean = op(&B, MK_OP_REDUCE_MEAN, 1, "x", xv, NULL);
     mk_value *am = op(&B, MK_OP_REDUCE_ARGMAX, 1, "x", xv, "axis", cis(&B, 0), NULL);
     mk_value *lse = op(&B, MK_OP_REDUCE_LOG_SUM_EXP, 1, "x", xv, "axes", ci(&B, 1, &ax), NULL);
@@ -442,8 +450,8 @@ TEST(interp_slice_gather_concat_transpose)
                       ci(&B, 3, end), "stride", ci(&B, 3, str), "begin_mask", cbv(&B, 3, bm),
                       "end_mask", cbv(&B, 3, em), "squeeze_mask", cbv(&B, 3, sq), NULL);
     int32_t idx[3] = {2, -1, 0};
-    mk_value *ga = op(&B, MK_OP_GATHER, 1, "x", xv, "indices", ci(&B, 3, idx), "axis", cis(&B, 2),
-                      NULL);
+    mk_value *ga =
+        op(&B, MK_OP_GATHER, 1, "x", xv, "indices", ci(&B, 3, idx), "axis", cis(&B, 2), NULL);
     int32_t perm[3] = {2, 0, 1};
     mk_value *tr = op(&B, MK_OP_TRANSPOSE, 1, "x", xv, "perm", ci(&B, 3, perm), NULL);
     mk_op *cat = mk_ir_op_new(B.p, MK_OP_CONCAT, NULL);
@@ -470,13 +478,13 @@ TEST(interp_slice_gather_concat_transpose)
     CHECK_NEAR(g[0], 2, 0);
     CHECK_NEAR(g[1], 3, 0);
     CHECK_NEAR(g[2], 0, 0);
-    CHECK_NEAR(g[3 * 5 + 1], 23, 0); /* [1,2,1] -> x[1,2,3] */
+    CHECK_NEAR(g[3 * 5 + 1], 23, 0);     /* [1,2,1] -> x[1,2,3] */
     const float *tp = out.items[2].data; /* [4,2,3]: tp[k][i][j] = x[i][j][k] */
     CHECK_EQ_INT(out.items[2].dims[0], 4);
     CHECK_NEAR(tp[(3 * 2 + 1) * 3 + 2], x[(1 * 3 + 2) * 4 + 3], 0);
     CHECK_NEAR(tp[(1 * 2 + 0) * 3 + 1], x[(0 * 3 + 1) * 4 + 1], 0);
     CHECK_EQ_INT(out.items[3].dims[1], 6);
-    CHECK_NEAR(((float *)out.items[3].data)[4 * 4 + 1], 5, 0); /* [0,4,1] = x[0,1,1] */
+    CHECK_NEAR(((float *)out.items[3].data)[4 * 4 + 1], 5, 0);        /* [0,4,1] = x[0,1,1] */
     CHECK_NEAR(((float *)out.items[3].data)[(6 + 5) * 4 + 3], 23, 0); /* [1,5,3] = x[1,2,3] */
     mk_tensor_list_free(&out);
     b_free(&B);
@@ -492,12 +500,12 @@ TEST(interp_cumsum_pad_modes)
     mk_value *c1 = op(&B, MK_OP_CUMSUM, 1, "x", xv, "axis", cis(&B, 1), "exclusive", cb(&B, 1),
                       "reverse", cb(&B, 1), NULL);
     int32_t pad[2] = {2, 3};
-    mk_value *p_c = op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode",
-                       cs(&B, "constant"), "constant_val", cfs(&B, -1), NULL);
-    mk_value *p_r = op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode", cs(&B, "reflect"),
-                       NULL);
-    mk_value *p_e = op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode",
-                       cs(&B, "replicate"), NULL);
+    mk_value *p_c = op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode", cs(&B, "constant"),
+                       "constant_val", cfs(&B, -1), NULL);
+    mk_value *p_r =
+        op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode", cs(&B, "reflect"), NULL);
+    mk_value *p_e =
+        op(&B, MK_OP_PAD, 1, "x", xv, "pad", ci(&B, 2, pad), "mode", cs(&B, "replicate"), NULL);
     mk_tensor_list out;
     REQUIRE(b_run(&B, &out, 0, 4, c1, p_c, p_r, p_e) == MK_OK);
     const float want_c[4] = {9, 7, 4, 0};
@@ -563,7 +571,8 @@ TEST(interp_lstm_one_step_by_hand)
     for (int i = 0; i < 4 * H * I; i++) wih[i] = frand(&seed);
     for (int i = 0; i < 4 * H * H; i++) whh[i] = frand(&seed);
     for (int i = 0; i < 4 * H; i++) bias[i] = frand(&seed);
-    int64_t xd[3] = {1, 1, I}, hd[2] = {1, H}, wd[2] = {4 * H, I}, rd[2] = {4 * H, H}, bd[1] = {4 * H};
+    int64_t xd[3] = {1, 1, I}, hd[2] = {1, H}, wd[2] = {4 * H, I}, rd[2] = {4 * H, H},
+            bd[1] = {4 * H};
     mk_value *y = op(&B, MK_OP_LSTM, 3, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x), "initial_h",
                      cf(&B, 2, hd, h0), "initial_c", cf(&B, 2, hd, c0), "weight_ih",
                      cf(&B, 2, wd, wih), "weight_hh", cf(&B, 2, rd, whh), "bias",
@@ -579,7 +588,8 @@ TEST(interp_lstm_one_step_by_hand)
         for (int q = 0; q < H; q++) g[r] += whh[r * H + q] * h0[q];
     }
     for (int j = 0; j < H; j++) { /* gate order i, f, o, z */
-        float i_ = sigm(g[j]), f_ = sigm(g[H + j]), o_ = sigm(g[2 * H + j]), z_ = tanhf(g[3 * H + j]);
+        float i_ = sigm(g[j]), f_ = sigm(g[H + j]), o_ = sigm(g[2 * H + j]),
+              z_ = tanhf(g[3 * H + j]);
         float c = f_ * c0[j] + i_ * z_, h = o_ * tanhf(c);
         CHECK_NEAR(((float *)out.items[0].data)[j], h, 1e-6);
         CHECK_NEAR(((float *)out.items[1].data)[j], h, 1e-6);
@@ -597,7 +607,7 @@ TEST(interp_fp16_emulate_reports_overflow)
     float x[2] = {300, 2};
     int64_t xd[1] = {2};
     mk_value *xv = b_input(&B, "x", MK_DT_FP32, 1, xd, x);
-    mk_value *sq = op(&B, MK_OP_SQUARE, 1, "x", xv, NULL);      /* 90000 overflows in fp16 */
+    mk_value *sq = op(&B, MK_OP_SQUARE, 1, "x", xv, NULL); /* 90000 overflows in fp16 */
     mk_value *ad = op(&B, MK_OP_ADD, 1, "x", xv, "y", cfs(&B, 0.0001f), NULL);
     mk_value *vals[2] = {sq, ad};
     mk_ir_block_set_outputs(B.p, B.b, 2, vals);
@@ -649,7 +659,7 @@ TEST(interp_constexpr_affine_dequantize_and_cast)
     const float want[6] = {-2, -0.5f, 2, 24, -252, 258};
     for (int i = 0; i < 6; i++) CHECK_NEAR(((float *)out.items[0].data)[i], want[i], 0);
     CHECK_EQ_INT(out.items[1].dtype, 23);
-    CHECK_EQ_INT(((int32_t *)out.items[1].data)[1], 0);  /* -0.5 truncates to 0 */
+    CHECK_EQ_INT(((int32_t *)out.items[1].data)[1], 0); /* -0.5 truncates to 0 */
     CHECK_EQ_INT(((int32_t *)out.items[1].data)[4], -252);
     mk_tensor_list_free(&out);
     b_free(&B);
@@ -813,9 +823,9 @@ TEST(interp_pool_ceil_mode_and_padding)
     int64_t xd[4] = {1, 1, 5, 5};
     mk_value *xv = b_input(&B, "x", MK_DT_FP32, 4, xd, x);
     int32_t k2[2] = {2, 2}, s2[2] = {2, 2}, p0[4] = {0, 0, 0, 0}, p1[4] = {1, 1, 1, 1};
-    mk_value *mx = op(&B, MK_OP_MAX_POOL, 1, "x", xv, "kernel_sizes", ci(&B, 2, k2), "strides",
-                      ci(&B, 2, s2), "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, p0),
-                      "ceil_mode", cb(&B, 1), NULL);
+    mk_value *mx =
+        op(&B, MK_OP_MAX_POOL, 1, "x", xv, "kernel_sizes", ci(&B, 2, k2), "strides", ci(&B, 2, s2),
+           "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, p0), "ceil_mode", cb(&B, 1), NULL);
     mk_value *av = op(&B, MK_OP_AVG_POOL, 1, "x", xv, "kernel_sizes", ci(&B, 2, k2), "strides",
                       ci(&B, 2, s2), "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, p1),
                       "exclude_padding_from_average", cb(&B, 0), "ceil_mode", cb(&B, 0), NULL);
@@ -828,7 +838,7 @@ TEST(interp_pool_ceil_mode_and_padding)
     REQUIRE(out.items[0].dims[2] == 3 && out.items[0].dims[3] == 3);
     const float *m = out.items[0].data;
     CHECK_NEAR(m[0], 6, 0);
-    CHECK_NEAR(m[2], 9, 0);  /* window cols 4..5 rows 0..1 -> max(4, 9) */
+    CHECK_NEAR(m[2], 9, 0); /* window cols 4..5 rows 0..1 -> max(4, 9) */
     CHECK_NEAR(m[8], 24, 0);
     /* padded avg: 3x3 output; corner window holds x[0] only, divided by 4 (pads count) or 1 */
     REQUIRE(out.items[1].dims[2] == 3);
@@ -857,11 +867,11 @@ TEST(interp_gather_nd_scatter_topk)
     int64_t ud[2] = {2, 2};
     mk_value *sc = op(&B, MK_OP_SCATTER, 1, "data", xv, "indices", ci(&B, 2, si), "updates",
                       cf(&B, 2, ud, up), "axis", cis(&B, 1), "mode", cs(&B, "add"), NULL);
-    mk_value *tk = op(&B, MK_OP_TOPK, 2, "x", xv, "k", cis(&B, 2), "axis", cis(&B, -1),
-                      "ascending", cb(&B, 0), NULL);
+    mk_value *tk = op(&B, MK_OP_TOPK, 2, "x", xv, "k", cis(&B, 2), "axis", cis(&B, -1), "ascending",
+                      cb(&B, 0), NULL);
     mk_op *topk = last_op;
-    mk_value *as = op(&B, MK_OP_ARGSORT, 1, "x", xv, "axis", cis(&B, 0), "ascending", cb(&B, 1),
-                      NULL);
+    mk_value *as =
+        op(&B, MK_OP_ARGSORT, 1, "x", xv, "axis", cis(&B, 0), "ascending", cb(&B, 1), NULL);
     mk_tensor_list out;
     REQUIRE(tk);
     REQUIRE(b_run(&B, &out, 0, 5, gn, sc, topk->outputs[0], topk->outputs[1], as) == MK_OK);
@@ -889,15 +899,15 @@ TEST(interp_split_tile_reverse_onehot_nonzero)
     int64_t xd[2] = {2, 3};
     mk_value *xv = b_input(&B, "x", MK_DT_FP32, 2, xd, x);
     int32_t sizes[2] = {1, 2}, reps[2] = {2, 1}, ax1 = 1;
-    mk_value *sp = op(&B, MK_OP_SPLIT, 2, "x", xv, "split_sizes", ci(&B, 2, sizes), "axis",
-                      cis(&B, 1), NULL);
+    mk_value *sp =
+        op(&B, MK_OP_SPLIT, 2, "x", xv, "split_sizes", ci(&B, 2, sizes), "axis", cis(&B, 1), NULL);
     mk_op *split = last_op;
     mk_value *tl = op(&B, MK_OP_TILE, 1, "x", xv, "reps", ci(&B, 2, reps), NULL);
     mk_value *rv = op(&B, MK_OP_REVERSE, 1, "x", xv, "axes", ci(&B, 1, &ax1), NULL);
     int32_t idx[3] = {2, 0, -1};
-    mk_value *oh = op(&B, MK_OP_ONE_HOT, 1, "indices", ci(&B, 3, idx), "one_hot_vector_size",
-                      cis(&B, 3), "axis", cis(&B, -1), "on_value", cfs(&B, 1), "off_value",
-                      cfs(&B, 0), NULL);
+    mk_value *oh =
+        op(&B, MK_OP_ONE_HOT, 1, "indices", ci(&B, 3, idx), "one_hot_vector_size", cis(&B, 3),
+           "axis", cis(&B, -1), "on_value", cfs(&B, 1), "off_value", cfs(&B, 0), NULL);
     mk_value *nz = op(&B, MK_OP_NON_ZERO, 1, "x", xv, NULL);
     mk_tensor_list out;
     REQUIRE(sp && nz);
@@ -1028,8 +1038,8 @@ TEST(interp_bad_programs_fail_cleanly)
     int64_t xd[1] = {3};
     mk_value *xv = b_input(&B, "x", MK_DT_FP32, 1, xd, x);
     int32_t bad[1] = {7};
-    mk_value *g = op(&B, MK_OP_GATHER, 1, "x", xv, "indices", ci(&B, 1, bad), "axis", cis(&B, 0),
-                     NULL);
+    mk_value *g =
+        op(&B, MK_OP_GATHER, 1, "x", xv, "indices", ci(&B, 1, bad), "axis", cis(&B, 0), NULL);
     mk_tensor_list out;
     CHECK(b_run(&B, &out, 0, 1, g) == MK_EINVAL);
     CHECK(strstr(B.e.msg, "gather") && strstr(B.e.msg, "out of range"));
@@ -1068,11 +1078,11 @@ TEST(interp_gru_gate_order_by_hand)
         bld B;
         b_init(&B);
         int64_t xd[3] = {2, 1, 1}, hd[2] = {1, 1}, wd[2] = {3, 1}, bd[1] = {3};
-        mk_value *y = op(&B, MK_OP_GRU, 2, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x),
-                         "initial_h", cf(&B, 2, hd, &h0), "weight_ih", cf(&B, 2, wd, wih),
-                         "weight_hh", cf(&B, 2, wd, whh), "bias", cf(&B, 1, bd, bias),
-                         "output_sequence", cb(&B, 1), "reset_after", after ? cb(&B, 1) : NULL,
-                         "input_bias", after ? cf(&B, 1, bd, ibias) : NULL, NULL);
+        mk_value *y =
+            op(&B, MK_OP_GRU, 2, "x", b_input(&B, "x", MK_DT_FP32, 3, xd, x), "initial_h",
+               cf(&B, 2, hd, &h0), "weight_ih", cf(&B, 2, wd, wih), "weight_hh", cf(&B, 2, wd, whh),
+               "bias", cf(&B, 1, bd, bias), "output_sequence", cb(&B, 1), "reset_after",
+               after ? cb(&B, 1) : NULL, "input_bias", after ? cf(&B, 1, bd, ibias) : NULL, NULL);
         REQUIRE(y);
         mk_op *go = last_op;
         mk_tensor_list out;
@@ -1203,8 +1213,10 @@ static void naive_max_pool(const float *x, float *y, int C, int H, int W, int K1
                         if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
                         float v = x[(c * H + ih) * W + iw];
                         any = 1;
-                        if (v != v) nan = 1;
-                        else if (v > m) m = v;
+                        if (v != v)
+                            nan = 1;
+                        else if (v > m)
+                            m = v;
                     }
                 y[(c * OH + oh) * OW + ow] = nan ? NAN : any ? m : 0;
             }
@@ -1216,8 +1228,11 @@ TEST(interp_max_pool_fast_paths_vs_naive)
 {
     static const struct {
         int H, W, K1, K2, S1, S2, P1, P2;
-    } cases[] = {{9, 40, 3, 3, 2, 2, 1, 1}, {7, 8, 2, 2, 2, 2, 0, 0}, {6, 16, 1, 2, 1, 2, 0, 0},
-                 {5, 30, 3, 5, 1, 3, 1, 2}, {4, 5, 3, 3, 1, 1, 1, 1}};
+    } cases[] = {{9, 40, 3, 3, 2, 2, 1, 1},
+                 {7, 8, 2, 2, 2, 2, 0, 0},
+                 {6, 16, 1, 2, 1, 2, 0, 0},
+                 {5, 30, 3, 5, 1, 3, 1, 2},
+                 {4, 5, 3, 3, 1, 1, 1, 1}};
     unsigned seed = 21;
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         enum { C = 3 };
@@ -1270,9 +1285,9 @@ TEST(interp_depthwise_conv_vs_naive)
         int64_t xd[4] = {1, C, H, W}, wd[4] = {C * M, 1, K, K}, bd[1] = {C * M};
         int32_t st2[2] = {S, S}, dl[2] = {D, D}, pad[4] = {P, P, P, P};
         mk_value *y = op(&B, MK_OP_CONV, 1, "x", b_input(&B, "x", MK_DT_FP32, 4, xd, x), "weight",
-                         cf(&B, 4, wd, w), "bias", cf(&B, 1, bd, bias), "strides",
-                         ci(&B, 2, st2), "dilations", ci(&B, 2, dl), "pad_type",
-                         cs(&B, "custom"), "pad", ci(&B, 4, pad), "groups", cis(&B, C), NULL);
+                         cf(&B, 4, wd, w), "bias", cf(&B, 1, bd, bias), "strides", ci(&B, 2, st2),
+                         "dilations", ci(&B, 2, dl), "pad_type", cs(&B, "custom"), "pad",
+                         ci(&B, 4, pad), "groups", cis(&B, C), NULL);
         mk_tensor_list out;
         REQUIRE(b_run(&B, &out, 0, 1, y) == MK_OK);
         int OH = (H + 2 * P - D * (K - 1) - 1) / S + 1, OW = (W + 2 * P - D * (K - 1) - 1) / S + 1;

@@ -65,7 +65,8 @@ TEST(cli_run_saves_outputs_and_times)
     CHECK_MSG(rc == 1, "%s", out);
     CHECK(strstr(out, "FAIL") && strstr(out, "worst"));
     /* JSON report */
-    rc = mk_test_sh(out, sizeof out, "%s verify %s --seed 3 --ref %s --json", mk_test_bin(), m, npz);
+    rc =
+        mk_test_sh(out, sizeof out, "%s verify %s --seed 3 --ref %s --json", mk_test_bin(), m, npz);
     CHECK(rc == 0 && strstr(out, "\"pass\": true") && strstr(out, "\"cosine\""));
 }
 

@@ -1,4 +1,5 @@
-/* Unit tests for src/ir construction, naming, editing and dead-op removal. */
+/* Unit tests for src/ir construction, naming, editing and dead-op removal.
+ * Type inference, verification and printing have their own test files. */
 #include "ir/ir.h"
 #include "test.h"
 

@@ -9,7 +9,8 @@
 #include "test.h"
 #include "test_lint_cases.h"
 
-static int count_rule(mk_program *p, const char *rule, int assume, int *fixable) {
+static int count_rule(mk_program *p, const char *rule, int assume, int *fixable)
+{
     mk_lint_options o = {MK_TARGET_DEFAULT, assume, NULL, NULL};
     mk_findings *f = NULL;
     mk_err e = {MK_OK, ""};
@@ -26,7 +27,8 @@ static int count_rule(mk_program *p, const char *rule, int assume, int *fixable)
     return n;
 }
 
-static void run_case(mk_test_ctx *tc, const char *rule) {
+static void run_case(mk_test_ctx *tc, const char *rule)
+{
     int seen = 0;
     for (size_t k = 0; k < sizeof lint_cases / sizeof *lint_cases; k++) {
         const lcase *c = &lint_cases[k];
@@ -56,7 +58,8 @@ static void run_case(mk_test_ctx *tc, const char *rule) {
 }
 
 #define LINT_TEST(r)                                                                               \
-    TEST(lint_rule_##r) {                                                                          \
+    TEST(lint_rule_##r)                                                                            \
+    {                                                                                              \
         run_case(tc, #r);                                                                          \
     }
 LINT_TEST(H1)
@@ -94,7 +97,8 @@ LINT_TEST(H36)
 LINT_TEST(H37)
 LINT_TEST(H39)
 
-TEST(lint_rule_table_covers_required_ids) {
+TEST(lint_rule_table_covers_required_ids)
+{
     static const char *const need[] = {"H1",  "H2",  "H3",  "H4",  "H5",  "H6",  "H7",  "H8",
                                        "H9",  "H10", "H11", "H12", "H13", "H14", "H15", "H16",
                                        "H17", "H18", "H19", "H20", "H21", "H22", "H25", "H27",
@@ -114,13 +118,15 @@ TEST(lint_rule_table_covers_required_ids) {
     CHECK(mk_lint_rule_at(n) == NULL);
 }
 
-TEST(lint_placement_table_has_every_op) {
+TEST(lint_placement_table_has_every_op)
+{
     for (int k = 0; k < MK_OP__COUNT; k++)
         CHECK_MSG(lint_placement_known((mk_op_kind)k), "op %s has no placement entry",
                   mk_ir_op_info((mk_op_kind)k)->name);
 }
 
-TEST(lint_rule_lists_and_only_skip) {
+TEST(lint_rule_lists_and_only_skip)
+{
     CHECK(mk_rule_list_has("H1,H4", "H4"));
     CHECK(mk_rule_list_has("h1, h4", "H1"));
     CHECK(!mk_rule_list_has("H14", "H1"));
@@ -155,7 +161,8 @@ TEST(lint_rule_lists_and_only_skip) {
     mk_ir_program_free(t.p);
 }
 
-static char *write_to_string(const mk_findings *f, mk_format fmt) {
+static char *write_to_string(const mk_findings *f, mk_format fmt)
+{
     char *buf = NULL;
     size_t n = 0;
     FILE *m = open_memstream(&buf, &n);
@@ -170,7 +177,8 @@ static char *write_to_string(const mk_findings *f, mk_format fmt) {
     return buf;
 }
 
-TEST(lint_output_formats_text_json_sarif) {
+TEST(lint_output_formats_text_json_sarif)
+{
     tb t;
     c_h7(&t, 1);
     REQUIRE(!t.bad);
@@ -206,7 +214,8 @@ TEST(lint_output_formats_text_json_sarif) {
     CHECK_EQ_INT(cJSON_GetArraySize(rules), mk_lint_rule_count());
     cJSON *res = cJSON_GetObjectItem(run, "results");
     CHECK_EQ_INT(cJSON_GetArraySize(res), mk_findings_count(f));
-    cJSON_ArrayForEach(it, res) {
+    cJSON_ArrayForEach(it, res)
+    {
         int idx = cJSON_GetObjectItem(it, "ruleIndex")->valueint;
         const char *id = cJSON_GetObjectItem(it, "ruleId")->valuestring;
         cJSON *r = cJSON_GetArrayItem(rules, idx);
@@ -220,7 +229,8 @@ TEST(lint_output_formats_text_json_sarif) {
     mk_ir_program_free(t.p);
 }
 
-TEST(lint_placement_segments_around_cpu_ops) {
+TEST(lint_placement_segments_around_cpu_ops)
+{
     /* fp16: cast -> relu -> cumsum -> relu: the cumsum is off NE and cuts three segments */
     tb t;
     tb_init(&t, 8);
@@ -253,7 +263,8 @@ TEST(lint_placement_segments_around_cpu_ops) {
     mk_ir_program_free(t.p);
 }
 
-TEST(lint_dot_marks_findings_and_off_ne) {
+TEST(lint_dot_marks_findings_and_off_ne)
+{
     tb t;
     c_h1(&t, 1);
     REQUIRE(!t.bad);
@@ -273,7 +284,8 @@ TEST(lint_dot_marks_findings_and_off_ne) {
     mk_ir_program_free(t.p);
 }
 
-TEST(lint_golden_conv_transpose_and_cumsum_flagged) {
+TEST(lint_golden_conv_transpose_and_cumsum_flagged)
+{
     const char *sh = mk_test_shared_dir();
     if (!sh) SKIP("shared reference dir (../shared) not present");
     static const struct {
@@ -302,7 +314,8 @@ TEST(lint_golden_conv_transpose_and_cumsum_flagged) {
     }
 }
 
-TEST(lint_rule_H30_weight_size) {
+TEST(lint_rule_H30_weight_size)
+{
     /* a 2.1 GB int8 constant whose payload is never read (type and byte count only) */
     static int8_t small[16];
     for (int big = 1; big >= 0; big--) {

@@ -18,11 +18,13 @@ typedef struct tb {
 } tb;
 
 #define DIMS(...)                                                                                  \
-    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]) {                       \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[])                         \
+    {                                                                                              \
         __VA_ARGS__                                                                                \
     }
 
-static inline void tb_init(tb *t, int spec) {
+static inline void tb_init(tb *t, int spec)
+{
     memset(t, 0, sizeof *t);
     t->p = mk_ir_program_new(NULL, spec);
     t->f = t->p ? mk_ir_function_new(t->p, "main") : NULL;
@@ -30,12 +32,14 @@ static inline void tb_init(tb *t, int spec) {
     t->bad = t->b == NULL;
 }
 
-static inline mk_value *tb_chk(tb *t, mk_value *v) {
+static inline mk_value *tb_chk(tb *t, mk_value *v)
+{
     if (!v) t->bad = 1;
     return v;
 }
 
-static inline mk_value *tb_in(tb *t, const char *name, mk_dtype dt, int rank, const int64_t *d) {
+static inline mk_value *tb_in(tb *t, const char *name, mk_dtype dt, int rank, const int64_t *d)
+{
     mk_type ty = mk_type_make(dt, rank, d);
     return t->bad ? NULL : tb_chk(t, mk_ir_function_add_input(t->p, t->f, name, &ty));
 }
@@ -43,7 +47,8 @@ static inline mk_value *tb_in(tb *t, const char *name, mk_dtype dt, int rank, co
 /* A constant of dtype dt (fp32/fp16/int32/bool) with every element = v, or element i =
  * v + step * i when step != 0. */
 static inline mk_value *tb_const(tb *t, const char *name, mk_dtype dt, int rank, const int64_t *d,
-                                 double v, double step) {
+                                 double v, double step)
+{
     if (t->bad) return NULL;
     mk_type ty = mk_type_make(dt, rank, d);
     size_t n = 1, nb = 0;
@@ -64,47 +69,52 @@ static inline mk_value *tb_const(tb *t, const char *name, mk_dtype dt, int rank,
     return tb_chk(t, mk_ir_const(t->p, t->b, name, &ty, buf, nb, 1));
 }
 
-static inline mk_value *tb_scalar(tb *t, mk_dtype dt, double v) {
+static inline mk_value *tb_scalar(tb *t, mk_dtype dt, double v)
+{
     return tb_const(t, "s", dt, 0, NULL, v, 0);
 }
 
-static inline mk_value *tb_ints(tb *t, int n, ...) {
+static inline mk_value *tb_ints(tb *t, int n, ...)
+{
     int32_t v[16];
     va_list ap;
     va_start(ap, n);
-    for (int i = 0; i < n; i++)
-        v[i] = va_arg(ap, int);
+    for (int i = 0; i < n; i++) v[i] = va_arg(ap, int);
     va_end(ap);
     return t->bad ? NULL : tb_chk(t, mk_ir_const_i32(t->p, t->b, "c", n, v, 0));
 }
 
-static inline mk_value *tb_int(tb *t, int v) {
+static inline mk_value *tb_int(tb *t, int v)
+{
     int32_t x = v;
     return t->bad ? NULL : tb_chk(t, mk_ir_const_i32(t->p, t->b, "c", 1, &x, 1));
 }
 
-static inline mk_value *tb_bool(tb *t, int v) {
+static inline mk_value *tb_bool(tb *t, int v)
+{
     uint8_t x = (uint8_t)(v != 0);
     return t->bad ? NULL : tb_chk(t, mk_ir_const_bool(t->p, t->b, "c", 1, &x, 1));
 }
 
-static inline mk_value *tb_bools(tb *t, int n, ...) {
+static inline mk_value *tb_bools(tb *t, int n, ...)
+{
     uint8_t v[16];
     va_list ap;
     va_start(ap, n);
-    for (int i = 0; i < n; i++)
-        v[i] = (uint8_t)va_arg(ap, int);
+    for (int i = 0; i < n; i++) v[i] = (uint8_t)va_arg(ap, int);
     va_end(ap);
     return t->bad ? NULL : tb_chk(t, mk_ir_const_bool(t->p, t->b, "c", n, v, 0));
 }
 
-static inline mk_value *tb_str(tb *t, const char *s) {
+static inline mk_value *tb_str(tb *t, const char *s)
+{
     return t->bad ? NULL : tb_chk(t, mk_ir_const_str(t->p, t->b, "c", s));
 }
 
 /* tb_op(t, KIND, "name", "param", value, ..., NULL): an op with one output typed by
  * mk_ir_infer_op, appended to the block. */
-static inline mk_value *tb_op(tb *t, mk_op_kind k, const char *name, ...) {
+static inline mk_value *tb_op(tb *t, mk_op_kind k, const char *name, ...)
+{
     if (t->bad) return NULL;
     mk_op *op = mk_ir_op_new(t->p, k, name);
     if (!op) return tb_chk(t, NULL);
@@ -133,15 +143,15 @@ static inline mk_value *tb_op(tb *t, mk_op_kind k, const char *name, ...) {
     return t->bad ? NULL : out;
 }
 
-static inline void tb_out(tb *t, mk_value *v) {
+static inline void tb_out(tb *t, mk_value *v)
+{
     if (t->bad || !v) {
         t->bad = 1;
         return;
     }
     mk_value *outs[8];
     int n = t->b->n_outputs;
-    for (int i = 0; i < n && i < 7; i++)
-        outs[i] = t->b->outputs[i];
+    for (int i = 0; i < n && i < 7; i++) outs[i] = t->b->outputs[i];
     outs[n] = v;
     if (!mk_ir_block_set_outputs(t->p, t->b, n + 1, outs)) t->bad = 1;
 }

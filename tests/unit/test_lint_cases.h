@@ -10,12 +10,14 @@
 #define F16 MK_DT_FP16
 
 /* x: fp32 input of the given shape, cast to fp16 when half is set. */
-static inline mk_value *tb_x(tb *t, int half, int rank, const int64_t *d) {
+static inline mk_value *tb_x(tb *t, int half, int rank, const int64_t *d)
+{
     mk_value *x = tb_in(t, "x", F32, rank, d);
     return half ? tb_op(t, MK_OP_CAST, "x_fp16", "x", x, "dtype", tb_str(t, "fp16"), NULL) : x;
 }
 
-static inline void c_h1(tb *t, int trig) {
+static inline void c_h1(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(1, 8, 10));
     mk_value *w = tb_const(t, "w", F32, DIMS(8, 4, 3), -0.5, 0.01);
@@ -25,7 +27,8 @@ static inline void c_h1(tb *t, int trig) {
                     NULL));
 }
 
-static inline void c_h2(tb *t, int trig) {
+static inline void c_h2(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(1, 2, 5, 5));
     mk_value *w = tb_const(t, "w", F32, DIMS(2, 2, 3, 2), -0.3, 0.05);
@@ -34,7 +37,8 @@ static inline void c_h2(tb *t, int trig) {
                     trig ? tb_ints(t, 4, 1, 1, 1, 1) : tb_ints(t, 4, 1, 1, 1, 0), NULL));
 }
 
-static inline void c_h3(tb *t, int trig) {
+static inline void c_h3(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(1, 4, 6));
     mk_value *w = tb_const(t, "w", F32, DIMS(4, 2, 3), -0.4, 0.03);
@@ -43,7 +47,8 @@ static inline void c_h3(tb *t, int trig) {
                     trig ? tb_ints(t, 2, 1, 0) : tb_ints(t, 2, 1, 1), NULL));
 }
 
-static inline void c_h4(tb *t, int trig) {
+static inline void c_h4(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 5, 3));
     if (trig)
@@ -53,7 +58,8 @@ static inline void c_h4(tb *t, int trig) {
         tb_out(t, tb_op(t, MK_OP_RELU, "y", "x", x, NULL));
 }
 
-static inline void c_h4_fill(tb *t, int trig) {
+static inline void c_h4_fill(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 3));
     mk_value *c = trig ? tb_op(t, MK_OP_FILL, "f", "shape", tb_ints(t, 2, 2, 3), "value",
@@ -66,7 +72,8 @@ static inline void c_h4_fill(tb *t, int trig) {
                     NULL));
 }
 
-static inline void c_h5(tb *t, int trig) {
+static inline void c_h5(tb *t, int trig)
+{
     tb_init(t, 9);
     mk_value *x = tb_x(t, 0, DIMS(4, 6));
     mk_value *u = tb_in(t, "u", F32, DIMS(2, 3));
@@ -80,14 +87,16 @@ static inline void c_h5(tb *t, int trig) {
                         "y", u, NULL));
 }
 
-static inline void c_h6(tb *t, int trig) {
+static inline void c_h6(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(5, 4));
     mk_value *ix = trig ? tb_ints(t, 3, -1, 0, 2) : tb_ints(t, 3, 4, 0, 2);
     tb_out(t, tb_op(t, MK_OP_GATHER, "y", "x", x, "indices", ix, "axis", tb_int(t, 0), NULL));
 }
 
-static inline void c_h6_dyn(tb *t, int trig) {
+static inline void c_h6_dyn(tb *t, int trig)
+{
     /* run-time int32 indices: flagged from iOS17 (spec 8), a near miss in iOS16 (spec 7) */
     tb_init(t, trig ? 8 : 7);
     mk_value *x = tb_x(t, 0, DIMS(5, 4));
@@ -95,7 +104,8 @@ static inline void c_h6_dyn(tb *t, int trig) {
     tb_out(t, tb_op(t, MK_OP_GATHER, "y", "x", x, "indices", ix, "axis", tb_int(t, 0), NULL));
 }
 
-static inline void c_h36(tb *t, int trig) {
+static inline void c_h36(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 4));
     mk_value *sq = trig ? tb_op(t, MK_OP_MUL, "sq", "x", x, "y", x, NULL)
@@ -103,31 +113,36 @@ static inline void c_h36(tb *t, int trig) {
     tb_out(t, tb_op(t, MK_OP_SQRT, "y", "x", sq, NULL));
 }
 
-static inline void c_h7(tb *t, int trig) {
+static inline void c_h7(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *y = tb_in(t, "x", F32, DIMS(2, 3));
     tb_out(t, tb_op(t, MK_OP_POW, "p", "x", tb_const(t, "base", F32, DIMS(2, 3), trig ? 2 : 3, 0),
                     "y", y, NULL));
 }
 
-static inline void c_h8(tb *t, int trig) {
+static inline void c_h8(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 3));
     tb_out(t, tb_op(t, MK_OP_POW, "p", "x", x, "y", tb_scalar(t, F32, trig ? 2.0 : 2.5), NULL));
 }
 
-static inline void c_h9(tb *t, int trig) {
+static inline void c_h9(tb *t, int trig)
+{
     tb_init(t, 8);
     tb_out(t, tb_op(t, MK_OP_SOFTPLUS, "y", "x", tb_x(t, trig, DIMS(2, 8)), NULL));
 }
 
-static inline void c_h10(tb *t, int trig) {
+static inline void c_h10(tb *t, int trig)
+{
     tb_init(t, 8);
     tb_out(t, tb_op(t, MK_OP_REDUCE_LOG_SUM_EXP, "y", "x", tb_x(t, trig, DIMS(2, 8)), "axes",
                     tb_ints(t, 1, 1), "keep_dims", tb_bool(t, 0), NULL));
 }
 
-static inline void c_h11(tb *t, int trig) {
+static inline void c_h11(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 1, DIMS(2, 8));
     mk_value *s = trig ? tb_op(t, MK_OP_SOFTMAX, "sm", "x", x, "axis", tb_int(t, -1), NULL)
@@ -135,21 +150,24 @@ static inline void c_h11(tb *t, int trig) {
     tb_out(t, tb_op(t, MK_OP_LOG, "y", "x", s, "epsilon", tb_scalar(t, F16, 0), NULL));
 }
 
-static inline void c_h12(tb *t, int trig) {
+static inline void c_h12(tb *t, int trig)
+{
     tb_init(t, 8);
     tb_out(t, tb_op(t, trig ? MK_OP_REDUCE_L2_NORM : MK_OP_REDUCE_L1_NORM, "y", "x",
                     tb_x(t, 1, DIMS(2, 8)), "axes", tb_ints(t, 1, 1), "keep_dims", tb_bool(t, 1),
                     NULL));
 }
 
-static inline void c_h13(tb *t, int trig) {
+static inline void c_h13(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 1, DIMS(2, 8));
     tb_out(t, tb_op(t, MK_OP_LAYER_NORM, "y", "x", x, "axes", tb_ints(t, 1, -1), "epsilon",
                     tb_scalar(t, F16, trig ? 1e-12 : 1e-5), NULL));
 }
 
-static inline void c_h14(tb *t, int trig) {
+static inline void c_h14(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 4));
     mk_value *m = tb_const(t, "mask", F32, DIMS(1, 4), 0, 0);
@@ -158,7 +176,8 @@ static inline void c_h14(tb *t, int trig) {
     tb_out(t, tb_op(t, MK_OP_SOFTMAX, "y", "x", a, "axis", tb_int(t, -1), NULL));
 }
 
-static inline void c_h15(tb *t, int trig) {
+static inline void c_h15(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 4));
     tb_out(t, trig
@@ -166,7 +185,8 @@ static inline void c_h15(tb *t, int trig) {
                   : tb_op(t, MK_OP_INVERSE, "y", "x", x, "epsilon", tb_scalar(t, F32, 1e-4), NULL));
 }
 
-static inline void c_h16(tb *t, int trig) {
+static inline void c_h16(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(1, 1, 4, 4));
     mk_value *sh = tb_scalar(t, F32, 2), *sw = tb_scalar(t, F32, 2);
@@ -176,7 +196,8 @@ static inline void c_h16(tb *t, int trig) {
                            "scale_factor_width", sw, "align_corners", tb_bool(t, 0), NULL));
 }
 
-static inline void c_h17(tb *t, int trig) {
+static inline void c_h17(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(1, 1, 5, 5));
     tb_out(t, tb_op(t, MK_OP_AVG_POOL, "y", "x", x, "kernel_sizes", tb_ints(t, 2, 2, 2), "strides",
@@ -184,29 +205,34 @@ static inline void c_h17(tb *t, int trig) {
                     "exclude_padding_from_average", tb_bool(t, !trig), NULL));
 }
 
-static inline void c_h18(tb *t, int trig) {
+static inline void c_h18(tb *t, int trig)
+{
     tb_init(t, 8);
     tb_out(t, tb_op(t, MK_OP_RELU, "y", "x", tb_x(t, 0, DIMS(1, trig ? -1 : 8)), NULL));
 }
 
-static inline void c_h19(tb *t, int trig) {
+static inline void c_h19(tb *t, int trig)
+{
     tb_init(t, 8);
     tb_out(t, tb_op(t, MK_OP_RELU, "y", "x", tb_x(t, !trig, DIMS(1, 8)), NULL));
 }
 
-static inline void c_h20(tb *t, int trig) {
+static inline void c_h20(tb *t, int trig)
+{
     tb_init(t, 8);
     tb_out(t, tb_op(t, MK_OP_RELU, "y", "x", tb_x(t, 0, DIMS(1, trig ? 20000 : 16000)), NULL));
 }
 
-static inline void c_h21(tb *t, int trig) {
+static inline void c_h21(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 3));
     tb_out(t, tb_op(t, MK_OP_RESHAPE, "y", "x", x, "shape",
                     trig ? tb_ints(t, 6, 1, 1, 1, 1, 2, 3) : tb_ints(t, 5, 1, 1, 1, 2, 3), NULL));
 }
 
-static inline void c_h22(tb *t, int trig) {
+static inline void c_h22(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 3));
     mk_value *o = trig ? tb_const(t, "empty", F32, DIMS(2, 0), 0, 0)
@@ -215,7 +241,8 @@ static inline void c_h22(tb *t, int trig) {
                     "interleave", tb_bool(t, 0), NULL));
 }
 
-static inline void c_h25(tb *t, int trig) {
+static inline void c_h25(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = trig ? tb_x(t, 0, DIMS(1, 4, 8)) : tb_x(t, 0, DIMS(4, 8));
     tb_out(t, tb_op(t, MK_OP_LINEAR, "y", "x", x, "weight",
@@ -223,7 +250,8 @@ static inline void c_h25(tb *t, int trig) {
                     tb_const(t, "b", F32, DIMS(6), 0.1, 0.1), NULL));
 }
 
-static inline void c_h27(tb *t, int trig) {
+static inline void c_h27(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(1, 2, 15, 15));
     int k = trig ? 15 : 3;
@@ -232,14 +260,16 @@ static inline void c_h27(tb *t, int trig) {
                     "exclude_padding_from_average", tb_bool(t, 0), NULL));
 }
 
-static inline void c_h29(tb *t, int trig) {
+static inline void c_h29(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 8));
     tb_out(t, trig ? tb_op(t, MK_OP_TOPK, "y", "x", x, "k", tb_int(t, 2), NULL)
                    : tb_op(t, MK_OP_REDUCE_MAX, "y", "x", x, "axes", tb_ints(t, 1, 1), NULL));
 }
 
-static inline void c_h32(tb *t, int trig) {
+static inline void c_h32(tb *t, int trig)
+{
     /* instance_norm itself takes rank 3-4 in MIL; rank 5 arrives as its decomposition */
     tb_init(t, 8);
     mk_value *x = trig ? tb_x(t, 0, DIMS(1, 2, 3, 4, 5)) : tb_x(t, 0, DIMS(1, 2, 12, 5));
@@ -251,7 +281,8 @@ static inline void c_h32(tb *t, int trig) {
 
 /* MIL prelu wants one slope per channel, so the shared-slope form is built with an explicit
  * output type (type inference rejects it, as it should). */
-static inline void c_h33(tb *t, int trig) {
+static inline void c_h33(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(1, 3, 4));
     mk_value *a =
@@ -271,7 +302,8 @@ static inline void c_h33(tb *t, int trig) {
     tb_out(t, y);
 }
 
-static inline void c_h35(tb *t, int trig) {
+static inline void c_h35(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 4));
     tb_out(t, trig ? tb_op(t, MK_OP_PAD, "y", "x", x, "pad", tb_ints(t, 2, 1, 2), "mode",
@@ -280,21 +312,24 @@ static inline void c_h35(tb *t, int trig) {
                            tb_str(t, "constant"), "constant_val", tb_scalar(t, F32, 0), NULL));
 }
 
-static inline void c_h35_gather(tb *t, int trig) {
+static inline void c_h35_gather(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(5, 4));
     tb_out(t, tb_op(t, MK_OP_GATHER, "y", "x", x, "indices", trig ? tb_int(t, 3) : tb_ints(t, 1, 3),
                     "axis", tb_int(t, 0), NULL));
 }
 
-static inline void c_h35_slice(tb *t, int trig) {
+static inline void c_h35_slice(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(3, 5));
     tb_out(t, tb_op(t, MK_OP_SLICE_BY_INDEX, "y", "x", x, "begin", tb_ints(t, 2, 0, -1), "end",
                     tb_ints(t, 2, 3, trig ? -6 : -5), "stride", tb_ints(t, 2, 1, -1), NULL));
 }
 
-static inline void c_h37(tb *t, int trig) {
+static inline void c_h37(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_dtype dt = trig ? MK_DT_INT32 : F32;
     mk_value *x = tb_in(t, "x", dt, DIMS(2, 3));
@@ -302,7 +337,8 @@ static inline void c_h37(tb *t, int trig) {
                     "bias", tb_const(t, "b", dt, DIMS(4), 1, 1), NULL));
 }
 
-static inline void c_h39(tb *t, int trig) {
+static inline void c_h39(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 4));
     tb_out(t,
@@ -310,18 +346,21 @@ static inline void c_h39(tb *t, int trig) {
                 : tb_op(t, MK_OP_GELU, "y", "x", x, "mode", tb_str(t, "TANH_APPROXIMATION"), NULL));
 }
 
-static inline void c_h23(tb *t, int trig) {
+static inline void c_h23(tb *t, int trig)
+{
     tb_init(t, 8);
     tb_out(t, tb_op(t, MK_OP_RELU, "y", "x", tb_x(t, 0, DIMS(1, trig ? 5 : 16)), NULL));
 }
 
-static inline void c_h24(tb *t, int trig) {
+static inline void c_h24(tb *t, int trig)
+{
     tb_init(t, 8);
     mk_value *x = trig ? tb_x(t, 1, DIMS(4096, 16, 2)) : tb_x(t, 1, DIMS(2, 16, 4096));
     tb_out(t, tb_op(t, MK_OP_RELU, "y", "x", x, NULL));
 }
 
-static inline void c_h28(tb *t, int trig) {
+static inline void c_h28(tb *t, int trig)
+{
     tb_init(t, 8);
     int k = trig ? 4096 : 64;
     mk_value *x = tb_x(t, 1, DIMS(1, k));

@@ -14,8 +14,7 @@ static void write_bytes(const char *path, const void *p, size_t n)
 }
 
 /* A v1.0 .npy image with the given header dict text and payload. */
-static size_t make_npy(unsigned char *out, int major, const char *dict, const void *data,
-                       size_t n)
+static size_t make_npy(unsigned char *out, int major, const char *dict, const void *data, size_t n)
 {
     size_t pre = major == 1 ? 10 : 12, dl = strlen(dict);
     size_t hl = dl + 1, pad = (64 - (pre + hl) % 64) % 64;

@@ -63,8 +63,8 @@ static void check_case(mk_test_ctx *tc, int include_pad)
         REQUIRE(outs.n == 1 && outs.items[0].nbytes == sizeof ref);
         const float *y = outs.items[0].data;
         for (int i = 0; i < OH * OW; i++)
-            CHECK_MSG(fabsf(y[i] - ref[i]) <= 1e-6f, "include_pad=%d y[%d]=%g want %g",
-                      include_pad, i, y[i], ref[i]);
+            CHECK_MSG(fabsf(y[i] - ref[i]) <= 1e-6f, "include_pad=%d y[%d]=%g want %g", include_pad,
+                      i, y[i], ref[i]);
     }
     if (include_pad) CHECK_EQ_INT(ob_count(p, MK_OP_PAD), 1);
     mk_tensor_list_free(&outs);

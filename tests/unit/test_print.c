@@ -1,4 +1,5 @@
-/* MIL text printer: statement syntax, sorted inputs/attributes, hex floats, tuples. */
+/* MIL text printer: statement syntax, sorted inputs/attributes, hex floats, tuples.
+ * Checks the text only; nothing here parses it back. */
 #include <stdlib.h>
 
 #include "ir/ir.h"

@@ -9,7 +9,8 @@
 #include "test_infer_util.h"
 
 /* A small valid iOS15 program: relu -> conv (defaults completed) -> output. */
-static mk_op *build_valid(tprog *t, mk_op **relu_out) {
+static mk_op *build_valid(tprog *t, mk_op **relu_out)
+{
     if (!tp_init(t, 6)) return NULL;
     mk_value *x = tp_in(t, "x", T32(1, 3, 8, 8));
     float wd[2 * 3 * 3 * 3] = {0};
@@ -30,12 +31,14 @@ static mk_op *build_valid(tprog *t, mk_op **relu_out) {
     return conv;
 }
 
-static mk_status verify(const tprog *t, mk_err *e) {
+static mk_status verify(const tprog *t, mk_err *e)
+{
     memset(e, 0, sizeof *e);
     return mk_ir_verify(t->p, e);
 }
 
-TEST(verify_accepts_valid_program) {
+TEST(verify_accepts_valid_program)
+{
     tprog t;
     mk_err e;
     mk_op *conv = build_valid(&t, NULL);
@@ -47,7 +50,8 @@ TEST(verify_accepts_valid_program) {
     mk_ir_program_free(t.p);
 }
 
-TEST(verify_rejects_use_before_definition) {
+TEST(verify_rejects_use_before_definition)
+{
     tprog t;
     mk_err e;
     mk_op *relu = NULL;
@@ -61,7 +65,8 @@ TEST(verify_rejects_use_before_definition) {
     mk_ir_program_free(t.p);
 }
 
-TEST(verify_rejects_missing_required_and_unknown_params) {
+TEST(verify_rejects_missing_required_and_unknown_params)
+{
     tprog t;
     mk_err e;
     mk_op *conv = build_valid(&t, NULL);
@@ -80,7 +85,8 @@ TEST(verify_rejects_missing_required_and_unknown_params) {
     mk_ir_program_free(t.p);
 }
 
-TEST(verify_rejects_wrong_declared_type) {
+TEST(verify_rejects_wrong_declared_type)
+{
     tprog t;
     mk_err e;
     mk_op *conv = build_valid(&t, NULL);
@@ -95,7 +101,8 @@ TEST(verify_rejects_wrong_declared_type) {
     mk_ir_program_free(t.p);
 }
 
-TEST(verify_rejects_op_newer_than_target_and_opset_mismatch) {
+TEST(verify_rejects_op_newer_than_target_and_opset_mismatch)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -115,7 +122,8 @@ TEST(verify_rejects_op_newer_than_target_and_opset_mismatch) {
     mk_ir_program_free(t.p);
 }
 
-TEST(verify_rejects_nonconst_const_param_and_tuple_misuse) {
+TEST(verify_rejects_nonconst_const_param_and_tuple_misuse)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -138,7 +146,8 @@ TEST(verify_rejects_nonconst_const_param_and_tuple_misuse) {
     mk_ir_program_free(t.p);
 }
 
-TEST(verify_nested_blocks_scope) {
+TEST(verify_nested_blocks_scope)
+{
     tprog t;
     mk_err e;
     REQUIRE(tp_init(&t, 6));
@@ -181,7 +190,8 @@ TEST(verify_nested_blocks_scope) {
 
 /* Every golden package written by coremltools must verify, and its declared output types
  * must be what our rules infer; a corrupted declared dim must then be caught. */
-TEST(verify_golden_packages_from_coremltools) {
+TEST(verify_golden_packages_from_coremltools)
+{
     const char *shared = mk_test_shared_dir();
     if (!shared) SKIP("no shared reference dir");
     static const char *const names[] = {"a_conv1d_bias_fp32_ios15.mlpackage",
@@ -206,7 +216,8 @@ TEST(verify_golden_packages_from_coremltools) {
         memset(&e, 0, sizeof e);
         CHECK_MSG(mk_ir_verify(p, &e) == MK_OK, "%s: %s", names[i], e.msg);
         mk_op *target = NULL;
-        MK_FOR_OPS(mk_ir_main(p)->block, op) {
+        MK_FOR_OPS(mk_ir_main(p)->block, op)
+        {
             n_ops++;
             if (op->kind != MK_OP_CONST && op->n_outputs && op->outputs[0]->type.rank > 0 &&
                 op->outputs[0]->type.dims[op->outputs[0]->type.rank - 1] > 0)

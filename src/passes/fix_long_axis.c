@@ -1,0 +1,511 @@
+/* Symptom: an axis beyond the Neural Engine range (D/H/W > 16384, C/N > 65536) fails to
+ *          compile for the NE ("Tensor dimensions ... not within supported range") and caps
+ *          GPU textures; typical: vocabulary projections (51865, 151669), long audio.
+ * Scope: (a) linear / matmul with a constant rank-2 weight whose output's last axis is the
+ *        only long one, read by a single-use chain of pointwise ops (one-element operands)
+ *        and last-axis softmax that ends only in last-axis reductions (max, min, sum, mean,
+ *        argmax, argmin); (b) a single-use chain of pointwise ops on a long value coming from
+ *        a function input or a reshape, ending only in reshapes or reductions, when the long
+ *        axis L has a divisor k <= 16384 that keeps every axis in range. Long model outputs
+ *        and other readers have no interface-preserving rewrite and stay lint-only.
+ * Evidence: H20 (FluidAudio issue #121; whisper.cpp splits its 51865-wide logits).
+ * Rewrite: (a) one linear/matmul per <= 16384-wide weight chunk, the chain per chunk (softmax
+ *          via a global max and sum over chunks), each reduction per chunk combined with
+ *          maximum/minimum/add (argmax/argmin: offset indices chosen with select); (b) the
+ *          chain on [.., L/k, k], reshapes fed the split form, reductions over both axes. */
+#include <string.h>
+
+#include "passes_int.h"
+
+#define LIMIT_HW 16384
+#define MAX_CHAIN 64
+#define MAX_ENDS 16
+#define MAX_CHUNKS 64
+
+/* The lint rule's reading of the range: rank 5 -> D,H,W; else the last two axes. */
+static int wide_axis(const mk_type *t)
+{
+    int r = t->rank;
+    for (int i = 0; i < r; i++) {
+        int64_t lim = (r == 5 ? i >= 2 : i >= r - 2) ? LIMIT_HW : 65536;
+        if (t->dims[i] > lim) return i;
+    }
+    return -1;
+}
+
+static int is_long(const mk_value *v)
+{
+    return v && v->type.rank > 0 && mk_type_is_static(&v->type) && wide_axis(&v->type) >= 0;
+}
+
+static int same_dims(const mk_type *a, const mk_type *b)
+{
+    return a->rank == b->rank && !memcmp(a->dims, b->dims, (size_t)a->rank * sizeof *a->dims);
+}
+
+static int norm_axis(int64_t a, int r)
+{
+    return (int)(a < 0 ? a + r : a);
+}
+
+/* Tensor parameter of a pointwise op reading v with one-element other operands; NULL when
+ * the op does not qualify or changes the shape. */
+static const char *pointwise_param(const mk_op *op, const mk_value *v)
+{
+    if (!pass_pointwise(op->kind) || op->n_outputs != 1) return NULL;
+    const char *param = NULL;
+    for (int i = 0; i < op->n_inputs; i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++) {
+            const mk_value *a = op->inputs[i].args[j];
+            if (a == v && !param && op->inputs[i].n_args == 1)
+                param = op->inputs[i].name;
+            else if (!pass_numel1(a) && a->type.dtype != MK_DT_STRING)
+                return NULL;
+        }
+    if (!param || (strcmp(param, "x") && strcmp(param, "y"))) return NULL;
+    return same_dims(&op->outputs[0]->type, &v->type) ? param : NULL;
+}
+
+static int softmax_last(const mk_op *op, const mk_value *v)
+{
+    int32_t ax = -1;
+    if (op->kind != MK_OP_SOFTMAX || mk_ir_arg(op, "x") != v) return 0;
+    if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &ax)) return 0;
+    return norm_axis(ax, v->type.rank) == v->type.rank - 1;
+}
+
+/* Reduction of v over exactly its last axis (argmax/argmin: int32 output). */
+static int reduce_last(const mk_op *op, const mk_value *v)
+{
+    int r = v->type.rank;
+    if (mk_ir_arg(op, "x") != v || op->n_outputs != 1) return 0;
+    switch (op->kind) {
+    case MK_OP_REDUCE_MAX:
+    case MK_OP_REDUCE_MIN:
+    case MK_OP_REDUCE_SUM:
+    case MK_OP_REDUCE_MEAN: {
+        int64_t ax[MK_MAX_RANK];
+        int n = 0;
+        return pass_ints(op, "axes", ax, MK_MAX_RANK, &n) && n == 1 && norm_axis(ax[0], r) == r - 1;
+    }
+    case MK_OP_REDUCE_ARGMAX:
+    case MK_OP_REDUCE_ARGMIN: {
+        int32_t ax = -1;
+        if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &ax)) return 0;
+        return norm_axis(ax, r) == r - 1 && op->outputs[0]->type.dtype == MK_DT_INT32;
+    }
+    default: return 0;
+    }
+}
+
+typedef struct chain {
+    int n_ops;
+    mk_op *ops[MAX_CHAIN];
+    int n_ends;
+    mk_op *ends[MAX_ENDS];
+} chain;
+
+typedef int (*end_fn)(const mk_op *op, const mk_value *v);
+
+/* Follow single-use pointwise ops (and last-axis softmax when allow_softmax) from v until
+ * every reader of the current value satisfies is_end. */
+static int find_chain(const mk_block *blk, const mk_value *v, int allow_softmax, end_fn is_end,
+                      chain *c)
+{
+    memset(c, 0, sizeof *c);
+    mk_op *users[MAX_ENDS];
+    for (;;) {
+        int n = pass_users(blk, v, users, MAX_ENDS);
+        if (n <= 0) return 0;
+        int ends = 0;
+        for (int i = 0; i < n; i++) ends += is_end(users[i], v);
+        if (ends == n) {
+            c->n_ends = n;
+            memcpy(c->ends, users, (size_t)n * sizeof *users);
+            return 1;
+        }
+        if (n != 1 || c->n_ops == MAX_CHAIN) return 0;
+        mk_op *u = users[0];
+        if (!pointwise_param(u, v) && !(allow_softmax && softmax_last(u, v))) return 0;
+        c->ops[c->n_ops++] = u;
+        v = u->outputs[0];
+    }
+}
+
+/* pb_copy_inputs for an end op: its constants may be defined after the builder's position,
+ * so each constant input is re-made (payload borrowed) before it. */
+static void copy_end_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except)
+{
+    for (int i = 0; i < from->n_inputs && !b->failed; i++) {
+        int skip = 0;
+        for (const char *const *x = except; *x && !skip; x++)
+            skip = strcmp(*x, from->inputs[i].name) == 0;
+        for (int j = 0; j < from->inputs[i].n_args && !skip; j++) {
+            mk_value *a = from->inputs[i].args[j];
+            if (a->cst && a->cst->data && a->producer)
+                a = pb_const_borrow(b, "h20_param", &a->type, a->cst->data, a->cst->nbytes);
+            pb_in(b, to, from->inputs[i].name, a);
+        }
+    }
+}
+
+/* pb_replace of an end's output; the builder moves on when the end was its position. */
+static void replace_end(pb *b, mk_op *end, mk_value *repl)
+{
+    mk_op *next = end->next;
+    int moved = end == b->pos;
+    pb_replace(b, end->outputs[0], repl);
+    if (moved && next) b->pos = next;
+}
+
+static mk_op *earliest(const mk_op *from, const chain *c)
+{
+    for (mk_op *o = from->next; o; o = o->next)
+        for (int k = 0; k < c->n_ends; k++)
+            if (c->ends[k] == o) return o;
+    return NULL;
+}
+
+static void unlink_chain(const chain *c)
+{
+    for (int k = c->n_ops - 1; k >= 0; k--) mk_ir_unlink(c->ops[k]);
+}
+
+/* ---- (a) split linear / matmul along the output axis ---- */
+
+static mk_value *reduce_keep(pb *b, mk_op_kind k, mk_value *x)
+{
+    mk_op *op = pb_op(b, k, "h20_reduce");
+    pb_in(b, op, "x", x);
+    pb_in(b, op, "axes", pb_i32s(b, "h20_axes", 1, (int32_t[]){-1}));
+    pb_in(b, op, "keep_dims", pb_bool(b, "h20_keep", 1));
+    return pb_emit(b, op);
+}
+
+/* cur[0..nc) <- softmax over the concatenation of the chunks' last axes. */
+static void split_softmax(pb *b, mk_value **cur, int nc)
+{
+    mk_value *m = NULL, *s = NULL, *e[MAX_CHUNKS];
+    for (int i = 0; i < nc; i++) {
+        mk_value *mi = reduce_keep(b, MK_OP_REDUCE_MAX, cur[i]);
+        m = i ? pb_binary(b, MK_OP_MAXIMUM, "h20_max", m, mi) : mi;
+    }
+    for (int i = 0; i < nc; i++) {
+        e[i] = pb_unary(b, MK_OP_EXP, "h20_exp", pb_binary(b, MK_OP_SUB, "h20_shift", cur[i], m));
+        mk_value *si = reduce_keep(b, MK_OP_REDUCE_SUM, e[i]);
+        s = i ? pb_binary(b, MK_OP_ADD, "h20_sum", s, si) : si;
+    }
+    for (int i = 0; i < nc; i++) cur[i] = pb_binary(b, MK_OP_REAL_DIV, "h20_softmax", e[i], s);
+}
+
+/* One end reduction over the chunks; returns the combined value. */
+static mk_value *split_reduce(pb *b, const mk_op *end, mk_value **cur, int nc, const int *off,
+                              int64_t total)
+{
+    mk_op_kind k = end->kind;
+    int arg = k == MK_OP_REDUCE_ARGMAX || k == MK_OP_REDUCE_ARGMIN;
+    mk_op_kind part = k == MK_OP_REDUCE_MEAN ? MK_OP_REDUCE_SUM : k;
+    mk_value *acc = NULL, *best = NULL;
+    for (int i = 0; i < nc && !b->failed; i++) {
+        mk_op *op = pb_op(b, part, "h20_part");
+        pb_in(b, op, "x", cur[i]);
+        static const char *const skip[] = {"x", NULL};
+        copy_end_inputs(b, end, op, skip);
+        mk_value *r = pb_emit(b, op);
+        if (!arg) {
+            mk_op_kind comb = k == MK_OP_REDUCE_MAX   ? MK_OP_MAXIMUM
+                              : k == MK_OP_REDUCE_MIN ? MK_OP_MINIMUM
+                                                      : MK_OP_ADD;
+            acc = i ? pb_binary(b, comb, "h20_combine", acc, r) : r;
+            continue;
+        }
+        /* the value at the chunk's arg position: its max (argmax) or min (argmin) */
+        mk_op *vo =
+            pb_op(b, k == MK_OP_REDUCE_ARGMAX ? MK_OP_REDUCE_MAX : MK_OP_REDUCE_MIN, "h20_value");
+        pb_in(b, vo, "x", cur[i]);
+        pb_in(b, vo, "axes", pb_i32s(b, "h20_axes", 1, (int32_t[]){-1}));
+        int keep = 0;
+        mk_ir_arg_bool(end, "keep_dims", &keep);
+        pb_in(b, vo, "keep_dims", pb_bool(b, "h20_keep", keep));
+        mk_value *v = pb_emit(b, vo);
+        if (!i) {
+            acc = r;
+            best = v;
+            continue;
+        }
+        mk_value *idx = pb_binary(b, MK_OP_ADD, "h20_index", r, pb_i32(b, "h20_offset", off[i]));
+        /* strictly better: ties keep the earlier chunk (first occurrence, like argmax) */
+        mk_value *g = pb_binary(b, k == MK_OP_REDUCE_ARGMAX ? MK_OP_GREATER : MK_OP_LESS,
+                                "h20_better", v, best);
+        mk_op *si = pb_op(b, MK_OP_SELECT, "h20_pick");
+        pb_in(b, si, "cond", g);
+        pb_in(b, si, "a", idx);
+        pb_in(b, si, "b", acc);
+        acc = pb_emit(b, si);
+        mk_op *sv = pb_op(b, MK_OP_SELECT, "h20_pick_value");
+        pb_in(b, sv, "cond", g);
+        pb_in(b, sv, "a", v);
+        pb_in(b, sv, "b", best);
+        best = pb_emit(b, sv);
+    }
+    if (k == MK_OP_REDUCE_MEAN && acc)
+        acc = pb_binary(b, MK_OP_REAL_DIV, "h20_mean", acc,
+                        pb_float(b, "h20_count", acc->type.dtype, (double)total));
+    return acc;
+}
+
+/* A chunk of rows [r0, r0+nr) or columns [c0, c0+nc) of a rank-2 constant. */
+static mk_value *weight_chunk(pb *b, const mk_value *w, int rows, int64_t o, int64_t n)
+{
+    size_t es = (size_t)mk_dtype_bits(w->type.dtype) / 8;
+    int64_t R = w->type.dims[0], C = w->type.dims[1];
+    int64_t d[2] = {rows ? n : R, rows ? C : n};
+    mk_type t = mk_type_make(w->type.dtype, 2, d);
+    const unsigned char *src = w->cst->data;
+    if (rows)
+        return pb_const_borrow(b, "h20_weight", &t, src + (size_t)(o * C) * es,
+                               (size_t)(n * C) * es);
+    size_t nb = (size_t)(R * n) * es;
+    unsigned char *buf = b->failed ? NULL : mk_arena_alloc(b->p->arena, nb);
+    if (!buf) {
+        if (!b->failed) MK_OOM(b->e);
+        b->failed = 1;
+        return NULL;
+    }
+    for (int64_t r = 0; r < R; r++)
+        memcpy(buf + (size_t)(r * n) * es, src + (size_t)(r * C + o) * es, (size_t)n * es);
+    return pb_const_borrow(b, "h20_weight", &t, buf, nb);
+}
+
+static int split_projection(mk_program *p, mk_op *op, mk_err *e)
+{
+    mk_value *y = op->outputs[0], *x = mk_ir_arg(op, "x");
+    int lin = op->kind == MK_OP_LINEAR;
+    mk_value *w = mk_ir_arg(op, lin ? "weight" : "y"), *bias = lin ? mk_ir_arg(op, "bias") : NULL;
+    int r = y->type.rank, tx = 0, ty = 0;
+    if (!lin) {
+        mk_ir_arg_bool(op, "transpose_x", &tx);
+        mk_ir_arg_bool(op, "transpose_y", &ty);
+    }
+    if (!x || !w || !w->cst || !w->cst->data || w->type.rank != 2 || tx ||
+        !mk_type_is_static(&w->type) || !mk_dtype_is_float(w->type.dtype) ||
+        mk_dtype_bits(w->type.dtype) % 8 || wide_axis(&y->type) != r - 1)
+        return 0;
+    int rows = lin || ty; /* output features along the weight's rows */
+    int64_t N = rows ? w->type.dims[0] : w->type.dims[1];
+    if (N != y->type.dims[r - 1]) return 0;
+    if (bias && (!bias->cst || !bias->cst->data || bias->type.rank != 1 ||
+                 bias->type.dims[0] != N || mk_dtype_bits(bias->type.dtype) % 8))
+        return 0;
+    int nc = (int)((N + LIMIT_HW - 1) / LIMIT_HW);
+    if (nc > MAX_CHUNKS) return 0;
+    mk_type probe = y->type;
+    probe.dims[r - 1] = LIMIT_HW;
+    if (wide_axis(&probe) >= 0) return 0;
+    chain c;
+    if (!find_chain(op->parent, y, 1, reduce_last, &c)) return 0;
+    mk_op *pos = earliest(op, &c);
+    if (!pos) return 0;
+    pb b;
+    pb_init(&b, p, pos, e);
+    mk_value *cur[MAX_CHUNKS];
+    int off[MAX_CHUNKS];
+    int64_t o = 0;
+    for (int i = 0; i < nc; i++) {
+        int64_t n = N / nc + (i < N % nc);
+        off[i] = (int)o;
+        mk_op *k = pb_op(&b, op->kind, "h20_chunk");
+        static const char *const skip_lin[] = {"x", "weight", "bias", NULL};
+        static const char *const skip_mm[] = {"x", "y", NULL};
+        pb_in(&b, k, "x", x);
+        pb_in(&b, k, lin ? "weight" : "y", weight_chunk(&b, w, rows, o, n));
+        if (bias) {
+            size_t es = (size_t)mk_dtype_bits(bias->type.dtype) / 8;
+            mk_type bt = mk_type_make(bias->type.dtype, 1, &n);
+            pb_in(&b, k, "bias",
+                  pb_const_borrow(&b, "h20_bias", &bt,
+                                  (const unsigned char *)bias->cst->data + (size_t)o * es,
+                                  (size_t)n * es));
+        }
+        pb_copy_inputs(&b, op, k, lin ? skip_lin : skip_mm);
+        cur[i] = pb_emit(&b, k);
+        o += n;
+    }
+    const mk_value *old = y;
+    for (int s = 0; s < c.n_ops && !b.failed; s++) {
+        const mk_op *u = c.ops[s];
+        if (u->kind == MK_OP_SOFTMAX)
+            split_softmax(&b, cur, nc);
+        else
+            for (int i = 0; i < nc; i++) cur[i] = pass_rebuild_pointwise(&b, u, old, cur[i]);
+        old = u->outputs[0];
+    }
+    for (int k = 0; k < c.n_ends && !b.failed; k++)
+        replace_end(&b, c.ends[k], split_reduce(&b, c.ends[k], cur, nc, off, N));
+    if (b.failed) return -1;
+    unlink_chain(&c);
+    mk_ir_unlink(op);
+    return 1;
+}
+
+/* ---- (b) pointwise chains on [.., L/k, k] ---- */
+
+static int reshape_like(mk_op_kind k)
+{
+    return k == MK_OP_RESHAPE || k == MK_OP_EXPAND_DIMS || k == MK_OP_SQUEEZE ||
+           k == MK_OP_FLATTEN2D;
+}
+
+static int reduce_kind(mk_op_kind k)
+{
+    return k == MK_OP_REDUCE_MEAN || k == MK_OP_REDUCE_SUM || k == MK_OP_REDUCE_MAX ||
+           k == MK_OP_REDUCE_MIN || k == MK_OP_REDUCE_PROD || k == MK_OP_REDUCE_L1_NORM ||
+           k == MK_OP_REDUCE_L2_NORM || k == MK_OP_REDUCE_SUM_SQUARE || k == MK_OP_REDUCE_LOG_SUM ||
+           k == MK_OP_REDUCE_LOG_SUM_EXP;
+}
+
+/* Reader that can take the split form: a reshape to an in-range shape, or a reduction with
+ * constant (or absent) axes that include the long axis, to an in-range result. */
+static int split_end(const mk_op *op, const mk_value *v)
+{
+    if (mk_ir_arg(op, "x") != v || op->n_outputs != 1 || is_long(op->outputs[0]) ||
+        !mk_type_is_static(&op->outputs[0]->type))
+        return 0;
+    if (reshape_like(op->kind)) return 1;
+    if (!reduce_kind(op->kind)) return 0;
+    if (!mk_ir_arg(op, "axes")) return 1;
+    int64_t ax[MK_MAX_RANK];
+    int n = 0, a = wide_axis(&v->type);
+    if (!pass_ints(op, "axes", ax, MK_MAX_RANK, &n)) return 0;
+    for (int i = 0; i < n; i++)
+        if (norm_axis(ax[i], v->type.rank) == a) return 1;
+    return 0;
+}
+
+/* The split shape of t: long axis a as [L/k, k], largest k <= 16384 keeping all in range. */
+static int split_shape(const mk_type *t, mk_type *out, int *axis)
+{
+    int a = wide_axis(t), r = t->rank;
+    if (a < 0 || r >= 5) return 0;
+    int64_t L = t->dims[a];
+    for (int64_t k = L < LIMIT_HW ? L : LIMIT_HW; k >= 2; k--) {
+        if (L % k) continue;
+        *out = *t;
+        out->rank = r + 1;
+        out->dims[a] = L / k;
+        out->dims[a + 1] = k;
+        for (int i = a + 1; i < r; i++) out->dims[i + 1] = t->dims[i];
+        if (wide_axis(out) < 0) {
+            *axis = a;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static mk_value *reshape_to(pb *b, mk_value *x, const mk_type *t)
+{
+    int32_t d[MK_MAX_RANK];
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] > INT32_MAX) return NULL;
+        d[i] = (int32_t)t->dims[i];
+    }
+    mk_op *op = pb_op(b, MK_OP_RESHAPE, "h20_reshape");
+    pb_in(b, op, "x", x);
+    pb_in(b, op, "shape", pb_i32s(b, "h20_shape", t->rank, d));
+    return pb_emit(b, op);
+}
+
+static mk_value *split_end_op(pb *b, const mk_op *end, mk_value *cur, int a, int r)
+{
+    const mk_type *ot = &end->outputs[0]->type;
+    if (reshape_like(end->kind)) return reshape_to(b, cur, ot);
+    mk_op *op = pb_op(b, end->kind, "h20_reduce");
+    pb_in(b, op, "x", cur);
+    if (mk_ir_arg(end, "axes")) {
+        int64_t ax[MK_MAX_RANK];
+        int n = 0, m = 0;
+        int32_t nax[MK_MAX_RANK + 1];
+        pass_ints(end, "axes", ax, MK_MAX_RANK, &n);
+        for (int i = 0; i < n; i++) {
+            int x = norm_axis(ax[i], r);
+            nax[m++] = x > a ? x + 1 : x;
+            if (x == a) nax[m++] = a + 1;
+        }
+        pb_in(b, op, "axes", pb_i32s(b, "h20_axes", m, nax));
+    }
+    static const char *const skip[] = {"x", "axes", NULL};
+    copy_end_inputs(b, end, op, skip);
+    mk_value *y = pb_emit(b, op);
+    return y && !same_dims(&y->type, ot) ? reshape_to(b, y, ot) : y;
+}
+
+static int split_chain(mk_program *p, mk_op *first, mk_err *e)
+{
+    mk_value *v = NULL;
+    for (int i = 0; i < first->n_inputs && !v; i++)
+        if (first->inputs[i].n_args == 1 && is_long(first->inputs[i].args[0]))
+            v = first->inputs[i].args[0];
+    if (!v || !pointwise_param(first, v)) return 0;
+    mk_op *src = v->producer;
+    mk_op *one[1];
+    if (src && !(reshape_like(src->kind) && src->parent == first->parent &&
+                 pass_users(first->parent, v, one, 1) == 1))
+        return 0;
+    mk_type st;
+    int a = 0;
+    if (!split_shape(&v->type, &st, &a)) return 0;
+    chain c;
+    if (!find_chain(first->parent, v, 0, split_end, &c) || !c.n_ops) return 0;
+    mk_op *pos = earliest(first, &c);
+    if (!pos) return 0;
+    pb b;
+    pb_init(&b, p, pos, e);
+    mk_value *cur = reshape_to(&b, src ? mk_ir_arg(src, "x") : v, &st);
+    const mk_value *old = v;
+    for (int s = 0; s < c.n_ops && !b.failed; s++) {
+        cur = pass_rebuild_pointwise(&b, c.ops[s], old, cur);
+        old = c.ops[s]->outputs[0];
+    }
+    for (int k = 0; k < c.n_ends && !b.failed; k++)
+        replace_end(&b, c.ends[k], split_end_op(&b, c.ends[k], cur, a, v->type.rank));
+    if (b.failed) return -1;
+    unlink_chain(&c);
+    if (src) mk_ir_unlink(src);
+    return 1;
+}
+
+/* ---- driver ---- */
+
+static int each_block(mk_program *p, mk_block *blk, mk_err *e)
+{
+    int total = 0;
+    for (mk_op *op = blk->first; op;) {
+        for (int i = 0; i < op->n_blocks; i++) {
+            int r = each_block(p, op->blocks[i], e);
+            if (r < 0) return -1;
+            total += r;
+        }
+        int r = 0;
+        if ((op->kind == MK_OP_LINEAR || op->kind == MK_OP_MATMUL) && op->n_outputs == 1 &&
+            is_long(op->outputs[0]))
+            r = split_projection(p, op, e);
+        else if (pass_pointwise(op->kind) && op->n_outputs == 1 && is_long(op->outputs[0]))
+            r = split_chain(p, op, e);
+        if (r < 0) return -1;
+        total += r;
+        op = r ? blk->first : op->next; /* the chain was unlinked: rescan */
+    }
+    return total;
+}
+
+int mk_pass_fix_long_axis(mk_program *p, mk_err *e)
+{
+    int total = 0;
+    for (int i = 0; i < p->n_functions; i++) {
+        int r = each_block(p, p->functions[i]->block, e);
+        if (r < 0) return -1;
+        total += r;
+    }
+    return total;
+}
