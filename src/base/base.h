@@ -75,6 +75,8 @@ size_t mk_arena_bytes(const mk_arena *ar);
 uint16_t mk_f32_to_f16(float f); /* round to nearest even, overflow to inf */
 float mk_f16_to_f32(uint16_t h);
 float mk_round_f16(float f);
+/* n conversions as mk_f32_to_f16 (same bits, F16C instructions where the CPU has them). */
+void mk_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
 
 /* ---- string → pointer and pointer → pointer maps (open addressing); keys are not copied.
  * One type and one implementation: a zeroed or mk_strmap_init'ed map compares keys as

@@ -62,6 +62,23 @@ static void *convert_payload(fctx *c, const mk_value *v, mk_dtype dt, size_t *nb
     if (!mk_mul_size(n ? n : 1, es, &nb)) return NULL;
     void *buf = mk_arena_alloc(c->p->arena, nb);
     if (!buf) return NULL;
+    if (v->type.dtype == MK_DT_FP32 && dt == MK_DT_FP16) {
+        /* bulk path for weights: convert, then clip infinities (H14) and keep epsilons */
+        const float *src = v->cst->data;
+        uint16_t *h = buf;
+        mk_f32_to_f16_n(src, h, n);
+        for (size_t i = 0; i < n; i++) {
+            if ((h[i] & 0x7fff) == 0x7c00) {
+                h[i] = (uint16_t)((h[i] & 0x8000) | 0x7bff);
+                c->st->n_clipped++;
+            } else if (n < SMALL_CONST && src[i] != 0 && (h[i] & 0x7fff) == 0) {
+                h[i] = (uint16_t)((h[i] & 0x8000) | 1);
+                c->st->n_underflow++;
+            }
+        }
+        *nbytes = n * es;
+        return buf;
+    }
     for (size_t i = 0; i < n; i++) {
         float f = (float)mk_const_get_f64(v, i);
         if (dt == MK_DT_FP32) {
@@ -282,10 +299,9 @@ static int beyond_fp16(const mk_value *v)
     size_t n = 0;
     if (!v->cst || !v->cst->data || v->type.dtype != MK_DT_FP32 || !mk_type_numel(&v->type, &n))
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs(mk_const_get_f64(v, i));
-        if (d > 65504.0 && isfinite(d)) return 1;
-    }
+    const float *f = v->cst->data;
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(f[i]) > 65504.0f && isfinite(f[i])) return 1;
     return 0;
 }
 
