@@ -35,7 +35,7 @@ for variant in "gcc-release BUILD=release" "clang CC=clang"; do
     if make -j"$JOBS" O="build/werror-$name" WERROR=1 "$@" >"build/werror-$name.log" 2>&1; then
         echo "ok   $name build without warnings"; total_pass=$((total_pass+1))
     else
-        grep -E 'warning|error' "build/werror-$name.log" | head -20; echo "FAIL $name build"; total_fail=$((total_fail+1))
+        grep -E '(warning|error):' "build/werror-$name.log" | head -20; echo "FAIL $name build"; total_fail=$((total_fail+1))
     fi
 done
 suite debug BUILD=debug

@@ -57,6 +57,7 @@ float mk_round_f16(float f)
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 
 __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src, uint16_t *dst,
@@ -70,10 +71,16 @@ __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src
     for (; i < n; i++) dst[i] = mk_f32_to_f16(src[i]);
 }
 
+/* CPUID.1:ECX bits 27 (OSXSAVE), 28 (AVX), 29 (F16C), and the OS saving YMM state (XCR0). */
 static int have_f16c(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if ((c & (7u << 27)) != (7u << 27)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 6u) == 6u;
 }
 #endif
 

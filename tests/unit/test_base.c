@@ -40,7 +40,7 @@ TEST(strmap_many_keys)
 {
     mk_strmap m;
     mk_strmap_init(&m, NULL);
-    static char keys[5000][12];
+    static char keys[5000][16];
     for (int i = 0; i < 5000; i++) {
         snprintf(keys[i], sizeof keys[i], "k%d", i);
         REQUIRE(mk_strmap_put(&m, keys[i], &keys[i]));

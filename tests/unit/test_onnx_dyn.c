@@ -78,7 +78,7 @@ static int run1(mk_program *p, int64_t h, int64_t w, mk_tensor_list *outs, char 
     ro.threads = 1;
     mk_err e = {0};
     mk_status st = mk_run(p, &ro, &ins, outs, &e);
-    if (st != MK_OK) snprintf(why, n, "%s", e.msg);
+    if (st != MK_OK) snprintf(why, n, "%.*s", (int)(n ? n - 1 : 0), e.msg);
     mk_tensor_list_free(&ins);
     return st == MK_OK;
 }
