@@ -302,7 +302,10 @@ void *mk_onnx_weight_alloc(ox_ctx *c, size_t n)
     need &= ~(size_t)63;
     if (!c->slab || c->slab_size - c->slab_used < need) {
         size_t sz = need > SLAB_CHUNK ? need : SLAB_CHUNK;
-        void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        /* a slab mostly filled by this tensor is populated up front: one call instead of a
+         * page fault per 4 KB of weights; smaller slabs stay lazily touched */
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | (need >= sz / 2 ? MAP_POPULATE : 0);
+        void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, flags, -1, 0);
         if (m == MAP_FAILED) return NULL;
         mk_mapped mm = {m, sz};
         mk_err tmp = {0};
