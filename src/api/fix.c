@@ -169,7 +169,16 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
     q->n_build_info = p->n_build_info;
     q->build_info = clone_kv(&c, p->build_info, p->n_build_info);
     q->is_updatable = p->is_updatable;
-    if ((p->n_user_meta && !q->user_meta) || (p->n_build_info && !q->build_info)) st = MK_OOM(err);
+    /* the copy borrows p's mapped payloads: list them (not owned) so that passes on the copy
+     * can still tell file-backed constants (mk_ir_release_const) */
+    for (int i = 0; st == MK_OK && i < p->n_maps; i++) {
+        mk_mapped m = p->maps[i];
+        m.borrowed = 1;
+        st = mk_ir_program_keep_map(q, m, err);
+    }
+    if (st == MK_OK &&
+        ((p->n_user_meta && !q->user_meta) || (p->n_build_info && !q->build_info)))
+        st = MK_OOM(err);
     if (st == MK_OK) st = clone_features(&c, p->inputs, p->n_inputs, &q->inputs);
     if (st == MK_OK) st = clone_features(&c, p->outputs, p->n_outputs, &q->outputs);
     for (int i = 0; st == MK_OK && i < p->n_functions; i++) {

@@ -116,9 +116,16 @@ int mk_buf_zeros(mk_buf *b, size_t n);
 typedef struct mk_mapped {
     const unsigned char *data;
     size_t size;
+    int anon;     /* anonymous memory (not a file): its pages cannot be dropped and re-read */
+    int borrowed; /* another program's mapping, listed for lookups only: never unmapped here */
 } mk_mapped;
 mk_status mk_file_map(const char *path, mk_mapped *m, mk_err *e);
+/* The same, with every page mapped in at once: for files that will be read whole (ONNX
+ * models and their external data), far cheaper than a page fault per 4 KB. */
+mk_status mk_file_map_all(const char *path, mk_mapped *m, mk_err *e);
 void mk_file_unmap(mk_mapped *m);
+/* Drop the whole pages inside [p, p+n) of a read-only file mapping from memory. */
+void mk_file_release(const void *p, size_t n);
 mk_status mk_file_write_all(const char *path, const void *p, size_t n, mk_err *e);
 int mk_path_is_dir(const char *path);
 int mk_path_exists(const char *path);

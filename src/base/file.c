@@ -12,7 +12,7 @@
 
 #include "base.h"
 
-mk_status mk_file_map(const char *path, mk_mapped *m, mk_err *e)
+static mk_status map_file(const char *path, int populate, mk_mapped *m, mk_err *e)
 {
     m->data = NULL;
     m->size = 0;
@@ -24,7 +24,7 @@ mk_status mk_file_map(const char *path, mk_mapped *m, mk_err *e)
         return mk_err_set(e, MK_EIO, "%s: not a regular file", path);
     }
     if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | populate, fd, 0);
         if (p == MAP_FAILED) {
             close(fd);
             return mk_err_set(e, MK_EIO, "%s: cannot map: %s", path, strerror(errno));
@@ -36,11 +36,30 @@ mk_status mk_file_map(const char *path, mk_mapped *m, mk_err *e)
     return MK_OK;
 }
 
+mk_status mk_file_map(const char *path, mk_mapped *m, mk_err *e)
+{
+    return map_file(path, 0, m, e);
+}
+
+mk_status mk_file_map_all(const char *path, mk_mapped *m, mk_err *e)
+{
+    return map_file(path, MAP_POPULATE, m, e);
+}
+
 void mk_file_unmap(mk_mapped *m)
 {
     if (m->data) munmap((void *)m->data, m->size);
     m->data = NULL;
     m->size = 0;
+}
+
+void mk_file_release(const void *p, size_t n)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (pg <= 0 || n < 2 * (size_t)pg) return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)pg - 1) & ~(uintptr_t)(pg - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~(uintptr_t)(pg - 1);
+    if (b > a) (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
 }
 
 mk_status mk_file_write_all(const char *path, const void *p, size_t n, mk_err *e)

@@ -202,6 +202,11 @@ void mk_ir_program_free(mk_program *p);
 /* Keep a mapping alive until the program is freed (takes ownership). */
 mk_status mk_ir_program_keep_map(mk_program *p, mk_mapped m, mk_err *e);
 
+/* Let the kernel drop the resident pages of a constant's payload when it lives in a file
+ * mapping the program keeps (they are re-read from the file if touched again); a no-op for
+ * anything else. For passes that replaced a large constant and no longer need it resident. */
+void mk_ir_release_const(const mk_program *p, const mk_const *c);
+
 /* Opset string for a spec version ("CoreML5" for 6 ...); NULL when out of range. */
 const char *mk_ir_opset_for_spec(int spec_version);
 /* iOS opset number (15..18) for a spec version, 0 when unknown. */

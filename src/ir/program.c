@@ -25,7 +25,8 @@ mk_program *mk_ir_program_new(const mk_allocator *a, int spec_version)
 void mk_ir_program_free(mk_program *p)
 {
     if (!p) return;
-    for (int i = 0; i < p->n_maps; i++) mk_file_unmap(&p->maps[i]);
+    for (int i = 0; i < p->n_maps; i++)
+        if (!p->maps[i].borrowed) mk_file_unmap(&p->maps[i]);
     mk_free(p->alloc, p->maps, (size_t)p->n_maps * sizeof *p->maps);
     mk_strmap_free(&p->names);
     mk_arena_free(p->arena);
@@ -36,12 +37,25 @@ mk_status mk_ir_program_keep_map(mk_program *p, mk_mapped m, mk_err *e)
     mk_mapped *nm = mk_realloc(p->alloc, p->maps, (size_t)p->n_maps * sizeof *nm,
                                (size_t)(p->n_maps + 1) * sizeof *nm);
     if (!nm) {
-        mk_file_unmap(&m);
+        if (!m.borrowed) mk_file_unmap(&m);
         return MK_OOM(e);
     }
     p->maps = nm;
     p->maps[p->n_maps++] = m;
     return MK_OK;
+}
+
+void mk_ir_release_const(const mk_program *p, const mk_const *c)
+{
+    const unsigned char *d = c ? c->data : NULL;
+    for (int i = 0; d && i < p->n_maps; i++) {
+        const mk_mapped *m = &p->maps[i];
+        if (m->anon || d < m->data || d >= m->data + m->size) continue;
+        size_t n = c->nbytes;
+        if (n > (size_t)(m->data + m->size - d)) n = (size_t)(m->data + m->size - d);
+        mk_file_release(d, n);
+        return;
+    }
 }
 
 const char *mk_ir_opset_for_spec(int v)

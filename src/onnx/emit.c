@@ -307,7 +307,7 @@ void *mk_onnx_weight_alloc(ox_ctx *c, size_t n)
         int flags = MAP_PRIVATE | MAP_ANONYMOUS | (need >= sz / 2 ? MAP_POPULATE : 0);
         void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, flags, -1, 0);
         if (m == MAP_FAILED) return NULL;
-        mk_mapped mm = {m, sz};
+        mk_mapped mm = {m, sz, 1, 0};
         mk_err tmp = {0};
         if (mk_ir_program_keep_map(c->p, mm, &tmp) != MK_OK) return NULL; /* unmapped there */
         c->slab = m;

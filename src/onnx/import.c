@@ -807,7 +807,7 @@ mk_status mk_onnx_import(const char *path, const mk_convert_options *opts,
                          const mk_allocator *alloc, mk_program **out, mk_err *err)
 {
     mk_mapped m;
-    if (mk_file_map(path, &m, err) != MK_OK) {
+    if (mk_file_map_all(path, &m, err) != MK_OK) {
         mk_err_prefix(err, "%s: ", path);
         return err->code;
     }

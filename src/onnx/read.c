@@ -360,7 +360,7 @@ static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsi
     if (!m) {
         mk_mapped mm;
         mk_err tmp = {0};
-        if (mk_file_map(path, &mm, &tmp) != MK_OK)
+        if (mk_file_map_all(path, &mm, &tmp) != MK_OK)
             return mk_err_set(c->err, MK_EIO, "%s: tensor '%s': external data file '%s': %s",
                               c->file, tn, loc, tmp.msg);
         if (mk_ir_program_keep_map(c->p, mm, c->err) != MK_OK) return c->err->code;
@@ -509,7 +509,7 @@ mk_status mk_onnx_read_tensor(const char *path, mk_tensor *out, mk_err *err)
 {
     memset(out, 0, sizeof *out);
     mk_mapped m;
-    if (mk_file_map(path, &m, err) != MK_OK) return err->code;
+    if (mk_file_map_all(path, &m, err) != MK_OK) return err->code;
     const mk_allocator *a = mk_alloc_default();
     pb_ud ud = {a, 0};
     ProtobufCAllocator pa = {pb_alloc, pb_free, &ud};

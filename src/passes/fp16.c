@@ -77,6 +77,7 @@ static void *convert_payload(fctx *c, const mk_value *v, mk_dtype dt, size_t *nb
             }
         }
         *nbytes = n * es;
+        mk_ir_release_const(c->p, v->cst);
         return buf;
     }
     for (size_t i = 0; i < n; i++) {
