@@ -75,6 +75,10 @@ size_t mk_arena_bytes(const mk_arena *ar);
 uint16_t mk_f32_to_f16(float f); /* round to nearest even, overflow to inf */
 float mk_f16_to_f32(uint16_t h);
 float mk_round_f16(float f);
+/* Index of the first element with |x| > 65504 (the fp16 maximum), n when none. With
+ * finite_only, infinities do not count. NaN never counts. Scans 4096-element blocks with a
+ * loop the compiler vectorizes, so a whole weight tensor costs about one memory pass. */
+size_t mk_f32_find_beyond_f16(const float *f, size_t n, int finite_only);
 /* n conversions as mk_f32_to_f16 (same bits, F16C instructions where the CPU has them). */
 void mk_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
 

@@ -1,5 +1,7 @@
 /* IEEE binary16 <-> binary32 conversion, round to nearest even; values past the half range
  * become infinities, as an fp16 store on a GPU or the Neural Engine makes them. */
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "base.h"
@@ -54,6 +56,33 @@ float mk_f16_to_f32(uint16_t h)
 float mk_round_f16(float f)
 {
     return mk_f16_to_f32(mk_f32_to_f16(f));
+}
+
+/* Fixed-length blocks let the compiler vectorize the test even at its cheapest cost model. */
+enum { SCAN_BLOCK = 4096 };
+
+static int beyond(float x, float hi)
+{
+    float a = fabsf(x);
+    return (a > 65504.0f) & (a <= hi); /* NaN compares false */
+}
+
+static unsigned block_beyond(const float *f, float hi)
+{
+    unsigned hits = 0;
+    for (int i = 0; i < SCAN_BLOCK; i++) hits |= (unsigned)beyond(f[i], hi);
+    return hits;
+}
+
+size_t mk_f32_find_beyond_f16(const float *f, size_t n, int finite_only)
+{
+    const float hi = finite_only ? FLT_MAX : INFINITY;
+    size_t i = 0;
+    for (; i + SCAN_BLOCK <= n; i += SCAN_BLOCK)
+        if (block_beyond(f + i, hi)) break;
+    for (; i < n; i++)
+        if (beyond(f[i], hi)) return i;
+    return n;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -165,12 +165,10 @@ static int beyond_fp16(const mk_value *v, double *bad)
     }
     if (v->type.dtype != MK_DT_FP32) return 0;
     const float *f = v->cst->data;
-    for (size_t i = 0; i < n; i++)
-        if (fabsf(f[i]) > FP16_MAX) {
-            *bad = f[i];
-            return 1;
-        }
-    return 0;
+    size_t i = mk_f32_find_beyond_f16(f, n, 0);
+    if (i == n) return 0;
+    *bad = f[i];
+    return 1;
 }
 
 /* An fp32 constant is at risk only when the caller plans an fp16 conversion of an fp32

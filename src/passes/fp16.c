@@ -300,18 +300,7 @@ static int beyond_fp16(const mk_value *v)
     size_t n = 0;
     if (!v->cst || !v->cst->data || v->type.dtype != MK_DT_FP32 || !mk_type_numel(&v->type, &n))
         return 0;
-    /* finite and beyond +-65504, on the bit patterns so the loop vectorizes */
-    const uint32_t *u = v->cst->data;
-    for (size_t i = 0; i < n;) {
-        size_t end = n - i > 4096 ? i + 4096 : n;
-        unsigned hits = 0;
-        for (; i < end; i++) {
-            uint32_t a = u[i] & 0x7fffffffu;
-            hits |= (unsigned)(a > 0x477fe000u) & (unsigned)(a < 0x7f800000u);
-        }
-        if (hits) return 1;
-    }
-    return 0;
+    return mk_f32_find_beyond_f16(v->cst->data, n, 1) < n;
 }
 
 /* The dtype an argument of `param` should have in the fp16 program. */

@@ -70,3 +70,22 @@ TEST(err_first_message_wins)
     CHECK(e.code == MK_EINVAL);
     CHECK_STR(e.msg, "file.bin: first 1");
 }
+
+TEST(f32_find_beyond_f16_blocks_and_specials)
+{
+    enum { N = 3 * 4096 + 17 };
+    static float f[N];
+    for (int i = 0; i < N; i++) f[i] = (float)(i % 100) - 50.0f;
+    CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 0), N);
+    f[N - 3] = NAN;
+    CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 0), N); /* NaN never counts */
+    f[5000] = -INFINITY;
+    CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 0), 5000);
+    CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 1), N); /* infinities excluded */
+    f[N - 1] = 65504.0f;
+    CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 1), N); /* the fp16 maximum itself fits */
+    f[N - 1] = 65505.0f;
+    CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 1), N - 1);
+    f[7] = -1e9f;
+    CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 1), 7);
+}
