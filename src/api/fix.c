@@ -32,6 +32,8 @@ static mk_value *clone_const(cloner *c, const mk_value *v)
     mk_value *nv = mk_ir_const_value(c->dst, &v->type, v->cst->data, v->cst->nbytes, borrow);
     if (!nv) return NULL;
     ((mk_const *)nv->cst)->storage = v->cst->storage;
+    ((mk_const *)nv->cst)->blob_offset = v->cst->blob_offset;
+    ((mk_const *)nv->cst)->f16_range = v->cst->f16_range;
     nv->is_inline = v->is_inline;
     return nv;
 }

@@ -98,6 +98,7 @@ typedef struct mk_const {
     size_t nbytes;
     mk_storage storage;
     uint64_t blob_offset; /* metadata offset in weight.bin when read from or written to one */
+    unsigned char f16_range; /* cache of mk_ir_const_beyond_f16 (the payload never changes) */
 } mk_const;
 
 typedef struct mk_value {
@@ -281,6 +282,10 @@ const char *mk_ir_arg_str(const mk_op *op, const char *param);
 /* Read a constant's element i as double / int64 (for any numeric dtype). */
 double mk_const_get_f64(const mk_value *v, size_t i);
 int64_t mk_const_get_i64(const mk_value *v, size_t i);
+
+/* Whether an fp32 constant holds a value beyond the fp16 range (|x| > 65504; with
+ * finite_only, infinities do not count). Scans the payload once and caches the answer. */
+int mk_ir_const_beyond_f16(const mk_value *v, int finite_only);
 
 /* Whether a constant is written to weight.bin: its storage hint, else the coremltools rule
  * (>= 10 elements of fp16/fp32/int8/uint8; from spec 9 also int16/uint16/int32/uint32). */

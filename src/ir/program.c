@@ -622,6 +622,24 @@ int mk_ir_operand_index(const mk_op *op, const char *param)
     return -1;
 }
 
+enum { RANGE_KNOWN = 1, RANGE_ANY = 2, RANGE_KNOWN_FINITE = 4, RANGE_FINITE = 8 };
+
+int mk_ir_const_beyond_f16(const mk_value *v, int finite_only)
+{
+    size_t n;
+    if (!v || !v->cst || !v->cst->data || v->type.dtype != MK_DT_FP32 ||
+        !mk_type_numel(&v->type, &n))
+        return 0;
+    mk_const *c = (mk_const *)v->cst; /* arena-allocated, mutable; only the cache changes */
+    unsigned known = finite_only ? RANGE_KNOWN_FINITE : RANGE_KNOWN;
+    unsigned bit = finite_only ? RANGE_FINITE : RANGE_ANY;
+    if (!(c->f16_range & known)) {
+        c->f16_range |= (unsigned char)known;
+        if (mk_f32_find_beyond_f16(c->data, n, finite_only) < n) c->f16_range |= (unsigned char)bit;
+    }
+    return (c->f16_range & bit) != 0;
+}
+
 int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c)
 {
     size_t n;

@@ -164,6 +164,7 @@ static int beyond_fp16(const mk_value *v, double *bad)
         return 0;
     }
     if (v->type.dtype != MK_DT_FP32) return 0;
+    if (!mk_ir_const_beyond_f16(v, 0)) return 0;
     const float *f = v->cst->data;
     size_t i = mk_f32_find_beyond_f16(f, n, 0);
     if (i == n) return 0;

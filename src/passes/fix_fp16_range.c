@@ -20,7 +20,7 @@
 static int needs(const mk_value *v, size_t *n)
 {
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, n)) return 0;
-    if (v->type.dtype == MK_DT_FP32) return mk_f32_find_beyond_f16(v->cst->data, *n, 0) < *n;
+    if (v->type.dtype == MK_DT_FP32) return mk_ir_const_beyond_f16(v, 0);
     if (v->type.dtype != MK_DT_FP16) return 0;
     for (size_t i = 0; i < *n; i++)
         if (fabs(mk_const_get_f64(v, i)) > LIM) return 1;

@@ -68,7 +68,7 @@ static void *convert_payload(fctx *c, const mk_value *v, mk_dtype dt, size_t *nb
         uint16_t *h = buf;
         mk_f32_to_f16_n(src, h, n);
         /* weights rarely hold an infinity or a tiny epsilon: skip the fix-up pass then */
-        if (n >= SMALL_CONST && mk_f32_find_beyond_f16(src, n, 0) == n) {
+        if (n >= SMALL_CONST && !mk_ir_const_beyond_f16(v, 0)) {
             *nbytes = n * es;
             mk_ir_release_const(c->p, v->cst);
             return buf;
@@ -306,7 +306,7 @@ static int beyond_fp16(const mk_value *v)
     size_t n = 0;
     if (!v->cst || !v->cst->data || v->type.dtype != MK_DT_FP32 || !mk_type_numel(&v->type, &n))
         return 0;
-    return mk_f32_find_beyond_f16(v->cst->data, n, 1) < n;
+    return mk_ir_const_beyond_f16(v, 1);
 }
 
 /* The dtype an argument of `param` should have in the fp16 program. */
