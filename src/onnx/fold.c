@@ -60,14 +60,6 @@ static void copy_el(const ox_val *v, void *d, size_t i, size_t j)
     memcpy((char *)d + (size_t)es * i, (const char *)v->data + (size_t)es * j, (size_t)es);
 }
 
-static int norm_axis(int64_t a, int rank, int *out)
-{
-    if (a < 0) a += rank;
-    if (a < 0 || a >= (rank ? rank : 1)) return 0;
-    *out = (int)a;
-    return 1;
-}
-
 /* Flat index into a (broadcast) source of type st for output multi-index idx of rank r. */
 static size_t bidx(const mk_type *st, const int64_t *idx, int r)
 {

@@ -8,26 +8,6 @@
 
 #include "onnx_int.h"
 
-static const char *oname(const Onnx__NodeProto *n, int i)
-{
-    return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
-}
-
-static int norm_axis(int64_t a, int rank, int *out)
-{
-    if (a < 0) a += rank;
-    if (a < 0 || a >= (rank ? rank : 1)) return 0;
-    *out = (int)a;
-    return 1;
-}
-
-static mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
-{
-    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
-    mk_onnx_set(o, v);
-    return MK_OK;
-}
-
 static mk_status fail(ox_ctx *c)
 {
     return c->err->code ? c->err->code : MK_OOM(c->err);

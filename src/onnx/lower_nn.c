@@ -8,23 +8,6 @@
 
 #include "onnx_int.h"
 
-static const char *oname(const Onnx__NodeProto *n, int i)
-{
-    return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
-}
-
-static mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
-{
-    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
-    mk_onnx_set(o, v);
-    return MK_OK;
-}
-
-static mk_value *mil(ox_ctx *c, ox_val *v)
-{
-    return v ? mk_onnx_mil(c, v) : NULL;
-}
-
 /* Spatial attributes: kernel, strides, dilations, pads (begin..., end...). */
 typedef struct spatial {
     int ns;

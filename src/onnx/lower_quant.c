@@ -12,18 +12,6 @@
 
 #define MIN_CONSTEXPR 64 /* smaller quantized weights simply fold to fp32 */
 
-static const char *oname(const Onnx__NodeProto *n, int i)
-{
-    return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
-}
-
-static mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
-{
-    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
-    mk_onnx_set(o, v);
-    return MK_OK;
-}
-
 static int ios(const ox_ctx *c)
 {
     return mk_ir_ios_for_spec(c->p->spec_version);
@@ -183,7 +171,7 @@ static mk_value *param(ox_ctx *c, ox_val *v, int axis, int r)
     return mk_onnx_reshape(c, x, t.rank, t.dims, NULL);
 }
 
-static int norm_axis(ox_ctx *c, const Onnx__NodeProto *n, int r, int *ax)
+static int quant_axis(ox_ctx *c, const Onnx__NodeProto *n, int r, int *ax)
 {
     int64_t a = mk_onnx_attr_i(n, "axis", 1);
     if (a < 0) a += r;
@@ -234,7 +222,7 @@ OX_LOWER(mk_onnx_lower_quantize_linear)
     double lo, hi;
     if (!qrange(et, &lo, &hi)) return mk_onnx_unsupported(c, n, "quantized type %d", et);
     ax = 0;
-    if (mk_onnx_numel(&s->type) != 1 && !norm_axis(c, n, r, &ax)) return MK_EINVAL;
+    if (mk_onnx_numel(&s->type) != 1 && !quant_axis(c, n, r, &ax)) return MK_EINVAL;
     if (mk_onnx_numel(&s->type) != 1 && mk_onnx_numel(&s->type) != (size_t)x->type.dims[ax])
         return mk_err_set(c->err, MK_EINVAL, "%s: scale length does not match axis", c->file);
     if (x->data && s->data && (!z || z->data)) {
@@ -408,7 +396,7 @@ OX_LOWER(mk_onnx_lower_dequantize_linear)
     int r = x->type.rank, ax, et = quant_elem(c, n, x, z, 1);
     size_t nch = mk_onnx_numel(&s->type);
     ax = 0;
-    if (nch != 1 && !norm_axis(c, n, r, &ax)) return MK_EINVAL;
+    if (nch != 1 && !quant_axis(c, n, r, &ax)) return MK_EINVAL;
     if (nch != 1 && (r == 0 || nch != (size_t)x->type.dims[ax]))
         return mk_err_set(c->err, MK_EINVAL, "%s: scale length does not match axis", c->file);
     int per = nch > 1;

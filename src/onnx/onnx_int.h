@@ -270,4 +270,35 @@ OX_LOWER(mk_onnx_lower_dynamic_quantize_linear); OX_LOWER(mk_onnx_lower_qlinear_
 OX_LOWER(mk_onnx_lower_qlinear_conv); OX_LOWER(mk_onnx_lower_matmul_integer);
 OX_LOWER(mk_onnx_lower_conv_integer); OX_WHY(mk_onnx_why_quant);
 
+
+/* ---- small helpers every lowering file uses ---- */
+/* Name of node output i, NULL when absent or empty. */
+static inline const char *oname(const Onnx__NodeProto *n, int i)
+{
+    return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
+}
+
+/* Normalize an ONNX axis (negative from the end) into [0, rank); 0 when out of range. */
+static inline int norm_axis(int64_t a, int rank, int *out)
+{
+    if (a < 0) a += rank;
+    if (a < 0 || a >= (rank ? rank : 1)) return 0;
+    *out = (int)a;
+    return 1;
+}
+
+/* Bind ONNX output o to MIL value v; a NULL v reports the pending error (or OOM). */
+static inline mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
+{
+    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+    mk_onnx_set(o, v);
+    return MK_OK;
+}
+
+/* The MIL value of an ONNX value (materializing constants), NULL for a missing input. */
+static inline mk_value *mil(ox_ctx *c, ox_val *v)
+{
+    return v ? mk_onnx_mil(c, v) : NULL;
+}
+
 #endif

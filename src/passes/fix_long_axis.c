@@ -477,35 +477,18 @@ static int split_chain(mk_program *p, mk_op *first, mk_err *e)
 
 /* ---- driver ---- */
 
-static int each_block(mk_program *p, mk_block *blk, mk_err *e)
+static int long_axis_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
-    int total = 0;
-    for (mk_op *op = blk->first; op;) {
-        for (int i = 0; i < op->n_blocks; i++) {
-            int r = each_block(p, op->blocks[i], e);
-            if (r < 0) return -1;
-            total += r;
-        }
-        int r = 0;
-        if ((op->kind == MK_OP_LINEAR || op->kind == MK_OP_MATMUL) && op->n_outputs == 1 &&
-            is_long(op->outputs[0]))
-            r = split_projection(p, op, e);
-        else if (pass_pointwise(op->kind) && op->n_outputs == 1 && is_long(op->outputs[0]))
-            r = split_chain(p, op, e);
-        if (r < 0) return -1;
-        total += r;
-        op = r ? blk->first : op->next; /* the chain was unlinked: rescan */
-    }
-    return total;
+    (void)ctx;
+    if ((op->kind == MK_OP_LINEAR || op->kind == MK_OP_MATMUL) && op->n_outputs == 1 &&
+        is_long(op->outputs[0]))
+        return split_projection(p, op, e);
+    if (pass_pointwise(op->kind) && op->n_outputs == 1 && is_long(op->outputs[0]))
+        return split_chain(p, op, e);
+    return 0;
 }
 
 int mk_pass_fix_long_axis(mk_program *p, mk_err *e)
 {
-    int total = 0;
-    for (int i = 0; i < p->n_functions; i++) {
-        int r = each_block(p, p->functions[i]->block, e);
-        if (r < 0) return -1;
-        total += r;
-    }
-    return total;
+    return pass_each_op_rescan(p, long_axis_op, NULL, e);
 }

@@ -359,33 +359,16 @@ static int rewrite(mk_program *p, mk_op *start, mk_err *e)
     return 1;
 }
 
-static int each_block(mk_program *p, mk_block *blk, mk_err *e)
+static int rank_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
-    int total = 0;
-    for (mk_op *op = blk->first; op;) {
-        for (int i = 0; i < op->n_blocks; i++) {
-            int r = each_block(p, op->blocks[i], e);
-            if (r < 0) return -1;
-            total += r;
-        }
-        int r = 0;
-        if (reshape_like(op->kind) && op->n_outputs == 1 && op->outputs[0]->type.rank > 5 &&
-            mk_type_is_static(&op->outputs[0]->type))
-            r = rewrite(p, op, e);
-        if (r < 0) return -1;
-        total += r;
-        op = r ? blk->first : op->next; /* the chain was unlinked: rescan */
-    }
-    return total;
+    (void)ctx;
+    if (reshape_like(op->kind) && op->n_outputs == 1 && op->outputs[0]->type.rank > 5 &&
+        mk_type_is_static(&op->outputs[0]->type))
+        return rewrite(p, op, e);
+    return 0;
 }
 
 int mk_pass_fix_rank(mk_program *p, mk_err *e)
 {
-    int total = 0;
-    for (int i = 0; i < p->n_functions; i++) {
-        int r = each_block(p, p->functions[i]->block, e);
-        if (r < 0) return -1;
-        total += r;
-    }
-    return total;
+    return pass_each_op_rescan(p, rank_op, NULL, e);
 }

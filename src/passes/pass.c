@@ -326,3 +326,31 @@ void pb_set(pb *b, mk_op *op, const char *param, mk_value *v)
         }
     pb_in(b, op, param, v);
 }
+
+static int rescan_block(mk_program *p, mk_block *blk, pass_op_fn fn, void *ctx, mk_err *e)
+{
+    int total = 0;
+    for (mk_op *op = blk->first; op;) {
+        for (int i = 0; i < op->n_blocks; i++) {
+            int r = rescan_block(p, op->blocks[i], fn, ctx, e);
+            if (r < 0) return -1;
+            total += r;
+        }
+        int r = fn(ctx, p, op, e);
+        if (r < 0) return -1;
+        total += r;
+        op = r ? blk->first : op->next;
+    }
+    return total;
+}
+
+int pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
+{
+    int total = 0;
+    for (int i = 0; i < p->n_functions; i++) {
+        int r = rescan_block(p, p->functions[i]->block, fn, ctx, e);
+        if (r < 0) return -1;
+        total += r;
+    }
+    return total;
+}

@@ -78,6 +78,9 @@ int mk_pass_saturating_op(mk_op_kind k);
  * ops before op and unlink op. Returns the sum of fn's results, or -1 at the first -1. */
 typedef int (*pass_op_fn)(void *ctx, mk_program *p, mk_op *op, mk_err *e);
 int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e);
+/* Like pass_each_op for rewrites that unlink a chain of ops: after fn changes something
+ * (returns > 0) its block is scanned again from the first op. */
+int pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e);
 
 /* A builder inserting new ops before `pos`. The first failure sticks in `failed`
  * (err set); later calls return NULL, so a rewrite checks once at the end. */
