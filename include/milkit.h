@@ -276,7 +276,7 @@ typedef struct mk_fix_options {
     int assume_fp16;              /* as in mk_lint_options */
     unsigned long long seed;      /* random inputs for the check */
     const mk_tensor_list *inputs; /* extra inputs to check with (may be NULL) */
-    double atol, rtol;            /* 0 = defaults 1e-4, 1e-3: |a-b| <= atol + rtol*|b| */
+    double atol, rtol; /* 0 = defaults: 1e-4, 1e-3 (1e-2, 1e-2 for fp16 programs); |a-b| <= atol + rtol*|b| */
 } mk_fix_options;
 
 typedef struct mk_fix_row {

@@ -17,7 +17,8 @@ static void usage(FILE *f)
             "                  [--bind name=V] [--no-verify]\n"
             "  applies the fixes of `milkit lint` findings, runs the interpreter on the original\n"
             "  and the fixed model (seeded random inputs, plus -i inputs) and refuses to write\n"
-            "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3).\n"
+            "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3; 1e-2, 1e-2\n"
+            "  for programs that compute in fp16).\n"
             "  --ane-layout   also apply opt-in layout rewrites (H25: linear -> 1x1 conv)\n"
             "exit status: 0 written, 1 verification failed (nothing written), 2 error\n");
 }

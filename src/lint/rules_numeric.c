@@ -70,40 +70,77 @@ void lint_h11(lint_ctx *c, const mk_op *op)
                   "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
                   "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
     } else if (pr && pr->kind == MK_OP_CUMSUM) {
-        const mk_op *pe = producer(pr, "x");
+        const mk_op *pe = producer(pr, "x"), *sh = pe ? producer(pe, "x") : NULL;
+        if (sh && sh->kind == MK_OP_SUB && producer(sh, "y") &&
+            producer(sh, "y")->kind == MK_OP_REDUCE_MAX)
+            return; /* already shifted by the max */
+        float eps = 0;
+        int32_t axis;
+        int ok = (!lint_is_bound(pr, "axis") || mk_ir_arg_i32(pr, "axis", &axis)) &&
+                 (!lint_is_bound(op, "epsilon") ||
+                  (mk_ir_arg_f32(op, "epsilon", &eps) && eps >= 0 && eps <= 1e-30f));
         if (pe && pe->kind == MK_OP_EXP)
-            lint_flag(c, op, 0,
+            lint_flag(c, op, ok,
                       "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
                       "shift by the max along the axis before exp");
     }
 }
 
-static int is_square(const mk_op *pr)
+/* The value a square / mul(x, x) / pow(x, 2) producer squares, else NULL. */
+static const mk_value *squared(const mk_op *pr)
 {
-    if (!pr) return 0;
-    if (pr->kind == MK_OP_SQUARE) return 1;
-    if (pr->kind == MK_OP_MUL) return mk_ir_arg(pr, "x") == mk_ir_arg(pr, "y");
-    if (pr->kind == MK_OP_POW) return lint_const_all(mk_ir_arg(pr, "y"), 2.0);
-    return 0;
+    if (!pr) return NULL;
+    if (pr->kind == MK_OP_SQUARE) return mk_ir_arg(pr, "x");
+    if (pr->kind == MK_OP_MUL && mk_ir_arg(pr, "x") == mk_ir_arg(pr, "y"))
+        return mk_ir_arg(pr, "x");
+    if (pr->kind == MK_OP_POW && lint_const_all(mk_ir_arg(pr, "y"), 2.0))
+        return mk_ir_arg(pr, "x");
+    return NULL;
 }
 
-/* x / maximum(reduce_max(|x|), tiny): the rescaled form fix_sum_squares writes. */
-static int rescaled(const mk_op *op)
+/* v = x / maximum(reduce_max(|x|), tiny): the rescaled form fix_sum_squares writes. */
+static int rescaled_value(const mk_value *v)
 {
-    const mk_op *d = producer(op, "x");
+    const mk_op *d = v ? v->producer : NULL;
     const mk_op *m = d && d->kind == MK_OP_REAL_DIV ? producer(d, "y") : NULL;
     return m && m->kind == MK_OP_MAXIMUM;
 }
 
+static int one_const(const mk_value *v)
+{
+    size_t n = 0;
+    return v && v->cst && mk_type_numel(&v->type, &n) && n == 1 && mk_const_get_f64(v, 0) >= 0;
+}
+
+/* The sum of squares out (of reduction red) feeds sqrt/rsqrt, directly or through an add of a
+ * constant eps, within the next few ops: the RMSNorm / L2 chain fix_sum_squares rewrites. */
+static int feeds_root(const mk_op *red)
+{
+    const mk_value *out = red->n_outputs ? red->outputs[0] : NULL, *plus = NULL;
+    const mk_value *x = squared(producer(red, "x")), *axes = mk_ir_arg(red, "axes");
+    if (!out || !x || !mk_type_is_static(&x->type) || (axes && !axes->cst)) return 0;
+    int n = 0;
+    for (const mk_op *o = red->next; o && n < 32; o = o->next, n++) {
+        const mk_value *a = mk_ir_arg(o, "x"), *b = mk_ir_arg(o, "y");
+        if (o->kind == MK_OP_ADD && !plus &&
+            ((a == out && one_const(b) && b->type.rank <= out->type.rank) ||
+             (b == out && one_const(a) && a->type.rank <= out->type.rank)))
+            plus = o->outputs[0];
+        if ((o->kind == MK_OP_SQRT || o->kind == MK_OP_RSQRT) && a && (a == out || a == plus))
+            return 1;
+    }
+    return 0;
+}
+
 void lint_h12(lint_ctx *c, const mk_op *op)
 {
-    if (!c->fp16 || rescaled(op)) return;
+    if (!c->fp16 || rescaled_value(mk_ir_arg(op, "x"))) return;
     if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
         lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM,
                   "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)", lint_op_type(op));
     } else if ((op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM) &&
-               is_square(producer(op, "x"))) {
-        lint_flag(c, op, 0,
+               squared(producer(op, "x")) && !rescaled_value(squared(producer(op, "x")))) {
+        lint_flag(c, op, feeds_root(op),
                   "sum of squares in fp16 (RMSNorm/L2 norm): x^2 overflows for "
                   "|x| > ~256; rescale by max|x| before squaring");
     }
@@ -279,7 +316,7 @@ void lint_h28(lint_ctx *c, const mk_op *op)
 
 void lint_h36(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_SQRT && is_square(producer(op, "x"))) {
+    if (op->kind == MK_OP_SQRT && squared(producer(op, "x"))) {
         lint_flag(c, op, 1,
                   "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "
                   "identity (wrong for x < 0); write abs(x)");

@@ -1,18 +1,67 @@
 /* Symptom: log(softmax(x)) in fp16 on the Neural Engine underflows small probabilities to 0
- *          and returns -inf (or saturates near -45440).
- * Scope: a float log whose x is produced by softmax with a constant (or default) axis.
+ *          and returns -inf (or saturates near -45440); log(cumsum(exp(x))) (logcumsumexp)
+ *          overflows to inf/NaN for x > ~11.
+ * Scope: a float log whose x is produced by softmax with a constant (or default) axis; or a
+ *        float log (epsilon absent or <= 1e-30) of cumsum (constant axis) of exp(x), unless
+ *        x is already shifted by a reduce_max.
  * Evidence: H11 (coremltools #2728, #2729; FluidInference/mobius PR #39). Deliberately not
  *           reduce_log_sum_exp, which H10 shows is unsafe on the Neural Engine.
  * Rewrite: d = sub(x, reduce_max(x, [axis], keep_dims=true));
- *          y = sub(d, log(reduce_sum(exp(d), [axis], keep_dims=true))), all explicit. */
+ *          log_softmax: y = sub(d, log(reduce_sum(exp(d), [axis], keep_dims=true)));
+ *          logcumsumexp: y = add(log(cumsum(exp(d), axis, exclusive, reverse)), max), all
+ *          explicit. The global max along the axis is the catalog's shift: prefixes far below
+ *          it (x_i - max < ~-17 in fp16) still underflow to -inf, as in the original. */
 #include "passes_int.h"
+
+/* x - reduce_max(x, ...): already shifted. */
+static int shifted(const mk_value *v)
+{
+    const mk_op *s = v->producer;
+    const mk_value *m = s && s->kind == MK_OP_SUB ? mk_ir_arg(s, "y") : NULL;
+    return m && m->producer && m->producer->kind == MK_OP_REDUCE_MAX;
+}
+
+static int rewrite_lcse(mk_program *p, mk_op *op, mk_err *e)
+{
+    const mk_op *cs = mk_ir_arg(op, "x")->producer;
+    mk_value *ev = mk_ir_arg(cs, "x");
+    const mk_op *ex = ev ? ev->producer : NULL;
+    mk_value *x = ex && ex->kind == MK_OP_EXP ? mk_ir_arg(ex, "x") : NULL;
+    int32_t axis = 0;
+    float eps = 0;
+    if (!x || !mk_dtype_is_float(x->type.dtype) || shifted(x)) return 0;
+    if (mk_ir_arg(cs, "axis") && !mk_ir_arg_i32(cs, "axis", &axis)) return 0;
+    if (mk_ir_arg(op, "epsilon") && (!mk_ir_arg_f32(op, "epsilon", &eps) || eps > 1e-30f ||
+                                     eps < 0))
+        return 0;
+    mk_dtype dt = x->type.dtype;
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_op *mx = pb_op(&b, MK_OP_REDUCE_MAX, "h11_max");
+    pb_in(&b, mx, "x", x);
+    pb_in(&b, mx, "axes", pb_i32s(&b, "h11_axes", 1, &axis));
+    pb_in(&b, mx, "keep_dims", pb_bool(&b, "h11_keep", 1));
+    mk_value *m = pb_emit(&b, mx);
+    mk_value *d = pb_binary(&b, MK_OP_SUB, "h11_shift", x, m);
+    mk_op *c = pb_op(&b, MK_OP_CUMSUM, "h11_cumsum");
+    pb_in(&b, c, "x", pb_unary(&b, MK_OP_EXP, "h11_exp", d));
+    static const char *const skip[] = {"x", NULL};
+    pb_copy_inputs(&b, cs, c, skip);
+    mk_op *lg = pb_op(&b, MK_OP_LOG, "h11_log");
+    pb_in(&b, lg, "x", pb_emit(&b, c));
+    pb_in(&b, lg, "epsilon", pb_float(&b, "h11_eps", dt, 0));
+    mk_value *y = pb_binary(&b, MK_OP_ADD, "h11_logcumsumexp", pb_emit(&b, lg), m);
+    pb_replace(&b, op->outputs[0], y);
+    return pb_done(&b, 1);
+}
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
     mk_value *lx = mk_ir_arg(op, "x");
-    if (op->kind != MK_OP_LOG || !lx || !lx->producer || lx->producer->kind != MK_OP_SOFTMAX)
-        return 0;
+    if (op->kind != MK_OP_LOG || !lx || !lx->producer) return 0;
+    if (lx->producer->kind == MK_OP_CUMSUM) return rewrite_lcse(p, op, e);
+    if (lx->producer->kind != MK_OP_SOFTMAX) return 0;
     const mk_op *sm = lx->producer;
     mk_value *x = mk_ir_arg(sm, "x");
     int32_t axis = -1;

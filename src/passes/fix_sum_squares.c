@@ -1,18 +1,24 @@
-/* Symptom: x^2 overflows fp16 for |x| > ~256, so L2 norms come out inf (or 0 downstream).
- * Scope: float reduce_l2_norm with constant (or absent) axes. The RMSNorm pattern
- *        (reduce_mean of a square) is only linted: its exact rewrite needs the whole
- *        normalisation expression.
+/* Symptom: x^2 overflows fp16 for |x| > ~256, so L2 norms and RMSNorm come out inf (or 0
+ *          downstream).
+ * Scope: float reduce_l2_norm with constant (or absent) axes; and the RMSNorm / L2 chain
+ *        sqrt|rsqrt([add(] reduce_mean|reduce_sum(square(x) | mul(x, x) | pow(x, 2)), axes
+ *        constant or absent [, one-element constant eps >= 0)]). A sum of squares read by
+ *        anything else (a variance) is only linted.
  * Evidence: H12 (coremltools rms_norm comment; coremltools #2821 on the eps variant).
- * Rewrite: m = maximum(reduce_max(abs(x)), tiny) over all axes (a scalar);
- *          y = mul(reduce_l2_norm(real_div(x, m), axes, keep_dims), m) - equal in real
- *          arithmetic, and the squares stay <= 1. */
+ * Rewrite: reduce_l2_norm: m = maximum(reduce_max(abs(x)), tiny) over all axes (a scalar);
+ *          y = mul(reduce_l2_norm(real_div(x, m), axes, keep_dims), m).
+ *          RMSNorm chain, per row (the reduction's axes): m = maximum(reduce_max(abs(x)), f)
+ *          with f = max(sqrt(eps), tiny); s = reduce(square(x / m)) + square(sqrt(eps) / m);
+ *          sqrt -> m * sqrt(s), rsqrt -> 1 / (m * sqrt(s)); eps includes rsqrt's epsilon.
+ *          Equal in real arithmetic; every square stays <= 1 (never eps / m^2: m^2 overflows). */
+#include <math.h>
+
 #include "passes_int.h"
 
-static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+static int rewrite_l2(mk_program *p, mk_op *op, mk_err *e)
 {
-    (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
-    if (op->kind != MK_OP_REDUCE_L2_NORM || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
+    if (!x || !mk_dtype_is_float(x->type.dtype)) return 0;
     if (axes && !axes->cst) return 0;
     const mk_op *d = x->producer, *prev = d && d->kind == MK_OP_REAL_DIV && mk_ir_arg(d, "y")
                                               ? mk_ir_arg(d, "y")->producer
@@ -35,6 +41,101 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_value *y = pb_binary(&b, MK_OP_MUL, "h12_rescaled", pb_emit(&b, n), m);
     pb_replace(&b, op->outputs[0], y);
     return pb_done(&b, 1);
+}
+
+/* The value squared by a square / mul(x, x) / pow(x, 2) producer of v, else NULL. */
+static mk_value *squared(const mk_value *v)
+{
+    const mk_op *q = v ? v->producer : NULL;
+    float two;
+    if (!q) return NULL;
+    if (q->kind == MK_OP_SQUARE) return mk_ir_arg(q, "x");
+    if (q->kind == MK_OP_MUL && mk_ir_arg(q, "x") == mk_ir_arg(q, "y")) return mk_ir_arg(q, "x");
+    if (q->kind == MK_OP_POW && pass_numel1(mk_ir_arg(q, "y")) &&
+        pass_const_floats(mk_ir_arg(q, "y"), &two, 1) && two == 2.0f)
+        return mk_ir_arg(q, "x");
+    return NULL;
+}
+
+/* x / maximum(...): already the rescaled form. */
+static int rescaled(const mk_value *x)
+{
+    const mk_op *d = x->producer;
+    const mk_value *m = d && d->kind == MK_OP_REAL_DIV ? mk_ir_arg(d, "y") : NULL;
+    return m && m->producer && m->producer->kind == MK_OP_MAXIMUM;
+}
+
+/* A reduce_max(abs(x)) over the reduction's axes, floored at f. */
+static mk_value *row_max(pb *b, const mk_op *red, mk_value *x, int keep, mk_dtype dt, double f)
+{
+    mk_op *mx = pb_op(b, MK_OP_REDUCE_MAX, "h12_rowmax");
+    pb_in(b, mx, "x", pb_unary(b, MK_OP_ABS, "h12_abs", x));
+    if (mk_ir_arg(red, "axes")) pb_in(b, mx, "axes", mk_ir_arg(red, "axes"));
+    pb_in(b, mx, "keep_dims", pb_bool(b, "h12_keep", keep));
+    return pb_binary(b, MK_OP_MAXIMUM, "h12_scale", pb_emit(b, mx),
+                     pb_float(b, "h12_floor", dt, f));
+}
+
+static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
+{
+    mk_value *a = mk_ir_arg(op, "x");
+    if (!a || !a->producer || !mk_dtype_is_float(a->type.dtype)) return 0;
+    double eps = 0;
+    float f;
+    if (op->kind == MK_OP_RSQRT) {
+        mk_value *re = mk_ir_arg(op, "epsilon");
+        if (!re) eps = 1e-12; /* the MIL default */
+        else if (!pass_numel1(re) || !pass_const_floats(re, &f, 1)) return 0;
+        else eps = f;
+    }
+    mk_value *r = a;
+    const mk_op *ad = a->producer;
+    if (ad->kind == MK_OP_ADD) {
+        mk_value *ax = mk_ir_arg(ad, "x"), *ay = mk_ir_arg(ad, "y");
+        mk_value *c = ay && ay->cst ? ay : ax && ax->cst ? ax : NULL;
+        r = c == ay ? ax : ay;
+        if (!c || !r || !pass_numel1(c) || !pass_const_floats(c, &f, 1) || !(f >= 0) ||
+            c->type.rank > r->type.rank)
+            return 0;
+        eps += f;
+    }
+    mk_op *red = r->producer;
+    if (!red || (red->kind != MK_OP_REDUCE_MEAN && red->kind != MK_OP_REDUCE_SUM)) return 0;
+    mk_value *axes = mk_ir_arg(red, "axes"), *x = squared(mk_ir_arg(red, "x"));
+    if ((axes && !axes->cst) || !x || !mk_type_is_static(&x->type) || rescaled(x)) return 0;
+    int keep = 0;
+    if (mk_ir_arg(red, "keep_dims") && !mk_ir_arg_bool(red, "keep_dims", &keep)) return 0;
+    mk_dtype dt = x->type.dtype;
+    double se = sqrt(eps), tiny = dt == MK_DT_FP16 ? 0x1p-14 : 1e-30;
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_value *mk = row_max(&b, red, x, 1, dt, se > tiny ? se : tiny);
+    mk_value *mr = keep ? mk : row_max(&b, red, x, 0, dt, se > tiny ? se : tiny);
+    mk_value *xs = pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, mk);
+    mk_op *n = pb_op(&b, red->kind, "h12_sumsq");
+    pb_in(&b, n, "x", pb_unary(&b, MK_OP_SQUARE, "h12_sq", xs));
+    static const char *const skip[] = {"x", NULL};
+    pb_copy_inputs(&b, red, n, skip);
+    mk_value *s = pb_emit(&b, n);
+    if (eps > 0) {
+        mk_value *t = pb_binary(&b, MK_OP_REAL_DIV, "h12_eps_scaled",
+                                pb_float(&b, "h12_sqrt_eps", dt, se), mr);
+        s = pb_binary(&b, MK_OP_ADD, "h12_plus_eps", s,
+                      pb_unary(&b, MK_OP_SQUARE, "h12_eps_sq", t));
+    }
+    mk_value *y = pb_binary(&b, MK_OP_MUL, "h12_rms", pb_unary(&b, MK_OP_SQRT, "h12_sqrt", s), mr);
+    if (op->kind == MK_OP_RSQRT)
+        y = pb_binary(&b, MK_OP_REAL_DIV, "h12_inv_rms", pb_float(&b, "h12_one", dt, 1.0), y);
+    pb_replace(&b, op->outputs[0], y);
+    return pb_done(&b, 1);
+}
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    (void)ctx;
+    if (op->kind == MK_OP_REDUCE_L2_NORM) return rewrite_l2(p, op, e);
+    if (op->kind == MK_OP_SQRT || op->kind == MK_OP_RSQRT) return rewrite_rms(p, op, e);
+    return 0;
 }
 
 int mk_pass_fix_sum_squares(mk_program *p, mk_err *e)
