@@ -188,7 +188,11 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
     const char *nn = n->name && *n->name ? n->name : (n_out ? n->output[0] : "?");
     if (n_in > 64 || n_out > 64)
         return mk_onnx_unsupported(c, n, "more than 64 inputs or outputs");
+    if (n_out == 0)
+        return mk_err_set(c->err, MK_EINVAL, "%s: node '%s' (%s): no outputs", c->file, nn,
+                          n->op_type);
     int poisoned = 0, all_const = 1;
+    for (int i = n_in; i < 64; i++) ins[i] = NULL; /* inputs ONNX left off read as absent */
     for (int i = 0; i < n_in; i++) {
         const char *in = n->input[i];
         if (!in || !*in) {
@@ -211,6 +215,11 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
         if (!outs[i]) return MK_OOM(c->err);
         if (!on) outs[i]->name = "unused";
     }
+    /* slots past the node's outputs take a lowering's writes to outputs ONNX left off */
+    ox_val *sink = mk_arena_alloc(c->p->arena, sizeof(ox_val));
+    if (!sink) return MK_OOM(c->err);
+    sink->name = "unused";
+    for (int i = n_out; i < 64; i++) outs[i] = sink;
     mk_status st;
     if (poisoned) {
         st = MK_EUNSUPPORTED;
