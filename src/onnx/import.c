@@ -181,6 +181,26 @@ static mk_status report_unsupported(ox_ctx *c)
 }
 
 /* ---- lowering of a node list ---- */
+/* Required leading inputs per ONNX op version, from the ONNX schema registry. */
+static const struct {
+    const char *op;
+    int since, required;
+} min_inputs[] = {
+#define ONNX_MIN_INPUTS(op, since, req) {op, since, req},
+#include "min_inputs.def"
+#undef ONNX_MIN_INPUTS
+};
+
+/* Required inputs of op_type at the model's opset (the newest schema version <= opset). */
+static int required_inputs(const char *op_type, int opset)
+{
+    int req = 0;
+    for (size_t i = 0; i < sizeof min_inputs / sizeof *min_inputs; i++)
+        if (strcmp(min_inputs[i].op, op_type) == 0 && min_inputs[i].since <= opset)
+            req = min_inputs[i].required; /* rows are sorted by opset within an op */
+    return req;
+}
+
 static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
 {
     ox_val *ins[64], *outs[64];
@@ -191,6 +211,12 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
     if (n_out == 0)
         return mk_err_set(c->err, MK_EINVAL, "%s: node '%s' (%s): no outputs", c->file, nn,
                           n->op_type);
+    int need = required_inputs(n->op_type, c->opset);
+    for (int i = 0; i < need; i++)
+        if (i >= n_in || !n->input[i] || !*n->input[i])
+            return mk_err_set(c->err, MK_EINVAL,
+                              "%s: node '%s' (%s): required input %d of %d is missing", c->file,
+                              nn, n->op_type, i + 1, need);
     int poisoned = 0, all_const = 1;
     for (int i = n_in; i < 64; i++) ins[i] = NULL; /* inputs ONNX left off read as absent */
     for (int i = 0; i < n_in; i++) {
