@@ -48,24 +48,6 @@ static int norm_axis(int64_t a, int r)
     return (int)(a < 0 ? a + r : a);
 }
 
-/* Tensor parameter of a pointwise op reading v with one-element other operands; NULL when
- * the op does not qualify or changes the shape. */
-static const char *pointwise_param(const mk_op *op, const mk_value *v)
-{
-    if (!pass_pointwise(op->kind) || op->n_outputs != 1) return NULL;
-    const char *param = NULL;
-    for (int i = 0; i < op->n_inputs; i++)
-        for (int j = 0; j < op->inputs[i].n_args; j++) {
-            const mk_value *a = op->inputs[i].args[j];
-            if (a == v && !param && op->inputs[i].n_args == 1)
-                param = op->inputs[i].name;
-            else if (!pass_numel1(a) && a->type.dtype != MK_DT_STRING)
-                return NULL;
-        }
-    if (!param || (strcmp(param, "x") && strcmp(param, "y"))) return NULL;
-    return same_dims(&op->outputs[0]->type, &v->type) ? param : NULL;
-}
-
 static int softmax_last(const mk_op *op, const mk_value *v)
 {
     int32_t ax = -1;
@@ -126,7 +108,7 @@ static int find_chain(const mk_block *blk, const mk_value *v, int allow_softmax,
         }
         if (n != 1 || c->n_ops == MAX_CHAIN) return 0;
         mk_op *u = users[0];
-        if (!pointwise_param(u, v) && !(allow_softmax && softmax_last(u, v))) return 0;
+        if (!pass_pointwise_param(u, v) && !(allow_softmax && softmax_last(u, v))) return 0;
         c->ops[c->n_ops++] = u;
         v = u->outputs[0];
     }
@@ -446,7 +428,7 @@ static int split_chain(mk_program *p, mk_op *first, mk_err *e)
     for (int i = 0; i < first->n_inputs && !v; i++)
         if (first->inputs[i].n_args == 1 && is_long(first->inputs[i].args[0]))
             v = first->inputs[i].args[0];
-    if (!v || !pointwise_param(first, v)) return 0;
+    if (!v || !pass_pointwise_param(first, v)) return 0;
     mk_op *src = v->producer;
     mk_op *one[1];
     if (src && !(reshape_like(src->kind) && src->parent == first->parent &&

@@ -130,12 +130,9 @@ static int is_end(const mk_op *op, const mk_value *v)
            mk_type_is_static(&out->type) && out->type.rank <= 5;
 }
 
-/* The tensor parameter of a pointwise op that reads v: "x" or "y"; the other inputs must be
- * one-element values (scalars, size-1 tensors). NULL when the op does not qualify. */
-static const char *pointwise_param(const mk_op *op, const mk_value *v)
+const char *pass_pointwise_param(const mk_op *op, const mk_value *v)
 {
-    int kind = pass_pointwise(op->kind);
-    if (!kind || op->n_outputs != 1) return NULL;
+    if (!pass_pointwise(op->kind) || op->n_outputs != 1) return NULL;
     const char *param = NULL;
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) {
@@ -184,7 +181,7 @@ static int find_chain(const mk_op *start, chain *c)
                 np[j] = c->perm[a];
             }
             memcpy(c->perm, np, sizeof np);
-        } else if (!pointwise_param(u, cur)) {
+        } else if (!pass_pointwise_param(u, cur)) {
             return 0;
         }
         c->ops[c->n_ops++] = u;

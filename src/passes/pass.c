@@ -99,17 +99,33 @@ int mk_pass_run(const mk_pass_info *pi, mk_program *p, mk_err *e)
 
 /* ---- iteration ---- */
 
-static int each_in_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, mk_err *e)
+/* Calls fn on every op of b (nested blocks first). With rescan, a change (fn > 0) restarts
+ * at the block's first op, for rewrites that unlink whole chains; otherwise the walk goes on
+ * from the op that followed. */
+static int walk_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, int rescan,
+                      mk_err *e)
 {
     int total = 0;
     for (mk_op *op = b->first, *next; op; op = next) {
         next = op->next;
         for (int i = 0; i < op->n_blocks; i++) {
-            int r = each_in_block(p, op->blocks[i], fn, ctx, e);
+            int r = walk_block(p, op->blocks[i], fn, ctx, rescan, e);
             if (r < 0) return -1;
             total += r;
         }
         int r = fn(ctx, p, op, e);
+        if (r < 0) return -1;
+        total += r;
+        if (rescan && r) next = b->first;
+    }
+    return total;
+}
+
+static int walk(mk_program *p, pass_op_fn fn, void *ctx, int rescan, mk_err *e)
+{
+    int total = 0;
+    for (int i = 0; i < p->n_functions; i++) {
+        int r = walk_block(p, p->functions[i]->block, fn, ctx, rescan, e);
         if (r < 0) return -1;
         total += r;
     }
@@ -118,13 +134,12 @@ static int each_in_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, m
 
 int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
 {
-    int total = 0;
-    for (int i = 0; i < p->n_functions; i++) {
-        int r = each_in_block(p, p->functions[i]->block, fn, ctx, e);
-        if (r < 0) return -1;
-        total += r;
-    }
-    return total;
+    return walk(p, fn, ctx, 0, e);
+}
+
+int pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
+{
+    return walk(p, fn, ctx, 1, e);
 }
 
 /* ---- builder ---- */
@@ -325,32 +340,4 @@ void pb_set(pb *b, mk_op *op, const char *param, mk_value *v)
             return;
         }
     pb_in(b, op, param, v);
-}
-
-static int rescan_block(mk_program *p, mk_block *blk, pass_op_fn fn, void *ctx, mk_err *e)
-{
-    int total = 0;
-    for (mk_op *op = blk->first; op;) {
-        for (int i = 0; i < op->n_blocks; i++) {
-            int r = rescan_block(p, op->blocks[i], fn, ctx, e);
-            if (r < 0) return -1;
-            total += r;
-        }
-        int r = fn(ctx, p, op, e);
-        if (r < 0) return -1;
-        total += r;
-        op = r ? blk->first : op->next;
-    }
-    return total;
-}
-
-int pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
-{
-    int total = 0;
-    for (int i = 0; i < p->n_functions; i++) {
-        int r = rescan_block(p, p->functions[i]->block, fn, ctx, e);
-        if (r < 0) return -1;
-        total += r;
-    }
-    return total;
 }

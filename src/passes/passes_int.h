@@ -130,6 +130,9 @@ int pb_done(pb *b, int n);
  * is not constant). pass_rebuild_pointwise: a copy of pointwise op reading `to` where op
  * read `from`; one-element operands of higher rank than `to` become rank 0. */
 int pass_pointwise(mk_op_kind k);
+/* The tensor parameter ("x" or "y") of a pointwise op that reads v, when its other inputs are
+ * one-element values and its output has v's shape; NULL otherwise. */
+const char *pass_pointwise_param(const mk_op *op, const mk_value *v);
 int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max);
 int pass_numel1(const mk_value *v);
 mk_value *pass_scalar_of(pb *b, const mk_value *v);
