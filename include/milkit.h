@@ -319,6 +319,7 @@ typedef struct mk_convert_report {
         weight_bytes_before;    /* weight.bin payload before/after compression */
     int n_fp16_ops, n_fp32_ops; /* with fp16 precision: compute ops in fp16 / kept in fp32 */
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14 sentinels) */
+    double ms_load, ms_fix, ms_precision, ms_write; /* wall time of each stage */
 } mk_convert_report;
 
 /* Load IN (.onnx, .mlpackage or .mlmodel), apply fixes and precision passes, and write OUT

@@ -23,7 +23,7 @@ static const char usage[] =
     "  --weights int8         store weights as int8 with per-channel scales\n"
     "  --no-fix               do not rewrite Core ML hazards (see milkit lint)\n"
     "  --name, --author, --description, --license, --version TEXT   model metadata\n"
-    "  -v, --verbose          print the input/output name mapping and each fix\n"
+    "  -v, --verbose          print the input/output name mapping, each fix and stage times\n"
     "Exit 0 ok, 2 error (nothing is written on error).\n";
 
 int mk_cmd_convert(int argc, char **argv)
@@ -123,6 +123,9 @@ int mk_cmd_convert(int argc, char **argv)
     if (po.int8_weights)
         fprintf(stderr, "; weights %llu -> %llu bytes", rep.weight_bytes_before, rep.weight_bytes);
     fprintf(stderr, ")\n");
+    if (o.verbose)
+        fprintf(stderr, "milkit convert: load %.1f ms, fixes %.1f ms, precision %.1f ms, "
+                "write %.1f ms\n", rep.ms_load, rep.ms_fix, rep.ms_precision, rep.ms_write);
     rc = 0;
 done:
     return rc;

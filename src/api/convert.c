@@ -3,6 +3,7 @@
  * interpreter in the test suite; `milkit fix` re-checks them per model, convert does not. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ir/ir.h"
 #include "passes/passes_int.h"
@@ -50,6 +51,13 @@ static mk_status run_pass(const char *name, mk_program *p, mk_err *err)
     return MK_OK;
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
 static void summarize(const mk_fix_report *fr, mk_convert_report *rep)
 {
     size_t off = 0;
@@ -75,8 +83,11 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
     mk_target target = copts ? copts->target : MK_TARGET_DEFAULT;
 
     mk_program *src = NULL, *fixed = NULL;
+    double t0 = now_ms();
     mk_status st = mk_model_load(in, copts, NULL, &src, err);
     if (st != MK_OK) return st;
+    double t1 = now_ms();
+    rep->ms_load = t1 - t0;
     if (target == MK_TARGET_DEFAULT) target = (mk_target)src->spec_version;
     if (popts->int8_weights && target < MK_TARGET_IOS16) {
         st = mk_err_set(err, MK_EINVAL,
@@ -92,10 +103,13 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         fo.assume_fp16 = popts->fp16;
         mk_fix_report fr;
         if ((st = mk_fix(src, &fo, &fixed, &fr, err)) != MK_OK) goto done;
+        mk_ir_program_adopt_maps(fixed, src); /* src is only freed now: passes may reuse */
         summarize(&fr, rep);
         if (popts->verbose) mk_fix_report_write(&fr, stderr);
         p = fixed;
     }
+    double t2 = now_ms();
+    rep->ms_fix = t2 - t1;
     /* precision passes work on the target's opset (constexpr forms differ by target) */
     p->spec_version = (int)target;
     for (int i = 0; i < p->n_functions; i++)
@@ -126,7 +140,10 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         mk_err_prefix(err, "%s: ", in);
         goto done;
     }
+    double t3 = now_ms();
+    rep->ms_precision = t3 - t2;
     if ((st = mk_program_save(p, out, target, err)) != MK_OK) goto done;
+    rep->ms_write = now_ms() - t3;
     rep->target = target;
     for (int i = 0; i < p->n_functions; i++) {
         count_ops(p->functions[i]->block, &rep->n_ops);

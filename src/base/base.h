@@ -81,6 +81,15 @@ float mk_round_f16(float f);
 size_t mk_f32_find_beyond_f16(const float *f, size_t n, int finite_only);
 /* n conversions as mk_f32_to_f16 (same bits, F16C instructions where the CPU has them). */
 void mk_f32_to_f16_n(const float *src, uint16_t *dst, size_t n);
+/* The same conversion in place: n fp32 values at buf become n halves in its first 2n bytes. */
+void mk_f32_to_f16_inplace(void *buf, size_t n);
+/* Where n fp32 values stand against the fp16 range, in one memory pass: MK_F16_OVER when some
+ * |x| > 65504 (infinities included), MK_F16_OVER_FINITE when some finite one is. */
+enum { MK_F16_OVER = 1, MK_F16_OVER_FINITE = 2 };
+unsigned mk_f32_f16_range(const float *f, size_t n);
+/* memcpy of n floats from src (any alignment) to dst that returns mk_f32_f16_range of them,
+ * scanning each block while it is still in cache. */
+unsigned mk_f32_copy_f16_range(float *dst, const void *src, size_t n);
 
 /* ---- string → pointer and pointer → pointer maps (open addressing); keys are not copied.
  * One type and one implementation: a zeroed or mk_strmap_init'ed map compares keys as
@@ -128,6 +137,9 @@ mk_status mk_file_map(const char *path, mk_mapped *m, mk_err *e);
  * models and their external data), far cheaper than a page fault per 4 KB. */
 mk_status mk_file_map_all(const char *path, mk_mapped *m, mk_err *e);
 void mk_file_unmap(mk_mapped *m);
+/* n bytes of zeroed anonymous memory (anon = 1), faulted in up front with populate; released
+ * with mk_file_unmap. 0 when the system refuses. */
+int mk_anon_map(size_t n, int populate, mk_mapped *m);
 /* Drop the whole pages inside [p, p+n) of a read-only file mapping from memory. */
 void mk_file_release(const void *p, size_t n);
 mk_status mk_file_write_all(const char *path, const void *p, size_t n, mk_err *e);

@@ -58,7 +58,7 @@ float mk_round_f16(float f)
     return mk_f16_to_f32(mk_f32_to_f16(f));
 }
 
-/* Fixed-length blocks let the compiler vectorize the test even at its cheapest cost model. */
+/* Fixed-length blocks let the compiler vectorize the tests even at its cheapest cost model. */
 enum { SCAN_BLOCK = 4096 };
 
 static int beyond(float x, float hi)
@@ -85,6 +85,46 @@ size_t mk_f32_find_beyond_f16(const float *f, size_t n, int finite_only)
     return n;
 }
 
+/* Inlined with n = SCAN_BLOCK, the loop has a fixed trip count and vectorizes. */
+static inline unsigned range_of(const float *f, size_t n)
+{
+    unsigned over = 0, finite = 0;
+    for (size_t i = 0; i < n; i++) {
+        float a = fabsf(f[i]);
+        over |= (unsigned)(a > 65504.0f);
+        finite |= (unsigned)((a > 65504.0f) & (a <= FLT_MAX));
+    }
+    return (over ? MK_F16_OVER : 0u) | (finite ? MK_F16_OVER_FINITE : 0u);
+}
+
+enum { RANGE_ALL = MK_F16_OVER | MK_F16_OVER_FINITE };
+
+unsigned mk_f32_f16_range(const float *f, size_t n)
+{
+    unsigned r = 0;
+    size_t i = 0;
+    for (; i + SCAN_BLOCK <= n && r != RANGE_ALL; i += SCAN_BLOCK)
+        r |= range_of(f + i, SCAN_BLOCK);
+    if (r != RANGE_ALL) r |= range_of(f + i, n - i);
+    return r;
+}
+
+unsigned mk_f32_copy_f16_range(float *dst, const void *src, size_t n)
+{
+    const unsigned char *s = src;
+    unsigned r = 0;
+    size_t i = 0;
+    for (; i + SCAN_BLOCK <= n; i += SCAN_BLOCK) {
+        memcpy(dst + i, s + 4 * i, 4 * (size_t)SCAN_BLOCK);
+        if (r != RANGE_ALL) r |= range_of(dst + i, SCAN_BLOCK);
+    }
+    if (i < n) {
+        memcpy(dst + i, s + 4 * i, 4 * (n - i));
+        r |= range_of(dst + i, n - i);
+    }
+    return r;
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #include <immintrin.h>
@@ -98,6 +138,20 @@ __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src
         _mm_storeu_si128((__m128i *)(void *)(dst + i), h);
     }
     for (; i < n; i++) dst[i] = mk_f32_to_f16(src[i]);
+}
+
+/* In place: each 32-byte load is consumed before the 16-byte store that may overlap it, and
+ * every store lands below the next load, so no input is overwritten before it is read. */
+__attribute__((target("avx,f16c"))) static size_t f32_to_f16_f16c_inplace(unsigned char *b,
+                                                                         size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps((const float *)(void *)(b + 4 * i)),
+                                    _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128((__m128i *)(void *)(b + 2 * i), h);
+    }
+    return i;
 }
 
 /* CPUID.1:ECX bits 27 (OSXSAVE), 28 (AVX), 29 (F16C), and the OS saving YMM state (XCR0). */
@@ -122,4 +176,19 @@ void mk_f32_to_f16_n(const float *src, uint16_t *dst, size_t n)
     }
 #endif
     for (size_t i = 0; i < n; i++) dst[i] = mk_f32_to_f16(src[i]);
+}
+
+void mk_f32_to_f16_inplace(void *buf, size_t n)
+{
+    unsigned char *b = buf;
+    size_t i = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (n >= 64 && have_f16c()) i = f32_to_f16_f16c_inplace(b, n);
+#endif
+    for (; i < n; i++) {
+        float f;
+        memcpy(&f, b + 4 * i, 4);
+        uint16_t h = mk_f32_to_f16(f);
+        memcpy(b + 2 * i, &h, 2);
+    }
 }

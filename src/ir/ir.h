@@ -203,6 +203,15 @@ void mk_ir_program_free(mk_program *p);
 /* Keep a mapping alive until the program is freed (takes ownership). */
 mk_status mk_ir_program_keep_map(mk_program *p, mk_mapped m, mk_err *e);
 
+/* Ownership of src's own mappings passes to dst, which lists them borrowed (a copy made by
+ * mk_program_clone); for a caller that drops src and keeps working on dst. */
+void mk_ir_program_adopt_maps(mk_program *dst, mk_program *src);
+/* Whether [d, d+n) lies in anonymous memory the program owns (a weight buffer it may reuse). */
+int mk_ir_program_owns_anon(const mk_program *p, const void *d, size_t n);
+/* n bytes for a large payload: a populated anonymous mapping the program keeps (the arena
+ * below 64 KB); not zeroed by contract. NULL on OOM. */
+void *mk_ir_program_alloc_payload(mk_program *p, size_t n);
+
 /* Let the kernel drop the resident pages of a constant's payload when it lives in a file
  * mapping the program keeps (they are re-read from the file if touched again); a no-op for
  * anything else. For passes that replaced a large constant and no longer need it resident. */
@@ -286,6 +295,8 @@ int64_t mk_const_get_i64(const mk_value *v, size_t i);
 /* Whether an fp32 constant holds a value beyond the fp16 range (|x| > 65504; with
  * finite_only, infinities do not count). Scans the payload once and caches the answer. */
 int mk_ir_const_beyond_f16(const mk_value *v, int finite_only);
+/* Record a payload's range (mk_f32_f16_range bits) measured while it was being copied. */
+void mk_ir_const_note_f16_range(const mk_const *c, unsigned range);
 
 /* Whether a constant is written to weight.bin: its storage hint, else the coremltools rule
  * (>= 10 elements of fp16/fp32/int8/uint8; from spec 9 also int16/uint16/int32/uint32). */
@@ -367,6 +378,19 @@ int mk_ir_op_ios(const mk_op *op);
  * bound x (weight for linear's bias). MK_EINVAL when op is not in a block or a needed rank is
  * unknown; MK_ENOMEM on allocation failure (op may then be partially completed). */
 mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e);
+
+/* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
+#define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
+/* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);
+ * -1 when unknown or not constant. */
+int mk_ir_scatter_mode(const mk_op *op);
+/* Whether scatter / scatter_nd / scatter_along_axis op can become gather + select: constant
+ * in-range indices, static shapes, data of at most MK_IR_SCATTER_MAX_NUMEL elements, fp16/fp32
+ * data (int32 too for mode update) and, unless the mode is update, no element written twice.
+ * src (NULL: check only; else one entry per data element) receives the flat updates index that
+ * writes each data element as the interpreter applies them (last write wins), or -1. Returns 1
+ * when it can; 0 with *why a static reason when not; -1 out of memory (a: scratch allocator). */
+int mk_ir_scatter_map(const mk_op *op, const mk_allocator *a, int32_t *src, const char **why);
 
 /* Iterate ops of a block in order. */
 #define MK_FOR_OPS(b, op) for (mk_op *op = (b)->first; op; op = op->next)

@@ -45,6 +45,40 @@ mk_status mk_ir_program_keep_map(mk_program *p, mk_mapped m, mk_err *e)
     return MK_OK;
 }
 
+void mk_ir_program_adopt_maps(mk_program *dst, mk_program *src)
+{
+    for (int i = 0; i < src->n_maps; i++) {
+        if (src->maps[i].borrowed) continue;
+        for (int j = 0; j < dst->n_maps; j++)
+            if (dst->maps[j].borrowed && dst->maps[j].data == src->maps[i].data) {
+                dst->maps[j].borrowed = 0;
+                src->maps[i].borrowed = 1;
+                break;
+            }
+    }
+}
+
+int mk_ir_program_owns_anon(const mk_program *p, const void *d, size_t n)
+{
+    const unsigned char *b = d;
+    for (int i = 0; b && i < p->n_maps; i++) {
+        const mk_mapped *m = &p->maps[i];
+        if (m->anon && !m->borrowed && b >= m->data && n <= m->size &&
+            (size_t)(b - m->data) <= m->size - n)
+            return 1;
+    }
+    return 0;
+}
+
+void *mk_ir_program_alloc_payload(mk_program *p, size_t n)
+{
+    if (n < ((size_t)64 << 10)) return mk_arena_alloc(p->arena, n ? n : 1);
+    mk_mapped m;
+    mk_err tmp = {0};
+    if (!mk_anon_map(n, 1, &m) || mk_ir_program_keep_map(p, m, &tmp) != MK_OK) return NULL;
+    return (void *)m.data;
+}
+
 void mk_ir_release_const(const mk_program *p, const mk_const *c)
 {
     const unsigned char *d = c ? c->data : NULL;
@@ -622,7 +656,13 @@ int mk_ir_operand_index(const mk_op *op, const char *param)
     return -1;
 }
 
-enum { RANGE_KNOWN = 1, RANGE_ANY = 2, RANGE_KNOWN_FINITE = 4, RANGE_FINITE = 8 };
+/* f16_range: bit 0 known; bits 1-2 the MK_F16_OVER* bits of the payload */
+enum { RANGE_KNOWN = 1 };
+
+void mk_ir_const_note_f16_range(const mk_const *c, unsigned range)
+{
+    ((mk_const *)c)->f16_range = (unsigned char)(RANGE_KNOWN | (range & 3u) << 1);
+}
 
 int mk_ir_const_beyond_f16(const mk_value *v, int finite_only)
 {
@@ -630,14 +670,10 @@ int mk_ir_const_beyond_f16(const mk_value *v, int finite_only)
     if (!v || !v->cst || !v->cst->data || v->type.dtype != MK_DT_FP32 ||
         !mk_type_numel(&v->type, &n))
         return 0;
-    mk_const *c = (mk_const *)v->cst; /* arena-allocated, mutable; only the cache changes */
-    unsigned known = finite_only ? RANGE_KNOWN_FINITE : RANGE_KNOWN;
-    unsigned bit = finite_only ? RANGE_FINITE : RANGE_ANY;
-    if (!(c->f16_range & known)) {
-        c->f16_range |= (unsigned char)known;
-        if (mk_f32_find_beyond_f16(c->data, n, finite_only) < n) c->f16_range |= (unsigned char)bit;
-    }
-    return (c->f16_range & bit) != 0;
+    if (!(v->cst->f16_range & RANGE_KNOWN))
+        mk_ir_const_note_f16_range(v->cst, mk_f32_f16_range(v->cst->data, n));
+    unsigned bit = finite_only ? MK_F16_OVER_FINITE : MK_F16_OVER;
+    return (v->cst->f16_range >> 1 & bit) != 0;
 }
 
 int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c)

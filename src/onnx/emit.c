@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "onnx_int.h"
 
@@ -92,6 +91,8 @@ mk_value *mk_onnx_mil(ox_ctx *c, ox_val *v)
     /* arena data and mapped model data both live as long as the program */
     mk_value *mv = mk_ir_const(c->p, c->blk, v->name, &t, d, nb, 1);
     if (!mv) return NULL;
+    if (v->f16_range && t.dtype == MK_DT_FP32)
+        mk_ir_const_note_f16_range(mv->cst, v->f16_range - 1);
     v->mil = mv;
     v->mil_blk = c->blk;
     return mv;
@@ -304,12 +305,11 @@ void *mk_onnx_weight_alloc(ox_ctx *c, size_t n)
         size_t sz = need > SLAB_CHUNK ? need : SLAB_CHUNK;
         /* a slab mostly filled by this tensor is populated up front: one call instead of a
          * page fault per 4 KB of weights; smaller slabs stay lazily touched */
-        int flags = MAP_PRIVATE | MAP_ANONYMOUS | (need >= sz / 2 ? MAP_POPULATE : 0);
-        void *m = mmap(NULL, sz, PROT_READ | PROT_WRITE, flags, -1, 0);
-        if (m == MAP_FAILED) return NULL;
-        mk_mapped mm = {m, sz, 1, 0};
+        mk_mapped mm;
+        if (!mk_anon_map(sz, need >= sz / 2, &mm)) return NULL;
         mk_err tmp = {0};
         if (mk_ir_program_keep_map(c->p, mm, &tmp) != MK_OK) return NULL; /* unmapped there */
+        unsigned char *m = (unsigned char *)mm.data;
         c->slab = m;
         c->slab_size = sz;
         c->slab_used = 0;

@@ -44,7 +44,8 @@ OX_LOWER(mk_onnx_lower_identity)
             return mk_onnx_unsupported(c, n, "training_mode dropout unsupported");
     }
     if (a->data) {
-        *out[0] = (ox_val){out[0]->name, a->type, a->data, a->nbytes, a->borrowed, NULL, NULL, 0, NULL};
+        *out[0] = (ox_val){out[0]->name, a->type, a->data, a->nbytes, a->borrowed,
+                           NULL,         NULL,    0,       NULL,      a->f16_range};
     } else {
         mk_onnx_set(out[0], a->mil);
     }
@@ -872,7 +873,7 @@ OX_LOWER(mk_onnx_lower_if)
                 }
                 if (v->poisoned) out[i]->poisoned = 1;
                 else *out[i] = (ox_val){out[i]->name, v->type, v->data, v->nbytes, v->borrowed,
-                                        v->mil, v->mil_blk, 0, NULL};
+                                        v->mil, v->mil_blk, 0, NULL, v->f16_range};
             }
         mk_strmap_free(&sc->vals);
         return st;

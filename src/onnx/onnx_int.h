@@ -45,6 +45,7 @@ typedef struct ox_val {
     mk_block *mil_blk; /* block where a materialized constant lives */
     int poisoned;      /* produced by an unsupported node */
     struct ox_qsrc *qsrc; /* set by QuantizeLinear: the float chain a DequantizeLinear reuses */
+    unsigned f16_range;   /* 1 + mk_f32_f16_range of FP32 data measured on copy; 0 unknown */
 } ox_val;
 
 /* What a run-time QuantizeLinear computed: qf = clip(round(x / scale) + zero_point) in fp32,

@@ -414,6 +414,7 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
     const char *tn = t->name ? t->name : "?";
     int et = t->has_data_type ? t->data_type : 0;
     mk_dtype cd = mk_onnx_const_dtype(et);
+    out->f16_range = 0;
     if (cd == MK_DT_INVALID)
         return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: tensor '%s': data type %d unsupported",
                           c->file, tn, et);
@@ -464,7 +465,7 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
         void *d = c->model ? mk_onnx_weight_alloc(c, dst_bytes)
                            : mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
         if (!d) return MK_OOM(c->err);
-        if (raw && et == 1) memcpy(d, raw, src_bytes);
+        if (raw && et == 1) out->f16_range = 1 + mk_f32_copy_f16_range(d, raw, numel);
         else if (raw) convert_raw(et, raw, numel, d);
         if (raw && raw_mapped) release_pages(raw, raw_n);
         out->data = d;

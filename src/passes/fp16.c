@@ -22,6 +22,7 @@ typedef struct fctx {
     mk_strmap home;       /* block/function input name -> its mk_block */
     mk_strmap to16, to32; /* value name -> its fp16 / fp32 version made by this pass */
     mk_fp16_stats *st;
+    mk_fp16_payloads pay; /* large weights, converted once the pass is done */
     int changed;
 } fctx;
 
@@ -111,9 +112,12 @@ static void *convert_payload(fctx *c, const mk_value *v, mk_dtype dt, size_t *nb
  * when v has one, else an inline value. */
 static mk_value *convert_const(fctx *c, mk_value *v, mk_dtype dt)
 {
-    size_t nb = 0;
-    void *data = convert_payload(c, v, dt, &nb);
+    size_t nb = 0, n = 0;
+    int defer = dt == MK_DT_FP16 && v->type.dtype == MK_DT_FP32 && v->cst->data &&
+                mk_type_numel(&v->type, &n) && n >= MK_FP16_DEFER_MIN;
+    void *data = defer ? (void *)v->cst->data : convert_payload(c, v, dt, &nb);
     if (!data) return MK_OOM(c->e), NULL;
+    if (defer) nb = 2 * n;
     mk_type t = v->type;
     t.dtype = dt;
     mk_value *nv;
@@ -129,6 +133,7 @@ static mk_value *convert_const(fctx *c, mk_value *v, mk_dtype dt)
         nv->is_inline = v->is_inline;
     }
     if (v->cst->storage != MK_STORE_AUTO) ((mk_const *)nv->cst)->storage = v->cst->storage;
+    if (defer && !mk_fp16_payload_defer(&c->pay, nv->cst, v, n)) return MK_OOM(c->e), NULL;
     if (dt == MK_DT_FP16) c->st->n_consts++;
     return nv;
 }
@@ -505,6 +510,7 @@ int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e)
     c.p = p;
     c.e = e;
     c.st = st;
+    c.pay.alloc = p->alloc;
     c.ios = mk_ir_ios_for_spec(p->spec_version);
     if (!c.ios) c.ios = 15;
     mk_strmap_init(&c.orig, p->alloc);
@@ -524,6 +530,8 @@ int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e)
     if (r) MK_OOM(e);
     for (int i = 0; i < p->n_functions && !r; i++) r = convert_block(&c, p->functions[i]->block, 1);
     if (!r && c.changed && mk_pass_dce(p, e) < 0) r = -1;
+    if (!r) r = mk_fp16_payload_finish(&c.pay, p, st, e);
+    mk_fp16_payload_free(&c.pay);
     mk_strmap_free(&c.orig);
     mk_strmap_free(&c.home);
     mk_strmap_free(&c.to16);

@@ -34,6 +34,7 @@ int mk_pass_fix_conv_padding_explicit(mk_program *p, mk_err *e);
 int mk_pass_fix_conv_transpose_pad(mk_program *p, mk_err *e);
 int mk_pass_fix_cpu_ops(mk_program *p, mk_err *e);
 int mk_pass_fix_slice_update(mk_program *p, mk_err *e);
+int mk_pass_fix_scatter(mk_program *p, mk_err *e);
 int mk_pass_fix_negative_indices(mk_program *p, mk_err *e);
 int mk_pass_fix_pow(mk_program *p, mk_err *e);
 int mk_pass_fix_softplus(mk_program *p, mk_err *e);
@@ -68,6 +69,21 @@ typedef struct mk_fp16_stats {
 /* mk_pass_fp16 with statistics (st may be NULL). */
 int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e);
 int mk_pass_quantize_int8(mk_program *p, mk_err *e);
+
+/* Large fp32 -> fp16 weight payloads that the fp16 pass converts once it is done
+ * (fp16_payload.c): in place when the fp32 bytes are the program's own and nothing reads them
+ * any more, else into a new buffer. Until then the fp16 constant points at the fp32 bytes. */
+typedef struct mk_fp16_payloads {
+    struct fp16_pending *items;
+    int n, cap;
+    const mk_allocator *alloc;
+} mk_fp16_payloads;
+#define MK_FP16_DEFER_MIN ((size_t)1 << 16) /* elements; smaller constants convert at once */
+int mk_fp16_payload_defer(mk_fp16_payloads *q, const mk_const *dst, const mk_value *src,
+                          size_t n);
+/* Converts every deferred payload; call after dead-code removal. -1 with e set on OOM. */
+int mk_fp16_payload_finish(mk_fp16_payloads *q, mk_program *p, mk_fp16_stats *st, mk_err *e);
+void mk_fp16_payload_free(mk_fp16_payloads *q);
 
 /* Ops where a constant beyond +-65504 acts as a "very large" sentinel (masks, bounds, fill
  * values), so clipping it to the fp16 range keeps the meaning (H14). */

@@ -2,6 +2,7 @@
  * npy/npz files are tested in test_npy.c. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/base.h"
 #include "test.h"
@@ -88,4 +89,54 @@ TEST(f32_find_beyond_f16_blocks_and_specials)
     CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 1), N - 1);
     f[7] = -1e9f;
     CHECK_EQ_INT(mk_f32_find_beyond_f16(f, N, 1), 7);
+}
+
+/* The one-pass range bits agree with mk_f32_find_beyond_f16, also through the fused copy from
+ * an unaligned source, at block boundaries and in the tail. */
+TEST(f32_f16_range_matches_find_and_copy)
+{
+    enum { N = 2 * 4096 + 29 };
+    static float f[N], g[N];
+    static unsigned char raw[4 * N + 1];
+    static const int at[] = {0, 4095, 4096, 2 * 4096 + 28};
+    static const float val[] = {65505.0f, INFINITY, -1e9f, NAN, 65504.0f};
+    for (int a = 0; a < 4; a++)
+        for (int v = 0; v < 5; v++) {
+            for (int i = 0; i < N; i++) f[i] = (float)(i % 7) - 3.0f;
+            f[at[a]] = val[v];
+            unsigned want = (mk_f32_find_beyond_f16(f, N, 0) < N ? MK_F16_OVER : 0u) |
+                            (mk_f32_find_beyond_f16(f, N, 1) < N ? MK_F16_OVER_FINITE : 0u);
+            CHECK_EQ_INT(mk_f32_f16_range(f, N), want);
+            memcpy(raw + 1, f, sizeof f);
+            CHECK_EQ_INT(mk_f32_copy_f16_range(g, raw + 1, N), want);
+            CHECK(memcmp(f, g, sizeof f) == 0 || isnan(val[v]));
+        }
+    f[10] = INFINITY;
+    f[20] = 70000.0f;
+    CHECK_EQ_INT(mk_f32_f16_range(f, N), MK_F16_OVER | MK_F16_OVER_FINITE);
+}
+
+/* In-place conversion gives the same halves as the two-buffer one (SIMD body and tail). */
+TEST(f32_to_f16_inplace_matches_copying_conversion)
+{
+    static const size_t ns[] = {1, 7, 64, 67, 1000};
+    for (int k = 0; k < 5; k++) {
+        size_t n = ns[k];
+        float *f = malloc(n * sizeof *f), *buf = malloc(n * sizeof *buf);
+        uint16_t *h = malloc(n * sizeof *h);
+        REQUIRE(f && buf && h);
+        unsigned s = 1u + (unsigned)k;
+        for (size_t i = 0; i < n; i++) {
+            s = s * 1664525u + 1013904223u;
+            f[i] = ((float)(s >> 8) / 16777216.0f - 0.5f) * (i % 5 == 0 ? 2e5f : 4.0f);
+        }
+        if (n > 3) f[3] = 1e-8f; /* subnormal in fp16 */
+        mk_f32_to_f16_n(f, h, n);
+        memcpy(buf, f, n * sizeof *f);
+        mk_f32_to_f16_inplace(buf, n);
+        CHECK(memcmp(buf, h, n * sizeof *h) == 0);
+        free(f);
+        free(buf);
+        free(h);
+    }
 }
