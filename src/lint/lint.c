@@ -237,7 +237,10 @@ static char *dup(mk_findings *f, const char *s)
     return d;
 }
 
-void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
+static void vflag(lint_ctx *c, const mk_op *op, const char *fix, const char *fmt, va_list ap)
+    MK_PRINTF(4, 0);
+
+static void vflag(lint_ctx *c, const mk_op *op, const char *fix, const char *fmt, va_list ap)
 {
     mk_findings *f = c->out;
     if (f->oom) return;
@@ -253,10 +256,7 @@ void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
         f->cap = ncap;
     }
     char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     const mk_lint_rule *r = &c->rule->pub;
     mk_finding *x = &f->items[f->n];
     memset(x, 0, sizeof *x);
@@ -268,8 +268,24 @@ void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
     x->op_name = dup(f, op && op->name ? op->name : "");
     x->op_type = op ? lint_op_type(op) : "";
     x->message = dup(f, msg);
-    x->fix = fixable ? r->fix : NULL;
+    x->fix = fix;
     if (!f->oom) f->n++;
+}
+
+void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vflag(c, op, fixable ? c->rule->pub.fix : NULL, fmt, ap);
+    va_end(ap);
+}
+
+void lint_flag_fix(lint_ctx *c, const mk_op *op, const char *pass, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vflag(c, op, pass, fmt, ap);
+    va_end(ap);
 }
 
 int mk_findings_count(const mk_findings *f)

@@ -42,6 +42,9 @@ struct lint_ctx {
 /* Add a finding for the current rule at op (NULL: program level). fixable 0 means this
  * instance has no safe rewrite even when the rule has one. */
 void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...) MK_PRINTF(4, 5);
+/* The same for a rule with more than one rewrite: pass names the one that applies (NULL: none). */
+void lint_flag_fix(lint_ctx *c, const mk_op *op, const char *pass, const char *fmt, ...)
+    MK_PRINTF(4, 5);
 
 /* Per-op checks (rules_*.c), named by hazard id; program-level checks end in _prog. */
 void lint_h1(lint_ctx *c, const mk_op *op);

@@ -132,16 +132,25 @@ static int feeds_root(const mk_op *red)
     return 0;
 }
 
+/* fix_sum_squares' general rewrite applies: float, constant (or absent) axes and keep_dims. */
+static int rescalable(const mk_op *red, const mk_value *x)
+{
+    const mk_value *axes = mk_ir_arg(red, "axes");
+    int keep;
+    return x && mk_dtype_is_float(x->type.dtype) && (!axes || axes->cst) &&
+           (!lint_is_bound(red, "keep_dims") || mk_ir_arg_bool(red, "keep_dims", &keep));
+}
+
 void lint_h12(lint_ctx *c, const mk_op *op)
 {
     if (!c->fp16 || rescaled_value(mk_ir_arg(op, "x"))) return;
     if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
-        lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM,
+        lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM || rescalable(op, mk_ir_arg(op, "x")),
                   "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)", lint_op_type(op));
     } else if ((op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM) &&
                squared(producer(op, "x")) && !rescaled_value(squared(producer(op, "x")))) {
-        lint_flag(c, op, feeds_root(op),
-                  "sum of squares in fp16 (RMSNorm/L2 norm): x^2 overflows for "
+        lint_flag(c, op, feeds_root(op) || rescalable(op, squared(producer(op, "x"))),
+                  "sum of squares in fp16 (RMSNorm/L2 norm/variance): x^2 overflows for "
                   "|x| > ~256; rescale by max|x| before squaring");
     }
 }

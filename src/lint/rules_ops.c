@@ -79,10 +79,17 @@ void lint_h5(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SCATTER || op->kind == MK_OP_SCATTER_ND ||
         op->kind == MK_OP_SCATTER_ALONG_AXIS) {
-        lint_flag(c, op, 0,
-                  "%s leaves the Neural Engine; with static indices rewrite as "
-                  "slice/concat or a constant mask",
-                  lint_op_type(op));
+        const char *why = NULL;
+        int ok = mk_ir_scatter_map(op, c->p->alloc, NULL, &why) == 1;
+        if (ok) {
+            lint_flag_fix(c, op, "fix_scatter",
+                          "%s leaves the Neural Engine; its indices are constant: rewrite as a "
+                          "gather of the updates + select with a constant mask",
+                          lint_op_type(op));
+        } else {
+            lint_flag(c, op, 0, "%s leaves the Neural Engine; no constant-mask rewrite (%s)",
+                      lint_op_type(op), why ? why : "out of memory");
+        }
         return;
     }
     if (op->kind != MK_OP_SLICE_UPDATE) return;
@@ -304,9 +311,17 @@ void lint_h35(lint_ctx *c, const mk_op *op)
             const mk_value *x = mk_ir_arg(op, "x");
             if (mode && strcmp(mode, "constant") != 0 && x && x->type.rank > 0) {
                 int first = x->type.rank - n / 2; /* pad covers the trailing n/2 axes */
+                int refl = !strcmp(mode, "reflect"), ok = n % 2 == 0 && first >= 0 &&
+                                                          (refl || !strcmp(mode, "replicate"));
+                for (int i = 0; i < n / 2 && ok; i++) { /* fix_runtime_forms' conditions */
+                    int64_t d = x->type.dims[first + i];
+                    if ((pv[2 * i] || pv[2 * i + 1]) &&
+                        (d <= 0 || (refl && (pv[2 * i] >= d || pv[2 * i + 1] >= d))))
+                        ok = 0;
+                }
                 for (int i = 0; i < n / 2; i++)
                     if ((pv[2 * i] || pv[2 * i + 1]) && first + i < x->type.rank - 2) {
-                        lint_flag(c, op, 0,
+                        lint_flag(c, op, ok,
                                   "%s pad on axis %d (not one of the last two) is not "
                                   "supported; transpose the axis last, pad, transpose "
                                   "back",

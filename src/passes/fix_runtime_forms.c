@@ -1,14 +1,21 @@
 /* Symptom: forms the Core ML runtime rejects or gets wrong although MIL can express them:
- *          pad without constant_val (wanted even for reflect), negative pads, gather with
- *          rank-0 indices ("Invalid rank" after rank inflation), and a negative-stride
- *          slice_by_index that runs to index 0 through an end below -dim.
+ *          pad without constant_val (wanted even for reflect), negative pads, reflect /
+ *          replicate pads on an axis other than the last two, gather with rank-0 indices
+ *          ("Invalid rank" after rank inflation), and a negative-stride slice_by_index that
+ *          runs to index 0 through an end below -dim.
  * Scope: pad: missing constant_val; constant-mode pad with a negative amount on an axis of
- *        static size. gather with constant axis and rank-0 indices. slice_by_index with
- *        constant stride/end where stride < 0 and end < -dim without end_mask.
+ *        static size; reflect/replicate pad with amounts >= 0 on an outer axis of static size
+ *        (reflect amounts < dim, replicate dim > 0). gather with constant axis and rank-0
+ *        indices. slice_by_index with constant stride/end where stride < 0 and end < -dim
+ *        without end_mask.
  * Evidence: H35 (onnxruntime pad, slice and gather builders; onnxruntime PR #28478).
  * Rewrite: bind constant_val 0; negative pads -> slice_by_index crop, then pad the positive
- *          amounts; rank-0 gather -> reshape indices to [1], gather, squeeze the axis;
- *          slice -> the same slice with end_mask set on that axis. Same numbers. */
+ *          amounts; outer reflect/replicate axes, two at a time -> transpose them last, pad
+ *          the last two axes, transpose back (the last two axes keep one direct pad; the
+ *          per-axis index maps are independent, so the pads compose); rank-0 gather ->
+ *          reshape indices to [1], gather, squeeze the axis; slice -> the same slice with
+ *          end_mask set on that axis. Same numbers. */
+#include <stdint.h>
 #include <string.h>
 
 #include "passes_int.h"
@@ -17,6 +24,80 @@ static mk_value *zero_like(pb *b, const mk_value *x, const char *nm)
 {
     if (mk_dtype_is_float(x->type.dtype)) return pb_float(b, nm, x->type.dtype, 0);
     return x->type.dtype == MK_DT_INT32 ? pb_i32(b, nm, 0) : NULL;
+}
+
+/* A pad of x in `mode` by pads[0..2k) on its last k (1 or 2) axes, with op's constant_val. */
+static mk_value *pad_last(pb *b, const mk_op *op, mk_value *x, const char *mode, int k,
+                          const int32_t *pads)
+{
+    mk_op *pd = pb_op(b, MK_OP_PAD, "h35_pad");
+    pb_in(b, pd, "x", x);
+    pb_in(b, pd, "pad", pb_i32s(b, "h35_pad_amounts", 2 * k, pads));
+    pb_in(b, pd, "mode", pb_str(b, "h35_mode", mode));
+    pb_in(b, pd, "constant_val", mk_ir_arg(op, "constant_val"));
+    return pb_emit(b, pd);
+}
+
+static mk_value *transpose(pb *b, mk_value *x, int r, const int32_t *perm)
+{
+    mk_op *t = pb_op(b, MK_OP_TRANSPOSE, "h35_transpose");
+    pb_in(b, t, "x", x);
+    pb_in(b, t, "perm", pb_i32s(b, "h35_perm", r, perm));
+    return pb_emit(b, t);
+}
+
+/* Reflect/replicate pad touching an axis before the last two: pads on the outer axes go two
+ * at a time through transpose (axes last) / pad / transpose back; the last two axes keep a
+ * direct pad. pv[0..n) are the pad pairs of the trailing n/2 axes. */
+static int fix_pad_axes(pb *b, mk_op *op, mk_value *x, const char *mode, const int64_t *pv, int n,
+                        int changed)
+{
+    int r = x->type.rank, k = n / 2, reflect = strcmp(mode, "reflect") == 0;
+    if ((!reflect && strcmp(mode, "replicate") != 0) || n % 2 || k > r || r > MK_MAX_RANK)
+        return pb_done(b, changed);
+    int64_t lo[MK_MAX_RANK] = {0}, hi[MK_MAX_RANK] = {0};
+    int outer[MK_MAX_RANK], n_outer = 0, inner = 0;
+    for (int a = r - k; a < r; a++) {
+        int64_t d = x->type.dims[a];
+        lo[a] = pv[2 * (a - (r - k))];
+        hi[a] = pv[2 * (a - (r - k)) + 1];
+        if (!lo[a] && !hi[a]) continue;
+        if (lo[a] < 0 || hi[a] < 0 || lo[a] > INT32_MAX || hi[a] > INT32_MAX || d <= 0 ||
+            (reflect && (lo[a] >= d || hi[a] >= d)))
+            return pb_done(b, changed);
+        if (a < r - 2)
+            outer[n_outer++] = a;
+        else
+            inner = 1;
+    }
+    if (!n_outer) return pb_done(b, changed);
+    mk_value *y = x;
+    for (int c = 0; c < n_outer; c += 2) {
+        int m = n_outer - c < 2 ? 1 : 2, j = 0;
+        int32_t perm[MK_MAX_RANK], inv[MK_MAX_RANK], pads[4];
+        for (int a = 0; a < r; a++)
+            if (a != outer[c] && (m == 1 || a != outer[c + 1])) perm[j++] = a;
+        for (int i = 0; i < m; i++) {
+            int a = outer[c + i];
+            perm[j++] = a;
+            pads[2 * i] = (int32_t)lo[a];
+            pads[2 * i + 1] = (int32_t)hi[a];
+        }
+        for (int a = 0; a < r; a++) inv[perm[a]] = a;
+        y = transpose(b, y, r, perm);
+        y = pad_last(b, op, y, mode, m, pads);
+        y = transpose(b, y, r, inv);
+    }
+    if (inner) {
+        int32_t pads[4];
+        for (int i = 0; i < 2; i++) {
+            pads[2 * i] = (int32_t)lo[r - 2 + i];
+            pads[2 * i + 1] = (int32_t)hi[r - 2 + i];
+        }
+        y = pad_last(b, op, y, mode, 2, pads); /* r >= 3 here: an outer axis exists */
+    }
+    pb_replace(b, op->outputs[0], y);
+    return pb_done(b, 1);
 }
 
 static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
@@ -34,9 +115,8 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
     }
     int64_t pv[2 * MK_MAX_RANK];
     const char *mode = mk_ir_arg_str(op, "mode");
-    if ((mode && strcmp(mode, "constant") != 0) ||
-        !mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n))
-        return pb_done(&b, changed);
+    if (!mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n)) return pb_done(&b, changed);
+    if (mode && strcmp(mode, "constant") != 0) return fix_pad_axes(&b, op, x, mode, pv, n, changed);
     int r = x->type.rank, k = n / 2, neg = 0, pos = 0;
     if (n % 2 || k > r || r > MK_MAX_RANK) return pb_done(&b, changed);
     for (int i = 0; i < n; i++) {

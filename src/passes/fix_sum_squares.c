@@ -1,16 +1,19 @@
-/* Symptom: x^2 overflows fp16 for |x| > ~256, so L2 norms and RMSNorm come out inf (or 0
- *          downstream).
- * Scope: float reduce_l2_norm with constant (or absent) axes; and the RMSNorm / L2 chain
+/* Symptom: x^2 overflows fp16 for |x| > ~256, so L2 norms, RMSNorm and variances come out
+ *          inf (or 0 downstream).
+ * Scope: float reduce_l2_norm with constant (or absent) axes; the RMSNorm / L2 chain
  *        sqrt|rsqrt([add(] reduce_mean|reduce_sum(square(x) | mul(x, x) | pow(x, 2)), axes
- *        constant or absent [, one-element constant eps >= 0)]). A sum of squares read by
- *        anything else (a variance) is only linted.
+ *        constant or absent [, one-element constant eps >= 0)]); and any other live sum of
+ *        squares: reduce_mean|reduce_sum of those squares, or reduce_sum_square(x) (variances).
  * Evidence: H12 (coremltools rms_norm comment; coremltools #2821 on the eps variant).
  * Rewrite: reduce_l2_norm: m = maximum(reduce_max(abs(x)), tiny) over all axes (a scalar);
  *          y = mul(reduce_l2_norm(real_div(x, m), axes, keep_dims), m).
  *          RMSNorm chain, per row (the reduction's axes): m = maximum(reduce_max(abs(x)), f)
  *          with f = max(sqrt(eps), tiny); s = reduce(square(x / m)) + square(sqrt(eps) / m);
  *          sqrt -> m * sqrt(s), rsqrt -> 1 / (m * sqrt(s)); eps includes rsqrt's epsilon.
- *          Equal in real arithmetic; every square stays <= 1 (never eps / m^2: m^2 overflows). */
+ *          Other sums of squares (after the chains, so those keep the tighter form): m as
+ *          above (keep_dims), s = the same reduction of square(x / m), y = (s * m') * m' with
+ *          m' = m squeezed to the reduction's output shape. Equal in real arithmetic; every
+ *          square stays <= 1 (never eps / m^2 or s * m^2: m^2 overflows fp16 for m > 256). */
 #include <math.h>
 
 #include "passes_int.h"
@@ -76,6 +79,14 @@ static mk_value *row_max(pb *b, const mk_op *red, mk_value *x, int keep, mk_dtyp
                      pb_float(b, "h12_floor", dt, f));
 }
 
+/* Unlink o when nothing reads its output any more (the replaced chain's add / reduction /
+ * square), so the general rewrite below does not take a dead reduction for a live one. */
+static void drop_dead(mk_op *o)
+{
+    if (o && o->parent && o->n_outputs == 1 && !mk_ir_count_uses(o->parent, o->outputs[0]))
+        mk_ir_unlink(o);
+}
+
 static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
 {
     mk_value *a = mk_ir_arg(op, "x");
@@ -84,12 +95,15 @@ static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
     float f;
     if (op->kind == MK_OP_RSQRT) {
         mk_value *re = mk_ir_arg(op, "epsilon");
-        if (!re) eps = 1e-12; /* the MIL default */
-        else if (!pass_numel1(re) || !pass_const_floats(re, &f, 1)) return 0;
-        else eps = f;
+        if (!re)
+            eps = 1e-12; /* the MIL default */
+        else if (!pass_numel1(re) || !pass_const_floats(re, &f, 1))
+            return 0;
+        else
+            eps = f;
     }
     mk_value *r = a;
-    const mk_op *ad = a->producer;
+    mk_op *ad = a->producer;
     if (ad->kind == MK_OP_ADD) {
         mk_value *ax = mk_ir_arg(ad, "x"), *ay = mk_ir_arg(ad, "y");
         mk_value *c = ay && ay->cst ? ay : ax && ax->cst ? ax : NULL;
@@ -127,6 +141,45 @@ static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
     if (op->kind == MK_OP_RSQRT)
         y = pb_binary(&b, MK_OP_REAL_DIV, "h12_inv_rms", pb_float(&b, "h12_one", dt, 1.0), y);
     pb_replace(&b, op->outputs[0], y);
+    if (b.failed) return -1;
+    mk_op *sq = mk_ir_arg(red, "x")->producer;
+    if (ad != red) drop_dead(ad);
+    drop_dead(red);
+    drop_dead(sq);
+    return 1;
+}
+
+/* A live sum of squares no root chain took: reduce_mean|reduce_sum(square-like(x)) or
+ * reduce_sum_square(x) -> (reduce(square(x / m)) * m) * m, m the row max of |x|. */
+static int rewrite_general(mk_program *p, mk_op *op, mk_err *e)
+{
+    mk_value *in = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
+    mk_value *x = op->kind == MK_OP_REDUCE_SUM_SQUARE ? in : squared(in);
+    if (!x || !mk_dtype_is_float(x->type.dtype) || (axes && !axes->cst) || rescaled(x) ||
+        op->n_outputs != 1 || !op->parent || !mk_ir_count_uses(op->parent, op->outputs[0]))
+        return 0;
+    int keep = 0;
+    if (mk_ir_arg(op, "keep_dims") && !mk_ir_arg_bool(op, "keep_dims", &keep)) return 0;
+    mk_dtype dt = x->type.dtype;
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_value *m = row_max(&b, op, x, 1, dt, dt == MK_DT_FP16 ? 0x1p-14 : 1e-30);
+    mk_value *xs = pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, m);
+    mk_op *n = pb_op(&b, op->kind, "h12_sumsq");
+    pb_in(&b, n, "x",
+          op->kind == MK_OP_REDUCE_SUM_SQUARE ? xs : pb_unary(&b, MK_OP_SQUARE, "h12_sq", xs));
+    static const char *const skip[] = {"x", NULL};
+    pb_copy_inputs(&b, op, n, skip);
+    mk_value *s = pb_emit(&b, n), *mr = m;
+    if (!keep) {
+        mk_op *sq = pb_op(&b, MK_OP_SQUEEZE, "h12_scale_row");
+        pb_in(&b, sq, "x", m);
+        if (axes) pb_in(&b, sq, "axes", axes);
+        mr = pb_emit(&b, sq);
+    }
+    mk_value *y = pb_binary(&b, MK_OP_MUL, "h12_times_scale", s, mr);
+    y = pb_binary(&b, MK_OP_MUL, "h12_sum_squares", y, mr);
+    pb_replace(&b, op->outputs[0], y);
     return pb_done(&b, 1);
 }
 
@@ -138,7 +191,19 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     return 0;
 }
 
+static int rewrite_rest(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    (void)ctx;
+    if (op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM ||
+        op->kind == MK_OP_REDUCE_SUM_SQUARE)
+        return rewrite_general(p, op, e);
+    return 0;
+}
+
 int mk_pass_fix_sum_squares(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    int n = pass_each_op(p, rewrite, NULL, e);
+    if (n < 0) return -1;
+    int m = pass_each_op(p, rewrite_rest, NULL, e);
+    return m < 0 ? -1 : n + m;
 }
