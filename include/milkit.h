@@ -162,6 +162,16 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
                          mk_run_report *rep, mk_err *err);
 void mk_session_free(mk_session *s);
 
+/* Semantics other than Core ML's, to check a rewrite against the source framework (mk_fix,
+ * H17). Kept apart from mk_run_options so that its positional initializers stay complete. */
+typedef struct mk_run_semantics {
+    /* avg_pool divides a ceil_mode overhang by the real count, as PyTorch/ONNX do, instead of
+     * as padding like Core ML; explicit pads still count unless excluded. 0 = Core ML. */
+    int framework_pool_overhang;
+} mk_run_semantics;
+/* The session's next runs use sem (NULL: Core ML's semantics, the default). */
+void mk_session_set_semantics(mk_session *s, const mk_run_semantics *sem);
+
 /* Elementwise comparison of a (under test) with b (reference): pass when every element has
  * |a-b| <= atol + rtol*|b| (NaN only matches NaN). Shapes must agree (rank-insensitive to
  * leading 1s); a shape mismatch is a failed comparison, not an error. */
@@ -207,7 +217,8 @@ const char *mk_severity_name(mk_severity s);
 typedef struct mk_lint_rule {
     const char *id, *category, *title, *units, *fix, *evidence;
     mk_severity severity;
-    int opt_in; /* the fix changes layout and runs only when asked (H25) */
+    int opt_in; /* the fix runs only when asked: it changes layout (H25) or Core ML's output
+                 * to the source framework's (H17) */
 } mk_lint_rule;
 /* The rule table (static, never freed): rules 0..count-1 in id order; find by id ("H1"). */
 int mk_lint_rule_count(void);
@@ -270,7 +281,8 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
 mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err);
 
 typedef struct mk_fix_options {
-    const char *only, *skip;      /* comma lists of rule ids; NULL = every default-on fix */
+    const char *only, *skip;      /* comma lists of rule ids; NULL = every default-on fix;
+                                   * an opt-in fix (H17, H25) runs when only names its rule */
     int ane_layout;               /* also run opt-in layout rewrites (H25 linear -> 1x1 conv) */
     int no_verify;                /* skip the interpreter check (placement estimates only) */
     int assume_fp16;              /* as in mk_lint_options */
@@ -284,6 +296,8 @@ typedef struct mk_fix_row {
     char pass[40];
     int ops_changed;
     double max_err; /* worst |a-b| over all outputs after this fix, -1 when not verified */
+    int source_semantics; /* verified against the source framework's semantics (H17), so the
+                           * fix changes Core ML's output on purpose */
 } mk_fix_row;
 
 typedef struct mk_fix_report {

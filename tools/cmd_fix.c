@@ -20,6 +20,8 @@ static void usage(FILE *f)
             "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3; 1e-2, 1e-2\n"
             "  for programs that compute in fp16).\n"
             "  --ane-layout   also apply opt-in layout rewrites (H25: linear -> 1x1 conv)\n"
+            "  --only H17     opt-in fixes run when --only names them; H17 (avg_pool ceil_mode)\n"
+            "                 is checked against the source framework's semantics (row H17*)\n"
             "exit status: 0 written, 1 verification failed (nothing written), 2 error\n");
 }
 

@@ -1,7 +1,9 @@
 /* Deep copy of a program (mk_program_clone) and the verified fixer (mk_fix): lint a copy,
  * run the passes of the rules it flags (src/passes table order), and after each pass run
  * the interpreter on the same seeded inputs for the original and the fixed program; any
- * output outside tolerance refuses the fix (MK_EMISMATCH naming the pass and rule). */
+ * output outside tolerance refuses the fix (MK_EMISMATCH naming the pass and rule). Passes
+ * that change Core ML's output to the source framework's (H17) are checked against the
+ * original run with mk_run_semantics instead. */
 #include <math.h>
 #include <string.h>
 
@@ -213,11 +215,31 @@ static int pass_has(const mk_pass_info *pi, const char *id)
     return mk_rule_list_has(pi->hazards, id);
 }
 
-/* True when the pass should run: some finding of one of its hazards names it. */
+/* True when the comma list names one of the pass's hazards. */
+static int list_names_pass(const char *list, const mk_pass_info *pi)
+{
+    const char *h = pi->hazards;
+    while (list && *h) {
+        char id[16];
+        size_t n = strcspn(h, ",");
+        if (n < sizeof id) {
+            memcpy(id, h, n);
+            id[n] = 0;
+            if (mk_rule_list_has(list, id)) return 1;
+        }
+        h += n + (h[n] == ',');
+    }
+    return 0;
+}
+
+/* True when the pass should run: some finding of one of its hazards names it. Opt-in passes
+ * run only when asked: --ane-layout (H25) or --only naming their rule. */
 static int wanted(const mk_pass_info *pi, const mk_findings *f, const mk_fix_options *o)
 {
     if (!pi->hazards[0]) return 0;
-    if (pi->opt_in && !(o->ane_layout && pass_has(pi, "H25"))) return 0;
+    if ((pi->opt_in & MK_PASS_OPT_IN) && !(o->ane_layout && pass_has(pi, "H25")) &&
+        !list_names_pass(o->only, pi))
+        return 0;
     for (int i = 0; i < f->n; i++) {
         const mk_finding *x = &f->items[i];
         if (!x->fix || strcmp(x->fix, pi->name) != 0 || !pass_has(pi, x->rule)) continue;
@@ -271,6 +293,21 @@ static double compare(const mk_tensor_list *a, const mk_tensor_list *b, double a
     return worst;
 }
 
+/* mk_run under the source framework's semantics (mk_run_semantics), for passes flagged
+ * MK_PASS_SOURCE_SEMANTICS: the reference they must match is the original run that way. */
+static mk_status run_source(const mk_program *p, const mk_run_options *ro, const mk_tensor_list *in,
+                            mk_tensor_list *out, mk_err *err)
+{
+    mk_session *s = NULL;
+    mk_status st = mk_session_new(p, ro, &s, err);
+    if (st != MK_OK) return st;
+    mk_run_semantics sem = {1};
+    mk_session_set_semantics(s, &sem);
+    st = mk_session_run(s, in, out, NULL, err);
+    mk_session_free(s);
+    return st;
+}
+
 static int block_computes_fp16(const mk_block *b)
 {
     MK_FOR_OPS(b, op)
@@ -308,7 +345,10 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
     *out = NULL;
     mk_program *q = NULL;
     mk_findings *f = NULL;
-    mk_tensor_list inputs = {0, NULL}, ref = {0, NULL}, got = {0, NULL};
+    mk_tensor_list inputs = {0, NULL}, ref = {0, NULL}, got = {0, NULL}, src = {0, NULL};
+    /* Once a source-semantics pass changed something, the fixed program follows the source
+     * framework, so it and every later pass are checked against the original run that way. */
+    const mk_tensor_list *want = &ref;
     int own_inputs = 0;
     mk_status st = mk_program_clone(in, &q, err);
     if (st != MK_OK) return st;
@@ -338,6 +378,14 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
         }
         if (n == 0) continue;
         double e = -1;
+        int source = (pi->opt_in & MK_PASS_SOURCE_SEMANTICS) != 0;
+        if (!o->no_verify && source && want != &src) {
+            if ((st = run_source(in, &ro, use, &src, err)) != MK_OK) {
+                mk_err_prefix(err, "fix: running the original with source-framework semantics: ");
+                goto fail;
+            }
+            want = &src;
+        }
         if (!o->no_verify) {
             mk_tensor_list_free(&got);
             if ((st = mk_run(q, &ro, use, &got, err)) != MK_OK) {
@@ -346,12 +394,14 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
             }
             int bad = 0;
             char where[256] = "";
-            e = compare(&ref, &got, atol, rtol, &bad, where, sizeof where);
+            e = compare(want, &got, atol, rtol, &bad, where, sizeof where);
             if (bad) {
                 st = mk_err_set(err, MK_EMISMATCH,
-                                "fix %s (%s) changed the results: %s (tolerance %g + %g*|x|); "
+                                "fix %s (%s) changed the results%s: %s (tolerance %g + %g*|x|); "
                                 "nothing written",
-                                pi->name, pi->hazards, where, atol, rtol);
+                                pi->name, pi->hazards,
+                                want == &src ? " (vs the source framework's semantics)" : "", where,
+                                atol, rtol);
                 goto fail;
             }
             if (e > rep->max_err) rep->max_err = e;
@@ -362,6 +412,7 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
             snprintf(r->pass, sizeof r->pass, "%s", pi->name);
             r->ops_changed = n;
             r->max_err = e;
+            r->source_semantics = source;
         }
     }
     if (mk_pass_dce(q, err) < 0) {
@@ -371,6 +422,7 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
     mk_findings_free(f);
     mk_tensor_list_free(&got);
     mk_tensor_list_free(&ref);
+    mk_tensor_list_free(&src);
     if (own_inputs) mk_tensor_list_free(&inputs);
     *out = q;
     return MK_OK;
@@ -378,6 +430,7 @@ fail:
     mk_findings_free(f);
     mk_tensor_list_free(&got);
     mk_tensor_list_free(&ref);
+    mk_tensor_list_free(&src);
     if (own_inputs) mk_tensor_list_free(&inputs);
     mk_ir_program_free(q);
     return st;
@@ -386,15 +439,21 @@ fail:
 void mk_fix_report_write(const mk_fix_report *rep, FILE *out)
 {
     fprintf(out, "%-16s %-28s %12s  %s\n", "rule", "pass", "ops changed", "verified max error");
-    int total = 0;
+    int total = 0, source = 0;
     for (int i = 0; i < rep->n_rows; i++) {
         const mk_fix_row *r = &rep->rows[i];
+        char rule[32];
+        snprintf(rule, sizeof rule, "%s%s", r->rule, r->source_semantics ? "*" : "");
         total += r->ops_changed;
+        source |= r->source_semantics;
         if (r->max_err >= 0)
-            fprintf(out, "%-16s %-28s %12d  %.3g\n", r->rule, r->pass, r->ops_changed, r->max_err);
+            fprintf(out, "%-16s %-28s %12d  %.3g\n", rule, r->pass, r->ops_changed, r->max_err);
         else
-            fprintf(out, "%-16s %-28s %12d  not verified\n", r->rule, r->pass, r->ops_changed);
+            fprintf(out, "%-16s %-28s %12d  not verified\n", rule, r->pass, r->ops_changed);
     }
+    if (source)
+        fprintf(out, "* changes Core ML's output on purpose: verified against the original run "
+                     "with the source framework's semantics (PyTorch/ONNX)\n");
     fprintf(out, "%d op%s changed by %d fix%s; %s\n", total, total == 1 ? "" : "s", rep->n_rows,
             rep->n_rows == 1 ? "" : "es",
             rep->verified ? "outputs verified against the original with the interpreter"

@@ -182,6 +182,11 @@ mk_status mk_session_new(const mk_program *p, const mk_run_options *opts, mk_ses
     return MK_OK;
 }
 
+void mk_session_set_semantics(mk_session *s, const mk_run_semantics *sem)
+{
+    if (s) mk_interp_set_framework_pool(s->ip, sem && sem->framework_pool_overhang);
+}
+
 void mk_session_free(mk_session *s)
 {
     if (!s) return;

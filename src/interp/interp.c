@@ -52,6 +52,7 @@ struct mk_interp {
     const mk_allocator *alloc;
     mk_arena *ar;
     int fp16, threads, fuse;
+    int framework_pool; /* mk_run_semantics.framework_pool_overhang */
     mk_ptrmap slot_of; /* mk_value* -> slot */
     mk_ptrmap plan_of; /* mk_block* -> index in plans */
     int n_slots, cap_slots;
@@ -1444,6 +1445,16 @@ void mk_interp_free(mk_interp *ip)
     const mk_allocator *a = ip->alloc;
     mk_arena_free(ip->ar);
     mk_free(a, ip, sizeof *ip);
+}
+
+void mk_interp_set_framework_pool(mk_interp *ip, int on)
+{
+    if (ip) ip->framework_pool = on != 0;
+}
+
+int mk_interp_framework_pool(const mk_interp *ip)
+{
+    return ip && ip->framework_pool;
 }
 
 mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_interp **out, mk_err *e)

@@ -28,6 +28,10 @@ mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_inte
 mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tensor_list *outputs,
                          mk_interp_result *res, mk_err *e);
 void mk_interp_free(mk_interp *ip);
+/* Source-framework avg_pool divisor for a ceil_mode overhang (mk_run_semantics, H17):
+ * set for the next runs, read by the pool kernel. */
+void mk_interp_set_framework_pool(mk_interp *ip, int on);
+int mk_interp_framework_pool(const mk_interp *ip);
 /* new + exec + free. */
 mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
                         const mk_tensor *const *inputs, mk_tensor_list *outputs,

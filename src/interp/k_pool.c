@@ -1,7 +1,8 @@
 /* Pooling kernels: avg_pool, max_pool and l2_pool over 1-3 spatial dims with strides, every
  * pad_type and ceil_mode (the output size comes from type inference). avg_pool divides by the
  * whole kernel (a ceil_mode overhang counts as padding, hazard H17), or by the window clipped
- * to the real input with exclude_padding_from_average.
+ * to the real input with exclude_padding_from_average. With the source-framework semantics
+ * (mk_run_semantics, PyTorch/ONNX) the overhang is not counted; explicit pads still are.
  * max_pool is separable (row maxima in SIMD, then window columns); NaN in a window wins. */
 #include <math.h>
 #include <string.h>
@@ -159,6 +160,7 @@ mk_status mk_k_pool(mk_kctx *k)
             o_n = o[0] * o[1] * o[2];
     if ((size_t)(nc * o_n) != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
     mk_op_kind kind = k->op->kind;
+    int framework = mk_interp_framework_pool(k->ip);
     /* per dim and output index: clipped window [lo, hi) and the window size within padding */
     size_t wn = (size_t)(o[0] + o[1] + o[2]) * 3 * sizeof(int64_t);
     int64_t *win = mk_malloc(k->alloc, wn), *wl[3], *wh[3], *wp[3];
@@ -173,8 +175,9 @@ mk_status mk_k_pool(mk_kctx *k)
             wl[d][q] = b < 0 ? 0 : b;
             wh[d][q] = e > in[d] ? in[d] : e;
             /* H17: Core ML averages a ceil_mode overhang past the padded input as padding,
-             * so without exclude_padding_from_average the divisor is the whole kernel */
-            wp[d][q] = phi > plo ? K[d] : 0;
+             * so without exclude_padding_from_average the divisor is the whole kernel; the
+             * source framework counts only the window inside input + explicit pads */
+            wp[d][q] = phi <= plo ? 0 : framework ? phi - plo : K[d];
         }
     }
     const float *a = x->data;

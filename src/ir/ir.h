@@ -395,4 +395,18 @@ int mk_ir_scatter_map(const mk_op *op, const mk_allocator *a, int32_t *src, cons
 /* Iterate ops of a block in order. */
 #define MK_FOR_OPS(b, op) for (mk_op *op = (b)->first; op; op = op->next)
 
+/* ---- avg_pool ceil_mode overhang (pool_overhang.c; the H17 lint rule and its rewrite) ---- */
+typedef struct mk_pool_overhang {
+    int ns; /* spatial rank (1-3) */
+    int64_t in[3], k[3], s[3];
+    int64_t pad[6];    /* begin/end per spatial axis; zeros unless pad_type is custom */
+    int custom, valid; /* pad_type custom / valid (absent counts as valid) */
+    int explicit_pads; /* custom with a nonzero pad */
+    int axis;          /* first spatial axis whose last window overhangs, -1 when none */
+} mk_pool_overhang;
+/* 1 when op is an avg_pool with ceil_mode=true, exclude_padding_from_average=false and
+ * constant geometry whose last window on some axis hangs past input + explicit pads (Core ML
+ * then divides it by the whole kernel, PyTorch/ONNX by the real count). out may be NULL. */
+int mk_ir_avg_pool_overhang(const mk_op *op, mk_pool_overhang *out);
+
 #endif

@@ -81,7 +81,7 @@ static const lint_rule table[LINT_MAX_RULE] = {
             lint_h16,
             NULL},
     [17] = {{"H17", "wrong-result", "avg_pool ceil_mode overhang counted in the divisor", "ALL",
-             NULL, E_CT "2772", MK_SEV_WARNING, 0},
+             "fix_avg_pool_ceil", E_CT "2772", MK_SEV_WARNING, 1},
             lint_h17,
             NULL},
     [18] = {{"H18", "cpu-fallback", "flexible shapes", "NE", NULL, E_CT "1029", MK_SEV_WARNING, 0},

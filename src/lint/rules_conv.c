@@ -114,27 +114,22 @@ void lint_h3(lint_ctx *c, const mk_op *op)
 
 void lint_h17(lint_ctx *c, const mk_op *op)
 {
-    geom g;
-    int ceil_mode = 0, excl = 0;
-    if (op->kind != MK_OP_AVG_POOL || !get_geom(op, 1, &g)) return;
-    if (!mk_ir_arg_bool(op, "ceil_mode", &ceil_mode) || !ceil_mode) return;
-    mk_ir_arg_bool(op, "exclude_padding_from_average", &excl);
-    if (excl) return;
-    int custom = strcmp(g.pad_type, "custom") == 0;
-    for (int i = 0; i < g.ns; i++) {
-        int64_t pb = custom ? g.pb[i] : 0, pe = custom ? g.pe[i] : 0;
-        int64_t span = g.in[i] + pb + pe - g.k[i];
-        if (span < 0) continue;
-        int64_t out = (span + g.s[i] - 1) / g.s[i] + 1;
-        if ((out - 1) * g.s[i] + g.k[i] > g.in[i] + pb + pe) {
-            lint_flag(c, op, 0,
+    mk_pool_overhang g;
+    if (!mk_ir_avg_pool_overhang(op, &g)) return;
+    if (g.ns <= 2 && (g.valid || g.custom)) {
+        lint_flag_fix(c, op, "fix_avg_pool_ceil",
                       "avg_pool ceil_mode: the last window on axis %d hangs past the input and "
                       "MIL divides by the full kernel (PyTorch/ONNX divide by the real count); "
-                      "if the source counts real elements set exclude_padding_from_average=true",
-                      i);
-            return;
-        }
+                      "opt-in fix (milkit fix --only H17) changes Core ML's output to the source "
+                      "framework's",
+                      g.axis);
+        return;
     }
+    lint_flag(c, op, 0,
+              "avg_pool ceil_mode: the last window on axis %d hangs past the input and MIL "
+              "divides by the full kernel (PyTorch/ONNX divide by the real count); if the "
+              "source counts real elements set exclude_padding_from_average=true",
+              g.axis);
 }
 
 static int only_2_3(int64_t s)

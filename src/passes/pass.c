@@ -58,6 +58,9 @@ static const mk_pass_info table[] = {
     {"fix_int_linear", "H37", mk_pass_fix_int_linear, 0, "integer linear -> matmul (+ add bias)"},
     {"fix_linear_to_conv", "H25", mk_pass_fix_linear_to_conv, 1,
      "linear on (B,S,C) -> 1x1 conv in (B,C,1,S) layout (opt-in, --ane-layout)"},
+    {"fix_avg_pool_ceil", "H17", mk_pass_fix_avg_pool_ceil,
+     MK_PASS_OPT_IN | MK_PASS_SOURCE_SEMANTICS,
+     "avg_pool ceil_mode overhang divided by the real count (source framework; --only H17)"},
     /* general passes */
     {"fold", "", mk_pass_fold, 0, "constant-fold static shape ops and casts; remove dead ops"},
     {"dce", "", mk_pass_dce, 0, "remove ops whose outputs nobody reads"},

@@ -13,9 +13,14 @@ typedef struct mk_pass_info {
     const char *name;    /* "fix_conv_transpose_1d" */
     const char *hazards; /* hazard ids it fixes, comma list ("H7,H8"); "" for general passes */
     mk_pass_fn fn;
-    int opt_in;          /* only when asked (layout changes: H25) */
+    int opt_in;          /* only when asked (layout changes: H25); MK_PASS_* bits */
     const char *purpose; /* one line */
 } mk_pass_info;
+/* opt_in bits: MK_PASS_OPT_IN runs only when asked (--ane-layout for H25, or --only naming
+ * its rule); MK_PASS_SOURCE_SEMANTICS: the rewrite changes Core ML's output to the source
+ * framework's (H17), so mk_fix verifies it against the original run with mk_run_semantics. */
+#define MK_PASS_OPT_IN 1
+#define MK_PASS_SOURCE_SEMANTICS 2
 
 /* The table in fix order (H3 before H1, fold last). */
 int mk_pass_count(void);
@@ -48,6 +53,7 @@ int mk_pass_fix_runtime_forms(mk_program *p, mk_err *e);
 int mk_pass_fix_empty(mk_program *p, mk_err *e);
 int mk_pass_fix_global_pool(mk_program *p, mk_err *e);
 int mk_pass_fix_linear_to_conv(mk_program *p, mk_err *e);
+int mk_pass_fix_avg_pool_ceil(mk_program *p, mk_err *e);
 int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e);
 int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e);
 int mk_pass_fix_int_linear(mk_program *p, mk_err *e);

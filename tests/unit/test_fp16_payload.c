@@ -181,3 +181,38 @@ TEST(fp16_payload_shared_or_foreign_payloads_stay_intact)
     free(caller);
     free(ref);
 }
+
+TEST(fp16_payload_survives_allocation_failures)
+{
+    float *ref = malloc(WBYTES);
+    REQUIRE(ref);
+    fill(ref, 13, 0);
+    const where at[2] = {OWNED, SAME_AS_W0};
+    int ok = 0, failures = 0;
+    for (long n = 1; n < 3000 && !ok; n++) {
+        pl t;
+        REQUIRE(build(&t, 2, at, ref, NULL, 1));
+        const mk_allocator *saved = t.p->alloc;
+        mk_failing_alloc fa;
+        mk_failing_alloc_init(&fa, n);
+        t.p->alloc = &fa.base; /* the pass's maps and lists; the arena keeps its allocator */
+        mk_err e = {0};
+        int r = mk_pass_fp16(t.p, &e);
+        t.p->alloc = saved;
+        CHECK_MSG(r > 0 || e.code == MK_ENOMEM, "at %ld: %d %s", n, r, e.msg);
+        if (r > 0) {
+            ok = 1;
+            for (int i = 0; i < 2; i++) {
+                const mk_value *h = fp16_weight(&t, i);
+                CHECK(h && fp16_of(h, ref));
+            }
+            CHECK(memcmp(t.data[0], ref, WBYTES) == 0); /* W_0 is still an fp32 output */
+        } else {
+            failures++;
+        }
+        mk_ir_program_free(t.p);
+    }
+    CHECK(ok);
+    CHECK_MSG(failures > 3, "only %d failing runs", failures);
+    free(ref);
+}
