@@ -244,6 +244,7 @@ OX_LOWER(mk_onnx_lower_trilu); OX_LOWER(mk_onnx_lower_expand); OX_LOWER(mk_onnx_
 OX_LOWER(mk_onnx_lower_shape); OX_LOWER(mk_onnx_lower_size);
 OX_LOWER(mk_onnx_lower_needs_const); OX_LOWER(mk_onnx_lower_constant);
 OX_LOWER(mk_onnx_lower_if); OX_WHY(mk_onnx_why_if);
+OX_LOWER(mk_onnx_lower_loop); OX_WHY(mk_onnx_why_loop);
 OX_LOWER(mk_onnx_lower_conv); OX_WHY(mk_onnx_why_conv);
 OX_LOWER(mk_onnx_lower_conv_transpose);
 OX_LOWER(mk_onnx_lower_max_pool); OX_LOWER(mk_onnx_lower_avg_pool); OX_WHY(mk_onnx_why_pool);

@@ -79,6 +79,7 @@ static const ox_importer importers[] = {
     {"LessOrEqual", 12, 99, L(less_equal), NULL},
     {"Log", ANY, L(log), NULL},
     {"LogSoftmax", ANY, L(log_softmax), NULL},
+    {"Loop", ANY, L(loop), W(loop)},
     {"MatMul", ANY, L(matmul), NULL},
     {"MatMulInteger", 10, 99, L(matmul_integer), W(quant)},
     {"Max", ANY, L(max), NULL},
