@@ -8,7 +8,7 @@ CC ?= cc
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Wformat=2
 CSTD := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
 INC := -Iinclude -Isrc -Itests -I$(GEN) -I/usr/include/cjson
-LIBS := -lprotobuf-c -lcjson -lopenblas -lzip -lm -lpthread
+LIBS := -lprotobuf-c -lcjson -lzip -lm -lpthread -ldl
 
 ifeq ($(BUILD),release)
   OPT := -O2 -DNDEBUG

@@ -213,7 +213,8 @@ typedef enum mk_severity {
 } mk_severity;
 const char *mk_severity_name(mk_severity s);
 
-/* One catalog rule. fix names the pass that rewrites it, NULL for "no safe rewrite". */
+/* One catalog rule. fix names the pass(es) that rewrite it ("a, b" when the rule has several,
+ * each finding then names its own), NULL for "no safe rewrite". */
 typedef struct mk_lint_rule {
     const char *id, *category, *title, *units, *fix, *evidence;
     mk_severity severity;

@@ -53,15 +53,16 @@ void mk_file_unmap(mk_mapped *m)
     m->size = 0;
 }
 
-/* Big buffers ask for transparent huge pages (one fault per 2 MB instead of per 4 KB: about
- * half the cost of first touching 64 MB here); populating then goes through MADV_POPULATE_WRITE
- * so that it happens after the advice, else through MAP_POPULATE. */
+/* Big buffers that will be filled whole ask for transparent huge pages (one fault per 2 MB
+ * instead of per 4 KB: about half the cost of first touching 64 MB here), populated through
+ * MADV_POPULATE_WRITE so that it happens after the advice. Lazily touched buffers keep small
+ * pages, so what they hold is what they cost. */
 int mk_anon_map(size_t n, int populate, mk_mapped *m)
 {
     memset(m, 0, sizeof *m);
     int huge = 0, flags = MAP_PRIVATE | MAP_ANONYMOUS;
 #if defined(MADV_HUGEPAGE) && defined(MADV_POPULATE_WRITE)
-    huge = n >= ((size_t)4 << 20);
+    huge = populate && n >= ((size_t)4 << 20);
 #endif
     if (populate && !huge) flags |= MAP_POPULATE;
     void *d = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -69,7 +70,7 @@ int mk_anon_map(size_t n, int populate, mk_mapped *m)
 #if defined(MADV_HUGEPAGE) && defined(MADV_POPULATE_WRITE)
     if (huge) {
         (void)madvise(d, n, MADV_HUGEPAGE);
-        if (populate) (void)madvise(d, n, MADV_POPULATE_WRITE);
+        (void)madvise(d, n, MADV_POPULATE_WRITE);
     }
 #endif
     m->data = d;

@@ -155,7 +155,7 @@ __attribute__((target("avx,f16c"))) static size_t f32_to_f16_f16c_inplace(unsign
 }
 
 /* CPUID.1:ECX bits 27 (OSXSAVE), 28 (AVX), 29 (F16C), and the OS saving YMM state (XCR0). */
-static int have_f16c(void)
+static int probe_f16c(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -164,6 +164,16 @@ static int have_f16c(void)
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     (void)hi;
     return (lo & 6u) == 6u;
+}
+
+/* The one process-wide cache in milkit: a CPU fact, set once. cpuid traps to the hypervisor
+ * in a VM (tens of microseconds), too slow to ask per constant. */
+static int have_f16c(void)
+{
+    static _Atomic int known; /* 0 unknown, 1 no, 2 yes */
+    int k = known;
+    if (!k) known = k = probe_f16c() ? 2 : 1;
+    return k == 2;
 }
 #endif
 

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <cblas.h>
-
+#include "blas.h"
 #include "interp_int.h"
 
 /* ---- value / block -> index (a base pointer map holding index + 1, so absent reads -1) ---- */
@@ -1462,6 +1461,8 @@ mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_inte
     *out = NULL;
     const mk_function *f = mk_ir_main(p);
     if (!f) return mk_err_set(e, MK_EINVAL, "program has no function to run");
+    mk_status bst = mk_blas_open(e);
+    if (bst != MK_OK) return bst;
     const mk_allocator *a = p->alloc ? p->alloc : mk_alloc_default();
     mk_interp *ip = mk_calloc(a, 1, sizeof *ip);
     if (!ip) return MK_OOM(e);
@@ -1516,7 +1517,7 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
     ip->peak = ip->live;
     memset(ip->prof_ms, 0, sizeof ip->prof_ms);
     memset(ip->prof_n, 0, sizeof ip->prof_n);
-    openblas_set_num_threads(ip->threads > 0 ? ip->threads : openblas_get_num_procs());
+    mk_blas_threads(ip->threads);
     mk_status st = MK_OK;
     for (int i = 0; i < f->n_inputs && !st; i++) {
         int s = pm_get(&ip->slot_of, f->inputs[i]);

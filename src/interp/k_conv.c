@@ -6,8 +6,7 @@
  * are derived here. */
 #include <string.h>
 
-#include <cblas.h>
-
+#include "blas.h"
 #include "interp_int.h"
 
 typedef struct geom {
@@ -247,7 +246,7 @@ mk_status mk_k_conv(mk_kctx *k)
                         fill(oc + co * g.o_n, bias[gi * cog + co], tn);
                 float beta = bias ? 1.0f : 0.0f;
                 if (direct) {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
+                    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
                                 (int)cig, 1.0f, wd + gi * cog * cig, (int)cig, xg + t0, (int)g.in_n,
                                 beta, oc, (int)g.o_n);
                 } else {
@@ -260,7 +259,7 @@ mk_status mk_k_conv(mk_kctx *k)
                                     int64_t kq[3] = {k0, k1, k2};
                                     im2col_row(col + row * tn, xg + c * g.in_n, &g, kq, t0, tn);
                                 }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
+                    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
                                 (int)kk, 1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, beta, oc,
                                 (int)g.o_n);
                 }
@@ -312,7 +311,7 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
         for (int64_t gi = 0; gi < groups; gi++)
             for (int64_t r0 = 0; r0 < in_rows; r0 += R) {
                 int64_t rn = in_rows - r0 < R ? in_rows - r0 : R, tn = rn * in2;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)tn, (int)cig,
+                mk_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)tn, (int)cig,
                             1.0f, wd + gi * cig * rows, (int)rows,
                             xd + (n * cin + gi * cig) * g.in_n + r0 * in2, (int)g.in_n, 0.0f, col,
                             (int)tn);

@@ -4,8 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "blas.h"
 #include "interp_int.h"
 
 static mk_status need_f32(mk_kctx *k, const mk_rt *t, const char *what)
@@ -35,7 +34,7 @@ mk_status mk_k_linear(mk_kctx *k)
         for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, b->data, (size_t)dout * 4);
     }
     if (m && dout && din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)dout, (int)din, 1.0f,
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)dout, (int)din, 1.0f,
                     x->data, (int)din, w->data, (int)din, b ? 1.0f : 0.0f, o, (int)dout);
     else if (!b)
         memset(o, 0, out->numel * 4);
@@ -100,7 +99,7 @@ mk_status mk_k_matmul(mk_kctx *k)
         size_t xo = (size_t)(ox * M * K), yo = (size_t)(oy * K * N), oo = (size_t)(b * M * N);
         if (f32) {
             if (M && N && K)
-                cblas_sgemm(CblasRowMajor, tx ? CblasTrans : CblasNoTrans,
+                mk_sgemm(CblasRowMajor, tx ? CblasTrans : CblasNoTrans,
                             ty ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
                             (const float *)x->data + xo, (int)xc, (const float *)y->data + yo,
                             (int)yc, 0.0f, (float *)out->data + oo, (int)N);
@@ -251,7 +250,7 @@ mk_status mk_k_sdpa(mk_kctx *k)
         const float *qb = (const float *)q->data + b * L * E;
         const float *kb = (const float *)kk->data + b * S * E;
         const float *vb = (const float *)v->data + b * S * Ev;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)S, (int)E, scale, qb,
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)S, (int)E, scale, qb,
                     (int)E, kb, (int)E, 0.0f, scores, (int)S);
         for (int64_t i = 0; i < L; i++) {
             float *row = scores + i * S, mx = -INFINITY;
@@ -280,7 +279,7 @@ mk_status mk_k_sdpa(mk_kctx *k)
             }
             for (int64_t j = 0; j < S; j++) row[j] = sum > 0 ? (float)(row[j] / sum) : 0;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)Ev, (int)S, 1.0f,
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)Ev, (int)S, 1.0f,
                     scores, (int)S, vb, (int)Ev, 0.0f, (float *)out->data + b * L * Ev, (int)Ev);
     }
     mk_free(k->alloc, scores, (size_t)(L * S) * 4 + 4);

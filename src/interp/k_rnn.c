@@ -8,8 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "blas.h"
 #include "interp_int.h"
 
 typedef enum { A_SIGMOID, A_TANH, A_RELU, A_LINEAR, A_HARD_SIGMOID, A_SCALED_TANH } act;
@@ -138,7 +137,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
     float *hp = xp + S * B * GH, *h = hp + B * GH, *c = h + B * H, *tmp = c + B * H;
     /* input projection for all steps */
     if (S * B != 0 && GH != 0 && In != 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(S * B), (int)GH, (int)In, 1.0f,
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(S * B), (int)GH, (int)In, 1.0f,
                     io->x->data, (int)In, wih->data, (int)In, 0.0f, xp, (int)GH);
     else
         memset(xp, 0, (size_t)(S * B * GH) * 4);
@@ -154,7 +153,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
         float *xt = xp + t * B * GH;
         if (cell == CELL_GRU && !reset_after) {
             /* gates r (block 0) and z (block 2) need W_h h; o (block 1) uses W_ho (r * h) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
+            mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
                         (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < GH; j++) {
@@ -164,7 +163,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
                 }
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) tmp[b * H + j] = hp[b * GH + j] * h[b * H + j];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H, 1.0f, tmp,
+            mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H, 1.0f, tmp,
                         (int)H, (const float *)whh->data + H * H, (int)H, 0.0f, c, (int)H);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) {
@@ -174,7 +173,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
                     h[b * H + j] = (1 - z) * o + z * h[b * H + j];
                 }
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
+            mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
                         (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
             for (int64_t b = 0; b < B; b++) {
                 float *hx = hp + b * GH;

@@ -32,7 +32,7 @@ static const lint_rule table[LINT_MAX_RULE] = {
            lint_h4,
            NULL},
     [5] = {{"H5", "cpu-fallback", "scatter / slice_update partial updates", "NE",
-            "fix_slice_update", E_CT "2019", MK_SEV_WARNING, 0},
+            "fix_slice_update, fix_scatter", E_CT "2019", MK_SEV_WARNING, 0},
            lint_h5,
            NULL},
     [6] = {{"H6", "wrong-result", "negative gather/scatter indices in iOS17+ opsets", "ALL",

@@ -98,14 +98,15 @@ void lint_h5(lint_ctx *c, const mk_op *op)
     int ok = x && u && b && e && b->cst && e->cst && mk_type_is_static(&x->type) &&
              mk_type_is_static(&u->type) && all_ones_or_absent(op, "stride") &&
              no_true(op, "begin_mask") && no_true(op, "end_mask") && no_true(op, "squeeze_mask");
+    const char *fix = ok ? "fix_slice_update" : NULL;
     if (u && u->type.rank == 0)
-        lint_flag(c, op, ok,
-                  "slice_update with a rank-0 update is not supported by the "
-                  "runtime (iOS18); use the select/mask form");
+        lint_flag_fix(c, op, fix,
+                      "slice_update with a rank-0 update is not supported by the "
+                      "runtime (iOS18); use the select/mask form");
     else
-        lint_flag(c, op, ok,
-                  "slice_update leaves the Neural Engine (and failed to declare in "
-                  "some models); rewrite as pad + select with a constant mask");
+        lint_flag_fix(c, op, fix,
+                      "slice_update leaves the Neural Engine (and failed to declare in "
+                      "some models); rewrite as pad + select with a constant mask");
 }
 
 static int is_gather_like(mk_op_kind k)

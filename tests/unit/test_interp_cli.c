@@ -132,3 +132,20 @@ TEST(cli_verify_fp16_emulate_against_fp32)
     CHECK_MSG(rc == 0, "%s", out);
     CHECK(strstr(out, "cos 0.99") || strstr(out, "cos 1.0"));
 }
+
+/* OpenBLAS is opened by the interpreter on first use: lint never loads it, run does (glibc's
+ * LD_DEBUG=libs lists every library it initialises). */
+TEST(cli_openblas_loads_only_to_run)
+{
+    const char *m = "examples/vocoder_upsampler.onnx";
+    if (!mk_path_exists(m)) SKIP("examples/ not in the working directory");
+    char out[256];
+    int rc = mk_test_sh(out, sizeof out,
+                        "LD_DEBUG=libs %s lint %s 2>&1 >/dev/null | grep -c 'init: .*openblas'",
+                        mk_test_bin(), m);
+    CHECK_MSG(rc == 1 && atoi(out) == 0, "lint loaded OpenBLAS (%s)", out);
+    rc = mk_test_sh(out, sizeof out,
+                    "LD_DEBUG=libs %s run %s --seed 1 2>&1 >/dev/null | grep -c 'init: .*openblas'",
+                    mk_test_bin(), m);
+    CHECK_MSG(rc == 0 && atoi(out) >= 1, "run did not load OpenBLAS (%s)", out);
+}
