@@ -145,10 +145,18 @@ TEST(fix_pass_table_is_consistent_with_rules)
 {
     for (int i = 0; i < mk_lint_rule_count(); i++) {
         const mk_lint_rule *r = mk_lint_rule_at(i);
-        if (!r->fix) continue;
-        const mk_pass_info *pi = mk_pass_find(r->fix);
-        CHECK_MSG(pi != NULL, "%s names unknown pass %s", r->id, r->fix);
-        if (pi) CHECK_MSG(mk_rule_list_has(pi->hazards, r->id), "%s not in %s", r->id, r->fix);
+        for (const char *s = r->fix; s && *s;) { /* "a" or "a, b" */
+            char name[64];
+            size_t n = strcspn(s, ",");
+            REQUIRE(n < sizeof name);
+            memcpy(name, s, n);
+            name[n] = 0;
+            const mk_pass_info *pi = mk_pass_find(name);
+            CHECK_MSG(pi != NULL, "%s names unknown pass '%s'", r->id, name);
+            if (pi) CHECK_MSG(mk_rule_list_has(pi->hazards, r->id), "%s not in %s", r->id, name);
+            s += n;
+            s += strspn(s, ", ");
+        }
     }
     for (int i = 0; i < mk_pass_count(); i++) {
         const mk_pass_info *pi = mk_pass_at(i);
