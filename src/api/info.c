@@ -60,6 +60,8 @@ static void shape_str(const mk_feature *ft, char *buf, size_t n)
             else
                 w = snprintf(buf + off, n - off, "%s%lld..%lld", i ? ", " : "",
                              (long long)ft->range_lo[i], (long long)ft->range_hi[i]);
+        } else if (ft->shape[i] < 0) {
+            w = snprintf(buf + off, n - off, "%s?", i ? ", " : "");
         } else {
             w = snprintf(buf + off, n - off, "%s%lld", i ? ", " : "", (long long)ft->shape[i]);
         }

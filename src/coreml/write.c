@@ -655,8 +655,15 @@ static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
     ft->multiarraytype = at;
     ft->isoptional = f->is_optional != 0;
     at->datatype = (CoreML__Specification__ArrayFeatureType__ArrayDataType)code;
-    for (int i = 0; i < f->rank; i++) shape[i] = f->shape[i];
-    at->n_shape = (size_t)f->rank;
+    int dynamic = 0;
+    for (int i = 0; i < f->rank; i++) dynamic |= (shape[i] = f->shape[i]) < 0;
+    if (dynamic && (strcmp(kind, "output") != 0 || f->flex != MK_FLEX_NONE)) {
+        mk_err_set(w->e, MK_EINVAL, "%s: %s '%s' has a dynamic dim without a flexible range",
+                   w->label, kind, f->name);
+        return NULL;
+    }
+    /* an output whose shape is only known at run time declares none (as coremltools does) */
+    at->n_shape = dynamic ? 0 : (size_t)f->rank;
     at->shape = shape;
     if (f->flex == MK_FLEX_RANGE) {
         PbShapeRange *sr =

@@ -630,10 +630,8 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     f.name = reserved;
     f.dtype = mv->type.dtype;
     f.rank = mv->type.rank;
-    for (int i = 0; i < f.rank; i++) {
-        f.shape[i] = mv->type.dims[i] < 0 ? 1 : mv->type.dims[i];
-        f.range_lo[i] = f.range_hi[i] = f.shape[i];
-    }
+    for (int i = 0; i < f.rank; i++) /* MK_DIM_UNKNOWN: declared without a shape */
+        f.shape[i] = f.range_lo[i] = f.range_hi[i] = mv->type.dims[i];
     if (f.dtype != MK_DT_FP32 && f.dtype != MK_DT_INT32)
         return mk_err_set(c->err, MK_EUNSUPPORTED,
                           "%s: output '%s' is %s; Core ML outputs are fp32 or int32", c->file, nm,

@@ -144,6 +144,67 @@ OX_LOWER(mk_onnx_lower_one_hot)
 }
 
 /* ---- TopK ---- */
+/* TopK with K known only at run time: MIL's topk wants a constant k (H35), so sort the whole
+ * axis (argsort), keep the first K indices (slice_by_size with a run-time size) and gather the
+ * values (gather_along_axis). Sorted output, as ONNX's default; argsort and gather_along_axis
+ * run on the CPU (H29) as topk itself does. */
+static mk_status topk_runtime_k(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *kv,
+                                int ax, int largest, ox_val **out, int n_out)
+{
+    int r = x->type.rank;
+    for (int i = 0; i < r; i++)
+        if (i != ax && x->type.dims[i] < 0)
+            return mk_onnx_unsupported(c, n, "run-time K with a dynamic dim on axis %d", i);
+    if (mk_onnx_numel(&kv->type) != 1) return mk_err_set(c->err, MK_EINVAL, "K must have 1 element");
+    mk_value *k = mk_onnx_mil(c, kv);
+    if (!k) return fail(c);
+    if (k->type.rank != 1) {
+        int64_t one = 1;
+        if (!(k = mk_onnx_reshape(c, k, 1, &one, "topk_k"))) return fail(c);
+    }
+    mk_op *as = mk_onnx_op(c, MK_OP_ARGSORT, "topk_order");
+    mk_type it = x->type;
+    it.dtype = MK_DT_INT32;
+    if (!as || !mk_onnx_in_mil(c, as, "x", x) || !mk_onnx_in_i32(c, as, "axis", ax) ||
+        !mk_onnx_in_bool(c, as, "ascending", !largest))
+        return fail(c);
+    mk_value *order = mk_onnx_out(c, as, NULL, &it);
+    /* size = dims of x with K on the axis */
+    mk_value *size = k;
+    if (r > 1) {
+        mk_op *cc = mk_onnx_op(c, MK_OP_CONCAT, "topk_size");
+        if (!cc) return fail(c);
+        for (int i = 0; i < r; i++) {
+            int32_t d = (int32_t)x->type.dims[i];
+            mk_value *part = i == ax ? k : mk_ir_const_i32(c->p, c->blk, "topk_dim", 1, &d, 0);
+            if (!part || !mk_onnx_in_mil(c, cc, "values", part)) return fail(c);
+        }
+        int64_t rr = r;
+        mk_type st = mk_type_make(MK_DT_INT32, 1, &rr);
+        if (!mk_onnx_in_i32(c, cc, "axis", 0) || !(size = mk_onnx_out(c, cc, NULL, &st)))
+            return fail(c);
+    }
+    int32_t zeros[MK_MAX_RANK] = {0};
+    mk_op *sl = mk_onnx_op(c, MK_OP_SLICE_BY_SIZE, oname(n, 1));
+    mk_type kt = it;
+    kt.dims[ax] = MK_DIM_UNKNOWN;
+    if (!order || !sl || !mk_onnx_in_mil(c, sl, "x", order) ||
+        !mk_onnx_in_i32s(c, sl, "begin", r, zeros) || !mk_onnx_in_mil(c, sl, "size", size))
+        return fail(c);
+    mk_value *idx = mk_onnx_out(c, sl, n_out > 1 ? oname(n, 1) : NULL, &kt);
+    mk_op *g = mk_onnx_op(c, MK_OP_GATHER_ALONG_AXIS, oname(n, 0));
+    mk_type vt = x->type;
+    vt.dims[ax] = MK_DIM_UNKNOWN;
+    if (!idx || !g || !mk_onnx_in_mil(c, g, "x", x) || !mk_onnx_in_mil(c, g, "indices", idx) ||
+        !mk_onnx_in_i32(c, g, "axis", ax))
+        return fail(c);
+    mk_value *v = mk_onnx_out(c, g, NULL, &vt);
+    if (!v) return fail(c);
+    mk_onnx_set(out[0], v);
+    if (n_out > 1) mk_onnx_set(out[1], idx);
+    return MK_OK;
+}
+
 OX_LOWER(mk_onnx_lower_topk)
 {
     mk_value *x = mk_onnx_mil(c, in[0]);
@@ -153,7 +214,13 @@ OX_LOWER(mk_onnx_lower_topk)
         k = mk_onnx_attr_i(n, "k", -1);
     } else {
         if (n_in < 2 || !in[1]) return mk_err_set(c->err, MK_EINVAL, "missing K");
-        if (!in[1]->data) return mk_onnx_unsupported(c, n, "K computed at run time (H35)");
+        if (!in[1]->data) {
+            int r0 = x->type.rank, ax0;
+            if (!norm_axis(mk_onnx_attr_i(n, "axis", -1), r0, &ax0) || r0 == 0)
+                return mk_err_set(c->err, MK_EINVAL, "bad axis");
+            return topk_runtime_k(c, n, x, in[1], ax0, c->opset < 11 ||
+                                  mk_onnx_attr_i(n, "largest", 1) != 0, out, n_out);
+        }
         if (mk_onnx_numel(&in[1]->type) != 1)
             return mk_err_set(c->err, MK_EINVAL, "K must have 1 element");
         k = mk_onnx_cget_i(in[1], 0);

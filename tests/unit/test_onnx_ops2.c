@@ -429,3 +429,65 @@ TEST(onnx_weights_stay_in_kept_mappings)
     mk_ir_program_free(p);
     ob_free(&b);
 }
+
+/* TopK with K a graph input: argsort + slice_by_size (run-time size) + gather_along_axis. */
+TEST(onnx_topk_runtime_k_sorts_and_slices)
+{
+    for (int largest = 0; largest <= 1; largest++) {
+        ob b;
+        ob_init(&b, 13);
+        int64_t xd[2] = {2, 5}, kd[1] = {1};
+        ob_input(&b, "x", 1, 2, xd);
+        ob_input(&b, "k", 7, 1, kd);
+        Onnx__NodeProto *n = ob_node(&b, "TopK", "x,k", "v,i");
+        ob_attr_i(&b, n, "axis", 1);
+        ob_attr_i(&b, n, "largest", largest);
+        ob_output(&b, "v");
+        ob_output(&b, "i");
+        mk_program *p = imp(tc, &b, NULL);
+        if (p) {
+            CHECK_EQ_INT(ob_count(p, MK_OP_TOPK), 0);
+            CHECK_EQ_INT(ob_count(p, MK_OP_ARGSORT), 1);
+            CHECK_EQ_INT(ob_count(p, MK_OP_SLICE_BY_SIZE), 1);
+            float x[10] = {3, -1, 7, 0.5f, 2, -4, 9, 1, 8, -2}, v[6];
+            int32_t k = 3, ix[6];
+            const void *d[2] = {x, &k};
+            if (run_k(tc, p, 2, d, 0, v, sizeof v) && run_k(tc, p, 2, d, 1, ix, sizeof ix))
+                for (int row = 0; row < 2; row++) {
+                    /* expected: the row's values sorted (descending when largest) */
+                    float s[5];
+                    memcpy(s, x + 5 * row, sizeof s);
+                    for (int a = 0; a < 5; a++)
+                        for (int c2 = a + 1; c2 < 5; c2++)
+                            if (largest ? s[c2] > s[a] : s[c2] < s[a]) {
+                                float t = s[a];
+                                s[a] = s[c2];
+                                s[c2] = t;
+                            }
+                    for (int j = 0; j < 3; j++) {
+                        CHECK_MSG(v[3 * row + j] == s[j], "row %d v[%d] = %g, want %g", row, j,
+                                  v[3 * row + j], s[j]);
+                        CHECK(x[5 * row + ix[3 * row + j]] == v[3 * row + j]);
+                    }
+                }
+            /* the outputs' length is K: written without a declared shape, as coremltools does */
+            CHECK_EQ_INT(p->outputs[0].shape[1], MK_DIM_UNKNOWN);
+            char path[512];
+            snprintf(path, sizeof path, "%s/topk_rt_%d.mlpackage", mk_test_tmpdir(), largest);
+            mk_err e = {0};
+            mk_program *q = NULL;
+            CHECK_MSG(mk_program_save(p, path, MK_TARGET_DEFAULT, &e) == MK_OK, "%s", e.msg);
+            CHECK_MSG(mk_model_load(path, NULL, NULL, &q, &e) == MK_OK, "%s", e.msg);
+            if (q) {
+                CHECK_EQ_INT(q->outputs[0].rank, 0);
+                k = 2;
+                float v2[4];
+                if (run_k(tc, q, 2, d, 0, v2, sizeof v2))
+                    CHECK(v2[0] == v[0] && v2[1] == v[1] && v2[2] == v[3] && v2[3] == v[4]);
+            }
+            mk_program_free(q);
+        }
+        mk_ir_program_free(p);
+        ob_free(&b);
+    }
+}
