@@ -9,40 +9,13 @@
 
 #include "passes/passes_int.h"
 #include "test.h"
+#include "test_fix_util.h"
 #include "test_lint_cases.h"
 
 static int rule_count(const mk_program *p, const char *rule, int assume)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, assume, NULL, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = mk_findings_count_rule(f, rule);
-    mk_findings_free(f);
-    return n;
-}
-
-/* Worst |a-b| - (atol + rtol|b|) over all outputs (<= 0 means within tolerance). */
-static double excess(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol)
-{
-    double worst = -INFINITY;
-    if (a->n != b->n) return INFINITY;
-    for (int i = 0; i < a->n; i++) {
-        if (a->items[i].nbytes != b->items[i].nbytes || a->items[i].dtype != b->items[i].dtype)
-            return INFINITY;
-        if (a->items[i].dtype != 11) {
-            if (memcmp(a->items[i].data, b->items[i].data, a->items[i].nbytes)) return INFINITY;
-            continue;
-        }
-        const float *x = a->items[i].data, *y = b->items[i].data;
-        for (size_t k = 0; k < a->items[i].nbytes / 4; k++) {
-            if (isnan(x[k]) && isnan(y[k])) continue;
-            double d = fabs((double)x[k] - y[k]) - (atol + rtol * fabs((double)y[k]));
-            if (isnan(d)) return INFINITY;
-            if (d > worst) worst = d;
-        }
-    }
-    return worst;
+    rule_hits h;
+    return lint_hits(p, rule, assume, NULL, &h);
 }
 
 static void run_fix_case(mk_test_ctx *tc, const lcase *c)

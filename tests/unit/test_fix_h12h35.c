@@ -9,23 +9,14 @@
 #include "passes/passes_int.h"
 #include "test.h"
 #include "test_lint_cases.h"
+#include "test_fix_util.h"
 
 /* Findings of `rule`; *n_fix of them offer a fix. */
 static int findings(const mk_program *p, const char *rule, int assume, int *n_fix)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, assume, NULL, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    *n_fix = 0;
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = 0;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (strcmp(x->rule, rule) != 0) continue;
-        n++;
-        if (x->fix) (*n_fix)++;
-    }
-    mk_findings_free(f);
+    rule_hits h;
+    int n = lint_hits(p, rule, assume, NULL, &h);
+    *n_fix = h.n_fix;
     return n;
 }
 

@@ -9,6 +9,7 @@
 
 #include "test.h"
 #include "test_lint_build.h"
+#include "test_fix_util.h"
 
 typedef struct pcase {
     const char *what;
@@ -57,22 +58,9 @@ static void build(tb *t, const pcase *c)
 /* H17 findings of p; *fix gets the pass the first one names (NULL when none). */
 static int h17(const mk_program *p, const char **fix)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, 0, NULL, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    static char name[64];
-    if (fix) *fix = NULL;
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = 0;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (strcmp(x->rule, "H17") != 0) continue;
-        if (!n++ && fix && x->fix) {
-            snprintf(name, sizeof name, "%s", x->fix);
-            *fix = name;
-        }
-    }
-    mk_findings_free(f);
+    static rule_hits h;
+    int n = lint_hits(p, "H17", 0, NULL, &h);
+    if (fix) *fix = h.fix[0] ? h.fix : NULL;
     return n;
 }
 

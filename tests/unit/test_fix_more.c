@@ -9,6 +9,7 @@
 #include "passes/passes_int.h"
 #include "test.h"
 #include "test_lint_cases.h"
+#include "test_fix_util.h"
 
 #define ROWS 2
 #define COLS 16
@@ -16,19 +17,17 @@
 /* Findings of rule H12: *n_fix of them offer a fix. */
 static int h12_findings(const mk_program *p, int assume, int *n_fix)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, assume, NULL, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    *n_fix = 0;
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = 0;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (strcmp(x->rule, "H12") != 0) continue;
-        n++;
-        if (x->fix) (*n_fix)++;
-    }
-    mk_findings_free(f);
+    rule_hits h;
+    int n = lint_hits(p, "H12", assume, NULL, &h);
+    *n_fix = h.n_fix;
+    return n;
+}
+
+static int rule_findings(const mk_program *p, const char *rule, int *n_fix)
+{
+    rule_hits h;
+    int n = lint_hits(p, rule, 0, NULL, &h);
+    *n_fix = h.n_fix;
     return n;
 }
 
@@ -219,24 +218,6 @@ static void build_lcse(tb *t, int reverse, double eps, int use_exp)
         tb_out(t, tb_op(t, MK_OP_LOG, "y", "x", cs, "epsilon", tb_scalar(t, F16, eps), NULL));
     else
         tb_out(t, tb_op(t, MK_OP_LOG, "y", "x", cs, NULL));
-}
-
-static int rule_findings(const mk_program *p, const char *rule, int *n_fix)
-{
-    mk_lint_options o = {MK_TARGET_DEFAULT, 0, NULL, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    *n_fix = 0;
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = 0;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (strcmp(x->rule, rule) != 0) continue;
-        n++;
-        if (x->fix) (*n_fix)++;
-    }
-    mk_findings_free(f);
-    return n;
 }
 
 /* Worst |y - logcumsumexp(x)| over a ROWS x LC output, in double; INFINITY for inf/NaN. */

@@ -9,64 +9,24 @@
 #include "passes/passes_int.h"
 #include "test.h"
 #include "test_lint_build.h"
+#include "test_fix_util.h"
 
 #define F32 MK_DT_FP32
 
 /* Op-level findings of a rule (program-level ones, such as a long model input, excluded). */
 static int op_findings(const mk_program *p, const char *rule, int *fixable)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, 0, rule, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = 0;
-    if (fixable) *fixable = 0;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (strcmp(x->rule, rule) || x->op_index < 0) continue;
-        n++;
-        if (fixable && x->fix) *fixable = 1;
-    }
-    mk_findings_free(f);
-    return n;
+    rule_hits h;
+    if (lint_hits(p, rule, 0, NULL, &h) < 0) return -1;
+    if (fixable) *fixable = h.n_op_fix > 0;
+    return h.n_op;
 }
 
 /* Whether the rule's finding on op `name` offers a fix: 1 / 0, -1 when not flagged. */
 static int fix_offered(const mk_program *p, const char *rule, const char *name)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, 0, rule, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    int r = -1;
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (!strcmp(x->rule, rule) && x->op_name && !strcmp(x->op_name, name)) r = x->fix != NULL;
-    }
-    mk_findings_free(f);
-    return r;
-}
-
-/* Worst |a-b| - (atol + rtol|b|) (<= 0: within tolerance); integer outputs must match. */
-static double excess(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol)
-{
-    double worst = -INFINITY;
-    if (a->n != b->n) return INFINITY;
-    for (int i = 0; i < a->n; i++) {
-        if (a->items[i].nbytes != b->items[i].nbytes || a->items[i].dtype != b->items[i].dtype)
-            return INFINITY;
-        if (a->items[i].dtype != 11) {
-            if (memcmp(a->items[i].data, b->items[i].data, a->items[i].nbytes)) return INFINITY;
-            continue;
-        }
-        const float *x = a->items[i].data, *y = b->items[i].data;
-        for (size_t k = 0; k < a->items[i].nbytes / 4; k++) {
-            double d = fabs((double)x[k] - y[k]) - (atol + rtol * fabs((double)y[k]));
-            if (isnan(d)) return INFINITY;
-            if (d > worst) worst = d;
-        }
-    }
-    return worst;
+    rule_hits h;
+    return lint_hits(p, rule, 0, name, &h) > 0 ? h.fix[0] != 0 : -1;
 }
 
 /* Original vs rewritten on the same seeded inputs; fp16-emulate when half. */

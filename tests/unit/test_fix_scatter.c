@@ -10,6 +10,7 @@
 #include "passes/passes_int.h"
 #include "test.h"
 #include "test_lint_cases.h"
+#include "test_fix_util.h"
 
 enum { V_TRIG, V_NEG, V_DUP, V_DYN, V_OOR };
 
@@ -76,20 +77,10 @@ static void build(tb *t, mk_op_kind k, int mode, int v, int half)
 /* H5 findings on p; *n_fix of them name fix_scatter; the first message into msg. */
 static int h5_findings(const mk_program *p, int *n_fix, char *msg, size_t mn)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, 0, NULL, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    *n_fix = 0;
-    if (msg) msg[0] = 0;
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = 0;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (strcmp(x->rule, "H5") != 0) continue;
-        if (!n++ && msg) snprintf(msg, mn, "%s", x->message);
-        if (x->fix && !strcmp(x->fix, "fix_scatter")) (*n_fix)++;
-    }
-    mk_findings_free(f);
+    rule_hits h;
+    int n = lint_hits(p, "H5", 0, NULL, &h);
+    *n_fix = n > 0 && !strcmp(h.fix, "fix_scatter") ? h.n_fix : 0;
+    if (msg) snprintf(msg, mn, "%s", h.message);
     return n;
 }
 
@@ -104,23 +95,6 @@ static int count_scatters(const mk_program *p)
         }
     }
     return n;
-}
-
-/* Worst |a-b| - (atol + rtol|b|) over fp32 outputs (<= 0: within tolerance). */
-static double excess(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol)
-{
-    double worst = -INFINITY;
-    if (a->n != b->n) return INFINITY;
-    for (int i = 0; i < a->n; i++) {
-        if (a->items[i].nbytes != b->items[i].nbytes) return INFINITY;
-        const float *x = a->items[i].data, *y = b->items[i].data;
-        for (size_t k = 0; k < a->items[i].nbytes / 4; k++) {
-            double d = fabs((double)x[k] - y[k]) - (atol + rtol * fabs((double)y[k]));
-            if (isnan(d)) return INFINITY;
-            if (d > worst) worst = d;
-        }
-    }
-    return worst;
 }
 
 static const char *kname(mk_op_kind k)

@@ -8,22 +8,13 @@
 #include "lint/lint_int.h"
 #include "test.h"
 #include "test_lint_cases.h"
+#include "test_fix_util.h"
 
 static int count_rule(mk_program *p, const char *rule, int assume, int *fixable)
 {
-    mk_lint_options o = {MK_TARGET_DEFAULT, assume, NULL, NULL};
-    mk_findings *f = NULL;
-    mk_err e = {MK_OK, ""};
-    if (mk_lint(p, &o, &f, &e) != MK_OK) return -1;
-    int n = 0;
-    if (fixable) *fixable = 0;
-    for (int i = 0; i < mk_findings_count(f); i++) {
-        const mk_finding *x = mk_findings_at(f, i);
-        if (strcmp(x->rule, rule) != 0) continue;
-        n++;
-        if (fixable && x->fix) *fixable = 1;
-    }
-    mk_findings_free(f);
+    rule_hits h;
+    int n = lint_hits(p, rule, assume, NULL, &h);
+    if (fixable) *fixable = h.n_fix > 0;
     return n;
 }
 

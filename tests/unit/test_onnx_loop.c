@@ -36,22 +36,29 @@ static Onnx__NodeProto *loop_node(ob *b, const char *ins, const char *outs)
     return n;
 }
 
-static void scalar_inits(ob *b, int64_t m, int cond)
+/* ob_init, graph input x [1,3], the trip count M (a graph input when m < 0, else a constant),
+ * cond (a constant; no cond input when cond < 0) and the Loop node with its body begun. */
+static void loop_model(ob *b, int64_t m, int cond, const char *outs)
 {
-    ob_init_i(b, "M", 0, NULL, &m);
-    uint8_t cv = (uint8_t)cond;
-    b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "cond", 9, 0, NULL, &cv, 1);
+    ob_init(b, 13);
+    int64_t d[2] = {1, 3};
+    ob_input(b, "x", 1, 2, d);
+    if (m < 0)
+        ob_input(b, "M", 7, 0, NULL);
+    else
+        ob_init_i(b, "M", 0, NULL, &m);
+    if (cond >= 0) {
+        uint8_t cv = (uint8_t)cond;
+        b->g->initializer[b->g->n_initializer++] = ob_tensor(b, "cond", 9, 0, NULL, &cv, 1);
+    }
+    loop_node(b, cond >= 0 ? "M,cond,x" : "M,,x", outs);
 }
 
 /* M = 4: y += float(i); scan = y * y. */
 TEST(onnx_loop_const_trip_scan_unrolls)
 {
     ob b;
-    ob_init(&b, 13);
-    int64_t d[2] = {1, 3};
-    ob_input(&b, "x", 1, 2, d);
-    scalar_inits(&b, 4, 1);
-    loop_node(&b, "M,cond,x", "y,scan");
+    loop_model(&b, 4, 1, "y,scan");
     Onnx__NodeProto *cast = ob_node(&b, "Cast", "i", "fi");
     ob_attr_i(&b, cast, "to", 1);
     ob_node(&b, "Add", "y_in,fi", "y_out");
@@ -89,11 +96,7 @@ TEST(onnx_loop_const_trip_scan_unrolls)
 TEST(onnx_loop_cond_false_early)
 {
     ob b;
-    ob_init(&b, 13);
-    int64_t d[2] = {1, 3};
-    ob_input(&b, "x", 1, 2, d);
-    scalar_inits(&b, 10, 1);
-    loop_node(&b, "M,cond,x", "y,scan");
+    loop_model(&b, 10, 1, "y,scan");
     float two = 2;
     int64_t lim = 2;
     ob_init_f(&b, "two", 0, NULL, &two);
@@ -134,8 +137,9 @@ TEST(onnx_loop_body_reads_outer_scope)
     ob_input(&b, "w", 1, 2, d);
     float bias[3] = {1, 2, 3};
     ob_init_f(&b, "bias", 2, d, bias);
-    scalar_inits(&b, 3, 1);
-    loop_node(&b, "M,cond,x", "y");
+    int64_t m = 3;
+    ob_init_i(&b, "M", 0, NULL, &m);
+    loop_node(&b, "M,,x", "y");
     ob_node(&b, "Mul", "y_in,w", "t");
     ob_node(&b, "Add", "t,bias", "y_out");
     ob_output(&b, "cin");
@@ -163,13 +167,7 @@ TEST(onnx_loop_body_reads_outer_scope)
 TEST(onnx_loop_runtime_trip_while_loop)
 {
     ob b;
-    ob_init(&b, 13);
-    int64_t d[2] = {1, 3};
-    ob_input(&b, "x", 1, 2, d);
-    ob_input(&b, "M", 7, 0, NULL);
-    uint8_t t = 1;
-    b.g->initializer[b.g->n_initializer++] = ob_tensor(&b, "cond", 9, 0, NULL, &t, 1);
-    loop_node(&b, "M,cond,x", "y");
+    loop_model(&b, -1, 1, "y");
     float two = 2;
     ob_init_f(&b, "two", 0, NULL, &two);
     ob_node(&b, "Mul", "y_in,two", "t2");
@@ -205,11 +203,7 @@ TEST(onnx_loop_runtime_trip_while_loop)
 TEST(onnx_loop_runtime_cond_falls_back_to_while_loop)
 {
     ob b;
-    ob_init(&b, 13);
-    int64_t d[2] = {1, 3};
-    ob_input(&b, "x", 1, 2, d);
-    scalar_inits(&b, 10, 1);
-    loop_node(&b, "M,cond,x", "y");
+    loop_model(&b, 10, 1, "y");
     float two = 2, hundred = 100;
     ob_init_f(&b, "two", 0, NULL, &two);
     ob_init_f(&b, "hundred", 0, NULL, &hundred);
@@ -248,14 +242,8 @@ TEST(onnx_loop_without_cond_ignores_body_condition)
 {
     for (int rt = 0; rt < 2; rt++) {
         ob b;
-        ob_init(&b, 13);
-        int64_t d[2] = {1, 3}, m = 4;
-        ob_input(&b, "x", 1, 2, d);
-        if (rt)
-            ob_input(&b, "M", 7, 0, NULL);
-        else
-            ob_init_i(&b, "M", 0, NULL, &m);
-        loop_node(&b, "M,,x", "y");
+        int64_t m = 4;
+        loop_model(&b, rt ? -1 : m, -1, "y");
         float one = 1;
         ob_init_f(&b, "one", 0, NULL, &one);
         ob_node(&b, "Add", "y_in,one", "y_out");
@@ -283,13 +271,7 @@ TEST(onnx_loop_unsupported_forms_are_named)
 {
     /* run-time trip count with a scan output */
     ob b;
-    ob_init(&b, 13);
-    int64_t d[2] = {1, 3};
-    ob_input(&b, "x", 1, 2, d);
-    ob_input(&b, "M", 7, 0, NULL);
-    uint8_t t = 1;
-    b.g->initializer[b.g->n_initializer++] = ob_tensor(&b, "cond", 9, 0, NULL, &t, 1);
-    loop_node(&b, "M,cond,x", "yloop,scan");
+    loop_model(&b, -1, 1, "yloop,scan");
     ob_node(&b, "Neg", "y_in", "y_out");
     ob_output(&b, "cin");
     ob_output(&b, "y_out");
@@ -305,10 +287,7 @@ TEST(onnx_loop_unsupported_forms_are_named)
     ob_free(&b);
 
     /* a constant trip count above the unrolling cap */
-    ob_init(&b, 13);
-    ob_input(&b, "x", 1, 2, d);
-    scalar_inits(&b, 5000, 1);
-    loop_node(&b, "M,cond,x", "ybig,scan");
+    loop_model(&b, 5000, 1, "ybig,scan");
     ob_node(&b, "Neg", "y_in", "y_out");
     ob_output(&b, "cin");
     ob_output(&b, "y_out");
@@ -321,10 +300,7 @@ TEST(onnx_loop_unsupported_forms_are_named)
     ob_free(&b);
 
     /* a sequence-typed carried value (static reason from the pre-scan) */
-    ob_init(&b, 13);
-    ob_input(&b, "x", 1, 2, d);
-    scalar_inits(&b, 2, 1);
-    loop_node(&b, "M,cond,x", "yseq");
+    loop_model(&b, 2, 1, "yseq");
     Onnx__TypeProto__Sequence *sq = ob_alloc(&b, sizeof *sq);
     onnx__type_proto__sequence__init(sq);
     b.g->input[2]->type->value_case = ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE;
@@ -340,7 +316,7 @@ TEST(onnx_loop_unsupported_forms_are_named)
 
     /* neither M nor cond: an infinite loop */
     ob_init(&b, 13);
-    ob_input(&b, "x", 1, 2, d);
+    ob_input(&b, "x", 1, 2, (int64_t[]){1, 3});
     loop_node(&b, ",,x", "yinf");
     ob_node(&b, "Identity", "y_in", "y_out");
     ob_output(&b, "cin");
