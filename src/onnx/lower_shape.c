@@ -1,8 +1,8 @@
 /* Lowering of layout and shape ONNX ops to MIL: Reshape, Flatten, Transpose, Squeeze,
  * Unsqueeze, Concat, Split, Slice, Gather, Expand, Tile, Shape, Size, Identity, Dropout,
- * and the ops that must fold to constants (Constant, ConstantOfShape, Range: Core ML gets
- * static values, never fill/range_1d). If with a constant condition is inlined; otherwise it
- * becomes a MIL cond with one block per branch. */
+ * and Constant (always folded). ConstantOfShape / Range / NonZero fold when their inputs are
+ * constants and are lowered in lower_runtime.c otherwise. If with a constant condition is
+ * inlined; otherwise it becomes a MIL cond with one block per branch. */
 #include <string.h>
 
 #include "onnx_int.h"
@@ -794,14 +794,6 @@ OX_LOWER(mk_onnx_lower_size)
     int64_t v = (int64_t)k;
     mk_type t = mk_type_scalar(MK_DT_INT64);
     return mk_onnx_set_const(c, out[0], &t, &v);
-}
-
-/* Reached only when folding failed: the shape or bounds are not constants. */
-OX_LOWER(mk_onnx_lower_needs_const)
-{
-    (void)in, (void)n_in, (void)out, (void)n_out;
-    return mk_onnx_unsupported(c, n, "inputs computed at run time (Core ML needs static values;"
-                                     " fix input shapes with --shape or --bind)");
 }
 
 OX_LOWER(mk_onnx_lower_constant)

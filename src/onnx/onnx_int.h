@@ -242,7 +242,7 @@ OX_LOWER(mk_onnx_lower_concat); OX_LOWER(mk_onnx_lower_split); OX_LOWER(mk_onnx_
 OX_LOWER(mk_onnx_lower_gather); OX_LOWER(mk_onnx_lower_gather_elements);
 OX_LOWER(mk_onnx_lower_trilu); OX_LOWER(mk_onnx_lower_expand); OX_LOWER(mk_onnx_lower_tile);
 OX_LOWER(mk_onnx_lower_shape); OX_LOWER(mk_onnx_lower_size);
-OX_LOWER(mk_onnx_lower_needs_const); OX_LOWER(mk_onnx_lower_constant);
+OX_LOWER(mk_onnx_lower_constant);
 OX_LOWER(mk_onnx_lower_if); OX_WHY(mk_onnx_why_if);
 OX_LOWER(mk_onnx_lower_loop); OX_WHY(mk_onnx_why_loop);
 OX_LOWER(mk_onnx_lower_conv); OX_WHY(mk_onnx_why_conv);
@@ -271,6 +271,9 @@ OX_LOWER(mk_onnx_lower_quantize_linear); OX_LOWER(mk_onnx_lower_dequantize_linea
 OX_LOWER(mk_onnx_lower_dynamic_quantize_linear); OX_LOWER(mk_onnx_lower_qlinear_matmul);
 OX_LOWER(mk_onnx_lower_qlinear_conv); OX_LOWER(mk_onnx_lower_matmul_integer);
 OX_LOWER(mk_onnx_lower_conv_integer); OX_WHY(mk_onnx_why_quant);
+OX_LOWER(mk_onnx_lower_nll_loss); OX_LOWER(mk_onnx_lower_sce_loss); OX_WHY(mk_onnx_why_loss);
+OX_LOWER(mk_onnx_lower_constant_of_shape); OX_LOWER(mk_onnx_lower_range);
+OX_LOWER(mk_onnx_lower_non_zero);
 
 
 /* ---- small helpers every lowering file uses ---- */

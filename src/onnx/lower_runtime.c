@@ -1,0 +1,159 @@
+/* Lowering of ConstantOfShape, Range and NonZero when their inputs are computed at run time:
+ * MIL fill, range_1d and non_zero (+ transpose). Constant inputs never reach here: convert-
+ * time folding (fold.c) handles them first, so Core ML gets static values whenever it can.
+ * Output dims that depend on values are MK_DIM_UNKNOWN; these ops run on the CPU on Core ML.
+ * Forms MIL cannot express (unknown ranks, int64 fill values past int32) are refused. */
+#include <string.h>
+
+#include "onnx_int.h"
+
+/* A run-time int vector as int32 with a static length; NULL (with *len < 0) when unusable. */
+static mk_value *int_vector(ox_ctx *c, ox_val *v, int *len)
+{
+    mk_value *s = mil(c, v);
+    *len = -1;
+    if (!s || s->type.rank != 1 || s->type.dims[0] < 0 || s->type.dims[0] > MK_MAX_RANK ||
+        !mk_dtype_is_int(s->type.dtype))
+        return NULL;
+    *len = (int)s->type.dims[0];
+    if (s->type.dtype == MK_DT_INT32) return s;
+    mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
+    mk_type t = s->type;
+    t.dtype = MK_DT_INT32;
+    if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "int32"))
+        return NULL;
+    return mk_onnx_out(c, op, NULL, &t);
+}
+
+/* The fill value of a ConstantOfShape node as a scalar MIL constant in its run-time dtype
+ * (fp32, int32 or bool; default fp32 0). NULL with *why set when MIL cannot express it. */
+static mk_value *fill_value(ox_ctx *c, const Onnx__NodeProto *n, const char **why)
+{
+    const Onnx__AttributeProto *a = mk_onnx_attr(n, "value");
+    mk_type st = mk_type_scalar(MK_DT_FP32);
+    float zero = 0;
+    *why = NULL;
+    if (!a || !a->t) return mk_ir_const(c->p, c->blk, "fill_value", &st, &zero, 4, 0);
+    ox_val fv;
+    memset(&fv, 0, sizeof fv);
+    fv.name = "fill_value";
+    if (mk_onnx_tensor(c, a->t, &fv) != MK_OK) return NULL;
+    if (mk_onnx_numel(&fv.type) != 1) {
+        *why = "value must have exactly one element";
+        return NULL;
+    }
+    if (fv.type.dtype == MK_DT_FP32) {
+        float f = (float)mk_onnx_cget_f(&fv, 0);
+        return mk_ir_const(c->p, c->blk, "fill_value", &st, &f, 4, 0);
+    }
+    if (fv.type.dtype == MK_DT_INT64) {
+        int64_t x = mk_onnx_cget_i(&fv, 0);
+        if (x < INT32_MIN || x > INT32_MAX) {
+            *why = "int64 fill value outside the int32 range MIL computes in";
+            return NULL;
+        }
+        int32_t i = (int32_t)x;
+        st.dtype = MK_DT_INT32;
+        return mk_ir_const(c->p, c->blk, "fill_value", &st, &i, 4, 0);
+    }
+    if (fv.type.dtype == MK_DT_BOOL) {
+        uint8_t b = mk_onnx_cget_i(&fv, 0) != 0;
+        st.dtype = MK_DT_BOOL;
+        return mk_ir_const(c->p, c->blk, "fill_value", &st, &b, 1, 0);
+    }
+    *why = "value data type unsupported";
+    return NULL;
+}
+
+/* ConstantOfShape with a run-time shape: MIL fill. */
+OX_LOWER(mk_onnx_lower_constant_of_shape)
+{
+    (void)n_out;
+    if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing shape input");
+    int len;
+    mk_value *s = int_vector(c, in[0], &len);
+    if (!s) {
+        if (c->err->code) return c->err->code;
+        return len < 0 ? mk_onnx_unsupported(c, n, "run-time shape must be an int vector of"
+                                                    " static length (at most %d)", MK_MAX_RANK)
+                       : MK_OOM(c->err);
+    }
+    const char *why;
+    mk_value *v = fill_value(c, n, &why);
+    if (!v) {
+        if (c->err->code) return c->err->code;
+        return why ? mk_onnx_unsupported(c, n, "%s", why) : MK_OOM(c->err);
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_FILL, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "shape", s) || !mk_onnx_in_mil(c, op, "value", v))
+        return MK_OOM(c->err);
+    mk_type t = mk_type_make(v->type.dtype, len, NULL);
+    for (int i = 0; i < len; i++) t.dims[i] = MK_DIM_UNKNOWN;
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+/* A Range bound as a MIL scalar: rank-1 single-element values are reshaped to rank 0.
+ * NULL with *bad set when the value is not a scalar, without it on OOM or error. */
+static mk_value *bound(ox_ctx *c, ox_val *v, int *bad)
+{
+    mk_value *x = mil(c, v);
+    *bad = 0;
+    if (!x || x->type.rank == 0) return x;
+    if (x->type.rank != 1 || x->type.dims[0] != 1) {
+        *bad = 1;
+        return NULL;
+    }
+    return mk_onnx_reshape(c, x, 0, NULL, NULL);
+}
+
+/* Range with run-time start / limit / delta: MIL range_1d (fp32 or int32, as MIL computes). */
+OX_LOWER(mk_onnx_lower_range)
+{
+    (void)n_out;
+    static const char *const names[3] = {"start", "end", "step"};
+    mk_value *v[3];
+    if (n_in != 3 || !in[0] || !in[1] || !in[2])
+        return mk_onnx_unsupported(c, n, "needs start, limit and delta");
+    static const char *const onnx_names[3] = {"start", "limit", "delta"};
+    for (int i = 0; i < 3; i++) {
+        int bad;
+        if (!(v[i] = bound(c, in[i], &bad))) {
+            if (bad) return mk_onnx_unsupported(c, n, "%s must be a scalar", onnx_names[i]);
+            return c->err->code ? c->err->code : MK_OOM(c->err);
+        }
+    }
+    mk_dtype dt = v[0]->type.dtype;
+    if (dt != MK_DT_FP32 && dt != MK_DT_INT32)
+        return mk_onnx_unsupported(c, n, "data type %s unsupported (fp32 or int types)",
+                                   mk_dtype_name(dt));
+    if (v[1]->type.dtype != dt || v[2]->type.dtype != dt)
+        return mk_onnx_unsupported(c, n, "start, limit and delta types differ");
+    mk_op *op = mk_onnx_op(c, MK_OP_RANGE_1D, oname(n, 0));
+    if (!op) return MK_OOM(c->err);
+    for (int i = 0; i < 3; i++)
+        if (!mk_onnx_in_mil(c, op, names[i], v[i])) return MK_OOM(c->err);
+    int64_t d = MK_DIM_UNKNOWN;
+    mk_type t = mk_type_make(dt, 1, &d);
+    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+}
+
+/* NonZero of a run-time tensor: MIL non_zero gives [N, rank]; ONNX wants [rank, N]. */
+OX_LOWER(mk_onnx_lower_non_zero)
+{
+    (void)n_in, (void)n_out;
+    mk_value *x = mil(c, in[0]);
+    if (!x) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (x->type.rank == MK_RANK_UNKNOWN) return mk_onnx_unsupported(c, n, "input of unknown rank");
+    if (x->type.rank == 0) {
+        int64_t one = 1;
+        if (!(x = mk_onnx_reshape(c, x, 1, &one, NULL))) return MK_OOM(c->err);
+    }
+    int r = x->type.rank;
+    mk_op *op = mk_onnx_op(c, MK_OP_NON_ZERO, NULL);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
+    int64_t d[2] = {MK_DIM_UNKNOWN, r};
+    mk_type t = mk_type_make(MK_DT_INT32, 2, d);
+    mk_value *nz = mk_onnx_out(c, op, NULL, &t);
+    static const int perm[2] = {1, 0};
+    return done(c, out[0], nz ? mk_onnx_transpose(c, nz, 2, perm, oname(n, 0)) : NULL);
+}
