@@ -226,7 +226,7 @@ static inline float mk_sign_select(float x, float neg)
                                 X(k_argsort) X(k_non_zero) X(k_band_part) X(k_depth_to_space)      \
                                     X(k_space_to_depth) X(k_pixel_shuffle) X(k_upsample_nearest)   \
                                         X(k_upsample_bilinear) X(k_resize_nearest)                 \
-                                            X(k_resize_bilinear) X(k_resize) X(k_lstm) X(k_gru)    \
+                                            X(k_resize_bilinear) X(k_resize) X(k_resample) X(k_lstm) X(k_gru)    \
                                                 X(k_rnn) X(k_sdpa) X(k_cond) X(k_while_loop)       \
                                                     X(k_quantize) X(k_dequantize) X(k_read_state)
 

@@ -3,7 +3,9 @@
  * (target sizes, sampling_mode grids as coremltools' op definitions state them) and iOS17
  * resize (resized_dims 0-2). Each output row/column gets a source coordinate first; nearest
  * takes floor, bilinear blends the two neighbours. Spacings use the input/output sizes (the
- * scale factor "recomputed", as upsample_bilinear specifies). */
+ * scale factor "recomputed", as upsample_bilinear specifies). resample (grid sampling) reads a
+ * source point per output pixel from its coordinates and pads outside the image by index
+ * (constant / border / reflection / symmetric, as coremltools' definition pictures them). */
 #include <math.h>
 #include <string.h>
 
@@ -206,4 +208,121 @@ mk_status mk_k_resize(mk_kctx *k)
     }
     if (x && x->type.rank == 1 && rd == 1) return mk_kerr(k, MK_EUNSUPPORTED, "rank-1 resize");
     return resize_to(k, lin, (int)rd);
+}
+
+/* ---- resample ---- */
+enum { PAD_CONSTANT, PAD_BORDER, PAD_REFLECTION, PAD_SYMMETRIC };
+
+/* Source index of (possibly outside) index i on an axis of n > 0 pixels; -1 means "padding
+ * value". reflection mirrors about the edge pixels (|1,2,3| -> 3,2,|1,2,3|,2,1), symmetric
+ * repeats them (|1,2,3| -> 2,1,|1,2,3|,3,2). */
+static int64_t pad_index(int mode, int64_t i, int64_t n)
+{
+    if (i >= 0 && i < n) return i;
+    switch (mode) {
+    case PAD_BORDER: return i < 0 ? 0 : n - 1;
+    case PAD_REFLECTION: {
+        if (n == 1) return 0;
+        int64_t period = 2 * (n - 1), m = i % period;
+        if (m < 0) m += period;
+        return m < n ? m : period - m;
+    }
+    case PAD_SYMMETRIC: {
+        int64_t period = 2 * n, m = i % period;
+        if (m < 0) m += period;
+        return m < n ? m : period - 1 - m;
+    }
+    default: return -1;
+    }
+}
+
+/* Pixel coordinate of coordinate value v on an axis of n pixels. */
+static double unnormalize(int cmode, int align, double v, int64_t n)
+{
+    if (cmode == 1) v = (v + 1) / 2; /* normalized_minus_one_to_one -> [0, 1] */
+    if (cmode == 0) return v;
+    return align ? v * (double)(n - 1) : v * (double)n - 0.5;
+}
+
+/* floor of a value already clamped to +-1e15, as an index. */
+static int64_t floor_index(double v)
+{
+    return (int64_t)floor(v);
+}
+
+static float pixel(const float *img, int64_t H, int64_t W, int pmode, float padv, int64_t y,
+                   int64_t x)
+{
+    int64_t sy = pad_index(pmode, y, H), sx = pad_index(pmode, x, W);
+    return sy < 0 || sx < 0 ? padv : img[sy * W + sx];
+}
+
+mk_status mk_k_resample(mk_kctx *k)
+{
+    static const char *const pads[] = {"constant", "border", "reflection", "symmetric"};
+    static const char *const cmodes[] = {"unnormalized", "normalized_minus_one_to_one",
+                                         "normalized_zero_to_one"};
+    mk_rt *x = mk_kin(k, "x"), *g = mk_kin(k, "coordinates"), *out = k->outs[0];
+    if (!x || !g) return mk_kerr(k, MK_EINVAL, "needs x and coordinates");
+    const char *sm = mk_kstr(k, "sampling_mode", ""), *pm = mk_kstr(k, "padding_mode", "");
+    const char *cm = mk_kstr(k, "coordinates_mode", "");
+    int pmode = -1, cmode = -1, align;
+    double padv;
+    mk_status st;
+    if ((st = mk_kbool(k, "align_corners", 0, &align)) ||
+        (st = mk_kfloat(k, "padding_value", 0, &padv)))
+        return st;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(pm, pads[i]) == 0) pmode = i;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(cm, cmodes[i]) == 0) cmode = i;
+    int nearest = strcmp(sm, "nearest") == 0;
+    if ((!nearest && strcmp(sm, "bilinear") != 0) || pmode < 0 || cmode < 0)
+        return mk_kerr(k, MK_EINVAL, "bad sampling_mode '%s', padding_mode '%s' or "
+                                     "coordinates_mode '%s'", sm, pm, cm);
+    mk_layout lg = mk_interp_layout(g->type.dtype);
+    if (x->type.rank != 4 || g->type.rank != 4 || out->type.rank != 4 ||
+        mk_interp_layout(x->type.dtype) != MK_L_F32 || (lg != MK_L_F32 && lg != MK_L_I32) ||
+        mk_interp_layout(out->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EINVAL, "needs float x [N,C,H,W] and coordinates [N,H2,W2,2]");
+    int64_t N = x->type.dims[0], C = x->type.dims[1], H = x->type.dims[2], W = x->type.dims[3];
+    int64_t OH = g->type.dims[1], OW = g->type.dims[2];
+    if (g->type.dims[0] != N || g->type.dims[3] != 2 || out->type.dims[0] != N ||
+        out->type.dims[1] != C || out->type.dims[2] != OH || out->type.dims[3] != OW)
+        return mk_kerr(k, MK_EINVAL, "shapes of x, coordinates and output disagree");
+    if (out->numel == 0) return MK_OK;
+    if (H == 0 || W == 0) return mk_kerr(k, MK_EINVAL, "cannot resample an empty image");
+    const float *xd = x->data, *gf = g->data;
+    const int32_t *gi = g->data;
+    float *od = out->data, pv = (float)padv;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t p = 0; p < OH * OW; p++) {
+            size_t gix = (size_t)((n * OH * OW + p) * 2);
+            double gx = lg == MK_L_F32 ? (double)gf[gix] : (double)gi[gix];
+            double gy = lg == MK_L_F32 ? (double)gf[gix + 1] : (double)gi[gix + 1];
+            double u = unnormalize(cmode, align, gx, W), v = unnormalize(cmode, align, gy, H);
+            u = fmax(-1e15, fmin(1e15, u)); /* far outside stays outside; no inf arithmetic */
+            v = fmax(-1e15, fmin(1e15, v));
+            for (int64_t ch = 0; ch < C; ch++) {
+                const float *img = xd + (n * C + ch) * H * W;
+                float *o = od + (n * C + ch) * OH * OW + p;
+                if (isnan(u) || isnan(v)) {
+                    *o = pmode == PAD_CONSTANT ? pv : NAN;
+                    continue;
+                }
+                if (nearest) { /* round half to even, like nearbyint in the default mode */
+                    *o = pixel(img, H, W, pmode, pv, floor_index(nearbyint(v)),
+                               floor_index(nearbyint(u)));
+                    continue;
+                }
+                int64_t x0 = floor_index(u), y0 = floor_index(v);
+                float wx = (float)(u - floor(u)), wy = (float)(v - floor(v));
+                float a = pixel(img, H, W, pmode, pv, y0, x0);
+                float b = pixel(img, H, W, pmode, pv, y0, x0 + 1);
+                float c = pixel(img, H, W, pmode, pv, y0 + 1, x0);
+                float d = pixel(img, H, W, pmode, pv, y0 + 1, x0 + 1);
+                *o = (a * (1 - wx) + b * wx) * (1 - wy) + (c * (1 - wx) + d * wx) * wy;
+            }
+        }
+    return MK_OK;
 }

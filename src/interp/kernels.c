@@ -144,6 +144,7 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(RESIZE_NEAREST_NEIGHBOR, k_resize_nearest),
     K(RESIZE_BILINEAR, k_resize_bilinear),
     K(RESIZE, k_resize),
+    K(RESAMPLE, k_resample),
     /* recurrent, attention, control flow, quantization, state */
     K(LSTM, k_lstm),
     K(GRU, k_gru),

@@ -937,6 +937,7 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_RESIZE_NEAREST_NEIGHBOR] = mk_ir_rule_resize_hw,
     [MK_OP_RESIZE_BILINEAR] = mk_ir_rule_resize_hw,
     [MK_OP_RESIZE] = mk_ir_rule_resize,
+    [MK_OP_RESAMPLE] = mk_ir_rule_resample,
     [MK_OP_LSTM] = mk_ir_rule_lstm,
     [MK_OP_GRU] = mk_ir_rule_gru_rnn,
     [MK_OP_RNN] = mk_ir_rule_gru_rnn,

@@ -78,6 +78,7 @@ mk_status mk_ir_rule_sdpa(mk_ictx *c);
 mk_status mk_ir_rule_upsample(mk_ictx *c);
 mk_status mk_ir_rule_resize_hw(mk_ictx *c);
 mk_status mk_ir_rule_resize(mk_ictx *c);
+mk_status mk_ir_rule_resample(mk_ictx *c);
 mk_status mk_ir_rule_space(mk_ictx *c);
 
 mk_status mk_ir_rule_reshape(mk_ictx *c);

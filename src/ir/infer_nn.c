@@ -683,6 +683,67 @@ mk_status mk_ir_rule_resize(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
+/* resample (iOS15): x [N, C, H1, W1] sampled at coordinates [N, H2, W2, 2] -> [N, C, H2, W2];
+ * the string parameters must take one of the values coremltools' definition lists. */
+static int one_of(const char *s, const char *const *allowed, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, allowed[i]) == 0) return 1;
+    return 0;
+}
+
+mk_status mk_ir_rule_resample(mk_ictx *c)
+{
+    static const char *const sampling[] = {"bilinear", "nearest"};
+    static const char *const padding[] = {"constant", "border", "reflection", "symmetric"};
+    static const char *const coords[] = {"unnormalized", "normalized_minus_one_to_one",
+                                         "normalized_zero_to_one"};
+    static const struct {
+        const char *param;
+        const char *const *allowed;
+        int n;
+    } strs[] = {{"sampling_mode", sampling, 2}, {"padding_mode", padding, 4},
+                {"coordinates_mode", coords, 3}};
+    const mk_operand *x = mk_ir_infer_req(c, "x");
+    const mk_operand *g = x ? mk_ir_infer_req(c, "coordinates") : NULL;
+    if (!g) return c->e->code;
+    if (mk_ir_infer_rank(c, "x", x, 4, 4) || mk_ir_infer_rank(c, "coordinates", g, 4, 4))
+        return c->e->code;
+    if (x->type.dtype != MK_DT_FP32 && x->type.dtype != MK_DT_FP16)
+        return mk_ir_infer_fail(c, "'x' must be fp16 or fp32");
+    if (g->type.dtype != MK_DT_FP32 && g->type.dtype != MK_DT_INT32 &&
+        (g->type.dtype != MK_DT_FP16 || c->ios < 16))
+        return mk_ir_infer_fail(c, "'coordinates' must be int32 or fp32%s",
+                                c->ios < 16 ? "" : " or fp16");
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
+        const char *s = mk_ir_infer_str(c, strs[i].param, NULL);
+        if (!s) return mk_ir_infer_fail(c, "'%s' must be a constant string", strs[i].param);
+        if (!one_of(s, strs[i].allowed, strs[i].n))
+            return mk_ir_infer_fail(c, "unknown %s \"%s\"", strs[i].param, s);
+    }
+    int64_t ac;
+    if (mk_ir_infer_int(c, "align_corners", 0, &ac, NULL)) return c->e->code;
+    mk_type t = x->type;
+    if (g->type.rank < 0) {
+        if (t.rank < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
+        t.dims[2] = t.dims[3] = MK_DIM_UNKNOWN;
+        return mk_ir_infer_out(c, &t);
+    }
+    if (g->type.dims[3] >= 0 && g->type.dims[3] != 2)
+        return mk_ir_infer_fail(c, "'coordinates' last dimension must be 2, got %lld",
+                                (long long)g->type.dims[3]);
+    if (t.rank < 0) {
+        t.rank = 4;
+        t.dims[0] = g->type.dims[0];
+        t.dims[1] = MK_DIM_UNKNOWN;
+    } else if (mk_ir_infer_same_dim(c, "batch of x and coordinates", t.dims[0], g->type.dims[0]))
+        return c->e->code;
+    if (t.dims[0] < 0) t.dims[0] = g->type.dims[0];
+    t.dims[2] = g->type.dims[1];
+    t.dims[3] = g->type.dims[2];
+    return mk_ir_infer_out(c, &t);
+}
+
 mk_status mk_ir_rule_space(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");

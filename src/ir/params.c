@@ -29,6 +29,7 @@
 #define S17 .since = 17
 #define S18 .since = 18
 #define U17 .since = 15, .until = 17
+#define U15 .since = 15, .until = 15
 #define U16 .since = 15, .until = 16
 #define S16U17 .since = 16, .until = 17
 
@@ -321,6 +322,12 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_RESIZE] =
         PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL),
                DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL)),
+    /* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16 */
+    [MK_OP_RESAMPLE] =
+        PARAMS(IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15),
+               IN("coordinates", B_(INT32) | FLT, S16), RC("sampling_mode", STR, ALL),
+               RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),
+               RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL)),
 
     [MK_OP_LSTM] =
         PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),

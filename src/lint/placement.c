@@ -141,6 +141,7 @@ static const unsigned char place[MK_OP__COUNT] = {
     [MK_OP_RESIZE_NEAREST_NEIGHBOR] = PL_NE,
     [MK_OP_RESIZE_BILINEAR] = PL_NE,
     [MK_OP_RESIZE] = PL_NE,
+    [MK_OP_RESAMPLE] = PL_NE,
     [MK_OP_LSTM] = PL_CPU,
     [MK_OP_GRU] = PL_CPU,
     [MK_OP_RNN] = PL_CPU,

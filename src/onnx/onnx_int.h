@@ -274,6 +274,9 @@ OX_LOWER(mk_onnx_lower_conv_integer); OX_WHY(mk_onnx_why_quant);
 OX_LOWER(mk_onnx_lower_nll_loss); OX_LOWER(mk_onnx_lower_sce_loss); OX_WHY(mk_onnx_why_loss);
 OX_LOWER(mk_onnx_lower_constant_of_shape); OX_LOWER(mk_onnx_lower_range);
 OX_LOWER(mk_onnx_lower_non_zero);
+OX_LOWER(mk_onnx_lower_grid_sample); OX_WHY(mk_onnx_why_grid_sample);
+OX_LOWER(mk_onnx_lower_dft); OX_LOWER(mk_onnx_lower_stft); OX_LOWER(mk_onnx_lower_hann_window);
+OX_LOWER(mk_onnx_lower_hamming_window); OX_LOWER(mk_onnx_lower_blackman_window);
 
 
 /* ---- small helpers every lowering file uses ---- */

@@ -548,6 +548,10 @@ static const ocase cases[] = {
     {MK_OP_RESIZE,
      "x=i1x2x3x3 shape=v6,5 resized_dims=u2 interpolation_mode='LINEAR sampling_mode='DEFAULT", 1,
      -1, 1, NULL},
+    {MK_OP_RESAMPLE,
+     "x=i1x2x3x3 coordinates=i1x4x5x2 sampling_mode='bilinear padding_mode='reflection "
+     "padding_value=f0 coordinates_mode='normalized_minus_one_to_one align_corners=t0",
+     1, -1, 1, NULL},
     {MK_OP_LSTM,
      "x=i3x1x4 initial_h=i1x5 initial_c=i1x5 weight_ih=w20x4 weight_hh=w20x5 bias=w20 "
      "direction='forward output_sequence=t1 recurrent_activation='sigmoid cell_activation='tanh "
@@ -747,11 +751,14 @@ TEST(fp16_pass_every_op_every_target)
     }
     for (int k = 0; k < MK_OP__COUNT; k++)
         CHECK_MSG(covered[k], "no fp16 case for op %s", mk_ir_op_info((mk_op_kind)k)->name);
-    /* fp32-only ops: lstm/gru/rnn before iOS17 (coremltools defs: T = fp32 until iOS17) */
+    /* fp32-only ops: lstm/gru/rnn before iOS17 (coremltools defs: T = fp32 until iOS17);
+     * resample's coordinates stay fp32 on iOS15 (U = int32/fp32; fp16 from iOS16) */
     char line[512];
     size_t o = 0;
     for (int k = 0; k < MK_OP__COUNT; k++) {
-        unsigned want = (k == MK_OP_LSTM || k == MK_OP_GRU || k == MK_OP_RNN) ? 3u : 0u;
+        unsigned want = (k == MK_OP_LSTM || k == MK_OP_GRU || k == MK_OP_RNN) ? 3u
+                        : k == MK_OP_RESAMPLE                                ? 1u
+                                                                             : 0u;
         CHECK_MSG(kept_mask[k] == want, "op %s kept fp32 at mask %#x, expected %#x",
                   mk_ir_op_info((mk_op_kind)k)->name, kept_mask[k], want);
         if (kept_mask[k] && o < sizeof line)
