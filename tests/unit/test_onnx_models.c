@@ -240,3 +240,45 @@ TEST(onnx_model_squeezenet)
     mk_ir_program_free(p);
     done(q);
 }
+
+/* PP-OCRv4 recognition (SVTR: convs, attention matmuls, layer norms, hardswish) at 48x320 and
+ * the mobile direction classifier: 320 / 4 = 80 time steps, 6625 classes out. */
+TEST(onnx_model_ppocr_rec_and_cls)
+{
+    const char *sr[] = {"x=1,3,48,320"};
+    mk_program *p = NULL;
+    mk_program *q = convert_save_reload(tc, "ppocr_rec", 1, sr, 0, NULL, &p);
+    NEED(q, "ppocr_rec");
+    if (p) {
+        const mk_type *t = &mk_ir_main(p)->block->outputs[0]->type;
+        CHECK_MSG(t->rank == 3 && t->dims[1] == 40 && t->dims[2] == 6625,
+                  "rec output rank %d [%lld, %lld]", t->rank, (long long)t->dims[1],
+                  (long long)t->dims[2]);
+        mk_ir_program_free(p);
+    }
+    done(q);
+    const char *sc[] = {"x=1,3,48,192"};
+    q = convert_save_reload(tc, "ppocr_cls", 1, sc, 0, NULL, NULL);
+    NEED(q, "ppocr_cls");
+    done(q);
+}
+
+/* Silero VAD v5 (@ricky0123/vad-web): an If on sr around an STFT-as-conv front end and an LSTM
+ * cell; with sr bound every branch folds. */
+TEST(onnx_model_silero_vad_v5)
+{
+    const char *shapes[] = {"input=1,512", "state=2,1,128"};
+    const char *binds[] = {"sr=16000"};
+    mk_program *p = NULL;
+    mk_program *q = convert_save_reload(tc, "silero_vad_v5", 2, shapes, 1, binds, &p);
+    NEED(q, "silero_vad_v5");
+    if (p) {
+        int cond = 0;
+        MK_FOR_OPS(mk_ir_main(p)->block, op) cond += op->kind == MK_OP_COND;
+        CHECK_EQ_INT(cond, 0);
+        CHECK_EQ_INT(p->n_inputs, 2);
+        CHECK_EQ_INT(p->n_outputs, 2);
+        mk_ir_program_free(p);
+    }
+    done(q);
+}
