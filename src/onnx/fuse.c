@@ -3,7 +3,10 @@
  * (ReduceMean -> Sub -> Pow|Mul -> ReduceMean -> Add eps -> Sqrt -> Div [-> Mul gamma
  * -> Add beta]) becomes one layer_norm; x * sigmoid(x) becomes silu; the erf and tanh forms
  * of GELU (0.5 x (1 + erf(x / sqrt 2)), 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))))
- * become gelu. Only single-use intermediates are fused; anything else is left as lowered. */
+ * become gelu; PaddlePaddle's hard_swish x * clip(x + 3, 0, 6) / 6 (Div or Mul by 1/6, any
+ * operand order) becomes mul(x, sigmoid_hard(x, 1/6, 0.5)) and clip(x + 3, 0, 6) / 6 alone
+ * becomes sigmoid_hard (fp32 x only). Only single-use intermediates are fused; anything else
+ * is left as lowered. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -83,17 +86,32 @@ static mk_value *other(const mk_op *op, const mk_value *v)
     return NULL;
 }
 
-/* The single consumer of v in b of kind k, or NULL. */
-static mk_op *sole_user(const fuse_ctx *f, const mk_block *b, const mk_value *v, mk_op_kind k)
+/* The single consumer of v in b, or NULL. */
+static mk_op *sole_any(const fuse_ctx *f, const mk_block *b, const mk_value *v)
 {
     if (uses(f, v) != 1) return NULL;
     for (mk_op *op = v->producer ? v->producer->next : b->first; op; op = op->next) {
         for (int i = 0; i < op->n_inputs; i++)
             for (int j = 0; j < op->inputs[i].n_args; j++)
-                if (op->inputs[i].args[j] == v) return op->kind == k ? op : NULL;
+                if (op->inputs[i].args[j] == v) return op;
         if (op->n_blocks) return NULL;
     }
     return NULL;
+}
+
+/* The single consumer of v in b of kind k, or NULL. */
+static mk_op *sole_user(const fuse_ctx *f, const mk_block *b, const mk_value *v, mk_op_kind k)
+{
+    mk_op *op = sole_any(f, b, v);
+    return op && op->kind == k ? op : NULL;
+}
+
+/* One more use of v by an op the fusion created (keeps the counts right for later matches). */
+static void bump(fuse_ctx *f, const mk_value *v)
+{
+    if (!v->name) return;
+    intptr_t n = (intptr_t)mk_strmap_get(&f->uses, v->name);
+    if (!mk_strmap_put(&f->uses, v->name, (void *)(n + 1))) f->oom = 1;
 }
 
 /* A constant that can serve as layer_norm gamma/beta: its shape, without leading 1s, equals
@@ -226,6 +244,19 @@ static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
     return 1;
 }
 
+/* New op `op` (already inserted) with output nv replaces the value of `last`, taking over
+ * its name (graph outputs keep their names). */
+static void take_over(mk_block *b, mk_op *last, mk_op *op, mk_value *nv)
+{
+    mk_value *old = last->outputs[0];
+    const char *keep = old->name;
+    old->name = nv->name;
+    last->name = nv->name;
+    nv->name = keep;
+    op->name = keep;
+    mk_ir_replace_uses(b, old, nv);
+}
+
 /* Replace the value of op `last` by a new single-input op of kind k on x (inserted before
  * last, taking over last's output name); returns 1, or -1 on OOM. */
 static int replace_with(fuse_ctx *f, mk_block *b, mk_op *last, mk_op_kind k, mk_value *x,
@@ -243,13 +274,7 @@ static int replace_with(fuse_ctx *f, mk_block *b, mk_op *last, mk_op_kind k, mk_
     mk_value *nv = mk_ir_op_add_output(p, op, NULL, &x->type);
     if (!nv) return -1;
     mk_ir_insert_before(last, op);
-    mk_value *old = last->outputs[0];
-    const char *keep = old->name;
-    old->name = nv->name;
-    last->name = nv->name;
-    nv->name = keep;
-    op->name = keep;
-    mk_ir_replace_uses(b, old, nv);
+    take_over(b, last, op, nv);
     return 1;
 }
 
@@ -332,6 +357,93 @@ static mk_op *gelu_tail(const fuse_ctx *f, const mk_block *b, mk_value *ev, mk_v
     return scaled(f, b, w, 0.5) == x ? m1 : NULL;
 }
 
+static int near0(double a)
+{
+    return fabs(a) <= 1e-6;
+}
+
+/* x when clip op cl computes clip(x + 3, 0, 6) (add either way round, the sum used once). */
+static mk_value *relu6_shift(const fuse_ctx *f, const mk_block *b, const mk_op *cl)
+{
+    double lo, hi, k;
+    if (!const_scalar(mk_ir_arg(cl, "alpha"), &lo) || !near0(lo) ||
+        !const_scalar(mk_ir_arg(cl, "beta"), &hi) || !near(hi, 6))
+        return NULL;
+    mk_value *t = mk_ir_arg(cl, "x");
+    mk_op *ad = made_by(t, MK_OP_ADD, b);
+    if (!ad || uses(f, t) != 1) return NULL;
+    mk_value *x = mk_ir_arg(ad, "x"), *y = mk_ir_arg(ad, "y");
+    if (const_scalar(y, &k) && near(k, 3)) return x;
+    if (const_scalar(x, &k) && near(k, 3)) return y;
+    return NULL;
+}
+
+/* Whether op computes v / 6 (real_div by 6, or mul by 1/6 either way round). */
+static int sixth_of(const mk_op *op, const mk_value *v)
+{
+    double c;
+    if (!op) return 0;
+    if (op->kind == MK_OP_REAL_DIV)
+        return mk_ir_arg(op, "x") == v && const_scalar(mk_ir_arg(op, "y"), &c) && near(c, 6);
+    return op->kind == MK_OP_MUL && const_scalar(other(op, v), &c) && near(c, 1.0 / 6);
+}
+
+/* Replace the value of `last` by sigmoid_hard(x, 1/6, 0.5), times x when `swish`; 1 or -1. */
+static int replace_hard(fuse_ctx *f, mk_block *b, mk_op *last, mk_value *x, int swish)
+{
+    mk_program *p = f->p;
+    const char *nm = mk_ir_unique_name(p, "sigmoid_hard");
+    mk_op *hs = nm ? mk_ir_op_new(p, MK_OP_SIGMOID_HARD, nm) : NULL;
+    if (!hs) return -1;
+    float al = 1.0f / 6, be = 0.5f;
+    mk_value *av = mk_ir_const_f32(p, NULL, mk_arena_printf(p->arena, "%s_alpha", nm), 1, &al, 1);
+    mk_value *bv = mk_ir_const_f32(p, NULL, mk_arena_printf(p->arena, "%s_beta", nm), 1, &be, 1);
+    if (!av || !bv || !mk_ir_op_add_input(p, hs, "x", x) ||
+        !mk_ir_op_add_input(p, hs, "alpha", av) || !mk_ir_op_add_input(p, hs, "beta", bv))
+        return -1;
+    mk_value *hv = mk_ir_op_add_output(p, hs, NULL, &x->type);
+    if (!hv) return -1;
+    mk_ir_insert_before(last, av->producer);
+    mk_ir_insert_before(last, bv->producer);
+    mk_ir_insert_before(last, hs);
+    bump(f, x);
+    if (!swish) {
+        take_over(b, last, hs, hv);
+        return f->oom ? -1 : 1;
+    }
+    const char *mn = mk_ir_unique_name(p, "mul");
+    mk_op *m = mn ? mk_ir_op_new(p, MK_OP_MUL, mn) : NULL;
+    if (!m || !mk_ir_op_add_input(p, m, "x", x) || !mk_ir_op_add_input(p, m, "y", hv)) return -1;
+    mk_value *mv = mk_ir_op_add_output(p, m, NULL, &x->type);
+    if (!mv) return -1;
+    mk_ir_insert_before(last, m);
+    bump(f, x);
+    bump(f, hv);
+    take_over(b, last, m, mv);
+    return f->oom ? -1 : 1;
+}
+
+/* hard_swish / hard_sigmoid written out around clip op cl (see the top of the file). */
+static int fuse_hard(fuse_ctx *f, mk_block *b, mk_op *cl)
+{
+    mk_value *x = relu6_shift(f, b, cl), *c = cl->outputs[0];
+    if (!x || x->type.dtype != MK_DT_FP32 || !mk_type_equal(&c->type, &x->type)) return 0;
+    mk_op *u = sole_any(f, b, c);
+    if (!u || !mk_type_equal(&u->outputs[0]->type, &x->type)) return 0;
+    if (sixth_of(u, c)) { /* clip(x + 3, 0, 6) / 6, then maybe * x */
+        mk_value *h = u->outputs[0];
+        mk_op *m = sole_user(f, b, h, MK_OP_MUL);
+        if (m && other(m, h) == x && mk_type_equal(&m->outputs[0]->type, &x->type))
+            return replace_hard(f, b, m, x, 1);
+        return replace_hard(f, b, u, x, 0);
+    }
+    if (u->kind != MK_OP_MUL || other(u, c) != x) return 0;
+    mk_value *m = u->outputs[0]; /* (x * clip(x + 3, 0, 6)) / 6 */
+    mk_op *d = sole_any(f, b, m);
+    if (!sixth_of(d, m) || !mk_type_equal(&d->outputs[0]->type, &x->type)) return 0;
+    return replace_hard(f, b, d, x, 1);
+}
+
 static int fuse_act(fuse_ctx *f, mk_block *b, mk_op *op)
 {
     if (op->kind == MK_OP_SIGMOID) {
@@ -341,6 +453,7 @@ static int fuse_act(fuse_ctx *f, mk_block *b, mk_op *op)
             return 0;
         return replace_with(f, b, m, MK_OP_SILU, x, NULL);
     }
+    if (op->kind == MK_OP_CLIP) return fuse_hard(f, b, op);
     if (op->kind != MK_OP_ERF && op->kind != MK_OP_TANH) return 0;
     mk_value *x = gelu_x(f, b, op);
     mk_op *last = x ? gelu_tail(f, b, op->outputs[0], x) : NULL;

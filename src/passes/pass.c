@@ -64,6 +64,8 @@ static const mk_pass_info table[] = {
     /* general passes */
     {"fold", "", mk_pass_fold, 0, "constant-fold static shape ops and casts; remove dead ops"},
     {"dce", "", mk_pass_dce, 0, "remove ops whose outputs nobody reads"},
+    {"fuse_conv_batchnorm", "", mk_pass_fuse_conv_batchnorm, 0,
+     "conv + constant batch_norm -> one conv; beyond-fp16 batch_norm -> mul + add"},
     {"fp16", "", mk_pass_fp16, 1, "fp16 compute precision: cast I/O, fp16 constants"},
     {"quantize_int8", "", mk_pass_quantize_int8, 1,
      "per-channel int8 weights (constexpr_affine_dequantize / blockwise_shift_scale)"},

@@ -32,6 +32,9 @@ int mk_pass_run(const mk_pass_info *pi, mk_program *p, mk_err *e);
 /* ---- the passes ---- */
 int mk_pass_fold(mk_program *p, mk_err *e);
 int mk_pass_dce(mk_program *p, mk_err *e);
+/* conv/conv_transpose + batch_norm -> one conv; other batch_norms with constants beyond fp16
+ * range -> mul + add (fuse_conv_bn.c). */
+int mk_pass_fuse_conv_batchnorm(mk_program *p, mk_err *e);
 int mk_pass_fix_conv_transpose_1d(mk_program *p, mk_err *e);
 int mk_pass_fix_conv_transpose_1d_bias(mk_program *p, mk_err *e);
 int mk_pass_fix_conv_padding(mk_program *p, mk_err *e);

@@ -1,7 +1,8 @@
 /* ONNX front end pattern fusion: the decomposed layer normalization (ReduceMean, Sub,
- * Pow|Mul, ReduceMean, Add, Sqrt, Div, optional Mul/Add affine) becomes one MIL layer_norm.
- * Structural checks, cases that must stay unfused, and an interpreter equivalence check of
- * fused vs unfused programs on random inputs (max |a-b| <= 1e-5). */
+ * Pow|Mul, ReduceMean, Add, Sqrt, Div, optional Mul/Add affine) becomes one MIL layer_norm, and
+ * the written-out hard_swish / hard_sigmoid (x * clip(x + 3, 0, 6) / 6) become sigmoid_hard.
+ * Structural checks, cases that must stay unfused, and interpreter equivalence checks of fused
+ * vs unfused programs on random inputs. */
 #include <math.h>
 #include <stdio.h>
 
@@ -195,6 +196,206 @@ TEST(onnx_fuse_layer_norm_left_alone)
             CHECK_EQ_INT(ob_count(p, MK_OP_LAYER_NORM), 0);
             CHECK_EQ_INT(ob_count(p, MK_OP_REDUCE_MEAN), 2);
             CHECK_EQ_INT(ob_count(p, MK_OP_SQRT), 1);
+        }
+        mk_ir_program_free(p);
+        ob_free(&b);
+    }
+}
+
+/* ---- hard_swish / hard_sigmoid written out (PaddlePaddle: x * Clip(x + 3, 0, 6) / 6) ---- */
+
+/* Options for the decomposed hard_swish / hard_sigmoid. */
+typedef struct hs_opts {
+    int swish;       /* multiply by x */
+    int mul_first;   /* x * (clip / 6) instead of (x * clip) / 6 */
+    int by_sixth;    /* Mul by 1/6 instead of Div by 6 */
+    int commute;     /* constants and x on the other side of Add / Mul */
+    int opset;       /* < 11: Clip bounds as attributes */
+    float add, lo, hi, div;
+    int share;       /* 1: clip output also a graph output; 2: the /6 value also one */
+    int other_x;     /* multiply by a second input instead of x */
+} hs_opts;
+
+static const int64_t HS_DIMS[4] = {2, 3, 4, 5};
+
+static void build_hs(ob *b, const hs_opts *o)
+{
+    ob_init(b, o->opset);
+    ob_input(b, "x", 1, 4, HS_DIMS);
+    if (o->other_x) ob_input(b, "z", 1, 4, HS_DIMS);
+    const char *mx = o->other_x ? "z" : "x";
+    float k6 = o->by_sixth ? 1.0f / o->div : o->div;
+    ob_init_f(b, "three", 0, NULL, &o->add);
+    ob_init_f(b, "six", 0, NULL, &k6);
+    ob_node(b, "Add", o->commute ? "three,x" : "x,three", "t");
+    if (o->opset < 11) {
+        Onnx__NodeProto *n = ob_node(b, "Clip", "t", "c");
+        ob_attr_f(b, n, "min", o->lo);
+        ob_attr_f(b, n, "max", o->hi);
+    } else {
+        ob_init_f(b, "lo", 0, NULL, &o->lo);
+        ob_init_f(b, "hi", 0, NULL, &o->hi);
+        ob_node(b, "Clip", "t,lo,hi", "c");
+    }
+    const char *scale = o->by_sixth ? "Mul" : "Div";
+    char ins[64];
+    if (!o->swish || o->mul_first) {
+        snprintf(ins, sizeof ins, o->commute && o->by_sixth ? "six,c" : "c,six");
+        ob_node(b, scale, ins, o->swish ? "h" : "y");
+        if (o->swish) {
+            snprintf(ins, sizeof ins, o->commute ? "h,%s" : "%s,h", mx);
+            ob_node(b, "Mul", ins, "y");
+        }
+    } else {
+        snprintf(ins, sizeof ins, o->commute ? "c,%s" : "%s,c", mx);
+        ob_node(b, "Mul", ins, "m");
+        ob_node(b, scale, o->commute && o->by_sixth ? "six,m" : "m,six", "y");
+    }
+    ob_output(b, "y");
+    if (o->share == 1) ob_output(b, "c");
+    if (o->share == 2) ob_output(b, "h");
+}
+
+/* Output 0 of both programs on x spanning [-5, 5] (the kinks at -3 and 3 included): checks
+ * |a - b| <= 1e-6 max(1, |b|) and that b is the hard_swish / hard_sigmoid formula. */
+static void hs_equal(mk_test_ctx *tc, const mk_program *a, const mk_program *b, int swish)
+{
+    mk_tensor_list in = {0, NULL}, oa = {0, NULL}, obl = {0, NULL};
+    mk_err e = {0};
+    mk_run_options ro = {0};
+    ro.threads = 1;
+    if (mk_random_inputs(a, 11, &in, &e) != MK_OK) {
+        CHECK_MSG(0, "random inputs: %s", e.msg);
+        return;
+    }
+    float *x = in.items[0].data;
+    size_t n = in.items[0].nbytes / sizeof *x;
+    unsigned s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1103515245u + 12345u;
+        x[i] = i < 21 ? -5.0f + 0.5f * (float)i : -5.0f + 10.0f * (float)(s >> 8) / 16777216.0f;
+    }
+    if (mk_run(a, &ro, &in, &oa, &e) != MK_OK || mk_run(b, &ro, &in, &obl, &e) != MK_OK) {
+        CHECK_MSG(0, "run: %s", e.msg);
+        goto out;
+    }
+    REQUIRE(oa.n >= 1 && obl.n >= 1 && oa.items[0].nbytes == n * 4 &&
+            obl.items[0].nbytes == n * 4);
+    const float *ya = oa.items[0].data, *yb = obl.items[0].data;
+    double worst = 0, worst_ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double xd = x[i], h = fmin(fmax(xd + 3, 0), 6) / 6, r = swish ? xd * h : h;
+        double d = fabs((double)ya[i] - yb[i]) / fmax(1.0, fabs(yb[i]));
+        double dr = fabs(r - yb[i]) / fmax(1.0, fabs(r));
+        if (!(d <= worst)) worst = d;
+        if (!(dr <= worst_ref)) worst_ref = dr;
+    }
+    CHECK_MSG(worst <= 1e-6, "fused vs unfused differ by %g (relative)", worst);
+    CHECK_MSG(worst_ref <= 1e-6, "unfused vs formula differ by %g (relative)", worst_ref);
+out:
+    mk_tensor_list_free(&in);
+    mk_tensor_list_free(&oa);
+    mk_tensor_list_free(&obl);
+}
+
+static void check_hs(mk_test_ctx *tc, const hs_opts *o)
+{
+    ob b;
+    build_hs(&b, o);
+    mk_program *f = import_flags(tc, &b, 0), *u = import_flags(tc, &b, MK_ONNX_NO_FUSE);
+    if (f && u) {
+        CHECK_EQ_INT(ob_count(u, MK_OP_CLIP), 1);
+        CHECK_EQ_INT(ob_count(u, MK_OP_SIGMOID_HARD), 0);
+        CHECK_EQ_INT(ob_count(f, MK_OP_SIGMOID_HARD), 1);
+        CHECK_EQ_INT(ob_count(f, MK_OP_CLIP), 0);
+        CHECK_EQ_INT(ob_count(f, MK_OP_ADD), 0);
+        CHECK_EQ_INT(ob_count(f, MK_OP_REAL_DIV), 0);
+        CHECK_EQ_INT(ob_count(f, MK_OP_MUL), o->swish);
+        mk_op *hs = ob_find(f, MK_OP_SIGMOID_HARD);
+        float al = 0, be = 0;
+        if (hs) {
+            CHECK(mk_ir_arg_f32(hs, "alpha", &al) && fabsf(al - 1.0f / 6) < 1e-7f);
+            CHECK(mk_ir_arg_f32(hs, "beta", &be) && be == 0.5f);
+            CHECK_STR(mk_ir_arg(hs, "x")->name, "x");
+        }
+        if (o->swish) {
+            mk_op *m = ob_find(f, MK_OP_MUL);
+            CHECK(m && hs && mk_ir_arg(m, "x") == mk_ir_arg(hs, "x") &&
+                  mk_ir_arg(m, "y") == hs->outputs[0]);
+        }
+        CHECK_STR(mk_ir_main(f)->block->outputs[0]->name, "y");
+        hs_equal(tc, f, u, o->swish);
+    }
+    mk_ir_program_free(f);
+    mk_ir_program_free(u);
+    ob_free(&b);
+}
+
+TEST(onnx_fuse_hard_swish_forms)
+{
+    /* swish, mul_first, by_sixth, commute, opset, add, lo, hi, div, share, other_x */
+    const hs_opts forms[] = {
+        {1, 0, 0, 0, 13, 3, 0, 6, 6, 0, 0}, /* PaddlePaddle: (x * clip) / 6 */
+        {1, 0, 1, 1, 13, 3, 0, 6, 6, 0, 0}, /* (1/6) * (clip * x), 3 + x */
+        {1, 1, 0, 0, 13, 3, 0, 6, 6, 0, 0}, /* x * (clip / 6) */
+        {1, 1, 1, 1, 13, 3, 0, 6, 6, 0, 0}, /* (1/6 * clip) * x */
+        {1, 0, 1, 0, 10, 3, 0, 6, 6, 0, 0}, /* opset 10 Clip attributes, (x * clip) * 1/6 */
+        {1, 0, 0, 0, 13, 3.0000002f, 0, 6.0000005f, 5.9999995f, 0, 0}, /* within tolerance */
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) check_hs(tc, &forms[i]);
+}
+
+TEST(onnx_fuse_hard_sigmoid_forms)
+{
+    const hs_opts forms[] = {
+        {0, 0, 0, 0, 13, 3, 0, 6, 6, 0, 0}, /* clip(x + 3, 0, 6) / 6 */
+        {0, 0, 1, 1, 13, 3, 0, 6, 6, 0, 0}, /* (1/6) * clip(3 + x, 0, 6) */
+        {0, 0, 1, 0, 9, 3, 0, 6, 6, 0, 0},  /* opset 9 attributes, clip * 1/6 */
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) check_hs(tc, &forms[i]);
+}
+
+TEST(onnx_fuse_hard_swish_shared_tail_fuses_hard_sigmoid_only)
+{
+    /* x * h with h = clip(x + 3, 0, 6) / 6 also a graph output: h itself is still fusable */
+    const hs_opts o = {1, 1, 0, 0, 13, 3, 0, 6, 6, 2, 0};
+    ob b;
+    build_hs(&b, &o);
+    mk_program *p = import_flags(tc, &b, 0);
+    if (p) {
+        CHECK_EQ_INT(ob_count(p, MK_OP_SIGMOID_HARD), 1);
+        CHECK_EQ_INT(ob_count(p, MK_OP_CLIP), 0);
+        CHECK_EQ_INT(ob_count(p, MK_OP_REAL_DIV), 0);
+        CHECK_EQ_INT(ob_count(p, MK_OP_MUL), 1);
+        CHECK_STR(mk_ir_main(p)->block->outputs[1]->name, "h");
+        mk_op *hs = ob_find(p, MK_OP_SIGMOID_HARD);
+        CHECK(hs && mk_ir_main(p)->block->outputs[1] == hs->outputs[0]);
+    }
+    mk_ir_program_free(p);
+    ob_free(&b);
+}
+
+TEST(onnx_fuse_hard_swish_near_misses)
+{
+    const hs_opts cases[] = {
+        {1, 0, 0, 0, 13, 2.5f, 0, 6, 6, 0, 0},  /* x + 2.5 */
+        {1, 0, 0, 0, 13, 3, 0.1f, 6, 6, 0, 0},  /* clip low 0.1 */
+        {1, 0, 0, 0, 13, 3, 0, 5, 6, 0, 0},     /* clip high 5 */
+        {1, 0, 0, 0, 13, 3, 0, 6, 6.01f, 0, 0}, /* / 6.01 */
+        {1, 0, 1, 0, 13, 3, 0, 6, 5, 0, 0},     /* * 1/5 */
+        {0, 0, 0, 0, 13, 3, 0, 6, 7, 0, 0},     /* hard sigmoid / 7 */
+        {1, 0, 0, 0, 13, 3, 0, 6, 6, 1, 0},     /* clip output shared */
+        {0, 0, 0, 0, 13, 3, 0, 6, 6, 1, 0},     /* clip output shared (hard sigmoid) */
+        {1, 0, 0, 0, 13, 3, 0, 6, 6, 0, 1},     /* z * clip(x + 3, 0, 6) / 6 */
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ob b;
+        build_hs(&b, &cases[k]);
+        mk_program *p = import_flags(tc, &b, 0);
+        if (p) {
+            CHECK_MSG(ob_count(p, MK_OP_SIGMOID_HARD) == 0, "case %zu fused", k);
+            CHECK_EQ_INT(ob_count(p, MK_OP_CLIP), 1);
+            CHECK_EQ_INT(ob_count(p, MK_OP_ADD), 1);
         }
         mk_ir_program_free(p);
         ob_free(&b);
