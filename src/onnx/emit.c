@@ -200,6 +200,23 @@ mk_status mk_onnx_set_const(ox_ctx *c, ox_val *o, const mk_type *t, const void *
 }
 
 /* ---- building blocks ---- */
+mk_value *mk_onnx_i32_vector(ox_ctx *c, ox_val *v, int *len)
+{
+    mk_value *s = v ? mk_onnx_mil(c, v) : NULL;
+    *len = -1;
+    if (!s || s->type.rank != 1 || s->type.dims[0] < 0 || s->type.dims[0] > MK_MAX_RANK ||
+        !mk_dtype_is_int(s->type.dtype))
+        return NULL;
+    *len = (int)s->type.dims[0];
+    if (s->type.dtype == MK_DT_INT32) return s;
+    mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
+    mk_type t = s->type;
+    t.dtype = MK_DT_INT32;
+    if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "int32"))
+        return NULL;
+    return mk_onnx_out(c, op, NULL, &t);
+}
+
 mk_value *mk_onnx_unary(ox_ctx *c, mk_op_kind k, mk_value *x, const char *name)
 {
     mk_op *op = mk_onnx_op(c, k, name);

@@ -7,24 +7,6 @@
 
 #include "onnx_int.h"
 
-/* A run-time int vector as int32 with a static length; NULL (with *len < 0) when unusable. */
-static mk_value *int_vector(ox_ctx *c, ox_val *v, int *len)
-{
-    mk_value *s = mil(c, v);
-    *len = -1;
-    if (!s || s->type.rank != 1 || s->type.dims[0] < 0 || s->type.dims[0] > MK_MAX_RANK ||
-        !mk_dtype_is_int(s->type.dtype))
-        return NULL;
-    *len = (int)s->type.dims[0];
-    if (s->type.dtype == MK_DT_INT32) return s;
-    mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
-    mk_type t = s->type;
-    t.dtype = MK_DT_INT32;
-    if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "int32"))
-        return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
-}
-
 /* The fill value of a ConstantOfShape node as a scalar MIL constant in its run-time dtype
  * (fp32, int32 or bool; default fp32 0). NULL with *why set when MIL cannot express it. */
 static mk_value *fill_value(ox_ctx *c, const Onnx__NodeProto *n, const char **why)
@@ -71,7 +53,7 @@ OX_LOWER(mk_onnx_lower_constant_of_shape)
     (void)n_out;
     if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing shape input");
     int len;
-    mk_value *s = int_vector(c, in[0], &len);
+    mk_value *s = mk_onnx_i32_vector(c, in[0], &len);
     if (!s) {
         if (c->err->code) return c->err->code;
         return len < 0 ? mk_onnx_unsupported(c, n, "run-time shape must be an int vector of"

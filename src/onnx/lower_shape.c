@@ -89,30 +89,12 @@ static mk_value *shape_prefix(ox_ctx *c, mk_value *x, int len)
     return mk_onnx_out(c, g, NULL, &t);
 }
 
-/* A run-time int vector operand as int32 with a static length (0 when unusable). */
-static mk_value *rt_vector(ox_ctx *c, ox_val *v, int *len)
-{
-    mk_value *s = v ? mk_onnx_mil(c, v) : NULL;
-    *len = 0;
-    if (!s || s->type.rank != 1 || s->type.dims[0] < 0 || s->type.dims[0] > MK_MAX_RANK ||
-        !mk_dtype_is_int(s->type.dtype))
-        return NULL;
-    *len = (int)s->type.dims[0];
-    if (s->type.dtype == MK_DT_INT32) return s;
-    mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
-    mk_type t = s->type;
-    t.dtype = MK_DT_INT32;
-    if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "int32"))
-        return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
-}
-
 /* Reshape to a shape known only at run time: ONNX zeros (allowzero 0) copy x's dim. */
 static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *shp,
                             ox_val *o)
 {
     int len;
-    mk_value *s = rt_vector(c, shp, &len);
+    mk_value *s = mk_onnx_i32_vector(c, shp, &len);
     if (!s) return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
     if (!mk_onnx_attr_i(n, "allowzero", 0) && len > 0 && x->type.rank > 0) {
         int k = len < x->type.rank ? len : x->type.rank;
@@ -680,7 +662,7 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
                            ox_val *o)
 {
     int len;
-    mk_value *s = rt_vector(c, shp, &len);
+    mk_value *s = mk_onnx_i32_vector(c, shp, &len);
     if (!s) return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
     int r = x->type.rank > len ? x->type.rank : len;
     if (len < r) return mk_onnx_unsupported(c, n, "run-time shape shorter than the input rank");
@@ -729,7 +711,7 @@ OX_LOWER(mk_onnx_lower_tile)
     if (!in[1]->data) {
         /* run-time repeats: MIL tile takes a non-constant reps */
         int len;
-        mk_value *reps = rt_vector(c, in[1], &len);
+        mk_value *reps = mk_onnx_i32_vector(c, in[1], &len);
         if (!reps || len != r) return mk_onnx_unsupported(c, n, "repeats of unknown length");
         mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
         mk_type t = x->type;

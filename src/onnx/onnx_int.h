@@ -155,6 +155,9 @@ mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dim
 /* The same for a payload from mk_onnx_weight_alloc or the arena: borrowed, not copied. */
 mk_value *mk_onnx_cf32_own(ox_ctx *c, const char *name, int rank, const int64_t *dims,
                            const float *v);
+/* A run-time int vector operand (a shape, repeats) as int32 of static length *len; NULL with
+ * *len < 0 when it is not one (no error set), NULL with *len >= 0 on OOM. */
+mk_value *mk_onnx_i32_vector(ox_ctx *c, ox_val *v, int *len);
 /* Numpy broadcasting of two types' shapes; 0 when incompatible. */
 int mk_onnx_bcast(const mk_type *a, const mk_type *b, mk_type *out);
 
