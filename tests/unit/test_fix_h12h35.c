@@ -20,23 +20,6 @@ static int findings(const mk_program *p, const char *rule, int assume, int *n_fi
     return n;
 }
 
-/* Worst |a-b| / (atol + rtol|b|) over float outputs; INFINITY for shape or NaN mismatches. */
-static double ratio(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol)
-{
-    double w = 0;
-    if (a->n != b->n || a->n < 1) return INFINITY;
-    for (int i = 0; i < a->n; i++) {
-        if (a->items[i].nbytes != b->items[i].nbytes || a->items[i].dtype != 11) return INFINITY;
-        const float *x = a->items[i].data, *y = b->items[i].data;
-        for (size_t k = 0; k < a->items[i].nbytes / 4; k++) {
-            double d = fabs((double)x[k] - y[k]) / (atol + rtol * fabs((double)y[k]));
-            if (isnan(d) || isinf(d)) return INFINITY;
-            if (d > w) w = d;
-        }
-    }
-    return w;
-}
-
 /* mk_fix with only `rule`; NULL (and a failed check) when it fails or changes nothing. */
 static mk_program *fix_only(mk_test_ctx *tc, const mk_program *p, const char *rule, int assume)
 {
@@ -74,7 +57,7 @@ static void check_same(mk_test_ctx *tc, const mk_program *p, const mk_program *q
             if (st == MK_OK) st = mk_run(q, &ro, &in, &b, &e);
             CHECK_MSG(st == MK_OK, "run failed: %s", e.msg);
             if (st == MK_OK) {
-                double tol = f16 ? tol16 : tol32, r = ratio(&b, &a, tol, tol);
+                double tol = f16 ? tol16 : tol32, r = tolerance_ratio(&b, &a, tol, tol);
                 CHECK_MSG(r <= 1, "fp16_emulate %d seed %llu: outputs differ (ratio %g)", f16, seed,
                           r);
             }

@@ -70,4 +70,23 @@ static inline double excess(const mk_tensor_list *a, const mk_tensor_list *b, do
     return worst;
 }
 
+/* Worst |a-b| / (atol + rtol|b|) over float outputs (<= 1: within tolerance); INFINITY when
+ * the lists differ, an output is not float, or a value is NaN. */
+static inline double tolerance_ratio(const mk_tensor_list *a, const mk_tensor_list *b,
+                                     double atol, double rtol)
+{
+    double w = 0;
+    if (a->n != b->n || a->n < 1) return INFINITY;
+    for (int i = 0; i < a->n; i++) {
+        if (a->items[i].nbytes != b->items[i].nbytes || a->items[i].dtype != 11) return INFINITY;
+        const float *x = a->items[i].data, *y = b->items[i].data;
+        for (size_t k = 0; k < a->items[i].nbytes / 4; k++) {
+            double d = fabs((double)x[k] - y[k]) / (atol + rtol * fabs((double)y[k]));
+            if (isnan(d) || isinf(d)) return INFINITY;
+            if (d > w) w = d;
+        }
+    }
+    return w;
+}
+
 #endif

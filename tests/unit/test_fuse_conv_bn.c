@@ -7,6 +7,7 @@
 
 #include "passes/passes_int.h"
 #include "test.h"
+#include "test_fix_util.h"
 #include "test_lint_build.h"
 
 #define F32 MK_DT_FP32
@@ -47,23 +48,6 @@ static int count_kind(const mk_program *p, mk_op_kind k)
     return n;
 }
 
-/* Worst |a-b| / (atol + rtol|b|) over the outputs; INFINITY on shape/NaN mismatch. */
-static double ratio(const mk_tensor_list *a, const mk_tensor_list *b, double atol, double rtol)
-{
-    double w = 0;
-    if (a->n != b->n || a->n < 1) return INFINITY;
-    for (int i = 0; i < a->n; i++) {
-        if (a->items[i].nbytes != b->items[i].nbytes || a->items[i].dtype != 11) return INFINITY;
-        const float *x = a->items[i].data, *y = b->items[i].data;
-        for (size_t k = 0; k < a->items[i].nbytes / 4; k++) {
-            double d = fabs((double)x[k] - y[k]) / (atol + rtol * fabs((double)y[k]));
-            if (isnan(d) || isinf(d)) return INFINITY;
-            if (d > w) w = d;
-        }
-    }
-    return w;
-}
-
 /* q (run with fp16_emulate f16q) against p (fp32 when ref32, else f16q too), seeds 1..3. */
 static void same(mk_test_ctx *tc, const mk_program *p, const mk_program *q, int f16q, int ref32,
                  double tol)
@@ -77,7 +61,7 @@ static void same(mk_test_ctx *tc, const mk_program *p, const mk_program *q, int 
         if (st == MK_OK) st = mk_run(q, &rq, &in, &b, &e);
         CHECK_MSG(st == MK_OK, "run failed: %s", e.msg);
         if (st == MK_OK) {
-            double r = ratio(&b, &a, tol, tol);
+            double r = tolerance_ratio(&b, &a, tol, tol);
             CHECK_MSG(r <= 1, "fp16_emulate %d seed %llu: outputs differ (ratio %g, tol %g)", f16q,
                       seed, r, tol);
         }
