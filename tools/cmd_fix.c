@@ -117,8 +117,9 @@ int mk_cmd_fix(int argc, char **argv)
             mk_lint_options lo = {t, fo.assume_fp16, NULL, NULL};
             mk_findings *f = NULL;
             if (mk_lint(q, &lo, &f, &err) == MK_OK)
-                printf("wrote %s; %d finding%s remain (milkit lint %s)\n", outp,
-                       mk_findings_count(f), mk_findings_count(f) == 1 ? "" : "s", outp);
+                printf("wrote %s; %d finding%s (milkit lint %s)\n", outp,
+                       mk_findings_count(f),
+                       mk_findings_count(f) == 1 ? " remains" : "s remain", outp);
             mk_findings_free(f);
             rc = 0;
         }
