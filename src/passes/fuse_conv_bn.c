@@ -204,18 +204,50 @@ static int to_affine(mk_program *p, mk_op *bn_op, const bn *r, mk_err *e)
     return pb_done(&b, 1);
 }
 
+/* Readers of every value, counted once before the pass (count + 1, so absent reads as NULL):
+ * asking the block per batch_norm made the pass quadratic in the ops. Values made by the pass
+ * are not in it and are counted on demand. */
+static int count_one(mk_ptrmap *m, const mk_value *v)
+{
+    uintptr_t n = (uintptr_t)mk_ptrmap_get(m, v);
+    return mk_ptrmap_put(m, v, (void *)(n ? n + 1 : 2));
+}
+
+static int count_uses(mk_ptrmap *m, const mk_block *b)
+{
+    for (int i = 0; i < b->n_outputs; i++)
+        if (!count_one(m, b->outputs[i])) return 0;
+    MK_FOR_OPS(b, op)
+    {
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++)
+                if (!count_one(m, op->inputs[i].args[j])) return 0;
+        for (int i = 0; i < op->n_blocks; i++)
+            if (!count_uses(m, op->blocks[i])) return 0;
+    }
+    return 1;
+}
+
+/* Whether op is the only reader of x. */
+static int sole_reader(const mk_ptrmap *uses, const mk_op *op, const mk_value *x)
+{
+    uintptr_t n = (uintptr_t)mk_ptrmap_get(uses, x);
+    mk_op *users[2];
+    if (n) return n == 2;
+    return pass_users(op->parent, x, users, 2) == 1 && users[0] == op;
+}
+
 static int visit(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
-    (void)ctx;
+    const mk_ptrmap *uses = ctx;
     if (op->kind != MK_OP_BATCH_NORM || op->n_outputs != 1 || !op->parent) return 0;
     bn r;
     int ok = bn_read(p, op, &r);
     if (ok <= 0) return ok < 0 ? (MK_OOM(e), -1) : 0;
     mk_value *x = mk_ir_arg(op, "x");
-    mk_op *conv = x->producer, *users[2];
+    mk_op *conv = x->producer;
     if (conv && (conv->kind == MK_OP_CONV || conv->kind == MK_OP_CONV_TRANSPOSE) &&
-        conv->parent == op->parent && conv->n_outputs == 1 &&
-        pass_users(op->parent, x, users, 2) == 1 && users[0] == op) {
+        conv->parent == op->parent && conv->n_outputs == 1 && sole_reader(uses, op, x)) {
         int f = fuse(p, op, conv, &r, e);
         if (f != 0) return f;
     }
@@ -224,7 +256,12 @@ static int visit(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 
 int mk_pass_fuse_conv_batchnorm(mk_program *p, mk_err *e)
 {
-    int n = pass_each_op(p, visit, NULL, e);
+    mk_ptrmap uses;
+    mk_ptrmap_init(&uses, p->alloc);
+    int ok = 1;
+    for (int i = 0; i < p->n_functions && ok; i++) ok = count_uses(&uses, p->functions[i]->block);
+    int n = ok ? pass_each_op(p, visit, &uses, e) : (MK_OOM(e), -1);
+    mk_ptrmap_free(&uses);
     if (n > 0 && mk_pass_dce(p, e) < 0) return -1;
     return n;
 }

@@ -291,3 +291,27 @@ TEST(fuse_conv_bn_beyond_fp16_to_mul_add)
     mk_program_free(q);
     mk_ir_program_free(t.p);
 }
+
+/* conv -> batch_norm -> batch_norm: the second one reads a conv the pass itself made (not in
+ * the use counts taken before the pass), and still folds: one conv, same outputs. */
+TEST(fuse_conv_bn_chain_folds_twice)
+{
+    tb t;
+    tb_init(&t, 8);
+    mk_value *x = tb_in(&t, "x", F32, DIMS(1, 3, 7, 7));
+    mk_value *w = rnd(&t, "w", DIMS(4, 3, 3, 3), -0.5, 0.5, 7);
+    mk_value *y = tb_op(&t, MK_OP_CONV, "c", "x", x, "weight", w, "pad_type",
+                        tb_str(&t, "custom"), "pad", tb_ints(&t, 4, 1, 1, 1, 1), NULL);
+    tb_out(&t, bn(&t, bn(&t, y, 4, 0.2, 1.0, 11), 4, -0.1, 2.0, 13));
+    REQUIRE(!t.bad);
+    int n;
+    mk_program *q = fused(tc, t.p, &n);
+    if (q) {
+        CHECK_EQ_INT(n, 2);
+        CHECK_EQ_INT(count_kind(q, MK_OP_BATCH_NORM), 0);
+        CHECK_EQ_INT(count_kind(q, MK_OP_CONV), 1);
+        same(tc, t.p, q, 0, 1, 1e-5);
+    }
+    mk_program_free(q);
+    mk_ir_program_free(t.p);
+}
