@@ -137,6 +137,19 @@ static mk_value *reshaped_const(fuse_ctx *f, const mk_value *c, const int64_t *d
     return v;
 }
 
+/* New op `op` (already inserted) with output nv replaces the value of `last`, taking over
+ * its name (graph outputs keep their names). */
+static void take_over(mk_block *b, mk_op *last, mk_op *op, mk_value *nv)
+{
+    mk_value *old = last->outputs[0];
+    const char *keep = old->name;
+    old->name = nv->name;
+    last->name = nv->name;
+    nv->name = keep;
+    op->name = keep;
+    mk_ir_replace_uses(b, old, nv);
+}
+
 /* Try to fuse the pattern ending in real_div op `dv`; returns 1 when fused, -1 on OOM. */
 static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
 {
@@ -233,28 +246,8 @@ static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
     mk_value *nv = mk_ir_op_add_output(p, ln, NULL, &x->type);
     if (!nv) return -1;
     mk_ir_insert_before(last, ln);
-    /* the fused value takes over the old name (graph outputs keep their names) */
-    mk_value *old = last->outputs[0];
-    const char *keep = old->name;
-    old->name = nv->name;
-    last->name = nv->name;
-    nv->name = keep;
-    ln->name = keep;
-    mk_ir_replace_uses(b, old, nv);
+    take_over(b, last, ln, nv);
     return 1;
-}
-
-/* New op `op` (already inserted) with output nv replaces the value of `last`, taking over
- * its name (graph outputs keep their names). */
-static void take_over(mk_block *b, mk_op *last, mk_op *op, mk_value *nv)
-{
-    mk_value *old = last->outputs[0];
-    const char *keep = old->name;
-    old->name = nv->name;
-    last->name = nv->name;
-    nv->name = keep;
-    op->name = keep;
-    mk_ir_replace_uses(b, old, nv);
 }
 
 /* Replace the value of op `last` by a new single-input op of kind k on x (inserted before
