@@ -562,7 +562,7 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_str(c, op, "dtype", "bool"))
             return MK_OOM(c->err);
         mk_value *s = mk_onnx_out(c, op, NULL, &bt);
-        if (!s) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!s) return fail(c);
         mk_onnx_set(v, s);
         in = s;
     }
@@ -573,7 +573,7 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax))
             return MK_OOM(c->err);
         mk_value *s = mk_onnx_out(c, op, NULL, &t);
-        if (!s) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!s) return fail(c);
         mk_onnx_set(v, s);
     }
     return MK_OK;
@@ -596,7 +596,7 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
         if (!op || !mk_onnx_in_mil(c, op, "x", mv) || !mk_onnx_in_str(c, op, "dtype", "int32"))
             return MK_OOM(c->err);
         mv = mk_onnx_out(c, op, NULL, &it);
-        if (!mv) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!mv) return fail(c);
     }
     int need_copy = !mv->producer || mv->producer->kind == MK_OP_CONST ||
                     mv->producer->parent != c->fn->block || mv->type.rank == 0;
@@ -619,7 +619,7 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
             if (!op || !mk_onnx_in_mil(c, op, "x", mv)) return MK_OOM(c->err);
         }
         mv = mk_onnx_out(c, op, NULL, &t);
-        if (!mv) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!mv) return fail(c);
     }
     /* rename the producing value (and its op) to the reserved output name */
     mv->name = reserved;

@@ -205,7 +205,7 @@ OX_LOWER(mk_onnx_lower_einsum)
             return mk_err_set(c->err, MK_EINVAL, "%d operands for %s", n_in, eq);
         if (!in[i]) return mk_onnx_unsupported(c, n, "missing operand");
         if (!(ops[i].v = mk_onnx_mil(c, in[i])))
-            return c->err->code ? c->err->code : MK_OOM(c->err);
+            return fail(c);
         if (ops[i].v->type.dtype != MK_DT_FP32)
             return mk_onnx_unsupported(c, n, "non-float operand");
         for (int d = 0; d < ops[i].v->type.rank; d++)
@@ -265,7 +265,7 @@ OX_LOWER(mk_onnx_lower_einsum)
                 kept.lab[kept.n++] = l;
         }
         if (na && !(ops[i].v = reduce_sum(c, ops[i].v, na, ax)))
-            return c->err->code ? c->err->code : MK_OOM(c->err);
+            return fail(c);
         ops[i].t = kept;
     }
     for (int i = 1; i < n_in; i++) {
@@ -280,12 +280,12 @@ OX_LOWER(mk_onnx_lower_einsum)
                                   : MK_OOM(c->err);
     }
     if (ops[0].t.n != outt.n) return mk_onnx_unsupported(c, n, "output labels do not match");
-    if (!permute(c, &ops[0], &outt)) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!permute(c, &ops[0], &outt)) return fail(c);
     mk_value *v = ops[0].v;
     /* a result that is an input (plain copy) still needs an op of its own */
     if (!v->producer || v->producer->kind == MK_OP_CONST)
         v = mk_onnx_unary(c, MK_OP_IDENTITY, v, NULL);
-    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!v) return fail(c);
     mk_onnx_set(out[0], v);
     return MK_OK;
 }

@@ -63,7 +63,7 @@ OX_LOWER(mk_onnx_lower_grid_sample)
     const char *why = mk_onnx_why_grid_sample(c, n);
     if (why) return mk_onnx_unsupported(c, n, "%s", why);
     mk_value *x = mil(c, in[0]), *g = x ? mil(c, in[1]) : NULL;
-    if (!g) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!g) return fail(c);
     if (x->type.rank != 4 || g->type.rank != 4)
         return mk_onnx_unsupported(c, n, "only 4-D GridSample converts (X rank %d, grid rank %d)",
                                    x->type.rank, g->type.rank);
@@ -85,7 +85,7 @@ OX_LOWER(mk_onnx_lower_grid_sample)
         if (H < 1 || W < 1)
             return mk_onnx_unsupported(c, n, "nearest GridSample needs static H and W");
         g = rounded_pixels(c, g, H, W, align);
-        if (!g) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!g) return fail(c);
         cm = "unnormalized";
     }
     mk_type t = x->type;
@@ -98,6 +98,6 @@ OX_LOWER(mk_onnx_lower_grid_sample)
         !mk_onnx_in_str(c, op, "padding_mode", mpm) || !mk_onnx_in_f32(c, op, "padding_value", 0) ||
         !mk_onnx_in_str(c, op, "coordinates_mode", cm) ||
         !mk_onnx_in_bool(c, op, "align_corners", align))
-        return c->err->code ? c->err->code : MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
 }

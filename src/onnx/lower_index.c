@@ -8,11 +8,6 @@
 
 #include "onnx_int.h"
 
-static mk_status fail(ox_ctx *c)
-{
-    return c->err->code ? c->err->code : MK_OOM(c->err);
-}
-
 static mk_value *ci32(ox_ctx *c, int32_t v)
 {
     return mk_ir_const_i32(c->p, c->blk, "index_scalar", 1, &v, 1);

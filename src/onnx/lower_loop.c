@@ -253,13 +253,13 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     vars[1] =
         cond ? scalar(c, mil(c, cond)) : mk_ir_const_bool(c->p, c->blk, "loop_c0", 1, &yes, 1);
     if (m) m_s = scalar(c, mil(c, m));
-    if (!vars[0] || !vars[1] || (m && !m_s)) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!vars[0] || !vars[1] || (m && !m_s)) return fail(c);
     if (vars[1]->type.dtype != MK_DT_BOOL) return mk_onnx_unsupported(c, n, "cond is not bool");
     if (m_s && m_s->type.dtype != MK_DT_INT32)
         return mk_onnx_unsupported(c, n, "trip count is not an integer");
     for (int k = 0; k < n_car; k++) {
         vars[2 + k] = mil(c, init[k]);
-        if (!vars[2 + k]) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!vars[2 + k]) return fail(c);
         if (!static_type(&vars[2 + k]->type))
             return mk_onnx_unsupported(c, n,
                                        "run-time trip count and a carried value of dynamic"
@@ -290,7 +290,7 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     go = local(c, go, cb);
     c->blk = outer;
     if (!go || !mk_ir_block_set_outputs(c->p, cb, 1, &go))
-        return c->err->code ? c->err->code : MK_OOM(c->err);
+        return fail(c);
     /* body block */
     c->blk = bb;
     ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
@@ -311,7 +311,7 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     if (st == MK_OK) {
         mk_value *i32one = mk_ir_const_i32(c->p, bb, "loop_one", 1, (int32_t[]){1}, 1);
         res[0] = i32one ? mk_onnx_binary(c, MK_OP_ADD, bi[0], i32one, NULL) : NULL;
-        if (!res[0]) st = c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!res[0]) st = fail(c);
     }
     for (int i = 0; i < 1 + n_car && st == MK_OK; i++) {
         ox_val *v = body_out(c, g, i);
@@ -326,7 +326,7 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
         if (mv && i == 0) mv = scalar(c, mv);
         mv = local(c, mv, bb);
         if (!mv) {
-            st = c->err->code ? c->err->code : MK_OOM(c->err);
+            st = fail(c);
             break;
         }
         if (!mk_type_equal(&mv->type, &types[1 + i])) {
@@ -347,7 +347,7 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     for (int i = 0; i < nv; i++) {
         const char *nm = i >= 2 ? oname(n, i - 2) : NULL;
         ov[i] = mk_onnx_out(c, op, nm, &types[i]);
-        if (!ov[i]) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!ov[i]) return fail(c);
     }
     for (int k = 0; k < n_car; k++) mk_onnx_set(out[k], ov[2 + k]);
     return MK_OK;

@@ -12,11 +12,6 @@
 
 enum { RED_NONE, RED_SUM, RED_MEAN, RED_BAD };
 
-static mk_status fail(ox_ctx *c)
-{
-    return c->err->code ? c->err->code : MK_OOM(c->err);
-}
-
 static int reduction(ox_ctx *c, const Onnx__NodeProto *n)
 {
     const char *r = mk_onnx_attr_s(c, n, "reduction", "mean");

@@ -64,7 +64,7 @@ static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
         if (!op || !mk_onnx_in_mil(c, op, "x", y) ||
             !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(x->type.dtype)))
             return MK_OOM(c->err);
-        if (!(y = mk_onnx_out(c, op, NULL, &t))) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!(y = mk_onnx_out(c, op, NULL, &t))) return fail(c);
     }
     return done(c, o, mk_onnx_binary(c, k, x, y, oname(n, 0)));
 }
@@ -634,7 +634,7 @@ static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
         int32_t a32 = ax;
         if (!rv || !mk_onnx_in_mil(c, rv, "x", x) || !mk_onnx_in_i32s(c, rv, "axes", 1, &a32) ||
             !(xv = mk_onnx_out(c, rv, NULL, &x->type)))
-            return c->err->code ? c->err->code : MK_OOM(c->err);
+            return fail(c);
     }
     mk_op *op = mk_onnx_op(c, k, last ? NULL : oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", xv) || !mk_onnx_in_i32(c, op, "axis", ax) ||
@@ -741,13 +741,8 @@ static mk_value *fconst(ox_ctx *c, float v)
 /* The fp32 MIL value of v, or the status to return. */
 static mk_status float_in(ox_ctx *c, const Onnx__NodeProto *n, ox_val *v, mk_value **x)
 {
-    if (!(*x = mil(c, v))) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!(*x = mil(c, v))) return fail(c);
     return (*x)->type.dtype == MK_DT_FP32 ? MK_OK : mk_onnx_unsupported(c, n, "non-float input");
-}
-
-static mk_status fail_or(ox_ctx *c)
-{
-    return c->err->code ? c->err->code : MK_OOM(c->err);
 }
 
 /* ThresholdedRelu: x where x > alpha, else 0. */
@@ -824,7 +819,7 @@ static mk_status inv_hyp(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_va
     mk_value *sum = rt ? mk_onnx_binary(c, MK_OP_ADD, ax, rt, NULL) : NULL;
     mk_op *op = sum ? mk_onnx_op(c, MK_OP_LOG, cosh_ ? oname(n, 0) : NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", sum) || !mk_onnx_in_f32(c, op, "epsilon", 0.0f))
-        return fail_or(c);
+        return fail(c);
     mk_value *l = mk_onnx_out(c, op, NULL, &x->type);
     if (!cosh_ && l) {
         mk_value *sg = mk_onnx_unary(c, MK_OP_SIGN, x, NULL);
@@ -857,7 +852,7 @@ OX_LOWER(mk_onnx_lower_celu)
     mk_value *xs = alpha == 1 ? x : mk_onnx_binary(c, MK_OP_REAL_DIV, x, fconst(c, alpha), NULL);
     mk_op *op = xs ? mk_onnx_op(c, MK_OP_ELU, alpha == 1 ? oname(n, 0) : NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", xs) || !mk_onnx_in_f32(c, op, "alpha", 1.0f))
-        return fail_or(c);
+        return fail(c);
     mk_value *e = mk_onnx_out(c, op, NULL, &x->type);
     if (e && alpha != 1) e = mk_onnx_binary(c, MK_OP_MUL, e, fconst(c, alpha), oname(n, 0));
     return done(c, out[0], e);

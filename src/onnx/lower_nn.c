@@ -438,7 +438,7 @@ static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value 
         !mk_onnx_in_bool(c, op, "keep_dims", 1))
         return MK_OOM(c->err);
     mk_value *mean = mk_onnx_out(c, op, NULL, &t);
-    if (!mean) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!mean) return fail(c);
     if (n_out > 1 && oname(n, 1)) mk_onnx_set(out[1], mean);
     if (n_out < 3 || !oname(n, 2)) return MK_OK;
     mk_value *d = mk_onnx_binary(c, MK_OP_SUB, x, mean, NULL);
@@ -446,13 +446,13 @@ static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value 
     mk_op *vop = sq ? mk_onnx_op(c, MK_OP_REDUCE_MEAN, NULL) : NULL;
     if (!vop || !mk_onnx_in_mil(c, vop, "x", sq) || !mk_onnx_in_i32s(c, vop, "axes", na, axes) ||
         !mk_onnx_in_bool(c, vop, "keep_dims", 1))
-        return c->err->code ? c->err->code : MK_OOM(c->err);
+        return fail(c);
     mk_value *var = mk_onnx_out(c, vop, NULL, &t);
     mk_op *rop = var ? mk_onnx_op(c, MK_OP_RSQRT, oname(n, 2)) : NULL;
     if (!rop || !mk_onnx_in_mil(c, rop, "x", var) || !mk_onnx_in_f32(c, rop, "epsilon", eps))
-        return c->err->code ? c->err->code : MK_OOM(c->err);
+        return fail(c);
     mk_value *inv = mk_onnx_out(c, rop, NULL, &t);
-    if (!inv) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!inv) return fail(c);
     mk_onnx_set(out[2], inv);
     return MK_OK;
 }
@@ -925,7 +925,7 @@ OX_LOWER(mk_onnx_lower_lrn)
     mk_op *mm = sq ? mk_onnx_op(c, MK_OP_MATMUL, NULL) : NULL;
     if (!mm || !mk_onnx_in_mil(c, mm, "x", bv) || !mk_onnx_in_mil(c, mm, "y", sq) ||
         !mk_onnx_in_bool(c, mm, "transpose_x", 0) || !mk_onnx_in_bool(c, mm, "transpose_y", 0))
-        return c->err->code ? c->err->code : MK_OOM(c->err);
+        return fail(c);
     mk_value *s = mk_onnx_out(c, mm, NULL, &x3->type);
     mk_value *base =
         s ? mk_onnx_binary(c, MK_OP_ADD, s, mk_onnx_cf32(c, "lrn_bias", 0, NULL, &bias), NULL)
@@ -966,9 +966,9 @@ OX_LOWER(mk_onnx_lower_mvn)
         mk_op *op = mk_onnx_op(c, MK_OP_REDUCE_MEAN, NULL);
         if (!op || !mk_onnx_in_mil(c, op, "x", k ? sq : x) ||
             !mk_onnx_in_i32s(c, op, "axes", na, axes) || !mk_onnx_in_bool(c, op, "keep_dims", 1))
-            return c->err->code ? c->err->code : MK_OOM(c->err);
+            return fail(c);
         *(k ? &m2 : &m) = mk_onnx_out(c, op, NULL, &t);
-        if (!(k ? m2 : m)) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!(k ? m2 : m)) return fail(c);
     }
     float eps = 1e-9f;
     mk_value *mm = m2 ? mk_onnx_binary(c, MK_OP_MUL, m, m, NULL) : NULL;

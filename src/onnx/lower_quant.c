@@ -247,7 +247,7 @@ OX_LOWER(mk_onnx_lower_quantize_linear)
     if (xv->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
     int pax = mk_onnx_numel(&s->type) > 1 ? ax : 0;
     mk_value *sv = param(c, s, pax, r), *zv = z ? param(c, z, pax, r) : NULL;
-    if (!sv || (z && !zv)) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!sv || (z && !zv)) return fail(c);
     mk_value *qf = fake_q(c, xv, sv, zv, lo, hi);
     mk_status st = done(c, out[0], qf ? cast(c, qf, MK_DT_INT32, oname(n, 0)) : NULL);
     if (st != MK_OK) return st;
@@ -433,7 +433,7 @@ OX_LOWER(mk_onnx_lower_dequantize_linear)
     }
     mk_value *xv = mk_onnx_mil(c, x);
     mk_value *sv = param(c, s, pax, r), *zv = z ? param(c, z, pax, r) : NULL;
-    if (!xv || !sv || (z && !zv)) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!xv || !sv || (z && !zv)) return fail(c);
     mk_value *v = cast(c, xv, MK_DT_FP32, NULL);
     if (v && zv) v = bin(c, MK_OP_SUB, v, zv);
     return done(c, out[0], bin(c, MK_OP_MUL, v, sv));
@@ -549,7 +549,7 @@ static mk_value *conv_f(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *
 static mk_status requant(ox_ctx *c, const Onnx__NodeProto *n, mk_value *acc, ox_val *sa,
                          ox_val *sb, ox_val *sy, ox_val *zy, int b_axis, ox_val *o)
 {
-    if (!acc) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!acc) return fail(c);
     if (!sa->data || !sb->data || !sy->data || mk_onnx_numel(&sa->type) != 1 ||
         mk_onnx_numel(&sy->type) != 1)
         return mk_onnx_unsupported(c, n, "needs constant per-tensor input/output scales");
@@ -574,7 +574,7 @@ static mk_status requant(ox_ctx *c, const Onnx__NodeProto *n, mk_value *acc, ox_
     float one = 1;
     mk_value *v = bin(c, MK_OP_MUL, acc, mk_onnx_cf32_own(c, "requant", kt.rank, kt.dims, k));
     mk_value *zv = zy ? param(c, zy, 0, r) : NULL;
-    if (zy && !zv) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (zy && !zv) return fail(c);
     mk_value *q = v ? fake_q(c, v, mk_onnx_cf32(c, "one", 0, NULL, &one), zv, lo, hi) : NULL;
     return done(c, o, q ? cast(c, q, MK_DT_INT32, oname(n, 0)) : NULL);
 }
@@ -587,7 +587,7 @@ OX_LOWER(mk_onnx_lower_qlinear_matmul)
         if (!in[i] && i != 2 && i != 5 && i != 7) return mk_onnx_unsupported(c, n, "missing input");
     ox_val *a = centered(c, in[0], in[2], in[0]->type.rank - 2);
     ox_val *b = a ? centered(c, in[3], in[5], in[3]->type.rank - 1) : NULL;
-    if (!a || !b) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!a || !b) return fail(c);
     mk_value *acc = matmul_f(c, a, b);
     return requant(c, n, acc, in[1], in[4], in[6], in[7], acc ? acc->type.rank - 1 : 0, out[0]);
 }
@@ -600,7 +600,7 @@ OX_LOWER(mk_onnx_lower_qlinear_conv)
         if (!in[i] && i != 2 && i != 5 && i != 7) return mk_onnx_unsupported(c, n, "missing input");
     ox_val *x = centered(c, in[0], in[2], 1);
     ox_val *w = x ? centered(c, in[3], in[5], 0) : NULL;
-    if (!x || !w) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!x || !w) return fail(c);
     ox_val *b = NULL;
     if (n_in > 8 && in[8]) {
         if (!in[8]->data) return mk_onnx_unsupported(c, n, "bias must be constant");
@@ -616,7 +616,7 @@ OX_LOWER(mk_onnx_lower_matmul_integer)
     if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "missing input");
     ox_val *a = centered(c, in[0], n_in > 2 ? in[2] : NULL, in[0]->type.rank - 2);
     ox_val *b = a ? centered(c, in[1], n_in > 3 ? in[3] : NULL, in[1]->type.rank - 1) : NULL;
-    if (!a || !b) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!a || !b) return fail(c);
     mk_value *acc = matmul_f(c, a, b);
     return done(c, out[0], acc ? cast(c, acc, MK_DT_INT32, oname(n, 0)) : NULL);
 }
@@ -627,7 +627,7 @@ OX_LOWER(mk_onnx_lower_conv_integer)
     if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "missing input");
     ox_val *x = centered(c, in[0], n_in > 2 ? in[2] : NULL, 1);
     ox_val *w = x ? centered(c, in[1], n_in > 3 ? in[3] : NULL, 0) : NULL;
-    if (!x || !w) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!x || !w) return fail(c);
     mk_value *acc = conv_f(c, n, x, w, NULL);
     return done(c, out[0], acc ? cast(c, acc, MK_DT_INT32, oname(n, 0)) : NULL);
 }

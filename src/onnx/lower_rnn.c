@@ -659,11 +659,6 @@ static int is_default_act(const rspec *s)
     return 1;
 }
 
-static mk_status fail(ox_ctx *c)
-{
-    return c->err->code ? c->err->code : MK_OOM(c->err);
-}
-
 static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,
                            int n_out, int kind)
 {

@@ -101,7 +101,7 @@ OX_LOWER(mk_onnx_lower_range)
         int bad;
         if (!(v[i] = bound(c, in[i], &bad))) {
             if (bad) return mk_onnx_unsupported(c, n, "%s must be a scalar", onnx_names[i]);
-            return c->err->code ? c->err->code : MK_OOM(c->err);
+            return fail(c);
         }
     }
     mk_dtype dt = v[0]->type.dtype;
@@ -124,7 +124,7 @@ OX_LOWER(mk_onnx_lower_non_zero)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!x) return fail(c);
     if (x->type.rank == MK_RANK_UNKNOWN) return mk_onnx_unsupported(c, n, "input of unknown rank");
     if (x->type.rank == 0) {
         int64_t one = 1;

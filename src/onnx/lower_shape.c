@@ -359,7 +359,7 @@ OX_LOWER(mk_onnx_lower_split)
         mk_type t = x->type;
         t.dims[ax] = sz[i];
         mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
-        if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!v) return fail(c);
         mk_onnx_set(out[i], v);
     }
     return MK_OK;
@@ -551,7 +551,7 @@ OX_LOWER(mk_onnx_lower_gather_elements)
     if (in[1]->type.rank != r)
         return mk_err_set(c->err, MK_EINVAL, "indices rank %d, data rank %d", in[1]->type.rank, r);
     mk_value *iv = norm_indices(c, n, in[1], x->type.dims[ax]);
-    if (!iv) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!iv) return fail(c);
     mk_type t = iv->type;
     t.dtype = x->type.dtype;
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER_ALONG_AXIS, oname(n, 0));
@@ -617,7 +617,7 @@ OX_LOWER(mk_onnx_lower_trilu)
                                          kk, NULL)
                         : NULL;
     }
-    if (!cond) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!cond) return fail(c);
     mk_value *zero;
     mk_type zt = mk_type_scalar(x->type.dtype);
     static const uint32_t zbits = 0;
@@ -900,7 +900,7 @@ OX_LOWER(mk_onnx_lower_if)
         if (!mk_type_equal(&t, &res[1][i]->type))
             return mk_onnx_unsupported(c, n, "branches produce different types");
         mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
-        if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+        if (!v) return fail(c);
         mk_onnx_set(out[i], v);
     }
     return MK_OK;
@@ -918,7 +918,7 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
                              int to_space)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!x) return fail(c);
     int64_t bs = mk_onnx_attr_i(n, "blocksize", 0);
     if (x->type.rank != 4) return mk_onnx_unsupported(c, n, "rank %d (MIL: 4)", x->type.rank);
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");

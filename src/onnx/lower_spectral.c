@@ -71,11 +71,6 @@ static mk_value *mix(ox_ctx *c, mk_value *y, int C, const float *e)
     return mk_onnx_out(c, op, NULL, &t);
 }
 
-static mk_status fail(ox_ctx *c)
-{
-    return c->err->code ? c->err->code : MK_OOM(c->err);
-}
-
 /* DFT-17: transpose the axis next to the complex dim, P = Cos @ x and Q = Sin @ x (constant
  * [K, L] matrices, truncation and 1/N folded in), then out = P @ Ep + Q @ Eq with 1x2 or 2x2
  * mixing matrices that combine real and imaginary parts, and transpose back. */

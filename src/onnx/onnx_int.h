@@ -298,10 +298,16 @@ static inline int norm_axis(int64_t a, int rank, int *out)
     return 1;
 }
 
+/* The error a failed builder call left in c, or out of memory when it left none. */
+static inline mk_status fail(ox_ctx *c)
+{
+    return c->err->code ? c->err->code : MK_OOM(c->err);
+}
+
 /* Bind ONNX output o to MIL value v; a NULL v reports the pending error (or OOM). */
 static inline mk_status done(ox_ctx *c, ox_val *o, mk_value *v)
 {
-    if (!v) return c->err->code ? c->err->code : MK_OOM(c->err);
+    if (!v) return fail(c);
     mk_onnx_set(o, v);
     return MK_OK;
 }
