@@ -52,6 +52,14 @@ typedef enum mk_target {
 mk_target mk_target_parse(const char *s);
 const char *mk_target_name(mk_target t);
 
+/* Limit on the bytes milkit holds on the heap and in anonymous maps at once (0: none, the
+ * default). An allocation that would pass it fails, and its error says so ("over the memory
+ * limit of 512 MiB: ... more needed") with the op, input or file that asked. */
+void mk_set_memory_limit(size_t bytes);
+size_t mk_memory_limit(void);
+/* Parse "512M", "4G", "1.5G", "65536" (K/M/G/T, powers of 1024); 0 when malformed. */
+size_t mk_parse_size(const char *s);
+
 /* ---- programs ---- */
 /* Read an .mlpackage directory or a single-file .mlmodel. Blob constants stay mmapped for
  * the program's lifetime. alloc may be NULL (malloc). */
@@ -89,7 +97,29 @@ void mk_tensor_list_free(mk_tensor_list *l);
 mk_status mk_npy_read(const char *path, mk_tensor *out, mk_err *err);
 mk_status mk_npy_write(const char *path, const mk_tensor *t, mk_err *err);
 mk_status mk_npz_read(const char *path, mk_tensor_list *out, mk_err *err);
+/* Asked for each .npz member before any of its data is decoded: hdr holds the member's name,
+ * dtype, rank, dims and the nbytes its header declares (data NULL); n_members counts the
+ * archive's members. Return MK_OK to read it, set *skip to leave it out, or fail with err set. */
+typedef mk_status (*mk_tensor_filter)(void *ud, const mk_tensor *hdr, int n_members, int *skip,
+                                      mk_err *err);
+/* mk_npz_read reading only the members f approves (f NULL: all of them). */
+mk_status mk_npz_read_filtered(const char *path, mk_tensor_filter f, void *ud,
+                               mk_tensor_list *out, mk_err *err);
 mk_status mk_npz_write(const char *path, const mk_tensor_list *l, mk_err *err);
+
+/* ---- output files (src/base/file.c) ----
+ * Every output is written beside its path under a temp name and renamed over it when complete,
+ * so a failed or interrupted write leaves the old file as it was. */
+typedef struct mk_outfile mk_outfile;
+/* Start writing path: *f is a stream on the temp file. */
+mk_status mk_outfile_open(const char *path, mk_outfile **out, FILE **f, mk_err *err);
+/* Flush, fsync and rename over path; closes the stream and frees o (also on failure, when the
+ * temp file is removed and path is untouched). */
+mk_status mk_outfile_commit(mk_outfile *o, mk_err *err);
+void mk_outfile_abort(mk_outfile *o);
+/* Remove the temp outputs being written when SIGINT, SIGTERM or SIGHUP arrives, then die of
+ * the signal as before. Installs handlers only where the disposition is the default. */
+void mk_cleanup_on_signals(void);
 
 /* ---- ONNX front end (src/onnx) ---- */
 typedef struct mk_convert_options {
@@ -106,6 +136,9 @@ typedef struct mk_convert_options {
      * the same from a .npy file. */
     int n_bind_tensors;
     const mk_tensor *bind_tensors;
+    /* Refuse external data files reached through a symbolic link (by default they are followed
+     * wherever they point, as Hugging Face caches need). */
+    int no_follow_links;
 } mk_convert_options;
 
 /* Read an ONNX model and lower it to an ML Program. On unsupported nodes, fails with one
@@ -201,6 +234,12 @@ const char *mk_program_input_name(const mk_program *p, int i);
 /* Tensors named on a command line: "name=file.npy", "file.npz" (every member) or "file.npy"
  * (named after the file). Appends to out; on failure out is freed and err names the file. */
 mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, mk_err *err);
+/* The same, checked against p's inputs before data is read (p NULL: unchecked): an .npz member
+ * must name an input (or be the one tensor for a one-input model; a member of at most 4 KB that
+ * names none is read so the run can report it), with that input's dtype class and a shape it
+ * accepts, so no member costs more memory than its input. */
+mk_status mk_tensors_load_for(const mk_program *p, int n, const char *const *specs,
+                              mk_tensor_list *out, mk_err *err);
 /* Write tensors to .npz (all of them) or .npy (exactly one). */
 mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err);
 

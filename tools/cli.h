@@ -32,10 +32,12 @@ typedef struct cli_model_opts {
     const char *shapes[CLI_MODEL_MAX];
     const char *binds[CLI_MODEL_MAX];
     int n_shapes, n_binds;
+    int no_follow_links;
 } cli_model_opts;
 #define CLI_MODEL_HELP                                                                             \
     "  --shape NAME=DIMS  ONNX input shape: 1,3,640,640, or ranges 1,3,32..1024,32..1024\n"        \
-    "  --bind NAME=VALUE  bake an ONNX input in as a constant (a scalar, or @file.npy)\n"
+    "  --bind NAME=VALUE  bake an ONNX input in as a constant (a scalar, or @file.npy)\n"        \
+    "  --no-follow-links  refuse ONNX external data reached through a symbolic link\n"
 /* 1 when argv[*i] was a model option (consumed, *i advanced past its value), 0 when it is
  * not one, 2 after printing an error. */
 int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts *m);

@@ -54,15 +54,17 @@ int mk_cmd_graph(int argc, char **argv)
     if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) return cli_fail_err("graph", &err);
     mk_lint_options lo = {MK_TARGET_DEFAULT, assume, NULL, NULL};
     mk_findings *f = NULL;
-    FILE *out = outp ? fopen(outp, "w") : stdout;
+    FILE *out = stdout;
+    mk_outfile *of = NULL;
     int rc = 0;
-    if (!out) {
-        rc = cli_fail("graph", "%s: cannot open for writing", outp);
+    if (outp && mk_outfile_open(outp, &of, &out, &err) != MK_OK) {
+        rc = cli_fail_err("graph", &err);
     } else if (mk_lint(p, &lo, &f, &err) != MK_OK || mk_program_dot(p, f, out, &err) != MK_OK) {
         rc = cli_fail_err("graph", &err);
+        mk_outfile_abort(of);
+    } else if (of && mk_outfile_commit(of, &err) != MK_OK) {
+        rc = cli_fail_err("graph", &err);
     }
-    if (out && out != stdout && fclose(out) != 0 && rc == 0)
-        rc = cli_fail("graph", "%s: write failed", outp);
     mk_findings_free(f);
     mk_program_free(p);
     return rc;

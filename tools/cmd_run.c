@@ -137,7 +137,7 @@ int mk_cmd_run(int argc, char **argv)
     mk_tensor_list ins = {0, NULL}, outs = {0, NULL};
     mk_session *sess = NULL; /* one plan for the first run and every --repeat run */
     int rc = 0;
-    if (x.n_specs ? mk_tensors_load(x.n_specs, x.specs, &ins, &e)
+    if (x.n_specs ? mk_tensors_load_for(p, x.n_specs, x.specs, &ins, &e)
                   : mk_random_inputs(p, x.seed, &ins, &e)) {
         rc = cli_fail_err("run", &e);
         goto done;

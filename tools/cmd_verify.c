@@ -142,7 +142,7 @@ int mk_cmd_verify(int argc, char **argv)
             rc = cli_fail_err("verify", &e);
             goto done;
         }
-    if (x.n_specs ? mk_tensors_load(x.n_specs, x.specs, &ins, &e)
+    if (x.n_specs ? mk_tensors_load_for(p[0], x.n_specs, x.specs, &ins, &e)
                   : mk_random_inputs(p[0], x.seed, &ins, &e)) {
         rc = cli_fail_err("verify", &e);
         goto done;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -28,6 +29,9 @@ static void usage(FILE *f)
                "commands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(f, "\noption of every command:\n"
+               "  --max-memory SIZE  refuse to hold more than SIZE in memory (512M, 4G; default:\n"
+               "                     half the physical memory; 0 = no limit)\n");
     fprintf(f, "\nexit status: 0 ok, 1 findings or mismatch, 2 error\n");
 }
 
@@ -80,6 +84,10 @@ int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts
         m->binds[m->n_binds++] = v;
         return 1;
     }
+    if (!missing && strcmp(argv[*i], "--no-follow-links") == 0) {
+        m->no_follow_links = 1;
+        return 1;
+    }
     if (missing) return cli_fail(cmd, "option '%s' needs a value (see --help)", argv[*i]);
     return 0;
 }
@@ -90,6 +98,7 @@ void cli_model_apply(const cli_model_opts *m, mk_convert_options *co)
     co->shapes = m->shapes;
     co->n_binds = m->n_binds;
     co->binds = m->binds;
+    co->no_follow_links = m->no_follow_links;
 }
 
 int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *x)
@@ -118,8 +127,31 @@ int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *
     return 1;
 }
 
+/* --max-memory SIZE anywhere on the line (taken out of argv), else half the physical memory. */
+static int memory_limit(int *argc, char **argv)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), pg = sysconf(_SC_PAGESIZE);
+    size_t lim = pages > 0 && pg > 0 ? (size_t)pages / 2 * (size_t)pg : 0;
+    for (int i = 1; i < *argc; i++) {
+        int missing = 0, j = i;
+        const char *v = cli_opt(*argc, argv, &j, "--max-memory", &missing);
+        if (missing) return fprintf(stderr, "milkit: --max-memory needs a size (512M, 4G)\n"), 2;
+        if (!v) continue;
+        lim = strcmp(v, "0") == 0 ? 0 : mk_parse_size(v);
+        if (!lim && strcmp(v, "0") != 0)
+            return fprintf(stderr, "milkit: --max-memory needs a size like 512M or 4G, got '%s'\n", v), 2;
+        memmove(argv + i, argv + j + 1, (size_t)(*argc - j) * sizeof *argv); /* keeps argv[argc] */
+        *argc -= j + 1 - i;
+        i--;
+    }
+    mk_set_memory_limit(lim);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (memory_limit(&argc, argv)) return 2;
+    mk_cleanup_on_signals();
     if (argc < 2 || cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

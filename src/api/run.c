@@ -69,8 +69,13 @@ mk_status mk_random_inputs(const mk_program *p, unsigned long long seed, mk_tens
         t.dtype = mk_dtype_is_float(dt) ? 11 : dt == MK_DT_BOOL ? 1 : 23;
         t.nbytes = n * (t.dtype == 1 ? 1 : 4);
         t.data = mk_malloc(NULL, t.nbytes ? t.nbytes : 1);
+        if (!t.data) {
+            mk_tensor_list_free(out);
+            return mk_err_set(err, MK_ENOMEM, "input %s (random, %zu bytes): %s", v->name,
+                              t.nbytes, mk_oom_reason());
+        }
         t.name = mk_strdup_default(v->name);
-        if (!t.data || !t.name) {
+        if (!t.name) {
             mk_tensor_free(&t);
             mk_tensor_list_free(out);
             return MK_OOM(err);
@@ -390,7 +395,34 @@ static int ends_with(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, mk_err *err)
+/* mk_tensors_load_for's filter: judge an .npz member by its header against p's inputs. */
+static mk_status approve_member(void *ud, const mk_tensor *hdr, int n_members, int *skip,
+                                mk_err *err)
+{
+    const mk_program *p = ud;
+    const mk_function *f = mk_ir_main(p);
+    if (!f) return MK_OK;
+    const mk_value *v = NULL;
+    for (int i = 0; i < f->n_inputs && !v; i++)
+        if (mk_name_matches(f->inputs[i]->name, hdr->name)) v = f->inputs[i];
+    if (!v && f->n_inputs == 1 && n_members == 1) v = f->inputs[0];
+    if (!v) {
+        *skip = 0;
+        if (hdr->nbytes <= 4096) return MK_OK; /* the run names it */
+        char names[512];
+        size_t o = 0;
+        names[0] = 0;
+        for (int i = 0; i < f->n_inputs && o < sizeof names; i++)
+            o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
+                                  f->inputs[i]->name);
+        return mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)", hdr->name,
+                          names);
+    }
+    return check_input(p, v, hdr, err);
+}
+
+static mk_status load_specs(const mk_program *load_for, int n, const char *const *specs,
+                            mk_tensor_list *out, mk_err *err)
 {
     for (int i = 0; i < n; i++) {
         const char *sp = specs[i], *eq = strchr(sp, '=');
@@ -411,7 +443,9 @@ mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, 
             if ((st = mk_tensor_list_push(out, &t, err))) goto fail;
         } else if (ends_with(sp, ".npz")) {
             mk_tensor_list z;
-            if ((st = mk_npz_read(sp, &z, err))) goto fail;
+            st = load_for ? mk_npz_read_filtered(sp, approve_member, (void *)load_for, &z, err)
+                          : mk_npz_read(sp, &z, err);
+            if (st) goto fail;
             for (int j = 0; j < z.n && !st; j++) st = mk_tensor_list_push(out, &z.items[j], err);
             mk_tensor_list_free(&z);
             if (st) goto fail;
@@ -426,6 +460,17 @@ mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, 
         return st;
     }
     return MK_OK;
+}
+
+mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, mk_err *err)
+{
+    return load_specs(NULL, n, specs, out, err);
+}
+
+mk_status mk_tensors_load_for(const mk_program *p, int n, const char *const *specs,
+                              mk_tensor_list *out, mk_err *err)
+{
+    return load_specs(p, n, specs, out, err);
 }
 
 mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err)

@@ -1,19 +1,96 @@
 /* The allocator hook: every heap request in milkit goes through an mk_allocator, so tests
- * can make the Nth allocation fail. Also overflow-checked size arithmetic. */
+ * can make the Nth allocation fail. The default allocator counts the bytes it holds (with
+ * anonymous maps) against an optional process-wide limit. Also overflow-checked size
+ * arithmetic and size parsing. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base.h"
 
+static size_t mem_limit, mem_used; /* mem_used through __atomic builtins */
+static _Thread_local char oom_msg[200];
+
+void mk_set_memory_limit(size_t bytes)
+{
+    mem_limit = bytes;
+}
+
+size_t mk_memory_limit(void)
+{
+    return mem_limit;
+}
+
+const char *mk_oom_reason(void)
+{
+    return oom_msg[0] ? oom_msg : "out of memory";
+}
+
+static void human(size_t n, char *buf, size_t cap)
+{
+    if (n >= ((size_t)1 << 30)) snprintf(buf, cap, "%.1f GiB", (double)n / (double)(1u << 30));
+    else if (n >= ((size_t)1 << 20)) snprintf(buf, cap, "%.1f MiB", (double)n / (double)(1u << 20));
+    else snprintf(buf, cap, "%zu bytes", n);
+}
+
+/* Whether n more bytes fit under the limit; records why not. */
+static int fits(size_t n)
+{
+    size_t used = __atomic_load_n(&mem_used, __ATOMIC_RELAXED);
+    if (!mem_limit || (n <= mem_limit && used <= mem_limit - n)) return 1;
+    char a[32], b[32], c[32];
+    human(mem_limit, a, sizeof a);
+    human(n, b, sizeof b);
+    human(used, c, sizeof c);
+    snprintf(oom_msg, sizeof oom_msg,
+             "over the memory limit of %s (--max-memory): %s more needed, %s in use", a, b, c);
+    return 0;
+}
+
+static void used_add(size_t n)
+{
+    __atomic_add_fetch(&mem_used, n, __ATOMIC_RELAXED);
+}
+
+static void used_sub(size_t n)
+{
+    size_t cur = __atomic_load_n(&mem_used, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&mem_used, &cur, cur > n ? cur - n : 0, 1,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
+int mk_mem_reserve(size_t n)
+{
+    if (!fits(n)) return 0;
+    used_add(n);
+    return 1;
+}
+
+void mk_mem_unreserve(size_t n)
+{
+    used_sub(n);
+}
+
 static void *std_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
     (void)osize;
+    size_t old = ptr ? malloc_usable_size(ptr) : 0;
     if (nsize == 0) {
         free(ptr);
+        used_sub(old);
         return NULL;
     }
-    return realloc(ptr, nsize);
+    if (nsize > old && !fits(nsize - old)) return NULL;
+    void *p = realloc(ptr, nsize);
+    if (!p) {
+        oom_msg[0] = 0;
+        return NULL;
+    }
+    used_add(malloc_usable_size(p));
+    used_sub(old);
+    return p;
 }
 
 static const mk_allocator std_allocator = {std_alloc, NULL};
@@ -80,4 +157,23 @@ int mk_add_size(size_t a, size_t b, size_t *out)
     if (b > SIZE_MAX - a) return 0;
     *out = a + b;
     return 1;
+}
+
+size_t mk_parse_size(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !(v > 0)) return 0;
+    double mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024.0; end++; break;
+    case 'm': case 'M': mul = 1048576.0; end++; break;
+    case 'g': case 'G': mul = 1073741824.0; end++; break;
+    case 't': case 'T': mul = 1099511627776.0; end++; break;
+    default: break;
+    }
+    if (mul > 1 && (*end == 'i' || *end == 'I')) end++;
+    if (*end == 'b' || *end == 'B') end++;
+    if (*end || v * mul >= 1.8e19) return 0;
+    return (size_t)(v * mul);
 }

@@ -18,6 +18,15 @@
 /* ---- tensors: .npy codec and tensor-list helpers (npy.c, npz.c) ---- */
 /* Element size of a dtype that .npy files carry (0 when not supported). */
 int mk_npy_dtype_size(int dtype);
+/* Parse the header of a .npy image (n may cover only the header): hdr gets dtype, rank, dims
+ * and nbytes (data stays NULL), *data_off where the data starts. */
+mk_status mk_npy_header(const void *buf, size_t n, const char *label, mk_tensor *hdr,
+                        size_t *data_off, mk_err *err);
+/* Bools as 0/1. */
+void mk_npy_fix_bool(mk_tensor *t);
+/* An .npz archive held in memory (label names it in errors), as mk_npz_read_filtered. */
+mk_status mk_npz_read_mem(const void *data, size_t n, const char *label, mk_tensor_filter f,
+                          void *ud, mk_tensor_list *out, mk_err *err);
 /* Parse a whole .npy image; label names the file in errors. out->name stays NULL. */
 mk_status mk_npy_parse(const void *buf, size_t n, const char *label, mk_tensor *out, mk_err *err);
 /* Append a .npy (v1.0) image of t to b. */
@@ -56,7 +65,12 @@ mk_status mk_err_set(mk_err *e, mk_status code, const char *fmt, ...) MK_PRINTF(
 mk_status mk_err_vset(mk_err *e, mk_status code, const char *fmt, va_list ap) MK_PRINTF(3, 0);
 /* Prefix an existing message with context ("file: ") if it has not been prefixed yet. */
 void mk_err_prefix(mk_err *e, const char *fmt, ...) MK_PRINTF(2, 3);
-#define MK_OOM(e) mk_err_set((e), MK_ENOMEM, "out of memory")
+#define MK_OOM(e) mk_err_set((e), MK_ENOMEM, "%s", mk_oom_reason())
+/* "out of memory", or what the memory limit refused in this thread's last failed request. */
+const char *mk_oom_reason(void);
+/* Anonymous maps count against the memory limit: 0 when n bytes more would pass it. */
+int mk_mem_reserve(size_t n);
+void mk_mem_unreserve(size_t n);
 
 /* ---- arena: growable, freed as a whole ---- */
 typedef struct mk_arena mk_arena;
@@ -147,14 +161,38 @@ int mk_path_is_dir(const char *path);
 int mk_path_exists(const char *path);
 /* Remove a directory tree (used to clean temp package dirs); returns 0 on success. */
 int mk_rmtree(const char *path);
-/* Create a fresh temp directory next to `final_path`; writes its path into out. */
+/* Open path for reading only when it is a regular file (never blocks on a FIFO); -1 with e
+ * set otherwise. */
+int mk_open_regular(const char *path, mk_err *e);
+/* Create a fresh temp directory / empty file next to `final_path` ("<final>.tmp-<pid>-XXXXXX",
+ * removed on SIGINT/SIGTERM/SIGHUP once mk_cleanup_on_signals ran); writes its path into out.
+ * Temp entries of writers that no longer run are removed first. */
 mk_status mk_tempdir_beside(const char *final_path, char *out, size_t out_n, mk_err *e);
-/* Move a finished temp dir into place, replacing an existing directory at final_path. */
+mk_status mk_tempfile_beside(const char *final_path, char *out, size_t out_n, mk_err *e);
+/* Remove a temp path (tree) and forget it. */
+void mk_temp_discard(const char *tmp);
+/* fsync a finished temp dir and move it into place, swapping it with an existing output in one
+ * step (RENAME_EXCHANGE; move-aside with retries where unsupported), then drop the old one. */
 mk_status mk_dir_commit(const char *tmp, const char *final_path, mk_err *e);
+/* The same for a temp file (rename replaces a file atomically). */
+mk_status mk_file_commit(const char *tmp, const char *final_path, mk_err *e);
+/* Write n bytes to path whole or not at all (temp file + commit). */
+mk_status mk_file_replace(const char *path, const void *p, size_t n, mk_err *e);
+/* Tests: 1 makes mk_dir_commit behave as if RENAME_EXCHANGE were unsupported. */
+void mk_file_test_no_exchange(int off);
 
 /* ---- tensors: .npy codec and tensor-list helpers (npy.c, npz.c) ---- */
 /* Element size of a dtype that .npy files carry (0 when not supported). */
 int mk_npy_dtype_size(int dtype);
+/* Parse the header of a .npy image (n may cover only the header): hdr gets dtype, rank, dims
+ * and nbytes (data stays NULL), *data_off where the data starts. */
+mk_status mk_npy_header(const void *buf, size_t n, const char *label, mk_tensor *hdr,
+                        size_t *data_off, mk_err *err);
+/* Bools as 0/1. */
+void mk_npy_fix_bool(mk_tensor *t);
+/* An .npz archive held in memory (label names it in errors), as mk_npz_read_filtered. */
+mk_status mk_npz_read_mem(const void *data, size_t n, const char *label, mk_tensor_filter f,
+                          void *ud, mk_tensor_list *out, mk_err *err);
 /* Parse a whole .npy image; label names the file in errors. out->name stays NULL. */
 mk_status mk_npy_parse(const void *buf, size_t n, const char *label, mk_tensor *out, mk_err *err);
 /* Append a .npy (v1.0) image of t to b. */

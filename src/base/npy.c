@@ -107,10 +107,11 @@ static int parse_header(const char *s, const char *end, int *dtype, int *rank, i
     return 1;
 }
 
-mk_status mk_npy_parse(const void *buf, size_t n, const char *label, mk_tensor *out, mk_err *err)
+mk_status mk_npy_header(const void *buf, size_t n, const char *label, mk_tensor *hdr,
+                        size_t *data_off, mk_err *err)
 {
     const unsigned char *b = buf;
-    memset(out, 0, sizeof *out);
+    memset(hdr, 0, sizeof *hdr);
     if (n < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
         return mk_err_set(err, MK_EINVAL, "%s: not a .npy file", label);
     int major = b[6];
@@ -138,21 +139,40 @@ mk_status mk_npy_parse(const void *buf, size_t n, const char *label, mk_tensor *
             return mk_err_set(err, MK_EINVAL, "%s: absurd .npy shape", label);
     if (!mk_mul_size(numel, (size_t)mk_npy_dtype_size(dtype), &nbytes))
         return mk_err_set(err, MK_EINVAL, "%s: absurd .npy shape", label);
-    size_t avail = n - hoff - hlen;
-    if (nbytes > avail)
+    hdr->dtype = dtype;
+    hdr->rank = rank;
+    memcpy(hdr->dims, dims, sizeof dims);
+    hdr->nbytes = nbytes;
+    *data_off = hoff + hlen;
+    return MK_OK;
+}
+
+void mk_npy_fix_bool(mk_tensor *t)
+{
+    if (t->dtype == 1)
+        for (size_t i = 0; i < t->nbytes; i++)
+            ((unsigned char *)t->data)[i] = ((unsigned char *)t->data)[i] != 0;
+}
+
+mk_status mk_npy_parse(const void *buf, size_t n, const char *label, mk_tensor *out, mk_err *err)
+{
+    size_t off;
+    mk_status st = mk_npy_header(buf, n, label, out, &off, err);
+    if (st) return st;
+    size_t avail = n - off, nbytes = out->nbytes;
+    if (nbytes > avail) {
+        memset(out, 0, sizeof *out);
         return mk_err_set(err, MK_EINVAL, "%s: truncated .npy data (%zu of %zu bytes)", label,
                           avail, nbytes);
+    }
     void *data = mk_malloc(NULL, nbytes);
-    if (!data) return MK_OOM(err);
-    if (nbytes) memcpy(data, b + hoff + hlen, nbytes);
-    if (dtype == 1)
-        for (size_t i = 0; i < nbytes; i++)
-            ((unsigned char *)data)[i] = ((unsigned char *)data)[i] != 0;
-    out->dtype = dtype;
-    out->rank = rank;
-    memcpy(out->dims, dims, sizeof dims);
+    if (!data) {
+        memset(out, 0, sizeof *out);
+        return mk_err_set(err, MK_ENOMEM, "%s: %s", label, mk_oom_reason());
+    }
+    if (nbytes) memcpy(data, (const unsigned char *)buf + off, nbytes);
     out->data = data;
-    out->nbytes = nbytes;
+    mk_npy_fix_bool(out);
     return MK_OK;
 }
 
@@ -231,7 +251,7 @@ mk_status mk_npy_write(const char *path, const mk_tensor *t, mk_err *err)
     mk_buf b;
     mk_buf_init(&b, NULL);
     mk_status st = mk_npy_encode(t, &b, err);
-    if (st == MK_OK) st = mk_file_write_all(path, b.data, b.len, err);
+    if (st == MK_OK) st = mk_file_replace(path, b.data, b.len, err);
     mk_buf_free(&b);
     if (st) mk_err_prefix(err, "%s: ", path);
     return st;

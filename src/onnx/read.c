@@ -4,6 +4,7 @@
  * data files (mmapped, path traversal rejected), attribute access, and reading a single
  * TensorProto .pb file into an mk_tensor. It does not lower anything. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -325,7 +326,19 @@ static void convert_raw(int et, const unsigned char *src, size_t n, void *dst)
     }
 }
 
-/* External data: map <dir>/<location> (kept alive by the program) and return the span. */
+/* Whether path, its links resolved, lies inside dir (also resolved); 1 when path is absent
+ * (opening it reports that). */
+static int inside_dir(const char *dir, const char *path)
+{
+    char rd[PATH_MAX], rp[PATH_MAX];
+    if (!realpath(path, rp)) return 1;
+    if (!realpath(dir, rd)) return 0;
+    size_t n = strlen(rd);
+    return strncmp(rp, rd, n) == 0 && (rp[n] == '/' || (n == 1 && rd[0] == '/'));
+}
+
+/* External data: map <dir>/<location> (kept alive by the program) and return the span.
+ * Symbolic links are followed wherever they point unless opts->no_follow_links. */
 static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsigned char **d,
                                size_t *n)
 {
@@ -357,6 +370,11 @@ static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsi
     const mk_mapped *m = NULL;
     for (int i = 0; i < c->n_ext; i++)
         if (strcmp(c->ext[i].path, path) == 0) m = &c->p->maps[c->ext[i].map_index];
+    if (!m && c->opts && c->opts->no_follow_links && !inside_dir(c->dir, path))
+        return mk_err_set(c->err, MK_EINVAL,
+                          "%s: tensor '%s': external data '%s' is a link to outside the model's "
+                          "folder (--no-follow-links)",
+                          c->file, tn, loc);
     if (!m) {
         mk_mapped mm;
         mk_err tmp = {0};
