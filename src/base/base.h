@@ -60,6 +60,20 @@ void mk_failing_alloc_init(mk_failing_alloc *fa, long fail_at);
 int mk_mul_size(size_t a, size_t b, size_t *out);
 int mk_add_size(size_t a, size_t b, size_t *out);
 
+/* ---- int64 arithmetic on values read from files: return 0 on overflow, else 1 ---- */
+static inline int mk_add_i64(int64_t a, int64_t b, int64_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline int mk_sub_i64(int64_t a, int64_t b, int64_t *out)
+{
+    return !__builtin_sub_overflow(a, b, out);
+}
+static inline int mk_mul_i64(int64_t a, int64_t b, int64_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
 /* ---- errors: the first message wins ---- */
 mk_status mk_err_set(mk_err *e, mk_status code, const char *fmt, ...) MK_PRINTF(3, 4);
 mk_status mk_err_vset(mk_err *e, mk_status code, const char *fmt, va_list ap) MK_PRINTF(3, 0);

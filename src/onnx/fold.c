@@ -27,10 +27,9 @@ static int esize(mk_dtype d)
 static mk_status alloc_out(ox_ctx *c, ox_val *o, const mk_type *t, void **d)
 {
     size_t n = mk_onnx_numel(t), nb;
-    if (t->rank > 0 && n == 0) {
-        for (int i = 0; i < t->rank; i++)
-            if (t->dims[i] < 0) return MK_EUNSUPPORTED;
-    }
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0 || t->dims[i] > INT32_MAX) return MK_EUNSUPPORTED;
+    if (t->rank > 0 && !mk_type_numel(t, &nb)) return MK_EUNSUPPORTED;
     if (n > FOLD_MAX_ELEMS) return MK_EUNSUPPORTED;
     if (!mk_mul_size(n, (size_t)esize(t->dtype), &nb)) return MK_EUNSUPPORTED;
     if (c->fold_bytes + nb > FOLD_MAX_TOTAL) return MK_EUNSUPPORTED;
@@ -257,7 +256,9 @@ static mk_status fold_reshape_like(ox_ctx *c, ox_val *a, ox_val *o, int rank, co
 {
     (void)c;
     mk_type t = mk_type_make(a->type.dtype, rank, dims);
-    if (mk_onnx_numel(&t) != mk_onnx_numel(&a->type)) return MK_EUNSUPPORTED;
+    size_t nt;
+    if ((rank && !mk_type_numel(&t, &nt)) || mk_onnx_numel(&t) != mk_onnx_numel(&a->type))
+        return MK_EUNSUPPORTED;
     o->type = t;
     o->data = a->data;
     o->nbytes = a->nbytes;
@@ -373,18 +374,8 @@ static mk_status fold_slice(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, in
         int64_t dim = a->type.dims[axis], step = nsp >= 0 ? sp[k] : 1;
         if (step == 0) return MK_EUNSUPPORTED;
         int64_t bs = st_[k], es_ = en[k];
-        if (bs < 0) bs += dim;
-        if (es_ < 0) es_ += dim;
-        if (step > 0) {
-            bs = bs < 0 ? 0 : bs > dim ? dim : bs;
-            es_ = es_ < 0 ? 0 : es_ > dim ? dim : es_;
-        } else {
-            bs = bs < 0 ? -1 : bs > dim - 1 ? dim - 1 : bs;
-            es_ = es_ < -1 ? -1 : es_ > dim - 1 ? dim - 1 : es_;
-        }
+        int64_t len = ox_slice_axis(dim, &bs, &es_, &step);
         b[axis] = bs, s[axis] = step;
-        int64_t len = step > 0 ? (es_ > bs ? (es_ - bs + step - 1) / step : 0)
-                               : (bs > es_ ? (bs - es_ + (-step) - 1) / (-step) : 0);
         t.dims[axis] = len;
     }
     void *d;
@@ -451,8 +442,7 @@ static mk_status fold_tile(ox_ctx *c, ox_val *a, ox_val *reps, ox_val *o)
     if (nr != r) return MK_EUNSUPPORTED;
     mk_type t = a->type;
     for (int i = 0; i < r; i++) {
-        if (rp[i] < 0) return MK_EUNSUPPORTED;
-        t.dims[i] *= rp[i];
+        if (rp[i] < 0 || !mk_mul_i64(t.dims[i], rp[i], &t.dims[i])) return MK_EUNSUPPORTED;
     }
     void *d;
     mk_status s = alloc_out(c, o, &t, &d);
@@ -665,8 +655,8 @@ static mk_status fold_reshape(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, 
             neg = i;
         } else if (sh[i] < 0) {
             return MK_EUNSUPPORTED;
-        } else {
-            known *= (size_t)sh[i];
+        } else if (!mk_mul_size(known, (size_t)sh[i], &known)) {
+            return MK_EUNSUPPORTED;
         }
     }
     if (neg >= 0) {

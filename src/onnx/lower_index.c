@@ -432,8 +432,8 @@ OX_LOWER(mk_onnx_lower_eye_like)
     if (!d) return MK_OOM(c->err);
     memset(d, 0, cells * es);
     for (int64_t i = 0; i < R; i++) {
-        int64_t j = i + k;
-        if (j < 0 || j >= C) continue;
+        int64_t j;
+        if (!mk_add_i64(i, k, &j) || j < 0 || j >= C) continue;
         size_t e = (size_t)(i * C + j);
         if (dt == MK_DT_FP32)
             ((float *)d)[e] = 1;

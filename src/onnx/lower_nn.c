@@ -162,10 +162,18 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
     for (int i = 0; i < ns; i++) {
         int64_t in_ = x->type.dims[2 + i], op_ = nop >= 0 ? opad[i] : 0;
         int64_t ek = (sp.k[i] - 1) * sp.d[i] + 1; /* full = (in - 1) * s + ek */
-        full[i] = in_ >= 0 ? (in_ - 1) * sp.s[i] + ek : MK_DIM_UNKNOWN;
+        if (op_ < 0 || (op_ >= sp.s[i] && op_ >= sp.d[i]))
+            return mk_err_set(c->err, MK_EINVAL, "output_padding %lld not below stride or dilation",
+                              (long long)op_);
+        full[i] = MK_DIM_UNKNOWN;
+        if (in_ >= 0 && (!mk_mul_i64(in_ - 1, sp.s[i], &full[i]) ||
+                         !mk_add_i64(full[i], ek, &full[i]) || full[i] > INT32_MAX))
+            return mk_err_set(c->err, MK_EINVAL, "output size overflows");
         if (nos >= 0) {
             if (in_ < 0) return mk_onnx_unsupported(c, n, "output_shape on a flexible dim");
             want[i] = oshape[nos == r ? 2 + i : i];
+            if (want[i] < 1 || want[i] > INT32_MAX)
+                return mk_err_set(c->err, MK_EINVAL, "bad output_shape %lld", (long long)want[i]);
             int64_t total = full[i] + op_ - want[i];
             if (total < 0)
                 return mk_onnx_unsupported(c, n, "output_shape larger than the full output");

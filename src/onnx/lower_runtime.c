@@ -52,6 +52,12 @@ OX_LOWER(mk_onnx_lower_constant_of_shape)
 {
     (void)n_out;
     if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing shape input");
+    size_t numel = 1;
+    for (size_t i = 0; in[0]->data && i < mk_onnx_numel(&in[0]->type); i++) {
+        int64_t d = mk_onnx_cget_i(in[0], i);
+        if (d < 0 || d > INT32_MAX || !mk_mul_size(numel, (size_t)d, &numel))
+            return mk_err_set(c->err, MK_EINVAL, "shape value %lld out of range", (long long)d);
+    }
     int len;
     mk_value *s = mk_onnx_i32_vector(c, in[0], &len);
     if (!s) {

@@ -143,7 +143,8 @@ OX_LOWER(mk_onnx_lower_reshape)
     int static_in = 1;
     for (int i = 0; i < x->type.rank; i++) {
         if (x->type.dims[i] < 0) static_in = 0;
-        else total *= x->type.dims[i];
+        else if (!mk_mul_i64(total, x->type.dims[i], &total))
+            return mk_err_set(c->err, MK_EINVAL, "input size overflows");
     }
     for (int i = 0; i < ns; i++) {
         if (sh[i] == 0 && !allowzero) {
@@ -160,8 +161,8 @@ OX_LOWER(mk_onnx_lower_reshape)
             neg = i;
         } else if (sh[i] < 0) {
             return mk_err_set(c->err, MK_EINVAL, "bad shape value %lld", (long long)sh[i]);
-        } else {
-            known *= sh[i];
+        } else if (!mk_mul_i64(known, sh[i], &known)) {
+            return mk_err_set(c->err, MK_EINVAL, "shape %lld overflows", (long long)sh[i]);
         }
     }
     if (neg >= 0 && static_in) {
@@ -415,17 +416,7 @@ OX_LOWER(mk_onnx_lower_slice)
         if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
         if (dim < 0) return mk_onnx_unsupported(c, n, "slice of a dynamic axis");
         int64_t bs = st_[k], es = en[k];
-        if (bs < 0) bs += dim;
-        if (es < 0) es += dim;
-        if (step > 0) {
-            bs = bs < 0 ? 0 : bs > dim ? dim : bs;
-            es = es < 0 ? 0 : es > dim ? dim : es;
-        } else {
-            bs = bs < 0 ? -1 : bs > dim - 1 ? dim - 1 : bs;
-            es = es < -1 ? -1 : es > dim - 1 ? dim - 1 : es;
-        }
-        int64_t len = step > 0 ? (es > bs ? (es - bs + step - 1) / step : 0)
-                               : (bs > es ? (bs - es - step - 1) / (-step) : 0);
+        int64_t len = ox_slice_axis(dim, &bs, &es, &step);
         if (len == 0) return mk_onnx_unsupported(c, n, "empty slice");
         b[a] = bs;
         s[a] = step;

@@ -289,6 +289,36 @@ static inline const char *oname(const Onnx__NodeProto *n, int i)
     return (size_t)i < n->n_output && n->output[i] && *n->output[i] ? n->output[i] : NULL;
 }
 
+/* One Slice axis of length dim >= 0 (ONNX semantics, any int64 start/end/step, step != 0):
+ * clamps *b and *e, returns the element count, and makes *step ±1 (and *e the next index) when
+ * one element is taken, so the step fits the int32 MIL parameter. No signed overflow. */
+static inline int64_t ox_slice_axis(int64_t dim, int64_t *b, int64_t *e, int64_t *step)
+{
+    int64_t bs = *b, es = *e;
+    if (bs < 0) bs += dim;
+    if (es < 0) es += dim;
+    uint64_t span, us;
+    if (*step > 0) {
+        bs = bs < 0 ? 0 : bs > dim ? dim : bs;
+        es = es < 0 ? 0 : es > dim ? dim : es;
+        span = es > bs ? (uint64_t)(es - bs) : 0;
+        us = (uint64_t)*step;
+    } else {
+        bs = bs < 0 ? -1 : bs > dim - 1 ? dim - 1 : bs;
+        es = es < -1 ? -1 : es > dim - 1 ? dim - 1 : es;
+        span = bs > es ? (uint64_t)(bs - es) : 0;
+        us = (uint64_t)0 - (uint64_t)*step;
+    }
+    *b = bs;
+    *e = es;
+    int64_t len = span ? (int64_t)(1 + (span - 1) / us) : 0;
+    if (len == 1) {
+        *step = *step > 0 ? 1 : -1;
+        *e = bs + *step;
+    }
+    return len;
+}
+
 /* Normalize an ONNX axis (negative from the end) into [0, rank); 0 when out of range. */
 static inline int norm_axis(int64_t a, int rank, int *out)
 {
