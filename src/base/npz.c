@@ -30,18 +30,14 @@ static mk_status read_header(zip_file_t *zf, zip_uint64_t size, const char *labe
                              size_t *data_off, mk_err *err)
 {
     unsigned char pre[12];
-    size_t pn = size < sizeof pre ? (size_t)size : sizeof pre;
-    if (!read_n(zf, pre, pn)) return mk_err_set(err, MK_EINVAL, "%s: truncated or corrupt member", label);
-    if (pn < 10 || memcmp(pre, "\x93NUMPY", 6) != 0)
+    if (size < 10 || !read_n(zf, pre, 10) || memcmp(pre, "\x93NUMPY", 6) != 0)
         return mk_err_set(err, MK_EINVAL, "%s: not a .npy file", label);
-    size_t hoff = pre[6] == 1 ? 10 : 12, hlen;
-    if (pre[6] == 1)
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
-    else if (pn < 12)
+    if (pre[6] < 1 || pre[6] > 3) return mk_npy_header(pre, 10, label, hdr, data_off, err);
+    size_t pn = pre[6] == 1 ? 10 : 12, hoff = pn, hlen;
+    if (pn == 12 && (size < 12 || !read_n(zf, pre + 10, 2)))
         return mk_err_set(err, MK_EINVAL, "%s: truncated .npy header", label);
-    else
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
-    if (pre[6] < 1 || pre[6] > 3) return mk_npy_header(pre, pn, label, hdr, data_off, err);
+    hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    if (pn == 12) hlen |= (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
     if (hlen > NPY_HEADER_MAX || hoff + hlen > size)
         return mk_err_set(err, MK_EINVAL, "%s: truncated or oversized .npy header", label);
     unsigned char *h = mk_malloc(NULL, hoff + hlen);
