@@ -27,7 +27,13 @@ int mk_open_regular(const char *path, mk_err *e)
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
+        int er = errno;
+        close(fd);
+        mk_err_set(e, MK_EIO, "%s: cannot stat: %s", path, strerror(er));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
         int dir = S_ISDIR(st.st_mode);
         close(fd);
         mk_err_set(e, MK_EIO, "%s: not a regular file (%s)", path,
