@@ -94,17 +94,14 @@ int mk_cmd_fix(int argc, char **argv)
         rc = cli_fail("fix", "unknown target '%s' (ios15..ios18)", target);
         goto done;
     }
-    if (n_specs && mk_tensors_load(n_specs, specs, &inputs, &err) != MK_OK) {
-        rc = cli_fail_err("fix", &err);
-        goto done;
-    }
-    if (inputs.n) fo.inputs = &inputs;
     mk_fix_report rep;
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     co.target = t;
     cli_model_apply(&mo, &co);
-    if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) {
+    if (n_specs) fo.inputs = &inputs; /* filled below, checked against the model */
+    if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK ||
+        (n_specs && mk_tensors_load_for(p, n_specs, specs, &inputs, &err) != MK_OK)) {
         rc = cli_fail_err("fix", &err);
     } else if (mk_fix(p, &fo, &q, &rep, &err) != MK_OK) {
         rc = cli_fail_err("fix", &err);

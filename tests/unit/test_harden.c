@@ -457,3 +457,26 @@ TEST(external_data_links_followed_unless_no_follow_links)
     rc = mk_test_sh(out, sizeof out, "%s info %s --no-follow-links", mk_test_bin(), m_real);
     CHECK_MSG(rc == 0, "rc %d: %s", rc, out);
 }
+
+TEST(cli_run_and_fix_check_npz_members_before_reading)
+{
+    const char *d = fresh_dir("npz_cli");
+    char model[1200], npz[1300], out[4096];
+    REQUIRE(write_relu_model(d, model, sizeof model));
+    snprintf(npz, sizeof npz, "%s/big.npz", d);
+    REQUIRE(write_zero_npz(npz, "x", (int64_t[]){1, 3, 2048, 2048}));
+    /* 48 MiB declared; an 8 MiB limit shows nothing of it was allocated */
+    const char *cmds[] = {"run", "verify", "fix"};
+    for (int i = 0; i < 3; i++) {
+        int rc = i == 0   ? mk_test_sh(out, sizeof out, "%s run %s -i %s --max-memory 8M",
+                                       mk_test_bin(), model, npz)
+                 : i == 1 ? mk_test_sh(out, sizeof out, "%s verify %s %s -i %s --max-memory 8M",
+                                       mk_test_bin(), model, model, npz)
+                          : mk_test_sh(out, sizeof out,
+                                       "%s fix %s -o %s/f.mlpackage -i %s --max-memory 8M",
+                                       mk_test_bin(), model, d, npz);
+        CHECK_MSG(rc == 2 && strstr(out, "big.npz:x.npy: input x: shape [1, 3, 2048, 2048], "
+                                         "model expects [1, 3, 8, 8]"),
+                  "%s: rc %d: %s", cmds[i], rc, out);
+    }
+}
