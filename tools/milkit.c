@@ -31,7 +31,7 @@ static void usage(FILE *f)
         fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
     fprintf(f, "\noption of every command:\n"
                "  --max-memory SIZE  refuse to hold more than SIZE in memory (512M, 4G; default:\n"
-               "                     half the physical memory; 0 = no limit)\n");
+               "                     half the physical or cgroup memory; 0 = none)\n");
     fprintf(f, "\nexit status: 0 ok, 1 findings or mismatch, 2 error\n");
 }
 
@@ -127,11 +127,16 @@ int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *
     return 1;
 }
 
-/* --max-memory SIZE anywhere on the line (taken out of argv), else half the physical memory. */
+/* --max-memory SIZE anywhere on the line (taken out of argv), else half the physical memory
+ * (or of the cgroup's limit when lower). */
 static int memory_limit(int *argc, char **argv)
 {
     long pages = sysconf(_SC_PHYS_PAGES), pg = sysconf(_SC_PAGESIZE);
     size_t lim = pages > 0 && pg > 0 ? (size_t)pages / 2 * (size_t)pg : 0;
+    FILE *cg = fopen("/sys/fs/cgroup/memory.max", "r"); /* a container's limit, when lower */
+    unsigned long long cap;
+    if (cg && fscanf(cg, "%llu", &cap) == 1 && cap / 2 < lim) lim = (size_t)(cap / 2);
+    if (cg) fclose(cg);
     for (int i = 1; i < *argc; i++) {
         int missing = 0, j = i;
         const char *v = cli_opt(*argc, argv, &j, "--max-memory", &missing);

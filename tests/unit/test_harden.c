@@ -453,6 +453,15 @@ TEST(external_data_links_followed_unless_no_follow_links)
                       strstr(out, "'w'"),
                   "%s: rc %d: %s", cmds[i], rc, out);
     }
+    /* external data that is a FIFO is refused, not waited on */
+    const char *ff = fresh_dir("ext_fifo");
+    char m_fifo[1200], wb[1300];
+    REQUIRE(write_ext_model(ff, NULL, m_fifo, sizeof m_fifo));
+    snprintf(wb, sizeof wb, "%s/w.bin", ff);
+    REQUIRE(unlink(wb) == 0 && mkfifo(wb, 0644) == 0);
+    rc = mk_test_sh(out, sizeof out, "timeout 20 %s info %s", mk_test_bin(), m_fifo);
+    CHECK_MSG(rc == 2 && strstr(out, "not a regular file") && strstr(out, "'w'"), "rc %d: %s", rc,
+              out);
     /* data inside the folder is fine with the option */
     rc = mk_test_sh(out, sizeof out, "%s info %s --no-follow-links", mk_test_bin(), m_real);
     CHECK_MSG(rc == 0, "rc %d: %s", rc, out);
