@@ -183,6 +183,8 @@ int mk_open_regular(const char *path, mk_err *e);
  * Temp entries of writers that no longer run are removed first. */
 mk_status mk_tempdir_beside(const char *final_path, char *out, size_t out_n, mk_err *e);
 mk_status mk_tempfile_beside(const char *final_path, char *out, size_t out_n, mk_err *e);
+/* Name final_path instead of the temp path tmp in e's message (users never see temp names). */
+void mk_err_untemp(mk_err *e, const char *tmp, const char *final_path);
 /* Remove a temp path (tree) and forget it. */
 void mk_temp_discard(const char *tmp);
 /* fsync a finished temp dir and move it into place, swapping it with an existing output in one

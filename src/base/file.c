@@ -338,6 +338,17 @@ mk_status mk_tempfile_beside(const char *final_path, char *out, size_t out_n, mk
     return MK_OK;
 }
 
+void mk_err_untemp(mk_err *e, const char *tmp, const char *final_path)
+{
+    if (!e || !e->code || !tmp || !*tmp) return;
+    char *at = strstr(e->msg, tmp);
+    if (!at) return;
+    char rest[sizeof e->msg];
+    snprintf(rest, sizeof rest, "%s", at + strlen(tmp));
+    size_t off = (size_t)(at - e->msg);
+    snprintf(at, sizeof e->msg - off, "%s%s", final_path, rest);
+}
+
 void mk_temp_discard(const char *tmp)
 {
     if (!tmp || !*tmp) return;

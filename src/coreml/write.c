@@ -1148,6 +1148,7 @@ mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_
     if (!st) st = mk_tempdir_beside(path, tmp, sizeof tmp, e);
     if (!st) st = write_package(&w, tmp, buf, n);
     if (!st) st = mk_dir_commit(tmp, path, e);
+    if (st && tmp[0]) mk_err_untemp(e, tmp, path);
     if (st && tmp[0]) mk_rmtree(tmp);
     mk_free(p->alloc, buf, n);
     mk_arena_free(w.ar);

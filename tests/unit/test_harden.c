@@ -348,8 +348,21 @@ TEST(failed_output_writes_keep_the_old_file)
         CHECK_MSG(count_entries(d, NULL) == 2 + i, "%s: leftovers", outs[i]);
         CHECK_MSG(!strstr(out, ".tmp-"), "temp path named: %s", out);
     }
+    /* a package: the old one stays, the message names the output, not a temp dir */
+    int rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s/p.mlpackage", mk_test_bin(), model, d);
+    REQUIRE(rc == 0);
+    rc = mk_test_sh(out, sizeof out, "(trap '' XFSZ; ulimit -f 0; %s convert %s -o %s/p.mlpackage)",
+                    mk_test_bin(), model, d);
+    CHECK_MSG(rc == 2 && strstr(out, "p.mlpackage") && !strstr(out, ".tmp-"), "rc %d: %s", rc,
+              out);
+    mk_program *q = NULL;
+    mk_err qe = {0};
+    snprintf(f, sizeof f, "%s/p.mlpackage", d);
+    CHECK(mk_program_load(f, NULL, &q, &qe) == MK_OK);
+    mk_program_free(q);
+    CHECK_EQ_INT(count_entries(d, NULL), 5);
     /* and a write that works replaces it */
-    int rc = mk_test_sh(out, sizeof out, "%s graph %s --dot -o %s/g.dot", mk_test_bin(), model, d);
+    rc = mk_test_sh(out, sizeof out, "%s graph %s --dot -o %s/g.dot", mk_test_bin(), model, d);
     CHECK_EQ_INT(rc, 0);
     snprintf(f, sizeof f, "%s/g.dot", d);
     struct stat st;
