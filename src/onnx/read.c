@@ -103,7 +103,7 @@ typedef struct slim_ctx {
     const mk_allocator *a;
     struct ox_span *spans;
     size_t n, cap;
-    int oom;
+    int oom, too_deep;
 } slim_ctx;
 
 static int add_span(slim_ctx *s, const unsigned char *d, size_t n)
@@ -148,7 +148,10 @@ static int child_kind(int kind, uint64_t field)
 static int slim_msg(slim_ctx *s, int kind, const unsigned char *p, size_t n, mk_buf *out,
                     int depth)
 {
-    if (depth > SLIM_DEPTH) return 0;
+    if (depth > SLIM_DEPTH) {
+        s->too_deep = 1;
+        return 0;
+    }
     wire w = {p, p + n};
     while (w.p < w.end) {
         const unsigned char *start = w.p, *pay = NULL;
@@ -185,7 +188,7 @@ mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocat
 {
     memset(m, 0, sizeof *m);
     m->alloc = a;
-    slim_ctx s = {a, NULL, 0, 0, 0};
+    slim_ctx s = {a, NULL, 0, 0, 0, 0};
     mk_buf slim;
     mk_buf_init(&slim, a);
     if (!slim_msg(&s, K_MODEL, data, size, &slim, 0)) {
@@ -193,6 +196,12 @@ mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocat
         mk_buf_free(&slim);
         mk_free(a, s.spans, s.cap * sizeof *s.spans);
         if (oom) return MK_OOM(e);
+        if (s.too_deep) /* model -> graph -> node -> attribute -> graph: 3 levels per subgraph */
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "subgraphs (If/Loop/Scan bodies) nested too deep: milkit reads %d "
+                              "message levels (about %d nested subgraphs); a limit of milkit's, "
+                              "not of protobuf-c",
+                              SLIM_DEPTH, (SLIM_DEPTH - 1) / 3);
         return mk_err_set(e, MK_EINVAL, "not an ONNX model (malformed protobuf)");
     }
     pb_ud ud = {a, 0};
