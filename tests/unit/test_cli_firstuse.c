@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "base/base.h"
 #include "test.h"
@@ -367,4 +368,60 @@ TEST(cli_deep_graph_says_which_limit)
               "%s", e.msg);
     nested_ifs(3, &e);
     CHECK_MSG(!strstr(e.msg, "nested too deep") && !strstr(e.msg, "malformed"), "%s", e.msg);
+}
+
+/* Real models that refused without --shape: the -i tensors now give the shapes, and the
+ * outputs equal those of the same run with --shape. */
+TEST(cli_real_models_shapes_from_inputs)
+{
+    char hifi[1024] = "";
+    const char *sh = mk_test_shared_dir();
+    if (sh) snprintf(hifi, sizeof hifi, "%s/models/hifigan_small_arch/model.onnx", sh);
+    const struct {
+        const char *path, *name, *shape;
+        int rank;
+        int64_t dims[4];
+    } ms[] = {
+        {"tests/.cache/ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+         "x",
+         "x=1,3,48,192",
+         4,
+         {1, 3, 48, 192}},
+        {"tests/.cache/openwakeword-0.1.1/package/models/melspectrogram.onnx",
+         "input",
+         "input=1,1280",
+         2,
+         {1, 1280}},
+        {hifi, "mel", "mel=1,80,12", 3, {1, 80, 12}},
+    };
+    const char *bin = mk_test_bin();
+    int ran = 0;
+    for (size_t k = 0; k < sizeof ms / sizeof *ms; k++) {
+        if (!ms[k].path[0] || !mk_path_exists(ms[k].path)) {
+            printf("  (skipping %s: not present)\n", ms[k].path[0] ? ms[k].path : "hifigan");
+            continue;
+        }
+        size_t n = 1;
+        for (int i = 0; i < ms[k].rank; i++) n *= (size_t)ms[k].dims[i];
+        float *x = malloc(n * sizeof *x);
+        REQUIRE(x);
+        for (size_t i = 0; i < n; i++) x[i] = (float)((i * 37) % 101) / 101.0f - 0.5f;
+        mk_tensor t = tensor(ms[k].name, 11, ms[k].rank, ms[k].dims, x, n * sizeof *x);
+        const char *npz = tmp_path("real_in.npz"), *o1 = tmp_path("real_o1.npz"),
+                   *o2 = tmp_path("real_o2.npz");
+        int ok = save_npz(npz, 1, &t);
+        free(x);
+        REQUIRE(ok);
+        char out[8192];
+        int rc = mk_test_sh(out, sizeof out, "%s run %s -i %s -o %s", bin, ms[k].path, npz, o1);
+        CHECK_MSG(rc == 0, "%s: %s", ms[k].path, out);
+        rc = mk_test_sh(out, sizeof out, "%s run %s -i %s -o %s --shape %s", bin, ms[k].path, npz,
+                        o2, ms[k].shape);
+        CHECK_MSG(rc == 0, "%s: %s", ms[k].path, out);
+        rc = mk_test_sh(out, sizeof out, "%s verify %s -i %s --ref %s --atol 0 --rtol 0", bin,
+                        ms[k].path, npz, o2);
+        CHECK_MSG(rc == 0, "%s: %s", ms[k].path, out);
+        ran++;
+    }
+    if (!ran) SKIP("no real model present (tests/.cache, ../shared/models)");
 }
