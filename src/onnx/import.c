@@ -428,13 +428,28 @@ static int has_dynamic_dim(const Onnx__ValueInfoProto *vi)
     return 0;
 }
 
-/* The -i tensor for an input with a dynamic dim (opts->shape_from); spec->name stays NULL
- * when there is none. */
+static int is_initializer(const Onnx__GraphProto *g, const char *name);
+
+/* The -i tensor for input vi: the one of that name, or the only one given to a model with one
+ * input (as a run feeds it). */
+static const mk_tensor *given_tensor(const ox_ctx *c, const Onnx__ValueInfoProto *vi)
+{
+    const mk_tensor_list *l = c->opts ? c->opts->shape_from : NULL;
+    if (!l || !vi->name) return NULL;
+    const mk_tensor *t = mk_tensor_list_find(l, vi->name);
+    if (t || l->n != 1) return t;
+    const Onnx__GraphProto *g = c->model->proto->graph;
+    int n = 0;
+    for (size_t i = 0; i < g->n_input && n < 2; i++)
+        n += g->input[i]->name && !is_initializer(g, g->input[i]->name);
+    return n == 1 ? &l->items[0] : NULL;
+}
+
+/* 1 when input vi has a dynamic dim that a given tensor fixes (spec->name stays NULL). */
 static int given_shape(const ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *spec)
 {
     spec->name = NULL;
-    if (!c->opts || !c->opts->shape_from || !vi->name || !has_dynamic_dim(vi)) return 0;
-    return mk_tensor_list_find(c->opts->shape_from, vi->name) != NULL;
+    return has_dynamic_dim(vi) && given_tensor(c, vi) != NULL;
 }
 
 static void declared_dims(const Onnx__ValueInfoProto *vi, char *buf, size_t n, int names)
@@ -459,7 +474,7 @@ static void declared_dims(const Onnx__ValueInfoProto *vi, char *buf, size_t n, i
 
 static mk_status spec_from_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *spec)
 {
-    const mk_tensor *t = mk_tensor_list_find(c->opts->shape_from, vi->name);
+    const mk_tensor *t = given_tensor(c, vi);
     const Onnx__TensorShapeProto *sh = vi->type && vi->type->tensor_type
                                            ? vi->type->tensor_type->shape
                                            : NULL;
@@ -493,8 +508,6 @@ static int is_bound(const ox_ctx *c, const char *nm)
         if (strncmp(c->opts->binds[i], nm, ln) == 0 && c->opts->binds[i][ln] == '=') return 1;
     return 0;
 }
-
-static int is_initializer(const Onnx__GraphProto *g, const char *name);
 
 /* One error naming every input whose dynamic dims neither --shape nor a given tensor fixes. */
 static mk_status check_dynamic(ox_ctx *c, const Onnx__GraphProto *g, const shape_spec *specs,

@@ -95,6 +95,12 @@ TEST(cli_dynamic_dims_from_inputs)
     REQUIRE(save_npz(npz, 1, &t));
     rc = mk_test_sh(out, sizeof out, "%s run %s -i %s", bin, m, npz);
     CHECK_MSG(rc == 0 && strstr(out, "y: [2, 3, 4, 5] fp32"), "rc %d: %s", rc, out);
+    /* a lone .npy (named after its file) feeds the one input, shape included */
+    const char *npy = tmp_path("image.npy");
+    mk_err e = {0};
+    REQUIRE(mk_npy_write(npy, &t, &e) == MK_OK);
+    rc = mk_test_sh(out, sizeof out, "%s run %s -i %s", bin, m, npy);
+    CHECK_MSG(rc == 0 && strstr(out, "y: [2, 3, 4, 5] fp32"), "rc %d: %s", rc, out);
     rc = mk_test_sh(out, sizeof out, "%s verify %s -i %s --fp16-emulate", bin, m, npz);
     CHECK_MSG(rc == 0 && strstr(out, "PASS"), "rc %d: %s", rc, out);
     rc = mk_test_sh(out, sizeof out, "%s lint %s -i %s", bin, m, npz);
