@@ -116,10 +116,10 @@ typedef struct mk_convert_options {
 /* A graph input or output as an ONNX file declares it, for `info` and --save-inputs. */
 typedef struct mk_io_decl {
     char *name;
-    int dtype;                /* MIL DataType code as declared (int64 stays 24); 0: unsupported */
-    int rank;                 /* -1: no shape given */
-    int64_t dims[8];          /* -1: symbolic or unknown */
-    char *dim_names[8];       /* the dim_param of a symbolic dim, else NULL */
+    int dtype;          /* MIL DataType code as declared (int64 stays 24); 0: unsupported */
+    int rank;           /* -1: no shape given */
+    int64_t dims[8];    /* -1: symbolic or unknown */
+    char *dim_names[8]; /* the dim_param of a symbolic dim, else NULL */
 } mk_io_decl;
 typedef struct mk_io_decls {
     int n_inputs, n_outputs; /* inputs exclude initializers */
@@ -212,7 +212,7 @@ typedef struct mk_compare_result {
     int shape_ok, pass;
     size_t nan_a, inf_a, nan_b, inf_b; /* non-finite elements of a and of b */
     int has_cosine; /* 0: under 16 elements or a non-finite element (cosine: finite pairs) */
-    double snr_db; /* 10 log10(sum b^2 / sum (a-b)^2) over finite pairs; +inf when equal */
+    double snr_db;  /* 10 log10(sum b^2 / sum (a-b)^2) over finite pairs; +inf when equal */
 } mk_compare_result;
 mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double rtol,
                      mk_compare_result *out, mk_err *err);

@@ -44,8 +44,8 @@ void cli_model_apply(const cli_model_opts *m, mk_convert_options *co);
 
 /* Read the -i tensors (none when n_specs is 0) and drop those --bind bakes in with the same
  * value; 0 ok, 2 after printing an error. Their shapes fill ONNX dynamic dims (shape_from). */
-int cli_inputs_load(const char *cmd, const cli_model_opts *m, int n_specs,
-                    const char *const *specs, mk_tensor_list *ins);
+int cli_inputs_load(const char *cmd, const cli_model_opts *m, int n_specs, const char *const *specs,
+                    mk_tensor_list *ins);
 
 /* Options of the commands that execute a model (run, verify): -i/--input SPEC (repeatable),
  * --seed N, -j/--threads N and --fp16-emulate. */

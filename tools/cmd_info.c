@@ -9,8 +9,8 @@ static const char usage[] =
     "usage: milkit info MODEL [--json] [-i in.npz] [--shape NAME=DIMS] [--bind NAME=VALUE]\n"
     "  MODEL   an .mlpackage directory, an .mlmodel file or an .onnx model (converted in memory)\n"
     "  --json  print a JSON object instead of text\n"
-    "  -i SPEC input tensors whose shapes fix an ONNX model's dynamic dims (as for run)\n"
-    CLI_MODEL_HELP
+    "  -i SPEC input tensors whose shapes fix an ONNX model's dynamic dims (as for "
+    "run)\n" CLI_MODEL_HELP
     "An .onnx model that does not convert (dynamic dims without -i or --shape, unsupported\n"
     "ops) is shown as it declares itself: inputs and outputs with symbolic dims by name.\n"
     "Prints the specification version and target, inputs and outputs with shapes and dtypes\n"
@@ -57,7 +57,8 @@ int mk_cmd_info(int argc, char **argv)
     mk_tensor_list_free(&ins);
     size_t n = strlen(path);
     if (st != MK_OK && n > 5 && strcmp(path + n - 5, ".onnx") == 0) {
-        /* not convertible as given: show the declarations; an error only when not even those read */
+        /* not convertible as given: show the declarations; an error only when not even those read
+         */
         mk_err e2 = {0};
         if (mk_onnx_info(path, stdout, json, e.msg, &e2) != MK_OK) return cli_fail_err("info", &e);
         return 0;

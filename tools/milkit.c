@@ -119,8 +119,8 @@ int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *
     return 1;
 }
 
-int cli_inputs_load(const char *cmd, const cli_model_opts *m, int n_specs,
-                    const char *const *specs, mk_tensor_list *ins)
+int cli_inputs_load(const char *cmd, const cli_model_opts *m, int n_specs, const char *const *specs,
+                    mk_tensor_list *ins)
 {
     mk_err e = {0};
     if (n_specs && mk_tensors_load(n_specs, specs, ins, &e)) return cli_fail_err(cmd, &e);

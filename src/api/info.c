@@ -269,11 +269,10 @@ static cJSON *decls_json(const mk_io_decl *ds, int n)
         if (d->rank >= 0) {
             cJSON *shape = cJSON_CreateArray();
             for (int k = 0; k < d->rank; k++)
-                cJSON_AddItemToArray(shape, d->dims[k] >= 0
-                                                ? cJSON_CreateNumber((double)d->dims[k])
-                                                : cJSON_CreateString(d->dim_names[k]
-                                                                         ? d->dim_names[k]
-                                                                         : "?"));
+                cJSON_AddItemToArray(
+                    shape, d->dims[k] >= 0
+                               ? cJSON_CreateNumber((double)d->dims[k])
+                               : cJSON_CreateString(d->dim_names[k] ? d->dim_names[k] : "?"));
             cJSON_AddItemToObject(o, "shape", shape);
         } else {
             cJSON_AddNullToObject(o, "shape");

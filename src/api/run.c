@@ -496,8 +496,8 @@ mk_status mk_tensors_drop_bound(mk_tensor_list *l, int n_binds, const char *cons
                 return mk_err_set(err, MK_EINVAL,
                                   "input %.*s: the given tensor (first value %.9g) differs from "
                                   "--bind %s",
-                                  (int)ln, binds[b], l->items[idx].nbytes ? elem(&l->items[idx], 0) : NAN,
-                                  binds[b]);
+                                  (int)ln, binds[b],
+                                  l->items[idx].nbytes ? elem(&l->items[idx], 0) : NAN, binds[b]);
         }
         if (want.data) {
             int same = same_values(&l->items[idx], &want);

@@ -454,9 +454,8 @@ static int given_shape(const ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_sp
 
 static void declared_dims(const Onnx__ValueInfoProto *vi, char *buf, size_t n, int names)
 {
-    const Onnx__TensorShapeProto *sh = vi->type && vi->type->tensor_type
-                                           ? vi->type->tensor_type->shape
-                                           : NULL;
+    const Onnx__TensorShapeProto *sh =
+        vi->type && vi->type->tensor_type ? vi->type->tensor_type->shape : NULL;
     size_t o = 0;
     buf[0] = 0;
     for (size_t i = 0; sh && i < sh->n_dim && o < n; i++) {
@@ -475,9 +474,8 @@ static void declared_dims(const Onnx__ValueInfoProto *vi, char *buf, size_t n, i
 static mk_status spec_from_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *spec)
 {
     const mk_tensor *t = given_tensor(c, vi);
-    const Onnx__TensorShapeProto *sh = vi->type && vi->type->tensor_type
-                                           ? vi->type->tensor_type->shape
-                                           : NULL;
+    const Onnx__TensorShapeProto *sh =
+        vi->type && vi->type->tensor_type ? vi->type->tensor_type->shape : NULL;
     char want[256];
     declared_dims(vi, want, sizeof want, 0);
     if (sh && (size_t)t->rank != sh->n_dim)
@@ -491,8 +489,9 @@ static mk_status spec_from_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, sha
     spec->rank = t->rank;
     for (int i = 0; i < t->rank; i++) {
         if (t->dims[i] < 1 || t->dims[i] > INT32_MAX)
-            return mk_err_set(c->err, MK_EINVAL, "%s: input '%s': the given tensor has dim %d = %lld",
-                              c->file, vi->name, i, (long long)t->dims[i]);
+            return mk_err_set(c->err, MK_EINVAL,
+                              "%s: input '%s': the given tensor has dim %d = %lld", c->file,
+                              vi->name, i, (long long)t->dims[i]);
         spec->lo[i] = spec->hi[i] = t->dims[i];
     }
     return MK_OK;
@@ -520,7 +519,7 @@ static mk_status check_dynamic(ox_ctx *c, const Onnx__GraphProto *g, const shape
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
         if (!vi->name || !vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
-            !vi->type->tensor_type || is_initializer(g, vi->name) || !has_dynamic_dim(vi) ||
+            !vi->type->tensor_type || !has_dynamic_dim(vi) || is_initializer(g, vi->name) ||
             is_bound(c, vi->name))
             continue;
         shape_spec sp;
@@ -530,8 +529,8 @@ static mk_status check_dynamic(ox_ctx *c, const Onnx__GraphProto *g, const shape
         declared_dims(vi, a, sizeof a, 0);
         declared_dims(vi, b, sizeof b, 1);
         if (o < sizeof msg)
-            o += (size_t)snprintf(msg + o, sizeof msg - o, "%s%s=%s%s%s%s", n ? "; " : "",
-                                  vi->name, a, b[0] ? " (" : "", b, b[0] ? ")" : "");
+            o += (size_t)snprintf(msg + o, sizeof msg - o, "%s%s=%s%s%s%s", n ? "; " : "", vi->name,
+                                  a, b[0] ? " (" : "", b, b[0] ? ")" : "");
         n++;
     }
     if (!n) return MK_OK;
@@ -875,12 +874,19 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
         const char *nm = g->output[i]->name ? g->output[i]->name : "output";
         if (!(reserved[i] = mk_ir_unique_name(p, nm))) return MK_OOM(c->err);
     }
-    for (size_t i = 0; i < g->n_input; i++)
-        for (size_t j = 0; j < i; j++)
-            if (g->input[i]->name && g->input[j]->name &&
-                strcmp(g->input[i]->name, g->input[j]->name) == 0)
-                return mk_err_set(c->err, MK_EINVAL, "%s: input '%s' is listed twice in the graph",
-                                  c->file, g->input[i]->name);
+    mk_strmap seen;
+    mk_strmap_init(&seen, p->alloc);
+    for (size_t i = 0; i < g->n_input && !st; i++) {
+        const char *nm = g->input[i]->name;
+        if (!nm) continue;
+        if (mk_strmap_get(&seen, nm))
+            st = mk_err_set(c->err, MK_EINVAL, "%s: input '%s' is listed twice in the graph",
+                            c->file, nm);
+        else if (!mk_strmap_put(&seen, nm, (void *)g->input[i]))
+            st = MK_OOM(c->err);
+    }
+    mk_strmap_free(&seen);
+    if (st) return st;
     for (int i = 0; i < n_specs + c->opts_n_binds; i++) {
         const char *nm = i < n_specs ? specs[i].name : opts->binds[i - n_specs];
         size_t ln = i < n_specs ? strlen(nm) : (size_t)(strchr(nm, '=') - nm);
@@ -897,8 +903,9 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
                 if (g->input[j]->name && !is_initializer(g, g->input[j]->name))
                     o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", o ? ", " : "",
                                           g->input[j]->name);
-            return mk_err_set(c->err, MK_EINVAL, "%s: %s %.*s: the model has no such input (inputs: %s)",
-                              c->file, i < n_specs ? "--shape" : "--bind", (int)ln, nm, names);
+            return mk_err_set(c->err, MK_EINVAL,
+                              "%s: %s %.*s: the model has no such input (inputs: %s)", c->file,
+                              i < n_specs ? "--shape" : "--bind", (int)ln, nm, names);
         }
     }
     if ((st = check_dynamic(c, g, specs, n_specs)) != MK_OK) return st;
@@ -1024,7 +1031,8 @@ mk_status mk_onnx_import_mem_ex(const void *data, size_t size, const char *name,
 static int decl_dtype(int et)
 {
     switch (et) {
-    case 1: case 16: return MK_DT_FP32;
+    case 1:
+    case 16: return MK_DT_FP32;
     case 10: return MK_DT_FP16;
     case 11: return MK_DT_FP64;
     case 2: return MK_DT_UINT8;
@@ -1032,7 +1040,9 @@ static int decl_dtype(int et)
     case 4: return MK_DT_UINT16;
     case 5: return MK_DT_INT16;
     case 6: return MK_DT_INT32;
-    case 7: case 12: case 13: return MK_DT_INT64;
+    case 7:
+    case 12:
+    case 13: return MK_DT_INT64;
     case 9: return MK_DT_BOOL;
     default: return 0;
     }
@@ -1104,7 +1114,8 @@ mk_status mk_onnx_describe(const char *path, mk_io_decls *out, mk_err *err)
     out->opset = default_opset(model.proto);
     out->n_nodes = (long)g->n_node;
     size_t ni = 0;
-    for (size_t i = 0; i < g->n_input; i++) ni += g->input[i]->name && !is_initializer(g, g->input[i]->name);
+    for (size_t i = 0; i < g->n_input; i++)
+        ni += g->input[i]->name && !is_initializer(g, g->input[i]->name);
     /* one spare entry each, so that empty lists allocate too; unfilled entries stay zero */
     out->inputs = mk_calloc(NULL, ni + 1, sizeof *out->inputs);
     out->outputs = mk_calloc(NULL, g->n_output + 1, sizeof *out->outputs);

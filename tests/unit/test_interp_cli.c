@@ -69,7 +69,8 @@ TEST(cli_run_saves_outputs_and_times)
     rc =
         mk_test_sh(out, sizeof out, "%s verify %s --seed 3 --ref %s --json", mk_test_bin(), m, npz);
     cJSON *j = cJSON_Parse(out);
-    CHECK_MSG(rc == 0 && j && cJSON_IsTrue(cJSON_GetObjectItem(j, "pass")) && strstr(out, "\"cosine\""),
+    CHECK_MSG(rc == 0 && j && cJSON_IsTrue(cJSON_GetObjectItem(j, "pass")) &&
+                  strstr(out, "\"cosine\""),
               "%s", out);
     cJSON_Delete(j);
 }
