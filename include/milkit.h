@@ -212,7 +212,9 @@ typedef struct mk_compare_result {
     int shape_ok, pass;
     size_t nan_a, inf_a, nan_b, inf_b; /* non-finite elements of a and of b */
     int has_cosine; /* 0: under 16 elements or a non-finite element (cosine: finite pairs) */
-    double snr_db;  /* 10 log10(sum b^2 / sum (a-b)^2) over finite pairs; +inf when equal */
+    /* 10 log10(sum b^2 / sum (a-b)^2) over finite pairs; +inf when equal, -inf when a
+     * non-finite element differs */
+    double snr_db;
 } mk_compare_result;
 mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double rtol,
                      mk_compare_result *out, mk_err *err);

@@ -383,7 +383,10 @@ mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double
     out->cosine = aa == 0 && bb == 0 ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : dot / sqrt(aa * bb);
     out->has_cosine =
         na >= 16 && !(out->nan_a + out->inf_a + out->nan_b + out->inf_b) && isfinite(out->cosine);
-    out->snr_db = ee == 0 ? INFINITY : bb == 0 ? -INFINITY : 10 * log10(bb / ee);
+    out->snr_db = out->max_abs == INFINITY ? -INFINITY /* a non-finite mismatch */
+                  : ee == 0                  ? INFINITY
+                  : bb == 0                  ? -INFINITY
+                                             : 10 * log10(bb / ee);
     size_t rem = out->worst_index;
     for (int i = b->rank - 1; i >= 0; i--) {
         out->worst_coord[i] = b->dims[i] ? (int64_t)(rem % (size_t)b->dims[i]) : 0;

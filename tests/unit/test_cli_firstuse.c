@@ -279,6 +279,7 @@ TEST(cli_verify_nonfinite_pairing_json)
     cJSON *row = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "comparisons"), 0);
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(row, "max_abs")));
     CHECK(cJSON_IsNull(cJSON_GetObjectItem(row, "cosine")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(row, "snr_db")));
     CHECK(cJSON_GetObjectItem(row, "nan_a") &&
           cJSON_GetObjectItem(row, "nan_a")->valuedouble == 32);
     cJSON_Delete(j);
@@ -430,4 +431,31 @@ TEST(cli_real_models_shapes_from_inputs)
         ran++;
     }
     if (!ran) SKIP("no real model present (tests/.cache, ../shared/models)");
+}
+
+TEST(compare_snr_counts_and_cosine_rules)
+{
+    float a[16], b[16];
+    double bb = 0, ee = 0;
+    for (int i = 0; i < 16; i++) {
+        b[i] = (float)(i + 1);
+        a[i] = b[i] + (i % 2 ? 0.01f : -0.02f);
+        bb += (double)b[i] * b[i];
+        ee += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    }
+    mk_tensor ta = tensor("a", 11, 1, (int64_t[]){16}, a, sizeof a);
+    mk_tensor tb = tensor("b", 11, 1, (int64_t[]){16}, b, sizeof b);
+    mk_compare_result r;
+    mk_err e = {0};
+    REQUIRE(mk_compare(&ta, &tb, 1, 0, &r, &e) == MK_OK);
+    CHECK(r.has_cosine && fabs(r.snr_db - 10 * log10(bb / ee)) < 1e-6);
+    CHECK(r.nan_a + r.inf_a + r.nan_b + r.inf_b == 0);
+    a[3] = INFINITY;
+    b[5] = NAN;
+    REQUIRE(mk_compare(&ta, &tb, 1, 0, &r, &e) == MK_OK);
+    CHECK(!r.has_cosine && r.inf_a == 1 && r.nan_b == 1 && r.snr_db == -INFINITY && !r.pass);
+    ta.dims[0] = tb.dims[0] = 15; /* under 16 elements: no cosine even when finite */
+    a[3] = 4, b[5] = 6;
+    REQUIRE(mk_compare(&ta, &tb, 1, 0, &r, &e) == MK_OK);
+    CHECK(!r.has_cosine && r.pass);
 }
