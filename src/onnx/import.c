@@ -534,9 +534,17 @@ static mk_status check_dynamic(ox_ctx *c, const Onnx__GraphProto *g, const shape
         n++;
     }
     if (!n) return MK_OK;
+    const mk_tensor_list *l = c->opts ? c->opts->shape_from : NULL;
+    char given[300];
+    size_t k = 0;
+    given[0] = 0;
+    for (int i = 0; l && i < l->n && k < sizeof given; i++)
+        k += (size_t)snprintf(given + k, sizeof given - k, "%s%s", k ? ", " : " (-i gave: ",
+                              l->items[i].name ? l->items[i].name : "?");
+    if (k && k < sizeof given) snprintf(given + k, sizeof given - k, ")");
     return mk_err_set(c->err, MK_EINVAL,
-                      "%s: dynamic dims: give the input%s with -i, or --shape NAME=DIMS for: %s",
-                      c->file, n > 1 ? "s" : "", msg);
+                      "%s: dynamic dims: give the input%s with -i, or --shape NAME=DIMS for: %s%s",
+                      c->file, n > 1 ? "s" : "", msg, given);
 }
 
 static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *specs,

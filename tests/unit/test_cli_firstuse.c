@@ -14,9 +14,9 @@
 
 static const char *tmp_path(const char *name)
 {
-    static char buf[4][1024];
+    static char buf[32][1024]; /* a ring: paths stay valid for 32 calls */
     static int k;
-    char *b = buf[k++ & 3];
+    char *b = buf[k++ & 31];
     snprintf(b, sizeof buf[0], "%s/fu_%s", mk_test_tmpdir(), name);
     return b;
 }
@@ -117,6 +117,16 @@ TEST(cli_dynamic_dims_from_inputs)
     cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItem(in0, "shape"), 0);
     CHECK(rc == 0 && cJSON_IsString(d0) && strcmp(d0->valuestring, "batch") == 0);
     cJSON_Delete(j);
+    /* a tensor of another name: the error names the dims and what -i gave */
+    mk_tensor tz = tensor("z", 11, 4, (int64_t[]){2, 3, 4, 5}, x, sizeof x);
+    const char *npzz = tmp_path("dyn_inz.npz");
+    mk_tensor two[2] = {t, tz};
+    two[0].name = "w";
+    REQUIRE(save_npz(npzz, 2, two));
+    rc = mk_test_sh(out, sizeof out, "%s run %s -i %s", bin, m, npzz);
+    CHECK_MSG(rc == 2 && strstr(out, "dyn.onnx") && strstr(out, "x=?,3,?,?") &&
+                  strstr(out, "-i gave: w, z"),
+              "%s", out);
     /* a tensor of the wrong rank is refused naming the declared dims */
     mk_tensor t3 = tensor("x", 11, 3, (int64_t[]){3, 4, 10}, x, sizeof x);
     const char *npz3 = tmp_path("dyn_in3.npz");
