@@ -167,8 +167,8 @@ static int compare_lists(ctx *c, const char *label, const mk_tensor_list *got,
         if (ia < 0 || ib < 0) {
             names_of(ia < 0 ? got : ref, NULL, na, sizeof na);
             rc = cli_fail("verify", "--map %s: %s has no output '%.*s' (outputs: %s)", c->maps[m],
-                          ia < 0 ? "A" : "the reference", ia < 0 ? (int)(eq - c->maps[m]) : 600,
-                          ia < 0 ? c->maps[m] : eq + 1, na);
+                          ia < 0 ? (label[0] == 'B' ? "B" : "A") : "the reference",
+                          ia < 0 ? (int)(eq - c->maps[m]) : 600, ia < 0 ? c->maps[m] : eq + 1, na);
             goto out;
         }
         pair[ia] = ib;
@@ -230,8 +230,8 @@ static int compare_lists(ctx *c, const char *label, const mk_tensor_list *got,
                                       got->items[i].name ? got->items[i].name : "?");
         names_of(ref, used, ub, sizeof ub);
         char line[1300];
-        snprintf(line, sizeof line, "not compared: A %s; reference %s (pair them with --map A=B)",
-                 left_a ? ua : "(none)", left_b ? ub : "(none)");
+        snprintf(line, sizeof line, "not compared: %s %s; reference %s (pair them with --map A=B)",
+                 label[0] == 'B' ? "B" : "A", left_a ? ua : "(none)", left_b ? ub : "(none)");
         note(c, line);
         c->n_unmatched += left_a + left_b;
     }
