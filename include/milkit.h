@@ -75,6 +75,8 @@ mk_status mk_program_print(const mk_program *p, FILE *f, mk_err *err);
 /* Summary for `milkit info`: human text or JSON. */
 mk_status mk_program_info(const mk_program *p, FILE *f, int json, mk_err *err);
 int mk_program_spec_version(const mk_program *p);
+/* 1 when some non-constant op of the program computes in fp16. */
+int mk_program_computes_fp16(const mk_program *p);
 
 /* ---- tensors (src/base: .npy/.npz) ---- */
 /* A named dense tensor. dtype is a MIL DataType code (11 = fp32, 10 = fp16, 23 = int32, 21 =
@@ -139,7 +141,31 @@ typedef struct mk_convert_options {
     /* Refuse external data files reached through a symbolic link (by default they are followed
      * wherever they point, as Hugging Face caches need). */
     int no_follow_links;
+    /* Tensors (the -i inputs) whose shapes fill an ONNX input's dynamic dims, matched by
+     * name (as onnxruntime takes shapes from its inputs); a --shape for that input wins. */
+    const mk_tensor_list *shape_from;
 } mk_convert_options;
+
+/* A graph input or output as an ONNX file declares it, for `info` and --save-inputs. */
+typedef struct mk_io_decl {
+    char *name;
+    int dtype;          /* MIL DataType code as declared (int64 stays 24); 0: unsupported */
+    int rank;           /* -1: no shape given */
+    int64_t dims[8];    /* -1: symbolic or unknown */
+    char *dim_names[8]; /* the dim_param of a symbolic dim, else NULL */
+} mk_io_decl;
+typedef struct mk_io_decls {
+    int n_inputs, n_outputs; /* inputs exclude initializers */
+    mk_io_decl *inputs, *outputs;
+    int opset;
+    long n_nodes; /* main graph */
+} mk_io_decls;
+/* Read the declared inputs and outputs of an ONNX file without converting it. */
+mk_status mk_onnx_describe(const char *path, mk_io_decls *out, mk_err *err);
+void mk_io_decls_free(mk_io_decls *d);
+/* Print an ONNX file's declared inputs and outputs (symbolic dims by name) as `info` does;
+ * note, when not NULL, says why the converted summary is absent. */
+mk_status mk_onnx_info(const char *path, FILE *f, int json, const char *note, mk_err *err);
 
 /* Read an ONNX model and lower it to an ML Program. On unsupported nodes, fails with one
  * message listing every unsupported node (op type, node name, reason, count). */
@@ -217,6 +243,11 @@ typedef struct mk_compare_result {
     int64_t worst_coord[8]; /* the same index per axis of b */
     double worst_a, worst_b;
     int shape_ok, pass;
+    size_t nan_a, inf_a, nan_b, inf_b; /* non-finite elements of a and of b */
+    int has_cosine; /* 0: under 16 elements or a non-finite element (cosine: finite pairs) */
+    /* 10 log10(sum b^2 / sum (a-b)^2) over finite pairs; +inf when equal, -inf when a
+     * non-finite element differs */
+    double snr_db;
 } mk_compare_result;
 mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double rtol,
                      mk_compare_result *out, mk_err *err);
@@ -240,8 +271,20 @@ mk_status mk_tensors_load(int n, const char *const *specs, mk_tensor_list *out, 
  * accepts, so no member costs more memory than its input. */
 mk_status mk_tensors_load_for(const mk_program *p, int n, const char *const *specs,
                               mk_tensor_list *out, mk_err *err);
+/* Only the names, dtypes and shapes of the tensors specs name (data NULL, nbytes 0): .npz
+ * members are judged by their headers, nothing is decompressed. For shape_from. */
+mk_status mk_tensors_load_shapes(int n, const char *const *specs, mk_tensor_list *out,
+                                 mk_err *err);
 /* Write tensors to .npz (all of them) or .npy (exactly one). */
 mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err);
+/* Inputs also baked in with --bind NAME=VALUE (NAME=@file.npy): a tensor of l with that name
+ * is dropped when its values equal the bound ones, else an error names both. */
+mk_status mk_tensors_drop_bound(mk_tensor_list *l, int n_binds, const char *const *binds,
+                                mk_err *err);
+/* Cast tensors to the dtype and rank the model file declares for its inputs (an ONNX int64
+ * scalar stays an int64 scalar; an fp16 package input becomes fp16), for --save-inputs. */
+mk_status mk_tensors_as_declared(const char *model_path, const mk_program *p, mk_tensor_list *l,
+                                 mk_err *err);
 
 /* ---- hazards: lint, fix, placement (src/lint, src/passes, src/api/lint.c, src/api/fix.c) ----
  * Rule ids are the hazard ids of docs/hazards.md ("H1".."H39"). */

@@ -44,6 +44,15 @@ int cli_model_opt(const char *cmd, int argc, char **argv, int *i, cli_model_opts
 /* Point co's shape and bind lists at m (m must outlive co). */
 void cli_model_apply(const cli_model_opts *m, mk_convert_options *co);
 
+/* The names and shapes of the -i tensors (headers only, nothing decompressed), to fill ONNX
+ * dynamic dims (shape_from) before the model loads; 0 ok, 2 after printing an error. */
+int cli_input_shapes(const char *cmd, int n_specs, const char *const *specs,
+                     mk_tensor_list *shapes);
+/* Read the -i tensors for p (each .npz member checked against p's inputs before its data is
+ * read) and drop those --bind bakes in with the same value; 0 ok, 2 after printing an error. */
+int cli_inputs_for(const char *cmd, const cli_model_opts *m, const mk_program *p, int n_specs,
+                   const char *const *specs, mk_tensor_list *ins);
+
 /* Options of the commands that execute a model (run, verify): -i/--input SPEC (repeatable),
  * --seed N, -j/--threads N and --fp16-emulate. */
 typedef struct cli_exec_opts {

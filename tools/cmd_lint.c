@@ -20,6 +20,7 @@ static void usage(FILE *f)
             "                 evidence, not a measurement; printed to stderr with --json/--sarif)\n"
             "  --assume-fp16  also check fp16 hazards (H9-H14) in an fp32 model\n"
             "  --list-rules   print the rule table and exit\n"
+            "  -i SPEC        input tensors whose shapes fix an .onnx model's dynamic dims\n"
             "exit status: 0 clean, 1 findings, 2 error\n");
 }
 
@@ -62,6 +63,8 @@ int mk_cmd_lint(int argc, char **argv)
     const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL;
     cli_model_opts mo = {0};
     int want_place = 0, assume = 0, r;
+    const char *specs[CLI_MODEL_MAX];
+    int n_specs = 0;
     mk_format fmt = MK_FORMAT_TEXT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -86,6 +89,10 @@ int mk_cmd_lint(int argc, char **argv)
             only = v;
         } else if ((v = cli_opt(argc, argv, &i, "--skip", &missing))) {
             skip = v;
+        } else if ((v = cli_opt(argc, argv, &i, "-i", &missing)) ||
+                   (!missing && (v = cli_opt(argc, argv, &i, "--input", &missing)))) {
+            if (n_specs == CLI_MODEL_MAX) return cli_fail("lint", "too many -i options");
+            specs[n_specs++] = v;
         } else if (!missing && (r = cli_model_opt("lint", argc, argv, &i, &mo))) {
             if (r == 2) return 2;
         } else if (missing) {
@@ -112,7 +119,12 @@ int mk_cmd_lint(int argc, char **argv)
     cli_model_apply(&mo, &co);
     mk_err err = {MK_OK, ""};
     mk_program *p = NULL;
-    if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) return cli_fail_err("lint", &err);
+    mk_tensor_list ins = {0, NULL};
+    if (cli_input_shapes("lint", n_specs, specs, &ins)) return 2;
+    co.shape_from = &ins;
+    mk_status ls = mk_model_load(path, &co, NULL, &p, &err);
+    mk_tensor_list_free(&ins);
+    if (ls != MK_OK) return cli_fail_err("lint", &err);
     mk_lint_options lo = {t, assume, only, skip};
     mk_findings *f = NULL;
     int rc = 2;

@@ -18,9 +18,11 @@ static void usage(FILE *f)
            "name=V]\n\n"
            "Runs MODEL (.mlpackage, .mlmodel or .onnx) on the CPU reference interpreter.\n"
            "  -i SPEC          input tensor: name=file.npy, file.npz (all members) or file.npy\n"
-           "                   (repeatable; without -i, seeded random inputs are used)\n"
+           "                   (repeatable; without -i, seeded random inputs are used);\n"
+           "                   their shapes fix an .onnx model's dynamic dims, no --shape needed\n"
            "  -o FILE          save the outputs (.npz, or .npy for a single output)\n"
-           "  --save-inputs F  save the inputs used (.npz), e.g. the random ones\n"
+           "  --save-inputs F  save the inputs used (.npz, with the dtypes and ranks the model\n"
+           "                   declares), e.g. the random ones\n"
            "  --fp16-emulate   round every op output to half precision; report fp16 overflow\n"
            "  --seed N         seed for random inputs (default 0)\n"
            "  -j N             BLAS threads (default: all cores)\n"
@@ -133,16 +135,27 @@ int mk_cmd_run(int argc, char **argv)
     memset(&co, 0, sizeof co);
     cli_model_apply(&mo, &co);
     mk_program *p = NULL;
-    if (mk_model_load(model, &co, NULL, &p, &e)) return cli_fail_err("run", &e);
     mk_tensor_list ins = {0, NULL}, outs = {0, NULL};
+    mk_tensor_list shapes = {0, NULL};
+    if (cli_input_shapes("run", x.n_specs, x.specs, &shapes)) return 2;
+    co.shape_from = &shapes;
+    if (mk_model_load(model, &co, NULL, &p, &e)) {
+        mk_tensor_list_free(&shapes);
+        return cli_fail_err("run", &e);
+    }
     mk_session *sess = NULL; /* one plan for the first run and every --repeat run */
     int rc = 0;
-    if (x.n_specs ? mk_tensors_load_for(p, x.n_specs, x.specs, &ins, &e)
-                  : mk_random_inputs(p, x.seed, &ins, &e)) {
+    mk_tensor_list_free(&shapes);
+    if (x.n_specs && cli_inputs_for("run", &mo, p, x.n_specs, x.specs, &ins)) {
+        rc = 2;
+        goto done;
+    }
+    if (!x.n_specs && mk_random_inputs(p, x.seed, &ins, &e)) {
         rc = cli_fail_err("run", &e);
         goto done;
     }
-    if (in_save && mk_tensors_save(in_save, &ins, &e)) {
+    if (in_save &&
+        (mk_tensors_as_declared(model, p, &ins, &e) || mk_tensors_save(in_save, &ins, &e))) {
         rc = cli_fail_err("run", &e);
         goto done;
     }
@@ -150,7 +163,7 @@ int mk_cmd_run(int argc, char **argv)
     mk_run_report rep;
     double t0 = now_ms();
     if (mk_session_new(p, &ro, &sess, &e) || mk_session_run(sess, &ins, &outs, &rep, &e)) {
-        rc = cli_fail_err("run", &e);
+        rc = cli_fail("run", "%s: %s", model, e.msg);
         goto done;
     }
     double first = now_ms() - t0;

@@ -29,10 +29,11 @@ static void usage(FILE *f)
                "commands:\n");
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
         fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
-    fprintf(f, "\noption of every command:\n"
+    fprintf(f, "\noptions of every command:\n"
                "  --max-memory SIZE  refuse to hold more than SIZE in memory (512M, 4G; default:\n"
-               "                     half the physical or cgroup memory; 0 = none)\n");
-    fprintf(f, "\nexit status: 0 ok, 1 findings or mismatch, 2 error\n");
+               "                     half the physical or cgroup memory; 0 = none)\n"
+               "  --version          print the milkit version\n"
+               "\nexit status: 0 ok, 1 findings or mismatch, 2 error\n");
 }
 
 int cli_is_help(const char *a)
@@ -153,6 +154,43 @@ static int memory_limit(int *argc, char **argv)
     return 0;
 }
 
+int cli_input_shapes(const char *cmd, int n_specs, const char *const *specs,
+                     mk_tensor_list *shapes)
+{
+    mk_err e = {0};
+    if (n_specs && mk_tensors_load_shapes(n_specs, specs, shapes, &e)) return cli_fail_err(cmd, &e);
+    return 0;
+}
+
+int cli_inputs_for(const char *cmd, const cli_model_opts *m, const mk_program *p, int n_specs,
+                   const char *const *specs, mk_tensor_list *ins)
+{
+    mk_err e = {0};
+    if (n_specs && mk_tensors_load_for(p, n_specs, specs, ins, &e)) return cli_fail_err(cmd, &e);
+    if (mk_tensors_drop_bound(ins, m->n_binds, m->binds, &e)) {
+        mk_tensor_list_free(ins);
+        return cli_fail_err(cmd, &e);
+    }
+    return 0;
+}
+
+/* A package writer given "-o out" without the .mlpackage suffix: Core ML tools and Xcode
+ * recognise a package by that suffix. */
+static void warn_package_suffix(const char *cmd, int argc, char **argv)
+{
+    if (strcmp(cmd, "convert") && strcmp(cmd, "fix")) return;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v = cli_opt(argc, argv, &i, "-o", &missing);
+        if (!v && !missing) v = cli_opt(argc, argv, &i, "--output", &missing);
+        if (!v) continue;
+        size_t n = strlen(v);
+        while (n > 1 && v[n - 1] == '/') n--;
+        if (n < 10 || strncmp(v + n - 10, ".mlpackage", 10) != 0)
+            fprintf(stderr, "milkit %s: warning: '%s' does not end in .mlpackage\n", cmd, v);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (memory_limit(&argc, argv)) return 2;
@@ -166,7 +204,10 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-        if (strcmp(argv[1], cmds[i].name) == 0) return cmds[i].fn(argc - 1, argv + 1);
+        if (strcmp(argv[1], cmds[i].name) == 0) {
+            warn_package_suffix(argv[1], argc - 1, argv + 1);
+            return cmds[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "milkit: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -222,3 +222,104 @@ int mk_program_spec_version(const mk_program *p)
 {
     return p->spec_version;
 }
+
+static int block_computes_fp16(const mk_block *b)
+{
+    MK_FOR_OPS(b, op)
+    {
+        if (op->kind != MK_OP_CONST)
+            for (int i = 0; i < op->n_outputs; i++)
+                if (op->outputs[i]->type.dtype == MK_DT_FP16) return 1;
+        for (int i = 0; i < op->n_blocks; i++)
+            if (block_computes_fp16(op->blocks[i])) return 1;
+    }
+    return 0;
+}
+
+int mk_program_computes_fp16(const mk_program *p)
+{
+    for (int i = 0; i < p->n_functions; i++)
+        if (block_computes_fp16(p->functions[i]->block)) return 1;
+    return 0;
+}
+
+/* ---- an ONNX file's declared inputs and outputs (symbolic dims by name) ---- */
+static void decl_shape(const mk_io_decl *d, char *buf, size_t n)
+{
+    size_t o = (size_t)snprintf(buf, n, d->rank < 0 ? "unknown shape" : "[");
+    for (int i = 0; i < d->rank && o < n; i++) {
+        if (d->dims[i] >= 0)
+            o += (size_t)snprintf(buf + o, n - o, "%s%lld", i ? ", " : "", (long long)d->dims[i]);
+        else
+            o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? ", " : "",
+                                  d->dim_names[i] ? d->dim_names[i] : "?");
+    }
+    if (d->rank >= 0 && o < n) snprintf(buf + o, n - o, "]");
+}
+
+static cJSON *decls_json(const mk_io_decl *ds, int n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; arr && i < n; i++) {
+        const mk_io_decl *d = &ds[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", d->name);
+        const char *dt = d->dtype ? mk_dtype_name((mk_dtype)d->dtype) : NULL;
+        cJSON_AddStringToObject(o, "dtype", dt ? dt : "?");
+        if (d->rank >= 0) {
+            cJSON *shape = cJSON_CreateArray();
+            for (int k = 0; k < d->rank; k++)
+                cJSON_AddItemToArray(
+                    shape, d->dims[k] >= 0
+                               ? cJSON_CreateNumber((double)d->dims[k])
+                               : cJSON_CreateString(d->dim_names[k] ? d->dim_names[k] : "?"));
+            cJSON_AddItemToObject(o, "shape", shape);
+        } else {
+            cJSON_AddNullToObject(o, "shape");
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+mk_status mk_onnx_info(const char *path, FILE *f, int json, const char *note, mk_err *e)
+{
+    mk_io_decls d;
+    mk_status st = mk_onnx_describe(path, &d, e);
+    if (st) return st;
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        if (!root) {
+            mk_io_decls_free(&d);
+            return MK_OOM(e);
+        }
+        cJSON_AddStringToObject(root, "format", "onnx");
+        cJSON_AddNumberToObject(root, "onnx_opset", d.opset);
+        cJSON_AddNumberToObject(root, "onnx_nodes", (double)d.n_nodes);
+        cJSON_AddItemToObject(root, "inputs", decls_json(d.inputs, d.n_inputs));
+        cJSON_AddItemToObject(root, "outputs", decls_json(d.outputs, d.n_outputs));
+        if (note) cJSON_AddStringToObject(root, "not_converted", note);
+        char *txt = cJSON_Print(root);
+        cJSON_Delete(root);
+        if (txt) fprintf(f, "%s\n", txt);
+        free(txt);
+        if (!txt) st = MK_OOM(e);
+    } else {
+        fprintf(f, "ONNX model, opset %d, %ld nodes (as declared, not converted)\n", d.opset,
+                d.n_nodes);
+        for (int l = 0; l < 2; l++) {
+            const mk_io_decl *ds = l ? d.outputs : d.inputs;
+            fprintf(f, "%s:\n", l ? "outputs" : "inputs");
+            for (int i = 0; i < (l ? d.n_outputs : d.n_inputs); i++) {
+                char sh[512];
+                const char *dt = ds[i].dtype ? mk_dtype_name((mk_dtype)ds[i].dtype) : NULL;
+                decl_shape(&ds[i], sh, sizeof sh);
+                fprintf(f, "  %-24s %-6s %s\n", ds[i].name, dt ? dt : "?", sh);
+            }
+        }
+        if (note) fprintf(f, "not converted: %s\n", note);
+    }
+    mk_io_decls_free(&d);
+    if (st == MK_OK && ferror(f)) st = mk_err_set(e, MK_EIO, "write error");
+    return st;
+}

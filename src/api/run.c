@@ -4,6 +4,7 @@
  * comparison used by `milkit verify` and fix checks. The interpreter itself knows nothing about
  * files or model descriptions. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "interp/interp_int.h"
@@ -354,9 +355,13 @@ mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double
         out->max_abs = out->max_rel = INFINITY;
         return MK_OK;
     }
-    double dot = 0, aa = 0, bb = 0, worst = -INFINITY;
+    double dot = 0, aa = 0, bb = 0, ee = 0, worst = -INFINITY;
     for (size_t i = 0; i < na; i++) {
         double x = elem(a, i), y = elem(b, i), d, rel, over;
+        out->nan_a += isnan(x) != 0;
+        out->inf_a += isinf(x) != 0;
+        out->nan_b += isnan(y) != 0;
+        out->inf_b += isinf(y) != 0;
         if (isnan(x) || isnan(y)) {
             d = isnan(x) && isnan(y) ? 0 : INFINITY;
         } else if (isinf(x) || isinf(y)) {
@@ -366,6 +371,7 @@ mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double
             dot += x * y;
             aa += x * x;
             bb += y * y;
+            ee += d * d;
         }
         rel = d == 0 ? 0 : d / fmax(fabs(y), 1e-12);
         over = d - (atol + rtol * (isfinite(y) ? fabs(y) : 0));
@@ -380,6 +386,12 @@ mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double
         }
     }
     out->cosine = aa == 0 && bb == 0 ? 1.0 : (aa == 0 || bb == 0) ? 0.0 : dot / sqrt(aa * bb);
+    out->has_cosine =
+        na >= 16 && !(out->nan_a + out->inf_a + out->nan_b + out->inf_b) && isfinite(out->cosine);
+    out->snr_db = out->max_abs == INFINITY ? -INFINITY /* a non-finite mismatch */
+                  : ee == 0                  ? INFINITY
+                  : bb == 0                  ? -INFINITY
+                                             : 10 * log10(bb / ee);
     size_t rem = out->worst_index;
     for (int i = b->rank - 1; i >= 0; i--) {
         out->worst_coord[i] = b->dims[i] ? (int64_t)(rem % (size_t)b->dims[i]) : 0;
@@ -473,6 +485,66 @@ mk_status mk_tensors_load_for(const mk_program *p, int n, const char *const *spe
     return load_specs(p, n, specs, out, err);
 }
 
+/* mk_tensors_load_shapes's filter: keep a member's name and header, never its data. */
+static mk_status keep_header(void *ud, const mk_tensor *hdr, int n_members, int *skip, mk_err *err)
+{
+    (void)n_members;
+    mk_tensor t = *hdr;
+    t.data = NULL;
+    t.nbytes = 0;
+    t.name = mk_strdup_default(hdr->name ? hdr->name : "");
+    *skip = 1;
+    if (!t.name) return MK_OOM(err);
+    return mk_tensor_list_push(ud, &t, err);
+}
+
+static mk_status npy_header_only(const char *path, const char *name, size_t name_len,
+                                 mk_tensor_list *out, mk_err *err)
+{
+    mk_mapped m;
+    mk_status st = mk_file_map(path, &m, err);
+    if (st) return st;
+    mk_tensor t;
+    size_t off = 0;
+    st = mk_npy_header(m.data, m.size, path, &t, &off, err);
+    mk_file_unmap(&m);
+    if (st) return st;
+    t.data = NULL;
+    t.nbytes = 0;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!name) {
+        name = base;
+        name_len = strlen(base);
+        if (ends_with(base, ".npy")) name_len -= 4;
+    }
+    if (!(t.name = mk_malloc(NULL, name_len + 1))) return MK_OOM(err);
+    memcpy(t.name, name, name_len);
+    t.name[name_len] = 0;
+    return mk_tensor_list_push(out, &t, err);
+}
+
+mk_status mk_tensors_load_shapes(int n, const char *const *specs, mk_tensor_list *out,
+                                 mk_err *err)
+{
+    mk_status st = MK_OK;
+    for (int i = 0; i < n && !st; i++) {
+        const char *sp = specs[i], *eq = strchr(sp, '=');
+        if (ends_with(sp, ".npz")) {
+            mk_tensor_list z = {0, NULL};
+            st = mk_npz_read_filtered(sp, keep_header, &z, &z, err);
+            for (int j = 0; j < z.n && !st; j++) st = mk_tensor_list_push(out, &z.items[j], err);
+            mk_tensor_list_free(&z);
+        } else if (eq) {
+            st = npy_header_only(eq + 1, sp, (size_t)(eq - sp), out, err);
+        } else {
+            st = npy_header_only(sp, NULL, 0, out, err);
+        }
+    }
+    if (st) mk_tensor_list_free(out);
+    return st;
+}
+
 mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err)
 {
     if (ends_with(path, ".npy")) {
@@ -482,4 +554,144 @@ mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err
         return mk_npy_write(path, &l->items[0], err);
     }
     return mk_npz_write(path, l, err);
+}
+
+/* 1 when t holds the same values as want (compared at fp32 when either is a float type). */
+static int same_values(const mk_tensor *t, const mk_tensor *want)
+{
+    size_t n = 1, m = 1, es = (size_t)mk_npy_dtype_size(t->dtype),
+           ew = (size_t)mk_npy_dtype_size(want->dtype);
+    for (int i = 0; i < t->rank; i++) n *= (size_t)t->dims[i];
+    for (int i = 0; i < want->rank; i++) m *= (size_t)want->dims[i];
+    if (n != m || !es || !ew || n * es > t->nbytes || m * ew > want->nbytes) return 0;
+    int fl = mk_dtype_is_float((mk_dtype)t->dtype) || mk_dtype_is_float((mk_dtype)want->dtype);
+    for (size_t i = 0; i < n; i++) {
+        double x = elem(t, i), y = elem(want, i);
+        if (fl ? (float)x != (float)y : x != y) return 0;
+    }
+    return 1;
+}
+
+mk_status mk_tensors_drop_bound(mk_tensor_list *l, int n_binds, const char *const *binds,
+                                mk_err *err)
+{
+    for (int b = 0; b < n_binds; b++) {
+        const char *eq = strchr(binds[b], '=');
+        if (!eq) continue;
+        int idx = -1;
+        size_t ln = (size_t)(eq - binds[b]);
+        for (int i = 0; i < l->n && idx < 0; i++)
+            if (l->items[i].name && strlen(l->items[i].name) == ln &&
+                strncmp(l->items[i].name, binds[b], ln) == 0)
+                idx = i;
+        if (idx < 0) continue;
+        mk_tensor want;
+        memset(&want, 0, sizeof want);
+        mk_status st;
+        if (eq[1] == '@') {
+            if ((st = mk_npy_read(eq + 2, &want, err))) return st;
+        } else {
+            char *end;
+            double v = strtod(eq + 1, &end);
+            if (end == eq + 1 || *end)
+                return mk_err_set(err, MK_EINVAL, "--bind %s: not a number", binds[b]);
+            want.dtype = MK_DT_FP64;
+            want.data = &v;
+            want.nbytes = sizeof v;
+            int same = same_values(&l->items[idx], &want);
+            want.data = NULL;
+            if (!same)
+                return mk_err_set(err, MK_EINVAL,
+                                  "input %.*s: the given tensor (first value %.9g) differs from "
+                                  "--bind %s",
+                                  (int)ln, binds[b],
+                                  l->items[idx].nbytes ? elem(&l->items[idx], 0) : NAN, binds[b]);
+        }
+        if (want.data) {
+            int same = same_values(&l->items[idx], &want);
+            mk_tensor_free(&want);
+            if (!same)
+                return mk_err_set(err, MK_EINVAL,
+                                  "input %.*s: the given tensor differs from --bind %s", (int)ln,
+                                  binds[b], binds[b]);
+        }
+        mk_tensor_free(&l->items[idx]);
+        memmove(&l->items[idx], &l->items[idx + 1], (size_t)(l->n - idx - 1) * sizeof *l->items);
+        l->n--;
+    }
+    return MK_OK;
+}
+
+/* Tensor t re-encoded as dtype dt (values converted one by one) and, when rank is 0 and t
+ * holds one element, as a scalar. */
+static mk_status recast(mk_tensor *t, int dt, int rank, mk_err *err)
+{
+    size_t n = 1, es = (size_t)mk_npy_dtype_size(dt);
+    for (int i = 0; i < t->rank; i++) n *= (size_t)t->dims[i];
+    if (rank == 0 && n == 1) t->rank = 0;
+    if (!es || dt == t->dtype) return MK_OK;
+    size_t nb;
+    if (!mk_mul_size(n, es, &nb)) return mk_err_set(err, MK_EINVAL, "%s: too large", t->name);
+    void *d = mk_malloc(NULL, nb ? nb : 1);
+    if (!d) return MK_OOM(err);
+    for (size_t i = 0; i < n; i++) {
+        double v = elem(t, i);
+        char *o = (char *)d + i * es;
+        switch (dt) {
+        case MK_DT_FP16: {
+            uint16_t h = mk_f32_to_f16((float)v);
+            memcpy(o, &h, 2);
+        } break;
+        case MK_DT_FP32: {
+            float f = (float)v;
+            memcpy(o, &f, 4);
+        } break;
+        case MK_DT_FP64: memcpy(o, &v, 8); break;
+        case MK_DT_INT8: *(int8_t *)o = (int8_t)v; break;
+        case MK_DT_INT16: {
+            int16_t x = (int16_t)v;
+            memcpy(o, &x, 2);
+        } break;
+        case MK_DT_INT32: {
+            int32_t x = (int32_t)v;
+            memcpy(o, &x, 4);
+        } break;
+        case MK_DT_INT64: {
+            int64_t x = (int64_t)v;
+            memcpy(o, &x, 8);
+        } break;
+        case MK_DT_UINT16: {
+            uint16_t x = (uint16_t)v;
+            memcpy(o, &x, 2);
+        } break;
+        case MK_DT_BOOL: *(uint8_t *)o = v != 0; break;
+        default: *(uint8_t *)o = (uint8_t)v; break;
+        }
+    }
+    mk_free(NULL, t->data, t->nbytes);
+    t->data = d;
+    t->nbytes = nb;
+    t->dtype = dt;
+    return MK_OK;
+}
+
+mk_status mk_tensors_as_declared(const char *model_path, const mk_program *p, mk_tensor_list *l,
+                                 mk_err *err)
+{
+    if (ends_with(model_path, ".onnx")) {
+        mk_io_decls d;
+        mk_status st = mk_onnx_describe(model_path, &d, err);
+        for (int i = 0; !st && i < d.n_inputs; i++) {
+            mk_tensor *t = (mk_tensor *)mk_tensor_list_find(l, d.inputs[i].name);
+            if (t && d.inputs[i].dtype) st = recast(t, d.inputs[i].dtype, d.inputs[i].rank, err);
+        }
+        if (!st) mk_io_decls_free(&d);
+        return st;
+    }
+    for (int i = 0; i < p->n_inputs; i++) {
+        mk_tensor *t = (mk_tensor *)mk_tensor_list_find(l, p->inputs[i].name);
+        mk_status st = t ? recast(t, p->inputs[i].dtype, p->inputs[i].rank, err) : MK_OK;
+        if (st) return st;
+    }
+    return MK_OK;
 }

@@ -15,29 +15,6 @@
 #define MK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define MK_PRINTF(a, b)
-/* ---- tensors: .npy codec and tensor-list helpers (npy.c, npz.c) ---- */
-/* Element size of a dtype that .npy files carry (0 when not supported). */
-int mk_npy_dtype_size(int dtype);
-/* Parse the header of a .npy image (n may cover only the header): hdr gets dtype, rank, dims
- * and nbytes (data stays NULL), *data_off where the data starts. */
-mk_status mk_npy_header(const void *buf, size_t n, const char *label, mk_tensor *hdr,
-                        size_t *data_off, mk_err *err);
-/* Bools as 0/1. */
-void mk_npy_fix_bool(mk_tensor *t);
-/* An .npz archive held in memory (label names it in errors), as mk_npz_read_filtered. */
-mk_status mk_npz_read_mem(const void *data, size_t n, const char *label, mk_tensor_filter f,
-                          void *ud, mk_tensor_list *out, mk_err *err);
-/* Parse a whole .npy image; label names the file in errors. out->name stays NULL. */
-mk_status mk_npy_parse(const void *buf, size_t n, const char *label, mk_tensor *out, mk_err *err);
-/* Append a .npy (v1.0) image of t to b. */
-mk_status mk_npy_encode(const mk_tensor *t, mk_buf *b, mk_err *err);
-/* Free one tensor's name and data (default allocator) and zero it. */
-void mk_tensor_free(mk_tensor *t);
-/* Append t to l, taking ownership of its name and data (t is zeroed; freed on failure). */
-mk_status mk_tensor_list_push(mk_tensor_list *l, mk_tensor *t, mk_err *err);
-/* strdup through the default allocator (free with mk_free(NULL, s, strlen(s) + 1)). */
-char *mk_strdup_default(const char *s);
-
 #endif
 
 /* ---- allocation (see mk_allocator in milkit.h) ---- */

@@ -1123,6 +1123,16 @@ mk_status mk_ml_encode(mk_program *p, int target, uint8_t **out, size_t *n, mk_e
     return st;
 }
 
+/* A failed write names the package, not the temp dir it was being written in. */
+static void untemp(mk_err *e, const char *tmp, const char *path)
+{
+    char *at = tmp[0] ? strstr(e->msg, tmp) : NULL;
+    if (!at) return;
+    char msg[sizeof e->msg];
+    snprintf(msg, sizeof msg, "%.*s%s%s", (int)(at - e->msg), e->msg, path, at + strlen(tmp));
+    memcpy(e->msg, msg, sizeof msg);
+}
+
 mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_err *err)
 {
     mk_err local = {MK_OK, {0}};
@@ -1150,6 +1160,7 @@ mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_
     if (!st) st = mk_dir_commit(tmp, path, e);
     if (st && tmp[0]) mk_err_untemp(e, tmp, path);
     if (st && tmp[0]) mk_rmtree(tmp);
+    if (st) untemp(e, tmp, path);
     mk_free(p->alloc, buf, n);
     mk_arena_free(w.ar);
     return st;

@@ -413,10 +413,145 @@ static mk_status bind_npy(ox_ctx *c, const Onnx__ValueInfoProto *vi, const mk_ty
     return st;
 }
 
+/* ---- dynamic dims: shapes from the given inputs, or a message naming every missing dim ---- */
+static int has_dynamic_dim(const Onnx__ValueInfoProto *vi)
+{
+    const Onnx__TypeProto__Tensor *tt =
+        vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE
+            ? vi->type->tensor_type
+            : NULL;
+    if (!tt || !tt->shape) return 1;
+    for (size_t i = 0; i < tt->shape->n_dim; i++)
+        if (tt->shape->dim[i]->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ||
+            tt->shape->dim[i]->dim_value <= 0)
+            return 1;
+    return 0;
+}
+
+static int is_initializer(const Onnx__GraphProto *g, const char *name);
+
+/* The -i tensor for input vi: the one of that name, or the only one given to a model with one
+ * input (as a run feeds it). */
+static const mk_tensor *given_tensor(const ox_ctx *c, const Onnx__ValueInfoProto *vi)
+{
+    const mk_tensor_list *l = c->opts ? c->opts->shape_from : NULL;
+    if (!l || !vi->name) return NULL;
+    const mk_tensor *t = mk_tensor_list_find(l, vi->name);
+    if (t || l->n != 1) return t;
+    const Onnx__GraphProto *g = c->model->proto->graph;
+    int n = 0;
+    for (size_t i = 0; i < g->n_input && n < 2; i++)
+        n += g->input[i]->name && !is_initializer(g, g->input[i]->name);
+    return n == 1 ? &l->items[0] : NULL;
+}
+
+/* 1 when input vi has a dynamic dim that a given tensor fixes (spec->name stays NULL). */
+static int given_shape(const ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *spec)
+{
+    spec->name = NULL;
+    return has_dynamic_dim(vi) && given_tensor(c, vi) != NULL;
+}
+
+static void declared_dims(const Onnx__ValueInfoProto *vi, char *buf, size_t n, int names)
+{
+    const Onnx__TensorShapeProto *sh =
+        vi->type && vi->type->tensor_type ? vi->type->tensor_type->shape : NULL;
+    size_t o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; sh && i < sh->n_dim && o < n; i++) {
+        const Onnx__TensorShapeProto__Dimension *d = sh->dim[i];
+        int known = d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        if (names && !known && strcmp(dim_param(d), "?") != 0)
+            o += (size_t)snprintf(buf + o, n - o, "%sdim %zu '%s'", o ? ", " : "", i, dim_param(d));
+        else if (!names)
+            o += known ? (size_t)snprintf(buf + o, n - o, "%s%lld", i ? "," : "",
+                                          (long long)d->dim_value)
+                       : (size_t)snprintf(buf + o, n - o, "%s?", i ? "," : "");
+    }
+    if (!sh && o < n) snprintf(buf, n, names ? "no shape declared" : "?");
+}
+
+static mk_status spec_from_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *spec)
+{
+    const mk_tensor *t = given_tensor(c, vi);
+    const Onnx__TensorShapeProto *sh =
+        vi->type && vi->type->tensor_type ? vi->type->tensor_type->shape : NULL;
+    char want[256];
+    declared_dims(vi, want, sizeof want, 0);
+    if (sh && (size_t)t->rank != sh->n_dim)
+        return mk_err_set(c->err, MK_EINVAL,
+                          "%s: input '%s': the given tensor has rank %d, the model declares %s",
+                          c->file, vi->name, t->rank, want);
+    if (t->rank > MK_MAX_RANK)
+        return mk_err_set(c->err, MK_EINVAL, "%s: input '%s': rank %d > %d", c->file, vi->name,
+                          t->rank, MK_MAX_RANK);
+    spec->name = vi->name;
+    spec->rank = t->rank;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 1 || t->dims[i] > INT32_MAX)
+            return mk_err_set(c->err, MK_EINVAL,
+                              "%s: input '%s': the given tensor has dim %d = %lld", c->file,
+                              vi->name, i, (long long)t->dims[i]);
+        spec->lo[i] = spec->hi[i] = t->dims[i];
+    }
+    return MK_OK;
+}
+
+static int is_bound(const ox_ctx *c, const char *nm)
+{
+    size_t ln = strlen(nm);
+    for (int i = 0; c->opts && i < c->opts->n_bind_tensors; i++)
+        if (c->opts->bind_tensors[i].name && strcmp(c->opts->bind_tensors[i].name, nm) == 0)
+            return 1;
+    for (int i = 0; i < c->opts_n_binds; i++)
+        if (strncmp(c->opts->binds[i], nm, ln) == 0 && c->opts->binds[i][ln] == '=') return 1;
+    return 0;
+}
+
+/* One error naming every input whose dynamic dims neither --shape nor a given tensor fixes. */
+static mk_status check_dynamic(ox_ctx *c, const Onnx__GraphProto *g, const shape_spec *specs,
+                               int n_specs)
+{
+    char msg[1024], a[256], b[256];
+    size_t o = 0;
+    int n = 0;
+    msg[0] = 0;
+    for (size_t i = 0; i < g->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = g->input[i];
+        if (!vi->name || !vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+            !vi->type->tensor_type || !has_dynamic_dim(vi) || is_initializer(g, vi->name) ||
+            is_bound(c, vi->name))
+            continue;
+        shape_spec sp;
+        int fixed = given_shape(c, vi, &sp);
+        for (int k = 0; k < n_specs && !fixed; k++) fixed = strcmp(specs[k].name, vi->name) == 0;
+        if (fixed) continue;
+        declared_dims(vi, a, sizeof a, 0);
+        declared_dims(vi, b, sizeof b, 1);
+        if (o < sizeof msg)
+            o += (size_t)snprintf(msg + o, sizeof msg - o, "%s%s=%s%s%s%s", n ? "; " : "", vi->name,
+                                  a, b[0] ? " (" : "", b, b[0] ? ")" : "");
+        n++;
+    }
+    if (!n) return MK_OK;
+    const mk_tensor_list *l = c->opts ? c->opts->shape_from : NULL;
+    char given[300];
+    size_t k = 0;
+    given[0] = 0;
+    for (int i = 0; l && i < l->n && k < sizeof given; i++)
+        k += (size_t)snprintf(given + k, sizeof given - k, "%s%s", k ? ", " : " (-i gave: ",
+                              l->items[i].name ? l->items[i].name : "?");
+    if (k && k < sizeof given) snprintf(given + k, sizeof given - k, ")");
+    return mk_err_set(c->err, MK_EINVAL,
+                      "%s: dynamic dims: give the input%s with -i, or --shape NAME=DIMS for: %s%s",
+                      c->file, n > 1 ? "s" : "", msg, given);
+}
+
 static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec *specs,
                            int n_specs)
 {
     const char *nm = vi->name ? vi->name : "";
+    mk_status st;
     if (!vi->type || vi->type->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
         !vi->type->tensor_type)
         return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s' is not a tensor", c->file, nm);
@@ -429,6 +564,10 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     const shape_spec *sp = NULL;
     for (int i = 0; i < n_specs; i++)
         if (strcmp(specs[i].name, nm) == 0) sp = &specs[i];
+    shape_spec given;
+    if (!sp && given_shape(c, vi, &given) && (st = spec_from_tensor(c, vi, &given)) != MK_OK)
+        return st;
+    if (!sp && given.name) sp = &given;
     /* inputs baked in as tensors take their shape from the tensor */
     const mk_tensor *btn = NULL;
     const char *bnpy = NULL;
@@ -743,14 +882,41 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
         const char *nm = g->output[i]->name ? g->output[i]->name : "output";
         if (!(reserved[i] = mk_ir_unique_name(p, nm))) return MK_OOM(c->err);
     }
-    for (int i = 0; i < n_specs; i++) {
+    mk_strmap seen;
+    mk_strmap_init(&seen, p->alloc);
+    for (size_t i = 0; i < g->n_input && !st; i++) {
+        const char *nm = g->input[i]->name;
+        if (!nm) continue;
+        if (mk_strmap_get(&seen, nm))
+            st = mk_err_set(c->err, MK_EINVAL, "%s: input '%s' is listed twice in the graph",
+                            c->file, nm);
+        else if (!mk_strmap_put(&seen, nm, (void *)g->input[i]))
+            st = MK_OOM(c->err);
+    }
+    mk_strmap_free(&seen);
+    if (st) return st;
+    for (int i = 0; i < n_specs + c->opts_n_binds; i++) {
+        const char *nm = i < n_specs ? specs[i].name : opts->binds[i - n_specs];
+        size_t ln = i < n_specs ? strlen(nm) : (size_t)(strchr(nm, '=') - nm);
         int found = 0;
         for (size_t j = 0; j < g->n_input && !found; j++)
-            found = g->input[j]->name && strcmp(g->input[j]->name, specs[i].name) == 0;
-        if (!found)
-            return mk_err_set(c->err, MK_EINVAL, "--shape %s: the model has no such input",
-                              specs[i].name);
+            found = g->input[j]->name && strlen(g->input[j]->name) == ln &&
+                    strncmp(g->input[j]->name, nm, ln) == 0 &&
+                    !is_initializer(g, g->input[j]->name);
+        if (!found) {
+            char names[512];
+            size_t o = 0;
+            names[0] = 0;
+            for (size_t j = 0; j < g->n_input && o < sizeof names; j++)
+                if (g->input[j]->name && !is_initializer(g, g->input[j]->name))
+                    o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", o ? ", " : "",
+                                          g->input[j]->name);
+            return mk_err_set(c->err, MK_EINVAL,
+                              "%s: %s %.*s: the model has no such input (inputs: %s)", c->file,
+                              i < n_specs ? "--shape" : "--bind", (int)ln, nm, names);
+        }
     }
+    if ((st = check_dynamic(c, g, specs, n_specs)) != MK_OK) return st;
 
     for (size_t i = 0; i < g->n_input; i++) {
         const Onnx__ValueInfoProto *vi = g->input[i];
@@ -867,4 +1033,116 @@ mk_status mk_onnx_import_mem_ex(const void *data, size_t size, const char *name,
 {
     return import_common(data, size, name ? name : "<memory>", NULL, NULL, opts, flags, alloc,
                          out, err);
+}
+
+/* ---- declared inputs and outputs, without converting ---- */
+static int decl_dtype(int et)
+{
+    switch (et) {
+    case 1:
+    case 16: return MK_DT_FP32;
+    case 10: return MK_DT_FP16;
+    case 11: return MK_DT_FP64;
+    case 2: return MK_DT_UINT8;
+    case 3: return MK_DT_INT8;
+    case 4: return MK_DT_UINT16;
+    case 5: return MK_DT_INT16;
+    case 6: return MK_DT_INT32;
+    case 7:
+    case 12:
+    case 13: return MK_DT_INT64;
+    case 9: return MK_DT_BOOL;
+    default: return 0;
+    }
+}
+
+static int decl_fill(mk_io_decl *d, const Onnx__ValueInfoProto *vi)
+{
+    memset(d, 0, sizeof *d);
+    d->rank = -1;
+    if (!(d->name = mk_strdup_default(vi->name ? vi->name : ""))) return 0;
+    const Onnx__TypeProto__Tensor *tt =
+        vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE
+            ? vi->type->tensor_type
+            : NULL;
+    if (!tt) return 1;
+    d->dtype = tt->has_elem_type ? decl_dtype(tt->elem_type) : 0;
+    if (!tt->shape || tt->shape->n_dim > 8) return 1;
+    d->rank = (int)tt->shape->n_dim;
+    for (int i = 0; i < d->rank; i++) {
+        const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
+        d->dims[i] = -1;
+        if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            dm->dim_value >= 0)
+            d->dims[i] = dm->dim_value;
+        else if (dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+                 dm->dim_param && *dm->dim_param &&
+                 !(d->dim_names[i] = mk_strdup_default(dm->dim_param)))
+            return 0;
+    }
+    return 1;
+}
+
+void mk_io_decls_free(mk_io_decls *d)
+{
+    mk_io_decl *lists[2] = {d->inputs, d->outputs};
+    int ns[2] = {d->n_inputs, d->n_outputs};
+    for (int l = 0; l < 2; l++) {
+        for (int i = 0; lists[l] && i < ns[l]; i++) {
+            mk_io_decl *x = &lists[l][i];
+            if (x->name) mk_free(NULL, x->name, strlen(x->name) + 1);
+            for (int k = 0; k < 8; k++)
+                if (x->dim_names[k]) mk_free(NULL, x->dim_names[k], strlen(x->dim_names[k]) + 1);
+        }
+        if (lists[l]) mk_free(NULL, lists[l], ((size_t)ns[l] + 1) * sizeof *lists[l]);
+    }
+    memset(d, 0, sizeof *d);
+}
+
+mk_status mk_onnx_describe(const char *path, mk_io_decls *out, mk_err *err)
+{
+    memset(out, 0, sizeof *out);
+    mk_mapped m;
+    if (mk_file_map_all(path, &m, err) != MK_OK) {
+        mk_err_prefix(err, "%s: ", path);
+        return err->code;
+    }
+    ox_model model;
+    mk_status st = mk_onnx_parse(m.data, m.size, mk_alloc_default(), &model, err);
+    if (st != MK_OK) {
+        mk_err_prefix(err, "%s: ", path);
+        mk_file_unmap(&m);
+        return st;
+    }
+    const Onnx__GraphProto *g = model.proto->graph;
+    if (!g) {
+        st = mk_err_set(err, MK_EINVAL, "%s: model has no graph", path);
+        goto done;
+    }
+    out->opset = default_opset(model.proto);
+    out->n_nodes = (long)g->n_node;
+    size_t ni = 0;
+    for (size_t i = 0; i < g->n_input; i++)
+        ni += g->input[i]->name && !is_initializer(g, g->input[i]->name);
+    /* one spare entry each, so that empty lists allocate too; unfilled entries stay zero */
+    out->inputs = mk_calloc(NULL, ni + 1, sizeof *out->inputs);
+    out->outputs = mk_calloc(NULL, g->n_output + 1, sizeof *out->outputs);
+    out->n_inputs = (int)ni;
+    out->n_outputs = (int)g->n_output;
+    if (!out->inputs || !out->outputs) {
+        st = MK_OOM(err);
+        goto done;
+    }
+    mk_io_decl *d = out->inputs;
+    for (size_t i = 0; i < g->n_input && !st; i++)
+        if (g->input[i]->name && !is_initializer(g, g->input[i]->name) &&
+            !decl_fill(d++, g->input[i]))
+            st = MK_OOM(err);
+    for (size_t i = 0; i < g->n_output && !st; i++)
+        if (!decl_fill(&out->outputs[i], g->output[i])) st = MK_OOM(err);
+done:
+    mk_onnx_model_free(&model);
+    mk_file_unmap(&m);
+    if (st) mk_io_decls_free(out);
+    return st;
 }

@@ -104,7 +104,7 @@ typedef struct slim_ctx {
     const mk_allocator *a;
     struct ox_span *spans;
     size_t n, cap;
-    int oom;
+    int oom, too_deep;
 } slim_ctx;
 
 static int add_span(slim_ctx *s, const unsigned char *d, size_t n)
@@ -149,7 +149,10 @@ static int child_kind(int kind, uint64_t field)
 static int slim_msg(slim_ctx *s, int kind, const unsigned char *p, size_t n, mk_buf *out,
                     int depth)
 {
-    if (depth > SLIM_DEPTH) return 0;
+    if (depth > SLIM_DEPTH) {
+        s->too_deep = 1;
+        return 0;
+    }
     wire w = {p, p + n};
     while (w.p < w.end) {
         const unsigned char *start = w.p, *pay = NULL;
@@ -186,7 +189,7 @@ mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocat
 {
     memset(m, 0, sizeof *m);
     m->alloc = a;
-    slim_ctx s = {a, NULL, 0, 0, 0};
+    slim_ctx s = {a, NULL, 0, 0, 0, 0};
     mk_buf slim;
     mk_buf_init(&slim, a);
     if (!slim_msg(&s, K_MODEL, data, size, &slim, 0)) {
@@ -194,6 +197,12 @@ mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocat
         mk_buf_free(&slim);
         mk_free(a, s.spans, s.cap * sizeof *s.spans);
         if (oom) return MK_OOM(e);
+        if (s.too_deep) /* model -> graph -> node -> attribute -> graph: 3 levels per subgraph */
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "subgraphs (If/Loop/Scan bodies) nested too deep: milkit reads %d "
+                              "message levels (about %d nested subgraphs); a limit of milkit's, "
+                              "not of protobuf-c",
+                              SLIM_DEPTH, (SLIM_DEPTH - 1) / 3);
         return mk_err_set(e, MK_EINVAL, "not an ONNX model (malformed protobuf)");
     }
     pb_ud ud = {a, 0};
@@ -371,7 +380,7 @@ static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsi
     for (int i = 0; i < c->n_ext; i++)
         if (strcmp(c->ext[i].path, path) == 0) m = &c->p->maps[c->ext[i].map_index];
     if (!m && c->opts && c->opts->no_follow_links && !inside_dir(c->dir, path))
-        return mk_err_set(c->err, MK_EINVAL,
+        return mk_err_set(c->err, MK_EIO,
                           "%s: tensor '%s': external data '%s' is a link to outside the model's "
                           "folder (--no-follow-links)",
                           c->file, tn, loc);

@@ -1,6 +1,7 @@
 /* CLI tests for `milkit run` and `milkit verify`: help, outputs saved and re-read, median_ms
  * as the last line, exit codes 0/1/2, and one-line errors for bad tensor files. Uses the golden
  * packages of ../shared (skips with a message when absent). */
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 
 #include "base/base.h"
@@ -67,7 +68,11 @@ TEST(cli_run_saves_outputs_and_times)
     /* JSON report */
     rc =
         mk_test_sh(out, sizeof out, "%s verify %s --seed 3 --ref %s --json", mk_test_bin(), m, npz);
-    CHECK(rc == 0 && strstr(out, "\"pass\": true") && strstr(out, "\"cosine\""));
+    cJSON *j = cJSON_Parse(out);
+    CHECK_MSG(rc == 0 && j && cJSON_IsTrue(cJSON_GetObjectItem(j, "pass")) &&
+                  strstr(out, "\"cosine\""),
+              "%s", out);
+    cJSON_Delete(j);
 }
 
 TEST(cli_bad_tensor_files_exit_2_one_line)
