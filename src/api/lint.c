@@ -1,11 +1,41 @@
 /* Printing for the hazard linter: findings as text, JSON and SARIF 2.1.0 (cJSON, keys in
  * sorted order for stable output), the placement prediction (text or JSON) and the Graphviz
- * view of a program with findings and off-Neural-Engine ops coloured. Composes src/lint and
- * src/ir; holds no lint logic of its own. */
+ * view of a program with findings and off-Neural-Engine ops coloured; and the program
+ * `milkit convert` would write from an imported ONNX model, which lint judges. Composes
+ * src/lint, src/passes and src/ir; holds no lint logic of its own. */
 #include <cJSON.h>
 #include <string.h>
 
 #include "lint/lint_int.h"
+#include "passes/passes_int.h"
+
+mk_status mk_program_as_converted(const mk_program *src, int fp16, mk_target target,
+                                  mk_program **out, mk_err *err)
+{
+    *out = NULL;
+    mk_fix_options fo;
+    memset(&fo, 0, sizeof fo);
+    fo.no_verify = 1;
+    fo.assume_fp16 = fp16;
+    mk_program *p = NULL;
+    mk_status st = mk_fix(src, &fo, &p, NULL, err);
+    if (st != MK_OK) return st;
+    const mk_pass_info *fu = mk_pass_find("fuse_conv_batchnorm");
+    if (fu && mk_pass_run(fu, p, err) < 0) st = err->code ? err->code : MK_EINTERNAL;
+    if (st == MK_OK && target != MK_TARGET_DEFAULT) {
+        p->spec_version = (int)target;
+        for (int i = 0; i < p->n_functions; i++)
+            p->functions[i]->opset = mk_ir_opset_for_spec((int)target);
+    }
+    if (st == MK_OK && fp16 && mk_pass_fp16_ex(p, NULL, err) < 0)
+        st = err->code ? err->code : MK_EINTERNAL;
+    if (st != MK_OK) {
+        mk_program_free(p);
+        return st;
+    }
+    *out = p;
+    return MK_OK;
+}
 
 static const char *level(mk_severity s)
 {
