@@ -327,13 +327,6 @@ mk_status mk_fix_check_types(const mk_program *p, const char *stage, mk_err *err
 /* The fix table as text: rule, pass, ops changed, verified max error. */
 void mk_fix_report_write(const mk_fix_report *rep, FILE *out);
 
-/* The program `milkit convert` writes from src with its default pipeline: every default-on
- * fix (unverified, as convert applies them), conv+batch_norm fusion, the target's opset
- * (MK_TARGET_DEFAULT: src's) and, with fp16, fp16 compute. `milkit lint` judges an .onnx model
- * this way. *out is the caller's (free before src: it borrows src's weights). */
-mk_status mk_program_as_converted(const mk_program *src, int fp16, mk_target target,
-                                  mk_program **out, mk_err *err);
-
 /* ---- the convert pipeline (src/api/convert.c) ---- */
 typedef struct mk_pipeline_options {
     int fix;          /* apply every default-on hazard fix (milkit convert's default) */
@@ -353,6 +346,13 @@ typedef struct mk_convert_report {
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14 sentinels) */
     double ms_load, ms_fix, ms_precision, ms_write; /* wall time of each stage */
 } mk_convert_report;
+
+/* The program `milkit convert` writes from src with pipeline po (fix: every default-on fix,
+ * unverified as convert applies them, then conv+batch_norm fusion; fp16; int8_weights), at
+ * target (MK_TARGET_DEFAULT: src's opset). `milkit lint` judges an .onnx model this way. *out
+ * is the caller's; free it before src (it borrows src's weights). */
+mk_status mk_program_as_converted(const mk_program *src, const mk_pipeline_options *po,
+                                  mk_target target, mk_program **out, mk_err *err);
 
 /* Load IN (.onnx, .mlpackage or .mlmodel), apply fixes and precision passes, and write OUT
  * atomically. copts may be NULL for Core ML input; rep may be NULL. */

@@ -12,12 +12,14 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: milkit lint MODEL [--json | --sarif] [--target iosNN] [--placement]\n"
             "                   [--assume-fp16] [--only H1,H4] [--skip H25] [--shape name=dims]\n"
-            "                   [--precision fp16|fp32] [--list-rules]\n"
+            "                   [--precision fp16|fp32] [--no-fix] [--list-rules]\n"
             "  MODEL          .mlpackage or .mlmodel (linted as written), or .onnx: linted as\n"
             "                 `milkit convert` would write it with its defaults (fp16 compute,\n"
             "                 hazard fixes applied), so findings are what the package would\n"
             "                 still have\n"
             "  --precision    .onnx only: fp32 lints the --precision fp32 conversion instead\n"
+            "  --no-fix       .onnx only: lint the conversion without fixes (as convert --no-fix;\n"
+            "                 with --precision fp32 that is the model as imported)\n"
             "  --json/--sarif print findings as JSON or SARIF 2.1.0 (default: text)\n"
             "  --target       check against this opset (ios15..ios18) instead of the model's\n"
             "  --placement    predict which ops run off the Neural Engine and the segments they\n"
@@ -68,7 +70,7 @@ int mk_cmd_lint(int argc, char **argv)
 {
     const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL, *precision = NULL;
     cli_model_opts mo = {0};
-    int want_place = 0, assume = 0, r;
+    int want_place = 0, assume = 0, no_fix = 0, r;
     mk_format fmt = MK_FORMAT_TEXT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -84,6 +86,8 @@ int mk_cmd_lint(int argc, char **argv)
             want_place = 1;
         } else if (!strcmp(a, "--assume-fp16")) {
             assume = 1;
+        } else if (!strcmp(a, "--no-fix")) {
+            no_fix = 1;
         } else if (!strcmp(a, "--list-rules")) {
             list_rules();
             return 0;
@@ -123,17 +127,20 @@ int mk_cmd_lint(int argc, char **argv)
     int onnx = n >= 5 && !strcmp(path + n - 5, ".onnx");
     if (precision && strcmp(precision, "fp16") != 0 && strcmp(precision, "fp32") != 0)
         return cli_fail("lint", "unknown precision '%s' (fp16, fp32)", precision);
-    if (precision && !onnx)
-        return cli_fail("lint", "--precision applies to .onnx models; %s is linted as written",
-                        path);
+    if ((precision || no_fix) && !onnx)
+        return cli_fail("lint", "%s applies to .onnx models; %s is linted as written",
+                        precision ? "--precision" : "--no-fix", path);
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     co.target = t;
     cli_model_apply(&mo, &co);
     mk_program *p = NULL, *conv = NULL;
     if (mk_model_load(path, &co, NULL, &p, &err) != MK_OK) return cli_fail_err("lint", &err);
-    int fp16 = !precision || !strcmp(precision, "fp16");
-    if (onnx && mk_program_as_converted(p, fp16, t, &conv, &err) != MK_OK) {
+    mk_pipeline_options po;
+    memset(&po, 0, sizeof po);
+    po.fix = !no_fix;
+    po.fp16 = !precision || !strcmp(precision, "fp16");
+    if (onnx && mk_program_as_converted(p, &po, t, &conv, &err) != MK_OK) {
         mk_program_free(p);
         return cli_fail("lint", "%s: converting as `milkit convert` would: %s", path, err.msg);
     }

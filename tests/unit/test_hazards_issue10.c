@@ -521,8 +521,10 @@ TEST(lint_onnx_judges_the_converted_package)
     rule_hits h;
     /* the fp32 in-memory import has H19 and an H2 convert fixes */
     CHECK(lint_hits(p, "H19", 0, NULL, &h) > 0 && lint_hits(p, "H2", 0, NULL, &h) > 0);
-    CHECK_MSG(mk_program_as_converted(p, 1, MK_TARGET_DEFAULT, &q16, &e) == MK_OK, "%s", e.msg);
-    CHECK_MSG(mk_program_as_converted(p, 0, MK_TARGET_DEFAULT, &q32, &e) == MK_OK, "%s", e.msg);
+    mk_pipeline_options po = {1, 1, 0, 0};
+    CHECK_MSG(mk_program_as_converted(p, &po, MK_TARGET_DEFAULT, &q16, &e) == MK_OK, "%s", e.msg);
+    po.fp16 = 0;
+    CHECK_MSG(mk_program_as_converted(p, &po, MK_TARGET_DEFAULT, &q32, &e) == MK_OK, "%s", e.msg);
     if (q16 && q32) {
         CHECK_EQ_INT(lint_hits(q16, "H19", 0, NULL, &h), 0);
         CHECK_EQ_INT(lint_hits(q16, "H2", 0, NULL, &h), 0);
@@ -540,5 +542,9 @@ TEST(lint_onnx_judges_the_converted_package)
               out);
     rc = mk_test_sh(out, sizeof out, "'%s' lint '%s' --shape %s --precision fp32", mk_test_bin(),
                     model, shape);
-    CHECK_MSG(rc == 1 && strstr(out, "warning H19"), "fp32 view: rc %d: %s", rc, out);
+    CHECK_MSG(rc == 1 && strstr(out, "warning H19") && !strstr(out, " H2:"),
+              "fp32 view: rc %d: %s", rc, out);
+    rc = mk_test_sh(out, sizeof out, "'%s' lint '%s' --shape %s --precision fp32 --no-fix",
+                    mk_test_bin(), model, shape);
+    CHECK_MSG(rc == 1 && strstr(out, " H2:"), "as imported: rc %d: %s", rc, out);
 }
