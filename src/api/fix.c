@@ -3,7 +3,8 @@
  * the interpreter on the same seeded inputs for the original and the fixed program; any
  * output outside tolerance refuses the fix (MK_EMISMATCH naming the pass and rule). Passes
  * that change Core ML's output to the source framework's (H17) are checked against the
- * original run with mk_run_semantics instead. */
+ * original run with mk_run_semantics instead. Every pass's output must also pass the verifier
+ * (mk_fix_check_types) when the input does, with or without the interpreter check. */
 #include <math.h>
 #include <string.h>
 
@@ -217,7 +218,7 @@ mk_status mk_fix_check_types(const mk_program *p, const char *stage, mk_err *err
     if (st == MK_OK) return MK_OK;
     if (st == MK_ENOMEM) return MK_OOM(err);
     return mk_err_set(err, MK_EINTERNAL,
-                      "fix %s wrote a program that does not type-check (Core ML would refuse "
+                      "pass %s wrote a program that does not type-check (Core ML would refuse "
                       "it); nothing written: %s",
                       stage ? stage : "stage", e.msg);
 }

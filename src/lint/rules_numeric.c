@@ -252,7 +252,7 @@ static int mask_path_op(mk_op_kind k)
     }
 }
 
-/* Most negative finite-or-infinite float constant element in v (NaN ignored); 0 when none. */
+/* Minus the largest magnitude among v's float constant elements (NaN ignored); 0 when none. */
 static double const_min(const mk_value *v)
 {
     size_t n = 0;
@@ -260,10 +260,6 @@ static double const_min(const mk_value *v)
     if (!v || !v->cst || !v->cst->data || !mk_dtype_is_float(v->type.dtype) ||
         !mk_type_numel(&v->type, &n))
         return 0;
-    if (v->type.dtype == MK_DT_FP32 && n > 4096 && !mk_ir_const_beyond_f16(v, 0)) {
-        /* a large weight: only its out-of-range elements can be sentinels */
-        return 0;
-    }
     for (size_t i = 0; i < n; i++) {
         double d = mk_const_get_f64(v, i);
         if (d < m) m = d;
