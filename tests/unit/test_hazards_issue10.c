@@ -548,3 +548,56 @@ TEST(lint_onnx_judges_the_converted_package)
                     mk_test_bin(), model, shape);
     CHECK_MSG(rc == 1 && strstr(out, " H2:"), "as imported: rc %d: %s", rc, out);
 }
+
+/* ---- the same on packages coremltools 9.0 wrote (tests/data/ct/make_packages.py) ---- */
+
+static mk_program *load_ct(mk_test_ctx *tc, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "tests/data/ct/%s.mlpackage", name);
+    mk_program *p = NULL;
+    mk_err e = {MK_OK, ""};
+    CHECK_MSG(mk_program_load(path, NULL, &p, &e) == MK_OK, "%s: %s", path, e.msg);
+    return p;
+}
+
+TEST(hazards_on_coremltools_packages)
+{
+    rule_hits h;
+    mk_program *p = load_ct(tc, "ln_fp16x_fp32eps");
+    if (p) {
+        mk_err e = {MK_OK, ""};
+        CHECK_MSG(mk_ir_verify(p, &e) == MK_OK, "as written: %s", e.msg);
+        CHECK(lint_hits(p, "H13", 0, NULL, &h) == 1 && h.n_fix == 1);
+        mk_fix_options fo;
+        memset(&fo, 0, sizeof fo);
+        fo.seed = 3;
+        mk_program *q = NULL;
+        mk_fix_report rep;
+        mk_status st = mk_fix(p, &fo, &q, &rep, &e);
+        CHECK_MSG(st == MK_OK && rep.verified, "fix: %s", e.msg);
+        if (st == MK_OK) {
+            const mk_op *ln = find_op(q, MK_OP_LAYER_NORM);
+            const mk_value *eps = ln ? mk_ir_arg(ln, "epsilon") : NULL;
+            CHECK(eps && eps->type.dtype == MK_DT_FP32);
+            CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "fixed: %s", e.msg);
+            CHECK_EQ_INT(lint_hits(q, "H13", 0, NULL, &h), 0);
+        }
+        mk_program_free(q);
+        mk_program_free(p);
+    }
+    if ((p = load_ct(tc, "inverse_default_eps"))) {
+        CHECK_MSG(lint_hits(p, "H15", 0, NULL, &h) == 1 && h.n_fix == 0 &&
+                      strstr(h.message, "real_div"),
+                  "inverse with coremltools' epsilon: %d findings", h.n);
+        mk_program_free(p);
+    }
+    if ((p = load_ct(tc, "enum_relu"))) {
+        CHECK_EQ_INT(lint_hits(p, "H18", 0, NULL, &h), 0);
+        mk_program_free(p);
+    }
+    if ((p = load_ct(tc, "enum_layer_norm"))) {
+        CHECK_EQ_INT(lint_hits(p, "H18", 0, NULL, &h), 1);
+        mk_program_free(p);
+    }
+}
