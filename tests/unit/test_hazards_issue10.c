@@ -592,6 +592,24 @@ TEST(hazards_on_coremltools_packages)
                   "inverse with coremltools' epsilon: %d findings", h.n);
         mk_program_free(p);
     }
+    if ((p = load_ct(tc, "instance_norm_5d"))) {
+        CHECK(lint_hits(p, "H32", 0, NULL, &h) == 1 && h.n_fix == 1);
+        mk_fix_options fo;
+        memset(&fo, 0, sizeof fo);
+        fo.only = "H32";
+        fo.seed = 8;
+        mk_program *q = NULL;
+        mk_fix_report rep;
+        mk_err e = {MK_OK, ""};
+        mk_status st = mk_fix(p, &fo, &q, &rep, &e);
+        CHECK_MSG(st == MK_OK, "H32 fix on coremltools' rank-5 instance_norm: %s", e.msg);
+        if (st == MK_OK) {
+            CHECK(rep.verified && rep.n_rows == 1 && rep.rows[0].max_err <= 1e-4);
+            CHECK_EQ_INT(lint_hits(q, "H32", 0, NULL, &h), 0);
+        }
+        mk_program_free(q);
+        mk_program_free(p);
+    }
     if ((p = load_ct(tc, "enum_relu"))) {
         CHECK_EQ_INT(lint_hits(p, "H18", 0, NULL, &h), 0);
         mk_program_free(p);

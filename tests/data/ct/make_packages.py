@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Regenerates the coremltools-written packages the hazard tests read (issue 10, item 6):
-ln_fp16x_fp32eps (iOS17 layer_norm, fp16 x, fp32 gamma/beta/epsilon 1e-12), inverse_default_eps
+ln_fp16x_fp32eps (iOS17 layer_norm, fp16 x, fp32 gamma/beta/epsilon 1e-12), instance_norm_5d
+(instance_norm on a rank-5 x, H32), inverse_default_eps
 (inverse with coremltools' materialized epsilon 1e-4), enum_relu / enum_layer_norm (enumerated
 input shapes without / with layer_norm).
 Usage: PYTHONPATH=/work/ct /usr/bin/python3 tests/data/ct/make_packages.py tests/data/ct"""
@@ -29,6 +30,14 @@ def ln(x):
     return mb.layer_norm(x=x, axes=[-1], gamma=g, beta=b, epsilon=np.float32(1e-12), name="ln")
 
 
+@mb.program(input_specs=[mb.TensorSpec(shape=(1, 2, 3, 4, 5), dtype=types.fp32)],
+            opset_version=IOS17)
+def inorm(x):
+    g = np.array([0.5, 1.5], dtype=np.float32)
+    b = np.array([-0.25, 0.75], dtype=np.float32)
+    return mb.instance_norm(x=x, gamma=g, beta=b, epsilon=np.float32(1e-5), name="inorm")
+
+
 @mb.program(input_specs=[mb.TensorSpec(shape=(2, 8), dtype=types.fp32)], opset_version=IOS17)
 def inv(x):
     return mb.inverse(x=x, name="inv")
@@ -48,6 +57,7 @@ def enum_prog(with_ln):
 
 
 save(ln, "ln_fp16x_fp32eps")
+save(inorm, "instance_norm_5d")
 save(inv, "inverse_default_eps")
 shape = ct.EnumeratedShapes(shapes=[[1, 4, 8], [1, 4, 16]], default=[1, 4, 8])
 for name, with_ln in (("enum_relu", False), ("enum_layer_norm", True)):
