@@ -333,6 +333,8 @@ mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings 
 int mk_findings_count(const mk_findings *f);
 const mk_finding *mk_findings_at(const mk_findings *f, int i);
 int mk_findings_count_rule(const mk_findings *f, const char *rule);
+/* The highest severity among the findings (an mk_severity), -1 when there are none. */
+int mk_findings_worst(const mk_findings *f);
 void mk_findings_free(mk_findings *f);
 
 typedef enum mk_format { MK_FORMAT_TEXT = 0, MK_FORMAT_JSON, MK_FORMAT_SARIF } mk_format;
@@ -343,6 +345,9 @@ mk_status mk_findings_write(const mk_findings *f, const char *artifact, mk_forma
 
 /* True when id is in the comma list (exact tokens, case-insensitive). */
 int mk_rule_list_has(const char *list, const char *id);
+/* MK_EINVAL naming the first id in the comma list that is not a rule (what: "--only"), so a
+ * typo cannot silence a check; NULL and "" are valid. mk_lint and mk_fix check their lists. */
+mk_status mk_rule_list_check(const char *list, const char *what, mk_err *err);
 
 /* Placement prediction: which ops would run off the Neural Engine, from published evidence
  * (hazards.md Table 2, H4, H5, H18-H21, H29), and the segments they cut the graph into. */
@@ -396,6 +401,11 @@ typedef struct mk_fix_report {
  * in's weight mappings like mk_program_clone: free it before in). */
 mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **out,
                  mk_fix_report *rep, mk_err *err);
+/* MK_EINTERNAL unless p passes the checks packages from elsewhere get (mk_ir_verify: opsets,
+ * parameter dtypes and shared type domains, type inference); stage names the pass or step
+ * that produced p. mk_fix runs it after every pass that changed the program (when the input
+ * itself checks), so convert's fix stage gets it too. */
+mk_status mk_fix_check_types(const mk_program *p, const char *stage, mk_err *err);
 /* The fix table as text: rule, pass, ops changed, verified max error. */
 void mk_fix_report_write(const mk_fix_report *rep, FILE *out);
 
@@ -418,6 +428,13 @@ typedef struct mk_convert_report {
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14 sentinels) */
     double ms_load, ms_fix, ms_precision, ms_write; /* wall time of each stage */
 } mk_convert_report;
+
+/* The program `milkit convert` writes from src with pipeline po (fix: every default-on fix,
+ * unverified as convert applies them, then conv+batch_norm fusion; fp16; int8_weights), at
+ * target (MK_TARGET_DEFAULT: src's opset). `milkit lint` judges an .onnx model this way. *out
+ * is the caller's; free it before src (it borrows src's weights). */
+mk_status mk_program_as_converted(const mk_program *src, const mk_pipeline_options *po,
+                                  mk_target target, mk_program **out, mk_err *err);
 
 /* Load IN (.onnx, .mlpackage or .mlmodel), apply fixes and precision passes, and write OUT
  * atomically. copts may be NULL for Core ML input; rep may be NULL. */

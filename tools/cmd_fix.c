@@ -21,7 +21,8 @@ static void usage(FILE *f)
             "  for programs that compute in fp16).\n"
             "  --ane-layout   also apply opt-in layout rewrites (H25: linear -> 1x1 conv)\n"
             "  --only H17     opt-in fixes run when --only names them; H17 (avg_pool ceil_mode)\n"
-            "                 is checked against the source framework's semantics (row H17*)\n"
+            "                 is checked against the source framework's semantics (row H17*);\n"
+            "                 an unknown rule id in --only/--skip is an error\n"
             "exit status: 0 written, 1 verification failed (nothing written), 2 error\n");
 }
 
@@ -92,6 +93,11 @@ int mk_cmd_fix(int argc, char **argv)
     }
     if (target && (t = mk_target_parse(target)) == MK_TARGET_DEFAULT) {
         rc = cli_fail("fix", "unknown target '%s' (ios15..ios18)", target);
+        goto done;
+    }
+    if (mk_rule_list_check(fo.only, "--only", &err) != MK_OK ||
+        mk_rule_list_check(fo.skip, "--skip", &err) != MK_OK) {
+        rc = cli_fail_err("fix", &err);
         goto done;
     }
     mk_fix_report rep;

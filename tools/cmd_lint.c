@@ -1,6 +1,7 @@
 /* `milkit lint MODEL [--json | --sarif] [--target iosNN] [--placement] ...`: report Core ML
- * hazards (docs/hazards.md ids) in an .mlpackage, .mlmodel or .onnx. Exit 0 clean, 1
- * findings, 2 error. Parsing and printing only; the rules live in src/lint. */
+ * hazards (docs/hazards.md ids) in an .mlpackage, .mlmodel or .onnx (judged as `milkit convert`
+ * would write it). Exit 0 clean or info only, 1 warnings/errors, 2 error. Parsing and printing
+ * only; the rules live in src/lint. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,17 +12,25 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: milkit lint MODEL [--json | --sarif] [--target iosNN] [--placement]\n"
             "                   [--assume-fp16] [--only H1,H4] [--skip H25] [--shape name=dims]\n"
-            "                   [--list-rules]\n"
-            "  MODEL          .mlpackage, .mlmodel or .onnx (converted in memory)\n"
+            "                   [--precision fp16|fp32] [--no-fix] [--list-rules]\n"
+            "  MODEL          .mlpackage or .mlmodel (linted as written), or .onnx: linted as\n"
+            "                 `milkit convert` would write it with its defaults (fp16 compute,\n"
+            "                 hazard fixes applied), so findings are what the package would\n"
+            "                 still have\n"
+            "  --precision    .onnx only: fp32 lints the --precision fp32 conversion instead\n"
+            "  --no-fix       .onnx only: lint the conversion without fixes (as convert --no-fix;\n"
+            "                 with --precision fp32 that is the model as imported)\n"
             "  --json/--sarif print findings as JSON or SARIF 2.1.0 (default: text)\n"
             "  --target       check against this opset (ios15..ios18) instead of the model's\n"
             "  --placement    predict which ops run off the Neural Engine and the segments they\n"
             "                 cut, before and after `milkit fix` (a prediction from published\n"
             "                 evidence, not a measurement; printed to stderr with --json/--sarif)\n"
-            "  --assume-fp16  also check fp16 hazards (H9-H14) in an fp32 model\n"
+            "  --assume-fp16  also check fp16 hazards (H3, H9-H14) in an fp32 model\n"
+            "  --only/--skip  comma lists of rule ids; an unknown id is an error\n"
             "  --list-rules   print the rule table and exit\n"
             "  -i SPEC        input tensors whose shapes fix an .onnx model's dynamic dims\n"
-            "exit status: 0 clean, 1 findings, 2 error\n");
+            "exit status: 0 no findings or only info findings, 1 a warning or error finding,\n"
+            "             2 error\n");
 }
 
 static void list_rules(void)
@@ -60,9 +69,9 @@ static int placement(const mk_program *p, int assume_fp16, FILE *out)
 
 int mk_cmd_lint(int argc, char **argv)
 {
-    const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL;
+    const char *path = NULL, *only = NULL, *skip = NULL, *target = NULL, *precision = NULL;
     cli_model_opts mo = {0};
-    int want_place = 0, assume = 0, r;
+    int want_place = 0, assume = 0, no_fix = 0, r;
     const char *specs[CLI_MODEL_MAX];
     int n_specs = 0;
     mk_format fmt = MK_FORMAT_TEXT;
@@ -80,11 +89,15 @@ int mk_cmd_lint(int argc, char **argv)
             want_place = 1;
         } else if (!strcmp(a, "--assume-fp16")) {
             assume = 1;
+        } else if (!strcmp(a, "--no-fix")) {
+            no_fix = 1;
         } else if (!strcmp(a, "--list-rules")) {
             list_rules();
             return 0;
         } else if ((v = cli_opt(argc, argv, &i, "--target", &missing))) {
             target = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--precision", &missing))) {
+            precision = v;
         } else if ((v = cli_opt(argc, argv, &i, "--only", &missing))) {
             only = v;
         } else if ((v = cli_opt(argc, argv, &i, "--skip", &missing))) {
@@ -111,32 +124,52 @@ int mk_cmd_lint(int argc, char **argv)
         return 2;
     }
     mk_target t = MK_TARGET_DEFAULT;
+    mk_err err = {MK_OK, ""};
     if (target && (t = mk_target_parse(target)) == MK_TARGET_DEFAULT)
         return cli_fail("lint", "unknown target '%s' (ios15..ios18)", target);
+    if (mk_rule_list_check(only, "--only", &err) != MK_OK ||
+        mk_rule_list_check(skip, "--skip", &err) != MK_OK)
+        return cli_fail_err("lint", &err);
+    size_t n = strlen(path);
+    int onnx = n >= 5 && !strcmp(path + n - 5, ".onnx");
+    if (precision && strcmp(precision, "fp16") != 0 && strcmp(precision, "fp32") != 0)
+        return cli_fail("lint", "unknown precision '%s' (fp16, fp32)", precision);
+    if ((precision || no_fix) && !onnx)
+        return cli_fail("lint", "%s applies to .onnx models; %s is linted as written",
+                        precision ? "--precision" : "--no-fix", path);
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     co.target = t;
     cli_model_apply(&mo, &co);
-    mk_err err = {MK_OK, ""};
-    mk_program *p = NULL;
+    mk_program *p = NULL, *conv = NULL;
     mk_tensor_list ins = {0, NULL};
     if (cli_input_shapes("lint", n_specs, specs, &ins)) return 2;
     co.shape_from = &ins;
     mk_status ls = mk_model_load(path, &co, NULL, &p, &err);
     mk_tensor_list_free(&ins);
     if (ls != MK_OK) return cli_fail_err("lint", &err);
+    mk_pipeline_options po;
+    memset(&po, 0, sizeof po);
+    po.fix = !no_fix;
+    po.fp16 = !precision || !strcmp(precision, "fp16");
+    if (onnx && mk_program_as_converted(p, &po, t, &conv, &err) != MK_OK) {
+        mk_program_free(p);
+        return cli_fail("lint", "%s: converting as `milkit convert` would: %s", path, err.msg);
+    }
+    const mk_program *view = conv ? conv : p;
     mk_lint_options lo = {t, assume, only, skip};
     mk_findings *f = NULL;
     int rc = 2;
-    if (mk_lint(p, &lo, &f, &err) != MK_OK ||
+    if (mk_lint(view, &lo, &f, &err) != MK_OK ||
         mk_findings_write(f, path, fmt, stdout, &err) != MK_OK) {
         rc = cli_fail_err("lint", &err);
     } else {
-        rc = mk_findings_count(f) ? 1 : 0;
-        if (want_place && placement(p, assume, fmt == MK_FORMAT_TEXT ? stdout : stderr) == 2)
+        rc = mk_findings_worst(f) >= MK_SEV_WARNING ? 1 : 0;
+        if (want_place && placement(view, assume, fmt == MK_FORMAT_TEXT ? stdout : stderr) == 2)
             rc = 2;
     }
     mk_findings_free(f);
+    mk_program_free(conv);
     mk_program_free(p);
     return rc;
 }

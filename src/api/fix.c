@@ -3,7 +3,8 @@
  * the interpreter on the same seeded inputs for the original and the fixed program; any
  * output outside tolerance refuses the fix (MK_EMISMATCH naming the pass and rule). Passes
  * that change Core ML's output to the source framework's (H17) are checked against the
- * original run with mk_run_semantics instead. */
+ * original run with mk_run_semantics instead. Every pass's output must also pass the verifier
+ * (mk_fix_check_types) when the input does, with or without the interpreter check. */
 #include <math.h>
 #include <string.h>
 
@@ -210,6 +211,18 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
 
 /* ---- verified fixing ---- */
 
+mk_status mk_fix_check_types(const mk_program *p, const char *stage, mk_err *err)
+{
+    mk_err e = {MK_OK, ""};
+    mk_status st = mk_ir_verify(p, &e);
+    if (st == MK_OK) return MK_OK;
+    if (st == MK_ENOMEM) return MK_OOM(err);
+    return mk_err_set(err, MK_EINTERNAL,
+                      "pass %s wrote a program that does not type-check (Core ML would refuse "
+                      "it); nothing written: %s",
+                      stage ? stage : "stage", e.msg);
+}
+
 static int pass_has(const mk_pass_info *pi, const char *id)
 {
     return mk_rule_list_has(pi->hazards, id);
@@ -354,6 +367,7 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
     if (st != MK_OK) return st;
     mk_lint_options lo = {MK_TARGET_DEFAULT, o->assume_fp16, o->only, o->skip};
     if ((st = mk_lint(q, &lo, &f, err)) != MK_OK) goto fail;
+    int typed = mk_ir_verify(in, NULL) == MK_OK;
     const mk_tensor_list *use = o->inputs;
     mk_run_options ro = {0, 0, o->seed};
     if (!o->no_verify) {
@@ -377,6 +391,7 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
             goto fail;
         }
         if (n == 0) continue;
+        if (typed && (st = mk_fix_check_types(q, pi->name, err)) != MK_OK) goto fail;
         double e = -1;
         int source = (pi->opt_in & MK_PASS_SOURCE_SEMANTICS) != 0;
         if (!o->no_verify && source && want != &src) {

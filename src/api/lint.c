@@ -1,11 +1,48 @@
 /* Printing for the hazard linter: findings as text, JSON and SARIF 2.1.0 (cJSON, keys in
  * sorted order for stable output), the placement prediction (text or JSON) and the Graphviz
- * view of a program with findings and off-Neural-Engine ops coloured. Composes src/lint and
- * src/ir; holds no lint logic of its own. */
+ * view of a program with findings and off-Neural-Engine ops coloured; and the program
+ * `milkit convert` would write from an imported ONNX model, which lint judges. Composes
+ * src/lint, src/passes and src/ir; holds no lint logic of its own. */
 #include <cJSON.h>
 #include <string.h>
 
 #include "lint/lint_int.h"
+#include "passes/passes_int.h"
+
+mk_status mk_program_as_converted(const mk_program *src, const mk_pipeline_options *po,
+                                  mk_target target, mk_program **out, mk_err *err)
+{
+    *out = NULL;
+    mk_program *p = NULL;
+    mk_status st;
+    if (po->fix) {
+        mk_fix_options fo;
+        memset(&fo, 0, sizeof fo);
+        fo.no_verify = 1;
+        fo.assume_fp16 = po->fp16;
+        st = mk_fix(src, &fo, &p, NULL, err);
+        const mk_pass_info *fu = mk_pass_find("fuse_conv_batchnorm");
+        if (st == MK_OK && fu && mk_pass_run(fu, p, err) < 0)
+            st = err->code ? err->code : MK_EINTERNAL;
+    } else {
+        st = mk_program_clone(src, &p, err);
+    }
+    if (st == MK_OK && target != MK_TARGET_DEFAULT) {
+        p->spec_version = (int)target;
+        for (int i = 0; i < p->n_functions; i++)
+            p->functions[i]->opset = mk_ir_opset_for_spec((int)target);
+    }
+    if (st == MK_OK && po->fp16 && mk_pass_fp16_ex(p, NULL, err) < 0)
+        st = err->code ? err->code : MK_EINTERNAL;
+    const mk_pass_info *q8 = po->int8_weights ? mk_pass_find("quantize_int8") : NULL;
+    if (st == MK_OK && q8 && mk_pass_run(q8, p, err) < 0) st = err->code ? err->code : MK_EINTERNAL;
+    if (st != MK_OK) {
+        mk_program_free(p);
+        return st;
+    }
+    *out = p;
+    return MK_OK;
+}
 
 static const char *level(mk_severity s)
 {

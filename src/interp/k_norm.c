@@ -94,7 +94,7 @@ mk_status mk_k_instance_norm(mk_kctx *k)
     mk_rt *x, *out = k->outs[0];
     mk_status st = float_x(k, &x);
     if (st) return st;
-    if (x->type.rank < 3) return mk_kerr(k, MK_EINVAL, "x must have rank >= 3");
+    if (x->type.rank < 2) return mk_kerr(k, MK_EINVAL, "x must have rank >= 2");
     int64_t n, c, sp;
     nc_spatial(x, &n, &c, &sp);
     double eps;
@@ -245,7 +245,7 @@ mk_status mk_k_lrn(mk_kctx *k)
     if (st || (st = mk_kint(k, "size", 1, &size)) || (st = mk_kfloat(k, "alpha", 1e-4, &alpha)) ||
         (st = mk_kfloat(k, "beta", 0.75, &beta)) || (st = mk_kfloat(k, "k", 1.0, &bias)))
         return st;
-    if (x->type.rank < 3 || size < 1) return mk_kerr(k, MK_EINVAL, "needs rank >= 3 and size >= 1");
+    if (x->type.rank < 2 || size < 1) return mk_kerr(k, MK_EINVAL, "needs rank >= 2 and size >= 1");
     int64_t n, c, sp;
     nc_spatial(x, &n, &c, &sp);
     int64_t lo = (size - 1) / 2, hi = size / 2;

@@ -445,6 +445,10 @@ static mk_status check_vec_len(mk_ictx *c, const char *param, int64_t want)
     return MK_OK;
 }
 
+/* Ranks follow coremltools' own type inference, not its docstrings: batch_norm,
+ * instance_norm and local_response_norm accept any rank there (the docs say 3-5 / 3-4 / 3-4,
+ * yet coremltools writes and validates rank-5 instance_norm); they need the channel axis 1,
+ * so rank >= 2 here. l2_norm raises below rank 3; layer_norm takes any rank with valid axes. */
 mk_status mk_ir_rule_norm(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
@@ -454,14 +458,14 @@ mk_status mk_ir_rule_norm(mk_ictx *c)
     switch (c->op->kind) {
     case MK_OP_BATCH_NORM:
         if (!mk_ir_infer_req(c, "mean") || !mk_ir_infer_req(c, "variance") ||
-            mk_ir_infer_rank(c, "x", x, 3, 5))
+            mk_ir_infer_rank(c, "x", x, 2, MK_MAX_RANK))
             return c->e->code;
         if (check_vec_len(c, "mean", ch) || check_vec_len(c, "variance", ch) ||
             check_vec_len(c, "gamma", ch) || check_vec_len(c, "beta", ch))
             return c->e->code;
         break;
     case MK_OP_INSTANCE_NORM:
-        if (mk_ir_infer_rank(c, "x", x, 3, 4) || check_vec_len(c, "gamma", ch) ||
+        if (mk_ir_infer_rank(c, "x", x, 2, MK_MAX_RANK) || check_vec_len(c, "gamma", ch) ||
             check_vec_len(c, "beta", ch))
             return c->e->code;
         break;
@@ -479,12 +483,15 @@ mk_status mk_ir_rule_norm(mk_ictx *c)
         break;
     case MK_OP_LOCAL_RESPONSE_NORM: {
         int64_t size;
-        if (mk_ir_infer_rank(c, "x", x, 3, MK_MAX_RANK) ||
+        if (mk_ir_infer_rank(c, "x", x, 2, MK_MAX_RANK) ||
             mk_ir_infer_int(c, "size", 1, &size, NULL))
             return c->e->code;
         if (size <= 0) return mk_ir_infer_fail(c, "size must be positive");
         break;
     }
+    case MK_OP_L2_NORM:
+        if (mk_ir_infer_rank(c, "x", x, 3, MK_MAX_RANK)) return c->e->code;
+        break;
     default:
         if (mk_ir_infer_rank(c, "x", x, 1, MK_MAX_RANK)) return c->e->code;
         break;

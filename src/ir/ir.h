@@ -332,6 +332,9 @@ int mk_ir_infer_has_rule(mk_op_kind k);
 /* Shares the op's type domain T: a float argument must have the dtype of the op's anchor, the
  * first bound parameter without this flag whose argument is a float (x for most ops). */
 #define MK_PARAM_SAME_T 16u
+/* Shares a type domain U of its own with the op's other MK_PARAM_SAME_U parameters (iOS17
+ * norms and activations: gamma, beta and epsilon must agree, x may differ). */
+#define MK_PARAM_SAME_U 32u
 
 /* Allowed element types: a bit set over mk_dtype codes (bit = 1 << code); 0 = any. */
 #define MK_DTBIT(dt) (UINT64_C(1) << (dt))

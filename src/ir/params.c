@@ -22,6 +22,7 @@
 #define T MK_PARAM_TUPLE
 #define A MK_PARAM_ATTR
 #define ST MK_PARAM_SAME_T
+#define SU MK_PARAM_SAME_U
 
 /* Opset ranges: every macro below takes one as its last argument. */
 #define ALL .since = 15
@@ -92,10 +93,14 @@
     {                                                                                              \
         .name = n, .flags = C | ST, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, v               \
     }
-/* tied to x's dtype up to iOS16 (one domain T); a domain U of its own from iOS17 */
-#define RC_TU(n, dt) RC_T(n, dt, U16), RC(n, dt, S17)
-#define OC_TU(n, dt) OC_T(n, dt, U16), OC(n, dt, S17)
-#define DF_TU(n, x) DF_T(n, x, U16), DF(n, x, S17)
+/* tied to x's dtype up to iOS16 (one domain T); a domain U of its own from iOS17, shared by
+ * the op's other _TU parameters (MK_PARAM_SAME_U) */
+#define RC_TU(n, dt) RC_T(n, dt, U16), {.name = n, .flags = R | C | SU, .dtypes = dt, S17}
+#define OC_TU(n, dt) OC_T(n, dt, U16), {.name = n, .flags = C | SU, .dtypes = dt, S17}
+#define DF_TU(n, x)                                                                                \
+    DF_T(n, x, U16), {                                                                             \
+        .name = n, .flags = C | SU, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, S17             \
+    }
 /* a float default whose domain is fp32/int32 only (upsample scale factors: never fp16) */
 #define DF_F32(n, x, v)                                                                            \
     {                                                                                              \
@@ -398,6 +403,18 @@ int mk_ir_op_ios(const mk_op *op)
     return 15;
 }
 
+/* A bound float argument of another MK_PARAM_SAME_U parameter of op, else NULL. */
+static const mk_value *same_u_arg(const mk_op *op, const mk_op_param *pp)
+{
+    const mk_op_params *ps = mk_ir_op_params(op->kind);
+    for (int i = 0; i < ps->n_params; i++) {
+        const mk_op_param *q = &ps->params[i];
+        const mk_value *a = q != pp && (q->flags & MK_PARAM_SAME_U) ? mk_ir_arg(op, q->name) : NULL;
+        if (a && mk_dtype_is_float(a->type.dtype)) return a;
+    }
+    return NULL;
+}
+
 static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk_err *e)
 {
     const char *opname = op->name ? op->name : mk_ir_op_info(op->kind)->name;
@@ -429,6 +446,10 @@ static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk
         nbytes = 1;
         break;
     case MK_DEF_FLOAT:
+        if (pp->flags & MK_PARAM_SAME_U) {
+            const mk_value *u = same_u_arg(op, pp);
+            if (u) x = u; /* the domain U is already fixed by gamma/beta (iOS17) */
+        }
         if (x && x->type.dtype == MK_DT_FP16 &&
             (!pp->dtypes || (pp->dtypes & MK_DTBIT(MK_DT_FP16)))) {
             hv = mk_f32_to_f16((float)pp->fval);

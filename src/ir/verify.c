@@ -1,8 +1,8 @@
 /* The IR verifier: structure (opset per spec version, unique names, definition before use in
  * the block or an enclosing one, block outputs, output dtypes), op availability per opset,
- * parameters against params.c (required, unknown, constness, tuples, dtypes, shared dtypes)
- * and declared output types against mk_ir_infer. It reports the first problem and changes
- * nothing. */
+ * parameters against params.c (required, unknown, constness, tuples, dtypes, shared dtypes T
+ * and U) and declared output types against mk_ir_infer. It reports the first problem and
+ * changes nothing. */
 #include <stdarg.h>
 #include <string.h>
 
@@ -134,6 +134,32 @@ static mk_status check_same_t(vctx *v, const mk_op *op)
     return MK_OK;
 }
 
+/* MK_PARAM_SAME_U: the float arguments of an op's own domain U (iOS17 gamma, beta and epsilon
+ * of the norms, alpha/beta of activations) share one dtype, whatever x's is. */
+static mk_status check_same_u(vctx *v, const mk_op *op)
+{
+    const mk_value *first = NULL;
+    const char *first_name = NULL;
+    for (int i = 0; i < op->n_inputs; i++) {
+        const mk_input *in = &op->inputs[i];
+        const mk_op_param *pp = mk_ir_op_param(op->kind, in->name, v->ios);
+        if (!pp || !(pp->flags & MK_PARAM_SAME_U)) continue;
+        for (int j = 0; j < in->n_args; j++) {
+            mk_dtype dt = in->args[j]->type.dtype;
+            if (!mk_dtype_is_float(dt)) continue;
+            if (!first) {
+                first = in->args[j];
+                first_name = in->name;
+            } else if (dt != first->type.dtype) {
+                const char *a = mk_dtype_name(dt), *b = mk_dtype_name(first->type.dtype);
+                return op_fail(v, op, "input '%s' is %s but '%s' is %s (one dtype U at iOS%d)",
+                               in->name, a ? a : "?", first_name, b ? b : "?", v->ios);
+            }
+        }
+    }
+    return MK_OK;
+}
+
 static mk_status check_params(vctx *v, const mk_op *op)
 {
     for (int i = 0; i < op->n_inputs; i++) {
@@ -163,7 +189,7 @@ static mk_status check_params(vctx *v, const mk_op *op)
         if (!at->value || !at->value->cst)
             return op_fail(v, op, "attribute '%s' is not a constant", at->name);
     }
-    if (check_same_t(v, op)) return v->e->code;
+    if (check_same_t(v, op) || check_same_u(v, op)) return v->e->code;
     const mk_op_params *ps = mk_ir_op_params(op->kind);
     for (int i = 0; i < ps->n_params; i++) {
         const mk_op_param *pp = &ps->params[i];

@@ -227,6 +227,22 @@ int mk_rule_list_has(const char *list, const char *id)
     return 0;
 }
 
+mk_status mk_rule_list_check(const char *list, const char *what, mk_err *err)
+{
+    for (const char *s = list; s && *s;) {
+        while (*s == ',' || *s == ' ') s++;
+        size_t n = strcspn(s, ", ");
+        char id[16] = "";
+        if (n && n < sizeof id) memcpy(id, s, n);
+        if (n && !mk_lint_rule_find(id))
+            return mk_err_set(err, MK_EINVAL,
+                              "%s: unknown rule id '%.*s' (milkit lint --list-rules lists them)",
+                              what ? what : "rule list", (int)(n > 40 ? 40 : n), s);
+        s += n;
+    }
+    return MK_OK;
+}
+
 /* ---- findings ---- */
 
 static char *dup(mk_findings *f, const char *s)
@@ -298,6 +314,14 @@ const mk_finding *mk_findings_at(const mk_findings *f, int i)
     return f && i >= 0 && i < f->n ? &f->items[i] : NULL;
 }
 
+int mk_findings_worst(const mk_findings *f)
+{
+    int w = -1;
+    for (int i = 0; f && i < f->n; i++)
+        if ((int)f->items[i].severity > w) w = (int)f->items[i].severity;
+    return w;
+}
+
 int mk_findings_count_rule(const mk_findings *f, const char *rule)
 {
     int n = 0;
@@ -344,6 +368,9 @@ mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings 
     static const mk_lint_options defaults = {0};
     *out = NULL;
     if (!p) return mk_err_set(err, MK_EINVAL, "lint: no program");
+    if (opts && (mk_rule_list_check(opts->only, "--only", err) != MK_OK ||
+                 mk_rule_list_check(opts->skip, "--skip", err) != MK_OK))
+        return err && err->code ? err->code : MK_EINVAL;
     mk_arena *ar = mk_arena_new(p->alloc);
     mk_findings *f = ar ? mk_arena_alloc(ar, sizeof *f) : NULL;
     if (!f) {

@@ -225,10 +225,124 @@ static int fp32_consts_become_fp16(const lint_ctx *c)
     return c->opts && c->opts->assume_fp16 && !c->fp16_program;
 }
 
+/* Ops a mask value flows through on its way to an additive softmax mask or an fp16 cast:
+ * dtype changes, scaling by a constant, selects and broadcasts. */
+static int mask_path_op(mk_op_kind k)
+{
+    switch (k) {
+    case MK_OP_CAST:
+    case MK_OP_MUL:
+    case MK_OP_ADD:
+    case MK_OP_SUB:
+    case MK_OP_SELECT:
+    case MK_OP_EXPAND_DIMS:
+    case MK_OP_RESHAPE:
+    case MK_OP_SQUEEZE:
+    case MK_OP_TILE:
+    case MK_OP_TRANSPOSE:
+    case MK_OP_SLICE_BY_INDEX:
+    case MK_OP_SLICE_BY_SIZE:
+    case MK_OP_CONCAT:
+    case MK_OP_MINIMUM:
+    case MK_OP_MAXIMUM:
+    case MK_OP_FILL:
+    case MK_OP_FILL_LIKE:
+    case MK_OP_IDENTITY: return 1;
+    default: return 0;
+    }
+}
+
+/* Minus the largest magnitude among v's float constant elements (NaN ignored); 0 when none. */
+static double const_min(const mk_value *v)
+{
+    size_t n = 0;
+    double m = 0;
+    if (!v || !v->cst || !v->cst->data || !mk_dtype_is_float(v->type.dtype) ||
+        !mk_type_numel(&v->type, &n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = mk_const_get_f64(v, i);
+        if (d < m) m = d;
+        if (-d < m) m = -d;
+    }
+    return m;
+}
+
+/* The constant of largest magnitude (as a negative number, 0 when none) that reaches v through
+ * mask_path_op ops, at most depth ops back. */
+static double mask_sentinel(const mk_value *v, int depth)
+{
+    if (!v) return 0;
+    if (v->cst) return const_min(v);
+    const mk_op *pr = v->producer;
+    if (!pr || depth <= 0 || !mask_path_op(pr->kind)) return 0;
+    double m = 0;
+    for (int i = 0; i < pr->n_inputs; i++) {
+        if (pr->kind == MK_OP_SELECT && !strcmp(pr->inputs[i].name, "cond")) continue;
+        for (int j = 0; j < pr->inputs[i].n_args; j++) {
+            const mk_value *a = pr->inputs[i].args[j];
+            if (!mk_dtype_is_float(a->type.dtype)) continue;
+            double d = mask_sentinel(a, depth - 1);
+            if (d < m) m = d;
+        }
+    }
+    return m;
+}
+
+/* A softmax computing in fp16 whose input adds a mask with a sentinel of magnitude above
+ * 40000 (-1e9, -3.4e38, finfo.min, -inf; fp16's own -65504 included): x + mask overflows to
+ * -inf in fp16 (x < -16 is enough at -65504), a fully masked row turns into NaN, and the Neural
+ * Engine mishandles -inf in softmax. Apple's guidance is -1e4 (or at most -40000). */
+static void h14_softmax(lint_ctx *c, const mk_op *op)
+{
+    const mk_value *x = mk_ir_arg(op, "x");
+    if (!x || (x->type.dtype != MK_DT_FP16 && !(x->type.dtype == MK_DT_FP32 &&
+                                                   fp32_consts_become_fp16(c))))
+        return;
+    const mk_op *a = x->producer;
+    while (a && (a->kind == MK_OP_CAST || a->kind == MK_OP_RESHAPE) && mk_ir_arg(a, "x"))
+        a = mk_ir_arg(a, "x")->producer;
+    if (!a || (a->kind != MK_OP_ADD && a->kind != MK_OP_SUB && a->kind != MK_OP_SELECT)) return;
+    double m = 0;
+    for (int i = 0; i < a->n_inputs; i++)
+        for (int j = 0; j < a->inputs[i].n_args; j++) {
+            if (a->kind == MK_OP_SELECT && !strcmp(a->inputs[i].name, "cond")) continue;
+            double d = mask_sentinel(a->inputs[i].args[j], 8);
+            if (d < m) m = d;
+        }
+    if (m < -40000.0)
+        lint_flag(c, op, 1,
+                  "softmax in fp16 reads an additive mask built from %g: x + mask overflows to "
+                  "-inf in fp16 and a fully masked row gives NaN (the Neural Engine also "
+                  "mishandles -inf); use -1e4 as the mask value",
+                  m);
+}
+
+/* A cast to fp16 of an fp32 value built from a constant beyond the fp16 range (directly or
+ * through mask_path_op ops): the cast turns it into +-inf even in a program that keeps the
+ * constant itself in fp32. */
+static void h14_cast(lint_ctx *c, const mk_op *op)
+{
+    const char *dt = mk_ir_arg_str(op, "dtype");
+    const mk_value *x = mk_ir_arg(op, "x");
+    if (!dt || strcmp(dt, "fp16") != 0 || !x || x->type.dtype != MK_DT_FP32) return;
+    if (x->cst && !x->producer && fp32_consts_become_fp16(c)) return; /* flagged as inline */
+    if (x->producer && x->producer->kind == MK_OP_CONST && fp32_consts_become_fp16(c)) return;
+    double m = mask_sentinel(x, 8);
+    if (m < -FP16_MAX)
+        lint_flag(c, op, 0,
+                  "cast to fp16 of a value built from the constant %g (beyond fp16 range): it "
+                  "becomes -inf in fp16 and a fully masked softmax row turns into NaN; clip to "
+                  "+-65504 (masks: -1e4)",
+                  m);
+}
+
 void lint_h14(lint_ctx *c, const mk_op *op)
 {
     double bad = 0;
     const mk_value *v = NULL;
+    if (op->kind == MK_OP_SOFTMAX) h14_softmax(c, op);
+    if (op->kind == MK_OP_CAST) h14_cast(c, op);
     if (op->kind == MK_OP_CONST && op->n_outputs) {
         v = op->outputs[0];
         if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) return;
@@ -256,17 +370,31 @@ void lint_h14(lint_ctx *c, const mk_op *op)
         }
 }
 
+/* H15: a hidden default epsilon. Unbound, inverse/rsqrt/log use 1e-4/1e-12/1e-45 (the fix
+ * writes it explicitly). inverse's 1e-4 also matters when it is written out, as coremltools
+ * always does: 1/(x+1e-4) is not 1/x for |x| < 1e-2, and only the source can say which was
+ * meant, so that form has no safe rewrite. */
 void lint_h15(lint_ctx *c, const mk_op *op)
 {
     const char *dflt = op->kind == MK_OP_INVERSE ? "1e-4"
                        : op->kind == MK_OP_RSQRT ? "1e-12"
                        : op->kind == MK_OP_LOG   ? "1e-45"
                                                  : NULL;
-    if (!dflt || lint_is_bound(op, "epsilon")) return;
-    lint_flag(c, op, 1,
-              "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
-              "write epsilon explicitly, or use real_div if the source meant exact math",
-              lint_op_type(op), dflt);
+    if (!dflt) return;
+    if (!lint_is_bound(op, "epsilon")) {
+        lint_flag(c, op, 1,
+                  "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
+                  "write epsilon explicitly, or use real_div if the source meant exact math",
+                  lint_op_type(op), dflt);
+        return;
+    }
+    float eps;
+    if (op->kind == MK_OP_INVERSE && mk_ir_arg_f32(op, "epsilon", &eps) &&
+        fabs(eps - 1e-4) <= 1e-9)
+        lint_flag(c, op, 0,
+                  "inverse computes 1/(x+1e-4), the MIL default epsilon: off by more than 1%% "
+                  "for |x| < 1e-2; if the source is an exact reciprocal (ONNX Reciprocal, "
+                  "torch.reciprocal) use real_div(1, x)");
 }
 
 void lint_h16(lint_ctx *c, const mk_op *op)

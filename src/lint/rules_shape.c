@@ -15,6 +15,27 @@ void lint_h18(lint_ctx *c, const mk_op *op)
                   "model off the Neural Engine; fold the shape arithmetic to constants");
 }
 
+static int block_has(const mk_block *b, mk_op_kind k)
+{
+    MK_FOR_OPS(b, op)
+    {
+        if (op->kind == k) return 1;
+        for (int i = 0; i < op->n_blocks; i++)
+            if (block_has(op->blocks[i], k)) return 1;
+    }
+    return 0;
+}
+
+static const mk_feature *feature(const mk_program *p, const char *name)
+{
+    for (int i = 0; name && i < p->n_inputs; i++)
+        if (p->inputs[i].name && !strcmp(p->inputs[i].name, name)) return &p->inputs[i];
+    return NULL;
+}
+
+/* H18's program-level triggers: a range (RangeDim) input, an input with unknown dims and no
+ * enumerated set, or enumerated shapes together with layer_norm. Enumerated shapes alone
+ * keep the Neural Engine. */
 void lint_h18_prog(lint_ctx *c)
 {
     const mk_program *p = c->p;
@@ -28,12 +49,26 @@ void lint_h18_prog(lint_ctx *c)
             return;
         }
     const mk_function *f = mk_ir_main(p);
-    for (int i = 0; f && i < f->n_inputs; i++)
-        if (!mk_type_is_static(&f->inputs[i]->type)) {
+    const char *enumerated = NULL;
+    for (int i = 0; f && i < f->n_inputs; i++) {
+        const mk_feature *ft = feature(p, f->inputs[i]->name);
+        if (ft && ft->flex == MK_FLEX_ENUMERATED) {
+            if (!enumerated) enumerated = ft->name;
+        } else if (!mk_type_is_static(&f->inputs[i]->type)) {
             lint_flag(c, NULL, 0,
                       "input '%s' has unknown dimensions: dynamic shapes keep the "
                       "model off the Neural Engine",
                       f->inputs[i]->name);
+            return;
+        }
+    }
+    for (int i = 0; enumerated && i < p->n_functions; i++)
+        if (block_has(p->functions[i]->block, MK_OP_LAYER_NORM)) {
+            lint_flag(c, NULL, 0,
+                      "input '%s' has enumerated shapes and the program has layer_norm: "
+                      "that combination runs without the Neural Engine; use one static "
+                      "shape per function",
+                      enumerated);
             return;
         }
 }

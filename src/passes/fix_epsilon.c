@@ -5,13 +5,21 @@
  *        2^-24) added right before sqrt/rsqrt.
  * Evidence: H13 (apple/ml-ane-transformers distilbert.py uses 1e-7 instead of 1e-12;
  *           onnxruntime normalization builder writes eps as fp16).
- * Rewrite: raise that epsilon to 1e-7 in the op's dtype (below fp16 resolution for any
- *          non-degenerate row). */
+ * Rewrite: raise that epsilon to 1e-7 in the dtype of the epsilon it replaces (x's when
+ *          none is bound; below fp16 resolution for any non-degenerate row). */
 #include <math.h>
 
 #include "passes_int.h"
 
 #define TINY 5.9604644775390625e-08
+
+/* The new epsilon keeps the bound one's dtype: from iOS17 it may differ from x's, and it must
+ * match gamma/beta (one domain U). */
+static mk_dtype eps_dtype(const mk_op *op, mk_dtype x_dt)
+{
+    const mk_value *v = mk_ir_arg(op, "epsilon");
+    return v && mk_dtype_is_float(v->type.dtype) ? v->type.dtype : x_dt;
+}
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
@@ -27,12 +35,12 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     case MK_OP_INSTANCE_NORM:
     case MK_OP_BATCH_NORM:
         if (!mk_ir_arg_f32(op, "epsilon", &eps) || fabsf(eps) >= TINY) return 0;
-        pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", dt, 1e-7));
+        pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
         return pb_done(&b, 1);
     case MK_OP_RSQRT:
         if (!mk_ir_arg_f32(op, "epsilon", &eps)) eps = 1e-12f;
         if (fabsf(eps) < TINY) {
-            pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", dt, 1e-7));
+            pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
             return pb_done(&b, 1);
         }
     /* fall through */

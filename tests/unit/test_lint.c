@@ -283,7 +283,7 @@ TEST(lint_golden_conv_transpose_and_cumsum_flagged)
         const char *pkg, *rule;
     } g[] = {{"b_convtranspose1d_768to384_k7s3p2_fp32_ios17.mlpackage", "H1"},
              {"c_convtranspose1d_768to384_k7s3p2_fp16_ios17.mlpackage", "H1"},
-             {"b_convtranspose1d_768to384_k7s3p2_fp32_ios17.mlpackage", "H3"},
+             {"c_convtranspose1d_768to384_k7s3p2_fp16_ios17.mlpackage", "H3"},
              {"e_cumsum_fp32_ios17.mlpackage", "H4"},
              {"f1_int8_affine_dequantize_fp32_ios16.mlpackage", "H31"},
              {"flex.mlpackage", "H18"}};
@@ -303,6 +303,17 @@ TEST(lint_golden_conv_transpose_and_cumsum_flagged)
         CHECK_MSG(fixable == want_fix, "%s: %s fix offered %d", g[i].pkg, g[i].rule, fixable);
         mk_program_free(p);
     }
+    /* H3 is an fp16 hazard: the fp32 twin of c_ (same output_shape) is not flagged */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/golden/b_convtranspose1d_768to384_k7s3p2_fp32_ios17.mlpackage",
+             sh);
+    mk_program *p = NULL;
+    mk_err e = {MK_OK, ""};
+    CHECK_MSG(mk_program_load(path, NULL, &p, &e) == MK_OK, "%s", e.msg);
+    REQUIRE(p);
+    CHECK_EQ_INT(count_rule(p, "H3", 0, NULL), 0);
+    CHECK_MSG(count_rule(p, "H3", 1, NULL) > 0, "H3 not flagged with --assume-fp16");
+    mk_program_free(p);
 }
 
 TEST(lint_rule_H30_weight_size)

@@ -181,8 +181,18 @@ static inline void c_h15(tb *t, int trig)
     tb_init(t, 8);
     mk_value *x = tb_x(t, 0, DIMS(2, 4));
     tb_out(t, trig
-                  ? tb_op(t, MK_OP_INVERSE, "y", "x", x, NULL)
-                  : tb_op(t, MK_OP_INVERSE, "y", "x", x, "epsilon", tb_scalar(t, F32, 1e-4), NULL));
+                  ? tb_op(t, MK_OP_RSQRT, "y", "x", x, NULL)
+                  : tb_op(t, MK_OP_RSQRT, "y", "x", x, "epsilon", tb_scalar(t, F32, 1e-12), NULL));
+}
+
+/* inverse with its default epsilon, absent or written out as coremltools does: flagged, with
+ * no safe rewrite; an epsilon of 0 (exact 1/x) is the near miss */
+static inline void c_h15_inverse(tb *t, int trig)
+{
+    tb_init(t, 8);
+    mk_value *x = tb_x(t, 0, DIMS(2, 4));
+    tb_out(t, tb_op(t, MK_OP_INVERSE, "y", "x", x, "epsilon", tb_scalar(t, F32, trig ? 1e-4 : 0),
+                    NULL));
 }
 
 static inline void c_h16(tb *t, int trig)
@@ -377,12 +387,13 @@ typedef struct lcase {
 } lcase;
 
 static const lcase lint_cases[] = {
-    {"H1", c_h1, 0, 1, 0},   {"H2", c_h2, 0, 1, 0},          {"H3", c_h3, 0, 1, 0},
+    {"H1", c_h1, 0, 1, 0},   {"H2", c_h2, 0, 1, 0},          {"H3", c_h3, 1, 1, 0},
     {"H4", c_h4, 0, 1, 0},   {"H4", c_h4_fill, 0, 1, 0},     {"H5", c_h5, 0, 1, 0},
     {"H6", c_h6, 0, 1, 0},   {"H6", c_h6_dyn, 0, 1, 0},      {"H36", c_h36, 0, 1, 0},
     {"H7", c_h7, 0, 1, 0},   {"H8", c_h8, 0, 1, 0},          {"H9", c_h9, 0, 1, 0},
     {"H10", c_h10, 0, 1, 0}, {"H11", c_h11, 0, 1, 0},        {"H12", c_h12, 0, 1, 0},
     {"H13", c_h13, 0, 1, 0}, {"H14", c_h14, 1, 1, 0},        {"H15", c_h15, 0, 1, 0},
+    {"H15", c_h15_inverse, 0, 0, 0},
     {"H16", c_h16, 0, 1, 0}, {"H17", c_h17, 0, 0, 0},        {"H18", c_h18, 0, 0, 0},
     {"H19", c_h19, 0, 0, 0}, {"H20", c_h20, 0, 0, 0},        {"H21", c_h21, 0, 0, 0},
     {"H22", c_h22, 0, 1, 0}, {"H23", c_h23, 0, 0, 0},        {"H24", c_h24, 0, 0, 0},
