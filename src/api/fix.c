@@ -321,26 +321,6 @@ static mk_status run_source(const mk_program *p, const mk_run_options *ro, const
     return st;
 }
 
-static int block_computes_fp16(const mk_block *b)
-{
-    MK_FOR_OPS(b, op)
-    {
-        if (op->kind != MK_OP_CONST)
-            for (int i = 0; i < op->n_outputs; i++)
-                if (op->outputs[i]->type.dtype == MK_DT_FP16) return 1;
-        for (int i = 0; i < op->n_blocks; i++)
-            if (block_computes_fp16(op->blocks[i])) return 1;
-    }
-    return 0;
-}
-
-static int program_computes_fp16(const mk_program *p)
-{
-    for (int i = 0; i < p->n_functions; i++)
-        if (block_computes_fp16(p->functions[i]->block)) return 1;
-    return 0;
-}
-
 mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **out,
                  mk_fix_report *rep, mk_err *err)
 {
@@ -349,7 +329,7 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
     /* Default tolerance: fp32 programs 1e-4 + 1e-3|b|; programs that compute in fp16 round
      * every op output to half, so a rewritten order of operations moves results by a few
      * fp16 ulps: 1e-2 + 1e-2|b| there. */
-    int half = program_computes_fp16(in);
+    int half = mk_program_computes_fp16(in);
     double atol = o->atol > 0 ? o->atol : half ? 1e-2 : 1e-4;
     double rtol = o->rtol > 0 ? o->rtol : half ? 1e-2 : 1e-3;
     mk_fix_report local;
