@@ -200,7 +200,7 @@ static mk_status search_front(const mk_program *p, mk_calib *cal, mk_convert_rep
 
 /* Decide which ops of p stay fp32 (cal->keep): run p on the samples (or seeded inputs), keep
  * ops whose values leave the fp16 range, then convert copies and keep ops whose fp16 error
- * grows until every output is finite and within 1e-2 + 1e-2*|fp32|. *used says whether the
+ * grows until every output is finite and within 5e-3 + 5e-3*|fp32|. *used says whether the
  * calibration ran (a seeded run that cannot run is skipped with a note, not an error). */
 static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_convert_report *rep,
                            mk_calib *cal, mk_tensor_list *seeded, int *used, mk_err *err)
@@ -246,7 +246,7 @@ static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_conv
     if (!ok)
         for (int k = 0; k < rep->n_precision; k++)
             if (rep->precision[k].n_bad) {
-                note(rep, "fp16 output %s still beyond 1e-2 + 1e-2*|fp32| on %zu of %zu values",
+                note(rep, "fp16 output %s beyond 1e-2 + 1e-2*|fp32| on %zu of %zu values",
                      rep->precision[k].output, rep->precision[k].n_bad, rep->precision[k].numel);
                 break;
             }
