@@ -355,7 +355,8 @@ typedef struct mk_calib_row {
  * calibration inputs. No cosine for outputs of fewer than 16 elements (it is then NAN). */
 typedef struct mk_precision_row {
     char output[128];
-    size_t numel, n_nonfinite, n_bad; /* n_bad: beyond 1e-2 + 1e-2*|fp32| */
+    size_t size;                      /* elements of the output */
+    size_t numel, n_nonfinite, n_bad; /* over all runs; n_bad: beyond 1e-2 + 1e-2*|fp32| */
     double max_abs, max_rel, snr_db, cosine;
 } mk_precision_row;
 

@@ -151,10 +151,11 @@ static void print_calibration(const mk_convert_report *r)
         for (int k = 0; k < r->n_precision; k++) {
             const mk_precision_row *p = &r->precision[k];
             fprintf(stderr, "  output %s (%zu values) vs fp32: max abs %.3g, max rel %.3g, SNR "
-                    "%.1f dB", p->output, p->numel, p->max_abs, p->max_rel, p->snr_db);
-            if (p->numel >= 16 && !p->n_nonfinite) fprintf(stderr, ", cosine %.6f", p->cosine);
+                    "%.1f dB", p->output, p->size, p->max_abs, p->max_rel, p->snr_db);
+            if (p->size >= 16 && !p->n_nonfinite) fprintf(stderr, ", cosine %.6f", p->cosine);
             if (p->n_nonfinite) fprintf(stderr, ", %zu inf/NaN", p->n_nonfinite);
-            if (p->n_bad) fprintf(stderr, ", %zu beyond 1e-2 + 1e-2*|fp32|", p->n_bad);
+            if (p->n_bad)
+                fprintf(stderr, ", %zu of %zu beyond 1e-2 + 1e-2*|fp32|", p->n_bad, p->numel);
             fputc('\n', stderr);
         }
     }

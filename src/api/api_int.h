@@ -17,12 +17,14 @@ typedef struct mk_calib {
      * runs then form one stream in which the fp16 program gets its own states */
     int n_feed;
     int feed_out[8], feed_in[8];
+    int no_trace; /* measure ranges and outputs only, not each value's fp16 error */
 } mk_calib;
 
-/* Check the n input lists against p32 and run it on each: the largest |x| of every float
- * value (function inputs and op outputs) into c->vals. The lists must outlive c. */
+/* Start a calibration on n input lists (they must outlive c): with check, each is run
+ * through a session of p32 first (dtype, shape and name errors name the list); the largest
+ * |x| of every float input goes into c->vals, that of every op output with each measure. */
 mk_status mk_calib_init(mk_calib *c, const mk_program *p32, const mk_tensor_list *in, int n,
-                        mk_err *e);
+                        int check, mk_err *e);
 void mk_calib_free(mk_calib *c);
 /* Run p16 (p32 converted) next to p32 on every input list: each value's fp16 error into
  * c->vals, each output's precision into rows (up to max_rows; *n_rows set). Returns in *ok

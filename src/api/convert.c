@@ -3,6 +3,7 @@
  * write. The fixes are proven
  * equivalent by the interpreter in the test suite; `milkit fix` re-checks them per model, convert
  * does not. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,7 @@
  * ops linear in their input (2x for a square such as a power spectrum). */
 #define MARGIN 4.0
 #define WARN_FACTOR 64.0 /* seeded inputs only guess the scale: warn within 64x of the bound */
-#define SEEDED_RUNS 4
+#define SEEDED_RUNS 2
 #define RULE_ROUNDS 4 /* rounds of the range / inf / error-growth rules */
 #define GROWTH 32.0   /* error growth over the inputs' that marks a cancellation */
 
@@ -216,7 +217,7 @@ static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_conv
         in = seeded;
         st = mk_calib_seeded(p, n, seeded, e);
     }
-    if (!st) st = mk_calib_init(cal, p, in, n, e);
+    if (!st) st = mk_calib_init(cal, p, in, n, po->n_samples > 0, e);
     if (st) {
         if (po->n_samples) return st;
         note(rep, "calibration skipped (%s): only ops without an fp16 form stay fp32", tmp.msg);
@@ -232,24 +233,32 @@ static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_conv
     *used = 1;
     rep->calib_source = po->n_samples ? 1 : 2;
     rep->n_calib_inputs = n;
-    mk_calib_params par = {65504.0 / MARGIN, 1e-2, GROWTH};
+    /* seeded inputs only guess the inputs: they decide range and inf/NaN, not precision */
+    int guess = !po->n_samples;
+    mk_calib_params par = {65504.0 / MARGIN, guess ? INFINITY : 1e-2, GROWTH};
     if (mk_calib_decide(p, &cal->vals, &par, &cal->keep, cal->ar, err) < 0) return err->code;
-    int ok = 0;
-    for (int round = 0; round < RULE_ROUNDS; round++) {
+    int ok = 0, added = 1;
+    cal->no_trace = guess;
+    for (int round = 0; added; round++) { /* measure until the rules add nothing */
         if ((st = try_keep(p, cal, &cal->keep, rep, &ok, err))) return st;
-        int added = ok ? 0 : mk_calib_decide(p, &cal->vals, &par, &cal->keep, cal->ar, err);
+        if (guess) {
+            ok = 1;
+            for (int k = 0; k < rep->n_precision; k++) ok &= !rep->precision[k].n_nonfinite;
+        }
+        added = round < RULE_ROUNDS ? mk_calib_decide(p, &cal->vals, &par, &cal->keep, cal->ar, err)
+                                    : 0;
         if (added < 0) return err->code;
-        if (!added) break;
     }
-    if (!ok && (st = search_front(p, cal, rep, &ok, err))) return st;
+    if (!ok && !guess && (st = search_front(p, cal, rep, &ok, err))) return st;
     rep->n_precision = rep->n_precision < 16 ? rep->n_precision : 16;
-    if (!ok)
-        for (int k = 0; k < rep->n_precision; k++)
-            if (rep->precision[k].n_bad) {
-                note(rep, "fp16 output %s beyond 1e-2 + 1e-2*|fp32| on %zu of %zu values",
-                     rep->precision[k].output, rep->precision[k].n_bad, rep->precision[k].numel);
-                break;
-            }
+    for (int k = 0; k < rep->n_precision; k++)
+        if (rep->precision[k].n_bad) {
+            note(rep, "fp16 output %s beyond 1e-2 + 1e-2*|fp32| on %zu of %zu %s values%s",
+                 rep->precision[k].output, rep->precision[k].n_bad, rep->precision[k].numel,
+                 guess ? "seeded" : "calibration",
+                 guess ? " (with -i samples, convert keeps the ops it needs fp32)" : "");
+            break;
+        }
     for (int i = 0; i < p->n_functions; i++) report_kept(p->functions[i]->block, cal, rep);
     if (!po->n_samples) {
         const mk_op *w = NULL;

@@ -123,7 +123,8 @@ TEST(fp16_calib_keeps_overflowing_op_fp32)
         }
     CHECK(found);
     CHECK_EQ_INT(rep.n_precision, 1);
-    CHECK_EQ_INT((long long)rep.precision[0].numel, N);
+    CHECK_EQ_INT((long long)rep.precision[0].size, N);
+    CHECK_EQ_INT((long long)rep.precision[0].numel, 3 * N);
     CHECK(isnan(rep.precision[0].cosine)); /* fewer than 16 values: no cosine */
     CHECK_EQ_INT((long long)rep.precision[0].n_bad, 0);
     CHECK(rep.precision[0].snr_db > 40);
