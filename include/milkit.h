@@ -381,7 +381,9 @@ typedef struct mk_convert_report {
 } mk_convert_report;
 
 /* Load IN (.onnx, .mlpackage or .mlmodel), apply fixes and precision passes, and write OUT
- * atomically. copts may be NULL for Core ML input; rep may be NULL. */
+ * atomically. With fp16, unless no_calibrate, the interpreter calibrates first (on the samples
+ * or seeded inputs; a bad sample is an MK_EINVAL naming it) and rep says what it kept fp32.
+ * copts may be NULL for Core ML input; rep may be NULL. */
 mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
                      const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err);
 

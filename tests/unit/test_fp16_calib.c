@@ -237,3 +237,67 @@ TEST(convert_package_keeps_its_precision)
     CHECK_MSG(rc == 0, "%s", out);
     CHECK_EQ_INT(has_fp16(rt), 0);
 }
+
+/* hn = h * 0.999 + x * 0.5, y = relu(hn): the state's path (h -> mul -> add -> hn) stays fp32,
+ * the readout stays fp16; given as --state and found from the names alike. */
+TEST(fp16_calib_state_path_stays_fp32)
+{
+    char onnx[1024], pkg[1100];
+    snprintf(onnx, sizeof onnx, "%s/calib_state.onnx", mk_test_tmpdir());
+    snprintf(pkg, sizeof pkg, "%s/calib_state.mlpackage", mk_test_tmpdir());
+    ob b;
+    ob_init(&b, 13);
+    int64_t d[2] = {1, N}, one[1] = {1};
+    float decay = 0.999f, half = 0.5f;
+    ob_input(&b, "x", 1, 2, d);
+    ob_input(&b, "h", 1, 2, d);
+    ob_init_f(&b, "decay", 1, one, &decay);
+    ob_init_f(&b, "half", 1, one, &half);
+    ob_node(&b, "Mul", "h,decay", "hd");
+    ob_node(&b, "Mul", "x,half", "xh");
+    ob_node(&b, "Add", "hd,xh", "hn");
+    ob_node(&b, "Relu", "hn", "y");
+    ob_output(&b, "y");
+    ob_output(&b, "hn");
+    ob_pack(&b);
+    FILE *f = fopen(onnx, "wb");
+    REQUIRE(f);
+    CHECK(fwrite(b.packed, 1, b.packed_len, f) == b.packed_len);
+    fclose(f);
+    ob_free(&b);
+    const char *spec[] = {"hn=h"};
+    for (int named = 0; named < 2; named++) {
+        mk_pipeline_options po;
+        memset(&po, 0, sizeof po);
+        po.fp16 = 1;
+        po.fix = 1;
+        if (named) {
+            po.n_states = 1;
+            po.states = spec;
+        }
+        mk_convert_report rep;
+        mk_err e = {0};
+        REQUIRE(mk_convert(onnx, pkg, NULL, &po, &rep, &e) == MK_OK);
+        int on_path = 0, other = 0;
+        for (int i = 0; i < rep.n_calib_kept && i < 32; i++) {
+            if (rep.calib[i].error == 2 && !strcmp(rep.calib[i].value, "hn") &&
+                (!strcmp(rep.calib[i].op, "hd") || !strcmp(rep.calib[i].op, "hn")))
+                on_path++;
+            else
+                other++;
+        }
+        CHECK_EQ_INT(on_path, 2);
+        CHECK_EQ_INT(other, 0);
+        CHECK(rep.n_fp16_ops >= 2); /* x * 0.5 and the relu */
+    }
+    mk_pipeline_options po;
+    memset(&po, 0, sizeof po);
+    po.fp16 = 1;
+    const char *bad[] = {"nope=h"};
+    po.n_states = 1;
+    po.states = bad;
+    mk_convert_report rep;
+    mk_err e = {0};
+    CHECK(mk_convert(onnx, pkg, NULL, &po, &rep, &e) == MK_EINVAL);
+    CHECK_MSG(strstr(e.msg, "state 'nope=h'") != NULL, "%s", e.msg);
+}
