@@ -285,10 +285,8 @@ static void vad_stream(mk_test_ctx *tc, const vad *v)
         printf("  %s %s: fp16 %d ops, %d fp32 (%d kept by calibration)\n", v->label,
                pass ? "calibrated" : "uncalibrated", rep.n_fp16_ops, rep.n_fp32_ops,
                rep.n_calib_kept);
-        size_t bad = 0;
         for (int k = 0; k < n_out; k++) {
             print_stats(pass ? "calibrated" : "uncalibrated", got[0].items[k].name, &s[k]);
-            bad += s[k].bad;
             if (pass) CHECK_MSG(s[k].bad == 0, "%s: %s beyond tolerance", v->label, got[0].items[k].name);
         }
         if (pass) {
