@@ -334,8 +334,9 @@ typedef struct mk_pipeline_options {
     const mk_tensor_list *samples;
     int no_calibrate; /* skip calibration: only ops without a legal fp16 form stay fp32 */
     /* streaming states, "OUT=IN": output OUT is fed back as input IN on the next step (NULL:
-     * detected from the names, hn/h, stateN/state). Their path stays fp32; with samples, the
-     * samples are consecutive steps and the fp16 program is checked on its own states. */
+     * detected from the names, hn/h, stateN/state). With states, the samples are consecutive
+     * steps of one stream: fp16 and fp32 programs each run on their own states, so drift over
+     * the stream is measured. */
     int n_states;
     const char *const *states;
 } mk_pipeline_options;
@@ -344,8 +345,8 @@ typedef struct mk_pipeline_options {
 typedef struct mk_calib_row {
     char op[128], op_type[32], value[128];
     int error;   /* 0: |value| reached `seen`, beyond the fp16 bound `bound`; 1: its fp16
-                  * relative error reached `seen` (inf: became inf/NaN), above `bound`; 2: on
-                  * the path of the streaming state `value` (an output); 3: in the front part
+                  * relative error reached `seen` (inf: became inf/NaN), above `bound`; 3: in
+                  * the front part
                   * of the network (the first `seen` of `bound` fp16 ops, up to op `value`)
                   * that the outputs needed in fp32 to meet 1e-2 + 1e-2*|fp32| */
     double seen, bound;
@@ -373,6 +374,7 @@ typedef struct mk_convert_report {
     int calib_source;    /* 0 no calibration, 1 the given samples, 2 seeded inputs */
     int n_calib_inputs;  /* runs calibrated on */
     int calib_rounds;    /* fp16 programs tried */
+    int n_calib_states;  /* state outputs fed back: the samples were measured as a stream */
     int n_calib_kept;    /* ops calibration kept fp32 (the first 32 in calib) */
     mk_calib_row calib[32];
     int n_precision;     /* outputs compared (the first 16 in precision) */

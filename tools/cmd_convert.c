@@ -30,8 +30,8 @@ static const char usage[] =
     "                         fp32. Without -i: seeded inputs (a warning names risky ops)\n"
     "  --state OUT=IN         output OUT is fed back as input IN on the next step (default:\n"
     "                         outputs named like an input plus n/N/_out/_new/_next, e.g.\n"
-    "                         hn=h, stateN=state): the state's path stays fp32, and the -i\n"
-    "                         files are checked as consecutive steps of one stream\n"
+    "                         hn=h, stateN=state): the -i files are then checked as\n"
+    "                         consecutive steps of one stream, each program on its own states\n"
     "  --no-calibrate         keep fp32 only the ops without a legal fp16 form\n"
     "  --weights int8         store weights as int8 with per-channel scales\n"
     "  --no-fix               do not rewrite Core ML hazards (see milkit lint)\n"
@@ -129,6 +129,9 @@ static void print_calibration(const mk_convert_report *r)
                                        "images in [-2.2, 2.7], ids inside the gather table)",
                 r->calib_rounds, r->calib_rounds == 1 ? "" : "s", r->n_calib_kept,
                 r->n_calib_kept == 1 ? "" : "s");
+        if (r->n_calib_states)
+            fprintf(stderr, "  measured as one stream: %d state output%s fed back step to step\n",
+                    r->n_calib_states, r->n_calib_states == 1 ? "" : "s");
         int shown = r->n_calib_kept < 32 ? r->n_calib_kept : 32;
         for (int k = 0; k < shown; k++) {
             const mk_calib_row *c = &r->calib[k];
@@ -136,9 +139,6 @@ static void print_calibration(const mk_convert_report *r)
                 fprintf(stderr, "  fp32: op %s (%s): in the front %.0f of %.0f fp16 ops (up to %s) "
                         "the outputs needed in fp32\n", c->op, c->op_type, c->seen, c->bound,
                         c->value);
-            else if (c->error == 2)
-                fprintf(stderr, "  fp32: op %s (%s): carries the streaming state %s\n", c->op,
-                        c->op_type, c->value);
             else if (c->error)
                 fprintf(stderr, "  fp32: op %s (%s): fp16 error of %s reached %.3g of its range "
                         "(bound %.3g)\n", c->op, c->op_type, c->value, c->seen, c->bound);

@@ -352,8 +352,8 @@ mk_status mk_calib_states(mk_calib *c, const mk_program *p, int n, const char *c
     for (int o = 0; o < n_out; o++)
         for (int in = 0; in < f->n_inputs; in++) {
             const mk_value *vi = f->inputs[in], *vo = f->block->outputs[o];
-            const char *on = p->outputs[o].name;
-            size_t l = strlen(vi->name);
+            const char *on = p->outputs[o].name, *w = strstr(vi->name, "_workaround");
+            size_t l = w && !w[11] ? (size_t)(w - vi->name) : strlen(vi->name); /* "state" */
             if (!on || strncmp(on, vi->name, l) != 0 || !state_suffix(on + l) ||
                 !mk_dtype_is_float(vi->type.dtype) || !mk_type_equal(&vi->type, &vo->type))
                 continue;

@@ -105,10 +105,7 @@ static void report_kept(const mk_block *b, const mk_calib *cal, mk_convert_repor
             snprintf(r->op, sizeof r->op, "%s", op->name);
             snprintf(r->op_type, sizeof r->op_type, "%s", mk_ir_op_info(op->kind)->name);
             snprintf(r->value, sizeof r->value, "%s", k->value ? k->value : "?");
-            r->error = k->why == MK_CALIB_ERROR   ? 1
-                       : k->why == MK_CALIB_STATE ? 2
-                       : k->why == MK_CALIB_FRONT ? 3
-                                                  : 0;
+            r->error = k->why == MK_CALIB_ERROR ? 1 : k->why == MK_CALIB_FRONT ? 3 : 0;
             r->seen = k->seen;
             r->bound = k->bound;
         }
@@ -224,12 +221,8 @@ static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_conv
         return MK_OK;
     }
     if ((st = mk_calib_states(cal, p, po->n_states, po->states, err))) return st;
-    const mk_function *f = mk_ir_main(p);
-    for (int k = 0; k < cal->n_feed; k++)
-        if (mk_calib_state_path(p, f->inputs[cal->feed_in[k]]->name,
-                                p->outputs[cal->feed_out[k]].name, &cal->keep, cal->ar, err) < 0)
-            return err->code;
     if (!po->n_samples) cal->n_feed = 0; /* seeded runs are not a stream */
+    rep->n_calib_states = cal->n_feed;
     *used = 1;
     rep->calib_source = po->n_samples ? 1 : 2;
     rep->n_calib_inputs = n;

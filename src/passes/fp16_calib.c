@@ -2,10 +2,8 @@
  * what the interpreter saw on calibration inputs: an op that writes or reads a value beyond
  * the fp16 range (with a margin) stays fp32, so the large value never exists in fp16; an op
  * whose fp16 output error grew well beyond its inputs' error (cancellation, exp of a large
- * value) or became inf/NaN stays fp32 too; so do the ops that carry a streaming state from
- * its input to its output, where fp16 rounding would accumulate step after step. When the
- * outputs still miss their bound, mk_calib_front lists the remaining fp16 ops front first for
- * the caller's search. The measuring lives in src/api/calibrate.c. */
+ * value) or became inf/NaN stays fp32 too. When the outputs still miss their bound,
+ * mk_calib_front lists the remaining fp16 ops front first for the caller's search. The measuring lives in src/api/calibrate.c. */
 #include <math.h>
 #include <string.h>
 
@@ -152,51 +150,4 @@ int mk_calib_keep_op(const mk_op *op, int why, const char *value, double seen, d
     v.name = value;
     dctx c = {NULL, NULL, keep, ar, 0};
     return add(&c, op, &v, why, seen, bound);
-}
-
-static int reads_any(const mk_op *op, const mk_ptrmap *set)
-{
-    for (int i = 0; i < op->n_inputs; i++)
-        for (int j = 0; j < op->inputs[i].n_args; j++)
-            if (mk_ptrmap_get(set, op->inputs[i].args[j])) return 1;
-    return 0;
-}
-
-int mk_calib_state_path(const mk_program *p, const char *in, const char *out, mk_strmap *keep,
-                        mk_arena *ar, mk_err *e)
-{
-    const mk_function *f = mk_ir_main(p);
-    const mk_value *vin = NULL, *vout = NULL;
-    for (int i = 0; f && i < f->n_inputs; i++)
-        if (!strcmp(f->inputs[i]->name, in)) vin = f->inputs[i];
-    for (int i = 0; f && i < f->block->n_outputs && i < p->n_outputs; i++)
-        if (p->outputs[i].name && !strcmp(p->outputs[i].name, out)) vout = f->block->outputs[i];
-    if (!vin || !vout) return 0;
-    mk_ptrmap fwd, bwd;
-    mk_ptrmap_init(&fwd, NULL);
-    mk_ptrmap_init(&bwd, NULL);
-    int r = mk_ptrmap_put(&fwd, vin, (void *)vin) && mk_ptrmap_put(&bwd, vout, (void *)vout) ? 0 : -1;
-    MK_FOR_OPS(f->block, op)
-    {
-        if (r || !reads_any(op, &fwd)) continue;
-        for (int i = 0; i < op->n_outputs && !r; i++)
-            if (!mk_ptrmap_put(&fwd, op->outputs[i], op->outputs[i])) r = -1;
-    }
-    dctx c = {NULL, NULL, keep, ar, 0};
-    for (const mk_op *op = f->block->last; op && !r; op = op->prev) {
-        int needed = 0;
-        for (int i = 0; i < op->n_outputs; i++) needed |= mk_ptrmap_get(&bwd, op->outputs[i]) != NULL;
-        if (!needed) continue;
-        for (int i = 0; i < op->n_inputs && !r; i++)
-            for (int j = 0; j < op->inputs[i].n_args && !r; j++)
-                if (!mk_ptrmap_put(&bwd, op->inputs[i].args[j], op->inputs[i].args[j])) r = -1;
-        if (!r && op->name && !skip_op(op->kind) && reads_any(op, &fwd) &&
-            mk_dtype_is_float(op->outputs[0]->type.dtype) &&
-            add(&c, op, vout, MK_CALIB_STATE, 0, 0) < 0)
-            r = -1;
-    }
-    mk_ptrmap_free(&fwd);
-    mk_ptrmap_free(&bwd);
-    if (r) return MK_OOM(e), -1;
-    return c.added;
 }

@@ -95,7 +95,7 @@ typedef struct mk_calib_keep {
     int why;           /* MK_CALIB_RANGE or MK_CALIB_ERROR */
     double seen, bound;
 } mk_calib_keep;
-enum { MK_CALIB_RANGE = 1, MK_CALIB_ERROR = 2, MK_CALIB_STATE = 3, MK_CALIB_FRONT = 4 };
+enum { MK_CALIB_RANGE = 1, MK_CALIB_ERROR = 2, MK_CALIB_FRONT = 3 };
 typedef struct mk_calib_params {
     double range;  /* |x| above this leaves the fp16 range with our margin */
     double err;    /* relative error above this is too large */
@@ -115,12 +115,6 @@ int mk_calib_front(const mk_program *p, const mk_strmap *vals, const mk_strmap *
 /* Put op in keep with a reason (no-op when it is there); -1 on OOM. */
 int mk_calib_keep_op(const mk_op *op, int why, const char *value, double seen, double bound,
                      mk_strmap *keep, mk_arena *ar);
-/* Add every float op of the main function on a path from input `in` to output `out` (a
- * streaming state fed back by the caller: fp16 rounding would accumulate over steps), with
- * the reason MK_CALIB_STATE. Returns ops added, 0 when either name is unknown, -1 on OOM. */
-int mk_calib_state_path(const mk_program *p, const char *in, const char *out, mk_strmap *keep,
-                        mk_arena *ar, mk_err *e);
-
 /* Large fp32 -> fp16 weight payloads that the fp16 pass converts once it is done
  * (fp16_payload.c): in place when the fp32 bytes are the program's own and nothing reads them
  * any more, else into a new buffer. Until then the fp16 constant points at the fp32 bytes. */

@@ -238,9 +238,9 @@ TEST(convert_package_keeps_its_precision)
     CHECK_EQ_INT(has_fp16(rt), 0);
 }
 
-/* hn = h * 0.999 + x * 0.5, y = relu(hn): the state's path (h -> mul -> add -> hn) stays fp32,
- * the readout stays fp16; given as --state and found from the names alike. */
-TEST(fp16_calib_state_path_stays_fp32)
+/* hn = h * 0.999 + x * 0.5, y = relu(hn): with samples, hn fed back as h makes the samples
+ * one stream (named by --state or found from the names); a bad --state is an error. */
+TEST(fp16_calib_states_make_samples_a_stream)
 {
     char onnx[1024], pkg[1100];
     snprintf(onnx, sizeof onnx, "%s/calib_state.onnx", mk_test_tmpdir());
@@ -265,39 +265,43 @@ TEST(fp16_calib_state_path_stays_fp32)
     CHECK(fwrite(b.packed, 1, b.packed_len, f) == b.packed_len);
     fclose(f);
     ob_free(&b);
-    const char *spec[] = {"hn=h"};
-    for (int named = 0; named < 2; named++) {
+    mk_tensor_list steps[4];
+    for (int i = 0; i < 4; i++) {
+        fill_x(&steps[i], 31u + (unsigned)i, 1.0f);
+        mk_tensor_list h;
+        fill_x(&h, 41u + (unsigned)i, 1.0f);
+        free(h.items[0].name);
+        h.items[0].name = mk_strdup_default("h");
+        mk_err e = {0};
+        mk_tensor_list_push(&steps[i], &h.items[0], &e);
+        free(h.items);
+    }
+    const char *spec[] = {"hn=h"}, *bad[] = {"nope=h"};
+    for (int mode = 0; mode < 3; mode++) {
         mk_pipeline_options po;
         memset(&po, 0, sizeof po);
         po.fp16 = 1;
         po.fix = 1;
-        if (named) {
-            po.n_states = 1;
-            po.states = spec;
-        }
+        po.samples = mode ? steps : NULL;
+        po.n_samples = mode ? 4 : 0;
+        po.n_states = mode == 2;
+        po.states = spec;
         mk_convert_report rep;
         mk_err e = {0};
         REQUIRE(mk_convert(onnx, pkg, NULL, &po, &rep, &e) == MK_OK);
-        int on_path = 0, other = 0;
-        for (int i = 0; i < rep.n_calib_kept && i < 32; i++) {
-            if (rep.calib[i].error == 2 && !strcmp(rep.calib[i].value, "hn") &&
-                (!strcmp(rep.calib[i].op, "hd") || !strcmp(rep.calib[i].op, "hn")))
-                on_path++;
-            else
-                other++;
-        }
-        CHECK_EQ_INT(on_path, 2);
-        CHECK_EQ_INT(other, 0);
-        CHECK(rep.n_fp16_ops >= 2); /* x * 0.5 and the relu */
+        CHECK_EQ_INT(rep.n_calib_states, mode ? 1 : 0); /* seeded inputs are no stream */
+        CHECK(rep.n_fp16_ops >= 2);
     }
     mk_pipeline_options po;
     memset(&po, 0, sizeof po);
     po.fp16 = 1;
-    const char *bad[] = {"nope=h"};
+    po.samples = steps;
+    po.n_samples = 4;
     po.n_states = 1;
     po.states = bad;
     mk_convert_report rep;
     mk_err e = {0};
     CHECK(mk_convert(onnx, pkg, NULL, &po, &rep, &e) == MK_EINVAL);
     CHECK_MSG(strstr(e.msg, "state 'nope=h'") != NULL, "%s", e.msg);
+    for (int i = 0; i < 4; i++) mk_tensor_list_free(&steps[i]);
 }
