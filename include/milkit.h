@@ -188,7 +188,8 @@ mk_status mk_model_load(const char *path, const mk_convert_options *opts, const 
 
 /* ---- interpreter (src/interp) ---- */
 typedef struct mk_run_options {
-    int fp16_emulate;        /* round every op output and fp16 constant to half precision */
+    int fp16_emulate;        /* round every op output and fp16 constant to half precision
+                              * (a program with fp16 ops runs as typed: its fp32 ops stay fp32) */
     int threads;             /* 0 = all cores */
     unsigned long long seed; /* for random inputs */
 } mk_run_options;
@@ -415,7 +416,42 @@ typedef struct mk_pipeline_options {
     int fp16;         /* fp16 compute precision (milkit convert's default; I/O keeps its dtype) */
     int int8_weights; /* per-channel int8 weights (needs iOS16 or later) */
     int verbose;      /* print each fix to stderr */
+    /* fp16 applies to ONNX sources only: a package keeps its own precision (the CLI's default
+     * without --precision). */
+    int fp16_onnx_only;
+    /* fp16 calibration: each list is one run's inputs (e.g. one .npz per streaming step, with
+     * the states a real stream reached). None: seeded inputs drawn per input. Ops whose values
+     * leave the fp16 range or whose fp16 error grows stay fp32 (docs/DESIGN.md). */
+    int n_samples;
+    const mk_tensor_list *samples;
+    int no_calibrate; /* skip calibration: only ops without a legal fp16 form stay fp32 */
+    /* streaming states, "OUT=IN": output OUT is fed back as input IN on the next step (NULL:
+     * detected from the names, hn/h, stateN/state). With states, the samples are consecutive
+     * steps of one stream: fp16 and fp32 programs each run on their own states, so drift over
+     * the stream is measured. */
+    int n_states;
+    const char *const *states;
 } mk_pipeline_options;
+
+/* One op calibration kept in fp32, and why. */
+typedef struct mk_calib_row {
+    char op[128], op_type[32], value[128];
+    int error;   /* 0: |value| reached `seen`, beyond the fp16 bound `bound`; 1: its fp16
+                  * relative error reached `seen` (inf: became inf/NaN), above `bound`; 3: in
+                  * the front part
+                  * of the network (the first `seen` of `bound` fp16 ops, up to op `value`)
+                  * that the outputs needed in fp32 to meet 1e-2 + 1e-2*|fp32| */
+    double seen, bound;
+} mk_calib_row;
+
+/* Precision of one output of the converted program against the fp32 program, over the
+ * calibration inputs. No cosine for outputs of fewer than 16 elements (it is then NAN). */
+typedef struct mk_precision_row {
+    char output[128];
+    size_t size;                      /* elements of the output */
+    size_t numel, n_nonfinite, n_bad; /* over all runs; n_bad: beyond 1e-2 + 1e-2*|fp32| */
+    double max_abs, max_rel, snr_db, cosine;
+} mk_precision_row;
 
 typedef struct mk_convert_report {
     mk_target target;      /* the target written */
@@ -427,6 +463,15 @@ typedef struct mk_convert_report {
     int n_fp16_ops, n_fp32_ops; /* with fp16 precision: compute ops in fp16 / kept in fp32 */
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14 sentinels) */
     double ms_load, ms_fix, ms_precision, ms_write; /* wall time of each stage */
+    int calib_source;    /* 0 no calibration, 1 the given samples, 2 seeded inputs */
+    int n_calib_inputs;  /* runs calibrated on */
+    int calib_rounds;    /* fp16 programs tried */
+    int n_calib_states;  /* state outputs fed back: the samples were measured as a stream */
+    int n_calib_kept;    /* ops calibration kept fp32 (the first 32 in calib) */
+    mk_calib_row calib[32];
+    int n_precision;     /* outputs compared (the first 16 in precision) */
+    mk_precision_row precision[16];
+    char calib_note[512]; /* a warning: possible overflow, bound not met, calibration skipped */
 } mk_convert_report;
 
 /* The program `milkit convert` writes from src with pipeline po (fix: every default-on fix,
@@ -437,7 +482,9 @@ mk_status mk_program_as_converted(const mk_program *src, const mk_pipeline_optio
                                   mk_target target, mk_program **out, mk_err *err);
 
 /* Load IN (.onnx, .mlpackage or .mlmodel), apply fixes and precision passes, and write OUT
- * atomically. copts may be NULL for Core ML input; rep may be NULL. */
+ * atomically. With fp16, unless no_calibrate, the interpreter calibrates first (on the samples
+ * or seeded inputs; a bad sample is an MK_EINVAL naming it) and rep says what it kept fp32.
+ * copts may be NULL for Core ML input; rep may be NULL. */
 mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
                      const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err);
 

@@ -1,13 +1,24 @@
 /* The convert pipeline: load (ONNX import or package read), hazard fixes and conv + batch_norm
- * fusion (on by default), fp16 / int8 passes, then an atomic package write. The fixes are proven
+ * fusion (on by default), fp16 calibration and the fp16 / int8 passes, then an atomic package
+ * write. The fixes are proven
  * equivalent by the interpreter in the test suite; `milkit fix` re-checks them per model, convert
  * does not. */
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "ir/ir.h"
-#include "passes/passes_int.h"
+#include "api_int.h"
+
+/* fp16 calibration (docs/DESIGN.md): a value beyond 65504 / MARGIN keeps its ops fp32. The
+ * margin of 4 (12 dB) covers inputs up to 4x louder than the loudest calibration input for
+ * ops linear in their input (2x for a square such as a power spectrum). */
+#define MARGIN 4.0
+#define WARN_FACTOR 64.0 /* seeded inputs only guess the scale: warn within 64x of the bound */
+#define SEEDED_RUNS 2
+#define RULE_ROUNDS 4 /* rounds of the range / inf / error-growth rules */
+#define GROWTH 32.0   /* error growth over the inputs' that marks a cancellation */
 
 static void count_ops(const mk_block *b, int *n)
 {
@@ -72,6 +83,195 @@ static void summarize(const mk_fix_report *fr, mk_convert_report *rep)
     }
 }
 
+static void note(mk_convert_report *rep, const char *fmt, ...) MK_PRINTF(2, 3);
+static void note(mk_convert_report *rep, const char *fmt, ...)
+{
+    size_t off = strlen(rep->calib_note);
+    if (off + 3 >= sizeof rep->calib_note) return;
+    if (off) off += (size_t)snprintf(rep->calib_note + off, sizeof rep->calib_note - off, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rep->calib_note + off, sizeof rep->calib_note - off, fmt, ap);
+    va_end(ap);
+}
+
+static void report_kept(const mk_block *b, const mk_calib *cal, mk_convert_report *rep)
+{
+    MK_FOR_OPS(b, op)
+    {
+        const mk_calib_keep *k = op->name ? mk_strmap_get(&cal->keep, op->name) : NULL;
+        if (k && rep->n_calib_kept++ < (int)(sizeof rep->calib / sizeof rep->calib[0])) {
+            mk_calib_row *r = &rep->calib[rep->n_calib_kept - 1];
+            snprintf(r->op, sizeof r->op, "%s", op->name);
+            snprintf(r->op_type, sizeof r->op_type, "%s", mk_ir_op_info(op->kind)->name);
+            snprintf(r->value, sizeof r->value, "%s", k->value ? k->value : "?");
+            r->error = k->why == MK_CALIB_ERROR ? 1 : k->why == MK_CALIB_FRONT ? 3 : 0;
+            r->seen = k->seen;
+            r->bound = k->bound;
+        }
+        for (int i = 0; i < op->n_blocks; i++) report_kept(op->blocks[i], cal, rep);
+    }
+}
+
+/* The op kept fp16 that produced the largest value within WARN_FACTOR of the bound. */
+static void warn_close(const mk_block *b, const mk_calib *cal, double lim, const mk_op **worst,
+                       double *seen)
+{
+    MK_FOR_OPS(b, op)
+    {
+        if (op->name && !mk_strmap_get(&cal->keep, op->name) && op->kind != MK_OP_CONST)
+            for (int i = 0; i < op->n_outputs; i++) {
+                const mk_calib_value *s =
+                    op->outputs[i]->name ? mk_strmap_get(&cal->vals, op->outputs[i]->name) : NULL;
+                if (s && s->max_abs > lim && s->max_abs > *seen) {
+                    *seen = s->max_abs;
+                    *worst = op;
+                }
+            }
+        for (int i = 0; i < op->n_blocks; i++) warn_close(op->blocks[i], cal, lim, worst, seen);
+    }
+}
+
+/* Convert a copy of p keeping the ops of keep fp32 and measure it on the calibration inputs:
+ * precision rows into rep, *ok when every output meets the bound. */
+static mk_status try_keep(const mk_program *p, mk_calib *cal, const mk_strmap *keep,
+                          mk_convert_report *rep, int *ok, mk_err *err)
+{
+    mk_program *q = NULL;
+    mk_status st = mk_program_clone(p, &q, err);
+    if (st) return st;
+    if (mk_pass_fp16_keep(q, keep, NULL, err) < 0) st = err->code ? err->code : MK_EINTERNAL;
+    if (!st) st = mk_calib_measure(cal, q, rep->precision, 16, &rep->n_precision, ok, err);
+    mk_program_free(q);
+    rep->calib_rounds++;
+    return st;
+}
+
+/* The rules left an output beyond its bound: keep the shortest front part of the remaining
+ * fp16 ops (program order) with which every output meets it, by binary search (an error made
+ * early passes through every later op). All of them kept is the fp32 program, which meets it. */
+static mk_status search_front(const mk_program *p, mk_calib *cal, mk_convert_report *rep,
+                              int *ok, mk_err *err)
+{
+    const mk_op **ops = NULL;
+    int n = 0;
+    if (mk_calib_front(p, &cal->vals, &cal->keep, &ops, &n, err) < 0) return err->code;
+    int lo = 0, hi = n, best_ok = 0;
+    mk_precision_row best[16];
+    int n_best = 0;
+    mk_status st = MK_OK;
+    while (lo < hi && !st) {
+        int mid = lo + (hi - lo) / 2, k = 0;
+        mk_strmap trial;
+        mk_strmap_init(&trial, NULL);
+        for (size_t j = 0; j < cal->keep.cap && !st; j++)
+            if (cal->keep.keys[j] && !mk_strmap_put(&trial, cal->keep.keys[j], cal->keep.vals[j]))
+                st = MK_OOM(err);
+        for (k = 0; k < mid && !st; k++)
+            if (!mk_strmap_put(&trial, ops[k]->name, (void *)ops[k])) st = MK_OOM(err);
+        int t_ok = 0;
+        if (!st) st = try_keep(p, cal, &trial, rep, &t_ok, err);
+        mk_strmap_free(&trial);
+        if (!st && t_ok) {
+            hi = mid;
+            best_ok = 1;
+            n_best = rep->n_precision;
+            memcpy(best, rep->precision, sizeof best);
+        } else {
+            lo = mid + 1;
+        }
+    }
+    for (int k = 0; k < hi && !st; k++)
+        if (mk_calib_keep_op(ops[k], MK_CALIB_FRONT, ops[hi - 1]->name, (double)hi, (double)n,
+                             &cal->keep, cal->ar) < 0)
+            st = MK_OOM(err);
+    if (!st && best_ok) {
+        memcpy(rep->precision, best, sizeof best);
+        rep->n_precision = n_best;
+        *ok = 1;
+    } else if (!st && hi == n) {
+        st = try_keep(p, cal, &cal->keep, rep, ok, err); /* every op fp32: report its figures */
+    }
+    mk_free(p->alloc, ops, (size_t)n * sizeof *ops);
+    return st;
+}
+
+/* Decide which ops of p stay fp32 (cal->keep): run p on the samples (or seeded inputs), keep
+ * ops whose values leave the fp16 range, then convert copies and keep ops whose fp16 error
+ * grows until every output is finite and within 5e-3 + 5e-3*|fp32|. *used says whether the
+ * calibration ran (a seeded run that cannot run is skipped with a note, not an error). */
+static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_convert_report *rep,
+                           mk_calib *cal, mk_tensor_list *seeded, int *used, mk_err *err)
+{
+    *used = 0;
+    const mk_tensor_list *in = po->samples;
+    int n = po->n_samples;
+    mk_err tmp = {MK_OK, ""};
+    mk_err *e = n ? err : &tmp;
+    mk_status st = MK_OK;
+    if (!n) {
+        n = SEEDED_RUNS;
+        in = seeded;
+        st = mk_calib_seeded(p, n, seeded, e);
+    }
+    if (!st) st = mk_calib_init(cal, p, in, n, po->n_samples > 0, e);
+    if (st) {
+        if (po->n_samples) return st;
+        note(rep, "calibration skipped (%s): only ops without an fp16 form stay fp32", tmp.msg);
+        return MK_OK;
+    }
+    if ((st = mk_calib_states(cal, p, po->n_states, po->states, err))) return st;
+    if (!po->n_samples) cal->n_feed = 0; /* seeded runs are not a stream */
+    rep->n_calib_states = cal->n_feed;
+    *used = 1;
+    rep->calib_source = po->n_samples ? 1 : 2;
+    rep->n_calib_inputs = n;
+    /* seeded inputs only guess the inputs: they decide range and inf/NaN, not precision */
+    int guess = !po->n_samples;
+    mk_calib_params par = {65504.0 / MARGIN, guess ? INFINITY : 1e-2, GROWTH};
+    if (mk_calib_decide(p, &cal->vals, &par, &cal->keep, cal->ar, err) < 0) return err->code;
+    int ok = 0, added = 1;
+    cal->no_trace = guess;
+    for (int round = 0; added; round++) { /* measure until the rules add nothing */
+        if ((st = try_keep(p, cal, &cal->keep, rep, &ok, err))) return st;
+        if (guess) {
+            ok = 1;
+            for (int k = 0; k < rep->n_precision; k++) ok &= !rep->precision[k].n_nonfinite;
+        }
+        added = round < RULE_ROUNDS ? mk_calib_decide(p, &cal->vals, &par, &cal->keep, cal->ar, err)
+                                    : 0;
+        if (added < 0) return err->code;
+    }
+    if (!ok && !guess && (st = search_front(p, cal, rep, &ok, err))) return st;
+    rep->n_precision = rep->n_precision < 16 ? rep->n_precision : 16;
+    for (int k = 0; k < rep->n_precision; k++)
+        if (rep->precision[k].n_bad) {
+            note(rep, "fp16 output %s beyond 1e-2 + 1e-2*|fp32| on %zu of %zu %s values%s",
+                 rep->precision[k].output, rep->precision[k].n_bad, rep->precision[k].numel,
+                 guess ? "seeded" : "calibration",
+                 guess ? " (with -i samples, convert keeps the ops it needs fp32)" : "");
+            break;
+        }
+    for (int i = 0; i < p->n_functions; i++) report_kept(p->functions[i]->block, cal, rep);
+    if (!po->n_samples) {
+        const mk_op *w = NULL;
+        double seen = 0;
+        for (int i = 0; i < p->n_functions; i++)
+            warn_close(p->functions[i]->block, cal, par.range / WARN_FACTOR, &w, &seen);
+        if (w)
+            note(rep, "fp16 overflow possible: op %s (%s) reached %.4g on seeded inputs, within "
+                 "%.0fx of the fp16 bound %.4g; calibrate with -i samples of real inputs",
+                 w->name, mk_ir_op_info(w->kind)->name, seen, WARN_FACTOR, par.range);
+    }
+    return MK_OK;
+}
+
+static int is_onnx(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 5 && strcmp(path + n - 5, ".onnx") == 0;
+}
+
 mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
                      const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err)
 {
@@ -82,6 +282,7 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
     memset(&none, 0, sizeof none);
     if (!popts) popts = &none;
     mk_target target = copts ? copts->target : MK_TARGET_DEFAULT;
+    int fp16 = popts->fp16 && !(popts->fp16_onnx_only && !is_onnx(in));
 
     mk_program *src = NULL, *fixed = NULL;
     double t0 = now_ms();
@@ -101,7 +302,10 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         mk_fix_options fo;
         memset(&fo, 0, sizeof fo);
         fo.no_verify = 1;
-        fo.assume_fp16 = popts->fp16;
+        fo.assume_fp16 = fp16;
+        /* calibration may keep a clip or mask op fp32, where clipping its bound to 65504 (H14)
+         * changes the result; the fp16 pass clips the constants of the ops it converts */
+        if (fp16 && !popts->no_calibrate) fo.skip = "H14";
         mk_fix_report fr;
         if ((st = mk_fix(src, &fo, &fixed, &fr, err)) != MK_OK) goto done;
         mk_ir_program_adopt_maps(fixed, src); /* src is only freed now: passes may reuse */
@@ -130,11 +334,22 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
     rep->weight_bytes_before = 0;
     for (int i = 0; i < p->n_functions; i++)
         rep->weight_bytes_before += weight_bytes(p, p->functions[i]->block);
-    if (popts->fp16) {
+    if (fp16) {
         mk_fp16_stats fs;
         memset(&fs, 0, sizeof fs);
-        if (mk_pass_fp16_ex(p, &fs, err) < 0) {
+        mk_calib cal;
+        mk_tensor_list seeded[SEEDED_RUNS];
+        memset(&cal, 0, sizeof cal);
+        memset(seeded, 0, sizeof seeded);
+        int used = 0;
+        if (!popts->no_calibrate)
+            st = calibrate(p, popts, rep, &cal, seeded, &used, err);
+        if (!st && mk_pass_fp16_keep(p, used ? &cal.keep : NULL, &fs, err) < 0)
             st = err->code ? err->code : MK_EINTERNAL;
+        mk_calib_free(&cal);
+        for (int i = 0; i < SEEDED_RUNS; i++) mk_tensor_list_free(&seeded[i]);
+        if (st) {
+            mk_err_prefix(err, "%s: ", in);
             goto done;
         }
         rep->n_fp16_ops = fs.n_fp16_ops;

@@ -67,6 +67,8 @@ struct mk_interp {
         size_t off, numel;
     } * view; /* per slot; base -1: none */
     char warning[512];
+    mk_interp_observer observe; /* sees each op's float outputs (calibration) */
+    void *observe_ud;
     void *scratch;
     size_t scratch_n;
     /* MILKIT_PROFILE set: per-kind op times to stderr after each run (thread CPU time with one
@@ -1189,6 +1191,8 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             goto done;
         }
         round_outputs(ip, op, outs[i]);
+        if (ip->observe && mk_interp_layout(outs[i]->type.dtype) == MK_L_F32 && outs[i]->data)
+            ip->observe(ip->observe_ud, op, op->outputs[i], outs[i]->data, outs[i]->numel);
     }
     for (int i = 0; i < pl->n_free; i++) {
         mk_rt *r = &ip->slots[pl->frees[i]];
@@ -1456,7 +1460,26 @@ int mk_interp_framework_pool(const mk_interp *ip)
     return ip && ip->framework_pool;
 }
 
+/* Any fp16 value in a block: the program has chosen its precision op by op. */
+static int has_fp16(const mk_block *b)
+{
+    MK_FOR_OPS(b, op)
+    {
+        for (int i = 0; i < op->n_outputs; i++)
+            if (op->outputs[i]->type.dtype == MK_DT_FP16) return 1;
+        for (int i = 0; i < op->n_blocks; i++)
+            if (has_fp16(op->blocks[i])) return 1;
+    }
+    return 0;
+}
+
 mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_interp **out, mk_err *e)
+{
+    return mk_interp_new_observed(p, opts, NULL, NULL, out, e);
+}
+
+mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts,
+                                 mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e)
 {
     *out = NULL;
     const mk_function *f = mk_ir_main(p);
@@ -1471,10 +1494,13 @@ mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_inte
     ip->alloc = a;
     mk_ptrmap_init(&ip->slot_of, a);
     mk_ptrmap_init(&ip->plan_of, a);
-    ip->fp16 = opts && opts->fp16_emulate;
+    /* a program with fp16 compute runs as typed: its fp32 ops are islands Core ML keeps fp32 */
+    ip->fp16 = opts && opts->fp16_emulate && !has_fp16(f->block);
+    ip->observe = fn;
+    ip->observe_ud = ud;
     const char *prof = getenv("MILKIT_PROFILE");
     ip->profile = prof ? atoi(prof) + 1 : 0;
-    ip->fuse = !ip->fp16 && !getenv("MILKIT_NO_FUSE");
+    ip->fuse = !ip->fp16 && !fn && !getenv("MILKIT_NO_FUSE");
     ip->threads = opts && opts->threads > 0 ? opts->threads : 0;
     ip->ar = mk_arena_new(ip->alloc);
     if (!ip->ar) {

@@ -28,6 +28,13 @@ mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_inte
 mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tensor_list *outputs,
                          mk_interp_result *res, mk_err *e);
 void mk_interp_free(mk_interp *ip);
+/* Called after each op (nested blocks included) with each float output v, as fp32 after any
+ * fp16 rounding; data is valid only during the call. */
+typedef void (*mk_interp_observer)(void *ud, const mk_op *op, const mk_value *v,
+                                   const float *data, size_t numel);
+/* mk_interp_new with an observer (fn may be NULL); fusion is off so every op is seen. */
+mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts,
+                                 mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e);
 /* Source-framework avg_pool divisor for a ceil_mode overhang (mk_run_semantics, H17):
  * set for the next runs, read by the pool kernel. */
 void mk_interp_set_framework_pool(mk_interp *ip, int on);

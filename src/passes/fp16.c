@@ -6,7 +6,8 @@
  * the op saturates, else the op stays fp32); values get one cached cast right after their
  * definition; casts are looked through instead of stacked; every function and nested block
  * keeps its declared output dtypes (model I/O unchanged). Integer/bool tensors, cond/while_loop
- * interfaces and states are not touched. */
+ * interfaces and states are not touched. Ops named in a keep set (calibration, fp16_calib.c)
+ * stay fp32 the same way as ops without a legal fp16 form. */
 #include <math.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@ typedef struct fctx {
     mk_strmap to16, to32; /* value name -> its fp16 / fp32 version made by this pass */
     mk_fp16_stats *st;
     mk_fp16_payloads pay; /* large weights, converted once the pass is done */
+    const mk_strmap *keep; /* op names calibration keeps fp32 (may be NULL) */
     int changed;
 } fctx;
 
@@ -421,6 +423,10 @@ static int convert_op(fctx *c, mk_op *op)
             big |= want_dtype(op, op->inputs[i].name, c->ios) == MK_DT_FP16 &&
                    beyond_fp16(op->inputs[i].args[j]);
     if (big) c->st->n_range_fp32++;
+    if (!big && c->keep && op->name && mk_strmap_get(c->keep, op->name)) {
+        big = 1;
+        c->st->n_calib_fp32++;
+    }
     if (!big && bind_all(c, op, saved, 0) < 0) return -1;
     mk_err tmp = {MK_OK, ""};
     if (big || !legal(op, c->ios) || mk_ir_infer_op(op, &tmp) != MK_OK) {
@@ -502,6 +508,11 @@ static int survey(fctx *c, mk_block *b)
 
 int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e)
 {
+    return mk_pass_fp16_keep(p, NULL, st, e);
+}
+
+int mk_pass_fp16_keep(mk_program *p, const mk_strmap *keep, mk_fp16_stats *st, mk_err *e)
+{
     mk_fp16_stats local;
     if (!st) st = &local;
     memset(st, 0, sizeof *st);
@@ -510,6 +521,7 @@ int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e)
     c.p = p;
     c.e = e;
     c.st = st;
+    c.keep = keep;
     c.pay.alloc = p->alloc;
     c.ios = mk_ir_ios_for_spec(p->spec_version);
     if (!c.ios) c.ios = 15;

@@ -73,12 +73,48 @@ typedef struct mk_fp16_stats {
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14) */
     size_t n_underflow;         /* small nonzero constant elements kept at +-2^-24, not 0 */
     int n_range_fp32;           /* ops kept fp32: a constant beyond fp16 range, not a sentinel */
+    int n_calib_fp32;           /* ops kept fp32 because calibration named them */
     int kept[MK_OP__COUNT];
 } mk_fp16_stats;
 /* mk_pass_fp16 with statistics (st may be NULL). */
 int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e);
+/* mk_pass_fp16_ex that keeps every op whose name is a key of keep in fp32 (casts around it). */
+int mk_pass_fp16_keep(mk_program *p, const mk_strmap *keep, mk_fp16_stats *st, mk_err *e);
 int mk_pass_quantize_int8(mk_program *p, mk_err *e);
 
+/* ---- fp16 calibration decisions (fp16_calib.c) ---- */
+/* What calibration runs saw of one value (by name). */
+typedef struct mk_calib_value {
+    double max_abs;  /* largest finite |x| in the fp32 runs */
+    double err;      /* largest |fp16 run - fp32 run| / max(max_abs, tiny); -1: not measured */
+    int nonfinite;   /* the fp16 run gave inf/NaN where fp32 was finite */
+} mk_calib_value;
+/* Why an op stays fp32 (the value of a keep set). */
+typedef struct mk_calib_keep {
+    const char *value; /* the value that decided it */
+    int why;           /* MK_CALIB_RANGE or MK_CALIB_ERROR */
+    double seen, bound;
+} mk_calib_keep;
+enum { MK_CALIB_RANGE = 1, MK_CALIB_ERROR = 2, MK_CALIB_FRONT = 3 };
+typedef struct mk_calib_params {
+    double range;  /* |x| above this leaves the fp16 range with our margin */
+    double err;    /* relative error above this is too large */
+    double growth; /* ... when it also exceeds this multiple of the op's input error */
+} mk_calib_params;
+/* Add to keep (op name -> mk_calib_keep in ar) every float compute op of p that reads or
+ * writes a value beyond par->range, or whose output error grew beyond par->err and
+ * par->growth times its inputs' error. vals maps value names to mk_calib_value. Returns
+ * the number of ops added, -1 on OOM. */
+int mk_calib_decide(const mk_program *p, const mk_strmap *vals, const mk_calib_params *par,
+                    mk_strmap *keep, mk_arena *ar, mk_err *e);
+/* The float compute ops of p not in keep, in program order (nested blocks after their op),
+ * as a new array of *n ops in p's allocator (mk_free(p->alloc, *out, *n * sizeof **out));
+ * -1 on OOM. */
+int mk_calib_front(const mk_program *p, const mk_strmap *vals, const mk_strmap *keep,
+                   const mk_op ***out, int *n, mk_err *e);
+/* Put op in keep with a reason (no-op when it is there); -1 on OOM. */
+int mk_calib_keep_op(const mk_op *op, int why, const char *value, double seen, double bound,
+                     mk_strmap *keep, mk_arena *ar);
 /* Large fp32 -> fp16 weight payloads that the fp16 pass converts once it is done
  * (fp16_payload.c): in place when the fp32 bytes are the program's own and nothing reads them
  * any more, else into a new buffer. Until then the fp16 constant points at the fp32 bytes. */
