@@ -521,7 +521,10 @@ TEST(lint_onnx_judges_the_converted_package)
     rule_hits h;
     /* the fp32 in-memory import has H19 and an H2 convert fixes */
     CHECK(lint_hits(p, "H19", 0, NULL, &h) > 0 && lint_hits(p, "H2", 0, NULL, &h) > 0);
-    mk_pipeline_options po = {1, 1, 0, 0};
+    mk_pipeline_options po;
+    memset(&po, 0, sizeof po);
+    po.fix = 1;
+    po.fp16 = 1;
     CHECK_MSG(mk_program_as_converted(p, &po, MK_TARGET_DEFAULT, &q16, &e) == MK_OK, "%s", e.msg);
     po.fp16 = 0;
     CHECK_MSG(mk_program_as_converted(p, &po, MK_TARGET_DEFAULT, &q32, &e) == MK_OK, "%s", e.msg);
