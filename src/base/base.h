@@ -80,6 +80,8 @@ size_t mk_arena_bytes(const mk_arena *ar);
 uint16_t mk_f32_to_f16(float f); /* round to nearest even, overflow to inf */
 float mk_f16_to_f32(uint16_t h);
 float mk_round_f16(float f);
+/* Round n floats to the nearest half in place (F16C in bulk where the CPU has it). */
+void mk_round_f16_n(float *d, size_t n);
 /* Index of the first element with |x| > 65504 (the fp16 maximum), n when none. With
  * finite_only, infinities do not count. NaN never counts. Scans 4096-element blocks with a
  * loop the compiler vectorizes, so a whole weight tensor costs about one memory pass. */

@@ -154,6 +154,16 @@ __attribute__((target("avx,f16c"))) static size_t f32_to_f16_f16c_inplace(unsign
     return i;
 }
 
+__attribute__((target("avx,f16c"))) static size_t round_f16c(float *d, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(d + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(d + i, _mm256_cvtph_ps(h));
+    }
+    return i;
+}
+
 /* CPUID.1:ECX bits 27 (OSXSAVE), 28 (AVX), 29 (F16C), and the OS saving YMM state (XCR0). */
 static int probe_f16c(void)
 {
@@ -201,4 +211,13 @@ void mk_f32_to_f16_inplace(void *buf, size_t n)
         uint16_t h = mk_f32_to_f16(f);
         memcpy(b + 2 * i, &h, 2);
     }
+}
+
+void mk_round_f16_n(float *d, size_t n)
+{
+    size_t i = 0;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (n >= 64 && have_f16c()) i = round_f16c(d, n);
+#endif
+    for (; i < n; i++) d[i] = mk_round_f16(d[i]);
 }

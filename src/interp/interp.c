@@ -881,8 +881,7 @@ static mk_status rt_from_raw(mk_interp *ip, mk_rt *r, const mk_type *t, const vo
         } else {
             for (size_t i = 0; i < r->numel; i++) o[i] = (float)raw_f64(t->dtype, raw, i);
         }
-        if (round16)
-            for (size_t i = 0; i < r->numel; i++) o[i] = mk_round_f16(o[i]);
+        if (round16) mk_round_f16_n(o, r->numel);
         break;
     }
     case MK_L_I32: {
@@ -984,14 +983,15 @@ static void round_outputs(mk_interp *ip, const mk_op *op, mk_rt *r)
     if (mk_interp_layout(r->type.dtype) != MK_L_F32 || !r->data) return;
     if (!(r->type.dtype == MK_DT_FP16 || ip->fp16) || r->type.dtype == MK_DT_FP64) return;
     float *d = r->data;
-    for (size_t i = 0; i < r->numel; i++) {
-        float x = d[i], y = mk_round_f16(x);
-        if (isinf(y) && isfinite(x) && !ip->warning[0])
+    for (size_t i = 0; !ip->warning[0] && i < r->numel; i++) {
+        i += mk_f32_find_beyond_f16(d + i, r->numel - i, 1);
+        if (i < r->numel && isinf(mk_round_f16(d[i])))
             snprintf(ip->warning, sizeof ip->warning,
                      "fp16 overflow: op %s (%s) produced %g, beyond +-65504 (became %sinf)",
-                     op_label(op), mk_ir_op_info(op->kind)->name, (double)x, x < 0 ? "-" : "+");
-        d[i] = y;
+                     op_label(op), mk_ir_op_info(op->kind)->name, (double)d[i],
+                     d[i] < 0 ? "-" : "+");
     }
+    mk_round_f16_n(d, r->numel);
 }
 
 static mk_status run_plan(mk_interp *ip, const bplan *bp, mk_err *e);

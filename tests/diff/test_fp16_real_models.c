@@ -232,7 +232,7 @@ static void vad_stream(mk_test_ctx *tc, const vad *v)
     size_t sn = (size_t)(v->sdims[0] * v->sdims[1] * v->sdims[2]);
     float *zero = calloc(sn, 4);
     REQUIRE(zero);
-    char feeds[512] = "", ins[1024] = "";
+    char feeds[512] = "", ins[8192] = "";
     for (int k = 0; k < v->n_states; k++) {
         mk_tensor z = {.name = (char *)v->state_in[k], .dtype = 11, .rank = 3, .data = zero, .nbytes = sn * 4};
         memcpy(z.dims, v->sdims, sizeof v->sdims);
