@@ -268,8 +268,10 @@ mk_status mk_k_resample(mk_kctx *k)
         if (strcmp(cm, cmodes[i]) == 0) cmode = i;
     int nearest = strcmp(sm, "nearest") == 0;
     if ((!nearest && strcmp(sm, "bilinear") != 0) || pmode < 0 || cmode < 0)
-        return mk_kerr(k, MK_EINVAL, "bad sampling_mode '%s', padding_mode '%s' or "
-                                     "coordinates_mode '%s'", sm, pm, cm);
+        return mk_kerr(k, MK_EINVAL,
+                       "bad sampling_mode '%s', padding_mode '%s' or "
+                       "coordinates_mode '%s'",
+                       sm, pm, cm);
     mk_layout lg = mk_interp_layout(g->type.dtype);
     if (x->type.rank != 4 || g->type.rank != 4 || out->type.rank != 4 ||
         mk_interp_layout(x->type.dtype) != MK_L_F32 || (lg != MK_L_F32 && lg != MK_L_I32) ||

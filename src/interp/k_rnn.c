@@ -17,9 +17,12 @@ static mk_status get_act(mk_kctx *k, const char *param, const char *def, act *a)
     static const struct {
         const char *name;
         act a;
-    } names[] = {{"sigmoid", A_SIGMOID},          {"tanh", A_TANH},
-                 {"relu", A_RELU},                {"linear", A_LINEAR},
-                 {"hard_sigmoid", A_HARD_SIGMOID}, {"sigmoid_hard", A_HARD_SIGMOID},
+    } names[] = {{"sigmoid", A_SIGMOID},
+                 {"tanh", A_TANH},
+                 {"relu", A_RELU},
+                 {"linear", A_LINEAR},
+                 {"hard_sigmoid", A_HARD_SIGMOID},
+                 {"sigmoid_hard", A_HARD_SIGMOID},
                  {"scaled_tanh", A_SCALED_TANH}};
     const char *s = mk_kstr(k, param, def);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -136,7 +139,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
     /* input projection for all steps */
     if (S * B != 0 && GH != 0 && In != 0)
         mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(S * B), (int)GH, (int)In, 1.0f,
-                    io->x->data, (int)In, wih->data, (int)In, 0.0f, xp, (int)GH);
+                 io->x->data, (int)In, wih->data, (int)In, 0.0f, xp, (int)GH);
     else
         memset(xp, 0, (size_t)(S * B * GH) * 4);
     for (int64_t b = 0; b < B; b++) {
@@ -152,7 +155,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
         if (cell == CELL_GRU && !reset_after) {
             /* gates r (block 0) and z (block 2) need W_h h; o (block 1) uses W_ho (r * h) */
             mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
-                        (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
+                     (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < GH; j++) {
                     if (j >= H && j < 2 * H) continue;
@@ -162,7 +165,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) tmp[b * H + j] = hp[b * GH + j] * h[b * H + j];
             mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H, 1.0f, tmp,
-                        (int)H, (const float *)whh->data + H * H, (int)H, 0.0f, c, (int)H);
+                     (int)H, (const float *)whh->data + H * H, (int)H, 0.0f, c, (int)H);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) {
                     float z = hp[b * GH + 2 * H + j];
@@ -172,7 +175,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
                 }
         } else {
             mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
-                        (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
+                     (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
             for (int64_t b = 0; b < B; b++) {
                 float *hx = hp + b * GH;
                 const float *xx = xt + b * GH;
@@ -214,8 +217,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
         }
         if (io->out_seq)
             for (int64_t b = 0; b < B; b++)
-                memcpy(y + ((in_order ? t : step) * B + b) * HD + d * H, h + b * H,
-                       (size_t)H * 4);
+                memcpy(y + ((in_order ? t : step) * B + b) * HD + d * H, h + b * H, (size_t)H * 4);
     }
     for (int64_t b = 0; b < B; b++) {
         if (!io->out_seq) memcpy(y + b * HD + d * H, h + b * H, (size_t)H * 4);

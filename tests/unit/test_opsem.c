@@ -118,7 +118,7 @@ static mk_status b_run(bld *B, mk_op *o, mk_tensor_list *out)
 }
 
 #define CHECK_NEAR(a, b, tol)                                                                      \
-    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s = %g, expected %g", #a, (double)(a), \
+    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s = %g, expected %g", #a, (double)(a),   \
               (double)(b))
 
 static float frand(unsigned *s)
@@ -162,8 +162,8 @@ static void ref_rnn(const float *x, const float *w, const float *r, const float 
 
 /* lstm, gates i, f, o, z with activations ra (gates), ca (cell), aa (output). */
 static void ref_lstm(const float *x, const float *w, const float *r, const float *b,
-                     const float *h0, const float *c0, int reverse, const char *ra,
-                     const char *ca, const char *aa, float *y)
+                     const float *h0, const float *c0, int reverse, const char *ra, const char *ca,
+                     const char *aa, float *y)
 {
     float h[BT][H], c[BT][H];
     memcpy(h, h0, sizeof h);
@@ -277,15 +277,18 @@ TEST(opsem_reverse_recurrent_ops_emit_processing_order)
                        "bias", b, "direction", dir, "output_sequence", cb(&B, 1), NULL);
                 ref_gru(d.x, d.w, d.r, d.b, d.h0, rev, want);
             } else {
-                o = op(&B, MK_OP_LSTM, 3, "x", x, "initial_h", h0, "initial_c",
-                       cf(&B, 2, hd, d.c0), "weight_ih", w, "weight_hh", r, "bias", b,
-                       "direction", dir, "output_sequence", cb(&B, 1), NULL);
+                o = op(&B, MK_OP_LSTM, 3, "x", x, "initial_h", h0, "initial_c", cf(&B, 2, hd, d.c0),
+                       "weight_ih", w, "weight_hh", r, "bias", b, "direction", dir,
+                       "output_sequence", cb(&B, 1), NULL);
                 ref_lstm(d.x, d.w, d.r, d.b, d.h0, d.c0, rev, "sigmoid", "tanh", "tanh", want);
             }
             mk_tensor_list out;
             REQUIRE(b_run(&B, o, &out) == MK_OK);
             char what[64];
-            snprintf(what, sizeof what, "%s %s", kind == 0 ? "rnn" : kind == 1 ? "gru" : "lstm",
+            snprintf(what, sizeof what, "%s %s",
+                     kind == 0   ? "rnn"
+                     : kind == 1 ? "gru"
+                                 : "lstm",
                      rev ? "reverse" : "forward");
             check_seq(tc, &out, want, what);
             mk_tensor_list_free(&out);
@@ -312,12 +315,12 @@ TEST(opsem_bidirectional_lstm_backward_half_aligned_with_x)
     bld B;
     b_init(&B, 17);
     mk_value *x = b_input(&B, "x", 3, xd, f.x);
-    mk_op *o = op(&B, MK_OP_LSTM, 3, "x", x, "initial_h", cf(&B, 2, hd, h0), "initial_c",
-                  cf(&B, 2, hd, c0), "weight_ih", cf(&B, 2, wd, f.w), "weight_hh",
-                  cf(&B, 2, rd, f.r), "bias", cf(&B, 1, bd, f.b), "weight_ih_back",
-                  cf(&B, 2, wd, k.w), "weight_hh_back", cf(&B, 2, rd, k.r), "bias_back",
-                  cf(&B, 1, bd, k.b), "direction", cs(&B, "bidirectional"), "output_sequence",
-                  cb(&B, 1), NULL);
+    mk_op *o =
+        op(&B, MK_OP_LSTM, 3, "x", x, "initial_h", cf(&B, 2, hd, h0), "initial_c",
+           cf(&B, 2, hd, c0), "weight_ih", cf(&B, 2, wd, f.w), "weight_hh", cf(&B, 2, rd, f.r),
+           "bias", cf(&B, 1, bd, f.b), "weight_ih_back", cf(&B, 2, wd, k.w), "weight_hh_back",
+           cf(&B, 2, rd, k.r), "bias_back", cf(&B, 1, bd, k.b), "direction",
+           cs(&B, "bidirectional"), "output_sequence", cb(&B, 1), NULL);
     mk_tensor_list out;
     REQUIRE(b_run(&B, o, &out) == MK_OK);
     float fw[S * BT * H], bw[S * BT * H];
@@ -329,8 +332,8 @@ TEST(opsem_bidirectional_lstm_backward_half_aligned_with_x)
         for (int n = 0; n < BT; n++)
             for (int j = 0; j < H; j++) {
                 bad += fabsf(y[(t * BT + n) * 2 * H + j] - fw[(t * BT + n) * H + j]) > 1e-5f;
-                bad += fabsf(y[(t * BT + n) * 2 * H + H + j] -
-                             bw[((S - 1 - t) * BT + n) * H + j]) > 1e-5f;
+                bad += fabsf(y[(t * BT + n) * 2 * H + H + j] - bw[((S - 1 - t) * BT + n) * H + j]) >
+                       1e-5f;
             }
     CHECK_MSG(bad == 0, "%d values of the bidirectional sequence differ", bad);
     mk_tensor_list_free(&out);
@@ -339,8 +342,8 @@ TEST(opsem_bidirectional_lstm_backward_half_aligned_with_x)
 
 TEST(opsem_recurrent_activations_all_names)
 {
-    static const char *const names[] = {"sigmoid", "tanh", "relu", "scaled_tanh", "hard_sigmoid",
-                                        "linear"};
+    static const char *const names[] = {"sigmoid",     "tanh",         "relu",
+                                        "scaled_tanh", "hard_sigmoid", "linear"};
     static const int64_t xd[3] = {S, BT, I}, hd[2] = {BT, H}, wd[2] = {4 * H, I},
                          rd[2] = {4 * H, H}, bd[1] = {4 * H}, w1[2] = {H, I}, r1[2] = {H, H},
                          b1[1] = {H};
@@ -350,28 +353,29 @@ TEST(opsem_recurrent_activations_all_names)
         /* upper case too: the lstm definition lower-cases the names it checks */
         char upper[32];
         for (size_t i = 0; i <= strlen(names[a]); i++)
-            upper[i] = (char)(names[a][i] >= 'a' && names[a][i] <= 'z' ? names[a][i] - 32
-                                                                        : names[a][i]);
+            upper[i] =
+                (char)(names[a][i] >= 'a' && names[a][i] <= 'z' ? names[a][i] - 32 : names[a][i]);
         for (int which = 0; which < 3; which++) {
             const char *ra = which == 0 ? names[a] : "sigmoid";
             const char *ca = which == 1 ? names[a] : "tanh";
             const char *aa = which == 2 ? upper : "tanh";
             bld B;
             b_init(&B, 15);
-            mk_op *o = op(&B, MK_OP_LSTM, 3, "x", b_input(&B, "x", 3, xd, d.x), "initial_h",
-                          cf(&B, 2, hd, d.h0), "initial_c", cf(&B, 2, hd, d.c0), "weight_ih",
-                          cf(&B, 2, wd, d.w), "weight_hh", cf(&B, 2, rd, d.r), "bias",
-                          cf(&B, 1, bd, d.b), "output_sequence", cb(&B, 1),
-                          "recurrent_activation", cs(&B, ra), "cell_activation", cs(&B, ca),
-                          "activation", cs(&B, aa), NULL);
+            mk_op *o =
+                op(&B, MK_OP_LSTM, 3, "x", b_input(&B, "x", 3, xd, d.x), "initial_h",
+                   cf(&B, 2, hd, d.h0), "initial_c", cf(&B, 2, hd, d.c0), "weight_ih",
+                   cf(&B, 2, wd, d.w), "weight_hh", cf(&B, 2, rd, d.r), "bias", cf(&B, 1, bd, d.b),
+                   "output_sequence", cb(&B, 1), "recurrent_activation", cs(&B, ra),
+                   "cell_activation", cs(&B, ca), "activation", cs(&B, aa), NULL);
             mk_tensor_list out;
             REQUIRE(b_run(&B, o, &out) == MK_OK);
             float want[S * BT * H];
             ref_lstm(d.x, d.w, d.r, d.b, d.h0, d.c0, 0, ra, ca, which == 2 ? names[a] : aa, want);
             char what[64];
             snprintf(what, sizeof what, "lstm %s as %s", names[a],
-                     which == 0 ? "recurrent_activation" : which == 1 ? "cell_activation"
-                                                                     : "activation");
+                     which == 0   ? "recurrent_activation"
+                     : which == 1 ? "cell_activation"
+                                  : "activation");
             check_seq(tc, &out, want, what);
             mk_tensor_list_free(&out);
             b_free(&B);
@@ -382,8 +386,8 @@ TEST(opsem_recurrent_activations_all_names)
         const char *rn = !strcmp(names[a], "hard_sigmoid") ? "sigmoid_hard" : names[a];
         mk_op *o = op(&B, MK_OP_RNN, 2, "x", b_input(&B, "x", 3, xd, d.x), "initial_h",
                       cf(&B, 2, hd, d.h0), "weight_ih", cf(&B, 2, w1, d.w), "weight_hh",
-                      cf(&B, 2, r1, d.r), "bias", cf(&B, 1, b1, d.b), "output_sequence",
-                      cb(&B, 1), "activation", cs(&B, rn), NULL);
+                      cf(&B, 2, r1, d.r), "bias", cf(&B, 1, b1, d.b), "output_sequence", cb(&B, 1),
+                      "activation", cs(&B, rn), NULL);
         mk_tensor_list out;
         REQUIRE(b_run(&B, o, &out) == MK_OK);
         float want[S * BT * H];
@@ -413,8 +417,7 @@ static void check_vals(mk_test_ctx *tc, const mk_tensor *t, int n, const float *
     if (t->nbytes != (size_t)n * 4) return;
     const float *v = t->data;
     for (int i = 0; i < n; i++)
-        CHECK_MSG(v[i] == want[i], "%s[%d] = %g, want %g", what, i, (double)v[i],
-                  (double)want[i]);
+        CHECK_MSG(v[i] == want[i], "%s[%d] = %g, want %g", what, i, (double)v[i], (double)want[i]);
 }
 
 /* upsample_nearest_neighbor: W2 = floor(W1 * s), source column floor(o * W1 / W2). The
@@ -493,11 +496,11 @@ TEST(opsem_resample_nearest_rounds_half_up)
     uint8_t no = 0;
     bld B;
     b_init(&B, 15);
-    mk_op *o = op(&B, MK_OP_RESAMPLE, 1, "x", b_input(&B, "x", 4, xd, x), "coordinates",
-                  cf(&B, 4, gd, g), "sampling_mode", cs(&B, "nearest"), "padding_mode",
-                  cs(&B, "symmetric"), "padding_value", cfs(&B, -1), "coordinates_mode",
-                  cs(&B, "normalized_zero_to_one"), "align_corners",
-                  mk_ir_const_bool(B.p, B.b, "ac", 1, &no, 1), NULL);
+    mk_op *o =
+        op(&B, MK_OP_RESAMPLE, 1, "x", b_input(&B, "x", 4, xd, x), "coordinates", cf(&B, 4, gd, g),
+           "sampling_mode", cs(&B, "nearest"), "padding_mode", cs(&B, "symmetric"), "padding_value",
+           cfs(&B, -1), "coordinates_mode", cs(&B, "normalized_zero_to_one"), "align_corners",
+           mk_ir_const_bool(B.p, B.b, "ac", 1, &no, 1), NULL);
     mk_tensor_list out;
     if (run_1(tc, &B, o, &out)) {
         check_vals(tc, &out.items[0], 4, want, "resample");
