@@ -210,6 +210,9 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_SOFTPLUS] = UNARY,
     [MK_OP_SOFTSIGN] = UNARY,
     [MK_OP_LINEAR_ACTIVATION] = ALPHA_BETA,
+    [MK_OP_CLAMPED_RELU] = ALPHA_BETA,
+    [MK_OP_THRESHOLDED_RELU] = ALPHA,
+    [MK_OP_SOFTPLUS_PARAMETRIC] = ALPHA_BETA,
     [MK_OP_SOFTMAX] = PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL)),
 
     [MK_OP_LINEAR] =
@@ -309,6 +312,21 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_DEPTH_TO_SPACE] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
     [MK_OP_SPACE_TO_DEPTH] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
     [MK_OP_PIXEL_SHUFFLE] = PARAMS(IN("x", NUM, ALL), RC("upscale_factor", I32, ALL)),
+    [MK_OP_PIXEL_UNSHUFFLE] = PARAMS(IN("x", NUM, ALL), RC("downscale_factor", I32, ALL)),
+    [MK_OP_BATCH_TO_SPACE] =
+        PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("crops", I32, ALL)),
+    [MK_OP_SPACE_TO_BATCH] =
+        PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("paddings", I32, ALL)),
+    [MK_OP_REVERSE_SEQUENCE] = PARAMS(IN("x", NUM, ALL), IN("lengths", I32, ALL),
+                                      DI("seq_axis", 0, ALL), DI("batch_axis", 0, ALL)),
+    [MK_OP_SLIDING_WINDOWS] = PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL),
+                                     RC("size", I32, ALL), DI("stride", 1, ALL)),
+    [MK_OP_RESHAPE_LIKE] = PARAMS(IN("x", NUM, ALL), {.name = "ref_tensors", .flags = R | T, ALL},
+                                  {.name = "begins", .flags = R | T | C, .dtypes = I32, ALL},
+                                  {.name = "ends", .flags = R | T | C, .dtypes = I32, ALL},
+                                  {.name = "end_masks", .flags = R | T | C, .dtypes = BOOL, ALL}),
+    [MK_OP_CROP] =
+        PARAMS(IN("x", FLT, ALL), RC("crop_height", I32, ALL), RC("crop_width", I32, ALL)),
 
     [MK_OP_UPSAMPLE_NEAREST_NEIGHBOR] = PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES),
     [MK_OP_UPSAMPLE_BILINEAR] =

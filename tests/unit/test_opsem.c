@@ -508,3 +508,131 @@ TEST(opsem_resample_nearest_rounds_half_up)
     }
     b_free(&B);
 }
+
+/* ---- ops coremltools defines that milkit lacked (values worked out from the definitions) ---- */
+static void run_check(mk_test_ctx *tc, bld *B, mk_op *o, int n, const float *want, const char *what)
+{
+    mk_tensor_list out;
+    if (run_1(tc, B, o, &out)) {
+        const float *v = out.items[0].data;
+        CHECK_MSG(out.items[0].nbytes == (size_t)n * 4, "%s: %zu bytes", what, out.items[0].nbytes);
+        for (int i = 0; i < n && out.items[0].nbytes == (size_t)n * 4; i++)
+            CHECK_MSG(fabsf(v[i] - want[i]) <= 1e-6f * (1 + fabsf(want[i])), "%s[%d] = %g, want %g",
+                      what, i, (double)v[i], (double)want[i]);
+        mk_tensor_list_free(&out);
+    }
+    b_free(B);
+}
+
+TEST(opsem_parametric_activations)
+{
+    static const float x[4] = {-2, -0.5f, 0.5f, 3};
+    static const int64_t xd[1] = {4}, sd[4] = {1, 2, 1, 2}, cd[1] = {2};
+    bld B;
+    b_init(&B, 15);
+    static const float clamped[4] = {-1, -0.25f, 0.5f, 1};
+    run_check(tc, &B,
+              op(&B, MK_OP_CLAMPED_RELU, 1, "x", b_input(&B, "x", 1, xd, x), "alpha", cfs(&B, 0.5f),
+                 "beta", cfs(&B, 1), NULL),
+              4, clamped, "clamped_relu");
+    b_init(&B, 17);
+    static const float thr[4] = {0, 0, 0.5f, 3}; /* x >= alpha kept: 0.5 >= 0.5 */
+    run_check(tc, &B,
+              op(&B, MK_OP_THRESHOLDED_RELU, 1, "x", b_input(&B, "x", 1, xd, x), "alpha",
+                 cfs(&B, 0.5f), NULL),
+              4, thr, "thresholded_relu");
+    /* channel 0: alpha 2, beta 1; channel 1: alpha 3, beta 0.5 */
+    static const float al[2] = {2, 3}, be[2] = {1, 0.5f};
+    float sp[4];
+    for (int i = 0; i < 4; i++) {
+        int c = i / 2;
+        sp[i] = (float)(al[c] * log1p(exp((double)be[c] * x[i])));
+    }
+    b_init(&B, 15);
+    run_check(tc, &B,
+              op(&B, MK_OP_SOFTPLUS_PARAMETRIC, 1, "x", b_input(&B, "x", 4, sd, x), "alpha",
+                 cf(&B, 1, cd, al), "beta", cf(&B, 1, cd, be), NULL),
+              4, sp, "softplus_parametric");
+}
+
+TEST(opsem_block_rearrangements)
+{
+    /* x [1, 1, 2, 4] = rows 1 2 3 4 / 5 6 7 8 */
+    static const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    static const int64_t xd[4] = {1, 1, 2, 4}, pd[2] = {2, 2};
+    static const int32_t two[2] = {2, 2}, nopad[4] = {0, 0, 0, 0};
+    /* pixel_unshuffle f=2: channel i*2+j holds pixels (2h+i, 2w+j) */
+    static const float pu[8] = {1, 3, 2, 4, 5, 7, 6, 8};
+    bld B;
+    b_init(&B, 16);
+    run_check(tc, &B,
+              op(&B, MK_OP_PIXEL_UNSHUFFLE, 1, "x", b_input(&B, "x", 4, xd, x), "downscale_factor",
+                 cis(&B, 2), NULL),
+              8, pu, "pixel_unshuffle");
+    /* space_to_batch block 2x2: batch (i*2+j) holds pixels (2h+i, 2w+j), the same order */
+    b_init(&B, 15);
+    mk_type pt = mk_type_make(MK_DT_INT32, 2, pd);
+    run_check(tc, &B,
+              op(&B, MK_OP_SPACE_TO_BATCH, 1, "x", b_input(&B, "x", 4, xd, x), "block_shape",
+                 ci(&B, 2, two), "paddings", mk_ir_const(B.p, B.b, "p", &pt, nopad, 16, 0), NULL),
+              8, pu, "space_to_batch");
+    /* batch_to_space of [4, 1, 1, 2] = that layout, cropping one column on the right */
+    static const int64_t bd[4] = {4, 1, 1, 2};
+    static const int32_t crop[4] = {0, 0, 0, 1};
+    static const float bts[6] = {1, 2, 3, 5, 6, 7};
+    b_init(&B, 15);
+    run_check(tc, &B,
+              op(&B, MK_OP_BATCH_TO_SPACE, 1, "x", b_input(&B, "x", 4, bd, pu), "block_shape",
+                 ci(&B, 2, two), "crops", mk_ir_const(B.p, B.b, "c", &pt, crop, 16, 0), NULL),
+              6, bts, "batch_to_space");
+}
+
+TEST(opsem_sequence_and_window_ops)
+{
+    static const float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    static const int64_t xd[2] = {2, 4}, x1[1] = {8}, rd[2] = {4, 2}, cd[3] = {1, 4, 2};
+    static const int32_t lens[2] = {3, 1};
+    static const float rs[8] = {3, 2, 1, 4, 5, 6, 7, 8};
+    bld B;
+    b_init(&B, 15);
+    run_check(tc, &B,
+              op(&B, MK_OP_REVERSE_SEQUENCE, 1, "x", b_input(&B, "x", 2, xd, x), "lengths",
+                 ci(&B, 2, lens), "seq_axis", cis(&B, 1), "batch_axis", cis(&B, 0), NULL),
+              8, rs, "reverse_sequence");
+    /* windows of 3 every 2 along 8 values: (8 - 3) / 2 + 1 = 3 windows */
+    static const float sw[9] = {1, 2, 3, 3, 4, 5, 5, 6, 7};
+    b_init(&B, 15);
+    run_check(tc, &B,
+              op(&B, MK_OP_SLIDING_WINDOWS, 1, "x", b_input(&B, "x", 1, x1, x), "axis", cis(&B, 0),
+                 "size", cis(&B, 3), "stride", cis(&B, 2), NULL),
+              9, sw, "sliding_windows");
+    /* reshape_like: dim 0 of a [4, 2] reference, then a [1, 4, 2] one's from dim 2 to the end */
+    b_init(&B, 16);
+    uint8_t f = 0, t = 1;
+    mk_value *ref = cf(&B, 2, rd, x), *ref2 = cf(&B, 3, cd, x);
+    mk_op *o =
+        op(&B, MK_OP_RESHAPE_LIKE, 1, "x", b_input(&B, "x", 2, xd, x), "ref_tensors", ref,
+           "ref_tensors", ref2, "begins", cis(&B, 0), "begins", cis(&B, 2), "ends", cis(&B, 1),
+           "ends", cis(&B, 0), "end_masks", mk_ir_const_bool(B.p, B.b, "m", 1, &f, 1), "end_masks",
+           mk_ir_const_bool(B.p, B.b, "m", 1, &t, 1), NULL);
+    REQUIRE(o);
+    CHECK_EQ_INT(o->outputs[0]->type.rank, 2);
+    CHECK_EQ_INT(o->outputs[0]->type.dims[0], 4);
+    CHECK_EQ_INT(o->outputs[0]->type.dims[1], 2);
+    static const float xs[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    run_check(tc, &B, o, 8, xs, "reshape_like");
+}
+
+TEST(opsem_crop)
+{
+    static const float x[18] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+    static const int64_t xd[4] = {1, 2, 3, 3};
+    static const int32_t chh[2] = {1, 0}, cw[2] = {0, 1};
+    static const float want[8] = {4, 5, 7, 8, 14, 15, 17, 18};
+    bld B;
+    b_init(&B, 15);
+    run_check(tc, &B,
+              op(&B, MK_OP_CROP, 1, "x", b_input(&B, "x", 4, xd, x), "crop_height", ci(&B, 2, chh),
+                 "crop_width", ci(&B, 2, cw), NULL),
+              8, want, "crop");
+}
