@@ -165,6 +165,10 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(QUANTIZE, k_quantize),
     K(DEQUANTIZE, k_dequantize),
     K(READ_STATE, k_read_state),
+    K(RANDOM_BERNOULLI, k_random),
+    K(RANDOM_CATEGORICAL, k_random_categorical),
+    K(RANDOM_NORMAL, k_random),
+    K(RANDOM_UNIFORM, k_random),
 };
 
 mk_kernel mk_interp_kernel(mk_op_kind kind)

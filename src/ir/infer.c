@@ -547,6 +547,36 @@ static mk_status r_fill(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
+/* random_bernoulli / normal / uniform: shape from `shape`, dtype of the distribution's first
+ * parameter (prob, mean, low), fp32 when defaulted. */
+static mk_status r_random(mk_ictx *c)
+{
+    const mk_operand *s = mk_ir_infer_req(c, "shape");
+    if (!s) return c->e->code;
+    mk_op_kind k = c->op->kind;
+    const char *p = k == MK_OP_RANDOM_BERNOULLI ? "prob"
+                    : k == MK_OP_RANDOM_NORMAL  ? "mean"
+                                                : "low";
+    mk_type t = mk_type_scalar(value_dtype(c, p, MK_DT_FP32));
+    if (!mk_dtype_is_float(t.dtype)) return mk_ir_infer_fail(c, "'%s' must be a float", p);
+    if (shape_from_vector(c, "shape", s, &t)) return c->e->code;
+    return mk_ir_infer_out(c, &t);
+}
+
+/* random_categorical: x [..., classes] -> [..., size] of x's dtype. */
+static mk_status r_random_categorical(mk_ictx *c)
+{
+    const mk_operand *x = mk_ir_infer_req(c, "x");
+    int64_t size;
+    if (!x || mk_ir_infer_int(c, "size", 1, &size, NULL)) return c->e->code;
+    if (size < 1 || size > MK_INFER_DIM_MAX) return mk_ir_infer_fail(c, "size must be positive");
+    if (x->type.rank == 0) return mk_ir_infer_fail(c, "x must have rank >= 1");
+    if (x->type.rank < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
+    mk_type t = x->type;
+    t.dims[t.rank - 1] = size;
+    return mk_ir_infer_out(c, &t);
+}
+
 static mk_status r_fill_like(mk_ictx *c)
 {
     const mk_operand *r = mk_ir_infer_req(c, "ref_tensor");
@@ -956,6 +986,10 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_WHILE_LOOP] = r_while_loop,
     [MK_OP_QUANTIZE] = r_quantize,
     [MK_OP_DEQUANTIZE] = r_dequantize,
+    [MK_OP_RANDOM_BERNOULLI] = r_random,
+    [MK_OP_RANDOM_CATEGORICAL] = r_random_categorical,
+    [MK_OP_RANDOM_NORMAL] = r_random,
+    [MK_OP_RANDOM_UNIFORM] = r_random,
     [MK_OP_READ_STATE] = r_read_state,
 };
 

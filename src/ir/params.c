@@ -319,8 +319,8 @@ static const mk_op_params params[MK_OP__COUNT] = {
         PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("paddings", I32, ALL)),
     [MK_OP_REVERSE_SEQUENCE] = PARAMS(IN("x", NUM, ALL), IN("lengths", I32, ALL),
                                       DI("seq_axis", 0, ALL), DI("batch_axis", 0, ALL)),
-    [MK_OP_SLIDING_WINDOWS] = PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL),
-                                     RC("size", I32, ALL), DI("stride", 1, ALL)),
+    [MK_OP_SLIDING_WINDOWS] =
+        PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL), RC("size", I32, ALL), DI("stride", 1, ALL)),
     [MK_OP_RESHAPE_LIKE] = PARAMS(IN("x", NUM, ALL), {.name = "ref_tensors", .flags = R | T, ALL},
                                   {.name = "begins", .flags = R | T | C, .dtypes = I32, ALL},
                                   {.name = "ends", .flags = R | T | C, .dtypes = I32, ALL},
@@ -378,6 +378,14 @@ static const mk_op_params params[MK_OP__COUNT] = {
         PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
                RC("scale", FLT, ALL), OC("axis", I32, ALL)),
     [MK_OP_READ_STATE] = PARAMS(IN("input", 0, ALL)),
+    [MK_OP_RANDOM_BERNOULLI] =
+        PARAMS(IN("shape", I32, ALL), DF("prob", 0.5, ALL), DI("seed", -1, ALL)),
+    [MK_OP_RANDOM_CATEGORICAL] = PARAMS(IN("x", FLT, ALL), DS("mode", "logits", ALL),
+                                        DI("size", 1, ALL), DI("seed", -1, ALL)),
+    [MK_OP_RANDOM_NORMAL] = PARAMS(IN("shape", I32, ALL), DF("mean", 0.0, ALL),
+                                   DF_T("stddev", 1.0, ALL), DI("seed", -1, ALL)),
+    [MK_OP_RANDOM_UNIFORM] = PARAMS(IN("shape", I32, ALL), DF("low", 0.0, ALL),
+                                    DF_T("high", 1.0, ALL), DI("seed", -1, ALL)),
 };
 
 const mk_op_params *mk_ir_op_params(mk_op_kind k)

@@ -161,6 +161,10 @@ static const unsigned char place[MK_OP__COUNT] = {
     [MK_OP_QUANTIZE] = PL_NE,
     [MK_OP_DEQUANTIZE] = PL_NE,
     [MK_OP_READ_STATE] = PL_CTRL,
+    [MK_OP_RANDOM_BERNOULLI] = PL_NE,
+    [MK_OP_RANDOM_CATEGORICAL] = PL_NE,
+    [MK_OP_RANDOM_NORMAL] = PL_NE,
+    [MK_OP_RANDOM_UNIFORM] = PL_NE,
 };
 
 int lint_placement_known(mk_op_kind k)

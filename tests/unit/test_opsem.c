@@ -636,3 +636,115 @@ TEST(opsem_crop)
                  "crop_width", ci(&B, 2, cw), NULL),
               8, want, "crop");
 }
+
+/* ---- random ops: seeded streams with the documented distributions ---- */
+static int sample(mk_test_ctx *tc, mk_op_kind kind, const char *p1, float v1, const char *p2,
+                  float v2, int32_t seed, int n, float *out)
+{
+    bld B;
+    b_init(&B, 15);
+    int32_t shape[2] = {n / 100, 100};
+    mk_op *o = op(&B, kind, 1, "shape", ci(&B, 2, shape), p1, cfs(&B, v1), p2, cfs(&B, v2), "seed",
+                  cis(&B, seed), NULL);
+    mk_tensor_list res;
+    int ok = run_1(tc, &B, o, &res);
+    if (ok) {
+        CHECK_EQ_INT(res.items[0].nbytes, (size_t)n * 4);
+        ok = res.items[0].nbytes == (size_t)n * 4;
+        if (ok) memcpy(out, res.items[0].data, (size_t)n * 4);
+        mk_tensor_list_free(&res);
+    }
+    b_free(&B);
+    return ok;
+}
+
+static void moments(const float *v, int n, double *mean, double *var, float *lo, float *hi)
+{
+    double s = 0, s2 = 0;
+    *lo = *hi = v[0];
+    for (int i = 0; i < n; i++) {
+        s += v[i];
+        *lo = fminf(*lo, v[i]);
+        *hi = fmaxf(*hi, v[i]);
+    }
+    *mean = s / n;
+    for (int i = 0; i < n; i++) s2 += (v[i] - *mean) * (v[i] - *mean);
+    *var = s2 / n;
+}
+
+TEST(opsem_random_distributions_and_seeds)
+{
+    enum { N = 20000 };
+    float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    REQUIRE(a && b);
+    double m, v;
+    float lo, hi;
+    /* normal(2, 0.5): mean within 4 standard errors, variance within 5 % */
+    if (sample(tc, MK_OP_RANDOM_NORMAL, "mean", 2, "stddev", 0.5f, 7, N, a)) {
+        moments(a, N, &m, &v, &lo, &hi);
+        CHECK_MSG(fabs(m - 2) < 4 * 0.5 / sqrt(N), "normal mean %g", m);
+        CHECK_MSG(fabs(v - 0.25) < 0.05 * 0.25, "normal variance %g", v);
+        int within = 0;
+        for (int i = 0; i < N; i++) within += fabsf(a[i] - 2) < 0.5f;
+        CHECK_MSG(fabs(within / (double)N - 0.6827) < 0.015, "normal: %d within 1 sd", within);
+    }
+    /* uniform[-1, 3): mean 1, variance 16/12, all in range */
+    if (sample(tc, MK_OP_RANDOM_UNIFORM, "low", -1, "high", 3, 7, N, a)) {
+        moments(a, N, &m, &v, &lo, &hi);
+        CHECK_MSG(fabs(m - 1) < 4 * 2 / sqrt(3.0 * N), "uniform mean %g", m);
+        CHECK_MSG(fabs(v - 16.0 / 12) < 0.05 * 16.0 / 12, "uniform variance %g", v);
+        CHECK_MSG(lo >= -1 && hi < 3, "uniform range %g..%g", (double)lo, (double)hi);
+    }
+    /* bernoulli(0.3): only 0 and 1, frequency of 1 near 0.3 */
+    if (sample(tc, MK_OP_RANDOM_BERNOULLI, "prob", 0.3f, NULL, 0, 7, N, a)) {
+        int ones = 0, other = 0;
+        for (int i = 0; i < N; i++) ones += a[i] == 1, other += a[i] != 0 && a[i] != 1;
+        CHECK_EQ_INT(other, 0);
+        CHECK_MSG(fabs(ones / (double)N - 0.3) < 4 * sqrt(0.21 / N), "bernoulli: %d ones", ones);
+    }
+    /* the same seed repeats the stream, another seed does not */
+    if (sample(tc, MK_OP_RANDOM_UNIFORM, "low", 0, "high", 1, 7, N, a) &&
+        sample(tc, MK_OP_RANDOM_UNIFORM, "low", 0, "high", 1, 7, N, b))
+        CHECK(memcmp(a, b, N * sizeof *a) == 0);
+    if (sample(tc, MK_OP_RANDOM_UNIFORM, "low", 0, "high", 1, 8, N, b))
+        CHECK(memcmp(a, b, N * sizeof *a) != 0);
+    free(a);
+    free(b);
+}
+
+/* random_categorical: class frequencies follow softmax(logits) or the normalised probs. */
+TEST(opsem_random_categorical_frequencies)
+{
+    static const float logits[3] = {0, 1, 2}, probs[3] = {1, 2, 5};
+    static const int64_t xd[2] = {1, 3};
+    enum { N = 30000 };
+    for (int mode = 0; mode < 2; mode++) {
+        bld B;
+        b_init(&B, 15);
+        mk_op *o =
+            op(&B, MK_OP_RANDOM_CATEGORICAL, 1, "x", b_input(&B, "x", 2, xd, mode ? probs : logits),
+               "mode", cs(&B, mode ? "probs" : "logits"), "size", cis(&B, N), "seed", cis(&B, 3),
+               NULL);
+        mk_tensor_list res;
+        if (run_1(tc, &B, o, &res)) {
+            const float *v = res.items[0].data;
+            int cnt[3] = {0, 0, 0}, bad = 0;
+            for (int i = 0; i < N; i++) {
+                if (v[i] == 0 || v[i] == 1 || v[i] == 2)
+                    cnt[(int)v[i]]++;
+                else
+                    bad++;
+            }
+            CHECK_EQ_INT(bad, 0);
+            double z = 1 + exp(1.0) + exp(2.0);
+            for (int c = 0; c < 3; c++) {
+                double p = mode ? probs[c] / 8.0 : exp((double)c) / z;
+                CHECK_MSG(fabs(cnt[c] / (double)N - p) < 4 * sqrt(p * (1 - p) / N) + 1e-3,
+                          "%s: class %d drawn %d times, p = %g", mode ? "probs" : "logits", c,
+                          cnt[c], p);
+            }
+            mk_tensor_list_free(&res);
+        }
+        b_free(&B);
+    }
+}
