@@ -340,12 +340,14 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_RESIZE] =
         PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL),
                DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL)),
-    /* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16 */
-    [MK_OP_RESAMPLE] =
-        PARAMS(IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15),
-               IN("coordinates", B_(INT32) | FLT, S16), RC("sampling_mode", STR, ALL),
-               RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),
-               RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL)),
+    /* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16,
+     * also int8/uint8/int16/uint16 from iOS17 */
+    [MK_OP_RESAMPLE] = PARAMS(
+        IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15),
+        {.name = "coordinates", .flags = R, .dtypes = B_(INT32) | FLT, .since = 16, .until = 16},
+        IN("coordinates", INTS | FLT, S17), RC("sampling_mode", STR, ALL),
+        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),
+        RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL)),
 
     [MK_OP_LSTM] =
         PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),

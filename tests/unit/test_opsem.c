@@ -17,10 +17,11 @@ typedef struct bld {
     mk_tensor_list ins;
 } bld;
 
+/* A program for iOS `ios` (15..18: specification version ios - 9). */
 static void b_init(bld *B, int ios)
 {
     memset(B, 0, sizeof *B);
-    B->p = mk_ir_program_new(NULL, ios);
+    B->p = mk_ir_program_new(NULL, ios - 9);
     B->f = mk_ir_function_new(B->p, "main");
     B->b = B->f->block;
 }
@@ -746,5 +747,31 @@ TEST(opsem_random_categorical_frequencies)
             mk_tensor_list_free(&res);
         }
         b_free(&B);
+    }
+}
+
+/* resample accepts 8- and 16-bit integer coordinates from iOS17 (coremltools' iOS17 U domain) */
+TEST(opsem_resample_small_int_coordinates_ios17)
+{
+    static const float x[4] = {11, 22, 33, 44}, want[2] = {22, 33};
+    static const int8_t g[4] = {1, 0, 0, 1};
+    static const int64_t xd[4] = {1, 1, 2, 2}, gd[4] = {1, 1, 2, 2};
+    for (int ios = 16; ios <= 17; ios++) {
+        bld B;
+        b_init(&B, ios);
+        uint8_t no = 0;
+        mk_type gt = mk_type_make(MK_DT_INT8, 4, gd);
+        mk_op *o = op(&B, MK_OP_RESAMPLE, 1, "x", b_input(&B, "x", 4, xd, x), "coordinates",
+                      mk_ir_const(B.p, B.b, "g", &gt, g, 4, 0), "sampling_mode", cs(&B, "bilinear"),
+                      "padding_mode", cs(&B, "constant"), "padding_value", cfs(&B, 0),
+                      "coordinates_mode", cs(&B, "unnormalized"), "align_corners",
+                      mk_ir_const_bool(B.p, B.b, "ac", 1, &no, 1), NULL);
+        if (ios == 16) {
+            CHECK_MSG(o == NULL && strstr(B.e.msg, "'coordinates' must be") != NULL,
+                      "iOS16 accepted int8 coordinates: %s", B.e.msg);
+            b_free(&B);
+            continue;
+        }
+        run_check(tc, &B, o, 2, want, "resample int8 coordinates");
     }
 }
