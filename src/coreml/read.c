@@ -547,19 +547,48 @@ static mk_status read_op(rd *r, mk_function *f, mk_block *b, const PbOp *po)
     return MK_OK;
 }
 
+/* A name of the form base_N that no value has taken yet. */
+static const char *fresh_name(rd *r, const char *base)
+{
+    for (unsigned long k = 1;; k++) {
+        char *s = mk_arena_printf(r->p->arena, "%.200s_%lu", base, k);
+        if (!s || !mk_strmap_get(&r->p->names, s)) return s;
+    }
+}
+
+typedef struct shadow {
+    const char *name;
+    mk_value *prev;
+} shadow;
+
 static mk_status read_block(rd *r, mk_function *f, mk_block *b, const PbBlock *pb, int top)
 {
     mk_status st;
     if (top && pb->n_inputs)
         return fail(r, MK_EINVAL, "function '%.100s': top-level block declares inputs", f->name);
+    /* block inputs are scoped to their block (coremltools names a while_loop's cond and body
+     * inputs alike): a name already taken elsewhere gets a fresh IR name, the file's name
+     * refers to it inside this block and to what it meant before afterwards */
+    shadow *sh = NULL;
+    if (pb->n_inputs && !(sh = mk_arena_array(r->p->arena, pb->n_inputs, sizeof *sh)))
+        return oom(r);
+    size_t n_sh = 0;
     for (size_t i = 0; i < pb->n_inputs; i++) {
         const PbNamedType *nt = pb->inputs[i];
         mk_type t;
-        if ((st = define(r, nt->name, "block input")) ||
-            (st = value_type(r, nt->type, &t, "block input")))
-            return st;
-        mk_value *v = mk_ir_block_add_input(r->p, b, nt->name, &t);
-        if (!v || !mk_strmap_put(&r->vals, v->name, v)) return oom(r);
+        if (!nt->name || !*nt->name) return fail(r, MK_EINVAL, "block input has an empty name");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(pb->inputs[j]->name, nt->name) == 0)
+                return fail(r, MK_EINVAL, "block input '%.200s' is declared twice", nt->name);
+        if ((st = value_type(r, nt->type, &t, "block input"))) return st;
+        const char *nm = nt->name;
+        if (mk_strmap_get(&r->p->names, nm)) {
+            sh[n_sh].name = mk_arena_strdup(r->p->arena, nm);
+            sh[n_sh].prev = mk_strmap_get(&r->vals, nm);
+            if (!sh[n_sh++].name || !(nm = fresh_name(r, nm))) return oom(r);
+        }
+        mk_value *v = mk_ir_block_add_input(r->p, b, nm, &t);
+        if (!v || !mk_strmap_put(&r->vals, nt->name, v)) return oom(r);
     }
     for (size_t i = 0; i < pb->n_operations; i++)
         if ((st = read_op(r, f, b, pb->operations[i]))) return st;
@@ -576,6 +605,8 @@ static mk_status read_block(rd *r, mk_function *f, mk_block *b, const PbBlock *p
                         f->name, pb->outputs[i]);
     }
     if (!mk_ir_block_set_outputs(r->p, b, (int)pb->n_outputs, outs)) return oom(r);
+    for (size_t i = n_sh; i-- > 0;)
+        if (!mk_strmap_put(&r->vals, sh[i].name, sh[i].prev)) return oom(r);
     return MK_OK;
 }
 

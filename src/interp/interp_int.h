@@ -240,5 +240,17 @@ static inline float mk_sign_select(float x, float neg)
 #define MK_DECL_KERNEL(name) mk_status mk_##name(mk_kctx *k);
 MK_KERNELS(MK_DECL_KERNEL)
 #undef MK_DECL_KERNEL
+/* k_param_act.c, k_layout.c, k_random.c */
+mk_status mk_k_random(mk_kctx *k);
+mk_status mk_k_random_categorical(mk_kctx *k);
+mk_status mk_k_clamped_relu(mk_kctx *k);
+mk_status mk_k_thresholded_relu(mk_kctx *k);
+mk_status mk_k_softplus_parametric(mk_kctx *k);
+mk_status mk_k_pixel_unshuffle(mk_kctx *k);
+mk_status mk_k_batch_space(mk_kctx *k);
+mk_status mk_k_reverse_sequence(mk_kctx *k);
+mk_status mk_k_sliding_windows(mk_kctx *k);
+mk_status mk_k_reshape_like(mk_kctx *k);
+mk_status mk_k_crop(mk_kctx *k);
 
 #endif

@@ -1,20 +1,18 @@
-/* Resampling kernels on the last two axes: upsample_nearest_neighbor / upsample_bilinear (scale
- * factors, align_corners, half_pixel_centers), resize_nearest_neighbor / resize_bilinear
- * (target sizes, sampling_mode grids as coremltools' op definitions state them) and iOS17
- * resize (resized_dims 0-2). Each output row/column gets a source coordinate first; nearest
- * takes floor, bilinear blends the two neighbours. Spacings use the input/output sizes (the
- * scale factor "recomputed", as upsample_bilinear specifies). resample (grid sampling) reads a
- * source point per output pixel from its coordinates and pads outside the image by index
- * (constant / border / reflection / symmetric, as coremltools' definition pictures them). */
+/* Resampling kernels on the last two axes: upsample_* (scale factors), resize_* (target sizes,
+ * sampling_mode grids as coremltools' op definitions state them) and iOS17 resize (resized_dims
+ * 0-2). Each output row/column gets a source coordinate from the input/output sizes (the scale
+ * "recomputed"); bilinear blends two neighbours, upsample nearest takes floor(o * in / out),
+ * resize nearest floor((o + 0.5) * in / out) (coremltools' tests and TF mapping). resample
+ * reads a point per output pixel and pads by index; nearest rounds halves up. */
 #include <math.h>
 #include <string.h>
 
 #include "interp_int.h"
 
 /* grids: STRICT_ALIGN_CORNERS, ALIGN_CORNERS (a single output samples the middle), DEFAULT,
- * UNALIGN_CORNERS (half pixel), OFFSET_CORNERS, nearest by scale factor, and the identity (an
- * axis iOS17 resize leaves alone) */
-enum { G_ALIGN, G_ALIGN_MID, G_SCALE, G_HALF, G_OFFSET, G_NEAREST_SCALE, G_SAME };
+ * UNALIGN_CORNERS (half pixel), OFFSET_CORNERS, upsample nearest, resize nearest, and the
+ * identity (an axis iOS17 resize leaves alone) */
+enum { G_ALIGN, G_ALIGN_MID, G_SCALE, G_HALF, G_OFFSET, G_NEAREST_UP, G_NEAREST_SIZE, G_SAME };
 
 /* Source coordinate of output index o for one axis. */
 static double src_coord(int mode, int64_t o, int64_t in, int64_t out)
@@ -35,6 +33,8 @@ static double src_coord(int mode, int64_t o, int64_t in, int64_t out)
         break;
     }
     case G_SAME: v = (double)o; break;
+    case G_NEAREST_UP: v = floor((double)o * spacing); break;
+    case G_NEAREST_SIZE: v = floor(((double)o + 0.5) * spacing); break;
     default: v = (double)o * spacing; break;
     }
     if (v < 0) v = 0;
@@ -42,7 +42,7 @@ static double src_coord(int mode, int64_t o, int64_t in, int64_t out)
     return v;
 }
 
-static mk_status resample(mk_kctx *k, int bilinear, int gy, int gx, double sy, double sx)
+static mk_status resample(mk_kctx *k, int bilinear, int gy, int gx)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
     if (!x) return mk_kerr(k, MK_EINVAL, "needs input x");
@@ -68,12 +68,8 @@ static mk_status resample(mk_kctx *k, int bilinear, int gy, int gx, double sy, d
         mk_free(k->alloc, cy, nb);
         return mk_kerr(k, MK_EINVAL, "an axis that is not resized changed size");
     }
-    for (int64_t o = 0; o < OH; o++)
-        cy[o] = gy == G_NEAREST_SCALE ? fmin(floor((double)o / sy), (double)(H - 1))
-                                      : src_coord(gy, o, H, OH);
-    for (int64_t o = 0; o < OW; o++)
-        cx[o] = gx == G_NEAREST_SCALE ? fmin(floor((double)o / sx), (double)(W - 1))
-                                      : src_coord(gx, o, W, OW);
+    for (int64_t o = 0; o < OH; o++) cy[o] = src_coord(gy, o, H, OH);
+    for (int64_t o = 0; o < OW; o++) cx[o] = src_coord(gx, o, W, OW);
     const float *a = x->data;
     float *od = out->data;
     for (int64_t p = 0; p < planes; p++) {
@@ -113,7 +109,7 @@ mk_status mk_k_upsample_nearest(mk_kctx *k)
         (st = mk_kfloat(k, "scale_factor_width", 1, &sx)))
         return st;
     if (sy <= 0 || sx <= 0) return mk_kerr(k, MK_EINVAL, "scale factors must be positive");
-    return resample(k, 0, G_NEAREST_SCALE, G_NEAREST_SCALE, sy, sx);
+    return resample(k, 0, G_NEAREST_UP, G_NEAREST_UP);
 }
 
 mk_status mk_k_upsample_bilinear(mk_kctx *k)
@@ -128,7 +124,7 @@ mk_status mk_k_upsample_bilinear(mk_kctx *k)
         return st;
     if (sy <= 0 || sx <= 0) return mk_kerr(k, MK_EINVAL, "scale factors must be positive");
     int g = ac ? G_ALIGN : hp ? G_HALF : G_SCALE;
-    return resample(k, 1, g, g, sy, sx);
+    return resample(k, 1, g, g);
 }
 
 static mk_status sampling_grid(mk_kctx *k, int *g)
@@ -155,7 +151,7 @@ static mk_status resize_to(mk_kctx *k, int bilinear, int resized)
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
     if (!x || x->type.rank < 2 || out->type.rank != x->type.rank)
         return mk_kerr(k, MK_EINVAL, "x must have rank >= 2");
-    int r = x->type.rank, g = G_SCALE;
+    int g = G_SCALE;
     mk_status st = sampling_grid(k, &g);
     if (st) return st;
     if (!bilinear && g != G_SCALE)
@@ -163,18 +159,12 @@ static mk_status resize_to(mk_kctx *k, int bilinear, int resized)
                        "nearest-neighbor resize with sampling_mode '%s' is "
                        "not supported (only DEFAULT)",
                        mk_kstr(k, "sampling_mode", "DEFAULT"));
-    double sy = out->type.dims[r - 2] && x->type.dims[r - 2]
-                    ? (double)out->type.dims[r - 2] / (double)x->type.dims[r - 2]
-                    : 1;
-    double sx = out->type.dims[r - 1] && x->type.dims[r - 1]
-                    ? (double)out->type.dims[r - 1] / (double)x->type.dims[r - 1]
-                    : 1;
     int gy = resized < 2 ? G_SAME : g, gx = resized < 1 ? G_SAME : g;
     if (!bilinear) {
-        gy = resized < 2 ? G_SAME : G_NEAREST_SCALE;
-        gx = resized < 1 ? G_SAME : G_NEAREST_SCALE;
+        gy = resized < 2 ? G_SAME : G_NEAREST_SIZE;
+        gx = resized < 1 ? G_SAME : G_NEAREST_SIZE;
     }
-    return resample(k, bilinear, gy, gx, sy, sx);
+    return resample(k, bilinear, gy, gx);
 }
 
 mk_status mk_k_resize_nearest(mk_kctx *k)
@@ -278,8 +268,10 @@ mk_status mk_k_resample(mk_kctx *k)
         if (strcmp(cm, cmodes[i]) == 0) cmode = i;
     int nearest = strcmp(sm, "nearest") == 0;
     if ((!nearest && strcmp(sm, "bilinear") != 0) || pmode < 0 || cmode < 0)
-        return mk_kerr(k, MK_EINVAL, "bad sampling_mode '%s', padding_mode '%s' or "
-                                     "coordinates_mode '%s'", sm, pm, cm);
+        return mk_kerr(k, MK_EINVAL,
+                       "bad sampling_mode '%s', padding_mode '%s' or "
+                       "coordinates_mode '%s'",
+                       sm, pm, cm);
     mk_layout lg = mk_interp_layout(g->type.dtype);
     if (x->type.rank != 4 || g->type.rank != 4 || out->type.rank != 4 ||
         mk_interp_layout(x->type.dtype) != MK_L_F32 || (lg != MK_L_F32 && lg != MK_L_I32) ||
@@ -310,9 +302,8 @@ mk_status mk_k_resample(mk_kctx *k)
                     *o = pmode == PAD_CONSTANT ? pv : NAN;
                     continue;
                 }
-                if (nearest) { /* round half to even, like nearbyint in the default mode */
-                    *o = pixel(img, H, W, pmode, pv, floor_index(nearbyint(v)),
-                               floor_index(nearbyint(u)));
+                if (nearest) {
+                    *o = pixel(img, H, W, pmode, pv, floor_index(v + 0.5), floor_index(u + 0.5));
                     continue;
                 }
                 int64_t x0 = floor_index(u), y0 = floor_index(v);

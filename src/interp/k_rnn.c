@@ -1,12 +1,11 @@
-/* Recurrent kernels: lstm (gate order i, f, o, z; optional peephole, clip, bidirectional), gru
- * and rnn. gru follows coremltools' op definition and reference test: gate blocks r, o, z in
- * weight_ih / weight_hh / bias; o = act(W_o x + b_o + W_ho (r * h)), reset before the
- * recurrent product; with iOS18 reset_after, o = act(W_o x + ib_o + r * (W_ho h + b_o)) where
- * bias is the recurrent bias and input_bias the input one (Keras' reset_after form; not
- * checked against Core ML). x is [seq, batch, input]; the input projection of every step is
- * one sgemm, the recurrent product one or two sgemms per step. */
+/* Recurrent kernels lstm (gates i, f, o, z; peephole, clip, bidirectional), gru (blocks r, o, z;
+ * iOS18 reset_after) and rnn over x [seq, batch, input], as coremltools' op definitions and
+ * tests state them. direction="reverse" emits the sequence in processing order (y[k] = state
+ * after k+1 steps); the backward half of a bidirectional lstm is aligned with x (y[t] = state
+ * after x[S-1] .. x[t]). One sgemm projects every step's input; one or two per step recur. */
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #include "blas.h"
 #include "interp_int.h"
@@ -15,22 +14,23 @@ typedef enum { A_SIGMOID, A_TANH, A_RELU, A_LINEAR, A_HARD_SIGMOID, A_SCALED_TAN
 
 static mk_status get_act(mk_kctx *k, const char *param, const char *def, act *a)
 {
+    static const struct {
+        const char *name;
+        act a;
+    } names[] = {{"sigmoid", A_SIGMOID},
+                 {"tanh", A_TANH},
+                 {"relu", A_RELU},
+                 {"linear", A_LINEAR},
+                 {"hard_sigmoid", A_HARD_SIGMOID},
+                 {"sigmoid_hard", A_HARD_SIGMOID},
+                 {"scaled_tanh", A_SCALED_TANH}};
     const char *s = mk_kstr(k, param, def);
-    if (strcmp(s, "sigmoid") == 0)
-        *a = A_SIGMOID;
-    else if (strcmp(s, "tanh") == 0)
-        *a = A_TANH;
-    else if (strcmp(s, "relu") == 0)
-        *a = A_RELU;
-    else if (strcmp(s, "linear") == 0)
-        *a = A_LINEAR;
-    else if (strcmp(s, "sigmoid_hard") == 0)
-        *a = A_HARD_SIGMOID;
-    else if (strcmp(s, "scaled_tanh") == 0)
-        *a = A_SCALED_TANH;
-    else
-        return mk_kerr(k, MK_EUNSUPPORTED, "%s '%s' not supported", param, s);
-    return MK_OK;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcasecmp(s, names[i].name) == 0) {
+            *a = names[i].a;
+            return MK_OK;
+        }
+    return mk_kerr(k, MK_EUNSUPPORTED, "%s '%s' not supported", param, s);
 }
 
 static float apply_act(act a, float v)
@@ -101,8 +101,9 @@ static mk_status setup(mk_kctx *k, int gates, int has_c, rnn_io *io)
 
 enum { CELL_LSTM, CELL_GRU, CELL_RNN };
 
-/* One direction over the sequence; writes outputs at column offset d*H. */
-static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reverse)
+/* One direction over the sequence; writes outputs at column offset d*H, at the step's own
+ * time index when in_order, else at the processing step. */
+static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reverse, int in_order)
 {
     const char *sfx = d ? "_back" : "";
     char n_wih[32], n_whh[32], n_b[32], n_p[32];
@@ -138,7 +139,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
     /* input projection for all steps */
     if (S * B != 0 && GH != 0 && In != 0)
         mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(S * B), (int)GH, (int)In, 1.0f,
-                    io->x->data, (int)In, wih->data, (int)In, 0.0f, xp, (int)GH);
+                 io->x->data, (int)In, wih->data, (int)In, 0.0f, xp, (int)GH);
     else
         memset(xp, 0, (size_t)(S * B * GH) * 4);
     for (int64_t b = 0; b < B; b++) {
@@ -154,7 +155,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
         if (cell == CELL_GRU && !reset_after) {
             /* gates r (block 0) and z (block 2) need W_h h; o (block 1) uses W_ho (r * h) */
             mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
-                        (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
+                     (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < GH; j++) {
                     if (j >= H && j < 2 * H) continue;
@@ -164,7 +165,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) tmp[b * H + j] = hp[b * GH + j] * h[b * H + j];
             mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)H, (int)H, 1.0f, tmp,
-                        (int)H, (const float *)whh->data + H * H, (int)H, 0.0f, c, (int)H);
+                     (int)H, (const float *)whh->data + H * H, (int)H, 0.0f, c, (int)H);
             for (int64_t b = 0; b < B; b++)
                 for (int64_t j = 0; j < H; j++) {
                     float z = hp[b * GH + 2 * H + j];
@@ -174,7 +175,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
                 }
         } else {
             mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)GH, (int)H, 1.0f, h,
-                        (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
+                     (int)H, whh->data, (int)H, 0.0f, hp, (int)GH);
             for (int64_t b = 0; b < B; b++) {
                 float *hx = hp + b * GH;
                 const float *xx = xt + b * GH;
@@ -216,7 +217,7 @@ static mk_status run_dir(mk_kctx *k, const rnn_io *io, int cell, int d, int reve
         }
         if (io->out_seq)
             for (int64_t b = 0; b < B; b++)
-                memcpy(y + (t * B + b) * HD + d * H, h + b * H, (size_t)H * 4);
+                memcpy(y + ((in_order ? t : step) * B + b) * HD + d * H, h + b * H, (size_t)H * 4);
     }
     for (int64_t b = 0; b < B; b++) {
         if (!io->out_seq) memcpy(y + b * HD + d * H, h + b * H, (size_t)H * 4);
@@ -235,8 +236,8 @@ static mk_status run_cell(mk_kctx *k, int cell, int gates)
     mk_status st = setup(k, gates, cell == CELL_LSTM, &io);
     if (st) return st;
     int rev = strcmp(mk_kstr(k, "direction", "forward"), "reverse") == 0;
-    if ((st = run_dir(k, &io, cell, 0, rev))) return st;
-    if (io.dirs == 2) st = run_dir(k, &io, cell, 1, 1);
+    if ((st = run_dir(k, &io, cell, 0, rev, 0))) return st;
+    if (io.dirs == 2) st = run_dir(k, &io, cell, 1, 1, 1);
     return st;
 }
 

@@ -72,6 +72,9 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(SOFTPLUS, k_activation),
     K(SOFTSIGN, k_activation),
     K(LINEAR_ACTIVATION, k_activation),
+    K(CLAMPED_RELU, k_clamped_relu),
+    K(THRESHOLDED_RELU, k_thresholded_relu),
+    K(SOFTPLUS_PARAMETRIC, k_softplus_parametric),
     K(SOFTMAX, k_softmax),
     /* linear algebra and convolution */
     K(LINEAR, k_linear),
@@ -138,6 +141,13 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(DEPTH_TO_SPACE, k_depth_to_space),
     K(SPACE_TO_DEPTH, k_space_to_depth),
     K(PIXEL_SHUFFLE, k_pixel_shuffle),
+    K(PIXEL_UNSHUFFLE, k_pixel_unshuffle),
+    K(BATCH_TO_SPACE, k_batch_space),
+    K(SPACE_TO_BATCH, k_batch_space),
+    K(REVERSE_SEQUENCE, k_reverse_sequence),
+    K(SLIDING_WINDOWS, k_sliding_windows),
+    K(RESHAPE_LIKE, k_reshape_like),
+    K(CROP, k_crop),
     /* resampling */
     K(UPSAMPLE_NEAREST_NEIGHBOR, k_upsample_nearest),
     K(UPSAMPLE_BILINEAR, k_upsample_bilinear),
@@ -155,6 +165,10 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(QUANTIZE, k_quantize),
     K(DEQUANTIZE, k_dequantize),
     K(READ_STATE, k_read_state),
+    K(RANDOM_BERNOULLI, k_random),
+    K(RANDOM_CATEGORICAL, k_random_categorical),
+    K(RANDOM_NORMAL, k_random),
+    K(RANDOM_UNIFORM, k_random),
 };
 
 mk_kernel mk_interp_kernel(mk_op_kind kind)

@@ -547,6 +547,36 @@ static mk_status r_fill(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
+/* random_bernoulli / normal / uniform: shape from `shape`, dtype of the distribution's first
+ * parameter (prob, mean, low), fp32 when defaulted. */
+static mk_status r_random(mk_ictx *c)
+{
+    const mk_operand *s = mk_ir_infer_req(c, "shape");
+    if (!s) return c->e->code;
+    mk_op_kind k = c->op->kind;
+    const char *p = k == MK_OP_RANDOM_BERNOULLI ? "prob"
+                    : k == MK_OP_RANDOM_NORMAL  ? "mean"
+                                                : "low";
+    mk_type t = mk_type_scalar(value_dtype(c, p, MK_DT_FP32));
+    if (!mk_dtype_is_float(t.dtype)) return mk_ir_infer_fail(c, "'%s' must be a float", p);
+    if (shape_from_vector(c, "shape", s, &t)) return c->e->code;
+    return mk_ir_infer_out(c, &t);
+}
+
+/* random_categorical: x [..., classes] -> [..., size] of x's dtype. */
+static mk_status r_random_categorical(mk_ictx *c)
+{
+    const mk_operand *x = mk_ir_infer_req(c, "x");
+    int64_t size;
+    if (!x || mk_ir_infer_int(c, "size", 1, &size, NULL)) return c->e->code;
+    if (size < 1 || size > MK_INFER_DIM_MAX) return mk_ir_infer_fail(c, "size must be positive");
+    if (x->type.rank == 0) return mk_ir_infer_fail(c, "x must have rank >= 1");
+    if (x->type.rank < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
+    mk_type t = x->type;
+    t.dims[t.rank - 1] = size;
+    return mk_ir_infer_out(c, &t);
+}
+
 static mk_status r_fill_like(mk_ictx *c)
 {
     const mk_operand *r = mk_ir_infer_req(c, "ref_tensor");
@@ -871,6 +901,9 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_SOFTPLUS] = r_unary,
     [MK_OP_SOFTSIGN] = r_unary,
     [MK_OP_LINEAR_ACTIVATION] = r_unary,
+    [MK_OP_CLAMPED_RELU] = r_unary,
+    [MK_OP_THRESHOLDED_RELU] = r_unary,
+    [MK_OP_SOFTPLUS_PARAMETRIC] = mk_ir_rule_softplus_parametric,
     [MK_OP_SOFTMAX] = r_unary_axis,
     [MK_OP_LINEAR] = mk_ir_rule_linear,
     [MK_OP_MATMUL] = mk_ir_rule_matmul,
@@ -932,6 +965,13 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_DEPTH_TO_SPACE] = mk_ir_rule_space,
     [MK_OP_SPACE_TO_DEPTH] = mk_ir_rule_space,
     [MK_OP_PIXEL_SHUFFLE] = mk_ir_rule_space,
+    [MK_OP_PIXEL_UNSHUFFLE] = mk_ir_rule_pixel_unshuffle,
+    [MK_OP_BATCH_TO_SPACE] = mk_ir_rule_batch_space,
+    [MK_OP_SPACE_TO_BATCH] = mk_ir_rule_batch_space,
+    [MK_OP_REVERSE_SEQUENCE] = mk_ir_rule_reverse_sequence,
+    [MK_OP_SLIDING_WINDOWS] = mk_ir_rule_sliding_windows,
+    [MK_OP_RESHAPE_LIKE] = mk_ir_rule_reshape_like,
+    [MK_OP_CROP] = mk_ir_rule_crop,
     [MK_OP_UPSAMPLE_NEAREST_NEIGHBOR] = mk_ir_rule_upsample,
     [MK_OP_UPSAMPLE_BILINEAR] = mk_ir_rule_upsample,
     [MK_OP_RESIZE_NEAREST_NEIGHBOR] = mk_ir_rule_resize_hw,
@@ -946,6 +986,10 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_WHILE_LOOP] = r_while_loop,
     [MK_OP_QUANTIZE] = r_quantize,
     [MK_OP_DEQUANTIZE] = r_dequantize,
+    [MK_OP_RANDOM_BERNOULLI] = r_random,
+    [MK_OP_RANDOM_CATEGORICAL] = r_random_categorical,
+    [MK_OP_RANDOM_NORMAL] = r_random,
+    [MK_OP_RANDOM_UNIFORM] = r_random,
     [MK_OP_READ_STATE] = r_read_state,
 };
 

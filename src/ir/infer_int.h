@@ -64,7 +64,7 @@ mk_status mk_ir_infer_same_dim(mk_ictx *c, const char *what, int64_t a, int64_t 
 /* numpy broadcast of two types' shapes into out (dtype untouched). */
 mk_status mk_ir_infer_broadcast(mk_ictx *c, const mk_type *a, const mk_type *b, mk_type *out);
 
-/* Family rules (infer_nn.c, infer_shape.c). */
+/* Family rules (infer_nn.c, infer_shape.c, infer_layout.c). */
 mk_status mk_ir_rule_conv(mk_ictx *c);
 mk_status mk_ir_rule_conv_transpose(mk_ictx *c);
 mk_status mk_ir_rule_pool(mk_ictx *c);
@@ -80,6 +80,13 @@ mk_status mk_ir_rule_resize_hw(mk_ictx *c);
 mk_status mk_ir_rule_resize(mk_ictx *c);
 mk_status mk_ir_rule_resample(mk_ictx *c);
 mk_status mk_ir_rule_space(mk_ictx *c);
+mk_status mk_ir_rule_softplus_parametric(mk_ictx *c);
+mk_status mk_ir_rule_pixel_unshuffle(mk_ictx *c);
+mk_status mk_ir_rule_batch_space(mk_ictx *c);
+mk_status mk_ir_rule_reverse_sequence(mk_ictx *c);
+mk_status mk_ir_rule_sliding_windows(mk_ictx *c);
+mk_status mk_ir_rule_reshape_like(mk_ictx *c);
+mk_status mk_ir_rule_crop(mk_ictx *c);
 
 mk_status mk_ir_rule_reshape(mk_ictx *c);
 mk_status mk_ir_rule_transpose(mk_ictx *c);

@@ -709,7 +709,8 @@ mk_status mk_ir_rule_resample(mk_ictx *c)
         const char *param;
         const char *const *allowed;
         int n;
-    } strs[] = {{"sampling_mode", sampling, 2}, {"padding_mode", padding, 4},
+    } strs[] = {{"sampling_mode", sampling, 2},
+                {"padding_mode", padding, 4},
                 {"coordinates_mode", coords, 3}};
     const mk_operand *x = mk_ir_infer_req(c, "x");
     const mk_operand *g = x ? mk_ir_infer_req(c, "coordinates") : NULL;
@@ -718,10 +719,15 @@ mk_status mk_ir_rule_resample(mk_ictx *c)
         return c->e->code;
     if (x->type.dtype != MK_DT_FP32 && x->type.dtype != MK_DT_FP16)
         return mk_ir_infer_fail(c, "'x' must be fp16 or fp32");
-    if (g->type.dtype != MK_DT_FP32 && g->type.dtype != MK_DT_INT32 &&
-        (g->type.dtype != MK_DT_FP16 || c->ios < 16))
+    mk_dtype gd = g->type.dtype;
+    int small_int =
+        gd == MK_DT_INT8 || gd == MK_DT_UINT8 || gd == MK_DT_INT16 || gd == MK_DT_UINT16;
+    if (gd != MK_DT_FP32 && gd != MK_DT_INT32 && (gd != MK_DT_FP16 || c->ios < 16) &&
+        (!small_int || c->ios < 17))
         return mk_ir_infer_fail(c, "'coordinates' must be int32 or fp32%s",
-                                c->ios < 16 ? "" : " or fp16");
+                                c->ios < 16   ? ""
+                                : c->ios < 17 ? " or fp16"
+                                              : ", fp16, (u)int8 or (u)int16");
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) {
         const char *s = mk_ir_infer_str(c, strs[i].param, NULL);
         if (!s) return mk_ir_infer_fail(c, "'%s' must be a constant string", strs[i].param);

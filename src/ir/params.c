@@ -215,6 +215,9 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_SOFTPLUS] = UNARY,
     [MK_OP_SOFTSIGN] = UNARY,
     [MK_OP_LINEAR_ACTIVATION] = ALPHA_BETA,
+    [MK_OP_CLAMPED_RELU] = ALPHA_BETA,
+    [MK_OP_THRESHOLDED_RELU] = ALPHA,
+    [MK_OP_SOFTPLUS_PARAMETRIC] = ALPHA_BETA,
     [MK_OP_SOFTMAX] = PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL)),
 
     [MK_OP_LINEAR] =
@@ -314,6 +317,21 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_DEPTH_TO_SPACE] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
     [MK_OP_SPACE_TO_DEPTH] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
     [MK_OP_PIXEL_SHUFFLE] = PARAMS(IN("x", NUM, ALL), RC("upscale_factor", I32, ALL)),
+    [MK_OP_PIXEL_UNSHUFFLE] = PARAMS(IN("x", NUM, ALL), RC("downscale_factor", I32, ALL)),
+    [MK_OP_BATCH_TO_SPACE] =
+        PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("crops", I32, ALL)),
+    [MK_OP_SPACE_TO_BATCH] =
+        PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("paddings", I32, ALL)),
+    [MK_OP_REVERSE_SEQUENCE] = PARAMS(IN("x", NUM, ALL), IN("lengths", I32, ALL),
+                                      DI("seq_axis", 0, ALL), DI("batch_axis", 0, ALL)),
+    [MK_OP_SLIDING_WINDOWS] =
+        PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL), RC("size", I32, ALL), DI("stride", 1, ALL)),
+    [MK_OP_RESHAPE_LIKE] = PARAMS(IN("x", NUM, ALL), {.name = "ref_tensors", .flags = R | T, ALL},
+                                  {.name = "begins", .flags = R | T | C, .dtypes = I32, ALL},
+                                  {.name = "ends", .flags = R | T | C, .dtypes = I32, ALL},
+                                  {.name = "end_masks", .flags = R | T | C, .dtypes = BOOL, ALL}),
+    [MK_OP_CROP] =
+        PARAMS(IN("x", FLT, ALL), RC("crop_height", I32, ALL), RC("crop_width", I32, ALL)),
 
     [MK_OP_UPSAMPLE_NEAREST_NEIGHBOR] = PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES),
     [MK_OP_UPSAMPLE_BILINEAR] =
@@ -327,12 +345,14 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_RESIZE] =
         PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL),
                DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL)),
-    /* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16 */
-    [MK_OP_RESAMPLE] =
-        PARAMS(IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15),
-               IN("coordinates", B_(INT32) | FLT, S16), RC("sampling_mode", STR, ALL),
-               RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),
-               RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL)),
+    /* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16,
+     * also int8/uint8/int16/uint16 from iOS17 */
+    [MK_OP_RESAMPLE] = PARAMS(
+        IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15),
+        {.name = "coordinates", .flags = R, .dtypes = B_(INT32) | FLT, .since = 16, .until = 16},
+        IN("coordinates", INTS | FLT, S17), RC("sampling_mode", STR, ALL),
+        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),
+        RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL)),
 
     [MK_OP_LSTM] =
         PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),
@@ -365,6 +385,14 @@ static const mk_op_params params[MK_OP__COUNT] = {
         PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
                RC("scale", FLT, ALL), OC("axis", I32, ALL)),
     [MK_OP_READ_STATE] = PARAMS(IN("input", 0, ALL)),
+    [MK_OP_RANDOM_BERNOULLI] =
+        PARAMS(IN("shape", I32, ALL), DF("prob", 0.5, ALL), DI("seed", -1, ALL)),
+    [MK_OP_RANDOM_CATEGORICAL] = PARAMS(IN("x", FLT, ALL), DS("mode", "logits", ALL),
+                                        DI("size", 1, ALL), DI("seed", -1, ALL)),
+    [MK_OP_RANDOM_NORMAL] = PARAMS(IN("shape", I32, ALL), DF("mean", 0.0, ALL),
+                                   DF_T("stddev", 1.0, ALL), DI("seed", -1, ALL)),
+    [MK_OP_RANDOM_UNIFORM] = PARAMS(IN("shape", I32, ALL), DF("low", 0.0, ALL),
+                                    DF_T("high", 1.0, ALL), DI("seed", -1, ALL)),
 };
 
 const mk_op_params *mk_ir_op_params(mk_op_kind k)

@@ -4,7 +4,8 @@
  * to MIL's layouts. Every other form with a static sequence length (GRU linear_before_reset=1
  * as PyTorch exports it, clip, input_forget, run-time peepholes, other activations, constant
  * sequence_lens shorter than the sequence) is unrolled step by step into linear, elementwise
- * ops, split and stack (hazard H29). layout=1 is transposed around both forms. */
+ * ops, split and stack (hazard H29). layout=1 is transposed around both forms. A one-way
+ * reverse MIL op lists its steps in processing order: its Y is flipped back in time. */
 #include <math.h>
 #include <string.h>
 #include <strings.h>
@@ -602,7 +603,13 @@ static int native_op(rctx *r, mk_value *x, mk_value *h0, mk_value *c0, int d0, i
     *y = mk_onnx_out(c, op, NULL, &ty);
     *yh = *y ? mk_onnx_out(c, op, NULL, &th) : NULL;
     *yc = *yh && lstm ? mk_onnx_out(c, op, NULL, &th) : NULL;
-    return *yh && (!lstm || *yc);
+    if (!*yh || (lstm && !*yc)) return 0;
+    if (strcmp(dir, "reverse") || S == 1) return 1;
+    /* MIL's reverse direction emits steps in processing order; ONNX aligns them with X */
+    mk_op *rv = mk_onnx_op(c, MK_OP_REVERSE, NULL);
+    int32_t a0 = 0;
+    return rv && mk_onnx_in_mil(c, rv, "x", *y) && mk_onnx_in_i32s(c, rv, "axes", 1, &a0) &&
+           (*y = mk_onnx_out(c, rv, NULL, &ty)) != NULL;
 }
 
 /* MIL [S, B, D*H] -> [S, D, B, H]; [B, D*H] -> [D, B, H]. */

@@ -261,6 +261,10 @@ TEST(ort_lstm_forms)
 {
     rnn_case k = {"LSTM", 4, 1, 0, 1, 1, 4, 2, 3, 4, NULL, 0, 0, 0, NULL, 1, NULL, NULL};
     rnn_check(tc, &k, "lstm_native_peephole", MK_OP_LSTM, MK_OP__COUNT);
+    /* MIL's one-way reverse lstm lists steps in processing order; the lowering flips Y back */
+    k.direction = "reverse";
+    rnn_check(tc, &k, "lstm_native_reverse", MK_OP_LSTM, MK_OP__COUNT);
+    k.direction = NULL;
     k.peephole = 2;
     rnn_check(tc, &k, "lstm_runtime_peephole", MK_OP_LINEAR, MK_OP_LSTM);
     k.peephole = 0;

@@ -127,12 +127,12 @@ TEST(resample_bilinear_padding_modes)
 
 TEST(resample_nearest_and_int_coordinates)
 {
-    /* rounds half to even: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2 */
+    /* rounds halves up (floor(v + 0.5)): 0.5 -> 1, 1.5 -> 2, 2.5 -> 3, -0.1 -> 0; -0.6 -> -1 */
     static const float pts[] = {0.5f, 0, 1.5f, 0, 2.5f, 1, 2.4f, 1.6f, -0.6f, 0.4f, 1, 0.5f};
-    static const float constant[] = {1, 3, 6, -1, -1, 2};
-    static const float border[] = {1, 3, 6, 6, 1, 2};
-    static const float reflection[] = {1, 3, 6, 3, 2, 2}; /* (2,2) -> row 0; (-1,0) -> col 1 */
-    static const float symmetric[] = {1, 3, 6, 6, 1, 2};  /* (2,2) -> row 1; (-1,0) -> col 0 */
+    static const float constant[] = {2, 3, -1, -1, -1, 5};
+    static const float border[] = {2, 3, 6, 6, 1, 5};
+    static const float reflection[] = {2, 3, 5, 3, 2, 5}; /* col 3 -> 1, row 2 -> 0, col -1 -> 1 */
+    static const float symmetric[] = {2, 3, 6, 6, 1, 5};  /* col 3 -> 2, row 2 -> 1, col -1 -> 0 */
     rs_case rc = {"nearest", "constant", "unnormalized", 0, -1};
     expect(tc, &rc, 6, pts, constant, 0);
     rc.padding = "border";
