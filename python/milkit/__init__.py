@@ -15,6 +15,7 @@ from ._lib import Error, lib
 
 __all__ = ["Error", "Finding", "MLModel", "convert", "fix", "info", "lint", "library_path"]
 __version__ = "0.1.0"
+Error.__module__ = "milkit"
 library_path = _lib.path
 
 _SEVERITY = {0: "info", 1: "warning", 2: "error"}
@@ -35,14 +36,34 @@ def _s(b):
     return None if b is None else b.decode("utf-8", "replace")
 
 
-class _Program:
-    """An mk_program, freed with the object."""
+def _shape_str(v):
+    if isinstance(v, str):
+        return v
+    return ",".join(f"{d[0]}..{d[1]}" if isinstance(d, (tuple, list)) else str(int(d))
+                    for d in v)
 
-    def __init__(self, path):
+
+def _convert_options(shapes, binds):
+    """mk_convert_options for shapes / binds dicts, and the ctypes arrays it points at."""
+    o = _lib.mk_convert_options()
+    sh = [_b(f"{k}={_shape_str(v)}") for k, v in (shapes or {}).items()]
+    bd = [_b(f"{k}={v}") for k, v in (binds or {}).items()]
+    arrays = ((ctypes.c_char_p * max(1, len(sh)))(*sh), (ctypes.c_char_p * max(1, len(bd)))(*bd))
+    o.n_shapes, o.shapes, o.n_binds, o.binds = len(sh), arrays[0], len(bd), arrays[1]
+    return o, arrays
+
+
+class _Program:
+    """An mk_program (an .onnx model converted in memory with shapes / binds), freed with the
+    object."""
+
+    def __init__(self, path, shapes=None, binds=None):
         self.ptr = ctypes.c_void_p()
         err = _lib.mk_err()
-        _lib.check(lib.mk_model_load(_b(os.fspath(path)), None, None, ctypes.byref(self.ptr),
-                                     ctypes.byref(err)), err)
+        o, keep = _convert_options(shapes, binds)
+        _lib.check(lib.mk_model_load(_b(os.fspath(path)), ctypes.byref(o), None,
+                                     ctypes.byref(self.ptr), ctypes.byref(err)), err)
+        del keep
 
     def __del__(self):
         if getattr(self, "ptr", None):
@@ -50,10 +71,10 @@ class _Program:
             self.ptr = None
 
 
-def info(path) -> dict:
+def info(path, shapes=None, binds=None) -> dict:
     """`milkit info --json PATH` as a dict: target, inputs/outputs (with shape ranges), op
     histogram, constants and metadata."""
-    p = _Program(path)
+    p = _Program(path, shapes, binds)
     out, err = ctypes.c_void_p(), _lib.mk_err()
     _lib.check(lib.mk_program_info_string(p.ptr, 1, ctypes.byref(out), ctypes.byref(err)), err)
     return json.loads(_lib.take_string(out))
@@ -73,17 +94,19 @@ class Finding:
     op_index: int = -1
 
 
-def lint(path) -> list:
+def lint(path, shapes=None, binds=None) -> list:
     """Findings of `milkit lint PATH`, in report order."""
-    p = _Program(path)
+    p = _Program(path, shapes, binds)
     f, err = ctypes.c_void_p(), _lib.mk_err()
     _lib.check(lib.mk_lint(p.ptr, None, ctypes.byref(f), ctypes.byref(err)), err)
     try:
         out = []
         for i in range(lib.mk_findings_count(f)):
             x = lib.mk_findings_at(f, i).contents
+            op = x.op_index >= 0
             out.append(Finding(_s(x.rule), _SEVERITY.get(x.severity, str(x.severity)),
-                               _s(x.op_name), _s(x.op_type), _s(x.message), _s(x.fix),
+                               _s(x.op_name) if op else None, _s(x.op_type) if op else None,
+                               _s(x.message), _s(x.fix),
                                _s(x.function), _s(x.block), x.op_index))
         return out
     finally:
@@ -108,19 +131,13 @@ def fix(src, dst, only=None, skip=None, seed=0) -> dict:
     return {"rows": rows, "verified": bool(rep.verified), "max_err": rep.max_err}
 
 
-def _shape_str(v):
-    if isinstance(v, str):
-        return v
-    return ",".join(f"{d[0]}..{d[1]}" if isinstance(d, (tuple, list)) else str(int(d))
-                    for d in v)
-
-
 def convert(src, dst, target=None, precision="fp16", shapes=None, fix=True, weights=None,
             binds=None) -> dict:
     """`milkit convert SRC -o DST`: ONNX or Core ML model -> .mlpackage. target "ios15".."ios18";
     precision "fp16" or "fp32"; shapes {"x": (1, 3, (32, 1024), (32, 1024))} or
     {"x": "1,3,32..1024,32..1024"}; weights "int8"; binds {"name": value}."""
-    o, po = _lib.mk_convert_options(), _lib.mk_pipeline_options()
+    o, _keep = _convert_options(shapes, binds)
+    po = _lib.mk_pipeline_options()
     if target is not None:
         o.target = lib.mk_target_parse(_b(target))
         if not o.target:
@@ -130,11 +147,6 @@ def convert(src, dst, target=None, precision="fp16", shapes=None, fix=True, weig
     if weights not in (None, "int8"):
         raise ValueError(f"milkit.convert: unknown weights {weights!r} (int8)")
     po.fp16, po.fix, po.int8_weights = precision == "fp16", bool(fix), weights == "int8"
-    sh = [_b(f"{k}={_shape_str(v)}") for k, v in (shapes or {}).items()]
-    bd = [_b(f"{k}={v}") for k, v in (binds or {}).items()]
-    sh_arr, bd_arr = (ctypes.c_char_p * max(1, len(sh)))(*sh), (ctypes.c_char_p * max(1, len(bd)))(*bd)
-    o.n_shapes, o.shapes = len(sh), sh_arr
-    o.n_binds, o.binds = len(bd), bd_arr
     rep, err = _lib.mk_convert_report(), _lib.mk_err()
     _lib.check(lib.mk_convert(_b(os.fspath(src)), _b(os.fspath(dst)), ctypes.byref(o),
                               ctypes.byref(po), ctypes.byref(rep), ctypes.byref(err)), err)
@@ -186,13 +198,14 @@ class _Spec:
 class MLModel:
     """A model run by milkit's CPU reference interpreter, with coremltools' MLModel prediction
     API. fp16_emulate=True rounds every op output to half precision, as an fp16 model computes
-    on the GPU / Neural Engine; by default float ops compute in fp32 (like Core ML's CPU)."""
+    on the GPU / Neural Engine; by default float ops compute in fp32 (like Core ML's CPU).
+    An .onnx model is converted in memory; shapes= / binds= are convert's options for it."""
 
     def __init__(self, model, function_name=None, fp16_emulate=False, compute_units=None,
-                 threads=0):
+                 threads=0, shapes=None, binds=None):
         del compute_units  # every prediction runs on milkit's CPU interpreter
         self.path = os.fspath(model)
-        self._prog = _Program(self.path)
+        self._prog = _Program(self.path, shapes, binds)
         out, err = ctypes.c_void_p(), _lib.mk_err()
         _lib.check(lib.mk_program_info_string(self._prog.ptr, 1, ctypes.byref(out),
                                               ctypes.byref(err)), err)

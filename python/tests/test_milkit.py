@@ -17,7 +17,8 @@ import milkit.coremltools as mct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("MILKIT_BIN", os.path.join(ROOT, "build", "debug", "milkit"))
-GOLDEN = "/work/shared/golden"
+SHARED = os.environ.get("MILKIT_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+GOLDEN = os.path.join(SHARED, "golden")
 NODE = "/usr/share/libonnx-testdata/data/node"
 VOCODER = os.path.join(ROOT, "examples", "vocoder_upsampler.onnx")
 
@@ -36,22 +37,41 @@ def cli(*args):
 
 def models():
     out = [VOCODER]
+    shared = os.path.join(SHARED, "models")
+    if os.path.isdir(shared):
+        out += sorted(os.path.join(shared, d, "model.onnx") for d in os.listdir(shared)
+                      if os.path.exists(os.path.join(shared, d, "model.onnx")))
     if os.path.isdir(GOLDEN):
         out += sorted(os.path.join(GOLDEN, f) for f in os.listdir(GOLDEN)
                       if f.endswith(".mlpackage"))
     return out
 
 
+def shared_io(m, prefix):
+    """{name: array} of a shared model's input_NAME.npy or output_NAME.npy files."""
+    d = os.path.dirname(m)
+    return {f[len(prefix):-4]: np.load(os.path.join(d, f)) for f in sorted(os.listdir(d))
+            if f.startswith(prefix) and f.endswith(".npy")}
+
+
 def test_predict_equals_milkit_run():
     if not os.path.isdir(GOLDEN):
-        print(f"  ({GOLDEN} absent: only the example model is checked)")
+        print(f"  ({SHARED} absent: only the example model is checked)")
     n = 0
     with tempfile.TemporaryDirectory() as tmp:
         for i, m in enumerate(models()):
             ins, outs = os.path.join(tmp, f"in{i}.npz"), os.path.join(tmp, f"out{i}.npz")
-            cli("run", m, "--seed", str(i + 1), "--save-inputs", ins, "-o", outs)
+            ref = shared_io(m, "input_") if m.endswith("model.onnx") else {}
+            shapes = {k: v.shape for k, v in ref.items()}
+            args = [a for k, v in ref.items() for a in
+                    ("--shape", f"{k}={','.join(map(str, v.shape))}", "-i",
+                     f"{k}={os.path.join(os.path.dirname(m), 'input_' + k + '.npy')}")]
+            cli("run", m, "--seed", str(i + 1), "--save-inputs", ins, "-o", outs, *args)
             x, want = dict(np.load(ins)), dict(np.load(outs))
-            got = milkit.MLModel(m).predict(x)
+            got = milkit.MLModel(m, shapes=shapes).predict(x)
+            for k, r in (shared_io(m, "output_") if ref else {}).items():
+                g = got[k] if k in got else next(iter(got.values()))
+                assert np.all(np.abs(g - r) <= 1e-4 + 1e-3 * np.abs(r)), (m, k)
             assert sorted(got) == sorted(want), (m, list(got), list(want))
             for k in want:
                 g = got[k].astype(np.float32) if got[k].dtype == np.float16 else got[k]
@@ -165,7 +185,9 @@ def test_fp16_emulate_changes_numbers():
 def test_info_lint_match_cli():
     import json
     for m in models():
-        assert milkit.info(m) == json.loads(cli("info", "--json", m))
+        sh = {k: v.shape for k, v in shared_io(m, "input_").items()} if m.endswith("model.onnx") else {}
+        args = [a for k, v in sh.items() for a in ("--shape", f"{k}={','.join(map(str, v))}")]
+        assert milkit.info(m, shapes=sh) == json.loads(cli("info", "--json", m, *args))
     c = need(os.path.join(GOLDEN, "c_convtranspose1d_768to384_k7s3p2_fp16_ios17.mlpackage"),
              "shared goldens")
     f = milkit.lint(c)
@@ -226,39 +248,38 @@ def _standin():
     return ct
 
 
-class _Spec:
-    def __init__(self, pkg):
-        self.pkg = pkg
-
-
 def test_coremltools_shim_standin():
     ct = _standin()
-    x = {"x": np.random.default_rng(6).standard_normal((1, 64)).astype(np.float32)}
-    p = need(os.path.join(GOLDEN, "d_mlp_linear_relu_softmax_fp32_ios17.mlpackage"), "shared goldens")
-    try:
-        ct.models.MLModel(p).predict(x)
-        raise AssertionError("stand-in predicted before enable")
-    except Exception as e:
-        assert "macOS" in str(e)
-    mct.enable(ct)
-    try:
-        want = milkit.MLModel(p).predict(x)["probs"]
-        assert np.array_equal(ct.models.MLModel(p).predict(x)["probs"], want)
-        mem = ct.models.MLModel(p + "_notthere")  # as an in-memory model: saved on first use
-        mem.package_path, mem._saved = None, p
-        assert np.array_equal(mem.predict(x)["probs"], want)
+    x = {"mel": np.random.default_rng(6).standard_normal((1, 80, 32)).astype(np.float32)}
+    with tempfile.TemporaryDirectory() as tmp:
+        p = os.path.join(tmp, "voc.mlpackage")
+        milkit.convert(VOCODER, p, precision="fp32")
         try:
-            ct.models.MLModel(p).predict({"x": np.zeros((1, 65), np.float32)})
-            raise AssertionError("bad shape accepted")
-        except milkit.Error as e:
-            assert str(e).startswith("milkit (reference CPU interpreter, not Core ML): input x")
-    finally:
-        mct.disable(ct)
-    try:
-        ct.models.MLModel(p).predict(x)
-        raise AssertionError("disable did not restore predict")
-    except Exception as e:
-        assert "macOS" in str(e)
+            ct.models.MLModel(p).predict(x)
+            raise AssertionError("stand-in predicted before enable")
+        except Exception as e:
+            assert "macOS" in str(e)
+        mct.enable(ct)
+        try:
+            want = milkit.MLModel(p).predict(x)["audio"]
+            assert np.array_equal(ct.models.MLModel(p).predict(x)["audio"], want)
+            mem = ct.models.MLModel(p)  # as an in-memory model: saved on first use
+            mem.package_path, mem._saved = None, p
+            assert np.array_equal(mem.predict(x)["audio"], want)
+            assert os.path.isdir(os.path.join(mem._milkit_tmpdir.name, "model.mlpackage"))
+            try:
+                ct.models.MLModel(p).predict({"mel": np.zeros((1, 80, 33), np.float32)})
+                raise AssertionError("bad shape accepted")
+            except milkit.Error as e:
+                assert str(e).startswith("milkit (reference CPU interpreter, not Core ML): "
+                                         "input mel"), e
+        finally:
+            mct.disable(ct)
+        try:
+            ct.models.MLModel(p).predict(x)
+            raise AssertionError("disable did not restore predict")
+        except Exception as e:
+            assert "macOS" in str(e)
 
 
 def test_coremltools_real():
@@ -305,7 +326,8 @@ def test_pip_install_offline():
         assert r.returncode == 0, r.stdout + r.stderr
         code = ("import milkit, sys; assert milkit.__file__.startswith(sys.argv[1]), "
                 "milkit.__file__; print(milkit.info(sys.argv[2])['inputs'][0]['name'])")
-        env = dict(os.environ, PYTHONPATH=os.path.join(tmp, "site"))
+        env = dict(os.environ, PYTHONPATH=os.path.join(tmp, "site"),
+                   MILKIT_LIB=os.path.abspath(milkit.library_path))
         r = subprocess.run([sys.executable, "-c", code, os.path.join(tmp, "site"), VOCODER],
                            capture_output=True, text=True, env=env, cwd=tmp)
         assert r.returncode == 0 and r.stdout.strip(), r.stderr
