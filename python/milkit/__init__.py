@@ -5,6 +5,7 @@ their dtype and layout already match. Errors raise milkit.Error with milkit's me
 import ctypes
 import json
 import os
+import threading
 from dataclasses import dataclass
 from typing import Optional
 
@@ -220,7 +221,7 @@ class MLModel:
         self._outputs = [_feature(d) for d in self._info.get("outputs", [])]
         opts = _lib.mk_run_options()
         opts.fp16_emulate, opts.threads = int(self.fp16_emulate), threads
-        self._session = ctypes.c_void_p()
+        self._session, self._lock = ctypes.c_void_p(), threading.Lock()
         _lib.check(lib.mk_session_new(self._prog.ptr, ctypes.byref(opts),
                                       ctypes.byref(self._session), ctypes.byref(err)), err)
 
@@ -293,10 +294,11 @@ class MLModel:
             t.data, t.nbytes = (a.ctypes.data if a.nbytes else None), a.nbytes
         ins = _lib.mk_tensor_list(len(arrays), items)
         outs, err = _lib.mk_tensor_list(), _lib.mk_err()
-        _lib.check(lib.mk_session_run(self._session, ctypes.byref(ins), ctypes.byref(outs), None,
-                                      ctypes.byref(err)), err)
+        with self._lock:  # a session is not for concurrent runs
+            st = lib.mk_session_run(self._session, ctypes.byref(ins), ctypes.byref(outs), None,
+                                    ctypes.byref(err))
+        _lib.check(st, err)
         owner = _Owner(outs)
-        want = self.output_description
         result = {}
         for i in range(outs.n):
             t = outs.items[i]
@@ -310,8 +312,5 @@ class MLModel:
                 buf = (ctypes.c_char * (n * dt.itemsize)).from_address(t.data)
                 buf._owner = owner
                 arr = np.frombuffer(buf, dt).reshape(shape)
-            d = want.get(name)
-            if d is not None and d.dtype != arr.dtype and d.dtype in (np.float16, np.int32):
-                arr = arr.astype(d.dtype)
-            result[name] = arr
+            result[name] = arr  # fp16 outputs stay float32, as coremltools returns them
         return result

@@ -74,8 +74,8 @@ def test_predict_equals_milkit_run():
                 assert np.all(np.abs(g - r) <= 1e-4 + 1e-3 * np.abs(r)), (m, k)
             assert sorted(got) == sorted(want), (m, list(got), list(want))
             for k in want:
-                g = got[k].astype(np.float32) if got[k].dtype == np.float16 else got[k]
-                w = want[k].astype(g.dtype)
+                g, w = got[k], want[k]
+                assert g.dtype == w.dtype and g.dtype != np.float16, (m, k, g.dtype, w.dtype)
                 assert g.shape == w.shape, (m, k, g.shape, w.shape)
                 assert np.array_equal(g, w, equal_nan=True), (m, k, np.abs(g - w).max())
             n += 1
@@ -176,7 +176,8 @@ def test_state_and_functions_not_yet():
 def test_fp16_emulate_changes_numbers():
     m32, m16 = milkit.MLModel(VOCODER), milkit.MLModel(VOCODER, fp16_emulate=True)
     name = m32.get_spec().description.input[0].name
-    x = np.random.default_rng(3).standard_normal(m32.input_description[name].shape).astype(np.float32)
+    shape = m32.input_description[name].shape
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     a, b = next(iter(m32.predict({name: x}).values())), next(iter(m16.predict({name: x}).values()))
     assert not np.array_equal(a, b) and np.allclose(a, b, atol=5e-2)
     assert np.array_equal(b.astype(np.float16).astype(np.float32), b)
@@ -185,7 +186,8 @@ def test_fp16_emulate_changes_numbers():
 def test_info_lint_match_cli():
     import json
     for m in models():
-        sh = {k: v.shape for k, v in shared_io(m, "input_").items()} if m.endswith("model.onnx") else {}
+        onnx = m.endswith("model.onnx")
+        sh = {k: v.shape for k, v in shared_io(m, "input_").items()} if onnx else {}
         args = [a for k, v in sh.items() for a in ("--shape", f"{k}={','.join(map(str, v))}")]
         assert milkit.info(m, shapes=sh) == json.loads(cli("info", "--json", m, *args))
     c = need(os.path.join(GOLDEN, "c_convtranspose1d_768to384_k7s3p2_fp16_ios17.mlpackage"),
@@ -214,7 +216,8 @@ def test_fix_and_convert():
         r = milkit.convert(VOCODER, pkg, target="ios17", precision="fp32")
         assert r["n_ops"] > 0 and milkit.info(pkg)["target"] == "iOS17"
         name = milkit.MLModel(pkg).get_spec().description.input[0].name
-        v = {name: np.random.default_rng(5).standard_normal(milkit.MLModel(pkg).input_description[name].shape)}
+        shape = milkit.MLModel(pkg).input_description[name].shape
+        v = {name: np.random.default_rng(5).standard_normal(shape)}
         ya, yb = milkit.MLModel(VOCODER).predict(v), milkit.MLModel(pkg).predict(v)
         assert all(np.allclose(ya[k], yb[k], atol=1e-4) for k in ya)
         for bad in (dict(target="ios9"), dict(precision="fp8")):
@@ -289,7 +292,8 @@ def test_coremltools_real():
     except Exception as e:  # noqa: BLE001 - any import failure means "not available"
         raise unittest.SkipTest(f"coremltools not importable ({type(e).__name__}: {e}); "
                                 "the stand-in test covers the shim")
-    p = need(os.path.join(GOLDEN, "d_mlp_linear_relu_softmax_fp32_ios17.mlpackage"), "shared goldens")
+    p = need(os.path.join(GOLDEN, "d_mlp_linear_relu_softmax_fp32_ios17.mlpackage"),
+             "shared goldens")
     x = {"x": np.random.default_rng(7).standard_normal((1, 64)).astype(np.float32)}
     mct.enable()
     try:
@@ -319,7 +323,8 @@ def test_pip_install_offline():
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "src")
         shutil.copytree(os.path.join(ROOT, "python"), src,
-                        ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info", "build"))
+                        ignore=shutil.ignore_patterns("tests", "__pycache__", "*.egg-info",
+                                                      "build"))
         r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index",
                             "--no-build-isolation", "--no-deps", "--target",
                             os.path.join(tmp, "site"), src], capture_output=True, text=True)

@@ -25,6 +25,11 @@ soname=$(readelf -d "$SO" | sed -nE 's/.*SONAME.*\[(.*)\].*/\1/p')
 [ "$soname" = libmilkit.so.0 ] && [ "$(readlink "$O/libmilkit.so.0")" = "libmilkit.so.$(sed -nE 's/^#define MK_VERSION "(.*)"/\1/p' include/milkit.h)" ] &&
     ok "soname $soname -> $(readlink "$O/libmilkit.so.0")" || bad "soname '$soname'"
 
+if printf '#include "milkit.h"\nint main(void) { return mk_program_spec_version(0) * 0; }\n' |
+    c++ -x c++ -Wall -Werror -Iinclude -fsyntax-only - 2>"$tmp/cxx.log"; then
+    ok "milkit.h compiles as C++ (extern \"C\" around the visibility pragmas)"
+elif ! command -v c++ >/dev/null; then skp "no C++ compiler"; else bad "milkit.h as C++: $(head -3 "$tmp/cxx.log")"; fi
+
 # install, pkg-config, example, uninstall
 d=$tmp/dest
 if make -s --no-print-directory O="$O" install DESTDIR="$d" PREFIX=/usr/local >"$tmp/inst.log" 2>&1; then
