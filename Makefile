@@ -84,8 +84,9 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/libmilkit.so.$(SO_VERSION): $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $(LIB_OBJ) $(LIBS)
+$(O)/libmilkit.so.$(SO_VERSION): $(LIB_OBJ) src/api/libmilkit.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	    -Wl,--version-script=src/api/libmilkit.map -o $@ $(LIB_OBJ) $(LIBS)
 
 $(SO): $(O)/libmilkit.so.$(SO_VERSION)
 	ln -sf libmilkit.so.$(SO_VERSION) $(O)/$(SONAME)
