@@ -5,7 +5,10 @@ import ctypes.util
 import os
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_PAD = 512  # room for fields that later header versions append to option structs
+# Room for fields that later header versions append: option structs grow by a few fields
+# (zero = the default), reports by whole tables (mk_convert_report gained ~14 KB of rows).
+_PAD = 4096
+_REPORT_PAD = 1 << 18
 
 
 class Error(RuntimeError):
@@ -58,7 +61,7 @@ class mk_convert_report(ctypes.Structure):
                 ("n_fp32_ops", ctypes.c_int), ("n_clipped", ctypes.c_size_t),
                 ("ms_load", ctypes.c_double), ("ms_fix", ctypes.c_double),
                 ("ms_precision", ctypes.c_double), ("ms_write", ctypes.c_double),
-                ("_pad", ctypes.c_char * _PAD)]
+                ("_pad", ctypes.c_char * _REPORT_PAD)]
 
 
 class mk_finding(ctypes.Structure):
@@ -85,7 +88,7 @@ class mk_fix_row(ctypes.Structure):
 
 class mk_fix_report(ctypes.Structure):
     _fields_ = [("n_rows", ctypes.c_int), ("rows", mk_fix_row * 48), ("verified", ctypes.c_int),
-                ("max_err", ctypes.c_double), ("_pad", ctypes.c_char * _PAD)]
+                ("max_err", ctypes.c_double), ("_pad", ctypes.c_char * _REPORT_PAD)]
 
 
 P = ctypes.c_void_p

@@ -336,3 +336,43 @@ def test_pip_install_offline():
         r = subprocess.run([sys.executable, "-c", code, os.path.join(tmp, "site"), VOCODER],
                            capture_output=True, text=True, env=env, cwd=tmp)
         assert r.returncode == 0 and r.stdout.strip(), r.stderr
+
+
+def test_ctypes_structs_match_milkit_h():
+    """Every field the ctypes mirrors declare sits at the offset the C compiler gives it, and
+    each padded mirror is at least as large as the C struct, so header changes cannot go
+    unnoticed."""
+    from milkit import _lib
+    cc = shutil.which("cc")
+    if not cc:
+        raise unittest.SkipTest("no C compiler to read milkit.h's layout")
+    structs = [getattr(_lib, n) for n in dir(_lib) if n.startswith("mk_") and
+               isinstance(getattr(_lib, n), type) and issubclass(getattr(_lib, n),
+                                                                  __import__("ctypes").Structure)]
+    lines = ['#include <stddef.h>', '#include <stdio.h>', '#include "milkit.h"',
+             "int main(void) {"]
+    want = []
+    for st in structs:
+        lines.append(f'printf("{st.__name__} %zu\\n", sizeof({st.__name__}));')
+        for f, _ in st._fields_:
+            if f == "_pad":
+                continue
+            cf = f.rstrip("_")
+            lines.append(f'printf("{st.__name__}.{cf} %zu\\n", offsetof({st.__name__}, {cf}));')
+            want.append((f"{st.__name__}.{cf}", getattr(st, f).offset))
+    lines.append("return 0; }")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = os.path.join(tmp, "l.c"), os.path.join(tmp, "l")
+        with open(src, "w") as fh:
+            fh.write("\n".join(lines))
+        r = subprocess.run([cc, "-std=c11", "-I", os.path.join(ROOT, "include"), src, "-o", exe],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got = dict(line.rsplit(" ", 1) for line in subprocess.run(
+            [exe], capture_output=True, text=True, check=True).stdout.splitlines())
+    assert len(structs) >= 10
+    for k, off in want:
+        assert int(got[k]) == off, (k, got[k], off)
+    import ctypes
+    for st in structs:
+        assert int(got[st.__name__]) <= ctypes.sizeof(st), st.__name__
