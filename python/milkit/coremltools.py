@@ -64,9 +64,13 @@ def enable(coremltools=None, fp16_emulate=False):
         except Error as e:
             raise Error(_PREFIX + str(e), e.status) from None
 
+    def make_state(self):
+        raise NotImplementedError(_PREFIX + "stateful models are not supported yet (milkit's C "
+                                  "API has no model state)")
+
     predict.__doc__ = original.__doc__
-    _enabled[cls] = original
-    cls.predict = predict
+    _enabled[cls] = (original, cls.__dict__.get("make_state"))
+    cls.predict, cls.make_state = predict, make_state
     return cls
 
 
@@ -76,4 +80,8 @@ def disable(coremltools=None):
         import coremltools
     cls = coremltools.models.MLModel
     if cls in _enabled:
-        cls.predict = _enabled.pop(cls)
+        cls.predict, make_state = _enabled.pop(cls)
+        if make_state is None:
+            del cls.make_state
+        else:
+            cls.make_state = make_state

@@ -270,6 +270,12 @@ def test_coremltools_shim_standin():
             mem.package_path, mem._saved = None, p
             assert np.array_equal(mem.predict(x)["audio"], want)
             assert os.path.isdir(os.path.join(mem._milkit_tmpdir.name, "model.mlpackage"))
+            for f in (mem.make_state, lambda: mem.predict(x, state=object())):
+                try:
+                    f()
+                    raise AssertionError("state accepted")
+                except NotImplementedError as e:
+                    assert str(e).startswith("milkit (reference CPU interpreter"), e
             try:
                 ct.models.MLModel(p).predict({"mel": np.zeros((1, 80, 33), np.float32)})
                 raise AssertionError("bad shape accepted")
@@ -283,6 +289,7 @@ def test_coremltools_shim_standin():
             raise AssertionError("disable did not restore predict")
         except Exception as e:
             assert "macOS" in str(e)
+        assert not hasattr(ct.models.MLModel, "make_state")
 
 
 def test_coremltools_real():
@@ -299,6 +306,11 @@ def test_coremltools_real():
     try:
         got = ct.models.MLModel(p).predict(x)["probs"]
         assert np.array_equal(got, milkit.MLModel(p).predict(x)["probs"])
+        try:
+            ct.models.MLModel(p).make_state()
+            raise AssertionError("make_state accepted")
+        except NotImplementedError as e:
+            assert "not Core ML" in str(e)
 
         @mb.program(input_specs=[mb.TensorSpec(shape=(2, 3))],
                     opset_version=ct.target.iOS17)
@@ -312,6 +324,7 @@ def test_coremltools_real():
         assert np.array_equal(list(y.values())[0], np.maximum(a, 0) * 3), y
     finally:
         mct.disable()
+    assert ct.models.MLModel.make_state.__module__.startswith("coremltools")
 
 
 def test_pip_install_offline():
