@@ -28,6 +28,10 @@ ifeq ($(WERROR),1)
   WARN += -Werror
 endif
 CFLAGS += $(CSTD) $(WARN) $(OPT) $(INC) -MMD -MP
+# position-independent objects serve both libraries; only milkit.h's declarations are exported
+# from the shared one (its visibility pragma), everything else stays hidden
+PICFLAGS := -fPIC -fvisibility=hidden
+CFLAGS += $(PICFLAGS)
 LDFLAGS += $(LDSAN)
 
 # protobuf-c generated sources (never committed)
@@ -50,11 +54,15 @@ TOOL_OBJ := $(patsubst %.c,$(O)/%.o,$(TOOL_SRC))
 TEST_OBJ := $(patsubst %.c,$(O)/%.o,$(TEST_SRC))
 
 LIB := $(O)/libmilkit.a
+SO_MAJOR := 0
+SO_VERSION := $(shell sed -nE 's/^\#define MK_VERSION "([0-9.]+)"/\1/p' include/milkit.h)
+SONAME := libmilkit.so.$(SO_MAJOR)
+SO := $(O)/libmilkit.so
 BIN := $(O)/milkit
 TESTS := $(O)/milkit_tests
 
 .PHONY: all test check clean fuzz fuzz-replay format
-all: $(BIN) $(TESTS)
+all: $(BIN) $(TESTS) $(SO)
 
 $(GEN)/proto/%.pb-c.c $(GEN)/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)/proto
@@ -66,7 +74,7 @@ $(ONNX_GEN_C) $(ONNX_GEN_C:.c=.h): $(ONNX_PROTO)
 
 $(O)/gen/%.o: $(GEN)/%.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(OPT) $(INC) -w -c $< -o $@
+	$(CC) $(CSTD) $(OPT) $(PICFLAGS) $(INC) -w -c $< -o $@
 
 $(O)/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
@@ -75,6 +83,14 @@ $(O)/%.o: %.c $(GEN_H)
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(O)/libmilkit.so.$(SO_VERSION): $(LIB_OBJ) src/api/libmilkit.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	    -Wl,--version-script=src/api/libmilkit.map -o $@ $(LIB_OBJ) $(LIBS)
+
+$(SO): $(O)/libmilkit.so.$(SO_VERSION)
+	ln -sf libmilkit.so.$(SO_VERSION) $(O)/$(SONAME)
+	ln -sf $(SONAME) $@
 
 $(BIN): $(TOOL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(LIB) $(LIBS)
@@ -88,6 +104,11 @@ test: $(BIN) $(TESTS)
 
 check: test
 
+# shared library, install, man page, completion and Python tests (tests/lib/run.sh)
+.PHONY: test-lib
+test-lib: $(BIN) $(SO)
+	bash tests/lib/run.sh $(O)
+
 # libFuzzer targets (BUILD=fuzz, clang) and a replay driver that reruns corpora with gcc.
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BINS)
@@ -97,6 +118,41 @@ ifeq ($(BUILD),fuzz)
 else
 	$(CC) $(CFLAGS) $(LDFLAGS) -DMK_FUZZ_REPLAY -o $@ $< tests/fuzz/replay_main.c $(LIB) $(LIBS)
 endif
+
+# install / uninstall (PREFIX=/usr/local DESTDIR=...): binary, shared + static library, header,
+# pkg-config file, man page and bash completion. The man page is generated from --help.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+COMPDIR ?= $(PREFIX)/share/bash-completion/completions
+PCDIR ?= $(LIBDIR)/pkgconfig
+.PHONY: install uninstall man
+$(O)/milkit.1: $(BIN) scripts/gen_man.sh
+	sh scripts/gen_man.sh $(BIN) > $@.tmp && mv $@.tmp $@
+$(O)/milkit.pc: Makefile
+	printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=%s\nincludedir=%s\n\nName: milkit\nDescription: Core ML ML Program toolkit: ONNX converter, linter, fixer, CPU interpreter\nVersion: %s\nLibs: -L$${libdir} -lmilkit\nLibs.private: %s\nCflags: -I$${includedir}\n' \
+	    '$(PREFIX)' '$(LIBDIR)' '$(INCLUDEDIR)' '$(SO_VERSION)' '$(LIBS)' > $@
+man: $(O)/milkit.1
+	cp $(O)/milkit.1 docs/milkit.1
+install: $(BIN) $(LIB) $(SO) $(O)/milkit.1 $(O)/milkit.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PCDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(COMPDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/milkit
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libmilkit.a
+	install -m 755 $(O)/libmilkit.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/libmilkit.so.$(SO_VERSION)
+	ln -sf libmilkit.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libmilkit.so
+	install -m 644 include/milkit.h $(DESTDIR)$(INCLUDEDIR)/milkit.h
+	install -m 644 $(O)/milkit.pc $(DESTDIR)$(PCDIR)/milkit.pc
+	install -m 644 $(O)/milkit.1 $(DESTDIR)$(MANDIR)/man1/milkit.1
+	install -m 644 scripts/milkit.bash-completion $(DESTDIR)$(COMPDIR)/milkit
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/milkit $(DESTDIR)$(LIBDIR)/libmilkit.a \
+	    $(DESTDIR)$(LIBDIR)/libmilkit.so.$(SO_VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	    $(DESTDIR)$(LIBDIR)/libmilkit.so $(DESTDIR)$(INCLUDEDIR)/milkit.h \
+	    $(DESTDIR)$(PCDIR)/milkit.pc $(DESTDIR)$(MANDIR)/man1/milkit.1 $(DESTDIR)$(COMPDIR)/milkit
 
 format:
 	clang-format -i $(LIB_SRC) $(TOOL_SRC) $(TEST_SRC) src/*/*.h include/*.h

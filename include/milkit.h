@@ -11,6 +11,11 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+/* Exported from libmilkit.so: everything declared here and nothing else (the library is built
+ * with -fvisibility=hidden; docs/DESIGN.md). */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility push(default)
+#endif
 
 #define MK_VERSION "0.1.0"
 
@@ -488,6 +493,16 @@ mk_status mk_program_as_converted(const mk_program *src, const mk_pipeline_optio
 mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
                      const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err);
 
+/* ---- reports as strings (src/api/text.c), for bindings without FILE * ----
+ * *out is NUL-terminated and released with mk_string_free. */
+mk_status mk_program_info_string(const mk_program *p, int json, char **out, mk_err *err);
+mk_status mk_findings_string(const mk_findings *f, const char *artifact, mk_format fmt, char **out,
+                             mk_err *err);
+void mk_string_free(char *s);
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility pop
+#endif
 #ifdef __cplusplus
 }
 #endif

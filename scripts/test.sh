@@ -19,7 +19,7 @@ suite() { # name, make args...
     if ! make -j"$JOBS" "$@" >"build/$name.build.log" 2>&1; then
         tail -30 "build/$name.build.log"; echo "test: $name build failed"; total_fail=$((total_fail+1)); return
     fi
-    make -s --no-print-directory "$@" test 2>&1 | tee "build/$name.log" | grep -vE '^ok ' || true
+    make -s --no-print-directory "$@" "${SUITE_TARGET:-test}" 2>&1 | tee "build/$name.log" | grep -vE '^ok ' || true
     local last; last=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "build/$name.log" | tail -1)
     if [ -z "$last" ]; then echo "test: $name produced no summary"; total_fail=$((total_fail+1)); return; fi
     local p f s
@@ -40,6 +40,9 @@ for variant in "gcc-release BUILD=release" "clang CC=clang"; do
 done
 suite debug BUILD=debug
 suite asan BUILD=asan
+# shared library, install, man page, completion and Python tests (debug, then under ASan)
+SUITE_TARGET=test-lib suite lib BUILD=debug
+SUITE_TARGET=test-lib suite lib-asan BUILD=asan
 # fuzz corpora: replay with gcc under ASan, then a bounded libFuzzer run with clang
 if ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
     echo "== fuzz"
