@@ -93,6 +93,23 @@ void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t 
     pd[ax] = len / b;
 }
 
+/* scale and zero point for the range [lo, hi] clipped to the fraction a */
+static void scale_for(double lo, double hi, double a, double qmin, double qmax, int asym,
+                      double *s, double *z)
+{
+    lo *= a, hi *= a;
+    *z = 0;
+    if (asym) {
+        *s = (hi - lo) / (qmax - qmin);
+        if (!(*s > 0)) *s = 1;
+        *z = nearbyint(qmin - lo / *s);
+        *z = *z < qmin ? qmin : *z > qmax ? qmax : *z;
+    } else {
+        double m = fmax(-lo, hi);
+        *s = m > 0 ? m / qmax : 1;
+    }
+}
+
 mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
 {
     const mk_type *t = &c->w->type;
@@ -119,22 +136,39 @@ mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
     }
     double qmin = -(double)(1 << (bits - 1)), qmax = (double)((1 << (bits - 1)) - 1);
     float *s = mk_arena_alloc(c->p->arena, np * sizeof(float));
-    if (!s) return MK_OOM(e), NULL;
-    for (size_t j = 0; j < np; j++) {
-        double sv, z = 0;
-        if (o->zero_point) {
-            sv = (hi[j] - lo[j]) / (qmax - qmin);
-            if (!(sv > 0)) sv = 1;
-            z = nearbyint(qmin - lo[j] / sv);
-            z = z < qmin ? qmin : z > qmax ? qmax : z;
-        } else {
-            double m = fmax(-lo[j], hi[j]);
-            sv = m > 0 ? m / qmax : 1;
+    /* the range is clipped to the fraction (1 - k/40) of its extremes that gives the smallest
+     * squared error per block (outliers cost less than a coarse step everywhere) */
+    enum { NA = 16 };
+    double *sse = mk_malloc(c->p->alloc, np * NA * sizeof(double));
+    if (!s || !sse) {
+        mk_free(c->p->alloc, sse, np * NA * sizeof(double));
+        return MK_OOM(e), NULL;
+    }
+    memset(sse, 0, np * NA * sizeof(double));
+    for (size_t i = 0; i < c->n; i++) {
+        size_t j = pindex(t, pd, i);
+        double v = mk_const_get_f64(c->w, i);
+        if (!isfinite(v)) continue;
+        for (int k = 0; k < NA; k++) {
+            double sv, z;
+            scale_for(lo[j], hi[j], 1 - k / 40.0, qmin, qmax, o->zero_point, &sv, &z);
+            double r = nearbyint(v / sv) + z;
+            r = r < (o->zero_point ? qmin : -qmax) ? (o->zero_point ? qmin : -qmax) : r > qmax ? qmax : r;
+            double d = (r - z) * sv - v;
+            sse[j * NA + (size_t)k] += d * d;
         }
+    }
+    for (size_t j = 0; j < np; j++) {
+        double sv, z;
+        int best = 0;
+        for (int k = 1; k < NA; k++)
+            if (sse[j * NA + (size_t)k] < sse[j * NA + (size_t)best]) best = k;
+        scale_for(lo[j], hi[j], 1 - best / 40.0, qmin, qmax, o->zero_point, &sv, &z);
         s[j] = mk_cmp_store(c, sc, j, sv);
         if (s[j] == 0 || !isfinite(s[j])) s[j] = mk_cmp_store(c, sc, j, 1);
         zp[j] = (int32_t)z;
     }
+    mk_free(c->p->alloc, sse, np * NA * sizeof(double));
     for (size_t i = 0; i < c->n; i++) {
         size_t j = pindex(t, pd, i);
         double v = mk_const_get_f64(c->w, i) / s[j] + zp[j];
