@@ -10,7 +10,8 @@
 
 static const char usage[] =
     "usage: milkit compress IN -o OUT.mlpackage MODE [options]\n"
-    "  IN                an .mlpackage, or an .onnx model (converted with convert's defaults)\n"
+    "  IN                an .mlpackage, or an .onnx model (converted in fp32 for --target)\n"
+    "  --target iosNN    target of an .onnx IN: ios16, ios17 or ios18 (default ios18)\n"
     "modes (one):\n"
     "  --int8 | --int4   linear quantization (int4 needs iOS18)\n"
     "  --palettize BITS  LUT of 2^BITS entries (1,2,3,4,6,8; 3 needs iOS18), optimal 1-D k-means\n"
@@ -121,6 +122,7 @@ int mk_cmd_compress(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.skip = skips;
     int json = 0, r, miss = 0;
+    mk_target target = MK_TARGET_IOS18;
     double d;
     cli_model_opts mo = {0};
     cli_exec_opts x = {0};
@@ -132,6 +134,9 @@ int mk_cmd_compress(int argc, char **argv)
         } else if ((v = cli_opt(argc, argv, &i, "-o", &miss)) ||
                    (v = cli_opt(argc, argv, &i, "--output", &miss))) {
             out = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--target", &miss))) {
+            if ((target = mk_target_parse(v)) == MK_TARGET_DEFAULT)
+                return cli_fail("compress", "unknown target '%s' (ios16, ios17, ios18)", v);
         } else if (!strcmp(a, "--int8") || !strcmp(a, "--int4")) {
             o.mode = MK_CMP_LINEAR, o.bits = a[5] - '0';
         } else if ((v = cli_opt(argc, argv, &i, "--palettize", &miss))) {
@@ -187,6 +192,7 @@ int mk_cmd_compress(int argc, char **argv)
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     cli_model_apply(&mo, &co);
+    co.target = target;
     mk_program *ref = NULL, *p = NULL;
     mk_compress_report rep = {0};
     mk_tensor_list ins = {0, NULL};
