@@ -298,7 +298,7 @@ static void build_lut(cb *B)
 }
 
 /* 12 elements [4, 3], 7 set: the mask as iOS16 bytes (LSB first) or iOS18 uint1 (same bits) */
-static const uint8_t sp_mask[2] = {0xa5, 0x0c};
+static const uint8_t sp_mask[2] = {0xa5, 0x0e};
 static const float sp_nz[7] = {0.5f, -0.25f, 0.75f, 1.0f, -1.0f, 0.125f, 2.0f};
 
 static void build_sparse(cb *B)
