@@ -8,7 +8,9 @@
 
 #include "base/base.h"
 #include "ir/ir.h"
+#include "passes/passes_int.h"
 #include "test.h"
+#include "test_coreml.h"
 
 typedef struct mb {
     mk_program *p;
@@ -304,4 +306,68 @@ TEST(compress_cli_exit_codes)
               "report: %.300s", buf);
     rc = mk_test_sh(buf, sizeof buf, "test -d '%s'", out);
     CHECK_EQ_INT(rc, 0);
+}
+
+/* Structure of the constexpr op compress writes vs coremltools' goldens for the same form:
+ * the same parameters, bound the same way (attributes on iOS16, inputs on iOS18), with the same
+ * dtypes and ranks, and per-channel parameter shapes. */
+static void same_form(mk_test_ctx *tc, const mk_op *g, const mk_op *m, const char *what)
+{
+    CHECK_EQ_INT(m->kind, g->kind);
+    CHECK_MSG(m->n_attrs == g->n_attrs && m->n_inputs == g->n_inputs,
+              "%s: %d attrs %d inputs, golden %d %d", what, m->n_attrs, m->n_inputs, g->n_attrs,
+              g->n_inputs);
+    for (int i = 0; i < g->n_attrs; i++) {
+        const mk_value *a = mk_ir_attr(m, g->attrs[i].name), *b = g->attrs[i].value;
+        CHECK_MSG(a && a->type.dtype == b->type.dtype && a->type.rank == b->type.rank,
+                  "%s: attribute %s differs", what, g->attrs[i].name);
+    }
+    for (int i = 0; i < g->n_inputs; i++) {
+        const mk_value *a = mk_ir_arg(m, g->inputs[i].name), *b = g->inputs[i].args[0];
+        CHECK_MSG(a && a->type.dtype == b->type.dtype && a->type.rank == b->type.rank,
+                  "%s: input %s differs", what, g->inputs[i].name);
+        if (a && a->type.rank == b->type.rank && !strcmp(g->inputs[i].name, "scale"))
+            for (int d = 1; d < a->type.rank; d++) CHECK_EQ_INT(a->type.dims[d], b->type.dims[d]);
+    }
+}
+
+TEST(compress_int8_matches_coremltools_goldens)
+{
+    static const char *const names[] = {"f1_int8_affine_dequantize_fp32_ios16.mlpackage",
+                                        "f2_int8_blockwise_shift_scale_fp16_ios18.mlpackage"};
+    for (int g = 0; g < 2; g++) {
+        char path[1024];
+        if (!mk_test_golden(names[g], path, sizeof path))
+            SKIP("golden %s absent (no shared dir)", names[g]);
+        mk_program *gp = NULL;
+        mk_err e = {MK_OK, ""};
+        REQUIRE(mk_program_load(path, NULL, &gp, &e) == MK_OK);
+        const mk_op *gx = NULL;
+        MK_FOR_OPS(mk_ir_main(gp)->block, op)
+        {
+            if (!gx && (op->kind == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE ||
+                        op->kind == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE))
+                gx = op;
+        }
+        REQUIRE(gx);
+        mb B;
+        REQUIRE(build(&B, g ? 9 : 7));
+        if (g) CHECK_MSG(mk_pass_fp16(B.p, &e) > 0, "%s", e.msg); /* f2 has fp16 weights */
+        mk_compress_options o = {.mode = MK_CMP_LINEAR, .bits = 8, .min_elements = 1000};
+        mk_compress_report rep;
+        CHECK_MSG(mk_compress(B.p, &o, &rep, &e) == MK_OK, "%s", e.msg);
+        const mk_op *mx = NULL;
+        MK_FOR_OPS(B.b, op)
+        {
+            if (op->kind != gx->kind) continue;
+            const mk_value *d = mk_ir_arg(op, "data");
+            if (!d) d = mk_ir_attr(op, "quantized_data");
+            if (d && d->type.rank == 2) mx = op;
+        }
+        CHECK_MSG(mx != NULL, "%s: no linear weight compressed", names[g]);
+        if (mx) same_form(tc, gx, mx, names[g]);
+        mk_compress_report_free(&rep);
+        mk_ir_program_free(B.p);
+        mk_program_free(gp);
+    }
 }
