@@ -216,6 +216,49 @@ typedef struct mk_run_report {
 mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_tensor_list *inputs,
                     mk_tensor_list *outputs, mk_run_report *rep, mk_err *err);
 
+/* ---- weight compression (src/api/compress.c, `milkit compress`) ---- */
+enum { MK_CMP_LINEAR = 1, MK_CMP_PALETTE, MK_CMP_SPARSE };
+typedef struct mk_compress_options {
+    int mode;
+    int bits;       /* linear 4/8; palette 1,2,3,4,6,8 */
+    int granularity; /* 0 per output channel (linear) / per tensor (palette), 1 per tensor,
+                        2 per block (linear, block elements along the input axis) or per group
+                        (palette, `group` output channels per LUT) */
+    int block, group;
+    int zero_point; /* linear: asymmetric with an offset */
+    int uniform;    /* palette: evenly spaced entries instead of k-means */
+    double sparsity; /* sparse: fraction of weights set to zero */
+    size_t min_elements; /* smaller weights stay as they are (0: 2048) */
+    int n_skip;
+    const char *const *skip; /* weight or op names left alone */
+    int embedding;           /* also the table of gather (embedding lookups) */
+} mk_compress_options;
+typedef struct mk_compress_layer {
+    char name[128], op[32], mode[160];
+    size_t elements, bytes_before, bytes_after;
+    double rel_err; /* ||w - w'|| / ||w|| */
+} mk_compress_layer;
+typedef struct mk_compress_report {
+    int n, cap;
+    mk_compress_layer *layers;
+    size_t const_bytes_before, const_bytes_after; /* every constant of the program */
+} mk_compress_report;
+/* Compress p's weights in place; fails (nothing changed that matters: the caller drops p)
+ * on options the target cannot express. */
+mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_report *r,
+                      mk_err *err);
+void mk_compress_report_free(mk_compress_report *r);
+/* Output error of q against ref on the same inputs (fp16_emulate applies to q only):
+ * per output; cosine only for outputs of 16 or more elements (has_cos). */
+typedef struct mk_output_error {
+    char name[128];
+    size_t n;
+    int has_cos;
+    double cos, max_abs, max_rel, snr_db;
+} mk_output_error;
+mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
+                           int fp16_emulate, mk_output_error *out, int max, int *n, mk_err *err);
+
 /* A program prepared for many runs: the plan (with fused activations), converted constants and
  * activation buffers are kept between runs, so later runs skip that setup. p must outlive the
  * session; one session is not for concurrent runs. mk_run is new + run + free. */

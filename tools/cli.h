@@ -14,6 +14,7 @@ int mk_cmd_verify(int argc, char **argv);
 int mk_cmd_lint(int argc, char **argv);
 int mk_cmd_fix(int argc, char **argv);
 int mk_cmd_graph(int argc, char **argv);
+int mk_cmd_compress(int argc, char **argv);
 
 /* True when argv[i] is -h or --help. */
 int cli_is_help(const char *a);

@@ -14,6 +14,7 @@ static const struct {
     const char *summary;
 } cmds[] = {
     {"convert", mk_cmd_convert, "ONNX or Core ML model -> .mlpackage (ML Program)"},
+    {"compress", mk_cmd_compress, "compress weights: int8/int4, palettization, sparsity"},
     {"lint", mk_cmd_lint, "report Core ML hazards (wrong results, CPU fallback)"},
     {"fix", mk_cmd_fix, "rewrite hazards, verified by the interpreter"},
     {"run", mk_cmd_run, "execute a model on the CPU (fp32 or emulated fp16)"},

@@ -97,10 +97,16 @@ static int param_rank(mk_op_kind k, const char *name)
     static const char *const shift[] = {"data", "scale", "offset", NULL};
     static const char *const lut[] = {"indices", "lut", "shape", NULL};
     static const char *const cast[] = {"source_val", "output_dtype", NULL};
+    static const char *const sparse[] = {"nonzero_data", "mask", "shape", NULL};
+    static const char *const lsp[] = {"indices_mask", "indices_nonzero_data", "lut", NULL};
+    static const char *const ssh[] = {"data_mask", "nonzero_data", "scale", "offset", NULL};
     const char *const *order = k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE       ? affine
                                : k == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ? shift
                                : k == MK_OP_CONSTEXPR_LUT_TO_DENSE          ? lut
                                : k == MK_OP_CONSTEXPR_CAST                  ? cast
+                               : k == MK_OP_CONSTEXPR_SPARSE_TO_DENSE       ? sparse
+                               : k == MK_OP_CONSTEXPR_LUT_TO_SPARSE         ? lsp
+                               : k == MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE ? ssh
                                                                             : NULL;
     if (!order) return 0;
     for (int i = 0; order[i]; i++)

@@ -222,6 +222,7 @@ static inline float mk_sign_select(float x, float neg)
 #define MK_KERNELS(X)                                                                              \
     X(k_const)                                                                                     \
     X(k_constexpr_affine) X(k_constexpr_blockwise) X(k_constexpr_cast) X(k_constexpr_lut)          \
+    X(k_constexpr_sparse) X(k_constexpr_lut_sparse) X(k_constexpr_sparse_shift)                    \
         X(k_binary) X(k_unary) X(k_clip) X(k_cast) X(k_activation) X(k_prelu) X(k_softmax) X(      \
             k_linear) X(k_matmul) X(k_einsum) X(k_conv) X(k_conv_transpose) X(k_batch_norm)        \
             X(k_instance_norm) X(k_layer_norm) X(k_l2_norm) X(k_lrn) X(k_pool) X(k_reduce) X(      \

@@ -1,7 +1,9 @@
 /* Constant kernels: const (a view of its value), the constexpr decompressors (affine
  * dequantize, blockwise shift/scale, fp16 cast, palette lookup in its iOS16 packed form and its
- * iOS18 per-block form with vector size 1), runtime quantize/dequantize, and control flow
- * (cond, while_loop) which runs nested blocks through the engine. */
+ * iOS18 per-block scalar/vector form, sparse bit masks in their iOS16 packed and iOS18 uint1
+ * forms, and the iOS18 sparse-to-sparse lut/shift-scale ops that feed them), runtime
+ * quantize/dequantize, and control flow (cond, while_loop) which runs nested blocks through the
+ * engine. */
 #include <math.h>
 #include <string.h>
 
@@ -159,6 +161,10 @@ mk_status mk_k_constexpr_cast(mk_kctx *k)
     return MK_OK;
 }
 
+static mk_status lut18(mk_kctx *k, const mk_type *it, const mk_rt *ind, const mk_rt *mask,
+                       const mk_rt *lut, int64_t ax64, const mk_rt *out);
+static void put_dense(mk_kctx *k, mk_rt *out);
+
 mk_status mk_k_constexpr_lut(mk_kctx *k)
 {
     mk_rt *ind = mk_kin(k, "indices"), *lut = mk_kin(k, "lut"), *shape = mk_kin(k, "shape");
@@ -186,32 +192,208 @@ mk_status mk_k_constexpr_lut(mk_kctx *k)
         }
         return MK_OK;
     }
-    /* iOS18: lut [*blocks, palettes, vector_size]; indices shaped like the output */
-    int r = ind->type.rank;
-    if (lut->type.rank != r + 2 || ind->numel != out->numel)
-        return mk_kerr(k, MK_EINVAL, "lut must have rank %d", r + 2);
-    if (lut->type.dims[r + 1] != 1)
-        return mk_kerr(k, MK_EUNSUPPORTED, "vector palettization (vector_size > 1) not supported");
+    int64_t ax = 0;
+    mk_status st = mk_kint(k, "vector_axis", 0, &ax);
+    if (st) return st;
+    if (ind->numel && !(st = lut18(k, &ind->type, ind, NULL, lut, ax, out))) put_dense(k, out);
+    return st;
+}
+
+/* Store the dense scratch values (doubles) into out, float or integer. */
+static void put_dense(mk_kctx *k, mk_rt *out)
+{
+    const double *d = mk_interp_scratch(k, 0);
+    int fl = mk_interp_layout(out->type.dtype) == MK_L_F32;
+    for (size_t i = 0; i < out->numel; i++)
+        if (fl)
+            ((float *)out->data)[i] = (float)d[i];
+        else
+            ((int32_t *)out->data)[i] = (int32_t)d[i];
+}
+
+static void step(int64_t *c, const mk_type *t)
+{
+    for (int j = t->rank - 1; j >= 0; j--) {
+        if (++c[j] < t->dims[j]) break;
+        c[j] = 0;
+    }
+}
+
+/* iOS18 lookup: lut [*blocks, palettes, vector_size], indices of shape `it` given densely by
+ * `ind` or sparsely by `mask` + the nonzero entries of `ind` (0 where the mask is clear). Each
+ * index expands to vector_size values laid along axis `ax`. Dense values go to the run's
+ * scratch as doubles, numel(out) of them. */
+static mk_status lut18(mk_kctx *k, const mk_type *it, const mk_rt *ind, const mk_rt *mask,
+                       const mk_rt *lut, int64_t ax64, const mk_rt *out)
+{
+    int r = it->rank, ax = 0;
+    if (lut->type.rank != r + 2) return mk_kerr(k, MK_EINVAL, "lut must have rank %d", r + 2);
+    int64_t pal = lut->type.dims[r], vs = lut->type.dims[r + 1];
+    mk_status st;
+    if (vs < 1) return mk_kerr(k, MK_EINVAL, "lut vector size must be at least 1");
+    if (vs > 1 && (st = mk_kaxis(k, ax64, r, &ax))) return st;
     mk_type bt = lut->type;
     bt.rank = r;
     mk_rt view = {.type = bt};
-    if (check_blocks(k, ind, &view, "lut")) return k->e ? k->e->code : MK_EINVAL;
-    int64_t pal = lut->type.dims[r], c[MK_MAX_RANK] = {0};
-    for (size_t i = 0; i < ind->numel; i++) {
-        size_t b = block_index(&ind->type, &bt, c);
-        int64_t v = mk_rt_i64(ind, i);
-        if (v < 0 || v >= pal)
+    mk_rt iv = {.type = *it};
+    if (check_blocks(k, &iv, &view, "lut")) return k->e ? k->e->code : MK_EINVAL;
+    size_t n = 1, bytes;
+    for (int i = 0; i < r; i++) n *= (size_t)it->dims[i];
+    if (!mk_mul_size(n, (size_t)vs, &n) || n != out->numel ||
+        !mk_mul_size(n, sizeof(double), &bytes))
+        return mk_kerr(k, MK_EINVAL, "output size mismatch");
+    double *d = mk_interp_scratch(k, bytes ? bytes : 1);
+    if (!d) return mk_kerr(k, MK_ENOMEM, "out of memory");
+    /* output strides: element (c, t) lands at c with c[ax] = c[ax] * vs + t */
+    size_t ostr[MK_MAX_RANK];
+    size_t acc = 1;
+    for (int j = r - 1; j >= 0; j--) {
+        ostr[j] = acc;
+        acc *= (size_t)(it->dims[j] * (j == ax ? vs : 1));
+    }
+    int64_t c[MK_MAX_RANK] = {0};
+    size_t nz = 0, total = n / (size_t)vs;
+    for (size_t i = 0; i < total; i++, step(c, it)) {
+        size_t o = 0;
+        for (int j = 0; j < r; j++) o += (size_t)(c[j] * (j == ax ? vs : 1)) * ostr[j];
+        int64_t v = -1;
+        if (!mask) {
+            v = mk_rt_i64(ind, i);
+        } else if (mk_rt_i64(mask, i)) {
+            if (nz >= ind->numel) return mk_kerr(k, MK_EINVAL, "mask has more set bits than data");
+            v = mk_rt_i64(ind, nz++);
+        }
+        if (v >= pal || v < -1 || (!mask && v < 0))
             return mk_kerr(k, MK_EINVAL, "palette index %lld out of range", (long long)v);
-        double e = mk_rt_f64(lut, b * (size_t)pal + (size_t)v);
+        size_t base = (block_index(it, &bt, c) * (size_t)pal + (size_t)v) * (size_t)vs;
+        for (int64_t t = 0; t < vs; t++)
+            d[o + (size_t)t * ostr[ax]] = v < 0 ? 0 : mk_rt_f64(lut, base + (size_t)t);
+    }
+    if (mask && nz != ind->numel)
+        return mk_kerr(k, MK_EINVAL, "mask has %zu set bits for %zu values", nz, ind->numel);
+    return MK_OK;
+}
+
+/* Scatter `nz` into the dense output along the set bits of mask (bit i of a uint8 byte array
+ * when packed, else element i). */
+static mk_status scatter(mk_kctx *k, const mk_rt *nz, const mk_rt *mask, int packed, mk_rt *out)
+{
+    int fl = mk_interp_layout(out->type.dtype) == MK_L_F32;
+    size_t j = 0;
+    if (packed ? (out->numel + 7) / 8 > mask->numel : mask->numel != out->numel)
+        return mk_kerr(k, MK_EINVAL, "mask size does not match the output");
+    for (size_t i = 0; i < out->numel; i++) {
+        int on = packed ? (int)((mk_rt_i64(mask, i / 8) >> (i % 8)) & 1) : mk_rt_i64(mask, i) != 0;
+        double v = 0;
+        if (on) {
+            if (j >= nz->numel) return mk_kerr(k, MK_EINVAL, "mask has more set bits than data");
+            v = mk_rt_f64(nz, j++);
+        }
         if (fl)
-            ((float *)out->data)[i] = (float)e;
+            ((float *)out->data)[i] = (float)v;
         else
-            ((int32_t *)out->data)[i] = (int32_t)e;
-        for (int j = r - 1; j >= 0; j--) {
-            if (++c[j] < ind->type.dims[j]) break;
-            c[j] = 0;
+            ((int32_t *)out->data)[i] = (int32_t)v;
+    }
+    if (j != nz->numel)
+        return mk_kerr(k, MK_EINVAL, "mask has %zu set bits for %zu values", j, nz->numel);
+    return MK_OK;
+}
+
+mk_status mk_k_constexpr_sparse(mk_kctx *k)
+{
+    mk_rt *nz = mk_kin(k, "nonzero_data"), *mask = mk_kin(k, "mask");
+    if (!nz || !mask) return mk_kerr(k, MK_EINVAL, "needs nonzero_data and mask");
+    return scatter(k, nz, mask, mk_kin(k, "shape") != NULL, k->outs[0]);
+}
+
+/* Output 0 of the sparse-to-sparse ops: the mask, repeated vs times along ax. */
+static void put_mask(const mk_rt *mask, int ax, int64_t vs, mk_rt *out)
+{
+    int64_t c[MK_MAX_RANK] = {0};
+    size_t inner = 1;
+    for (int j = ax + 1; j < mask->type.rank; j++) inner *= (size_t)mask->type.dims[j];
+    for (size_t i = 0; i < mask->numel; i++, step(c, &mask->type)) {
+        size_t outer = i / (inner * (size_t)mask->type.dims[ax]), in = i % inner;
+        for (int64_t t = 0; t < vs; t++) {
+            size_t o = (outer * (size_t)(mask->type.dims[ax] * vs) + (size_t)(c[ax] * vs + t)) *
+                           inner + in;
+            ((int32_t *)out->data)[o] = mk_rt_i64(mask, i) != 0;
         }
     }
+}
+
+/* Output 1: the dense scratch values at the set bits of output 0. */
+static void gather_set(mk_kctx *k, const mk_rt *m, mk_rt *out)
+{
+    const double *d = mk_interp_scratch(k, 0);
+    int fl = mk_interp_layout(out->type.dtype) == MK_L_F32;
+    size_t j = 0;
+    for (size_t i = 0; i < m->numel && j < out->numel; i++) {
+        if (!((const int32_t *)m->data)[i]) continue;
+        if (fl)
+            ((float *)out->data)[j++] = (float)d[i];
+        else
+            ((int32_t *)out->data)[j++] = (int32_t)d[i];
+    }
+}
+
+static mk_status sparse_outs_ok(mk_kctx *k, const mk_rt *mask, int64_t vs)
+{
+    if (k->n_outs != 2 || mk_interp_layout(k->outs[0]->type.dtype) != MK_L_I32)
+        return mk_kerr(k, MK_EINVAL, "needs a mask and a data output");
+    size_t n;
+    if (!mk_mul_size(mask->numel, (size_t)vs, &n) || k->outs[0]->numel != n)
+        return mk_kerr(k, MK_EINVAL, "mask output size mismatch");
+    return MK_OK;
+}
+
+mk_status mk_k_constexpr_lut_sparse(mk_kctx *k)
+{
+    mk_rt *mask = mk_kin(k, "indices_mask"), *ind = mk_kin(k, "indices_nonzero_data");
+    mk_rt *lut = mk_kin(k, "lut");
+    if (!mask || !ind || !lut)
+        return mk_kerr(k, MK_EINVAL, "needs indices_mask, indices_nonzero_data and lut");
+    int64_t ax64 = 0, vs = lut->type.rank >= 1 ? lut->type.dims[lut->type.rank - 1] : 1;
+    int ax = 0;
+    mk_status st = mk_kint(k, "vector_axis", 0, &ax64);
+    if (st || (vs > 1 && (st = mk_kaxis(k, ax64, mask->type.rank, &ax))) ||
+        (st = sparse_outs_ok(k, mask, vs)))
+        return st;
+    size_t dense = k->outs[0]->numel;
+    mk_rt dv = {.numel = dense};
+    if ((st = lut18(k, &mask->type, ind, mask, lut, ax64, &dv))) return st;
+    if (k->outs[1]->numel != ind->numel * (size_t)vs)
+        return mk_kerr(k, MK_EINVAL, "data output size mismatch");
+    put_mask(mask, ax, vs, k->outs[0]);
+    gather_set(k, k->outs[0], k->outs[1]);
+    return MK_OK;
+}
+
+mk_status mk_k_constexpr_sparse_shift(mk_kctx *k)
+{
+    mk_rt *mask = mk_kin(k, "data_mask"), *nz = mk_kin(k, "nonzero_data");
+    mk_rt *sc = mk_kin(k, "scale"), *off = mk_kin(k, "offset");
+    if (!mask || !nz || !sc) return mk_kerr(k, MK_EINVAL, "needs data_mask, nonzero_data, scale");
+    mk_status st;
+    if ((st = sparse_outs_ok(k, mask, 1)) || (st = check_blocks(k, mask, sc, "scale")) ||
+        (off && (st = check_blocks(k, mask, off, "offset"))))
+        return st;
+    if (off && off->numel != sc->numel) return mk_kerr(k, MK_EINVAL, "offset must be shaped like scale");
+    if (k->outs[1]->numel != nz->numel || mk_interp_layout(k->outs[1]->type.dtype) != MK_L_F32)
+        return mk_kerr(k, MK_EINVAL, "data output must be float and match nonzero_data");
+    int64_t c[MK_MAX_RANK] = {0};
+    size_t j = 0;
+    for (size_t i = 0; i < mask->numel; i++, step(c, &mask->type)) {
+        int on = mk_rt_i64(mask, i) != 0;
+        ((int32_t *)k->outs[0]->data)[i] = on;
+        if (!on) continue;
+        if (j >= nz->numel) return mk_kerr(k, MK_EINVAL, "mask has more set bits than data");
+        size_t b = block_index(&mask->type, &sc->type, c);
+        double v = mk_rt_f64(nz, j) - (off ? mk_rt_f64(off, b) : 0);
+        ((float *)k->outs[1]->data)[j++] = (float)(v * mk_rt_f64(sc, b));
+    }
+    if (j != nz->numel)
+        return mk_kerr(k, MK_EINVAL, "mask has %zu set bits for %zu values", j, nz->numel);
     return MK_OK;
 }
 

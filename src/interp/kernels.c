@@ -11,6 +11,9 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(CONSTEXPR_BLOCKWISE_SHIFT_SCALE, k_constexpr_blockwise),
     K(CONSTEXPR_CAST, k_constexpr_cast),
     K(CONSTEXPR_LUT_TO_DENSE, k_constexpr_lut),
+    K(CONSTEXPR_SPARSE_TO_DENSE, k_constexpr_sparse),
+    K(CONSTEXPR_LUT_TO_SPARSE, k_constexpr_lut_sparse),
+    K(CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE, k_constexpr_sparse_shift),
     /* elementwise binary */
     K(ADD, k_binary),
     K(SUB, k_binary),

@@ -495,6 +495,86 @@ static mk_status r_lut_to_dense(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
+static mk_status r_sparse_to_dense(mk_ictx *c)
+{
+    const mk_operand *nz = mk_ir_infer_req(c, "nonzero_data");
+    const mk_operand *mask = nz ? mk_ir_infer_req(c, "mask") : NULL;
+    if (!mask) return c->e->code;
+    if (nz->type.rank > 1) return mk_ir_infer_fail(c, "nonzero_data must be a vector");
+    const mk_operand *shape = mk_ir_infer_in(c, "shape");
+    if (!shape) { /* iOS18: uint1 mask shaped like the output */
+        mk_type t = mask->type;
+        t.dtype = nz->type.dtype;
+        return mk_ir_infer_out(c, &t);
+    }
+    int64_t dims[MK_MAX_RANK + 1];
+    int n = 0;
+    int k = mk_ir_infer_ints(c, "shape", shape, dims, MK_MAX_RANK, &n);
+    if (k < 0) return c->e->code;
+    if (!k) return mk_ir_infer_fail(c, "'shape' must be a known constant");
+    for (int i = 0; i < n; i++)
+        if (dims[i] < 0) return mk_ir_infer_fail(c, "negative dim in 'shape'");
+    mk_type t = mk_type_make(nz->type.dtype, n, dims);
+    return mk_ir_infer_out(c, &t);
+}
+
+/* Sparse-to-sparse ops: outputs (mask, nonzero values). */
+static mk_status sparse_outs(mk_ictx *c, const mk_operand *mask, const mk_operand *nz, mk_dtype dt,
+                             int64_t vs, int ax)
+{
+    mk_type m = mask->type, v = nz->type;
+    if (nz->type.rank >= 0 && nz->type.rank != 1)
+        return mk_ir_infer_fail(c, "nonzero data must be a vector");
+    if (vs != 1) {
+        if (mk_ir_infer_dim_mul(c, m.dims[ax], vs, &m.dims[ax]) ||
+            (v.rank == 1 && mk_ir_infer_dim_mul(c, v.dims[0], vs, &v.dims[0])))
+            return c->e->code;
+    }
+    v.dtype = dt;
+    if (mk_ir_infer_out(c, &m)) return c->e->code;
+    return mk_ir_infer_out(c, &v);
+}
+
+static mk_status r_lut_to_sparse(mk_ictx *c)
+{
+    const mk_operand *mask = mk_ir_infer_req(c, "indices_mask");
+    const mk_operand *nz = mask ? mk_ir_infer_req(c, "indices_nonzero_data") : NULL;
+    const mk_operand *lut = nz ? mk_ir_infer_req(c, "lut") : NULL;
+    if (!lut) return c->e->code;
+    int64_t vs = 1, axis;
+    int ax = 0;
+    if (lut->type.rank >= 0 && mask->type.rank >= 0) {
+        if (lut->type.rank != mask->type.rank + 2)
+            return mk_ir_infer_fail(c, "lut rank %d must be indices_mask rank %d + 2",
+                                    lut->type.rank, mask->type.rank);
+        vs = lut->type.dims[lut->type.rank - 1];
+        if (vs != 1 && (mk_ir_infer_int(c, "vector_axis", 0, &axis, NULL) ||
+                        mk_ir_infer_axis(c, "vector_axis", axis, mask->type.rank, &ax)))
+            return c->e->code;
+    }
+    return sparse_outs(c, mask, nz, lut->type.dtype, vs, ax);
+}
+
+static mk_status r_sparse_shift_scale(mk_ictx *c)
+{
+    const mk_operand *mask = mk_ir_infer_req(c, "data_mask");
+    const mk_operand *nz = mask ? mk_ir_infer_req(c, "nonzero_data") : NULL;
+    const mk_operand *s = nz ? mk_ir_infer_req(c, "scale") : NULL;
+    if (!s) return c->e->code;
+    if (mask->type.rank >= 0 && s->type.rank >= 0) {
+        if (mask->type.rank != s->type.rank)
+            return mk_ir_infer_fail(c, "scale rank %d differs from data_mask rank %d",
+                                    s->type.rank, mask->type.rank);
+        for (int i = 0; i < s->type.rank; i++) {
+            int64_t a = mask->type.dims[i], b = s->type.dims[i];
+            if (b == 0 || (a >= 0 && b > 0 && a % b))
+                return mk_ir_infer_fail(c, "data_mask dim %d (%lld) not a multiple of scale dim %lld",
+                                        i, (long long)a, (long long)b);
+        }
+    }
+    return sparse_outs(c, mask, nz, s->type.dtype, 1, 0);
+}
+
 /* ---- creation ops ---- */
 
 static mk_status r_shape(mk_ictx *c)
@@ -843,6 +923,9 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE] = r_blockwise_shift_scale,
     [MK_OP_CONSTEXPR_CAST] = r_constexpr_cast,
     [MK_OP_CONSTEXPR_LUT_TO_DENSE] = r_lut_to_dense,
+    [MK_OP_CONSTEXPR_SPARSE_TO_DENSE] = r_sparse_to_dense,
+    [MK_OP_CONSTEXPR_LUT_TO_SPARSE] = r_lut_to_sparse,
+    [MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE] = r_sparse_shift_scale,
     [MK_OP_ADD] = r_binary,
     [MK_OP_SUB] = r_binary,
     [MK_OP_MUL] = r_binary,

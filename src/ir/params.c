@@ -154,6 +154,15 @@ static const mk_op_params params[MK_OP__COUNT] = {
     [MK_OP_CONSTEXPR_LUT_TO_DENSE] =
         PARAMS(RA("indices", B_(UINT8), U17), RA("lut", 0, U17), RA("shape", 0, U17),
                RC("indices", 0, S18), RC("lut", 0, S18), OC("vector_axis", I32, S18)),
+    [MK_OP_CONSTEXPR_SPARSE_TO_DENSE] =
+        PARAMS(RA("nonzero_data", 0, U17), RA("mask", B_(UINT8), U17), RA("shape", 0, U17),
+               RC("nonzero_data", 0, S18), RC("mask", B_(UINT1), S18)),
+    [MK_OP_CONSTEXPR_LUT_TO_SPARSE] =
+        PARAMS(RC("indices_mask", B_(UINT1), ALL), RC("indices_nonzero_data", 0, ALL),
+               RC("lut", 0, ALL), OC("vector_axis", I32, ALL)),
+    [MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE] =
+        PARAMS(RC("data_mask", B_(UINT1), ALL), RC("nonzero_data", 0, ALL),
+               RC("scale", FLT, ALL), OC("offset", 0, ALL)),
 
     [MK_OP_ADD] = BINARY,
     [MK_OP_SUB] = BINARY,

@@ -99,7 +99,10 @@ static int is_constant(const mk_value *val)
     const mk_op *pr = val->producer;
     return pr && (pr->kind == MK_OP_CONST || pr->kind == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE ||
                   pr->kind == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ||
-                  pr->kind == MK_OP_CONSTEXPR_CAST || pr->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE);
+                  pr->kind == MK_OP_CONSTEXPR_CAST || pr->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE ||
+                  pr->kind == MK_OP_CONSTEXPR_SPARSE_TO_DENSE ||
+                  pr->kind == MK_OP_CONSTEXPR_LUT_TO_SPARSE ||
+                  pr->kind == MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE);
 }
 
 /* MK_PARAM_SAME_T: float arguments of a shared type domain must match the anchor's dtype

@@ -159,7 +159,8 @@ static int is_const_weight(const mk_value *w)
     const mk_op *p = w->producer;
     return p && (p->kind == MK_OP_CONST || p->kind == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE ||
                  p->kind == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ||
-                 p->kind == MK_OP_CONSTEXPR_CAST || p->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE);
+                 p->kind == MK_OP_CONSTEXPR_CAST || p->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE ||
+                 p->kind == MK_OP_CONSTEXPR_SPARSE_TO_DENSE);
 }
 
 void lint_h25(lint_ctx *c, const mk_op *op)
@@ -228,7 +229,7 @@ void lint_h31(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE &&
         op->kind != MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE &&
-        op->kind != MK_OP_CONSTEXPR_LUT_TO_DENSE)
+        op->kind != MK_OP_CONSTEXPR_LUT_TO_DENSE && op->kind != MK_OP_CONSTEXPR_SPARSE_TO_DENSE)
         return;
     if (c->seen[31]++) return;
     lint_flag(c, op, 0,

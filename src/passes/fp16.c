@@ -31,7 +31,9 @@ typedef struct fctx {
 static int is_constexpr(mk_op_kind k)
 {
     return k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE || k == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ||
-           k == MK_OP_CONSTEXPR_CAST || k == MK_OP_CONSTEXPR_LUT_TO_DENSE;
+           k == MK_OP_CONSTEXPR_CAST || k == MK_OP_CONSTEXPR_LUT_TO_DENSE ||
+           k == MK_OP_CONSTEXPR_SPARSE_TO_DENSE || k == MK_OP_CONSTEXPR_LUT_TO_SPARSE ||
+           k == MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE;
 }
 
 static int is_half_or_single(mk_dtype dt)
@@ -164,7 +166,13 @@ static mk_value *convert_constexpr(fctx *c, mk_value *v, mk_dtype dt)
     snprintf(base, sizeof base, "%s_%s", v->name, suffix(dt));
     mk_op *n = mk_ir_op_new(c->p, cx->kind, base);
     mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
-    mk_value *out = n ? mk_ir_op_add_output(c->p, n, NULL, &none) : NULL;
+    mk_value *out = NULL;
+    /* sparse-to-sparse ops have (mask, data) outputs: v may be either */
+    for (int i = 0; n && i < cx->n_outputs; i++) {
+        mk_value *o = mk_ir_op_add_output(c->p, n, NULL, &none);
+        if (!o) return MK_OOM(c->e), NULL;
+        if (cx->outputs[i] == v) out = o;
+    }
     if (!out) return MK_OOM(c->e), NULL;
     n->name = out->name;
     for (int i = 0; i < cx->n_attrs; i++) {
@@ -176,9 +184,23 @@ static mk_value *convert_constexpr(fctx *c, mk_value *v, mk_dtype dt)
         if (!mk_ir_op_add_attr(c->p, n, cx->attrs[i].name, a)) return MK_OOM(c->e), NULL;
     }
     mk_ir_insert_after(cx, n);
+    /* a constexpr chain (iOS18): float data from a constexpr converts with it, and the
+     * sibling outputs (masks) of that producer come from its converted version */
+    const mk_op *from = NULL, *to = NULL;
+    for (int i = 0; i < cx->n_inputs; i++)
+        for (int j = 0; j < cx->inputs[i].n_args; j++) {
+            mk_value *a = cx->inputs[i].args[j], *b;
+            if (is_half_or_single(a->type.dtype) && a->type.dtype != dt && a->producer &&
+                is_constexpr(a->producer->kind) && a->producer->n_outputs > 1 &&
+                (b = convert_constexpr(c, a, dt)) != NULL)
+                from = a->producer, to = b->producer;
+        }
     for (int i = 0; i < cx->n_inputs; i++)
         for (int j = 0; j < cx->inputs[i].n_args; j++) {
             mk_value *a = cx->inputs[i].args[j];
+            if (from && a->producer == from)
+                for (int k = 0; k < from->n_outputs; k++)
+                    if (from->outputs[k] == a) a = to->outputs[k];
             if (is_half_or_single(a->type.dtype) && a->type.dtype != dt && a->cst &&
                 !(a = as_dtype(c, a, dt)))
                 return NULL;

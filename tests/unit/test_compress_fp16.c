@@ -297,6 +297,68 @@ static void build_lut(cb *B)
     cb_outputs(B, linear_on(B, cx_out(B, cx)));
 }
 
+/* 12 elements [4, 3], 7 set: the mask as iOS16 bytes (LSB first) or iOS18 uint1 (same bits) */
+static const uint8_t sp_mask[2] = {0xa5, 0x0e};
+static const float sp_nz[7] = {0.5f, -0.25f, 0.75f, 1.0f, -1.0f, 0.125f, 2.0f};
+
+static void build_sparse(cb *B)
+{
+    mk_op *cx = mk_ir_op_new(B->p, MK_OP_CONSTEXPR_SPARSE_TO_DENSE, "w_sp");
+    int64_t n7 = 7, n2 = 2, md[2] = {4, 3};
+    uint32_t shape[2] = {4, 3};
+    mk_type nt = mk_type_make(MK_DT_FP32, 1, &n7), mt = mk_type_make(MK_DT_UINT8, 1, &n2),
+            st = mk_type_make(MK_DT_UINT32, 1, &n2), m1 = mk_type_make(MK_DT_UINT1, 2, md);
+    int attr = mk_ir_ios_for_spec(B->p->spec_version) < 18;
+    if (!cx || !attr_or_in(B, cx, "nonzero_data", &nt, sp_nz, sizeof sp_nz, attr) ||
+        !attr_or_in(B, cx, "mask", attr ? &mt : &m1, sp_mask, 2, attr) ||
+        (attr && !attr_or_in(B, cx, "shape", &st, shape, 8, 1)))
+        return;
+    cb_outputs(B, linear_on(B, cx_out(B, cx)));
+}
+
+/* iOS18 sparse-to-sparse op (lut or shift/scale of the 7 nonzero entries) -> sparse_to_dense */
+static void sparse_chain(cb *B, mk_op *cx)
+{
+    mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+    if (!cx || !mk_ir_op_add_output(B->p, cx, NULL, &none)) return;
+    mk_value *data = cx_out(B, cx);
+    mk_op *sd = mk_ir_op_new(B->p, MK_OP_CONSTEXPR_SPARSE_TO_DENSE, "w_dense");
+    if (!data || !sd || !mk_ir_op_add_input(B->p, sd, "nonzero_data", data) ||
+        !mk_ir_op_add_input(B->p, sd, "mask", cx->outputs[0]))
+        return;
+    cb_outputs(B, linear_on(B, cx_out(B, sd)));
+}
+
+static void build_lut_sparse(cb *B)
+{
+    int64_t md[2] = {4, 3}, n7 = 7, ld[4] = {1, 1, 4, 1};
+    uint8_t ind[2] = {0x1b, 0x2d}; /* 7 2-bit indices */
+    float lut[4] = {-0.5f, 0.25f, 0.75f, 1.5f};
+    mk_type m1 = mk_type_make(MK_DT_UINT1, 2, md), it = mk_type_make(MK_DT_UINT2, 1, &n7),
+            lt = mk_type_make(MK_DT_FP32, 4, ld);
+    mk_op *cx = mk_ir_op_new(B->p, MK_OP_CONSTEXPR_LUT_TO_SPARSE, "w_ls");
+    if (!cx || !attr_or_in(B, cx, "indices_mask", &m1, sp_mask, 2, 0) ||
+        !attr_or_in(B, cx, "indices_nonzero_data", &it, ind, 2, 0) ||
+        !attr_or_in(B, cx, "lut", &lt, lut, sizeof lut, 0))
+        return;
+    sparse_chain(B, cx);
+}
+
+static void build_sparse_shift(cb *B)
+{
+    int64_t md[2] = {4, 3}, n7 = 7, sd[2] = {4, 1};
+    int8_t q[7] = {-7, 3, 100, -128, 5, 0, 9};
+    float sc[4] = {0.01f, 0.02f, 0.005f, 0.1f};
+    mk_type m1 = mk_type_make(MK_DT_UINT1, 2, md), qt = mk_type_make(MK_DT_INT8, 1, &n7),
+            st = mk_type_make(MK_DT_FP32, 2, sd);
+    mk_op *cx = mk_ir_op_new(B->p, MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE, "w_ss");
+    if (!cx || !attr_or_in(B, cx, "data_mask", &m1, sp_mask, 2, 0) ||
+        !attr_or_in(B, cx, "nonzero_data", &qt, q, 7, 0) ||
+        !attr_or_in(B, cx, "scale", &st, sc, sizeof sc, 0))
+        return;
+    sparse_chain(B, cx);
+}
+
 /* cond(pred) { relu(x) * 2 } else { x - w }: ops inside the blocks use outer values */
 static void build_cond(cb *B)
 {
@@ -400,6 +462,9 @@ static const ocase cases[] = {
     CUSTOM(CONSTEXPR_BLOCKWISE_SHIFT_SCALE, build_blockwise),
     CUSTOM(CONSTEXPR_CAST, build_constexpr_cast),
     CUSTOM(CONSTEXPR_LUT_TO_DENSE, build_lut),
+    CUSTOM(CONSTEXPR_SPARSE_TO_DENSE, build_sparse),
+    CUSTOM(CONSTEXPR_LUT_TO_SPARSE, build_lut_sparse),
+    CUSTOM(CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE, build_sparse_shift),
     BIN(ADD),
     BIN(SUB),
     BIN(MUL),

@@ -1,0 +1,251 @@
+/* `milkit compress`: picks the weights to compress (every constant float weight of linear,
+ * matmul, conv, conv_transpose, lstm/gru/rnn, and gather tables when asked; at least
+ * min_elements; not skipped by name), checks the options against the target, runs one
+ * compressor per weight (src/passes/compress_*.c) and reports bytes and weight-space error;
+ * mk_compress_output_error compares two programs' outputs on the same inputs. */
+#include <math.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "passes/compress_int.h"
+#include "passes/passes_int.h"
+
+typedef struct site {
+    mk_op_kind k;
+    const char *param;
+    int out_ax, in_ax;
+} site;
+
+static const site sites[] = {
+    {MK_OP_LINEAR, "weight", 0, 1},       {MK_OP_CONV, "weight", 0, 1},
+    {MK_OP_CONV_TRANSPOSE, "weight", 1, 0}, {MK_OP_LSTM, "weight_ih", 0, 1},
+    {MK_OP_LSTM, "weight_hh", 0, 1},      {MK_OP_LSTM, "weight_ih_back", 0, 1},
+    {MK_OP_LSTM, "weight_hh_back", 0, 1}, {MK_OP_GRU, "weight_ih", 0, 1},
+    {MK_OP_GRU, "weight_hh", 0, 1},       {MK_OP_RNN, "weight_ih", 0, 1},
+    {MK_OP_RNN, "weight_hh", 0, 1},       {MK_OP_MATMUL, "y", -1, -1},
+    {MK_OP_GATHER, "x", 0, 1},
+};
+
+static size_t const_bytes(const mk_block *b)
+{
+    size_t s = 0;
+    MK_FOR_OPS(b, op)
+    {
+        if (op->kind == MK_OP_CONST && op->n_outputs && op->outputs[0]->cst)
+            s += op->outputs[0]->cst->nbytes;
+        for (int i = 0; i < op->n_attrs; i++)
+            if (op->attrs[i].value->cst && op->kind != MK_OP_CONST)
+                s += op->attrs[i].value->cst->nbytes;
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++) {
+                const mk_value *v = op->inputs[i].args[j];
+                if (!v->producer && v->cst) s += v->cst->nbytes;
+            }
+        for (int i = 0; i < op->n_blocks; i++) s += const_bytes(op->blocks[i]);
+    }
+    return s;
+}
+
+static mk_status check_options(const mk_compress_options *o, int ios, mk_err *e)
+{
+    if (ios < 16)
+        return mk_err_set(e, MK_EUNSUPPORTED,
+                          "compressed weights need an iOS16 or newer target (this is iOS%d)",
+                          ios ? ios : 15);
+    switch (o->mode) {
+    case MK_CMP_LINEAR:
+        if (o->bits != 8 && o->bits != 4)
+            return mk_err_set(e, MK_EINVAL, "linear quantization takes 8 or 4 bits, not %d",
+                              o->bits);
+        if (ios < 18 && o->bits == 4)
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "int4 needs iOS18 (constexpr_blockwise_shift_scale); iOS%d has "
+                              "only constexpr_affine_dequantize, int8",
+                              ios);
+        if (ios < 18 && o->granularity == 2)
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "per-block quantization needs iOS18; iOS%d's "
+                              "constexpr_affine_dequantize is per tensor or per channel",
+                              ios);
+        if (o->granularity == 2 && o->block < 1)
+            return mk_err_set(e, MK_EINVAL, "block size must be at least 1");
+        break;
+    case MK_CMP_PALETTE:
+        if (o->bits < 1 || o->bits > 8 || o->bits == 5 || o->bits == 7)
+            return mk_err_set(e, MK_EINVAL, "palettization takes 1, 2, 3, 4, 6 or 8 bits, not %d",
+                              o->bits);
+        if (ios < 18 && o->bits == 3)
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "3-bit palettes need iOS18; iOS%d's constexpr_lut_to_dense takes "
+                              "1, 2, 4, 6 or 8 bits",
+                              ios);
+        if (ios < 18 && o->granularity == 2)
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "a LUT per channel group needs iOS18; iOS%d has one LUT per tensor",
+                              ios);
+        if (o->granularity == 2 && o->group < 1)
+            return mk_err_set(e, MK_EINVAL, "group size must be at least 1");
+        break;
+    case MK_CMP_SPARSE:
+        if (!(o->sparsity > 0 && o->sparsity < 1))
+            return mk_err_set(e, MK_EINVAL, "sparsity must be a fraction between 0 and 1");
+        break;
+    default: return mk_err_set(e, MK_EINVAL, "no compression mode given");
+    }
+    return MK_OK;
+}
+
+static int skipped(const mk_compress_options *o, const mk_op *op, const mk_value *w)
+{
+    for (int i = 0; i < o->n_skip; i++)
+        if ((w->name && !strcmp(w->name, o->skip[i])) || (op->name && !strcmp(op->name, o->skip[i])))
+            return 1;
+    return 0;
+}
+
+static void mode_name(const mk_compress_options *o, const mk_cw *c, char *buf, size_t n)
+{
+    const char *g = "";
+    char gb[48] = "";
+    if (o->mode == MK_CMP_LINEAR) {
+        g = o->granularity == 1 ? "per tensor" : o->granularity == 2 ? gb : "per channel";
+        if (o->granularity == 2) snprintf(gb, sizeof gb, "block %d", o->block);
+        snprintf(buf, n, "int%d %s%s%s%s", o->bits, g, o->zero_point ? " +offset" : "",
+                 c->note[0] ? "; " : "", c->note);
+    } else if (o->mode == MK_CMP_PALETTE) {
+        if (o->granularity == 2) snprintf(gb, sizeof gb, "group %d", o->group);
+        snprintf(buf, n, "lut%d %s %s%s%s", o->bits, o->uniform ? "uniform" : "kmeans",
+                 o->granularity == 2 ? gb : "per tensor", c->note[0] ? "; " : "", c->note);
+    } else {
+        snprintf(buf, n, "sparse %.0f%%", o->sparsity * 100);
+    }
+}
+
+static mk_status grow(mk_compress_report *r, mk_err *e)
+{
+    if (r->n < r->cap) return MK_OK;
+    int nc = r->cap ? r->cap * 2 : 16;
+    mk_compress_layer *l = mk_malloc(NULL, (size_t)nc * sizeof *l);
+    if (!l) return MK_OOM(e);
+    if (r->n) memcpy(l, r->layers, (size_t)r->n * sizeof *l);
+    mk_free(NULL, r->layers, (size_t)r->cap * sizeof *l);
+    r->layers = l;
+    r->cap = nc;
+    return MK_OK;
+}
+
+mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_report *r,
+                      mk_err *e)
+{
+    int ios = mk_ir_ios_for_spec(p->spec_version);
+    mk_status st = check_options(o, ios, e);
+    if (st) return st;
+    memset(r, 0, sizeof *r);
+    mk_block *b = mk_ir_main(p)->block;
+    r->const_bytes_before = const_bytes(b);
+    size_t minel = o->min_elements ? o->min_elements : 2048;
+    mk_strmap done;
+    mk_strmap_init(&done, p->alloc);
+    MK_FOR_OPS(b, op)
+    {
+        for (size_t s = 0; s < sizeof sites / sizeof sites[0] && !st; s++) {
+            if (sites[s].k != op->kind || (op->kind == MK_OP_GATHER && !o->embedding)) continue;
+            mk_value *w = mk_ir_arg(op, sites[s].param);
+            size_t n = 0;
+            if (!w || !w->cst || !w->cst->data || !w->producer || w->producer->kind != MK_OP_CONST ||
+                w->type.rank < 2 || !mk_type_is_static(&w->type) || !mk_type_numel(&w->type, &n) ||
+                n < minel || (w->type.dtype != MK_DT_FP32 && w->type.dtype != MK_DT_FP16) ||
+                skipped(o, op, w) || (w->name && mk_strmap_get(&done, w->name)))
+                continue;
+            mk_cw c = {p, w, sites[s].out_ax, sites[s].in_ax, ios, n, NULL, 0, ""};
+            if (op->kind == MK_OP_MATMUL) { /* y [.., K, N], or [.., N, K] when transposed */
+                mk_value *ty = mk_ir_arg(op, "transpose_y");
+                int tr = ty && ty->cst && mk_const_get_i64(ty, 0);
+                c.out_ax = w->type.rank - (tr ? 2 : 1);
+                c.in_ax = w->type.rank - (tr ? 1 : 2);
+            }
+            if (!(c.rec = mk_malloc(p->alloc, n * sizeof(float)))) {
+                st = MK_OOM(e);
+                break;
+            }
+            mk_value *nv = o->mode == MK_CMP_LINEAR    ? mk_cmp_linear(&c, o, e)
+                           : o->mode == MK_CMP_PALETTE ? mk_cmp_palette(&c, o, e)
+                                                       : mk_cmp_sparse(&c, o, e);
+            double d2 = 0, w2 = 0;
+            for (size_t i = 0; nv && i < n; i++) {
+                double x = mk_const_get_f64(w, i), dd = x - c.rec[i];
+                if (isfinite(x)) d2 += dd * dd, w2 += x * x;
+            }
+            mk_free(p->alloc, c.rec, n * sizeof(float));
+            if (!nv || (st = grow(r, e))) {
+                if (!st) st = e->code ? e->code : MK_EINTERNAL;
+                mk_err_prefix(e, "weight %s: ", w->name ? w->name : "?");
+                break;
+            }
+            if (w->name && !mk_strmap_put(&done, w->name, nv)) {
+                st = MK_OOM(e);
+                break;
+            }
+            mk_ir_replace_uses(b, w, nv);
+            mk_compress_layer *l = &r->layers[r->n++];
+            memset(l, 0, sizeof *l);
+            snprintf(l->name, sizeof l->name, "%s", w->name ? w->name : "?");
+            snprintf(l->op, sizeof l->op, "%s", mk_ir_op_info(op->kind)->name);
+            mode_name(o, &c, l->mode, sizeof l->mode);
+            l->elements = n;
+            l->bytes_before = n * (w->type.dtype == MK_DT_FP16 ? 2 : 4);
+            l->bytes_after = c.bytes;
+            l->rel_err = w2 > 0 ? sqrt(d2 / w2) : 0;
+        }
+        if (st) break;
+    }
+    mk_strmap_free(&done);
+    if (!st && mk_pass_dce(p, e) < 0) st = e->code;
+    if (!st && (st = mk_ir_verify(p, e)) == MK_OK) r->const_bytes_after = const_bytes(b);
+    if (st) mk_compress_report_free(r);
+    return st;
+}
+
+void mk_compress_report_free(mk_compress_report *r)
+{
+    if (r->layers) mk_free(NULL, r->layers, (size_t)r->cap * sizeof *r->layers);
+    memset(r, 0, sizeof *r);
+}
+
+mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
+                           int fp16_emulate, mk_output_error *out, int max, int *n, mk_err *e)
+{
+    mk_tensor_list a = {0, NULL}, b = {0, NULL};
+    mk_run_options r0 = {0, 0, 1}, r1 = {fp16_emulate, 0, 1};
+    mk_status st = mk_run(ref, &r0, in, &a, e);
+    if (!st) st = mk_run(q, &r1, in, &b, e);
+    if (!st && a.n != b.n) st = mk_err_set(e, MK_EINVAL, "the programs have different outputs");
+    *n = 0;
+    for (int k = 0; !st && k < a.n && k < max; k++) {
+        mk_output_error *o = &out[(*n)++];
+        memset(o, 0, sizeof *o);
+        snprintf(o->name, sizeof o->name, "%s", a.items[k].name ? a.items[k].name : "?");
+        if (a.items[k].dtype != b.items[k].dtype || a.items[k].nbytes != b.items[k].nbytes ||
+            a.items[k].dtype != MK_DT_FP32)
+            continue;
+        const float *x = a.items[k].data, *y = b.items[k].data;
+        size_t cnt = a.items[k].nbytes / 4;
+        double xy = 0, xx = 0, yy = 0, d2 = 0, mx = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            double d = (double)y[i] - x[i];
+            xy += (double)x[i] * y[i], xx += (double)x[i] * x[i], yy += (double)y[i] * y[i];
+            d2 += d * d;
+            mx = fmax(mx, fabs(x[i]));
+            o->max_abs = fmax(o->max_abs, fabs(d));
+        }
+        for (size_t i = 0; i < cnt; i++) /* relative to the output's scale, not tiny entries */
+            o->max_rel = fmax(o->max_rel, fabs((double)y[i] - x[i]) / fmax(fabs(x[i]), 1e-3 * mx + 1e-12));
+        o->n = cnt;
+        o->has_cos = cnt >= 16;
+        o->cos = xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : (xx == yy ? 1 : 0);
+        o->snr_db = d2 > 0 ? 10 * log10(xx / d2) : INFINITY;
+    }
+    mk_tensor_list_free(&a);
+    mk_tensor_list_free(&b);
+    return st;
+}

@@ -1,0 +1,214 @@
+/* Linear weight quantization, int8 or int4, symmetric or with an offset, per tensor, per output
+ * channel or per block of the input axis: constexpr_blockwise_shift_scale on iOS18 (data and
+ * offset int8/int4, scale in the weight's float dtype, parameter shape = weight shape / block),
+ * constexpr_affine_dequantize on iOS16/17 (int8 only, per tensor or per output channel, zero
+ * point int8). Also the helpers the other compressors share. */
+#include <math.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "compress_int.h"
+
+size_t mk_cmp_pack(const int32_t *v, size_t n, int bits, unsigned char *out)
+{
+    size_t nb = (n * (size_t)bits + 7) / 8;
+    memset(out, 0, nb);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x = (uint32_t)v[i] & ((1u << bits) - 1);
+        size_t bit = i * (size_t)bits;
+        for (int j = 0; j < bits; j++, bit++)
+            out[bit / 8] |= (unsigned char)(((x >> j) & 1u) << (bit % 8));
+    }
+    return nb;
+}
+
+mk_value *mk_cmp_const(mk_cw *c, mk_dtype dt, int rank, const int64_t *d, const void *data,
+                       size_t nb)
+{
+    mk_type t = mk_type_make(dt, rank, d);
+    mk_value *v = mk_ir_const_value(c->p, &t, data, nb, 1);
+    if (v) c->bytes += nb;
+    return v;
+}
+
+float mk_cmp_store(const mk_cw *c, void *dst, size_t i, double v)
+{
+    if (c->w->type.dtype == MK_DT_FP16) {
+        uint16_t h = mk_f32_to_f16((float)v);
+        ((uint16_t *)dst)[i] = h;
+        return mk_f16_to_f32(h);
+    }
+    ((float *)dst)[i] = (float)v;
+    return (float)v;
+}
+
+mk_value *mk_cmp_finish(mk_cw *c, mk_op *cx, int n_out, mk_err *e)
+{
+    mk_value *out = NULL;
+    for (int i = 0; i < n_out; i++) {
+        mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+        if (!(out = mk_ir_op_add_output(c->p, cx, NULL, &none))) return MK_OOM(e), NULL;
+    }
+    cx->name = out->name;
+    mk_ir_insert_after(c->w->producer, cx);
+    if (mk_ir_infer_op(cx, e) != MK_OK) return NULL;
+    return out;
+}
+
+/* Largest divisor of len that is at most want (at least 1). */
+static int64_t divisor_at_most(int64_t len, int64_t want)
+{
+    for (int64_t b = want < len ? want : len; b > 1; b--)
+        if (len % b == 0) return b;
+    return 1;
+}
+
+/* Parameter index of element i given parameter dims pd (block = dims / pd). */
+static size_t pindex(const mk_type *t, const int64_t *pd, size_t i)
+{
+    size_t idx = 0, stride = 1;
+    for (int a = t->rank - 1; a >= 0; a--) {
+        int64_t c = (int64_t)(i % (size_t)t->dims[a]);
+        i /= (size_t)t->dims[a];
+        idx += (size_t)(c / (t->dims[a] / pd[a])) * stride;
+        stride *= (size_t)pd[a];
+    }
+    return idx;
+}
+
+void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t *pd)
+{
+    const mk_type *t = &c->w->type;
+    for (int a = 0; a < t->rank; a++) pd[a] = 1;
+    if (gran == 1) return;
+    if (!along_out || gran == 0) pd[c->out_ax] = t->dims[c->out_ax];
+    if (gran != 2) return;
+    int ax = along_out ? c->out_ax : c->in_ax;
+    int64_t len = t->dims[ax], b = divisor_at_most(len, want);
+    if (b != want && len >= want)
+        snprintf(c->note, sizeof c->note, "%s %lld does not divide %lld: %s %lld",
+                 along_out ? "group" : "block", (long long)want, (long long)len,
+                 along_out ? "group" : "block", (long long)b);
+    if (len < want) b = len;
+    pd[ax] = len / b;
+}
+
+/* scale and zero point for the range [lo, hi] clipped to the fraction a */
+static void scale_for(double lo, double hi, double a, double qmin, double qmax, int asym,
+                      double *s, double *z)
+{
+    lo *= a, hi *= a;
+    *z = 0;
+    if (asym) {
+        *s = (hi - lo) / (qmax - qmin);
+        if (!(*s > 0)) *s = 1;
+        *z = nearbyint(qmin - lo / *s);
+        *z = *z < qmin ? qmin : *z > qmax ? qmax : *z;
+    } else {
+        double m = fmax(-lo, hi);
+        *s = m > 0 ? m / qmax : 1;
+    }
+}
+
+mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
+{
+    const mk_type *t = &c->w->type;
+    int bits = o->bits, ios18 = c->ios >= 18;
+    int64_t pd[MK_MAX_RANK];
+    mk_cmp_param_dims(c, o->granularity, o->block, 0, pd);
+    size_t np = 1;
+    for (int a = 0; a < t->rank; a++) np *= (size_t)pd[a];
+    size_t es = t->dtype == MK_DT_FP16 ? 2 : 4;
+    double *lo = mk_arena_alloc(c->p->arena, np * sizeof(double) * 2), *hi = lo ? lo + np : NULL;
+    int32_t *q = mk_arena_alloc(c->p->arena, c->n * sizeof(int32_t));
+    int32_t *zp = mk_arena_alloc(c->p->arena, np * sizeof(int32_t));
+    unsigned char *sc = mk_arena_alloc(c->p->arena, np * es);
+    unsigned char *qb = mk_arena_alloc(c->p->arena, (c->n * (size_t)bits + 7) / 8 + 1);
+    unsigned char *zb = mk_arena_alloc(c->p->arena, np + 1);
+    if (!lo || !q || !zp || !sc || !qb || !zb) return MK_OOM(e), NULL;
+    for (size_t j = 0; j < np; j++) lo[j] = 0, hi[j] = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        size_t j = pindex(t, pd, i);
+        double v = mk_const_get_f64(c->w, i);
+        if (!isfinite(v)) continue;
+        if (v < lo[j]) lo[j] = v;
+        if (v > hi[j]) hi[j] = v;
+    }
+    double qmin = -(double)(1 << (bits - 1)), qmax = (double)((1 << (bits - 1)) - 1);
+    float *s = mk_arena_alloc(c->p->arena, np * sizeof(float));
+    /* the range is clipped to the fraction (1 - k/40) of its extremes that gives the smallest
+     * squared error per block (outliers cost less than a coarse step everywhere) */
+    enum { NA = 16 };
+    double *sse = mk_malloc(c->p->alloc, np * NA * sizeof(double));
+    if (!s || !sse) {
+        mk_free(c->p->alloc, sse, np * NA * sizeof(double));
+        return MK_OOM(e), NULL;
+    }
+    memset(sse, 0, np * NA * sizeof(double));
+    for (size_t i = 0; i < c->n; i++) {
+        size_t j = pindex(t, pd, i);
+        double v = mk_const_get_f64(c->w, i);
+        if (!isfinite(v)) continue;
+        for (int k = 0; k < NA; k++) {
+            double sv, z;
+            scale_for(lo[j], hi[j], 1 - k / 40.0, qmin, qmax, o->zero_point, &sv, &z);
+            double r = nearbyint(v / sv) + z;
+            r = r < (o->zero_point ? qmin : -qmax) ? (o->zero_point ? qmin : -qmax) : r > qmax ? qmax : r;
+            double d = (r - z) * sv - v;
+            sse[j * NA + (size_t)k] += d * d;
+        }
+    }
+    for (size_t j = 0; j < np; j++) {
+        double sv, z;
+        int best = 0;
+        for (int k = 1; k < NA; k++)
+            if (sse[j * NA + (size_t)k] < sse[j * NA + (size_t)best]) best = k;
+        scale_for(lo[j], hi[j], 1 - best / 40.0, qmin, qmax, o->zero_point, &sv, &z);
+        s[j] = mk_cmp_store(c, sc, j, sv);
+        if (s[j] == 0 || !isfinite(s[j])) s[j] = mk_cmp_store(c, sc, j, 1);
+        zp[j] = (int32_t)z;
+    }
+    mk_free(c->p->alloc, sse, np * NA * sizeof(double));
+    for (size_t i = 0; i < c->n; i++) {
+        size_t j = pindex(t, pd, i);
+        double v = mk_const_get_f64(c->w, i) / s[j] + zp[j];
+        double r = isfinite(v) ? nearbyint(v) : v > 0 ? qmax : qmin;
+        if (!o->zero_point && r < -qmax) r = -qmax;
+        r = r < qmin ? qmin : r > qmax ? qmax : r;
+        q[i] = (int32_t)r;
+        c->rec[i] = (float)((r - zp[j]) * s[j]);
+    }
+    mk_dtype qt = bits == 4 ? MK_DT_INT4 : MK_DT_INT8;
+    size_t qn = mk_cmp_pack(q, c->n, bits, qb), zn = mk_cmp_pack(zp, np, bits, zb);
+    mk_op *cx;
+    char base[256];
+    snprintf(base, sizeof base, "%s_%s", c->w->name ? c->w->name : "weight",
+             bits == 4 ? "int4" : "int8");
+    if (ios18) {
+        cx = mk_ir_op_new(c->p, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, base);
+        mk_value *dv = mk_cmp_const(c, qt, t->rank, t->dims, qb, qn);
+        mk_value *sv = mk_cmp_const(c, t->dtype, t->rank, pd, sc, np * es);
+        mk_value *zv = o->zero_point ? mk_cmp_const(c, qt, t->rank, pd, zb, zn) : NULL;
+        if (!cx || !dv || !sv || (o->zero_point && !zv)) return MK_OOM(e), NULL;
+        dv->is_inline = sv->is_inline = 1;
+        if (zv) zv->is_inline = 1;
+        if (!mk_ir_op_add_input(c->p, cx, "data", dv) || !mk_ir_op_add_input(c->p, cx, "scale", sv) ||
+            (zv && !mk_ir_op_add_input(c->p, cx, "offset", zv)))
+            return MK_OOM(e), NULL;
+    } else {
+        /* per tensor or per output channel: scale/zero_point are scalars or vectors on axis */
+        int64_t ch = np;
+        mk_type at = mk_type_scalar(MK_DT_INT32);
+        int32_t axis = c->out_ax;
+        cx = mk_ir_op_new(c->p, MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE, base);
+        mk_value *dv = mk_cmp_const(c, qt, t->rank, t->dims, qb, qn);
+        mk_value *zv = mk_cmp_const(c, MK_DT_INT8, np > 1, &ch, zb, np);
+        mk_value *sv = mk_cmp_const(c, t->dtype, np > 1, &ch, sc, np * es);
+        mk_value *av = mk_ir_const_value(c->p, &at, &axis, 4, 0);
+        if (!cx || !dv || !zv || !sv || !av || !mk_ir_op_add_attr(c->p, cx, "quantized_data", dv) ||
+            !mk_ir_op_add_attr(c->p, cx, "zero_point", zv) ||
+            !mk_ir_op_add_attr(c->p, cx, "scale", sv) || !mk_ir_op_add_attr(c->p, cx, "axis", av))
+            return MK_OOM(e), NULL;
+    }
+    return mk_cmp_finish(c, cx, 1, e);
+}
