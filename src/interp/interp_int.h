@@ -28,6 +28,14 @@ mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_inte
 mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tensor_list *outputs,
                          mk_interp_result *res, mk_err *e);
 void mk_interp_free(mk_interp *ip);
+/* As mk_interp_new for function f of p (inputs[i] of mk_interp_exec then feed f's inputs;
+ * state inputs take no tensor: they are the interpreter's state buffers, zeros at creation). */
+mk_status mk_interp_new_fn(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                           mk_interp **out, mk_err *e);
+const mk_function *mk_interp_function(const mk_interp *ip);
+/* The current value of state `name` (fp32 for float states) / replace it (shape must match). */
+mk_status mk_interp_state_get(mk_interp *ip, const char *name, mk_tensor *out, mk_err *e);
+mk_status mk_interp_state_set(mk_interp *ip, const char *name, const mk_tensor *t, mk_err *e);
 /* Source-framework avg_pool divisor for a ceil_mode overhang (mk_run_semantics, H17):
  * set for the next runs, read by the pool kernel. */
 void mk_interp_set_framework_pool(mk_interp *ip, int on);
@@ -228,7 +236,7 @@ static inline float mk_sign_select(float x, float neg)
                                         X(k_upsample_bilinear) X(k_resize_nearest)                 \
                                             X(k_resize_bilinear) X(k_resize) X(k_resample) X(k_lstm) X(k_gru)    \
                                                 X(k_rnn) X(k_sdpa) X(k_cond) X(k_while_loop)       \
-                                                    X(k_quantize) X(k_dequantize) X(k_read_state)
+                                                    X(k_quantize) X(k_dequantize) X(k_read_state) X(k_update_state)
 
 #define MK_DECL_KERNEL(name) mk_status mk_##name(mk_kctx *k);
 MK_KERNELS(MK_DECL_KERNEL)

@@ -155,6 +155,8 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(QUANTIZE, k_quantize),
     K(DEQUANTIZE, k_dequantize),
     K(READ_STATE, k_read_state),
+    K(WRITE_STATE, k_update_state),
+    K(COREML_UPDATE_STATE, k_update_state),
 };
 
 mk_kernel mk_interp_kernel(mk_op_kind kind)

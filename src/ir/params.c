@@ -360,6 +360,8 @@ static const mk_op_params params[MK_OP__COUNT] = {
         PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
                RC("scale", FLT, ALL), OC("axis", I32, ALL)),
     [MK_OP_READ_STATE] = PARAMS(IN("input", 0, ALL)),
+    [MK_OP_WRITE_STATE] = PARAMS(IN("input", 0, ALL), IN("data", 0, ALL)),
+    [MK_OP_COREML_UPDATE_STATE] = PARAMS(IN("state", 0, ALL), IN("value", 0, ALL)),
 };
 
 const mk_op_params *mk_ir_op_params(mk_op_kind k)

@@ -151,6 +151,8 @@ static const unsigned char place[MK_OP__COUNT] = {
     [MK_OP_QUANTIZE] = PL_NE,
     [MK_OP_DEQUANTIZE] = PL_NE,
     [MK_OP_READ_STATE] = PL_CTRL,
+    [MK_OP_WRITE_STATE] = PL_CTRL,
+    [MK_OP_COREML_UPDATE_STATE] = PL_CTRL,
 };
 
 int lint_placement_known(mk_op_kind k)
