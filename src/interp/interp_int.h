@@ -33,6 +33,10 @@ void mk_interp_free(mk_interp *ip);
 mk_status mk_interp_new_fn(const mk_program *p, const mk_function *f, const mk_run_options *opts,
                            mk_interp **out, mk_err *e);
 const mk_function *mk_interp_function(const mk_interp *ip);
+/* Sessions (src/api/run.c) on a given function, and their interpreter (src/api/state.c). */
+mk_status mk_session_new_fn(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                            mk_session **out, mk_err *err);
+mk_interp *mk_session_interp(mk_session *s);
 /* The current value of state `name` (fp32 for float states) / replace it (shape must match). */
 mk_status mk_interp_state_get(mk_interp *ip, const char *name, mk_tensor *out, mk_err *e);
 mk_status mk_interp_state_set(mk_interp *ip, const char *name, const mk_tensor *t, mk_err *e);
