@@ -1,0 +1,218 @@
+/* iOS18 state and multi-function programs: a stateful accumulator and a KV-cache-like
+ * slice_update built with the C API run in one session, write (coreml_update_state becomes
+ * write_state + read_state), re-read and run the same; the verifier's state rules; the
+ * coremltools-made fixtures under tests/data read, print, run and round-trip. */
+#include <string.h>
+
+#include "test_coreml.h"
+
+static mk_value *op1(mk_program *p, mk_block *b, mk_op_kind k, const char *p1, mk_value *v1,
+                     const char *p2, mk_value *v2, const char *out, const mk_type *t)
+{
+    mk_op *op = mk_ir_op_new(p, k, out);
+    if (!op || !mk_ir_op_add_input(p, op, p1, v1)) return NULL;
+    if (p2 && !mk_ir_op_add_input(p, op, p2, v2)) return NULL;
+    mk_value *o = mk_ir_op_add_output(p, op, out, t);
+    if (o) mk_ir_block_append(b, op);
+    return o;
+}
+
+/* acc += x; returns the new acc. update 0: no update at all. */
+static mk_program *accumulator(int update, int plain_read)
+{
+    mk_program *p = mk_ir_program_new(NULL, 9);
+    mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
+    if (!f) return p;
+    mk_type t = mk_type_make(MK_DT_FP32, 2, (const int64_t[]){1, 4});
+    mk_value *x = mk_ir_function_add_input(p, f, "x", &t);
+    mk_value *acc = mk_ir_function_add_state(p, f, "acc", &t);
+    mk_value *r = op1(p, f->block, MK_OP_READ_STATE, "input", plain_read ? x : acc, NULL, NULL,
+                      "acc_old", &t);
+    mk_value *s = op1(p, f->block, MK_OP_ADD, "x", r, "y", x, "acc_new", &t);
+    mk_value *u = update ? op1(p, f->block, MK_OP_COREML_UPDATE_STATE, "state", acc, "value", s,
+                               "sum", &t)
+                         : s;
+    if (u) mk_ir_block_set_outputs(p, f->block, 1, &u);
+    return p;
+}
+
+static void run_steps(mk_test_ctx *tc, mk_program *p, int steps, float *last)
+{
+    mk_err e = {0};
+    mk_session *s = NULL;
+    REQUIRE(mk_session_new(p, NULL, &s, &e) == MK_OK);
+    CHECK(mk_session_n_states(s) == 1 && !strcmp(mk_session_state_name(s, 0), "acc"));
+    float xv[4] = {1, -2, 0.5f, 4};
+    mk_tensor x = {.name = (char *)"x", .dtype = 11, .rank = 2, .dims = {1, 4}, .data = xv,
+                   .nbytes = sizeof xv};
+    mk_tensor_list in = {1, &x};
+    for (int i = 0; i < steps; i++) {
+        mk_tensor_list out;
+        REQUIRE(mk_session_run(s, &in, &out, NULL, &e) == MK_OK);
+        REQUIRE(out.n == 1);
+        memcpy(last, out.items[0].data, sizeof xv);
+        for (int k = 0; k < 4; k++)
+            CHECK_MSG(last[k] == xv[k] * (float)(i + 1), "step %d elem %d: %g", i, k, last[k]);
+        mk_tensor_list_free(&out);
+    }
+    mk_tensor st;
+    REQUIRE(mk_session_state_get(s, "acc", &st, &e) == MK_OK);
+    CHECK(st.rank == 2 && st.dims[1] == 4 && !memcmp(st.data, last, 16));
+    /* set by the API: the next run adds to it */
+    float z[4] = {10, 10, 10, 10};
+    mk_tensor zt = st;
+    zt.data = z;
+    CHECK(mk_session_state_set(s, "acc", &zt, &e) == MK_OK);
+    mk_tensor_list out;
+    REQUIRE(mk_session_run(s, &in, &out, NULL, &e) == MK_OK);
+    CHECK(((float *)out.items[0].data)[1] == 8.0f);
+    mk_tensor_list_free(&out);
+    mk_tensor_free(&st);
+    CHECK(mk_session_state_get(s, "nope", &st, &e) == MK_EINVAL);
+    mk_session_free(s);
+}
+
+TEST(state_accumulator_runs_write_reread)
+{
+    mk_program *p = accumulator(1, 0);
+    mk_err e = {0};
+    REQUIRE(p && mk_ir_verify(p, &e) == MK_OK);
+    float last[4];
+    run_steps(tc, p, 3, last);
+    char a[512], b[512], ma[600], mb[600];
+    snprintf(a, sizeof a, "%s/acc_a.mlpackage", mk_test_tmpdir());
+    snprintf(b, sizeof b, "%s/acc_b.mlpackage", mk_test_tmpdir());
+    REQUIRE(mk_program_save(p, a, MK_TARGET_DEFAULT, &e) == MK_OK);
+    mk_program *q = NULL, *r = NULL;
+    REQUIRE(mk_program_load(a, NULL, &q, &e) == MK_OK);
+    CHECK(q->n_states == 1 && q->states && !strcmp(q->states[0].name, "acc"));
+    int writes = 0;
+    MK_FOR_OPS(mk_ir_main(q)->block, op) writes += op->kind == MK_OP_WRITE_STATE;
+    CHECK_MSG(writes == 1, "coreml_update_state should be written as write_state + read_state");
+    run_steps(tc, q, 3, last);
+    REQUIRE(mk_program_save(q, b, MK_TARGET_DEFAULT, &e) == MK_OK);
+    REQUIRE(mk_program_load(b, NULL, &r, &e) == MK_OK);
+    char why[256];
+    CHECK_MSG(mk_test_program_eq(q, r, why, sizeof why), "%s", why);
+    snprintf(ma, sizeof ma, "%s/Data/com.apple.CoreML/model.mlmodel", a);
+    snprintf(mb, sizeof mb, "%s/Data/com.apple.CoreML/model.mlmodel", b);
+    /* a's op list still holds the coreml_update_state op; b is the re-read form's save */
+    char mc[600], c[512];
+    snprintf(c, sizeof c, "%s/acc_c.mlpackage", mk_test_tmpdir());
+    REQUIRE(mk_program_save(r, c, MK_TARGET_DEFAULT, &e) == MK_OK);
+    snprintf(mc, sizeof mc, "%s/Data/com.apple.CoreML/model.mlmodel", c);
+    CHECK(mk_test_files_equal(ma, mb) == 1);
+    CHECK(mk_test_files_equal(mb, mc) == 1);
+    mk_program_free(p);
+    mk_program_free(q);
+    mk_program_free(r);
+}
+
+TEST(state_kv_cache_slice_update_at_offset)
+{
+    mk_program *p = mk_ir_program_new(NULL, 9);
+    mk_function *f = mk_ir_function_new(p, "main");
+    mk_type ct = mk_type_make(MK_DT_FP32, 3, (const int64_t[]){1, 4, 2});
+    mk_type rt = mk_type_make(MK_DT_FP32, 3, (const int64_t[]){1, 1, 2});
+    mk_value *row = mk_ir_function_add_input(p, f, "row", &rt);
+    mk_value *cache = mk_ir_function_add_state(p, f, "cache", &ct);
+    mk_value *old = op1(p, f->block, MK_OP_READ_STATE, "input", cache, NULL, NULL, "old", &ct);
+    mk_value *bg = mk_ir_const_i32(p, f->block, "bg", 3, (const int32_t[]){0, 2, 0}, 0);
+    mk_value *en = mk_ir_const_i32(p, f->block, "en", 3, (const int32_t[]){1, 3, 2}, 0);
+    mk_op *su = mk_ir_op_new(p, MK_OP_SLICE_UPDATE, "upd");
+    REQUIRE(su && mk_ir_op_add_input(p, su, "x", old) && mk_ir_op_add_input(p, su, "update", row) &&
+            mk_ir_op_add_input(p, su, "begin", bg) && mk_ir_op_add_input(p, su, "end", en));
+    mk_value *nv = mk_ir_op_add_output(p, su, "upd", &ct);
+    mk_ir_block_append(f->block, su);
+    mk_value *u = op1(p, f->block, MK_OP_COREML_UPDATE_STATE, "state", cache, "value", nv, "out",
+                      &ct);
+    REQUIRE(u && mk_ir_block_set_outputs(p, f->block, 1, &u));
+    mk_err e = {0};
+    CHECK_MSG(mk_ir_verify(p, &e) == MK_OK, "%s", e.msg);
+    if (tc->failures) return;
+    mk_session *s = NULL;
+    REQUIRE(mk_session_new(p, NULL, &s, &e) == MK_OK);
+    float rv[2] = {3, -7};
+    mk_tensor x = {.name = (char *)"row", .dtype = 11, .rank = 3, .dims = {1, 1, 2}, .data = rv,
+                   .nbytes = sizeof rv};
+    mk_tensor_list in = {1, &x}, out;
+    REQUIRE(mk_session_run(s, &in, &out, NULL, &e) == MK_OK);
+    mk_tensor_list_free(&out);
+    mk_tensor st;
+    REQUIRE(mk_session_state_get(s, "cache", &st, &e) == MK_OK);
+    const float *c = st.data;
+    for (int i = 0; i < 8; i++) {
+        float want = i == 4 ? 3 : i == 5 ? -7 : 0;
+        CHECK_MSG(c[i] == want, "cache[%d] = %g, want %g", i, c[i], want);
+    }
+    mk_tensor_free(&st);
+    mk_session_free(s);
+    mk_program_free(p);
+}
+
+TEST(state_verifier_rules)
+{
+    mk_err e = {0};
+    mk_program *p = accumulator(0, 0);
+    CHECK(mk_ir_verify(p, &e) == MK_EINVAL && strstr(e.msg, "never updated"));
+    mk_program_free(p);
+    e = (mk_err){0};
+    p = accumulator(1, 1);
+    CHECK(mk_ir_verify(p, &e) == MK_EINVAL && strstr(e.msg, "is not a state input"));
+    mk_program_free(p);
+    /* a state used by an ordinary op */
+    p = accumulator(1, 0);
+    mk_function *f = mk_ir_main(p);
+    mk_type t = mk_type_make(MK_DT_FP32, 2, (const int64_t[]){1, 4});
+    REQUIRE(op1(p, f->block, MK_OP_RELU, "x", f->inputs[1], NULL, NULL, "bad", &t));
+    e = (mk_err){0};
+    CHECK(mk_ir_verify(p, &e) == MK_EINVAL && strstr(e.msg, "uses state 'acc'"));
+    mk_program_free(p);
+}
+
+/* tests/data fixtures written by coremltools (scripts/gen_state_multifunction.py). */
+static void fixture(mk_test_ctx *tc, const char *name, int n_functions)
+{
+    char path[256], out[512], w1[600], w2[600];
+    snprintf(path, sizeof path, "tests/data/%s.mlpackage", name);
+    mk_err e = {0};
+    mk_program *p = NULL, *q = NULL;
+    CHECK_MSG(mk_program_load(path, NULL, &p, &e) == MK_OK, "%s: %s", name, e.msg);
+    if (tc->failures) return;
+    CHECK(p->n_functions == n_functions);
+    CHECK_MSG(mk_ir_verify(p, &e) == MK_OK, "%s: %s", name, e.msg);
+    FILE *devnull = fopen("/dev/null", "w");
+    REQUIRE(devnull);
+    CHECK(mk_program_print(p, devnull, &e) == MK_OK);
+    fclose(devnull);
+    for (int i = 0; i < p->n_functions; i++) {
+        mk_session *s = NULL;
+        mk_tensor_list in, o;
+        REQUIRE(mk_program_set_default_function(p, p->functions[i]->name, &e) == MK_OK);
+        REQUIRE(mk_random_inputs(p, 1, &in, &e) == MK_OK);
+        REQUIRE(mk_session_new_function(p, p->functions[i]->name, NULL, &s, &e) == MK_OK);
+        CHECK_MSG(mk_session_run(s, &in, &o, NULL, &e) == MK_OK, "%s: %s", name, e.msg);
+        mk_tensor_list_free(&o);
+        mk_tensor_list_free(&in);
+        mk_session_free(s);
+    }
+    CHECK(mk_session_new_function(p, "nope", NULL, &(mk_session *){NULL}, &e) == MK_EINVAL);
+    snprintf(out, sizeof out, "%s/%s.mlpackage", mk_test_tmpdir(), name);
+    REQUIRE(mk_program_save(p, out, MK_TARGET_DEFAULT, &e) == MK_OK);
+    REQUIRE(mk_program_load(out, NULL, &q, &e) == MK_OK);
+    char why[256];
+    CHECK_MSG(mk_test_program_eq(p, q, why, sizeof why), "%s: %s", name, why);
+    CHECK(q->n_states == p->n_states && q->n_fdescs == p->n_fdescs);
+    snprintf(w1, sizeof w1, "%s/Data/com.apple.CoreML/weights/weight.bin", path);
+    snprintf(w2, sizeof w2, "%s/Data/com.apple.CoreML/weights/weight.bin", out);
+    int has = mk_test_files_equal(w1, w1) == 1;
+    CHECK_MSG(!has || mk_test_files_equal(w1, w2) == 1, "%s: weight.bin differs", name);
+    mk_program_free(p);
+    mk_program_free(q);
+}
+
+TEST(state_coremltools_fixtures)
+{
+    fixture(tc, "ct_stateful_ios18", 1);
+    fixture(tc, "ct_multifunction_ios18", 2);
+}
