@@ -3,6 +3,7 @@
  * write_state + read_state), re-read and run the same; the verifier's state rules; the
  * coremltools-made fixtures under tests/data read, print, run and round-trip. */
 #include <string.h>
+#include <unistd.h>
 
 #include "test_coreml.h"
 
@@ -215,4 +216,63 @@ TEST(state_coremltools_fixtures)
 {
     fixture(tc, "ct_stateful_ios18", 1);
     fixture(tc, "ct_multifunction_ios18", 2);
+}
+
+/* milkit run --function / --steps --feed / --state-in / --state-out on the fixtures. */
+TEST(state_cli_run)
+{
+    char out[8192], o[512], si[512], so[512];
+    const char *sp = "tests/data/ct_stateful_ios18.mlpackage";
+    const char *mp = "tests/data/ct_multifunction_ios18.mlpackage";
+    snprintf(o, sizeof o, "%s/cli_out.npz", mk_test_tmpdir());
+    snprintf(so, sizeof so, "%s/cli_state.npz", mk_test_tmpdir());
+    snprintf(si, sizeof si, "%s/cli_state_in.npz", mk_test_tmpdir());
+    int rc = mk_test_sh(out, sizeof out, "%s run %s --function nope -o %s", mk_test_bin(), mp, o);
+    CHECK_EQ_INT(rc, 2);
+    CHECK_MSG(strstr(out, "no function 'nope' (functions: prefill, decode)"), "%s", out);
+    int lines = 0;
+    for (const char *c = out; *c; c++) lines += *c == '\n';
+    CHECK(lines == 1);
+    CHECK(access(o, F_OK) != 0);
+    rc = mk_test_sh(out, sizeof out, "%s run %s --function prefill -o %s", mk_test_bin(), mp, o);
+    CHECK_MSG(rc == 0 && strstr(out, "y: [1, 3, 8]"), "%s", out);
+    rc = mk_test_sh(out, sizeof out, "%s run %s", mk_test_bin(), mp);
+    CHECK_MSG(rc == 0 && strstr(out, "y: [1, 1, 8]"), "default function: %s", out);
+    /* 3 steps feeding sum back to x: the accumulator doubles, so acc ends at 4 x0 */
+    rc = mk_test_sh(out, sizeof out, "%s run %s --seed 5 --steps 3 --feed sum=x --state-out %s",
+                    mk_test_bin(), sp, so);
+    CHECK_MSG(rc == 0, "%s", out);
+    mk_tensor_list st = {0, NULL}, x0 = {0, NULL};
+    mk_err e = {0};
+    mk_program *p = NULL;
+    REQUIRE(mk_program_load(sp, NULL, &p, &e) == MK_OK);
+    REQUIRE(mk_random_inputs(p, 5, &x0, &e) == MK_OK);
+    REQUIRE(mk_tensors_load(1, (const char *const[]){so}, &st, &e) == MK_OK);
+    const mk_tensor *acc = mk_tensor_list_find(&st, "acc"), *x = mk_tensor_list_find(&x0, "x");
+    REQUIRE(acc && x && st.n == 2);
+    for (int i = 0; i < 4; i++) {
+        float want = mk_f16_to_f32(mk_f32_to_f16(((const float *)x->data)[i])) * 4;
+        CHECK_MSG(((const float *)acc->data)[i] == want, "acc[%d] %g want %g", i,
+                  ((const float *)acc->data)[i], want);
+    }
+    /* --state-in: the saved state continues (one more step adds x0 again, rounded to fp16);
+     * an unknown name is refused */
+    rc = mk_test_sh(out, sizeof out, "%s run %s --seed 5 --state-in %s --state-out %s",
+                    mk_test_bin(), sp, so, si);
+    CHECK_MSG(rc == 0, "%s", out);
+    mk_tensor_list st2 = {0, NULL};
+    REQUIRE(mk_tensors_load(1, (const char *const[]){si}, &st2, &e) == MK_OK);
+    const mk_tensor *acc2 = mk_tensor_list_find(&st2, "acc");
+    REQUIRE(acc2);
+    for (int i = 0; i < 4; i++)
+        CHECK(((const float *)acc2->data)[i] == mk_f16_to_f32(mk_f32_to_f16(
+                                                     ((const float *)acc->data)[i] +
+                                                     mk_f16_to_f32(mk_f32_to_f16(
+                                                         ((const float *)x->data)[i])))));
+    rc = mk_test_sh(out, sizeof out, "%s run %s --state-in %s", mk_test_bin(), mp, so);
+    CHECK_MSG(rc == 2 && strstr(out, "is not a state of the model"), "%s", out);
+    mk_tensor_list_free(&st);
+    mk_tensor_list_free(&st2);
+    mk_tensor_list_free(&x0);
+    mk_program_free(p);
 }
