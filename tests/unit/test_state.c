@@ -2,6 +2,7 @@
  * slice_update built with the C API run in one session, write (coreml_update_state becomes
  * write_state + read_state), re-read and run the same; the verifier's state rules; the
  * coremltools-made fixtures under tests/data read, print, run and round-trip. */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -275,4 +276,79 @@ TEST(state_cli_run)
     mk_tensor_list_free(&st2);
     mk_tensor_list_free(&x0);
     mk_program_free(p);
+}
+
+/* Two functions built with the C API, both defining x and the same weight (separate copies):
+ * names are scoped per function, the weight is written once, the default function is kept. */
+mk_program *mk_test_two_functions(void);
+mk_program *mk_test_two_functions(void)
+{
+    mk_program *p = mk_ir_program_new(NULL, 9);
+    float w[64], b[16];
+    for (int i = 0; i < 64; i++) w[i] = (float)(i % 7) * 0.25f - 0.5f;
+    for (int i = 0; i < 16; i++) b[i] = (float)i / 16;
+    static const char *const names[2] = {"prefill", "decode"};
+    for (int k = 0; p && k < 2; k++) {
+        mk_function *f = mk_ir_function_new(p, names[k]);
+        if (!f) return p;
+        int64_t seq = k ? 1 : 5;
+        mk_type xt = mk_type_make(MK_DT_FP32, 3, (const int64_t[]){1, seq, 4});
+        mk_type yt = mk_type_make(MK_DT_FP32, 3, (const int64_t[]){1, seq, 16});
+        mk_type wt = mk_type_make(MK_DT_FP32, 2, (const int64_t[]){16, 4});
+        mk_type bt = mk_type_make(MK_DT_FP32, 1, (const int64_t[]){16});
+        mk_value *x = mk_ir_function_add_input(p, f, "x", &xt);
+        mk_value *wv = mk_ir_const(p, f->block, "w", &wt, w, sizeof w, 0);
+        mk_value *bv = mk_ir_const(p, f->block, "b", &bt, b, sizeof b, 0);
+        mk_op *op = mk_ir_op_new(p, MK_OP_LINEAR, "y");
+        if (!x || !wv || !bv || !op || !mk_ir_op_add_input(p, op, "x", x) ||
+            !mk_ir_op_add_input(p, op, "weight", wv) || !mk_ir_op_add_input(p, op, "bias", bv))
+            return p;
+        mk_value *y = mk_ir_op_add_output(p, op, "y", &yt);
+        if (!y) return p;
+        mk_ir_block_append(f->block, op);
+        mk_ir_block_set_outputs(p, f->block, 1, &y);
+    }
+    if (p) p->default_function = "decode";
+    return p;
+}
+
+TEST(multifunction_c_api_scoped_names_shared_blob)
+{
+    mk_program *p = mk_test_two_functions(), *q = NULL;
+    mk_err e = {0};
+    REQUIRE(p && p->n_functions == 2 && mk_ir_main(p)->block->first);
+    CHECK_MSG(mk_ir_verify(p, &e) == MK_OK, "%s", e.msg);
+    char a[512], wb[600], b[512];
+    snprintf(a, sizeof a, "%s/two_fn.mlpackage", mk_test_tmpdir());
+    snprintf(b, sizeof b, "%s/two_fn_b.mlpackage", mk_test_tmpdir());
+    REQUIRE(mk_program_save(p, a, MK_TARGET_DEFAULT, &e) == MK_OK);
+    snprintf(wb, sizeof wb, "%s/Data/com.apple.CoreML/weights/weight.bin", a);
+    unsigned char *d = NULL;
+    size_t n = 0;
+    REQUIRE(mk_test_read_file(wb, &d, &n));
+    free(d);
+    CHECK_MSG(n == 64 + 64 + 256 + 64 + 64, "weight.bin %zu bytes: w and b once each", n);
+    REQUIRE(mk_program_load(a, NULL, &q, &e) == MK_OK);
+    CHECK(q->n_functions == 2 && q->n_fdescs == 2 && !strcmp(mk_ir_main(q)->name, "decode"));
+    CHECK(!strcmp(mk_program_default_function(q), "decode"));
+    CHECK(mk_ir_feature(q, mk_ir_function_find(q, "prefill"), "x", 0)->shape[1] == 5);
+    for (int i = 0; i < 2; i++) {
+        mk_session *s = NULL;
+        mk_tensor_list in, o;
+        REQUIRE(mk_program_set_default_function(q, q->functions[i]->name, &e) == MK_OK);
+        REQUIRE(mk_random_inputs(q, 2, &in, &e) == MK_OK);
+        REQUIRE(mk_session_new(q, NULL, &s, &e) == MK_OK);
+        CHECK_MSG(mk_session_run(s, &in, &o, NULL, &e) == MK_OK, "%s", e.msg);
+        CHECK(o.n == 1 && o.items[0].dims[1] == (i ? 1 : 5));
+        mk_tensor_list_free(&o);
+        mk_tensor_list_free(&in);
+        mk_session_free(s);
+    }
+    REQUIRE(mk_program_save(q, b, MK_TARGET_DEFAULT, &e) == MK_OK);
+    char m1[600], m2[600];
+    snprintf(m1, sizeof m1, "%s/Data/com.apple.CoreML/model.mlmodel", a);
+    snprintf(m2, sizeof m2, "%s/Data/com.apple.CoreML/model.mlmodel", b);
+    CHECK(mk_test_files_equal(m1, m2) == 1);
+    mk_program_free(p);
+    mk_program_free(q);
 }
