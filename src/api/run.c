@@ -250,8 +250,14 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
         const char *nm = inputs->items[j].name;
         int known = f->n_inputs == 1 && inputs->n == 1;
         for (int i = 0; i < f->n_inputs && !known; i++)
-            known = mk_name_matches(f->inputs[i]->name, nm);
-        if (!known)
+            known = !f->inputs[i]->is_state && mk_name_matches(f->inputs[i]->name, nm);
+        for (int i = 0; i < f->n_inputs && !known && !st; i++)
+            if (f->inputs[i]->is_state && mk_name_matches(f->inputs[i]->name, nm))
+                st = mk_err_set(err, MK_EINVAL,
+                                "'%s' is a state, not an input (set it with --state-in or "
+                                "mk_session_state_set)",
+                                nm);
+        if (!known && !st)
             st = mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)", nm ? nm : "?",
                             names);
     }

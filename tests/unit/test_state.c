@@ -352,3 +352,20 @@ TEST(multifunction_c_api_scoped_names_shared_blob)
     mk_program_free(p);
     mk_program_free(q);
 }
+
+TEST(state_passed_as_input_is_refused)
+{
+    mk_program *p = accumulator(1, 0);
+    mk_err e = {0};
+    mk_session *s = NULL;
+    REQUIRE(p && mk_session_new(p, NULL, &s, &e) == MK_OK);
+    float v[4] = {0};
+    mk_tensor t[2] = {{.name = (char *)"x", .dtype = 11, .rank = 2, .dims = {1, 4}, .data = v,
+                       .nbytes = sizeof v},
+                      {.name = (char *)"acc", .dtype = 11, .rank = 2, .dims = {1, 4}, .data = v,
+                       .nbytes = sizeof v}};
+    mk_tensor_list in = {2, t}, out;
+    CHECK(mk_session_run(s, &in, &out, NULL, &e) == MK_EINVAL && strstr(e.msg, "is a state"));
+    mk_session_free(s);
+    mk_program_free(p);
+}
