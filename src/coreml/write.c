@@ -1232,6 +1232,10 @@ static mk_status begin(wr *w, mk_program *p, int target, const char *label, mk_e
                               "models from iOS18 (spec 9) on, target is spec %d",
                               label, p->functions[i]->name, w->spec);
     }
+    if ((st = mk_ir_verify_states(p, e))) {
+        mk_err_prefix(e, "%s: ", label);
+        return st;
+    }
     if (!(w->ar = mk_arena_new(p->alloc)))
         return mk_err_set(e, MK_ENOMEM, "%s: out of memory", label);
     return MK_OK;

@@ -330,6 +330,8 @@ int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c);
 
 /* ---- verification, printing, inference ---- */
 mk_status mk_ir_verify(const mk_program *p, mk_err *e);
+/* Only the state rules of mk_ir_verify (the writer checks them: a package Core ML rejects). */
+mk_status mk_ir_verify_states(const mk_program *p, mk_err *e);
 mk_status mk_ir_print(const mk_program *p, FILE *f, mk_err *e);
 
 /* Shapes and dtypes of an op's outputs from its inputs. An operand is the type of one input

@@ -232,9 +232,9 @@ static mk_status check_types(vctx *v, const mk_op *op)
 
 static mk_status verify_block(vctx *v, const mk_block *b);
 
-/* State values (iOS18): a state is read by read_state and written by coreml_update_state only,
- * and those two take nothing else. */
-static mk_status check_states(vctx *v, const mk_op *op)
+/* State values (iOS18): a state is read by read_state and written by write_state or
+ * coreml_update_state only, and those take nothing else in that place. */
+static const char *state_misuse(const mk_op *op, const char **param, const mk_value **arg)
 {
     for (int i = 0; i < op->n_inputs; i++) {
         const char *pn = op->inputs[i].name;
@@ -244,15 +244,22 @@ static mk_status check_states(vctx *v, const mk_op *op)
         for (int j = 0; j < op->inputs[i].n_args; j++) {
             const mk_value *a = op->inputs[i].args[j];
             if (!a || a->is_state == want) continue;
-            if (want)
-                return op_fail(v, op, "input '%s': '%s' is not a state input of the function", pn,
-                               a->name ? a->name : "?");
-            return op_fail(v, op,
-                           "input '%s' uses state '%s' (a state is read with read_state and "
-                           "written with write_state/coreml_update_state only)",
-                           pn, a->name ? a->name : "?");
+            *param = pn;
+            *arg = a;
+            return want ? "is not a state input of the function"
+                        : "is a state (a state is read with read_state and written with "
+                          "write_state/coreml_update_state only)";
         }
     }
+    return NULL;
+}
+
+static mk_status check_states(vctx *v, const mk_op *op)
+{
+    const char *pn, *why;
+    const mk_value *a;
+    if ((why = state_misuse(op, &pn, &a)))
+        return op_fail(v, op, "input '%s': '%s' %s", pn, a->name ? a->name : "?", why);
     return MK_OK;
 }
 
@@ -267,6 +274,42 @@ static int updates_state(const mk_block *b, const mk_value *s)
             if (updates_state(op->blocks[i], s)) return 1;
     }
     return 0;
+}
+
+static mk_status states_in_block(const mk_function *f, const mk_block *b, mk_err *e)
+{
+    MK_FOR_OPS(b, op)
+    {
+        const char *pn, *why;
+        const mk_value *a;
+        if ((why = state_misuse(op, &pn, &a)))
+            return mk_err_set(e, MK_EINVAL, "function '%s': op '%s' (%s): input '%s': '%s' %s",
+                              f->name, op->name ? op->name : "?", op_type(op), pn,
+                              a->name ? a->name : "?", why);
+        for (int i = 0; i < op->n_blocks; i++)
+            if (states_in_block(f, op->blocks[i], e)) return e->code;
+    }
+    return MK_OK;
+}
+
+static mk_status states_updated(const mk_function *f, mk_err *e)
+{
+    for (int i = 0; i < f->n_inputs; i++)
+        if (f->inputs[i]->is_state && !updates_state(f->block, f->inputs[i]))
+            return mk_err_set(e, MK_EINVAL,
+                              "function '%s': state '%s' is never updated (no write_state or "
+                              "coreml_update_state)",
+                              f->name, f->inputs[i]->name);
+    return MK_OK;
+}
+
+mk_status mk_ir_verify_states(const mk_program *p, mk_err *e)
+{
+    for (int i = 0; i < p->n_functions; i++) {
+        const mk_function *f = p->functions[i];
+        if (states_in_block(f, f->block, e) || states_updated(f, e)) return e->code;
+    }
+    return MK_OK;
 }
 
 static mk_status verify_op(vctx *v, const mk_op *op)
@@ -368,12 +411,7 @@ mk_status mk_ir_verify(const mk_program *p, mk_err *e)
         mk_status st = MK_OK;
         for (int i = 0; i < f->n_inputs && !st; i++) st = define(&v, f->inputs[i], NULL);
         if (!st) st = verify_block(&v, f->block);
-        for (int i = 0; i < f->n_inputs && !st; i++)
-            if (f->inputs[i]->is_state && !updates_state(f->block, f->inputs[i]))
-                st = mk_err_set(e, MK_EINVAL,
-                                "function '%s': state '%s' is never updated (no "
-                                "write_state or coreml_update_state)",
-                                f->name, f->inputs[i]->name);
+        if (!st) st = states_updated(f, e);
         mk_strmap_free(&v.seen);
         mk_free(p->alloc, (void *)v.scope, v.cap_scope * sizeof *v.scope);
         if (st) return st;

@@ -157,6 +157,12 @@ TEST(state_verifier_rules)
     mk_err e = {0};
     mk_program *p = accumulator(0, 0);
     CHECK(mk_ir_verify(p, &e) == MK_EINVAL && strstr(e.msg, "never updated"));
+    /* and the writer refuses it, writing nothing */
+    char out[512];
+    snprintf(out, sizeof out, "%s/no_update.mlpackage", mk_test_tmpdir());
+    e = (mk_err){0};
+    CHECK(mk_program_save(p, out, MK_TARGET_DEFAULT, &e) != MK_OK && strstr(e.msg, "never updated"));
+    CHECK(!strchr(e.msg, '\n') && access(out, F_OK) != 0);
     mk_program_free(p);
     e = (mk_err){0};
     p = accumulator(1, 1);
@@ -168,7 +174,7 @@ TEST(state_verifier_rules)
     mk_type t = mk_type_make(MK_DT_FP32, 2, (const int64_t[]){1, 4});
     REQUIRE(op1(p, f->block, MK_OP_RELU, "x", f->inputs[1], NULL, NULL, "bad", &t));
     e = (mk_err){0};
-    CHECK(mk_ir_verify(p, &e) == MK_EINVAL && strstr(e.msg, "uses state 'acc'"));
+    CHECK(mk_ir_verify(p, &e) == MK_EINVAL && strstr(e.msg, "input 'x': 'acc' is a state"));
     mk_program_free(p);
 }
 
