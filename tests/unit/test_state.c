@@ -375,3 +375,31 @@ TEST(state_passed_as_input_is_refused)
     mk_session_free(s);
     mk_program_free(p);
 }
+
+/* The fixture with its function's state input renamed: read_state then names a state the
+ * function never declares. Loading fails with one line; run exits 2 and writes nothing. */
+TEST(state_read_before_declared_refused)
+{
+    char out[8192], d[512], o[600];
+    if (mk_test_sh(out, sizeof out, "command -v protoc") != 0) SKIP("protoc not installed");
+    snprintf(d, sizeof d, "%s/undeclared.mlpackage", mk_test_tmpdir());
+    snprintf(o, sizeof o, "%s/undeclared_out.npz", mk_test_tmpdir());
+    int rc = mk_test_sh(
+        out, sizeof out,
+        "set -e; S=tests/data/ct_stateful_ios18.mlpackage; D='%s'; mkdir -p $D/Data/com.apple.CoreML;"
+        " cp $S/Manifest.json $D/;"
+        " protoc --decode=CoreML.Specification.Model -Iproto proto/Model.proto"
+        "   < $S/Data/com.apple.CoreML/model.mlmodel"
+        " | awk '/name: \"acc\"$/ {n++; if (n == 2) sub(/\"acc\"/, \"\\\"acc_declared\\\"\")} {print}'"
+        " | protoc --encode=CoreML.Specification.Model -Iproto proto/Model.proto"
+        "   > $D/Data/com.apple.CoreML/model.mlmodel",
+        d);
+    REQUIRE(rc == 0);
+    rc = mk_test_sh(out, sizeof out, "%s run %s -o %s", mk_test_bin(), d, o);
+    CHECK_EQ_INT(rc, 2);
+    CHECK_MSG(strstr(out, "undefined value 'acc'"), "%s", out);
+    int lines = 0;
+    for (const char *c = out; *c; c++) lines += *c == '\n';
+    CHECK(lines == 1);
+    CHECK(access(o, F_OK) != 0);
+}
