@@ -269,6 +269,29 @@ mk_status mk_session_new(const mk_program *p, const mk_run_options *opts, mk_ses
 mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_list *outputs,
                          mk_run_report *rep, mk_err *err);
 void mk_session_free(mk_session *s);
+/* As mk_session_new for the function named `function` of a multi-function program (NULL: the
+ * default function); an unknown name is MK_EINVAL naming the functions there are. */
+mk_status mk_session_new_function(const mk_program *p, const char *function,
+                                  const mk_run_options *opts, mk_session **out, mk_err *err);
+/* iOS18 state: a session keeps one buffer per state input of its function, zeros at creation,
+ * read by read_state and written in place by write_state/coreml_update_state during runs.
+ * State inputs take no tensor in mk_session_run. */
+int mk_session_n_states(const mk_session *s);
+const char *mk_session_state_name(const mk_session *s, int i); /* NULL when out of range */
+/* Copy of state `name`'s current value (fp32 for float states, int32 for integer ones). */
+mk_status mk_session_state_get(mk_session *s, const char *name, mk_tensor *out, mk_err *err);
+/* Every state's current value, named by state name (for saving). */
+mk_status mk_session_states_get(mk_session *s, mk_tensor_list *out, mk_err *err);
+/* Replace state `name`'s value; t must have the state's shape (its dtype is converted). */
+mk_status mk_session_state_set(mk_session *s, const char *name, const mk_tensor *t,
+                               mk_err *err);
+/* Functions of a program (several in a multi-function package) and the default one. */
+int mk_program_n_functions(const mk_program *p);
+const char *mk_program_function_name(const mk_program *p, int i);
+const char *mk_program_default_function(const mk_program *p);
+/* Make function `name` the one mk_run, sessions and mk_random_inputs use (and the default a
+ * save writes); MK_EINVAL naming the functions when there is none of that name. */
+mk_status mk_program_set_default_function(mk_program *p, const char *name, mk_err *err);
 
 /* Semantics other than Core ML's, to check a rewrite against the source framework (mk_fix,
  * H17). Kept apart from mk_run_options so that its positional initializers stay complete. */

@@ -64,4 +64,29 @@ typedef struct cli_exec_opts {
 /* Same contract as cli_model_opt. */
 int cli_exec_opt(const char *cmd, int argc, char **argv, int *i, cli_exec_opts *x);
 
+/* `milkit run` state and multi-step options (run_state.c): --function NAME, --state-in F,
+ * --state-out F, --steps N, --feed OUT=IN (repeatable). */
+typedef struct cli_state_opts {
+    const char *function, *state_in, *state_out;
+    const char *feeds[CLI_MODEL_MAX];
+    int n_feeds, steps;
+} cli_state_opts;
+/* Same contract as cli_model_opt. */
+int cli_state_opt(int argc, char **argv, int *i, cli_state_opts *so);
+/* Select the function (before inputs are made); 0 or an error printed (2). */
+int cli_state_select(mk_program *p, const cli_state_opts *so);
+/* Load --state-in into the session (missing states stay zero). */
+int cli_state_load(mk_session *s, const cli_state_opts *so);
+/* The remaining --steps - 1 runs, feeding outputs back to inputs (*outs: the last outputs). */
+int cli_state_steps(mk_session *s, const cli_state_opts *so, mk_tensor_list *ins,
+                    mk_tensor_list *outs);
+/* Save every state to --state-out. */
+int cli_state_save(mk_session *s, const cli_state_opts *so);
+#define CLI_STATE_HELP                                                                             \
+    "  --function NAME  run that function of a multi-function package (default: its default)\n"   \
+    "  --state-in F     initial state values by state name (.npz; missing: zeros)\n"            \
+    "  --state-out F    save every state after the last run (.npz)\n"                          \
+    "  --steps N        run N times in one session (state carried over)\n"                     \
+    "  --feed OUT=IN    between steps, output OUT becomes input IN (repeatable)\n"
+
 #endif

@@ -27,7 +27,7 @@ static void usage(FILE *f)
            "  --seed N         seed for random inputs (default 0)\n"
            "  -j N             BLAS threads (default: all cores)\n"
            "  --repeat N       run N more times after one warm-up; last line 'median_ms: "
-           "X'\n" CLI_MODEL_HELP "exit status: 0 ok, 2 error\n");
+           "X'\n" CLI_MODEL_HELP CLI_STATE_HELP "exit status: 0 ok, 2 error\n");
 }
 
 static double now_ms(void)
@@ -94,6 +94,7 @@ int mk_cmd_run(int argc, char **argv)
     const char *model = NULL, *out_path = NULL, *in_save = NULL;
     cli_model_opts mo = {0};
     cli_exec_opts x = {0};
+    cli_state_opts so = {0};
     int repeat = 0, r;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -102,6 +103,8 @@ int mk_cmd_run(int argc, char **argv)
             usage(stdout);
             return 0;
         } else if ((r = cli_exec_opt("run", argc, argv, &i, &x))) {
+            if (r == 2) return 2;
+        } else if ((r = cli_state_opt(argc, argv, &i, &so))) {
             if (r == 2) return 2;
         } else if ((v = cli_opt(argc, argv, &i, "-o", &missing)) ||
                    (v = cli_opt(argc, argv, &i, "--output", &missing))) {
@@ -146,6 +149,7 @@ int mk_cmd_run(int argc, char **argv)
     mk_session *sess = NULL; /* one plan for the first run and every --repeat run */
     int rc = 0;
     mk_tensor_list_free(&shapes);
+    if ((rc = cli_state_select(p, &so))) goto done;
     if (x.n_specs && cli_inputs_for("run", &mo, p, x.n_specs, x.specs, &ins)) {
         rc = 2;
         goto done;
@@ -162,10 +166,16 @@ int mk_cmd_run(int argc, char **argv)
     mk_run_options ro = {x.fp16, x.threads, x.seed};
     mk_run_report rep;
     double t0 = now_ms();
-    if (mk_session_new(p, &ro, &sess, &e) || mk_session_run(sess, &ins, &outs, &rep, &e)) {
+    if (mk_session_new(p, &ro, &sess, &e)) {
         rc = cli_fail("run", "%s: %s", model, e.msg);
         goto done;
     }
+    if ((rc = cli_state_load(sess, &so))) goto done;
+    if (mk_session_run(sess, &ins, &outs, &rep, &e)) {
+        rc = cli_fail("run", "%s: %s", model, e.msg);
+        goto done;
+    }
+    if ((rc = cli_state_steps(sess, &so, &ins, &outs))) goto done;
     double first = now_ms() - t0;
     for (int i = 0; i < outs.n; i++) print_tensor(&outs.items[i]);
     if (rep.warning[0]) fprintf(stderr, "milkit run: warning: %s\n", rep.warning);
@@ -173,6 +183,7 @@ int mk_cmd_run(int argc, char **argv)
         rc = cli_fail_err("run", &e);
         goto done;
     }
+    if ((rc = cli_state_save(sess, &so))) goto done;
     printf("time_ms: %.3f  peak_activations_mb: %.1f\n", first, (double)rep.peak_bytes / 1048576.0);
     if (repeat > 0) {
         double *ms = malloc((size_t)repeat * sizeof *ms);

@@ -186,6 +186,22 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
         st = MK_OOM(err);
     if (st == MK_OK) st = clone_features(&c, p->inputs, p->n_inputs, &q->inputs);
     if (st == MK_OK) st = clone_features(&c, p->outputs, p->n_outputs, &q->outputs);
+    q->n_states = p->n_states;
+    if (st == MK_OK) st = clone_features(&c, p->states, p->n_states, &q->states);
+    q->default_function = sdup(&c, p->default_function);
+    if (st == MK_OK && p->n_fdescs &&
+        !(q->fdescs = mk_arena_array(q->arena, (size_t)p->n_fdescs, sizeof *q->fdescs)))
+        st = MK_OOM(err);
+    for (int i = 0; st == MK_OK && i < p->n_fdescs; i++) {
+        const mk_fdesc *sd = &p->fdescs[i];
+        mk_fdesc *dd = &q->fdescs[i];
+        *dd = *sd;
+        dd->name = sdup(&c, sd->name);
+        if (!(st = clone_features(&c, sd->inputs, sd->n_inputs, &dd->inputs)) &&
+            !(st = clone_features(&c, sd->outputs, sd->n_outputs, &dd->outputs)))
+            st = clone_features(&c, sd->states, sd->n_states, &dd->states);
+        q->n_fdescs = i + 1;
+    }
     for (int i = 0; st == MK_OK && i < p->n_functions; i++) {
         const mk_function *f = p->functions[i];
         mk_function *nf = mk_ir_function_new(q, f->name);
@@ -197,6 +213,7 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
         for (int k = 0; st == MK_OK && k < f->n_inputs; k++) {
             mk_value *nv = mk_ir_function_add_input(q, nf, f->inputs[k]->name, &f->inputs[k]->type);
             if (!nv || !mk_ptrmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
+            else nv->is_state = f->inputs[k]->is_state;
         }
         if (st == MK_OK) st = clone_block(&c, f->block, nf->block, nf);
     }

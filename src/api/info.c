@@ -141,6 +141,21 @@ static mk_status info_json(const mk_program *p, const stats *s, FILE *f, mk_err 
     cJSON_AddNumberToObject(root, "functions", p->n_functions);
     cJSON_AddItemToObject(root, "inputs", features_json(p->inputs, p->n_inputs));
     cJSON_AddItemToObject(root, "outputs", features_json(p->outputs, p->n_outputs));
+    if (p->n_states) cJSON_AddItemToObject(root, "states", features_json(p->states, p->n_states));
+    if (p->n_fdescs) {
+        cJSON *fl = cJSON_CreateArray();
+        for (int i = 0; i < p->n_fdescs; i++) {
+            const mk_fdesc *d = &p->fdescs[i];
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", d->name);
+            cJSON_AddBoolToObject(o, "default", fn && strcmp(d->name, fn->name) == 0);
+            cJSON_AddItemToObject(o, "inputs", features_json(d->inputs, d->n_inputs));
+            cJSON_AddItemToObject(o, "outputs", features_json(d->outputs, d->n_outputs));
+            cJSON_AddItemToObject(o, "states", features_json(d->states, d->n_states));
+            cJSON_AddItemToArray(fl, o);
+        }
+        cJSON_AddItemToObject(root, "function_list", fl);
+    }
     cJSON_AddNumberToObject(root, "ops", (double)s->n_ops);
     cJSON *hist = cJSON_CreateObject();
     for (int i = 0; i < nh; i++)
@@ -197,8 +212,19 @@ mk_status mk_program_info(const mk_program *p, FILE *f, int json, mk_err *e)
         fprintf(f, "specification version %d (%s, opset %s)\n", p->spec_version,
                 target_name(p->spec_version), fn && fn->opset ? fn->opset : "?");
         if (p->n_functions > 1) fprintf(f, "functions: %d\n", p->n_functions);
-        print_features(f, "inputs", p->inputs, p->n_inputs);
-        print_features(f, "outputs", p->outputs, p->n_outputs);
+        for (int i = 0; i < p->n_fdescs; i++) {
+            const mk_fdesc *d = &p->fdescs[i];
+            fprintf(f, "function %s%s\n", d->name,
+                    fn && strcmp(d->name, fn->name) == 0 ? " (default)" : "");
+            print_features(f, "inputs", d->inputs, d->n_inputs);
+            print_features(f, "outputs", d->outputs, d->n_outputs);
+            if (d->n_states) print_features(f, "states", d->states, d->n_states);
+        }
+        if (!p->n_fdescs) {
+            print_features(f, "inputs", p->inputs, p->n_inputs);
+            print_features(f, "outputs", p->outputs, p->n_outputs);
+            if (p->n_states) print_features(f, "states", p->states, p->n_states);
+        }
         hist_entry h[MK_OP__COUNT];
         int nh = histogram(s, h);
         fprintf(f, "ops: %ld\n", s->n_ops);

@@ -47,6 +47,7 @@ mk_status mk_random_inputs(const mk_program *p, unsigned long long seed, mk_tens
     uint64_t s = seed;
     for (int i = 0; i < f->n_inputs; i++) {
         const mk_value *v = f->inputs[i];
+        if (v->is_state) continue;
         const mk_feature *ft = feature(p, v->name);
         mk_tensor t;
         memset(&t, 0, sizeof t);
@@ -113,11 +114,11 @@ static void shape_str(int rank, const int64_t *d, char *buf, size_t n)
     if (o < n) snprintf(buf + o, n - o, "]");
 }
 
-static mk_status check_input(const mk_program *p, const mk_value *v, const mk_tensor *t,
-                             mk_err *err)
+static mk_status check_input(const mk_program *p, const mk_function *f, const mk_value *v,
+                             const mk_tensor *t, mk_err *err)
 {
     char got[160], want[160];
-    const mk_feature *ft = feature(p, v->name);
+    const mk_feature *ft = mk_ir_feature(p, f, v->name, 0);
     mk_dtype dt = v->type.dtype;
     if (!mk_npy_dtype_size(t->dtype) || dtype_class(t->dtype) != dtype_class(dt))
         return mk_err_set(err, MK_EINVAL, "input %s: dtype %s, model expects %s", v->name,
@@ -172,14 +173,25 @@ struct mk_session {
     mk_interp *ip;
 };
 
+mk_interp *mk_session_interp(mk_session *s)
+{
+    return s->ip;
+}
+
 mk_status mk_session_new(const mk_program *p, const mk_run_options *opts, mk_session **out,
                          mk_err *err)
+{
+    return mk_session_new_fn(p, mk_ir_main(p), opts, out, err);
+}
+
+mk_status mk_session_new_fn(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                            mk_session **out, mk_err *err)
 {
     *out = NULL;
     mk_session *s = mk_calloc(NULL, 1, sizeof *s);
     if (!s) return MK_OOM(err);
     s->p = p;
-    mk_status st = mk_interp_new(p, opts, &s->ip, err);
+    mk_status st = mk_interp_new_fn(p, f, opts, &s->ip, err);
     if (st) {
         mk_free(NULL, s, sizeof *s);
         return st;
@@ -206,8 +218,7 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
     memset(outputs, 0, sizeof *outputs);
     if (rep) memset(rep, 0, sizeof *rep);
     const mk_program *p = s->p;
-    const mk_function *f = mk_ir_main(p);
-    if (!f) return mk_err_set(err, MK_EINVAL, "program has no function to run");
+    const mk_function *f = mk_interp_function(s->ip);
     const mk_tensor *buf[64];
     const mk_tensor **ins = buf;
     if (f->n_inputs > 64) {
@@ -222,6 +233,10 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
         o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
                               f->inputs[i]->name);
     for (int i = 0; i < f->n_inputs && !st; i++) {
+        if (f->inputs[i]->is_state) { /* the session's state buffer */
+            ins[i] = NULL;
+            continue;
+        }
         ins[i] = inputs ? mk_tensor_list_match(inputs, f->inputs[i]->name) : NULL;
         if (!ins[i] && inputs && inputs->n == f->n_inputs && f->n_inputs == 1 &&
             (!inputs->items[0].name || !mk_tensor_list_find(inputs, f->inputs[0]->name)))
@@ -230,14 +245,20 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
             st = mk_err_set(err, MK_EINVAL, "input %s: missing (model inputs: %s)",
                             f->inputs[i]->name, names);
         else
-            st = check_input(p, f->inputs[i], ins[i], err);
+            st = check_input(p, f, f->inputs[i], ins[i], err);
     }
     for (int j = 0; inputs && j < inputs->n && !st; j++) {
         const char *nm = inputs->items[j].name;
         int known = f->n_inputs == 1 && inputs->n == 1;
         for (int i = 0; i < f->n_inputs && !known; i++)
-            known = mk_name_matches(f->inputs[i]->name, nm);
-        if (!known)
+            known = !f->inputs[i]->is_state && mk_name_matches(f->inputs[i]->name, nm);
+        for (int i = 0; i < f->n_inputs && !known && !st; i++)
+            if (f->inputs[i]->is_state && mk_name_matches(f->inputs[i]->name, nm))
+                st = mk_err_set(err, MK_EINVAL,
+                                "'%s' is a state, not an input (set it with --state-in or "
+                                "mk_session_state_set)",
+                                nm);
+        if (!known && !st)
             st = mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)", nm ? nm : "?",
                             names);
     }
@@ -430,7 +451,7 @@ static mk_status approve_member(void *ud, const mk_tensor *hdr, int n_members, i
         return mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)", hdr->name,
                           names);
     }
-    return check_input(p, v, hdr, err);
+    return check_input(p, f, v, hdr, err);
 }
 
 static mk_status load_specs(const mk_program *load_for, int n, const char *const *specs,

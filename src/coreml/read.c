@@ -448,7 +448,7 @@ static mk_status read_block(rd *r, mk_function *f, mk_block *b, const PbBlock *p
 static mk_status define(rd *r, const char *name, const char *what)
 {
     if (!name || !*name) return fail(r, MK_EINVAL, "%s has an empty name", what);
-    if (mk_strmap_get(&r->p->names, name))
+    if (mk_strmap_get(&r->vals, name))
         return fail(r, MK_EINVAL, "value name '%.200s' is defined twice", name);
     return MK_OK;
 }
@@ -632,6 +632,8 @@ static mk_status read_function(rd *r, const PbFuncEntry *fe)
                     pf->opset);
     mk_function *f = mk_ir_function_new(p, fname);
     if (!f || !(f->opset = mk_arena_strdup(p->arena, pf->opset))) return oom(r);
+    mk_strmap_free(&r->vals); /* value names are scoped per function */
+    mk_strmap_init(&r->vals, p->alloc);
     mk_status st;
     for (size_t i = 0; i < pf->n_inputs; i++) {
         const PbNamedType *nt = pf->inputs[i];
@@ -639,9 +641,14 @@ static mk_status read_function(rd *r, const PbFuncEntry *fe)
         snprintf(what, sizeof what, "function '%.100s' input '%.100s'", fname,
                  nt->name ? nt->name : "");
         mk_type t;
-        if ((st = define(r, nt->name, what)) || (st = value_type(r, nt->type, &t, what))) return st;
+        const PbValueType *vt = nt->type;
+        int state = vt && vt->type_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_STATE_TYPE;
+        if (state && !(vt = vt->statetype->wrappedtype))
+            return fail(r, MK_EINVAL, "%s: a state type wraps no type", what);
+        if ((st = define(r, nt->name, what)) || (st = value_type(r, vt, &t, what))) return st;
         mk_value *v = mk_ir_function_add_input(p, f, nt->name, &t);
         if (!v || !mk_strmap_put(&r->vals, v->name, v)) return oom(r);
+        v->is_state = state;
     }
     return read_block(r, f, f->block, blk, 1);
 }
@@ -663,14 +670,20 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STRING_TYPE: what = "a string"; break;
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_DICTIONARY_TYPE: what = "a dictionary"; break;
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_SEQUENCE_TYPE: what = "a sequence"; break;
-    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STATE_TYPE: what = "a state"; break;
+    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STATE_TYPE:
+        if (strcmp(kind, "state") != 0) what = "a state";
+        break;
     default: return fail(r, MK_EINVAL, "%s '%.100s' has no type", kind, nm);
     }
     if (what)
         return fail(r, MK_EUNSUPPORTED,
                     "%s '%.100s' is %s feature; milkit reads multi-array features only", kind, nm,
                     what);
-    const PbArrayType *at = ft->multiarraytype;
+    int is_state = ft->type_case == CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STATE_TYPE;
+    if (!is_state && strcmp(kind, "state") == 0)
+        return fail(r, MK_EINVAL, "state '%.100s' is not of state type", nm);
+    const PbArrayType *at = is_state ? ft->statetype->arraytype : ft->multiarraytype;
+    if (!at) return fail(r, MK_EINVAL, "%s '%.100s' wraps no array type", kind, nm);
     memset(out, 0, sizeof *out);
     int bad = 0;
     out->name = opt_str(r, nm, &bad);
@@ -767,23 +780,40 @@ static mk_status read_description(rd *r, const PbDesc *d)
 {
     mk_program *p = r->p;
     if (!d) return MK_OK;
-    if (d->n_state) return fail(r, MK_EUNSUPPORTED, "stateful models are not supported");
-    PbFeature *const *in = d->input, *const *outp = d->output;
-    size_t nin = d->n_input, nout = d->n_output;
-    if (d->n_functions) {
-        const CoreML__Specification__FunctionDescription *fd = NULL;
-        for (size_t i = 0; i < d->n_functions; i++)
-            if (d->functions[i]->name && d->defaultfunctionname &&
-                strcmp(d->functions[i]->name, d->defaultfunctionname) == 0)
-                fd = d->functions[i];
-        if (!fd) return fail(r, MK_EINVAL, "no description for the default function");
-        if (fd->n_state) return fail(r, MK_EUNSUPPORTED, "stateful models are not supported");
-        in = fd->input, nin = fd->n_input, outp = fd->output, nout = fd->n_output;
-    }
     mk_status st;
-    if ((st = read_features(r, in, nin, &p->inputs, &p->n_inputs, "input")) ||
-        (st = read_features(r, outp, nout, &p->outputs, &p->n_outputs, "output")))
+    if (d->n_functions) {
+        if (d->n_functions > 1024) return fail(r, MK_EUNSUPPORTED, "too many function descriptions");
+        if (!d->defaultfunctionname || !mk_ir_function_find(p, d->defaultfunctionname))
+            return fail(r, MK_EINVAL, "default function '%.100s' is not a function of the program",
+                        d->defaultfunctionname ? d->defaultfunctionname : "");
+        p->fdescs = mk_arena_array(p->arena, d->n_functions, sizeof *p->fdescs);
+        if (!p->fdescs || !(p->default_function = mk_arena_strdup(p->arena, d->defaultfunctionname)))
+            return oom(r);
+        for (size_t i = 0; i < d->n_functions; i++) {
+            const CoreML__Specification__FunctionDescription *fd = d->functions[i];
+            mk_fdesc *o = &p->fdescs[i];
+            if (!fd->name || !mk_ir_function_find(p, fd->name))
+                return fail(r, MK_EINVAL, "description of function '%.100s', which the program lacks",
+                            fd->name ? fd->name : "");
+            if (!(o->name = mk_arena_strdup(p->arena, fd->name))) return oom(r);
+            if ((st = read_features(r, fd->input, fd->n_input, &o->inputs, &o->n_inputs, "input")) ||
+                (st = read_features(r, fd->output, fd->n_output, &o->outputs, &o->n_outputs,
+                                    "output")) ||
+                (st = read_features(r, fd->state, fd->n_state, &o->states, &o->n_states, "state")))
+                return st;
+            p->n_fdescs = (int)i + 1;
+            if (strcmp(o->name, p->default_function) == 0) {
+                p->inputs = o->inputs, p->n_inputs = o->n_inputs;
+                p->outputs = o->outputs, p->n_outputs = o->n_outputs;
+                p->states = o->states, p->n_states = o->n_states;
+            }
+        }
+    } else if ((st = read_features(r, d->input, d->n_input, &p->inputs, &p->n_inputs, "input")) ||
+               (st = read_features(r, d->output, d->n_output, &p->outputs, &p->n_outputs,
+                                   "output")) ||
+               (st = read_features(r, d->state, d->n_state, &p->states, &p->n_states, "state"))) {
         return st;
+    }
     const PbMeta *m = d->metadata;
     if (!m) return MK_OK;
     int bad = 0;

@@ -337,6 +337,19 @@ static PbNamedType *named(wr *w, const char *name, const mk_type *t, const int *
     return nt;
 }
 
+static PbValueType *state_vt(wr *w, PbValueType *wrapped)
+{
+    PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
+    CoreML__Specification__MILSpec__StateType *stt =
+        NEW(w, CoreML__Specification__MILSpec__StateType,
+            CORE_ML__SPECIFICATION__MILSPEC__STATE_TYPE__INIT);
+    if (!vt || !stt) return NULL;
+    stt->wrappedtype = wrapped;
+    vt->type_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_STATE_TYPE;
+    vt->statetype = stt;
+    return vt;
+}
+
 static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
 {
     PbTensorValue *tv = NEW(w, PbTensorValue, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__INIT);
@@ -566,6 +579,38 @@ static mk_status op_msg(wr *w, mk_op *op, PbOp **out)
 }
 
 /* Returns NULL on OOM or on an error already recorded in w->e. */
+/* coreml_update_state is a coremltools dialect op: written, as coremltools does, as
+ * write_state(input=state, data=value) named "<op>_write_state", then read_state(input=state)
+ * named like the op, which produces the op's output. */
+static mk_status update_state_msgs(wr *w, mk_op *op, PbOp **out)
+{
+    mk_value *st = mk_ir_arg(op, "state"), *val = mk_ir_arg(op, "value");
+    mk_input *ins = mk_arena_array(w->ar, 2, sizeof *ins);
+    mk_value **args = mk_arena_array(w->ar, 2, sizeof *args);
+    mk_op *ws = mk_arena_alloc(w->ar, sizeof *ws), *rs = mk_arena_alloc(w->ar, sizeof *rs);
+    if (!ins || !args || !ws || !rs) return oom(w);
+    if (!st || !val || op->n_outputs != 1)
+        return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': coreml_update_state needs state, value "
+                          "and one output", w->label, op_label(op));
+    if (!op->name && !(op->name = op->outputs[0]->name)) return oom(w);
+    args[0] = st, args[1] = val;
+    ins[0] = (mk_input){"input", 1, &args[0]};
+    ins[1] = (mk_input){"data", 1, &args[1]};
+    ws->kind = MK_OP_WRITE_STATE;
+    ws->name = mk_arena_printf(w->ar, "%s_write_state", op->name);
+    ws->n_inputs = 2;
+    ws->inputs = ins;
+    rs->kind = MK_OP_READ_STATE;
+    rs->name = op->name;
+    rs->n_inputs = 1;
+    rs->inputs = ins;
+    rs->n_outputs = 1;
+    rs->outputs = op->outputs;
+    if (!ws->name) return oom(w);
+    mk_status s = op_msg(w, ws, &out[0]);
+    return s ? s : op_msg(w, rs, &out[1]);
+}
+
 static PbBlock *block_msg(wr *w, const mk_block *b)
 {
     PbBlock *pb = NEW(w, PbBlock, CORE_ML__SPECIFICATION__MILSPEC__BLOCK__INIT);
@@ -585,14 +630,19 @@ static PbBlock *block_msg(wr *w, const mk_block *b)
         pb->outputs[i] = (char *)b->outputs[i]->name;
     }
     size_t n = 0;
-    MK_FOR_OPS(b, op) n++;
+    MK_FOR_OPS(b, op) n += op->kind == MK_OP_COREML_UPDATE_STATE ? 2 : 1;
     pb->n_operations = n;
     pb->operations = (PbOp **)ptrs(w, n);
     if (!pb->operations) return NULL;
     n = 0;
     MK_FOR_OPS(b, op)
     {
-        if (op_msg(w, op, &pb->operations[n++])) return NULL;
+        if (op->kind == MK_OP_COREML_UPDATE_STATE) {
+            if (update_state_msgs(w, op, &pb->operations[n])) return NULL;
+            n += 2;
+        } else if (op_msg(w, op, &pb->operations[n++])) {
+            return NULL;
+        }
     }
     return pb;
 }
@@ -657,8 +707,18 @@ static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
     fd->name = str(f->name);
     fd->shortdescription = str(f->short_description);
     fd->type = ft;
-    ft->type_case = CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE;
-    ft->multiarraytype = at;
+    if (strcmp(kind, "state") == 0) {
+        CoreML__Specification__StateFeatureType *sft =
+            NEW(w, CoreML__Specification__StateFeatureType,
+                CORE_ML__SPECIFICATION__STATE_FEATURE_TYPE__INIT);
+        if (!sft) goto nomem;
+        sft->arraytype = at;
+        ft->type_case = CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STATE_TYPE;
+        ft->statetype = sft;
+    } else {
+        ft->type_case = CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE;
+        ft->multiarraytype = at;
+    }
     ft->isoptional = f->is_optional != 0;
     at->datatype = (CoreML__Specification__ArrayFeatureType__ArrayDataType)code;
     int dynamic = 0;
@@ -710,26 +770,67 @@ nomem:
     return NULL;
 }
 
-/* The description's features: the program's own, or derived from the main function. */
-static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *nin,
-                          mk_feature **outs, int *nout)
+/* One function's description (inputs, outputs, states): given, or derived from function mf. */
+typedef struct fdesc_out {
+    mk_feature *ins, *outs, *states;
+    int nin, nout, nstates;
+} fdesc_out;
+
+static int n_state_inputs(const mk_function *f)
 {
-    mk_program *p = w->p;
-    *ins = p->inputs, *nin = p->n_inputs, *outs = p->outputs, *nout = p->n_outputs;
-    if (!mf) return MK_OK;
-    if (!*nin && mf->n_inputs) {
-        mk_feature *f = mk_arena_array(w->ar, (size_t)mf->n_inputs, sizeof *f);
-        if (!f) return oom(w);
-        for (int i = 0; i < mf->n_inputs; i++) {
-            const mk_value *v = mf->inputs[i];
-            f[i].name = v->name;
-            f[i].dtype = v->type.dtype;
-            f[i].rank = v->type.rank > 0 ? v->type.rank : 1;
-            for (int d = 0; d < f[i].rank; d++)
-                f[i].shape[d] = v->type.rank > 0 && v->type.dims[d] >= 0 ? v->type.dims[d] : 1;
-        }
-        *ins = f, *nin = mf->n_inputs;
+    int n = 0;
+    for (int i = 0; i < f->n_inputs; i++) n += f->inputs[i]->is_state;
+    return n;
+}
+
+/* Features for f's inputs of one kind (state inputs or the others), derived from their types. */
+static mk_status derive_inputs(wr *w, const mk_function *mf, int states, mk_feature **out, int *n)
+{
+    int cnt = states ? n_state_inputs(mf) : mf->n_inputs - n_state_inputs(mf), k = 0;
+    if (!cnt) return MK_OK;
+    mk_feature *f = mk_arena_array(w->ar, (size_t)cnt, sizeof *f);
+    if (!f) return oom(w);
+    for (int i = 0; i < mf->n_inputs; i++) {
+        const mk_value *v = mf->inputs[i];
+        if (v->is_state != states) continue;
+        f[k].name = v->name;
+        f[k].dtype = v->type.dtype;
+        f[k].rank = v->type.rank > 0 ? v->type.rank : 1;
+        for (int d = 0; d < f[k].rank; d++)
+            f[k].shape[d] = v->type.rank > 0 && v->type.dims[d] >= 0 ? v->type.dims[d] : 1;
+        k++;
     }
+    *out = f, *n = cnt;
+    return MK_OK;
+}
+
+static mk_status check_states(wr *w, const mk_function *mf, const fdesc_out *o)
+{
+    if (o->nstates != n_state_inputs(mf))
+        return mk_err_set(w->e, MK_EINVAL, "%s: %d described states, function '%s' has %d",
+                          w->label, o->nstates, mf->name, n_state_inputs(mf));
+    for (int i = 0; i < o->nstates; i++) {
+        const mk_feature *f = &o->states[i];
+        const mk_value *v = NULL;
+        for (int k = 0; f->name && k < mf->n_inputs; k++)
+            if (mf->inputs[k]->is_state && strcmp(mf->inputs[k]->name, f->name) == 0)
+                v = mf->inputs[k];
+        if (!v)
+            return mk_err_set(w->e, MK_EINVAL, "%s: state '%s' is not a state of function '%s'",
+                              w->label, f->name ? f->name : "?", mf->name);
+    }
+    return MK_OK;
+}
+
+static mk_status features(wr *w, const mk_function *mf, fdesc_out *o)
+{
+    mk_feature **ins = &o->ins, **outs = &o->outs;
+    int *nin = &o->nin, *nout = &o->nout;
+    if (!mf) return MK_OK;
+    mk_status st;
+    if (!*nin && (st = derive_inputs(w, mf, 0, ins, nin))) return st;
+    if (!o->nstates && (st = derive_inputs(w, mf, 1, &o->states, &o->nstates))) return st;
+    if ((st = check_states(w, mf, o))) return st;
     const mk_block *b = mf->block;
     if (!*nout && b->n_outputs) {
         mk_feature *f = mk_arena_array(w->ar, (size_t)b->n_outputs, sizeof *f);
@@ -752,7 +853,8 @@ static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *n
         const mk_feature *f = &(*ins)[i];
         const mk_value *v = NULL;
         for (int k = 0; f->name && k < mf->n_inputs; k++)
-            if (strcmp(mf->inputs[k]->name, f->name) == 0) v = mf->inputs[k];
+            if (!mf->inputs[k]->is_state && strcmp(mf->inputs[k]->name, f->name) == 0)
+                v = mf->inputs[k];
         if (!v)
             return mk_err_set(w->e, MK_EINVAL, "%s: input '%s' is not an input of function '%s'",
                               w->label, f->name ? f->name : "?", mf->name);
@@ -762,9 +864,9 @@ static mk_status features(wr *w, const mk_function *mf, mk_feature **ins, int *n
                 w->label, f->name, mk_dtype_name(f->dtype) ? mk_dtype_name(f->dtype) : "?",
                 mk_dtype_name(v->type.dtype) ? mk_dtype_name(v->type.dtype) : "?");
     }
-    if (*nin != mf->n_inputs)
+    if (*nin != mf->n_inputs - n_state_inputs(mf))
         return mk_err_set(w->e, MK_EINVAL, "%s: %d described inputs, function '%s' has %d",
-                          w->label, *nin, mf->name, mf->n_inputs);
+                          w->label, *nin, mf->name, mf->n_inputs - n_state_inputs(mf));
     if (*nout != b->n_outputs)
         return mk_err_set(w->e, MK_EINVAL, "%s: %d described outputs, function '%s' returns %d",
                           w->label, *nout, mf->name, b->n_outputs);
@@ -832,18 +934,58 @@ static mk_status model_msg(wr *w, PbModel **out)
     m->type_case = CORE_ML__SPECIFICATION__MODEL__TYPE_ML_PROGRAM;
     m->mlprogram = pg;
 
-    mk_feature *ins, *outs;
-    int nin, nout;
-    if ((st = features(w, mf, &ins, &nin, &outs, &nout))) return st;
-    d->n_input = (size_t)nin;
-    d->input = (PbFeature **)ptrs(w, d->n_input);
-    d->n_output = (size_t)nout;
-    d->output = (PbFeature **)ptrs(w, d->n_output);
-    if (!d->input || !d->output) return oom(w);
-    for (int i = 0; i < nin; i++)
-        if (!(d->input[i] = feature_msg(w, &ins[i], "input"))) return nullfail(w);
-    for (int i = 0; i < nout; i++)
-        if (!(d->output[i] = feature_msg(w, &outs[i], "output"))) return nullfail(w);
+    /* one description per function when there are several (or the model named a default) */
+    int multi = p->n_functions > 1 || p->default_function || p->n_fdescs;
+    int nd = multi ? p->n_functions : 1;
+    fdesc_out *fds = mk_arena_array(w->ar, (size_t)nd, sizeof *fds);
+    if (!fds) return oom(w);
+    for (int i = 0; i < nd; i++) {
+        const mk_function *f = multi ? p->functions[i] : mf;
+        fdesc_out *o = &fds[i];
+        if (!multi) {
+            *o = (fdesc_out){p->inputs, p->outputs, p->states, p->n_inputs, p->n_outputs,
+                             p->n_states};
+        } else {
+            for (int k = 0; k < p->n_fdescs; k++)
+                if (p->fdescs[k].name && strcmp(p->fdescs[k].name, f->name) == 0)
+                    *o = (fdesc_out){p->fdescs[k].inputs,   p->fdescs[k].outputs,
+                                     p->fdescs[k].states,   p->fdescs[k].n_inputs,
+                                     p->fdescs[k].n_outputs, p->fdescs[k].n_states};
+        }
+        if ((st = features(w, f, o))) return st;
+    }
+    if (multi) {
+        d->n_functions = (size_t)nd;
+        d->functions = (CoreML__Specification__FunctionDescription **)ptrs(w, d->n_functions);
+        if (!d->functions || !mf) return oom(w);
+        d->defaultfunctionname = str(mf->name);
+    }
+    for (int i = 0; i < nd; i++) {
+        const fdesc_out *o = &fds[i];
+        CoreML__Specification__FunctionDescription *fdm = NULL;
+        size_t *n_in = &d->n_input, *n_out = &d->n_output, *n_st = &d->n_state;
+        PbFeature ***in = &d->input, ***ou = &d->output, ***sts = &d->state;
+        if (multi) {
+            fdm = NEW(w, CoreML__Specification__FunctionDescription,
+                      CORE_ML__SPECIFICATION__FUNCTION_DESCRIPTION__INIT);
+            if (!fdm) return oom(w);
+            fdm->name = str(p->functions[i]->name);
+            d->functions[i] = fdm;
+            n_in = &fdm->n_input, n_out = &fdm->n_output, n_st = &fdm->n_state;
+            in = &fdm->input, ou = &fdm->output, sts = &fdm->state;
+        }
+        *n_in = (size_t)o->nin, *n_out = (size_t)o->nout, *n_st = (size_t)o->nstates;
+        *in = (PbFeature **)ptrs(w, *n_in);
+        *ou = (PbFeature **)ptrs(w, *n_out);
+        *sts = (PbFeature **)ptrs(w, *n_st);
+        if (!*in || !*ou || !*sts) return oom(w);
+        for (int k = 0; k < o->nin; k++)
+            if (!((*in)[k] = feature_msg(w, &o->ins[k], "input"))) return nullfail(w);
+        for (int k = 0; k < o->nout; k++)
+            if (!((*ou)[k] = feature_msg(w, &o->outs[k], "output"))) return nullfail(w);
+        for (int k = 0; k < o->nstates; k++)
+            if (!((*sts)[k] = feature_msg(w, &o->states[k], "state"))) return nullfail(w);
+    }
     if (p->short_description || p->version_string || p->author || p->license || p->n_user_meta) {
         PbMeta *md = NEW(w, PbMeta, CORE_ML__SPECIFICATION__METADATA__INIT);
         PbMetaEntry **es = (PbMetaEntry **)ptrs(w, (size_t)p->n_user_meta);
@@ -879,10 +1021,13 @@ static mk_status model_msg(wr *w, PbModel **out)
         PbBlockEntry **bes = (PbBlockEntry **)ptrs(w, 1);
         PbNamedType **fin = (PbNamedType **)ptrs(w, (size_t)f->n_inputs);
         if (!fe || !pf || !be || !bes || !fin) return oom(w);
+        const fdesc_out *fo = multi ? &fds[i] : f == mf ? &fds[0] : NULL;
         for (int k = 0; k < f->n_inputs; k++) {
             int unknown[MK_MAX_RANK];
-            flex_dims(f == mf ? feature_of(ins, nin, f->inputs[k]->name) : NULL, unknown);
+            flex_dims(fo ? feature_of(fo->ins, fo->nin, f->inputs[k]->name) : NULL, unknown);
             if (!(fin[k] = named(w, f->inputs[k]->name, &f->inputs[k]->type, unknown)))
+                return oom(w);
+            if (f->inputs[k]->is_state && !(fin[k]->type = state_vt(w, fin[k]->type)))
                 return oom(w);
         }
         if (!(be->value = block_msg(w, f->block))) return nullfail(w);
@@ -1092,6 +1237,10 @@ static mk_status begin(wr *w, mk_program *p, int target, const char *label, mk_e
                               "%s: function '%s' has no inputs; Core ML accepts input-less "
                               "models from iOS18 (spec 9) on, target is spec %d",
                               label, p->functions[i]->name, w->spec);
+    }
+    if ((st = mk_ir_verify_states(p, e))) {
+        mk_err_prefix(e, "%s: ", label);
+        return st;
     }
     if (!(w->ar = mk_arena_new(p->alloc)))
         return mk_err_set(e, MK_ENOMEM, "%s: out of memory", label);

@@ -71,6 +71,7 @@ struct mk_interp {
     void *observe_ud;
     void *scratch;
     size_t scratch_n;
+    mk_rt *state; /* per function input: the state buffer of a state input (kept across runs) */
     /* MILKIT_PROFILE set: per-kind op times to stderr after each run (thread CPU time with one
      * thread); MILKIT_PROFILE=1 also prints every op with its shapes. MILKIT_NO_FUSE=1 turns
      * fusion and concat views off (to compare). */
@@ -1443,6 +1444,8 @@ void mk_interp_free(mk_interp *ip)
     for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
     for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
     mk_free(ip->alloc, ip->scratch, ip->scratch_n);
+    for (int i = 0; ip->state && i < ip->f->n_inputs; i++)
+        mk_free(ip->alloc, ip->state[i].data, ip->state[i].cap);
     mk_ptrmap_free(&ip->slot_of);
     mk_ptrmap_free(&ip->plan_of);
     const mk_allocator *a = ip->alloc;
@@ -1473,16 +1476,97 @@ static int has_fp16(const mk_block *b)
     return 0;
 }
 
+static mk_status interp_new(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                            mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e);
+
 mk_status mk_interp_new(const mk_program *p, const mk_run_options *opts, mk_interp **out, mk_err *e)
 {
-    return mk_interp_new_observed(p, opts, NULL, NULL, out, e);
+    return interp_new(p, mk_ir_main(p), opts, NULL, NULL, out, e);
 }
 
 mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts,
                                  mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e)
 {
+    return interp_new(p, mk_ir_main(p), opts, fn, ud, out, e);
+}
+
+const mk_function *mk_interp_function(const mk_interp *ip)
+{
+    return ip->f;
+}
+
+/* Zeroed state buffers for f's state inputs (static types only). */
+static mk_status alloc_states(mk_interp *ip, mk_err *e)
+{
+    const mk_function *f = ip->f;
+    for (int i = 0; i < f->n_inputs; i++) {
+        const mk_value *v = f->inputs[i];
+        if (!v->is_state) continue;
+        if (!ip->state && !(ip->state = mk_arena_array(ip->ar, (size_t)f->n_inputs,
+                                                       sizeof *ip->state)))
+            return MK_OOM(e);
+        size_t n, nb;
+        if (!mk_type_is_static(&v->type) || !mk_type_numel(&v->type, &n) ||
+            !mk_mul_size(n, mk_interp_elem_size(v->type.dtype), &nb))
+            return mk_err_set(e, MK_EINVAL, "state %s: needs a static shape", v->name);
+        mk_rt *r = &ip->state[i];
+        if (!(r->data = mk_calloc(ip->alloc, 1, nb ? nb : 1))) return MK_OOM(e);
+        r->type = v->type;
+        r->numel = n;
+        r->cap = nb ? nb : 1;
+    }
+    return MK_OK;
+}
+
+static mk_rt *find_state(mk_interp *ip, const char *name)
+{
+    for (int i = 0; ip->state && i < ip->f->n_inputs; i++)
+        if (ip->f->inputs[i]->is_state && strcmp(ip->f->inputs[i]->name, name) == 0)
+            return &ip->state[i];
+    return NULL;
+}
+
+mk_status mk_interp_state_get(mk_interp *ip, const char *name, mk_tensor *out, mk_err *e)
+{
+    const mk_rt *r = find_state(ip, name);
+    if (!r) return mk_err_set(e, MK_EINVAL, "no state named '%s'", name);
+    return rt_to_tensor(r, name, out, e);
+}
+
+mk_status mk_interp_state_set(mk_interp *ip, const char *name, const mk_tensor *t, mk_err *e)
+{
+    mk_rt *r = find_state(ip, name);
+    if (!r) return mk_err_set(e, MK_EINVAL, "no state named '%s'", name);
+    int same = t->rank == r->type.rank;
+    for (int i = 0; same && i < t->rank; i++) same = t->dims[i] == r->type.dims[i];
+    if (!same) {
+        char want[128];
+        return mk_err_set(e, MK_EINVAL, "state %s: shape differs from the model's %s", name,
+                          mk_type_str(&r->type, want, sizeof want));
+    }
+    if (!mk_npy_dtype_size(t->dtype) || (mk_dtype_is_float((mk_dtype)t->dtype) !=
+                                         mk_dtype_is_float(r->type.dtype)))
+        return mk_err_set(e, MK_EINVAL, "state %s: dtype %s, model expects %s", name,
+                          mk_dtype_name((mk_dtype)t->dtype) ? mk_dtype_name((mk_dtype)t->dtype)
+                                                            : "unknown",
+                          mk_dtype_name(r->type.dtype));
+    mk_rt tmp = {0};
+    mk_status st = tensor_to_rt(ip, &tmp, &r->type, t, e);
+    if (!st && r->numel) memcpy(r->data, tmp.data, r->numel * mk_interp_elem_size(r->type.dtype));
+    mk_rt_release(ip, &tmp);
+    return st;
+}
+
+mk_status mk_interp_new_fn(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                           mk_interp **out, mk_err *e)
+{
+    return interp_new(p, f, opts, NULL, NULL, out, e);
+}
+
+static mk_status interp_new(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                            mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e)
+{
     *out = NULL;
-    const mk_function *f = mk_ir_main(p);
     if (!f) return mk_err_set(e, MK_EINVAL, "program has no function to run");
     mk_status bst = mk_blas_open(e);
     if (bst != MK_OK) return bst;
@@ -1511,6 +1595,7 @@ mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts
     for (int i = 0; i < f->n_inputs; i++)
         if (add_slot(ip, f->inputs[i], f->block) < 0) st = MK_OOM(e);
     int *last = NULL;
+    if (!st) st = alloc_states(ip, e);
     if (!st && !register_block(ip, f->block)) st = MK_OOM(e);
     if (!st) {
         last = mk_arena_array(ip->ar, (size_t)ip->n_slots + 1, sizeof *last);
@@ -1547,6 +1632,13 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
     mk_status st = MK_OK;
     for (int i = 0; i < f->n_inputs && !st; i++) {
         int s = pm_get(&ip->slot_of, f->inputs[i]);
+        if (f->inputs[i]->is_state) { /* the slot is the state buffer itself */
+            mk_rt_release(ip, &ip->slots[s]);
+            ip->slots[s] = ip->state[i];
+            ip->slots[s].cap = 0;
+            ip->slots[s].persist = 1;
+            continue;
+        }
         st = tensor_to_rt(ip, &ip->slots[s], &f->inputs[i]->type, inputs[i], e);
         if (st) mk_err_prefix(e, "input %s: ", f->inputs[i]->name);
     }
@@ -1556,7 +1648,9 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
         int s = pm_get(&ip->slot_of, v);
         if ((st = materialize(ip, s, e))) break;
         mk_tensor t;
-        const char *nm = i < p->n_outputs && p->outputs[i].name ? p->outputs[i].name : v->name;
+        const char *nm = f == mk_ir_main(p) && i < p->n_outputs && p->outputs[i].name
+                             ? p->outputs[i].name
+                             : v->name;
         if ((st = rt_to_tensor(&ip->slots[s], nm ? nm : "output", &t, e))) break;
         st = mk_tensor_list_push(outputs, &t, e);
     }

@@ -35,6 +35,18 @@ typedef void (*mk_interp_observer)(void *ud, const mk_op *op, const mk_value *v,
 /* mk_interp_new with an observer (fn may be NULL); fusion is off so every op is seen. */
 mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts,
                                  mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e);
+/* As mk_interp_new for function f of p (inputs[i] of mk_interp_exec then feed f's inputs;
+ * state inputs take no tensor: they are the interpreter's state buffers, zeros at creation). */
+mk_status mk_interp_new_fn(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                           mk_interp **out, mk_err *e);
+const mk_function *mk_interp_function(const mk_interp *ip);
+/* Sessions (src/api/run.c) on a given function, and their interpreter (src/api/state.c). */
+mk_status mk_session_new_fn(const mk_program *p, const mk_function *f, const mk_run_options *opts,
+                            mk_session **out, mk_err *err);
+mk_interp *mk_session_interp(mk_session *s);
+/* The current value of state `name` (fp32 for float states) / replace it (shape must match). */
+mk_status mk_interp_state_get(mk_interp *ip, const char *name, mk_tensor *out, mk_err *e);
+mk_status mk_interp_state_set(mk_interp *ip, const char *name, const mk_tensor *t, mk_err *e);
 /* Source-framework avg_pool divisor for a ceil_mode overhang (mk_run_semantics, H17):
  * set for the next runs, read by the pool kernel. */
 void mk_interp_set_framework_pool(mk_interp *ip, int on);
@@ -236,7 +248,7 @@ static inline float mk_sign_select(float x, float neg)
                                         X(k_upsample_bilinear) X(k_resize_nearest)                 \
                                             X(k_resize_bilinear) X(k_resize) X(k_resample) X(k_lstm) X(k_gru)    \
                                                 X(k_rnn) X(k_sdpa) X(k_cond) X(k_while_loop)       \
-                                                    X(k_quantize) X(k_dequantize) X(k_read_state)
+                                                    X(k_quantize) X(k_dequantize) X(k_read_state) X(k_update_state)
 
 #define MK_DECL_KERNEL(name) mk_status mk_##name(mk_kctx *k);
 MK_KERNELS(MK_DECL_KERNEL)

@@ -172,6 +172,8 @@ static const mk_kernel table[MK_OP__COUNT] = {
     K(RANDOM_CATEGORICAL, k_random_categorical),
     K(RANDOM_NORMAL, k_random),
     K(RANDOM_UNIFORM, k_random),
+    K(WRITE_STATE, k_update_state),
+    K(COREML_UPDATE_STATE, k_update_state),
 };
 
 mk_kernel mk_interp_kernel(mk_op_kind kind)

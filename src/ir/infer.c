@@ -832,6 +832,23 @@ static mk_status r_read_state(mk_ictx *c)
     return same_as(c, "input");
 }
 
+/* The state operand is the wrapped tensor type; the value must match it exactly.
+ * coreml_update_state returns the value; write_state (its on-disk form) returns nothing. */
+static mk_status r_update_state(mk_ictx *c)
+{
+    int wr = c->op->kind == MK_OP_WRITE_STATE;
+    const mk_operand *s = mk_ir_infer_req(c, wr ? "input" : "state"),
+                     *v = mk_ir_infer_req(c, wr ? "data" : "value");
+    if (!s || !v) return c->e->code;
+    if (!mk_type_equal(&s->type, &v->type)) {
+        char a[128], b[128];
+        return mk_ir_infer_fail(c, "value %s does not match state %s",
+                                mk_type_str(&v->type, a, sizeof a),
+                                mk_type_str(&s->type, b, sizeof b));
+    }
+    return wr ? MK_OK : mk_ir_infer_out(c, &v->type);
+}
+
 static mk_status r_quantize(mk_ictx *c)
 {
     const mk_operand *in = mk_ir_infer_req(c, "input");
@@ -1074,6 +1091,8 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_RANDOM_NORMAL] = r_random,
     [MK_OP_RANDOM_UNIFORM] = r_random,
     [MK_OP_READ_STATE] = r_read_state,
+    [MK_OP_WRITE_STATE] = r_update_state,
+    [MK_OP_COREML_UPDATE_STATE] = r_update_state,
 };
 
 int mk_ir_infer_has_rule(mk_op_kind k)

@@ -108,6 +108,7 @@ typedef struct mk_value {
     int producer_output; /* index into producer->outputs */
     const mk_const *cst; /* non-NULL when the value is a known constant */
     int is_inline;       /* a Binding.value: written inline, not as a name */
+    int is_state;        /* a function input of MIL state type wrapping `type` (iOS18) */
 } mk_value;
 
 /* One named input parameter: one value, or several for tuple parameters (concat values). */
@@ -163,6 +164,13 @@ typedef struct mk_feature {
     int is_optional;
 } mk_feature;
 
+/* One FunctionDescription of a multi-function model (Model.proto ModelDescription.functions). */
+typedef struct mk_fdesc {
+    const char *name;
+    int n_inputs, n_outputs, n_states;
+    mk_feature *inputs, *outputs, *states;
+} mk_fdesc;
+
 struct mk_function {
     const char *name;
     const char *opset; /* "CoreML5".."CoreML8" */
@@ -183,6 +191,13 @@ struct mk_program {
     mk_function **functions;
     int n_inputs, n_outputs; /* description of the main function */
     mk_feature *inputs, *outputs;
+    int n_states; /* state features of the main function's description (iOS18) */
+    mk_feature *states;
+    /* multi-function description: defaultFunctionName (NULL: single-function form) and one
+     * description per function; the main one is also copied into inputs/outputs/states */
+    const char *default_function;
+    int n_fdescs;
+    mk_fdesc *fdescs;
     /* Model.description.metadata */
     const char *short_description, *version_string, *author, *license;
     int n_user_meta;
@@ -193,7 +208,9 @@ struct mk_program {
     /* files kept mapped while constants point into them */
     int n_maps;
     mk_mapped *maps;
-    mk_strmap names; /* every value name in use, for unique naming */
+    mk_strmap names; /* every value name in use -> the function owning it (names are scoped
+                        per function: an exact name may be reused by another function) */
+    const mk_function *name_scope; /* the function being built (the last one created) */
     unsigned long name_counter;
 };
 
@@ -223,10 +240,19 @@ const char *mk_ir_opset_for_spec(int spec_version);
 int mk_ir_ios_for_spec(int spec_version);
 
 mk_function *mk_ir_function_new(mk_program *p, const char *name);
-mk_function *mk_ir_main(const mk_program *p); /* "main", or the first function */
+/* The default function (defaultFunctionName), else "main", else the first function. */
+mk_function *mk_ir_main(const mk_program *p);
+mk_function *mk_ir_function_find(const mk_program *p, const char *name); /* NULL: none */
+/* The description feature of input (or state, states = 1) `name` of function f: its
+ * FunctionDescription when the model has them, else the top-level one for the main function. */
+const mk_feature *mk_ir_feature(const mk_program *p, const mk_function *f, const char *name,
+                                int states);
 
 /* Adds a function input value (name must be a valid unique identifier). */
 mk_value *mk_ir_function_add_input(mk_program *p, mk_function *f, const char *name,
+                                   const mk_type *t);
+/* Adds a function input of state type wrapping tensor type t (iOS18). */
+mk_value *mk_ir_function_add_state(mk_program *p, mk_function *f, const char *name,
                                    const mk_type *t);
 mk_block *mk_ir_block_new(mk_program *p, mk_function *f, mk_op *parent_op);
 mk_value *mk_ir_block_add_input(mk_program *p, mk_block *b, const char *name, const mk_type *t);
@@ -304,6 +330,8 @@ int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c);
 
 /* ---- verification, printing, inference ---- */
 mk_status mk_ir_verify(const mk_program *p, mk_err *e);
+/* Only the state rules of mk_ir_verify (the writer checks them: a package Core ML rejects). */
+mk_status mk_ir_verify_states(const mk_program *p, mk_err *e);
 mk_status mk_ir_print(const mk_program *p, FILE *f, mk_err *e);
 
 /* Shapes and dtypes of an op's outputs from its inputs. An operand is the type of one input

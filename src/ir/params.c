@@ -402,6 +402,8 @@ static const mk_op_params params[MK_OP__COUNT] = {
                                    DF_T("stddev", 1.0, ALL), DI("seed", -1, ALL)),
     [MK_OP_RANDOM_UNIFORM] = PARAMS(IN("shape", I32, ALL), DF("low", 0.0, ALL),
                                     DF_T("high", 1.0, ALL), DI("seed", -1, ALL)),
+    [MK_OP_WRITE_STATE] = PARAMS(IN("input", 0, ALL), IN("data", 0, ALL)),
+    [MK_OP_COREML_UPDATE_STATE] = PARAMS(IN("state", 0, ALL), IN("value", 0, ALL)),
 };
 
 const mk_op_params *mk_ir_op_params(mk_op_kind k)

@@ -279,8 +279,9 @@ mk_status mk_ir_print(const mk_program *p, FILE *f, mk_err *e)
         fprintf(f, "    func %s<ios%d>(", fn->name, ios ? ios : 15);
         for (int j = 0; j < fn->n_inputs; j++) {
             if (j) fputs(", ", f);
+            if (fn->inputs[j]->is_state) fputs("state<", f);
             print_type(f, &fn->inputs[j]->type);
-            fprintf(f, " %s", fn->inputs[j]->name);
+            fprintf(f, "%s %s", fn->inputs[j]->is_state ? ">" : "", fn->inputs[j]->name);
         }
         fputs(") {\n", f);
         if (!print_block(&pr, fn->block, 8)) return MK_OOM(e);

@@ -123,11 +123,41 @@ mk_function *mk_ir_function_new(mk_program *p, const char *name)
     if (!f->block) return NULL;
     nf[p->n_functions++] = f;
     p->functions = nf;
+    p->name_scope = f;
     return f;
+}
+
+mk_function *mk_ir_function_find(const mk_program *p, const char *name)
+{
+    for (int i = 0; name && i < p->n_functions; i++)
+        if (strcmp(p->functions[i]->name, name) == 0) return p->functions[i];
+    return NULL;
+}
+
+const mk_feature *mk_ir_feature(const mk_program *p, const mk_function *f, const char *name,
+                                int states)
+{
+    const mk_feature *fs = states ? p->states : p->inputs;
+    int n = states ? p->n_states : p->n_inputs;
+    if (f && p->n_fdescs) {
+        n = 0;
+        for (int i = 0; i < p->n_fdescs; i++)
+            if (p->fdescs[i].name && strcmp(p->fdescs[i].name, f->name) == 0) {
+                fs = states ? p->fdescs[i].states : p->fdescs[i].inputs;
+                n = states ? p->fdescs[i].n_states : p->fdescs[i].n_inputs;
+            }
+    } else if (f && f != mk_ir_main(p)) {
+        n = 0;
+    }
+    for (int i = 0; i < n; i++)
+        if (fs[i].name && strcmp(fs[i].name, name) == 0) return &fs[i];
+    return NULL;
 }
 
 mk_function *mk_ir_main(const mk_program *p)
 {
+    mk_function *d = mk_ir_function_find(p, p->default_function);
+    if (d) return d;
     for (int i = 0; i < p->n_functions; i++)
         if (strcmp(p->functions[i]->name, "main") == 0) return p->functions[i];
     return p->n_functions ? p->functions[0] : NULL;
@@ -152,6 +182,14 @@ mk_value *mk_ir_function_add_input(mk_program *p, mk_function *f, const char *na
     if (!v || !ni) return NULL;
     ni[f->n_inputs++] = v;
     f->inputs = ni;
+    return v;
+}
+
+mk_value *mk_ir_function_add_state(mk_program *p, mk_function *f, const char *name,
+                                   const mk_type *t)
+{
+    mk_value *v = mk_ir_function_add_input(p, f, name, t);
+    if (v) v->is_state = 1;
     return v;
 }
 
@@ -203,8 +241,10 @@ int mk_ir_valid_identifier(const char *s)
 
 int mk_ir_reserve_name(mk_program *p, const char *name)
 {
-    if (mk_strmap_get(&p->names, name)) return 0;
-    return mk_strmap_put(&p->names, name, (void *)name);
+    const void *owner = p->name_scope ? (const void *)p->name_scope : (const void *)p;
+    void *got = mk_strmap_get(&p->names, name);
+    if (got == owner || got == p) return 0;
+    return mk_strmap_put(&p->names, name, (void *)owner);
 }
 
 const char *mk_ir_unique_name(mk_program *p, const char *base)

@@ -261,6 +261,86 @@ static mk_status check_types(vctx *v, const mk_op *op)
 
 static mk_status verify_block(vctx *v, const mk_block *b);
 
+/* State values (iOS18): a state is read by read_state and written by write_state or
+ * coreml_update_state only, and those take nothing else in that place. */
+static const char *state_misuse(const mk_op *op, const char **param, const mk_value **arg)
+{
+    for (int i = 0; i < op->n_inputs; i++) {
+        const char *pn = op->inputs[i].name;
+        int want = (op->kind == MK_OP_READ_STATE && strcmp(pn, "input") == 0) ||
+                   (op->kind == MK_OP_WRITE_STATE && strcmp(pn, "input") == 0) ||
+                   (op->kind == MK_OP_COREML_UPDATE_STATE && strcmp(pn, "state") == 0);
+        for (int j = 0; j < op->inputs[i].n_args; j++) {
+            const mk_value *a = op->inputs[i].args[j];
+            if (!a || a->is_state == want) continue;
+            *param = pn;
+            *arg = a;
+            return want ? "is not a state input of the function"
+                        : "is a state (a state is read with read_state and written with "
+                          "write_state/coreml_update_state only)";
+        }
+    }
+    return NULL;
+}
+
+static mk_status check_states(vctx *v, const mk_op *op)
+{
+    const char *pn, *why;
+    const mk_value *a;
+    if ((why = state_misuse(op, &pn, &a)))
+        return op_fail(v, op, "input '%s': '%s' %s", pn, a->name ? a->name : "?", why);
+    return MK_OK;
+}
+
+static int updates_state(const mk_block *b, const mk_value *s)
+{
+    MK_FOR_OPS(b, op)
+    {
+        if ((op->kind == MK_OP_COREML_UPDATE_STATE && mk_ir_arg(op, "state") == s) ||
+            (op->kind == MK_OP_WRITE_STATE && mk_ir_arg(op, "input") == s))
+            return 1;
+        for (int i = 0; i < op->n_blocks; i++)
+            if (updates_state(op->blocks[i], s)) return 1;
+    }
+    return 0;
+}
+
+static mk_status states_in_block(const mk_function *f, const mk_block *b, mk_err *e)
+{
+    MK_FOR_OPS(b, op)
+    {
+        const char *pn, *why;
+        const mk_value *a;
+        if ((why = state_misuse(op, &pn, &a)))
+            return mk_err_set(e, MK_EINVAL, "function '%s': op '%s' (%s): input '%s': '%s' %s",
+                              f->name, op->name ? op->name : "?", op_type(op), pn,
+                              a->name ? a->name : "?", why);
+        for (int i = 0; i < op->n_blocks; i++)
+            if (states_in_block(f, op->blocks[i], e)) return e->code;
+    }
+    return MK_OK;
+}
+
+static mk_status states_updated(const mk_function *f, mk_err *e)
+{
+    for (int i = 0; i < f->n_inputs; i++)
+        if (f->inputs[i]->is_state && !updates_state(f->block, f->inputs[i]))
+            return mk_err_set(e, MK_EINVAL,
+                              "function '%s': state '%s' is never updated (no write_state or "
+                              "coreml_update_state)",
+                              f->name, f->inputs[i]->name);
+    return MK_OK;
+}
+
+mk_status mk_ir_verify_states(const mk_program *p, mk_err *e)
+{
+    for (int i = 0; i < p->n_functions; i++) {
+        const mk_function *f = p->functions[i];
+        if (states_in_block(f, f->block, e) || states_updated(f, e)) return e->code;
+    }
+    return MK_OK;
+}
+
 static mk_status verify_op(vctx *v, const mk_op *op)
 {
     const mk_op_info *info = mk_ir_op_info(op->kind);
@@ -273,7 +353,7 @@ static mk_status verify_op(vctx *v, const mk_op *op)
         snprintf(b, sizeof b, "%d", v->ios);
         return op_fail(v, op, "needs iOS%s, program targets iOS%s", a, b);
     }
-    if (check_params(v, op)) return v->e->code;
+    if (check_params(v, op) || check_states(v, op)) return v->e->code;
     for (int i = 0; i < op->n_blocks; i++) {
         if (!op->blocks[i]) return op_fail(v, op, "NULL nested block");
         if (verify_block(v, op->blocks[i])) return v->e->code;
@@ -311,7 +391,12 @@ static mk_status verify_block(vctx *v, const mk_block *b)
     for (int i = 0; i < b->n_outputs && !st; i++) {
         const mk_value *o = b->outputs[i];
         void *got = o && o->name ? mk_strmap_get(&v->seen, o->name) : NULL;
-        if (!o || (!o->is_inline && !o->cst && got != o))
+        if (o && o->is_state)
+            st = mk_err_set(v->e, MK_EINVAL,
+                            "function '%s': block output %d is state '%s'; return the value of "
+                            "read_state or coreml_update_state",
+                            v->f->name, i, o->name);
+        else if (!o || (!o->is_inline && !o->cst && got != o))
             st = mk_err_set(v->e, MK_EINVAL,
                             "function '%s': block output %d ('%s') is not "
                             "defined in scope",
@@ -355,6 +440,7 @@ mk_status mk_ir_verify(const mk_program *p, mk_err *e)
         mk_status st = MK_OK;
         for (int i = 0; i < f->n_inputs && !st; i++) st = define(&v, f->inputs[i], NULL);
         if (!st) st = verify_block(&v, f->block);
+        if (!st) st = states_updated(f, e);
         mk_strmap_free(&v.seen);
         mk_free(p->alloc, (void *)v.scope, v.cap_scope * sizeof *v.scope);
         if (st) return st;

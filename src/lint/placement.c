@@ -168,6 +168,8 @@ static const unsigned char place[MK_OP__COUNT] = {
     [MK_OP_RANDOM_CATEGORICAL] = PL_NE,
     [MK_OP_RANDOM_NORMAL] = PL_NE,
     [MK_OP_RANDOM_UNIFORM] = PL_NE,
+    [MK_OP_WRITE_STATE] = PL_CTRL,
+    [MK_OP_COREML_UPDATE_STATE] = PL_CTRL,
 };
 
 int lint_placement_known(mk_op_kind k)

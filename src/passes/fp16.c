@@ -552,17 +552,25 @@ int mk_pass_fp16_keep(mk_program *p, const mk_strmap *keep, mk_fp16_stats *st, m
     mk_strmap_init(&c.to16, p->alloc);
     mk_strmap_init(&c.to32, p->alloc);
     int r = 0;
+    /* value names are scoped per function: the name maps start afresh for each */
     for (int i = 0; i < p->n_functions && !r; i++) {
         mk_function *f = p->functions[i];
+        if (i) {
+            mk_strmap *ms[] = {&c.orig, &c.home, &c.to16, &c.to32};
+            for (int m = 0; m < 4; m++) {
+                mk_strmap_free(ms[m]);
+                mk_strmap_init(ms[m], p->alloc);
+            }
+        }
         for (int k = 0; k < f->n_inputs && !r; k++)
             if (!mk_strmap_put(&c.home, f->inputs[k]->name, f->block) ||
                 !mk_strmap_put(&c.orig, f->inputs[k]->name,
                                (void *)(uintptr_t)(f->inputs[k]->type.dtype + 1)))
                 r = -1;
         if (!r) r = survey(&c, f->block);
+        if (r) MK_OOM(e);
+        else r = convert_block(&c, f->block, 1);
     }
-    if (r) MK_OOM(e);
-    for (int i = 0; i < p->n_functions && !r; i++) r = convert_block(&c, p->functions[i]->block, 1);
     if (!r && c.changed && mk_pass_dce(p, e) < 0) r = -1;
     if (!r) r = mk_fp16_payload_finish(&c.pay, p, st, e);
     mk_fp16_payload_free(&c.pay);

@@ -383,6 +383,51 @@ static void build_cond(cb *B)
     if (o) mk_ir_block_set_outputs(B->p, B->b, 1, &o);
 }
 
+/* acc (an fp16 state) += fp16(x), through coreml_update_state or write_state + read_state;
+ * returns the new value as fp32 */
+static mk_op *state_op(cb *B, mk_op_kind k, const char *p1, mk_value *v1, const char *p2,
+                       mk_value *v2, mk_value **out)
+{
+    mk_op *op = mk_ir_op_new(B->p, k, mk_ir_op_info(k)->name);
+    if (!op || !v1 || !mk_ir_op_add_input(B->p, op, p1, v1) ||
+        (p2 && (!v2 || !mk_ir_op_add_input(B->p, op, p2, v2)))) {
+        B->bad = 1;
+        return NULL;
+    }
+    if (out) {
+        *out = cx_out(B, op);
+        return *out ? op : NULL;
+    }
+    mk_ir_block_append(B->b, op);
+    return op;
+}
+
+static void build_state(cb *B, int dialect)
+{
+    mk_value *x = cb_arg(B, "x", "i2x3"), *r = NULL, *a = NULL, *u = NULL;
+    mk_type t = mk_type_make(MK_DT_FP16, 2, (const int64_t[]){2, 3});
+    mk_value *s = mk_ir_function_add_state(B->p, B->f, "acc", &t);
+    mk_op *c = x ? cb_opx(B, MK_OP_CAST, "dtype='fp16", 1, "x", x) : NULL;
+    if (!c || !s || !state_op(B, MK_OP_READ_STATE, "input", s, NULL, NULL, &r) ||
+        !state_op(B, MK_OP_ADD, "x", r, "y", c->outputs[0], &a))
+        return;
+    if (dialect ? !state_op(B, MK_OP_COREML_UPDATE_STATE, "state", s, "value", a, &u)
+                : !state_op(B, MK_OP_WRITE_STATE, "input", s, "data", a, NULL) ||
+                      !state_op(B, MK_OP_READ_STATE, "input", s, NULL, NULL, &u))
+        return;
+    cb_outputs(B, cb_opx(B, MK_OP_CAST, "dtype='fp32", 1, "x", u));
+}
+
+static void build_write_state(cb *B)
+{
+    build_state(B, 0);
+}
+
+static void build_update_state(cb *B)
+{
+    build_state(B, 1);
+}
+
 /* while (v < 4) v = v * 1.5 + 0.25, v starting at relu(x) + 1 */
 static void build_while(cb *B)
 {
@@ -648,7 +693,9 @@ static const ocase cases[] = {
     CUSTOM(WHILE_LOOP, build_while),
     {MK_OP_QUANTIZE, "input=i2x3 scale=f0.0078125 output_dtype='int8", 1, -1, 1, NULL},
     {MK_OP_DEQUANTIZE, "input=q1,-2,3,4,-5,6@2x3 scale=f0.25", 1, -1, 1, NULL},
-    {MK_OP_READ_STATE, "input=i2x3", 1, -1, 1, NULL},
+    CUSTOM(READ_STATE, build_write_state),
+    CUSTOM(WRITE_STATE, build_write_state),
+    CUSTOM(COREML_UPDATE_STATE, build_update_state),
 };
 
 /* Random fp32 inputs rounded to half (bools random) for every function input. */
