@@ -47,8 +47,7 @@ int mk_open_regular(const char *path, mk_err *e)
 
 static mk_status map_file(const char *path, int populate, mk_mapped *m, mk_err *e)
 {
-    m->data = NULL;
-    m->size = 0;
+    memset(m, 0, sizeof *m); /* a file map is never anon nor borrowed, whatever the caller held */
     int fd = mk_open_regular(path, e);
     if (fd < 0) return e ? e->code : MK_EIO;
     struct stat st;

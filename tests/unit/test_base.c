@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "test.h"
@@ -139,4 +140,26 @@ TEST(f32_to_f16_inplace_matches_copying_conversion)
         free(buf);
         free(h);
     }
+}
+
+/* A caller's mk_mapped may hold stack garbage: a file map must come back with anon and
+ * borrowed clear, or the fp16 pass takes read-only file pages for its own and writes there. */
+TEST(file_map_clears_every_field)
+{
+    char path[] = "/tmp/milkit-map-XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, "0123456789abcdef", 16) == 16);
+    close(fd);
+    for (int populate = 0; populate < 2; populate++) {
+        mk_mapped m;
+        memset(&m, 0x5a, sizeof m);
+        mk_err e = {0};
+        REQUIRE((populate ? mk_file_map_all(path, &m, &e) : mk_file_map(path, &m, &e)) == MK_OK);
+        CHECK_EQ_INT(m.anon, 0);
+        CHECK_EQ_INT(m.borrowed, 0);
+        CHECK(m.size == 16 && m.data && memcmp(m.data, "0123", 4) == 0);
+        mk_file_unmap(&m);
+    }
+    unlink(path);
 }
