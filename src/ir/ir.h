@@ -410,6 +410,11 @@ int mk_ir_op_ios(const mk_op *op);
  * unknown; MK_ENOMEM on allocation failure (op may then be partially completed). */
 mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e);
 
+/* ---- H14 mask paths (mask_path.c; the lint rule and its rewrite) ---- */
+/* 1 when an op of kind k carries a mask value through unchanged in meaning (cast, scaling,
+ * select, broadcast and layout ops). */
+int mk_ir_mask_path_op(mk_op_kind k);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

@@ -225,32 +225,6 @@ static int fp32_consts_become_fp16(const lint_ctx *c)
     return c->opts && c->opts->assume_fp16 && !c->fp16_program;
 }
 
-/* Ops a mask value flows through on its way to an additive softmax mask or an fp16 cast:
- * dtype changes, scaling by a constant, selects and broadcasts. */
-static int mask_path_op(mk_op_kind k)
-{
-    switch (k) {
-    case MK_OP_CAST:
-    case MK_OP_MUL:
-    case MK_OP_ADD:
-    case MK_OP_SUB:
-    case MK_OP_SELECT:
-    case MK_OP_EXPAND_DIMS:
-    case MK_OP_RESHAPE:
-    case MK_OP_SQUEEZE:
-    case MK_OP_TILE:
-    case MK_OP_TRANSPOSE:
-    case MK_OP_SLICE_BY_INDEX:
-    case MK_OP_SLICE_BY_SIZE:
-    case MK_OP_CONCAT:
-    case MK_OP_MINIMUM:
-    case MK_OP_MAXIMUM:
-    case MK_OP_FILL:
-    case MK_OP_FILL_LIKE:
-    case MK_OP_IDENTITY: return 1;
-    default: return 0;
-    }
-}
 
 /* Minus the largest magnitude among v's float constant elements (NaN ignored); 0 when none. */
 static double const_min(const mk_value *v)
@@ -275,7 +249,7 @@ static double mask_sentinel(const mk_value *v, int depth)
     if (!v) return 0;
     if (v->cst) return const_min(v);
     const mk_op *pr = v->producer;
-    if (!pr || depth <= 0 || !mask_path_op(pr->kind)) return 0;
+    if (!pr || depth <= 0 || !mk_ir_mask_path_op(pr->kind)) return 0;
     double m = 0;
     for (int i = 0; i < pr->n_inputs; i++) {
         if (pr->kind == MK_OP_SELECT && !strcmp(pr->inputs[i].name, "cond")) continue;

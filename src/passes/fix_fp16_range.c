@@ -52,30 +52,6 @@ static mk_value *clipped(pb *b, const mk_value *v, size_t n)
     return pb_const_borrow(b, v->name ? v->name : "h14_clipped", &v->type, buf, nb);
 }
 
-static int mask_path_op(mk_op_kind k)
-{
-    switch (k) {
-    case MK_OP_CAST:
-    case MK_OP_MUL:
-    case MK_OP_ADD:
-    case MK_OP_SUB:
-    case MK_OP_SELECT:
-    case MK_OP_EXPAND_DIMS:
-    case MK_OP_RESHAPE:
-    case MK_OP_SQUEEZE:
-    case MK_OP_TILE:
-    case MK_OP_TRANSPOSE:
-    case MK_OP_SLICE_BY_INDEX:
-    case MK_OP_SLICE_BY_SIZE:
-    case MK_OP_CONCAT:
-    case MK_OP_MINIMUM:
-    case MK_OP_MAXIMUM:
-    case MK_OP_FILL:
-    case MK_OP_FILL_LIKE:
-    case MK_OP_IDENTITY: return 1;
-    default: return 0;
-    }
-}
 
 static int mask_big(const mk_value *v)
 {
@@ -93,7 +69,7 @@ static int mark_mask(mk_ptrmap *m, const mk_value *v, int depth)
 {
     if (v->cst) return !mask_big(v) || mk_ptrmap_put(m, v, (void *)v);
     const mk_op *pr = v->producer;
-    if (!pr || depth <= 0 || !mask_path_op(pr->kind)) return 1;
+    if (!pr || depth <= 0 || !mk_ir_mask_path_op(pr->kind)) return 1;
     for (int i = 0; i < pr->n_inputs; i++)
         for (int j = 0; j < pr->inputs[i].n_args; j++) {
             const mk_value *a = pr->inputs[i].args[j];
@@ -134,7 +110,7 @@ static int mark_off_mask(mk_ptrmap *m, const mk_block *b)
 {
     MK_FOR_OPS(b, op)
     {
-        if (!mask_path_op(op->kind) && op->kind != MK_OP_SOFTMAX)
+        if (!mk_ir_mask_path_op(op->kind) && op->kind != MK_OP_SOFTMAX)
             for (int i = 0; i < op->n_inputs; i++)
                 for (int j = 0; j < op->inputs[i].n_args; j++)
                     if (!mk_ptrmap_put(m, op->inputs[i].args[j], (void *)op)) return 0;
