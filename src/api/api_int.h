@@ -1,5 +1,6 @@
 /* Composition helpers shared by src/api files: fp16 calibration measurements (calibrate.c),
- * which mk_convert (convert.c) combines with the decisions of src/passes/fp16_calib.c. */
+ * which mk_convert (convert.c) combines with the decisions of src/passes/fp16_calib.c, and the
+ * name lists error messages show (run.c). */
 #ifndef MK_API_INT_H
 #define MK_API_INT_H
 
@@ -44,5 +45,9 @@ mk_status mk_calib_measure(mk_calib *c, const mk_program *p16, mk_precision_row 
 mk_status mk_calib_states(mk_calib *c, const mk_program *p, int n, const char *const *specs,
                           mk_err *e);
 mk_status mk_calib_seeded(const mk_program *p, int n, mk_tensor_list *out, mk_err *e);
+
+/* "a, b, c": the names of f's inputs / of p's functions, cut to fit buf (n > 0). */
+void mk_api_input_names(const mk_function *f, char *buf, size_t n);
+void mk_api_function_names(const mk_program *p, char *buf, size_t n);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "interp/interp_int.h"
+#include "api_int.h"
 #include "ir/ir.h"
 
 int mk_program_n_inputs(const mk_program *p)
@@ -227,11 +228,7 @@ mk_status mk_session_run(mk_session *s, const mk_tensor_list *inputs, mk_tensor_
     }
     mk_status st = MK_OK;
     char names[512];
-    size_t o = 0;
-    names[0] = 0;
-    for (int i = 0; i < f->n_inputs && o < sizeof names; i++)
-        o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
-                              f->inputs[i]->name);
+    mk_api_input_names(f, names, sizeof names);
     for (int i = 0; i < f->n_inputs && !st; i++) {
         if (f->inputs[i]->is_state) { /* the session's state buffer */
             ins[i] = NULL;
@@ -443,11 +440,7 @@ static mk_status approve_member(void *ud, const mk_tensor *hdr, int n_members, i
         *skip = 0;
         if (hdr->nbytes <= 4096) return MK_OK; /* the run names it */
         char names[512];
-        size_t o = 0;
-        names[0] = 0;
-        for (int i = 0; i < f->n_inputs && o < sizeof names; i++)
-            o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
-                                  f->inputs[i]->name);
+        mk_api_input_names(f, names, sizeof names);
         return mk_err_set(err, MK_EINVAL, "unknown input '%s' (model inputs: %s)", hdr->name,
                           names);
     }
@@ -715,4 +708,33 @@ mk_status mk_tensors_as_declared(const char *model_path, const mk_program *p, mk
         if (st) return st;
     }
     return MK_OK;
+}
+
+static void join_names(char *buf, size_t n, int count, const char *(*name)(const void *, int),
+                       const void *owner)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (int i = 0; i < count && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%s", i ? ", " : "", name(owner, i));
+}
+
+static const char *input_name(const void *f, int i)
+{
+    return ((const mk_function *)f)->inputs[i]->name;
+}
+
+static const char *function_name(const void *p, int i)
+{
+    return ((const mk_program *)p)->functions[i]->name;
+}
+
+void mk_api_input_names(const mk_function *f, char *buf, size_t n)
+{
+    join_names(buf, n, f->n_inputs, input_name, f);
+}
+
+void mk_api_function_names(const mk_program *p, char *buf, size_t n)
+{
+    join_names(buf, n, p->n_functions, function_name, p);
 }

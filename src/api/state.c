@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "interp/interp_int.h"
+#include "api_int.h"
 #include "ir/ir.h"
 
 int mk_program_n_functions(const mk_program *p)
@@ -26,11 +27,7 @@ mk_status mk_program_set_default_function(mk_program *p, const char *name, mk_er
     const mk_function *f = mk_ir_function_find(p, name);
     if (!f) {
         char names[512];
-        size_t o = 0;
-        names[0] = 0;
-        for (int i = 0; i < p->n_functions && o < sizeof names; i++)
-            o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
-                                  p->functions[i]->name);
+        mk_api_function_names(p, names, sizeof names);
         return mk_err_set(err, MK_EINVAL, "no function '%s' (functions: %s)", name ? name : "",
                           names);
     }
@@ -55,11 +52,7 @@ mk_status mk_session_new_function(const mk_program *p, const char *function,
     const mk_function *f = function ? mk_ir_function_find(p, function) : mk_ir_main(p);
     if (!f) {
         char names[512];
-        size_t o = 0;
-        names[0] = 0;
-        for (int i = 0; i < p->n_functions && o < sizeof names; i++)
-            o += (size_t)snprintf(names + o, sizeof names - o, "%s%s", i ? ", " : "",
-                                  p->functions[i]->name);
+        mk_api_function_names(p, names, sizeof names);
         return mk_err_set(err, MK_EINVAL, "no function '%s' (functions: %s)",
                           function ? function : "", names);
     }
