@@ -211,19 +211,27 @@ class MLModel:
         _lib.check(lib.mk_program_info_string(self._prog.ptr, 1, ctypes.byref(out),
                                               ctypes.byref(err)), err)
         self._info = json.loads(_lib.take_string(out))
-        if function_name not in (None, "main"):
-            raise NotImplementedError(
-                f"milkit.MLModel: function_name={function_name!r}: milkit's C API runs only the "
-                f"main function of a model so far")
+        functions = self._info.get("function_list") or []
+        if function_name is not None and functions:
+            chosen = [f for f in functions if f.get("name") == function_name]
+            if not chosen:
+                raise Error(f"{self.path}: no function '{function_name}' (functions: "
+                            f"{', '.join(f.get('name', '?') for f in functions)})",
+                            "MK_EINVAL")
+            desc = chosen[0]
+        else:
+            desc = next((f for f in functions if f.get("default")), self._info)
         self.function_name = function_name
         self.fp16_emulate = bool(fp16_emulate)
-        self._inputs = [_feature(d) for d in self._info.get("inputs", [])]
-        self._outputs = [_feature(d) for d in self._info.get("outputs", [])]
+        self._inputs = [_feature(d) for d in desc.get("inputs", [])]
+        self._outputs = [_feature(d) for d in desc.get("outputs", [])]
         opts = _lib.mk_run_options()
         opts.fp16_emulate, opts.threads = int(self.fp16_emulate), threads
         self._session, self._lock = ctypes.c_void_p(), threading.Lock()
-        _lib.check(lib.mk_session_new(self._prog.ptr, ctypes.byref(opts),
-                                      ctypes.byref(self._session), ctypes.byref(err)), err)
+        _lib.check(lib.mk_session_new_function(
+            self._prog.ptr, _b(function_name) if function_name is not None else None,
+            ctypes.byref(opts), ctypes.byref(self._session), ctypes.byref(err)), err)
+        self._zero_state = self._states_get()  # a new session's states are zeros
 
     def __del__(self):
         if getattr(self, "_session", None):
@@ -245,10 +253,31 @@ class MLModel:
         return _Spec(self._inputs, self._outputs, self._info.get("metadata", {}),
                      self._info.get("specification_version"))
 
+    def _states_get(self):
+        """name -> a copy of the session's current value of every state (empty: stateless)."""
+        outs, err = _lib.mk_tensor_list(), _lib.mk_err()
+        _lib.check(lib.mk_session_states_get(self._session, ctypes.byref(outs),
+                                             ctypes.byref(err)), err)
+        return {name: arr.copy() for name, arr in _arrays(outs).items()}
+
+    def _states_set(self, values):
+        err = _lib.mk_err()
+        for name, value in values.items():
+            a = np.ascontiguousarray(value)
+            t = _lib.mk_tensor()
+            t.name, t.dtype, t.rank = _b(name), _CODE_OF[a.dtype], a.ndim
+            for d, n in enumerate(a.shape):
+                t.dims[d] = n
+            t.data, t.nbytes = (a.ctypes.data if a.nbytes else None), a.nbytes
+            _lib.check(lib.mk_session_state_set(self._session, _b(name), ctypes.byref(t),
+                                                ctypes.byref(err)), err)
+
     def make_state(self):
-        raise NotImplementedError(
-            "milkit.MLModel.make_state: milkit's C API has no model state yet (iOS18 stateful "
-            "models are being added to the interpreter); stateless models only")
+        """A new state (every state tensor zero), as coremltools' MLModel.make_state: pass it
+        to predict(..., state=) and each prediction reads and updates it."""
+        if not self._zero_state:
+            raise ValueError("milkit.MLModel.make_state: this model has no state")
+        return MLState({k: v.copy() for k, v in self._zero_state.items()})
 
     def _input_array(self, name, value):
         a = np.asarray(value)
@@ -272,10 +301,10 @@ class MLModel:
         if type(data) not in (list, dict):
             raise TypeError(f'"data" parameter must be either a dict or list of dict, but got '
                             f'{type(data)}.')
-        if state is not None:
-            self.make_state()
+        if state is not None and not isinstance(state, MLState):
+            raise TypeError(f"state must come from make_state(), not {type(state)}")
         if isinstance(data, list):
-            return [self.predict(d) for d in data]
+            return [self.predict(d, state) for d in data]
         names = {f.name for f in self._inputs}
         for k in data:
             if k not in names:
@@ -295,22 +324,49 @@ class MLModel:
         ins = _lib.mk_tensor_list(len(arrays), items)
         outs, err = _lib.mk_tensor_list(), _lib.mk_err()
         with self._lock:  # a session is not for concurrent runs
+            if self._zero_state:  # without a state object each prediction starts from zeros
+                self._states_set(state.values if state is not None else self._zero_state)
             st = lib.mk_session_run(self._session, ctypes.byref(ins), ctypes.byref(outs), None,
                                     ctypes.byref(err))
+            if not st and state is not None:
+                state.values = self._states_get()
         _lib.check(st, err)
-        owner = _Owner(outs)
-        result = {}
-        for i in range(outs.n):
-            t = outs.items[i]
-            name = _s(t.name)
-            dt = np.dtype(_NP_OF_CODE.get(t.dtype, np.float32))
-            shape = tuple(t.dims[d] for d in range(t.rank))
-            n = int(np.prod(shape, dtype=np.int64)) if shape else 1
-            if n == 0 or not t.data:
-                arr = np.zeros(shape, dt)
-            else:
-                buf = (ctypes.c_char * (n * dt.itemsize)).from_address(t.data)
-                buf._owner = owner
-                arr = np.frombuffer(buf, dt).reshape(shape)
-            result[name] = arr  # fp16 outputs stay float32, as coremltools returns them
-        return result
+        return _arrays(outs)
+
+
+class MLState:
+    """The state of a stateful model between predictions (coremltools' MLState): one array per
+    state tensor, read by predict(..., state=self) and replaced by its updated values."""
+
+    def __init__(self, values):
+        self.values = values
+
+    def read_state(self, name):
+        return self.values[name].copy()
+
+    def write_state(self, name, value):
+        cur = self.values[name]
+        a = np.asarray(value, dtype=cur.dtype)
+        if a.shape != cur.shape:
+            raise ValueError(f"state {name}: shape {a.shape}, the model's is {cur.shape}")
+        self.values[name] = a.copy()
+
+
+def _arrays(outs):
+    """name -> array views of a mk_tensor_list's tensors (kept alive while any array is)."""
+    owner = _Owner(outs)
+    result = {}
+    for i in range(outs.n):
+        t = outs.items[i]
+        name = _s(t.name)
+        dt = np.dtype(_NP_OF_CODE.get(t.dtype, np.float32))
+        shape = tuple(t.dims[d] for d in range(t.rank))
+        n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if n == 0 or not t.data:
+            arr = np.zeros(shape, dt)
+        else:
+            buf = (ctypes.c_char * (n * dt.itemsize)).from_address(t.data)
+            buf._owner = owner
+            arr = np.frombuffer(buf, dt).reshape(shape)
+        result[name] = arr  # fp16 outputs stay float32, as coremltools returns them
+    return result

@@ -57,16 +57,16 @@ def enable(coremltools=None, fp16_emulate=False):
                 self._verify_input_dict(d)
             if hasattr(self, "_convert_tensor_to_numpy"):
                 self._convert_tensor_to_numpy(d)
-        if state is not None:
-            raise NotImplementedError(_PREFIX + "stateful prediction is not supported yet")
         try:
-            return _runner(self, fp16_emulate).predict(data)
+            return _runner(self, fp16_emulate).predict(data, state)
         except Error as e:
             raise Error(_PREFIX + str(e), e.status) from None
 
     def make_state(self):
-        raise NotImplementedError(_PREFIX + "stateful models are not supported yet (milkit's C "
-                                  "API has no model state)")
+        try:
+            return _runner(self, fp16_emulate).make_state()
+        except Error as e:
+            raise Error(_PREFIX + str(e), e.status) from None
 
     predict.__doc__ = original.__doc__
     _enabled[cls] = (original, cls.__dict__.get("make_state"))

@@ -162,15 +162,51 @@ def test_batch_predict_and_errors():
         pass
 
 
-def test_state_and_functions_not_yet():
-    m = milkit.MLModel(VOCODER)
-    for f in (m.make_state, lambda: m.predict({}, state=object()),
-              lambda: milkit.MLModel(VOCODER, function_name="other")):
+STATEFUL = os.path.join(ROOT, "tests", "data", "ct_stateful_ios18.mlpackage")
+MULTIFUNCTION = os.path.join(ROOT, "tests", "data", "ct_multifunction_ios18.mlpackage")
+
+
+def test_state_accumulates_like_coremltools():
+    m = milkit.MLModel(STATEFUL)
+    x = np.array([[1.0, 2.0, -3.0, 0.5]], np.float32)
+    s = m.make_state()
+    assert set(s.values) == {"acc", "cache"} and not s.read_state("acc").any()
+    for k in range(3):
+        out = m.predict({"x": x, "pos": np.array([k], np.int32)}, state=s)
+        assert np.allclose(out["sum"], (k + 1) * x), out["sum"]
+    assert np.allclose(s.read_state("acc"), 3 * x)
+    cache = s.read_state("cache")
+    assert np.allclose(cache[0, :3], np.repeat(x, 3, axis=0)) and not cache[0, 3:].any()
+    fresh = m.make_state()  # states are independent of each other
+    assert np.allclose(m.predict({"x": x, "pos": np.array([0], np.int32)}, state=fresh)["sum"], x)
+    s.write_state("acc", np.full((1, 4), 10, np.float32))
+    assert np.allclose(m.predict({"x": x, "pos": np.array([3], np.int32)}, state=s)["sum"], 10 + x)
+    # no state object: every prediction starts from zeros
+    assert np.allclose(m.predict({"x": x, "pos": np.array([0], np.int32)})["sum"], x)
+    for bad in (lambda: m.predict({"x": x, "pos": np.array([0], np.int32)}, state=object()),
+                lambda: s.write_state("acc", np.zeros((2, 4))),
+                milkit.MLModel(VOCODER).make_state):
         try:
-            f()
+            bad()
             raise AssertionError("accepted")
-        except NotImplementedError as e:
-            assert "milkit" in str(e)
+        except (TypeError, ValueError):
+            pass
+
+
+def test_function_name_picks_a_function():
+    prefill = milkit.MLModel(MULTIFUNCTION, function_name="prefill")
+    default = milkit.MLModel(MULTIFUNCTION)
+    assert prefill.input_description["x"].shape == (1, 3, 4)
+    assert default.input_description["x"].shape == (1, 1, 4)
+    x = np.random.default_rng(5).standard_normal((1, 3, 4)).astype(np.float32)
+    y3 = prefill.predict({"x": x})["y"]
+    y1 = default.predict({"x": x[:, :1]})["y"]
+    assert y3.shape == (1, 3, 8) and np.allclose(y3[:, :1], y1, atol=1e-6)
+    try:
+        milkit.MLModel(MULTIFUNCTION, function_name="other")
+        raise AssertionError("unknown function accepted")
+    except milkit.Error as e:
+        assert "other" in str(e) and "prefill" in str(e)
 
 
 def test_fp16_emulate_changes_numbers():
@@ -270,12 +306,11 @@ def test_coremltools_shim_standin():
             mem.package_path, mem._saved = None, p
             assert np.array_equal(mem.predict(x)["audio"], want)
             assert os.path.isdir(os.path.join(mem._milkit_tmpdir.name, "model.mlpackage"))
-            for f in (mem.make_state, lambda: mem.predict(x, state=object())):
-                try:
-                    f()
-                    raise AssertionError("state accepted")
-                except NotImplementedError as e:
-                    assert str(e).startswith("milkit (reference CPU interpreter"), e
+            try:
+                mem.make_state()
+                raise AssertionError("state of a stateless model accepted")
+            except ValueError as e:
+                assert "no state" in str(e), e
             try:
                 ct.models.MLModel(p).predict({"mel": np.zeros((1, 80, 33), np.float32)})
                 raise AssertionError("bad shape accepted")
@@ -308,9 +343,9 @@ def test_coremltools_real():
         assert np.array_equal(got, milkit.MLModel(p).predict(x)["probs"])
         try:
             ct.models.MLModel(p).make_state()
-            raise AssertionError("make_state accepted")
-        except NotImplementedError as e:
-            assert "not Core ML" in str(e)
+            raise AssertionError("make_state of a stateless model accepted")
+        except ValueError as e:
+            assert "no state" in str(e)
 
         @mb.program(input_specs=[mb.TensorSpec(shape=(2, 3))],
                     opset_version=ct.target.iOS17)
