@@ -34,7 +34,9 @@ static int needs(const mk_value *v, size_t *n)
     return 0;
 }
 
-static mk_value *clipped(pb *b, const mk_value *v, size_t n)
+/* v with every element beyond `over` in magnitude set to +-to (fallback names an unnamed v). */
+static mk_value *replaced_beyond(pb *b, const mk_value *v, size_t n, double over, float to,
+                                 const char *fallback)
 {
     size_t nb = v->cst->nbytes;
     void *buf = mk_arena_alloc(b->p->arena, nb ? nb : 1);
@@ -42,14 +44,14 @@ static mk_value *clipped(pb *b, const mk_value *v, size_t n)
     memcpy(buf, v->cst->data, nb);
     for (size_t i = 0; i < n; i++) {
         double d = mk_const_get_f64(v, i);
-        if (!(fabs(d) > LIM)) continue;
-        float c = d > 0 ? LIM : -LIM;
+        if (!(fabs(d) > over)) continue;
+        float c = d > 0 ? to : -to;
         if (v->type.dtype == MK_DT_FP16)
             ((uint16_t *)buf)[i] = mk_f32_to_f16(c);
         else
             ((float *)buf)[i] = c;
     }
-    return pb_const_borrow(b, v->name ? v->name : "h14_clipped", &v->type, buf, nb);
+    return pb_const_borrow(b, v->name ? v->name : fallback, &v->type, buf, nb);
 }
 
 
@@ -122,24 +124,6 @@ static int mark_off_mask(mk_ptrmap *m, const mk_block *b)
     return 1;
 }
 
-/* v with every element beyond MASK_BIG in magnitude set to +-MASK_VAL. */
-static mk_value *mask_value(pb *b, const mk_value *v, size_t n)
-{
-    size_t nb = v->cst->nbytes;
-    void *buf = mk_arena_alloc(b->p->arena, nb ? nb : 1);
-    if (!buf) return NULL;
-    memcpy(buf, v->cst->data, nb);
-    for (size_t i = 0; i < n; i++) {
-        double d = mk_const_get_f64(v, i);
-        if (!(fabs(d) > MASK_BIG)) continue;
-        float c = d > 0 ? MASK_VAL : -MASK_VAL;
-        if (v->type.dtype == MK_DT_FP16)
-            ((uint16_t *)buf)[i] = mk_f32_to_f16(c);
-        else
-            ((float *)buf)[i] = c;
-    }
-    return pb_const_borrow(b, v->name ? v->name : "h14_mask", &v->type, buf, nb);
-}
 
 typedef struct ctx {
     mk_strmap non_sentinel; /* value names */
@@ -180,9 +164,9 @@ static int rewrite(void *vc, mk_program *p, mk_op *op, mk_err *e)
         if (!op->n_outputs) return 0;
         mk_value *v = op->outputs[0], *r = NULL;
         if (is_mask(c, v) && mk_type_numel(&v->type, &n))
-            r = mask_value(&b, v, n);
+            r = replaced_beyond(&b, v, n, MASK_BIG, MASK_VAL, "h14_mask");
         else if (!mk_strmap_get(&c->non_sentinel, v->name) && needs(v, &n))
-            r = clipped(&b, v, n);
+            r = replaced_beyond(&b, v, n, LIM, LIM, "h14_clipped");
         else
             return 0;
         if (!r) {
@@ -198,9 +182,9 @@ static int rewrite(void *vc, mk_program *p, mk_op *op, mk_err *e)
             mk_value *v = op->inputs[i].args[j], *r = NULL;
             if (v->producer) continue;
             if (is_mask(c, v) && mk_type_numel(&v->type, &n))
-                r = mask_value(&b, v, n);
+                r = replaced_beyond(&b, v, n, MASK_BIG, MASK_VAL, "h14_mask");
             else if (mk_pass_saturating_op(op->kind) && needs(v, &n))
-                r = clipped(&b, v, n);
+                r = replaced_beyond(&b, v, n, LIM, LIM, "h14_clipped");
             else
                 continue;
             if (!r) {
