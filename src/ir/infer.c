@@ -460,6 +460,20 @@ static mk_status r_constexpr_cast(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
+/* The iOS16 constexpr forms: the output is dt shaped by the constant `shape` operand. */
+static mk_status const_shape_out(mk_ictx *c, const mk_operand *shape, mk_dtype dt)
+{
+    int64_t dims[MK_MAX_RANK + 1];
+    int n = 0;
+    int k = mk_ir_infer_ints(c, "shape", shape, dims, MK_MAX_RANK, &n);
+    if (k < 0) return c->e->code;
+    if (!k) return mk_ir_infer_fail(c, "'shape' must be a known constant");
+    for (int i = 0; i < n; i++)
+        if (dims[i] < 0) return mk_ir_infer_fail(c, "negative dim in 'shape'");
+    mk_type t = mk_type_make(dt, n, dims);
+    return mk_ir_infer_out(c, &t);
+}
+
 static mk_status r_lut_to_dense(mk_ictx *c)
 {
     const mk_operand *lut = mk_ir_infer_req(c, "lut");
@@ -467,15 +481,7 @@ static mk_status r_lut_to_dense(mk_ictx *c)
     if (!idx) return c->e->code;
     const mk_operand *shape = mk_ir_infer_in(c, "shape");
     if (shape) { /* iOS16: flat indices, output shape given by `shape` */
-        int64_t dims[MK_MAX_RANK + 1];
-        int n = 0;
-        int k = mk_ir_infer_ints(c, "shape", shape, dims, MK_MAX_RANK, &n);
-        if (k < 0) return c->e->code;
-        if (!k) return mk_ir_infer_fail(c, "'shape' must be a known constant");
-        for (int i = 0; i < n; i++)
-            if (dims[i] < 0) return mk_ir_infer_fail(c, "negative dim in 'shape'");
-        mk_type t = mk_type_make(lut->type.dtype, n, dims);
-        return mk_ir_infer_out(c, &t);
+        return const_shape_out(c, shape, lut->type.dtype);
     }
     /* iOS18: indices shaped like the output; lut [..., palettes, vector_size] */
     mk_type t = idx->type;
@@ -507,15 +513,7 @@ static mk_status r_sparse_to_dense(mk_ictx *c)
         t.dtype = nz->type.dtype;
         return mk_ir_infer_out(c, &t);
     }
-    int64_t dims[MK_MAX_RANK + 1];
-    int n = 0;
-    int k = mk_ir_infer_ints(c, "shape", shape, dims, MK_MAX_RANK, &n);
-    if (k < 0) return c->e->code;
-    if (!k) return mk_ir_infer_fail(c, "'shape' must be a known constant");
-    for (int i = 0; i < n; i++)
-        if (dims[i] < 0) return mk_ir_infer_fail(c, "negative dim in 'shape'");
-    mk_type t = mk_type_make(nz->type.dtype, n, dims);
-    return mk_ir_infer_out(c, &t);
+    return const_shape_out(c, shape, nz->type.dtype);
 }
 
 /* Sparse-to-sparse ops: outputs (mask, nonzero values). */
