@@ -77,7 +77,9 @@ static void summarize(const mk_fix_report *fr, mk_convert_report *rep)
         if (fr->rows[i].ops_changed <= 0) continue;
         rep->n_fixed += fr->rows[i].ops_changed;
         int w = snprintf(rep->fix_summary + off, sizeof rep->fix_summary - off, "%s%s x%d",
-                         off ? ", " : "", fr->rows[i].rule, fr->rows[i].ops_changed);
+                         off ? ", " : "",
+                         fr->rows[i].rule[0] ? fr->rows[i].rule : fr->rows[i].pass,
+                         fr->rows[i].ops_changed);
         if (w < 0 || (size_t)w >= sizeof rep->fix_summary - off) break;
         off += (size_t)w;
     }
@@ -331,6 +333,7 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
     p->spec_version = (int)target;
     for (int i = 0; i < p->n_functions; i++)
         p->functions[i]->opset = mk_ir_opset_for_spec((int)target);
+    if (popts->fix && (st = run_pass("fuse_attention", p, err)) != MK_OK) goto done; /* re-target */
     rep->weight_bytes_before = 0;
     for (int i = 0; i < p->n_functions; i++)
         rep->weight_bytes_before += weight_bytes(p, p->functions[i]->block);

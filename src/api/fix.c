@@ -381,7 +381,7 @@ mk_status mk_fix(const mk_program *in, const mk_fix_options *opts, mk_program **
     }
     for (int i = 0; i < mk_pass_count(); i++) {
         const mk_pass_info *pi = mk_pass_at(i);
-        if (!wanted(pi, f, o)) continue;
+        if (!wanted(pi, f, o) && !((pi->opt_in & MK_PASS_IOS18) && !o->only)) continue;
         int n = mk_pass_run(pi, q, err);
         if (n < 0) {
             st = err->code ? err->code : MK_EINTERNAL;

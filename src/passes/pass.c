@@ -66,6 +66,8 @@ static const mk_pass_info table[] = {
     {"dce", "", mk_pass_dce, 0, "remove ops whose outputs nobody reads"},
     {"fuse_conv_batchnorm", "", mk_pass_fuse_conv_batchnorm, 0,
      "conv + constant batch_norm -> one conv; beyond-fp16 batch_norm -> mul + add"},
+    {"fuse_attention", "", mk_pass_fuse_attention, MK_PASS_IOS18,
+     "matmul(Q,K^T) -> scale -> mask -> softmax -> matmul(.,V) -> scaled_dot_product_attention"},
     {"fp16", "", mk_pass_fp16, 1, "fp16 compute precision: cast I/O, fp16 constants"},
     {"quantize_int8", "", mk_pass_quantize_int8, 1,
      "per-channel int8 weights (constexpr_affine_dequantize / blockwise_shift_scale)"},

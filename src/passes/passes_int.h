@@ -21,6 +21,8 @@ typedef struct mk_pass_info {
  * framework's (H17), so mk_fix verifies it against the original run with mk_run_semantics. */
 #define MK_PASS_OPT_IN 1
 #define MK_PASS_SOURCE_SEMANTICS 2
+/* MK_PASS_IOS18: no hazard; mk_fix runs it on programs at iOS18 or later unless --only. */
+#define MK_PASS_IOS18 4
 
 /* The table in fix order (H3 before H1, fold last). */
 int mk_pass_count(void);
@@ -35,6 +37,8 @@ int mk_pass_dce(mk_program *p, mk_err *e);
 /* conv/conv_transpose + batch_norm -> one conv; other batch_norms with constants beyond fp16
  * range -> mul + add (fuse_conv_bn.c). */
 int mk_pass_fuse_conv_batchnorm(mk_program *p, mk_err *e);
+/* attention chains -> iOS18 scaled_dot_product_attention (fuse_attention.c); 0 below iOS18 */
+int mk_pass_fuse_attention(mk_program *p, mk_err *e);
 int mk_pass_fix_conv_transpose_1d(mk_program *p, mk_err *e);
 int mk_pass_fix_conv_transpose_1d_bias(mk_program *p, mk_err *e);
 int mk_pass_fix_conv_padding(mk_program *p, mk_err *e);

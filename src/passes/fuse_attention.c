@@ -1,0 +1,246 @@
+/* Attention as exported (matmul(Q, K^T) -> scalar scales -> optional mask -> softmax(last
+ * axis) -> matmul(., V)) -> one iOS18 scaled_dot_product_attention. SDPA's scale is fixed at
+ * 1/sqrt(E), so the product of the scales found (on the scores, Q or K) times sqrt(E) goes
+ * onto Q. Masks: add of a float tensor (additive mask), or select(cond, C, scores) with C a
+ * constant <= -1e4 everywhere (bool mask: not cond; select(cond, scores, C): cond). Every
+ * intermediate must have this one reader; programs below iOS18 are left alone. */
+#include <math.h>
+
+#include "passes_int.h"
+
+#define MASKED_MAX (-1e4) /* a select constant at or below this only masks (exp gives 0) */
+
+/* v is produced by an op and read exactly once in blk (not a block output) */
+static int sole_use(const mk_block *blk, const mk_value *v)
+{
+    return v && v->producer && mk_ir_count_uses(blk, v) == 1;
+}
+
+static int is_kind(const mk_value *v, mk_op_kind k)
+{
+    return v && v->producer && v->producer->kind == k;
+}
+
+/* a boolean parameter: 0 when absent, -1 when not a constant */
+static int flag(const mk_op *op, const char *param)
+{
+    int b = 0;
+    if (!mk_ir_arg(op, param)) return 0;
+    return mk_ir_arg_bool(op, param, &b) ? b : -1;
+}
+
+/* v = mul(x, c) | mul(c, x) | real_div(x, c) with c a one-element float constant and the
+ * result shaped like x: x, with the factor applied into *factor. */
+static mk_value *unscale(mk_value *v, double *factor)
+{
+    if (!is_kind(v, MK_OP_MUL) && !is_kind(v, MK_OP_REAL_DIV)) return NULL;
+    const mk_op *op = v->producer;
+    mk_value *x = mk_ir_arg(op, "x"), *y = mk_ir_arg(op, "y");
+    float c = 0;
+    if (!x || !y) return NULL;
+    if (op->kind == MK_OP_MUL && pass_numel1(x) && pass_const_floats(x, &c, 1) &&
+        mk_type_equal(&y->type, &v->type)) {
+        *factor *= c;
+        return y;
+    }
+    if (!pass_numel1(y) || !pass_const_floats(y, &c, 1) || !mk_type_equal(&x->type, &v->type))
+        return NULL;
+    if (op->kind == MK_OP_REAL_DIV) {
+        if (c == 0) return NULL;
+        *factor /= c;
+    } else {
+        *factor *= c;
+    }
+    return x;
+}
+
+/* Follow scalar scales; with blk, only through values read once there (the scores chain,
+ * whose ops the fusion removes). */
+static mk_value *strip_scales(const mk_block *blk, mk_value *v, double *factor)
+{
+    for (int i = 0; i < 4; i++) {
+        if (blk && !sole_use(blk, v)) break;
+        double f = *factor;
+        mk_value *u = unscale(v, &f);
+        if (!u) break;
+        *factor = f;
+        v = u;
+    }
+    return v;
+}
+
+/* perm swaps exactly the last two axes */
+static int swaps_last(const mk_op *t)
+{
+    int64_t perm[MK_MAX_RANK];
+    int n = 0;
+    if (!pass_ints(t, "perm", perm, MK_MAX_RANK, &n) || n < 2) return 0;
+    for (int i = 0; i < n - 2; i++)
+        if (perm[i] != i && perm[i] != i - n) return 0;
+    return (perm[n - 2] == n - 1 || perm[n - 2] == -1) &&
+           (perm[n - 1] == n - 2 || perm[n - 1] == -2);
+}
+
+/* A constant (fp16/fp32) whose every element is <= MASKED_MAX. */
+static int masking_const(const mk_value *v)
+{
+    size_t n = 0;
+    if (!v || !v->cst || !v->cst->data || !mk_dtype_is_float(v->type.dtype) ||
+        !mk_type_numel(&v->type, &n) || n == 0 || n > ((size_t)1 << 24))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(mk_const_get_f64(v, i) <= MASKED_MAX)) return 0;
+    return 1;
+}
+
+static int same_batch(const mk_type *a, const mk_type *b)
+{
+    if (a->rank != b->rank) return 0;
+    for (int i = 0; i < a->rank - 2; i++)
+        if (a->dims[i] < 0 || a->dims[i] != b->dims[i]) return 0;
+    return 1;
+}
+
+typedef struct match {
+    mk_value *q, *k;   /* k as [.., S, E] unless k_t (then [.., E, S]: needs a transpose) */
+    int k_t;
+    mk_value *mask;    /* float mask, or the select's bool cond */
+    int mask_not;      /* bool mask = not(mask) */
+    double factor;     /* scale applied to Q K^T */
+} match;
+
+/* The scores chain of softmax sm back to matmul(Q, K^T); every value on it read once. */
+static int match_scores(const mk_block *blk, const mk_op *sm, match *m)
+{
+    mk_value *z = mk_ir_arg(sm, "x");
+    if (!z || !mk_dtype_is_float(z->type.dtype) || z->type.rank < 3 || !sole_use(blk, z))
+        return 0;
+    int r = z->type.rank;
+    mk_value *s = z;
+    m->factor = 1;
+    if (is_kind(z, MK_OP_ADD)) {
+        const mk_op *ad = z->producer;
+        mk_value *x = mk_ir_arg(ad, "x"), *y = mk_ir_arg(ad, "y");
+        double f = 1;
+        int x_scores = x && is_kind(strip_scales(blk, x, &f), MK_OP_MATMUL);
+        s = x_scores ? x : y;
+        m->mask = x_scores ? y : x;
+        if (!s || !m->mask || s == m->mask || !mk_type_equal(&s->type, &z->type) ||
+            !mk_dtype_is_float(m->mask->type.dtype))
+            return 0;
+    } else if (is_kind(z, MK_OP_SELECT)) {
+        const mk_op *se = z->producer;
+        mk_value *c = mk_ir_arg(se, "cond"), *a = mk_ir_arg(se, "a"), *b = mk_ir_arg(se, "b");
+        if (!c || !a || !b || c->type.dtype != MK_DT_BOOL) return 0;
+        if (masking_const(a) && mk_type_equal(&b->type, &z->type)) {
+            s = b;
+            m->mask_not = 1;
+        } else if (masking_const(b) && mk_type_equal(&a->type, &z->type)) {
+            s = a;
+        } else {
+            return 0;
+        }
+        m->mask = c;
+    }
+    if (m->mask) {
+        const mk_type *mt = &m->mask->type;
+        if (mt->rank < 1 || mt->rank > r || mt->dims[mt->rank - 1] != z->type.dims[r - 1])
+            return 0;
+    }
+    mk_value *raw = strip_scales(blk, s, &m->factor);
+    if (!is_kind(raw, MK_OP_MATMUL) || !sole_use(blk, raw)) return 0;
+    const mk_op *mm = raw->producer;
+    int ty = flag(mm, "transpose_y");
+    mk_value *y = mk_ir_arg(mm, "y");
+    m->q = mk_ir_arg(mm, "x");
+    if (flag(mm, "transpose_x") != 0 || ty < 0 || !m->q || !y) return 0;
+    m->q = strip_scales(NULL, m->q, &m->factor);
+    mk_value *yt = strip_scales(NULL, y, &m->factor);
+    if (ty) {
+        m->k = yt;
+    } else if (is_kind(yt, MK_OP_TRANSPOSE) && swaps_last(yt->producer) &&
+               mk_ir_arg(yt->producer, "x")) {
+        m->k = strip_scales(NULL, mk_ir_arg(yt->producer, "x"), &m->factor);
+    } else {
+        m->k = yt;
+        m->k_t = 1;
+    }
+    return 1;
+}
+
+/* x with its last two axes swapped; a transpose producing x is composed into one. */
+static mk_value *transpose_last(pb *b, mk_value *x)
+{
+    int32_t perm[MK_MAX_RANK];
+    int64_t prev[MK_MAX_RANK];
+    int r = x->type.rank, n = 0;
+    for (int i = 0; i < r; i++) perm[i] = i;
+    if (is_kind(x, MK_OP_TRANSPOSE) && mk_ir_arg(x->producer, "x") &&
+        pass_ints(x->producer, "perm", prev, MK_MAX_RANK, &n) && n == r) {
+        for (int i = 0; i < r; i++) perm[i] = (int32_t)(prev[i] < 0 ? prev[i] + r : prev[i]);
+        x = mk_ir_arg(x->producer, "x");
+    }
+    int32_t t2 = perm[r - 2];
+    perm[r - 2] = perm[r - 1];
+    perm[r - 1] = t2;
+    mk_op *t = pb_op(b, MK_OP_TRANSPOSE, "sdpa_t");
+    pb_in(b, t, "x", x);
+    pb_in(b, t, "perm", pb_i32s(b, "sdpa_perm", r, perm));
+    return pb_emit(b, t);
+}
+
+static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    if (op->kind != MK_OP_MATMUL || op->n_outputs != 1) return 0;
+    mk_value *pr = mk_ir_arg(op, "x"), *v = mk_ir_arg(op, "y");
+    if (!pr || !v || !is_kind(pr, MK_OP_SOFTMAX) || !sole_use(op->parent, pr)) return 0;
+    if (flag(op, "transpose_x") != 0) return 0;
+    int vt = flag(op, "transpose_y");
+    const mk_op *sm = pr->producer;
+    int32_t axis = -1;
+    int r = pr->type.rank;
+    if (vt < 0 || r < 3 || (mk_ir_arg(sm, "axis") && !mk_ir_arg_i32(sm, "axis", &axis)) ||
+        (axis != -1 && axis != r - 1))
+        return 0;
+    match m = {0};
+    if (!match_scores(op->parent, sm, &m)) return 0;
+    const mk_type *tq = &m.q->type, *tk = &m.k->type, *tv = &v->type;
+    mk_dtype dt = tq->dtype;
+    if (tq->rank != r || tk->rank != r || tv->rank != r || tk->dtype != dt || tv->dtype != dt ||
+        !mk_dtype_is_float(dt) || !same_batch(tq, tk) || !same_batch(tq, tv))
+        return 0;
+    int64_t E = tq->dims[r - 1], Ek = tk->dims[m.k_t ? r - 2 : r - 1];
+    int64_t Sk = tk->dims[m.k_t ? r - 1 : r - 2], Sv = tv->dims[vt ? r - 1 : r - 2];
+    if (E <= 0 || Ek != E || Sk != Sv || Sk != pr->type.dims[r - 1]) return 0;
+    double qs = m.factor * sqrt((double)E);
+    if (!isfinite(qs) || qs == 0) return 0;
+    pb b;
+    pb_init(&b, p, op, e);
+    mk_value *q = m.q, *k = m.k, *val = v;
+    if (fabs(qs - 1) > 1e-7) q = pb_binary(&b, MK_OP_MUL, "sdpa_q", q, pb_float(&b, "sdpa_qs", dt, qs));
+    if (m.k_t) k = transpose_last(&b, k);
+    if (vt) val = transpose_last(&b, val);
+    mk_value *mask = m.mask;
+    if (mask && m.mask_not) mask = pb_unary(&b, MK_OP_LOGICAL_NOT, "sdpa_mask", mask);
+    mk_op *at = pb_op(&b, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "sdpa");
+    pb_in(&b, at, "query", q);
+    pb_in(&b, at, "key", k);
+    pb_in(&b, at, "value", val);
+    if (mask) pb_in(&b, at, "attn_mask", mask);
+    mk_value *out = pb_emit(&b, at);
+    if (out && !mk_type_equal(&out->type, &op->outputs[0]->type)) {
+        *(int *)ctx = 1; /* the new ops are dead: dce removes them */
+        return pb_done(&b, 0);
+    }
+    pb_replace(&b, op->outputs[0], out);
+    return pb_done(&b, 1);
+}
+
+int mk_pass_fuse_attention(mk_program *p, mk_err *e)
+{
+    if (mk_ir_ios_for_spec(p->spec_version) < 18) return 0;
+    int dead = 0, n = pass_each_op(p, rewrite, &dead, e);
+    if (n > 0 || (n == 0 && dead))
+        for (int i = 0; i < p->n_functions; i++) mk_ir_dce(p, p->functions[i]->block);
+    return n;
+}
