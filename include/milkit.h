@@ -502,6 +502,16 @@ typedef struct mk_pipeline_options {
      * the stream is measured. */
     int n_states;
     const char *const *states;
+    /* KV cache as iOS18 model state (context > 0): each "PAST=PRESENT" of kv_states (none:
+     * inputs past* paired with outputs present*) becomes an fp16 state named PAST whose cache
+     * axis (the one PRESENT concatenates along) holds `context` entries; PRESENT is no longer
+     * an output; the filled count is the first element of input cache_length (NULL:
+     * "cache_length"), a new int32 [1] input when the model has none. A dynamic PAST input
+     * without a --shape gets batch 1 and 1..context along its other dynamic dim. */
+    long long context;
+    int n_kv_states;
+    const char *const *kv_states;
+    const char *cache_length;
 } mk_pipeline_options;
 
 /* One op calibration kept in fp32, and why. */

@@ -32,6 +32,13 @@ static const char usage[] =
     "                         outputs named like an input plus n/N/_out/_new/_next, e.g.\n"
     "                         hn=h, stateN=state): the -i files are then checked as\n"
     "                         consecutive steps of one stream, each program on its own states\n"
+    "  --context N            KV cache as iOS18 model state (needs --target ios18): each\n"
+    "                         --state PAST=PRESENT (default: inputs past* paired with outputs\n"
+    "                         present*) becomes an fp16 state named PAST holding N entries\n"
+    "                         along the axis PRESENT concatenates on; PRESENT is dropped\n"
+    "  --cache-length NAME    with --context: the positions already filled, the first element\n"
+    "                         of integer input NAME (e.g. position_ids), or a new int32 [1]\n"
+    "                         input NAME (default: cache_length)\n"
     "  --no-calibrate         keep fp32 only the ops without a legal fp16 form\n"
     "  --weights int8         store weights as int8 with per-channel scales\n"
     "  --no-fix               do not rewrite Core ML hazards (see milkit lint)\n"
@@ -171,6 +178,8 @@ int mk_cmd_convert(int argc, char **argv)
     int no_fix = 0, no_calib = 0, rc = 2, r, n_specs = 0, n_samples = 0;
     const char *specs[CLI_MODEL_MAX], *states[CLI_MODEL_MAX];
     int n_states = 0;
+    long long context = 0;
+    const char *cache_length = NULL;
     mk_tensor_list *samples = NULL;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
@@ -213,6 +222,15 @@ int mk_cmd_convert(int argc, char **argv)
                 goto done;
             }
             states[n_states++] = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--context", &missing))) {
+            char *end = NULL;
+            context = strtoll(v, &end, 10);
+            if (!end || *end || context < 1 || context > (1 << 24)) {
+                rc = cli_fail("convert", "--context '%s': want a count 1..16777216", v);
+                goto done;
+            }
+        } else if ((v = cli_opt(argc, argv, &i, "--cache-length", &missing))) {
+            cache_length = v;
         } else if (strcmp(argv[i], "--no-calibrate") == 0) {
             no_calib = 1;
         } else if (strcmp(argv[i], "--no-fix") == 0) {
@@ -253,8 +271,18 @@ int mk_cmd_convert(int argc, char **argv)
     rc = 2;
     po.samples = samples;
     po.n_samples = n_samples;
-    po.n_states = n_states;
-    po.states = states;
+    if (context) { /* --state pairs name cache tensors, PAST=PRESENT */
+        po.context = context;
+        po.n_kv_states = n_states;
+        po.kv_states = states;
+        po.cache_length = cache_length;
+    } else if (cache_length) {
+        rc = cli_fail("convert", "--cache-length needs --context N");
+        goto done;
+    } else {
+        po.n_states = n_states;
+        po.states = states;
+    }
     if (precision && strcmp(precision, "fp32") == 0)
         po.fp16 = 0;
     else if (precision && strcmp(precision, "fp16") != 0) {

@@ -274,6 +274,104 @@ static int is_onnx(const char *path)
     return n >= 5 && strcmp(path + n - 5, ".onnx") == 0;
 }
 
+/* ---- KV cache as state (--context) ---- */
+#define KV_MAX 256
+
+static int kv_named(const mk_pipeline_options *po, const char *name)
+{
+    for (int i = 0; i < po->n_kv_states; i++) {
+        size_t n = strcspn(po->kv_states[i], "=");
+        if (strlen(name) == n && strncmp(po->kv_states[i], name, n) == 0) return 1;
+    }
+    return strncmp(name, "past", 4) == 0;
+}
+
+static int has_shape(const mk_convert_options *o, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; o && i < o->n_shapes; i++)
+        if (strncmp(o->shapes[i], name, n) == 0 && o->shapes[i][n] == '=') return 1;
+    return 0;
+}
+
+/* --shape strings for dynamic cache inputs the user left open: batch 1, 1..context along the
+ * one other dynamic dim (more than one: the user must say). *strs is freed by the caller. */
+typedef struct kv_alloc {
+    char *strs;
+    const char **list;
+    size_t n_strs, n_list;
+} kv_alloc;
+
+static mk_status kv_shapes(const char *in, const mk_convert_options *co,
+                           const mk_pipeline_options *po, mk_convert_options *out, kv_alloc *ka,
+                           mk_err *err)
+{
+    *out = *co;
+    mk_io_decls d;
+    memset(&d, 0, sizeof d);
+    mk_status st = mk_onnx_describe(in, &d, err);
+    if (st) return st;
+    size_t cap = (size_t)d.n_inputs * 160 + 1;
+    ka->n_strs = cap;
+    ka->n_list = (size_t)(co->n_shapes + d.n_inputs + 1);
+    ka->strs = mk_calloc(NULL, 1, cap);
+    ka->list = mk_calloc(NULL, ka->n_list, sizeof *ka->list);
+    if (!ka->strs || !ka->list) {
+        mk_io_decls_free(&d);
+        return MK_OOM(err);
+    }
+    for (int i = 0; i < co->n_shapes; i++) ka->list[i] = co->shapes[i];
+    int n = co->n_shapes;
+    size_t off = 0;
+    for (int i = 0; i < d.n_inputs && !st; i++) {
+        const mk_io_decl *x = &d.inputs[i];
+        if (!kv_named(po, x->name) || has_shape(co, x->name) || x->rank < 1) continue;
+        int dyn = 0, at = -1;
+        for (int k = 1; k < x->rank; k++)
+            if (x->dims[k] < 0) dyn++, at = k;
+        if (dyn != 1) continue;
+        char *s = ka->strs + off;
+        int w = snprintf(s, cap - off, "%s=", x->name);
+        for (int k = 0; k < x->rank && w > 0 && (size_t)w < cap - off; k++) {
+            int v = k == at ? snprintf(s + w, cap - off - (size_t)w, "%s1..%lld", k ? "," : "",
+                                       po->context)
+                            : snprintf(s + w, cap - off - (size_t)w, "%s%lld", k ? "," : "",
+                                       (long long)(x->dims[k] < 0 ? 1 : x->dims[k]));
+            w = v < 0 ? -1 : w + v;
+        }
+        if (w < 0 || (size_t)w >= cap - off) {
+            st = mk_err_set(err, MK_EINVAL, "%s: input name '%s' too long", in, x->name);
+            break;
+        }
+        ka->list[n++] = s;
+        off += (size_t)w + 1;
+    }
+    mk_io_decls_free(&d);
+    out->n_shapes = n;
+    out->shapes = ka->list;
+    return st;
+}
+
+static mk_status kv_apply(mk_program *p, const mk_pipeline_options *po, mk_err *err)
+{
+    mk_kv_pair pairs[KV_MAX];
+    int n = po->n_kv_states;
+    if (n > KV_MAX) return mk_err_set(err, MK_EINVAL, "--state: more than %d pairs", KV_MAX);
+    for (int i = 0; i < n; i++) {
+        const char *s = po->kv_states[i], *eq = strchr(s, '=');
+        if (!eq || eq == s || !eq[1])
+            return mk_err_set(err, MK_EINVAL, "--state '%s': want PAST=PRESENT", s);
+        char *past = mk_arena_strndup(p->arena, s, (size_t)(eq - s));
+        if (!past) return MK_OOM(err);
+        pairs[i].past = past;
+        pairs[i].present = eq + 1;
+    }
+    if (!n && (n = mk_kv_auto_pairs(p, pairs, KV_MAX, err)) < 0) return err->code;
+    const char *len = po->cache_length ? po->cache_length : "cache_length";
+    if (mk_kv_to_state(p, pairs, n, po->context, len, err) < 0) return err->code;
+    return MK_OK;
+}
+
 mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
                      const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err)
 {
@@ -288,8 +386,24 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
 
     mk_program *src = NULL, *fixed = NULL;
     double t0 = now_ms();
-    mk_status st = mk_model_load(in, copts, NULL, &src, err);
-    if (st != MK_OK) return st;
+    mk_convert_options kvo;
+    kv_alloc ka = {NULL, NULL, 0, 0};
+    mk_status st = MK_OK;
+    if (popts->context > 0 && is_onnx(in)) {
+        mk_convert_options none_co;
+        memset(&none_co, 0, sizeof none_co);
+        st = kv_shapes(in, copts ? copts : &none_co, popts, &kvo, &ka, err);
+        copts = &kvo;
+    }
+    if (st == MK_OK) st = mk_model_load(in, copts, NULL, &src, err);
+    mk_free(NULL, ka.strs, ka.n_strs);
+    mk_free(NULL, ka.list, ka.n_list * sizeof *ka.list);
+    if (st == MK_OK && popts->context > 0 && (st = kv_apply(src, popts, err)) != MK_OK)
+        mk_err_prefix(err, "%s: ", in);
+    if (st != MK_OK) {
+        mk_program_free(src);
+        return st;
+    }
     double t1 = now_ms();
     rep->ms_load = t1 - t0;
     if (target == MK_TARGET_DEFAULT) target = (mk_target)src->spec_version;

@@ -536,7 +536,8 @@ static int mark_block(mk_strmap *used, const mk_block *b)
 
 static int op_has_effect(const mk_op *op)
 {
-    return op->n_blocks > 0 || op->kind == MK_OP_READ_STATE;
+    return op->n_blocks > 0 || op->kind == MK_OP_READ_STATE || op->kind == MK_OP_WRITE_STATE ||
+           op->kind == MK_OP_COREML_UPDATE_STATE;
 }
 
 int mk_ir_dce(mk_program *p, mk_block *b)

@@ -160,7 +160,8 @@ static int sweep(pset *live, mk_block *b)
         if (!pset_add(live, b->outputs[i])) return -1;
     for (mk_op *op = b->last, *prev; op; op = prev) {
         prev = op->prev;
-        int keep = op->n_blocks > 0 || op->kind == MK_OP_READ_STATE;
+        int keep = op->n_blocks > 0 || op->kind == MK_OP_READ_STATE ||
+                   op->kind == MK_OP_WRITE_STATE || op->kind == MK_OP_COREML_UPDATE_STATE;
         for (int i = 0; i < op->n_outputs && !keep; i++) keep = pset_has(live, op->outputs[i]);
         if (!keep) {
             mk_ir_unlink(op);

@@ -86,6 +86,19 @@ int mk_pass_fp16_ex(mk_program *p, mk_fp16_stats *st, mk_err *e);
 int mk_pass_fp16_keep(mk_program *p, const mk_strmap *keep, mk_fp16_stats *st, mk_err *e);
 int mk_pass_quantize_int8(mk_program *p, mk_err *e);
 
+/* ---- KV cache as model state (kv_state.c) ---- */
+typedef struct mk_kv_pair {
+    const char *past, *present; /* input PAST, output PRESENT = concat(PAST, new) */
+} mk_kv_pair;
+/* Pairs of the main function's inputs past* with outputs present* (same suffix); the count,
+ * or -1 with e set when an input past* has no partner or none pairs. */
+int mk_kv_auto_pairs(const mk_program *p, mk_kv_pair *out, int max, mk_err *e);
+/* Each pair becomes an fp16 state named PAST, its cache axis at `capacity`; the filled count is
+ * input len_name's first element (a new int32 [1] input when there is none). Every pair is
+ * checked before anything changes. Returns n, or -1 with e set. */
+int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capacity,
+                   const char *len_name, mk_err *e);
+
 /* ---- fp16 calibration decisions (fp16_calib.c) ---- */
 /* What calibration runs saw of one value (by name). */
 typedef struct mk_calib_value {

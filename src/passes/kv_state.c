@@ -1,0 +1,321 @@
+/* KV cache passed in and out (input PAST, output PRESENT = concat(PAST, new) along the cache
+ * axis) -> iOS18 model state named PAST with that axis at capacity N (fp16, as Core ML
+ * requires). The graph reads slice_by_size(read_state(PAST), 0, filled) where it read PAST,
+ * so attention sees only the filled part; the new entries are written at offset `filled` with
+ * slice_update + coreml_update_state; PRESENT stops being an output. `filled` is the first
+ * element of an integer input (e.g. position_ids) or a new int32 [1] input. */
+#include <stdio.h>
+#include <string.h>
+
+#include "passes_int.h"
+
+static mk_value *find_input(const mk_function *f, const char *name)
+{
+    for (int i = 0; i < f->n_inputs; i++)
+        if (strcmp(f->inputs[i]->name, name) == 0) return f->inputs[i];
+    return NULL;
+}
+
+static int find_output(const mk_block *b, const char *name)
+{
+    for (int i = 0; i < b->n_outputs; i++)
+        if (b->outputs[i]->name && strcmp(b->outputs[i]->name, name) == 0) return i;
+    return -1;
+}
+
+static int has_prefix(const char *s, const char *pre)
+{
+    return strncmp(s, pre, strlen(pre)) == 0;
+}
+
+int mk_kv_auto_pairs(const mk_program *p, mk_kv_pair *out, int max, mk_err *e)
+{
+    const mk_function *f = mk_ir_main(p);
+    int n = 0;
+    if (!f) return 0;
+    for (int i = 0; i < f->n_inputs; i++) {
+        const char *in = f->inputs[i]->name;
+        if (f->inputs[i]->is_state || !has_prefix(in, "past")) continue;
+        char want[256];
+        if (snprintf(want, sizeof want, "present%s", in + 4) >= (int)sizeof want) continue;
+        int o = find_output(f->block, want);
+        if (o < 0) {
+            mk_err_set(e, MK_EINVAL,
+                       "--context: input '%s' has no output '%s' to pair with; give "
+                       "--state PAST=PRESENT for each cache tensor",
+                       in, want);
+            return -1;
+        }
+        if (n == max) {
+            mk_err_set(e, MK_EINVAL, "--context: more than %d cache tensors", max);
+            return -1;
+        }
+        out[n].past = in;
+        out[n].present = f->block->outputs[o]->name;
+        n++;
+    }
+    if (!n)
+        mk_err_set(e, MK_EINVAL,
+                   "--context: no input named past* pairs with a present* output; give "
+                   "--state PAST=PRESENT");
+    return n ? n : -1;
+}
+
+static void dims_str(const mk_type *t, char *s, size_t n)
+{
+    size_t off = 0;
+    off += (size_t)snprintf(s, n, "[");
+    for (int i = 0; i < t->rank && off < n; i++)
+        off += t->dims[i] < 0 ? (size_t)snprintf(s + off, n - off, "%s?", i ? "," : "")
+                              : (size_t)snprintf(s + off, n - off, "%s%lld", i ? "," : "",
+                                                 (long long)t->dims[i]);
+    if (off < n) snprintf(s + off, n - off, "]");
+}
+
+/* Checks one pair and finds the cache axis and the new entries. */
+static mk_status check_pair(const mk_function *f, const mk_kv_pair *kp, mk_value **past,
+                            mk_op **cat, int *axis, mk_value **nw, mk_err *e)
+{
+    const mk_block *b = f->block;
+    *past = find_input(f, kp->past);
+    int o = find_output(b, kp->present);
+    if (!*past || (*past)->is_state)
+        return mk_err_set(e, MK_EINVAL, "--state %s=%s: '%s' is not an input of the model",
+                          kp->past, kp->present, kp->past);
+    if (o < 0)
+        return mk_err_set(e, MK_EINVAL, "--state %s=%s: '%s' is not an output of the model",
+                          kp->past, kp->present, kp->present);
+    mk_value *pr = b->outputs[o];
+    const mk_type *tp = &(*past)->type, *to = &pr->type;
+    char sp[96], so[96];
+    dims_str(tp, sp, sizeof sp);
+    dims_str(to, so, sizeof so);
+    if (!mk_dtype_is_float(tp->dtype) || tp->dtype != to->dtype || tp->rank < 1 ||
+        tp->rank != to->rank)
+        return mk_err_set(e, MK_EINVAL, "--state %s=%s: shapes disagree: %s %s vs %s %s",
+                          kp->past, kp->present, mk_dtype_name(tp->dtype), sp,
+                          mk_dtype_name(to->dtype), so);
+    *cat = pr->producer;
+    const mk_input *vals = *cat && (*cat)->kind == MK_OP_CONCAT ? mk_ir_input(*cat, "values") : NULL;
+    int32_t ax = 0;
+    if (!vals || vals->n_args != 2 || vals->args[0] != *past || !mk_ir_arg_i32(*cat, "axis", &ax))
+        return mk_err_set(e, MK_EINVAL,
+                          "--state %s=%s: '%s' is not concat(%s, new entries) along one axis, "
+                          "so the cache axis is unknown",
+                          kp->past, kp->present, kp->present, kp->past);
+    int r = tp->rank;
+    *axis = ax < 0 ? ax + r : ax;
+    *nw = vals->args[1];
+    for (int d = 0; d < r; d++) {
+        if (d == *axis) continue;
+        int64_t a = tp->dims[d], c = to->dims[d], n = (*nw)->type.dims[d];
+        if (a < 0)
+            return mk_err_set(e, MK_EINVAL,
+                              "--state %s=%s: '%s' %s has a dynamic dim %d besides the cache "
+                              "axis %d (fix it with --shape)",
+                              kp->past, kp->present, kp->past, sp, d, *axis);
+        if ((c >= 0 && c != a) || (n >= 0 && n != a))
+            return mk_err_set(e, MK_EINVAL, "--state %s=%s: shapes disagree: %s vs %s on axis %d",
+                              kp->past, kp->present, sp, so, d);
+    }
+    return MK_OK;
+}
+
+/* [0.., v, 0..] or [d0.., v, d..] (axis holds v, an int32 [1]) as an int32 [r] tensor. */
+static mk_value *with_axis(pb *b, const mk_type *t, int axis, mk_value *v, int zeros)
+{
+    int32_t pre[MK_MAX_RANK], post[MK_MAX_RANK];
+    int r = t->rank;
+    for (int d = 0; d < r; d++) {
+        int32_t x = zeros ? 0 : (int32_t)t->dims[d];
+        if (d < axis) pre[d] = x;
+        if (d > axis) post[d - axis - 1] = x;
+    }
+    mk_op *c = pb_op(b, MK_OP_CONCAT, "kv_vec");
+    if (axis > 0) pb_in(b, c, "values", pb_i32s(b, "kv_pre", axis, pre));
+    pb_in(b, c, "values", v);
+    if (axis < r - 1) pb_in(b, c, "values", pb_i32s(b, "kv_post", r - axis - 1, post));
+    pb_in(b, c, "axis", pb_i32(b, "kv_axis", 0));
+    pb_in(b, c, "interleave", pb_bool(b, "kv_il", 0));
+    return pb_emit(b, c);
+}
+
+static mk_value *cast_to(pb *b, mk_value *x, mk_dtype dt)
+{
+    if (!x || x->type.dtype == dt) return x;
+    mk_op *c = pb_op(b, MK_OP_CAST, "kv_cast");
+    pb_in(b, c, "x", x);
+    pb_in(b, c, "dtype", pb_str(b, "kv_dtype", dt == MK_DT_FP16 ? "fp16" : "fp32"));
+    return pb_emit(b, c);
+}
+
+/* The filled count as int32 [1]: the input itself, or its first element. */
+static mk_value *filled_count(pb *b, mk_program *p, mk_function *f, const char *name, int *added,
+                              mk_err *e)
+{
+    mk_value *x = find_input(f, name);
+    *added = 0;
+    if (!x) {
+        int64_t one = 1;
+        mk_type t = mk_type_make(MK_DT_INT32, 1, &one);
+        x = mk_ir_function_add_input(p, f, name, &t);
+        if (!x) {
+            MK_OOM(e);
+            return NULL;
+        }
+        *added = 1;
+        return x;
+    }
+    size_t n = 0;
+    if (x->is_state || !mk_dtype_is_int(x->type.dtype) || x->type.rank < 0 ||
+        (mk_type_is_static(&x->type) && (!mk_type_numel(&x->type, &n) || n == 0))) {
+        mk_err_set(e, MK_EINVAL, "--cache-length %s: needs an integer input with at least one "
+                   "element", name);
+        return NULL;
+    }
+    if (x->type.dtype == MK_DT_INT32 && x->type.rank == 1 && x->type.dims[0] == 1) return x;
+    mk_value *v = cast_to(b, x, MK_DT_INT32);
+    mk_op *rs = pb_op(b, MK_OP_RESHAPE, "kv_flat");
+    pb_in(b, rs, "x", v);
+    pb_in(b, rs, "shape", pb_i32s(b, "kv_flat_shape", 1, (const int32_t[]){-1}));
+    mk_op *sl = pb_op(b, MK_OP_SLICE_BY_SIZE, "kv_filled");
+    pb_in(b, sl, "x", pb_emit(b, rs));
+    pb_in(b, sl, "begin", pb_i32s(b, "kv_b", 1, (const int32_t[]){0}));
+    pb_in(b, sl, "size", pb_i32s(b, "kv_s", 1, (const int32_t[]){1}));
+    return pb_emit(b, sl);
+}
+
+static void drop_feature(mk_feature *fs, int *n, const char *name)
+{
+    int k = 0;
+    for (int i = 0; i < *n; i++)
+        if (!fs[i].name || strcmp(fs[i].name, name) != 0) fs[k++] = fs[i];
+    *n = k;
+}
+
+int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capacity,
+                   const char *len_name, mk_err *e)
+{
+    mk_function *f = mk_ir_main(p);
+    if (!f || !f->block->first) {
+        mk_err_set(e, MK_EINVAL, "--state: the model has no function to rewrite");
+        return -1;
+    }
+    if (mk_ir_ios_for_spec(p->spec_version) < 18) {
+        mk_err_set(e, MK_EINVAL, "--context: model state needs --target ios18 or later");
+        return -1;
+    }
+    if (capacity < 1 || capacity > (1 << 24)) {
+        mk_err_set(e, MK_EINVAL, "--context %lld: must be 1..16777216", (long long)capacity);
+        return -1;
+    }
+    if (find_input(f, len_name) && !find_input(f, len_name)->is_state)
+        for (int i = 0; i < n; i++)
+            if (strcmp(pairs[i].past, len_name) == 0) {
+                mk_err_set(e, MK_EINVAL, "--cache-length %s: is a cache tensor", len_name);
+                return -1;
+            }
+    /* check every pair before changing anything */
+    for (int i = 0; i < n; i++) {
+        mk_value *pv, *nw;
+        mk_op *cat;
+        int axis;
+        if (check_pair(f, &pairs[i], &pv, &cat, &axis, &nw, e)) return -1;
+        for (int j = 0; j < i; j++)
+            if (strcmp(pairs[j].past, pairs[i].past) == 0 ||
+                strcmp(pairs[j].present, pairs[i].present) == 0) {
+                mk_err_set(e, MK_EINVAL, "--state %s=%s: named twice", pairs[i].past,
+                           pairs[i].present);
+                return -1;
+            }
+    }
+    mk_block *blk = f->block;
+    pb b;
+    pb_init(&b, p, blk->first, e);
+    int added = 0;
+    mk_value *len = filled_count(&b, p, f, len_name, &added, e);
+    if (!len) return -1;
+    for (int i = 0; i < n && !b.failed; i++) {
+        mk_value *pv, *nw;
+        mk_op *cat;
+        int axis;
+        if (check_pair(f, &pairs[i], &pv, &cat, &axis, &nw, e)) return -1;
+        mk_type orig = pv->type;
+        mk_dtype dt = orig.dtype;
+        mk_type st = orig;
+        st.dtype = MK_DT_FP16;
+        st.dims[axis] = capacity;
+        /* readers of PAST read the filled part of the state instead */
+        pv->type = st;
+        pv->is_state = 1;
+        b.pos = blk->first;
+        mk_op *rd = pb_op(&b, MK_OP_READ_STATE, "kv_read");
+        pb_in(&b, rd, "input", pv);
+        mk_value *full = pb_emit(&b, rd);
+        mk_op *sl = pb_op(&b, MK_OP_SLICE_BY_SIZE, "kv_filled_view");
+        pb_in(&b, sl, "x", cast_to(&b, full, dt));
+        pb_in(&b, sl, "begin", with_axis(&b, &orig, axis, pb_i32s(&b, "kv_zero", 1,
+                                                                     (const int32_t[]){0}), 1));
+        pb_in(&b, sl, "size", with_axis(&b, &orig, axis, len, 0));
+        mk_value *view = pb_emit(&b, sl);
+        if (b.failed) break;
+        view->type = orig;
+        view->type.dims[axis] = MK_DIM_UNKNOWN;
+        mk_ir_replace_uses(blk, pv, view);
+        pb_set(&b, rd, "input", pv);
+        /* the new entries go into the state at the filled offset */
+        b.pos = cat;
+        mk_value *bg = with_axis(&b, &orig, axis, len, 1);
+        mk_value *en;
+        if (mk_type_is_static(&nw->type)) {
+            int32_t d[MK_MAX_RANK];
+            for (int k = 0; k < orig.rank; k++) d[k] = (int32_t)nw->type.dims[k];
+            en = pb_binary(&b, MK_OP_ADD, "kv_end", bg, pb_i32s(&b, "kv_new", orig.rank, d));
+        } else {
+            en = pb_binary(&b, MK_OP_ADD, "kv_end", bg, pb_unary(&b, MK_OP_SHAPE, "kv_new", nw));
+        }
+        mk_op *su = pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write");
+        pb_in(&b, su, "x", full);
+        pb_in(&b, su, "update", cast_to(&b, nw, MK_DT_FP16));
+        pb_in(&b, su, "begin", bg);
+        pb_in(&b, su, "end", en);
+        mk_op *up = pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update");
+        pb_in(&b, up, "state", pv);
+        pb_in(&b, up, "value", pb_emit(&b, su));
+        pb_emit(&b, up);
+        if (b.failed) break;
+        /* PRESENT is no longer an output */
+        int o = find_output(blk, pairs[i].present), k = 0;
+        mk_value *outs[256];
+        if (blk->n_outputs > (int)(sizeof outs / sizeof *outs)) {
+            mk_err_set(e, MK_EUNSUPPORTED, "--state: more than 256 outputs");
+            return -1;
+        }
+        for (int j = 0; j < blk->n_outputs; j++)
+            if (j != o) outs[k++] = blk->outputs[j];
+        if (!mk_ir_block_set_outputs(p, blk, k, outs)) {
+            MK_OOM(e);
+            return -1;
+        }
+        drop_feature(p->outputs, &p->n_outputs, pairs[i].present);
+        drop_feature(p->inputs, &p->n_inputs, pairs[i].past);
+    }
+    if (b.failed) return -1;
+    if (added && p->n_inputs) {
+        mk_feature *fs = mk_arena_array(p->arena, (size_t)p->n_inputs + 1, sizeof *fs);
+        if (!fs) {
+            MK_OOM(e);
+            return -1;
+        }
+        memcpy(fs, p->inputs, (size_t)p->n_inputs * sizeof *fs);
+        memset(&fs[p->n_inputs], 0, sizeof *fs);
+        fs[p->n_inputs].name = find_input(f, len_name)->name;
+        fs[p->n_inputs].dtype = MK_DT_INT32;
+        fs[p->n_inputs].rank = 1;
+        fs[p->n_inputs].shape[0] = 1;
+        p->inputs = fs;
+        p->n_inputs++;
+    }
+    p->n_states = 0; /* described from the state inputs when written */
+    return n;
+}

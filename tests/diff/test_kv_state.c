@@ -1,0 +1,222 @@
+/* KV cache as iOS18 state: the GPT-2-style export (tests/.cache/transformers/gpt2.onnx, from
+ * scripts/export_transformers.py; MILKIT_GPT2_ONNX overrides) converted with --context (past*
+ * / present* paired automatically), re-read, and run for 16 greedy decode steps by one milkit
+ * session holding the cache as state; onnxruntime-node runs the ONNX model on the same tokens
+ * with the cache passed in and out. Every step's logits agree within 1e-4 + 1e-3|ref| and
+ * every greedy token is onnxruntime's argmax. Bad --state pairs fail with one line, nothing
+ * written. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "milkit.h"
+#include "test.h"
+
+#define NEED(c, ...)                                                                               \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            CHECK_MSG(0, __VA_ARGS__);                                                             \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+#define STEPS 16
+#define CONTEXT 64
+
+static const char *gpt2_path(void)
+{
+    const char *env = getenv("MILKIT_GPT2_ONNX");
+    return env && *env ? env : "tests/.cache/transformers/gpt2.onnx";
+}
+
+static const char *ort_missing(void)
+{
+    char out[1024];
+    if (mk_test_sh(out, sizeof out, "command -v node >/dev/null") != 0) return "node not found";
+    if (mk_test_sh(out, sizeof out,
+                   "node -e \"require('./tests/.cache/node/node_modules/onnxruntime-node')\"") != 0)
+        return "onnxruntime-node not in tests/.cache/node";
+    return NULL;
+}
+
+static mk_status convert(const char *in, const char *out, int n_pairs, const char *const *pairs,
+                         mk_err *e)
+{
+    static const char *const shapes[] = {"input_ids=1,1"};
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.target = MK_TARGET_IOS18;
+    co.n_shapes = 1;
+    co.shapes = shapes;
+    mk_pipeline_options po;
+    memset(&po, 0, sizeof po);
+    po.fix = 1;
+    po.context = CONTEXT;
+    po.n_kv_states = n_pairs;
+    po.kv_states = pairs;
+    return mk_convert(in, out, &co, &po, NULL, e);
+}
+
+static int has_input(const mk_program *p, const char *name)
+{
+    mk_tensor_list in = {0, NULL};
+    mk_err e = {MK_OK, ""};
+    int found = 0;
+    if (mk_random_inputs(p, 1, &in, &e) != MK_OK) return 0;
+    for (int i = 0; i < in.n; i++) found |= strcmp(in.items[i].name, name) == 0;
+    mk_tensor_list_free(&in);
+    return found;
+}
+
+static int write_i64(const char *path, int64_t v, int rank)
+{
+    mk_tensor t = {(char *)"x", 24, rank, {1, 1}, &v, sizeof v};
+    mk_err e = {MK_OK, ""};
+    return mk_npy_write(path, &t, &e) == MK_OK;
+}
+
+static size_t argmax(const float *x, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 1; i < n; i++)
+        if (x[i] > x[k]) k = i;
+    return k;
+}
+
+TEST(kv_state_gpt2_greedy_decode_matches_onnxruntime)
+{
+    const char *model = gpt2_path(), *why;
+    if (access(model, R_OK) != 0)
+        SKIP("%s absent (scripts/export_transformers.py writes it)", model);
+    if ((why = ort_missing())) SKIP("%s", why);
+    char pkg[600], dir[600], out[8192];
+    snprintf(pkg, sizeof pkg, "%s/gpt2_state.mlpackage", mk_test_tmpdir());
+    snprintf(dir, sizeof dir, "%s/gpt2_ort", mk_test_tmpdir());
+    mk_err e = {MK_OK, ""};
+    NEED(convert(model, pkg, 0, NULL, &e) == MK_OK, "convert: %s", e.msg);
+    mk_program *p = NULL;
+    NEED(mk_program_load(pkg, NULL, &p, &e) == MK_OK, "re-read: %s", e.msg);
+    mk_session *s = NULL;
+    NEED(mk_session_new(p, NULL, &s, &e) == MK_OK, "session: %s", e.msg);
+    int n_states = mk_session_n_states(s);
+    CHECK_MSG(n_states >= 2 && n_states % 2 == 0, "%d states", n_states);
+    int pos_ids = has_input(p, "position_ids");
+    mk_tensor st0;
+    REQUIRE(mk_session_state_get(s, mk_session_state_name(s, 0), &st0, &e) == MK_OK);
+    CHECK_EQ_INT(st0.rank, 4);
+    CHECK_EQ_INT((int)st0.dims[2], CONTEXT);
+    mk_test_sh(out, sizeof out, "mkdir -p %s", dir);
+    /* milkit: greedy decode, one token a step, the cache inside the model */
+    int32_t tok[STEPS + 1];
+    tok[0] = 3;
+    float *logits[STEPS] = {0};
+    size_t vocab = 0;
+    for (int t = 0; t < STEPS && !tc->failures; t++) {
+        int32_t id = tok[t], filled = t;
+        mk_tensor in[2] = {{(char *)"input_ids", 23, 2, {1, 1}, &id, 4},
+                           {(char *)(pos_ids ? "position_ids" : "cache_length"), 23,
+                            pos_ids ? 2 : 1, {1, 1}, &filled, 4}};
+        mk_tensor_list il = {2, in}, ol = {0, NULL};
+        if (mk_session_run(s, &il, &ol, NULL, &e) != MK_OK) {
+            CHECK_MSG(0, "step %d: %s", t, e.msg);
+            break;
+        }
+        const mk_tensor *lg = &ol.items[0];
+        vocab = lg->nbytes / 4;
+        logits[t] = malloc(lg->nbytes);
+        if (logits[t]) memcpy(logits[t], lg->data, lg->nbytes);
+        tok[t + 1] = (int32_t)argmax(lg->data, vocab);
+        mk_tensor_list_free(&ol);
+        char f[700];
+        snprintf(f, sizeof f, "%s/ids_%d.npy", dir, t);
+        CHECK(write_i64(f, id, 2));
+        snprintf(f, sizeof f, "%s/pos_%d.npy", dir, t);
+        CHECK(write_i64(f, t, 2));
+    }
+    /* onnxruntime: the same tokens, the cache passed in and out */
+    char feeds[4096] = "", pasts[4096] = "";
+    size_t fo = 0, po = 0;
+    int64_t zero_dims[4] = {st0.dims[0], st0.dims[1], 0, st0.dims[3]};
+    mk_tensor empty = {(char *)"x", 11, 4, {0}, &zero_dims, 0};
+    memcpy(empty.dims, zero_dims, sizeof zero_dims);
+    char ef[700];
+    snprintf(ef, sizeof ef, "%s/empty.npy", dir);
+    CHECK_MSG(mk_npy_write(ef, &empty, &e) == MK_OK, "%s", e.msg);
+    for (int i = 0; i < n_states; i++) {
+        const char *nm = mk_session_state_name(s, i);
+        fo += (size_t)snprintf(feeds + fo, sizeof feeds - fo, " --feed present%s=%s", nm + 4, nm);
+        po += (size_t)snprintf(pasts + po, sizeof pasts - po, " %s=%s", nm, ef);
+    }
+    /* empty caches for step 0, then each step's present fed back as the next past */
+    int rc = mk_test_sh(out, sizeof out,
+                        "node tests/diff/ort_run.js %s %s input_ids=%s/ids_%%d.npy%s%s%s%s "
+                        "--steps %d%s --threads 1",
+                        model, dir, dir, pos_ids ? " position_ids=" : "", pos_ids ? dir : "",
+                        pos_ids ? "/pos_%d.npy" : "", pasts, STEPS, feeds);
+    CHECK_MSG(rc == 0, "onnxruntime: %s", out);
+    double worst = 0;
+    int tokens_same = 1;
+    for (int t = 0; t < STEPS && rc == 0 && logits[t]; t++) {
+        char f[700];
+        snprintf(f, sizeof f, "%s/%d_logits.npy", dir, t);
+        mk_tensor ref;
+        if (mk_npy_read(f, &ref, &e) != MK_OK) {
+            CHECK_MSG(0, "%s", e.msg);
+            break;
+        }
+        CHECK_MSG(ref.nbytes == vocab * 4, "step %d: %zu logits vs %zu", t, ref.nbytes / 4, vocab);
+        const float *r = ref.data;
+        for (size_t k = 0; k < vocab && ref.nbytes == vocab * 4; k++) {
+            double d = fabs((double)logits[t][k] - r[k]) / (1e-4 + 1e-3 * fabs((double)r[k]));
+            if (!(d <= worst)) worst = d;
+        }
+        if (ref.nbytes == vocab * 4 && (int32_t)argmax(r, vocab) != tok[t + 1]) tokens_same = 0;
+        mk_tensor_free(&ref);
+    }
+    printf("      gpt2 state decode: %d steps, %d states, worst |a-b|/(1e-4+1e-3|ref|) %.3g\n",
+           STEPS, n_states, worst);
+    CHECK_MSG(worst <= 1, "logits differ from onnxruntime: ratio %g", worst);
+    CHECK_MSG(tokens_same, "a greedy token differs from onnxruntime's argmax");
+    for (int t = 0; t < STEPS; t++) free(logits[t]);
+    mk_tensor_free(&st0);
+    mk_session_free(s);
+    mk_program_free(p);
+}
+
+TEST(kv_state_bad_pairs_refused)
+{
+    const char *model = gpt2_path();
+    if (access(model, R_OK) != 0)
+        SKIP("%s absent (scripts/export_transformers.py writes it)", model);
+    static const struct {
+        const char *pair, *want;
+    } cases[] = {
+        {"past_nope=present_key_0", "'past_nope' is not an input"},
+        {"past_key_0=present_nope", "'present_nope' is not an output"},
+        {"past_key_0=logits", "shapes disagree"},
+        {"past_key_0=present_value_0", "is not concat(past_key_0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char pkg[600];
+        snprintf(pkg, sizeof pkg, "%s/gpt2_bad_%zu.mlpackage", mk_test_tmpdir(), i);
+        mk_err e = {MK_OK, ""};
+        const char *pairs[1] = {cases[i].pair};
+        mk_status st = convert(model, pkg, 1, pairs, &e);
+        CHECK_MSG(st == MK_EINVAL && strstr(e.msg, cases[i].want) && !strchr(e.msg, '\n'),
+                  "%s: status %d, '%s'", cases[i].pair, (int)st, e.msg);
+        CHECK_MSG(access(pkg, F_OK) != 0, "%s: something was written", cases[i].pair);
+    }
+    /* the CLI: one line, exit 2 */
+    char out[4096], pkg[600];
+    snprintf(pkg, sizeof pkg, "%s/gpt2_bad_cli.mlpackage", mk_test_tmpdir());
+    int rc = mk_test_sh(out, sizeof out,
+                        "%s convert %s -o %s --target ios18 --shape input_ids=1,1 --context 8 "
+                        "--state past_key_0=nothing",
+                        mk_test_bin(), model, pkg);
+    CHECK_MSG(rc == 2 && strstr(out, "'nothing' is not an output") &&
+                  strchr(out, '\n') == out + strlen(out) - 1,
+              "rc %d: %s", rc, out);
+    CHECK(access(pkg, F_OK) != 0);
+}
