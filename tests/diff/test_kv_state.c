@@ -47,7 +47,7 @@ static mk_status convert(const char *in, const char *out, int n_pairs, const cha
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     co.target = MK_TARGET_IOS18;
-    co.n_shapes = 2;
+    co.n_shapes = 1;
     co.shapes = shapes;
     mk_pipeline_options po;
     memset(&po, 0, sizeof po);
@@ -59,7 +59,10 @@ static mk_status convert(const char *in, const char *out, int n_pairs, const cha
     memset(&d, 0, sizeof d);
     if (mk_onnx_describe(in, &d, e) != MK_OK) return e->code;
     for (int i = 0; i < d.n_inputs; i++)
-        if (strcmp(d.inputs[i].name, "position_ids") == 0) po.cache_length = "position_ids";
+        if (strcmp(d.inputs[i].name, "position_ids") == 0) {
+            po.cache_length = "position_ids";
+            co.n_shapes = 2;
+        }
     mk_io_decls_free(&d);
     return mk_convert(in, out, &co, &po, NULL, e);
 }
