@@ -512,6 +512,11 @@ typedef struct mk_pipeline_options {
     int n_kv_states;
     const char *const *kv_states;
     const char *cache_length;
+    /* Several functions from one ONNX model (iOS18): each "NAME:INPUT=DIMS[:INPUT=DIMS...]"
+     * converts once with those shapes added to the --shape list, into one package with one
+     * function per spec (the first is the default), weights stored once. */
+    int n_functions;
+    const char *const *functions;
 } mk_pipeline_options;
 
 /* One op calibration kept in fp32, and why. */

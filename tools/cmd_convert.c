@@ -36,6 +36,9 @@ static const char usage[] =
     "                         --state PAST=PRESENT (default: inputs past* paired with outputs\n"
     "                         present*) becomes an fp16 state named PAST holding N entries\n"
     "                         along the axis PRESENT concatenates on; PRESENT is dropped\n"
+    "  --function NAME:IN=DIMS[:IN=DIMS...]  one function of a multi-function package\n"
+    "                         (ios18): the model converted with these shapes; repeatable,\n"
+    "                         the first is the default; weights are stored once\n"
     "  --cache-length NAME    with --context: the positions already filled, the first element\n"
     "                         of integer input NAME (e.g. position_ids), or a new int32 [1]\n"
     "                         input NAME (default: cache_length)\n"
@@ -179,6 +182,8 @@ int mk_cmd_convert(int argc, char **argv)
     const char *specs[CLI_MODEL_MAX], *states[CLI_MODEL_MAX];
     int n_states = 0;
     long long context = 0;
+    const char *functions[CLI_MODEL_MAX];
+    int n_functions = 0;
     const char *cache_length = NULL;
     mk_tensor_list *samples = NULL;
     for (int i = 1; i < argc; i++) {
@@ -229,6 +234,12 @@ int mk_cmd_convert(int argc, char **argv)
                 rc = cli_fail("convert", "--context '%s': want a count 1..16777216", v);
                 goto done;
             }
+        } else if ((v = cli_opt(argc, argv, &i, "--function", &missing))) {
+            if (n_functions == CLI_MODEL_MAX) {
+                rc = cli_fail("convert", "too many --function options");
+                goto done;
+            }
+            functions[n_functions++] = v;
         } else if ((v = cli_opt(argc, argv, &i, "--cache-length", &missing))) {
             cache_length = v;
         } else if (strcmp(argv[i], "--no-calibrate") == 0) {
@@ -295,6 +306,8 @@ int mk_cmd_convert(int argc, char **argv)
         rc = cli_fail("convert", "unknown weight format '%s' (int8)", weights);
         goto done;
     }
+    po.n_functions = n_functions;
+    po.functions = functions;
     po.fix = !no_fix;
     po.verbose = o.verbose;
     cli_model_apply(&mo, &o);

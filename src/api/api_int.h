@@ -50,4 +50,12 @@ mk_status mk_calib_seeded(const mk_program *p, int n, mk_tensor_list *out, mk_er
 void mk_api_input_names(const mk_function *f, char *buf, size_t n);
 void mk_api_function_names(const mk_program *p, char *buf, size_t n);
 
+/* Copy src's main function into dst as function `name` (iOS18), with a description each;
+ * constants whose bytes dst already holds point at dst's payload (the writer stores them once),
+ * others are copied, so src may be freed after (fix.c). */
+mk_status mk_program_join_function(mk_program *dst, const mk_program *src, const char *name,
+                                   mk_err *err);
+/* Rename p's main function and make it the default. */
+mk_status mk_program_name_function(mk_program *p, const char *name, mk_err *err);
+
 #endif

@@ -372,19 +372,18 @@ static mk_status kv_apply(mk_program *p, const mk_pipeline_options *po, mk_err *
     return MK_OK;
 }
 
-mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
-                     const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err)
+/* One program through the pipeline (load, KV state, fixes, target, precision passes,
+ * verify): *final is *srcp or *fixedp; the caller frees *fixedp, then *srcp. */
+static mk_status convert_one(const char *in, const mk_convert_options *copts,
+                             const mk_pipeline_options *popts, mk_convert_report *rep,
+                             mk_program **srcp, mk_program **fixedp, mk_program **final,
+                             mk_err *err)
 {
-    mk_convert_report local;
-    if (!rep) rep = &local;
-    memset(rep, 0, sizeof *rep);
-    mk_pipeline_options none;
-    memset(&none, 0, sizeof none);
-    if (!popts) popts = &none;
     mk_target target = copts ? copts->target : MK_TARGET_DEFAULT;
     int fp16 = popts->fp16 && !(popts->fp16_onnx_only && !is_onnx(in));
 
     mk_program *src = NULL, *fixed = NULL;
+    *srcp = *fixedp = *final = NULL;
     double t0 = now_ms();
     mk_convert_options kvo;
     kv_alloc ka = {NULL, NULL, 0, 0};
@@ -404,6 +403,7 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         mk_program_free(src);
         return st;
     }
+    mk_program *p = src;
     double t1 = now_ms();
     rep->ms_load = t1 - t0;
     if (target == MK_TARGET_DEFAULT) target = (mk_target)src->spec_version;
@@ -413,7 +413,6 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
                         mk_target_name(target));
         goto done;
     }
-    mk_program *p = src;
     if (popts->fix) {
         mk_fix_options fo;
         memset(&fo, 0, sizeof fo);
@@ -485,16 +484,116 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         mk_err_prefix(err, "%s: ", in);
         goto done;
     }
-    double t3 = now_ms();
-    rep->ms_precision = t3 - t2;
-    if ((st = mk_program_save(p, out, target, err)) != MK_OK) goto done;
-    rep->ms_write = now_ms() - t3;
+    rep->ms_precision = now_ms() - t2;
     rep->target = target;
-    for (int i = 0; i < p->n_functions; i++) {
+done:
+    *srcp = src;
+    *fixedp = fixed;
+    if (st == MK_OK) *final = p;
+    return st;
+}
+
+/* "NAME:SHAPE[:SHAPE...]" -> the name (in buf) and the shape strings appended to shapes. */
+static mk_status function_spec(const char *spec, char *buf, size_t cap, const char **shapes,
+                               int *n, int max, mk_err *err)
+{
+    size_t len = strlen(spec);
+    if (len >= cap) return mk_err_set(err, MK_EINVAL, "--function '%.40s...': too long", spec);
+    memcpy(buf, spec, len + 1);
+    char *c = strchr(buf, ':');
+    if (!c || c == buf || !mk_ir_valid_identifier((*c = 0, buf)))
+        return mk_err_set(err, MK_EINVAL,
+                          "--function '%s': want NAME:INPUT=DIMS[:INPUT=DIMS...] with NAME an "
+                          "identifier",
+                          spec);
+    for (char *t = c + 1; t && *t;) {
+        char *next = strchr(t, ':');
+        if (next) *next++ = 0;
+        if (*n == max) return mk_err_set(err, MK_EINVAL, "--function '%s': too many shapes", spec);
+        shapes[(*n)++] = t;
+        t = next;
+    }
+    return MK_OK;
+}
+
+/* Converts once per --function (its shapes added to --shape) and joins the programs into the
+ * first: one function each, named after the spec, large weights shared by content. */
+static mk_status convert_functions(const char *in, const char *out,
+                                   const mk_convert_options *copts,
+                                   const mk_pipeline_options *popts, mk_convert_report *rep,
+                                   mk_err *err)
+{
+    enum { MAXF = 16, MAXS = 64 };
+    if (popts->n_functions > MAXF)
+        return mk_err_set(err, MK_EINVAL, "--function: more than %d functions", MAXF);
+    mk_program *srcs[MAXF] = {0}, *fixeds[MAXF] = {0}, *progs[MAXF] = {0};
+    char names[MAXF][256];
+    mk_status st = MK_OK;
+    mk_convert_options none;
+    memset(&none, 0, sizeof none);
+    if (!copts) copts = &none;
+    int nf = popts->n_functions;
+    for (int i = 0; i < nf && !st; i++) {
+        const char *shapes[MAXS];
+        int n = 0;
+        for (int k = 0; k < copts->n_shapes && k < MAXS; k++) shapes[n++] = copts->shapes[k];
+        if ((st = function_spec(popts->functions[i], names[i], sizeof names[i], shapes, &n, MAXS,
+                                err)))
+            break;
+        for (int j = 0; j < i && !st; j++)
+            if (strcmp(names[i], names[j]) == 0)
+                st = mk_err_set(err, MK_EINVAL, "--function %s: named twice", names[i]);
+        if (st) break;
+        mk_convert_options co = *copts;
+        co.shapes = shapes;
+        co.n_shapes = n;
+        mk_convert_report r1;
+        memset(&r1, 0, sizeof r1);
+        st = convert_one(in, &co, popts, i ? &r1 : rep, &srcs[i], &fixeds[i], &progs[i], err);
+        if (st) mk_err_prefix(err, "--function %s: ", names[i]);
+    }
+    double t3 = now_ms();
+    for (int i = 1; i < nf && !st; i++)
+        st = mk_program_join_function(progs[0], progs[i], names[i], err);
+    if (!st) st = mk_program_name_function(progs[0], names[0], err);
+    if (!st && (st = mk_ir_verify(progs[0], err)) != MK_OK) mk_err_prefix(err, "%s: ", in);
+    if (!st) st = mk_program_save(progs[0], out, rep->target, err);
+    rep->ms_write = now_ms() - t3;
+    if (!st)
+        for (int i = 0; i < progs[0]->n_functions; i++) {
+            count_ops(progs[0]->functions[i]->block, &rep->n_ops);
+            rep->weight_bytes += weight_bytes(progs[0], progs[0]->functions[i]->block);
+        }
+    for (int i = nf - 1; i >= 0; i--) {
+        mk_program_free(fixeds[i]);
+        mk_program_free(srcs[i]);
+    }
+    return st;
+}
+
+mk_status mk_convert(const char *in, const char *out, const mk_convert_options *copts,
+                     const mk_pipeline_options *popts, mk_convert_report *rep, mk_err *err)
+{
+    mk_convert_report local;
+    if (!rep) rep = &local;
+    memset(rep, 0, sizeof *rep);
+    mk_pipeline_options none;
+    memset(&none, 0, sizeof none);
+    if (!popts) popts = &none;
+    if (popts->n_functions > 0) {
+        if (!is_onnx(in))
+            return mk_err_set(err, MK_EINVAL, "%s: --function needs an .onnx model", in);
+        return convert_functions(in, out, copts, popts, rep, err);
+    }
+    mk_program *src = NULL, *fixed = NULL, *p = NULL;
+    mk_status st = convert_one(in, copts, popts, rep, &src, &fixed, &p, err);
+    double t3 = now_ms();
+    if (st == MK_OK) st = mk_program_save(p, out, rep->target, err);
+    rep->ms_write = now_ms() - t3;
+    for (int i = 0; st == MK_OK && i < p->n_functions; i++) {
         count_ops(p->functions[i]->block, &rep->n_ops);
         rep->weight_bytes += weight_bytes(p, p->functions[i]->block);
     }
-done:
     mk_program_free(fixed);
     mk_program_free(src);
     return st;

@@ -8,17 +8,22 @@
 #include <math.h>
 #include <string.h>
 
+#include "api_int.h"
 #include "lint/lint_int.h"
 #include "passes/passes_int.h"
 
 /* ---- clone ---- */
 
+typedef struct dedup dedup;
 typedef struct cloner {
     const mk_program *src;
     mk_program *dst;
     mk_ptrmap map; /* source value -> its copy */
     mk_err *e;
+    dedup *shared; /* joining: dst payloads a constant may share (never borrow from src) */
 } cloner;
+
+static const void *dedup_find(const dedup *d, const mk_value *v);
 
 static int in_maps(const mk_program *p, const void *d)
 {
@@ -31,8 +36,10 @@ static int in_maps(const mk_program *p, const void *d)
 
 static mk_value *clone_const(cloner *c, const mk_value *v)
 {
-    int borrow = in_maps(c->src, v->cst->data);
-    mk_value *nv = mk_ir_const_value(c->dst, &v->type, v->cst->data, v->cst->nbytes, borrow);
+    const void *same = c->shared ? dedup_find(c->shared, v) : NULL;
+    int borrow = same ? 1 : c->shared ? 0 : in_maps(c->src, v->cst->data);
+    mk_value *nv = mk_ir_const_value(c->dst, &v->type, same ? same : v->cst->data,
+                                     v->cst->nbytes, borrow);
     if (!nv) return NULL;
     ((mk_const *)nv->cst)->storage = v->cst->storage;
     ((mk_const *)nv->cst)->blob_offset = v->cst->blob_offset;
@@ -223,6 +230,163 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
         return st;
     }
     *out = q;
+    return MK_OK;
+}
+
+/* ---- joining functions (one package from several conversions) ---- */
+
+#define DEDUP_MIN 64 /* bytes: smaller payloads are copied */
+
+/* dst's constant payloads by content, so a joined function's weights point at the same bytes
+ * and the writer stores them once. */
+struct dedup {
+    const mk_value **vals;
+    uint64_t *hash;
+    size_t cap;
+};
+
+static uint64_t content_hash(const mk_value *v)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)v->type.dtype ^ ((uint64_t)v->cst->nbytes << 8);
+    const unsigned char *d = v->cst->data;
+    for (size_t i = 0; i < v->cst->nbytes; i++) h = (h ^ d[i]) * 1099511628211ull;
+    return h;
+}
+
+static int dedup_key(const mk_value *v)
+{
+    return v && v->cst && v->cst->data && v->cst->nbytes >= DEDUP_MIN &&
+           v->type.dtype != MK_DT_STRING;
+}
+
+static void dedup_add(dedup *d, const mk_value *v)
+{
+    if (!dedup_key(v)) return;
+    uint64_t h = content_hash(v);
+    for (size_t i = (size_t)h & (d->cap - 1);; i = (i + 1) & (d->cap - 1)) {
+        if (!d->vals[i]) {
+            d->vals[i] = v;
+            d->hash[i] = h;
+            return;
+        }
+        if (d->vals[i]->cst->data == v->cst->data) return;
+    }
+}
+
+static const void *dedup_find(const dedup *d, const mk_value *v)
+{
+    if (!dedup_key(v)) return NULL;
+    uint64_t h = content_hash(v);
+    for (size_t i = (size_t)h & (d->cap - 1); d->vals[i]; i = (i + 1) & (d->cap - 1)) {
+        const mk_value *o = d->vals[i];
+        if (d->hash[i] == h && o->type.dtype == v->type.dtype &&
+            o->cst->nbytes == v->cst->nbytes &&
+            memcmp(o->cst->data, v->cst->data, v->cst->nbytes) == 0)
+            return o->cst->data;
+    }
+    return NULL;
+}
+
+static size_t count_consts(const mk_block *b)
+{
+    size_t n = 0;
+    MK_FOR_OPS(b, op)
+    {
+        n += (size_t)op->n_attrs;
+        for (int i = 0; i < op->n_inputs; i++) n += (size_t)op->inputs[i].n_args;
+        for (int i = 0; i < op->n_blocks; i++) n += count_consts(op->blocks[i]);
+    }
+    return n;
+}
+
+static void add_consts(dedup *d, const mk_block *b)
+{
+    MK_FOR_OPS(b, op)
+    {
+        for (int i = 0; i < op->n_attrs; i++) dedup_add(d, op->attrs[i].value);
+        for (int i = 0; i < op->n_inputs; i++)
+            for (int j = 0; j < op->inputs[i].n_args; j++) dedup_add(d, op->inputs[i].args[j]);
+        for (int i = 0; i < op->n_blocks; i++) add_consts(d, op->blocks[i]);
+    }
+}
+
+static mk_status describe(cloner *c, mk_fdesc *d, const char *name, const mk_program *from)
+{
+    mk_status st;
+    d->name = sdup(c, name);
+    d->n_inputs = from->n_inputs;
+    d->n_outputs = from->n_outputs;
+    d->n_states = from->n_states;
+    if (!d->name) return MK_OOM(c->e);
+    if ((st = clone_features(c, from->inputs, from->n_inputs, &d->inputs)) ||
+        (st = clone_features(c, from->outputs, from->n_outputs, &d->outputs)))
+        return st;
+    return clone_features(c, from->states, from->n_states, &d->states);
+}
+
+mk_status mk_program_join_function(mk_program *dst, const mk_program *src, const char *name,
+                                   mk_err *err)
+{
+    const mk_function *f = mk_ir_main(src);
+    if (!f || !name || !mk_ir_valid_identifier(name) || mk_ir_function_find(dst, name))
+        return mk_err_set(err, MK_EINVAL, "function '%s': no function to join, or the name is "
+                          "taken or not an identifier", name ? name : "?");
+    if (dst->spec_version < 9 || src->spec_version < 9)
+        return mk_err_set(err, MK_EINVAL, "function '%s': several functions need --target "
+                          "ios18 or later", name);
+    cloner c;
+    memset(&c, 0, sizeof c);
+    c.src = src;
+    c.dst = dst;
+    c.e = err;
+    dedup d = {NULL, NULL, 16};
+    size_t n = 0;
+    for (int i = 0; i < dst->n_functions; i++) n += count_consts(dst->functions[i]->block);
+    while (d.cap < 2 * n + 16) d.cap *= 2;
+    d.vals = mk_calloc(dst->alloc, d.cap, sizeof *d.vals);
+    d.hash = mk_calloc(dst->alloc, d.cap, sizeof *d.hash);
+    mk_status st = d.vals && d.hash ? MK_OK : MK_OOM(err);
+    for (int i = 0; st == MK_OK && i < dst->n_functions; i++) add_consts(&d, dst->functions[i]->block);
+    c.shared = &d;
+    mk_ptrmap_init(&c.map, dst->alloc);
+    /* one description per function: the existing ones first */
+    int had = dst->n_fdescs;
+    mk_fdesc *fd = st ? NULL : mk_arena_array(dst->arena, (size_t)(had ? had : 1) + 1, sizeof *fd);
+    if (!st && !fd) st = MK_OOM(err);
+    if (!st && had) memcpy(fd, dst->fdescs, (size_t)had * sizeof *fd);
+    if (!st && !had) st = describe(&c, &fd[0], mk_ir_main(dst)->name, dst);
+    if (!st) st = describe(&c, &fd[had ? had : 1], name, src);
+    mk_function *nf = st ? NULL : mk_ir_function_new(dst, name);
+    if (!st && !nf) st = MK_OOM(err);
+    if (!st && f->opset) nf->opset = sdup(&c, f->opset);
+    for (int k = 0; st == MK_OK && k < f->n_inputs; k++) {
+        mk_value *nv = mk_ir_function_add_input(dst, nf, f->inputs[k]->name, &f->inputs[k]->type);
+        if (!nv || !mk_ptrmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
+        else nv->is_state = f->inputs[k]->is_state;
+    }
+    if (st == MK_OK) st = clone_block(&c, f->block, nf->block, nf);
+    if (st == MK_OK) {
+        dst->fdescs = fd;
+        dst->n_fdescs = (had ? had : 1) + 1;
+        if (!dst->default_function) dst->default_function = mk_ir_main(dst)->name;
+    }
+    mk_ptrmap_free(&c.map);
+    mk_free(dst->alloc, d.vals, d.cap * sizeof *d.vals);
+    mk_free(dst->alloc, d.hash, d.cap * sizeof *d.hash);
+    return st;
+}
+
+mk_status mk_program_name_function(mk_program *p, const char *name, mk_err *err)
+{
+    mk_function *f = mk_ir_main(p);
+    if (!f || !mk_ir_valid_identifier(name))
+        return mk_err_set(err, MK_EINVAL, "function name '%s' is not an identifier", name);
+    const char *nm = mk_arena_strdup(p->arena, name);
+    if (!nm) return MK_OOM(err);
+    for (int i = 0; i < p->n_fdescs; i++)
+        if (p->fdescs[i].name && strcmp(p->fdescs[i].name, f->name) == 0) p->fdescs[i].name = nm;
+    f->name = nm;
+    p->default_function = nm;
     return MK_OK;
 }
 
