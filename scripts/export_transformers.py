@@ -4,6 +4,8 @@
 # names) per model into OUTDIR (default tests/.cache/transformers). Files are replaced
 # atomically; a STAMP file (hash of this script + torch version) lets a rerun skip the work.
 # Usage: python3 scripts/export_transformers.py [OUTDIR] [--only NAME...] [--force]
+#        python3 scripts/export_transformers.py --sample NAME OUT.npz --seq S [--past P]
+#        (inputs for another length: bert, llama, gpt2; gpt2's cache of length P may be 0)
 import hashlib
 import math
 import os
@@ -11,8 +13,43 @@ import sys
 import tempfile
 import warnings
 
+import numpy as np
+
+
+def sample(name, out, s, p):
+    """Inputs of sequence length s (and cache length p) for a dynamic model, seeded by both."""
+    rng = np.random.default_rng(7000 + 131 * s + p)
+    d = {}
+    if name == "bert":
+        d["input_ids"] = rng.integers(1, 128, (1, s)).astype(np.int64)
+        am = np.ones((1, s), np.int64)
+        am[0, (3 * s) // 4 + 1:] = 0  # padding at the end (never the whole row)
+        d["attention_mask"] = am
+    elif name == "llama":
+        d["input_ids"] = rng.integers(0, 256, (1, s)).astype(np.int64)
+        d["position_ids"] = np.arange(s, dtype=np.int64)[None]
+    elif name == "gpt2":
+        d["input_ids"] = rng.integers(0, 256, (1, s)).astype(np.int64)
+        d["position_ids"] = np.arange(p, p + s, dtype=np.int64)[None]
+        for i in range(2):
+            for kind in ("key", "value"):
+                d["past_%s_%d" % (kind, i)] = rng.standard_normal((1, 4, p, 16)).astype(np.float32)
+    else:
+        print("export_transformers: --sample: '%s' has no sequence axis (bert, llama, gpt2)" % name,
+              file=sys.stderr)
+        return 2
+    np.savez(out, **d)
+    return 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--sample"]:  # no torch needed
+    a = sys.argv[1:]
+    if len(a) < 5 or a[3] != "--seq":
+        print("export_transformers: --sample NAME OUT.npz --seq S [--past P]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(sample(a[1], a[2], int(a[4]), int(a[6]) if len(a) > 6 and a[5] == "--past" else 0))
+
 try:
-    import numpy as np
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -258,7 +295,11 @@ def build(name, rng):
     if name == "vit":
         from torchvision.models import VisionTransformer
         m = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=4,
-                              hidden_dim=64, mlp_dim=128, num_classes=10)
+                              hidden_dim=64, mlp_dim=128, num_classes=32)
+        with torch.no_grad():  # torchvision zero-initialises the head and class token
+            m.heads.head.weight.normal_(0, 0.2)
+            m.heads.head.bias.normal_(0, 0.2)
+            m.class_token.normal_(0, 0.2)
         x = torch.from_numpy(rng.standard_normal((1, 3, 32, 32)).astype(np.float32))
         return m, ["pixel_values"], [x], ["logits"], None, 14
     if name == "wav2vec2":

@@ -192,8 +192,14 @@ static void print_features(FILE *f, const char *title, const mk_feature *fs, int
         fprintf(f, "  %-24s %-6s %s", fs[i].name,
                 mk_dtype_name(fs[i].dtype) ? mk_dtype_name(fs[i].dtype) : "?", sh);
         if (fs[i].flex == MK_FLEX_RANGE) fputs("  (flexible: range)", f);
-        if (fs[i].flex == MK_FLEX_ENUMERATED)
-            fprintf(f, "  (flexible: %d enumerated shapes)", fs[i].n_enumerated);
+        if (fs[i].flex == MK_FLEX_ENUMERATED) {
+            fprintf(f, "  (flexible: %d enumerated shapes:", fs[i].n_enumerated);
+            for (int k = 0; k < fs[i].n_enumerated && k < 8; k++)
+                for (int d = 0; d < fs[i].rank; d++)
+                    fprintf(f, "%s%lld%s", d ? ", " : " [", (long long)fs[i].enumerated[k][d],
+                            d + 1 == fs[i].rank ? "]" : "");
+            fputs(fs[i].n_enumerated > 8 ? " ...)" : ")", f);
+        }
         if (fs[i].is_optional) fputs("  (optional)", f);
         fputc('\n', f);
     }

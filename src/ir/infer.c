@@ -1142,6 +1142,7 @@ mk_status mk_ir_infer(const mk_op *op, const mk_operand *ins, int n_ins, mk_type
     }
     mk_status st = rules[op->kind](&c);
     if (st) {
+        if (!e) return st;
         if (!e->code) mk_ir_infer_fail(&c, "type inference failed");
         return e->code ? e->code : st;
     }

@@ -411,6 +411,8 @@ static mk_status verify_block(vctx *v, const mk_block *b)
 
 mk_status mk_ir_verify(const mk_program *p, mk_err *e)
 {
+    mk_err quiet = {0};
+    if (!e) e = &quiet; /* a caller that only wants the verdict */
     if (!p) return mk_err_set(e, MK_EINVAL, "verify: no program");
     const char *opset = mk_ir_opset_for_spec(p->spec_version);
     if (!opset)

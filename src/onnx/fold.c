@@ -750,7 +750,7 @@ mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
             acc = tmp;
         }
         if (n_in == 1) *o = (ox_val){o->name, acc->type, acc->data, acc->nbytes, acc->borrowed,
-                                     NULL, NULL, 0, NULL, acc->f16_range};
+                                     NULL, NULL, 0, NULL, acc->f16_range, NULL};
         return MK_OK;
     }
     static const char *const unary[] = {"Neg", "Abs", "Sqrt", "Floor", "Ceil", "Round",
@@ -786,7 +786,7 @@ mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
     if (strcmp(ot, "Identity") == 0 || strcmp(ot, "Dropout") == 0) {
         ox_val *a = in[0];
         *o = (ox_val){o->name, a->type, a->data, a->nbytes, a->borrowed,
-                      NULL,    NULL,    0,       NULL,      a->f16_range};
+                      NULL,    NULL,    0,       NULL,      a->f16_range, NULL};
         if (n_out > 1 && out[1]) {
             /* Dropout mask: all true in inference */
             mk_type t = a->type;

@@ -11,10 +11,14 @@
 #include "onnx_int.h"
 
 /* ---- --shape / --bind parsing ---- */
+#define OX_ENUM_MAX 16    /* values of one enumerated dim */
+#define OX_ENUM_SHAPES 64 /* enumerated shapes of one input (the product of its dims') */
 typedef struct shape_spec {
     const char *name;
     int rank;
     int64_t lo[MK_MAX_RANK], hi[MK_MAX_RANK]; /* hi == lo for fixed dims; hi -1 unbounded */
+    int n_enum[MK_MAX_RANK];                  /* > 0: the dim is one of enums[i][0..n) */
+    int64_t enums[MK_MAX_RANK][OX_ENUM_MAX];
 } shape_spec;
 
 static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
@@ -32,8 +36,37 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
                               MK_MAX_RANK);
         char *end;
         errno = 0;
+        out->n_enum[out->rank] = 0;
+        if (*p == '[') {
+            /* enumerated: [224|288|384] */
+            int k = 0;
+            int64_t mn = INT32_MAX, mx = 0;
+            do {
+                p++;
+                long long v = strtoll(p, &end, 10);
+                if (end == p || errno || v < 0 || v > INT32_MAX || k == OX_ENUM_MAX)
+                    return mk_err_set(c->err, MK_EINVAL,
+                                      "--shape '%s': bad enumerated dim at '%s' (at most %d "
+                                      "values)", s, p, OX_ENUM_MAX);
+                out->enums[out->rank][k++] = v;
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+                p = end;
+            } while (*p == '|');
+            if (*p != ']' || k < 2)
+                return mk_err_set(c->err, MK_EINVAL,
+                                  "--shape '%s': expected [a|b|...] with two or more values", s);
+            p++;
+            out->n_enum[out->rank] = k;
+            out->lo[out->rank] = mn;
+            out->hi[out->rank] = mx;
+            out->rank++;
+            if (*p == ',') p++;
+            else if (*p) return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad text at '%s'", s, p);
+            continue;
+        }
         long long lo = strtoll(p, &end, 10), hi;
-        if (end == p || errno || lo < 1 || lo > INT32_MAX)
+        if (end == p || errno || lo < 0 || lo > INT32_MAX)
             return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad dim at '%s'", s, p);
         hi = lo;
         p = end;
@@ -55,7 +88,46 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
         if (*p == ',') p++;
         else if (*p) return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad text at '%s'", s, p);
     }
+    int ranges = 0, enums = 0;
+    size_t combos = 1;
+    for (int i = 0; i < out->rank; i++) {
+        ranges |= !out->n_enum[i] && out->hi[i] != out->lo[i];
+        enums |= out->n_enum[i] > 0;
+        if (out->n_enum[i]) combos *= (size_t)out->n_enum[i];
+        if (combos > OX_ENUM_SHAPES)
+            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': more than %d enumerated shapes",
+                              s, OX_ENUM_SHAPES);
+    }
+    if (ranges && enums)
+        return mk_err_set(c->err, MK_EINVAL,
+                          "--shape '%s': ranges and enumerated dims cannot be mixed in one input "
+                          "(Core ML keeps one kind of flexibility per input)", s);
     return MK_OK;
+}
+
+/* The enumerated shapes of sp (the product of its enumerated dims, first values first) into
+ * f; returns the count. */
+static int enum_shapes(ox_ctx *c, const shape_spec *sp, mk_feature *f)
+{
+    int n = 1;
+    for (int i = 0; i < sp->rank; i++)
+        if (sp->n_enum[i]) n *= sp->n_enum[i];
+    f->enumerated = mk_arena_array(c->p->arena, (size_t)n, sizeof *f->enumerated);
+    if (!f->enumerated) return -1;
+    for (int k = 0; k < n; k++) {
+        int rest = k;
+        for (int i = sp->rank - 1; i >= 0; i--) {
+            if (!sp->n_enum[i]) {
+                f->enumerated[k][i] = sp->lo[i];
+                continue;
+            }
+            f->enumerated[k][i] = sp->enums[i][rest % sp->n_enum[i]];
+            rest /= sp->n_enum[i];
+        }
+    }
+    f->n_enumerated = n;
+    f->flex = MK_FLEX_ENUMERATED;
+    return n;
 }
 
 /* ---- opset ---- */
@@ -168,12 +240,16 @@ static mk_status report_unsupported(ox_ctx *c)
         for (int j = i; j < k; j++) {
             if (done[j] || strcmp(op[i], op[j]) != 0 || strcmp(why[i], why[j]) != 0) continue;
             done[j] = 1;
-            if (shown < 3) mk_buf_printf(&out, "%s %s", shown ? "," : "", node[j]);
-            else if (shown == 3) mk_buf_printf(&out, ", ...");
+            if (shown < 12) mk_buf_printf(&out, "%s %s", shown ? "," : "", node[j]);
             shown++;
         }
+        if (shown > 12) mk_buf_printf(&out, " and %d more", shown - 12);
         mk_buf_printf(&out, ")");
     }
+    if (c->n_untried)
+        mk_buf_printf(&out, "; %ld later node%s read%s their outputs and %s not tried",
+                      c->n_untried, c->n_untried == 1 ? "" : "s", c->n_untried == 1 ? "s" : "",
+                      c->n_untried == 1 ? "was" : "were");
     mk_buf_append(&out, "", 1);
     mk_status st = mk_err_set(c->err, MK_EUNSUPPORTED, "%s", out.data ? (char *)out.data : "?");
     mk_buf_free(&out);
@@ -248,13 +324,17 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
     for (int i = n_out; i < 64; i++) outs[i] = sink;
     mk_status st;
     if (poisoned) {
+        c->n_untried++;
         st = MK_EUNSUPPORTED;
     } else {
         const ox_importer *im = mk_onnx_find_importer(n->op_type, c->opset < 7 ? 7 : c->opset);
         if (!im || !domain_ok(n)) return MK_EUNSUPPORTED; /* recorded by the pre-scan */
         st = MK_EUNSUPPORTED;
+        ox_kd *kd = NULL;
         if (all_const) st = mk_onnx_fold(c, n, ins, n_in, outs, n_out);
+        else st = mk_onnx_fold_dims(c, n, ins, n_in, outs, &kd);
         if (st == MK_EUNSUPPORTED) st = im->fn(c, n, ins, n_in, outs, n_out);
+        if (st == MK_OK && kd && outs[0]->mil && !outs[0]->data) outs[0]->kd = kd;
     }
     if (st == MK_EUNSUPPORTED) {
         for (int i = 0; i < n_out; i++) outs[i]->poisoned = 1;
@@ -485,10 +565,11 @@ static mk_status spec_from_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, sha
     if (t->rank > MK_MAX_RANK)
         return mk_err_set(c->err, MK_EINVAL, "%s: input '%s': rank %d > %d", c->file, vi->name,
                           t->rank, MK_MAX_RANK);
+    memset(spec, 0, sizeof *spec);
     spec->name = vi->name;
     spec->rank = t->rank;
     for (int i = 0; i < t->rank; i++) {
-        if (t->dims[i] < 1 || t->dims[i] > INT32_MAX)
+        if (t->dims[i] < 0 || t->dims[i] > INT32_MAX)
             return mk_err_set(c->err, MK_EINVAL,
                               "%s: input '%s': the given tensor has dim %d = %lld", c->file,
                               vi->name, i, (long long)t->dims[i]);
@@ -631,6 +712,11 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
                                   c->file, nm, i, (long long)d, (long long)sp->lo[i]);
             f.range_lo[i] = sp->lo[i];
             f.range_hi[i] = sp->hi[i];
+            if (sp->n_enum[i]) {
+                t.dims[i] = MK_DIM_UNKNOWN;
+                f.shape[i] = sp->enums[i][0];
+                continue;
+            }
             if (sp->hi[i] != sp->lo[i]) {
                 f.flex = MK_FLEX_RANGE;
                 t.dims[i] = MK_DIM_UNKNOWN;
@@ -639,7 +725,7 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
             }
             d = sp->lo[i];
         }
-        if (d <= 0)
+        if (d < 0)
             return mk_err_set(c->err, MK_EINVAL,
                               "%s: input '%s' dim %d ('%s') is dynamic: fix it with --shape "
                               "%s=d0,d1,...",
@@ -648,6 +734,11 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         f.shape[i] = d;
         f.range_lo[i] = f.range_hi[i] = d;
     }
+    for (int i = 0; sp && i < rank; i++)
+        if (sp->n_enum[i]) {
+            if (enum_shapes(c, sp, &f) < 0) return MK_OOM(c->err);
+            break;
+        }
     size_t total;
     mk_type chk = t;
     for (int i = 0; i < rank; i++)

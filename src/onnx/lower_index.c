@@ -92,7 +92,7 @@ OX_LOWER(mk_onnx_lower_one_hot)
         t.dtype = MK_DT_INT32;
         if (!op || !mk_onnx_in_mil(c, op, "x", xf) || !mk_onnx_in_str(c, op, "dtype", "int32"))
             return fail(c);
-        ox_val tmp = {ix->name, t, NULL, 0, 0, mk_onnx_out(c, op, NULL, &t), NULL, 0, NULL, 0};
+        ox_val tmp = {ix->name, t, NULL, 0, 0, mk_onnx_out(c, op, NULL, &t), NULL, 0, NULL, 0, NULL};
         if (!tmp.mil) return fail(c);
         iv = wrap_indices(c, &tmp, &depth, 0);
     } else {

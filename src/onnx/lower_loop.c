@@ -76,7 +76,7 @@ static void alias(ox_val *dst, const ox_val *v)
 {
     const char *nm = dst->name;
     *dst = (ox_val){nm,     v->type,    v->data,     v->nbytes, v->borrowed,
-                    v->mil, v->mil_blk, v->poisoned, NULL,      v->f16_range};
+                    v->mil, v->mil_blk, v->poisoned, NULL,      v->f16_range, v->kd};
 }
 
 /* Stack k per-iteration values along a new axis 0 into o: a constant when all are. */

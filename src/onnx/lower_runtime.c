@@ -72,11 +72,19 @@ OX_LOWER(mk_onnx_lower_constant_of_shape)
         if (c->err->code) return c->err->code;
         return why ? mk_onnx_unsupported(c, n, "%s", why) : MK_OOM(c->err);
     }
-    mk_op *op = mk_onnx_op(c, MK_OP_FILL, oname(n, 0));
-    if (!op || !mk_onnx_in_mil(c, op, "shape", s) || !mk_onnx_in_mil(c, op, "value", v))
+    /* tile of a [1, ..., 1] constant by the run-time shape: fill without fill (H4) */
+    mk_type t = mk_type_make(v->type.dtype, len, NULL), ct = t;
+    const ox_kd *kd = in[0]->kd && in[0]->kd->n == len ? in[0]->kd : NULL;
+    for (int i = 0; i < len; i++) {
+        ct.dims[i] = 1;
+        t.dims[i] = kd && kd->v[i] >= 0 ? kd->v[i] : MK_DIM_UNKNOWN;
+    }
+    mk_value *one = len ? mk_ir_const(c->p, c->blk, "fill_value", &ct, v->cst->data,
+                                      (size_t)mk_dtype_bits(ct.dtype) / 8, 0)
+                        : v;
+    mk_op *op = one ? mk_onnx_op(c, MK_OP_TILE, oname(n, 0)) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", one) || !mk_onnx_in_mil(c, op, "reps", s))
         return MK_OOM(c->err);
-    mk_type t = mk_type_make(v->type.dtype, len, NULL);
-    for (int i = 0; i < len; i++) t.dims[i] = MK_DIM_UNKNOWN;
     return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
 }
 
@@ -94,10 +102,56 @@ static mk_value *bound(ox_ctx *c, ox_val *v, int *bad)
     return mk_onnx_reshape(c, x, 0, NULL, NULL);
 }
 
+/* Integer Range(start, limit, delta) with constant start and delta and a run-time limit
+ * that has an upper bound (a flexible input's range): slice_by_size of the constant range up
+ * to the bound, a Neural Engine form where range_1d runs on the CPU (H4). 0 when not. */
+static int range_bounded(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, mk_status *st,
+                         ox_val *o)
+{
+    const ox_kd *k = in[1]->kd;
+    if (!in[0]->data || !in[2]->data || in[0]->type.dtype != MK_DT_INT64 ||
+        in[2]->type.dtype != MK_DT_INT64 || !k || k->n != 1 || k->hi[0] < 0)
+        return 0;
+    int64_t s0 = mk_onnx_cget_i(in[0], 0), d = mk_onnx_cget_i(in[2], 0), hi = k->hi[0];
+    if (d <= 0 || s0 < INT32_MIN || s0 > INT32_MAX || d > INT32_MAX || hi > INT32_MAX)
+        return 0;
+    int64_t cnt = hi > s0 ? (hi - s0 + d - 1) / d : 0;
+    int32_t *vals = mk_arena_array(c->p->arena, (size_t)(cnt ? cnt : 1), sizeof *vals);
+    if (!vals) return *st = MK_OOM(c->err), 1;
+    for (int64_t i = 0; i < cnt; i++) vals[i] = (int32_t)(s0 + i * d);
+    mk_type ct = mk_type_make(MK_DT_INT32, 1, &cnt);
+    mk_value *all = mk_ir_const(c->p, c->blk, "range_values", &ct, vals, (size_t)cnt * 4, 1);
+    /* size = max(ceil((limit - start) / delta), 0), as a [1] vector */
+    mk_value *lim = mil(c, in[1]);
+    int64_t one = 1;
+    if (lim && lim->type.rank == 0) lim = mk_onnx_reshape(c, lim, 1, &one, NULL);
+    mk_value *sz = lim;
+    if (sz && (s0 != 0 || d != 1)) {
+        int32_t a = (int32_t)(d - 1 - s0), dd = (int32_t)d, zero = 0;
+        mk_value *av = mk_ir_const_i32(c->p, c->blk, "range_offset", 1, &a, 1);
+        mk_value *dv = mk_ir_const_i32(c->p, c->blk, "range_step", 1, &dd, 1);
+        mk_value *zv = mk_ir_const_i32(c->p, c->blk, "zero", 1, &zero, 1);
+        sz = av && dv && zv ? mk_onnx_binary(c, MK_OP_ADD, sz, av, NULL) : NULL;
+        sz = sz ? mk_onnx_binary(c, MK_OP_FLOOR_DIV, sz, dv, NULL) : NULL;
+        sz = sz ? mk_onnx_binary(c, MK_OP_MAXIMUM, sz, zv, NULL) : NULL;
+    }
+    int32_t b0 = 0;
+    mk_op *op = all && sz ? mk_onnx_op(c, MK_OP_SLICE_BY_SIZE, oname(n, 0)) : NULL;
+    if (!op || !mk_onnx_in_mil(c, op, "x", all) || !mk_onnx_in_i32s(c, op, "begin", 1, &b0) ||
+        !mk_onnx_in_mil(c, op, "size", sz))
+        return *st = fail(c), 1;
+    int64_t u = MK_DIM_UNKNOWN;
+    mk_type t = mk_type_make(MK_DT_INT32, 1, &u);
+    *st = done(c, o, mk_onnx_out(c, op, NULL, &t));
+    return 1;
+}
+
 /* Range with run-time start / limit / delta: MIL range_1d (fp32 or int32, as MIL computes). */
 OX_LOWER(mk_onnx_lower_range)
 {
     (void)n_out;
+    mk_status rst;
+    if (n_in == 3 && in[0] && in[1] && in[2] && range_bounded(c, n, in, &rst, out[0])) return rst;
     static const char *const names[3] = {"start", "end", "step"};
     mk_value *v[3];
     if (n_in != 3 || !in[0] || !in[1] || !in[2])

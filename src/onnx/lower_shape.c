@@ -45,7 +45,7 @@ OX_LOWER(mk_onnx_lower_identity)
     }
     if (a->data) {
         *out[0] = (ox_val){out[0]->name, a->type, a->data, a->nbytes, a->borrowed,
-                           NULL,         NULL,    0,       NULL,      a->f16_range};
+                           NULL,         NULL,    0,       NULL,      a->f16_range, NULL};
     } else {
         mk_onnx_set(out[0], a->mil);
     }
@@ -129,6 +129,29 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
     return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }
 
+/* A run-time Reshape target whose elements are all known but one, which becomes -1 (and
+ * zeros stay zeros): the static form. Not when a known element is -1 already or could make
+ * the -1 ambiguous (a zero count, a 0 copying an unknown dim of x). */
+static int kd_one_unknown(const ox_val *shp, const mk_value *x, int64_t *sh, int *ns)
+{
+    const ox_kd *k = shp ? shp->kd : NULL;
+    if (!k || k->rank != 1 || k->n > MK_MAX_RANK) return 0;
+    int unk = 0;
+    for (int i = 0; i < k->n; i++) {
+        int64_t v = k->v[i];
+        if (v == OX_UNKNOWN) {
+            unk++;
+            sh[i] = -1;
+        } else if (v < 0 || (v == 0 && (i >= x->type.rank || x->type.dims[i] <= 0))) {
+            return 0;
+        } else {
+            sh[i] = v;
+        }
+    }
+    *ns = k->n;
+    return unk == 1;
+}
+
 OX_LOWER(mk_onnx_lower_reshape)
 {
     (void)n_out;
@@ -136,7 +159,7 @@ OX_LOWER(mk_onnx_lower_reshape)
     if (!x) return MK_OOM(c->err);
     int64_t sh[MK_MAX_RANK * 4];
     int ns = ints_arg(c, n, in, n_in, 1, 5, "shape", sh, MK_MAX_RANK);
-    if (ns == -2) return reshape_rt(c, n, x, in[1], out[0]);
+    if (ns == -2 && !kd_one_unknown(in[1], x, sh, &ns)) return reshape_rt(c, n, x, in[1], out[0]);
     if (ns < 0) return mk_onnx_unsupported(c, n, "missing shape");
     int allowzero = (int)mk_onnx_attr_i(n, "allowzero", 0), neg = -1;
     int64_t known = 1, total = 1;
@@ -390,6 +413,104 @@ static mk_value *slice_static(ox_ctx *c, mk_value *x, const int64_t *b, const in
     return mk_onnx_out(c, op, NULL, t);
 }
 
+/* An int32 [k] vector: constant elements of kd where known, else slices of run-time vector
+ * rt (built lazily from v). pos[i] is the kd element for output i, or -1 for fill[i]. */
+static mk_value *mixed_vector(ox_ctx *c, ox_val *v, const ox_kd *kd, int k, const int *pos,
+                              const int32_t *fill)
+{
+    mk_value *parts[MK_MAX_RANK], *rt = NULL;
+    int np = 0, len;
+    int32_t run[MK_MAX_RANK];
+    int nrun = 0;
+    for (int i = 0; i <= k; i++) {
+        int unknown = i < k && pos[i] >= 0 && kd->v[pos[i]] == OX_UNKNOWN;
+        if (i < k && !unknown) {
+            int64_t x = pos[i] < 0 ? fill[i] : kd->v[pos[i]];
+            run[nrun++] = (int32_t)(x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : x);
+            continue;
+        }
+        if (nrun) {
+            parts[np] = mk_ir_const_i32(c->p, c->blk, "bounds", nrun, run, 0);
+            if (!parts[np++]) return NULL;
+            nrun = 0;
+        }
+        if (i == k) break;
+        if (!rt && !(rt = mk_onnx_i32_vector(c, v, &len))) return NULL;
+        int64_t b = pos[i], e = pos[i] + 1, st = 1;
+        int em = 0;
+        int64_t one = 1;
+        mk_type t = mk_type_make(MK_DT_INT32, 1, &one);
+        if (!(parts[np++] = slice_static(c, rt, &b, &e, &st, &em, &t, NULL))) return NULL;
+    }
+    if (np == 1) return parts[0];
+    mk_op *op = mk_onnx_op(c, MK_OP_CONCAT, NULL);
+    if (!op) return NULL;
+    for (int i = 0; i < np; i++)
+        if (!mk_onnx_in_mil(c, op, "values", parts[i])) return NULL;
+    int64_t kk = k;
+    mk_type t = mk_type_make(MK_DT_INT32, 1, &kk);
+    if (!mk_onnx_in_i32(c, op, "axis", 0) || !mk_onnx_in_bool(c, op, "interleave", 0)) return NULL;
+    return mk_onnx_out(c, op, NULL, &t);
+}
+
+/* Slice whose bounds are known only at run time (a causal mask cut to the current length),
+ * or of an axis whose length is: slice_by_index with begin/end vectors made of the known
+ * elements and the run-time ones; MIL clamps them as ONNX does. Axes and steps constant. */
+static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val **in,
+                          int n_in, ox_val *o)
+{
+    int r = x->type.rank;
+    int64_t ax[MK_MAX_RANK], sp[MK_MAX_RANK];
+    ox_kd t1, t2;
+    const ox_kd *kb = c->opset >= 10 && n_in > 1 ? mk_onnx_kd(in[1], &t1) : NULL;
+    const ox_kd *ke = c->opset >= 10 && n_in > 2 ? mk_onnx_kd(in[2], &t2) : NULL;
+    if (!kb || !ke || kb->rank != 1 || kb->n != ke->n || kb->n > r)
+        return mk_onnx_unsupported(c, n, "slice bounds computed at run time");
+    int na = ints_arg(c, n, in, n_in, 3, 10, "axes", ax, MK_MAX_RANK);
+    int nsp = ints_arg(c, n, in, n_in, 4, 10, "steps", sp, MK_MAX_RANK);
+    if ((na >= 0 && na != kb->n) || (nsp >= 0 && nsp != kb->n))
+        return mk_err_set(c->err, MK_EINVAL, "starts/ends/axes/steps lengths differ");
+    int posb[MK_MAX_RANK], pose[MK_MAX_RANK], em[MK_MAX_RANK];
+    int32_t fb[MK_MAX_RANK], fe[MK_MAX_RANK], s32[MK_MAX_RANK];
+    uint8_t emb[MK_MAX_RANK];
+    mk_type t = x->type;
+    for (int i = 0; i < r; i++) posb[i] = pose[i] = -1, fb[i] = fe[i] = 0, s32[i] = 1, em[i] = 1;
+    for (int k = 0; k < kb->n; k++) {
+        int a;
+        if (!norm_axis(na >= 0 ? ax[k] : k, r, &a)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+        int64_t step = nsp >= 0 ? sp[k] : 1, dim = x->type.dims[a];
+        int64_t b = kb->v[k], e = ke->v[k];
+        if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
+        if (b != OX_UNKNOWN && e != OX_UNKNOWN && dim >= 0) {
+            int64_t len = ox_slice_axis(dim, &b, &e, &step);
+            em[a] = step < 0 && e < 0;
+            fb[a] = (int32_t)b;
+            fe[a] = em[a] ? 0 : (int32_t)e;
+            s32[a] = (int32_t)step;
+            t.dims[a] = len;
+            continue;
+        }
+        if (step < 0 || step > INT32_MAX)
+            return mk_onnx_unsupported(c, n, "negative step with run-time bounds");
+        s32[a] = (int32_t)step;
+        posb[a] = k;
+        em[a] = e != OX_UNKNOWN && e >= INT32_MAX;
+        pose[a] = em[a] ? -1 : k;
+        t.dims[a] = MK_DIM_UNKNOWN;
+    }
+    for (int i = 0; i < r; i++) emb[i] = (uint8_t)em[i];
+    mk_value *bv = mixed_vector(c, in[1], kb, r, posb, fb);
+    mk_value *ev = bv ? mixed_vector(c, in[2], ke, r, pose, fe) : NULL;
+    mk_op *op = ev ? mk_onnx_op(c, MK_OP_SLICE_BY_INDEX, oname(n, 0)) : NULL;
+    const char *emn = op ? mk_arena_printf(c->p->arena, "%s_end_mask", op->name) : NULL;
+    mk_value *emv = emn ? mk_ir_const_bool(c->p, c->blk, emn, r, emb, 0) : NULL;
+    if (!emv || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "begin", bv) ||
+        !mk_onnx_in_mil(c, op, "end", ev) || !mk_onnx_in_i32s(c, op, "stride", r, s32) ||
+        !mk_onnx_in_mil(c, op, "end_mask", emv))
+        return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+}
+
 OX_LOWER(mk_onnx_lower_slice)
 {
     (void)n_out;
@@ -401,8 +522,8 @@ OX_LOWER(mk_onnx_lower_slice)
     int ne = ints_arg(c, n, in, n_in, 2, 10, "ends", en, MK_MAX_RANK);
     int na = ints_arg(c, n, in, n_in, 3, 10, "axes", ax, MK_MAX_RANK);
     int nsp = c->opset >= 10 ? ints_arg(c, n, in, n_in, 4, 10, "steps", sp, MK_MAX_RANK) : -1;
-    if (ns == -2 || ne == -2 || na == -2 || nsp == -2)
-        return mk_onnx_unsupported(c, n, "slice bounds computed at run time");
+    if (na == -2 || nsp == -2) return mk_onnx_unsupported(c, n, "slice axes or steps computed at run time");
+    if (ns == -2 || ne == -2) return slice_rt(c, n, x, in, n_in, out[0]);
     if (ns < 0 || ne != ns || (na >= 0 && na != ns) || (nsp >= 0 && nsp != ns))
         return mk_err_set(c->err, MK_EINVAL, "starts/ends/axes/steps lengths differ");
     int64_t b[MK_MAX_RANK], e[MK_MAX_RANK], s[MK_MAX_RANK];
@@ -414,7 +535,7 @@ OX_LOWER(mk_onnx_lower_slice)
         if (!norm_axis(na >= 0 ? ax[k] : k, r, &a)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
         int64_t dim = x->type.dims[a], step = nsp >= 0 ? sp[k] : 1;
         if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
-        if (dim < 0) return mk_onnx_unsupported(c, n, "slice of a dynamic axis");
+        if (dim < 0) return slice_rt(c, n, x, in, n_in, out[0]);
         int64_t bs = st_[k], es = en[k];
         int64_t len = ox_slice_axis(dim, &bs, &es, &step);
         if (len == 0) return mk_onnx_unsupported(c, n, "empty slice");
@@ -676,11 +797,69 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
     return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }
 
+/* Expand whose tile reps are all known at convert time although some dims are not (a
+ * target of 1, or 1 -> N, at a run-time dim): one static tile. 0 when a rep depends on a
+ * run-time value. */
+static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *shp,
+                         mk_status *st, ox_val *o)
+{
+    ox_kd tmp;
+    const ox_kd *k = mk_onnx_kd(shp, &tmp);
+    if (!k || k->rank != 1 || k->n > MK_MAX_RANK) return 0;
+    int r = x->type.rank > k->n ? x->type.rank : k->n;
+    int64_t xd[MK_MAX_RANK];
+    int32_t reps[MK_MAX_RANK];
+    mk_type t = mk_type_make(x->type.dtype, r, NULL);
+    for (int i = 0; i < r; i++) {
+        int xi = i - (r - x->type.rank), si = i - (r - k->n);
+        int64_t xv = xi >= 0 ? x->type.dims[xi] : 1, sv = si >= 0 ? k->v[si] : 1;
+        xd[i] = xv;
+        if (sv == 1 || (sv == OX_UNKNOWN && xv > 1)) {
+            reps[i] = 1;
+            t.dims[i] = xv;
+        } else if (sv == OX_UNKNOWN || xv < 0 || sv < 0 || sv > INT32_MAX) {
+            return 0;
+        } else if (xv == 1 || xv == sv) {
+            reps[i] = xv == 1 ? (int32_t)sv : 1;
+            t.dims[i] = sv;
+        } else {
+            *st = mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
+            return 1;
+        }
+    }
+    mk_value *v = x;
+    int need_tile = 0;
+    for (int i = 0; i < r; i++) need_tile |= reps[i] != 1;
+    if (x->type.rank != r) {
+        /* a rank change of a dynamic x: a reshape with -1 at its one unknown dim */
+        int unk = 0;
+        for (int j = 0; j < r; j++) unk += xd[j] < 0;
+        if (unk > 1) return 0;
+        if (!(v = mk_onnx_reshape(c, x, r, xd, need_tile ? NULL : oname(n, 0)))) {
+            *st = fail(c);
+            return 1;
+        }
+    }
+    if (!need_tile) {
+        *st = done(c, o, x->type.rank != r ? v : mk_onnx_unary(c, MK_OP_IDENTITY, v, oname(n, 0)));
+        return 1;
+    }
+    mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "reps", r, reps)) {
+        *st = MK_OOM(c->err);
+        return 1;
+    }
+    *st = done(c, o, mk_onnx_out(c, op, NULL, &t));
+    return 1;
+}
+
 OX_LOWER(mk_onnx_lower_expand)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
     if (!x) return MK_OOM(c->err);
+    mk_status est;
+    if (expand_static(c, n, x, in[1], &est, out[0])) return est;
     if (!in[1]->data) return expand_rt(c, n, x, in[1], out[0]);
     size_t ns = mk_onnx_numel(&in[1]->type);
     if (ns > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
@@ -748,12 +927,21 @@ OX_LOWER(mk_onnx_lower_shape)
         mk_type t = mk_type_make(MK_DT_INT64, 1, &len);
         return mk_onnx_set_const(c, out[0], &t, dims);
     }
-    if (s != 0 || e != r) return mk_onnx_unsupported(c, n, "start/end on a dynamic shape");
-    mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, oname(n, 0));
+    int whole = s == 0 && e == r;
+    mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, whole ? oname(n, 0) : NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
     int64_t rr = r;
     mk_type t = mk_type_make(MK_DT_INT32, 1, &rr);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+    if (v && !whole) {
+        int64_t b[1] = {s}, en[1] = {e}, st1[1] = {1};
+        int em[1] = {0};
+        t.dims[0] = len;
+        v = slice_static(c, v, b, en, st1, em, &t, oname(n, 0));
+    }
+    mk_status st = done(c, out[0], v);
+    if (st == MK_OK) out[0]->kd = mk_onnx_shape_kd(c, x, (int)s, (int)e);
+    return st;
 }
 
 OX_LOWER(mk_onnx_lower_size)
@@ -838,7 +1026,7 @@ OX_LOWER(mk_onnx_lower_if)
                 }
                 if (v->poisoned) out[i]->poisoned = 1;
                 else *out[i] = (ox_val){out[i]->name, v->type, v->data, v->nbytes, v->borrowed,
-                                        v->mil, v->mil_blk, 0, NULL, v->f16_range};
+                                        v->mil, v->mil_blk, 0, NULL, v->f16_range, v->kd};
             }
         mk_strmap_free(&sc->vals);
         return st;

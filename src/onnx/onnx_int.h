@@ -46,7 +46,18 @@ typedef struct ox_val {
     int poisoned;      /* produced by an unsupported node */
     struct ox_qsrc *qsrc; /* set by QuantizeLinear: the float chain a DequantizeLinear reuses */
     unsigned f16_range;   /* 1 + mk_f32_f16_range of FP32 data measured on copy; 0 unknown */
+    struct ox_kd *kd;     /* a run-time shape vector: the elements known at convert time */
 } ox_val;
+
+/* Per-element knowledge of a small run-time int vector (rank 0 or 1, from Shape): v[i] is
+ * the value or OX_UNKNOWN, hi[i] an upper bound when a flexible input gives one (else -1). */
+#define OX_UNKNOWN INT64_MIN
+#define OX_KD_MAX 16
+typedef struct ox_kd {
+    int n, rank;
+    mk_dtype dtype; /* INT64 or BOOL, as the constant it folds to */
+    int64_t v[OX_KD_MAX], hi[OX_KD_MAX];
+} ox_kd;
 
 /* What a run-time QuantizeLinear computed: qf = clip(round(x / scale) + zero_point) in fp32,
  * before the cast to int32, so a following DequantizeLinear becomes fake quantization. */
@@ -77,6 +88,7 @@ typedef struct ox_ctx {
     const Onnx__GraphProto *graph; /* the graph (or subgraph) being lowered */
     mk_buf unsup; /* collected "op|reason|node" lines */
     int n_unsup;
+    long n_untried; /* nodes skipped because an input came from an unsupported node */
     long n_nodes_done, n_nodes_total;
     struct ox_ext {
         const char *path;
@@ -169,6 +181,18 @@ mk_status mk_onnx_unsupported(ox_ctx *c, const Onnx__NodeProto *n, const char *f
 double mk_onnx_cget_f(const ox_val *v, size_t i);
 int64_t mk_onnx_cget_i(const ox_val *v, size_t i);
 size_t mk_onnx_numel(const mk_type *t); /* 0 for unknown */
+
+/* ---- per-element folding of shape vectors (fold_dims.c) ---- */
+/* What is known of x's dims [s, e) (for a Shape node), NULL when nothing is or on OOM. */
+ox_kd *mk_onnx_shape_kd(ox_ctx *c, mk_value *x, int s, int e);
+/* The known elements of v: its kd, or its constant int/bool data (rank <= 1, at most
+ * OX_KD_MAX elements) written into *tmp; NULL when neither. */
+const ox_kd *mk_onnx_kd(const ox_val *v, ox_kd *tmp);
+/* Evaluate shape arithmetic element by element when an input is a partly known vector:
+ * MK_OK when out[0] became a constant (nothing to lower), else MK_EUNSUPPORTED with
+ * *partial set to what is known of out[0] (NULL when nothing), to attach after lowering. */
+mk_status mk_onnx_fold_dims(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
+                            ox_val **out, ox_kd **partial);
 
 /* ---- importer table ---- */
 typedef mk_status (*ox_lower_fn)(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,

@@ -28,7 +28,9 @@ TEST(onnx_rt_constant_of_shape_float_value)
     mk_program *p = imp(tc, &b, NULL);
     ob_free(&b);
     if (!p) return;
-    CHECK_EQ_INT(ob_count(p, MK_OP_FILL), 1);
+    /* fill runs on the CPU (H4): a tile of a one-element constant by the shape does not */
+    CHECK_EQ_INT(ob_count(p, MK_OP_FILL), 0);
+    CHECK_EQ_INT(ob_count(p, MK_OP_TILE), 1);
     const mk_type *t = ob_out_type(p, 0);
     CHECK_EQ_INT(t->dtype, MK_DT_FP32);
     CHECK(ob_dims_are(t, 2, (int64_t[]){MK_DIM_UNKNOWN, MK_DIM_UNKNOWN}));
@@ -179,11 +181,19 @@ TEST(onnx_rt_range_limit_from_shape)
         CHECK(ob_dims_are(ob_out_type(fixed, 0), 1, (int64_t[]){3}));
         mk_ir_program_free(fixed);
     }
+    shapes[0] = "x=1..";
+    mk_program *unbounded = imp(tc, &b, &o);
+    if (unbounded) {
+        CHECK_EQ_INT(ob_count(unbounded, MK_OP_RANGE_1D), 1);
+        mk_ir_program_free(unbounded);
+    }
+    /* a bounded length: a slice of the constant range to the bound, not range_1d (H4) */
     shapes[0] = "x=1..16";
     mk_program *p = imp(tc, &b, &o);
     ob_free(&b);
     if (!p) return;
-    CHECK_EQ_INT(ob_count(p, MK_OP_RANGE_1D), 1);
+    CHECK_EQ_INT(ob_count(p, MK_OP_RANGE_1D), 0);
+    CHECK_EQ_INT(ob_count(p, MK_OP_SLICE_BY_SIZE), 1);
     /* x of length 5 at run time: Range(0, 5, 2) = [0, 2, 4] */
     float x[5] = {0};
     char nm[64];
