@@ -186,7 +186,14 @@ int lint_program_is_fp16(const mk_program *p)
 {
     for (int i = 0; i < p->n_functions; i++) MK_FOR_OPS(p->functions[i]->block, op)
         {
-            if (lint_is_weight_op(op) || op->kind == MK_OP_CAST) continue;
+            /* Core ML states are fp16 even in fp32 programs: their reads and writes (and the
+             * slice_update writing a KV cache) say nothing about the compute precision */
+            if (lint_is_weight_op(op) || op->kind == MK_OP_CAST || op->kind == MK_OP_READ_STATE ||
+                op->kind == MK_OP_WRITE_STATE || op->kind == MK_OP_COREML_UPDATE_STATE ||
+                (op->kind == MK_OP_SLICE_UPDATE && mk_ir_arg(op, "x") &&
+                 mk_ir_arg(op, "x")->producer &&
+                 mk_ir_arg(op, "x")->producer->kind == MK_OP_READ_STATE))
+                continue;
             for (int j = 0; j < op->n_outputs; j++)
                 if (op->outputs[j]->type.dtype == MK_DT_FP16) return 1;
         }

@@ -55,11 +55,11 @@ static mk_value *unscale(mk_value *v, double *factor)
 }
 
 /* Follow scalar scales; with blk, only through values read once there (the scores chain,
- * whose ops the fusion removes). */
-static mk_value *strip_scales(const mk_block *blk, mk_value *v, double *factor)
+ * whose ops the fusion removes), `uses` times for v itself. */
+static mk_value *strip_scales(const mk_block *blk, mk_value *v, double *factor, int uses)
 {
     for (int i = 0; i < 4; i++) {
-        if (blk && !sole_use(blk, v)) break;
+        if (blk && !(v->producer && mk_ir_count_uses(blk, v) == (i ? 1 : uses))) break;
         double f = *factor;
         mk_value *u = unscale(v, &f);
         if (!u) break;
@@ -109,12 +109,34 @@ typedef struct match {
     double factor;     /* scale applied to Q K^T */
 } match;
 
+/* x - reduce_max(x, [last], keep_dims) with x read by these two ops only: x (softmax does not
+ * change under a shift, torchaudio's wav2vec2 exports one); else v itself. */
+static mk_value *unshift(const mk_block *blk, mk_value *v, int *uses)
+{
+    *uses = 1;
+    if (!is_kind(v, MK_OP_SUB) || !sole_use(blk, v)) return v;
+    mk_value *x = mk_ir_arg(v->producer, "x"), *y = mk_ir_arg(v->producer, "y");
+    if (!x || !is_kind(y, MK_OP_REDUCE_MAX) || mk_ir_arg(y->producer, "x") != x ||
+        !mk_type_equal(&x->type, &v->type) || !sole_use(blk, y))
+        return v;
+    int64_t ax[2];
+    int n = 0, keep = 0, r = x->type.rank;
+    if (!pass_ints(y->producer, "axes", ax, 2, &n) || n != 1 || (ax[0] != -1 && ax[0] != r - 1) ||
+        !mk_ir_arg_bool(y->producer, "keep_dims", &keep) || !keep ||
+        mk_ir_count_uses(blk, x) != 2)
+        return v;
+    *uses = 2;
+    return x;
+}
+
 /* The scores chain of softmax sm back to matmul(Q, K^T); every value on it read once. */
 static int match_scores(const mk_block *blk, const mk_op *sm, match *m)
 {
     mk_value *z = mk_ir_arg(sm, "x");
+    int zu = 1;
     if (!z || !mk_dtype_is_float(z->type.dtype) || z->type.rank < 3 || !sole_use(blk, z))
         return 0;
+    z = unshift(blk, z, &zu);
     int r = z->type.rank;
     mk_value *s = z;
     m->factor = 1;
@@ -122,7 +144,7 @@ static int match_scores(const mk_block *blk, const mk_op *sm, match *m)
         const mk_op *ad = z->producer;
         mk_value *x = mk_ir_arg(ad, "x"), *y = mk_ir_arg(ad, "y");
         double f = 1;
-        int x_scores = x && is_kind(strip_scales(blk, x, &f), MK_OP_MATMUL);
+        int x_scores = x && is_kind(strip_scales(blk, x, &f, 1), MK_OP_MATMUL);
         s = x_scores ? x : y;
         m->mask = x_scores ? y : x;
         if (!s || !m->mask || s == m->mask || !mk_type_equal(&s->type, &z->type) ||
@@ -147,20 +169,21 @@ static int match_scores(const mk_block *blk, const mk_op *sm, match *m)
         if (mt->rank < 1 || mt->rank > r || mt->dims[mt->rank - 1] != z->type.dims[r - 1])
             return 0;
     }
-    mk_value *raw = strip_scales(blk, s, &m->factor);
-    if (!is_kind(raw, MK_OP_MATMUL) || !sole_use(blk, raw)) return 0;
+    mk_value *raw = strip_scales(blk, s, &m->factor, s == z ? zu : 1);
+    if (!is_kind(raw, MK_OP_MATMUL) || mk_ir_count_uses(blk, raw) != (raw == z ? zu : 1))
+        return 0;
     const mk_op *mm = raw->producer;
     int ty = flag(mm, "transpose_y");
     mk_value *y = mk_ir_arg(mm, "y");
     m->q = mk_ir_arg(mm, "x");
     if (flag(mm, "transpose_x") != 0 || ty < 0 || !m->q || !y) return 0;
-    m->q = strip_scales(NULL, m->q, &m->factor);
-    mk_value *yt = strip_scales(NULL, y, &m->factor);
+    m->q = strip_scales(NULL, m->q, &m->factor, 1);
+    mk_value *yt = strip_scales(NULL, y, &m->factor, 1);
     if (ty) {
         m->k = yt;
     } else if (is_kind(yt, MK_OP_TRANSPOSE) && swaps_last(yt->producer) &&
                mk_ir_arg(yt->producer, "x")) {
-        m->k = strip_scales(NULL, mk_ir_arg(yt->producer, "x"), &m->factor);
+        m->k = strip_scales(NULL, mk_ir_arg(yt->producer, "x"), &m->factor, 1);
     } else {
         m->k = yt;
         m->k_t = 1;

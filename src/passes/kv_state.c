@@ -126,6 +126,10 @@ static mk_value *with_axis(pb *b, const mk_type *t, int axis, mk_value *v, int z
 {
     int32_t pre[MK_MAX_RANK], post[MK_MAX_RANK];
     int r = t->rank;
+    if (zeros && v->cst) { /* all zeros */
+        int32_t z[MK_MAX_RANK] = {0};
+        return pb_i32s(b, "kv_zeros", r, z);
+    }
     for (int d = 0; d < r; d++) {
         int32_t x = zeros ? 0 : (int32_t)t->dims[d];
         if (d < axis) pre[d] = x;
@@ -230,8 +234,9 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
             }
     }
     mk_block *blk = f->block;
+    mk_op *start = blk->first; /* the reads go after the filled count, before the graph */
     pb b;
-    pb_init(&b, p, blk->first, e);
+    pb_init(&b, p, start, e);
     int added = 0;
     mk_value *len = filled_count(&b, p, f, len_name, &added, e);
     if (!len) return -1;
@@ -248,7 +253,7 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         /* readers of PAST read the filled part of the state instead */
         pv->type = st;
         pv->is_state = 1;
-        b.pos = blk->first;
+        b.pos = start;
         mk_op *rd = pb_op(&b, MK_OP_READ_STATE, "kv_read");
         pb_in(&b, rd, "input", pv);
         mk_value *full = pb_emit(&b, rd);
@@ -276,7 +281,7 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         }
         mk_op *su = pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write");
         pb_in(&b, su, "x", full);
-        pb_in(&b, su, "update", cast_to(&b, nw, MK_DT_FP16));
+        pb_in(&b, su, "update", cast_to(&b, nw, st.dtype));
         pb_in(&b, su, "begin", bg);
         pb_in(&b, su, "end", en);
         mk_op *up = pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update");

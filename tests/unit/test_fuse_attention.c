@@ -203,3 +203,31 @@ TEST(fuse_attention_two_blocks_no_mask)
     tb_out(&t, x);
     check(tc, &t, 2);
 }
+
+/* torchaudio wav2vec2: q * c before the matmul, softmax(s - reduce_max(s, -1, keep)). */
+TEST(fuse_attention_max_shifted_scores)
+{
+    tb t;
+    tb_init(&t, IOS18);
+    mk_value *q = tb_in(&t, "q", F32, DIMS(1, 4, 7, 16));
+    mk_value *k = tb_in(&t, "k", F32, DIMS(1, 4, 7, 16));
+    mk_value *v = tb_in(&t, "v", F32, DIMS(1, 4, 7, 16));
+    q = tb_op(&t, MK_OP_MUL, "qs", "x", q, "y", tb_scalar(&t, F32, 0.25), NULL);
+    mk_value *s = mm(&t, q, k, 1);
+    mk_value *mx = tb_op(&t, MK_OP_REDUCE_MAX, "mx", "x", s, "axes", tb_ints(&t, 1, -1),
+                         "keep_dims", tb_bool(&t, 1), NULL);
+    s = tb_op(&t, MK_OP_SUB, "shift", "x", s, "y", mx, NULL);
+    tb_out(&t, mm(&t, softmax_last(&t, s, -1), v, 0));
+    check(tc, &t, 1);
+    /* the max over the query axis is not a shift softmax ignores */
+    tb_init(&t, IOS18);
+    q = tb_in(&t, "q", F32, DIMS(1, 4, 7, 16));
+    k = tb_in(&t, "k", F32, DIMS(1, 4, 7, 16));
+    v = tb_in(&t, "v", F32, DIMS(1, 4, 7, 16));
+    s = mm(&t, q, k, 1);
+    mx = tb_op(&t, MK_OP_REDUCE_MAX, "mx", "x", s, "axes", tb_ints(&t, 1, -2), "keep_dims",
+               tb_bool(&t, 1), NULL);
+    s = tb_op(&t, MK_OP_SUB, "shift", "x", s, "y", mx, NULL);
+    tb_out(&t, mm(&t, softmax_last(&t, s, -1), v, 0));
+    check(tc, &t, 0);
+}
