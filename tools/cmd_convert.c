@@ -311,6 +311,7 @@ int mk_cmd_convert(int argc, char **argv)
     po.fix = !no_fix;
     po.verbose = o.verbose;
     cli_model_apply(&mo, &o);
+    if (n_samples) o.shape_from = &samples[0]; /* the first -i fills dynamic dims */
     o.progress = isatty(2);
     mk_err e = {0};
     mk_convert_report rep;

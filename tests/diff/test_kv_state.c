@@ -15,6 +15,7 @@
 #include "base/base.h"
 #include "milkit.h"
 #include "test.h"
+#include "unit/test_fix_util.h"
 
 #define NEED(c, ...)                                                                               \
     do {                                                                                           \
@@ -267,5 +268,99 @@ TEST(kv_state_gpt2_greedy_decode_matches_onnxruntime)
     for (int t = 0; t < STEPS; t++) free(logits[t]);
     mk_tensor_free(&st0);
     mk_session_free(s);
+    mk_program_free(p);
+}
+
+static long long file_size(const char *pkg)
+{
+    char p[800];
+    snprintf(p, sizeof p, "%s/Data/com.apple.CoreML/weights/weight.bin", pkg);
+    FILE *f = fopen(p, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* The same decoder as one package with functions prefill (1x16) and decode (1x1), both with
+ * the cache as state: weight.bin within 1% of the decode-only package's; prefill from an empty
+ * cache gives the ONNX model's logits (interpreter, cache passed in empty). */
+TEST(kv_state_gpt2_prefill_decode_functions_share_weights)
+{
+    const char *model = gpt2_path();
+    if (access(model, R_OK) != 0)
+        SKIP("%s absent (scripts/export_transformers.py writes it)", model);
+    char one[600], two[600];
+    snprintf(one, sizeof one, "%s/gpt2_state.mlpackage", mk_test_tmpdir());
+    snprintf(two, sizeof two, "%s/gpt2_state_2fn.mlpackage", mk_test_tmpdir());
+    mk_err e = {MK_OK, ""};
+    NEED(convert(model, one, 0, NULL, &e) == MK_OK, "convert: %s", e.msg);
+    mk_io_decls d;
+    memset(&d, 0, sizeof d);
+    NEED(mk_onnx_describe(model, &d, &e) == MK_OK, "%s", e.msg);
+    int pos_ids = 0;
+    for (int i = 0; i < d.n_inputs; i++) pos_ids |= strcmp(d.inputs[i].name, "position_ids") == 0;
+    mk_io_decls_free(&d);
+    const char *fns[2] = {pos_ids ? "prefill:input_ids=1,16:position_ids=1,16"
+                                  : "prefill:input_ids=1,16",
+                          pos_ids ? "decode:input_ids=1,1:position_ids=1,1" : "decode:input_ids=1,1"};
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.target = MK_TARGET_IOS18;
+    mk_pipeline_options po;
+    memset(&po, 0, sizeof po);
+    po.fix = 1;
+    po.context = CONTEXT;
+    po.cache_length = pos_ids ? "position_ids" : NULL;
+    po.n_functions = 2;
+    po.functions = fns;
+    NEED(mk_convert(model, two, &co, &po, NULL, &e) == MK_OK, "convert 2 functions: %s", e.msg);
+    long long a = file_size(one), b = file_size(two);
+    printf("      gpt2 weight.bin: decode only %lld bytes, prefill + decode %lld bytes\n", a, b);
+    CHECK_MSG(a > 0 && b > 0 && b * 100 <= a * 101, "weight.bin %lld vs %lld", b, a);
+    mk_program *p = NULL, *ref = NULL;
+    mk_session *s = NULL;
+    NEED(mk_program_load(two, NULL, &p, &e) == MK_OK, "%s", e.msg);
+    NEED(mk_program_n_functions(p) == 2 && mk_session_new_function(p, "prefill", NULL, &s, &e) ==
+             MK_OK,
+         "prefill: %s", e.msg);
+    int32_t ids[16], pos[16];
+    for (int i = 0; i < 16; i++) ids[i] = (i * 37 + 5) % 200, pos[i] = i;
+    mk_tensor in[2] = {{(char *)"input_ids", 23, 2, {1, 16}, ids, sizeof ids},
+                       {(char *)(pos_ids ? "position_ids" : "cache_length"), 23, pos_ids ? 2 : 1,
+                        {1, pos_ids ? 16 : 1}, pos, pos_ids ? sizeof pos : 4}};
+    mk_tensor_list il = {2, in}, got = {0, NULL}, want = {0, NULL};
+    NEED(mk_session_run(s, &il, &got, NULL, &e) == MK_OK, "prefill run: %s", e.msg);
+    /* the ONNX model with an empty cache */
+    mk_tensor rin[6];
+    int k = 0;
+    rin[k++] = in[0];
+    if (pos_ids) rin[k++] = in[1];
+    mk_tensor st0;
+    NEED(mk_session_state_get(s, mk_session_state_name(s, 0), &st0, &e) == MK_OK, "%s", e.msg);
+    for (int i = 0; i < mk_session_n_states(s) && k < 6; i++)
+        rin[k++] = (mk_tensor){(char *)mk_session_state_name(s, i), 11, 4,
+                               {st0.dims[0], st0.dims[1], 0, st0.dims[3]}, pos, 0};
+    mk_tensor_list ril = {k, rin};
+    memset(&co, 0, sizeof co);
+    co.target = MK_TARGET_IOS18;
+    co.shape_from = &ril;
+    CHECK_MSG(mk_model_load(model, &co, NULL, &ref, &e) == MK_OK &&
+                  mk_run(ref, NULL, &ril, &want, &e) == MK_OK,
+              "reference: %s", e.msg);
+    double r = want.n ? 0 : -1;
+    for (int j = 0; j < want.n && got.n; j++)
+        if (strcmp(want.items[j].name, "logits") == 0) {
+            mk_tensor_list w1 = {1, &want.items[j]}, g1 = {1, &got.items[0]};
+            r = tolerance_ratio(&g1, &w1, 1e-4, 1e-3);
+        }
+    printf("      gpt2 prefill function (16 tokens, empty cache) vs the ONNX model: ratio %.3g\n", r);
+    CHECK_MSG(r >= 0 && r <= 1, "prefill logits differ: ratio %g", r);
+    mk_tensor_free(&st0);
+    mk_tensor_list_free(&got);
+    mk_tensor_list_free(&want);
+    mk_session_free(s);
+    mk_program_free(ref);
     mk_program_free(p);
 }
