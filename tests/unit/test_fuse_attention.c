@@ -231,3 +231,31 @@ TEST(fuse_attention_max_shifted_scores)
     tb_out(&t, mm(&t, softmax_last(&t, s, -1), v, 0));
     check(tc, &t, 0);
 }
+
+/* mk_fix fuses at iOS18 (verified by its own interpreter check), not with --only. */
+TEST(fuse_attention_in_fix)
+{
+    tb t;
+    gpt2(&t, IOS18, -INFINITY, -1, 0);
+    CHECK_MSG(!t.bad, "build: %s", t.e.msg);
+    REQUIRE(!t.bad);
+    mk_fix_options o;
+    memset(&o, 0, sizeof o);
+    mk_fix_report rep;
+    mk_program *q = NULL;
+    mk_err e = {MK_OK, ""};
+    CHECK_MSG(mk_fix(t.p, &o, &q, &rep, &e) == MK_OK, "%s", e.msg);
+    int row = -1;
+    for (int i = 0; i < rep.n_rows; i++)
+        if (strcmp(rep.rows[i].pass, "fuse_attention") == 0) row = i;
+    CHECK_MSG(row >= 0 && rep.rows[row].ops_changed == 1 && rep.rows[row].max_err >= 0,
+              "no verified fuse_attention row");
+    if (q) CHECK_EQ_INT(count_kind(q, MK_OP_SCALED_DOT_PRODUCT_ATTENTION), 1);
+    mk_program_free(q);
+    q = NULL;
+    o.only = "H14";
+    CHECK_MSG(mk_fix(t.p, &o, &q, &rep, &e) == MK_OK, "%s", e.msg);
+    if (q) CHECK_EQ_INT(count_kind(q, MK_OP_SCALED_DOT_PRODUCT_ATTENTION), 0);
+    mk_program_free(q);
+    mk_ir_program_free(t.p);
+}
