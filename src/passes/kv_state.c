@@ -4,22 +4,43 @@
  * so attention sees only the filled part; the new entries are written at offset `filled` with
  * slice_update + coreml_update_state; PRESENT stops being an output. `filled` is the first
  * element of an integer input (e.g. position_ids) or a new int32 [1] input. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "passes_int.h"
 
+/* An ONNX name as the importer spells it in MIL ("past_key_values.0.key" ->
+ * "past_key_values_0_key"); keywords aside. */
+static const char *mil_spelling(const char *name, char *buf, size_t cap)
+{
+    size_t n = 0;
+    if (!(isalpha((unsigned char)name[0]) || name[0] == '_')) n = (size_t)snprintf(buf, cap, "var_");
+    else if (name[0] == '_') n = (size_t)snprintf(buf, cap, "var");
+    for (const char *c = name; *c && n + 1 < cap; c++)
+        buf[n++] = (isalnum((unsigned char)*c) || *c == '_') ? *c : '_';
+    buf[n] = 0;
+    return buf;
+}
+
 static mk_value *find_input(const mk_function *f, const char *name)
 {
+    char buf[256];
+    const char *alt = mil_spelling(name, buf, sizeof buf);
     for (int i = 0; i < f->n_inputs; i++)
-        if (strcmp(f->inputs[i]->name, name) == 0) return f->inputs[i];
+        if (strcmp(f->inputs[i]->name, name) == 0 || strcmp(f->inputs[i]->name, alt) == 0)
+            return f->inputs[i];
     return NULL;
 }
 
 static int find_output(const mk_block *b, const char *name)
 {
+    char buf[256];
+    const char *alt = mil_spelling(name, buf, sizeof buf);
     for (int i = 0; i < b->n_outputs; i++)
-        if (b->outputs[i]->name && strcmp(b->outputs[i]->name, name) == 0) return i;
+        if (b->outputs[i]->name &&
+            (strcmp(b->outputs[i]->name, name) == 0 || strcmp(b->outputs[i]->name, alt) == 0))
+            return i;
     return -1;
 }
 
@@ -36,8 +57,11 @@ int mk_kv_auto_pairs(const mk_program *p, mk_kv_pair *out, int max, mk_err *e)
     for (int i = 0; i < f->n_inputs; i++) {
         const char *in = f->inputs[i]->name;
         if (f->inputs[i]->is_state || !has_prefix(in, "past")) continue;
+        /* past_key_0 -> present_key_0; Hugging Face: past_key_values_0_key -> present_0_key */
         char want[256];
-        if (snprintf(want, sizeof want, "present%s", in + 4) >= (int)sizeof want) continue;
+        int hf = has_prefix(in, "past_key_values");
+        if (snprintf(want, sizeof want, "present%s", in + (hf ? 15 : 4)) >= (int)sizeof want)
+            continue;
         int o = find_output(f->block, want);
         if (o < 0) {
             mk_err_set(e, MK_EINVAL,
@@ -291,6 +315,7 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         if (b.failed) break;
         /* PRESENT is no longer an output */
         int o = find_output(blk, pairs[i].present), k = 0;
+        const char *oname = blk->outputs[o]->name;
         mk_value *outs[256];
         if (blk->n_outputs > (int)(sizeof outs / sizeof *outs)) {
             mk_err_set(e, MK_EUNSUPPORTED, "--state: more than 256 outputs");
@@ -302,8 +327,8 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
             MK_OOM(e);
             return -1;
         }
-        drop_feature(p->outputs, &p->n_outputs, pairs[i].present);
-        drop_feature(p->inputs, &p->n_inputs, pairs[i].past);
+        drop_feature(p->outputs, &p->n_outputs, oname);
+        drop_feature(p->inputs, &p->n_inputs, pv->name);
     }
     if (b.failed) return -1;
     if (added && p->n_inputs) {

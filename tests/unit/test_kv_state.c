@@ -14,25 +14,32 @@
 
 #define CAP 8
 
-/* x [1,2,1,4], past [1,2,P,4] -> y [1,2,1,4], present [1,2,P+1,4], z int32 y */
-static void cache_model(ob *b)
+/* x [1,2,1,4], PAST [1,2,P,4] -> y [1,2,1,4], PRESENT [1,2,P+1,4], z int32 y */
+static void cache_model_named(ob *b, const char *past, const char *present)
 {
+    char ins[128];
+    snprintf(ins, sizeof ins, "%s,nw", past);
     ob_init(b, 13);
     ob_input(b, "x", 1, 4, (const int64_t[]){1, 2, 1, 4});
-    ob_input(b, "past", 1, 4, (const int64_t[]){1, 2, -1, 4});
+    ob_input(b, past, 1, 4, (const int64_t[]){1, 2, -1, 4});
     ob_init_f(b, "two", 0, NULL, (const float[]){2.0f});
     ob_node(b, "Mul", "x,two", "nw");
-    Onnx__NodeProto *n = ob_node(b, "Concat", "past,nw", "present");
+    Onnx__NodeProto *n = ob_node(b, "Concat", ins, present);
     ob_attr_i(b, n, "axis", 2);
-    n = ob_node(b, "ReduceMean", "present", "y");
+    n = ob_node(b, "ReduceMean", present, "y");
     ob_attr_ints(b, n, "axes", 1, (const int64_t[]){2});
     ob_attr_i(b, n, "keepdims", 1);
     n = ob_node(b, "Cast", "y", "z");
     ob_attr_i(b, n, "to", 6);
     ob_output(b, "y");
-    ob_output(b, "present");
+    ob_output(b, present);
     ob_output(b, "z");
     ob_pack(b);
+}
+
+static void cache_model(ob *b)
+{
+    cache_model_named(b, "past", "present");
 }
 
 static int write_file(const char *path, const void *d, size_t n)
@@ -177,4 +184,29 @@ TEST(kv_state_bad_options_refused)
     CHECK_MSG(rc == 0 && strstr(out, "states:") && strstr(out, "[1, 2, 8, 4]") &&
                   strstr(out, "cache_length"),
               "rc %d: %s", rc, out);
+}
+
+/* Hugging Face names: past_key_values.0.key pairs with present.0.key automatically, and
+ * --state takes the ONNX spellings too. */
+TEST(kv_state_hugging_face_names)
+{
+    ob b;
+    cache_model_named(&b, "past_key_values.0.key", "present.0.key");
+    char onnx[600], pkg[600], out[4096];
+    snprintf(onnx, sizeof onnx, "%s/kv_hf.onnx", mk_test_tmpdir());
+    snprintf(pkg, sizeof pkg, "%s/kv_hf.mlpackage", mk_test_tmpdir());
+    REQUIRE(write_file(onnx, b.packed, b.packed_len));
+    ob_free(&b);
+    const char *bin = mk_test_bin();
+    int rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --target ios18 --context 8 && %s info %s",
+                        bin, onnx, pkg, bin, pkg);
+    CHECK_MSG(rc == 0 && strstr(out, "past_key_values_0_key") && strstr(out, "[1, 2, 8, 4]") &&
+                  !strstr(out, "present_0_key"),
+              "auto: rc %d: %s", rc, out);
+    rc = mk_test_sh(out, sizeof out,
+                    "%s convert %s -o %s --target ios18 --context 8 --state "
+                    "past_key_values.0.key=present.0.key && %s info %s",
+                    bin, onnx, pkg, bin, pkg);
+    CHECK_MSG(rc == 0 && strstr(out, "states:") && !strstr(out, "present_0_key"),
+              "explicit: rc %d: %s", rc, out);
 }
