@@ -210,10 +210,17 @@ OX_LOWER(mk_onnx_lower_flatten)
     int64_t ax = mk_onnx_attr_i(n, "axis", 1);
     if (ax < 0) ax += r;
     if (ax < 0 || ax > r) return mk_onnx_unsupported(c, n, "bad axis");
-    mk_status st = all_known(c, n, &x->type);
-    if (st != MK_OK) return st;
     int64_t d[2] = {1, 1};
-    for (int i = 0; i < r; i++) d[i < ax ? 0 : 1] *= x->type.dims[i];
+    int unk[2] = {0, 0};
+    for (int i = 0; i < r; i++) {
+        if (x->type.dims[i] < 0) unk[i < ax ? 0 : 1] = 1;
+        else if (!mk_mul_i64(d[i < ax ? 0 : 1], x->type.dims[i], &d[i < ax ? 0 : 1]))
+            return mk_err_set(c->err, MK_EINVAL, "input size overflows");
+    }
+    /* dynamic dims on one side of the axis only: that side is the reshape's -1 */
+    if ((unk[0] && unk[1]) || (unk[0] && !d[1]) || (unk[1] && !d[0]))
+        return all_known(c, n, &x->type);
+    if (unk[0] || unk[1]) d[unk[0] ? 0 : 1] = MK_DIM_UNKNOWN;
     return done(c, out[0], mk_onnx_reshape(c, x, 2, d, oname(n, 0)));
 }
 
