@@ -800,7 +800,16 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
         return MK_OOM(c->err);
     mk_type t = x->type;
-    for (int i = 0; i < r; i++) t.dims[i] = x->type.dims[i] > 1 ? x->type.dims[i] : MK_DIM_UNKNOWN;
+    ox_kd tmp;
+    const ox_kd *k = mk_onnx_kd(shp, &tmp);
+    for (int i = 0; i < r; i++) {
+        int64_t xv = x->type.dims[i], sv = k && k->n == len ? k->v[i] : OX_UNKNOWN;
+        t.dims[i] = xv > 1                                ? xv
+                    : sv != OX_UNKNOWN && sv > 1          ? sv
+                    : sv != OX_UNKNOWN && sv >= 0 && xv == 1 ? sv
+                    : sv == 1 && xv >= 0                  ? xv
+                                                          : MK_DIM_UNKNOWN;
+    }
     return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }
 
