@@ -37,6 +37,7 @@ typedef struct cli_model_opts {
 } cli_model_opts;
 #define CLI_MODEL_HELP                                                                             \
     "  --shape NAME=DIMS  ONNX input shape: 1,3,640,640, or ranges 1,3,32..1024,32..1024\n"        \
+    "                     or enumerated sizes 1,3,[224|288],[224|288]\n"                             \
     "  --bind NAME=VALUE  bake an ONNX input in as a constant (a scalar, or @file.npy)\n"        \
     "  --no-follow-links  refuse ONNX external data reached through a symbolic link\n"
 /* 1 when argv[*i] was a model option (consumed, *i advanced past its value), 0 when it is

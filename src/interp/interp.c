@@ -1396,7 +1396,7 @@ static mk_status tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, cons
                      (ty.dtype == MK_DT_INT32 && t->dtype == MK_DT_INT32))) {
         if (t->nbytes < r->numel * 4)
             return mk_err_set(e, MK_EINVAL, "data smaller than its shape");
-        memcpy(r->data, t->data, r->numel * 4);
+        if (r->numel) memcpy(r->data, t->data, r->numel * 4); /* empty: data may be NULL */
         return MK_OK;
     }
     mk_rt tmp = {0};

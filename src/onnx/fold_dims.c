@@ -160,6 +160,11 @@ static int binop(const char *op, int64_t a, int64_t b, int64_t *r)
         if (*r != 0 && (*r < 0) != (b < 0)) *r += b; /* fmod 0: the divisor's sign */
         return 1;
     }
+    if (!strcmp(op, "fmod")) { /* Mod with fmod=1: the dividend's sign, as C */
+        if (b == 0 || (a == INT64_MIN && b == -1)) return 0;
+        *r = a % b;
+        return 1;
+    }
     if (!strcmp(op, "Max")) return *r = a > b ? a : b, 1;
     if (!strcmp(op, "Min")) return *r = a < b ? a : b, 1;
     if (!strcmp(op, "Equal")) return *r = a == b, 1;
@@ -324,6 +329,7 @@ mk_status mk_onnx_fold_dims(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, in
         for (int i = 0; ok && i < o.n; i++)
             if (o.v[i] != OX_UNKNOWN) set_known(&o, i, !o.v[i]);
     } else if (n_in == 2 && k[1]) {
+        if (!strcmp(op, "Mod") && mk_onnx_attr_i(n, "fmod", 0)) op = "fmod";
         ok = eval_binary(op, k[0], k[1], &o);
     }
     if (!ok) return MK_EUNSUPPORTED;

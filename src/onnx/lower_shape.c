@@ -210,10 +210,17 @@ OX_LOWER(mk_onnx_lower_flatten)
     int64_t ax = mk_onnx_attr_i(n, "axis", 1);
     if (ax < 0) ax += r;
     if (ax < 0 || ax > r) return mk_onnx_unsupported(c, n, "bad axis");
-    mk_status st = all_known(c, n, &x->type);
-    if (st != MK_OK) return st;
     int64_t d[2] = {1, 1};
-    for (int i = 0; i < r; i++) d[i < ax ? 0 : 1] *= x->type.dims[i];
+    int unk[2] = {0, 0};
+    for (int i = 0; i < r; i++) {
+        if (x->type.dims[i] < 0) unk[i < ax ? 0 : 1] = 1;
+        else if (!mk_mul_i64(d[i < ax ? 0 : 1], x->type.dims[i], &d[i < ax ? 0 : 1]))
+            return mk_err_set(c->err, MK_EINVAL, "input size overflows");
+    }
+    /* dynamic dims on one side of the axis only: that side is the reshape's -1 */
+    if ((unk[0] && unk[1]) || (unk[0] && !d[1]) || (unk[1] && !d[0]))
+        return all_known(c, n, &x->type);
+    if (unk[0] || unk[1]) d[unk[0] ? 0 : 1] = MK_DIM_UNKNOWN;
     return done(c, out[0], mk_onnx_reshape(c, x, 2, d, oname(n, 0)));
 }
 
@@ -793,7 +800,16 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
         return MK_OOM(c->err);
     mk_type t = x->type;
-    for (int i = 0; i < r; i++) t.dims[i] = x->type.dims[i] > 1 ? x->type.dims[i] : MK_DIM_UNKNOWN;
+    ox_kd tmp;
+    const ox_kd *k = mk_onnx_kd(shp, &tmp);
+    for (int i = 0; i < r; i++) {
+        int64_t xv = x->type.dims[i], sv = k && k->n == len ? k->v[i] : OX_UNKNOWN;
+        t.dims[i] = xv > 1                                ? xv
+                    : sv != OX_UNKNOWN && sv > 1          ? sv
+                    : sv != OX_UNKNOWN && sv >= 0 && xv == 1 ? sv
+                    : sv == 1 && xv >= 0                  ? xv
+                                                          : MK_DIM_UNKNOWN;
+    }
     return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }
 

@@ -169,6 +169,26 @@ static int cpu_ops(mk_test_ctx *tc, const char *path, char *names, size_t cap)
     return n;
 }
 
+/* Apple's loader (coremltools rebuilds every op from the file), when present; else a note. */
+static void loader_check(mk_test_ctx *tc, const char *pkg)
+{
+    const char *sh = mk_test_shared_dir(), *ct = getenv("MILKIT_COREMLTOOLS");
+    char tool[1024], out[16384];
+    snprintf(tool, sizeof tool, "%s/tools/validate_mlpackage.py", sh ? sh : "/work/shared");
+    if (!ct) ct = "/work/ct";
+    if (access(tool, R_OK) != 0 || access(ct, R_OK) != 0) {
+        printf("  loader check of %s not run: %s or coremltools (%s) absent\n", pkg, tool, ct);
+        return;
+    }
+    int rc = mk_test_sh(out, sizeof out, "PYTHONPATH='%s' /usr/bin/python3 '%s' --quiet '%s'", ct,
+                        tool, pkg);
+    if (rc == 2) {
+        printf("  loader check of %s not run: coremltools not importable\n", pkg);
+        return;
+    }
+    CHECK_MSG(rc == 0 && strstr(out, "OK:"), "coremltools refuses %s: %.600s", pkg, out);
+}
+
 TEST(tf_models_convert_fp32_and_fp16_match_onnxruntime)
 {
     NEED_MODELS();
@@ -262,6 +282,7 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
         CHECK_MSG(rc == 0, "%s: convert: %s", nm, out);
         if (rc) continue;
         CHECK_MSG(cpu_ops(tc, pkg, cpu, sizeof cpu) == 0, "%s: CPU ops:%s", nm, cpu);
+        if (c != 1) loader_check(tc, pkg); /* enumerated shapes; a 0..512 cache range */
         for (int k = 0; k < 4; k++) {
             int p = strcmp(nm, "gpt2") == 0 ? past[k] : 0;
             char in[1200], ref[1200];

@@ -280,3 +280,53 @@ TEST(onnx_dims_refusal_lists_every_node)
     ob_free(&b);
     if (p) mk_ir_program_free(p);
 }
+
+/* Flatten of x [N, 3, 4] with N flexible: a static reshape to [-1, 12]. */
+TEST(onnx_dims_flatten_with_a_flexible_batch)
+{
+    ob b;
+    ob_init(&b, 14);
+    ob_input(&b, "x", 1, 3, (int64_t[]){-1, 3, 4});
+    Onnx__NodeProto *n = ob_node(&b, "Flatten", "x", "y");
+    ob_attr_i(&b, n, "axis", 1);
+    ob_output(&b, "y");
+    const char *s[1] = {"x=1..8,3,4"};
+    mk_convert_options o = shapes_opt(1, s);
+    mk_program *p = imp(tc, &b, &o);
+    ob_free(&b);
+    if (!p) return;
+    CHECK(ob_dims_are(ob_out_type(p, 0), 2, (int64_t[]){MK_DIM_UNKNOWN, 12}));
+    float x[24], y[24];
+    for (int i = 0; i < 24; i++) x[i] = (float)i;
+    mk_tensor sh;
+    CHECK_EQ_INT(run_dims(tc, p, 3, (int64_t[]){2, 3, 4}, x, 0, y, 24, &sh), 24);
+    CHECK(sh.rank == 2 && sh.dims[0] == 2 && sh.dims[1] == 12 && y[13] == 13.0f);
+    mk_ir_program_free(p);
+}
+
+/* Shape(x, start=0, end=1) of x [N, 3] with N flexible feeding ConstantOfShape: a run-time
+ * slice of the shape and a tile (no fill, which runs on the CPU). */
+TEST(onnx_dims_shape_start_end_on_a_dynamic_dim)
+{
+    ob b;
+    ob_init(&b, 15);
+    ob_input(&b, "x", 1, 2, (int64_t[]){-1, 3});
+    Onnx__NodeProto *n = ob_node(&b, "Shape", "x", "sh");
+    ob_attr_i(&b, n, "start", 0);
+    ob_attr_i(&b, n, "end", 1);
+    float two = 2.0f;
+    n = ob_node(&b, "ConstantOfShape", "sh", "y");
+    ob_attr_t(&b, n, "value", ob_tensor(&b, "v", 1, 1, (int64_t[]){1}, &two, 4));
+    ob_output(&b, "y");
+    const char *s[1] = {"x=1..8,3"};
+    mk_convert_options o = shapes_opt(1, s);
+    mk_program *p = imp(tc, &b, &o);
+    ob_free(&b);
+    if (!p) return;
+    CHECK_EQ_INT(ob_count(p, MK_OP_FILL), 0);
+    float x[15] = {0}, y[8];
+    mk_tensor sh;
+    CHECK_EQ_INT(run_dims(tc, p, 2, (int64_t[]){5, 3}, x, 0, y, 8, &sh), 5);
+    CHECK(sh.rank == 1 && sh.dims[0] == 5 && y[0] == 2.0f && y[4] == 2.0f);
+    mk_ir_program_free(p);
+}
