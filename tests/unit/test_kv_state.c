@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "base/base.h"
+#include "passes/passes_int.h"
 #include "test_onnx_build.h"
 
 #define CAP 8
@@ -209,4 +211,73 @@ TEST(kv_state_hugging_face_names)
                     bin, onnx, pkg, bin, pkg);
     CHECK_MSG(rc == 0 && strstr(out, "states:") && !strstr(out, "present_0_key"),
               "explicit: rc %d: %s", rc, out);
+}
+
+/* q,k,v [1,2,5,8] -> MatMul(q, Transpose(k)) * 0.3 -> Softmax -> MatMul(., v) */
+static void attention_model(ob *b)
+{
+    ob_init(b, 13);
+    for (int i = 0; i < 3; i++)
+        ob_input(b, (const char *[]){"q", "k", "v"}[i], 1, 4, (const int64_t[]){1, 2, 5, 8});
+    ob_init_f(b, "c", 0, NULL, (const float[]){0.3f});
+    Onnx__NodeProto *n = ob_node(b, "Transpose", "k", "kt");
+    ob_attr_ints(b, n, "perm", 4, (const int64_t[]){0, 1, 3, 2});
+    ob_node(b, "MatMul", "q,kt", "s");
+    ob_node(b, "Mul", "s,c", "ss");
+    n = ob_node(b, "Softmax", "ss", "p");
+    ob_attr_i(b, n, "axis", -1);
+    ob_node(b, "MatMul", "p,v", "y");
+    ob_output(b, "y");
+    ob_pack(b);
+}
+
+/* Every allocation after the import failing in turn: the KV-state rewrite and the attention
+ * fusion fail with MK_ENOMEM (or succeed), never crash; the loops reach a success. */
+TEST(kv_state_and_fuse_attention_alloc_failure_loops)
+{
+    for (int which = 0; which < 2; which++) {
+        ob b;
+        if (which) attention_model(&b);
+        else cache_model(&b);
+        static const char *const shapes[] = {"past=1,2,3,4"};
+        mk_convert_options co;
+        memset(&co, 0, sizeof co);
+        co.target = MK_TARGET_IOS18;
+        co.n_shapes = which ? 0 : 1;
+        co.shapes = shapes;
+        mk_failing_alloc fa;
+        mk_failing_alloc_init(&fa, 0);
+        mk_err e = {MK_OK, ""};
+        mk_program *p = NULL;
+        REQUIRE(mk_onnx_import_mem(b.packed, b.packed_len, "t.onnx", &co, &fa.base, &p, &e) ==
+                MK_OK);
+        long base = fa.calls;
+        mk_program_free(p);
+        long n;
+        int clean = 1, ok = 0;
+        for (n = 1; n < 20000 && !ok; n++) {
+            mk_failing_alloc_init(&fa, 0);
+            p = NULL;
+            e = (mk_err){MK_OK, ""};
+            if (mk_onnx_import_mem(b.packed, b.packed_len, "t.onnx", &co, &fa.base, &p, &e) !=
+                MK_OK) {
+                clean = 0;
+                break;
+            }
+            fa.fail_at = base + n; /* calls counted from the start of this import */
+            fa.calls = base;
+            static const mk_kv_pair pair[] = {{"past", "present"}};
+            int r = which ? mk_pass_fuse_attention(p, &e)
+                          : mk_kv_to_state(p, pair, 1, 8, "cache_length", &e);
+            if (r >= 1) ok = 1;
+            else if (r != -1 || e.code != MK_ENOMEM) clean = 0;
+            fa.fail_at = 0;
+            mk_program_free(p);
+        }
+        printf("      %s: first success with allocation %ld failing\n",
+               which ? "fuse_attention" : "kv_to_state", n - 1);
+        CHECK_MSG(clean && ok, "%s: clean %d, success after %ld failures",
+                  which ? "fuse_attention" : "kv_to_state", clean, n);
+        ob_free(&b);
+    }
 }
