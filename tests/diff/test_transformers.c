@@ -216,6 +216,7 @@ TEST(tf_models_convert_fp32_and_fp16_match_onnxruntime)
                   b.min_cos, b.max_abs);
         printf("  %-12s fp32 max abs %.3g; fp16 max abs %.3g, cosine %.7f\n", nm, a.max_abs,
                b.max_abs, b.min_cos);
+        fflush(stdout);
         /* the fp32 package re-reads and keeps static shapes: no run-time shape op, no CPU op */
         char cpu[512];
         CHECK_MSG(cpu_ops(tc, p32, cpu, sizeof cpu) == 0, "%s: CPU ops:%s", nm, cpu);
@@ -299,6 +300,7 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
             CHECK_MSG(v.rc == 0 && v.all_pass, "%s length %d (cache %d): max abs %g rc %d", nm,
                       seq[k], p, v.max_abs, v.rc);
             printf("  %-6s length %3d cache %3d: max abs %.3g\n", nm, seq[k], p, v.max_abs);
+            fflush(stdout);
         }
     }
 }
