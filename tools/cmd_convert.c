@@ -28,7 +28,9 @@ static const char usage[] =
     "                         means each .npz in it, sorted: e.g. one per streaming step, with\n"
     "                         the states a real stream reached). Ops whose values leave the\n"
     "                         fp16 range (with a 4x margin) or whose fp16 error grows stay\n"
-    "                         fp32. Without -i: seeded inputs (a warning names risky ops)\n"
+    "                         fp32. Without -i: seeded inputs (a warning names risky ops).\n"
+    "                         The first file's shapes fix the dynamic dims of an .onnx model\n"
+    "                         that --shape leaves open\n"
     "  --state OUT=IN         output OUT is fed back as input IN on the next step (default:\n"
     "                         outputs named like an input plus n/N/_out/_new/_next, e.g.\n"
     "                         hn=h, stateN=state): the -i files are then checked as\n"
@@ -254,6 +256,7 @@ int mk_cmd_convert(int argc, char **argv)
     rc = 2;
     po.samples = samples;
     po.n_samples = n_samples;
+    if (n_samples) o.shape_from = &samples[0]; /* as run and verify take them from -i */
     po.n_states = n_states;
     po.states = states;
     if (precision && strcmp(precision, "fp32") == 0)

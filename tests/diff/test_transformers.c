@@ -253,6 +253,15 @@ TEST(tf_onnx_run_and_verify_take_shapes_from_inputs)
         vres v = verify(onnx, in, ref, NULL);
         CHECK_MSG(v.rc == 0 && v.all_pass, "%s (%d): verify max abs %g rc %d", dyn[k], k,
                   v.max_abs, v.rc);
+        /* convert's calibration inputs fix the dims the same way */
+        char pkg[1200];
+        snprintf(pkg, sizeof pkg, "%s/tf_%s_%d_from_i.mlpackage", mk_test_tmpdir(), dyn[k], k);
+        rc = mk_test_sh(out, sizeof out, "%s convert %s -i %s -o %s --precision fp32 2>&1",
+                        mk_test_bin(), onnx, in, pkg);
+        CHECK_MSG(rc == 0, "%s: convert -i: %s", dyn[k], out);
+        v = verify(pkg, in, ref, NULL);
+        CHECK_MSG(rc == 0 && v.rc == 0 && v.all_pass, "%s (%d): package from -i: max abs %g",
+                  dyn[k], k, v.max_abs);
     }
 }
 
