@@ -24,7 +24,10 @@ const ox_kd *mk_onnx_kd(const ox_val *v, ox_kd *tmp)
     tmp->n = (int)k;
     tmp->rank = v->type.rank;
     tmp->dtype = v->type.dtype;
-    for (size_t i = 0; i < k; i++) tmp->v[i] = tmp->hi[i] = mk_onnx_cget_i(v, i);
+    for (size_t i = 0; i < k; i++) {
+        tmp->v[i] = tmp->hi[i] = mk_onnx_cget_i(v, i);
+        tmp->src[i] = NULL;
+    }
     return tmp;
 }
 
@@ -59,19 +62,59 @@ ox_kd *mk_onnx_shape_kd(ox_ctx *c, mk_value *x, int s, int e)
         int64_t d = x->type.dims[i];
         k->v[i - s] = d >= 0 ? d : OX_UNKNOWN;
         k->hi[i - s] = d >= 0 ? d : input_bound(c, x, i);
+        k->src[i - s] = d >= 0 ? NULL : x;
+        k->axis[i - s] = i;
     }
     return k;
+}
+
+int mk_onnx_same_dim(const mk_value *x, int i, const mk_value *src, int axis)
+{
+    for (int step = 0; step < 16 && x; step++) {
+        if (x == src) return i == axis;
+        const mk_op *op = x->producer;
+        if (!op || i < 0 || i >= x->type.rank) return 0;
+        const mk_value *in = mk_ir_arg(op, "x");
+        int32_t a[MK_MAX_RANK];
+        int na = 0;
+        if (op->kind == MK_OP_EXPAND_DIMS && in && mk_ir_arg_i32s(op, "axes", a, MK_MAX_RANK, &na)) {
+            int before = 0;
+            for (int k = 0; k < na; k++) {
+                int ak = a[k] < 0 ? a[k] + x->type.rank : a[k];
+                if (ak == i) return 0; /* an inserted axis */
+                before += ak < i;
+            }
+            i -= before;
+        } else if (op->kind == MK_OP_TRANSPOSE && in &&
+                   mk_ir_arg_i32s(op, "perm", a, MK_MAX_RANK, &na) && na == x->type.rank) {
+            i = a[i];
+        } else if (op->kind != MK_OP_IDENTITY || !in) {
+            return 0;
+        }
+        x = in;
+    }
+    return 0;
 }
 
 static void set_unknown(ox_kd *k, int i)
 {
     k->v[i] = OX_UNKNOWN;
     k->hi[i] = -1;
+    k->src[i] = NULL;
 }
 
 static void set_known(ox_kd *k, int i, int64_t v)
 {
     k->v[i] = k->hi[i] = v;
+    k->src[i] = NULL;
+}
+
+static void copy_el(ox_kd *o, int i, const ox_kd *k, int j)
+{
+    o->v[i] = k->v[j];
+    o->hi[i] = k->hi[j];
+    o->src[i] = k->src[j];
+    o->axis[i] = k->axis[j];
 }
 
 /* Constant int list from an input (opset >= since) or an attribute; -1 when absent, -2 when
@@ -108,8 +151,7 @@ static int eval_gather(ox_ctx *c, const Onnx__NodeProto *n, const ox_kd *x, ox_v
     for (int i = 0; i < q->n; i++) {
         int64_t j = q->v[i] < 0 ? q->v[i] + x->n : q->v[i];
         if (j < 0 || j >= x->n) return 0;
-        o->v[i] = x->v[j];
-        o->hi[i] = x->hi[j];
+        copy_el(o, i, x, (int)j);
     }
     return 1;
 }
@@ -132,10 +174,7 @@ static int eval_slice(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in
     o->n = (int)len;
     o->rank = 1;
     o->dtype = x->dtype;
-    for (int64_t i = 0; i < len; i++) {
-        o->v[i] = x->v[b + i * step];
-        o->hi[i] = x->hi[b + i * step];
-    }
+    for (int64_t i = 0; i < len; i++) copy_el(o, (int)i, x, (int)(b + i * step));
     return 1;
 }
 
@@ -214,6 +253,18 @@ static int eval_binary(const char *op, const ox_kd *a, const ox_kd *b, ox_kd *o)
             continue;
         }
         set_unknown(o, i);
+        /* a dim against a negative constant (PyTorch's "== -1" in expand shapes) */
+        int64_t neg = a->src[ia] && y != OX_UNKNOWN && y < 0   ? y
+                      : b->src[ib] && x != OX_UNKNOWN && x < 0 ? x
+                                                               : 0;
+        int dim_first = a->src[ia] != NULL;
+        if (neg < 0 && is_compare(op)) {
+            int64_t r2 = !strcmp(op, "Equal")   ? 0
+                         : !strcmp(op, "Less") || !strcmp(op, "LessOrEqual") ? !dim_first
+                                                                              : dim_first;
+            set_known(o, i, r2);
+            continue;
+        }
         int64_t ha = a->hi[ia], hb = b->hi[ib];
         if (!strcmp(op, "Add") && ha >= 0 && hb >= 0) o->hi[i] = ha + hb;
         else if (!strcmp(op, "Sub") && ha >= 0 && y != OX_UNKNOWN && y >= 0) o->hi[i] = ha - y;
@@ -234,8 +285,7 @@ static int eval_where(const ox_kd *cnd, const ox_kd *a, const ox_kd *b, ox_kd *o
         const ox_kd *src = cv == OX_UNKNOWN ? NULL : cv ? a : b;
         int j = src && src->n == 1 ? 0 : i;
         if (src) {
-            o->v[i] = src->v[j];
-            o->hi[i] = src->hi[j];
+            copy_el(o, i, src, j);
         } else {
             int64_t x = a->v[a->n == 1 ? 0 : i], y = b->v[b->n == 1 ? 0 : i];
             if (x != OX_UNKNOWN && x == y) set_known(o, i, x);
@@ -275,10 +325,7 @@ mk_status mk_onnx_fold_dims(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, in
             ox_kd t;
             const ox_kd *q = in[i] ? mk_onnx_kd(in[i], &t) : NULL;
             ok = q && q->rank == 1 && q->dtype == o.dtype && o.n + q->n <= OX_KD_MAX;
-            for (int j = 0; ok && j < q->n; j++, o.n++) {
-                o.v[o.n] = q->v[j];
-                o.hi[o.n] = q->hi[j];
-            }
+            for (int j = 0; ok && j < q->n; j++, o.n++) copy_el(&o, o.n, q, j);
         }
     } else if (!strcmp(op, "Unsqueeze") || !strcmp(op, "Squeeze") || !strcmp(op, "Reshape") ||
                !strcmp(op, "Identity") || !strcmp(op, "Cast")) {

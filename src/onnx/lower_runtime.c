@@ -116,6 +116,7 @@ static int range_bounded(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, mk_st
     if (d <= 0 || s0 < INT32_MIN || s0 > INT32_MAX || d > INT32_MAX || hi > INT32_MAX)
         return 0;
     int64_t cnt = hi > s0 ? (hi - s0 + d - 1) / d : 0;
+    if (cnt > 65536) return 0; /* a constant that large is no better than range_1d */
     int32_t *vals = mk_arena_array(c->p->arena, (size_t)(cnt ? cnt : 1), sizeof *vals);
     if (!vals) return *st = MK_OOM(c->err), 1;
     for (int64_t i = 0; i < cnt; i++) vals[i] = (int32_t)(s0 + i * d);

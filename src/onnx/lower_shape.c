@@ -830,7 +830,9 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
         int xi = i - (r - x->type.rank), si = i - (r - k->n);
         int64_t xv = xi >= 0 ? x->type.dims[xi] : 1, sv = si >= 0 ? k->v[si] : 1;
         xd[i] = xv;
-        if (sv == 1 || (sv == OX_UNKNOWN && xv > 1)) {
+        int same = sv == OX_UNKNOWN && xi >= 0 && k->src[si] &&
+                   mk_onnx_same_dim(x, xi, k->src[si], k->axis[si]); /* GQA: x's own length */
+        if (sv == 1 || (sv == OX_UNKNOWN && xv > 1) || same) {
             reps[i] = 1;
             t.dims[i] = xv;
         } else if (sv == OX_UNKNOWN || xv < 0 || sv < 0 || sv > INT32_MAX) {

@@ -50,14 +50,20 @@ typedef struct ox_val {
 } ox_val;
 
 /* Per-element knowledge of a small run-time int vector (rank 0 or 1, from Shape): v[i] is
- * the value or OX_UNKNOWN, hi[i] an upper bound when a flexible input gives one (else -1). */
+ * the value or OX_UNKNOWN, hi[i] an upper bound when a flexible input gives one (else -1),
+ * and an unknown element copied from a Shape keeps where it came from: dim axis[i] of src[i]
+ * (a dim, so never negative). */
 #define OX_UNKNOWN INT64_MIN
 #define OX_KD_MAX 16
 typedef struct ox_kd {
     int n, rank;
     mk_dtype dtype; /* INT64 or BOOL, as the constant it folds to */
     int64_t v[OX_KD_MAX], hi[OX_KD_MAX];
+    const mk_value *src[OX_KD_MAX];
+    int axis[OX_KD_MAX];
 } ox_kd;
+/* 1 when dim i of x is, through expand_dims / transpose / identity, dim axis of src. */
+int mk_onnx_same_dim(const mk_value *x, int i, const mk_value *src, int axis);
 
 /* What a run-time QuantizeLinear computed: qf = clip(round(x / scale) + zero_point) in fp32,
  * before the cast to int32, so a following DequantizeLinear becomes fake quantization. */

@@ -216,6 +216,7 @@ TEST(tf_models_convert_fp32_and_fp16_match_onnxruntime)
                   b.min_cos, b.max_abs);
         printf("  %-12s fp32 max abs %.3g; fp16 max abs %.3g, cosine %.7f\n", nm, a.max_abs,
                b.max_abs, b.min_cos);
+        fflush(stdout);
         /* the fp32 package re-reads and keeps static shapes: no run-time shape op, no CPU op */
         char cpu[512];
         CHECK_MSG(cpu_ops(tc, p32, cpu, sizeof cpu) == 0, "%s: CPU ops:%s", nm, cpu);
@@ -252,6 +253,15 @@ TEST(tf_onnx_run_and_verify_take_shapes_from_inputs)
         vres v = verify(onnx, in, ref, NULL);
         CHECK_MSG(v.rc == 0 && v.all_pass, "%s (%d): verify max abs %g rc %d", dyn[k], k,
                   v.max_abs, v.rc);
+        /* convert's calibration inputs fix the dims the same way */
+        char pkg[1200];
+        snprintf(pkg, sizeof pkg, "%s/tf_%s_%d_from_i.mlpackage", mk_test_tmpdir(), dyn[k], k);
+        rc = mk_test_sh(out, sizeof out, "%s convert %s -i %s -o %s --precision fp32 2>&1",
+                        mk_test_bin(), onnx, in, pkg);
+        CHECK_MSG(rc == 0, "%s: convert -i: %s", dyn[k], out);
+        v = verify(pkg, in, ref, NULL);
+        CHECK_MSG(rc == 0 && v.rc == 0 && v.all_pass, "%s (%d): package from -i: max abs %g",
+                  dyn[k], k, v.max_abs);
     }
 }
 
@@ -299,6 +309,7 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
             CHECK_MSG(v.rc == 0 && v.all_pass, "%s length %d (cache %d): max abs %g rc %d", nm,
                       seq[k], p, v.max_abs, v.rc);
             printf("  %-6s length %3d cache %3d: max abs %.3g\n", nm, seq[k], p, v.max_abs);
+            fflush(stdout);
         }
     }
 }

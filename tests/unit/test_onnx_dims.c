@@ -330,3 +330,55 @@ TEST(onnx_dims_shape_start_end_on_a_dynamic_dim)
     CHECK(sh.rank == 1 && sh.dims[0] == 5 && y[0] == 2.0f && y[4] == 2.0f);
     mk_ir_program_free(p);
 }
+
+/* GQA's repeat_kv under a flexible length: k [1, 2, S, 3] -> k[:, :, None] expanded to
+ * where(shape == -1, 1, shape) with shape = (shape(k)[0], 2, 2, shape(k)[2], 3), as PyTorch
+ * exports it. The S position comes from k itself, so the tile reps are all static. */
+TEST(onnx_dims_gqa_repeat_is_a_static_tile)
+{
+    ob b;
+    ob_init(&b, 14);
+    ob_input(&b, "k", 1, 4, (int64_t[]){1, 2, -1, 3});
+    int64_t i0 = 0, i2 = 2, two1[1] = {2}, three1[1] = {3}, ax0[1] = {0}, ax2[1] = {2};
+    int64_t m1[5] = {-1, -1, -1, -1, -1}, ones[5] = {1, 1, 1, 1, 1};
+    ob_init_i(&b, "i0", 0, NULL, &i0);
+    ob_init_i(&b, "i2", 0, NULL, &i2);
+    ob_init_i(&b, "two", 1, (int64_t[]){1}, two1);
+    ob_init_i(&b, "three", 1, (int64_t[]){1}, three1);
+    ob_init_i(&b, "ax0", 1, (int64_t[]){1}, ax0);
+    ob_init_i(&b, "ax2", 1, (int64_t[]){1}, ax2);
+    ob_init_i(&b, "m1", 1, (int64_t[]){5}, m1);
+    ob_init_i(&b, "ones", 1, (int64_t[]){5}, ones);
+    ob_node(&b, "Shape", "k", "sh");
+    ob_node(&b, "Gather", "sh,i0", "b0");
+    ob_node(&b, "Gather", "sh,i2", "s2");
+    ob_node(&b, "Unsqueeze", "b0,ax0", "ub");
+    ob_node(&b, "Unsqueeze", "s2,ax0", "us");
+    ob_node(&b, "Concat", "ub,two,two,us,three", "target");
+    ob_attr_i(&b, b.g->node[b.g->n_node - 1], "axis", 0);
+    ob_node(&b, "Equal", "target,m1", "isneg");
+    ob_node(&b, "Where", "isneg,ones,target", "shp");
+    ob_node(&b, "Unsqueeze", "k,ax2", "k5");
+    ob_node(&b, "Expand", "k5,shp", "y");
+    ob_output(&b, "y");
+    const char *s[1] = {"k=1,2,1..64,3"};
+    mk_convert_options o = shapes_opt(1, s);
+    mk_program *p = imp(tc, &b, &o);
+    ob_free(&b);
+    if (!p) return;
+    CHECK_EQ_INT(ob_count(p, MK_OP_SHAPE), 0);
+    mk_op *t = ob_find(p, MK_OP_TILE);
+    CHECK(t && t->inputs[1].args[0]->cst);
+    CHECK(ob_dims_are(ob_out_type(p, 0), 5, (int64_t[]){1, 2, 2, MK_DIM_UNKNOWN, 3}));
+    float x[2 * 4 * 3], y[2 * 2 * 4 * 3];
+    for (int i = 0; i < 24; i++) x[i] = (float)i;
+    mk_tensor sh;
+    CHECK_EQ_INT(run_dims(tc, p, 4, (int64_t[]){1, 2, 4, 3}, x, 0, y, 48, &sh), 48);
+    /* y[0, h, r, s, d] = k[0, h, s, d] for both repeats r */
+    int bad = 0;
+    for (int h = 0; h < 2; h++)
+        for (int r = 0; r < 2; r++)
+            for (int i = 0; i < 12; i++) bad += y[(h * 2 + r) * 12 + i] != x[h * 12 + i];
+    CHECK_EQ_INT(bad, 0);
+    mk_ir_program_free(p);
+}
