@@ -65,6 +65,27 @@ mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts
     return interp_new(p, mk_ir_main(p), opts, fn, ud, out, e);
 }
 
+void mk_interp_set_profile(mk_interp *ip, int on)
+{
+    if (!ip) return;
+    ip->n_rows = 0;
+    if (!on) {
+        ip->rows = NULL; /* arena memory, freed with the session */
+        return;
+    }
+    if (!ip->rows) {
+        size_t n = (size_t)ip->plans[0]->n_ops + 1;
+        ip->rows = mk_arena_array(ip->ar, n, sizeof *ip->rows); /* NULL on OOM: no profile */
+    }
+}
+
+const mk_op_profile *mk_interp_profile(const mk_interp *ip, int *n, double *total_ms)
+{
+    *n = ip && ip->rows ? ip->n_rows : 0;
+    if (total_ms) *total_ms = *n ? ip->total_ms : 0;
+    return *n ? ip->rows : NULL;
+}
+
 const mk_function *mk_interp_function(const mk_interp *ip)
 {
     return ip->f;
@@ -201,6 +222,8 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
     const mk_function *f = ip->f;
     ip->warning[0] = 0;
     ip->peak = ip->live;
+    double t0 = mk_ip_now_ms();
+    ip->n_rows = 0;
     memset(ip->prof_ms, 0, sizeof ip->prof_ms);
     memset(ip->prof_n, 0, sizeof ip->prof_n);
     mk_blas_threads(ip->threads);
@@ -229,6 +252,7 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
         if ((st = mk_ip_rt_to_tensor(&ip->slots[s], nm ? nm : "output", &t, e))) break;
         st = mk_tensor_list_push(outputs, &t, e);
     }
+    ip->total_ms = mk_ip_now_ms() - t0;
     if (ip->profile)
         for (int k = 0; k < MK_OP__COUNT; k++)
             if (ip->prof_n[k])

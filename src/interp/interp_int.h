@@ -51,6 +51,9 @@ mk_status mk_interp_state_set(mk_interp *ip, const char *name, const mk_tensor *
  * set for the next runs, read by the pool kernel. */
 void mk_interp_set_framework_pool(mk_interp *ip, int on);
 int mk_interp_framework_pool(const mk_interp *ip);
+/* Per-op profile rows of the next runs (mk_session_set_profile / mk_session_profile). */
+void mk_interp_set_profile(mk_interp *ip, int on);
+const mk_op_profile *mk_interp_profile(const mk_interp *ip, int *n, double *total_ms);
 /* new + exec + free. */
 mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
                         const mk_tensor *const *inputs, mk_tensor_list *outputs,
@@ -119,6 +122,7 @@ typedef struct mk_kctx {
     const mk_allocator *alloc;
     mk_err *e;
     const mk_epi *epi; /* fused activations this kernel must apply to outs[0], or NULL */
+    const char *path;  /* the kernel variant taken, for the profile ("conv: im2col+sgemm") */
 } mk_kctx;
 
 typedef mk_status (*mk_kernel)(mk_kctx *k);

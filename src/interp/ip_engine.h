@@ -74,6 +74,12 @@ struct mk_interp {
     int profile;
     double prof_ms[MK_OP__COUNT];
     int prof_n[MK_OP__COUNT];
+    /* mk_interp_set_profile: a row per top-level op of the last run */
+    int prof_on, depth, n_rows;
+    mk_op_profile *rows;
+    double total_ms;
+    const char *cur_path; /* set by run_op for its row */
+    size_t cur_bytes;
     /* freed activation buffers kept for reuse within the run (fewer page faults) */
     int n_pool;
     void *pool[POOL_MAX];
@@ -109,6 +115,7 @@ mk_status mk_ip_rt_from_raw(mk_interp *ip, mk_rt *r, const mk_type *t, const voi
 mk_status mk_ip_materialize(mk_interp *ip, int s, mk_err *e);
 const void *mk_ip_declared_view(const mk_interp *ip, int s, void **tmp, size_t *tmp_n);
 /* ip_run.c */
+double mk_ip_now_ms(void);
 mk_status mk_ip_run_plan(mk_interp *ip, const bplan *bp, mk_err *e);
 /* ip_io.c */
 mk_status mk_ip_tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const mk_tensor *t,

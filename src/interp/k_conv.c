@@ -216,6 +216,7 @@ mk_status mk_k_conv(mk_kctx *k)
     float *od = out->data;
     if (!out->numel) return MK_OK;
     if (cig == 1 && groups > 1) {
+        k->path = g.ns == 1 ? "conv: 1-D depthwise direct" : "conv: depthwise direct";
         conv_dw(k, &g, xd, wd, od, bias, N, cin, cog);
         return MK_OK;
     }
@@ -228,6 +229,10 @@ mk_status mk_k_conv(mk_kctx *k)
         tile = (int64_t)(budget / (size_t)(kk ? kk : 1));
     if (tile < 128) tile = 128;
     if (tile > g.o_n) tile = g.o_n;
+    k->path = direct        ? "conv: 1x1 sgemm (no copy)"
+              : groups > 1  ? "conv: grouped im2col+sgemm"
+              : g.ns == 1   ? "conv: 1-D im2col+sgemm"
+                            : "conv: im2col+sgemm";
     float *col = NULL;
     if (!direct) {
         size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
@@ -300,6 +305,7 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
     int64_t R = rows * in2 > 0 ? (int64_t)((256u << 10) / (size_t)(rows * in2)) : in_rows;
     if (R < 1) R = 1;
     if (R > in_rows) R = in_rows;
+    k->path = "conv_transpose: sgemm+col2im";
     size_t cb = (size_t)(rows * R * in2) * 4;
     float *col = mk_interp_scratch(k, cb ? cb : 4);
     if (!col) return MK_OOM(k->e);

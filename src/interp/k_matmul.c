@@ -33,6 +33,7 @@ mk_status mk_k_linear(mk_kctx *k)
         if ((st = need_f32(k, b, "bias"))) return st;
         for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, b->data, (size_t)dout * 4);
     }
+    k->path = "linear: sgemm";
     if (m && dout && din)
         mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)dout, (int)din, 1.0f,
                     x->data, (int)din, w->data, (int)din, b ? 1.0f : 0.0f, o, (int)dout);
@@ -87,6 +88,7 @@ mk_status mk_k_matmul(mk_kctx *k)
     int f32 = mk_interp_layout(x->type.dtype) == MK_L_F32 &&
               mk_interp_layout(y->type.dtype) == MK_L_F32 &&
               mk_interp_layout(out->type.dtype) == MK_L_F32;
+    k->path = !f32 ? "matmul: exact loop" : nb > 1 ? "matmul: sgemm per batch" : "matmul: sgemm";
     int64_t cnt[MK_MAX_RANK] = {0};
     for (int64_t b = 0; b < nb; b++) {
         int64_t ox = 0, oy = 0, sx = 1, sy = 1;

@@ -1,0 +1,233 @@
+/* Tests for the interpreter's speed machinery (not its speed): the per-op profile (rows, kernel
+ * paths, output bytes, times adding up to the total), `milkit run --profile [--json]`, and
+ * threads: runs with -j 1, 2 and 3 give bit-identical outputs on built programs and on the
+ * real models of tests/.cache (skipped with a message when absent). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+#include "interp/interp_int.h"
+#include "test.h"
+
+typedef struct bld {
+    mk_program *p;
+    mk_function *f;
+    mk_block *b;
+    mk_err e;
+    mk_tensor_list ins;
+} bld;
+
+static void b_init(bld *B)
+{
+    memset(B, 0, sizeof *B);
+    B->p = mk_ir_program_new(NULL, 9);
+    B->f = mk_ir_function_new(B->p, "main");
+    B->b = B->f->block;
+}
+
+static void b_free(bld *B)
+{
+    mk_tensor_list_free(&B->ins);
+    mk_ir_program_free(B->p);
+}
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* An fp32 input filled with seeded values in [-scale, scale). */
+static mk_value *b_input(bld *B, const char *name, int rank, const int64_t *dims, unsigned seed,
+                         float scale)
+{
+    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
+    mk_value *v = mk_ir_function_add_input(B->p, B->f, name, &t);
+    mk_tensor tt;
+    memset(&tt, 0, sizeof tt);
+    tt.name = mk_strdup_default(name);
+    tt.dtype = MK_DT_FP32;
+    tt.rank = rank;
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)(tt.dims[i] = dims[i]);
+    tt.nbytes = n * 4;
+    tt.data = malloc(tt.nbytes);
+    for (size_t i = 0; i < n; i++) ((float *)tt.data)[i] = scale * frand(&seed);
+    mk_tensor_list_push(&B->ins, &tt, NULL);
+    return v;
+}
+
+static mk_value *crand(bld *B, int rank, const int64_t *dims, unsigned seed, float scale)
+{
+    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+    float *v = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) v[i] = scale * frand(&seed);
+    mk_value *c = mk_ir_const(B->p, B->b, "c", &t, v, n * 4, 0);
+    free(v);
+    return c;
+}
+
+static mk_value *cfs(bld *B, float v)
+{
+    return mk_ir_const_f32(B->p, B->b, "s", 1, &v, 1);
+}
+
+static mk_value *ci(bld *B, int n, const int32_t *v)
+{
+    return mk_ir_const_i32(B->p, B->b, "i", n, v, 0);
+}
+
+static mk_value *cis(bld *B, int32_t v)
+{
+    return mk_ir_const_i32(B->p, B->b, "i", 1, &v, 1);
+}
+
+static mk_value *cs(bld *B, const char *s)
+{
+    return mk_ir_const_str(B->p, B->b, "s", s);
+}
+
+/* op(B, kind, "param", value, ..., NULL): one output; NULL when inference fails. */
+static mk_value *op(bld *B, mk_op_kind k, ...)
+{
+    mk_op *o = mk_ir_op_new(B->p, k, NULL);
+    va_list ap;
+    va_start(ap, k);
+    const char *nm;
+    while ((nm = va_arg(ap, const char *))) {
+        mk_value *v = va_arg(ap, mk_value *);
+        if (v) mk_ir_op_add_input(B->p, o, nm, v);
+    }
+    va_end(ap);
+    mk_type t = mk_type_scalar(MK_DT_FP32);
+    mk_ir_op_add_output(B->p, o, NULL, &t);
+    mk_ir_block_append(B->b, o);
+    if (mk_ir_infer_op(o, &B->e) != MK_OK) {
+        printf("  infer: %s\n", B->e.msg);
+        return NULL;
+    }
+    return o->outputs[0];
+}
+
+/* conv with pad_type same; groups 1 unless g > 1. */
+static mk_value *conv(bld *B, mk_value *x, int cout, int cin_g, int kh, int kw, int g, int dil,
+                      unsigned seed)
+{
+    int64_t wd[4] = {cout, cin_g, kh, kw}, bd[1] = {cout};
+    int32_t one[2] = {1, 1}, dl[2] = {dil, dil};
+    float sc = 1.0f / sqrtf((float)(cin_g * kh * kw));
+    return op(B, MK_OP_CONV, "x", x, "weight", crand(B, 4, wd, seed, sc), "bias",
+              crand(B, 1, bd, seed + 1, 0.1f), "strides", ci(B, 2, one), "dilations",
+              ci(B, 2, dl), "pad_type", cs(B, "same"), "groups", cis(B, g), NULL);
+}
+
+/* A small CNN + attention-like tail covering the kernels with threaded paths: im2col conv with
+ * a fused relu, depthwise (dilated) conv, 1x1 conv, hardswish written as sigmoid_hard * x,
+ * softmax, layer_norm, matmul, elementwise with broadcasting. */
+static mk_value *build_net(bld *B, int C, int H, int W)
+{
+    int64_t xd[4] = {1, 3, H, W};
+    mk_value *x = b_input(B, "x", 4, xd, 7, 1.0f);
+    mk_value *y = conv(B, x, C, 3, 3, 3, 1, 1, 11);
+    y = op(B, MK_OP_RELU, "x", y, NULL);
+    mk_value *d = conv(B, y, C, 1, 3, 3, C, 2, 13);
+    mk_value *hs = op(B, MK_OP_SIGMOID_HARD, "x", d, "alpha", cfs(B, 1.0f / 6), "beta",
+                      cfs(B, 0.5f), NULL);
+    y = op(B, MK_OP_MUL, "x", d, "y", hs, NULL);
+    y = conv(B, y, C, C, 1, 1, 1, 1, 17);
+    y = op(B, MK_OP_ADD, "x", y, "y", d, NULL);
+    int32_t shp[3] = {1, C, H * W};
+    y = op(B, MK_OP_RESHAPE, "x", y, "shape", ci(B, 3, shp), NULL);
+    int32_t ax = -1;
+    mk_value *ln = op(B, MK_OP_LAYER_NORM, "x", y, "axes", ci(B, 1, &ax), "epsilon",
+                      cfs(B, 1e-5f), NULL);
+    mk_value *s = op(B, MK_OP_MATMUL, "x", ln, "y", ln, "transpose_y",
+                     mk_ir_const_bool(B->p, B->b, "b", 1, (const uint8_t[]){1}, 1), NULL);
+    s = op(B, MK_OP_SOFTMAX, "x", s, "axis", cis(B, -1), NULL);
+    mk_value *o = op(B, MK_OP_MATMUL, "x", s, "y", ln, NULL);
+    o = op(B, MK_OP_GELU, "x", o, "mode", cs(B, "EXACT"), NULL);
+    return op(B, MK_OP_ADD, "x", o, "y", y, NULL);
+}
+
+TEST(interp_profile_rows_paths_and_sum)
+{
+    bld B;
+    b_init(&B);
+    enum { C = 32, H = 48, W = 48 };
+    mk_value *y = build_net(&B, C, H, W);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    int n_ops = 0;
+    MK_FOR_OPS(B.b, o) n_ops++;
+    mk_run_options ro = {0, 1, 0};
+    mk_session *s;
+    REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+    mk_tensor_list out;
+    int n;
+    double total;
+    REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
+    CHECK(mk_session_profile(s, &n, &total) == NULL && n == 0); /* off by default */
+    mk_tensor_list_free(&out);
+    mk_session_set_profile(s, 1);
+    /* the best of 5 runs: preemption on a busy machine lands outside the ops at random */
+    double best = 0, best_sum = 0, best_total = 0;
+    for (int it = 0; it < 5; it++) { /* rows are per run, not accumulated */
+        REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
+        mk_tensor_list_free(&out);
+        const mk_op_profile *r = mk_session_profile(s, &n, &total);
+        REQUIRE(r);
+        CHECK_EQ_INT(n, n_ops);
+        double sum = 0;
+        int convs = 0, fused = 0, dw = 0;
+        for (int i = 0; i < n; i++) {
+            sum += r[i].ms;
+            CHECK(r[i].ms >= 0 && r[i].kind && r[i].path);
+            if (!strcmp(r[i].kind, "conv")) {
+                convs++;
+                CHECK_MSG(!strncmp(r[i].path, "conv: ", 6), "conv path '%s'", r[i].path);
+                CHECK_EQ_INT(r[i].out_bytes, (size_t)C * H * W * 4);
+                dw += strstr(r[i].path, "depthwise") != NULL;
+            }
+            if (!strcmp(r[i].kind, "relu")) fused += r[i].fused;
+        }
+        CHECK_EQ_INT(convs, 3);
+        CHECK_EQ_INT(dw, 1);
+        CHECK_EQ_INT(fused, 1); /* relu runs inside the first conv's kernel */
+        CHECK_MSG(total > 0 && sum <= total * 1.0001, "ops %.3f ms > total %.3f ms", sum, total);
+        if (total > 0 && sum / total > best) best = sum / total, best_sum = sum, best_total = total;
+    }
+    CHECK_MSG(best >= 0.95, "ops add up to %.3f ms of %.3f ms", best_sum, best_total);
+    mk_session_set_profile(s, 0);
+    REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
+    mk_tensor_list_free(&out);
+    CHECK(mk_session_profile(s, &n, &total) == NULL);
+    mk_session_free(s);
+    b_free(&B);
+}
+
+TEST(cli_run_profile_text_and_json)
+{
+    bld B;
+    b_init(&B);
+    mk_value *y = build_net(&B, 8, 12, 12);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    char pkg[512], out[1 << 16];
+    snprintf(pkg, sizeof pkg, "%s/prof.mlpackage", mk_test_tmpdir());
+    REQUIRE(mk_program_save(B.p, pkg, MK_TARGET_DEFAULT, &B.e) == MK_OK);
+    b_free(&B);
+    REQUIRE(mk_test_sh(out, sizeof out, "%s run %s -j 1 --profile", mk_test_bin(), pkg) == 0);
+    CHECK(strstr(out, "profile: total") && strstr(out, "kernel path") &&
+          strstr(out, "conv: depthwise direct") && strstr(out, "layer_norm"));
+    REQUIRE(mk_test_sh(out, sizeof out, "%s run %s -j 1 --profile --json --repeat 2",
+                       mk_test_bin(), pkg) == 0);
+    CHECK_MSG(out[0] == '{' && strstr(out, "\"total_ms\":") && strstr(out, "\"kinds\":[") &&
+                  strstr(out, "\"path\":\"conv: 1x1 sgemm (no copy)\"") &&
+                  !strstr(out, "median_ms"),
+              "json: %.300s", out);
+    CHECK_EQ_INT(mk_test_sh(out, sizeof out, "%s run %s --json", mk_test_bin(), pkg), 2);
+    CHECK(strstr(out, "--json goes with --profile") != NULL);
+}
