@@ -19,6 +19,8 @@ void mk_interp_free(mk_interp *ip)
     for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
     for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
     mk_free(ip->alloc, ip->scratch, ip->scratch_n);
+    mk_ip_pool_free(ip);
+    for (int t = 0; t < MK_PAR_MAX; t++) mk_free(ip->alloc, ip->tscratch[t], ip->tscratch_n[t]);
     for (int i = 0; ip->state && i < ip->f->n_inputs; i++)
         mk_free(ip->alloc, ip->state[i].data, ip->state[i].cap);
     mk_ptrmap_free(&ip->slot_of);
@@ -182,6 +184,7 @@ static mk_status interp_new(const mk_program *p, const mk_function *f, const mk_
     ip->profile = prof ? atoi(prof) + 1 : 0;
     ip->fuse = !ip->fp16 && !fn && !getenv("MILKIT_NO_FUSE");
     ip->threads = opts && opts->threads > 0 ? opts->threads : 0;
+    ip->n_threads = mk_ip_thread_count(ip->threads);
     ip->ar = mk_arena_new(ip->alloc);
     if (!ip->ar) {
         mk_free(a, ip, sizeof *ip);
@@ -226,7 +229,7 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
     ip->n_rows = 0;
     memset(ip->prof_ms, 0, sizeof ip->prof_ms);
     memset(ip->prof_n, 0, sizeof ip->prof_n);
-    mk_blas_threads(ip->threads);
+    mk_blas_threads(1); /* our threads split the work: see ip_par.c */
     mk_status st = MK_OK;
     for (int i = 0; i < f->n_inputs && !st; i++) {
         int s = mk_pm_get(&ip->slot_of, f->inputs[i]);

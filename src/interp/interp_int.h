@@ -164,6 +164,24 @@ void *mk_interp_scratch(mk_kctx *k, size_t bytes);
 /* Threads for BLAS calls. */
 int mk_interp_threads(const mk_interp *ip);
 
+/* ---- threads (ip_par.c) ---- */
+#define MK_PAR_MAX 64
+/* fn(ctx, i, tid) for every i in [0, n), spread over the session's threads (tid in
+ * [0, mk_par_threads)). The caller chooses the chunks from shapes only and each chunk writes
+ * its own outputs, so results are the same bits for any thread count. */
+typedef void (*mk_par_fn)(void *ctx, int64_t i, int tid);
+void mk_par_for(mk_kctx *k, int64_t n, mk_par_fn fn, void *ctx);
+int mk_par_threads(const mk_kctx *k);
+/* A scratch buffer per thread: reserve `bytes` for each before mk_par_for, then chunks running
+ * on thread tid use mk_par_scratch(k, tid). */
+mk_status mk_par_scratch_reserve(mk_kctx *k, size_t bytes);
+void *mk_par_scratch(mk_kctx *k, int tid);
+/* Chunks of at least `grain` units for n units: ceil(n / grain), at least 1. */
+static inline int64_t mk_par_chunks(int64_t n, int64_t grain)
+{
+    return n <= grain ? 1 : (n + grain - 1) / grain;
+}
+
 /* Row-major strides of a type into s (element units). */
 void mk_strides(const mk_type *t, int64_t *s);
 /* Broadcast strides of `in` against output type `out` (0 on broadcast dims); 0 when the

@@ -152,6 +152,16 @@ static mk_value *build_net(bld *B, int C, int H, int W)
     return op(B, MK_OP_ADD, "x", o, "y", y, NULL);
 }
 
+static int same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
+{
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->items[i].nbytes != b->items[i].nbytes ||
+            memcmp(a->items[i].data, b->items[i].data, a->items[i].nbytes))
+            return 0;
+    return 1;
+}
+
 TEST(interp_profile_rows_paths_and_sum)
 {
     bld B;
@@ -206,6 +216,62 @@ TEST(interp_profile_rows_paths_and_sum)
     CHECK(mk_session_profile(s, &n, &total) == NULL);
     mk_session_free(s);
     b_free(&B);
+}
+
+TEST(interp_threads_bit_identical_built)
+{
+    static const int shapes[][3] = {{16, 33, 47}, {40, 24, 24}, {8, 5, 300}};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        bld B;
+        b_init(&B);
+        mk_value *y = build_net(&B, shapes[c][0], shapes[c][1], shapes[c][2]);
+        REQUIRE(y);
+        mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+        mk_tensor_list ref, got;
+        mk_run_options r1 = {0, 1, 0};
+        REQUIRE(mk_run(B.p, &r1, &B.ins, &ref, &B.e) == MK_OK);
+        for (int j = 2; j <= 3; j++) {
+            mk_run_options rj = {0, j, 0};
+            REQUIRE(mk_run(B.p, &rj, &B.ins, &got, &B.e) == MK_OK);
+            CHECK_MSG(same_bits(&ref, &got), "shape %zu: -j %d differs from -j 1", c, j);
+            mk_tensor_list_free(&got);
+        }
+        mk_tensor_list_free(&ref);
+        b_free(&B);
+    }
+}
+
+TEST(interp_threads_bit_identical_models)
+{
+    static const char *const models[][2] = {
+        {"ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx", "x=1,3,48,192"},
+        {"ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx", "x=1,3,48,320"},
+        {"openwakeword-0.1.1/package/models/embedding_model.onnx", "input_1=1,76,32,1"},
+        {"openwakeword-0.1.1/package/models/melspectrogram.onnx", "input=1,1280"},
+    };
+    int ran = 0;
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+        char path[512], out[4096];
+        snprintf(path, sizeof path, "tests/.cache/%s", models[m][0]);
+        if (!mk_path_exists(path)) continue;
+        char f1[600], f2[600];
+        snprintf(f1, sizeof f1, "%s/thr%zu_1.npz", mk_test_tmpdir(), m);
+        snprintf(f2, sizeof f2, "%s/thr%zu_2.npz", mk_test_tmpdir(), m);
+        for (int j = 1; j <= 2; j++) {
+            int rc = mk_test_sh(out, sizeof out, "%s run %s --shape %s --seed 5 -j %d -o %s",
+                                mk_test_bin(), path, models[m][1], j, j == 1 ? f1 : f2);
+            CHECK_MSG(rc == 0, "%s -j %d: %s", models[m][0], j, out);
+        }
+        mk_tensor_list a, b;
+        mk_err e = {0};
+        REQUIRE(mk_npz_read(f1, &a, &e) == MK_OK);
+        REQUIRE(mk_npz_read(f2, &b, &e) == MK_OK);
+        CHECK_MSG(same_bits(&a, &b), "%s: -j 2 differs from -j 1", models[m][0]);
+        mk_tensor_list_free(&a);
+        mk_tensor_list_free(&b);
+        ran++;
+    }
+    if (!ran) SKIP("no model of tests/.cache present (tests/fetch_models.sh)");
 }
 
 TEST(cli_run_profile_text_and_json)
