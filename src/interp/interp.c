@@ -225,7 +225,7 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
     const mk_function *f = ip->f;
     ip->warning[0] = 0;
     ip->peak = ip->live;
-    double t0 = mk_ip_now_ms();
+    double t0 = mk_ip_now_ms(ip);
     ip->n_rows = 0;
     memset(ip->prof_ms, 0, sizeof ip->prof_ms);
     memset(ip->prof_n, 0, sizeof ip->prof_n);
@@ -255,7 +255,7 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
         if ((st = mk_ip_rt_to_tensor(&ip->slots[s], nm ? nm : "output", &t, e))) break;
         st = mk_tensor_list_push(outputs, &t, e);
     }
-    ip->total_ms = mk_ip_now_ms() - t0;
+    ip->total_ms = mk_ip_now_ms(ip) - t0;
     if (ip->profile)
         for (int k = 0; k < MK_OP__COUNT; k++)
             if (ip->prof_n[k])

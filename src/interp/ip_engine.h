@@ -121,7 +121,9 @@ mk_status mk_ip_rt_from_raw(mk_interp *ip, mk_rt *r, const mk_type *t, const voi
 mk_status mk_ip_materialize(mk_interp *ip, int s, mk_err *e);
 const void *mk_ip_declared_view(const mk_interp *ip, int s, void **tmp, size_t *tmp_n);
 /* ip_run.c */
-double mk_ip_now_ms(void);
+/* The profile clock: CPU time of this thread with one thread (steady on a busy machine), else
+ * wall time. */
+double mk_ip_now_ms(const mk_interp *ip);
 /* ip_par.c: threads for a requested count (0: every core); stop the pool */
 int mk_ip_thread_count(int requested);
 void mk_ip_pool_free(mk_interp *ip);
