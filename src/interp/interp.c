@@ -182,7 +182,7 @@ static mk_status interp_new(const mk_program *p, const mk_function *f, const mk_
     ip->observe_ud = ud;
     const char *prof = getenv("MILKIT_PROFILE");
     ip->profile = prof ? atoi(prof) + 1 : 0;
-    ip->fuse = !ip->fp16 && !fn && !getenv("MILKIT_NO_FUSE");
+    ip->fuse = !fn && !getenv("MILKIT_NO_FUSE");
     ip->threads = opts && opts->threads > 0 ? opts->threads : 0;
     ip->n_threads = mk_ip_thread_count(ip->threads);
     ip->ar = mk_arena_new(ip->alloc);

@@ -6,6 +6,8 @@
 #ifndef MK_INTERP_INT_H
 #define MK_INTERP_INT_H
 
+#include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ir/ir.h"
@@ -91,7 +93,8 @@ typedef enum mk_epi_kind {
     MK_EPI_SUB,
     MK_EPI_MUL,
     MK_EPI_DIV,
-    MK_EPI_HSWISH
+    MK_EPI_HSWISH,
+    MK_EPI_HSIGMUL /* v * clamp(a v + b, 0, 1): sigmoid_hard then mul */
 } mk_epi_kind;
 #define MK_EPI_MAX_STEPS 8
 typedef struct mk_epi_step {
@@ -104,6 +107,11 @@ typedef struct mk_epi_step {
 typedef struct mk_epi {
     int n;
     mk_epi_step step[MK_EPI_MAX_STEPS];
+    /* fp16 emulation: the host's result and every step's (and inner value's) rounded to half,
+     * as the ops would each round their output; *overflow set when a finite value left the
+     * half range on the way (the run names the host op) */
+    int round16;
+    atomic_int *overflow;
 } mk_epi;
 
 /* Apply ep's steps (ep may be NULL) to p[0..n) in place, after adding *bias unless NULL. */
@@ -239,6 +247,41 @@ static inline float mk_relu(float x)
     u &= ~(uint32_t)((int32_t)u >> 31);
     memcpy(&x, &u, 4);
     return x;
+}
+/* e^x for x <= 0 (softmax's shifted scores, e^-x^2), about 1 ulp: x = n ln2 + r, a degree-6
+ * polynomial for e^r (Cephes' expf coefficients), 2^n from the exponent bits; 0 below -87
+ * (where e^x is subnormal), NaN stays NaN. Branch-free, so loops over it become SIMD. */
+static inline float mk_exp_neg(float x)
+{
+    float c = mk_fmax(x, -87.0f), t = c * 1.44269504f;
+    float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = c - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187e-6f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &e, 4);
+    float y = p * sc;
+    y = x < -87.0f ? 0.0f : y;
+    return x != x ? x : y;
+}
+
+/* erf(x) within 1.5e-7 (Abramowitz & Stegun 7.1.26), branch-free; NaN stays NaN. */
+static inline float mk_erf(float x)
+{
+    float ax = fabsf(x), t = 1.0f / (1.0f + 0.3275911f * ax);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    return copysignf(1.0f - p * t * mk_exp_neg(-ax * ax), x);
 }
 /* neg when the sign bit of x is set, else x. */
 static inline float mk_sign_select(float x, float neg)

@@ -83,7 +83,7 @@ struct mk_interp {
     /* mk_interp_set_profile: a row per top-level op of the last run */
     int prof_on, depth, n_rows;
     mk_op_profile *rows;
-    double total_ms;
+    double total_ms, t_mark;
     const char *cur_path; /* set by run_op for its row */
     size_t cur_bytes;
     /* freed activation buffers kept for reuse within the run (fewer page faults) */

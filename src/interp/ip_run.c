@@ -97,6 +97,11 @@ static mk_status run_fused(mk_interp *ip, const oplan *pl, mk_err *e)
 static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
 {
     const mk_op *op = pl->op;
+    /* a const whose value persists from an earlier run: nothing to do (observers see it each
+     * run, so not for them) */
+    if (op->kind == MK_OP_CONST && pl->n_outs == 1 && !ip->observe &&
+        ip->slots[pl->outs[0]].persist && ip->slots[pl->outs[0]].data && !pl->n_free)
+        return MK_OK;
     mk_rt *inbuf[16], *atbuf[16], *outbuf[8];
     mk_operand opbuf[16];
     void *tmpbuf[17] = {0};
@@ -222,6 +227,14 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             st = mk_kerr(&k, MK_EINTERNAL, "output %d was not produced", i);
             goto done;
         }
+        if (i == 0 && pl->epi && pl->epi->round16 && atomic_load(pl->epi->overflow)) {
+            atomic_store(pl->epi->overflow, 0);
+            if (!ip->warning[0])
+                snprintf(ip->warning, sizeof ip->warning,
+                         "fp16 overflow: op %s (%s) or an op fused into it produced a value "
+                         "beyond +-65504 (became inf)",
+                         mk_ip_op_label(op), mk_ir_op_info(op->kind)->name);
+        }
         round_outputs(ip, op, outs[i]);
         ip->cur_bytes += outs[i]->numel * mk_interp_elem_size(outs[i]->type.dtype);
         if (ip->observe && mk_interp_layout(outs[i]->type.dtype) == MK_L_F32 && outs[i]->data)
@@ -259,9 +272,10 @@ static mk_status run_profiled(mk_interp *ip, const oplan *pl, mk_err *e)
 {
     ip->cur_path = NULL;
     ip->cur_bytes = 0;
-    double t0 = mk_ip_now_ms(ip);
     mk_status st = pl->fused_in != -1 ? run_fused(ip, pl, e) : run_op(ip, pl, e);
-    double t1 = mk_ip_now_ms(ip);
+    /* one clock read per op: each row runs from the previous op's end to this op's end */
+    double t0 = ip->t_mark, t1 = mk_ip_now_ms(ip);
+    ip->t_mark = t1;
     mk_op_profile *r = &ip->rows[ip->n_rows++];
     r->name = mk_ip_op_label(pl->op);
     r->kind = mk_ir_op_info(pl->op->kind)->name;
@@ -280,6 +294,7 @@ static mk_status run_profiled(mk_interp *ip, const oplan *pl, mk_err *e)
 mk_status mk_ip_run_plan(mk_interp *ip, const bplan *bp, mk_err *e)
 {
     int prof = ip->rows && ip->depth == 0;
+    if (prof) ip->t_mark = mk_ip_now_ms(ip);
     for (int i = 0; i < bp->n_ops; i++) {
         const oplan *pl = &bp->ops[i];
         mk_status st = prof                 ? run_profiled(ip, pl, e)

@@ -41,8 +41,8 @@ static void gemm_chunk(void *ctx, int64_t i, int tid)
     const float *b = J->b + (J->tb == CblasTrans ? n0 * J->ldb : n0);
     float *c = J->c + m0 * J->ldc + n0;
     (void)tid;
-    mk_sgemm(CblasRowMajor, J->ta, J->tb, (int)mn, (int)nn, (int)J->K, J->alpha, a, (int)J->lda,
-             b, (int)J->ldb, J->beta, c, (int)J->ldc);
+    mk_sgemm(CblasRowMajor, J->ta, J->tb, (int)mn, (int)nn, (int)J->K, J->alpha, a, (int)J->lda, b,
+             (int)J->ldb, J->beta, c, (int)J->ldc);
     if (J->k->epi)
         for (int64_t r = 0; r < mn; r++) mk_epi_apply(J->k->epi, NULL, c + r * J->ldc, (size_t)nn);
 }
@@ -87,8 +87,8 @@ mk_status mk_k_linear(mk_kctx *k)
     }
     k->path = "linear: sgemm";
     if (m && dout && din) {
-        gemm_job J = {k, CblasNoTrans, CblasTrans, m, dout, din, x->data, din, w->data, din, o,
-                      dout, b ? 1.0f : 0.0f, 1.0f, 0, 0, 0};
+        gemm_job J = {k, CblasNoTrans, CblasTrans,      m,    dout, din, x->data, din, w->data, din,
+                      o, dout,         b ? 1.0f : 0.0f, 1.0f, 0,    0,   0};
         gemm_split(k, &J);
     } else {
         if (!b) memset(o, 0, out->numel * 4);
@@ -180,8 +180,23 @@ mk_status mk_k_matmul(mk_kctx *k)
         memcpy(J.bx, bx, sizeof bx);
         memcpy(J.by, by, sizeof by);
         if (nb == 1) {
-            gemm_job G = {k, tx ? CblasTrans : CblasNoTrans, ty ? CblasTrans : CblasNoTrans,
-                          M, N, K, x->data, xc, y->data, yc, out->data, N, 0.0f, 1.0f, 0, 0, 0};
+            gemm_job G = {k,
+                          tx ? CblasTrans : CblasNoTrans,
+                          ty ? CblasTrans : CblasNoTrans,
+                          M,
+                          N,
+                          K,
+                          x->data,
+                          xc,
+                          y->data,
+                          yc,
+                          out->data,
+                          N,
+                          0.0f,
+                          1.0f,
+                          0,
+                          0,
+                          0};
             gemm_split(k, &G);
         } else {
             mk_par_for(k, nb, bmm_chunk, &J);
@@ -201,9 +216,9 @@ mk_status mk_k_matmul(mk_kctx *k)
         if (f32) {
             if (M && N && K)
                 mk_sgemm(CblasRowMajor, tx ? CblasTrans : CblasNoTrans,
-                            ty ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
-                            (const float *)x->data + xo, (int)xc, (const float *)y->data + yo,
-                            (int)yc, 0.0f, (float *)out->data + oo, (int)N);
+                         ty ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
+                         (const float *)x->data + xo, (int)xc, (const float *)y->data + yo, (int)yc,
+                         0.0f, (float *)out->data + oo, (int)N);
             else
                 memset((float *)out->data + oo, 0, (size_t)(M * N) * 4);
         } else {
@@ -340,8 +355,8 @@ static void sdpa_chunk(void *ctx, int64_t ci, int tid)
     const float *qb = (const float *)J->q->data + (b * J->L + l0) * E;
     const float *kb = (const float *)J->kk->data + b * S * E;
     const float *vb = (const float *)J->v->data + b * S * Ev;
-    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ln, (int)S, (int)E, J->scale, qb,
-             (int)E, kb, (int)E, 0.0f, scores, (int)S);
+    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ln, (int)S, (int)E, J->scale, qb, (int)E,
+             kb, (int)E, 0.0f, scores, (int)S);
     for (int64_t li = 0; li < ln; li++) {
         int64_t i = l0 + li;
         float *row = scores + li * S, mx = -INFINITY;

@@ -297,3 +297,205 @@ TEST(cli_run_profile_text_and_json)
     CHECK_EQ_INT(mk_test_sh(out, sizeof out, "%s run %s --json", mk_test_bin(), pkg), 2);
     CHECK(strstr(out, "--json goes with --profile") != NULL);
 }
+
+/* Outputs with fusion off (an observed session sees every op), for bit comparisons. */
+static mk_status run_unfused(bld *B, mk_tensor_list *out)
+{
+    mk_run_options ro = {0, 1, 0};
+    mk_interp *ip;
+    mk_status st = mk_interp_new_observed(B->p, &ro, NULL, NULL, &ip, &B->e);
+    if (st) return st;
+    const mk_tensor *ins[8];
+    for (int i = 0; i < B->ins.n && i < 8; i++) ins[i] = &B->ins.items[i];
+    st = mk_interp_exec(ip, ins, out, NULL, &B->e);
+    mk_interp_free(ip);
+    return st;
+}
+
+static int fused_rows(const mk_session *s, const char *kind)
+{
+    int n, f = 0;
+    double total;
+    const mk_op_profile *r = mk_session_profile(s, &n, &total);
+    for (int i = 0; i < n; i++) f += r[i].fused && !strcmp(r[i].kind, kind);
+    return f;
+}
+
+TEST(interp_fused_hard_sigmoid_mul_bit_identical)
+{
+    for (int order = 0; order < 2; order++) {
+        bld B;
+        b_init(&B);
+        int64_t xd[4] = {1, 4, 9, 13};
+        mk_value *x = b_input(&B, "x", 4, xd, 3, 8.0f);
+        /* NaN, infinities and -0 pass through the fused step as through the two ops */
+        float *xv = B.ins.items[0].data;
+        xv[0] = NAN, xv[1] = INFINITY, xv[2] = -INFINITY, xv[3] = -0.0f;
+        mk_value *c = conv(&B, x, 6, 4, 3, 3, 1, 1, 21);
+        mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 1.0f / 6), "beta",
+                         cfs(&B, 0.5f), NULL);
+        mk_value *y = order ? op(&B, MK_OP_MUL, "x", h, "y", c, NULL)
+                            : op(&B, MK_OP_MUL, "x", c, "y", h, NULL);
+        y = op(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 0.25f), NULL);
+        REQUIRE(y);
+        mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+        mk_tensor_list ref, got;
+        REQUIRE(run_unfused(&B, &ref) == MK_OK);
+        mk_run_options ro = {0, 1, 0};
+        mk_session *s;
+        REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+        mk_session_set_profile(s, 1);
+        REQUIRE(mk_session_run(s, &B.ins, &got, NULL, &B.e) == MK_OK);
+        CHECK_EQ_INT(fused_rows(s, "sigmoid_hard") + fused_rows(s, "mul") + fused_rows(s, "add"),
+                     3);
+        CHECK_MSG(same_bits(&ref, &got), "order %d: fused result differs", order);
+        mk_tensor_list_free(&ref);
+        mk_tensor_list_free(&got);
+        mk_session_free(s);
+        b_free(&B);
+    }
+}
+
+/* softmax's fast path (contiguous rows, polynomial exp) and layer_norm's (trailing axes) against
+ * double-precision references, with -inf entries (masked scores) and rows long and short. */
+TEST(interp_softmax_layer_norm_fast_paths_vs_double)
+{
+    static const int64_t lens[] = {1, 7, 64, 1000, 20000};
+    for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+        int64_t L = lens[c], R = 3;
+        bld B;
+        b_init(&B);
+        int64_t xd[2] = {R, L}, gd[1] = {L};
+        mk_value *x = b_input(&B, "x", 2, xd, 9 + (unsigned)c, 30.0f);
+        float *xv = B.ins.items[0].data;
+        if (L > 1) xv[1] = -INFINITY; /* row 0 only */
+        float *gb = malloc((size_t)L * 8);
+        unsigned seed = 5;
+        for (int64_t j = 0; j < 2 * L; j++) gb[j] = 2 * frand(&seed);
+        mk_type gt = mk_type_make(MK_DT_FP32, 1, gd);
+        int32_t ax = -1;
+        mk_value *sm = op(&B, MK_OP_SOFTMAX, "x", x, "axis", cis(&B, -1), NULL);
+        mk_value *ln = op(&B, MK_OP_LAYER_NORM, "x", x, "axes", ci(&B, 1, &ax), "gamma",
+                          mk_ir_const(B.p, B.b, "g", &gt, gb, (size_t)L * 4, 0), "beta",
+                          mk_ir_const(B.p, B.b, "b", &gt, gb + L, (size_t)L * 4, 0), "epsilon",
+                          cfs(&B, 1e-5f), NULL);
+        REQUIRE(sm && ln);
+        mk_value *outs[2] = {sm, ln};
+        mk_ir_block_set_outputs(B.p, B.b, 2, outs);
+        mk_tensor_list out;
+        mk_run_options ro = {0, 2, 0};
+        REQUIRE(mk_run(B.p, &ro, &B.ins, &out, &B.e) == MK_OK);
+        const float *s = out.items[0].data, *l = out.items[1].data;
+        for (int64_t r = 0; r < R; r++) {
+            const float *xr = xv + r * L;
+            double mx = -INFINITY, sum = 0, worst = 0;
+            for (int64_t j = 0; j < L; j++) mx = xr[j] > mx ? xr[j] : mx;
+            for (int64_t j = 0; j < L; j++) sum += exp((double)xr[j] - mx);
+            for (int64_t j = 0; j < L; j++) {
+                double want = exp((double)xr[j] - mx) / sum, got = s[r * L + j];
+                double err = want > 1e-30 ? fabs(got - want) / want : fabs(got - want) > 1e-30;
+                worst = err > worst ? err : worst;
+            }
+            CHECK_MSG(worst < 2e-6, "softmax len %lld row %lld: rel err %g", (long long)L,
+                      (long long)r, worst);
+            if (r == 0 && L > 1) {
+                CHECK(s[1] == 0.0f);
+                continue; /* layer_norm of a row holding -inf is NaN */
+            }
+            double m = 0, v = 0;
+            for (int64_t j = 0; j < L; j++) m += xr[j];
+            m /= (double)L;
+            for (int64_t j = 0; j < L; j++) v += (xr[j] - m) * (xr[j] - m);
+            v /= (double)L;
+            worst = 0;
+            for (int64_t j = 0; j < L; j++) {
+                double want = (xr[j] - m) / sqrt(v + 1e-5) * gb[j] + gb[L + j];
+                double err = fabs(l[r * L + j] - want);
+                worst = err > worst ? err : worst;
+            }
+            CHECK_MSG(worst < 1e-5, "layer_norm len %lld row %lld: abs err %g", (long long)L,
+                      (long long)r, worst);
+        }
+        free(gb);
+        mk_tensor_list_free(&out);
+        b_free(&B);
+    }
+}
+
+/* gelu EXACT's polynomial erf against the double-precision formula, infinities included. */
+TEST(interp_gelu_exact_fast_path_vs_double)
+{
+    bld B;
+    b_init(&B);
+    int64_t xd[1] = {4001};
+    mk_value *x = b_input(&B, "x", 1, xd, 1, 1.0f);
+    float *xv = B.ins.items[0].data;
+    for (int i = 0; i < 4000; i++) xv[i] = -10.0f + 20.0f * (float)i / 4000.0f;
+    xv[4000] = INFINITY;
+    mk_value *y = op(&B, MK_OP_GELU, "x", x, "mode", cs(&B, "EXACT"), NULL);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    mk_tensor_list out;
+    mk_run_options ro = {0, 1, 0};
+    REQUIRE(mk_run(B.p, &ro, &B.ins, &out, &B.e) == MK_OK);
+    const float *o = out.items[0].data;
+    double worst = 0;
+    for (int i = 0; i < 4000; i++) {
+        double v = xv[i], want = 0.5 * v * (1.0 + erf(v * 0.70710678118654752));
+        double err = fabs(o[i] - want) / (fabs(v) > 1 ? fabs(v) : 1);
+        worst = err > worst ? err : worst;
+    }
+    CHECK_MSG(worst < 1e-6, "gelu: scaled abs err %g", worst);
+    CHECK(o[4000] == INFINITY);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* Under fp16 emulation the fused chains round the host's result, each step's and each inner
+ * value of a pattern, with fp16 constants: the same bits as the ops run one by one. A step
+ * overflowing half precision is still reported. */
+TEST(interp_fp16_emulate_fused_chains_bit_identical)
+{
+    for (int big = 0; big < 2; big++) {
+        bld B;
+        b_init(&B);
+        int64_t xd[4] = {1, 3, 11, 17};
+        mk_value *x = b_input(&B, "x", 4, xd, 4, 3.0f);
+        mk_value *c = conv(&B, x, 8, 3, 3, 3, 1, 1, 31);
+        mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 0.2f), "beta",
+                         cfs(&B, 0.5f), NULL);
+        mk_value *y = op(&B, MK_OP_MUL, "x", c, "y", h, NULL);
+        y = op(&B, MK_OP_MUL, "x", y, "y", cfs(&B, big ? 30000.0f : 1.7f), NULL);
+        mk_value *a = op(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 3.0f), NULL);
+        mk_value *cl = op(&B, MK_OP_CLIP, "x", a, "alpha", cfs(&B, 0), "beta", cfs(&B, 6), NULL);
+        y = op(&B, MK_OP_MUL, "x", y, "y", cl, NULL);
+        y = op(&B, MK_OP_REAL_DIV, "x", y, "y", cfs(&B, 6), NULL);
+        y = op(&B, MK_OP_LEAKY_RELU, "x", y, "alpha", cfs(&B, 0.1f), NULL);
+        REQUIRE(y);
+        mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+        mk_run_options ro = {1, 1, 0};
+        mk_interp *ip;
+        REQUIRE(mk_interp_new_observed(B.p, &ro, NULL, NULL, &ip, &B.e) == MK_OK);
+        const mk_tensor *ins[1] = {&B.ins.items[0]};
+        mk_tensor_list ref, got;
+        mk_interp_result r1;
+        REQUIRE(mk_interp_exec(ip, ins, &ref, &r1, &B.e) == MK_OK);
+        mk_interp_free(ip);
+        mk_session *s;
+        REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+        mk_session_set_profile(s, 1);
+        mk_run_report r2;
+        REQUIRE(mk_session_run(s, &B.ins, &got, &r2, &B.e) == MK_OK);
+        CHECK_EQ_INT(fused_rows(s, "mul") + fused_rows(s, "sigmoid_hard") + fused_rows(s, "add") +
+                         fused_rows(s, "clip") + fused_rows(s, "real_div") +
+                         fused_rows(s, "leaky_relu"),
+                     8);
+        CHECK_MSG(same_bits(&ref, &got), "big=%d: fused fp16 result differs", big);
+        CHECK_EQ_INT(r1.warning[0] != 0, big);
+        CHECK_EQ_INT(r2.warning[0] != 0, big);
+        mk_tensor_list_free(&ref);
+        mk_tensor_list_free(&got);
+        mk_session_free(s);
+        b_free(&B);
+    }
+}
