@@ -94,7 +94,8 @@ typedef enum mk_epi_kind {
     MK_EPI_MUL,
     MK_EPI_DIV,
     MK_EPI_HSWISH,
-    MK_EPI_HSIGMUL /* v * clamp(a v + b, 0, 1): sigmoid_hard then mul */
+    MK_EPI_HSIGMUL, /* v * clamp(a v + b, 0, 1): sigmoid_hard then mul */
+    MK_EPI_AFFINE   /* batch_norm on a conv's output: v * s[ch] + sh[ch] */
 } mk_epi_kind;
 #define MK_EPI_MAX_STEPS 8
 typedef struct mk_epi_step {
@@ -103,6 +104,7 @@ typedef struct mk_epi_step {
     int post; /* hswish: then 1 divide by d, 2 multiply by d, 0 neither */
     /* alpha/beta, or the binary op's constant in a; hswish: v * clip(v + a, b, c) */
     float a, b, c, d;
+    const float *s, *sh; /* MK_EPI_AFFINE: per output channel */
 } mk_epi_step;
 typedef struct mk_epi {
     int n;
@@ -114,8 +116,9 @@ typedef struct mk_epi {
     atomic_int *overflow;
 } mk_epi;
 
-/* Apply ep's steps (ep may be NULL) to p[0..n) in place, after adding *bias unless NULL. */
-void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n);
+/* Apply ep's steps (ep may be NULL) to p[0..n) in place, after adding *bias unless NULL; ch is
+ * the output channel of p (conv hosts; -1 for others, which never get per-channel steps). */
+void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n);
 
 /* ---- kernel context ---- */
 typedef struct mk_kctx {

@@ -6,7 +6,7 @@
 
 #include "ip_engine.h"
 
-MK_SIMD static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
+MK_SIMD static void epi_step_apply(const mk_epi_step *st, int64_t ch, float *p, size_t n)
 {
     float a = st->a, b = st->b, c = st->c, d = st->d;
     switch (st->kind) {
@@ -41,6 +41,11 @@ MK_SIMD static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
         else
             MK_VLOOP(n, p[i] = p[i] / a);
         break;
+    case MK_EPI_AFFINE: {
+        float s = st->s[ch], sh = st->sh[ch];
+        MK_VLOOP(n, p[i] = p[i] * s + sh);
+        break;
+    }
     case MK_EPI_HSIGMUL:
         MK_VLOOP(n, p[i] = p[i] * mk_fmin(1.0f, mk_fmax(0.0f, a * p[i] + b)));
         break;
@@ -108,7 +113,7 @@ MK_SIMD static void clip_in(float *t, float lo, float hi, size_t n)
 }
 
 /* A step under fp16 emulation: the multi-op patterns round their inner values too. */
-static void step_round16(const mk_epi *ep, const mk_epi_step *st, float *p, size_t n)
+static void step_round16(const mk_epi *ep, const mk_epi_step *st, int64_t ch, float *p, size_t n)
 {
     float t[4096];
     if (st->kind == MK_EPI_HSIGMUL) { /* h = sigmoid_hard(v); v * h */
@@ -123,16 +128,16 @@ static void step_round16(const mk_epi *ep, const mk_epi_step *st, float *p, size
         mul_by(p, t, n);
         if (st->post) {
             round16(ep, p, n);
-            mk_epi_step q = {st->post == 1 ? MK_EPI_DIV : MK_EPI_MUL, 0, 0, st->d, 0, 0, 0};
-            epi_step_apply(&q, p, n);
+            mk_epi_step q = {st->post == 1 ? MK_EPI_DIV : MK_EPI_MUL, 0, 0, st->d, 0, 0, 0, 0, 0};
+            epi_step_apply(&q, -1, p, n);
         }
     } else {
-        epi_step_apply(st, p, n);
+        epi_step_apply(st, ch, p, n);
     }
     round16(ep, p, n);
 }
 
-void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n)
+void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n)
 {
     if (bias) add_scalar(p, *bias, n);
     /* in cache-sized pieces, so that several steps cost one trip through memory */
@@ -140,10 +145,10 @@ void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n)
         size_t m = n - o < 4096 ? n - o : 4096;
         if (ep->round16) {
             round16(ep, p + o, m); /* the host op's own output */
-            for (int s = 0; s < ep->n; s++) step_round16(ep, &ep->step[s], p + o, m);
+            for (int s = 0; s < ep->n; s++) step_round16(ep, &ep->step[s], ch, p + o, m);
             continue;
         }
-        for (int s = 0; s < ep->n; s++) epi_step_apply(&ep->step[s], p + o, m);
+        for (int s = 0; s < ep->n; s++) epi_step_apply(&ep->step[s], ch, p + o, m);
     }
 }
 
@@ -245,6 +250,57 @@ static int other_scalar(const mk_interp *ip, const oplan *pl, int at, double *c,
     return other->type.rank <= ip->slot_val[pl->ins[at]]->type.rank;
 }
 
+/* A constant vector parameter of c values (or 1, broadcast), as floats (fp16-rounded under
+ * emulation, as its materialised constant would be); NULL when absent or not constant. */
+static float *chan_const(const mk_interp *ip, const mk_op *op, const char *name, int64_t c,
+                         float def)
+{
+    const mk_input *in = mk_ir_input(op, name);
+    float *v = mk_arena_array(ip->ar, (size_t)c + 1, sizeof *v);
+    if (!v) return NULL;
+    if (!in || !in->n_args) {
+        for (int64_t i = 0; i < c; i++) v[i] = def;
+        return v;
+    }
+    const mk_value *x = in->args[0];
+    size_t n, need;
+    if (in->n_args != 1 || !x->cst || !mk_dtype_is_float(x->type.dtype) ||
+        !mk_type_is_static(&x->type) || !mk_type_numel(&x->type, &n) ||
+        (n != (size_t)c && n != 1) || !mk_type_nbytes(&x->type, &need) || x->cst->nbytes < need)
+        return NULL;
+    for (int64_t i = 0; i < c; i++) {
+        v[i] = (float)mk_ip_raw_f64(x->type.dtype, x->cst->data, n == 1 ? 0 : (size_t)i);
+        if (ip->fp16 && x->type.dtype != MK_DT_FP16) v[i] = mk_round_f16(v[i]);
+    }
+    return v;
+}
+
+/* batch_norm over channel axis 1 of a conv output, with constant statistics: per-channel
+ * scale and shift computed as its kernel does. */
+static int bn_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st)
+{
+    const mk_type *t = &ip->slot_val[s]->type;
+    if (t->rank < 3 || t->dims[1] < 1) return 0;
+    int64_t c = t->dims[1];
+    double eps;
+    float *mean = chan_const(ip, pl->op, "mean", c, 0),
+          *var = chan_const(ip, pl->op, "variance", c, 1);
+    float *gam = chan_const(ip, pl->op, "gamma", c, 1), *bet = chan_const(ip, pl->op, "beta", c, 0);
+    if (!mean || !var || !gam || !bet || !mk_ir_input(pl->op, "mean") ||
+        !mk_ir_input(pl->op, "variance") || !const_param(pl->op, "epsilon", 1e-5, &eps))
+        return 0;
+    eps = ip->fp16 ? mk_round_f16((float)eps) : (float)eps; /* as its kernel reads it */
+    for (int64_t j = 0; j < c; j++) { /* in place: gam becomes s, bet becomes sh */
+        float sc = (float)(gam[j] / sqrt((double)var[j] + eps));
+        bet[j] = bet[j] - mean[j] * sc;
+        gam[j] = sc;
+    }
+    st->kind = MK_EPI_AFFINE;
+    st->s = gam;
+    st->sh = bet;
+    return 1;
+}
+
 /* The step op pl performs on slot s, when it can be fused: an fp32 elementwise op whose other
  * parameters are scalar constants and whose output has s's type. Returns the operand index of
  * s, or -1. */
@@ -256,6 +312,7 @@ static int epi_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st
     double a = 0, b = 0;
     memset(st, 0, sizeof *st);
     switch (op->kind) {
+    case MK_OP_BATCH_NORM: return at == xi && bn_step(ip, pl, s, st) ? at : -1;
     case MK_OP_RELU: st->kind = MK_EPI_RELU; break;
     case MK_OP_RELU6: st->kind = MK_EPI_RELU6; break;
     case MK_OP_LEAKY_RELU:
@@ -422,6 +479,9 @@ int mk_ip_plan_fusion(mk_interp *ip)
             while (ep.n < MK_EPI_MAX_STEPS) {
                 oplan *rd = only_reader(ip, &g, s, q, o);
                 int a = rd ? epi_step(ip, rd, s, &ep.step[ep.n]) : -1, n_ops = 0;
+                if (a >= 0 && ep.step[ep.n].kind == MK_EPI_AFFINE && host->op->kind != MK_OP_CONV &&
+                    host->op->kind != MK_OP_CONV_TRANSPOSE)
+                    a = -1; /* per-channel steps need a host that knows the channel */
                 if (a >= 0) {
                     chain[n_chain] = rd;
                     at[n_chain++] = a;

@@ -133,7 +133,7 @@ static void finish_rows(const mk_kctx *k, const float *bias, int64_t c0, float *
 {
     if (!bias && !k->epi) return;
     for (int64_t r = 0; r < nrows; r++)
-        mk_epi_apply(k->epi, bias ? bias + c0 + r : NULL, o + r * ld, (size_t)n);
+        mk_epi_apply(k->epi, bias ? bias + c0 + r : NULL, c0 + r, o + r * ld, (size_t)n);
 }
 
 MK_SIMD static void fill(float *o, float v, int64_t n)
@@ -264,7 +264,7 @@ static void conv_gemm_chunk(void *ctx, int64_t i, int tid)
         mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)kk, 1.0f,
                  J->wd + gi * cog * kk, (int)kk, col, (int)tn, beta, oc, (int)gp->o_n);
     }
-    finish_rows(k, NULL, 0, oc, cog, tn, gp->o_n);
+    finish_rows(k, NULL, gi * cog, oc, cog, tn, gp->o_n);
 }
 
 mk_status mk_k_conv(mk_kctx *k)

@@ -44,7 +44,8 @@ static void gemm_chunk(void *ctx, int64_t i, int tid)
     mk_sgemm(CblasRowMajor, J->ta, J->tb, (int)mn, (int)nn, (int)J->K, J->alpha, a, (int)J->lda, b,
              (int)J->ldb, J->beta, c, (int)J->ldc);
     if (J->k->epi)
-        for (int64_t r = 0; r < mn; r++) mk_epi_apply(J->k->epi, NULL, c + r * J->ldc, (size_t)nn);
+        for (int64_t r = 0; r < mn; r++)
+            mk_epi_apply(J->k->epi, NULL, -1, c + r * J->ldc, (size_t)nn);
 }
 
 static void gemm_split(mk_kctx *k, gemm_job *J)
@@ -92,7 +93,7 @@ mk_status mk_k_linear(mk_kctx *k)
         gemm_split(k, &J);
     } else {
         if (!b) memset(o, 0, out->numel * 4);
-        mk_epi_apply(k->epi, NULL, o, out->numel);
+        mk_epi_apply(k->epi, NULL, -1, o, out->numel);
     }
     return MK_OK;
 }
@@ -125,7 +126,7 @@ static void bmm_chunk(void *ctx, int64_t b, int tid)
     mk_sgemm(CblasRowMajor, J->tx ? CblasTrans : CblasNoTrans, J->ty ? CblasTrans : CblasNoTrans,
              (int)J->M, (int)J->N, (int)J->K, 1.0f, J->x + ox * J->M * J->K, (int)J->xc,
              J->y + oy * J->K * J->N, (int)J->yc, 0.0f, o, (int)J->N);
-    mk_epi_apply(J->k->epi, NULL, o, (size_t)(J->M * J->N));
+    mk_epi_apply(J->k->epi, NULL, -1, o, (size_t)(J->M * J->N));
 }
 
 mk_status mk_k_matmul(mk_kctx *k)
@@ -243,7 +244,7 @@ mk_status mk_k_matmul(mk_kctx *k)
         }
     }
     if (mk_interp_layout(out->type.dtype) == MK_L_F32)
-        mk_epi_apply(k->epi, NULL, out->data, out->numel);
+        mk_epi_apply(k->epi, NULL, -1, out->data, out->numel);
     return MK_OK;
 }
 

@@ -499,3 +499,45 @@ TEST(interp_fp16_emulate_fused_chains_bit_identical)
         b_free(&B);
     }
 }
+
+/* conv -> batch_norm -> sigmoid_hard * x fused (batch_norm as a per-channel step) on a plain,
+ * a grouped and a depthwise conv host, fp32 and fp16-emulated: the same bits as unfused. */
+TEST(interp_fused_batch_norm_bit_identical)
+{
+    static const int groups[] = {1, 2, 6};
+    for (int fp16 = 0; fp16 < 2; fp16++)
+        for (size_t gi = 0; gi < sizeof groups / sizeof *groups; gi++) {
+            int G = groups[gi], C = 6;
+            bld B;
+            b_init(&B);
+            int64_t xd[4] = {2, C, 9, 14}, cd[1] = {C};
+            mk_value *x = b_input(&B, "x", 4, xd, 8, 2.0f);
+            mk_value *c = conv(&B, x, C, C / G, 3, 3, G, 1, 41 + (unsigned)gi);
+            mk_value *bn = op(&B, MK_OP_BATCH_NORM, "x", c, "mean", crand(&B, 1, cd, 4, 0.5f),
+                              "variance", cfs(&B, 0.7f), "gamma",
+                              crand(&B, 1, cd, 6, 2.0f), "beta", crand(&B, 1, cd, 7, 1.0f),
+                              "epsilon", cfs(&B, 1e-3f), NULL);
+            mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", bn, "alpha", cfs(&B, 0.2f), "beta",
+                             cfs(&B, 0.5f), NULL);
+            mk_value *y = op(&B, MK_OP_MUL, "x", bn, "y", h, NULL);
+            REQUIRE(y);
+            mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+            mk_run_options ro = {fp16, 1, 0};
+            mk_interp *ip;
+            REQUIRE(mk_interp_new_observed(B.p, &ro, NULL, NULL, &ip, &B.e) == MK_OK);
+            const mk_tensor *ins[1] = {&B.ins.items[0]};
+            mk_tensor_list ref, got;
+            REQUIRE(mk_interp_exec(ip, ins, &ref, NULL, &B.e) == MK_OK);
+            mk_interp_free(ip);
+            mk_session *s;
+            REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+            mk_session_set_profile(s, 1);
+            REQUIRE(mk_session_run(s, &B.ins, &got, NULL, &B.e) == MK_OK);
+            CHECK_EQ_INT(fused_rows(s, "batch_norm") + fused_rows(s, "mul"), 2);
+            CHECK_MSG(same_bits(&ref, &got), "groups %d fp16 %d: fused result differs", G, fp16);
+            mk_tensor_list_free(&ref);
+            mk_tensor_list_free(&got);
+            mk_session_free(s);
+            b_free(&B);
+        }
+}
