@@ -11,26 +11,35 @@
 
 struct mk_pool {
     pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    int n_workers, started, quit, active;
+    pthread_cond_t go, done_cv;
+    int n_workers, quit;
     unsigned long gen;
     pthread_t th[MK_PAR_MAX];
     struct worker_arg {
         mk_pool *pool;
         int tid;
     } arg[MK_PAR_MAX];
-    mk_par_fn fn;
+    mk_par_fn fn; /* the current job (read under mu) */
     void *ctx;
     int64_t n;
-    atomic_llong next;
+    /* (job generation << 32) | next chunk: a thread that woke late cannot claim a chunk of a
+     * later job with an earlier job's function */
+    atomic_ullong claim;
+    atomic_llong done; /* chunks finished of the current job */
 };
 
-static void run_chunks(mk_pool *p, int tid)
+static void run_chunks(mk_pool *p, unsigned long gen, mk_par_fn fn, void *ctx, int64_t n, int tid)
 {
     for (;;) {
-        long long i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->n) break;
-        p->fn(p->ctx, (int64_t)i, tid);
+        unsigned long long v = atomic_load(&p->claim);
+        if ((v >> 32) != (gen & 0xffffffffu) || (int64_t)(v & 0xffffffffu) >= n) break;
+        if (!atomic_compare_exchange_weak(&p->claim, &v, v + 1)) continue;
+        fn(ctx, (int64_t)(v & 0xffffffffu), tid);
+        if (atomic_fetch_add(&p->done, 1) + 1 == n) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
 }
 
@@ -44,10 +53,12 @@ static void *worker(void *a)
         while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
         if (p->quit) break;
         seen = p->gen;
+        mk_par_fn fn = p->fn;
+        void *ctx = p->ctx;
+        int64_t n = p->n;
         pthread_mutex_unlock(&p->mu);
-        run_chunks(p, tid);
+        run_chunks(p, seen, fn, ctx, n, tid);
         pthread_mutex_lock(&p->mu);
-        if (--p->active == 0) pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -72,7 +83,9 @@ static mk_pool *pool_get(mk_interp *ip)
     }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
-    pthread_cond_init(&p->done, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
     for (int t = 1; t < ip->n_threads; t++) {
         p->arg[t] = (struct worker_arg){p, t};
         if (pthread_create(&p->th[p->n_workers], NULL, worker, &p->arg[t])) break;
@@ -97,7 +110,7 @@ void mk_ip_pool_free(mk_interp *ip)
     pthread_mutex_unlock(&p->mu);
     for (int t = 0; t < p->n_workers; t++) pthread_join(p->th[t], NULL);
     pthread_cond_destroy(&p->go);
-    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
     mk_free(ip->alloc, p, sizeof *p);
     ip->tpool = NULL;
@@ -105,7 +118,7 @@ void mk_ip_pool_free(mk_interp *ip)
 
 void mk_par_for(mk_kctx *k, int64_t n, mk_par_fn fn, void *ctx)
 {
-    mk_pool *p = n > 1 ? pool_get(k->ip) : NULL;
+    mk_pool *p = n > 1 && n < (1ll << 31) ? pool_get(k->ip) : NULL;
     if (!p) {
         for (int64_t i = 0; i < n; i++) fn(ctx, i, 0);
         return;
@@ -114,15 +127,18 @@ void mk_par_for(mk_kctx *k, int64_t n, mk_par_fn fn, void *ctx)
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
-    atomic_store(&p->next, 0);
-    p->active = p->n_workers;
-    p->gen++;
+    unsigned long gen = ++p->gen;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->claim, (unsigned long long)(gen & 0xffffffffu) << 32);
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
-    run_chunks(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->active) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    run_chunks(p, gen, fn, ctx, n, 0);
+    /* wait for the chunks, not for the workers: one that wakes late finds nothing to claim */
+    if (atomic_load(&p->done) < n) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->done) < n) pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 int mk_par_threads(const mk_kctx *k)

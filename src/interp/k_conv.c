@@ -227,7 +227,7 @@ static void conv_dw(mk_kctx *k, const geom *g, const float *xd, const float *wd,
                   .cout = cin * mult,
                   .mult = mult};
     int64_t work = g->o_n * g->k_n; /* per channel */
-    J.per = work >= 16384 ? 1 : 16384 / (work ? work : 1);
+    J.per = work >= 65536 ? 1 : 65536 / (work ? work : 1);
     mk_par_for(k, mk_par_chunks(N * J.cout, J.per), conv_dw_chunk, &J);
 }
 

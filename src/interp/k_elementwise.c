@@ -12,7 +12,7 @@ typedef void (*row_fn)(void *ctx, size_t o, const size_t *ix, int64_t n, const i
 
 /* A for_rows job: the merged output shape, input strides, and a fixed split of the rows (or of
  * one long row) into chunks of about ROW_GRAIN elements, so threads can share it. */
-enum { ROW_GRAIN = 16384 };
+enum { ROW_GRAIN = 65536 };
 typedef struct rows_job {
     int r, n_in;
     int64_t dims[MK_MAX_RANK], st[3][MK_MAX_RANK];

@@ -212,7 +212,7 @@ mk_status mk_k_layer_norm(mk_kctx *k)
             J.gr = g, J.br = b;
             J.g = J.b = NULL;
         }
-        J.per = inner >= 16384 ? 1 : 16384 / (inner ? inner : 1);
+        J.per = inner >= 65536 ? 1 : 65536 / (inner ? inner : 1);
         k->path = "layer_norm: rows";
         mk_par_for(k, mk_par_chunks(outer, J.per), ln_chunk, &J);
         return MK_OK;

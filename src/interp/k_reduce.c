@@ -292,7 +292,7 @@ mk_status mk_k_softmax(mk_kctx *k)
     const float *a = x->data;
     float *o = out->data;
     if (inner == 1) {
-        sm_job J = {a, o, outer, len, len >= 16384 ? 1 : 16384 / (len ? len : 1)};
+        sm_job J = {a, o, outer, len, len >= 65536 ? 1 : 65536 / (len ? len : 1)};
         k->path = "softmax: rows, polynomial exp";
         mk_par_for(k, mk_par_chunks(outer, J.per), softmax_chunk, &J);
         return MK_OK;

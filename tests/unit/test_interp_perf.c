@@ -220,7 +220,7 @@ TEST(interp_profile_rows_paths_and_sum)
 
 TEST(interp_threads_bit_identical_built)
 {
-    static const int shapes[][3] = {{16, 33, 47}, {40, 24, 24}, {8, 5, 300}};
+    static const int shapes[][3] = {{16, 33, 47}, {40, 24, 24}, {8, 5, 300}, {24, 64, 96}};
     for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
         bld B;
         b_init(&B);
