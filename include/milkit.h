@@ -232,6 +232,7 @@ typedef struct mk_compress_options {
     int n_skip;
     const char *const *skip; /* weight or op names left alone */
     int embedding;           /* also the table of gather (embedding lookups) */
+    int strict;              /* a block/group that does not divide its axis is an error */
 } mk_compress_options;
 typedef struct mk_compress_layer {
     char name[128], op[32], mode[160];
@@ -242,6 +243,8 @@ typedef struct mk_compress_report {
     int n, cap;
     mk_compress_layer *layers;
     size_t const_bytes_before, const_bytes_after; /* every constant of the program */
+    int n_kept, cap_kept;
+    mk_compress_layer *kept; /* weights a mode could take, left as they are (mode: why) */
 } mk_compress_report;
 /* Compress p's weights in place; fails (nothing changed that matters: the caller drops p)
  * on options the target cannot express. */

@@ -30,8 +30,10 @@ static const char usage[] =
     "report:\n"
     "  --json            the report as JSON on stdout\n"
     "  -i SPEC, --seed N inputs for the output error (default: seeded random inputs)\n" CLI_MODEL_HELP
-    "A weight whose shape does not divide the block/group uses the largest divisor below it\n"
-    "(named in the report). Exit 0 ok, 2 error (nothing written).\n";
+    "  --strict          a block/group that does not divide a weight's axis is an error\n"
+    "A weight whose axis the block/group does not divide uses the nearest divisor within half\n"
+    "to twice the size, else per channel (blocks) or per tensor (groups), named in the report;\n"
+    "weights left uncompressed are listed with the reason. Exit 0 ok, 2 error (nothing written).\n";
 
 static int num(const char *s, double lo, double hi, double *out)
 {
@@ -54,8 +56,15 @@ static void print_text(const mk_compress_report *r, const mk_output_error *e32, 
                l->bytes_after, l->rel_err);
         b += l->bytes_before, a += l->bytes_after;
     }
-    printf("%d weights: %zu -> %zu bytes (%.3fx); all constants %zu -> %zu bytes (%.3fx)\n", r->n,
-           b, a, b ? (double)a / (double)b : 1.0, r->const_bytes_before, r->const_bytes_after,
+    for (int i = 0; i < r->n_kept; i++) {
+        const mk_compress_layer *l = &r->kept[i];
+        printf("%-40s %-16s %-34s %12zu %12zu %9s\n", l->name, l->op, l->mode, l->bytes_before,
+               l->bytes_after, "-");
+    }
+    printf("%d weights (%d kept): %zu -> %zu bytes (%.3fx); all constants %zu -> %zu bytes "
+           "(%.3fx)\n",
+           r->n, r->n_kept, b, a, b ? (double)a / (double)b : 1.0, r->const_bytes_before,
+           r->const_bytes_after,
            r->const_bytes_before ? (double)r->const_bytes_after / (double)r->const_bytes_before
                                  : 1.0);
     for (int pass = 0; pass < 2; pass++) {
@@ -90,6 +99,10 @@ static void print_json(const mk_compress_report *r, const mk_output_error *e32, 
         json_num(l->rel_err);
         printf("}");
     }
+    printf("],\"kept\":[");
+    for (int i = 0; i < r->n_kept; i++)
+        printf("%s{\"weight\":\"%s\",\"op\":\"%s\",\"reason\":\"%s\",\"elements\":%zu}",
+               i ? "," : "", r->kept[i].name, r->kept[i].op, r->kept[i].mode, r->kept[i].elements);
     printf("],\"const_bytes_before\":%zu,\"const_bytes_after\":%zu,\"outputs\":[",
            r->const_bytes_before, r->const_bytes_after);
     int k = 0;
@@ -160,6 +173,8 @@ int mk_cmd_compress(int argc, char **argv)
             o.zero_point = 1;
         } else if (!strcmp(a, "--uniform")) {
             o.uniform = 1;
+        } else if (!strcmp(a, "--strict")) {
+            o.strict = 1;
         } else if (!strcmp(a, "--embedding")) {
             o.embedding = 1;
         } else if ((v = cli_opt(argc, argv, &i, "--min-elements", &miss))) {

@@ -55,12 +55,17 @@ mk_value *mk_cmp_finish(mk_cw *c, mk_op *cx, int n_out, mk_err *e)
     return out;
 }
 
-/* Largest divisor of len that is at most want (at least 1). */
-static int64_t divisor_at_most(int64_t len, int64_t want)
+/* The divisor of len to use for a block/group of want: want itself, else the largest below it
+ * down to want/2, else the smallest above it up to 2*want; 0 when none (the caller falls back to
+ * per channel or per tensor). */
+static int64_t divisor_near(int64_t len, int64_t want)
 {
-    for (int64_t b = want < len ? want : len; b > 1; b--)
+    if (len <= want) return len;
+    for (int64_t b = want; b >= 1 && 2 * b >= want; b--)
         if (len % b == 0) return b;
-    return 1;
+    for (int64_t b = want + 1; b <= 2 * want && b < len; b++)
+        if (len % b == 0) return b;
+    return 0;
 }
 
 /* Parameter index of element i given parameter dims pd (block = dims / pd). */
@@ -84,13 +89,18 @@ void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t 
     if (!along_out || gran == 0) pd[c->out_ax] = t->dims[c->out_ax];
     if (gran != 2) return;
     int ax = along_out ? c->out_ax : c->in_ax;
-    int64_t len = t->dims[ax], b = divisor_at_most(len, want);
-    if (b != want && len >= want)
-        snprintf(c->note, sizeof c->note, "%s %lld does not divide %lld: %s %lld",
-                 along_out ? "group" : "block", (long long)want, (long long)len,
-                 along_out ? "group" : "block", (long long)b);
-    if (len < want) b = len;
-    pd[ax] = len / b;
+    int64_t len = t->dims[ax], b = divisor_near(len, want);
+    const char *what = along_out ? "group" : "block";
+    if (len < want)
+        snprintf(c->note, sizeof c->note, "%s %lld longer than the axis: %s %lld", what,
+                 (long long)want, what, (long long)len);
+    else if (b && b != want)
+        snprintf(c->note, sizeof c->note, "%s %lld does not divide %lld: %s %lld", what,
+                 (long long)want, (long long)len, what, (long long)b);
+    else if (!b)
+        snprintf(c->note, sizeof c->note, "%s %lld: no divisor of %lld near it: %s", what,
+                 (long long)want, (long long)len, along_out ? "per tensor" : "per channel");
+    if (b) pd[ax] = len / b;
 }
 
 /* scale and zero point for the range [lo, hi] clipped to the fraction a */
@@ -171,12 +181,12 @@ mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
     mk_free(c->p->alloc, sse, np * NA * sizeof(double));
     for (size_t i = 0; i < c->n; i++) {
         size_t j = pindex(t, pd, i);
-        double v = mk_const_get_f64(c->w, i) / s[j] + zp[j];
+        double x = mk_const_get_f64(c->w, i), v = x / s[j] + zp[j];
         double r = isfinite(v) ? nearbyint(v) : v > 0 ? qmax : qmin;
         if (!o->zero_point && r < -qmax) r = -qmax;
         r = r < qmin ? qmin : r > qmax ? qmax : r;
         q[i] = (int32_t)r;
-        c->rec[i] = (float)((r - zp[j]) * s[j]);
+        mk_cmp_acc(c, i, x, (float)((r - zp[j]) * s[j]));
     }
     mk_dtype qt = bits == 4 ? MK_DT_INT4 : MK_DT_INT8;
     size_t qn = mk_cmp_pack(q, c->n, bits, qb), zn = mk_cmp_pack(zp, np, bits, zb);

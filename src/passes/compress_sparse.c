@@ -37,7 +37,7 @@ mk_value *mk_cmp_sparse(mk_cw *c, const mk_compress_options *o, mk_err *e)
         int keep = !(fabs(v) <= thr && dropped < drop) && v != 0;
         if (!keep && v != 0) dropped++;
         bit[i] = keep;
-        c->rec[i] = keep ? mk_cmp_store(c, nz, d++, v) : 0.0f;
+        mk_cmp_acc(c, i, v, keep ? mk_cmp_store(c, nz, d++, v) : 0.0f);
     }
     size_t mn = mk_cmp_pack(bit, n, 1, mb);
     int64_t dn = (int64_t)d;

@@ -1,0 +1,66 @@
+/* Optimal 1-D k-means (src/passes/compress_palette.c: SMAWK over the DP rows) against an
+ * O(K m^2) dynamic program on random weighted values, for palette sizes 2..256. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+#include "passes/compress_int.h"
+#include "test.h"
+
+static double sse_of(const double *x, const double *w, size_t m, const double *c, int K)
+{
+    double s = 0;
+    for (size_t i = 0; i < m; i++) {
+        double b = INFINITY;
+        for (int k = 0; k < K; k++) b = fmin(b, (x[i] - c[k]) * (x[i] - c[k]));
+        s += w[i] * b;
+    }
+    return s;
+}
+
+/* the optimum by the plain dynamic program */
+static double brute(const double *x, const double *w, size_t m, int K)
+{
+    double *d = malloc((size_t)(K + 1) * (m + 1) * sizeof *d);
+    if (!d) return NAN;
+    for (size_t i = 0; i <= m; i++) d[i] = i ? INFINITY : 0;
+    for (int k = 1; k <= K; k++)
+        for (size_t i = 0; i <= m; i++) {
+            double best = i ? INFINITY : 0, sw = 0, s1 = 0, s2 = 0;
+            for (size_t j = i; j > 0; j--) { /* last cluster j-1 .. i-1 */
+                sw += w[j - 1], s1 += w[j - 1] * x[j - 1], s2 += w[j - 1] * x[j - 1] * x[j - 1];
+                double v = d[(size_t)(k - 1) * (m + 1) + j - 1] + fmax(0, s2 - s1 * s1 / sw);
+                if (v < best) best = v;
+            }
+            d[(size_t)k * (m + 1) + i] = best;
+        }
+    double r = d[(size_t)K * (m + 1) + m];
+    free(d);
+    return r;
+}
+
+TEST(compress_kmeans_smawk_matches_dp)
+{
+    static const int Ks[] = {2, 3, 8, 16, 64, 256};
+    unsigned s = 11;
+    for (int t = 0; t < 6; t++) {
+        size_t m = 300 + (size_t)t * 40;
+        double *x = malloc(m * sizeof *x), *w = malloc(m * sizeof *w), c[256];
+        REQUIRE(x && w);
+        double v = -3;
+        for (size_t i = 0; i < m; i++) {
+            s = s * 1103515245u + 12345u;
+            v += 0.001 + (double)((s >> 8) % 1000) / 1000.0 * (i % 17 ? 0.01 : 0.5);
+            x[i] = v;
+            w[i] = 1 + (double)((s >> 4) % 50);
+        }
+        int K = Ks[t];
+        CHECK(mk_cmp_kmeans1d(NULL, x, w, m, K, c));
+        for (int k = 1; k < K; k++) CHECK_MSG(c[k] >= c[k - 1], "K=%d: centroids not ascending", K);
+        double got = sse_of(x, w, m, c, K), want = brute(x, w, m, K);
+        CHECK_MSG(fabs(got - want) <= 1e-9 * fmax(1, want), "K=%d m=%zu: SSE %.12g, optimum %.12g", K,
+                  m, got, want);
+        free(x);
+        free(w);
+    }
+}
