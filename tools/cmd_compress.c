@@ -15,7 +15,8 @@ static const char usage[] =
     "modes (one):\n"
     "  --int8 | --int4   linear quantization (int4 needs iOS18)\n"
     "  --palettize BITS  LUT of 2^BITS entries (1,2,3,4,6,8; 3 needs iOS18), optimal 1-D k-means\n"
-    "  --sparsity F      magnitude sparsity: the fraction F of smallest weights become zero\n"
+    "  --sparsity F      magnitude sparsity: the fraction F of smallest weights become zero;\n"
+    "                    with --palettize BITS (iOS18) the rest are palettized too\n"
     "granularity:\n"
     "  --per-tensor      one scale / one LUT per weight\n"
     "  --per-channel     one scale per output channel (linear default)\n"
@@ -134,7 +135,7 @@ int mk_cmd_compress(int argc, char **argv)
     mk_compress_options o;
     memset(&o, 0, sizeof o);
     o.skip = skips;
-    int json = 0, r, miss = 0;
+    int json = 0, r, miss = 0, pal_bits = 0, sparse = 0;
     mk_target target = MK_TARGET_IOS18;
     double d;
     cli_model_opts mo = {0};
@@ -155,10 +156,10 @@ int mk_cmd_compress(int argc, char **argv)
         } else if ((v = cli_opt(argc, argv, &i, "--palettize", &miss))) {
             if (!num(v, 1, 8, &d) || d != floor(d))
                 return cli_fail("compress", "--palettize takes 1, 2, 3, 4, 6 or 8, not '%s'", v);
-            o.mode = MK_CMP_PALETTE, o.bits = (int)d;
+            pal_bits = (int)d;
         } else if ((v = cli_opt(argc, argv, &i, "--sparsity", &miss))) {
             if (!num(v, 0, 1, &d)) return cli_fail("compress", "--sparsity takes a fraction, not '%s'", v);
-            o.mode = MK_CMP_SPARSE, o.sparsity = d;
+            o.sparsity = d, sparse = 1;
         } else if (!strcmp(a, "--per-tensor")) {
             o.granularity = 1;
         } else if (!strcmp(a, "--per-channel")) {
@@ -201,6 +202,12 @@ int mk_cmd_compress(int argc, char **argv)
     }
     if (!in) return cli_fail("compress", "no model given (see --help)");
     if (!out) return cli_fail("compress", "no output given (-o OUT.mlpackage)");
+    if (o.mode == MK_CMP_LINEAR && (pal_bits || sparse))
+        return cli_fail("compress", "--int8/--int4 combine with neither --palettize nor --sparsity");
+    if (!o.mode && sparse)
+        o.mode = MK_CMP_SPARSE, o.bits = pal_bits;
+    else if (!o.mode && pal_bits)
+        o.mode = MK_CMP_PALETTE, o.bits = pal_bits;
     if (!o.mode)
         return cli_fail("compress", "no mode given: --int8, --int4, --palettize BITS or --sparsity F");
     mk_err e = {0};

@@ -91,6 +91,16 @@ static mk_status check_options(const mk_compress_options *o, int ios, mk_err *e)
     case MK_CMP_SPARSE:
         if (!(o->sparsity > 0 && o->sparsity < 1))
             return mk_err_set(e, MK_EINVAL, "sparsity must be a fraction between 0 and 1");
+        if (o->bits && ios < 18)
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "sparse + palettized weights need iOS18 "
+                              "(constexpr_lut_to_sparse); iOS%d has one or the other",
+                              ios);
+        if (o->bits && (o->bits < 1 || o->bits > 8 || o->bits == 5 || o->bits == 7))
+            return mk_err_set(e, MK_EINVAL, "palettization takes 1, 2, 3, 4, 6 or 8 bits, not %d",
+                              o->bits);
+        if (o->bits && o->granularity == 2 && o->group < 1)
+            return mk_err_set(e, MK_EINVAL, "group size must be at least 1");
         break;
     default: return mk_err_set(e, MK_EINVAL, "no compression mode given");
     }
@@ -118,6 +128,11 @@ static void mode_name(const mk_compress_options *o, const mk_cw *c, char *buf, s
         if (o->granularity == 2) snprintf(gb, sizeof gb, "group %d", o->group);
         snprintf(buf, n, "lut%d %s %s%s%s", o->bits, o->uniform ? "uniform" : "kmeans",
                  o->granularity == 2 ? gb : "per tensor", c->note[0] ? "; " : "", c->note);
+    } else if (o->bits) {
+        if (o->granularity == 2) snprintf(gb, sizeof gb, "group %d", o->group);
+        snprintf(buf, n, "sparse %.0f%% + lut%d %s %s%s%s", o->sparsity * 100, o->bits,
+                 o->uniform ? "uniform" : "kmeans", o->granularity == 2 ? gb : "per tensor",
+                 c->note[0] ? "; " : "", c->note);
     } else {
         snprintf(buf, n, "sparse %.0f%%", o->sparsity * 100);
     }

@@ -44,6 +44,14 @@ mk_value *mk_cmp_palette(mk_cw *c, const mk_compress_options *o, mk_err *e);
 int mk_cmp_palette_prep(mk_cw *c, const mk_compress_options *o);
 int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o);
 mk_value *mk_cmp_palette_build(mk_cw *c, const mk_compress_options *o, mk_err *e);
+/* The LUT of 2^bits entries for v[0..n), stored as LUT g of c->lutb in the weight's dtype
+ * and returned ascending in lutf (as stored); 0 when out of memory. */
+int mk_cmp_lut(mk_cw *c, const float *v, size_t n, int bits, int uniform, size_t g, float *lutf);
+/* idx[i] = the entry of the ascending lutf nearest v[i]; 0 when out of memory. */
+int mk_cmp_assign(const mk_allocator *al, const float *lutf, int K, const float *v, size_t n,
+                  uint8_t *idx);
+/* LSB-first packing of n values of `bits` bits. */
+void mk_cmp_pack8(const uint8_t *v, size_t n, int bits, unsigned char *out);
 /* Optimal 1-D k-means: K ascending centroids of the m ascending distinct values x weighted by
  * cnt (m > K), minimising the weighted squared error; 0 when out of memory. */
 int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, size_t m, int K,

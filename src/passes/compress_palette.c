@@ -210,6 +210,37 @@ static void pack8(const uint8_t *v, size_t n, int bits, unsigned char *out)
     if (na) out[o] = (unsigned char)acc;
 }
 
+int mk_cmp_lut(mk_cw *c, const float *v, size_t n, int bits, int uniform, size_t g, float *lutf)
+{
+    int K = 1 << bits;
+    double lut[256];
+    if (!make_lut(c->p->alloc, v, n, K, uniform, lut)) return 0;
+    for (int i = 0; i < K; i++) lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
+    for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
+        if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
+    return 1;
+}
+
+int mk_cmp_assign(const mk_allocator *al, const float *lutf, int K, const float *v, size_t n,
+                  uint8_t *idx)
+{
+    near *nt = mk_malloc(al, sizeof *nt);
+    if (!nt) return 0;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(v[i])) lo = fminf(lo, v[i]), hi = fmaxf(hi, v[i]);
+    near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = (uint8_t)(isfinite(v[i]) ? near_find(nt, v[i]) : v[i] > 0 ? K - 1 : 0);
+    mk_free(al, nt, sizeof *nt);
+    return 1;
+}
+
+void mk_cmp_pack8(const uint8_t *v, size_t n, int bits, unsigned char *out)
+{
+    pack8(v, n, bits, out);
+}
+
 int mk_cmp_palette_prep(mk_cw *c, const mk_compress_options *o)
 {
     const mk_type *t = &c->w->type;

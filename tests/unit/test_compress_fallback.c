@@ -1,7 +1,8 @@
 /* Blocks and groups that do not divide a weight's axis: the nearest divisor within [want/2,
  * 2*want], else per channel / per tensor, named in the report and never left fp32; --strict
- * refuses instead; small weights are listed as kept. Each compressed program is run against
- * x·W'ᵀ computed from the reconstruction the compressor reports. */
+ * refuses instead; small weights are listed as kept. Sparse + palettized (iOS18
+ * lut_to_sparse -> sparse_to_dense). Each compressed program is run against x·W'ᵀ computed
+ * from the reconstruction the compressor reports. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,99 @@ static mk_program *lin_prog(int64_t cout, int64_t cin, float **wout)
     if (mk_ir_infer_op(l2, &e) || !mk_ir_block_set_outputs(p, f->block, 2, outs)) return NULL;
     *wout = w;
     return p;
+}
+
+/* compress p's one large weight with o; rec receives its reconstruction; 1 when the
+ * interpreter's output is x·recᵀ */
+static int run_matches(mk_test_ctx *tc, mk_program *p, const mk_compress_options *o,
+                       int64_t cout, int64_t cin, float *rec, mk_compress_report *rep)
+{
+    mk_err e = {MK_OK, ""};
+    mk_cmp_site *s = NULL;
+    int ns = 0;
+    if (mk_cmp_sites(p, o, &s, &ns, rep, &e) != MK_OK || ns != 1) return 0;
+    int ok = mk_cmp_apply(p, s, 1, &o, &rec, rep, &e) == MK_OK &&
+             mk_cmp_finish_program(p, rep, &e) == MK_OK;
+    mk_cmp_sites_free(s, ns);
+    CHECK_MSG(ok, "compress: %s", e.msg);
+    mk_tensor_list in = {0, NULL}, out = {0, NULL};
+    mk_run_options ro = {0, 0, 1};
+    ok = ok && mk_random_inputs(p, 5, &in, &e) == MK_OK && mk_run(p, &ro, &in, &out, &e) == MK_OK &&
+         out.n == 2;
+    CHECK_MSG(ok, "run: %s", e.msg);
+    double worst = 0;
+    for (int64_t r = 0; ok && r < cout; r++) {
+        const float *x = in.items[0].data, *y = out.items[0].data;
+        double acc = 0, mag = 0;
+        for (int64_t i = 0; i < cin; i++)
+            acc += (double)x[i] * rec[r * cin + i], mag += fabs((double)x[i] * rec[r * cin + i]);
+        worst = fmax(worst, fabs(acc - y[r]) / (mag + 1e-6));
+    }
+    CHECK_MSG(worst < 1e-5, "output differs from x.rec^T by %g", worst);
+    mk_tensor_list_free(&in);
+    mk_tensor_list_free(&out);
+    return ok && worst < 1e-5;
+}
+
+static int count_kind(const mk_program *p, mk_op_kind k)
+{
+    int n = 0;
+    MK_FOR_OPS(mk_ir_main(p)->block, op) { n += op->kind == k; }
+    return n;
+}
+
+TEST(compress_sparse_palettized_ios18)
+{
+    for (int grouped = 0; grouped < 2; grouped++) {
+        float *w = NULL, rec[64 * 64];
+        mk_program *p = lin_prog(64, 64, &w);
+        REQUIRE(p && w);
+        mk_compress_options o = {.mode = MK_CMP_SPARSE, .sparsity = 0.5, .bits = 4,
+                                 .granularity = grouped ? 2 : 0, .group = 16, .min_elements = 1000};
+        mk_compress_report rep;
+        CHECK(run_matches(tc, p, &o, 64, 64, rec, &rep));
+        CHECK_EQ_INT(count_kind(p, MK_OP_CONSTEXPR_LUT_TO_SPARSE), 1);
+        CHECK_EQ_INT(count_kind(p, MK_OP_CONSTEXPR_SPARSE_TO_DENSE), 1);
+        size_t zeros = 0;
+        for (int i = 0; i < 64 * 64; i++) zeros += rec[i] == 0;
+        CHECK_MSG(zeros >= 2048 && zeros < 2048 + 64, "%zu zeros of 4096", zeros);
+        for (int g = 0; g < (grouped ? 4 : 1); g++) { /* at most 16 values per LUT */
+            float seen[64];
+            int ns = 0;
+            for (int i = g * (grouped ? 1024 : 4096); i < (g + 1) * (grouped ? 1024 : 4096); i++) {
+                int k = 0;
+                while (k < ns && seen[k] != rec[i]) k++;
+                if (k == ns && ns < 64) seen[ns++] = rec[i];
+            }
+            CHECK_MSG(ns <= 17, "group %d: %d distinct values", g, ns);
+        }
+        CHECK_MSG(rep.n == 1 && rep.layers[0].bytes_after < 4096 * 4 / 5 &&
+                      strstr(rep.layers[0].mode, "sparse 50% + lut4"),
+                  "%s: %zu bytes", rep.n ? rep.layers[0].mode : "-", rep.n ? rep.layers[0].bytes_after : 0);
+        char path[1024];
+        snprintf(path, sizeof path, "%s/sparse_lut_%d.mlpackage", mk_test_tmpdir(), grouped);
+        mk_err e = {MK_OK, ""};
+        mk_program *r = NULL;
+        CHECK_MSG(mk_program_save(p, path, MK_TARGET_DEFAULT, &e) == MK_OK &&
+                      mk_program_load(path, NULL, &r, &e) == MK_OK,
+                  "round trip: %s", e.msg);
+        if (r) CHECK_EQ_INT(count_kind(r, MK_OP_CONSTEXPR_LUT_TO_SPARSE), 1);
+        mk_program_free(r);
+        mk_compress_report_free(&rep);
+        mk_ir_program_free(p);
+        free(w);
+    }
+    /* iOS17 has no lut_to_sparse */
+    float *w = NULL;
+    mk_program *p = lin_prog(64, 64, &w);
+    REQUIRE(p && w);
+    p->spec_version = 8;
+    mk_compress_options o = {.mode = MK_CMP_SPARSE, .sparsity = 0.5, .bits = 4};
+    mk_compress_report rep;
+    mk_err e = {MK_OK, ""};
+    CHECK(mk_compress(p, &o, &rep, &e) == MK_EUNSUPPORTED && strstr(e.msg, "iOS18"));
+    mk_ir_program_free(p);
+    free(w);
 }
 
 typedef struct fcase {
