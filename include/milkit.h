@@ -516,6 +516,9 @@ typedef struct mk_pipeline_options {
      * the stream is measured. */
     int n_states;
     const char *const *states;
+    /* weights compressed by mk_compress (mk_compress_auto with a bound or size target, on the
+     * samples) after the precision passes; NULL: int8_weights means int8 per channel */
+    const mk_compress_options *weights;
 } mk_pipeline_options;
 
 /* One op calibration kept in fp32, and why. */

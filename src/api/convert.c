@@ -55,14 +55,6 @@ static unsigned long long weight_bytes(const mk_program *p, const mk_block *b)
     return n;
 }
 
-static mk_status run_pass(const char *name, mk_program *p, mk_err *err)
-{
-    const mk_pass_info *pi = mk_pass_find(name);
-    if (!pi) return mk_err_set(err, MK_EINTERNAL, "pass %s missing", name);
-    if (mk_pass_run(pi, p, err) < 0) return err->code ? err->code : MK_EINTERNAL;
-    return MK_OK;
-}
-
 static double now_ms(void)
 {
     struct timespec t;
@@ -284,16 +276,16 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
     mk_target target = copts ? copts->target : MK_TARGET_DEFAULT;
     int fp16 = popts->fp16 && !(popts->fp16_onnx_only && !is_onnx(in));
 
-    mk_program *src = NULL, *fixed = NULL;
+    mk_program *src = NULL, *fixed = NULL, *cq = NULL; /* cq borrows from them */
     double t0 = now_ms();
     mk_status st = mk_model_load(in, copts, NULL, &src, err);
     if (st != MK_OK) return st;
     double t1 = now_ms();
     rep->ms_load = t1 - t0;
     if (target == MK_TARGET_DEFAULT) target = (mk_target)src->spec_version;
-    if (popts->int8_weights && target < MK_TARGET_IOS16) {
+    if ((popts->int8_weights || popts->weights) && target < MK_TARGET_IOS16) {
         st = mk_err_set(err, MK_EINVAL,
-                        "%s: int8 weights need --target ios16 or later (target is %s)", in,
+                        "%s: compressed weights need --target ios16 or later (target is %s)", in,
                         mk_target_name(target));
         goto done;
     }
@@ -363,7 +355,19 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
             fputc('\n', stderr);
         }
     }
-    if (popts->int8_weights && (st = run_pass("quantize_int8", p, err)) != MK_OK) goto done;
+    if (popts->int8_weights || popts->weights) { /* the code of `milkit compress` */
+        mk_compress_options q8 = {.mode = MK_CMP_LINEAR, .bits = 8};
+        const mk_compress_options *w = popts->weights ? popts->weights : &q8;
+        mk_compress_report cr;
+        if (!w->mode) {
+            if ((st = mk_compress_auto(p, w, popts->samples, popts->n_samples, &cq, &cr, err)))
+                goto done;
+            p = cq;
+        } else if ((st = mk_compress(p, w, &cr, err)) != MK_OK) {
+            goto done;
+        }
+        mk_compress_report_free(&cr);
+    }
     if ((st = mk_ir_verify(p, err)) != MK_OK) {
         mk_err_prefix(err, "%s: ", in);
         goto done;
@@ -378,6 +382,7 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         rep->weight_bytes += weight_bytes(p, p->functions[i]->block);
     }
 done:
+    mk_program_free(cq);
     mk_program_free(fixed);
     mk_program_free(src);
     return st;
