@@ -1,7 +1,8 @@
 /* Automatic mixed bit widths (`milkit compress --max-error cos=0.999|snr=30dB`, `--target-size`):
- * each weight's sensitivity to each candidate mode is measured with the interpreter (the fp32
- * program with that one weight replaced by its reconstruction, on the given input lists), the
- * output noise-to-signal ratios are taken as adding up across weights, a greedy search takes
+ * each weight's sensitivity is measured with the interpreter (the fp32 program with that one
+ * weight replaced by its 4-bit palette reconstruction, on the given input lists) and scaled to
+ * the other candidate modes by their weight-space squared error; the output noise-to-signal
+ * ratios are taken as adding up across weights, a greedy search takes
  * the move saving the most bytes per unit of added noise while the bound holds (or until the
  * size target is met), and the result is checked on the same inputs, tightening and redoing
  * the search when the check fails. */
@@ -12,7 +13,7 @@
 #include "base/base.h"
 #include "passes/compress_int.h"
 
-enum { MAXM = 6, MAXO = 64, TRIES = 6 };
+enum { MAXM = 6, MAXO = 64, TRIES = 5 };
 
 typedef struct autoc {
     const mk_program *ref;
@@ -24,6 +25,8 @@ typedef struct autoc {
     size_t *bytes;              /* [site][mode] compressed bytes */
     double *nsr;                /* [site][mode][out] noise / signal when only site uses mode */
     size_t *orig;               /* [site] bytes as it is */
+    double *werr;               /* [site][mode] relative weight error */
+    int mref;                   /* the mode measured with the interpreter */
 } autoc;
 
 /* the candidate modes for the target, about the largest first */
@@ -64,8 +67,9 @@ static mk_status noise(autoc *a, const mk_program *p, double *d, mk_err *e)
     return MK_OK;
 }
 
-/* sensitivity of every site to mode mi: compress a clone's sites with it to get each
- * reconstruction, then run ref with one weight at a time swapped for its reconstruction */
+/* bytes and weight error of every site under mode mi (a clone's sites compressed with it);
+ * for the reference mode also the sensitivity: ref run with one weight at a time swapped for
+ * its reconstruction */
 static mk_status measure(autoc *a, int mi, mk_err *e)
 {
     mk_program *c = NULL;
@@ -80,13 +84,17 @@ static mk_status measure(autoc *a, int mi, mk_err *e)
     if (!st) st = mk_cmp_sites(c, &a->m[mi], &s, &ns, &r, e);
     if (!st) st = mk_cmp_sites((mk_program *)a->ref, &a->m[mi], &s0, &ns0, &r0, e);
     if (!st && (ns != a->ns || ns0 != a->ns)) st = mk_err_set(e, MK_EINTERNAL, "weight sites differ");
+    int meas = mi == a->mref;
     for (int i = 0; !st && i < ns; i++) {
         os[i] = &a->m[mi];
-        if (!(rec[i] = mk_malloc(NULL, s[i].n * sizeof(float)))) st = MK_OOM(e);
+        if (meas && !(rec[i] = mk_malloc(NULL, s[i].n * sizeof(float)))) st = MK_OOM(e);
     }
-    if (!st) st = mk_cmp_apply(c, s, ns, os, rec, &r, e);
+    if (!st) st = mk_cmp_apply(c, s, ns, os, meas ? rec : NULL, &r, e);
     for (int i = 0; !st && i < ns; i++) {
         a->bytes[i * a->nm + mi] = r.layers[i].bytes_after;
+        a->werr[i * a->nm + mi] = r.layers[i].rel_err;
+    }
+    for (int i = 0; !st && meas && i < ns; i++) {
         mk_const *k = (mk_const *)s0[i].w->cst;
         const void *keep = k->data;
         void *tmp = rec[i];
@@ -151,9 +159,10 @@ static size_t choose(const autoc *a, double bound, size_t target, int *ch)
     return total;
 }
 
-/* ref compressed per ch into *out; *ok when every output meets the bound on every run */
+/* ref compressed per ch into *out; *ratio: the worst output's error over o's bound on any run
+ * (noise-to-signal, from 1/cos^2 - 1 where there is a cosine, else from the SNR; <= 1: met) */
 static mk_status build(autoc *a, const mk_compress_options *o, const int *ch, mk_program **out,
-                       mk_compress_report *r, int *ok, mk_err *e)
+                       mk_compress_report *r, double *ratio, mk_err *e)
 {
     mk_cmp_site *s = NULL;
     int ns = 0;
@@ -166,17 +175,21 @@ static mk_status build(autoc *a, const mk_compress_options *o, const int *ch, mk
     if (!st) st = mk_cmp_finish_program(*out, r, e);
     mk_cmp_sites_free(s, ns);
     mk_free(NULL, os, ((size_t)a->ns + 1) * sizeof *os);
-    *ok = 1;
-    for (int k = 0; !st && k < a->n_runs && *ok; k++) {
+    *ratio = 0;
+    for (int k = 0; !st && k < a->n_runs; k++) {
         mk_output_error oe[MAXO];
         int n = 0;
         if ((st = mk_output_errors(a->ref, *out, &a->runs[k], 0, oe, MAXO, &n, e))) break;
         for (int j = 0; j < n; j++) {
             double nsr = isfinite(oe[j].snr_db) ? pow(10, -oe[j].snr_db / 10) : 0;
-            if ((o->min_cos > 0 && (oe[j].has_cos ? oe[j].cos < o->min_cos
-                                                  : nsr > 1 / (o->min_cos * o->min_cos) - 1)) ||
-                (o->min_snr_db > 0 && !(oe[j].snr_db >= o->min_snr_db)))
-                *ok = 0;
+            if (oe[j].snr_db != oe[j].snr_db) nsr = INFINITY;
+            if (o->min_cos > 0) {
+                double b = 1 / (o->min_cos * o->min_cos) - 1;
+                double v = oe[j].has_cos ? (oe[j].cos > 0 ? 1 / (oe[j].cos * oe[j].cos) - 1 : INFINITY)
+                                         : nsr;
+                *ratio = fmax(*ratio, v / b);
+            }
+            if (o->min_snr_db > 0) *ratio = fmax(*ratio, nsr / pow(10, -o->min_snr_db / 10));
         }
     }
     if (st) {
@@ -231,8 +244,9 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
     a.bytes = mk_calloc(NULL, (size_t)a.ns * MAXM + 1, sizeof *a.bytes);
     a.nsr = mk_calloc(NULL, ((size_t)a.ns * MAXM + 1) * MAXO, sizeof *a.nsr);
     a.orig = mk_calloc(NULL, (size_t)a.ns + 1, sizeof *a.orig);
+    a.werr = mk_calloc(NULL, (size_t)a.ns * MAXM + 1, sizeof *a.werr);
     int *ch = mk_calloc(NULL, (size_t)a.ns + 1, sizeof *ch);
-    if (!a.refo || !a.bytes || !a.nsr || !a.orig || !ch) st = MK_OOM(e);
+    if (!a.refo || !a.bytes || !a.nsr || !a.orig || !a.werr || !ch) st = MK_OOM(e);
     for (int i = 0; !st && i < a.ns; i++) {
         a.orig[i] = s[i].n * (s[i].w->type.dtype == MK_DT_FP16 ? 2 : 4);
         fixed -= a.orig[i];
@@ -247,7 +261,16 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
                 a.sig[j] += (double)((float *)x->data)[i] * ((float *)x->data)[i];
         }
     }
+    for (int m = 0; !st && m < a.nm; m++)
+        if (a.m[m].mode == MK_CMP_PALETTE && a.m[m].bits == 4) a.mref = m;
     for (int m = 0; !st && m < a.nm; m++) st = measure(&a, m, e);
+    for (int i = 0; !st && i < a.ns; i++) /* noise grows with the weight's squared error */
+        for (int m = 0; m < a.nm; m++) {
+            double w0 = a.werr[i * a.nm + a.mref], w1 = a.werr[i * a.nm + m];
+            for (int j = 0; j < a.n_out && m != a.mref; j++)
+                a.nsr[((size_t)i * a.nm + m) * MAXO + j] =
+                    w0 > 0 ? a.nsr[((size_t)i * a.nm + a.mref) * MAXO + j] * (w1 * w1) / (w0 * w0) : 0;
+        }
     size_t target = o->target_bytes ? (o->target_bytes > fixed ? o->target_bytes - fixed : 1) : 0;
     double bound = 0;
     if (o->min_cos > 0) bound = 1 / (o->min_cos * o->min_cos) - 1;
@@ -271,10 +294,18 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
                             "--target-size %s is below the smallest reachable size, %s", b1, b2);
         }
     }
+    /* the prediction is corrected by what the check measures: a choice that passes with room
+     * to spare is redone with a looser effective bound, one that fails with a tighter one; the
+     * smallest passing program is kept */
     int ok = 0;
-    for (int t = 0; !st && t < TRIES && !ok; t++, bound /= 2) {
-        size_t total = choose(&a, bound, target, ch);
+    double eff = bound;
+    mk_program *q = NULL;
+    mk_compress_report qr;
+    memset(&qr, 0, sizeof qr);
+    for (int t = 0; !st && t < TRIES; t++) {
+        size_t total = choose(&a, eff, target, ch);
         if (target && total > target) {
+            if (ok) break;
             human(o->target_bytes, b1, sizeof b1);
             human(total + fixed, b2, sizeof b2);
             st = mk_err_set(e, MK_EINVAL,
@@ -282,11 +313,21 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
                             b1, b2);
             break;
         }
-        mk_program_free(*out);
-        mk_compress_report_free(r);
-        st = build(&a, o, ch, out, r, &ok, e);
-        if (!o->min_cos && !o->min_snr_db) ok = 1;
-        if (bound <= 0) break;
+        double ratio = 0;
+        if ((st = build(&a, o, ch, &q, &qr, &ratio, e))) break;
+        int pass = bound <= 0 || ratio <= 1;
+        if (pass && (!ok || qr.const_bytes_after < r->const_bytes_after)) {
+            mk_program_free(*out);
+            mk_compress_report_free(r);
+            *out = q, *r = qr, ok = 1;
+        } else {
+            mk_program_free(q);
+            mk_compress_report_free(&qr);
+        }
+        q = NULL;
+        memset(&qr, 0, sizeof qr);
+        if (bound <= 0 || (pass && ratio > 0.9)) break;
+        eff *= ratio > 0 ? fmin(4, fmax(0.25, (pass ? 1 : 0.8) / ratio)) : 4;
     }
     if (!st && !ok)
         st = mk_err_set(e, MK_EINVAL, "no choice of modes met --max-error on the inputs");
@@ -300,6 +341,7 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
     mk_free(NULL, a.bytes, ((size_t)a.ns * MAXM + 1) * sizeof *a.bytes);
     mk_free(NULL, a.nsr, ((size_t)a.ns * MAXM + 1) * MAXO * sizeof *a.nsr);
     mk_free(NULL, a.orig, ((size_t)a.ns + 1) * sizeof *a.orig);
+    mk_free(NULL, a.werr, ((size_t)a.ns * MAXM + 1) * sizeof *a.werr);
     mk_free(NULL, ch, ((size_t)a.ns + 1) * sizeof *ch);
     mk_cmp_sites_free(s, a.ns);
     mk_compress_report_free(&r0);
