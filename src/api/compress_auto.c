@@ -1,7 +1,8 @@
 /* Automatic mixed bit widths (`milkit compress --max-error cos=0.999|snr=30dB`, `--target-size`):
  * each weight's sensitivity is measured with the interpreter (the fp32 program with that one
- * weight replaced by its 4-bit palette reconstruction, on the given input lists) and scaled to
- * the other candidate modes by their weight-space squared error; the output noise-to-signal
+ * weight replaced by its 6-bit and its 4-bit palette reconstruction, on the given input lists)
+ * and scaled to the other candidate modes (lut8, int8, int4 block 32, lut2) by their
+ * weight-space squared error; the output noise-to-signal
  * ratios are taken as adding up across weights, a greedy search takes
  * the move saving the most bytes per unit of added noise while the bound holds (or until the
  * size target is met), and the result is checked on the same inputs, tightening and redoing
@@ -13,7 +14,7 @@
 #include "base/base.h"
 #include "passes/compress_int.h"
 
-enum { MAXM = 6, MAXO = 64, TRIES = 5 };
+enum { MAXM = 8, MAXO = 64, TRIES = 5 };
 
 typedef struct autoc {
     const mk_program *ref;
@@ -26,7 +27,7 @@ typedef struct autoc {
     double *nsr;                /* [site][mode][out] noise / signal when only site uses mode */
     size_t *orig;               /* [site] bytes as it is */
     double *werr;               /* [site][mode] relative weight error */
-    int mref;                   /* the mode measured with the interpreter */
+    int meas[MAXM];             /* the modes measured with the interpreter (6- and 4-bit LUTs) */
 } autoc;
 
 /* the candidate modes for the target, about the largest first */
@@ -36,6 +37,7 @@ static int candidates(int ios, mk_compress_options *m)
     mk_compress_options b;
     memset(&b, 0, sizeof b);
     b.min_elements = 1;
+    m[n] = b, m[n].mode = MK_CMP_PALETTE, m[n++].bits = 8;
     m[n] = b, m[n].mode = MK_CMP_LINEAR, m[n++].bits = 8;
     m[n] = b, m[n].mode = MK_CMP_PALETTE, m[n++].bits = 6;
     if (ios >= 18)
@@ -84,7 +86,7 @@ static mk_status measure(autoc *a, int mi, mk_err *e)
     if (!st) st = mk_cmp_sites(c, &a->m[mi], &s, &ns, &r, e);
     if (!st) st = mk_cmp_sites((mk_program *)a->ref, &a->m[mi], &s0, &ns0, &r0, e);
     if (!st && (ns != a->ns || ns0 != a->ns)) st = mk_err_set(e, MK_EINTERNAL, "weight sites differ");
-    int meas = mi == a->mref;
+    int meas = a->meas[mi];
     for (int i = 0; !st && i < ns; i++) {
         os[i] = &a->m[mi];
         if (meas && !(rec[i] = mk_malloc(NULL, s[i].n * sizeof(float)))) st = MK_OOM(e);
@@ -262,14 +264,25 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
         }
     }
     for (int m = 0; !st && m < a.nm; m++)
-        if (a.m[m].mode == MK_CMP_PALETTE && a.m[m].bits == 4) a.mref = m;
+        a.meas[m] = a.m[m].mode == MK_CMP_PALETTE && (a.m[m].bits == 4 || a.m[m].bits == 6);
     for (int m = 0; !st && m < a.nm; m++) st = measure(&a, m, e);
-    for (int i = 0; !st && i < a.ns; i++) /* noise grows with the weight's squared error */
+    /* noise grows with the weight's squared error: scaled from the measured mode whose weight
+     * error is nearest */
+    for (int i = 0; !st && i < a.ns; i++)
         for (int m = 0; m < a.nm; m++) {
-            double w0 = a.werr[i * a.nm + a.mref], w1 = a.werr[i * a.nm + m];
-            for (int j = 0; j < a.n_out && m != a.mref; j++)
+            if (a.meas[m]) continue;
+            int rm = -1;
+            double w1 = a.werr[i * a.nm + m], best = INFINITY;
+            for (int k = 0; k < a.nm; k++) {
+                double w0 = a.werr[i * a.nm + k];
+                if (a.meas[k] && w0 > 0 && w1 > 0 && fabs(log(w1 / w0)) < best)
+                    best = fabs(log(w1 / w0)), rm = k;
+            }
+            for (int j = 0; j < a.n_out; j++) {
+                double w0 = rm < 0 ? 0 : a.werr[i * a.nm + rm];
                 a.nsr[((size_t)i * a.nm + m) * MAXO + j] =
-                    w0 > 0 ? a.nsr[((size_t)i * a.nm + a.mref) * MAXO + j] * (w1 * w1) / (w0 * w0) : 0;
+                    w0 > 0 ? a.nsr[((size_t)i * a.nm + rm) * MAXO + j] * (w1 * w1) / (w0 * w0) : 0;
+            }
         }
     size_t target = o->target_bytes ? (o->target_bytes > fixed ? o->target_bytes - fixed : 1) : 0;
     double bound = 0;
