@@ -1,7 +1,8 @@
 /* Palettization: 2^bits entries per LUT, per tensor or per group of output channels, found by
  * optimal 1-D k-means over the weights rounded to fp16 and counted (a histogram of at most
  * 63487 distinct values, so the cost does not grow with the tensor): dynamic programming over
- * the sorted distinct values, each layer's row minima by SMAWK (O(K m)); or evenly spaced
+ * the sorted distinct values (beyond 4096, over bins of adjacent ones with exact sums), each
+ * layer's row minima by SMAWK (O(K m)); or evenly spaced
  * (uniform). iOS18: constexpr_lut_to_dense with uintN indices shaped like the weight and lut
  * [groups.., 2^bits, 1]; iOS16/17: packed uint8 indices, one LUT, bits in {1,2,4,6,8}. */
 #include <math.h>
@@ -66,11 +67,15 @@ static void smawk(km *k, const uint32_t *rows, size_t nr, const uint32_t *cols, 
 }
 
 int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, size_t m, int K,
-                    double *cent)
+                    size_t cap, double *cent)
 {
     if (m > 65536 || m <= (size_t)K) return 0;
-    size_t nb = (m + 1) * sizeof(double), ab = (size_t)K * m * sizeof(uint16_t);
-    size_t ub = 6 * (m + 1) * sizeof(uint32_t);
+    /* more than cap values: runs of r adjacent ones form one bin, its sums exact, so the split
+     * points are the optimum among bin boundaries */
+    size_t r = cap && m > cap ? (m + cap - 1) / cap : 1, nbins = (m + r - 1) / r;
+    if (nbins <= (size_t)K) r = 1, nbins = m;
+    size_t nb = (nbins + 1) * sizeof(double), ab = (size_t)K * nbins * sizeof(uint16_t);
+    size_t ub = 6 * (nbins + 1) * sizeof(uint32_t);
     double *s1 = mk_malloc(al, nb), *s2 = mk_malloc(al, nb), *w = mk_malloc(al, nb);
     double *a = mk_malloc(al, nb), *b = mk_malloc(al, nb);
     uint16_t *arg = mk_malloc(al, ab);
@@ -78,11 +83,15 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     int ok = s1 && s2 && w && a && b && arg && u;
     if (ok) {
         s1[0] = s2[0] = w[0] = 0;
+        double t1 = 0, t2 = 0, tw = 0;
         for (size_t i = 0; i < m; i++) {
-            w[i + 1] = w[i] + cnt[i];
-            s1[i + 1] = s1[i] + cnt[i] * x[i];
-            s2[i + 1] = s2[i] + cnt[i] * x[i] * x[i];
+            tw += cnt[i], t1 += cnt[i] * x[i], t2 += cnt[i] * x[i] * x[i];
+            if ((i + 1) % r == 0 || i + 1 == m) {
+                size_t k = i / r + 1;
+                w[k] = tw, s1[k] = t1, s2[k] = t2;
+            }
         }
+        m = nbins;
         km k = {s1, s2, w, NULL, a, arg};
         for (size_t i = 0; i < m; i++) a[i] = cost(&k, 0, i), arg[i] = 0;
         for (int c = 1; c < K; c++) {
@@ -98,7 +107,7 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
         for (int c = K - 1; c >= 0; c--) {
             size_t j = arg[(size_t)c * m + end];
             double ww = w[end + 1] - w[j];
-            cent[c] = ww > 0 ? (s1[end + 1] - s1[j]) / ww : x[j];
+            cent[c] = ww > 0 ? (s1[end + 1] - s1[j]) / ww : x[j * r];
             if (j == 0) {
                 for (int d = c - 1; d >= 0; d--) cent[d] = cent[c];
                 break;
@@ -115,6 +124,9 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     mk_free(al, u, ub);
     return ok;
 }
+
+/* distinct values the k-means works on at most (adjacent ones binned beyond) */
+#define KM_BINS 4096
 
 /* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings. */
 static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int uniform,
@@ -147,7 +159,7 @@ static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int
         } else if (m <= (size_t)K) {
             for (int i = 0; i < K; i++) lut[i] = x[(size_t)i < m ? (size_t)i : m - 1];
         } else {
-            ok = mk_cmp_kmeans1d(al, x, cnt, m, K, lut);
+            ok = mk_cmp_kmeans1d(al, x, cnt, m, K, KM_BINS, lut);
         }
     }
     mk_free(al, hist, 65536 * sizeof(uint32_t));

@@ -1,6 +1,7 @@
 /* Optimal 1-D k-means (src/passes/compress_palette.c: SMAWK over the DP rows) against an
  * O(K m^2) dynamic program on random weighted values, for palette sizes 2..256. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/base.h"
@@ -55,7 +56,7 @@ TEST(compress_kmeans_smawk_matches_dp)
             w[i] = 1 + (double)((s >> 4) % 50);
         }
         int K = Ks[t];
-        CHECK(mk_cmp_kmeans1d(NULL, x, w, m, K, c));
+        CHECK(mk_cmp_kmeans1d(NULL, x, w, m, K, 0, c));
         for (int k = 1; k < K; k++) CHECK_MSG(c[k] >= c[k - 1], "K=%d: centroids not ascending", K);
         double got = sse_of(x, w, m, c, K), want = brute(x, w, m, K);
         CHECK_MSG(fabs(got - want) <= 1e-9 * fmax(1, want), "K=%d m=%zu: SSE %.12g, optimum %.12g", K,
@@ -63,4 +64,30 @@ TEST(compress_kmeans_smawk_matches_dp)
         free(x);
         free(w);
     }
+}
+
+/* Binned (the default of 4096 bins) against exact on 30000 distinct Gaussian-like values: the
+ * squared error is at most 0.5% above the optimum for 16 and 256 entries. */
+TEST(compress_kmeans_binned_close_to_exact)
+{
+    size_t m = 30000;
+    double *x = malloc(m * sizeof *x), *w = malloc(m * sizeof *w), c1[256], c2[256];
+    REQUIRE(x && w);
+    unsigned s = 3;
+    for (size_t i = 0; i < m; i++) {
+        double t = ((double)i - m / 2.0) / (m / 8.0); /* -4..4 sigma, weight ~ density */
+        x[i] = t * 0.02;
+        s = s * 1103515245u + 12345u;
+        w[i] = 1 + floor(200 * exp(-t * t / 2)) + (s >> 28);
+    }
+    for (int K = 16; K <= 256; K *= 16) {
+        REQUIRE(mk_cmp_kmeans1d(NULL, x, w, m, K, 0, c1) && mk_cmp_kmeans1d(NULL, x, w, m, K, 4096, c2));
+        double e1 = sse_of(x, w, m, c1, K), e2 = sse_of(x, w, m, c2, K);
+        CHECK_MSG(e2 >= e1 * (1 - 1e-9) && e2 <= e1 * 1.005, "K=%d: binned SSE %.6g, exact %.6g", K,
+                  e2, e1);
+        printf("  k-means K=%d on %zu values: 4096 bins cost %+.4f%% squared error\n", K, m,
+               100 * (e2 / e1 - 1));
+    }
+    free(x);
+    free(w);
 }
