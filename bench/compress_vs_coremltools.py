@@ -1,9 +1,10 @@
 """bench/compress_vs_coremltools.py: milkit compress against coremltools' ct.optimize.coreml on
 the same milkit-written fp32 iOS18 packages (a development measurement, not a test).
 
-For each package and mode: wall time (coremltools: palettize_weights / linear_quantize_weights
-plus save; milkit: the whole `milkit compress` command, which also runs the interpreter three
-times for its report), weight.bin bytes, and the worst output cosine of the compressed package
+For each package and mode: wall and CPU time (coremltools: palettize_weights /
+linear_quantize_weights plus save, CPU of this process; milkit: the whole `milkit compress`
+command, which also runs the interpreter four times for its report, CPU of the child), weight.bin
+bytes, and the worst output cosine of the compressed package
 against the fp32 one, both run by milkit's interpreter (`milkit verify`, seeded inputs).
 Modes: 8-bit k-means palettization per tensor, 4-bit k-means per group of 16 output channels,
 int4 symmetric per block of 32. Skips (exit 0) when coremltools or scikit-learn is absent.
@@ -12,6 +13,7 @@ Usage: PYTHONPATH=/work/ct /usr/bin/python3 bench/compress_vs_coremltools.py MIL
 """
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -56,16 +58,16 @@ def main():
         return 2
     milkit, pkgs = sys.argv[1], sys.argv[2:]
     tmp = tempfile.mkdtemp()
-    print("%-16s %-22s %9s %9s %10s %10s %8s %8s" % ("model", "mode", "ct s", "milkit s",
-                                                      "ct bytes", "mk bytes", "ct cos",
-                                                      "mk cos"))
+    print("%-16s %-22s %7s %7s %7s %7s %10s %10s %8s %8s" % (
+        "model", "mode", "ct s", "ct cpu", "mk s", "mk cpu", "ct bytes", "mk bytes", "ct cos",
+        "mk cos"))
     try:
         for pkg in pkgs:
             name = os.path.basename(pkg.rstrip("/")).replace(".mlpackage", "")
             for label, args, cfg, kind in MODES:
                 ctp = os.path.join(tmp, "ct.mlpackage")
                 mkp = os.path.join(tmp, "mk.mlpackage")
-                t0 = time.time()
+                t0, c0 = time.time(), time.process_time()
                 try:
                     m = ct.models.MLModel(pkg, skip_model_load=True)
                     oc = cto.OptimizationConfig(global_config=cfg())
@@ -74,19 +76,22 @@ def main():
                     else:
                         m2 = cto.linear_quantize_weights(m, oc)
                     m2.save(ctp)
-                    ct_s = time.time() - t0
+                    ct_s, ct_cpu = time.time() - t0, time.process_time() - c0
                     ct_b, ct_c = wbytes(ctp), worst_cos(milkit, ctp, pkg)
                 except Exception as exc:  # a model coremltools cannot take: say so
-                    ct_s, ct_b, ct_c = float("nan"), 0, float("nan")
+                    ct_s, ct_cpu, ct_b, ct_c = float("nan"), float("nan"), 0, float("nan")
                     print("  coremltools failed on %s %s: %s" % (name, label, str(exc)[:120]))
                 t0 = time.time()
+                u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 r = subprocess.run([milkit, "compress", pkg, "-o", mkp] + args,
                                    capture_output=True, text=True)
+                u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 mk_s = time.time() - t0
+                mk_cpu = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
                 mk_b = wbytes(mkp) if r.returncode == 0 else 0
                 mk_c = worst_cos(milkit, mkp, pkg) if r.returncode == 0 else float("nan")
-                print("%-16s %-22s %9.2f %9.2f %10d %10d %8.4f %8.4f" % (name, label, ct_s, mk_s,
-                                                                         ct_b, mk_b, ct_c, mk_c))
+                print("%-16s %-22s %7.2f %7.2f %7.2f %7.2f %10d %10d %8.4f %8.4f" % (
+                    name, label, ct_s, ct_cpu, mk_s, mk_cpu, ct_b, mk_b, ct_c, mk_c))
                 sys.stdout.flush()
                 shutil.rmtree(ctp, ignore_errors=True)
                 shutil.rmtree(mkp, ignore_errors=True)

@@ -53,11 +53,10 @@ int mk_cmp_assign(const mk_allocator *al, const float *lutf, int K, const float 
 /* LSB-first packing of n values of `bits` bits. */
 void mk_cmp_pack8(const uint8_t *v, size_t n, int bits, unsigned char *out);
 /* Optimal 1-D k-means: K ascending centroids of the m ascending distinct values x weighted by
- * cnt (K < m <= 65536), minimising the weighted squared error; with more than cap values (cap
- * 0: no limit) among the partitions whose boundaries fall between bins of adjacent values
- * (at most cap bins). 0 when out of memory. */
+ * cnt (K < m <= 65536), minimising the weighted squared error; with grp (nondecreasing), among
+ * the partitions that keep each run of equal grp[i] together. 0 when out of memory. */
 int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, size_t m, int K,
-                    size_t cap, double *cent);
+                    const uint32_t *grp, double *cent);
 mk_value *mk_cmp_sparse(mk_cw *c, const mk_compress_options *o, mk_err *e);
 
 /* A weight site the driver (src/api/compress.c) found: the op using the weight, the weight,

@@ -1,7 +1,8 @@
 /* Palettization: 2^bits entries per LUT, per tensor or per group of output channels, found by
  * optimal 1-D k-means over the weights rounded to fp16 and counted (a histogram of at most
  * 63487 distinct values, so the cost does not grow with the tensor): dynamic programming over
- * the sorted distinct values (beyond 4096, over bins of adjacent ones with exact sums), each
+ * the sorted distinct values (beyond 4096, over bins of fp16 with fewer mantissa bits, their
+ * sums exact), each
  * layer's row minima by SMAWK (O(K m)); or evenly spaced
  * (uniform). iOS18: constexpr_lut_to_dense with uintN indices shaped like the weight and lut
  * [groups.., 2^bits, 1]; iOS16/17: packed uint8 indices, one LUT, bits in {1,2,4,6,8}. */
@@ -67,29 +68,33 @@ static void smawk(km *k, const uint32_t *rows, size_t nr, const uint32_t *cols, 
 }
 
 int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, size_t m, int K,
-                    size_t cap, double *cent)
+                    const uint32_t *grp, double *cent)
 {
     if (m > 65536 || m <= (size_t)K) return 0;
-    /* more than cap values: runs of r adjacent ones form one bin, its sums exact, so the split
-     * points are the optimum among bin boundaries */
-    size_t r = cap && m > cap ? (m + cap - 1) / cap : 1, nbins = (m + r - 1) / r;
-    if (nbins <= (size_t)K) r = 1, nbins = m;
+    /* with grp, runs of equal grp[i] form one bin, its sums exact: the split points are the
+     * optimum among bin boundaries */
+    size_t nbins = m;
+    if (grp) {
+        nbins = 1;
+        for (size_t i = 1; i < m; i++) nbins += grp[i] != grp[i - 1];
+        if (nbins <= (size_t)K) grp = NULL, nbins = m;
+    }
+    size_t *first = mk_malloc(al, (nbins + 1) * sizeof(size_t));
     size_t nb = (nbins + 1) * sizeof(double), ab = (size_t)K * nbins * sizeof(uint16_t);
     size_t ub = 6 * (nbins + 1) * sizeof(uint32_t);
     double *s1 = mk_malloc(al, nb), *s2 = mk_malloc(al, nb), *w = mk_malloc(al, nb);
     double *a = mk_malloc(al, nb), *b = mk_malloc(al, nb);
     uint16_t *arg = mk_malloc(al, ab);
     uint32_t *u = mk_malloc(al, ub);
-    int ok = s1 && s2 && w && a && b && arg && u;
+    int ok = s1 && s2 && w && a && b && arg && u && first;
     if (ok) {
         s1[0] = s2[0] = w[0] = 0;
         double t1 = 0, t2 = 0, tw = 0;
+        size_t nk = 0;
         for (size_t i = 0; i < m; i++) {
+            if (!i || !grp || grp[i] != grp[i - 1]) first[nk++] = i;
             tw += cnt[i], t1 += cnt[i] * x[i], t2 += cnt[i] * x[i] * x[i];
-            if ((i + 1) % r == 0 || i + 1 == m) {
-                size_t k = i / r + 1;
-                w[k] = tw, s1[k] = t1, s2[k] = t2;
-            }
+            if (i + 1 == m || !grp || grp[i + 1] != grp[i]) w[nk] = tw, s1[nk] = t1, s2[nk] = t2;
         }
         m = nbins;
         km k = {s1, s2, w, NULL, a, arg};
@@ -107,7 +112,7 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
         for (int c = K - 1; c >= 0; c--) {
             size_t j = arg[(size_t)c * m + end];
             double ww = w[end + 1] - w[j];
-            cent[c] = ww > 0 ? (s1[end + 1] - s1[j]) / ww : x[j * r];
+            cent[c] = ww > 0 ? (s1[end + 1] - s1[j]) / ww : x[first[j]];
             if (j == 0) {
                 for (int d = c - 1; d >= 0; d--) cent[d] = cent[c];
                 break;
@@ -122,6 +127,7 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     mk_free(al, b, nb);
     mk_free(al, arg, ab);
     mk_free(al, u, ub);
+    mk_free(al, first, (nbins + 1) * sizeof(size_t));
     return ok;
 }
 
@@ -141,28 +147,40 @@ static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int
         return 1;
     }
     uint32_t *hist = mk_calloc(al, 65536, sizeof(uint32_t));
+    uint32_t *ord = mk_malloc(al, 65536 * sizeof(uint32_t));
     double *x = mk_malloc(al, 65536 * sizeof(double)), *cnt = mk_malloc(al, 65536 * sizeof(double));
-    int ok = hist && x && cnt;
+    int ok = hist && x && cnt && ord;
     if (ok) {
         for (size_t i = 0; i < n; i++)
             if (isfinite(v[i])) hist[mk_f32_to_f16(v[i])]++;
         hist[0] += hist[0x8000]; /* -0 and +0 are one value */
         hist[0x8000] = 0;
+        /* ascending values with their fp16 ordinals (negatives by falling magnitude) */
         size_t m = 0;
-        for (uint32_t h = 0xffff; h >= 0x8000; h--) /* negatives, largest magnitude first */
+        for (uint32_t h = 0xffff; h >= 0x8000; h--)
             if (hist[h] && (h & 0x7c00) != 0x7c00)
-                x[m] = mk_f16_to_f32((uint16_t)h), cnt[m++] = hist[h];
+                x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0xffff - h;
         for (uint32_t h = 0; h < 0x7c00; h++)
-            if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m++] = hist[h];
+            if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0x8000 + h;
+        /* beyond KM_BINS values: fp16 with s fewer mantissa bits, the fewest that fit (a
+         * relative grid, so outliers never share a bin with distant values) */
+        int sh = 0;
+        for (; sh < 10; sh++) {
+            size_t nb = m ? 1 : 0;
+            for (size_t i = 1; i < m; i++) nb += ord[i] >> sh != ord[i - 1] >> sh;
+            if (nb <= KM_BINS) break;
+        }
+        for (size_t i = 0; i < m; i++) ord[i] >>= sh;
         if (m == 0) {
             for (int i = 0; i < K; i++) lut[i] = 0;
         } else if (m <= (size_t)K) {
             for (int i = 0; i < K; i++) lut[i] = x[(size_t)i < m ? (size_t)i : m - 1];
         } else {
-            ok = mk_cmp_kmeans1d(al, x, cnt, m, K, KM_BINS, lut);
+            ok = mk_cmp_kmeans1d(al, x, cnt, m, K, sh ? ord : NULL, lut);
         }
     }
     mk_free(al, hist, 65536 * sizeof(uint32_t));
+    mk_free(al, ord, 65536 * sizeof(uint32_t));
     mk_free(al, x, 65536 * sizeof(double));
     mk_free(al, cnt, 65536 * sizeof(double));
     return ok;

@@ -56,7 +56,7 @@ TEST(compress_kmeans_smawk_matches_dp)
             w[i] = 1 + (double)((s >> 4) % 50);
         }
         int K = Ks[t];
-        CHECK(mk_cmp_kmeans1d(NULL, x, w, m, K, 0, c));
+        CHECK(mk_cmp_kmeans1d(NULL, x, w, m, K, NULL, c));
         for (int k = 1; k < K; k++) CHECK_MSG(c[k] >= c[k - 1], "K=%d: centroids not ascending", K);
         double got = sse_of(x, w, m, c, K), want = brute(x, w, m, K);
         CHECK_MSG(fabs(got - want) <= 1e-9 * fmax(1, want), "K=%d m=%zu: SSE %.12g, optimum %.12g", K,
@@ -66,13 +66,15 @@ TEST(compress_kmeans_smawk_matches_dp)
     }
 }
 
-/* Binned (the default of 4096 bins) against exact on 30000 distinct Gaussian-like values: the
- * squared error is at most 0.5% above the optimum for 16 and 256 entries. */
+/* Bins of a relative grid (values sharing their top mantissa bits, as the palette code bins
+ * beyond 4096 fp16 values) against exact, on 30000 Gaussian-like values plus outliers up to 40
+ * sigma: at most 2% more squared error for 16 and 256 entries (measured 0.0002% and 1.1%). */
 TEST(compress_kmeans_binned_close_to_exact)
 {
     size_t m = 30000;
     double *x = malloc(m * sizeof *x), *w = malloc(m * sizeof *w), c1[256], c2[256];
-    REQUIRE(x && w);
+    uint32_t *g = malloc(m * sizeof *g);
+    REQUIRE(x && w && g);
     unsigned s = 3;
     for (size_t i = 0; i < m; i++) {
         double t = ((double)i - m / 2.0) / (m / 8.0); /* -4..4 sigma, weight ~ density */
@@ -80,14 +82,25 @@ TEST(compress_kmeans_binned_close_to_exact)
         s = s * 1103515245u + 12345u;
         w[i] = 1 + floor(200 * exp(-t * t / 2)) + (s >> 28);
     }
+    for (size_t i = 0; i < 40; i++) { /* sparse outliers in both tails */
+        x[i] = -0.8 + 0.016 * (double)i - 0.1, w[i] = 1;
+        x[m - 1 - i] = 0.8 - 0.016 * (double)i + 0.1, w[m - 1 - i] = 1;
+    }
+    for (size_t i = 0; i < m; i++) { /* 7 mantissa bits, sign-ordered */
+        int ex;
+        double f = frexp(fabs(x[i]), &ex);
+        int64_t q = (int64_t)(ex + 40) * 128 + (int64_t)floor((f - 0.5) * 256);
+        g[i] = (uint32_t)(x[i] < 0 ? 100000 - q : 100000 + q);
+    }
     for (int K = 16; K <= 256; K *= 16) {
-        REQUIRE(mk_cmp_kmeans1d(NULL, x, w, m, K, 0, c1) && mk_cmp_kmeans1d(NULL, x, w, m, K, 4096, c2));
+        REQUIRE(mk_cmp_kmeans1d(NULL, x, w, m, K, NULL, c1) && mk_cmp_kmeans1d(NULL, x, w, m, K, g, c2));
         double e1 = sse_of(x, w, m, c1, K), e2 = sse_of(x, w, m, c2, K);
-        CHECK_MSG(e2 >= e1 * (1 - 1e-9) && e2 <= e1 * 1.005, "K=%d: binned SSE %.6g, exact %.6g", K,
+        CHECK_MSG(e2 >= e1 * (1 - 1e-9) && e2 <= e1 * 1.02, "K=%d: binned SSE %.6g, exact %.6g", K,
                   e2, e1);
-        printf("  k-means K=%d on %zu values: 4096 bins cost %+.4f%% squared error\n", K, m,
-               100 * (e2 / e1 - 1));
+        printf("  k-means K=%d on %zu values: 7-bit-mantissa bins cost %+.4f%% squared error\n", K,
+               m, 100 * (e2 / e1 - 1));
     }
     free(x);
     free(w);
+    free(g);
 }
