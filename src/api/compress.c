@@ -117,25 +117,23 @@ static int skipped(const mk_compress_options *o, const mk_op *op, const mk_value
 
 static void mode_name(const mk_compress_options *o, const mk_cw *c, char *buf, size_t n)
 {
-    const char *g = "";
-    char gb[48] = "";
-    if (o->mode == MK_CMP_LINEAR) {
-        g = o->granularity == 1 ? "per tensor" : o->granularity == 2 ? gb : "per channel";
-        if (o->granularity == 2) snprintf(gb, sizeof gb, "block %d", o->block);
-        snprintf(buf, n, "int%d %s%s%s%s", o->bits, g, o->zero_point ? " +offset" : "",
-                 c->note[0] ? "; " : "", c->note);
-    } else if (o->mode == MK_CMP_PALETTE) {
-        if (o->granularity == 2) snprintf(gb, sizeof gb, "group %d", o->group);
-        snprintf(buf, n, "lut%d %s %s%s%s", o->bits, o->uniform ? "uniform" : "kmeans",
-                 o->granularity == 2 ? gb : "per tensor", c->note[0] ? "; " : "", c->note);
-    } else if (o->bits) {
-        if (o->granularity == 2) snprintf(gb, sizeof gb, "group %d", o->group);
-        snprintf(buf, n, "sparse %.0f%% + lut%d %s %s%s%s", o->sparsity * 100, o->bits,
-                 o->uniform ? "uniform" : "kmeans", o->granularity == 2 ? gb : "per tensor",
-                 c->note[0] ? "; " : "", c->note);
-    } else {
+    char gb[48] = "per tensor";
+    if (o->granularity == 2)
+        snprintf(gb, sizeof gb, "%s %d", o->mode == MK_CMP_LINEAR ? "block" : "group",
+                 o->mode == MK_CMP_LINEAR ? o->block : o->group);
+    else if (o->mode == MK_CMP_LINEAR && o->granularity == 0)
+        snprintf(gb, sizeof gb, "per channel");
+    const char *km = o->uniform ? "uniform" : "kmeans";
+    if (o->mode == MK_CMP_LINEAR)
+        snprintf(buf, n, "int%d %s%s", o->bits, gb, o->zero_point ? " +offset" : "");
+    else if (o->mode == MK_CMP_PALETTE)
+        snprintf(buf, n, "lut%d %s %s", o->bits, km, gb);
+    else if (o->bits)
+        snprintf(buf, n, "sparse %.0f%% + lut%d %s %s", o->sparsity * 100, o->bits, km, gb);
+    else
         snprintf(buf, n, "sparse %.0f%%", o->sparsity * 100);
-    }
+    size_t k = strlen(buf);
+    if (c->note[0] && k + 2 < n) snprintf(buf + k, n - k, "; %s", c->note);
 }
 
 static mk_status grow(mk_compress_layer **l, int n, int *cap, mk_err *e)
