@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/base.h"
+#include "ir/ir.h"
 #include "passes/compress_int.h"
 #include "test.h"
 
@@ -103,4 +104,64 @@ TEST(compress_kmeans_binned_close_to_exact)
     free(x);
     free(w);
     free(g);
+}
+
+/* Through mk_compress: a trained-looking weight (Gaussian plus sparse outliers to 30 sigma, many
+ * more distinct fp16 values than the 4096 bins) keeps an 8-bit palette error near the exact
+ * k-means one; bins joining outliers with distant values gave ten times more. */
+TEST(compress_kmeans_outliers_lut8)
+{
+    enum { R = 64, C = 1024 };
+    static float w[R * C];
+    unsigned s = 17;
+    for (int i = 0; i < R * C; i++) {
+        double u = 0;
+        for (int k = 0; k < 4; k++) {
+            s = s * 1664525u + 1013904223u;
+            u += (double)(s >> 8) / 16777216.0 - 0.5;
+        }
+        w[i] = (float)(u * 0.05);
+        if (i % 997 == 0) w[i] = (float)((i % 3 ? 1 : -1) * (0.2 + (double)(i % 61) * 0.02));
+    }
+    mk_program *p = mk_ir_program_new(NULL, 9);
+    mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
+    REQUIRE(f);
+    int64_t d[2] = {R, C}, xd[2] = {1, C};
+    mk_type t = mk_type_make(MK_DT_FP32, 2, d), xt = mk_type_make(MK_DT_FP32, 2, xd);
+    mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+    mk_value *x = mk_ir_function_add_input(p, f, "x", &xt);
+    mk_value *wv = mk_ir_const(p, f->block, "w", &t, w, sizeof w, 0);
+    mk_op *l = mk_ir_op_new(p, MK_OP_LINEAR, "l");
+    mk_err e = {MK_OK, ""};
+    REQUIRE(x && wv && l && mk_ir_op_add_input(p, l, "x", x) && mk_ir_op_add_input(p, l, "weight", wv) &&
+            mk_ir_op_add_output(p, l, NULL, &none));
+    mk_ir_block_append(f->block, l);
+    REQUIRE(mk_ir_infer_op(l, &e) == MK_OK && mk_ir_block_set_outputs(p, f->block, 1, &l->outputs[0]));
+    /* the exact optimum over the fp16 values, for reference */
+    static double xs[65536], cnt[65536], c[256];
+    static uint32_t hist[65536];
+    for (int i = 0; i < R * C; i++) hist[mk_f32_to_f16(w[i])]++;
+    hist[0] += hist[0x8000];
+    hist[0x8000] = 0;
+    size_t m = 0;
+    for (uint32_t h = 0xffff; h >= 0x8000; h--)
+        if (hist[h]) xs[m] = mk_f16_to_f32((uint16_t)h), cnt[m++] = hist[h];
+    for (uint32_t h = 0; h < 0x7c00; h++)
+        if (hist[h]) xs[m] = mk_f16_to_f32((uint16_t)h), cnt[m++] = hist[h];
+    REQUIRE(m > 4096 && mk_cmp_kmeans1d(NULL, xs, cnt, m, 256, NULL, c));
+    double d2 = 0, w2 = 0;
+    for (int i = 0; i < R * C; i++) {
+        double b = INFINITY;
+        for (int k = 0; k < 256; k++) b = fmin(b, fabs(w[i] - c[k]));
+        d2 += b * b, w2 += (double)w[i] * w[i];
+    }
+    double exact = sqrt(d2 / w2);
+    mk_compress_options o = {.mode = MK_CMP_PALETTE, .bits = 8};
+    mk_compress_report rep;
+    CHECK_MSG(mk_compress(p, &o, &rep, &e) == MK_OK && rep.n == 1, "%s", e.msg);
+    if (rep.n == 1)
+        CHECK_MSG(rep.layers[0].rel_err <= exact * 1.2, "lut8 error %g, exact k-means %g (%zu values)",
+                  rep.layers[0].rel_err, exact, m);
+    mk_compress_report_free(&rep);
+    mk_ir_program_free(p);
 }
