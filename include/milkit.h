@@ -232,6 +232,11 @@ typedef struct mk_compress_options {
     int n_skip;
     const char *const *skip; /* weight or op names left alone */
     int embedding;           /* also the table of gather (embedding lookups) */
+    int strict;              /* a block/group that does not divide its axis is an error */
+    /* mk_compress_auto: bounds on every output against the uncompressed run (0: none) and on
+     * the bytes of all constants (0: as small as the bounds allow) */
+    double min_cos, min_snr_db;
+    size_t target_bytes;
 } mk_compress_options;
 typedef struct mk_compress_layer {
     char name[128], op[32], mode[160];
@@ -242,12 +247,21 @@ typedef struct mk_compress_report {
     int n, cap;
     mk_compress_layer *layers;
     size_t const_bytes_before, const_bytes_after; /* every constant of the program */
+    int n_kept, cap_kept;
+    mk_compress_layer *kept; /* weights a mode could take, left as they are (mode: why) */
 } mk_compress_report;
 /* Compress p's weights in place; fails (nothing changed that matters: the caller drops p)
  * on options the target cannot express. */
 mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_report *r,
                       mk_err *err);
 void mk_compress_report_free(mk_compress_report *r);
+/* Mixed modes chosen per weight (src/api/compress_auto.c): the cheapest per weight keeping
+ * every output within o's min_cos / min_snr_db on the n_runs input lists (0: two seeded
+ * lists), and the constants within o->target_bytes if set. *out is ref compressed; ref is
+ * unchanged. */
+mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
+                           const mk_tensor_list *runs, int n_runs, mk_program **out,
+                           mk_compress_report *r, mk_err *err);
 /* Output error of q against ref on the same inputs (fp16_emulate applies to q only):
  * per output; cosine only for outputs of 16 or more elements (has_cos). */
 typedef struct mk_output_error {
@@ -535,6 +549,9 @@ typedef struct mk_pipeline_options {
      * function per spec (the first is the default), weights stored once. */
     int n_functions;
     const char *const *functions;
+    /* weights compressed by mk_compress (mk_compress_auto with a bound or size target, on the
+     * samples) after the precision passes; NULL: int8_weights means int8 per channel */
+    const mk_compress_options *weights;
 } mk_pipeline_options;
 
 /* One op calibration kept in fp32, and why. */

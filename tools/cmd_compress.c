@@ -15,7 +15,8 @@ static const char usage[] =
     "modes (one):\n"
     "  --int8 | --int4   linear quantization (int4 needs iOS18)\n"
     "  --palettize BITS  LUT of 2^BITS entries (1,2,3,4,6,8; 3 needs iOS18), optimal 1-D k-means\n"
-    "  --sparsity F      magnitude sparsity: the fraction F of smallest weights become zero\n"
+    "  --sparsity F      magnitude sparsity: the fraction F of smallest weights become zero;\n"
+    "                    with --palettize BITS (iOS18) the rest are palettized too\n"
     "granularity:\n"
     "  --per-tensor      one scale / one LUT per weight\n"
     "  --per-channel     one scale per output channel (linear default)\n"
@@ -27,11 +28,18 @@ static const char usage[] =
     "  --min-elements N  leave weights smaller than N alone (default 2048)\n"
     "  --skip NAME       leave this weight (or op) alone; repeatable\n"
     "  --embedding       also compress gather tables\n"
+    "automatic (the mode per weight, measured; no MODE):\n"
+    "  --max-error B     bound on every output vs the uncompressed model: cos=0.999 or snr=30dB\n"
+    "  --target-size S   all constants at most S bytes (5M = 5 MiB, 800K); with --max-error,\n"
+    "                    an error when both cannot hold\n"
     "report:\n"
     "  --json            the report as JSON on stdout\n"
-    "  -i SPEC, --seed N inputs for the output error (default: seeded random inputs)\n" CLI_MODEL_HELP
-    "A weight whose shape does not divide the block/group uses the largest divisor below it\n"
-    "(named in the report). Exit 0 ok, 2 error (nothing written).\n";
+    "  -i SPEC, --seed N inputs for the output error and --max-error (one run per -i FILE.npz;\n"
+    "                    default: seeded random inputs)\n" CLI_MODEL_HELP
+    "  --strict          a block/group that does not divide a weight's axis is an error\n"
+    "A weight whose axis the block/group does not divide uses the nearest divisor within half\n"
+    "to twice the size, else per channel (blocks) or per tensor (groups), named in the report;\n"
+    "weights left uncompressed are listed with the reason. Exit 0 ok, 2 error (nothing written).\n";
 
 static int num(const char *s, double lo, double hi, double *out)
 {
@@ -54,8 +62,15 @@ static void print_text(const mk_compress_report *r, const mk_output_error *e32, 
                l->bytes_after, l->rel_err);
         b += l->bytes_before, a += l->bytes_after;
     }
-    printf("%d weights: %zu -> %zu bytes (%.3fx); all constants %zu -> %zu bytes (%.3fx)\n", r->n,
-           b, a, b ? (double)a / (double)b : 1.0, r->const_bytes_before, r->const_bytes_after,
+    for (int i = 0; i < r->n_kept; i++) {
+        const mk_compress_layer *l = &r->kept[i];
+        printf("%-40s %-16s %-34s %12zu %12zu %9s\n", l->name, l->op, l->mode, l->bytes_before,
+               l->bytes_after, "-");
+    }
+    printf("%d weights (%d kept): %zu -> %zu bytes (%.3fx); all constants %zu -> %zu bytes "
+           "(%.3fx)\n",
+           r->n, r->n_kept, b, a, b ? (double)a / (double)b : 1.0, r->const_bytes_before,
+           r->const_bytes_after,
            r->const_bytes_before ? (double)r->const_bytes_after / (double)r->const_bytes_before
                                  : 1.0);
     for (int pass = 0; pass < 2; pass++) {
@@ -90,6 +105,10 @@ static void print_json(const mk_compress_report *r, const mk_output_error *e32, 
         json_num(l->rel_err);
         printf("}");
     }
+    printf("],\"kept\":[");
+    for (int i = 0; i < r->n_kept; i++)
+        printf("%s{\"weight\":\"%s\",\"op\":\"%s\",\"reason\":\"%s\",\"elements\":%zu}",
+               i ? "," : "", r->kept[i].name, r->kept[i].op, r->kept[i].mode, r->kept[i].elements);
     printf("],\"const_bytes_before\":%zu,\"const_bytes_after\":%zu,\"outputs\":[",
            r->const_bytes_before, r->const_bytes_after);
     int k = 0;
@@ -121,7 +140,7 @@ int mk_cmd_compress(int argc, char **argv)
     mk_compress_options o;
     memset(&o, 0, sizeof o);
     o.skip = skips;
-    int json = 0, r, miss = 0;
+    int json = 0, r, miss = 0, pal_bits = 0, sparse = 0, autom = 0;
     mk_target target = MK_TARGET_IOS18;
     double d;
     cli_model_opts mo = {0};
@@ -142,10 +161,10 @@ int mk_cmd_compress(int argc, char **argv)
         } else if ((v = cli_opt(argc, argv, &i, "--palettize", &miss))) {
             if (!num(v, 1, 8, &d) || d != floor(d))
                 return cli_fail("compress", "--palettize takes 1, 2, 3, 4, 6 or 8, not '%s'", v);
-            o.mode = MK_CMP_PALETTE, o.bits = (int)d;
+            pal_bits = (int)d;
         } else if ((v = cli_opt(argc, argv, &i, "--sparsity", &miss))) {
             if (!num(v, 0, 1, &d)) return cli_fail("compress", "--sparsity takes a fraction, not '%s'", v);
-            o.mode = MK_CMP_SPARSE, o.sparsity = d;
+            o.sparsity = d, sparse = 1;
         } else if (!strcmp(a, "--per-tensor")) {
             o.granularity = 1;
         } else if (!strcmp(a, "--per-channel")) {
@@ -160,6 +179,23 @@ int mk_cmd_compress(int argc, char **argv)
             o.zero_point = 1;
         } else if (!strcmp(a, "--uniform")) {
             o.uniform = 1;
+        } else if ((v = cli_opt(argc, argv, &i, "--max-error", &miss))) {
+            char *end = NULL;
+            if (!strncmp(v, "cos=", 4) && (d = strtod(v + 4, &end)) > 0 && d < 1 && !*end)
+                o.min_cos = d;
+            else if (!strncmp(v, "snr=", 4) && (d = strtod(v + 4, &end)) > 0 &&
+                     (!*end || !strcmp(end, "dB") || !strcmp(end, "db")))
+                o.min_snr_db = d;
+            else
+                return cli_fail("compress", "--max-error takes cos=C (0 < C < 1) or snr=NdB, not '%s'",
+                                v);
+            autom = 1;
+        } else if ((v = cli_opt(argc, argv, &i, "--target-size", &miss))) {
+            if (!(o.target_bytes = mk_parse_size(v)))
+                return cli_fail("compress", "--target-size takes a size (5M, 800K, 1.5G), not '%s'", v);
+            autom = 1;
+        } else if (!strcmp(a, "--strict")) {
+            o.strict = 1;
         } else if (!strcmp(a, "--embedding")) {
             o.embedding = 1;
         } else if ((v = cli_opt(argc, argv, &i, "--min-elements", &miss))) {
@@ -186,8 +222,18 @@ int mk_cmd_compress(int argc, char **argv)
     }
     if (!in) return cli_fail("compress", "no model given (see --help)");
     if (!out) return cli_fail("compress", "no output given (-o OUT.mlpackage)");
-    if (!o.mode)
-        return cli_fail("compress", "no mode given: --int8, --int4, --palettize BITS or --sparsity F");
+    if (autom && (o.mode || pal_bits || sparse))
+        return cli_fail("compress", "--max-error/--target-size choose the mode per weight: give "
+                                    "no --int8, --int4, --palettize or --sparsity");
+    if (o.mode == MK_CMP_LINEAR && (pal_bits || sparse))
+        return cli_fail("compress", "--int8/--int4 combine with neither --palettize nor --sparsity");
+    if (!o.mode && sparse)
+        o.mode = MK_CMP_SPARSE, o.bits = pal_bits;
+    else if (!o.mode && pal_bits)
+        o.mode = MK_CMP_PALETTE, o.bits = pal_bits;
+    if (!o.mode && !autom)
+        return cli_fail("compress", "no mode given: --int8, --int4, --palettize BITS, --sparsity F, "
+                                    "--max-error or --target-size");
     mk_err e = {0};
     mk_convert_options co;
     memset(&co, 0, sizeof co);
@@ -195,17 +241,31 @@ int mk_cmd_compress(int argc, char **argv)
     co.target = target;
     mk_program *ref = NULL, *p = NULL;
     mk_compress_report rep = {0};
-    mk_tensor_list ins = {0, NULL};
+    mk_tensor_list runs[CLI_MODEL_MAX];
+    memset(runs, 0, sizeof runs);
     mk_output_error e32[64], e16[64];
-    int n32 = 0, n16 = 0, rc = 2;
-    if (mk_model_load(in, &co, NULL, &ref, &e) || mk_model_load(in, &co, NULL, &p, &e) ||
-        mk_compress(p, &o, &rep, &e))
+    int n32 = 0, n16 = 0, rc = 2, n_runs = 0, npz = x.n_specs > 0;
+    for (int k = 0; k < x.n_specs; k++) {
+        size_t l = strlen(x.specs[k]);
+        npz &= l > 4 && !strcmp(x.specs[k] + l - 4, ".npz");
+    }
+    if (mk_model_load(in, &co, NULL, &ref, &e)) goto done;
+    /* inputs: one run per -i FILE.npz, else one run of every -i; seeded: two runs */
+    if (npz) {
+        for (int k = 0; k < x.n_specs; k++, n_runs++)
+            if (mk_tensors_load_for(ref, 1, &x.specs[k], &runs[k], &e)) goto done;
+    } else if (x.n_specs) {
+        if (mk_tensors_load_for(ref, x.n_specs, x.specs, &runs[0], &e)) goto done;
+        n_runs = 1;
+    } else {
+        for (int k = 0; k < (autom ? 2 : 1); k++, n_runs++)
+            if (mk_random_inputs(ref, x.seed + (unsigned long long)k, &runs[k], &e)) goto done;
+    }
+    if (autom ? mk_compress_auto(ref, &o, runs, n_runs, &p, &rep, &e)
+              : (mk_model_load(in, &co, NULL, &p, &e) || mk_compress(p, &o, &rep, &e)))
         goto done;
-    if (x.n_specs ? mk_tensors_load_for(ref, x.n_specs, x.specs, &ins, &e)
-                  : mk_random_inputs(ref, x.seed, &ins, &e))
-        goto done;
-    if (mk_output_errors(ref, p, &ins, 0, e32, 64, &n32, &e) ||
-        mk_output_errors(ref, p, &ins, 1, e16, 64, &n16, &e))
+    if (mk_output_errors(ref, p, &runs[0], 0, e32, 64, &n32, &e) ||
+        mk_output_errors(ref, p, &runs[0], 1, e16, 64, &n16, &e))
         goto done;
     if (mk_program_save(p, out, MK_TARGET_DEFAULT, &e)) goto done;
     if (json)
@@ -215,7 +275,7 @@ int mk_cmd_compress(int argc, char **argv)
     rc = 0;
 done:
     if (rc) cli_fail_err("compress", &e);
-    mk_tensor_list_free(&ins);
+    for (int k = 0; k < n_runs; k++) mk_tensor_list_free(&runs[k]);
     mk_compress_report_free(&rep);
     mk_program_free(ref);
     mk_program_free(p);

@@ -46,7 +46,9 @@ static const char usage[] =
     "                         of integer input NAME (e.g. position_ids), or a new int32 [1]\n"
     "                         input NAME (default: cache_length)\n"
     "  --no-calibrate         keep fp32 only the ops without a legal fp16 form\n"
-    "  --weights int8         store weights as int8 with per-channel scales\n"
+    "  --weights W            compress weights as `milkit compress` does: int8 (per channel),\n"
+    "                         int4 (blocks of 32, iOS18), lutN (N-bit palette, k-means),\n"
+    "                         cos=C or snr=NdB (modes chosen per weight, on the -i samples)\n"
     "  --no-fix               do not rewrite Core ML hazards (see milkit lint)\n"
     "  --name, --author, --description, --license, --version TEXT   model metadata\n"
     "  -v, --verbose          print the input/output name mapping, each fix and stage times\n"
@@ -303,14 +305,29 @@ int mk_cmd_convert(int argc, char **argv)
         rc = cli_fail("convert", "unknown precision '%s' (fp16, fp32)", precision);
         goto done;
     }
-    if (weights && strcmp(weights, "int8") == 0)
-        po.int8_weights = 1;
+    mk_compress_options wo;
+    memset(&wo, 0, sizeof wo);
+    char *wend = NULL;
+    if (weights && (!strcmp(weights, "int8") || !strcmp(weights, "int4")))
+        wo.mode = MK_CMP_LINEAR, wo.bits = weights[3] - '0', wo.granularity = wo.bits == 4 ? 2 : 0,
+        wo.block = 32;
+    else if (weights && !strncmp(weights, "lut", 3) && weights[3] >= '1' && weights[3] <= '8' &&
+             !weights[4])
+        wo.mode = MK_CMP_PALETTE, wo.bits = weights[3] - '0';
+    else if (weights && !strncmp(weights, "cos=", 4) && (wo.min_cos = strtod(weights + 4, &wend)) > 0 &&
+             wo.min_cos < 1 && !*wend)
+        ;
+    else if (weights && !strncmp(weights, "snr=", 4) &&
+             (wo.min_snr_db = strtod(weights + 4, &wend)) > 0 && (!*wend || !strcmp(wend, "dB")))
+        ;
     else if (weights) {
-        rc = cli_fail("convert", "unknown weight format '%s' (int8)", weights);
+        rc = cli_fail("convert", "unknown weight format '%s' (int8, int4, lut1..lut8, cos=C, snr=NdB)",
+                      weights);
         goto done;
     }
     po.n_functions = n_functions;
     po.functions = functions;
+    if (weights) po.weights = &wo;
     po.fix = !no_fix;
     po.verbose = o.verbose;
     cli_model_apply(&mo, &o);
@@ -328,7 +345,7 @@ int mk_cmd_convert(int argc, char **argv)
         fprintf(stderr, "; fixes: %s", rep.fix_summary[0] ? rep.fix_summary : "none needed");
     if (rep.n_fp16_ops)
         fprintf(stderr, "; fp16: %d ops, %d kept fp32", rep.n_fp16_ops, rep.n_fp32_ops);
-    if (po.int8_weights)
+    if (po.weights)
         fprintf(stderr, "; weights %llu -> %llu bytes", rep.weight_bytes_before, rep.weight_bytes);
     fprintf(stderr, ")\n");
     if (o.verbose)

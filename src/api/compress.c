@@ -4,7 +4,9 @@
  * compressor per weight (src/passes/compress_*.c) and reports bytes and weight-space error;
  * mk_compress_output_error compares two programs' outputs on the same inputs. */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "passes/compress_int.h"
@@ -89,6 +91,16 @@ static mk_status check_options(const mk_compress_options *o, int ios, mk_err *e)
     case MK_CMP_SPARSE:
         if (!(o->sparsity > 0 && o->sparsity < 1))
             return mk_err_set(e, MK_EINVAL, "sparsity must be a fraction between 0 and 1");
+        if (o->bits && ios < 18)
+            return mk_err_set(e, MK_EUNSUPPORTED,
+                              "sparse + palettized weights need iOS18 "
+                              "(constexpr_lut_to_sparse); iOS%d has one or the other",
+                              ios);
+        if (o->bits && (o->bits < 1 || o->bits > 8 || o->bits == 5 || o->bits == 7))
+            return mk_err_set(e, MK_EINVAL, "palettization takes 1, 2, 3, 4, 6 or 8 bits, not %d",
+                              o->bits);
+        if (o->bits && o->granularity == 2 && o->group < 1)
+            return mk_err_set(e, MK_EINVAL, "group size must be at least 1");
         break;
     default: return mk_err_set(e, MK_EINVAL, "no compression mode given");
     }
@@ -105,103 +117,232 @@ static int skipped(const mk_compress_options *o, const mk_op *op, const mk_value
 
 static void mode_name(const mk_compress_options *o, const mk_cw *c, char *buf, size_t n)
 {
-    const char *g = "";
-    char gb[48] = "";
-    if (o->mode == MK_CMP_LINEAR) {
-        g = o->granularity == 1 ? "per tensor" : o->granularity == 2 ? gb : "per channel";
-        if (o->granularity == 2) snprintf(gb, sizeof gb, "block %d", o->block);
-        snprintf(buf, n, "int%d %s%s%s%s", o->bits, g, o->zero_point ? " +offset" : "",
-                 c->note[0] ? "; " : "", c->note);
-    } else if (o->mode == MK_CMP_PALETTE) {
-        if (o->granularity == 2) snprintf(gb, sizeof gb, "group %d", o->group);
-        snprintf(buf, n, "lut%d %s %s%s%s", o->bits, o->uniform ? "uniform" : "kmeans",
-                 o->granularity == 2 ? gb : "per tensor", c->note[0] ? "; " : "", c->note);
-    } else {
+    char gb[48] = "per tensor";
+    if (o->granularity == 2)
+        snprintf(gb, sizeof gb, "%s %d", o->mode == MK_CMP_LINEAR ? "block" : "group",
+                 o->mode == MK_CMP_LINEAR ? o->block : o->group);
+    else if (o->mode == MK_CMP_LINEAR && o->granularity == 0)
+        snprintf(gb, sizeof gb, "per channel");
+    const char *km = o->uniform ? "uniform" : "kmeans";
+    if (o->mode == MK_CMP_LINEAR)
+        snprintf(buf, n, "int%d %s%s", o->bits, gb, o->zero_point ? " +offset" : "");
+    else if (o->mode == MK_CMP_PALETTE)
+        snprintf(buf, n, "lut%d %s %s", o->bits, km, gb);
+    else if (o->bits)
+        snprintf(buf, n, "sparse %.0f%% + lut%d %s %s", o->sparsity * 100, o->bits, km, gb);
+    else
         snprintf(buf, n, "sparse %.0f%%", o->sparsity * 100);
-    }
+    size_t k = strlen(buf);
+    if (c->note[0] && k + 2 < n) snprintf(buf + k, n - k, "; %s", c->note);
 }
 
-static mk_status grow(mk_compress_report *r, mk_err *e)
+static mk_status grow(mk_compress_layer **l, int n, int *cap, mk_err *e)
 {
-    if (r->n < r->cap) return MK_OK;
-    int nc = r->cap ? r->cap * 2 : 16;
-    mk_compress_layer *l = mk_malloc(NULL, (size_t)nc * sizeof *l);
-    if (!l) return MK_OOM(e);
-    if (r->n) memcpy(l, r->layers, (size_t)r->n * sizeof *l);
-    mk_free(NULL, r->layers, (size_t)r->cap * sizeof *l);
-    r->layers = l;
-    r->cap = nc;
+    if (n < *cap) return MK_OK;
+    int nc = *cap ? *cap * 2 : 16;
+    mk_compress_layer *nl = mk_malloc(NULL, (size_t)nc * sizeof *nl);
+    if (!nl) return MK_OOM(e);
+    if (n) memcpy(nl, *l, (size_t)n * sizeof *nl);
+    mk_free(NULL, *l, (size_t)*cap * sizeof *nl);
+    *l = nl;
+    *cap = nc;
     return MK_OK;
+}
+
+/* A weight left as it is, and why (the report lists it: nothing stays fp32 silently). */
+static mk_status keep(mk_compress_report *r, const mk_op *op, const mk_value *w, size_t n,
+                      const char *why, mk_err *e)
+{
+    if (grow(&r->kept, r->n_kept, &r->cap_kept, e)) return e->code;
+    mk_compress_layer *l = &r->kept[r->n_kept++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", w->name ? w->name : "?");
+    snprintf(l->op, sizeof l->op, "%s", mk_ir_op_info(op->kind)->name);
+    snprintf(l->mode, sizeof l->mode, "%s", why);
+    l->elements = n;
+    l->bytes_before = l->bytes_after = n * (w->type.dtype == MK_DT_FP16 ? 2 : 4);
+    return MK_OK;
+}
+
+/* Every weight site of the main block: compressible ones into s (deduplicated), the others
+ * that a mode could take into r->kept with the reason. */
+static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_site **s, int *ns,
+                         mk_compress_report *r, mk_err *e)
+{
+    mk_block *b = mk_ir_main(p)->block;
+    size_t minel = o->min_elements ? o->min_elements : 2048;
+    int cap = 0;
+    *ns = 0;
+    *s = NULL;
+    MK_FOR_OPS(b, op)
+    {
+        for (size_t k = 0; k < sizeof sites / sizeof sites[0]; k++) {
+            if (sites[k].k != op->kind || (op->kind == MK_OP_GATHER && !o->embedding)) continue;
+            mk_value *w = mk_ir_arg(op, sites[k].param);
+            size_t n = 0;
+            if (!w || (w->type.dtype != MK_DT_FP32 && w->type.dtype != MK_DT_FP16) ||
+                !mk_type_is_static(&w->type) || !mk_type_numel(&w->type, &n))
+                continue;
+            int dup = 0;
+            for (int i = 0; i < *ns; i++) dup |= (*s)[i].w == w;
+            if (dup) continue;
+            const char *why = NULL;
+            if (!w->cst || !w->cst->data || !w->producer || w->producer->kind != MK_OP_CONST)
+                why = "kept: not a constant";
+            else if (w->type.rank < 2)
+                why = "kept: rank below 2";
+            else if (n < minel)
+                why = "kept: below --min-elements";
+            else if (skipped(o, op, w))
+                why = "kept: --skip";
+            if (why) {
+                if (w->cst && keep(r, op, w, n, why, e)) return e->code;
+                continue;
+            }
+            if (*ns == cap) {
+                int nc = cap ? cap * 2 : 16;
+                mk_cmp_site *t = mk_malloc(NULL, (size_t)nc * sizeof *t);
+                if (!t) return MK_OOM(e);
+                if (*ns) memcpy(t, *s, (size_t)*ns * sizeof *t);
+                mk_free(NULL, *s, (size_t)cap * sizeof *t);
+                *s = t;
+                cap = nc;
+            }
+            mk_cmp_site *c = &(*s)[(*ns)++];
+            c->op = op, c->w = w, c->n = n;
+            c->out_ax = sites[k].out_ax, c->in_ax = sites[k].in_ax;
+            if (op->kind == MK_OP_MATMUL) { /* y [.., K, N], or [.., N, K] when transposed */
+                mk_value *ty = mk_ir_arg(op, "transpose_y");
+                int tr = ty && ty->cst && mk_const_get_i64(ty, 0);
+                c->out_ax = w->type.rank - (tr ? 2 : 1);
+                c->in_ax = w->type.rank - (tr ? 1 : 2);
+            }
+        }
+    }
+    return MK_OK;
+}
+
+void mk_cmp_sites_free(mk_cmp_site *s, int n)
+{
+    mk_free(NULL, s, (size_t)(n ? n : 1) * sizeof *s);
+}
+
+typedef struct pjob {
+    mk_cw *cw;
+    const mk_compress_options *const *o;
+    int n, next, failed;
+} pjob;
+
+static void *pworker(void *arg)
+{
+    pjob *j = arg;
+    for (;;) {
+        int i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
+        if (i >= j->n) break;
+        if (j->o[i] && j->o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_compute(&j->cw[i], j->o[i]))
+            __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+/* The palettes of every site, on two threads when the allocator is the (thread-safe)
+ * default; each site's result depends on its weight only. */
+static int palettes(mk_program *p, mk_cw *cw, const mk_compress_options *const *o, int n)
+{
+    pjob j = {cw, o, n, 0, 0};
+    pthread_t t;
+    int threaded = n > 1 && (!p->alloc || p->alloc == mk_alloc_default()) &&
+                   sysconf(_SC_NPROCESSORS_ONLN) > 1 && !pthread_create(&t, NULL, pworker, &j);
+    pworker(&j);
+    if (threaded) pthread_join(t, NULL);
+    return !j.failed;
+}
+
+mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
+                       const mk_compress_options *const *o, float *const *rec,
+                       mk_compress_report *r, mk_err *e)
+{
+    int ios = mk_ir_ios_for_spec(p->spec_version);
+    mk_block *b = mk_ir_main(p)->block;
+    mk_status st = MK_OK;
+    mk_cw *cw = mk_calloc(NULL, (size_t)(ns ? ns : 1), sizeof *cw);
+    if (!cw) return MK_OOM(e);
+    for (int i = 0; i < ns && !st; i++) {
+        mk_cw *c = &cw[i];
+        c->p = p, c->w = s[i].w, c->out_ax = s[i].out_ax, c->in_ax = s[i].in_ax, c->ios = ios;
+        c->n = s[i].n, c->rec = rec ? rec[i] : NULL;
+        if (o[i] && o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_prep(c, o[i])) st = MK_OOM(e);
+    }
+    if (!st && !palettes(p, cw, o, ns)) st = MK_OOM(e);
+    for (int i = 0; i < ns && !st; i++) {
+        if (!o[i]) continue;
+        mk_cw *c = &cw[i];
+        mk_value *w = s[i].w;
+        mk_value *nv = o[i]->mode == MK_CMP_LINEAR    ? mk_cmp_linear(c, o[i], e)
+                       : o[i]->mode == MK_CMP_PALETTE ? mk_cmp_palette_build(c, o[i], e)
+                                                      : mk_cmp_sparse(c, o[i], e);
+        if (!nv || (st = grow(&r->layers, r->n, &r->cap, e))) {
+            if (!st) st = e->code ? e->code : MK_EINTERNAL;
+            mk_err_prefix(e, "weight %s: ", w->name ? w->name : "?");
+            break;
+        }
+        if (o[i]->strict && c->note[0]) {
+            st = mk_err_set(e, MK_EINVAL, "weight %s: %s (--strict)", w->name ? w->name : "?",
+                            c->note);
+            break;
+        }
+        mk_ir_replace_uses(b, w, nv);
+        mk_compress_layer *l = &r->layers[r->n++];
+        memset(l, 0, sizeof *l);
+        snprintf(l->name, sizeof l->name, "%s", w->name ? w->name : "?");
+        snprintf(l->op, sizeof l->op, "%s", mk_ir_op_info(s[i].op->kind)->name);
+        mode_name(o[i], c, l->mode, sizeof l->mode);
+        l->elements = s[i].n;
+        l->bytes_before = s[i].n * (w->type.dtype == MK_DT_FP16 ? 2 : 4);
+        l->bytes_after = c->bytes;
+        l->rel_err = c->w2 > 0 ? sqrt(c->d2 / c->w2) : 0;
+    }
+    mk_free(NULL, cw, (size_t)(ns ? ns : 1) * sizeof *cw);
+    return st;
+}
+
+mk_status mk_cmp_sites(mk_program *p, const mk_compress_options *o, mk_cmp_site **s, int *ns,
+                       mk_compress_report *r, mk_err *e)
+{
+    memset(r, 0, sizeof *r);
+    r->const_bytes_before = const_bytes(mk_ir_main(p)->block);
+    mk_status st = collect(p, o, s, ns, r, e);
+    if (st) {
+        mk_cmp_sites_free(*s, *ns);
+        *s = NULL, *ns = 0;
+        mk_compress_report_free(r);
+    }
+    return st;
+}
+
+mk_status mk_cmp_finish_program(mk_program *p, mk_compress_report *r, mk_err *e)
+{
+    mk_status st = MK_OK;
+    if (mk_pass_dce(p, e) < 0) st = e->code;
+    if (!st && (st = mk_ir_verify(p, e)) == MK_OK) r->const_bytes_after = const_bytes(mk_ir_main(p)->block);
+    return st;
 }
 
 mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_report *r,
                       mk_err *e)
 {
-    int ios = mk_ir_ios_for_spec(p->spec_version);
-    mk_status st = check_options(o, ios, e);
+    mk_status st = check_options(o, mk_ir_ios_for_spec(p->spec_version), e);
     if (st) return st;
-    memset(r, 0, sizeof *r);
-    mk_block *b = mk_ir_main(p)->block;
-    r->const_bytes_before = const_bytes(b);
-    size_t minel = o->min_elements ? o->min_elements : 2048;
-    mk_strmap done;
-    mk_strmap_init(&done, p->alloc);
-    MK_FOR_OPS(b, op)
-    {
-        for (size_t s = 0; s < sizeof sites / sizeof sites[0] && !st; s++) {
-            if (sites[s].k != op->kind || (op->kind == MK_OP_GATHER && !o->embedding)) continue;
-            mk_value *w = mk_ir_arg(op, sites[s].param);
-            size_t n = 0;
-            if (!w || !w->cst || !w->cst->data || !w->producer || w->producer->kind != MK_OP_CONST ||
-                w->type.rank < 2 || !mk_type_is_static(&w->type) || !mk_type_numel(&w->type, &n) ||
-                n < minel || (w->type.dtype != MK_DT_FP32 && w->type.dtype != MK_DT_FP16) ||
-                skipped(o, op, w) || (w->name && mk_strmap_get(&done, w->name)))
-                continue;
-            mk_cw c = {p, w, sites[s].out_ax, sites[s].in_ax, ios, n, NULL, 0, ""};
-            if (op->kind == MK_OP_MATMUL) { /* y [.., K, N], or [.., N, K] when transposed */
-                mk_value *ty = mk_ir_arg(op, "transpose_y");
-                int tr = ty && ty->cst && mk_const_get_i64(ty, 0);
-                c.out_ax = w->type.rank - (tr ? 2 : 1);
-                c.in_ax = w->type.rank - (tr ? 1 : 2);
-            }
-            if (!(c.rec = mk_malloc(p->alloc, n * sizeof(float)))) {
-                st = MK_OOM(e);
-                break;
-            }
-            mk_value *nv = o->mode == MK_CMP_LINEAR    ? mk_cmp_linear(&c, o, e)
-                           : o->mode == MK_CMP_PALETTE ? mk_cmp_palette(&c, o, e)
-                                                       : mk_cmp_sparse(&c, o, e);
-            double d2 = 0, w2 = 0;
-            for (size_t i = 0; nv && i < n; i++) {
-                double x = mk_const_get_f64(w, i), dd = x - c.rec[i];
-                if (isfinite(x)) d2 += dd * dd, w2 += x * x;
-            }
-            mk_free(p->alloc, c.rec, n * sizeof(float));
-            if (!nv || (st = grow(r, e))) {
-                if (!st) st = e->code ? e->code : MK_EINTERNAL;
-                mk_err_prefix(e, "weight %s: ", w->name ? w->name : "?");
-                break;
-            }
-            if (w->name && !mk_strmap_put(&done, w->name, nv)) {
-                st = MK_OOM(e);
-                break;
-            }
-            mk_ir_replace_uses(b, w, nv);
-            mk_compress_layer *l = &r->layers[r->n++];
-            memset(l, 0, sizeof *l);
-            snprintf(l->name, sizeof l->name, "%s", w->name ? w->name : "?");
-            snprintf(l->op, sizeof l->op, "%s", mk_ir_op_info(op->kind)->name);
-            mode_name(o, &c, l->mode, sizeof l->mode);
-            l->elements = n;
-            l->bytes_before = n * (w->type.dtype == MK_DT_FP16 ? 2 : 4);
-            l->bytes_after = c.bytes;
-            l->rel_err = w2 > 0 ? sqrt(d2 / w2) : 0;
-        }
-        if (st) break;
-    }
-    mk_strmap_free(&done);
-    if (!st && mk_pass_dce(p, e) < 0) st = e->code;
-    if (!st && (st = mk_ir_verify(p, e)) == MK_OK) r->const_bytes_after = const_bytes(b);
+    mk_cmp_site *s = NULL;
+    int ns = 0;
+    if ((st = mk_cmp_sites(p, o, &s, &ns, r, e))) return st;
+    const mk_compress_options **os = mk_malloc(NULL, (size_t)(ns ? ns : 1) * sizeof *os);
+    if (!os) st = MK_OOM(e);
+    for (int i = 0; !st && i < ns; i++) os[i] = o;
+    if (!st) st = mk_cmp_apply(p, s, ns, os, NULL, r, e);
+    if (!st) st = mk_cmp_finish_program(p, r, e);
+    mk_free(NULL, os, (size_t)(ns ? ns : 1) * sizeof *os);
+    mk_cmp_sites_free(s, ns);
     if (st) mk_compress_report_free(r);
     return st;
 }
@@ -209,6 +350,7 @@ mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_r
 void mk_compress_report_free(mk_compress_report *r)
 {
     if (r->layers) mk_free(NULL, r->layers, (size_t)r->cap * sizeof *r->layers);
+    if (r->kept) mk_free(NULL, r->kept, (size_t)r->cap_kept * sizeof *r->kept);
     memset(r, 0, sizeof *r);
 }
 

@@ -372,18 +372,19 @@ static mk_status kv_apply(mk_program *p, const mk_pipeline_options *po, mk_err *
     return MK_OK;
 }
 
-/* One program through the pipeline (load, KV state, fixes, target, precision passes,
- * verify): *final is *srcp or *fixedp; the caller frees *fixedp, then *srcp. */
+/* One program through the pipeline (load, KV state, fixes, target, precision passes, weight
+ * compression, verify): *final is *srcp, *fixedp or *cqp; the caller frees *cqp, *fixedp, then
+ * *srcp. */
 static mk_status convert_one(const char *in, const mk_convert_options *copts,
                              const mk_pipeline_options *popts, mk_convert_report *rep,
-                             mk_program **srcp, mk_program **fixedp, mk_program **final,
-                             mk_err *err)
+                             mk_program **srcp, mk_program **fixedp, mk_program **cqp,
+                             mk_program **final, mk_err *err)
 {
     mk_target target = copts ? copts->target : MK_TARGET_DEFAULT;
     int fp16 = popts->fp16 && !(popts->fp16_onnx_only && !is_onnx(in));
 
-    mk_program *src = NULL, *fixed = NULL;
-    *srcp = *fixedp = *final = NULL;
+    mk_program *src = NULL, *fixed = NULL, *cq = NULL; /* cq borrows from them */
+    *srcp = *fixedp = *cqp = *final = NULL;
     double t0 = now_ms();
     mk_convert_options kvo;
     kv_alloc ka = {NULL, NULL, 0, 0};
@@ -407,9 +408,9 @@ static mk_status convert_one(const char *in, const mk_convert_options *copts,
     double t1 = now_ms();
     rep->ms_load = t1 - t0;
     if (target == MK_TARGET_DEFAULT) target = (mk_target)src->spec_version;
-    if (popts->int8_weights && target < MK_TARGET_IOS16) {
+    if ((popts->int8_weights || popts->weights) && target < MK_TARGET_IOS16) {
         st = mk_err_set(err, MK_EINVAL,
-                        "%s: int8 weights need --target ios16 or later (target is %s)", in,
+                        "%s: compressed weights need --target ios16 or later (target is %s)", in,
                         mk_target_name(target));
         goto done;
     }
@@ -479,7 +480,19 @@ static mk_status convert_one(const char *in, const mk_convert_options *copts,
             fputc('\n', stderr);
         }
     }
-    if (popts->int8_weights && (st = run_pass("quantize_int8", p, err)) != MK_OK) goto done;
+    if (popts->int8_weights || popts->weights) { /* the code of `milkit compress` */
+        mk_compress_options q8 = {.mode = MK_CMP_LINEAR, .bits = 8};
+        const mk_compress_options *w = popts->weights ? popts->weights : &q8;
+        mk_compress_report cr;
+        if (!w->mode) {
+            if ((st = mk_compress_auto(p, w, popts->samples, popts->n_samples, &cq, &cr, err)))
+                goto done;
+            p = cq;
+        } else if ((st = mk_compress(p, w, &cr, err)) != MK_OK) {
+            goto done;
+        }
+        mk_compress_report_free(&cr);
+    }
     if ((st = mk_ir_verify(p, err)) != MK_OK) {
         mk_err_prefix(err, "%s: ", in);
         goto done;
@@ -489,6 +502,7 @@ static mk_status convert_one(const char *in, const mk_convert_options *copts,
 done:
     *srcp = src;
     *fixedp = fixed;
+    *cqp = cq;
     if (st == MK_OK) *final = p;
     return st;
 }
@@ -526,7 +540,7 @@ static mk_status convert_functions(const char *in, const char *out,
     enum { MAXF = 16, MAXS = 64 };
     if (popts->n_functions > MAXF)
         return mk_err_set(err, MK_EINVAL, "--function: more than %d functions", MAXF);
-    mk_program *srcs[MAXF] = {0}, *fixeds[MAXF] = {0}, *progs[MAXF] = {0};
+    mk_program *srcs[MAXF] = {0}, *fixeds[MAXF] = {0}, *cqs[MAXF] = {0}, *progs[MAXF] = {0};
     char names[MAXF][256];
     mk_status st = MK_OK;
     mk_convert_options none;
@@ -549,7 +563,8 @@ static mk_status convert_functions(const char *in, const char *out,
         co.n_shapes = n;
         mk_convert_report r1;
         memset(&r1, 0, sizeof r1);
-        st = convert_one(in, &co, popts, i ? &r1 : rep, &srcs[i], &fixeds[i], &progs[i], err);
+        st = convert_one(in, &co, popts, i ? &r1 : rep, &srcs[i], &fixeds[i], &cqs[i], &progs[i],
+                         err);
         if (st) mk_err_prefix(err, "--function %s: ", names[i]);
     }
     double t3 = now_ms();
@@ -565,6 +580,7 @@ static mk_status convert_functions(const char *in, const char *out,
             rep->weight_bytes += weight_bytes(progs[0], progs[0]->functions[i]->block);
         }
     for (int i = nf - 1; i >= 0; i--) {
+        mk_program_free(cqs[i]);
         mk_program_free(fixeds[i]);
         mk_program_free(srcs[i]);
     }
@@ -585,8 +601,8 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
             return mk_err_set(err, MK_EINVAL, "%s: --function needs an .onnx model", in);
         return convert_functions(in, out, copts, popts, rep, err);
     }
-    mk_program *src = NULL, *fixed = NULL, *p = NULL;
-    mk_status st = convert_one(in, copts, popts, rep, &src, &fixed, &p, err);
+    mk_program *src = NULL, *fixed = NULL, *cq = NULL, *p = NULL;
+    mk_status st = convert_one(in, copts, popts, rep, &src, &fixed, &cq, &p, err);
     double t3 = now_ms();
     if (st == MK_OK) st = mk_program_save(p, out, rep->target, err);
     rep->ms_write = now_ms() - t3;
@@ -594,6 +610,7 @@ mk_status mk_convert(const char *in, const char *out, const mk_convert_options *
         count_ops(p->functions[i]->block, &rep->n_ops);
         rep->weight_bytes += weight_bytes(p, p->functions[i]->block);
     }
+    mk_program_free(cq);
     mk_program_free(fixed);
     mk_program_free(src);
     return st;

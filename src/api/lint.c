@@ -34,8 +34,12 @@ mk_status mk_program_as_converted(const mk_program *src, const mk_pipeline_optio
     }
     if (st == MK_OK && po->fp16 && mk_pass_fp16_ex(p, NULL, err) < 0)
         st = err->code ? err->code : MK_EINTERNAL;
-    const mk_pass_info *q8 = po->int8_weights ? mk_pass_find("quantize_int8") : NULL;
-    if (st == MK_OK && q8 && mk_pass_run(q8, p, err) < 0) st = err->code ? err->code : MK_EINTERNAL;
+    if (st == MK_OK && (po->int8_weights || po->weights)) { /* the code of `milkit compress` */
+        mk_compress_options q8 = {.mode = MK_CMP_LINEAR, .bits = 8};
+        mk_compress_report cr;
+        const mk_compress_options *w = po->weights && po->weights->mode ? po->weights : &q8;
+        if ((st = mk_compress(p, w, &cr, err)) == MK_OK) mk_compress_report_free(&cr);
+    }
     if (st != MK_OK) {
         mk_program_free(p);
         return st;

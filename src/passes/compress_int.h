@@ -5,6 +5,8 @@
 #ifndef MK_COMPRESS_INT_H
 #define MK_COMPRESS_INT_H
 
+#include <math.h>
+
 #include "ir/ir.h"
 #include "milkit.h"
 
@@ -15,16 +17,68 @@ typedef struct mk_cw {
     mk_value *w;
     int out_ax, in_ax, ios;
     size_t n;
-    float *rec;   /* n reconstructed values (filled by the compressor) */
-    size_t bytes; /* compressed parameter bytes (filled by the compressor) */
+    float *rec;    /* if set, the n decompressed values (filled by the compressor) */
+    double d2, w2; /* sum (w - w')^2 and sum w^2 over finite w (filled by the compressor) */
+    size_t bytes;  /* compressed parameter bytes (filled by the compressor) */
     char note[96]; /* a fallback taken (smaller block/group), "" if none */
+    /* palettization, between its three steps */
+    int64_t pd[MK_MAX_RANK];
+    unsigned char *lutb, *ib;
+    size_t ib_bytes;
 } mk_cw;
+
+/* Element i (value x) decompresses to r. */
+static inline void mk_cmp_acc(mk_cw *c, size_t i, double x, float r)
+{
+    if (c->rec) c->rec[i] = r;
+    if (isfinite(x)) c->d2 += (x - r) * (x - r), c->w2 += x * x;
+}
 
 /* Each returns the decompressed value (an output of a new constexpr op inserted right after
  * the weight's definition), or NULL with e set. */
 mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e);
 mk_value *mk_cmp_palette(mk_cw *c, const mk_compress_options *o, mk_err *e);
+/* The same in three steps, so that the middle one can run on several weights at once:
+ * prep (buffers from the program's arena; 0 when out of memory), compute (LUTs and packed
+ * indices; touches nothing shared; 0 when out of memory), build (the constexpr op). */
+int mk_cmp_palette_prep(mk_cw *c, const mk_compress_options *o);
+int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o);
+mk_value *mk_cmp_palette_build(mk_cw *c, const mk_compress_options *o, mk_err *e);
+/* The LUT of 2^bits entries for v[0..n), stored as LUT g of c->lutb in the weight's dtype
+ * and returned ascending in lutf (as stored); 0 when out of memory. */
+int mk_cmp_lut(mk_cw *c, const float *v, size_t n, int bits, int uniform, size_t g, float *lutf);
+/* idx[i] = the entry of the ascending lutf nearest v[i]; 0 when out of memory. */
+int mk_cmp_assign(const mk_allocator *al, const float *lutf, int K, const float *v, size_t n,
+                  uint8_t *idx);
+/* LSB-first packing of n values of `bits` bits. */
+void mk_cmp_pack8(const uint8_t *v, size_t n, int bits, unsigned char *out);
+/* Optimal 1-D k-means: K ascending centroids of the m ascending distinct values x weighted by
+ * cnt (K < m <= 65536), minimising the weighted squared error; with grp (nondecreasing), among
+ * the partitions that keep each run of equal grp[i] together. 0 when out of memory. */
+int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, size_t m, int K,
+                    const uint32_t *grp, double *cent);
 mk_value *mk_cmp_sparse(mk_cw *c, const mk_compress_options *o, mk_err *e);
+
+/* A weight site the driver (src/api/compress.c) found: the op using the weight, the weight,
+ * its element count and axes. */
+typedef struct mk_cmp_site {
+    mk_op *op;
+    mk_value *w;
+    int out_ax, in_ax;
+    size_t n;
+} mk_cmp_site;
+/* The compressible sites of p's main block for o's selection (min_elements, skip,
+ * embedding); the weights a mode could take but o leaves go to r->kept. Resets r. */
+mk_status mk_cmp_sites(mk_program *p, const mk_compress_options *o, mk_cmp_site **s, int *ns,
+                       mk_compress_report *r, mk_err *e);
+void mk_cmp_sites_free(mk_cmp_site *s, int n);
+/* Compresses site i with o[i] (NULL: left as it is; options already checked), replacing its
+ * uses, and adds a report line; rec[i], when rec is set, receives the decompressed values. */
+mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
+                       const mk_compress_options *const *o, float *const *rec,
+                       mk_compress_report *r, mk_err *e);
+/* dce, verify, constant bytes after. */
+mk_status mk_cmp_finish_program(mk_program *p, mk_compress_report *r, mk_err *e);
 
 /* Helpers (compress_linear.c). */
 size_t mk_cmp_pack(const int32_t *v, size_t n, int bits, unsigned char *out);
@@ -33,7 +87,8 @@ mk_value *mk_cmp_const(mk_cw *c, mk_dtype dt, int rank, const int64_t *d, const 
 mk_value *mk_cmp_finish(mk_cw *c, mk_op *cx, int n_out, mk_err *e);
 /* Parameter dims pd for granularity gran (0 per output channel, 1 per tensor, 2 blocks of
  * `want` along the input axis, or groups of `want` output channels when along_out);
- * records a fallback to a smaller block/group in c->note. */
+ * a block/group that does not divide its axis becomes the nearest divisor within [want/2,
+ * 2*want], else per channel (blocks) or per tensor (groups); c->note names the fallback. */
 void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t *pd);
 /* Float value v in the weight's dtype (fp16 rounding when it is fp16), stored at dst[i]. */
 float mk_cmp_store(const mk_cw *c, void *dst, size_t i, double v);

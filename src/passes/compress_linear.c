@@ -55,25 +55,17 @@ mk_value *mk_cmp_finish(mk_cw *c, mk_op *cx, int n_out, mk_err *e)
     return out;
 }
 
-/* Largest divisor of len that is at most want (at least 1). */
-static int64_t divisor_at_most(int64_t len, int64_t want)
+/* The divisor of len to use for a block/group of want: want itself, else the largest below it
+ * down to want/2, else the smallest above it up to 2*want; 0 when none (the caller falls back to
+ * per channel or per tensor). */
+static int64_t divisor_near(int64_t len, int64_t want)
 {
-    for (int64_t b = want < len ? want : len; b > 1; b--)
+    if (len <= want) return len;
+    for (int64_t b = want; b >= 1 && 2 * b >= want; b--)
         if (len % b == 0) return b;
-    return 1;
-}
-
-/* Parameter index of element i given parameter dims pd (block = dims / pd). */
-static size_t pindex(const mk_type *t, const int64_t *pd, size_t i)
-{
-    size_t idx = 0, stride = 1;
-    for (int a = t->rank - 1; a >= 0; a--) {
-        int64_t c = (int64_t)(i % (size_t)t->dims[a]);
-        i /= (size_t)t->dims[a];
-        idx += (size_t)(c / (t->dims[a] / pd[a])) * stride;
-        stride *= (size_t)pd[a];
-    }
-    return idx;
+    for (int64_t b = want + 1; b <= 2 * want && b < len; b++)
+        if (len % b == 0) return b;
+    return 0;
 }
 
 void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t *pd)
@@ -84,13 +76,18 @@ void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t 
     if (!along_out || gran == 0) pd[c->out_ax] = t->dims[c->out_ax];
     if (gran != 2) return;
     int ax = along_out ? c->out_ax : c->in_ax;
-    int64_t len = t->dims[ax], b = divisor_at_most(len, want);
-    if (b != want && len >= want)
-        snprintf(c->note, sizeof c->note, "%s %lld does not divide %lld: %s %lld",
-                 along_out ? "group" : "block", (long long)want, (long long)len,
-                 along_out ? "group" : "block", (long long)b);
-    if (len < want) b = len;
-    pd[ax] = len / b;
+    int64_t len = t->dims[ax], b = divisor_near(len, want);
+    const char *what = along_out ? "group" : "block";
+    if (len < want)
+        snprintf(c->note, sizeof c->note, "%s %lld longer than the axis: %s %lld", what,
+                 (long long)want, what, (long long)len);
+    else if (b && b != want)
+        snprintf(c->note, sizeof c->note, "%s %lld does not divide %lld: %s %lld", what,
+                 (long long)want, (long long)len, what, (long long)b);
+    else if (!b)
+        snprintf(c->note, sizeof c->note, "%s %lld: no divisor of %lld near it: %s", what,
+                 (long long)want, (long long)len, along_out ? "per tensor" : "per channel");
+    if (b) pd[ax] = len / b;
 }
 
 /* scale and zero point for the range [lo, hi] clipped to the fraction a */
@@ -110,74 +107,90 @@ static void scale_for(double lo, double hi, double a, double qmin, double qmax, 
     }
 }
 
+/* round half to even, as nearbyint in the default mode (|x| < 2^51) */
+static inline double rne(double x)
+{
+    return (x + 6755399441055744.0) - 6755399441055744.0;
+}
+
 mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
 {
     const mk_type *t = &c->w->type;
-    int bits = o->bits, ios18 = c->ios >= 18;
+    int bits = o->bits, ios18 = c->ios >= 18, r_ = t->rank;
     int64_t pd[MK_MAX_RANK];
     mk_cmp_param_dims(c, o->granularity, o->block, 0, pd);
-    size_t np = 1;
-    for (int a = 0; a < t->rank; a++) np *= (size_t)pd[a];
+    size_t np = 1, bn = 1, bs[MK_MAX_RANK], st[MK_MAX_RANK];
+    for (int a = r_ - 1; a >= 0; a--) {
+        np *= (size_t)pd[a];
+        bs[a] = (size_t)(t->dims[a] / pd[a]);
+        bn *= bs[a];
+        st[a] = a == r_ - 1 ? 1 : st[a + 1] * (size_t)t->dims[a + 1];
+    }
     size_t es = t->dtype == MK_DT_FP16 ? 2 : 4;
-    double *lo = mk_arena_alloc(c->p->arena, np * sizeof(double) * 2), *hi = lo ? lo + np : NULL;
     int32_t *q = mk_arena_alloc(c->p->arena, c->n * sizeof(int32_t));
     int32_t *zp = mk_arena_alloc(c->p->arena, np * sizeof(int32_t));
     unsigned char *sc = mk_arena_alloc(c->p->arena, np * es);
     unsigned char *qb = mk_arena_alloc(c->p->arena, (c->n * (size_t)bits + 7) / 8 + 1);
     unsigned char *zb = mk_arena_alloc(c->p->arena, np + 1);
-    if (!lo || !q || !zp || !sc || !qb || !zb) return MK_OOM(e), NULL;
-    for (size_t j = 0; j < np; j++) lo[j] = 0, hi[j] = 0;
-    for (size_t i = 0; i < c->n; i++) {
-        size_t j = pindex(t, pd, i);
-        double v = mk_const_get_f64(c->w, i);
-        if (!isfinite(v)) continue;
-        if (v < lo[j]) lo[j] = v;
-        if (v > hi[j]) hi[j] = v;
+    uint32_t *off = mk_malloc(c->p->alloc, bn * sizeof(uint32_t));
+    double *v = mk_malloc(c->p->alloc, bn * sizeof(double));
+    if (!q || !zp || !sc || !qb || !zb || !off || !v || c->n > UINT32_MAX) {
+        mk_free(c->p->alloc, off, bn * sizeof(uint32_t));
+        mk_free(c->p->alloc, v, bn * sizeof(double));
+        return MK_OOM(e), NULL;
+    }
+    /* offsets of one block's elements from its first, the same for every block */
+    size_t ec[MK_MAX_RANK] = {0}, pc[MK_MAX_RANK] = {0};
+    for (size_t k = 0; k < bn; k++) {
+        size_t x = 0;
+        for (int a = 0; a < r_; a++) x += ec[a] * st[a];
+        off[k] = (uint32_t)x;
+        for (int a = r_ - 1; a >= 0 && ++ec[a] == bs[a]; a--) ec[a] = 0;
     }
     double qmin = -(double)(1 << (bits - 1)), qmax = (double)((1 << (bits - 1)) - 1);
-    float *s = mk_arena_alloc(c->p->arena, np * sizeof(float));
+    double rmin = o->zero_point ? qmin : -qmax;
     /* the range is clipped to the fraction (1 - k/40) of its extremes that gives the smallest
      * squared error per block (outliers cost less than a coarse step everywhere) */
     enum { NA = 16 };
-    double *sse = mk_malloc(c->p->alloc, np * NA * sizeof(double));
-    if (!s || !sse) {
-        mk_free(c->p->alloc, sse, np * NA * sizeof(double));
-        return MK_OOM(e), NULL;
-    }
-    memset(sse, 0, np * NA * sizeof(double));
-    for (size_t i = 0; i < c->n; i++) {
-        size_t j = pindex(t, pd, i);
-        double v = mk_const_get_f64(c->w, i);
-        if (!isfinite(v)) continue;
+    for (size_t j = 0; j < np; j++) {
+        size_t base = 0;
+        for (int a = 0; a < r_; a++) base += pc[a] * bs[a] * st[a];
+        for (int a = r_ - 1; a >= 0 && ++pc[a] == (size_t)pd[a]; a--) pc[a] = 0;
+        double lo = 0, hi = 0;
+        for (size_t k = 0; k < bn; k++) {
+            double x = v[k] = mk_const_get_f64(c->w, base + off[k]);
+            if (!isfinite(x)) continue;
+            if (x < lo) lo = x;
+            if (x > hi) hi = x;
+        }
+        double best = INFINITY, bsv = 1, bz = 0;
         for (int k = 0; k < NA; k++) {
-            double sv, z;
-            scale_for(lo[j], hi[j], 1 - k / 40.0, qmin, qmax, o->zero_point, &sv, &z);
-            double r = nearbyint(v / sv) + z;
-            r = r < (o->zero_point ? qmin : -qmax) ? (o->zero_point ? qmin : -qmax) : r > qmax ? qmax : r;
-            double d = (r - z) * sv - v;
-            sse[j * NA + (size_t)k] += d * d;
+            double sv, z, sse = 0;
+            scale_for(lo, hi, 1 - k / 40.0, qmin, qmax, o->zero_point, &sv, &z);
+            double inv = 1 / sv;
+            for (size_t i = 0; i < bn; i++) {
+                double x = v[i];
+                if (!isfinite(x)) continue;
+                double r = rne(x * inv) + z;
+                r = r < rmin ? rmin : r > qmax ? qmax : r;
+                double d = (r - z) * sv - x;
+                sse += d * d;
+            }
+            if (sse < best) best = sse, bsv = sv, bz = z;
+        }
+        float sj = mk_cmp_store(c, sc, j, bsv);
+        if (sj == 0 || !isfinite(sj)) sj = mk_cmp_store(c, sc, j, 1);
+        zp[j] = (int32_t)bz;
+        for (size_t k = 0; k < bn; k++) {
+            double x = v[k], y = x / sj + zp[j];
+            double r = isfinite(y) ? nearbyint(y) : y > 0 ? qmax : qmin;
+            r = r < rmin ? rmin : r > qmax ? qmax : r;
+            q[base + off[k]] = (int32_t)r;
+            mk_cmp_acc(c, base + off[k], x, (float)((r - zp[j]) * sj));
         }
     }
-    for (size_t j = 0; j < np; j++) {
-        double sv, z;
-        int best = 0;
-        for (int k = 1; k < NA; k++)
-            if (sse[j * NA + (size_t)k] < sse[j * NA + (size_t)best]) best = k;
-        scale_for(lo[j], hi[j], 1 - best / 40.0, qmin, qmax, o->zero_point, &sv, &z);
-        s[j] = mk_cmp_store(c, sc, j, sv);
-        if (s[j] == 0 || !isfinite(s[j])) s[j] = mk_cmp_store(c, sc, j, 1);
-        zp[j] = (int32_t)z;
-    }
-    mk_free(c->p->alloc, sse, np * NA * sizeof(double));
-    for (size_t i = 0; i < c->n; i++) {
-        size_t j = pindex(t, pd, i);
-        double v = mk_const_get_f64(c->w, i) / s[j] + zp[j];
-        double r = isfinite(v) ? nearbyint(v) : v > 0 ? qmax : qmin;
-        if (!o->zero_point && r < -qmax) r = -qmax;
-        r = r < qmin ? qmin : r > qmax ? qmax : r;
-        q[i] = (int32_t)r;
-        c->rec[i] = (float)((r - zp[j]) * s[j]);
-    }
+    mk_free(c->p->alloc, off, bn * sizeof(uint32_t));
+    mk_free(c->p->alloc, v, bn * sizeof(double));
     mk_dtype qt = bits == 4 ? MK_DT_INT4 : MK_DT_INT8;
     size_t qn = mk_cmp_pack(q, c->n, bits, qb), zn = mk_cmp_pack(zp, np, bits, zb);
     mk_op *cx;

@@ -1,8 +1,10 @@
 /* Palettization: 2^bits entries per LUT, per tensor or per group of output channels, found by
- * optimal 1-D k-means (weights rounded to fp16 and counted, sorted; dynamic programming over
- * the sorted distinct values with divide-and-conquer on the monotone split points: O(k m log m)
- * for m distinct values, exact for the squared error), or evenly spaced (uniform). iOS18:
- * constexpr_lut_to_dense with uintN indices shaped like the weight and lut
+ * optimal 1-D k-means over the weights rounded to fp16 and counted (a histogram of at most
+ * 63487 distinct values, so the cost does not grow with the tensor): dynamic programming over
+ * the sorted distinct values (beyond 4096, over bins of fp16 with fewer mantissa bits, their
+ * sums exact), each
+ * layer's row minima by SMAWK (O(K m)); or evenly spaced
+ * (uniform). iOS18: constexpr_lut_to_dense with uintN indices shaped like the weight and lut
  * [groups.., 2^bits, 1]; iOS16/17: packed uint8 indices, one LUT, bits in {1,2,4,6,8}. */
 #include <math.h>
 #include <stdlib.h>
@@ -15,66 +17,102 @@ typedef struct km {
     const double *s1, *s2, *w; /* prefix sums over distinct values: sum w*x, sum w*x^2, sum w */
     const double *prev;
     double *cur;
-    int32_t *arg;
+    uint16_t *arg;
 } km;
 
 /* squared error of distinct values a..b (inclusive) around their mean */
-static double cost(const km *k, size_t a, size_t b)
+static inline double cost(const km *k, size_t a, size_t b)
 {
     double w = k->w[b + 1] - k->w[a], s = k->s1[b + 1] - k->s1[a];
     double r = (k->s2[b + 1] - k->s2[a]) - (w > 0 ? s * s / w : 0);
     return r > 0 ? r : 0;
 }
 
-/* cur[i] = min over j in [lo_j, hi_j], j <= i, of prev[j-1] + cost(j, i), for i in [l, r] */
-static void solve(km *k, size_t l, size_t r, size_t lo_j, size_t hi_j)
+/* best split j of the layer's row i: the last cluster is j..i */
+static inline double entry(const km *k, uint32_t i, uint32_t j)
 {
-    while (l <= r) {
-        size_t m = l + (r - l) / 2, best_j = lo_j;
+    return j > i ? INFINITY : k->prev[j - 1] + cost(k, j, i);
+}
+
+/* SMAWK: cur[r] and arg[r] for the rows r (ascending) over the candidate splits cols
+ * (ascending); the matrix is totally monotone because the cost is a concave Monge array. ws
+ * holds 2 * nr more entries at each level. */
+static void smawk(km *k, const uint32_t *rows, size_t nr, const uint32_t *cols, size_t nc,
+                  uint32_t *ws)
+{
+    if (!nr) return;
+    uint32_t *s = ws;
+    size_t ns = 0;
+    for (size_t t = 0; t < nc; t++) {
+        while (ns && entry(k, rows[ns - 1], s[ns - 1]) > entry(k, rows[ns - 1], cols[t])) ns--;
+        if (ns < nr) s[ns++] = cols[t];
+    }
+    uint32_t *odd = s + ns;
+    size_t no = 0;
+    for (size_t t = 1; t < nr; t += 2) odd[no++] = rows[t];
+    smawk(k, odd, no, s, ns, odd + no);
+    size_t q = 0;
+    for (size_t t = 0; t < nr; t += 2) {
+        uint32_t r = rows[t], stop = t + 1 < nr ? k->arg[rows[t + 1]] : s[ns - 1];
         double best = INFINITY;
-        size_t top = hi_j < m ? hi_j : m;
-        for (size_t j = lo_j; j <= top; j++) {
-            double v = (j ? k->prev[j - 1] : 0) + cost(k, j, m);
-            if (v < best) best = v, best_j = j;
+        uint32_t bj = s[q];
+        for (;;) {
+            double v = entry(k, r, s[q]);
+            if (v < best) best = v, bj = s[q];
+            if (s[q] == stop) break;
+            q++;
         }
-        k->cur[m] = best;
-        k->arg[m] = (int32_t)best_j;
-        if (m > l) solve(k, l, m - 1, lo_j, best_j);
-        l = m + 1;
-        lo_j = best_j;
+        k->cur[r] = best;
+        k->arg[r] = (uint16_t)bj;
     }
 }
 
-/* Optimal centroids (ascending) of x[0..m) weighted by cnt, K of them (m > K). */
-static int kmeans1d(const mk_allocator *al, const double *x, const double *cnt, size_t m, int K,
-                    double *cent)
+int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, size_t m, int K,
+                    const uint32_t *grp, double *cent)
 {
-    size_t nb = (m + 1) * sizeof(double);
+    if (m > 65536 || m <= (size_t)K) return 0;
+    /* with grp, runs of equal grp[i] form one bin, its sums exact: the split points are the
+     * optimum among bin boundaries */
+    size_t nbins = m;
+    if (grp) {
+        nbins = 1;
+        for (size_t i = 1; i < m; i++) nbins += grp[i] != grp[i - 1];
+        if (nbins <= (size_t)K) grp = NULL, nbins = m;
+    }
+    size_t *first = mk_malloc(al, (nbins + 1) * sizeof(size_t));
+    size_t nb = (nbins + 1) * sizeof(double), ab = (size_t)K * nbins * sizeof(uint16_t);
+    size_t ub = 6 * (nbins + 1) * sizeof(uint32_t);
     double *s1 = mk_malloc(al, nb), *s2 = mk_malloc(al, nb), *w = mk_malloc(al, nb);
     double *a = mk_malloc(al, nb), *b = mk_malloc(al, nb);
-    int32_t *arg = mk_malloc(al, (size_t)K * m * sizeof(int32_t));
-    int ok = s1 && s2 && w && a && b && arg;
+    uint16_t *arg = mk_malloc(al, ab);
+    uint32_t *u = mk_malloc(al, ub);
+    int ok = s1 && s2 && w && a && b && arg && u && first;
     if (ok) {
         s1[0] = s2[0] = w[0] = 0;
+        double t1 = 0, t2 = 0, tw = 0;
+        size_t nk = 0;
         for (size_t i = 0; i < m; i++) {
-            w[i + 1] = w[i] + cnt[i];
-            s1[i + 1] = s1[i] + cnt[i] * x[i];
-            s2[i + 1] = s2[i] + cnt[i] * x[i] * x[i];
+            if (!i || !grp || grp[i] != grp[i - 1]) first[nk++] = i;
+            tw += cnt[i], t1 += cnt[i] * x[i], t2 += cnt[i] * x[i] * x[i];
+            if (i + 1 == m || !grp || grp[i + 1] != grp[i]) w[nk] = tw, s1[nk] = t1, s2[nk] = t2;
         }
+        m = nbins;
         km k = {s1, s2, w, NULL, a, arg};
         for (size_t i = 0; i < m; i++) a[i] = cost(&k, 0, i), arg[i] = 0;
         for (int c = 1; c < K; c++) {
             k.prev = c % 2 ? a : b;
             k.cur = c % 2 ? b : a;
             k.arg = arg + (size_t)c * m;
-            for (size_t i = 0; i < (size_t)c; i++) k.cur[i] = INFINITY, k.arg[i] = (int32_t)i;
-            solve(&k, (size_t)c, m - 1, (size_t)c, m - 1);
+            for (size_t i = 0; i < (size_t)c; i++) k.cur[i] = INFINITY, k.arg[i] = (uint16_t)i;
+            size_t n = m - (size_t)c;
+            for (size_t i = 0; i < n; i++) u[i] = u[n + i] = (uint32_t)(c + (int)i);
+            smawk(&k, u, n, u + n, n, u + 2 * n);
         }
         size_t end = m - 1;
         for (int c = K - 1; c >= 0; c--) {
-            size_t j = (size_t)arg[(size_t)c * m + end];
+            size_t j = arg[(size_t)c * m + end];
             double ww = w[end + 1] - w[j];
-            cent[c] = ww > 0 ? (s1[end + 1] - s1[j]) / ww : x[j];
+            cent[c] = ww > 0 ? (s1[end + 1] - s1[j]) / ww : x[first[j]];
             if (j == 0) {
                 for (int d = c - 1; d >= 0; d--) cent[d] = cent[c];
                 break;
@@ -87,15 +125,14 @@ static int kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     mk_free(al, w, nb);
     mk_free(al, a, nb);
     mk_free(al, b, nb);
-    mk_free(al, arg, (size_t)K * m * sizeof(int32_t));
+    mk_free(al, arg, ab);
+    mk_free(al, u, ub);
+    mk_free(al, first, (nbins + 1) * sizeof(size_t));
     return ok;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+/* distinct values the k-means works on at most (adjacent ones binned beyond) */
+#define KM_BINS 4096
 
 /* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings. */
 static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int uniform,
@@ -110,125 +147,226 @@ static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int
         return 1;
     }
     uint32_t *hist = mk_calloc(al, 65536, sizeof(uint32_t));
+    uint32_t *ord = mk_malloc(al, 65536 * sizeof(uint32_t));
     double *x = mk_malloc(al, 65536 * sizeof(double)), *cnt = mk_malloc(al, 65536 * sizeof(double));
-    int ok = hist && x && cnt;
+    int ok = hist && x && cnt && ord;
     if (ok) {
         for (size_t i = 0; i < n; i++)
             if (isfinite(v[i])) hist[mk_f32_to_f16(v[i])]++;
+        hist[0] += hist[0x8000]; /* -0 and +0 are one value */
+        hist[0x8000] = 0;
+        /* ascending values with their fp16 ordinals (negatives by falling magnitude) */
         size_t m = 0;
-        for (uint32_t h = 0; h < 65536; h++)
-            if (hist[h]) x[m++] = mk_f16_to_f32((uint16_t)h);
-        qsort(x, m, sizeof *x, cmp_d);
-        for (size_t i = 0; i < m; i++) cnt[i] = hist[mk_f32_to_f16((float)x[i])];
-        /* -0 and +0 are one value */
-        size_t u = 0;
-        for (size_t i = 0; i < m; i++)
-            if (u && x[u - 1] == x[i])
-                cnt[u - 1] += cnt[i];
-            else
-                x[u] = x[i], cnt[u++] = cnt[i];
-        m = u;
+        for (uint32_t h = 0xffff; h >= 0x8000; h--)
+            if (hist[h] && (h & 0x7c00) != 0x7c00)
+                x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0xffff - h;
+        for (uint32_t h = 0; h < 0x7c00; h++)
+            if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0x8000 + h;
+        /* beyond KM_BINS values: fp16 with s fewer mantissa bits, the fewest that fit (a
+         * relative grid, so outliers never share a bin with distant values) */
+        int sh = 0;
+        for (; sh < 10; sh++) {
+            size_t nb = m ? 1 : 0;
+            for (size_t i = 1; i < m; i++) nb += ord[i] >> sh != ord[i - 1] >> sh;
+            if (nb <= KM_BINS) break;
+        }
+        for (size_t i = 0; i < m; i++) ord[i] >>= sh;
         if (m == 0) {
             for (int i = 0; i < K; i++) lut[i] = 0;
         } else if (m <= (size_t)K) {
             for (int i = 0; i < K; i++) lut[i] = x[(size_t)i < m ? (size_t)i : m - 1];
         } else {
-            ok = kmeans1d(al, x, cnt, m, K, lut);
+            ok = mk_cmp_kmeans1d(al, x, cnt, m, K, sh ? ord : NULL, lut);
         }
     }
     mk_free(al, hist, 65536 * sizeof(uint32_t));
+    mk_free(al, ord, 65536 * sizeof(uint32_t));
     mk_free(al, x, 65536 * sizeof(double));
     mk_free(al, cnt, 65536 * sizeof(double));
     return ok;
 }
 
-/* nearest entry of an ascending lut */
-static int32_t nearest(const float *lut, int K, float v)
+/* Nearest entry of an ascending LUT: the first i with v <= mid[i] (mid[i] halfway between
+ * entries i and i+1), started from a table of G cells over [lo, hi]. */
+enum { G = 4096 };
+typedef struct near {
+    float mid[256], lo, inv;
+    int K;
+    uint8_t start[G];
+} near;
+
+static int near_scan(const near *t, float v, int i)
 {
-    int lo = 0, hi = K - 1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (v > 0.5f * (lut[mid] + lut[mid + 1]))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    while (i > 0 && !(v > t->mid[i - 1])) i--;
+    while (i < t->K - 1 && v > t->mid[i]) i++;
+    return i;
 }
 
-mk_value *mk_cmp_palette(mk_cw *c, const mk_compress_options *o, mk_err *e)
+static void near_init(near *t, const float *lut, int K, float lo, float hi)
+{
+    t->K = K;
+    for (int i = 0; i + 1 < K; i++) t->mid[i] = 0.5f * (lut[i] + lut[i + 1]);
+    t->lo = lo;
+    t->inv = hi > lo ? (float)G / (hi - lo) : 0;
+    int i = 0;
+    for (int g = 0; g < G; g++) {
+        i = near_scan(t, t->inv > 0 ? lo + (float)g / t->inv : lo, i);
+        t->start[g] = (uint8_t)i;
+    }
+}
+
+static int near_find(const near *t, float v)
+{
+    float f = (v - t->lo) * t->inv;
+    int g = f > 0 ? (f < (float)(G - 1) ? (int)f : G - 1) : 0;
+    return near_scan(t, v, t->start[g]);
+}
+
+/* LSB-first packing of n indices of `bits` bits */
+static void pack8(const uint8_t *v, size_t n, int bits, unsigned char *out)
+{
+    if (bits == 8) {
+        memcpy(out, v, n);
+        return;
+    }
+    uint64_t acc = 0;
+    int na = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc |= (uint64_t)v[i] << na;
+        na += bits;
+        while (na >= 8) out[o++] = (unsigned char)acc, acc >>= 8, na -= 8;
+    }
+    if (na) out[o] = (unsigned char)acc;
+}
+
+int mk_cmp_lut(mk_cw *c, const float *v, size_t n, int bits, int uniform, size_t g, float *lutf)
+{
+    int K = 1 << bits;
+    double lut[256];
+    if (!make_lut(c->p->alloc, v, n, K, uniform, lut)) return 0;
+    for (int i = 0; i < K; i++) lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
+    for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
+        if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
+    return 1;
+}
+
+int mk_cmp_assign(const mk_allocator *al, const float *lutf, int K, const float *v, size_t n,
+                  uint8_t *idx)
+{
+    near *nt = mk_malloc(al, sizeof *nt);
+    if (!nt) return 0;
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(v[i])) lo = fminf(lo, v[i]), hi = fmaxf(hi, v[i]);
+    near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = (uint8_t)(isfinite(v[i]) ? near_find(nt, v[i]) : v[i] > 0 ? K - 1 : 0);
+    mk_free(al, nt, sizeof *nt);
+    return 1;
+}
+
+void mk_cmp_pack8(const uint8_t *v, size_t n, int bits, unsigned char *out)
+{
+    pack8(v, n, bits, out);
+}
+
+int mk_cmp_palette_prep(mk_cw *c, const mk_compress_options *o)
 {
     const mk_type *t = &c->w->type;
-    int bits = o->bits, K = 1 << bits, ios18 = c->ios >= 18;
-    int gran = o->granularity == 2 ? 2 : 1; /* per tensor unless grouped */
-    int64_t pd[MK_MAX_RANK];
-    mk_cmp_param_dims(c, gran, o->group, 1, pd);
-    int64_t groups = pd[c->out_ax], ch = t->dims[c->out_ax];
-    size_t inner = 1, outer = 1, es = t->dtype == MK_DT_FP16 ? 2 : 4;
+    mk_cmp_param_dims(c, o->granularity == 2 ? 2 : 1, o->group, 1, c->pd);
+    size_t groups = (size_t)c->pd[c->out_ax], es = t->dtype == MK_DT_FP16 ? 2 : 4;
+    c->ib_bytes = (c->n * (size_t)o->bits + 7) / 8;
+    c->lutb = mk_arena_alloc(c->p->arena, groups * ((size_t)1 << o->bits) * es);
+    c->ib = mk_arena_alloc(c->p->arena, c->ib_bytes + 1);
+    return c->lutb && c->ib;
+}
+
+static float wval(const mk_cw *c, size_t i)
+{
+    return c->w->type.dtype == MK_DT_FP32 ? ((const float *)c->w->cst->data)[i]
+                                          : mk_f16_to_f32(((const uint16_t *)c->w->cst->data)[i]);
+}
+
+int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
+{
+    const mk_type *t = &c->w->type;
+    const mk_allocator *al = c->p->alloc;
+    int K = 1 << o->bits;
+    size_t groups = (size_t)c->pd[c->out_ax], ch = (size_t)t->dims[c->out_ax];
+    size_t inner = 1, outer = 1;
     for (int a = 0; a < t->rank; a++)
         if (a < c->out_ax)
             outer *= (size_t)t->dims[a];
         else if (a > c->out_ax)
             inner *= (size_t)t->dims[a];
-    size_t per = c->n / (size_t)groups, gch = (size_t)(ch / groups);
-    float *vals = mk_malloc(c->p->alloc, per * sizeof(float));
-    int32_t *idx = mk_arena_alloc(c->p->arena, c->n * sizeof(int32_t));
-    unsigned char *lutb = mk_arena_alloc(c->p->arena, (size_t)groups * (size_t)K * es);
-    unsigned char *ib = mk_arena_alloc(c->p->arena, (c->n * (size_t)bits + 7) / 8 + 1);
+    size_t per = c->n / groups, gch = ch / groups;
+    float *vals = mk_malloc(al, per * sizeof(float));
+    uint8_t *idx = mk_malloc(al, c->n);
+    near *nt = mk_malloc(al, sizeof *nt);
+    int ok = vals && idx && nt;
     double lut[256];
     float lutf[256];
-    if (!vals || !idx || !lutb || !ib) {
-        mk_free(c->p->alloc, vals, per * sizeof(float));
-        return MK_OOM(e), NULL;
-    }
-    for (int64_t g = 0; g < groups; g++) {
+    for (size_t g = 0; ok && g < groups; g++) {
         size_t k = 0;
-        for (size_t ou = 0; ou < outer; ou++)
-            for (size_t cc = (size_t)g * gch; cc < (size_t)(g + 1) * gch; cc++)
-                for (size_t in = 0; in < inner; in++)
-                    vals[k++] = (float)mk_const_get_f64(c->w, (ou * (size_t)ch + cc) * inner + in);
-        if (!make_lut(c->p->alloc, vals, k, K, o->uniform, lut)) {
-            mk_free(c->p->alloc, vals, per * sizeof(float));
-            return MK_OOM(e), NULL;
+        for (size_t ou = 0; ou < outer; ou++) {
+            size_t i0 = (ou * ch + g * gch) * inner;
+            for (size_t i = i0; i < i0 + gch * inner; i++) vals[k++] = wval(c, i);
         }
-        for (int i = 0; i < K; i++) lutf[i] = mk_cmp_store(c, lutb, (size_t)g * (size_t)K + (size_t)i, lut[i]);
+        if (!(ok = make_lut(al, vals, k, K, o->uniform, lut))) break;
+        for (int i = 0; i < K; i++) lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
         for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
             if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
-        for (size_t ou = 0; ou < outer; ou++)
-            for (size_t cc = (size_t)g * gch; cc < (size_t)(g + 1) * gch; cc++)
-                for (size_t in = 0; in < inner; in++) {
-                    size_t i = (ou * (size_t)ch + cc) * inner + in;
-                    float v = (float)mk_const_get_f64(c->w, i);
-                    int32_t q = isfinite(v) ? nearest(lutf, K, v) : v > 0 ? K - 1 : 0;
-                    idx[i] = q;
-                    c->rec[i] = lutf[q];
-                }
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < k; i++)
+            if (isfinite(vals[i])) lo = fminf(lo, vals[i]), hi = fmaxf(hi, vals[i]);
+        near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
+        k = 0;
+        for (size_t ou = 0; ou < outer; ou++) {
+            size_t i0 = (ou * ch + g * gch) * inner;
+            for (size_t i = i0; i < i0 + gch * inner; i++) {
+                float v = vals[k++];
+                int q = isfinite(v) ? near_find(nt, v) : v > 0 ? K - 1 : 0;
+                idx[i] = (uint8_t)q;
+                mk_cmp_acc(c, i, v, lutf[q]);
+            }
+        }
     }
-    mk_free(c->p->alloc, vals, per * sizeof(float));
-    size_t nb = mk_cmp_pack(idx, c->n, bits, ib);
+    if (ok) pack8(idx, c->n, o->bits, c->ib);
+    mk_free(al, vals, per * sizeof(float));
+    mk_free(al, idx, c->n);
+    mk_free(al, nt, sizeof *nt);
+    return ok;
+}
+
+mk_value *mk_cmp_palette_build(mk_cw *c, const mk_compress_options *o, mk_err *e)
+{
+    const mk_type *t = &c->w->type;
+    int bits = o->bits, K = 1 << bits;
+    size_t groups = (size_t)c->pd[c->out_ax], es = t->dtype == MK_DT_FP16 ? 2 : 4;
     char base[256];
     snprintf(base, sizeof base, "%s_lut%d", c->w->name ? c->w->name : "weight", bits);
     mk_op *cx = mk_ir_op_new(c->p, MK_OP_CONSTEXPR_LUT_TO_DENSE, base);
     if (!cx) return MK_OOM(e), NULL;
-    if (ios18) {
+    if (c->ios >= 18) {
         static const mk_dtype ut[9] = {0, MK_DT_UINT1, MK_DT_UINT2, MK_DT_UINT3, MK_DT_UINT4,
                                        0, MK_DT_UINT6, 0, MK_DT_UINT8};
         int64_t ld[MK_MAX_RANK + 2];
-        for (int a = 0; a < t->rank; a++) ld[a] = pd[a];
+        for (int a = 0; a < t->rank; a++) ld[a] = c->pd[a];
         ld[t->rank] = K;
         ld[t->rank + 1] = 1;
-        mk_value *iv = mk_cmp_const(c, ut[bits], t->rank, t->dims, ib, nb);
-        mk_value *lv = mk_cmp_const(c, t->dtype, t->rank + 2, ld, lutb, (size_t)groups * (size_t)K * es);
+        mk_value *iv = mk_cmp_const(c, ut[bits], t->rank, t->dims, c->ib, c->ib_bytes);
+        mk_value *lv = mk_cmp_const(c, t->dtype, t->rank + 2, ld, c->lutb, groups * (size_t)K * es);
         if (!iv || !lv) return MK_OOM(e), NULL;
         iv->is_inline = lv->is_inline = 1;
         if (!mk_ir_op_add_input(c->p, cx, "indices", iv) || !mk_ir_op_add_input(c->p, cx, "lut", lv))
             return MK_OOM(e), NULL;
     } else {
-        int64_t m = (int64_t)nb, kk = K, r = t->rank;
+        int64_t m = (int64_t)c->ib_bytes, kk = K, r = t->rank;
         uint32_t shape[MK_MAX_RANK];
         for (int a = 0; a < t->rank; a++) shape[a] = (uint32_t)t->dims[a];
-        mk_value *iv = mk_cmp_const(c, MK_DT_UINT8, 1, &m, ib, nb);
-        mk_value *lv = mk_cmp_const(c, t->dtype, 1, &kk, lutb, (size_t)K * es);
+        mk_value *iv = mk_cmp_const(c, MK_DT_UINT8, 1, &m, c->ib, c->ib_bytes);
+        mk_value *lv = mk_cmp_const(c, t->dtype, 1, &kk, c->lutb, (size_t)K * es);
         mk_type st = mk_type_make(MK_DT_UINT32, 1, &r);
         mk_value *sv = mk_ir_const_value(c->p, &st, shape, (size_t)r * 4, 0);
         if (!iv || !lv || !sv || !mk_ir_op_add_attr(c->p, cx, "indices", iv) ||
@@ -236,4 +374,10 @@ mk_value *mk_cmp_palette(mk_cw *c, const mk_compress_options *o, mk_err *e)
             return MK_OOM(e), NULL;
     }
     return mk_cmp_finish(c, cx, 1, e);
+}
+
+mk_value *mk_cmp_palette(mk_cw *c, const mk_compress_options *o, mk_err *e)
+{
+    if (!mk_cmp_palette_prep(c, o) || !mk_cmp_palette_compute(c, o)) return MK_OOM(e), NULL;
+    return mk_cmp_palette_build(c, o, e);
 }
