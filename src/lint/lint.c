@@ -209,8 +209,9 @@ const char *mk_severity_name(mk_severity s)
     switch (s) {
     case MK_SEV_ERROR: return "error";
     case MK_SEV_WARNING: return "warning";
-    default: return "info";
+    case MK_SEV_INFO: return "info";
     }
+    return "info";
 }
 
 int mk_rule_list_has(const char *list, const char *id)

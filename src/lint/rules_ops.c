@@ -27,29 +27,19 @@ void lint_h4(lint_ctx *c, const mk_op *op)
 {
     int64_t n;
     int32_t axis = 0;
-    switch (op->kind) {
-    case MK_OP_CUMSUM:
+    if (op->kind == MK_OP_CUMSUM) {
         mk_ir_arg_i32(op, "axis", &axis);
-        {
-            int ok =
-                static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(lint_x_dtype(op));
-            lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
-                      ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
-        }
-        break;
-    case MK_OP_FILL:
-    case MK_OP_RANGE_1D:
+        int ok = static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(lint_x_dtype(op));
+        lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
+                  ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
+    } else if (op->kind == MK_OP_FILL || op->kind == MK_OP_RANGE_1D) {
         lint_flag(c, op, all_const(op), "%s runs on the CPU and splits the partition%s",
                   lint_op_type(op), all_const(op) ? "; its inputs are constant: fold it" : "");
-        break;
-    case MK_OP_FILL_LIKE: {
+    } else if (op->kind == MK_OP_FILL_LIKE) {
         const mk_value *r = mk_ir_arg(op, "ref_tensor"), *v = mk_ir_arg(op, "value");
         int ok = r && mk_type_is_static(&r->type) && (!v || v->cst);
         lint_flag(c, op, ok, "fill_like runs on the CPU and splits the partition%s",
                   ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
-        break;
-    }
-    default: break;
     }
 }
 
@@ -201,28 +191,19 @@ void lint_h26(lint_ctx *c, const mk_op *op)
 
 void lint_h29(lint_ctx *c, const mk_op *op)
 {
-    switch (op->kind) {
-    case MK_OP_TOPK: {
-        const mk_value *k = mk_ir_arg(op, "k");
-        if (k && !k->cst) {
-            lint_flag(c, op, 0,
-                      "topk with a run-time k is not supported; and topk runs on the "
-                      "CPU: move top-k/NMS to the host");
-            return;
-        }
-    } /* fall through */
-    case MK_OP_ARGSORT:
-    case MK_OP_GATHER_ALONG_AXIS:
-    case MK_OP_LSTM:
-    case MK_OP_GRU:
-    case MK_OP_RNN:
+    static const mk_op_kind cpu[] = {MK_OP_TOPK, MK_OP_ARGSORT, MK_OP_GATHER_ALONG_AXIS,
+                                      MK_OP_LSTM, MK_OP_GRU,    MK_OP_RNN};
+    if (!mk_ir_op_in(op->kind, cpu, (int)(sizeof cpu / sizeof *cpu))) return;
+    const mk_value *k = op->kind == MK_OP_TOPK ? mk_ir_arg(op, "k") : NULL;
+    if (k && !k->cst)
+        lint_flag(c, op, 0,
+                  "topk with a run-time k is not supported; and topk runs on the "
+                  "CPU: move top-k/NMS to the host");
+    else
         lint_flag(c, op, 0,
                   "%s runs on the CPU and splits the Neural Engine partition; move "
                   "it to the host (or unroll static RNNs)",
                   lint_op_type(op));
-        break;
-    default: break;
-    }
 }
 
 void lint_h31(lint_ctx *c, const mk_op *op)

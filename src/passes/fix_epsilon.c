@@ -30,38 +30,35 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     float eps;
     pb b;
     pb_init(&b, p, op, e);
-    switch (op->kind) {
-    case MK_OP_LAYER_NORM:
-    case MK_OP_INSTANCE_NORM:
-    case MK_OP_BATCH_NORM:
+    if (op->kind == MK_OP_LAYER_NORM || op->kind == MK_OP_INSTANCE_NORM ||
+        op->kind == MK_OP_BATCH_NORM) {
         if (!mk_ir_arg_f32(op, "epsilon", &eps) || fabsf(eps) >= TINY) return 0;
         pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
         return pb_done(&b, 1);
-    case MK_OP_RSQRT:
+    }
+    if (op->kind == MK_OP_RSQRT) {
         if (!mk_ir_arg_f32(op, "epsilon", &eps)) eps = 1e-12f;
         if (fabsf(eps) < TINY) {
             pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
             return pb_done(&b, 1);
         }
-    /* fall through */
-    case MK_OP_SQRT: {
-        mk_op *pa = x->producer;
-        if (!pa || pa->kind != MK_OP_ADD) return 0;
-        const char *side[2] = {"x", "y"};
-        for (int i = 0; i < 2; i++) {
-            const mk_value *v = mk_ir_arg(pa, side[i]);
-            size_t n = 0;
-            if (!v || !v->cst || !mk_type_numel(&v->type, &n) || n != 1) continue;
-            double ev = mk_const_get_f64(v, 0);
-            if (!(ev > 0 && ev < TINY)) continue;
-            pb_init(&b, p, pa, e);
-            pb_set(&b, pa, side[i], pb_float(&b, "h13_epsilon", v->type.dtype, 1e-7));
-            return pb_done(&b, 1);
-        }
+    } else if (op->kind != MK_OP_SQRT) {
         return 0;
     }
-    default: return 0;
+    mk_op *pa = x->producer;
+    if (!pa || pa->kind != MK_OP_ADD) return 0;
+    const char *side[2] = {"x", "y"};
+    for (int i = 0; i < 2; i++) {
+        const mk_value *v = mk_ir_arg(pa, side[i]);
+        size_t n = 0;
+        if (!v || !v->cst || !mk_type_numel(&v->type, &n) || n != 1) continue;
+        double ev = mk_const_get_f64(v, 0);
+        if (!(ev > 0 && ev < TINY)) continue;
+        pb_init(&b, p, pa, e);
+        pb_set(&b, pa, side[i], pb_float(&b, "h13_epsilon", v->type.dtype, 1e-7));
+        return pb_done(&b, 1);
     }
+    return 0;
 }
 
 int mk_pass_fix_epsilon(mk_program *p, mk_err *e)
