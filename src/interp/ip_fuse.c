@@ -1,0 +1,338 @@
+/* Fusion planning: chains of fp32 elementwise ops (activations, scalar add/mul/..., the
+ * hardswish pattern) moved onto the conv/linear/matmul producing their input, and mk_epi_apply
+ * which applies such a chain to a stretch of output. */
+#include <math.h>
+
+#include "ip_engine.h"
+
+MK_SIMD static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
+{
+    float a = st->a, b = st->b, c = st->c, d = st->d;
+    switch (st->kind) {
+    case MK_EPI_RELU: MK_VLOOP(n, p[i] = mk_relu(p[i])); break;
+    case MK_EPI_RELU6: MK_VLOOP(n, p[i] = mk_fmin(mk_relu(p[i]), 6.0f)); break;
+    case MK_EPI_CLIP: MK_VLOOP(n, p[i] = mk_fmin(b, mk_fmax(a, p[i]))); break;
+    case MK_EPI_THRESHOLD: MK_VLOOP(n, p[i] = mk_fmax(a, p[i])); break;
+    case MK_EPI_LEAKY: MK_VLOOP(n, p[i] = mk_sign_select(p[i], a * p[i])); break;
+    case MK_EPI_MAX:
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmax(a, p[i]));
+        else
+            MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmax(p[i], a));
+        break;
+    case MK_EPI_MIN:
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a != a || p[i] != p[i] ? a + p[i] : mk_fmin(a, p[i]));
+        else
+            MK_VLOOP(n, p[i] = p[i] != p[i] || a != a ? p[i] + a : mk_fmin(p[i], a));
+        break;
+    case MK_EPI_ADD: MK_VLOOP(n, p[i] = p[i] + a); break;
+    case MK_EPI_MUL: MK_VLOOP(n, p[i] = p[i] * a); break;
+    case MK_EPI_SUB:
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a - p[i]);
+        else
+            MK_VLOOP(n, p[i] = p[i] - a);
+        break;
+    case MK_EPI_DIV:
+        if (st->swap)
+            MK_VLOOP(n, p[i] = a / p[i]);
+        else
+            MK_VLOOP(n, p[i] = p[i] / a);
+        break;
+    case MK_EPI_HSWISH:
+        if (st->post == 1)
+            MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)) / d);
+        else if (st->post == 2)
+            MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)) * d);
+        else
+            MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)));
+        break;
+    }
+}
+
+MK_SIMD static void add_scalar(float *p, float v, size_t n)
+{
+    MK_VLOOP(n, p[i] += v);
+}
+
+void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n)
+{
+    if (bias) add_scalar(p, *bias, n);
+    /* in cache-sized pieces, so that several steps cost one trip through memory */
+    for (size_t o = 0; ep && ep->n && o < n; o += 4096) {
+        size_t m = n - o < 4096 ? n - o : 4096;
+        for (int s = 0; s < ep->n; s++) epi_step_apply(&ep->step[s], p + o, m);
+    }
+}
+
+/* Kernels that apply k->epi to their output. */
+static int epi_host(mk_op_kind k)
+{
+    return k == MK_OP_CONV || k == MK_OP_CONV_TRANSPOSE || k == MK_OP_LINEAR || k == MK_OP_MATMUL;
+}
+
+/* A scalar float constant bound to op parameter `name`: 1 and *out set, 0 when the parameter
+ * is bound to anything else; absent parameters give def. */
+static int const_param(const mk_op *op, const char *name, double def, double *out)
+{
+    const mk_input *in = mk_ir_input(op, name);
+    if (!in || in->n_args == 0) {
+        *out = def;
+        return 1;
+    }
+    const mk_value *v = in->args[0];
+    size_t n, need;
+    if (in->n_args != 1 || !v->cst || !mk_dtype_is_float(v->type.dtype) ||
+        !mk_type_is_static(&v->type) || !mk_type_numel(&v->type, &n) || n != 1 ||
+        !mk_type_nbytes(&v->type, &need) || v->cst->nbytes < need)
+        return 0;
+    *out = mk_ip_raw_f64(v->type.dtype, v->cst->data, 0);
+    return 1;
+}
+
+/* As const_param, for a scalar constant of any numeric dtype (axis, flags). */
+int mk_ip_const_param_any(const mk_op *op, const char *name, double def, double *out)
+{
+    const mk_input *in = mk_ir_input(op, name);
+    if (!in || in->n_args == 0) {
+        *out = def;
+        return 1;
+    }
+    const mk_value *v = in->args[0];
+    size_t n, need;
+    if (in->n_args != 1 || !v->cst || v->type.dtype == MK_DT_STRING ||
+        !mk_type_is_static(&v->type) || !mk_type_numel(&v->type, &n) || n != 1 ||
+        !mk_type_nbytes(&v->type, &need) || v->cst->nbytes < need)
+        return 0;
+    *out = mk_ip_raw_f64(v->type.dtype, v->cst->data, 0);
+    return 1;
+}
+
+/* Plan-time graph facts for fusion: how often each slot is read (block outputs and attributes
+ * count double, so they never look like a single reader) and by which ops. */
+typedef struct fuse_graph {
+    int *uses;
+    int *rd_start; /* readers of slot s: rd[rd_start[s] .. rd_start[s] + uses_in[s]) */
+    int *uses_in;
+    struct rd {
+        int plan, op;
+    } * rd;
+} fuse_graph;
+
+#define FUSED_SKIP (-2) /* fused_in: an inner op of a fused pattern; does nothing at all */
+
+/* The only reader of slot s in plan q after op o, or NULL. */
+static oplan *only_reader(const mk_interp *ip, const fuse_graph *g, int s, int q, int o)
+{
+    if (g->uses[s] != 1 || g->uses_in[s] != 1) return NULL;
+    const struct rd *r = &g->rd[g->rd_start[s]];
+    return r->plan == q && r->op > o ? &ip->plans[q]->ops[r->op] : NULL;
+}
+
+/* Operand index at which pl reads slot s once, -1 if not exactly once. */
+static int operand_of(const oplan *pl, int s)
+{
+    int at = -1;
+    for (int i = 0; i < pl->n_ins; i++)
+        if (pl->ins[i] == s) {
+            if (at >= 0) return -1;
+            at = i;
+        }
+    return at;
+}
+
+/* An fp32 elementwise op whose output has the type of its operand carrying slot s. */
+static int same_f32(const mk_interp *ip, const oplan *pl, int s)
+{
+    const mk_value *in = ip->slot_val[s], *out;
+    if (pl->op->n_outputs != 1 || pl->op->n_blocks || pl->n_attrs) return 0;
+    out = pl->op->outputs[0];
+    return in->type.dtype == MK_DT_FP32 && out->type.dtype == MK_DT_FP32 &&
+           mk_type_equal(&in->type, &out->type);
+}
+
+/* For a binary op reading s at operand `at`: the other operand as a scalar constant whose
+ * rank does not exceed s's (so the output keeps s's shape). */
+static int other_scalar(const mk_interp *ip, const oplan *pl, int at, double *c, int *swap)
+{
+    int xi = mk_ir_operand_index(pl->op, "x"), yi = mk_ir_operand_index(pl->op, "y");
+    if (xi < 0 || yi < 0 || (at != xi && at != yi) || pl->n_ins != 2) return 0;
+    *swap = at == yi;
+    if (!const_param(pl->op, at == xi ? "y" : "x", NAN, c) || *c != *c) return 0;
+    const mk_value *other = ip->slot_val[pl->ins[at == xi ? yi : xi]];
+    return other->type.rank <= ip->slot_val[pl->ins[at]]->type.rank;
+}
+
+/* The step op pl performs on slot s, when it can be fused: an fp32 elementwise op whose other
+ * parameters are scalar constants and whose output has s's type. Returns the operand index of
+ * s, or -1. */
+static int epi_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st)
+{
+    const mk_op *op = pl->op;
+    int at = operand_of(pl, s), xi = mk_ir_operand_index(op, "x");
+    if (at < 0 || !same_f32(ip, pl, s)) return -1;
+    double a = 0, b = 0;
+    memset(st, 0, sizeof *st);
+    switch (op->kind) {
+    case MK_OP_RELU: st->kind = MK_EPI_RELU; break;
+    case MK_OP_RELU6: st->kind = MK_EPI_RELU6; break;
+    case MK_OP_LEAKY_RELU:
+        st->kind = MK_EPI_LEAKY;
+        if (!const_param(op, "alpha", 0.01, &a)) return -1;
+        break;
+    case MK_OP_CLIP:
+    case MK_OP_THRESHOLD:
+        st->kind = op->kind == MK_OP_CLIP ? MK_EPI_CLIP : MK_EPI_THRESHOLD;
+        if (!const_param(op, "alpha", op->kind == MK_OP_CLIP ? -INFINITY : 0, &a) ||
+            !const_param(op, "beta", INFINITY, &b))
+            return -1;
+        break;
+    case MK_OP_MAXIMUM:
+    case MK_OP_MINIMUM:
+    case MK_OP_ADD:
+    case MK_OP_SUB:
+    case MK_OP_MUL:
+    case MK_OP_REAL_DIV:
+        st->kind = op->kind == MK_OP_MAXIMUM   ? MK_EPI_MAX
+                   : op->kind == MK_OP_MINIMUM ? MK_EPI_MIN
+                   : op->kind == MK_OP_ADD     ? MK_EPI_ADD
+                   : op->kind == MK_OP_SUB     ? MK_EPI_SUB
+                   : op->kind == MK_OP_MUL     ? MK_EPI_MUL
+                                               : MK_EPI_DIV;
+        if (!other_scalar(ip, pl, at, &a, &st->swap)) return -1;
+        return st->a = (float)a, at;
+    default: return -1;
+    }
+    if (at != xi) return -1;
+    st->a = (float)a;
+    st->b = (float)b;
+    return at;
+}
+
+/* v * clip(v + k, lo, hi) [/ d | * d]: add(v, k) -> clip -> mul(v, clip) [-> real_div or mul
+ * by a constant], v read by exactly the add and the mul (hardswish as exporters spell it).
+ * On a match fills st, marks the inner ops and returns the slot of the pattern's result. */
+static int hswish(mk_interp *ip, const fuse_graph *g, int s, int q, int o, mk_epi_step *st,
+                  oplan **ops, int *at, int *n_ops)
+{
+    if (g->uses[s] != 2 || g->uses_in[s] != 2) return -1;
+    const struct rd *r = &g->rd[g->rd_start[s]];
+    if (r[0].plan != q || r[1].plan != q || r[0].op <= o || r[1].op <= o) return -1;
+    oplan *A = &ip->plans[q]->ops[r[0].op < r[1].op ? r[0].op : r[1].op];
+    oplan *M = &ip->plans[q]->ops[r[0].op < r[1].op ? r[1].op : r[0].op];
+    double k, lo, hi, d = 1;
+    int sw, ai = operand_of(A, s), mi = operand_of(M, s);
+    if (A->op->kind != MK_OP_ADD || M->op->kind != MK_OP_MUL || ai < 0 || mi < 0 ||
+        !same_f32(ip, A, s) || !same_f32(ip, M, s) || !other_scalar(ip, A, ai, &k, &sw))
+        return -1;
+    oplan *B = only_reader(ip, g, A->outs[0], q, o);
+    if (!B || B->op->kind != MK_OP_CLIP ||
+        operand_of(B, A->outs[0]) != mk_ir_operand_index(B->op, "x") ||
+        !same_f32(ip, B, A->outs[0]) || !const_param(B->op, "alpha", -INFINITY, &lo) ||
+        !const_param(B->op, "beta", INFINITY, &hi) || only_reader(ip, g, B->outs[0], q, o) != M ||
+        operand_of(M, B->outs[0]) < 0)
+        return -1;
+    memset(st, 0, sizeof *st);
+    st->kind = MK_EPI_HSWISH;
+    ops[0] = A, at[0] = FUSED_SKIP;
+    ops[1] = B, at[1] = FUSED_SKIP;
+    ops[2] = M, at[2] = mi;
+    *n_ops = 3;
+    int res = M->outs[0];
+    oplan *D = only_reader(ip, g, res, q, o);
+    int di = D ? operand_of(D, res) : -1;
+    if (D && di >= 0 && same_f32(ip, D, res) &&
+        ((D->op->kind == MK_OP_REAL_DIV && di == mk_ir_operand_index(D->op, "x")) ||
+         D->op->kind == MK_OP_MUL) &&
+        other_scalar(ip, D, di, &d, &sw)) {
+        st->post = D->op->kind == MK_OP_REAL_DIV ? 1 : 2;
+        ops[3] = D, at[3] = di;
+        *n_ops = 4;
+        res = D->outs[0];
+    }
+    st->a = (float)k;
+    st->b = (float)lo;
+    st->c = (float)hi;
+    st->d = (float)d;
+    return res;
+}
+
+/* Move chains of elementwise ops onto the conv/linear/matmul producing their input. A value
+ * qualifies when only ops of the chain read it, in the same block (so nothing else sees the
+ * value before the chain's end). Off under fp16 emulation, where each op's output is
+ * rounded. */
+int mk_ip_plan_fusion(mk_interp *ip)
+{
+    size_t ns = (size_t)ip->n_slots + 1, total = 0;
+    fuse_graph g;
+    g.uses = mk_arena_array(ip->ar, ns, sizeof *g.uses);
+    g.uses_in = mk_arena_array(ip->ar, ns, sizeof *g.uses_in);
+    g.rd_start = mk_arena_array(ip->ar, ns, sizeof *g.rd_start);
+    if (!g.uses || !g.uses_in || !g.rd_start) return 0;
+    for (int q = 0; q < ip->n_plans; q++) {
+        const bplan *bp = ip->plans[q];
+        for (int o = 0; o < bp->n_ops; o++) {
+            const oplan *pl = &bp->ops[o];
+            for (int i = 0; i < pl->n_ins; i++) g.uses_in[pl->ins[i]]++, total++;
+            for (int i = 0; i < pl->n_attrs; i++)
+                if (pl->attrs[i] >= 0) g.uses[pl->attrs[i]] += 2;
+        }
+        for (int j = 0; j < bp->b->n_outputs; j++) {
+            int s = mk_pm_get(&ip->slot_of, bp->b->outputs[j]);
+            if (s >= 0) g.uses[s] += 2;
+        }
+    }
+    for (int j = 0; j < ip->f->n_inputs; j++)
+        g.uses[mk_pm_get(&ip->slot_of, ip->f->inputs[j])] += 2;
+    g.rd = mk_arena_array(ip->ar, total + 1, sizeof *g.rd);
+    if (!g.rd) return 0;
+    for (int s = 0, acc = 0; s < ip->n_slots; s++) {
+        g.uses[s] += g.uses_in[s];
+        g.rd_start[s] = acc;
+        acc += g.uses_in[s];
+        g.uses_in[s] = 0;
+    }
+    for (int q = 0; q < ip->n_plans; q++)
+        for (int o = 0; o < ip->plans[q]->n_ops; o++) {
+            const oplan *pl = &ip->plans[q]->ops[o];
+            for (int i = 0; i < pl->n_ins; i++) {
+                int s = pl->ins[i];
+                g.rd[g.rd_start[s] + g.uses_in[s]++] = (struct rd){q, o};
+            }
+        }
+    for (int q = 0; q < ip->n_plans; q++) {
+        bplan *bp = ip->plans[q];
+        for (int o = 0; o < bp->n_ops; o++) {
+            oplan *host = &bp->ops[o];
+            if (!epi_host(host->op->kind) || host->n_outs != 1 || host->fused_in != -1) continue;
+            if (ip->slot_val[host->outs[0]]->type.dtype != MK_DT_FP32) continue;
+            mk_epi ep = {0};
+            oplan *chain[4 * MK_EPI_MAX_STEPS];
+            int at[4 * MK_EPI_MAX_STEPS], n_chain = 0, s = host->outs[0];
+            while (ep.n < MK_EPI_MAX_STEPS) {
+                oplan *rd = only_reader(ip, &g, s, q, o);
+                int a = rd ? epi_step(ip, rd, s, &ep.step[ep.n]) : -1, n_ops = 0;
+                if (a >= 0) {
+                    chain[n_chain] = rd;
+                    at[n_chain++] = a;
+                    s = rd->outs[0];
+                    ep.n++;
+                    continue;
+                }
+                int r =
+                    hswish(ip, &g, s, q, o, &ep.step[ep.n], chain + n_chain, at + n_chain, &n_ops);
+                if (r < 0) break;
+                n_chain += n_ops;
+                s = r;
+                ep.n++;
+            }
+            if (!ep.n) continue;
+            host->epi = mk_arena_alloc(ip->ar, sizeof *host->epi);
+            if (!host->epi) return 0;
+            *host->epi = ep;
+            for (int i = 0; i < n_chain; i++) chain[i]->fused_in = at[i];
+        }
+    }
+    return 1;
+}
