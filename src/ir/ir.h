@@ -427,6 +427,14 @@ mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e);
  * select, broadcast and layout ops). */
 int mk_ir_mask_path_op(mk_op_kind k);
 
+/* ---- H13 trigger (tiny_eps.c; the lint rule and fix_epsilon) ---- */
+typedef enum mk_tiny_eps {
+    MK_EPS_NONE = 0,
+    MK_EPS_PARAM, /* op's own "epsilon" (rsqrt: or its default) is below 2^-24: *eps */
+    MK_EPS_ADD    /* *add (an add feeding sqrt/rsqrt x) adds the scalar *eps at param *side */
+} mk_tiny_eps;
+mk_tiny_eps mk_ir_tiny_eps(const mk_op *op, double *eps, mk_op **add, const char **side);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

@@ -17,21 +17,21 @@ static const unsigned char place[MK_OP__COUNT] = {
 #undef MK_OP
 };
 
-int lint_placement_known(mk_op_kind k)
+int mk_lint_placement_known(mk_op_kind k)
 {
     return (unsigned)k < MK_OP__COUNT && place[k] != PL_NONE;
 }
 
-int lint_is_weight_op(const mk_op *op)
+int mk_lint_is_weight_op(const mk_op *op)
 {
     return (unsigned)op->kind < MK_OP__COUNT && place[op->kind] == PL_WEIGHT;
 }
 
-int lint_program_is_fp16(const mk_program *p)
+int mk_lint_program_is_fp16(const mk_program *p)
 {
     for (int i = 0; i < p->n_functions; i++) MK_FOR_OPS(p->functions[i]->block, op)
         {
-            if (lint_is_weight_op(op) || op->kind == MK_OP_CAST) continue;
+            if (mk_lint_is_weight_op(op) || op->kind == MK_OP_CAST) continue;
             for (int j = 0; j < op->n_outputs; j++)
                 if (op->outputs[j]->type.dtype == MK_DT_FP16) return 1;
         }
@@ -57,7 +57,7 @@ static const char *shape_reason(const mk_type *t, char *buf, size_t n)
     return NULL;
 }
 
-const char *lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n)
+const char *mk_lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n)
 {
     if ((unsigned)op->kind >= MK_OP__COUNT) return "unknown op";
     switch (place[op->kind]) {
