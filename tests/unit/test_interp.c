@@ -18,6 +18,15 @@ typedef struct bld {
     int oom; /* an allocation failed while building (milkit_tests --fail-alloc) */
 } bld;
 
+static void b_init_alloc(bld *B, const mk_allocator *a)
+{
+    memset(B, 0, sizeof *B);
+    B->p = mk_ir_program_new(a, 9);
+    B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
+    B->b = B->f ? B->f->block : NULL;
+    B->oom = !B->b;
+}
+
 static void b_init(bld *B)
 {
     memset(B, 0, sizeof *B);
@@ -1444,4 +1453,59 @@ TEST(interp_session_error_then_run)
     mk_tensor_list_free(&out);
     mk_session_free(s);
     b_free(&B);
+}
+
+/* Sessions allocate through the program's allocator: with the Nth allocation of planning or a
+ * run failing (N = 1, 2, ... until one run succeeds), every failure is MK_ENOMEM, nothing
+ * leaks (ASan) and the successful run still gives the hand-computed answer. */
+TEST(interp_session_allocation_failure_loop)
+{
+    const float x[6] = {-1, 2, -3, 4, 0.5f, -0.25f};
+    const int64_t xd[2] = {2, 3};
+    int done = 0;
+    for (long n = 1; n < 20000 && !done; n++) {
+        mk_failing_alloc fa;
+        mk_failing_alloc_init(&fa, 0);
+        bld B;
+        b_init_alloc(&B, &fa.base);
+        mk_value *xin = b_input(&B, "x", MK_DT_FP32, 2, xd, x);
+        mk_value *r = op(&B, MK_OP_RELU, 1, "x", xin, NULL);
+        mk_value *s = op(&B, MK_OP_SOFTMAX, 1, "x", r, "axis", cis(&B, -1), NULL);
+        mk_value *m = op(&B, MK_OP_MUL, 1, "x", s, "y", xin, NULL);
+        mk_value *c = op(&B, MK_OP_CONCAT, 1, "values", m, "axis", cis(&B, 0), "interleave",
+                         cb(&B, 0), NULL);
+        REQUIRE(c && !B.oom && mk_ir_block_set_outputs(B.p, B.b, 1, &c));
+        fa.calls = 0;
+        fa.fail_at = n;
+        mk_run_options o = {0, 1, 0};
+        mk_session *sess = NULL;
+        mk_tensor_list out = {0, NULL};
+        mk_err e = {0};
+        mk_status st = mk_session_new(B.p, &o, &sess, &e);
+        for (int k = 0; k < 2 && st == MK_OK; k++) {
+            mk_tensor_list_free(&out);
+            st = mk_session_run(sess, &B.ins, &out, NULL, &e);
+        }
+        if (st == MK_OK) {
+            done = 1;
+            CHECK_MSG(n > 3, "planning and two runs allocated only %ld times", n - 1);
+            REQUIRE(out.n == 1 && out.items[0].nbytes == 6 * sizeof(float));
+            const float *y = out.items[0].data;
+            for (int i = 0; i < 2; i++) {
+                float a = x[3 * i] > 0 ? x[3 * i] : 0, b = x[3 * i + 1] > 0 ? x[3 * i + 1] : 0,
+                      cc = x[3 * i + 2] > 0 ? x[3 * i + 2] : 0;
+                float z = expf(a) + expf(b) + expf(cc);
+                CHECK_NEAR(y[3 * i], expf(a) / z * x[3 * i], 1e-6);
+                CHECK_NEAR(y[3 * i + 1], expf(b) / z * x[3 * i + 1], 1e-6);
+                CHECK_NEAR(y[3 * i + 2], expf(cc) / z * x[3 * i + 2], 1e-6);
+            }
+        } else {
+            CHECK_MSG(st == MK_ENOMEM, "allocation %ld failed with %s: %s", n, mk_status_name(st),
+                      e.msg);
+        }
+        mk_tensor_list_free(&out);
+        mk_session_free(sess);
+        b_free(&B);
+    }
+    CHECK(done);
 }
