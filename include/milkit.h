@@ -303,6 +303,24 @@ typedef struct mk_run_semantics {
 /* The session's next runs use sem (NULL: Core ML's semantics, the default). */
 void mk_session_set_semantics(mk_session *s, const mk_run_semantics *sem);
 
+/* Per-op profile of a session's runs (`milkit run --profile`): with profiling on, each run
+ * records one row per op of the function's top level (a cond/while_loop row includes its
+ * blocks), in execution order. path names the kernel variant ("conv: depthwise direct"); an op
+ * fused into its producer's kernel has fused = 1 and costs only the hand-over. */
+typedef struct mk_op_profile {
+    const char *name, *kind, *path; /* valid while the session lives */
+    /* time of the op (operand prep, shapes, kernel, frees): with one thread the thread's CPU
+     * time (steady on a busy machine), else wall time */
+    double ms;
+    size_t out_bytes; /* bytes of its outputs */
+    int fused;
+} mk_op_profile;
+void mk_session_set_profile(mk_session *s, int on);
+/* The last profiled run's rows (*n of them; NULL when none) and its total time on the same
+ * clock (inputs in, every op, outputs out): the rows' ms add up to all but the I/O and loop
+ * overhead. */
+const mk_op_profile *mk_session_profile(const mk_session *s, int *n, double *total_ms);
+
 /* Elementwise comparison of a (under test) with b (reference): pass when every element has
  * |a-b| <= atol + rtol*|b| (NaN only matches NaN). Shapes must agree (rank-insensitive to
  * leading 1s); a shape mismatch is a failed comparison, not an error. */

@@ -25,9 +25,13 @@ static void usage(FILE *f)
            "                   declares), e.g. the random ones\n"
            "  --fp16-emulate   round every op output to half precision; report fp16 overflow\n"
            "  --seed N         seed for random inputs (default 0)\n"
-           "  -j N             BLAS threads (default: all cores)\n"
+           "  -j N             threads (default: all cores); outputs are the same for any N\n"
            "  --repeat N       run N more times after one warm-up; last line 'median_ms: "
-           "X'\n" CLI_MODEL_HELP CLI_STATE_HELP "exit status: 0 ok, 2 error\n");
+           "X'\n"
+           "  --profile        after the run, per op kind, kernel path and op: time, share of the\n"
+           "                   total, output bytes (of the last run: with --repeat, a warm one)\n"
+           "  --json           with --profile: the profile as one JSON object on "
+           "stdout\n" CLI_MODEL_HELP CLI_STATE_HELP "exit status: 0 ok, 2 error\n");
 }
 
 static double now_ms(void)
@@ -89,19 +93,131 @@ static void print_tensor(const mk_tensor *t)
     printf("%s\n", n > 5 ? " ..." : "");
 }
 
+typedef struct prof_sum {
+    const char *key;
+    int n;
+    double ms;
+    size_t bytes;
+} prof_sum;
+
+/* Rows grouped by key (kind or path), slowest first; returns the group count. */
+static int prof_group(const mk_op_profile *r, int n, int by_path, prof_sum *g)
+{
+    int ng = 0;
+    for (int i = 0; i < n; i++) {
+        const char *key = by_path ? r[i].path : r[i].kind;
+        int j = 0;
+        while (j < ng && strcmp(g[j].key, key)) j++;
+        if (j == ng) g[ng++] = (prof_sum){key, 0, 0, 0};
+        g[j].n++;
+        g[j].ms += r[i].ms;
+        g[j].bytes += r[i].out_bytes;
+    }
+    for (int i = 1; i < ng; i++) /* insertion sort: ties keep first-seen order */
+        for (int j = i; j > 0 && g[j].ms > g[j - 1].ms; j--) {
+            prof_sum t = g[j];
+            g[j] = g[j - 1];
+            g[j - 1] = t;
+        }
+    return ng;
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_groups_json(const char *name, const prof_sum *g, int ng, double total)
+{
+    printf(",\"%s\":[", name);
+    for (int i = 0; i < ng; i++) {
+        printf("%s{\"%s\":", i ? "," : "", strcmp(name, "kinds") ? "path" : "kind");
+        json_str(g[i].key);
+        printf(",\"ops\":%d,\"ms\":%.6f,\"share\":%.6f,\"out_bytes\":%zu}", g[i].n, g[i].ms,
+               total > 0 ? g[i].ms / total : 0, g[i].bytes);
+    }
+    printf("]");
+}
+
+static int print_profile(const mk_session *sess, const char *model, int json)
+{
+    int n;
+    double total;
+    const mk_op_profile *r = mk_session_profile(sess, &n, &total);
+    prof_sum *g = calloc((size_t)n + 1, sizeof *g);
+    if (!g) return cli_fail("run", "out of memory");
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += r[i].ms;
+    if (json) {
+        printf("{\"model\":");
+        json_str(model);
+        printf(",\"total_ms\":%.6f,\"ops_ms\":%.6f", total, sum);
+        print_groups_json("kinds", g, prof_group(r, n, 0, g), total);
+        print_groups_json("paths", g, prof_group(r, n, 1, g), total);
+        printf(",\"ops\":[");
+        for (int i = 0; i < n; i++) {
+            printf("%s{\"name\":", i ? "," : "");
+            json_str(r[i].name ? r[i].name : "");
+            printf(",\"kind\":");
+            json_str(r[i].kind);
+            printf(",\"path\":");
+            json_str(r[i].path);
+            printf(",\"ms\":%.6f,\"share\":%.6f,\"out_bytes\":%zu,\"fused\":%s}", r[i].ms,
+                   total > 0 ? r[i].ms / total : 0, r[i].out_bytes, r[i].fused ? "true" : "false");
+        }
+        printf("]}\n");
+        free(g);
+        return 0;
+    }
+    printf("profile: total %.3f ms, %d ops taking %.3f ms (%.1f%%; the rest is inputs, outputs, "
+           "loop)\n",
+           total, n, sum, total > 0 ? 100 * sum / total : 0);
+    for (int by_path = 0; by_path < 2; by_path++) {
+        int ng = prof_group(r, n, by_path, g);
+        printf("\n%-34s %5s %10s %7s %12s\n", by_path ? "kernel path" : "op kind", "ops", "ms",
+               "share", "out_bytes");
+        for (int i = 0; i < ng; i++)
+            printf("%-34s %5d %10.3f %6.1f%% %12zu\n", g[i].key, g[i].n, g[i].ms,
+                   total > 0 ? 100 * g[i].ms / total : 0, g[i].bytes);
+    }
+    printf("\n%5s %-34s %-16s %-28s %9s %7s %12s\n", "#", "op", "kind", "kernel path", "ms",
+           "share", "out_bytes");
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(r[i].kind, "const")) continue;
+        printf("%5d %-34.34s %-16s %-28s %9.3f %6.1f%% %12zu\n", i, r[i].name ? r[i].name : "?",
+               r[i].kind, r[i].path, r[i].ms, total > 0 ? 100 * r[i].ms / total : 0,
+               r[i].out_bytes);
+    }
+    free(g);
+    return 0;
+}
+
 int mk_cmd_run(int argc, char **argv)
 {
     const char *model = NULL, *out_path = NULL, *in_save = NULL;
     cli_model_opts mo = {0};
     cli_exec_opts x = {0};
     cli_state_opts so = {0};
-    int repeat = 0, r;
+    int repeat = 0, r, profile = 0, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int missing = 0;
         if (cli_is_help(a)) {
             usage(stdout);
             return 0;
+        } else if (strcmp(a, "--profile") == 0) {
+            profile = 1;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
         } else if ((r = cli_exec_opt("run", argc, argv, &i, &x))) {
             if (r == 2) return 2;
         } else if ((r = cli_state_opt(argc, argv, &i, &so))) {
@@ -133,6 +249,7 @@ int mk_cmd_run(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (json && !profile) return cli_fail("run", "--json goes with --profile");
     mk_err e = {0};
     mk_convert_options co;
     memset(&co, 0, sizeof co);
@@ -171,20 +288,23 @@ int mk_cmd_run(int argc, char **argv)
         goto done;
     }
     if ((rc = cli_state_load(sess, &so))) goto done;
+    mk_session_set_profile(sess, profile);
     if (mk_session_run(sess, &ins, &outs, &rep, &e)) {
         rc = cli_fail("run", "%s: %s", model, e.msg);
         goto done;
     }
     if ((rc = cli_state_steps(sess, &so, &ins, &outs))) goto done;
     double first = now_ms() - t0;
-    for (int i = 0; i < outs.n; i++) print_tensor(&outs.items[i]);
+    for (int i = 0; i < outs.n && !json; i++) print_tensor(&outs.items[i]);
     if (rep.warning[0]) fprintf(stderr, "milkit run: warning: %s\n", rep.warning);
     if (out_path && mk_tensors_save(out_path, &outs, &e)) {
         rc = cli_fail_err("run", &e);
         goto done;
     }
     if ((rc = cli_state_save(sess, &so))) goto done;
-    printf("time_ms: %.3f  peak_activations_mb: %.1f\n", first, (double)rep.peak_bytes / 1048576.0);
+    if (!json)
+        printf("time_ms: %.3f  peak_activations_mb: %.1f\n", first,
+               (double)rep.peak_bytes / 1048576.0);
     if (repeat > 0) {
         double *ms = malloc((size_t)repeat * sizeof *ms);
         if (!ms) {
@@ -205,10 +325,10 @@ int mk_cmd_run(int argc, char **argv)
         }
         qsort(ms, (size_t)repeat, sizeof *ms, cmp_double);
         double med = repeat % 2 ? ms[repeat / 2] : (ms[repeat / 2 - 1] + ms[repeat / 2]) / 2;
-        printf("min_ms: %.3f\n", ms[0]);
-        printf("median_ms: %.3f\n", med);
+        if (!json) printf("min_ms: %.3f\nmedian_ms: %.3f\n", ms[0], med);
         free(ms);
     }
+    if (profile) rc = print_profile(sess, model, json);
 done:
     mk_session_free(sess);
     mk_tensor_list_free(&ins);

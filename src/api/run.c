@@ -206,6 +206,16 @@ void mk_session_set_semantics(mk_session *s, const mk_run_semantics *sem)
     if (s) mk_interp_set_framework_pool(s->ip, sem && sem->framework_pool_overhang);
 }
 
+void mk_session_set_profile(mk_session *s, int on)
+{
+    if (s) mk_interp_set_profile(s->ip, on);
+}
+
+const mk_op_profile *mk_session_profile(const mk_session *s, int *n, double *total_ms)
+{
+    return mk_interp_profile(s ? s->ip : NULL, n, total_ms);
+}
+
 void mk_session_free(mk_session *s)
 {
     if (!s) return;

@@ -2,10 +2,11 @@
  * start-up (about 1.6 ms here, half of a small conversion's fixed cost) and a worker thread
  * that spins for a while, although convert, lint and info never multiply a matrix. The
  * handle and its three functions are process-wide, set once under pthread_once and never
- * unloaded. */
+ * unloaded. OpenBLAS runs one thread per call (OPENBLAS_NUM_THREADS=1 unless set). */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
@@ -38,6 +39,9 @@ static void open_lib(void)
 {
     static const char *const names[] = {"libopenblas.so.0", "libopenblas.so"};
     void *h = NULL;
+    /* the interpreter's own threads split the work (ip_par.c) and call OpenBLAS with one
+     * thread each: its worker threads would only spin beside them */
+    setenv("OPENBLAS_NUM_THREADS", "1", 0);
     for (size_t i = 0; i < sizeof names / sizeof *names && !h; i++)
         h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!h) {

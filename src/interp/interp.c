@@ -19,6 +19,8 @@ void mk_interp_free(mk_interp *ip)
     for (int s = 0; s < ip->n_slots; s++) mk_rt_release(ip, &ip->slots[s]);
     for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
     mk_free(ip->alloc, ip->scratch, ip->scratch_n);
+    mk_ip_pool_free(ip);
+    for (int t = 0; t < MK_PAR_MAX; t++) mk_free(ip->alloc, ip->tscratch[t], ip->tscratch_n[t]);
     for (int i = 0; ip->state && i < ip->f->n_inputs; i++)
         mk_free(ip->alloc, ip->state[i].data, ip->state[i].cap);
     mk_ptrmap_free(&ip->slot_of);
@@ -63,6 +65,27 @@ mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts
                                  mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e)
 {
     return interp_new(p, mk_ir_main(p), opts, fn, ud, out, e);
+}
+
+void mk_interp_set_profile(mk_interp *ip, int on)
+{
+    if (!ip) return;
+    ip->n_rows = 0;
+    if (!on) {
+        ip->rows = NULL; /* arena memory, freed with the session */
+        return;
+    }
+    if (!ip->rows) {
+        size_t n = (size_t)ip->plans[0]->n_ops + 1;
+        ip->rows = mk_arena_array(ip->ar, n, sizeof *ip->rows); /* NULL on OOM: no profile */
+    }
+}
+
+const mk_op_profile *mk_interp_profile(const mk_interp *ip, int *n, double *total_ms)
+{
+    *n = ip && ip->rows ? ip->n_rows : 0;
+    if (total_ms) *total_ms = *n ? ip->total_ms : 0;
+    return *n ? ip->rows : NULL;
 }
 
 const mk_function *mk_interp_function(const mk_interp *ip)
@@ -159,8 +182,9 @@ static mk_status interp_new(const mk_program *p, const mk_function *f, const mk_
     ip->observe_ud = ud;
     const char *prof = getenv("MILKIT_PROFILE");
     ip->profile = prof ? atoi(prof) + 1 : 0;
-    ip->fuse = !ip->fp16 && !fn && !getenv("MILKIT_NO_FUSE");
+    ip->fuse = !fn && !getenv("MILKIT_NO_FUSE");
     ip->threads = opts && opts->threads > 0 ? opts->threads : 0;
+    ip->n_threads = mk_ip_thread_count(ip->threads);
     ip->ar = mk_arena_new(ip->alloc);
     if (!ip->ar) {
         mk_free(a, ip, sizeof *ip);
@@ -201,9 +225,11 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
     const mk_function *f = ip->f;
     ip->warning[0] = 0;
     ip->peak = ip->live;
+    double t0 = mk_ip_now_ms(ip);
+    ip->n_rows = 0;
     memset(ip->prof_ms, 0, sizeof ip->prof_ms);
     memset(ip->prof_n, 0, sizeof ip->prof_n);
-    mk_blas_threads(ip->threads);
+    mk_blas_threads(1); /* our threads split the work: see ip_par.c */
     mk_status st = MK_OK;
     for (int i = 0; i < f->n_inputs && !st; i++) {
         int s = mk_pm_get(&ip->slot_of, f->inputs[i]);
@@ -229,6 +255,7 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
         if ((st = mk_ip_rt_to_tensor(&ip->slots[s], nm ? nm : "output", &t, e))) break;
         st = mk_tensor_list_push(outputs, &t, e);
     }
+    ip->total_ms = mk_ip_now_ms(ip) - t0;
     if (ip->profile)
         for (int k = 0; k < MK_OP__COUNT; k++)
             if (ip->prof_n[k])

@@ -6,6 +6,8 @@
 #ifndef MK_INTERP_INT_H
 #define MK_INTERP_INT_H
 
+#include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ir/ir.h"
@@ -51,6 +53,9 @@ mk_status mk_interp_state_set(mk_interp *ip, const char *name, const mk_tensor *
  * set for the next runs, read by the pool kernel. */
 void mk_interp_set_framework_pool(mk_interp *ip, int on);
 int mk_interp_framework_pool(const mk_interp *ip);
+/* Per-op profile rows of the next runs (mk_session_set_profile / mk_session_profile). */
+void mk_interp_set_profile(mk_interp *ip, int on);
+const mk_op_profile *mk_interp_profile(const mk_interp *ip, int *n, double *total_ms);
 /* new + exec + free. */
 mk_status mk_interp_run(const mk_program *p, const mk_run_options *opts,
                         const mk_tensor *const *inputs, mk_tensor_list *outputs,
@@ -88,7 +93,9 @@ typedef enum mk_epi_kind {
     MK_EPI_SUB,
     MK_EPI_MUL,
     MK_EPI_DIV,
-    MK_EPI_HSWISH
+    MK_EPI_HSWISH,
+    MK_EPI_HSIGMUL, /* v * clamp(a v + b, 0, 1): sigmoid_hard then mul */
+    MK_EPI_AFFINE   /* batch_norm on a conv's output: v * s[ch] + sh[ch] */
 } mk_epi_kind;
 #define MK_EPI_MAX_STEPS 8
 typedef struct mk_epi_step {
@@ -97,14 +104,21 @@ typedef struct mk_epi_step {
     int post; /* hswish: then 1 divide by d, 2 multiply by d, 0 neither */
     /* alpha/beta, or the binary op's constant in a; hswish: v * clip(v + a, b, c) */
     float a, b, c, d;
+    const float *s, *sh; /* MK_EPI_AFFINE: per output channel */
 } mk_epi_step;
 typedef struct mk_epi {
     int n;
     mk_epi_step step[MK_EPI_MAX_STEPS];
+    /* fp16 emulation: the host's result and every step's (and inner value's) rounded to half,
+     * as the ops would each round their output; *overflow set when a finite value left the
+     * half range on the way (the run names the host op) */
+    int round16;
+    atomic_int *overflow;
 } mk_epi;
 
-/* Apply ep's steps (ep may be NULL) to p[0..n) in place, after adding *bias unless NULL. */
-void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n);
+/* Apply ep's steps (ep may be NULL) to p[0..n) in place, after adding *bias unless NULL; ch is
+ * the output channel of p (conv hosts; -1 for others, which never get per-channel steps). */
+void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n);
 
 /* ---- kernel context ---- */
 typedef struct mk_kctx {
@@ -119,6 +133,7 @@ typedef struct mk_kctx {
     const mk_allocator *alloc;
     mk_err *e;
     const mk_epi *epi; /* fused activations this kernel must apply to outs[0], or NULL */
+    const char *path;  /* the kernel variant taken, for the profile ("conv: im2col+sgemm") */
 } mk_kctx;
 
 typedef mk_status (*mk_kernel)(mk_kctx *k);
@@ -164,6 +179,24 @@ void mk_rt_release(mk_interp *ip, mk_rt *r);
 void *mk_interp_scratch(mk_kctx *k, size_t bytes);
 /* Threads for BLAS calls. */
 int mk_interp_threads(const mk_interp *ip);
+
+/* ---- threads (ip_par.c) ---- */
+#define MK_PAR_MAX 64
+/* fn(ctx, i, tid) for every i in [0, n), spread over the session's threads (tid in
+ * [0, mk_par_threads)). The caller chooses the chunks from shapes only and each chunk writes
+ * its own outputs, so results are the same bits for any thread count. */
+typedef void (*mk_par_fn)(void *ctx, int64_t i, int tid);
+void mk_par_for(mk_kctx *k, int64_t n, mk_par_fn fn, void *ctx);
+int mk_par_threads(const mk_kctx *k);
+/* A scratch buffer per thread: reserve `bytes` for each before mk_par_for, then chunks running
+ * on thread tid use mk_par_scratch(k, tid). */
+mk_status mk_par_scratch_reserve(mk_kctx *k, size_t bytes);
+void *mk_par_scratch(mk_kctx *k, int tid);
+/* Chunks of at least `grain` units for n units: ceil(n / grain), at least 1. */
+static inline int64_t mk_par_chunks(int64_t n, int64_t grain)
+{
+    return n <= grain ? 1 : (n + grain - 1) / grain;
+}
 
 /* Row-major strides of a type into s (element units). */
 void mk_strides(const mk_type *t, int64_t *s);
@@ -222,6 +255,41 @@ static inline float mk_relu(float x)
     u &= ~(uint32_t)((int32_t)u >> 31);
     memcpy(&x, &u, 4);
     return x;
+}
+/* e^x for x <= 0 (softmax's shifted scores, e^-x^2), about 1 ulp: x = n ln2 + r, a degree-6
+ * polynomial for e^r (Cephes' expf coefficients), 2^n from the exponent bits; 0 below -87
+ * (where e^x is subnormal), NaN stays NaN. Branch-free, so loops over it become SIMD. */
+static inline float mk_exp_neg(float x)
+{
+    float c = mk_fmax(x, -87.0f), t = c * 1.44269504f;
+    float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = c - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187e-6f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t e = ((int32_t)n + 127) << 23;
+    float sc;
+    memcpy(&sc, &e, 4);
+    float y = p * sc;
+    y = x < -87.0f ? 0.0f : y;
+    return x != x ? x : y;
+}
+
+/* erf(x) within 1.5e-7 (Abramowitz & Stegun 7.1.26), branch-free; NaN stays NaN. */
+static inline float mk_erf(float x)
+{
+    float ax = fabsf(x), t = 1.0f / (1.0f + 0.3275911f * ax);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    return copysignf(1.0f - p * t * mk_exp_neg(-ax * ax), x);
 }
 /* neg when the sign bit of x is set, else x. */
 static inline float mk_sign_select(float x, float neg)

@@ -9,6 +9,8 @@
 
 #include "interp_int.h"
 
+typedef struct mk_pool mk_pool;
+
 /* ---- value / block -> index (a base pointer map holding index + 1, so absent reads -1) ---- */
 static inline int mk_pm_get(const mk_ptrmap *m, const void *k)
 {
@@ -74,6 +76,16 @@ struct mk_interp {
     int profile;
     double prof_ms[MK_OP__COUNT];
     int prof_n[MK_OP__COUNT];
+    int n_threads, tpool_failed; /* the pool: ip_par.c */
+    struct mk_pool *tpool;
+    void *tscratch[MK_PAR_MAX];
+    size_t tscratch_n[MK_PAR_MAX];
+    /* mk_interp_set_profile: a row per top-level op of the last run */
+    int prof_on, depth, n_rows;
+    mk_op_profile *rows;
+    double total_ms, t_mark;
+    const char *cur_path; /* set by run_op for its row */
+    size_t cur_bytes;
     /* freed activation buffers kept for reuse within the run (fewer page faults) */
     int n_pool;
     void *pool[POOL_MAX];
@@ -109,6 +121,12 @@ mk_status mk_ip_rt_from_raw(mk_interp *ip, mk_rt *r, const mk_type *t, const voi
 mk_status mk_ip_materialize(mk_interp *ip, int s, mk_err *e);
 const void *mk_ip_declared_view(const mk_interp *ip, int s, void **tmp, size_t *tmp_n);
 /* ip_run.c */
+/* The profile clock: CPU time of this thread with one thread (steady on a busy machine), else
+ * wall time. */
+double mk_ip_now_ms(const mk_interp *ip);
+/* ip_par.c: threads for a requested count (0: every core); stop the pool */
+int mk_ip_thread_count(int requested);
+void mk_ip_pool_free(mk_interp *ip);
 mk_status mk_ip_run_plan(mk_interp *ip, const bplan *bp, mk_err *e);
 /* ip_io.c */
 mk_status mk_ip_tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const mk_tensor *t,

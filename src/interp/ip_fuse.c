@@ -1,11 +1,12 @@
 /* Fusion planning: chains of fp32 elementwise ops (activations, scalar add/mul/..., the
  * hardswish pattern) moved onto the conv/linear/matmul producing their input, and mk_epi_apply
  * which applies such a chain to a stretch of output. */
+#include <float.h>
 #include <math.h>
 
 #include "ip_engine.h"
 
-MK_SIMD static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
+MK_SIMD static void epi_step_apply(const mk_epi_step *st, int64_t ch, float *p, size_t n)
 {
     float a = st->a, b = st->b, c = st->c, d = st->d;
     switch (st->kind) {
@@ -40,6 +41,14 @@ MK_SIMD static void epi_step_apply(const mk_epi_step *st, float *p, size_t n)
         else
             MK_VLOOP(n, p[i] = p[i] / a);
         break;
+    case MK_EPI_AFFINE: {
+        float s = st->s[ch], sh = st->sh[ch];
+        MK_VLOOP(n, p[i] = p[i] * s + sh);
+        break;
+    }
+    case MK_EPI_HSIGMUL:
+        MK_VLOOP(n, p[i] = p[i] * mk_fmin(1.0f, mk_fmax(0.0f, a * p[i] + b)));
+        break;
     case MK_EPI_HSWISH:
         if (st->post == 1)
             MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)) / d);
@@ -56,13 +65,90 @@ MK_SIMD static void add_scalar(float *p, float v, size_t n)
     MK_VLOOP(n, p[i] += v);
 }
 
-void mk_epi_apply(const mk_epi *ep, const float *bias, float *p, size_t n)
+/* The largest finite |p[i]| (0 when none): fixed 16-wide lanes, so it becomes SIMD. */
+MK_SIMD static float max_finite_abs(const float *p, size_t n)
+{
+    float m[16] = {0}, r = 0;
+    size_t i0 = 0;
+    for (; i0 + 16 <= n; i0 += 16)
+        for (int j = 0; j < 16; j++) {
+            float a = fabsf(p[i0 + j]);
+            m[j] = mk_fmax(m[j], a <= FLT_MAX ? a : 0.0f);
+        }
+    for (; i0 < n; i0++) {
+        float a = fabsf(p[i0]);
+        r = mk_fmax(r, a <= FLT_MAX ? a : 0.0f);
+    }
+    for (int j = 0; j < 16; j++) r = mk_fmax(r, m[j]);
+    return r;
+}
+
+/* Round p[0..n) to half as an op's output would be, noting finite values beyond its range. */
+static void round16(const mk_epi *ep, float *p, size_t n)
+{
+    if (max_finite_abs(p, n) > 65504.0f)
+        atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
+    mk_round_f16_n(p, n);
+}
+
+MK_SIMD static void hsig_into(float *restrict t, const float *restrict p, float a, float b,
+                              size_t n)
+{
+    MK_VLOOP(n, t[i] = mk_fmin(1.0f, mk_fmax(0.0f, a * p[i] + b)));
+}
+
+MK_SIMD static void mul_by(float *restrict p, const float *restrict t, size_t n)
+{
+    MK_VLOOP(n, p[i] = p[i] * t[i]);
+}
+
+MK_SIMD static void add_into(float *restrict t, const float *restrict p, float a, size_t n)
+{
+    MK_VLOOP(n, t[i] = p[i] + a);
+}
+
+MK_SIMD static void clip_in(float *t, float lo, float hi, size_t n)
+{
+    MK_VLOOP(n, t[i] = mk_fmin(hi, mk_fmax(lo, t[i])));
+}
+
+/* A step under fp16 emulation: the multi-op patterns round their inner values too. */
+static void step_round16(const mk_epi *ep, const mk_epi_step *st, int64_t ch, float *p, size_t n)
+{
+    float t[4096];
+    if (st->kind == MK_EPI_HSIGMUL) { /* h = sigmoid_hard(v); v * h */
+        hsig_into(t, p, st->a, st->b, n);
+        round16(ep, t, n);
+        mul_by(p, t, n);
+    } else if (st->kind == MK_EPI_HSWISH) { /* add(v, k) -> clip -> mul(v, .) [-> / or * d] */
+        add_into(t, p, st->a, n);
+        round16(ep, t, n);
+        clip_in(t, st->b, st->c, n);
+        round16(ep, t, n);
+        mul_by(p, t, n);
+        if (st->post) {
+            round16(ep, p, n);
+            mk_epi_step q = {st->post == 1 ? MK_EPI_DIV : MK_EPI_MUL, 0, 0, st->d, 0, 0, 0, 0, 0};
+            epi_step_apply(&q, -1, p, n);
+        }
+    } else {
+        epi_step_apply(st, ch, p, n);
+    }
+    round16(ep, p, n);
+}
+
+void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n)
 {
     if (bias) add_scalar(p, *bias, n);
     /* in cache-sized pieces, so that several steps cost one trip through memory */
     for (size_t o = 0; ep && ep->n && o < n; o += 4096) {
         size_t m = n - o < 4096 ? n - o : 4096;
-        for (int s = 0; s < ep->n; s++) epi_step_apply(&ep->step[s], p + o, m);
+        if (ep->round16) {
+            round16(ep, p + o, m); /* the host op's own output */
+            for (int s = 0; s < ep->n; s++) step_round16(ep, &ep->step[s], ch, p + o, m);
+            continue;
+        }
+        for (int s = 0; s < ep->n; s++) epi_step_apply(&ep->step[s], ch, p + o, m);
     }
 }
 
@@ -164,6 +250,57 @@ static int other_scalar(const mk_interp *ip, const oplan *pl, int at, double *c,
     return other->type.rank <= ip->slot_val[pl->ins[at]]->type.rank;
 }
 
+/* A constant vector parameter of c values (or 1, broadcast), as floats (fp16-rounded under
+ * emulation, as its materialised constant would be); NULL when absent or not constant. */
+static float *chan_const(const mk_interp *ip, const mk_op *op, const char *name, int64_t c,
+                         float def)
+{
+    const mk_input *in = mk_ir_input(op, name);
+    float *v = mk_arena_array(ip->ar, (size_t)c + 1, sizeof *v);
+    if (!v) return NULL;
+    if (!in || !in->n_args) {
+        for (int64_t i = 0; i < c; i++) v[i] = def;
+        return v;
+    }
+    const mk_value *x = in->args[0];
+    size_t n, need;
+    if (in->n_args != 1 || !x->cst || !mk_dtype_is_float(x->type.dtype) ||
+        !mk_type_is_static(&x->type) || !mk_type_numel(&x->type, &n) ||
+        (n != (size_t)c && n != 1) || !mk_type_nbytes(&x->type, &need) || x->cst->nbytes < need)
+        return NULL;
+    for (int64_t i = 0; i < c; i++) {
+        v[i] = (float)mk_ip_raw_f64(x->type.dtype, x->cst->data, n == 1 ? 0 : (size_t)i);
+        if (ip->fp16 && x->type.dtype != MK_DT_FP16) v[i] = mk_round_f16(v[i]);
+    }
+    return v;
+}
+
+/* batch_norm over channel axis 1 of a conv output, with constant statistics: per-channel
+ * scale and shift computed as its kernel does. */
+static int bn_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st)
+{
+    const mk_type *t = &ip->slot_val[s]->type;
+    if (t->rank < 3 || t->dims[1] < 1) return 0;
+    int64_t c = t->dims[1];
+    double eps;
+    float *mean = chan_const(ip, pl->op, "mean", c, 0),
+          *var = chan_const(ip, pl->op, "variance", c, 1);
+    float *gam = chan_const(ip, pl->op, "gamma", c, 1), *bet = chan_const(ip, pl->op, "beta", c, 0);
+    if (!mean || !var || !gam || !bet || !mk_ir_input(pl->op, "mean") ||
+        !mk_ir_input(pl->op, "variance") || !const_param(pl->op, "epsilon", 1e-5, &eps))
+        return 0;
+    eps = ip->fp16 ? mk_round_f16((float)eps) : (float)eps; /* as its kernel reads it */
+    for (int64_t j = 0; j < c; j++) { /* in place: gam becomes s, bet becomes sh */
+        float sc = (float)(gam[j] / sqrt((double)var[j] + eps));
+        bet[j] = bet[j] - mean[j] * sc;
+        gam[j] = sc;
+    }
+    st->kind = MK_EPI_AFFINE;
+    st->s = gam;
+    st->sh = bet;
+    return 1;
+}
+
 /* The step op pl performs on slot s, when it can be fused: an fp32 elementwise op whose other
  * parameters are scalar constants and whose output has s's type. Returns the operand index of
  * s, or -1. */
@@ -178,7 +315,9 @@ static int epi_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st
                                      MK_OP_SUB,     MK_OP_MUL,     MK_OP_REAL_DIV};
     static const mk_epi_kind bin_epi[] = {MK_EPI_MAX, MK_EPI_MIN, MK_EPI_ADD,
                                           MK_EPI_SUB, MK_EPI_MUL, MK_EPI_DIV};
-    if (op->kind == MK_OP_RELU) {
+    if (op->kind == MK_OP_BATCH_NORM) {
+        return at == xi && bn_step(ip, pl, s, st) ? at : -1;
+    } else if (op->kind == MK_OP_RELU) {
         st->kind = MK_EPI_RELU;
     } else if (op->kind == MK_OP_RELU6) {
         st->kind = MK_EPI_RELU6;
@@ -251,6 +390,34 @@ static int hswish(mk_interp *ip, const fuse_graph *g, int s, int q, int o, mk_ep
     return res;
 }
 
+/* v * sigmoid_hard(v) (either operand order): sigmoid_hard(v) -> mul(v, that), v read by
+ * exactly the two, the sigmoid_hard's output only by the mul (hardswish as Paddle exports it). */
+static int hsigmul(mk_interp *ip, const fuse_graph *g, int s, int q, int o, mk_epi_step *st,
+                   oplan **ops, int *at, int *n_ops)
+{
+    if (g->uses[s] != 2 || g->uses_in[s] != 2) return -1;
+    const struct rd *r = &g->rd[g->rd_start[s]];
+    if (r[0].plan != q || r[1].plan != q || r[0].op <= o || r[1].op <= o) return -1;
+    oplan *H = &ip->plans[q]->ops[r[0].op < r[1].op ? r[0].op : r[1].op];
+    oplan *M = &ip->plans[q]->ops[r[0].op < r[1].op ? r[1].op : r[0].op];
+    double a, b;
+    int mi = operand_of(M, s);
+    if (H->op->kind != MK_OP_SIGMOID_HARD || M->op->kind != MK_OP_MUL || mi < 0 ||
+        operand_of(H, s) != mk_ir_operand_index(H->op, "x") || !same_f32(ip, H, s) ||
+        !same_f32(ip, M, s) || only_reader(ip, g, H->outs[0], q, o) != M ||
+        operand_of(M, H->outs[0]) < 0 || !const_param(H->op, "alpha", 0.2, &a) ||
+        !const_param(H->op, "beta", 0.5, &b))
+        return -1;
+    memset(st, 0, sizeof *st);
+    st->kind = MK_EPI_HSIGMUL;
+    st->a = (float)a;
+    st->b = (float)b;
+    ops[0] = H, at[0] = FUSED_SKIP;
+    ops[1] = M, at[1] = mi;
+    *n_ops = 2;
+    return M->outs[0];
+}
+
 /* Move chains of elementwise ops onto the conv/linear/matmul producing their input. A value
  * qualifies when only ops of the chain read it, in the same block (so nothing else sees the
  * value before the chain's end). Off under fp16 emulation, where each op's output is
@@ -306,6 +473,9 @@ int mk_ip_plan_fusion(mk_interp *ip)
             while (ep.n < MK_EPI_MAX_STEPS) {
                 oplan *rd = only_reader(ip, &g, s, q, o);
                 int a = rd ? epi_step(ip, rd, s, &ep.step[ep.n]) : -1, n_ops = 0;
+                if (a >= 0 && ep.step[ep.n].kind == MK_EPI_AFFINE && host->op->kind != MK_OP_CONV &&
+                    host->op->kind != MK_OP_CONV_TRANSPOSE)
+                    a = -1; /* per-channel steps need a host that knows the channel */
                 if (a >= 0) {
                     chain[n_chain] = rd;
                     at[n_chain++] = a;
@@ -315,6 +485,9 @@ int mk_ip_plan_fusion(mk_interp *ip)
                 }
                 int r =
                     hswish(ip, &g, s, q, o, &ep.step[ep.n], chain + n_chain, at + n_chain, &n_ops);
+                if (r < 0)
+                    r = hsigmul(ip, &g, s, q, o, &ep.step[ep.n], chain + n_chain, at + n_chain,
+                                &n_ops);
                 if (r < 0) break;
                 n_chain += n_ops;
                 s = r;
@@ -323,6 +496,17 @@ int mk_ip_plan_fusion(mk_interp *ip)
             if (!ep.n) continue;
             host->epi = mk_arena_alloc(ip->ar, sizeof *host->epi);
             if (!host->epi) return 0;
+            if (ip->fp16) { /* the constants as fp16 emulation materialises them */
+                ep.round16 = 1;
+                ep.overflow = mk_arena_alloc(ip->ar, sizeof *ep.overflow);
+                if (!ep.overflow) return 0;
+                atomic_init(ep.overflow, 0);
+                for (int i = 0; i < ep.n; i++) {
+                    mk_epi_step *st = &ep.step[i];
+                    st->a = mk_round_f16(st->a), st->b = mk_round_f16(st->b);
+                    st->c = mk_round_f16(st->c), st->d = mk_round_f16(st->d);
+                }
+            }
             *host->epi = ep;
             for (int i = 0; i < n_chain; i++) chain[i]->fused_in = at[i];
         }

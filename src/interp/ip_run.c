@@ -96,8 +96,12 @@ static mk_status run_fused(mk_interp *ip, const oplan *pl, mk_err *e)
 
 static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
 {
-    if (pl->fused_in != -1) return run_fused(ip, pl, e);
     const mk_op *op = pl->op;
+    /* a const whose value persists from an earlier run: nothing to do (observers see it each
+     * run, so not for them) */
+    if (op->kind == MK_OP_CONST && pl->n_outs == 1 && !ip->observe &&
+        ip->slots[pl->outs[0]].persist && ip->slots[pl->outs[0]].data && !pl->n_free)
+        return MK_OK;
     mk_rt *inbuf[16], *atbuf[16], *outbuf[8];
     mk_operand opbuf[16];
     void *tmpbuf[17] = {0};
@@ -149,7 +153,7 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
     }
     for (int i = 0; i < pl->n_outs; i++) outs[i] = &ip->slots[pl->outs[i]];
     mk_kctx k = {ip,         op,   pl->n_ins, ins, pl->n_attrs, attrs,
-                 pl->n_outs, outs, ip->alloc, e,   pl->epi};
+                 pl->n_outs, outs, ip->alloc, e,   pl->epi,     NULL};
     if (!skip_infer(op->kind)) {
         for (int i = 0; i < pl->n_ins; i++) {
             opnds[i].type = ins[i]->type;
@@ -195,7 +199,9 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
     /* one thread: CPU time of this thread (steady on a busy machine), else wall time */
     clockid_t clk = ip->threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
     if (ip->profile) clock_gettime(clk, &t0);
-    if ((st = pl->fn(&k))) goto done;
+    st = pl->fn(&k);
+    ip->cur_path = k.path;
+    if (st) goto done;
     if (ip->profile) {
         clock_gettime(clk, &t1);
         ip->prof_ms[op->kind] +=
@@ -223,7 +229,16 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             st = mk_kerr(&k, MK_EINTERNAL, "output %d was not produced", i);
             goto done;
         }
+        if (i == 0 && pl->epi && pl->epi->round16 && atomic_load(pl->epi->overflow)) {
+            atomic_store(pl->epi->overflow, 0);
+            if (!ip->warning[0])
+                snprintf(ip->warning, sizeof ip->warning,
+                         "fp16 overflow: op %s (%s) or an op fused into it produced a value "
+                         "beyond +-65504 (became inf)",
+                         mk_ip_op_label(op), mk_ir_op_info(op->kind)->name);
+        }
         round_outputs(ip, op, outs[i]);
+        ip->cur_bytes += outs[i]->numel * mk_interp_elem_size(outs[i]->type.dtype);
         if (ip->observe && mk_interp_layout(outs[i]->type.dtype) == MK_L_F32 && outs[i]->data)
             ip->observe(ip->observe_ud, op, op->outputs[i], outs[i]->data, outs[i]->numel);
     }
@@ -246,10 +261,47 @@ done:
     return st;
 }
 
+double mk_ip_now_ms(const mk_interp *ip)
+{
+    struct timespec ts;
+    clock_gettime(ip->n_threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* One op timed into the next profile row (top level only: nested ops count in their cond or
+ * while_loop). */
+static mk_status run_profiled(mk_interp *ip, const oplan *pl, mk_err *e)
+{
+    ip->cur_path = NULL;
+    ip->cur_bytes = 0;
+    mk_status st = pl->fused_in != -1 ? run_fused(ip, pl, e) : run_op(ip, pl, e);
+    /* one clock read per op: each row runs from the previous op's end to this op's end */
+    double t0 = ip->t_mark, t1 = mk_ip_now_ms(ip);
+    ip->t_mark = t1;
+    mk_op_profile *r = &ip->rows[ip->n_rows++];
+    r->name = mk_ip_op_label(pl->op);
+    r->kind = mk_ir_op_info(pl->op->kind)->name;
+    r->path = ip->cur_path ? ip->cur_path : r->kind;
+    r->fused = pl->fused_in != -1;
+    if (r->fused) {
+        const mk_rt *o = &ip->slots[pl->outs[0]];
+        r->path = "fused into its producer";
+        ip->cur_bytes = pl->fused_in >= 0 ? o->numel * 4 : 0;
+    }
+    r->ms = t1 - t0;
+    r->out_bytes = ip->cur_bytes;
+    return st;
+}
+
 mk_status mk_ip_run_plan(mk_interp *ip, const bplan *bp, mk_err *e)
 {
+    int prof = ip->rows && ip->depth == 0;
+    if (prof) ip->t_mark = mk_ip_now_ms(ip);
     for (int i = 0; i < bp->n_ops; i++) {
-        mk_status st = run_op(ip, &bp->ops[i], e);
+        const oplan *pl = &bp->ops[i];
+        mk_status st = prof                 ? run_profiled(ip, pl, e)
+                       : pl->fused_in != -1 ? run_fused(ip, pl, e)
+                                            : run_op(ip, pl, e);
         if (st) return st;
     }
     return MK_OK;
@@ -283,7 +335,9 @@ mk_status mk_interp_block(mk_kctx *k, const mk_block *b, mk_rt *const *ins, int 
     mk_status st = MK_OK;
     for (int i = 0; i < n_ins && !st; i++)
         st = rt_copy(ip, &ip->slots[mk_pm_get(&ip->slot_of, b->inputs[i])], ins[i], k->e);
+    ip->depth++;
     if (!st) st = mk_ip_run_plan(ip, bp, k->e);
+    ip->depth--;
     for (int i = 0; i < n_outs && !st; i++) {
         int s = mk_pm_get(&ip->slot_of, b->outputs[i]);
         if ((st = mk_ip_materialize(ip, s, k->e))) break;

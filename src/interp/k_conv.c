@@ -133,7 +133,7 @@ static void finish_rows(const mk_kctx *k, const float *bias, int64_t c0, float *
 {
     if (!bias && !k->epi) return;
     for (int64_t r = 0; r < nrows; r++)
-        mk_epi_apply(k->epi, bias ? bias + c0 + r : NULL, o + r * ld, (size_t)n);
+        mk_epi_apply(k->epi, bias ? bias + c0 + r : NULL, c0 + r, o + r * ld, (size_t)n);
 }
 
 MK_SIMD static void fill(float *o, float v, int64_t n)
@@ -147,14 +147,30 @@ MK_SIMD static void axpy(float *restrict o, const float *restrict x, float w, si
     MK_VLOOP(n, o[i] += w * x[i]);
 }
 
-/* Depthwise-style conv (one input channel per group, `mult` output channels each): direct
- * loops, one output row at a time, each kernel tap an axpy over the row (SIMD for stride 1). */
-static void conv_dw(const mk_kctx *k, const geom *g, const float *xd, const float *wd, float *od,
-                    const float *bias, int64_t N, int64_t cin, int64_t mult)
+typedef struct conv_job {
+    const mk_kctx *k;
+    const geom *g;
+    const float *xd, *wd, *bias;
+    float *od;
+    int64_t N, cin, cout, mult;                /* depthwise */
+    int64_t groups, cig, cog, kk, tile, ntile; /* im2col / 1x1 */
+    int64_t per;                               /* channels (n * cout flattened) per chunk */
+    int direct;
+} conv_job;
+
+static void conv_dw_chunk(void *ctx, int64_t ci, int tid)
 {
-    int64_t cout = cin * mult;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t co = 0; co < cout; co++) {
+    const conv_job *J = ctx;
+    const mk_kctx *k = J->k;
+    const geom *g = J->g;
+    const float *xd = J->xd, *wd = J->wd, *bias = J->bias;
+    float *od = J->od;
+    int64_t cin = J->cin, mult = J->mult, cout = J->cout;
+    int64_t c1 = (ci + 1) * J->per < J->N * cout ? (ci + 1) * J->per : J->N * cout;
+    (void)tid;
+    for (int64_t nc = ci * J->per; nc < c1; nc++) {
+        int64_t n = nc / cout, co = nc % cout;
+        {
             const float *xc = xd + (n * cin + co / mult) * g->in_n, *w = wd + co * g->k_n;
             float *oc = od + (n * cout + co) * g->o_n;
             memset(oc, 0, (size_t)g->o_n * 4);
@@ -191,6 +207,64 @@ static void conv_dw(const mk_kctx *k, const geom *g, const float *xd, const floa
                 }
             finish_rows(k, bias, co, oc, 1, g->o_n, g->o_n);
         }
+    }
+}
+
+/* Depthwise-style conv (one input channel per group, `mult` output channels each): direct
+ * loops, one output row at a time, each kernel tap an axpy over the row (SIMD for stride 1);
+ * chunks of whole channels. */
+static void conv_dw(mk_kctx *k, const geom *g, const float *xd, const float *wd, float *od,
+                    const float *bias, int64_t N, int64_t cin, int64_t mult)
+{
+    conv_job J = {.k = k,
+                  .g = g,
+                  .xd = xd,
+                  .wd = wd,
+                  .bias = bias,
+                  .od = od,
+                  .N = N,
+                  .cin = cin,
+                  .cout = cin * mult,
+                  .mult = mult};
+    int64_t work = g->o_n * g->k_n; /* per channel */
+    J.per = work >= 65536 ? 1 : 65536 / (work ? work : 1);
+    mk_par_for(k, mk_par_chunks(N * J.cout, J.per), conv_dw_chunk, &J);
+}
+
+/* One (image, group, column tile) of an im2col or 1x1 conv: the GEMM into the output tile with
+ * the bias preloaded (beta = 1), then fused activations while the tile is in cache. */
+static void conv_gemm_chunk(void *ctx, int64_t i, int tid)
+{
+    const conv_job *J = ctx;
+    const mk_kctx *k = J->k;
+    const geom *gp = J->g;
+    int64_t t0 = (i % J->ntile) * J->tile, gi = (i / J->ntile) % J->groups,
+            n = i / (J->ntile * J->groups);
+    int64_t tn = gp->o_n - t0 < J->tile ? gp->o_n - t0 : J->tile;
+    int64_t cig = J->cig, cog = J->cog, kk = J->kk;
+    const float *xg = J->xd + (n * J->cin + gi * cig) * gp->in_n;
+    float *oc = J->od + (n * J->cout + gi * cog) * gp->o_n + t0;
+    if (J->bias)
+        for (int64_t co = 0; co < cog; co++) fill(oc + co * gp->o_n, J->bias[gi * cog + co], tn);
+    float beta = J->bias ? 1.0f : 0.0f;
+    if (J->direct) {
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)cig, 1.0f,
+                 J->wd + gi * cog * cig, (int)cig, xg + t0, (int)gp->in_n, beta, oc, (int)gp->o_n);
+    } else {
+        float *col = mk_par_scratch((mk_kctx *)k, tid);
+        /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
+        for (int64_t c = 0; c < cig; c++)
+            for (int64_t k0 = 0; k0 < gp->k[0]; k0++)
+                for (int64_t k1 = 0; k1 < gp->k[1]; k1++)
+                    for (int64_t k2 = 0; k2 < gp->k[2]; k2++) {
+                        int64_t row = ((c * gp->k[0] + k0) * gp->k[1] + k1) * gp->k[2] + k2;
+                        int64_t kq[3] = {k0, k1, k2};
+                        im2col_row(col + row * tn, xg + c * gp->in_n, gp, kq, t0, tn);
+                    }
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)kk, 1.0f,
+                 J->wd + gi * cog * kk, (int)kk, col, (int)tn, beta, oc, (int)gp->o_n);
+    }
+    finish_rows(k, NULL, gi * cog, oc, cog, tn, gp->o_n);
 }
 
 mk_status mk_k_conv(mk_kctx *k)
@@ -216,6 +290,7 @@ mk_status mk_k_conv(mk_kctx *k)
     float *od = out->data;
     if (!out->numel) return MK_OK;
     if (cig == 1 && groups > 1) {
+        k->path = g.ns == 1 ? "conv: 1-D depthwise direct" : "conv: depthwise direct";
         conv_dw(k, &g, xd, wd, od, bias, N, cin, cog);
         return MK_OK;
     }
@@ -228,44 +303,37 @@ mk_status mk_k_conv(mk_kctx *k)
         tile = (int64_t)(budget / (size_t)(kk ? kk : 1));
     if (tile < 128) tile = 128;
     if (tile > g.o_n) tile = g.o_n;
-    float *col = NULL;
+    k->path = direct       ? "conv: 1x1 sgemm (no copy)"
+              : groups > 1 ? "conv: grouped im2col+sgemm"
+              : g.ns == 1  ? "conv: 1-D im2col+sgemm"
+                           : "conv: im2col+sgemm";
+    /* at least 4 tiles of >= 256 columns when the conv is large enough, so threads have work;
+     * the tiling depends on shapes only */
+    if (N * groups * mk_par_chunks(g.o_n, tile) < 4 && g.o_n >= 1024) {
+        int64_t t4 = ((g.o_n + 3) / 4 + 15) / 16 * 16;
+        if (t4 < tile) tile = t4 < 256 ? 256 : t4;
+    }
+    conv_job J = {.k = k,
+                  .g = &g,
+                  .xd = xd,
+                  .wd = wd,
+                  .bias = bias,
+                  .od = od,
+                  .N = N,
+                  .cin = cin,
+                  .cout = cout,
+                  .groups = groups,
+                  .cig = cig,
+                  .cog = cog,
+                  .kk = kk,
+                  .tile = tile,
+                  .ntile = mk_par_chunks(g.o_n, tile),
+                  .direct = direct};
     if (!direct) {
         size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
-        col = mk_interp_scratch(k, cb ? cb : 4);
-        if (!col) return MK_OOM(k->e);
+        if ((st = mk_par_scratch_reserve(k, cb ? cb : 4))) return st;
     }
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t gi = 0; gi < groups; gi++) {
-            const float *xg = xd + (n * cin + gi * cig) * g.in_n;
-            for (int64_t t0 = 0; t0 < g.o_n; t0 += tile) {
-                int64_t tn = g.o_n - t0 < tile ? g.o_n - t0 : tile;
-                float *oc = od + (n * cout + gi * cog) * g.o_n + t0;
-                /* the bias goes in first (beta = 1): no separate pass to add it */
-                if (bias)
-                    for (int64_t co = 0; co < cog; co++)
-                        fill(oc + co * g.o_n, bias[gi * cog + co], tn);
-                float beta = bias ? 1.0f : 0.0f;
-                if (direct) {
-                    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
-                                (int)cig, 1.0f, wd + gi * cog * cig, (int)cig, xg + t0, (int)g.in_n,
-                                beta, oc, (int)g.o_n);
-                } else {
-                    /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
-                    for (int64_t c = 0; c < cig; c++)
-                        for (int64_t k0 = 0; k0 < g.k[0]; k0++)
-                            for (int64_t k1 = 0; k1 < g.k[1]; k1++)
-                                for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                    int64_t row = ((c * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2;
-                                    int64_t kq[3] = {k0, k1, k2};
-                                    im2col_row(col + row * tn, xg + c * g.in_n, &g, kq, t0, tn);
-                                }
-                    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn,
-                                (int)kk, 1.0f, wd + gi * cog * kk, (int)kk, col, (int)tn, beta, oc,
-                                (int)g.o_n);
-                }
-                finish_rows(k, NULL, 0, oc, cog, tn, g.o_n);
-            }
-        }
+    mk_par_for(k, N * groups * J.ntile, conv_gemm_chunk, &J);
     return MK_OK;
 }
 
@@ -300,6 +368,7 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
     int64_t R = rows * in2 > 0 ? (int64_t)((256u << 10) / (size_t)(rows * in2)) : in_rows;
     if (R < 1) R = 1;
     if (R > in_rows) R = in_rows;
+    k->path = "conv_transpose: sgemm+col2im";
     size_t cb = (size_t)(rows * R * in2) * 4;
     float *col = mk_interp_scratch(k, cb ? cb : 4);
     if (!col) return MK_OOM(k->e);
@@ -312,9 +381,9 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
             for (int64_t r0 = 0; r0 < in_rows; r0 += R) {
                 int64_t rn = in_rows - r0 < R ? in_rows - r0 : R, tn = rn * in2;
                 mk_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)tn, (int)cig,
-                            1.0f, wd + gi * cig * rows, (int)rows,
-                            xd + (n * cin + gi * cig) * g.in_n + r0 * in2, (int)g.in_n, 0.0f, col,
-                            (int)tn);
+                         1.0f, wd + gi * cig * rows, (int)rows,
+                         xd + (n * cin + gi * cig) * g.in_n + r0 * in2, (int)g.in_n, 0.0f, col,
+                         (int)tn);
                 for (int64_t co = 0; co < cog; co++) {
                     float *oc = od + (n * cout + gi * cog + co) * g.o_n;
                     for (int64_t k0 = 0; k0 < g.k[0]; k0++)

@@ -10,59 +10,92 @@
 /* Iterate the output in rows of its last axis, with up to three broadcast inputs. */
 typedef void (*row_fn)(void *ctx, size_t o, const size_t *ix, int64_t n, const int64_t *sx);
 
-static void for_rows(const mk_type *ot0, int n_in, int64_t (*st0)[MK_MAX_RANK], row_fn fn,
-                     void *ctx)
+/* A for_rows job: the merged output shape, input strides, and a fixed split of the rows (or of
+ * one long row) into chunks of about ROW_GRAIN elements, so threads can share it. */
+enum { ROW_GRAIN = 65536 };
+typedef struct rows_job {
+    int r, n_in;
+    int64_t dims[MK_MAX_RANK], st[3][MK_MAX_RANK];
+    int64_t inner, rows, per, segs; /* rows per chunk, or segments per row when per == 0 */
+    row_fn fn;
+    void *ctx;
+} rows_job;
+
+static void rows_chunk(void *ctx, int64_t ci, int tid)
+{
+    const rows_job *J = ctx;
+    int64_t r0 = J->per ? ci * J->per : ci / J->segs, r1 = J->per ? r0 + J->per : r0 + 1;
+    int64_t s0 = 0, sn = J->inner;
+    (void)tid;
+    if (!J->per) { /* one segment of one row */
+        int64_t seg = (J->inner + J->segs - 1) / J->segs;
+        s0 = (ci % J->segs) * seg;
+        sn = J->inner - s0 < seg ? J->inner - s0 : seg;
+    }
+    if (r1 > J->rows) r1 = J->rows;
+    for (int64_t row = r0; row < r1; row++) {
+        size_t off[3] = {0, 0, 0};
+        int64_t rem = row;
+        for (int d = J->r - 2; d >= 0; d--) {
+            int64_t c = rem % J->dims[d];
+            rem /= J->dims[d];
+            for (int j = 0; j < J->n_in; j++) off[j] += (size_t)(c * J->st[j][d]);
+        }
+        int64_t sx[3];
+        for (int j = 0; j < J->n_in; j++) {
+            sx[j] = J->st[j][J->r - 1];
+            off[j] += (size_t)(s0 * sx[j]);
+        }
+        J->fn(J->ctx, (size_t)(row * J->inner + s0), off, sn, sx);
+    }
+}
+
+/* Iterate the output in rows of its last axis, with up to three broadcast inputs; rows (or
+ * pieces of a long row) go to the session's threads. */
+static void for_rows(mk_kctx *k, const mk_type *ot0, int n_in, int64_t (*st0)[MK_MAX_RANK],
+                     row_fn fn, void *ctx)
 {
     /* merge each axis into the next when every input steps through both as through one
      * (contiguous, or broadcast over both): fewer, longer rows */
-    mk_type t = *ot0;
-    int64_t st[3][MK_MAX_RANK];
+    rows_job J = {.n_in = n_in, .fn = fn, .ctx = ctx};
     int r = 0;
     for (int d = 0; d < ot0->rank; d++) {
         if (ot0->dims[d] == 1 && ot0->rank > 1) continue; /* size-1 axes never step */
         int merge = r > 0;
         for (int j = 0; j < n_in && merge; j++)
-            merge = st0[j][d] ? st[j][r - 1] == st0[j][d] * ot0->dims[d] : st[j][r - 1] == 0;
+            merge = st0[j][d] ? J.st[j][r - 1] == st0[j][d] * ot0->dims[d] : J.st[j][r - 1] == 0;
         if (merge) {
-            t.dims[r - 1] *= ot0->dims[d];
-            for (int j = 0; j < n_in; j++) st[j][r - 1] = st0[j][d];
+            J.dims[r - 1] *= ot0->dims[d];
+            for (int j = 0; j < n_in; j++) J.st[j][r - 1] = st0[j][d];
         } else {
-            t.dims[r] = ot0->dims[d];
-            for (int j = 0; j < n_in; j++) st[j][r] = st0[j][d];
+            J.dims[r] = ot0->dims[d];
+            for (int j = 0; j < n_in; j++) J.st[j][r] = st0[j][d];
             r++;
         }
     }
     if (r == 0 && ot0->rank > 0) { /* all axes of size 1 */
-        t.dims[0] = 1;
-        for (int j = 0; j < n_in; j++) st[j][0] = 0;
+        J.dims[0] = 1;
+        for (int j = 0; j < n_in; j++) J.st[j][0] = 0;
         r = 1;
     }
-    t.rank = r;
-    const mk_type *ot = &t;
     if (r == 0) {
         size_t ix[3] = {0, 0, 0};
         int64_t sx[3] = {0, 0, 0};
         fn(ctx, 0, ix, 1, sx);
         return;
     }
-    int64_t cnt[MK_MAX_RANK] = {0};
-    size_t off[3] = {0, 0, 0};
-    int64_t inner = ot->dims[r - 1], rows = 1;
-    for (int i = 0; i < r - 1; i++) rows *= ot->dims[i];
-    if (inner == 0) return;
-    int64_t sx[3];
-    for (int j = 0; j < n_in; j++) sx[j] = st[j][r - 1];
-    size_t o = 0;
-    for (int64_t row = 0; row < rows; row++) {
-        fn(ctx, o, off, inner, sx);
-        o += (size_t)inner;
-        for (int d = r - 2; d >= 0; d--) {
-            cnt[d]++;
-            for (int j = 0; j < n_in; j++) off[j] += (size_t)st[j][d];
-            if (cnt[d] < ot->dims[d]) break;
-            for (int j = 0; j < n_in; j++) off[j] -= (size_t)(st[j][d] * cnt[d]);
-            cnt[d] = 0;
-        }
+    J.r = r;
+    J.inner = J.dims[r - 1];
+    J.rows = 1;
+    for (int i = 0; i < r - 1; i++) J.rows *= J.dims[i];
+    if (J.inner == 0 || J.rows == 0) return;
+    if (J.inner >= ROW_GRAIN) {
+        J.per = 0;
+        J.segs = mk_par_chunks(J.inner, ROW_GRAIN);
+        mk_par_for(k, J.rows * J.segs, rows_chunk, &J);
+    } else {
+        J.per = ROW_GRAIN / J.inner;
+        mk_par_for(k, mk_par_chunks(J.rows, J.per), rows_chunk, &J);
     }
 }
 
@@ -217,7 +250,7 @@ mk_status mk_k_binary(mk_kctx *k)
     int f32 = mk_interp_layout(x->type.dtype) == MK_L_F32 &&
               mk_interp_layout(y->type.dtype) == MK_L_F32 &&
               mk_interp_layout(out->type.dtype) == MK_L_F32;
-    for_rows(&out->type, 2, st, f32 ? bin_row_f32 : bin_row_any, &c);
+    for_rows(k, &out->type, 2, st, f32 ? bin_row_f32 : bin_row_any, &c);
     return MK_OK;
 }
 
@@ -253,7 +286,7 @@ mk_status mk_k_select(mk_kctx *k)
         !mk_bcast_strides(&b->type, &out->type, st[2]))
         return mk_kerr(k, MK_EINVAL, "shapes do not broadcast to the output");
     selctx s = {c, a, b, out};
-    for_rows(&out->type, 3, st, sel_row, &s);
+    for_rows(k, &out->type, 3, st, sel_row, &s);
     return MK_OK;
 }
 
@@ -395,6 +428,12 @@ mk_status mk_k_clip(mk_kctx *k)
 }
 
 /* ---- activations ---- */
+/* 0.5 x (1 + erf(x / sqrt 2)) with a polynomial erf (SIMD; ~1e-7 from the double form). */
+MK_SIMD static void gelu_exact(const float *restrict a, float *restrict o, size_t n)
+{
+    MK_VLOOP(n, o[i] = 0.5f * a[i] * (1.0f + mk_erf(a[i] * 0.70710678f)));
+}
+
 mk_status mk_k_activation(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
@@ -444,11 +483,8 @@ mk_status mk_k_activation(mk_kctx *k)
     case MK_OP_SIGMOID:
         for (size_t i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-a[i]));
         break;
-    case MK_OP_SIGMOID_HARD:
-        for (size_t i = 0; i < n; i++) {
-            float v = fa * a[i] + fb;
-            o[i] = v < 0 ? 0 : v > 1 ? 1 : v;
-        }
+    case MK_OP_SIGMOID_HARD: /* selects: NaN passes, -0 stays */
+        MK_VLOOP(n, o[i] = mk_fmin(1.0f, mk_fmax(0.0f, fa * a[i] + fb)));
         break;
     case MK_OP_SILU:
         for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + expf(-a[i]));
@@ -467,8 +503,8 @@ mk_status mk_k_activation(mk_kctx *k)
         } else if (strcmp(mode, "SIGMOID_APPROXIMATION") == 0) {
             for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + expf(-1.702f * a[i]));
         } else if (strcmp(mode, "EXACT") == 0) {
-            for (size_t i = 0; i < n; i++)
-                o[i] = (float)(0.5 * a[i] * (1.0 + erf(a[i] * 0.70710678118654752)));
+            gelu_exact(a, o, n);
+            k->path = "gelu: exact, polynomial erf";
         } else {
             return mk_kerr(k, MK_EINVAL, "unknown gelu mode '%s'", mode);
         }

@@ -14,6 +14,59 @@ static mk_status need_f32(mk_kctx *k, const mk_rt *t, const char *what)
     return MK_OK;
 }
 
+/* One C = alpha op(A) op(B) + beta C, row-major, split into blocks of C rows or columns
+ * fixed by the shape (so the bits do not depend on the thread count); fused activations are
+ * applied per block while it is in cache. */
+typedef struct gemm_job {
+    mk_kctx *k;
+    enum CBLAS_TRANSPOSE ta, tb;
+    int64_t M, N, K;
+    const float *a;
+    int64_t lda;
+    const float *b;
+    int64_t ldb;
+    float *c;
+    int64_t ldc;
+    float beta, alpha;
+    int64_t rows, cols, ncb; /* block size; column blocks */
+} gemm_job;
+
+static void gemm_chunk(void *ctx, int64_t i, int tid)
+{
+    const gemm_job *J = ctx;
+    int64_t m0 = (i / J->ncb) * J->rows, n0 = (i % J->ncb) * J->cols;
+    int64_t mn = J->M - m0 < J->rows ? J->M - m0 : J->rows;
+    int64_t nn = J->N - n0 < J->cols ? J->N - n0 : J->cols;
+    const float *a = J->a + (J->ta == CblasTrans ? m0 : m0 * J->lda);
+    const float *b = J->b + (J->tb == CblasTrans ? n0 * J->ldb : n0);
+    float *c = J->c + m0 * J->ldc + n0;
+    (void)tid;
+    mk_sgemm(CblasRowMajor, J->ta, J->tb, (int)mn, (int)nn, (int)J->K, J->alpha, a, (int)J->lda, b,
+             (int)J->ldb, J->beta, c, (int)J->ldc);
+    if (J->k->epi)
+        for (int64_t r = 0; r < mn; r++)
+            mk_epi_apply(J->k->epi, NULL, -1, c + r * J->ldc, (size_t)nn);
+}
+
+static void gemm_split(mk_kctx *k, gemm_job *J)
+{
+    /* blocks of ~2M multiply-adds: >= 64 rows, or with few rows >= 256 columns */
+    const int64_t work = 2 << 20;
+    int64_t per_row = J->N * J->K;
+    J->cols = J->N ? J->N : 1;
+    J->rows = per_row ? work / per_row : J->M;
+    if (J->rows < 64) J->rows = 64;
+    if (J->M < 128 && J->K) {
+        J->rows = J->M ? J->M : 1;
+        int64_t c = work / (J->rows * J->K);
+        c = c < 256 ? 256 : (c + 15) / 16 * 16;
+        if (c < J->cols) J->cols = c;
+    }
+    if (J->rows > J->M) J->rows = J->M ? J->M : 1;
+    J->ncb = mk_par_chunks(J->N, J->cols);
+    mk_par_for(k, mk_par_chunks(J->M, J->rows) * J->ncb, gemm_chunk, J);
+}
+
 mk_status mk_k_linear(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *w = mk_kin(k, "weight"), *b = mk_kin(k, "bias");
@@ -33,13 +86,47 @@ mk_status mk_k_linear(mk_kctx *k)
         if ((st = need_f32(k, b, "bias"))) return st;
         for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, b->data, (size_t)dout * 4);
     }
-    if (m && dout && din)
-        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)dout, (int)din, 1.0f,
-                    x->data, (int)din, w->data, (int)din, b ? 1.0f : 0.0f, o, (int)dout);
-    else if (!b)
-        memset(o, 0, out->numel * 4);
-    mk_epi_apply(k->epi, NULL, o, out->numel);
+    k->path = "linear: sgemm";
+    if (m && dout && din) {
+        gemm_job J = {k, CblasNoTrans, CblasTrans,      m,    dout, din, x->data, din, w->data, din,
+                      o, dout,         b ? 1.0f : 0.0f, 1.0f, 0,    0,   0};
+        gemm_split(k, &J);
+    } else {
+        if (!b) memset(o, 0, out->numel * 4);
+        mk_epi_apply(k->epi, NULL, -1, o, out->numel);
+    }
     return MK_OK;
+}
+
+/* Batched matmul: one sgemm per batch index (broadcast batch dims), batches spread over the
+ * threads. */
+typedef struct bmm_job {
+    mk_kctx *k;
+    int tx, ty, br;
+    int64_t M, N, K, xc, yc;
+    const float *x, *y;
+    float *o;
+    int64_t bd[MK_MAX_RANK], bx[MK_MAX_RANK], by[MK_MAX_RANK];
+} bmm_job;
+
+static void bmm_chunk(void *ctx, int64_t b, int tid)
+{
+    const bmm_job *J = ctx;
+    int64_t ox = 0, oy = 0, sx = 1, sy = 1, rem = b;
+    (void)tid;
+    for (int i = J->br - 1; i >= 0; i--) {
+        int64_t c = rem % J->bd[i];
+        rem /= J->bd[i];
+        ox += (J->bx[i] == 1 ? 0 : c) * sx;
+        oy += (J->by[i] == 1 ? 0 : c) * sy;
+        sx *= J->bx[i];
+        sy *= J->by[i];
+    }
+    float *o = J->o + b * J->M * J->N;
+    mk_sgemm(CblasRowMajor, J->tx ? CblasTrans : CblasNoTrans, J->ty ? CblasTrans : CblasNoTrans,
+             (int)J->M, (int)J->N, (int)J->K, 1.0f, J->x + ox * J->M * J->K, (int)J->xc,
+             J->y + oy * J->K * J->N, (int)J->yc, 0.0f, o, (int)J->N);
+    mk_epi_apply(J->k->epi, NULL, -1, o, (size_t)(J->M * J->N));
 }
 
 mk_status mk_k_matmul(mk_kctx *k)
@@ -87,6 +174,36 @@ mk_status mk_k_matmul(mk_kctx *k)
     int f32 = mk_interp_layout(x->type.dtype) == MK_L_F32 &&
               mk_interp_layout(y->type.dtype) == MK_L_F32 &&
               mk_interp_layout(out->type.dtype) == MK_L_F32;
+    k->path = !f32 ? "matmul: exact loop" : nb > 1 ? "matmul: sgemm per batch" : "matmul: sgemm";
+    if (f32 && M && N && K) {
+        bmm_job J = {k, tx, ty, br, M, N, K, xc, yc, x->data, y->data, out->data, {0}, {0}, {0}};
+        memcpy(J.bd, bd, sizeof bd);
+        memcpy(J.bx, bx, sizeof bx);
+        memcpy(J.by, by, sizeof by);
+        if (nb == 1) {
+            gemm_job G = {k,
+                          tx ? CblasTrans : CblasNoTrans,
+                          ty ? CblasTrans : CblasNoTrans,
+                          M,
+                          N,
+                          K,
+                          x->data,
+                          xc,
+                          y->data,
+                          yc,
+                          out->data,
+                          N,
+                          0.0f,
+                          1.0f,
+                          0,
+                          0,
+                          0};
+            gemm_split(k, &G);
+        } else {
+            mk_par_for(k, nb, bmm_chunk, &J);
+        }
+        return MK_OK;
+    }
     int64_t cnt[MK_MAX_RANK] = {0};
     for (int64_t b = 0; b < nb; b++) {
         int64_t ox = 0, oy = 0, sx = 1, sy = 1;
@@ -100,9 +217,9 @@ mk_status mk_k_matmul(mk_kctx *k)
         if (f32) {
             if (M && N && K)
                 mk_sgemm(CblasRowMajor, tx ? CblasTrans : CblasNoTrans,
-                            ty ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
-                            (const float *)x->data + xo, (int)xc, (const float *)y->data + yo,
-                            (int)yc, 0.0f, (float *)out->data + oo, (int)N);
+                         ty ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
+                         (const float *)x->data + xo, (int)xc, (const float *)y->data + yo, (int)yc,
+                         0.0f, (float *)out->data + oo, (int)N);
             else
                 memset((float *)out->data + oo, 0, (size_t)(M * N) * 4);
         } else {
@@ -127,7 +244,7 @@ mk_status mk_k_matmul(mk_kctx *k)
         }
     }
     if (mk_interp_layout(out->type.dtype) == MK_L_F32)
-        mk_epi_apply(k->epi, NULL, out->data, out->numel);
+        mk_epi_apply(k->epi, NULL, -1, out->data, out->numel);
     return MK_OK;
 }
 
@@ -218,6 +335,62 @@ mk_status mk_k_einsum(mk_kctx *k)
     return MK_OK;
 }
 
+typedef struct sdpa_job {
+    mk_kctx *k;
+    const mk_rt *q, *kk, *v, *mask, *out;
+    int r;
+    int64_t L, E, S, Ev, lb;
+    float scale;
+    int64_t ms[MK_MAX_RANK];
+} sdpa_job;
+
+/* Rows [l0, l0 + lb) of batch b: scores = scale Q K^T (+ mask), softmax per row, times V. */
+static void sdpa_chunk(void *ctx, int64_t ci, int tid)
+{
+    const sdpa_job *J = ctx;
+    int64_t nlb = mk_par_chunks(J->L, J->lb), b = ci / nlb, l0 = (ci % nlb) * J->lb;
+    int64_t ln = J->L - l0 < J->lb ? J->L - l0 : J->lb, S = J->S, E = J->E, Ev = J->Ev;
+    const mk_rt *mask = J->mask;
+    int r = J->r;
+    float *scores = mk_par_scratch(J->k, tid);
+    const float *qb = (const float *)J->q->data + (b * J->L + l0) * E;
+    const float *kb = (const float *)J->kk->data + b * S * E;
+    const float *vb = (const float *)J->v->data + b * S * Ev;
+    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ln, (int)S, (int)E, J->scale, qb, (int)E,
+             kb, (int)E, 0.0f, scores, (int)S);
+    for (int64_t li = 0; li < ln; li++) {
+        int64_t i = l0 + li;
+        float *row = scores + li * S, mx = -INFINITY;
+        size_t mb = 0; /* batch index b spans dims 0..r-3 */
+        if (mask) {
+            int64_t rem = b;
+            for (int d = r - 3; d >= 0; d--) {
+                mb += (size_t)((rem % J->q->type.dims[d]) * J->ms[d]);
+                rem /= J->q->type.dims[d];
+            }
+            mb += (size_t)(i * J->ms[r - 2]);
+        }
+        for (int64_t j = 0; j < S; j++) {
+            if (mask) {
+                double m = mk_rt_f64(mask, mb + (size_t)(j * J->ms[r - 1]));
+                if (mask->type.dtype == MK_DT_BOOL)
+                    row[j] = m != 0 ? row[j] : -INFINITY;
+                else
+                    row[j] += (float)m;
+            }
+            if (row[j] > mx) mx = row[j];
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < S; j++) {
+            row[j] = mx == -INFINITY ? 0 : expf(row[j] - mx);
+            sum += row[j];
+        }
+        for (int64_t j = 0; j < S; j++) row[j] = sum > 0 ? (float)(row[j] / sum) : 0;
+    }
+    mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ln, (int)Ev, (int)S, 1.0f, scores,
+             (int)S, vb, (int)Ev, 0.0f, (float *)J->out->data + (b * J->L + l0) * Ev, (int)Ev);
+}
+
 mk_status mk_k_sdpa(mk_kctx *k)
 {
     mk_rt *q = mk_kin(k, "query"), *kk = mk_kin(k, "key"), *v = mk_kin(k, "value");
@@ -243,45 +416,15 @@ mk_status mk_k_sdpa(mk_kctx *k)
     sc.dims[r - 1] = S;
     if (mask && !mk_bcast_strides(&mask->type, &sc, ms))
         return mk_kerr(k, MK_EINVAL, "attn_mask does not broadcast to [.., L, S]");
-    float *scores = mk_malloc(k->alloc, (size_t)(L * S) * 4 + 4);
-    if (!scores) return MK_OOM(k->e);
-    float scale = E ? 1.0f / sqrtf((float)E) : 1.0f;
-    for (int64_t b = 0; b < nb; b++) {
-        const float *qb = (const float *)q->data + b * L * E;
-        const float *kb = (const float *)kk->data + b * S * E;
-        const float *vb = (const float *)v->data + b * S * Ev;
-        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)L, (int)S, (int)E, scale, qb,
-                    (int)E, kb, (int)E, 0.0f, scores, (int)S);
-        for (int64_t i = 0; i < L; i++) {
-            float *row = scores + i * S, mx = -INFINITY;
-            for (int64_t j = 0; j < S; j++) {
-                if (mask) {
-                    /* batch index b spans dims 0..r-3 */
-                    size_t mi = 0;
-                    int64_t rem = b;
-                    for (int d = r - 3; d >= 0; d--) {
-                        mi += (size_t)((rem % q->type.dims[d]) * ms[d]);
-                        rem /= q->type.dims[d];
-                    }
-                    mi += (size_t)(i * ms[r - 2] + j * ms[r - 1]);
-                    double m = mk_rt_f64(mask, mi);
-                    if (mask->type.dtype == MK_DT_BOOL)
-                        row[j] = m != 0 ? row[j] : -INFINITY;
-                    else
-                        row[j] += (float)m;
-                }
-                if (row[j] > mx) mx = row[j];
-            }
-            double sum = 0;
-            for (int64_t j = 0; j < S; j++) {
-                row[j] = mx == -INFINITY ? 0 : expf(row[j] - mx);
-                sum += row[j];
-            }
-            for (int64_t j = 0; j < S; j++) row[j] = sum > 0 ? (float)(row[j] / sum) : 0;
-        }
-        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)L, (int)Ev, (int)S, 1.0f,
-                    scores, (int)S, vb, (int)Ev, 0.0f, (float *)out->data + b * L * Ev, (int)Ev);
-    }
-    mk_free(k->alloc, scores, (size_t)(L * S) * 4 + 4);
+    sdpa_job J = {k, q, kk, v, mask, out, r, L, E, S, Ev, 0, 0, {0}};
+    memcpy(J.ms, ms, sizeof ms);
+    J.scale = E ? 1.0f / sqrtf((float)E) : 1.0f;
+    /* score blocks of at most ~64k floats (whole rows), per thread */
+    J.lb = S ? 65536 / S : L;
+    if (J.lb < 1) J.lb = 1;
+    if (J.lb > L) J.lb = L ? L : 1;
+    if ((st = mk_par_scratch_reserve(k, (size_t)(J.lb * S) * 4 + 4))) return st;
+    k->path = J.lb < L ? "sdpa: row blocks (one score block per thread)" : "sdpa: sgemm+softmax";
+    mk_par_for(k, nb * mk_par_chunks(L, J.lb), sdpa_chunk, &J);
     return MK_OK;
 }

@@ -30,12 +30,66 @@ static void nc_spatial(const mk_rt *x, int64_t *n, int64_t *c, int64_t *sp)
 /* Mean and (population) variance of xa[0..len), 0 for an empty run. */
 static void moments(const float *xa, int64_t len, double *mean, double *var)
 {
-    double m = 0, v = 0;
-    for (int64_t q = 0; q < len; q++) m += xa[q];
+    /* four independent double sums (SIMD, no serial add chain), combined in a fixed order */
+    double m4[4] = {0, 0, 0, 0}, v4[4] = {0, 0, 0, 0}, m, v;
+    int64_t q = 0;
+    for (; q + 4 <= len; q += 4)
+        for (int j = 0; j < 4; j++) m4[j] += xa[q + j];
+    for (; q < len; q++) m4[0] += xa[q];
+    m = (m4[0] + m4[1]) + (m4[2] + m4[3]);
     m = len ? m / (double)len : 0;
-    for (int64_t q = 0; q < len; q++) v += (xa[q] - m) * (xa[q] - m);
+    for (q = 0; q + 4 <= len; q += 4)
+        for (int j = 0; j < 4; j++) v4[j] += (xa[q + j] - m) * (xa[q + j] - m);
+    for (; q < len; q++) v4[0] += (xa[q] - m) * (xa[q] - m);
+    v = (v4[0] + v4[1]) + (v4[2] + v4[3]);
     *mean = m;
     *var = len ? v / (double)len : 0;
+}
+
+/* Rows of a layer_norm over trailing axes: chunks of whole rows. */
+typedef struct ln_job {
+    const float *a, *g, *b;
+    const mk_rt *gr, *br; /* non-fp32-layout gamma/beta (read element by element) */
+    float *o;
+    int64_t outer, inner, per;
+    double eps;
+} ln_job;
+
+MK_SIMD static void ln_row(const float *restrict xa, float *restrict oa, const float *g,
+                           const float *b, float fm, float s, int64_t inner)
+{
+    if (g && b)
+        MK_VLOOP((size_t)inner, oa[i] = (xa[i] - fm) * s * g[i] + b[i]);
+    else if (g)
+        MK_VLOOP((size_t)inner, oa[i] = (xa[i] - fm) * s * g[i]);
+    else if (b)
+        MK_VLOOP((size_t)inner, oa[i] = (xa[i] - fm) * s + b[i]);
+    else
+        MK_VLOOP((size_t)inner, oa[i] = (xa[i] - fm) * s);
+}
+
+static void ln_chunk(void *ctx, int64_t ci, int tid)
+{
+    const ln_job *J = ctx;
+    int64_t inner = J->inner, p1 = (ci + 1) * J->per < J->outer ? (ci + 1) * J->per : J->outer;
+    (void)tid;
+    for (int64_t p = ci * J->per; p < p1; p++) {
+        const float *xa = J->a + p * inner;
+        float *oa = J->o + p * inner;
+        double m, v;
+        moments(xa, inner, &m, &v);
+        float s = (float)(1.0 / sqrt(v + J->eps)), fm = (float)m;
+        if (!J->gr && !J->br) {
+            ln_row(xa, oa, J->g, J->b, fm, s, inner);
+            continue;
+        }
+        for (int64_t q = 0; q < inner; q++) {
+            float y = (xa[q] - fm) * s;
+            if (J->gr) y *= (float)mk_rt_f64(J->gr, (size_t)q);
+            if (J->br) y += (float)mk_rt_f64(J->br, (size_t)q);
+            oa[q] = y;
+        }
+    }
 }
 
 /* Per-channel value of an optional vector parameter (def when absent). */
@@ -151,19 +205,16 @@ mk_status mk_k_layer_norm(mk_kctx *k)
     float *o = out->data;
     int64_t outer = inner ? (int64_t)(x->numel / (size_t)inner) : 0;
     if (trailing) {
-        for (int64_t p = 0; p < outer; p++) {
-            const float *xa = a + p * inner;
-            float *oa = o + p * inner;
-            double m, v;
-            moments(xa, inner, &m, &v);
-            float s = (float)(1.0 / sqrt(v + eps)), fm = (float)m;
-            for (int64_t q = 0; q < inner; q++) {
-                float y = (xa[q] - fm) * s;
-                if (g) y *= (float)mk_rt_f64(g, (size_t)q);
-                if (b) y += (float)mk_rt_f64(b, (size_t)q);
-                oa[q] = y;
-            }
+        int gf = g && mk_interp_layout(g->type.dtype) == MK_L_F32;
+        int bf = b && mk_interp_layout(b->type.dtype) == MK_L_F32;
+        ln_job J = {a, g ? g->data : NULL, b ? b->data : NULL, NULL, NULL, o, outer, inner, 1, eps};
+        if ((g && !gf) || (b && !bf)) { /* element by element through mk_rt_f64 */
+            J.gr = g, J.br = b;
+            J.g = J.b = NULL;
         }
+        J.per = inner >= 65536 ? 1 : 65536 / (inner ? inner : 1);
+        k->path = "layer_norm: rows";
+        mk_par_for(k, mk_par_chunks(outer, J.per), ln_chunk, &J);
         return MK_OK;
     }
     /* general axes: index maps for group (outer) and position within the group (inner) */

@@ -1,0 +1,165 @@
+/* The session's thread pool: mk_par_for hands the chunks of one kernel to the calling thread
+ * and threads-1 workers (created on first use, parked on a condition variable between
+ * kernels). Kernels choose their chunks from shapes alone and each chunk writes its own part
+ * of the output, so the bits are the same for any thread count; OpenBLAS itself runs one
+ * thread per call. Per-thread scratch buffers serve kernels that need a tile each. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "ip_engine.h"
+
+struct mk_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done_cv;
+    int n_workers, quit;
+    unsigned long gen;
+    pthread_t th[MK_PAR_MAX];
+    struct worker_arg {
+        mk_pool *pool;
+        int tid;
+    } arg[MK_PAR_MAX];
+    mk_par_fn fn; /* the current job (read under mu) */
+    void *ctx;
+    int64_t n;
+    /* (job generation << 32) | next chunk: a thread that woke late cannot claim a chunk of a
+     * later job with an earlier job's function */
+    atomic_ullong claim;
+    atomic_llong done; /* chunks finished of the current job */
+};
+
+static void run_chunks(mk_pool *p, unsigned long gen, mk_par_fn fn, void *ctx, int64_t n, int tid)
+{
+    for (;;) {
+        unsigned long long v = atomic_load(&p->claim);
+        if ((v >> 32) != (gen & 0xffffffffu) || (int64_t)(v & 0xffffffffu) >= n) break;
+        if (!atomic_compare_exchange_weak(&p->claim, &v, v + 1)) continue;
+        fn(ctx, (int64_t)(v & 0xffffffffu), tid);
+        if (atomic_fetch_add(&p->done, 1) + 1 == n) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+static void *worker(void *a)
+{
+    mk_pool *p = ((struct worker_arg *)a)->pool;
+    int tid = ((struct worker_arg *)a)->tid;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        mk_par_fn fn = p->fn;
+        void *ctx = p->ctx;
+        int64_t n = p->n;
+        pthread_mutex_unlock(&p->mu);
+        run_chunks(p, seen, fn, ctx, n, tid);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+int mk_ip_thread_count(int requested)
+{
+    long n = requested > 0 ? requested : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MK_PAR_MAX ? MK_PAR_MAX : (int)n;
+}
+
+/* The pool of ip, started on first use; NULL when one thread or threads cannot start (the
+ * kernels then run every chunk on the calling thread: same results, slower). */
+static mk_pool *pool_get(mk_interp *ip)
+{
+    if (ip->n_threads <= 1 || ip->tpool_failed) return NULL;
+    if (ip->tpool) return ip->tpool;
+    mk_pool *p = mk_calloc(ip->alloc, 1, sizeof *p);
+    if (!p) {
+        ip->tpool_failed = 1;
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->go, NULL);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->claim, 0);
+    atomic_init(&p->done, 0);
+    for (int t = 1; t < ip->n_threads; t++) {
+        p->arg[t] = (struct worker_arg){p, t};
+        if (pthread_create(&p->th[p->n_workers], NULL, worker, &p->arg[t])) break;
+        p->n_workers++;
+    }
+    ip->tpool = p;
+    if (!p->n_workers) {
+        mk_ip_pool_free(ip);
+        ip->tpool_failed = 1;
+        return NULL;
+    }
+    return p;
+}
+
+void mk_ip_pool_free(mk_interp *ip)
+{
+    mk_pool *p = ip->tpool;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    for (int t = 0; t < p->n_workers; t++) pthread_join(p->th[t], NULL);
+    pthread_cond_destroy(&p->go);
+    pthread_cond_destroy(&p->done_cv);
+    pthread_mutex_destroy(&p->mu);
+    mk_free(ip->alloc, p, sizeof *p);
+    ip->tpool = NULL;
+}
+
+void mk_par_for(mk_kctx *k, int64_t n, mk_par_fn fn, void *ctx)
+{
+    mk_pool *p = n > 1 && n < (1ll << 31) ? pool_get(k->ip) : NULL;
+    if (!p) {
+        for (int64_t i = 0; i < n; i++) fn(ctx, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->n = n;
+    unsigned long gen = ++p->gen;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->claim, (unsigned long long)(gen & 0xffffffffu) << 32);
+    pthread_cond_broadcast(&p->go);
+    pthread_mutex_unlock(&p->mu);
+    run_chunks(p, gen, fn, ctx, n, 0);
+    /* wait for the chunks, not for the workers: one that wakes late finds nothing to claim */
+    if (atomic_load(&p->done) < n) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->done) < n) pthread_cond_wait(&p->done_cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+int mk_par_threads(const mk_kctx *k)
+{
+    return k->ip->n_threads;
+}
+
+mk_status mk_par_scratch_reserve(mk_kctx *k, size_t bytes)
+{
+    mk_interp *ip = k->ip;
+    for (int t = 0; t < ip->n_threads; t++)
+        if (ip->tscratch_n[t] < bytes) {
+            mk_free(ip->alloc, ip->tscratch[t], ip->tscratch_n[t]);
+            ip->tscratch_n[t] = 0;
+            if (!(ip->tscratch[t] = mk_malloc(ip->alloc, bytes))) return MK_OOM(k->e);
+            ip->tscratch_n[t] = bytes;
+        }
+    return MK_OK;
+}
+
+void *mk_par_scratch(mk_kctx *k, int tid)
+{
+    return k->ip->tscratch[tid];
+}

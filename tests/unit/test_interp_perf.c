@@ -1,0 +1,543 @@
+/* Tests for the interpreter's speed machinery (not its speed): the per-op profile (rows, kernel
+ * paths, output bytes, times adding up to the total), `milkit run --profile [--json]`, and
+ * threads: runs with -j 1, 2 and 3 give bit-identical outputs on built programs and on the
+ * real models of tests/.cache (skipped with a message when absent). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+#include "interp/interp_int.h"
+#include "test.h"
+
+typedef struct bld {
+    mk_program *p;
+    mk_function *f;
+    mk_block *b;
+    mk_err e;
+    mk_tensor_list ins;
+} bld;
+
+static void b_init(bld *B)
+{
+    memset(B, 0, sizeof *B);
+    B->p = mk_ir_program_new(NULL, 9);
+    B->f = mk_ir_function_new(B->p, "main");
+    B->b = B->f->block;
+}
+
+static void b_free(bld *B)
+{
+    mk_tensor_list_free(&B->ins);
+    mk_ir_program_free(B->p);
+}
+
+static float frand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* An fp32 input filled with seeded values in [-scale, scale). */
+static mk_value *b_input(bld *B, const char *name, int rank, const int64_t *dims, unsigned seed,
+                         float scale)
+{
+    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
+    mk_value *v = mk_ir_function_add_input(B->p, B->f, name, &t);
+    mk_tensor tt;
+    memset(&tt, 0, sizeof tt);
+    tt.name = mk_strdup_default(name);
+    tt.dtype = MK_DT_FP32;
+    tt.rank = rank;
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)(tt.dims[i] = dims[i]);
+    tt.nbytes = n * 4;
+    tt.data = malloc(tt.nbytes);
+    for (size_t i = 0; i < n; i++) ((float *)tt.data)[i] = scale * frand(&seed);
+    mk_tensor_list_push(&B->ins, &tt, NULL);
+    return v;
+}
+
+static mk_value *crand(bld *B, int rank, const int64_t *dims, unsigned seed, float scale)
+{
+    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+    float *v = malloc(n * 4);
+    for (size_t i = 0; i < n; i++) v[i] = scale * frand(&seed);
+    mk_value *c = mk_ir_const(B->p, B->b, "c", &t, v, n * 4, 0);
+    free(v);
+    return c;
+}
+
+static mk_value *cfs(bld *B, float v)
+{
+    return mk_ir_const_f32(B->p, B->b, "s", 1, &v, 1);
+}
+
+static mk_value *ci(bld *B, int n, const int32_t *v)
+{
+    return mk_ir_const_i32(B->p, B->b, "i", n, v, 0);
+}
+
+static mk_value *cis(bld *B, int32_t v)
+{
+    return mk_ir_const_i32(B->p, B->b, "i", 1, &v, 1);
+}
+
+static mk_value *cs(bld *B, const char *s)
+{
+    return mk_ir_const_str(B->p, B->b, "s", s);
+}
+
+/* op(B, kind, "param", value, ..., NULL): one output; NULL when inference fails. */
+static mk_value *op(bld *B, mk_op_kind k, ...)
+{
+    mk_op *o = mk_ir_op_new(B->p, k, NULL);
+    va_list ap;
+    va_start(ap, k);
+    const char *nm;
+    while ((nm = va_arg(ap, const char *))) {
+        mk_value *v = va_arg(ap, mk_value *);
+        if (v) mk_ir_op_add_input(B->p, o, nm, v);
+    }
+    va_end(ap);
+    mk_type t = mk_type_scalar(MK_DT_FP32);
+    mk_ir_op_add_output(B->p, o, NULL, &t);
+    mk_ir_block_append(B->b, o);
+    if (mk_ir_infer_op(o, &B->e) != MK_OK) {
+        printf("  infer: %s\n", B->e.msg);
+        return NULL;
+    }
+    return o->outputs[0];
+}
+
+/* conv with pad_type same; groups 1 unless g > 1. */
+static mk_value *conv(bld *B, mk_value *x, int cout, int cin_g, int kh, int kw, int g, int dil,
+                      unsigned seed)
+{
+    int64_t wd[4] = {cout, cin_g, kh, kw}, bd[1] = {cout};
+    int32_t one[2] = {1, 1}, dl[2] = {dil, dil};
+    float sc = 1.0f / sqrtf((float)(cin_g * kh * kw));
+    return op(B, MK_OP_CONV, "x", x, "weight", crand(B, 4, wd, seed, sc), "bias",
+              crand(B, 1, bd, seed + 1, 0.1f), "strides", ci(B, 2, one), "dilations",
+              ci(B, 2, dl), "pad_type", cs(B, "same"), "groups", cis(B, g), NULL);
+}
+
+/* A small CNN + attention-like tail covering the kernels with threaded paths: im2col conv with
+ * a fused relu, depthwise (dilated) conv, 1x1 conv, hardswish written as sigmoid_hard * x,
+ * softmax, layer_norm, matmul, elementwise with broadcasting. */
+static mk_value *build_net(bld *B, int C, int H, int W)
+{
+    int64_t xd[4] = {1, 3, H, W};
+    mk_value *x = b_input(B, "x", 4, xd, 7, 1.0f);
+    mk_value *y = conv(B, x, C, 3, 3, 3, 1, 1, 11);
+    y = op(B, MK_OP_RELU, "x", y, NULL);
+    mk_value *d = conv(B, y, C, 1, 3, 3, C, 2, 13);
+    mk_value *hs = op(B, MK_OP_SIGMOID_HARD, "x", d, "alpha", cfs(B, 1.0f / 6), "beta",
+                      cfs(B, 0.5f), NULL);
+    y = op(B, MK_OP_MUL, "x", d, "y", hs, NULL);
+    y = conv(B, y, C, C, 1, 1, 1, 1, 17);
+    y = op(B, MK_OP_ADD, "x", y, "y", d, NULL);
+    int32_t shp[3] = {1, C, H * W};
+    y = op(B, MK_OP_RESHAPE, "x", y, "shape", ci(B, 3, shp), NULL);
+    int32_t ax = -1;
+    mk_value *ln = op(B, MK_OP_LAYER_NORM, "x", y, "axes", ci(B, 1, &ax), "epsilon",
+                      cfs(B, 1e-5f), NULL);
+    mk_value *s = op(B, MK_OP_MATMUL, "x", ln, "y", ln, "transpose_y",
+                     mk_ir_const_bool(B->p, B->b, "b", 1, (const uint8_t[]){1}, 1), NULL);
+    s = op(B, MK_OP_SOFTMAX, "x", s, "axis", cis(B, -1), NULL);
+    mk_value *o = op(B, MK_OP_MATMUL, "x", s, "y", ln, NULL);
+    o = op(B, MK_OP_GELU, "x", o, "mode", cs(B, "EXACT"), NULL);
+    return op(B, MK_OP_ADD, "x", o, "y", y, NULL);
+}
+
+static int same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
+{
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->items[i].nbytes != b->items[i].nbytes ||
+            memcmp(a->items[i].data, b->items[i].data, a->items[i].nbytes))
+            return 0;
+    return 1;
+}
+
+TEST(interp_profile_rows_paths_and_sum)
+{
+    bld B;
+    b_init(&B);
+    enum { C = 32, H = 48, W = 48 };
+    mk_value *y = build_net(&B, C, H, W);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    int n_ops = 0;
+    MK_FOR_OPS(B.b, o) n_ops++;
+    mk_run_options ro = {0, 1, 0};
+    mk_session *s;
+    REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+    mk_tensor_list out;
+    int n;
+    double total;
+    REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
+    CHECK(mk_session_profile(s, &n, &total) == NULL && n == 0); /* off by default */
+    mk_tensor_list_free(&out);
+    mk_session_set_profile(s, 1);
+    /* the best of 5 runs: preemption on a busy machine lands outside the ops at random */
+    double best = 0, best_sum = 0, best_total = 0;
+    for (int it = 0; it < 5; it++) { /* rows are per run, not accumulated */
+        REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
+        mk_tensor_list_free(&out);
+        const mk_op_profile *r = mk_session_profile(s, &n, &total);
+        REQUIRE(r);
+        CHECK_EQ_INT(n, n_ops);
+        double sum = 0;
+        int convs = 0, fused = 0, dw = 0;
+        for (int i = 0; i < n; i++) {
+            sum += r[i].ms;
+            CHECK(r[i].ms >= 0 && r[i].kind && r[i].path);
+            if (!strcmp(r[i].kind, "conv")) {
+                convs++;
+                CHECK_MSG(!strncmp(r[i].path, "conv: ", 6), "conv path '%s'", r[i].path);
+                CHECK_EQ_INT(r[i].out_bytes, (size_t)C * H * W * 4);
+                dw += strstr(r[i].path, "depthwise") != NULL;
+            }
+            if (!strcmp(r[i].kind, "relu")) fused += r[i].fused;
+        }
+        CHECK_EQ_INT(convs, 3);
+        CHECK_EQ_INT(dw, 1);
+        CHECK_EQ_INT(fused, 1); /* relu runs inside the first conv's kernel */
+        CHECK_MSG(total > 0 && sum <= total * 1.0001, "ops %.3f ms > total %.3f ms", sum, total);
+        if (total > 0 && sum / total > best) best = sum / total, best_sum = sum, best_total = total;
+    }
+    CHECK_MSG(best >= 0.95, "ops add up to %.3f ms of %.3f ms", best_sum, best_total);
+    mk_session_set_profile(s, 0);
+    REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
+    mk_tensor_list_free(&out);
+    CHECK(mk_session_profile(s, &n, &total) == NULL);
+    mk_session_free(s);
+    b_free(&B);
+}
+
+TEST(interp_threads_bit_identical_built)
+{
+    static const int shapes[][3] = {{16, 33, 47}, {40, 24, 24}, {8, 5, 300}, {24, 64, 96}};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        bld B;
+        b_init(&B);
+        mk_value *y = build_net(&B, shapes[c][0], shapes[c][1], shapes[c][2]);
+        REQUIRE(y);
+        mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+        mk_tensor_list ref, got;
+        mk_run_options r1 = {0, 1, 0};
+        REQUIRE(mk_run(B.p, &r1, &B.ins, &ref, &B.e) == MK_OK);
+        for (int j = 2; j <= 3; j++) {
+            mk_run_options rj = {0, j, 0};
+            REQUIRE(mk_run(B.p, &rj, &B.ins, &got, &B.e) == MK_OK);
+            CHECK_MSG(same_bits(&ref, &got), "shape %zu: -j %d differs from -j 1", c, j);
+            mk_tensor_list_free(&got);
+        }
+        mk_tensor_list_free(&ref);
+        b_free(&B);
+    }
+}
+
+TEST(interp_threads_bit_identical_models)
+{
+    static const char *const models[][2] = {
+        {"ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx", "x=1,3,48,192"},
+        {"ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx", "x=1,3,48,320"},
+        {"openwakeword-0.1.1/package/models/embedding_model.onnx", "input_1=1,76,32,1"},
+        {"openwakeword-0.1.1/package/models/melspectrogram.onnx", "input=1,1280"},
+    };
+    int ran = 0;
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+        char path[512], out[4096];
+        snprintf(path, sizeof path, "tests/.cache/%s", models[m][0]);
+        if (!mk_path_exists(path)) continue;
+        char f1[600], f2[600];
+        snprintf(f1, sizeof f1, "%s/thr%zu_1.npz", mk_test_tmpdir(), m);
+        snprintf(f2, sizeof f2, "%s/thr%zu_2.npz", mk_test_tmpdir(), m);
+        for (int j = 1; j <= 2; j++) {
+            int rc = mk_test_sh(out, sizeof out, "%s run %s --shape %s --seed 5 -j %d -o %s",
+                                mk_test_bin(), path, models[m][1], j, j == 1 ? f1 : f2);
+            CHECK_MSG(rc == 0, "%s -j %d: %s", models[m][0], j, out);
+        }
+        mk_tensor_list a, b;
+        mk_err e = {0};
+        REQUIRE(mk_npz_read(f1, &a, &e) == MK_OK);
+        REQUIRE(mk_npz_read(f2, &b, &e) == MK_OK);
+        CHECK_MSG(same_bits(&a, &b), "%s: -j 2 differs from -j 1", models[m][0]);
+        mk_tensor_list_free(&a);
+        mk_tensor_list_free(&b);
+        ran++;
+    }
+    if (!ran) SKIP("no model of tests/.cache present (tests/fetch_models.sh)");
+}
+
+TEST(cli_run_profile_text_and_json)
+{
+    bld B;
+    b_init(&B);
+    mk_value *y = build_net(&B, 8, 12, 12);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    char pkg[512], out[1 << 16];
+    snprintf(pkg, sizeof pkg, "%s/prof.mlpackage", mk_test_tmpdir());
+    REQUIRE(mk_program_save(B.p, pkg, MK_TARGET_DEFAULT, &B.e) == MK_OK);
+    b_free(&B);
+    REQUIRE(mk_test_sh(out, sizeof out, "%s run %s -j 1 --profile", mk_test_bin(), pkg) == 0);
+    CHECK(strstr(out, "profile: total") && strstr(out, "kernel path") &&
+          strstr(out, "conv: depthwise direct") && strstr(out, "layer_norm"));
+    REQUIRE(mk_test_sh(out, sizeof out, "%s run %s -j 1 --profile --json --repeat 2",
+                       mk_test_bin(), pkg) == 0);
+    CHECK_MSG(out[0] == '{' && strstr(out, "\"total_ms\":") && strstr(out, "\"kinds\":[") &&
+                  strstr(out, "\"path\":\"conv: 1x1 sgemm (no copy)\"") &&
+                  !strstr(out, "median_ms"),
+              "json: %.300s", out);
+    CHECK_EQ_INT(mk_test_sh(out, sizeof out, "%s run %s --json", mk_test_bin(), pkg), 2);
+    CHECK(strstr(out, "--json goes with --profile") != NULL);
+}
+
+/* Outputs with fusion off (an observed session sees every op), for bit comparisons. */
+static mk_status run_unfused(bld *B, mk_tensor_list *out)
+{
+    mk_run_options ro = {0, 1, 0};
+    mk_interp *ip;
+    mk_status st = mk_interp_new_observed(B->p, &ro, NULL, NULL, &ip, &B->e);
+    if (st) return st;
+    const mk_tensor *ins[8];
+    for (int i = 0; i < B->ins.n && i < 8; i++) ins[i] = &B->ins.items[i];
+    st = mk_interp_exec(ip, ins, out, NULL, &B->e);
+    mk_interp_free(ip);
+    return st;
+}
+
+static int fused_rows(const mk_session *s, const char *kind)
+{
+    int n, f = 0;
+    double total;
+    const mk_op_profile *r = mk_session_profile(s, &n, &total);
+    for (int i = 0; i < n; i++) f += r[i].fused && !strcmp(r[i].kind, kind);
+    return f;
+}
+
+TEST(interp_fused_hard_sigmoid_mul_bit_identical)
+{
+    for (int order = 0; order < 2; order++) {
+        bld B;
+        b_init(&B);
+        int64_t xd[4] = {1, 4, 9, 13};
+        mk_value *x = b_input(&B, "x", 4, xd, 3, 8.0f);
+        /* NaN, infinities and -0 pass through the fused step as through the two ops */
+        float *xv = B.ins.items[0].data;
+        xv[0] = NAN, xv[1] = INFINITY, xv[2] = -INFINITY, xv[3] = -0.0f;
+        mk_value *c = conv(&B, x, 6, 4, 3, 3, 1, 1, 21);
+        mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 1.0f / 6), "beta",
+                         cfs(&B, 0.5f), NULL);
+        mk_value *y = order ? op(&B, MK_OP_MUL, "x", h, "y", c, NULL)
+                            : op(&B, MK_OP_MUL, "x", c, "y", h, NULL);
+        y = op(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 0.25f), NULL);
+        REQUIRE(y);
+        mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+        mk_tensor_list ref, got;
+        REQUIRE(run_unfused(&B, &ref) == MK_OK);
+        mk_run_options ro = {0, 1, 0};
+        mk_session *s;
+        REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+        mk_session_set_profile(s, 1);
+        REQUIRE(mk_session_run(s, &B.ins, &got, NULL, &B.e) == MK_OK);
+        CHECK_EQ_INT(fused_rows(s, "sigmoid_hard") + fused_rows(s, "mul") + fused_rows(s, "add"),
+                     3);
+        CHECK_MSG(same_bits(&ref, &got), "order %d: fused result differs", order);
+        mk_tensor_list_free(&ref);
+        mk_tensor_list_free(&got);
+        mk_session_free(s);
+        b_free(&B);
+    }
+}
+
+/* softmax's fast path (contiguous rows, polynomial exp) and layer_norm's (trailing axes) against
+ * double-precision references, with -inf entries (masked scores) and rows long and short. */
+TEST(interp_softmax_layer_norm_fast_paths_vs_double)
+{
+    static const int64_t lens[] = {1, 7, 64, 1000, 20000};
+    for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+        int64_t L = lens[c], R = 3;
+        bld B;
+        b_init(&B);
+        int64_t xd[2] = {R, L}, gd[1] = {L};
+        mk_value *x = b_input(&B, "x", 2, xd, 9 + (unsigned)c, 30.0f);
+        float *xv = B.ins.items[0].data;
+        if (L > 1) xv[1] = -INFINITY; /* row 0 only */
+        float *gb = malloc((size_t)L * 8);
+        unsigned seed = 5;
+        for (int64_t j = 0; j < 2 * L; j++) gb[j] = 2 * frand(&seed);
+        mk_type gt = mk_type_make(MK_DT_FP32, 1, gd);
+        int32_t ax = -1;
+        mk_value *sm = op(&B, MK_OP_SOFTMAX, "x", x, "axis", cis(&B, -1), NULL);
+        mk_value *ln = op(&B, MK_OP_LAYER_NORM, "x", x, "axes", ci(&B, 1, &ax), "gamma",
+                          mk_ir_const(B.p, B.b, "g", &gt, gb, (size_t)L * 4, 0), "beta",
+                          mk_ir_const(B.p, B.b, "b", &gt, gb + L, (size_t)L * 4, 0), "epsilon",
+                          cfs(&B, 1e-5f), NULL);
+        REQUIRE(sm && ln);
+        mk_value *outs[2] = {sm, ln};
+        mk_ir_block_set_outputs(B.p, B.b, 2, outs);
+        mk_tensor_list out;
+        mk_run_options ro = {0, 2, 0};
+        REQUIRE(mk_run(B.p, &ro, &B.ins, &out, &B.e) == MK_OK);
+        const float *s = out.items[0].data, *l = out.items[1].data;
+        for (int64_t r = 0; r < R; r++) {
+            const float *xr = xv + r * L;
+            double mx = -INFINITY, sum = 0, worst = 0;
+            for (int64_t j = 0; j < L; j++) mx = xr[j] > mx ? xr[j] : mx;
+            for (int64_t j = 0; j < L; j++) sum += exp((double)xr[j] - mx);
+            for (int64_t j = 0; j < L; j++) {
+                double want = exp((double)xr[j] - mx) / sum, got = s[r * L + j];
+                double err = want > 1e-30 ? fabs(got - want) / want : fabs(got - want) > 1e-30;
+                worst = err > worst ? err : worst;
+            }
+            CHECK_MSG(worst < 2e-6, "softmax len %lld row %lld: rel err %g", (long long)L,
+                      (long long)r, worst);
+            if (r == 0 && L > 1) {
+                CHECK(s[1] == 0.0f);
+                continue; /* layer_norm of a row holding -inf is NaN */
+            }
+            double m = 0, v = 0;
+            for (int64_t j = 0; j < L; j++) m += xr[j];
+            m /= (double)L;
+            for (int64_t j = 0; j < L; j++) v += (xr[j] - m) * (xr[j] - m);
+            v /= (double)L;
+            worst = 0;
+            for (int64_t j = 0; j < L; j++) {
+                double want = (xr[j] - m) / sqrt(v + 1e-5) * gb[j] + gb[L + j];
+                double err = fabs(l[r * L + j] - want);
+                worst = err > worst ? err : worst;
+            }
+            CHECK_MSG(worst < 1e-5, "layer_norm len %lld row %lld: abs err %g", (long long)L,
+                      (long long)r, worst);
+        }
+        free(gb);
+        mk_tensor_list_free(&out);
+        b_free(&B);
+    }
+}
+
+/* gelu EXACT's polynomial erf against the double-precision formula, infinities included. */
+TEST(interp_gelu_exact_fast_path_vs_double)
+{
+    bld B;
+    b_init(&B);
+    int64_t xd[1] = {4001};
+    mk_value *x = b_input(&B, "x", 1, xd, 1, 1.0f);
+    float *xv = B.ins.items[0].data;
+    for (int i = 0; i < 4000; i++) xv[i] = -10.0f + 20.0f * (float)i / 4000.0f;
+    xv[4000] = INFINITY;
+    mk_value *y = op(&B, MK_OP_GELU, "x", x, "mode", cs(&B, "EXACT"), NULL);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    mk_tensor_list out;
+    mk_run_options ro = {0, 1, 0};
+    REQUIRE(mk_run(B.p, &ro, &B.ins, &out, &B.e) == MK_OK);
+    const float *o = out.items[0].data;
+    double worst = 0;
+    for (int i = 0; i < 4000; i++) {
+        double v = xv[i], want = 0.5 * v * (1.0 + erf(v * 0.70710678118654752));
+        double err = fabs(o[i] - want) / (fabs(v) > 1 ? fabs(v) : 1);
+        worst = err > worst ? err : worst;
+    }
+    CHECK_MSG(worst < 1e-6, "gelu: scaled abs err %g", worst);
+    CHECK(o[4000] == INFINITY);
+    mk_tensor_list_free(&out);
+    b_free(&B);
+}
+
+/* Under fp16 emulation the fused chains round the host's result, each step's and each inner
+ * value of a pattern, with fp16 constants: the same bits as the ops run one by one. A step
+ * overflowing half precision is still reported. */
+TEST(interp_fp16_emulate_fused_chains_bit_identical)
+{
+    for (int big = 0; big < 2; big++) {
+        bld B;
+        b_init(&B);
+        int64_t xd[4] = {1, 3, 11, 17};
+        mk_value *x = b_input(&B, "x", 4, xd, 4, 3.0f);
+        mk_value *c = conv(&B, x, 8, 3, 3, 3, 1, 1, 31);
+        mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 0.2f), "beta",
+                         cfs(&B, 0.5f), NULL);
+        mk_value *y = op(&B, MK_OP_MUL, "x", c, "y", h, NULL);
+        y = op(&B, MK_OP_MUL, "x", y, "y", cfs(&B, big ? 30000.0f : 1.7f), NULL);
+        mk_value *a = op(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 3.0f), NULL);
+        mk_value *cl = op(&B, MK_OP_CLIP, "x", a, "alpha", cfs(&B, 0), "beta", cfs(&B, 6), NULL);
+        y = op(&B, MK_OP_MUL, "x", y, "y", cl, NULL);
+        y = op(&B, MK_OP_REAL_DIV, "x", y, "y", cfs(&B, 6), NULL);
+        y = op(&B, MK_OP_LEAKY_RELU, "x", y, "alpha", cfs(&B, 0.1f), NULL);
+        REQUIRE(y);
+        mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+        mk_run_options ro = {1, 1, 0};
+        mk_interp *ip;
+        REQUIRE(mk_interp_new_observed(B.p, &ro, NULL, NULL, &ip, &B.e) == MK_OK);
+        const mk_tensor *ins[1] = {&B.ins.items[0]};
+        mk_tensor_list ref, got;
+        mk_interp_result r1;
+        REQUIRE(mk_interp_exec(ip, ins, &ref, &r1, &B.e) == MK_OK);
+        mk_interp_free(ip);
+        mk_session *s;
+        REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+        mk_session_set_profile(s, 1);
+        mk_run_report r2;
+        REQUIRE(mk_session_run(s, &B.ins, &got, &r2, &B.e) == MK_OK);
+        CHECK_EQ_INT(fused_rows(s, "mul") + fused_rows(s, "sigmoid_hard") + fused_rows(s, "add") +
+                         fused_rows(s, "clip") + fused_rows(s, "real_div") +
+                         fused_rows(s, "leaky_relu"),
+                     8);
+        CHECK_MSG(same_bits(&ref, &got), "big=%d: fused fp16 result differs", big);
+        CHECK_EQ_INT(r1.warning[0] != 0, big);
+        CHECK_EQ_INT(r2.warning[0] != 0, big);
+        mk_tensor_list_free(&ref);
+        mk_tensor_list_free(&got);
+        mk_session_free(s);
+        b_free(&B);
+    }
+}
+
+/* conv -> batch_norm -> sigmoid_hard * x fused (batch_norm as a per-channel step) on a plain,
+ * a grouped and a depthwise conv host, fp32 and fp16-emulated: the same bits as unfused. */
+TEST(interp_fused_batch_norm_bit_identical)
+{
+    static const int groups[] = {1, 2, 6};
+    for (int fp16 = 0; fp16 < 2; fp16++)
+        for (size_t gi = 0; gi < sizeof groups / sizeof *groups; gi++) {
+            int G = groups[gi], C = 6;
+            bld B;
+            b_init(&B);
+            int64_t xd[4] = {2, C, 9, 14}, cd[1] = {C};
+            mk_value *x = b_input(&B, "x", 4, xd, 8, 2.0f);
+            mk_value *c = conv(&B, x, C, C / G, 3, 3, G, 1, 41 + (unsigned)gi);
+            mk_value *bn = op(&B, MK_OP_BATCH_NORM, "x", c, "mean", crand(&B, 1, cd, 4, 0.5f),
+                              "variance", cfs(&B, 0.7f), "gamma",
+                              crand(&B, 1, cd, 6, 2.0f), "beta", crand(&B, 1, cd, 7, 1.0f),
+                              "epsilon", cfs(&B, 1e-3f), NULL);
+            mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", bn, "alpha", cfs(&B, 0.2f), "beta",
+                             cfs(&B, 0.5f), NULL);
+            mk_value *y = op(&B, MK_OP_MUL, "x", bn, "y", h, NULL);
+            REQUIRE(y);
+            mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+            mk_run_options ro = {fp16, 1, 0};
+            mk_interp *ip;
+            REQUIRE(mk_interp_new_observed(B.p, &ro, NULL, NULL, &ip, &B.e) == MK_OK);
+            const mk_tensor *ins[1] = {&B.ins.items[0]};
+            mk_tensor_list ref, got;
+            REQUIRE(mk_interp_exec(ip, ins, &ref, NULL, &B.e) == MK_OK);
+            mk_interp_free(ip);
+            mk_session *s;
+            REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+            mk_session_set_profile(s, 1);
+            REQUIRE(mk_session_run(s, &B.ins, &got, NULL, &B.e) == MK_OK);
+            CHECK_EQ_INT(fused_rows(s, "batch_norm") + fused_rows(s, "mul"), 2);
+            CHECK_MSG(same_bits(&ref, &got), "groups %d fp16 %d: fused result differs", G, fp16);
+            mk_tensor_list_free(&ref);
+            mk_tensor_list_free(&got);
+            mk_session_free(s);
+            b_free(&B);
+        }
+}
