@@ -1,6 +1,12 @@
-/* Test runner: runs every registered test (or those whose name contains argv[1]) and ends
- * with the line "N passed, N failed, N skipped". Exit status 1 when any test failed. */
+/* Test runner: runs every registered test (or those whose name or file contains FILTER) and
+ * ends with the line "N passed, N failed, N skipped" (FILTER: comma-separated substrings).
+ * Exit status 1 when any test failed.
+ * --fail-alloc[=N] (debug and ASan builds) reruns each selected test with the default
+ * allocator failing at call N, or at up to --points calls spread over the test's count,
+ * persistently and once (transient); the test's own verdicts are ignored there: what counts is
+ * no crash, no sanitizer report and no leak. Tests slower than --max-ms are left out. */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -18,6 +24,10 @@ typedef struct reg {
 static reg tests[4096];
 static int n_tests;
 static char tmpdir[256];
+static int quiet; /* fault runs: the tests' own failure messages are expected, not shown */
+static char fault_run[400];
+
+#include "base/base.h"
 
 void mk_test_register(const char *name, const char *file, mk_test_fn fn)
 {
@@ -27,12 +37,13 @@ void mk_test_register(const char *name, const char *file, mk_test_fn fn)
 void mk_test_fail(mk_test_ctx *t, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
+    t->failures++;
+    if (quiet) return;
     fprintf(stdout, "  %s:%d: ", file, line);
     va_start(ap, fmt);
     vfprintf(stdout, fmt, ap);
     va_end(ap);
     fputc('\n', stdout);
-    t->failures++;
 }
 
 void mk_test_skip(mk_test_ctx *t, const char *fmt, ...)
@@ -95,9 +106,105 @@ static int cmp_reg(const void *a, const void *b)
     return c ? c : strcmp(x->name, y->name);
 }
 
+/* whether a comma-separated filter names part of r's name or file */
+static int selected(const reg *r, const char *filter)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", filter);
+    for (char *save = NULL, *f = strtok_r(buf, ",", &save); f; f = strtok_r(NULL, ",", &save))
+        if (strstr(r->name, f) || strstr(r->file, f)) return 1;
+    return 0;
+}
+
+static void on_fatal(int sig)
+{
+    (void)sig;
+    if (fault_run[0] && write(2, fault_run, strlen(fault_run)) < 0) _exit(3);
+    _exit(3);
+}
+
+/* ASan reports and exits on its own: name the fault run first */
+void __sanitizer_set_death_callback(void (*cb)(void)) __attribute__((weak));
+static void on_death(void)
+{
+    on_fatal(0);
+}
+
+static double run_once(const reg *r, mk_test_ctx *t)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    r->fn(t);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+}
+
+/* Reruns r with allocation failures; returns the runs made (0: left out, with a line why). */
+static long fault_test(const reg *r, long at, long points, double max_ms)
+{
+    mk_test_ctx t = {r->name, 0, 0, {0}};
+    quiet = 1;
+    mk_fault_inject(0, 0);
+    double ms = run_once(r, &t);
+    long calls = mk_fault_calls();
+    quiet = 0;
+    if (t.skipped || t.failures || calls == 0 || ms > max_ms) {
+        printf("fault-skip %s: %s\n", r->name,
+               t.skipped ? "skipped" : t.failures ? "fails without faults" : calls == 0 ? "no allocations" : "too slow");
+        return 0;
+    }
+    long n = at > 0 ? 1 : calls < points ? calls : points, runs = 0, fired = 0;
+    for (int once = 0; once < 2; once++)
+        for (long i = 0; i < n; i++) {
+            long k = at > 0 ? at : n == 1 ? 1 : 1 + i * (calls - 1) / (n - 1);
+            snprintf(fault_run, sizeof fault_run, "fault run: %s, allocation %ld of %ld, %s\n",
+                     r->name, k, calls, once ? "once" : "persistent");
+            if (getenv("MK_FAULT_TRACE")) fputs(fault_run, stderr);
+            mk_test_ctx u = {r->name, 0, 0, {0}};
+            quiet = 1;
+            mk_fault_inject(k, once);
+            run_once(r, &u);
+            fired += mk_fault_fired();
+            mk_fault_inject(0, 0);
+            quiet = 0;
+            runs++;
+        }
+    fault_run[0] = 0;
+    printf("fault %s: %ld allocations, %ld runs, %ld failures injected\n", r->name, calls, runs,
+           fired);
+    fflush(stdout);
+    return runs;
+}
+
 int main(int argc, char **argv)
 {
-    const char *filter = argc > 1 ? argv[1] : NULL;
+    const char *filter = NULL;
+    long fault_at = -1, points = 24;
+    double max_ms = 300;
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--fail-alloc", 12) == 0)
+            fault_at = argv[i][12] == '=' ? atol(argv[i] + 13) : 0;
+        else if (strncmp(argv[i], "--points=", 9) == 0)
+            points = atol(argv[i] + 9);
+        else if (strncmp(argv[i], "--max-ms=", 9) == 0)
+            max_ms = atof(argv[i] + 9);
+        else
+            filter = argv[i];
+    }
+    if (fault_at >= 0) {
+        mk_fault_inject(0, 0);
+        void *probe = mk_malloc(NULL, 1);
+        mk_free(NULL, probe, 1);
+        if (mk_fault_calls() == 0) {
+            printf("--fail-alloc needs a debug or ASan build (MK_DEBUG)\n");
+            return 2;
+        }
+        signal(SIGSEGV, on_fatal);
+        signal(SIGABRT, on_fatal);
+        signal(SIGBUS, on_fatal);
+        if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(on_death);
+        if (points < 2) points = 2;
+    }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/milkit-tests-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -106,13 +213,14 @@ int main(int argc, char **argv)
     qsort(tests, (size_t)n_tests, sizeof *tests, cmp_reg);
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
-        if (filter && !strstr(tests[i].name, filter) && !strstr(tests[i].file, filter)) continue;
+        if (filter && !selected(&tests[i], filter)) continue;
+        if (fault_at >= 0) {
+            if (fault_test(&tests[i], fault_at, points, max_ms)) passed++;
+            else skipped++;
+            continue;
+        }
         mk_test_ctx t = {tests[i].name, 0, 0, {0}};
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        tests[i].fn(&t);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+        double ms = run_once(&tests[i], &t);
         if (t.failures) {
             printf("FAIL %s (%s)\n", t.name, tests[i].file);
             failed++;

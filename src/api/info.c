@@ -179,7 +179,7 @@ static mk_status info_json(const mk_program *p, const stats *s, FILE *f, mk_err 
     cJSON_Delete(root);
     if (!txt) return MK_OOM(e);
     fprintf(f, "%s\n", txt);
-    free(txt);
+    cJSON_free(txt);
     return MK_OK;
 }
 
@@ -207,7 +207,7 @@ static void print_features(FILE *f, const char *title, const mk_feature *fs, int
 
 mk_status mk_program_info(const mk_program *p, FILE *f, int json, mk_err *e)
 {
-    stats *s = calloc(1, sizeof *s);
+    stats *s = mk_calloc(p->alloc, 1, sizeof *s);
     if (!s) return MK_OOM(e);
     for (int i = 0; i < p->n_functions; i++) gather(p, p->functions[i]->block, s);
     mk_status st = MK_OK;
@@ -245,7 +245,7 @@ mk_status mk_program_info(const mk_program *p, FILE *f, int json, mk_err *e)
         for (int i = 0; i < p->n_user_meta; i++)
             fprintf(f, "metadata %s: %s\n", p->user_meta[i].key, p->user_meta[i].value);
     }
-    free(s);
+    mk_free(p->alloc, s, sizeof *s);
     if (st == MK_OK && ferror(f)) st = mk_err_set(e, MK_EIO, "write error");
     return st;
 }
@@ -334,7 +334,7 @@ mk_status mk_onnx_info(const char *path, FILE *f, int json, const char *note, mk
         char *txt = cJSON_Print(root);
         cJSON_Delete(root);
         if (txt) fprintf(f, "%s\n", txt);
-        free(txt);
+        cJSON_free(txt);
         if (!txt) st = MK_OOM(e);
     } else {
         fprintf(f, "ONNX model, opset %d, %ld nodes (as declared, not converted)\n", d.opset,

@@ -220,9 +220,9 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
     mk_placement_summary s = {0, 0, 0, 0};
     const mk_function *f = mk_ir_main(p);
     if (!f) return mk_err_set(err, MK_EINVAL, "placement: the program has no function");
-    int fp16 = lint_program_is_fp16(p);
+    int fp16 = mk_lint_program_is_fp16(p);
     int n = 0;
-    MK_FOR_OPS(f->block, op) n += !lint_is_weight_op(op);
+    MK_FOR_OPS(f->block, op) n += !mk_lint_is_weight_op(op);
     const mk_op **ops = mk_calloc(p->alloc, (size_t)(n ? n : 1), sizeof *ops);
     char(*why)[160] = mk_calloc(p->alloc, (size_t)(n ? n : 1), sizeof *why);
     seg *segs = mk_calloc(p->alloc, (size_t)(n ? n : 1), sizeof *segs);
@@ -237,10 +237,10 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
     int i = 0;
     MK_FOR_OPS(f->block, op)
     {
-        if (lint_is_weight_op(op)) continue;
+        if (mk_lint_is_weight_op(op)) continue;
         ops[i] = op;
         char buf[160];
-        const char *r = lint_off_ne_reason(op, fp16, buf, sizeof buf);
+        const char *r = mk_lint_off_ne_reason(op, fp16, buf, sizeof buf);
         if (r) snprintf(why[i], sizeof why[i], "%s", r);
         int off = r != NULL;
         s.n_off_ne += off;
@@ -305,7 +305,7 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
         } else if (out) {
             fprintf(out, "  segment %d: %-7s ops %d-%d (%d op%s) from %s '%s'", g + 1,
                     sg->off ? "CPU/GPU" : "NE", sg->first, sg->first + sg->n - 1, sg->n,
-                    sg->n == 1 ? "" : "s", lint_op_type(o0), o0->name ? o0->name : "");
+                    sg->n == 1 ? "" : "s", mk_lint_op_type(o0), o0->name ? o0->name : "");
             if (sg->why) fprintf(out, ": %s", sg->why);
             if (nb) fprintf(out, "; inputs from other segments: %s", bnd);
             fputc('\n', out);
@@ -357,7 +357,7 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
 {
     const mk_function *fn = mk_ir_main(p);
     if (!fn) return mk_err_set(err, MK_EINVAL, "graph: the program has no function");
-    int fp16 = lint_program_is_fp16(p);
+    int fp16 = mk_lint_program_is_fp16(p);
     fprintf(out, "digraph milkit {\n  rankdir=TB;\n  node [shape=box, fontname=\"Helvetica\", "
                  "fontsize=10];\n");
     fprintf(out, "  legend [shape=note, label=\"red/orange/blue border: error/warning/info "
@@ -369,14 +369,14 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
         fprintf(out, " [shape=ellipse];\n");
     }
     int n = 0, idx = 0;
-    MK_FOR_OPS(fn->block, op) n += !lint_is_weight_op(op);
+    MK_FOR_OPS(fn->block, op) n += !mk_lint_is_weight_op(op);
     int *num = mk_calloc(p->alloc, (size_t)(n ? n : 1), sizeof *num);
     mk_strmap ids;
     mk_strmap_init(&ids, p->alloc);
     if (!num) return MK_OOM(err);
     MK_FOR_OPS(fn->block, op)
     {
-        if (lint_is_weight_op(op)) continue;
+        if (mk_lint_is_weight_op(op)) continue;
         num[idx] = idx;
         for (int k = 0; k < op->n_outputs; k++)
             if (!mk_strmap_put(&ids, op->outputs[k]->name, &num[idx])) {
@@ -389,7 +389,7 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
     idx = 0;
     MK_FOR_OPS(fn->block, op)
     {
-        if (lint_is_weight_op(op)) continue;
+        if (mk_lint_is_weight_op(op)) continue;
         char rules[200] = "";
         size_t rl = 0;
         int worst = -1;
@@ -405,9 +405,9 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
             }
         }
         char buf[160];
-        const char *off = lint_off_ne_reason(op, fp16, buf, sizeof buf);
+        const char *off = mk_lint_off_ne_reason(op, fp16, buf, sizeof buf);
         char label[600];
-        snprintf(label, sizeof label, "%s\n%s%s%s%s%s", op->name ? op->name : "?", lint_op_type(op),
+        snprintf(label, sizeof label, "%s\n%s%s%s%s%s", op->name ? op->name : "?", mk_lint_op_type(op),
                  rl ? "\n" : "", rules, off ? "\noff NE: " : "", off ? off : "");
         fprintf(out, "  op%d [label=", idx);
         dot_str(out, label);
@@ -421,7 +421,7 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
         for (int a = 0; a < op->n_inputs; a++)
             for (int j = 0; j < op->inputs[a].n_args; j++) {
                 const mk_value *v = op->inputs[a].args[j];
-                if (!v->name || (v->producer && lint_is_weight_op(v->producer))) continue;
+                if (!v->name || (v->producer && mk_lint_is_weight_op(v->producer))) continue;
                 if (v->cst && !v->producer) continue;
                 if (v->producer) {
                     const int *pi = mk_strmap_get(&ids, v->name);

@@ -25,7 +25,7 @@ static mk_status to_string(writer w, const void *obj, const void *arg, int mode,
         else
             memcpy(*out, buf, n + 1);
     }
-    free(buf);
+    free(buf); /* open_memstream's own buffer: libc's to release */
     return st;
 }
 

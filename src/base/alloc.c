@@ -60,9 +60,11 @@ static void used_sub(size_t n)
     }
 }
 
+static int fault_now(void);
+
 int mk_mem_reserve(size_t n)
 {
-    if (!fits(n)) return 0;
+    if (fault_now() || !fits(n)) return 0;
     used_add(n);
     return 1;
 }
@@ -72,9 +74,70 @@ void mk_mem_unreserve(size_t n)
     used_sub(n);
 }
 
+#ifdef MK_DEBUG
+static long fault_at, fault_calls, fault_fired; /* through __atomic builtins */
+static int fault_once;
+
+void mk_fault_inject(long at, int once)
+{
+    __atomic_store_n(&fault_calls, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fault_fired, 0, __ATOMIC_SEQ_CST);
+    fault_once = once;
+    __atomic_store_n(&fault_at, at, __ATOMIC_SEQ_CST);
+}
+
+long mk_fault_calls(void)
+{
+    return __atomic_load_n(&fault_calls, __ATOMIC_SEQ_CST);
+}
+
+long mk_fault_fired(void)
+{
+    return __atomic_load_n(&fault_fired, __ATOMIC_SEQ_CST);
+}
+
+static int fault_now(void)
+{
+    long n = __atomic_add_fetch(&fault_calls, 1, __ATOMIC_RELAXED);
+    long at = __atomic_load_n(&fault_at, __ATOMIC_RELAXED);
+    if (!at || n < at || (fault_once && n > at)) return 0;
+    __atomic_add_fetch(&fault_fired, 1, __ATOMIC_RELAXED);
+    oom_msg[0] = 0;
+    return 1;
+}
+#else
+void mk_fault_inject(long at, int once)
+{
+    (void)at;
+    (void)once;
+}
+
+long mk_fault_calls(void)
+{
+    return 0;
+}
+
+long mk_fault_fired(void)
+{
+    return 0;
+}
+
+static int fault_now(void)
+{
+    return 0;
+}
+#endif
+
+void mk_assert_fail(const char *cond, const char *file, int line)
+{
+    fprintf(stderr, "milkit: internal invariant failed: %s (%s:%d)\n", cond, file, line);
+    abort();
+}
+
+/* ud: NULL for the default allocator; a failing allocator passes itself, as it makes its own
+ * failures and the injected ones must not break its loop */
 static void *std_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-    (void)ud;
     (void)osize;
     size_t old = ptr ? malloc_usable_size(ptr) : 0;
     if (nsize == 0) {
@@ -82,6 +145,7 @@ static void *std_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         used_sub(old);
         return NULL;
     }
+    if (nsize > old && !ud && fault_now()) return NULL;
     if (nsize > old && !fits(nsize - old)) return NULL;
     void *p = realloc(ptr, nsize);
     if (!p) {
@@ -131,10 +195,10 @@ void mk_free(const mk_allocator *a, void *p, size_t n)
 static void *failing_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     mk_failing_alloc *fa = ud;
-    if (nsize == 0) return std_alloc(NULL, ptr, osize, 0);
+    if (nsize == 0) return std_alloc(fa, ptr, osize, 0);
     fa->calls++;
     if (fa->fail_at > 0 && fa->calls >= fa->fail_at) return NULL;
-    return std_alloc(NULL, ptr, osize, nsize);
+    return std_alloc(fa, ptr, osize, nsize);
 }
 
 void mk_failing_alloc_init(mk_failing_alloc *fa, long fail_at)

@@ -33,6 +33,23 @@ typedef struct mk_failing_alloc {
 } mk_failing_alloc;
 void mk_failing_alloc_init(mk_failing_alloc *fa, long fail_at);
 
+/* Fault injection for the test runner (debug builds; no-ops answering 0 otherwise): the
+ * default allocator fails its allocation number `at` (1-based, counted from this call), only
+ * that one when `once`, else every one from it on; at == 0 only counts. mk_fault_calls: the
+ * allocations counted since; mk_fault_fired: the failures injected since. */
+void mk_fault_inject(long at, int once);
+long mk_fault_calls(void);
+long mk_fault_fired(void);
+
+/* Internal invariants (fixed buffers, slot indices), checked in debug builds. Bad input never
+ * reaches one: it gets an error. */
+#ifdef MK_DEBUG
+#define MK_ASSERT(c) ((c) ? (void)0 : mk_assert_fail(#c, __FILE__, __LINE__))
+#else
+#define MK_ASSERT(c) ((void)0)
+#endif
+_Noreturn void mk_assert_fail(const char *cond, const char *file, int line);
+
 /* ---- size arithmetic: return 0 on overflow, else 1 ---- */
 int mk_mul_size(size_t a, size_t b, size_t *out);
 int mk_add_size(size_t a, size_t b, size_t *out);

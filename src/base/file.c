@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,13 +172,13 @@ int mk_rmtree(const char *path)
     int rc = 0;
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char *sub;
-        if (asprintf(&sub, "%s/%s", path, de->d_name) < 0) {
+        char sub[PATH_MAX];
+        int k = snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+        if (k < 0 || (size_t)k >= sizeof sub) {
             rc = -1;
             break;
         }
         if (mk_rmtree(sub) != 0) rc = -1;
-        free(sub);
     }
     closedir(d);
     if (rmdir(path) != 0) rc = -1;

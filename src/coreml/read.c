@@ -130,7 +130,7 @@ static mk_status value_type(rd *r, const PbValueType *vt, mk_type *out, const ch
 {
     if (!vt) return fail(r, MK_EINVAL, "%s: missing type", what);
     const char *kind;
-    switch (vt->type_case) {
+    switch ((int)vt->type_case) {
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE:
         return tensor_type(r, vt->tensortype, out, what);
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_LIST_TYPE: kind = "list"; break;
@@ -147,7 +147,7 @@ static mk_status value_type(rd *r, const PbValueType *vt, mk_type *out, const ch
 
 static int int_range(mk_dtype t, int64_t *lo, int64_t *hi)
 {
-    switch (t) {
+    switch ((int)t) {
     case MK_DT_BOOL: *lo = 0, *hi = 1; return 1;
     case MK_DT_INT8: *lo = INT8_MIN, *hi = INT8_MAX; return 1;
     case MK_DT_UINT8: *lo = 0, *hi = UINT8_MAX; return 1;
@@ -163,7 +163,7 @@ static int int_range(mk_dtype t, int64_t *lo, int64_t *hi)
 
 static void put_int(void *dst, mk_dtype t, size_t i, int64_t v)
 {
-    switch (t) {
+    switch ((int)t) {
     case MK_DT_BOOL:
     case MK_DT_UINT8: ((uint8_t *)dst)[i] = (uint8_t)v; break;
     case MK_DT_INT8: ((int8_t *)dst)[i] = (int8_t)v; break;
@@ -188,7 +188,7 @@ static mk_status tensor_data(rd *r, const mk_type *t, const PbTensorValue *tv, c
     int isint = int_range(t->dtype, &lo, &hi);
     size_t have = 0;
     int ok_dtype;
-    switch (tv->value_case) {
+    switch ((int)tv->value_case) {
     case CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_FLOATS:
         have = tv->floats->n_values;
         ok_dtype = t->dtype == MK_DT_FP32 || t->dtype == MK_DT_FP16 || t->dtype == MK_DT_FP64;
@@ -235,7 +235,7 @@ static mk_status tensor_data(rd *r, const mk_type *t, const PbTensorValue *tv, c
     unsigned char *d = mk_arena_alloc(r->p->arena, nb);
     if (!d) return oom(r);
     *data = d;
-    switch (tv->value_case) {
+    switch ((int)tv->value_case) {
     case CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__VALUE_BYTES:
         if (nb) memcpy(d, tv->bytes->values.data, nb);
         break;
@@ -662,7 +662,7 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
     const PbFeatureType *ft = fd->type;
     if (!ft) return fail(r, MK_EINVAL, "%s '%.100s' has no type", kind, nm);
     const char *what = NULL;
-    switch (ft->type_case) {
+    switch ((int)ft->type_case) {
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE: break;
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_IMAGE_TYPE: what = "an image"; break;
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_INT64_TYPE: what = "an int64"; break;
@@ -861,7 +861,7 @@ static mk_status read_build_info(rd *r, const PbValue *v)
 
 static const char *model_kind(CoreML__Specification__Model__TypeCase c)
 {
-    switch (c) {
+    switch ((int)c) {
     case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK: return "NeuralNetwork";
     case CORE_ML__SPECIFICATION__MODEL__TYPE_NEURAL_NETWORK_CLASSIFIER:
         return "NeuralNetworkClassifier";

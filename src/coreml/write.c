@@ -356,7 +356,7 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
     if (!tv) return NULL;
     size_t n = 0;
     mk_type_numel(t, &n);
-    switch (t->dtype) {
+    switch ((int)t->dtype) {
     case MK_DT_FP32: {
         PbFloats *f =
             NEW(w, PbFloats, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_VALUE__REPEATED_FLOATS__INIT);
@@ -671,7 +671,7 @@ static void flex_dims(const mk_feature *f, int *unknown)
 static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
 {
     int code;
-    switch (f->dtype) {
+    switch ((int)f->dtype) {
     case MK_DT_FP32:
         code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT32;
         break;

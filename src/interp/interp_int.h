@@ -140,6 +140,11 @@ typedef mk_status (*mk_kernel)(mk_kctx *k);
 
 /* One kernel per op kind (NULL = not supported); kernels.c. */
 mk_kernel mk_interp_kernel(mk_op_kind kind);
+/* every kernel named by ops.def's kernel column (ops sharing one declare it again) */
+#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                        \
+    mk_status mk_k_##kern(mk_kctx *k);
+#include "ir/ops.def"
+#undef MK_OP
 
 /* ---- helpers shared by the kernel files (interp.c) ---- */
 /* An error naming the op: "op NAME (kind): reason". */

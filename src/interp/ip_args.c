@@ -22,8 +22,9 @@ double mk_rt_f64(const mk_rt *t, size_t i)
     case MK_L_F32: return ((const float *)t->data)[i];
     case MK_L_I32: return ((const int32_t *)t->data)[i];
     case MK_L_BOOL: return ((const uint8_t *)t->data)[i];
-    default: return 0;
+    case MK_L_STR: return 0;
     }
+    return 0;
 }
 
 int64_t mk_rt_i64(const mk_rt *t, size_t i)
@@ -32,8 +33,9 @@ int64_t mk_rt_i64(const mk_rt *t, size_t i)
     case MK_L_F32: return (int64_t)((const float *)t->data)[i];
     case MK_L_I32: return ((const int32_t *)t->data)[i];
     case MK_L_BOOL: return ((const uint8_t *)t->data)[i];
-    default: return 0;
+    case MK_L_STR: return 0;
     }
+    return 0;
 }
 
 mk_rt *mk_kin(mk_kctx *k, const char *name)

@@ -7,7 +7,7 @@
 double mk_ip_raw_f64(mk_dtype dt, const void *d, size_t i)
 {
     const unsigned char *b = d;
-    switch (dt) {
+    switch ((int)dt) {
     case MK_DT_FP16: return mk_f16_to_f32(((const uint16_t *)d)[i]);
     case MK_DT_FP32: return ((const float *)d)[i];
     case MK_DT_FP64: return ((const double *)d)[i];
@@ -70,7 +70,7 @@ mk_status mk_ip_rt_from_raw(mk_interp *ip, mk_rt *r, const mk_type *t, const voi
         for (size_t i = 0; i < r->numel; i++) o[i] = ((const uint8_t *)raw)[i] != 0;
         break;
     }
-    default: return mk_err_set(e, MK_EINTERNAL, "string tensor conversion");
+    case MK_L_STR: return mk_err_set(e, MK_EINTERNAL, "string tensor conversion");
     }
     return MK_OK;
 }
@@ -132,7 +132,7 @@ const void *mk_ip_declared_view(const mk_interp *ip, int s, void **tmp, size_t *
     if (!b) return NULL;
     for (size_t i = 0; i < r->numel; i++) {
         double x = mk_rt_f64(r, i);
-        switch (dt) {
+        switch ((int)dt) {
         case MK_DT_FP16: ((uint16_t *)b)[i] = mk_f32_to_f16((float)x); break;
         case MK_DT_FP64: ((double *)b)[i] = x; break;
         case MK_DT_INT8: ((int8_t *)b)[i] = (int8_t)x; break;

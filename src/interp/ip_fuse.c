@@ -311,36 +311,30 @@ static int epi_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st
     if (at < 0 || !same_f32(ip, pl, s)) return -1;
     double a = 0, b = 0;
     memset(st, 0, sizeof *st);
-    switch (op->kind) {
-    case MK_OP_BATCH_NORM: return at == xi && bn_step(ip, pl, s, st) ? at : -1;
-    case MK_OP_RELU: st->kind = MK_EPI_RELU; break;
-    case MK_OP_RELU6: st->kind = MK_EPI_RELU6; break;
-    case MK_OP_LEAKY_RELU:
+    static const mk_op_kind bin[] = {MK_OP_MAXIMUM, MK_OP_MINIMUM, MK_OP_ADD,
+                                     MK_OP_SUB,     MK_OP_MUL,     MK_OP_REAL_DIV};
+    static const mk_epi_kind bin_epi[] = {MK_EPI_MAX, MK_EPI_MIN, MK_EPI_ADD,
+                                          MK_EPI_SUB, MK_EPI_MUL, MK_EPI_DIV};
+    if (op->kind == MK_OP_BATCH_NORM) {
+        return at == xi && bn_step(ip, pl, s, st) ? at : -1;
+    } else if (op->kind == MK_OP_RELU) {
+        st->kind = MK_EPI_RELU;
+    } else if (op->kind == MK_OP_RELU6) {
+        st->kind = MK_EPI_RELU6;
+    } else if (op->kind == MK_OP_LEAKY_RELU) {
         st->kind = MK_EPI_LEAKY;
         if (!const_param(op, "alpha", 0.01, &a)) return -1;
-        break;
-    case MK_OP_CLIP:
-    case MK_OP_THRESHOLD:
+    } else if (op->kind == MK_OP_CLIP || op->kind == MK_OP_THRESHOLD) {
         st->kind = op->kind == MK_OP_CLIP ? MK_EPI_CLIP : MK_EPI_THRESHOLD;
         if (!const_param(op, "alpha", op->kind == MK_OP_CLIP ? -INFINITY : 0, &a) ||
             !const_param(op, "beta", INFINITY, &b))
             return -1;
-        break;
-    case MK_OP_MAXIMUM:
-    case MK_OP_MINIMUM:
-    case MK_OP_ADD:
-    case MK_OP_SUB:
-    case MK_OP_MUL:
-    case MK_OP_REAL_DIV:
-        st->kind = op->kind == MK_OP_MAXIMUM   ? MK_EPI_MAX
-                   : op->kind == MK_OP_MINIMUM ? MK_EPI_MIN
-                   : op->kind == MK_OP_ADD     ? MK_EPI_ADD
-                   : op->kind == MK_OP_SUB     ? MK_EPI_SUB
-                   : op->kind == MK_OP_MUL     ? MK_EPI_MUL
-                                               : MK_EPI_DIV;
-        if (!other_scalar(ip, pl, at, &a, &st->swap)) return -1;
+    } else {
+        int i = 0;
+        while (i < 6 && bin[i] != op->kind) i++;
+        if (i == 6 || !other_scalar(ip, pl, at, &a, &st->swap)) return -1;
+        st->kind = bin_epi[i];
         return st->a = (float)a, at;
-    default: return -1;
     }
     if (at != xi) return -1;
     st->a = (float)a;

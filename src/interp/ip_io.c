@@ -35,7 +35,7 @@ mk_status mk_ip_tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const
         }
         case MK_L_I32: ((int32_t *)r->data)[i] = (int32_t)mk_rt_i64(&tmp, i); break;
         case MK_L_BOOL: ((uint8_t *)r->data)[i] = mk_rt_i64(&tmp, i) != 0; break;
-        default: break;
+        case MK_L_STR: break;
         }
     }
     mk_rt_release(ip, &tmp);

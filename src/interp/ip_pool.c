@@ -16,8 +16,10 @@ size_t mk_interp_elem_size(mk_dtype dt)
     switch (mk_interp_layout(dt)) {
     case MK_L_BOOL: return 1;
     case MK_L_STR: return sizeof(char *);
-    default: return 4;
+    case MK_L_F32:
+    case MK_L_I32: return 4;
     }
+    return 4;
 }
 
 void *mk_interp_scratch(mk_kctx *k, size_t bytes)

@@ -122,6 +122,7 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
             goto done;
         }
     }
+    MK_ASSERT(ins != inbuf || (pl->n_ins <= 16 && pl->n_attrs <= 16 && pl->n_outs <= 8));
     tmps = tmpbuf;
     tmp_n = tmpnbuf;
     if (pl->n_ins > 16) {
@@ -134,6 +135,7 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
     }
     for (int i = 0; i < pl->n_ins; i++) {
         int s = pl->ins[i];
+        MK_ASSERT(s >= 0 && s < ip->n_slots);
         if ((st = mk_ip_materialize(ip, s, e))) goto done;
         if (!ip->slots[s].data && ip->slots[s].numel) {
             st = mk_err_set(e, MK_EINVAL, "op %s (%s): input %s has no value", mk_ip_op_label(op),

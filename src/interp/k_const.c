@@ -441,6 +441,7 @@ mk_status mk_k_while_loop(mk_kctx *k)
     mk_rt *cur = a, *nxt = b;
     mk_rt *ptrs[16];
     mk_status st = MK_OK;
+    MK_ASSERT(n <= (int)(sizeof ptrs / sizeof *ptrs));
     for (int i = 0; i < n; i++) ptrs[i] = init[i];
     long iter = 0;
     for (;;) {

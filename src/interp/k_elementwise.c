@@ -129,8 +129,12 @@ static double fbin(mk_op_kind kind, double a, double b, int ints)
     case MK_OP_LOGICAL_AND: return (a != 0) && (b != 0);
     case MK_OP_LOGICAL_OR: return (a != 0) || (b != 0);
     case MK_OP_LOGICAL_XOR: return (a != 0) != (b != 0);
-    default: return 0;
+#define MK_IN_FAMILY_BINARY ~, 1
+#include "ir/op_cases.h"
+#undef MK_IN_FAMILY_BINARY
+        return NAN;
     }
+    return NAN;
 }
 
 static void store(mk_rt *r, size_t i, double v)
@@ -144,7 +148,7 @@ static void store(mk_rt *r, size_t i, double v)
                                                        : (int32_t)v;
         break;
     case MK_L_BOOL: ((uint8_t *)r->data)[i] = v != 0; break;
-    default: break;
+    case MK_L_STR: break;
     }
 }
 
@@ -202,7 +206,22 @@ static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n, const
     case MK_OP_MAXIMUM: FROW(a != a || b != b ? a + b : mk_fmax(a, b)); break;
     case MK_OP_MINIMUM: FROW(a != a || b != b ? a + b : mk_fmin(a, b)); break;
     case MK_OP_POW: FROW(powf(a, b)); break;
-    default: FROW((float)fbin(c->kind, a, b, 0)); break;
+    case MK_OP_FLOOR_DIV:
+    case MK_OP_MOD:
+    case MK_OP_EQUAL:
+    case MK_OP_NOT_EQUAL:
+    case MK_OP_LESS:
+    case MK_OP_LESS_EQUAL:
+    case MK_OP_GREATER:
+    case MK_OP_GREATER_EQUAL:
+    case MK_OP_LOGICAL_AND:
+    case MK_OP_LOGICAL_OR:
+    case MK_OP_LOGICAL_XOR:
+#define MK_IN_FAMILY_BINARY ~, 1
+#include "ir/op_cases.h"
+#undef MK_IN_FAMILY_BINARY
+        FROW((float)fbin(c->kind, a, b, 0));
+        break;
     }
 }
 
@@ -298,8 +317,12 @@ static double funary(mk_op_kind kind, double x, double eps)
     case MK_OP_ATANH: return atanh(x);
     case MK_OP_ERF: return erf(x);
     case MK_OP_LOGICAL_NOT: return x == 0;
-    default: return x;
+#define MK_IN_FAMILY_UNARY ~, 1
+#include "ir/op_cases.h"
+#undef MK_IN_FAMILY_UNARY
+        return NAN;
     }
+    return NAN;
 }
 
 static mk_status same_numel(mk_kctx *k, const mk_rt *x, const mk_rt *out)
@@ -346,7 +369,26 @@ mk_status mk_k_unary(mk_kctx *k)
         case MK_OP_ERF:
             for (size_t i = 0; i < n; i++) o[i] = erff(a[i]);
             return MK_OK;
-        default:
+        case MK_OP_SIGN:
+        case MK_OP_CEIL:
+        case MK_OP_FLOOR:
+        case MK_OP_ROUND:
+        case MK_OP_EXP2:
+        case MK_OP_INVERSE:
+        case MK_OP_SQUARE:
+        case MK_OP_SIN:
+        case MK_OP_COS:
+        case MK_OP_TAN:
+        case MK_OP_ASIN:
+        case MK_OP_ACOS:
+        case MK_OP_ATAN:
+        case MK_OP_SINH:
+        case MK_OP_COSH:
+        case MK_OP_ATANH:
+        case MK_OP_LOGICAL_NOT:
+#define MK_IN_FAMILY_UNARY ~, 1
+#include "ir/op_cases.h"
+#undef MK_IN_FAMILY_UNARY
             for (size_t i = 0; i < n; i++) o[i] = (float)funary(kind, a[i], eps);
             return MK_OK;
         }
@@ -409,7 +451,18 @@ mk_status mk_k_activation(mk_kctx *k)
     case MK_OP_SIGMOID_HARD: da = 0.2, db = 0.5; break;
     case MK_OP_SCALED_TANH: da = 1.0, db = 1.0; break;
     case MK_OP_LINEAR_ACTIVATION: da = 1.0, db = 0.0; break;
-    default: break;
+    case MK_OP_RELU:
+    case MK_OP_RELU6:
+    case MK_OP_SIGMOID:
+    case MK_OP_SILU:
+    case MK_OP_TANH:
+    case MK_OP_GELU:
+    case MK_OP_SOFTPLUS:
+    case MK_OP_SOFTSIGN:
+#define MK_IN_FAMILY_ACT ~, 1
+#include "ir/op_cases.h"
+#undef MK_IN_FAMILY_ACT
+        break;
     }
     double alpha, beta;
     if ((st = mk_kfloat(k, "alpha", da, &alpha)) || (st = mk_kfloat(k, "beta", db, &beta)))
@@ -463,7 +516,10 @@ mk_status mk_k_activation(mk_kctx *k)
         for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + fabsf(a[i]));
         break;
     case MK_OP_LINEAR_ACTIVATION: MK_VLOOP(n, o[i] = fa * a[i] + fb); break;
-    default: return mk_kerr(k, MK_EINTERNAL, "not an activation");
+#define MK_IN_FAMILY_ACT ~, 1
+#include "ir/op_cases.h"
+#undef MK_IN_FAMILY_ACT
+        return mk_kerr(k, MK_EINTERNAL, "not an activation");
     }
     return MK_OK;
 }
@@ -499,7 +555,7 @@ mk_status mk_k_cast(mk_kctx *k)
     if (st) return st;
     mk_dtype dt = out->type.dtype;
     double lo = -INFINITY, hi = INFINITY;
-    switch (dt) {
+    switch ((int)dt) {
     case MK_DT_INT8: lo = -128, hi = 127; break;
     case MK_DT_UINT8: lo = 0, hi = 255; break;
     case MK_DT_INT16: lo = -32768, hi = 32767; break;

@@ -151,7 +151,8 @@ static void apply(mk_rt *out, size_t o, const mk_rt *u, size_t ui, int mode)
     switch (mk_interp_layout(out->type.dtype)) {
     case MK_L_F32: ((float *)out->data)[o] = (float)r; break;
     case MK_L_I32: ((int32_t *)out->data)[o] = (int32_t)r; break;
-    default: ((uint8_t *)out->data)[o] = r != 0; break;
+    case MK_L_BOOL:
+    case MK_L_STR: ((uint8_t *)out->data)[o] = r != 0; break;
     }
 }
 

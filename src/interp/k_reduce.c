@@ -62,6 +62,31 @@ MK_SIMD static double sum_f32(const float *r, size_t n)
     return sum;
 }
 
+static void accumulate(mk_op_kind kind, double *acc, double v)
+{
+    switch (kind) {
+    case MK_OP_REDUCE_MAX:
+        if (v > *acc || isnan(v)) *acc = v;
+        break;
+    case MK_OP_REDUCE_MIN:
+        if (v < *acc || isnan(v)) *acc = v;
+        break;
+    case MK_OP_REDUCE_PROD: *acc *= v; break;
+    case MK_OP_REDUCE_L1_NORM: *acc += fabs(v); break;
+    case MK_OP_REDUCE_L2_NORM:
+    case MK_OP_REDUCE_SUM_SQUARE: *acc += v * v; break;
+    case MK_OP_REDUCE_SUM:
+    case MK_OP_REDUCE_MEAN:
+    case MK_OP_REDUCE_LOG_SUM:
+    case MK_OP_REDUCE_LOG_SUM_EXP: *acc += v; break;
+#define MK_IN_FAMILY_REDUCE ~, 1
+#include "ir/op_cases.h"
+#undef MK_IN_FAMILY_REDUCE
+        *acc = NAN;
+        break;
+    }
+}
+
 mk_status mk_k_reduce(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
@@ -129,22 +154,7 @@ mk_status mk_k_reduce(mk_kctx *k)
         for (int64_t i = 0; i < n_out; i++) acc[i] = isinf(mx[i]) ? mx[i] : mx[i] + log(acc[i]);
         mk_free(k->alloc, mx, (size_t)n_out * sizeof(double) + 8);
     } else {
-        FOR_MAPPED(x, os, {
-            double v = mk_rt_f64(x, ii);
-            switch (kind) {
-            case MK_OP_REDUCE_MAX:
-                if (v > acc[oi] || isnan(v)) acc[oi] = v;
-                break;
-            case MK_OP_REDUCE_MIN:
-                if (v < acc[oi] || isnan(v)) acc[oi] = v;
-                break;
-            case MK_OP_REDUCE_PROD: acc[oi] *= v; break;
-            case MK_OP_REDUCE_L1_NORM: acc[oi] += fabs(v); break;
-            case MK_OP_REDUCE_L2_NORM:
-            case MK_OP_REDUCE_SUM_SQUARE: acc[oi] += v * v; break;
-            default: acc[oi] += v; break;
-            }
-        });
+        FOR_MAPPED(x, os, accumulate(kind, &acc[oi], mk_rt_f64(x, ii)));
     }
     for (int64_t i = 0; i < n_out; i++) {
         double v = acc[i];

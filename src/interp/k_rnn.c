@@ -44,8 +44,9 @@ static float apply_act(act a, float v)
         return r < 0 ? 0 : r > 1 ? 1 : r;
     }
     case A_SCALED_TANH: return tanhf(v);
-    default: return v;
+    case A_LINEAR: return v;
     }
+    return v;
 }
 
 typedef struct rnn_io {

@@ -418,7 +418,8 @@ mk_status mk_k_pad(mk_kctx *k)
             switch (mk_interp_layout(out->type.dtype)) {
             case MK_L_F32: memcpy(dst, &cf, 4); break;
             case MK_L_I32: memcpy(dst, &ci, 4); break;
-            default: memcpy(dst, &cb, 1); break;
+            case MK_L_BOOL:
+            case MK_L_STR: memcpy(dst, &cb, 1); break;
             }
         } else {
             memcpy(dst, (const char *)x->data + (size_t)off * es, es);
@@ -472,7 +473,7 @@ static void fill_value(mk_rt *out, double v)
         case MK_L_F32: ((float *)out->data)[i] = (float)v; break;
         case MK_L_I32: ((int32_t *)out->data)[i] = (int32_t)v; break;
         case MK_L_BOOL: ((uint8_t *)out->data)[i] = v != 0; break;
-        default: break;
+        case MK_L_STR: break;
         }
     }
 }

@@ -79,7 +79,7 @@ static int data_numel(const mk_operand *o, size_t *n)
 static int elem(const mk_operand *o, size_t i, double *d, int64_t *iv)
 {
     const void *p = o->data;
-    switch (o->type.dtype) {
+    switch ((int)o->type.dtype) {
     case MK_DT_BOOL:
     case MK_DT_UINT8: *iv = ((const uint8_t *)p)[i]; break;
     case MK_DT_INT8: *iv = ((const int8_t *)p)[i]; break;
@@ -297,7 +297,7 @@ static int is_compare(mk_op_kind k)
     return k >= MK_OP_EQUAL && k <= MK_OP_LOGICAL_XOR;
 }
 
-static mk_status r_binary(mk_ictx *c)
+static mk_status mk_ir_rule_binary(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x"), *y = x ? mk_ir_infer_req(c, "y") : NULL;
     if (!x || !y) return c->e->code;
@@ -318,12 +318,12 @@ static mk_status same_as(mk_ictx *c, const char *param)
     return mk_ir_infer_out(c, &x->type);
 }
 
-static mk_status r_unary(mk_ictx *c)
+static mk_status mk_ir_rule_unary(mk_ictx *c)
 {
     return same_as(c, "x");
 }
 
-static mk_status r_logical_not(mk_ictx *c)
+static mk_status mk_ir_rule_logical_not(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
@@ -333,7 +333,7 @@ static mk_status r_logical_not(mk_ictx *c)
 }
 
 /* Unary op with an axis parameter (softmax, cumsum): the axis must fit x's rank. */
-static mk_status r_unary_axis(mk_ictx *c)
+static mk_status mk_ir_rule_unary_axis(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
@@ -348,7 +348,7 @@ static mk_status r_unary_axis(mk_ictx *c)
     return mk_ir_infer_out(c, &x->type);
 }
 
-static mk_status r_prelu(mk_ictx *c)
+static mk_status mk_ir_rule_prelu(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x"), *a = x ? mk_ir_infer_req(c, "alpha") : NULL;
     if (!a) return c->e->code;
@@ -376,7 +376,7 @@ static mk_dtype cast_target(mk_ictx *c, const char *s)
     return MK_DT_INVALID;
 }
 
-static mk_status r_cast(mk_ictx *c)
+static mk_status mk_ir_rule_cast(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x || !mk_ir_infer_req(c, "dtype")) return c->e->code;
@@ -391,14 +391,14 @@ static mk_status r_cast(mk_ictx *c)
 
 /* ---- constants ---- */
 
-static mk_status r_const(mk_ictx *c)
+static mk_status mk_ir_rule_const(mk_ictx *c)
 {
     const mk_operand *v = mk_ir_infer_in(c, "val");
     if (!v) return mk_ir_infer_fail(c, "missing attribute 'val'");
     return mk_ir_infer_out(c, &v->type);
 }
 
-static mk_status r_affine_dequantize(mk_ictx *c)
+static mk_status mk_ir_rule_affine_dequantize(mk_ictx *c)
 {
     const mk_operand *q = mk_ir_infer_req(c, "quantized_data");
     const mk_operand *s = q ? mk_ir_infer_req(c, "scale") : NULL;
@@ -426,7 +426,7 @@ static mk_status r_affine_dequantize(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_blockwise_shift_scale(mk_ictx *c)
+static mk_status mk_ir_rule_blockwise_shift_scale(mk_ictx *c)
 {
     const mk_operand *d = mk_ir_infer_req(c, "data");
     const mk_operand *s = d ? mk_ir_infer_req(c, "scale") : NULL;
@@ -448,7 +448,7 @@ static mk_status r_blockwise_shift_scale(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_constexpr_cast(mk_ictx *c)
+static mk_status mk_ir_rule_constexpr_cast(mk_ictx *c)
 {
     const mk_operand *s = mk_ir_infer_req(c, "source_val");
     if (!s || !mk_ir_infer_req(c, "output_dtype")) return c->e->code;
@@ -474,7 +474,7 @@ static mk_status const_shape_out(mk_ictx *c, const mk_operand *shape, mk_dtype d
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_lut_to_dense(mk_ictx *c)
+static mk_status mk_ir_rule_lut_to_dense(mk_ictx *c)
 {
     const mk_operand *lut = mk_ir_infer_req(c, "lut");
     const mk_operand *idx = lut ? mk_ir_infer_req(c, "indices") : NULL;
@@ -501,7 +501,7 @@ static mk_status r_lut_to_dense(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_sparse_to_dense(mk_ictx *c)
+static mk_status mk_ir_rule_sparse_to_dense(mk_ictx *c)
 {
     const mk_operand *nz = mk_ir_infer_req(c, "nonzero_data");
     const mk_operand *mask = nz ? mk_ir_infer_req(c, "mask") : NULL;
@@ -533,7 +533,7 @@ static mk_status sparse_outs(mk_ictx *c, const mk_operand *mask, const mk_operan
     return mk_ir_infer_out(c, &v);
 }
 
-static mk_status r_lut_to_sparse(mk_ictx *c)
+static mk_status mk_ir_rule_lut_to_sparse(mk_ictx *c)
 {
     const mk_operand *mask = mk_ir_infer_req(c, "indices_mask");
     const mk_operand *nz = mask ? mk_ir_infer_req(c, "indices_nonzero_data") : NULL;
@@ -553,7 +553,7 @@ static mk_status r_lut_to_sparse(mk_ictx *c)
     return sparse_outs(c, mask, nz, lut->type.dtype, vs, ax);
 }
 
-static mk_status r_sparse_shift_scale(mk_ictx *c)
+static mk_status mk_ir_rule_sparse_shift_scale(mk_ictx *c)
 {
     const mk_operand *mask = mk_ir_infer_req(c, "data_mask");
     const mk_operand *nz = mask ? mk_ir_infer_req(c, "nonzero_data") : NULL;
@@ -575,7 +575,7 @@ static mk_status r_sparse_shift_scale(mk_ictx *c)
 
 /* ---- creation ops ---- */
 
-static mk_status r_shape(mk_ictx *c)
+static mk_status mk_ir_rule_shape(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
@@ -616,7 +616,7 @@ static mk_status shape_from_vector(mk_ictx *c, const char *param, const mk_opera
     return MK_OK;
 }
 
-static mk_status r_fill(mk_ictx *c)
+static mk_status mk_ir_rule_fill(mk_ictx *c)
 {
     const mk_operand *s = mk_ir_infer_req(c, "shape");
     if (!s) return c->e->code;
@@ -627,7 +627,7 @@ static mk_status r_fill(mk_ictx *c)
 
 /* random_bernoulli / normal / uniform: shape from `shape`, dtype of the distribution's first
  * parameter (prob, mean, low), fp32 when defaulted. */
-static mk_status r_random(mk_ictx *c)
+static mk_status mk_ir_rule_random(mk_ictx *c)
 {
     const mk_operand *s = mk_ir_infer_req(c, "shape");
     if (!s) return c->e->code;
@@ -642,7 +642,7 @@ static mk_status r_random(mk_ictx *c)
 }
 
 /* random_categorical: x [..., classes] -> [..., size] of x's dtype. */
-static mk_status r_random_categorical(mk_ictx *c)
+static mk_status mk_ir_rule_random_categorical(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     int64_t size;
@@ -655,7 +655,7 @@ static mk_status r_random_categorical(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_fill_like(mk_ictx *c)
+static mk_status mk_ir_rule_fill_like(mk_ictx *c)
 {
     const mk_operand *r = mk_ir_infer_req(c, "ref_tensor");
     if (!r) return c->e->code;
@@ -664,7 +664,7 @@ static mk_status r_fill_like(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_range_1d(mk_ictx *c)
+static mk_status mk_ir_rule_range_1d(mk_ictx *c)
 {
     const char *names[3] = {"start", "end", "step"};
     const mk_operand *o[3];
@@ -710,7 +710,7 @@ static mk_status r_range_1d(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_one_hot(mk_ictx *c)
+static mk_status mk_ir_rule_one_hot(mk_ictx *c)
 {
     const mk_operand *idx = mk_ir_infer_req(c, "indices");
     const mk_operand *sz = idx ? mk_ir_infer_req(c, "one_hot_vector_size") : NULL;
@@ -735,7 +735,7 @@ static mk_status r_one_hot(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_topk(mk_ictx *c)
+static mk_status mk_ir_rule_topk(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
@@ -768,7 +768,7 @@ static mk_status r_topk(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_argsort(mk_ictx *c)
+static mk_status mk_ir_rule_argsort(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
@@ -782,7 +782,7 @@ static mk_status r_argsort(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_non_zero(mk_ictx *c)
+static mk_status mk_ir_rule_non_zero(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
@@ -802,7 +802,7 @@ static mk_status r_non_zero(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_select(mk_ictx *c)
+static mk_status mk_ir_rule_select(mk_ictx *c)
 {
     const mk_operand *cd = mk_ir_infer_req(c, "cond");
     const mk_operand *a = cd ? mk_ir_infer_req(c, "a") : NULL;
@@ -817,7 +817,7 @@ static mk_status r_select(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_band_part(mk_ictx *c)
+static mk_status mk_ir_rule_band_part(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x");
     if (!x) return c->e->code;
@@ -825,14 +825,14 @@ static mk_status r_band_part(mk_ictx *c)
     return mk_ir_infer_out(c, &x->type);
 }
 
-static mk_status r_read_state(mk_ictx *c)
+static mk_status mk_ir_rule_read_state(mk_ictx *c)
 {
     return same_as(c, "input");
 }
 
 /* The state operand is the wrapped tensor type; the value must match it exactly.
  * coreml_update_state returns the value; write_state (its on-disk form) returns nothing. */
-static mk_status r_update_state(mk_ictx *c)
+static mk_status mk_ir_rule_update_state(mk_ictx *c)
 {
     int wr = c->op->kind == MK_OP_WRITE_STATE;
     const mk_operand *s = mk_ir_infer_req(c, wr ? "input" : "state"),
@@ -847,7 +847,7 @@ static mk_status r_update_state(mk_ictx *c)
     return wr ? MK_OK : mk_ir_infer_out(c, &v->type);
 }
 
-static mk_status r_quantize(mk_ictx *c)
+static mk_status mk_ir_rule_quantize(mk_ictx *c)
 {
     const mk_operand *in = mk_ir_infer_req(c, "input");
     if (!in || !mk_ir_infer_req(c, "scale") || !mk_ir_infer_req(c, "output_dtype"))
@@ -864,7 +864,7 @@ static mk_status r_quantize(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-static mk_status r_dequantize(mk_ictx *c)
+static mk_status mk_ir_rule_dequantize(mk_ictx *c)
 {
     const mk_operand *in = mk_ir_infer_req(c, "input");
     const mk_operand *s = in ? mk_ir_infer_req(c, "scale") : NULL;
@@ -892,7 +892,7 @@ static mk_status merge_type(mk_ictx *c, int i, mk_type *a, const mk_type *b)
     return MK_OK;
 }
 
-static mk_status r_cond(mk_ictx *c)
+static mk_status mk_ir_rule_cond(mk_ictx *c)
 {
     const mk_operand *p = mk_ir_infer_req(c, "pred");
     if (!p) return c->e->code;
@@ -911,7 +911,7 @@ static mk_status r_cond(mk_ictx *c)
     return MK_OK;
 }
 
-static mk_status r_while_loop(mk_ictx *c)
+static mk_status mk_ir_rule_while_loop(mk_ictx *c)
 {
     int n = mk_ir_infer_nargs(c, "loop_vars");
     if (n == 0) return mk_ir_infer_fail(c, "missing required input 'loop_vars'");
@@ -933,164 +933,10 @@ static mk_status r_while_loop(mk_ictx *c)
 /* ---- the table ---- */
 
 static const mk_ir_rule rules[MK_OP__COUNT] = {
-    [MK_OP_CONST] = r_const,
-    [MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE] = r_affine_dequantize,
-    [MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE] = r_blockwise_shift_scale,
-    [MK_OP_CONSTEXPR_CAST] = r_constexpr_cast,
-    [MK_OP_CONSTEXPR_LUT_TO_DENSE] = r_lut_to_dense,
-    [MK_OP_CONSTEXPR_SPARSE_TO_DENSE] = r_sparse_to_dense,
-    [MK_OP_CONSTEXPR_LUT_TO_SPARSE] = r_lut_to_sparse,
-    [MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE] = r_sparse_shift_scale,
-    [MK_OP_ADD] = r_binary,
-    [MK_OP_SUB] = r_binary,
-    [MK_OP_MUL] = r_binary,
-    [MK_OP_REAL_DIV] = r_binary,
-    [MK_OP_FLOOR_DIV] = r_binary,
-    [MK_OP_MOD] = r_binary,
-    [MK_OP_POW] = r_binary,
-    [MK_OP_MAXIMUM] = r_binary,
-    [MK_OP_MINIMUM] = r_binary,
-    [MK_OP_EQUAL] = r_binary,
-    [MK_OP_NOT_EQUAL] = r_binary,
-    [MK_OP_LESS] = r_binary,
-    [MK_OP_LESS_EQUAL] = r_binary,
-    [MK_OP_GREATER] = r_binary,
-    [MK_OP_GREATER_EQUAL] = r_binary,
-    [MK_OP_LOGICAL_AND] = r_binary,
-    [MK_OP_LOGICAL_OR] = r_binary,
-    [MK_OP_LOGICAL_XOR] = r_binary,
-    [MK_OP_LOGICAL_NOT] = r_logical_not,
-    [MK_OP_ABS] = r_unary,
-    [MK_OP_SIGN] = r_unary,
-    [MK_OP_CEIL] = r_unary,
-    [MK_OP_FLOOR] = r_unary,
-    [MK_OP_ROUND] = r_unary,
-    [MK_OP_EXP] = r_unary,
-    [MK_OP_EXP2] = r_unary,
-    [MK_OP_LOG] = r_unary,
-    [MK_OP_SQRT] = r_unary,
-    [MK_OP_RSQRT] = r_unary,
-    [MK_OP_INVERSE] = r_unary,
-    [MK_OP_SQUARE] = r_unary,
-    [MK_OP_SIN] = r_unary,
-    [MK_OP_COS] = r_unary,
-    [MK_OP_TAN] = r_unary,
-    [MK_OP_ASIN] = r_unary,
-    [MK_OP_ACOS] = r_unary,
-    [MK_OP_ATAN] = r_unary,
-    [MK_OP_SINH] = r_unary,
-    [MK_OP_COSH] = r_unary,
-    [MK_OP_ATANH] = r_unary,
-    [MK_OP_ERF] = r_unary,
-    [MK_OP_CLIP] = r_unary,
-    [MK_OP_THRESHOLD] = r_unary,
-    [MK_OP_CAST] = r_cast,
-    [MK_OP_RELU] = r_unary,
-    [MK_OP_RELU6] = r_unary,
-    [MK_OP_LEAKY_RELU] = r_unary,
-    [MK_OP_PRELU] = r_prelu,
-    [MK_OP_ELU] = r_unary,
-    [MK_OP_SIGMOID] = r_unary,
-    [MK_OP_SIGMOID_HARD] = r_unary,
-    [MK_OP_SILU] = r_unary,
-    [MK_OP_TANH] = r_unary,
-    [MK_OP_SCALED_TANH] = r_unary,
-    [MK_OP_GELU] = r_unary,
-    [MK_OP_SOFTPLUS] = r_unary,
-    [MK_OP_SOFTSIGN] = r_unary,
-    [MK_OP_LINEAR_ACTIVATION] = r_unary,
-    [MK_OP_CLAMPED_RELU] = r_unary,
-    [MK_OP_THRESHOLDED_RELU] = r_unary,
-    [MK_OP_SOFTPLUS_PARAMETRIC] = mk_ir_rule_softplus_parametric,
-    [MK_OP_SOFTMAX] = r_unary_axis,
-    [MK_OP_LINEAR] = mk_ir_rule_linear,
-    [MK_OP_MATMUL] = mk_ir_rule_matmul,
-    [MK_OP_EINSUM] = mk_ir_rule_einsum,
-    [MK_OP_CONV] = mk_ir_rule_conv,
-    [MK_OP_CONV_TRANSPOSE] = mk_ir_rule_conv_transpose,
-    [MK_OP_BATCH_NORM] = mk_ir_rule_norm,
-    [MK_OP_INSTANCE_NORM] = mk_ir_rule_norm,
-    [MK_OP_LAYER_NORM] = mk_ir_rule_norm,
-    [MK_OP_L2_NORM] = mk_ir_rule_norm,
-    [MK_OP_LOCAL_RESPONSE_NORM] = mk_ir_rule_norm,
-    [MK_OP_AVG_POOL] = mk_ir_rule_pool,
-    [MK_OP_MAX_POOL] = mk_ir_rule_pool,
-    [MK_OP_L2_POOL] = mk_ir_rule_pool,
-    [MK_OP_REDUCE_MEAN] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_SUM] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_MAX] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_MIN] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_PROD] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_L1_NORM] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_L2_NORM] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_LOG_SUM] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_LOG_SUM_EXP] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_SUM_SQUARE] = mk_ir_rule_reduce,
-    [MK_OP_REDUCE_ARGMAX] = mk_ir_rule_reduce_arg,
-    [MK_OP_REDUCE_ARGMIN] = mk_ir_rule_reduce_arg,
-    [MK_OP_CUMSUM] = r_unary_axis,
-    [MK_OP_RESHAPE] = mk_ir_rule_reshape,
-    [MK_OP_TRANSPOSE] = mk_ir_rule_transpose,
-    [MK_OP_EXPAND_DIMS] = mk_ir_rule_expand_dims,
-    [MK_OP_SQUEEZE] = mk_ir_rule_squeeze,
-    [MK_OP_FLATTEN2D] = mk_ir_rule_flatten2d,
-    [MK_OP_CONCAT] = mk_ir_rule_concat,
-    [MK_OP_SPLIT] = mk_ir_rule_split,
-    [MK_OP_STACK] = mk_ir_rule_stack,
-    [MK_OP_SLICE_BY_INDEX] = mk_ir_rule_slice_by_index,
-    [MK_OP_SLICE_BY_SIZE] = mk_ir_rule_slice_by_size,
-    [MK_OP_SLICE_UPDATE] = mk_ir_rule_slice_update,
-    [MK_OP_GATHER] = mk_ir_rule_gather,
-    [MK_OP_GATHER_ALONG_AXIS] = mk_ir_rule_gather_along_axis,
-    [MK_OP_GATHER_ND] = mk_ir_rule_gather_nd,
-    [MK_OP_SCATTER] = mk_ir_rule_scatter,
-    [MK_OP_SCATTER_ALONG_AXIS] = mk_ir_rule_scatter,
-    [MK_OP_SCATTER_ND] = mk_ir_rule_scatter,
-    [MK_OP_TILE] = mk_ir_rule_tile,
-    [MK_OP_PAD] = mk_ir_rule_pad,
-    [MK_OP_REVERSE] = r_unary,
-    [MK_OP_SELECT] = r_select,
-    [MK_OP_SHAPE] = r_shape,
-    [MK_OP_IDENTITY] = r_unary,
-    [MK_OP_FILL] = r_fill,
-    [MK_OP_FILL_LIKE] = r_fill_like,
-    [MK_OP_RANGE_1D] = r_range_1d,
-    [MK_OP_ONE_HOT] = r_one_hot,
-    [MK_OP_TOPK] = r_topk,
-    [MK_OP_ARGSORT] = r_argsort,
-    [MK_OP_NON_ZERO] = r_non_zero,
-    [MK_OP_BAND_PART] = r_band_part,
-    [MK_OP_DEPTH_TO_SPACE] = mk_ir_rule_space,
-    [MK_OP_SPACE_TO_DEPTH] = mk_ir_rule_space,
-    [MK_OP_PIXEL_SHUFFLE] = mk_ir_rule_space,
-    [MK_OP_PIXEL_UNSHUFFLE] = mk_ir_rule_pixel_unshuffle,
-    [MK_OP_BATCH_TO_SPACE] = mk_ir_rule_batch_space,
-    [MK_OP_SPACE_TO_BATCH] = mk_ir_rule_batch_space,
-    [MK_OP_REVERSE_SEQUENCE] = mk_ir_rule_reverse_sequence,
-    [MK_OP_SLIDING_WINDOWS] = mk_ir_rule_sliding_windows,
-    [MK_OP_RESHAPE_LIKE] = mk_ir_rule_reshape_like,
-    [MK_OP_CROP] = mk_ir_rule_crop,
-    [MK_OP_UPSAMPLE_NEAREST_NEIGHBOR] = mk_ir_rule_upsample,
-    [MK_OP_UPSAMPLE_BILINEAR] = mk_ir_rule_upsample,
-    [MK_OP_RESIZE_NEAREST_NEIGHBOR] = mk_ir_rule_resize_hw,
-    [MK_OP_RESIZE_BILINEAR] = mk_ir_rule_resize_hw,
-    [MK_OP_RESIZE] = mk_ir_rule_resize,
-    [MK_OP_RESAMPLE] = mk_ir_rule_resample,
-    [MK_OP_LSTM] = mk_ir_rule_lstm,
-    [MK_OP_GRU] = mk_ir_rule_gru_rnn,
-    [MK_OP_RNN] = mk_ir_rule_gru_rnn,
-    [MK_OP_SCALED_DOT_PRODUCT_ATTENTION] = mk_ir_rule_sdpa,
-    [MK_OP_COND] = r_cond,
-    [MK_OP_WHILE_LOOP] = r_while_loop,
-    [MK_OP_QUANTIZE] = r_quantize,
-    [MK_OP_DEQUANTIZE] = r_dequantize,
-    [MK_OP_RANDOM_BERNOULLI] = r_random,
-    [MK_OP_RANDOM_CATEGORICAL] = r_random_categorical,
-    [MK_OP_RANDOM_NORMAL] = r_random,
-    [MK_OP_RANDOM_UNIFORM] = r_random,
-    [MK_OP_READ_STATE] = r_read_state,
-    [MK_OP_WRITE_STATE] = r_update_state,
-    [MK_OP_COREML_UPDATE_STATE] = r_update_state,
+#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                      \
+    [MK_OP_##e] = mk_ir_rule_##rule,
+#include "ops.def"
+#undef MK_OP
 };
 
 int mk_ir_infer_has_rule(mk_op_kind k)

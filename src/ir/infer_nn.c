@@ -492,9 +492,10 @@ mk_status mk_ir_rule_norm(mk_ictx *c)
     case MK_OP_L2_NORM:
         if (mk_ir_infer_rank(c, "x", x, 3, MK_MAX_RANK)) return c->e->code;
         break;
-    default:
-        if (mk_ir_infer_rank(c, "x", x, 1, MK_MAX_RANK)) return c->e->code;
-        break;
+#define MK_IN_FAMILY_NORM ~, 1
+#include "op_cases.h"
+#undef MK_IN_FAMILY_NORM
+        return mk_ir_infer_fail(c, "not a normalization op");
     }
     return mk_ir_infer_out(c, &x->type);
 }

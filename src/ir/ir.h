@@ -8,20 +8,32 @@
 
 /* ---- op kinds (from ops.def) ---- */
 typedef enum mk_op_kind {
-#define MK_OP(e, name, opset, nout, meaning) MK_OP_##e,
+#define MK_OP(e, ...) MK_OP_##e,
 #include "ops.def"
 #undef MK_OP
-    MK_OP__COUNT
 } mk_op_kind;
+/* the op count (not an enumerator, so an exhaustive switch names only real ops); also the
+ * "no such op" answer of mk_ir_op_lookup */
+enum {
+#define MK_OP(e, ...) +1
+    MK_OP__N = 0
+#include "ops.def"
+#undef MK_OP
+};
+#define MK_OP__COUNT ((int)MK_OP__N)
 
 typedef struct mk_op_info {
     const char *name;
     int min_opset; /* 15..18 = iOS15..iOS18 */
     int n_outputs; /* -1 = depends on the op */
+    int pointwise; /* tensor operands read elementwise, for the rank/axis rewrites (ops.def) */
     const char *meaning;
 } mk_op_info;
 
 const mk_op_info *mk_ir_op_info(mk_op_kind k);
+/* 1 when k is one of set[0..n): for the rules and rewrites that act on a few ops (a switch
+ * over mk_op_kind must name every op: -Wswitch-enum). */
+int mk_ir_op_in(mk_op_kind k, const mk_op_kind *set, int n);
 /* MK_OP__COUNT when the name is not a known MIL op. */
 mk_op_kind mk_ir_op_lookup(const char *mil_name);
 
@@ -414,6 +426,14 @@ mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e);
 /* 1 when an op of kind k carries a mask value through unchanged in meaning (cast, scaling,
  * select, broadcast and layout ops). */
 int mk_ir_mask_path_op(mk_op_kind k);
+
+/* ---- H13 trigger (tiny_eps.c; the lint rule and fix_epsilon) ---- */
+typedef enum mk_tiny_eps {
+    MK_EPS_NONE = 0,
+    MK_EPS_PARAM, /* op's own "epsilon" (rsqrt: or its default) is below 2^-24: *eps */
+    MK_EPS_ADD    /* *add (an add feeding sqrt/rsqrt x) adds the scalar *eps at param *side */
+} mk_tiny_eps;
+mk_tiny_eps mk_ir_tiny_eps(const mk_op *op, double *eps, mk_op **add, const char **side);
 
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)

@@ -5,25 +5,12 @@
 
 int mk_ir_mask_path_op(mk_op_kind k)
 {
-    switch (k) {
-    case MK_OP_CAST:
-    case MK_OP_MUL:
-    case MK_OP_ADD:
-    case MK_OP_SUB:
-    case MK_OP_SELECT:
-    case MK_OP_EXPAND_DIMS:
-    case MK_OP_RESHAPE:
-    case MK_OP_SQUEEZE:
-    case MK_OP_TILE:
-    case MK_OP_TRANSPOSE:
-    case MK_OP_SLICE_BY_INDEX:
-    case MK_OP_SLICE_BY_SIZE:
-    case MK_OP_CONCAT:
-    case MK_OP_MINIMUM:
-    case MK_OP_MAXIMUM:
-    case MK_OP_FILL:
-    case MK_OP_FILL_LIKE:
-    case MK_OP_IDENTITY: return 1;
-    default: return 0;
-    }
+    static const mk_op_kind path[] = {
+        MK_OP_CAST,     MK_OP_MUL,           MK_OP_ADD,           MK_OP_SUB,
+        MK_OP_SELECT,   MK_OP_EXPAND_DIMS,   MK_OP_RESHAPE,       MK_OP_SQUEEZE,
+        MK_OP_TILE,     MK_OP_TRANSPOSE,     MK_OP_SLICE_BY_INDEX, MK_OP_SLICE_BY_SIZE,
+        MK_OP_CONCAT,   MK_OP_MINIMUM,       MK_OP_MAXIMUM,       MK_OP_FILL,
+        MK_OP_FILL_LIKE, MK_OP_IDENTITY,
+    };
+    return mk_ir_op_in(k, path, (int)(sizeof path / sizeof *path));
 }

@@ -141,269 +141,174 @@
     OC("stride", I32, ALL), OC("begin_mask", BOOL, ALL), OC("end_mask", BOOL, ALL),                \
         OC("squeeze_mask", BOOL, ALL)
 
+/* the per-op lists named by ops.def's params column */
+#define P_CONST PARAMS(RA("val", 0, ALL))
+#define P_CONSTEXPR_AFFINE_DEQUANTIZE PARAMS(RA("quantized_data", B_(INT8) | B_(UINT8), ALL), \
+               RA("zero_point", B_(INT8) | B_(UINT8) | B_(FP32), ALL), RA("scale", FLT, ALL), \
+               RA("axis", I32, ALL))
+#define P_CONSTEXPR_BLOCKWISE_SHIFT_SCALE PARAMS(RC("data", 0, ALL), RC("scale", FLT, ALL), OC("offset", 0, ALL))
+#define P_CONSTEXPR_CAST PARAMS(RA("source_val", B_(FP16), U17), RA("output_dtype", STR, U17), \
+                                    RC("source_val", B_(FP16), S18), RC("output_dtype", STR, S18))
+#define P_CONSTEXPR_LUT_TO_DENSE PARAMS(RA("indices", B_(UINT8), U17), RA("lut", 0, U17), RA("shape", 0, U17), \
+               RC("indices", 0, S18), RC("lut", 0, S18), OC("vector_axis", I32, S18))
+#define P_CONSTEXPR_SPARSE_TO_DENSE PARAMS(RA("nonzero_data", 0, U17), RA("mask", B_(UINT8), U17), RA("shape", 0, U17), \
+               RC("nonzero_data", 0, S18), RC("mask", B_(UINT1), S18))
+#define P_CONSTEXPR_LUT_TO_SPARSE PARAMS(RC("indices_mask", B_(UINT1), ALL), RC("indices_nonzero_data", 0, ALL), \
+               RC("lut", 0, ALL), OC("vector_axis", I32, ALL))
+#define P_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE PARAMS(RC("data_mask", B_(UINT1), ALL), RC("nonzero_data", 0, ALL), \
+               RC("scale", FLT, ALL), OC("offset", 0, ALL))
+#define P_LOGICAL_AND PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL))
+#define P_LOGICAL_OR PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL))
+#define P_LOGICAL_XOR PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL))
+#define P_LOGICAL_NOT PARAMS(IN("x", BOOL, ALL))
+#define P_LOG UNARY_EPS(1e-45)
+#define P_RSQRT UNARY_EPS(1e-12)
+#define P_INVERSE UNARY_EPS(1e-4)
+#define P_CLIP PARAMS(IN("x", FLT, ALL), RC_T("alpha", FLT, ALL), RC_T("beta", FLT, ALL))
+#define P_THRESHOLD PARAMS(IN("x", FLT, ALL), RC_T("alpha", FLT, ALL))
+#define P_CAST PARAMS(IN("x", NUM, ALL), RC("dtype", STR, ALL))
+#define P_GELU PARAMS(IN("x", FLT, ALL), DS("mode", "EXACT", ALL))
+#define P_SOFTMAX PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL))
+#define P_LINEAR PARAMS(IN("x", NUM, ALL), RC_TU("weight", NUM), \
+               {.name = "bias", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_ZERO_BIAS, U16}, \
+               DK("bias", MK_DEF_ZERO_BIAS, NUM, S17))
+#define P_MATMUL PARAMS(IN("x", NUM, ALL), IN_T("y", NUM, U16), IN("y", NUM, S17), \
+                            DB("transpose_x", 0, ALL), DB("transpose_y", 0, ALL))
+#define P_EINSUM PARAMS({.name = "values", .flags = R | T, ALL}, RC("equation", STR, ALL))
+#define P_CONV PARAMS(IN("x", FLT, ALL), IN_T("weight", FLT, U16), IN("weight", FLT, S17), \
+                          OC_T("bias", FLT, U16), OPT("bias", FLT, S17), \
+                          DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), \
+                          DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), \
+                          DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
+#define P_CONV_TRANSPOSE PARAMS(IN("x", FLT, ALL), RC_T("weight", FLT, U16), IN("weight", FLT, S17), \
+               OC_T("bias", FLT, U16), OPT("bias", FLT, S17), \
+               DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), OC("output_shape", I32, ALL), \
+               DS("pad_type", "valid", ALL), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), \
+               DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
+#define P_BATCH_NORM PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT), \
+                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
+#define P_INSTANCE_NORM PARAMS(IN("x", FLT, ALL), OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
+#define P_LAYER_NORM PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), \
+                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
+#define P_L2_NORM PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", 1e-6))
+#define P_LOCAL_RESPONSE_NORM PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF_TU("alpha", 1e-4), DF_TU("beta", 0.75), \
+               DF_TU("k", 1.0))
+#define P_AVG_POOL POOL(DB("ceil_mode", 0, ALL), DB("exclude_padding_from_average", 0, ALL))
+#define P_MAX_POOL POOL(DB("ceil_mode", 0, ALL))
+#define P_L2_POOL POOL(DB("ceil_mode", 0, ALL))
+#define P_CUMSUM PARAMS(IN("x", NUM, ALL), DI("axis", 0, ALL), DB("exclusive", 0, ALL), \
+                            DB("reverse", 0, ALL))
+#define P_RESHAPE PARAMS(IN("x", NUM, ALL), IN("shape", I32, ALL))
+#define P_TRANSPOSE PARAMS(IN("x", NUM, ALL), RC("perm", I32, ALL))
+#define P_EXPAND_DIMS PARAMS(IN("x", NUM, ALL), RC("axes", I32, ALL))
+#define P_SQUEEZE PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL))
+#define P_FLATTEN2D PARAMS(IN("x", NUM, ALL), DI("axis", 1, ALL))
+#define P_CONCAT PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL}, \
+                            RC("axis", I32, ALL), DB("interleave", 0, ALL))
+#define P_SPLIT PARAMS(IN("x", NUM, ALL), OC("num_splits", I32, ALL), \
+                           OC("split_sizes", I32, ALL), RC("axis", I32, ALL))
+#define P_STACK PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL}, RC("axis", I32, ALL))
+#define P_SLICE_BY_INDEX PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("end", I32, ALL), SLICE_MASKS)
+#define P_SLICE_BY_SIZE PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("size", I32, ALL))
+#define P_SLICE_UPDATE PARAMS(IN("x", NUM, ALL), IN("update", NUM, ALL), IN("begin", I32, ALL), \
+                                  IN("end", I32, ALL), SLICE_MASKS)
+#define P_GATHER PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("axis", 0, ALL), \
+                            DI("batch_dims", 0, S16), DB("validate_indices", 0, S17))
+#define P_GATHER_ALONG_AXIS PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), \
+                                       DI("axis", 0, ALL), DB("validate_indices", 0, S17))
+#define P_GATHER_ND PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("batch_dims", 0, S16), \
+                               DB("validate_indices", 0, S17))
+#define P_SCATTER SCATTER(DI("axis", 0, ALL), )
+#define P_SCATTER_ALONG_AXIS SCATTER(DI("axis", 0, ALL), )
+#define P_SCATTER_ND SCATTER()
+#define P_TILE PARAMS(IN("x", NUM, ALL), IN("reps", I32, ALL))
+#define P_PAD PARAMS(IN("x", NUM, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL), \
+                         DF_T("constant_val", 0.0, ALL))
+#define P_REVERSE PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL))
+#define P_SELECT PARAMS(IN("cond", BOOL, ALL), IN("a", NUM, ALL), IN_T("b", NUM, ALL))
+#define P_SHAPE PARAMS(IN("x", NUM, ALL))
+#define P_IDENTITY PARAMS(IN("x", 0, ALL))
+#define P_FILL PARAMS(IN("shape", I32, ALL), DF("value", 0.0, ALL))
+#define P_FILL_LIKE PARAMS(IN("ref_tensor", NUM, ALL), DF("value", 0.0, ALL))
+#define P_RANGE_1D PARAMS(IN("end", NUM, ALL), IN_T("start", NUM, ALL), IN_T("step", NUM, ALL))
+#define P_ONE_HOT PARAMS( \
+        IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL), \
+        {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL}, \
+        {.name = "off_value", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0, ALL})
+#define P_TOPK PARAMS(IN("x", NUM, ALL), DI("k", 1, ALL), DI("axis", -1, ALL), \
+                          DB("ascending", 0, ALL), DB("sort", 1, S16), DB("return_indices", 1, S16), \
+                          DS("output_indices_dtype", "int32", S17))
+#define P_ARGSORT PARAMS(IN("x", NUM, ALL), DI("axis", -1, ALL), DB("ascending", 0, ALL))
+#define P_NON_ZERO PARAMS(IN("x", NUM, ALL))
+#define P_BAND_PART PARAMS(IN("x", NUM, ALL), DI("lower", -1, ALL), DI("upper", -1, ALL))
+#define P_DEPTH_TO_SPACE PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL))
+#define P_SPACE_TO_DEPTH PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL))
+#define P_PIXEL_SHUFFLE PARAMS(IN("x", NUM, ALL), RC("upscale_factor", I32, ALL))
+#define P_PIXEL_UNSHUFFLE PARAMS(IN("x", NUM, ALL), RC("downscale_factor", I32, ALL))
+#define P_BATCH_TO_SPACE PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("crops", I32, ALL))
+#define P_SPACE_TO_BATCH PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("paddings", I32, ALL))
+#define P_REVERSE_SEQUENCE PARAMS(IN("x", NUM, ALL), IN("lengths", I32, ALL), \
+                                      DI("seq_axis", 0, ALL), DI("batch_axis", 0, ALL))
+#define P_SLIDING_WINDOWS PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL), RC("size", I32, ALL), DI("stride", 1, ALL))
+#define P_RESHAPE_LIKE PARAMS(IN("x", NUM, ALL), {.name = "ref_tensors", .flags = R | T, ALL}, \
+                                  {.name = "begins", .flags = R | T | C, .dtypes = I32, ALL}, \
+                                  {.name = "ends", .flags = R | T | C, .dtypes = I32, ALL}, \
+                                  {.name = "end_masks", .flags = R | T | C, .dtypes = BOOL, ALL})
+#define P_CROP PARAMS(IN("x", FLT, ALL), RC("crop_height", I32, ALL), RC("crop_width", I32, ALL))
+#define P_UPSAMPLE_NEAREST_NEIGHBOR PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES)
+#define P_UPSAMPLE_BILINEAR PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES, DB("align_corners", 1, ALL), \
+               OC("half_pixel_centers", BOOL, S16))
+#define P_RESIZE_NEAREST_NEIGHBOR PARAMS(IN("x", FLT, ALL), RC("target_size_height", I32, ALL), \
+                                             RC("target_size_width", I32, ALL))
+#define P_RESIZE_BILINEAR PARAMS(IN("x", FLT, ALL), DI("target_size_height", 1, ALL), DI("target_size_width", 1, ALL), \
+               DS("sampling_mode", "DEFAULT", ALL))
+#define P_RESIZE PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL), \
+               DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL))
+/* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16,
+ * also int8/uint8/int16/uint16 from iOS17 */
+#define P_RESAMPLE PARAMS( \
+        IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15), \
+        {.name = "coordinates", .flags = R, .dtypes = B_(INT32) | FLT, .since = 16, .until = 16}, \
+        IN("coordinates", INTS | FLT, S17), RC("sampling_mode", STR, ALL), \
+        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL), \
+        RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL))
+#define P_LSTM PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"), \
+               RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"), \
+               RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"), \
+               RNN_OC("peephole_back"), DS("direction", "forward", ALL), \
+               DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL), \
+               DS("cell_activation", "tanh", ALL), DS("activation", "tanh", ALL), RNN_OC("clip"))
+#define P_GRU PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), \
+                         RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), \
+                         DS("direction", "forward", ALL), DB("output_sequence", 0, ALL), \
+                         DS("recurrent_activation", "sigmoid", ALL), DS("activation", "tanh", ALL), \
+                         OC("reset_after", BOOL, S18), OC_T("input_bias", FLT, S18))
+#define P_RNN PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_RC("weight_ih"), \
+               RNN_RC("weight_hh"), RNN_OC("bias"), DS("direction", "forward", ALL), \
+               DB("output_sequence", 0, ALL), DS("activation", "tanh", ALL))
+#define P_SCALED_DOT_PRODUCT_ATTENTION PARAMS(IN("query", FLT, ALL), IN_T("key", FLT, ALL), IN_T("value", FLT, ALL), \
+               OPT("attn_mask", FLT | BOOL, ALL))
+#define P_COND PARAMS(IN("pred", BOOL, ALL))
+#define P_WHILE_LOOP PARAMS({.name = "loop_vars", .flags = R | T, ALL})
+#define P_QUANTIZE PARAMS(IN("input", FLT, ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL), \
+               RC_T("scale", FLT, ALL), OC("axis", I32, ALL), RC("output_dtype", STR, ALL))
+#define P_DEQUANTIZE PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL), \
+               RC("scale", FLT, ALL), OC("axis", I32, ALL))
+#define P_READ_STATE PARAMS(IN("input", 0, ALL))
+#define P_RANDOM_BERNOULLI PARAMS(IN("shape", I32, ALL), DF("prob", 0.5, ALL), DI("seed", -1, ALL))
+#define P_RANDOM_CATEGORICAL PARAMS(IN("x", FLT, ALL), DS("mode", "logits", ALL), \
+                                        DI("size", 1, ALL), DI("seed", -1, ALL))
+#define P_RANDOM_NORMAL PARAMS(IN("shape", I32, ALL), DF("mean", 0.0, ALL), \
+                                   DF_T("stddev", 1.0, ALL), DI("seed", -1, ALL))
+#define P_RANDOM_UNIFORM PARAMS(IN("shape", I32, ALL), DF("low", 0.0, ALL), \
+                                    DF_T("high", 1.0, ALL), DI("seed", -1, ALL))
+#define P_WRITE_STATE PARAMS(IN("input", 0, ALL), IN("data", 0, ALL))
+#define P_COREML_UPDATE_STATE PARAMS(IN("state", 0, ALL), IN("value", 0, ALL))
+
 static const mk_op_params params[MK_OP__COUNT] = {
-    [MK_OP_CONST] = PARAMS(RA("val", 0, ALL)),
-    [MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE] =
-        PARAMS(RA("quantized_data", B_(INT8) | B_(UINT8), ALL),
-               RA("zero_point", B_(INT8) | B_(UINT8) | B_(FP32), ALL), RA("scale", FLT, ALL),
-               RA("axis", I32, ALL)),
-    [MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE] =
-        PARAMS(RC("data", 0, ALL), RC("scale", FLT, ALL), OC("offset", 0, ALL)),
-    [MK_OP_CONSTEXPR_CAST] = PARAMS(RA("source_val", B_(FP16), U17), RA("output_dtype", STR, U17),
-                                    RC("source_val", B_(FP16), S18), RC("output_dtype", STR, S18)),
-    [MK_OP_CONSTEXPR_LUT_TO_DENSE] =
-        PARAMS(RA("indices", B_(UINT8), U17), RA("lut", 0, U17), RA("shape", 0, U17),
-               RC("indices", 0, S18), RC("lut", 0, S18), OC("vector_axis", I32, S18)),
-    [MK_OP_CONSTEXPR_SPARSE_TO_DENSE] =
-        PARAMS(RA("nonzero_data", 0, U17), RA("mask", B_(UINT8), U17), RA("shape", 0, U17),
-               RC("nonzero_data", 0, S18), RC("mask", B_(UINT1), S18)),
-    [MK_OP_CONSTEXPR_LUT_TO_SPARSE] =
-        PARAMS(RC("indices_mask", B_(UINT1), ALL), RC("indices_nonzero_data", 0, ALL),
-               RC("lut", 0, ALL), OC("vector_axis", I32, ALL)),
-    [MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE] =
-        PARAMS(RC("data_mask", B_(UINT1), ALL), RC("nonzero_data", 0, ALL),
-               RC("scale", FLT, ALL), OC("offset", 0, ALL)),
-
-    [MK_OP_ADD] = BINARY,
-    [MK_OP_SUB] = BINARY,
-    [MK_OP_MUL] = BINARY,
-    [MK_OP_REAL_DIV] = BINARY,
-    [MK_OP_FLOOR_DIV] = BINARY,
-    [MK_OP_MOD] = BINARY,
-    [MK_OP_POW] = BINARY,
-    [MK_OP_MAXIMUM] = BINARY,
-    [MK_OP_MINIMUM] = BINARY,
-    [MK_OP_EQUAL] = BINARY,
-    [MK_OP_NOT_EQUAL] = BINARY,
-    [MK_OP_LESS] = BINARY,
-    [MK_OP_LESS_EQUAL] = BINARY,
-    [MK_OP_GREATER] = BINARY,
-    [MK_OP_GREATER_EQUAL] = BINARY,
-    [MK_OP_LOGICAL_AND] = PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL)),
-    [MK_OP_LOGICAL_OR] = PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL)),
-    [MK_OP_LOGICAL_XOR] = PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL)),
-
-    [MK_OP_LOGICAL_NOT] = PARAMS(IN("x", BOOL, ALL)),
-    [MK_OP_ABS] = UNARY,
-    [MK_OP_SIGN] = UNARY,
-    [MK_OP_CEIL] = UNARY,
-    [MK_OP_FLOOR] = UNARY,
-    [MK_OP_ROUND] = UNARY,
-    [MK_OP_EXP] = UNARY,
-    [MK_OP_EXP2] = UNARY,
-    [MK_OP_LOG] = UNARY_EPS(1e-45),
-    [MK_OP_SQRT] = UNARY,
-    [MK_OP_RSQRT] = UNARY_EPS(1e-12),
-    [MK_OP_INVERSE] = UNARY_EPS(1e-4),
-    [MK_OP_SQUARE] = UNARY,
-    [MK_OP_SIN] = UNARY,
-    [MK_OP_COS] = UNARY,
-    [MK_OP_TAN] = UNARY,
-    [MK_OP_ASIN] = UNARY,
-    [MK_OP_ACOS] = UNARY,
-    [MK_OP_ATAN] = UNARY,
-    [MK_OP_SINH] = UNARY,
-    [MK_OP_COSH] = UNARY,
-    [MK_OP_ATANH] = UNARY,
-    [MK_OP_ERF] = UNARY,
-    [MK_OP_CLIP] = PARAMS(IN("x", FLT, ALL), RC_T("alpha", FLT, ALL), RC_T("beta", FLT, ALL)),
-    [MK_OP_THRESHOLD] = PARAMS(IN("x", FLT, ALL), RC_T("alpha", FLT, ALL)),
-    [MK_OP_CAST] = PARAMS(IN("x", NUM, ALL), RC("dtype", STR, ALL)),
-
-    [MK_OP_RELU] = UNARY,
-    [MK_OP_RELU6] = UNARY,
-    [MK_OP_LEAKY_RELU] = ALPHA,
-    [MK_OP_PRELU] = ALPHA,
-    [MK_OP_ELU] = ALPHA,
-    [MK_OP_SIGMOID] = UNARY,
-    [MK_OP_SIGMOID_HARD] = ALPHA_BETA,
-    [MK_OP_SILU] = UNARY,
-    [MK_OP_TANH] = UNARY,
-    [MK_OP_SCALED_TANH] = ALPHA_BETA,
-    [MK_OP_GELU] = PARAMS(IN("x", FLT, ALL), DS("mode", "EXACT", ALL)),
-    [MK_OP_SOFTPLUS] = UNARY,
-    [MK_OP_SOFTSIGN] = UNARY,
-    [MK_OP_LINEAR_ACTIVATION] = ALPHA_BETA,
-    [MK_OP_CLAMPED_RELU] = ALPHA_BETA,
-    [MK_OP_THRESHOLDED_RELU] = ALPHA,
-    [MK_OP_SOFTPLUS_PARAMETRIC] = ALPHA_BETA,
-    [MK_OP_SOFTMAX] = PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL)),
-
-    [MK_OP_LINEAR] =
-        PARAMS(IN("x", NUM, ALL), RC_TU("weight", NUM),
-               {.name = "bias", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_ZERO_BIAS, U16},
-               DK("bias", MK_DEF_ZERO_BIAS, NUM, S17)),
-    [MK_OP_MATMUL] = PARAMS(IN("x", NUM, ALL), IN_T("y", NUM, U16), IN("y", NUM, S17),
-                            DB("transpose_x", 0, ALL), DB("transpose_y", 0, ALL)),
-    [MK_OP_EINSUM] = PARAMS({.name = "values", .flags = R | T, ALL}, RC("equation", STR, ALL)),
-    [MK_OP_CONV] = PARAMS(IN("x", FLT, ALL), IN_T("weight", FLT, U16), IN("weight", FLT, S17),
-                          OC_T("bias", FLT, U16), OPT("bias", FLT, S17),
-                          DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
-                          DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),
-                          DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
-    [MK_OP_CONV_TRANSPOSE] =
-        PARAMS(IN("x", FLT, ALL), RC_T("weight", FLT, U16), IN("weight", FLT, S17),
-               OC_T("bias", FLT, U16), OPT("bias", FLT, S17),
-               DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), OC("output_shape", I32, ALL),
-               DS("pad_type", "valid", ALL), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),
-               DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL)),
-
-    [MK_OP_BATCH_NORM] = PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT),
-                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
-    [MK_OP_INSTANCE_NORM] =
-        PARAMS(IN("x", FLT, ALL), OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
-    [MK_OP_LAYER_NORM] = PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL),
-                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5)),
-    [MK_OP_L2_NORM] = PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", 1e-6)),
-    [MK_OP_LOCAL_RESPONSE_NORM] =
-        PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF_TU("alpha", 1e-4), DF_TU("beta", 0.75),
-               DF_TU("k", 1.0)),
-
-    [MK_OP_AVG_POOL] = POOL(DB("ceil_mode", 0, ALL), DB("exclude_padding_from_average", 0, ALL)),
-    [MK_OP_MAX_POOL] = POOL(DB("ceil_mode", 0, ALL)),
-    [MK_OP_L2_POOL] = POOL(DB("ceil_mode", 0, ALL)),
-
-    [MK_OP_REDUCE_MEAN] = REDUCE,
-    [MK_OP_REDUCE_SUM] = REDUCE,
-    [MK_OP_REDUCE_MAX] = REDUCE,
-    [MK_OP_REDUCE_MIN] = REDUCE,
-    [MK_OP_REDUCE_PROD] = REDUCE,
-    [MK_OP_REDUCE_L1_NORM] = REDUCE,
-    [MK_OP_REDUCE_L2_NORM] = REDUCE,
-    [MK_OP_REDUCE_LOG_SUM] = REDUCE,
-    [MK_OP_REDUCE_LOG_SUM_EXP] = REDUCE,
-    [MK_OP_REDUCE_SUM_SQUARE] = REDUCE,
-    [MK_OP_REDUCE_ARGMAX] = REDUCE_ARG,
-    [MK_OP_REDUCE_ARGMIN] = REDUCE_ARG,
-    [MK_OP_CUMSUM] = PARAMS(IN("x", NUM, ALL), DI("axis", 0, ALL), DB("exclusive", 0, ALL),
-                            DB("reverse", 0, ALL)),
-
-    [MK_OP_RESHAPE] = PARAMS(IN("x", NUM, ALL), IN("shape", I32, ALL)),
-    [MK_OP_TRANSPOSE] = PARAMS(IN("x", NUM, ALL), RC("perm", I32, ALL)),
-    [MK_OP_EXPAND_DIMS] = PARAMS(IN("x", NUM, ALL), RC("axes", I32, ALL)),
-    [MK_OP_SQUEEZE] = PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL)),
-    [MK_OP_FLATTEN2D] = PARAMS(IN("x", NUM, ALL), DI("axis", 1, ALL)),
-    [MK_OP_CONCAT] = PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL},
-                            RC("axis", I32, ALL), DB("interleave", 0, ALL)),
-    [MK_OP_SPLIT] = PARAMS(IN("x", NUM, ALL), OC("num_splits", I32, ALL),
-                           OC("split_sizes", I32, ALL), RC("axis", I32, ALL)),
-    [MK_OP_STACK] =
-        PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL}, RC("axis", I32, ALL)),
-    [MK_OP_SLICE_BY_INDEX] =
-        PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("end", I32, ALL), SLICE_MASKS),
-    [MK_OP_SLICE_BY_SIZE] = PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("size", I32, ALL)),
-    [MK_OP_SLICE_UPDATE] = PARAMS(IN("x", NUM, ALL), IN("update", NUM, ALL), IN("begin", I32, ALL),
-                                  IN("end", I32, ALL), SLICE_MASKS),
-    [MK_OP_GATHER] = PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("axis", 0, ALL),
-                            DI("batch_dims", 0, S16), DB("validate_indices", 0, S17)),
-    [MK_OP_GATHER_ALONG_AXIS] = PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL),
-                                       DI("axis", 0, ALL), DB("validate_indices", 0, S17)),
-    [MK_OP_GATHER_ND] = PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("batch_dims", 0, S16),
-                               DB("validate_indices", 0, S17)),
-    [MK_OP_SCATTER] = SCATTER(DI("axis", 0, ALL), ),
-    [MK_OP_SCATTER_ALONG_AXIS] = SCATTER(DI("axis", 0, ALL), ),
-    [MK_OP_SCATTER_ND] = SCATTER(),
-    [MK_OP_TILE] = PARAMS(IN("x", NUM, ALL), IN("reps", I32, ALL)),
-    [MK_OP_PAD] = PARAMS(IN("x", NUM, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL),
-                         DF_T("constant_val", 0.0, ALL)),
-    [MK_OP_REVERSE] = PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL)),
-    [MK_OP_SELECT] = PARAMS(IN("cond", BOOL, ALL), IN("a", NUM, ALL), IN_T("b", NUM, ALL)),
-    [MK_OP_SHAPE] = PARAMS(IN("x", NUM, ALL)),
-    [MK_OP_IDENTITY] = PARAMS(IN("x", 0, ALL)),
-    [MK_OP_FILL] = PARAMS(IN("shape", I32, ALL), DF("value", 0.0, ALL)),
-    [MK_OP_FILL_LIKE] = PARAMS(IN("ref_tensor", NUM, ALL), DF("value", 0.0, ALL)),
-    [MK_OP_RANGE_1D] = PARAMS(IN("end", NUM, ALL), IN_T("start", NUM, ALL), IN_T("step", NUM, ALL)),
-    [MK_OP_ONE_HOT] = PARAMS(
-        IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL),
-        {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL},
-        {.name = "off_value", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0, ALL}),
-    [MK_OP_TOPK] = PARAMS(IN("x", NUM, ALL), DI("k", 1, ALL), DI("axis", -1, ALL),
-                          DB("ascending", 0, ALL), DB("sort", 1, S16), DB("return_indices", 1, S16),
-                          DS("output_indices_dtype", "int32", S17)),
-    [MK_OP_ARGSORT] = PARAMS(IN("x", NUM, ALL), DI("axis", -1, ALL), DB("ascending", 0, ALL)),
-    [MK_OP_NON_ZERO] = PARAMS(IN("x", NUM, ALL)),
-    [MK_OP_BAND_PART] = PARAMS(IN("x", NUM, ALL), DI("lower", -1, ALL), DI("upper", -1, ALL)),
-    [MK_OP_DEPTH_TO_SPACE] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
-    [MK_OP_SPACE_TO_DEPTH] = PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL)),
-    [MK_OP_PIXEL_SHUFFLE] = PARAMS(IN("x", NUM, ALL), RC("upscale_factor", I32, ALL)),
-    [MK_OP_PIXEL_UNSHUFFLE] = PARAMS(IN("x", NUM, ALL), RC("downscale_factor", I32, ALL)),
-    [MK_OP_BATCH_TO_SPACE] =
-        PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("crops", I32, ALL)),
-    [MK_OP_SPACE_TO_BATCH] =
-        PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("paddings", I32, ALL)),
-    [MK_OP_REVERSE_SEQUENCE] = PARAMS(IN("x", NUM, ALL), IN("lengths", I32, ALL),
-                                      DI("seq_axis", 0, ALL), DI("batch_axis", 0, ALL)),
-    [MK_OP_SLIDING_WINDOWS] =
-        PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL), RC("size", I32, ALL), DI("stride", 1, ALL)),
-    [MK_OP_RESHAPE_LIKE] = PARAMS(IN("x", NUM, ALL), {.name = "ref_tensors", .flags = R | T, ALL},
-                                  {.name = "begins", .flags = R | T | C, .dtypes = I32, ALL},
-                                  {.name = "ends", .flags = R | T | C, .dtypes = I32, ALL},
-                                  {.name = "end_masks", .flags = R | T | C, .dtypes = BOOL, ALL}),
-    [MK_OP_CROP] =
-        PARAMS(IN("x", FLT, ALL), RC("crop_height", I32, ALL), RC("crop_width", I32, ALL)),
-
-    [MK_OP_UPSAMPLE_NEAREST_NEIGHBOR] = PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES),
-    [MK_OP_UPSAMPLE_BILINEAR] =
-        PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES, DB("align_corners", 1, ALL),
-               OC("half_pixel_centers", BOOL, S16)),
-    [MK_OP_RESIZE_NEAREST_NEIGHBOR] = PARAMS(IN("x", FLT, ALL), RC("target_size_height", I32, ALL),
-                                             RC("target_size_width", I32, ALL)),
-    [MK_OP_RESIZE_BILINEAR] =
-        PARAMS(IN("x", FLT, ALL), DI("target_size_height", 1, ALL), DI("target_size_width", 1, ALL),
-               DS("sampling_mode", "DEFAULT", ALL)),
-    [MK_OP_RESIZE] =
-        PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL),
-               DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL)),
-    /* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16,
-     * also int8/uint8/int16/uint16 from iOS17 */
-    [MK_OP_RESAMPLE] = PARAMS(
-        IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15),
-        {.name = "coordinates", .flags = R, .dtypes = B_(INT32) | FLT, .since = 16, .until = 16},
-        IN("coordinates", INTS | FLT, S17), RC("sampling_mode", STR, ALL),
-        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),
-        RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL)),
-
-    [MK_OP_LSTM] =
-        PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),
-               RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"),
-               RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"),
-               RNN_OC("peephole_back"), DS("direction", "forward", ALL),
-               DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL),
-               DS("cell_activation", "tanh", ALL), DS("activation", "tanh", ALL), RNN_OC("clip")),
-    [MK_OP_GRU] = PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"),
-                         RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"),
-                         DS("direction", "forward", ALL), DB("output_sequence", 0, ALL),
-                         DS("recurrent_activation", "sigmoid", ALL), DS("activation", "tanh", ALL),
-                         OC("reset_after", BOOL, S18), OC_T("input_bias", FLT, S18)),
-    [MK_OP_RNN] =
-        PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_RC("weight_ih"),
-               RNN_RC("weight_hh"), RNN_OC("bias"), DS("direction", "forward", ALL),
-               DB("output_sequence", 0, ALL), DS("activation", "tanh", ALL)),
-
-    [MK_OP_SCALED_DOT_PRODUCT_ATTENTION] =
-        PARAMS(IN("query", FLT, ALL), IN_T("key", FLT, ALL), IN_T("value", FLT, ALL),
-               OPT("attn_mask", FLT | BOOL, ALL)),
-
-    [MK_OP_COND] = PARAMS(IN("pred", BOOL, ALL)),
-    [MK_OP_WHILE_LOOP] = PARAMS({.name = "loop_vars", .flags = R | T, ALL}),
-
-    [MK_OP_QUANTIZE] =
-        PARAMS(IN("input", FLT, ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
-               RC_T("scale", FLT, ALL), OC("axis", I32, ALL), RC("output_dtype", STR, ALL)),
-    [MK_OP_DEQUANTIZE] =
-        PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),
-               RC("scale", FLT, ALL), OC("axis", I32, ALL)),
-    [MK_OP_READ_STATE] = PARAMS(IN("input", 0, ALL)),
-    [MK_OP_RANDOM_BERNOULLI] =
-        PARAMS(IN("shape", I32, ALL), DF("prob", 0.5, ALL), DI("seed", -1, ALL)),
-    [MK_OP_RANDOM_CATEGORICAL] = PARAMS(IN("x", FLT, ALL), DS("mode", "logits", ALL),
-                                        DI("size", 1, ALL), DI("seed", -1, ALL)),
-    [MK_OP_RANDOM_NORMAL] = PARAMS(IN("shape", I32, ALL), DF("mean", 0.0, ALL),
-                                   DF_T("stddev", 1.0, ALL), DI("seed", -1, ALL)),
-    [MK_OP_RANDOM_UNIFORM] = PARAMS(IN("shape", I32, ALL), DF("low", 0.0, ALL),
-                                    DF_T("high", 1.0, ALL), DI("seed", -1, ALL)),
-    [MK_OP_WRITE_STATE] = PARAMS(IN("input", 0, ALL), IN("data", 0, ALL)),
-    [MK_OP_COREML_UPDATE_STATE] = PARAMS(IN("state", 0, ALL), IN("value", 0, ALL)),
+#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning) [MK_OP_##e] = prm,
+#include "ops.def"
+#undef MK_OP
 };
 
 const mk_op_params *mk_ir_op_params(mk_op_kind k)
@@ -542,7 +447,7 @@ static mk_status add_default(mk_program *p, mk_op *op, const mk_op_param *pp, mk
         nbytes = nb;
         break;
     }
-    default: return MK_OK;
+    case MK_DEF_NONE: return MK_OK;
     }
     mk_value *v = mk_ir_const(p, NULL, base, &t, data, nbytes, 0);
     if (!v) return MK_OOM(e);

@@ -37,7 +37,7 @@ static void print_type(FILE *f, const mk_type *t)
 static void print_elem(FILE *f, const mk_type *t, const mk_const *c, size_t i)
 {
     const unsigned char *d = c->data;
-    switch (t->dtype) {
+    switch ((int)t->dtype) {
     case MK_DT_FP32: {
         float v;
         memcpy(&v, d + 4 * i, 4);
@@ -191,7 +191,8 @@ static int print_op(printer *pr, const mk_op *op, int indent)
     fprintf(f, " = %s(", mk_ir_op_info(op->kind)->name);
 
     int n = op->n_inputs > op->n_attrs ? op->n_inputs : op->n_attrs;
-    const void **sorted = malloc(((size_t)n + 1) * sizeof *sorted);
+    size_t sorted_n = ((size_t)n + 1) * sizeof(void *);
+    const void **sorted = mk_malloc(pr->p->alloc, sorted_n);
     if (!sorted) return 0;
     for (int i = 0; i < op->n_inputs; i++) sorted[i] = &op->inputs[i];
     qsort(sorted, (size_t)op->n_inputs, sizeof *sorted, cmp_input);
@@ -225,7 +226,7 @@ static int print_op(printer *pr, const mk_op *op, int indent)
         print_binding(pr, a->value);
         first = 0;
     }
-    free(sorted);
+    mk_free(pr->p->alloc, sorted, sorted_n);
     fputc(']', f);
     if (op->n_blocks) {
         fputs(" {\n", f);

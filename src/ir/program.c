@@ -600,7 +600,7 @@ static const mk_value *const_param(const mk_op *op, const char *param)
 double mk_const_get_f64(const mk_value *v, size_t i)
 {
     const void *d = v->cst->data;
-    switch (v->type.dtype) {
+    switch ((int)v->type.dtype) {
     case MK_DT_FP16: return mk_f16_to_f32(((const uint16_t *)d)[i]);
     case MK_DT_FP32: return ((const float *)d)[i];
     case MK_DT_FP64: return ((const double *)d)[i];
@@ -611,7 +611,7 @@ double mk_const_get_f64(const mk_value *v, size_t i)
 int64_t mk_const_get_i64(const mk_value *v, size_t i)
 {
     const void *d = v->cst->data;
-    switch (v->type.dtype) {
+    switch ((int)v->type.dtype) {
     case MK_DT_BOOL:
     case MK_DT_UINT8: return ((const uint8_t *)d)[i];
     case MK_DT_INT8: return ((const int8_t *)d)[i];
@@ -723,7 +723,7 @@ int mk_ir_const_in_blob(int spec_version, const mk_type *t, const mk_const *c)
     if (c->storage == MK_STORE_INLINE) return 0;
     if (c->storage == MK_STORE_BLOB) return 1;
     if (!mk_type_numel(t, &n) || n < 10) return 0;
-    switch (t->dtype) {
+    switch ((int)t->dtype) {
     case MK_DT_FP16:
     case MK_DT_FP32:
     case MK_DT_INT8:

@@ -5,7 +5,8 @@
 #include "ir.h"
 
 static const mk_op_info op_infos[MK_OP__COUNT] = {
-#define MK_OP(e, nm, opset, nout, meaning) [MK_OP_##e] = {nm, opset, nout, meaning},
+#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                      \
+    [MK_OP_##e] = {nm, opset, nout, pw, meaning},
 #include "ops.def"
 #undef MK_OP
 };
@@ -13,6 +14,13 @@ static const mk_op_info op_infos[MK_OP__COUNT] = {
 const mk_op_info *mk_ir_op_info(mk_op_kind k)
 {
     return (unsigned)k < MK_OP__COUNT ? &op_infos[k] : NULL;
+}
+
+int mk_ir_op_in(mk_op_kind k, const mk_op_kind *set, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (set[i] == k) return 1;
+    return 0;
 }
 
 mk_op_kind mk_ir_op_lookup(const char *s)

@@ -17,168 +17,168 @@ static const lint_rule table[LINT_MAX_RULE] = {
     [1] = {{"H1", "wrong-result", "1-D conv_transpose with bias", "NE (ALL)",
             "fix_conv_transpose_1d", "https://zhaode.wang/2025/08/18/coreml-conv1d", MK_SEV_ERROR,
             0},
-           lint_h1,
+           mk_lint_h1,
            NULL},
     [2] = {{"H2", "wrong-result", "conv trailing padding not consumed by the last window",
             "ALL (ML Program)", "fix_conv_padding", E_CT "2515", MK_SEV_ERROR, 0},
-           lint_h2,
+           mk_lint_h2,
            NULL},
     [3] = {{"H3", "wrong-result", "conv_transpose with output_shape or asymmetric padding",
             "NE/GPU vs CPU", "fix_conv_transpose_pad", E_CT "2324", MK_SEV_ERROR, 0},
-           lint_h3,
+           mk_lint_h3,
            NULL},
     [4] = {{"H4", "cpu-fallback", "cumsum / fill / fill_like / range_1d run on CPU", "NE",
             "fix_cpu_ops", HZ "#H4", MK_SEV_WARNING, 0},
-           lint_h4,
+           mk_lint_h4,
            NULL},
     [5] = {{"H5", "cpu-fallback", "scatter / slice_update partial updates", "NE",
             "fix_slice_update, fix_scatter", E_CT "2019", MK_SEV_WARNING, 0},
-           lint_h5,
+           mk_lint_h5,
            NULL},
     [6] = {{"H6", "wrong-result", "negative gather/scatter indices in iOS17+ opsets", "ALL",
             "fix_negative_indices", "https://github.com/apple/coremltools/pull/2794", MK_SEV_ERROR,
             0},
-           lint_h6,
+           mk_lint_h6,
            NULL},
     [7] = {{"H7", "wrong-result", "pow with constant base 2 computes y^2", "ALL", "fix_pow",
             E_CT "2628", MK_SEV_ERROR, 0},
-           lint_h7,
+           mk_lint_h7,
            NULL},
     [8] = {{"H8", "precision", "pow with a small constant exponent", "ALL (fp16)", "fix_pow",
             E_CT "2601", MK_SEV_INFO, 0},
-           lint_h8,
+           mk_lint_h8,
            NULL},
     [9] = {{"H9", "wrong-result", "softplus overflows in fp16 on the Neural Engine", "NE",
             "fix_softplus", E_CT "2687", MK_SEV_ERROR, 0},
-           lint_h9,
+           mk_lint_h9,
            NULL},
     [10] = {{"H10", "wrong-result", "reduce_log_sum_exp without max shift in fp16", "NE",
              "fix_logsumexp", E_CT "2690", MK_SEV_ERROR, 0},
-            lint_h10,
+            mk_lint_h10,
             NULL},
     [11] = {{"H11", "wrong-result", "log(softmax) / log(cumsum(exp)) in fp16", "NE",
              "fix_log_softmax", E_CT "2728", MK_SEV_ERROR, 0},
-            lint_h11,
+            mk_lint_h11,
             NULL},
     [12] = {{"H12", "wrong-result", "sum of squares overflows fp16 (RMSNorm, L2 norm)",
              "NE/GPU (fp16)", "fix_sum_squares", E_CT "2821", MK_SEV_ERROR, 0},
-            lint_h12,
+            mk_lint_h12,
             NULL},
     [13] = {{"H13", "wrong-result", "normalisation epsilon below fp16 range", "NE/GPU (fp16)",
              "fix_epsilon", "https://github.com/apple/ml-ane-transformers", MK_SEV_ERROR, 0},
-            lint_h13,
+            mk_lint_h13,
             NULL},
     [14] = {{"H14", "wrong-result", "constant beyond fp16 range (mask sentinel)", "NE/GPU (fp16)",
              "fix_fp16_range", "https://github.com/apple/coremltools/pull/2669", MK_SEV_ERROR, 0},
-            lint_h14,
+            mk_lint_h14,
             NULL},
     [15] = {{"H15", "wrong-result", "hidden default epsilon (inverse, rsqrt, log)", "ALL",
              "fix_explicit_params", HZ "#H15", MK_SEV_WARNING, 0},
-            lint_h15,
+            mk_lint_h15,
             NULL},
     [16] = {{"H16", "wrong-result", "resampling mode left at the MIL default", "ALL",
              "fix_explicit_params", E_CT "673", MK_SEV_WARNING, 0},
-            lint_h16,
+            mk_lint_h16,
             NULL},
     [17] = {{"H17", "wrong-result", "avg_pool ceil_mode overhang counted in the divisor", "ALL",
              "fix_avg_pool_ceil", E_CT "2772", MK_SEV_WARNING, 1},
-            lint_h17,
+            mk_lint_h17,
             NULL},
     [18] = {{"H18", "cpu-fallback", "flexible shapes", "NE", NULL, E_CT "1029", MK_SEV_WARNING, 0},
-            lint_h18,
-            lint_h18_prog},
+            mk_lint_h18,
+            mk_lint_h18_prog},
     [19] = {{"H19", "cpu-fallback", "fp32 compute never runs on the Neural Engine", "NE", NULL,
              "https://apple.github.io/coremltools/docs-guides/source/typed-execution.html",
              MK_SEV_WARNING, 0},
-            lint_h19,
-            lint_h19_prog},
+            mk_lint_h19,
+            mk_lint_h19_prog},
     [20] = {{"H20", "conversion-failure", "dimension beyond the Neural Engine range", "NE/GPU",
              "fix_long_axis", "https://github.com/FluidInference/FluidAudio/issues/121",
              MK_SEV_ERROR, 0},
-            lint_h20,
-            lint_h20_prog},
+            mk_lint_h20,
+            mk_lint_h20_prog},
     [21] = {{"H21", "conversion-failure", "tensor rank above 5", "ALL", "fix_rank", E_CT "832",
              MK_SEV_ERROR, 0},
-            lint_h21,
+            mk_lint_h21,
             NULL},
     [22] = {{"H22", "conversion-failure", "zero-sized dimension", "ALL", "fix_empty", HZ "#H22",
              MK_SEV_ERROR, 0},
-            lint_h22,
+            mk_lint_h22,
             NULL},
     [23] = {{"H23", "wrong-result", "output rows may be padded (read with strides)", "NE/GPU", NULL,
              E_CT "1893", MK_SEV_INFO, 0},
             NULL,
-            lint_h23_prog},
+            mk_lint_h23_prog},
     [24] = {{"H24", "performance", "small last axis on a large tensor", "NE", NULL,
              "https://machinelearning.apple.com/research/neural-engine-transformers", MK_SEV_INFO,
              0},
-            lint_h24,
+            mk_lint_h24,
             NULL},
     [25] = {{"H25", "performance", "linear/matmul with constant weight (1x1 conv preferred)", "NE",
              "fix_linear_to_conv", "https://github.com/apple/ml-ane-transformers", MK_SEV_INFO, 1},
-            lint_h25,
+            mk_lint_h25,
             NULL},
     [26] = {{"H26", "performance", "fused attention / large attention matmuls", "NE", NULL,
              "https://github.com/apple/ml-stable-diffusion", MK_SEV_INFO, 0},
-            lint_h26,
+            mk_lint_h26,
             NULL},
     [27] = {{"H27", "cpu-fallback", "layer parameters the Neural Engine handles badly", "NE",
              "fix_global_pool", "https://github.com/hollance/neural-engine/issues/2",
              MK_SEV_WARNING, 0},
-            lint_h27,
+            mk_lint_h27,
             NULL},
     [28] = {{"H28", "precision", "long fp16 accumulation", "NE/GPU (fp16)", NULL,
              "https://github.com/hollance/neural-engine/blob/master/docs/16-bit.md", MK_SEV_INFO,
              0},
-            lint_h28,
+            mk_lint_h28,
             NULL},
     [29] = {{"H29", "cpu-fallback", "topk / argsort / gather_along_axis / RNNs run on CPU", "NE",
              NULL, "https://github.com/roboflow/rf-detr/pull/1495", MK_SEV_WARNING, 0},
-            lint_h29,
+            mk_lint_h29,
             NULL},
     [30] = {{"H30", "conversion-failure", "weights beyond 1 GB (iPhone NE) / 2 GiB (load)", "ALL",
              NULL, E_CT "1807", MK_SEV_WARNING, 0},
             NULL,
-            lint_h30_prog},
+            mk_lint_h30_prog},
     [31] = {{"H31", "performance", "compressed weights may be decompressed ahead of time", "NE",
              NULL, "https://apple.github.io/coremltools/docs-guides/source/opt-overview.html",
              MK_SEV_INFO, 0},
-            lint_h31,
+            mk_lint_h31,
             NULL},
     [32] = {{"H32", "conversion-failure", "instance_norm (or its reductions) on rank 5",
              "GPU (ALL)", "fix_instance_norm_5d", E_CT "2667", MK_SEV_ERROR, 0},
-            lint_h32,
+            mk_lint_h32,
             NULL},
     [33] = {{"H33", "conversion-failure", "prelu with one shared slope", "ALL", "fix_prelu_slope",
              E_CT "1488", MK_SEV_WARNING, 0},
-            lint_h33,
+            mk_lint_h33,
             NULL},
     [34] = {{"H34", "cpu-fallback", "state last dim not a multiple of 32", "NE", NULL, E_CT "2631",
              MK_SEV_WARNING, 0},
-            lint_h34,
+            mk_lint_h34,
             NULL},
     [35] = {{"H35", "conversion-failure", "pad/slice/topk/gather forms the runtime rejects", "ALL",
              "fix_runtime_forms", "https://github.com/microsoft/onnxruntime/pull/28478",
              MK_SEV_ERROR, 0},
-            lint_h35,
+            mk_lint_h35,
             NULL},
     [36] = {{"H36", "wrong-result", "sqrt(x^2) / (sqrt x)^2 that optimizers fold to x", "ALL",
              "fix_sqrt_square", "https://github.com/apple/coremltools/pull/1940", MK_SEV_WARNING,
              0},
-            lint_h36,
+            mk_lint_h36,
             NULL},
     [37] = {{"H37", "wrong-result", "linear with integer operands", "ALL", "fix_int_linear",
              "https://github.com/apple/coremltools/pull/2673", MK_SEV_ERROR, 0},
-            lint_h37,
+            mk_lint_h37,
             NULL},
     [39] = {{"H39", "wrong-result", "gelu mode left at the default (EXACT)", "ALL",
              "fix_explicit_params", "https://github.com/apple/coremltools/pull/2863",
              MK_SEV_WARNING, 0},
-            lint_h39,
+            mk_lint_h39,
             NULL},
 };
 
-const lint_rule *lint_table(void)
+const lint_rule *mk_lint_table(void)
 {
     return table;
 }
@@ -209,8 +209,9 @@ const char *mk_severity_name(mk_severity s)
     switch (s) {
     case MK_SEV_ERROR: return "error";
     case MK_SEV_WARNING: return "warning";
-    default: return "info";
+    case MK_SEV_INFO: return "info";
     }
+    return "info";
 }
 
 int mk_rule_list_has(const char *list, const char *id)
@@ -282,13 +283,13 @@ static void vflag(lint_ctx *c, const mk_op *op, const char *fix, const char *fmt
     x->block = dup(f, c->block ? c->block : "");
     x->op_index = op ? c->op_index : -1;
     x->op_name = dup(f, op && op->name ? op->name : "");
-    x->op_type = op ? lint_op_type(op) : "";
+    x->op_type = op ? mk_lint_op_type(op) : "";
     x->message = dup(f, msg);
     x->fix = fix;
     if (!f->oom) f->n++;
 }
 
-void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
+void mk_lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -296,7 +297,7 @@ void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...)
     va_end(ap);
 }
 
-void lint_flag_fix(lint_ctx *c, const mk_op *op, const char *pass, const char *fmt, ...)
+void mk_lint_flag_fix(lint_ctx *c, const mk_op *op, const char *pass, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -385,7 +386,7 @@ mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings 
     int spec = c.opts->target ? (int)c.opts->target : p->spec_version;
     c.ios = mk_ir_ios_for_spec(spec);
     if (!c.ios) c.ios = 15;
-    c.fp16_program = lint_program_is_fp16(p);
+    c.fp16_program = mk_lint_program_is_fp16(p);
     c.fp16 = c.fp16_program || c.opts->assume_fp16;
     c.out = f;
     for (int i = 0; i < p->n_functions; i++) {
@@ -409,18 +410,18 @@ mk_status mk_lint(const mk_program *p, const mk_lint_options *opts, mk_findings 
 
 /* ---- trigger helpers ---- */
 
-const char *lint_op_type(const mk_op *op)
+const char *mk_lint_op_type(const mk_op *op)
 {
     const mk_op_info *in = mk_ir_op_info(op->kind);
     return in ? in->name : "?";
 }
 
-int lint_is_bound(const mk_op *op, const char *param)
+int mk_lint_is_bound(const mk_op *op, const char *param)
 {
     return mk_ir_arg(op, param) != NULL || mk_ir_attr(op, param) != NULL;
 }
 
-mk_dtype lint_x_dtype(const mk_op *op)
+mk_dtype mk_lint_x_dtype(const mk_op *op)
 {
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x && op->n_inputs && op->inputs[0].n_args) x = op->inputs[0].args[0];
@@ -428,7 +429,7 @@ mk_dtype lint_x_dtype(const mk_op *op)
     return x ? x->type.dtype : MK_DT_INVALID;
 }
 
-int lint_const_all(const mk_value *v, double val)
+int mk_lint_const_all(const mk_value *v, double val)
 {
     size_t n = 0;
     if (!v || !v->cst || !v->cst->data || v->type.dtype == MK_DT_STRING) return 0;

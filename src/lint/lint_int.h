@@ -41,72 +41,72 @@ struct lint_ctx {
 
 /* Add a finding for the current rule at op (NULL: program level). fixable 0 means this
  * instance has no safe rewrite even when the rule has one. */
-void lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...) MK_PRINTF(4, 5);
+void mk_lint_flag(lint_ctx *c, const mk_op *op, int fixable, const char *fmt, ...) MK_PRINTF(4, 5);
 /* The same for a rule with more than one rewrite: pass names the one that applies (NULL: none). */
-void lint_flag_fix(lint_ctx *c, const mk_op *op, const char *pass, const char *fmt, ...)
+void mk_lint_flag_fix(lint_ctx *c, const mk_op *op, const char *pass, const char *fmt, ...)
     MK_PRINTF(4, 5);
 
 /* Per-op checks (rules_*.c), named by hazard id; program-level checks end in _prog. */
-void lint_h1(lint_ctx *c, const mk_op *op);
-void lint_h2(lint_ctx *c, const mk_op *op);
-void lint_h3(lint_ctx *c, const mk_op *op);
-void lint_h4(lint_ctx *c, const mk_op *op);
-void lint_h5(lint_ctx *c, const mk_op *op);
-void lint_h6(lint_ctx *c, const mk_op *op);
-void lint_h7(lint_ctx *c, const mk_op *op);
-void lint_h8(lint_ctx *c, const mk_op *op);
-void lint_h9(lint_ctx *c, const mk_op *op);
-void lint_h10(lint_ctx *c, const mk_op *op);
-void lint_h11(lint_ctx *c, const mk_op *op);
-void lint_h12(lint_ctx *c, const mk_op *op);
-void lint_h13(lint_ctx *c, const mk_op *op);
-void lint_h14(lint_ctx *c, const mk_op *op);
-void lint_h15(lint_ctx *c, const mk_op *op);
-void lint_h16(lint_ctx *c, const mk_op *op);
-void lint_h17(lint_ctx *c, const mk_op *op);
-void lint_h18(lint_ctx *c, const mk_op *op);
-void lint_h19(lint_ctx *c, const mk_op *op);
-void lint_h20(lint_ctx *c, const mk_op *op);
-void lint_h21(lint_ctx *c, const mk_op *op);
-void lint_h22(lint_ctx *c, const mk_op *op);
-void lint_h24(lint_ctx *c, const mk_op *op);
-void lint_h25(lint_ctx *c, const mk_op *op);
-void lint_h26(lint_ctx *c, const mk_op *op);
-void lint_h27(lint_ctx *c, const mk_op *op);
-void lint_h28(lint_ctx *c, const mk_op *op);
-void lint_h29(lint_ctx *c, const mk_op *op);
-void lint_h31(lint_ctx *c, const mk_op *op);
-void lint_h32(lint_ctx *c, const mk_op *op);
-void lint_h33(lint_ctx *c, const mk_op *op);
-void lint_h34(lint_ctx *c, const mk_op *op);
-void lint_h35(lint_ctx *c, const mk_op *op);
-void lint_h36(lint_ctx *c, const mk_op *op);
-void lint_h37(lint_ctx *c, const mk_op *op);
-void lint_h39(lint_ctx *c, const mk_op *op);
-void lint_h18_prog(lint_ctx *c);
-void lint_h19_prog(lint_ctx *c);
-void lint_h20_prog(lint_ctx *c);
-void lint_h23_prog(lint_ctx *c);
-void lint_h30_prog(lint_ctx *c);
-const lint_rule *lint_table(void);
-int lint_h32_match(const mk_op *op);
+void mk_lint_h1(lint_ctx *c, const mk_op *op);
+void mk_lint_h2(lint_ctx *c, const mk_op *op);
+void mk_lint_h3(lint_ctx *c, const mk_op *op);
+void mk_lint_h4(lint_ctx *c, const mk_op *op);
+void mk_lint_h5(lint_ctx *c, const mk_op *op);
+void mk_lint_h6(lint_ctx *c, const mk_op *op);
+void mk_lint_h7(lint_ctx *c, const mk_op *op);
+void mk_lint_h8(lint_ctx *c, const mk_op *op);
+void mk_lint_h9(lint_ctx *c, const mk_op *op);
+void mk_lint_h10(lint_ctx *c, const mk_op *op);
+void mk_lint_h11(lint_ctx *c, const mk_op *op);
+void mk_lint_h12(lint_ctx *c, const mk_op *op);
+void mk_lint_h13(lint_ctx *c, const mk_op *op);
+void mk_lint_h14(lint_ctx *c, const mk_op *op);
+void mk_lint_h15(lint_ctx *c, const mk_op *op);
+void mk_lint_h16(lint_ctx *c, const mk_op *op);
+void mk_lint_h17(lint_ctx *c, const mk_op *op);
+void mk_lint_h18(lint_ctx *c, const mk_op *op);
+void mk_lint_h19(lint_ctx *c, const mk_op *op);
+void mk_lint_h20(lint_ctx *c, const mk_op *op);
+void mk_lint_h21(lint_ctx *c, const mk_op *op);
+void mk_lint_h22(lint_ctx *c, const mk_op *op);
+void mk_lint_h24(lint_ctx *c, const mk_op *op);
+void mk_lint_h25(lint_ctx *c, const mk_op *op);
+void mk_lint_h26(lint_ctx *c, const mk_op *op);
+void mk_lint_h27(lint_ctx *c, const mk_op *op);
+void mk_lint_h28(lint_ctx *c, const mk_op *op);
+void mk_lint_h29(lint_ctx *c, const mk_op *op);
+void mk_lint_h31(lint_ctx *c, const mk_op *op);
+void mk_lint_h32(lint_ctx *c, const mk_op *op);
+void mk_lint_h33(lint_ctx *c, const mk_op *op);
+void mk_lint_h34(lint_ctx *c, const mk_op *op);
+void mk_lint_h35(lint_ctx *c, const mk_op *op);
+void mk_lint_h36(lint_ctx *c, const mk_op *op);
+void mk_lint_h37(lint_ctx *c, const mk_op *op);
+void mk_lint_h39(lint_ctx *c, const mk_op *op);
+void mk_lint_h18_prog(lint_ctx *c);
+void mk_lint_h19_prog(lint_ctx *c);
+void mk_lint_h20_prog(lint_ctx *c);
+void mk_lint_h23_prog(lint_ctx *c);
+void mk_lint_h30_prog(lint_ctx *c);
+const lint_rule *mk_lint_table(void);
+int mk_lint_h32_match(const mk_op *op);
 
 /* ---- trigger helpers ---- */
 /* Float element type of the op's main operand (x, or the first input), MK_DT_INVALID when
  * none. */
-mk_dtype lint_x_dtype(const mk_op *op);
+mk_dtype mk_lint_x_dtype(const mk_op *op);
 /* True when v is a constant and every element equals val (within 1e-6 relative). */
-int lint_const_all(const mk_value *v, double val);
-const char *lint_op_type(const mk_op *op);
-int lint_is_bound(const mk_op *op, const char *param);
+int mk_lint_const_all(const mk_value *v, double val);
+const char *mk_lint_op_type(const mk_op *op);
+int mk_lint_is_bound(const mk_op *op, const char *param);
 
 /* ---- placement ---- */
 /* Why op would run off the Neural Engine (a short reason), or NULL if predicted on it.
  * fp16_program: the program computes in fp16 (else every float op is off NE, H19). */
-const char *lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n);
-int lint_program_is_fp16(const mk_program *p);
+const char *mk_lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n);
+int mk_lint_program_is_fp16(const mk_program *p);
 /* Every op kind has a placement entry (for the table test); weights are not placed. */
-int lint_placement_known(mk_op_kind k);
-int lint_is_weight_op(const mk_op *op);
+int mk_lint_placement_known(mk_op_kind k);
+int mk_lint_is_weight_op(const mk_op *op);
 
 #endif

@@ -9,186 +9,31 @@
 
 enum { PL_NONE = 0, PL_NE, PL_CPU, PL_WEIGHT, PL_CTRL };
 
-/* One entry per op in ops.def (a unit test checks every op has one). PL_NE means "no
- * evidence that it leaves the Neural Engine"; shape and dtype conditions are checked apart. */
+/* From ops.def's placement column. NE means "no evidence that it leaves the Neural Engine";
+ * shape and dtype conditions are checked apart. */
 static const unsigned char place[MK_OP__COUNT] = {
-    [MK_OP_CONST] = PL_WEIGHT,
-    [MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE] = PL_WEIGHT,
-    [MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE] = PL_WEIGHT,
-    [MK_OP_CONSTEXPR_CAST] = PL_WEIGHT,
-    [MK_OP_CONSTEXPR_LUT_TO_DENSE] = PL_WEIGHT,
-    [MK_OP_CONSTEXPR_SPARSE_TO_DENSE] = PL_WEIGHT,
-    [MK_OP_CONSTEXPR_LUT_TO_SPARSE] = PL_WEIGHT,
-    [MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE] = PL_WEIGHT,
-    [MK_OP_ADD] = PL_NE,
-    [MK_OP_SUB] = PL_NE,
-    [MK_OP_MUL] = PL_NE,
-    [MK_OP_REAL_DIV] = PL_NE,
-    [MK_OP_FLOOR_DIV] = PL_NE,
-    [MK_OP_MOD] = PL_NE,
-    [MK_OP_POW] = PL_NE,
-    [MK_OP_MAXIMUM] = PL_NE,
-    [MK_OP_MINIMUM] = PL_NE,
-    [MK_OP_EQUAL] = PL_NE,
-    [MK_OP_NOT_EQUAL] = PL_NE,
-    [MK_OP_LESS] = PL_NE,
-    [MK_OP_LESS_EQUAL] = PL_NE,
-    [MK_OP_GREATER] = PL_NE,
-    [MK_OP_GREATER_EQUAL] = PL_NE,
-    [MK_OP_LOGICAL_AND] = PL_NE,
-    [MK_OP_LOGICAL_OR] = PL_NE,
-    [MK_OP_LOGICAL_XOR] = PL_NE,
-    [MK_OP_LOGICAL_NOT] = PL_NE,
-    [MK_OP_ABS] = PL_NE,
-    [MK_OP_SIGN] = PL_NE,
-    [MK_OP_CEIL] = PL_NE,
-    [MK_OP_FLOOR] = PL_NE,
-    [MK_OP_ROUND] = PL_NE,
-    [MK_OP_EXP] = PL_NE,
-    [MK_OP_EXP2] = PL_NE,
-    [MK_OP_LOG] = PL_NE,
-    [MK_OP_SQRT] = PL_NE,
-    [MK_OP_RSQRT] = PL_NE,
-    [MK_OP_INVERSE] = PL_NE,
-    [MK_OP_SQUARE] = PL_NE,
-    [MK_OP_SIN] = PL_NE,
-    [MK_OP_COS] = PL_NE,
-    [MK_OP_TAN] = PL_NE,
-    [MK_OP_ASIN] = PL_NE,
-    [MK_OP_ACOS] = PL_NE,
-    [MK_OP_ATAN] = PL_NE,
-    [MK_OP_SINH] = PL_NE,
-    [MK_OP_COSH] = PL_NE,
-    [MK_OP_ATANH] = PL_NE,
-    [MK_OP_ERF] = PL_NE,
-    [MK_OP_CLIP] = PL_NE,
-    [MK_OP_THRESHOLD] = PL_NE,
-    [MK_OP_CAST] = PL_NE,
-    [MK_OP_RELU] = PL_NE,
-    [MK_OP_RELU6] = PL_NE,
-    [MK_OP_LEAKY_RELU] = PL_NE,
-    [MK_OP_PRELU] = PL_NE,
-    [MK_OP_ELU] = PL_NE,
-    [MK_OP_SIGMOID] = PL_NE,
-    [MK_OP_SIGMOID_HARD] = PL_NE,
-    [MK_OP_SILU] = PL_NE,
-    [MK_OP_TANH] = PL_NE,
-    [MK_OP_SCALED_TANH] = PL_NE,
-    [MK_OP_GELU] = PL_NE,
-    [MK_OP_SOFTPLUS] = PL_NE,
-    [MK_OP_SOFTSIGN] = PL_NE,
-    [MK_OP_LINEAR_ACTIVATION] = PL_NE,
-    [MK_OP_CLAMPED_RELU] = PL_NE,
-    [MK_OP_THRESHOLDED_RELU] = PL_NE,
-    [MK_OP_SOFTPLUS_PARAMETRIC] = PL_NE,
-    [MK_OP_SOFTMAX] = PL_NE,
-    [MK_OP_LINEAR] = PL_NE,
-    [MK_OP_MATMUL] = PL_NE,
-    [MK_OP_EINSUM] = PL_NE,
-    [MK_OP_CONV] = PL_NE,
-    [MK_OP_CONV_TRANSPOSE] = PL_NE,
-    [MK_OP_BATCH_NORM] = PL_NE,
-    [MK_OP_INSTANCE_NORM] = PL_NE,
-    [MK_OP_LAYER_NORM] = PL_NE,
-    [MK_OP_L2_NORM] = PL_NE,
-    [MK_OP_LOCAL_RESPONSE_NORM] = PL_NE,
-    [MK_OP_AVG_POOL] = PL_NE,
-    [MK_OP_MAX_POOL] = PL_NE,
-    [MK_OP_L2_POOL] = PL_NE,
-    [MK_OP_REDUCE_MEAN] = PL_NE,
-    [MK_OP_REDUCE_SUM] = PL_NE,
-    [MK_OP_REDUCE_MAX] = PL_NE,
-    [MK_OP_REDUCE_MIN] = PL_NE,
-    [MK_OP_REDUCE_PROD] = PL_NE,
-    [MK_OP_REDUCE_L1_NORM] = PL_NE,
-    [MK_OP_REDUCE_L2_NORM] = PL_NE,
-    [MK_OP_REDUCE_LOG_SUM] = PL_NE,
-    [MK_OP_REDUCE_LOG_SUM_EXP] = PL_NE,
-    [MK_OP_REDUCE_SUM_SQUARE] = PL_NE,
-    [MK_OP_REDUCE_ARGMAX] = PL_NE,
-    [MK_OP_REDUCE_ARGMIN] = PL_NE,
-    [MK_OP_CUMSUM] = PL_CPU,
-    [MK_OP_RESHAPE] = PL_NE,
-    [MK_OP_TRANSPOSE] = PL_NE,
-    [MK_OP_EXPAND_DIMS] = PL_NE,
-    [MK_OP_SQUEEZE] = PL_NE,
-    [MK_OP_FLATTEN2D] = PL_NE,
-    [MK_OP_CONCAT] = PL_NE,
-    [MK_OP_SPLIT] = PL_NE,
-    [MK_OP_STACK] = PL_NE,
-    [MK_OP_SLICE_BY_INDEX] = PL_NE,
-    [MK_OP_SLICE_BY_SIZE] = PL_NE,
-    [MK_OP_SLICE_UPDATE] = PL_CPU,
-    [MK_OP_GATHER] = PL_NE,
-    [MK_OP_GATHER_ALONG_AXIS] = PL_CPU,
-    [MK_OP_GATHER_ND] = PL_NE,
-    [MK_OP_SCATTER] = PL_CPU,
-    [MK_OP_SCATTER_ALONG_AXIS] = PL_CPU,
-    [MK_OP_SCATTER_ND] = PL_CPU,
-    [MK_OP_TILE] = PL_NE,
-    [MK_OP_PAD] = PL_NE,
-    [MK_OP_REVERSE] = PL_NE,
-    [MK_OP_SELECT] = PL_NE,
-    [MK_OP_SHAPE] = PL_NE,
-    [MK_OP_IDENTITY] = PL_NE,
-    [MK_OP_FILL] = PL_CPU,
-    [MK_OP_FILL_LIKE] = PL_CPU,
-    [MK_OP_RANGE_1D] = PL_CPU,
-    [MK_OP_ONE_HOT] = PL_NE,
-    [MK_OP_TOPK] = PL_CPU,
-    [MK_OP_ARGSORT] = PL_CPU,
-    [MK_OP_NON_ZERO] = PL_CPU,
-    [MK_OP_BAND_PART] = PL_NE,
-    [MK_OP_DEPTH_TO_SPACE] = PL_NE,
-    [MK_OP_SPACE_TO_DEPTH] = PL_NE,
-    [MK_OP_PIXEL_SHUFFLE] = PL_NE,
-    [MK_OP_PIXEL_UNSHUFFLE] = PL_NE,
-    [MK_OP_BATCH_TO_SPACE] = PL_NE,
-    [MK_OP_SPACE_TO_BATCH] = PL_NE,
-    [MK_OP_REVERSE_SEQUENCE] = PL_NE,
-    [MK_OP_SLIDING_WINDOWS] = PL_NE,
-    [MK_OP_RESHAPE_LIKE] = PL_NE,
-    [MK_OP_CROP] = PL_NE,
-    [MK_OP_UPSAMPLE_NEAREST_NEIGHBOR] = PL_NE,
-    [MK_OP_UPSAMPLE_BILINEAR] = PL_NE,
-    [MK_OP_RESIZE_NEAREST_NEIGHBOR] = PL_NE,
-    [MK_OP_RESIZE_BILINEAR] = PL_NE,
-    [MK_OP_RESIZE] = PL_NE,
-    [MK_OP_RESAMPLE] = PL_NE,
-    [MK_OP_LSTM] = PL_CPU,
-    [MK_OP_GRU] = PL_CPU,
-    [MK_OP_RNN] = PL_CPU,
-    [MK_OP_SCALED_DOT_PRODUCT_ATTENTION] = PL_NE,
-    [MK_OP_COND] = PL_CTRL,
-    [MK_OP_WHILE_LOOP] = PL_CTRL,
-    [MK_OP_QUANTIZE] = PL_NE,
-    [MK_OP_DEQUANTIZE] = PL_NE,
-    [MK_OP_READ_STATE] = PL_CTRL,
-    [MK_OP_RANDOM_BERNOULLI] = PL_NE,
-    [MK_OP_RANDOM_CATEGORICAL] = PL_NE,
-    [MK_OP_RANDOM_NORMAL] = PL_NE,
-    [MK_OP_RANDOM_UNIFORM] = PL_NE,
-    [MK_OP_WRITE_STATE] = PL_CTRL,
-    [MK_OP_COREML_UPDATE_STATE] = PL_CTRL,
+#define MK_OP(e, nm, opset, nout, fam, pl, pw, prm, rule, kern, meaning) [MK_OP_##e] = PL_##pl,
+#include "ir/ops.def"
+#undef MK_OP
 };
 
-int lint_placement_known(mk_op_kind k)
+int mk_lint_placement_known(mk_op_kind k)
 {
     return (unsigned)k < MK_OP__COUNT && place[k] != PL_NONE;
 }
 
-int lint_is_weight_op(const mk_op *op)
+int mk_lint_is_weight_op(const mk_op *op)
 {
     return (unsigned)op->kind < MK_OP__COUNT && place[op->kind] == PL_WEIGHT;
 }
 
-int lint_program_is_fp16(const mk_program *p)
+int mk_lint_program_is_fp16(const mk_program *p)
 {
     for (int i = 0; i < p->n_functions; i++) MK_FOR_OPS(p->functions[i]->block, op)
         {
             /* Core ML states are fp16 even in fp32 programs: their reads and writes (and the
              * slice_update writing a KV cache) say nothing about the compute precision */
-            if (lint_is_weight_op(op) || op->kind == MK_OP_CAST || op->kind == MK_OP_READ_STATE ||
+            if (mk_lint_is_weight_op(op) || op->kind == MK_OP_CAST || op->kind == MK_OP_READ_STATE ||
                 op->kind == MK_OP_WRITE_STATE || op->kind == MK_OP_COREML_UPDATE_STATE ||
                 (op->kind == MK_OP_SLICE_UPDATE && mk_ir_arg(op, "x") &&
                  mk_ir_arg(op, "x")->producer &&
@@ -219,7 +64,7 @@ static const char *shape_reason(const mk_type *t, char *buf, size_t n)
     return NULL;
 }
 
-const char *lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n)
+const char *mk_lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n)
 {
     if ((unsigned)op->kind >= MK_OP__COUNT) return "unknown op";
     switch (place[op->kind]) {

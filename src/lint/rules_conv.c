@@ -55,21 +55,21 @@ static int nonzero_bias(const mk_op *op)
 {
     const mk_value *b = mk_ir_arg(op, "bias");
     if (!b) return 0;
-    return !lint_const_all(b, 0.0);
+    return !mk_lint_const_all(b, 0.0);
 }
 
-void lint_h1(lint_ctx *c, const mk_op *op)
+void mk_lint_h1(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_CONV_TRANSPOSE) return;
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x || x->type.rank != 3 || !nonzero_bias(op)) return;
-    lint_flag(c, op, 1,
+    mk_lint_flag(c, op, 1,
               "1-D conv_transpose with a bias: on the Neural Engine the bias can reach only the "
               "first elements of each channel (size-dependent); lift to 2-D or add the bias "
               "separately");
 }
 
-void lint_h2(lint_ctx *c, const mk_op *op)
+void mk_lint_h2(lint_ctx *c, const mk_op *op)
 {
     geom g;
     if (op->kind != MK_OP_CONV || !get_geom(op, 0, &g) || strcmp(g.pad_type, "custom") != 0) return;
@@ -81,7 +81,7 @@ void lint_h2(lint_ctx *c, const mk_op *op)
         int64_t need = (out - 1) * g.s[i] + keff - g.in[i] - g.pb[i];
         if (need < 0) need = 0;
         if (g.pe[i] > need) {
-            lint_flag(c, op, 1,
+            mk_lint_flag(c, op, 1,
                       "conv spatial axis %d: trailing pad %lld but the last window uses only "
                       "%lld; ML Programs then get the last row/column wrong (ALL units)",
                       i, (long long)g.pe[i], (long long)need);
@@ -92,12 +92,12 @@ void lint_h2(lint_ctx *c, const mk_op *op)
 
 /* H3 is an fp16 hazard (the repros shift by one in fp16): a conv_transpose on fp32 data is
  * left alone unless the caller plans to convert an fp32 program to fp16. */
-void lint_h3(lint_ctx *c, const mk_op *op)
+void mk_lint_h3(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_CONV_TRANSPOSE) return;
-    if (lint_x_dtype(op) != MK_DT_FP16 && !(c->opts->assume_fp16 && !c->fp16_program)) return;
-    if (lint_is_bound(op, "output_shape")) {
-        lint_flag(c, op, 1,
+    if (mk_lint_x_dtype(op) != MK_DT_FP16 && !(c->opts->assume_fp16 && !c->fp16_program)) return;
+    if (mk_lint_is_bound(op, "output_shape")) {
+        mk_lint_flag(c, op, 1,
                   "conv_transpose with output_shape: results differ between CPU and the "
                   "Neural Engine/GPU (and shift by one in fp16); use a valid conv_transpose + "
                   "slice");
@@ -107,7 +107,7 @@ void lint_h3(lint_ctx *c, const mk_op *op)
     if (!get_geom(op, 0, &g) || strcmp(g.pad_type, "custom") != 0) return;
     for (int i = 0; i < g.ns; i++)
         if (g.pb[i] != g.pe[i]) {
-            lint_flag(c, op, 1,
+            mk_lint_flag(c, op, 1,
                       "conv_transpose with asymmetric padding (%lld, %lld) on axis %d: results "
                       "depend on the compute unit; use a valid conv_transpose + slice",
                       (long long)g.pb[i], (long long)g.pe[i], i);
@@ -115,12 +115,12 @@ void lint_h3(lint_ctx *c, const mk_op *op)
         }
 }
 
-void lint_h17(lint_ctx *c, const mk_op *op)
+void mk_lint_h17(lint_ctx *c, const mk_op *op)
 {
     mk_pool_overhang g;
     if (!mk_ir_avg_pool_overhang(op, &g)) return;
     if (g.ns <= 2 && (g.valid || g.custom)) {
-        lint_flag_fix(c, op, "fix_avg_pool_ceil",
+        mk_lint_flag_fix(c, op, "fix_avg_pool_ceil",
                       "avg_pool ceil_mode: the last window on axis %d hangs past the input and "
                       "MIL divides by the full kernel (PyTorch/ONNX divide by the real count); "
                       "opt-in fix (milkit fix --only H17) changes Core ML's output to the source "
@@ -128,7 +128,7 @@ void lint_h17(lint_ctx *c, const mk_op *op)
                       g.axis);
         return;
     }
-    lint_flag(c, op, 0,
+    mk_lint_flag(c, op, 0,
               "avg_pool ceil_mode: the last window on axis %d hangs past the input and MIL "
               "divides by the full kernel (PyTorch/ONNX divide by the real count); if the "
               "source counts real elements set exclude_padding_from_average=true",
@@ -151,7 +151,7 @@ static int is_global_pool(const geom *g)
     return 1;
 }
 
-void lint_h27(lint_ctx *c, const mk_op *op)
+void mk_lint_h27(lint_ctx *c, const mk_op *op)
 {
     geom g;
     if (op->kind == MK_OP_AVG_POOL || op->kind == MK_OP_MAX_POOL || op->kind == MK_OP_L2_POOL) {
@@ -159,7 +159,7 @@ void lint_h27(lint_ctx *c, const mk_op *op)
         for (int i = 0; i < g.ns; i++)
             if (g.k[i] > 13 || g.s[i] > 2) {
                 int global = op->kind != MK_OP_L2_POOL && is_global_pool(&g);
-                lint_flag(c, op, global,
+                mk_lint_flag(c, op, global,
                           "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
                           "<= 13, stride <= 2)%s",
                           (long long)g.k[i], (long long)g.s[i],
@@ -176,7 +176,7 @@ void lint_h27(lint_ctx *c, const mk_op *op)
                               : !only_2_3(g.s[i]) ? "stride with prime factors other than 2, 3"
                                                   : NULL;
             if (why) {
-                lint_flag(c, op, 0,
+                mk_lint_flag(c, op, 0,
                           "conv %s (axis %d): reported to split off the Neural Engine or run "
                           "slowly (folklore; no exact rewrite)",
                           why, i);
@@ -190,7 +190,7 @@ void lint_h27(lint_ctx *c, const mk_op *op)
         for (int i = 0; i < 2; i++) {
             float f;
             if (mk_ir_arg_f32(op, ps[i], &f) && f != 1.0f && f != 2.0f) {
-                lint_flag(c, op, 0,
+                mk_lint_flag(c, op, 0,
                           "upsample scale factor %g: only x2 was seen on the Neural Engine "
                           "(old logs); x4 can be two x2 nearest upsamples",
                           (double)f);

@@ -12,7 +12,7 @@
 
 static int is_float_op(const mk_op *op)
 {
-    return mk_dtype_is_float(lint_x_dtype(op));
+    return mk_dtype_is_float(mk_lint_x_dtype(op));
 }
 
 static const mk_op *producer(const mk_op *op, const char *param)
@@ -21,23 +21,23 @@ static const mk_op *producer(const mk_op *op, const char *param)
     return v ? v->producer : NULL;
 }
 
-void lint_h7(lint_ctx *c, const mk_op *op)
+void mk_lint_h7(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_POW || !is_float_op(op)) return;
-    if (lint_const_all(mk_ir_arg(op, "x"), 2.0))
-        lint_flag(c, op, 1,
+    if (mk_lint_const_all(mk_ir_arg(op, "x"), 2.0))
+        mk_lint_flag(c, op, 1,
                   "pow with constant base 2: Core ML returns y^2 instead of 2^y; "
                   "use exp(y * ln 2)");
 }
 
-void lint_h8(lint_ctx *c, const mk_op *op)
+void mk_lint_h8(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_POW || !is_float_op(op)) return;
     const mk_value *y = mk_ir_arg(op, "y");
     static const double ex[] = {2.0, 3.0, 0.5, -1.0};
     for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
-        if (lint_const_all(y, ex[i])) {
-            lint_flag(c, op, 1,
+        if (mk_lint_const_all(y, ex[i])) {
+            mk_lint_flag(c, op, 1,
                       "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
                       "real_div in fp16",
                       ex[i]);
@@ -45,28 +45,28 @@ void lint_h8(lint_ctx *c, const mk_op *op)
         }
 }
 
-void lint_h9(lint_ctx *c, const mk_op *op)
+void mk_lint_h9(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SOFTPLUS && c->fp16)
-        lint_flag(c, op, 1,
+        mk_lint_flag(c, op, 1,
                   "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
                   "returns 0; use relu(x) + log(1 + exp(-|x|))");
 }
 
-void lint_h10(lint_ctx *c, const mk_op *op)
+void mk_lint_h10(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_REDUCE_LOG_SUM_EXP && c->fp16)
-        lint_flag(c, op, 1,
+        mk_lint_flag(c, op, 1,
                   "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
                   "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
 }
 
-void lint_h11(lint_ctx *c, const mk_op *op)
+void mk_lint_h11(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_LOG || !c->fp16) return;
     const mk_op *pr = producer(op, "x");
     if (pr && pr->kind == MK_OP_SOFTMAX) {
-        lint_flag(c, op, 1,
+        mk_lint_flag(c, op, 1,
                   "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
                   "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
     } else if (pr && pr->kind == MK_OP_CUMSUM) {
@@ -76,11 +76,11 @@ void lint_h11(lint_ctx *c, const mk_op *op)
             return; /* already shifted by the max */
         float eps = 0;
         int32_t axis;
-        int ok = (!lint_is_bound(pr, "axis") || mk_ir_arg_i32(pr, "axis", &axis)) &&
-                 (!lint_is_bound(op, "epsilon") ||
+        int ok = (!mk_lint_is_bound(pr, "axis") || mk_ir_arg_i32(pr, "axis", &axis)) &&
+                 (!mk_lint_is_bound(op, "epsilon") ||
                   (mk_ir_arg_f32(op, "epsilon", &eps) && eps >= 0 && eps <= 1e-30f));
         if (pe && pe->kind == MK_OP_EXP)
-            lint_flag(c, op, ok,
+            mk_lint_flag(c, op, ok,
                       "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
                       "shift by the max along the axis before exp");
     }
@@ -93,7 +93,7 @@ static const mk_value *squared(const mk_op *pr)
     if (pr->kind == MK_OP_SQUARE) return mk_ir_arg(pr, "x");
     if (pr->kind == MK_OP_MUL && mk_ir_arg(pr, "x") == mk_ir_arg(pr, "y"))
         return mk_ir_arg(pr, "x");
-    if (pr->kind == MK_OP_POW && lint_const_all(mk_ir_arg(pr, "y"), 2.0))
+    if (pr->kind == MK_OP_POW && mk_lint_const_all(mk_ir_arg(pr, "y"), 2.0))
         return mk_ir_arg(pr, "x");
     return NULL;
 }
@@ -138,60 +138,45 @@ static int rescalable(const mk_op *red, const mk_value *x)
     const mk_value *axes = mk_ir_arg(red, "axes");
     int keep;
     return x && mk_dtype_is_float(x->type.dtype) && (!axes || axes->cst) &&
-           (!lint_is_bound(red, "keep_dims") || mk_ir_arg_bool(red, "keep_dims", &keep));
+           (!mk_lint_is_bound(red, "keep_dims") || mk_ir_arg_bool(red, "keep_dims", &keep));
 }
 
-void lint_h12(lint_ctx *c, const mk_op *op)
+void mk_lint_h12(lint_ctx *c, const mk_op *op)
 {
     if (!c->fp16 || rescaled_value(mk_ir_arg(op, "x"))) return;
     if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
-        lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM || rescalable(op, mk_ir_arg(op, "x")),
-                  "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)", lint_op_type(op));
+        mk_lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM || rescalable(op, mk_ir_arg(op, "x")),
+                  "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)", mk_lint_op_type(op));
     } else if ((op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM) &&
                squared(producer(op, "x")) && !rescaled_value(squared(producer(op, "x")))) {
-        lint_flag(c, op, feeds_root(op) || rescalable(op, squared(producer(op, "x"))),
+        mk_lint_flag(c, op, feeds_root(op) || rescalable(op, squared(producer(op, "x"))),
                   "sum of squares in fp16 (RMSNorm/L2 norm/variance): x^2 overflows for "
                   "|x| > ~256; rescale by max|x| before squaring");
     }
 }
 
-void lint_h13(lint_ctx *c, const mk_op *op)
+void mk_lint_h13(lint_ctx *c, const mk_op *op)
 {
     if (!c->fp16) return;
-    float eps;
-    if (op->kind == MK_OP_LAYER_NORM || op->kind == MK_OP_INSTANCE_NORM ||
-        op->kind == MK_OP_BATCH_NORM) {
-        if (mk_ir_arg_f32(op, "epsilon", &eps) && fabs(eps) < FP16_TINY)
-            lint_flag(c, op, 1,
-                      "%s epsilon %g is 0 in fp16: constant rows divide by zero "
-                      "(inf/NaN); raise it to 1e-7",
-                      lint_op_type(op), (double)eps);
+    double eps;
+    mk_op *add;
+    const char *side;
+    switch (mk_ir_tiny_eps(op, &eps, &add, &side)) {
+    case MK_EPS_NONE: return;
+    case MK_EPS_PARAM:
+        if (op->kind == MK_OP_RSQRT)
+            mk_lint_flag(c, op, 1, "rsqrt epsilon %g is 0 in fp16: rsqrt(0) = inf; raise it to 1e-7",
+                         eps);
+        else
+            mk_lint_flag(c, op, 1,
+                         "%s epsilon %g is 0 in fp16: constant rows divide by zero "
+                         "(inf/NaN); raise it to 1e-7",
+                         mk_lint_op_type(op), eps);
         return;
-    }
-    if (op->kind == MK_OP_RSQRT) {
-        if (!mk_ir_arg_f32(op, "epsilon", &eps)) eps = 1e-12f;
-        if (fabs(eps) < FP16_TINY) {
-            lint_flag(c, op, 1, "rsqrt epsilon %g is 0 in fp16: rsqrt(0) = inf; raise it to 1e-7",
-                      (double)eps);
-            return;
-        }
-    }
-    if (op->kind == MK_OP_RSQRT || op->kind == MK_OP_SQRT) {
-        const mk_op *pa = producer(op, "x");
-        if (!pa || pa->kind != MK_OP_ADD) return;
-        const char *side[2] = {"x", "y"};
-        for (int i = 0; i < 2; i++) {
-            const mk_value *v = mk_ir_arg(pa, side[i]);
-            size_t n = 0;
-            if (v && v->cst && mk_type_numel(&v->type, &n) && n == 1) {
-                double e = mk_const_get_f64(v, 0);
-                if (e > 0 && e < FP16_TINY)
-                    lint_flag(c, op, 1,
-                              "epsilon %g added before %s is 0 in fp16; raise it to "
-                              "1e-7",
-                              e, lint_op_type(op));
-            }
-        }
+    case MK_EPS_ADD:
+        mk_lint_flag(c, op, 1, "epsilon %g added before %s is 0 in fp16; raise it to 1e-7", eps,
+                     mk_lint_op_type(op));
+        return;
     }
 }
 
@@ -285,7 +270,7 @@ static void h14_softmax(lint_ctx *c, const mk_op *op)
             if (d < m) m = d;
         }
     if (m < -40000.0)
-        lint_flag(c, op, 1,
+        mk_lint_flag(c, op, 1,
                   "softmax in fp16 reads an additive mask built from %g: x + mask overflows to "
                   "-inf in fp16 and a fully masked row gives NaN (the Neural Engine also "
                   "mishandles -inf); use -1e4 as the mask value",
@@ -304,14 +289,14 @@ static void h14_cast(lint_ctx *c, const mk_op *op)
     if (x->producer && x->producer->kind == MK_OP_CONST && fp32_consts_become_fp16(c)) return;
     double m = mask_sentinel(x, 8);
     if (m < -FP16_MAX)
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "cast to fp16 of a value built from the constant %g (beyond fp16 range): it "
                   "becomes -inf in fp16 and a fully masked softmax row turns into NaN; clip to "
                   "+-65504 (masks: -1e4)",
                   m);
 }
 
-void lint_h14(lint_ctx *c, const mk_op *op)
+void mk_lint_h14(lint_ctx *c, const mk_op *op)
 {
     double bad = 0;
     const mk_value *v = NULL;
@@ -321,7 +306,7 @@ void lint_h14(lint_ctx *c, const mk_op *op)
         v = op->outputs[0];
         if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) return;
         if (beyond_fp16(v, &bad)) {
-            lint_flag(c, op, 1,
+            mk_lint_flag(c, op, 1,
                       "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
                       "and a fully masked softmax row turns into NaN; clip to +-65504 "
                       "(masks: -1e4)",
@@ -335,7 +320,7 @@ void lint_h14(lint_ctx *c, const mk_op *op)
             if (!v || v->producer || !v->cst) continue;
             if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) continue;
             if (beyond_fp16(v, &bad)) {
-                lint_flag(c, op, 1,
+                mk_lint_flag(c, op, 1,
                           "inline constant '%s' holds %g, beyond fp16 range (becomes "
                           "inf in fp16); clip to +-65504",
                           op->inputs[i].name, bad);
@@ -348,37 +333,37 @@ void lint_h14(lint_ctx *c, const mk_op *op)
  * writes it explicitly). inverse's 1e-4 also matters when it is written out, as coremltools
  * always does: 1/(x+1e-4) is not 1/x for |x| < 1e-2, and only the source can say which was
  * meant, so that form has no safe rewrite. */
-void lint_h15(lint_ctx *c, const mk_op *op)
+void mk_lint_h15(lint_ctx *c, const mk_op *op)
 {
     const char *dflt = op->kind == MK_OP_INVERSE ? "1e-4"
                        : op->kind == MK_OP_RSQRT ? "1e-12"
                        : op->kind == MK_OP_LOG   ? "1e-45"
                                                  : NULL;
     if (!dflt) return;
-    if (!lint_is_bound(op, "epsilon")) {
-        lint_flag(c, op, 1,
+    if (!mk_lint_is_bound(op, "epsilon")) {
+        mk_lint_flag(c, op, 1,
                   "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
                   "write epsilon explicitly, or use real_div if the source meant exact math",
-                  lint_op_type(op), dflt);
+                  mk_lint_op_type(op), dflt);
         return;
     }
     float eps;
     if (op->kind == MK_OP_INVERSE && mk_ir_arg_f32(op, "epsilon", &eps) &&
         fabs(eps - 1e-4) <= 1e-9)
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "inverse computes 1/(x+1e-4), the MIL default epsilon: off by more than 1%% "
                   "for |x| < 1e-2; if the source is an exact reciprocal (ONNX Reciprocal, "
                   "torch.reciprocal) use real_div(1, x)");
 }
 
-void lint_h16(lint_ctx *c, const mk_op *op)
+void mk_lint_h16(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_UPSAMPLE_BILINEAR && !lint_is_bound(op, "align_corners")) {
-        lint_flag(c, op, 1,
+    if (op->kind == MK_OP_UPSAMPLE_BILINEAR && !mk_lint_is_bound(op, "align_corners")) {
+        mk_lint_flag(c, op, 1,
                   "upsample_bilinear without align_corners: MIL defaults to "
                   "align_corners=true, PyTorch/ONNX to half-pixel; write it explicitly");
-    } else if (op->kind == MK_OP_RESIZE_BILINEAR && !lint_is_bound(op, "sampling_mode")) {
-        lint_flag(c, op, 1,
+    } else if (op->kind == MK_OP_RESIZE_BILINEAR && !mk_lint_is_bound(op, "sampling_mode")) {
+        mk_lint_flag(c, op, 1,
                   "resize_bilinear without sampling_mode: MIL defaults to DEFAULT (TF "
                   "legacy asymmetric); write it explicitly");
     } else if (op->kind == MK_OP_RESIZE_BILINEAR) {
@@ -386,21 +371,21 @@ void lint_h16(lint_ctx *c, const mk_op *op)
         const mk_value *out = op->n_outputs ? op->outputs[0] : NULL;
         if (m && strcmp(m, "ALIGN_CORNERS") == 0 && out && out->type.rank >= 2 &&
             (out->type.dims[out->type.rank - 1] == 1 || out->type.dims[out->type.rank - 2] == 1))
-            lint_flag(c, op, 0,
+            mk_lint_flag(c, op, 0,
                       "resize_bilinear ALIGN_CORNERS with an output size of 1 differs "
                       "from STRICT_ALIGN_CORNERS; check the source's intent");
     }
 }
 
-void lint_h39(lint_ctx *c, const mk_op *op)
+void mk_lint_h39(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_GELU && !lint_is_bound(op, "mode"))
-        lint_flag(c, op, 1,
+    if (op->kind == MK_OP_GELU && !mk_lint_is_bound(op, "mode"))
+        mk_lint_flag(c, op, 1,
                   "gelu without mode runs EXACT; a tanh-approximate source drifts by "
                   "~5e-4 per activation; write mode explicitly");
 }
 
-void lint_h28(lint_ctx *c, const mk_op *op)
+void mk_lint_h28(lint_ctx *c, const mk_op *op)
 {
     if (!c->fp16 ||
         (op->kind != MK_OP_LINEAR && op->kind != MK_OP_MATMUL && op->kind != MK_OP_CONV))
@@ -419,22 +404,22 @@ void lint_h28(lint_ctx *c, const mk_op *op)
         for (int i = 1; i < w->type.rank; i++) k *= w->type.dims[i] > 0 ? w->type.dims[i] : 1;
     }
     if (k >= 4096)
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "%s accumulates %lld products in fp16 on the Neural Engine; check "
                   "precision with calibration data (no exact rewrite)",
-                  lint_op_type(op), (long long)k);
+                  mk_lint_op_type(op), (long long)k);
 }
 
-void lint_h36(lint_ctx *c, const mk_op *op)
+void mk_lint_h36(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SQRT && squared(producer(op, "x"))) {
-        lint_flag(c, op, 1,
+        mk_lint_flag(c, op, 1,
                   "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "
                   "identity (wrong for x < 0); write abs(x)");
-    } else if (op->kind == MK_OP_POW && lint_const_all(mk_ir_arg(op, "y"), 2.0)) {
+    } else if (op->kind == MK_OP_POW && mk_lint_const_all(mk_ir_arg(op, "y"), 2.0)) {
         const mk_op *s = producer(op, "x");
         if (s && s->kind == MK_OP_SQRT)
-            lint_flag(c, op, 0,
+            mk_lint_flag(c, op, 0,
                       "(sqrt(x))^2 equals x only for x >= 0 (NaN otherwise); an "
                       "optimizer that folds it to x changes negative inputs");
     }

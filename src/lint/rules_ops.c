@@ -23,33 +23,23 @@ static int all_const(const mk_op *op)
     return 1;
 }
 
-void lint_h4(lint_ctx *c, const mk_op *op)
+void mk_lint_h4(lint_ctx *c, const mk_op *op)
 {
     int64_t n;
     int32_t axis = 0;
-    switch (op->kind) {
-    case MK_OP_CUMSUM:
+    if (op->kind == MK_OP_CUMSUM) {
         mk_ir_arg_i32(op, "axis", &axis);
-        {
-            int ok =
-                static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(lint_x_dtype(op));
-            lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
-                      ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
-        }
-        break;
-    case MK_OP_FILL:
-    case MK_OP_RANGE_1D:
-        lint_flag(c, op, all_const(op), "%s runs on the CPU and splits the partition%s",
-                  lint_op_type(op), all_const(op) ? "; its inputs are constant: fold it" : "");
-        break;
-    case MK_OP_FILL_LIKE: {
+        int ok = static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(mk_lint_x_dtype(op));
+        mk_lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
+                  ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
+    } else if (op->kind == MK_OP_FILL || op->kind == MK_OP_RANGE_1D) {
+        mk_lint_flag(c, op, all_const(op), "%s runs on the CPU and splits the partition%s",
+                  mk_lint_op_type(op), all_const(op) ? "; its inputs are constant: fold it" : "");
+    } else if (op->kind == MK_OP_FILL_LIKE) {
         const mk_value *r = mk_ir_arg(op, "ref_tensor"), *v = mk_ir_arg(op, "value");
         int ok = r && mk_type_is_static(&r->type) && (!v || v->cst);
-        lint_flag(c, op, ok, "fill_like runs on the CPU and splits the partition%s",
+        mk_lint_flag(c, op, ok, "fill_like runs on the CPU and splits the partition%s",
                   ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
-        break;
-    }
-    default: break;
     }
 }
 
@@ -57,7 +47,7 @@ static int all_ones_or_absent(const mk_op *op, const char *param)
 {
     int64_t v[8];
     int n;
-    if (!lint_is_bound(op, param)) return 1;
+    if (!mk_lint_is_bound(op, param)) return 1;
     if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
     for (int i = 0; i < n; i++)
         if (v[i] != 1) return 0;
@@ -68,27 +58,27 @@ static int no_true(const mk_op *op, const char *param)
 {
     int64_t v[8];
     int n;
-    if (!lint_is_bound(op, param)) return 1;
+    if (!mk_lint_is_bound(op, param)) return 1;
     if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
     for (int i = 0; i < n; i++)
         if (v[i]) return 0;
     return 1;
 }
 
-void lint_h5(lint_ctx *c, const mk_op *op)
+void mk_lint_h5(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SCATTER || op->kind == MK_OP_SCATTER_ND ||
         op->kind == MK_OP_SCATTER_ALONG_AXIS) {
         const char *why = NULL;
         int ok = mk_ir_scatter_map(op, c->p->alloc, NULL, &why) == 1;
         if (ok) {
-            lint_flag_fix(c, op, "fix_scatter",
+            mk_lint_flag_fix(c, op, "fix_scatter",
                           "%s leaves the Neural Engine; its indices are constant: rewrite as a "
                           "gather of the updates + select with a constant mask",
-                          lint_op_type(op));
+                          mk_lint_op_type(op));
         } else {
-            lint_flag(c, op, 0, "%s leaves the Neural Engine; no constant-mask rewrite (%s)",
-                      lint_op_type(op), why ? why : "out of memory");
+            mk_lint_flag(c, op, 0, "%s leaves the Neural Engine; no constant-mask rewrite (%s)",
+                      mk_lint_op_type(op), why ? why : "out of memory");
         }
         return;
     }
@@ -100,11 +90,11 @@ void lint_h5(lint_ctx *c, const mk_op *op)
              no_true(op, "begin_mask") && no_true(op, "end_mask") && no_true(op, "squeeze_mask");
     const char *fix = ok ? "fix_slice_update" : NULL;
     if (u && u->type.rank == 0)
-        lint_flag_fix(c, op, fix,
+        mk_lint_flag_fix(c, op, fix,
                       "slice_update with a rank-0 update is not supported by the "
                       "runtime (iOS18); use the select/mask form");
     else
-        lint_flag_fix(c, op, fix,
+        mk_lint_flag_fix(c, op, fix,
                       "slice_update leaves the Neural Engine (and failed to declare in "
                       "some models); rewrite as pad + select with a constant mask");
 }
@@ -115,7 +105,7 @@ static int is_gather_like(mk_op_kind k)
            k == MK_OP_SCATTER || k == MK_OP_SCATTER_ND || k == MK_OP_SCATTER_ALONG_AXIS;
 }
 
-void lint_h6(lint_ctx *c, const mk_op *op)
+void mk_lint_h6(lint_ctx *c, const mk_op *op)
 {
     if (c->ios < 17 || !is_gather_like(op->kind)) return;
     const mk_value *ix = mk_ir_arg(op, "indices");
@@ -130,7 +120,7 @@ void lint_h6(lint_ctx *c, const mk_op *op)
         if (!mk_type_numel(&ix->type, &n)) return;
         for (size_t i = 0; i < n; i++)
             if (mk_const_get_i64(ix, i) < 0) {
-                lint_flag(c, op, dim_ok,
+                mk_lint_flag(c, op, dim_ok,
                           "constant index %lld is negative: from iOS17 negative "
                           "indices are out of bounds (undefined result); add the "
                           "axis size",
@@ -146,7 +136,7 @@ void lint_h6(lint_ctx *c, const mk_op *op)
         return; /* guarded: select(i >= 0, i, i + dim) */
     mk_dtype t = ix->type.dtype;
     if (t == MK_DT_INT32 || t == MK_DT_INT16 || t == MK_DT_INT8 || t == MK_DT_INT64)
-        lint_flag(c, op, dim_ok && op->kind == MK_OP_GATHER,
+        mk_lint_flag(c, op, dim_ok && op->kind == MK_OP_GATHER,
                   "signed run-time indices in an iOS%d opset: negative values are out of bounds "
                   "from iOS17 (undefined result); guard with select(i >= 0, i, i + dim)",
                   c->ios);
@@ -163,27 +153,27 @@ static int is_const_weight(const mk_value *w)
                  p->kind == MK_OP_CONSTEXPR_SPARSE_TO_DENSE);
 }
 
-void lint_h25(lint_ctx *c, const mk_op *op)
+void mk_lint_h25(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_LINEAR && op->kind != MK_OP_MATMUL) return;
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x || x->type.rank != 3) return;
     if (op->kind == MK_OP_LINEAR && is_const_weight(mk_ir_arg(op, "weight"))) {
         int ok = mk_ir_arg(op, "weight")->cst && mk_dtype_is_float(x->type.dtype);
-        lint_flag(c, op, ok,
+        mk_lint_flag(c, op, ok,
                   "linear on (B,S,C) activations: Apple's Neural Engine ports use a "
                   "1x1 conv in (B,C,1,S) layout (fix with --ane-layout)");
     } else if (op->kind == MK_OP_MATMUL && is_const_weight(mk_ir_arg(op, "y"))) {
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "matmul with a constant weight on (B,S,C) activations: a 1x1 conv "
                   "in (B,C,1,S) layout is preferred on the Neural Engine");
     }
 }
 
-void lint_h26(lint_ctx *c, const mk_op *op)
+void mk_lint_h26(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SCALED_DOT_PRODUCT_ATTENTION) {
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "fused attention has no Neural Engine path; split per head and "
                   "chunk the query axis");
         return;
@@ -192,55 +182,46 @@ void lint_h26(lint_ctx *c, const mk_op *op)
     const mk_type *t = &op->outputs[0]->type;
     if (t->rank == 4 && t->dims[1] > 1 && t->dims[2] >= 512 && t->dims[3] >= 512 &&
         !is_const_weight(mk_ir_arg(op, "y")))
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "batched attention matmul with a [%lld,%lld,%lld,%lld] result: large "
                   "intermediates serialise on the Neural Engine; split per head",
                   (long long)t->dims[0], (long long)t->dims[1], (long long)t->dims[2],
                   (long long)t->dims[3]);
 }
 
-void lint_h29(lint_ctx *c, const mk_op *op)
+void mk_lint_h29(lint_ctx *c, const mk_op *op)
 {
-    switch (op->kind) {
-    case MK_OP_TOPK: {
-        const mk_value *k = mk_ir_arg(op, "k");
-        if (k && !k->cst) {
-            lint_flag(c, op, 0,
-                      "topk with a run-time k is not supported; and topk runs on the "
-                      "CPU: move top-k/NMS to the host");
-            return;
-        }
-    } /* fall through */
-    case MK_OP_ARGSORT:
-    case MK_OP_GATHER_ALONG_AXIS:
-    case MK_OP_LSTM:
-    case MK_OP_GRU:
-    case MK_OP_RNN:
-        lint_flag(c, op, 0,
+    static const mk_op_kind cpu[] = {MK_OP_TOPK, MK_OP_ARGSORT, MK_OP_GATHER_ALONG_AXIS,
+                                      MK_OP_LSTM, MK_OP_GRU,    MK_OP_RNN};
+    if (!mk_ir_op_in(op->kind, cpu, (int)(sizeof cpu / sizeof *cpu))) return;
+    const mk_value *k = op->kind == MK_OP_TOPK ? mk_ir_arg(op, "k") : NULL;
+    if (k && !k->cst)
+        mk_lint_flag(c, op, 0,
+                  "topk with a run-time k is not supported; and topk runs on the "
+                  "CPU: move top-k/NMS to the host");
+    else
+        mk_lint_flag(c, op, 0,
                   "%s runs on the CPU and splits the Neural Engine partition; move "
                   "it to the host (or unroll static RNNs)",
-                  lint_op_type(op));
-        break;
-    default: break;
-    }
+                  mk_lint_op_type(op));
 }
 
-void lint_h31(lint_ctx *c, const mk_op *op)
+void mk_lint_h31(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE &&
         op->kind != MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE &&
         op->kind != MK_OP_CONSTEXPR_LUT_TO_DENSE && op->kind != MK_OP_CONSTEXPR_SPARSE_TO_DENSE)
         return;
     if (c->seen[31]++) return;
-    lint_flag(c, op, 0,
+    mk_lint_flag(c, op, 0,
               "compressed weights (%s): backends may decompress them ahead of time, "
               "so latency stays fp16; on the Neural Engine prefer palettization",
-              lint_op_type(op));
+              mk_lint_op_type(op));
 }
 
 /* A reduction over all three spatial axes of a rank-5 tensor (instance/group norm as
  * coremltools decomposes it), or an instance_norm on rank 5 from a converter. */
-int lint_h32_match(const mk_op *op)
+int mk_lint_h32_match(const mk_op *op)
 {
     if (op->kind != MK_OP_INSTANCE_NORM && op->kind != MK_OP_REDUCE_MEAN &&
         op->kind != MK_OP_REDUCE_SUM)
@@ -260,39 +241,39 @@ int lint_h32_match(const mk_op *op)
     return seen == 0x1c;
 }
 
-void lint_h32(lint_ctx *c, const mk_op *op)
+void mk_lint_h32(lint_ctx *c, const mk_op *op)
 {
-    if (!lint_h32_match(op)) return;
-    lint_flag(c, op, mk_type_is_static(&mk_ir_arg(op, "x")->type),
+    if (!mk_lint_h32_match(op)) return;
+    mk_lint_flag(c, op, mk_type_is_static(&mk_ir_arg(op, "x")->type),
               "%s over the D, H, W axes of a rank-5 tensor aborts on the GPU (MPS reductions "
               "support axis <= 3); reshape to [N, C, D*H*W] around it",
-              lint_op_type(op));
+              mk_lint_op_type(op));
 }
 
-void lint_h33(lint_ctx *c, const mk_op *op)
+void mk_lint_h33(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_PRELU) return;
     const mk_value *a = mk_ir_arg(op, "alpha"), *x = mk_ir_arg(op, "x");
     size_t n = 0;
     if (op->kind != MK_OP_PRELU || !a || !a->cst || !mk_type_numel(&a->type, &n) || n != 1) return;
     int64_t ch;
-    lint_flag(c, op, static_dim(x, 1, &ch) && ch > 1,
+    mk_lint_flag(c, op, static_dim(x, 1, &ch) && ch > 1,
               "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast the "
               "slope to one value per channel");
 }
 
-void lint_h34(lint_ctx *c, const mk_op *op)
+void mk_lint_h34(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_READ_STATE || !op->n_outputs) return;
     const mk_type *t = &op->outputs[0]->type;
     if (t->rank >= 1 && t->dims[t->rank - 1] > 0 && t->dims[t->rank - 1] % 32)
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "state last dim %lld is not a multiple of 32: the model fails on the "
                   "Neural Engine; pad the state and slice the live part",
                   (long long)t->dims[t->rank - 1]);
 }
 
-void lint_h35(lint_ctx *c, const mk_op *op)
+void mk_lint_h35(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_PAD) {
         const char *mode = mk_ir_arg_str(op, "mode");
@@ -304,7 +285,7 @@ void lint_h35(lint_ctx *c, const mk_op *op)
                     const mk_value *x0 = mk_ir_arg(op, "x");
                     int ok =
                         (!mode || !strcmp(mode, "constant")) && x0 && mk_type_is_static(&x0->type);
-                    lint_flag(c, op, ok,
+                    mk_lint_flag(c, op, ok,
                               "negative pad %lld: the runtime rejects it; crop with "
                               "slice_by_index instead",
                               (long long)pv[i]);
@@ -323,7 +304,7 @@ void lint_h35(lint_ctx *c, const mk_op *op)
                 }
                 for (int i = 0; i < n / 2; i++)
                     if ((pv[2 * i] || pv[2 * i + 1]) && first + i < x->type.rank - 2) {
-                        lint_flag(c, op, ok,
+                        mk_lint_flag(c, op, ok,
                                   "%s pad on axis %d (not one of the last two) is not "
                                   "supported; transpose the axis last, pad, transpose "
                                   "back",
@@ -332,8 +313,8 @@ void lint_h35(lint_ctx *c, const mk_op *op)
                     }
             }
         }
-        if (!lint_is_bound(op, "constant_val"))
-            lint_flag(c, op, 1,
+        if (!mk_lint_is_bound(op, "constant_val"))
+            mk_lint_flag(c, op, 1,
                       "pad without constant_val: the runtime wants it even for "
                       "reflect/replicate; write 0 explicitly");
         return;
@@ -341,7 +322,7 @@ void lint_h35(lint_ctx *c, const mk_op *op)
     if (op->kind == MK_OP_GATHER) {
         const mk_value *ix = mk_ir_arg(op, "indices");
         if (ix && ix->type.rank == 0)
-            lint_flag(c, op, 1,
+            mk_lint_flag(c, op, 1,
                       "gather with rank-0 indices: reshape the index to [1], gather, "
                       "then squeeze");
         return;
@@ -357,7 +338,7 @@ void lint_h35(lint_ctx *c, const mk_op *op)
         for (int i = 0; i < ns && i < ne && i < x->type.rank; i++) {
             int64_t d = x->type.dims[i];
             if (st[i] < 0 && d > 0 && en[i] < -d && !(i < nm && em[i]))
-                lint_flag(c, op, 1,
+                mk_lint_flag(c, op, 1,
                           "slice with a negative stride running to the start "
                           "(end %lld): set end_mask for axis %d",
                           (long long)en[i], i);
@@ -365,9 +346,9 @@ void lint_h35(lint_ctx *c, const mk_op *op)
     }
 }
 
-void lint_h37(lint_ctx *c, const mk_op *op)
+void mk_lint_h37(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_LINEAR && mk_dtype_is_int(lint_x_dtype(op)))
-        lint_flag(c, op, 1, "linear with %s operands fails at run time; use matmul",
-                  mk_dtype_name(lint_x_dtype(op)));
+    if (op->kind == MK_OP_LINEAR && mk_dtype_is_int(mk_lint_x_dtype(op)))
+        mk_lint_flag(c, op, 1, "linear with %s operands fails at run time; use matmul",
+                  mk_dtype_name(mk_lint_x_dtype(op)));
 }

@@ -5,12 +5,12 @@
 
 #include "lint_int.h"
 
-void lint_h18(lint_ctx *c, const mk_op *op)
+void mk_lint_h18(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_RESHAPE) return;
     const mk_value *s = mk_ir_arg(op, "shape");
     if (s && !s->cst)
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "reshape to a shape computed at run time: dynamic shapes keep the "
                   "model off the Neural Engine; fold the shape arithmetic to constants");
 }
@@ -36,12 +36,12 @@ static const mk_feature *feature(const mk_program *p, const char *name)
 /* H18's program-level triggers: a range (RangeDim) input, an input with unknown dims and no
  * enumerated set, or enumerated shapes together with layer_norm. Enumerated shapes alone
  * keep the Neural Engine. */
-void lint_h18_prog(lint_ctx *c)
+void mk_lint_h18_prog(lint_ctx *c)
 {
     const mk_program *p = c->p;
     for (int i = 0; i < p->n_inputs; i++)
         if (p->inputs[i].flex == MK_FLEX_RANGE) {
-            lint_flag(c, NULL, 0,
+            mk_lint_flag(c, NULL, 0,
                       "input '%s' has a range (flexible) shape: Core ML runs such "
                       "models without the Neural Engine; use static or enumerated "
                       "shapes",
@@ -55,7 +55,7 @@ void lint_h18_prog(lint_ctx *c)
         if (ft && ft->flex == MK_FLEX_ENUMERATED) {
             if (!enumerated) enumerated = ft->name;
         } else if (!mk_type_is_static(&f->inputs[i]->type)) {
-            lint_flag(c, NULL, 0,
+            mk_lint_flag(c, NULL, 0,
                       "input '%s' has unknown dimensions: dynamic shapes keep the "
                       "model off the Neural Engine",
                       f->inputs[i]->name);
@@ -64,7 +64,7 @@ void lint_h18_prog(lint_ctx *c)
     }
     for (int i = 0; enumerated && i < p->n_functions; i++)
         if (block_has(p->functions[i]->block, MK_OP_LAYER_NORM)) {
-            lint_flag(c, NULL, 0,
+            mk_lint_flag(c, NULL, 0,
                       "input '%s' has enumerated shapes and the program has layer_norm: "
                       "that combination runs without the Neural Engine; use one static "
                       "shape per function",
@@ -73,26 +73,26 @@ void lint_h18_prog(lint_ctx *c)
         }
 }
 
-void lint_h19(lint_ctx *c, const mk_op *op)
+void mk_lint_h19(lint_ctx *c, const mk_op *op)
 {
-    if (!c->fp16_program || lint_is_weight_op(op) || op->kind == MK_OP_CAST || !op->n_outputs)
+    if (!c->fp16_program || mk_lint_is_weight_op(op) || op->kind == MK_OP_CAST || !op->n_outputs)
         return;
     if (op->outputs[0]->type.dtype == MK_DT_FP32)
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "fp32 op inside an fp16 program: the Neural Engine refuses fp32, so "
                   "this island splits the graph onto GPU/CPU");
 }
 
-void lint_h19_prog(lint_ctx *c)
+void mk_lint_h19_prog(lint_ctx *c)
 {
     if (c->fp16_program) return;
     const mk_function *f = mk_ir_main(c->p);
     if (!f) return;
     MK_FOR_OPS(f->block, op)
     {
-        if (lint_is_weight_op(op) || !op->n_outputs) continue;
+        if (mk_lint_is_weight_op(op) || !op->n_outputs) continue;
         if (mk_dtype_is_float(op->outputs[0]->type.dtype)) {
-            lint_flag(c, NULL, 0,
+            mk_lint_flag(c, NULL, 0,
                       "the program computes in fp32: an fp32 ML Program never runs on "
                       "the Neural Engine; convert with --precision fp16");
             return;
@@ -122,16 +122,16 @@ static int block_output(const mk_op *op, const mk_value *v)
     return 0;
 }
 
-void lint_h20(lint_ctx *c, const mk_op *op)
+void mk_lint_h20(lint_ctx *c, const mk_op *op)
 {
-    if (lint_is_weight_op(op)) return;
+    if (mk_lint_is_weight_op(op)) return;
     for (int i = 0; i < op->n_outputs; i++) {
         int64_t lim;
         const mk_type *t = &op->outputs[i]->type;
         int ax = wide_axis(t, &lim);
         if (ax >= 0) {
             int out = block_output(op, op->outputs[i]);
-            lint_flag(c, op, !out,
+            mk_lint_flag(c, op, !out,
                       "output axis %d has %lld elements (> %lld): the Neural Engine "
                       "rejects it and GPU textures cap at 16384; %s",
                       ax, (long long)t->dims[ax], (long long)lim,
@@ -142,14 +142,14 @@ void lint_h20(lint_ctx *c, const mk_op *op)
     }
 }
 
-void lint_h20_prog(lint_ctx *c)
+void mk_lint_h20_prog(lint_ctx *c)
 {
     const mk_function *f = mk_ir_main(c->p);
     for (int i = 0; f && i < f->n_inputs; i++) {
         const mk_type *t = &f->inputs[i]->type;
         for (int d = 0; d < t->rank; d++)
             if (t->dims[d] > 16384) {
-                lint_flag(c, NULL, 0,
+                mk_lint_flag(c, NULL, 0,
                           "input '%s' axis %d has %lld elements (> 16384): older "
                           "Core ML refuses to load it",
                           f->inputs[i]->name, d, (long long)t->dims[d]);
@@ -158,12 +158,12 @@ void lint_h20_prog(lint_ctx *c)
     }
 }
 
-void lint_h21(lint_ctx *c, const mk_op *op)
+void mk_lint_h21(lint_ctx *c, const mk_op *op)
 {
     for (int i = 0; i < op->n_outputs; i++)
         if (op->outputs[i]->type.rank > 5) {
             int out = block_output(op, op->outputs[i]);
-            lint_flag(c, op, !out,
+            mk_lint_flag(c, op, !out,
                       "rank-%d output: Core ML supports rank <= 5 (compile error "
                       "\"Invalid rank\"); %s",
                       op->outputs[i]->type.rank,
@@ -180,13 +180,13 @@ static int has_zero_dim(const mk_type *t)
     return 0;
 }
 
-void lint_h22(lint_ctx *c, const mk_op *op)
+void mk_lint_h22(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_CONCAT) {
         const mk_input *in = mk_ir_input(op, "values");
         for (int j = 0; in && j < in->n_args; j++)
             if (has_zero_dim(&in->args[j]->type)) {
-                lint_flag(c, op, 1,
+                mk_lint_flag(c, op, 1,
                           "concat with an empty input: Core ML rejects zero-sized "
                           "tensors; drop the empty input");
                 return;
@@ -195,7 +195,7 @@ void lint_h22(lint_ctx *c, const mk_op *op)
     if (op->kind == MK_OP_CONST) return;
     for (int i = 0; i < op->n_outputs; i++)
         if (has_zero_dim(&op->outputs[i]->type)) {
-            lint_flag(c, op, 0,
+            mk_lint_flag(c, op, 0,
                       "output '%s' has a zero-sized dimension: Core ML rejects "
                       "zero-sized tensors",
                       op->outputs[i]->name);
@@ -203,7 +203,7 @@ void lint_h22(lint_ctx *c, const mk_op *op)
         }
 }
 
-void lint_h23_prog(lint_ctx *c)
+void mk_lint_h23_prog(lint_ctx *c)
 {
     const mk_function *f = mk_ir_main(c->p);
     if (!f) return;
@@ -213,7 +213,7 @@ void lint_h23_prog(lint_ctx *c)
         if (t->rank < 1 || t->dims[t->rank - 1] < 0) continue;
         int align = t->dtype == MK_DT_FP16 ? 32 : 16;
         if (t->dims[t->rank - 1] % align) {
-            lint_flag(c, NULL, 0,
+            mk_lint_flag(c, NULL, 0,
                       "output '%s' last dim %lld is not a multiple of %d: NE/GPU "
                       "outputs may be row-padded; read MLMultiArray with strides",
                       b->outputs[i]->name, (long long)t->dims[t->rank - 1], align);
@@ -222,21 +222,21 @@ void lint_h23_prog(lint_ctx *c)
     }
 }
 
-void lint_h24(lint_ctx *c, const mk_op *op)
+void mk_lint_h24(lint_ctx *c, const mk_op *op)
 {
-    if (!c->fp16_program || lint_is_weight_op(op) || !op->n_outputs) return;
+    if (!c->fp16_program || mk_lint_is_weight_op(op) || !op->n_outputs) return;
     const mk_type *t = &op->outputs[0]->type;
     size_t n = 0;
     if (t->rank < 2 || !mk_type_numel(t, &n) || n < 65536) return;
     int64_t last = t->dims[t->rank - 1];
     if (last > 0 && last < 16) /* padded to 32: at least 2x the memory and bandwidth */
-        lint_flag(c, op, 0,
+        mk_lint_flag(c, op, 0,
                   "last axis %lld on a %zu-element tensor: the Neural Engine pads the last axis "
                   "to 32 fp16 values (%.0fx memory and bandwidth); prefer (B,C,1,S)",
                   (long long)last, n, 32.0 / (double)last);
 }
 
-void lint_h30_prog(lint_ctx *c)
+void mk_lint_h30_prog(lint_ctx *c)
 {
     size_t total = 0;
     for (int fi = 0; fi < c->p->n_functions; fi++) {
@@ -252,12 +252,12 @@ void lint_h30_prog(lint_ctx *c)
     }
     const size_t gb = (size_t)1 << 30;
     if (total > 2 * gb)
-        lint_flag(c, NULL, 0,
+        mk_lint_flag(c, NULL, 0,
                   "weights total %.2f GiB: a weight file over 2 GiB fails to load "
                   "(\"Error in declaring network\"); split the model",
                   (double)total / (double)gb);
     else if (total > 1000000000u)
-        lint_flag(c, NULL, 0,
+        mk_lint_flag(c, NULL, 0,
                   "weights total %.2f GB: iPhone/iPad Neural Engine models (or each "
                   "chunk) must stay under ~1 GB; chunk or palettize to <= 6 bits",
                   (double)total / 1e9);

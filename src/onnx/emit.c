@@ -37,7 +37,7 @@ size_t mk_onnx_numel(const mk_type *t)
 
 double mk_onnx_cget_f(const ox_val *v, size_t i)
 {
-    switch (v->type.dtype) {
+    switch ((int)v->type.dtype) {
     case MK_DT_FP32: { float f; memcpy(&f, (const char *)v->data + 4 * i, 4); return f; }
     case MK_DT_INT64: { int64_t x; memcpy(&x, (const char *)v->data + 8 * i, 8); return (double)x; }
     case MK_DT_BOOL: return ((const uint8_t *)v->data)[i];
@@ -47,7 +47,7 @@ double mk_onnx_cget_f(const ox_val *v, size_t i)
 
 int64_t mk_onnx_cget_i(const ox_val *v, size_t i)
 {
-    switch (v->type.dtype) {
+    switch ((int)v->type.dtype) {
     case MK_DT_INT64: { int64_t x; memcpy(&x, (const char *)v->data + 8 * i, 8); return x; }
     case MK_DT_BOOL: return ((const uint8_t *)v->data)[i];
     case MK_DT_FP32: {

@@ -45,7 +45,7 @@ static mk_status alloc_out(ox_ctx *c, ox_val *o, const mk_type *t, void **d)
 
 static void put(mk_dtype dt, void *d, size_t i, double f, int64_t x)
 {
-    switch (dt) {
+    switch ((int)dt) {
     case MK_DT_FP32: ((float *)d)[i] = (float)f; break;
     case MK_DT_INT64: ((int64_t *)d)[i] = x; break;
     default: ((uint8_t *)d)[i] = x != 0; break;
@@ -152,7 +152,9 @@ static mk_status fold_binary(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *
             case F_GT: r = fx > fy; break;
             case F_LE: r = fx <= fy; break;
             case F_GE: r = fx >= fy; break;
-            default: return MK_EUNSUPPORTED;
+            case F_AND:
+            case F_OR:
+            case F_XOR: return MK_EUNSUPPORTED;
             }
             put(t.dtype, d, i, r, (int64_t)r);
         }

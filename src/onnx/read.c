@@ -566,12 +566,12 @@ mk_status mk_onnx_read_tensor(const char *path, mk_tensor *out, mk_err *err)
         const char *nm = t->name ? t->name : "";
         out->data = mk_malloc(a, out->nbytes ? out->nbytes : 1);
         out->name = mk_malloc(a, strlen(nm) + 1);
+        if (out->name) strcpy(out->name, nm); /* mk_tensor_free reads its length */
         if (!out->data || !out->name) {
             mk_tensor_free(out);
             memset(out, 0, sizeof *out);
             st = MK_OOM(err);
         } else {
-            strcpy(out->name, nm);
             if (v.type.dtype == MK_DT_INT64) {
                 for (size_t i = 0; i < numel; i++) {
                     int64_t x = ((const int64_t *)v.data)[i];

@@ -18,7 +18,7 @@
 
 static void store(mk_dtype dt, void *buf, size_t i, double v)
 {
-    switch (dt) {
+    switch ((int)dt) {
     case MK_DT_FP16: ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v); break;
     case MK_DT_FP32: ((float *)buf)[i] = (float)v; break;
     case MK_DT_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
@@ -209,13 +209,10 @@ static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e)
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    switch (op->kind) {
-    case MK_OP_FILL:
-    case MK_OP_FILL_LIKE: return fold_fill(p, op, e);
-    case MK_OP_RANGE_1D: return fold_range(p, op, e);
-    case MK_OP_CUMSUM: return fold_cumsum(p, op, e);
-    default: return 0;
-    }
+    if (op->kind == MK_OP_FILL || op->kind == MK_OP_FILL_LIKE) return fold_fill(p, op, e);
+    if (op->kind == MK_OP_RANGE_1D) return fold_range(p, op, e);
+    if (op->kind == MK_OP_CUMSUM) return fold_cumsum(p, op, e);
+    return 0;
 }
 
 int mk_pass_fix_cpu_ops(mk_program *p, mk_err *e)

@@ -7,11 +7,7 @@
  *           onnxruntime normalization builder writes eps as fp16).
  * Rewrite: raise that epsilon to 1e-7 in the dtype of the epsilon it replaces (x's when
  *          none is bound; below fp16 resolution for any non-degenerate row). */
-#include <math.h>
-
 #include "passes_int.h"
-
-#define TINY 5.9604644775390625e-08
 
 /* The new epsilon keeps the bound one's dtype: from iOS17 it may differ from x's, and it must
  * match gamma/beta (one domain U). */
@@ -27,41 +23,22 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_value *x = mk_ir_arg(op, "x");
     if (!x || !mk_dtype_is_float(x->type.dtype)) return 0;
     mk_dtype dt = x->type.dtype;
-    float eps;
+    double eps;
+    mk_op *add;
+    const char *side;
     pb b;
-    pb_init(&b, p, op, e);
-    switch (op->kind) {
-    case MK_OP_LAYER_NORM:
-    case MK_OP_INSTANCE_NORM:
-    case MK_OP_BATCH_NORM:
-        if (!mk_ir_arg_f32(op, "epsilon", &eps) || fabsf(eps) >= TINY) return 0;
+    switch (mk_ir_tiny_eps(op, &eps, &add, &side)) {
+    case MK_EPS_NONE: return 0;
+    case MK_EPS_PARAM:
+        pb_init(&b, p, op, e);
         pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
         return pb_done(&b, 1);
-    case MK_OP_RSQRT:
-        if (!mk_ir_arg_f32(op, "epsilon", &eps)) eps = 1e-12f;
-        if (fabsf(eps) < TINY) {
-            pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
-            return pb_done(&b, 1);
-        }
-    /* fall through */
-    case MK_OP_SQRT: {
-        mk_op *pa = x->producer;
-        if (!pa || pa->kind != MK_OP_ADD) return 0;
-        const char *side[2] = {"x", "y"};
-        for (int i = 0; i < 2; i++) {
-            const mk_value *v = mk_ir_arg(pa, side[i]);
-            size_t n = 0;
-            if (!v || !v->cst || !mk_type_numel(&v->type, &n) || n != 1) continue;
-            double ev = mk_const_get_f64(v, 0);
-            if (!(ev > 0 && ev < TINY)) continue;
-            pb_init(&b, p, pa, e);
-            pb_set(&b, pa, side[i], pb_float(&b, "h13_epsilon", v->type.dtype, 1e-7));
-            return pb_done(&b, 1);
-        }
-        return 0;
+    case MK_EPS_ADD:
+        pb_init(&b, p, add, e);
+        pb_set(&b, add, side, pb_float(&b, "h13_epsilon", mk_ir_arg(add, side)->type.dtype, 1e-7));
+        return pb_done(&b, 1);
     }
-    default: return 0;
-    }
+    return 0;
 }
 
 int mk_pass_fix_epsilon(mk_program *p, mk_err *e)

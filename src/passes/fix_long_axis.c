@@ -61,23 +61,19 @@ static int reduce_last(const mk_op *op, const mk_value *v)
 {
     int r = v->type.rank;
     if (mk_ir_arg(op, "x") != v || op->n_outputs != 1) return 0;
-    switch (op->kind) {
-    case MK_OP_REDUCE_MAX:
-    case MK_OP_REDUCE_MIN:
-    case MK_OP_REDUCE_SUM:
-    case MK_OP_REDUCE_MEAN: {
+    static const mk_op_kind reduce[] = {MK_OP_REDUCE_MAX, MK_OP_REDUCE_MIN, MK_OP_REDUCE_SUM,
+                                         MK_OP_REDUCE_MEAN};
+    if (mk_ir_op_in(op->kind, reduce, 4)) {
         int64_t ax[MK_MAX_RANK];
         int n = 0;
         return pass_ints(op, "axes", ax, MK_MAX_RANK, &n) && n == 1 && norm_axis(ax[0], r) == r - 1;
     }
-    case MK_OP_REDUCE_ARGMAX:
-    case MK_OP_REDUCE_ARGMIN: {
+    if (op->kind == MK_OP_REDUCE_ARGMAX || op->kind == MK_OP_REDUCE_ARGMIN) {
         int32_t ax = -1;
         if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &ax)) return 0;
         return norm_axis(ax, r) == r - 1 && op->outputs[0]->type.dtype == MK_DT_INT32;
     }
-    default: return 0;
-    }
+    return 0;
 }
 
 typedef struct chain {

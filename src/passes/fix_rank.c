@@ -21,67 +21,8 @@
 
 int pass_pointwise(mk_op_kind k)
 {
-    switch (k) {
-    case MK_OP_ABS:
-    case MK_OP_SIGN:
-    case MK_OP_CEIL:
-    case MK_OP_FLOOR:
-    case MK_OP_ROUND:
-    case MK_OP_EXP:
-    case MK_OP_EXP2:
-    case MK_OP_LOG:
-    case MK_OP_SQRT:
-    case MK_OP_RSQRT:
-    case MK_OP_INVERSE:
-    case MK_OP_SQUARE:
-    case MK_OP_SIN:
-    case MK_OP_COS:
-    case MK_OP_TAN:
-    case MK_OP_ASIN:
-    case MK_OP_ACOS:
-    case MK_OP_ATAN:
-    case MK_OP_SINH:
-    case MK_OP_COSH:
-    case MK_OP_ATANH:
-    case MK_OP_ERF:
-    case MK_OP_CLIP:
-    case MK_OP_THRESHOLD:
-    case MK_OP_CAST:
-    case MK_OP_RELU:
-    case MK_OP_RELU6:
-    case MK_OP_LEAKY_RELU:
-    case MK_OP_ELU:
-    case MK_OP_SIGMOID:
-    case MK_OP_SIGMOID_HARD:
-    case MK_OP_SILU:
-    case MK_OP_TANH:
-    case MK_OP_SCALED_TANH:
-    case MK_OP_GELU:
-    case MK_OP_SOFTPLUS:
-    case MK_OP_SOFTSIGN:
-    case MK_OP_LINEAR_ACTIVATION:
-    case MK_OP_LOGICAL_NOT:
-    case MK_OP_IDENTITY: return 1;
-    case MK_OP_ADD:
-    case MK_OP_SUB:
-    case MK_OP_MUL:
-    case MK_OP_REAL_DIV:
-    case MK_OP_FLOOR_DIV:
-    case MK_OP_MOD:
-    case MK_OP_POW:
-    case MK_OP_MAXIMUM:
-    case MK_OP_MINIMUM:
-    case MK_OP_EQUAL:
-    case MK_OP_NOT_EQUAL:
-    case MK_OP_LESS:
-    case MK_OP_LESS_EQUAL:
-    case MK_OP_GREATER:
-    case MK_OP_GREATER_EQUAL:
-    case MK_OP_LOGICAL_AND:
-    case MK_OP_LOGICAL_OR:
-    case MK_OP_LOGICAL_XOR: return 2;
-    default: return 0;
-    }
+    const mk_op_info *i = mk_ir_op_info(k);
+    return i ? i->pointwise : 0;
 }
 
 int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max)

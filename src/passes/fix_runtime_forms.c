@@ -213,12 +213,10 @@ static int fix_slice(mk_program *p, mk_op *op, mk_err *e)
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    switch (op->kind) {
-    case MK_OP_PAD: return fix_pad(p, op, e);
-    case MK_OP_GATHER: return fix_gather(p, op, e);
-    case MK_OP_SLICE_BY_INDEX: return fix_slice(p, op, e);
-    default: return 0;
-    }
+    if (op->kind == MK_OP_PAD) return fix_pad(p, op, e);
+    if (op->kind == MK_OP_GATHER) return fix_gather(p, op, e);
+    if (op->kind == MK_OP_SLICE_BY_INDEX) return fix_slice(p, op, e);
+    return 0;
 }
 
 int mk_pass_fix_runtime_forms(mk_program *p, mk_err *e)

@@ -28,7 +28,7 @@ static int cast_const(pb *b, mk_op *op, const mk_value *x)
     if (!buf) return -1;
     for (size_t i = 0; i < n; i++) {
         double v = mk_const_get_f64(x, i);
-        switch (dt) {
+        switch ((int)dt) {
         case MK_DT_FP32: ((float *)buf)[i] = (float)v; break;
         case MK_DT_FP16: ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v); break;
         case MK_DT_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
@@ -47,8 +47,7 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_value *x = mk_ir_arg(op, "x");
     pb b;
     pb_init(&b, p, op, e);
-    switch (op->kind) {
-    case MK_OP_SHAPE: {
+    if (op->kind == MK_OP_SHAPE) {
         if (!x || !mk_type_is_static(&x->type) || x->type.rank < 0) return 0;
         int32_t d[MK_MAX_RANK];
         for (int i = 0; i < x->type.rank; i++) {
@@ -58,31 +57,30 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         pb_replace(&b, out, pb_i32s(&b, "folded_shape", x->type.rank, d));
         return pb_done(&b, 1);
     }
-    case MK_OP_CAST:
+    if (op->kind == MK_OP_CAST) {
         if (!x || !x->cst || !mk_type_is_static(&out->type)) return 0;
-        {
-            int r = cast_const(&b, op, x);
-            if (r < 0) {
-                MK_OOM(e);
-                return -1;
-            }
-            return pb_done(&b, r);
+        int r = cast_const(&b, op, x);
+        if (r < 0) {
+            MK_OOM(e);
+            return -1;
         }
-    case MK_OP_RESHAPE:
-    case MK_OP_EXPAND_DIMS:
-    case MK_OP_SQUEEZE:
+        return pb_done(&b, r);
+    }
+    if (op->kind == MK_OP_RESHAPE || op->kind == MK_OP_EXPAND_DIMS ||
+        op->kind == MK_OP_SQUEEZE) {
         if (!x || !x->cst || !x->cst->data || !mk_type_is_static(&out->type)) return 0;
         if (out->type.dtype != x->type.dtype) return 0;
         pb_replace(&b, out,
                    pb_const_borrow(&b, "folded", &out->type, x->cst->data, x->cst->nbytes));
         return pb_done(&b, 1);
-    case MK_OP_IDENTITY:
+    }
+    if (op->kind == MK_OP_IDENTITY) {
         if (!x || is_block_output(op, out)) return 0;
         mk_ir_replace_uses(op->parent, out, x);
         mk_ir_unlink(op);
         return 1;
-    default: return 0;
     }
+    return 0;
 }
 
 /* ---- dead-op removal in one backward sweep per block (linear in ops) ---- */

@@ -289,18 +289,13 @@ static int keep_fp32_scalar(mk_op_kind k, const char *param, int ios)
 {
     if (ios < 17) return 0;
     int alpha = strcmp(param, "alpha") == 0, beta = strcmp(param, "beta") == 0;
-    switch (k) {
-    case MK_OP_LEAKY_RELU:
-    case MK_OP_PRELU:
-    case MK_OP_ELU: return alpha;
-    case MK_OP_SIGMOID_HARD:
-    case MK_OP_SCALED_TANH:
-    case MK_OP_LINEAR_ACTIVATION: return alpha || beta;
-    case MK_OP_INVERSE:
-    case MK_OP_LOG:
-    case MK_OP_RSQRT: return strcmp(param, "epsilon") == 0;
-    default: return 0;
-    }
+    static const mk_op_kind with_alpha[] = {MK_OP_LEAKY_RELU, MK_OP_PRELU, MK_OP_ELU},
+                            with_beta[] = {MK_OP_SIGMOID_HARD, MK_OP_SCALED_TANH,
+                                           MK_OP_LINEAR_ACTIVATION},
+                            with_eps[] = {MK_OP_INVERSE, MK_OP_LOG, MK_OP_RSQRT};
+    if (mk_ir_op_in(k, with_alpha, 3)) return alpha;
+    if (mk_ir_op_in(k, with_beta, 3)) return alpha || beta;
+    return mk_ir_op_in(k, with_eps, 3) && strcmp(param, "epsilon") == 0;
 }
 
 /* Ops where a constant beyond +-65504 acts as a "very large" sentinel (masks, bounds, fill
@@ -308,26 +303,14 @@ static int keep_fp32_scalar(mk_op_kind k, const char *param, int ios)
  * scales) clipping would change the math, so such an op stays fp32, as in coremltools. */
 int mk_pass_saturating_op(mk_op_kind k)
 {
-    switch (k) {
-    case MK_OP_ADD:
-    case MK_OP_SUB:
-    case MK_OP_MAXIMUM:
-    case MK_OP_MINIMUM:
-    case MK_OP_CLIP:
-    case MK_OP_THRESHOLD:
-    case MK_OP_SELECT:
-    case MK_OP_FILL:
-    case MK_OP_FILL_LIKE:
-    case MK_OP_PAD:
-    case MK_OP_EQUAL:
-    case MK_OP_NOT_EQUAL:
-    case MK_OP_LESS:
-    case MK_OP_LESS_EQUAL:
-    case MK_OP_GREATER:
-    case MK_OP_GREATER_EQUAL:
-    case MK_OP_SCALED_DOT_PRODUCT_ATTENTION: return 1;
-    default: return 0;
-    }
+    static const mk_op_kind sat[] = {
+        MK_OP_ADD,     MK_OP_SUB,       MK_OP_MAXIMUM,    MK_OP_MINIMUM,
+        MK_OP_CLIP,    MK_OP_THRESHOLD, MK_OP_SELECT,     MK_OP_FILL,
+        MK_OP_FILL_LIKE, MK_OP_PAD,     MK_OP_EQUAL,      MK_OP_NOT_EQUAL,
+        MK_OP_LESS,    MK_OP_LESS_EQUAL, MK_OP_GREATER,   MK_OP_GREATER_EQUAL,
+        MK_OP_SCALED_DOT_PRODUCT_ATTENTION,
+    };
+    return mk_ir_op_in(k, sat, (int)(sizeof sat / sizeof *sat));
 }
 
 static int beyond_fp16(const mk_value *v)

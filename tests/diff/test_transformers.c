@@ -159,7 +159,7 @@ static int cpu_ops(mk_test_ctx *tc, const char *path, char *names, size_t cap)
     MK_FOR_OPS(mk_ir_main(p)->block, op)
     {
         char buf[256];
-        const char *r = lint_off_ne_reason(op, 0, buf, sizeof buf);
+        const char *r = mk_lint_off_ne_reason(op, 0, buf, sizeof buf);
         if (r && strstr(r, "runs on the CPU")) {
             n++;
             if (o < cap) o += (size_t)snprintf(names + o, cap - o, " %s", r);

@@ -409,19 +409,15 @@ TEST(infer_norm_ranks_follow_coremltools_type_inference)
         mk_value *x = tb_in(&t, "x", F32, cs[i].rank, dims);
         mk_value *y = NULL;
         int64_t c = cs[i].rank >= 2 ? dims[1] : 1;
-        switch (cs[i].k) {
-        case MK_OP_BATCH_NORM:
+        if (cs[i].k == MK_OP_BATCH_NORM)
             y = tb_op(&t, cs[i].k, "y", "x", x, "mean", tb_const(&t, "m", F32, 1, &c, 0.1, 0.1),
                       "variance", tb_const(&t, "v", F32, 1, &c, 0.5, 0.25), NULL);
-            break;
-        case MK_OP_LOCAL_RESPONSE_NORM:
+        else if (cs[i].k == MK_OP_LOCAL_RESPONSE_NORM)
             y = tb_op(&t, cs[i].k, "y", "x", x, "size", tb_int(&t, 3), NULL);
-            break;
-        case MK_OP_LAYER_NORM:
+        else if (cs[i].k == MK_OP_LAYER_NORM)
             y = tb_op(&t, cs[i].k, "y", "x", x, "axes", tb_ints(&t, 1, -1), NULL);
-            break;
-        default: y = tb_op(&t, cs[i].k, "y", "x", x, NULL); break;
-        }
+        else
+            y = tb_op(&t, cs[i].k, "y", "x", x, NULL);
         const char *name = mk_ir_op_info(cs[i].k)->name;
         CHECK_MSG(cs[i].ok ? y != NULL : y == NULL, "%s rank %d: %s", name, cs[i].rank,
                   cs[i].ok ? t.e.msg : "accepted");

@@ -15,14 +15,32 @@ typedef struct bld {
     mk_block *b;
     mk_err e;
     mk_tensor_list ins;
+    int oom; /* an allocation failed while building (milkit_tests --fail-alloc) */
 } bld;
+
+static void b_init_alloc(bld *B, const mk_allocator *a)
+{
+    memset(B, 0, sizeof *B);
+    B->p = mk_ir_program_new(a, 9);
+    B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
+    B->b = B->f ? B->f->block : NULL;
+    B->oom = !B->b;
+}
 
 static void b_init(bld *B)
 {
     memset(B, 0, sizeof *B);
     B->p = mk_ir_program_new(NULL, 9);
-    B->f = mk_ir_function_new(B->p, "main");
-    B->b = B->f->block;
+    B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
+    B->b = B->f ? B->f->block : NULL;
+    B->oom = !B->b;
+}
+
+/* v, or NULL with B marked when the builder ran out of memory */
+static mk_value *b_ok(bld *B, mk_value *v)
+{
+    if (!v) B->oom = 1;
+    return v;
 }
 
 static void b_free(bld *B)
@@ -34,8 +52,10 @@ static void b_free(bld *B)
 static mk_value *b_input(bld *B, const char *name, mk_dtype dt, int rank, const int64_t *dims,
                          const void *data)
 {
+    if (B->oom) return NULL;
     mk_type t = mk_type_make(dt, rank, dims);
-    mk_value *v = mk_ir_function_add_input(B->p, B->f, name, &t);
+    mk_value *v = b_ok(B, mk_ir_function_add_input(B->p, B->f, name, &t));
+    if (!v) return NULL;
     mk_tensor tt;
     memset(&tt, 0, sizeof tt);
     tt.name = mk_strdup_default(name);
@@ -45,8 +65,17 @@ static mk_value *b_input(bld *B, const char *name, mk_dtype dt, int rank, const 
     for (int i = 0; i < rank; i++) n *= (size_t)(tt.dims[i] = dims[i]);
     tt.nbytes = n * (size_t)mk_npy_dtype_size(dt);
     tt.data = malloc(tt.nbytes ? tt.nbytes : 1);
+    if (!tt.name || !tt.data) {
+        mk_tensor_free(&tt);
+        B->oom = 1;
+        return NULL;
+    }
     memcpy(tt.data, data, tt.nbytes);
-    mk_tensor_list_push(&B->ins, &tt, NULL);
+    if (mk_tensor_list_push(&B->ins, &tt, NULL) != MK_OK) {
+        mk_tensor_free(&tt);
+        B->oom = 1;
+        return NULL;
+    }
     return v;
 }
 
@@ -55,57 +84,63 @@ static mk_value *cf(bld *B, int rank, const int64_t *dims, const float *v)
     mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
     size_t n = 1;
     for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
-    return mk_ir_const(B->p, B->b, "c", &t, v, n * 4, 0);
+    return B->oom ? NULL : b_ok(B, mk_ir_const(B->p, B->b, "c", &t, v, n * 4, 0));
 }
 
 static mk_value *cfs(bld *B, float v)
 {
-    return mk_ir_const_f32(B->p, B->b, "s", 1, &v, 1);
+    return B->oom ? NULL : b_ok(B, mk_ir_const_f32(B->p, B->b, "s", 1, &v, 1));
 }
 
 static mk_value *ci(bld *B, int n, const int32_t *v)
 {
-    return mk_ir_const_i32(B->p, B->b, "i", n, v, 0);
+    return B->oom ? NULL : b_ok(B, mk_ir_const_i32(B->p, B->b, "i", n, v, 0));
 }
 
 static mk_value *cis(bld *B, int32_t v)
 {
-    return mk_ir_const_i32(B->p, B->b, "i", 1, &v, 1);
+    return B->oom ? NULL : b_ok(B, mk_ir_const_i32(B->p, B->b, "i", 1, &v, 1));
 }
 
 static mk_value *cb(bld *B, int v)
 {
     uint8_t x = (uint8_t)v;
-    return mk_ir_const_bool(B->p, B->b, "b", 1, &x, 1);
+    return B->oom ? NULL : b_ok(B, mk_ir_const_bool(B->p, B->b, "b", 1, &x, 1));
 }
 
 static mk_value *cbv(bld *B, int n, const uint8_t *v)
 {
-    return mk_ir_const_bool(B->p, B->b, "b", n, v, 0);
+    return B->oom ? NULL : b_ok(B, mk_ir_const_bool(B->p, B->b, "b", n, v, 0));
 }
 
 static mk_value *cs(bld *B, const char *s)
 {
-    return mk_ir_const_str(B->p, B->b, "s", s);
+    return B->oom ? NULL : b_ok(B, mk_ir_const_str(B->p, B->b, "s", s));
 }
 
 /* op(B, kind, n_outputs, "param", value, ..., NULL); returns output 0 (NULL on failure). */
 static mk_op *last_op;
 static mk_value *op(bld *B, mk_op_kind k, int n_out, ...)
 {
-    mk_op *o = mk_ir_op_new(B->p, k, NULL);
+    mk_op *o = B->oom ? NULL : mk_ir_op_new(B->p, k, NULL);
+    last_op = o;
+    if (!o) {
+        B->oom = 1;
+        return NULL;
+    }
     va_list ap;
     va_start(ap, n_out);
     const char *nm;
     while ((nm = va_arg(ap, const char *))) {
         mk_value *v = va_arg(ap, mk_value *);
-        if (v) mk_ir_op_add_input(B->p, o, nm, v);
+        if (v && !mk_ir_op_add_input(B->p, o, nm, v)) B->oom = 1;
     }
     va_end(ap);
     mk_type t = mk_type_scalar(MK_DT_FP32);
-    for (int i = 0; i < n_out; i++) mk_ir_op_add_output(B->p, o, NULL, &t);
+    for (int i = 0; i < n_out; i++)
+        if (!mk_ir_op_add_output(B->p, o, NULL, &t)) B->oom = 1;
+    if (B->oom) return NULL;
     mk_ir_block_append(B->b, o);
-    last_op = o;
     if (mk_ir_infer_op(o, &B->e) != MK_OK) {
         printf("  infer: %s\n", B->e.msg);
         return NULL;
@@ -121,9 +156,10 @@ static mk_status b_run(bld *B, mk_tensor_list *out, int fp16, int n, ...)
     va_start(ap, n);
     for (int i = 0; i < n; i++) vals[i] = va_arg(ap, mk_value *);
     va_end(ap);
+    if (B->oom) return MK_ENOMEM;
     for (int i = 0; i < n; i++)
         if (!vals[i]) return MK_EINVAL;
-    mk_ir_block_set_outputs(B->p, B->b, n, vals);
+    if (!mk_ir_block_set_outputs(B->p, B->b, n, vals)) return MK_ENOMEM;
     mk_run_options o = {fp16, 1, 0};
     memset(&B->e, 0, sizeof B->e);
     mk_status st = mk_run(B->p, &o, &B->ins, out, &B->e);
@@ -1417,4 +1453,59 @@ TEST(interp_session_error_then_run)
     mk_tensor_list_free(&out);
     mk_session_free(s);
     b_free(&B);
+}
+
+/* Sessions allocate through the program's allocator: with the Nth allocation of planning or a
+ * run failing (N = 1, 2, ... until one run succeeds), every failure is MK_ENOMEM, nothing
+ * leaks (ASan) and the successful run still gives the hand-computed answer. */
+TEST(interp_session_allocation_failure_loop)
+{
+    const float x[6] = {-1, 2, -3, 4, 0.5f, -0.25f};
+    const int64_t xd[2] = {2, 3};
+    int done = 0;
+    for (long n = 1; n < 20000 && !done; n++) {
+        mk_failing_alloc fa;
+        mk_failing_alloc_init(&fa, 0);
+        bld B;
+        b_init_alloc(&B, &fa.base);
+        mk_value *xin = b_input(&B, "x", MK_DT_FP32, 2, xd, x);
+        mk_value *r = op(&B, MK_OP_RELU, 1, "x", xin, NULL);
+        mk_value *s = op(&B, MK_OP_SOFTMAX, 1, "x", r, "axis", cis(&B, -1), NULL);
+        mk_value *m = op(&B, MK_OP_MUL, 1, "x", s, "y", xin, NULL);
+        mk_value *c = op(&B, MK_OP_CONCAT, 1, "values", m, "axis", cis(&B, 0), "interleave",
+                         cb(&B, 0), NULL);
+        REQUIRE(c && !B.oom && mk_ir_block_set_outputs(B.p, B.b, 1, &c));
+        fa.calls = 0;
+        fa.fail_at = n;
+        mk_run_options o = {0, 1, 0};
+        mk_session *sess = NULL;
+        mk_tensor_list out = {0, NULL};
+        mk_err e = {0};
+        mk_status st = mk_session_new(B.p, &o, &sess, &e);
+        for (int k = 0; k < 2 && st == MK_OK; k++) {
+            mk_tensor_list_free(&out);
+            st = mk_session_run(sess, &B.ins, &out, NULL, &e);
+        }
+        if (st == MK_OK) {
+            done = 1;
+            CHECK_MSG(n > 3, "planning and two runs allocated only %ld times", n - 1);
+            REQUIRE(out.n == 1 && out.items[0].nbytes == 6 * sizeof(float));
+            const float *y = out.items[0].data;
+            for (int i = 0; i < 2; i++) {
+                float a = x[3 * i] > 0 ? x[3 * i] : 0, b = x[3 * i + 1] > 0 ? x[3 * i + 1] : 0,
+                      cc = x[3 * i + 2] > 0 ? x[3 * i + 2] : 0;
+                float z = expf(a) + expf(b) + expf(cc);
+                CHECK_NEAR(y[3 * i], expf(a) / z * x[3 * i], 1e-6);
+                CHECK_NEAR(y[3 * i + 1], expf(b) / z * x[3 * i + 1], 1e-6);
+                CHECK_NEAR(y[3 * i + 2], expf(cc) / z * x[3 * i + 2], 1e-6);
+            }
+        } else {
+            CHECK_MSG(st == MK_ENOMEM, "allocation %ld failed with %s: %s", n, mk_status_name(st),
+                      e.msg);
+        }
+        mk_tensor_list_free(&out);
+        mk_session_free(sess);
+        b_free(&B);
+    }
+    CHECK(done);
 }

@@ -112,7 +112,7 @@ TEST(lint_rule_table_covers_required_ids)
 TEST(lint_placement_table_has_every_op)
 {
     for (int k = 0; k < MK_OP__COUNT; k++)
-        CHECK_MSG(lint_placement_known((mk_op_kind)k), "op %s has no placement entry",
+        CHECK_MSG(mk_lint_placement_known((mk_op_kind)k), "op %s has no placement entry",
                   mk_ir_op_info((mk_op_kind)k)->name);
 }
 

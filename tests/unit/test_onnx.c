@@ -754,12 +754,13 @@ TEST(onnx_read_tensor_pb)
     fclose(f);
     mk_tensor ten;
     mk_err e = {0};
-    REQUIRE(mk_onnx_read_tensor(path, &ten, &e) == MK_OK);
+    mk_status st = mk_onnx_read_tensor(path, &ten, &e);
+    ob_free(&b);
+    REQUIRE(st == MK_OK);
     CHECK_EQ_INT(ten.dtype, MK_DT_INT32);
     CHECK_EQ_INT(ten.rank, 2);
     CHECK_EQ_INT(ten.dims[1], 3);
     CHECK_EQ_INT(((int32_t *)ten.data)[1], -2);
     CHECK_EQ_INT(((int32_t *)ten.data)[5], 1 << 20);
     mk_tensor_free(&ten);
-    ob_free(&b);
 }
