@@ -879,6 +879,8 @@ static mk_status r_dequantize(mk_ictx *c)
 /* Merge b into a: dims equal stay, others become unknown; dtypes must match. */
 static mk_status merge_type(mk_ictx *c, int i, mk_type *a, const mk_type *b)
 {
+    if (a->is_list != b->is_list)
+        return mk_ir_infer_fail(c, "output %d: a list on one side only", i);
     if (a->dtype != b->dtype)
         return mk_ir_infer_fail(c, "output %d: branch dtypes differ (%s vs %s)", i,
                                 mk_dtype_name(a->dtype) ? mk_dtype_name(a->dtype) : "?",
@@ -1076,6 +1078,15 @@ static const mk_ir_rule rules[MK_OP__COUNT] = {
     [MK_OP_RESIZE_BILINEAR] = mk_ir_rule_resize_hw,
     [MK_OP_RESIZE] = mk_ir_rule_resize,
     [MK_OP_RESAMPLE] = mk_ir_rule_resample,
+    [MK_OP_AFFINE] = mk_ir_rule_affine,
+    [MK_OP_CROP_RESIZE] = mk_ir_rule_crop_resize,
+    [MK_OP_NON_MAXIMUM_SUPPRESSION] = mk_ir_rule_nms,
+    [MK_OP_MAKE_LIST] = mk_ir_rule_make_list,
+    [MK_OP_LIST_LENGTH] = mk_ir_rule_list_length,
+    [MK_OP_LIST_READ] = mk_ir_rule_list_read,
+    [MK_OP_LIST_WRITE] = mk_ir_rule_list_write,
+    [MK_OP_LIST_GATHER] = mk_ir_rule_list_gather,
+    [MK_OP_LIST_SCATTER] = mk_ir_rule_list_write,
     [MK_OP_LSTM] = mk_ir_rule_lstm,
     [MK_OP_GRU] = mk_ir_rule_gru_rnn,
     [MK_OP_RNN] = mk_ir_rule_gru_rnn,

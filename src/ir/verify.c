@@ -242,7 +242,7 @@ static mk_status check_types(vctx *v, const mk_op *op)
     }
     for (int i = 0; i < n; i++) {
         const mk_type *d = &op->outputs[i]->type, *t = &outs[i];
-        int ok = d->dtype == t->dtype;
+        int ok = d->dtype == t->dtype && d->is_list == t->is_list;
         if (ok && d->rank >= 0 && t->rank >= 0) {
             ok = d->rank == t->rank;
             for (int j = 0; ok && j < d->rank; j++)
@@ -396,6 +396,11 @@ static mk_status verify_block(vctx *v, const mk_block *b)
                             "function '%s': block output %d is state '%s'; return the value of "
                             "read_state or coreml_update_state",
                             v->f->name, i, o->name);
+        else if (o && o->type.is_list && !b->parent_op)
+            st = mk_err_set(v->e, MK_EINVAL,
+                            "function '%s': output %d ('%s') is a list; a model output must be "
+                            "a tensor",
+                            v->f->name, i, o->name ? o->name : "?");
         else if (!o || (!o->is_inline && !o->cst && got != o))
             st = mk_err_set(v->e, MK_EINVAL,
                             "function '%s': block output %d ('%s') is not "

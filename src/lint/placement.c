@@ -155,6 +155,15 @@ static const unsigned char place[MK_OP__COUNT] = {
     [MK_OP_RESIZE_BILINEAR] = PL_NE,
     [MK_OP_RESIZE] = PL_NE,
     [MK_OP_RESAMPLE] = PL_NE,
+    [MK_OP_AFFINE] = PL_NE,
+    [MK_OP_CROP_RESIZE] = PL_NE,
+    [MK_OP_NON_MAXIMUM_SUPPRESSION] = PL_CPU,
+    [MK_OP_MAKE_LIST] = PL_CTRL,
+    [MK_OP_LIST_LENGTH] = PL_CTRL,
+    [MK_OP_LIST_READ] = PL_CTRL,
+    [MK_OP_LIST_WRITE] = PL_CTRL,
+    [MK_OP_LIST_GATHER] = PL_CTRL,
+    [MK_OP_LIST_SCATTER] = PL_CTRL,
     [MK_OP_LSTM] = PL_CPU,
     [MK_OP_GRU] = PL_CPU,
     [MK_OP_RNN] = PL_CPU,
@@ -229,7 +238,7 @@ const char *lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, siz
                      : "H29");
         return buf;
     case PL_CTRL:
-        snprintf(buf, n, "%s: control flow/state has no Neural Engine evidence",
+        snprintf(buf, n, "%s: control flow/state/list has no Neural Engine evidence",
                  mk_ir_op_info(op->kind)->name);
         return buf;
     default: break;
