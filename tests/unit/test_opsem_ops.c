@@ -415,6 +415,37 @@ TEST(opsem_list_ops)
     REQUIRE(mk_run(q, &ro, &B.ins, &res, &B.e) == MK_OK);
     expect(tc, &res, 2, 6, g3, 0, "gather after round trip");
     mk_tensor_list_free(&res);
+    /* allocation failure at every call of the list package's read, write and run: a clean
+     * MK_ENOMEM each time (ASan: no leak), then success */
+    int clean = 1;
+    long at;
+    for (at = 1; at < 100000; at++) {
+        mk_failing_alloc fa;
+        mk_failing_alloc_init(&fa, at);
+        mk_err e = {0};
+        mk_program *r = NULL;
+        mk_status st = mk_program_load(path, &fa.base, &r, &e);
+        if (st == MK_OK) {
+            mk_program_free(r);
+            break;
+        }
+        clean &= st == MK_ENOMEM && !r;
+    }
+    CHECK(clean && at > 10 && at < 100000);
+    char out[1024];
+    snprintf(out, sizeof out, "%s/lists_oom.mlpackage", mk_test_tmpdir());
+    const mk_allocator *orig = q->alloc;
+    for (at = 1; at < 100000; at++) {
+        mk_failing_alloc fa;
+        mk_failing_alloc_init(&fa, at);
+        q->alloc = &fa.base;
+        mk_err e = {0};
+        mk_status st = mk_program_save(q, out, MK_TARGET_DEFAULT, &e);
+        q->alloc = orig;
+        if (st == MK_OK) break;
+        clean &= st == MK_ENOMEM && !mk_path_exists(out);
+    }
+    CHECK(clean && at < 100000);
     mk_program_free(q);
     b_free(&B);
 
