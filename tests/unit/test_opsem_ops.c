@@ -457,6 +457,19 @@ TEST(opsem_list_ops)
     CHECK(run_outs(&B, 1, r0->outputs, &res) != MK_OK);
     CHECK(strstr(B.e.msg, "outside a list of 2") != NULL && !strchr(B.e.msg, '\n'));
     mk_tensor_list_free(&res);
+    /* a list feeds only list ops, while_loop and identity */
+    mk_op *bad = op(&B, MK_OP_IDENTITY, 1, "x", ml->outputs[0], NULL);
+    REQUIRE(bad);
+    mk_op *add = mk_ir_op_new(B.p, MK_OP_ADD, "add_list");
+    mk_ir_op_add_input(B.p, add, "x", ml->outputs[0]);
+    mk_ir_op_add_input(B.p, add, "y", cfs(&B, 1));
+    mk_ir_op_add_output(B.p, add, NULL, &ml->outputs[0]->type);
+    mk_ir_block_append(B.b, add);
+    mk_ir_block_set_outputs(B.p, B.b, 1, r0->outputs);
+    memset(&B.e, 0, sizeof B.e);
+    CHECK(mk_ir_verify(B.p, &B.e) != MK_OK);
+    CHECK_MSG(strstr(B.e.msg, "input 'x' is a list") != NULL, "message: %s", B.e.msg);
+    mk_ir_unlink(add);
     /* a list is no model output */
     mk_ir_block_set_outputs(B.p, B.b, 1, ml->outputs);
     memset(&B.e, 0, sizeof B.e);
