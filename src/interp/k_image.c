@@ -67,23 +67,31 @@ mk_status mk_k_affine(mk_kctx *k)
     return MK_OK;
 }
 
+enum { C_STRICT, C_ALIGN, C_OFFSET, C_UNALIGN, C_DEFAULT };
+
+static int crop_mode(const char *m)
+{
+    return !strcmp(m, "STRICT_ALIGN_CORNERS") ? C_STRICT
+           : !strcmp(m, "ALIGN_CORNERS")      ? C_ALIGN
+           : !strcmp(m, "OFFSET_CORNERS")     ? C_OFFSET
+           : !strcmp(m, "UNALIGN_CORNERS")    ? C_UNALIGN
+                                              : C_DEFAULT;
+}
+
 /* The n sample positions of one axis between box edges s and e. */
-static void crop_grid(const char *mode, double s, double e, int64_t n, double *out)
+static void crop_grid(int mode, double s, double e, int64_t n, double *out)
 {
     for (int64_t i = 0; i < n; i++) {
         double d = (double)i;
-        if (!strcmp(mode, "STRICT_ALIGN_CORNERS") || !strcmp(mode, "ALIGN_CORNERS")) {
-            if (n == 1)
-                out[i] = mode[0] == 'A' ? (s + e) / 2 : s;
-            else
-                out[i] = s + d * (e - s) / (double)(n - 1);
-        } else if (!strcmp(mode, "OFFSET_CORNERS")) {
+        if (mode == C_STRICT || mode == C_ALIGN)
+            out[i] = n == 1 ? (mode == C_ALIGN ? (s + e) / 2 : s)
+                            : s + d * (e - s) / (double)(n - 1);
+        else if (mode == C_OFFSET)
             out[i] = s + (d + 0.5) * (e - s) / (double)n;
-        } else if (!strcmp(mode, "UNALIGN_CORNERS")) {
+        else if (mode == C_UNALIGN)
             out[i] = s + (d + 0.5) * (e - s) / (double)n - 0.5;
-        } else {
+        else
             out[i] = s + d * (e - s) / (double)n;
-        }
     }
 }
 
@@ -133,8 +141,8 @@ mk_status mk_k_crop_resize(mk_kctx *k)
             y1 = c[0], x1 = c[1], y2 = c[2], x2 = c[3];
         }
         double sy = (norm ? (double)(H - 1) : 1) * scale, sx = (norm ? (double)(W - 1) : 1) * scale;
-        crop_grid(sm, y1 * sy, y2 * sy, OH, gy);
-        crop_grid(sm, x1 * sx, x2 * sx, OW, gx);
+        crop_grid(crop_mode(sm), y1 * sy, y2 * sy, OH, gy);
+        crop_grid(crop_mode(sm), x1 * sx, x2 * sx, OW, gx);
         if ((!per_b || cols == 5) && (img < 0 || img >= B)) {
             mk_free(k->alloc, gy, nb);
             return mk_kerr(k, MK_EINVAL, "box %lld: image index %lld outside batch %lld",
