@@ -84,8 +84,8 @@ static void crop_grid(int mode, double s, double e, int64_t n, double *out)
     for (int64_t i = 0; i < n; i++) {
         double d = (double)i;
         if (mode == C_STRICT || mode == C_ALIGN)
-            out[i] = n == 1 ? (mode == C_ALIGN ? (s + e) / 2 : s)
-                            : s + d * (e - s) / (double)(n - 1);
+            out[i] =
+                n == 1 ? (mode == C_ALIGN ? (s + e) / 2 : s) : s + d * (e - s) / (double)(n - 1);
         else if (mode == C_OFFSET)
             out[i] = s + (d + 0.5) * (e - s) / (double)n;
         else if (mode == C_UNALIGN)
@@ -103,7 +103,8 @@ mk_status mk_k_crop_resize(mk_kctx *k)
     double scale = 1, pad = 0;
     mk_status st;
     if ((st = mk_kbool(k, "normalized_coordinates", 0, &norm)) ||
-        (st = mk_kfloat(k, "spatial_scale", 1, &scale)) || (st = mk_kfloat(k, "pad_value", 0, &pad)))
+        (st = mk_kfloat(k, "spatial_scale", 1, &scale)) ||
+        (st = mk_kfloat(k, "pad_value", 0, &pad)))
         return st;
     const char *bm = mk_kstr(k, "box_coordinate_mode", "CORNERS_HEIGHT_FIRST");
     const char *sm = mk_kstr(k, "sampling_mode", "DEFAULT");
@@ -156,8 +157,8 @@ mk_status mk_k_crop_resize(mk_kctx *k)
                 for (int64_t i = 0; i < OH; i++)
                     for (int64_t j = 0; j < OW; j++) {
                         double yy = gy[i], xx = gx[j];
-                        int in = yy >= 0 && yy <= (double)(H - 1) && xx >= 0 &&
-                                 xx <= (double)(W - 1);
+                        int in =
+                            yy >= 0 && yy <= (double)(H - 1) && xx >= 0 && xx <= (double)(W - 1);
                         o[i * OW + j] = in ? bilinear_pad(plane, H, W, yy, xx, 0) : (float)pad;
                     }
             }
@@ -170,8 +171,10 @@ mk_status mk_k_crop_resize(mk_kctx *k)
 /* IoU of two boxes given as (x_center, y_center, width, height). */
 static double iou(const double *a, const double *b)
 {
-    double ay0 = a[1] - a[3] / 2, ay1 = a[1] + a[3] / 2, ax0 = a[0] - a[2] / 2, ax1 = a[0] + a[2] / 2;
-    double by0 = b[1] - b[3] / 2, by1 = b[1] + b[3] / 2, bx0 = b[0] - b[2] / 2, bx1 = b[0] + b[2] / 2;
+    double ay0 = a[1] - a[3] / 2, ay1 = a[1] + a[3] / 2, ax0 = a[0] - a[2] / 2,
+           ax1 = a[0] + a[2] / 2;
+    double by0 = b[1] - b[3] / 2, by1 = b[1] + b[3] / 2, bx0 = b[0] - b[2] / 2,
+           bx1 = b[0] + b[2] / 2;
     double aa = (ay1 - ay0) * (ax1 - ax0), ab = (by1 - by0) * (bx1 - bx0);
     if (aa <= 0 || ab <= 0) return 0;
     double ih = fmin(ay1, by1) - fmax(ay0, by0), iw = fmin(ax1, bx1) - fmax(ax0, bx0);
@@ -202,14 +205,17 @@ mk_status mk_k_nms(mk_kctx *k)
         return mk_kerr(k, MK_EINVAL, "needs boxes and scores of rank 3");
     if ((st = mk_kfloat(k, "iou_threshold", 0, &iou_t)) ||
         (ios15 && (st = mk_kfloat(k, "score_threshold", 0, &score_t))) ||
-        (st = mk_kint(k, "max_boxes", 1, &mb)) || (st = mk_kbool(k, "per_class_suppression", 0, &pcs)))
+        (st = mk_kint(k, "max_boxes", 1, &mb)) ||
+        (st = mk_kbool(k, "per_class_suppression", 0, &pcs)))
         return st;
-    int64_t n = bx->type.dims[0], nb = bx->type.dims[ios15 ? 1 : 2], K = sc->type.dims[ios15 ? 2 : 1];
+    int64_t n = bx->type.dims[0], nb = bx->type.dims[ios15 ? 1 : 2],
+            K = sc->type.dims[ios15 ? 2 : 1];
     if (nb != sc->type.dims[ios15 ? 1 : 2] || bx->type.dims[ios15 ? 2 : 1] != 4 || mb < 1 ||
         k->outs[2]->type.dims[1] != mb)
         return mk_kerr(k, MK_EINVAL, "boxes and scores disagree");
     size_t need;
-    if (!mk_mul_size((size_t)nb, sizeof(nms_cand) + 4 * sizeof(double) + 2 * sizeof(int64_t), &need))
+    if (!mk_mul_size((size_t)nb, sizeof(nms_cand) + 4 * sizeof(double) + 2 * sizeof(int64_t),
+                     &need))
         return mk_kerr(k, MK_EINVAL, "too many boxes");
     nms_cand *cand = mk_malloc(k->alloc, need + 16);
     if (!cand) return MK_OOM(k->e);
@@ -223,11 +229,13 @@ mk_status mk_k_nms(mk_kctx *k)
         for (int64_t i = 0; i < nb; i++) {
             double s = -INFINITY;
             for (int64_t c = 0; c < K; c++) {
-                double v = mk_rt_f64(sc, (size_t)(ios15 ? (b * nb + i) * K + c : (b * K + c) * nb + i));
+                double v =
+                    mk_rt_f64(sc, (size_t)(ios15 ? (b * nb + i) * K + c : (b * K + c) * nb + i));
                 if (v > s || c == 0) s = v, cls[i] = c;
             }
             for (int d = 0; d < 4; d++)
-                box[i * 4 + d] = mk_rt_f64(bx, (size_t)(ios15 ? (b * nb + i) * 4 + d : (b * 4 + d) * nb + i));
+                box[i * 4 + d] =
+                    mk_rt_f64(bx, (size_t)(ios15 ? (b * nb + i) * 4 + d : (b * 4 + d) * nb + i));
             if (s > best_s || i == 0) best_s = s, best = i;
             if (s > score_t) cand[nc].score = s, cand[nc++].i = i;
         }
@@ -248,8 +256,8 @@ mk_status mk_k_nms(mk_kctx *k)
             for (int64_t c = 0; c < K; c++)
                 os[ios15 ? (b * mb + s) * K + c : (b * K + c) * mb + s] =
                     i < 0 ? 0
-                          : (float)mk_rt_f64(sc, (size_t)(ios15 ? (b * nb + i) * K + c
-                                                                : (b * K + c) * nb + i));
+                          : (float)mk_rt_f64(
+                                sc, (size_t)(ios15 ? (b * nb + i) * K + c : (b * K + c) * nb + i));
             oi[b * mb + s] = (int32_t)i;
         }
         if (on) on[b] = (int32_t)nk;

@@ -86,7 +86,8 @@ mk_status mk_k_list_gather(mk_kctx *k)
 mk_status mk_k_list_write(mk_kctx *k)
 {
     int scatter = k->op->kind == MK_OP_LIST_SCATTER;
-    mk_rt *ls = list_arg(k), *ix = mk_kin(k, scatter ? "indices" : "index"), *v = mk_kin(k, "value");
+    mk_rt *ls = list_arg(k), *ix = mk_kin(k, scatter ? "indices" : "index"),
+          *v = mk_kin(k, "value");
     mk_rt *out = k->outs[0];
     if (!ls) return k->e->code;
     if (!ix || !v || mk_interp_layout(v->type.dtype) != mk_interp_layout(ls->type.dtype))
@@ -103,8 +104,7 @@ mk_status mk_k_list_write(mk_kctx *k)
     for (int d = 1; d < t.rank; d++) /* element dims from the value when the list had none */
         if (t.dims[d] < 0) t.dims[d] = v->type.dims[d - 1 + scatter];
     mk_status st;
-    if ((!out->data || !mk_type_equal(&out->type, &t)) && (st = mk_rt_alloc(k, out, &t)))
-        return st;
+    if ((!out->data || !mk_type_equal(&out->type, &t)) && (st = mk_rt_alloc(k, out, &t))) return st;
     size_t es = mk_interp_elem_size(t.dtype), en = elem_numel(&t);
     if ((size_t)(scatter ? v->type.dims[0] : 1) != ix->numel || v->numel != ix->numel * en)
         return mk_kerr(k, MK_EINVAL, "value does not match the list's element shape");

@@ -159,12 +159,12 @@ TEST(opsem_affine_bilinear_grid)
     for (int c = 0; c < 2; c++) {
         bld B;
         b_init(&B, 15);
-        mk_op *o = op(&B, MK_OP_AFFINE, 1, "x", b_input(&B, "x", 4, xd, x), "transform_matrix",
-                      b_input(&B, "m", 2, md, m), "output_height", cis(&B, sizes[c][0]),
-                      "output_width", cis(&B, sizes[c][1]), "sampling_mode", cs(&B, "bilinear"),
-                      "padding_mode", cs(&B, "constant"), "padding_value", cfs(&B, 0),
-                      "coordinates_mode", cs(&B, "normalized_minus_one_to_one"), "align_corners",
-                      cb(&B, 1), NULL);
+        mk_op *o =
+            op(&B, MK_OP_AFFINE, 1, "x", b_input(&B, "x", 4, xd, x), "transform_matrix",
+               b_input(&B, "m", 2, md, m), "output_height", cis(&B, sizes[c][0]), "output_width",
+               cis(&B, sizes[c][1]), "sampling_mode", cs(&B, "bilinear"), "padding_mode",
+               cs(&B, "constant"), "padding_value", cfs(&B, 0), "coordinates_mode",
+               cs(&B, "normalized_minus_one_to_one"), "align_corners", cb(&B, 1), NULL);
         REQUIRE(o);
         CHECK_EQ_INT(o->outputs[0]->type.dims[2], sizes[c][0]);
         CHECK_EQ_INT(o->outputs[0]->type.dims[3], sizes[c][1]);
@@ -199,11 +199,11 @@ static void crop15(mk_test_ctx *tc, int ios, const float *roi, int cols, int th,
     int64_t rd[5] = {1, 1, cols, 1, 1};
     bld B;
     b_init(&B, ios);
-    mk_op *o = op(&B, MK_OP_CROP_RESIZE, 1, "x", b_input(&B, "x", 4, xd, img16), "roi",
-                  cf(&B, 5, rd, roi), "target_height", cis(&B, th), "target_width", cis(&B, tw),
-                  "normalized_coordinates", cb(&B, norm), "box_coordinate_mode", cs(&B, box_mode),
-                  "sampling_mode", cs(&B, mode), "pad_value", ios >= 16 ? cfs(&B, pad) : NULL,
-                  NULL);
+    mk_op *o =
+        op(&B, MK_OP_CROP_RESIZE, 1, "x", b_input(&B, "x", 4, xd, img16), "roi", cf(&B, 5, rd, roi),
+           "target_height", cis(&B, th), "target_width", cis(&B, tw), "normalized_coordinates",
+           cb(&B, norm), "box_coordinate_mode", cs(&B, box_mode), "sampling_mode", cs(&B, mode),
+           "pad_value", ios >= 16 ? cfs(&B, pad) : NULL, NULL);
     REQUIRE(o);
     CHECK_EQ_INT(o->outputs[0]->type.rank, 5);
     mk_tensor_list res = {0};
@@ -227,7 +227,8 @@ TEST(opsem_crop_resize_grids_and_boxes)
     crop15(tc, 15, box, 4, 1, 1, 0, "CORNERS_HEIGHT_FIRST", "ALIGN_CORNERS", 0, 1, a1, "middle");
     /* normalized [0, 1/3] x (H - 1) = [0, 1], with the batch index in front */
     static const float n2[4] = {1, 2, 5, 6};
-    crop15(tc, 15, nrm, 5, 2, 2, 1, "CORNERS_HEIGHT_FIRST", "ALIGN_CORNERS", 0, 4, n2, "normalized");
+    crop15(tc, 15, nrm, 5, 2, 2, 1, "CORNERS_HEIGHT_FIRST", "ALIGN_CORNERS", 0, 4, n2,
+           "normalized");
     /* centre (1.5, 1.5), size 1 x 1 is the box [1, 2] x [1, 2] */
     crop15(tc, 15, ctr, 4, 2, 2, 0, "CENTER_SIZE_HEIGHT_FIRST", "ALIGN_CORNERS", 0, 4, a2, "ctr");
     /* DEFAULT: start + i * span / n -> 1, 1.5; OFFSET_CORNERS: start + (i + 0.5) * span / n ->
@@ -295,11 +296,11 @@ static void nms(mk_test_ctx *tc, int ios, int nb, int K, const float *bx, const 
     }
     bld B;
     b_init(&B, ios);
-    mk_op *o = op(&B, MK_OP_NON_MAXIMUM_SUPPRESSION, ios >= 17 ? 3 : 4, "boxes",
-                  b_input(&B, "boxes", 3, bd, bt), "scores", b_input(&B, "scores", 3, sd, st),
-                  "iou_threshold", cfs(&B, iou), "score_threshold",
-                  ios >= 17 ? NULL : cfs(&B, sthr), "max_boxes", cis(&B, maxb),
-                  "per_class_suppression", cb(&B, per_class), NULL);
+    mk_op *o =
+        op(&B, MK_OP_NON_MAXIMUM_SUPPRESSION, ios >= 17 ? 3 : 4, "boxes",
+           b_input(&B, "boxes", 3, bd, bt), "scores", b_input(&B, "scores", 3, sd, st),
+           "iou_threshold", cfs(&B, iou), "score_threshold", ios >= 17 ? NULL : cfs(&B, sthr),
+           "max_boxes", cis(&B, maxb), "per_class_suppression", cb(&B, per_class), NULL);
     REQUIRE(o);
     mk_tensor_list res = {0};
     if (run_outs(&B, o->n_outputs, o->outputs, &res) != MK_OK) {
@@ -365,19 +366,19 @@ TEST(opsem_list_ops)
     bld B;
     b_init(&B, 15);
     mk_value *va = b_input(&B, "a", 1, ed, a), *vb = b_input(&B, "b", 1, ed, b);
-    mk_op *ml = op(&B, MK_OP_MAKE_LIST, 1, "init_length", cis(&B, 2), "elem_shape", cis(&B, 2),
-                   NULL);
+    mk_op *ml =
+        op(&B, MK_OP_MAKE_LIST, 1, "init_length", cis(&B, 2), "elem_shape", cis(&B, 2), NULL);
     REQUIRE(ml);
     const mk_type *lt = &ml->outputs[0]->type;
     CHECK(lt->is_list && lt->rank == 2 && lt->dims[0] == 2 && lt->dims[1] == 2 &&
           lt->dtype == MK_DT_FP32);
     mk_op *r0 = op(&B, MK_OP_LIST_READ, 1, "ls", ml->outputs[0], "index", cis(&B, 0), NULL);
-    mk_op *w0 = op(&B, MK_OP_LIST_WRITE, 1, "ls", ml->outputs[0], "index", cis(&B, 0), "value", va,
-                   NULL);
+    mk_op *w0 =
+        op(&B, MK_OP_LIST_WRITE, 1, "ls", ml->outputs[0], "index", cis(&B, 0), "value", va, NULL);
     REQUIRE(r0 && w0);
     CHECK_EQ_INT(w0->outputs[0]->type.dims[0], 2); /* index known inside: length kept */
-    mk_op *w4 = op(&B, MK_OP_LIST_WRITE, 1, "ls", w0->outputs[0], "index", cis(&B, 4), "value", vb,
-                   NULL);
+    mk_op *w4 =
+        op(&B, MK_OP_LIST_WRITE, 1, "ls", w0->outputs[0], "index", cis(&B, 4), "value", vb, NULL);
     REQUIRE(w4);
     CHECK_EQ_INT(w4->outputs[0]->type.dims[0], MK_DIM_UNKNOWN); /* may grow: not known */
     CHECK(w4->outputs[0]->type.is_list);
@@ -487,8 +488,8 @@ TEST(opsem_list_grows_in_while_loop)
     bld B;
     b_init(&B, 15);
     mk_value *vn = b_input(&B, "num_iters", 1, one, iters), *vu = b_input(&B, "update", 1, ed, upd);
-    mk_op *ml = op(&B, MK_OP_MAKE_LIST, 1, "init_length", cis(&B, 1), "elem_shape", cis(&B, 2),
-                   NULL);
+    mk_op *ml =
+        op(&B, MK_OP_MAKE_LIST, 1, "init_length", cis(&B, 1), "elem_shape", cis(&B, 2), NULL);
     REQUIRE(ml);
     mk_value *i0 = cis(&B, 0);
     mk_op *w = mk_ir_op_new(B.p, MK_OP_WHILE_LOOP, "loop");
@@ -527,12 +528,12 @@ TEST(opsem_list_grows_in_while_loop)
     REQUIRE(mk_ir_infer_op(w, &B.e) == MK_OK);
     CHECK(w->outputs[2]->type.is_list && w->outputs[2]->type.dims[0] == MK_DIM_UNKNOWN);
     mk_op *len = op(&B, MK_OP_LIST_LENGTH, 1, "ls", w->outputs[2], NULL);
-    mk_op *rg = len ? op(&B, MK_OP_RANGE_1D, 1, "start", cis(&B, 0), "end", len->outputs[0],
-                         "step", cis(&B, 1), NULL)
+    mk_op *rg = len ? op(&B, MK_OP_RANGE_1D, 1, "start", cis(&B, 0), "end", len->outputs[0], "step",
+                         cis(&B, 1), NULL)
                     : NULL;
-    mk_op *g = rg ? op(&B, MK_OP_LIST_GATHER, 1, "ls", w->outputs[2], "indices", rg->outputs[0],
-                       NULL)
-                  : NULL;
+    mk_op *g =
+        rg ? op(&B, MK_OP_LIST_GATHER, 1, "ls", w->outputs[2], "indices", rg->outputs[0], NULL)
+           : NULL;
     REQUIRE(g);
     mk_tensor_list res = {0};
     REQUIRE(run_outs(&B, 1, g->outputs, &res) == MK_OK);
