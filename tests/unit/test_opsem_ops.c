@@ -542,3 +542,32 @@ TEST(opsem_list_grows_in_while_loop)
     mk_tensor_list_free(&res);
     b_free(&B);
 }
+
+/* make_list with a symbolic element dim (a string in elem_shape) and init_length 0: the list
+ * holds no data until the first write gives its elements a shape. */
+TEST(opsem_list_symbolic_element_shape)
+{
+    static const float v[3] = {4, 5, 6};
+    static const int64_t vd[1] = {3};
+    bld B;
+    b_init(&B, 15);
+    mk_value *x = b_input(&B, "v", 1, vd, v);
+    mk_op *ml =
+        op(&B, MK_OP_MAKE_LIST, 1, "init_length", cis(&B, 0), "elem_shape", cs(&B, "is0"), NULL);
+    REQUIRE(ml);
+    CHECK(ml->outputs[0]->type.is_list && ml->outputs[0]->type.dims[0] == 0 &&
+          ml->outputs[0]->type.dims[1] == MK_DIM_UNKNOWN);
+    mk_op *w =
+        op(&B, MK_OP_LIST_WRITE, 1, "ls", ml->outputs[0], "index", cis(&B, 1), "value", x, NULL);
+    REQUIRE(w);
+    CHECK_EQ_INT(w->outputs[0]->type.dims[1], 3); /* element shape from the value */
+    mk_op *g = op(&B, MK_OP_LIST_GATHER, 1, "ls", w->outputs[0], "indices",
+                  ci(&B, 2, (const int32_t[]){1, 0}), NULL);
+    REQUIRE(g);
+    mk_tensor_list res = {0};
+    REQUIRE(run_outs(&B, 1, g->outputs, &res) == MK_OK);
+    static const float want[6] = {4, 5, 6, 0, 0, 0};
+    expect(tc, &res, 0, 6, want, 0, "symbolic list");
+    mk_tensor_list_free(&res);
+    b_free(&B);
+}
