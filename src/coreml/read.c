@@ -126,6 +126,33 @@ static mk_status tensor_type(rd *r, const PbTensorType *tt, mk_type *out, const 
     return MK_OK;
 }
 
+/* A list of tensors: its element type with the list length prepended (mk_type.is_list). */
+static mk_status list_type(rd *r, const PbValueType *vt, mk_type *out, const char *what)
+{
+    const CoreML__Specification__MILSpec__ListType *lt = vt->listtype;
+    if (!lt || !lt->type ||
+        lt->type->type_case != CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE)
+        return fail(r, MK_EUNSUPPORTED, "%s has a list type whose elements are not tensors", what);
+    mk_type el;
+    mk_status st = tensor_type(r, lt->type->tensortype, &el, what);
+    if (st) return st;
+    if (el.rank < 0 || el.rank >= MK_MAX_RANK)
+        return fail(r, MK_EUNSUPPORTED, "%s: list elements need a known rank below %d", what,
+                    MK_MAX_RANK);
+    *out = el;
+    out->is_list = 1;
+    out->rank = el.rank + 1;
+    memmove(out->dims + 1, el.dims, (size_t)el.rank * sizeof *el.dims);
+    out->dims[0] = MK_DIM_UNKNOWN;
+    const PbDim *d = lt->length;
+    if (d && d->dimension_case == CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__DIMENSION_CONSTANT) {
+        if (d->constant->size > (uint64_t)INT32_MAX)
+            return fail(r, MK_EINVAL, "%s: list length is too large", what);
+        out->dims[0] = (int64_t)d->constant->size;
+    }
+    return MK_OK;
+}
+
 static mk_status value_type(rd *r, const PbValueType *vt, mk_type *out, const char *what)
 {
     if (!vt) return fail(r, MK_EINVAL, "%s: missing type", what);
@@ -133,7 +160,7 @@ static mk_status value_type(rd *r, const PbValueType *vt, mk_type *out, const ch
     switch ((int)vt->type_case) {
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE:
         return tensor_type(r, vt->tensortype, out, what);
-    case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_LIST_TYPE: kind = "list"; break;
+    case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_LIST_TYPE: return list_type(r, vt, out, what);
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TUPLE_TYPE: kind = "tuple"; break;
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_DICTIONARY_TYPE: kind = "dict"; break;
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_STATE_TYPE: kind = "state"; break;

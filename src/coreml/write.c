@@ -289,8 +289,44 @@ static char *str(const char *s)
     return s ? (char *)s : (char *)protobuf_c_empty_string;
 }
 
+static PbValueType *tensor_vt(wr *w, const mk_type *t, const int *unknown_dims);
+
+/* MIL ListType for a list value (mk_type.is_list: length, then the element shape). */
+static PbValueType *list_vt(wr *w, const mk_type *t)
+{
+    mk_type el = *t;
+    el.is_list = 0;
+    el.rank = t->rank - 1;
+    memmove(el.dims, t->dims + 1, (size_t)el.rank * sizeof *el.dims);
+    CoreML__Specification__MILSpec__ListType *lt =
+        NEW(w, CoreML__Specification__MILSpec__ListType,
+            CORE_ML__SPECIFICATION__MILSPEC__LIST_TYPE__INIT);
+    PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
+    PbDim *d = NEW(w, PbDim, CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__INIT);
+    if (!lt || !vt || !d || !(lt->type = tensor_vt(w, &el, NULL))) return NULL;
+    if (t->dims[0] < 0) {
+        PbDimUnknown *u = NEW(w, PbDimUnknown,
+                              CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__UNKNOWN_DIMENSION__INIT);
+        if (!u) return NULL;
+        d->dimension_case = CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__DIMENSION_UNKNOWN;
+        d->unknown = u;
+    } else {
+        PbDimConst *c = NEW(w, PbDimConst,
+                            CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__CONSTANT_DIMENSION__INIT);
+        if (!c) return NULL;
+        c->size = (uint64_t)t->dims[0];
+        d->dimension_case = CORE_ML__SPECIFICATION__MILSPEC__DIMENSION__DIMENSION_CONSTANT;
+        d->constant = c;
+    }
+    lt->length = d;
+    vt->type_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_LIST_TYPE;
+    vt->listtype = lt;
+    return vt;
+}
+
 static PbValueType *tensor_vt(wr *w, const mk_type *t, const int *unknown_dims)
 {
+    if (t->is_list && t->rank >= 1) return list_vt(w, t);
     PbTensorType *tt = NEW(w, PbTensorType, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_TYPE__INIT);
     PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
     if (!tt || !vt) return NULL;

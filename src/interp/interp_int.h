@@ -338,5 +338,14 @@ mk_status mk_k_reverse_sequence(mk_kctx *k);
 mk_status mk_k_sliding_windows(mk_kctx *k);
 mk_status mk_k_reshape_like(mk_kctx *k);
 mk_status mk_k_crop(mk_kctx *k);
+/* k_image.c, k_list.c */
+mk_status mk_k_affine(mk_kctx *k);
+mk_status mk_k_crop_resize(mk_kctx *k);
+mk_status mk_k_nms(mk_kctx *k);
+mk_status mk_k_make_list(mk_kctx *k);
+mk_status mk_k_list_length(mk_kctx *k);
+mk_status mk_k_list_read(mk_kctx *k);
+mk_status mk_k_list_write(mk_kctx *k);
+mk_status mk_k_list_gather(mk_kctx *k);
 
 #endif

@@ -879,6 +879,8 @@ static mk_status mk_ir_rule_dequantize(mk_ictx *c)
 /* Merge b into a: dims equal stay, others become unknown; dtypes must match. */
 static mk_status merge_type(mk_ictx *c, int i, mk_type *a, const mk_type *b)
 {
+    if (a->is_list != b->is_list)
+        return mk_ir_infer_fail(c, "output %d: a list on one side only", i);
     if (a->dtype != b->dtype)
         return mk_ir_infer_fail(c, "output %d: branch dtypes differ (%s vs %s)", i,
                                 mk_dtype_name(a->dtype) ? mk_dtype_name(a->dtype) : "?",

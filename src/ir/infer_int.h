@@ -87,6 +87,14 @@ mk_status mk_ir_rule_reverse_sequence(mk_ictx *c);
 mk_status mk_ir_rule_sliding_windows(mk_ictx *c);
 mk_status mk_ir_rule_reshape_like(mk_ictx *c);
 mk_status mk_ir_rule_crop(mk_ictx *c);
+mk_status mk_ir_rule_affine(mk_ictx *c);
+mk_status mk_ir_rule_crop_resize(mk_ictx *c);
+mk_status mk_ir_rule_nms(mk_ictx *c);
+mk_status mk_ir_rule_make_list(mk_ictx *c);
+mk_status mk_ir_rule_list_length(mk_ictx *c);
+mk_status mk_ir_rule_list_read(mk_ictx *c);
+mk_status mk_ir_rule_list_write(mk_ictx *c);
+mk_status mk_ir_rule_list_gather(mk_ictx *c);
 
 mk_status mk_ir_rule_reshape(mk_ictx *c);
 mk_status mk_ir_rule_transpose(mk_ictx *c);

@@ -80,6 +80,9 @@ typedef struct mk_type {
     mk_dtype dtype;
     int rank;                  /* MK_RANK_UNKNOWN for unknown rank */
     int64_t dims[MK_MAX_RANK]; /* MK_DIM_UNKNOWN for a dynamic dim */
+    /* a MIL list of tensors: typed as its elements stacked, dims[0] the list length (MIL
+     * ListType.length) and dims[1..] the element shape; the interpreter stores it that way */
+    int is_list;
 } mk_type;
 
 mk_type mk_type_make(mk_dtype dt, int rank, const int64_t *dims);

@@ -272,6 +272,33 @@
         IN("coordinates", INTS | FLT, S17), RC("sampling_mode", STR, ALL), \
         RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL), \
         RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL))
+/* affine: only bilinear, constant 0 padding, normalized_minus_one_to_one are defined */
+#define P_AFFINE PARAMS(IN("x", FLT, ALL), IN_T("transform_matrix", FLT, ALL), \
+        RC("output_height", I32, ALL), RC("output_width", I32, ALL), RC("sampling_mode", STR, ALL), \
+        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL), \
+        RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL))
+/* roi [N,1,4|5,1,1] until iOS16; boxes [N,4] + box_indices [N] from iOS17 */
+#define P_CROP_RESIZE PARAMS(IN("x", FLT, ALL), IN_T("roi", FLT, U16), \
+        IN("boxes", FLT | B_(UINT16), S17), OPT("box_indices", B_(UINT16) | B_(INT32), S17), \
+        DI("target_height", 1, ALL), DI("target_width", 1, ALL), \
+        DB("normalized_coordinates", 0, ALL), DF_F32("spatial_scale", 1, ALL), \
+        DS("box_coordinate_mode", "CORNERS_HEIGHT_FIRST", ALL), DS("sampling_mode", "DEFAULT", ALL), \
+        DF_T("pad_value", 0, S16))
+/* boxes [n,B,4], scores [n,B,K] until iOS16; [n,4,B], [n,K,B] and no score_threshold from
+ * iOS17 */
+#define P_NON_MAXIMUM_SUPPRESSION PARAMS(IN("boxes", FLT, ALL), IN_T("scores", FLT, ALL), \
+        RC_T("iou_threshold", FLT, ALL), RC_T("score_threshold", FLT, U16), \
+        RC("max_boxes", I32, ALL), DB("per_class_suppression", 0, ALL))
+/* lists: elem_shape is a tuple of int32 (or string: a symbolic dim) constants */
+#define P_MAKE_LIST PARAMS({.name = "init_length", .dtypes = I32, .def = MK_DEF_INT, .ival = 1, ALL}, \
+        DB("dynamic_length", 1, ALL), \
+        {.name = "elem_shape", .flags = R | T | C, .dtypes = I32 | STR, ALL}, \
+        DS("dtype", "fp32", ALL))
+#define P_LIST_LENGTH PARAMS(IN("ls", 0, ALL))
+#define P_LIST_READ PARAMS(IN("ls", 0, ALL), IN("index", I32, ALL))
+#define P_LIST_WRITE PARAMS(IN("ls", 0, ALL), IN("index", I32, ALL), IN("value", 0, ALL))
+#define P_LIST_GATHER PARAMS(IN("ls", 0, ALL), IN("indices", I32, ALL))
+#define P_LIST_SCATTER PARAMS(IN("ls", 0, ALL), IN("indices", I32, ALL), IN("value", 0, ALL))
 #define P_LSTM PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"), \
                RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"), \
                RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"), \

@@ -108,7 +108,7 @@ int mk_type_is_static(const mk_type *t)
 
 int mk_type_equal(const mk_type *a, const mk_type *b)
 {
-    if (a->dtype != b->dtype || a->rank != b->rank) return 0;
+    if (a->dtype != b->dtype || a->rank != b->rank || a->is_list != b->is_list) return 0;
     for (int i = 0; i < a->rank; i++)
         if (a->dims[i] != b->dims[i]) return 0;
     return 1;
@@ -137,7 +137,21 @@ char *mk_type_str(const mk_type *t, char *buf, size_t n)
 {
     const char *dn = mk_dtype_name(t->dtype);
     size_t off = 0;
-    int w = snprintf(buf, n, "tensor<%s, ", dn ? dn : "?");
+    int w;
+    if (t->is_list && t->rank >= 1) {
+        char el[160];
+        mk_type e = *t;
+        e.is_list = 0;
+        e.rank--;
+        memmove(e.dims, e.dims + 1, (size_t)e.rank * sizeof *e.dims);
+        mk_type_str(&e, el, sizeof el);
+        if (t->dims[0] < 0)
+            snprintf(buf, n, "list<%s, ?>", el);
+        else
+            snprintf(buf, n, "list<%s, %lld>", el, (long long)t->dims[0]);
+        return buf;
+    }
+    w = snprintf(buf, n, "tensor<%s, ", dn ? dn : "?");
     off = w > 0 ? (size_t)w : 0;
     if (t->rank < 0) {
         snprintf(buf + (off < n ? off : n), off < n ? n - off : 0, "?>");

@@ -242,7 +242,7 @@ static mk_status check_types(vctx *v, const mk_op *op)
     }
     for (int i = 0; i < n; i++) {
         const mk_type *d = &op->outputs[i]->type, *t = &outs[i];
-        int ok = d->dtype == t->dtype;
+        int ok = d->dtype == t->dtype && d->is_list == t->is_list;
         if (ok && d->rank >= 0 && t->rank >= 0) {
             ok = d->rank == t->rank;
             for (int j = 0; ok && j < d->rank; j++)
@@ -341,6 +341,15 @@ mk_status mk_ir_verify_states(const mk_program *p, mk_err *e)
     return MK_OK;
 }
 
+static int takes_list(const mk_op *op, const char *param)
+{
+    mk_op_kind k = op->kind;
+    if (k == MK_OP_LIST_LENGTH || k == MK_OP_LIST_READ || k == MK_OP_LIST_WRITE ||
+        k == MK_OP_LIST_GATHER || k == MK_OP_LIST_SCATTER)
+        return strcmp(param, "ls") == 0;
+    return k == MK_OP_WHILE_LOOP || k == MK_OP_IDENTITY;
+}
+
 static mk_status verify_op(vctx *v, const mk_op *op)
 {
     const mk_op_info *info = mk_ir_op_info(op->kind);
@@ -365,6 +374,12 @@ static mk_status verify_op(vctx *v, const mk_op *op)
     }
     for (int i = 0; i < op->n_outputs; i++)
         if (!op->outputs[i]) return op_fail(v, op, "output is NULL");
+    for (int i = 0; i < op->n_inputs; i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++)
+            if (op->inputs[i].args[j]->type.is_list && !takes_list(op, op->inputs[i].name))
+                return op_fail(v, op, "input '%s' is a list; only list ops, while_loop and identity "
+                                      "take lists",
+                               op->inputs[i].name);
     if (check_types(v, op)) return v->e->code;
     for (int i = 0; i < op->n_outputs; i++)
         if (define(v, op->outputs[i], op)) return v->e->code;
@@ -396,6 +411,11 @@ static mk_status verify_block(vctx *v, const mk_block *b)
                             "function '%s': block output %d is state '%s'; return the value of "
                             "read_state or coreml_update_state",
                             v->f->name, i, o->name);
+        else if (o && o->type.is_list && !b->parent_op)
+            st = mk_err_set(v->e, MK_EINVAL,
+                            "function '%s': output %d ('%s') is a list; a model output must be "
+                            "a tensor",
+                            v->f->name, i, o->name ? o->name : "?");
         else if (!o || (!o->is_inline && !o->cst && got != o))
             st = mk_err_set(v->e, MK_EINVAL,
                             "function '%s': block output %d ('%s') is not "

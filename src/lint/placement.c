@@ -81,7 +81,7 @@ const char *mk_lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, 
                      : "H29");
         return buf;
     case PL_CTRL:
-        snprintf(buf, n, "%s: control flow/state has no Neural Engine evidence",
+        snprintf(buf, n, "%s: control flow/state/list has no Neural Engine evidence",
                  mk_ir_op_info(op->kind)->name);
         return buf;
     default: break;

@@ -422,12 +422,17 @@ static int convert_op(fctx *c, mk_op *op)
     if (!saved) return MK_OOM(c->e), -1;
     for (int i = 0, k = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) saved[k++] = op->inputs[i].args[j];
-    int big = 0;
-    for (int i = 0; i < op->n_inputs && !mk_pass_saturating_op(op->kind); i++)
+    /* a list's dtype is make_list's dtype string: list ops keep theirs, casts around */
+    static const mk_op_kind list_ops[] = {MK_OP_MAKE_LIST,  MK_OP_LIST_LENGTH, MK_OP_LIST_READ,
+                                          MK_OP_LIST_WRITE, MK_OP_LIST_GATHER, MK_OP_LIST_SCATTER};
+    int is_list = mk_ir_op_in(op->kind, list_ops, 6);
+    int big = is_list;
+    for (int i = 0; i < op->n_inputs && !mk_pass_saturating_op(op->kind) && !big; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++)
             big |= want_dtype(op, op->inputs[i].name, c->ios) == MK_DT_FP16 &&
                    beyond_fp16(op->inputs[i].args[j]);
-    if (big) c->st->n_range_fp32++;
+    if (big && !is_list)
+        c->st->n_range_fp32++;
     if (!big && c->keep && op->name && mk_strmap_get(c->keep, op->name)) {
         big = 1;
         c->st->n_calib_fp32++;

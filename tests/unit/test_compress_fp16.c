@@ -456,6 +456,78 @@ static void build_while(cb *B)
     if (o) mk_ir_block_set_outputs(B->p, B->b, 1, &o);
 }
 
+static void build_crop_resize(cb *B)
+{
+    const char *spec = mk_ir_ios_for_spec(B->p->spec_version) < 17
+                           ? "x=i1x2x4x4 roi=F0,0.5,0.25,2.5,3@1x1x5x1x1 target_height=s3 "
+                             "target_width=s2 sampling_mode='ALIGN_CORNERS"
+                           : "x=i1x2x4x4 boxes=F0.5,0.25,2.5,3@1x4 box_indices=v0 "
+                             "target_height=s3 target_width=s2 sampling_mode='ALIGN_CORNERS";
+    cb_outputs(B, cb_op(B, MK_OP_CROP_RESIZE, spec, 1));
+}
+
+static void build_nms(cb *B)
+{
+    if (mk_ir_ios_for_spec(B->p->spec_version) < 17)
+        cb_outputs(B, cb_op(B, MK_OP_NON_MAXIMUM_SUPPRESSION,
+                            "boxes=i1x5x4 scores=i1x5x2 iou_threshold=f0.3 score_threshold=f-2 "
+                            "max_boxes=s3",
+                            4));
+    else
+        cb_outputs(B, cb_op(B, MK_OP_NON_MAXIMUM_SUPPRESSION,
+                            "boxes=i1x4x5 scores=i1x2x5 iou_threshold=f0.3 max_boxes=s3", 3));
+}
+
+/* make_list, a list_write of an input, then the case's op; the result is a tensor. */
+static void build_list(cb *B, mk_op_kind k)
+{
+    mk_op *ml = cb_op(B, MK_OP_MAKE_LIST, "init_length=s2 elem_shape=s3 dtype='fp32", 1);
+    mk_op *w = ml ? cb_opx(B, MK_OP_LIST_WRITE, "index=s1 value=i3", 1, "ls", ml->outputs[0]) : NULL;
+    if (!w) return;
+    mk_value *ls = k == MK_OP_MAKE_LIST ? ml->outputs[0] : w->outputs[0];
+    if (k == MK_OP_LIST_SCATTER) {
+        mk_op *sc = cb_opx(B, MK_OP_LIST_SCATTER, "indices=v0,3 value=i2x3", 1, "ls", ls);
+        if (!sc) return;
+        ls = sc->outputs[0];
+    }
+    if (k == MK_OP_LIST_LENGTH)
+        cb_outputs(B, cb_opx(B, MK_OP_LIST_LENGTH, "", 1, "ls", ls));
+    else if (k == MK_OP_LIST_READ || k == MK_OP_MAKE_LIST)
+        cb_outputs(B, cb_opx(B, MK_OP_LIST_READ, "index=s1", 1, "ls", ls));
+    else
+        cb_outputs(B, cb_opx(B, MK_OP_LIST_GATHER, "indices=v1,0", 1, "ls", ls));
+}
+static void build_make_list(cb *B)
+{
+    build_list(B, MK_OP_MAKE_LIST);
+}
+static void build_list_length(cb *B)
+{
+    build_list(B, MK_OP_LIST_LENGTH);
+}
+static void build_list_read(cb *B)
+{
+    build_list(B, MK_OP_LIST_READ);
+}
+static void build_list_write(cb *B)
+{
+    build_list(B, MK_OP_LIST_WRITE);
+}
+static void build_list_gather(cb *B)
+{
+    build_list(B, MK_OP_LIST_GATHER);
+}
+static void build_list_scatter(cb *B)
+{
+    build_list(B, MK_OP_LIST_SCATTER);
+}
+
+static int is_list_op(int k)
+{
+    return k == MK_OP_MAKE_LIST || k == MK_OP_LIST_LENGTH || k == MK_OP_LIST_READ ||
+           k == MK_OP_LIST_WRITE || k == MK_OP_LIST_GATHER || k == MK_OP_LIST_SCATTER;
+}
+
 /* ---- the case table: one or more rows per op in ops.def ---- */
 typedef struct ocase {
     mk_op_kind k;
@@ -689,6 +761,19 @@ static const ocase cases[] = {
      2, -1, 1, NULL},
     {MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "query=i1x2x4 key=i1x3x4 value=i1x3x4 attn_mask=w2x3", 1,
      -1, 1, NULL},
+    {MK_OP_AFFINE,
+     "x=i1x2x3x3 transform_matrix=w1x6 output_height=s2 output_width=s4 sampling_mode='bilinear "
+     "padding_mode='constant padding_value=f0 coordinates_mode='normalized_minus_one_to_one "
+     "align_corners=t1",
+     1, -1, 1, NULL},
+    CUSTOM(CROP_RESIZE, build_crop_resize),
+    CUSTOM(NON_MAXIMUM_SUPPRESSION, build_nms),
+    CUSTOM(MAKE_LIST, build_make_list),
+    CUSTOM(LIST_LENGTH, build_list_length),
+    CUSTOM(LIST_READ, build_list_read),
+    CUSTOM(LIST_WRITE, build_list_write),
+    CUSTOM(LIST_GATHER, build_list_gather),
+    CUSTOM(LIST_SCATTER, build_list_scatter),
     CUSTOM(COND, build_cond),
     CUSTOM(WHILE_LOOP, build_while),
     {MK_OP_QUANTIZE, "input=i2x3 scale=f0.0078125 output_dtype='int8", 1, -1, 1, NULL},
@@ -812,7 +897,7 @@ static int run_case(mk_test_ctx *tc, const ocase *c, int ios, int *compared)
     const mk_op *op = find_kind(nb, c->k);
     int kept = st.kept[c->k] > 0;
     for (int k = 0; k < MK_OP__COUNT; k++)
-        CHECK_MSG(k == (int)c->k || !st.kept[k], "%s iOS%d: %s left fp32", name, ios,
+        CHECK_MSG(k == (int)c->k || is_list_op(k) || !st.kept[k], "%s iOS%d: %s left fp32", name, ios,
                   mk_ir_op_info((mk_op_kind)k)->name);
     if (op && (c->k == MK_OP_COND || c->k == MK_OP_WHILE_LOOP)) {
         /* the interface keeps fp32; the arithmetic inside the blocks is fp16 */
@@ -879,12 +964,14 @@ TEST(fp16_pass_every_op_every_target)
     for (int k = 0; k < MK_OP__COUNT; k++)
         CHECK_MSG(covered[k], "no fp16 case for op %s", mk_ir_op_info((mk_op_kind)k)->name);
     /* fp32-only ops: lstm/gru/rnn before iOS17 (coremltools defs: T = fp32 until iOS17);
-     * resample's coordinates stay fp32 on iOS15 (U = int32/fp32; fp16 from iOS16) */
+     * resample's coordinates stay fp32 on iOS15 (U = int32/fp32; fp16 from iOS16); list ops
+     * keep make_list's dtype everywhere */
     char line[512];
     size_t o = 0;
     for (int k = 0; k < MK_OP__COUNT; k++) {
         unsigned want = (k == MK_OP_LSTM || k == MK_OP_GRU || k == MK_OP_RNN) ? 3u
                         : k == MK_OP_RESAMPLE                                ? 1u
+                        : is_list_op(k)                                      ? 15u
                                                                              : 0u;
         CHECK_MSG(kept_mask[k] == want, "op %s kept fp32 at mask %#x, expected %#x",
                   mk_ir_op_info((mk_op_kind)k)->name, kept_mask[k], want);

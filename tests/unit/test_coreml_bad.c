@@ -249,8 +249,7 @@ TEST(coreml_bad_unsupported_types)
                        " block_specializations { key: \"CoreML7\" value { outputs: \"y\""
                        " operations { type: \"identity\" inputs { key: \"x\" value { arguments { "
                        "name: \"x\" } } }"
-                       " outputs { name: \"y\" type { listType { type { tensorType { dataType: "
-                       "FLOAT32 } } } } } }"
+                       " outputs { name: \"y\" type { listType { type { tupleType { } } } } } }"
                        " } } } } }";
     if (!encode(tc, list, out)) return;
     expect_fail(tc, out, MK_EUNSUPPORTED, "list.mlmodel", "list type");
