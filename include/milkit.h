@@ -110,8 +110,8 @@ mk_status mk_npz_read(const char *path, mk_tensor_list *out, mk_err *err);
 typedef mk_status (*mk_tensor_filter)(void *ud, const mk_tensor *hdr, int n_members, int *skip,
                                       mk_err *err);
 /* mk_npz_read reading only the members f approves (f NULL: all of them). */
-mk_status mk_npz_read_filtered(const char *path, mk_tensor_filter f, void *ud,
-                               mk_tensor_list *out, mk_err *err);
+mk_status mk_npz_read_filtered(const char *path, mk_tensor_filter f, void *ud, mk_tensor_list *out,
+                               mk_err *err);
 mk_status mk_npz_write(const char *path, const mk_tensor_list *l, mk_err *err);
 
 /* ---- output files (src/base/file.c) ----
@@ -220,14 +220,14 @@ mk_status mk_run_ex(const mk_program *p, const mk_run_options *opts, const mk_te
 enum { MK_CMP_LINEAR = 1, MK_CMP_PALETTE, MK_CMP_SPARSE };
 typedef struct mk_compress_options {
     int mode;
-    int bits;       /* linear 4/8; palette 1,2,3,4,6,8 */
+    int bits;        /* linear 4/8; palette 1,2,3,4,6,8 */
     int granularity; /* 0 per output channel (linear) / per tensor (palette), 1 per tensor,
                         2 per block (linear, block elements along the input axis) or per group
                         (palette, `group` output channels per LUT) */
     int block, group;
-    int zero_point; /* linear: asymmetric with an offset */
-    int uniform;    /* palette: evenly spaced entries instead of k-means */
-    double sparsity; /* sparse: fraction of weights set to zero */
+    int zero_point;      /* linear: asymmetric with an offset */
+    int uniform;         /* palette: evenly spaced entries instead of k-means */
+    double sparsity;     /* sparse: fraction of weights set to zero */
     size_t min_elements; /* smaller weights stay as they are (0: 2048) */
     int n_skip;
     const char *const *skip; /* weight or op names left alone */
@@ -297,8 +297,7 @@ mk_status mk_session_state_get(mk_session *s, const char *name, mk_tensor *out, 
 /* Every state's current value, named by state name (for saving). */
 mk_status mk_session_states_get(mk_session *s, mk_tensor_list *out, mk_err *err);
 /* Replace state `name`'s value; t must have the state's shape (its dtype is converted). */
-mk_status mk_session_state_set(mk_session *s, const char *name, const mk_tensor *t,
-                               mk_err *err);
+mk_status mk_session_state_set(mk_session *s, const char *name, const mk_tensor *t, mk_err *err);
 /* Functions of a program (several in a multi-function package) and the default one. */
 int mk_program_n_functions(const mk_program *p);
 const char *mk_program_function_name(const mk_program *p, int i);
@@ -377,8 +376,7 @@ mk_status mk_tensors_load_for(const mk_program *p, int n, const char *const *spe
                               mk_tensor_list *out, mk_err *err);
 /* Only the names, dtypes and shapes of the tensors specs name (data NULL, nbytes 0): .npz
  * members are judged by their headers, nothing is decompressed. For shape_from. */
-mk_status mk_tensors_load_shapes(int n, const char *const *specs, mk_tensor_list *out,
-                                 mk_err *err);
+mk_status mk_tensors_load_shapes(int n, const char *const *specs, mk_tensor_list *out, mk_err *err);
 /* Write tensors to .npz (all of them) or .npy (exactly one). */
 mk_status mk_tensors_save(const char *path, const mk_tensor_list *l, mk_err *err);
 /* Inputs also baked in with --bind NAME=VALUE (NAME=@file.npy): a tensor of l with that name
@@ -480,14 +478,15 @@ typedef struct mk_fix_options {
     int assume_fp16;              /* as in mk_lint_options */
     unsigned long long seed;      /* random inputs for the check */
     const mk_tensor_list *inputs; /* extra inputs to check with (may be NULL) */
-    double atol, rtol; /* 0 = defaults: 1e-4, 1e-3 (1e-2, 1e-2 for fp16 programs); |a-b| <= atol + rtol*|b| */
+    double atol, rtol; /* 0 = defaults: 1e-4, 1e-3 (1e-2, 1e-2 for fp16 programs); |a-b| <= atol +
+                          rtol*|b| */
 } mk_fix_options;
 
 typedef struct mk_fix_row {
     char rule[24]; /* hazard ids of the pass ("H7,H8") */
     char pass[40];
     int ops_changed;
-    double max_err; /* worst |a-b| over all outputs after this fix, -1 when not verified */
+    double max_err;       /* worst |a-b| over all outputs after this fix, -1 when not verified */
     int source_semantics; /* verified against the source framework's semantics (H17), so the
                            * fix changes Core ML's output on purpose */
 } mk_fix_row;
@@ -557,11 +556,11 @@ typedef struct mk_pipeline_options {
 /* One op calibration kept in fp32, and why. */
 typedef struct mk_calib_row {
     char op[128], op_type[32], value[128];
-    int error;   /* 0: |value| reached `seen`, beyond the fp16 bound `bound`; 1: its fp16
-                  * relative error reached `seen` (inf: became inf/NaN), above `bound`; 3: in
-                  * the front part
-                  * of the network (the first `seen` of `bound` fp16 ops, up to op `value`)
-                  * that the outputs needed in fp32 to meet 1e-2 + 1e-2*|fp32| */
+    int error; /* 0: |value| reached `seen`, beyond the fp16 bound `bound`; 1: its fp16
+                * relative error reached `seen` (inf: became inf/NaN), above `bound`; 3: in
+                * the front part
+                * of the network (the first `seen` of `bound` fp16 ops, up to op `value`)
+                * that the outputs needed in fp32 to meet 1e-2 + 1e-2*|fp32| */
     double seen, bound;
 } mk_calib_row;
 
@@ -584,13 +583,13 @@ typedef struct mk_convert_report {
     int n_fp16_ops, n_fp32_ops; /* with fp16 precision: compute ops in fp16 / kept in fp32 */
     size_t n_clipped;           /* constant elements clipped to +-65504 (H14 sentinels) */
     double ms_load, ms_fix, ms_precision, ms_write; /* wall time of each stage */
-    int calib_source;    /* 0 no calibration, 1 the given samples, 2 seeded inputs */
-    int n_calib_inputs;  /* runs calibrated on */
-    int calib_rounds;    /* fp16 programs tried */
-    int n_calib_states;  /* state outputs fed back: the samples were measured as a stream */
-    int n_calib_kept;    /* ops calibration kept fp32 (the first 32 in calib) */
+    int calib_source;   /* 0 no calibration, 1 the given samples, 2 seeded inputs */
+    int n_calib_inputs; /* runs calibrated on */
+    int calib_rounds;   /* fp16 programs tried */
+    int n_calib_states; /* state outputs fed back: the samples were measured as a stream */
+    int n_calib_kept;   /* ops calibration kept fp32 (the first 32 in calib) */
     mk_calib_row calib[32];
-    int n_precision;     /* outputs compared (the first 16 in precision) */
+    int n_precision; /* outputs compared (the first 16 in precision) */
     mk_precision_row precision[16];
     char calib_note[512]; /* a warning: possible overflow, bound not met, calibration skipped */
 } mk_convert_report;

@@ -5,7 +5,7 @@ set -euo pipefail
 PKGS=(build-essential clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev
       protobuf-compiler libonnx-dev libonnx-testdata python3-onnx libcjson-dev
       libopenblas-dev libzip-dev zip xxd time
-      python3-numpy python3-pytest python3-setuptools python3-pip pkg-config man-db
+      clang-format python3-numpy python3-pytest python3-setuptools python3-pip pkg-config man-db
       python3-torch python3-torchvision python3-torchaudio)
 missing=()
 for p in "${PKGS[@]}"; do

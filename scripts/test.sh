@@ -38,6 +38,16 @@ for variant in "gcc-release BUILD=release" "clang CC=clang"; do
         grep -E '(warning|error):' "build/werror-$name.log" | head -20; echo "FAIL $name build"; total_fail=$((total_fail+1))
     fi
 done
+# the tree is clang-formatted (.clang-format): `make format` fixes what this finds
+if command -v clang-format >/dev/null 2>&1; then
+    if make -s format-check >build/format.log 2>&1; then
+        echo "ok   clang-format leaves no diff"; total_pass=$((total_pass+1))
+    else
+        grep -E 'error:' build/format.log | head -10; echo "FAIL format check (run make format)"; total_fail=$((total_fail+1))
+    fi
+else
+    echo "skip format check: clang-format is not installed"; total_skip=$((total_skip+1))
+fi
 suite debug BUILD=debug
 suite asan BUILD=asan
 # allocation failures injected into the reader, writer, importer and fixer tests (the fixer runs

@@ -150,7 +150,10 @@ static long fault_test(const reg *r, long at, long points, double max_ms)
     quiet = 0;
     if (t.skipped || t.failures || calls == 0 || ms > max_ms) {
         printf("fault-skip %s: %s\n", r->name,
-               t.skipped ? "skipped" : t.failures ? "fails without faults" : calls == 0 ? "no allocations" : "too slow");
+               t.skipped    ? "skipped"
+               : t.failures ? "fails without faults"
+               : calls == 0 ? "no allocations"
+                            : "too slow");
         return 0;
     }
     long n = at > 0 ? 1 : calls < points ? calls : points, runs = 0, fired = 0;
@@ -215,8 +218,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_tests; i++) {
         if (filter && !selected(&tests[i], filter)) continue;
         if (fault_at >= 0) {
-            if (fault_test(&tests[i], fault_at, points, max_ms)) passed++;
-            else skipped++;
+            if (fault_test(&tests[i], fault_at, points, max_ms))
+                passed++;
+            else
+                skipped++;
             continue;
         }
         mk_test_ctx t = {tests[i].name, 0, 0, {0}};

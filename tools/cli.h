@@ -37,8 +37,8 @@ typedef struct cli_model_opts {
 } cli_model_opts;
 #define CLI_MODEL_HELP                                                                             \
     "  --shape NAME=DIMS  ONNX input shape: 1,3,640,640, or ranges 1,3,32..1024,32..1024\n"        \
-    "                     or enumerated sizes 1,3,[224|288],[224|288]\n"                             \
-    "  --bind NAME=VALUE  bake an ONNX input in as a constant (a scalar, or @file.npy)\n"        \
+    "                     or enumerated sizes 1,3,[224|288],[224|288]\n"                           \
+    "  --bind NAME=VALUE  bake an ONNX input in as a constant (a scalar, or @file.npy)\n"          \
     "  --no-follow-links  refuse ONNX external data reached through a symbolic link\n"
 /* 1 when argv[*i] was a model option (consumed, *i advanced past its value), 0 when it is
  * not one, 2 after printing an error. */
@@ -84,10 +84,10 @@ int cli_state_steps(mk_session *s, const cli_state_opts *so, mk_tensor_list *ins
 /* Save every state to --state-out. */
 int cli_state_save(mk_session *s, const cli_state_opts *so);
 #define CLI_STATE_HELP                                                                             \
-    "  --function NAME  run that function of a multi-function package (default: its default)\n"   \
-    "  --state-in F     initial state values by state name (.npz; missing: zeros)\n"            \
-    "  --state-out F    save every state after the last run (.npz)\n"                          \
-    "  --steps N        run N times in one session (state carried over)\n"                     \
+    "  --function NAME  run that function of a multi-function package (default: its default)\n"    \
+    "  --state-in F     initial state values by state name (.npz; missing: zeros)\n"               \
+    "  --state-out F    save every state after the last run (.npz)\n"                              \
+    "  --steps N        run N times in one session (state carried over)\n"                         \
     "  --feed OUT=IN    between steps, output OUT becomes input IN (repeatable)\n"
 
 #endif

@@ -100,8 +100,7 @@ static void print_json(const mk_compress_report *r, const mk_output_error *e32, 
         const mk_compress_layer *l = &r->layers[i];
         printf("%s{\"weight\":\"%s\",\"op\":\"%s\",\"mode\":\"%s\",\"elements\":%zu,"
                "\"bytes_before\":%zu,\"bytes_after\":%zu,\"rel_err\":",
-               i ? "," : "", l->name, l->op, l->mode, l->elements, l->bytes_before,
-               l->bytes_after);
+               i ? "," : "", l->name, l->op, l->mode, l->elements, l->bytes_before, l->bytes_after);
         json_num(l->rel_err);
         printf("}");
     }
@@ -163,7 +162,8 @@ int mk_cmd_compress(int argc, char **argv)
                 return cli_fail("compress", "--palettize takes 1, 2, 3, 4, 6 or 8, not '%s'", v);
             pal_bits = (int)d;
         } else if ((v = cli_opt(argc, argv, &i, "--sparsity", &miss))) {
-            if (!num(v, 0, 1, &d)) return cli_fail("compress", "--sparsity takes a fraction, not '%s'", v);
+            if (!num(v, 0, 1, &d))
+                return cli_fail("compress", "--sparsity takes a fraction, not '%s'", v);
             o.sparsity = d, sparse = 1;
         } else if (!strcmp(a, "--per-tensor")) {
             o.granularity = 1;
@@ -187,12 +187,13 @@ int mk_cmd_compress(int argc, char **argv)
                      (!*end || !strcmp(end, "dB") || !strcmp(end, "db")))
                 o.min_snr_db = d;
             else
-                return cli_fail("compress", "--max-error takes cos=C (0 < C < 1) or snr=NdB, not '%s'",
-                                v);
+                return cli_fail("compress",
+                                "--max-error takes cos=C (0 < C < 1) or snr=NdB, not '%s'", v);
             autom = 1;
         } else if ((v = cli_opt(argc, argv, &i, "--target-size", &miss))) {
             if (!(o.target_bytes = mk_parse_size(v)))
-                return cli_fail("compress", "--target-size takes a size (5M, 800K, 1.5G), not '%s'", v);
+                return cli_fail("compress", "--target-size takes a size (5M, 800K, 1.5G), not '%s'",
+                                v);
             autom = 1;
         } else if (!strcmp(a, "--strict")) {
             o.strict = 1;
@@ -226,14 +227,16 @@ int mk_cmd_compress(int argc, char **argv)
         return cli_fail("compress", "--max-error/--target-size choose the mode per weight: give "
                                     "no --int8, --int4, --palettize or --sparsity");
     if (o.mode == MK_CMP_LINEAR && (pal_bits || sparse))
-        return cli_fail("compress", "--int8/--int4 combine with neither --palettize nor --sparsity");
+        return cli_fail("compress",
+                        "--int8/--int4 combine with neither --palettize nor --sparsity");
     if (!o.mode && sparse)
         o.mode = MK_CMP_SPARSE, o.bits = pal_bits;
     else if (!o.mode && pal_bits)
         o.mode = MK_CMP_PALETTE, o.bits = pal_bits;
     if (!o.mode && !autom)
-        return cli_fail("compress", "no mode given: --int8, --int4, --palettize BITS, --sparsity F, "
-                                    "--max-error or --target-size");
+        return cli_fail("compress",
+                        "no mode given: --int8, --int4, --palettize BITS, --sparsity F, "
+                        "--max-error or --target-size");
     mk_err e = {0};
     mk_convert_options co;
     memset(&co, 0, sizeof co);

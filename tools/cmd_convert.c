@@ -100,8 +100,7 @@ static int load_samples(const char *const *specs, int n_specs, mk_tensor_list **
             rc = list_npz(specs[s], &files, &nf);
         } else {
             files = malloc(sizeof *files);
-            if (files && (files[0] = malloc(strlen(specs[s]) + 1)))
-                strcpy(files[nf++], specs[s]);
+            if (files && (files[0] = malloc(strlen(specs[s]) + 1))) strcpy(files[nf++], specs[s]);
         }
         if (!rc && !nf) rc = cli_fail("convert", "out of memory");
         for (int k = 0; k < nf && !rc; k++) {
@@ -137,7 +136,8 @@ static int load_samples(const char *const *specs, int n_specs, mk_tensor_list **
 static void print_calibration(const mk_convert_report *r)
 {
     if (r->calib_source) {
-        fprintf(stderr, "milkit convert: fp16 calibrated on %d %s (%d round%s): %d op%s kept fp32\n",
+        fprintf(stderr,
+                "milkit convert: fp16 calibrated on %d %s (%d round%s): %d op%s kept fp32\n",
                 r->n_calib_inputs,
                 r->calib_source == 1 ? "given input sets"
                                      : "seeded input sets (floats uniform in [-1, 1], NCHW "
@@ -151,12 +151,15 @@ static void print_calibration(const mk_convert_report *r)
         for (int k = 0; k < shown; k++) {
             const mk_calib_row *c = &r->calib[k];
             if (c->error == 3)
-                fprintf(stderr, "  fp32: op %s (%s): in the front %.0f of %.0f fp16 ops (up to %s) "
-                        "the outputs needed in fp32\n", c->op, c->op_type, c->seen, c->bound,
-                        c->value);
+                fprintf(stderr,
+                        "  fp32: op %s (%s): in the front %.0f of %.0f fp16 ops (up to %s) "
+                        "the outputs needed in fp32\n",
+                        c->op, c->op_type, c->seen, c->bound, c->value);
             else if (c->error)
-                fprintf(stderr, "  fp32: op %s (%s): fp16 error of %s reached %.3g of its range "
-                        "(bound %.3g)\n", c->op, c->op_type, c->value, c->seen, c->bound);
+                fprintf(stderr,
+                        "  fp32: op %s (%s): fp16 error of %s reached %.3g of its range "
+                        "(bound %.3g)\n",
+                        c->op, c->op_type, c->value, c->seen, c->bound);
             else
                 fprintf(stderr, "  fp32: op %s (%s): |%s| reached %.4g, beyond %.4g (65504 / 4)\n",
                         c->op, c->op_type, c->value, c->seen, c->bound);
@@ -165,8 +168,10 @@ static void print_calibration(const mk_convert_report *r)
             fprintf(stderr, "  ... and %d more\n", r->n_calib_kept - shown);
         for (int k = 0; k < r->n_precision; k++) {
             const mk_precision_row *p = &r->precision[k];
-            fprintf(stderr, "  output %s (%zu values) vs fp32: max abs %.3g, max rel %.3g, SNR "
-                    "%.1f dB", p->output, p->size, p->max_abs, p->max_rel, p->snr_db);
+            fprintf(stderr,
+                    "  output %s (%zu values) vs fp32: max abs %.3g, max rel %.3g, SNR "
+                    "%.1f dB",
+                    p->output, p->size, p->max_abs, p->max_rel, p->snr_db);
             if (p->size >= 16 && !p->n_nonfinite) fprintf(stderr, ", cosine %.6f", p->cosine);
             if (p->n_nonfinite) fprintf(stderr, ", %zu inf/NaN", p->n_nonfinite);
             if (p->n_bad)
@@ -314,14 +319,15 @@ int mk_cmd_convert(int argc, char **argv)
     else if (weights && !strncmp(weights, "lut", 3) && weights[3] >= '1' && weights[3] <= '8' &&
              !weights[4])
         wo.mode = MK_CMP_PALETTE, wo.bits = weights[3] - '0';
-    else if (weights && !strncmp(weights, "cos=", 4) && (wo.min_cos = strtod(weights + 4, &wend)) > 0 &&
-             wo.min_cos < 1 && !*wend)
+    else if (weights && !strncmp(weights, "cos=", 4) &&
+             (wo.min_cos = strtod(weights + 4, &wend)) > 0 && wo.min_cos < 1 && !*wend)
         ;
     else if (weights && !strncmp(weights, "snr=", 4) &&
              (wo.min_snr_db = strtod(weights + 4, &wend)) > 0 && (!*wend || !strcmp(wend, "dB")))
         ;
     else if (weights) {
-        rc = cli_fail("convert", "unknown weight format '%s' (int8, int4, lut1..lut8, cos=C, snr=NdB)",
+        rc = cli_fail("convert",
+                      "unknown weight format '%s' (int8, int4, lut1..lut8, cos=C, snr=NdB)",
                       weights);
         goto done;
     }
@@ -349,8 +355,10 @@ int mk_cmd_convert(int argc, char **argv)
         fprintf(stderr, "; weights %llu -> %llu bytes", rep.weight_bytes_before, rep.weight_bytes);
     fprintf(stderr, ")\n");
     if (o.verbose)
-        fprintf(stderr, "milkit convert: load %.1f ms, fixes %.1f ms, precision %.1f ms, "
-                "write %.1f ms\n", rep.ms_load, rep.ms_fix, rep.ms_precision, rep.ms_write);
+        fprintf(stderr,
+                "milkit convert: load %.1f ms, fixes %.1f ms, precision %.1f ms, "
+                "write %.1f ms\n",
+                rep.ms_load, rep.ms_fix, rep.ms_precision, rep.ms_write);
     print_calibration(&rep);
     rc = 0;
 done:

@@ -17,7 +17,8 @@ static void usage(FILE *f)
             "                  [--bind name=V] [--no-verify]\n"
             "  applies the fixes of `milkit lint` findings, runs the interpreter on the original\n"
             "  and the fixed model (seeded random inputs, plus -i inputs) and refuses to write\n"
-            "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3; 1e-2, 1e-2\n"
+            "  when any output differs beyond |a-b| <= atol + rtol*|a| (default 1e-4, 1e-3; 1e-2, "
+            "1e-2\n"
             "  for programs that compute in fp16).\n"
             "  --ane-layout   also apply opt-in layout rewrites (H25: linear -> 1x1 conv)\n"
             "  --only H17     opt-in fixes run when --only names them; H17 (avg_pool ceil_mode)\n"
@@ -120,8 +121,7 @@ int mk_cmd_fix(int argc, char **argv)
             mk_lint_options lo = {t, fo.assume_fp16, NULL, NULL};
             mk_findings *f = NULL;
             if (mk_lint(q, &lo, &f, &err) == MK_OK)
-                printf("wrote %s; %d finding%s (milkit lint %s)\n", outp,
-                       mk_findings_count(f),
+                printf("wrote %s; %d finding%s (milkit lint %s)\n", outp, mk_findings_count(f),
                        mk_findings_count(f) == 1 ? " remains" : "s remain", outp);
             mk_findings_free(f);
             rc = 0;

@@ -146,7 +146,9 @@ static int memory_limit(int *argc, char **argv)
         if (!v) continue;
         lim = strcmp(v, "0") == 0 ? 0 : mk_parse_size(v);
         if (!lim && strcmp(v, "0") != 0)
-            return fprintf(stderr, "milkit: --max-memory needs a size like 512M or 4G, got '%s'\n", v), 2;
+            return fprintf(stderr, "milkit: --max-memory needs a size like 512M or 4G, got '%s'\n",
+                           v),
+                   2;
         memmove(argv + i, argv + j + 1, (size_t)(*argc - j) * sizeof *argv); /* keeps argv[argc] */
         *argc -= j + 1 - i;
         i--;
@@ -155,8 +157,7 @@ static int memory_limit(int *argc, char **argv)
     return 0;
 }
 
-int cli_input_shapes(const char *cmd, int n_specs, const char *const *specs,
-                     mk_tensor_list *shapes)
+int cli_input_shapes(const char *cmd, int n_specs, const char *const *specs, mk_tensor_list *shapes)
 {
     mk_err e = {0};
     if (n_specs && mk_tensors_load_shapes(n_specs, specs, shapes, &e)) return cli_fail_err(cmd, &e);

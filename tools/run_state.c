@@ -46,8 +46,7 @@ int cli_state_select(mk_program *p, const cli_state_opts *so)
     mk_err e = {0};
     if (so->function && mk_program_set_default_function(p, so->function, &e))
         return cli_fail_err("run", &e);
-    if (so->n_feeds && so->steps < 2)
-        return cli_fail("run", "--feed needs --steps N with N >= 2");
+    if (so->n_feeds && so->steps < 2) return cli_fail("run", "--feed needs --steps N with N >= 2");
     return 0;
 }
 

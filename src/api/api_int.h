@@ -33,8 +33,8 @@ void mk_calib_free(mk_calib *c);
  * 1e-2 + 1e-2*|fp32| reported in rows, for inputs the calibration did not see). With states
  * (c->n_feed), the lists are steps of one stream: from the second on, each program gets its
  * own previous state outputs, so fp16 drift over the stream is measured. */
-mk_status mk_calib_measure(mk_calib *c, const mk_program *p16, mk_precision_row *rows,
-                           int max_rows, int *n_rows, int *ok, mk_err *e);
+mk_status mk_calib_measure(mk_calib *c, const mk_program *p16, mk_precision_row *rows, int max_rows,
+                           int *n_rows, int *ok, mk_err *e);
 /* Seeded calibration inputs for p, drawn per input: float waveforms and other tensors
  * uniform in [-1, 1], NCHW images (rank 4, 1/3/4 channels) in the ImageNet-normalised range
  * [-2.2, 2.7] (covers 0..1 too), integer inputs that index a gather inside its table, other

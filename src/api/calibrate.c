@@ -20,8 +20,8 @@ typedef struct trace {
 
 typedef struct obs {
     mk_calib *c;
-    mk_arena *ar;  /* per-run trace copies */
-    mk_strmap tr;  /* p32 value name -> trace */
+    mk_arena *ar; /* per-run trace copies */
+    mk_strmap tr; /* p32 value name -> trace */
     size_t bytes;
     int oom;
 } obs;
@@ -226,9 +226,9 @@ static void to_row(const acc *a, const char *name, mk_precision_row *r)
     r->n_bad = a->bad;
     r->max_abs = a->nonfinite ? INFINITY : a->max_abs;
     r->max_rel = a->nonfinite ? INFINITY : a->max_rel;
-    r->snr_db = a->nonfinite          ? -INFINITY
-                : a->s_diff2 == 0     ? INFINITY
-                                      : 10 * log10(a->s_ref2 / a->s_diff2);
+    r->snr_db = a->nonfinite      ? -INFINITY
+                : a->s_diff2 == 0 ? INFINITY
+                                  : 10 * log10(a->s_ref2 / a->s_diff2);
     r->cosine = NAN;
     if (a->size >= 16 && !a->nonfinite)
         r->cosine = a->s_a2 > 0 && a->s_ref2 > 0 ? a->dot / sqrt(a->s_a2 * a->s_ref2)
@@ -251,8 +251,8 @@ static void feed(const mk_calib *c, const mk_function *f, const mk_tensor_list *
             }
 }
 
-mk_status mk_calib_measure(mk_calib *c, const mk_program *p16, mk_precision_row *rows,
-                           int max_rows, int *n_rows, int *ok, mk_err *e)
+mk_status mk_calib_measure(mk_calib *c, const mk_program *p16, mk_precision_row *rows, int max_rows,
+                           int *n_rows, int *ok, mk_err *e)
 {
     *ok = 1;
     *n_rows = 0;
@@ -343,8 +343,10 @@ mk_status mk_calib_states(mk_calib *c, const mk_program *p, int n, const char *c
         for (int k = 0; eq && k < f->n_inputs; k++)
             if (mk_name_matches(f->inputs[k]->name, eq + 1)) in = k;
         if (o < 0 || in < 0)
-            return mk_err_set(e, MK_EINVAL, "state '%s': want OUTPUT=INPUT naming an output and "
-                              "an input of the model", specs[s]);
+            return mk_err_set(e, MK_EINVAL,
+                              "state '%s': want OUTPUT=INPUT naming an output and "
+                              "an input of the model",
+                              specs[s]);
         if (!add_feed(c, o, in))
             return mk_err_set(e, MK_EINVAL, "state '%s': more than 8 states", specs[s]);
     }
@@ -374,8 +376,8 @@ static uint64_t next_u64(uint64_t *s)
 
 static int passes_ids(mk_op_kind k)
 {
-    return k == MK_OP_CAST || k == MK_OP_RESHAPE || k == MK_OP_EXPAND_DIMS ||
-           k == MK_OP_SQUEEZE || k == MK_OP_TRANSPOSE || k == MK_OP_IDENTITY;
+    return k == MK_OP_CAST || k == MK_OP_RESHAPE || k == MK_OP_EXPAND_DIMS || k == MK_OP_SQUEEZE ||
+           k == MK_OP_TRANSPOSE || k == MK_OP_IDENTITY;
 }
 
 /* The smallest gather table an input indexes (through casts and reshapes), 0 if none. */

@@ -19,12 +19,18 @@ typedef struct site {
 } site;
 
 static const site sites[] = {
-    {MK_OP_LINEAR, "weight", 0, 1},       {MK_OP_CONV, "weight", 0, 1},
-    {MK_OP_CONV_TRANSPOSE, "weight", 1, 0}, {MK_OP_LSTM, "weight_ih", 0, 1},
-    {MK_OP_LSTM, "weight_hh", 0, 1},      {MK_OP_LSTM, "weight_ih_back", 0, 1},
-    {MK_OP_LSTM, "weight_hh_back", 0, 1}, {MK_OP_GRU, "weight_ih", 0, 1},
-    {MK_OP_GRU, "weight_hh", 0, 1},       {MK_OP_RNN, "weight_ih", 0, 1},
-    {MK_OP_RNN, "weight_hh", 0, 1},       {MK_OP_MATMUL, "y", -1, -1},
+    {MK_OP_LINEAR, "weight", 0, 1},
+    {MK_OP_CONV, "weight", 0, 1},
+    {MK_OP_CONV_TRANSPOSE, "weight", 1, 0},
+    {MK_OP_LSTM, "weight_ih", 0, 1},
+    {MK_OP_LSTM, "weight_hh", 0, 1},
+    {MK_OP_LSTM, "weight_ih_back", 0, 1},
+    {MK_OP_LSTM, "weight_hh_back", 0, 1},
+    {MK_OP_GRU, "weight_ih", 0, 1},
+    {MK_OP_GRU, "weight_hh", 0, 1},
+    {MK_OP_RNN, "weight_ih", 0, 1},
+    {MK_OP_RNN, "weight_hh", 0, 1},
+    {MK_OP_MATMUL, "y", -1, -1},
     {MK_OP_GATHER, "x", 0, 1},
 };
 
@@ -110,7 +116,8 @@ static mk_status check_options(const mk_compress_options *o, int ios, mk_err *e)
 static int skipped(const mk_compress_options *o, const mk_op *op, const mk_value *w)
 {
     for (int i = 0; i < o->n_skip; i++)
-        if ((w->name && !strcmp(w->name, o->skip[i])) || (op->name && !strcmp(op->name, o->skip[i])))
+        if ((w->name && !strcmp(w->name, o->skip[i])) ||
+            (op->name && !strcmp(op->name, o->skip[i])))
             return 1;
     return 0;
 }
@@ -239,7 +246,8 @@ static void *pworker(void *arg)
     for (;;) {
         int i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED);
         if (i >= j->n) break;
-        if (j->o[i] && j->o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_compute(&j->cw[i], j->o[i]))
+        if (j->o[i] && j->o[i]->mode == MK_CMP_PALETTE &&
+            !mk_cmp_palette_compute(&j->cw[i], j->o[i]))
             __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
     }
     return NULL;
@@ -324,12 +332,12 @@ mk_status mk_cmp_finish_program(mk_program *p, mk_compress_report *r, mk_err *e)
 {
     mk_status st = MK_OK;
     if (mk_pass_dce(p, e) < 0) st = e->code;
-    if (!st && (st = mk_ir_verify(p, e)) == MK_OK) r->const_bytes_after = const_bytes(mk_ir_main(p)->block);
+    if (!st && (st = mk_ir_verify(p, e)) == MK_OK)
+        r->const_bytes_after = const_bytes(mk_ir_main(p)->block);
     return st;
 }
 
-mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_report *r,
-                      mk_err *e)
+mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_report *r, mk_err *e)
 {
     mk_status st = check_options(o, mk_ir_ios_for_spec(p->spec_version), e);
     if (st) return st;
@@ -381,7 +389,8 @@ mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_
             o->max_abs = fmax(o->max_abs, fabs(d));
         }
         for (size_t i = 0; i < cnt; i++) /* relative to the output's scale, not tiny entries */
-            o->max_rel = fmax(o->max_rel, fabs((double)y[i] - x[i]) / fmax(fabs(x[i]), 1e-3 * mx + 1e-12));
+            o->max_rel =
+                fmax(o->max_rel, fabs((double)y[i] - x[i]) / fmax(fabs(x[i]), 1e-3 * mx + 1e-12));
         o->n = cnt;
         o->has_cos = cnt >= 16;
         o->cos = xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : (xx == yy ? 1 : 0);

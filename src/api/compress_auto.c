@@ -20,14 +20,14 @@ typedef struct autoc {
     const mk_program *ref;
     const mk_tensor_list *runs;
     int n_runs, n_out, ns, nm;
-    mk_tensor_list *refo;       /* ref outputs per run */
-    double sig[MAXO];           /* sum over runs of ref^2 per output */
+    mk_tensor_list *refo;        /* ref outputs per run */
+    double sig[MAXO];            /* sum over runs of ref^2 per output */
     mk_compress_options m[MAXM]; /* candidate modes */
-    size_t *bytes;              /* [site][mode] compressed bytes */
-    double *nsr;                /* [site][mode][out] noise / signal when only site uses mode */
-    size_t *orig;               /* [site] bytes as it is */
-    double *werr;               /* [site][mode] relative weight error */
-    int meas[MAXM];             /* the modes measured with the interpreter (6- and 4-bit LUTs) */
+    size_t *bytes;               /* [site][mode] compressed bytes */
+    double *nsr;                 /* [site][mode][out] noise / signal when only site uses mode */
+    size_t *orig;                /* [site] bytes as it is */
+    double *werr;                /* [site][mode] relative weight error */
+    int meas[MAXM];              /* the modes measured with the interpreter (6- and 4-bit LUTs) */
 } autoc;
 
 /* the candidate modes for the target, about the largest first */
@@ -85,7 +85,8 @@ static mk_status measure(autoc *a, int mi, mk_err *e)
     mk_status st = rec && os ? mk_program_clone(a->ref, &c, e) : MK_OOM(e);
     if (!st) st = mk_cmp_sites(c, &a->m[mi], &s, &ns, &r, e);
     if (!st) st = mk_cmp_sites((mk_program *)a->ref, &a->m[mi], &s0, &ns0, &r0, e);
-    if (!st && (ns != a->ns || ns0 != a->ns)) st = mk_err_set(e, MK_EINTERNAL, "weight sites differ");
+    if (!st && (ns != a->ns || ns0 != a->ns))
+        st = mk_err_set(e, MK_EINTERNAL, "weight sites differ");
     int meas = a->meas[mi];
     for (int i = 0; !st && i < ns; i++) {
         os[i] = &a->m[mi];
@@ -109,7 +110,8 @@ static mk_status measure(autoc *a, int mi, mk_err *e)
         st = noise(a, a->ref, d, e);
         k->data = keep;
         for (int j = 0; j < a->n_out; j++)
-            a->nsr[((size_t)i * a->nm + mi) * MAXO + j] = a->sig[j] > 0 ? d[j] / a->sig[j] : d[j] > 0;
+            a->nsr[((size_t)i * a->nm + mi) * MAXO + j] =
+                a->sig[j] > 0 ? d[j] / a->sig[j] : d[j] > 0;
     }
     for (int i = 0; rec && i < a->ns; i++)
         if (rec[i]) mk_free(NULL, rec[i], s0 ? s0[i].n * sizeof(float) : 0);
@@ -187,8 +189,9 @@ static mk_status build(autoc *a, const mk_compress_options *o, const int *ch, mk
             if (oe[j].snr_db != oe[j].snr_db) nsr = INFINITY;
             if (o->min_cos > 0) {
                 double b = 1 / (o->min_cos * o->min_cos) - 1;
-                double v = oe[j].has_cos ? (oe[j].cos > 0 ? 1 / (oe[j].cos * oe[j].cos) - 1 : INFINITY)
-                                         : nsr;
+                double v = oe[j].has_cos
+                               ? (oe[j].cos > 0 ? 1 / (oe[j].cos * oe[j].cos) - 1 : INFINITY)
+                               : nsr;
                 *ratio = fmax(*ratio, v / b);
             }
             if (o->min_snr_db > 0) *ratio = fmax(*ratio, nsr / pow(10, -o->min_snr_db / 10));
@@ -322,8 +325,8 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
             human(o->target_bytes, b1, sizeof b1);
             human(total + fixed, b2, sizeof b2);
             st = mk_err_set(e, MK_EINVAL,
-                            "--target-size %s cannot be met within --max-error (smallest: %s)",
-                            b1, b2);
+                            "--target-size %s cannot be met within --max-error (smallest: %s)", b1,
+                            b2);
             break;
         }
         double ratio = 0;

@@ -77,8 +77,7 @@ static void summarize(const mk_fix_report *fr, mk_convert_report *rep)
         if (fr->rows[i].ops_changed <= 0) continue;
         rep->n_fixed += fr->rows[i].ops_changed;
         int w = snprintf(rep->fix_summary + off, sizeof rep->fix_summary - off, "%s%s x%d",
-                         off ? ", " : "",
-                         fr->rows[i].rule[0] ? fr->rows[i].rule : fr->rows[i].pass,
+                         off ? ", " : "", fr->rows[i].rule[0] ? fr->rows[i].rule : fr->rows[i].pass,
                          fr->rows[i].ops_changed);
         if (w < 0 || (size_t)w >= sizeof rep->fix_summary - off) break;
         off += (size_t)w;
@@ -152,8 +151,8 @@ static mk_status try_keep(const mk_program *p, mk_calib *cal, const mk_strmap *k
 /* The rules left an output beyond its bound: keep the shortest front part of the remaining
  * fp16 ops (program order) with which every output meets it, by binary search (an error made
  * early passes through every later op). All of them kept is the fp32 program, which meets it. */
-static mk_status search_front(const mk_program *p, mk_calib *cal, mk_convert_report *rep,
-                              int *ok, mk_err *err)
+static mk_status search_front(const mk_program *p, mk_calib *cal, mk_convert_report *rep, int *ok,
+                              mk_err *err)
 {
     const mk_op **ops = NULL;
     int n = 0;
@@ -261,7 +260,8 @@ static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_conv
         for (int i = 0; i < p->n_functions; i++)
             warn_close(p->functions[i]->block, cal, par.range / WARN_FACTOR, &w, &seen);
         if (w)
-            note(rep, "fp16 overflow possible: op %s (%s) reached %.4g on seeded inputs, within "
+            note(rep,
+                 "fp16 overflow possible: op %s (%s) reached %.4g on seeded inputs, within "
                  "%.0fx of the fp16 bound %.4g; calibrate with -i samples of real inputs",
                  w->name, mk_ir_op_info(w->kind)->name, seen, WARN_FACTOR, par.range);
     }
@@ -459,8 +459,7 @@ static mk_status convert_one(const char *in, const mk_convert_options *copts,
         memset(&cal, 0, sizeof cal);
         memset(seeded, 0, sizeof seeded);
         int used = 0;
-        if (!popts->no_calibrate)
-            st = calibrate(p, popts, rep, &cal, seeded, &used, err);
+        if (!popts->no_calibrate) st = calibrate(p, popts, rep, &cal, seeded, &used, err);
         if (!st && mk_pass_fp16_keep(p, used ? &cal.keep : NULL, &fs, err) < 0)
             st = err->code ? err->code : MK_EINTERNAL;
         mk_calib_free(&cal);
@@ -508,8 +507,8 @@ done:
 }
 
 /* "NAME:SHAPE[:SHAPE...]" -> the name (in buf) and the shape strings appended to shapes. */
-static mk_status function_spec(const char *spec, char *buf, size_t cap, const char **shapes,
-                               int *n, int max, mk_err *err)
+static mk_status function_spec(const char *spec, char *buf, size_t cap, const char **shapes, int *n,
+                               int max, mk_err *err)
 {
     size_t len = strlen(spec);
     if (len >= cap) return mk_err_set(err, MK_EINVAL, "--function '%.40s...': too long", spec);
@@ -532,8 +531,7 @@ static mk_status function_spec(const char *spec, char *buf, size_t cap, const ch
 
 /* Converts once per --function (its shapes added to --shape) and joins the programs into the
  * first: one function each, named after the spec, large weights shared by content. */
-static mk_status convert_functions(const char *in, const char *out,
-                                   const mk_convert_options *copts,
+static mk_status convert_functions(const char *in, const char *out, const mk_convert_options *copts,
                                    const mk_pipeline_options *popts, mk_convert_report *rep,
                                    mk_err *err)
 {

@@ -38,8 +38,8 @@ static mk_value *clone_const(cloner *c, const mk_value *v)
 {
     const void *same = c->shared ? dedup_find(c->shared, v) : NULL;
     int borrow = same ? 1 : c->shared ? 0 : in_maps(c->src, v->cst->data);
-    mk_value *nv = mk_ir_const_value(c->dst, &v->type, same ? same : v->cst->data,
-                                     v->cst->nbytes, borrow);
+    mk_value *nv =
+        mk_ir_const_value(c->dst, &v->type, same ? same : v->cst->data, v->cst->nbytes, borrow);
     if (!nv) return NULL;
     ((mk_const *)nv->cst)->storage = v->cst->storage;
     ((mk_const *)nv->cst)->blob_offset = v->cst->blob_offset;
@@ -188,8 +188,7 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
         m.borrowed = 1;
         st = mk_ir_program_keep_map(q, m, err);
     }
-    if (st == MK_OK &&
-        ((p->n_user_meta && !q->user_meta) || (p->n_build_info && !q->build_info)))
+    if (st == MK_OK && ((p->n_user_meta && !q->user_meta) || (p->n_build_info && !q->build_info)))
         st = MK_OOM(err);
     if (st == MK_OK) st = clone_features(&c, p->inputs, p->n_inputs, &q->inputs);
     if (st == MK_OK) st = clone_features(&c, p->outputs, p->n_outputs, &q->outputs);
@@ -219,8 +218,10 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
         if (f->opset) nf->opset = sdup(&c, f->opset);
         for (int k = 0; st == MK_OK && k < f->n_inputs; k++) {
             mk_value *nv = mk_ir_function_add_input(q, nf, f->inputs[k]->name, &f->inputs[k]->type);
-            if (!nv || !mk_ptrmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
-            else nv->is_state = f->inputs[k]->is_state;
+            if (!nv || !mk_ptrmap_put(&c.map, f->inputs[k], nv))
+                st = MK_OOM(err);
+            else
+                nv->is_state = f->inputs[k]->is_state;
         }
         if (st == MK_OK) st = clone_block(&c, f->block, nf->block, nf);
     }
@@ -279,8 +280,7 @@ static const void *dedup_find(const dedup *d, const mk_value *v)
     uint64_t h = content_hash(v);
     for (size_t i = (size_t)h & (d->cap - 1); d->vals[i]; i = (i + 1) & (d->cap - 1)) {
         const mk_value *o = d->vals[i];
-        if (d->hash[i] == h && o->type.dtype == v->type.dtype &&
-            o->cst->nbytes == v->cst->nbytes &&
+        if (d->hash[i] == h && o->type.dtype == v->type.dtype && o->cst->nbytes == v->cst->nbytes &&
             memcmp(o->cst->data, v->cst->data, v->cst->nbytes) == 0)
             return o->cst->data;
     }
@@ -329,11 +329,15 @@ mk_status mk_program_join_function(mk_program *dst, const mk_program *src, const
 {
     const mk_function *f = mk_ir_main(src);
     if (!f || !name || !mk_ir_valid_identifier(name) || mk_ir_function_find(dst, name))
-        return mk_err_set(err, MK_EINVAL, "function '%s': no function to join, or the name is "
-                          "taken or not an identifier", name ? name : "?");
+        return mk_err_set(err, MK_EINVAL,
+                          "function '%s': no function to join, or the name is "
+                          "taken or not an identifier",
+                          name ? name : "?");
     if (dst->spec_version < 9 || src->spec_version < 9)
-        return mk_err_set(err, MK_EINVAL, "function '%s': several functions need --target "
-                          "ios18 or later", name);
+        return mk_err_set(err, MK_EINVAL,
+                          "function '%s': several functions need --target "
+                          "ios18 or later",
+                          name);
     cloner c;
     memset(&c, 0, sizeof c);
     c.src = src;
@@ -346,7 +350,8 @@ mk_status mk_program_join_function(mk_program *dst, const mk_program *src, const
     d.vals = mk_calloc(dst->alloc, d.cap, sizeof *d.vals);
     d.hash = mk_calloc(dst->alloc, d.cap, sizeof *d.hash);
     mk_status st = d.vals && d.hash ? MK_OK : MK_OOM(err);
-    for (int i = 0; st == MK_OK && i < dst->n_functions; i++) add_consts(&d, dst->functions[i]->block);
+    for (int i = 0; st == MK_OK && i < dst->n_functions; i++)
+        add_consts(&d, dst->functions[i]->block);
     c.shared = &d;
     mk_ptrmap_init(&c.map, dst->alloc);
     /* one description per function: the existing ones first */
@@ -361,8 +366,10 @@ mk_status mk_program_join_function(mk_program *dst, const mk_program *src, const
     if (!st && f->opset) nf->opset = sdup(&c, f->opset);
     for (int k = 0; st == MK_OK && k < f->n_inputs; k++) {
         mk_value *nv = mk_ir_function_add_input(dst, nf, f->inputs[k]->name, &f->inputs[k]->type);
-        if (!nv || !mk_ptrmap_put(&c.map, f->inputs[k], nv)) st = MK_OOM(err);
-        else nv->is_state = f->inputs[k]->is_state;
+        if (!nv || !mk_ptrmap_put(&c.map, f->inputs[k], nv))
+            st = MK_OOM(err);
+        else
+            nv->is_state = f->inputs[k]->is_state;
     }
     if (st == MK_OK) st = clone_block(&c, f->block, nf->block, nf);
     if (st == MK_OK) {

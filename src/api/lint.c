@@ -407,8 +407,9 @@ mk_status mk_program_dot(const mk_program *p, const mk_findings *f, FILE *out, m
         char buf[160];
         const char *off = mk_lint_off_ne_reason(op, fp16, buf, sizeof buf);
         char label[600];
-        snprintf(label, sizeof label, "%s\n%s%s%s%s%s", op->name ? op->name : "?", mk_lint_op_type(op),
-                 rl ? "\n" : "", rules, off ? "\noff NE: " : "", off ? off : "");
+        snprintf(label, sizeof label, "%s\n%s%s%s%s%s", op->name ? op->name : "?",
+                 mk_lint_op_type(op), rl ? "\n" : "", rules, off ? "\noff NE: " : "",
+                 off ? off : "");
         fprintf(out, "  op%d [label=", idx);
         dot_str(out, label);
         if (worst >= 0)

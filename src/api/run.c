@@ -74,8 +74,8 @@ mk_status mk_random_inputs(const mk_program *p, unsigned long long seed, mk_tens
         t.data = mk_malloc(NULL, t.nbytes ? t.nbytes : 1);
         if (!t.data) {
             mk_tensor_list_free(out);
-            return mk_err_set(err, MK_ENOMEM, "input %s (random, %zu bytes): %s", v->name,
-                              t.nbytes, mk_oom_reason());
+            return mk_err_set(err, MK_ENOMEM, "input %s (random, %zu bytes): %s", v->name, t.nbytes,
+                              mk_oom_reason());
         }
         t.name = mk_strdup_default(v->name);
         if (!t.name) {
@@ -417,9 +417,9 @@ mk_status mk_compare(const mk_tensor *a, const mk_tensor *b, double atol, double
     out->has_cosine =
         na >= 16 && !(out->nan_a + out->inf_a + out->nan_b + out->inf_b) && isfinite(out->cosine);
     out->snr_db = out->max_abs == INFINITY ? -INFINITY /* a non-finite mismatch */
-                  : ee == 0                  ? INFINITY
-                  : bb == 0                  ? -INFINITY
-                                             : 10 * log10(bb / ee);
+                  : ee == 0                ? INFINITY
+                  : bb == 0                ? -INFINITY
+                                           : 10 * log10(bb / ee);
     size_t rem = out->worst_index;
     for (int i = b->rank - 1; i >= 0; i--) {
         out->worst_coord[i] = b->dims[i] ? (int64_t)(rem % (size_t)b->dims[i]) : 0;
@@ -548,8 +548,7 @@ static mk_status npy_header_only(const char *path, const char *name, size_t name
     return mk_tensor_list_push(out, &t, err);
 }
 
-mk_status mk_tensors_load_shapes(int n, const char *const *specs, mk_tensor_list *out,
-                                 mk_err *err)
+mk_status mk_tensors_load_shapes(int n, const char *const *specs, mk_tensor_list *out, mk_err *err)
 {
     mk_status st = MK_OK;
     for (int i = 0; i < n && !st; i++) {

@@ -28,9 +28,12 @@ const char *mk_oom_reason(void)
 
 static void human(size_t n, char *buf, size_t cap)
 {
-    if (n >= ((size_t)1 << 30)) snprintf(buf, cap, "%.1f GiB", (double)n / (double)(1u << 30));
-    else if (n >= ((size_t)1 << 20)) snprintf(buf, cap, "%.1f MiB", (double)n / (double)(1u << 20));
-    else snprintf(buf, cap, "%zu bytes", n);
+    if (n >= ((size_t)1 << 30))
+        snprintf(buf, cap, "%.1f GiB", (double)n / (double)(1u << 30));
+    else if (n >= ((size_t)1 << 20))
+        snprintf(buf, cap, "%.1f MiB", (double)n / (double)(1u << 20));
+    else
+        snprintf(buf, cap, "%zu bytes", n);
 }
 
 /* Whether n more bytes fit under the limit; records why not. */
@@ -55,8 +58,8 @@ static void used_add(size_t n)
 static void used_sub(size_t n)
 {
     size_t cur = __atomic_load_n(&mem_used, __ATOMIC_RELAXED);
-    while (!__atomic_compare_exchange_n(&mem_used, &cur, cur > n ? cur - n : 0, 1,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    while (!__atomic_compare_exchange_n(&mem_used, &cur, cur > n ? cur - n : 0, 1, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
     }
 }
 
@@ -230,10 +233,26 @@ size_t mk_parse_size(const char *s)
     if (end == s || !(v > 0)) return 0;
     double mul = 1;
     switch (*end) {
-    case 'k': case 'K': mul = 1024.0; end++; break;
-    case 'm': case 'M': mul = 1048576.0; end++; break;
-    case 'g': case 'G': mul = 1073741824.0; end++; break;
-    case 't': case 'T': mul = 1099511627776.0; end++; break;
+    case 'k':
+    case 'K':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1048576.0;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1073741824.0;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        mul = 1099511627776.0;
+        end++;
+        break;
     default: break;
     }
     if (mul > 1 && (*end == 'i' || *end == 'I')) end++;

@@ -497,8 +497,9 @@ mk_status mk_file_replace(const char *path, const void *p, size_t n, mk_err *e)
     if (st) {
         mk_temp_discard(tmp);
         return mk_err_set(e, st, "%s: write failed: %s", path,
-                          strstr(local.msg, ": write failed: ") ? strstr(local.msg, ": write failed: ") + 16
-                                                                 : local.msg);
+                          strstr(local.msg, ": write failed: ")
+                              ? strstr(local.msg, ": write failed: ") + 16
+                              : local.msg);
     }
     st = mk_file_commit(tmp, path, e);
     if (st) mk_temp_discard(tmp);
@@ -543,8 +544,10 @@ void mk_outfile_abort(mk_outfile *o)
     if (!o) return;
     if (o->f) fclose(o->f);
     mk_temp_discard(o->tmp);
-    if (o->path) outfile_free(o);
-    else mk_free(NULL, o, sizeof *o);
+    if (o->path)
+        outfile_free(o);
+    else
+        mk_free(NULL, o, sizeof *o);
 }
 
 mk_status mk_outfile_commit(mk_outfile *o, mk_err *err)

@@ -103,8 +103,7 @@ unsigned mk_f32_f16_range(const float *f, size_t n)
 {
     unsigned r = 0;
     size_t i = 0;
-    for (; i + SCAN_BLOCK <= n && r != RANGE_ALL; i += SCAN_BLOCK)
-        r |= range_of(f + i, SCAN_BLOCK);
+    for (; i + SCAN_BLOCK <= n && r != RANGE_ALL; i += SCAN_BLOCK) r |= range_of(f + i, SCAN_BLOCK);
     if (r != RANGE_ALL) r |= range_of(f + i, n - i);
     return r;
 }
@@ -130,7 +129,7 @@ unsigned mk_f32_copy_f16_range(float *dst, const void *src, size_t n)
 #include <immintrin.h>
 
 __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src, uint16_t *dst,
-                                                               size_t n)
+                                                                size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -143,7 +142,7 @@ __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src
 /* In place: each 32-byte load is consumed before the 16-byte store that may overlap it, and
  * every store lands below the next load, so no input is overwritten before it is read. */
 __attribute__((target("avx,f16c"))) static size_t f32_to_f16_f16c_inplace(unsigned char *b,
-                                                                         size_t n)
+                                                                          size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {

@@ -58,7 +58,8 @@ static mk_status read_member(zip_t *za, zip_uint64_t i, const zip_stat_t *zs, co
 {
     size_t nl = strlen(zs->name);
     zip_file_t *zf = zip_fopen_index(za, i, 0);
-    if (!zf) return mk_err_set(err, MK_EINVAL, "%s: cannot open member: %s", label, zip_strerror(za));
+    if (!zf)
+        return mk_err_set(err, MK_EINVAL, "%s: cannot open member: %s", label, zip_strerror(za));
     mk_tensor t;
     size_t off = 0;
     mk_status st = read_header(zf, zs->size, label, &t, &off, err);
@@ -131,8 +132,8 @@ static mk_status open_failed(const char *path, int zerr, mk_err *err)
     return err ? err->code : MK_EINVAL;
 }
 
-mk_status mk_npz_read_filtered(const char *path, mk_tensor_filter f, void *ud,
-                               mk_tensor_list *out, mk_err *err)
+mk_status mk_npz_read_filtered(const char *path, mk_tensor_filter f, void *ud, mk_tensor_list *out,
+                               mk_err *err)
 {
     memset(out, 0, sizeof *out);
     int fd = mk_open_regular(path, err);

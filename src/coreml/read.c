@@ -160,7 +160,8 @@ static mk_status value_type(rd *r, const PbValueType *vt, mk_type *out, const ch
     switch ((int)vt->type_case) {
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE:
         return tensor_type(r, vt->tensortype, out, what);
-    case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_LIST_TYPE: return list_type(r, vt, out, what);
+    case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_LIST_TYPE:
+        return list_type(r, vt, out, what);
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TUPLE_TYPE: kind = "tuple"; break;
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_DICTIONARY_TYPE: kind = "dict"; break;
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_STATE_TYPE: kind = "state"; break;
@@ -669,7 +670,8 @@ static mk_status read_function(rd *r, const PbFuncEntry *fe)
                  nt->name ? nt->name : "");
         mk_type t;
         const PbValueType *vt = nt->type;
-        int state = vt && vt->type_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_STATE_TYPE;
+        int state =
+            vt && vt->type_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_STATE_TYPE;
         if (state && !(vt = vt->statetype->wrappedtype))
             return fail(r, MK_EINVAL, "%s: a state type wraps no type", what);
         if ((st = define(r, nt->name, what)) || (st = value_type(r, vt, &t, what))) return st;
@@ -809,21 +811,25 @@ static mk_status read_description(rd *r, const PbDesc *d)
     if (!d) return MK_OK;
     mk_status st;
     if (d->n_functions) {
-        if (d->n_functions > 1024) return fail(r, MK_EUNSUPPORTED, "too many function descriptions");
+        if (d->n_functions > 1024)
+            return fail(r, MK_EUNSUPPORTED, "too many function descriptions");
         if (!d->defaultfunctionname || !mk_ir_function_find(p, d->defaultfunctionname))
             return fail(r, MK_EINVAL, "default function '%.100s' is not a function of the program",
                         d->defaultfunctionname ? d->defaultfunctionname : "");
         p->fdescs = mk_arena_array(p->arena, d->n_functions, sizeof *p->fdescs);
-        if (!p->fdescs || !(p->default_function = mk_arena_strdup(p->arena, d->defaultfunctionname)))
+        if (!p->fdescs ||
+            !(p->default_function = mk_arena_strdup(p->arena, d->defaultfunctionname)))
             return oom(r);
         for (size_t i = 0; i < d->n_functions; i++) {
             const CoreML__Specification__FunctionDescription *fd = d->functions[i];
             mk_fdesc *o = &p->fdescs[i];
             if (!fd->name || !mk_ir_function_find(p, fd->name))
-                return fail(r, MK_EINVAL, "description of function '%.100s', which the program lacks",
+                return fail(r, MK_EINVAL,
+                            "description of function '%.100s', which the program lacks",
                             fd->name ? fd->name : "");
             if (!(o->name = mk_arena_strdup(p->arena, fd->name))) return oom(r);
-            if ((st = read_features(r, fd->input, fd->n_input, &o->inputs, &o->n_inputs, "input")) ||
+            if ((st =
+                     read_features(r, fd->input, fd->n_input, &o->inputs, &o->n_inputs, "input")) ||
                 (st = read_features(r, fd->output, fd->n_output, &o->outputs, &o->n_outputs,
                                     "output")) ||
                 (st = read_features(r, fd->state, fd->n_state, &o->states, &o->n_states, "state")))

@@ -100,14 +100,14 @@ static int param_rank(mk_op_kind k, const char *name)
     static const char *const sparse[] = {"nonzero_data", "mask", "shape", NULL};
     static const char *const lsp[] = {"indices_mask", "indices_nonzero_data", "lut", NULL};
     static const char *const ssh[] = {"data_mask", "nonzero_data", "scale", "offset", NULL};
-    const char *const *order = k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE       ? affine
-                               : k == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ? shift
-                               : k == MK_OP_CONSTEXPR_LUT_TO_DENSE          ? lut
-                               : k == MK_OP_CONSTEXPR_CAST                  ? cast
-                               : k == MK_OP_CONSTEXPR_SPARSE_TO_DENSE       ? sparse
-                               : k == MK_OP_CONSTEXPR_LUT_TO_SPARSE         ? lsp
+    const char *const *order = k == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE              ? affine
+                               : k == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE        ? shift
+                               : k == MK_OP_CONSTEXPR_LUT_TO_DENSE                 ? lut
+                               : k == MK_OP_CONSTEXPR_CAST                         ? cast
+                               : k == MK_OP_CONSTEXPR_SPARSE_TO_DENSE              ? sparse
+                               : k == MK_OP_CONSTEXPR_LUT_TO_SPARSE                ? lsp
                                : k == MK_OP_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE ? ssh
-                                                                            : NULL;
+                                                                                   : NULL;
     if (!order) return 0;
     for (int i = 0; order[i]; i++)
         if (strcmp(order[i], name) == 0) return i;
@@ -626,8 +626,10 @@ static mk_status update_state_msgs(wr *w, mk_op *op, PbOp **out)
     mk_op *ws = mk_arena_alloc(w->ar, sizeof *ws), *rs = mk_arena_alloc(w->ar, sizeof *rs);
     if (!ins || !args || !ws || !rs) return oom(w);
     if (!st || !val || op->n_outputs != 1)
-        return mk_err_set(w->e, MK_EINVAL, "%s: op '%s': coreml_update_state needs state, value "
-                          "and one output", w->label, op_label(op));
+        return mk_err_set(w->e, MK_EINVAL,
+                          "%s: op '%s': coreml_update_state needs state, value "
+                          "and one output",
+                          w->label, op_label(op));
     if (!op->name && !(op->name = op->outputs[0]->name)) return oom(w);
     args[0] = st, args[1] = val;
     ins[0] = (mk_input){"input", 1, &args[0]};
@@ -979,13 +981,13 @@ static mk_status model_msg(wr *w, PbModel **out)
         const mk_function *f = multi ? p->functions[i] : mf;
         fdesc_out *o = &fds[i];
         if (!multi) {
-            *o = (fdesc_out){p->inputs, p->outputs, p->states, p->n_inputs, p->n_outputs,
-                             p->n_states};
+            *o = (fdesc_out){p->inputs,   p->outputs,   p->states,
+                             p->n_inputs, p->n_outputs, p->n_states};
         } else {
             for (int k = 0; k < p->n_fdescs; k++)
                 if (p->fdescs[k].name && strcmp(p->fdescs[k].name, f->name) == 0)
-                    *o = (fdesc_out){p->fdescs[k].inputs,   p->fdescs[k].outputs,
-                                     p->fdescs[k].states,   p->fdescs[k].n_inputs,
+                    *o = (fdesc_out){p->fdescs[k].inputs,    p->fdescs[k].outputs,
+                                     p->fdescs[k].states,    p->fdescs[k].n_inputs,
                                      p->fdescs[k].n_outputs, p->fdescs[k].n_states};
         }
         if ((st = features(w, f, o))) return st;

@@ -32,8 +32,8 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
 void mk_interp_free(mk_interp *ip);
 /* Called after each op (nested blocks included) with each float output v, as fp32 after any
  * fp16 rounding; data is valid only during the call. */
-typedef void (*mk_interp_observer)(void *ud, const mk_op *op, const mk_value *v,
-                                   const float *data, size_t numel);
+typedef void (*mk_interp_observer)(void *ud, const mk_op *op, const mk_value *v, const float *data,
+                                   size_t numel);
 /* mk_interp_new with an observer (fn may be NULL); fusion is off so every op is seen. */
 mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts,
                                  mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e);
@@ -302,50 +302,5 @@ static inline float mk_sign_select(float x, float neg)
     memcpy(&x, &u, 4);
     return x;
 }
-
-/* ---- kernels (one per op or family) ---- */
-#define MK_KERNELS(X)                                                                              \
-    X(k_const)                                                                                     \
-    X(k_constexpr_affine) X(k_constexpr_blockwise) X(k_constexpr_cast) X(k_constexpr_lut)          \
-    X(k_constexpr_sparse) X(k_constexpr_lut_sparse) X(k_constexpr_sparse_shift)                    \
-        X(k_binary) X(k_unary) X(k_clip) X(k_cast) X(k_activation) X(k_prelu) X(k_softmax) X(      \
-            k_linear) X(k_matmul) X(k_einsum) X(k_conv) X(k_conv_transpose) X(k_batch_norm)        \
-            X(k_instance_norm) X(k_layer_norm) X(k_l2_norm) X(k_lrn) X(k_pool) X(k_reduce) X(      \
-                k_arg_reduce) X(k_cumsum) X(k_copy_reshape) X(k_transpose) X(k_concat) X(k_split)  \
-                X(k_stack) X(k_slice_by_index) X(k_slice_by_size) X(k_slice_update) X(k_gather)    \
-                    X(k_gather_along_axis) X(k_gather_nd) X(k_scatter) X(k_scatter_along_axis)     \
-                        X(k_scatter_nd) X(k_tile) X(k_pad) X(k_reverse) X(k_select) X(k_shape)     \
-                            X(k_fill) X(k_fill_like) X(k_range_1d) X(k_one_hot) X(k_topk)          \
-                                X(k_argsort) X(k_non_zero) X(k_band_part) X(k_depth_to_space)      \
-                                    X(k_space_to_depth) X(k_pixel_shuffle) X(k_upsample_nearest)   \
-                                        X(k_upsample_bilinear) X(k_resize_nearest)                 \
-                                            X(k_resize_bilinear) X(k_resize) X(k_resample) X(k_lstm) X(k_gru)    \
-                                                X(k_rnn) X(k_sdpa) X(k_cond) X(k_while_loop)       \
-                                                    X(k_quantize) X(k_dequantize) X(k_read_state) X(k_update_state)
-
-#define MK_DECL_KERNEL(name) mk_status mk_##name(mk_kctx *k);
-MK_KERNELS(MK_DECL_KERNEL)
-#undef MK_DECL_KERNEL
-/* k_param_act.c, k_layout.c, k_random.c */
-mk_status mk_k_random(mk_kctx *k);
-mk_status mk_k_random_categorical(mk_kctx *k);
-mk_status mk_k_clamped_relu(mk_kctx *k);
-mk_status mk_k_thresholded_relu(mk_kctx *k);
-mk_status mk_k_softplus_parametric(mk_kctx *k);
-mk_status mk_k_pixel_unshuffle(mk_kctx *k);
-mk_status mk_k_batch_space(mk_kctx *k);
-mk_status mk_k_reverse_sequence(mk_kctx *k);
-mk_status mk_k_sliding_windows(mk_kctx *k);
-mk_status mk_k_reshape_like(mk_kctx *k);
-mk_status mk_k_crop(mk_kctx *k);
-/* k_image.c, k_list.c */
-mk_status mk_k_affine(mk_kctx *k);
-mk_status mk_k_crop_resize(mk_kctx *k);
-mk_status mk_k_nms(mk_kctx *k);
-mk_status mk_k_make_list(mk_kctx *k);
-mk_status mk_k_list_length(mk_kctx *k);
-mk_status mk_k_list_read(mk_kctx *k);
-mk_status mk_k_list_write(mk_kctx *k);
-mk_status mk_k_list_gather(mk_kctx *k);
 
 #endif

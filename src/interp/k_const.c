@@ -315,8 +315,9 @@ static void put_mask(const mk_rt *mask, int ax, int64_t vs, mk_rt *out)
     for (size_t i = 0; i < mask->numel; i++, step(c, &mask->type)) {
         size_t outer = i / (inner * (size_t)mask->type.dims[ax]), in = i % inner;
         for (int64_t t = 0; t < vs; t++) {
-            size_t o = (outer * (size_t)(mask->type.dims[ax] * vs) + (size_t)(c[ax] * vs + t)) *
-                           inner + in;
+            size_t o =
+                (outer * (size_t)(mask->type.dims[ax] * vs) + (size_t)(c[ax] * vs + t)) * inner +
+                in;
             ((int32_t *)out->data)[o] = mk_rt_i64(mask, i) != 0;
         }
     }
@@ -378,7 +379,8 @@ mk_status mk_k_constexpr_sparse_shift(mk_kctx *k)
     if ((st = sparse_outs_ok(k, mask, 1)) || (st = check_blocks(k, mask, sc, "scale")) ||
         (off && (st = check_blocks(k, mask, off, "offset"))))
         return st;
-    if (off && off->numel != sc->numel) return mk_kerr(k, MK_EINVAL, "offset must be shaped like scale");
+    if (off && off->numel != sc->numel)
+        return mk_kerr(k, MK_EINVAL, "offset must be shaped like scale");
     if (k->outs[1]->numel != nz->numel || mk_interp_layout(k->outs[1]->type.dtype) != MK_L_F32)
         return mk_kerr(k, MK_EINVAL, "data output must be float and match nonzero_data");
     int64_t c[MK_MAX_RANK] = {0};

@@ -1,6 +1,6 @@
-/* write_state and coreml_update_state (iOS18): write value into the state buffer in place (the state input's
- * slot is the interpreter's state buffer, kept across runs); the latter returns the value. read_state
- * is a plain copy (k_shape.c), so a value read earlier keeps the old contents. */
+/* write_state and coreml_update_state (iOS18): write value into the state buffer in place (the
+ * state input's slot is the interpreter's state buffer, kept across runs); the latter returns the
+ * value. read_state is a plain copy (k_shape.c), so a value read earlier keeps the old contents. */
 #include "interp_int.h"
 
 mk_status mk_k_update_state(mk_kctx *k)

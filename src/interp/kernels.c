@@ -4,7 +4,8 @@
 #include "interp_int.h"
 
 static const mk_kernel table[MK_OP__COUNT] = {
-#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning) [MK_OP_##e] = mk_k_##kern,
+#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                        \
+    [MK_OP_##e] = mk_k_##kern,
 #include "ir/ops.def"
 #undef MK_OP
 };

@@ -561,12 +561,13 @@ static mk_status mk_ir_rule_sparse_shift_scale(mk_ictx *c)
     if (!s) return c->e->code;
     if (mask->type.rank >= 0 && s->type.rank >= 0) {
         if (mask->type.rank != s->type.rank)
-            return mk_ir_infer_fail(c, "scale rank %d differs from data_mask rank %d",
-                                    s->type.rank, mask->type.rank);
+            return mk_ir_infer_fail(c, "scale rank %d differs from data_mask rank %d", s->type.rank,
+                                    mask->type.rank);
         for (int i = 0; i < s->type.rank; i++) {
             int64_t a = mask->type.dims[i], b = s->type.dims[i];
             if (b == 0 || (a >= 0 && b > 0 && a % b))
-                return mk_ir_infer_fail(c, "data_mask dim %d (%lld) not a multiple of scale dim %lld",
+                return mk_ir_infer_fail(c,
+                                        "data_mask dim %d (%lld) not a multiple of scale dim %lld",
                                         i, (long long)a, (long long)b);
         }
     }
@@ -935,7 +936,7 @@ static mk_status mk_ir_rule_while_loop(mk_ictx *c)
 /* ---- the table ---- */
 
 static const mk_ir_rule rules[MK_OP__COUNT] = {
-#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                      \
+#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                        \
     [MK_OP_##e] = mk_ir_rule_##rule,
 #include "ops.def"
 #undef MK_OP

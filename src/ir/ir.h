@@ -112,7 +112,7 @@ typedef struct mk_const {
     const void *data; /* row-major payload; for MK_DT_STRING an array of const char * */
     size_t nbytes;
     mk_storage storage;
-    uint64_t blob_offset; /* metadata offset in weight.bin when read from or written to one */
+    uint64_t blob_offset;    /* metadata offset in weight.bin when read from or written to one */
     unsigned char f16_range; /* cache of mk_ir_const_beyond_f16 (the payload never changes) */
 } mk_const;
 

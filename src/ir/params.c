@@ -95,10 +95,19 @@
     }
 /* tied to x's dtype up to iOS16 (one domain T); a domain U of its own from iOS17, shared by
  * the op's other _TU parameters (MK_PARAM_SAME_U) */
-#define RC_TU(n, dt) RC_T(n, dt, U16), {.name = n, .flags = R | C | SU, .dtypes = dt, S17}
-#define OC_TU(n, dt) OC_T(n, dt, U16), {.name = n, .flags = C | SU, .dtypes = dt, S17}
+#define RC_TU(n, dt)                                                                               \
+    RC_T(n, dt, U16),                                                                              \
+    {                                                                                              \
+        .name = n, .flags = R | C | SU, .dtypes = dt, S17                                          \
+    }
+#define OC_TU(n, dt)                                                                               \
+    OC_T(n, dt, U16),                                                                              \
+    {                                                                                              \
+        .name = n, .flags = C | SU, .dtypes = dt, S17                                              \
+    }
 #define DF_TU(n, x)                                                                                \
-    DF_T(n, x, U16), {                                                                             \
+    DF_T(n, x, U16),                                                                               \
+    {                                                                                              \
         .name = n, .flags = C | SU, .dtypes = NUM, .def = MK_DEF_FLOAT, .fval = x, S17             \
     }
 /* a float default whose domain is fp32/int32 only (upsample scale factors: never fp16) */
@@ -143,20 +152,27 @@
 
 /* the per-op lists named by ops.def's params column */
 #define P_CONST PARAMS(RA("val", 0, ALL))
-#define P_CONSTEXPR_AFFINE_DEQUANTIZE PARAMS(RA("quantized_data", B_(INT8) | B_(UINT8), ALL), \
-               RA("zero_point", B_(INT8) | B_(UINT8) | B_(FP32), ALL), RA("scale", FLT, ALL), \
-               RA("axis", I32, ALL))
-#define P_CONSTEXPR_BLOCKWISE_SHIFT_SCALE PARAMS(RC("data", 0, ALL), RC("scale", FLT, ALL), OC("offset", 0, ALL))
-#define P_CONSTEXPR_CAST PARAMS(RA("source_val", B_(FP16), U17), RA("output_dtype", STR, U17), \
-                                    RC("source_val", B_(FP16), S18), RC("output_dtype", STR, S18))
-#define P_CONSTEXPR_LUT_TO_DENSE PARAMS(RA("indices", B_(UINT8), U17), RA("lut", 0, U17), RA("shape", 0, U17), \
-               RC("indices", 0, S18), RC("lut", 0, S18), OC("vector_axis", I32, S18))
-#define P_CONSTEXPR_SPARSE_TO_DENSE PARAMS(RA("nonzero_data", 0, U17), RA("mask", B_(UINT8), U17), RA("shape", 0, U17), \
-               RC("nonzero_data", 0, S18), RC("mask", B_(UINT1), S18))
-#define P_CONSTEXPR_LUT_TO_SPARSE PARAMS(RC("indices_mask", B_(UINT1), ALL), RC("indices_nonzero_data", 0, ALL), \
-               RC("lut", 0, ALL), OC("vector_axis", I32, ALL))
-#define P_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE PARAMS(RC("data_mask", B_(UINT1), ALL), RC("nonzero_data", 0, ALL), \
-               RC("scale", FLT, ALL), OC("offset", 0, ALL))
+#define P_CONSTEXPR_AFFINE_DEQUANTIZE                                                              \
+    PARAMS(RA("quantized_data", B_(INT8) | B_(UINT8), ALL),                                        \
+           RA("zero_point", B_(INT8) | B_(UINT8) | B_(FP32), ALL), RA("scale", FLT, ALL),          \
+           RA("axis", I32, ALL))
+#define P_CONSTEXPR_BLOCKWISE_SHIFT_SCALE                                                          \
+    PARAMS(RC("data", 0, ALL), RC("scale", FLT, ALL), OC("offset", 0, ALL))
+#define P_CONSTEXPR_CAST                                                                           \
+    PARAMS(RA("source_val", B_(FP16), U17), RA("output_dtype", STR, U17),                          \
+           RC("source_val", B_(FP16), S18), RC("output_dtype", STR, S18))
+#define P_CONSTEXPR_LUT_TO_DENSE                                                                   \
+    PARAMS(RA("indices", B_(UINT8), U17), RA("lut", 0, U17), RA("shape", 0, U17),                  \
+           RC("indices", 0, S18), RC("lut", 0, S18), OC("vector_axis", I32, S18))
+#define P_CONSTEXPR_SPARSE_TO_DENSE                                                                \
+    PARAMS(RA("nonzero_data", 0, U17), RA("mask", B_(UINT8), U17), RA("shape", 0, U17),            \
+           RC("nonzero_data", 0, S18), RC("mask", B_(UINT1), S18))
+#define P_CONSTEXPR_LUT_TO_SPARSE                                                                  \
+    PARAMS(RC("indices_mask", B_(UINT1), ALL), RC("indices_nonzero_data", 0, ALL),                 \
+           RC("lut", 0, ALL), OC("vector_axis", I32, ALL))
+#define P_CONSTEXPR_SPARSE_BLOCKWISE_SHIFT_SCALE                                                   \
+    PARAMS(RC("data_mask", B_(UINT1), ALL), RC("nonzero_data", 0, ALL), RC("scale", FLT, ALL),     \
+           OC("offset", 0, ALL))
 #define P_LOGICAL_AND PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL))
 #define P_LOGICAL_OR PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL))
 #define P_LOGICAL_XOR PARAMS(IN("x", BOOL, ALL), IN("y", BOOL, ALL))
@@ -169,61 +185,77 @@
 #define P_CAST PARAMS(IN("x", NUM, ALL), RC("dtype", STR, ALL))
 #define P_GELU PARAMS(IN("x", FLT, ALL), DS("mode", "EXACT", ALL))
 #define P_SOFTMAX PARAMS(IN("x", FLT, ALL), DI("axis", -1, ALL))
-#define P_LINEAR PARAMS(IN("x", NUM, ALL), RC_TU("weight", NUM), \
-               {.name = "bias", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_ZERO_BIAS, U16}, \
-               DK("bias", MK_DEF_ZERO_BIAS, NUM, S17))
-#define P_MATMUL PARAMS(IN("x", NUM, ALL), IN_T("y", NUM, U16), IN("y", NUM, S17), \
-                            DB("transpose_x", 0, ALL), DB("transpose_y", 0, ALL))
+#define P_LINEAR                                                                                   \
+    PARAMS(IN("x", NUM, ALL), RC_TU("weight", NUM),                                                \
+           {.name = "bias", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_ZERO_BIAS, U16},         \
+           DK("bias", MK_DEF_ZERO_BIAS, NUM, S17))
+#define P_MATMUL                                                                                   \
+    PARAMS(IN("x", NUM, ALL), IN_T("y", NUM, U16), IN("y", NUM, S17), DB("transpose_x", 0, ALL),   \
+           DB("transpose_y", 0, ALL))
 #define P_EINSUM PARAMS({.name = "values", .flags = R | T, ALL}, RC("equation", STR, ALL))
-#define P_CONV PARAMS(IN("x", FLT, ALL), IN_T("weight", FLT, U16), IN("weight", FLT, S17), \
-                          OC_T("bias", FLT, U16), OPT("bias", FLT, S17), \
-                          DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), \
-                          DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), \
-                          DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
-#define P_CONV_TRANSPOSE PARAMS(IN("x", FLT, ALL), RC_T("weight", FLT, U16), IN("weight", FLT, S17), \
-               OC_T("bias", FLT, U16), OPT("bias", FLT, S17), \
-               DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), OC("output_shape", I32, ALL), \
-               DS("pad_type", "valid", ALL), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), \
-               DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
-#define P_BATCH_NORM PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT), \
-                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
-#define P_INSTANCE_NORM PARAMS(IN("x", FLT, ALL), OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
-#define P_LAYER_NORM PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), \
-                                OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
+#define P_CONV                                                                                     \
+    PARAMS(IN("x", FLT, ALL), IN_T("weight", FLT, U16), IN("weight", FLT, S17),                    \
+           OC_T("bias", FLT, U16), OPT("bias", FLT, S17),                                          \
+           DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), DS("pad_type", "valid", ALL),             \
+           DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),                                                \
+           DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
+#define P_CONV_TRANSPOSE                                                                           \
+    PARAMS(IN("x", FLT, ALL), RC_T("weight", FLT, U16), IN("weight", FLT, S17),                    \
+           OC_T("bias", FLT, U16), OPT("bias", FLT, S17), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL), \
+           OC("output_shape", I32, ALL), DS("pad_type", "valid", ALL),                             \
+           DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),                                           \
+           DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
+#define P_BATCH_NORM                                                                               \
+    PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT), OC_TU("gamma", FLT),     \
+           OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
+#define P_INSTANCE_NORM                                                                            \
+    PARAMS(IN("x", FLT, ALL), OC_TU("gamma", FLT), OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
+#define P_LAYER_NORM                                                                               \
+    PARAMS(IN("x", FLT, ALL), DK("axes", MK_DEF_ALL_AXES, I32, ALL), OC_TU("gamma", FLT),          \
+           OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
 #define P_L2_NORM PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", 1e-6))
-#define P_LOCAL_RESPONSE_NORM PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF_TU("alpha", 1e-4), DF_TU("beta", 0.75), \
-               DF_TU("k", 1.0))
+#define P_LOCAL_RESPONSE_NORM                                                                      \
+    PARAMS(IN("x", FLT, ALL), RC("size", I32, ALL), DF_TU("alpha", 1e-4), DF_TU("beta", 0.75),     \
+           DF_TU("k", 1.0))
 #define P_AVG_POOL POOL(DB("ceil_mode", 0, ALL), DB("exclude_padding_from_average", 0, ALL))
 #define P_MAX_POOL POOL(DB("ceil_mode", 0, ALL))
 #define P_L2_POOL POOL(DB("ceil_mode", 0, ALL))
-#define P_CUMSUM PARAMS(IN("x", NUM, ALL), DI("axis", 0, ALL), DB("exclusive", 0, ALL), \
-                            DB("reverse", 0, ALL))
+#define P_CUMSUM                                                                                   \
+    PARAMS(IN("x", NUM, ALL), DI("axis", 0, ALL), DB("exclusive", 0, ALL), DB("reverse", 0, ALL))
 #define P_RESHAPE PARAMS(IN("x", NUM, ALL), IN("shape", I32, ALL))
 #define P_TRANSPOSE PARAMS(IN("x", NUM, ALL), RC("perm", I32, ALL))
 #define P_EXPAND_DIMS PARAMS(IN("x", NUM, ALL), RC("axes", I32, ALL))
 #define P_SQUEEZE PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL))
 #define P_FLATTEN2D PARAMS(IN("x", NUM, ALL), DI("axis", 1, ALL))
-#define P_CONCAT PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL}, \
-                            RC("axis", I32, ALL), DB("interleave", 0, ALL))
-#define P_SPLIT PARAMS(IN("x", NUM, ALL), OC("num_splits", I32, ALL), \
-                           OC("split_sizes", I32, ALL), RC("axis", I32, ALL))
+#define P_CONCAT                                                                                   \
+    PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL}, RC("axis", I32, ALL),           \
+           DB("interleave", 0, ALL))
+#define P_SPLIT                                                                                    \
+    PARAMS(IN("x", NUM, ALL), OC("num_splits", I32, ALL), OC("split_sizes", I32, ALL),             \
+           RC("axis", I32, ALL))
 #define P_STACK PARAMS({.name = "values", .flags = R | T, .dtypes = NUM, ALL}, RC("axis", I32, ALL))
-#define P_SLICE_BY_INDEX PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("end", I32, ALL), SLICE_MASKS)
+#define P_SLICE_BY_INDEX                                                                           \
+    PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("end", I32, ALL), SLICE_MASKS)
 #define P_SLICE_BY_SIZE PARAMS(IN("x", NUM, ALL), IN("begin", I32, ALL), IN("size", I32, ALL))
-#define P_SLICE_UPDATE PARAMS(IN("x", NUM, ALL), IN("update", NUM, ALL), IN("begin", I32, ALL), \
-                                  IN("end", I32, ALL), SLICE_MASKS)
-#define P_GATHER PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("axis", 0, ALL), \
-                            DI("batch_dims", 0, S16), DB("validate_indices", 0, S17))
-#define P_GATHER_ALONG_AXIS PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), \
-                                       DI("axis", 0, ALL), DB("validate_indices", 0, S17))
-#define P_GATHER_ND PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("batch_dims", 0, S16), \
-                               DB("validate_indices", 0, S17))
+#define P_SLICE_UPDATE                                                                             \
+    PARAMS(IN("x", NUM, ALL), IN("update", NUM, ALL), IN("begin", I32, ALL), IN("end", I32, ALL),  \
+           SLICE_MASKS)
+#define P_GATHER                                                                                   \
+    PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("axis", 0, ALL),                         \
+           DI("batch_dims", 0, S16), DB("validate_indices", 0, S17))
+#define P_GATHER_ALONG_AXIS                                                                        \
+    PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("axis", 0, ALL),                         \
+           DB("validate_indices", 0, S17))
+#define P_GATHER_ND                                                                                \
+    PARAMS(IN("x", NUM, ALL), IN("indices", I32, ALL), DI("batch_dims", 0, S16),                   \
+           DB("validate_indices", 0, S17))
 #define P_SCATTER SCATTER(DI("axis", 0, ALL), )
 #define P_SCATTER_ALONG_AXIS SCATTER(DI("axis", 0, ALL), )
 #define P_SCATTER_ND SCATTER()
 #define P_TILE PARAMS(IN("x", NUM, ALL), IN("reps", I32, ALL))
-#define P_PAD PARAMS(IN("x", NUM, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL), \
-                         DF_T("constant_val", 0.0, ALL))
+#define P_PAD                                                                                      \
+    PARAMS(IN("x", NUM, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL),                    \
+           DF_T("constant_val", 0.0, ALL))
 #define P_REVERSE PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL))
 #define P_SELECT PARAMS(IN("cond", BOOL, ALL), IN("a", NUM, ALL), IN_T("b", NUM, ALL))
 #define P_SHAPE PARAMS(IN("x", NUM, ALL))
@@ -231,13 +263,15 @@
 #define P_FILL PARAMS(IN("shape", I32, ALL), DF("value", 0.0, ALL))
 #define P_FILL_LIKE PARAMS(IN("ref_tensor", NUM, ALL), DF("value", 0.0, ALL))
 #define P_RANGE_1D PARAMS(IN("end", NUM, ALL), IN_T("start", NUM, ALL), IN_T("step", NUM, ALL))
-#define P_ONE_HOT PARAMS( \
-        IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL), \
-        {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL}, \
+#define P_ONE_HOT                                                                                  \
+    PARAMS(                                                                                        \
+        IN("indices", I32, ALL), IN("one_hot_vector_size", I32, ALL), DI("axis", -1, ALL),         \
+        {.name = "on_value", .flags = C, .dtypes = NUM, .def = MK_DEF_INT, .ival = 1, ALL},        \
         {.name = "off_value", .flags = C | ST, .dtypes = NUM, .def = MK_DEF_INT, .ival = 0, ALL})
-#define P_TOPK PARAMS(IN("x", NUM, ALL), DI("k", 1, ALL), DI("axis", -1, ALL), \
-                          DB("ascending", 0, ALL), DB("sort", 1, S16), DB("return_indices", 1, S16), \
-                          DS("output_indices_dtype", "int32", S17))
+#define P_TOPK                                                                                     \
+    PARAMS(IN("x", NUM, ALL), DI("k", 1, ALL), DI("axis", -1, ALL), DB("ascending", 0, ALL),       \
+           DB("sort", 1, S16), DB("return_indices", 1, S16),                                       \
+           DS("output_indices_dtype", "int32", S17))
 #define P_ARGSORT PARAMS(IN("x", NUM, ALL), DI("axis", -1, ALL), DB("ascending", 0, ALL))
 #define P_NON_ZERO PARAMS(IN("x", NUM, ALL))
 #define P_BAND_PART PARAMS(IN("x", NUM, ALL), DI("lower", -1, ALL), DI("upper", -1, ALL))
@@ -245,90 +279,110 @@
 #define P_SPACE_TO_DEPTH PARAMS(IN("x", NUM, ALL), RC("block_size", I32, ALL))
 #define P_PIXEL_SHUFFLE PARAMS(IN("x", NUM, ALL), RC("upscale_factor", I32, ALL))
 #define P_PIXEL_UNSHUFFLE PARAMS(IN("x", NUM, ALL), RC("downscale_factor", I32, ALL))
-#define P_BATCH_TO_SPACE PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("crops", I32, ALL))
-#define P_SPACE_TO_BATCH PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("paddings", I32, ALL))
-#define P_REVERSE_SEQUENCE PARAMS(IN("x", NUM, ALL), IN("lengths", I32, ALL), \
-                                      DI("seq_axis", 0, ALL), DI("batch_axis", 0, ALL))
-#define P_SLIDING_WINDOWS PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL), RC("size", I32, ALL), DI("stride", 1, ALL))
-#define P_RESHAPE_LIKE PARAMS(IN("x", NUM, ALL), {.name = "ref_tensors", .flags = R | T, ALL}, \
-                                  {.name = "begins", .flags = R | T | C, .dtypes = I32, ALL}, \
-                                  {.name = "ends", .flags = R | T | C, .dtypes = I32, ALL}, \
-                                  {.name = "end_masks", .flags = R | T | C, .dtypes = BOOL, ALL})
+#define P_BATCH_TO_SPACE                                                                           \
+    PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("crops", I32, ALL))
+#define P_SPACE_TO_BATCH                                                                           \
+    PARAMS(IN("x", NUM, ALL), RC("block_shape", I32, ALL), RC("paddings", I32, ALL))
+#define P_REVERSE_SEQUENCE                                                                         \
+    PARAMS(IN("x", NUM, ALL), IN("lengths", I32, ALL), DI("seq_axis", 0, ALL),                     \
+           DI("batch_axis", 0, ALL))
+#define P_SLIDING_WINDOWS                                                                          \
+    PARAMS(IN("x", NUM, ALL), RC("axis", I32, ALL), RC("size", I32, ALL), DI("stride", 1, ALL))
+#define P_RESHAPE_LIKE                                                                             \
+    PARAMS(IN("x", NUM, ALL), {.name = "ref_tensors", .flags = R | T, ALL},                        \
+           {.name = "begins", .flags = R | T | C, .dtypes = I32, ALL},                             \
+           {.name = "ends", .flags = R | T | C, .dtypes = I32, ALL},                               \
+           {.name = "end_masks", .flags = R | T | C, .dtypes = BOOL, ALL})
 #define P_CROP PARAMS(IN("x", FLT, ALL), RC("crop_height", I32, ALL), RC("crop_width", I32, ALL))
 #define P_UPSAMPLE_NEAREST_NEIGHBOR PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES)
-#define P_UPSAMPLE_BILINEAR PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES, DB("align_corners", 1, ALL), \
-               OC("half_pixel_centers", BOOL, S16))
-#define P_RESIZE_NEAREST_NEIGHBOR PARAMS(IN("x", FLT, ALL), RC("target_size_height", I32, ALL), \
-                                             RC("target_size_width", I32, ALL))
-#define P_RESIZE_BILINEAR PARAMS(IN("x", FLT, ALL), DI("target_size_height", 1, ALL), DI("target_size_width", 1, ALL), \
-               DS("sampling_mode", "DEFAULT", ALL))
-#define P_RESIZE PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL), \
-               DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL))
+#define P_UPSAMPLE_BILINEAR                                                                        \
+    PARAMS(IN("x", FLT, ALL), UPSAMPLE_SCALES, DB("align_corners", 1, ALL),                        \
+           OC("half_pixel_centers", BOOL, S16))
+#define P_RESIZE_NEAREST_NEIGHBOR                                                                  \
+    PARAMS(IN("x", FLT, ALL), RC("target_size_height", I32, ALL), RC("target_size_width", I32, ALL))
+#define P_RESIZE_BILINEAR                                                                          \
+    PARAMS(IN("x", FLT, ALL), DI("target_size_height", 1, ALL), DI("target_size_width", 1, ALL),   \
+           DS("sampling_mode", "DEFAULT", ALL))
+#define P_RESIZE                                                                                   \
+    PARAMS(IN("x", FLT, ALL), IN("shape", I32, ALL), RC("resized_dims", I32, ALL),                 \
+           DS("interpolation_mode", "LINEAR", ALL), DS("sampling_mode", "DEFAULT", ALL))
 /* every parameter required (no defaults); coordinates: int32/fp32, fp16 too from iOS16,
  * also int8/uint8/int16/uint16 from iOS17 */
-#define P_RESAMPLE PARAMS( \
-        IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15), \
-        {.name = "coordinates", .flags = R, .dtypes = B_(INT32) | FLT, .since = 16, .until = 16}, \
-        IN("coordinates", INTS | FLT, S17), RC("sampling_mode", STR, ALL), \
-        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL), \
+#define P_RESAMPLE                                                                                 \
+    PARAMS(                                                                                        \
+        IN("x", FLT, ALL), IN("coordinates", B_(INT32) | B_(FP32), U15),                           \
+        {.name = "coordinates", .flags = R, .dtypes = B_(INT32) | FLT, .since = 16, .until = 16},  \
+        IN("coordinates", INTS | FLT, S17), RC("sampling_mode", STR, ALL),                         \
+        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),                             \
         RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL))
 /* affine: only bilinear, constant 0 padding, normalized_minus_one_to_one are defined */
-#define P_AFFINE PARAMS(IN("x", FLT, ALL), IN_T("transform_matrix", FLT, ALL), \
-        RC("output_height", I32, ALL), RC("output_width", I32, ALL), RC("sampling_mode", STR, ALL), \
-        RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL), \
-        RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL))
+#define P_AFFINE                                                                                   \
+    PARAMS(IN("x", FLT, ALL), IN_T("transform_matrix", FLT, ALL), RC("output_height", I32, ALL),   \
+           RC("output_width", I32, ALL), RC("sampling_mode", STR, ALL),                            \
+           RC("padding_mode", STR, ALL), RC_T("padding_value", FLT, ALL),                          \
+           RC("coordinates_mode", STR, ALL), RC("align_corners", BOOL, ALL))
 /* roi [N,1,4|5,1,1] until iOS16; boxes [N,4] + box_indices [N] from iOS17 */
-#define P_CROP_RESIZE PARAMS(IN("x", FLT, ALL), IN_T("roi", FLT, U16), \
-        IN("boxes", FLT | B_(UINT16), S17), OPT("box_indices", B_(UINT16) | B_(INT32), S17), \
-        DI("target_height", 1, ALL), DI("target_width", 1, ALL), \
-        DB("normalized_coordinates", 0, ALL), DF_F32("spatial_scale", 1, ALL), \
-        DS("box_coordinate_mode", "CORNERS_HEIGHT_FIRST", ALL), DS("sampling_mode", "DEFAULT", ALL), \
-        DF_T("pad_value", 0, S16))
+#define P_CROP_RESIZE                                                                              \
+    PARAMS(IN("x", FLT, ALL), IN_T("roi", FLT, U16), IN("boxes", FLT | B_(UINT16), S17),           \
+           OPT("box_indices", B_(UINT16) | B_(INT32), S17), DI("target_height", 1, ALL),           \
+           DI("target_width", 1, ALL), DB("normalized_coordinates", 0, ALL),                       \
+           DF_F32("spatial_scale", 1, ALL),                                                        \
+           DS("box_coordinate_mode", "CORNERS_HEIGHT_FIRST", ALL),                                 \
+           DS("sampling_mode", "DEFAULT", ALL), DF_T("pad_value", 0, S16))
 /* boxes [n,B,4], scores [n,B,K] until iOS16; [n,4,B], [n,K,B] and no score_threshold from
  * iOS17 */
-#define P_NON_MAXIMUM_SUPPRESSION PARAMS(IN("boxes", FLT, ALL), IN_T("scores", FLT, ALL), \
-        RC_T("iou_threshold", FLT, ALL), RC_T("score_threshold", FLT, U16), \
-        RC("max_boxes", I32, ALL), DB("per_class_suppression", 0, ALL))
+#define P_NON_MAXIMUM_SUPPRESSION                                                                  \
+    PARAMS(IN("boxes", FLT, ALL), IN_T("scores", FLT, ALL), RC_T("iou_threshold", FLT, ALL),       \
+           RC_T("score_threshold", FLT, U16), RC("max_boxes", I32, ALL),                           \
+           DB("per_class_suppression", 0, ALL))
 /* lists: elem_shape is a tuple of int32 (or string: a symbolic dim) constants */
-#define P_MAKE_LIST PARAMS({.name = "init_length", .dtypes = I32, .def = MK_DEF_INT, .ival = 1, ALL}, \
-        DB("dynamic_length", 1, ALL), \
-        {.name = "elem_shape", .flags = R | T | C, .dtypes = I32 | STR, ALL}, \
-        DS("dtype", "fp32", ALL))
+#define P_MAKE_LIST                                                                                \
+    PARAMS({.name = "init_length", .dtypes = I32, .def = MK_DEF_INT, .ival = 1, ALL},              \
+           DB("dynamic_length", 1, ALL),                                                           \
+           {.name = "elem_shape", .flags = R | T | C, .dtypes = I32 | STR, ALL},                   \
+           DS("dtype", "fp32", ALL))
 #define P_LIST_LENGTH PARAMS(IN("ls", 0, ALL))
 #define P_LIST_READ PARAMS(IN("ls", 0, ALL), IN("index", I32, ALL))
 #define P_LIST_WRITE PARAMS(IN("ls", 0, ALL), IN("index", I32, ALL), IN("value", 0, ALL))
 #define P_LIST_GATHER PARAMS(IN("ls", 0, ALL), IN("indices", I32, ALL))
 #define P_LIST_SCATTER PARAMS(IN("ls", 0, ALL), IN("indices", I32, ALL), IN("value", 0, ALL))
-#define P_LSTM PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"), \
-               RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"), \
-               RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"), \
-               RNN_OC("peephole_back"), DS("direction", "forward", ALL), \
-               DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL), \
-               DS("cell_activation", "tanh", ALL), DS("activation", "tanh", ALL), RNN_OC("clip"))
-#define P_GRU PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), \
-                         RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), \
-                         DS("direction", "forward", ALL), DB("output_sequence", 0, ALL), \
-                         DS("recurrent_activation", "sigmoid", ALL), DS("activation", "tanh", ALL), \
-                         OC("reset_after", BOOL, S18), OC_T("input_bias", FLT, S18))
-#define P_RNN PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_RC("weight_ih"), \
-               RNN_RC("weight_hh"), RNN_OC("bias"), DS("direction", "forward", ALL), \
-               DB("output_sequence", 0, ALL), DS("activation", "tanh", ALL))
-#define P_SCALED_DOT_PRODUCT_ATTENTION PARAMS(IN("query", FLT, ALL), IN_T("key", FLT, ALL), IN_T("value", FLT, ALL), \
-               OPT("attn_mask", FLT | BOOL, ALL))
+#define P_LSTM                                                                                     \
+    PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_IN("initial_c"),    \
+           RNN_RC("weight_ih"), RNN_RC("weight_hh"), RNN_OC("bias"), RNN_OC("peephole"),           \
+           RNN_OC("weight_ih_back"), RNN_OC("weight_hh_back"), RNN_OC("bias_back"),                \
+           RNN_OC("peephole_back"), DS("direction", "forward", ALL),                               \
+           DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL),              \
+           DS("cell_activation", "tanh", ALL), DS("activation", "tanh", ALL), RNN_OC("clip"))
+#define P_GRU                                                                                      \
+    PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_RC("weight_ih"),    \
+           RNN_RC("weight_hh"), RNN_OC("bias"), DS("direction", "forward", ALL),                   \
+           DB("output_sequence", 0, ALL), DS("recurrent_activation", "sigmoid", ALL),              \
+           DS("activation", "tanh", ALL), OC("reset_after", BOOL, S18),                            \
+           OC_T("input_bias", FLT, S18))
+#define P_RNN                                                                                      \
+    PARAMS(IN("x", B_(FP32), U16), IN("x", FLT, S17), RNN_IN("initial_h"), RNN_RC("weight_ih"),    \
+           RNN_RC("weight_hh"), RNN_OC("bias"), DS("direction", "forward", ALL),                   \
+           DB("output_sequence", 0, ALL), DS("activation", "tanh", ALL))
+#define P_SCALED_DOT_PRODUCT_ATTENTION                                                             \
+    PARAMS(IN("query", FLT, ALL), IN_T("key", FLT, ALL), IN_T("value", FLT, ALL),                  \
+           OPT("attn_mask", FLT | BOOL, ALL))
 #define P_COND PARAMS(IN("pred", BOOL, ALL))
 #define P_WHILE_LOOP PARAMS({.name = "loop_vars", .flags = R | T, ALL})
-#define P_QUANTIZE PARAMS(IN("input", FLT, ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL), \
-               RC_T("scale", FLT, ALL), OC("axis", I32, ALL), RC("output_dtype", STR, ALL))
-#define P_DEQUANTIZE PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL), \
-               RC("scale", FLT, ALL), OC("axis", I32, ALL))
+#define P_QUANTIZE                                                                                 \
+    PARAMS(IN("input", FLT, ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),                     \
+           RC_T("scale", FLT, ALL), OC("axis", I32, ALL), RC("output_dtype", STR, ALL))
+#define P_DEQUANTIZE                                                                               \
+    PARAMS(IN("input", B_(INT8) | B_(UINT8), ALL), OC("zero_point", B_(INT8) | B_(UINT8), ALL),    \
+           RC("scale", FLT, ALL), OC("axis", I32, ALL))
 #define P_READ_STATE PARAMS(IN("input", 0, ALL))
 #define P_RANDOM_BERNOULLI PARAMS(IN("shape", I32, ALL), DF("prob", 0.5, ALL), DI("seed", -1, ALL))
-#define P_RANDOM_CATEGORICAL PARAMS(IN("x", FLT, ALL), DS("mode", "logits", ALL), \
-                                        DI("size", 1, ALL), DI("seed", -1, ALL))
-#define P_RANDOM_NORMAL PARAMS(IN("shape", I32, ALL), DF("mean", 0.0, ALL), \
-                                   DF_T("stddev", 1.0, ALL), DI("seed", -1, ALL))
-#define P_RANDOM_UNIFORM PARAMS(IN("shape", I32, ALL), DF("low", 0.0, ALL), \
-                                    DF_T("high", 1.0, ALL), DI("seed", -1, ALL))
+#define P_RANDOM_CATEGORICAL                                                                       \
+    PARAMS(IN("x", FLT, ALL), DS("mode", "logits", ALL), DI("size", 1, ALL), DI("seed", -1, ALL))
+#define P_RANDOM_NORMAL                                                                            \
+    PARAMS(IN("shape", I32, ALL), DF("mean", 0.0, ALL), DF_T("stddev", 1.0, ALL),                  \
+           DI("seed", -1, ALL))
+#define P_RANDOM_UNIFORM                                                                           \
+    PARAMS(IN("shape", I32, ALL), DF("low", 0.0, ALL), DF_T("high", 1.0, ALL), DI("seed", -1, ALL))
 #define P_WRITE_STATE PARAMS(IN("input", 0, ALL), IN("data", 0, ALL))
 #define P_COREML_UPDATE_STATE PARAMS(IN("state", 0, ALL), IN("value", 0, ALL))
 

@@ -5,7 +5,7 @@
 #include "ir.h"
 
 static const mk_op_info op_infos[MK_OP__COUNT] = {
-#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                      \
+#define MK_OP(e, nm, opset, nout, fam, place, pw, prm, rule, kern, meaning)                        \
     [MK_OP_##e] = {nm, opset, nout, pw, meaning},
 #include "ops.def"
 #undef MK_OP

@@ -377,8 +377,9 @@ static mk_status verify_op(vctx *v, const mk_op *op)
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++)
             if (op->inputs[i].args[j]->type.is_list && !takes_list(op, op->inputs[i].name))
-                return op_fail(v, op, "input '%s' is a list; only list ops, while_loop and identity "
-                                      "take lists",
+                return op_fail(v, op,
+                               "input '%s' is a list; only list ops, while_loop and identity "
+                               "take lists",
                                op->inputs[i].name);
     if (check_types(v, op)) return v->e->code;
     for (int i = 0; i < op->n_outputs; i++)

@@ -33,8 +33,9 @@ int mk_lint_program_is_fp16(const mk_program *p)
         {
             /* Core ML states are fp16 even in fp32 programs: their reads and writes (and the
              * slice_update writing a KV cache) say nothing about the compute precision */
-            if (mk_lint_is_weight_op(op) || op->kind == MK_OP_CAST || op->kind == MK_OP_READ_STATE ||
-                op->kind == MK_OP_WRITE_STATE || op->kind == MK_OP_COREML_UPDATE_STATE ||
+            if (mk_lint_is_weight_op(op) || op->kind == MK_OP_CAST ||
+                op->kind == MK_OP_READ_STATE || op->kind == MK_OP_WRITE_STATE ||
+                op->kind == MK_OP_COREML_UPDATE_STATE ||
                 (op->kind == MK_OP_SLICE_UPDATE && mk_ir_arg(op, "x") &&
                  mk_ir_arg(op, "x")->producer &&
                  mk_ir_arg(op, "x")->producer->kind == MK_OP_READ_STATE))

@@ -64,9 +64,9 @@ void mk_lint_h1(lint_ctx *c, const mk_op *op)
     const mk_value *x = mk_ir_arg(op, "x");
     if (!x || x->type.rank != 3 || !nonzero_bias(op)) return;
     mk_lint_flag(c, op, 1,
-              "1-D conv_transpose with a bias: on the Neural Engine the bias can reach only the "
-              "first elements of each channel (size-dependent); lift to 2-D or add the bias "
-              "separately");
+                 "1-D conv_transpose with a bias: on the Neural Engine the bias can reach only the "
+                 "first elements of each channel (size-dependent); lift to 2-D or add the bias "
+                 "separately");
 }
 
 void mk_lint_h2(lint_ctx *c, const mk_op *op)
@@ -82,9 +82,9 @@ void mk_lint_h2(lint_ctx *c, const mk_op *op)
         if (need < 0) need = 0;
         if (g.pe[i] > need) {
             mk_lint_flag(c, op, 1,
-                      "conv spatial axis %d: trailing pad %lld but the last window uses only "
-                      "%lld; ML Programs then get the last row/column wrong (ALL units)",
-                      i, (long long)g.pe[i], (long long)need);
+                         "conv spatial axis %d: trailing pad %lld but the last window uses only "
+                         "%lld; ML Programs then get the last row/column wrong (ALL units)",
+                         i, (long long)g.pe[i], (long long)need);
             return;
         }
     }
@@ -98,9 +98,9 @@ void mk_lint_h3(lint_ctx *c, const mk_op *op)
     if (mk_lint_x_dtype(op) != MK_DT_FP16 && !(c->opts->assume_fp16 && !c->fp16_program)) return;
     if (mk_lint_is_bound(op, "output_shape")) {
         mk_lint_flag(c, op, 1,
-                  "conv_transpose with output_shape: results differ between CPU and the "
-                  "Neural Engine/GPU (and shift by one in fp16); use a valid conv_transpose + "
-                  "slice");
+                     "conv_transpose with output_shape: results differ between CPU and the "
+                     "Neural Engine/GPU (and shift by one in fp16); use a valid conv_transpose + "
+                     "slice");
         return;
     }
     geom g;
@@ -108,9 +108,9 @@ void mk_lint_h3(lint_ctx *c, const mk_op *op)
     for (int i = 0; i < g.ns; i++)
         if (g.pb[i] != g.pe[i]) {
             mk_lint_flag(c, op, 1,
-                      "conv_transpose with asymmetric padding (%lld, %lld) on axis %d: results "
-                      "depend on the compute unit; use a valid conv_transpose + slice",
-                      (long long)g.pb[i], (long long)g.pe[i], i);
+                         "conv_transpose with asymmetric padding (%lld, %lld) on axis %d: results "
+                         "depend on the compute unit; use a valid conv_transpose + slice",
+                         (long long)g.pb[i], (long long)g.pe[i], i);
             return;
         }
 }
@@ -120,19 +120,20 @@ void mk_lint_h17(lint_ctx *c, const mk_op *op)
     mk_pool_overhang g;
     if (!mk_ir_avg_pool_overhang(op, &g)) return;
     if (g.ns <= 2 && (g.valid || g.custom)) {
-        mk_lint_flag_fix(c, op, "fix_avg_pool_ceil",
-                      "avg_pool ceil_mode: the last window on axis %d hangs past the input and "
-                      "MIL divides by the full kernel (PyTorch/ONNX divide by the real count); "
-                      "opt-in fix (milkit fix --only H17) changes Core ML's output to the source "
-                      "framework's",
-                      g.axis);
+        mk_lint_flag_fix(
+            c, op, "fix_avg_pool_ceil",
+            "avg_pool ceil_mode: the last window on axis %d hangs past the input and "
+            "MIL divides by the full kernel (PyTorch/ONNX divide by the real count); "
+            "opt-in fix (milkit fix --only H17) changes Core ML's output to the source "
+            "framework's",
+            g.axis);
         return;
     }
     mk_lint_flag(c, op, 0,
-              "avg_pool ceil_mode: the last window on axis %d hangs past the input and MIL "
-              "divides by the full kernel (PyTorch/ONNX divide by the real count); if the "
-              "source counts real elements set exclude_padding_from_average=true",
-              g.axis);
+                 "avg_pool ceil_mode: the last window on axis %d hangs past the input and MIL "
+                 "divides by the full kernel (PyTorch/ONNX divide by the real count); if the "
+                 "source counts real elements set exclude_padding_from_average=true",
+                 g.axis);
 }
 
 static int only_2_3(int64_t s)
@@ -160,10 +161,10 @@ void mk_lint_h27(lint_ctx *c, const mk_op *op)
             if (g.k[i] > 13 || g.s[i] > 2) {
                 int global = op->kind != MK_OP_L2_POOL && is_global_pool(&g);
                 mk_lint_flag(c, op, global,
-                          "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
-                          "<= 13, stride <= 2)%s",
-                          (long long)g.k[i], (long long)g.s[i],
-                          global ? "; a global pool is an exact reduce" : "");
+                             "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
+                             "<= 13, stride <= 2)%s",
+                             (long long)g.k[i], (long long)g.s[i],
+                             global ? "; a global pool is an exact reduce" : "");
                 return;
             }
         return;
@@ -177,9 +178,9 @@ void mk_lint_h27(lint_ctx *c, const mk_op *op)
                                                   : NULL;
             if (why) {
                 mk_lint_flag(c, op, 0,
-                          "conv %s (axis %d): reported to split off the Neural Engine or run "
-                          "slowly (folklore; no exact rewrite)",
-                          why, i);
+                             "conv %s (axis %d): reported to split off the Neural Engine or run "
+                             "slowly (folklore; no exact rewrite)",
+                             why, i);
                 return;
             }
         }
@@ -191,9 +192,9 @@ void mk_lint_h27(lint_ctx *c, const mk_op *op)
             float f;
             if (mk_ir_arg_f32(op, ps[i], &f) && f != 1.0f && f != 2.0f) {
                 mk_lint_flag(c, op, 0,
-                          "upsample scale factor %g: only x2 was seen on the Neural Engine "
-                          "(old logs); x4 can be two x2 nearest upsamples",
-                          (double)f);
+                             "upsample scale factor %g: only x2 was seen on the Neural Engine "
+                             "(old logs); x4 can be two x2 nearest upsamples",
+                             (double)f);
                 return;
             }
         }

@@ -26,8 +26,8 @@ void mk_lint_h7(lint_ctx *c, const mk_op *op)
     if (op->kind != MK_OP_POW || !is_float_op(op)) return;
     if (mk_lint_const_all(mk_ir_arg(op, "x"), 2.0))
         mk_lint_flag(c, op, 1,
-                  "pow with constant base 2: Core ML returns y^2 instead of 2^y; "
-                  "use exp(y * ln 2)");
+                     "pow with constant base 2: Core ML returns y^2 instead of 2^y; "
+                     "use exp(y * ln 2)");
 }
 
 void mk_lint_h8(lint_ctx *c, const mk_op *op)
@@ -38,9 +38,9 @@ void mk_lint_h8(lint_ctx *c, const mk_op *op)
     for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
         if (mk_lint_const_all(y, ex[i])) {
             mk_lint_flag(c, op, 1,
-                      "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
-                      "real_div in fp16",
-                      ex[i]);
+                         "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
+                         "real_div in fp16",
+                         ex[i]);
             return;
         }
 }
@@ -49,16 +49,16 @@ void mk_lint_h9(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SOFTPLUS && c->fp16)
         mk_lint_flag(c, op, 1,
-                  "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
-                  "returns 0; use relu(x) + log(1 + exp(-|x|))");
+                     "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
+                     "returns 0; use relu(x) + log(1 + exp(-|x|))");
 }
 
 void mk_lint_h10(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_REDUCE_LOG_SUM_EXP && c->fp16)
         mk_lint_flag(c, op, 1,
-                  "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
-                  "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
+                     "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
+                     "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
 }
 
 void mk_lint_h11(lint_ctx *c, const mk_op *op)
@@ -67,8 +67,8 @@ void mk_lint_h11(lint_ctx *c, const mk_op *op)
     const mk_op *pr = producer(op, "x");
     if (pr && pr->kind == MK_OP_SOFTMAX) {
         mk_lint_flag(c, op, 1,
-                  "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
-                  "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
+                     "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
+                     "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
     } else if (pr && pr->kind == MK_OP_CUMSUM) {
         const mk_op *pe = producer(pr, "x"), *sh = pe ? producer(pe, "x") : NULL;
         if (sh && sh->kind == MK_OP_SUB && producer(sh, "y") &&
@@ -81,8 +81,8 @@ void mk_lint_h11(lint_ctx *c, const mk_op *op)
                   (mk_ir_arg_f32(op, "epsilon", &eps) && eps >= 0 && eps <= 1e-30f));
         if (pe && pe->kind == MK_OP_EXP)
             mk_lint_flag(c, op, ok,
-                      "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
-                      "shift by the max along the axis before exp");
+                         "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
+                         "shift by the max along the axis before exp");
     }
 }
 
@@ -146,12 +146,13 @@ void mk_lint_h12(lint_ctx *c, const mk_op *op)
     if (!c->fp16 || rescaled_value(mk_ir_arg(op, "x"))) return;
     if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
         mk_lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM || rescalable(op, mk_ir_arg(op, "x")),
-                  "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)", mk_lint_op_type(op));
+                     "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)",
+                     mk_lint_op_type(op));
     } else if ((op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM) &&
                squared(producer(op, "x")) && !rescaled_value(squared(producer(op, "x")))) {
         mk_lint_flag(c, op, feeds_root(op) || rescalable(op, squared(producer(op, "x"))),
-                  "sum of squares in fp16 (RMSNorm/L2 norm/variance): x^2 overflows for "
-                  "|x| > ~256; rescale by max|x| before squaring");
+                     "sum of squares in fp16 (RMSNorm/L2 norm/variance): x^2 overflows for "
+                     "|x| > ~256; rescale by max|x| before squaring");
     }
 }
 
@@ -165,8 +166,8 @@ void mk_lint_h13(lint_ctx *c, const mk_op *op)
     case MK_EPS_NONE: return;
     case MK_EPS_PARAM:
         if (op->kind == MK_OP_RSQRT)
-            mk_lint_flag(c, op, 1, "rsqrt epsilon %g is 0 in fp16: rsqrt(0) = inf; raise it to 1e-7",
-                         eps);
+            mk_lint_flag(c, op, 1,
+                         "rsqrt epsilon %g is 0 in fp16: rsqrt(0) = inf; raise it to 1e-7", eps);
         else
             mk_lint_flag(c, op, 1,
                          "%s epsilon %g is 0 in fp16: constant rows divide by zero "
@@ -209,7 +210,6 @@ static int fp32_consts_become_fp16(const lint_ctx *c)
 {
     return c->opts && c->opts->assume_fp16 && !c->fp16_program;
 }
-
 
 /* Minus the largest magnitude among v's float constant elements (NaN ignored); 0 when none. */
 static double const_min(const mk_value *v)
@@ -255,8 +255,8 @@ static double mask_sentinel(const mk_value *v, int depth)
 static void h14_softmax(lint_ctx *c, const mk_op *op)
 {
     const mk_value *x = mk_ir_arg(op, "x");
-    if (!x || (x->type.dtype != MK_DT_FP16 && !(x->type.dtype == MK_DT_FP32 &&
-                                                   fp32_consts_become_fp16(c))))
+    if (!x || (x->type.dtype != MK_DT_FP16 &&
+               !(x->type.dtype == MK_DT_FP32 && fp32_consts_become_fp16(c))))
         return;
     const mk_op *a = x->producer;
     while (a && (a->kind == MK_OP_CAST || a->kind == MK_OP_RESHAPE) && mk_ir_arg(a, "x"))
@@ -271,10 +271,10 @@ static void h14_softmax(lint_ctx *c, const mk_op *op)
         }
     if (m < -40000.0)
         mk_lint_flag(c, op, 1,
-                  "softmax in fp16 reads an additive mask built from %g: x + mask overflows to "
-                  "-inf in fp16 and a fully masked row gives NaN (the Neural Engine also "
-                  "mishandles -inf); use -1e4 as the mask value",
-                  m);
+                     "softmax in fp16 reads an additive mask built from %g: x + mask overflows to "
+                     "-inf in fp16 and a fully masked row gives NaN (the Neural Engine also "
+                     "mishandles -inf); use -1e4 as the mask value",
+                     m);
 }
 
 /* A cast to fp16 of an fp32 value built from a constant beyond the fp16 range (directly or
@@ -290,10 +290,10 @@ static void h14_cast(lint_ctx *c, const mk_op *op)
     double m = mask_sentinel(x, 8);
     if (m < -FP16_MAX)
         mk_lint_flag(c, op, 0,
-                  "cast to fp16 of a value built from the constant %g (beyond fp16 range): it "
-                  "becomes -inf in fp16 and a fully masked softmax row turns into NaN; clip to "
-                  "+-65504 (masks: -1e4)",
-                  m);
+                     "cast to fp16 of a value built from the constant %g (beyond fp16 range): it "
+                     "becomes -inf in fp16 and a fully masked softmax row turns into NaN; clip to "
+                     "+-65504 (masks: -1e4)",
+                     m);
 }
 
 void mk_lint_h14(lint_ctx *c, const mk_op *op)
@@ -307,10 +307,10 @@ void mk_lint_h14(lint_ctx *c, const mk_op *op)
         if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) return;
         if (beyond_fp16(v, &bad)) {
             mk_lint_flag(c, op, 1,
-                      "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
-                      "and a fully masked softmax row turns into NaN; clip to +-65504 "
-                      "(masks: -1e4)",
-                      bad, bad < 0 ? "-" : "+");
+                         "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
+                         "and a fully masked softmax row turns into NaN; clip to +-65504 "
+                         "(masks: -1e4)",
+                         bad, bad < 0 ? "-" : "+");
         }
         return;
     }
@@ -321,9 +321,9 @@ void mk_lint_h14(lint_ctx *c, const mk_op *op)
             if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) continue;
             if (beyond_fp16(v, &bad)) {
                 mk_lint_flag(c, op, 1,
-                          "inline constant '%s' holds %g, beyond fp16 range (becomes "
-                          "inf in fp16); clip to +-65504",
-                          op->inputs[i].name, bad);
+                             "inline constant '%s' holds %g, beyond fp16 range (becomes "
+                             "inf in fp16); clip to +-65504",
+                             op->inputs[i].name, bad);
                 return;
             }
         }
@@ -342,38 +342,37 @@ void mk_lint_h15(lint_ctx *c, const mk_op *op)
     if (!dflt) return;
     if (!mk_lint_is_bound(op, "epsilon")) {
         mk_lint_flag(c, op, 1,
-                  "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
-                  "write epsilon explicitly, or use real_div if the source meant exact math",
-                  mk_lint_op_type(op), dflt);
+                     "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
+                     "write epsilon explicitly, or use real_div if the source meant exact math",
+                     mk_lint_op_type(op), dflt);
         return;
     }
     float eps;
-    if (op->kind == MK_OP_INVERSE && mk_ir_arg_f32(op, "epsilon", &eps) &&
-        fabs(eps - 1e-4) <= 1e-9)
+    if (op->kind == MK_OP_INVERSE && mk_ir_arg_f32(op, "epsilon", &eps) && fabs(eps - 1e-4) <= 1e-9)
         mk_lint_flag(c, op, 0,
-                  "inverse computes 1/(x+1e-4), the MIL default epsilon: off by more than 1%% "
-                  "for |x| < 1e-2; if the source is an exact reciprocal (ONNX Reciprocal, "
-                  "torch.reciprocal) use real_div(1, x)");
+                     "inverse computes 1/(x+1e-4), the MIL default epsilon: off by more than 1%% "
+                     "for |x| < 1e-2; if the source is an exact reciprocal (ONNX Reciprocal, "
+                     "torch.reciprocal) use real_div(1, x)");
 }
 
 void mk_lint_h16(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_UPSAMPLE_BILINEAR && !mk_lint_is_bound(op, "align_corners")) {
         mk_lint_flag(c, op, 1,
-                  "upsample_bilinear without align_corners: MIL defaults to "
-                  "align_corners=true, PyTorch/ONNX to half-pixel; write it explicitly");
+                     "upsample_bilinear without align_corners: MIL defaults to "
+                     "align_corners=true, PyTorch/ONNX to half-pixel; write it explicitly");
     } else if (op->kind == MK_OP_RESIZE_BILINEAR && !mk_lint_is_bound(op, "sampling_mode")) {
         mk_lint_flag(c, op, 1,
-                  "resize_bilinear without sampling_mode: MIL defaults to DEFAULT (TF "
-                  "legacy asymmetric); write it explicitly");
+                     "resize_bilinear without sampling_mode: MIL defaults to DEFAULT (TF "
+                     "legacy asymmetric); write it explicitly");
     } else if (op->kind == MK_OP_RESIZE_BILINEAR) {
         const char *m = mk_ir_arg_str(op, "sampling_mode");
         const mk_value *out = op->n_outputs ? op->outputs[0] : NULL;
         if (m && strcmp(m, "ALIGN_CORNERS") == 0 && out && out->type.rank >= 2 &&
             (out->type.dims[out->type.rank - 1] == 1 || out->type.dims[out->type.rank - 2] == 1))
             mk_lint_flag(c, op, 0,
-                      "resize_bilinear ALIGN_CORNERS with an output size of 1 differs "
-                      "from STRICT_ALIGN_CORNERS; check the source's intent");
+                         "resize_bilinear ALIGN_CORNERS with an output size of 1 differs "
+                         "from STRICT_ALIGN_CORNERS; check the source's intent");
     }
 }
 
@@ -381,8 +380,8 @@ void mk_lint_h39(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_GELU && !mk_lint_is_bound(op, "mode"))
         mk_lint_flag(c, op, 1,
-                  "gelu without mode runs EXACT; a tanh-approximate source drifts by "
-                  "~5e-4 per activation; write mode explicitly");
+                     "gelu without mode runs EXACT; a tanh-approximate source drifts by "
+                     "~5e-4 per activation; write mode explicitly");
 }
 
 void mk_lint_h28(lint_ctx *c, const mk_op *op)
@@ -405,22 +404,22 @@ void mk_lint_h28(lint_ctx *c, const mk_op *op)
     }
     if (k >= 4096)
         mk_lint_flag(c, op, 0,
-                  "%s accumulates %lld products in fp16 on the Neural Engine; check "
-                  "precision with calibration data (no exact rewrite)",
-                  mk_lint_op_type(op), (long long)k);
+                     "%s accumulates %lld products in fp16 on the Neural Engine; check "
+                     "precision with calibration data (no exact rewrite)",
+                     mk_lint_op_type(op), (long long)k);
 }
 
 void mk_lint_h36(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SQRT && squared(producer(op, "x"))) {
         mk_lint_flag(c, op, 1,
-                  "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "
-                  "identity (wrong for x < 0); write abs(x)");
+                     "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "
+                     "identity (wrong for x < 0); write abs(x)");
     } else if (op->kind == MK_OP_POW && mk_lint_const_all(mk_ir_arg(op, "y"), 2.0)) {
         const mk_op *s = producer(op, "x");
         if (s && s->kind == MK_OP_SQRT)
             mk_lint_flag(c, op, 0,
-                      "(sqrt(x))^2 equals x only for x >= 0 (NaN otherwise); an "
-                      "optimizer that folds it to x changes negative inputs");
+                         "(sqrt(x))^2 equals x only for x >= 0 (NaN otherwise); an "
+                         "optimizer that folds it to x changes negative inputs");
     }
 }

@@ -31,15 +31,16 @@ void mk_lint_h4(lint_ctx *c, const mk_op *op)
         mk_ir_arg_i32(op, "axis", &axis);
         int ok = static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(mk_lint_x_dtype(op));
         mk_lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
-                  ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
+                     ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
     } else if (op->kind == MK_OP_FILL || op->kind == MK_OP_RANGE_1D) {
         mk_lint_flag(c, op, all_const(op), "%s runs on the CPU and splits the partition%s",
-                  mk_lint_op_type(op), all_const(op) ? "; its inputs are constant: fold it" : "");
+                     mk_lint_op_type(op),
+                     all_const(op) ? "; its inputs are constant: fold it" : "");
     } else if (op->kind == MK_OP_FILL_LIKE) {
         const mk_value *r = mk_ir_arg(op, "ref_tensor"), *v = mk_ir_arg(op, "value");
         int ok = r && mk_type_is_static(&r->type) && (!v || v->cst);
         mk_lint_flag(c, op, ok, "fill_like runs on the CPU and splits the partition%s",
-                  ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
+                     ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
     }
 }
 
@@ -73,12 +74,12 @@ void mk_lint_h5(lint_ctx *c, const mk_op *op)
         int ok = mk_ir_scatter_map(op, c->p->alloc, NULL, &why) == 1;
         if (ok) {
             mk_lint_flag_fix(c, op, "fix_scatter",
-                          "%s leaves the Neural Engine; its indices are constant: rewrite as a "
-                          "gather of the updates + select with a constant mask",
-                          mk_lint_op_type(op));
+                             "%s leaves the Neural Engine; its indices are constant: rewrite as a "
+                             "gather of the updates + select with a constant mask",
+                             mk_lint_op_type(op));
         } else {
             mk_lint_flag(c, op, 0, "%s leaves the Neural Engine; no constant-mask rewrite (%s)",
-                      mk_lint_op_type(op), why ? why : "out of memory");
+                         mk_lint_op_type(op), why ? why : "out of memory");
         }
         return;
     }
@@ -91,12 +92,12 @@ void mk_lint_h5(lint_ctx *c, const mk_op *op)
     const char *fix = ok ? "fix_slice_update" : NULL;
     if (u && u->type.rank == 0)
         mk_lint_flag_fix(c, op, fix,
-                      "slice_update with a rank-0 update is not supported by the "
-                      "runtime (iOS18); use the select/mask form");
+                         "slice_update with a rank-0 update is not supported by the "
+                         "runtime (iOS18); use the select/mask form");
     else
         mk_lint_flag_fix(c, op, fix,
-                      "slice_update leaves the Neural Engine (and failed to declare in "
-                      "some models); rewrite as pad + select with a constant mask");
+                         "slice_update leaves the Neural Engine (and failed to declare in "
+                         "some models); rewrite as pad + select with a constant mask");
 }
 
 static int is_gather_like(mk_op_kind k)
@@ -121,10 +122,10 @@ void mk_lint_h6(lint_ctx *c, const mk_op *op)
         for (size_t i = 0; i < n; i++)
             if (mk_const_get_i64(ix, i) < 0) {
                 mk_lint_flag(c, op, dim_ok,
-                          "constant index %lld is negative: from iOS17 negative "
-                          "indices are out of bounds (undefined result); add the "
-                          "axis size",
-                          (long long)mk_const_get_i64(ix, i));
+                             "constant index %lld is negative: from iOS17 negative "
+                             "indices are out of bounds (undefined result); add the "
+                             "axis size",
+                             (long long)mk_const_get_i64(ix, i));
                 return;
             }
         return;
@@ -137,9 +138,9 @@ void mk_lint_h6(lint_ctx *c, const mk_op *op)
     mk_dtype t = ix->type.dtype;
     if (t == MK_DT_INT32 || t == MK_DT_INT16 || t == MK_DT_INT8 || t == MK_DT_INT64)
         mk_lint_flag(c, op, dim_ok && op->kind == MK_OP_GATHER,
-                  "signed run-time indices in an iOS%d opset: negative values are out of bounds "
-                  "from iOS17 (undefined result); guard with select(i >= 0, i, i + dim)",
-                  c->ios);
+                     "signed run-time indices in an iOS%d opset: negative values are out of bounds "
+                     "from iOS17 (undefined result); guard with select(i >= 0, i, i + dim)",
+                     c->ios);
 }
 
 static int is_const_weight(const mk_value *w)
@@ -147,10 +148,10 @@ static int is_const_weight(const mk_value *w)
     if (!w) return 0;
     if (w->cst) return 1;
     const mk_op *p = w->producer;
-    return p && (p->kind == MK_OP_CONST || p->kind == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE ||
-                 p->kind == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE ||
-                 p->kind == MK_OP_CONSTEXPR_CAST || p->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE ||
-                 p->kind == MK_OP_CONSTEXPR_SPARSE_TO_DENSE);
+    return p &&
+           (p->kind == MK_OP_CONST || p->kind == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE ||
+            p->kind == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE || p->kind == MK_OP_CONSTEXPR_CAST ||
+            p->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE || p->kind == MK_OP_CONSTEXPR_SPARSE_TO_DENSE);
 }
 
 void mk_lint_h25(lint_ctx *c, const mk_op *op)
@@ -161,12 +162,12 @@ void mk_lint_h25(lint_ctx *c, const mk_op *op)
     if (op->kind == MK_OP_LINEAR && is_const_weight(mk_ir_arg(op, "weight"))) {
         int ok = mk_ir_arg(op, "weight")->cst && mk_dtype_is_float(x->type.dtype);
         mk_lint_flag(c, op, ok,
-                  "linear on (B,S,C) activations: Apple's Neural Engine ports use a "
-                  "1x1 conv in (B,C,1,S) layout (fix with --ane-layout)");
+                     "linear on (B,S,C) activations: Apple's Neural Engine ports use a "
+                     "1x1 conv in (B,C,1,S) layout (fix with --ane-layout)");
     } else if (op->kind == MK_OP_MATMUL && is_const_weight(mk_ir_arg(op, "y"))) {
         mk_lint_flag(c, op, 0,
-                  "matmul with a constant weight on (B,S,C) activations: a 1x1 conv "
-                  "in (B,C,1,S) layout is preferred on the Neural Engine");
+                     "matmul with a constant weight on (B,S,C) activations: a 1x1 conv "
+                     "in (B,C,1,S) layout is preferred on the Neural Engine");
     }
 }
 
@@ -174,8 +175,8 @@ void mk_lint_h26(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SCALED_DOT_PRODUCT_ATTENTION) {
         mk_lint_flag(c, op, 0,
-                  "fused attention has no Neural Engine path; split per head and "
-                  "chunk the query axis");
+                     "fused attention has no Neural Engine path; split per head and "
+                     "chunk the query axis");
         return;
     }
     if (op->kind != MK_OP_MATMUL || !op->n_outputs) return;
@@ -183,27 +184,27 @@ void mk_lint_h26(lint_ctx *c, const mk_op *op)
     if (t->rank == 4 && t->dims[1] > 1 && t->dims[2] >= 512 && t->dims[3] >= 512 &&
         !is_const_weight(mk_ir_arg(op, "y")))
         mk_lint_flag(c, op, 0,
-                  "batched attention matmul with a [%lld,%lld,%lld,%lld] result: large "
-                  "intermediates serialise on the Neural Engine; split per head",
-                  (long long)t->dims[0], (long long)t->dims[1], (long long)t->dims[2],
-                  (long long)t->dims[3]);
+                     "batched attention matmul with a [%lld,%lld,%lld,%lld] result: large "
+                     "intermediates serialise on the Neural Engine; split per head",
+                     (long long)t->dims[0], (long long)t->dims[1], (long long)t->dims[2],
+                     (long long)t->dims[3]);
 }
 
 void mk_lint_h29(lint_ctx *c, const mk_op *op)
 {
     static const mk_op_kind cpu[] = {MK_OP_TOPK, MK_OP_ARGSORT, MK_OP_GATHER_ALONG_AXIS,
-                                      MK_OP_LSTM, MK_OP_GRU,    MK_OP_RNN};
+                                     MK_OP_LSTM, MK_OP_GRU,     MK_OP_RNN};
     if (!mk_ir_op_in(op->kind, cpu, (int)(sizeof cpu / sizeof *cpu))) return;
     const mk_value *k = op->kind == MK_OP_TOPK ? mk_ir_arg(op, "k") : NULL;
     if (k && !k->cst)
         mk_lint_flag(c, op, 0,
-                  "topk with a run-time k is not supported; and topk runs on the "
-                  "CPU: move top-k/NMS to the host");
+                     "topk with a run-time k is not supported; and topk runs on the "
+                     "CPU: move top-k/NMS to the host");
     else
         mk_lint_flag(c, op, 0,
-                  "%s runs on the CPU and splits the Neural Engine partition; move "
-                  "it to the host (or unroll static RNNs)",
-                  mk_lint_op_type(op));
+                     "%s runs on the CPU and splits the Neural Engine partition; move "
+                     "it to the host (or unroll static RNNs)",
+                     mk_lint_op_type(op));
 }
 
 void mk_lint_h31(lint_ctx *c, const mk_op *op)
@@ -214,9 +215,9 @@ void mk_lint_h31(lint_ctx *c, const mk_op *op)
         return;
     if (c->seen[31]++) return;
     mk_lint_flag(c, op, 0,
-              "compressed weights (%s): backends may decompress them ahead of time, "
-              "so latency stays fp16; on the Neural Engine prefer palettization",
-              mk_lint_op_type(op));
+                 "compressed weights (%s): backends may decompress them ahead of time, "
+                 "so latency stays fp16; on the Neural Engine prefer palettization",
+                 mk_lint_op_type(op));
 }
 
 /* A reduction over all three spatial axes of a rank-5 tensor (instance/group norm as
@@ -245,9 +246,9 @@ void mk_lint_h32(lint_ctx *c, const mk_op *op)
 {
     if (!mk_lint_h32_match(op)) return;
     mk_lint_flag(c, op, mk_type_is_static(&mk_ir_arg(op, "x")->type),
-              "%s over the D, H, W axes of a rank-5 tensor aborts on the GPU (MPS reductions "
-              "support axis <= 3); reshape to [N, C, D*H*W] around it",
-              mk_lint_op_type(op));
+                 "%s over the D, H, W axes of a rank-5 tensor aborts on the GPU (MPS reductions "
+                 "support axis <= 3); reshape to [N, C, D*H*W] around it",
+                 mk_lint_op_type(op));
 }
 
 void mk_lint_h33(lint_ctx *c, const mk_op *op)
@@ -258,8 +259,8 @@ void mk_lint_h33(lint_ctx *c, const mk_op *op)
     if (op->kind != MK_OP_PRELU || !a || !a->cst || !mk_type_numel(&a->type, &n) || n != 1) return;
     int64_t ch;
     mk_lint_flag(c, op, static_dim(x, 1, &ch) && ch > 1,
-              "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast the "
-              "slope to one value per channel");
+                 "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast the "
+                 "slope to one value per channel");
 }
 
 void mk_lint_h34(lint_ctx *c, const mk_op *op)
@@ -268,9 +269,9 @@ void mk_lint_h34(lint_ctx *c, const mk_op *op)
     const mk_type *t = &op->outputs[0]->type;
     if (t->rank >= 1 && t->dims[t->rank - 1] > 0 && t->dims[t->rank - 1] % 32)
         mk_lint_flag(c, op, 0,
-                  "state last dim %lld is not a multiple of 32: the model fails on the "
-                  "Neural Engine; pad the state and slice the live part",
-                  (long long)t->dims[t->rank - 1]);
+                     "state last dim %lld is not a multiple of 32: the model fails on the "
+                     "Neural Engine; pad the state and slice the live part",
+                     (long long)t->dims[t->rank - 1]);
 }
 
 void mk_lint_h35(lint_ctx *c, const mk_op *op)
@@ -286,16 +287,16 @@ void mk_lint_h35(lint_ctx *c, const mk_op *op)
                     int ok =
                         (!mode || !strcmp(mode, "constant")) && x0 && mk_type_is_static(&x0->type);
                     mk_lint_flag(c, op, ok,
-                              "negative pad %lld: the runtime rejects it; crop with "
-                              "slice_by_index instead",
-                              (long long)pv[i]);
+                                 "negative pad %lld: the runtime rejects it; crop with "
+                                 "slice_by_index instead",
+                                 (long long)pv[i]);
                     return;
                 }
             const mk_value *x = mk_ir_arg(op, "x");
             if (mode && strcmp(mode, "constant") != 0 && x && x->type.rank > 0) {
                 int first = x->type.rank - n / 2; /* pad covers the trailing n/2 axes */
-                int refl = !strcmp(mode, "reflect"), ok = n % 2 == 0 && first >= 0 &&
-                                                          (refl || !strcmp(mode, "replicate"));
+                int refl = !strcmp(mode, "reflect"),
+                    ok = n % 2 == 0 && first >= 0 && (refl || !strcmp(mode, "replicate"));
                 for (int i = 0; i < n / 2 && ok; i++) { /* fix_runtime_forms' conditions */
                     int64_t d = x->type.dims[first + i];
                     if ((pv[2 * i] || pv[2 * i + 1]) &&
@@ -305,26 +306,26 @@ void mk_lint_h35(lint_ctx *c, const mk_op *op)
                 for (int i = 0; i < n / 2; i++)
                     if ((pv[2 * i] || pv[2 * i + 1]) && first + i < x->type.rank - 2) {
                         mk_lint_flag(c, op, ok,
-                                  "%s pad on axis %d (not one of the last two) is not "
-                                  "supported; transpose the axis last, pad, transpose "
-                                  "back",
-                                  mode, first + i);
+                                     "%s pad on axis %d (not one of the last two) is not "
+                                     "supported; transpose the axis last, pad, transpose "
+                                     "back",
+                                     mode, first + i);
                         return;
                     }
             }
         }
         if (!mk_lint_is_bound(op, "constant_val"))
             mk_lint_flag(c, op, 1,
-                      "pad without constant_val: the runtime wants it even for "
-                      "reflect/replicate; write 0 explicitly");
+                         "pad without constant_val: the runtime wants it even for "
+                         "reflect/replicate; write 0 explicitly");
         return;
     }
     if (op->kind == MK_OP_GATHER) {
         const mk_value *ix = mk_ir_arg(op, "indices");
         if (ix && ix->type.rank == 0)
             mk_lint_flag(c, op, 1,
-                      "gather with rank-0 indices: reshape the index to [1], gather, "
-                      "then squeeze");
+                         "gather with rank-0 indices: reshape the index to [1], gather, "
+                         "then squeeze");
         return;
     }
     if (op->kind == MK_OP_SLICE_BY_INDEX) {
@@ -339,9 +340,9 @@ void mk_lint_h35(lint_ctx *c, const mk_op *op)
             int64_t d = x->type.dims[i];
             if (st[i] < 0 && d > 0 && en[i] < -d && !(i < nm && em[i]))
                 mk_lint_flag(c, op, 1,
-                          "slice with a negative stride running to the start "
-                          "(end %lld): set end_mask for axis %d",
-                          (long long)en[i], i);
+                             "slice with a negative stride running to the start "
+                             "(end %lld): set end_mask for axis %d",
+                             (long long)en[i], i);
         }
     }
 }
@@ -350,5 +351,5 @@ void mk_lint_h37(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_LINEAR && mk_dtype_is_int(mk_lint_x_dtype(op)))
         mk_lint_flag(c, op, 1, "linear with %s operands fails at run time; use matmul",
-                  mk_dtype_name(mk_lint_x_dtype(op)));
+                     mk_dtype_name(mk_lint_x_dtype(op)));
 }

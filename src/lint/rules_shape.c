@@ -11,8 +11,8 @@ void mk_lint_h18(lint_ctx *c, const mk_op *op)
     const mk_value *s = mk_ir_arg(op, "shape");
     if (s && !s->cst)
         mk_lint_flag(c, op, 0,
-                  "reshape to a shape computed at run time: dynamic shapes keep the "
-                  "model off the Neural Engine; fold the shape arithmetic to constants");
+                     "reshape to a shape computed at run time: dynamic shapes keep the "
+                     "model off the Neural Engine; fold the shape arithmetic to constants");
 }
 
 static int block_has(const mk_block *b, mk_op_kind k)
@@ -42,10 +42,10 @@ void mk_lint_h18_prog(lint_ctx *c)
     for (int i = 0; i < p->n_inputs; i++)
         if (p->inputs[i].flex == MK_FLEX_RANGE) {
             mk_lint_flag(c, NULL, 0,
-                      "input '%s' has a range (flexible) shape: Core ML runs such "
-                      "models without the Neural Engine; use static or enumerated "
-                      "shapes",
-                      p->inputs[i].name);
+                         "input '%s' has a range (flexible) shape: Core ML runs such "
+                         "models without the Neural Engine; use static or enumerated "
+                         "shapes",
+                         p->inputs[i].name);
             return;
         }
     const mk_function *f = mk_ir_main(p);
@@ -56,19 +56,19 @@ void mk_lint_h18_prog(lint_ctx *c)
             if (!enumerated) enumerated = ft->name;
         } else if (!mk_type_is_static(&f->inputs[i]->type)) {
             mk_lint_flag(c, NULL, 0,
-                      "input '%s' has unknown dimensions: dynamic shapes keep the "
-                      "model off the Neural Engine",
-                      f->inputs[i]->name);
+                         "input '%s' has unknown dimensions: dynamic shapes keep the "
+                         "model off the Neural Engine",
+                         f->inputs[i]->name);
             return;
         }
     }
     for (int i = 0; enumerated && i < p->n_functions; i++)
         if (block_has(p->functions[i]->block, MK_OP_LAYER_NORM)) {
             mk_lint_flag(c, NULL, 0,
-                      "input '%s' has enumerated shapes and the program has layer_norm: "
-                      "that combination runs without the Neural Engine; use one static "
-                      "shape per function",
-                      enumerated);
+                         "input '%s' has enumerated shapes and the program has layer_norm: "
+                         "that combination runs without the Neural Engine; use one static "
+                         "shape per function",
+                         enumerated);
             return;
         }
 }
@@ -79,8 +79,8 @@ void mk_lint_h19(lint_ctx *c, const mk_op *op)
         return;
     if (op->outputs[0]->type.dtype == MK_DT_FP32)
         mk_lint_flag(c, op, 0,
-                  "fp32 op inside an fp16 program: the Neural Engine refuses fp32, so "
-                  "this island splits the graph onto GPU/CPU");
+                     "fp32 op inside an fp16 program: the Neural Engine refuses fp32, so "
+                     "this island splits the graph onto GPU/CPU");
 }
 
 void mk_lint_h19_prog(lint_ctx *c)
@@ -93,8 +93,8 @@ void mk_lint_h19_prog(lint_ctx *c)
         if (mk_lint_is_weight_op(op) || !op->n_outputs) continue;
         if (mk_dtype_is_float(op->outputs[0]->type.dtype)) {
             mk_lint_flag(c, NULL, 0,
-                      "the program computes in fp32: an fp32 ML Program never runs on "
-                      "the Neural Engine; convert with --precision fp16");
+                         "the program computes in fp32: an fp32 ML Program never runs on "
+                         "the Neural Engine; convert with --precision fp16");
             return;
         }
     }
@@ -132,11 +132,11 @@ void mk_lint_h20(lint_ctx *c, const mk_op *op)
         if (ax >= 0) {
             int out = block_output(op, op->outputs[i]);
             mk_lint_flag(c, op, !out,
-                      "output axis %d has %lld elements (> %lld): the Neural Engine "
-                      "rejects it and GPU textures cap at 16384; %s",
-                      ax, (long long)t->dims[ax], (long long)lim,
-                      out ? "no safe rewrite in-graph: split the output"
-                          : "split the axis into chunks");
+                         "output axis %d has %lld elements (> %lld): the Neural Engine "
+                         "rejects it and GPU textures cap at 16384; %s",
+                         ax, (long long)t->dims[ax], (long long)lim,
+                         out ? "no safe rewrite in-graph: split the output"
+                             : "split the axis into chunks");
             return;
         }
     }
@@ -150,9 +150,9 @@ void mk_lint_h20_prog(lint_ctx *c)
         for (int d = 0; d < t->rank; d++)
             if (t->dims[d] > 16384) {
                 mk_lint_flag(c, NULL, 0,
-                          "input '%s' axis %d has %lld elements (> 16384): older "
-                          "Core ML refuses to load it",
-                          f->inputs[i]->name, d, (long long)t->dims[d]);
+                             "input '%s' axis %d has %lld elements (> 16384): older "
+                             "Core ML refuses to load it",
+                             f->inputs[i]->name, d, (long long)t->dims[d]);
                 return;
             }
     }
@@ -164,11 +164,11 @@ void mk_lint_h21(lint_ctx *c, const mk_op *op)
         if (op->outputs[i]->type.rank > 5) {
             int out = block_output(op, op->outputs[i]);
             mk_lint_flag(c, op, !out,
-                      "rank-%d output: Core ML supports rank <= 5 (compile error "
-                      "\"Invalid rank\"); %s",
-                      op->outputs[i]->type.rank,
-                      out ? "no safe rewrite in-graph: the model output itself has that rank"
-                          : "collapse size-1 or adjacent axes");
+                         "rank-%d output: Core ML supports rank <= 5 (compile error "
+                         "\"Invalid rank\"); %s",
+                         op->outputs[i]->type.rank,
+                         out ? "no safe rewrite in-graph: the model output itself has that rank"
+                             : "collapse size-1 or adjacent axes");
             return;
         }
 }
@@ -187,8 +187,8 @@ void mk_lint_h22(lint_ctx *c, const mk_op *op)
         for (int j = 0; in && j < in->n_args; j++)
             if (has_zero_dim(&in->args[j]->type)) {
                 mk_lint_flag(c, op, 1,
-                          "concat with an empty input: Core ML rejects zero-sized "
-                          "tensors; drop the empty input");
+                             "concat with an empty input: Core ML rejects zero-sized "
+                             "tensors; drop the empty input");
                 return;
             }
     }
@@ -196,9 +196,9 @@ void mk_lint_h22(lint_ctx *c, const mk_op *op)
     for (int i = 0; i < op->n_outputs; i++)
         if (has_zero_dim(&op->outputs[i]->type)) {
             mk_lint_flag(c, op, 0,
-                      "output '%s' has a zero-sized dimension: Core ML rejects "
-                      "zero-sized tensors",
-                      op->outputs[i]->name);
+                         "output '%s' has a zero-sized dimension: Core ML rejects "
+                         "zero-sized tensors",
+                         op->outputs[i]->name);
             return;
         }
 }
@@ -214,9 +214,9 @@ void mk_lint_h23_prog(lint_ctx *c)
         int align = t->dtype == MK_DT_FP16 ? 32 : 16;
         if (t->dims[t->rank - 1] % align) {
             mk_lint_flag(c, NULL, 0,
-                      "output '%s' last dim %lld is not a multiple of %d: NE/GPU "
-                      "outputs may be row-padded; read MLMultiArray with strides",
-                      b->outputs[i]->name, (long long)t->dims[t->rank - 1], align);
+                         "output '%s' last dim %lld is not a multiple of %d: NE/GPU "
+                         "outputs may be row-padded; read MLMultiArray with strides",
+                         b->outputs[i]->name, (long long)t->dims[t->rank - 1], align);
             return;
         }
     }
@@ -231,9 +231,9 @@ void mk_lint_h24(lint_ctx *c, const mk_op *op)
     int64_t last = t->dims[t->rank - 1];
     if (last > 0 && last < 16) /* padded to 32: at least 2x the memory and bandwidth */
         mk_lint_flag(c, op, 0,
-                  "last axis %lld on a %zu-element tensor: the Neural Engine pads the last axis "
-                  "to 32 fp16 values (%.0fx memory and bandwidth); prefer (B,C,1,S)",
-                  (long long)last, n, 32.0 / (double)last);
+                     "last axis %lld on a %zu-element tensor: the Neural Engine pads the last axis "
+                     "to 32 fp16 values (%.0fx memory and bandwidth); prefer (B,C,1,S)",
+                     (long long)last, n, 32.0 / (double)last);
 }
 
 void mk_lint_h30_prog(lint_ctx *c)
@@ -253,12 +253,12 @@ void mk_lint_h30_prog(lint_ctx *c)
     const size_t gb = (size_t)1 << 30;
     if (total > 2 * gb)
         mk_lint_flag(c, NULL, 0,
-                  "weights total %.2f GiB: a weight file over 2 GiB fails to load "
-                  "(\"Error in declaring network\"); split the model",
-                  (double)total / (double)gb);
+                     "weights total %.2f GiB: a weight file over 2 GiB fails to load "
+                     "(\"Error in declaring network\"); split the model",
+                     (double)total / (double)gb);
     else if (total > 1000000000u)
         mk_lint_flag(c, NULL, 0,
-                  "weights total %.2f GB: iPhone/iPad Neural Engine models (or each "
-                  "chunk) must stay under ~1 GB; chunk or palettize to <= 6 bits",
-                  (double)total / 1e9);
+                     "weights total %.2f GB: iPhone/iPad Neural Engine models (or each "
+                     "chunk) must stay under ~1 GB; chunk or palettize to <= 6 bits",
+                     (double)total / 1e9);
 }

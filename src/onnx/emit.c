@@ -38,8 +38,16 @@ size_t mk_onnx_numel(const mk_type *t)
 double mk_onnx_cget_f(const ox_val *v, size_t i)
 {
     switch ((int)v->type.dtype) {
-    case MK_DT_FP32: { float f; memcpy(&f, (const char *)v->data + 4 * i, 4); return f; }
-    case MK_DT_INT64: { int64_t x; memcpy(&x, (const char *)v->data + 8 * i, 8); return (double)x; }
+    case MK_DT_FP32: {
+        float f;
+        memcpy(&f, (const char *)v->data + 4 * i, 4);
+        return f;
+    }
+    case MK_DT_INT64: {
+        int64_t x;
+        memcpy(&x, (const char *)v->data + 8 * i, 8);
+        return (double)x;
+    }
     case MK_DT_BOOL: return ((const uint8_t *)v->data)[i];
     default: return 0;
     }
@@ -48,7 +56,11 @@ double mk_onnx_cget_f(const ox_val *v, size_t i)
 int64_t mk_onnx_cget_i(const ox_val *v, size_t i)
 {
     switch ((int)v->type.dtype) {
-    case MK_DT_INT64: { int64_t x; memcpy(&x, (const char *)v->data + 8 * i, 8); return x; }
+    case MK_DT_INT64: {
+        int64_t x;
+        memcpy(&x, (const char *)v->data + 8 * i, 8);
+        return x;
+    }
     case MK_DT_BOOL: return ((const uint8_t *)v->data)[i];
     case MK_DT_FP32: {
         float f;
@@ -153,8 +165,8 @@ int mk_onnx_in_str(ox_ctx *c, mk_op *op, const char *param, const char *s)
 
 mk_value *mk_onnx_out(ox_ctx *c, mk_op *op, const char *name, const mk_type *t)
 {
-    const char *nm = op->n_outputs == 0 ? op->name
-                                        : mk_ir_unique_name(c->p, name ? name : op->name);
+    const char *nm =
+        op->n_outputs == 0 ? op->name : mk_ir_unique_name(c->p, name ? name : op->name);
     mk_value *v = nm ? mk_arena_alloc(c->p->arena, sizeof *v) : NULL;
     mk_value **no = mk_arena_array(c->p->arena, (size_t)op->n_outputs + 1, sizeof *no);
     if (!v || !no) return NULL;
@@ -188,7 +200,8 @@ void mk_onnx_set(ox_val *o, mk_value *v)
 mk_status mk_onnx_set_const(ox_ctx *c, ox_val *o, const mk_type *t, const void *data)
 {
     size_t n = mk_onnx_numel(t), es = (size_t)mk_dtype_bits(t->dtype) / 8, nb;
-    if (!mk_mul_size(n, es, &nb)) return mk_err_set(c->err, MK_EINVAL, "%s: %s: constant too big", c->file, o->name);
+    if (!mk_mul_size(n, es, &nb))
+        return mk_err_set(c->err, MK_EINVAL, "%s: %s: constant too big", c->file, o->name);
     void *d = mk_arena_alloc(c->p->arena, nb ? nb : 1);
     if (!d) return MK_OOM(c->err);
     if (nb) memcpy(d, data, nb);
@@ -233,11 +246,16 @@ int mk_onnx_bcast(const mk_type *a, const mk_type *b, mk_type *out)
         int ia = i - (r - a->rank), ib = i - (r - b->rank);
         int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
         int64_t d;
-        if (da == db) d = da;
-        else if (da == 1) d = db;
-        else if (db == 1) d = da;
-        else if (da < 0 || db < 0) d = da < 0 ? db : da;
-        else return 0;
+        if (da == db)
+            d = da;
+        else if (da == 1)
+            d = db;
+        else if (db == 1)
+            d = da;
+        else if (da < 0 || db < 0)
+            d = da < 0 ? db : da;
+        else
+            return 0;
         out->dims[i] = d;
     }
     return 1;
@@ -245,8 +263,8 @@ int mk_onnx_bcast(const mk_type *a, const mk_type *b, mk_type *out)
 
 static int is_compare(mk_op_kind k)
 {
-    return k == MK_OP_EQUAL || k == MK_OP_NOT_EQUAL || k == MK_OP_LESS ||
-           k == MK_OP_LESS_EQUAL || k == MK_OP_GREATER || k == MK_OP_GREATER_EQUAL;
+    return k == MK_OP_EQUAL || k == MK_OP_NOT_EQUAL || k == MK_OP_LESS || k == MK_OP_LESS_EQUAL ||
+           k == MK_OP_GREATER || k == MK_OP_GREATER_EQUAL;
 }
 
 mk_value *mk_onnx_binary(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y, const char *name)
@@ -266,8 +284,7 @@ mk_value *mk_onnx_binary(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y, cons
     return mk_onnx_out(c, op, NULL, &t);
 }
 
-mk_value *mk_onnx_reshape(ox_ctx *c, mk_value *x, int rank, const int64_t *dims,
-                          const char *name)
+mk_value *mk_onnx_reshape(ox_ctx *c, mk_value *x, int rank, const int64_t *dims, const char *name)
 {
     int32_t s[MK_MAX_RANK];
     for (int i = 0; i < rank; i++) s[i] = (int32_t)dims[i];
@@ -292,8 +309,7 @@ mk_value *mk_onnx_transpose(ox_ctx *c, mk_value *x, int rank, const int *perm, c
     return mk_onnx_out(c, op, NULL, &t);
 }
 
-mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dims,
-                       const float *v)
+mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dims, const float *v)
 {
     mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
     size_t n = mk_onnx_numel(&t);
@@ -309,8 +325,8 @@ mk_value *mk_onnx_cf32_own(ox_ctx *c, const char *name, int rank, const int64_t 
 }
 
 /* ---- weight slab ---- */
-#define SLAB_MIN ((size_t)4096)        /* smaller payloads go to the arena */
-#define SLAB_CHUNK ((size_t)16 << 20)  /* address space reserved per slab (touched lazily) */
+#define SLAB_MIN ((size_t)4096)       /* smaller payloads go to the arena */
+#define SLAB_CHUNK ((size_t)16 << 20) /* address space reserved per slab (touched lazily) */
 
 void *mk_onnx_weight_alloc(ox_ctx *c, size_t n)
 {

@@ -84,11 +84,26 @@ static int int_like(const ox_val *v)
     return v->type.dtype == MK_DT_INT64 || v->type.dtype == MK_DT_BOOL;
 }
 
-typedef enum { F_ADD, F_SUB, F_MUL, F_DIV, F_MOD, F_POW, F_MIN, F_MAX, F_EQ, F_LT, F_GT, F_LE,
-               F_GE, F_AND, F_OR, F_XOR } binop;
+typedef enum {
+    F_ADD,
+    F_SUB,
+    F_MUL,
+    F_DIV,
+    F_MOD,
+    F_POW,
+    F_MIN,
+    F_MAX,
+    F_EQ,
+    F_LT,
+    F_GT,
+    F_LE,
+    F_GE,
+    F_AND,
+    F_OR,
+    F_XOR
+} binop;
 
-static mk_status fold_binary(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *o,
-                             int fmod_attr)
+static mk_status fold_binary(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *o, int fmod_attr)
 {
     mk_type t;
     if (!mk_onnx_bcast(&a->type, &b->type, &t)) return MK_EUNSUPPORTED;
@@ -178,31 +193,48 @@ static mk_status fold_unary(ox_ctx *c, const char *ot, ox_val *a, ox_val *o)
     for (size_t i = 0; i < n; i++) {
         if (isint || a->type.dtype == MK_DT_BOOL) {
             int64_t x = mk_onnx_cget_i(a, i), r;
-            if (strcmp(ot, "Neg") == 0) r = (int64_t)(0 - (uint64_t)x);
-            else if (strcmp(ot, "Abs") == 0) r = x < 0 ? (int64_t)(0 - (uint64_t)x) : x;
-            else if (strcmp(ot, "Not") == 0) r = !x;
-            else if (strcmp(ot, "Sign") == 0) r = (x > 0) - (x < 0);
+            if (strcmp(ot, "Neg") == 0)
+                r = (int64_t)(0 - (uint64_t)x);
+            else if (strcmp(ot, "Abs") == 0)
+                r = x < 0 ? (int64_t)(0 - (uint64_t)x) : x;
+            else if (strcmp(ot, "Not") == 0)
+                r = !x;
+            else if (strcmp(ot, "Sign") == 0)
+                r = (x > 0) - (x < 0);
             else if (strcmp(ot, "Identity") == 0 || strcmp(ot, "Floor") == 0 ||
-                     strcmp(ot, "Ceil") == 0 || strcmp(ot, "Round") == 0 ||
-                     strcmp(ot, "Relu") == 0)
+                     strcmp(ot, "Ceil") == 0 || strcmp(ot, "Round") == 0 || strcmp(ot, "Relu") == 0)
                 r = strcmp(ot, "Relu") == 0 && x < 0 ? 0 : x;
-            else return MK_EUNSUPPORTED;
+            else
+                return MK_EUNSUPPORTED;
             put(t.dtype, d, i, (double)r, r);
         } else {
             float x = (float)mk_onnx_cget_f(a, i), r;
-            if (strcmp(ot, "Neg") == 0) r = -x;
-            else if (strcmp(ot, "Abs") == 0) r = fabsf(x);
-            else if (strcmp(ot, "Sqrt") == 0) r = sqrtf(x);
-            else if (strcmp(ot, "Floor") == 0) r = floorf(x);
-            else if (strcmp(ot, "Ceil") == 0) r = ceilf(x);
-            else if (strcmp(ot, "Round") == 0) r = nearbyintf(x);
-            else if (strcmp(ot, "Reciprocal") == 0) r = 1.0f / x;
-            else if (strcmp(ot, "Exp") == 0) r = expf(x);
-            else if (strcmp(ot, "Log") == 0) r = logf(x);
-            else if (strcmp(ot, "Relu") == 0) r = x > 0 ? x : 0;
-            else if (strcmp(ot, "Identity") == 0) r = x;
-            else if (strcmp(ot, "Sign") == 0) r = (float)((x > 0) - (x < 0));
-            else return MK_EUNSUPPORTED;
+            if (strcmp(ot, "Neg") == 0)
+                r = -x;
+            else if (strcmp(ot, "Abs") == 0)
+                r = fabsf(x);
+            else if (strcmp(ot, "Sqrt") == 0)
+                r = sqrtf(x);
+            else if (strcmp(ot, "Floor") == 0)
+                r = floorf(x);
+            else if (strcmp(ot, "Ceil") == 0)
+                r = ceilf(x);
+            else if (strcmp(ot, "Round") == 0)
+                r = nearbyintf(x);
+            else if (strcmp(ot, "Reciprocal") == 0)
+                r = 1.0f / x;
+            else if (strcmp(ot, "Exp") == 0)
+                r = expf(x);
+            else if (strcmp(ot, "Log") == 0)
+                r = logf(x);
+            else if (strcmp(ot, "Relu") == 0)
+                r = x > 0 ? x : 0;
+            else if (strcmp(ot, "Identity") == 0)
+                r = x;
+            else if (strcmp(ot, "Sign") == 0)
+                r = (float)((x > 0) - (x < 0));
+            else
+                return MK_EUNSUPPORTED;
             put(t.dtype, d, i, r, 0);
         }
     }
@@ -269,8 +301,7 @@ static mk_status fold_reshape_like(ox_ctx *c, ox_val *a, ox_val *o, int rank, co
     return MK_OK;
 }
 
-static mk_status fold_concat(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                             ox_val *o)
+static mk_status fold_concat(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o)
 {
     ox_val *first = NULL;
     for (int i = 0; i < n_in; i++)
@@ -307,8 +338,7 @@ static mk_status fold_concat(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, i
     return MK_OK;
 }
 
-static mk_status fold_gather(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_val *ix,
-                             ox_val *o)
+static mk_status fold_gather(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_val *ix, ox_val *o)
 {
     int ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), a->type.rank, &ax) || a->type.rank == 0 ||
@@ -342,8 +372,7 @@ static mk_status fold_gather(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_
 }
 
 /* Slice on constants, with the ONNX clamping rules. */
-static mk_status fold_slice(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                            ox_val *o)
+static mk_status fold_slice(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o)
 {
     ox_val *a = in[0];
     int r = a->type.rank;
@@ -433,7 +462,8 @@ static mk_status fold_expand(ox_ctx *c, ox_val *a, ox_val *shape, ox_val *o)
     if (s != MK_OK) return s;
     size_t n_el = mk_onnx_numel(&t);
     int64_t idx[MK_MAX_RANK] = {0};
-    for (size_t i = 0; i < n_el; i++, next_idx(idx, &t)) copy_el(a, d, i, bidx(&a->type, idx, t.rank));
+    for (size_t i = 0; i < n_el; i++, next_idx(idx, &t))
+        copy_el(a, d, i, bidx(&a->type, idx, t.rank));
     return MK_OK;
 }
 
@@ -540,8 +570,8 @@ static mk_status fold_const_of_shape(ox_ctx *c, const Onnx__NodeProto *n, ox_val
     return MK_OK;
 }
 
-static mk_status fold_reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                             ox_val *o, int prod)
+static mk_status fold_reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
+                             int prod)
 {
     ox_val *a = in[0];
     int r = a->type.rank;
@@ -570,8 +600,10 @@ static mk_status fold_reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, i
         for (int i = 0; i < r; i++) red[i] = 1;
     mk_type t = mk_type_make(a->type.dtype, 0, NULL);
     for (int i = 0; i < r; i++) {
-        if (!red[i]) t.dims[t.rank++] = a->type.dims[i];
-        else if (keep) t.dims[t.rank++] = 1;
+        if (!red[i])
+            t.dims[t.rank++] = a->type.dims[i];
+        else if (keep)
+            t.dims[t.rank++] = 1;
     }
     void *d;
     mk_status st = alloc_out(c, o, &t, &d);
@@ -636,8 +668,7 @@ static mk_status fold_squeeze_like(ox_ctx *c, const Onnx__NodeProto *n, ox_val *
     return fold_reshape_like(c, a, o, nr, dims);
 }
 
-static mk_status fold_reshape(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                              ox_val *o)
+static mk_status fold_reshape(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o)
 {
     ox_val *a = in[0];
     int64_t sh[MK_MAX_RANK];
@@ -719,8 +750,8 @@ static mk_status fold_non_zero(ox_ctx *c, ox_val *a, ox_val *o)
     return MK_OK;
 }
 
-mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                       ox_val **out, int n_out)
+mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,
+                       int n_out)
 {
     const char *ot = n->op_type;
     if (n_out < 1) return MK_EUNSUPPORTED;
@@ -730,15 +761,14 @@ mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
     static const struct {
         const char *name;
         binop op;
-    } bins[] = {{"Add", F_ADD}, {"Sub", F_SUB}, {"Mul", F_MUL}, {"Div", F_DIV},
-                {"Mod", F_MOD}, {"Pow", F_POW}, {"Equal", F_EQ}, {"Less", F_LT},
-                {"Greater", F_GT}, {"LessOrEqual", F_LE}, {"GreaterOrEqual", F_GE},
-                {"And", F_AND}, {"Or", F_OR}, {"Xor", F_XOR}};
+    } bins[] = {{"Add", F_ADD},    {"Sub", F_SUB},        {"Mul", F_MUL},           {"Div", F_DIV},
+                {"Mod", F_MOD},    {"Pow", F_POW},        {"Equal", F_EQ},          {"Less", F_LT},
+                {"Greater", F_GT}, {"LessOrEqual", F_LE}, {"GreaterOrEqual", F_GE}, {"And", F_AND},
+                {"Or", F_OR},      {"Xor", F_XOR}};
     for (size_t i = 0; i < sizeof bins / sizeof *bins; i++)
         if (strcmp(ot, bins[i].name) == 0) {
             if (n_in != 2 || !in[0] || !in[1]) return MK_EUNSUPPORTED;
-            return fold_binary(c, bins[i].op, in[0], in[1], o,
-                               (int)mk_onnx_attr_i(n, "fmod", 0));
+            return fold_binary(c, bins[i].op, in[0], in[1], o, (int)mk_onnx_attr_i(n, "fmod", 0));
         }
     if (strcmp(ot, "Min") == 0 || strcmp(ot, "Max") == 0 || strcmp(ot, "Sum") == 0) {
         if (n_in < 1 || !in[0]) return MK_EUNSUPPORTED;
@@ -751,14 +781,16 @@ mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
             if (st != MK_OK) return st;
             acc = tmp;
         }
-        if (n_in == 1) *o = (ox_val){o->name, acc->type, acc->data, acc->nbytes, acc->borrowed,
-                                     NULL, NULL, 0, NULL, acc->f16_range, NULL};
+        if (n_in == 1)
+            *o = (ox_val){o->name, acc->type, acc->data, acc->nbytes,    acc->borrowed, NULL,
+                          NULL,    0,         NULL,      acc->f16_range, NULL};
         return MK_OK;
     }
-    static const char *const unary[] = {"Neg", "Abs", "Sqrt", "Floor", "Ceil", "Round",
-                                        "Reciprocal", "Exp", "Log", "Relu", "Not", "Sign"};
+    static const char *const unary[] = {"Neg",        "Abs", "Sqrt", "Floor", "Ceil", "Round",
+                                        "Reciprocal", "Exp", "Log",  "Relu",  "Not",  "Sign"};
     for (size_t i = 0; i < sizeof unary / sizeof *unary; i++)
-        if (strcmp(ot, unary[i]) == 0) return n_in == 1 ? fold_unary(c, ot, in[0], o) : MK_EUNSUPPORTED;
+        if (strcmp(ot, unary[i]) == 0)
+            return n_in == 1 ? fold_unary(c, ot, in[0], o) : MK_EUNSUPPORTED;
     if (strcmp(ot, "Constant") == 0) {
         const Onnx__AttributeProto *a = mk_onnx_attr(n, "value");
         if (a && a->t) return mk_onnx_tensor(c, a->t, o);
@@ -787,8 +819,8 @@ mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
     }
     if (strcmp(ot, "Identity") == 0 || strcmp(ot, "Dropout") == 0) {
         ox_val *a = in[0];
-        *o = (ox_val){o->name, a->type, a->data, a->nbytes, a->borrowed,
-                      NULL,    NULL,    0,       NULL,      a->f16_range, NULL};
+        *o = (ox_val){o->name, a->type, a->data, a->nbytes,    a->borrowed, NULL,
+                      NULL,    0,       NULL,    a->f16_range, NULL};
         if (n_out > 1 && out[1]) {
             /* Dropout mask: all true in inference */
             mk_type t = a->type;

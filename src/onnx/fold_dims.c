@@ -77,7 +77,8 @@ int mk_onnx_same_dim(const mk_value *x, int i, const mk_value *src, int axis)
         const mk_value *in = mk_ir_arg(op, "x");
         int32_t a[MK_MAX_RANK];
         int na = 0;
-        if (op->kind == MK_OP_EXPAND_DIMS && in && mk_ir_arg_i32s(op, "axes", a, MK_MAX_RANK, &na)) {
+        if (op->kind == MK_OP_EXPAND_DIMS && in &&
+            mk_ir_arg_i32s(op, "axes", a, MK_MAX_RANK, &na)) {
             int before = 0;
             for (int k = 0; k < na; k++) {
                 int ak = a[k] < 0 ? a[k] + x->type.rank : a[k];
@@ -259,17 +260,21 @@ static int eval_binary(const char *op, const ox_kd *a, const ox_kd *b, ox_kd *o)
                                                                : 0;
         int dim_first = a->src[ia] != NULL;
         if (neg < 0 && is_compare(op)) {
-            int64_t r2 = !strcmp(op, "Equal")   ? 0
+            int64_t r2 = !strcmp(op, "Equal")                                ? 0
                          : !strcmp(op, "Less") || !strcmp(op, "LessOrEqual") ? !dim_first
-                                                                              : dim_first;
+                                                                             : dim_first;
             set_known(o, i, r2);
             continue;
         }
         int64_t ha = a->hi[ia], hb = b->hi[ib];
-        if (!strcmp(op, "Add") && ha >= 0 && hb >= 0) o->hi[i] = ha + hb;
-        else if (!strcmp(op, "Sub") && ha >= 0 && y != OX_UNKNOWN && y >= 0) o->hi[i] = ha - y;
-        else if (!strcmp(op, "Min") && (ha >= 0 || hb >= 0)) o->hi[i] = ha < 0 ? hb : hb < 0 ? ha : ha < hb ? ha : hb;
-        else if (!strcmp(op, "Div") && ha >= 0 && y != OX_UNKNOWN && y > 0) o->hi[i] = ha / y;
+        if (!strcmp(op, "Add") && ha >= 0 && hb >= 0)
+            o->hi[i] = ha + hb;
+        else if (!strcmp(op, "Sub") && ha >= 0 && y != OX_UNKNOWN && y >= 0)
+            o->hi[i] = ha - y;
+        else if (!strcmp(op, "Min") && (ha >= 0 || hb >= 0))
+            o->hi[i] = ha < 0 ? hb : hb < 0 ? ha : ha < hb ? ha : hb;
+        else if (!strcmp(op, "Div") && ha >= 0 && y != OX_UNKNOWN && y > 0)
+            o->hi[i] = ha / y;
     }
     return 1;
 }
@@ -288,8 +293,10 @@ static int eval_where(const ox_kd *cnd, const ox_kd *a, const ox_kd *b, ox_kd *o
             copy_el(o, i, src, j);
         } else {
             int64_t x = a->v[a->n == 1 ? 0 : i], y = b->v[b->n == 1 ? 0 : i];
-            if (x != OX_UNKNOWN && x == y) set_known(o, i, x);
-            else set_unknown(o, i);
+            if (x != OX_UNKNOWN && x == y)
+                set_known(o, i, x);
+            else
+                set_unknown(o, i);
         }
     }
     return 1;
@@ -341,7 +348,8 @@ mk_status mk_onnx_fold_dims(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, in
         } else if (!strcmp(op, "Reshape")) {
             ox_kd t;
             const ox_kd *s = n_in > 1 && in[1] && in[1]->data ? mk_onnx_kd(in[1], &t) : NULL;
-            ok = s && s->rank == 1 && s->n <= 1 && (s->n == 0 ? o.n == 1 : (s->v[0] == -1 || s->v[0] == o.n));
+            ok = s && s->rank == 1 && s->n <= 1 &&
+                 (s->n == 0 ? o.n == 1 : (s->v[0] == -1 || s->v[0] == o.n));
             o.rank = s ? s->n : 0;
         } else if (!strcmp(op, "Cast")) {
             int64_t to = mk_onnx_attr_i(n, "to", 0);
@@ -360,8 +368,10 @@ mk_status mk_onnx_fold_dims(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, in
             if (to == 9) {
                 o.dtype = MK_DT_BOOL;
                 for (int i = 0; i < o.n; i++)
-                    if (o.v[i] != OX_UNKNOWN) set_known(&o, i, o.v[i] != 0);
-                    else set_unknown(&o, i);
+                    if (o.v[i] != OX_UNKNOWN)
+                        set_known(&o, i, o.v[i] != 0);
+                    else
+                        set_unknown(&o, i);
             } else {
                 o.dtype = MK_DT_INT64;
             }

@@ -21,7 +21,8 @@ typedef struct fuse_ctx {
 
 static void count_block(fuse_ctx *f, const mk_block *b)
 {
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         for (int i = 0; i < op->n_inputs; i++)
             for (int j = 0; j < op->inputs[i].n_args; j++) {
                 const mk_value *v = op->inputs[i].args[j];
@@ -159,8 +160,10 @@ static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
     if (!add || uses(f, s) != 1 || uses(f, sq ? mk_ir_arg(sq, "x") : NULL) != 1) return 0;
     double eps = 0;
     mk_value *var = NULL;
-    if (const_scalar(mk_ir_arg(add, "y"), &eps)) var = mk_ir_arg(add, "x");
-    else if (const_scalar(mk_ir_arg(add, "x"), &eps)) var = mk_ir_arg(add, "y");
+    if (const_scalar(mk_ir_arg(add, "y"), &eps))
+        var = mk_ir_arg(add, "x");
+    else if (const_scalar(mk_ir_arg(add, "x"), &eps))
+        var = mk_ir_arg(add, "y");
     mk_op *rv = made_by(var, MK_OP_REDUCE_MEAN, b);
     if (!rv || uses(f, var) != 1 || eps < 0) return 0;
     mk_value *sqd = mk_ir_arg(rv, "x");
@@ -223,20 +226,19 @@ static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
     if (!ln) return -1;
     int32_t ax32[MK_MAX_RANK];
     for (int i = 0; i < na; i++) ax32[i] = first + i;
-    mk_value *axv = mk_ir_const_i32(p, NULL, mk_arena_printf(p->arena, "%s_axes", nm), na,
-                                    ax32, 0);
+    mk_value *axv = mk_ir_const_i32(p, NULL, mk_arena_printf(p->arena, "%s_axes", nm), na, ax32, 0);
     float e32 = (float)eps;
-    mk_value *epv = mk_ir_const_f32(p, NULL, mk_arena_printf(p->arena, "%s_epsilon", nm), 1,
-                                    &e32, 1);
+    mk_value *epv =
+        mk_ir_const_f32(p, NULL, mk_arena_printf(p->arena, "%s_epsilon", nm), 1, &e32, 1);
     if (!axv || !epv) return -1;
     mk_ir_insert_before(last, axv->producer);
     mk_ir_insert_before(last, epv->producer);
     mk_value *gv = NULL, *bv = NULL;
-    if (gamma && !(gv = reshaped_const(f, gamma, nd, na, mk_arena_printf(p->arena, "%s_gamma", nm),
-                                       last)))
+    if (gamma &&
+        !(gv = reshaped_const(f, gamma, nd, na, mk_arena_printf(p->arena, "%s_gamma", nm), last)))
         return -1;
-    if (beta && !(bv = reshaped_const(f, beta, nd, na, mk_arena_printf(p->arena, "%s_beta", nm),
-                                      last)))
+    if (beta &&
+        !(bv = reshaped_const(f, beta, nd, na, mk_arena_printf(p->arena, "%s_beta", nm), last)))
         return -1;
     if (!mk_ir_op_add_input(p, ln, "x", x) || !mk_ir_op_add_input(p, ln, "axes", axv) ||
         (gv && !mk_ir_op_add_input(p, ln, "gamma", gv)) ||

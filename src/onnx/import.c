@@ -32,8 +32,7 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
     const char *p = eq + 1;
     while (*p) {
         if (out->rank == MK_MAX_RANK)
-            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': more than %d dims", s,
-                              MK_MAX_RANK);
+            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': more than %d dims", s, MK_MAX_RANK);
         char *end;
         errno = 0;
         out->n_enum[out->rank] = 0;
@@ -47,7 +46,8 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
                 if (end == p || errno || v < 0 || v > INT32_MAX || k == OX_ENUM_MAX)
                     return mk_err_set(c->err, MK_EINVAL,
                                       "--shape '%s': bad enumerated dim at '%s' (at most %d "
-                                      "values)", s, p, OX_ENUM_MAX);
+                                      "values)",
+                                      s, p, OX_ENUM_MAX);
                 out->enums[out->rank][k++] = v;
                 mn = v < mn ? v : mn;
                 mx = v > mx ? v : mx;
@@ -61,8 +61,10 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
             out->lo[out->rank] = mn;
             out->hi[out->rank] = mx;
             out->rank++;
-            if (*p == ',') p++;
-            else if (*p) return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad text at '%s'", s, p);
+            if (*p == ',')
+                p++;
+            else if (*p)
+                return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad text at '%s'", s, p);
             continue;
         }
         long long lo = strtoll(p, &end, 10), hi;
@@ -77,16 +79,17 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
             } else {
                 hi = strtoll(p, &end, 10);
                 if (end == p || errno || hi < lo || hi > INT32_MAX)
-                    return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad range at '%s'", s,
-                                      p);
+                    return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad range at '%s'", s, p);
                 p = end;
             }
         }
         out->lo[out->rank] = lo;
         out->hi[out->rank] = hi;
         out->rank++;
-        if (*p == ',') p++;
-        else if (*p) return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad text at '%s'", s, p);
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': bad text at '%s'", s, p);
     }
     int ranges = 0, enums = 0;
     size_t combos = 1;
@@ -95,13 +98,14 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
         enums |= out->n_enum[i] > 0;
         if (out->n_enum[i]) combos *= (size_t)out->n_enum[i];
         if (combos > OX_ENUM_SHAPES)
-            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': more than %d enumerated shapes",
-                              s, OX_ENUM_SHAPES);
+            return mk_err_set(c->err, MK_EINVAL, "--shape '%s': more than %d enumerated shapes", s,
+                              OX_ENUM_SHAPES);
     }
     if (ranges && enums)
         return mk_err_set(c->err, MK_EINVAL,
                           "--shape '%s': ranges and enumerated dims cannot be mixed in one input "
-                          "(Core ML keeps one kind of flexibility per input)", s);
+                          "(Core ML keeps one kind of flexibility per input)",
+                          s);
     return MK_OK;
 }
 
@@ -153,13 +157,25 @@ static int domain_ok(const Onnx__NodeProto *n)
  * of these ops, whose meaning for inference is the same as in opset 7 and later. */
 static int same_before_opset7(const char *op)
 {
-    static const char *const ok[] = {
-        "Abs", "ArgMax", "ArgMin", "Ceil", "Elu", "Exp", "Floor", "GlobalAveragePool",
-        "GlobalMaxPool", "HardSigmoid", "Identity", "InstanceNormalization", "LeakyRelu", "Log",
-        "LogSoftmax", "Neg", "Not", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum",
-        "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
-        "ReduceSumSquare", "Relu", "Selu", "Sigmoid", "Softmax", "Softplus", "Softsign", "Sqrt",
-        "Tanh", "Transpose"};
+    static const char *const ok[] = {"Abs",           "ArgMax",
+                                     "ArgMin",        "Ceil",
+                                     "Elu",           "Exp",
+                                     "Floor",         "GlobalAveragePool",
+                                     "GlobalMaxPool", "HardSigmoid",
+                                     "Identity",      "InstanceNormalization",
+                                     "LeakyRelu",     "Log",
+                                     "LogSoftmax",    "Neg",
+                                     "Not",           "Reciprocal",
+                                     "ReduceL1",      "ReduceL2",
+                                     "ReduceLogSum",  "ReduceLogSumExp",
+                                     "ReduceMax",     "ReduceMean",
+                                     "ReduceMin",     "ReduceProd",
+                                     "ReduceSum",     "ReduceSumSquare",
+                                     "Relu",          "Selu",
+                                     "Sigmoid",       "Softmax",
+                                     "Softplus",      "Softsign",
+                                     "Sqrt",          "Tanh",
+                                     "Transpose"};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
         if (strcmp(op, ok[i]) == 0) return 1;
     return 0;
@@ -221,11 +237,14 @@ static mk_status report_unsupported(ox_ctx *c)
     int k = 0;
     while (k < n && *p) {
         op[k] = p;
-        p = strchr(p, '\t'); *p++ = 0;
+        p = strchr(p, '\t');
+        *p++ = 0;
         why[k] = p;
-        p = strchr(p, '\t'); *p++ = 0;
+        p = strchr(p, '\t');
+        *p++ = 0;
         node[k] = p;
-        p = strchr(p, '\n'); *p++ = 0;
+        p = strchr(p, '\n');
+        *p++ = 0;
         k++;
     }
     int first = 1;
@@ -282,8 +301,7 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
     ox_val *ins[64], *outs[64];
     int n_in = (int)n->n_input, n_out = (int)n->n_output;
     const char *nn = n->name && *n->name ? n->name : (n_out ? n->output[0] : "?");
-    if (n_in > 64 || n_out > 64)
-        return mk_onnx_unsupported(c, n, "more than 64 inputs or outputs");
+    if (n_in > 64 || n_out > 64) return mk_onnx_unsupported(c, n, "more than 64 inputs or outputs");
     if (n_out == 0)
         return mk_err_set(c->err, MK_EINVAL, "%s: node '%s' (%s): no outputs", c->file, nn,
                           n->op_type);
@@ -291,8 +309,8 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
     for (int i = 0; i < need; i++)
         if (i >= n_in || !n->input[i] || !*n->input[i])
             return mk_err_set(c->err, MK_EINVAL,
-                              "%s: node '%s' (%s): required input %d of %d is missing", c->file,
-                              nn, n->op_type, i + 1, need);
+                              "%s: node '%s' (%s): required input %d of %d is missing", c->file, nn,
+                              n->op_type, i + 1, need);
     int poisoned = 0, all_const = 1;
     for (int i = n_in; i < 64; i++) ins[i] = NULL; /* inputs ONNX left off read as absent */
     for (int i = 0; i < n_in; i++) {
@@ -331,8 +349,10 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
         if (!im || !domain_ok(n)) return MK_EUNSUPPORTED; /* recorded by the pre-scan */
         st = MK_EUNSUPPORTED;
         ox_kd *kd = NULL;
-        if (all_const) st = mk_onnx_fold(c, n, ins, n_in, outs, n_out);
-        else st = mk_onnx_fold_dims(c, n, ins, n_in, outs, &kd);
+        if (all_const)
+            st = mk_onnx_fold(c, n, ins, n_in, outs, n_out);
+        else
+            st = mk_onnx_fold_dims(c, n, ins, n_in, outs, &kd);
         if (st == MK_EUNSUPPORTED) st = im->fn(c, n, ins, n_in, outs, n_out);
         if (st == MK_OK && kd && outs[0]->mil && !outs[0]->data) outs[0]->kd = kd;
     }
@@ -390,8 +410,7 @@ static mk_status bind_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     if (end == val || *end || errno)
         return mk_err_set(c->err, MK_EINVAL, "--bind %s=%s: not a number", vi->name, val);
     size_t n = mk_onnx_numel(t);
-    if (n != 1)
-        return mk_err_set(c->err, MK_EINVAL, "--bind %s: input is not a scalar", vi->name);
+    if (n != 1) return mk_err_set(c->err, MK_EINVAL, "--bind %s: input is not a scalar", vi->name);
     ox_val *v = mk_onnx_define(c, vi->name);
     if (!v) return MK_OOM(c->err);
     mk_type ct = *t;
@@ -419,15 +438,15 @@ static mk_status bind_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, const mk
     /* a declared scalar accepts a one-element tensor; otherwise ranks must agree */
     if (decl->rank == 0 && mk_onnx_numel(&ct) == 1) ct.rank = 0;
     if (decl->rank >= 0 && ct.rank != decl->rank)
-        return mk_err_set(c->err, MK_EINVAL, "--bind %s: rank %d, input has rank %d", nm,
-                          ct.rank, decl->rank);
+        return mk_err_set(c->err, MK_EINVAL, "--bind %s: rank %d, input has rank %d", nm, ct.rank,
+                          decl->rank);
     for (int i = 0; i < ct.rank; i++) {
         if (ct.dims[i] < 0 || ct.dims[i] > INT32_MAX)
             return mk_err_set(c->err, MK_EINVAL, "--bind %s: bad dim %lld", nm,
                               (long long)ct.dims[i]);
         if (decl->dims[i] >= 0 && decl->dims[i] != ct.dims[i])
-            return mk_err_set(c->err, MK_EINVAL, "--bind %s: dim %d is %lld, input has %lld",
-                              nm, i, (long long)ct.dims[i], (long long)decl->dims[i]);
+            return mk_err_set(c->err, MK_EINVAL, "--bind %s: dim %d is %lld, input has %lld", nm, i,
+                              (long long)ct.dims[i], (long long)decl->dims[i]);
     }
     size_t n = 1, es;
     for (int i = 0; i < ct.rank; i++)
@@ -620,8 +639,8 @@ static mk_status check_dynamic(ox_ctx *c, const Onnx__GraphProto *g, const shape
     size_t k = 0;
     given[0] = 0;
     for (int i = 0; l && i < l->n && k < sizeof given; i++)
-        k += (size_t)snprintf(given + k, sizeof given - k, "%s%s", k ? ", " : " (-i gave: ",
-                              l->items[i].name ? l->items[i].name : "?");
+        k += (size_t)snprintf(given + k, sizeof given - k, "%s%s",
+                              k ? ", " : " (-i gave: ", l->items[i].name ? l->items[i].name : "?");
     if (k && k < sizeof given) snprintf(given + k, sizeof given - k, ")");
     return mk_err_set(c->err, MK_EINVAL,
                       "%s: dynamic dims: give the input%s with -i, or --shape NAME=DIMS for: %s%s",
@@ -663,8 +682,8 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     if (btn || bnpy) {
         mk_type decl = mk_type_make(dt, tt->shape ? (int)tt->shape->n_dim : MK_RANK_UNKNOWN, NULL);
         if (decl.rank > MK_MAX_RANK)
-            return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s': rank %d > %d", c->file,
-                              nm, decl.rank, MK_MAX_RANK);
+            return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s': rank %d > %d", c->file, nm,
+                              decl.rank, MK_MAX_RANK);
         for (int i = 0; i < decl.rank; i++) {
             const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[i];
             decl.dims[i] = dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
@@ -676,8 +695,8 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     int rank;
     if (tt->shape) {
         if (tt->shape->n_dim > MK_MAX_RANK)
-            return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s': rank %zu > %d", c->file,
-                              nm, tt->shape->n_dim, MK_MAX_RANK);
+            return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: input '%s': rank %zu > %d", c->file, nm,
+                              tt->shape->n_dim, MK_MAX_RANK);
         rank = (int)tt->shape->n_dim;
     } else if (sp) {
         rank = sp->rank;
@@ -708,8 +727,8 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         if (sp) {
             if (d >= 0 && d != sp->lo[i] && sp->hi[i] == sp->lo[i])
                 return mk_err_set(c->err, MK_EINVAL,
-                                  "%s: --shape %s: dim %d is %lld in the model, not %lld",
-                                  c->file, nm, i, (long long)d, (long long)sp->lo[i]);
+                                  "%s: --shape %s: dim %d is %lld in the model, not %lld", c->file,
+                                  nm, i, (long long)d, (long long)sp->lo[i]);
             f.range_lo[i] = sp->lo[i];
             f.range_hi[i] = sp->hi[i];
             if (sp->n_enum[i]) {
@@ -779,8 +798,7 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     if (c->p->n_inputs) memcpy(nf, c->p->inputs, (size_t)c->p->n_inputs * sizeof *nf);
     nf[c->p->n_inputs++] = f;
     c->p->inputs = nf;
-    if (c->opts && c->opts->verbose)
-        fprintf(stderr, "input  %s -> %s\n", nm, mn);
+    if (c->opts && c->opts->verbose) fprintf(stderr, "input  %s -> %s\n", nm, mn);
     ox_val *v = mk_onnx_define(c, nm);
     if (!v) return MK_OOM(c->err);
     v->type = ft;
@@ -875,7 +893,8 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
 static mk_status cross_check(ox_ctx *c, mk_block *b)
 {
 #ifdef MK_DEBUG
-    MK_FOR_OPS(b, op) {
+    MK_FOR_OPS(b, op)
+    {
         if (op->kind == MK_OP_CONST) continue;
         mk_type save[8];
         int n = op->n_outputs < 8 ? op->n_outputs : 8;
@@ -885,8 +904,10 @@ static mk_status cross_check(ox_ctx *c, mk_block *b)
         for (int i = 0; i < n; i++) {
             char a[160], d[160];
             if (st == MK_OK && !mk_type_equal(&save[i], &op->outputs[i]->type))
-                return mk_err_set(c->err, MK_EINTERNAL, "%s: op %s (%s): importer type %s, "
-                                  "inferred %s", c->file, op->name, mk_ir_op_info(op->kind)->name,
+                return mk_err_set(c->err, MK_EINTERNAL,
+                                  "%s: op %s (%s): importer type %s, "
+                                  "inferred %s",
+                                  c->file, op->name, mk_ir_op_info(op->kind)->name,
                                   mk_type_str(&save[i], a, sizeof a),
                                   mk_type_str(&op->outputs[i]->type, d, sizeof d));
             op->outputs[i]->type = save[i];
@@ -1103,8 +1124,10 @@ mk_status mk_onnx_import(const char *path, const mk_convert_options *opts,
     }
     const char *slash = strrchr(path, '/');
     char dir[4096];
-    if (slash) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        snprintf(dir, sizeof dir, ".");
     if (slash == path) snprintf(dir, sizeof dir, "/");
     const char *file = slash ? slash + 1 : path;
     return import_common(m.data, m.size, file, dir, &m, opts, 0, alloc, out, err);
@@ -1122,8 +1145,8 @@ mk_status mk_onnx_import_mem_ex(const void *data, size_t size, const char *name,
                                 const mk_convert_options *opts, unsigned flags,
                                 const mk_allocator *alloc, mk_program **out, mk_err *err)
 {
-    return import_common(data, size, name ? name : "<memory>", NULL, NULL, opts, flags, alloc,
-                         out, err);
+    return import_common(data, size, name ? name : "<memory>", NULL, NULL, opts, flags, alloc, out,
+                         err);
 }
 
 /* ---- declared inputs and outputs, without converting ---- */

@@ -204,8 +204,7 @@ OX_LOWER(mk_onnx_lower_einsum)
         if ((i < n_in - 1) != (q != end))
             return mk_err_set(c->err, MK_EINVAL, "%d operands for %s", n_in, eq);
         if (!in[i]) return mk_onnx_unsupported(c, n, "missing operand");
-        if (!(ops[i].v = mk_onnx_mil(c, in[i])))
-            return fail(c);
+        if (!(ops[i].v = mk_onnx_mil(c, in[i]))) return fail(c);
         if (ops[i].v->type.dtype != MK_DT_FP32)
             return mk_onnx_unsupported(c, n, "non-float operand");
         for (int d = 0; d < ops[i].v->type.rank; d++)
@@ -264,8 +263,7 @@ OX_LOWER(mk_onnx_lower_einsum)
             else
                 kept.lab[kept.n++] = l;
         }
-        if (na && !(ops[i].v = reduce_sum(c, ops[i].v, na, ax)))
-            return fail(c);
+        if (na && !(ops[i].v = reduce_sum(c, ops[i].v, na, ax))) return fail(c);
         ops[i].t = kept;
     }
     for (int i = 1; i < n_in; i++) {

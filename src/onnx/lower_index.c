@@ -92,7 +92,8 @@ OX_LOWER(mk_onnx_lower_one_hot)
         t.dtype = MK_DT_INT32;
         if (!op || !mk_onnx_in_mil(c, op, "x", xf) || !mk_onnx_in_str(c, op, "dtype", "int32"))
             return fail(c);
-        ox_val tmp = {ix->name, t, NULL, 0, 0, mk_onnx_out(c, op, NULL, &t), NULL, 0, NULL, 0, NULL};
+        ox_val tmp = {ix->name, t, NULL, 0, 0,   mk_onnx_out(c, op, NULL, &t),
+                      NULL,     0, NULL, 0, NULL};
         if (!tmp.mil) return fail(c);
         iv = wrap_indices(c, &tmp, &depth, 0);
     } else {
@@ -150,7 +151,8 @@ static mk_status topk_runtime_k(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x
     for (int i = 0; i < r; i++)
         if (i != ax && x->type.dims[i] < 0)
             return mk_onnx_unsupported(c, n, "run-time K with a dynamic dim on axis %d", i);
-    if (mk_onnx_numel(&kv->type) != 1) return mk_err_set(c->err, MK_EINVAL, "K must have 1 element");
+    if (mk_onnx_numel(&kv->type) != 1)
+        return mk_err_set(c->err, MK_EINVAL, "K must have 1 element");
     mk_value *k = mk_onnx_mil(c, kv);
     if (!k) return fail(c);
     if (k->type.rank != 1) {
@@ -213,8 +215,9 @@ OX_LOWER(mk_onnx_lower_topk)
             int r0 = x->type.rank, ax0;
             if (!norm_axis(mk_onnx_attr_i(n, "axis", -1), r0, &ax0) || r0 == 0)
                 return mk_err_set(c->err, MK_EINVAL, "bad axis");
-            return topk_runtime_k(c, n, x, in[1], ax0, c->opset < 11 ||
-                                  mk_onnx_attr_i(n, "largest", 1) != 0, out, n_out);
+            return topk_runtime_k(c, n, x, in[1], ax0,
+                                  c->opset < 11 || mk_onnx_attr_i(n, "largest", 1) != 0, out,
+                                  n_out);
         }
         if (mk_onnx_numel(&in[1]->type) != 1)
             return mk_err_set(c->err, MK_EINVAL, "K must have 1 element");

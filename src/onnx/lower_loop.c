@@ -75,8 +75,8 @@ static ox_val *body_out(ox_ctx *c, const Onnx__GraphProto *g, int i)
 static void alias(ox_val *dst, const ox_val *v)
 {
     const char *nm = dst->name;
-    *dst = (ox_val){nm,     v->type,    v->data,     v->nbytes, v->borrowed,
-                    v->mil, v->mil_blk, v->poisoned, NULL,      v->f16_range, v->kd};
+    *dst = (ox_val){nm,         v->type,     v->data, v->nbytes,    v->borrowed, v->mil,
+                    v->mil_blk, v->poisoned, NULL,    v->f16_range, v->kd};
 }
 
 /* Stack k per-iteration values along a new axis 0 into o: a constant when all are. */
@@ -289,8 +289,7 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     }
     go = local(c, go, cb);
     c->blk = outer;
-    if (!go || !mk_ir_block_set_outputs(c->p, cb, 1, &go))
-        return fail(c);
+    if (!go || !mk_ir_block_set_outputs(c->p, cb, 1, &go)) return fail(c);
     /* body block */
     c->blk = bb;
     ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);

@@ -28,8 +28,8 @@ OX_WHY(mk_onnx_why_loss)
 }
 
 /* reduce_sum / reduce_max of x over axes ax (all axes when nax < 0). */
-static mk_value *reduce(ox_ctx *c, mk_op_kind k, mk_value *x, int nax, const int32_t *ax,
-                        int keep, const char *name)
+static mk_value *reduce(ox_ctx *c, mk_op_kind k, mk_value *x, int nax, const int32_t *ax, int keep,
+                        const char *name)
 {
     int r = x->type.rank, red[MK_MAX_RANK] = {0};
     int32_t all[MK_MAX_RANK];
@@ -41,8 +41,10 @@ static mk_value *reduce(ox_ctx *c, mk_op_kind k, mk_value *x, int nax, const int
     for (int i = 0; i < nax; i++) red[ax[i]] = 1;
     mk_type t = mk_type_make(x->type.dtype, 0, NULL);
     for (int i = 0; i < r; i++) {
-        if (!red[i]) t.dims[t.rank++] = x->type.dims[i];
-        else if (keep) t.dims[t.rank++] = 1;
+        if (!red[i])
+            t.dims[t.rank++] = x->type.dims[i];
+        else if (keep)
+            t.dims[t.rank++] = 1;
     }
     mk_op *op = mk_onnx_op(c, k, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax) ||
@@ -83,8 +85,10 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
     int r = x->type.rank;
     int64_t C = r >= 2 ? x->type.dims[1] : -1;
     if (r < 2 || t->type.rank != r - 1)
-        return mk_err_set(c->err, MK_EINVAL, "%s: %s: input must be [N, C, d...] and target "
-                          "[N, d...]", c->file, n->op_type);
+        return mk_err_set(c->err, MK_EINVAL,
+                          "%s: %s: input must be [N, C, d...] and target "
+                          "[N, d...]",
+                          c->file, n->op_type);
     if (C < 1 || C > INT32_MAX - 1) return mk_onnx_unsupported(c, n, "class count unknown");
     for (int i = 0; i < r - 1; i++) {
         int64_t a = x->type.dims[i ? i + 1 : 0], b = t->type.dims[i];
@@ -93,8 +97,7 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
                               c->file, n->op_type);
     }
     if (w && (w->type.rank != 1 || (w->type.dims[0] >= 0 && w->type.dims[0] != C)))
-        return mk_err_set(c->err, MK_EINVAL, "%s: %s: weight must be [C]", c->file,
-                          n->op_type);
+        return mk_err_set(c->err, MK_EINVAL, "%s: %s: weight must be [C]", c->file, n->op_type);
     if (w && w->type.dtype != MK_DT_FP32)
         return mk_onnx_unsupported(c, n, "weight must be float32");
     int has_ii = mk_onnx_attr(n, "ignore_index") != NULL;
@@ -111,7 +114,8 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
         if (!q) return MK_OOM(c->err);
         for (size_t i = 0; i < nt; i++) {
             int64_t v = mk_onnx_cget_i(t, i);
-            if (has_ii && v == ii) v = C;
+            if (has_ii && v == ii)
+                v = C;
             else if (v < 0 || v >= C)
                 return mk_err_set(c->err, MK_EINVAL, "%s: %s: target %lld out of range [0, %lld)",
                                   c->file, n->op_type, (long long)v, (long long)C);

@@ -69,11 +69,11 @@ static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     return done(c, o, mk_onnx_binary(c, k, x, y, oname(n, 0)));
 }
 
-#define BINARY(fn, kind)                                                                       \
-    OX_LOWER(fn)                                                                               \
-    {                                                                                          \
-        (void)n_out;                                                                           \
-        return binary(c, n, in, n_in, out[0], kind);                                           \
+#define BINARY(fn, kind)                                                                           \
+    OX_LOWER(fn)                                                                                   \
+    {                                                                                              \
+        (void)n_out;                                                                               \
+        return binary(c, n, in, n_in, out[0], kind);                                               \
     }
 BINARY(mk_onnx_lower_add, MK_OP_ADD)
 BINARY(mk_onnx_lower_sub, MK_OP_SUB)
@@ -112,15 +112,14 @@ OX_LOWER(mk_onnx_lower_mod)
 }
 
 /* Variadic Min / Max / Sum / Mean: a chain of binary ops. */
-static mk_status variadic(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                          ox_val *o, mk_op_kind k, int mean)
+static mk_status variadic(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
+                          mk_op_kind k, int mean)
 {
     if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "no inputs");
     mk_value *acc = mil(c, in[0]);
     for (int i = 1; i < n_in && acc; i++) {
         if (!in[i]) continue;
-        acc = mk_onnx_binary(c, k, acc, mil(c, in[i]),
-                             i == n_in - 1 && !mean ? oname(n, 0) : NULL);
+        acc = mk_onnx_binary(c, k, acc, mil(c, in[i]), i == n_in - 1 && !mean ? oname(n, 0) : NULL);
     }
     if (n_in == 1 && acc) acc = mk_onnx_unary(c, MK_OP_IDENTITY, acc, oname(n, 0));
     if (mean && acc && n_in > 1) {
@@ -165,11 +164,11 @@ static mk_status unary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
     return done(c, o, mk_onnx_unary(c, k, x, oname(n, 0)));
 }
 
-#define UNARY(fn, kind)                                                                        \
-    OX_LOWER(fn)                                                                               \
-    {                                                                                          \
-        (void)n_out;                                                                           \
-        return unary(c, n, in, n_in, out[0], kind);                                            \
+#define UNARY(fn, kind)                                                                            \
+    OX_LOWER(fn)                                                                                   \
+    {                                                                                              \
+        (void)n_out;                                                                               \
+        return unary(c, n, in, n_in, out[0], kind);                                                \
     }
 UNARY(mk_onnx_lower_sqrt, MK_OP_SQRT)
 UNARY(mk_onnx_lower_exp, MK_OP_EXP)
@@ -230,14 +229,14 @@ OX_LOWER(mk_onnx_lower_reciprocal)
     mk_value *x = mil(c, in[0]);
     float one = 1.0f;
     if (!x) return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_binary(c, MK_OP_REAL_DIV,
-                                          mk_onnx_cf32(c, "one", 0, NULL, &one), x, oname(n, 0)));
+    return done(
+        c, out[0],
+        mk_onnx_binary(c, MK_OP_REAL_DIV, mk_onnx_cf32(c, "one", 0, NULL, &one), x, oname(n, 0)));
 }
 
 /* ---- activations with parameters ---- */
-static mk_status act_alpha(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *o,
-                           mk_op_kind k, int n_params, const char *p1, float v1, const char *p2,
-                           float v2)
+static mk_status act_alpha(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *o, mk_op_kind k,
+                           int n_params, const char *p1, float v1, const char *p2, float v2)
 {
     mk_value *xv = mil(c, x);
     mk_op *op = xv ? mk_onnx_op(c, k, oname(n, 0)) : NULL;
@@ -364,8 +363,8 @@ OX_LOWER(mk_onnx_lower_prelu)
     /* MIL prelu: rank >= 3 and one slope per channel (axis 1) */
     int r = x->type.rank;
     size_t ns = mk_onnx_numel(&s->type);
-    int per_channel = s->data && r >= 3 && x->type.dims[1] > 0 &&
-                      (ns == 1 || ns == (size_t)x->type.dims[1]);
+    int per_channel =
+        s->data && r >= 3 && x->type.dims[1] > 0 && (ns == 1 || ns == (size_t)x->type.dims[1]);
     if (per_channel && ns == (size_t)x->type.dims[1]) {
         /* slope must broadcast as [C, 1, ..., 1] */
         int ok = s->type.rank <= r;
@@ -424,7 +423,8 @@ static mk_status softmax(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_va
     int r = x->type.rank, ax;
     int64_t a = mk_onnx_attr_i(n, "axis", c->opset >= 13 ? -1 : 1);
     if (r == 0 || !norm_axis(a, r, &ax)) return mk_onnx_unsupported(c, n, "bad axis");
-    if (c->opset >= 13 || ax == r - 1) return done(c, o, softmax_axis(c, x, ax, logsm, oname(n, 0)));
+    if (c->opset >= 13 || ax == r - 1)
+        return done(c, o, softmax_axis(c, x, ax, logsm, oname(n, 0)));
     /* opset < 13: coerce to 2-D [prod(:axis), prod(axis:)] */
     int64_t d2[2] = {1, 1};
     for (int i = 0; i < r; i++) {
@@ -458,8 +458,16 @@ static int matmul_type(const mk_type *a, const mk_type *b, int ta, int tb, mk_ty
     if (rb == 1) B = mk_type_make(b->dtype, 2, (int64_t[]){b->dims[0], 1});
     int64_t m = A.dims[A.rank - 2], k1 = A.dims[A.rank - 1];
     int64_t k2 = B.dims[B.rank - 2], nn = B.dims[B.rank - 1];
-    if (ta) { int64_t t = m; m = k1; k1 = t; }
-    if (tb) { int64_t t = k2; k2 = nn; nn = t; }
+    if (ta) {
+        int64_t t = m;
+        m = k1;
+        k1 = t;
+    }
+    if (tb) {
+        int64_t t = k2;
+        k2 = nn;
+        nn = t;
+    }
     if (k1 >= 0 && k2 >= 0 && k1 != k2) return 0;
     mk_type ba = A, bb = B, bo;
     ba.rank -= 2;
@@ -505,7 +513,8 @@ OX_LOWER(mk_onnx_lower_gemm)
         return mk_onnx_unsupported(c, n, "Gemm needs 2-D A and B");
     int64_t N = tb ? B->type.dims[0] : B->type.dims[1], K = tb ? B->type.dims[1] : B->type.dims[0];
     size_t nc = C ? mk_onnx_numel(&C->type) : 0;
-    int c_vec = !C || (C->data && (nc == 1 || (nc == (size_t)N && C->type.dims[C->type.rank - 1] == N)));
+    int c_vec =
+        !C || (C->data && (nc == 1 || (nc == (size_t)N && C->type.dims[C->type.rank - 1] == N)));
     if (B->data && !ta && c_vec && N > 0 && K > 0) {
         /* linear(x, W[N,K], b[N]) with alpha and beta folded into the constants */
         size_t wn;
@@ -516,7 +525,8 @@ OX_LOWER(mk_onnx_lower_gemm)
         if (!w || !b) return MK_OOM(c->err);
         for (int64_t i = 0; i < N; i++)
             for (int64_t k = 0; k < K; k++)
-                w[i * K + k] = alpha * (float)mk_onnx_cget_f(B, (size_t)(tb ? i * K + k : k * N + i));
+                w[i * K + k] =
+                    alpha * (float)mk_onnx_cget_f(B, (size_t)(tb ? i * K + k : k * N + i));
         for (int64_t i = 0; i < N; i++)
             b[i] = C ? beta * (float)mk_onnx_cget_f(C, nc == 1 ? 0 : (size_t)i) : 0.0f;
         int64_t wd[2] = {N, K};
@@ -584,8 +594,10 @@ static mk_status reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     mk_type t = mk_type_make(x->type.dtype, 0, NULL);
     for (int i = 0; i < r; i++) {
         int rd = red[i] || na == 0;
-        if (!rd) t.dims[t.rank++] = x->type.dims[i];
-        else if (keep) t.dims[t.rank++] = 1;
+        if (!rd)
+            t.dims[t.rank++] = x->type.dims[i];
+        else if (keep)
+            t.dims[t.rank++] = 1;
     }
     if (r == 0) return done(c, o, mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
@@ -595,11 +607,11 @@ static mk_status reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }
 
-#define REDUCE(fn, kind, since)                                                                \
-    OX_LOWER(fn)                                                                               \
-    {                                                                                          \
-        (void)n_out;                                                                           \
-        return reduce(c, n, in, n_in, out[0], kind, since);                                    \
+#define REDUCE(fn, kind, since)                                                                    \
+    OX_LOWER(fn)                                                                                   \
+    {                                                                                              \
+        (void)n_out;                                                                               \
+        return reduce(c, n, in, n_in, out[0], kind, since);                                        \
     }
 REDUCE(mk_onnx_lower_reduce_mean, MK_OP_REDUCE_MEAN, 18)
 REDUCE(mk_onnx_lower_reduce_sum, MK_OP_REDUCE_SUM, 13)
@@ -617,15 +629,18 @@ static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
     mk_value *x = mil(c, xin);
     if (!x) return MK_OOM(c->err);
     int r = x->type.rank, ax;
-    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_onnx_unsupported(c, n, "bad axis");
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
+        return mk_onnx_unsupported(c, n, "bad axis");
     int keep = (int)mk_onnx_attr_i(n, "keepdims", 1);
     int last = (int)mk_onnx_attr_i(n, "select_last_index", 0);
     int64_t dim = x->type.dims[ax];
     if (last && dim < 0) return mk_onnx_unsupported(c, n, "select_last_index on a dynamic axis");
     mk_type t = mk_type_make(MK_DT_INT32, 0, NULL);
     for (int i = 0; i < r; i++) {
-        if (i != ax) t.dims[t.rank++] = x->type.dims[i];
-        else if (keep) t.dims[t.rank++] = 1;
+        if (i != ax)
+            t.dims[t.rank++] = x->type.dims[i];
+        else if (keep)
+            t.dims[t.rank++] = 1;
     }
     mk_value *xv = x;
     if (last) {
@@ -641,8 +656,8 @@ static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
         !mk_onnx_in_bool(c, op, "keep_dims", keep))
         return MK_OOM(c->err);
     mk_value *v = mk_onnx_out(c, op, NULL, &t);
-    if (v && last) v = mk_onnx_binary(c, MK_OP_SUB, ci32(c, "last_index", (int32_t)(dim - 1)), v,
-                                      oname(n, 0));
+    if (v && last)
+        v = mk_onnx_binary(c, MK_OP_SUB, ci32(c, "last_index", (int32_t)(dim - 1)), v, oname(n, 0));
     return done(c, o, v);
 }
 
@@ -666,8 +681,7 @@ OX_WHY(mk_onnx_why_cast)
     return mk_onnx_run_dtype(to) == MK_DT_INVALID ? "Cast to an unsupported type" : NULL;
 }
 
-static mk_status cast_to(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, mk_dtype to,
-                         ox_val *o)
+static mk_status cast_to(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, mk_dtype to, ox_val *o)
 {
     if (to == x->type.dtype) return done(c, o, x);
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, oname(n, 0));
@@ -720,7 +734,8 @@ OX_LOWER(mk_onnx_lower_cumsum)
     (void)n_out;
     mk_value *x = mil(c, in[0]);
     if (!x) return MK_OOM(c->err);
-    if (n_in < 2 || !in[1] || !in[1]->data) return mk_onnx_unsupported(c, n, "axis computed at run time");
+    if (n_in < 2 || !in[1] || !in[1]->data)
+        return mk_onnx_unsupported(c, n, "axis computed at run time");
     int ax;
     if (!norm_axis(mk_onnx_cget_i(in[1], 0), x->type.rank, &ax))
         return mk_onnx_unsupported(c, n, "bad axis");

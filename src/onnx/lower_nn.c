@@ -21,7 +21,8 @@ static const char *read_spatial(ox_ctx *c, const Onnx__NodeProto *n, int ns, con
     const int64_t *v;
     int k;
     sp->ns = ns;
-    for (int i = 0; i < ns; i++) sp->k[i] = kw ? kw[i] : 1, sp->s[i] = 1, sp->d[i] = 1, sp->pb[i] = 0, sp->pe[i] = 0;
+    for (int i = 0; i < ns; i++)
+        sp->k[i] = kw ? kw[i] : 1, sp->s[i] = 1, sp->d[i] = 1, sp->pb[i] = 0, sp->pe[i] = 0;
     if ((k = mk_onnx_attr_ints(n, "kernel_shape", &v)) >= 0) {
         if (k != ns) return "kernel_shape length does not match the input rank";
         memcpy(sp->k, v, (size_t)k * 8);
@@ -98,7 +99,8 @@ OX_LOWER(mk_onnx_lower_conv)
     ox_val *w = in[1], *b = n_in > 2 ? in[2] : NULL;
     if (!x || !w) return mk_onnx_unsupported(c, n, "missing input");
     int r = x->type.rank, ns = r - 2;
-    if (ns < 1 || ns > 3 || w->type.rank != r) return mk_onnx_unsupported(c, n, "Conv of rank %d", r);
+    if (ns < 1 || ns > 3 || w->type.rank != r)
+        return mk_onnx_unsupported(c, n, "Conv of rank %d", r);
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float Conv");
     spatial sp;
     const char *why = read_spatial(c, n, ns, w->type.dims + 2, &sp);
@@ -156,7 +158,8 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
     int nop = mk_onnx_attr_ints(n, "output_padding", &opad);
     int nos = mk_onnx_attr_ints(n, "output_shape", &oshape);
     if (nop >= 0 && nop != ns) return mk_err_set(c->err, MK_EINVAL, "output_padding length");
-    if (nos >= 0 && nos != ns && nos != r) return mk_err_set(c->err, MK_EINVAL, "output_shape length");
+    if (nos >= 0 && nos != ns && nos != r)
+        return mk_err_set(c->err, MK_EINVAL, "output_shape length");
     int upper = strcmp(sp.auto_pad, "SAME_UPPER") == 0;
     int64_t full[MK_MAX_RANK], want[MK_MAX_RANK], b0[MK_MAX_RANK], e0[MK_MAX_RANK];
     for (int i = 0; i < ns; i++) {
@@ -212,7 +215,8 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
     int32_t s32[MK_MAX_RANK], d32[MK_MAX_RANK], p32[2 * MK_MAX_RANK] = {0};
     for (int i = 0; i < ns; i++) s32[i] = (int32_t)sp.s[i], d32[i] = (int32_t)sp.d[i];
     if (!mk_onnx_in_str(c, op, "pad_type", "valid") ||
-        !mk_onnx_in_i32s(c, op, "pad", 2 * ns, p32) || !mk_onnx_in_i32s(c, op, "strides", ns, s32) ||
+        !mk_onnx_in_i32s(c, op, "pad", 2 * ns, p32) ||
+        !mk_onnx_in_i32s(c, op, "strides", ns, s32) ||
         !mk_onnx_in_i32s(c, op, "dilations", ns, d32) ||
         !mk_onnx_in_i32(c, op, "groups", (int32_t)g))
         return MK_OOM(c->err);
@@ -227,7 +231,8 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
             if (pt.dims[2 + i] >= 0) pt.dims[2 + i] += extra;
         }
         mk_op *pop = mk_onnx_op(c, MK_OP_PAD, NULL);
-        if (!pop || !mk_onnx_in_mil(c, pop, "x", v) || !mk_onnx_in_i32s(c, pop, "pad", 2 * r, pads) ||
+        if (!pop || !mk_onnx_in_mil(c, pop, "x", v) ||
+            !mk_onnx_in_i32s(c, pop, "pad", 2 * r, pads) ||
             !mk_onnx_in_str(c, pop, "mode", "constant") ||
             !mk_onnx_in_f32(c, pop, "constant_val", 0.0f))
             return MK_OOM(c->err);
@@ -271,7 +276,8 @@ OX_WHY(mk_onnx_why_pool)
     int k = mk_onnx_attr_ints(n, "dilations", &v);
     for (int i = 0; i < k; i++)
         if (v[i] != 1) return "pooling with dilations unsupported";
-    if (n->n_output > 1 && n->output[1] && *n->output[1]) return "MaxPool Indices output unsupported";
+    if (n->n_output > 1 && n->output[1] && *n->output[1])
+        return "MaxPool Indices output unsupported";
     if (mk_onnx_attr_i(n, "storage_order", 0)) return "storage_order=1 unsupported";
     if (mk_onnx_attr_ints(n, "kernel_shape", &v) < 0) return "missing kernel_shape";
     return mk_onnx_why_conv(c, n);
@@ -303,7 +309,8 @@ static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
     }
     int include_pad = !is_max && mk_onnx_attr_i(n, "count_include_pad", 0);
     if (ceil_mode && !is_max && asymmetric && !include_pad)
-        return mk_onnx_unsupported(c, n, "ceil_mode with asymmetric pads that must not be averaged");
+        return mk_onnx_unsupported(c, n,
+                                   "ceil_mode with asymmetric pads that must not be averaged");
     if (ceil_mode && (asymmetric || (include_pad && overhang))) {
         /* H17: MIL averages a ceil overhang as if it were padding, and ceil_mode needs
          * symmetric pads. Pads become data (a constant-0 pad op), so they count while the
@@ -436,8 +443,7 @@ OX_WHY(mk_onnx_why_layer_norm)
 /* LayerNormalization's optional Mean and InvStdDev outputs, computed beside the fused op:
  * mean over the axes (kept as 1s) and rsqrt(mean((x - mean)^2) + epsilon). */
 static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
-                                  const int32_t *axes, int na, float eps, ox_val **out,
-                                  int n_out)
+                                  const int32_t *axes, int na, float eps, ox_val **out, int n_out)
 {
     mk_type t = x->type;
     for (int i = 0; i < na; i++) t.dims[axes[i]] = 1;
@@ -550,7 +556,8 @@ OX_LOWER(mk_onnx_lower_pad)
                 pads[r + ax] = raw[na + i];
             }
         } else {
-            if (np != 2 * r) return mk_err_set(c->err, MK_EINVAL, "pads length %d for rank %d", np, r);
+            if (np != 2 * r)
+                return mk_err_set(c->err, MK_EINVAL, "pads length %d for rank %d", np, r);
             memcpy(pads, raw, (size_t)np * 8);
         }
     }
@@ -558,9 +565,11 @@ OX_LOWER(mk_onnx_lower_pad)
     mk_type t = x->type;
     for (int i = 0; i < r; i++) {
         if (pads[i] < 0 || pads[r + i] < 0) return mk_onnx_unsupported(c, n, "negative pads");
-        if (pads[i] > INT32_MAX || pads[r + i] > INT32_MAX) return mk_err_set(c->err, MK_EINVAL, "pad too big");
+        if (pads[i] > INT32_MAX || pads[r + i] > INT32_MAX)
+            return mk_err_set(c->err, MK_EINVAL, "pad too big");
         if (strcmp(mode, "constant") && i < r - 2 && (pads[i] || pads[r + i]))
-            return mk_onnx_unsupported(c, n, "%s pad on a leading axis (MIL pads the last two)", mode);
+            return mk_onnx_unsupported(c, n, "%s pad on a leading axis (MIL pads the last two)",
+                                       mode);
         if (!strcmp(mode, "reflect") && x->type.dims[i] >= 0 &&
             (pads[i] >= x->type.dims[i] || pads[r + i] >= x->type.dims[i]))
             return mk_err_set(c->err, MK_EINVAL, "reflect pad larger than the axis");
@@ -609,10 +618,14 @@ static int64_t nearest_index(const char *nmode, double x, int64_t in)
 {
     double f = floor(x), frac = x - f;
     int64_t k;
-    if (!strcmp(nmode, "floor")) k = (int64_t)f;
-    else if (!strcmp(nmode, "ceil")) k = (int64_t)ceil(x);
-    else if (!strcmp(nmode, "round_prefer_ceil")) k = (int64_t)(frac >= 0.5 ? f + 1 : f);
-    else k = (int64_t)(frac > 0.5 ? f + 1 : f);
+    if (!strcmp(nmode, "floor"))
+        k = (int64_t)f;
+    else if (!strcmp(nmode, "ceil"))
+        k = (int64_t)ceil(x);
+    else if (!strcmp(nmode, "round_prefer_ceil"))
+        k = (int64_t)(frac >= 0.5 ? f + 1 : f);
+    else
+        k = (int64_t)(frac > 0.5 ? f + 1 : f);
     return k < 0 ? 0 : k >= in ? in - 1 : k;
 }
 
@@ -637,8 +650,8 @@ static int known_ct(const char *ct)
 static void resize_weights(ox_ctx *c, const Onnx__NodeProto *n, const char *mode, const char *ct,
                            int64_t in, int64_t out, double scale, float *w)
 {
-    const char *nmode = c->opset >= 11 ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor")
-                                       : "floor";
+    const char *nmode =
+        c->opset >= 11 ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor") : "floor";
     double A = mk_onnx_attr_f(n, "cubic_coeff_a", -0.75f);
     int excl = (int)mk_onnx_attr_i(n, "exclude_outside", 0);
     memset(w, 0, (size_t)(out * in) * sizeof *w);
@@ -680,9 +693,8 @@ static void resize_weights(ox_ctx *c, const Onnx__NodeProto *n, const char *mode
 
 /* Any separable resize of the last two axes as constant interpolation matrices: y = Wh x Ww^T
  * (one matmul per resized axis). Used where MIL's resize ops cannot express the mode. */
-static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
-                               const int64_t *od, const float *s, const char *mode,
-                               const char *ct, ox_val *o)
+static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, const int64_t *od,
+                               const float *s, const char *mode, const char *ct, ox_val *o)
 {
     int r = x->type.rank;
     if (!known_ct(ct)) return mk_onnx_unsupported(c, n, "coordinate transformation %s", ct);
@@ -723,8 +735,7 @@ static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
 /* Resize of flexible H/W (ranges from --shape): MIL's nearest upsampling takes scale factors,
  * not sizes, so integer nearest upsampling converts with the dims left unknown. */
 static mk_status resize_dynamic(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, const float *sc,
-                                const int64_t *sizes, const char *mode, const char *ct,
-                                ox_val *o)
+                                const int64_t *sizes, const char *mode, const char *ct, ox_val *o)
 {
     int r = x->type.rank;
     if (sizes) return mk_onnx_unsupported(c, n, "sizes given for a flexible input shape");
@@ -734,18 +745,20 @@ static mk_status resize_dynamic(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x
     float sh = sc[2], sw = sc[3];
     if (strcmp(mode, "nearest") || sh != floorf(sh) || sw != floorf(sw) || sh < 1 || sw < 1 ||
         sh > 1024 || sw > 1024)
-        return mk_onnx_unsupported(c, n, "on a flexible shape only nearest upsampling by integer "
-                                         "scales converts (mode %s, scales %g x %g)",
+        return mk_onnx_unsupported(c, n,
+                                   "on a flexible shape only nearest upsampling by integer "
+                                   "scales converts (mode %s, scales %g x %g)",
                                    mode, (double)sh, (double)sw);
-    const char *nmode = c->opset >= 11
-                            ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor")
-                            : "floor";
+    const char *nmode =
+        c->opset >= 11 ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor") : "floor";
     /* the index map of these transforms repeats with period f; check one length */
     if (!strcmp(ct, "align_corners") || !known_ct(ct) ||
         !nearest_is_repeat(ct, nmode, 16, 16 * (int64_t)sh, (int64_t)sh) ||
         !nearest_is_repeat(ct, nmode, 16, 16 * (int64_t)sw, (int64_t)sw))
-        return mk_onnx_unsupported(c, n, "nearest %s/%s on a flexible shape is not plain "
-                                         "repetition", ct, nmode);
+        return mk_onnx_unsupported(c, n,
+                                   "nearest %s/%s on a flexible shape is not plain "
+                                   "repetition",
+                                   ct, nmode);
     mk_type t = x->type;
     for (int i = 2; i < 4; i++)
         if (t.dims[i] >= 0) t.dims[i] *= (int64_t)sc[i];
@@ -797,9 +810,8 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
         int integral = sh == floorf(sh) && sw == floorf(sw) && sh >= 1 && sw >= 1 &&
                        od[r - 2] == (int64_t)sh * x->type.dims[r - 2] &&
                        od[r - 1] == (int64_t)sw * x->type.dims[r - 1];
-        const char *nmode = c->opset >= 11
-                                ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor")
-                                : "floor";
+        const char *nmode =
+            c->opset >= 11 ? mk_onnx_attr_s(c, n, "nearest_mode", "round_prefer_floor") : "floor";
         if (!integral || !known_ct(ct) ||
             !nearest_is_repeat(ct, nmode, x->type.dims[r - 2], od[r - 2], (int64_t)sh) ||
             !nearest_is_repeat(ct, nmode, x->type.dims[r - 1], od[r - 1], (int64_t)sw))
@@ -809,8 +821,7 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
                     (double)od[r - 1] == (double)sw * (double)x->type.dims[r - 1];
         if ((strcmp(ct, "align_corners") && strcmp(ct, "asymmetric") && strcmp(ct, "half_pixel") &&
              strcmp(ct, "pytorch_half_pixel")) ||
-            (!strcmp(ct, "pytorch_half_pixel") && (od[r - 2] == 1 || od[r - 1] == 1)) ||
-            !exact)
+            (!strcmp(ct, "pytorch_half_pixel") && (od[r - 2] == 1 || od[r - 1] == 1)) || !exact)
             native = 0;
     }
     if (!native) return resize_matrix(c, n, x, od, s, mode, ct, o);
@@ -833,9 +844,12 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             return MK_OOM(c->err);
     } else {
         const char *sm;
-        if (!strcmp(ct, "align_corners")) sm = "STRICT_ALIGN_CORNERS";
-        else if (!strcmp(ct, "asymmetric")) sm = "DEFAULT";
-        else sm = "UNALIGN_CORNERS";
+        if (!strcmp(ct, "align_corners"))
+            sm = "STRICT_ALIGN_CORNERS";
+        else if (!strcmp(ct, "asymmetric"))
+            sm = "DEFAULT";
+        else
+            sm = "UNALIGN_CORNERS";
         op = mk_onnx_op(c, MK_OP_RESIZE_BILINEAR, nm);
         if (!op || !mk_onnx_in_mil(c, op, "x", xv) ||
             !mk_onnx_in_i32(c, op, "target_size_height", (int32_t)od[r - 2]) ||
@@ -855,7 +869,8 @@ OX_LOWER(mk_onnx_lower_resize)
     if (!x) return MK_OOM(c->err);
     int r = x->type.rank;
     ox_val *scales = NULL, *sizes = NULL;
-    if (c->opset < 11) scales = n_in > 1 ? in[1] : NULL;
+    if (c->opset < 11)
+        scales = n_in > 1 ? in[1] : NULL;
     else {
         scales = n_in > 2 ? in[2] : NULL;
         sizes = n_in > 3 ? in[3] : NULL;
@@ -870,10 +885,13 @@ OX_LOWER(mk_onnx_lower_resize)
     float sc[MK_MAX_RANK];
     int64_t sz[MK_MAX_RANK];
     ox_val *v = sizes ? sizes : scales;
-    if ((int)mk_onnx_numel(&v->type) != r) return mk_err_set(c->err, MK_EINVAL, "scales/sizes length");
+    if ((int)mk_onnx_numel(&v->type) != r)
+        return mk_err_set(c->err, MK_EINVAL, "scales/sizes length");
     for (int i = 0; i < r; i++) {
-        if (sizes) sz[i] = mk_onnx_cget_i(sizes, (size_t)i);
-        else sc[i] = (float)mk_onnx_cget_f(scales, (size_t)i);
+        if (sizes)
+            sz[i] = mk_onnx_cget_i(sizes, (size_t)i);
+        else
+            sc[i] = (float)mk_onnx_cget_f(scales, (size_t)i);
     }
     return resize_common(c, n, x, sc, sizes ? sz : NULL, out[0]);
 }
@@ -892,7 +910,8 @@ OX_LOWER(mk_onnx_lower_upsample)
     } else {
         if (n_in < 2 || !in[1]) return mk_err_set(c->err, MK_EINVAL, "missing scales");
         if (!in[1]->data) return mk_onnx_unsupported(c, n, "scales computed at run time");
-        if ((int)mk_onnx_numel(&in[1]->type) != r) return mk_err_set(c->err, MK_EINVAL, "scales length");
+        if ((int)mk_onnx_numel(&in[1]->type) != r)
+            return mk_err_set(c->err, MK_EINVAL, "scales length");
         for (int i = 0; i < r; i++) sc[i] = (float)mk_onnx_cget_f(in[1], (size_t)i);
     }
     return resize_common(c, n, x, sc, NULL, out[0]);

@@ -37,9 +37,10 @@ static int elem_of_node(const Onnx__GraphProto *g, const Onnx__NodeProto *n, con
         return a && a->t ? a->t->data_type : 0;
     }
     if (!strcmp(t, "Cast")) return (int)mk_onnx_attr_i(n, "to", 0);
-    if (!strcmp(t, "DynamicQuantizeLinear")) return strcmp(n->output[0], name) == 0 ||
-                                                     (n->n_output > 2 && !strcmp(n->output[2], name))
-                                                 ? 2 : 1;
+    if (!strcmp(t, "DynamicQuantizeLinear"))
+        return strcmp(n->output[0], name) == 0 || (n->n_output > 2 && !strcmp(n->output[2], name))
+                   ? 2
+                   : 1;
     if (!strcmp(t, "QuantizeLinear") || !strcmp(t, "QLinearConv") || !strcmp(t, "QLinearMatMul")) {
         int64_t od = mk_onnx_attr_i(n, "output_dtype", 0);
         if (od) return (int)od;
@@ -286,8 +287,8 @@ static int weight_only(ox_ctx *c, const char *name)
 
 /* constexpr_affine_dequantize (iOS16/17) or constexpr_blockwise_shift_scale (iOS18) holding
  * the int8/uint8 payload of constant x. */
-static mk_value *constexpr_dq(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *s,
-                              ox_val *z, int ax, int et)
+static mk_value *constexpr_dq(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *s, ox_val *z,
+                              int ax, int et)
 {
     mk_program *p = c->p;
     size_t m = mk_onnx_numel(&x->type), nch = mk_onnx_numel(&s->type);
@@ -464,13 +465,14 @@ OX_LOWER(mk_onnx_lower_dynamic_quantize_linear)
     mk_value *z0 = mk_onnx_cf32(c, "zero", 0, NULL, &zero);
     mk_value *mx = bin(c, MK_OP_MAXIMUM, reduce_all(c, MK_OP_REDUCE_MAX, x), z0);
     mk_value *mn = bin(c, MK_OP_MINIMUM, reduce_all(c, MK_OP_REDUCE_MIN, x), z0);
-    mk_value *sc = bin(c, MK_OP_REAL_DIV, bin(c, MK_OP_SUB, mx, mn),
-                       mk_onnx_cf32(c, "q255", 0, NULL, &q255));
+    mk_value *sc =
+        bin(c, MK_OP_REAL_DIV, bin(c, MK_OP_SUB, mx, mn), mk_onnx_cf32(c, "q255", 0, NULL, &q255));
     mk_value *zp = fake_q(c, bin(c, MK_OP_SUB, z0, mn), sc, NULL, 0, 255);
     mk_value *y = zp ? fake_q(c, x, sc, zp, 0, 255) : NULL;
     mk_status st = done(c, out[0], y ? cast(c, y, MK_DT_INT32, oname(n, 0)) : NULL);
     if (st == MK_OK && n_out > 1) st = done(c, out[1], sc);
-    if (st == MK_OK && n_out > 2) st = done(c, out[2], zp ? cast(c, zp, MK_DT_INT32, oname(n, 2)) : NULL);
+    if (st == MK_OK && n_out > 2)
+        st = done(c, out[2], zp ? cast(c, zp, MK_DT_INT32, oname(n, 2)) : NULL);
     return st;
 }
 
@@ -490,7 +492,8 @@ static ox_val *centered(ox_ctx *c, ox_val *v, ox_val *zp, int axis)
         float *w = mk_onnx_weight_alloc(c, nb + 1);
         if (!w) return NULL;
         for (size_t i = 0; i < m; i++)
-            w[i] = (float)(mk_onnx_cget_i(v, i) - (int64_t)pget(zp, nz > 1 ? chan(&v->type, axis, i) : 0));
+            w[i] = (float)(mk_onnx_cget_i(v, i) -
+                           (int64_t)pget(zp, nz > 1 ? chan(&v->type, axis, i) : 0));
         o->type = v->type;
         o->type.dtype = MK_DT_FP32;
         o->data = w;
@@ -546,8 +549,8 @@ static mk_value *conv_f(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *
 }
 
 /* Requantize an integer-valued fp32 accumulator: round(acc * k) + zy, saturated, as int32. */
-static mk_status requant(ox_ctx *c, const Onnx__NodeProto *n, mk_value *acc, ox_val *sa,
-                         ox_val *sb, ox_val *sy, ox_val *zy, int b_axis, ox_val *o)
+static mk_status requant(ox_ctx *c, const Onnx__NodeProto *n, mk_value *acc, ox_val *sa, ox_val *sb,
+                         ox_val *sy, ox_val *zy, int b_axis, ox_val *o)
 {
     if (!acc) return fail(c);
     if (!sa->data || !sb->data || !sy->data || mk_onnx_numel(&sa->type) != 1 ||

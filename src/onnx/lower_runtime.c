@@ -62,8 +62,10 @@ OX_LOWER(mk_onnx_lower_constant_of_shape)
     mk_value *s = mk_onnx_i32_vector(c, in[0], &len);
     if (!s) {
         if (c->err->code) return c->err->code;
-        return len < 0 ? mk_onnx_unsupported(c, n, "run-time shape must be an int vector of"
-                                                    " static length (at most %d)", MK_MAX_RANK)
+        return len < 0 ? mk_onnx_unsupported(c, n,
+                                             "run-time shape must be an int vector of"
+                                             " static length (at most %d)",
+                                             MK_MAX_RANK)
                        : MK_OOM(c->err);
     }
     const char *why;
@@ -105,16 +107,14 @@ static mk_value *bound(ox_ctx *c, ox_val *v, int *bad)
 /* Integer Range(start, limit, delta) with constant start and delta and a run-time limit
  * that has an upper bound (a flexible input's range): slice_by_size of the constant range up
  * to the bound, a Neural Engine form where range_1d runs on the CPU (H4). 0 when not. */
-static int range_bounded(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, mk_status *st,
-                         ox_val *o)
+static int range_bounded(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, mk_status *st, ox_val *o)
 {
     const ox_kd *k = in[1]->kd;
     if (!in[0]->data || !in[2]->data || in[0]->type.dtype != MK_DT_INT64 ||
         in[2]->type.dtype != MK_DT_INT64 || !k || k->n != 1 || k->hi[0] < 0)
         return 0;
     int64_t s0 = mk_onnx_cget_i(in[0], 0), d = mk_onnx_cget_i(in[2], 0), hi = k->hi[0];
-    if (d <= 0 || s0 < INT32_MIN || s0 > INT32_MAX || d > INT32_MAX || hi > INT32_MAX)
-        return 0;
+    if (d <= 0 || s0 < INT32_MIN || s0 > INT32_MAX || d > INT32_MAX || hi > INT32_MAX) return 0;
     int64_t cnt = hi > s0 ? (hi - s0 + d - 1) / d : 0;
     if (cnt > 65536) return 0; /* a constant that large is no better than range_1d */
     int32_t *vals = mk_arena_array(c->p->arena, (size_t)(cnt ? cnt : 1), sizeof *vals);

@@ -8,8 +8,8 @@
 #include "onnx_int.h"
 
 /* Constant int list from input idx (opset >= since) or attribute attr; -1 absent, -2 dynamic. */
-static int ints_arg(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, int idx,
-                    int since, const char *attr, int64_t *out, int max)
+static int ints_arg(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, int idx, int since,
+                    const char *attr, int64_t *out, int max)
 {
     if (c->opset >= since) {
         if (idx >= n_in || !in[idx]) return -1;
@@ -44,8 +44,8 @@ OX_LOWER(mk_onnx_lower_identity)
             return mk_onnx_unsupported(c, n, "training_mode dropout unsupported");
     }
     if (a->data) {
-        *out[0] = (ox_val){out[0]->name, a->type, a->data, a->nbytes, a->borrowed,
-                           NULL,         NULL,    0,       NULL,      a->f16_range, NULL};
+        *out[0] = (ox_val){out[0]->name, a->type, a->data, a->nbytes,    a->borrowed, NULL,
+                           NULL,         0,       NULL,    a->f16_range, NULL};
     } else {
         mk_onnx_set(out[0], a->mil);
     }
@@ -95,7 +95,8 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
 {
     int len;
     mk_value *s = mk_onnx_i32_vector(c, shp, &len);
-    if (!s) return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
+    if (!s)
+        return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
     if (!mk_onnx_attr_i(n, "allowzero", 0) && len > 0 && x->type.rank > 0) {
         int k = len < x->type.rank ? len : x->type.rank;
         mk_value *xs = shape_prefix(c, x, k);
@@ -106,14 +107,15 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
             mk_type zt = mk_type_make(MK_DT_INT32, 1, &nz), ct = mk_type_make(MK_DT_INT32, 1, &l64);
             mk_value *zv = mk_ir_const(c->p, c->blk, "zeros", &zt, zs, (size_t)nz * 4, 0);
             mk_op *cc = zv ? mk_onnx_op(c, MK_OP_CONCAT, NULL) : NULL;
-            if (!cc || !mk_onnx_in_mil(c, cc, "values", xs) || !mk_onnx_in_mil(c, cc, "values", zv) ||
-                !mk_onnx_in_i32(c, cc, "axis", 0) || !mk_onnx_in_bool(c, cc, "interleave", 0))
+            if (!cc || !mk_onnx_in_mil(c, cc, "values", xs) ||
+                !mk_onnx_in_mil(c, cc, "values", zv) || !mk_onnx_in_i32(c, cc, "axis", 0) ||
+                !mk_onnx_in_bool(c, cc, "interleave", 0))
                 return MK_OOM(c->err);
             xs = mk_onnx_out(c, cc, NULL, &ct);
         }
         int32_t zero = 0;
-        mk_value *z = mk_ir_const(c->p, c->blk, "zero", &(mk_type){.dtype = MK_DT_INT32}, &zero,
-                                  4, 0);
+        mk_value *z =
+            mk_ir_const(c->p, c->blk, "zero", &(mk_type){.dtype = MK_DT_INT32}, &zero, 4, 0);
         mk_value *eq = xs && z ? mk_onnx_binary(c, MK_OP_EQUAL, s, z, NULL) : NULL;
         mk_op *sel = eq ? mk_onnx_op(c, MK_OP_SELECT, NULL) : NULL;
         if (!sel || !mk_onnx_in_mil(c, sel, "cond", eq) || !mk_onnx_in_mil(c, sel, "a", xs) ||
@@ -165,7 +167,8 @@ OX_LOWER(mk_onnx_lower_reshape)
     int64_t known = 1, total = 1;
     int static_in = 1;
     for (int i = 0; i < x->type.rank; i++) {
-        if (x->type.dims[i] < 0) static_in = 0;
+        if (x->type.dims[i] < 0)
+            static_in = 0;
         else if (!mk_mul_i64(total, x->type.dims[i], &total))
             return mk_err_set(c->err, MK_EINVAL, "input size overflows");
     }
@@ -213,7 +216,8 @@ OX_LOWER(mk_onnx_lower_flatten)
     int64_t d[2] = {1, 1};
     int unk[2] = {0, 0};
     for (int i = 0; i < r; i++) {
-        if (x->type.dims[i] < 0) unk[i < ax ? 0 : 1] = 1;
+        if (x->type.dims[i] < 0)
+            unk[i < ax ? 0 : 1] = 1;
         else if (!mk_mul_i64(d[i < ax ? 0 : 1], x->type.dims[i], &d[i < ax ? 0 : 1]))
             return mk_err_set(c->err, MK_EINVAL, "input size overflows");
     }
@@ -232,7 +236,8 @@ OX_LOWER(mk_onnx_lower_transpose)
     int r = x->type.rank, perm[MK_MAX_RANK], seen[MK_MAX_RANK] = {0};
     const int64_t *pv;
     int np = mk_onnx_attr_ints(n, "perm", &pv);
-    if (np >= 0 && np != r) return mk_err_set(c->err, MK_EINVAL, "perm has %d entries, rank %d", np, r);
+    if (np >= 0 && np != r)
+        return mk_err_set(c->err, MK_EINVAL, "perm has %d entries, rank %d", np, r);
     for (int i = 0; i < r; i++) {
         int64_t p = np >= 0 ? pv[i] : r - 1 - i;
         if (p < 0) p += r;
@@ -270,8 +275,10 @@ OX_LOWER(mk_onnx_lower_squeeze)
         }
     mk_type t = mk_type_make(x->type.dtype, 0, NULL);
     for (int i = 0; i < r; i++) {
-        if (flag[i]) ax32[nax++] = i;
-        else t.dims[t.rank++] = x->type.dims[i];
+        if (flag[i])
+            ax32[nax++] = i;
+        else
+            t.dims[t.rank++] = x->type.dims[i];
     }
     if (nax == 0) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
     mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
@@ -294,7 +301,8 @@ OX_LOWER(mk_onnx_lower_unsqueeze)
     int32_t ax32[MK_MAX_RANK];
     for (int i = 0; i < na; i++) {
         int a;
-        if (!norm_axis(axes[i], out_r, &a) || flag[a]) return mk_err_set(c->err, MK_EINVAL, "bad axes");
+        if (!norm_axis(axes[i], out_r, &a) || flag[a])
+            return mk_err_set(c->err, MK_EINVAL, "bad axes");
         flag[a] = 1;
     }
     mk_type t = mk_type_make(x->type.dtype, out_r, NULL);
@@ -334,7 +342,8 @@ OX_LOWER(mk_onnx_lower_concat)
     }
     if (nv == 0) return mk_onnx_unsupported(c, n, "all inputs empty");
     int ax;
-    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
+        return mk_err_set(c->err, MK_EINVAL, "bad axis");
     t.dims[ax] = 0;
     for (int i = 0; i < nv; i++) {
         if (vals[i]->type.rank != r) return mk_err_set(c->err, MK_EINVAL, "ranks differ");
@@ -356,7 +365,8 @@ OX_LOWER(mk_onnx_lower_split)
     mk_value *x = mil(c, in[0]);
     if (!x) return MK_OOM(c->err);
     int r = x->type.rank, ax;
-    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
+        return mk_err_set(c->err, MK_EINVAL, "bad axis");
     int64_t dim = x->type.dims[ax];
     if (dim < 0) return mk_onnx_unsupported(c, n, "split of a dynamic axis");
     int64_t sz[64];
@@ -380,8 +390,9 @@ OX_LOWER(mk_onnx_lower_split)
         total += sz[i];
         s32[i] = (int32_t)sz[i];
     }
-    if (total != dim) return mk_err_set(c->err, MK_EINVAL, "split sizes sum to %lld, axis is %lld",
-                                        (long long)total, (long long)dim);
+    if (total != dim)
+        return mk_err_set(c->err, MK_EINVAL, "split sizes sum to %lld, axis is %lld",
+                          (long long)total, (long long)dim);
     mk_op *op = mk_onnx_op(c, MK_OP_SPLIT, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "split_sizes", ns, s32) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
@@ -463,8 +474,8 @@ static mk_value *mixed_vector(ox_ctx *c, ox_val *v, const ox_kd *kd, int k, cons
 /* Slice whose bounds are known only at run time (a causal mask cut to the current length),
  * or of an axis whose length is: slice_by_index with begin/end vectors made of the known
  * elements and the run-time ones; MIL clamps them as ONNX does. Axes and steps constant. */
-static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val **in,
-                          int n_in, ox_val *o)
+static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val **in, int n_in,
+                          ox_val *o)
 {
     int r = x->type.rank;
     int64_t ax[MK_MAX_RANK], sp[MK_MAX_RANK];
@@ -484,7 +495,8 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
     for (int i = 0; i < r; i++) posb[i] = pose[i] = -1, fb[i] = fe[i] = 0, s32[i] = 1, em[i] = 1;
     for (int k = 0; k < kb->n; k++) {
         int a;
-        if (!norm_axis(na >= 0 ? ax[k] : k, r, &a)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+        if (!norm_axis(na >= 0 ? ax[k] : k, r, &a))
+            return mk_err_set(c->err, MK_EINVAL, "bad axis");
         int64_t step = nsp >= 0 ? sp[k] : 1, dim = x->type.dims[a];
         int64_t b = kb->v[k], e = ke->v[k];
         if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
@@ -529,7 +541,8 @@ OX_LOWER(mk_onnx_lower_slice)
     int ne = ints_arg(c, n, in, n_in, 2, 10, "ends", en, MK_MAX_RANK);
     int na = ints_arg(c, n, in, n_in, 3, 10, "axes", ax, MK_MAX_RANK);
     int nsp = c->opset >= 10 ? ints_arg(c, n, in, n_in, 4, 10, "steps", sp, MK_MAX_RANK) : -1;
-    if (na == -2 || nsp == -2) return mk_onnx_unsupported(c, n, "slice axes or steps computed at run time");
+    if (na == -2 || nsp == -2)
+        return mk_onnx_unsupported(c, n, "slice axes or steps computed at run time");
     if (ns == -2 || ne == -2) return slice_rt(c, n, x, in, n_in, out[0]);
     if (ns < 0 || ne != ns || (na >= 0 && na != ns) || (nsp >= 0 && nsp != ns))
         return mk_err_set(c->err, MK_EINVAL, "starts/ends/axes/steps lengths differ");
@@ -539,7 +552,8 @@ OX_LOWER(mk_onnx_lower_slice)
     for (int i = 0; i < r; i++) b[i] = 0, e[i] = 0, s[i] = 1, em[i] = 1;
     for (int k = 0; k < ns; k++) {
         int a;
-        if (!norm_axis(na >= 0 ? ax[k] : k, r, &a)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+        if (!norm_axis(na >= 0 ? ax[k] : k, r, &a))
+            return mk_err_set(c->err, MK_EINVAL, "bad axis");
         int64_t dim = x->type.dims[a], step = nsp >= 0 ? sp[k] : 1;
         if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
         if (dim < 0) return slice_rt(c, n, x, in, n_in, out[0]);
@@ -563,7 +577,8 @@ OX_LOWER(mk_onnx_lower_gather)
     ox_val *ix = in[1];
     if (!x || !ix) return MK_OOM(c->err);
     int r = x->type.rank, ax;
-    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax)) return mk_err_set(c->err, MK_EINVAL, "bad axis");
+    if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
+        return mk_err_set(c->err, MK_EINVAL, "bad axis");
     int64_t dim = x->type.dims[ax];
     if (ix->data && ix->type.rank == 0 && dim > 0) {
         /* a constant scalar index: slice and squeeze the axis */
@@ -697,7 +712,8 @@ OX_LOWER(mk_onnx_lower_trilu)
     ox_val *kv = n_in > 1 ? in[1] : NULL;
     int64_t k = 0;
     if (kv && kv->data) {
-        if (mk_onnx_numel(&kv->type) != 1) return mk_err_set(c->err, MK_EINVAL, "k must be a scalar");
+        if (mk_onnx_numel(&kv->type) != 1)
+            return mk_err_set(c->err, MK_EINVAL, "k must be a scalar");
         k = mk_onnx_cget_i(kv, 0);
     }
     if (!kv || kv->data) {
@@ -721,8 +737,7 @@ OX_LOWER(mk_onnx_lower_trilu)
         uint8_t *m = mk_arena_alloc(c->p->arena, cells ? cells : 1);
         if (!m) return MK_OOM(c->err);
         for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++)
-                m[i * N + j] = upper ? j - i >= k : j - i <= k;
+            for (int64_t j = 0; j < N; j++) m[i * N + j] = upper ? j - i >= k : j - i <= k;
         cond = mk_ir_const(c->p, c->blk, "trilu_mask", &mt, m, cells, 1);
     } else {
         int32_t *g = mk_arena_array(c->p->arena, cells ? cells : 1, sizeof *g);
@@ -732,9 +747,9 @@ OX_LOWER(mk_onnx_lower_trilu)
         mt.dtype = MK_DT_INT32;
         mk_value *gv = mk_ir_const(c->p, c->blk, "trilu_offsets", &mt, g, cells * 4, 1);
         mk_value *kk = mil(c, kv);
-        cond = gv && kk ? mk_onnx_binary(c, upper ? MK_OP_GREATER_EQUAL : MK_OP_LESS_EQUAL, gv,
-                                         kk, NULL)
-                        : NULL;
+        cond = gv && kk
+                   ? mk_onnx_binary(c, upper ? MK_OP_GREATER_EQUAL : MK_OP_LESS_EQUAL, gv, kk, NULL)
+                   : NULL;
     }
     if (!cond) return fail(c);
     mk_value *zero;
@@ -777,12 +792,12 @@ static mk_value *broadcast_to(ox_ctx *c, mk_value *x, const mk_type *t, const ch
 
 /* Expand to a run-time shape: tile by max(x.shape, shape) / x.shape (ONNX's two-way
  * broadcast), after a reshape that gives x the shape's rank. */
-static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *shp,
-                           ox_val *o)
+static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *shp, ox_val *o)
 {
     int len;
     mk_value *s = mk_onnx_i32_vector(c, shp, &len);
-    if (!s) return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
+    if (!s)
+        return c->err->code ? c->err->code : mk_onnx_unsupported(c, n, "shape of unknown length");
     int r = x->type.rank > len ? x->type.rank : len;
     if (len < r) return mk_onnx_unsupported(c, n, "run-time shape shorter than the input rank");
     if (x->type.rank < r) {
@@ -790,7 +805,8 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
         int k = r - x->type.rank;
         for (int i = 0; i < r; i++) d[i] = i < k ? 1 : x->type.dims[i - k];
         for (int i = 0; i < x->type.rank; i++)
-            if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "rank change of a dynamic input");
+            if (x->type.dims[i] < 0)
+                return mk_onnx_unsupported(c, n, "rank change of a dynamic input");
         if (!(x = mk_onnx_reshape(c, x, r, d, NULL))) return MK_OOM(c->err);
     }
     mk_value *xs = shape_prefix(c, x, r);
@@ -804,11 +820,11 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
     const ox_kd *k = mk_onnx_kd(shp, &tmp);
     for (int i = 0; i < r; i++) {
         int64_t xv = x->type.dims[i], sv = k && k->n == len ? k->v[i] : OX_UNKNOWN;
-        t.dims[i] = xv > 1                                ? xv
-                    : sv != OX_UNKNOWN && sv > 1          ? sv
+        t.dims[i] = xv > 1                                   ? xv
+                    : sv != OX_UNKNOWN && sv > 1             ? sv
                     : sv != OX_UNKNOWN && sv >= 0 && xv == 1 ? sv
-                    : sv == 1 && xv >= 0                  ? xv
-                                                          : MK_DIM_UNKNOWN;
+                    : sv == 1 && xv >= 0                     ? xv
+                                                             : MK_DIM_UNKNOWN;
     }
     return done(c, o, mk_onnx_out(c, op, NULL, &t));
 }
@@ -884,7 +900,8 @@ OX_LOWER(mk_onnx_lower_expand)
     int64_t sh[MK_MAX_RANK];
     for (size_t i = 0; i < ns; i++) sh[i] = mk_onnx_cget_i(in[1], i);
     mk_type st = mk_type_make(x->type.dtype, (int)ns, sh), t;
-    if (!mk_onnx_bcast(&x->type, &st, &t)) return mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
+    if (!mk_onnx_bcast(&x->type, &st, &t))
+        return mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
     mk_status s = all_known(c, n, &t);
     if (s != MK_OK) return s;
     return done(c, out[0], broadcast_to(c, x, &t, oname(n, 0)));
@@ -908,7 +925,8 @@ OX_LOWER(mk_onnx_lower_tile)
             return MK_OOM(c->err);
         return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
     }
-    if ((int)mk_onnx_numel(&in[1]->type) != r) return mk_err_set(c->err, MK_EINVAL, "repeats length");
+    if ((int)mk_onnx_numel(&in[1]->type) != r)
+        return mk_err_set(c->err, MK_EINVAL, "repeats length");
     int32_t reps[MK_MAX_RANK];
     mk_type t = x->type;
     for (int i = 0; i < r; i++) {
@@ -968,7 +986,8 @@ OX_LOWER(mk_onnx_lower_size)
     size_t k = mk_onnx_numel(&in[0]->type);
     if (!k && in[0]->type.rank > 0) {
         for (int i = 0; i < in[0]->type.rank; i++)
-            if (in[0]->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "size of a dynamic shape");
+            if (in[0]->type.dims[i] < 0)
+                return mk_onnx_unsupported(c, n, "size of a dynamic shape");
     }
     int64_t v = (int64_t)k;
     mk_type t = mk_type_scalar(MK_DT_INT64);
@@ -1042,9 +1061,12 @@ OX_LOWER(mk_onnx_lower_if)
                                     g->output[i]->name);
                     break;
                 }
-                if (v->poisoned) out[i]->poisoned = 1;
-                else *out[i] = (ox_val){out[i]->name, v->type, v->data, v->nbytes, v->borrowed,
-                                        v->mil, v->mil_blk, 0, NULL, v->f16_range, v->kd};
+                if (v->poisoned)
+                    out[i]->poisoned = 1;
+                else
+                    *out[i] =
+                        (ox_val){out[i]->name, v->type, v->data, v->nbytes,    v->borrowed, v->mil,
+                                 v->mil_blk,   0,       NULL,    v->f16_range, v->kd};
             }
         mk_strmap_free(&sc->vals);
         return st;
@@ -1088,7 +1110,8 @@ OX_LOWER(mk_onnx_lower_if)
         }
         mk_strmap_free(&sc->vals);
         c->blk = outer;
-        if (st == MK_EUNSUPPORTED) return mk_onnx_unsupported(c, n, "a branch holds unsupported nodes");
+        if (st == MK_EUNSUPPORTED)
+            return mk_onnx_unsupported(c, n, "a branch holds unsupported nodes");
         if (st != MK_OK) return st;
         if (!mk_ir_block_set_outputs(c->p, blk, n_out, res[b])) return MK_OOM(c->err);
     }

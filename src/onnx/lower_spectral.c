@@ -17,8 +17,7 @@
 /* A constant integer scalar (rank 0 or a single element); 0 when not constant. */
 static int const_int(const ox_val *v, int64_t *out)
 {
-    if (!v || !v->data || mk_onnx_numel(&v->type) != 1 || v->type.dtype != MK_DT_INT64)
-        return 0;
+    if (!v || !v->data || mk_onnx_numel(&v->type) != 1 || v->type.dtype != MK_DT_INT64) return 0;
     *out = mk_onnx_cget_i(v, 0);
     return 1;
 }
@@ -154,9 +153,8 @@ static mk_value *conv1d(ox_ctx *c, mk_value *x, mk_value *w, int64_t s)
     mk_op *op = mk_onnx_op(c, MK_OP_CONV, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", w) ||
         !mk_onnx_in_i32s(c, op, "strides", 1, &st) ||
-        !mk_onnx_in_str(c, op, "pad_type", "custom") ||
-        !mk_onnx_in_i32s(c, op, "pad", 2, pad) || !mk_onnx_in_i32s(c, op, "dilations", 1, &one) ||
-        !mk_onnx_in_i32(c, op, "groups", 1))
+        !mk_onnx_in_str(c, op, "pad_type", "custom") || !mk_onnx_in_i32s(c, op, "pad", 2, pad) ||
+        !mk_onnx_in_i32s(c, op, "dilations", 1, &one) || !mk_onnx_in_i32(c, op, "groups", 1))
         return NULL;
     return mk_onnx_out(c, op, NULL, &t);
 }
@@ -260,8 +258,8 @@ static mk_value *affine(ox_ctx *c, mk_value *x, float a, float b, const char *na
     return sb ? mk_onnx_binary(c, MK_OP_ADD, m, sb, name) : NULL;
 }
 
-static mk_status window(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                        ox_val **out, int kind)
+static mk_status window(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,
+                        int kind)
 {
     if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing size input");
     int64_t dt = mk_onnx_attr_i(n, "output_datatype", 1);

@@ -23,12 +23,12 @@ typedef struct ox_model {
     struct ox_span {
         const unsigned char *data;
         size_t size;
-    } *spans;
+    } * spans;
 } ox_model;
 
 /* Parse a model from memory; data must outlive the model when it is a mapped file. */
-mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocator *a,
-                        ox_model *m, mk_err *e);
+mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocator *a, ox_model *m,
+                        mk_err *e);
 void mk_onnx_model_free(ox_model *m);
 
 /* ---- values ---- */
@@ -40,10 +40,10 @@ typedef struct ox_val {
     mk_type type;     /* for constants the canonical dtype (FP32/INT64/BOOL) */
     const void *data; /* constant payload, or NULL for a run-time value */
     size_t nbytes;
-    int borrowed;      /* data lives in the model file, not in the arena */
-    mk_value *mil;     /* the MIL value once produced or materialized */
-    mk_block *mil_blk; /* block where a materialized constant lives */
-    int poisoned;      /* produced by an unsupported node */
+    int borrowed;         /* data lives in the model file, not in the arena */
+    mk_value *mil;        /* the MIL value once produced or materialized */
+    mk_block *mil_blk;    /* block where a materialized constant lives */
+    int poisoned;         /* produced by an unsupported node */
     struct ox_qsrc *qsrc; /* set by QuantizeLinear: the float chain a DequantizeLinear reuses */
     unsigned f16_range;   /* 1 + mk_f32_f16_range of FP32 data measured on copy; 0 unknown */
     struct ox_kd *kd;     /* a run-time shape vector: the elements known at convert time */
@@ -70,8 +70,8 @@ int mk_onnx_same_dim(const mk_value *x, int i, const mk_value *src, int axis);
 typedef struct ox_qsrc {
     mk_value *x, *qf;
     const ox_val *scale, *zero_point;
-    int axis;    /* ONNX axis attribute (normalized), -1 when per tensor */
-    int elem;    /* ONNX element type of the quantized value */
+    int axis; /* ONNX axis attribute (normalized), -1 when per tensor */
+    int elem; /* ONNX element type of the quantized value */
 } ox_qsrc;
 
 typedef struct ox_scope {
@@ -92,16 +92,16 @@ typedef struct ox_ctx {
     ox_scope *scope;
     ox_model *model;
     const Onnx__GraphProto *graph; /* the graph (or subgraph) being lowered */
-    mk_buf unsup; /* collected "op|reason|node" lines */
+    mk_buf unsup;                  /* collected "op|reason|node" lines */
     int n_unsup;
     long n_untried; /* nodes skipped because an input came from an unsupported node */
     long n_nodes_done, n_nodes_total;
     struct ox_ext {
         const char *path;
         int map_index; /* into p->maps */
-    } *ext;
+    } * ext;
     int n_ext;
-    int borrow_ok; /* the model bytes outlive the program (a kept file mapping) */
+    int borrow_ok;     /* the model bytes outlive the program (a kept file mapping) */
     size_t fold_bytes; /* bytes allocated by constant folding so far */
     unsigned flags;    /* MK_ONNX_* import flags */
     /* weight slab: large constant payloads copied or computed at import live in anonymous
@@ -124,8 +124,7 @@ mk_status mk_onnx_import_mem_ex(const void *data, size_t size, const char *name,
 const Onnx__AttributeProto *mk_onnx_attr(const Onnx__NodeProto *n, const char *name);
 int64_t mk_onnx_attr_i(const Onnx__NodeProto *n, const char *name, int64_t def);
 float mk_onnx_attr_f(const Onnx__NodeProto *n, const char *name, float def);
-const char *mk_onnx_attr_s(ox_ctx *c, const Onnx__NodeProto *n, const char *name,
-                           const char *def);
+const char *mk_onnx_attr_s(ox_ctx *c, const Onnx__NodeProto *n, const char *name, const char *def);
 /* INTS attribute: count (or -1 when absent) and data pointer. */
 int mk_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, const int64_t **v);
 
@@ -164,12 +163,9 @@ mk_status mk_onnx_set_const(ox_ctx *c, ox_val *o, const mk_type *t, const void *
 /* Small helpers used by the lowerings. */
 mk_value *mk_onnx_unary(ox_ctx *c, mk_op_kind k, mk_value *x, const char *name);
 mk_value *mk_onnx_binary(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y, const char *name);
-mk_value *mk_onnx_reshape(ox_ctx *c, mk_value *x, int rank, const int64_t *dims,
-                          const char *name);
-mk_value *mk_onnx_transpose(ox_ctx *c, mk_value *x, int rank, const int *perm,
-                            const char *name);
-mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dims,
-                       const float *v);
+mk_value *mk_onnx_reshape(ox_ctx *c, mk_value *x, int rank, const int64_t *dims, const char *name);
+mk_value *mk_onnx_transpose(ox_ctx *c, mk_value *x, int rank, const int *perm, const char *name);
+mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dims, const float *v);
 /* The same for a payload from mk_onnx_weight_alloc or the arena: borrowed, not copied. */
 mk_value *mk_onnx_cf32_own(ox_ctx *c, const char *name, int rank, const int64_t *dims,
                            const float *v);
@@ -222,8 +218,8 @@ mk_status mk_onnx_lower_nodes(ox_ctx *c, const Onnx__GraphProto *g);
 
 /* Constant folding: evaluate node n when all inputs are constants. Returns MK_OK when the
  * outputs are filled, MK_EUNSUPPORTED when the node is not foldable (lower it instead). */
-mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in,
-                       ox_val **out, int n_out);
+mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,
+                       int n_out);
 
 /* Pattern fusion on an imported block and its nested blocks (fuse.c): the decomposed
  * ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div[/Mul/Add] layer normalization becomes one MIL
@@ -231,86 +227,174 @@ mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
 mk_status mk_onnx_fuse(ox_ctx *c, mk_block *b, int *n_fused);
 
 /* Lowerings defined across lower_*.c, referenced by the table in table.c. */
-#define OX_LOWER(fn)                                                                           \
-    mk_status fn(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,    \
+#define OX_LOWER(fn)                                                                               \
+    mk_status fn(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,         \
                  int n_out)
 #define OX_WHY(fn) const char *fn(ox_ctx *c, const Onnx__NodeProto *n)
 
 /* Every lowering and why_not function (table.c lists them). */
-OX_LOWER(mk_onnx_lower_add); OX_LOWER(mk_onnx_lower_sub); OX_LOWER(mk_onnx_lower_mul);
-OX_LOWER(mk_onnx_lower_div); OX_LOWER(mk_onnx_lower_pow); OX_LOWER(mk_onnx_lower_equal);
-OX_LOWER(mk_onnx_lower_less); OX_LOWER(mk_onnx_lower_less_equal);
-OX_LOWER(mk_onnx_lower_greater); OX_LOWER(mk_onnx_lower_greater_equal);
-OX_LOWER(mk_onnx_lower_and); OX_LOWER(mk_onnx_lower_or); OX_LOWER(mk_onnx_lower_xor);
+OX_LOWER(mk_onnx_lower_add);
+OX_LOWER(mk_onnx_lower_sub);
+OX_LOWER(mk_onnx_lower_mul);
+OX_LOWER(mk_onnx_lower_div);
+OX_LOWER(mk_onnx_lower_pow);
+OX_LOWER(mk_onnx_lower_equal);
+OX_LOWER(mk_onnx_lower_less);
+OX_LOWER(mk_onnx_lower_less_equal);
+OX_LOWER(mk_onnx_lower_greater);
+OX_LOWER(mk_onnx_lower_greater_equal);
+OX_LOWER(mk_onnx_lower_and);
+OX_LOWER(mk_onnx_lower_or);
+OX_LOWER(mk_onnx_lower_xor);
 OX_LOWER(mk_onnx_lower_mod);
-OX_LOWER(mk_onnx_lower_min); OX_LOWER(mk_onnx_lower_max); OX_LOWER(mk_onnx_lower_sum);
+OX_LOWER(mk_onnx_lower_min);
+OX_LOWER(mk_onnx_lower_max);
+OX_LOWER(mk_onnx_lower_sum);
 OX_LOWER(mk_onnx_lower_mean);
-OX_LOWER(mk_onnx_lower_sqrt); OX_LOWER(mk_onnx_lower_exp); OX_LOWER(mk_onnx_lower_abs);
-OX_LOWER(mk_onnx_lower_relu); OX_LOWER(mk_onnx_lower_sigmoid); OX_LOWER(mk_onnx_lower_tanh);
-OX_LOWER(mk_onnx_lower_erf); OX_LOWER(mk_onnx_lower_softplus);
-OX_LOWER(mk_onnx_lower_softsign); OX_LOWER(mk_onnx_lower_floor); OX_LOWER(mk_onnx_lower_ceil);
-OX_LOWER(mk_onnx_lower_round); OX_LOWER(mk_onnx_lower_sin); OX_LOWER(mk_onnx_lower_cos);
-OX_LOWER(mk_onnx_lower_tan); OX_LOWER(mk_onnx_lower_asin); OX_LOWER(mk_onnx_lower_acos);
-OX_LOWER(mk_onnx_lower_atan); OX_LOWER(mk_onnx_lower_sinh); OX_LOWER(mk_onnx_lower_cosh);
-OX_LOWER(mk_onnx_lower_atanh); OX_LOWER(mk_onnx_lower_sign); OX_LOWER(mk_onnx_lower_not);
-OX_LOWER(mk_onnx_lower_log); OX_LOWER(mk_onnx_lower_neg); OX_LOWER(mk_onnx_lower_reciprocal);
-OX_LOWER(mk_onnx_lower_leaky_relu); OX_LOWER(mk_onnx_lower_elu); OX_LOWER(mk_onnx_lower_selu);
-OX_LOWER(mk_onnx_lower_hard_sigmoid); OX_LOWER(mk_onnx_lower_hard_swish);
-OX_LOWER(mk_onnx_lower_gelu); OX_WHY(mk_onnx_why_gelu);
-OX_LOWER(mk_onnx_lower_clip); OX_LOWER(mk_onnx_lower_prelu);
-OX_LOWER(mk_onnx_lower_softmax); OX_LOWER(mk_onnx_lower_log_softmax);
-OX_LOWER(mk_onnx_lower_matmul); OX_LOWER(mk_onnx_lower_gemm);
-OX_LOWER(mk_onnx_lower_reduce_mean); OX_LOWER(mk_onnx_lower_reduce_sum);
-OX_LOWER(mk_onnx_lower_reduce_max); OX_LOWER(mk_onnx_lower_reduce_min);
-OX_LOWER(mk_onnx_lower_reduce_prod); OX_LOWER(mk_onnx_lower_reduce_l1);
-OX_LOWER(mk_onnx_lower_reduce_l2); OX_LOWER(mk_onnx_lower_reduce_log_sum);
-OX_LOWER(mk_onnx_lower_reduce_log_sum_exp); OX_LOWER(mk_onnx_lower_reduce_sum_square);
-OX_LOWER(mk_onnx_lower_argmax); OX_LOWER(mk_onnx_lower_argmin);
-OX_LOWER(mk_onnx_lower_cast); OX_WHY(mk_onnx_why_cast); OX_LOWER(mk_onnx_lower_cast_like);
-OX_LOWER(mk_onnx_lower_where); OX_LOWER(mk_onnx_lower_cumsum);
-OX_LOWER(mk_onnx_lower_identity); OX_LOWER(mk_onnx_lower_reshape);
-OX_LOWER(mk_onnx_lower_flatten); OX_LOWER(mk_onnx_lower_transpose);
-OX_LOWER(mk_onnx_lower_squeeze); OX_LOWER(mk_onnx_lower_unsqueeze);
-OX_LOWER(mk_onnx_lower_concat); OX_LOWER(mk_onnx_lower_split); OX_LOWER(mk_onnx_lower_slice);
-OX_LOWER(mk_onnx_lower_gather); OX_LOWER(mk_onnx_lower_gather_elements);
-OX_LOWER(mk_onnx_lower_trilu); OX_LOWER(mk_onnx_lower_expand); OX_LOWER(mk_onnx_lower_tile);
-OX_LOWER(mk_onnx_lower_shape); OX_LOWER(mk_onnx_lower_size);
+OX_LOWER(mk_onnx_lower_sqrt);
+OX_LOWER(mk_onnx_lower_exp);
+OX_LOWER(mk_onnx_lower_abs);
+OX_LOWER(mk_onnx_lower_relu);
+OX_LOWER(mk_onnx_lower_sigmoid);
+OX_LOWER(mk_onnx_lower_tanh);
+OX_LOWER(mk_onnx_lower_erf);
+OX_LOWER(mk_onnx_lower_softplus);
+OX_LOWER(mk_onnx_lower_softsign);
+OX_LOWER(mk_onnx_lower_floor);
+OX_LOWER(mk_onnx_lower_ceil);
+OX_LOWER(mk_onnx_lower_round);
+OX_LOWER(mk_onnx_lower_sin);
+OX_LOWER(mk_onnx_lower_cos);
+OX_LOWER(mk_onnx_lower_tan);
+OX_LOWER(mk_onnx_lower_asin);
+OX_LOWER(mk_onnx_lower_acos);
+OX_LOWER(mk_onnx_lower_atan);
+OX_LOWER(mk_onnx_lower_sinh);
+OX_LOWER(mk_onnx_lower_cosh);
+OX_LOWER(mk_onnx_lower_atanh);
+OX_LOWER(mk_onnx_lower_sign);
+OX_LOWER(mk_onnx_lower_not);
+OX_LOWER(mk_onnx_lower_log);
+OX_LOWER(mk_onnx_lower_neg);
+OX_LOWER(mk_onnx_lower_reciprocal);
+OX_LOWER(mk_onnx_lower_leaky_relu);
+OX_LOWER(mk_onnx_lower_elu);
+OX_LOWER(mk_onnx_lower_selu);
+OX_LOWER(mk_onnx_lower_hard_sigmoid);
+OX_LOWER(mk_onnx_lower_hard_swish);
+OX_LOWER(mk_onnx_lower_gelu);
+OX_WHY(mk_onnx_why_gelu);
+OX_LOWER(mk_onnx_lower_clip);
+OX_LOWER(mk_onnx_lower_prelu);
+OX_LOWER(mk_onnx_lower_softmax);
+OX_LOWER(mk_onnx_lower_log_softmax);
+OX_LOWER(mk_onnx_lower_matmul);
+OX_LOWER(mk_onnx_lower_gemm);
+OX_LOWER(mk_onnx_lower_reduce_mean);
+OX_LOWER(mk_onnx_lower_reduce_sum);
+OX_LOWER(mk_onnx_lower_reduce_max);
+OX_LOWER(mk_onnx_lower_reduce_min);
+OX_LOWER(mk_onnx_lower_reduce_prod);
+OX_LOWER(mk_onnx_lower_reduce_l1);
+OX_LOWER(mk_onnx_lower_reduce_l2);
+OX_LOWER(mk_onnx_lower_reduce_log_sum);
+OX_LOWER(mk_onnx_lower_reduce_log_sum_exp);
+OX_LOWER(mk_onnx_lower_reduce_sum_square);
+OX_LOWER(mk_onnx_lower_argmax);
+OX_LOWER(mk_onnx_lower_argmin);
+OX_LOWER(mk_onnx_lower_cast);
+OX_WHY(mk_onnx_why_cast);
+OX_LOWER(mk_onnx_lower_cast_like);
+OX_LOWER(mk_onnx_lower_where);
+OX_LOWER(mk_onnx_lower_cumsum);
+OX_LOWER(mk_onnx_lower_identity);
+OX_LOWER(mk_onnx_lower_reshape);
+OX_LOWER(mk_onnx_lower_flatten);
+OX_LOWER(mk_onnx_lower_transpose);
+OX_LOWER(mk_onnx_lower_squeeze);
+OX_LOWER(mk_onnx_lower_unsqueeze);
+OX_LOWER(mk_onnx_lower_concat);
+OX_LOWER(mk_onnx_lower_split);
+OX_LOWER(mk_onnx_lower_slice);
+OX_LOWER(mk_onnx_lower_gather);
+OX_LOWER(mk_onnx_lower_gather_elements);
+OX_LOWER(mk_onnx_lower_trilu);
+OX_LOWER(mk_onnx_lower_expand);
+OX_LOWER(mk_onnx_lower_tile);
+OX_LOWER(mk_onnx_lower_shape);
+OX_LOWER(mk_onnx_lower_size);
 OX_LOWER(mk_onnx_lower_constant);
-OX_LOWER(mk_onnx_lower_if); OX_WHY(mk_onnx_why_if);
-OX_LOWER(mk_onnx_lower_loop); OX_WHY(mk_onnx_why_loop);
-OX_LOWER(mk_onnx_lower_conv); OX_WHY(mk_onnx_why_conv);
+OX_LOWER(mk_onnx_lower_if);
+OX_WHY(mk_onnx_why_if);
+OX_LOWER(mk_onnx_lower_loop);
+OX_WHY(mk_onnx_why_loop);
+OX_LOWER(mk_onnx_lower_conv);
+OX_WHY(mk_onnx_why_conv);
 OX_LOWER(mk_onnx_lower_conv_transpose);
-OX_LOWER(mk_onnx_lower_max_pool); OX_LOWER(mk_onnx_lower_avg_pool); OX_WHY(mk_onnx_why_pool);
-OX_LOWER(mk_onnx_lower_global_avg_pool); OX_LOWER(mk_onnx_lower_global_max_pool);
-OX_LOWER(mk_onnx_lower_batch_norm); OX_WHY(mk_onnx_why_batch_norm);
+OX_LOWER(mk_onnx_lower_max_pool);
+OX_LOWER(mk_onnx_lower_avg_pool);
+OX_WHY(mk_onnx_why_pool);
+OX_LOWER(mk_onnx_lower_global_avg_pool);
+OX_LOWER(mk_onnx_lower_global_max_pool);
+OX_LOWER(mk_onnx_lower_batch_norm);
+OX_WHY(mk_onnx_why_batch_norm);
 OX_LOWER(mk_onnx_lower_instance_norm);
-OX_LOWER(mk_onnx_lower_layer_norm); OX_WHY(mk_onnx_why_layer_norm);
-OX_LOWER(mk_onnx_lower_pad); OX_WHY(mk_onnx_why_pad);
-OX_LOWER(mk_onnx_lower_resize); OX_LOWER(mk_onnx_lower_upsample); OX_WHY(mk_onnx_why_resize);
-OX_LOWER(mk_onnx_lower_lstm); OX_WHY(mk_onnx_why_lstm);
-OX_LOWER(mk_onnx_lower_gru); OX_WHY(mk_onnx_why_gru);
-OX_LOWER(mk_onnx_lower_rnn); OX_WHY(mk_onnx_why_rnn);
-OX_LOWER(mk_onnx_lower_thresholded_relu); OX_LOWER(mk_onnx_lower_shrink);
-OX_LOWER(mk_onnx_lower_is_inf); OX_LOWER(mk_onnx_lower_is_nan); OX_LOWER(mk_onnx_lower_asinh);
-OX_LOWER(mk_onnx_lower_acosh); OX_LOWER(mk_onnx_lower_celu);
-OX_LOWER(mk_onnx_lower_one_hot); OX_LOWER(mk_onnx_lower_topk); OX_LOWER(mk_onnx_lower_gather_nd);
-OX_LOWER(mk_onnx_lower_scatter_nd); OX_LOWER(mk_onnx_lower_scatter_elements);
-OX_WHY(mk_onnx_why_scatter); OX_LOWER(mk_onnx_lower_hardmax); OX_LOWER(mk_onnx_lower_eye_like);
+OX_LOWER(mk_onnx_lower_layer_norm);
+OX_WHY(mk_onnx_why_layer_norm);
+OX_LOWER(mk_onnx_lower_pad);
+OX_WHY(mk_onnx_why_pad);
+OX_LOWER(mk_onnx_lower_resize);
+OX_LOWER(mk_onnx_lower_upsample);
+OX_WHY(mk_onnx_why_resize);
+OX_LOWER(mk_onnx_lower_lstm);
+OX_WHY(mk_onnx_why_lstm);
+OX_LOWER(mk_onnx_lower_gru);
+OX_WHY(mk_onnx_why_gru);
+OX_LOWER(mk_onnx_lower_rnn);
+OX_WHY(mk_onnx_why_rnn);
+OX_LOWER(mk_onnx_lower_thresholded_relu);
+OX_LOWER(mk_onnx_lower_shrink);
+OX_LOWER(mk_onnx_lower_is_inf);
+OX_LOWER(mk_onnx_lower_is_nan);
+OX_LOWER(mk_onnx_lower_asinh);
+OX_LOWER(mk_onnx_lower_acosh);
+OX_LOWER(mk_onnx_lower_celu);
+OX_LOWER(mk_onnx_lower_one_hot);
+OX_LOWER(mk_onnx_lower_topk);
+OX_LOWER(mk_onnx_lower_gather_nd);
+OX_LOWER(mk_onnx_lower_scatter_nd);
+OX_LOWER(mk_onnx_lower_scatter_elements);
+OX_WHY(mk_onnx_why_scatter);
+OX_LOWER(mk_onnx_lower_hardmax);
+OX_LOWER(mk_onnx_lower_eye_like);
 OX_LOWER(mk_onnx_lower_compress);
-OX_LOWER(mk_onnx_lower_depth_to_space); OX_LOWER(mk_onnx_lower_space_to_depth);
+OX_LOWER(mk_onnx_lower_depth_to_space);
+OX_LOWER(mk_onnx_lower_space_to_depth);
 OX_WHY(mk_onnx_why_depth_to_space);
-OX_LOWER(mk_onnx_lower_lrn); OX_LOWER(mk_onnx_lower_mvn); OX_LOWER(mk_onnx_lower_einsum);
-OX_LOWER(mk_onnx_lower_quantize_linear); OX_LOWER(mk_onnx_lower_dequantize_linear);
-OX_LOWER(mk_onnx_lower_dynamic_quantize_linear); OX_LOWER(mk_onnx_lower_qlinear_matmul);
-OX_LOWER(mk_onnx_lower_qlinear_conv); OX_LOWER(mk_onnx_lower_matmul_integer);
-OX_LOWER(mk_onnx_lower_conv_integer); OX_WHY(mk_onnx_why_quant);
-OX_LOWER(mk_onnx_lower_nll_loss); OX_LOWER(mk_onnx_lower_sce_loss); OX_WHY(mk_onnx_why_loss);
-OX_LOWER(mk_onnx_lower_constant_of_shape); OX_LOWER(mk_onnx_lower_range);
+OX_LOWER(mk_onnx_lower_lrn);
+OX_LOWER(mk_onnx_lower_mvn);
+OX_LOWER(mk_onnx_lower_einsum);
+OX_LOWER(mk_onnx_lower_quantize_linear);
+OX_LOWER(mk_onnx_lower_dequantize_linear);
+OX_LOWER(mk_onnx_lower_dynamic_quantize_linear);
+OX_LOWER(mk_onnx_lower_qlinear_matmul);
+OX_LOWER(mk_onnx_lower_qlinear_conv);
+OX_LOWER(mk_onnx_lower_matmul_integer);
+OX_LOWER(mk_onnx_lower_conv_integer);
+OX_WHY(mk_onnx_why_quant);
+OX_LOWER(mk_onnx_lower_nll_loss);
+OX_LOWER(mk_onnx_lower_sce_loss);
+OX_WHY(mk_onnx_why_loss);
+OX_LOWER(mk_onnx_lower_constant_of_shape);
+OX_LOWER(mk_onnx_lower_range);
 OX_LOWER(mk_onnx_lower_non_zero);
-OX_LOWER(mk_onnx_lower_grid_sample); OX_WHY(mk_onnx_why_grid_sample);
-OX_LOWER(mk_onnx_lower_dft); OX_LOWER(mk_onnx_lower_stft); OX_LOWER(mk_onnx_lower_hann_window);
-OX_LOWER(mk_onnx_lower_hamming_window); OX_LOWER(mk_onnx_lower_blackman_window);
-
+OX_LOWER(mk_onnx_lower_grid_sample);
+OX_WHY(mk_onnx_why_grid_sample);
+OX_LOWER(mk_onnx_lower_dft);
+OX_LOWER(mk_onnx_lower_stft);
+OX_LOWER(mk_onnx_lower_hann_window);
+OX_LOWER(mk_onnx_lower_hamming_window);
+OX_LOWER(mk_onnx_lower_blackman_window);
 
 /* ---- small helpers every lowering file uses ---- */
 /* Name of node output i, NULL when absent or empty. */

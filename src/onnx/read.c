@@ -96,9 +96,9 @@ static int put_varint(mk_buf *b, uint64_t v)
     return mk_buf_append(b, tmp, (size_t)n);
 }
 
-#define SLIM_MIN 64       /* raw_data payloads at least this big stay in the file */
+#define SLIM_MIN 64          /* raw_data payloads at least this big stay in the file */
 #define SLIM_MARK 536870001u /* unknown TensorProto field carrying the span index */
-#define SLIM_DEPTH 24     /* nesting limit (subgraphs inside attributes) */
+#define SLIM_DEPTH 24        /* nesting limit (subgraphs inside attributes) */
 
 typedef struct slim_ctx {
     const mk_allocator *a;
@@ -146,8 +146,7 @@ static int child_kind(int kind, uint64_t field)
 /* Copy message bytes into out. Large TensorProto.raw_data payloads are left in the input
  * (recorded as spans) and replaced by a SLIM_MARK varint holding the span index, which
  * protobuf-c keeps as an unknown field. */
-static int slim_msg(slim_ctx *s, int kind, const unsigned char *p, size_t n, mk_buf *out,
-                    int depth)
+static int slim_msg(slim_ctx *s, int kind, const unsigned char *p, size_t n, mk_buf *out, int depth)
 {
     if (depth > SLIM_DEPTH) {
         s->too_deep = 1;
@@ -184,8 +183,8 @@ static int slim_msg(slim_ctx *s, int kind, const unsigned char *p, size_t n, mk_
     return 1;
 }
 
-mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocator *a,
-                        ox_model *m, mk_err *e)
+mk_status mk_onnx_parse(const unsigned char *data, size_t size, const mk_allocator *a, ox_model *m,
+                        mk_err *e)
 {
     memset(m, 0, sizeof *m);
     m->alloc = a;
@@ -251,12 +250,10 @@ int64_t mk_onnx_attr_i(const Onnx__NodeProto *n, const char *name, int64_t def)
 float mk_onnx_attr_f(const Onnx__NodeProto *n, const char *name, float def)
 {
     const Onnx__AttributeProto *a = mk_onnx_attr(n, name);
-    return a && (a->has_f || a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) ? a->f
-                                                                                         : def;
+    return a && (a->has_f || a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT) ? a->f : def;
 }
 
-const char *mk_onnx_attr_s(ox_ctx *c, const Onnx__NodeProto *n, const char *name,
-                           const char *def)
+const char *mk_onnx_attr_s(ox_ctx *c, const Onnx__NodeProto *n, const char *name, const char *def)
 {
     const Onnx__AttributeProto *a = mk_onnx_attr(n, name);
     if (!a || !a->has_s) return def;
@@ -276,8 +273,18 @@ int mk_onnx_attr_ints(const Onnx__NodeProto *n, const char *name, const int64_t 
 mk_dtype mk_onnx_const_dtype(int et)
 {
     switch (et) {
-    case 1: case 10: case 11: case 16: return MK_DT_FP32;
-    case 2: case 3: case 4: case 5: case 6: case 7: case 12: case 13: return MK_DT_INT64;
+    case 1:
+    case 10:
+    case 11:
+    case 16: return MK_DT_FP32;
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 7:
+    case 12:
+    case 13: return MK_DT_INT64;
     case 9: return MK_DT_BOOL;
     default: return MK_DT_INVALID;
     }
@@ -292,10 +299,19 @@ mk_dtype mk_onnx_run_dtype(int et)
 static int elem_size(int et)
 {
     switch (et) {
-    case 2: case 3: case 9: return 1;
-    case 4: case 5: case 10: case 16: return 2;
-    case 1: case 6: case 12: return 4;
-    case 7: case 11: case 13: return 8;
+    case 2:
+    case 3:
+    case 9: return 1;
+    case 4:
+    case 5:
+    case 10:
+    case 16: return 2;
+    case 1:
+    case 6:
+    case 12: return 4;
+    case 7:
+    case 11:
+    case 13: return 8;
     default: return 0;
     }
 }
@@ -318,17 +334,57 @@ static void convert_raw(int et, const unsigned char *src, size_t n, void *dst)
         const unsigned char *s = src + i * (size_t)elem_size(et);
         switch (et) {
         case 1: memcpy(&f[i], s, 4); break;
-        case 10: { uint16_t h; memcpy(&h, s, 2); f[i] = mk_f16_to_f32(h); break; }
-        case 16: { uint16_t h; memcpy(&h, s, 2); f[i] = bf16_to_f32(h); break; }
-        case 11: { double d; memcpy(&d, s, 8); f[i] = (float)d; break; }
+        case 10: {
+            uint16_t h;
+            memcpy(&h, s, 2);
+            f[i] = mk_f16_to_f32(h);
+            break;
+        }
+        case 16: {
+            uint16_t h;
+            memcpy(&h, s, 2);
+            f[i] = bf16_to_f32(h);
+            break;
+        }
+        case 11: {
+            double d;
+            memcpy(&d, s, 8);
+            f[i] = (float)d;
+            break;
+        }
         case 2: i64[i] = s[0]; break;
         case 3: i64[i] = (int8_t)s[0]; break;
-        case 4: { uint16_t v; memcpy(&v, s, 2); i64[i] = v; break; }
-        case 5: { int16_t v; memcpy(&v, s, 2); i64[i] = v; break; }
-        case 6: { int32_t v; memcpy(&v, s, 4); i64[i] = v; break; }
-        case 12: { uint32_t v; memcpy(&v, s, 4); i64[i] = v; break; }
+        case 4: {
+            uint16_t v;
+            memcpy(&v, s, 2);
+            i64[i] = v;
+            break;
+        }
+        case 5: {
+            int16_t v;
+            memcpy(&v, s, 2);
+            i64[i] = v;
+            break;
+        }
+        case 6: {
+            int32_t v;
+            memcpy(&v, s, 4);
+            i64[i] = v;
+            break;
+        }
+        case 12: {
+            uint32_t v;
+            memcpy(&v, s, 4);
+            i64[i] = v;
+            break;
+        }
         case 7: memcpy(&i64[i], s, 8); break;
-        case 13: { uint64_t v; memcpy(&v, s, 8); i64[i] = (int64_t)v; break; }
+        case 13: {
+            uint64_t v;
+            memcpy(&v, s, 8);
+            i64[i] = (int64_t)v;
+            break;
+        }
         case 9: b[i] = s[0] != 0; break;
         default: break;
         }
@@ -358,9 +414,12 @@ static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsi
         const Onnx__StringStringEntryProto *kv = t->external_data[i];
         if (!kv->key || !kv->value) continue;
         char *endp;
-        if (strcmp(kv->key, "location") == 0) loc = kv->value;
-        else if (strcmp(kv->key, "offset") == 0) off = strtoull(kv->value, &endp, 10);
-        else if (strcmp(kv->key, "length") == 0) len = strtoull(kv->value, &endp, 10), has_len = 1;
+        if (strcmp(kv->key, "location") == 0)
+            loc = kv->value;
+        else if (strcmp(kv->key, "offset") == 0)
+            off = strtoull(kv->value, &endp, 10);
+        else if (strcmp(kv->key, "length") == 0)
+            len = strtoull(kv->value, &endp, 10), has_len = 1;
     }
     const char *tn = t->name ? t->name : "?";
     if (!loc || !*loc)
@@ -446,8 +505,8 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
         return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: tensor '%s': data type %d unsupported",
                           c->file, tn, et);
     if (t->n_dims > MK_MAX_RANK)
-        return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: tensor '%s': rank %zu > %d", c->file,
-                          tn, t->n_dims, MK_MAX_RANK);
+        return mk_err_set(c->err, MK_EUNSUPPORTED, "%s: tensor '%s': rank %zu > %d", c->file, tn,
+                          t->n_dims, MK_MAX_RANK);
     size_t numel = 1;
     mk_type ty = mk_type_make(cd, (int)t->n_dims, t->dims);
     for (size_t i = 0; i < t->n_dims; i++) {
@@ -492,8 +551,10 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
         void *d = c->model ? mk_onnx_weight_alloc(c, dst_bytes)
                            : mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
         if (!d) return MK_OOM(c->err);
-        if (raw && et == 1) out->f16_range = 1 + mk_f32_copy_f16_range(d, raw, numel);
-        else if (raw) convert_raw(et, raw, numel, d);
+        if (raw && et == 1)
+            out->f16_range = 1 + mk_f32_copy_f16_range(d, raw, numel);
+        else if (raw)
+            convert_raw(et, raw, numel, d);
         if (raw && raw_mapped) release_pages(raw, raw_n);
         out->data = d;
         return MK_OK;
@@ -504,7 +565,8 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
     case 1: have = t->n_float_data; break;
     case 7: have = t->n_int64_data; break;
     case 11: have = t->n_double_data; break;
-    case 12: case 13: have = t->n_uint64_data; break;
+    case 12:
+    case 13: have = t->n_uint64_data; break;
     default: have = t->n_int32_data; break;
     }
     if (have != numel)
@@ -524,7 +586,8 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
         case 10: f[i] = mk_f16_to_f32((uint16_t)t->int32_data[i]); break;
         case 16: f[i] = bf16_to_f32((uint16_t)t->int32_data[i]); break;
         case 7: i64[i] = t->int64_data[i]; break;
-        case 12: case 13: i64[i] = (int64_t)t->uint64_data[i]; break;
+        case 12:
+        case 13: i64[i] = (int64_t)t->uint64_data[i]; break;
         case 9: b[i] = t->int32_data[i] != 0; break;
         default: i64[i] = t->int32_data[i]; break;
         }
@@ -554,8 +617,10 @@ mk_status mk_onnx_read_tensor(const char *path, mk_tensor *out, mk_err *err)
     c.file = path;
     ox_val v;
     memset(&v, 0, sizeof v);
-    if (!tmp) st = MK_OOM(err);
-    else st = mk_onnx_tensor(&c, t, &v);
+    if (!tmp)
+        st = MK_OOM(err);
+    else
+        st = mk_onnx_tensor(&c, t, &v);
     if (st == MK_OK) {
         size_t numel = mk_onnx_numel(&v.type);
         out->rank = v.type.rank;

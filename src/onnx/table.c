@@ -97,7 +97,7 @@ static const ox_importer importers[] = {
     {"Neg", ANY, L(neg), NULL},
     {"NegativeLogLikelihoodLoss", 12, 99, L(nll_loss), W(loss)},
     {"NonZero", 9, 99, L(non_zero), NULL},
-    {"Not", ANY, L(not), NULL},
+    {"Not", ANY, L(not ), NULL},
     {"OneHot", 9, 99, L(one_hot), NULL},
     {"Or", ANY, L(or), NULL},
     {"PRelu", ANY, L(prelu), NULL},
@@ -168,8 +168,10 @@ const ox_importer *mk_onnx_find_importer(const char *op_type, int opset)
             const ox_importer *im = &importers[mid];
             return opset >= im->opset_lo && opset <= im->opset_hi ? im : NULL;
         }
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
     }
     return NULL;
 }

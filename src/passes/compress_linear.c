@@ -91,8 +91,8 @@ void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t 
 }
 
 /* scale and zero point for the range [lo, hi] clipped to the fraction a */
-static void scale_for(double lo, double hi, double a, double qmin, double qmax, int asym,
-                      double *s, double *z)
+static void scale_for(double lo, double hi, double a, double qmin, double qmax, int asym, double *s,
+                      double *z)
 {
     lo *= a, hi *= a;
     *z = 0;
@@ -205,7 +205,8 @@ mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
         if (!cx || !dv || !sv || (o->zero_point && !zv)) return MK_OOM(e), NULL;
         dv->is_inline = sv->is_inline = 1;
         if (zv) zv->is_inline = 1;
-        if (!mk_ir_op_add_input(c->p, cx, "data", dv) || !mk_ir_op_add_input(c->p, cx, "scale", sv) ||
+        if (!mk_ir_op_add_input(c->p, cx, "data", dv) ||
+            !mk_ir_op_add_input(c->p, cx, "scale", sv) ||
             (zv && !mk_ir_op_add_input(c->p, cx, "offset", zv)))
             return MK_OOM(e), NULL;
     } else {

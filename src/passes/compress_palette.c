@@ -245,7 +245,8 @@ int mk_cmp_lut(mk_cw *c, const float *v, size_t n, int bits, int uniform, size_t
     int K = 1 << bits;
     double lut[256];
     if (!make_lut(c->p->alloc, v, n, K, uniform, lut)) return 0;
-    for (int i = 0; i < K; i++) lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
+    for (int i = 0; i < K; i++)
+        lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
     for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
         if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
     return 1;
@@ -314,7 +315,8 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
             for (size_t i = i0; i < i0 + gch * inner; i++) vals[k++] = wval(c, i);
         }
         if (!(ok = make_lut(al, vals, k, K, o->uniform, lut))) break;
-        for (int i = 0; i < K; i++) lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
+        for (int i = 0; i < K; i++)
+            lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
         for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
             if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
         float lo = INFINITY, hi = -INFINITY;
@@ -350,7 +352,7 @@ mk_value *mk_cmp_palette_build(mk_cw *c, const mk_compress_options *o, mk_err *e
     if (!cx) return MK_OOM(e), NULL;
     if (c->ios >= 18) {
         static const mk_dtype ut[9] = {0, MK_DT_UINT1, MK_DT_UINT2, MK_DT_UINT3, MK_DT_UINT4,
-                                       0, MK_DT_UINT6, 0, MK_DT_UINT8};
+                                       0, MK_DT_UINT6, 0,           MK_DT_UINT8};
         int64_t ld[MK_MAX_RANK + 2];
         for (int a = 0; a < t->rank; a++) ld[a] = c->pd[a];
         ld[t->rank] = K;
@@ -359,7 +361,8 @@ mk_value *mk_cmp_palette_build(mk_cw *c, const mk_compress_options *o, mk_err *e
         mk_value *lv = mk_cmp_const(c, t->dtype, t->rank + 2, ld, c->lutb, groups * (size_t)K * es);
         if (!iv || !lv) return MK_OOM(e), NULL;
         iv->is_inline = lv->is_inline = 1;
-        if (!mk_ir_op_add_input(c->p, cx, "indices", iv) || !mk_ir_op_add_input(c->p, cx, "lut", lv))
+        if (!mk_ir_op_add_input(c->p, cx, "indices", iv) ||
+            !mk_ir_op_add_input(c->p, cx, "lut", lv))
             return MK_OOM(e), NULL;
     } else {
         int64_t m = (int64_t)c->ib_bytes, kk = K, r = t->rank;

@@ -34,7 +34,8 @@ static mk_value *sparse_lut(mk_cw *c, const mk_compress_options *o, const int32_
     c->ib = mk_arena_alloc(c->p->arena, c->ib_bytes + 1);
     unsigned char *mb = mk_arena_alloc(c->p->arena, (c->n + 7) / 8 + 1);
     size_t *start = mk_calloc(al, groups + 1, sizeof(size_t));
-    float *sv = mk_malloc(al, d * sizeof(float)), *lutf = mk_malloc(al, groups * (size_t)K * sizeof(float));
+    float *sv = mk_malloc(al, d * sizeof(float)),
+          *lutf = mk_malloc(al, groups * (size_t)K * sizeof(float));
     uint8_t *si = mk_malloc(al, d), *q = mk_malloc(al, d);
     int ok = c->lutb && c->ib && mb && start && sv && lutf && si && q;
     /* the kept values grouped by output-channel group (counting sort, stable) */
@@ -63,7 +64,7 @@ static mk_value *sparse_lut(mk_cw *c, const mk_compress_options *o, const int32_
     for (size_t i = 0; i < c->n; i++)
         if (!bit[i]) mk_cmp_acc(c, i, mk_const_get_f64(c->w, i), 0.0f);
     static const mk_dtype ut[9] = {0, MK_DT_UINT1, MK_DT_UINT2, MK_DT_UINT3, MK_DT_UINT4,
-                                   0, MK_DT_UINT6, 0, MK_DT_UINT8};
+                                   0, MK_DT_UINT6, 0,           MK_DT_UINT8};
     int64_t ld[MK_MAX_RANK + 2], dn = (int64_t)d;
     for (int a = 0; a < t->rank; a++) ld[a] = c->pd[a];
     ld[t->rank] = K;

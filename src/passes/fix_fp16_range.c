@@ -54,7 +54,6 @@ static mk_value *replaced_beyond(pb *b, const mk_value *v, size_t n, double over
     return pb_const_borrow(b, v->name ? v->name : fallback, &v->type, buf, nb);
 }
 
-
 static int mask_big(const mk_value *v)
 {
     size_t n = 0;
@@ -123,7 +122,6 @@ static int mark_off_mask(mk_ptrmap *m, const mk_block *b)
         if (!mk_ptrmap_put(m, b->outputs[i], (void *)b)) return 0;
     return 1;
 }
-
 
 typedef struct ctx {
     mk_strmap non_sentinel; /* value names */

@@ -31,8 +31,8 @@ static int rewrite_lcse(mk_program *p, mk_op *op, mk_err *e)
     float eps = 0;
     if (!x || !mk_dtype_is_float(x->type.dtype) || shifted(x)) return 0;
     if (mk_ir_arg(cs, "axis") && !mk_ir_arg_i32(cs, "axis", &axis)) return 0;
-    if (mk_ir_arg(op, "epsilon") && (!mk_ir_arg_f32(op, "epsilon", &eps) || eps > 1e-30f ||
-                                     eps < 0))
+    if (mk_ir_arg(op, "epsilon") &&
+        (!mk_ir_arg_f32(op, "epsilon", &eps) || eps > 1e-30f || eps < 0))
         return 0;
     mk_dtype dt = x->type.dtype;
     pb b;

@@ -62,7 +62,7 @@ static int reduce_last(const mk_op *op, const mk_value *v)
     int r = v->type.rank;
     if (mk_ir_arg(op, "x") != v || op->n_outputs != 1) return 0;
     static const mk_op_kind reduce[] = {MK_OP_REDUCE_MAX, MK_OP_REDUCE_MIN, MK_OP_REDUCE_SUM,
-                                         MK_OP_REDUCE_MEAN};
+                                        MK_OP_REDUCE_MEAN};
     if (mk_ir_op_in(op->kind, reduce, 4)) {
         int64_t ax[MK_MAX_RANK];
         int n = 0;

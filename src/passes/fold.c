@@ -66,8 +66,7 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         }
         return pb_done(&b, r);
     }
-    if (op->kind == MK_OP_RESHAPE || op->kind == MK_OP_EXPAND_DIMS ||
-        op->kind == MK_OP_SQUEEZE) {
+    if (op->kind == MK_OP_RESHAPE || op->kind == MK_OP_EXPAND_DIMS || op->kind == MK_OP_SQUEEZE) {
         if (!x || !x->cst || !x->cst->data || !mk_type_is_static(&out->type)) return 0;
         if (out->type.dtype != x->type.dtype) return 0;
         pb_replace(&b, out,

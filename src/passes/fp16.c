@@ -23,7 +23,7 @@ typedef struct fctx {
     mk_strmap home;       /* block/function input name -> its mk_block */
     mk_strmap to16, to32; /* value name -> its fp16 / fp32 version made by this pass */
     mk_fp16_stats *st;
-    mk_fp16_payloads pay; /* large weights, converted once the pass is done */
+    mk_fp16_payloads pay;  /* large weights, converted once the pass is done */
     const mk_strmap *keep; /* op names calibration keeps fp32 (may be NULL) */
     int changed;
 } fctx;
@@ -304,10 +304,22 @@ static int keep_fp32_scalar(mk_op_kind k, const char *param, int ios)
 int mk_pass_saturating_op(mk_op_kind k)
 {
     static const mk_op_kind sat[] = {
-        MK_OP_ADD,     MK_OP_SUB,       MK_OP_MAXIMUM,    MK_OP_MINIMUM,
-        MK_OP_CLIP,    MK_OP_THRESHOLD, MK_OP_SELECT,     MK_OP_FILL,
-        MK_OP_FILL_LIKE, MK_OP_PAD,     MK_OP_EQUAL,      MK_OP_NOT_EQUAL,
-        MK_OP_LESS,    MK_OP_LESS_EQUAL, MK_OP_GREATER,   MK_OP_GREATER_EQUAL,
+        MK_OP_ADD,
+        MK_OP_SUB,
+        MK_OP_MAXIMUM,
+        MK_OP_MINIMUM,
+        MK_OP_CLIP,
+        MK_OP_THRESHOLD,
+        MK_OP_SELECT,
+        MK_OP_FILL,
+        MK_OP_FILL_LIKE,
+        MK_OP_PAD,
+        MK_OP_EQUAL,
+        MK_OP_NOT_EQUAL,
+        MK_OP_LESS,
+        MK_OP_LESS_EQUAL,
+        MK_OP_GREATER,
+        MK_OP_GREATER_EQUAL,
         MK_OP_SCALED_DOT_PRODUCT_ATTENTION,
     };
     return mk_ir_op_in(k, sat, (int)(sizeof sat / sizeof *sat));
@@ -431,8 +443,7 @@ static int convert_op(fctx *c, mk_op *op)
         for (int j = 0; j < op->inputs[i].n_args; j++)
             big |= want_dtype(op, op->inputs[i].name, c->ios) == MK_DT_FP16 &&
                    beyond_fp16(op->inputs[i].args[j]);
-    if (big && !is_list)
-        c->st->n_range_fp32++;
+    if (big && !is_list) c->st->n_range_fp32++;
     if (!big && c->keep && op->name && mk_strmap_get(c->keep, op->name)) {
         big = 1;
         c->st->n_calib_fp32++;
@@ -556,8 +567,10 @@ int mk_pass_fp16_keep(mk_program *p, const mk_strmap *keep, mk_fp16_stats *st, m
                                (void *)(uintptr_t)(f->inputs[k]->type.dtype + 1)))
                 r = -1;
         if (!r) r = survey(&c, f->block);
-        if (r) MK_OOM(e);
-        else r = convert_block(&c, f->block, 1);
+        if (r)
+            MK_OOM(e);
+        else
+            r = convert_block(&c, f->block, 1);
     }
     if (!r && c.changed && mk_pass_dce(p, e) < 0) r = -1;
     if (!r) r = mk_fp16_payload_finish(&c.pay, p, st, e);

@@ -3,7 +3,8 @@
  * the fp16 range (with a margin) stays fp32, so the large value never exists in fp16; an op
  * whose fp16 output error grew well beyond its inputs' error (cancellation, exp of a large
  * value) or became inf/NaN stays fp32 too. When the outputs still miss their bound,
- * mk_calib_front lists the remaining fp16 ops front first for the caller's search. The measuring lives in src/api/calibrate.c. */
+ * mk_calib_front lists the remaining fp16 ops front first for the caller's search. The measuring
+ * lives in src/api/calibrate.c. */
 #include <math.h>
 #include <string.h>
 

@@ -19,19 +19,18 @@ typedef struct span {
     uintptr_t lo, hi;
 } span;
 
-int mk_fp16_payload_defer(mk_fp16_payloads *q, const mk_const *dst, const mk_value *src,
-                          size_t n)
+int mk_fp16_payload_defer(mk_fp16_payloads *q, const mk_const *dst, const mk_value *src, size_t n)
 {
     if (q->n == q->cap) {
         int cap = q->cap ? 2 * q->cap : 16;
-        fp16_pending *it = mk_realloc(q->alloc, q->items, (size_t)q->cap * sizeof *it,
-                                      (size_t)cap * sizeof *it);
+        fp16_pending *it =
+            mk_realloc(q->alloc, q->items, (size_t)q->cap * sizeof *it, (size_t)cap * sizeof *it);
         if (!it) return 0;
         q->items = it;
         q->cap = cap;
     }
-    q->items[q->n++] = (fp16_pending){(mk_const *)dst, src->cst->data, n,
-                                      mk_ir_const_beyond_f16(src, 0)};
+    q->items[q->n++] =
+        (fp16_pending){(mk_const *)dst, src->cst->data, n, mk_ir_const_beyond_f16(src, 0)};
     return 1;
 }
 
@@ -101,8 +100,10 @@ static int overlaps(const span *s, const uintptr_t *top, size_t n, uintptr_t lo,
     size_t a = 0, b = n; /* first index with s.lo >= hi */
     while (a < b) {
         size_t m = a + (b - a) / 2;
-        if (s[m].lo < hi) a = m + 1;
-        else b = m;
+        if (s[m].lo < hi)
+            a = m + 1;
+        else
+            b = m;
     }
     return a > 0 && top[a - 1] > lo;
 }

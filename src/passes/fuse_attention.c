@@ -102,11 +102,11 @@ static int same_batch(const mk_type *a, const mk_type *b)
 }
 
 typedef struct match {
-    mk_value *q, *k;   /* k as [.., S, E] unless k_t (then [.., E, S]: needs a transpose) */
+    mk_value *q, *k; /* k as [.., S, E] unless k_t (then [.., E, S]: needs a transpose) */
     int k_t;
-    mk_value *mask;    /* float mask, or the select's bool cond */
-    int mask_not;      /* bool mask = not(mask) */
-    double factor;     /* scale applied to Q K^T */
+    mk_value *mask; /* float mask, or the select's bool cond */
+    int mask_not;   /* bool mask = not(mask) */
+    double factor;  /* scale applied to Q K^T */
 } match;
 
 /* x - reduce_max(x, [last], keep_dims) with x read by these two ops only: x (softmax does not
@@ -122,8 +122,7 @@ static mk_value *unshift(const mk_block *blk, mk_value *v, int *uses)
     int64_t ax[2];
     int n = 0, keep = 0, r = x->type.rank;
     if (!pass_ints(y->producer, "axes", ax, 2, &n) || n != 1 || (ax[0] != -1 && ax[0] != r - 1) ||
-        !mk_ir_arg_bool(y->producer, "keep_dims", &keep) || !keep ||
-        mk_ir_count_uses(blk, x) != 2)
+        !mk_ir_arg_bool(y->producer, "keep_dims", &keep) || !keep || mk_ir_count_uses(blk, x) != 2)
         return v;
     *uses = 2;
     return x;
@@ -134,8 +133,7 @@ static int match_scores(const mk_block *blk, const mk_op *sm, match *m)
 {
     mk_value *z = mk_ir_arg(sm, "x");
     int zu = 1;
-    if (!z || !mk_dtype_is_float(z->type.dtype) || z->type.rank < 3 || !sole_use(blk, z))
-        return 0;
+    if (!z || !mk_dtype_is_float(z->type.dtype) || z->type.rank < 3 || !sole_use(blk, z)) return 0;
     z = unshift(blk, z, &zu);
     int r = z->type.rank;
     mk_value *s = z;
@@ -166,12 +164,10 @@ static int match_scores(const mk_block *blk, const mk_op *sm, match *m)
     }
     if (m->mask) {
         const mk_type *mt = &m->mask->type;
-        if (mt->rank < 1 || mt->rank > r || mt->dims[mt->rank - 1] != z->type.dims[r - 1])
-            return 0;
+        if (mt->rank < 1 || mt->rank > r || mt->dims[mt->rank - 1] != z->type.dims[r - 1]) return 0;
     }
     mk_value *raw = strip_scales(blk, s, &m->factor, s == z ? zu : 1);
-    if (!is_kind(raw, MK_OP_MATMUL) || mk_ir_count_uses(blk, raw) != (raw == z ? zu : 1))
-        return 0;
+    if (!is_kind(raw, MK_OP_MATMUL) || mk_ir_count_uses(blk, raw) != (raw == z ? zu : 1)) return 0;
     const mk_op *mm = raw->producer;
     int ty = flag(mm, "transpose_y");
     mk_value *y = mk_ir_arg(mm, "y");
@@ -240,7 +236,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     pb b;
     pb_init(&b, p, op, e);
     mk_value *q = m.q, *k = m.k, *val = v;
-    if (fabs(qs - 1) > 1e-7) q = pb_binary(&b, MK_OP_MUL, "sdpa_q", q, pb_float(&b, "sdpa_qs", dt, qs));
+    if (fabs(qs - 1) > 1e-7)
+        q = pb_binary(&b, MK_OP_MUL, "sdpa_q", q, pb_float(&b, "sdpa_qs", dt, qs));
     if (m.k_t) k = transpose_last(&b, k);
     if (vt) val = transpose_last(&b, val);
     mk_value *mask = m.mask;

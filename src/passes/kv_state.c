@@ -15,8 +15,10 @@
 static const char *mil_spelling(const char *name, char *buf, size_t cap)
 {
     size_t n = 0;
-    if (!(isalpha((unsigned char)name[0]) || name[0] == '_')) n = (size_t)snprintf(buf, cap, "var_");
-    else if (name[0] == '_') n = (size_t)snprintf(buf, cap, "var");
+    if (!(isalpha((unsigned char)name[0]) || name[0] == '_'))
+        n = (size_t)snprintf(buf, cap, "var_");
+    else if (name[0] == '_')
+        n = (size_t)snprintf(buf, cap, "var");
     for (const char *c = name; *c && n + 1 < cap; c++)
         buf[n++] = (isalnum((unsigned char)*c) || *c == '_') ? *c : '_';
     buf[n] = 0;
@@ -116,11 +118,11 @@ static mk_status check_pair(const mk_function *f, const mk_kv_pair *kp, mk_value
     dims_str(to, so, sizeof so);
     if (!mk_dtype_is_float(tp->dtype) || tp->dtype != to->dtype || tp->rank < 1 ||
         tp->rank != to->rank)
-        return mk_err_set(e, MK_EINVAL, "--state %s=%s: shapes disagree: %s %s vs %s %s",
-                          kp->past, kp->present, mk_dtype_name(tp->dtype), sp,
-                          mk_dtype_name(to->dtype), so);
+        return mk_err_set(e, MK_EINVAL, "--state %s=%s: shapes disagree: %s %s vs %s %s", kp->past,
+                          kp->present, mk_dtype_name(tp->dtype), sp, mk_dtype_name(to->dtype), so);
     *cat = pr->producer;
-    const mk_input *vals = *cat && (*cat)->kind == MK_OP_CONCAT ? mk_ir_input(*cat, "values") : NULL;
+    const mk_input *vals =
+        *cat && (*cat)->kind == MK_OP_CONCAT ? mk_ir_input(*cat, "values") : NULL;
     int32_t ax = 0;
     if (!vals || vals->n_args != 2 || vals->args[0] != *past || !mk_ir_arg_i32(*cat, "axis", &ax))
         return mk_err_set(e, MK_EINVAL,
@@ -197,8 +199,10 @@ static mk_value *filled_count(pb *b, mk_program *p, mk_function *f, const char *
     size_t n = 0;
     if (x->is_state || !mk_dtype_is_int(x->type.dtype) || x->type.rank < 0 ||
         (mk_type_is_static(&x->type) && (!mk_type_numel(&x->type, &n) || n == 0))) {
-        mk_err_set(e, MK_EINVAL, "--cache-length %s: needs an integer input with at least one "
-                   "element", name);
+        mk_err_set(e, MK_EINVAL,
+                   "--cache-length %s: needs an integer input with at least one "
+                   "element",
+                   name);
         return NULL;
     }
     if (x->type.dtype == MK_DT_INT32 && x->type.rank == 1 && x->type.dims[0] == 1) return x;
@@ -283,8 +287,8 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         mk_value *full = pb_emit(&b, rd);
         mk_op *sl = pb_op(&b, MK_OP_SLICE_BY_SIZE, "kv_filled_view");
         pb_in(&b, sl, "x", cast_to(&b, full, dt));
-        pb_in(&b, sl, "begin", with_axis(&b, &orig, axis, pb_i32s(&b, "kv_zero", 1,
-                                                                     (const int32_t[]){0}), 1));
+        pb_in(&b, sl, "begin",
+              with_axis(&b, &orig, axis, pb_i32s(&b, "kv_zero", 1, (const int32_t[]){0}), 1));
         pb_in(&b, sl, "size", with_axis(&b, &orig, axis, len, 0));
         mk_value *view = pb_emit(&b, sl);
         if (b.failed) break;

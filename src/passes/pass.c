@@ -111,8 +111,7 @@ int mk_pass_run(const mk_pass_info *pi, mk_program *p, mk_err *e)
 /* Calls fn on every op of b (nested blocks first). With rescan, a change (fn > 0) restarts
  * at the block's first op, for rewrites that unlink whole chains; otherwise the walk goes on
  * from the op that followed. */
-static int walk_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, int rescan,
-                      mk_err *e)
+static int walk_block(mk_program *p, mk_block *b, pass_op_fn fn, void *ctx, int rescan, mk_err *e)
 {
     int total = 0;
     for (mk_op *op = b->first, *next; op; op = next) {

@@ -102,9 +102,9 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
 /* ---- fp16 calibration decisions (fp16_calib.c) ---- */
 /* What calibration runs saw of one value (by name). */
 typedef struct mk_calib_value {
-    double max_abs;  /* largest finite |x| in the fp32 runs */
-    double err;      /* largest |fp16 run - fp32 run| / max(max_abs, tiny); -1: not measured */
-    int nonfinite;   /* the fp16 run gave inf/NaN where fp32 was finite */
+    double max_abs; /* largest finite |x| in the fp32 runs */
+    double err;     /* largest |fp16 run - fp32 run| / max(max_abs, tiny); -1: not measured */
+    int nonfinite;  /* the fp16 run gave inf/NaN where fp32 was finite */
 } mk_calib_value;
 /* Why an op stays fp32 (the value of a keep set). */
 typedef struct mk_calib_keep {
@@ -141,8 +141,7 @@ typedef struct mk_fp16_payloads {
     const mk_allocator *alloc;
 } mk_fp16_payloads;
 #define MK_FP16_DEFER_MIN ((size_t)1 << 16) /* elements; smaller constants convert at once */
-int mk_fp16_payload_defer(mk_fp16_payloads *q, const mk_const *dst, const mk_value *src,
-                          size_t n);
+int mk_fp16_payload_defer(mk_fp16_payloads *q, const mk_const *dst, const mk_value *src, size_t n);
 /* Converts every deferred payload; call after dead-code removal. -1 with e set on OOM. */
 int mk_fp16_payload_finish(mk_fp16_payloads *q, mk_program *p, mk_fp16_stats *st, mk_err *e);
 void mk_fp16_payload_free(mk_fp16_payloads *q);

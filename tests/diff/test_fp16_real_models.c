@@ -123,9 +123,10 @@ static void accumulate(stats *s, const mk_tensor *a, const mk_tensor *b)
 
 static void print_stats(const char *label, const char *out, const stats *s)
 {
-    printf("  %s %s: %zu values, max abs %.3g, SNR %.1f dB, %zu inf/NaN, %zu beyond 1e-2+1e-2|ref|\n",
-           label, out, s->n, s->max_abs, s->s_d2 > 0 ? 10 * log10(s->s_ref2 / s->s_d2) : INFINITY,
-           s->nonfinite, s->bad);
+    printf(
+        "  %s %s: %zu values, max abs %.3g, SNR %.1f dB, %zu inf/NaN, %zu beyond 1e-2+1e-2|ref|\n",
+        label, out, s->n, s->max_abs, s->s_d2 > 0 ? 10 * log10(s->s_ref2 / s->s_d2) : INFINITY,
+        s->nonfinite, s->bad);
 }
 
 static mk_status convert(const char *model, int n_shapes, const char *const *shapes, int n_binds,
@@ -223,7 +224,8 @@ static void vad_stream(mk_test_ctx *tc, const vad *v)
     REQUIRE(st == MK_OK);
     /* onnxruntime on the test audio */
     for (int t = 0; t < STEPS; t++) {
-        mk_tensor c = {.name = "input", .dtype = 11, .rank = 2, .data = test_audio[t], .nbytes = CHUNK * 4};
+        mk_tensor c = {
+            .name = "input", .dtype = 11, .rank = 2, .data = test_audio[t], .nbytes = CHUNK * 4};
         c.dims[0] = 1;
         c.dims[1] = CHUNK;
         snprintf(path, sizeof path, "%s/chunk_%d.npy", dir, t);
@@ -234,7 +236,8 @@ static void vad_stream(mk_test_ctx *tc, const vad *v)
     REQUIRE(zero);
     char feeds[512] = "", ins[8192] = "";
     for (int k = 0; k < v->n_states; k++) {
-        mk_tensor z = {.name = (char *)v->state_in[k], .dtype = 11, .rank = 3, .data = zero, .nbytes = sn * 4};
+        mk_tensor z = {
+            .name = (char *)v->state_in[k], .dtype = 11, .rank = 3, .data = zero, .nbytes = sn * 4};
         memcpy(z.dims, v->sdims, sizeof v->sdims);
         snprintf(path, sizeof path, "%s/%s0.npy", dir, v->state_in[k]);
         REQUIRE(mk_npy_write(path, &z, &e) == MK_OK);
@@ -258,8 +261,8 @@ static void vad_stream(mk_test_ctx *tc, const vad *v)
     for (int pass = 0; pass < 2; pass++) {
         mk_convert_report rep;
         snprintf(pkg, sizeof pkg, "%s/%s.mlpackage", dir, pass ? "calibrated" : "uncalibrated");
-        st = convert(v->model, v->n_shapes, v->shapes, v->n_binds, v->binds, samples, STEPS,
-                     !pass, pkg, &rep, &e);
+        st = convert(v->model, v->n_shapes, v->shapes, v->n_binds, v->binds, samples, STEPS, !pass,
+                     pkg, &rep, &e);
         CHECK_MSG(st == MK_OK, "%s", e.msg);
         if (st) break;
         mk_program *p16 = NULL;
@@ -287,7 +290,8 @@ static void vad_stream(mk_test_ctx *tc, const vad *v)
                rep.n_calib_kept);
         for (int k = 0; k < n_out; k++) {
             print_stats(pass ? "calibrated" : "uncalibrated", got[0].items[k].name, &s[k]);
-            if (pass) CHECK_MSG(s[k].bad == 0, "%s: %s beyond tolerance", v->label, got[0].items[k].name);
+            if (pass)
+                CHECK_MSG(s[k].bad == 0, "%s: %s beyond tolerance", v->label, got[0].items[k].name);
         }
         if (pass) {
             CHECK(rep.n_fp16_ops > 0); /* still an fp16 program */
@@ -301,24 +305,45 @@ static void vad_stream(mk_test_ctx *tc, const vad *v)
 
 TEST(fp16_silero_v4_legacy_stream_matches_ort)
 {
-    vad v = {"silero_legacy", cache_model("vad-web-0.0.31/package/dist/silero_vad_legacy.onnx"),
-             3, 1, {"input=1,512", "h=2,1,64", "c=2,1,64"}, {"sr=16000"}, 2, {"h", "c"},
-             {"hn", "cn"}, {2, 1, 64}};
+    vad v = {"silero_legacy",
+             cache_model("vad-web-0.0.31/package/dist/silero_vad_legacy.onnx"),
+             3,
+             1,
+             {"input=1,512", "h=2,1,64", "c=2,1,64"},
+             {"sr=16000"},
+             2,
+             {"h", "c"},
+             {"hn", "cn"},
+             {2, 1, 64}};
     vad_stream(tc, &v);
 }
 
 TEST(fp16_silero_v4_op15_stream_matches_ort)
 {
-    vad v = {"silero_v4", cache_model("silero-vad-1.0.3/package/weights/silero_vad_16k_op15.onnx"),
-             2, 1, {"input=1,512", "state=2,1,128"}, {"sr=16000"}, 1, {"state"}, {"stateN"},
+    vad v = {"silero_v4",
+             cache_model("silero-vad-1.0.3/package/weights/silero_vad_16k_op15.onnx"),
+             2,
+             1,
+             {"input=1,512", "state=2,1,128"},
+             {"sr=16000"},
+             1,
+             {"state"},
+             {"stateN"},
              {2, 1, 128}};
     vad_stream(tc, &v);
 }
 
 TEST(fp16_silero_v5_stream_matches_ort)
 {
-    vad v = {"silero_v5", cache_model("vad-web-0.0.31/package/dist/silero_vad_v5.onnx"), 2, 1,
-             {"input=1,512", "state=2,1,128"}, {"sr=16000"}, 1, {"state"}, {"stateN"},
+    vad v = {"silero_v5",
+             cache_model("vad-web-0.0.31/package/dist/silero_vad_v5.onnx"),
+             2,
+             1,
+             {"input=1,512", "state=2,1,128"},
+             {"sr=16000"},
+             1,
+             {"state"},
+             {"stateN"},
              {2, 1, 128}};
     vad_stream(tc, &v);
 }
@@ -385,7 +410,8 @@ static void single_model(mk_test_ctx *tc, const char *label, const char *model, 
     for (int i = 0; i <= NCAL; i++) {
         REQUIRE(mk_random_inputs(p32, (unsigned long long)i, &lists[i], &e) == MK_OK);
         for (int k = 0; k < lists[i].n; k++)
-            if (lists[i].items[k].dtype == 11) fill(&lists[i].items[k], 100u + (unsigned)i * 7u + (unsigned)k);
+            if (lists[i].items[k].dtype == 11)
+                fill(&lists[i].items[k], 100u + (unsigned)i * 7u + (unsigned)k);
     }
     mk_program_free(p32);
     mk_tensor_list *test = &lists[NCAL];
@@ -435,16 +461,19 @@ TEST(fp16_oww_melspectrogram_int16_pcm_matches_ort)
 
 TEST(fp16_oww_embedding_matches_ort)
 {
-    single_model(tc, "embedding", cache_model("openwakeword-0.1.1/package/models/embedding_model.onnx"),
+    single_model(tc, "embedding",
+                 cache_model("openwakeword-0.1.1/package/models/embedding_model.onnx"),
                  "input_1=1,76,32,1", fill_oww_mel);
 }
 
 TEST(fp16_ppocr_matches_ort)
 {
-    single_model(tc, "ppocr_det", cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_det_infer.onnx"),
+    single_model(tc, "ppocr_det",
+                 cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_det_infer.onnx"),
                  "x=1,3,320,320", fill_imagenet);
     if (tc->skipped) return;
-    single_model(tc, "ppocr_rec", cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx"),
+    single_model(tc, "ppocr_rec",
+                 cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx"),
                  "x=1,3,48,320", fill_pm1);
     single_model(tc, "ppocr_cls",
                  cache_model("ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"),

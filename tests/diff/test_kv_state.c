@@ -91,9 +91,9 @@ static int write_i64(const char *path, int64_t v, int rank)
 /* The ONNX model run by milkit's interpreter with the cache passed in and out, each present
  * rounded to fp16 before it is fed back (Core ML states are fp16), on tokens tok: the worst
  * |a-b|/(1e-4+1e-3|b|) of the state session's logits against it, or -1 on failure. */
-static double explicit_cache_worst(mk_test_ctx *tc, const char *model, mk_session *s,
-                                   int pos_ids, const int32_t *tok, float *const *logits,
-                                   size_t vocab, const int64_t *dims)
+static double explicit_cache_worst(mk_test_ctx *tc, const char *model, mk_session *s, int pos_ids,
+                                   const int32_t *tok, float *const *logits, size_t vocab,
+                                   const int64_t *dims)
 {
     int n = mk_session_n_states(s);
     if (n > 16) return -1;
@@ -108,8 +108,8 @@ static double explicit_cache_worst(mk_test_ctx *tc, const char *model, mk_sessio
         in[k++] = (mk_tensor){(char *)"input_ids", 23, 2, {1, 1}, &id, 4};
         if (pos_ids) in[k++] = (mk_tensor){(char *)"position_ids", 23, 2, {1, 1}, &pos, 4};
         for (int i = 0; i < n; i++) {
-            in[k] = (mk_tensor){(char *)mk_session_state_name(s, i), 11, 4,
-                                {dims[0], dims[1], t, dims[3]}, past[i].data, past[i].nbytes};
+            in[k] = (mk_tensor){(char *)mk_session_state_name(s, i), 11,           4,
+                                {dims[0], dims[1], t, dims[3]},      past[i].data, past[i].nbytes};
             if (!in[k].data) in[k].data = &pos; /* zero-length */
             k++;
         }
@@ -150,8 +150,8 @@ static double explicit_cache_worst(mk_test_ctx *tc, const char *model, mk_sessio
         mk_program_free(p);
     }
     for (int i = 0; i < n; i++) mk_tensor_free(&past[i]);
-    CHECK_MSG(seen == STEPS || worst < 0, "explicit cache: logits compared at %d of %d steps",
-              seen, STEPS);
+    CHECK_MSG(seen == STEPS || worst < 0, "explicit cache: logits compared at %d of %d steps", seen,
+              STEPS);
     return seen == STEPS ? worst : -1;
 }
 
@@ -194,8 +194,12 @@ TEST(kv_state_gpt2_greedy_decode_matches_onnxruntime)
     for (int t = 0; t < STEPS && !tc->failures; t++) {
         int32_t id = tok[t], filled = t;
         mk_tensor in[2] = {{(char *)"input_ids", 23, 2, {1, 1}, &id, 4},
-                           {(char *)(pos_ids ? "position_ids" : "cache_length"), 23,
-                            pos_ids ? 2 : 1, {1, 1}, &filled, 4}};
+                           {(char *)(pos_ids ? "position_ids" : "cache_length"),
+                            23,
+                            pos_ids ? 2 : 1,
+                            {1, 1},
+                            &filled,
+                            4}};
         mk_tensor_list il = {2, in}, ol = {0, NULL};
         if (mk_session_run(s, &il, &ol, NULL, &e) != MK_OK) {
             CHECK_MSG(0, "step %d: %s", t, e.msg);
@@ -302,9 +306,9 @@ TEST(kv_state_gpt2_prefill_decode_functions_share_weights)
     int pos_ids = 0;
     for (int i = 0; i < d.n_inputs; i++) pos_ids |= strcmp(d.inputs[i].name, "position_ids") == 0;
     mk_io_decls_free(&d);
-    const char *fns[2] = {pos_ids ? "prefill:input_ids=1,16:position_ids=1,16"
-                                  : "prefill:input_ids=1,16",
-                          pos_ids ? "decode:input_ids=1,1:position_ids=1,1" : "decode:input_ids=1,1"};
+    const char *fns[2] = {
+        pos_ids ? "prefill:input_ids=1,16:position_ids=1,16" : "prefill:input_ids=1,16",
+        pos_ids ? "decode:input_ids=1,1:position_ids=1,1" : "decode:input_ids=1,1"};
     mk_convert_options co;
     memset(&co, 0, sizeof co);
     co.target = MK_TARGET_IOS18;
@@ -322,14 +326,18 @@ TEST(kv_state_gpt2_prefill_decode_functions_share_weights)
     mk_program *p = NULL, *ref = NULL;
     mk_session *s = NULL;
     NEED(mk_program_load(two, NULL, &p, &e) == MK_OK, "%s", e.msg);
-    NEED(mk_program_n_functions(p) == 2 && mk_session_new_function(p, "prefill", NULL, &s, &e) ==
-             MK_OK,
+    NEED(mk_program_n_functions(p) == 2 &&
+             mk_session_new_function(p, "prefill", NULL, &s, &e) == MK_OK,
          "prefill: %s", e.msg);
     int32_t ids[16], pos[16];
     for (int i = 0; i < 16; i++) ids[i] = (i * 37 + 5) % 200, pos[i] = i;
     mk_tensor in[2] = {{(char *)"input_ids", 23, 2, {1, 16}, ids, sizeof ids},
-                       {(char *)(pos_ids ? "position_ids" : "cache_length"), 23, pos_ids ? 2 : 1,
-                        {1, pos_ids ? 16 : 1}, pos, pos_ids ? sizeof pos : 4}};
+                       {(char *)(pos_ids ? "position_ids" : "cache_length"),
+                        23,
+                        pos_ids ? 2 : 1,
+                        {1, pos_ids ? 16 : 1},
+                        pos,
+                        pos_ids ? sizeof pos : 4}};
     mk_tensor_list il = {2, in}, got = {0, NULL}, want = {0, NULL};
     NEED(mk_session_run(s, &il, &got, NULL, &e) == MK_OK, "prefill run: %s", e.msg);
     /* the ONNX model with an empty cache */
@@ -340,7 +348,7 @@ TEST(kv_state_gpt2_prefill_decode_functions_share_weights)
     mk_tensor st0;
     NEED(mk_session_state_get(s, mk_session_state_name(s, 0), &st0, &e) == MK_OK, "%s", e.msg);
     for (int i = 0; i < mk_session_n_states(s) && k < 6; i++)
-        rin[k++] = (mk_tensor){(char *)mk_session_state_name(s, i), 11, 4,
+        rin[k++] = (mk_tensor){(char *)mk_session_state_name(s, i),        11,  4,
                                {st0.dims[0], st0.dims[1], 0, st0.dims[3]}, pos, 0};
     mk_tensor_list ril = {k, rin};
     memset(&co, 0, sizeof co);
@@ -355,7 +363,8 @@ TEST(kv_state_gpt2_prefill_decode_functions_share_weights)
             mk_tensor_list w1 = {1, &want.items[j]}, g1 = {1, &got.items[0]};
             r = tolerance_ratio(&g1, &w1, 1e-4, 1e-3);
         }
-    printf("      gpt2 prefill function (16 tokens, empty cache) vs the ONNX model: ratio %.3g\n", r);
+    printf("      gpt2 prefill function (16 tokens, empty cache) vs the ONNX model: ratio %.3g\n",
+           r);
     CHECK_MSG(r >= 0 && r <= 1, "prefill logits differ: ratio %g", r);
     mk_tensor_free(&st0);
     mk_tensor_list_free(&got);

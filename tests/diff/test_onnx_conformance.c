@@ -236,8 +236,7 @@ TEST(onnx_conformance)
             regressions++;
             CHECK_MSG(0, "%s stopped passing: %s", names[i], why);
         }
-        if (getenv("MILKIT_CONFORMANCE_VERBOSE") && !pass)
-            printf("  %s: %s\n", names[i], why);
+        if (getenv("MILKIT_CONFORMANCE_VERBOSE") && !pass) printf("  %s: %s\n", names[i], why);
     }
     if (now) fclose(now);
     printf("conformance: %d passed of %d cases (%d convertible; %d of the passes with inputs "

@@ -169,19 +169,22 @@ static void ort_model(mk_test_ctx *tc, const char *label, const char *model, int
 TEST(ort_openwakeword_melspectrogram)
 {
     const char *sh[] = {"input=1,1280"};
-    ort_model(tc, "melspectrogram", cache_model("openwakeword-0.1.1/package/models/melspectrogram.onnx"), 1, sh);
+    ort_model(tc, "melspectrogram",
+              cache_model("openwakeword-0.1.1/package/models/melspectrogram.onnx"), 1, sh);
 }
 
 TEST(ort_openwakeword_embedding)
 {
     const char *sh[] = {"input_1=1,76,32,1"};
-    ort_model(tc, "embedding", cache_model("openwakeword-0.1.1/package/models/embedding_model.onnx"), 1, sh);
+    ort_model(tc, "embedding",
+              cache_model("openwakeword-0.1.1/package/models/embedding_model.onnx"), 1, sh);
 }
 
 TEST(ort_ppocr_det_640)
 {
     const char *sh[] = {"x=1,3,640,640"};
-    ort_model(tc, "ppocr_det", cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_det_infer.onnx"), 1, sh);
+    ort_model(tc, "ppocr_det",
+              cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_det_infer.onnx"), 1, sh);
 }
 
 TEST(ort_hifigan_and_squeezenet)
@@ -222,7 +225,8 @@ static void silero_stream(mk_test_ctx *tc, const char *label, const char *model)
         for (int i = 0; i < N; i++) {
             double s = (double)(t * N + i) / 16000.0;
             seed = seed * 1103515245u + 12345u;
-            double noise = ((double)((seed >> 8) & 0xffff) / 32768.0 - 1.0) * (t % 7 < 3 ? 0.3 : 0.02);
+            double noise =
+                ((double)((seed >> 8) & 0xffff) / 32768.0 - 1.0) * (t % 7 < 3 ? 0.3 : 0.02);
             audio[t][i] = (float)(0.5 * sin(2 * M_PI * (200 + 800 * s) * s) * (t % 5 < 3) + noise);
         }
     for (int t = 0; t < STEPS; t++) {
@@ -233,7 +237,8 @@ static void silero_stream(mk_test_ctx *tc, const char *label, const char *model)
         REQUIRE(mk_npy_write(path, &c, &e) == MK_OK);
     }
     static float state0[2 * 128];
-    mk_tensor s0 = {.name = "state", .dtype = 11, .rank = 3, .data = state0, .nbytes = sizeof state0};
+    mk_tensor s0 = {
+        .name = "state", .dtype = 11, .rank = 3, .data = state0, .nbytes = sizeof state0};
     s0.dims[0] = 2, s0.dims[1] = 1, s0.dims[2] = 128;
     snprintf(path, sizeof path, "%s/state0.npy", dir);
     REQUIRE(mk_npy_write(path, &s0, &e) == MK_OK);
@@ -241,10 +246,11 @@ static void silero_stream(mk_test_ctx *tc, const char *label, const char *model)
     mk_tensor srt = {.name = "sr", .dtype = 24, .rank = 0, .data = &sr, .nbytes = 8};
     snprintf(path, sizeof path, "%s/sr.npy", dir);
     REQUIRE(mk_npy_write(path, &srt, &e) == MK_OK);
-    int rc = mk_test_sh(out, sizeof out,
-                        "node tests/diff/ort_run.js %s %s/ort --threads 1 --steps %d "
-                        "input=%s/chunk_%%d.npy state=%s/state0.npy sr=%s/sr.npy --feed stateN=state",
-                        model, dir, STEPS, dir, dir, dir);
+    int rc =
+        mk_test_sh(out, sizeof out,
+                   "node tests/diff/ort_run.js %s %s/ort --threads 1 --steps %d "
+                   "input=%s/chunk_%%d.npy state=%s/state0.npy sr=%s/sr.npy --feed stateN=state",
+                   model, dir, STEPS, dir, dir, dir);
     REQUIRE(rc == 0);
     char ort_dir[1100];
     snprintf(ort_dir, sizeof ort_dir, "%s/ort", dir);
@@ -260,9 +266,11 @@ static void silero_stream(mk_test_ctx *tc, const char *label, const char *model)
     int bad_steps = 0;
     double worst = 0, prob_min = 1, prob_max = 0;
     for (int t = 0; t < STEPS; t++) {
-        items[0] = (mk_tensor){.name = "input", .dtype = 11, .rank = 2, .data = audio[t], .nbytes = N * 4};
+        items[0] =
+            (mk_tensor){.name = "input", .dtype = 11, .rank = 2, .data = audio[t], .nbytes = N * 4};
         items[0].dims[0] = 1, items[0].dims[1] = N;
-        items[1] = (mk_tensor){.name = "state", .dtype = 11, .rank = 3, .data = state, .nbytes = 2 * 128 * 4};
+        items[1] = (mk_tensor){
+            .name = "state", .dtype = 11, .rank = 3, .data = state, .nbytes = 2 * 128 * 4};
         items[1].dims[0] = 2, items[1].dims[1] = 1, items[1].dims[2] = 128;
         mk_tensor_list ins = {2, items}, outs;
         st = mk_session_run(sess, &ins, &outs, NULL, &e);
@@ -309,6 +317,6 @@ TEST(ort_ppocr_rec_and_cls)
               cache_model("ocr-models-1.4.2/package/assets/ch_PP-OCRv4_rec_infer.onnx"), 1, sr);
     if (tc->skipped) return;
     ort_model(tc, "ppocr_cls",
-              cache_model("ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
-              1, sc);
+              cache_model("ocr-models-1.4.2/package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx"), 1,
+              sc);
 }

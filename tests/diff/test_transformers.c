@@ -13,8 +13,8 @@
 #include "lint/lint_int.h"
 #include "test.h"
 
-static const char *const models[] = {"vit", "wav2vec2", "bert_static", "bert",
-                                     "whisper_enc", "llama", "gpt2"};
+static const char *const models[] = {"vit",         "wav2vec2", "bert_static", "bert",
+                                     "whisper_enc", "llama",    "gpt2"};
 #define N_MODELS ((int)(sizeof models / sizeof *models))
 
 static char py[64], dir[1024], why[256];
@@ -31,8 +31,10 @@ static const char *tf_dir(void)
         return NULL;
     }
     if (mk_test_sh(out, sizeof out,
-                   "node -e \"require('./tests/.cache/node/node_modules/onnxruntime-node')\"") != 0) {
-        snprintf(why, sizeof why, "onnxruntime-node not in tests/.cache/node (tests/fetch_models.sh)");
+                   "node -e \"require('./tests/.cache/node/node_modules/onnxruntime-node')\"") !=
+        0) {
+        snprintf(why, sizeof why,
+                 "onnxruntime-node not in tests/.cache/node (tests/fetch_models.sh)");
         return NULL;
     }
     static const char *const pys[] = {"python3", "/usr/bin/python3"};
@@ -41,12 +43,15 @@ static const char *tf_dir(void)
                        pys[i]) == 0)
             snprintf(py, sizeof py, "%s", pys[i]);
     if (!py[0]) {
-        snprintf(why, sizeof why, "no python3 imports torch, torchvision and torchaudio "
-                                  "(apt: python3-torch python3-torchvision python3-torchaudio)");
+        snprintf(why, sizeof why,
+                 "no python3 imports torch, torchvision and torchaudio "
+                 "(apt: python3-torch python3-torchvision python3-torchaudio)");
         return NULL;
     }
-    if (access("tests/.cache", W_OK) == 0) snprintf(dir, sizeof dir, "tests/.cache/transformers");
-    else snprintf(dir, sizeof dir, "%s/transformers", mk_test_tmpdir());
+    if (access("tests/.cache", W_OK) == 0)
+        snprintf(dir, sizeof dir, "tests/.cache/transformers");
+    else
+        snprintf(dir, sizeof dir, "%s/transformers", mk_test_tmpdir());
     if (mk_test_sh(out, sizeof out, "%s scripts/export_transformers.py %s 2>&1", py, dir) != 0) {
         snprintf(why, sizeof why, "scripts/export_transformers.py failed: %.200s", out);
         dir[0] = 0;
@@ -85,7 +90,8 @@ static int ort_ref(mk_test_ctx *tc, const char *model, const char *in_npz, const
         sp[i] = specs[i];
     }
     mk_io_decls_free(&d);
-    int ok = mk_tensors_load(n, sp, &refs, &e) == MK_OK && mk_tensors_save(ref_npz, &refs, &e) == MK_OK;
+    int ok =
+        mk_tensors_load(n, sp, &refs, &e) == MK_OK && mk_tensors_save(ref_npz, &refs, &e) == MK_OK;
     CHECK_MSG(ok, "reference of %s: %s", model, e.msg);
     mk_tensor_list_free(&refs);
     return ok;
@@ -106,8 +112,8 @@ static vres verify(const char *a, const char *in, const char *ref, const char *e
 {
     static char out[1 << 16];
     vres r = {0, 0, 1, 0, 2};
-    r.rc = mk_test_sh(out, sizeof out, "%s verify %s -i %s --ref %s --json %s 2>&1", mk_test_bin(), a,
-                      in, ref, extra ? extra : "");
+    r.rc = mk_test_sh(out, sizeof out, "%s verify %s -i %s --ref %s --json %s 2>&1", mk_test_bin(),
+                      a, in, ref, extra ? extra : "");
     for (const char *p = out; (p = strstr(p, "\"max_abs\":")); p++) {
         double v = json_num(p + 11 + strspn(p + 11, " \t"));
         if (!(v <= r.max_abs)) r.max_abs = v;
@@ -212,8 +218,8 @@ TEST(tf_models_convert_fp32_and_fp16_match_onnxruntime)
         if (rc) continue;
         vres a = verify(p32, in, ref, NULL), b = verify(p16, in, ref, NULL);
         CHECK_MSG(a.rc == 0 && a.all_pass, "%s fp32: max abs %g (rc %d)", nm, a.max_abs, a.rc);
-        CHECK_MSG(b.n > 0 && b.min_cos >= 0.999, "%s fp16: cosine %.6f, max abs %g", nm,
-                  b.min_cos, b.max_abs);
+        CHECK_MSG(b.n > 0 && b.min_cos >= 0.999, "%s fp16: cosine %.6f, max abs %g", nm, b.min_cos,
+                  b.max_abs);
         printf("  %-12s fp32 max abs %.3g; fp16 max abs %.3g, cosine %.7f\n", nm, a.max_abs,
                b.max_abs, b.min_cos);
         fflush(stdout);
@@ -238,9 +244,10 @@ TEST(tf_onnx_run_and_verify_take_shapes_from_inputs)
         snprintf(in, sizeof in, "%s/%s.inputs.npz", dir, dyn[k]);
         if (k == 3) {
             snprintf(in, sizeof in, "%s/tf_gpt2_empty_in.npz", mk_test_tmpdir());
-            if (mk_test_sh(out, sizeof out,
-                           "%s scripts/export_transformers.py --sample gpt2 %s --seq 5 --past 0 2>&1",
-                           py, in)) {
+            if (mk_test_sh(
+                    out, sizeof out,
+                    "%s scripts/export_transformers.py --sample gpt2 %s --seq 5 --past 0 2>&1", py,
+                    in)) {
                 CHECK_MSG(0, "sample: %s", out);
                 continue;
             }
@@ -248,11 +255,12 @@ TEST(tf_onnx_run_and_verify_take_shapes_from_inputs)
         snprintf(ref, sizeof ref, "%s/tf_%s_%d_onnx_ref.npz", mk_test_tmpdir(), dyn[k], k);
         snprintf(o, sizeof o, "%s/tf_%s_%d_out.npz", mk_test_tmpdir(), dyn[k], k);
         if (!ort_ref(tc, onnx, in, ref)) continue;
-        int rc = mk_test_sh(out, sizeof out, "%s run %s -i %s -o %s 2>&1", mk_test_bin(), onnx, in, o);
+        int rc =
+            mk_test_sh(out, sizeof out, "%s run %s -i %s -o %s 2>&1", mk_test_bin(), onnx, in, o);
         CHECK_MSG(rc == 0, "%s: run: %s", dyn[k], out);
         vres v = verify(onnx, in, ref, NULL);
-        CHECK_MSG(v.rc == 0 && v.all_pass, "%s (%d): verify max abs %g rc %d", dyn[k], k,
-                  v.max_abs, v.rc);
+        CHECK_MSG(v.rc == 0 && v.all_pass, "%s (%d): verify max abs %g rc %d", dyn[k], k, v.max_abs,
+                  v.rc);
         /* convert's calibration inputs fix the dims the same way */
         char pkg[1200];
         snprintf(pkg, sizeof pkg, "%s/tf_%s_%d_from_i.mlpackage", mk_test_tmpdir(), dyn[k], k);
@@ -298,9 +306,10 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
             char in[1200], ref[1200];
             snprintf(in, sizeof in, "%s/tf_%s_s%d_p%d.npz", mk_test_tmpdir(), nm, seq[k], p);
             snprintf(ref, sizeof ref, "%s/tf_%s_s%d_p%d_ref.npz", mk_test_tmpdir(), nm, seq[k], p);
-            if (mk_test_sh(out, sizeof out,
-                           "%s scripts/export_transformers.py --sample %s %s --seq %d --past %d 2>&1",
-                           py, nm, in, seq[k], p)) {
+            if (mk_test_sh(
+                    out, sizeof out,
+                    "%s scripts/export_transformers.py --sample %s %s --seq %d --past %d 2>&1", py,
+                    nm, in, seq[k], p)) {
                 CHECK_MSG(0, "sample: %s", out);
                 continue;
             }

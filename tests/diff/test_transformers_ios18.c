@@ -87,9 +87,11 @@ TEST(tf_ios18_every_attention_is_one_sdpa)
         mk_program *p17 = conv(tc, models[m], &in, MK_TARGET_IOS17, 0, 1);
         mk_program *p18 = conv(tc, models[m], &in, MK_TARGET_IOS18, 0, 1);
         if (p17 && p18) {
-            int att = count_op(p17, "softmax"), sdpa = count_op(p18, "scaled_dot_product_attention");
-            printf("      %-12s %d attentions -> %d scaled_dot_product_attention, %d softmax left\n",
-                   models[m], att, sdpa, count_op(p18, "softmax"));
+            int att = count_op(p17, "softmax"),
+                sdpa = count_op(p18, "scaled_dot_product_attention");
+            printf(
+                "      %-12s %d attentions -> %d scaled_dot_product_attention, %d softmax left\n",
+                models[m], att, sdpa, count_op(p18, "softmax"));
             CHECK_MSG(att > 0 && sdpa == att && count_op(p18, "softmax") == 0,
                       "%s: %d softmax at ios17, %d sdpa and %d softmax at ios18", models[m], att,
                       sdpa, count_op(p18, "softmax"));
@@ -120,7 +122,9 @@ TEST(tf_ios18_lint_true_positives_raw_and_clean_converted)
     static const struct {
         const char *model, *raw; /* hazards the raw form has */
     } want[] = {
-        {"bert_static", "H13,H14,H6"}, {"bert", "H13,H14,H6"}, {"llama", "H12,H14,H6"},
+        {"bert_static", "H13,H14,H6"},
+        {"bert", "H13,H14,H6"},
+        {"llama", "H12,H14,H6"},
         {"gpt2", "H6"},
     };
     for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
@@ -130,9 +134,10 @@ TEST(tf_ios18_lint_true_positives_raw_and_clean_converted)
         mk_program *ok = conv(tc, models[m], &in, MK_TARGET_IOS18, 1, 1);
         mk_findings *fr = NULL, *fo = NULL;
         mk_err e = {MK_OK, ""};
-        mk_lint_options l16 = {MK_TARGET_DEFAULT, 1, NULL, NULL}, l = {MK_TARGET_DEFAULT, 0, NULL,
-                                                                        NULL};
-        if (raw && ok && mk_lint(raw, &l16, &fr, &e) == MK_OK && mk_lint(ok, &l, &fo, &e) == MK_OK) {
+        mk_lint_options l16 = {MK_TARGET_DEFAULT, 1, NULL, NULL},
+                        l = {MK_TARGET_DEFAULT, 0, NULL, NULL};
+        if (raw && ok && mk_lint(raw, &l16, &fr, &e) == MK_OK &&
+            mk_lint(ok, &l, &fo, &e) == MK_OK) {
             for (size_t w = 0; w < sizeof want / sizeof *want; w++) {
                 if (strcmp(want[w].model, models[m]) != 0) continue;
                 char ids[32];
@@ -150,7 +155,8 @@ TEST(tf_ios18_lint_true_positives_raw_and_clean_converted)
             CHECK_MSG(mk_placement_write(ok, NULL, 0, &sum, &e) == MK_OK, "%s", e.msg);
             printf("      %-12s raw: %d findings; converted: %d findings, placement %d of %d ops "
                    "off the Neural Engine\n",
-                   models[m], mk_findings_count(fr), mk_findings_count(fo), sum.n_off_ne, sum.n_ops);
+                   models[m], mk_findings_count(fr), mk_findings_count(fo), sum.n_off_ne,
+                   sum.n_ops);
             CHECK_MSG(sum.n_off_ne == 0 && sum.n_ops > 0, "%s: %d ops predicted off the NE",
                       models[m], sum.n_off_ne);
         } else {

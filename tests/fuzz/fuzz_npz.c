@@ -55,8 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     mk_tensor_list l;
     int filtered = size > 0 && (data[size - 1] & 1);
-    if (mk_npz_read_mem(data, size, "fuzz.npz", filtered ? filter : NULL, NULL, &l, &e) ==
-        MK_OK) {
+    if (mk_npz_read_mem(data, size, "fuzz.npz", filtered ? filter : NULL, NULL, &l, &e) == MK_OK) {
         for (int i = 0; i < l.n; i++) {
             if (!l.items[i].name || (filtered && l.items[i].name[0] == 's')) abort();
             roundtrip(&l.items[i]);

@@ -112,9 +112,8 @@ TEST(compress_auto_meets_bound_smaller_than_uniform)
     }
     CHECK_MSG(met > 0, "no uniform mode met the bound: the test proves nothing");
     /* the two weights got different modes: one lut/int per layer, chosen */
-    CHECK_MSG(rep.n == 2 && strcmp(rep.layers[0].mode, rep.layers[1].mode) != 0,
-              "modes: %s / %s", rep.n > 0 ? rep.layers[0].mode : "-",
-              rep.n > 1 ? rep.layers[1].mode : "-");
+    CHECK_MSG(rep.n == 2 && strcmp(rep.layers[0].mode, rep.layers[1].mode) != 0, "modes: %s / %s",
+              rep.n > 0 ? rep.layers[0].mode : "-", rep.n > 1 ? rep.layers[1].mode : "-");
     mk_compress_report_free(&rep);
     mk_program_free(q);
 
@@ -161,9 +160,10 @@ TEST(compress_auto_cli)
         CHECK_MSG(mk_test_sh(buf, sizeof buf, "test -e '%s'", out) != 0, "%s: output written",
                   bad[k][0]);
     }
-    int rc = mk_test_sh(buf, sizeof buf,
-                        "'%s' compress '%s' -o '%s' --min-elements 1000 --max-error cos=0.999 --json",
-                        mk_test_bin(), in, out);
+    int rc =
+        mk_test_sh(buf, sizeof buf,
+                   "'%s' compress '%s' -o '%s' --min-elements 1000 --max-error cos=0.999 --json",
+                   mk_test_bin(), in, out);
     CHECK_EQ_INT(rc, 0);
     const char *c = strstr(buf, "\"precision\":\"fp32\",\"elements\":64,\"cosine\":");
     CHECK_MSG(c && atof(c + strlen("\"precision\":\"fp32\",\"elements\":64,\"cosine\":")) >= 0.999,

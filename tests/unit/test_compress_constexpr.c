@@ -102,7 +102,8 @@ static void expect(mk_test_ctx *tc, cb *B, mk_value *v, const float *want, size_
     mk_run_options ro = {0, 1, 1};
     if (mk_random_inputs(B->p, 1, &in, &e) == MK_OK) {
         for (int i = 0; i < in.n; i++)
-            if (!strcmp(in.items[i].name, "cx_probe")) memset(in.items[i].data, 0, in.items[i].nbytes);
+            if (!strcmp(in.items[i].name, "cx_probe"))
+                memset(in.items[i].data, 0, in.items[i].nbytes);
         if (mk_run(B->p, &ro, &in, &out, &e) == MK_OK && out.n == 1 &&
             out.items[0].nbytes == n * 4) {
             const float *g = out.items[0].data;
@@ -179,10 +180,10 @@ TEST(constexpr_lut_ios18_vector)
 {
     static const int idx[8] = {0, 0, 1, 0, 1, 1, 0, 0};
     static const float lut[6] = {1, 2, 3, 10, 20, 30}; /* a = 1,2,3; b = 10,20,30 */
-    const float want1[24] = {1, 1, 2, 2, 3, 3, 10, 1, 20, 2, 30, 3,
-                             10, 10, 20, 20, 30, 30, 1, 1, 2, 2, 3, 3};
-    const float want2[24] = {1, 2, 3, 1, 2, 3, 10, 20, 30, 1, 2, 3,
-                             10, 20, 30, 10, 20, 30, 1, 2, 3, 1, 2, 3};
+    const float want1[24] = {1,  1,  2,  2,  3,  3,  10, 1, 20, 2, 30, 3,
+                             10, 10, 20, 20, 30, 30, 1,  1, 2,  2, 3,  3};
+    const float want2[24] = {1,  2,  3,  1,  2,  3,  10, 20, 30, 1, 2, 3,
+                             10, 20, 30, 10, 20, 30, 1,  2,  3,  1, 2, 3};
     for (int axis = 1; axis <= 2; axis++) {
         cb B;
         REQUIRE(cb_init(&B, 9));
@@ -240,7 +241,7 @@ TEST(constexpr_sparse_to_dense_both_forms)
 }
 
 static const int doc_mask[24] = {1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1,
-                                  0, 1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0};
+                                 0, 1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0};
 static const int doc_nz[9] = {0, 1, 1, 0, 1, 1, 0, 0, 1};
 
 /* lut_to_sparse -> sparse_to_dense: the documentation's 4x6 example, scalar (lut {2, 3}) and
@@ -314,10 +315,22 @@ static int build_sparse_shift(cb *B, mk_op **sd)
     return *sd != NULL;
 }
 
-static const float shift_want[16] = {(1 - 1) * 0.1f, (3 - 2) * 0.2f, 0, 0,
-                                     (3 - 1) * 0.1f, (4 - 2) * 0.2f, (5 - 3) * 0.3f, 0,
-                                     0, 0, (6 - 3) * 0.3f, (7 - 4) * 0.4f,
-                                     (6 - 1) * 0.1f, (-2 - 2) * 0.2f, 0, 0};
+static const float shift_want[16] = {(1 - 1) * 0.1f,
+                                     (3 - 2) * 0.2f,
+                                     0,
+                                     0,
+                                     (3 - 1) * 0.1f,
+                                     (4 - 2) * 0.2f,
+                                     (5 - 3) * 0.3f,
+                                     0,
+                                     0,
+                                     0,
+                                     (6 - 3) * 0.3f,
+                                     (7 - 4) * 0.4f,
+                                     (6 - 1) * 0.1f,
+                                     (-2 - 2) * 0.2f,
+                                     0,
+                                     0};
 
 TEST(constexpr_sparse_shift_scale_chain)
 {
@@ -345,7 +358,7 @@ TEST(constexpr_lut_feeds_shift_scale)
     mk_value *bv[] = {l->outputs[0], f32s(&B, 2, sd, sc)};
     mk_op *s = op(&B, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, 1, 2, bn, bv);
     REQUIRE(s);
-    const float want[8] = {-8 * 0.5f, -1 * 0.5f, 2 * 2.0f, 7 * 2.0f,
+    const float want[8] = {-8 * 0.5f, -1 * 0.5f, 2 * 2.0f,   7 * 2.0f,
                            7 * -1.0f, 2 * -1.0f, -1 * 0.25f, -8 * 0.25f};
     expect(tc, &B, s->outputs[0], want, 8, "lut -> shift/scale");
     mk_ir_program_free(B.p);

@@ -12,7 +12,10 @@
 static int count_kind(const mk_program *p, mk_op_kind k)
 {
     int n = 0;
-    MK_FOR_OPS(mk_ir_main(p)->block, op) { n += op->kind == k; }
+    MK_FOR_OPS(mk_ir_main(p)->block, op)
+    {
+        n += op->kind == k;
+    }
     return n;
 }
 
@@ -39,7 +42,8 @@ TEST(compress_convert_weights_same_code)
     int ok = fwrite(b.packed, 1, b.packed_len, f) == b.packed_len;
     REQUIRE(fclose(f) == 0 && ok);
     ob_free(&b);
-    CHECK_EQ_INT(mk_test_sh(buf, sizeof buf, "'%s' convert '%s' -o '%s' --target ios18 --precision fp32",
+    CHECK_EQ_INT(mk_test_sh(buf, sizeof buf,
+                            "'%s' convert '%s' -o '%s' --target ios18 --precision fp32",
                             mk_test_bin(), onnx, ref),
                  0);
     static const struct {
@@ -56,16 +60,16 @@ TEST(compress_convert_weights_same_code)
     REQUIRE(mk_random_inputs(r, 4, &in, &e) == MK_OK);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         snprintf(out, sizeof out, "%s/cw_%zu.mlpackage", mk_test_tmpdir(), k);
-        int rc = mk_test_sh(buf, sizeof buf,
-                            "'%s' convert '%s' -o '%s' --target ios18 --precision fp32 --weights %s",
-                            mk_test_bin(), onnx, out, cases[k].w);
+        int rc =
+            mk_test_sh(buf, sizeof buf,
+                       "'%s' convert '%s' -o '%s' --target ios18 --precision fp32 --weights %s",
+                       mk_test_bin(), onnx, out, cases[k].w);
         CHECK_MSG(rc == 0, "--weights %s: %s", cases[k].w, buf);
         mk_program *q = NULL;
         if (rc || mk_program_load(out, NULL, &q, &e) != MK_OK) continue;
-        int n = cases[k].k == MK_OP__COUNT
-                    ? count_kind(q, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE) +
-                          count_kind(q, MK_OP_CONSTEXPR_LUT_TO_DENSE)
-                    : count_kind(q, cases[k].k);
+        int n = cases[k].k == MK_OP__COUNT ? count_kind(q, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE) +
+                                                 count_kind(q, MK_OP_CONSTEXPR_LUT_TO_DENSE)
+                                           : count_kind(q, cases[k].k);
         CHECK_MSG(n == cases[k].n, "--weights %s: %d compressed weights", cases[k].w, n);
         mk_output_error oe[2];
         int no = 0;
@@ -74,8 +78,9 @@ TEST(compress_convert_weights_same_code)
                   "--weights %s: cosine %f (%s)", cases[k].w, no ? oe[0].cos : -1, e.msg);
         mk_program_free(q);
     }
-    int rc = mk_test_sh(buf, sizeof buf, "'%s' convert '%s' -o '%s/cw_bad.mlpackage' --weights lut5",
-                        mk_test_bin(), onnx, mk_test_tmpdir());
+    int rc =
+        mk_test_sh(buf, sizeof buf, "'%s' convert '%s' -o '%s/cw_bad.mlpackage' --weights lut5",
+                   mk_test_bin(), onnx, mk_test_tmpdir());
     CHECK_MSG(rc == 2, "lut5: exit %d: %s", rc, buf);
     mk_tensor_list_free(&in);
     mk_program_free(r);

@@ -55,8 +55,8 @@ static mk_program *lin_prog(int64_t cout, int64_t cin, float **wout)
 
 /* compress p's one large weight with o; rec receives its reconstruction; 1 when the
  * interpreter's output is x·recᵀ */
-static int run_matches(mk_test_ctx *tc, mk_program *p, const mk_compress_options *o,
-                       int64_t cout, int64_t cin, float *rec, mk_compress_report *rep)
+static int run_matches(mk_test_ctx *tc, mk_program *p, const mk_compress_options *o, int64_t cout,
+                       int64_t cin, float *rec, mk_compress_report *rep)
 {
     mk_err e = {MK_OK, ""};
     mk_cmp_site *s = NULL;
@@ -88,7 +88,10 @@ static int run_matches(mk_test_ctx *tc, mk_program *p, const mk_compress_options
 static int count_kind(const mk_program *p, mk_op_kind k)
 {
     int n = 0;
-    MK_FOR_OPS(mk_ir_main(p)->block, op) { n += op->kind == k; }
+    MK_FOR_OPS(mk_ir_main(p)->block, op)
+    {
+        n += op->kind == k;
+    }
     return n;
 }
 
@@ -98,8 +101,12 @@ TEST(compress_sparse_palettized_ios18)
         float *w = NULL, rec[64 * 64];
         mk_program *p = lin_prog(64, 64, &w);
         REQUIRE(p && w);
-        mk_compress_options o = {.mode = MK_CMP_SPARSE, .sparsity = 0.5, .bits = 4,
-                                 .granularity = grouped ? 2 : 0, .group = 16, .min_elements = 1000};
+        mk_compress_options o = {.mode = MK_CMP_SPARSE,
+                                 .sparsity = 0.5,
+                                 .bits = 4,
+                                 .granularity = grouped ? 2 : 0,
+                                 .group = 16,
+                                 .min_elements = 1000};
         mk_compress_report rep;
         CHECK(run_matches(tc, p, &o, 64, 64, rec, &rep));
         CHECK_EQ_INT(count_kind(p, MK_OP_CONSTEXPR_LUT_TO_SPARSE), 1);
@@ -119,7 +126,8 @@ TEST(compress_sparse_palettized_ios18)
         }
         CHECK_MSG(rep.n == 1 && rep.layers[0].bytes_after < 4096 * 4 / 5 &&
                       strstr(rep.layers[0].mode, "sparse 50% + lut4"),
-                  "%s: %zu bytes", rep.n ? rep.layers[0].mode : "-", rep.n ? rep.layers[0].bytes_after : 0);
+                  "%s: %zu bytes", rep.n ? rep.layers[0].mode : "-",
+                  rep.n ? rep.layers[0].bytes_after : 0);
         char path[1024];
         snprintf(path, sizeof path, "%s/sparse_lut_%d.mlpackage", mk_test_tmpdir(), grouped);
         mk_err e = {MK_OK, ""};
@@ -156,16 +164,31 @@ typedef struct fcase {
 TEST(compress_fallback_nearest_divisor_or_coarser)
 {
     const fcase cases[] = {
-        {48, 40, {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32},
-         "block 32 does not divide 40: block 20", 48 * 2},
-        {48, 37, {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32},
-         "block 32: no divisor of 37 near it: per channel", 48},
-        {48, 24, {.mode = MK_CMP_LINEAR, .bits = 8, .granularity = 2, .block = 32},
-         "block 32 longer than the axis: block 24", 48},
-        {37, 64, {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 16},
-         "group 16: no divisor of 37 near it: per tensor", 16},
-        {60, 64, {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 16},
-         "group 16 does not divide 60: group 15", 4 * 16},
+        {48,
+         40,
+         {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32},
+         "block 32 does not divide 40: block 20",
+         48 * 2},
+        {48,
+         37,
+         {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32},
+         "block 32: no divisor of 37 near it: per channel",
+         48},
+        {48,
+         24,
+         {.mode = MK_CMP_LINEAR, .bits = 8, .granularity = 2, .block = 32},
+         "block 32 longer than the axis: block 24",
+         48},
+        {37,
+         64,
+         {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 16},
+         "group 16: no divisor of 37 near it: per tensor",
+         16},
+        {60,
+         64,
+         {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 16},
+         "group 16 does not divide 60: group 15",
+         4 * 16},
         {64, 64, {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 16}, "", 4 * 16},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -190,7 +213,7 @@ TEST(compress_fallback_nearest_divisor_or_coarser)
                   "case %zu: %s", k, e.msg);
         mk_cmp_sites_free(s, ns);
         CHECK_MSG(rep.n == 1 && (c->note[0] ? strstr(rep.layers[0].mode, c->note) != NULL
-                                             : !strstr(rep.layers[0].mode, ";")),
+                                            : !strstr(rep.layers[0].mode, ";")),
                   "case %zu: mode '%s', expected '%s'", k, rep.n ? rep.layers[0].mode : "-",
                   c->note);
         /* the scale / LUT constant has the expected element count */
@@ -217,7 +240,8 @@ TEST(compress_fallback_nearest_divisor_or_coarser)
         for (int64_t r = 0; y && r < c->cout; r++) {
             double acc = 0, mag = 0;
             for (int64_t i = 0; i < c->cin; i++)
-                acc += (double)x[i] * rec[r * c->cin + i], mag += fabs((double)x[i] * rec[r * c->cin + i]);
+                acc += (double)x[i] * rec[r * c->cin + i],
+                    mag += fabs((double)x[i] * rec[r * c->cin + i]);
             worst = fmax(worst, fabs(acc - y[r]) / (mag + 1e-6));
         }
         CHECK_MSG(y && worst < 1e-5, "case %zu: output differs from x.rec^T by %g", k, worst);
@@ -235,8 +259,12 @@ TEST(compress_strict_refuses_a_fallback)
     float *w = NULL;
     mk_program *p = lin_prog(48, 40, &w);
     REQUIRE(p && w);
-    mk_compress_options o = {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32,
-                             .min_elements = 1000, .strict = 1};
+    mk_compress_options o = {.mode = MK_CMP_LINEAR,
+                             .bits = 4,
+                             .granularity = 2,
+                             .block = 32,
+                             .min_elements = 1000,
+                             .strict = 1};
     mk_err e = {MK_OK, ""};
     mk_compress_report rep;
     CHECK(mk_compress(p, &o, &rep, &e) == MK_EINVAL);

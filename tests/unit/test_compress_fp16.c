@@ -482,7 +482,8 @@ static void build_nms(cb *B)
 static void build_list(cb *B, mk_op_kind k)
 {
     mk_op *ml = cb_op(B, MK_OP_MAKE_LIST, "init_length=s2 elem_shape=s3 dtype='fp32", 1);
-    mk_op *w = ml ? cb_opx(B, MK_OP_LIST_WRITE, "index=s1 value=i3", 1, "ls", ml->outputs[0]) : NULL;
+    mk_op *w =
+        ml ? cb_opx(B, MK_OP_LIST_WRITE, "index=s1 value=i3", 1, "ls", ml->outputs[0]) : NULL;
     if (!w) return;
     mk_value *ls = k == MK_OP_MAKE_LIST ? ml->outputs[0] : w->outputs[0];
     if (k == MK_OP_LIST_SCATTER) {
@@ -897,8 +898,8 @@ static int run_case(mk_test_ctx *tc, const ocase *c, int ios, int *compared)
     const mk_op *op = find_kind(nb, c->k);
     int kept = st.kept[c->k] > 0;
     for (int k = 0; k < MK_OP__COUNT; k++)
-        CHECK_MSG(k == (int)c->k || is_list_op(k) || !st.kept[k], "%s iOS%d: %s left fp32", name, ios,
-                  mk_ir_op_info((mk_op_kind)k)->name);
+        CHECK_MSG(k == (int)c->k || is_list_op(k) || !st.kept[k], "%s iOS%d: %s left fp32", name,
+                  ios, mk_ir_op_info((mk_op_kind)k)->name);
     if (op && (c->k == MK_OP_COND || c->k == MK_OP_WHILE_LOOP)) {
         /* the interface keeps fp32; the arithmetic inside the blocks is fp16 */
         int inner = 0;
@@ -970,9 +971,9 @@ TEST(fp16_pass_every_op_every_target)
     size_t o = 0;
     for (int k = 0; k < MK_OP__COUNT; k++) {
         unsigned want = (k == MK_OP_LSTM || k == MK_OP_GRU || k == MK_OP_RNN) ? 3u
-                        : k == MK_OP_RESAMPLE                                ? 1u
-                        : is_list_op(k)                                      ? 15u
-                                                                             : 0u;
+                        : k == MK_OP_RESAMPLE                                 ? 1u
+                        : is_list_op(k)                                       ? 15u
+                                                                              : 0u;
         CHECK_MSG(kept_mask[k] == want, "op %s kept fp32 at mask %#x, expected %#x",
                   mk_ir_op_info((mk_op_kind)k)->name, kept_mask[k], want);
         if (kept_mask[k] && o < sizeof line)

@@ -60,8 +60,8 @@ TEST(compress_kmeans_smawk_matches_dp)
         CHECK(mk_cmp_kmeans1d(NULL, x, w, m, K, NULL, c));
         for (int k = 1; k < K; k++) CHECK_MSG(c[k] >= c[k - 1], "K=%d: centroids not ascending", K);
         double got = sse_of(x, w, m, c, K), want = brute(x, w, m, K);
-        CHECK_MSG(fabs(got - want) <= 1e-9 * fmax(1, want), "K=%d m=%zu: SSE %.12g, optimum %.12g", K,
-                  m, got, want);
+        CHECK_MSG(fabs(got - want) <= 1e-9 * fmax(1, want), "K=%d m=%zu: SSE %.12g, optimum %.12g",
+                  K, m, got, want);
         free(x);
         free(w);
     }
@@ -94,7 +94,8 @@ TEST(compress_kmeans_binned_close_to_exact)
         g[i] = (uint32_t)(x[i] < 0 ? 100000 - q : 100000 + q);
     }
     for (int K = 16; K <= 256; K *= 16) {
-        REQUIRE(mk_cmp_kmeans1d(NULL, x, w, m, K, NULL, c1) && mk_cmp_kmeans1d(NULL, x, w, m, K, g, c2));
+        REQUIRE(mk_cmp_kmeans1d(NULL, x, w, m, K, NULL, c1) &&
+                mk_cmp_kmeans1d(NULL, x, w, m, K, g, c2));
         double e1 = sse_of(x, w, m, c1, K), e2 = sse_of(x, w, m, c2, K);
         CHECK_MSG(e2 >= e1 * (1 - 1e-9) && e2 <= e1 * 1.02, "K=%d: binned SSE %.6g, exact %.6g", K,
                   e2, e1);
@@ -133,10 +134,11 @@ TEST(compress_kmeans_outliers_lut8)
     mk_value *wv = mk_ir_const(p, f->block, "w", &t, w, sizeof w, 0);
     mk_op *l = mk_ir_op_new(p, MK_OP_LINEAR, "l");
     mk_err e = {MK_OK, ""};
-    REQUIRE(x && wv && l && mk_ir_op_add_input(p, l, "x", x) && mk_ir_op_add_input(p, l, "weight", wv) &&
-            mk_ir_op_add_output(p, l, NULL, &none));
+    REQUIRE(x && wv && l && mk_ir_op_add_input(p, l, "x", x) &&
+            mk_ir_op_add_input(p, l, "weight", wv) && mk_ir_op_add_output(p, l, NULL, &none));
     mk_ir_block_append(f->block, l);
-    REQUIRE(mk_ir_infer_op(l, &e) == MK_OK && mk_ir_block_set_outputs(p, f->block, 1, &l->outputs[0]));
+    REQUIRE(mk_ir_infer_op(l, &e) == MK_OK &&
+            mk_ir_block_set_outputs(p, f->block, 1, &l->outputs[0]));
     /* the exact optimum over the fp16 values, for reference */
     static double xs[65536], cnt[65536], c[256];
     static uint32_t hist[65536];
@@ -160,8 +162,8 @@ TEST(compress_kmeans_outliers_lut8)
     mk_compress_report rep;
     CHECK_MSG(mk_compress(p, &o, &rep, &e) == MK_OK && rep.n == 1, "%s", e.msg);
     if (rep.n == 1)
-        CHECK_MSG(rep.layers[0].rel_err <= exact * 1.2, "lut8 error %g, exact k-means %g (%zu values)",
-                  rep.layers[0].rel_err, exact, m);
+        CHECK_MSG(rep.layers[0].rel_err <= exact * 1.2,
+                  "lut8 error %g, exact k-means %g (%zu values)", rep.layers[0].rel_err, exact, m);
     mk_compress_report_free(&rep);
     mk_ir_program_free(p);
 }

@@ -65,8 +65,8 @@ static int build(mb *B, int spec)
     mk_value *x = mk_ir_function_add_input(B->p, B->f, "x", &xt);
     static const int32_t ones[2] = {1, 1}, zeros[4] = {0, 0, 0, 0}, shp[2] = {1, 512};
     int32_t g = 1;
-    static const char *const cn[] = {"x", "weight", "strides", "pad_type", "pad", "dilations",
-                                     "groups"};
+    static const char *const cn[] = {"x",   "weight",    "strides", "pad_type",
+                                     "pad", "dilations", "groups"};
     mk_value *cv[] = {x,
                       weight(B, "wc", 4, cd),
                       mk_ir_const_i32(B->p, B->b, "s", 2, ones, 0),
@@ -89,7 +89,10 @@ static int build(mb *B, int spec)
 static int count(const mk_block *b, mk_op_kind k)
 {
     int n = 0;
-    MK_FOR_OPS(b, op) { n += op->kind == k; }
+    MK_FOR_OPS(b, op)
+    {
+        n += op->kind == k;
+    }
     return n;
 }
 
@@ -120,18 +123,66 @@ typedef struct mcase {
 TEST(compress_modes_per_target_run_and_round_trip)
 {
     const mcase cases[] = {
-        {"int8 channel ios16", 7, {.mode = MK_CMP_LINEAR, .bits = 8}, MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE, 0.9999},
-        {"int8 tensor zp ios17", 8, {.mode = MK_CMP_LINEAR, .bits = 8, .granularity = 1, .zero_point = 1}, MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE, 0.9999},
-        {"int8 channel ios18", 9, {.mode = MK_CMP_LINEAR, .bits = 8}, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, 0.9999},
-        {"int4 block 16 ios18", 9, {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 16}, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, 0.98},
-        {"int4 block 32 zp ios18", 9, {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32, .zero_point = 1}, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, 0.98},
-        {"lut4 tensor ios16", 7, {.mode = MK_CMP_PALETTE, .bits = 4}, MK_OP_CONSTEXPR_LUT_TO_DENSE, 0.99},
-        {"lut6 tensor ios17", 8, {.mode = MK_CMP_PALETTE, .bits = 6}, MK_OP_CONSTEXPR_LUT_TO_DENSE, 0.999},
-        {"lut3 group 8 ios18", 9, {.mode = MK_CMP_PALETTE, .bits = 3, .granularity = 2, .group = 8}, MK_OP_CONSTEXPR_LUT_TO_DENSE, 0.97},
-        {"lut8 tensor ios18", 9, {.mode = MK_CMP_PALETTE, .bits = 8}, MK_OP_CONSTEXPR_LUT_TO_DENSE, 0.9999},
-        {"lut2 uniform ios18", 9, {.mode = MK_CMP_PALETTE, .bits = 2, .uniform = 1}, MK_OP_CONSTEXPR_LUT_TO_DENSE, 0.5},
-        {"sparse ios16", 7, {.mode = MK_CMP_SPARSE, .sparsity = 0.25}, MK_OP_CONSTEXPR_SPARSE_TO_DENSE, 0.95},
-        {"sparse ios18", 9, {.mode = MK_CMP_SPARSE, .sparsity = 0.25}, MK_OP_CONSTEXPR_SPARSE_TO_DENSE, 0.95},
+        {"int8 channel ios16",
+         7,
+         {.mode = MK_CMP_LINEAR, .bits = 8},
+         MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE,
+         0.9999},
+        {"int8 tensor zp ios17",
+         8,
+         {.mode = MK_CMP_LINEAR, .bits = 8, .granularity = 1, .zero_point = 1},
+         MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE,
+         0.9999},
+        {"int8 channel ios18",
+         9,
+         {.mode = MK_CMP_LINEAR, .bits = 8},
+         MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE,
+         0.9999},
+        {"int4 block 16 ios18",
+         9,
+         {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 16},
+         MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE,
+         0.98},
+        {"int4 block 32 zp ios18",
+         9,
+         {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32, .zero_point = 1},
+         MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE,
+         0.98},
+        {"lut4 tensor ios16",
+         7,
+         {.mode = MK_CMP_PALETTE, .bits = 4},
+         MK_OP_CONSTEXPR_LUT_TO_DENSE,
+         0.99},
+        {"lut6 tensor ios17",
+         8,
+         {.mode = MK_CMP_PALETTE, .bits = 6},
+         MK_OP_CONSTEXPR_LUT_TO_DENSE,
+         0.999},
+        {"lut3 group 8 ios18",
+         9,
+         {.mode = MK_CMP_PALETTE, .bits = 3, .granularity = 2, .group = 8},
+         MK_OP_CONSTEXPR_LUT_TO_DENSE,
+         0.97},
+        {"lut8 tensor ios18",
+         9,
+         {.mode = MK_CMP_PALETTE, .bits = 8},
+         MK_OP_CONSTEXPR_LUT_TO_DENSE,
+         0.9999},
+        {"lut2 uniform ios18",
+         9,
+         {.mode = MK_CMP_PALETTE, .bits = 2, .uniform = 1},
+         MK_OP_CONSTEXPR_LUT_TO_DENSE,
+         0.5},
+        {"sparse ios16",
+         7,
+         {.mode = MK_CMP_SPARSE, .sparsity = 0.25},
+         MK_OP_CONSTEXPR_SPARSE_TO_DENSE,
+         0.95},
+        {"sparse ios18",
+         9,
+         {.mode = MK_CMP_SPARSE, .sparsity = 0.25},
+         MK_OP_CONSTEXPR_SPARSE_TO_DENSE,
+         0.95},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const mcase *c = &cases[i];
@@ -200,7 +251,8 @@ TEST(compress_kmeans_is_optimal)
                 for (int g = 0; g < 4; g++) {
                     double n = 0, s1 = 0, s2 = 0;
                     for (int v = cut[g]; v < cut[g + 1]; v++)
-                        n += cnt[v], s1 += cnt[v] * vals[v], s2 += cnt[v] * (double)vals[v] * vals[v];
+                        n += cnt[v], s1 += cnt[v] * vals[v],
+                            s2 += cnt[v] * (double)vals[v] * vals[v];
                     sse += s2 - s1 * s1 / n;
                 }
                 if (sse < best) best = sse;
@@ -218,12 +270,14 @@ TEST(compress_kmeans_is_optimal)
         mk_op *lin = mk_ir_op_new(p, MK_OP_LINEAR, "lin");
         mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
         REQUIRE(x && wv && lin && mk_ir_op_add_input(p, lin, "x", x) &&
-                mk_ir_op_add_input(p, lin, "weight", wv) && mk_ir_op_add_output(p, lin, NULL, &none));
+                mk_ir_op_add_input(p, lin, "weight", wv) &&
+                mk_ir_op_add_output(p, lin, NULL, &none));
         mk_ir_block_append(f->block, lin);
         mk_err e = {MK_OK, ""};
         REQUIRE(mk_ir_infer_op(lin, &e) == MK_OK &&
                 mk_ir_block_set_outputs(p, f->block, 1, &lin->outputs[0]));
-        mk_compress_options o = {.mode = MK_CMP_PALETTE, .bits = 2, .uniform = uni, .min_elements = 1};
+        mk_compress_options o = {
+            .mode = MK_CMP_PALETTE, .bits = 2, .uniform = uni, .min_elements = 1};
         mk_compress_report rep;
         CHECK_MSG(mk_compress(p, &o, &rep, &e) == MK_OK && rep.n == 1, "%s", e.msg);
         got[uni] = rep.n == 1 ? rep.layers[0].rel_err * rep.layers[0].rel_err * ww : INFINITY;
@@ -239,8 +293,8 @@ TEST(compress_block_fallback_reported)
 {
     mb B;
     REQUIRE(build(&B, 9));
-    mk_compress_options o = {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 48,
-                             .min_elements = 1000};
+    mk_compress_options o = {
+        .mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 48, .min_elements = 1000};
     mk_compress_report rep;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_compress(B.p, &o, &rep, &e) == MK_OK && rep.n == 2);
@@ -293,13 +347,15 @@ TEST(compress_cli_exit_codes)
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_program_save(B.p, in, MK_TARGET_DEFAULT, &e) == MK_OK);
     mk_ir_program_free(B.p);
-    int rc = mk_test_sh(buf, sizeof buf, "'%s' compress '%s' -o '%s' --int4", mk_test_bin(), in, out);
+    int rc =
+        mk_test_sh(buf, sizeof buf, "'%s' compress '%s' -o '%s' --int4", mk_test_bin(), in, out);
     CHECK_EQ_INT(rc, 2);
     CHECK_MSG(strstr(buf, "int4 needs iOS18") && !strchr(strchr(buf, '\n') + 1, '\n'),
               "message: %s", buf);
     rc = mk_test_sh(buf, sizeof buf, "test -e '%s'", out);
     CHECK_MSG(rc != 0, "an output was written");
-    rc = mk_test_sh(buf, sizeof buf, "'%s' compress '%s' -o '%s' --palettize 6 --min-elements 100 --json",
+    rc = mk_test_sh(buf, sizeof buf,
+                    "'%s' compress '%s' -o '%s' --palettize 6 --min-elements 100 --json",
                     mk_test_bin(), in, out);
     CHECK_EQ_INT(rc, 0);
     CHECK_MSG(strstr(buf, "\"mode\":\"lut6 kmeans per tensor\"") && strstr(buf, "\"cosine\":"),

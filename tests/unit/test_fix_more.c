@@ -131,8 +131,8 @@ static void check_form(mk_test_ctx *tc, int form)
     mk_tensor_list a = {0, NULL}, b = {0, NULL};
     CHECK(run16(t.p, xs, &a, &e) == MK_OK && run16(q, xs, &b, &e) == MK_OK);
     double wa = worst_rel(form, xs, &a), wb = worst_rel(form, xs, &b);
-    CHECK_MSG(wa <= 1e-2 && wb <= 1e-2, "form %d: fp16 small inputs: original %g fixed %g",
-              form, wa, wb);
+    CHECK_MSG(wa <= 1e-2 && wb <= 1e-2, "form %d: fp16 small inputs: original %g fixed %g", form,
+              wa, wb);
     mk_tensor_list_free(&a);
     mk_tensor_list_free(&b);
 

@@ -11,11 +11,11 @@
 
 /* What lint said about one rule. */
 typedef struct rule_hits {
-    int n;            /* findings of the rule */
-    int n_fix;        /* of them, offering a fix */
-    int n_op;         /* of them, on an op (program-level findings excluded) */
-    int n_op_fix;     /* of those, offering a fix */
-    char fix[64];     /* the pass the first finding names, "" when none */
+    int n;             /* findings of the rule */
+    int n_fix;         /* of them, offering a fix */
+    int n_op;          /* of them, on an op (program-level findings excluded) */
+    int n_op_fix;      /* of those, offering a fix */
+    char fix[64];      /* the pass the first finding names, "" when none */
     char message[600]; /* the first finding's message */
 } rule_hits;
 
@@ -72,8 +72,8 @@ static inline double excess(const mk_tensor_list *a, const mk_tensor_list *b, do
 
 /* Worst |a-b| / (atol + rtol|b|) over float outputs (<= 1: within tolerance); INFINITY when
  * the lists differ, an output is not float, or a value is NaN. */
-static inline double tolerance_ratio(const mk_tensor_list *a, const mk_tensor_list *b,
-                                     double atol, double rtol)
+static inline double tolerance_ratio(const mk_tensor_list *a, const mk_tensor_list *b, double atol,
+                                     double rtol)
 {
     double w = 0;
     if (a->n != b->n || a->n < 1) return INFINITY;

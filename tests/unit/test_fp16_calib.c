@@ -204,13 +204,13 @@ TEST(convert_package_keeps_its_precision)
     snprintf(pkg, sizeof pkg, "%s/prec_fp32.mlpackage", tmp);
     snprintf(rt, sizeof rt, "%s/prec_rt.mlpackage", tmp);
     REQUIRE(write_tiny(onnx));
-    int rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --precision fp32 2>&1",
-                        mk_test_bin(), onnx, pkg);
+    int rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --precision fp32 2>&1", mk_test_bin(),
+                        onnx, pkg);
     REQUIRE(rc == 0);
     CHECK_EQ_INT(has_fp16(pkg), 0);
     /* round trip and re-target with the defaults: still fp32 */
-    rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --target ios17 2>&1", mk_test_bin(),
-                    pkg, rt);
+    rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --target ios17 2>&1", mk_test_bin(), pkg,
+                    rt);
     CHECK_MSG(rc == 0, "%s", out);
     CHECK_EQ_INT(has_fp16(rt), 0);
     /* asked for: fp16 */
@@ -225,8 +225,7 @@ TEST(convert_package_keeps_its_precision)
     const char *sh = mk_test_shared_dir();
     if (!sh) SKIP("../shared not available: the fp32 golden package was not re-targeted");
     char golden[1024];
-    snprintf(golden, sizeof golden, "%s/golden/d_mlp_linear_relu_softmax_fp32_ios17.mlpackage",
-             sh);
+    snprintf(golden, sizeof golden, "%s/golden/d_mlp_linear_relu_softmax_fp32_ios17.mlpackage", sh);
     if (!mk_path_exists(golden)) SKIP("%s missing", golden);
     CHECK_EQ_INT(has_fp16(golden), 0);
     rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --target ios18 2>&1", mk_test_bin(),

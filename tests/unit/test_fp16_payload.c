@@ -77,8 +77,8 @@ static const mk_value *fp16_weight(const pl *t, int i)
     {
         const mk_value *y = op->kind == MK_OP_MATMUL ? mk_ir_arg(op, "y") : NULL;
         size_t n = strlen(yn);
-        if (y && y->cst && y->type.dtype == MK_DT_FP16 && op->name &&
-            !strncmp(op->name, yn, n) && (op->name[n] == '_' || !op->name[n]))
+        if (y && y->cst && y->type.dtype == MK_DT_FP16 && op->name && !strncmp(op->name, yn, n) &&
+            (op->name[n] == '_' || !op->name[n]))
             return y; /* the fp16 matmul is y<i>_cast_fp16, its cast back y<i> */
     }
     return NULL;

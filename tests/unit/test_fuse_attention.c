@@ -86,8 +86,8 @@ static mk_value *softmax_last(tb *t, mk_value *x, int axis)
 
 static mk_value *mm(tb *t, mk_value *x, mk_value *y, int ty)
 {
-    return tb_op(t, MK_OP_MATMUL, "mm", "x", x, "y", y, "transpose_x", tb_bool(t, 0),
-                 "transpose_y", tb_bool(t, ty), NULL);
+    return tb_op(t, MK_OP_MATMUL, "mm", "x", x, "y", y, "transpose_x", tb_bool(t, 0), "transpose_y",
+                 tb_bool(t, ty), NULL);
 }
 
 /* GPT-2: q [1,4,8,16], k^T by a transpose of k's [1,8,4,16] view, * 0.3 (not 1/sqrt(16)),
@@ -181,7 +181,8 @@ TEST(fuse_attention_gqa_expanded)
     k = tb_op(&t, MK_OP_TILE, "krep", "x", k, "reps", tb_ints(&t, 4, 1, 4, 1, 1), NULL);
     v = tb_op(&t, MK_OP_TILE, "vrep", "x", v, "reps", tb_ints(&t, 4, 1, 4, 1, 1), NULL);
     k = tb_op(&t, MK_OP_MUL, "ks", "x", k, "y", tb_scalar(&t, F32, 0.25), NULL);
-    mk_value *kt = tb_op(&t, MK_OP_TRANSPOSE, "kt", "x", k, "perm", tb_ints(&t, 4, 0, 1, 3, 2), NULL);
+    mk_value *kt =
+        tb_op(&t, MK_OP_TRANSPOSE, "kt", "x", k, "perm", tb_ints(&t, 4, 0, 1, 3, 2), NULL);
     mk_value *s = mm(&t, q, kt, 0);
     s = tb_op(&t, MK_OP_SELECT, "masked", "cond", causal(&t, 3, 9, 0), "a",
               tb_scalar(&t, F32, -INFINITY), "b", s, NULL);

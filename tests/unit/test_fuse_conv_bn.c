@@ -300,8 +300,8 @@ TEST(fuse_conv_bn_chain_folds_twice)
     tb_init(&t, 8);
     mk_value *x = tb_in(&t, "x", F32, DIMS(1, 3, 7, 7));
     mk_value *w = rnd(&t, "w", DIMS(4, 3, 3, 3), -0.5, 0.5, 7);
-    mk_value *y = tb_op(&t, MK_OP_CONV, "c", "x", x, "weight", w, "pad_type",
-                        tb_str(&t, "custom"), "pad", tb_ints(&t, 4, 1, 1, 1, 1), NULL);
+    mk_value *y = tb_op(&t, MK_OP_CONV, "c", "x", x, "weight", w, "pad_type", tb_str(&t, "custom"),
+                        "pad", tb_ints(&t, 4, 1, 1, 1, 1), NULL);
     tb_out(&t, bn(&t, bn(&t, y, 4, 0.2, 1.0, 11), 4, -0.1, 2.0, 13));
     REQUIRE(!t.bad);
     int n;

@@ -76,10 +76,10 @@ static int count_entries(const char *dir, const char *keep)
 static int write_zero_npz(const char *path, const char *name, const int64_t *dims)
 {
     char hdr[256];
-    int hn = snprintf(hdr, sizeof hdr,
-                      "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld, %lld, %lld), }",
-                      (long long)dims[0], (long long)dims[1], (long long)dims[2],
-                      (long long)dims[3]);
+    int hn =
+        snprintf(hdr, sizeof hdr,
+                 "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld, %lld, %lld), }",
+                 (long long)dims[0], (long long)dims[1], (long long)dims[2], (long long)dims[3]);
     size_t pad = (64 - (10 + (size_t)hn + 1) % 64) % 64, hl = (size_t)hn + pad + 1;
     size_t nbytes = 4 * (size_t)(dims[0] * dims[1] * dims[2] * dims[3]), total = 10 + hl + nbytes;
     unsigned char *img = calloc(1, total);
@@ -121,8 +121,8 @@ TEST(npz_member_shape_checked_before_its_data_is_allocated)
     mk_status s = mk_tensors_load_for(p, 1, &spec, &l, &e);
     mk_set_memory_limit(0);
     CHECK_EQ_INT(s, MK_EINVAL);
-    CHECK_MSG(strstr(e.msg, "model expects [1, 3, 8, 8]") && strstr(e.msg, "big.npz:x.npy"),
-              "%s", e.msg);
+    CHECK_MSG(strstr(e.msg, "model expects [1, 3, 8, 8]") && strstr(e.msg, "big.npz:x.npy"), "%s",
+              e.msg);
     /* the one member of an archive for a one-input model is that input, checked the same */
     REQUIRE(write_zero_npz(npz, "nope", (int64_t[]){1, 3, 2048, 2048}));
     memset(&e, 0, sizeof e);
@@ -196,8 +196,8 @@ TEST(fifo_inputs_are_refused_not_waited_on)
     CHECK_MSG(rc == 2 && strstr(out, "not a regular file"), "rc %d: %s", rc, out);
     rc = mk_test_sh(out, sizeof out, "timeout 20 %s run %s -i %s/in.npz", mk_test_bin(), model, d);
     CHECK_MSG(rc == 2 && strstr(out, "not a regular file"), "rc %d: %s", rc, out);
-    rc = mk_test_sh(out, sizeof out, "timeout 20 %s run %s -i x=%s/in.npy", mk_test_bin(), model,
-                    d);
+    rc =
+        mk_test_sh(out, sizeof out, "timeout 20 %s run %s -i x=%s/in.npy", mk_test_bin(), model, d);
     CHECK_MSG(rc == 2 && strstr(out, "not a regular file"), "rc %d: %s", rc, out);
     rc = mk_test_sh(out, sizeof out, "timeout 20 %s info %s", mk_test_bin(), pkg);
     CHECK_MSG(rc == 2 && strstr(out, "not a regular file"), "rc %d: %s", rc, out);
@@ -338,8 +338,8 @@ TEST(failed_output_writes_keep_the_old_file)
                  "-o");
         snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %s", f);
         /* every write fails (EFBIG); before, fopen/zip truncated the old file to 0 bytes */
-        int rc = mk_test_sh(out, sizeof out, "(trap '' XFSZ; ulimit -f 0; %s %s)", mk_test_bin(),
-                            cmd);
+        int rc =
+            mk_test_sh(out, sizeof out, "(trap '' XFSZ; ulimit -f 0; %s %s)", mk_test_bin(), cmd);
         CHECK_MSG(rc == 2, "%s: rc %d: %s", outs[i], rc, out);
         mk_mapped m;
         REQUIRE(mk_file_map(f, &m, &e) == MK_OK);
@@ -349,12 +349,12 @@ TEST(failed_output_writes_keep_the_old_file)
         CHECK_MSG(!strstr(out, ".tmp-"), "temp path named: %s", out);
     }
     /* a package: the old one stays, the message names the output, not a temp dir */
-    int rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s/p.mlpackage", mk_test_bin(), model, d);
+    int rc =
+        mk_test_sh(out, sizeof out, "%s convert %s -o %s/p.mlpackage", mk_test_bin(), model, d);
     REQUIRE(rc == 0);
     rc = mk_test_sh(out, sizeof out, "(trap '' XFSZ; ulimit -f 0; %s convert %s -o %s/p.mlpackage)",
                     mk_test_bin(), model, d);
-    CHECK_MSG(rc == 2 && strstr(out, "p.mlpackage") && !strstr(out, ".tmp-"), "rc %d: %s", rc,
-              out);
+    CHECK_MSG(rc == 2 && strstr(out, "p.mlpackage") && !strstr(out, ".tmp-"), "rc %d: %s", rc, out);
     mk_program *q = NULL;
     mk_err qe = {0};
     snprintf(f, sizeof f, "%s/p.mlpackage", d);
@@ -442,8 +442,10 @@ static int write_ext_model(const char *dir, const char *link_to, char *model, si
     char wb[1300];
     snprintf(wb, sizeof wb, "%s/w.bin", dir);
     float v[4] = {1, 2, 3, 4};
-    if (link_to) ok = ok && symlink(link_to, wb) == 0;
-    else ok = ok && mk_file_write_all(wb, v, sizeof v, &e) == MK_OK;
+    if (link_to)
+        ok = ok && symlink(link_to, wb) == 0;
+    else
+        ok = ok && mk_file_write_all(wb, v, sizeof v, &e) == MK_OK;
     return ok;
 }
 

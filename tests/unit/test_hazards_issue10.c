@@ -73,8 +73,8 @@ TEST(fix_h13_keeps_epsilon_in_domain_u)
         const char *sh = mk_test_shared_dir();
         char tool[1024], ct[1024], pkg[1024], out[16384];
         snprintf(tool, sizeof tool, "%s/tools/validate_mlpackage.py", sh ? sh : ".");
-        snprintf(ct, sizeof ct, "%s", getenv("MILKIT_COREMLTOOLS") ? getenv("MILKIT_COREMLTOOLS")
-                                                                   : "/work/ct");
+        snprintf(ct, sizeof ct, "%s",
+                 getenv("MILKIT_COREMLTOOLS") ? getenv("MILKIT_COREMLTOOLS") : "/work/ct");
         snprintf(pkg, sizeof pkg, "%s/h13_fixed.mlpackage", mk_test_tmpdir());
         if (!sh || access(tool, R_OK) != 0 || access(ct, R_OK) != 0) {
             mk_program_free(q);
@@ -165,8 +165,8 @@ static void mask_prog(tb *t, mform f, double s)
     case M_TILE: {
         mk_value *c = tb_const(t, "mask1", F16, DIMS(1, 1), s, 0);
         mk_value *z = tb_const(t, "zero", F16, DIMS(1, 3), 0, 0);
-        mk_value *row = tb_op(t, MK_OP_CONCAT, "row", "values", z, "values", c, "axis",
-                              tb_int(t, 1), NULL);
+        mk_value *row =
+            tb_op(t, MK_OP_CONCAT, "row", "values", z, "values", c, "axis", tb_int(t, 1), NULL);
         m = tb_op(t, MK_OP_TILE, "mask", "x", row, "reps", tb_ints(t, 2, 2, 1), NULL);
         break;
     }
@@ -256,9 +256,9 @@ TEST(lint_h3_only_for_fp16)
     tb_init(&t, 8);
     mk_value *x = tb_x(&t, 1, DIMS(1, 4, 6));
     mk_value *w = tb_const(&t, "w", F16, DIMS(4, 2, 3), -0.4, 0.03);
-    tb_out(&t, tb_op(&t, MK_OP_CONV_TRANSPOSE, "y", "x", x, "weight", w, "strides",
-                     tb_ints(&t, 1, 2), "pad_type", tb_str(&t, "custom"), "pad",
-                     tb_ints(&t, 2, 1, 0), NULL));
+    tb_out(&t,
+           tb_op(&t, MK_OP_CONV_TRANSPOSE, "y", "x", x, "weight", w, "strides", tb_ints(&t, 1, 2),
+                 "pad_type", tb_str(&t, "custom"), "pad", tb_ints(&t, 2, 1, 0), NULL));
     REQUIRE(!t.bad);
     CHECK(lint_hits(t.p, "H3", 0, NULL, &h) > 0);
     mk_ir_program_free(t.p);
@@ -397,10 +397,17 @@ TEST(infer_norm_ranks_follow_coremltools_type_inference)
         mk_op_kind k;
         int rank, ok;
     } cs[] = {
-        {MK_OP_INSTANCE_NORM, 2, 1}, {MK_OP_INSTANCE_NORM, 5, 1}, {MK_OP_INSTANCE_NORM, 1, 0},
-        {MK_OP_BATCH_NORM, 2, 1},    {MK_OP_BATCH_NORM, 6, 1},    {MK_OP_LOCAL_RESPONSE_NORM, 2, 1},
-        {MK_OP_LOCAL_RESPONSE_NORM, 5, 1}, {MK_OP_L2_NORM, 2, 0}, {MK_OP_L2_NORM, 5, 1},
-        {MK_OP_LAYER_NORM, 1, 1},    {MK_OP_LAYER_NORM, 5, 1},
+        {MK_OP_INSTANCE_NORM, 2, 1},
+        {MK_OP_INSTANCE_NORM, 5, 1},
+        {MK_OP_INSTANCE_NORM, 1, 0},
+        {MK_OP_BATCH_NORM, 2, 1},
+        {MK_OP_BATCH_NORM, 6, 1},
+        {MK_OP_LOCAL_RESPONSE_NORM, 2, 1},
+        {MK_OP_LOCAL_RESPONSE_NORM, 5, 1},
+        {MK_OP_L2_NORM, 2, 0},
+        {MK_OP_L2_NORM, 5, 1},
+        {MK_OP_LAYER_NORM, 1, 1},
+        {MK_OP_LAYER_NORM, 5, 1},
     };
     static const int64_t dims[6] = {2, 3, 2, 2, 3, 2};
     for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
@@ -490,8 +497,8 @@ TEST(lint_cli_exit_codes_follow_severity)
     CHECK_MSG(rc == 1 && strstr(out, "warning H19"), "warning: rc %d: %s", rc, out);
     rc = mk_test_sh(out, sizeof out, "'%s' lint '%s' --skip H19,H2O", mk_test_bin(), warn);
     CHECK_MSG(rc == 2 && strstr(out, "'H2O'"), "typo in --skip: rc %d: %s", rc, out);
-    rc = mk_test_sh(out, sizeof out, "'%s' fix '%s' -o '%s/x.mlpackage' --only H99",
-                    mk_test_bin(), warn, mk_test_tmpdir());
+    rc = mk_test_sh(out, sizeof out, "'%s' fix '%s' -o '%s/x.mlpackage' --only H99", mk_test_bin(),
+                    warn, mk_test_tmpdir());
     CHECK_MSG(rc == 2 && strstr(out, "'H99'"), "fix --only H99: rc %d: %s", rc, out);
     rc = mk_test_sh(out, sizeof out, "'%s' lint '%s' --precision fp32", mk_test_bin(), warn);
     CHECK_MSG(rc == 2 && strstr(out, ".onnx"), "--precision on a package: rc %d: %s", rc, out);
@@ -541,8 +548,8 @@ TEST(lint_onnx_judges_the_converted_package)
               out);
     rc = mk_test_sh(out, sizeof out, "'%s' lint '%s' --shape %s --precision fp32", mk_test_bin(),
                     model, shape);
-    CHECK_MSG(rc == 1 && strstr(out, "warning H19") && !strstr(out, " H2:"),
-              "fp32 view: rc %d: %s", rc, out);
+    CHECK_MSG(rc == 1 && strstr(out, "warning H19") && !strstr(out, " H2:"), "fp32 view: rc %d: %s",
+              rc, out);
     rc = mk_test_sh(out, sizeof out, "'%s' lint '%s' --shape %s --precision fp32 --no-fix",
                     mk_test_bin(), model, shape);
     CHECK_MSG(rc == 1 && strstr(out, " H2:"), "as imported: rc %d: %s", rc, out);

@@ -1472,8 +1472,8 @@ TEST(interp_session_allocation_failure_loop)
         mk_value *r = op(&B, MK_OP_RELU, 1, "x", xin, NULL);
         mk_value *s = op(&B, MK_OP_SOFTMAX, 1, "x", r, "axis", cis(&B, -1), NULL);
         mk_value *m = op(&B, MK_OP_MUL, 1, "x", s, "y", xin, NULL);
-        mk_value *c = op(&B, MK_OP_CONCAT, 1, "values", m, "axis", cis(&B, 0), "interleave",
-                         cb(&B, 0), NULL);
+        mk_value *c =
+            op(&B, MK_OP_CONCAT, 1, "values", m, "axis", cis(&B, 0), "interleave", cb(&B, 0), NULL);
         REQUIRE(c && !B.oom && mk_ir_block_set_outputs(B.p, B.b, 1, &c));
         fa.calls = 0;
         fa.fail_at = n;

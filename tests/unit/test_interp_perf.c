@@ -120,8 +120,8 @@ static mk_value *conv(bld *B, mk_value *x, int cout, int cin_g, int kh, int kw, 
     int32_t one[2] = {1, 1}, dl[2] = {dil, dil};
     float sc = 1.0f / sqrtf((float)(cin_g * kh * kw));
     return op(B, MK_OP_CONV, "x", x, "weight", crand(B, 4, wd, seed, sc), "bias",
-              crand(B, 1, bd, seed + 1, 0.1f), "strides", ci(B, 2, one), "dilations",
-              ci(B, 2, dl), "pad_type", cs(B, "same"), "groups", cis(B, g), NULL);
+              crand(B, 1, bd, seed + 1, 0.1f), "strides", ci(B, 2, one), "dilations", ci(B, 2, dl),
+              "pad_type", cs(B, "same"), "groups", cis(B, g), NULL);
 }
 
 /* A small CNN + attention-like tail covering the kernels with threaded paths: im2col conv with
@@ -134,16 +134,16 @@ static mk_value *build_net(bld *B, int C, int H, int W)
     mk_value *y = conv(B, x, C, 3, 3, 3, 1, 1, 11);
     y = op(B, MK_OP_RELU, "x", y, NULL);
     mk_value *d = conv(B, y, C, 1, 3, 3, C, 2, 13);
-    mk_value *hs = op(B, MK_OP_SIGMOID_HARD, "x", d, "alpha", cfs(B, 1.0f / 6), "beta",
-                      cfs(B, 0.5f), NULL);
+    mk_value *hs =
+        op(B, MK_OP_SIGMOID_HARD, "x", d, "alpha", cfs(B, 1.0f / 6), "beta", cfs(B, 0.5f), NULL);
     y = op(B, MK_OP_MUL, "x", d, "y", hs, NULL);
     y = conv(B, y, C, C, 1, 1, 1, 1, 17);
     y = op(B, MK_OP_ADD, "x", y, "y", d, NULL);
     int32_t shp[3] = {1, C, H * W};
     y = op(B, MK_OP_RESHAPE, "x", y, "shape", ci(B, 3, shp), NULL);
     int32_t ax = -1;
-    mk_value *ln = op(B, MK_OP_LAYER_NORM, "x", y, "axes", ci(B, 1, &ax), "epsilon",
-                      cfs(B, 1e-5f), NULL);
+    mk_value *ln =
+        op(B, MK_OP_LAYER_NORM, "x", y, "axes", ci(B, 1, &ax), "epsilon", cfs(B, 1e-5f), NULL);
     mk_value *s = op(B, MK_OP_MATMUL, "x", ln, "y", ln, "transpose_y",
                      mk_ir_const_bool(B->p, B->b, "b", 1, (const uint8_t[]){1}, 1), NULL);
     s = op(B, MK_OP_SOFTMAX, "x", s, "axis", cis(B, -1), NULL);
@@ -297,8 +297,8 @@ TEST(cli_run_profile_text_and_json)
     REQUIRE(mk_test_sh(out, sizeof out, "%s run %s -j 1 --profile", mk_test_bin(), pkg) == 0);
     CHECK(strstr(out, "profile: total") && strstr(out, "kernel path") &&
           strstr(out, "conv: depthwise direct") && strstr(out, "layer_norm"));
-    REQUIRE(mk_test_sh(out, sizeof out, "%s run %s -j 1 --profile --json --repeat 2",
-                       mk_test_bin(), pkg) == 0);
+    REQUIRE(mk_test_sh(out, sizeof out, "%s run %s -j 1 --profile --json --repeat 2", mk_test_bin(),
+                       pkg) == 0);
     CHECK_MSG(out[0] == '{' && strstr(out, "\"total_ms\":") && strstr(out, "\"kinds\":[") &&
                   strstr(out, "\"path\":\"conv: 1x1 sgemm (no copy)\"") &&
                   !strstr(out, "median_ms"),
@@ -471,8 +471,8 @@ TEST(interp_fp16_emulate_fused_chains_bit_identical)
         int64_t xd[4] = {1, 3, 11, 17};
         mk_value *x = b_input(&B, "x", 4, xd, 4, 3.0f);
         mk_value *c = conv(&B, x, 8, 3, 3, 3, 1, 1, 31);
-        mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 0.2f), "beta",
-                         cfs(&B, 0.5f), NULL);
+        mk_value *h =
+            op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 0.2f), "beta", cfs(&B, 0.5f), NULL);
         mk_value *y = op(&B, MK_OP_MUL, "x", c, "y", h, NULL);
         y = op(&B, MK_OP_MUL, "x", y, "y", cfs(&B, big ? 30000.0f : 1.7f), NULL);
         mk_value *a = op(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 3.0f), NULL);
@@ -523,9 +523,8 @@ TEST(interp_fused_batch_norm_bit_identical)
             mk_value *x = b_input(&B, "x", 4, xd, 8, 2.0f);
             mk_value *c = conv(&B, x, C, C / G, 3, 3, G, 1, 41 + (unsigned)gi);
             mk_value *bn = op(&B, MK_OP_BATCH_NORM, "x", c, "mean", crand(&B, 1, cd, 4, 0.5f),
-                              "variance", cfs(&B, 0.7f), "gamma",
-                              crand(&B, 1, cd, 6, 2.0f), "beta", crand(&B, 1, cd, 7, 1.0f),
-                              "epsilon", cfs(&B, 1e-3f), NULL);
+                              "variance", cfs(&B, 0.7f), "gamma", crand(&B, 1, cd, 6, 2.0f), "beta",
+                              crand(&B, 1, cd, 7, 1.0f), "epsilon", cfs(&B, 1e-3f), NULL);
             mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", bn, "alpha", cfs(&B, 0.2f), "beta",
                              cfs(&B, 0.5f), NULL);
             mk_value *y = op(&B, MK_OP_MUL, "x", bn, "y", h, NULL);

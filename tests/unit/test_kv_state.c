@@ -121,8 +121,7 @@ TEST(kv_state_tiny_cache_matches_explicit_cache)
         ro.shapes = shapes;
         mk_program *orig = NULL;
         mk_tensor oin[2] = {{(char *)"x", 11, 4, {1, 2, 1, 4}, x, sizeof x},
-                            {(char *)"past", 11, 4, {1, 2, filled, 4}, pk,
-                             (size_t)filled * 32}};
+                            {(char *)"past", 11, 4, {1, 2, filled, 4}, pk, (size_t)filled * 32}};
         mk_tensor_list oil = {2, oin};
         CHECK_MSG(mk_onnx_import_mem(b.packed, b.packed_len, "kv.onnx", &ro, NULL, &orig, &e) ==
                           MK_OK &&
@@ -180,7 +179,8 @@ TEST(kv_state_bad_options_refused)
         CHECK_MSG(access(pkg, F_OK) != 0, "%s: a package was written", cases[i].opts);
     }
     /* the automatic pairing finds past/present */
-    int rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --target ios18 --context 8 "
+    int rc = mk_test_sh(out, sizeof out,
+                        "%s convert %s -o %s --target ios18 --context 8 "
                         "--precision fp32 && %s info %s",
                         mk_test_bin(), onnx, pkg, mk_test_bin(), pkg);
     CHECK_MSG(rc == 0 && strstr(out, "states:") && strstr(out, "[1, 2, 8, 4]") &&
@@ -200,8 +200,9 @@ TEST(kv_state_hugging_face_names)
     REQUIRE(write_file(onnx, b.packed, b.packed_len));
     ob_free(&b);
     const char *bin = mk_test_bin();
-    int rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --target ios18 --context 8 && %s info %s",
-                        bin, onnx, pkg, bin, pkg);
+    int rc =
+        mk_test_sh(out, sizeof out, "%s convert %s -o %s --target ios18 --context 8 && %s info %s",
+                   bin, onnx, pkg, bin, pkg);
     CHECK_MSG(rc == 0 && strstr(out, "past_key_values_0_key") && strstr(out, "[1, 2, 8, 4]") &&
                   !strstr(out, "present_0_key"),
               "auto: rc %d: %s", rc, out);
@@ -237,8 +238,10 @@ TEST(kv_state_and_fuse_attention_alloc_failure_loops)
 {
     for (int which = 0; which < 2; which++) {
         ob b;
-        if (which) attention_model(&b);
-        else cache_model(&b);
+        if (which)
+            attention_model(&b);
+        else
+            cache_model(&b);
         static const char *const shapes[] = {"past=1,2,3,4"};
         mk_convert_options co;
         memset(&co, 0, sizeof co);
@@ -269,8 +272,10 @@ TEST(kv_state_and_fuse_attention_alloc_failure_loops)
             static const mk_kv_pair pair[] = {{"past", "present"}};
             int r = which ? mk_pass_fuse_attention(p, &e)
                           : mk_kv_to_state(p, pair, 1, 8, "cache_length", &e);
-            if (r >= 1) ok = 1;
-            else if (r != -1 || e.code != MK_ENOMEM) clean = 0;
+            if (r >= 1)
+                ok = 1;
+            else if (r != -1 || e.code != MK_ENOMEM)
+                clean = 0;
             fa.fail_at = 0;
             mk_program_free(p);
         }

@@ -89,20 +89,19 @@ TEST(multifunction_convert_shares_weights)
     const char *bin = mk_test_bin();
     for (int fp32 = 0; fp32 < 2; fp32++) {
         const char *prec = fp32 ? "--precision fp32" : "--precision fp16 --no-calibrate";
-        int rc = mk_test_sh(out, sizeof out,
-                            "%s convert %s -o %s --target ios18 %s --function prefill:x=1,16,64 "
-                            "--function decode:x=1,1,64 && %s convert %s -o %s --target ios18 %s "
-                            "--shape x=1,16,64 && %s convert %s -o %s --target ios18 %s --shape "
-                            "x=1,1,64 && %s info %s",
-                            bin, onnx, mf, prec, bin, onnx, s16, prec, bin, onnx, s1, prec, bin,
-                            mf);
+        int rc =
+            mk_test_sh(out, sizeof out,
+                       "%s convert %s -o %s --target ios18 %s --function prefill:x=1,16,64 "
+                       "--function decode:x=1,1,64 && %s convert %s -o %s --target ios18 %s "
+                       "--shape x=1,16,64 && %s convert %s -o %s --target ios18 %s --shape "
+                       "x=1,1,64 && %s info %s",
+                       bin, onnx, mf, prec, bin, onnx, s16, prec, bin, onnx, s1, prec, bin, mf);
         CHECK_MSG(rc == 0 && strstr(out, "functions: 2") && strstr(out, "prefill (default)") &&
                       strstr(out, "function decode"),
                   "%s: rc %d: %s", prec, rc, out);
         long long m = weight_size(mf), one = weight_size(s16);
         printf("      %s: weight.bin two functions %lld bytes, one function %lld\n", prec, m, one);
-        CHECK_MSG(m > 0 && one > 0 && m * 100 <= one * 101, "%s: %lld vs %lld bytes", prec, m,
-                  one);
+        CHECK_MSG(m > 0 && one > 0 && m * 100 <= one * 101, "%s: %lld vs %lld bytes", prec, m, one);
         CHECK_MSG(one >= D * D * (fp32 ? 4 : 2), "%s: weights missing (%lld bytes)", prec, one);
         same_as_single(tc, mf, "prefill", s16);
         same_as_single(tc, mf, "decode", s1);

@@ -674,9 +674,8 @@ TEST(onnx_external_data)
         t->n_external_data = 3;
         t->external_data = ob_alloc(&b, 3 * sizeof(void *));
         const char *keys[3] = {"location", "offset", "length"};
-        const char *vals[3][3] = {{"ext_w.bin", "4", "64"},
-                                  {"missing.bin", "0", "64"},
-                                  {"../../etc/passwd", "0", "64"}};
+        const char *vals[3][3] = {
+            {"ext_w.bin", "4", "64"}, {"missing.bin", "0", "64"}, {"../../etc/passwd", "0", "64"}};
         for (int i = 0; i < 3; i++) {
             Onnx__StringStringEntryProto *kv = ob_alloc(&b, sizeof *kv);
             onnx__string_string_entry_proto__init(kv);
@@ -700,8 +699,8 @@ TEST(onnx_external_data)
             CHECK_MSG(st == MK_OK, "%s", e.msg);
             int ok = 0;
             if (p) MK_FOR_OPS(mk_ir_main(p)->block, op)
-                if (op->kind == MK_OP_CONST && op->outputs[0]->type.rank == 2)
-                    ok = mk_const_get_f64(op->outputs[0], 15) == 3.75;
+            if (op->kind == MK_OP_CONST && op->outputs[0]->type.rank == 2)
+                ok = mk_const_get_f64(op->outputs[0], 15) == 3.75;
             CHECK(ok);
         } else {
             CHECK(st != MK_OK);
@@ -725,9 +724,12 @@ TEST(onnx_allocation_failures_never_crash)
         mk_program *p = NULL;
         mk_err e = {0};
         mk_status st = mk_onnx_import_mem(b.packed, b.packed_len, "oom", NULL, &fa.base, &p, &e);
-        if (st == MK_OK) ok = 1;
-        else if (st == MK_ENOMEM) oom++;
-        else CHECK_MSG(0, "unexpected error at %ld: %s", n, e.msg);
+        if (st == MK_OK)
+            ok = 1;
+        else if (st == MK_ENOMEM)
+            oom++;
+        else
+            CHECK_MSG(0, "unexpected error at %ld: %s", n, e.msg);
         mk_ir_program_free(p);
     }
     CHECK(ok);

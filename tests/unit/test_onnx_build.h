@@ -68,7 +68,8 @@ static inline void ob_init(ob *b, int opset)
 }
 
 /* Value info with elem type et; dims < 0 become dim_param "N"; rank < 0 means no shape. */
-static inline Onnx__ValueInfoProto *ob_vi(ob *b, const char *name, int et, int rank, const int64_t *dims)
+static inline Onnx__ValueInfoProto *ob_vi(ob *b, const char *name, int et, int rank,
+                                          const int64_t *dims)
 {
     Onnx__ValueInfoProto *vi = ob_alloc(b, sizeof *vi);
     onnx__value_info_proto__init(vi);
@@ -116,7 +117,7 @@ static inline void ob_output(ob *b, const char *name)
 }
 
 static inline Onnx__TensorProto *ob_tensor(ob *b, const char *name, int et, int rank,
-                                    const int64_t *dims, const void *raw, size_t raw_len)
+                                           const int64_t *dims, const void *raw, size_t raw_len)
 {
     Onnx__TensorProto *t = ob_alloc(b, sizeof *t);
     onnx__tensor_proto__init(t);
@@ -148,7 +149,8 @@ static inline void ob_init_f(ob *b, const char *name, int rank, const int64_t *d
         ob_tensor(b, name, 1, rank, dims, v, 4 * ob_numel(rank, dims));
 }
 
-static inline void ob_init_i(ob *b, const char *name, int rank, const int64_t *dims, const int64_t *v)
+static inline void ob_init_i(ob *b, const char *name, int rank, const int64_t *dims,
+                             const int64_t *v)
 {
     b->g->initializer[b->g->n_initializer++] =
         ob_tensor(b, name, 7, rank, dims, v, 8 * ob_numel(rank, dims));
@@ -187,7 +189,7 @@ static inline Onnx__NodeProto *ob_node(ob *b, const char *op, const char *ins, c
 }
 
 static inline Onnx__AttributeProto *ob_attr(ob *b, Onnx__NodeProto *n, const char *name,
-                                     Onnx__AttributeProto__AttributeType t)
+                                            Onnx__AttributeProto__AttributeType t)
 {
     Onnx__AttributeProto *a = ob_alloc(b, sizeof *a);
     onnx__attribute_proto__init(a);
@@ -220,7 +222,8 @@ static inline void ob_attr_s(ob *b, Onnx__NodeProto *n, const char *name, const 
     a->s.len = strlen(v);
 }
 
-static inline void ob_attr_ints(ob *b, Onnx__NodeProto *n, const char *name, int k, const int64_t *v)
+static inline void ob_attr_ints(ob *b, Onnx__NodeProto *n, const char *name, int k,
+                                const int64_t *v)
 {
     Onnx__AttributeProto *a = ob_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     a->n_ints = (size_t)k;

@@ -26,8 +26,8 @@ static long run_dims(mk_test_ctx *tc, const mk_program *p, int rank, const int64
     snprintf(nm, sizeof nm, "%s", p->inputs[0].name);
     size_t n = 1;
     for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
-    mk_tensor t = {.name = nm, .dtype = MK_DT_FP32, .rank = rank, .nbytes = n * 4,
-                   .data = (void *)x};
+    mk_tensor t = {
+        .name = nm, .dtype = MK_DT_FP32, .rank = rank, .nbytes = n * 4, .data = (void *)x};
     memcpy(t.dims, dims, (size_t)rank * sizeof *dims);
     mk_tensor_list in = {1, &t}, res = {0, NULL};
     mk_run_options ro = {0};

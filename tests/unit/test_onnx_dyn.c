@@ -115,7 +115,9 @@ TEST(onnx_dynamic_shape_chain_matches_fixed)
                 int same = x->rank == y->rank && x->nbytes == y->nbytes;
                 for (int d = 0; same && d < x->rank; d++) same = x->dims[d] == y->dims[d];
                 CHECK_MSG(same, "%s: output %d shape differs", spec, i);
-                if (same) CHECK_MSG(!memcmp(x->data, y->data, x->nbytes), "%s: output %d differs", spec, i);
+                if (same)
+                    CHECK_MSG(!memcmp(x->data, y->data, x->nbytes), "%s: output %d differs", spec,
+                              i);
             }
             /* the reshape output is [1, H, 3W], tile [1, 3, H, 3W] */
             CHECK(a.n > 1 && a.items[0].dims[1] == h && a.items[0].dims[2] == 3 * w);

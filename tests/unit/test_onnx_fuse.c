@@ -61,9 +61,11 @@ static void build_ln(ob *b, const ln_opts *o)
     ob_node(b, "Div", "d,sd", o->gamma_rank ? "nrm" : "y");
     if (o->gamma_rank) {
         int64_t gd[3] = {1, 1, 1};
-        for (int i = 0; i < o->n_axes; i++) gd[o->gamma_rank - o->n_axes + i] = X_DIMS[3 - o->n_axes + i];
+        for (int i = 0; i < o->n_axes; i++)
+            gd[o->gamma_rank - o->n_axes + i] = X_DIMS[3 - o->n_axes + i];
         float gv[64], bv[64];
-        for (int i = 0; i < 64; i++) gv[i] = 0.5f + 0.1f * (float)(i % 5), bv[i] = 0.2f * (float)(i % 3) - 0.1f;
+        for (int i = 0; i < 64; i++)
+            gv[i] = 0.5f + 0.1f * (float)(i % 5), bv[i] = 0.2f * (float)(i % 3) - 0.1f;
         ob_init_f(b, "gamma", o->gamma_rank, gd, gv);
         ob_node(b, "Mul", "nrm,gamma", o->beta ? "sc" : "y");
         if (o->beta) {
@@ -80,8 +82,8 @@ static mk_program *import_flags(mk_test_ctx *tc, ob *b, unsigned flags)
     mk_program *p = NULL;
     mk_err e = {0};
     if (!b->packed) ob_pack(b);
-    mk_status st = mk_onnx_import_mem_ex(b->packed, b->packed_len, "ln.onnx", NULL, flags, NULL,
-                                         &p, &e);
+    mk_status st =
+        mk_onnx_import_mem_ex(b->packed, b->packed_len, "ln.onnx", NULL, flags, NULL, &p, &e);
     CHECK_MSG(st == MK_OK, "import: %s", e.msg);
     if (st != MK_OK) return NULL;
     mk_err ve = {0};
@@ -119,7 +121,8 @@ static double run_diff(mk_test_ctx *tc, const mk_program *a, const mk_program *b
         if (!(d <= worst)) worst = d;
         mag += fabs(y[i]);
     }
-    CHECK_MSG(mag > 0.1 * (double)n, "outputs are suspiciously small (mean |y| %g)", mag / (double)n);
+    CHECK_MSG(mag > 0.1 * (double)n, "outputs are suspiciously small (mean |y| %g)",
+              mag / (double)n);
 out:
     mk_tensor_list_free(&in);
     mk_tensor_list_free(&oa);
@@ -206,14 +209,14 @@ TEST(onnx_fuse_layer_norm_left_alone)
 
 /* Options for the decomposed hard_swish / hard_sigmoid. */
 typedef struct hs_opts {
-    int swish;       /* multiply by x */
-    int mul_first;   /* x * (clip / 6) instead of (x * clip) / 6 */
-    int by_sixth;    /* Mul by 1/6 instead of Div by 6 */
-    int commute;     /* constants and x on the other side of Add / Mul */
-    int opset;       /* < 11: Clip bounds as attributes */
+    int swish;     /* multiply by x */
+    int mul_first; /* x * (clip / 6) instead of (x * clip) / 6 */
+    int by_sixth;  /* Mul by 1/6 instead of Div by 6 */
+    int commute;   /* constants and x on the other side of Add / Mul */
+    int opset;     /* < 11: Clip bounds as attributes */
     float add, lo, hi, div;
-    int share;       /* 1: clip output also a graph output; 2: the /6 value also one */
-    int other_x;     /* multiply by a second input instead of x */
+    int share;   /* 1: clip output also a graph output; 2: the /6 value also one */
+    int other_x; /* multiply by a second input instead of x */
 } hs_opts;
 
 static const int64_t HS_DIMS[4] = {2, 3, 4, 5};
@@ -279,8 +282,7 @@ static void hs_equal(mk_test_ctx *tc, const mk_program *a, const mk_program *b, 
         CHECK_MSG(0, "run: %s", e.msg);
         goto out;
     }
-    REQUIRE(oa.n >= 1 && obl.n >= 1 && oa.items[0].nbytes == n * 4 &&
-            obl.items[0].nbytes == n * 4);
+    REQUIRE(oa.n >= 1 && obl.n >= 1 && oa.items[0].nbytes == n * 4 && obl.items[0].nbytes == n * 4);
     const float *ya = oa.items[0].data, *yb = obl.items[0].data;
     double worst = 0, worst_ref = 0;
     for (size_t i = 0; i < n; i++) {

@@ -15,19 +15,18 @@ enum { NONE, SUM, MEAN };
 static const char *const red_names[] = {"none", "sum", "mean"};
 
 typedef struct lcase {
-    int sce;            /* SoftmaxCrossEntropyLoss instead of NLL */
-    int rank;           /* of the input */
-    int64_t dims[5];    /* input dims [N, C, d...] */
-    int rt_target;      /* target is a graph input (else an initializer) */
-    int weight;         /* pass class weights */
-    int has_ii, ii;     /* ignore_index */
-    int red;            /* NONE / SUM / MEAN; -1 leaves the attribute off (mean) */
-    int log_prob;       /* SCE: ask for the second output */
+    int sce;         /* SoftmaxCrossEntropyLoss instead of NLL */
+    int rank;        /* of the input */
+    int64_t dims[5]; /* input dims [N, C, d...] */
+    int rt_target;   /* target is a graph input (else an initializer) */
+    int weight;      /* pass class weights */
+    int has_ii, ii;  /* ignore_index */
+    int red;         /* NONE / SUM / MEAN; -1 leaves the attribute off (mean) */
+    int log_prob;    /* SCE: ask for the second output */
 } lcase;
 
 /* The ONNX definition by loops: lp[n, c, d] log-probabilities, loss per element or reduced. */
-static int ref_loss(const lcase *k, const float *lp, const int32_t *t, const float *w,
-                    double *out)
+static int ref_loss(const lcase *k, const float *lp, const int32_t *t, const float *w, double *out)
 {
     int N = (int)k->dims[0], C = (int)k->dims[1], D = 1;
     for (int i = 2; i < k->rank; i++) D *= (int)k->dims[i];
@@ -86,8 +85,10 @@ static void run_case(mk_test_ctx *tc, const lcase *k)
     int64_t td[4] = {N}, cd = C;
     for (int i = 2; i < k->rank; i++) td[i - 1] = k->dims[i];
     ob_input(&b, "x", 1, k->rank, k->dims);
-    if (k->rt_target) ob_input(&b, "t", 7, k->rank - 1, td);
-    else ob_init_i(&b, "t", k->rank - 1, td, t64);
+    if (k->rt_target)
+        ob_input(&b, "t", 7, k->rank - 1, td);
+    else
+        ob_init_i(&b, "t", k->rank - 1, td, t64);
     if (k->weight) ob_init_f(&b, "w", 1, &cd, w);
     const char *ins = k->weight ? "x,t,w" : "x,t";
     const char *op = k->sce ? "SoftmaxCrossEntropyLoss" : "NegativeLogLikelihoodLoss";

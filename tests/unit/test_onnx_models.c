@@ -62,8 +62,10 @@ static mk_program *convert_save_reload(mk_test_ctx *tc, const char *name, int n_
         if (q) CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "%s reload verify: %s", name, e.msg);
         if (q) CHECK_EQ_INT(q->n_outputs, p->n_outputs);
     }
-    if (orig) *orig = p;
-    else mk_ir_program_free(p);
+    if (orig)
+        *orig = p;
+    else
+        mk_ir_program_free(p);
     return q ? q : (mk_program *)1;
 }
 
@@ -72,9 +74,9 @@ static void done(mk_program *q)
     if (q && q != (mk_program *)1) mk_program_free(q);
 }
 
-#define NEED(q, name)                                                                          \
-    do {                                                                                       \
-        if (!(q)) SKIP("model %s unavailable (tests/fetch_models.sh: offline or no npm)", name); \
+#define NEED(q, name)                                                                              \
+    do {                                                                                           \
+        if (!(q)) SKIP("model %s unavailable (tests/fetch_models.sh: offline or no npm)", name);   \
     } while (0)
 
 TEST(onnx_model_silero_vad)
@@ -86,7 +88,8 @@ TEST(onnx_model_silero_vad)
     NEED(q, "silero_vad");
     if (p) {
         int lstm = 0, cond = 0;
-        MK_FOR_OPS(mk_ir_main(p)->block, op) {
+        MK_FOR_OPS(mk_ir_main(p)->block, op)
+        {
             lstm += op->kind == MK_OP_LSTM;
             cond += op->kind == MK_OP_COND;
         }
@@ -161,8 +164,8 @@ TEST(onnx_model_ppocr_det_flexible)
             CHECK_EQ_INT(oa.items[0].nbytes, 64 * 96 * 4);
             CHECK_EQ_INT(oa.items[0].nbytes, ob.items[0].nbytes);
             size_t bad = 0;
-            for (size_t i = 0; i < ob.items[0].nbytes / 4 && oa.items[0].nbytes == ob.items[0].nbytes;
-                 i++) {
+            for (size_t i = 0;
+                 i < ob.items[0].nbytes / 4 && oa.items[0].nbytes == ob.items[0].nbytes; i++) {
                 double a = ((float *)oa.items[0].data)[i], b = ((float *)ob.items[0].data)[i];
                 if (!(fabs(a - b) <= 1e-6 + 1e-4 * fabs(b))) bad++;
             }

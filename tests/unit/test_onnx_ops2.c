@@ -284,8 +284,8 @@ static void resize_case(mk_test_ctx *tc, const char *mode, const char *ct, const
         const void *d[1] = {x};
         if (out_w <= 8 && run1(tc, p, 1, d, y, (size_t)out_w * 4))
             for (int i = 0; i < out_w; i++)
-                CHECK_MSG(fabsf(y[i] - want[i]) < 1e-5f, "%s/%s y[%d] = %g, want %g", mode, ct,
-                          i, y[i], want[i]);
+                CHECK_MSG(fabsf(y[i] - want[i]) < 1e-5f, "%s/%s y[%d] = %g, want %g", mode, ct, i,
+                          y[i], want[i]);
     }
     mk_ir_program_free(p);
     ob_free(&b);
@@ -414,7 +414,8 @@ TEST(onnx_weights_stay_in_kept_mappings)
     CHECK_MSG(st == MK_OK, "import: %s", e.msg);
     if (p) {
         int seen = 0;
-        MK_FOR_OPS(mk_ir_main(p)->block, op) {
+        MK_FOR_OPS(mk_ir_main(p)->block, op)
+        {
             if (op->kind != MK_OP_CONST) continue;
             const mk_value *v = op->outputs[0];
             size_t n = 0;

@@ -15,8 +15,7 @@ static const float X5[5] = {10, 11, 12, 13, 14};
 
 /* Slice of x[5] by (start, end, step): from an input (lowered) or a constant (folded). Returns
  * the number of elements, -1 on a clean import error; the elements go to got. */
-static int slice5(mk_test_ctx *tc, int folded, int64_t start, int64_t end, int64_t step,
-                  float *got)
+static int slice5(mk_test_ctx *tc, int folded, int64_t start, int64_t end, int64_t step, float *got)
 {
     ob b;
     ob_init(&b, 13);
@@ -77,10 +76,10 @@ static int slice_ref(int64_t start, int64_t end, int64_t step, float *out)
 TEST(onnx_slice_extreme_steps_and_bounds)
 {
     const int64_t cases[][3] = {
-        {0, I64MAX, I64MAX},         {I64MAX, I64MIN, I64MIN}, {-1, I64MIN, -I64MAX},
-        {I64MIN, I64MAX, 1},         {I64MIN, I64MAX, I64MAX}, {1, I64MAX, I64MAX - 1},
-        {I64MAX, I64MIN, -2},        {4, -I64MAX, I64MIN},     {2, 3, I64MAX},
-        {I64MIN, I64MIN, I64MIN},    {I64MAX, I64MAX, I64MAX}, {0, 5, 2},
+        {0, I64MAX, I64MAX},      {I64MAX, I64MIN, I64MIN}, {-1, I64MIN, -I64MAX},
+        {I64MIN, I64MAX, 1},      {I64MIN, I64MAX, I64MAX}, {1, I64MAX, I64MAX - 1},
+        {I64MAX, I64MIN, -2},     {4, -I64MAX, I64MIN},     {2, 3, I64MAX},
+        {I64MIN, I64MIN, I64MIN}, {I64MAX, I64MAX, I64MAX}, {0, 5, 2},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         float want[8], got[8];
@@ -102,7 +101,7 @@ TEST(onnx_slice_extreme_steps_and_bounds)
 TEST(onnx_reshape_extreme_dims_fail_cleanly)
 {
     const int64_t shapes[][2] = {{I64MAX, 1}, {-1, I64MAX}, {I64MAX, I64MAX}, {I64MIN, -1},
-                                 {0, I64MAX}, {3, I64MIN}, {-1, -1}};
+                                 {0, I64MAX}, {3, I64MIN},  {-1, -1}};
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
         for (int folded = 0; folded < 2; folded++) {
             ob b;
@@ -236,15 +235,17 @@ TEST(onnx_shape_ops_with_extreme_integers_fail_cleanly_or_import)
             ob_init_i(&b, "g", 2, (int64_t[]){2, 3}, (int64_t[]){0, 1, I64MAX, I64MIN, -1, 2});
             ob_init_i(&b, "g2", 1, (int64_t[]){2}, (int64_t[]){I64MAX, I64MIN});
             Onnx__NodeProto *n = ob_node(&b, k->op, k->ins, "y");
-            if (k->attr && k->an < 0) ob_attr_i(&b, n, k->attr, k->a[0]);
-            else if (k->attr) ob_attr_ints(&b, n, k->attr, k->an, k->a);
+            if (k->attr && k->an < 0)
+                ob_attr_i(&b, n, k->attr, k->a[0]);
+            else if (k->attr)
+                ob_attr_ints(&b, n, k->attr, k->an, k->a);
             ob_output(&b, "y");
             if (folded) ob_output(&b, "w");
             mk_program *p = NULL;
             mk_err e;
             mk_status st = ob_import(&b, NULL, &p, &e);
-            CHECK_MSG(st == MK_OK || (e.msg[0] && !strchr(e.msg, '\n')), "%s: message '%s'",
-                      k->op, e.msg);
+            CHECK_MSG(st == MK_OK || (e.msg[0] && !strchr(e.msg, '\n')), "%s: message '%s'", k->op,
+                      e.msg);
             if (st == MK_OK) {
                 mk_err ve = {0};
                 CHECK_MSG(mk_ir_verify(p, &ve) == MK_OK, "case %zu %s: %s", ci, k->op, ve.msg);
@@ -257,8 +258,8 @@ TEST(onnx_shape_ops_with_extreme_integers_fail_cleanly_or_import)
 /* Declared graph input dims at the extremes, through ops that multiply or add them. */
 TEST(onnx_extreme_input_dims_fail_cleanly_or_import)
 {
-    static const char *const ops[] = {"Relu", "Flatten", "Hardmax", "Shape", "Size",
-                                      "EyeLike", "Transpose", "GlobalAveragePool"};
+    static const char *const ops[] = {"Relu", "Flatten", "Hardmax",   "Shape",
+                                      "Size", "EyeLike", "Transpose", "GlobalAveragePool"};
     static const int64_t dims[][2] = {{I64MAX, I64MAX}, {I64MAX, 2}, {(int64_t)1 << 40, 1 << 30}};
     for (int opset = 11; opset <= 13; opset += 2)
         for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)

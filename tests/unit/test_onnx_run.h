@@ -19,8 +19,8 @@ static inline mk_program *imp(mk_test_ctx *tc, ob *b, const mk_convert_options *
 }
 
 /* Run p on inputs shaped as declared (4-byte elements); output k into out. */
-static inline int run_k(mk_test_ctx *tc, const mk_program *p, int n_in, const void *const *data, int k,
-                 void *out, size_t out_bytes)
+static inline int run_k(mk_test_ctx *tc, const mk_program *p, int n_in, const void *const *data,
+                        int k, void *out, size_t out_bytes)
 {
     mk_tensor_list in = {0, NULL}, res = {0, NULL};
     in.items = calloc((size_t)n_in + 1, sizeof *in.items);

@@ -201,8 +201,12 @@ TEST(onnx_rt_range_limit_from_shape)
     float x[5] = {0};
     char nm[64];
     snprintf(nm, sizeof nm, "%s", p->inputs[0].name);
-    mk_tensor_list in = {1, &(mk_tensor){.name = nm, .dtype = p->inputs[0].dtype,
-                                         .rank = 1, .dims = {5}, .nbytes = sizeof x, .data = x}};
+    mk_tensor_list in = {1, &(mk_tensor){.name = nm,
+                                         .dtype = p->inputs[0].dtype,
+                                         .rank = 1,
+                                         .dims = {5},
+                                         .nbytes = sizeof x,
+                                         .data = x}};
     mk_tensor_list res = {0, NULL};
     mk_run_options ro = {0};
     ro.threads = 1;

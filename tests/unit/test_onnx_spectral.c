@@ -150,8 +150,7 @@ TEST(onnx_dft_runtime_length_refused)
 
 /* STFT of a real or complex signal [B, T, C]; window: 0 none (frame_length N), 1 constant,
  * 2 graph input. */
-static void stft_case(mk_test_ctx *tc, int B, int T, int C, int N, int step, int win,
-                      int onesided)
+static void stft_case(mk_test_ctx *tc, int B, int T, int C, int N, int step, int win, int onesided)
 {
     ob b;
     ob_init(&b, 17);
@@ -241,8 +240,10 @@ static void win_case(mk_test_ctx *tc, const char *opn, int size, int periodic, i
     ob b;
     ob_init(&b, 17);
     int64_t s = size;
-    if (runtime) ob_input(&b, "n", 6, 0, NULL);
-    else ob_init_i(&b, "n", 0, NULL, &s);
+    if (runtime)
+        ob_input(&b, "n", 6, 0, NULL);
+    else
+        ob_init_i(&b, "n", 0, NULL, &s);
     Onnx__NodeProto *n = ob_node(&b, opn, "n", "y");
     if (!periodic) ob_attr_i(&b, n, "periodic", 0);
     ob_output(&b, "y");

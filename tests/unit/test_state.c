@@ -31,9 +31,9 @@ static mk_program *accumulator(int update, int plain_read)
     mk_value *r = op1(p, f->block, MK_OP_READ_STATE, "input", plain_read ? x : acc, NULL, NULL,
                       "acc_old", &t);
     mk_value *s = op1(p, f->block, MK_OP_ADD, "x", r, "y", x, "acc_new", &t);
-    mk_value *u = update ? op1(p, f->block, MK_OP_COREML_UPDATE_STATE, "state", acc, "value", s,
-                               "sum", &t)
-                         : s;
+    mk_value *u =
+        update ? op1(p, f->block, MK_OP_COREML_UPDATE_STATE, "state", acc, "value", s, "sum", &t)
+               : s;
     if (u) mk_ir_block_set_outputs(p, f->block, 1, &u);
     return p;
 }
@@ -45,7 +45,11 @@ static void run_steps(mk_test_ctx *tc, mk_program *p, int steps, float *last)
     REQUIRE(mk_session_new(p, NULL, &s, &e) == MK_OK);
     CHECK(mk_session_n_states(s) == 1 && !strcmp(mk_session_state_name(s, 0), "acc"));
     float xv[4] = {1, -2, 0.5f, 4};
-    mk_tensor x = {.name = (char *)"x", .dtype = 11, .rank = 2, .dims = {1, 4}, .data = xv,
+    mk_tensor x = {.name = (char *)"x",
+                   .dtype = 11,
+                   .rank = 2,
+                   .dims = {1, 4},
+                   .data = xv,
                    .nbytes = sizeof xv};
     mk_tensor_list in = {1, &x};
     for (int i = 0; i < steps; i++) {
@@ -126,8 +130,8 @@ TEST(state_kv_cache_slice_update_at_offset)
             mk_ir_op_add_input(p, su, "begin", bg) && mk_ir_op_add_input(p, su, "end", en));
     mk_value *nv = mk_ir_op_add_output(p, su, "upd", &ct);
     mk_ir_block_append(f->block, su);
-    mk_value *u = op1(p, f->block, MK_OP_COREML_UPDATE_STATE, "state", cache, "value", nv, "out",
-                      &ct);
+    mk_value *u =
+        op1(p, f->block, MK_OP_COREML_UPDATE_STATE, "state", cache, "value", nv, "out", &ct);
     REQUIRE(u && mk_ir_block_set_outputs(p, f->block, 1, &u));
     mk_err e = {0};
     CHECK_MSG(mk_ir_verify(p, &e) == MK_OK, "%s", e.msg);
@@ -135,7 +139,11 @@ TEST(state_kv_cache_slice_update_at_offset)
     mk_session *s = NULL;
     REQUIRE(mk_session_new(p, NULL, &s, &e) == MK_OK);
     float rv[2] = {3, -7};
-    mk_tensor x = {.name = (char *)"row", .dtype = 11, .rank = 3, .dims = {1, 1, 2}, .data = rv,
+    mk_tensor x = {.name = (char *)"row",
+                   .dtype = 11,
+                   .rank = 3,
+                   .dims = {1, 1, 2},
+                   .data = rv,
                    .nbytes = sizeof rv};
     mk_tensor_list in = {1, &x}, out;
     REQUIRE(mk_session_run(s, &in, &out, NULL, &e) == MK_OK);
@@ -161,7 +169,8 @@ TEST(state_verifier_rules)
     char out[512];
     snprintf(out, sizeof out, "%s/no_update.mlpackage", mk_test_tmpdir());
     e = (mk_err){0};
-    CHECK(mk_program_save(p, out, MK_TARGET_DEFAULT, &e) != MK_OK && strstr(e.msg, "never updated"));
+    CHECK(mk_program_save(p, out, MK_TARGET_DEFAULT, &e) != MK_OK &&
+          strstr(e.msg, "never updated"));
     CHECK(!strchr(e.msg, '\n') && access(out, F_OK) != 0);
     mk_program_free(p);
     e = (mk_err){0};
@@ -272,10 +281,10 @@ TEST(state_cli_run)
     const mk_tensor *acc2 = mk_tensor_list_find(&st2, "acc");
     REQUIRE(acc2);
     for (int i = 0; i < 4; i++)
-        CHECK(((const float *)acc2->data)[i] == mk_f16_to_f32(mk_f32_to_f16(
-                                                     ((const float *)acc->data)[i] +
-                                                     mk_f16_to_f32(mk_f32_to_f16(
-                                                         ((const float *)x->data)[i])))));
+        CHECK(((const float *)acc2->data)[i] ==
+              mk_f16_to_f32(
+                  mk_f32_to_f16(((const float *)acc->data)[i] +
+                                mk_f16_to_f32(mk_f32_to_f16(((const float *)x->data)[i])))));
     rc = mk_test_sh(out, sizeof out, "%s run %s --state-in %s", mk_test_bin(), mp, so);
     CHECK_MSG(rc == 2 && strstr(out, "is not a state of the model"), "%s", out);
     mk_tensor_list_free(&st);
@@ -366,9 +375,17 @@ TEST(state_passed_as_input_is_refused)
     mk_session *s = NULL;
     REQUIRE(p && mk_session_new(p, NULL, &s, &e) == MK_OK);
     float v[4] = {0};
-    mk_tensor t[2] = {{.name = (char *)"x", .dtype = 11, .rank = 2, .dims = {1, 4}, .data = v,
+    mk_tensor t[2] = {{.name = (char *)"x",
+                       .dtype = 11,
+                       .rank = 2,
+                       .dims = {1, 4},
+                       .data = v,
                        .nbytes = sizeof v},
-                      {.name = (char *)"acc", .dtype = 11, .rank = 2, .dims = {1, 4}, .data = v,
+                      {.name = (char *)"acc",
+                       .dtype = 11,
+                       .rank = 2,
+                       .dims = {1, 4},
+                       .data = v,
                        .nbytes = sizeof v}};
     mk_tensor_list in = {2, t}, out;
     CHECK(mk_session_run(s, &in, &out, NULL, &e) == MK_EINVAL && strstr(e.msg, "is a state"));
@@ -384,16 +401,17 @@ TEST(state_read_before_declared_refused)
     if (mk_test_sh(out, sizeof out, "command -v protoc") != 0) SKIP("protoc not installed");
     snprintf(d, sizeof d, "%s/undeclared.mlpackage", mk_test_tmpdir());
     snprintf(o, sizeof o, "%s/undeclared_out.npz", mk_test_tmpdir());
-    int rc = mk_test_sh(
-        out, sizeof out,
-        "set -e; S=tests/data/ct_stateful_ios18.mlpackage; D='%s'; mkdir -p $D/Data/com.apple.CoreML;"
-        " cp $S/Manifest.json $D/;"
-        " protoc --decode=CoreML.Specification.Model -Iproto proto/Model.proto"
-        "   < $S/Data/com.apple.CoreML/model.mlmodel"
-        " | awk '/name: \"acc\"$/ {n++; if (n == 2) sub(/\"acc\"/, \"\\\"acc_declared\\\"\")} {print}'"
-        " | protoc --encode=CoreML.Specification.Model -Iproto proto/Model.proto"
-        "   > $D/Data/com.apple.CoreML/model.mlmodel",
-        d);
+    int rc = mk_test_sh(out, sizeof out,
+                        "set -e; S=tests/data/ct_stateful_ios18.mlpackage; D='%s'; mkdir -p "
+                        "$D/Data/com.apple.CoreML;"
+                        " cp $S/Manifest.json $D/;"
+                        " protoc --decode=CoreML.Specification.Model -Iproto proto/Model.proto"
+                        "   < $S/Data/com.apple.CoreML/model.mlmodel"
+                        " | awk '/name: \"acc\"$/ {n++; if (n == 2) sub(/\"acc\"/, "
+                        "\"\\\"acc_declared\\\"\")} {print}'"
+                        " | protoc --encode=CoreML.Specification.Model -Iproto proto/Model.proto"
+                        "   > $D/Data/com.apple.CoreML/model.mlmodel",
+                        d);
     REQUIRE(rc == 0);
     rc = mk_test_sh(out, sizeof out, "%s run %s -o %s", mk_test_bin(), d, o);
     CHECK_EQ_INT(rc, 2);

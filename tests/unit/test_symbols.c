@@ -27,8 +27,7 @@ TEST(symbols_shared_library_exports_only_mk_names)
                         "grep -v '^mk_' | grep -v '^_init$\\|^_fini$'; "
                         "nm -D --defined-only '%s/libmilkit.so' | grep -c ' mk_'",
                         dir, dir);
-    CHECK_MSG(rc == 0 && atoi(out) > 50, "exports other than mk_ names (or too few): %.2000s",
-              out);
+    CHECK_MSG(rc == 0 && atoi(out) > 50, "exports other than mk_ names (or too few): %.2000s", out);
 }
 
 TEST(symbols_static_library_globals_carry_the_prefix)
