@@ -29,10 +29,10 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_pool_overhang g;
     if (!mk_ir_avg_pool_overhang(op, &g) || g.ns > 2 || !(g.valid || g.custom)) return 0;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     if (!g.explicit_pads) {
-        pb_set(&b, op, "exclude_padding_from_average", pb_bool(&b, "h17_exclude", 1));
-        return pb_done(&b, 1);
+        mk_pb_set(&b, op, "exclude_padding_from_average", mk_pb_bool(&b, "h17_exclude", 1));
+        return mk_pb_done(&b, 1);
     }
     mk_value *x = mk_ir_arg(op, "x"), *y = op->outputs[0];
     mk_op *before = op->prev;
@@ -41,20 +41,20 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         if (g.pad[i] > INT32_MAX) return 0;
         pad[i] = (int32_t)g.pad[i];
     }
-    mk_op *po = pb_op(&b, MK_OP_PAD, "h17_pad");
-    pb_in(&b, po, "x", x);
-    pb_in(&b, po, "pad", pb_i32s(&b, "h17_pad_amounts", 2 * g.ns, pad));
-    pb_in(&b, po, "mode", pb_str(&b, "h17_pad_mode", "constant"));
-    pb_in(&b, po, "constant_val", pb_float(&b, "h17_pad_val", x->type.dtype, 0.0));
-    mk_value *xp = pb_emit(&b, po);
-    mk_op *ap = pb_op(&b, MK_OP_AVG_POOL, "h17_avg_pool");
+    mk_op *po = mk_pb_op(&b, MK_OP_PAD, "h17_pad");
+    mk_pb_in(&b, po, "x", x);
+    mk_pb_in(&b, po, "pad", mk_pb_i32s(&b, "h17_pad_amounts", 2 * g.ns, pad));
+    mk_pb_in(&b, po, "mode", mk_pb_str(&b, "h17_pad_mode", "constant"));
+    mk_pb_in(&b, po, "constant_val", mk_pb_float(&b, "h17_pad_val", x->type.dtype, 0.0));
+    mk_value *xp = mk_pb_emit(&b, po);
+    mk_op *ap = mk_pb_op(&b, MK_OP_AVG_POOL, "h17_avg_pool");
     static const char *const skip[] = {"x", "pad", "pad_type", "exclude_padding_from_average",
                                        NULL};
-    pb_in(&b, ap, "x", xp);
-    pb_copy_inputs(&b, op, ap, skip);
-    pb_in(&b, ap, "pad_type", pb_str(&b, "h17_pad_type", "valid"));
-    pb_in(&b, ap, "exclude_padding_from_average", pb_bool(&b, "h17_exclude", 1));
-    mk_value *ny = pb_emit(&b, ap);
+    mk_pb_in(&b, ap, "x", xp);
+    mk_pb_copy_inputs(&b, op, ap, skip);
+    mk_pb_in(&b, ap, "pad_type", mk_pb_str(&b, "h17_pad_type", "valid"));
+    mk_pb_in(&b, ap, "exclude_padding_from_average", mk_pb_bool(&b, "h17_exclude", 1));
+    mk_value *ny = mk_pb_emit(&b, ap);
     if (b.failed) {
         if (e->code != MK_ENOMEM) {
             /* the new form does not type-check (e.g. a pad the target refuses): leave it */
@@ -69,11 +69,11 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         roll_back(before, op);
         return 0;
     }
-    pb_replace(&b, y, ny);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, y, ny);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_avg_pool_ceil(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -85,15 +85,15 @@ static int trim(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         pad[2 * i + 1] = (int32_t)pe[i];
     }
     pb b;
-    pb_init(&b, p, op, e);
-    mk_value *nv = pb_i32s(&b, "h2_pad", 2 * g.ns, pad);
+    mk_pb_init(&b, p, op, e);
+    mk_value *nv = mk_pb_i32s(&b, "h2_pad", 2 * g.ns, pad);
     if (nv) rebind(op, "pad", nv);
-    return pb_done(&b, 1);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_conv_padding(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, trim, NULL, e);
+    return mk_pass_each_op(p, trim, NULL, e);
 }
 
 static int explicit_pad(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -111,27 +111,27 @@ static int explicit_pad(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         any |= pad[2 * i] | pad[2 * i + 1];
     }
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *xin = mk_ir_arg(op, "x");
     if (any) {
-        mk_op *po = pb_op(&b, MK_OP_PAD, "h2_pad");
-        pb_in(&b, po, "x", xin);
-        pb_in(&b, po, "pad", pb_i32s(&b, "h2_pad_amounts", 2 * g.ns, pad));
-        pb_in(&b, po, "mode", pb_str(&b, "h2_pad_mode", "constant"));
-        pb_in(&b, po, "constant_val", pb_float(&b, "h2_pad_val", x->type.dtype, 0.0));
-        xin = pb_emit(&b, po);
+        mk_op *po = mk_pb_op(&b, MK_OP_PAD, "h2_pad");
+        mk_pb_in(&b, po, "x", xin);
+        mk_pb_in(&b, po, "pad", mk_pb_i32s(&b, "h2_pad_amounts", 2 * g.ns, pad));
+        mk_pb_in(&b, po, "mode", mk_pb_str(&b, "h2_pad_mode", "constant"));
+        mk_pb_in(&b, po, "constant_val", mk_pb_float(&b, "h2_pad_val", x->type.dtype, 0.0));
+        xin = mk_pb_emit(&b, po);
     }
-    mk_op *cv = pb_op(&b, MK_OP_CONV, "h2_conv_valid");
+    mk_op *cv = mk_pb_op(&b, MK_OP_CONV, "h2_conv_valid");
     static const char *const skip[] = {"x", "pad", "pad_type", NULL};
-    pb_in(&b, cv, "x", xin);
-    pb_copy_inputs(&b, op, cv, skip);
-    pb_in(&b, cv, "pad_type", pb_str(&b, "h2_pad_type", "valid"));
-    mk_value *y = pb_emit(&b, cv);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_in(&b, cv, "x", xin);
+    mk_pb_copy_inputs(&b, op, cv, skip);
+    mk_pb_in(&b, cv, "pad_type", mk_pb_str(&b, "h2_pad_type", "valid"));
+    mk_value *y = mk_pb_emit(&b, cv);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_conv_padding_explicit(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, explicit_pad, NULL, e);
+    return mk_pass_each_op(p, explicit_pad, NULL, e);
 }

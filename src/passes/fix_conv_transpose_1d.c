@@ -37,7 +37,7 @@ static mk_value *lift_param(pb *b, const mk_op *op, const char *param, int pairs
     for (int i = 0; i < pairs; i++) o[n + i] = ext;
     char nm[64];
     snprintf(nm, sizeof nm, "h1_%s", param);
-    return pb_i32s(b, nm, n + pairs, o);
+    return mk_pb_i32s(b, nm, n + pairs, o);
 }
 
 static const char *const lifted[] = {"strides", "dilations", "pad", "output_shape"};
@@ -47,7 +47,7 @@ static int lift(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     (void)ctx;
     if (!is_target(op)) return 0;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
     if (!w || w->type.rank != 3) return 0;
     for (int i = 0; i < 4; i++) {
@@ -55,46 +55,46 @@ static int lift(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         int n;
         if (mk_ir_arg(op, lifted[i]) && !mk_ir_arg_i64s(op, lifted[i], v, 4, &n)) return 0;
     }
-    mk_value *ax = pb_i32s(&b, "h1_axes", 1, (int32_t[]){-1});
-    mk_op *ex = pb_op(&b, MK_OP_EXPAND_DIMS, "h1_x_2d");
-    pb_in(&b, ex, "x", x);
-    pb_in(&b, ex, "axes", ax);
-    mk_value *x2 = pb_emit(&b, ex);
+    mk_value *ax = mk_pb_i32s(&b, "h1_axes", 1, (int32_t[]){-1});
+    mk_op *ex = mk_pb_op(&b, MK_OP_EXPAND_DIMS, "h1_x_2d");
+    mk_pb_in(&b, ex, "x", x);
+    mk_pb_in(&b, ex, "axes", ax);
+    mk_value *x2 = mk_pb_emit(&b, ex);
     mk_value *w2;
     if (w->cst) {
         mk_type t = w->type;
         t.rank = 4;
         t.dims[3] = 1;
-        w2 = pb_const_borrow(&b, "h1_weight_2d", &t, w->cst->data, w->cst->nbytes);
+        w2 = mk_pb_const_borrow(&b, "h1_weight_2d", &t, w->cst->data, w->cst->nbytes);
     } else {
-        mk_op *ew = pb_op(&b, MK_OP_EXPAND_DIMS, "h1_weight_2d");
-        pb_in(&b, ew, "x", w);
-        pb_in(&b, ew, "axes", ax);
-        w2 = pb_emit(&b, ew);
+        mk_op *ew = mk_pb_op(&b, MK_OP_EXPAND_DIMS, "h1_weight_2d");
+        mk_pb_in(&b, ew, "x", w);
+        mk_pb_in(&b, ew, "axes", ax);
+        w2 = mk_pb_emit(&b, ew);
     }
-    mk_op *ct = pb_op(&b, MK_OP_CONV_TRANSPOSE, "h1_conv_transpose_2d");
-    pb_in(&b, ct, "x", x2);
-    pb_in(&b, ct, "weight", w2);
+    mk_op *ct = mk_pb_op(&b, MK_OP_CONV_TRANSPOSE, "h1_conv_transpose_2d");
+    mk_pb_in(&b, ct, "x", x2);
+    mk_pb_in(&b, ct, "weight", w2);
     static const char *const keep[] = {"x",   "weight",       "strides", "dilations",
                                        "pad", "output_shape", NULL};
-    pb_copy_inputs(&b, op, ct, keep);
+    mk_pb_copy_inputs(&b, op, ct, keep);
     for (int i = 0; i < 4; i++) {
         if (!mk_ir_arg(op, lifted[i])) continue;
         /* pad gains [0, 0]; strides, dilations and output_shape gain a trailing 1 */
-        pb_in(&b, ct, lifted[i], lift_param(&b, op, lifted[i], i == 2 ? 2 : 1, i == 2 ? 0 : 1));
+        mk_pb_in(&b, ct, lifted[i], lift_param(&b, op, lifted[i], i == 2 ? 2 : 1, i == 2 ? 0 : 1));
     }
-    mk_value *y2 = pb_emit(&b, ct);
-    mk_op *sq = pb_op(&b, MK_OP_SQUEEZE, "h1_squeeze");
-    pb_in(&b, sq, "x", y2);
-    pb_in(&b, sq, "axes", ax);
-    mk_value *y = pb_emit(&b, sq);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_value *y2 = mk_pb_emit(&b, ct);
+    mk_op *sq = mk_pb_op(&b, MK_OP_SQUEEZE, "h1_squeeze");
+    mk_pb_in(&b, sq, "x", y2);
+    mk_pb_in(&b, sq, "axes", ax);
+    mk_value *y = mk_pb_emit(&b, sq);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_conv_transpose_1d(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, lift, NULL, e);
+    return mk_pass_each_op(p, lift, NULL, e);
 }
 
 static int split_bias(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -104,21 +104,21 @@ static int split_bias(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_value *bias = mk_ir_arg(op, "bias");
     if (!bias->cst || bias->type.rank != 1) return 0;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *ct = pb_op(&b, MK_OP_CONV_TRANSPOSE, "h1_conv_transpose_nobias");
+    mk_pb_init(&b, p, op, e);
+    mk_op *ct = mk_pb_op(&b, MK_OP_CONV_TRANSPOSE, "h1_conv_transpose_nobias");
     static const char *const skip[] = {"bias", NULL};
-    pb_copy_inputs(&b, op, ct, skip);
-    mk_value *y0 = pb_emit(&b, ct);
+    mk_pb_copy_inputs(&b, op, ct, skip);
+    mk_value *y0 = mk_pb_emit(&b, ct);
     mk_type t = bias->type;
     t.rank = 2;
     t.dims[1] = 1;
-    mk_value *b2 = pb_const_borrow(&b, "h1_bias_c1", &t, bias->cst->data, bias->cst->nbytes);
-    mk_value *y = pb_binary(&b, MK_OP_ADD, "h1_add_bias", y0, b2);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_value *b2 = mk_pb_const_borrow(&b, "h1_bias_c1", &t, bias->cst->data, bias->cst->nbytes);
+    mk_value *y = mk_pb_binary(&b, MK_OP_ADD, "h1_add_bias", y0, b2);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_conv_transpose_1d_bias(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, split_bias, NULL, e);
+    return mk_pass_each_op(p, split_bias, NULL, e);
 }

@@ -50,25 +50,25 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         end[2 + i] = (int32_t)(pad[2 * i] + out);
     }
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *ct = pb_op(&b, MK_OP_CONV_TRANSPOSE, "h3_conv_transpose_valid");
+    mk_pb_init(&b, p, op, e);
+    mk_op *ct = mk_pb_op(&b, MK_OP_CONV_TRANSPOSE, "h3_conv_transpose_valid");
     static const char *const skip[] = {"pad", "pad_type", "output_shape", NULL};
-    pb_copy_inputs(&b, op, ct, skip);
-    pb_in(&b, ct, "pad_type", pb_str(&b, "h3_pad_type", "valid"));
-    mk_value *full = pb_emit(&b, ct);
+    mk_pb_copy_inputs(&b, op, ct, skip);
+    mk_pb_in(&b, ct, "pad_type", mk_pb_str(&b, "h3_pad_type", "valid"));
+    mk_value *full = mk_pb_emit(&b, ct);
     int r = x->type.rank;
-    mk_op *sl = pb_op(&b, MK_OP_SLICE_BY_INDEX, "h3_crop");
-    pb_in(&b, sl, "x", full);
-    pb_in(&b, sl, "begin", pb_i32s(&b, "h3_begin", r, beg));
-    pb_in(&b, sl, "end", pb_i32s(&b, "h3_end", r, end));
-    pb_in(&b, sl, "begin_mask", pb_bools(&b, "h3_begin_mask", r, bm));
-    pb_in(&b, sl, "end_mask", pb_bools(&b, "h3_end_mask", r, em));
-    mk_value *y = pb_emit(&b, sl);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_op *sl = mk_pb_op(&b, MK_OP_SLICE_BY_INDEX, "h3_crop");
+    mk_pb_in(&b, sl, "x", full);
+    mk_pb_in(&b, sl, "begin", mk_pb_i32s(&b, "h3_begin", r, beg));
+    mk_pb_in(&b, sl, "end", mk_pb_i32s(&b, "h3_end", r, end));
+    mk_pb_in(&b, sl, "begin_mask", mk_pb_bools(&b, "h3_begin_mask", r, bm));
+    mk_pb_in(&b, sl, "end_mask", mk_pb_bools(&b, "h3_end_mask", r, em));
+    mk_value *y = mk_pb_emit(&b, sl);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_conv_transpose_pad(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

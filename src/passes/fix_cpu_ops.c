@@ -46,10 +46,10 @@ static int fold_to_const(mk_program *p, mk_op *op, const mk_type *t, double v0, 
     }
     for (size_t i = 0; i < n; i++) store(t->dtype, buf, i, v0 + step * (double)i);
     pb b;
-    pb_init(&b, p, op, e);
-    mk_value *c = pb_const_borrow(&b, "h4_folded", t, buf, nb);
-    pb_replace(&b, op->outputs[0], c);
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_value *c = mk_pb_const_borrow(&b, "h4_folded", t, buf, nb);
+    mk_pb_replace(&b, op->outputs[0], c);
+    return mk_pb_done(&b, 1);
 }
 
 static int fold_fill(mk_program *p, mk_op *op, mk_err *e)
@@ -105,27 +105,27 @@ static mk_value *triangle(pb *b, mk_dtype dt, int64_t n, int reverse, int exclus
             if (exclusive && i == j) on = 0;
             store(dt, buf, (size_t)(j * n + i), on ? 1.0 : 0.0);
         }
-    return pb_const_borrow(b, "h4_triangle", &t, buf, nb);
+    return mk_pb_const_borrow(b, "h4_triangle", &t, buf, nb);
 }
 
 static mk_value *matmul(pb *b, mk_value *x, mk_value *y)
 {
-    mk_op *mm = pb_op(b, MK_OP_MATMUL, "h4_cumsum_matmul");
-    pb_in(b, mm, "x", x);
-    pb_in(b, mm, "y", y);
-    pb_in(b, mm, "transpose_x", pb_bool(b, "h4_tx", 0));
-    pb_in(b, mm, "transpose_y", pb_bool(b, "h4_ty", 0));
-    return pb_emit(b, mm);
+    mk_op *mm = mk_pb_op(b, MK_OP_MATMUL, "h4_cumsum_matmul");
+    mk_pb_in(b, mm, "x", x);
+    mk_pb_in(b, mm, "y", y);
+    mk_pb_in(b, mm, "transpose_x", mk_pb_bool(b, "h4_tx", 0));
+    mk_pb_in(b, mm, "transpose_y", mk_pb_bool(b, "h4_ty", 0));
+    return mk_pb_emit(b, mm);
 }
 
 static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims)
 {
     int32_t d[MK_MAX_RANK];
     for (int i = 0; i < r; i++) d[i] = (int32_t)dims[i];
-    mk_op *op = pb_op(b, MK_OP_RESHAPE, "h4_reshape");
-    pb_in(b, op, "x", x);
-    pb_in(b, op, "shape", pb_i32s(b, "h4_shape", r, d));
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, MK_OP_RESHAPE, "h4_reshape");
+    mk_pb_in(b, op, "x", x);
+    mk_pb_in(b, op, "shape", mk_pb_i32s(b, "h4_shape", r, d));
+    return mk_pb_emit(b, op);
 }
 
 static int64_t block_size(int64_t n)
@@ -155,17 +155,17 @@ static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e)
         if (!bs || rev || exc || !mk_type_is_static(&x->type) || r + 1 > 5) return 0;
     }
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     int32_t perm[MK_MAX_RANK];
     for (int i = 0; i < r; i++) perm[i] = i;
     perm[axis] = r - 1;
     perm[r - 1] = axis;
     mk_value *xt = x;
     if (axis != r - 1) {
-        mk_op *tr = pb_op(&b, MK_OP_TRANSPOSE, "h4_axis_last");
-        pb_in(&b, tr, "x", x);
-        pb_in(&b, tr, "perm", pb_i32s(&b, "h4_perm", r, perm));
-        xt = pb_emit(&b, tr);
+        mk_op *tr = mk_pb_op(&b, MK_OP_TRANSPOSE, "h4_axis_last");
+        mk_pb_in(&b, tr, "x", x);
+        mk_pb_in(&b, tr, "perm", mk_pb_i32s(&b, "h4_perm", r, perm));
+        xt = mk_pb_emit(&b, tr);
     }
     mk_value *y;
     if (!bs) {
@@ -179,31 +179,31 @@ static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e)
         bd[r] = bs;
         mk_value *xr = reshape(&b, xt, r + 1, bd);
         mk_value *local = matmul(&b, xr, triangle(&b, x->type.dtype, bs, 0, 0));
-        mk_op *rs = pb_op(&b, MK_OP_REDUCE_SUM, "h4_block_totals");
-        pb_in(&b, rs, "x", xr);
-        pb_in(&b, rs, "axes", pb_i32s(&b, "h4_last", 1, (int32_t[]){-1}));
-        pb_in(&b, rs, "keep_dims", pb_bool(&b, "h4_keep", 0));
-        mk_value *tot = pb_emit(&b, rs);
+        mk_op *rs = mk_pb_op(&b, MK_OP_REDUCE_SUM, "h4_block_totals");
+        mk_pb_in(&b, rs, "x", xr);
+        mk_pb_in(&b, rs, "axes", mk_pb_i32s(&b, "h4_last", 1, (int32_t[]){-1}));
+        mk_pb_in(&b, rs, "keep_dims", mk_pb_bool(&b, "h4_keep", 0));
+        mk_value *tot = mk_pb_emit(&b, rs);
         mk_value *pre = matmul(&b, tot, triangle(&b, x->type.dtype, n / bs, 0, 1));
-        mk_op *ex = pb_op(&b, MK_OP_EXPAND_DIMS, "h4_prefix");
-        pb_in(&b, ex, "x", pre);
-        pb_in(&b, ex, "axes", pb_i32s(&b, "h4_last", 1, (int32_t[]){-1}));
-        mk_value *pre2 = pb_emit(&b, ex);
-        mk_value *yr = pb_binary(&b, MK_OP_ADD, "h4_cumsum_blocks", local, pre2);
+        mk_op *ex = mk_pb_op(&b, MK_OP_EXPAND_DIMS, "h4_prefix");
+        mk_pb_in(&b, ex, "x", pre);
+        mk_pb_in(&b, ex, "axes", mk_pb_i32s(&b, "h4_last", 1, (int32_t[]){-1}));
+        mk_value *pre2 = mk_pb_emit(&b, ex);
+        mk_value *yr = mk_pb_binary(&b, MK_OP_ADD, "h4_cumsum_blocks", local, pre2);
         y = reshape(&b, yr, r, dims);
     }
     if (axis != r - 1) {
-        mk_op *tr = pb_op(&b, MK_OP_TRANSPOSE, "h4_axis_back");
-        pb_in(&b, tr, "x", y);
-        pb_in(&b, tr, "perm", pb_i32s(&b, "h4_perm", r, perm));
-        y = pb_emit(&b, tr);
+        mk_op *tr = mk_pb_op(&b, MK_OP_TRANSPOSE, "h4_axis_back");
+        mk_pb_in(&b, tr, "x", y);
+        mk_pb_in(&b, tr, "perm", mk_pb_i32s(&b, "h4_perm", r, perm));
+        y = mk_pb_emit(&b, tr);
     }
     if (!b.failed && !y) {
         MK_OOM(e);
         b.failed = 1;
     }
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -217,5 +217,5 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 
 int mk_pass_fix_cpu_ops(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -33,13 +33,13 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     in->n_args = k;
     if (k > 1) return 1;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_value *y = pb_unary(&b, MK_OP_IDENTITY, "h22_identity", in->args[0]);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_value *y = mk_pb_unary(&b, MK_OP_IDENTITY, "h22_identity", in->args[0]);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_empty(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

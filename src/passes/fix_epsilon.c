@@ -30,18 +30,19 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     switch (mk_ir_tiny_eps(op, &eps, &add, &side)) {
     case MK_EPS_NONE: return 0;
     case MK_EPS_PARAM:
-        pb_init(&b, p, op, e);
-        pb_set(&b, op, "epsilon", pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
-        return pb_done(&b, 1);
+        mk_pb_init(&b, p, op, e);
+        mk_pb_set(&b, op, "epsilon", mk_pb_float(&b, "h13_epsilon", eps_dtype(op, dt), 1e-7));
+        return mk_pb_done(&b, 1);
     case MK_EPS_ADD:
-        pb_init(&b, p, add, e);
-        pb_set(&b, add, side, pb_float(&b, "h13_epsilon", mk_ir_arg(add, side)->type.dtype, 1e-7));
-        return pb_done(&b, 1);
+        mk_pb_init(&b, p, add, e);
+        mk_pb_set(&b, add, side,
+                  mk_pb_float(&b, "h13_epsilon", mk_ir_arg(add, side)->type.dtype, 1e-7));
+        return mk_pb_done(&b, 1);
     }
     return 0;
 }
 
 int mk_pass_fix_epsilon(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

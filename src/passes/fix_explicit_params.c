@@ -32,7 +32,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     (void)ctx;
     int n = 0;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++) {
         const dflt *d = &defaults[i];
         if (d->kind != op->kind || mk_ir_arg(op, d->param) || mk_ir_attr(op, d->param)) continue;
@@ -42,19 +42,19 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         mk_value *v;
         if (d->type == 'f') {
             if (!x || !mk_dtype_is_float(x->type.dtype)) continue;
-            v = pb_float(&b, base, x->type.dtype, d->f);
+            v = mk_pb_float(&b, base, x->type.dtype, d->f);
         } else if (d->type == 'b') {
-            v = pb_bool(&b, base, d->f != 0);
+            v = mk_pb_bool(&b, base, d->f != 0);
         } else {
-            v = pb_str(&b, base, d->s);
+            v = mk_pb_str(&b, base, d->s);
         }
-        pb_in(&b, op, d->param, v);
+        mk_pb_in(&b, op, d->param, v);
         n = 1;
     }
-    return pb_done(&b, n);
+    return mk_pb_done(&b, n);
 }
 
 int mk_pass_fix_explicit_params(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

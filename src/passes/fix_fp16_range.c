@@ -51,7 +51,7 @@ static mk_value *replaced_beyond(pb *b, const mk_value *v, size_t n, double over
         else
             ((float *)buf)[i] = c;
     }
-    return pb_const_borrow(b, v->name ? v->name : fallback, &v->type, buf, nb);
+    return mk_pb_const_borrow(b, v->name ? v->name : fallback, &v->type, buf, nb);
 }
 
 static int mask_big(const mk_value *v)
@@ -157,7 +157,7 @@ static int rewrite(void *vc, mk_program *p, mk_op *op, mk_err *e)
     const ctx *c = vc;
     size_t n = 0;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     if (op->kind == MK_OP_CONST) {
         if (!op->n_outputs) return 0;
         mk_value *v = op->outputs[0], *r = NULL;
@@ -171,8 +171,8 @@ static int rewrite(void *vc, mk_program *p, mk_op *op, mk_err *e)
             MK_OOM(e);
             return -1;
         }
-        pb_replace(&b, v, r);
-        return pb_done(&b, 1);
+        mk_pb_replace(&b, v, r);
+        return mk_pb_done(&b, 1);
     }
     int changed = 0;
     for (int i = 0; i < op->n_inputs; i++)
@@ -192,7 +192,7 @@ static int rewrite(void *vc, mk_program *p, mk_op *op, mk_err *e)
             op->inputs[i].args[j] = r;
             changed = 1;
         }
-    return pb_done(&b, changed);
+    return mk_pb_done(&b, changed);
 }
 
 int mk_pass_fix_fp16_range(mk_program *p, mk_err *e)
@@ -206,7 +206,7 @@ int mk_pass_fix_fp16_range(mk_program *p, mk_err *e)
         ok = mark_non_sentinel(&c.non_sentinel, p->functions[i]->block) &&
              mark_masks(&c.masks, p->functions[i]->block) &&
              mark_off_mask(&c.off_mask, p->functions[i]->block);
-    int r = ok ? pass_each_op(p, rewrite, &c, e) : (MK_OOM(e), -1);
+    int r = ok ? mk_pass_each_op(p, rewrite, &c, e) : (MK_OOM(e), -1);
     mk_strmap_free(&c.non_sentinel);
     mk_ptrmap_free(&c.masks);
     mk_ptrmap_free(&c.off_mask);

@@ -32,17 +32,17 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     int32_t axes[3];
     for (int i = 0; i < ns; i++) axes[i] = 2 + i;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *r = pb_op(&b, op->kind == MK_OP_AVG_POOL ? MK_OP_REDUCE_MEAN : MK_OP_REDUCE_MAX,
-                     "h27_global_pool");
-    pb_in(&b, r, "x", x);
-    pb_in(&b, r, "axes", pb_i32s(&b, "h27_axes", ns, axes));
-    pb_in(&b, r, "keep_dims", pb_bool(&b, "h27_keep", 1));
-    pb_replace(&b, op->outputs[0], pb_emit(&b, r));
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_op *r = mk_pb_op(&b, op->kind == MK_OP_AVG_POOL ? MK_OP_REDUCE_MEAN : MK_OP_REDUCE_MAX,
+                        "h27_global_pool");
+    mk_pb_in(&b, r, "x", x);
+    mk_pb_in(&b, r, "axes", mk_pb_i32s(&b, "h27_axes", ns, axes));
+    mk_pb_in(&b, r, "keep_dims", mk_pb_bool(&b, "h27_keep", 1));
+    mk_pb_replace(&b, op->outputs[0], mk_pb_emit(&b, r));
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_global_pool(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -14,10 +14,10 @@ static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims)
 {
     int32_t d[5];
     for (int i = 0; i < r; i++) d[i] = (int32_t)dims[i];
-    mk_op *op = pb_op(b, MK_OP_RESHAPE, "h32_reshape");
-    pb_in(b, op, "x", x);
-    pb_in(b, op, "shape", pb_i32s(b, "h32_shape", r, d));
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, MK_OP_RESHAPE, "h32_reshape");
+    mk_pb_in(b, op, "x", x);
+    mk_pb_in(b, op, "shape", mk_pb_i32s(b, "h32_shape", r, d));
+    return mk_pb_emit(b, op);
 }
 
 static int spatial_reduce(const mk_op *op)
@@ -43,15 +43,15 @@ static int rewrite_reduce(mk_program *p, mk_op *op, mk_err *e)
     mk_ir_arg_bool(op, "keep_dims", &keep);
     int64_t d3[3] = {d[0], d[1], d[2] * d[3] * d[4]}, d5[5] = {d[0], d[1], 1, 1, 1};
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *r = pb_op(&b, op->kind, "h32_reduce");
-    pb_in(&b, r, "x", reshape(&b, x, 3, d3));
-    pb_in(&b, r, "axes", pb_i32s(&b, "h32_axes", 1, (int32_t[]){2}));
-    pb_in(&b, r, "keep_dims", pb_bool(&b, "h32_keep", keep));
-    mk_value *y = pb_emit(&b, r);
+    mk_pb_init(&b, p, op, e);
+    mk_op *r = mk_pb_op(&b, op->kind, "h32_reduce");
+    mk_pb_in(&b, r, "x", reshape(&b, x, 3, d3));
+    mk_pb_in(&b, r, "axes", mk_pb_i32s(&b, "h32_axes", 1, (int32_t[]){2}));
+    mk_pb_in(&b, r, "keep_dims", mk_pb_bool(&b, "h32_keep", keep));
+    mk_value *y = mk_pb_emit(&b, r);
     if (keep) y = reshape(&b, y, 5, d5);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -66,17 +66,17 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     if (d[2] * d[3] > INT32_MAX) return 0;
     int64_t d4[4] = {d[0], d[1], d[2] * d[3], d[4]};
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *n = pb_op(&b, MK_OP_INSTANCE_NORM, "h32_instance_norm");
-    pb_in(&b, n, "x", reshape(&b, x, 4, d4));
+    mk_pb_init(&b, p, op, e);
+    mk_op *n = mk_pb_op(&b, MK_OP_INSTANCE_NORM, "h32_instance_norm");
+    mk_pb_in(&b, n, "x", reshape(&b, x, 4, d4));
     static const char *const skip[] = {"x", NULL};
-    pb_copy_inputs(&b, op, n, skip);
-    mk_value *y = reshape(&b, pb_emit(&b, n), 5, d);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_copy_inputs(&b, op, n, skip);
+    mk_value *y = reshape(&b, mk_pb_emit(&b, n), 5, d);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_instance_norm_5d(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

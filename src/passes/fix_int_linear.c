@@ -11,19 +11,19 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight"), *bias = mk_ir_arg(op, "bias");
     if (op->kind != MK_OP_LINEAR || !x || !w || !mk_dtype_is_int(x->type.dtype)) return 0;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *mm = pb_op(&b, MK_OP_MATMUL, "h37_matmul");
-    pb_in(&b, mm, "x", x);
-    pb_in(&b, mm, "y", w);
-    pb_in(&b, mm, "transpose_x", pb_bool(&b, "h37_tx", 0));
-    pb_in(&b, mm, "transpose_y", pb_bool(&b, "h37_ty", 1));
-    mk_value *y = pb_emit(&b, mm);
-    if (bias) y = pb_binary(&b, MK_OP_ADD, "h37_bias", y, bias);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_op *mm = mk_pb_op(&b, MK_OP_MATMUL, "h37_matmul");
+    mk_pb_in(&b, mm, "x", x);
+    mk_pb_in(&b, mm, "y", w);
+    mk_pb_in(&b, mm, "transpose_x", mk_pb_bool(&b, "h37_tx", 0));
+    mk_pb_in(&b, mm, "transpose_y", mk_pb_bool(&b, "h37_ty", 1));
+    mk_value *y = mk_pb_emit(&b, mm);
+    if (bias) y = mk_pb_binary(&b, MK_OP_ADD, "h37_bias", y, bias);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_int_linear(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -11,10 +11,10 @@
 
 static mk_value *transpose(pb *b, mk_value *x)
 {
-    mk_op *op = pb_op(b, MK_OP_TRANSPOSE, "h25_transpose");
-    pb_in(b, op, "x", x);
-    pb_in(b, op, "perm", pb_i32s(b, "h25_perm", 3, (int32_t[]){0, 2, 1}));
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, MK_OP_TRANSPOSE, "h25_transpose");
+    mk_pb_in(b, op, "x", x);
+    mk_pb_in(b, op, "perm", mk_pb_i32s(b, "h25_perm", 3, (int32_t[]){0, 2, 1}));
+    return mk_pb_emit(b, op);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -25,32 +25,33 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         !mk_dtype_is_float(x->type.dtype))
         return 0;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *ex = pb_op(&b, MK_OP_EXPAND_DIMS, "h25_bc1s");
-    pb_in(&b, ex, "x", transpose(&b, x));
-    pb_in(&b, ex, "axes", pb_i32s(&b, "h25_axis", 1, (int32_t[]){2}));
-    mk_value *x4 = pb_emit(&b, ex);
+    mk_pb_init(&b, p, op, e);
+    mk_op *ex = mk_pb_op(&b, MK_OP_EXPAND_DIMS, "h25_bc1s");
+    mk_pb_in(&b, ex, "x", transpose(&b, x));
+    mk_pb_in(&b, ex, "axes", mk_pb_i32s(&b, "h25_axis", 1, (int32_t[]){2}));
+    mk_value *x4 = mk_pb_emit(&b, ex);
     mk_type wt = w->type;
     wt.rank = 4;
     wt.dims[2] = wt.dims[3] = 1;
-    mk_op *cv = pb_op(&b, MK_OP_CONV, "h25_conv1x1");
-    pb_in(&b, cv, "x", x4);
-    pb_in(&b, cv, "weight", pb_const_borrow(&b, "h25_weight", &wt, w->cst->data, w->cst->nbytes));
-    if (mk_ir_arg(op, "bias")) pb_in(&b, cv, "bias", mk_ir_arg(op, "bias"));
-    pb_in(&b, cv, "strides", pb_i32s(&b, "h25_strides", 2, (int32_t[]){1, 1}));
-    pb_in(&b, cv, "pad_type", pb_str(&b, "h25_pad_type", "valid"));
-    pb_in(&b, cv, "pad", pb_i32s(&b, "h25_pad", 4, (int32_t[]){0, 0, 0, 0}));
-    pb_in(&b, cv, "dilations", pb_i32s(&b, "h25_dilations", 2, (int32_t[]){1, 1}));
-    pb_in(&b, cv, "groups", pb_i32(&b, "h25_groups", 1));
-    mk_op *sq = pb_op(&b, MK_OP_SQUEEZE, "h25_squeeze");
-    pb_in(&b, sq, "x", pb_emit(&b, cv));
-    pb_in(&b, sq, "axes", pb_i32s(&b, "h25_axis", 1, (int32_t[]){2}));
-    mk_value *y = transpose(&b, pb_emit(&b, sq));
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_op *cv = mk_pb_op(&b, MK_OP_CONV, "h25_conv1x1");
+    mk_pb_in(&b, cv, "x", x4);
+    mk_pb_in(&b, cv, "weight",
+             mk_pb_const_borrow(&b, "h25_weight", &wt, w->cst->data, w->cst->nbytes));
+    if (mk_ir_arg(op, "bias")) mk_pb_in(&b, cv, "bias", mk_ir_arg(op, "bias"));
+    mk_pb_in(&b, cv, "strides", mk_pb_i32s(&b, "h25_strides", 2, (int32_t[]){1, 1}));
+    mk_pb_in(&b, cv, "pad_type", mk_pb_str(&b, "h25_pad_type", "valid"));
+    mk_pb_in(&b, cv, "pad", mk_pb_i32s(&b, "h25_pad", 4, (int32_t[]){0, 0, 0, 0}));
+    mk_pb_in(&b, cv, "dilations", mk_pb_i32s(&b, "h25_dilations", 2, (int32_t[]){1, 1}));
+    mk_pb_in(&b, cv, "groups", mk_pb_i32(&b, "h25_groups", 1));
+    mk_op *sq = mk_pb_op(&b, MK_OP_SQUEEZE, "h25_squeeze");
+    mk_pb_in(&b, sq, "x", mk_pb_emit(&b, cv));
+    mk_pb_in(&b, sq, "axes", mk_pb_i32s(&b, "h25_axis", 1, (int32_t[]){2}));
+    mk_value *y = transpose(&b, mk_pb_emit(&b, sq));
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_linear_to_conv(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -36,23 +36,23 @@ static int rewrite_lcse(mk_program *p, mk_op *op, mk_err *e)
         return 0;
     mk_dtype dt = x->type.dtype;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *mx = pb_op(&b, MK_OP_REDUCE_MAX, "h11_max");
-    pb_in(&b, mx, "x", x);
-    pb_in(&b, mx, "axes", pb_i32s(&b, "h11_axes", 1, &axis));
-    pb_in(&b, mx, "keep_dims", pb_bool(&b, "h11_keep", 1));
-    mk_value *m = pb_emit(&b, mx);
-    mk_value *d = pb_binary(&b, MK_OP_SUB, "h11_shift", x, m);
-    mk_op *c = pb_op(&b, MK_OP_CUMSUM, "h11_cumsum");
-    pb_in(&b, c, "x", pb_unary(&b, MK_OP_EXP, "h11_exp", d));
+    mk_pb_init(&b, p, op, e);
+    mk_op *mx = mk_pb_op(&b, MK_OP_REDUCE_MAX, "h11_max");
+    mk_pb_in(&b, mx, "x", x);
+    mk_pb_in(&b, mx, "axes", mk_pb_i32s(&b, "h11_axes", 1, &axis));
+    mk_pb_in(&b, mx, "keep_dims", mk_pb_bool(&b, "h11_keep", 1));
+    mk_value *m = mk_pb_emit(&b, mx);
+    mk_value *d = mk_pb_binary(&b, MK_OP_SUB, "h11_shift", x, m);
+    mk_op *c = mk_pb_op(&b, MK_OP_CUMSUM, "h11_cumsum");
+    mk_pb_in(&b, c, "x", mk_pb_unary(&b, MK_OP_EXP, "h11_exp", d));
     static const char *const skip[] = {"x", NULL};
-    pb_copy_inputs(&b, cs, c, skip);
-    mk_op *lg = pb_op(&b, MK_OP_LOG, "h11_log");
-    pb_in(&b, lg, "x", pb_emit(&b, c));
-    pb_in(&b, lg, "epsilon", pb_float(&b, "h11_eps", dt, 0));
-    mk_value *y = pb_binary(&b, MK_OP_ADD, "h11_logcumsumexp", pb_emit(&b, lg), m);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_copy_inputs(&b, cs, c, skip);
+    mk_op *lg = mk_pb_op(&b, MK_OP_LOG, "h11_log");
+    mk_pb_in(&b, lg, "x", mk_pb_emit(&b, c));
+    mk_pb_in(&b, lg, "epsilon", mk_pb_float(&b, "h11_eps", dt, 0));
+    mk_value *y = mk_pb_binary(&b, MK_OP_ADD, "h11_logcumsumexp", mk_pb_emit(&b, lg), m);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -69,27 +69,27 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     if (mk_ir_arg(sm, "axis") && !mk_ir_arg_i32(sm, "axis", &axis)) return 0;
     mk_dtype dt = x->type.dtype;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_value *ax = pb_i32s(&b, "h11_axes", 1, &axis);
-    mk_op *mx = pb_op(&b, MK_OP_REDUCE_MAX, "h11_max");
-    pb_in(&b, mx, "x", x);
-    pb_in(&b, mx, "axes", ax);
-    pb_in(&b, mx, "keep_dims", pb_bool(&b, "h11_keep", 1));
-    mk_value *d = pb_binary(&b, MK_OP_SUB, "h11_shift", x, pb_emit(&b, mx));
-    mk_value *ex = pb_unary(&b, MK_OP_EXP, "h11_exp", d);
-    mk_op *rs = pb_op(&b, MK_OP_REDUCE_SUM, "h11_sum");
-    pb_in(&b, rs, "x", ex);
-    pb_in(&b, rs, "axes", ax);
-    pb_in(&b, rs, "keep_dims", pb_bool(&b, "h11_keep", 1));
-    mk_op *lg = pb_op(&b, MK_OP_LOG, "h11_log");
-    pb_in(&b, lg, "x", pb_emit(&b, rs));
-    pb_in(&b, lg, "epsilon", pb_float(&b, "h11_eps", dt, 0));
-    mk_value *y = pb_binary(&b, MK_OP_SUB, "h11_log_softmax", d, pb_emit(&b, lg));
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_value *ax = mk_pb_i32s(&b, "h11_axes", 1, &axis);
+    mk_op *mx = mk_pb_op(&b, MK_OP_REDUCE_MAX, "h11_max");
+    mk_pb_in(&b, mx, "x", x);
+    mk_pb_in(&b, mx, "axes", ax);
+    mk_pb_in(&b, mx, "keep_dims", mk_pb_bool(&b, "h11_keep", 1));
+    mk_value *d = mk_pb_binary(&b, MK_OP_SUB, "h11_shift", x, mk_pb_emit(&b, mx));
+    mk_value *ex = mk_pb_unary(&b, MK_OP_EXP, "h11_exp", d);
+    mk_op *rs = mk_pb_op(&b, MK_OP_REDUCE_SUM, "h11_sum");
+    mk_pb_in(&b, rs, "x", ex);
+    mk_pb_in(&b, rs, "axes", ax);
+    mk_pb_in(&b, rs, "keep_dims", mk_pb_bool(&b, "h11_keep", 1));
+    mk_op *lg = mk_pb_op(&b, MK_OP_LOG, "h11_log");
+    mk_pb_in(&b, lg, "x", mk_pb_emit(&b, rs));
+    mk_pb_in(&b, lg, "epsilon", mk_pb_float(&b, "h11_eps", dt, 0));
+    mk_value *y = mk_pb_binary(&b, MK_OP_SUB, "h11_log_softmax", d, mk_pb_emit(&b, lg));
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_log_softmax(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -8,11 +8,11 @@
 
 static mk_value *reduce(pb *b, mk_op_kind k, const char *nm, mk_value *x, mk_value *axes)
 {
-    mk_op *op = pb_op(b, k, nm);
-    pb_in(b, op, "x", x);
-    if (axes) pb_in(b, op, "axes", axes);
-    pb_in(b, op, "keep_dims", pb_bool(b, "h10_keep", 1));
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, k, nm);
+    mk_pb_in(b, op, "x", x);
+    if (axes) mk_pb_in(b, op, "axes", axes);
+    mk_pb_in(b, op, "keep_dims", mk_pb_bool(b, "h10_keep", 1));
+    return mk_pb_emit(b, op);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -24,26 +24,26 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     int keep = 0;
     mk_ir_arg_bool(op, "keep_dims", &keep);
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *m = reduce(&b, MK_OP_REDUCE_MAX, "h10_max", x, axes);
-    mk_value *d = pb_binary(&b, MK_OP_SUB, "h10_shift", x, m);
-    mk_value *ex = pb_unary(&b, MK_OP_EXP, "h10_exp", d);
+    mk_value *d = mk_pb_binary(&b, MK_OP_SUB, "h10_shift", x, m);
+    mk_value *ex = mk_pb_unary(&b, MK_OP_EXP, "h10_exp", d);
     mk_value *s = reduce(&b, MK_OP_REDUCE_SUM, "h10_sum", ex, axes);
-    mk_op *lg = pb_op(&b, MK_OP_LOG, "h10_log");
-    pb_in(&b, lg, "x", s);
-    pb_in(&b, lg, "epsilon", pb_float(&b, "h10_eps", x->type.dtype, 0));
-    mk_value *y = pb_binary(&b, MK_OP_ADD, "h10_lse", m, pb_emit(&b, lg));
+    mk_op *lg = mk_pb_op(&b, MK_OP_LOG, "h10_log");
+    mk_pb_in(&b, lg, "x", s);
+    mk_pb_in(&b, lg, "epsilon", mk_pb_float(&b, "h10_eps", x->type.dtype, 0));
+    mk_value *y = mk_pb_binary(&b, MK_OP_ADD, "h10_lse", m, mk_pb_emit(&b, lg));
     if (!keep) {
-        mk_op *sq = pb_op(&b, MK_OP_SQUEEZE, "h10_squeeze");
-        pb_in(&b, sq, "x", y);
-        if (axes) pb_in(&b, sq, "axes", axes);
-        y = pb_emit(&b, sq);
+        mk_op *sq = mk_pb_op(&b, MK_OP_SQUEEZE, "h10_squeeze");
+        mk_pb_in(&b, sq, "x", y);
+        if (axes) mk_pb_in(&b, sq, "axes", axes);
+        y = mk_pb_emit(&b, sq);
     }
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_logsumexp(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

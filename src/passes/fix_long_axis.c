@@ -66,7 +66,8 @@ static int reduce_last(const mk_op *op, const mk_value *v)
     if (mk_ir_op_in(op->kind, reduce, 4)) {
         int64_t ax[MK_MAX_RANK];
         int n = 0;
-        return pass_ints(op, "axes", ax, MK_MAX_RANK, &n) && n == 1 && norm_axis(ax[0], r) == r - 1;
+        return mk_pass_ints(op, "axes", ax, MK_MAX_RANK, &n) && n == 1 &&
+               norm_axis(ax[0], r) == r - 1;
     }
     if (op->kind == MK_OP_REDUCE_ARGMAX || op->kind == MK_OP_REDUCE_ARGMIN) {
         int32_t ax = -1;
@@ -93,7 +94,7 @@ static int find_chain(const mk_block *blk, const mk_value *v, int allow_softmax,
     memset(c, 0, sizeof *c);
     mk_op *users[MAX_ENDS];
     for (;;) {
-        int n = pass_users(blk, v, users, MAX_ENDS);
+        int n = mk_pass_users(blk, v, users, MAX_ENDS);
         if (n <= 0) return 0;
         int ends = 0;
         for (int i = 0; i < n; i++) ends += is_end(users[i], v);
@@ -104,13 +105,13 @@ static int find_chain(const mk_block *blk, const mk_value *v, int allow_softmax,
         }
         if (n != 1 || c->n_ops == MAX_CHAIN) return 0;
         mk_op *u = users[0];
-        if (!pass_pointwise_param(u, v) && !(allow_softmax && softmax_last(u, v))) return 0;
+        if (!mk_pass_pointwise_param(u, v) && !(allow_softmax && softmax_last(u, v))) return 0;
         c->ops[c->n_ops++] = u;
         v = u->outputs[0];
     }
 }
 
-/* pb_copy_inputs for an end op: its constants may be defined after the builder's position,
+/* mk_pb_copy_inputs for an end op: its constants may be defined after the builder's position,
  * so each constant input is re-made (payload borrowed) before it. */
 static void copy_end_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except)
 {
@@ -121,18 +122,18 @@ static void copy_end_inputs(pb *b, const mk_op *from, mk_op *to, const char *con
         for (int j = 0; j < from->inputs[i].n_args && !skip; j++) {
             mk_value *a = from->inputs[i].args[j];
             if (a->cst && a->cst->data && a->producer)
-                a = pb_const_borrow(b, "h20_param", &a->type, a->cst->data, a->cst->nbytes);
-            pb_in(b, to, from->inputs[i].name, a);
+                a = mk_pb_const_borrow(b, "h20_param", &a->type, a->cst->data, a->cst->nbytes);
+            mk_pb_in(b, to, from->inputs[i].name, a);
         }
     }
 }
 
-/* pb_replace of an end's output; the builder moves on when the end was its position. */
+/* mk_pb_replace of an end's output; the builder moves on when the end was its position. */
 static void replace_end(pb *b, mk_op *end, mk_value *repl)
 {
     mk_op *next = end->next;
     int moved = end == b->pos;
-    pb_replace(b, end->outputs[0], repl);
+    mk_pb_replace(b, end->outputs[0], repl);
     if (moved && next) b->pos = next;
 }
 
@@ -153,11 +154,11 @@ static void unlink_chain(const chain *c)
 
 static mk_value *reduce_keep(pb *b, mk_op_kind k, mk_value *x)
 {
-    mk_op *op = pb_op(b, k, "h20_reduce");
-    pb_in(b, op, "x", x);
-    pb_in(b, op, "axes", pb_i32s(b, "h20_axes", 1, (int32_t[]){-1}));
-    pb_in(b, op, "keep_dims", pb_bool(b, "h20_keep", 1));
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, k, "h20_reduce");
+    mk_pb_in(b, op, "x", x);
+    mk_pb_in(b, op, "axes", mk_pb_i32s(b, "h20_axes", 1, (int32_t[]){-1}));
+    mk_pb_in(b, op, "keep_dims", mk_pb_bool(b, "h20_keep", 1));
+    return mk_pb_emit(b, op);
 }
 
 /* cur[0..nc) <- softmax over the concatenation of the chunks' last axes. */
@@ -166,14 +167,15 @@ static void split_softmax(pb *b, mk_value **cur, int nc)
     mk_value *m = NULL, *s = NULL, *e[MAX_CHUNKS];
     for (int i = 0; i < nc; i++) {
         mk_value *mi = reduce_keep(b, MK_OP_REDUCE_MAX, cur[i]);
-        m = i ? pb_binary(b, MK_OP_MAXIMUM, "h20_max", m, mi) : mi;
+        m = i ? mk_pb_binary(b, MK_OP_MAXIMUM, "h20_max", m, mi) : mi;
     }
     for (int i = 0; i < nc; i++) {
-        e[i] = pb_unary(b, MK_OP_EXP, "h20_exp", pb_binary(b, MK_OP_SUB, "h20_shift", cur[i], m));
+        e[i] = mk_pb_unary(b, MK_OP_EXP, "h20_exp",
+                           mk_pb_binary(b, MK_OP_SUB, "h20_shift", cur[i], m));
         mk_value *si = reduce_keep(b, MK_OP_REDUCE_SUM, e[i]);
-        s = i ? pb_binary(b, MK_OP_ADD, "h20_sum", s, si) : si;
+        s = i ? mk_pb_binary(b, MK_OP_ADD, "h20_sum", s, si) : si;
     }
-    for (int i = 0; i < nc; i++) cur[i] = pb_binary(b, MK_OP_REAL_DIV, "h20_softmax", e[i], s);
+    for (int i = 0; i < nc; i++) cur[i] = mk_pb_binary(b, MK_OP_REAL_DIV, "h20_softmax", e[i], s);
 }
 
 /* One end reduction over the chunks; returns the combined value. */
@@ -185,50 +187,51 @@ static mk_value *split_reduce(pb *b, const mk_op *end, mk_value **cur, int nc, c
     mk_op_kind part = k == MK_OP_REDUCE_MEAN ? MK_OP_REDUCE_SUM : k;
     mk_value *acc = NULL, *best = NULL;
     for (int i = 0; i < nc && !b->failed; i++) {
-        mk_op *op = pb_op(b, part, "h20_part");
-        pb_in(b, op, "x", cur[i]);
+        mk_op *op = mk_pb_op(b, part, "h20_part");
+        mk_pb_in(b, op, "x", cur[i]);
         static const char *const skip[] = {"x", NULL};
         copy_end_inputs(b, end, op, skip);
-        mk_value *r = pb_emit(b, op);
+        mk_value *r = mk_pb_emit(b, op);
         if (!arg) {
             mk_op_kind comb = k == MK_OP_REDUCE_MAX   ? MK_OP_MAXIMUM
                               : k == MK_OP_REDUCE_MIN ? MK_OP_MINIMUM
                                                       : MK_OP_ADD;
-            acc = i ? pb_binary(b, comb, "h20_combine", acc, r) : r;
+            acc = i ? mk_pb_binary(b, comb, "h20_combine", acc, r) : r;
             continue;
         }
         /* the value at the chunk's arg position: its max (argmax) or min (argmin) */
-        mk_op *vo =
-            pb_op(b, k == MK_OP_REDUCE_ARGMAX ? MK_OP_REDUCE_MAX : MK_OP_REDUCE_MIN, "h20_value");
-        pb_in(b, vo, "x", cur[i]);
-        pb_in(b, vo, "axes", pb_i32s(b, "h20_axes", 1, (int32_t[]){-1}));
+        mk_op *vo = mk_pb_op(b, k == MK_OP_REDUCE_ARGMAX ? MK_OP_REDUCE_MAX : MK_OP_REDUCE_MIN,
+                             "h20_value");
+        mk_pb_in(b, vo, "x", cur[i]);
+        mk_pb_in(b, vo, "axes", mk_pb_i32s(b, "h20_axes", 1, (int32_t[]){-1}));
         int keep = 0;
         mk_ir_arg_bool(end, "keep_dims", &keep);
-        pb_in(b, vo, "keep_dims", pb_bool(b, "h20_keep", keep));
-        mk_value *v = pb_emit(b, vo);
+        mk_pb_in(b, vo, "keep_dims", mk_pb_bool(b, "h20_keep", keep));
+        mk_value *v = mk_pb_emit(b, vo);
         if (!i) {
             acc = r;
             best = v;
             continue;
         }
-        mk_value *idx = pb_binary(b, MK_OP_ADD, "h20_index", r, pb_i32(b, "h20_offset", off[i]));
+        mk_value *idx =
+            mk_pb_binary(b, MK_OP_ADD, "h20_index", r, mk_pb_i32(b, "h20_offset", off[i]));
         /* strictly better: ties keep the earlier chunk (first occurrence, like argmax) */
-        mk_value *g = pb_binary(b, k == MK_OP_REDUCE_ARGMAX ? MK_OP_GREATER : MK_OP_LESS,
-                                "h20_better", v, best);
-        mk_op *si = pb_op(b, MK_OP_SELECT, "h20_pick");
-        pb_in(b, si, "cond", g);
-        pb_in(b, si, "a", idx);
-        pb_in(b, si, "b", acc);
-        acc = pb_emit(b, si);
-        mk_op *sv = pb_op(b, MK_OP_SELECT, "h20_pick_value");
-        pb_in(b, sv, "cond", g);
-        pb_in(b, sv, "a", v);
-        pb_in(b, sv, "b", best);
-        best = pb_emit(b, sv);
+        mk_value *g = mk_pb_binary(b, k == MK_OP_REDUCE_ARGMAX ? MK_OP_GREATER : MK_OP_LESS,
+                                   "h20_better", v, best);
+        mk_op *si = mk_pb_op(b, MK_OP_SELECT, "h20_pick");
+        mk_pb_in(b, si, "cond", g);
+        mk_pb_in(b, si, "a", idx);
+        mk_pb_in(b, si, "b", acc);
+        acc = mk_pb_emit(b, si);
+        mk_op *sv = mk_pb_op(b, MK_OP_SELECT, "h20_pick_value");
+        mk_pb_in(b, sv, "cond", g);
+        mk_pb_in(b, sv, "a", v);
+        mk_pb_in(b, sv, "b", best);
+        best = mk_pb_emit(b, sv);
     }
     if (k == MK_OP_REDUCE_MEAN && acc)
-        acc = pb_binary(b, MK_OP_REAL_DIV, "h20_mean", acc,
-                        pb_float(b, "h20_count", acc->type.dtype, (double)total));
+        acc = mk_pb_binary(b, MK_OP_REAL_DIV, "h20_mean", acc,
+                           mk_pb_float(b, "h20_count", acc->type.dtype, (double)total));
     return acc;
 }
 
@@ -241,8 +244,8 @@ static mk_value *weight_chunk(pb *b, const mk_value *w, int rows, int64_t o, int
     mk_type t = mk_type_make(w->type.dtype, 2, d);
     const unsigned char *src = w->cst->data;
     if (rows)
-        return pb_const_borrow(b, "h20_weight", &t, src + (size_t)(o * C) * es,
-                               (size_t)(n * C) * es);
+        return mk_pb_const_borrow(b, "h20_weight", &t, src + (size_t)(o * C) * es,
+                                  (size_t)(n * C) * es);
     size_t nb = (size_t)(R * n) * es;
     unsigned char *buf = b->failed ? NULL : mk_arena_alloc(b->p->arena, nb);
     if (!buf) {
@@ -252,7 +255,7 @@ static mk_value *weight_chunk(pb *b, const mk_value *w, int rows, int64_t o, int
     }
     for (int64_t r = 0; r < R; r++)
         memcpy(buf + (size_t)(r * n) * es, src + (size_t)(r * C + o) * es, (size_t)n * es);
-    return pb_const_borrow(b, "h20_weight", &t, buf, nb);
+    return mk_pb_const_borrow(b, "h20_weight", &t, buf, nb);
 }
 
 static int split_projection(mk_program *p, mk_op *op, mk_err *e)
@@ -285,28 +288,28 @@ static int split_projection(mk_program *p, mk_op *op, mk_err *e)
     mk_op *pos = earliest(op, &c);
     if (!pos) return 0;
     pb b;
-    pb_init(&b, p, pos, e);
+    mk_pb_init(&b, p, pos, e);
     mk_value *cur[MAX_CHUNKS];
     int off[MAX_CHUNKS];
     int64_t o = 0;
     for (int i = 0; i < nc; i++) {
         int64_t n = N / nc + (i < N % nc);
         off[i] = (int)o;
-        mk_op *k = pb_op(&b, op->kind, "h20_chunk");
+        mk_op *k = mk_pb_op(&b, op->kind, "h20_chunk");
         static const char *const skip_lin[] = {"x", "weight", "bias", NULL};
         static const char *const skip_mm[] = {"x", "y", NULL};
-        pb_in(&b, k, "x", x);
-        pb_in(&b, k, lin ? "weight" : "y", weight_chunk(&b, w, rows, o, n));
+        mk_pb_in(&b, k, "x", x);
+        mk_pb_in(&b, k, lin ? "weight" : "y", weight_chunk(&b, w, rows, o, n));
         if (bias) {
             size_t es = (size_t)mk_dtype_bits(bias->type.dtype) / 8;
             mk_type bt = mk_type_make(bias->type.dtype, 1, &n);
-            pb_in(&b, k, "bias",
-                  pb_const_borrow(&b, "h20_bias", &bt,
-                                  (const unsigned char *)bias->cst->data + (size_t)o * es,
-                                  (size_t)n * es));
+            mk_pb_in(&b, k, "bias",
+                     mk_pb_const_borrow(&b, "h20_bias", &bt,
+                                        (const unsigned char *)bias->cst->data + (size_t)o * es,
+                                        (size_t)n * es));
         }
-        pb_copy_inputs(&b, op, k, lin ? skip_lin : skip_mm);
-        cur[i] = pb_emit(&b, k);
+        mk_pb_copy_inputs(&b, op, k, lin ? skip_lin : skip_mm);
+        cur[i] = mk_pb_emit(&b, k);
         o += n;
     }
     const mk_value *old = y;
@@ -315,7 +318,7 @@ static int split_projection(mk_program *p, mk_op *op, mk_err *e)
         if (u->kind == MK_OP_SOFTMAX)
             split_softmax(&b, cur, nc);
         else
-            for (int i = 0; i < nc; i++) cur[i] = pass_rebuild_pointwise(&b, u, old, cur[i]);
+            for (int i = 0; i < nc; i++) cur[i] = mk_pass_rebuild_pointwise(&b, u, old, cur[i]);
         old = u->outputs[0];
     }
     for (int k = 0; k < c.n_ends && !b.failed; k++)
@@ -354,7 +357,7 @@ static int split_end(const mk_op *op, const mk_value *v)
     if (!mk_ir_arg(op, "axes")) return 1;
     int64_t ax[MK_MAX_RANK];
     int n = 0, a = wide_axis(&v->type);
-    if (!pass_ints(op, "axes", ax, MK_MAX_RANK, &n)) return 0;
+    if (!mk_pass_ints(op, "axes", ax, MK_MAX_RANK, &n)) return 0;
     for (int i = 0; i < n; i++)
         if (norm_axis(ax[i], v->type.rank) == a) return 1;
     return 0;
@@ -388,33 +391,33 @@ static mk_value *reshape_to(pb *b, mk_value *x, const mk_type *t)
         if (t->dims[i] > INT32_MAX) return NULL;
         d[i] = (int32_t)t->dims[i];
     }
-    mk_op *op = pb_op(b, MK_OP_RESHAPE, "h20_reshape");
-    pb_in(b, op, "x", x);
-    pb_in(b, op, "shape", pb_i32s(b, "h20_shape", t->rank, d));
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, MK_OP_RESHAPE, "h20_reshape");
+    mk_pb_in(b, op, "x", x);
+    mk_pb_in(b, op, "shape", mk_pb_i32s(b, "h20_shape", t->rank, d));
+    return mk_pb_emit(b, op);
 }
 
 static mk_value *split_end_op(pb *b, const mk_op *end, mk_value *cur, int a, int r)
 {
     const mk_type *ot = &end->outputs[0]->type;
     if (reshape_like(end->kind)) return reshape_to(b, cur, ot);
-    mk_op *op = pb_op(b, end->kind, "h20_reduce");
-    pb_in(b, op, "x", cur);
+    mk_op *op = mk_pb_op(b, end->kind, "h20_reduce");
+    mk_pb_in(b, op, "x", cur);
     if (mk_ir_arg(end, "axes")) {
         int64_t ax[MK_MAX_RANK];
         int n = 0, m = 0;
         int32_t nax[MK_MAX_RANK + 1];
-        pass_ints(end, "axes", ax, MK_MAX_RANK, &n);
+        mk_pass_ints(end, "axes", ax, MK_MAX_RANK, &n);
         for (int i = 0; i < n; i++) {
             int x = norm_axis(ax[i], r);
             nax[m++] = x > a ? x + 1 : x;
             if (x == a) nax[m++] = a + 1;
         }
-        pb_in(b, op, "axes", pb_i32s(b, "h20_axes", m, nax));
+        mk_pb_in(b, op, "axes", mk_pb_i32s(b, "h20_axes", m, nax));
     }
     static const char *const skip[] = {"x", "axes", NULL};
     copy_end_inputs(b, end, op, skip);
-    mk_value *y = pb_emit(b, op);
+    mk_value *y = mk_pb_emit(b, op);
     return y && !same_dims(&y->type, ot) ? reshape_to(b, y, ot) : y;
 }
 
@@ -424,11 +427,11 @@ static int split_chain(mk_program *p, mk_op *first, mk_err *e)
     for (int i = 0; i < first->n_inputs && !v; i++)
         if (first->inputs[i].n_args == 1 && is_long(first->inputs[i].args[0]))
             v = first->inputs[i].args[0];
-    if (!v || !pass_pointwise_param(first, v)) return 0;
+    if (!v || !mk_pass_pointwise_param(first, v)) return 0;
     mk_op *src = v->producer;
     mk_op *one[1];
     if (src && !(reshape_like(src->kind) && src->parent == first->parent &&
-                 pass_users(first->parent, v, one, 1) == 1))
+                 mk_pass_users(first->parent, v, one, 1) == 1))
         return 0;
     mk_type st;
     int a = 0;
@@ -438,11 +441,11 @@ static int split_chain(mk_program *p, mk_op *first, mk_err *e)
     mk_op *pos = earliest(first, &c);
     if (!pos) return 0;
     pb b;
-    pb_init(&b, p, pos, e);
+    mk_pb_init(&b, p, pos, e);
     mk_value *cur = reshape_to(&b, src ? mk_ir_arg(src, "x") : v, &st);
     const mk_value *old = v;
     for (int s = 0; s < c.n_ops && !b.failed; s++) {
-        cur = pass_rebuild_pointwise(&b, c.ops[s], old, cur);
+        cur = mk_pass_rebuild_pointwise(&b, c.ops[s], old, cur);
         old = c.ops[s]->outputs[0];
     }
     for (int k = 0; k < c.n_ends && !b.failed; k++)
@@ -461,12 +464,12 @@ static int long_axis_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     if ((op->kind == MK_OP_LINEAR || op->kind == MK_OP_MATMUL) && op->n_outputs == 1 &&
         is_long(op->outputs[0]))
         return split_projection(p, op, e);
-    if (pass_pointwise(op->kind) && op->n_outputs == 1 && is_long(op->outputs[0]))
+    if (mk_pass_pointwise(op->kind) && op->n_outputs == 1 && is_long(op->outputs[0]))
         return split_chain(p, op, e);
     return 0;
 }
 
 int mk_pass_fix_long_axis(mk_program *p, mk_err *e)
 {
-    return pass_each_op_rescan(p, long_axis_op, NULL, e);
+    return mk_pass_each_op_rescan(p, long_axis_op, NULL, e);
 }

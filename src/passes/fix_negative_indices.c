@@ -22,7 +22,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     if (axis < 0 || axis >= x->type.rank || x->type.dims[axis] <= 0) return 0;
     int32_t dim = (int32_t)x->type.dims[axis];
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     if (ix->cst) {
         size_t n = 0;
         int neg = 0;
@@ -38,8 +38,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
             int64_t v = mk_const_get_i64(ix, i);
             buf[i] = (int32_t)(v < 0 ? v + dim : v);
         }
-        pb_set(&b, op, "indices", pb_const_borrow(&b, "h6_indices", &ix->type, buf, n * 4));
-        return pb_done(&b, 1);
+        mk_pb_set(&b, op, "indices", mk_pb_const_borrow(&b, "h6_indices", &ix->type, buf, n * 4));
+        return mk_pb_done(&b, 1);
     }
     if (op->kind != MK_OP_GATHER) return 0;
     const mk_op *pr = ix->producer;
@@ -47,17 +47,18 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         mk_ir_arg(pr, "cond")->producer &&
         mk_ir_arg(pr, "cond")->producer->kind == MK_OP_GREATER_EQUAL)
         return 0; /* already guarded */
-    mk_value *ge = pb_binary(&b, MK_OP_GREATER_EQUAL, "h6_nonneg", ix, pb_i32(&b, "h6_zero", 0));
-    mk_value *wrapped = pb_binary(&b, MK_OP_ADD, "h6_wrapped", ix, pb_i32(&b, "h6_dim", dim));
-    mk_op *sel = pb_op(&b, MK_OP_SELECT, "h6_indices");
-    pb_in(&b, sel, "cond", ge);
-    pb_in(&b, sel, "a", ix);
-    pb_in(&b, sel, "b", wrapped);
-    pb_set(&b, op, "indices", pb_emit(&b, sel));
-    return pb_done(&b, 1);
+    mk_value *ge =
+        mk_pb_binary(&b, MK_OP_GREATER_EQUAL, "h6_nonneg", ix, mk_pb_i32(&b, "h6_zero", 0));
+    mk_value *wrapped = mk_pb_binary(&b, MK_OP_ADD, "h6_wrapped", ix, mk_pb_i32(&b, "h6_dim", dim));
+    mk_op *sel = mk_pb_op(&b, MK_OP_SELECT, "h6_indices");
+    mk_pb_in(&b, sel, "cond", ge);
+    mk_pb_in(&b, sel, "a", ix);
+    mk_pb_in(&b, sel, "b", wrapped);
+    mk_pb_set(&b, op, "indices", mk_pb_emit(&b, sel));
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_negative_indices(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

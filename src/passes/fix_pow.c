@@ -26,32 +26,34 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     if (!x || !y || !mk_dtype_is_float(op->outputs[0]->type.dtype)) return 0;
     mk_dtype dt = op->outputs[0]->type.dtype;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *r = NULL;
     if (all_eq(x, 2.0)) {
         if (!mk_type_equal(&y->type, &op->outputs[0]->type)) return 0;
-        mk_value *t = pb_binary(&b, MK_OP_MUL, "h7_y_ln2", y,
-                                pb_float(&b, "h7_ln2", dt, 0.69314718055994530942));
-        r = pb_unary(&b, MK_OP_EXP, "h7_exp", t);
+        mk_value *t = mk_pb_binary(&b, MK_OP_MUL, "h7_y_ln2", y,
+                                   mk_pb_float(&b, "h7_ln2", dt, 0.69314718055994530942));
+        r = mk_pb_unary(&b, MK_OP_EXP, "h7_exp", t);
     } else {
         if (!mk_type_equal(&x->type, &op->outputs[0]->type)) return 0;
         if (all_eq(y, 2.0)) {
-            r = pb_binary(&b, MK_OP_MUL, "h8_square", x, x);
+            r = mk_pb_binary(&b, MK_OP_MUL, "h8_square", x, x);
         } else if (all_eq(y, 3.0)) {
-            r = pb_binary(&b, MK_OP_MUL, "h8_cube", pb_binary(&b, MK_OP_MUL, "h8_sq", x, x), x);
+            r = mk_pb_binary(&b, MK_OP_MUL, "h8_cube", mk_pb_binary(&b, MK_OP_MUL, "h8_sq", x, x),
+                             x);
         } else if (all_eq(y, 0.5)) {
-            r = pb_unary(&b, MK_OP_SQRT, "h8_sqrt", x);
+            r = mk_pb_unary(&b, MK_OP_SQRT, "h8_sqrt", x);
         } else if (all_eq(y, -1.0)) {
-            r = pb_binary(&b, MK_OP_REAL_DIV, "h8_reciprocal", pb_float(&b, "h8_one", dt, 1.0), x);
+            r = mk_pb_binary(&b, MK_OP_REAL_DIV, "h8_reciprocal",
+                             mk_pb_float(&b, "h8_one", dt, 1.0), x);
         } else {
             return 0;
         }
     }
-    pb_replace(&b, op->outputs[0], r);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, op->outputs[0], r);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_pow(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -27,12 +27,12 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     for (int64_t i = 0; i < c; i++) memcpy(buf + (size_t)i * es, a->cst->data, es);
     mk_type t = mk_type_make(a->type.dtype, 1, &c);
     pb b;
-    pb_init(&b, p, op, e);
-    pb_set(&b, op, "alpha", pb_const_borrow(&b, "h33_alpha", &t, buf, (size_t)c * es));
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_pb_set(&b, op, "alpha", mk_pb_const_borrow(&b, "h33_alpha", &t, buf, (size_t)c * es));
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_prelu_slope(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -19,13 +19,13 @@
 
 /* ---- helpers shared with fix_long_axis.c (declared in passes_int.h) ---- */
 
-int pass_pointwise(mk_op_kind k)
+int mk_pass_pointwise(mk_op_kind k)
 {
     const mk_op_info *i = mk_ir_op_info(k);
     return i ? i->pointwise : 0;
 }
 
-int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max)
+int mk_pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max)
 {
     int n = 0, args = 0;
     MK_FOR_OPS(b, op)
@@ -41,7 +41,7 @@ int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max)
     return mk_ir_count_uses(b, v) == args ? n : -1;
 }
 
-int pass_numel1(const mk_value *v)
+int mk_pass_numel1(const mk_value *v)
 {
     size_t n = 0;
     return v && mk_type_is_static(&v->type) && mk_type_numel(&v->type, &n) && n == 1;
@@ -71,16 +71,16 @@ static int is_end(const mk_op *op, const mk_value *v)
            mk_type_is_static(&out->type) && out->type.rank <= 5;
 }
 
-const char *pass_pointwise_param(const mk_op *op, const mk_value *v)
+const char *mk_pass_pointwise_param(const mk_op *op, const mk_value *v)
 {
-    if (!pass_pointwise(op->kind) || op->n_outputs != 1) return NULL;
+    if (!mk_pass_pointwise(op->kind) || op->n_outputs != 1) return NULL;
     const char *param = NULL;
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) {
             const mk_value *a = op->inputs[i].args[j];
             if (a == v && !param && op->inputs[i].n_args == 1)
                 param = op->inputs[i].name;
-            else if (!pass_numel1(a) && a->type.dtype != MK_DT_STRING)
+            else if (!mk_pass_numel1(a) && a->type.dtype != MK_DT_STRING)
                 return NULL;
         }
     if (!param || (strcmp(param, "x") && strcmp(param, "y"))) return NULL;
@@ -100,7 +100,7 @@ static int find_chain(const mk_op *start, chain *c)
     for (int i = 0; i < r; i++) c->perm[i] = i;
     mk_op *users[MAX_ENDS];
     for (;;) {
-        int n = pass_users(start->parent, cur, users, MAX_ENDS);
+        int n = mk_pass_users(start->parent, cur, users, MAX_ENDS);
         if (n <= 0) return 0;
         int ends = 0;
         for (int i = 0; i < n; i++) ends += is_end(users[i], cur);
@@ -114,7 +114,7 @@ static int find_chain(const mk_op *start, chain *c)
         if (u->kind == MK_OP_TRANSPOSE && mk_ir_arg(u, "x") == cur) {
             int64_t q[MK_MAX_RANK];
             int nq = 0, np[MK_MAX_RANK], seen = 0;
-            if (!pass_ints(u, "perm", q, MK_MAX_RANK, &nq) || nq != r) return 0;
+            if (!mk_pass_ints(u, "perm", q, MK_MAX_RANK, &nq) || nq != r) return 0;
             for (int j = 0; j < r; j++) {
                 int64_t a = q[j] < 0 ? q[j] + r : q[j];
                 if (a < 0 || a >= r || (seen >> a & 1)) return 0;
@@ -122,7 +122,7 @@ static int find_chain(const mk_op *start, chain *c)
                 np[j] = c->perm[a];
             }
             memcpy(c->perm, np, sizeof np);
-        } else if (!pass_pointwise_param(u, cur)) {
+        } else if (!mk_pass_pointwise_param(u, cur)) {
             return 0;
         }
         c->ops[c->n_ops++] = u;
@@ -187,34 +187,34 @@ static mk_value *reshape_to(pb *b, mk_value *x, int r, const int64_t *dims)
         if (dims[i] > INT32_MAX) return NULL;
         d[i] = (int32_t)dims[i];
     }
-    mk_op *op = pb_op(b, MK_OP_RESHAPE, "h21_reshape");
-    pb_in(b, op, "x", x);
-    pb_in(b, op, "shape", pb_i32s(b, "h21_shape", r, d));
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, MK_OP_RESHAPE, "h21_reshape");
+    mk_pb_in(b, op, "x", x);
+    mk_pb_in(b, op, "shape", mk_pb_i32s(b, "h21_shape", r, d));
+    return mk_pb_emit(b, op);
 }
 
 /* A rank-0 copy of a one-element constant (so a rank-6 [1,1,1,1,1,1] operand does not
  * broadcast the rebuilt op back to rank 6). */
-mk_value *pass_scalar_of(pb *b, const mk_value *v)
+mk_value *mk_pass_scalar_of(pb *b, const mk_value *v)
 {
     if (!v->cst || !v->cst->data) return NULL;
     mk_type t = mk_type_scalar(v->type.dtype);
     size_t nb = 0;
     if (!mk_type_nbytes(&t, &nb) || nb > v->cst->nbytes) return NULL;
-    return pb_const_borrow(b, "scalar", &t, v->cst->data, nb);
+    return mk_pb_const_borrow(b, "scalar", &t, v->cst->data, nb);
 }
 
 /* Rebuild pointwise op `op` reading `from` on `to` (rank nr). */
-mk_value *pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, mk_value *to)
+mk_value *mk_pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, mk_value *to)
 {
-    mk_op *n = pb_op(b, op->kind, op->name);
+    mk_op *n = mk_pb_op(b, op->kind, op->name);
     for (int i = 0; i < op->n_inputs && !b->failed; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) {
             mk_value *a = op->inputs[i].args[j];
             if (a == from)
                 a = to;
             else if (a->type.rank > to->type.rank && a->type.dtype != MK_DT_STRING) {
-                a = pass_scalar_of(b, a);
+                a = mk_pass_scalar_of(b, a);
                 if (!a) {
                     if (!b->failed)
                         mk_err_set(b->e, MK_EINVAL, "op '%s': operand '%s' is not constant",
@@ -223,9 +223,9 @@ mk_value *pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, m
                     return NULL;
                 }
             }
-            pb_in(b, n, op->inputs[i].name, a);
+            mk_pb_in(b, n, op->inputs[i].name, a);
         }
-    return pb_emit(b, n);
+    return mk_pb_emit(b, n);
 }
 
 static int scalars_ok(const chain *c)
@@ -237,18 +237,18 @@ static int scalars_ok(const chain *c)
         for (int i = 0; i < op->n_inputs; i++)
             for (int j = 0; j < op->inputs[i].n_args; j++) {
                 const mk_value *a = op->inputs[i].args[j];
-                if (a->type.rank > 5 && pass_numel1(a) && !a->cst) return 0;
+                if (a->type.rank > 5 && mk_pass_numel1(a) && !a->cst) return 0;
             }
     }
     return 1;
 }
 
-/* pb_replace of an end's output; the builder moves on when the end was its position. */
+/* mk_pb_replace of an end's output; the builder moves on when the end was its position. */
 static void replace_end(pb *b, mk_op *end, mk_value *repl)
 {
     mk_op *next = end->next;
     int moved = end == b->pos;
-    pb_replace(b, end->outputs[0], repl);
+    mk_pb_replace(b, end->outputs[0], repl);
     if (moved && next) b->pos = next;
 }
 
@@ -269,22 +269,22 @@ static int rewrite(mk_program *p, mk_op *start, mk_err *e)
             if (c.ends[k] == o) pos = o;
     if (!pos) return 0;
     pb b;
-    pb_init(&b, p, pos, e);
+    mk_pb_init(&b, p, pos, e);
     mk_value *x = mk_ir_arg(start, "x"), *cur = x;
     if (!ident) {
         if (!(x->type.rank == nin && !memcmp(x->type.dims, in, (size_t)nin * sizeof *in)))
             cur = reshape_to(&b, x, nin, in);
         int32_t p32[MK_MAX_RANK];
         for (int i = 0; i < nin; i++) p32[i] = perm[i];
-        mk_op *tr = pb_op(&b, MK_OP_TRANSPOSE, "h21_transpose");
-        pb_in(&b, tr, "x", cur);
-        pb_in(&b, tr, "perm", pb_i32s(&b, "h21_perm", nin, p32));
-        cur = pb_emit(&b, tr);
+        mk_op *tr = mk_pb_op(&b, MK_OP_TRANSPOSE, "h21_transpose");
+        mk_pb_in(&b, tr, "x", cur);
+        mk_pb_in(&b, tr, "perm", mk_pb_i32s(&b, "h21_perm", nin, p32));
+        cur = mk_pb_emit(&b, tr);
     }
     const mk_value *old = t;
     for (int k = 0; k < c.n_ops && !b.failed; k++) {
         const mk_op *op = c.ops[k];
-        if (op->kind != MK_OP_TRANSPOSE) cur = pass_rebuild_pointwise(&b, op, old, cur);
+        if (op->kind != MK_OP_TRANSPOSE) cur = mk_pass_rebuild_pointwise(&b, op, old, cur);
         old = op->outputs[0];
     }
     for (int k = 0; k < c.n_ends && !b.failed; k++) {
@@ -308,5 +308,5 @@ static int rank_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 
 int mk_pass_fix_rank(mk_program *p, mk_err *e)
 {
-    return pass_each_op_rescan(p, rank_op, NULL, e);
+    return mk_pass_each_op_rescan(p, rank_op, NULL, e);
 }

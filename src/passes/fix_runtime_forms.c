@@ -22,28 +22,28 @@
 
 static mk_value *zero_like(pb *b, const mk_value *x, const char *nm)
 {
-    if (mk_dtype_is_float(x->type.dtype)) return pb_float(b, nm, x->type.dtype, 0);
-    return x->type.dtype == MK_DT_INT32 ? pb_i32(b, nm, 0) : NULL;
+    if (mk_dtype_is_float(x->type.dtype)) return mk_pb_float(b, nm, x->type.dtype, 0);
+    return x->type.dtype == MK_DT_INT32 ? mk_pb_i32(b, nm, 0) : NULL;
 }
 
 /* A pad of x in `mode` by pads[0..2k) on its last k (1 or 2) axes, with op's constant_val. */
 static mk_value *pad_last(pb *b, const mk_op *op, mk_value *x, const char *mode, int k,
                           const int32_t *pads)
 {
-    mk_op *pd = pb_op(b, MK_OP_PAD, "h35_pad");
-    pb_in(b, pd, "x", x);
-    pb_in(b, pd, "pad", pb_i32s(b, "h35_pad_amounts", 2 * k, pads));
-    pb_in(b, pd, "mode", pb_str(b, "h35_mode", mode));
-    pb_in(b, pd, "constant_val", mk_ir_arg(op, "constant_val"));
-    return pb_emit(b, pd);
+    mk_op *pd = mk_pb_op(b, MK_OP_PAD, "h35_pad");
+    mk_pb_in(b, pd, "x", x);
+    mk_pb_in(b, pd, "pad", mk_pb_i32s(b, "h35_pad_amounts", 2 * k, pads));
+    mk_pb_in(b, pd, "mode", mk_pb_str(b, "h35_mode", mode));
+    mk_pb_in(b, pd, "constant_val", mk_ir_arg(op, "constant_val"));
+    return mk_pb_emit(b, pd);
 }
 
 static mk_value *transpose(pb *b, mk_value *x, int r, const int32_t *perm)
 {
-    mk_op *t = pb_op(b, MK_OP_TRANSPOSE, "h35_transpose");
-    pb_in(b, t, "x", x);
-    pb_in(b, t, "perm", pb_i32s(b, "h35_perm", r, perm));
-    return pb_emit(b, t);
+    mk_op *t = mk_pb_op(b, MK_OP_TRANSPOSE, "h35_transpose");
+    mk_pb_in(b, t, "x", x);
+    mk_pb_in(b, t, "perm", mk_pb_i32s(b, "h35_perm", r, perm));
+    return mk_pb_emit(b, t);
 }
 
 /* Reflect/replicate pad touching an axis before the last two: pads on the outer axes go two
@@ -54,7 +54,7 @@ static int fix_pad_axes(pb *b, mk_op *op, mk_value *x, const char *mode, const i
 {
     int r = x->type.rank, k = n / 2, reflect = strcmp(mode, "reflect") == 0;
     if ((!reflect && strcmp(mode, "replicate") != 0) || n % 2 || k > r || r > MK_MAX_RANK)
-        return pb_done(b, changed);
+        return mk_pb_done(b, changed);
     int64_t lo[MK_MAX_RANK] = {0}, hi[MK_MAX_RANK] = {0};
     int outer[MK_MAX_RANK], n_outer = 0, inner = 0;
     for (int a = r - k; a < r; a++) {
@@ -64,13 +64,13 @@ static int fix_pad_axes(pb *b, mk_op *op, mk_value *x, const char *mode, const i
         if (!lo[a] && !hi[a]) continue;
         if (lo[a] < 0 || hi[a] < 0 || lo[a] > INT32_MAX || hi[a] > INT32_MAX || d <= 0 ||
             (reflect && (lo[a] >= d || hi[a] >= d)))
-            return pb_done(b, changed);
+            return mk_pb_done(b, changed);
         if (a < r - 2)
             outer[n_outer++] = a;
         else
             inner = 1;
     }
-    if (!n_outer) return pb_done(b, changed);
+    if (!n_outer) return mk_pb_done(b, changed);
     mk_value *y = x;
     for (int c = 0; c < n_outer; c += 2) {
         int m = n_outer - c < 2 ? 1 : 2, j = 0;
@@ -96,8 +96,8 @@ static int fix_pad_axes(pb *b, mk_op *op, mk_value *x, const char *mode, const i
         }
         y = pad_last(b, op, y, mode, 2, pads); /* r >= 3 here: an outer axis exists */
     }
-    pb_replace(b, op->outputs[0], y);
-    return pb_done(b, 1);
+    mk_pb_replace(b, op->outputs[0], y);
+    return mk_pb_done(b, 1);
 }
 
 static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
@@ -105,25 +105,25 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
     mk_value *x = mk_ir_arg(op, "x");
     if (!x) return 0;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     int n = 0, changed = 0;
     if (!mk_ir_arg(op, "constant_val")) {
         mk_value *z = zero_like(&b, x, "h35_constant_val");
         if (!z) return 0;
-        pb_in(&b, op, "constant_val", z);
+        mk_pb_in(&b, op, "constant_val", z);
         changed = 1;
     }
     int64_t pv[2 * MK_MAX_RANK];
     const char *mode = mk_ir_arg_str(op, "mode");
-    if (!mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n)) return pb_done(&b, changed);
+    if (!mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n)) return mk_pb_done(&b, changed);
     if (mode && strcmp(mode, "constant") != 0) return fix_pad_axes(&b, op, x, mode, pv, n, changed);
     int r = x->type.rank, k = n / 2, neg = 0, pos = 0;
-    if (n % 2 || k > r || r > MK_MAX_RANK) return pb_done(&b, changed);
+    if (n % 2 || k > r || r > MK_MAX_RANK) return mk_pb_done(&b, changed);
     for (int i = 0; i < n; i++) {
         neg |= pv[i] < 0;
         pos |= pv[i] > 0;
     }
-    if (!neg) return pb_done(&b, changed);
+    if (!neg) return mk_pb_done(&b, changed);
     int32_t beg[MK_MAX_RANK] = {0}, end[MK_MAX_RANK] = {0}, pads[2 * MK_MAX_RANK];
     uint8_t bm[MK_MAX_RANK], em[MK_MAX_RANK];
     for (int a = 0; a < r; a++) {
@@ -131,29 +131,30 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
         bm[a] = em[a] = i < 0;
         if (i < 0) continue;
         int64_t d = x->type.dims[a], pb0 = pv[2 * i], pe0 = pv[2 * i + 1];
-        if (d < 0 || (pb0 < 0 ? -pb0 : 0) + (pe0 < 0 ? -pe0 : 0) >= d) return pb_done(&b, changed);
+        if (d < 0 || (pb0 < 0 ? -pb0 : 0) + (pe0 < 0 ? -pe0 : 0) >= d)
+            return mk_pb_done(&b, changed);
         beg[a] = (int32_t)(pb0 < 0 ? -pb0 : 0);
         end[a] = (int32_t)(d + (pe0 < 0 ? pe0 : 0));
         pads[2 * i] = (int32_t)(pb0 > 0 ? pb0 : 0);
         pads[2 * i + 1] = (int32_t)(pe0 > 0 ? pe0 : 0);
     }
-    mk_op *sl = pb_op(&b, MK_OP_SLICE_BY_INDEX, "h35_crop");
-    pb_in(&b, sl, "x", x);
-    pb_in(&b, sl, "begin", pb_i32s(&b, "h35_begin", r, beg));
-    pb_in(&b, sl, "end", pb_i32s(&b, "h35_end", r, end));
-    pb_in(&b, sl, "begin_mask", pb_bools(&b, "h35_begin_mask", r, bm));
-    pb_in(&b, sl, "end_mask", pb_bools(&b, "h35_end_mask", r, em));
-    mk_value *y = pb_emit(&b, sl);
+    mk_op *sl = mk_pb_op(&b, MK_OP_SLICE_BY_INDEX, "h35_crop");
+    mk_pb_in(&b, sl, "x", x);
+    mk_pb_in(&b, sl, "begin", mk_pb_i32s(&b, "h35_begin", r, beg));
+    mk_pb_in(&b, sl, "end", mk_pb_i32s(&b, "h35_end", r, end));
+    mk_pb_in(&b, sl, "begin_mask", mk_pb_bools(&b, "h35_begin_mask", r, bm));
+    mk_pb_in(&b, sl, "end_mask", mk_pb_bools(&b, "h35_end_mask", r, em));
+    mk_value *y = mk_pb_emit(&b, sl);
     if (pos) {
-        mk_op *pd = pb_op(&b, MK_OP_PAD, "h35_pad");
-        pb_in(&b, pd, "x", y);
-        pb_in(&b, pd, "pad", pb_i32s(&b, "h35_pad_amounts", n, pads));
-        pb_in(&b, pd, "mode", pb_str(&b, "h35_mode", "constant"));
-        pb_in(&b, pd, "constant_val", mk_ir_arg(op, "constant_val"));
-        y = pb_emit(&b, pd);
+        mk_op *pd = mk_pb_op(&b, MK_OP_PAD, "h35_pad");
+        mk_pb_in(&b, pd, "x", y);
+        mk_pb_in(&b, pd, "pad", mk_pb_i32s(&b, "h35_pad_amounts", n, pads));
+        mk_pb_in(&b, pd, "mode", mk_pb_str(&b, "h35_mode", "constant"));
+        mk_pb_in(&b, pd, "constant_val", mk_ir_arg(op, "constant_val"));
+        y = mk_pb_emit(&b, pd);
     }
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 static int fix_gather(mk_program *p, mk_op *op, mk_err *e)
@@ -165,20 +166,20 @@ static int fix_gather(mk_program *p, mk_op *op, mk_err *e)
     if (axis < 0) axis += x->type.rank;
     if (axis < 0 || axis >= x->type.rank) return 0;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_op *rs = pb_op(&b, MK_OP_RESHAPE, "h35_index_1");
-    pb_in(&b, rs, "x", ix);
-    pb_in(&b, rs, "shape", pb_i32s(&b, "h35_shape", 1, (int32_t[]){1}));
-    mk_op *g = pb_op(&b, MK_OP_GATHER, "h35_gather");
-    pb_in(&b, g, "x", x);
-    pb_in(&b, g, "indices", pb_emit(&b, rs));
+    mk_pb_init(&b, p, op, e);
+    mk_op *rs = mk_pb_op(&b, MK_OP_RESHAPE, "h35_index_1");
+    mk_pb_in(&b, rs, "x", ix);
+    mk_pb_in(&b, rs, "shape", mk_pb_i32s(&b, "h35_shape", 1, (int32_t[]){1}));
+    mk_op *g = mk_pb_op(&b, MK_OP_GATHER, "h35_gather");
+    mk_pb_in(&b, g, "x", x);
+    mk_pb_in(&b, g, "indices", mk_pb_emit(&b, rs));
     static const char *const skip[] = {"x", "indices", NULL};
-    pb_copy_inputs(&b, op, g, skip);
-    mk_op *sq = pb_op(&b, MK_OP_SQUEEZE, "h35_squeeze");
-    pb_in(&b, sq, "x", pb_emit(&b, g));
-    pb_in(&b, sq, "axes", pb_i32s(&b, "h35_axes", 1, &axis));
-    pb_replace(&b, op->outputs[0], pb_emit(&b, sq));
-    return pb_done(&b, 1);
+    mk_pb_copy_inputs(&b, op, g, skip);
+    mk_op *sq = mk_pb_op(&b, MK_OP_SQUEEZE, "h35_squeeze");
+    mk_pb_in(&b, sq, "x", mk_pb_emit(&b, g));
+    mk_pb_in(&b, sq, "axes", mk_pb_i32s(&b, "h35_axes", 1, &axis));
+    mk_pb_replace(&b, op->outputs[0], mk_pb_emit(&b, sq));
+    return mk_pb_done(&b, 1);
 }
 
 static int fix_slice(mk_program *p, mk_op *op, mk_err *e)
@@ -205,9 +206,9 @@ static int fix_slice(mk_program *p, mk_op *op, mk_err *e)
     }
     if (!changed) return 0;
     pb b;
-    pb_init(&b, p, op, e);
-    pb_set(&b, op, "end_mask", pb_bools(&b, "h35_end_mask", r, m));
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_pb_set(&b, op, "end_mask", mk_pb_bools(&b, "h35_end_mask", r, m));
+    return mk_pb_done(&b, 1);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -221,5 +222,5 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 
 int mk_pass_fix_runtime_forms(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

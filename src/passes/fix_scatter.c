@@ -51,36 +51,36 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         if (src[i] < 0) src[i] = 0;
     }
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *u1 = u;
     if (u->type.rank != 1) {
         int32_t m = (int32_t)nu;
-        mk_op *rs = pb_op(&b, MK_OP_RESHAPE, "h5_updates_flat");
-        pb_in(&b, rs, "x", u);
-        pb_in(&b, rs, "shape", pb_i32s(&b, "h5_updates_len", 1, &m));
-        u1 = pb_emit(&b, rs);
+        mk_op *rs = mk_pb_op(&b, MK_OP_RESHAPE, "h5_updates_flat");
+        mk_pb_in(&b, rs, "x", u);
+        mk_pb_in(&b, rs, "shape", mk_pb_i32s(&b, "h5_updates_len", 1, &m));
+        u1 = mk_pb_emit(&b, rs);
     }
     mk_type it = d->type, mt = d->type;
     it.dtype = MK_DT_INT32;
     mt.dtype = MK_DT_BOOL;
-    mk_op *g = pb_op(&b, MK_OP_GATHER, "h5_placed");
-    pb_in(&b, g, "x", u1);
-    pb_in(&b, g, "indices", pb_const_borrow(&b, "h5_src", &it, src, nb));
-    pb_in(&b, g, "axis", pb_i32(&b, "h5_axis", 0));
-    mk_value *y = pb_emit(&b, g);
-    if (mode != 0) y = pb_binary(&b, mode_op(mode), "h5_combine", d, y);
+    mk_op *g = mk_pb_op(&b, MK_OP_GATHER, "h5_placed");
+    mk_pb_in(&b, g, "x", u1);
+    mk_pb_in(&b, g, "indices", mk_pb_const_borrow(&b, "h5_src", &it, src, nb));
+    mk_pb_in(&b, g, "axis", mk_pb_i32(&b, "h5_axis", 0));
+    mk_value *y = mk_pb_emit(&b, g);
+    if (mode != 0) y = mk_pb_binary(&b, mode_op(mode), "h5_combine", d, y);
     if (!all) {
-        mk_op *sel = pb_op(&b, MK_OP_SELECT, "h5_select");
-        pb_in(&b, sel, "cond", pb_const_borrow(&b, "h5_mask", &mt, mask, n));
-        pb_in(&b, sel, "a", y);
-        pb_in(&b, sel, "b", d);
-        y = pb_emit(&b, sel);
+        mk_op *sel = mk_pb_op(&b, MK_OP_SELECT, "h5_select");
+        mk_pb_in(&b, sel, "cond", mk_pb_const_borrow(&b, "h5_mask", &mt, mask, n));
+        mk_pb_in(&b, sel, "a", y);
+        mk_pb_in(&b, sel, "b", d);
+        y = mk_pb_emit(&b, sel);
     }
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_scatter(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

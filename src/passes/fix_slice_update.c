@@ -74,40 +74,40 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         mask[i] = (uint8_t)in;
     }
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *upd = u;
     if (u->type.rank == 0) {
         int32_t ones[MK_MAX_RANK];
         for (int i = 0; i < r; i++) ones[i] = 1;
-        mk_op *rs = pb_op(&b, MK_OP_RESHAPE, "h5_update_1");
-        pb_in(&b, rs, "x", u);
-        pb_in(&b, rs, "shape", pb_i32s(&b, "h5_ones", r, ones));
-        upd = pb_emit(&b, rs);
+        mk_op *rs = mk_pb_op(&b, MK_OP_RESHAPE, "h5_update_1");
+        mk_pb_in(&b, rs, "x", u);
+        mk_pb_in(&b, rs, "shape", mk_pb_i32s(&b, "h5_ones", r, ones));
+        upd = mk_pb_emit(&b, rs);
     }
     int32_t pads[2 * MK_MAX_RANK];
     for (int i = 0; i < r; i++) {
         pads[2 * i] = (int32_t)bg[i];
         pads[2 * i + 1] = (int32_t)(x->type.dims[i] - en[i]);
     }
-    mk_op *pd = pb_op(&b, MK_OP_PAD, "h5_place_update");
-    pb_in(&b, pd, "x", upd);
-    pb_in(&b, pd, "pad", pb_i32s(&b, "h5_pad", 2 * r, pads));
-    pb_in(&b, pd, "mode", pb_str(&b, "h5_mode", "constant"));
-    pb_in(&b, pd, "constant_val",
-          x->type.dtype == MK_DT_INT32 ? pb_i32(&b, "h5_zero", 0)
-                                       : pb_float(&b, "h5_zero", x->type.dtype, 0));
-    mk_value *placed = pb_emit(&b, pd);
+    mk_op *pd = mk_pb_op(&b, MK_OP_PAD, "h5_place_update");
+    mk_pb_in(&b, pd, "x", upd);
+    mk_pb_in(&b, pd, "pad", mk_pb_i32s(&b, "h5_pad", 2 * r, pads));
+    mk_pb_in(&b, pd, "mode", mk_pb_str(&b, "h5_mode", "constant"));
+    mk_pb_in(&b, pd, "constant_val",
+             x->type.dtype == MK_DT_INT32 ? mk_pb_i32(&b, "h5_zero", 0)
+                                          : mk_pb_float(&b, "h5_zero", x->type.dtype, 0));
+    mk_value *placed = mk_pb_emit(&b, pd);
     mk_type mt = x->type;
     mt.dtype = MK_DT_BOOL;
-    mk_op *sel = pb_op(&b, MK_OP_SELECT, "h5_select");
-    pb_in(&b, sel, "cond", pb_const_borrow(&b, "h5_mask", &mt, mask, n));
-    pb_in(&b, sel, "a", placed);
-    pb_in(&b, sel, "b", x);
-    pb_replace(&b, op->outputs[0], pb_emit(&b, sel));
-    return pb_done(&b, 1);
+    mk_op *sel = mk_pb_op(&b, MK_OP_SELECT, "h5_select");
+    mk_pb_in(&b, sel, "cond", mk_pb_const_borrow(&b, "h5_mask", &mt, mask, n));
+    mk_pb_in(&b, sel, "a", placed);
+    mk_pb_in(&b, sel, "b", x);
+    mk_pb_replace(&b, op->outputs[0], mk_pb_emit(&b, sel));
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_slice_update(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -14,22 +14,23 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     if (op->kind != MK_OP_SOFTPLUS || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
     mk_dtype dt = x->type.dtype;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_value *a = pb_unary(&b, MK_OP_ABS, "h9_abs", x);
-    mk_value *na = pb_binary(&b, MK_OP_MUL, "h9_neg_abs", a, pb_float(&b, "h9_minus1", dt, -1));
-    mk_value *ex = pb_unary(&b, MK_OP_EXP, "h9_exp", na);
-    mk_value *s = pb_binary(&b, MK_OP_ADD, "h9_one_plus", ex, pb_float(&b, "h9_one", dt, 1));
-    mk_op *lg = pb_op(&b, MK_OP_LOG, "h9_log");
-    pb_in(&b, lg, "x", s);
-    pb_in(&b, lg, "epsilon", pb_float(&b, "h9_eps", dt, 0));
-    mk_value *l = pb_emit(&b, lg);
-    mk_value *r = pb_unary(&b, MK_OP_RELU, "h9_relu", x);
-    mk_value *y = pb_binary(&b, MK_OP_ADD, "h9_softplus", r, l);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_value *a = mk_pb_unary(&b, MK_OP_ABS, "h9_abs", x);
+    mk_value *na =
+        mk_pb_binary(&b, MK_OP_MUL, "h9_neg_abs", a, mk_pb_float(&b, "h9_minus1", dt, -1));
+    mk_value *ex = mk_pb_unary(&b, MK_OP_EXP, "h9_exp", na);
+    mk_value *s = mk_pb_binary(&b, MK_OP_ADD, "h9_one_plus", ex, mk_pb_float(&b, "h9_one", dt, 1));
+    mk_op *lg = mk_pb_op(&b, MK_OP_LOG, "h9_log");
+    mk_pb_in(&b, lg, "x", s);
+    mk_pb_in(&b, lg, "epsilon", mk_pb_float(&b, "h9_eps", dt, 0));
+    mk_value *l = mk_pb_emit(&b, lg);
+    mk_value *r = mk_pb_unary(&b, MK_OP_RELU, "h9_relu", x);
+    mk_value *y = mk_pb_binary(&b, MK_OP_ADD, "h9_softplus", r, l);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_softplus(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -28,12 +28,12 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     if (op->kind != MK_OP_SQRT || !x || !is_square_of(x->producer, &a)) return 0;
     if (!mk_type_equal(&a->type, &op->outputs[0]->type)) return 0;
     pb b;
-    pb_init(&b, p, op, e);
-    pb_replace(&b, op->outputs[0], pb_unary(&b, MK_OP_ABS, "h36_abs", a));
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, op, e);
+    mk_pb_replace(&b, op->outputs[0], mk_pb_unary(&b, MK_OP_ABS, "h36_abs", a));
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fix_sqrt_square(mk_program *p, mk_err *e)
 {
-    return pass_each_op(p, rewrite, NULL, e);
+    return mk_pass_each_op(p, rewrite, NULL, e);
 }

@@ -29,21 +29,21 @@ static int rewrite_l2(mk_program *p, mk_op *op, mk_err *e)
     if (prev && prev->kind == MK_OP_MAXIMUM) return 0; /* already rescaled */
     mk_dtype dt = x->type.dtype;
     pb b;
-    pb_init(&b, p, op, e);
-    mk_value *a = pb_unary(&b, MK_OP_ABS, "h12_abs", x);
-    mk_op *mx = pb_op(&b, MK_OP_REDUCE_MAX, "h12_max");
-    pb_in(&b, mx, "x", a);
-    pb_in(&b, mx, "keep_dims", pb_bool(&b, "h12_keep", 0));
-    mk_value *m = pb_binary(&b, MK_OP_MAXIMUM, "h12_scale", pb_emit(&b, mx),
-                            pb_float(&b, "h12_tiny", dt, dt == MK_DT_FP16 ? 0x1p-14 : 1e-30));
-    mk_value *xs = pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, m);
-    mk_op *n = pb_op(&b, MK_OP_REDUCE_L2_NORM, "h12_norm");
-    pb_in(&b, n, "x", xs);
+    mk_pb_init(&b, p, op, e);
+    mk_value *a = mk_pb_unary(&b, MK_OP_ABS, "h12_abs", x);
+    mk_op *mx = mk_pb_op(&b, MK_OP_REDUCE_MAX, "h12_max");
+    mk_pb_in(&b, mx, "x", a);
+    mk_pb_in(&b, mx, "keep_dims", mk_pb_bool(&b, "h12_keep", 0));
+    mk_value *m = mk_pb_binary(&b, MK_OP_MAXIMUM, "h12_scale", mk_pb_emit(&b, mx),
+                               mk_pb_float(&b, "h12_tiny", dt, dt == MK_DT_FP16 ? 0x1p-14 : 1e-30));
+    mk_value *xs = mk_pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, m);
+    mk_op *n = mk_pb_op(&b, MK_OP_REDUCE_L2_NORM, "h12_norm");
+    mk_pb_in(&b, n, "x", xs);
     static const char *const skip[] = {"x", NULL};
-    pb_copy_inputs(&b, op, n, skip);
-    mk_value *y = pb_binary(&b, MK_OP_MUL, "h12_rescaled", pb_emit(&b, n), m);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_pb_copy_inputs(&b, op, n, skip);
+    mk_value *y = mk_pb_binary(&b, MK_OP_MUL, "h12_rescaled", mk_pb_emit(&b, n), m);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 /* The value squared by a square / mul(x, x) / pow(x, 2) producer of v, else NULL. */
@@ -54,8 +54,8 @@ static mk_value *squared(const mk_value *v)
     if (!q) return NULL;
     if (q->kind == MK_OP_SQUARE) return mk_ir_arg(q, "x");
     if (q->kind == MK_OP_MUL && mk_ir_arg(q, "x") == mk_ir_arg(q, "y")) return mk_ir_arg(q, "x");
-    if (q->kind == MK_OP_POW && pass_numel1(mk_ir_arg(q, "y")) &&
-        pass_const_floats(mk_ir_arg(q, "y"), &two, 1) && two == 2.0f)
+    if (q->kind == MK_OP_POW && mk_pass_numel1(mk_ir_arg(q, "y")) &&
+        mk_pass_const_floats(mk_ir_arg(q, "y"), &two, 1) && two == 2.0f)
         return mk_ir_arg(q, "x");
     return NULL;
 }
@@ -71,12 +71,12 @@ static int rescaled(const mk_value *x)
 /* A reduce_max(abs(x)) over the reduction's axes, floored at f. */
 static mk_value *row_max(pb *b, const mk_op *red, mk_value *x, int keep, mk_dtype dt, double f)
 {
-    mk_op *mx = pb_op(b, MK_OP_REDUCE_MAX, "h12_rowmax");
-    pb_in(b, mx, "x", pb_unary(b, MK_OP_ABS, "h12_abs", x));
-    if (mk_ir_arg(red, "axes")) pb_in(b, mx, "axes", mk_ir_arg(red, "axes"));
-    pb_in(b, mx, "keep_dims", pb_bool(b, "h12_keep", keep));
-    return pb_binary(b, MK_OP_MAXIMUM, "h12_scale", pb_emit(b, mx),
-                     pb_float(b, "h12_floor", dt, f));
+    mk_op *mx = mk_pb_op(b, MK_OP_REDUCE_MAX, "h12_rowmax");
+    mk_pb_in(b, mx, "x", mk_pb_unary(b, MK_OP_ABS, "h12_abs", x));
+    if (mk_ir_arg(red, "axes")) mk_pb_in(b, mx, "axes", mk_ir_arg(red, "axes"));
+    mk_pb_in(b, mx, "keep_dims", mk_pb_bool(b, "h12_keep", keep));
+    return mk_pb_binary(b, MK_OP_MAXIMUM, "h12_scale", mk_pb_emit(b, mx),
+                        mk_pb_float(b, "h12_floor", dt, f));
 }
 
 /* Unlink o when nothing reads its output any more (the replaced chain's add / reduction /
@@ -97,7 +97,7 @@ static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
         mk_value *re = mk_ir_arg(op, "epsilon");
         if (!re)
             eps = 1e-12; /* the MIL default */
-        else if (!pass_numel1(re) || !pass_const_floats(re, &f, 1))
+        else if (!mk_pass_numel1(re) || !mk_pass_const_floats(re, &f, 1))
             return 0;
         else
             eps = f;
@@ -108,7 +108,7 @@ static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
         mk_value *ax = mk_ir_arg(ad, "x"), *ay = mk_ir_arg(ad, "y");
         mk_value *c = ay && ay->cst ? ay : ax && ax->cst ? ax : NULL;
         r = c == ay ? ax : ay;
-        if (!c || !r || !pass_numel1(c) || !pass_const_floats(c, &f, 1) || !(f >= 0) ||
+        if (!c || !r || !mk_pass_numel1(c) || !mk_pass_const_floats(c, &f, 1) || !(f >= 0) ||
             c->type.rank > r->type.rank)
             return 0;
         eps += f;
@@ -122,25 +122,26 @@ static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
     mk_dtype dt = x->type.dtype;
     double se = sqrt(eps), tiny = dt == MK_DT_FP16 ? 0x1p-14 : 1e-30;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *mk = row_max(&b, red, x, 1, dt, se > tiny ? se : tiny);
     mk_value *mr = keep ? mk : row_max(&b, red, x, 0, dt, se > tiny ? se : tiny);
-    mk_value *xs = pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, mk);
-    mk_op *n = pb_op(&b, red->kind, "h12_sumsq");
-    pb_in(&b, n, "x", pb_unary(&b, MK_OP_SQUARE, "h12_sq", xs));
+    mk_value *xs = mk_pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, mk);
+    mk_op *n = mk_pb_op(&b, red->kind, "h12_sumsq");
+    mk_pb_in(&b, n, "x", mk_pb_unary(&b, MK_OP_SQUARE, "h12_sq", xs));
     static const char *const skip[] = {"x", NULL};
-    pb_copy_inputs(&b, red, n, skip);
-    mk_value *s = pb_emit(&b, n);
+    mk_pb_copy_inputs(&b, red, n, skip);
+    mk_value *s = mk_pb_emit(&b, n);
     if (eps > 0) {
-        mk_value *t = pb_binary(&b, MK_OP_REAL_DIV, "h12_eps_scaled",
-                                pb_float(&b, "h12_sqrt_eps", dt, se), mr);
-        s = pb_binary(&b, MK_OP_ADD, "h12_plus_eps", s,
-                      pb_unary(&b, MK_OP_SQUARE, "h12_eps_sq", t));
+        mk_value *t = mk_pb_binary(&b, MK_OP_REAL_DIV, "h12_eps_scaled",
+                                   mk_pb_float(&b, "h12_sqrt_eps", dt, se), mr);
+        s = mk_pb_binary(&b, MK_OP_ADD, "h12_plus_eps", s,
+                         mk_pb_unary(&b, MK_OP_SQUARE, "h12_eps_sq", t));
     }
-    mk_value *y = pb_binary(&b, MK_OP_MUL, "h12_rms", pb_unary(&b, MK_OP_SQRT, "h12_sqrt", s), mr);
+    mk_value *y =
+        mk_pb_binary(&b, MK_OP_MUL, "h12_rms", mk_pb_unary(&b, MK_OP_SQRT, "h12_sqrt", s), mr);
     if (op->kind == MK_OP_RSQRT)
-        y = pb_binary(&b, MK_OP_REAL_DIV, "h12_inv_rms", pb_float(&b, "h12_one", dt, 1.0), y);
-    pb_replace(&b, op->outputs[0], y);
+        y = mk_pb_binary(&b, MK_OP_REAL_DIV, "h12_inv_rms", mk_pb_float(&b, "h12_one", dt, 1.0), y);
+    mk_pb_replace(&b, op->outputs[0], y);
     if (b.failed) return -1;
     mk_op *sq = mk_ir_arg(red, "x")->producer;
     if (ad != red) drop_dead(ad);
@@ -162,25 +163,26 @@ static int rewrite_general(mk_program *p, mk_op *op, mk_err *e)
     if (mk_ir_arg(op, "keep_dims") && !mk_ir_arg_bool(op, "keep_dims", &keep)) return 0;
     mk_dtype dt = x->type.dtype;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *m = row_max(&b, op, x, 1, dt, dt == MK_DT_FP16 ? 0x1p-14 : 1e-30);
-    mk_value *xs = pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, m);
-    mk_op *n = pb_op(&b, op->kind, "h12_sumsq");
-    pb_in(&b, n, "x",
-          op->kind == MK_OP_REDUCE_SUM_SQUARE ? xs : pb_unary(&b, MK_OP_SQUARE, "h12_sq", xs));
+    mk_value *xs = mk_pb_binary(&b, MK_OP_REAL_DIV, "h12_scaled", x, m);
+    mk_op *n = mk_pb_op(&b, op->kind, "h12_sumsq");
+    mk_pb_in(&b, n, "x",
+             op->kind == MK_OP_REDUCE_SUM_SQUARE ? xs
+                                                 : mk_pb_unary(&b, MK_OP_SQUARE, "h12_sq", xs));
     static const char *const skip[] = {"x", NULL};
-    pb_copy_inputs(&b, op, n, skip);
-    mk_value *s = pb_emit(&b, n), *mr = m;
+    mk_pb_copy_inputs(&b, op, n, skip);
+    mk_value *s = mk_pb_emit(&b, n), *mr = m;
     if (!keep) {
-        mk_op *sq = pb_op(&b, MK_OP_SQUEEZE, "h12_scale_row");
-        pb_in(&b, sq, "x", m);
-        if (axes) pb_in(&b, sq, "axes", axes);
-        mr = pb_emit(&b, sq);
+        mk_op *sq = mk_pb_op(&b, MK_OP_SQUEEZE, "h12_scale_row");
+        mk_pb_in(&b, sq, "x", m);
+        if (axes) mk_pb_in(&b, sq, "axes", axes);
+        mr = mk_pb_emit(&b, sq);
     }
-    mk_value *y = pb_binary(&b, MK_OP_MUL, "h12_times_scale", s, mr);
-    y = pb_binary(&b, MK_OP_MUL, "h12_sum_squares", y, mr);
-    pb_replace(&b, op->outputs[0], y);
-    return pb_done(&b, 1);
+    mk_value *y = mk_pb_binary(&b, MK_OP_MUL, "h12_times_scale", s, mr);
+    y = mk_pb_binary(&b, MK_OP_MUL, "h12_sum_squares", y, mr);
+    mk_pb_replace(&b, op->outputs[0], y);
+    return mk_pb_done(&b, 1);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -202,8 +204,8 @@ static int rewrite_rest(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 
 int mk_pass_fix_sum_squares(mk_program *p, mk_err *e)
 {
-    int n = pass_each_op(p, rewrite, NULL, e);
+    int n = mk_pass_each_op(p, rewrite, NULL, e);
     if (n < 0) return -1;
-    int m = pass_each_op(p, rewrite_rest, NULL, e);
+    int m = mk_pass_each_op(p, rewrite_rest, NULL, e);
     return m < 0 ? -1 : n + m;
 }

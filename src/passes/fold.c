@@ -35,7 +35,7 @@ static int cast_const(pb *b, mk_op *op, const mk_value *x)
         default: ((uint8_t *)buf)[i] = v != 0; break;
         }
     }
-    pb_replace(b, op->outputs[0], pb_const_borrow(b, "folded", ot, buf, nb));
+    mk_pb_replace(b, op->outputs[0], mk_pb_const_borrow(b, "folded", ot, buf, nb));
     return 1;
 }
 
@@ -46,7 +46,7 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     mk_value *out = op->outputs[0];
     mk_value *x = mk_ir_arg(op, "x");
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     if (op->kind == MK_OP_SHAPE) {
         if (!x || !mk_type_is_static(&x->type) || x->type.rank < 0) return 0;
         int32_t d[MK_MAX_RANK];
@@ -54,8 +54,8 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
             if (x->type.dims[i] > INT32_MAX) return 0;
             d[i] = (int32_t)x->type.dims[i];
         }
-        pb_replace(&b, out, pb_i32s(&b, "folded_shape", x->type.rank, d));
-        return pb_done(&b, 1);
+        mk_pb_replace(&b, out, mk_pb_i32s(&b, "folded_shape", x->type.rank, d));
+        return mk_pb_done(&b, 1);
     }
     if (op->kind == MK_OP_CAST) {
         if (!x || !x->cst || !mk_type_is_static(&out->type)) return 0;
@@ -64,14 +64,14 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
             MK_OOM(e);
             return -1;
         }
-        return pb_done(&b, r);
+        return mk_pb_done(&b, r);
     }
     if (op->kind == MK_OP_RESHAPE || op->kind == MK_OP_EXPAND_DIMS || op->kind == MK_OP_SQUEEZE) {
         if (!x || !x->cst || !x->cst->data || !mk_type_is_static(&out->type)) return 0;
         if (out->type.dtype != x->type.dtype) return 0;
-        pb_replace(&b, out,
-                   pb_const_borrow(&b, "folded", &out->type, x->cst->data, x->cst->nbytes));
-        return pb_done(&b, 1);
+        mk_pb_replace(&b, out,
+                      mk_pb_const_borrow(&b, "folded", &out->type, x->cst->data, x->cst->nbytes));
+        return mk_pb_done(&b, 1);
     }
     if (op->kind == MK_OP_IDENTITY) {
         if (!x || is_block_output(op, out)) return 0;
@@ -188,7 +188,7 @@ int mk_pass_dce(mk_program *p, mk_err *e)
 
 int mk_pass_fold(mk_program *p, mk_err *e)
 {
-    int n = pass_each_op(p, fold_op, NULL, e);
+    int n = mk_pass_each_op(p, fold_op, NULL, e);
     if (n < 0) return -1;
     int d = mk_pass_dce(p, e);
     return d < 0 ? -1 : n + d;

@@ -38,12 +38,12 @@ static mk_value *unscale(mk_value *v, double *factor)
     mk_value *x = mk_ir_arg(op, "x"), *y = mk_ir_arg(op, "y");
     float c = 0;
     if (!x || !y) return NULL;
-    if (op->kind == MK_OP_MUL && pass_numel1(x) && pass_const_floats(x, &c, 1) &&
+    if (op->kind == MK_OP_MUL && mk_pass_numel1(x) && mk_pass_const_floats(x, &c, 1) &&
         mk_type_equal(&y->type, &v->type)) {
         *factor *= c;
         return y;
     }
-    if (!pass_numel1(y) || !pass_const_floats(y, &c, 1) || !mk_type_equal(&x->type, &v->type))
+    if (!mk_pass_numel1(y) || !mk_pass_const_floats(y, &c, 1) || !mk_type_equal(&x->type, &v->type))
         return NULL;
     if (op->kind == MK_OP_REAL_DIV) {
         if (c == 0) return NULL;
@@ -74,7 +74,7 @@ static int swaps_last(const mk_op *t)
 {
     int64_t perm[MK_MAX_RANK];
     int n = 0;
-    if (!pass_ints(t, "perm", perm, MK_MAX_RANK, &n) || n < 2) return 0;
+    if (!mk_pass_ints(t, "perm", perm, MK_MAX_RANK, &n) || n < 2) return 0;
     for (int i = 0; i < n - 2; i++)
         if (perm[i] != i && perm[i] != i - n) return 0;
     return (perm[n - 2] == n - 1 || perm[n - 2] == -1) &&
@@ -121,8 +121,9 @@ static mk_value *unshift(const mk_block *blk, mk_value *v, int *uses)
         return v;
     int64_t ax[2];
     int n = 0, keep = 0, r = x->type.rank;
-    if (!pass_ints(y->producer, "axes", ax, 2, &n) || n != 1 || (ax[0] != -1 && ax[0] != r - 1) ||
-        !mk_ir_arg_bool(y->producer, "keep_dims", &keep) || !keep || mk_ir_count_uses(blk, x) != 2)
+    if (!mk_pass_ints(y->producer, "axes", ax, 2, &n) || n != 1 ||
+        (ax[0] != -1 && ax[0] != r - 1) || !mk_ir_arg_bool(y->producer, "keep_dims", &keep) ||
+        !keep || mk_ir_count_uses(blk, x) != 2)
         return v;
     *uses = 2;
     return x;
@@ -195,17 +196,17 @@ static mk_value *transpose_last(pb *b, mk_value *x)
     int r = x->type.rank, n = 0;
     for (int i = 0; i < r; i++) perm[i] = i;
     if (is_kind(x, MK_OP_TRANSPOSE) && mk_ir_arg(x->producer, "x") &&
-        pass_ints(x->producer, "perm", prev, MK_MAX_RANK, &n) && n == r) {
+        mk_pass_ints(x->producer, "perm", prev, MK_MAX_RANK, &n) && n == r) {
         for (int i = 0; i < r; i++) perm[i] = (int32_t)(prev[i] < 0 ? prev[i] + r : prev[i]);
         x = mk_ir_arg(x->producer, "x");
     }
     int32_t t2 = perm[r - 2];
     perm[r - 2] = perm[r - 1];
     perm[r - 1] = t2;
-    mk_op *t = pb_op(b, MK_OP_TRANSPOSE, "sdpa_t");
-    pb_in(b, t, "x", x);
-    pb_in(b, t, "perm", pb_i32s(b, "sdpa_perm", r, perm));
-    return pb_emit(b, t);
+    mk_op *t = mk_pb_op(b, MK_OP_TRANSPOSE, "sdpa_t");
+    mk_pb_in(b, t, "x", x);
+    mk_pb_in(b, t, "perm", mk_pb_i32s(b, "sdpa_perm", r, perm));
+    return mk_pb_emit(b, t);
 }
 
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -234,32 +235,32 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     double qs = m.factor * sqrt((double)E);
     if (!isfinite(qs) || qs == 0) return 0;
     pb b;
-    pb_init(&b, p, op, e);
+    mk_pb_init(&b, p, op, e);
     mk_value *q = m.q, *k = m.k, *val = v;
     if (fabs(qs - 1) > 1e-7)
-        q = pb_binary(&b, MK_OP_MUL, "sdpa_q", q, pb_float(&b, "sdpa_qs", dt, qs));
+        q = mk_pb_binary(&b, MK_OP_MUL, "sdpa_q", q, mk_pb_float(&b, "sdpa_qs", dt, qs));
     if (m.k_t) k = transpose_last(&b, k);
     if (vt) val = transpose_last(&b, val);
     mk_value *mask = m.mask;
-    if (mask && m.mask_not) mask = pb_unary(&b, MK_OP_LOGICAL_NOT, "sdpa_mask", mask);
-    mk_op *at = pb_op(&b, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "sdpa");
-    pb_in(&b, at, "query", q);
-    pb_in(&b, at, "key", k);
-    pb_in(&b, at, "value", val);
-    if (mask) pb_in(&b, at, "attn_mask", mask);
-    mk_value *out = pb_emit(&b, at);
+    if (mask && m.mask_not) mask = mk_pb_unary(&b, MK_OP_LOGICAL_NOT, "sdpa_mask", mask);
+    mk_op *at = mk_pb_op(&b, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "sdpa");
+    mk_pb_in(&b, at, "query", q);
+    mk_pb_in(&b, at, "key", k);
+    mk_pb_in(&b, at, "value", val);
+    if (mask) mk_pb_in(&b, at, "attn_mask", mask);
+    mk_value *out = mk_pb_emit(&b, at);
     if (out && !mk_type_equal(&out->type, &op->outputs[0]->type)) {
         *(int *)ctx = 1; /* the new ops are dead: dce removes them */
-        return pb_done(&b, 0);
+        return mk_pb_done(&b, 0);
     }
-    pb_replace(&b, op->outputs[0], out);
-    return pb_done(&b, 1);
+    mk_pb_replace(&b, op->outputs[0], out);
+    return mk_pb_done(&b, 1);
 }
 
 int mk_pass_fuse_attention(mk_program *p, mk_err *e)
 {
     if (mk_ir_ios_for_spec(p->spec_version) < 18) return 0;
-    int dead = 0, n = pass_each_op(p, rewrite, &dead, e);
+    int dead = 0, n = mk_pass_each_op(p, rewrite, &dead, e);
     if (n > 0 || (n == 0 && dead))
         for (int i = 0; i < p->n_functions; i++) mk_ir_dce(p, p->functions[i]->block);
     return n;

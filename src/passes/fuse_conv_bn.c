@@ -97,16 +97,16 @@ static int replace(mk_program *p, mk_op *bn_op, mk_op *conv, const void *nw, siz
     mk_dtype dt = w->type.dtype;
     int64_t bd = (int64_t)(bb / (dt == MK_DT_FP32 ? 4 : 2));
     pb pb_;
-    pb_init(&pb_, p, bn_op, e);
+    mk_pb_init(&pb_, p, bn_op, e);
     mk_type bt = mk_type_make(dt, 1, &bd);
-    mk_value *nwv = pb_const_borrow(&pb_, "fused_weight", &w->type, nw, nb);
-    mk_value *nbv = pb_const_borrow(&pb_, "fused_bias", &bt, nbuf, bb);
-    mk_op *op = pb_op(&pb_, conv->kind, conv->name);
+    mk_value *nwv = mk_pb_const_borrow(&pb_, "fused_weight", &w->type, nw, nb);
+    mk_value *nbv = mk_pb_const_borrow(&pb_, "fused_bias", &bt, nbuf, bb);
+    mk_op *op = mk_pb_op(&pb_, conv->kind, conv->name);
     static const char *const except[] = {"weight", "bias", NULL};
-    pb_copy_inputs(&pb_, conv, op, except);
-    pb_in(&pb_, op, "weight", nwv);
-    pb_in(&pb_, op, "bias", nbv);
-    pb_replace(&pb_, bn_op->outputs[0], pb_emit(&pb_, op));
+    mk_pb_copy_inputs(&pb_, conv, op, except);
+    mk_pb_in(&pb_, op, "weight", nwv);
+    mk_pb_in(&pb_, op, "bias", nbv);
+    mk_pb_replace(&pb_, bn_op->outputs[0], mk_pb_emit(&pb_, op));
     if (pb_.failed) return -1;
     mk_ir_unlink(conv);
     return 1;
@@ -196,12 +196,12 @@ static int to_affine(mk_program *p, mk_op *bn_op, const bn *r, mk_err *e)
         store(hb, dt, (size_t)i, r->shift[i]);
     }
     pb b;
-    pb_init(&b, p, bn_op, e);
-    mk_value *sv = pb_const_borrow(&b, "bn_scale", &t, sb, nb);
-    mk_value *hv = pb_const_borrow(&b, "bn_shift", &t, hb, nb);
-    mk_value *m = pb_binary(&b, MK_OP_MUL, "bn_mul", x, sv);
-    pb_replace(&b, bn_op->outputs[0], pb_binary(&b, MK_OP_ADD, "bn_add", m, hv));
-    return pb_done(&b, 1);
+    mk_pb_init(&b, p, bn_op, e);
+    mk_value *sv = mk_pb_const_borrow(&b, "bn_scale", &t, sb, nb);
+    mk_value *hv = mk_pb_const_borrow(&b, "bn_shift", &t, hb, nb);
+    mk_value *m = mk_pb_binary(&b, MK_OP_MUL, "bn_mul", x, sv);
+    mk_pb_replace(&b, bn_op->outputs[0], mk_pb_binary(&b, MK_OP_ADD, "bn_add", m, hv));
+    return mk_pb_done(&b, 1);
 }
 
 /* Readers of every value, counted once before the pass (count + 1, so absent reads as NULL):
@@ -234,7 +234,7 @@ static int sole_reader(const mk_ptrmap *uses, const mk_op *op, const mk_value *x
     uintptr_t n = (uintptr_t)mk_ptrmap_get(uses, x);
     mk_op *users[2];
     if (n) return n == 2;
-    return pass_users(op->parent, x, users, 2) == 1 && users[0] == op;
+    return mk_pass_users(op->parent, x, users, 2) == 1 && users[0] == op;
 }
 
 static int visit(void *ctx, mk_program *p, mk_op *op, mk_err *e)
@@ -260,7 +260,7 @@ int mk_pass_fuse_conv_batchnorm(mk_program *p, mk_err *e)
     mk_ptrmap_init(&uses, p->alloc);
     int ok = 1;
     for (int i = 0; i < p->n_functions && ok; i++) ok = count_uses(&uses, p->functions[i]->block);
-    int n = ok ? pass_each_op(p, visit, &uses, e) : (MK_OOM(e), -1);
+    int n = ok ? mk_pass_each_op(p, visit, &uses, e) : (MK_OOM(e), -1);
     mk_ptrmap_free(&uses);
     if (n > 0 && mk_pass_dce(p, e) < 0) return -1;
     return n;

@@ -154,29 +154,29 @@ static mk_value *with_axis(pb *b, const mk_type *t, int axis, mk_value *v, int z
     int r = t->rank;
     if (zeros && v->cst) { /* all zeros */
         int32_t z[MK_MAX_RANK] = {0};
-        return pb_i32s(b, "kv_zeros", r, z);
+        return mk_pb_i32s(b, "kv_zeros", r, z);
     }
     for (int d = 0; d < r; d++) {
         int32_t x = zeros ? 0 : (int32_t)t->dims[d];
         if (d < axis) pre[d] = x;
         if (d > axis) post[d - axis - 1] = x;
     }
-    mk_op *c = pb_op(b, MK_OP_CONCAT, "kv_vec");
-    if (axis > 0) pb_in(b, c, "values", pb_i32s(b, "kv_pre", axis, pre));
-    pb_in(b, c, "values", v);
-    if (axis < r - 1) pb_in(b, c, "values", pb_i32s(b, "kv_post", r - axis - 1, post));
-    pb_in(b, c, "axis", pb_i32(b, "kv_axis", 0));
-    pb_in(b, c, "interleave", pb_bool(b, "kv_il", 0));
-    return pb_emit(b, c);
+    mk_op *c = mk_pb_op(b, MK_OP_CONCAT, "kv_vec");
+    if (axis > 0) mk_pb_in(b, c, "values", mk_pb_i32s(b, "kv_pre", axis, pre));
+    mk_pb_in(b, c, "values", v);
+    if (axis < r - 1) mk_pb_in(b, c, "values", mk_pb_i32s(b, "kv_post", r - axis - 1, post));
+    mk_pb_in(b, c, "axis", mk_pb_i32(b, "kv_axis", 0));
+    mk_pb_in(b, c, "interleave", mk_pb_bool(b, "kv_il", 0));
+    return mk_pb_emit(b, c);
 }
 
 static mk_value *cast_to(pb *b, mk_value *x, mk_dtype dt)
 {
     if (!x || x->type.dtype == dt) return x;
-    mk_op *c = pb_op(b, MK_OP_CAST, "kv_cast");
-    pb_in(b, c, "x", x);
-    pb_in(b, c, "dtype", pb_str(b, "kv_dtype", dt == MK_DT_FP16 ? "fp16" : "fp32"));
-    return pb_emit(b, c);
+    mk_op *c = mk_pb_op(b, MK_OP_CAST, "kv_cast");
+    mk_pb_in(b, c, "x", x);
+    mk_pb_in(b, c, "dtype", mk_pb_str(b, "kv_dtype", dt == MK_DT_FP16 ? "fp16" : "fp32"));
+    return mk_pb_emit(b, c);
 }
 
 /* The filled count as int32 [1]: the input itself, or its first element. */
@@ -207,14 +207,14 @@ static mk_value *filled_count(pb *b, mk_program *p, mk_function *f, const char *
     }
     if (x->type.dtype == MK_DT_INT32 && x->type.rank == 1 && x->type.dims[0] == 1) return x;
     mk_value *v = cast_to(b, x, MK_DT_INT32);
-    mk_op *rs = pb_op(b, MK_OP_RESHAPE, "kv_flat");
-    pb_in(b, rs, "x", v);
-    pb_in(b, rs, "shape", pb_i32s(b, "kv_flat_shape", 1, (const int32_t[]){-1}));
-    mk_op *sl = pb_op(b, MK_OP_SLICE_BY_SIZE, "kv_filled");
-    pb_in(b, sl, "x", pb_emit(b, rs));
-    pb_in(b, sl, "begin", pb_i32s(b, "kv_b", 1, (const int32_t[]){0}));
-    pb_in(b, sl, "size", pb_i32s(b, "kv_s", 1, (const int32_t[]){1}));
-    return pb_emit(b, sl);
+    mk_op *rs = mk_pb_op(b, MK_OP_RESHAPE, "kv_flat");
+    mk_pb_in(b, rs, "x", v);
+    mk_pb_in(b, rs, "shape", mk_pb_i32s(b, "kv_flat_shape", 1, (const int32_t[]){-1}));
+    mk_op *sl = mk_pb_op(b, MK_OP_SLICE_BY_SIZE, "kv_filled");
+    mk_pb_in(b, sl, "x", mk_pb_emit(b, rs));
+    mk_pb_in(b, sl, "begin", mk_pb_i32s(b, "kv_b", 1, (const int32_t[]){0}));
+    mk_pb_in(b, sl, "size", mk_pb_i32s(b, "kv_s", 1, (const int32_t[]){1}));
+    return mk_pb_emit(b, sl);
 }
 
 static void drop_feature(mk_feature *fs, int *n, const char *name)
@@ -264,7 +264,7 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
     mk_block *blk = f->block;
     mk_op *start = blk->first; /* the reads go after the filled count, before the graph */
     pb b;
-    pb_init(&b, p, start, e);
+    mk_pb_init(&b, p, start, e);
     int added = 0;
     mk_value *len = filled_count(&b, p, f, len_name, &added, e);
     if (!len) return -1;
@@ -282,20 +282,20 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         pv->type = st;
         pv->is_state = 1;
         b.pos = start;
-        mk_op *rd = pb_op(&b, MK_OP_READ_STATE, "kv_read");
-        pb_in(&b, rd, "input", pv);
-        mk_value *full = pb_emit(&b, rd);
-        mk_op *sl = pb_op(&b, MK_OP_SLICE_BY_SIZE, "kv_filled_view");
-        pb_in(&b, sl, "x", cast_to(&b, full, dt));
-        pb_in(&b, sl, "begin",
-              with_axis(&b, &orig, axis, pb_i32s(&b, "kv_zero", 1, (const int32_t[]){0}), 1));
-        pb_in(&b, sl, "size", with_axis(&b, &orig, axis, len, 0));
-        mk_value *view = pb_emit(&b, sl);
+        mk_op *rd = mk_pb_op(&b, MK_OP_READ_STATE, "kv_read");
+        mk_pb_in(&b, rd, "input", pv);
+        mk_value *full = mk_pb_emit(&b, rd);
+        mk_op *sl = mk_pb_op(&b, MK_OP_SLICE_BY_SIZE, "kv_filled_view");
+        mk_pb_in(&b, sl, "x", cast_to(&b, full, dt));
+        mk_pb_in(&b, sl, "begin",
+                 with_axis(&b, &orig, axis, mk_pb_i32s(&b, "kv_zero", 1, (const int32_t[]){0}), 1));
+        mk_pb_in(&b, sl, "size", with_axis(&b, &orig, axis, len, 0));
+        mk_value *view = mk_pb_emit(&b, sl);
         if (b.failed) break;
         view->type = orig;
         view->type.dims[axis] = MK_DIM_UNKNOWN;
         mk_ir_replace_uses(blk, pv, view);
-        pb_set(&b, rd, "input", pv);
+        mk_pb_set(&b, rd, "input", pv);
         /* the new entries go into the state at the filled offset */
         b.pos = cat;
         mk_value *bg = with_axis(&b, &orig, axis, len, 1);
@@ -303,19 +303,20 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         if (mk_type_is_static(&nw->type)) {
             int32_t d[MK_MAX_RANK];
             for (int k = 0; k < orig.rank; k++) d[k] = (int32_t)nw->type.dims[k];
-            en = pb_binary(&b, MK_OP_ADD, "kv_end", bg, pb_i32s(&b, "kv_new", orig.rank, d));
+            en = mk_pb_binary(&b, MK_OP_ADD, "kv_end", bg, mk_pb_i32s(&b, "kv_new", orig.rank, d));
         } else {
-            en = pb_binary(&b, MK_OP_ADD, "kv_end", bg, pb_unary(&b, MK_OP_SHAPE, "kv_new", nw));
+            en = mk_pb_binary(&b, MK_OP_ADD, "kv_end", bg,
+                              mk_pb_unary(&b, MK_OP_SHAPE, "kv_new", nw));
         }
-        mk_op *su = pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write");
-        pb_in(&b, su, "x", full);
-        pb_in(&b, su, "update", cast_to(&b, nw, st.dtype));
-        pb_in(&b, su, "begin", bg);
-        pb_in(&b, su, "end", en);
-        mk_op *up = pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update");
-        pb_in(&b, up, "state", pv);
-        pb_in(&b, up, "value", pb_emit(&b, su));
-        pb_emit(&b, up);
+        mk_op *su = mk_pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write");
+        mk_pb_in(&b, su, "x", full);
+        mk_pb_in(&b, su, "update", cast_to(&b, nw, st.dtype));
+        mk_pb_in(&b, su, "begin", bg);
+        mk_pb_in(&b, su, "end", en);
+        mk_op *up = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update");
+        mk_pb_in(&b, up, "state", pv);
+        mk_pb_in(&b, up, "value", mk_pb_emit(&b, su));
+        mk_pb_emit(&b, up);
         if (b.failed) break;
         /* PRESENT is no longer an output */
         int o = find_output(blk, pairs[i].present), k = 0;

@@ -140,19 +140,19 @@ static int walk(mk_program *p, pass_op_fn fn, void *ctx, int rescan, mk_err *e)
     return total;
 }
 
-int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
+int mk_pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
 {
     return walk(p, fn, ctx, 0, e);
 }
 
-int pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
+int mk_pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e)
 {
     return walk(p, fn, ctx, 1, e);
 }
 
 /* ---- builder ---- */
 
-void pb_init(pb *b, mk_program *p, mk_op *pos, mk_err *e)
+void mk_pb_init(pb *b, mk_program *p, mk_op *pos, mk_err *e)
 {
     b->p = p;
     b->pos = pos;
@@ -177,69 +177,69 @@ static mk_value *const_at(pb *b, const char *base, const mk_type *t, const void 
     return v;
 }
 
-mk_value *pb_const(pb *b, const char *base, const mk_type *t, const void *data, size_t nbytes)
+mk_value *mk_pb_const(pb *b, const char *base, const mk_type *t, const void *data, size_t nbytes)
 {
     return const_at(b, base, t, data, nbytes, 0);
 }
 
-mk_value *pb_const_borrow(pb *b, const char *base, const mk_type *t, const void *data,
-                          size_t nbytes)
+mk_value *mk_pb_const_borrow(pb *b, const char *base, const mk_type *t, const void *data,
+                             size_t nbytes)
 {
     return const_at(b, base, t, data, nbytes, 1);
 }
 
-mk_value *pb_i32(pb *b, const char *base, int32_t v)
+mk_value *mk_pb_i32(pb *b, const char *base, int32_t v)
 {
     mk_type t = mk_type_scalar(MK_DT_INT32);
-    return pb_const(b, base, &t, &v, sizeof v);
+    return mk_pb_const(b, base, &t, &v, sizeof v);
 }
 
-mk_value *pb_i32s(pb *b, const char *base, int n, const int32_t *v)
+mk_value *mk_pb_i32s(pb *b, const char *base, int n, const int32_t *v)
 {
     int64_t d = n;
     mk_type t = mk_type_make(MK_DT_INT32, 1, &d);
-    return pb_const(b, base, &t, v, (size_t)n * sizeof *v);
+    return mk_pb_const(b, base, &t, v, (size_t)n * sizeof *v);
 }
 
-mk_value *pb_bool(pb *b, const char *base, int v)
+mk_value *mk_pb_bool(pb *b, const char *base, int v)
 {
     uint8_t x = v != 0;
     mk_type t = mk_type_scalar(MK_DT_BOOL);
-    return pb_const(b, base, &t, &x, 1);
+    return mk_pb_const(b, base, &t, &x, 1);
 }
 
-mk_value *pb_bools(pb *b, const char *base, int n, const uint8_t *v)
+mk_value *mk_pb_bools(pb *b, const char *base, int n, const uint8_t *v)
 {
     int64_t d = n;
     mk_type t = mk_type_make(MK_DT_BOOL, 1, &d);
-    return pb_const(b, base, &t, v, (size_t)n);
+    return mk_pb_const(b, base, &t, v, (size_t)n);
 }
 
-mk_value *pb_str(pb *b, const char *base, const char *s)
+mk_value *mk_pb_str(pb *b, const char *base, const char *s)
 {
     mk_type t = mk_type_scalar(MK_DT_STRING);
-    return pb_const(b, base, &t, &s, sizeof s);
+    return mk_pb_const(b, base, &t, &s, sizeof s);
 }
 
-mk_value *pb_float(pb *b, const char *base, mk_dtype dt, double v)
+mk_value *mk_pb_float(pb *b, const char *base, mk_dtype dt, double v)
 {
     mk_type t = mk_type_scalar(dt == MK_DT_FP16 ? MK_DT_FP16 : MK_DT_FP32);
     if (dt == MK_DT_FP16) {
         uint16_t h = mk_f32_to_f16((float)v);
-        return pb_const(b, base, &t, &h, sizeof h);
+        return mk_pb_const(b, base, &t, &h, sizeof h);
     }
     float f = (float)v;
-    return pb_const(b, base, &t, &f, sizeof f);
+    return mk_pb_const(b, base, &t, &f, sizeof f);
 }
 
-mk_op *pb_op(pb *b, mk_op_kind k, const char *base)
+mk_op *mk_pb_op(pb *b, mk_op_kind k, const char *base)
 {
     if (b->failed) return NULL;
     mk_op *op = mk_ir_op_new(b->p, k, base ? base : mk_ir_op_info(k)->name);
     return op ? op : oom(b);
 }
 
-void pb_in(pb *b, mk_op *op, const char *param, mk_value *v)
+void mk_pb_in(pb *b, mk_op *op, const char *param, mk_value *v)
 {
     if (b->failed || !op || !v) {
         if (!b->failed && (!op || !v)) oom(b);
@@ -248,7 +248,7 @@ void pb_in(pb *b, mk_op *op, const char *param, mk_value *v)
     if (!mk_ir_op_add_input(b->p, op, param, v)) oom(b);
 }
 
-mk_value *pb_emit(pb *b, mk_op *op)
+mk_value *mk_pb_emit(pb *b, mk_op *op)
 {
     if (b->failed || !op) return NULL;
     mk_type t = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
@@ -263,33 +263,33 @@ mk_value *pb_emit(pb *b, mk_op *op)
     return out;
 }
 
-mk_value *pb_unary(pb *b, mk_op_kind k, const char *base, mk_value *x)
+mk_value *mk_pb_unary(pb *b, mk_op_kind k, const char *base, mk_value *x)
 {
-    mk_op *op = pb_op(b, k, base);
-    pb_in(b, op, "x", x);
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, k, base);
+    mk_pb_in(b, op, "x", x);
+    return mk_pb_emit(b, op);
 }
 
-mk_value *pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value *y)
+mk_value *mk_pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value *y)
 {
-    mk_op *op = pb_op(b, k, base);
-    pb_in(b, op, "x", x);
-    pb_in(b, op, "y", y);
-    return pb_emit(b, op);
+    mk_op *op = mk_pb_op(b, k, base);
+    mk_pb_in(b, op, "x", x);
+    mk_pb_in(b, op, "y", y);
+    return mk_pb_emit(b, op);
 }
 
-void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except)
+void mk_pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except)
 {
     for (int i = 0; i < from->n_inputs && !b->failed; i++) {
         int skip = 0;
         for (const char *const *x = except; x && *x && !skip; x++)
             skip = strcmp(*x, from->inputs[i].name) == 0;
         for (int j = 0; j < from->inputs[i].n_args && !skip; j++)
-            pb_in(b, to, from->inputs[i].name, from->inputs[i].args[j]);
+            mk_pb_in(b, to, from->inputs[i].name, from->inputs[i].args[j]);
     }
 }
 
-void pb_replace(pb *b, mk_value *old, mk_value *repl)
+void mk_pb_replace(pb *b, mk_value *old, mk_value *repl)
 {
     if (b->failed || !old || !repl) return;
     mk_op *op = old->producer, *fin = repl->producer;
@@ -315,17 +315,17 @@ void pb_replace(pb *b, mk_value *old, mk_value *repl)
     if (op->parent) mk_ir_unlink(op);
 }
 
-int pb_done(pb *b, int n)
+int mk_pb_done(pb *b, int n)
 {
     return b->failed ? -1 : n;
 }
 
-int pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n)
+int mk_pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n)
 {
     return mk_ir_arg_i64s(op, param, out, max, n);
 }
 
-int pass_const_floats(const mk_value *v, float *out, size_t n)
+int mk_pass_const_floats(const mk_value *v, float *out, size_t n)
 {
     size_t cnt = 0;
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, &cnt) || cnt != n) return 0;
@@ -334,7 +334,7 @@ int pass_const_floats(const mk_value *v, float *out, size_t n)
     return 1;
 }
 
-void pb_set(pb *b, mk_op *op, const char *param, mk_value *v)
+void mk_pb_set(pb *b, mk_op *op, const char *param, mk_value *v)
 {
     if (b->failed) return;
     if (!v) {
@@ -347,5 +347,5 @@ void pb_set(pb *b, mk_op *op, const char *param, mk_value *v)
             op->inputs[i].n_args = 1;
             return;
         }
-    pb_in(b, op, param, v);
+    mk_pb_in(b, op, param, v);
 }

@@ -154,10 +154,10 @@ int mk_pass_saturating_op(mk_op_kind k);
 /* Calls fn(ctx, op) for every op of every block (nested blocks first-to-last). fn may insert
  * ops before op and unlink op. Returns the sum of fn's results, or -1 at the first -1. */
 typedef int (*pass_op_fn)(void *ctx, mk_program *p, mk_op *op, mk_err *e);
-int pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e);
-/* Like pass_each_op for rewrites that unlink a chain of ops: after fn changes something
+int mk_pass_each_op(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e);
+/* Like mk_pass_each_op for rewrites that unlink a chain of ops: after fn changes something
  * (returns > 0) its block is scanned again from the first op. */
-int pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e);
+int mk_pass_each_op_rescan(mk_program *p, pass_op_fn fn, void *ctx, mk_err *e);
 
 /* A builder inserting new ops before `pos`. The first failure sticks in `failed`
  * (err set); later calls return NULL, so a rewrite checks once at the end. */
@@ -167,58 +167,58 @@ typedef struct pb {
     mk_err *e;
     int failed;
 } pb;
-void pb_init(pb *b, mk_program *p, mk_op *pos, mk_err *e);
+void mk_pb_init(pb *b, mk_program *p, mk_op *pos, mk_err *e);
 /* A named const op before pos (data copied). */
-mk_value *pb_const(pb *b, const char *base, const mk_type *t, const void *data, size_t nbytes);
+mk_value *mk_pb_const(pb *b, const char *base, const mk_type *t, const void *data, size_t nbytes);
 /* Same, but borrowing data (it must outlive the program, e.g. another constant's payload). */
-mk_value *pb_const_borrow(pb *b, const char *base, const mk_type *t, const void *data,
-                          size_t nbytes);
-mk_value *pb_i32(pb *b, const char *base, int32_t v);
-mk_value *pb_i32s(pb *b, const char *base, int n, const int32_t *v);
-mk_value *pb_bool(pb *b, const char *base, int v);
-mk_value *pb_bools(pb *b, const char *base, int n, const uint8_t *v);
-mk_value *pb_str(pb *b, const char *base, const char *s);
+mk_value *mk_pb_const_borrow(pb *b, const char *base, const mk_type *t, const void *data,
+                             size_t nbytes);
+mk_value *mk_pb_i32(pb *b, const char *base, int32_t v);
+mk_value *mk_pb_i32s(pb *b, const char *base, int n, const int32_t *v);
+mk_value *mk_pb_bool(pb *b, const char *base, int v);
+mk_value *mk_pb_bools(pb *b, const char *base, int n, const uint8_t *v);
+mk_value *mk_pb_str(pb *b, const char *base, const char *s);
 /* A float scalar of dtype dt (fp16 or fp32). */
-mk_value *pb_float(pb *b, const char *base, mk_dtype dt, double v);
-/* New op of kind k; bind inputs with pb_in; pb_emit adds one output, infers its type,
+mk_value *mk_pb_float(pb *b, const char *base, mk_dtype dt, double v);
+/* New op of kind k; bind inputs with mk_pb_in; mk_pb_emit adds one output, infers its type,
  * inserts the op before pos and returns the output. */
-mk_op *pb_op(pb *b, mk_op_kind k, const char *base);
-void pb_in(pb *b, mk_op *op, const char *param, mk_value *v);
-mk_value *pb_emit(pb *b, mk_op *op);
+mk_op *mk_pb_op(pb *b, mk_op_kind k, const char *base);
+void mk_pb_in(pb *b, mk_op *op, const char *param, mk_value *v);
+mk_value *mk_pb_emit(pb *b, mk_op *op);
 /* Shorthands: unary op(x), binary op(x, y). */
-mk_value *pb_unary(pb *b, mk_op_kind k, const char *base, mk_value *x);
-mk_value *pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value *y);
+mk_value *mk_pb_unary(pb *b, mk_op_kind k, const char *base, mk_value *x);
+mk_value *mk_pb_binary(pb *b, mk_op_kind k, const char *base, mk_value *x, mk_value *y);
 /* Bind param to v, replacing an existing binding (in place; op stays where it is). */
-void pb_set(pb *b, mk_op *op, const char *param, mk_value *v);
+void mk_pb_set(pb *b, mk_op *op, const char *param, mk_value *v);
 /* Copy every input binding of `from` except the listed names (NULL-terminated) onto `to`. */
-void pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except);
+void mk_pb_copy_inputs(pb *b, const mk_op *from, mk_op *to, const char *const *except);
 /* Make repl's producer (just built, repl used by nothing yet) produce `old` instead: old
  * keeps its name and every use, takes repl's type and constant; old's producer is
  * unlinked. O(1). */
-void pb_replace(pb *b, mk_value *old, mk_value *repl);
+void mk_pb_replace(pb *b, mk_value *old, mk_value *repl);
 /* The pass result: -1 if the builder failed, else n. */
-int pb_done(pb *b, int n);
+int mk_pb_done(pb *b, int n);
 
-/* Shared by fix_rank.c and fix_long_axis.c (defined in fix_rank.c). pass_pointwise: 1 for
+/* Shared by fix_rank.c and fix_long_axis.c (defined in fix_rank.c). mk_pass_pointwise: 1 for
  * unary elementwise ops (other inputs are scalars/strings), 2 for binary ones, else 0.
- * pass_users: ops of b reading v (each once) into out[0..max); -1 when v is a block output,
- * read in a nested block or by more than max ops. pass_numel1: a static one-element value.
- * pass_scalar_of: a rank-0 constant borrowing a one-element constant's payload (NULL when v
- * is not constant). pass_rebuild_pointwise: a copy of pointwise op reading `to` where op
+ * mk_pass_users: ops of b reading v (each once) into out[0..max); -1 when v is a block output,
+ * read in a nested block or by more than max ops. mk_pass_numel1: a static one-element value.
+ * mk_pass_scalar_of: a rank-0 constant borrowing a one-element constant's payload (NULL when v
+ * is not constant). mk_pass_rebuild_pointwise: a copy of pointwise op reading `to` where op
  * read `from`; one-element operands of higher rank than `to` become rank 0. */
-int pass_pointwise(mk_op_kind k);
+int mk_pass_pointwise(mk_op_kind k);
 /* The tensor parameter ("x" or "y") of a pointwise op that reads v, when its other inputs are
  * one-element values and its output has v's shape; NULL otherwise. */
-const char *pass_pointwise_param(const mk_op *op, const mk_value *v);
-int pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max);
-int pass_numel1(const mk_value *v);
-mk_value *pass_scalar_of(pb *b, const mk_value *v);
-mk_value *pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, mk_value *to);
+const char *mk_pass_pointwise_param(const mk_op *op, const mk_value *v);
+int mk_pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max);
+int mk_pass_numel1(const mk_value *v);
+mk_value *mk_pass_scalar_of(pb *b, const mk_value *v);
+mk_value *mk_pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from, mk_value *to);
 
 /* Same spatial/positional parameters from a constant int input; 0 when absent/not const
  * (mk_ir_arg_i64s under the passes' name). */
-int pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n);
+int mk_pass_ints(const mk_op *op, const char *param, int64_t *out, int max, int *n);
 /* Constant payload as floats (fp16/fp32) into out[0..n); 0 when not a float constant. */
-int pass_const_floats(const mk_value *v, float *out, size_t n);
+int mk_pass_const_floats(const mk_value *v, float *out, size_t n);
 
 #endif

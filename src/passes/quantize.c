@@ -136,7 +136,7 @@ int mk_pass_quantize_int8(mk_program *p, mk_err *e)
                           qc.ios ? qc.ios : 15),
                -1;
     mk_strmap_init(&qc.done, p->alloc);
-    int n = pass_each_op(p, visit, &qc, e);
+    int n = mk_pass_each_op(p, visit, &qc, e);
     mk_strmap_free(&qc.done);
     if (n <= 0) return n;
     int d = mk_pass_dce(p, e);

@@ -36,10 +36,9 @@ TEST(symbols_static_library_globals_carry_the_prefix)
     REQUIRE(lib_dir(dir, sizeof dir));
     if (mk_test_sh(out, sizeof out, "command -v nm && test -e '%s/libmilkit.a'", dir) != 0)
         SKIP("needs nm and %s/libmilkit.a", dir);
-    /* pb_ and pass_ (src/passes' pass builder and helpers) are the rename left for the merge */
     mk_test_sh(out, sizeof out,
                "nm -g --defined-only '%s/libmilkit.a' 2>/dev/null | awk 'NF==3{print $3}' | "
-               "grep -v '^mk_\\|^core_ml__\\|^onnx__\\|^pb_\\|^pass_\\|^__' | sort -u",
+               "grep -v '^mk_\\|^core_ml__\\|^onnx__\\|^__' | sort -u",
                dir);
     CHECK_MSG(out[0] == 0, "global symbols without milkit's prefix: %.2000s", out);
 }
