@@ -536,7 +536,9 @@ typedef struct mk_pipeline_options {
     /* KV cache as iOS18 model state (context > 0): each "PAST=PRESENT" of kv_states (none:
      * inputs past* paired with outputs present*) becomes an fp16 state named PAST whose cache
      * axis (the one PRESENT concatenates along) holds `context` entries; PRESENT is no longer
-     * an output; the filled count is the first element of input cache_length (NULL:
+     * an output (with fp16 off, a second fp16 state PAST_lo holds each entry's rounding
+     * residual: hi + lo keeps ~22 bits); the filled count is the first element of input
+     * cache_length (NULL:
      * "cache_length"), a new int32 [1] input when the model has none. A dynamic PAST input
      * without a --shape gets batch 1 and 1..context along its other dynamic dim. */
     long long context;

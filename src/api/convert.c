@@ -368,7 +368,8 @@ static mk_status kv_apply(mk_program *p, const mk_pipeline_options *po, mk_err *
     }
     if (!n && (n = mk_kv_auto_pairs(p, pairs, KV_MAX, err)) < 0) return err->code;
     const char *len = po->cache_length ? po->cache_length : "cache_length";
-    if (mk_kv_to_state(p, pairs, n, po->context, len, err) < 0) return err->code;
+    /* an fp32 program keeps its cache to ~22 bits in a hi/lo pair of fp16 states */
+    if (mk_kv_to_state(p, pairs, n, po->context, len, !po->fp16, err) < 0) return err->code;
     return MK_OK;
 }
 

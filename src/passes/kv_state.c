@@ -1,9 +1,11 @@
 /* KV cache passed in and out (input PAST, output PRESENT = concat(PAST, new) along the cache
  * axis) -> iOS18 model state named PAST with that axis at capacity N (fp16, as Core ML
- * requires). The graph reads slice_by_size(read_state(PAST), 0, filled) where it read PAST,
- * so attention sees only the filled part; the new entries are written at offset `filled` with
- * slice_update + coreml_update_state; PRESENT stops being an output. `filled` is the first
- * element of an integer input (e.g. position_ids) or a new int32 [1] input. */
+ * requires; with `exact`, for fp32 programs, a second fp16 state PAST_lo holds each entry's
+ * rounding residual, so hi + lo keeps about 22 bits of the fp32 cache). The graph reads
+ * slice_by_size(read_state(PAST), 0, filled) where it read PAST, so attention sees only the filled
+ * part; the new entries are written at offset `filled` with slice_update + coreml_update_state;
+ * PRESENT stops being an output. `filled` is the first element of an integer input (e.g.
+ * position_ids) or a new int32 [1] input. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -225,8 +227,22 @@ static void drop_feature(mk_feature *fs, int *n, const char *name)
     *n = k;
 }
 
+/* hi + lo: the fp32 value an exact state pair holds */
+static mk_value *pair_sum(pb *b, mk_value *hi, mk_value *lo)
+{
+    return mk_pb_binary(b, MK_OP_ADD, "kv_pair", cast_to(b, hi, MK_DT_FP32),
+                        cast_to(b, lo, MK_DT_FP32));
+}
+
+/* The residual of x (fp32) after rounding to hi (fp16), as fp16. */
+static mk_value *residual(pb *b, mk_value *x, mk_value *hi)
+{
+    return cast_to(b, mk_pb_binary(b, MK_OP_SUB, "kv_resid", x, cast_to(b, hi, MK_DT_FP32)),
+                   MK_DT_FP16);
+}
+
 int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capacity,
-                   const char *len_name, mk_err *e)
+                   const char *len_name, int exact, mk_err *e)
 {
     mk_function *f = mk_ir_main(p);
     if (!f || !f->block->first) {
@@ -278,6 +294,21 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         mk_type st = orig;
         st.dtype = MK_DT_FP16;
         st.dims[axis] = capacity;
+        mk_value *lov = NULL, *full_lo = NULL;
+        if (exact && dt == MK_DT_FP32) {
+            char lo_name[300];
+            snprintf(lo_name, sizeof lo_name, "%s_lo", pv->name);
+            if (find_input(f, lo_name)) {
+                mk_err_set(e, MK_EINVAL, "--state %s: an input %s exists already", pairs[i].past,
+                           lo_name);
+                return -1;
+            }
+            if (!(lov = mk_ir_function_add_input(p, f, lo_name, &st))) {
+                MK_OOM(e);
+                return -1;
+            }
+            lov->is_state = 1;
+        }
         /* readers of PAST read the filled part of the state instead */
         pv->type = st;
         pv->is_state = 1;
@@ -285,8 +316,13 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         mk_op *rd = mk_pb_op(&b, MK_OP_READ_STATE, "kv_read");
         mk_pb_in(&b, rd, "input", pv);
         mk_value *full = mk_pb_emit(&b, rd);
+        if (lov) {
+            mk_op *rl = mk_pb_op(&b, MK_OP_READ_STATE, "kv_read_lo");
+            mk_pb_in(&b, rl, "input", lov);
+            full_lo = mk_pb_emit(&b, rl);
+        }
         mk_op *sl = mk_pb_op(&b, MK_OP_SLICE_BY_SIZE, "kv_filled_view");
-        mk_pb_in(&b, sl, "x", cast_to(&b, full, dt));
+        mk_pb_in(&b, sl, "x", lov ? pair_sum(&b, full, full_lo) : cast_to(&b, full, dt));
         mk_pb_in(&b, sl, "begin",
                  with_axis(&b, &orig, axis, mk_pb_i32s(&b, "kv_zero", 1, (const int32_t[]){0}), 1));
         mk_pb_in(&b, sl, "size", with_axis(&b, &orig, axis, len, 0));
@@ -308,15 +344,27 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
             en = mk_pb_binary(&b, MK_OP_ADD, "kv_end", bg,
                               mk_pb_unary(&b, MK_OP_SHAPE, "kv_new", nw));
         }
+        mk_value *hi = cast_to(&b, nw, st.dtype);
         mk_op *su = mk_pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write");
         mk_pb_in(&b, su, "x", full);
-        mk_pb_in(&b, su, "update", cast_to(&b, nw, st.dtype));
+        mk_pb_in(&b, su, "update", hi);
         mk_pb_in(&b, su, "begin", bg);
         mk_pb_in(&b, su, "end", en);
         mk_op *up = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update");
         mk_pb_in(&b, up, "state", pv);
         mk_pb_in(&b, up, "value", mk_pb_emit(&b, su));
         mk_pb_emit(&b, up);
+        if (lov) {
+            mk_op *sl2 = mk_pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write_lo");
+            mk_pb_in(&b, sl2, "x", full_lo);
+            mk_pb_in(&b, sl2, "update", residual(&b, nw, hi));
+            mk_pb_in(&b, sl2, "begin", bg);
+            mk_pb_in(&b, sl2, "end", en);
+            mk_op *u2 = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update_lo");
+            mk_pb_in(&b, u2, "state", lov);
+            mk_pb_in(&b, u2, "value", mk_pb_emit(&b, sl2));
+            mk_pb_emit(&b, u2);
+        }
         if (b.failed) break;
         /* PRESENT is no longer an output */
         int o = find_output(blk, pairs[i].present), k = 0;

@@ -93,11 +93,12 @@ typedef struct mk_kv_pair {
 /* Pairs of the main function's inputs past* with outputs present* (same suffix); the count,
  * or -1 with e set when an input past* has no partner or none pairs. */
 int mk_kv_auto_pairs(const mk_program *p, mk_kv_pair *out, int max, mk_err *e);
-/* Each pair becomes an fp16 state named PAST, its cache axis at `capacity`; the filled count is
- * input len_name's first element (a new int32 [1] input when there is none). Every pair is
+/* Each pair becomes an fp16 state named PAST, its cache axis at `capacity`; with exact (fp32
+ * programs) a second fp16 state PAST_lo keeps each entry's rounding residual. The filled count
+ * is input len_name's first element (a new int32 [1] input when there is none). Every pair is
  * checked before anything changes. Returns n, or -1 with e set. */
 int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capacity,
-                   const char *len_name, mk_err *e);
+                   const char *len_name, int exact, mk_err *e);
 
 /* ---- fp16 calibration decisions (fp16_calib.c) ---- */
 /* What calibration runs saw of one value (by name). */

@@ -1,6 +1,7 @@
 /* convert --context on a tiny ONNX cache model (present = Concat(past, 2x) on axis 2, y =
  * ReduceMean(present, axis 2): a reader that sees every filled entry and the count): the
- * package holds `past` as an fp16 state of capacity 8, drops `present`, adds an int32
+ * fp32 package holds `past` as a pair of fp16 states (past, past_lo: value and rounding
+ * residual) of capacity 8, the fp16 package one fp16 state; both drop `present`, add an int32
  * cache_length input, and over 6 session steps gives the original program's y (run by the
  * interpreter with the cache passed in, at each step's length). Bad --state pairs, a missing
  * --target ios18 and bad --context values fail with one line, exit 2, nothing written. */
@@ -59,6 +60,53 @@ static const mk_tensor *named(const mk_tensor_list *l, const char *name)
     return NULL;
 }
 
+/* The fp32 (fp16 = 0) or fp16 package of the tiny model; its state names. */
+static void tiny_states(mk_test_ctx *tc, int fp16, int *n, char names[2][32])
+{
+    ob b;
+    cache_model(&b);
+    char onnx[600], pkg[600];
+    snprintf(onnx, sizeof onnx, "%s/kv_tiny_%d.onnx", mk_test_tmpdir(), fp16);
+    snprintf(pkg, sizeof pkg, "%s/kv_tiny_%d.mlpackage", mk_test_tmpdir(), fp16);
+    *n = -1;
+    REQUIRE(write_file(onnx, b.packed, b.packed_len));
+    ob_free(&b);
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.target = MK_TARGET_IOS18;
+    mk_pipeline_options po;
+    memset(&po, 0, sizeof po);
+    po.fix = 1;
+    po.fp16 = fp16;
+    po.context = CAP;
+    mk_err e = {MK_OK, ""};
+    mk_program *p = NULL;
+    mk_session *s = NULL;
+    CHECK_MSG(mk_convert(onnx, pkg, &co, &po, NULL, &e) == MK_OK, "convert: %s", e.msg);
+    if (!tc->failures) CHECK_MSG(mk_program_load(pkg, NULL, &p, &e) == MK_OK, "%s", e.msg);
+    if (!tc->failures) CHECK_MSG(mk_session_new(p, NULL, &s, &e) == MK_OK, "%s", e.msg);
+    if (s) {
+        *n = mk_session_n_states(s);
+        for (int i = 0; i < *n && i < 2; i++)
+            snprintf(names[i], 32, "%s", mk_session_state_name(s, i));
+    }
+    mk_session_free(s);
+    mk_program_free(p);
+}
+
+TEST(kv_state_fp32_program_pairs_states_fp16_program_one)
+{
+    int n = 0;
+    char names[2][32] = {"", ""};
+    tiny_states(tc, 0, &n, names);
+    CHECK_EQ_INT(n, 2);
+    CHECK_MSG(n == 2 && !strcmp(names[0], "past") && !strcmp(names[1], "past_lo"),
+              "fp32 states %s, %s", names[0], names[1]);
+    tiny_states(tc, 1, &n, names);
+    CHECK_EQ_INT(n, 1);
+    CHECK_MSG(n == 1 && !strcmp(names[0], "past"), "fp16 state %s", names[0]);
+}
+
 TEST(kv_state_tiny_cache_matches_explicit_cache)
 {
     ob b;
@@ -88,7 +136,7 @@ TEST(kv_state_tiny_cache_matches_explicit_cache)
         ob_free(&b);
         return;
     }
-    CHECK_EQ_INT(mk_session_n_states(s), 1);
+    CHECK_EQ_INT(mk_session_n_states(s), 2); /* past and its residual past_lo */
     CHECK(mk_session_state_name(s, 0) && strcmp(mk_session_state_name(s, 0), "past") == 0);
     float cache[CAP][2][4] = {{{0}}}; /* the explicit cache, [len][head][d] */
     double worst = 0;
@@ -130,9 +178,9 @@ TEST(kv_state_tiny_cache_matches_explicit_cache)
         const mk_tensor *a = named(&got, "y"), *r = named(&ref, "y");
         CHECK_MSG(a && r && a->nbytes == 32 && r->nbytes == 32, "step %d: y missing", t);
         for (int k = 0; a && r && a->nbytes == 32 && r->nbytes == 32 && k < 8; k++) {
-            /* the state is fp16: the entries written are rounded to half */
+            /* hi + lo keeps ~22 bits of each entry: far inside fp16's 1e-3 */
             double d = fabs((double)((float *)a->data)[k] - ((float *)r->data)[k]) /
-                       (1e-3 + 1e-3 * fabs((double)((float *)r->data)[k]));
+                       (1e-6 + 1e-6 * fabs((double)((float *)r->data)[k]));
             if (!(d <= worst)) worst = d;
         }
         /* the model's own write: entry `filled` becomes 2x */
@@ -271,7 +319,7 @@ TEST(kv_state_and_fuse_attention_alloc_failure_loops)
             fa.calls = base;
             static const mk_kv_pair pair[] = {{"past", "present"}};
             int r = which ? mk_pass_fuse_attention(p, &e)
-                          : mk_kv_to_state(p, pair, 1, 8, "cache_length", &e);
+                          : mk_kv_to_state(p, pair, 1, 8, "cache_length", 0, &e);
             if (r >= 1)
                 ok = 1;
             else if (r != -1 || e.code != MK_ENOMEM)
