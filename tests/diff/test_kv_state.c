@@ -15,6 +15,7 @@
 #include "base/base.h"
 #include "milkit.h"
 #include "test.h"
+#include "tf_models.h"
 #include "unit/test_fix_util.h"
 
 #define NEED(c, ...)                                                                               \
@@ -27,10 +28,16 @@
 #define STEPS 16
 #define CONTEXT 64
 
-static const char *gpt2_path(void)
+/* The GPT-2 export (made now when absent), or NULL with why set. */
+static const char *gpt2_path(char *why, size_t cap)
 {
+    static char path[1100];
     const char *env = getenv("MILKIT_GPT2_ONNX");
-    return env && *env ? env : "tests/.cache/transformers/gpt2.onnx";
+    if (env && *env) return env;
+    const char *dir = mk_test_tf_models(NULL, why, cap);
+    if (!dir) return NULL;
+    snprintf(path, sizeof path, "%s/gpt2.onnx", dir);
+    return path;
 }
 
 static const char *ort_missing(void)
@@ -174,9 +181,10 @@ static size_t argmax(const float *x, size_t n)
 
 TEST(kv_state_gpt2_greedy_decode_matches_onnxruntime)
 {
-    const char *model = gpt2_path(), *why;
-    if (access(model, R_OK) != 0)
-        SKIP("%s absent (scripts/export_transformers.py writes it)", model);
+    char nowhy[300] = "";
+    const char *model = gpt2_path(nowhy, sizeof nowhy), *why;
+    if (!model) SKIP("%s", nowhy);
+    if (access(model, R_OK) != 0) SKIP("%s absent", model);
     if ((why = ort_missing())) SKIP("%s", why);
     char pkg[600], dir[600], out[8192];
     snprintf(pkg, sizeof pkg, "%s/gpt2_state.mlpackage", mk_test_tmpdir());
@@ -304,7 +312,9 @@ static long long file_size(const char *pkg)
  * cache gives the ONNX model's logits (interpreter, cache passed in empty). */
 TEST(kv_state_gpt2_prefill_decode_functions_share_weights)
 {
-    const char *model = gpt2_path();
+    char nowhy[300] = "";
+    const char *model = gpt2_path(nowhy, sizeof nowhy);
+    if (!model) SKIP("%s", nowhy);
     if (access(model, R_OK) != 0)
         SKIP("%s absent (scripts/export_transformers.py writes it)", model);
     char one[600], two[600];

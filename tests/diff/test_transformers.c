@@ -12,6 +12,7 @@
 
 #include "lint/lint_int.h"
 #include "test.h"
+#include "tf_models.h"
 
 static const char *const models[] = {"vit",         "wav2vec2", "bert_static", "bert",
                                      "whisper_enc", "llama",    "gpt2"};
@@ -37,26 +38,10 @@ static const char *tf_dir(void)
                  "onnxruntime-node not in tests/.cache/node (tests/fetch_models.sh)");
         return NULL;
     }
-    static const char *const pys[] = {"python3", "/usr/bin/python3"};
-    for (size_t i = 0; i < sizeof pys / sizeof *pys && !py[0]; i++)
-        if (mk_test_sh(out, sizeof out, "%s -c 'import torch, torchvision, torchaudio' 2>&1",
-                       pys[i]) == 0)
-            snprintf(py, sizeof py, "%s", pys[i]);
-    if (!py[0]) {
-        snprintf(why, sizeof why,
-                 "no python3 imports torch, torchvision and torchaudio "
-                 "(apt: python3-torch python3-torchvision python3-torchaudio)");
-        return NULL;
-    }
-    if (access("tests/.cache", W_OK) == 0)
-        snprintf(dir, sizeof dir, "tests/.cache/transformers");
-    else
-        snprintf(dir, sizeof dir, "%s/transformers", mk_test_tmpdir());
-    if (mk_test_sh(out, sizeof out, "%s scripts/export_transformers.py %s 2>&1", py, dir) != 0) {
-        snprintf(why, sizeof why, "scripts/export_transformers.py failed: %.200s", out);
-        dir[0] = 0;
-        return NULL;
-    }
+    const char *python = NULL, *d = mk_test_tf_models(&python, why, sizeof why);
+    snprintf(py, sizeof py, "%s", python ? python : "");
+    if (!d) return NULL;
+    snprintf(dir, sizeof dir, "%s", d);
     return dir;
 }
 
