@@ -169,6 +169,11 @@ void mk_file_release(const void *p, size_t n);
 mk_status mk_file_write_all(const char *path, const void *p, size_t n, mk_err *e);
 int mk_path_is_dir(const char *path);
 int mk_path_exists(const char *path);
+/* What an output directory path holds now: nothing, something that is not a directory, a
+ * directory with `marker` inside (a previous output), or a directory without it. One answer
+ * even while concurrent writers swap outputs there. */
+typedef enum { MK_OUT_NONE, MK_OUT_NOT_DIR, MK_OUT_OURS, MK_OUT_FOREIGN } mk_out_kind;
+mk_out_kind mk_output_dir_kind(const char *path, const char *marker);
 /* Remove a directory tree (used to clean temp package dirs); returns 0 on success. */
 int mk_rmtree(const char *path);
 /* Open path for reading only when it is a regular file (never blocks on a FIFO); -1 with e

@@ -158,6 +158,22 @@ int mk_path_exists(const char *path)
     return lstat(path, &st) == 0;
 }
 
+mk_out_kind mk_output_dir_kind(const char *path, const char *marker)
+{
+    for (;;) {
+        struct stat a, b;
+        char m[4300];
+        if (stat(path, &a) != 0) return MK_OUT_NONE;
+        if (!S_ISDIR(a.st_mode)) return MK_OUT_NOT_DIR;
+        int n = snprintf(m, sizeof m, "%s/%s", path, marker);
+        if (n < 0 || (size_t)n >= sizeof m) return MK_OUT_FOREIGN;
+        if (mk_path_exists(m)) return MK_OUT_OURS;
+        /* a concurrent writer may have moved that directory away in between: look again */
+        if (stat(path, &b) != 0) return MK_OUT_NONE;
+        if (b.st_ino == a.st_ino && b.st_dev == a.st_dev) return MK_OUT_FOREIGN;
+    }
+}
+
 static void tmp_unregister(const char *path);
 
 int mk_rmtree(const char *path)

@@ -1332,15 +1332,12 @@ mk_status mk_program_save(mk_program *p, const char *path, mk_target target, mk_
     mk_err *e = err ? err : &local;
     if (!p || !path || !*path) return mk_err_set(e, MK_EINVAL, "no program or output path");
     if (strlen(path) > PATH_N - 128) return mk_err_set(e, MK_EINVAL, "%s: path too long", path);
-    if (mk_path_exists(path)) {
-        char man[PATH_N];
-        snprintf(man, sizeof man, "%s/Manifest.json", path);
-        if (!mk_path_is_dir(path))
-            return mk_err_set(e, MK_EINVAL, "%s: exists and is not a directory", path);
-        if (!mk_path_exists(man))
-            return mk_err_set(e, MK_EINVAL,
-                              "%s: exists and is not an .mlpackage; refusing to replace it", path);
-    }
+    mk_out_kind k = mk_output_dir_kind(path, "Manifest.json");
+    if (k == MK_OUT_NOT_DIR)
+        return mk_err_set(e, MK_EINVAL, "%s: exists and is not a directory", path);
+    if (k == MK_OUT_FOREIGN)
+        return mk_err_set(e, MK_EINVAL,
+                          "%s: exists and is not an .mlpackage; refusing to replace it", path);
     wr w;
     mk_status st = begin(&w, p, (int)target, path, e);
     uint8_t *buf = NULL;
