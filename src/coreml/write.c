@@ -19,6 +19,7 @@ typedef struct blob {
     unsigned code;
     unsigned pad_bits;
     uint64_t hash;
+    uint64_t id; /* content-derived, for the Manifest's identifiers (hash may be an address) */
     uint64_t meta_off;
 } blob;
 
@@ -87,6 +88,15 @@ static uint64_t hash_payload(uint64_t h, const void *p, size_t n)
 
 #define FNV0 1469598103934665603ull
 #define DEDUP_BY_CONTENT_MAX ((size_t)1 << 20)
+
+/* A cheap content fingerprint of a large payload: 64 evenly spaced 64-byte windows plus the
+ * tail, so package identifiers do not depend on where the payload sits in memory. */
+static uint64_t sample_payload(uint64_t h, const unsigned char *c, size_t n)
+{
+    enum { WIN = 64, NWIN = 64 };
+    for (size_t k = 0; k < NWIN; k++) h = fnv(h, c + (n - WIN) / (NWIN - 1) * k, WIN);
+    return fnv(h, c + n - WIN, WIN);
+}
 
 /* ---- walking every constant the writer may place in weight.bin ---- */
 
@@ -214,8 +224,9 @@ static mk_status assign_blob(wr *w, const mk_op *op, const mk_value *v)
      * by address (tied weights share their payload), since hashing every weight byte costs a
      * whole extra pass over the weights. */
     if (b.nbytes <= DEDUP_BY_CONTENT_MAX) {
-        b.hash = hash_payload(h, b.data, b.nbytes);
+        b.hash = b.id = hash_payload(h, b.data, b.nbytes);
     } else {
+        b.id = sample_payload(h, b.data, b.nbytes);
         uintptr_t addr = (uintptr_t)b.data;
         b.hash = fnv(h ^ 0x5bd1e995u, &addr, sizeof addr);
     }
@@ -1247,7 +1258,7 @@ static mk_status write_package(wr *w, const char *dir, const uint8_t *spec, size
             return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);
         if ((st = write_weights(w, a))) return st;
         for (long i = 0; i < w->n_blobs; i++)
-            content = fnv(content, &w->blobs[i].hash, sizeof w->blobs[i].hash);
+            content = fnv(content, &w->blobs[i].id, sizeof w->blobs[i].id);
     }
     if (!join(a, dir, "Manifest.json"))
         return mk_err_set(w->e, MK_EINVAL, "%s: path too long", dir);

@@ -912,3 +912,48 @@ TEST(coreml_single_file_and_overwrite_in_place)
     mk_program_free(q);
     mk_program_free(p);
 }
+
+/* A linear layer whose 2 MiB weight is above the writer's content-dedup size. */
+static mk_program *big_weight_program(void)
+{
+    mk_program *p = mk_ir_program_new(NULL, 8);
+    mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
+    if (!f) return p;
+    enum { IN = 1024, OUT = 512 };
+    int64_t xd[2] = {1, IN}, wd[2] = {OUT, IN}, yd[2] = {1, OUT};
+    mk_type xt = mk_type_make(MK_DT_FP32, 2, xd), wt = mk_type_make(MK_DT_FP32, 2, wd);
+    mk_type yt = mk_type_make(MK_DT_FP32, 2, yd);
+    float *W = malloc(sizeof(float) * IN * OUT);
+    if (!W) return p;
+    uint32_t s = 12345;
+    for (int i = 0; i < IN * OUT; i++)
+        W[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / 16777216.0f;
+    mk_value *x = mk_ir_function_add_input(p, f, "x", &xt);
+    mk_value *w = mk_ir_const(p, f->block, "W", &wt, W, sizeof(float) * IN * OUT, 0);
+    free(W);
+    mk_op *lin = mk_ir_op_new(p, MK_OP_LINEAR, "y");
+    mk_ir_op_add_input(p, lin, "x", x);
+    mk_ir_op_add_input(p, lin, "weight", w);
+    mk_value *y = mk_ir_op_add_output(p, lin, "y", &yt);
+    mk_ir_block_append(f->block, lin);
+    mk_ir_block_set_outputs(p, f->block, 1, &y);
+    return p;
+}
+
+TEST(coreml_manifest_ids_do_not_depend_on_weight_addresses)
+{
+    /* two programs hold the same large weight at two addresses: same package bytes */
+    mk_program *a = big_weight_program(), *b = big_weight_program();
+    REQUIRE(a && b && mk_ir_main(a) && mk_ir_main(b));
+    char o1[1100], o2[1100], m1[1200], m2[1200];
+    snprintf(o1, sizeof o1, "%s/addr1.mlpackage", mk_test_tmpdir());
+    snprintf(o2, sizeof o2, "%s/addr2.mlpackage", mk_test_tmpdir());
+    mk_err e = {0};
+    REQUIRE(mk_program_save(a, o1, MK_TARGET_DEFAULT, &e) == MK_OK);
+    REQUIRE(mk_program_save(b, o2, MK_TARGET_DEFAULT, &e) == MK_OK);
+    snprintf(m1, sizeof m1, "%s/Manifest.json", o1);
+    snprintf(m2, sizeof m2, "%s/Manifest.json", o2);
+    CHECK_EQ_INT(mk_test_files_equal(m1, m2), 1);
+    mk_ir_program_free(a);
+    mk_ir_program_free(b);
+}
