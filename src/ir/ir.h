@@ -451,6 +451,15 @@ int mk_ir_scatter_mode(const mk_op *op);
  * when it can; 0 with *why a static reason when not; -1 out of memory (a: scratch allocator). */
 int mk_ir_scatter_map(const mk_op *op, const mk_allocator *a, int32_t *src, const char **why);
 
+/* ---- symbolic slice extents (dim_facts.c; fuse_attention under a run-time length) ---- */
+/* Extent along axis of a slice_by_index / slice_by_size whose bounds are computed at run time
+ * but differ by a constant (begin = L - c, end = L), proven in range by bounds on L; -1 when
+ * not proven. */
+int64_t mk_ir_slice_extent(const mk_op *op, int axis);
+/* Write such extents into b's slice types and re-infer the ops after them (only unknown dims
+ * become known); the number of dims made known. */
+int mk_ir_refine_dims(mk_block *b);
+
 /* Iterate ops of a block in order. */
 #define MK_FOR_OPS(b, op) for (mk_op *op = (b)->first; op; op = op->next)
 

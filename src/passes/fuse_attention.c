@@ -3,7 +3,9 @@
  * 1/sqrt(E), so the product of the scales found (on the scores, Q or K) times sqrt(E) goes
  * onto Q. Masks: add of a float tensor (additive mask), or select(cond, C, scores) with C a
  * constant <= -1e4 everywhere (bool mask: not cond; select(cond, scores, C): cond). Every
- * intermediate must have this one reader; programs below iOS18 are left alone. */
+ * intermediate must have this one reader; programs below iOS18 are left alone. Slices cut
+ * at run time get the extents mk_ir_refine_dims proves first (a causal mask sliced to the
+ * current length keeps the query's rows). */
 #include <math.h>
 
 #include "passes_int.h"
@@ -260,6 +262,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 int mk_pass_fuse_attention(mk_program *p, mk_err *e)
 {
     if (mk_ir_ios_for_spec(p->spec_version) < 18) return 0;
+    /* a mask cut to rows [L - n, L) of a run-time L has n rows: the scores keep their shape */
+    for (int i = 0; i < p->n_functions; i++) mk_ir_refine_dims(p->functions[i]->block);
     int dead = 0, n = mk_pass_each_op(p, rewrite, &dead, e);
     if (n > 0 || (n == 0 && dead))
         for (int i = 0; i < p->n_functions; i++) mk_ir_dce(p, p->functions[i]->block);
