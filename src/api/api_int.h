@@ -45,6 +45,11 @@ mk_status mk_calib_measure(mk_calib *c, const mk_program *p16, mk_precision_row 
 mk_status mk_calib_states(mk_calib *c, const mk_program *p, int n, const char *const *specs,
                           mk_err *e);
 mk_status mk_calib_seeded(const mk_program *p, int n, mk_tensor_list *out, mk_err *e);
+/* As mk_calib_seeded for a program holding a KV cache of `context` entries as state (iOS18):
+ * the lists are consecutive steps from an empty cache, so integer input len_name (the filled
+ * count, or positions [1, n] starting at it) is r * n in list r (at most context - n). */
+mk_status mk_calib_seeded_kv(const mk_program *p, int n, const char *len_name, int64_t context,
+                             mk_tensor_list *out, mk_err *e);
 
 /* "a, b, c": the names of f's inputs / of p's functions, cut to fit buf (n > 0). */
 void mk_api_input_names(const mk_function *f, char *buf, size_t n);

@@ -100,10 +100,13 @@ static void see_error(void *ud, const mk_op *op, const mk_value *v, const float 
     if (worst / den > s->err) s->err = worst / den;
 }
 
-/* in's tensors in the order of f's inputs (already checked by a session run). */
+/* in's tensors in the order of f's inputs (already checked by a session run); a state input
+ * takes none (NULL: the interpreter binds its own state buffer). */
 static int order_inputs(const mk_function *f, const mk_tensor_list *in, const mk_tensor **ins)
 {
     for (int i = 0; i < f->n_inputs; i++) {
+        ins[i] = NULL;
+        if (f->inputs[i]->is_state) continue;
         ins[i] = mk_tensor_list_match(in, f->inputs[i]->name);
         if (!ins[i] && f->n_inputs == 1 && in->n == 1) ins[i] = &in->items[0];
         if (!ins[i]) return 0;
@@ -164,7 +167,7 @@ mk_status mk_calib_init(mk_calib *c, const mk_program *p32, const mk_tensor_list
             return mk_err_set(e, MK_EINVAL, "calibration input %d: inputs do not match", i + 1);
         for (int k = 0; k < f->n_inputs; k++) {
             const mk_tensor *t = ins[k];
-            if (!mk_dtype_is_float(f->inputs[k]->type.dtype)) continue;
+            if (!t || !mk_dtype_is_float(f->inputs[k]->type.dtype)) continue;
             mk_calib_value *s = value_stat(c, f->inputs[k]->name, 1);
             if (!s) return MK_OOM(e);
             for (size_t j = 0; j < numel(t); j++) {
@@ -420,9 +423,13 @@ mk_status mk_calib_seeded(const mk_program *p, int n, mk_tensor_list *out, mk_er
         mk_status st = mk_random_inputs(p, 0x5eed0000ull + (unsigned)r, &out[r], e);
         if (st) return st;
         uint64_t s = 0xca11b000ull + (unsigned)r;
-        for (int i = 0; i < out[r].n && i < f->n_inputs; i++) {
+        for (int i = 0; i < out[r].n; i++) {
             mk_tensor *t = &out[r].items[i];
-            const mk_value *v = f->inputs[i];
+            const mk_value *v = NULL;
+            for (int k = 0; k < f->n_inputs && !v; k++)
+                if (!f->inputs[k]->is_state && strcmp(f->inputs[k]->name, t->name) == 0)
+                    v = f->inputs[k];
+            if (!v) continue;
             size_t cnt = numel(t);
             if (t->dtype == 11 && t->rank == 4 &&
                 (t->dims[1] == 1 || t->dims[1] == 3 || t->dims[1] == 4)) {
@@ -436,4 +443,22 @@ mk_status mk_calib_seeded(const mk_program *p, int n, mk_tensor_list *out, mk_er
         }
     }
     return MK_OK;
+}
+
+mk_status mk_calib_seeded_kv(const mk_program *p, int n, const char *len_name, int64_t context,
+                             mk_tensor_list *out, mk_err *e)
+{
+    mk_status st = mk_calib_seeded(p, n, out, e);
+    for (int r = 0; r < n && !st && len_name; r++)
+        for (int i = 0; i < out[r].n; i++) {
+            mk_tensor *t = &out[r].items[i];
+            size_t cnt = numel(t);
+            if (t->dtype != 23 || strcmp(t->name, len_name) != 0 || cnt == 0) continue;
+            /* [1, n] positions write n entries a step; a count input: one */
+            int64_t step = cnt > 1 ? (int64_t)cnt : 1, at = (int64_t)r * step;
+            if (at > context - step) at = context - step > 0 ? context - step : 0;
+            for (size_t j = 0; j < cnt; j++)
+                ((int32_t *)t->data)[j] = (int32_t)(at + (cnt > 1 ? (int64_t)j : 0));
+        }
+    return st;
 }

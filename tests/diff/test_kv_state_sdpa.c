@@ -1,7 +1,7 @@
 /* The stateful GPT-2 decoder (--context, iOS18) with its attention fused: the causal mask is
  * cut to the run-time length L = filled + n, rows [L - n, L), and mk_ir_refine_dims proves
  * those are n rows, so each attention becomes one scaled_dot_product_attention (fp32 and fp16
- * packages). The fused fp32 package gives the unfused one's (convert without fixes) outputs
+ * packages; the fp16 one is calibrated on seeded steps). The fused fp32 package gives the unfused one's (convert without fixes) outputs
  * and cache (hi + lo) at lengths n = 1, 9, 20, 128 from caches of 0, 7 and 100 random entries
  * (interpreter, 1e-4 + 1e-3|ref|). */
 #include <stdio.h>
@@ -25,7 +25,8 @@ static int count_kind(const mk_program *p, mk_op_kind k)
 }
 
 /* gpt2 with input_ids/position_ids 1 x n as an iOS18 stateful package, re-read. */
-static mk_program *conv(mk_test_ctx *tc, const char *model, int n, int fix, int fp16)
+static mk_program *conv(mk_test_ctx *tc, const char *model, int n, int fix, int fp16,
+                        mk_convert_report *rep)
 {
     char s1[64], s2[64], pkg[700];
     snprintf(s1, sizeof s1, "input_ids=1,%d", n);
@@ -41,12 +42,12 @@ static mk_program *conv(mk_test_ctx *tc, const char *model, int n, int fix, int 
     memset(&po, 0, sizeof po);
     po.fix = fix;
     po.fp16 = fp16;
-    po.no_calibrate = 1;
+    po.no_calibrate = !rep;
     po.context = CTX;
     po.cache_length = "position_ids";
     mk_err e = {MK_OK, ""};
     mk_program *p = NULL;
-    if (mk_convert(model, pkg, &co, &po, NULL, &e) != MK_OK ||
+    if (mk_convert(model, pkg, &co, &po, rep, &e) != MK_OK ||
         mk_program_load(pkg, NULL, &p, &e) != MK_OK) {
         CHECK_MSG(0, "n=%d fix=%d fp16=%d: %s", n, fix, fp16, e.msg);
         return NULL;
@@ -128,8 +129,11 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
     if (access(model, R_OK) != 0) SKIP("%s absent", model);
     static const int lens[4] = {1, 9, 20, 128}, fills[3] = {0, 7, 100};
     for (int l = 0; l < 4; l++) {
-        mk_program *fu = conv(tc, model, lens[l], 1, 0), *un = conv(tc, model, lens[l], 0, 0);
-        mk_program *h = lens[l] == 1 ? conv(tc, model, 1, 1, 1) : NULL;
+        mk_convert_report rep;
+        memset(&rep, 0, sizeof rep);
+        mk_program *fu = conv(tc, model, lens[l], 1, 0, NULL),
+                   *un = conv(tc, model, lens[l], 0, 0, NULL);
+        mk_program *h = lens[l] == 1 ? conv(tc, model, 1, 1, 1, &rep) : NULL;
         mk_session *a = NULL, *b = NULL;
         mk_err e = {MK_OK, ""};
         if (fu && un) {
@@ -142,6 +146,12 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
                 CHECK_MSG(count_kind(h, MK_OP_SCALED_DOT_PRODUCT_ATTENTION) == 2 &&
                               count_kind(h, MK_OP_SOFTMAX) == 0,
                           "fp16 package: %d sdpa", count_kind(h, MK_OP_SCALED_DOT_PRODUCT_ATTENTION));
+            /* calibrated on a seeded stream of steps, as stateless programs are */
+            if (h)
+                CHECK_MSG(rep.calib_source == 2 && rep.n_calib_inputs == 2 &&
+                              rep.n_precision >= 1 && rep.precision[0].cosine > 0.999,
+                          "fp16 stateful calibration: source %d, %d runs, %d rows: %s",
+                          rep.calib_source, rep.n_calib_inputs, rep.n_precision, rep.calib_note);
             CHECK_MSG(mk_session_new(fu, NULL, &a, &e) == MK_OK &&
                           mk_session_new(un, NULL, &b, &e) == MK_OK,
                       "%s", e.msg);

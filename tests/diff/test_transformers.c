@@ -258,9 +258,20 @@ TEST(tf_onnx_run_and_verify_take_shapes_from_inputs)
     }
 }
 
+/* Ops of type in the MIL text of pkg (`milkit dump`), -1 on failure. */
+static int count_ops(const char *pkg, const char *type)
+{
+    char out[64];
+    if (mk_test_sh(out, sizeof out, "%s dump %s | grep -c ' = %s(' 2>&1", mk_test_bin(), pkg,
+                   type) > 1)
+        return -1;
+    return atoi(out);
+}
+
 /* One package per model with a flexible sequence length: bert with enumerated lengths, llama
  * and gpt2 with 1..512 (gpt2's cache 0..512), matching onnxruntime at lengths 1, 9, 20, 128
- * (cache 0, 7, 100), with no op the placement predictor sends to the CPU. */
+ * (cache 0, 7, 100), with no op the placement predictor sends to the CPU; converted at iOS18,
+ * every attention is one scaled_dot_product_attention and onnxruntime still matches. */
 TEST(tf_flexible_sequence_lengths_match_onnxruntime)
 {
     NEED_MODELS();
@@ -286,6 +297,20 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
         if (rc) continue;
         CHECK_MSG(cpu_ops(tc, pkg, cpu, sizeof cpu) == 0, "%s: CPU ops:%s", nm, cpu);
         if (c != 1) loader_check(tc, pkg); /* enumerated shapes; a 0..512 cache range */
+        /* at iOS18 the same flexible package has every attention as one SDPA */
+        char pkg18[1300];
+        snprintf(pkg18, sizeof pkg18, "%s/tf_%s_flex18.mlpackage", mk_test_tmpdir(), nm);
+        rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --precision fp32 --target ios18 %s 2>&1",
+                        mk_test_bin(), onnx, pkg18, cases[c].shapes);
+        CHECK_MSG(rc == 0, "%s: convert ios18: %s", nm, out);
+        int att = count_ops(pkg, "softmax"), sdpa = count_ops(pkg18, "scaled_dot_product_attention");
+        printf("  %-6s flexible: %d softmax -> %d scaled_dot_product_attention at ios18, %d softmax "
+               "left\n",
+               nm, att, sdpa, count_ops(pkg18, "softmax"));
+        CHECK_MSG(att > 0 && sdpa == att && count_ops(pkg18, "softmax") == 0,
+                  "%s flexible ios18: %d softmax before, %d sdpa, %d softmax after", nm, att, sdpa,
+                  count_ops(pkg18, "softmax"));
+        if (c == 0) loader_check(tc, pkg18);
         for (int k = 0; k < 4; k++) {
             int p = strcmp(nm, "gpt2") == 0 ? past[k] : 0;
             char in[1200], ref[1200];
@@ -302,7 +327,11 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
             vres v = verify(pkg, in, ref, NULL);
             CHECK_MSG(v.rc == 0 && v.all_pass, "%s length %d (cache %d): max abs %g rc %d", nm,
                       seq[k], p, v.max_abs, v.rc);
-            printf("  %-6s length %3d cache %3d: max abs %.3g\n", nm, seq[k], p, v.max_abs);
+            vres v18 = verify(pkg18, in, ref, NULL);
+            CHECK_MSG(v18.rc == 0 && v18.all_pass, "%s ios18 length %d (cache %d): max abs %g rc %d",
+                      nm, seq[k], p, v18.max_abs, v18.rc);
+            printf("  %-6s length %3d cache %3d: max abs %.3g (ios18, fused: %.3g)\n", nm, seq[k], p,
+                   v.max_abs, v18.max_abs);
             fflush(stdout);
         }
     }
