@@ -3,7 +3,9 @@
  * requires; with `exact`, for fp32 programs, a second fp16 state PAST_lo holds each entry's
  * rounding residual, so hi + lo keeps about 22 bits of the fp32 cache). The graph reads
  * slice_by_size(read_state(PAST), 0, filled) where it read PAST, so attention sees only the filled
- * part; the new entries are written at offset `filled` with slice_update + coreml_update_state;
+ * part; the new entries are written at offset `filled` by mk_kv_write (select ops: an iota
+ * compared with `filled`, a one-hot matmul placing several entries; slice_update, which
+ * leaves the Neural Engine (H5), only where that form does not apply) + coreml_update_state;
  * PRESENT stops being an output. `filled` is the first element of an integer input (e.g.
  * position_ids) or a new int32 [1] input. */
 #include <ctype.h>
@@ -241,6 +243,79 @@ static mk_value *residual(pb *b, mk_value *x, mk_value *hi)
                    MK_DT_FP16);
 }
 
+static mk_value *sel(pb *b, mk_value *cond, mk_value *a, mk_value *c)
+{
+    mk_op *op = mk_pb_op(b, MK_OP_SELECT, "kv_written");
+    mk_pb_in(b, op, "cond", cond);
+    mk_pb_in(b, op, "a", a);
+    mk_pb_in(b, op, "b", c);
+    return mk_pb_emit(b, op);
+}
+
+/* int32 constant [1.., N at axis, ..1] holding 0..N-1 */
+static mk_value *iota(pb *b, int rank, int axis, int64_t n)
+{
+    int64_t d[MK_MAX_RANK];
+    for (int i = 0; i < rank; i++) d[i] = i == axis ? n : 1;
+    mk_type t = mk_type_make(MK_DT_INT32, rank, d);
+    size_t nb = 0;
+    int32_t *v = NULL;
+    if (!mk_mul_size((size_t)n, 4, &nb) || !(v = mk_malloc(b->p->alloc, nb ? nb : 1))) {
+        if (!b->failed) MK_OOM(b->e);
+        b->failed = 1;
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++) v[i] = (int32_t)i;
+    mk_value *c = mk_pb_const(b, "kv_iota", &t, v, nb);
+    mk_free(b->p->alloc, v, nb ? nb : 1);
+    return c;
+}
+
+mk_value *mk_kv_write(pb *b, mk_value *x, mk_value *upd, mk_value *f, int axis)
+{
+    const mk_type *tx = &x->type, *tu = &upd->type;
+    int r = tx->rank;
+    if (r < 2 || tu->rank != r || tx->dtype != tu->dtype || !mk_type_is_static(tx) ||
+        !mk_type_is_static(tu) || axis < 0 || axis >= r)
+        return NULL;
+    int64_t N = tx->dims[axis], n = tu->dims[axis];
+    if (n < 1 || n > N || (n > 1 && axis != r - 2) || N > INT32_MAX) return NULL;
+    mk_value *rel = mk_pb_binary(b, MK_OP_SUB, "kv_rel", iota(b, r, axis, N), f);
+    if (n == 1) /* the update broadcasts along the axis; only row f takes it */
+        return sel(b, mk_pb_binary(b, MK_OP_EQUAL, "kv_row", rel, mk_pb_i32(b, "kv_zero", 0)),
+                   upd, x);
+    /* rows f..f+n-1 take update rows 0..n-1: one-hot P[j, i] = (j - f == i), P @ update */
+    mk_value *rel2 = mk_pb_binary(b, MK_OP_SUB, "kv_rel2", iota(b, 2, 0, N), f);
+    mk_value *hot = mk_pb_binary(b, MK_OP_EQUAL, "kv_hot", rel2, iota(b, 2, 1, n));
+    mk_value *pm = sel(b, hot, mk_pb_float(b, "kv_one", tx->dtype, 1),
+                                mk_pb_float(b, "kv_nil", tx->dtype, 0));
+    mk_op *mm = mk_pb_op(b, MK_OP_MATMUL, "kv_placed");
+    mk_pb_in(b, mm, "x", pm);
+    mk_pb_in(b, mm, "y", upd);
+    mk_pb_in(b, mm, "transpose_x", mk_pb_bool(b, "kv_tx", 0));
+    mk_pb_in(b, mm, "transpose_y", mk_pb_bool(b, "kv_ty", 0));
+    mk_value *placed = mk_pb_emit(b, mm);
+    mk_value *rows = mk_pb_binary(
+        b, MK_OP_LOGICAL_AND, "kv_rows",
+        mk_pb_binary(b, MK_OP_GREATER_EQUAL, "kv_ge", rel, mk_pb_i32(b, "kv_zero", 0)),
+        mk_pb_binary(b, MK_OP_LESS, "kv_lt", rel, mk_pb_i32(b, "kv_n", (int32_t)n)));
+    return sel(b, rows, placed, x);
+}
+
+/* x with upd written at [begin, end): the select form when it applies, else slice_update */
+static mk_value *write_at(pb *b, mk_value *x, mk_value *upd, mk_value *len, mk_value *bg,
+                          mk_value *en, int axis)
+{
+    mk_value *w = b->failed ? NULL : mk_kv_write(b, x, upd, len, axis);
+    if (w || b->failed) return w;
+    mk_op *su = mk_pb_op(b, MK_OP_SLICE_UPDATE, "kv_write");
+    mk_pb_in(b, su, "x", x);
+    mk_pb_in(b, su, "update", upd);
+    mk_pb_in(b, su, "begin", bg);
+    mk_pb_in(b, su, "end", en);
+    return mk_pb_emit(b, su);
+}
+
 int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capacity,
                    const char *len_name, int exact, mk_err *e)
 {
@@ -345,24 +420,14 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
                               mk_pb_unary(&b, MK_OP_SHAPE, "kv_new", nw));
         }
         mk_value *hi = cast_to(&b, nw, st.dtype);
-        mk_op *su = mk_pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write");
-        mk_pb_in(&b, su, "x", full);
-        mk_pb_in(&b, su, "update", hi);
-        mk_pb_in(&b, su, "begin", bg);
-        mk_pb_in(&b, su, "end", en);
         mk_op *up = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update");
         mk_pb_in(&b, up, "state", pv);
-        mk_pb_in(&b, up, "value", mk_pb_emit(&b, su));
+        mk_pb_in(&b, up, "value", write_at(&b, full, hi, len, bg, en, axis));
         mk_pb_emit(&b, up);
         if (lov) {
-            mk_op *sl2 = mk_pb_op(&b, MK_OP_SLICE_UPDATE, "kv_write_lo");
-            mk_pb_in(&b, sl2, "x", full_lo);
-            mk_pb_in(&b, sl2, "update", residual(&b, nw, hi));
-            mk_pb_in(&b, sl2, "begin", bg);
-            mk_pb_in(&b, sl2, "end", en);
             mk_op *u2 = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update_lo");
             mk_pb_in(&b, u2, "state", lov);
-            mk_pb_in(&b, u2, "value", mk_pb_emit(&b, sl2));
+            mk_pb_in(&b, u2, "value", write_at(&b, full_lo, residual(&b, nw, hi), len, bg, en, axis));
             mk_pb_emit(&b, u2);
         }
         if (b.failed) break;

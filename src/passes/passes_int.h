@@ -200,6 +200,12 @@ void mk_pb_replace(pb *b, mk_value *old, mk_value *repl);
 /* The pass result: -1 if the builder failed, else n. */
 int mk_pb_done(pb *b, int n);
 
+/* KV cache write (kv_state.c): x (static, capacity N on axis) with upd (static, n entries on
+ * axis) written at offset f (int32 [1]; f + n <= N is the caller's contract) by select ops:
+ * one entry broadcasts into the row equal to f, n entries on the second-to-last axis are placed
+ * by a one-hot [N, n] matmul (exact). NULL, nothing built, when neither applies. */
+mk_value *mk_kv_write(pb *b, mk_value *x, mk_value *upd, mk_value *f, int axis);
+
 /* Shared by fix_rank.c and fix_long_axis.c (defined in fix_rank.c). mk_pass_pointwise: 1 for
  * unary elementwise ops (other inputs are scalars/strings), 2 for binary ones, else 0.
  * mk_pass_users: ops of b reading v (each once) into out[0..max); -1 when v is a block output,
