@@ -13,11 +13,7 @@
 #define NO_LO INT64_MIN
 #define NO_HI INT64_MAX
 
-typedef struct term {
-    const mk_value *base; /* NULL: the constant off */
-    int idx, is_dim;      /* element idx of base; is_dim: base is a tensor, idx its axis */
-    int64_t off;
-} term;
+typedef mk_ir_term term;
 
 static int numel(const mk_value *v, size_t *n)
 {
@@ -213,6 +209,16 @@ static int mask_at(const mk_op *op, const char *param, int axis, int rank)
     if (!mk_ir_arg(op, param)) return 0;
     if (!mk_ir_arg_i32s(op, param, m, MK_MAX_RANK, &n) || n != rank) return -1;
     return m[axis] != 0;
+}
+
+void mk_ir_int_term(const mk_value *v, int k, mk_ir_term *t)
+{
+    trace(v, k, t, 0);
+}
+
+int mk_ir_term_same(const mk_ir_term *a, const mk_ir_term *b)
+{
+    return same_base(a, b) && a->off == b->off;
 }
 
 int64_t mk_ir_slice_extent(const mk_op *op, int axis)

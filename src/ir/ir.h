@@ -459,6 +459,16 @@ int64_t mk_ir_slice_extent(const mk_op *op, int axis);
 /* Write such extents into b's slice types and re-infer the ops after them (only unknown dims
  * become known); the number of dims made known. */
 int mk_ir_refine_dims(mk_block *b);
+/* Element k of an integer vector v traced through concat, reshapes, constant slices and
+ * add/sub of constants: base NULL (the constant off), or element idx of base + off, or with
+ * is_dim the run-time dim idx of tensor base (read by `shape`) + off. */
+typedef struct mk_ir_term {
+    const mk_value *base;
+    int idx, is_dim;
+    int64_t off;
+} mk_ir_term;
+void mk_ir_int_term(const mk_value *v, int k, mk_ir_term *t);
+int mk_ir_term_same(const mk_ir_term *a, const mk_ir_term *b);
 
 /* Iterate ops of a block in order. */
 #define MK_FOR_OPS(b, op) for (mk_op *op = (b)->first; op; op = op->next)

@@ -259,13 +259,191 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     return mk_pb_done(&b, 1);
 }
 
+/* ---- attention over a KV cache held as state, at its capacity ---- */
+/* The filled view of a state (slice_by_size to the run-time count f) and the concat of the new
+ * entries have run-time lengths, which keep the attention off the Neural Engine (H18). The
+ * state's contract (f + n <= N, what the write itself needs) makes the attention over all N
+ * entries equal, with the new ones written in and positions >= f + n masked. */
+
+/* v read from a state: read_state, a cast of one, or hi + lo of two */
+static int from_state(const mk_value *v, int depth)
+{
+    if (!v || !v->producer || depth > 3) return 0;
+    const mk_op *op = v->producer;
+    if (op->kind == MK_OP_READ_STATE) return 1;
+    if (op->kind == MK_OP_CAST) return from_state(mk_ir_arg(op, "x"), depth + 1);
+    return op->kind == MK_OP_ADD && from_state(mk_ir_arg(op, "x"), depth + 1) &&
+           from_state(mk_ir_arg(op, "y"), depth + 1);
+}
+
+typedef struct kv_side {
+    mk_value *cache, *nw, *size; /* cache: [.., N, E] from a state */
+    mk_ir_term f;                /* the filled count: size[axis] */
+} kv_side;
+
+/* k = concat(slice_by_size(cache, 0, [.., f, ..]), new) along the second-to-last axis */
+static int match_side(const mk_value *k, kv_side *s)
+{
+    int r = k->type.rank, a = r - 2, il = 0;
+    int32_t ax = 0;
+    const mk_op *cat = k->producer;
+    const mk_input *vals = cat && cat->kind == MK_OP_CONCAT ? mk_ir_input(cat, "values") : NULL;
+    if (!vals || vals->n_args != 2 || !mk_ir_arg_i32(cat, "axis", &ax) || (ax != a && ax != -2) ||
+        (mk_ir_arg(cat, "interleave") && (!mk_ir_arg_bool(cat, "interleave", &il) || il)))
+        return 0;
+    const mk_value *view = vals->args[0];
+    s->nw = vals->args[1];
+    if (!is_kind(view, MK_OP_SLICE_BY_SIZE)) return 0;
+    s->cache = mk_ir_arg(view->producer, "x");
+    s->size = mk_ir_arg(view->producer, "size");
+    mk_value *bg = mk_ir_arg(view->producer, "begin");
+    const mk_type *tc = s->cache ? &s->cache->type : NULL, *tn = &s->nw->type;
+    if (!tc || !s->size || !bg || tc->rank != r || tn->rank != r || tc->dtype != tn->dtype ||
+        !mk_type_is_static(tc) || !mk_type_is_static(tn) || tn->dims[a] > tc->dims[a] ||
+        !from_state(s->cache, 0))
+        return 0;
+    for (int d = 0; d < r; d++) {
+        mk_ir_term tb, ts;
+        mk_ir_int_term(bg, d, &tb);
+        mk_ir_int_term(s->size, d, &ts);
+        if (tb.base || tb.off != 0) return 0;
+        if (d == a) {
+            s->f = ts;
+            if (!ts.base) return 0;
+        } else if (ts.base || ts.off != tc->dims[d] || tn->dims[d] != tc->dims[d]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* mask = [not] slice_by_index(y, ..) cutting only the last axis, to [0, L) with L the key
+ * length (dim r-2 of key or value): y (static, last dim >= cap), *neg */
+static mk_value *match_len_mask(const mk_value *m, const mk_value *k, const mk_value *v,
+                                int64_t cap, int *neg)
+{
+    *neg = 0;
+    if (is_kind(m, MK_OP_LOGICAL_NOT)) {
+        *neg = 1;
+        m = mk_ir_arg(m->producer, "x");
+    }
+    if (!is_kind(m, MK_OP_SLICE_BY_INDEX) || m->type.dtype != MK_DT_BOOL) return NULL;
+    const mk_op *op = m->producer;
+    mk_value *y = mk_ir_arg(op, "x"), *bg = mk_ir_arg(op, "begin"), *en = mk_ir_arg(op, "end");
+    int r = m->type.rank, last = r - 1;
+    if (!y || !bg || !en || y->type.rank != r || r < 1 || !mk_type_is_static(&y->type) ||
+        y->type.dims[last] < cap || mk_ir_arg(op, "squeeze_mask"))
+        return NULL;
+    int32_t st[MK_MAX_RANK], bm[MK_MAX_RANK] = {0};
+    int n = 0;
+    if (mk_ir_arg(op, "stride") && !mk_ir_arg_i32s(op, "stride", st, MK_MAX_RANK, &n)) return NULL;
+    for (int d = 0; d < n; d++)
+        if (st[d] != 1) return NULL;
+    if (mk_ir_arg(op, "begin_mask") && !mk_ir_arg_i32s(op, "begin_mask", bm, MK_MAX_RANK, &n))
+        return NULL;
+    if (mk_ir_arg(op, "end_mask")) {
+        int32_t em[MK_MAX_RANK];
+        if (!mk_ir_arg_i32s(op, "end_mask", em, MK_MAX_RANK, &n) || n != r || em[last]) return NULL;
+    }
+    for (int d = 0; d < last; d++) /* full along the other axes (stride 1, same extent) */
+        if (m->type.dims[d] != y->type.dims[d]) return NULL;
+    mk_ir_term b0, e0;
+    mk_ir_int_term(bg, last, &b0);
+    mk_ir_int_term(en, last, &e0);
+    if (!bm[last] && (b0.base || b0.off != 0)) return NULL;
+    int ka = k->type.rank - 2;
+    if (!e0.base || !e0.is_dim || e0.off != 0 || e0.idx != ka || (e0.base != k && e0.base != v))
+        return NULL;
+    return y;
+}
+
+/* SDPA over concat(filled view of a state, new entries) -> SDPA over the state with the new
+ * entries written (capacity N, static) and the mask extended to N columns, cut at f + n. */
+static int at_capacity(void *ctx, mk_program *p, mk_op *op, mk_err *e)
+{
+    (void)ctx;
+    if (op->kind != MK_OP_SCALED_DOT_PRODUCT_ATTENTION || op->n_outputs != 1) return 0;
+    mk_value *q = mk_ir_arg(op, "query"), *k = mk_ir_arg(op, "key"), *v = mk_ir_arg(op, "value"),
+             *m = mk_ir_arg(op, "attn_mask");
+    kv_side sk, sv;
+    if (!q || !k || !v || k->type.rank < 3 || v->type.rank != k->type.rank ||
+        !mk_type_is_static(&op->outputs[0]->type) || !match_side(k, &sk) || !match_side(v, &sv) ||
+        !mk_ir_term_same(&sk.f, &sv.f))
+        return 0;
+    int r = k->type.rank, a = r - 2, neg = 0;
+    int64_t cap = sk.cache->type.dims[a], n = sk.nw->type.dims[a];
+    if (sv.cache->type.dims[a] != cap || sv.nw->type.dims[a] != n) return 0;
+    mk_value *y = m ? match_len_mask(m, k, v, cap, &neg) : NULL;
+    if ((m && !y) || n > INT32_MAX || cap > INT32_MAX) return 0;
+    pb b;
+    mk_pb_init(&b, p, k->producer, e); /* f and the key length before anything reads them */
+    mk_op *fs = mk_pb_op(&b, MK_OP_SLICE_BY_SIZE, "sdpa_filled");
+    mk_pb_in(&b, fs, "x", sk.size);
+    mk_pb_in(&b, fs, "begin", mk_pb_i32s(&b, "sdpa_fb", 1, (const int32_t[]){a}));
+    mk_pb_in(&b, fs, "size", mk_pb_i32s(&b, "sdpa_fs", 1, (const int32_t[]){1}));
+    mk_value *f = mk_pb_emit(&b, fs);
+    mk_value *len = mk_pb_binary(&b, MK_OP_ADD, "sdpa_len", f, mk_pb_i32(&b, "sdpa_n", (int32_t)n));
+    /* shape(key) / shape(value) (the mask is cut with it): static dims and f + n */
+    MK_FOR_OPS(op->parent, sh)
+    {
+        mk_value *x = sh->kind == MK_OP_SHAPE ? mk_ir_arg(sh, "x") : NULL;
+        if (!x || (x != k && x != v) || b.failed || x->type.rank != r) continue;
+        int32_t pre[MK_MAX_RANK], post = (int32_t)x->type.dims[r - 1];
+        for (int d = 0; d < a; d++) pre[d] = (int32_t)(x == k ? sk : sv).cache->type.dims[d];
+        mk_op *c = mk_pb_op(&b, MK_OP_CONCAT, "sdpa_kshape");
+        mk_pb_in(&b, c, "values", mk_pb_i32s(&b, "sdpa_pre", a, pre));
+        mk_pb_in(&b, c, "values", len);
+        mk_pb_in(&b, c, "values", mk_pb_i32s(&b, "sdpa_post", 1, &post));
+        mk_pb_in(&b, c, "axis", mk_pb_i32(&b, "sdpa_ax", 0));
+        mk_pb_in(&b, c, "interleave", mk_pb_bool(&b, "sdpa_il", 0));
+        mk_value *vec = mk_pb_emit(&b, c);
+        if (vec && mk_type_equal(&vec->type, &sh->outputs[0]->type))
+            mk_ir_replace_uses(op->parent, sh->outputs[0], vec);
+    }
+    b.pos = op;
+    mk_value *kc = mk_kv_write(&b, sk.cache, sk.nw, f, a), *vc = NULL;
+    if (kc) vc = mk_kv_write(&b, sv.cache, sv.nw, f, a);
+    mk_value *mask = mk_kv_len_mask(&b, len, cap, m ? m->type.rank : r);
+    if (y) {
+        int32_t z[MK_MAX_RANK] = {0}, en[MK_MAX_RANK];
+        int yr = y->type.rank;
+        for (int d = 0; d < yr; d++) en[d] = (int32_t)y->type.dims[d];
+        en[yr - 1] = (int32_t)cap;
+        mk_op *sl = mk_pb_op(&b, MK_OP_SLICE_BY_INDEX, "sdpa_mask_cap");
+        mk_pb_in(&b, sl, "x", y);
+        mk_pb_in(&b, sl, "begin", mk_pb_i32s(&b, "sdpa_mb", yr, z));
+        mk_pb_in(&b, sl, "end", mk_pb_i32s(&b, "sdpa_me", yr, en));
+        mk_value *ym = mk_pb_emit(&b, sl);
+        if (neg) ym = mk_pb_unary(&b, MK_OP_LOGICAL_NOT, "sdpa_mask_not", ym);
+        mask = mk_pb_binary(&b, MK_OP_LOGICAL_AND, "sdpa_mask_filled", ym, mask);
+    }
+    if (!kc || !vc) { /* an unplaceable write: the new ops are dead, dce removes them */
+        *(int *)ctx = 1;
+        return mk_pb_done(&b, 0);
+    }
+    mk_op *at = mk_pb_op(&b, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "sdpa_cap");
+    mk_pb_in(&b, at, "query", q);
+    mk_pb_in(&b, at, "key", kc);
+    mk_pb_in(&b, at, "value", vc);
+    mk_pb_in(&b, at, "attn_mask", mask);
+    mk_value *out = mk_pb_emit(&b, at);
+    if (out && !mk_type_equal(&out->type, &op->outputs[0]->type)) {
+        *(int *)ctx = 1;
+        return mk_pb_done(&b, 0);
+    }
+    mk_pb_replace(&b, op->outputs[0], out);
+    return mk_pb_done(&b, 1);
+}
+
 int mk_pass_fuse_attention(mk_program *p, mk_err *e)
 {
     if (mk_ir_ios_for_spec(p->spec_version) < 18) return 0;
     /* a mask cut to rows [L - n, L) of a run-time L has n rows: the scores keep their shape */
     for (int i = 0; i < p->n_functions; i++) mk_ir_refine_dims(p->functions[i]->block);
     int dead = 0, n = mk_pass_each_op(p, rewrite, &dead, e);
-    if (n > 0 || (n == 0 && dead))
+    int c = n < 0 ? n : mk_pass_each_op(p, at_capacity, &dead, e);
+    if (c < 0) return c;
+    if (n > 0 || c > 0 || (n == 0 && dead))
         for (int i = 0; i < p->n_functions; i++) mk_ir_dce(p, p->functions[i]->block);
     return n;
 }

@@ -287,8 +287,7 @@ mk_value *mk_kv_write(pb *b, mk_value *x, mk_value *upd, mk_value *f, int axis)
     /* rows f..f+n-1 take update rows 0..n-1: one-hot P[j, i] = (j - f == i), P @ update */
     mk_value *rel2 = mk_pb_binary(b, MK_OP_SUB, "kv_rel2", iota(b, 2, 0, N), f);
     mk_value *hot = mk_pb_binary(b, MK_OP_EQUAL, "kv_hot", rel2, iota(b, 2, 1, n));
-    mk_value *pm = sel(b, hot, mk_pb_float(b, "kv_one", tx->dtype, 1),
-                                mk_pb_float(b, "kv_nil", tx->dtype, 0));
+    mk_value *pm = cast_to(b, hot, tx->dtype);
     mk_op *mm = mk_pb_op(b, MK_OP_MATMUL, "kv_placed");
     mk_pb_in(b, mm, "x", pm);
     mk_pb_in(b, mm, "y", upd);
@@ -300,6 +299,12 @@ mk_value *mk_kv_write(pb *b, mk_value *x, mk_value *upd, mk_value *f, int axis)
         mk_pb_binary(b, MK_OP_GREATER_EQUAL, "kv_ge", rel, mk_pb_i32(b, "kv_zero", 0)),
         mk_pb_binary(b, MK_OP_LESS, "kv_lt", rel, mk_pb_i32(b, "kv_n", (int32_t)n)));
     return sel(b, rows, placed, x);
+}
+
+mk_value *mk_kv_len_mask(pb *b, mk_value *len, int64_t cap, int rank)
+{
+    if (rank < 1 || cap > INT32_MAX) return NULL;
+    return mk_pb_binary(b, MK_OP_LESS, "kv_filled_mask", iota(b, rank, rank - 1, cap), len);
 }
 
 /* x with upd written at [begin, end): the select form when it applies, else slice_update */

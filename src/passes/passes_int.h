@@ -205,6 +205,8 @@ int mk_pb_done(pb *b, int n);
  * one entry broadcasts into the row equal to f, n entries on the second-to-last axis are placed
  * by a one-hot [N, n] matmul (exact). NULL, nothing built, when neither applies. */
 mk_value *mk_kv_write(pb *b, mk_value *x, mk_value *upd, mk_value *f, int axis);
+/* bool [1.., cap] of rank `rank`: position j < len (int32 [1]; the entries a cache holds). */
+mk_value *mk_kv_len_mask(pb *b, mk_value *len, int64_t cap, int rank);
 
 /* Shared by fix_rank.c and fix_long_axis.c (defined in fix_rank.c). mk_pass_pointwise: 1 for
  * unary elementwise ops (other inputs are scalars/strings), 2 for binary ones, else 0.

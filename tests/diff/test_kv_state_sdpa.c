@@ -1,7 +1,9 @@
 /* The stateful GPT-2 decoder (--context, iOS18) with its attention fused: the causal mask is
  * cut to the run-time length L = filled + n, rows [L - n, L), and mk_ir_refine_dims proves
  * those are n rows, so each attention becomes one scaled_dot_product_attention (fp32 and fp16
- * packages; the fp16 one is calibrated on seeded steps). The fused fp32 package gives the unfused one's (convert without fixes) outputs
+ * packages; the fp16 one is calibrated on seeded steps), which then attends over the whole
+ * state (capacity 256) with the new entries written in and positions >= L masked: no value
+ * has a run-time dim, and coremltools' loader accepts the packages. The fused fp32 package gives the unfused one's (convert without fixes) outputs
  * and cache (hi + lo) at lengths n = 1, 9, 20, 128 from caches of 0, 7 and 100 random entries
  * (interpreter, 1e-4 + 1e-3|ref|). */
 #include <stdio.h>
@@ -53,6 +55,36 @@ static mk_program *conv(mk_test_ctx *tc, const char *model, int n, int fix, int 
         return NULL;
     }
     return p;
+}
+
+/* ops of p whose output has a run-time dim */
+static int dynamic_values(const mk_program *p)
+{
+    int n = 0;
+    for (int f = 0; f < p->n_functions; f++) MK_FOR_OPS(p->functions[f]->block, op)
+        for (int i = 0; i < op->n_outputs; i++)
+            n += !op->outputs[i]->type.is_list && !mk_type_is_static(&op->outputs[i]->type);
+    return n;
+}
+
+/* Apple's loader (coremltools' milproto frontend) type-checks the packages, when present. */
+static void loader_check(mk_test_ctx *tc, const char *pkgs)
+{
+    const char *sh = mk_test_shared_dir(), *ct = getenv("MILKIT_COREMLTOOLS");
+    char tool[1024], out[16384];
+    snprintf(tool, sizeof tool, "%s/tools/validate_mlpackage.py", sh ? sh : "/work/shared");
+    if (!ct) ct = "/work/ct";
+    if (access(tool, R_OK) != 0 || access(ct, R_OK) != 0) {
+        printf("      loader check not run: %s or coremltools (%s) absent\n", tool, ct);
+        return;
+    }
+    int rc = mk_test_sh(out, sizeof out, "PYTHONPATH='%s' /usr/bin/python3 '%s' --quiet %s", ct,
+                        tool, pkgs);
+    if (rc == 2) {
+        printf("      loader check not run: coremltools not importable\n");
+        return;
+    }
+    CHECK_MSG(rc == 0 && !strstr(out, "FAIL"), "coremltools refuses: %.800s", out);
 }
 
 /* Each cache as the fp32 value its hi/lo pair holds (hi += lo, lo zeroed): a residual alone
@@ -152,6 +184,10 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
                               rep.n_precision >= 1 && rep.precision[0].cosine > 0.999,
                           "fp16 stateful calibration: source %d, %d runs, %d rows: %s",
                           rep.calib_source, rep.n_calib_inputs, rep.n_precision, rep.calib_note);
+            /* attention at the state's capacity: no run-time length left anywhere */
+            CHECK_MSG(dynamic_values(fu) == 0 && (!h || dynamic_values(h) == 0),
+                      "n=%d: %d values with a run-time dim (fp16: %d)", lens[l], dynamic_values(fu),
+                      h ? dynamic_values(h) : 0);
             CHECK_MSG(mk_session_new(fu, NULL, &a, &e) == MK_OK &&
                           mk_session_new(un, NULL, &b, &e) == MK_OK,
                       "%s", e.msg);
@@ -168,4 +204,8 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
         mk_program_free(un);
         mk_program_free(h);
     }
+    char pk[2000];
+    snprintf(pk, sizeof pk, "%s/gpt2_sdpa_1_1_1.mlpackage %s/gpt2_sdpa_9_1_0.mlpackage",
+             mk_test_tmpdir(), mk_test_tmpdir());
+    loader_check(tc, pk);
 }
