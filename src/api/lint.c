@@ -264,12 +264,12 @@ mk_status mk_placement_write(const mk_program *p, FILE *out, int json, mk_placem
     if (json) {
         cJSON_AddStringToObject(root, "basis",
                                 "prediction from published evidence "
-                                "(hazards.md Table 2, H4, H5, H18-H21, H29), "
+                                "(hazards.md Table 2, H4, H5, H18-H21, H29, H34), "
                                 "not a measurement");
         jsegs = cJSON_AddArrayToObject(root, "segments");
     } else if (out) {
         fprintf(out, "placement prediction (from published evidence: hazards.md Table 2, H4, H5, "
-                     "H18-H21, H29; not a measurement)\n");
+                     "H18-H21, H29, H34; not a measurement)\n");
     }
     for (int g = 0; g < s.n_segments; g++) {
         seg *sg = &segs[g];

@@ -1,7 +1,7 @@
 /* Placement prediction: for each op, whether published evidence (hazards.md Table 2, H4, H5,
- * H18-H21, H29) says it runs off the Neural Engine. This is a prediction, not a measurement:
- * Apple documents no op list, and residency changes with device and OS. Printing lives in
- * src/api/lint.c. */
+ * H18-H21, H29, H34 for state ops) says it runs off the Neural Engine. A prediction, not a
+ * measurement: Apple documents no op list, and residency changes with device and OS. Printing
+ * lives in src/api/lint.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -65,9 +65,34 @@ static const char *shape_reason(const mk_type *t, char *buf, size_t n)
     return NULL;
 }
 
+/* The tensor type a state op reads or writes; NULL for other ops. */
+static const mk_type *state_type(const mk_op *op)
+{
+    const mk_value *s = op->kind == MK_OP_READ_STATE || op->kind == MK_OP_WRITE_STATE
+                            ? mk_ir_arg(op, "input")
+                        : op->kind == MK_OP_COREML_UPDATE_STATE ? mk_ir_arg(op, "state")
+                                                                : NULL;
+    return s ? &s->type : NULL;
+}
+
 const char *mk_lint_off_ne_reason(const mk_op *op, int fp16_program, char *buf, size_t n)
 {
     if ((unsigned)op->kind >= MK_OP__COUNT) return "unknown op";
+    /* H34 (coremltools #2631): a state whose last dim is a multiple of 32 runs on the Neural
+     * Engine (256 did, 270 did not); its ops then follow the shape rules below */
+    const mk_type *st = state_type(op);
+    if (st) {
+        int64_t last = st->rank >= 1 ? st->dims[st->rank - 1] : -1;
+        if (last <= 0 || last % 32) {
+            snprintf(buf, n, "state last dim %lld is not a multiple of 32 (H34)", (long long)last);
+            return buf;
+        }
+        for (int i = 0; i < op->n_outputs; i++) {
+            const char *r = shape_reason(&op->outputs[i]->type, buf, n);
+            if (r) return r;
+        }
+        return shape_reason(st, buf, n);
+    }
     switch (place[op->kind]) {
     case PL_WEIGHT: return NULL;
     case PL_CPU:

@@ -3,7 +3,8 @@
  * those are n rows, so each attention becomes one scaled_dot_product_attention (fp32 and fp16
  * packages; the fp16 one is calibrated on seeded steps), which then attends over the whole
  * state (capacity 256) with the new entries written in and positions >= L masked: no value
- * has a run-time dim, and coremltools' loader accepts the packages. The fused fp32 package gives the unfused one's (convert without fixes) outputs
+ * has a run-time dim, no op is predicted CPU-only, the fp16 package has nothing but its state
+ * ops off the Neural Engine (H34: last dim 16), and coremltools' loader accepts the packages. The fused fp32 package gives the unfused one's (convert without fixes) outputs
  * and cache (hi + lo) at lengths n = 1, 9, 20, 128 from caches of 0, 7 and 100 random entries
  * (interpreter, 1e-4 + 1e-3|ref|). */
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "ir/ir.h"
+#include "lint/lint_int.h"
 #include "milkit.h"
 #include "test.h"
 #include "tf_models.h"
@@ -64,6 +66,24 @@ static int dynamic_values(const mk_program *p)
     for (int f = 0; f < p->n_functions; f++) MK_FOR_OPS(p->functions[f]->block, op)
         for (int i = 0; i < op->n_outputs; i++)
             n += !op->outputs[i]->type.is_list && !mk_type_is_static(&op->outputs[i]->type);
+    return n;
+}
+
+/* Ops of p predicted off the Neural Engine: *cpu of them CPU-only, *other not state ops
+ * with H34 (a state whose last dim, the export's head size 16, is not a multiple of 32) */
+static int off_ne(const mk_program *p, int *cpu, int *other)
+{
+    int n = 0;
+    *cpu = *other = 0;
+    for (int f = 0; f < p->n_functions; f++) MK_FOR_OPS(p->functions[f]->block, op)
+        {
+            char buf[256];
+            const char *r = mk_lint_off_ne_reason(op, mk_lint_program_is_fp16(p), buf, sizeof buf);
+            if (!r || op->kind == MK_OP_CONST) continue;
+            n++;
+            *cpu += strstr(r, "runs on the CPU") != NULL;
+            *other += !strstr(r, "(H34)");
+        }
     return n;
 }
 
@@ -188,6 +208,17 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
             CHECK_MSG(dynamic_values(fu) == 0 && (!h || dynamic_values(h) == 0),
                       "n=%d: %d values with a run-time dim (fp16: %d)", lens[l], dynamic_values(fu),
                       h ? dynamic_values(h) : 0);
+            for (int w = 0; w < 2; w++) {
+                const mk_program *pp = w ? h : fu;
+                int cpu = 0, other = 0, off = pp ? off_ne(pp, &cpu, &other) : 0;
+                if (!pp) continue;
+                printf("      n %3d %s: %d ops predicted off the Neural Engine (%d CPU-only, %d "
+                       "not H34 state ops)\n",
+                       lens[l], w ? "fp16" : "fp32", off, cpu, other);
+                CHECK_MSG(cpu == 0 && (w == 0 || other == 0),
+                          "n=%d %s: %d CPU-only ops, %d off the NE besides H34 state ops",
+                          lens[l], w ? "fp16" : "fp32", cpu, other);
+            }
             CHECK_MSG(mk_session_new(fu, NULL, &a, &e) == MK_OK &&
                           mk_session_new(un, NULL, &b, &e) == MK_OK,
                       "%s", e.msg);
