@@ -307,12 +307,21 @@ mk_value *mk_kv_len_mask(pb *b, mk_value *len, int64_t cap, int rank)
     return mk_pb_binary(b, MK_OP_LESS, "kv_filled_mask", iota(b, rank, rank - 1, cap), len);
 }
 
-/* x with upd written at [begin, end): the select form when it applies, else slice_update */
-static mk_value *write_at(pb *b, mk_value *x, mk_value *upd, mk_value *len, mk_value *bg,
-                          mk_value *en, int axis)
+/* x with upd written at offset len on axis: the select form when it applies, else
+ * slice_update (orig: PAST's type, for the bounds) */
+static mk_value *write_at(pb *b, mk_value *x, mk_value *upd, mk_value *len, const mk_type *orig,
+                          int axis)
 {
     mk_value *w = b->failed ? NULL : mk_kv_write(b, x, upd, len, axis);
     if (w || b->failed) return w;
+    mk_value *bg = with_axis(b, orig, axis, len, 1), *en;
+    if (mk_type_is_static(&upd->type)) {
+        int32_t d[MK_MAX_RANK];
+        for (int k = 0; k < orig->rank; k++) d[k] = (int32_t)upd->type.dims[k];
+        en = mk_pb_binary(b, MK_OP_ADD, "kv_end", bg, mk_pb_i32s(b, "kv_new", orig->rank, d));
+    } else {
+        en = mk_pb_binary(b, MK_OP_ADD, "kv_end", bg, mk_pb_unary(b, MK_OP_SHAPE, "kv_new", upd));
+    }
     mk_op *su = mk_pb_op(b, MK_OP_SLICE_UPDATE, "kv_write");
     mk_pb_in(b, su, "x", x);
     mk_pb_in(b, su, "update", upd);
@@ -414,25 +423,15 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         mk_pb_set(&b, rd, "input", pv);
         /* the new entries go into the state at the filled offset */
         b.pos = cat;
-        mk_value *bg = with_axis(&b, &orig, axis, len, 1);
-        mk_value *en;
-        if (mk_type_is_static(&nw->type)) {
-            int32_t d[MK_MAX_RANK];
-            for (int k = 0; k < orig.rank; k++) d[k] = (int32_t)nw->type.dims[k];
-            en = mk_pb_binary(&b, MK_OP_ADD, "kv_end", bg, mk_pb_i32s(&b, "kv_new", orig.rank, d));
-        } else {
-            en = mk_pb_binary(&b, MK_OP_ADD, "kv_end", bg,
-                              mk_pb_unary(&b, MK_OP_SHAPE, "kv_new", nw));
-        }
         mk_value *hi = cast_to(&b, nw, st.dtype);
         mk_op *up = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update");
         mk_pb_in(&b, up, "state", pv);
-        mk_pb_in(&b, up, "value", write_at(&b, full, hi, len, bg, en, axis));
+        mk_pb_in(&b, up, "value", write_at(&b, full, hi, len, &orig, axis));
         mk_pb_emit(&b, up);
         if (lov) {
             mk_op *u2 = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update_lo");
             mk_pb_in(&b, u2, "state", lov);
-            mk_pb_in(&b, u2, "value", write_at(&b, full_lo, residual(&b, nw, hi), len, bg, en, axis));
+            mk_pb_in(&b, u2, "value", write_at(&b, full_lo, residual(&b, nw, hi), len, &orig, axis));
             mk_pb_emit(&b, u2);
         }
         if (b.failed) break;
