@@ -361,7 +361,6 @@ static mk_value *match_len_mask(const mk_value *m, const mk_value *k, const mk_v
  * entries written (capacity N, static) and the mask extended to N columns, cut at f + n. */
 static int at_capacity(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
-    (void)ctx;
     if (op->kind != MK_OP_SCALED_DOT_PRODUCT_ATTENTION || op->n_outputs != 1) return 0;
     mk_value *q = mk_ir_arg(op, "query"), *k = mk_ir_arg(op, "key"), *v = mk_ir_arg(op, "value"),
              *m = mk_ir_arg(op, "attn_mask");

@@ -4,12 +4,15 @@
  * whole state (no value with a run-time dim, no slice_update); without fixes it stays
  * matmul/softmax over the filled part. Over consecutive steps of n = 1 and n = 3 new entries
  * both give the same y (interpreter, 1e-5 + 1e-5|ref|). A mask whose rows cannot be proven
- * in range (bias rows fewer than the cache can hold) is left unfused. */
+ * in range (bias rows fewer than the cache can hold) is left unfused. With every allocation
+ * failing in turn, the state rewrite and the fusion at capacity fail cleanly or succeed. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "ir/ir.h"
+#include "passes/passes_int.h"
 #include "test.h"
 #include "test_fix_util.h"
 #include "test_onnx_build.h"
@@ -167,5 +170,43 @@ TEST(kv_attention_unprovable_mask_rows_left_unfused)
         CHECK_EQ_INT(count(fu, MK_OP_SOFTMAX, &dyn), 1);
     }
     mk_program_free(fu);
+    ob_free(&b);
+}
+
+TEST(kv_attention_alloc_failure_loop)
+{
+    ob b;
+    decoder(&b, 32);
+    static const char *const shapes[] = {"x=1,2,1,8", "past_k=1,2,0..8,8", "past_v=1,2,0..8,8"};
+    static const mk_kv_pair pairs[] = {{"past_k", "present_k"}, {"past_v", "present_v"}};
+    mk_convert_options co;
+    memset(&co, 0, sizeof co);
+    co.target = MK_TARGET_IOS18;
+    co.n_shapes = 3;
+    co.shapes = shapes;
+    mk_failing_alloc fa;
+    mk_err e = {MK_OK, ""};
+    int clean = 1, ok = 0;
+    long n;
+    for (n = 1; n < 20000 && !ok && clean; n++) {
+        mk_failing_alloc_init(&fa, 0);
+        mk_program *p = NULL;
+        e = (mk_err){MK_OK, ""};
+        if (mk_onnx_import_mem(b.packed, b.packed_len, "t.onnx", &co, &fa.base, &p, &e) != MK_OK) {
+            clean = 0;
+            break;
+        }
+        fa.fail_at = fa.calls + n;
+        int r = mk_kv_to_state(p, pairs, 2, CAP, "cache_length", 1, &e);
+        int f = r < 0 ? -1 : mk_pass_fuse_attention(p, &e);
+        if (r == 2 && f == 1) ok = 1;
+        if (!ok && ((r != -1 && f != -1) || e.code != MK_ENOMEM))
+            clean = 0;
+        fa.fail_at = 0;
+        mk_program_free(p);
+    }
+    printf("      kv_to_state + fuse_attention: first success with allocation %ld failing\n", n - 1);
+    CHECK_MSG(clean, "allocation %ld failing: not a clean MK_ENOMEM (%s)", n, e.msg);
+    CHECK(ok);
     ob_free(&b);
 }
