@@ -213,11 +213,10 @@ static mk_status calibrate(mk_program *p, const mk_pipeline_options *po, mk_conv
     if (!n) {
         n = SEEDED_RUNS;
         in = seeded;
-        st = po->context > 0 ? mk_calib_seeded_kv(p, n,
-                                                  po->cache_length ? po->cache_length
-                                                                   : "cache_length",
-                                                  po->context, seeded, e)
-                             : mk_calib_seeded(p, n, seeded, e);
+        st = po->context > 0
+                 ? mk_calib_seeded_kv(p, n, po->cache_length ? po->cache_length : "cache_length",
+                                      po->context, seeded, e)
+                 : mk_calib_seeded(p, n, seeded, e);
     }
     if (!st) st = mk_calib_init(cal, p, in, n, po->n_samples > 0, e);
     if (st) {

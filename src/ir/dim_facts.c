@@ -80,7 +80,8 @@ static void trace(const mk_value *v, int k, term *t, int depth)
     }
     if (kd == MK_OP_CONCAT) {
         const mk_input *vals = mk_ir_input(op, "values");
-        if (!vals || v->type.rank != 1 || !mk_ir_arg_i32(op, "axis", &a32) || (a32 != 0 && a32 != -1))
+        if (!vals || v->type.rank != 1 || !mk_ir_arg_i32(op, "axis", &a32) ||
+            (a32 != 0 && a32 != -1))
             return;
         int at = k;
         for (int i = 0; i < vals->n_args; i++) {
@@ -97,7 +98,8 @@ static void trace(const mk_value *v, int k, term *t, int depth)
     if (kd == MK_OP_SLICE_BY_INDEX || kd == MK_OP_SLICE_BY_SIZE) {
         int32_t b = 0, s = 1;
         int nb = 0, bm = 0;
-        if (!x || x->type.rank != 1 || x->type.dims[0] < 0 || !mk_ir_arg_i32s(op, "begin", &b, 1, &nb))
+        if (!x || x->type.rank != 1 || x->type.dims[0] < 0 ||
+            !mk_ir_arg_i32s(op, "begin", &b, 1, &nb))
             return;
         if (op->kind == MK_OP_SLICE_BY_INDEX) {
             int32_t m[1];
@@ -266,7 +268,8 @@ int64_t mk_ir_slice_extent(const mk_op *op, int axis)
 /* Sharpen out with known dims of got (same rank and dtype); the count of dims set. */
 static int sharpen(mk_type *out, const mk_type *got)
 {
-    if (out->rank != got->rank || out->dtype != got->dtype || out->is_list || got->is_list) return 0;
+    if (out->rank != got->rank || out->dtype != got->dtype || out->is_list || got->is_list)
+        return 0;
     int n = 0;
     for (int d = 0; d < out->rank; d++)
         if (out->dims[d] < 0 && got->dims[d] >= 0) {

@@ -282,8 +282,8 @@ mk_value *mk_kv_write(pb *b, mk_value *x, mk_value *upd, mk_value *f, int axis)
     if (n < 1 || n > N || (n > 1 && axis != r - 2) || N > INT32_MAX) return NULL;
     mk_value *rel = mk_pb_binary(b, MK_OP_SUB, "kv_rel", iota(b, r, axis, N), f);
     if (n == 1) /* the update broadcasts along the axis; only row f takes it */
-        return sel(b, mk_pb_binary(b, MK_OP_EQUAL, "kv_row", rel, mk_pb_i32(b, "kv_zero", 0)),
-                   upd, x);
+        return sel(b, mk_pb_binary(b, MK_OP_EQUAL, "kv_row", rel, mk_pb_i32(b, "kv_zero", 0)), upd,
+                   x);
     /* rows f..f+n-1 take update rows 0..n-1: one-hot P[j, i] = (j - f == i), P @ update */
     mk_value *rel2 = mk_pb_binary(b, MK_OP_SUB, "kv_rel2", iota(b, 2, 0, N), f);
     mk_value *hot = mk_pb_binary(b, MK_OP_EQUAL, "kv_hot", rel2, iota(b, 2, 1, n));
@@ -294,10 +294,10 @@ mk_value *mk_kv_write(pb *b, mk_value *x, mk_value *upd, mk_value *f, int axis)
     mk_pb_in(b, mm, "transpose_x", mk_pb_bool(b, "kv_tx", 0));
     mk_pb_in(b, mm, "transpose_y", mk_pb_bool(b, "kv_ty", 0));
     mk_value *placed = mk_pb_emit(b, mm);
-    mk_value *rows = mk_pb_binary(
-        b, MK_OP_LOGICAL_AND, "kv_rows",
-        mk_pb_binary(b, MK_OP_GREATER_EQUAL, "kv_ge", rel, mk_pb_i32(b, "kv_zero", 0)),
-        mk_pb_binary(b, MK_OP_LESS, "kv_lt", rel, mk_pb_i32(b, "kv_n", (int32_t)n)));
+    mk_value *rows =
+        mk_pb_binary(b, MK_OP_LOGICAL_AND, "kv_rows",
+                     mk_pb_binary(b, MK_OP_GREATER_EQUAL, "kv_ge", rel, mk_pb_i32(b, "kv_zero", 0)),
+                     mk_pb_binary(b, MK_OP_LESS, "kv_lt", rel, mk_pb_i32(b, "kv_n", (int32_t)n)));
     return sel(b, rows, placed, x);
 }
 
@@ -431,7 +431,8 @@ int mk_kv_to_state(mk_program *p, const mk_kv_pair *pairs, int n, int64_t capaci
         if (lov) {
             mk_op *u2 = mk_pb_op(&b, MK_OP_COREML_UPDATE_STATE, "kv_update_lo");
             mk_pb_in(&b, u2, "state", lov);
-            mk_pb_in(&b, u2, "value", write_at(&b, full_lo, residual(&b, nw, hi), len, &orig, axis));
+            mk_pb_in(&b, u2, "value",
+                     write_at(&b, full_lo, residual(&b, nw, hi), len, &orig, axis));
             mk_pb_emit(&b, u2);
         }
         if (b.failed) break;

@@ -4,9 +4,10 @@
  * packages; the fp16 one is calibrated on seeded steps), which then attends over the whole
  * state (capacity 256) with the new entries written in and positions >= L masked: no value
  * has a run-time dim, no op is predicted CPU-only, the fp16 package has nothing but its state
- * ops off the Neural Engine (H34: last dim 16), and coremltools' loader accepts the packages. The fused fp32 package gives the unfused one's (convert without fixes) outputs
- * and cache (hi + lo) at lengths n = 1, 9, 20, 128 from caches of 0, 7 and 100 random entries
- * (interpreter, 1e-4 + 1e-3|ref|). */
+ * ops off the Neural Engine (H34: last dim 16), and coremltools' loader accepts the packages. The
+ * fused fp32 package gives the unfused one's (convert without fixes) outputs and cache (hi + lo) at
+ * lengths n = 1, 9, 20, 128 from caches of 0, 7 and 100 random entries (interpreter, 1e-4 +
+ * 1e-3|ref|). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@
 static int count_kind(const mk_program *p, mk_op_kind k)
 {
     int n = 0;
-    for (int f = 0; f < p->n_functions; f++) MK_FOR_OPS(p->functions[f]->block, op) n += op->kind == k;
+    for (int f = 0; f < p->n_functions; f++)
+        MK_FOR_OPS(p->functions[f]->block, op) n += op->kind == k;
     return n;
 }
 
@@ -64,8 +66,8 @@ static int dynamic_values(const mk_program *p)
 {
     int n = 0;
     for (int f = 0; f < p->n_functions; f++) MK_FOR_OPS(p->functions[f]->block, op)
-        for (int i = 0; i < op->n_outputs; i++)
-            n += !op->outputs[i]->type.is_list && !mk_type_is_static(&op->outputs[i]->type);
+    for (int i = 0; i < op->n_outputs; i++)
+        n += !op->outputs[i]->type.is_list && !mk_type_is_static(&op->outputs[i]->type);
     return n;
 }
 
@@ -140,7 +142,8 @@ static double step_ratio(mk_test_ctx *tc, mk_session *a, mk_session *b, int n, i
         float *d = st.data;
         size_t cnt = st.nbytes / 4;
         int lo = strstr(nm, "_lo") != NULL; /* a residual: tiny */
-        for (size_t j = 0; j < cnt; j++) d[j] = (float)(rand() % 2001 - 1000) * (lo ? 1e-7f : 1e-3f);
+        for (size_t j = 0; j < cnt; j++)
+            d[j] = (float)(rand() % 2001 - 1000) * (lo ? 1e-7f : 1e-3f);
         int ok = mk_session_state_set(a, nm, &st, &e) == MK_OK &&
                  mk_session_state_set(b, nm, &st, &e) == MK_OK;
         mk_tensor_free(&st);
@@ -160,7 +163,8 @@ static double step_ratio(mk_test_ctx *tc, mk_session *a, mk_session *b, int n, i
         mk_session_states_get(a, &sa, &e) == MK_OK && mk_session_states_get(b, &sb, &e) == MK_OK) {
         fold_lo(&sa);
         fold_lo(&sb);
-        double r1 = tolerance_ratio(&oa, &ob, 1e-4, 1e-3), r2 = tolerance_ratio(&sa, &sb, 1e-4, 1e-3);
+        double r1 = tolerance_ratio(&oa, &ob, 1e-4, 1e-3),
+               r2 = tolerance_ratio(&sa, &sb, 1e-4, 1e-3);
         r = r1 > r2 ? r1 : r2;
     } else {
         CHECK_MSG(0, "n=%d filled=%d: %s", n, filled, e.msg);
@@ -197,7 +201,8 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
             if (h)
                 CHECK_MSG(count_kind(h, MK_OP_SCALED_DOT_PRODUCT_ATTENTION) == 2 &&
                               count_kind(h, MK_OP_SOFTMAX) == 0,
-                          "fp16 package: %d sdpa", count_kind(h, MK_OP_SCALED_DOT_PRODUCT_ATTENTION));
+                          "fp16 package: %d sdpa",
+                          count_kind(h, MK_OP_SCALED_DOT_PRODUCT_ATTENTION));
             /* calibrated on a seeded stream of steps, as stateless programs are */
             if (h)
                 CHECK_MSG(rep.calib_source == 2 && rep.n_calib_inputs == 2 &&
@@ -216,8 +221,8 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
                        "not H34 state ops)\n",
                        lens[l], w ? "fp16" : "fp32", off, cpu, other);
                 CHECK_MSG(cpu == 0 && (w == 0 || other == 0),
-                          "n=%d %s: %d CPU-only ops, %d off the NE besides H34 state ops",
-                          lens[l], w ? "fp16" : "fp32", cpu, other);
+                          "n=%d %s: %d CPU-only ops, %d off the NE besides H34 state ops", lens[l],
+                          w ? "fp16" : "fp32", cpu, other);
             }
             CHECK_MSG(mk_session_new(fu, NULL, &a, &e) == MK_OK &&
                           mk_session_new(un, NULL, &b, &e) == MK_OK,
@@ -225,7 +230,8 @@ TEST(kv_state_gpt2_attention_fused_under_runtime_length)
         }
         for (int f = 0; a && b && f < 3; f++) {
             double r = step_ratio(tc, a, b, lens[l], fills[f], 7u + (unsigned)(l * 3 + f));
-            printf("      n %3d cache %3d: fused vs unfused worst ratio %.3g\n", lens[l], fills[f], r);
+            printf("      n %3d cache %3d: fused vs unfused worst ratio %.3g\n", lens[l], fills[f],
+                   r);
             CHECK_MSG(r >= 0 && r <= 1, "n=%d cache %d: fused vs unfused ratio %g", lens[l],
                       fills[f], r);
         }

@@ -300,13 +300,16 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
         /* at iOS18 the same flexible package has every attention as one SDPA */
         char pkg18[1300];
         snprintf(pkg18, sizeof pkg18, "%s/tf_%s_flex18.mlpackage", mk_test_tmpdir(), nm);
-        rc = mk_test_sh(out, sizeof out, "%s convert %s -o %s --precision fp32 --target ios18 %s 2>&1",
+        rc = mk_test_sh(out, sizeof out,
+                        "%s convert %s -o %s --precision fp32 --target ios18 %s 2>&1",
                         mk_test_bin(), onnx, pkg18, cases[c].shapes);
         CHECK_MSG(rc == 0, "%s: convert ios18: %s", nm, out);
-        int att = count_ops(pkg, "softmax"), sdpa = count_ops(pkg18, "scaled_dot_product_attention");
-        printf("  %-6s flexible: %d softmax -> %d scaled_dot_product_attention at ios18, %d softmax "
-               "left\n",
-               nm, att, sdpa, count_ops(pkg18, "softmax"));
+        int att = count_ops(pkg, "softmax"),
+            sdpa = count_ops(pkg18, "scaled_dot_product_attention");
+        printf(
+            "  %-6s flexible: %d softmax -> %d scaled_dot_product_attention at ios18, %d softmax "
+            "left\n",
+            nm, att, sdpa, count_ops(pkg18, "softmax"));
         CHECK_MSG(att > 0 && sdpa == att && count_ops(pkg18, "softmax") == 0,
                   "%s flexible ios18: %d softmax before, %d sdpa, %d softmax after", nm, att, sdpa,
                   count_ops(pkg18, "softmax"));
@@ -328,10 +331,11 @@ TEST(tf_flexible_sequence_lengths_match_onnxruntime)
             CHECK_MSG(v.rc == 0 && v.all_pass, "%s length %d (cache %d): max abs %g rc %d", nm,
                       seq[k], p, v.max_abs, v.rc);
             vres v18 = verify(pkg18, in, ref, NULL);
-            CHECK_MSG(v18.rc == 0 && v18.all_pass, "%s ios18 length %d (cache %d): max abs %g rc %d",
-                      nm, seq[k], p, v18.max_abs, v18.rc);
-            printf("  %-6s length %3d cache %3d: max abs %.3g (ios18, fused: %.3g)\n", nm, seq[k], p,
-                   v.max_abs, v18.max_abs);
+            CHECK_MSG(v18.rc == 0 && v18.all_pass,
+                      "%s ios18 length %d (cache %d): max abs %g rc %d", nm, seq[k], p, v18.max_abs,
+                      v18.rc);
+            printf("  %-6s length %3d cache %3d: max abs %.3g (ios18, fused: %.3g)\n", nm, seq[k],
+                   p, v.max_abs, v18.max_abs);
             fflush(stdout);
         }
     }

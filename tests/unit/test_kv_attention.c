@@ -107,7 +107,8 @@ static int count(const mk_program *p, mk_op_kind k, int *dynamic)
     MK_FOR_OPS(mk_ir_main(p)->block, op)
     {
         c += op->kind == k;
-        for (int i = 0; i < op->n_outputs; i++) *dynamic += !mk_type_is_static(&op->outputs[i]->type);
+        for (int i = 0; i < op->n_outputs; i++)
+            *dynamic += !mk_type_is_static(&op->outputs[i]->type);
     }
     return c;
 }
@@ -200,12 +201,12 @@ TEST(kv_attention_alloc_failure_loop)
         int r = mk_kv_to_state(p, pairs, 2, CAP, "cache_length", 1, &e);
         int f = r < 0 ? -1 : mk_pass_fuse_attention(p, &e);
         if (r == 2 && f == 1) ok = 1;
-        if (!ok && ((r != -1 && f != -1) || e.code != MK_ENOMEM))
-            clean = 0;
+        if (!ok && ((r != -1 && f != -1) || e.code != MK_ENOMEM)) clean = 0;
         fa.fail_at = 0;
         mk_program_free(p);
     }
-    printf("      kv_to_state + fuse_attention: first success with allocation %ld failing\n", n - 1);
+    printf("      kv_to_state + fuse_attention: first success with allocation %ld failing\n",
+           n - 1);
     CHECK_MSG(clean, "allocation %ld failing: not a clean MK_ENOMEM (%s)", n, e.msg);
     CHECK(ok);
     ob_free(&b);

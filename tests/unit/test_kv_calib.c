@@ -98,7 +98,6 @@ TEST(kv_calib_samples_are_steps_of_one_stream)
     CHECK_MSG(conv(onnx, pkg, l, STEPS, &rep, &e) == MK_OK, "%s", e.msg);
     CHECK_MSG(rep.calib_source == 1 && rep.n_calib_inputs == STEPS, "source %d on %d runs: %s",
               rep.calib_source, rep.n_calib_inputs, rep.calib_note);
-    CHECK_MSG(rep.n_precision >= 1 && rep.precision[0].max_abs < 1e-2,
-              "%d rows, y max abs %g", rep.n_precision,
-              rep.n_precision ? rep.precision[0].max_abs : -1.0);
+    CHECK_MSG(rep.n_precision >= 1 && rep.precision[0].max_abs < 1e-2, "%d rows, y max abs %g",
+              rep.n_precision, rep.n_precision ? rep.precision[0].max_abs : -1.0);
 }

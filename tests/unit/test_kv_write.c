@@ -18,12 +18,12 @@ static int build(tb *t, mk_dtype dt, int n)
     mk_value *x = tb_in(t, "x", dt, DIMS(1, 2, 8, 4));
     mk_value *u = tb_in(t, "u", dt, DIMS(1, 2, n, 4));
     mk_value *f = tb_in(t, "f", MK_DT_INT32, DIMS(1));
-    mk_value *bg = tb_op(t, MK_OP_CONCAT, "bg", "values", tb_ints(t, 2, 0, 0), "values", f,
-                         "values", tb_ints(t, 1, 0), "axis", tb_int(t, 0), "interleave",
-                         tb_bool(t, 0), NULL);
+    mk_value *bg =
+        tb_op(t, MK_OP_CONCAT, "bg", "values", tb_ints(t, 2, 0, 0), "values", f, "values",
+              tb_ints(t, 1, 0), "axis", tb_int(t, 0), "interleave", tb_bool(t, 0), NULL);
     mk_value *en = tb_op(t, MK_OP_ADD, "en", "x", bg, "y", tb_ints(t, 4, 1, 2, n, 4), NULL);
-    tb_out(t, tb_op(t, MK_OP_SLICE_UPDATE, "ref", "x", x, "update", u, "begin", bg, "end", en,
-                    NULL));
+    tb_out(t,
+           tb_op(t, MK_OP_SLICE_UPDATE, "ref", "x", x, "update", u, "begin", bg, "end", en, NULL));
     if (t->bad) return 0;
     pb b;
     mk_pb_init(&b, t->p, t->b->last, &t->e); /* before the slice_update */
@@ -60,7 +60,8 @@ TEST(kv_write_equals_slice_update)
                     break;
                 }
                 CHECK_MSG(out.n == 2 && out.items[0].nbytes == out.items[1].nbytes &&
-                              memcmp(out.items[0].data, out.items[1].data, out.items[0].nbytes) == 0,
+                              memcmp(out.items[0].data, out.items[1].data, out.items[0].nbytes) ==
+                                  0,
                           "%s n=%d f=%d: differs from slice_update", dt ? "fp16" : "fp32", n, f);
                 mk_tensor_list_free(&out);
             }
