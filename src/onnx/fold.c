@@ -813,8 +813,24 @@ static mk_status fold_reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, i
         else if (keep)
             t.dims[t.rank++] = 1;
     }
+    mop m;
+    mk_const_out res;
+    int64_t rax[MK_MAX_RANK];
+    int nr = 0;
+    for (int i = 0; i < r; i++)
+        if (red[i]) rax[nr++] = i;
+    mop_begin(&m, c, prod ? MK_OP_REDUCE_PROD : MK_OP_REDUCE_SUM);
+    mop_val(&m, "x", a);
+    if (r) mop_ints(&m, "axes", nr, rax);
+    mop_bool(&m, "keep_dims", keep);
+    mk_status st = mop_run(&m, &res);
+    int direct = (st == MK_OK && saturated(&res)) || (st == MK_EUNSUPPORTED && m.nofit);
+    if (st == MK_OK && !direct) st = mop_out(c, &res, o);
+    mop_end(&m);
+    if (!direct) return st;
+    /* int64 beyond int32: summed in double as the kernel does */
     void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
+    st = alloc_out(c, o, &t, &d);
     if (st != MK_OK) return st;
     size_t n_out = mk_onnx_numel(&t), n_el = mk_onnx_numel(&a->type);
     double *acc = mk_arena_array(c->p->arena, n_out ? n_out : 1, sizeof *acc);
@@ -937,25 +953,28 @@ static mk_status fold_shape(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_v
     return mk_onnx_set_const(c, o, &t, dims);
 }
 
-/* NonZero of a constant: [rank, count] int64 indices in row-major order. */
+/* NonZero of a constant: [rank, count] int64 indices in row-major order (MIL non_zero gives
+ * [count, rank]: a transpose follows; a scalar counts as one element of rank 1). */
 static mk_status fold_non_zero(ox_ctx *c, ox_val *a, ox_val *o)
 {
-    size_t n = mk_onnx_numel(&a->type), cnt = 0;
-    int r = a->type.rank ? a->type.rank : 1;
-    for (size_t i = 0; i < n; i++) cnt += mk_onnx_cget_f(a, i) != 0;
-    int64_t dims[2] = {r, (int64_t)cnt};
-    mk_type t = mk_type_make(MK_DT_INT64, 2, dims);
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    int64_t idx[MK_MAX_RANK] = {0};
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++, next_idx(idx, &a->type)) {
-        if (mk_onnx_cget_f(a, i) == 0) continue;
-        for (int j = 0; j < r; j++) ((int64_t *)d)[(size_t)j * cnt + k] = a->type.rank ? idx[j] : 0;
-        k++;
+    mop m;
+    mk_const_out r;
+    ox_val x = *a;
+    if (x.type.rank == 0) x.type = mk_type_make(x.type.dtype, 1, (const int64_t[]){1});
+    mop_begin(&m, c, MK_OP_NON_ZERO);
+    mop_val(&m, "x", &x);
+    mk_status st = mop_run(&m, &r);
+    if (st != MK_OK) {
+        mop_end(&m);
+        return st;
     }
-    return MK_OK;
+    mop t;
+    mop_begin(&t, c, MK_OP_TRANSPOSE);
+    mop_add(&t, "x", &r.type, r.data, r.nbytes);
+    mop_ints(&t, "perm", 2, (const int64_t[]){1, 0});
+    st = mop_finish(&t, o);
+    mop_end(&m);
+    return st;
 }
 
 mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,
