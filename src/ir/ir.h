@@ -438,6 +438,29 @@ typedef enum mk_tiny_eps {
 } mk_tiny_eps;
 mk_tiny_eps mk_ir_tiny_eps(const mk_op *op, double *eps, mk_op **add, const char **side);
 
+/* ---- H7/H8/H36 triggers (pow_forms.c; the lint rules, fix_pow and fix_sqrt_square) ---- */
+/* 1 when v is a constant whose every element (at least one) equals want exactly. */
+int mk_ir_const_all_eq(const mk_value *v, double want);
+typedef enum mk_pow_form {
+    MK_POW_PLAIN = 0,
+    MK_POW_BASE2,    /* H7: float pow with a constant x of all 2 */
+    MK_POW_SMALL_EXP /* H8: float pow with a constant y of all *exponent (2, 3, 0.5 or -1) */
+} mk_pow_form;
+/* The form of op; *fixable: the rewrite keeps the output type (y, resp. x, has it). */
+mk_pow_form mk_ir_pow_form(const mk_op *op, double *exponent, int *fixable);
+/* a when v is square(a), mul(a, a) or pow(a, constant 2); NULL otherwise. */
+mk_value *mk_ir_square_of(const mk_value *v);
+/* H36: a when op is sqrt(a^2) (a square as above); *fixable: abs(a) has the output's type. */
+mk_value *mk_ir_sqrt_of_square(const mk_op *op, int *fixable);
+
+/* ---- H33/H37 triggers (layer_forms.c; the lint rules, fix_prelu_slope, fix_int_linear) ---- */
+#define MK_IR_PRELU_MAX_C ((int64_t)1 << 20)
+/* 1 when op is prelu with a one-element constant alpha; *fixable: x has a static channel axis
+ * 1 of 2..MK_IR_PRELU_MAX_C and alpha is fp16/fp32 (the slope can be repeated per channel). */
+int mk_ir_prelu_shared_slope(const mk_op *op, int *fixable);
+/* 1 when op is linear with an integer x (H37). */
+int mk_ir_int_linear(const mk_op *op);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

@@ -10,11 +10,6 @@
 #define FP16_MAX 65504.0
 #define FP16_TINY 5.9604644775390625e-08 /* 2^-24, the smallest fp16 subnormal */
 
-static int is_float_op(const mk_op *op)
-{
-    return mk_dtype_is_float(mk_lint_x_dtype(op));
-}
-
 static const mk_op *producer(const mk_op *op, const char *param)
 {
     const mk_value *v = mk_ir_arg(op, param);
@@ -23,26 +18,23 @@ static const mk_op *producer(const mk_op *op, const char *param)
 
 void mk_lint_h7(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_POW || !is_float_op(op)) return;
-    if (mk_lint_const_all(mk_ir_arg(op, "x"), 2.0))
-        mk_lint_flag(c, op, 1,
+    double ex;
+    int fixable = 0;
+    if (mk_ir_pow_form(op, &ex, &fixable) == MK_POW_BASE2)
+        mk_lint_flag(c, op, fixable,
                      "pow with constant base 2: Core ML returns y^2 instead of 2^y; "
                      "use exp(y * ln 2)");
 }
 
 void mk_lint_h8(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_POW || !is_float_op(op)) return;
-    const mk_value *y = mk_ir_arg(op, "y");
-    static const double ex[] = {2.0, 3.0, 0.5, -1.0};
-    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
-        if (mk_lint_const_all(y, ex[i])) {
-            mk_lint_flag(c, op, 1,
-                         "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
-                         "real_div in fp16",
-                         ex[i]);
-            return;
-        }
+    double ex = 0;
+    int fixable = 0;
+    if (mk_ir_pow_form(op, &ex, &fixable) == MK_POW_SMALL_EXP)
+        mk_lint_flag(c, op, fixable,
+                     "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
+                     "real_div in fp16",
+                     ex);
 }
 
 void mk_lint_h9(lint_ctx *c, const mk_op *op)
@@ -411,11 +403,12 @@ void mk_lint_h28(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h36(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_SQRT && squared(producer(op, "x"))) {
-        mk_lint_flag(c, op, 1,
+    int fixable = 0;
+    if (mk_ir_sqrt_of_square(op, &fixable)) {
+        mk_lint_flag(c, op, fixable,
                      "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "
                      "identity (wrong for x < 0); write abs(x)");
-    } else if (op->kind == MK_OP_POW && mk_lint_const_all(mk_ir_arg(op, "y"), 2.0)) {
+    } else if (op->kind == MK_OP_POW && mk_ir_const_all_eq(mk_ir_arg(op, "y"), 2.0)) {
         const mk_op *s = producer(op, "x");
         if (s && s->kind == MK_OP_SQRT)
             mk_lint_flag(c, op, 0,

@@ -253,14 +253,11 @@ void mk_lint_h32(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h33(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_PRELU) return;
-    const mk_value *a = mk_ir_arg(op, "alpha"), *x = mk_ir_arg(op, "x");
-    size_t n = 0;
-    if (op->kind != MK_OP_PRELU || !a || !a->cst || !mk_type_numel(&a->type, &n) || n != 1) return;
-    int64_t ch;
-    mk_lint_flag(c, op, static_dim(x, 1, &ch) && ch > 1,
-                 "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast the "
-                 "slope to one value per channel");
+    int fixable = 0;
+    if (mk_ir_prelu_shared_slope(op, &fixable))
+        mk_lint_flag(c, op, fixable,
+                     "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast "
+                     "the slope to one value per channel");
 }
 
 void mk_lint_h34(lint_ctx *c, const mk_op *op)
@@ -349,7 +346,7 @@ void mk_lint_h35(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h37(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_LINEAR && mk_dtype_is_int(mk_lint_x_dtype(op)))
+    if (mk_ir_int_linear(op))
         mk_lint_flag(c, op, 1, "linear with %s operands fails at run time; use matmul",
-                     mk_dtype_name(mk_lint_x_dtype(op)));
+                     mk_dtype_name(mk_ir_arg(op, "x")->type.dtype));
 }

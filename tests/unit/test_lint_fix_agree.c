@@ -1,0 +1,185 @@
+/* Lint rules and their fix passes share one trigger (src/ir): on borderline cases of each pair
+ * the rule offers its fix exactly when the pass rewrites the op. */
+#include <stdlib.h>
+
+#include "passes/passes_int.h"
+#include "test.h"
+#include "test_fix_util.h"
+#include "test_lint_build.h"
+
+/* Seeded inputs for t's function: floats in [0.25, 2.25) (pow, sqrt stay real), small ints. */
+static void inputs_for(const tb *t, mk_tensor_list *l)
+{
+    unsigned s = 5;
+    l->n = t->f->n_inputs;
+    l->items = calloc((size_t)l->n + 1, sizeof *l->items);
+    for (int i = 0; i < l->n; i++) {
+        const mk_value *v = t->f->inputs[i];
+        mk_tensor *x = &l->items[i];
+        size_t n = 1;
+        mk_type_numel(&v->type, &n);
+        x->name = mk_strdup_default(v->name);
+        x->dtype = v->type.dtype;
+        x->rank = v->type.rank;
+        for (int d = 0; d < x->rank; d++) x->dims[d] = v->type.dims[d];
+        x->nbytes = n * 4;
+        x->data = malloc(x->nbytes);
+        for (size_t k = 0; k < n; k++) {
+            s = s * 1103515245u + 12345u;
+            if (v->type.dtype == MK_DT_INT32)
+                ((int32_t *)x->data)[k] = (int32_t)((s >> 16) % 7) - 3;
+            else
+                ((float *)x->data)[k] = 0.25f + (float)((s >> 8) & 0xffff) / 32768.0f;
+        }
+    }
+}
+
+/* One op `name` in t: lint's findings of `rule` on it (expected: `fires`) and whether they offer
+ * the fix must match whether `pass` changes the program; a rewritten program computes what the
+ * original did on seeded inputs. */
+static void agree_ex(mk_test_ctx *tc, tb *t, const char *rule, const char *pass, const char *name,
+                     int fires, const char *label, int orig_runs)
+{
+    CHECK_MSG(!t->bad, "%s: build failed: %s", label, t->e.msg);
+    if (t->bad) {
+        mk_ir_program_free(t->p);
+        return;
+    }
+    rule_hits h;
+    CHECK_MSG(lint_hits(t->p, rule, 1, name, &h) == fires, "%s: %s fired %d times, expected %d",
+              label, rule, h.n, fires);
+    const mk_pass_info *pi = mk_pass_find(pass);
+    mk_err e = {0};
+    mk_tensor_list in = {0, NULL}, before = {0, NULL}, after = {0, NULL};
+    mk_run_options ro = {0};
+    ro.threads = 1;
+    inputs_for(t, &in);
+    mk_status st0 = mk_run(t->p, &ro, &in, &before, &e);
+    CHECK_MSG((st0 == MK_OK) == orig_runs, "%s: run: %s", label, e.msg);
+    int changed = pi ? pi->fn(t->p, &e) : -1;
+    CHECK_MSG(changed >= 0, "%s: %s failed: %s", label, pass, e.msg);
+    CHECK_MSG((h.n_op_fix > 0) == (changed > 0), "%s: lint offers the fix %d times, %s changed %d",
+              label, h.n_op_fix, pass, changed);
+    CHECK_MSG(mk_run(t->p, &ro, &in, &after, &e) == MK_OK, "%s: run after: %s", label, e.msg);
+    double ex = st0 == MK_OK ? excess(&after, &before, 1e-6, 1e-5) : 0;
+    CHECK_MSG(ex <= 0, "%s: rewritten program differs by %g beyond tolerance", label, ex);
+    mk_tensor_list_free(&in);
+    mk_tensor_list_free(&before);
+    mk_tensor_list_free(&after);
+    mk_ir_program_free(t->p);
+}
+
+static void agree(mk_test_ctx *tc, tb *t, const char *rule, const char *pass, const char *name,
+                  int fires, const char *label)
+{
+    agree_ex(tc, t, rule, pass, name, fires, label, 1);
+}
+
+/* pow with base x_val (shape xs) and exponent y_val (shape ys; NAN: a run-time input). */
+static void pow_case(tb *t, double x_val, int xn, double y_val, int yn)
+{
+    tb_init(t, 6);
+    mk_value *x = isnan(x_val) ? tb_in(t, "x", MK_DT_FP32, 1, (int64_t[]){xn})
+                               : tb_const(t, "x", MK_DT_FP32, 1, (int64_t[]){xn}, x_val, 0);
+    mk_value *y = isnan(y_val) ? tb_in(t, "y", MK_DT_FP32, 1, (int64_t[]){yn})
+                               : tb_const(t, "y", MK_DT_FP32, 1, (int64_t[]){yn}, y_val, 0);
+    tb_out(t, tb_op(t, MK_OP_POW, "p", "x", x, "y", y, NULL));
+}
+
+/* H7/H8: the rule used to match constants within 1e-6 while the fix wanted them exact, and
+ * offered the fix when the rewrite would change the output's shape. */
+TEST(lint_fix_agree_h7_h8_pow)
+{
+    tb t;
+    const double near2 = 2.0000002384185791; /* the float after 2 */
+    pow_case(&t, 2.0, 4, NAN, 4);
+    agree(tc, &t, "H7", "fix_pow", "p", 1, "pow(2, y)");
+    pow_case(&t, near2, 4, NAN, 4);
+    agree(tc, &t, "H7", "fix_pow", "p", 0, "pow(2+ulp, y)");
+    pow_case(&t, 2.0, 4, NAN, 1);
+    agree(tc, &t, "H7", "fix_pow", "p", 1, "pow(2 [4], y [1])");
+    pow_case(&t, NAN, 4, 3.0, 1);
+    agree(tc, &t, "H8", "fix_pow", "p", 1, "pow(x, 3)");
+    pow_case(&t, NAN, 4, near2, 1);
+    agree(tc, &t, "H8", "fix_pow", "p", 0, "pow(x, 2+ulp)");
+    pow_case(&t, NAN, 1, 0.5, 4);
+    agree(tc, &t, "H8", "fix_pow", "p", 1, "pow(x [1], 0.5 [4])");
+}
+
+/* H36: sqrt of square(a), mul(a, a), pow(a, 2); pow's 2 exact and any count of 2s. */
+TEST(lint_fix_agree_h36_sqrt_square)
+{
+    static const struct {
+        mk_op_kind k;
+        double two;
+        int n2;
+        int fires;
+    } cs[] = {{MK_OP_SQUARE, 0, 0, 1},
+              {MK_OP_MUL, 0, 0, 1},
+              {MK_OP_POW, 2.0, 1, 1},
+              {MK_OP_POW, 2.0, 3, 1},
+              {MK_OP_POW, 2.0000002384185791, 1, 0}};
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *a = tb_in(&t, "a", MK_DT_FP32, 1, (int64_t[]){3}), *sq;
+        if (cs[i].k == MK_OP_SQUARE)
+            sq = tb_op(&t, MK_OP_SQUARE, "sq", "x", a, NULL);
+        else if (cs[i].k == MK_OP_MUL)
+            sq = tb_op(&t, MK_OP_MUL, "sq", "x", a, "y", a, NULL);
+        else
+            sq = tb_op(&t, MK_OP_POW, "sq", "x", a, "y",
+                       tb_const(&t, "two", MK_DT_FP32, 1, (int64_t[]){cs[i].n2}, cs[i].two, 0),
+                       NULL);
+        tb_out(&t, tb_op(&t, MK_OP_SQRT, "r", "x", sq, NULL));
+        char label[64];
+        snprintf(label, sizeof label, "case %zu", i);
+        agree(tc, &t, "H36", "fix_sqrt_square", "r", cs[i].fires, label);
+    }
+}
+
+/* H33: the rule offered the fix for any static channel count > 1; the pass also needs at most
+ * 2^20 channels and a float slope. */
+TEST(lint_fix_agree_h33_prelu)
+{
+    static const int64_t chans[] = {1, 3, MK_IR_PRELU_MAX_C, MK_IR_PRELU_MAX_C + 1};
+    for (size_t i = 0; i < sizeof chans / sizeof *chans; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){1, chans[i], 1});
+        tb_out(&t, tb_op(&t, MK_OP_PRELU, "pr", "x", x, "alpha", tb_scalar(&t, MK_DT_FP32, 0.25),
+                         NULL));
+        char label[64];
+        snprintf(label, sizeof label, "%lld channels", (long long)chans[i]);
+        agree(tc, &t, "H33", "fix_prelu_slope", "pr", 1, label);
+    }
+}
+
+/* H37: integer linear, and a float one that neither touches. */
+TEST(lint_fix_agree_h37_int_linear)
+{
+    static const mk_dtype dts[] = {MK_DT_INT32, MK_DT_FP32};
+    for (int i = 0; i < 2; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", dts[i], 2, (int64_t[]){2, 3});
+        mk_value *w = tb_const(&t, "w", dts[i], 2, (int64_t[]){4, 3}, 1, 1);
+        tb_out(&t, tb_op(&t, MK_OP_LINEAR, "lin", "x", x, "weight", w, NULL));
+        /* the interpreter refuses integer linear as Core ML does; the rewrite runs */
+        agree_ex(tc, &t, "H37", "fix_int_linear", "lin", i == 0, i ? "fp32" : "int32", i == 1);
+    }
+}
+
+/* H13 (tiny_eps.c): an epsilon of exactly 2^-24 is kept, the float below it is raised. */
+TEST(lint_fix_agree_h13_epsilon_edge)
+{
+    static const double eps[] = {5.9604644775390625e-08, 5.9604641222676946e-08};
+    for (int i = 0; i < 2; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, 8});
+        tb_out(&t, tb_op(&t, MK_OP_LAYER_NORM, "ln", "x", x, "axes", tb_ints(&t, 1, -1), "epsilon",
+                         tb_scalar(&t, MK_DT_FP32, eps[i]), NULL));
+        agree(tc, &t, "H13", "fix_epsilon", "ln", i, i ? "below 2^-24" : "2^-24");
+    }
+}
