@@ -461,6 +461,24 @@ int mk_ir_prelu_shared_slope(const mk_op *op, int *fixable);
 /* 1 when op is linear with an integer x (H37). */
 int mk_ir_int_linear(const mk_op *op);
 
+/* ---- H9/H10 triggers (fp16_forms.c; the lint rules, fix_softplus, fix_logsumexp) ---- */
+/* 1 when op is softplus on a float x. */
+int mk_ir_softplus_form(const mk_op *op);
+/* 1 when op is reduce_log_sum_exp on a float x; *fixable: axes and keep_dims are constant or
+ * absent (the max-shifted form needs them). */
+int mk_ir_logsumexp_form(const mk_op *op, int *fixable);
+
+/* ---- H22 (empty_concat.c; the lint rule and fix_empty) ---- */
+/* Zero-sized inputs of a concat (0 for other ops); *fixable: some input is not empty. */
+int mk_ir_concat_empty_inputs(const mk_op *op, int *fixable);
+int mk_ir_type_has_zero_dim(const mk_type *t);
+
+/* ---- H27 pools (global_pool.c; the lint rule and fix_global_pool) ---- */
+/* 1 when op is avg/max/l2_pool with constant geometry on a static x and some spatial axis has
+ * a kernel > 13 or a stride > 2 (*axis: the first, with its *k and *s); *global: an avg/max
+ * pool whose kernel covers the input with no padding (exactly a reduce over the spatial axes). */
+int mk_ir_pool_ne_limit(const mk_op *op, int *axis, int64_t *k, int64_t *s, int *global);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

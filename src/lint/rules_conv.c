@@ -144,29 +144,17 @@ static int only_2_3(int64_t s)
 }
 
 /* A pool whose window covers the whole (unpadded) spatial extent: an exact reduce. */
-static int is_global_pool(const geom *g)
-{
-    if (strcmp(g->pad_type, "valid") != 0 && strcmp(g->pad_type, "custom") != 0) return 0;
-    for (int i = 0; i < g->ns; i++)
-        if (g->k[i] != g->in[i] || g->pb[i] || g->pe[i]) return 0;
-    return 1;
-}
 
 void mk_lint_h27(lint_ctx *c, const mk_op *op)
 {
     geom g;
-    if (op->kind == MK_OP_AVG_POOL || op->kind == MK_OP_MAX_POOL || op->kind == MK_OP_L2_POOL) {
-        if (!get_geom(op, 1, &g)) return;
-        for (int i = 0; i < g.ns; i++)
-            if (g.k[i] > 13 || g.s[i] > 2) {
-                int global = op->kind != MK_OP_L2_POOL && is_global_pool(&g);
-                mk_lint_flag(c, op, global,
-                             "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
-                             "<= 13, stride <= 2)%s",
-                             (long long)g.k[i], (long long)g.s[i],
-                             global ? "; a global pool is an exact reduce" : "");
-                return;
-            }
+    int axis, global;
+    int64_t k, s;
+    if (mk_ir_pool_ne_limit(op, &axis, &k, &s, &global)) {
+        mk_lint_flag(c, op, global,
+                     "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
+                     "<= 13, stride <= 2)%s",
+                     (long long)k, (long long)s, global ? "; a global pool is an exact reduce" : "");
         return;
     }
     if (op->kind == MK_OP_CONV) {

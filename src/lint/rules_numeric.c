@@ -39,7 +39,7 @@ void mk_lint_h8(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h9(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_SOFTPLUS && c->fp16)
+    if (mk_ir_softplus_form(op) && c->fp16)
         mk_lint_flag(c, op, 1,
                      "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
                      "returns 0; use relu(x) + log(1 + exp(-|x|))");
@@ -47,8 +47,9 @@ void mk_lint_h9(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h10(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_REDUCE_LOG_SUM_EXP && c->fp16)
-        mk_lint_flag(c, op, 1,
+    int fixable = 0;
+    if (mk_ir_logsumexp_form(op, &fixable) && c->fp16)
+        mk_lint_flag(c, op, fixable,
                      "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
                      "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
 }

@@ -183,3 +183,61 @@ TEST(lint_fix_agree_h13_epsilon_edge)
         agree(tc, &t, "H13", "fix_epsilon", "ln", i, i ? "below 2^-24" : "2^-24");
     }
 }
+
+/* H9/H10: softplus always; reduce_log_sum_exp only with constant axes (the rule offered the fix
+ * for run-time axes too). */
+TEST(lint_fix_agree_h9_h10)
+{
+    tb t;
+    tb_init(&t, 6);
+    tb_out(&t, tb_op(&t, MK_OP_SOFTPLUS, "sp", "x", tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4}),
+                     NULL));
+    agree(tc, &t, "H9", "fix_softplus", "sp", 1, "softplus");
+    for (int rt = 0; rt < 2; rt++) {
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, 5});
+        mk_value *axes = rt ? tb_in(&t, "axes", MK_DT_INT32, 1, (int64_t[]){1}) : tb_ints(&t, 1, 1);
+        tb_out(&t, tb_op(&t, MK_OP_REDUCE_LOG_SUM_EXP, "lse", "x", x, "axes", axes, NULL));
+        agree(tc, &t, "H10", "fix_logsumexp", "lse", 1, rt ? "run-time axes" : "constant axes");
+    }
+}
+
+/* H22: dropping empty concat inputs needs a non-empty one (the rule offered it for all-empty). */
+TEST(lint_fix_agree_h22_empty_concat)
+{
+    for (int all_empty = 0; all_empty < 2; all_empty++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *a = tb_in(&t, "a", MK_DT_FP32, 2, (int64_t[]){2, 0});
+        mk_value *b = tb_in(&t, "b", MK_DT_FP32, 2, (int64_t[]){2, all_empty ? 0 : 3});
+        mk_op *cat = mk_ir_op_new(t.p, MK_OP_CONCAT, "cat");
+        mk_type u = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+        if (!t.bad && cat && mk_ir_op_add_input(t.p, cat, "values", a) &&
+            mk_ir_op_add_input(t.p, cat, "values", b) &&
+            mk_ir_op_add_input(t.p, cat, "axis", tb_int(&t, 1)) &&
+            mk_ir_op_add_output(t.p, cat, "cat", &u)) {
+            mk_ir_block_append(t.b, cat);
+            t.bad = mk_ir_infer_op(cat, &t.e) != MK_OK;
+            tb_out(&t, cat->outputs[0]);
+        } else {
+            t.bad = 1;
+        }
+        agree(tc, &t, "H22", "fix_empty", "cat", 1, all_empty ? "all empty" : "one empty");
+    }
+}
+
+/* H27: a global avg_pool with pad_type valid and a (meaningless) nonzero pad bound is a reduce
+ * (the rule said it was not); a global l2_pool has no exact reduce. */
+TEST(lint_fix_agree_h27_global_pool)
+{
+    static const mk_op_kind kinds[] = {MK_OP_AVG_POOL, MK_OP_MAX_POOL, MK_OP_L2_POOL};
+    for (int i = 0; i < 3; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 4, (int64_t[]){1, 2, 16, 16});
+        tb_out(&t, tb_op(&t, kinds[i], "pool", "x", x, "kernel_sizes", tb_ints(&t, 2, 16, 16),
+                         "strides", tb_ints(&t, 2, 1, 1), "pad_type", tb_str(&t, "valid"), "pad",
+                         tb_ints(&t, 4, 1, 1, 1, 1), NULL));
+        agree(tc, &t, "H27", "fix_global_pool", "pool", 1, mk_ir_op_info(kinds[i])->name);
+    }
+}
