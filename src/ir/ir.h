@@ -453,11 +453,16 @@ mk_value *mk_ir_square_of(const mk_value *v);
 /* H36: a when op is sqrt(a^2) (a square as above); *fixable: abs(a) has the output's type. */
 mk_value *mk_ir_sqrt_of_square(const mk_op *op, int *fixable);
 
-/* ---- H33/H37 triggers (layer_forms.c; the lint rules, fix_prelu_slope, fix_int_linear) ---- */
+/* ---- H1/H33/H37 triggers (layer_forms.c; the lint rules and fix_conv_transpose_1d,
+ * fix_prelu_slope, fix_int_linear) ---- */
 #define MK_IR_PRELU_MAX_C ((int64_t)1 << 20)
 /* 1 when op is prelu with a one-element constant alpha; *fixable: x has a static channel axis
  * 1 of 2..MK_IR_PRELU_MAX_C and alpha is fp16/fp32 (the slope can be repeated per channel). */
 int mk_ir_prelu_shared_slope(const mk_op *op, int *fixable);
+/* H1: 1 when op is conv_transpose on a rank-3 x with a bias that is not a constant of zeros;
+ * *fixable: a rank-3 weight and constant (or absent) strides, dilations, pad, output_shape,
+ * which the lift to 2-D extends. */
+int mk_ir_conv_transpose_1d_bias(const mk_op *op, int *fixable);
 /* 1 when op is linear with an integer x (H37). */
 int mk_ir_int_linear(const mk_op *op);
 

@@ -51,19 +51,11 @@ static int get_geom(const mk_op *op, int is_pool, geom *g)
     return 1;
 }
 
-static int nonzero_bias(const mk_op *op)
-{
-    const mk_value *b = mk_ir_arg(op, "bias");
-    if (!b) return 0;
-    return !mk_lint_const_all(b, 0.0);
-}
-
 void mk_lint_h1(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_CONV_TRANSPOSE) return;
-    const mk_value *x = mk_ir_arg(op, "x");
-    if (!x || x->type.rank != 3 || !nonzero_bias(op)) return;
-    mk_lint_flag(c, op, 1,
+    int fixable = 0;
+    if (!mk_ir_conv_transpose_1d_bias(op, &fixable)) return;
+    mk_lint_flag(c, op, fixable,
                  "1-D conv_transpose with a bias: on the Neural Engine the bias can reach only the "
                  "first elements of each channel (size-dependent); lift to 2-D or add the bias "
                  "separately");

@@ -241,3 +241,22 @@ TEST(lint_fix_agree_h27_global_pool)
         agree(tc, &t, "H27", "fix_global_pool", "pool", 1, mk_ir_op_info(kinds[i])->name);
     }
 }
+
+/* H1: a bias of 1e-13 is not zero to the rewrite, and was to the rule (zero within 1e-12). */
+TEST(lint_fix_agree_h1_tiny_bias)
+{
+    static const double bias[] = {1e-13, 0.5, 0.0};
+    for (int i = 0; i < 3; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){1, 2, 8});
+        mk_value *w = tb_const(&t, "w", MK_DT_FP32, 3, (int64_t[]){2, 3, 3}, 0.1, 0.01);
+        mk_value *b = tb_const(&t, "b", MK_DT_FP32, 1, (int64_t[]){3}, bias[i], 0);
+        tb_out(&t, tb_op(&t, MK_OP_CONV_TRANSPOSE, "ct", "x", x, "weight", w, "bias", b,
+                         "pad_type", tb_str(&t, "valid"), "strides", tb_ints(&t, 1, 2),
+                         "dilations", tb_ints(&t, 1, 1), "groups", tb_int(&t, 1), NULL));
+        char label[64];
+        snprintf(label, sizeof label, "bias %g", bias[i]);
+        agree(tc, &t, "H1", "fix_conv_transpose_1d", "ct", bias[i] != 0, label);
+    }
+}
