@@ -484,6 +484,17 @@ int mk_ir_type_has_zero_dim(const mk_type *t);
  * pool whose kernel covers the input with no padding (exactly a reduce over the spatial axes). */
 int mk_ir_pool_ne_limit(const mk_op *op, int *axis, int64_t *k, int64_t *s, int *global);
 
+/* ---- H6 (negative_indices.c; the lint rule and fix_negative_indices) ---- */
+typedef enum mk_neg_index {
+    MK_NEG_NONE = 0,
+    MK_NEG_CONST,  /* a constant negative index (*first) */
+    MK_NEG_RUNTIME /* signed run-time indices without the select(i >= 0, i, i + dim) guard */
+} mk_neg_index;
+/* What op (a gather or scatter in opset iOS `ios`, 17+) risks; *fixable: a gather (or
+ * gather_along_axis with constant indices) with int32 indices and a constant axis of static
+ * size 1..INT32_MAX. */
+mk_neg_index mk_ir_negative_indices(const mk_op *op, int ios, int64_t *first, int *fixable);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

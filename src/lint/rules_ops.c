@@ -100,44 +100,18 @@ void mk_lint_h5(lint_ctx *c, const mk_op *op)
                          "some models); rewrite as pad + select with a constant mask");
 }
 
-static int is_gather_like(mk_op_kind k)
-{
-    return k == MK_OP_GATHER || k == MK_OP_GATHER_ND || k == MK_OP_GATHER_ALONG_AXIS ||
-           k == MK_OP_SCATTER || k == MK_OP_SCATTER_ND || k == MK_OP_SCATTER_ALONG_AXIS;
-}
-
 void mk_lint_h6(lint_ctx *c, const mk_op *op)
 {
-    if (c->ios < 17 || !is_gather_like(op->kind)) return;
-    const mk_value *ix = mk_ir_arg(op, "indices");
-    if (!ix) return;
-    int single_axis = op->kind == MK_OP_GATHER || op->kind == MK_OP_GATHER_ALONG_AXIS;
-    int32_t axis = 0;
-    mk_ir_arg_i32(op, "axis", &axis);
-    int64_t dim;
-    int dim_ok = single_axis && static_dim(mk_ir_arg(op, "x"), axis, &dim);
-    if (ix->cst) {
-        size_t n = 0;
-        if (!mk_type_numel(&ix->type, &n)) return;
-        for (size_t i = 0; i < n; i++)
-            if (mk_const_get_i64(ix, i) < 0) {
-                mk_lint_flag(c, op, dim_ok,
-                             "constant index %lld is negative: from iOS17 negative "
-                             "indices are out of bounds (undefined result); add the "
-                             "axis size",
-                             (long long)mk_const_get_i64(ix, i));
-                return;
-            }
-        return;
-    }
-    const mk_op *pr = ix->producer;
-    if (pr && pr->kind == MK_OP_SELECT && mk_ir_arg(pr, "cond") &&
-        mk_ir_arg(pr, "cond")->producer &&
-        mk_ir_arg(pr, "cond")->producer->kind == MK_OP_GREATER_EQUAL)
-        return; /* guarded: select(i >= 0, i, i + dim) */
-    mk_dtype t = ix->type.dtype;
-    if (t == MK_DT_INT32 || t == MK_DT_INT16 || t == MK_DT_INT8 || t == MK_DT_INT64)
-        mk_lint_flag(c, op, dim_ok && op->kind == MK_OP_GATHER,
+    int64_t first = 0;
+    int fixable = 0;
+    mk_neg_index r = mk_ir_negative_indices(op, c->ios, &first, &fixable);
+    if (r == MK_NEG_CONST)
+        mk_lint_flag(c, op, fixable,
+                     "constant index %lld is negative: from iOS17 negative indices are out of "
+                     "bounds (undefined result); add the axis size",
+                     (long long)first);
+    else if (r == MK_NEG_RUNTIME)
+        mk_lint_flag(c, op, fixable,
                      "signed run-time indices in an iOS%d opset: negative values are out of bounds "
                      "from iOS17 (undefined result); guard with select(i >= 0, i, i + dim)",
                      c->ios);

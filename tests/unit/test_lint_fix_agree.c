@@ -7,7 +7,8 @@
 #include "test_fix_util.h"
 #include "test_lint_build.h"
 
-/* Seeded inputs for t's function: floats in [0.25, 2.25) (pow, sqrt stay real), small ints. */
+/* Seeded inputs for t's function: floats in [0.25, 2.25) (pow, sqrt stay real), small ints
+ * (int32 in [-3, 3], int16 in [0, 4]). */
 static void inputs_for(const tb *t, mk_tensor_list *l)
 {
     unsigned s = 5;
@@ -22,12 +23,14 @@ static void inputs_for(const tb *t, mk_tensor_list *l)
         x->dtype = v->type.dtype;
         x->rank = v->type.rank;
         for (int d = 0; d < x->rank; d++) x->dims[d] = v->type.dims[d];
-        x->nbytes = n * 4;
+        x->nbytes = n * (v->type.dtype == MK_DT_INT16 ? 2 : 4);
         x->data = malloc(x->nbytes);
         for (size_t k = 0; k < n; k++) {
             s = s * 1103515245u + 12345u;
             if (v->type.dtype == MK_DT_INT32)
                 ((int32_t *)x->data)[k] = (int32_t)((s >> 16) % 7) - 3;
+            else if (v->type.dtype == MK_DT_INT16)
+                ((int16_t *)x->data)[k] = (int16_t)((s >> 16) % 5);
             else
                 ((float *)x->data)[k] = 0.25f + (float)((s >> 8) & 0xffff) / 32768.0f;
         }
@@ -258,5 +261,23 @@ TEST(lint_fix_agree_h1_tiny_bias)
         char label[64];
         snprintf(label, sizeof label, "bias %g", bias[i]);
         agree(tc, &t, "H1", "fix_conv_transpose_1d", "ct", bias[i] != 0, label);
+    }
+}
+
+/* H6 (iOS17): negative constant indices and unguarded run-time int32 indices are rewritten;
+ * int16 run-time indices are a hazard the rewrite does not take (the rule offered it). */
+TEST(lint_fix_agree_h6_negative_indices)
+{
+    for (int i = 0; i < 3; i++) {
+        tb t;
+        tb_init(&t, 8);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){5, 3});
+        mk_value *ix = i == 0   ? tb_ints(&t, 3, 0, -1, 2)
+                       : i == 1 ? tb_in(&t, "ix", MK_DT_INT32, 1, (int64_t[]){3})
+                                : tb_in(&t, "ix", MK_DT_INT16, 1, (int64_t[]){3});
+        tb_out(&t, tb_op(&t, MK_OP_GATHER, "g", "x", x, "indices", ix, "axis", tb_int(&t, 0),
+                         NULL));
+        static const char *const label[] = {"constant -1", "run-time int32", "run-time int16"};
+        agree(tc, &t, "H6", "fix_negative_indices", "g", 1, label[i]);
     }
 }
