@@ -495,6 +495,11 @@ typedef enum mk_neg_index {
  * size 1..INT32_MAX. */
 mk_neg_index mk_ir_negative_indices(const mk_op *op, int ios, int64_t *first, int *fixable);
 
+/* ---- H32 (rank5_norm.c; the lint rule and fix_instance_norm_5d) ---- */
+/* 1 when op is instance_norm on a rank-5 x or reduce_mean/reduce_sum over exactly its axes 2-4;
+ * *fixable: x is static, the merged spatial sizes fit int32 and keep_dims is constant. */
+int mk_ir_rank5_spatial(const mk_op *op, int *fixable);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

@@ -196,30 +196,11 @@ void mk_lint_h31(lint_ctx *c, const mk_op *op)
 
 /* A reduction over all three spatial axes of a rank-5 tensor (instance/group norm as
  * coremltools decomposes it), or an instance_norm on rank 5 from a converter. */
-int mk_lint_h32_match(const mk_op *op)
-{
-    if (op->kind != MK_OP_INSTANCE_NORM && op->kind != MK_OP_REDUCE_MEAN &&
-        op->kind != MK_OP_REDUCE_SUM)
-        return 0;
-    const mk_value *x = mk_ir_arg(op, "x");
-    if (!x || x->type.rank != 5) return 0;
-    if (op->kind == MK_OP_INSTANCE_NORM) return 1;
-    if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
-    int64_t ax[8];
-    int n = 0, seen = 0;
-    if (!mk_ir_arg_i64s(op, "axes", ax, 8, &n)) return 0;
-    for (int i = 0; i < n; i++) {
-        int64_t a = ax[i] < 0 ? ax[i] + 5 : ax[i];
-        if (a < 2 || a > 4) return 0;
-        seen |= 1 << a;
-    }
-    return seen == 0x1c;
-}
-
 void mk_lint_h32(lint_ctx *c, const mk_op *op)
 {
-    if (!mk_lint_h32_match(op)) return;
-    mk_lint_flag(c, op, mk_type_is_static(&mk_ir_arg(op, "x")->type),
+    int fixable = 0;
+    if (!mk_ir_rank5_spatial(op, &fixable)) return;
+    mk_lint_flag(c, op, fixable,
                  "%s over the D, H, W axes of a rank-5 tensor aborts on the GPU (MPS reductions "
                  "support axis <= 3); reshape to [N, C, D*H*W] around it",
                  mk_lint_op_type(op));
