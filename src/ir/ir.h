@@ -500,6 +500,17 @@ mk_neg_index mk_ir_negative_indices(const mk_op *op, int ios, int64_t *first, in
  * *fixable: x is static, the merged spatial sizes fit int32 and keep_dims is constant. */
 int mk_ir_rank5_spatial(const mk_op *op, int *fixable);
 
+/* ---- H4 (cpu_ops.c; the lint rule and fix_cpu_ops) ---- */
+#define MK_IR_FOLD_MAX ((size_t)1 << 24) /* elements of a folded fill / range_1d */
+#define MK_IR_TRI_MAX 1024               /* side of a cumsum's triangular matrix */
+/* 1 when op is cumsum, fill, fill_like or range_1d; *fixable: a fill/range of constants (a
+ * static shape for fill_like) of a storable dtype and at most MK_IR_FOLD_MAX elements, or a
+ * float cumsum with constant axis/reverse/exclusive along a static axis of 1..MK_IR_TRI_MAX,
+ * or longer in *block-sized blocks (x static, rank <= 4, forward and inclusive). */
+int mk_ir_cpu_op(const mk_op *op, int64_t *block, int *fixable);
+/* The block size (16..MK_IR_TRI_MAX) dividing n into at most MK_IR_TRI_MAX blocks, or 0. */
+int64_t mk_ir_cumsum_block(int64_t n);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

@@ -6,42 +6,20 @@
 
 #include "lint_int.h"
 
-static int static_dim(const mk_value *v, int axis, int64_t *out)
-{
-    if (!v || v->type.rank <= 0) return 0;
-    if (axis < 0) axis += v->type.rank;
-    if (axis < 0 || axis >= v->type.rank || v->type.dims[axis] < 0) return 0;
-    *out = v->type.dims[axis];
-    return 1;
-}
-
-static int all_const(const mk_op *op)
-{
-    for (int i = 0; i < op->n_inputs; i++)
-        for (int j = 0; j < op->inputs[i].n_args; j++)
-            if (!op->inputs[i].args[j]->cst) return 0;
-    return 1;
-}
-
 void mk_lint_h4(lint_ctx *c, const mk_op *op)
 {
-    int64_t n;
-    int32_t axis = 0;
-    if (op->kind == MK_OP_CUMSUM) {
-        mk_ir_arg_i32(op, "axis", &axis);
-        int ok = static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(mk_lint_x_dtype(op));
+    int64_t block;
+    int ok = 0;
+    if (!mk_ir_cpu_op(op, &block, &ok)) return;
+    if (op->kind == MK_OP_CUMSUM)
         mk_lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
                      ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
-    } else if (op->kind == MK_OP_FILL || op->kind == MK_OP_RANGE_1D) {
-        mk_lint_flag(c, op, all_const(op), "%s runs on the CPU and splits the partition%s",
-                     mk_lint_op_type(op),
-                     all_const(op) ? "; its inputs are constant: fold it" : "");
-    } else if (op->kind == MK_OP_FILL_LIKE) {
-        const mk_value *r = mk_ir_arg(op, "ref_tensor"), *v = mk_ir_arg(op, "value");
-        int ok = r && mk_type_is_static(&r->type) && (!v || v->cst);
+    else if (op->kind == MK_OP_FILL_LIKE)
         mk_lint_flag(c, op, ok, "fill_like runs on the CPU and splits the partition%s",
                      ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
-    }
+    else
+        mk_lint_flag(c, op, ok, "%s runs on the CPU and splits the partition%s",
+                     mk_lint_op_type(op), ok ? "; its inputs are constant: fold it" : "");
 }
 
 static int all_ones_or_absent(const mk_op *op, const char *param)

@@ -298,3 +298,24 @@ TEST(lint_fix_agree_h32_rank5)
         agree_ex(tc, &t, "H32", "fix_instance_norm_5d", "rm", 1, i ? "2048^3" : "4^3", i ? -1 : 1);
     }
 }
+
+/* H4: a cumsum longer than 1024 is rewritten in blocks only forward (the rule offered it
+ * reversed too); a fill of constants folds. */
+TEST(lint_fix_agree_h4_cumsum_fill)
+{
+    for (int rev = 0; rev < 2; rev++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){1, 2048});
+        tb_out(&t, tb_op(&t, MK_OP_CUMSUM, "cs", "x", x, "axis", tb_int(&t, 1), "reverse",
+                         tb_bool(&t, rev), NULL));
+        agree(tc, &t, "H4", "fix_cpu_ops", "cs", 1, rev ? "reverse 2048" : "forward 2048");
+    }
+    tb t;
+    tb_init(&t, 6);
+    mk_value *x = tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){3});
+    mk_value *f = tb_op(&t, MK_OP_FILL, "f", "shape", tb_ints(&t, 1, 3), "value",
+                        tb_scalar(&t, MK_DT_FP32, 1.5), NULL);
+    tb_out(&t, tb_op(&t, MK_OP_ADD, "a", "x", x, "y", f, NULL));
+    agree(tc, &t, "H4", "fix_cpu_ops", "f", 1, "fill");
+}
