@@ -511,6 +511,19 @@ int mk_ir_cpu_op(const mk_op *op, int64_t *block, int *fixable);
 /* The block size (16..MK_IR_TRI_MAX) dividing n into at most MK_IR_TRI_MAX blocks, or 0. */
 int64_t mk_ir_cumsum_block(int64_t n);
 
+/* ---- H15/H16/H39 (hidden_defaults.c; the lint rules and fix_explicit_params) ---- */
+typedef struct mk_hidden_default {
+    mk_op_kind kind;
+    const char *param;
+    char type; /* 'f' float in x's dtype, 'b' bool, 's' string */
+    double f;
+    const char *s;
+    const char *shown; /* the value as the lint message writes it */
+} mk_hidden_default;
+/* The default op leaves unbound that differs from the source frameworks' (for an epsilon, on a
+ * float x), or NULL. */
+const mk_hidden_default *mk_ir_hidden_default(const mk_op *op);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

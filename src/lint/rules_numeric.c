@@ -328,16 +328,13 @@ void mk_lint_h14(lint_ctx *c, const mk_op *op)
  * meant, so that form has no safe rewrite. */
 void mk_lint_h15(lint_ctx *c, const mk_op *op)
 {
-    const char *dflt = op->kind == MK_OP_INVERSE ? "1e-4"
-                       : op->kind == MK_OP_RSQRT ? "1e-12"
-                       : op->kind == MK_OP_LOG   ? "1e-45"
-                                                 : NULL;
-    if (!dflt) return;
-    if (!mk_lint_is_bound(op, "epsilon")) {
+    if (op->kind != MK_OP_INVERSE && op->kind != MK_OP_RSQRT && op->kind != MK_OP_LOG) return;
+    const mk_hidden_default *d = mk_ir_hidden_default(op);
+    if (d) {
         mk_lint_flag(c, op, 1,
                      "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
                      "write epsilon explicitly, or use real_div if the source meant exact math",
-                     mk_lint_op_type(op), dflt);
+                     mk_lint_op_type(op), d->shown);
         return;
     }
     float eps;
@@ -350,11 +347,12 @@ void mk_lint_h15(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h16(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_UPSAMPLE_BILINEAR && !mk_lint_is_bound(op, "align_corners")) {
+    const mk_hidden_default *d = mk_ir_hidden_default(op);
+    if (op->kind == MK_OP_UPSAMPLE_BILINEAR && d) {
         mk_lint_flag(c, op, 1,
                      "upsample_bilinear without align_corners: MIL defaults to "
                      "align_corners=true, PyTorch/ONNX to half-pixel; write it explicitly");
-    } else if (op->kind == MK_OP_RESIZE_BILINEAR && !mk_lint_is_bound(op, "sampling_mode")) {
+    } else if (op->kind == MK_OP_RESIZE_BILINEAR && d) {
         mk_lint_flag(c, op, 1,
                      "resize_bilinear without sampling_mode: MIL defaults to DEFAULT (TF "
                      "legacy asymmetric); write it explicitly");
@@ -371,7 +369,7 @@ void mk_lint_h16(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h39(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_GELU && !mk_lint_is_bound(op, "mode"))
+    if (op->kind == MK_OP_GELU && mk_ir_hidden_default(op))
         mk_lint_flag(c, op, 1,
                      "gelu without mode runs EXACT; a tanh-approximate source drifts by "
                      "~5e-4 per activation; write mode explicitly");

@@ -319,3 +319,29 @@ TEST(lint_fix_agree_h4_cumsum_fill)
     tb_out(&t, tb_op(&t, MK_OP_ADD, "a", "x", x, "y", f, NULL));
     agree(tc, &t, "H4", "fix_cpu_ops", "f", 1, "fill");
 }
+
+/* H15/H39: an unbound epsilon on a float x and gelu's mode are bound by the fix; an int32 log
+ * (typed by hand: its type rule refuses it; never run) is no H15 case (the rule offered the
+ * fix, which does not bind an epsilon on integers). */
+TEST(lint_fix_agree_h15_h39_defaults)
+{
+    tb t;
+    tb_init(&t, 6);
+    tb_out(&t, tb_op(&t, MK_OP_LOG, "lg", "x", tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4}), NULL));
+    agree(tc, &t, "H15", "fix_explicit_params", "lg", 1, "log fp32");
+    tb_init(&t, 6);
+    tb_out(&t, tb_op(&t, MK_OP_GELU, "ge", "x", tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4}), NULL));
+    agree(tc, &t, "H39", "fix_explicit_params", "ge", 1, "gelu");
+    tb_init(&t, 6);
+    mk_value *xi = tb_in(&t, "x", MK_DT_INT32, 1, (int64_t[]){4});
+    mk_type ti = mk_type_make(MK_DT_INT32, 1, (int64_t[]){4});
+    mk_op *lg = mk_ir_op_new(t.p, MK_OP_LOG, "lg");
+    if (!t.bad && lg && mk_ir_op_add_input(t.p, lg, "x", xi) &&
+        mk_ir_op_add_output(t.p, lg, "lg", &ti)) {
+        mk_ir_block_append(t.b, lg);
+        tb_out(&t, lg->outputs[0]);
+    } else {
+        t.bad = 1;
+    }
+    agree_ex(tc, &t, "H15", "fix_explicit_params", "lg", 0, "log int32", -1);
+}
