@@ -524,6 +524,11 @@ typedef struct mk_hidden_default {
  * float x), or NULL. */
 const mk_hidden_default *mk_ir_hidden_default(const mk_op *op);
 
+/* ---- H5 slice_update (slice_update_box.c; the lint rule and fix_slice_update) ---- */
+/* 1 when slice_update op can become pad + select with a constant mask: begin (normalised)
+ * and box (the slice's extent) get x's rank entries (MK_MAX_RANK room each). */
+int mk_ir_slice_update_box(const mk_op *op, int64_t *begin, int64_t *box);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

@@ -22,28 +22,6 @@ void mk_lint_h4(lint_ctx *c, const mk_op *op)
                      mk_lint_op_type(op), ok ? "; its inputs are constant: fold it" : "");
 }
 
-static int all_ones_or_absent(const mk_op *op, const char *param)
-{
-    int64_t v[8];
-    int n;
-    if (!mk_lint_is_bound(op, param)) return 1;
-    if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
-    for (int i = 0; i < n; i++)
-        if (v[i] != 1) return 0;
-    return 1;
-}
-
-static int no_true(const mk_op *op, const char *param)
-{
-    int64_t v[8];
-    int n;
-    if (!mk_lint_is_bound(op, param)) return 1;
-    if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
-    for (int i = 0; i < n; i++)
-        if (v[i]) return 0;
-    return 1;
-}
-
 void mk_lint_h5(lint_ctx *c, const mk_op *op)
 {
     if (op->kind == MK_OP_SCATTER || op->kind == MK_OP_SCATTER_ND ||
@@ -62,12 +40,9 @@ void mk_lint_h5(lint_ctx *c, const mk_op *op)
         return;
     }
     if (op->kind != MK_OP_SLICE_UPDATE) return;
-    const mk_value *x = mk_ir_arg(op, "x"), *u = mk_ir_arg(op, "update");
-    const mk_value *b = mk_ir_arg(op, "begin"), *e = mk_ir_arg(op, "end");
-    int ok = x && u && b && e && b->cst && e->cst && mk_type_is_static(&x->type) &&
-             mk_type_is_static(&u->type) && all_ones_or_absent(op, "stride") &&
-             no_true(op, "begin_mask") && no_true(op, "end_mask") && no_true(op, "squeeze_mask");
-    const char *fix = ok ? "fix_slice_update" : NULL;
+    const mk_value *u = mk_ir_arg(op, "update");
+    int64_t bg[MK_MAX_RANK], box[MK_MAX_RANK];
+    const char *fix = mk_ir_slice_update_box(op, bg, box) ? "fix_slice_update" : NULL;
     if (u && u->type.rank == 0)
         mk_lint_flag_fix(c, op, fix,
                          "slice_update with a rank-0 update is not supported by the "

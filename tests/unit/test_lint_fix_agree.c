@@ -345,3 +345,19 @@ TEST(lint_fix_agree_h15_h39_defaults)
     }
     agree_ex(tc, &t, "H15", "fix_explicit_params", "lg", 0, "log int32", -1);
 }
+
+/* H5 slice_update: int16 data is no fixable form (the rule offered the rewrite for any dtype);
+ * fp32 is. */
+TEST(lint_fix_agree_h5_slice_update)
+{
+    for (int i = 0; i < 2; i++) {
+        mk_dtype dt = i ? MK_DT_INT16 : MK_DT_FP32;
+        tb t;
+        tb_init(&t, 8);
+        mk_value *x = tb_in(&t, "x", dt, 1, (int64_t[]){4});
+        mk_value *u = tb_in(&t, "u", dt, 1, (int64_t[]){2});
+        tb_out(&t, tb_op(&t, MK_OP_SLICE_UPDATE, "su", "x", x, "update", u, "begin",
+                         tb_ints(&t, 1, 1), "end", tb_ints(&t, 1, 3), NULL));
+        agree(tc, &t, "H5", "fix_slice_update", "su", 1, i ? "int16" : "fp32");
+    }
+}
