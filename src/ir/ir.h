@@ -529,6 +529,17 @@ const mk_hidden_default *mk_ir_hidden_default(const mk_op *op);
  * and box (the slice's extent) get x's rank entries (MK_MAX_RANK room each). */
 int mk_ir_slice_update_box(const mk_op *op, int64_t *begin, int64_t *box);
 
+/* ---- H2 (conv_padding.c; the lint rule and fix_conv_padding) ---- */
+typedef struct mk_conv_pad {
+    int ns;          /* spatial rank */
+    int64_t pad[6];  /* the declared pads, begin/end per axis */
+    int64_t need[3]; /* the trailing pad each axis's last window uses (at most the declared) */
+    int axis;        /* the first axis declaring more than it uses */
+} mk_conv_pad;
+/* 1 when op is a conv with custom padding, static input and constant geometry that declares
+ * more trailing padding than its last window uses on some axis. */
+int mk_ir_conv_unused_pad(const mk_op *op, mk_conv_pad *g);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

@@ -63,23 +63,12 @@ void mk_lint_h1(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h2(lint_ctx *c, const mk_op *op)
 {
-    geom g;
-    if (op->kind != MK_OP_CONV || !get_geom(op, 0, &g) || strcmp(g.pad_type, "custom") != 0) return;
-    for (int i = 0; i < g.ns; i++) {
-        int64_t keff = (g.k[i] - 1) * g.d[i] + 1;
-        int64_t span = g.in[i] + g.pb[i] + g.pe[i] - keff;
-        if (span < 0) return;
-        int64_t out = span / g.s[i] + 1;
-        int64_t need = (out - 1) * g.s[i] + keff - g.in[i] - g.pb[i];
-        if (need < 0) need = 0;
-        if (g.pe[i] > need) {
-            mk_lint_flag(c, op, 1,
-                         "conv spatial axis %d: trailing pad %lld but the last window uses only "
-                         "%lld; ML Programs then get the last row/column wrong (ALL units)",
-                         i, (long long)g.pe[i], (long long)need);
-            return;
-        }
-    }
+    mk_conv_pad g;
+    if (!mk_ir_conv_unused_pad(op, &g)) return;
+    mk_lint_flag(c, op, 1,
+                 "conv spatial axis %d: trailing pad %lld but the last window uses only %lld; ML "
+                 "Programs then get the last row/column wrong (ALL units)",
+                 g.axis, (long long)g.pad[2 * g.axis + 1], (long long)g.need[g.axis]);
 }
 
 /* H3 is an fp16 hazard (the repros shift by one in fp16): a conv_transpose on fp32 data is

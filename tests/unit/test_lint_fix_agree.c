@@ -361,3 +361,21 @@ TEST(lint_fix_agree_h5_slice_update)
         agree(tc, &t, "H5", "fix_slice_update", "su", 1, i ? "int16" : "fp32");
     }
 }
+
+/* H2: kernel 3, stride 2 on 7 samples: a trailing pad of 1 is unused, 0 and 2 are used. */
+TEST(lint_fix_agree_h2_conv_pad)
+{
+    for (int pe = 0; pe < 3; pe++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){1, 1, 7});
+        mk_value *w = tb_const(&t, "w", MK_DT_FP32, 3, (int64_t[]){1, 1, 3}, 0.5, 0.25);
+        tb_out(&t, tb_op(&t, MK_OP_CONV, "cv", "x", x, "weight", w, "pad_type",
+                         tb_str(&t, "custom"), "pad", tb_ints(&t, 2, 0, pe), "strides",
+                         tb_ints(&t, 1, 2), "dilations", tb_ints(&t, 1, 1), "groups",
+                         tb_int(&t, 1), NULL));
+        char label[32];
+        snprintf(label, sizeof label, "pad end %d", pe);
+        agree(tc, &t, "H2", "fix_conv_padding", "cv", pe == 1, label);
+    }
+}
