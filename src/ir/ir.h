@@ -540,6 +540,18 @@ typedef struct mk_conv_pad {
  * more trailing padding than its last window uses on some axis. */
 int mk_ir_conv_unused_pad(const mk_op *op, mk_conv_pad *g);
 
+/* ---- H3 (conv_transpose_crop.c; the lint rule and fix_conv_transpose_pad) ---- */
+enum { MK_CT_OUTPUT_SHAPE = 1, MK_CT_ASYMMETRIC = 2 };
+typedef struct mk_ct_crop {
+    int form;          /* MK_CT_OUTPUT_SHAPE, MK_CT_ASYMMETRIC (first such axis, its pads) */
+    int axis;          /* spatial axis of the asymmetric pads, -1 otherwise */
+    int64_t pb, pe;    /* that axis's pads */
+    int fixable;       /* a valid conv_transpose + crop computes it */
+    int32_t beg[5], end[5]; /* the crop on each axis of the output (spatial axes 2..) */
+} mk_ct_crop;
+/* The form (0: none) of a conv_transpose with output_shape or asymmetric custom pads. */
+int mk_ir_conv_transpose_crop(const mk_op *op, mk_ct_crop *c);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

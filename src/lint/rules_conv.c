@@ -77,23 +77,18 @@ void mk_lint_h3(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_CONV_TRANSPOSE) return;
     if (mk_lint_x_dtype(op) != MK_DT_FP16 && !(c->opts->assume_fp16 && !c->fp16_program)) return;
-    if (mk_lint_is_bound(op, "output_shape")) {
-        mk_lint_flag(c, op, 1,
+    mk_ct_crop cc;
+    int form = mk_ir_conv_transpose_crop(op, &cc);
+    if (form == MK_CT_OUTPUT_SHAPE)
+        mk_lint_flag(c, op, cc.fixable,
                      "conv_transpose with output_shape: results differ between CPU and the "
                      "Neural Engine/GPU (and shift by one in fp16); use a valid conv_transpose + "
                      "slice");
-        return;
-    }
-    geom g;
-    if (!get_geom(op, 0, &g) || strcmp(g.pad_type, "custom") != 0) return;
-    for (int i = 0; i < g.ns; i++)
-        if (g.pb[i] != g.pe[i]) {
-            mk_lint_flag(c, op, 1,
-                         "conv_transpose with asymmetric padding (%lld, %lld) on axis %d: results "
-                         "depend on the compute unit; use a valid conv_transpose + slice",
-                         (long long)g.pb[i], (long long)g.pe[i], i);
-            return;
-        }
+    else if (form == MK_CT_ASYMMETRIC)
+        mk_lint_flag(c, op, cc.fixable,
+                     "conv_transpose with asymmetric padding (%lld, %lld) on axis %d: results "
+                     "depend on the compute unit; use a valid conv_transpose + slice",
+                     (long long)cc.pb, (long long)cc.pe, cc.axis);
 }
 
 void mk_lint_h17(lint_ctx *c, const mk_op *op)

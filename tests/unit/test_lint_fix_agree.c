@@ -379,3 +379,23 @@ TEST(lint_fix_agree_h2_conv_pad)
         agree(tc, &t, "H2", "fix_conv_padding", "cv", pe == 1, label);
     }
 }
+
+/* H3: output_shape inside the full result is a crop; beyond it zero padding would be needed and
+ * the rewrite declines (the rule offered it for any output_shape). */
+TEST(lint_fix_agree_h3_output_shape)
+{
+    static const int outs[] = {5, 8};
+    for (int i = 0; i < 2; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){1, 1, 4});
+        mk_value *w = tb_const(&t, "w", MK_DT_FP32, 3, (int64_t[]){1, 1, 3}, 0.5, 0.25);
+        tb_out(&t, tb_op(&t, MK_OP_CONV_TRANSPOSE, "ct", "x", x, "weight", w, "pad_type",
+                         tb_str(&t, "valid"), "strides", tb_ints(&t, 1, 1), "dilations",
+                         tb_ints(&t, 1, 1), "groups", tb_int(&t, 1), "output_shape",
+                         tb_ints(&t, 3, 1, 1, outs[i]), NULL));
+        char label[32];
+        snprintf(label, sizeof label, "output %d of 6", outs[i]);
+        agree(tc, &t, "H3", "fix_conv_transpose_pad", "ct", 1, label);
+    }
+}
