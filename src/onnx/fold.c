@@ -562,10 +562,10 @@ static mk_status fold_concat(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, i
         t.dims[ax] += in[i]->type.dims[ax];
     }
     mop m;
-    ox_val *src[64];
+    ox_val **src = mk_arena_array(c->p->arena, (size_t)n_in, sizeof *src);
     int n_src = 0;
     size_t base = 0;
-    if (n_in > 64) return MK_EUNSUPPORTED;
+    if (!src) return MK_OOM(c->err);
     mop_begin(&m, c, MK_OP_CONCAT);
     for (int i = 0; i < n_in; i++) {
         if (!in[i] || in[i]->type.rank != rank) continue;
