@@ -230,3 +230,40 @@ TEST(const_eval_onnx_fold_matches_interpreter)
     }
     CHECK_EQ_INT(compared, (int)(sizeof cases / sizeof *cases));
 }
+
+/* int64 beyond int32 folds exactly: Concat and Gather move it as element indices, Add falls back
+ * to int64 arithmetic; the folded chain ends in a Cast to float that the program outputs. */
+TEST(const_eval_onnx_int64_beyond_int32)
+{
+    const int64_t big = (int64_t)3 << 31, two = 2, one = 1;
+    const int64_t a[2] = {big, -big}, b[1] = {7}, idx[2] = {2, 0};
+    ob o;
+    ob_init(&o, 13);
+    ob_init_i(&o, "a", 1, &two, a);
+    ob_init_i(&o, "b", 1, &one, b);
+    ob_init_i(&o, "idx", 1, &two, idx);
+    ob_input(&o, "z", 1, 1, &two);
+    ob_node(&o, "Concat", "a,b", "c");
+    ob_attr_i(&o, o.g->node[0], "axis", 0);
+    ob_node(&o, "Gather", "c,idx", "g");
+    ob_node(&o, "Add", "g,a", "s");
+    Onnx__NodeProto *cast = ob_node(&o, "Cast", "s", "f");
+    ob_attr_i(&o, cast, "to", 1);
+    ob_node(&o, "Mul", "f,z", "out");
+    ob_output(&o, "out");
+    mk_program *p = imp(tc, &o, NULL);
+    ob_free(&o);
+    if (!p) return;
+    int ops = 0;
+    MK_FOR_OPS(mk_ir_main(p)->block, op) ops += op->kind != MK_OP_CONST;
+    CHECK_EQ_INT(ops, 1);
+    const int64_t c[3] = {a[0], a[1], b[0]};
+    float z[2] = {1, 1}, got[2];
+    const void *ins[1] = {z};
+    if (run1(tc, p, 1, ins, got, sizeof got)) {
+        for (int i = 0; i < 2; i++)
+            CHECK_MSG(got[i] == (float)(c[idx[i]] + a[i]), "element %d: %g, expected %g", i,
+                      (double)got[i], (double)(float)(c[idx[i]] + a[i]));
+    }
+    mk_ir_program_free(p);
+}
