@@ -438,6 +438,120 @@ typedef enum mk_tiny_eps {
 } mk_tiny_eps;
 mk_tiny_eps mk_ir_tiny_eps(const mk_op *op, double *eps, mk_op **add, const char **side);
 
+/* ---- H7/H8/H36 triggers (pow_forms.c; the lint rules, fix_pow and fix_sqrt_square) ---- */
+/* 1 when v is a constant whose every element (at least one) equals want exactly. */
+int mk_ir_const_all_eq(const mk_value *v, double want);
+typedef enum mk_pow_form {
+    MK_POW_PLAIN = 0,
+    MK_POW_BASE2,    /* H7: float pow with a constant x of all 2 */
+    MK_POW_SMALL_EXP /* H8: float pow with a constant y of all *exponent (2, 3, 0.5 or -1) */
+} mk_pow_form;
+/* The form of op; *fixable: the rewrite keeps the output type (y, resp. x, has it). */
+mk_pow_form mk_ir_pow_form(const mk_op *op, double *exponent, int *fixable);
+/* a when v is square(a), mul(a, a) or pow(a, constant 2); NULL otherwise. */
+mk_value *mk_ir_square_of(const mk_value *v);
+/* H36: a when op is sqrt(a^2) (a square as above); *fixable: abs(a) has the output's type. */
+mk_value *mk_ir_sqrt_of_square(const mk_op *op, int *fixable);
+
+/* ---- H1/H33/H37 triggers (layer_forms.c; the lint rules and fix_conv_transpose_1d,
+ * fix_prelu_slope, fix_int_linear) ---- */
+#define MK_IR_PRELU_MAX_C ((int64_t)1 << 20)
+/* 1 when op is prelu with a one-element constant alpha; *fixable: x has a static channel axis
+ * 1 of 2..MK_IR_PRELU_MAX_C and alpha is fp16/fp32 (the slope can be repeated per channel). */
+int mk_ir_prelu_shared_slope(const mk_op *op, int *fixable);
+/* H1: 1 when op is conv_transpose on a rank-3 x with a bias that is not a constant of zeros;
+ * *fixable: a rank-3 weight and constant (or absent) strides, dilations, pad, output_shape,
+ * which the lift to 2-D extends. */
+int mk_ir_conv_transpose_1d_bias(const mk_op *op, int *fixable);
+/* 1 when op is linear with an integer x (H37). */
+int mk_ir_int_linear(const mk_op *op);
+
+/* ---- H9/H10 triggers (fp16_forms.c; the lint rules, fix_softplus, fix_logsumexp) ---- */
+/* 1 when op is softplus on a float x. */
+int mk_ir_softplus_form(const mk_op *op);
+/* 1 when op is reduce_log_sum_exp on a float x; *fixable: axes and keep_dims are constant or
+ * absent (the max-shifted form needs them). */
+int mk_ir_logsumexp_form(const mk_op *op, int *fixable);
+
+/* ---- H22 (empty_concat.c; the lint rule and fix_empty) ---- */
+/* Zero-sized inputs of a concat (0 for other ops); *fixable: some input is not empty. */
+int mk_ir_concat_empty_inputs(const mk_op *op, int *fixable);
+int mk_ir_type_has_zero_dim(const mk_type *t);
+
+/* ---- H27 pools (global_pool.c; the lint rule and fix_global_pool) ---- */
+/* 1 when op is avg/max/l2_pool with constant geometry on a static x and some spatial axis has
+ * a kernel > 13 or a stride > 2 (*axis: the first, with its *k and *s); *global: an avg/max
+ * pool whose kernel covers the input with no padding (exactly a reduce over the spatial axes). */
+int mk_ir_pool_ne_limit(const mk_op *op, int *axis, int64_t *k, int64_t *s, int *global);
+
+/* ---- H6 (negative_indices.c; the lint rule and fix_negative_indices) ---- */
+typedef enum mk_neg_index {
+    MK_NEG_NONE = 0,
+    MK_NEG_CONST,  /* a constant negative index (*first) */
+    MK_NEG_RUNTIME /* signed run-time indices without the select(i >= 0, i, i + dim) guard */
+} mk_neg_index;
+/* What op (a gather or scatter in opset iOS `ios`, 17+) risks; *fixable: a gather (or
+ * gather_along_axis with constant indices) with int32 indices and a constant axis of static
+ * size 1..INT32_MAX. */
+mk_neg_index mk_ir_negative_indices(const mk_op *op, int ios, int64_t *first, int *fixable);
+
+/* ---- H32 (rank5_norm.c; the lint rule and fix_instance_norm_5d) ---- */
+/* 1 when op is instance_norm on a rank-5 x or reduce_mean/reduce_sum over exactly its axes 2-4;
+ * *fixable: x is static, the merged spatial sizes fit int32 and keep_dims is constant. */
+int mk_ir_rank5_spatial(const mk_op *op, int *fixable);
+
+/* ---- H4 (cpu_ops.c; the lint rule and fix_cpu_ops) ---- */
+#define MK_IR_FOLD_MAX ((size_t)1 << 24) /* elements of a folded fill / range_1d */
+#define MK_IR_TRI_MAX 1024               /* side of a cumsum's triangular matrix */
+/* 1 when op is cumsum, fill, fill_like or range_1d; *fixable: a fill/range of constants (a
+ * static shape for fill_like) of a storable dtype and at most MK_IR_FOLD_MAX elements, or a
+ * float cumsum with constant axis/reverse/exclusive along a static axis of 1..MK_IR_TRI_MAX,
+ * or longer in *block-sized blocks (x static, rank <= 4, forward and inclusive). */
+int mk_ir_cpu_op(const mk_op *op, int64_t *block, int *fixable);
+/* The block size (16..MK_IR_TRI_MAX) dividing n into at most MK_IR_TRI_MAX blocks, or 0. */
+int64_t mk_ir_cumsum_block(int64_t n);
+
+/* ---- H15/H16/H39 (hidden_defaults.c; the lint rules and fix_explicit_params) ---- */
+typedef struct mk_hidden_default {
+    mk_op_kind kind;
+    const char *param;
+    char type; /* 'f' float in x's dtype, 'b' bool, 's' string */
+    double f;
+    const char *s;
+    const char *shown; /* the value as the lint message writes it */
+} mk_hidden_default;
+/* The default op leaves unbound that differs from the source frameworks' (for an epsilon, on a
+ * float x), or NULL. */
+const mk_hidden_default *mk_ir_hidden_default(const mk_op *op);
+
+/* ---- H5 slice_update (slice_update_box.c; the lint rule and fix_slice_update) ---- */
+/* 1 when slice_update op can become pad + select with a constant mask: begin (normalised)
+ * and box (the slice's extent) get x's rank entries (MK_MAX_RANK room each). */
+int mk_ir_slice_update_box(const mk_op *op, int64_t *begin, int64_t *box);
+
+/* ---- H2 (conv_padding.c; the lint rule and fix_conv_padding) ---- */
+typedef struct mk_conv_pad {
+    int ns;          /* spatial rank */
+    int64_t pad[6];  /* the declared pads, begin/end per axis */
+    int64_t need[3]; /* the trailing pad each axis's last window uses (at most the declared) */
+    int axis;        /* the first axis declaring more than it uses */
+} mk_conv_pad;
+/* 1 when op is a conv with custom padding, static input and constant geometry that declares
+ * more trailing padding than its last window uses on some axis. */
+int mk_ir_conv_unused_pad(const mk_op *op, mk_conv_pad *g);
+
+/* ---- H3 (conv_transpose_crop.c; the lint rule and fix_conv_transpose_pad) ---- */
+enum { MK_CT_OUTPUT_SHAPE = 1, MK_CT_ASYMMETRIC = 2 };
+typedef struct mk_ct_crop {
+    int form;          /* MK_CT_OUTPUT_SHAPE, MK_CT_ASYMMETRIC (first such axis, its pads) */
+    int axis;          /* spatial axis of the asymmetric pads, -1 otherwise */
+    int64_t pb, pe;    /* that axis's pads */
+    int fixable;       /* a valid conv_transpose + crop computes it */
+    int32_t beg[5], end[5]; /* the crop on each axis of the output (spatial axes 2..) */
+} mk_ct_crop;
+/* The form (0: none) of a conv_transpose with output_shape or asymmetric custom pads. */
+int mk_ir_conv_transpose_crop(const mk_op *op, mk_ct_crop *c);
+
 /* ---- scatter write maps (scatter_map.c; the H5 lint rule and its rewrite) ---- */
 #define MK_IR_SCATTER_MAX_NUMEL ((size_t)1 << 24)
 /* Mode of a scatter op: 0 update, 1 add, 2 sub, 3 mul, 4 div, 5 max, 6 min (absent: add);

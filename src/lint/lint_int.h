@@ -89,7 +89,6 @@ void mk_lint_h20_prog(lint_ctx *c);
 void mk_lint_h23_prog(lint_ctx *c);
 void mk_lint_h30_prog(lint_ctx *c);
 const lint_rule *mk_lint_table(void);
-int mk_lint_h32_match(const mk_op *op);
 
 /* ---- trigger helpers ---- */
 /* Float element type of the op's main operand (x, or the first input), MK_DT_INVALID when

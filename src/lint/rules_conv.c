@@ -51,19 +51,11 @@ static int get_geom(const mk_op *op, int is_pool, geom *g)
     return 1;
 }
 
-static int nonzero_bias(const mk_op *op)
-{
-    const mk_value *b = mk_ir_arg(op, "bias");
-    if (!b) return 0;
-    return !mk_lint_const_all(b, 0.0);
-}
-
 void mk_lint_h1(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_CONV_TRANSPOSE) return;
-    const mk_value *x = mk_ir_arg(op, "x");
-    if (!x || x->type.rank != 3 || !nonzero_bias(op)) return;
-    mk_lint_flag(c, op, 1,
+    int fixable = 0;
+    if (!mk_ir_conv_transpose_1d_bias(op, &fixable)) return;
+    mk_lint_flag(c, op, fixable,
                  "1-D conv_transpose with a bias: on the Neural Engine the bias can reach only the "
                  "first elements of each channel (size-dependent); lift to 2-D or add the bias "
                  "separately");
@@ -71,23 +63,12 @@ void mk_lint_h1(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h2(lint_ctx *c, const mk_op *op)
 {
-    geom g;
-    if (op->kind != MK_OP_CONV || !get_geom(op, 0, &g) || strcmp(g.pad_type, "custom") != 0) return;
-    for (int i = 0; i < g.ns; i++) {
-        int64_t keff = (g.k[i] - 1) * g.d[i] + 1;
-        int64_t span = g.in[i] + g.pb[i] + g.pe[i] - keff;
-        if (span < 0) return;
-        int64_t out = span / g.s[i] + 1;
-        int64_t need = (out - 1) * g.s[i] + keff - g.in[i] - g.pb[i];
-        if (need < 0) need = 0;
-        if (g.pe[i] > need) {
-            mk_lint_flag(c, op, 1,
-                         "conv spatial axis %d: trailing pad %lld but the last window uses only "
-                         "%lld; ML Programs then get the last row/column wrong (ALL units)",
-                         i, (long long)g.pe[i], (long long)need);
-            return;
-        }
-    }
+    mk_conv_pad g;
+    if (!mk_ir_conv_unused_pad(op, &g)) return;
+    mk_lint_flag(c, op, 1,
+                 "conv spatial axis %d: trailing pad %lld but the last window uses only %lld; ML "
+                 "Programs then get the last row/column wrong (ALL units)",
+                 g.axis, (long long)g.pad[2 * g.axis + 1], (long long)g.need[g.axis]);
 }
 
 /* H3 is an fp16 hazard (the repros shift by one in fp16): a conv_transpose on fp32 data is
@@ -96,23 +77,18 @@ void mk_lint_h3(lint_ctx *c, const mk_op *op)
 {
     if (op->kind != MK_OP_CONV_TRANSPOSE) return;
     if (mk_lint_x_dtype(op) != MK_DT_FP16 && !(c->opts->assume_fp16 && !c->fp16_program)) return;
-    if (mk_lint_is_bound(op, "output_shape")) {
-        mk_lint_flag(c, op, 1,
+    mk_ct_crop cc;
+    int form = mk_ir_conv_transpose_crop(op, &cc);
+    if (form == MK_CT_OUTPUT_SHAPE)
+        mk_lint_flag(c, op, cc.fixable,
                      "conv_transpose with output_shape: results differ between CPU and the "
                      "Neural Engine/GPU (and shift by one in fp16); use a valid conv_transpose + "
                      "slice");
-        return;
-    }
-    geom g;
-    if (!get_geom(op, 0, &g) || strcmp(g.pad_type, "custom") != 0) return;
-    for (int i = 0; i < g.ns; i++)
-        if (g.pb[i] != g.pe[i]) {
-            mk_lint_flag(c, op, 1,
-                         "conv_transpose with asymmetric padding (%lld, %lld) on axis %d: results "
-                         "depend on the compute unit; use a valid conv_transpose + slice",
-                         (long long)g.pb[i], (long long)g.pe[i], i);
-            return;
-        }
+    else if (form == MK_CT_ASYMMETRIC)
+        mk_lint_flag(c, op, cc.fixable,
+                     "conv_transpose with asymmetric padding (%lld, %lld) on axis %d: results "
+                     "depend on the compute unit; use a valid conv_transpose + slice",
+                     (long long)cc.pb, (long long)cc.pe, cc.axis);
 }
 
 void mk_lint_h17(lint_ctx *c, const mk_op *op)
@@ -144,29 +120,17 @@ static int only_2_3(int64_t s)
 }
 
 /* A pool whose window covers the whole (unpadded) spatial extent: an exact reduce. */
-static int is_global_pool(const geom *g)
-{
-    if (strcmp(g->pad_type, "valid") != 0 && strcmp(g->pad_type, "custom") != 0) return 0;
-    for (int i = 0; i < g->ns; i++)
-        if (g->k[i] != g->in[i] || g->pb[i] || g->pe[i]) return 0;
-    return 1;
-}
 
 void mk_lint_h27(lint_ctx *c, const mk_op *op)
 {
     geom g;
-    if (op->kind == MK_OP_AVG_POOL || op->kind == MK_OP_MAX_POOL || op->kind == MK_OP_L2_POOL) {
-        if (!get_geom(op, 1, &g)) return;
-        for (int i = 0; i < g.ns; i++)
-            if (g.k[i] > 13 || g.s[i] > 2) {
-                int global = op->kind != MK_OP_L2_POOL && is_global_pool(&g);
-                mk_lint_flag(c, op, global,
-                             "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
-                             "<= 13, stride <= 2)%s",
-                             (long long)g.k[i], (long long)g.s[i],
-                             global ? "; a global pool is an exact reduce" : "");
-                return;
-            }
+    int axis, global;
+    int64_t k, s;
+    if (mk_ir_pool_ne_limit(op, &axis, &k, &s, &global)) {
+        mk_lint_flag(c, op, global,
+                     "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
+                     "<= 13, stride <= 2)%s",
+                     (long long)k, (long long)s, global ? "; a global pool is an exact reduce" : "");
         return;
     }
     if (op->kind == MK_OP_CONV) {

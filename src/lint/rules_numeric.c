@@ -10,11 +10,6 @@
 #define FP16_MAX 65504.0
 #define FP16_TINY 5.9604644775390625e-08 /* 2^-24, the smallest fp16 subnormal */
 
-static int is_float_op(const mk_op *op)
-{
-    return mk_dtype_is_float(mk_lint_x_dtype(op));
-}
-
 static const mk_op *producer(const mk_op *op, const char *param)
 {
     const mk_value *v = mk_ir_arg(op, param);
@@ -23,31 +18,28 @@ static const mk_op *producer(const mk_op *op, const char *param)
 
 void mk_lint_h7(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_POW || !is_float_op(op)) return;
-    if (mk_lint_const_all(mk_ir_arg(op, "x"), 2.0))
-        mk_lint_flag(c, op, 1,
+    double ex;
+    int fixable = 0;
+    if (mk_ir_pow_form(op, &ex, &fixable) == MK_POW_BASE2)
+        mk_lint_flag(c, op, fixable,
                      "pow with constant base 2: Core ML returns y^2 instead of 2^y; "
                      "use exp(y * ln 2)");
 }
 
 void mk_lint_h8(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_POW || !is_float_op(op)) return;
-    const mk_value *y = mk_ir_arg(op, "y");
-    static const double ex[] = {2.0, 3.0, 0.5, -1.0};
-    for (size_t i = 0; i < sizeof ex / sizeof *ex; i++)
-        if (mk_lint_const_all(y, ex[i])) {
-            mk_lint_flag(c, op, 1,
-                         "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
-                         "real_div in fp16",
-                         ex[i]);
-            return;
-        }
+    double ex = 0;
+    int fixable = 0;
+    if (mk_ir_pow_form(op, &ex, &fixable) == MK_POW_SMALL_EXP)
+        mk_lint_flag(c, op, fixable,
+                     "pow(x, %g) is less accurate than the equivalent mul/sqrt/"
+                     "real_div in fp16",
+                     ex);
 }
 
 void mk_lint_h9(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_SOFTPLUS && c->fp16)
+    if (mk_ir_softplus_form(op) && c->fp16)
         mk_lint_flag(c, op, 1,
                      "softplus in fp16: exp overflows for x > ~10.4 and the Neural Engine "
                      "returns 0; use relu(x) + log(1 + exp(-|x|))");
@@ -55,8 +47,9 @@ void mk_lint_h9(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h10(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_REDUCE_LOG_SUM_EXP && c->fp16)
-        mk_lint_flag(c, op, 1,
+    int fixable = 0;
+    if (mk_ir_logsumexp_form(op, &fixable) && c->fp16)
+        mk_lint_flag(c, op, fixable,
                      "reduce_log_sum_exp in fp16: the Neural Engine does not subtract the "
                      "max and collapses to 0 for x > ln(65504/N); use the max-shifted form");
 }
@@ -335,16 +328,13 @@ void mk_lint_h14(lint_ctx *c, const mk_op *op)
  * meant, so that form has no safe rewrite. */
 void mk_lint_h15(lint_ctx *c, const mk_op *op)
 {
-    const char *dflt = op->kind == MK_OP_INVERSE ? "1e-4"
-                       : op->kind == MK_OP_RSQRT ? "1e-12"
-                       : op->kind == MK_OP_LOG   ? "1e-45"
-                                                 : NULL;
-    if (!dflt) return;
-    if (!mk_lint_is_bound(op, "epsilon")) {
+    if (op->kind != MK_OP_INVERSE && op->kind != MK_OP_RSQRT && op->kind != MK_OP_LOG) return;
+    const mk_hidden_default *d = mk_ir_hidden_default(op);
+    if (d) {
         mk_lint_flag(c, op, 1,
                      "%s adds a hidden epsilon %s (e.g. 1/(x+1e-4) is not 1/x for |x| < 1e-2); "
                      "write epsilon explicitly, or use real_div if the source meant exact math",
-                     mk_lint_op_type(op), dflt);
+                     mk_lint_op_type(op), d->shown);
         return;
     }
     float eps;
@@ -357,11 +347,12 @@ void mk_lint_h15(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h16(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_UPSAMPLE_BILINEAR && !mk_lint_is_bound(op, "align_corners")) {
+    const mk_hidden_default *d = mk_ir_hidden_default(op);
+    if (op->kind == MK_OP_UPSAMPLE_BILINEAR && d) {
         mk_lint_flag(c, op, 1,
                      "upsample_bilinear without align_corners: MIL defaults to "
                      "align_corners=true, PyTorch/ONNX to half-pixel; write it explicitly");
-    } else if (op->kind == MK_OP_RESIZE_BILINEAR && !mk_lint_is_bound(op, "sampling_mode")) {
+    } else if (op->kind == MK_OP_RESIZE_BILINEAR && d) {
         mk_lint_flag(c, op, 1,
                      "resize_bilinear without sampling_mode: MIL defaults to DEFAULT (TF "
                      "legacy asymmetric); write it explicitly");
@@ -378,7 +369,7 @@ void mk_lint_h16(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h39(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_GELU && !mk_lint_is_bound(op, "mode"))
+    if (op->kind == MK_OP_GELU && mk_ir_hidden_default(op))
         mk_lint_flag(c, op, 1,
                      "gelu without mode runs EXACT; a tanh-approximate source drifts by "
                      "~5e-4 per activation; write mode explicitly");
@@ -411,11 +402,12 @@ void mk_lint_h28(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h36(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_SQRT && squared(producer(op, "x"))) {
-        mk_lint_flag(c, op, 1,
+    int fixable = 0;
+    if (mk_ir_sqrt_of_square(op, &fixable)) {
+        mk_lint_flag(c, op, fixable,
                      "sqrt(x^2) is |x|, not x: coremltools' fuse_pow2_sqrt folds it to "
                      "identity (wrong for x < 0); write abs(x)");
-    } else if (op->kind == MK_OP_POW && mk_lint_const_all(mk_ir_arg(op, "y"), 2.0)) {
+    } else if (op->kind == MK_OP_POW && mk_ir_const_all_eq(mk_ir_arg(op, "y"), 2.0)) {
         const mk_op *s = producer(op, "x");
         if (s && s->kind == MK_OP_SQRT)
             mk_lint_flag(c, op, 0,

@@ -6,64 +6,20 @@
 
 #include "lint_int.h"
 
-static int static_dim(const mk_value *v, int axis, int64_t *out)
-{
-    if (!v || v->type.rank <= 0) return 0;
-    if (axis < 0) axis += v->type.rank;
-    if (axis < 0 || axis >= v->type.rank || v->type.dims[axis] < 0) return 0;
-    *out = v->type.dims[axis];
-    return 1;
-}
-
-static int all_const(const mk_op *op)
-{
-    for (int i = 0; i < op->n_inputs; i++)
-        for (int j = 0; j < op->inputs[i].n_args; j++)
-            if (!op->inputs[i].args[j]->cst) return 0;
-    return 1;
-}
-
 void mk_lint_h4(lint_ctx *c, const mk_op *op)
 {
-    int64_t n;
-    int32_t axis = 0;
-    if (op->kind == MK_OP_CUMSUM) {
-        mk_ir_arg_i32(op, "axis", &axis);
-        int ok = static_dim(mk_ir_arg(op, "x"), axis, &n) && mk_dtype_is_float(mk_lint_x_dtype(op));
+    int64_t block;
+    int ok = 0;
+    if (!mk_ir_cpu_op(op, &block, &ok)) return;
+    if (op->kind == MK_OP_CUMSUM)
         mk_lint_flag(c, op, ok, "cumsum runs on the CPU and splits the Neural Engine partition%s",
                      ok ? "; rewrite as a matmul with a constant triangular matrix" : "");
-    } else if (op->kind == MK_OP_FILL || op->kind == MK_OP_RANGE_1D) {
-        mk_lint_flag(c, op, all_const(op), "%s runs on the CPU and splits the partition%s",
-                     mk_lint_op_type(op),
-                     all_const(op) ? "; its inputs are constant: fold it" : "");
-    } else if (op->kind == MK_OP_FILL_LIKE) {
-        const mk_value *r = mk_ir_arg(op, "ref_tensor"), *v = mk_ir_arg(op, "value");
-        int ok = r && mk_type_is_static(&r->type) && (!v || v->cst);
+    else if (op->kind == MK_OP_FILL_LIKE)
         mk_lint_flag(c, op, ok, "fill_like runs on the CPU and splits the partition%s",
                      ok ? "; the shape is static: fold it" : " (dynamic shape: keep it)");
-    }
-}
-
-static int all_ones_or_absent(const mk_op *op, const char *param)
-{
-    int64_t v[8];
-    int n;
-    if (!mk_lint_is_bound(op, param)) return 1;
-    if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
-    for (int i = 0; i < n; i++)
-        if (v[i] != 1) return 0;
-    return 1;
-}
-
-static int no_true(const mk_op *op, const char *param)
-{
-    int64_t v[8];
-    int n;
-    if (!mk_lint_is_bound(op, param)) return 1;
-    if (!mk_ir_arg_i64s(op, param, v, 8, &n)) return 0;
-    for (int i = 0; i < n; i++)
-        if (v[i]) return 0;
-    return 1;
+    else
+        mk_lint_flag(c, op, ok, "%s runs on the CPU and splits the partition%s",
+                     mk_lint_op_type(op), ok ? "; its inputs are constant: fold it" : "");
 }
 
 void mk_lint_h5(lint_ctx *c, const mk_op *op)
@@ -84,12 +40,9 @@ void mk_lint_h5(lint_ctx *c, const mk_op *op)
         return;
     }
     if (op->kind != MK_OP_SLICE_UPDATE) return;
-    const mk_value *x = mk_ir_arg(op, "x"), *u = mk_ir_arg(op, "update");
-    const mk_value *b = mk_ir_arg(op, "begin"), *e = mk_ir_arg(op, "end");
-    int ok = x && u && b && e && b->cst && e->cst && mk_type_is_static(&x->type) &&
-             mk_type_is_static(&u->type) && all_ones_or_absent(op, "stride") &&
-             no_true(op, "begin_mask") && no_true(op, "end_mask") && no_true(op, "squeeze_mask");
-    const char *fix = ok ? "fix_slice_update" : NULL;
+    const mk_value *u = mk_ir_arg(op, "update");
+    int64_t bg[MK_MAX_RANK], box[MK_MAX_RANK];
+    const char *fix = mk_ir_slice_update_box(op, bg, box) ? "fix_slice_update" : NULL;
     if (u && u->type.rank == 0)
         mk_lint_flag_fix(c, op, fix,
                          "slice_update with a rank-0 update is not supported by the "
@@ -100,44 +53,18 @@ void mk_lint_h5(lint_ctx *c, const mk_op *op)
                          "some models); rewrite as pad + select with a constant mask");
 }
 
-static int is_gather_like(mk_op_kind k)
-{
-    return k == MK_OP_GATHER || k == MK_OP_GATHER_ND || k == MK_OP_GATHER_ALONG_AXIS ||
-           k == MK_OP_SCATTER || k == MK_OP_SCATTER_ND || k == MK_OP_SCATTER_ALONG_AXIS;
-}
-
 void mk_lint_h6(lint_ctx *c, const mk_op *op)
 {
-    if (c->ios < 17 || !is_gather_like(op->kind)) return;
-    const mk_value *ix = mk_ir_arg(op, "indices");
-    if (!ix) return;
-    int single_axis = op->kind == MK_OP_GATHER || op->kind == MK_OP_GATHER_ALONG_AXIS;
-    int32_t axis = 0;
-    mk_ir_arg_i32(op, "axis", &axis);
-    int64_t dim;
-    int dim_ok = single_axis && static_dim(mk_ir_arg(op, "x"), axis, &dim);
-    if (ix->cst) {
-        size_t n = 0;
-        if (!mk_type_numel(&ix->type, &n)) return;
-        for (size_t i = 0; i < n; i++)
-            if (mk_const_get_i64(ix, i) < 0) {
-                mk_lint_flag(c, op, dim_ok,
-                             "constant index %lld is negative: from iOS17 negative "
-                             "indices are out of bounds (undefined result); add the "
-                             "axis size",
-                             (long long)mk_const_get_i64(ix, i));
-                return;
-            }
-        return;
-    }
-    const mk_op *pr = ix->producer;
-    if (pr && pr->kind == MK_OP_SELECT && mk_ir_arg(pr, "cond") &&
-        mk_ir_arg(pr, "cond")->producer &&
-        mk_ir_arg(pr, "cond")->producer->kind == MK_OP_GREATER_EQUAL)
-        return; /* guarded: select(i >= 0, i, i + dim) */
-    mk_dtype t = ix->type.dtype;
-    if (t == MK_DT_INT32 || t == MK_DT_INT16 || t == MK_DT_INT8 || t == MK_DT_INT64)
-        mk_lint_flag(c, op, dim_ok && op->kind == MK_OP_GATHER,
+    int64_t first = 0;
+    int fixable = 0;
+    mk_neg_index r = mk_ir_negative_indices(op, c->ios, &first, &fixable);
+    if (r == MK_NEG_CONST)
+        mk_lint_flag(c, op, fixable,
+                     "constant index %lld is negative: from iOS17 negative indices are out of "
+                     "bounds (undefined result); add the axis size",
+                     (long long)first);
+    else if (r == MK_NEG_RUNTIME)
+        mk_lint_flag(c, op, fixable,
                      "signed run-time indices in an iOS%d opset: negative values are out of bounds "
                      "from iOS17 (undefined result); guard with select(i >= 0, i, i + dim)",
                      c->ios);
@@ -222,30 +149,11 @@ void mk_lint_h31(lint_ctx *c, const mk_op *op)
 
 /* A reduction over all three spatial axes of a rank-5 tensor (instance/group norm as
  * coremltools decomposes it), or an instance_norm on rank 5 from a converter. */
-int mk_lint_h32_match(const mk_op *op)
-{
-    if (op->kind != MK_OP_INSTANCE_NORM && op->kind != MK_OP_REDUCE_MEAN &&
-        op->kind != MK_OP_REDUCE_SUM)
-        return 0;
-    const mk_value *x = mk_ir_arg(op, "x");
-    if (!x || x->type.rank != 5) return 0;
-    if (op->kind == MK_OP_INSTANCE_NORM) return 1;
-    if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
-    int64_t ax[8];
-    int n = 0, seen = 0;
-    if (!mk_ir_arg_i64s(op, "axes", ax, 8, &n)) return 0;
-    for (int i = 0; i < n; i++) {
-        int64_t a = ax[i] < 0 ? ax[i] + 5 : ax[i];
-        if (a < 2 || a > 4) return 0;
-        seen |= 1 << a;
-    }
-    return seen == 0x1c;
-}
-
 void mk_lint_h32(lint_ctx *c, const mk_op *op)
 {
-    if (!mk_lint_h32_match(op)) return;
-    mk_lint_flag(c, op, mk_type_is_static(&mk_ir_arg(op, "x")->type),
+    int fixable = 0;
+    if (!mk_ir_rank5_spatial(op, &fixable)) return;
+    mk_lint_flag(c, op, fixable,
                  "%s over the D, H, W axes of a rank-5 tensor aborts on the GPU (MPS reductions "
                  "support axis <= 3); reshape to [N, C, D*H*W] around it",
                  mk_lint_op_type(op));
@@ -253,14 +161,11 @@ void mk_lint_h32(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h33(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_PRELU) return;
-    const mk_value *a = mk_ir_arg(op, "alpha"), *x = mk_ir_arg(op, "x");
-    size_t n = 0;
-    if (op->kind != MK_OP_PRELU || !a || !a->cst || !mk_type_numel(&a->type, &n) || n != 1) return;
-    int64_t ch;
-    mk_lint_flag(c, op, static_dim(x, 1, &ch) && ch > 1,
-                 "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast the "
-                 "slope to one value per channel");
+    int fixable = 0;
+    if (mk_ir_prelu_shared_slope(op, &fixable))
+        mk_lint_flag(c, op, fixable,
+                     "prelu with one shared slope crashed Core ML (NeuralNetwork era); broadcast "
+                     "the slope to one value per channel");
 }
 
 void mk_lint_h34(lint_ctx *c, const mk_op *op)
@@ -349,7 +254,7 @@ void mk_lint_h35(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h37(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_LINEAR && mk_dtype_is_int(mk_lint_x_dtype(op)))
+    if (mk_ir_int_linear(op))
         mk_lint_flag(c, op, 1, "linear with %s operands fails at run time; use matmul",
-                     mk_dtype_name(mk_lint_x_dtype(op)));
+                     mk_dtype_name(mk_ir_arg(op, "x")->type.dtype));
 }

@@ -173,28 +173,18 @@ void mk_lint_h21(lint_ctx *c, const mk_op *op)
         }
 }
 
-static int has_zero_dim(const mk_type *t)
-{
-    for (int d = 0; d < t->rank; d++)
-        if (t->dims[d] == 0) return 1;
-    return 0;
-}
-
 void mk_lint_h22(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_CONCAT) {
-        const mk_input *in = mk_ir_input(op, "values");
-        for (int j = 0; in && j < in->n_args; j++)
-            if (has_zero_dim(&in->args[j]->type)) {
-                mk_lint_flag(c, op, 1,
-                             "concat with an empty input: Core ML rejects zero-sized "
-                             "tensors; drop the empty input");
-                return;
-            }
+    int fixable = 0;
+    if (mk_ir_concat_empty_inputs(op, &fixable)) {
+        mk_lint_flag(c, op, fixable,
+                     "concat with an empty input: Core ML rejects zero-sized tensors; drop the "
+                     "empty input");
+        return;
     }
     if (op->kind == MK_OP_CONST) return;
     for (int i = 0; i < op->n_outputs; i++)
-        if (has_zero_dim(&op->outputs[i]->type)) {
+        if (mk_ir_type_has_zero_dim(&op->outputs[i]->type)) {
             mk_lint_flag(c, op, 0,
                          "output '%s' has a zero-sized dimension: Core ML rejects "
                          "zero-sized tensors",

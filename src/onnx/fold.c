@@ -1,12 +1,18 @@
-/* Constant folding at convert time: evaluates ONNX nodes whose inputs are all constants
- * (shape arithmetic: Shape/Gather/Concat/Reshape chains, ConstantOfShape, Range, Cast,
+/* Constant folding at convert time: ONNX nodes whose inputs are all constants (shape
+ * arithmetic: Shape/Gather/Concat/Reshape chains, ConstantOfShape, Range, Cast,
  * Unsqueeze/Squeeze, elementwise arithmetic and comparisons, Where, Slice, Expand, Tile,
- * Transpose, small reductions) so Core ML gets static values instead of fill/range_1d.
- * Works on canonical constants (fp32, int64, bool). Anything else returns MK_EUNSUPPORTED
- * and is lowered normally. */
+ * Transpose, small reductions, NonZero) become constants, so Core ML gets static values
+ * instead of fill/range_1d. Every value is computed by the interpreter's kernel for the MIL op
+ * the node means (mk_const_eval, on a scratch op); ops that only move elements run on element
+ * indices (iota) and the result picks the ONNX elements, so int64 data of any size moves
+ * exactly. What stays here has no MIL form: int64 arithmetic that leaves int32 (the
+ * interpreter's integer layout), integer Cast's wrap-around, float Mod (fmod), and the ops that
+ * only read a type (Shape, Size, reshapes). Constants are canonical (fp32, int64, bool);
+ * anything else returns MK_EUNSUPPORTED and is lowered normally. */
 #include <math.h>
 #include <string.h>
 
+#include "interp/const_eval.h"
 #include "onnx_int.h"
 
 /* Bounds on what folding may allocate: per result and for the whole import, so a tiny
@@ -79,6 +85,200 @@ static void next_idx(int64_t *idx, const mk_type *t)
     }
 }
 
+/* ---- MIL ops on constant operands, evaluated by the interpreter's kernels ---- */
+typedef struct mop {
+    ox_ctx *c;
+    mk_program *sp; /* scratch program holding the op and its operands */
+    mk_op *op;
+    int nofit; /* an int64 operand does not fit int32: the caller keeps its int64 path */
+    int oom;
+} mop;
+
+static void mop_begin(mop *m, ox_ctx *c, mk_op_kind k)
+{
+    memset(m, 0, sizeof *m);
+    m->c = c;
+    m->sp = mk_ir_program_new(c->p->alloc, c->p->spec_version);
+    m->op = m->sp ? mk_ir_op_new(m->sp, k, "fold") : NULL;
+    m->oom = !m->op;
+}
+
+static void mop_end(mop *m)
+{
+    mk_ir_program_free(m->sp);
+}
+
+static void mop_add(mop *m, const char *param, const mk_type *t, const void *d, size_t nb)
+{
+    if (m->oom) return;
+    mk_value *v = mk_ir_const_value(m->sp, t, d, nb, t->dtype != MK_DT_STRING);
+    if (!v || !mk_ir_op_add_input(m->sp, m->op, param, v)) m->oom = 1;
+}
+
+static int32_t *mop_i32_buf(mop *m, size_t n)
+{
+    int32_t *d = m->oom ? NULL : mk_arena_array(m->sp->arena, n ? n : 1, sizeof *d);
+    if (!d) m->oom = 1;
+    return d;
+}
+
+/* ONNX constant v as operand `param`: fp32 and bool as they are, int64 as int32. */
+static void mop_val(mop *m, const char *param, const ox_val *v)
+{
+    if (v->type.dtype != MK_DT_INT64) {
+        mop_add(m, param, &v->type, v->data, v->nbytes);
+        return;
+    }
+    size_t n = mk_onnx_numel(&v->type);
+    int32_t *d = mop_i32_buf(m, n);
+    if (!d) return;
+    for (size_t i = 0; i < n; i++) {
+        int64_t x = mk_onnx_cget_i(v, i);
+        m->nofit |= x < INT32_MIN || x > INT32_MAX;
+        d[i] = (int32_t)x;
+    }
+    mk_type t = v->type;
+    t.dtype = MK_DT_INT32;
+    mop_add(m, param, &t, d, n * 4);
+}
+
+/* An int32 operand of rank 1 (n values), or a scalar when n < 0 (one value). */
+static void mop_ints(mop *m, const char *param, int n, const int64_t *v)
+{
+    int k = n < 0 ? 1 : n;
+    int32_t *d = mop_i32_buf(m, (size_t)k);
+    if (!d) return;
+    for (int i = 0; i < k; i++) {
+        m->nofit |= v[i] < INT32_MIN || v[i] > INT32_MAX;
+        d[i] = (int32_t)v[i];
+    }
+    int64_t dim = k;
+    mk_type t = n < 0 ? mk_type_scalar(MK_DT_INT32) : mk_type_make(MK_DT_INT32, 1, &dim);
+    mop_add(m, param, &t, d, (size_t)k * 4);
+}
+
+static void mop_int(mop *m, const char *param, int64_t v)
+{
+    mop_ints(m, param, -1, &v);
+}
+
+static void mop_f32(mop *m, const char *param, float v)
+{
+    mk_type t = mk_type_scalar(MK_DT_FP32);
+    float *d = m->oom ? NULL : mk_arena_memdup(m->sp->arena, &v, 4);
+    if (!d) m->oom = 1;
+    mop_add(m, param, &t, d, 4);
+}
+
+static void mop_bool(mop *m, const char *param, int v)
+{
+    mk_type t = mk_type_scalar(MK_DT_BOOL);
+    uint8_t b = v != 0, *d = m->oom ? NULL : mk_arena_memdup(m->sp->arena, &b, 1);
+    if (!d) m->oom = 1;
+    mop_add(m, param, &t, d, 1);
+}
+
+static void mop_str(mop *m, const char *param, const char *s)
+{
+    mk_type t = mk_type_scalar(MK_DT_STRING);
+    mop_add(m, param, &t, &s, sizeof s);
+}
+
+/* The element indices base, base + 1, ... as an int32 tensor of the given shape: an op that
+ * only moves elements, run on it, says which source element each result element is. */
+static void mop_iota(mop *m, const char *param, int rank, const int64_t *dims, size_t base)
+{
+    mk_type t = mk_type_make(MK_DT_INT32, rank, dims);
+    size_t n = mk_onnx_numel(&t);
+    int32_t *d = mop_i32_buf(m, n);
+    if (!d) return;
+    m->nofit |= base + n > (size_t)INT32_MAX;
+    for (size_t i = 0; i < n; i++) d[i] = (int32_t)(base + i);
+    mop_add(m, param, &t, d, n * 4);
+}
+
+/* Evaluate the op (one output) into r, its payload in the scratch arena. MK_EUNSUPPORTED when
+ * an operand did not fit (m->nofit) or the evaluator declines (nothing is recorded in c). */
+static mk_status mop_run(mop *m, mk_const_out *r)
+{
+    mk_type t = mk_type_scalar(MK_DT_FP32);
+    if (!m->oom && !mk_ir_op_add_output(m->sp, m->op, NULL, &t)) m->oom = 1;
+    if (m->oom) return MK_OOM(m->c->err);
+    if (m->nofit) return MK_EUNSUPPORTED;
+    mk_err e;
+    memset(&e, 0, sizeof e);
+    mk_status st = mk_const_eval(m->op, m->c->p->alloc, m->sp->arena, FOLD_MAX_ELEMS, r, 1, &e);
+    if (st == MK_ENOMEM) return MK_OOM(m->c->err);
+    return st ? MK_EUNSUPPORTED : MK_OK;
+}
+
+/* An int32 result element at the int32 limits may have been clamped by the kernel: the caller
+ * then computes in int64. */
+static int saturated(const mk_const_out *r)
+{
+    if (r->type.dtype != MK_DT_INT32) return 0;
+    const int32_t *d = r->data;
+    for (size_t i = 0; i < r->nbytes / 4; i++)
+        if (d[i] == INT32_MIN || d[i] == INT32_MAX) return 1;
+    return 0;
+}
+
+/* Result r (fp32, fp16, int32 or bool) as the canonical constant o (fp32, int64, bool). */
+static mk_status mop_out(ox_ctx *c, const mk_const_out *r, ox_val *o)
+{
+    mk_type t = r->type;
+    t.dtype = t.dtype == MK_DT_INT32 ? MK_DT_INT64 : t.dtype == MK_DT_FP16 ? MK_DT_FP32 : t.dtype;
+    if (t.dtype != MK_DT_FP32 && t.dtype != MK_DT_INT64 && t.dtype != MK_DT_BOOL)
+        return MK_EUNSUPPORTED;
+    void *d;
+    mk_status st = alloc_out(c, o, &t, &d);
+    if (st != MK_OK) return st;
+    size_t n = mk_onnx_numel(&t);
+    for (size_t i = 0; i < n; i++) {
+        switch ((int)r->type.dtype) {
+        case MK_DT_FP16: ((float *)d)[i] = mk_f16_to_f32(((const uint16_t *)r->data)[i]); break;
+        case MK_DT_INT32: ((int64_t *)d)[i] = ((const int32_t *)r->data)[i]; break;
+        default: break;
+        }
+    }
+    if (r->type.dtype == t.dtype && n) memcpy(d, r->data, o->nbytes);
+    return MK_OK;
+}
+
+/* Run m and hand its result to o (mop_end included). */
+static mk_status mop_finish(mop *m, ox_val *o)
+{
+    mk_const_out r;
+    mk_status st = mop_run(m, &r);
+    if (st == MK_OK) st = mop_out(m->c, &r, o);
+    mop_end(m);
+    return st;
+}
+
+/* Run m, whose operands included iotas over src[0..n_src) in this order (bases counting on),
+ * and build o (of src[0]'s dtype) from the source elements its result names. */
+static mk_status mop_pick(mop *m, ox_val *const *src, int n_src, ox_val *o)
+{
+    mk_const_out r;
+    mk_status st = mop_run(m, &r);
+    ox_val *first = n_src ? src[0] : NULL;
+    void *d;
+    mk_type t = r.type;
+    if (st == MK_OK && (t.dtype != MK_DT_INT32 || !first)) st = MK_EUNSUPPORTED;
+    t.dtype = first ? first->type.dtype : MK_DT_INVALID;
+    if (st == MK_OK) st = alloc_out(m->c, o, &t, &d);
+    size_t n = st == MK_OK ? mk_onnx_numel(&t) : 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = (size_t)((const int32_t *)r.data)[i];
+        int k = 0;
+        while (k < n_src - 1 && j >= mk_onnx_numel(&src[k]->type))
+            j -= mk_onnx_numel(&src[k++]->type);
+        copy_el(src[k], d, i, j);
+    }
+    mop_end(m);
+    return st;
+}
+
 static int int_like(const ox_val *v)
 {
     return v->type.dtype == MK_DT_INT64 || v->type.dtype == MK_DT_BOOL;
@@ -103,7 +303,10 @@ typedef enum {
     F_XOR
 } binop;
 
-static mk_status fold_binary(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *o, int fmod_attr)
+/* What has no MIL form: int64 arithmetic whose operands or results leave int32 (the
+ * interpreter's integer layout), integer Mod with fmod=1 (truncated), float Mod (fmodf). */
+static mk_status fold_binary_direct(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *o,
+                                    int fmod_attr)
 {
     mk_type t;
     if (!mk_onnx_bcast(&a->type, &b->type, &t)) return MK_EUNSUPPORTED;
@@ -151,127 +354,164 @@ static mk_status fold_binary(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *
             }
             put(t.dtype, d, i, (double)r, r);
         } else {
-            double x = mk_onnx_cget_f(a, ia), y = mk_onnx_cget_f(b, ib), r = 0;
-            float fx = (float)x, fy = (float)y;
-            switch (op) {
-            case F_ADD: r = fx + fy; break;
-            case F_SUB: r = fx - fy; break;
-            case F_MUL: r = fx * fy; break;
-            case F_DIV: r = fx / fy; break;
-            case F_MOD: r = fmodf(fx, fy); break;
-            case F_POW: r = powf(fx, fy); break;
-            case F_MIN: r = fx < fy ? fx : fy; break;
-            case F_MAX: r = fx > fy ? fx : fy; break;
-            case F_EQ: r = fx == fy; break;
-            case F_LT: r = fx < fy; break;
-            case F_GT: r = fx > fy; break;
-            case F_LE: r = fx <= fy; break;
-            case F_GE: r = fx >= fy; break;
-            case F_AND:
-            case F_OR:
-            case F_XOR: return MK_EUNSUPPORTED;
-            }
+            if (op != F_MOD) return MK_EUNSUPPORTED;
+            double r = fmodf((float)mk_onnx_cget_f(a, ia), (float)mk_onnx_cget_f(b, ib));
             put(t.dtype, d, i, r, (int64_t)r);
         }
     }
     return MK_OK;
 }
 
+static const mk_op_kind bin_kinds[] = {
+    [F_ADD] = MK_OP_ADD,          [F_SUB] = MK_OP_SUB,           [F_MUL] = MK_OP_MUL,
+    [F_DIV] = MK_OP_REAL_DIV,     [F_MOD] = MK_OP_MOD,           [F_POW] = MK_OP_POW,
+    [F_MIN] = MK_OP_MINIMUM,      [F_MAX] = MK_OP_MAXIMUM,       [F_EQ] = MK_OP_EQUAL,
+    [F_LT] = MK_OP_LESS,          [F_GT] = MK_OP_GREATER,        [F_LE] = MK_OP_LESS_EQUAL,
+    [F_GE] = MK_OP_GREATER_EQUAL, [F_AND] = MK_OP_LOGICAL_AND,   [F_OR] = MK_OP_LOGICAL_OR,
+    [F_XOR] = MK_OP_LOGICAL_XOR,
+};
+
+/* Integer division, Mod and Pow that ONNX leaves undefined (a zero divisor, a negative or huge
+ * exponent) are not folded. */
+static int int_undefined(binop op, const ox_val *b, const mk_type *t)
+{
+    if ((op != F_DIV && op != F_MOD && op != F_POW) || mk_onnx_numel(t) == 0) return 0;
+    for (size_t i = 0, n = mk_onnx_numel(&b->type); i < n; i++) {
+        int64_t y = mk_onnx_cget_i(b, i);
+        if (op == F_POW ? y < 0 || y > 62 : y == 0) return 1;
+    }
+    return 0;
+}
+
+/* fp32 with fp32 and int64 with int64 (results within int32) run as the MIL op; bool with
+ * bool for the logical ops. */
+static mk_status fold_binary(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *o, int fmod_attr)
+{
+    mk_type t;
+    if (!mk_onnx_bcast(&a->type, &b->type, &t)) return MK_EUNSUPPORTED;
+    mk_dtype da = a->type.dtype, db = b->type.dtype;
+    int logic = op >= F_AND;
+    if (int_like(a) && int_like(b) && !logic && int_undefined(op, b, &t)) return MK_EUNSUPPORTED;
+    int mil = da == db && (logic ? da == MK_DT_BOOL
+                                 : da == MK_DT_INT64 ? !(op == F_MOD && fmod_attr)
+                                                     : da == MK_DT_FP32 && op != F_MOD);
+    if (mil) {
+        mop m;
+        mk_const_out r;
+        mop_begin(&m, c, bin_kinds[op]);
+        mop_val(&m, "x", a);
+        mop_val(&m, "y", b);
+        mk_status st = mop_run(&m, &r);
+        int direct = (st == MK_OK && saturated(&r)) || (st == MK_EUNSUPPORTED && m.nofit);
+        if (st == MK_OK && !direct) st = mop_out(c, &r, o);
+        mop_end(&m);
+        if (!direct) return st;
+    } else if (da == MK_DT_FP32 || db == MK_DT_FP32) {
+        if (da != db || op != F_MOD) return MK_EUNSUPPORTED;
+    }
+    return fold_binary_direct(c, op, a, b, o, fmod_attr);
+}
+
+static mk_status fold_reshape_like(ox_ctx *c, ox_val *a, ox_val *o, int rank, const int64_t *dims);
+
+/* Neg, Abs, Sign and Relu of int64 values beyond int32 (no MIL form in the int32 layout). */
+static int64_t unary_i64(const char *ot, int64_t x)
+{
+    if (strcmp(ot, "Neg") == 0) return (int64_t)(0 - (uint64_t)x);
+    if (strcmp(ot, "Abs") == 0) return x < 0 ? (int64_t)(0 - (uint64_t)x) : x;
+    if (strcmp(ot, "Sign") == 0) return (x > 0) - (x < 0);
+    return x < 0 ? 0 : x; /* Relu */
+}
+
 static mk_status fold_unary(ox_ctx *c, const char *ot, ox_val *a, ox_val *o)
 {
-    mk_type t = a->type;
-    int isint = a->type.dtype == MK_DT_INT64;
-    if (strcmp(ot, "Not") == 0) {
-        if (a->type.dtype != MK_DT_BOOL) return MK_EUNSUPPORTED;
-    } else if (a->type.dtype == MK_DT_BOOL) {
-        return MK_EUNSUPPORTED;
-    }
+    static const struct {
+        const char *name;
+        mk_op_kind f, i; /* the MIL op for fp32 and for int64 (MK_OP__COUNT: none) */
+    } tab[] = {{"Neg", MK_OP_MUL, MK_OP_MUL},
+               {"Abs", MK_OP_ABS, MK_OP_ABS},
+               {"Sqrt", MK_OP_SQRT, MK_OP__COUNT},
+               {"Floor", MK_OP_FLOOR, MK_OP_IDENTITY},
+               {"Ceil", MK_OP_CEIL, MK_OP_IDENTITY},
+               {"Round", MK_OP_ROUND, MK_OP_IDENTITY},
+               {"Reciprocal", MK_OP_INVERSE, MK_OP__COUNT},
+               {"Exp", MK_OP_EXP, MK_OP__COUNT},
+               {"Log", MK_OP_LOG, MK_OP__COUNT},
+               {"Relu", MK_OP_RELU, MK_OP_MAXIMUM},
+               {"Sign", MK_OP_SIGN, MK_OP_SIGN},
+               {"Not", MK_OP_LOGICAL_NOT, MK_OP_LOGICAL_NOT}};
+    mk_dtype dt = a->type.dtype;
+    int is_not = strcmp(ot, "Not") == 0;
+    if (is_not != (dt == MK_DT_BOOL)) return MK_EUNSUPPORTED;
+    size_t k = 0;
+    while (k < sizeof tab / sizeof *tab && strcmp(ot, tab[k].name) != 0) k++;
+    if (k == sizeof tab / sizeof *tab) return MK_EUNSUPPORTED;
+    mk_op_kind kind = dt == MK_DT_FP32 ? tab[k].f : tab[k].i;
+    if (kind == MK_OP__COUNT) return MK_EUNSUPPORTED;
+    if (kind == MK_OP_IDENTITY) /* integers are their own floor, ceil and round */
+        return fold_reshape_like(c, a, o, a->type.rank, a->type.dims);
+    mop m;
+    mk_const_out r;
+    mop_begin(&m, c, kind);
+    mop_val(&m, "x", a);
+    if (kind == MK_OP_MUL && dt == MK_DT_FP32) mop_f32(&m, "y", -1.0f);
+    if (kind == MK_OP_MUL && dt == MK_DT_INT64) mop_int(&m, "y", -1);
+    if (kind == MK_OP_MAXIMUM) mop_int(&m, "y", 0);
+    if (kind == MK_OP_INVERSE || kind == MK_OP_LOG) mop_f32(&m, "epsilon", 0.0f);
+    mk_status st = mop_run(&m, &r);
+    int direct = dt == MK_DT_INT64 &&
+                 ((st == MK_OK && saturated(&r)) || (st == MK_EUNSUPPORTED && m.nofit));
+    if (st == MK_OK && !direct) st = mop_out(c, &r, o);
+    mop_end(&m);
+    if (!direct) return st;
     void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    size_t n = mk_onnx_numel(&t);
-    for (size_t i = 0; i < n; i++) {
-        if (isint || a->type.dtype == MK_DT_BOOL) {
-            int64_t x = mk_onnx_cget_i(a, i), r;
-            if (strcmp(ot, "Neg") == 0)
-                r = (int64_t)(0 - (uint64_t)x);
-            else if (strcmp(ot, "Abs") == 0)
-                r = x < 0 ? (int64_t)(0 - (uint64_t)x) : x;
-            else if (strcmp(ot, "Not") == 0)
-                r = !x;
-            else if (strcmp(ot, "Sign") == 0)
-                r = (x > 0) - (x < 0);
-            else if (strcmp(ot, "Identity") == 0 || strcmp(ot, "Floor") == 0 ||
-                     strcmp(ot, "Ceil") == 0 || strcmp(ot, "Round") == 0 || strcmp(ot, "Relu") == 0)
-                r = strcmp(ot, "Relu") == 0 && x < 0 ? 0 : x;
-            else
-                return MK_EUNSUPPORTED;
-            put(t.dtype, d, i, (double)r, r);
-        } else {
-            float x = (float)mk_onnx_cget_f(a, i), r;
-            if (strcmp(ot, "Neg") == 0)
-                r = -x;
-            else if (strcmp(ot, "Abs") == 0)
-                r = fabsf(x);
-            else if (strcmp(ot, "Sqrt") == 0)
-                r = sqrtf(x);
-            else if (strcmp(ot, "Floor") == 0)
-                r = floorf(x);
-            else if (strcmp(ot, "Ceil") == 0)
-                r = ceilf(x);
-            else if (strcmp(ot, "Round") == 0)
-                r = nearbyintf(x);
-            else if (strcmp(ot, "Reciprocal") == 0)
-                r = 1.0f / x;
-            else if (strcmp(ot, "Exp") == 0)
-                r = expf(x);
-            else if (strcmp(ot, "Log") == 0)
-                r = logf(x);
-            else if (strcmp(ot, "Relu") == 0)
-                r = x > 0 ? x : 0;
-            else if (strcmp(ot, "Identity") == 0)
-                r = x;
-            else if (strcmp(ot, "Sign") == 0)
-                r = (float)((x > 0) - (x < 0));
-            else
-                return MK_EUNSUPPORTED;
-            put(t.dtype, d, i, r, 0);
-        }
-    }
+    if ((st = alloc_out(c, o, &a->type, &d)) != MK_OK) return st;
+    for (size_t i = 0, n = mk_onnx_numel(&a->type); i < n; i++)
+        ((int64_t *)d)[i] = unary_i64(ot, mk_onnx_cget_i(a, i));
     return MK_OK;
 }
 
+/* Cast runs as MIL cast to fp32, fp16 (read back as fp32), bool or int32; the wrap-around of
+ * an integer target narrower or wider than int32 has no MIL form (MIL's cast clamps) and is
+ * applied here, and values beyond int32 are cast in int64. */
 static mk_status fold_cast(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_val *o)
 {
     int to = (int)mk_onnx_attr_i(n, "to", 0);
     mk_dtype dt = mk_onnx_const_dtype(to);
     if (dt == MK_DT_INVALID) return MK_EUNSUPPORTED;
+    mop m;
+    mk_const_out r;
+    mop_begin(&m, c, MK_OP_CAST);
+    mop_val(&m, "x", a);
+    mop_str(&m, "dtype", dt == MK_DT_BOOL ? "bool" : dt == MK_DT_INT64 ? "int32" : to == 10 ? "fp16" : "fp32");
+    mk_status st = mop_run(&m, &r);
+    int direct = (st == MK_OK && dt == MK_DT_INT64 && saturated(&r)) ||
+                 (st == MK_EUNSUPPORTED && m.nofit);
+    if (st == MK_OK && !direct) st = mop_out(c, &r, o);
+    mop_end(&m);
+    if (!direct && (st != MK_OK || dt != MK_DT_INT64)) return st;
     mk_type t = a->type;
     t.dtype = dt;
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
+    void *d = (void *)o->data;
+    if (direct && (st = alloc_out(c, o, &t, &d)) != MK_OK) return st;
     size_t n_el = mk_onnx_numel(&t);
     for (size_t i = 0; i < n_el; i++) {
-        if (dt == MK_DT_FP32) {
+        if (dt != MK_DT_INT64) {
             float f = (float)mk_onnx_cget_f(a, i);
-            if (to == 10) f = mk_round_f16(f);
-            put(dt, d, i, f, 0);
-        } else if (dt == MK_DT_BOOL) {
-            put(dt, d, i, 0, mk_onnx_cget_f(a, i) != 0);
-        } else {
-            int64_t x = mk_onnx_cget_i(a, i);
-            switch (to) { /* wrap to the target width */
-            case 2: x = (uint8_t)x; break;
-            case 3: x = (int8_t)x; break;
-            case 4: x = (uint16_t)x; break;
-            case 5: x = (int16_t)x; break;
-            case 6: x = (int32_t)x; break;
-            case 12: x = (uint32_t)x; break;
-            default: break;
-            }
-            put(dt, d, i, 0, x);
+            put(dt, d, i, to == 10 ? mk_round_f16(f) : f, f != 0);
+            continue;
         }
+        int64_t x = direct ? mk_onnx_cget_i(a, i) : ((int64_t *)d)[i];
+        switch (to) { /* wrap to the target width */
+        case 2: x = (uint8_t)x; break;
+        case 3: x = (int8_t)x; break;
+        case 4: x = (uint16_t)x; break;
+        case 5: x = (int16_t)x; break;
+        case 6: x = (int32_t)x; break;
+        case 12: x = (uint32_t)x; break;
+        default: break;
+        }
+        ((int64_t *)d)[i] = x;
     }
     return MK_OK;
 }
@@ -321,54 +561,35 @@ static mk_status fold_concat(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, i
             if (k != ax && in[i]->type.dims[k] != t.dims[k]) return MK_EUNSUPPORTED;
         t.dims[ax] += in[i]->type.dims[ax];
     }
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    size_t outer = 1, inner = 1;
-    for (int k = 0; k < ax; k++) outer *= (size_t)t.dims[k];
-    for (int k = ax + 1; k < rank; k++) inner *= (size_t)t.dims[k];
-    size_t es = (size_t)esize(t.dtype), pos = 0;
-    for (size_t ou = 0; ou < outer; ou++)
-        for (int i = 0; i < n_in; i++) {
-            if (!in[i] || in[i]->type.rank != rank) continue;
-            size_t chunk = (size_t)in[i]->type.dims[ax] * inner * es;
-            memcpy((char *)d + pos, (const char *)in[i]->data + ou * chunk, chunk);
-            pos += chunk;
-        }
-    return MK_OK;
+    mop m;
+    ox_val **src = mk_arena_array(c->p->arena, (size_t)n_in, sizeof *src);
+    int n_src = 0;
+    size_t base = 0;
+    if (!src) return MK_OOM(c->err);
+    mop_begin(&m, c, MK_OP_CONCAT);
+    for (int i = 0; i < n_in; i++) {
+        if (!in[i] || in[i]->type.rank != rank) continue;
+        mop_iota(&m, "values", rank, in[i]->type.dims, base);
+        base += mk_onnx_numel(&in[i]->type);
+        src[n_src++] = in[i];
+    }
+    mop_int(&m, "axis", ax);
+    mop_bool(&m, "interleave", 0);
+    return mop_pick(&m, src, n_src, o);
 }
 
 static mk_status fold_gather(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_val *ix, ox_val *o)
 {
     int ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), a->type.rank, &ax) || a->type.rank == 0 ||
-        ix->type.dtype != MK_DT_INT64)
+        ix->type.dtype != MK_DT_INT64 || a->type.rank - 1 + ix->type.rank > MK_MAX_RANK)
         return MK_EUNSUPPORTED;
-    int r = a->type.rank - 1 + ix->type.rank;
-    if (r > MK_MAX_RANK) return MK_EUNSUPPORTED;
-    mk_type t = mk_type_make(a->type.dtype, r, NULL);
-    int k = 0;
-    for (int i = 0; i < ax; i++) t.dims[k++] = a->type.dims[i];
-    for (int i = 0; i < ix->type.rank; i++) t.dims[k++] = ix->type.dims[i];
-    for (int i = ax + 1; i < a->type.rank; i++) t.dims[k++] = a->type.dims[i];
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    size_t outer = 1, inner = 1, ni = mk_onnx_numel(&ix->type);
-    int64_t dim = a->type.dims[ax];
-    for (int i = 0; i < ax; i++) outer *= (size_t)a->type.dims[i];
-    for (int i = ax + 1; i < a->type.rank; i++) inner *= (size_t)a->type.dims[i];
-    size_t es = (size_t)esize(t.dtype);
-    for (size_t ou = 0; ou < outer; ou++)
-        for (size_t j = 0; j < ni; j++) {
-            int64_t q = mk_onnx_cget_i(ix, j);
-            if (q < 0) q += dim;
-            if (q < 0 || q >= dim) return MK_EUNSUPPORTED;
-            memcpy((char *)d + ((ou * ni + j) * inner) * es,
-                   (const char *)a->data + ((ou * (size_t)dim + (size_t)q) * inner) * es,
-                   inner * es);
-        }
-    return MK_OK;
+    mop m;
+    mop_begin(&m, c, MK_OP_GATHER);
+    mop_iota(&m, "x", a->type.rank, a->type.dims, 0);
+    mop_val(&m, "indices", ix);
+    mop_int(&m, "axis", ax);
+    return mop_pick(&m, &a, 1, o);
 }
 
 /* Slice on constants, with the ONNX clamping rules. */
@@ -396,7 +617,8 @@ static mk_status fold_slice(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, in
         if (n_in > 4 && in[4]) nsp = ints_of(in[4], sp, MK_MAX_RANK);
         if (ns < 0 || ne != ns) return MK_EUNSUPPORTED;
     }
-    int64_t b[MK_MAX_RANK], s[MK_MAX_RANK];
+    int64_t b[MK_MAX_RANK], s[MK_MAX_RANK], e[MK_MAX_RANK];
+    uint8_t em[MK_MAX_RANK];
     mk_type t = a->type;
     for (int i = 0; i < r; i++) b[i] = 0, s[i] = 1;
     for (int k = 0; k < ns; k++) {
@@ -406,65 +628,61 @@ static mk_status fold_slice(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, in
         if (step == 0) return MK_EUNSUPPORTED;
         int64_t bs = st_[k], es_ = en[k];
         int64_t len = ox_slice_axis(dim, &bs, &es_, &step);
-        b[axis] = bs, s[axis] = step;
+        b[axis] = len ? bs : 0, s[axis] = len ? step : 1;
         t.dims[axis] = len;
     }
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    size_t n_el = mk_onnx_numel(&t);
-    int64_t idx[MK_MAX_RANK] = {0};
-    for (size_t i = 0; i < n_el; i++, next_idx(idx, &t)) {
-        size_t off = 0;
-        for (int k = 0; k < r; k++)
-            off = off * (size_t)a->type.dims[k] + (size_t)(b[k] + idx[k] * s[k]);
-        copy_el(a, d, i, off);
+    /* as slice_by_index: the end one step past the last element taken (end_mask when that is
+     * before the first element) */
+    for (int i = 0; i < r; i++) {
+        e[i] = b[i] + t.dims[i] * s[i];
+        em[i] = e[i] < 0;
     }
-    return MK_OK;
+    mop m;
+    int64_t dr = r;
+    mk_type mt = mk_type_make(MK_DT_BOOL, 1, &dr);
+    mop_begin(&m, c, MK_OP_SLICE_BY_INDEX);
+    mop_iota(&m, "x", r, a->type.dims, 0);
+    mop_ints(&m, "begin", r, b);
+    mop_ints(&m, "end", r, e);
+    mop_ints(&m, "stride", r, s);
+    uint8_t *emd = m.oom ? NULL : mk_arena_memdup(m.sp->arena, em, (size_t)r + 1);
+    if (!emd) m.oom = 1;
+    mop_add(&m, "end_mask", &mt, emd, (size_t)r);
+    return mop_pick(&m, &a, 1, o);
 }
 
 static mk_status fold_transpose(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_val *o)
 {
-    int r = a->type.rank, perm[MK_MAX_RANK];
+    int r = a->type.rank;
+    int64_t perm[MK_MAX_RANK];
     const int64_t *pv;
     int np = mk_onnx_attr_ints(n, "perm", &pv);
-    for (int i = 0; i < r; i++) perm[i] = np == r ? (int)pv[i] : r - 1 - i;
-    mk_type t = a->type;
-    for (int i = 0; i < r; i++) {
-        if (perm[i] < 0 || perm[i] >= r) return MK_EUNSUPPORTED;
-        t.dims[i] = a->type.dims[perm[i]];
-    }
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    size_t n_el = mk_onnx_numel(&t), stride[MK_MAX_RANK];
-    size_t acc = 1;
-    for (int i = r - 1; i >= 0; i--) stride[i] = acc, acc *= (size_t)a->type.dims[i];
-    int64_t idx[MK_MAX_RANK] = {0};
-    for (size_t i = 0; i < n_el; i++, next_idx(idx, &t)) {
-        size_t off = 0;
-        for (int k = 0; k < r; k++) off += (size_t)idx[k] * stride[perm[k]];
-        copy_el(a, d, i, off);
-    }
-    return MK_OK;
+    for (int i = 0; i < r; i++) perm[i] = np == r ? pv[i] : r - 1 - i;
+    mop m;
+    mop_begin(&m, c, MK_OP_TRANSPOSE);
+    mop_iota(&m, "x", r, a->type.dims, 0);
+    mop_ints(&m, "perm", r, perm);
+    return mop_pick(&m, &a, 1, o);
 }
 
-/* Expand / Tile / Where share a broadcast copy. */
+/* Expand is a tile of x with its rank raised to the result's (size-1 axes repeated). */
 static mk_status fold_expand(ox_ctx *c, ox_val *a, ox_val *shape, ox_val *o)
 {
-    int64_t sh[MK_MAX_RANK];
+    int64_t sh[MK_MAX_RANK], xd[MK_MAX_RANK], reps[MK_MAX_RANK];
     int ns = ints_of(shape, sh, MK_MAX_RANK);
     if (ns < 0) return MK_EUNSUPPORTED;
     mk_type st = mk_type_make(a->type.dtype, ns, sh), t;
     if (!mk_onnx_bcast(&a->type, &st, &t)) return MK_EUNSUPPORTED;
-    void *d;
-    mk_status s = alloc_out(c, o, &t, &d);
-    if (s != MK_OK) return s;
-    size_t n_el = mk_onnx_numel(&t);
-    int64_t idx[MK_MAX_RANK] = {0};
-    for (size_t i = 0; i < n_el; i++, next_idx(idx, &t))
-        copy_el(a, d, i, bidx(&a->type, idx, t.rank));
-    return MK_OK;
+    int lead = t.rank - a->type.rank;
+    for (int i = 0; i < t.rank; i++) {
+        xd[i] = i < lead ? 1 : a->type.dims[i - lead];
+        reps[i] = xd[i] == 1 ? t.dims[i] : 1;
+    }
+    mop m;
+    mop_begin(&m, c, MK_OP_TILE);
+    mop_iota(&m, "x", t.rank, xd, 0);
+    mop_ints(&m, "reps", t.rank, reps);
+    return mop_pick(&m, &a, 1, o);
 }
 
 static mk_status fold_tile(ox_ctx *c, ox_val *a, ox_val *reps, ox_val *o)
@@ -472,42 +690,25 @@ static mk_status fold_tile(ox_ctx *c, ox_val *a, ox_val *reps, ox_val *o)
     int64_t rp[MK_MAX_RANK];
     int nr = ints_of(reps, rp, MK_MAX_RANK), r = a->type.rank;
     if (nr != r) return MK_EUNSUPPORTED;
-    mk_type t = a->type;
-    for (int i = 0; i < r; i++) {
-        if (rp[i] < 0 || !mk_mul_i64(t.dims[i], rp[i], &t.dims[i])) return MK_EUNSUPPORTED;
-    }
-    void *d;
-    mk_status s = alloc_out(c, o, &t, &d);
-    if (s != MK_OK) return s;
-    size_t n_el = mk_onnx_numel(&t);
-    int64_t idx[MK_MAX_RANK] = {0};
-    for (size_t i = 0; i < n_el; i++, next_idx(idx, &t)) {
-        size_t off = 0;
-        for (int k = 0; k < r; k++)
-            off = off * (size_t)a->type.dims[k] + (size_t)(idx[k] % a->type.dims[k]);
-        copy_el(a, d, i, off);
-    }
-    return MK_OK;
+    for (int i = 0; i < r; i++)
+        if (rp[i] < 0) return MK_EUNSUPPORTED;
+    mop m;
+    mop_begin(&m, c, MK_OP_TILE);
+    mop_iota(&m, "x", r, a->type.dims, 0);
+    mop_ints(&m, "reps", r, rp);
+    return mop_pick(&m, &a, 1, o);
 }
 
 static mk_status fold_where(ox_ctx *c, ox_val *cd, ox_val *a, ox_val *b, ox_val *o)
 {
-    mk_type t1, t;
-    if (!mk_onnx_bcast(&cd->type, &a->type, &t1) || !mk_onnx_bcast(&t1, &b->type, &t) ||
-        a->type.dtype != b->type.dtype)
-        return MK_EUNSUPPORTED;
-    t.dtype = a->type.dtype;
-    void *d;
-    mk_status s = alloc_out(c, o, &t, &d);
-    if (s != MK_OK) return s;
-    size_t n_el = mk_onnx_numel(&t);
-    int64_t idx[MK_MAX_RANK] = {0};
-    for (size_t i = 0; i < n_el; i++, next_idx(idx, &t)) {
-        int pick = mk_onnx_cget_i(cd, bidx(&cd->type, idx, t.rank)) != 0;
-        ox_val *src = pick ? a : b;
-        copy_el(src, d, i, bidx(&src->type, idx, t.rank));
-    }
-    return MK_OK;
+    if (a->type.dtype != b->type.dtype || cd->type.dtype != MK_DT_BOOL) return MK_EUNSUPPORTED;
+    ox_val *src[2] = {a, b};
+    mop m;
+    mop_begin(&m, c, MK_OP_SELECT);
+    mop_val(&m, "cond", cd);
+    mop_iota(&m, "a", a->type.rank, a->type.dims, 0);
+    mop_iota(&m, "b", b->type.rank, b->type.dims, mk_onnx_numel(&a->type));
+    return mop_pick(&m, src, 2, o);
 }
 
 static mk_status fold_range(ox_ctx *c, ox_val *s, ox_val *l, ox_val *dl, ox_val *o)
@@ -515,32 +716,40 @@ static mk_status fold_range(ox_ctx *c, ox_val *s, ox_val *l, ox_val *dl, ox_val 
     if (mk_onnx_numel(&s->type) != 1 || mk_onnx_numel(&l->type) != 1 ||
         mk_onnx_numel(&dl->type) != 1)
         return MK_EUNSUPPORTED;
-    mk_type t = mk_type_make(s->type.dtype, 1, NULL);
+    mop m;
+    mop_begin(&m, c, MK_OP_RANGE_1D);
     if (s->type.dtype == MK_DT_INT64) {
         int64_t a = mk_onnx_cget_i(s, 0), b = mk_onnx_cget_i(l, 0), d = mk_onnx_cget_i(dl, 0);
-        if (d == 0) return MK_EUNSUPPORTED;
-        double cnt = ceil(((double)b - (double)a) / (double)d);
-        t.dims[0] = cnt > 0 ? (int64_t)cnt : 0;
-        if (t.dims[0] > (int64_t)FOLD_MAX_ELEMS) return MK_EUNSUPPORTED;
-        void *p;
-        mk_status st = alloc_out(c, o, &t, &p);
-        if (st != MK_OK) return st;
-        for (int64_t i = 0; i < t.dims[0]; i++) ((int64_t *)p)[i] = a + i * d;
-        return MK_OK;
+        mop_int(&m, "start", a);
+        mop_int(&m, "end", b);
+        mop_int(&m, "step", d);
+        if (m.nofit) { /* int64 beyond int32 */
+            mop_end(&m);
+            if (d == 0) return MK_EUNSUPPORTED;
+            double cnt = ceil(((double)b - (double)a) / (double)d);
+            mk_type t = mk_type_make(MK_DT_INT64, 1, NULL);
+            t.dims[0] = cnt > 0 ? (int64_t)cnt : 0;
+            if (t.dims[0] > (int64_t)FOLD_MAX_ELEMS) return MK_EUNSUPPORTED;
+            void *p;
+            mk_status st = alloc_out(c, o, &t, &p);
+            if (st != MK_OK) return st;
+            for (int64_t i = 0; i < t.dims[0]; i++) ((int64_t *)p)[i] = a + i * d;
+            return MK_OK;
+        }
+    } else {
+        float a = (float)mk_onnx_cget_f(s, 0), b = (float)mk_onnx_cget_f(l, 0);
+        if (!(a == a) || !(b == b)) {
+            mop_end(&m);
+            return MK_EUNSUPPORTED;
+        }
+        mop_f32(&m, "start", a);
+        mop_f32(&m, "end", b);
+        mop_f32(&m, "step", (float)mk_onnx_cget_f(dl, 0));
     }
-    float a = (float)mk_onnx_cget_f(s, 0), b = (float)mk_onnx_cget_f(l, 0),
-          d = (float)mk_onnx_cget_f(dl, 0);
-    if (d == 0 || !(a == a) || !(b == b)) return MK_EUNSUPPORTED;
-    double cnt = ceil(((double)b - (double)a) / (double)d);
-    t.dims[0] = cnt > 0 ? (int64_t)cnt : 0;
-    if (t.dims[0] > (int64_t)FOLD_MAX_ELEMS) return MK_EUNSUPPORTED;
-    void *p;
-    mk_status st = alloc_out(c, o, &t, &p);
-    if (st != MK_OK) return st;
-    for (int64_t i = 0; i < t.dims[0]; i++) ((float *)p)[i] = a + (float)i * d;
-    return MK_OK;
+    return mop_finish(&m, o);
 }
 
+/* ConstantOfShape is a fill of the value's index. */
 static mk_status fold_const_of_shape(ox_ctx *c, const Onnx__NodeProto *n, ox_val *s, ox_val *o)
 {
     int64_t sh[MK_MAX_RANK];
@@ -561,13 +770,12 @@ static mk_status fold_const_of_shape(ox_ctx *c, const Onnx__NodeProto *n, ox_val
         fill.type = mk_type_scalar(MK_DT_FP32);
         fill.data = &zero;
     }
-    mk_type t = mk_type_make(fill.type.dtype, ns, sh);
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    size_t n_el = mk_onnx_numel(&t);
-    for (size_t i = 0; i < n_el; i++) copy_el(&fill, d, i, 0);
-    return MK_OK;
+    ox_val *src = &fill;
+    mop m;
+    mop_begin(&m, c, MK_OP_FILL);
+    mop_ints(&m, "shape", ns, sh);
+    mop_int(&m, "value", 0);
+    return mop_pick(&m, &src, 1, o);
 }
 
 static mk_status fold_reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
@@ -605,8 +813,24 @@ static mk_status fold_reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, i
         else if (keep)
             t.dims[t.rank++] = 1;
     }
+    mop m;
+    mk_const_out res;
+    int64_t rax[MK_MAX_RANK];
+    int nr = 0;
+    for (int i = 0; i < r; i++)
+        if (red[i]) rax[nr++] = i;
+    mop_begin(&m, c, prod ? MK_OP_REDUCE_PROD : MK_OP_REDUCE_SUM);
+    mop_val(&m, "x", a);
+    if (r) mop_ints(&m, "axes", nr, rax);
+    mop_bool(&m, "keep_dims", keep);
+    mk_status st = mop_run(&m, &res);
+    int direct = (st == MK_OK && saturated(&res)) || (st == MK_EUNSUPPORTED && m.nofit);
+    if (st == MK_OK && !direct) st = mop_out(c, &res, o);
+    mop_end(&m);
+    if (!direct) return st;
+    /* int64 beyond int32: summed in double as the kernel does */
     void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
+    st = alloc_out(c, o, &t, &d);
     if (st != MK_OK) return st;
     size_t n_out = mk_onnx_numel(&t), n_el = mk_onnx_numel(&a->type);
     double *acc = mk_arena_array(c->p->arena, n_out ? n_out : 1, sizeof *acc);
@@ -729,25 +953,28 @@ static mk_status fold_shape(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_v
     return mk_onnx_set_const(c, o, &t, dims);
 }
 
-/* NonZero of a constant: [rank, count] int64 indices in row-major order. */
+/* NonZero of a constant: [rank, count] int64 indices in row-major order (MIL non_zero gives
+ * [count, rank]: a transpose follows; a scalar counts as one element of rank 1). */
 static mk_status fold_non_zero(ox_ctx *c, ox_val *a, ox_val *o)
 {
-    size_t n = mk_onnx_numel(&a->type), cnt = 0;
-    int r = a->type.rank ? a->type.rank : 1;
-    for (size_t i = 0; i < n; i++) cnt += mk_onnx_cget_f(a, i) != 0;
-    int64_t dims[2] = {r, (int64_t)cnt};
-    mk_type t = mk_type_make(MK_DT_INT64, 2, dims);
-    void *d;
-    mk_status st = alloc_out(c, o, &t, &d);
-    if (st != MK_OK) return st;
-    int64_t idx[MK_MAX_RANK] = {0};
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++, next_idx(idx, &a->type)) {
-        if (mk_onnx_cget_f(a, i) == 0) continue;
-        for (int j = 0; j < r; j++) ((int64_t *)d)[(size_t)j * cnt + k] = a->type.rank ? idx[j] : 0;
-        k++;
+    mop m;
+    mk_const_out r;
+    ox_val x = *a;
+    if (x.type.rank == 0) x.type = mk_type_make(x.type.dtype, 1, (const int64_t[]){1});
+    mop_begin(&m, c, MK_OP_NON_ZERO);
+    mop_val(&m, "x", &x);
+    mk_status st = mop_run(&m, &r);
+    if (st != MK_OK) {
+        mop_end(&m);
+        return st;
     }
-    return MK_OK;
+    mop t;
+    mop_begin(&t, c, MK_OP_TRANSPOSE);
+    mop_add(&t, "x", &r.type, r.data, r.nbytes);
+    mop_ints(&t, "perm", 2, (const int64_t[]){1, 0});
+    st = mop_finish(&t, o);
+    mop_end(&m);
+    return st;
 }
 
 mk_status mk_onnx_fold(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val **out,

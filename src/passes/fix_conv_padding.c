@@ -9,61 +9,6 @@
 
 #include "passes_int.h"
 
-typedef struct geo {
-    int ns;
-    int64_t in[3], k[3], s[3], d[3], pad[6];
-} geo;
-
-static int get(const mk_op *op, geo *g)
-{
-    const mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
-    const char *pt = mk_ir_arg_str(op, "pad_type");
-    if (op->kind != MK_OP_CONV || !x || !w || !pt || strcmp(pt, "custom") != 0) return 0;
-    if (x->type.rank < 3 || x->type.rank > 5 || w->type.rank != x->type.rank) return 0;
-    memset(g, 0, sizeof *g);
-    g->ns = x->type.rank - 2;
-    int64_t v[6];
-    int n;
-    for (int i = 0; i < g->ns; i++) {
-        g->in[i] = x->type.dims[2 + i];
-        g->k[i] = w->type.dims[2 + i];
-        g->s[i] = g->d[i] = 1;
-        if (g->in[i] < 0 || g->k[i] <= 0) return 0;
-    }
-    if (mk_ir_arg(op, "strides") && !(mk_ir_arg_i64s(op, "strides", v, 3, &n) && n == g->ns))
-        return 0;
-    if (mk_ir_arg(op, "strides"))
-        for (int i = 0; i < n; i++) g->s[i] = v[i];
-    if (mk_ir_arg(op, "dilations") && !(mk_ir_arg_i64s(op, "dilations", v, 3, &n) && n == g->ns))
-        return 0;
-    if (mk_ir_arg(op, "dilations"))
-        for (int i = 0; i < n; i++) g->d[i] = v[i];
-    if (!mk_ir_arg_i64s(op, "pad", g->pad, 6, &n) || n != 2 * g->ns) return 0;
-    for (int i = 0; i < g->ns; i++)
-        if (g->s[i] <= 0 || g->d[i] <= 0) return 0;
-    return 1;
-}
-
-/* Needed trailing pad per axis; returns 1 when some axis declares more than it needs. */
-static int normalise(const geo *g, int64_t *pe)
-{
-    int changed = 0;
-    for (int i = 0; i < g->ns; i++) {
-        int64_t keff = (g->k[i] - 1) * g->d[i] + 1, pbeg = g->pad[2 * i], e = g->pad[2 * i + 1];
-        int64_t span = g->in[i] + pbeg + e - keff;
-        pe[i] = e;
-        if (span < 0) return 0;
-        int64_t out = span / g->s[i] + 1;
-        int64_t need = (out - 1) * g->s[i] + keff - g->in[i] - pbeg;
-        if (need < 0) need = 0;
-        if (need < e) {
-            pe[i] = need;
-            changed = 1;
-        }
-    }
-    return changed;
-}
-
 static void rebind(mk_op *op, const char *param, mk_value *v)
 {
     for (int i = 0; i < op->n_inputs; i++)
@@ -76,13 +21,12 @@ static void rebind(mk_op *op, const char *param, mk_value *v)
 static int trim(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    geo g;
-    int64_t pe[3];
-    if (!get(op, &g) || !normalise(&g, pe)) return 0;
+    mk_conv_pad g;
+    if (!mk_ir_conv_unused_pad(op, &g)) return 0;
     int32_t pad[6];
     for (int i = 0; i < g.ns; i++) {
         pad[2 * i] = (int32_t)g.pad[2 * i];
-        pad[2 * i + 1] = (int32_t)pe[i];
+        pad[2 * i + 1] = (int32_t)g.need[i];
     }
     pb b;
     mk_pb_init(&b, p, op, e);
@@ -99,15 +43,14 @@ int mk_pass_fix_conv_padding(mk_program *p, mk_err *e)
 static int explicit_pad(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    geo g;
-    int64_t pe[3];
-    if (!get(op, &g) || !normalise(&g, pe)) return 0;
+    mk_conv_pad g;
+    if (!mk_ir_conv_unused_pad(op, &g)) return 0;
     const mk_value *x = mk_ir_arg(op, "x");
     int32_t pad[6];
     int any = 0;
     for (int i = 0; i < g.ns; i++) {
         pad[2 * i] = (int32_t)g.pad[2 * i];
-        pad[2 * i + 1] = (int32_t)pe[i];
+        pad[2 * i + 1] = (int32_t)g.need[i];
         any |= pad[2 * i] | pad[2 * i + 1];
     }
     pb b;

@@ -9,21 +9,10 @@
 
 #include "passes_int.h"
 
-static int has_nonzero_bias(const mk_op *op)
-{
-    const mk_value *b = mk_ir_arg(op, "bias");
-    size_t n = 0;
-    if (!b) return 0;
-    if (!b->cst || !mk_type_numel(&b->type, &n)) return 1;
-    for (size_t i = 0; i < n; i++)
-        if (mk_const_get_f64(b, i) != 0.0) return 1;
-    return 0;
-}
-
 static int is_target(const mk_op *op)
 {
-    const mk_value *x = mk_ir_arg(op, "x");
-    return op->kind == MK_OP_CONV_TRANSPOSE && x && x->type.rank == 3 && has_nonzero_bias(op);
+    int fixable = 0;
+    return mk_ir_conv_transpose_1d_bias(op, &fixable);
 }
 
 /* A 1-D int parameter extended by one trailing value (ext) per spatial axis. */
@@ -45,16 +34,11 @@ static const char *const lifted[] = {"strides", "dilations", "pad", "output_shap
 static int lift(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if (!is_target(op)) return 0;
+    int fixable = 0;
+    if (!mk_ir_conv_transpose_1d_bias(op, &fixable) || !fixable) return 0;
     pb b;
     mk_pb_init(&b, p, op, e);
     mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
-    if (!w || w->type.rank != 3) return 0;
-    for (int i = 0; i < 4; i++) {
-        int64_t v[4];
-        int n;
-        if (mk_ir_arg(op, lifted[i]) && !mk_ir_arg_i64s(op, lifted[i], v, 4, &n)) return 0;
-    }
     mk_value *ax = mk_pb_i32s(&b, "h1_axes", 1, (int32_t[]){-1});
     mk_op *ex = mk_pb_op(&b, MK_OP_EXPAND_DIMS, "h1_x_2d");
     mk_pb_in(&b, ex, "x", x);

@@ -13,8 +13,6 @@
 
 #include "passes_int.h"
 
-#define MAX_FOLD ((size_t)1 << 24)
-#define MAX_TRI 1024
 
 static void store(mk_dtype dt, void *buf, size_t i, double v)
 {
@@ -27,18 +25,12 @@ static void store(mk_dtype dt, void *buf, size_t i, double v)
     }
 }
 
-static int storable(mk_dtype dt)
-{
-    return dt == MK_DT_FP16 || dt == MK_DT_FP32 || dt == MK_DT_INT32 || dt == MK_DT_BOOL;
-}
-
 /* Replace op's output by a constant of type t whose element i is f(i). */
 static int fold_to_const(mk_program *p, mk_op *op, const mk_type *t, double v0, double step,
                          mk_err *e)
 {
     size_t n = 0, nb = 0;
-    if (!storable(t->dtype) || !mk_type_numel(t, &n) || n > MAX_FOLD || !mk_type_nbytes(t, &nb))
-        return 0;
+    if (!mk_type_numel(t, &n) || !mk_type_nbytes(t, &nb)) return 0;
     void *buf = mk_arena_alloc(p->arena, nb ? nb : 1);
     if (!buf) {
         MK_OOM(e);
@@ -55,20 +47,15 @@ static int fold_to_const(mk_program *p, mk_op *op, const mk_type *t, double v0, 
 static int fold_fill(mk_program *p, mk_op *op, mk_err *e)
 {
     const mk_value *val = mk_ir_arg(op, "value");
-    if (val && (!val->cst || val->type.rank != 0)) return 0;
     double v = val ? mk_const_get_f64(val, 0) : 0.0;
     mk_type t;
     if (op->kind == MK_OP_FILL) {
         int64_t dims[MK_MAX_RANK];
         int n = 0;
-        if (!mk_ir_arg_i64s(op, "shape", dims, MK_MAX_RANK, &n)) return 0;
-        for (int i = 0; i < n; i++)
-            if (dims[i] < 0) return 0;
+        mk_ir_arg_i64s(op, "shape", dims, MK_MAX_RANK, &n);
         t = mk_type_make(val ? val->type.dtype : MK_DT_FP32, n, dims);
     } else {
-        const mk_value *r = mk_ir_arg(op, "ref_tensor");
-        if (!r || !mk_type_is_static(&r->type)) return 0;
-        t = r->type;
+        t = mk_ir_arg(op, "ref_tensor")->type;
         t.dtype = val ? val->type.dtype : MK_DT_FP32;
     }
     if (op->outputs[0]->type.dtype != MK_DT_INVALID) t.dtype = op->outputs[0]->type.dtype;
@@ -79,12 +66,9 @@ static int fold_range(mk_program *p, mk_op *op, mk_err *e)
 {
     const mk_value *st = mk_ir_arg(op, "start"), *en = mk_ir_arg(op, "end"),
                    *sp = mk_ir_arg(op, "step");
-    if (!st || !en || !sp || !st->cst || !en->cst || !sp->cst) return 0;
     double a = mk_const_get_f64(st, 0), z = mk_const_get_f64(en, 0), s = mk_const_get_f64(sp, 0);
-    if (s == 0 || !isfinite(a) || !isfinite(z) || !isfinite(s)) return 0;
     double cnt = ceil((z - a) / s);
     if (cnt < 0) cnt = 0;
-    if (cnt > (double)MAX_FOLD) return 0;
     int64_t n = (int64_t)cnt;
     mk_type t = mk_type_make(st->type.dtype, 1, &n);
     return fold_to_const(p, op, &t, a, s, e);
@@ -128,32 +112,17 @@ static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims)
     return mk_pb_emit(b, op);
 }
 
-static int64_t block_size(int64_t n)
-{
-    for (int64_t bs = MAX_TRI; bs >= 16; bs--)
-        if (n % bs == 0 && n / bs <= MAX_TRI) return bs;
-    return 0;
-}
-
-static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e)
+static int fold_cumsum(mk_program *p, mk_op *op, int64_t bs, mk_err *e)
 {
     mk_value *x = mk_ir_arg(op, "x");
     int32_t axis = 0;
     int rev = 0, exc = 0;
-    if (!x || !mk_dtype_is_float(x->type.dtype) || x->type.rank < 1) return 0;
-    if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &axis)) return 0;
+    mk_ir_arg_i32(op, "axis", &axis);
     mk_ir_arg_bool(op, "reverse", &rev);
     mk_ir_arg_bool(op, "exclusive", &exc);
     int r = x->type.rank;
     if (axis < 0) axis += r;
-    if (axis < 0 || axis >= r) return 0;
     int64_t n = x->type.dims[axis];
-    if (n <= 0) return 0;
-    int64_t bs = 0;
-    if (n > MAX_TRI) {
-        bs = block_size(n);
-        if (!bs || rev || exc || !mk_type_is_static(&x->type) || r + 1 > 5) return 0;
-    }
     pb b;
     mk_pb_init(&b, p, op, e);
     int32_t perm[MK_MAX_RANK];
@@ -209,10 +178,11 @@ static int fold_cumsum(mk_program *p, mk_op *op, mk_err *e)
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if (op->kind == MK_OP_FILL || op->kind == MK_OP_FILL_LIKE) return fold_fill(p, op, e);
-    if (op->kind == MK_OP_RANGE_1D) return fold_range(p, op, e);
-    if (op->kind == MK_OP_CUMSUM) return fold_cumsum(p, op, e);
-    return 0;
+    int64_t block;
+    int fixable = 0;
+    if (!mk_ir_cpu_op(op, &block, &fixable) || !fixable) return 0;
+    if (op->kind == MK_OP_CUMSUM) return fold_cumsum(p, op, block, e);
+    return op->kind == MK_OP_RANGE_1D ? fold_range(p, op, e) : fold_fill(p, op, e);
 }
 
 int mk_pass_fix_cpu_ops(mk_program *p, mk_err *e)

@@ -9,27 +9,18 @@
 
 #include "passes_int.h"
 
-static int empty(const mk_type *t)
-{
-    for (int d = 0; d < t->rank; d++)
-        if (t->dims[d] == 0) return 1;
-    return 0;
-}
-
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if (op->kind != MK_OP_CONCAT) return 0;
+    int fixable = 0;
+    if (!mk_ir_concat_empty_inputs(op, &fixable) || !fixable) return 0;
     mk_input *in = NULL;
     for (int i = 0; i < op->n_inputs; i++)
         if (op->inputs[i].n_args && !strcmp(op->inputs[i].name, "values")) in = &op->inputs[i];
     if (!in) return 0;
-    int keep = 0;
-    for (int j = 0; j < in->n_args; j++) keep += !empty(&in->args[j]->type);
-    if (keep == in->n_args || keep == 0) return 0;
     int k = 0;
     for (int j = 0; j < in->n_args; j++)
-        if (!empty(&in->args[j]->type)) in->args[k++] = in->args[j];
+        if (!mk_ir_type_has_zero_dim(&in->args[j]->type)) in->args[k++] = in->args[j];
     in->n_args = k;
     if (k > 1) return 1;
     pb b;

@@ -12,23 +12,11 @@
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if (op->kind != MK_OP_AVG_POOL && op->kind != MK_OP_MAX_POOL) return 0;
+    int axis, global;
+    int64_t k, s;
+    if (!mk_ir_pool_ne_limit(op, &axis, &k, &s, &global) || !global) return 0;
     mk_value *x = mk_ir_arg(op, "x");
-    if (!x || x->type.rank < 3 || x->type.rank > 5) return 0;
-    int ns = x->type.rank - 2, n = 0, big = 0;
-    int64_t k[3], s[3] = {1, 1, 1}, pad[6] = {0};
-    if (!mk_ir_arg_i64s(op, "kernel_sizes", k, 3, &n) || n != ns) return 0;
-    if (mk_ir_arg(op, "strides") && (!mk_ir_arg_i64s(op, "strides", s, 3, &n) || n != ns)) return 0;
-    const char *pt = mk_ir_arg_str(op, "pad_type");
-    if (pt && strcmp(pt, "valid") != 0) {
-        if (strcmp(pt, "custom") != 0 || !mk_ir_arg_i64s(op, "pad", pad, 6, &n) || n != 2 * ns)
-            return 0;
-    }
-    for (int i = 0; i < ns; i++) {
-        if (k[i] != x->type.dims[2 + i] || pad[2 * i] || pad[2 * i + 1]) return 0;
-        big |= k[i] > 13 || s[i] > 2;
-    }
-    if (!big) return 0;
+    int ns = x->type.rank - 2;
     int32_t axes[3];
     for (int i = 0; i < ns; i++) axes[i] = 2 + i;
     pb b;

@@ -20,25 +20,10 @@ static mk_value *reshape(pb *b, mk_value *x, int r, const int64_t *dims)
     return mk_pb_emit(b, op);
 }
 
-static int spatial_reduce(const mk_op *op)
-{
-    int64_t ax[8];
-    int n = 0, seen = 0;
-    if (op->kind != MK_OP_REDUCE_MEAN && op->kind != MK_OP_REDUCE_SUM) return 0;
-    if (!mk_ir_arg_i64s(op, "axes", ax, 8, &n)) return 0;
-    for (int i = 0; i < n; i++) {
-        int64_t a = ax[i] < 0 ? ax[i] + 5 : ax[i];
-        if (a < 2 || a > 4) return 0;
-        seen |= 1 << a;
-    }
-    return seen == 0x1c;
-}
-
 static int rewrite_reduce(mk_program *p, mk_op *op, mk_err *e)
 {
     mk_value *x = mk_ir_arg(op, "x");
     const int64_t *d = x->type.dims;
-    if (d[2] * d[3] * d[4] > INT32_MAX) return 0;
     int keep = 0;
     mk_ir_arg_bool(op, "keep_dims", &keep);
     int64_t d3[3] = {d[0], d[1], d[2] * d[3] * d[4]}, d5[5] = {d[0], d[1], 1, 1, 1};
@@ -57,13 +42,11 @@ static int rewrite_reduce(mk_program *p, mk_op *op, mk_err *e)
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
+    int fixable = 0;
+    if (!mk_ir_rank5_spatial(op, &fixable) || !fixable) return 0;
+    if (op->kind != MK_OP_INSTANCE_NORM) return rewrite_reduce(p, op, e);
     mk_value *x = mk_ir_arg(op, "x");
-    if (x && x->type.rank == 5 && mk_type_is_static(&x->type) && spatial_reduce(op))
-        return rewrite_reduce(p, op, e);
-    if (op->kind != MK_OP_INSTANCE_NORM || !x || x->type.rank != 5 || !mk_type_is_static(&x->type))
-        return 0;
     const int64_t *d = x->type.dims;
-    if (d[2] * d[3] > INT32_MAX) return 0;
     int64_t d4[4] = {d[0], d[1], d[2] * d[3], d[4]};
     pb b;
     mk_pb_init(&b, p, op, e);

@@ -9,7 +9,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight"), *bias = mk_ir_arg(op, "bias");
-    if (op->kind != MK_OP_LINEAR || !x || !w || !mk_dtype_is_int(x->type.dtype)) return 0;
+    if (!mk_ir_int_linear(op)) return 0;
     pb b;
     mk_pb_init(&b, p, op, e);
     mk_op *mm = mk_pb_op(&b, MK_OP_MATMUL, "h37_matmul");

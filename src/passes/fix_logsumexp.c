@@ -19,8 +19,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
-    if (op->kind != MK_OP_REDUCE_LOG_SUM_EXP || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
-    if (axes && !axes->cst) return 0;
+    int fixable = 0;
+    if (!mk_ir_logsumexp_form(op, &fixable) || !fixable) return 0;
     int keep = 0;
     mk_ir_arg_bool(op, "keep_dims", &keep);
     pb b;

@@ -12,23 +12,20 @@
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if (op->kind != MK_OP_GATHER && op->kind != MK_OP_GATHER_ALONG_AXIS) return 0;
-    if (mk_ir_op_ios(op) < 17) return 0;
+    int64_t first;
+    int fixable = 0;
+    mk_neg_index r = mk_ir_negative_indices(op, mk_ir_op_ios(op), &first, &fixable);
+    if (!r || !fixable) return 0;
     mk_value *x = mk_ir_arg(op, "x"), *ix = mk_ir_arg(op, "indices");
     int32_t axis = 0;
-    if (!x || !ix || ix->type.dtype != MK_DT_INT32 || x->type.rank < 1) return 0;
-    if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &axis)) return 0;
+    mk_ir_arg_i32(op, "axis", &axis);
     if (axis < 0) axis += x->type.rank;
-    if (axis < 0 || axis >= x->type.rank || x->type.dims[axis] <= 0) return 0;
     int32_t dim = (int32_t)x->type.dims[axis];
     pb b;
     mk_pb_init(&b, p, op, e);
-    if (ix->cst) {
+    if (r == MK_NEG_CONST) {
         size_t n = 0;
-        int neg = 0;
-        if (!mk_type_numel(&ix->type, &n)) return 0;
-        for (size_t i = 0; i < n; i++) neg |= mk_const_get_i64(ix, i) < 0;
-        if (!neg) return 0;
+        mk_type_numel(&ix->type, &n);
         int32_t *buf = mk_arena_array(p->arena, n ? n : 1, sizeof *buf);
         if (!buf) {
             MK_OOM(e);
@@ -41,12 +38,6 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         mk_pb_set(&b, op, "indices", mk_pb_const_borrow(&b, "h6_indices", &ix->type, buf, n * 4));
         return mk_pb_done(&b, 1);
     }
-    if (op->kind != MK_OP_GATHER) return 0;
-    const mk_op *pr = ix->producer;
-    if (pr && pr->kind == MK_OP_SELECT && mk_ir_arg(pr, "cond") &&
-        mk_ir_arg(pr, "cond")->producer &&
-        mk_ir_arg(pr, "cond")->producer->kind == MK_OP_GREATER_EQUAL)
-        return 0; /* already guarded */
     mk_value *ge =
         mk_pb_binary(&b, MK_OP_GREATER_EQUAL, "h6_nonneg", ix, mk_pb_i32(&b, "h6_zero", 0));
     mk_value *wrapped = mk_pb_binary(&b, MK_OP_ADD, "h6_wrapped", ix, mk_pb_i32(&b, "h6_dim", dim));

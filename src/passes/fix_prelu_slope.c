@@ -11,12 +11,9 @@
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
+    int fixable = 0;
+    if (!mk_ir_prelu_shared_slope(op, &fixable) || !fixable) return 0;
     mk_value *x = mk_ir_arg(op, "x"), *a = mk_ir_arg(op, "alpha");
-    size_t n = 0;
-    if (op->kind != MK_OP_PRELU || !x || !a || !a->cst || !mk_type_numel(&a->type, &n) || n != 1)
-        return 0;
-    if (x->type.rank < 2 || x->type.dims[1] <= 1 || x->type.dims[1] > (1 << 20)) return 0;
-    if (a->type.dtype != MK_DT_FP16 && a->type.dtype != MK_DT_FP32) return 0;
     int64_t c = x->type.dims[1];
     size_t es = a->type.dtype == MK_DT_FP16 ? 2 : 4;
     unsigned char *buf = mk_arena_alloc(p->arena, (size_t)c * es);

@@ -11,53 +11,15 @@
 
 #include "passes_int.h"
 
-static int flags_clear(const mk_op *op, const char *param)
-{
-    int64_t v[MK_MAX_RANK];
-    int n = 0;
-    if (!mk_ir_arg(op, param)) return 1;
-    if (!mk_ir_arg_i64s(op, param, v, MK_MAX_RANK, &n)) return 0;
-    for (int i = 0; i < n; i++)
-        if (v[i]) return 0;
-    return 1;
-}
-
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if (op->kind != MK_OP_SLICE_UPDATE) return 0;
+    int64_t bg[MK_MAX_RANK], box[MK_MAX_RANK];
+    if (!mk_ir_slice_update_box(op, bg, box)) return 0;
     mk_value *x = mk_ir_arg(op, "x"), *u = mk_ir_arg(op, "update");
-    if (!x || !u || !mk_type_is_static(&x->type) || !mk_type_is_static(&u->type)) return 0;
-    if (!flags_clear(op, "begin_mask") || !flags_clear(op, "end_mask") ||
-        !flags_clear(op, "squeeze_mask"))
-        return 0;
-    int r = x->type.rank, nb = 0, ne = 0, ns = 0;
-    int64_t bg[MK_MAX_RANK], en[MK_MAX_RANK], st[MK_MAX_RANK];
-    if (r < 1 || !mk_ir_arg_i64s(op, "begin", bg, MK_MAX_RANK, &nb) ||
-        !mk_ir_arg_i64s(op, "end", en, MK_MAX_RANK, &ne) || nb != r || ne != r)
-        return 0;
-    if (mk_ir_arg(op, "stride")) {
-        if (!mk_ir_arg_i64s(op, "stride", st, MK_MAX_RANK, &ns) || ns != r) return 0;
-        for (int i = 0; i < r; i++)
-            if (st[i] != 1) return 0;
-    }
-    if (x->type.dtype != MK_DT_FP32 && x->type.dtype != MK_DT_FP16 && x->type.dtype != MK_DT_INT32)
-        return 0;
-    int64_t box[MK_MAX_RANK];
-    int all_one = 1;
-    for (int i = 0; i < r; i++) {
-        int64_t d = x->type.dims[i];
-        if (bg[i] < 0) bg[i] += d;
-        if (en[i] < 0) en[i] += d;
-        if (bg[i] < 0 || en[i] > d || bg[i] >= en[i]) return 0;
-        box[i] = en[i] - bg[i];
-        all_one &= box[i] == 1;
-    }
-    if (u->type.rank == 0 ? !all_one : u->type.rank != r) return 0;
-    for (int i = 0; i < u->type.rank; i++)
-        if (u->type.dims[i] != box[i]) return 0;
+    int r = x->type.rank;
     size_t n = 0;
-    if (!mk_type_numel(&x->type, &n) || n > ((size_t)1 << 28)) return 0;
+    mk_type_numel(&x->type, &n);
     uint8_t *mask = mk_arena_alloc(p->arena, n ? n : 1);
     if (!mask) {
         MK_OOM(e);
@@ -69,7 +31,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         for (int a = r - 1; a >= 0; a--) {
             int64_t c = (int64_t)(rem % (size_t)x->type.dims[a]);
             rem /= (size_t)x->type.dims[a];
-            in &= c >= bg[a] && c < en[a];
+            in &= c >= bg[a] && c < bg[a] + box[a];
         }
         mask[i] = (uint8_t)in;
     }
@@ -87,7 +49,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
     int32_t pads[2 * MK_MAX_RANK];
     for (int i = 0; i < r; i++) {
         pads[2 * i] = (int32_t)bg[i];
-        pads[2 * i + 1] = (int32_t)(x->type.dims[i] - en[i]);
+        pads[2 * i + 1] = (int32_t)(x->type.dims[i] - bg[i] - box[i]);
     }
     mk_op *pd = mk_pb_op(&b, MK_OP_PAD, "h5_place_update");
     mk_pb_in(&b, pd, "x", upd);

@@ -11,7 +11,7 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x");
-    if (op->kind != MK_OP_SOFTPLUS || !x || !mk_dtype_is_float(x->type.dtype)) return 0;
+    if (!mk_ir_softplus_form(op)) return 0;
     mk_dtype dt = x->type.dtype;
     pb b;
     mk_pb_init(&b, p, op, e);

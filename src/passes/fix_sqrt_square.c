@@ -7,26 +7,12 @@
  * Rewrite: abs(a) - the same value, one op instead of two, and nothing left to misfold. */
 #include "passes_int.h"
 
-static int is_square_of(const mk_op *pr, mk_value **a)
-{
-    if (!pr) return 0;
-    mk_value *x = mk_ir_arg(pr, "x");
-    if (pr->kind == MK_OP_SQUARE) return (*a = x) != NULL;
-    if (pr->kind == MK_OP_MUL && x && x == mk_ir_arg(pr, "y")) return (*a = x) != NULL;
-    if (pr->kind != MK_OP_POW) return 0;
-    const mk_value *y = mk_ir_arg(pr, "y");
-    size_t n = 0;
-    if (!y || !y->cst || !mk_type_numel(&y->type, &n) || n != 1) return 0;
-    if (mk_const_get_f64(y, 0) != 2.0) return 0;
-    return (*a = x) != NULL;
-}
-
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    mk_value *x = mk_ir_arg(op, "x"), *a = NULL;
-    if (op->kind != MK_OP_SQRT || !x || !is_square_of(x->producer, &a)) return 0;
-    if (!mk_type_equal(&a->type, &op->outputs[0]->type)) return 0;
+    int fixable = 0;
+    mk_value *a = mk_ir_sqrt_of_square(op, &fixable);
+    if (!a || !fixable) return 0;
     pb b;
     mk_pb_init(&b, p, op, e);
     mk_pb_replace(&b, op->outputs[0], mk_pb_unary(&b, MK_OP_ABS, "h36_abs", a));

@@ -1,9 +1,11 @@
 /* General clean-up passes: constant folding of ops whose result is known at compile time
- * (shape of a static tensor, cast/reshape/expand_dims/squeeze of a constant, identity) and
- * dead-op removal (one backward sweep, linear in ops; nested blocks are kept whole).
+ * (shape of a static tensor; cast/reshape/expand_dims/squeeze of a constant, computed by the
+ * interpreter's kernels through mk_const_eval; identity) and dead-op removal (one backward
+ * sweep, linear in ops; nested blocks are kept whole).
  * Hazard-specific folds (fill, range_1d: H4) live in fix_cpu_ops.c. */
 #include <string.h>
 
+#include "interp/const_eval.h"
 #include "passes_int.h"
 
 static int is_block_output(const mk_op *op, const mk_value *v)
@@ -14,28 +16,21 @@ static int is_block_output(const mk_op *op, const mk_value *v)
     return 0;
 }
 
-static int cast_const(pb *b, mk_op *op, const mk_value *x)
+/* Replace op's single output by its value, computed by the interpreter's kernel; 0 when the
+ * evaluator declines (a non-constant operand, a result larger than 2^26 elements, a type other
+ * than the declared one), -1 on OOM. */
+static int fold_const(pb *b, mk_op *op, mk_err *e)
 {
-    const mk_type *ot = &op->outputs[0]->type;
-    size_t n = 0, nb = 0;
-    if (!mk_type_numel(&x->type, &n) || !mk_type_nbytes(ot, &nb) || n > ((size_t)1 << 26)) return 0;
-    mk_dtype dt = ot->dtype;
-    if (dt != MK_DT_FP32 && dt != MK_DT_FP16 && dt != MK_DT_INT32 && dt != MK_DT_BOOL) return 0;
-    if (!mk_dtype_is_float(x->type.dtype) && !mk_dtype_is_int(x->type.dtype) &&
-        x->type.dtype != MK_DT_BOOL)
-        return 0;
-    void *buf = mk_arena_alloc(b->p->arena, nb ? nb : 1);
-    if (!buf) return -1;
-    for (size_t i = 0; i < n; i++) {
-        double v = mk_const_get_f64(x, i);
-        switch ((int)dt) {
-        case MK_DT_FP32: ((float *)buf)[i] = (float)v; break;
-        case MK_DT_FP16: ((uint16_t *)buf)[i] = mk_f32_to_f16((float)v); break;
-        case MK_DT_INT32: ((int32_t *)buf)[i] = (int32_t)v; break;
-        default: ((uint8_t *)buf)[i] = v != 0; break;
-        }
+    mk_const_out r;
+    mk_err ce = {0};
+    mk_status st = mk_const_eval(op, b->p->alloc, b->p->arena, (size_t)1 << 26, &r, 1, &ce);
+    if (st == MK_ENOMEM) {
+        MK_OOM(e);
+        return -1;
     }
-    mk_pb_replace(b, op->outputs[0], mk_pb_const_borrow(b, "folded", ot, buf, nb));
+    const mk_type *ot = &op->outputs[0]->type;
+    if (st || !mk_type_equal(&r.type, ot)) return 0;
+    mk_pb_replace(b, op->outputs[0], mk_pb_const_borrow(b, "folded", ot, r.data, r.nbytes));
     return 1;
 }
 
@@ -58,20 +53,18 @@ static int fold_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
         return mk_pb_done(&b, 1);
     }
     if (op->kind == MK_OP_CAST) {
-        if (!x || !x->cst || !mk_type_is_static(&out->type)) return 0;
-        int r = cast_const(&b, op, x);
-        if (r < 0) {
-            MK_OOM(e);
-            return -1;
-        }
-        return mk_pb_done(&b, r);
+        mk_dtype dt = out->type.dtype, xt = x ? x->type.dtype : MK_DT_INVALID;
+        if (!x || !x->cst || !mk_type_is_static(&out->type) ||
+            (dt != MK_DT_FP32 && dt != MK_DT_FP16 && dt != MK_DT_INT32 && dt != MK_DT_BOOL) ||
+            (!mk_dtype_is_float(xt) && !mk_dtype_is_int(xt) && xt != MK_DT_BOOL))
+            return 0;
+        int r = fold_const(&b, op, e);
+        return r < 0 ? -1 : mk_pb_done(&b, r);
     }
     if (op->kind == MK_OP_RESHAPE || op->kind == MK_OP_EXPAND_DIMS || op->kind == MK_OP_SQUEEZE) {
         if (!x || !x->cst || !x->cst->data || !mk_type_is_static(&out->type)) return 0;
-        if (out->type.dtype != x->type.dtype) return 0;
-        mk_pb_replace(&b, out,
-                      mk_pb_const_borrow(&b, "folded", &out->type, x->cst->data, x->cst->nbytes));
-        return mk_pb_done(&b, 1);
+        int r = fold_const(&b, op, e);
+        return r < 0 ? -1 : mk_pb_done(&b, r);
     }
     if (op->kind == MK_OP_IDENTITY) {
         if (!x || is_block_output(op, out)) return 0;
