@@ -291,6 +291,16 @@ mk_status mk_k_conv(mk_kctx *k)
     const float *xd = x->data, *wd = w->data;
     float *od = out->data;
     if (!out->numel) return MK_OK;
+    mk_cdirect cd = {.N = N, .groups = groups, .cig = cig, .cog = cog, .k_n = g.k_n, .x = xd,
+                     .w = wd, .bias = bias, .out = od};
+    for (int i = 0; i < 3; i++) {
+        cd.in[i] = g.in[i], cd.k[i] = g.k[i], cd.o[i] = g.o[i];
+        cd.s[i] = g.s[i], cd.d[i] = g.d[i], cd.pb[i] = g.pb[i];
+    }
+    if (cig == 1 && groups > 1 && mk_conv_direct_ok(&cd)) {
+        k->path = g.ns == 1 ? "conv: 1-D depthwise direct, blocked" : "conv: depthwise direct, blocked";
+        return mk_conv_direct(k, &cd);
+    }
     if (cig == 1 && groups > 1) {
         k->path = g.ns == 1 ? "conv: 1-D depthwise direct" : "conv: depthwise direct";
         conv_dw(k, &g, xd, wd, od, bias, N, cin, cog);
@@ -298,12 +308,6 @@ mk_status mk_k_conv(mk_kctx *k)
     }
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++) direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
-    mk_cdirect cd = {.N = N, .groups = groups, .cig = cig, .cog = cog, .k_n = g.k_n, .x = xd,
-                     .w = wd, .bias = bias, .out = od};
-    for (int i = 0; i < 3; i++) {
-        cd.in[i] = g.in[i], cd.k[i] = g.k[i], cd.o[i] = g.o[i];
-        cd.s[i] = g.s[i], cd.d[i] = g.d[i], cd.pb[i] = g.pb[i];
-    }
     /* a 1x1 conv is a plain sgemm: the direct kernel wins with AVX-512 only */
     if ((!direct || mk_conv_direct_level() >= 2) && mk_conv_direct_ok(&cd)) {
         k->path = g.ns == 1 ? "conv: 1-D direct" : "conv: direct";

@@ -3,7 +3,7 @@
  * that every tap reads the output positions of a plane as one contiguous run: output row o1,
  * column o2 is position o1 * Q2 + o2 of a plane Q2 wide (the columns past O2 are computed and
  * dropped). Blocks of output channels x positions accumulate in registers (AVX2: 4 channels x
- * 24 positions, AVX-512: 8 x 48), summing over (input channel, tap) in one fixed order, so the
+ * 24 positions, AVX-512: 8 x 48; depthwise: 1 x 32 or 1 x 64), summing over (input channel, tap) in one fixed order, so the
  * bits do not depend on the chunking (-j). */
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +131,13 @@ CD_BLOCK(avx2_blk1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps
 CD_BLOCK(avx2_tail, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
          LD256M, _mm256_fmadd_ps, _mm256_storeu_ps)
 CD_RUN(avx2_run, avx2_blk, avx2_blk1, avx2_tail, 8, 3)
+CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
+CD_BLOCK(avx2_dblk1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
+CD_BLOCK(avx2_dtail, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i,
+         MASK256, LD256M, _mm256_fmadd_ps, _mm256_storeu_ps)
+CD_RUN(avx2_drun, avx2_dblk, avx2_dblk1, avx2_dtail, 8, 4)
 CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
          MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
 CD_BLOCK(avx512_blk1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
@@ -138,11 +145,20 @@ CD_BLOCK(avx512_blk1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_se
 CD_BLOCK(avx512_tail, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
          MASK512, LD512M, _mm512_fmadd_ps, _mm512_storeu_ps)
 CD_RUN(avx512_run, avx512_blk, avx512_blk1, avx512_tail, 16, 3)
+CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
+CD_BLOCK(avx512_dblk1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps,
+         __mmask16, MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
+CD_BLOCK(avx512_dtail, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps,
+         __mmask16, MASK512, LD512M, _mm512_fmadd_ps, _mm512_storeu_ps)
+CD_RUN(avx512_drun, avx512_dblk, avx512_dblk1, avx512_dtail, 16, 4)
 #endif
 
-/* Per level (none, AVX2, AVX-512): channels per block, positions per register block. */
+/* Per level (none, AVX2, AVX-512): channels per block, positions per register block; with
+ * fewer output channels per group than that (depthwise), blocks of one channel x 4 vectors. */
 static const int cd_cb[3] = {1, 4, 8};
 static const int cd_blk[3] = {1, 3 * 8, 3 * 16};
+static const int cd_dblk[3] = {1, 4 * 8, 4 * 16};
 
 static int cd_level = -1; /* -1: not probed yet */
 static int cd_cap = 2;
@@ -207,10 +223,14 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
     const float *x0 =
         J->pad + (n * c->groups + gi) * c->cig * J->cplane + o0 * c->s[0] * J->slice;
 #ifdef CD_X86
-    if (J->isa == 2)
+    if (J->isa == 2 && J->cb > 1)
         avx512_run(J, x0, w, bias, o, co0, p0, p1);
-    else
+    else if (J->isa == 2)
+        avx512_drun(J, x0, w, bias, o, co0, p0, p1);
+    else if (J->cb > 1)
         avx2_run(J, x0, w, bias, o, co0, p0, p1);
+    else
+        avx2_drun(J, x0, w, bias, o, co0, p0, p1);
 #else
     (void)x0;
 #endif
@@ -282,13 +302,14 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     }
     J.pad = same ? c->x : pad;
     J.toff = toff;
-    J.cb = cd_cb[J.isa];
+    J.cb = c->cog < cd_cb[J.isa] ? 1 : cd_cb[J.isa];
+    int64_t blk = J.cb > 1 ? cd_blk[J.isa] : cd_dblk[J.isa];
     J.ncb = mk_par_chunks(c->cog, J.cb);
     J.npos = (c->o[1] - 1) * J.Q2 + c->o[2];
     /* chunks of whole register blocks and about 128K multiply-adds; shapes alone decide them */
-    int64_t blk_work = J.cb * cd_blk[J.isa] * c->cig * c->k_n;
+    int64_t blk_work = J.cb * blk * c->cig * c->k_n;
     int64_t nblk = 131072 / (blk_work ? blk_work : 1);
-    J.span = (nblk < 1 ? 1 : nblk) * cd_blk[J.isa];
+    J.span = (nblk < 1 ? 1 : nblk) * blk;
     J.nspan = mk_par_chunks(J.npos, J.span);
     mk_par_for(k, c->N * c->groups * J.ncb * c->o[0] * J.nspan, cd_chunk, &J);
     return MK_OK;
