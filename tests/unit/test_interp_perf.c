@@ -754,3 +754,75 @@ TEST(interp_conv_direct_vs_reference)
         free(b);
     }
 }
+
+/* scaled_dot_product_attention with a broadcast float mask (the fast path reads it in place)
+ * and with a bool mask that blanks a whole row, against a double reference; -j 1 = -j 2. */
+TEST(interp_sdpa_masks_vs_double)
+{
+    enum { B0 = 2, H = 3, L = 5, S = 7, E = 4, EV = 3 };
+    for (int boolean = 0; boolean < 2; boolean++) {
+        float *res[2] = {NULL, NULL};
+        double ref[B0 * H * L * EV];
+        float *qd = rand_arr(B0 * H * L * E, 41, 1.0f), *kd = rand_arr(B0 * H * S * E, 42, 1.0f);
+        float *vd = rand_arr(B0 * H * S * EV, 43, 1.0f), *md = rand_arr(L * S, 44, 2.0f);
+        uint8_t mb[L * S];
+        for (int i = 0; i < L * S; i++) mb[i] = (uint8_t)(i / S != 2 && md[i] > -0.5f);
+        md[3] = -1e9f;
+        for (int b = 0; b < B0 * H; b++)
+            for (int l = 0; l < L; l++) {
+                double sc[S], mx = -INFINITY, sum = 0;
+                for (int s = 0; s < S; s++) {
+                    double a = 0;
+                    for (int e = 0; e < E; e++)
+                        a += (double)qd[(b * L + l) * E + e] * kd[(b * S + s) * E + e];
+                    a /= sqrt((double)E);
+                    if (boolean)
+                        a = mb[l * S + s] ? a : -INFINITY;
+                    else
+                        a += md[l * S + s];
+                    sc[s] = a;
+                    mx = a > mx ? a : mx;
+                }
+                for (int s = 0; s < S; s++) sum += sc[s] = mx == -INFINITY ? 0 : exp(sc[s] - mx);
+                for (int ev = 0; ev < EV; ev++) {
+                    double o = 0;
+                    for (int s = 0; s < S; s++) o += (sum > 0 ? sc[s] / sum : 0) * vd[(b * S + s) * EV + ev];
+                    ref[(b * L + l) * EV + ev] = o;
+                }
+            }
+        for (int th = 1; th <= 2; th++) {
+            bld Bq;
+            b_init(&Bq);
+            int64_t qs[4] = {B0, H, L, E}, ks[4] = {B0, H, S, E}, vs[4] = {B0, H, S, EV}, ms[4] = {1, 1, L, S};
+            mk_type qt = mk_type_make(MK_DT_FP32, 4, qs), kt = mk_type_make(MK_DT_FP32, 4, ks),
+                    vt = mk_type_make(MK_DT_FP32, 4, vs),
+                    mt = mk_type_make(boolean ? MK_DT_BOOL : MK_DT_FP32, 4, ms);
+            mk_value *m = mk_ir_const(Bq.p, Bq.b, "m", &mt, boolean ? (const void *)mb : (const void *)md,
+                                      boolean ? sizeof mb : (size_t)L * S * 4, 0);
+            mk_value *y = op(&Bq, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "query",
+                             mk_ir_const(Bq.p, Bq.b, "q", &qt, qd, (size_t)B0 * H * L * E * 4, 0), "key",
+                             mk_ir_const(Bq.p, Bq.b, "k", &kt, kd, (size_t)B0 * H * S * E * 4, 0), "value",
+                             mk_ir_const(Bq.p, Bq.b, "v", &vt, vd, (size_t)B0 * H * S * EV * 4, 0),
+                             "attn_mask", m, NULL);
+            REQUIRE(y);
+            mk_ir_block_set_outputs(Bq.p, Bq.b, 1, &y);
+            mk_run_options ro = {0, th, 0};
+            mk_tensor_list out = {0, NULL};
+            REQUIRE(mk_run(Bq.p, &ro, &Bq.ins, &out, &Bq.e) == MK_OK && out.n == 1);
+            res[th - 1] = malloc(out.items[0].nbytes);
+            memcpy(res[th - 1], out.items[0].data, out.items[0].nbytes);
+            mk_tensor_list_free(&out);
+            b_free(&Bq);
+        }
+        CHECK_MSG(!memcmp(res[0], res[1], sizeof(float) * B0 * H * L * EV), "mask %d: -j differs", boolean);
+        for (int i = 0; i < B0 * H * L * EV; i++)
+            CHECK_MSG(fabs(res[0][i] - ref[i]) <= 1e-5 + 1e-4 * fabs(ref[i]), "mask %d [%d]: %g vs %g",
+                      boolean, i, (double)res[0][i], ref[i]);
+        free(res[0]);
+        free(res[1]);
+        free(qd);
+        free(kd);
+        free(vd);
+        free(md);
+    }
+}
