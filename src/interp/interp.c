@@ -76,7 +76,7 @@ void mk_interp_set_profile(mk_interp *ip, int on)
         return;
     }
     if (!ip->rows) {
-        size_t n = (size_t)ip->plans[0]->n_ops + 3; /* + the input and output rows */
+        size_t n = (size_t)ip->plans[0]->n_ops + 3;             /* + the input and output rows */
         ip->rows = mk_arena_array(ip->ar, n, sizeof *ip->rows); /* NULL on OOM: no profile */
     }
 }

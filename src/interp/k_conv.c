@@ -291,14 +291,22 @@ mk_status mk_k_conv(mk_kctx *k)
     const float *xd = x->data, *wd = w->data;
     float *od = out->data;
     if (!out->numel) return MK_OK;
-    mk_cdirect cd = {.N = N, .groups = groups, .cig = cig, .cog = cog, .k_n = g.k_n, .x = xd,
-                     .w = wd, .bias = bias, .out = od};
+    mk_cdirect cd = {.N = N,
+                     .groups = groups,
+                     .cig = cig,
+                     .cog = cog,
+                     .k_n = g.k_n,
+                     .x = xd,
+                     .w = wd,
+                     .bias = bias,
+                     .out = od};
     for (int i = 0; i < 3; i++) {
         cd.in[i] = g.in[i], cd.k[i] = g.k[i], cd.o[i] = g.o[i];
         cd.s[i] = g.s[i], cd.d[i] = g.d[i], cd.pb[i] = g.pb[i];
     }
     if (cig == 1 && groups > 1 && mk_conv_direct_ok(&cd)) {
-        k->path = g.ns == 1 ? "conv: 1-D depthwise direct, blocked" : "conv: depthwise direct, blocked";
+        k->path =
+            g.ns == 1 ? "conv: 1-D depthwise direct, blocked" : "conv: depthwise direct, blocked";
         return mk_conv_direct(k, &cd);
     }
     if (cig == 1 && groups > 1) {

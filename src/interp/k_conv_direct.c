@@ -3,8 +3,8 @@
  * that every tap reads the output positions of a plane as one contiguous run: output row o1,
  * column o2 is position o1 * Q2 + o2 of a plane Q2 wide (the columns past O2 are computed and
  * dropped). Blocks of output channels x positions accumulate in registers (AVX2: 4 channels x
- * 24 positions, AVX-512: 8 x 48; depthwise: 1 x 32 or 1 x 64), summing over (input channel, tap) in one fixed order, so the
- * bits do not depend on the chunking (-j). */
+ * 24 positions, AVX-512: 8 x 48; depthwise: 1 x 32 or 1 x 64), summing over (input channel, tap) in
+ * one fixed order, so the bits do not depend on the chunking (-j). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +18,9 @@
 typedef struct cd_job {
     const mk_kctx *k;
     const mk_cdirect *c;
-    const float *pad;    /* per (image, input channel): P0 slices of s1 * s2 phase planes */
-    const int64_t *toff; /* per tap: its offset from a slice's position 0 */
-    int64_t P0, Q1, Q2;  /* padded depth, phase plane rows and width */
+    const float *pad;      /* per (image, input channel): P0 slices of s1 * s2 phase planes */
+    const int64_t *toff;   /* per tap: its offset from a slice's position 0 */
+    int64_t P0, Q1, Q2;    /* padded depth, phase plane rows and width */
     int64_t slice, cplane; /* floats per depth slice (s1 * s2 * Q1 * Q2), per input channel */
     int64_t npos;          /* positions per output slice: (O1 - 1) * Q2 + O2 */
     int64_t cb, ncb;       /* channels per block, blocks per group */
@@ -37,7 +37,8 @@ static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, in
     if (J->k->epi) mk_epi_apply(J->k->epi, NULL, co, tmp, (size_t)n);
     for (int64_t i = 0; i < n;) {
         int64_t run = Q2 - col < n - i ? Q2 - col : n - i;
-        if (col < W) memcpy(o + row * W + col, tmp + i, (size_t)(W - col < run ? W - col : run) * 4);
+        if (col < W)
+            memcpy(o + row * W + col, tmp + i, (size_t)(W - col < run ? W - col : run) * 4);
         i += run;
         row++;
         col = 0;
@@ -48,8 +49,8 @@ static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, in
 #define CD_UNROLL _Pragma("GCC unroll 8")
 /* acc[CB][V] vectors of L floats over positions p .. p + V*L of one output slice: every (input
  * channel, tap) adds a broadcast weight times V input vectors; then n of them are stored. */
-#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE)               \
-    TGT static void name(const cd_job *J, const float *x0, const float *const *w,                 \
+#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE)                  \
+    TGT static void name(const cd_job *J, const float *x0, const float *const *w,                  \
                          const float *bias, float *const *o, int64_t co0, int64_t p, int64_t n)    \
     {                                                                                              \
         const int64_t kn = J->c->k_n, cig = J->c->cig, cplane = J->cplane;                         \
@@ -64,7 +65,7 @@ static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, in
             for (int64_t t = 0; t < kn; t++) {                                                     \
                 const float *xp = xc + J->toff[t];                                                 \
                 VT xv[V];                                                                          \
-                CD_UNROLL for (int v = 0; v < V; v++) xv[v] = LOAD(xp + v * L, m);                    \
+                CD_UNROLL for (int v = 0; v < V; v++) xv[v] = LOAD(xp + v * L, m);                 \
                 CD_UNROLL for (int c = 0; c < CB; c++)                                             \
                 {                                                                                  \
                     VT wv = SET1(w[c][wb + t]);                                                    \
@@ -76,7 +77,7 @@ static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, in
         for (int c = 0; c < CB; c++) {                                                             \
             if (!o[c]) continue;                                                                   \
             CD_UNROLL for (int v = 0; v < V; v++) STORE(tmp + v * L, acc[c][v]);                   \
-            put(J, co0 + c, o[c], tmp, p, n);                                                               \
+            put(J, co0 + c, o[c], tmp, p, n);                                                      \
         }                                                                                          \
     }
 
@@ -85,7 +86,7 @@ static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, in
 /* The last n < L positions from p, one at a time with the same multiply-adds in the same order
  * (a fused multiply-add rounds alike in a vector lane and in a scalar). */
 #define CD_TAIL(name, TGT, L, CB)                                                                  \
-    TGT static void name(const cd_job *J, const float *x0, const float *const *w,                 \
+    TGT static void name(const cd_job *J, const float *x0, const float *const *w,                  \
                          const float *bias, float *const *o, int64_t co0, int64_t p, int64_t n)    \
     {                                                                                              \
         const int64_t kn = J->c->k_n, cig = J->c->cig, cplane = J->cplane;                         \
@@ -107,11 +108,11 @@ static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, in
  * partial vector with masked loads (the same multiply-adds in the same order: the same bits).
  * Only positions below p1 are read, so the input needs no slack past its end. */
 #define CD_RUN(name, blk, blk1, tail, L, V)                                                        \
-    static void name(const cd_job *J, const float *x0, const float *const *w, const float *bias,  \
+    static void name(const cd_job *J, const float *x0, const float *const *w, const float *bias,   \
                      float *const *o, int64_t co0, int64_t p0, int64_t p1)                         \
     {                                                                                              \
         int64_t p = p0;                                                                            \
-        for (; p + V * L <= p1; p += V * L) blk(J, x0, w, bias, o, co0, p, V * L);                 \
+        for (; p + V * L <= p1; p += V * L) blk(J, x0, w, bias, o, co0, p, V *L);                  \
         for (; p + L <= p1; p += L) blk1(J, x0, w, bias, o, co0, p, L);                            \
         if (p < p1) tail(J, x0, w, bias, o, co0, p, p1 - p);                                       \
     }
@@ -120,10 +121,11 @@ static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, in
 #define AVX512_TGT __attribute__((target("avx512f")))
 #define LD256(p, m) _mm256_loadu_ps(p)
 #define LD256M(p, m) _mm256_maskload_ps(p, m)
-#define MASK256(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define MASK256(n)                                                                                 \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define LD512(p, m) _mm512_loadu_ps(p)
 #define LD512M(p, m) _mm512_maskz_loadu_ps(m, p)
-#define MASK512(n) ((__mmask16)((1u << (n)) - 1))
+#define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << (n)) - 1))
 CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
          LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
 CD_BLOCK(avx2_blk1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
@@ -135,8 +137,8 @@ CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps
          LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
 CD_BLOCK(avx2_dblk1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
          LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
-CD_BLOCK(avx2_dtail, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i,
-         MASK256, LD256M, _mm256_fmadd_ps, _mm256_storeu_ps)
+CD_BLOCK(avx2_dtail, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, _mm256_storeu_ps)
 CD_RUN(avx2_drun, avx2_dblk, avx2_dblk1, avx2_dtail, 8, 4)
 CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
          MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
@@ -147,10 +149,10 @@ CD_BLOCK(avx512_tail, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_se
 CD_RUN(avx512_run, avx512_blk, avx512_blk1, avx512_tail, 16, 3)
 CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
          MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_BLOCK(avx512_dblk1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps,
-         __mmask16, MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_BLOCK(avx512_dtail, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps,
-         __mmask16, MASK512, LD512M, _mm512_fmadd_ps, _mm512_storeu_ps)
+CD_BLOCK(avx512_dblk1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
+CD_BLOCK(avx512_dtail, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, _mm512_storeu_ps)
 CD_RUN(avx512_drun, avx512_dblk, avx512_dblk1, avx512_dtail, 16, 4)
 #endif
 
@@ -220,8 +222,7 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
         o[q] = q < nc ? oc + q * o_n : NULL;
     }
     if (c->bias) bias = bv;
-    const float *x0 =
-        J->pad + (n * c->groups + gi) * c->cig * J->cplane + o0 * c->s[0] * J->slice;
+    const float *x0 = J->pad + (n * c->groups + gi) * c->cig * J->cplane + o0 * c->s[0] * J->slice;
 #ifdef CD_X86
     if (J->isa == 2 && J->cb > 1)
         avx512_run(J, x0, w, bias, o, co0, p0, p1);
@@ -245,8 +246,8 @@ static void fill_pad(const cd_job *J, float *pad)
         for (int64_t i0 = 0; i0 < c->in[0]; i0++)
             for (int64_t i1 = 0; i1 < c->in[1]; i1++) {
                 int64_t r = i1 + c->pb[1];
-                float *d = pad + p * J->cplane + (i0 + c->pb[0]) * J->slice +
-                           (r % s1) * s2 * ph + (r / s1) * Q2;
+                float *d = pad + p * J->cplane + (i0 + c->pb[0]) * J->slice + (r % s1) * s2 * ph +
+                           (r / s1) * Q2;
                 const float *x = c->x + ((p * c->in[0] + i0) * c->in[1] + i1) * c->in[2];
                 if (s2 == 1) {
                     memcpy(d + c->pb[2], x, (size_t)c->in[2] * 4);
@@ -280,8 +281,8 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     if (!mk_mul_size((size_t)(J.Q1 * J.Q2), (size_t)(c->s[1] * c->s[2]), &slice) ||
         !mk_mul_size(slice, (size_t)J.P0, &cplane) ||
         !mk_mul_size(same ? 0 : cplane, (size_t)(c->N * c->groups * c->cig), &nb) ||
-        !mk_mul_size(nb, 4, &nb) ||
-        !mk_mul_size((size_t)c->k_n, sizeof(int64_t), &tb) || !mk_add_size(nb, tb, &nb))
+        !mk_mul_size(nb, 4, &nb) || !mk_mul_size((size_t)c->k_n, sizeof(int64_t), &tb) ||
+        !mk_add_size(nb, tb, &nb))
         return MK_OOM(k->e);
     J.slice = (int64_t)slice;
     J.cplane = (int64_t)cplane;

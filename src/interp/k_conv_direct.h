@@ -9,7 +9,7 @@
 typedef struct mk_cdirect {
     int64_t N, groups, cig, cog;
     int64_t in[3], k[3], o[3], s[3], d[3], pb[3];
-    int64_t k_n; /* taps: k[0] * k[1] * k[2] */
+    int64_t k_n;               /* taps: k[0] * k[1] * k[2] */
     const float *x, *w, *bias; /* bias: NULL or cog * groups values */
     float *out;
 } mk_cdirect;

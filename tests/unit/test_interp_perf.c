@@ -197,7 +197,8 @@ static void profile_rows(mk_test_ctx *tc, int threads)
         REQUIRE(n == n_ops + 2);
         CHECK(!strcmp(r[0].kind, "(inputs)") && !strcmp(r[0].path, "input binding"));
         CHECK_EQ_INT(r[0].out_bytes, in_bytes);
-        CHECK(!strcmp(r[n - 1].kind, "(outputs)") && !strcmp(r[n - 1].path, "output copy and release"));
+        CHECK(!strcmp(r[n - 1].kind, "(outputs)") &&
+              !strcmp(r[n - 1].path, "output copy and release"));
         CHECK_EQ_INT(r[n - 1].out_bytes, (size_t)C * H * W * 4);
         CHECK_EQ_INT(out_bytes, (size_t)C * H * W * 4);
         double sum = 0;
@@ -618,10 +619,11 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
     for (int i = 0; i < c->ns; i++) {
         xd[2 + i] = c->in[i], wd[2 + i] = c->k[i];
         xn *= (size_t)c->in[i], wn *= (size_t)c->k[i];
-        st[i] = c->s[i], dl[i] = c->d[i], pd[2 * i] = c->pad[2 * i], pd[2 * i + 1] = c->pad[2 * i + 1];
+        st[i] = c->s[i], dl[i] = c->d[i], pd[2 * i] = c->pad[2 * i],
+        pd[2 * i + 1] = c->pad[2 * i + 1];
     }
-    mk_type xt = mk_type_make(MK_DT_FP32, c->ns + 2, xd), wt = mk_type_make(MK_DT_FP32, c->ns + 2, wd),
-            bt = mk_type_make(MK_DT_FP32, 1, bd);
+    mk_type xt = mk_type_make(MK_DT_FP32, c->ns + 2, xd),
+            wt = mk_type_make(MK_DT_FP32, c->ns + 2, wd), bt = mk_type_make(MK_DT_FP32, 1, bd);
     mk_value *xv = mk_ir_function_add_input(B.p, B.f, "x", &xt);
     mk_tensor tt;
     memset(&tt, 0, sizeof tt);
@@ -633,11 +635,11 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
     tt.data = malloc(tt.nbytes);
     memcpy(tt.data, x, tt.nbytes);
     mk_tensor_list_push(&B.ins, &tt, NULL);
-    mk_value *y = op(&B, MK_OP_CONV, "x", xv, "weight", mk_ir_const(B.p, B.b, "w", &wt, w, wn * 4, 0),
-                     "bias", b ? mk_ir_const(B.p, B.b, "b", &bt, b, (size_t)c->cout * 4, 0) : NULL,
-                     "strides", ci(&B, c->ns, st), "dilations", ci(&B, c->ns, dl), "pad_type",
-                     cs(&B, "custom"), "pad", ci(&B, 2 * c->ns, pd), "groups", cis(&B, c->groups),
-                     NULL);
+    mk_value *y =
+        op(&B, MK_OP_CONV, "x", xv, "weight", mk_ir_const(B.p, B.b, "w", &wt, w, wn * 4, 0), "bias",
+           b ? mk_ir_const(B.p, B.b, "b", &bt, b, (size_t)c->cout * 4, 0) : NULL, "strides",
+           ci(&B, c->ns, st), "dilations", ci(&B, c->ns, dl), "pad_type", cs(&B, "custom"), "pad",
+           ci(&B, 2 * c->ns, pd), "groups", cis(&B, c->groups), NULL);
     if (y && c->relu) y = op(&B, MK_OP_RELU, "x", y, NULL);
     float *res = NULL;
     mk_session *s = NULL;
@@ -697,7 +699,8 @@ TEST(interp_conv_direct_vs_reference)
         const conv_case *c = &cases[ci_];
         size_t xn = (size_t)c->N * c->cin, wn = (size_t)c->cout * (c->cin / c->groups), on;
         for (int i = 0; i < c->ns; i++) xn *= (size_t)c->in[i], wn *= (size_t)c->k[i];
-        float *x = rand_arr(xn, 100 + (unsigned)ci_, 1.0f), *w = rand_arr(wn, 200 + (unsigned)ci_, 0.3f);
+        float *x = rand_arr(xn, 100 + (unsigned)ci_, 1.0f),
+              *w = rand_arr(wn, 200 + (unsigned)ci_, 0.3f);
         float *b = c->bias ? rand_arr((size_t)c->cout, 300 + (unsigned)ci_, 0.5f) : NULL;
         float *first = NULL;
         double *ref = NULL;
@@ -730,7 +733,8 @@ TEST(interp_conv_direct_vs_reference)
             else
                 CHECK_MSG(direct ? strstr(p1, "direct") != NULL : !strstr(p1, "direct"),
                           "case %zu level %d: path '%s'", ci_, level, p1);
-            CHECK_MSG(!memcmp(a, a2, on * 4), "case %zu level %d: -j 1 and -j 2 differ", ci_, level);
+            CHECK_MSG(!memcmp(a, a2, on * 4), "case %zu level %d: -j 1 and -j 2 differ", ci_,
+                      level);
             size_t bad = 0, worst = 0;
             double wd_ = 0;
             for (size_t i = 0; i < on; i++) {
@@ -738,8 +742,9 @@ TEST(interp_conv_direct_vs_reference)
                 if (dd > tol) bad++;
                 if (dd - tol > wd_) wd_ = dd - tol, worst = i;
             }
-            CHECK_MSG(!bad, "case %zu level %d: %zu of %zu beyond 1e-5+1e-5|ref| (at %zu: %g vs %g)",
-                      ci_, level, bad, on, worst, (double)a[worst], ref[worst]);
+            CHECK_MSG(!bad,
+                      "case %zu level %d: %zu of %zu beyond 1e-5+1e-5|ref| (at %zu: %g vs %g)", ci_,
+                      level, bad, on, worst, (double)a[worst], ref[worst]);
             if (!first) {
                 first = a;
             } else {
@@ -786,24 +791,28 @@ TEST(interp_sdpa_masks_vs_double)
                 for (int s = 0; s < S; s++) sum += sc[s] = mx == -INFINITY ? 0 : exp(sc[s] - mx);
                 for (int ev = 0; ev < EV; ev++) {
                     double o = 0;
-                    for (int s = 0; s < S; s++) o += (sum > 0 ? sc[s] / sum : 0) * vd[(b * S + s) * EV + ev];
+                    for (int s = 0; s < S; s++)
+                        o += (sum > 0 ? sc[s] / sum : 0) * vd[(b * S + s) * EV + ev];
                     ref[(b * L + l) * EV + ev] = o;
                 }
             }
         for (int th = 1; th <= 2; th++) {
             bld Bq;
             b_init(&Bq);
-            int64_t qs[4] = {B0, H, L, E}, ks[4] = {B0, H, S, E}, vs[4] = {B0, H, S, EV}, ms[4] = {1, 1, L, S};
+            int64_t qs[4] = {B0, H, L, E}, ks[4] = {B0, H, S, E}, vs[4] = {B0, H, S, EV},
+                    ms[4] = {1, 1, L, S};
             mk_type qt = mk_type_make(MK_DT_FP32, 4, qs), kt = mk_type_make(MK_DT_FP32, 4, ks),
                     vt = mk_type_make(MK_DT_FP32, 4, vs),
                     mt = mk_type_make(boolean ? MK_DT_BOOL : MK_DT_FP32, 4, ms);
-            mk_value *m = mk_ir_const(Bq.p, Bq.b, "m", &mt, boolean ? (const void *)mb : (const void *)md,
-                                      boolean ? sizeof mb : (size_t)L * S * 4, 0);
-            mk_value *y = op(&Bq, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "query",
-                             mk_ir_const(Bq.p, Bq.b, "q", &qt, qd, (size_t)B0 * H * L * E * 4, 0), "key",
-                             mk_ir_const(Bq.p, Bq.b, "k", &kt, kd, (size_t)B0 * H * S * E * 4, 0), "value",
-                             mk_ir_const(Bq.p, Bq.b, "v", &vt, vd, (size_t)B0 * H * S * EV * 4, 0),
-                             "attn_mask", m, NULL);
+            mk_value *m =
+                mk_ir_const(Bq.p, Bq.b, "m", &mt, boolean ? (const void *)mb : (const void *)md,
+                            boolean ? sizeof mb : (size_t)L * S * 4, 0);
+            mk_value *y =
+                op(&Bq, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "query",
+                   mk_ir_const(Bq.p, Bq.b, "q", &qt, qd, (size_t)B0 * H * L * E * 4, 0), "key",
+                   mk_ir_const(Bq.p, Bq.b, "k", &kt, kd, (size_t)B0 * H * S * E * 4, 0), "value",
+                   mk_ir_const(Bq.p, Bq.b, "v", &vt, vd, (size_t)B0 * H * S * EV * 4, 0),
+                   "attn_mask", m, NULL);
             REQUIRE(y);
             mk_ir_block_set_outputs(Bq.p, Bq.b, 1, &y);
             mk_run_options ro = {0, th, 0};
@@ -814,10 +823,11 @@ TEST(interp_sdpa_masks_vs_double)
             mk_tensor_list_free(&out);
             b_free(&Bq);
         }
-        CHECK_MSG(!memcmp(res[0], res[1], sizeof(float) * B0 * H * L * EV), "mask %d: -j differs", boolean);
+        CHECK_MSG(!memcmp(res[0], res[1], sizeof(float) * B0 * H * L * EV), "mask %d: -j differs",
+                  boolean);
         for (int i = 0; i < B0 * H * L * EV; i++)
-            CHECK_MSG(fabs(res[0][i] - ref[i]) <= 1e-5 + 1e-4 * fabs(ref[i]), "mask %d [%d]: %g vs %g",
-                      boolean, i, (double)res[0][i], ref[i]);
+            CHECK_MSG(fabs(res[0][i] - ref[i]) <= 1e-5 + 1e-4 * fabs(ref[i]),
+                      "mask %d [%d]: %g vs %g", boolean, i, (double)res[0][i], ref[i]);
         free(res[0]);
         free(res[1]);
         free(qd);
