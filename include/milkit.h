@@ -330,8 +330,9 @@ typedef struct mk_op_profile {
 } mk_op_profile;
 void mk_session_set_profile(mk_session *s, int on);
 /* The last profiled run's rows (*n of them; NULL when none) and its total time on the same
- * clock (inputs in, every op, outputs out): the rows' ms add up to all but the I/O and loop
- * overhead. */
+ * clock: a row "(inputs)" (input binding), one per top-level op, and "(outputs)" (output copy
+ * and release of activations); each row runs from the previous row's end, so the rows' ms add
+ * up to the total but for the loop's own few clock reads. */
 const mk_op_profile *mk_session_profile(const mk_session *s, int *n, double *total_ms);
 
 /* Elementwise comparison of a (under test) with b (reference): pass when every element has

@@ -178,8 +178,8 @@ static int print_profile(const mk_session *sess, const char *model, int json)
         free(g);
         return 0;
     }
-    printf("profile: total %.3f ms, %d ops taking %.3f ms (%.1f%%; the rest is inputs, outputs, "
-           "loop)\n",
+    printf("profile: total %.3f ms, %d rows (ops, input binding, output copy) taking %.3f ms "
+           "(%.1f%%)\n",
            total, n, sum, total > 0 ? 100 * sum / total : 0);
     for (int by_path = 0; by_path < 2; by_path++) {
         int ng = prof_group(r, n, by_path, g);

@@ -76,7 +76,7 @@ void mk_interp_set_profile(mk_interp *ip, int on)
         return;
     }
     if (!ip->rows) {
-        size_t n = (size_t)ip->plans[0]->n_ops + 1;
+        size_t n = (size_t)ip->plans[0]->n_ops + 3;             /* + the input and output rows */
         ip->rows = mk_arena_array(ip->ar, n, sizeof *ip->rows); /* NULL on OOM: no profile */
     }
 }
@@ -216,6 +216,16 @@ static mk_status interp_new(const mk_program *p, const mk_function *f, const mk_
     return MK_OK;
 }
 
+/* A profile row for the run's own work since the last row (t_mark): binding the inputs before
+ * the first op, copying the outputs out and releasing activations after the last. */
+static void io_row(mk_interp *ip, const char *name, const char *path, size_t bytes)
+{
+    if (!ip->rows) return;
+    double t1 = mk_ip_now_ms(ip);
+    ip->rows[ip->n_rows++] = (mk_op_profile){name, name, path, t1 - ip->t_mark, bytes, 0};
+    ip->t_mark = t1;
+}
+
 mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tensor_list *outputs,
                          mk_interp_result *res, mk_err *e)
 {
@@ -243,7 +253,12 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
         st = mk_ip_tensor_to_rt(ip, &ip->slots[s], &f->inputs[i]->type, inputs[i], e);
         if (st) mk_err_prefix(e, "input %s: ", f->inputs[i]->name);
     }
+    size_t io_bytes = 0;
+    for (int i = 0; i < f->n_inputs; i++) io_bytes += inputs[i] ? inputs[i]->nbytes : 0;
+    if (ip->rows) ip->t_mark = t0;
+    io_row(ip, "(inputs)", "input binding", io_bytes);
     if (!st) st = mk_ip_run_plan(ip, ip->plans[0], e);
+    io_bytes = 0;
     for (int i = 0; i < f->block->n_outputs && !st; i++) {
         const mk_value *v = f->block->outputs[i];
         int s = mk_pm_get(&ip->slot_of, v);
@@ -253,9 +268,9 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
                              ? p->outputs[i].name
                              : v->name;
         if ((st = mk_ip_rt_to_tensor(&ip->slots[s], nm ? nm : "output", &t, e))) break;
+        io_bytes += t.nbytes;
         st = mk_tensor_list_push(outputs, &t, e);
     }
-    ip->total_ms = mk_ip_now_ms(ip) - t0;
     if (ip->profile)
         for (int k = 0; k < MK_OP__COUNT; k++)
             if (ip->prof_n[k])
@@ -269,6 +284,8 @@ mk_status mk_interp_exec(mk_interp *ip, const mk_tensor *const *inputs, mk_tenso
     /* activations go back to the pool; converted constants stay for the next run */
     for (int s = 0; s < ip->n_slots; s++)
         if (!ip->slots[s].persist) mk_rt_release(ip, &ip->slots[s]);
+    io_row(ip, "(outputs)", "output copy and release", io_bytes);
+    ip->total_ms = mk_ip_now_ms(ip) - t0;
     if (st) mk_tensor_list_free(outputs);
     return st;
 }

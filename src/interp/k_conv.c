@@ -1,13 +1,15 @@
 /* Convolution kernels: conv and conv_transpose for 1-3 spatial dims with groups, strides,
  * dilations and every pad_type. conv is im2col in cache-sized column tiles plus cblas_sgemm
  * (bias preloaded as beta = 1, fused activations applied per finished tile), a direct GEMM for
- * 1x1 stride-1 unpadded convs, and direct SIMD loops for depthwise convs; conv_transpose is a
+ * 1x1 stride-1 unpadded convs, direct SIMD loops for depthwise convs, and k_conv_direct.c for
+ * the other convs on AVX2 CPUs (im2col then only without AVX2); conv_transpose is a
  * GEMM per tile of input rows followed by col2im. Output sizes come from type inference; pads
  * are derived here. */
 #include <string.h>
 
 #include "blas.h"
 #include "interp_int.h"
+#include "k_conv_direct.h"
 
 typedef struct geom {
     int ns; /* spatial rank, 1..3 */
@@ -289,6 +291,24 @@ mk_status mk_k_conv(mk_kctx *k)
     const float *xd = x->data, *wd = w->data;
     float *od = out->data;
     if (!out->numel) return MK_OK;
+    mk_cdirect cd = {.N = N,
+                     .groups = groups,
+                     .cig = cig,
+                     .cog = cog,
+                     .k_n = g.k_n,
+                     .x = xd,
+                     .w = wd,
+                     .bias = bias,
+                     .out = od};
+    for (int i = 0; i < 3; i++) {
+        cd.in[i] = g.in[i], cd.k[i] = g.k[i], cd.o[i] = g.o[i];
+        cd.s[i] = g.s[i], cd.d[i] = g.d[i], cd.pb[i] = g.pb[i];
+    }
+    if (cig == 1 && groups > 1 && mk_conv_direct_ok(&cd)) {
+        k->path =
+            g.ns == 1 ? "conv: 1-D depthwise direct, blocked" : "conv: depthwise direct, blocked";
+        return mk_conv_direct(k, &cd);
+    }
     if (cig == 1 && groups > 1) {
         k->path = g.ns == 1 ? "conv: 1-D depthwise direct" : "conv: depthwise direct";
         conv_dw(k, &g, xd, wd, od, bias, N, cin, cog);
@@ -296,6 +316,11 @@ mk_status mk_k_conv(mk_kctx *k)
     }
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++) direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
+    /* a 1x1 conv is a plain sgemm: the direct kernel wins with AVX-512 only */
+    if ((!direct || mk_conv_direct_level() >= 2) && mk_conv_direct_ok(&cd)) {
+        k->path = g.ns == 1 ? "conv: 1-D direct" : "conv: direct";
+        return mk_conv_direct(k, &cd);
+    }
     /* column tiles: the output tile and the im2col tile each stay within ~half of L2 */
     const size_t budget = 256u << 10; /* floats: 1 MiB */
     int64_t tile = (int64_t)(budget / (size_t)(cog ? cog : 1));

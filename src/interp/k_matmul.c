@@ -344,6 +344,24 @@ typedef struct sdpa_job {
     int64_t ms[MK_MAX_RANK];
 } sdpa_job;
 
+/* row[j] = e^(row[j] - mx) (mk_exp_neg, SIMD); returns their sum (8 double lanes, fixed order). */
+MK_SIMD static double exp_row(float *row, float mx, int64_t n)
+{
+    MK_VLOOP((size_t)n, row[i] = mk_exp_neg(row[i] - mx));
+    double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0;
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8)
+        for (int j = 0; j < 8; j++) s8[j] += row[q + j];
+    for (; q < n; q++) s8[0] += row[q];
+    for (int j = 0; j < 8; j++) sum += s8[j];
+    return sum;
+}
+
+MK_SIMD static void scale_row(float *row, float v, int64_t n)
+{
+    MK_VLOOP((size_t)n, row[i] *= v);
+}
+
 /* Rows [l0, l0 + lb) of batch b: scores = scale Q K^T (+ mask), softmax per row, times V. */
 static void sdpa_chunk(void *ctx, int64_t ci, int tid)
 {
@@ -370,22 +388,28 @@ static void sdpa_chunk(void *ctx, int64_t ci, int tid)
             }
             mb += (size_t)(i * J->ms[r - 2]);
         }
-        for (int64_t j = 0; j < S; j++) {
-            if (mask) {
+        if (mask && mk_interp_layout(mask->type.dtype) == MK_L_F32) {
+            const float *mr = (const float *)mask->data + mb;
+            int64_t mj = J->ms[r - 1];
+            for (int64_t j = 0; j < S; j++) row[j] += mr[j * mj];
+        } else if (mask) {
+            for (int64_t j = 0; j < S; j++) {
                 double m = mk_rt_f64(mask, mb + (size_t)(j * J->ms[r - 1]));
                 if (mask->type.dtype == MK_DT_BOOL)
                     row[j] = m != 0 ? row[j] : -INFINITY;
                 else
                     row[j] += (float)m;
             }
+        }
+        for (int64_t j = 0; j < S; j++)
             if (row[j] > mx) mx = row[j];
+        if (mx == -INFINITY) {
+            memset(row, 0, (size_t)S * 4);
+            continue;
         }
-        double sum = 0;
-        for (int64_t j = 0; j < S; j++) {
-            row[j] = mx == -INFINITY ? 0 : expf(row[j] - mx);
-            sum += row[j];
-        }
-        for (int64_t j = 0; j < S; j++) row[j] = sum > 0 ? (float)(row[j] / sum) : 0;
+        double sum = exp_row(row, mx, S);
+        float inv = sum > 0 ? (float)(1.0 / sum) : 0;
+        scale_row(row, inv, S);
     }
     mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ln, (int)Ev, (int)S, 1.0f, scores,
              (int)S, vb, (int)Ev, 0.0f, (float *)J->out->data + (b * J->L + l0) * Ev, (int)Ev);
