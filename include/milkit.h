@@ -237,6 +237,10 @@ typedef struct mk_compress_options {
      * the bytes of all constants (0: as small as the bounds allow) */
     double min_cos, min_snr_db;
     size_t target_bytes;
+    /* k-means palettes: activations on these input lists weight each weight element's error
+     * by its input channel's mean square (NULL: unweighted) */
+    const mk_tensor_list *calib;
+    int n_calib;
 } mk_compress_options;
 typedef struct mk_compress_layer {
     char name[128], op[32], mode[160];

@@ -216,7 +216,7 @@ static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_sit
                 cap = nc;
             }
             mk_cmp_site *c = &(*s)[(*ns)++];
-            c->op = op, c->w = w, c->n = n;
+            c->op = op, c->w = w, c->n = n, c->m2 = NULL, c->m2n = 0;
             c->out_ax = sites[k].out_ax, c->in_ax = sites[k].in_ax;
             if (op->kind == MK_OP_MATMUL) { /* y [.., K, N], or [.., N, K] when transposed */
                 mk_value *ty = mk_ir_arg(op, "transpose_y");
@@ -231,6 +231,7 @@ static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_sit
 
 void mk_cmp_sites_free(mk_cmp_site *s, int n)
 {
+    if (s) mk_cmp_calib_free(s, n);
     mk_free(NULL, s, (size_t)(n ? n : 1) * sizeof *s);
 }
 
@@ -278,7 +279,7 @@ mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
     for (int i = 0; i < ns && !st; i++) {
         mk_cw *c = &cw[i];
         c->p = p, c->w = s[i].w, c->out_ax = s[i].out_ax, c->in_ax = s[i].in_ax, c->ios = ios;
-        c->n = s[i].n, c->rec = rec ? rec[i] : NULL;
+        c->n = s[i].n, c->rec = rec ? rec[i] : NULL, c->m2 = s[i].m2;
         if (o[i] && o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_prep(c, o[i])) st = MK_OOM(e);
     }
     if (!st && !palettes(p, cw, o, ns)) st = MK_OOM(e);
@@ -344,6 +345,12 @@ mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_r
     mk_cmp_site *s = NULL;
     int ns = 0;
     if ((st = mk_cmp_sites(p, o, &s, &ns, r, e))) return st;
+    if (o->calib && o->n_calib > 0 && o->mode == MK_CMP_PALETTE && !o->uniform &&
+        (st = mk_cmp_calibrate(p, o, s, ns, o->calib, o->n_calib, e))) {
+        mk_cmp_sites_free(s, ns);
+        mk_compress_report_free(r);
+        return st;
+    }
     const mk_compress_options **os = mk_malloc(NULL, (size_t)(ns ? ns : 1) * sizeof *os);
     if (!os) st = MK_OOM(e);
     for (int i = 0; !st && i < ns; i++) os[i] = o;

@@ -1,11 +1,11 @@
 /* Palettization: 2^bits entries per LUT, per tensor or per group of output channels, found by
  * optimal 1-D k-means over the weights rounded to fp16 and counted (a histogram of at most
- * 63487 distinct values, so the cost does not grow with the tensor): dynamic programming over
- * the sorted distinct values (beyond 4096, over bins of fp16 with fewer mantissa bits, their
- * sums exact), each
- * layer's row minima by SMAWK (O(K m)); or evenly spaced
- * (uniform). iOS18: constexpr_lut_to_dense with uintN indices shaped like the weight and lut
- * [groups.., 2^bits, 1]; iOS16/17: packed uint8 indices, one LUT, bits in {1,2,4,6,8}. */
+ * 63487 distinct values, so the cost does not grow with the tensor), or weighted by their input
+ * channel's activation mean square when calibrated (mk_cw.m2): dynamic programming over the
+ * sorted distinct values (beyond 4096, over bins of fp16 with fewer mantissa bits, their sums
+ * exact), each layer's row minima by SMAWK (O(K m)); or evenly spaced (uniform). iOS18:
+ * constexpr_lut_to_dense with uintN indices shaped like the weight and lut [groups.., 2^bits,
+ * 1]; iOS16/17: packed uint8 indices, one LUT, bits in {1,2,4,6,8}. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,12 +131,17 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     return ok;
 }
 
+/* with activation statistics, an element weighs its channel's mean square over the mean of
+ * all channels plus this (a few samples do not make a channel free) */
+#define M2_FLOOR 0.1
+
 /* distinct values the k-means works on at most (adjacent ones binned beyond) */
 #define KM_BINS 4096
 
-/* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings. */
-static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int uniform,
-                    double *lut)
+/* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings, each
+ * counted once or with weight wt[i] when wt is set. */
+static int make_lut(const mk_allocator *al, const float *v, const float *wt, size_t n, int K,
+                    int uniform, double *lut)
 {
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++)
@@ -149,19 +154,28 @@ static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int
     uint32_t *hist = mk_calloc(al, 65536, sizeof(uint32_t));
     uint32_t *ord = mk_malloc(al, 65536 * sizeof(uint32_t));
     double *x = mk_malloc(al, 65536 * sizeof(double)), *cnt = mk_malloc(al, 65536 * sizeof(double));
-    int ok = hist && x && cnt && ord;
+    double *wh = wt ? mk_calloc(al, 65536, sizeof(double)) : NULL;
+    int ok = hist && x && cnt && ord && (wh || !wt);
     if (ok) {
         for (size_t i = 0; i < n; i++)
-            if (isfinite(v[i])) hist[mk_f32_to_f16(v[i])]++;
+            if (isfinite(v[i])) {
+                uint16_t h = mk_f32_to_f16(v[i]);
+                hist[h]++;
+                if (wh) wh[h] += wt[i];
+            }
         hist[0] += hist[0x8000]; /* -0 and +0 are one value */
         hist[0x8000] = 0;
-        /* ascending values with their fp16 ordinals (negatives by falling magnitude) */
+        if (wh) wh[0] += wh[0x8000], wh[0x8000] = 0;
+        /* ascending values with their fp16 ordinals (negatives by falling magnitude); a
+         * weighted value keeps a tiny weight so that it still has an entry near it */
+#define W_OF(h) (wh ? wh[h] + 1e-9 * hist[h] : (double)hist[h])
         size_t m = 0;
         for (uint32_t h = 0xffff; h >= 0x8000; h--)
             if (hist[h] && (h & 0x7c00) != 0x7c00)
-                x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0xffff - h;
+                x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = W_OF(h), ord[m++] = 0xffff - h;
         for (uint32_t h = 0; h < 0x7c00; h++)
-            if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0x8000 + h;
+            if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = W_OF(h), ord[m++] = 0x8000 + h;
+#undef W_OF
         /* beyond KM_BINS values: fp16 with s fewer mantissa bits, the fewest that fit (a
          * relative grid, so outliers never share a bin with distant values) */
         int sh = 0;
@@ -183,6 +197,7 @@ static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int
     mk_free(al, ord, 65536 * sizeof(uint32_t));
     mk_free(al, x, 65536 * sizeof(double));
     mk_free(al, cnt, 65536 * sizeof(double));
+    if (wh) mk_free(al, wh, 65536 * sizeof(double));
     return ok;
 }
 
@@ -244,7 +259,7 @@ int mk_cmp_lut(mk_cw *c, const float *v, size_t n, int bits, int uniform, size_t
 {
     int K = 1 << bits;
     double lut[256];
-    if (!make_lut(c->p->alloc, v, n, K, uniform, lut)) return 0;
+    if (!make_lut(c->p->alloc, v, NULL, n, K, uniform, lut)) return 0;
     for (int i = 0; i < K; i++)
         lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
     for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
@@ -302,19 +317,33 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
         else if (a > c->out_ax)
             inner *= (size_t)t->dims[a];
     size_t per = c->n / groups, gch = ch / groups;
+    /* with activation statistics: element i weighs wm2[(i / istride) % ilen] */
+    size_t istride = 1, ilen = c->m2 && !o->uniform ? (size_t)t->dims[c->in_ax] : 0;
+    for (int a = c->in_ax + 1; a < t->rank; a++) istride *= (size_t)t->dims[a];
     float *vals = mk_malloc(al, per * sizeof(float));
+    float *wts = ilen ? mk_malloc(al, per * sizeof(float)) : NULL;
+    float *wm2 = ilen ? mk_malloc(al, ilen * sizeof(float)) : NULL;
     uint8_t *idx = mk_malloc(al, c->n);
     near *nt = mk_malloc(al, sizeof *nt);
-    int ok = vals && idx && nt;
+    int ok = vals && idx && nt && (!ilen || (wts && wm2));
+    if (ok && ilen) { /* relative to the mean, plus a floor (few samples, dead inputs) */
+        double mean = 0;
+        for (size_t j = 0; j < ilen; j++) mean += c->m2[j] / (double)ilen;
+        for (size_t j = 0; j < ilen; j++)
+            wm2[j] = mean > 0 ? (float)(c->m2[j] / mean + M2_FLOOR) : 1.0f;
+    }
     double lut[256];
     float lutf[256];
     for (size_t g = 0; ok && g < groups; g++) {
         size_t k = 0;
         for (size_t ou = 0; ou < outer; ou++) {
             size_t i0 = (ou * ch + g * gch) * inner;
-            for (size_t i = i0; i < i0 + gch * inner; i++) vals[k++] = wval(c, i);
+            for (size_t i = i0; i < i0 + gch * inner; i++) {
+                if (wts) wts[k] = wm2[(i / istride) % ilen];
+                vals[k++] = wval(c, i);
+            }
         }
-        if (!(ok = make_lut(al, vals, k, K, o->uniform, lut))) break;
+        if (!(ok = make_lut(al, vals, wts, k, K, o->uniform, lut))) break;
         for (int i = 0; i < K; i++)
             lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
         for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
@@ -336,6 +365,8 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
     }
     if (ok) pack8(idx, c->n, o->bits, c->ib);
     mk_free(al, vals, per * sizeof(float));
+    if (wts) mk_free(al, wts, per * sizeof(float));
+    if (wm2) mk_free(al, wm2, ilen * sizeof(float));
     mk_free(al, idx, c->n);
     mk_free(al, nt, sizeof *nt);
     return ok;
