@@ -267,11 +267,9 @@ int mk_cmd_compress(int argc, char **argv)
     }
     if (x.n_specs) o.calib = runs, o.n_calib = n_runs; /* samples given: weighted k-means */
     if (autom ? mk_compress_auto(ref, &o, runs, n_runs, &p, &rep, &e)
-              : (mk_model_load(in, &co, NULL, &p, &e) || mk_compress(p, &o, &rep, &e)))
+              : (mk_program_clone(ref, &p, &e) || mk_compress(p, &o, &rep, &e)))
         goto done;
-    if (mk_output_errors(ref, p, &runs[0], 0, e32, 64, &n32, &e) ||
-        mk_output_errors(ref, p, &runs[0], 1, e16, 64, &n16, &e))
-        goto done;
+    if (mk_output_errors2(ref, p, &runs[0], e32, &n32, e16, &n16, 64, &e)) goto done;
     if (mk_program_save(p, out, MK_TARGET_DEFAULT, &e)) goto done;
     if (json)
         print_json(&rep, e32, n32, e16, n16);

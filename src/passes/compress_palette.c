@@ -143,12 +143,12 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
 static int make_lut(const mk_allocator *al, const float *v, const float *wt, size_t n, int K,
                     int uniform, double *lut)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(v[i])) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
-    if (!(lo <= hi)) lo = hi = 0;
     if (uniform) {
-        for (int i = 0; i < K; i++) lut[i] = K > 1 ? lo + (hi - lo) * i / (K - 1) : lo;
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++)
+            if (isfinite(v[i])) lo = v[i] < lo ? v[i] : lo, hi = v[i] > hi ? v[i] : hi;
+        if (!(lo <= hi)) lo = hi = 0;
+        for (int i = 0; i < K; i++) lut[i] = K > 1 ? lo + ((double)hi - lo) * i / (K - 1) : lo;
         return 1;
     }
     uint32_t *hist = mk_calloc(al, 65536, sizeof(uint32_t));
@@ -157,12 +157,16 @@ static int make_lut(const mk_allocator *al, const float *v, const float *wt, siz
     double *wh = wt ? mk_calloc(al, 65536, sizeof(double)) : NULL;
     int ok = hist && x && cnt && ord && (wh || !wt);
     if (ok) {
-        for (size_t i = 0; i < n; i++)
-            if (isfinite(v[i])) {
-                uint16_t h = mk_f32_to_f16(v[i]);
-                hist[h]++;
-                if (wh) wh[h] += wt[i];
-            }
+        uint16_t hb[1024]; /* in bulk (F16C where the CPU has it); inf and NaN left out */
+        for (size_t i0 = 0; i0 < n; i0 += 1024) {
+            size_t nb = n - i0 < 1024 ? n - i0 : 1024;
+            mk_f32_to_f16_n(v + i0, hb, nb);
+            for (size_t j = 0; j < nb; j++)
+                if ((hb[j] & 0x7c00) != 0x7c00) {
+                    hist[hb[j]]++;
+                    if (wh) wh[hb[j]] += wt[i0 + j];
+                }
+        }
         hist[0] += hist[0x8000]; /* -0 and +0 are one value */
         hist[0x8000] = 0;
         if (wh) wh[0] += wh[0x8000], wh[0x8000] = 0;
@@ -274,7 +278,7 @@ int mk_cmp_assign(const mk_allocator *al, const float *lutf, int K, const float 
     if (!nt) return 0;
     float lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++)
-        if (isfinite(v[i])) lo = fminf(lo, v[i]), hi = fmaxf(hi, v[i]);
+        if (isfinite(v[i])) lo = v[i] < lo ? v[i] : lo, hi = v[i] > hi ? v[i] : hi;
     near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
     for (size_t i = 0; i < n; i++)
         idx[i] = (uint8_t)(isfinite(v[i]) ? near_find(nt, v[i]) : v[i] > 0 ? K - 1 : 0);
@@ -320,6 +324,7 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
     /* with activation statistics: element i weighs wm2[(i / istride) % ilen] */
     size_t istride = 1, ilen = c->m2 && !o->uniform ? (size_t)t->dims[c->in_ax] : 0;
     for (int a = c->in_ax + 1; a < t->rank; a++) istride *= (size_t)t->dims[a];
+    const float *f32 = t->dtype == MK_DT_FP32 ? c->w->cst->data : NULL;
     float *vals = mk_malloc(al, per * sizeof(float));
     float *wts = ilen ? mk_malloc(al, per * sizeof(float)) : NULL;
     float *wm2 = ilen ? mk_malloc(al, ilen * sizeof(float)) : NULL;
@@ -338,10 +343,13 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
         size_t k = 0;
         for (size_t ou = 0; ou < outer; ou++) {
             size_t i0 = (ou * ch + g * gch) * inner;
-            for (size_t i = i0; i < i0 + gch * inner; i++) {
-                if (wts) wts[k] = wm2[(i / istride) % ilen];
-                vals[k++] = wval(c, i);
-            }
+            if (f32)
+                memcpy(vals + k, f32 + i0, gch * inner * sizeof(float));
+            else
+                for (size_t i = i0; i < i0 + gch * inner; i++) vals[k + i - i0] = wval(c, i);
+            for (size_t i = i0; wts && i < i0 + gch * inner; i++)
+                wts[k + i - i0] = wm2[(i / istride) % ilen];
+            k += gch * inner;
         }
         if (!(ok = make_lut(al, vals, wts, k, K, o->uniform, lut))) break;
         for (int i = 0; i < K; i++)
@@ -350,7 +358,7 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
             if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
         float lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < k; i++)
-            if (isfinite(vals[i])) lo = fminf(lo, vals[i]), hi = fmaxf(hi, vals[i]);
+            if (isfinite(vals[i])) lo = vals[i] < lo ? vals[i] : lo, hi = vals[i] > hi ? vals[i] : hi;
         near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
         k = 0;
         for (size_t ou = 0; ou < outer; ou++) {
