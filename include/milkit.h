@@ -279,8 +279,8 @@ mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_
 /* The same in fp32 (e32) and in fp16 emulation (e16) at once: ref runs once; the runs share
  * two threads. */
 mk_status mk_output_errors2(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
-                            mk_output_error *e32, int *n32, mk_output_error *e16, int *n16,
-                            int max, mk_err *err);
+                            mk_output_error *e32, int *n32, mk_output_error *e16, int *n16, int max,
+                            mk_err *err);
 
 /* A program prepared for many runs: the plan (with fused activations), converted constants and
  * activation buffers are kept between runs, so later runs skip that setup. p must outlive the

@@ -36,7 +36,8 @@ static const char usage[] =
     "  --json            the report as JSON on stdout\n"
     "  -i SPEC, --seed N inputs for the output error and --max-error (one run per -i FILE.npz;\n"
     "                    default: seeded random inputs); given -i samples also weight the\n"
-    "                    k-means of --palettize by each input channel's activation power\n" CLI_MODEL_HELP
+    "                    k-means of --palettize by each input channel's activation "
+    "power\n" CLI_MODEL_HELP
     "  --strict          a block/group that does not divide a weight's axis is an error\n"
     "A weight whose axis the block/group does not divide uses the nearest divisor within half\n"
     "to twice the size, else per channel (blocks) or per tensor (groups), named in the report;\n"

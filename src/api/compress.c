@@ -370,8 +370,8 @@ void mk_compress_report_free(mk_compress_report *r)
 }
 
 /* per output of b against a (the reference) */
-static void compare(const mk_tensor_list *a, const mk_tensor_list *b, mk_output_error *out,
-                    int max, int *n)
+static void compare(const mk_tensor_list *a, const mk_tensor_list *b, mk_output_error *out, int max,
+                    int *n)
 {
     *n = 0;
     for (int k = 0; k < a->n && k < max; k++) {
@@ -433,8 +433,7 @@ static mk_status run_all(rjob *j, int n, const mk_tensor_list *in, mk_err *e)
     rjobs r = {j, in, n, 0};
     pthread_t t;
     int threaded = 1;
-    for (int i = 0; i < n; i++)
-        threaded &= !j[i].p->alloc || j[i].p->alloc == mk_alloc_default();
+    for (int i = 0; i < n; i++) threaded &= !j[i].p->alloc || j[i].p->alloc == mk_alloc_default();
     threaded = threaded && n > 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1;
     for (int i = 0; i < n; i++) j[i].threads = threaded; /* one kernel thread each, or all */
     threaded = threaded && !pthread_create(&t, NULL, rworker, &r);
@@ -466,8 +465,8 @@ mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_
 }
 
 mk_status mk_output_errors2(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
-                            mk_output_error *e32, int *n32, mk_output_error *e16, int *n16,
-                            int max, mk_err *e)
+                            mk_output_error *e32, int *n32, mk_output_error *e16, int *n16, int max,
+                            mk_err *e)
 {
     rjob j[3];
     memset(j, 0, sizeof j);

@@ -224,7 +224,8 @@ static int lut_fast(const mk_type *it, const mk_rt *ind, const mk_rt *lut, mk_rt
     int64_t c[MK_MAX_RANK] = {0};
     for (size_t row = 0; row < rows; row++) {
         size_t b = 0;
-        for (int j = 0; j < r - 1; j++) b = b * (size_t)bd[j] + (size_t)(c[j] / (it->dims[j] / bd[j]));
+        for (int j = 0; j < r - 1; j++)
+            b = b * (size_t)bd[j] + (size_t)(c[j] / (it->dims[j] / bd[j]));
         b *= (size_t)bd[r - 1];
         const int32_t *x = ix + row * last;
         float *y = o + row * last;

@@ -17,12 +17,12 @@ typedef struct mk_cw {
     mk_value *w;
     int out_ax, in_ax, ios;
     size_t n;
-    float *rec;    /* if set, the n decompressed values (filled by the compressor) */
+    float *rec;       /* if set, the n decompressed values (filled by the compressor) */
     const double *m2; /* if set, per index along in_ax: the weight of an element's squared
                          error in the palettes' k-means (its activation's mean square) */
-    double d2, w2; /* sum (w - w')^2 and sum w^2 over finite w (filled by the compressor) */
-    size_t bytes;  /* compressed parameter bytes (filled by the compressor) */
-    char note[96]; /* a fallback taken (smaller block/group), "" if none */
+    double d2, w2;    /* sum (w - w')^2 and sum w^2 over finite w (filled by the compressor) */
+    size_t bytes;     /* compressed parameter bytes (filled by the compressor) */
+    char note[96];    /* a fallback taken (smaller block/group), "" if none */
     /* palettization, between its three steps */
     int64_t pd[MK_MAX_RANK];
     unsigned char *lutb, *ib;

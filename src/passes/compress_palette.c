@@ -2,10 +2,10 @@
  * optimal 1-D k-means over the weights rounded to fp16 and counted (a histogram of at most
  * 63487 distinct values, so the cost does not grow with the tensor), or weighted by their input
  * channel's activation mean square when calibrated (mk_cw.m2): dynamic programming over the
- * sorted distinct values (beyond 4096, over bins of fp16 with fewer mantissa bits, their sums
- * exact), each layer's row minima by SMAWK (O(K m)); or evenly spaced (uniform). iOS18:
- * constexpr_lut_to_dense with uintN indices shaped like the weight and lut [groups.., 2^bits,
- * 1]; iOS16/17: packed uint8 indices, one LUT, bits in {1,2,4,6,8}. */
+ * sorted distinct values (beyond 4096, 2048 for 256 entries, over bins of fp16 with fewer
+ * mantissa bits, their sums exact), each layer's row minima by SMAWK (O(K m)); or evenly
+ * spaced (uniform). iOS18: constexpr_lut_to_dense with uintN indices shaped like the weight
+ * and lut [groups.., 2^bits, 1]; iOS16/17: packed uint8 indices, one LUT, bits 1/2/4/6/8. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@ typedef struct km {
     const double *prev;
     double *cur;
     uint16_t *arg;
+    double *sv; /* SMAWK's reduce: each stack entry's value at its row */
 } km;
 
 /* squared error of distinct values a..b (inclusive) around their mean */
@@ -44,8 +45,8 @@ static void smawk(km *k, const uint32_t *rows, size_t nr, const uint32_t *cols, 
     uint32_t *s = ws;
     size_t ns = 0;
     for (size_t t = 0; t < nc; t++) {
-        while (ns && entry(k, rows[ns - 1], s[ns - 1]) > entry(k, rows[ns - 1], cols[t])) ns--;
-        if (ns < nr) s[ns++] = cols[t];
+        while (ns && k->sv[ns - 1] > entry(k, rows[ns - 1], cols[t])) ns--;
+        if (ns < nr) k->sv[ns] = entry(k, rows[ns], cols[t]), s[ns++] = cols[t];
     }
     uint32_t *odd = s + ns;
     size_t no = 0;
@@ -83,10 +84,10 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     size_t nb = (nbins + 1) * sizeof(double), ab = (size_t)K * nbins * sizeof(uint16_t);
     size_t ub = 6 * (nbins + 1) * sizeof(uint32_t);
     double *s1 = mk_malloc(al, nb), *s2 = mk_malloc(al, nb), *w = mk_malloc(al, nb);
-    double *a = mk_malloc(al, nb), *b = mk_malloc(al, nb);
+    double *a = mk_malloc(al, nb), *b = mk_malloc(al, nb), *sv = mk_malloc(al, nb);
     uint16_t *arg = mk_malloc(al, ab);
     uint32_t *u = mk_malloc(al, ub);
-    int ok = s1 && s2 && w && a && b && arg && u && first;
+    int ok = s1 && s2 && w && a && b && sv && arg && u && first;
     if (ok) {
         s1[0] = s2[0] = w[0] = 0;
         double t1 = 0, t2 = 0, tw = 0;
@@ -97,14 +98,15 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
             if (i + 1 == m || !grp || grp[i + 1] != grp[i]) w[nk] = tw, s1[nk] = t1, s2[nk] = t2;
         }
         m = nbins;
-        km k = {s1, s2, w, NULL, a, arg};
+        km k = {s1, s2, w, NULL, a, arg, sv};
         for (size_t i = 0; i < m; i++) a[i] = cost(&k, 0, i), arg[i] = 0;
         for (int c = 1; c < K; c++) {
             k.prev = c % 2 ? a : b;
             k.cur = c % 2 ? b : a;
             k.arg = arg + (size_t)c * m;
             for (size_t i = 0; i < (size_t)c; i++) k.cur[i] = INFINITY, k.arg[i] = (uint16_t)i;
-            size_t n = m - (size_t)c;
+            /* rows that leave room for the K - 1 - c clusters after them */
+            size_t n = m - (size_t)K + 1;
             for (size_t i = 0; i < n; i++) u[i] = u[n + i] = (uint32_t)(c + (int)i);
             smawk(&k, u, n, u + n, n, u + 2 * n);
         }
@@ -125,6 +127,7 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     mk_free(al, w, nb);
     mk_free(al, a, nb);
     mk_free(al, b, nb);
+    mk_free(al, sv, nb);
     mk_free(al, arg, ab);
     mk_free(al, u, ub);
     mk_free(al, first, (nbins + 1) * sizeof(size_t));
@@ -135,8 +138,9 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
  * all channels plus this (a few samples do not make a channel free) */
 #define M2_FLOOR 0.1
 
-/* distinct values the k-means works on at most (adjacent ones binned beyond) */
-#define KM_BINS 4096
+/* distinct values the k-means works on at most (adjacent ones binned beyond): 4096, or fewer
+ * for large K so that its O(K m) work stays within 2^19 (2048 bins for 256 entries) */
+#define KM_BINS(K) ((K) > 64 ? (1u << 19) / (unsigned)(K) : 4096u)
 
 /* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings, each
  * counted once or with weight wt[i] when wt is set. */
@@ -170,8 +174,8 @@ static int make_lut(const mk_allocator *al, const float *v, const float *wt, siz
         hist[0] += hist[0x8000]; /* -0 and +0 are one value */
         hist[0x8000] = 0;
         if (wh) wh[0] += wh[0x8000], wh[0x8000] = 0;
-        /* ascending values with their fp16 ordinals (negatives by falling magnitude); a
-         * weighted value keeps a tiny weight so that it still has an entry near it */
+            /* ascending values with their fp16 ordinals (negatives by falling magnitude); a
+             * weighted value keeps a tiny weight so that it still has an entry near it */
 #define W_OF(h) (wh ? wh[h] + 1e-9 * hist[h] : (double)hist[h])
         size_t m = 0;
         for (uint32_t h = 0xffff; h >= 0x8000; h--)
@@ -180,13 +184,13 @@ static int make_lut(const mk_allocator *al, const float *v, const float *wt, siz
         for (uint32_t h = 0; h < 0x7c00; h++)
             if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = W_OF(h), ord[m++] = 0x8000 + h;
 #undef W_OF
-        /* beyond KM_BINS values: fp16 with s fewer mantissa bits, the fewest that fit (a
+        /* beyond KM_BINS(K) values: fp16 with s fewer mantissa bits, the fewest that fit (a
          * relative grid, so outliers never share a bin with distant values) */
         int sh = 0;
         for (; sh < 10; sh++) {
             size_t nb = m ? 1 : 0;
             for (size_t i = 1; i < m; i++) nb += ord[i] >> sh != ord[i - 1] >> sh;
-            if (nb <= KM_BINS) break;
+            if (nb <= KM_BINS(K)) break;
         }
         for (size_t i = 0; i < m; i++) ord[i] >>= sh;
         if (m == 0) {
@@ -358,7 +362,8 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
             if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
         float lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < k; i++)
-            if (isfinite(vals[i])) lo = vals[i] < lo ? vals[i] : lo, hi = vals[i] > hi ? vals[i] : hi;
+            if (isfinite(vals[i]))
+                lo = vals[i] < lo ? vals[i] : lo, hi = vals[i] > hi ? vals[i] : hi;
         near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
         k = 0;
         for (size_t ou = 0; ou < outer; ou++) {

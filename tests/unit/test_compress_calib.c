@@ -126,7 +126,8 @@ TEST(compress_calibrated_palette_lower_output_error)
             const float *x = (const float *)runs[1].items[0].data + i * CIN;
             double acc = 0, mag = 0;
             for (int j = 0; j < CIN; j++)
-                acc += (double)x[j] * rec[c * CIN + j], mag += fabs((double)x[j] * rec[c * CIN + j]);
+                acc += (double)x[j] * rec[c * CIN + j],
+                    mag += fabs((double)x[j] * rec[c * CIN + j]);
             worst = fmax(worst, fabs(acc - ((const float *)out.items[0].data)[i * COUT + c]) /
                                     (mag + 1e-6));
         }
