@@ -1,7 +1,8 @@
 /* Activation statistics for the palettes' weighted k-means: the program runs on the
  * calibration inputs with the input activation of every linear, matmul and (ungrouped) conv
  * weight site as an extra output, and each site gets the mean square of that activation per
- * input channel (site.m2; the output error of a weight element grows with it). */
+ * input channel (site.m2; the output error of a weight element grows with it); byte-identical
+ * weights share theirs. */
 #include <string.h>
 
 #include "base/base.h"
@@ -45,6 +46,18 @@ static void accumulate(const mk_tensor *t, int ax, double *m)
                                           : ((const float *)t->data)[i];
         if (isfinite(v)) m[(i / inner) % len] += v * v;
     }
+}
+
+static int same_weight(const mk_cmp_site *a, const mk_cmp_site *b)
+{
+    const mk_type *x = &a->w->type, *y = &b->w->type;
+    if (!b->m2 || a->m2n != b->m2n || a->in_ax != b->in_ax || a->out_ax != b->out_ax ||
+        x->dtype != y->dtype || x->rank != y->rank || a->w->cst->nbytes != b->w->cst->nbytes)
+        return 0;
+    for (int d = 0; d < x->rank; d++)
+        if (x->dims[d] != y->dims[d]) return 0;
+    return a->w->cst->data == b->w->cst->data ||
+           !memcmp(a->w->cst->data, b->w->cst->data, a->w->cst->nbytes);
 }
 
 mk_status mk_cmp_calibrate(const mk_program *p, const mk_compress_options *o, mk_cmp_site *s,
@@ -92,6 +105,20 @@ mk_status mk_cmp_calibrate(const mk_program *p, const mk_compress_options *o, mk
                 accumulate(&out.items[col[i]], ax[i], s[i].m2);
         mk_tensor_list_free(&out);
     }
+    /* byte-identical weights (a layer exported twice) share their statistics, so that they
+     * keep one palette and the writer keeps storing them once */
+    int *rep = st ? NULL : mk_calloc(NULL, (size_t)ns + 1, sizeof *rep);
+    if (!st && !rep) st = MK_OOM(e);
+    for (int i = 0; !st && i < ns; i++) {
+        rep[i] = i;
+        for (int j = 0; j < i && s[i].m2 && rep[i] == i; j++)
+            if (rep[j] == j && same_weight(&s[i], &s[j])) rep[i] = j;
+        if (rep[i] != i)
+            for (size_t c2 = 0; c2 < s[i].m2n; c2++) s[rep[i]].m2[c2] += s[i].m2[c2];
+    }
+    for (int i = 0; !st && i < ns; i++)
+        if (rep[i] != i) memcpy(s[i].m2, s[rep[i]].m2, s[i].m2n * sizeof(double));
+    if (rep) mk_free(NULL, rep, ((size_t)ns + 1) * sizeof *rep);
     if (st) mk_cmp_calib_free(s, ns);
     mk_free(NULL, outs, (size_t)(n0 + ns + 1) * sizeof *outs);
     mk_free(NULL, ax, ((size_t)ns + 1) * sizeof *ax);

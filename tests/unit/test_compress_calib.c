@@ -169,3 +169,52 @@ TEST(compress_output_errors2_same_as_two_calls)
     mk_program_free(ref);
     mk_program_free(q);
 }
+
+/* two linears with byte-identical weights (a layer exported twice) get one palette when
+ * calibrated, so the writer can still store it once; without the shared statistics their
+ * different activations gave two */
+TEST(compress_calibrated_identical_weights_share_a_palette)
+{
+    mk_program *p = mk_ir_program_new(NULL, 9);
+    mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
+    REQUIRE(f);
+    static float w[COUT * CIN];
+    unsigned s = 5;
+    for (int i = 0; i < COUT * CIN; i++) {
+        s = s * 1664525u + 1013904223u;
+        w[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+    int64_t d[2] = {COUT, CIN}, xd[2] = {ROWS, CIN};
+    mk_type t = mk_type_make(MK_DT_FP32, 2, d), xt = mk_type_make(MK_DT_FP32, 2, xd);
+    mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+    mk_value *x = mk_ir_function_add_input(p, f, "x", &xt);
+    mk_err e = {MK_OK, ""};
+    for (int k = 0; k < 2; k++) {
+        mk_value *wv = mk_ir_const(p, f->block, k ? "w2" : "w1", &t, w, sizeof w, 0);
+        mk_op *l = mk_ir_op_new(p, MK_OP_LINEAR, k ? "l2" : "l1");
+        REQUIRE(x && wv && l && mk_ir_op_add_input(p, l, "x", x) &&
+                mk_ir_op_add_input(p, l, "weight", wv) && mk_ir_op_add_output(p, l, NULL, &none));
+        mk_ir_block_append(f->block, l);
+        REQUIRE(mk_ir_infer_op(l, &e) == MK_OK);
+        x = l->outputs[0];
+    }
+    REQUIRE(mk_ir_block_set_outputs(p, f->block, 1, &x));
+    mk_tensor_list run = {0, NULL};
+    REQUIRE(inputs(p, 3, &run));
+    mk_compress_options o;
+    memset(&o, 0, sizeof o);
+    o.mode = MK_CMP_PALETTE, o.bits = 4, o.calib = &run, o.n_calib = 1;
+    mk_compress_report r;
+    CHECK_MSG(mk_compress(p, &o, &r, &e) == MK_OK && r.n == 2, "%s", e.msg);
+    const mk_value *lut[2] = {NULL, NULL};
+    int n = 0;
+    MK_FOR_OPS(mk_ir_main(p)->block, op)
+    {
+        if (op->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE && n < 2) lut[n++] = mk_ir_arg(op, "lut");
+    }
+    CHECK(n == 2 && lut[0] && lut[1] && lut[0]->cst->nbytes == lut[1]->cst->nbytes &&
+          !memcmp(lut[0]->cst->data, lut[1]->cst->data, lut[0]->cst->nbytes));
+    mk_compress_report_free(&r);
+    mk_tensor_list_free(&run);
+    mk_program_free(p);
+}
