@@ -142,6 +142,94 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
  * for large K so that its O(K m) work stays within 2^19 (2048 bins for 256 entries) */
 #define KM_BINS(K) ((K) > 64 ? (1u << 19) / (unsigned)(K) : 4096u)
 
+/* The distinct fp16 roundings of v[0..n) ascending (x), each counted or with its summed weight
+ * wt (plus a tiny share of its count, so that it still has an entry near it), and their
+ * sign-ordered fp16 ordinals (ord: -0 is +0); inf and NaN left out. *m of them; 0 when out of
+ * memory. By a histogram of every fp16 value, or for few values by sorting them. */
+static int distinct_hist(const mk_allocator *al, const float *v, const float *wt, size_t n,
+                         double *x, double *cnt, uint32_t *ord, size_t *m)
+{
+    uint32_t *hist = mk_calloc(al, 65536, sizeof(uint32_t));
+    double *wh = wt ? mk_calloc(al, 65536, sizeof(double)) : NULL;
+    int ok = hist && (wh || !wt);
+    if (ok) {
+        uint16_t hb[1024]; /* in bulk (F16C where the CPU has it) */
+        for (size_t i0 = 0; i0 < n; i0 += 1024) {
+            size_t nb = n - i0 < 1024 ? n - i0 : 1024;
+            mk_f32_to_f16_n(v + i0, hb, nb);
+            for (size_t j = 0; j < nb; j++)
+                if ((hb[j] & 0x7c00) != 0x7c00) {
+                    hist[hb[j]]++;
+                    if (wh) wh[hb[j]] += wt[i0 + j];
+                }
+        }
+        hist[0] += hist[0x8000];
+        hist[0x8000] = 0;
+        if (wh) wh[0] += wh[0x8000], wh[0x8000] = 0;
+#define W_OF(h) (wh ? wh[h] + 1e-9 * hist[h] : (double)hist[h])
+        size_t k = 0;
+        for (uint32_t h = 0xffff; h >= 0x8000; h--)
+            if (hist[h] && (h & 0x7c00) != 0x7c00)
+                x[k] = mk_f16_to_f32((uint16_t)h), cnt[k] = W_OF(h), ord[k++] = 0xffff - h;
+        for (uint32_t h = 0; h < 0x7c00; h++)
+            if (hist[h]) x[k] = mk_f16_to_f32((uint16_t)h), cnt[k] = W_OF(h), ord[k++] = 0x8000 + h;
+#undef W_OF
+        *m = k;
+    }
+    mk_free(al, hist, 65536 * sizeof(uint32_t));
+    if (wh) mk_free(al, wh, 65536 * sizeof(double));
+    return ok;
+}
+
+/* up to this many values, distinct_sorted (a radix sort) instead of the 65536-entry histogram */
+#define SORT_MAX 16384
+
+static int distinct_sorted(const mk_allocator *al, const float *v, const float *wt, size_t n,
+                           double *x, double *cnt, uint32_t *ord, size_t *m)
+{
+    size_t nb = (n + 1) * sizeof(uint32_t);
+    uint32_t *a = mk_malloc(al, nb), *b = mk_malloc(al, nb);
+    uint16_t *key = mk_malloc(al, (n + 1) * sizeof(uint16_t));
+    int ok = a && b && key;
+    if (ok) {
+        size_t k = 0;
+        uint16_t hb[1024];
+        for (size_t i0 = 0; i0 < n; i0 += 1024) {
+            size_t c = n - i0 < 1024 ? n - i0 : 1024;
+            mk_f32_to_f16_n(v + i0, hb, c);
+            for (size_t j = 0; j < c; j++) {
+                uint16_t h = hb[j];
+                if ((h & 0x7c00) == 0x7c00) continue;
+                key[i0 + j] = (uint16_t)(h == 0x8000  ? 0x8000
+                                         : h & 0x8000 ? 0xffff - h
+                                                      : 0x8000 + h);
+                a[k++] = (uint32_t)(i0 + j);
+            }
+        }
+        for (int pass = 0; pass < 2; pass++) { /* stable LSD radix sort by key, 8 bits a pass */
+            size_t pos[257] = {0};
+            for (size_t i = 0; i < k; i++) pos[((key[a[i]] >> (8 * pass)) & 255) + 1]++;
+            for (int d = 0; d < 256; d++) pos[d + 1] += pos[d];
+            for (size_t i = 0; i < k; i++) b[pos[(key[a[i]] >> (8 * pass)) & 255]++] = a[i];
+            uint32_t *t = a;
+            a = b, b = t;
+        }
+        size_t d = 0;
+        for (size_t i = 0; i < k;) {
+            uint16_t kk = key[a[i]];
+            double c = 0, w = 0;
+            for (; i < k && key[a[i]] == kk; i++) c += 1, w += wt ? wt[a[i]] : 0;
+            uint16_t h = (uint16_t)(kk >= 0x8000 ? kk - 0x8000 : 0xffff - kk);
+            x[d] = mk_f16_to_f32(h), cnt[d] = wt ? w + 1e-9 * c : c, ord[d++] = kk;
+        }
+        *m = d;
+    }
+    mk_free(al, a, nb);
+    mk_free(al, b, nb);
+    mk_free(al, key, (n + 1) * sizeof(uint16_t));
+    return ok;
+}
+
 /* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings, each
  * counted once or with weight wt[i] when wt is set. */
 static int make_lut(const mk_allocator *al, const float *v, const float *wt, size_t n, int K,
@@ -155,35 +243,13 @@ static int make_lut(const mk_allocator *al, const float *v, const float *wt, siz
         for (int i = 0; i < K; i++) lut[i] = K > 1 ? lo + ((double)hi - lo) * i / (K - 1) : lo;
         return 1;
     }
-    uint32_t *hist = mk_calloc(al, 65536, sizeof(uint32_t));
-    uint32_t *ord = mk_malloc(al, 65536 * sizeof(uint32_t));
-    double *x = mk_malloc(al, 65536 * sizeof(double)), *cnt = mk_malloc(al, 65536 * sizeof(double));
-    double *wh = wt ? mk_calloc(al, 65536, sizeof(double)) : NULL;
-    int ok = hist && x && cnt && ord && (wh || !wt);
+    size_t cap = n < 65536 ? n + 1 : 65536, m = 0;
+    uint32_t *ord = mk_malloc(al, cap * sizeof(uint32_t));
+    double *x = mk_malloc(al, cap * sizeof(double)), *cnt = mk_malloc(al, cap * sizeof(double));
+    int ok = x && cnt && ord &&
+             (n <= SORT_MAX ? distinct_sorted(al, v, wt, n, x, cnt, ord, &m)
+                            : distinct_hist(al, v, wt, n, x, cnt, ord, &m));
     if (ok) {
-        uint16_t hb[1024]; /* in bulk (F16C where the CPU has it); inf and NaN left out */
-        for (size_t i0 = 0; i0 < n; i0 += 1024) {
-            size_t nb = n - i0 < 1024 ? n - i0 : 1024;
-            mk_f32_to_f16_n(v + i0, hb, nb);
-            for (size_t j = 0; j < nb; j++)
-                if ((hb[j] & 0x7c00) != 0x7c00) {
-                    hist[hb[j]]++;
-                    if (wh) wh[hb[j]] += wt[i0 + j];
-                }
-        }
-        hist[0] += hist[0x8000]; /* -0 and +0 are one value */
-        hist[0x8000] = 0;
-        if (wh) wh[0] += wh[0x8000], wh[0x8000] = 0;
-            /* ascending values with their fp16 ordinals (negatives by falling magnitude); a
-             * weighted value keeps a tiny weight so that it still has an entry near it */
-#define W_OF(h) (wh ? wh[h] + 1e-9 * hist[h] : (double)hist[h])
-        size_t m = 0;
-        for (uint32_t h = 0xffff; h >= 0x8000; h--)
-            if (hist[h] && (h & 0x7c00) != 0x7c00)
-                x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = W_OF(h), ord[m++] = 0xffff - h;
-        for (uint32_t h = 0; h < 0x7c00; h++)
-            if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = W_OF(h), ord[m++] = 0x8000 + h;
-#undef W_OF
         /* beyond KM_BINS(K) values: fp16 with s fewer mantissa bits, the fewest that fit (a
          * relative grid, so outliers never share a bin with distant values) */
         int sh = 0;
@@ -201,11 +267,9 @@ static int make_lut(const mk_allocator *al, const float *v, const float *wt, siz
             ok = mk_cmp_kmeans1d(al, x, cnt, m, K, sh ? ord : NULL, lut);
         }
     }
-    mk_free(al, hist, 65536 * sizeof(uint32_t));
-    mk_free(al, ord, 65536 * sizeof(uint32_t));
-    mk_free(al, x, 65536 * sizeof(double));
-    mk_free(al, cnt, 65536 * sizeof(double));
-    if (wh) mk_free(al, wh, 65536 * sizeof(double));
+    mk_free(al, ord, cap * sizeof(uint32_t));
+    mk_free(al, x, cap * sizeof(double));
+    mk_free(al, cnt, cap * sizeof(double));
     return ok;
 }
 
