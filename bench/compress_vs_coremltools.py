@@ -3,7 +3,7 @@ the same milkit-written fp32 iOS18 packages (a development measurement, not a te
 
 For each package and mode: wall and CPU time (coremltools: palettize_weights /
 linear_quantize_weights plus save, CPU of this process; milkit: the whole `milkit compress`
-command, which also runs the interpreter four times for its report, CPU of the child), weight.bin
+command, which also runs the interpreter three times for its report, CPU of the child), weight.bin
 bytes, and the worst output cosine of the compressed package
 against the fp32 one, both run by milkit's interpreter (`milkit verify`, seeded inputs).
 Modes: 8-bit k-means palettization per tensor, 4-bit k-means per group of 16 output channels,

@@ -237,6 +237,10 @@ typedef struct mk_compress_options {
      * the bytes of all constants (0: as small as the bounds allow) */
     double min_cos, min_snr_db;
     size_t target_bytes;
+    /* k-means palettes: activations on these input lists weight each weight element's error
+     * by its input channel's mean square (NULL: unweighted) */
+    const mk_tensor_list *calib;
+    int n_calib;
 } mk_compress_options;
 typedef struct mk_compress_layer {
     char name[128], op[32], mode[160];
@@ -272,6 +276,11 @@ typedef struct mk_output_error {
 } mk_output_error;
 mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
                            int fp16_emulate, mk_output_error *out, int max, int *n, mk_err *err);
+/* The same in fp32 (e32) and in fp16 emulation (e16) at once: ref runs once; the runs share
+ * two threads. */
+mk_status mk_output_errors2(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
+                            mk_output_error *e32, int *n32, mk_output_error *e16, int *n16, int max,
+                            mk_err *err);
 
 /* A program prepared for many runs: the plan (with fused activations), converted constants and
  * activation buffers are kept between runs, so later runs skip that setup. p must outlive the

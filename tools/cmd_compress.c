@@ -35,7 +35,9 @@ static const char usage[] =
     "report:\n"
     "  --json            the report as JSON on stdout\n"
     "  -i SPEC, --seed N inputs for the output error and --max-error (one run per -i FILE.npz;\n"
-    "                    default: seeded random inputs)\n" CLI_MODEL_HELP
+    "                    default: seeded random inputs); given -i samples also weight the\n"
+    "                    k-means of --palettize by each input channel's activation "
+    "power\n" CLI_MODEL_HELP
     "  --strict          a block/group that does not divide a weight's axis is an error\n"
     "A weight whose axis the block/group does not divide uses the nearest divisor within half\n"
     "to twice the size, else per channel (blocks) or per tensor (groups), named in the report;\n"
@@ -264,12 +266,11 @@ int mk_cmd_compress(int argc, char **argv)
         for (int k = 0; k < (autom ? 2 : 1); k++, n_runs++)
             if (mk_random_inputs(ref, x.seed + (unsigned long long)k, &runs[k], &e)) goto done;
     }
+    if (x.n_specs) o.calib = runs, o.n_calib = n_runs; /* samples given: weighted k-means */
     if (autom ? mk_compress_auto(ref, &o, runs, n_runs, &p, &rep, &e)
-              : (mk_model_load(in, &co, NULL, &p, &e) || mk_compress(p, &o, &rep, &e)))
+              : (mk_program_clone(ref, &p, &e) || mk_compress(p, &o, &rep, &e)))
         goto done;
-    if (mk_output_errors(ref, p, &runs[0], 0, e32, 64, &n32, &e) ||
-        mk_output_errors(ref, p, &runs[0], 1, e16, 64, &n16, &e))
-        goto done;
+    if (mk_output_errors2(ref, p, &runs[0], e32, &n32, e16, &n16, 64, &e)) goto done;
     if (mk_program_save(p, out, MK_TARGET_DEFAULT, &e)) goto done;
     if (json)
         print_json(&rep, e32, n32, e16, n16);

@@ -216,7 +216,7 @@ static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_sit
                 cap = nc;
             }
             mk_cmp_site *c = &(*s)[(*ns)++];
-            c->op = op, c->w = w, c->n = n;
+            c->op = op, c->w = w, c->n = n, c->m2 = NULL, c->m2n = 0;
             c->out_ax = sites[k].out_ax, c->in_ax = sites[k].in_ax;
             if (op->kind == MK_OP_MATMUL) { /* y [.., K, N], or [.., N, K] when transposed */
                 mk_value *ty = mk_ir_arg(op, "transpose_y");
@@ -231,6 +231,7 @@ static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_sit
 
 void mk_cmp_sites_free(mk_cmp_site *s, int n)
 {
+    if (s) mk_cmp_calib_free(s, n);
     mk_free(NULL, s, (size_t)(n ? n : 1) * sizeof *s);
 }
 
@@ -278,7 +279,7 @@ mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
     for (int i = 0; i < ns && !st; i++) {
         mk_cw *c = &cw[i];
         c->p = p, c->w = s[i].w, c->out_ax = s[i].out_ax, c->in_ax = s[i].in_ax, c->ios = ios;
-        c->n = s[i].n, c->rec = rec ? rec[i] : NULL;
+        c->n = s[i].n, c->rec = rec ? rec[i] : NULL, c->m2 = s[i].m2;
         if (o[i] && o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_prep(c, o[i])) st = MK_OOM(e);
     }
     if (!st && !palettes(p, cw, o, ns)) st = MK_OOM(e);
@@ -344,6 +345,12 @@ mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_r
     mk_cmp_site *s = NULL;
     int ns = 0;
     if ((st = mk_cmp_sites(p, o, &s, &ns, r, e))) return st;
+    if (o->calib && o->n_calib > 0 && o->mode == MK_CMP_PALETTE && !o->uniform &&
+        (st = mk_cmp_calibrate(p, o, s, ns, o->calib, o->n_calib, e))) {
+        mk_cmp_sites_free(s, ns);
+        mk_compress_report_free(r);
+        return st;
+    }
     const mk_compress_options **os = mk_malloc(NULL, (size_t)(ns ? ns : 1) * sizeof *os);
     if (!os) st = MK_OOM(e);
     for (int i = 0; !st && i < ns; i++) os[i] = o;
@@ -362,24 +369,20 @@ void mk_compress_report_free(mk_compress_report *r)
     memset(r, 0, sizeof *r);
 }
 
-mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
-                           int fp16_emulate, mk_output_error *out, int max, int *n, mk_err *e)
+/* per output of b against a (the reference) */
+static void compare(const mk_tensor_list *a, const mk_tensor_list *b, mk_output_error *out, int max,
+                    int *n)
 {
-    mk_tensor_list a = {0, NULL}, b = {0, NULL};
-    mk_run_options r0 = {0, 0, 1}, r1 = {fp16_emulate, 0, 1};
-    mk_status st = mk_run(ref, &r0, in, &a, e);
-    if (!st) st = mk_run(q, &r1, in, &b, e);
-    if (!st && a.n != b.n) st = mk_err_set(e, MK_EINVAL, "the programs have different outputs");
     *n = 0;
-    for (int k = 0; !st && k < a.n && k < max; k++) {
+    for (int k = 0; k < a->n && k < max; k++) {
         mk_output_error *o = &out[(*n)++];
         memset(o, 0, sizeof *o);
-        snprintf(o->name, sizeof o->name, "%s", a.items[k].name ? a.items[k].name : "?");
-        if (a.items[k].dtype != b.items[k].dtype || a.items[k].nbytes != b.items[k].nbytes ||
-            a.items[k].dtype != MK_DT_FP32)
+        snprintf(o->name, sizeof o->name, "%s", a->items[k].name ? a->items[k].name : "?");
+        if (a->items[k].dtype != b->items[k].dtype || a->items[k].nbytes != b->items[k].nbytes ||
+            a->items[k].dtype != MK_DT_FP32)
             continue;
-        const float *x = a.items[k].data, *y = b.items[k].data;
-        size_t cnt = a.items[k].nbytes / 4;
+        const float *x = a->items[k].data, *y = b->items[k].data;
+        size_t cnt = a->items[k].nbytes / 4;
         double xy = 0, xx = 0, yy = 0, d2 = 0, mx = 0;
         for (size_t i = 0; i < cnt; i++) {
             double d = (double)y[i] - x[i];
@@ -396,7 +399,84 @@ mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_
         o->cos = xx > 0 && yy > 0 ? xy / sqrt(xx * yy) : (xx == yy ? 1 : 0);
         o->snr_db = d2 > 0 ? 10 * log10(xx / d2) : INFINITY;
     }
-    mk_tensor_list_free(&a);
-    mk_tensor_list_free(&b);
+}
+
+/* runs of programs on the same inputs, on two threads when the allocators allow */
+typedef struct rjob {
+    const mk_program *p;
+    int fp16, threads;
+    mk_tensor_list out;
+    mk_status st;
+    mk_err e;
+} rjob;
+typedef struct rjobs {
+    rjob *j;
+    const mk_tensor_list *in;
+    int n, next;
+} rjobs;
+
+static void *rworker(void *arg)
+{
+    rjobs *r = arg;
+    for (;;) {
+        int i = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED);
+        if (i >= r->n) break;
+        rjob *j = &r->j[i];
+        mk_run_options ro = {j->fp16, j->threads, 1};
+        j->st = mk_run(j->p, &ro, r->in, &j->out, &j->e);
+    }
+    return NULL;
+}
+
+static mk_status run_all(rjob *j, int n, const mk_tensor_list *in, mk_err *e)
+{
+    rjobs r = {j, in, n, 0};
+    pthread_t t;
+    int threaded = 1;
+    for (int i = 0; i < n; i++) threaded &= !j[i].p->alloc || j[i].p->alloc == mk_alloc_default();
+    threaded = threaded && n > 1 && sysconf(_SC_NPROCESSORS_ONLN) > 1;
+    for (int i = 0; i < n; i++) j[i].threads = threaded; /* one kernel thread each, or all */
+    threaded = threaded && !pthread_create(&t, NULL, rworker, &r);
+    if (!threaded)
+        for (int i = 0; i < n; i++) j[i].threads = 0;
+    rworker(&r);
+    if (threaded) pthread_join(t, NULL);
+    for (int i = 0; i < n; i++)
+        if (j[i].st) {
+            *e = j[i].e;
+            return j[i].st;
+        }
+    return MK_OK;
+}
+
+mk_status mk_output_errors(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
+                           int fp16_emulate, mk_output_error *out, int max, int *n, mk_err *e)
+{
+    rjob j[2];
+    memset(j, 0, sizeof j);
+    j[0].p = q, j[0].fp16 = fp16_emulate, j[1].p = ref;
+    *n = 0;
+    mk_status st = run_all(j, 2, in, e);
+    if (!st && j[1].out.n != j[0].out.n)
+        st = mk_err_set(e, MK_EINVAL, "the programs have different outputs");
+    if (!st) compare(&j[1].out, &j[0].out, out, max, n);
+    for (int i = 0; i < 2; i++) mk_tensor_list_free(&j[i].out);
+    return st;
+}
+
+mk_status mk_output_errors2(const mk_program *ref, const mk_program *q, const mk_tensor_list *in,
+                            mk_output_error *e32, int *n32, mk_output_error *e16, int *n16, int max,
+                            mk_err *e)
+{
+    rjob j[3];
+    memset(j, 0, sizeof j);
+    j[0].p = q, j[0].fp16 = 1, j[1].p = q, j[2].p = ref;
+    *n32 = *n16 = 0;
+    mk_status st = run_all(j, 3, in, e);
+    if (!st && (j[2].out.n != j[0].out.n || j[2].out.n != j[1].out.n))
+        st = mk_err_set(e, MK_EINVAL, "the programs have different outputs");
+    if (!st) compare(&j[2].out, &j[1].out, e32, max, n32);
+    if (!st) compare(&j[2].out, &j[0].out, e16, max, n16);
+    for (int i = 0; i < 3; i++) mk_tensor_list_free(&j[i].out);
     return st;
 }

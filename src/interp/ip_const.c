@@ -59,6 +59,20 @@ mk_status mk_ip_rt_from_raw(mk_interp *ip, mk_rt *r, const mk_type *t, const voi
     }
     case MK_L_I32: {
         int32_t *o = r->data;
+        const unsigned char *b = raw;
+        int bits = mk_dtype_bits(t->dtype);
+        if (t->dtype == MK_DT_UINT8 || t->dtype == MK_DT_UINT6 || t->dtype == MK_DT_UINT4 ||
+            t->dtype == MK_DT_UINT3 || t->dtype == MK_DT_UINT2 || t->dtype == MK_DT_UINT1) {
+            /* packed LSB first (a value may span two bytes): without the generic path */
+            unsigned m = (1u << bits) - 1;
+            for (size_t i = 0; i < r->numel; i++) {
+                size_t bit = i * (size_t)bits, by = bit / 8;
+                unsigned v = (unsigned)b[by] >> (bit % 8);
+                if (bit % 8 + (size_t)bits > 8) v |= (unsigned)b[by + 1] << (8 - bit % 8);
+                o[i] = (int32_t)(v & m);
+            }
+            break;
+        }
         for (size_t i = 0; i < r->numel; i++) {
             double v = mk_ip_raw_f64(t->dtype, raw, i);
             o[i] = v > 2147483647.0 ? INT32_MAX : v < -2147483648.0 ? INT32_MIN : (int32_t)v;

@@ -164,6 +164,7 @@ mk_status mk_k_constexpr_cast(mk_kctx *k)
 static mk_status lut18(mk_kctx *k, const mk_type *it, const mk_rt *ind, const mk_rt *mask,
                        const mk_rt *lut, int64_t ax64, const mk_rt *out);
 static void put_dense(mk_kctx *k, mk_rt *out);
+static int lut_fast(const mk_type *it, const mk_rt *ind, const mk_rt *lut, mk_rt *out);
 
 mk_status mk_k_constexpr_lut(mk_kctx *k)
 {
@@ -195,8 +196,52 @@ mk_status mk_k_constexpr_lut(mk_kctx *k)
     int64_t ax = 0;
     mk_status st = mk_kint(k, "vector_axis", 0, &ax);
     if (st) return st;
-    if (ind->numel && !(st = lut18(k, &ind->type, ind, NULL, lut, ax, out))) put_dense(k, out);
+    int fast = ind->numel ? lut_fast(&ind->type, ind, lut, out) : 0;
+    if (fast < 0) return mk_kerr(k, MK_EINVAL, "palette index out of range");
+    if (!fast && ind->numel && !(st = lut18(k, &ind->type, ind, NULL, lut, ax, out)))
+        put_dense(k, out);
     return st;
+}
+
+/* lut18 for the common case (dense indices, scalar entries, float output), straight into out:
+ * 1 done, 0 not this case, -1 an index out of range */
+static int lut_fast(const mk_type *it, const mk_rt *ind, const mk_rt *lut, mk_rt *out)
+{
+    int r = it->rank;
+    if (r < 1 || lut->type.rank != r + 2 || lut->type.dims[r + 1] != 1 ||
+        mk_interp_layout(ind->type.dtype) != MK_L_I32 ||
+        mk_interp_layout(lut->type.dtype) != MK_L_F32 ||
+        mk_interp_layout(out->type.dtype) != MK_L_F32 || ind->numel != out->numel)
+        return 0;
+    const int64_t *bd = lut->type.dims;
+    for (int j = 0; j < r; j++)
+        if (bd[j] < 1 || it->dims[j] % bd[j]) return 0;
+    size_t pal = (size_t)bd[r], last = (size_t)it->dims[r - 1];
+    size_t seg = last / (size_t)bd[r - 1], rows = last ? out->numel / last : 0;
+    const int32_t *ix = ind->data;
+    const float *lv = lut->data;
+    float *o = out->data;
+    int64_t c[MK_MAX_RANK] = {0};
+    for (size_t row = 0; row < rows; row++) {
+        size_t b = 0;
+        for (int j = 0; j < r - 1; j++)
+            b = b * (size_t)bd[j] + (size_t)(c[j] / (it->dims[j] / bd[j]));
+        b *= (size_t)bd[r - 1];
+        const int32_t *x = ix + row * last;
+        float *y = o + row * last;
+        for (size_t q0 = 0; q0 < last; q0 += seg, b++) {
+            const float *e = lv + b * pal;
+            for (size_t q = q0; q < q0 + seg; q++) {
+                if ((uint32_t)x[q] >= pal) return -1;
+                y[q] = e[x[q]];
+            }
+        }
+        for (int j = r - 2; j >= 0; j--) {
+            if (++c[j] < it->dims[j]) break;
+            c[j] = 0;
+        }
+    }
+    return 1;
 }
 
 /* Store the dense scratch values (doubles) into out, float or integer. */

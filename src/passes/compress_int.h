@@ -17,10 +17,12 @@ typedef struct mk_cw {
     mk_value *w;
     int out_ax, in_ax, ios;
     size_t n;
-    float *rec;    /* if set, the n decompressed values (filled by the compressor) */
-    double d2, w2; /* sum (w - w')^2 and sum w^2 over finite w (filled by the compressor) */
-    size_t bytes;  /* compressed parameter bytes (filled by the compressor) */
-    char note[96]; /* a fallback taken (smaller block/group), "" if none */
+    float *rec;       /* if set, the n decompressed values (filled by the compressor) */
+    const double *m2; /* if set, per index along in_ax: the weight of an element's squared
+                         error in the palettes' k-means (its activation's mean square) */
+    double d2, w2;    /* sum (w - w')^2 and sum w^2 over finite w (filled by the compressor) */
+    size_t bytes;     /* compressed parameter bytes (filled by the compressor) */
+    char note[96];    /* a fallback taken (smaller block/group), "" if none */
     /* palettization, between its three steps */
     int64_t pd[MK_MAX_RANK];
     unsigned char *lutb, *ib;
@@ -66,6 +68,8 @@ typedef struct mk_cmp_site {
     mk_value *w;
     int out_ax, in_ax;
     size_t n;
+    double *m2; /* mk_cmp_calibrate: mean square of the input activation per in_ax index */
+    size_t m2n;
 } mk_cmp_site;
 /* The compressible sites of p's main block for o's selection (min_elements, skip,
  * embedding); the weights a mode could take but o leaves go to r->kept. Resets r. */
@@ -77,6 +81,11 @@ void mk_cmp_sites_free(mk_cmp_site *s, int n);
 mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
                        const mk_compress_options *const *o, float *const *rec,
                        mk_compress_report *r, mk_err *e);
+/* Sets s[i].m2 (when the site's activation is known: linear, matmul, ungrouped conv) from
+ * runs of p on the n_runs input lists; s are p's sites for o. */
+mk_status mk_cmp_calibrate(const mk_program *p, const mk_compress_options *o, mk_cmp_site *s,
+                           int ns, const mk_tensor_list *runs, int n_runs, mk_err *e);
+void mk_cmp_calib_free(mk_cmp_site *s, int ns);
 /* dce, verify, constant bytes after. */
 mk_status mk_cmp_finish_program(mk_program *p, mk_compress_report *r, mk_err *e);
 

@@ -1,11 +1,11 @@
 /* Palettization: 2^bits entries per LUT, per tensor or per group of output channels, found by
  * optimal 1-D k-means over the weights rounded to fp16 and counted (a histogram of at most
- * 63487 distinct values, so the cost does not grow with the tensor): dynamic programming over
- * the sorted distinct values (beyond 4096, over bins of fp16 with fewer mantissa bits, their
- * sums exact), each
- * layer's row minima by SMAWK (O(K m)); or evenly spaced
- * (uniform). iOS18: constexpr_lut_to_dense with uintN indices shaped like the weight and lut
- * [groups.., 2^bits, 1]; iOS16/17: packed uint8 indices, one LUT, bits in {1,2,4,6,8}. */
+ * 63487 distinct values, so the cost does not grow with the tensor), or weighted by their input
+ * channel's activation mean square when calibrated (mk_cw.m2): dynamic programming over the
+ * sorted distinct values (beyond 4096, 2048 for 256 entries, over bins of fp16 with fewer
+ * mantissa bits, their sums exact), each layer's row minima by SMAWK (O(K m)); or evenly
+ * spaced (uniform). iOS18: constexpr_lut_to_dense with uintN indices shaped like the weight
+ * and lut [groups.., 2^bits, 1]; iOS16/17: packed uint8 indices, one LUT, bits 1/2/4/6/8. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@ typedef struct km {
     const double *prev;
     double *cur;
     uint16_t *arg;
+    double *sv; /* SMAWK's reduce: each stack entry's value at its row */
 } km;
 
 /* squared error of distinct values a..b (inclusive) around their mean */
@@ -44,8 +45,8 @@ static void smawk(km *k, const uint32_t *rows, size_t nr, const uint32_t *cols, 
     uint32_t *s = ws;
     size_t ns = 0;
     for (size_t t = 0; t < nc; t++) {
-        while (ns && entry(k, rows[ns - 1], s[ns - 1]) > entry(k, rows[ns - 1], cols[t])) ns--;
-        if (ns < nr) s[ns++] = cols[t];
+        while (ns && k->sv[ns - 1] > entry(k, rows[ns - 1], cols[t])) ns--;
+        if (ns < nr) k->sv[ns] = entry(k, rows[ns], cols[t]), s[ns++] = cols[t];
     }
     uint32_t *odd = s + ns;
     size_t no = 0;
@@ -83,10 +84,10 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     size_t nb = (nbins + 1) * sizeof(double), ab = (size_t)K * nbins * sizeof(uint16_t);
     size_t ub = 6 * (nbins + 1) * sizeof(uint32_t);
     double *s1 = mk_malloc(al, nb), *s2 = mk_malloc(al, nb), *w = mk_malloc(al, nb);
-    double *a = mk_malloc(al, nb), *b = mk_malloc(al, nb);
+    double *a = mk_malloc(al, nb), *b = mk_malloc(al, nb), *sv = mk_malloc(al, nb);
     uint16_t *arg = mk_malloc(al, ab);
     uint32_t *u = mk_malloc(al, ub);
-    int ok = s1 && s2 && w && a && b && arg && u && first;
+    int ok = s1 && s2 && w && a && b && sv && arg && u && first;
     if (ok) {
         s1[0] = s2[0] = w[0] = 0;
         double t1 = 0, t2 = 0, tw = 0;
@@ -97,14 +98,15 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
             if (i + 1 == m || !grp || grp[i + 1] != grp[i]) w[nk] = tw, s1[nk] = t1, s2[nk] = t2;
         }
         m = nbins;
-        km k = {s1, s2, w, NULL, a, arg};
+        km k = {s1, s2, w, NULL, a, arg, sv};
         for (size_t i = 0; i < m; i++) a[i] = cost(&k, 0, i), arg[i] = 0;
         for (int c = 1; c < K; c++) {
             k.prev = c % 2 ? a : b;
             k.cur = c % 2 ? b : a;
             k.arg = arg + (size_t)c * m;
             for (size_t i = 0; i < (size_t)c; i++) k.cur[i] = INFINITY, k.arg[i] = (uint16_t)i;
-            size_t n = m - (size_t)c;
+            /* rows that leave room for the K - 1 - c clusters after them */
+            size_t n = m - (size_t)K + 1;
             for (size_t i = 0; i < n; i++) u[i] = u[n + i] = (uint32_t)(c + (int)i);
             smawk(&k, u, n, u + n, n, u + 2 * n);
         }
@@ -125,50 +127,136 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
     mk_free(al, w, nb);
     mk_free(al, a, nb);
     mk_free(al, b, nb);
+    mk_free(al, sv, nb);
     mk_free(al, arg, ab);
     mk_free(al, u, ub);
     mk_free(al, first, (nbins + 1) * sizeof(size_t));
     return ok;
 }
 
-/* distinct values the k-means works on at most (adjacent ones binned beyond) */
-#define KM_BINS 4096
+/* with activation statistics, an element weighs its channel's mean square over the mean of
+ * all channels plus this (a few samples do not make a channel free) */
+#define M2_FLOOR 0.1
 
-/* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings. */
-static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int uniform,
-                    double *lut)
+/* distinct values the k-means works on at most (adjacent ones binned beyond): 4096, or fewer
+ * for large K so that its O(K m) work stays within 2^19 (2048 bins for 256 entries) */
+#define KM_BINS(K) ((K) > 64 ? (1u << 19) / (unsigned)(K) : 4096u)
+
+/* The distinct fp16 roundings of v[0..n) ascending (x), each counted or with its summed weight
+ * wt (plus a tiny share of its count, so that it still has an entry near it), and their
+ * sign-ordered fp16 ordinals (ord: -0 is +0); inf and NaN left out. *m of them; 0 when out of
+ * memory. By a histogram of every fp16 value, or for few values by sorting them. */
+static int distinct_hist(const mk_allocator *al, const float *v, const float *wt, size_t n,
+                         double *x, double *cnt, uint32_t *ord, size_t *m)
 {
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(v[i])) lo = fmin(lo, v[i]), hi = fmax(hi, v[i]);
-    if (!(lo <= hi)) lo = hi = 0;
-    if (uniform) {
-        for (int i = 0; i < K; i++) lut[i] = K > 1 ? lo + (hi - lo) * i / (K - 1) : lo;
-        return 1;
-    }
     uint32_t *hist = mk_calloc(al, 65536, sizeof(uint32_t));
-    uint32_t *ord = mk_malloc(al, 65536 * sizeof(uint32_t));
-    double *x = mk_malloc(al, 65536 * sizeof(double)), *cnt = mk_malloc(al, 65536 * sizeof(double));
-    int ok = hist && x && cnt && ord;
+    double *wh = wt ? mk_calloc(al, 65536, sizeof(double)) : NULL;
+    int ok = hist && (wh || !wt);
     if (ok) {
-        for (size_t i = 0; i < n; i++)
-            if (isfinite(v[i])) hist[mk_f32_to_f16(v[i])]++;
-        hist[0] += hist[0x8000]; /* -0 and +0 are one value */
+        uint16_t hb[1024]; /* in bulk (F16C where the CPU has it) */
+        for (size_t i0 = 0; i0 < n; i0 += 1024) {
+            size_t nb = n - i0 < 1024 ? n - i0 : 1024;
+            mk_f32_to_f16_n(v + i0, hb, nb);
+            for (size_t j = 0; j < nb; j++)
+                if ((hb[j] & 0x7c00) != 0x7c00) {
+                    hist[hb[j]]++;
+                    if (wh) wh[hb[j]] += wt[i0 + j];
+                }
+        }
+        hist[0] += hist[0x8000];
         hist[0x8000] = 0;
-        /* ascending values with their fp16 ordinals (negatives by falling magnitude) */
-        size_t m = 0;
+        if (wh) wh[0] += wh[0x8000], wh[0x8000] = 0;
+#define W_OF(h) (wh ? wh[h] + 1e-9 * hist[h] : (double)hist[h])
+        size_t k = 0;
         for (uint32_t h = 0xffff; h >= 0x8000; h--)
             if (hist[h] && (h & 0x7c00) != 0x7c00)
-                x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0xffff - h;
+                x[k] = mk_f16_to_f32((uint16_t)h), cnt[k] = W_OF(h), ord[k++] = 0xffff - h;
         for (uint32_t h = 0; h < 0x7c00; h++)
-            if (hist[h]) x[m] = mk_f16_to_f32((uint16_t)h), cnt[m] = hist[h], ord[m++] = 0x8000 + h;
-        /* beyond KM_BINS values: fp16 with s fewer mantissa bits, the fewest that fit (a
+            if (hist[h]) x[k] = mk_f16_to_f32((uint16_t)h), cnt[k] = W_OF(h), ord[k++] = 0x8000 + h;
+#undef W_OF
+        *m = k;
+    }
+    mk_free(al, hist, 65536 * sizeof(uint32_t));
+    if (wh) mk_free(al, wh, 65536 * sizeof(double));
+    return ok;
+}
+
+/* up to this many values, distinct_sorted (a radix sort) instead of the 65536-entry histogram */
+#define SORT_MAX 16384
+
+static int distinct_sorted(const mk_allocator *al, const float *v, const float *wt, size_t n,
+                           double *x, double *cnt, uint32_t *ord, size_t *m)
+{
+    size_t nb = (n + 1) * sizeof(uint32_t);
+    uint32_t *a = mk_malloc(al, nb), *b = mk_malloc(al, nb);
+    uint16_t *key = mk_malloc(al, (n + 1) * sizeof(uint16_t));
+    int ok = a && b && key;
+    if (ok) {
+        size_t k = 0;
+        uint16_t hb[1024];
+        for (size_t i0 = 0; i0 < n; i0 += 1024) {
+            size_t c = n - i0 < 1024 ? n - i0 : 1024;
+            mk_f32_to_f16_n(v + i0, hb, c);
+            for (size_t j = 0; j < c; j++) {
+                uint16_t h = hb[j];
+                if ((h & 0x7c00) == 0x7c00) continue;
+                key[i0 + j] = (uint16_t)(h == 0x8000  ? 0x8000
+                                         : h & 0x8000 ? 0xffff - h
+                                                      : 0x8000 + h);
+                a[k++] = (uint32_t)(i0 + j);
+            }
+        }
+        for (int pass = 0; pass < 2; pass++) { /* stable LSD radix sort by key, 8 bits a pass */
+            size_t pos[257] = {0};
+            for (size_t i = 0; i < k; i++) pos[((key[a[i]] >> (8 * pass)) & 255) + 1]++;
+            for (int d = 0; d < 256; d++) pos[d + 1] += pos[d];
+            for (size_t i = 0; i < k; i++) b[pos[(key[a[i]] >> (8 * pass)) & 255]++] = a[i];
+            uint32_t *t = a;
+            a = b, b = t;
+        }
+        size_t d = 0;
+        for (size_t i = 0; i < k;) {
+            uint16_t kk = key[a[i]];
+            double c = 0, w = 0;
+            for (; i < k && key[a[i]] == kk; i++) c += 1, w += wt ? wt[a[i]] : 0;
+            uint16_t h = (uint16_t)(kk >= 0x8000 ? kk - 0x8000 : 0xffff - kk);
+            x[d] = mk_f16_to_f32(h), cnt[d] = wt ? w + 1e-9 * c : c, ord[d++] = kk;
+        }
+        *m = d;
+    }
+    mk_free(al, a, nb);
+    mk_free(al, b, nb);
+    mk_free(al, key, (n + 1) * sizeof(uint16_t));
+    return ok;
+}
+
+/* LUT of K entries for the values v[0..n): k-means over their distinct fp16 roundings, each
+ * counted once or with weight wt[i] when wt is set. */
+static int make_lut(const mk_allocator *al, const float *v, const float *wt, size_t n, int K,
+                    int uniform, double *lut)
+{
+    if (uniform) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++)
+            if (isfinite(v[i])) lo = v[i] < lo ? v[i] : lo, hi = v[i] > hi ? v[i] : hi;
+        if (!(lo <= hi)) lo = hi = 0;
+        for (int i = 0; i < K; i++) lut[i] = K > 1 ? lo + ((double)hi - lo) * i / (K - 1) : lo;
+        return 1;
+    }
+    size_t cap = n < 65536 ? n + 1 : 65536, m = 0;
+    uint32_t *ord = mk_malloc(al, cap * sizeof(uint32_t));
+    double *x = mk_malloc(al, cap * sizeof(double)), *cnt = mk_malloc(al, cap * sizeof(double));
+    int ok = x && cnt && ord &&
+             (n <= SORT_MAX ? distinct_sorted(al, v, wt, n, x, cnt, ord, &m)
+                            : distinct_hist(al, v, wt, n, x, cnt, ord, &m));
+    if (ok) {
+        /* beyond KM_BINS(K) values: fp16 with s fewer mantissa bits, the fewest that fit (a
          * relative grid, so outliers never share a bin with distant values) */
         int sh = 0;
         for (; sh < 10; sh++) {
             size_t nb = m ? 1 : 0;
             for (size_t i = 1; i < m; i++) nb += ord[i] >> sh != ord[i - 1] >> sh;
-            if (nb <= KM_BINS) break;
+            if (nb <= KM_BINS(K)) break;
         }
         for (size_t i = 0; i < m; i++) ord[i] >>= sh;
         if (m == 0) {
@@ -179,10 +267,9 @@ static int make_lut(const mk_allocator *al, const float *v, size_t n, int K, int
             ok = mk_cmp_kmeans1d(al, x, cnt, m, K, sh ? ord : NULL, lut);
         }
     }
-    mk_free(al, hist, 65536 * sizeof(uint32_t));
-    mk_free(al, ord, 65536 * sizeof(uint32_t));
-    mk_free(al, x, 65536 * sizeof(double));
-    mk_free(al, cnt, 65536 * sizeof(double));
+    mk_free(al, ord, cap * sizeof(uint32_t));
+    mk_free(al, x, cap * sizeof(double));
+    mk_free(al, cnt, cap * sizeof(double));
     return ok;
 }
 
@@ -244,7 +331,7 @@ int mk_cmp_lut(mk_cw *c, const float *v, size_t n, int bits, int uniform, size_t
 {
     int K = 1 << bits;
     double lut[256];
-    if (!make_lut(c->p->alloc, v, n, K, uniform, lut)) return 0;
+    if (!make_lut(c->p->alloc, v, NULL, n, K, uniform, lut)) return 0;
     for (int i = 0; i < K; i++)
         lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
     for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
@@ -259,7 +346,7 @@ int mk_cmp_assign(const mk_allocator *al, const float *lutf, int K, const float 
     if (!nt) return 0;
     float lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++)
-        if (isfinite(v[i])) lo = fminf(lo, v[i]), hi = fmaxf(hi, v[i]);
+        if (isfinite(v[i])) lo = v[i] < lo ? v[i] : lo, hi = v[i] > hi ? v[i] : hi;
     near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
     for (size_t i = 0; i < n; i++)
         idx[i] = (uint8_t)(isfinite(v[i]) ? near_find(nt, v[i]) : v[i] > 0 ? K - 1 : 0);
@@ -302,26 +389,45 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
         else if (a > c->out_ax)
             inner *= (size_t)t->dims[a];
     size_t per = c->n / groups, gch = ch / groups;
+    /* with activation statistics: element i weighs wm2[(i / istride) % ilen] */
+    size_t istride = 1, ilen = c->m2 && !o->uniform ? (size_t)t->dims[c->in_ax] : 0;
+    for (int a = c->in_ax + 1; a < t->rank; a++) istride *= (size_t)t->dims[a];
+    const float *f32 = t->dtype == MK_DT_FP32 ? c->w->cst->data : NULL;
     float *vals = mk_malloc(al, per * sizeof(float));
+    float *wts = ilen ? mk_malloc(al, per * sizeof(float)) : NULL;
+    float *wm2 = ilen ? mk_malloc(al, ilen * sizeof(float)) : NULL;
     uint8_t *idx = mk_malloc(al, c->n);
     near *nt = mk_malloc(al, sizeof *nt);
-    int ok = vals && idx && nt;
+    int ok = vals && idx && nt && (!ilen || (wts && wm2));
+    if (ok && ilen) { /* relative to the mean, plus a floor (few samples, dead inputs) */
+        double mean = 0;
+        for (size_t j = 0; j < ilen; j++) mean += c->m2[j] / (double)ilen;
+        for (size_t j = 0; j < ilen; j++)
+            wm2[j] = mean > 0 ? (float)(c->m2[j] / mean + M2_FLOOR) : 1.0f;
+    }
     double lut[256];
     float lutf[256];
     for (size_t g = 0; ok && g < groups; g++) {
         size_t k = 0;
         for (size_t ou = 0; ou < outer; ou++) {
             size_t i0 = (ou * ch + g * gch) * inner;
-            for (size_t i = i0; i < i0 + gch * inner; i++) vals[k++] = wval(c, i);
+            if (f32)
+                memcpy(vals + k, f32 + i0, gch * inner * sizeof(float));
+            else
+                for (size_t i = i0; i < i0 + gch * inner; i++) vals[k + i - i0] = wval(c, i);
+            for (size_t i = i0; wts && i < i0 + gch * inner; i++)
+                wts[k + i - i0] = wm2[(i / istride) % ilen];
+            k += gch * inner;
         }
-        if (!(ok = make_lut(al, vals, k, K, o->uniform, lut))) break;
+        if (!(ok = make_lut(al, vals, wts, k, K, o->uniform, lut))) break;
         for (int i = 0; i < K; i++)
             lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
         for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
             if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
         float lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < k; i++)
-            if (isfinite(vals[i])) lo = fminf(lo, vals[i]), hi = fmaxf(hi, vals[i]);
+            if (isfinite(vals[i]))
+                lo = vals[i] < lo ? vals[i] : lo, hi = vals[i] > hi ? vals[i] : hi;
         near_init(nt, lutf, K, lo <= hi ? lo : 0, lo <= hi ? hi : 0);
         k = 0;
         for (size_t ou = 0; ou < outer; ou++) {
@@ -336,6 +442,8 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
     }
     if (ok) pack8(idx, c->n, o->bits, c->ib);
     mk_free(al, vals, per * sizeof(float));
+    if (wts) mk_free(al, wts, per * sizeof(float));
+    if (wm2) mk_free(al, wm2, ilen * sizeof(float));
     mk_free(al, idx, c->n);
     mk_free(al, nt, sizeof *nt);
     return ok;

@@ -175,6 +175,35 @@ TEST(constexpr_lut_ios18_per_group)
     mk_ir_program_free(B.p);
 }
 
+/* iOS18 LUTs per block on two axes (rank 3, blocks of 2 along axes 0 and 2), uint4 indices and
+ * an fp16 LUT: the interpreter's direct path against the block arithmetic of the op docs. */
+TEST(constexpr_lut_ios18_blocks_two_axes)
+{
+    cb B;
+    REQUIRE(cb_init(&B, 9));
+    int64_t id[3] = {4, 3, 6}, ld[5] = {2, 1, 3, 16, 1};
+    int idx[72];
+    uint16_t lut[96];
+    float want[72];
+    unsigned s = 5;
+    for (int i = 0; i < 72; i++) s = s * 1664525u + 1013904223u, idx[i] = (int)((s >> 9) % 16);
+    for (int g = 0; g < 6; g++)
+        for (int j = 0; j < 16; j++) lut[g * 16 + j] = mk_f32_to_f16((float)(g * 100 + j) * 0.5f);
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 6; c++) {
+                int i = (a * 3 + b) * 6 + c, g = (a / 2) * 3 + c / 2;
+                want[i] = mk_f16_to_f32(lut[g * 16 + idx[i]]);
+            }
+    static const char *const nm[] = {"indices", "lut"};
+    mk_value *v[] = {packed(&B, MK_DT_UINT4, 3, id, idx),
+                     cst(&B, MK_DT_FP16, 5, ld, lut, sizeof lut)};
+    mk_op *o = op(&B, MK_OP_CONSTEXPR_LUT_TO_DENSE, 1, 2, nm, v);
+    REQUIRE(o);
+    expect(tc, &B, o->outputs[0], want, 72, "two-axis block lut");
+    mk_ir_program_free(B.p);
+}
+
 /* iOS18 vector palettization (case 2): 1-bit indices [2,2,2], vectors of 3 along axis 1 or 2. */
 TEST(constexpr_lut_ios18_vector)
 {

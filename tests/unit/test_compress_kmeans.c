@@ -167,3 +167,36 @@ TEST(compress_kmeans_outliers_lut8)
     mk_compress_report_free(&rep);
     mk_ir_program_free(p);
 }
+
+/* Few values are counted by sorting them, many by a histogram of every fp16 value: the same
+ * values twice over (every count doubled, which leaves the optimum) take the other path and
+ * give the same LUT. */
+TEST(compress_kmeans_sorted_and_histogram_agree)
+{
+    enum { N = 10000 };
+    static float v[2 * N];
+    unsigned s = 21;
+    for (int i = 0; i < N; i++) {
+        s = s * 1664525u + 1013904223u;
+        double u = (double)(s >> 8) / 16777216.0 - 0.5;
+        v[i] = v[N + i] = (float)(u * u * u * 4 + (i % 101 == 0 ? 3 : 0));
+    }
+    v[5] = v[N + 5] = -0.0f;
+    mk_program *p = mk_ir_program_new(NULL, 9);
+    mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
+    int64_t d[2] = {1, 1};
+    mk_type t = mk_type_make(MK_DT_FP32, 2, d);
+    float one = 1;
+    mk_value *w = f ? mk_ir_const(p, f->block, "w", &t, &one, 4, 0) : NULL;
+    REQUIRE(w);
+    static unsigned char lb[2 * 256 * 4];
+    mk_cw c;
+    memset(&c, 0, sizeof c);
+    c.p = p, c.w = w, c.lutb = lb;
+    for (int bits = 4; bits <= 8; bits += 4) {
+        float a[256], b[256];
+        CHECK(mk_cmp_lut(&c, v, N, bits, 0, 0, a) && mk_cmp_lut(&c, v, 2 * N, bits, 0, 1, b));
+        CHECK_MSG(!memcmp(a, b, sizeof(float) << bits), "%d-bit LUTs differ", bits);
+    }
+    mk_ir_program_free(p);
+}
