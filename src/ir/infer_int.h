@@ -92,6 +92,7 @@ mk_status mk_ir_rule_affine(mk_ictx *c);
 mk_status mk_ir_rule_crop_resize(mk_ictx *c);
 mk_status mk_ir_rule_nms(mk_ictx *c);
 mk_status mk_ir_rule_make_list(mk_ictx *c);
+mk_status mk_ir_rule_classify(mk_ictx *c);
 mk_status mk_ir_rule_list_length(mk_ictx *c);
 mk_status mk_ir_rule_list_read(mk_ictx *c);
 mk_status mk_ir_rule_list_write(mk_ictx *c);

@@ -339,6 +339,8 @@
            DS("sampling_mode", "DEFAULT", ALL), DF_T("pad_value", 0, S16))
 /* boxes [n,B,4], scores [n,B,K] until iOS16; [n,4,B], [n,K,B] and no score_threshold from
  * iOS17 */
+/* classes: a list literal of strings or int64 (coremltools iOS15 classify.py) */
+#define P_CLASSIFY PARAMS(IN("probabilities", B_(FP32), ALL), RC("classes", STR | B_(INT64), ALL))
 #define P_NON_MAXIMUM_SUPPRESSION                                                                  \
     PARAMS(IN("boxes", FLT, ALL), IN_T("scores", FLT, ALL), RC_T("iou_threshold", FLT, ALL),       \
            RC_T("score_threshold", FLT, U16), RC("max_boxes", I32, ALL),                           \
