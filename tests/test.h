@@ -28,11 +28,12 @@ const char *mk_test_tmpdir(void);
  * exit status (or -1). */
 int mk_test_sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Fault scope (milkit_tests --fail-alloc): a test file that calls mk_test_fault_scope(__BASE_FILE__)
- * (tests/unit/fault_scope.h) runs with its own set-up held: injected failures and the leak
- * checker see only the library calls that header wraps (interpreter sessions and runs), so the
- * tests' program building neither fails nor counts and what a test still owns when it returns
- * early is not a leak; everything the wrapped calls allocate is. No effect outside fault runs. */
+/* Fault scope (milkit_tests --fail-alloc): a test file that calls
+ * mk_test_fault_scope(__BASE_FILE__) (tests/unit/fault_scope.h) runs with its own set-up held:
+ * injected failures and the leak checker see only the library calls that header wraps (interpreter
+ * sessions and runs), so the tests' program building neither fails nor counts and what a test still
+ * owns when it returns early is not a leak; everything the wrapped calls allocate is. No effect
+ * outside fault runs. */
 void mk_test_fault_scope(const char *file);
 void mk_test_hold(int on);
 int mk_test_unhold(void);

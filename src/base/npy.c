@@ -1,7 +1,7 @@
 /* NumPy .npy tensors: parse and encode versions 1.0, 2.0 and 3.0, little-endian, C order,
- * dtypes <f4 <f2 <f8 <i4 <i8 |i1 |u1 |b1 (and |S<n> strings, encode only). Big-endian, Fortran order, object and structured
- * dtypes are refused with one line naming the file. Also frees tensor lists (mk_tensor data is
- * owned through the default allocator). .npz archives are in npz.c. */
+ * dtypes <f4 <f2 <f8 <i4 <i8 |i1 |u1 |b1 (and |S<n> strings, encode only). Big-endian, Fortran
+ * order, object and structured dtypes are refused with one line naming the file. Also frees tensor
+ * lists (mk_tensor data is owned through the default allocator). .npz archives are in npz.c. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -170,7 +170,8 @@ static mk_status dict_type(rd *r, const PbValueType *vt, mk_type *out, const cha
         !mk_dtype_is_float(v.dtype))
         return fail(r, MK_EUNSUPPORTED,
                     "%s: dict types are supported with string or int64 keys and float values "
-                    "(classify) only", what);
+                    "(classify) only",
+                    what);
     *out = mk_type_make(v.dtype, 1, NULL);
     out->dict_key = k.dtype;
     return MK_OK;
@@ -455,8 +456,8 @@ static mk_status list_data(rd *r, mk_type *t, const PbImmediate *im, const char 
     if (!lv || t->rank != 1)
         return fail(r, MK_EUNSUPPORTED, "%s: list values are supported with scalar elements only",
                     what);
-    size_t n = lv->n_values, es = t->dtype == MK_DT_STRING ? sizeof(char *)
-                                                            : (size_t)mk_dtype_bits(t->dtype) / 8;
+    size_t n = lv->n_values,
+           es = t->dtype == MK_DT_STRING ? sizeof(char *) : (size_t)mk_dtype_bits(t->dtype) / 8;
     if (!es || (t->dims[0] >= 0 && (size_t)t->dims[0] != n) || n > INT32_MAX)
         return fail(r, MK_EINVAL, "%s: list value of %zu elements does not match its type", what,
                     n);
@@ -470,11 +471,12 @@ static mk_status list_data(rd *r, mk_type *t, const PbImmediate *im, const char 
         const PbValue *ev = lv->values[i];
         const void *d;
         size_t dn;
-        if (!ev || ev->value_case != CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE ||
+        if (!ev ||
+            ev->value_case != CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE ||
             ev->immediatevalue->value_case !=
                 CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR)
-            return fail(r, MK_EUNSUPPORTED, "%s: list element %zu is not an immediate tensor",
-                        what, i);
+            return fail(r, MK_EUNSUPPORTED, "%s: list element %zu is not an immediate tensor", what,
+                        i);
         mk_status st = tensor_data(r, &el, ev->immediatevalue->tensor, what, &d, &dn);
         if (st) return st;
         if (t->dtype == MK_DT_STRING) {
@@ -502,8 +504,8 @@ static mk_status read_value(rd *r, const PbValue *v, const char *what, mk_value 
     int borrow = 1;
     if (v->value_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE) {
         const PbImmediate *im = v->immediatevalue;
-        int list = im->value_case ==
-                   CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_LIST;
+        int list =
+            im->value_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_LIST;
         if (list && t.is_list) {
             if ((st = list_data(r, &t, im, what, &data, &nb))) return st;
         } else if (im->value_case !=

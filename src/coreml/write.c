@@ -520,8 +520,8 @@ static PbImmediate *list_val(wr *w, const mk_value *v)
         NEW(w, CoreML__Specification__MILSpec__ListValue,
             CORE_ML__SPECIFICATION__MILSPEC__LIST_VALUE__INIT);
     size_t n = v->type.rank == 1 && v->type.dims[0] > 0 ? (size_t)v->type.dims[0] : 0;
-    size_t es = v->type.dtype == MK_DT_STRING ? sizeof(char *)
-                                              : (size_t)mk_dtype_bits(v->type.dtype) / 8;
+    size_t es =
+        v->type.dtype == MK_DT_STRING ? sizeof(char *) : (size_t)mk_dtype_bits(v->type.dtype) / 8;
     PbValue **vals = (PbValue **)ptrs(w, n);
     if (!im || !lv || !vals || !es || v->cst->nbytes < n * es) return NULL;
     mk_type el = mk_type_scalar(v->type.dtype);
@@ -1148,10 +1148,12 @@ static mk_status model_msg(wr *w, PbModel **out)
                                mf->block->last->n_outputs == 2
                            ? mf->block->last
                            : NULL;
-    d->predictedfeaturename =
-        str(p->predicted_feature ? p->predicted_feature : cls ? cls->outputs[0]->name : NULL);
-    d->predictedprobabilitiesname =
-        str(p->predicted_probs ? p->predicted_probs : cls ? cls->outputs[1]->name : NULL);
+    d->predictedfeaturename = str(p->predicted_feature ? p->predicted_feature
+                                  : cls                ? cls->outputs[0]->name
+                                                       : NULL);
+    d->predictedprobabilitiesname = str(p->predicted_probs ? p->predicted_probs
+                                        : cls              ? cls->outputs[1]->name
+                                                           : NULL);
     if (p->short_description || p->version_string || p->author || p->license || p->n_user_meta) {
         PbMeta *md = NEW(w, PbMeta, CORE_ML__SPECIFICATION__METADATA__INIT);
         PbMetaEntry **es = (PbMetaEntry **)ptrs(w, (size_t)p->n_user_meta);

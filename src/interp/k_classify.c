@@ -7,7 +7,8 @@
 mk_status mk_k_classify(mk_kctx *k)
 {
     mk_rt *pr = mk_kin(k, "probabilities"), *cl = mk_kin(k, "classes");
-    if (!pr || !cl || k->n_outs != 2) return mk_kerr(k, MK_EINVAL, "needs probabilities and classes");
+    if (!pr || !cl || k->n_outs != 2)
+        return mk_kerr(k, MK_EINVAL, "needs probabilities and classes");
     if (pr->numel != cl->numel || !pr->numel)
         return mk_kerr(k, MK_EINVAL, "%zu probabilities for %zu classes", pr->numel, cl->numel);
     const float *p = pr->data;

@@ -140,11 +140,14 @@ mk_status mk_ir_rule_conv_quantized(mk_ictx *c)
     if (w->type.dtype != MK_DT_UINT8) return mk_ir_infer_fail(c, "weight must be uint8");
     const char *qt = mk_ir_infer_str(c, "quantization_type", NULL);
     if (qt && strcmp(qt, "linear") != 0)
-        return mk_ir_infer_fail(c, "quantization_type '%s' is not supported (only 'linear': "
-                                   "'lut' has no table parameter in the op's definition)", qt);
+        return mk_ir_infer_fail(c,
+                                "quantization_type '%s' is not supported (only 'linear': "
+                                "'lut' has no table parameter in the op's definition)",
+                                qt);
     int64_t nbits;
     if (mk_ir_infer_int(c, "nbits", 8, &nbits, NULL)) return c->e->code;
-    if (nbits < 1 || nbits > 8) return mk_ir_infer_fail(c, "nbits %lld not in [1, 8]", (long long)nbits);
+    if (nbits < 1 || nbits > 8)
+        return mk_ir_infer_fail(c, "nbits %lld not in [1, 8]", (long long)nbits);
     int64_t cout = w->type.rank >= 1 ? w->type.dims[0] : MK_DIM_UNKNOWN;
     static const char *const qp[2] = {"quant_scale", "quant_bias"};
     for (int i = 0; i < 2; i++) {

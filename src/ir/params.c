@@ -208,10 +208,9 @@
 /* experimental in coremltools (iOS15 conv.py): weight and bias share domain U = uint8 */
 #define P_CONV_QUANTIZED                                                                           \
     PARAMS(IN("x", FLT, ALL), IN("weight", B_(UINT8), ALL), OC("bias", B_(UINT8), ALL),            \
-           RC("quantization_type", STR, ALL), DI("nbits", 8, ALL),                                 \
-           RC_T("quant_scale", FLT, ALL), RC_T("quant_bias", FLT, ALL),                            \
-           DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL), DS("pad_type", "valid", ALL),             \
-           DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),                                                \
+           RC("quantization_type", STR, ALL), DI("nbits", 8, ALL), RC_T("quant_scale", FLT, ALL),  \
+           RC_T("quant_bias", FLT, ALL), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),             \
+           DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),                  \
            DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
 #define P_BATCH_NORM                                                                               \
     PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT), OC_TU("gamma", FLT),     \

@@ -215,8 +215,10 @@ static mk_status check_types(vctx *v, const mk_op *op)
         total += (size_t)op->inputs[i].n_args;
         for (int j = 0; j < op->inputs[i].n_args; j++)
             if (op->inputs[i].args[j] && op->inputs[i].args[j]->type.dict_key)
-                return op_fail(v, op, "input '%s' is a dictionary (classify's outputs are only "
-                                      "model outputs)", op->inputs[i].name);
+                return op_fail(v, op,
+                               "input '%s' is a dictionary (classify's outputs are only "
+                               "model outputs)",
+                               op->inputs[i].name);
     }
     if (total > sizeof stack_ops / sizeof *stack_ops) {
         size_t nb;

@@ -19,8 +19,8 @@ static mk_op *classifier(bld *B, const float *x, int n, mk_dtype kd, const void 
     mk_value *cl = mk_ir_const_value(B->p, &lt, classes, (size_t)n * es, 1);
     if (!cl) return NULL;
     cl->is_inline = 1;
-    mk_op *o = op(B, MK_OP_CLASSIFY, 2, "probabilities", b_input(B, "x", 2, xd, x), "classes", cl,
-                  NULL);
+    mk_op *o =
+        op(B, MK_OP_CLASSIFY, 2, "probabilities", b_input(B, "x", 2, xd, x), "classes", cl, NULL);
     if (o) mk_ir_block_set_outputs(B->p, B->b, 2, o->outputs);
     return o;
 }
@@ -71,8 +71,8 @@ TEST(opsem_classify_string_labels)
         REQUIRE(mk_program_save(B.p, path, MK_TARGET_DEFAULT, &B.e) == MK_OK);
         mk_program *q = NULL;
         REQUIRE(mk_program_load(path, NULL, &q, &B.e) == MK_OK);
-        CHECK(q->n_outputs == 2 && q->outputs[0].dtype == MK_DT_STRING &&
-              !q->outputs[0].dict_key && q->outputs[1].dict_key == MK_DT_STRING);
+        CHECK(q->n_outputs == 2 && q->outputs[0].dtype == MK_DT_STRING && !q->outputs[0].dict_key &&
+              q->outputs[1].dict_key == MK_DT_STRING);
         CHECK_STR(q->predicted_feature, o->outputs[0]->name);
         CHECK_STR(q->predicted_probs, o->outputs[1]->name);
         REQUIRE(run(&B, q, &res) == MK_OK && res.n == 2);
@@ -105,8 +105,8 @@ TEST(opsem_classify_int64_labels_and_refusals)
         mk_type lt = mk_type_make(MK_DT_INT64, 1, ld);
         lt.is_list = 1;
         mk_value *cl = mk_ir_const_value(B.p, &lt, cls, 16, 1);
-        CHECK(!op(&B, MK_OP_CLASSIFY, 2, "probabilities", b_input(&B, "x", 2, xd, x), "classes",
-                  cl, NULL));
+        CHECK(!op(&B, MK_OP_CLASSIFY, 2, "probabilities", b_input(&B, "x", 2, xd, x), "classes", cl,
+                  NULL));
         CHECK(strstr(B.e.msg, "3 probabilities for 2 classes") != NULL);
         mk_type nl = mk_type_make(MK_DT_INT64, 1, ld + 0);
         nl.dims[0] = 3;

@@ -139,14 +139,13 @@ TEST(opsem_conv_quantized_equals_conv)
         mk_value *xv = b_input(&B, "x", 4, xd, x);
         mk_op *o =
             v ? op(&B, MK_OP_CONV_QUANTIZED, 1, "x", xv, "weight", cu8(&B, 4, wd, q), "bias",
-                   cu8(&B, 1, cd, bq), "quantization_type", cs(&B, "linear"), "nbits",
-                   cis(&B, 4), "quant_scale", cf(&B, 1, cd, sc), "quant_bias", cf(&B, 1, cd, qb),
-                   "strides", ci(&B, 2, strides), "dilations", ci(&B, 2, dil), "pad_type",
-                   cs(&B, "custom"), "pad", ci(&B, 4, pad), "groups", cis(&B, G), NULL)
+                   cu8(&B, 1, cd, bq), "quantization_type", cs(&B, "linear"), "nbits", cis(&B, 4),
+                   "quant_scale", cf(&B, 1, cd, sc), "quant_bias", cf(&B, 1, cd, qb), "strides",
+                   ci(&B, 2, strides), "dilations", ci(&B, 2, dil), "pad_type", cs(&B, "custom"),
+                   "pad", ci(&B, 4, pad), "groups", cis(&B, G), NULL)
               : op(&B, MK_OP_CONV, 1, "x", xv, "weight", cf(&B, 4, wd, w), "bias",
                    cf(&B, 1, cd, bias), "strides", ci(&B, 2, strides), "dilations", ci(&B, 2, dil),
-                   "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, pad), "groups", cis(&B, G),
-                   NULL);
+                   "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, pad), "groups", cis(&B, G), NULL);
         REQUIRE(o);
         REQUIRE(run1(&B, o->outputs[0], &r[v]) == MK_OK);
         b_free(&B);
