@@ -34,6 +34,12 @@ static int n_scoped, faulting, cur_scoped, held;
 
 void __lsan_disable(void) __attribute__((weak));
 void __lsan_enable(void) __attribute__((weak));
+void __lsan_ignore_object(const void *p) __attribute__((weak));
+
+void mk_test_owned(const void *p)
+{
+    if (faulting && p && __lsan_ignore_object) __lsan_ignore_object(p);
+}
 
 void mk_test_fault_scope(const char *file)
 {

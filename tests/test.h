@@ -35,6 +35,8 @@ int mk_test_sh(char *out, size_t cap, const char *fmt, ...) __attribute__((forma
  * owns when it returns early is not a leak; everything the wrapped calls allocate is. No effect
  * outside fault runs. */
 void mk_test_fault_scope(const char *file);
+/* In fault runs under ASan: the heap block at p, and all it reaches, is the test's (not a leak). */
+void mk_test_owned(const void *p);
 void mk_test_hold(int on);
 int mk_test_unhold(void);
 int mk_test_rehold(int status);

@@ -33,6 +33,7 @@ static int cb_init(cb *B, int spec)
     memset(B, 0, sizeof *B);
     B->seed = 7;
     B->p = mk_ir_program_new(NULL, spec);
+    mk_test_owned(B->p); /* fault runs: the test's own (test.h) */
     B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
     B->b = B->f ? B->f->block : NULL;
     return B->b != NULL;
@@ -1051,6 +1052,7 @@ TEST(fp16_pass_lstm_island_before_ios17)
         mk_program *q = NULL;
         mk_err e = {MK_OK, ""};
         REQUIRE(mk_program_clone(B.p, &q, &e) == MK_OK);
+        mk_test_owned(q); /* fault runs: the test's own */
         mk_fp16_stats st;
         CHECK_MSG(mk_pass_fp16_ex(q, &st, &e) > 0, "%s", e.msg);
         CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "iOS%d: %s", ios, e.msg);
@@ -1173,6 +1175,7 @@ TEST(fp16_pass_out_of_range_constants)
     mk_program *q = NULL;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_program_clone(B.p, &q, &e) == MK_OK);
+    mk_test_owned(q); /* fault runs: the test's own */
     mk_fp16_stats st;
     CHECK_MSG(mk_pass_fp16_ex(q, &st, &e) > 0, "%s", e.msg);
     CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "%s", e.msg);
