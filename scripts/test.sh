@@ -50,15 +50,16 @@ else
 fi
 suite debug BUILD=debug
 suite asan BUILD=asan
-# allocation failures injected into the reader, writer, importer and fixer tests (the fixer runs
-# the interpreter on both programs) under ASan+UBSan, each test rerun failing at up to
-# FAULT_POINTS allocations, persistently and once: a crash or a sanitizer report fails it.
-# Leak checking is off there (tests leak their own objects when they return early); tests slower
-# than 200 ms are left out. About a minute on 2 cores.
+# allocation failures injected into the reader, writer, importer, fixer, compress and interpreter
+# tests under ASan+UBSan with LeakSanitizer on, each test rerun failing at up to FAULT_POINTS
+# allocations, persistently and once: a crash, a sanitizer report or a leak fails it. Interpreter
+# tests fail only inside their session/run calls (tests/unit/fault_scope.h); objects a test owns
+# when it returns early are marked (mk_test_owned), so a leak is memory the library lost. Tests
+# slower than 200 ms are left out. About a minute on 2 cores.
 echo "== fault injection"
-if [ -x build/asan/milkit_tests ] && ASAN_OPTIONS=detect_leaks=0 MILKIT_BIN="$PWD/build/asan/milkit" \
+if [ -x build/asan/milkit_tests ] && ASAN_OPTIONS=detect_leaks=1 MILKIT_BIN="$PWD/build/asan/milkit" \
     build/asan/milkit_tests --fail-alloc --points="${FAULT_POINTS:-8}" --max-ms=200 \
-    test_coreml.c,test_coreml_bad.c,test_read_scope.c,test_onnx.c,test_onnx_loop.c,test_fix.c,test_compress \
+    test_coreml.c,test_coreml_bad.c,test_read_scope.c,test_onnx.c,test_onnx_loop.c,test_fix.c,test_compress,test_interp.c,test_interp_perf.c,test_opsem,test_state.c \
     >build/fault.log 2>&1; then
     echo "ok   fault injection ($(grep -c '^fault ' build/fault.log) tests, $(grep -c '^fault-skip' build/fault.log) left out)"
     total_pass=$((total_pass+1))

@@ -4,7 +4,8 @@
  * --fail-alloc[=N] (debug and ASan builds) reruns each selected test with the default
  * allocator failing at call N, or at up to --points calls spread over the test's count,
  * persistently and once (transient); the test's own verdicts are ignored there: what counts is
- * no crash, no sanitizer report and no leak. Tests slower than --max-ms are left out. */
+ * no crash, no sanitizer report and no leak. Tests slower than --max-ms are left out. Files
+ * that declare a fault scope (test.h) are run held except inside the calls they wrap. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdarg.h>
@@ -26,8 +27,56 @@ static int n_tests;
 static char tmpdir[256];
 static int quiet; /* fault runs: the tests' own failure messages are expected, not shown */
 static char fault_run[400];
+static const char *scoped[64]; /* files with a fault scope (mk_test_fault_scope) */
+static int n_scoped, faulting, cur_scoped, held;
 
 #include "base/base.h"
+
+void __lsan_disable(void) __attribute__((weak));
+void __lsan_enable(void) __attribute__((weak));
+void __lsan_ignore_object(const void *p) __attribute__((weak));
+
+void mk_test_owned(const void *p)
+{
+    if (faulting && p && __lsan_ignore_object) __lsan_ignore_object(p);
+}
+
+void mk_test_fault_scope(const char *file)
+{
+    for (int i = 0; i < n_scoped; i++)
+        if (strcmp(scoped[i], file) == 0) return;
+    if (n_scoped < (int)(sizeof scoped / sizeof *scoped)) scoped[n_scoped++] = file;
+}
+
+/* held: the default allocator neither fails nor counts, and (ASan) what is allocated is never
+ * reported as leaked, nor anything reachable from it */
+void mk_test_hold(int on)
+{
+    if (!faulting || on == held) return;
+    held = on;
+    mk_fault_hold(on);
+    if (on && __lsan_disable) __lsan_disable();
+    if (!on && __lsan_enable) __lsan_enable();
+}
+
+int mk_test_unhold(void)
+{
+    if (cur_scoped) mk_test_hold(0);
+    return 0;
+}
+
+int mk_test_rehold(int status)
+{
+    if (cur_scoped) mk_test_hold(1);
+    return status;
+}
+
+static int is_scoped(const char *file)
+{
+    for (int i = 0; i < n_scoped; i++)
+        if (strcmp(scoped[i], file) == 0) return 1;
+    return 0;
+}
 
 void mk_test_register(const char *name, const char *file, mk_test_fn fn)
 {
@@ -134,7 +183,11 @@ static double run_once(const reg *r, mk_test_ctx *t)
 {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
+    cur_scoped = faulting && is_scoped(r->file);
+    if (cur_scoped) mk_test_hold(1);
     r->fn(t);
+    mk_test_hold(0);
+    cur_scoped = 0;
     clock_gettime(CLOCK_MONOTONIC, &b);
     return (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 }
@@ -195,6 +248,7 @@ int main(int argc, char **argv)
             filter = argv[i];
     }
     if (fault_at >= 0) {
+        faulting = 1;
         mk_fault_inject(0, 0);
         void *probe = mk_malloc(NULL, 1);
         mk_free(NULL, probe, 1);

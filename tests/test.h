@@ -28,6 +28,19 @@ const char *mk_test_tmpdir(void);
  * exit status (or -1). */
 int mk_test_sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Fault scope (milkit_tests --fail-alloc): a test file that calls
+ * mk_test_fault_scope(__BASE_FILE__) (tests/unit/fault_scope.h) runs with its own set-up held:
+ * injected failures and the leak checker see only the library calls that header wraps (interpreter
+ * sessions and runs), so the tests' program building neither fails nor counts and what a test still
+ * owns when it returns early is not a leak; everything the wrapped calls allocate is. No effect
+ * outside fault runs. */
+void mk_test_fault_scope(const char *file);
+/* In fault runs under ASan: the heap block at p, and all it reaches, is the test's (not a leak). */
+void mk_test_owned(const void *p);
+void mk_test_hold(int on);
+int mk_test_unhold(void);
+int mk_test_rehold(int status);
+
 #define TEST(name)                                                                                 \
     static void name(mk_test_ctx *tc);                                                             \
     __attribute__((constructor)) static void reg_##name(void)                                      \

@@ -68,7 +68,17 @@ static void print_tensor(const mk_tensor *t)
     printf("] %s", t->dtype == 11   ? "fp32"
                    : t->dtype == 23 ? "int32"
                    : t->dtype == 1  ? "bool"
+                   : t->dtype == 2  ? "string"
                                     : "?");
+    if (t->dtype == 2 && n && t->nbytes % n == 0) { /* fixed-width, NUL-padded */
+        int w = (int)(t->nbytes / n);
+        printf("  first:");
+        for (size_t i = 0; i < n && i < 5; i++)
+            printf(" \"%.*s\"", (int)strnlen((const char *)t->data + i * (size_t)w, (size_t)w),
+                   (const char *)t->data + i * (size_t)w);
+        printf("%s\n", n > 5 ? " ..." : "");
+        return;
+    }
     if (!n) {
         printf(" (empty)\n");
         return;

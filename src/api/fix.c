@@ -181,6 +181,8 @@ mk_status mk_program_clone(const mk_program *p, mk_program **out, mk_err *err)
     q->n_build_info = p->n_build_info;
     q->build_info = clone_kv(&c, p->build_info, p->n_build_info);
     q->is_updatable = p->is_updatable;
+    q->predicted_feature = sdup(&c, p->predicted_feature);
+    q->predicted_probs = sdup(&c, p->predicted_probs);
     /* the copy borrows p's mapped payloads: list them (not owned) so that passes on the copy
      * can still tell file-backed constants (mk_ir_release_const) */
     for (int i = 0; st == MK_OK && i < p->n_maps; i++) {

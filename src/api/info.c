@@ -104,6 +104,7 @@ static cJSON *features_json(const mk_feature *fs, int n)
         for (int d = 0; d < ft->rank; d++)
             cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)ft->shape[d]));
         cJSON_AddItemToObject(o, "shape", shape);
+        if (ft->dict_key) cJSON_AddStringToObject(o, "dict_key", mk_dtype_name(ft->dict_key));
         if (ft->flex == MK_FLEX_RANGE) {
             cJSON *r = cJSON_CreateArray();
             for (int d = 0; d < ft->rank; d++) {
@@ -200,6 +201,8 @@ static void print_features(FILE *f, const char *title, const mk_feature *fs, int
                             d + 1 == fs[i].rank ? "]" : "");
             fputs(fs[i].n_enumerated > 8 ? " ...)" : ")", f);
         }
+        if (fs[i].dict_key)
+            fprintf(f, "  (dictionary: %s -> probability)", mk_dtype_name(fs[i].dict_key));
         if (fs[i].is_optional) fputs("  (optional)", f);
         fputc('\n', f);
     }

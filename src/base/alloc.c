@@ -79,7 +79,12 @@ void mk_mem_unreserve(size_t n)
 
 #ifdef MK_DEBUG
 static long fault_at, fault_calls, fault_fired; /* through __atomic builtins */
-static int fault_once;
+static int fault_once, fault_held;
+
+void mk_fault_hold(int on)
+{
+    __atomic_store_n(&fault_held, on != 0, __ATOMIC_SEQ_CST);
+}
 
 void mk_fault_inject(long at, int once)
 {
@@ -101,6 +106,7 @@ long mk_fault_fired(void)
 
 static int fault_now(void)
 {
+    if (__atomic_load_n(&fault_held, __ATOMIC_RELAXED)) return 0;
     long n = __atomic_add_fetch(&fault_calls, 1, __ATOMIC_RELAXED);
     long at = __atomic_load_n(&fault_at, __ATOMIC_RELAXED);
     if (!at || n < at || (fault_once && n > at)) return 0;
@@ -113,6 +119,11 @@ void mk_fault_inject(long at, int once)
 {
     (void)at;
     (void)once;
+}
+
+void mk_fault_hold(int on)
+{
+    (void)on;
 }
 
 long mk_fault_calls(void)

@@ -40,6 +40,8 @@ void mk_failing_alloc_init(mk_failing_alloc *fa, long fail_at);
 void mk_fault_inject(long at, int once);
 long mk_fault_calls(void);
 long mk_fault_fired(void);
+/* While held, the default allocator neither counts nor fails (a test's own set-up code). */
+void mk_fault_hold(int on);
 
 /* Internal invariants (fixed buffers, slot indices), checked in debug builds. Bad input never
  * reaches one: it gets an error. */

@@ -1,7 +1,7 @@
 /* NumPy .npy tensors: parse and encode versions 1.0, 2.0 and 3.0, little-endian, C order,
- * dtypes <f4 <f2 <f8 <i4 <i8 |i1 |u1 |b1. Big-endian, Fortran order, object and structured
- * dtypes are refused with one line naming the file. Also frees tensor lists (mk_tensor data is
- * owned through the default allocator). .npz archives are in npz.c. */
+ * dtypes <f4 <f2 <f8 <i4 <i8 |i1 |u1 |b1 (and |S<n> strings, encode only). Big-endian, Fortran
+ * order, object and structured dtypes are refused with one line naming the file. Also frees tensor
+ * lists (mk_tensor data is owned through the default allocator). .npz archives are in npz.c. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +180,16 @@ mk_status mk_npy_encode(const mk_tensor *t, mk_buf *b, mk_err *err)
 {
     const char *code = NULL;
     int size = 0;
+    char scode[32];
+    if (t->dtype == 2) { /* strings: fixed-width bytes, |S<width> (width = nbytes / numel) */
+        size_t numel = 1;
+        for (int i = 0; i < t->rank && i < 8; i++) numel *= t->dims[i] > 0 ? (size_t)t->dims[i] : 0;
+        if (numel && t->nbytes % numel == 0 && t->nbytes / numel <= 1u << 20) {
+            snprintf(scode, sizeof scode, "S%zu", t->nbytes / numel);
+            code = scode;
+            size = (int)(t->nbytes / numel);
+        }
+    }
     for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
         if (dtypes[i].dtype == t->dtype) {
             code = dtypes[i].code;
@@ -197,7 +207,7 @@ mk_status mk_npy_encode(const mk_tensor *t, mk_buf *b, mk_err *err)
                           t->name ? t->name : "tensor");
     char hdr[512];
     int hn = snprintf(hdr, sizeof hdr, "{'descr': '%c%s', 'fortran_order': False, 'shape': (",
-                      size == 1 ? '|' : '<', code);
+                      size == 1 || t->dtype == 2 ? '|' : '<', code);
     for (int i = 0; i < t->rank; i++)
         hn += snprintf(hdr + hn, sizeof hdr - (size_t)hn, "%lld%s", (long long)t->dims[i],
                        t->rank == 1 || i + 1 < t->rank ? ", " : "");

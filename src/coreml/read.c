@@ -153,6 +153,30 @@ static mk_status list_type(rd *r, const PbValueType *vt, mk_type *out, const cha
     return MK_OK;
 }
 
+/* classify's dictionary<string|int64 key, scalar value>: a vector of the values (length from
+ * the op's type rule), keys in mk_type.dict_key */
+static mk_status dict_type(rd *r, const PbValueType *vt, mk_type *out, const char *what)
+{
+    const PbDictType *dt = vt->dictionarytype;
+    mk_type k, v;
+    if (!dt || !dt->keytype || !dt->valuetype ||
+        dt->keytype->type_case != CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE ||
+        dt->valuetype->type_case != CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TENSOR_TYPE)
+        return fail(r, MK_EUNSUPPORTED, "%s: a dict type needs tensor key and value types", what);
+    mk_status st = tensor_type(r, dt->keytype->tensortype, &k, what);
+    if (!st) st = tensor_type(r, dt->valuetype->tensortype, &v, what);
+    if (st) return st;
+    if ((k.dtype != MK_DT_STRING && k.dtype != MK_DT_INT64) || k.rank > 0 || v.rank > 0 ||
+        !mk_dtype_is_float(v.dtype))
+        return fail(r, MK_EUNSUPPORTED,
+                    "%s: dict types are supported with string or int64 keys and float values "
+                    "(classify) only",
+                    what);
+    *out = mk_type_make(v.dtype, 1, NULL);
+    out->dict_key = k.dtype;
+    return MK_OK;
+}
+
 static mk_status value_type(rd *r, const PbValueType *vt, mk_type *out, const char *what)
 {
     if (!vt) return fail(r, MK_EINVAL, "%s: missing type", what);
@@ -163,7 +187,8 @@ static mk_status value_type(rd *r, const PbValueType *vt, mk_type *out, const ch
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_LIST_TYPE:
         return list_type(r, vt, out, what);
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_TUPLE_TYPE: kind = "tuple"; break;
-    case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_DICTIONARY_TYPE: kind = "dict"; break;
+    case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_DICTIONARY_TYPE:
+        return dict_type(r, vt, out, what);
     case CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_STATE_TYPE: kind = "state"; break;
     default: return fail(r, MK_EINVAL, "%s: type not set", what);
     }
@@ -422,6 +447,51 @@ static mk_status blob_data(rd *r, const PbBlobValue *bv, const mk_type *t, const
 
 /* ---- values ---- */
 
+/* A list literal of scalars (classify's classes): one payload of the elements in order, typed
+ * as the list (length = element count). */
+static mk_status list_data(rd *r, mk_type *t, const PbImmediate *im, const char *what,
+                           const void **data, size_t *nbytes)
+{
+    const CoreML__Specification__MILSpec__ListValue *lv = im->list;
+    if (!lv || t->rank != 1)
+        return fail(r, MK_EUNSUPPORTED, "%s: list values are supported with scalar elements only",
+                    what);
+    size_t n = lv->n_values,
+           es = t->dtype == MK_DT_STRING ? sizeof(char *) : (size_t)mk_dtype_bits(t->dtype) / 8;
+    if (!es || (t->dims[0] >= 0 && (size_t)t->dims[0] != n) || n > INT32_MAX)
+        return fail(r, MK_EINVAL, "%s: list value of %zu elements does not match its type", what,
+                    n);
+    t->dims[0] = (int64_t)n;
+    size_t nb;
+    if (!mk_mul_size(n, es, &nb)) return fail(r, MK_EINVAL, "%s: list size overflows", what);
+    unsigned char *buf = mk_arena_alloc(r->p->arena, nb ? nb : 1);
+    if (!buf) return oom(r);
+    mk_type el = mk_type_scalar(t->dtype);
+    for (size_t i = 0; i < n; i++) {
+        const PbValue *ev = lv->values[i];
+        const void *d;
+        size_t dn;
+        if (!ev ||
+            ev->value_case != CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE ||
+            ev->immediatevalue->value_case !=
+                CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR)
+            return fail(r, MK_EUNSUPPORTED, "%s: list element %zu is not an immediate tensor", what,
+                        i);
+        mk_status st = tensor_data(r, &el, ev->immediatevalue->tensor, what, &d, &dn);
+        if (st) return st;
+        if (t->dtype == MK_DT_STRING) {
+            const char *s = mk_arena_strdup(r->p->arena, *(const char *const *)d);
+            if (!s) return oom(r);
+            memcpy(buf + i * es, &s, es);
+        } else {
+            memcpy(buf + i * es, d, es);
+        }
+    }
+    *data = buf;
+    *nbytes = nb;
+    return MK_OK;
+}
+
 static mk_status read_value(rd *r, const PbValue *v, const char *what, mk_value **out)
 {
     if (!v) return fail(r, MK_EINVAL, "%s: missing value", what);
@@ -434,12 +504,20 @@ static mk_status read_value(rd *r, const PbValue *v, const char *what, mk_value 
     int borrow = 1;
     if (v->value_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE) {
         const PbImmediate *im = v->immediatevalue;
-        if (im->value_case != CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR)
+        int list =
+            im->value_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_LIST;
+        if (list && t.is_list) {
+            if ((st = list_data(r, &t, im, what, &data, &nb))) return st;
+        } else if (im->value_case !=
+                   CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR) {
             return fail(r, MK_EUNSUPPORTED,
-                        "%s: tuple/list/dict values are not supported (tensors only)", what);
-        if ((st = tensor_data(r, &t, im->tensor, what, &data, &nb))) return st;
+                        "%s: tuple/dict values and lists without a list type are not supported",
+                        what);
+        } else if ((st = tensor_data(r, &t, im->tensor, what, &data, &nb))) {
+            return st;
+        }
         storage = MK_STORE_INLINE;
-        borrow = t.dtype != MK_DT_STRING;
+        borrow = t.dtype != MK_DT_STRING || list;
     } else if (v->value_case == CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_BLOB_FILE_VALUE) {
         if ((st = blob_data(r, v->blobfilevalue, &t, what, &data, &nb))) return st;
         storage = MK_STORE_BLOB;
@@ -691,13 +769,33 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
     const PbFeatureType *ft = fd->type;
     if (!ft) return fail(r, MK_EINVAL, "%s '%.100s' has no type", kind, nm);
     const char *what = NULL;
+    /* a classifier's outputs (classify): the label (int64 or string) and its probabilities */
+    int is_out = strcmp(kind, "output") == 0;
+    mk_dtype prim = MK_DT_INVALID, key = MK_DT_INVALID;
     switch ((int)ft->type_case) {
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_MULTI_ARRAY_TYPE: break;
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_IMAGE_TYPE: what = "an image"; break;
-    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_INT64_TYPE: what = "an int64"; break;
+    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_INT64_TYPE:
+        if (!is_out) what = "an int64";
+        prim = MK_DT_INT64;
+        break;
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_DOUBLE_TYPE: what = "a double"; break;
-    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STRING_TYPE: what = "a string"; break;
-    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_DICTIONARY_TYPE: what = "a dictionary"; break;
+    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STRING_TYPE:
+        if (!is_out) what = "a string";
+        prim = MK_DT_STRING;
+        break;
+    case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_DICTIONARY_TYPE: {
+        const CoreML__Specification__DictionaryFeatureType *dt = ft->dictionarytype;
+        int kc = dt ? (int)dt->key_type_case : 0;
+        key = kc == CORE_ML__SPECIFICATION__DICTIONARY_FEATURE_TYPE__KEY_TYPE_INT64_KEY_TYPE
+                  ? MK_DT_INT64
+              : kc == CORE_ML__SPECIFICATION__DICTIONARY_FEATURE_TYPE__KEY_TYPE_STRING_KEY_TYPE
+                  ? MK_DT_STRING
+                  : MK_DT_INVALID;
+        if (!is_out || !key) what = "a dictionary";
+        prim = MK_DT_FP64;
+        break;
+    }
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_SEQUENCE_TYPE: what = "a sequence"; break;
     case CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STATE_TYPE:
         if (strcmp(kind, "state") != 0) what = "a state";
@@ -706,8 +804,19 @@ static mk_status read_feature(rd *r, const PbFeature *fd, mk_feature *out, const
     }
     if (what)
         return fail(r, MK_EUNSUPPORTED,
-                    "%s '%.100s' is %s feature; milkit reads multi-array features only", kind, nm,
-                    what);
+                    "%s '%.100s' is %s feature; milkit reads multi-array features only (and a "
+                    "classifier's label and probability outputs)",
+                    kind, nm, what);
+    if (prim) {
+        int bad = 0;
+        memset(out, 0, sizeof *out);
+        out->name = opt_str(r, nm, &bad);
+        out->short_description = opt_str(r, fd->shortdescription, &bad);
+        out->dtype = prim;
+        out->dict_key = key;
+        out->is_optional = ft->isoptional != 0;
+        return bad ? oom(r) : MK_OK;
+    }
     int is_state = ft->type_case == CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STATE_TYPE;
     if (!is_state && strcmp(kind, "state") == 0)
         return fail(r, MK_EINVAL, "state '%.100s' is not of state type", nm);
@@ -847,6 +956,10 @@ static mk_status read_description(rd *r, const PbDesc *d)
                (st = read_features(r, d->state, d->n_state, &p->states, &p->n_states, "state"))) {
         return st;
     }
+    int bad_name = 0;
+    p->predicted_feature = opt_str(r, d->predictedfeaturename, &bad_name);
+    p->predicted_probs = opt_str(r, d->predictedprobabilitiesname, &bad_name);
+    if (bad_name) return oom(r);
     const PbMeta *m = d->metadata;
     if (!m) return MK_OK;
     int bad = 0;

@@ -335,8 +335,23 @@ static PbValueType *list_vt(wr *w, const mk_type *t)
     return vt;
 }
 
+/* MIL DictionaryType of scalar keys and values (classify's probabilities). */
+static PbValueType *dict_vt(wr *w, const mk_type *t)
+{
+    mk_type k = mk_type_scalar(t->dict_key), v = mk_type_scalar(t->dtype);
+    PbDictType *dt = NEW(w, PbDictType, CORE_ML__SPECIFICATION__MILSPEC__DICTIONARY_TYPE__INIT);
+    PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
+    if (!dt || !vt || !(dt->keytype = tensor_vt(w, &k, NULL)) ||
+        !(dt->valuetype = tensor_vt(w, &v, NULL)))
+        return NULL;
+    vt->type_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__TYPE_DICTIONARY_TYPE;
+    vt->dictionarytype = dt;
+    return vt;
+}
+
 static PbValueType *tensor_vt(wr *w, const mk_type *t, const int *unknown_dims)
 {
+    if (t->dict_key) return dict_vt(w, t);
     if (t->is_list && t->rank >= 1) return list_vt(w, t);
     PbTensorType *tt = NEW(w, PbTensorType, CORE_ML__SPECIFICATION__MILSPEC__TENSOR_TYPE__INIT);
     PbValueType *vt = NEW(w, PbValueType, CORE_ML__SPECIFICATION__MILSPEC__VALUE_TYPE__INIT);
@@ -496,10 +511,50 @@ static PbTensorValue *tensor_val(wr *w, const mk_type *t, const mk_const *c)
     return tv;
 }
 
+/* A list literal of scalars (classify's classes): a ListValue of one immediate tensor each. */
+static PbImmediate *list_val(wr *w, const mk_value *v)
+{
+    PbImmediate *im =
+        NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+    CoreML__Specification__MILSpec__ListValue *lv =
+        NEW(w, CoreML__Specification__MILSpec__ListValue,
+            CORE_ML__SPECIFICATION__MILSPEC__LIST_VALUE__INIT);
+    size_t n = v->type.rank == 1 && v->type.dims[0] > 0 ? (size_t)v->type.dims[0] : 0;
+    size_t es =
+        v->type.dtype == MK_DT_STRING ? sizeof(char *) : (size_t)mk_dtype_bits(v->type.dtype) / 8;
+    PbValue **vals = (PbValue **)ptrs(w, n);
+    if (!im || !lv || !vals || !es || v->cst->nbytes < n * es) return NULL;
+    mk_type el = mk_type_scalar(v->type.dtype);
+    for (size_t i = 0; i < n; i++) {
+        mk_const c;
+        memset(&c, 0, sizeof c);
+        c.data = (const unsigned char *)v->cst->data + i * es;
+        c.nbytes = es;
+        PbImmediate *ei =
+            NEW(w, PbImmediate, CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__INIT);
+        if (!ei || !(vals[i] = NEW(w, PbValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__INIT)) ||
+            !(vals[i]->type = tensor_vt(w, &el, NULL)) || !(ei->tensor = tensor_val(w, &el, &c)))
+            return NULL;
+        ei->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_TENSOR;
+        vals[i]->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE;
+        vals[i]->immediatevalue = ei;
+    }
+    lv->n_values = n;
+    lv->values = vals;
+    im->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__IMMEDIATE_VALUE__VALUE_LIST;
+    im->list = lv;
+    return im;
+}
+
 static PbValue *value_msg(wr *w, const mk_value *v)
 {
     PbValue *pv = NEW(w, PbValue, CORE_ML__SPECIFICATION__MILSPEC__VALUE__INIT);
     if (!pv || !(pv->type = tensor_vt(w, &v->type, NULL))) return NULL;
+    if (v->type.is_list) {
+        if (!(pv->immediatevalue = list_val(w, v))) return NULL;
+        pv->value_case = CORE_ML__SPECIFICATION__MILSPEC__VALUE__VALUE_IMMEDIATE_VALUE;
+        return pv;
+    }
     const blob *b = in_blob(w, v) ? blob_of(w, v) : NULL;
     if (b) {
         PbBlobValue *bv =
@@ -717,9 +772,61 @@ static void flex_dims(const mk_feature *f, int *unknown)
     }
 }
 
+/* A classifier output: its label (int64Type / stringType) or probabilities (dictionaryType). */
+static PbFeature *prim_feature_msg(wr *w, const mk_feature *f)
+{
+    PbFeature *fd = NEW(w, PbFeature, CORE_ML__SPECIFICATION__FEATURE_DESCRIPTION__INIT);
+    PbFeatureType *ft = NEW(w, PbFeatureType, CORE_ML__SPECIFICATION__FEATURE_TYPE__INIT);
+    CoreML__Specification__Int64FeatureType *i64 =
+        NEW(w, CoreML__Specification__Int64FeatureType,
+            CORE_ML__SPECIFICATION__INT64_FEATURE_TYPE__INIT);
+    CoreML__Specification__StringFeatureType *s =
+        NEW(w, CoreML__Specification__StringFeatureType,
+            CORE_ML__SPECIFICATION__STRING_FEATURE_TYPE__INIT);
+    if (!fd || !ft || !i64 || !s) {
+        oom(w);
+        return NULL;
+    }
+    fd->name = str(f->name);
+    fd->shortdescription = str(f->short_description);
+    fd->type = ft;
+    ft->isoptional = f->is_optional != 0;
+    mk_dtype k = f->dict_key ? f->dict_key : f->dtype;
+    if (f->dict_key) {
+        CoreML__Specification__DictionaryFeatureType *dt =
+            NEW(w, CoreML__Specification__DictionaryFeatureType,
+                CORE_ML__SPECIFICATION__DICTIONARY_FEATURE_TYPE__INIT);
+        if (!dt) {
+            oom(w);
+            return NULL;
+        }
+        if (k == MK_DT_INT64) {
+            dt->key_type_case =
+                CORE_ML__SPECIFICATION__DICTIONARY_FEATURE_TYPE__KEY_TYPE_INT64_KEY_TYPE;
+            dt->int64keytype = i64;
+        } else {
+            dt->key_type_case =
+                CORE_ML__SPECIFICATION__DICTIONARY_FEATURE_TYPE__KEY_TYPE_STRING_KEY_TYPE;
+            dt->stringkeytype = s;
+        }
+        ft->type_case = CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_DICTIONARY_TYPE;
+        ft->dictionarytype = dt;
+    } else if (k == MK_DT_INT64) {
+        ft->type_case = CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_INT64_TYPE;
+        ft->int64type = i64;
+    } else {
+        ft->type_case = CORE_ML__SPECIFICATION__FEATURE_TYPE__TYPE_STRING_TYPE;
+        ft->stringtype = s;
+    }
+    return fd;
+}
+
 static PbFeature *feature_msg(wr *w, const mk_feature *f, const char *kind)
 {
     int code;
+    if (strcmp(kind, "output") == 0 &&
+        (f->dict_key || f->dtype == MK_DT_STRING || f->dtype == MK_DT_INT64))
+        return prim_feature_msg(w, f);
     switch ((int)f->dtype) {
     case MK_DT_FP32:
         code = CORE_ML__SPECIFICATION__ARRAY_FEATURE_TYPE__ARRAY_DATA_TYPE__FLOAT32;
@@ -888,6 +995,7 @@ static mk_status features(wr *w, const mk_function *mf, fdesc_out *o)
             const mk_value *v = b->outputs[i];
             f[i].name = v->name;
             f[i].dtype = v->type.dtype;
+            f[i].dict_key = v->type.dict_key;
             /* static shapes are described as is (scalars as [1]); others with no shape */
             if (mk_type_is_static(&v->type)) {
                 f[i].rank = v->type.rank ? v->type.rank : 1;
@@ -1035,6 +1143,17 @@ static mk_status model_msg(wr *w, PbModel **out)
         for (int k = 0; k < o->nstates; k++)
             if (!((*sts)[k] = feature_msg(w, &o->states[k], "state"))) return nullfail(w);
     }
+    /* a classifier names its label and probabilities (given, or classify's outputs) */
+    const mk_op *cls = mf && mf->block->last && mf->block->last->kind == MK_OP_CLASSIFY &&
+                               mf->block->last->n_outputs == 2
+                           ? mf->block->last
+                           : NULL;
+    d->predictedfeaturename = str(p->predicted_feature ? p->predicted_feature
+                                  : cls                ? cls->outputs[0]->name
+                                                       : NULL);
+    d->predictedprobabilitiesname = str(p->predicted_probs ? p->predicted_probs
+                                        : cls              ? cls->outputs[1]->name
+                                                           : NULL);
     if (p->short_description || p->version_string || p->author || p->license || p->n_user_meta) {
         PbMeta *md = NEW(w, PbMeta, CORE_ML__SPECIFICATION__METADATA__INIT);
         PbMetaEntry **es = (PbMetaEntry **)ptrs(w, (size_t)p->n_user_meta);

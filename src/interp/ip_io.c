@@ -42,11 +42,35 @@ mk_status mk_ip_tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const
     return MK_OK;
 }
 
+/* Strings (a classifier's label) as fixed-width UTF-8 bytes, NUL-padded to the longest: the
+ * layout of NumPy's |S dtype (tensor dtype STRING; element width nbytes / numel). */
+static mk_status str_tensor(const mk_rt *r, const char *name, mk_tensor *t, mk_err *e)
+{
+    const char *const *s = r->data;
+    size_t w = 1;
+    for (size_t i = 0; i < r->numel; i++)
+        if (s[i] && strlen(s[i]) > w) w = strlen(s[i]);
+    t->dtype = MK_DT_STRING;
+    t->rank = r->type.rank;
+    for (int i = 0; i < r->type.rank; i++) t->dims[i] = r->type.dims[i];
+    if (!mk_mul_size(r->numel, w, &t->nbytes))
+        return mk_err_set(e, MK_EINVAL, "output %s: too large", name);
+    t->data = mk_calloc(NULL, 1, t->nbytes ? t->nbytes : 1);
+    t->name = mk_strdup_default(name);
+    if (!t->data || !t->name) {
+        mk_tensor_free(t);
+        return MK_OOM(e);
+    }
+    for (size_t i = 0; i < r->numel; i++)
+        if (s[i]) memcpy((char *)t->data + i * w, s[i], strlen(s[i]));
+    return MK_OK;
+}
+
 mk_status mk_ip_rt_to_tensor(const mk_rt *r, const char *name, mk_tensor *t, mk_err *e)
 {
     memset(t, 0, sizeof *t);
     mk_layout l = mk_interp_layout(r->type.dtype);
-    if (l == MK_L_STR) return mk_err_set(e, MK_EUNSUPPORTED, "output %s: string tensor", name);
+    if (l == MK_L_STR) return str_tensor(r, name, t, e);
     t->dtype = l == MK_L_F32 ? 11 : l == MK_L_I32 ? 23 : 1;
     t->rank = r->type.rank;
     for (int i = 0; i < r->type.rank; i++) t->dims[i] = r->type.dims[i];

@@ -66,6 +66,7 @@ mk_status mk_ir_infer_broadcast(mk_ictx *c, const mk_type *a, const mk_type *b, 
 
 /* Family rules (infer_nn.c, infer_shape.c, infer_layout.c). */
 mk_status mk_ir_rule_conv(mk_ictx *c);
+mk_status mk_ir_rule_conv_quantized(mk_ictx *c);
 mk_status mk_ir_rule_conv_transpose(mk_ictx *c);
 mk_status mk_ir_rule_pool(mk_ictx *c);
 mk_status mk_ir_rule_matmul(mk_ictx *c);
@@ -91,6 +92,7 @@ mk_status mk_ir_rule_affine(mk_ictx *c);
 mk_status mk_ir_rule_crop_resize(mk_ictx *c);
 mk_status mk_ir_rule_nms(mk_ictx *c);
 mk_status mk_ir_rule_make_list(mk_ictx *c);
+mk_status mk_ir_rule_classify(mk_ictx *c);
 mk_status mk_ir_rule_list_length(mk_ictx *c);
 mk_status mk_ir_rule_list_read(mk_ictx *c);
 mk_status mk_ir_rule_list_write(mk_ictx *c);

@@ -1,4 +1,5 @@
-/* Type rules of the list ops (make_list, list_length/read/write/gather/scatter). A list is
+/* Type rules of the list ops (make_list, list_length/read/write/gather/scatter) and of classify,
+ * which reads a list literal of class labels. A list is
  * typed as its elements stacked (mk_type.is_list, dims[0] the length). Writes past the end
  * grow a list, so a write whose index is not known to be inside gives an unknown length:
  * coremltools declares every list of a chain with make_list's init_length, which such a rule
@@ -142,4 +143,26 @@ mk_status mk_ir_rule_list_write(mk_ictx *c)
     if (fit(c, &t, &v->type, scatter) || grown(c, scatter ? "indices" : "index", &t))
         return c->e->code;
     return mk_ir_infer_out(c, &t);
+}
+
+/* classify: probabilities (fp32, one per class) and a const list of string or int64 classes;
+ * outputs the label (a scalar of the class dtype) and a dictionary class -> probability (fp64
+ * values, typed as their vector in class order). */
+mk_status mk_ir_rule_classify(mk_ictx *c)
+{
+    const mk_operand *pr = mk_ir_infer_req(c, "probabilities");
+    const mk_operand *cl = pr ? mk_ir_infer_req(c, "classes") : NULL;
+    if (!cl) return c->e->code;
+    if (pr->type.dtype != MK_DT_FP32) return mk_ir_infer_fail(c, "probabilities must be fp32");
+    mk_dtype kd = cl->type.dtype;
+    if (!cl->type.is_list || cl->type.rank != 1 || (kd != MK_DT_STRING && kd != MK_DT_INT64))
+        return mk_ir_infer_fail(c, "classes must be a list of strings or int64 scalars");
+    int64_t n = cl->type.dims[0];
+    size_t np;
+    if (n >= 0 && mk_type_numel(&pr->type, &np) && np != (size_t)n)
+        return mk_ir_infer_fail(c, "%zu probabilities for %lld classes", np, (long long)n);
+    mk_type label = mk_type_scalar(kd), probs = mk_type_make(MK_DT_FP64, 1, &n);
+    probs.dict_key = kd;
+    mk_status st = mk_ir_infer_out(c, &label);
+    return st ? st : mk_ir_infer_out(c, &probs);
 }

@@ -76,7 +76,8 @@ static mk_status spatial_out(mk_ictx *c, int axis, int64_t in, int64_t k, int64_
     return MK_OK;
 }
 
-mk_status mk_ir_rule_conv(mk_ictx *c)
+/* conv and conv_quantized (whose weight is uint8, whatever x's dtype) */
+static mk_status conv_rule(mk_ictx *c, int quantized)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x"), *w = x ? mk_ir_infer_req(c, "weight") : NULL;
     if (!w) return c->e->code;
@@ -85,7 +86,7 @@ mk_status mk_ir_rule_conv(mk_ictx *c)
     int r = x->type.rank, ns = r - 2;
     if (w->type.rank >= 0 && w->type.rank != r)
         return mk_ir_infer_fail(c, "weight rank %d differs from x rank %d", w->type.rank, r);
-    if (c->ios < 17 && w->type.dtype != x->type.dtype)
+    if (!quantized && c->ios < 17 && w->type.dtype != x->type.dtype)
         return mk_ir_infer_fail(c, "weight dtype differs from x dtype");
     int64_t g, st[MK_MAX_RANK], dl[MK_MAX_RANK], pad[2 * MK_MAX_RANK];
     pad_kind pk;
@@ -122,6 +123,43 @@ mk_status mk_ir_rule_conv(mk_ictx *c)
             return c->e->code;
     }
     return mk_ir_infer_out(c, &t);
+}
+
+mk_status mk_ir_rule_conv(mk_ictx *c)
+{
+    return conv_rule(c, 0);
+}
+
+/* coremltools iOS15 conv.py: W = quant_scale * q + quant_bias for "linear", 1 <= nbits <= 8;
+ * scale and bias are scalars or one per output channel (NeuralNetwork's linearQuantization).
+ * "lut" is named but its table has no parameter, so it is refused. */
+mk_status mk_ir_rule_conv_quantized(mk_ictx *c)
+{
+    const mk_operand *w = mk_ir_infer_req(c, "weight");
+    if (!w) return c->e->code;
+    if (w->type.dtype != MK_DT_UINT8) return mk_ir_infer_fail(c, "weight must be uint8");
+    const char *qt = mk_ir_infer_str(c, "quantization_type", NULL);
+    if (qt && strcmp(qt, "linear") != 0)
+        return mk_ir_infer_fail(c,
+                                "quantization_type '%s' is not supported (only 'linear': "
+                                "'lut' has no table parameter in the op's definition)",
+                                qt);
+    int64_t nbits;
+    if (mk_ir_infer_int(c, "nbits", 8, &nbits, NULL)) return c->e->code;
+    if (nbits < 1 || nbits > 8)
+        return mk_ir_infer_fail(c, "nbits %lld not in [1, 8]", (long long)nbits);
+    int64_t cout = w->type.rank >= 1 ? w->type.dims[0] : MK_DIM_UNKNOWN;
+    static const char *const qp[2] = {"quant_scale", "quant_bias"};
+    for (int i = 0; i < 2; i++) {
+        const mk_operand *q = mk_ir_infer_req(c, qp[i]);
+        if (!q) return c->e->code;
+        size_t n;
+        if (!mk_type_is_static(&q->type) || !mk_type_numel(&q->type, &n)) continue;
+        if (n != 1 && (cout < 0 || n != (size_t)cout))
+            return mk_ir_infer_fail(c, "%s has %zu values: needs 1 or C_out (%lld)", qp[i], n,
+                                    (long long)cout);
+    }
+    return conv_rule(c, 1);
 }
 
 mk_status mk_ir_rule_conv_transpose(mk_ictx *c)

@@ -83,6 +83,9 @@ typedef struct mk_type {
     /* a MIL list of tensors: typed as its elements stacked, dims[0] the list length (MIL
      * ListType.length) and dims[1..] the element shape; the interpreter stores it that way */
     int is_list;
+    /* a MIL dictionary (classify's probabilities): keys of this dtype (STRING or INT64), values
+     * of `dtype`, typed as a vector of the values in key order; MK_DT_INVALID otherwise */
+    mk_dtype dict_key;
 } mk_type;
 
 mk_type mk_type_make(mk_dtype dt, int rank, const int64_t *dims);
@@ -177,6 +180,9 @@ typedef struct mk_feature {
     int n_enumerated;
     int64_t (*enumerated)[MK_MAX_RANK];
     int is_optional;
+    /* non-array features (classifiers): dtype STRING or INT64 with dict_key unset is a
+     * stringType / int64Type; dict_key set is a dictionaryType of those keys (values double) */
+    mk_dtype dict_key;
 } mk_feature;
 
 /* One FunctionDescription of a multi-function model (Model.proto ModelDescription.functions). */
@@ -220,6 +226,8 @@ struct mk_program {
     int n_build_info; /* Program.attributes["buildInfo"] */
     mk_kv *build_info;
     int is_updatable;
+    /* classifier description: predictedFeatureName / predictedProbabilitiesName, or NULL */
+    const char *predicted_feature, *predicted_probs;
     /* files kept mapped while constants point into them */
     int n_maps;
     mk_mapped *maps;

@@ -205,6 +205,13 @@
            OC("output_shape", I32, ALL), DS("pad_type", "valid", ALL),                             \
            DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),                                           \
            DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
+/* experimental in coremltools (iOS15 conv.py): weight and bias share domain U = uint8 */
+#define P_CONV_QUANTIZED                                                                           \
+    PARAMS(IN("x", FLT, ALL), IN("weight", B_(UINT8), ALL), OC("bias", B_(UINT8), ALL),            \
+           RC("quantization_type", STR, ALL), DI("nbits", 8, ALL), RC_T("quant_scale", FLT, ALL),  \
+           RC_T("quant_bias", FLT, ALL), DK("strides", MK_DEF_SPATIAL_ONES, I32, ALL),             \
+           DS("pad_type", "valid", ALL), DK("pad", MK_DEF_SPATIAL_PAD, I32, ALL),                  \
+           DK("dilations", MK_DEF_SPATIAL_ONES, I32, ALL), DI("groups", 1, ALL))
 #define P_BATCH_NORM                                                                               \
     PARAMS(IN("x", FLT, ALL), RC_TU("mean", FLT), RC_TU("variance", FLT), OC_TU("gamma", FLT),     \
            OC_TU("beta", FLT), DF_TU("epsilon", 1e-5))
@@ -331,6 +338,8 @@
            DS("sampling_mode", "DEFAULT", ALL), DF_T("pad_value", 0, S16))
 /* boxes [n,B,4], scores [n,B,K] until iOS16; [n,4,B], [n,K,B] and no score_threshold from
  * iOS17 */
+/* classes: a list literal of strings or int64 (coremltools iOS15 classify.py) */
+#define P_CLASSIFY PARAMS(IN("probabilities", B_(FP32), ALL), RC("classes", STR | B_(INT64), ALL))
 #define P_NON_MAXIMUM_SUPPRESSION                                                                  \
     PARAMS(IN("boxes", FLT, ALL), IN_T("scores", FLT, ALL), RC_T("iou_threshold", FLT, ALL),       \
            RC_T("score_threshold", FLT, U16), RC("max_boxes", I32, ALL),                           \

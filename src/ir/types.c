@@ -108,7 +108,9 @@ int mk_type_is_static(const mk_type *t)
 
 int mk_type_equal(const mk_type *a, const mk_type *b)
 {
-    if (a->dtype != b->dtype || a->rank != b->rank || a->is_list != b->is_list) return 0;
+    if (a->dtype != b->dtype || a->rank != b->rank || a->is_list != b->is_list ||
+        a->dict_key != b->dict_key)
+        return 0;
     for (int i = 0; i < a->rank; i++)
         if (a->dims[i] != b->dims[i]) return 0;
     return 1;
@@ -138,6 +140,11 @@ char *mk_type_str(const mk_type *t, char *buf, size_t n)
     const char *dn = mk_dtype_name(t->dtype);
     size_t off = 0;
     int w;
+    if (t->dict_key) {
+        const char *kn = mk_dtype_name(t->dict_key);
+        snprintf(buf, n, "dict<%s, %s>", kn ? kn : "?", dn ? dn : "?");
+        return buf;
+    }
     if (t->is_list && t->rank >= 1) {
         char el[160];
         mk_type e = *t;

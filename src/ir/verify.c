@@ -211,7 +211,15 @@ static mk_status check_types(vctx *v, const mk_op *op)
 {
     mk_operand stack_ops[64] = {{{0}, NULL, 0}}, *ops = stack_ops;
     size_t total = 0;
-    for (int i = 0; i < op->n_inputs; i++) total += (size_t)op->inputs[i].n_args;
+    for (int i = 0; i < op->n_inputs; i++) {
+        total += (size_t)op->inputs[i].n_args;
+        for (int j = 0; j < op->inputs[i].n_args; j++)
+            if (op->inputs[i].args[j] && op->inputs[i].args[j]->type.dict_key)
+                return op_fail(v, op,
+                               "input '%s' is a dictionary (classify's outputs are only "
+                               "model outputs)",
+                               op->inputs[i].name);
+    }
     if (total > sizeof stack_ops / sizeof *stack_ops) {
         size_t nb;
         if (!mk_mul_size(total, sizeof *ops, &nb) || total > INT32_MAX ||
@@ -242,7 +250,7 @@ static mk_status check_types(vctx *v, const mk_op *op)
     }
     for (int i = 0; i < n; i++) {
         const mk_type *d = &op->outputs[i]->type, *t = &outs[i];
-        int ok = d->dtype == t->dtype && d->is_list == t->is_list;
+        int ok = d->dtype == t->dtype && d->is_list == t->is_list && d->dict_key == t->dict_key;
         if (ok && d->rank >= 0 && t->rank >= 0) {
             ok = d->rank == t->rank;
             for (int j = 0; ok && j < d->rank; j++)
@@ -347,6 +355,7 @@ static int takes_list(const mk_op *op, const char *param)
     if (k == MK_OP_LIST_LENGTH || k == MK_OP_LIST_READ || k == MK_OP_LIST_WRITE ||
         k == MK_OP_LIST_GATHER || k == MK_OP_LIST_SCATTER)
         return strcmp(param, "ls") == 0;
+    if (k == MK_OP_CLASSIFY) return strcmp(param, "classes") == 0;
     return k == MK_OP_WHILE_LOOP || k == MK_OP_IDENTITY;
 }
 

@@ -8,6 +8,8 @@
 #include "interp/interp_int.h"
 #include "test.h"
 
+#include "fault_scope.h"
+
 typedef struct bld {
     mk_program *p;
     mk_function *f;

@@ -99,6 +99,7 @@ TEST(compress_auto_meets_bound_smaller_than_uniform)
         mk_compress_options uo = uni[k];
         uo.min_elements = 1000;
         REQUIRE(mk_program_clone(ref, &u, &e) == MK_OK);
+        mk_test_owned(u); /* fault runs: the test's own */
         CHECK_MSG(mk_compress(u, &uo, &ur, &e) == MK_OK, "%s", e.msg);
         double uc = worst_cos(ref, u, runs, 2);
         if (uc >= bound) {

@@ -23,6 +23,7 @@ static int cb_init(cb *B, int spec)
 {
     B->n = 0;
     B->p = mk_ir_program_new(NULL, spec);
+    mk_test_owned(B->p); /* fault runs: the test's own (test.h) */
     B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
     B->b = B->f ? B->f->block : NULL;
     return B->b != NULL;

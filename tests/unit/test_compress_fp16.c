@@ -33,6 +33,7 @@ static int cb_init(cb *B, int spec)
     memset(B, 0, sizeof *B);
     B->seed = 7;
     B->p = mk_ir_program_new(NULL, spec);
+    mk_test_owned(B->p); /* fault runs: the test's own (test.h) */
     B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
     B->b = B->f ? B->f->block : NULL;
     return B->b != NULL;
@@ -478,6 +479,51 @@ static void build_nms(cb *B)
                             "boxes=i1x4x5 scores=i1x2x5 iou_threshold=f0.3 max_boxes=s3", 3));
 }
 
+/* conv_quantized: a uint8 weight (values < 2^4), per-channel scale and bias of x's dtype */
+static void build_conv_quantized(cb *B)
+{
+    static const uint8_t q[3 * 2 * 3 * 3] = {0,  1,  2,  3,  4,  5,  6, 7, 8, 9, 10, 11, 12, 13,
+                                             14, 15, 0,  1,  2,  3,  4, 5, 6, 7, 8,  9,  10, 11,
+                                             12, 13, 14, 15, 0,  1,  2, 3, 4, 5, 6,  7,  8,  9,
+                                             10, 11, 12, 13, 14, 15, 3, 1, 4, 1, 5,  9};
+    int64_t wd[4] = {3, 2, 3, 3};
+    mk_type wt = mk_type_make(MK_DT_UINT8, 4, wd);
+    mk_value *w = mk_ir_const(B->p, B->b, "q", &wt, q, sizeof q, 0);
+    mk_op *c = cb_opx(B, MK_OP_CONV_QUANTIZED,
+                      "x=i1x2x6x6 quantization_type='linear nbits=s4 quant_scale=F0.1,0.05,0.2 "
+                      "quant_bias=F-0.5,0.25,0",
+                      1, "weight", w);
+    cb_outputs(B, c);
+}
+
+/* classify: int64 classes (the label compares as int32); probabilities stay fp32 */
+static void build_classify(cb *B)
+{
+    static const int64_t cls[4] = {3, 1, 4, 1};
+    int64_t n = 4;
+    mk_type lt = mk_type_make(MK_DT_INT64, 1, &n);
+    lt.is_list = 1;
+    mk_value *cv = mk_ir_const_value(B->p, &lt, cls, sizeof cls, 0);
+    if (cv) cv->is_inline = 1;
+    mk_op *sm = cb_op(B, MK_OP_SOFTMAX, "x=i1x4 axis=s-1", 1);
+    mk_op *c = sm && cv ? mk_ir_op_new(B->p, MK_OP_CLASSIFY, "classify") : NULL;
+    mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
+    mk_err e = {MK_OK, ""};
+    if (!c || !mk_ir_op_add_input(B->p, c, "probabilities", sm->outputs[0]) ||
+        !mk_ir_op_add_input(B->p, c, "classes", cv) || !mk_ir_op_add_output(B->p, c, NULL, &none) ||
+        !mk_ir_op_add_output(B->p, c, NULL, &none)) {
+        B->bad = 1;
+        return;
+    }
+    mk_ir_block_append(B->b, c);
+    if (mk_ir_infer_op(c, &e) != MK_OK) {
+        snprintf(B->why, sizeof B->why, "%.190s", e.msg);
+        B->bad = 1;
+        return;
+    }
+    cb_outputs(B, c);
+}
+
 /* make_list, a list_write of an input, then the case's op; the result is a tensor. */
 static void build_list(cb *B, mk_op_kind k)
 {
@@ -769,6 +815,8 @@ static const ocase cases[] = {
      1, -1, 1, NULL},
     CUSTOM(CROP_RESIZE, build_crop_resize),
     CUSTOM(NON_MAXIMUM_SUPPRESSION, build_nms),
+    CUSTOM(CONV_QUANTIZED, build_conv_quantized),
+    CUSTOM(CLASSIFY, build_classify),
     CUSTOM(MAKE_LIST, build_make_list),
     CUSTOM(LIST_LENGTH, build_list_length),
     CUSTOM(LIST_READ, build_list_read),
@@ -966,13 +1014,13 @@ TEST(fp16_pass_every_op_every_target)
         CHECK_MSG(covered[k], "no fp16 case for op %s", mk_ir_op_info((mk_op_kind)k)->name);
     /* fp32-only ops: lstm/gru/rnn before iOS17 (coremltools defs: T = fp32 until iOS17);
      * resample's coordinates stay fp32 on iOS15 (U = int32/fp32; fp16 from iOS16); list ops
-     * keep make_list's dtype everywhere */
+     * keep make_list's dtype everywhere; classify's probabilities are fp32 only (ProbT) */
     char line[512];
     size_t o = 0;
     for (int k = 0; k < MK_OP__COUNT; k++) {
         unsigned want = (k == MK_OP_LSTM || k == MK_OP_GRU || k == MK_OP_RNN) ? 3u
                         : k == MK_OP_RESAMPLE                                 ? 1u
-                        : is_list_op(k)                                       ? 15u
+                        : is_list_op(k) || k == MK_OP_CLASSIFY                ? 15u
                                                                               : 0u;
         CHECK_MSG(kept_mask[k] == want, "op %s kept fp32 at mask %#x, expected %#x",
                   mk_ir_op_info((mk_op_kind)k)->name, kept_mask[k], want);
@@ -1051,6 +1099,7 @@ TEST(fp16_pass_lstm_island_before_ios17)
         mk_program *q = NULL;
         mk_err e = {MK_OK, ""};
         REQUIRE(mk_program_clone(B.p, &q, &e) == MK_OK);
+        mk_test_owned(q); /* fault runs: the test's own */
         mk_fp16_stats st;
         CHECK_MSG(mk_pass_fp16_ex(q, &st, &e) > 0, "%s", e.msg);
         CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "iOS%d: %s", ios, e.msg);
@@ -1173,6 +1222,7 @@ TEST(fp16_pass_out_of_range_constants)
     mk_program *q = NULL;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_program_clone(B.p, &q, &e) == MK_OK);
+    mk_test_owned(q); /* fault runs: the test's own */
     mk_fp16_stats st;
     CHECK_MSG(mk_pass_fp16_ex(q, &st, &e) > 0, "%s", e.msg);
     CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "%s", e.msg);

@@ -28,6 +28,7 @@ static int qb_init(qb *B, int spec)
 {
     B->seed = 3;
     B->p = mk_ir_program_new(NULL, spec);
+    mk_test_owned(B->p); /* fault runs: the test's own (test.h) */
     B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
     B->b = B->f ? B->f->block : NULL;
     return B->b != NULL;
@@ -186,6 +187,7 @@ TEST(int8_axis_per_op_and_form_per_target)
         mk_err e = {MK_OK, ""};
         REQUIRE(mk_ir_verify(B.p, &e) == MK_OK);
         REQUIRE(mk_program_clone(B.p, &q, &e) == MK_OK);
+        mk_test_owned(q); /* fault runs: the test's own */
         CHECK_MSG(mk_pass_quantize_int8(q, &e) == 2, "spec %d: %s", spec, e.msg);
         CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "spec %d: %s", spec, e.msg);
         const mk_block *b = mk_ir_main(q)->block;
@@ -250,6 +252,7 @@ TEST(int8_composes_with_fp16_either_order)
         mk_err e = {MK_OK, ""};
         for (int order = 0; order < 2; order++) {
             REQUIRE(mk_program_clone(B.p, &q[order], &e) == MK_OK);
+            mk_test_owned(q[order]); /* fault runs: the test's own */
             int r1 = order ? mk_pass_quantize_int8(q[order], &e) : mk_pass_fp16(q[order], &e);
             int r2 = order ? mk_pass_fp16(q[order], &e) : mk_pass_quantize_int8(q[order], &e);
             CHECK_MSG(r1 > 0 && r2 > 0, "spec %d order %d: %s", spec, order, e.msg);

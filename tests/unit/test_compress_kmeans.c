@@ -125,6 +125,7 @@ TEST(compress_kmeans_outliers_lut8)
         if (i % 997 == 0) w[i] = (float)((i % 3 ? 1 : -1) * (0.2 + (double)(i % 61) * 0.02));
     }
     mk_program *p = mk_ir_program_new(NULL, 9);
+    mk_test_owned(p); /* fault runs: the test's own (test.h) */
     mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
     REQUIRE(f);
     int64_t d[2] = {R, C}, xd[2] = {1, C};

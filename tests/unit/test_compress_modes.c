@@ -57,6 +57,7 @@ static int build(mb *B, int spec)
 {
     B->seed = 7;
     B->p = mk_ir_program_new(NULL, spec);
+    mk_test_owned(B->p); /* fault runs: the test's own (test.h) */
     B->f = B->p ? mk_ir_function_new(B->p, "main") : NULL;
     B->b = B->f ? B->f->block : NULL;
     if (!B->b) return 0;
@@ -260,7 +261,9 @@ TEST(compress_kmeans_is_optimal)
     double got[2];
     for (int uni = 0; uni < 2; uni++) {
         mk_program *p = mk_ir_program_new(NULL, 9);
+        mk_test_owned(p); /* fault runs: the test's own (test.h) */
         mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
+        if (!f) mk_ir_program_free(p);
         REQUIRE(f);
         mk_type t = mk_type_make(MK_DT_FP32, 2, d);
         int64_t xd[2] = {1, 44};

@@ -145,6 +145,7 @@ TEST(fix_h1_fallback_bias_split_matches)
     mk_program *q = NULL;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_program_clone(t.p, &q, &e) == MK_OK);
+    mk_test_owned(q); /* fault runs: the test's own */
     CHECK_EQ_INT(mk_pass_fix_conv_transpose_1d_bias(q, &e), 1);
     mk_tensor_list in = {0, NULL}, a = {0, NULL}, b = {0, NULL};
     mk_run_options ro = {0, 1, 5};
@@ -167,6 +168,7 @@ TEST(fix_h2_explicit_pad_form_matches)
     mk_program *q = NULL;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_program_clone(t.p, &q, &e) == MK_OK);
+    mk_test_owned(q); /* fault runs: the test's own */
     CHECK_EQ_INT(mk_pass_fix_conv_padding_explicit(q, &e), 1);
     mk_tensor_list in = {0, NULL}, a = {0, NULL}, b = {0, NULL};
     mk_run_options ro = {0, 1, 5};
@@ -236,6 +238,7 @@ TEST(fix_clone_is_independent)
     mk_program *q = NULL;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_program_clone(t.p, &q, &e) == MK_OK);
+    mk_test_owned(q); /* fault runs: the test's own */
     int n0 = 0, n1 = 0;
     MK_FOR_OPS(mk_ir_main(t.p)->block, op) n0++;
     CHECK(mk_pass_fix_pow(q, &e) == 1);
@@ -256,6 +259,7 @@ TEST(fix_fp16_pass_keeps_outputs_to_half_precision)
     mk_program *q = NULL;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_program_clone(t.p, &q, &e) == MK_OK);
+    mk_test_owned(q); /* fault runs: the test's own */
     CHECK_MSG(mk_pass_fp16(q, &e) > 0, "%s", e.msg);
     CHECK_MSG(mk_ir_verify(q, &e) == MK_OK, "%s", e.msg);
     int half = 0;
@@ -288,6 +292,7 @@ TEST(fix_quantize_int8_keeps_outputs)
         mk_program *q = NULL;
         mk_err e = {MK_OK, ""};
         REQUIRE(mk_program_clone(t.p, &q, &e) == MK_OK);
+        mk_test_owned(q); /* fault runs: the test's own */
         CHECK_MSG(mk_pass_quantize_int8(q, &e) == 1, "spec %d: %s", spec, e.msg);
         int cx = 0;
         MK_FOR_OPS(mk_ir_main(q)->block, op)

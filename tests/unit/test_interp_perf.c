@@ -11,6 +11,8 @@
 #include "interp/k_conv_direct.h"
 #include "test.h"
 
+#include "fault_scope.h"
+
 typedef struct bld {
     mk_program *p;
     mk_function *f;

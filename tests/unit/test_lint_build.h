@@ -27,6 +27,7 @@ static inline void tb_init(tb *t, int spec)
 {
     memset(t, 0, sizeof *t);
     t->p = mk_ir_program_new(NULL, spec);
+    mk_test_owned(t->p); /* fault runs: the test's own (test.h) */
     t->f = t->p ? mk_ir_function_new(t->p, "main") : NULL;
     t->b = t->f ? t->f->block : NULL;
     t->bad = t->b == NULL;

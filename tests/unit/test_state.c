@@ -8,6 +8,8 @@
 
 #include "test_coreml.h"
 
+#include "fault_scope.h"
+
 static mk_value *op1(mk_program *p, mk_block *b, mk_op_kind k, const char *p1, mk_value *v1,
                      const char *p2, mk_value *v2, const char *out, const mk_type *t)
 {
