@@ -354,7 +354,8 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
         else
             st = mk_onnx_fold_dims(c, n, ins, n_in, outs, &kd);
         if (st == MK_EUNSUPPORTED) st = im->fn(c, n, ins, n_in, outs, n_out);
-        if (st == MK_OK && kd && outs[0]->mil && !outs[0]->data) outs[0]->kd = kd;
+        if (st == MK_OK && kd && outs[0]->mil && !outs[0]->data && !mk_onnx_note_kd(c, outs[0], kd))
+            st = MK_OOM(c->err);
     }
     if (st == MK_EUNSUPPORTED) {
         for (int i = 0; i < n_out; i++) outs[i]->poisoned = 1;
@@ -805,11 +806,9 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     v->mil = in;
     if (t.dtype == MK_DT_BOOL) {
         mk_op *op = mk_onnx_op(c, MK_OP_CAST, mn);
-        mk_type bt = ft;
-        bt.dtype = MK_DT_BOOL;
         if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_str(c, op, "dtype", "bool"))
             return MK_OOM(c->err);
-        mk_value *s = mk_onnx_out(c, op, NULL, &bt);
+        mk_value *s = mk_onnx_out(c, op, NULL);
         if (!s) return fail(c);
         mk_onnx_set(v, s);
         in = s;
@@ -820,7 +819,7 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         int32_t ax = 0;
         if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax))
             return MK_OOM(c->err);
-        mk_value *s = mk_onnx_out(c, op, NULL, &t);
+        mk_value *s = mk_onnx_out(c, op, NULL);
         if (!s) return fail(c);
         mk_onnx_set(v, s);
     }
@@ -839,11 +838,9 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     if (mv->type.dtype == MK_DT_BOOL) {
         /* Core ML outputs are fp32 or int32: bool leaves as int32 0/1 */
         mk_op *op = mk_onnx_op(c, MK_OP_CAST, nm);
-        mk_type it = mv->type;
-        it.dtype = MK_DT_INT32;
         if (!op || !mk_onnx_in_mil(c, op, "x", mv) || !mk_onnx_in_str(c, op, "dtype", "int32"))
             return MK_OOM(c->err);
-        mv = mk_onnx_out(c, op, NULL, &it);
+        mv = mk_onnx_out(c, op, NULL);
         if (!mv) return fail(c);
     }
     int need_copy = !mv->producer || mv->producer->kind == MK_OP_CONST ||
@@ -853,11 +850,8 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     for (int i = 0; i < c->fn->n_inputs; i++)
         if (c->fn->inputs[i] == mv) need_copy = 1;
     if (need_copy) {
-        mk_type t = mv->type;
         mk_op *op;
-        if (t.rank == 0) {
-            t.rank = 1;
-            t.dims[0] = 1;
+        if (mv->type.rank == 0) {
             op = mk_onnx_op(c, MK_OP_EXPAND_DIMS, nm);
             int32_t ax = 0;
             if (!op || !mk_onnx_in_mil(c, op, "x", mv) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax))
@@ -866,7 +860,7 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
             op = mk_onnx_op(c, MK_OP_IDENTITY, nm);
             if (!op || !mk_onnx_in_mil(c, op, "x", mv)) return MK_OOM(c->err);
         }
-        mv = mk_onnx_out(c, op, NULL, &t);
+        mv = mk_onnx_out(c, op, NULL);
         if (!mv) return fail(c);
     }
     /* rename the producing value (and its op) to the reserved output name */
@@ -886,40 +880,6 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
                           mk_dtype_name(f.dtype) ? mk_dtype_name(f.dtype) : "?");
     c->p->outputs[c->p->n_outputs++] = f;
     if (c->opts && c->opts->verbose) fprintf(stderr, "output %s -> %s\n", nm, reserved);
-    return MK_OK;
-}
-
-/* Debug builds: the locally computed output types must agree with mk_ir_infer_op. */
-static mk_status cross_check(ox_ctx *c, mk_block *b)
-{
-#ifdef MK_DEBUG
-    MK_FOR_OPS(b, op)
-    {
-        if (op->kind == MK_OP_CONST) continue;
-        mk_type save[8];
-        int n = op->n_outputs < 8 ? op->n_outputs : 8;
-        for (int i = 0; i < n; i++) save[i] = op->outputs[i]->type;
-        mk_err e = {0};
-        mk_status st = mk_ir_infer_op(op, &e);
-        for (int i = 0; i < n; i++) {
-            char a[160], d[160];
-            if (st == MK_OK && !mk_type_equal(&save[i], &op->outputs[i]->type))
-                return mk_err_set(c->err, MK_EINTERNAL,
-                                  "%s: op %s (%s): importer type %s, "
-                                  "inferred %s",
-                                  c->file, op->name, mk_ir_op_info(op->kind)->name,
-                                  mk_type_str(&save[i], a, sizeof a),
-                                  mk_type_str(&op->outputs[i]->type, d, sizeof d));
-            op->outputs[i]->type = save[i];
-        }
-        for (int i = 0; i < op->n_blocks; i++) {
-            mk_status s2 = cross_check(c, op->blocks[i]);
-            if (s2 != MK_OK) return s2;
-        }
-    }
-#else
-    (void)c, (void)b;
-#endif
     return MK_OK;
 }
 
@@ -1050,7 +1010,6 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
     if (!(c->flags & MK_ONNX_NO_FUSE) && (st = mk_onnx_fuse(c, c->fn->block, NULL)) != MK_OK)
         return st;
     if (mk_ir_dce(p, c->fn->block) < 0) return MK_OOM(c->err);
-    if ((st = cross_check(c, c->fn->block)) != MK_OK) return st;
     if (opts && opts->name) {
         mk_kv *kv = mk_arena_alloc(p->arena, sizeof *kv);
         if (!kv) return MK_OOM(c->err);

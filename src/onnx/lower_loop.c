@@ -112,10 +112,7 @@ static mk_status stack_scan(ox_ctx *c, const Onnx__NodeProto *n, ox_val **vals, 
     for (int i = 0; i < k; i++)
         if (!mk_onnx_in(c, op, "values", vals[i])) return MK_OOM(c->err);
     if (!mk_onnx_in_i32(c, op, "axis", 0)) return MK_OOM(c->err);
-    mk_value *first = mk_onnx_mil(c, vals[0]);
-    if (!first) return MK_OOM(c->err);
-    t.dtype = first->type.dtype;
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 /* Unroll at convert time. Sets *again (nothing bound, MK_OK) when the body's condition does
@@ -202,10 +199,9 @@ static mk_value *scalar(ox_ctx *c, mk_value *v)
 {
     if (!v || v->type.rank == 0) return v;
     mk_op *op = mk_onnx_op(c, MK_OP_RESHAPE, NULL);
-    mk_type t = mk_type_scalar(v->type.dtype);
     if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "shape", 0, NULL))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* A value produced inside blk (block outputs must be). */
@@ -345,7 +341,7 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     mk_value *ov[16];
     for (int i = 0; i < nv; i++) {
         const char *nm = i >= 2 ? oname(n, i - 2) : NULL;
-        ov[i] = mk_onnx_out(c, op, nm, &types[i]);
+        ov[i] = mk_onnx_out(c, op, nm);
         if (!ov[i]) return fail(c);
     }
     for (int k = 0; k < n_car; k++) mk_onnx_set(out[k], ov[2 + k]);

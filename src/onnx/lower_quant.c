@@ -122,9 +122,7 @@ static mk_value *cast(ox_ctx *c, mk_value *x, mk_dtype to, const char *name)
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(to)))
         return NULL;
-    mk_type t = x->type;
-    t.dtype = to;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *bin(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y)
@@ -210,7 +208,7 @@ static mk_value *fake_q(ox_ctx *c, mk_value *x, mk_value *s, mk_value *z, double
     if (!op || !mk_onnx_in_mil(c, op, "x", r) || !mk_onnx_in_f32(c, op, "alpha", (float)lo) ||
         !mk_onnx_in_f32(c, op, "beta", (float)hi))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &r->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* ---- QuantizeLinear ---- */
@@ -339,9 +337,7 @@ static mk_value *constexpr_dq(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox
             !mk_ir_op_add_attr(p, op, "axis", av))
             return MK_OOM(c->err), NULL;
     }
-    mk_type ot = x->type;
-    ot.dtype = MK_DT_FP32;
-    return mk_onnx_out(c, op, NULL, &ot);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* MIL quantize -> dequantize (iOS17+) for a Q->DQ pair with constant int8/uint8 params. */
@@ -368,14 +364,12 @@ static mk_value *mil_qdq(ox_ctx *c, const ox_qsrc *q)
         (per && !mk_onnx_in_i32(c, qo, "axis", q->axis)) ||
         !mk_onnx_in_str(c, qo, "output_dtype", mk_dtype_name(qd)))
         return NULL;
-    mk_type t = q->x->type;
-    t.dtype = qd;
-    mk_value *qv = mk_onnx_out(c, qo, NULL, &t);
+    mk_value *qv = mk_onnx_out(c, qo, NULL);
     mk_op *dq = qv ? mk_onnx_op(c, MK_OP_DEQUANTIZE, NULL) : NULL;
     if (!dq || !mk_onnx_in_mil(c, dq, "input", qv) || !mk_onnx_in_mil(c, dq, "zero_point", zv) ||
         !mk_onnx_in_mil(c, dq, "scale", sv) || (per && !mk_onnx_in_i32(c, dq, "axis", q->axis)))
         return NULL;
-    return mk_onnx_out(c, dq, NULL, &q->x->type);
+    return mk_onnx_out(c, dq, NULL);
 }
 
 static int same_param(const ox_val *a, const ox_val *b)
@@ -450,8 +444,7 @@ static mk_value *reduce_all(ox_ctx *c, mk_op_kind k, mk_value *x)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || (r && !mk_onnx_in_i32s(c, op, "axes", r, axes)) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 0))
         return NULL;
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 OX_LOWER(mk_onnx_lower_dynamic_quantize_linear)
@@ -519,21 +512,17 @@ static mk_value *matmul_f(ox_ctx *c, ox_val *a, ox_val *b)
         mk_err_set(c->err, MK_EUNSUPPORTED, "%s: integer matmul of a vector", c->file);
         return NULL;
     }
-    mk_type t;
-    mk_type ba = x->type, bb = y->type;
+    mk_type bt, ba = x->type, bb = y->type;
     ba.rank -= 2, bb.rank -= 2;
-    if (!mk_onnx_bcast(&ba, &bb, &t) || t.rank + 2 > MK_MAX_RANK) {
+    if (!mk_onnx_bcast(&ba, &bb, &bt) || bt.rank + 2 > MK_MAX_RANK) {
         mk_err_set(c->err, MK_EINVAL, "%s: matmul shapes do not match", c->file);
         return NULL;
     }
-    t.dtype = MK_DT_FP32;
-    t.dims[t.rank++] = x->type.dims[x->type.rank - 2];
-    t.dims[t.rank++] = y->type.dims[y->type.rank - 1];
     mk_op *op = mk_onnx_op(c, MK_OP_MATMUL, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "y", y) ||
         !mk_onnx_in_bool(c, op, "transpose_x", 0) || !mk_onnx_in_bool(c, op, "transpose_y", 0))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *conv_f(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *w, ox_val *b)

@@ -75,19 +75,15 @@ OX_LOWER(mk_onnx_lower_constant_of_shape)
         return why ? mk_onnx_unsupported(c, n, "%s", why) : MK_OOM(c->err);
     }
     /* tile of a [1, ..., 1] constant by the run-time shape: fill without fill (H4) */
-    mk_type t = mk_type_make(v->type.dtype, len, NULL), ct = t;
-    const ox_kd *kd = in[0]->kd && in[0]->kd->n == len ? in[0]->kd : NULL;
-    for (int i = 0; i < len; i++) {
-        ct.dims[i] = 1;
-        t.dims[i] = kd && kd->v[i] >= 0 ? kd->v[i] : MK_DIM_UNKNOWN;
-    }
+    mk_type ct = mk_type_make(v->type.dtype, len, NULL);
+    for (int i = 0; i < len; i++) ct.dims[i] = 1;
     mk_value *one = len ? mk_ir_const(c->p, c->blk, "fill_value", &ct, v->cst->data,
                                       (size_t)mk_dtype_bits(ct.dtype) / 8, 0)
                         : v;
     mk_op *op = one ? mk_onnx_op(c, MK_OP_TILE, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", one) || !mk_onnx_in_mil(c, op, "reps", s))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* A Range bound as a MIL scalar: rank-1 single-element values are reshaped to rank 0.
@@ -141,9 +137,7 @@ static int range_bounded(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, mk_st
     if (!op || !mk_onnx_in_mil(c, op, "x", all) || !mk_onnx_in_i32s(c, op, "begin", 1, &b0) ||
         !mk_onnx_in_mil(c, op, "size", sz))
         return *st = fail(c), 1;
-    int64_t u = MK_DIM_UNKNOWN;
-    mk_type t = mk_type_make(MK_DT_INT32, 1, &u);
-    *st = done(c, o, mk_onnx_out(c, op, NULL, &t));
+    *st = done(c, o, mk_onnx_out(c, op, NULL));
     return 1;
 }
 
@@ -175,9 +169,7 @@ OX_LOWER(mk_onnx_lower_range)
     if (!op) return MK_OOM(c->err);
     for (int i = 0; i < 3; i++)
         if (!mk_onnx_in_mil(c, op, names[i], v[i])) return MK_OOM(c->err);
-    int64_t d = MK_DIM_UNKNOWN;
-    mk_type t = mk_type_make(dt, 1, &d);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* NonZero of a run-time tensor: MIL non_zero gives [N, rank]; ONNX wants [rank, N]. */
@@ -191,12 +183,9 @@ OX_LOWER(mk_onnx_lower_non_zero)
         int64_t one = 1;
         if (!(x = mk_onnx_reshape(c, x, 1, &one, NULL))) return MK_OOM(c->err);
     }
-    int r = x->type.rank;
     mk_op *op = mk_onnx_op(c, MK_OP_NON_ZERO, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
-    int64_t d[2] = {MK_DIM_UNKNOWN, r};
-    mk_type t = mk_type_make(MK_DT_INT32, 2, d);
-    mk_value *nz = mk_onnx_out(c, op, NULL, &t);
+    mk_value *nz = mk_onnx_out(c, op, NULL);
     static const int perm[2] = {1, 0};
     return done(c, out[0], nz ? mk_onnx_transpose(c, nz, 2, perm, oname(n, 0)) : NULL);
 }

@@ -72,13 +72,12 @@ static mk_value *shape_prefix(ox_ctx *c, mk_value *x, int len)
         known &= x->type.dims[i] >= 0;
         d[i] = (int32_t)x->type.dims[i];
     }
-    int64_t l64 = len, r64 = x->type.rank;
+    int64_t l64 = len;
     mk_type t = mk_type_make(MK_DT_INT32, 1, &l64);
     if (known) return mk_ir_const(c->p, c->blk, "shape", &t, d, (size_t)len * 4, 0);
     mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, NULL);
-    mk_type st = mk_type_make(MK_DT_INT32, 1, &r64);
     if (!op || !mk_onnx_in_mil(c, op, "x", x)) return NULL;
-    mk_value *s = mk_onnx_out(c, op, NULL, &st);
+    mk_value *s = mk_onnx_out(c, op, NULL);
     if (!s || len == x->type.rank) return s;
     int32_t idx[MK_MAX_RANK];
     for (int i = 0; i < len; i++) idx[i] = i;
@@ -86,7 +85,7 @@ static mk_value *shape_prefix(ox_ctx *c, mk_value *x, int len)
     if (!g || !mk_onnx_in_mil(c, g, "x", s) || !mk_onnx_in_i32s(c, g, "indices", len, idx) ||
         !mk_onnx_in_i32(c, g, "axis", 0))
         return NULL;
-    return mk_onnx_out(c, g, NULL, &t);
+    return mk_onnx_out(c, g, NULL);
 }
 
 /* Reshape to a shape known only at run time: ONNX zeros (allowzero 0) copy x's dim. */
@@ -103,15 +102,15 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
         if (xs && k < len) {
             /* positions past x's rank have no dim to copy: 0 stays 0 (an error at run time) */
             int32_t zs[MK_MAX_RANK] = {0};
-            int64_t nz = len - k, l64 = len;
-            mk_type zt = mk_type_make(MK_DT_INT32, 1, &nz), ct = mk_type_make(MK_DT_INT32, 1, &l64);
+            int64_t nz = len - k;
+            mk_type zt = mk_type_make(MK_DT_INT32, 1, &nz);
             mk_value *zv = mk_ir_const(c->p, c->blk, "zeros", &zt, zs, (size_t)nz * 4, 0);
             mk_op *cc = zv ? mk_onnx_op(c, MK_OP_CONCAT, NULL) : NULL;
             if (!cc || !mk_onnx_in_mil(c, cc, "values", xs) ||
                 !mk_onnx_in_mil(c, cc, "values", zv) || !mk_onnx_in_i32(c, cc, "axis", 0) ||
                 !mk_onnx_in_bool(c, cc, "interleave", 0))
                 return MK_OOM(c->err);
-            xs = mk_onnx_out(c, cc, NULL, &ct);
+            xs = mk_onnx_out(c, cc, NULL);
         }
         int32_t zero = 0;
         mk_value *z =
@@ -121,14 +120,12 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
         if (!sel || !mk_onnx_in_mil(c, sel, "cond", eq) || !mk_onnx_in_mil(c, sel, "a", xs) ||
             !mk_onnx_in_mil(c, sel, "b", s))
             return MK_OOM(c->err);
-        if (!(s = mk_onnx_out(c, sel, NULL, &s->type))) return MK_OOM(c->err);
+        if (!(s = mk_onnx_out(c, sel, NULL))) return MK_OOM(c->err);
     }
     mk_op *op = mk_onnx_op(c, MK_OP_RESHAPE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "shape", s))
         return MK_OOM(c->err);
-    mk_type t = mk_type_make(x->type.dtype, len, NULL);
-    for (int i = 0; i < len; i++) t.dims[i] = MK_DIM_UNKNOWN;
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 /* A run-time Reshape target whose elements are all known but one, which becomes -1 (and
@@ -199,9 +196,7 @@ OX_LOWER(mk_onnx_lower_reshape)
         return mk_err_set(c->err, MK_EINVAL, "reshape of %lld elements to %lld", (long long)total,
                           (long long)known);
     }
-    mk_value *v = mk_onnx_reshape(c, x, ns, sh, oname(n, 0));
-    if (v && neg >= 0 && !static_in) v->type.dims[neg] = MK_DIM_UNKNOWN;
-    return done(c, out[0], v);
+    return done(c, out[0], mk_onnx_reshape(c, x, ns, sh, oname(n, 0)));
 }
 
 OX_LOWER(mk_onnx_lower_flatten)
@@ -273,18 +268,13 @@ OX_LOWER(mk_onnx_lower_squeeze)
             if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs static shape");
             flag[i] = x->type.dims[i] == 1;
         }
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    for (int i = 0; i < r; i++) {
-        if (flag[i])
-            ax32[nax++] = i;
-        else
-            t.dims[t.rank++] = x->type.dims[i];
-    }
+    for (int i = 0; i < r; i++)
+        if (flag[i]) ax32[nax++] = i;
     if (nax == 0) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
     mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_unsqueeze)
@@ -305,20 +295,13 @@ OX_LOWER(mk_onnx_lower_unsqueeze)
             return mk_err_set(c->err, MK_EINVAL, "bad axes");
         flag[a] = 1;
     }
-    mk_type t = mk_type_make(x->type.dtype, out_r, NULL);
-    int k = 0, nax = 0;
-    for (int i = 0; i < out_r; i++) {
-        if (flag[i]) {
-            t.dims[i] = 1;
-            ax32[nax++] = i;
-        } else {
-            t.dims[i] = x->type.dims[k++];
-        }
-    }
+    int nax = 0;
+    for (int i = 0; i < out_r; i++)
+        if (flag[i]) ax32[nax++] = i;
     mk_op *op = mk_onnx_op(c, MK_OP_EXPAND_DIMS, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_concat)
@@ -326,30 +309,21 @@ OX_LOWER(mk_onnx_lower_concat)
     (void)n_out;
     mk_value *vals[256];
     int nv = 0, r = -1;
-    mk_type t;
-    memset(&t, 0, sizeof t);
     for (int i = 0; i < n_in; i++) {
         if (!in[i]) continue;
         if (in[i]->data && mk_onnx_numel(&in[i]->type) == 0) continue; /* empty */
         if (nv == 256) return mk_onnx_unsupported(c, n, "more than 256 inputs");
         vals[nv] = mil(c, in[i]);
         if (!vals[nv]) return MK_OOM(c->err);
-        if (r < 0) {
-            r = vals[nv]->type.rank;
-            t = vals[nv]->type;
-        }
+        if (r < 0) r = vals[nv]->type.rank;
         nv++;
     }
     if (nv == 0) return mk_onnx_unsupported(c, n, "all inputs empty");
     int ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
-    t.dims[ax] = 0;
-    for (int i = 0; i < nv; i++) {
+    for (int i = 0; i < nv; i++)
         if (vals[i]->type.rank != r) return mk_err_set(c->err, MK_EINVAL, "ranks differ");
-        int64_t d = vals[i]->type.dims[ax];
-        t.dims[ax] = t.dims[ax] < 0 || d < 0 ? MK_DIM_UNKNOWN : t.dims[ax] + d;
-    }
     if (nv == 1) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, vals[0], oname(n, 0)));
     mk_op *op = mk_onnx_op(c, MK_OP_CONCAT, oname(n, 0));
     if (!op) return MK_OOM(c->err);
@@ -357,7 +331,7 @@ OX_LOWER(mk_onnx_lower_concat)
         if (!mk_onnx_in_mil(c, op, "values", vals[i])) return MK_OOM(c->err);
     if (!mk_onnx_in_i32(c, op, "axis", ax) || !mk_onnx_in_bool(c, op, "interleave", 0))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_split)
@@ -398,9 +372,7 @@ OX_LOWER(mk_onnx_lower_split)
         !mk_onnx_in_i32(c, op, "axis", ax))
         return MK_OOM(c->err);
     for (int i = 0; i < n_out; i++) {
-        mk_type t = x->type;
-        t.dims[ax] = sz[i];
-        mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
+        mk_value *v = mk_onnx_out(c, op, oname(n, i));
         if (!v) return fail(c);
         mk_onnx_set(out[i], v);
     }
@@ -409,8 +381,7 @@ OX_LOWER(mk_onnx_lower_split)
 
 /* Static slice with explicit begin/end per axis (ONNX clamping); masks for "to the end". */
 static mk_value *slice_static(ox_ctx *c, mk_value *x, const int64_t *b, const int64_t *e,
-                              const int64_t *s, const int *end_mask, const mk_type *t,
-                              const char *name)
+                              const int64_t *s, const int *end_mask, const char *name)
 {
     int r = x->type.rank;
     int32_t b32[MK_MAX_RANK], e32[MK_MAX_RANK], s32[MK_MAX_RANK];
@@ -428,7 +399,7 @@ static mk_value *slice_static(ox_ctx *c, mk_value *x, const int64_t *b, const in
         !mk_onnx_in_i32s(c, op, "end", r, e32) || !mk_onnx_in_i32s(c, op, "stride", r, s32) ||
         !mk_onnx_in_mil(c, op, "end_mask", emv))
         return NULL;
-    return mk_onnx_out(c, op, NULL, t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* An int32 [k] vector: constant elements of kd where known, else slices of run-time vector
@@ -456,19 +427,15 @@ static mk_value *mixed_vector(ox_ctx *c, ox_val *v, const ox_kd *kd, int k, cons
         if (!rt && !(rt = mk_onnx_i32_vector(c, v, &len))) return NULL;
         int64_t b = pos[i], e = pos[i] + 1, st = 1;
         int em = 0;
-        int64_t one = 1;
-        mk_type t = mk_type_make(MK_DT_INT32, 1, &one);
-        if (!(parts[np++] = slice_static(c, rt, &b, &e, &st, &em, &t, NULL))) return NULL;
+        if (!(parts[np++] = slice_static(c, rt, &b, &e, &st, &em, NULL))) return NULL;
     }
     if (np == 1) return parts[0];
     mk_op *op = mk_onnx_op(c, MK_OP_CONCAT, NULL);
     if (!op) return NULL;
     for (int i = 0; i < np; i++)
         if (!mk_onnx_in_mil(c, op, "values", parts[i])) return NULL;
-    int64_t kk = k;
-    mk_type t = mk_type_make(MK_DT_INT32, 1, &kk);
     if (!mk_onnx_in_i32(c, op, "axis", 0) || !mk_onnx_in_bool(c, op, "interleave", 0)) return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* Slice whose bounds are known only at run time (a causal mask cut to the current length),
@@ -491,7 +458,6 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
     int posb[MK_MAX_RANK], pose[MK_MAX_RANK], em[MK_MAX_RANK];
     int32_t fb[MK_MAX_RANK], fe[MK_MAX_RANK], s32[MK_MAX_RANK];
     uint8_t emb[MK_MAX_RANK];
-    mk_type t = x->type;
     for (int i = 0; i < r; i++) posb[i] = pose[i] = -1, fb[i] = fe[i] = 0, s32[i] = 1, em[i] = 1;
     for (int k = 0; k < kb->n; k++) {
         int a;
@@ -501,12 +467,11 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
         int64_t b = kb->v[k], e = ke->v[k];
         if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
         if (b != OX_UNKNOWN && e != OX_UNKNOWN && dim >= 0) {
-            int64_t len = ox_slice_axis(dim, &b, &e, &step);
+            ox_slice_axis(dim, &b, &e, &step);
             em[a] = step < 0 && e < 0;
             fb[a] = (int32_t)b;
             fe[a] = em[a] ? 0 : (int32_t)e;
             s32[a] = (int32_t)step;
-            t.dims[a] = len;
             continue;
         }
         if (step < 0 || step > INT32_MAX)
@@ -515,7 +480,6 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
         posb[a] = k;
         em[a] = e != OX_UNKNOWN && e >= INT32_MAX;
         pose[a] = em[a] ? -1 : k;
-        t.dims[a] = MK_DIM_UNKNOWN;
     }
     for (int i = 0; i < r; i++) emb[i] = (uint8_t)em[i];
     mk_value *bv = mixed_vector(c, in[1], kb, r, posb, fb);
@@ -527,7 +491,7 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
         !mk_onnx_in_mil(c, op, "end", ev) || !mk_onnx_in_i32s(c, op, "stride", r, s32) ||
         !mk_onnx_in_mil(c, op, "end_mask", emv))
         return fail(c);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_slice)
@@ -548,7 +512,6 @@ OX_LOWER(mk_onnx_lower_slice)
         return mk_err_set(c->err, MK_EINVAL, "starts/ends/axes/steps lengths differ");
     int64_t b[MK_MAX_RANK], e[MK_MAX_RANK], s[MK_MAX_RANK];
     int em[MK_MAX_RANK];
-    mk_type t = x->type;
     for (int i = 0; i < r; i++) b[i] = 0, e[i] = 0, s[i] = 1, em[i] = 1;
     for (int k = 0; k < ns; k++) {
         int a;
@@ -565,9 +528,8 @@ OX_LOWER(mk_onnx_lower_slice)
         /* an end of -1 with a negative step means "through index 0": use the mask */
         em[a] = step < 0 && es < 0;
         e[a] = em[a] ? 0 : es;
-        t.dims[a] = len;
     }
-    return done(c, out[0], slice_static(c, x, b, e, s, em, &t, oname(n, 0)));
+    return done(c, out[0], slice_static(c, x, b, e, s, em, oname(n, 0)));
 }
 
 OX_LOWER(mk_onnx_lower_gather)
@@ -587,21 +549,16 @@ OX_LOWER(mk_onnx_lower_gather)
         if (q < 0 || q >= dim) return mk_err_set(c->err, MK_EINVAL, "index out of range");
         int64_t b[MK_MAX_RANK] = {0}, e[MK_MAX_RANK] = {0}, s[MK_MAX_RANK];
         int em[MK_MAX_RANK];
-        mk_type t = x->type;
         for (int i = 0; i < r; i++) s[i] = 1, em[i] = i != ax;
         b[ax] = q;
         e[ax] = q + 1;
-        t.dims[ax] = 1;
-        mk_value *sl = slice_static(c, x, b, e, s, em, &t, NULL);
+        mk_value *sl = slice_static(c, x, b, e, s, em, NULL);
         if (!sl) return MK_OOM(c->err);
         mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
         int32_t a32 = ax;
         if (!op || !mk_onnx_in_mil(c, op, "x", sl) || !mk_onnx_in_i32s(c, op, "axes", 1, &a32))
             return MK_OOM(c->err);
-        mk_type st = mk_type_make(x->type.dtype, 0, NULL);
-        for (int i = 0; i < r; i++)
-            if (i != ax) st.dims[st.rank++] = x->type.dims[i];
-        return done(c, out[0], mk_onnx_out(c, op, NULL, &st));
+        return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     mk_value *iv;
     if (ix->data && dim > 0) {
@@ -624,16 +581,11 @@ OX_LOWER(mk_onnx_lower_gather)
     if (!iv) return MK_OOM(c->err);
     int nr = r - 1 + iv->type.rank;
     if (nr > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
-    mk_type t = mk_type_make(x->type.dtype, nr, NULL);
-    int k = 0;
-    for (int i = 0; i < ax; i++) t.dims[k++] = x->type.dims[i];
-    for (int i = 0; i < iv->type.rank; i++) t.dims[k++] = iv->type.dims[i];
-    for (int i = ax + 1; i < r; i++) t.dims[k++] = x->type.dims[i];
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* Indices for gather_along_axis / gather: constants normalized at convert time, run-time
@@ -670,7 +622,7 @@ static mk_value *norm_indices(ox_ctx *c, const Onnx__NodeProto *n, ox_val *ix, i
     if (!op || !mk_onnx_in_mil(c, op, "cond", neg) || !mk_onnx_in_mil(c, op, "a", up) ||
         !mk_onnx_in_mil(c, op, "b", iv))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &iv->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 OX_LOWER(mk_onnx_lower_gather_elements)
@@ -686,13 +638,11 @@ OX_LOWER(mk_onnx_lower_gather_elements)
         return mk_err_set(c->err, MK_EINVAL, "indices rank %d, data rank %d", in[1]->type.rank, r);
     mk_value *iv = norm_indices(c, n, in[1], x->type.dims[ax]);
     if (!iv) return fail(c);
-    mk_type t = iv->type;
-    t.dtype = x->type.dtype;
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER_ALONG_AXIS, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* Trilu: band_part when the kept region is a band around the diagonal (tril with k >= 0,
@@ -723,7 +673,7 @@ OX_LOWER(mk_onnx_lower_trilu)
                 !mk_onnx_in_i32(c, op, "lower", upper ? (int32_t)-k : -1) ||
                 !mk_onnx_in_i32(c, op, "upper", upper ? -1 : (int32_t)k))
                 return MK_OOM(c->err);
-            return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+            return done(c, out[0], mk_onnx_out(c, op, NULL));
         }
     }
     size_t cells;
@@ -760,7 +710,7 @@ OX_LOWER(mk_onnx_lower_trilu)
     if (!op || !mk_onnx_in_mil(c, op, "cond", cond) || !mk_onnx_in_mil(c, op, "a", x) ||
         !mk_onnx_in_mil(c, op, "b", zero))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* x broadcast to type t (static): reshape to t's rank, then tile. */
@@ -785,9 +735,7 @@ static mk_value *broadcast_to(ox_ctx *c, mk_value *x, const mk_type *t, const ch
     mk_op *op = mk_onnx_op(c, MK_OP_TILE, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "reps", r, reps))
         return NULL;
-    mk_type ot = *t;
-    ot.dtype = x->type.dtype;
-    return mk_onnx_out(c, op, NULL, &ot);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* Expand to a run-time shape: tile by max(x.shape, shape) / x.shape (ONNX's two-way
@@ -814,19 +762,19 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
     mk_value *reps = m ? mk_onnx_binary(c, MK_OP_FLOOR_DIV, m, xs, NULL) : NULL;
     mk_op *op = reps ? mk_onnx_op(c, MK_OP_TILE, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
-        return MK_OOM(c->err);
-    mk_type t = x->type;
+        return fail(c);
+    /* what ONNX broadcasting makes of the reps, for the tile's type rule: 1 where x's dim is
+     * above 1 (the shape says 1 or the same), the shape's element where x's dim is 1 */
     ox_kd tmp;
     const ox_kd *k = mk_onnx_kd(shp, &tmp);
+    int64_t *kr = mk_arena_array(c->p->arena, (size_t)r, sizeof *kr);
+    if (!kr) return fail(c);
     for (int i = 0; i < r; i++) {
         int64_t xv = x->type.dims[i], sv = k && k->n == len ? k->v[i] : OX_UNKNOWN;
-        t.dims[i] = xv > 1                                   ? xv
-                    : sv != OX_UNKNOWN && sv > 1             ? sv
-                    : sv != OX_UNKNOWN && sv >= 0 && xv == 1 ? sv
-                    : sv == 1 && xv >= 0                     ? xv
-                                                             : MK_DIM_UNKNOWN;
+        kr[i] = xv > 1 ? 1 : xv == 1 && sv >= 0 ? sv : MK_ELEM_UNKNOWN;
     }
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    reps->known = kr;
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 /* Expand whose tile reps are all known at convert time although some dims are not (a
@@ -841,7 +789,6 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
     int r = x->type.rank > k->n ? x->type.rank : k->n;
     int64_t xd[MK_MAX_RANK];
     int32_t reps[MK_MAX_RANK];
-    mk_type t = mk_type_make(x->type.dtype, r, NULL);
     for (int i = 0; i < r; i++) {
         int xi = i - (r - x->type.rank), si = i - (r - k->n);
         int64_t xv = xi >= 0 ? x->type.dims[xi] : 1, sv = si >= 0 ? k->v[si] : 1;
@@ -850,12 +797,10 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
                    mk_onnx_same_dim(x, xi, k->src[si], k->axis[si]); /* GQA: x's own length */
         if (sv == 1 || (sv == OX_UNKNOWN && xv > 1) || same) {
             reps[i] = 1;
-            t.dims[i] = xv;
         } else if (sv == OX_UNKNOWN || xv < 0 || sv < 0 || sv > INT32_MAX) {
             return 0;
         } else if (xv == 1 || xv == sv) {
             reps[i] = xv == 1 ? (int32_t)sv : 1;
-            t.dims[i] = sv;
         } else {
             *st = mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
             return 1;
@@ -883,7 +828,7 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
         *st = MK_OOM(c->err);
         return 1;
     }
-    *st = done(c, o, mk_onnx_out(c, op, NULL, &t));
+    *st = done(c, o, mk_onnx_out(c, op, NULL));
     return 1;
 }
 
@@ -919,26 +864,22 @@ OX_LOWER(mk_onnx_lower_tile)
         mk_value *reps = mk_onnx_i32_vector(c, in[1], &len);
         if (!reps || len != r) return mk_onnx_unsupported(c, n, "repeats of unknown length");
         mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
-        mk_type t = x->type;
-        for (int i = 0; i < r; i++) t.dims[i] = MK_DIM_UNKNOWN;
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
             return MK_OOM(c->err);
-        return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     if ((int)mk_onnx_numel(&in[1]->type) != r)
         return mk_err_set(c->err, MK_EINVAL, "repeats length");
     int32_t reps[MK_MAX_RANK];
-    mk_type t = x->type;
     for (int i = 0; i < r; i++) {
         int64_t k = mk_onnx_cget_i(in[1], (size_t)i);
         if (k < 0 || k > INT32_MAX) return mk_err_set(c->err, MK_EINVAL, "bad repeat");
         reps[i] = (int32_t)k;
-        if (t.dims[i] >= 0) t.dims[i] *= k;
     }
     mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "reps", r, reps))
         return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* Shape of a run-time value: constant when static, else MIL shape (+ slice). */
@@ -966,17 +907,15 @@ OX_LOWER(mk_onnx_lower_shape)
     int whole = s == 0 && e == r;
     mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, whole ? oname(n, 0) : NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
-    int64_t rr = r;
-    mk_type t = mk_type_make(MK_DT_INT32, 1, &rr);
-    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+    mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && !whole) {
         int64_t b[1] = {s}, en[1] = {e}, st1[1] = {1};
         int em[1] = {0};
-        t.dims[0] = len;
-        v = slice_static(c, v, b, en, st1, em, &t, oname(n, 0));
+        v = slice_static(c, v, b, en, st1, em, oname(n, 0));
     }
     mk_status st = done(c, out[0], v);
-    if (st == MK_OK) out[0]->kd = mk_onnx_shape_kd(c, x, (int)s, (int)e);
+    if (st == MK_OK && !mk_onnx_note_kd(c, out[0], mk_onnx_shape_kd(c, x, (int)s, (int)e)))
+        st = fail(c);
     return st;
 }
 
@@ -1078,10 +1017,9 @@ OX_LOWER(mk_onnx_lower_if)
         int64_t none = 0;
         (void)none;
         mk_op *sq = mk_onnx_op(c, MK_OP_RESHAPE, NULL);
-        mk_type st = mk_type_scalar(pred->type.dtype);
         if (!sq || !mk_onnx_in_mil(c, sq, "x", pred) || !mk_onnx_in_i32s(c, sq, "shape", 0, NULL))
             return MK_OOM(c->err);
-        pred = mk_onnx_out(c, sq, NULL, &st);
+        pred = mk_onnx_out(c, sq, NULL);
         if (!pred) return MK_OOM(c->err);
     }
     mk_op *op = mk_onnx_op(c, MK_OP_COND, oname(n, 0));
@@ -1119,7 +1057,7 @@ OX_LOWER(mk_onnx_lower_if)
         mk_type t = res[0][i]->type;
         if (!mk_type_equal(&t, &res[1][i]->type))
             return mk_onnx_unsupported(c, n, "branches produce different types");
-        mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
+        mk_value *v = mk_onnx_out(c, op, oname(n, i));
         if (!v) return fail(c);
         mk_onnx_set(out[i], v);
     }
@@ -1144,20 +1082,12 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
     if (bs < 1 || bs > 4096)
         return mk_err_set(c->err, MK_EINVAL, "bad blocksize %lld", (long long)bs);
-    mk_type t = x->type;
     int64_t C = x->type.dims[1];
-    if (to_space) {
-        if (C >= 0 && C % (bs * bs)) return mk_err_set(c->err, MK_EINVAL, "channels not divisible");
-        t.dims[1] = C >= 0 ? C / (bs * bs) : C;
-        for (int i = 2; i < 4; i++) t.dims[i] = t.dims[i] >= 0 ? t.dims[i] * bs : MK_DIM_UNKNOWN;
-    } else {
-        for (int i = 2; i < 4; i++) {
-            if (t.dims[i] >= 0 && t.dims[i] % bs)
-                return mk_err_set(c->err, MK_EINVAL, "spatial size not divisible");
-            t.dims[i] = t.dims[i] >= 0 ? t.dims[i] / bs : MK_DIM_UNKNOWN;
-        }
-        t.dims[1] = C >= 0 ? C * bs * bs : C;
-    }
+    if (to_space && C >= 0 && C % (bs * bs))
+        return mk_err_set(c->err, MK_EINVAL, "channels not divisible");
+    for (int i = 2; i < 4 && !to_space; i++)
+        if (x->type.dims[i] >= 0 && x->type.dims[i] % bs)
+            return mk_err_set(c->err, MK_EINVAL, "spatial size not divisible");
     int crd = to_space && !strcmp(mk_onnx_attr_s(c, n, "mode", "DCR"), "CRD");
     mk_op_kind k = !to_space ? MK_OP_SPACE_TO_DEPTH
                    : crd     ? MK_OP_PIXEL_SHUFFLE
@@ -1166,7 +1096,7 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_i32(c, op, crd ? "upscale_factor" : "block_size", (int32_t)bs))
         return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_depth_to_space)
