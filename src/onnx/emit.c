@@ -252,7 +252,7 @@ mk_status mk_onnx_set_const(ox_ctx *c, ox_val *o, const mk_type *t, const void *
     if (!mk_mul_size(n, es, &nb))
         return mk_err_set(c->err, MK_EINVAL, "%s: %s: constant too big", c->file, o->name);
     void *d = mk_arena_alloc(c->p->arena, nb ? nb : 1);
-    if (!d) return MK_OOM(c->err);
+    if (!d) return fail(c);
     if (nb) memcpy(d, data, nb);
     o->type = *t;
     o->data = d;

@@ -266,7 +266,7 @@ OX_LOWER(mk_onnx_lower_einsum)
         if (!contract(c, &ops[0], &ops[i], keep, &why))
             return why            ? mk_onnx_unsupported(c, n, "%s", why)
                    : c->err->code ? c->err->code
-                                  : MK_OOM(c->err);
+                                  : fail(c);
     }
     if (ops[0].t.n != outt.n) return mk_onnx_unsupported(c, n, "output labels do not match");
     if (!permute(c, &ops[0], &outt)) return fail(c);

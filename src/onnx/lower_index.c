@@ -99,7 +99,7 @@ OX_LOWER(mk_onnx_lower_one_hot)
         if (ix->data) {
             size_t k = mk_onnx_numel(&ix->type);
             int32_t *q = mk_arena_array(c->p->arena, k ? k : 1, sizeof *q);
-            if (!q) return MK_OOM(c->err);
+            if (!q) return fail(c);
             for (size_t i = 0; i < k; i++) {
                 int64_t v = mk_onnx_cget_i(ix, i);
                 if (v < 0) v += depth;
@@ -261,7 +261,7 @@ OX_LOWER(mk_onnx_lower_gather_nd)
         }
         if (cells > ((size_t)1 << 22)) return mk_onnx_unsupported(c, n, "too many indices");
         int32_t *g = mk_arena_array(c->p->arena, cells * (size_t)bd + 1, sizeof *g);
-        if (!g) return MK_OOM(c->err);
+        if (!g) return fail(c);
         int64_t pos[MK_MAX_RANK] = {0};
         for (size_t e = 0; e < cells; e++) {
             for (int j = 0; j < bd; j++) g[e * (size_t)bd + (size_t)j] = (int32_t)pos[j];
@@ -407,7 +407,7 @@ OX_LOWER(mk_onnx_lower_eye_like)
         return mk_onnx_unsupported(c, n, "too large");
     size_t es = dt == MK_DT_BOOL ? 1 : dt == MK_DT_FP32 ? 4 : 8;
     unsigned char *d = mk_arena_alloc(c->p->arena, cells * es + 1);
-    if (!d) return MK_OOM(c->err);
+    if (!d) return fail(c);
     memset(d, 0, cells * es);
     for (int64_t i = 0; i < R; i++) {
         int64_t j;
@@ -450,7 +450,7 @@ OX_LOWER(mk_onnx_lower_compress)
     if (dim < 0) return mk_onnx_unsupported(c, n, "needs a static axis");
     size_t nc = mk_onnx_numel(&cond->type), k = 0;
     int32_t *q = mk_arena_array(c->p->arena, nc ? nc : 1, sizeof *q);
-    if (!q) return MK_OOM(c->err);
+    if (!q) return fail(c);
     for (size_t i = 0; i < nc && (int64_t)i < dim; i++)
         if (mk_onnx_cget_f(cond, i) != 0) q[k++] = (int32_t)i;
     if (k == 0) return mk_onnx_unsupported(c, n, "empty result");

@@ -103,7 +103,7 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
         /* constant target: checked now, ignored entries mapped to C */
         size_t nt = mk_onnx_numel(&t->type), ng;
         int32_t *q = mk_arena_array(c->p->arena, nt ? nt : 1, sizeof *q);
-        if (!q) return MK_OOM(c->err);
+        if (!q) return fail(c);
         for (size_t i = 0; i < nt; i++) {
             int64_t v = mk_onnx_cget_i(t, i);
             if (has_ii && v == ii)
@@ -116,7 +116,7 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
         if ((!w || w->data) && mk_mul_size(nt, (size_t)C, &ng) && ng <= FOLD_MAX) {
             /* fold the weighted mask: g[n, q, d] = w[q] */
             float *gv = mk_onnx_weight_alloc(c, ng * sizeof *gv);
-            if (!gv) return MK_OOM(c->err);
+            if (!gv) return fail(c);
             size_t inner = t->type.dims[0] ? nt / (size_t)t->type.dims[0] : 0;
             for (size_t i = 0; i < nt; i++) {
                 if (q[i] == C) continue;

@@ -53,7 +53,7 @@ static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
 {
     if (n_in != 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
-    if (!x || !y) return MK_OOM(c->err);
+    if (!x || !y) return fail(c);
     if (k == MK_OP_REAL_DIV && mk_dtype_is_int(x->type.dtype))
         return done(c, o, trunc_div(c, x, y, oname(n, 0)));
     if (k == MK_OP_POW && y->type.dtype != x->type.dtype) {
@@ -61,7 +61,7 @@ static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
         mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
         if (!op || !mk_onnx_in_mil(c, op, "x", y) ||
             !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(x->type.dtype)))
-            return MK_OOM(c->err);
+            return fail(c);
         if (!(y = mk_onnx_out(c, op, NULL))) return fail(c);
     }
     return done(c, o, mk_onnx_binary(c, k, x, y, oname(n, 0)));
@@ -95,7 +95,7 @@ OX_LOWER(mk_onnx_lower_mod)
     if (!mk_onnx_attr_i(n, "fmod", 0)) return binary(c, n, in, n_in, out[0], MK_OP_MOD);
     if (n_in != 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
-    if (!x || !y) return MK_OOM(c->err);
+    if (!x || !y) return fail(c);
     int isf = x->type.dtype == MK_DT_FP32;
     float fz = 0;
     mk_value *zero = isf ? mk_onnx_cf32(c, "zero", 0, NULL, &fz) : ci32(c, "zero", 0);
@@ -155,7 +155,7 @@ static mk_status unary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
 {
     if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing input");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     if (k != MK_OP_LOGICAL_NOT && k != MK_OP_ABS && k != MK_OP_RELU && k != MK_OP_SIGN &&
         x->type.dtype != MK_DT_FP32)
         return mk_onnx_unsupported(c, n, "non-float input");
@@ -199,7 +199,7 @@ OX_LOWER(mk_onnx_lower_log)
     mk_value *x = mil(c, in[0]);
     mk_op *op = x ? mk_onnx_op(c, MK_OP_LOG, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "epsilon", 0.0f))
-        return MK_OOM(c->err);
+        return fail(c);
     (void)n_in;
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
@@ -209,7 +209,7 @@ OX_LOWER(mk_onnx_lower_neg)
     (void)n_out;
     (void)n_in;
     mk_value *x = mil(c, in[0]), *m;
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     if (x->type.dtype == MK_DT_FP32) {
         float v = -1.0f;
         m = mk_onnx_cf32(c, "neg_one", 0, NULL, &v);
@@ -226,7 +226,7 @@ OX_LOWER(mk_onnx_lower_reciprocal)
     (void)n_in;
     mk_value *x = mil(c, in[0]);
     float one = 1.0f;
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     return done(
         c, out[0],
         mk_onnx_binary(c, MK_OP_REAL_DIV, mk_onnx_cf32(c, "one", 0, NULL, &one), x, oname(n, 0)));
@@ -238,9 +238,9 @@ static mk_status act_alpha(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_va
 {
     mk_value *xv = mil(c, x);
     mk_op *op = xv ? mk_onnx_op(c, k, oname(n, 0)) : NULL;
-    if (!op || !mk_onnx_in_mil(c, op, "x", xv)) return MK_OOM(c->err);
-    if (n_params >= 1 && !mk_onnx_in_f32(c, op, p1, v1)) return MK_OOM(c->err);
-    if (n_params >= 2 && !mk_onnx_in_f32(c, op, p2, v2)) return MK_OOM(c->err);
+    if (!op || !mk_onnx_in_mil(c, op, "x", xv)) return fail(c);
+    if (n_params >= 1 && !mk_onnx_in_f32(c, op, p1, v1)) return fail(c);
+    if (n_params >= 2 && !mk_onnx_in_f32(c, op, p2, v2)) return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
@@ -266,7 +266,7 @@ OX_LOWER(mk_onnx_lower_selu)
     mk_value *x = mil(c, in[0]);
     mk_op *op = x ? mk_onnx_op(c, MK_OP_ELU, NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", alpha))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *e = mk_onnx_out(c, op, NULL);
     mk_value *g = e ? mk_onnx_cf32(c, "selu_gamma", 0, NULL, &gamma) : NULL;
     return done(c, out[0], g ? mk_onnx_binary(c, MK_OP_MUL, e, g, oname(n, 0)) : NULL);
@@ -286,7 +286,7 @@ OX_LOWER(mk_onnx_lower_hard_swish)
     mk_op *op = x ? mk_onnx_op(c, MK_OP_SIGMOID_HARD, NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", 1.0f / 6) ||
         !mk_onnx_in_f32(c, op, "beta", 0.5f))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *hs = mk_onnx_out(c, op, NULL);
     return done(c, out[0], hs ? mk_onnx_binary(c, MK_OP_MUL, x, hs, oname(n, 0)) : NULL);
 }
@@ -305,7 +305,7 @@ OX_LOWER(mk_onnx_lower_gelu)
     mk_op *op = x ? mk_onnx_op(c, MK_OP_GELU, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_str(c, op, "mode", strcmp(a, "tanh") == 0 ? "TANH_APPROXIMATION" : "EXACT"))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -313,7 +313,7 @@ OX_LOWER(mk_onnx_lower_clip)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int has_lo = 0, has_hi = 0;
     float lo = -FLT_MAX, hi = FLT_MAX;
     ox_val *lov = NULL, *hiv = NULL;
@@ -335,7 +335,7 @@ OX_LOWER(mk_onnx_lower_clip)
         mk_op *op = mk_onnx_op(c, MK_OP_CLIP, oname(n, 0));
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", lo) ||
             !mk_onnx_in_f32(c, op, "beta", hi))
-            return MK_OOM(c->err);
+            return fail(c);
         return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     /* one-sided, integer or run-time bounds: maximum / minimum */
@@ -375,12 +375,12 @@ OX_LOWER(mk_onnx_lower_prelu)
     if (per_channel) {
         int64_t cdim = x->type.dims[1];
         float *a = mk_arena_array(c->p->arena, (size_t)cdim, sizeof *a);
-        if (!a) return MK_OOM(c->err);
+        if (!a) return fail(c);
         for (int64_t i = 0; i < cdim; i++) a[i] = (float)mk_onnx_cget_f(s, ns == 1 ? 0 : (size_t)i);
         mk_op *op = mk_onnx_op(c, MK_OP_PRELU, oname(n, 0));
         mk_value *av = mk_onnx_cf32_own(c, "prelu_alpha", 1, &cdim, a);
         if (!op || !av || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "alpha", av))
-            return MK_OOM(c->err);
+            return fail(c);
         return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     /* general: relu(x) + slope * min(x, 0) */
@@ -415,7 +415,7 @@ static mk_value *softmax_axis(ox_ctx *c, mk_value *x, int axis, int logsm, const
 static mk_status softmax(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, int logsm)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     int64_t a = mk_onnx_attr_i(n, "axis", c->opset >= 13 ? -1 : 1);
     if (r == 0 || !norm_axis(a, r, &ax)) return mk_onnx_unsupported(c, n, "bad axis");
@@ -458,7 +458,7 @@ OX_LOWER(mk_onnx_lower_matmul)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
-    if (!x || !y) return MK_OOM(c->err);
+    if (!x || !y) return fail(c);
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "integer MatMul");
     return done(c, out[0], matmul(c, x, y, 0, 0, oname(n, 0)));
 }
@@ -482,7 +482,7 @@ OX_LOWER(mk_onnx_lower_gemm)
             return mk_err_set(c->err, MK_EINVAL, "weight too large");
         float *w = mk_onnx_weight_alloc(c, wn);
         float *b = mk_onnx_weight_alloc(c, (size_t)N * sizeof *b);
-        if (!w || !b) return MK_OOM(c->err);
+        if (!w || !b) return fail(c);
         for (int64_t i = 0; i < N; i++)
             for (int64_t k = 0; k < K; k++)
                 w[i * K + k] =
@@ -496,7 +496,7 @@ OX_LOWER(mk_onnx_lower_gemm)
         mk_op *op = x && wv && bv ? mk_onnx_op(c, MK_OP_LINEAR, oname(n, 0)) : NULL;
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", wv) ||
             !mk_onnx_in_mil(c, op, "bias", bv))
-            return MK_OOM(c->err);
+            return fail(c);
         return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     mk_value *v = matmul(c, mil(c, A), mil(c, B), ta, tb, C || alpha != 1 ? NULL : oname(n, 0));
@@ -517,7 +517,7 @@ static mk_status reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
                         mk_op_kind k, int axes_input_since)
 {
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t axes[MK_MAX_RANK];
     int na;
@@ -554,7 +554,7 @@ static mk_status reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32) ||
         !mk_onnx_in_bool(c, op, "keep_dims", keep))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
@@ -578,7 +578,7 @@ REDUCE(mk_onnx_lower_reduce_sum_square, MK_OP_REDUCE_SUM_SQUARE, 18)
 static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, mk_op_kind k)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_onnx_unsupported(c, n, "bad axis");
@@ -598,7 +598,7 @@ static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
     mk_op *op = mk_onnx_op(c, k, last ? NULL : oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", xv) || !mk_onnx_in_i32(c, op, "axis", ax) ||
         !mk_onnx_in_bool(c, op, "keep_dims", keep))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && last)
         v = mk_onnx_binary(c, MK_OP_SUB, ci32(c, "last_index", (int32_t)(dim - 1)), v, oname(n, 0));
@@ -630,7 +630,7 @@ static mk_status cast_to(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, mk_dt
     if (to == x->type.dtype) return done(c, o, x);
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(to)))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
@@ -638,7 +638,7 @@ OX_LOWER(mk_onnx_lower_cast)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     return cast_to(c, n, x, mk_onnx_run_dtype((int)mk_onnx_attr_i(n, "to", 0)), out[0]);
 }
 
@@ -648,7 +648,7 @@ OX_LOWER(mk_onnx_lower_cast_like)
     (void)n_out;
     if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     mk_dtype to = in[1]->type.dtype == MK_DT_INT64 ? MK_DT_INT32 : in[1]->type.dtype;
     if (to != MK_DT_FP32 && to != MK_DT_INT32 && to != MK_DT_BOOL)
         return mk_onnx_unsupported(c, n, "CastLike to an unsupported type");
@@ -660,13 +660,13 @@ OX_LOWER(mk_onnx_lower_where)
     (void)n_in, (void)n_out;
     mk_value *cd = mil(c, in[0]), *a = mil(c, in[1]), *b = mil(c, in[2]);
     mk_type t1, t;
-    if (!cd || !a || !b) return MK_OOM(c->err);
+    if (!cd || !a || !b) return fail(c);
     if (!mk_onnx_bcast(&cd->type, &a->type, &t1) || !mk_onnx_bcast(&t1, &b->type, &t))
         return mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
     mk_op *op = mk_onnx_op(c, MK_OP_SELECT, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "cond", cd) || !mk_onnx_in_mil(c, op, "a", a) ||
         !mk_onnx_in_mil(c, op, "b", b))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -674,7 +674,7 @@ OX_LOWER(mk_onnx_lower_cumsum)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     if (n_in < 2 || !in[1] || !in[1]->data)
         return mk_onnx_unsupported(c, n, "axis computed at run time");
     int ax;
@@ -684,7 +684,7 @@ OX_LOWER(mk_onnx_lower_cumsum)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "axis", ax) ||
         !mk_onnx_in_bool(c, op, "exclusive", (int)mk_onnx_attr_i(n, "exclusive", 0)) ||
         !mk_onnx_in_bool(c, op, "reverse", (int)mk_onnx_attr_i(n, "reverse", 0)))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 

@@ -122,7 +122,7 @@ OX_LOWER(mk_onnx_lower_conv)
     if (!op || !mk_onnx_in(c, op, "x", in[0]) || !mk_onnx_in(c, op, "weight", w) ||
         (b && !mk_onnx_in(c, op, "bias", b)) || !add_spatial(c, op, &sp, 1, 0) ||
         !mk_onnx_in_i32(c, op, "groups", (int32_t)g))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -200,7 +200,7 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
     mk_op *op = mk_onnx_op(c, MK_OP_CONV_TRANSPOSE, need_pad || need_slice ? NULL : oname(n, 0));
     if (!op || !mk_onnx_in(c, op, "x", in[0]) || !mk_onnx_in(c, op, "weight", w) ||
         (bias_in_op && !mk_onnx_in(c, op, "bias", b)))
-        return MK_OOM(c->err);
+        return fail(c);
     /* pad_type valid: no pad, no output_shape (H3) */
     int32_t s32[MK_MAX_RANK], d32[MK_MAX_RANK], p32[2 * MK_MAX_RANK] = {0};
     for (int i = 0; i < ns; i++) s32[i] = (int32_t)sp.s[i], d32[i] = (int32_t)sp.d[i];
@@ -209,7 +209,7 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         !mk_onnx_in_i32s(c, op, "strides", ns, s32) ||
         !mk_onnx_in_i32s(c, op, "dilations", ns, d32) ||
         !mk_onnx_in_i32(c, op, "groups", (int32_t)g))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && need_pad) {
         /* output_padding beyond the end: zeros appended, bias added afterwards */
@@ -223,7 +223,7 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
             !mk_onnx_in_i32s(c, pop, "pad", 2 * r, pads) ||
             !mk_onnx_in_str(c, pop, "mode", "constant") ||
             !mk_onnx_in_f32(c, pop, "constant_val", 0.0f))
-            return MK_OOM(c->err);
+            return fail(c);
         v = mk_onnx_out(c, pop, NULL);
     }
     if (v && need_slice) {
@@ -242,7 +242,7 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         if (!sop || !emv || !mk_onnx_in_mil(c, sop, "x", v) ||
             !mk_onnx_in_i32s(c, sop, "begin", r, bb) || !mk_onnx_in_i32s(c, sop, "end", r, ee) ||
             !mk_onnx_in_i32s(c, sop, "stride", r, st) || !mk_onnx_in_mil(c, sop, "end_mask", emv))
-            return MK_OOM(c->err);
+            return fail(c);
         v = mk_onnx_out(c, sop, NULL);
     }
     if (v && b && !bias_in_op) {
@@ -272,7 +272,7 @@ OX_WHY(mk_onnx_why_pool)
 static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, int is_max)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ns = r - 2;
     if (ns < 1 || ns > 3) return mk_onnx_unsupported(c, n, "pooling of rank %d", r);
     for (int i = 0; i < r; i++)
@@ -311,15 +311,15 @@ static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
             !mk_onnx_in_str(c, pop, "mode", "constant") ||
             !mk_onnx_in_f32(c, pop, "constant_val", is_max ? -INFINITY : 0.0f) ||
             !(x = mk_onnx_out(c, pop, NULL)))
-            return MK_OOM(c->err);
+            return fail(c);
         include_pad = 0;
     }
     mk_op *op = mk_onnx_op(c, is_max ? MK_OP_MAX_POOL : MK_OP_AVG_POOL, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !add_spatial(c, op, &sp, 0, 1) ||
         !mk_onnx_in_bool(c, op, "ceil_mode", ceil_mode))
-        return MK_OOM(c->err);
+        return fail(c);
     if (!is_max && !mk_onnx_in_bool(c, op, "exclude_padding_from_average", !include_pad))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
@@ -339,7 +339,7 @@ static mk_status global_pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
                              mk_op_kind k)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (r < 3) return mk_onnx_unsupported(c, n, "rank %d", r);
     int32_t axes[MK_MAX_RANK];
@@ -347,7 +347,7 @@ static mk_status global_pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", r - 2, axes) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 1))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
@@ -378,14 +378,14 @@ OX_LOWER(mk_onnx_lower_batch_norm)
     (void)n_out;
     if (n_in < 5) return mk_onnx_unsupported(c, n, "needs 5 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     float eps = mk_onnx_attr_f(n, "epsilon", 1e-5f);
     mk_value *xv = x;
     if (r == 2) {
         int64_t d3[3] = {x->type.dims[0], x->type.dims[1], 1};
         xv = mk_onnx_reshape(c, x, 3, d3, NULL);
-        if (!xv) return MK_OOM(c->err);
+        if (!xv) return fail(c);
     } else if (r < 2 || r > 5) {
         return mk_onnx_unsupported(c, n, "rank %d", r);
     }
@@ -393,7 +393,7 @@ OX_LOWER(mk_onnx_lower_batch_norm)
     if (!op || !mk_onnx_in_mil(c, op, "x", xv) || !mk_onnx_in(c, op, "mean", in[3]) ||
         !mk_onnx_in(c, op, "variance", in[4]) || !mk_onnx_in(c, op, "gamma", in[1]) ||
         !mk_onnx_in(c, op, "beta", in[2]) || !mk_onnx_in_f32(c, op, "epsilon", eps))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && r == 2) v = mk_onnx_reshape(c, v, 2, x->type.dims, oname(n, 0));
     return done(c, out[0], v);
@@ -404,14 +404,14 @@ OX_LOWER(mk_onnx_lower_instance_norm)
     (void)n_out;
     if (n_in < 3) return mk_onnx_unsupported(c, n, "needs 3 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (r < 3 || r > 4) return mk_onnx_unsupported(c, n, "rank %d (MIL instance_norm: 3 or 4)", r);
     mk_op *op = mk_onnx_op(c, MK_OP_INSTANCE_NORM, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in(c, op, "gamma", in[1]) ||
         !mk_onnx_in(c, op, "beta", in[2]) ||
         !mk_onnx_in_f32(c, op, "epsilon", mk_onnx_attr_f(n, "epsilon", 1e-5f)))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -429,7 +429,7 @@ static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value 
     mk_op *op = mk_onnx_op(c, MK_OP_REDUCE_MEAN, oname(n, 1));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", na, axes) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 1))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *mean = mk_onnx_out(c, op, NULL);
     if (!mean) return fail(c);
     if (n_out > 1 && oname(n, 1)) mk_onnx_set(out[1], mean);
@@ -453,7 +453,7 @@ static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value 
 OX_LOWER(mk_onnx_lower_layer_norm)
 {
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t a = mk_onnx_attr_i(n, "axis", -1);
     if (a < 0) a += r;
@@ -475,7 +475,7 @@ OX_LOWER(mk_onnx_lower_layer_norm)
         (exact && g && !mk_onnx_in(c, op, "gamma", g)) ||
         (exact && b && !mk_onnx_in(c, op, "beta", b)) ||
         !mk_onnx_in_f32(c, op, "epsilon", mk_onnx_attr_f(n, "epsilon", 1e-5f)))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *v = mk_onnx_out(c, op, NULL);
     if (!exact && v && g) v = mk_onnx_binary(c, MK_OP_MUL, v, mil(c, g), b ? NULL : oname(n, 0));
     if (!exact && v && b) v = mk_onnx_binary(c, MK_OP_ADD, v, mil(c, b), oname(n, 0));
@@ -499,7 +499,7 @@ OX_LOWER(mk_onnx_lower_pad)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     const char *mode = mk_onnx_attr_s(c, n, "mode", "constant");
     int64_t pads[2 * MK_MAX_RANK];
@@ -558,7 +558,7 @@ OX_LOWER(mk_onnx_lower_pad)
     const char *mm = !strcmp(mode, "edge") ? "replicate" : mode;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "pad", 2 * r, p32) ||
         !mk_onnx_in_str(c, op, "mode", mm) || !mk_onnx_in_f32(c, op, "constant_val", cval))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -690,7 +690,7 @@ static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             return mk_onnx_unsupported(c, n, "%s resize of %lld to %lld: weight matrix too large",
                                        mode, (long long)in, (long long)od[a]);
         float *w = mk_onnx_weight_alloc(c, cells * sizeof *w);
-        if (!w) return MK_OOM(c->err);
+        if (!w) return fail(c);
         resize_weights(c, n, mode, ct, in, od[a], (double)s[a], w);
         int64_t wd[2] = {od[a], in};
         mk_value *wv = mk_onnx_cf32_own(c, "resize_weights", 2, wd, w);
@@ -701,7 +701,7 @@ static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             !mk_onnx_in_mil(c, op, "y", along_h ? v : wv) ||
             !mk_onnx_in_bool(c, op, "transpose_x", 0) ||
             !mk_onnx_in_bool(c, op, "transpose_y", !along_h))
-            return MK_OOM(c->err);
+            return fail(c);
         v = mk_onnx_out(c, op, NULL);
     }
     return done(c, o, v);
@@ -738,7 +738,7 @@ static mk_status resize_dynamic(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_f32(c, op, "scale_factor_height", sh) ||
         !mk_onnx_in_f32(c, op, "scale_factor_width", sw))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
@@ -801,7 +801,7 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
     if (r == 3) {
         int64_t d4[4] = {1, x->type.dims[0], x->type.dims[1], x->type.dims[2]};
         xv = mk_onnx_reshape(c, x, 4, d4, NULL);
-        if (!xv) return MK_OOM(c->err);
+        if (!xv) return fail(c);
     }
     mk_op *op;
     const char *nm = r == 3 ? NULL : oname(n, 0);
@@ -810,7 +810,7 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
         if (!op || !mk_onnx_in_mil(c, op, "x", xv) ||
             !mk_onnx_in_f32(c, op, "scale_factor_height", sh) ||
             !mk_onnx_in_f32(c, op, "scale_factor_width", sw))
-            return MK_OOM(c->err);
+            return fail(c);
     } else {
         const char *sm;
         if (!strcmp(ct, "align_corners"))
@@ -824,7 +824,7 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             !mk_onnx_in_i32(c, op, "target_size_height", (int32_t)od[r - 2]) ||
             !mk_onnx_in_i32(c, op, "target_size_width", (int32_t)od[r - 1]) ||
             !mk_onnx_in_str(c, op, "sampling_mode", sm))
-            return MK_OOM(c->err);
+            return fail(c);
     }
     mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && r == 3) v = mk_onnx_reshape(c, v, 3, od, oname(n, 0));
@@ -835,7 +835,7 @@ OX_LOWER(mk_onnx_lower_resize)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     ox_val *scales = NULL, *sizes = NULL;
     if (c->opset < 11)
@@ -869,7 +869,7 @@ OX_LOWER(mk_onnx_lower_upsample)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     float sc[MK_MAX_RANK];
     if (c->opset < 9) {
@@ -895,7 +895,7 @@ OX_LOWER(mk_onnx_lower_lrn)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t size = mk_onnx_attr_i(n, "size", 0);
     float alpha = mk_onnx_attr_f(n, "alpha", 1e-4f), beta = mk_onnx_attr_f(n, "beta", 0.75f);
@@ -909,7 +909,7 @@ OX_LOWER(mk_onnx_lower_lrn)
     for (int i = 2; i < r; i++) rest *= x->type.dims[i];
     if (C > 4096) return mk_onnx_unsupported(c, n, "%lld channels", (long long)C);
     float *band = mk_onnx_weight_alloc(c, (size_t)(C * C) * sizeof *band);
-    if (!band) return MK_OOM(c->err);
+    if (!band) return fail(c);
     int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
     for (int64_t i = 0; i < C; i++)
         for (int64_t j = 0; j < C; j++)
@@ -939,7 +939,7 @@ OX_LOWER(mk_onnx_lower_mvn)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
     const int64_t *av;

@@ -691,7 +691,7 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
             return mk_err_set(c->err, MK_EINVAL, "sequence_lens must have %lld entries",
                               (long long)Bt);
         int full = 1;
-        if (!(lens = mk_arena_array(c->p->arena, (size_t)Bt, sizeof *lens))) return MK_OOM(c->err);
+        if (!(lens = mk_arena_array(c->p->arena, (size_t)Bt, sizeof *lens))) return fail(c);
         for (int64_t b = 0; b < Bt; b++) {
             lens[b] = mk_onnx_cget_i(L, (size_t)b);
             if (lens[b] < 0 || lens[b] > S)

@@ -54,7 +54,7 @@ OX_LOWER(mk_onnx_lower_identity)
         t.dtype = MK_DT_BOOL;
         size_t k = mk_onnx_numel(&t);
         uint8_t *ones = mk_arena_alloc(c->p->arena, k ? k : 1);
-        if (!ones) return MK_OOM(c->err);
+        if (!ones) return fail(c);
         memset(ones, 1, k);
         return mk_onnx_set_const(c, out[1], &t, ones);
     }
@@ -109,7 +109,7 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
             if (!cc || !mk_onnx_in_mil(c, cc, "values", xs) ||
                 !mk_onnx_in_mil(c, cc, "values", zv) || !mk_onnx_in_i32(c, cc, "axis", 0) ||
                 !mk_onnx_in_bool(c, cc, "interleave", 0))
-                return MK_OOM(c->err);
+                return fail(c);
             xs = mk_onnx_out(c, cc, NULL);
         }
         int32_t zero = 0;
@@ -119,12 +119,11 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
         mk_op *sel = eq ? mk_onnx_op(c, MK_OP_SELECT, NULL) : NULL;
         if (!sel || !mk_onnx_in_mil(c, sel, "cond", eq) || !mk_onnx_in_mil(c, sel, "a", xs) ||
             !mk_onnx_in_mil(c, sel, "b", s))
-            return MK_OOM(c->err);
-        if (!(s = mk_onnx_out(c, sel, NULL))) return MK_OOM(c->err);
+            return fail(c);
+        if (!(s = mk_onnx_out(c, sel, NULL))) return fail(c);
     }
     mk_op *op = mk_onnx_op(c, MK_OP_RESHAPE, oname(n, 0));
-    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "shape", s))
-        return MK_OOM(c->err);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "shape", s)) return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
@@ -155,7 +154,7 @@ OX_LOWER(mk_onnx_lower_reshape)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int64_t sh[MK_MAX_RANK * 4];
     int ns = ints_arg(c, n, in, n_in, 1, 5, "shape", sh, MK_MAX_RANK);
     if (ns == -2 && !kd_one_unknown(in[1], x, sh, &ns)) return reshape_rt(c, n, x, in[1], out[0]);
@@ -203,7 +202,7 @@ OX_LOWER(mk_onnx_lower_flatten)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t ax = mk_onnx_attr_i(n, "axis", 1);
     if (ax < 0) ax += r;
@@ -227,7 +226,7 @@ OX_LOWER(mk_onnx_lower_transpose)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, perm[MK_MAX_RANK], seen[MK_MAX_RANK] = {0};
     const int64_t *pv;
     int np = mk_onnx_attr_ints(n, "perm", &pv);
@@ -248,7 +247,7 @@ OX_LOWER(mk_onnx_lower_squeeze)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int64_t axes[MK_MAX_RANK];
     int na = ints_arg(c, n, in, n_in, 1, 13, "axes", axes, MK_MAX_RANK);
     if (na == -2) return mk_onnx_unsupported(c, n, "axes computed at run time");
@@ -273,7 +272,7 @@ OX_LOWER(mk_onnx_lower_squeeze)
     if (nax == 0) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
     mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -281,7 +280,7 @@ OX_LOWER(mk_onnx_lower_unsqueeze)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int64_t axes[MK_MAX_RANK];
     int na = ints_arg(c, n, in, n_in, 1, 13, "axes", axes, MK_MAX_RANK);
     if (na == -2) return mk_onnx_unsupported(c, n, "axes computed at run time");
@@ -300,7 +299,7 @@ OX_LOWER(mk_onnx_lower_unsqueeze)
         if (flag[i]) ax32[nax++] = i;
     mk_op *op = mk_onnx_op(c, MK_OP_EXPAND_DIMS, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -314,7 +313,7 @@ OX_LOWER(mk_onnx_lower_concat)
         if (in[i]->data && mk_onnx_numel(&in[i]->type) == 0) continue; /* empty */
         if (nv == 256) return mk_onnx_unsupported(c, n, "more than 256 inputs");
         vals[nv] = mil(c, in[i]);
-        if (!vals[nv]) return MK_OOM(c->err);
+        if (!vals[nv]) return fail(c);
         if (r < 0) r = vals[nv]->type.rank;
         nv++;
     }
@@ -326,18 +325,18 @@ OX_LOWER(mk_onnx_lower_concat)
         if (vals[i]->type.rank != r) return mk_err_set(c->err, MK_EINVAL, "ranks differ");
     if (nv == 1) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, vals[0], oname(n, 0)));
     mk_op *op = mk_onnx_op(c, MK_OP_CONCAT, oname(n, 0));
-    if (!op) return MK_OOM(c->err);
+    if (!op) return fail(c);
     for (int i = 0; i < nv; i++)
-        if (!mk_onnx_in_mil(c, op, "values", vals[i])) return MK_OOM(c->err);
+        if (!mk_onnx_in_mil(c, op, "values", vals[i])) return fail(c);
     if (!mk_onnx_in_i32(c, op, "axis", ax) || !mk_onnx_in_bool(c, op, "interleave", 0))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_split)
 {
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
@@ -370,7 +369,7 @@ OX_LOWER(mk_onnx_lower_split)
     mk_op *op = mk_onnx_op(c, MK_OP_SPLIT, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "split_sizes", ns, s32) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
-        return MK_OOM(c->err);
+        return fail(c);
     for (int i = 0; i < n_out; i++) {
         mk_value *v = mk_onnx_out(c, op, oname(n, i));
         if (!v) return fail(c);
@@ -498,7 +497,7 @@ OX_LOWER(mk_onnx_lower_slice)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t st_[MK_MAX_RANK], en[MK_MAX_RANK], ax[MK_MAX_RANK], sp[MK_MAX_RANK];
     int ns = ints_arg(c, n, in, n_in, 1, 10, "starts", st_, MK_MAX_RANK);
@@ -537,7 +536,7 @@ OX_LOWER(mk_onnx_lower_gather)
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
     ox_val *ix = in[1];
-    if (!x || !ix) return MK_OOM(c->err);
+    if (!x || !ix) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
@@ -553,11 +552,11 @@ OX_LOWER(mk_onnx_lower_gather)
         b[ax] = q;
         e[ax] = q + 1;
         mk_value *sl = slice_static(c, x, b, e, s, em, NULL);
-        if (!sl) return MK_OOM(c->err);
+        if (!sl) return fail(c);
         mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
         int32_t a32 = ax;
         if (!op || !mk_onnx_in_mil(c, op, "x", sl) || !mk_onnx_in_i32s(c, op, "axes", 1, &a32))
-            return MK_OOM(c->err);
+            return fail(c);
         return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     mk_value *iv;
@@ -565,7 +564,7 @@ OX_LOWER(mk_onnx_lower_gather)
         /* normalize negative constant indices */
         size_t k = mk_onnx_numel(&ix->type);
         int32_t *q = mk_arena_array(c->p->arena, k ? k : 1, sizeof *q);
-        if (!q) return MK_OOM(c->err);
+        if (!q) return fail(c);
         for (size_t i = 0; i < k; i++) {
             int64_t v = mk_onnx_cget_i(ix, i);
             if (v < 0) v += dim;
@@ -578,13 +577,13 @@ OX_LOWER(mk_onnx_lower_gather)
     } else {
         iv = mil(c, ix);
     }
-    if (!iv) return MK_OOM(c->err);
+    if (!iv) return fail(c);
     int nr = r - 1 + iv->type.rank;
     if (nr > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -630,7 +629,7 @@ OX_LOWER(mk_onnx_lower_gather_elements)
     (void)n_out;
     if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
@@ -641,7 +640,7 @@ OX_LOWER(mk_onnx_lower_gather_elements)
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER_ALONG_AXIS, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -652,7 +651,7 @@ OX_LOWER(mk_onnx_lower_trilu)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, upper = (int)mk_onnx_attr_i(n, "upper", 1);
     if (r < 2) return mk_err_set(c->err, MK_EINVAL, "rank %d below 2", r);
     int64_t M = x->type.dims[r - 2], N = x->type.dims[r - 1];
@@ -672,7 +671,7 @@ OX_LOWER(mk_onnx_lower_trilu)
             if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
                 !mk_onnx_in_i32(c, op, "lower", upper ? (int32_t)-k : -1) ||
                 !mk_onnx_in_i32(c, op, "upper", upper ? -1 : (int32_t)k))
-                return MK_OOM(c->err);
+                return fail(c);
             return done(c, out[0], mk_onnx_out(c, op, NULL));
         }
     }
@@ -685,13 +684,13 @@ OX_LOWER(mk_onnx_lower_trilu)
     mk_value *cond;
     if (!kv || kv->data) {
         uint8_t *m = mk_arena_alloc(c->p->arena, cells ? cells : 1);
-        if (!m) return MK_OOM(c->err);
+        if (!m) return fail(c);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) m[i * N + j] = upper ? j - i >= k : j - i <= k;
         cond = mk_ir_const(c->p, c->blk, "trilu_mask", &mt, m, cells, 1);
     } else {
         int32_t *g = mk_arena_array(c->p->arena, cells ? cells : 1, sizeof *g);
-        if (!g) return MK_OOM(c->err);
+        if (!g) return fail(c);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) g[i * N + j] = (int32_t)(j - i);
         mt.dtype = MK_DT_INT32;
@@ -709,7 +708,7 @@ OX_LOWER(mk_onnx_lower_trilu)
     mk_op *op = zero ? mk_onnx_op(c, MK_OP_SELECT, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "cond", cond) || !mk_onnx_in_mil(c, op, "a", x) ||
         !mk_onnx_in_mil(c, op, "b", zero))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -755,7 +754,7 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
         for (int i = 0; i < x->type.rank; i++)
             if (x->type.dims[i] < 0)
                 return mk_onnx_unsupported(c, n, "rank change of a dynamic input");
-        if (!(x = mk_onnx_reshape(c, x, r, d, NULL))) return MK_OOM(c->err);
+        if (!(x = mk_onnx_reshape(c, x, r, d, NULL))) return fail(c);
     }
     mk_value *xs = shape_prefix(c, x, r);
     mk_value *m = xs ? mk_onnx_binary(c, MK_OP_MAXIMUM, xs, s, NULL) : NULL;
@@ -825,7 +824,7 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
     }
     mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "reps", r, reps)) {
-        *st = MK_OOM(c->err);
+        *st = fail(c);
         return 1;
     }
     *st = done(c, o, mk_onnx_out(c, op, NULL));
@@ -836,7 +835,7 @@ OX_LOWER(mk_onnx_lower_expand)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     mk_status est;
     if (expand_static(c, n, x, in[1], &est, out[0])) return est;
     if (!in[1]->data) return expand_rt(c, n, x, in[1], out[0]);
@@ -856,7 +855,7 @@ OX_LOWER(mk_onnx_lower_tile)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (!in[1]->data) {
         /* run-time repeats: MIL tile takes a non-constant reps */
@@ -865,7 +864,7 @@ OX_LOWER(mk_onnx_lower_tile)
         if (!reps || len != r) return mk_onnx_unsupported(c, n, "repeats of unknown length");
         mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
-            return MK_OOM(c->err);
+            return fail(c);
         return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     if ((int)mk_onnx_numel(&in[1]->type) != r)
@@ -878,7 +877,7 @@ OX_LOWER(mk_onnx_lower_tile)
     }
     mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "reps", r, reps))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
@@ -887,7 +886,7 @@ OX_LOWER(mk_onnx_lower_shape)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t s = mk_onnx_attr_i(n, "start", 0), e = mk_onnx_attr_i(n, "end", r);
     if (s < 0) s += r;
@@ -906,7 +905,7 @@ OX_LOWER(mk_onnx_lower_shape)
     }
     int whole = s == 0 && e == r;
     mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, whole ? oname(n, 0) : NULL);
-    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return fail(c);
     mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && !whole) {
         int64_t b[1] = {s}, en[1] = {e}, st1[1] = {1};
@@ -950,7 +949,7 @@ static mk_status lower_branch(ox_ctx *c, const Onnx__GraphProto *g, ox_scope *sc
     mk_status st = MK_OK;
     for (size_t i = 0; i < g->n_initializer && st == MK_OK; i++) {
         ox_val *v = mk_onnx_define(c, g->initializer[i]->name ? g->initializer[i]->name : "");
-        st = v ? mk_onnx_tensor(c, g->initializer[i], v) : MK_OOM(c->err);
+        st = v ? mk_onnx_tensor(c, g->initializer[i], v) : fail(c);
     }
     if (st == MK_OK) st = mk_onnx_lower_nodes(c, g);
     c->scope = sc->parent;
@@ -990,7 +989,7 @@ OX_LOWER(mk_onnx_lower_if)
         /* constant condition: inline the chosen branch */
         const Onnx__GraphProto *g = mk_onnx_cget_i(cond, 0) ? tg : eg;
         ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
-        if (!sc) return MK_OOM(c->err);
+        if (!sc) return fail(c);
         mk_status st = lower_branch(c, g, sc);
         if (st == MK_OK)
             for (int i = 0; i < n_out; i++) {
@@ -1012,25 +1011,25 @@ OX_LOWER(mk_onnx_lower_if)
     }
     /* run-time condition: MIL cond with two blocks */
     mk_value *pred = mil(c, cond);
-    if (!pred) return MK_OOM(c->err);
+    if (!pred) return fail(c);
     if (pred->type.rank != 0) {
         int64_t none = 0;
         (void)none;
         mk_op *sq = mk_onnx_op(c, MK_OP_RESHAPE, NULL);
         if (!sq || !mk_onnx_in_mil(c, sq, "x", pred) || !mk_onnx_in_i32s(c, sq, "shape", 0, NULL))
-            return MK_OOM(c->err);
+            return fail(c);
         pred = mk_onnx_out(c, sq, NULL);
-        if (!pred) return MK_OOM(c->err);
+        if (!pred) return fail(c);
     }
     mk_op *op = mk_onnx_op(c, MK_OP_COND, oname(n, 0));
-    if (!op || !mk_onnx_in_mil(c, op, "pred", pred)) return MK_OOM(c->err);
+    if (!op || !mk_onnx_in_mil(c, op, "pred", pred)) return fail(c);
     mk_block *outer = c->blk;
     const Onnx__GraphProto *gs[2] = {tg, eg};
     mk_value *res[2][64];
     for (int b = 0; b < 2; b++) {
         mk_block *blk = mk_ir_block_new(c->p, c->fn, op);
         ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
-        if (!blk || !sc || !mk_ir_op_add_block(c->p, op, blk)) return MK_OOM(c->err);
+        if (!blk || !sc || !mk_ir_op_add_block(c->p, op, blk)) return fail(c);
         c->blk = blk;
         mk_status st = lower_branch(c, gs[b], sc);
         for (int i = 0; i < n_out && st == MK_OK; i++) {
@@ -1043,7 +1042,7 @@ OX_LOWER(mk_onnx_lower_if)
             /* a block output must be produced inside the block */
             if (mv && (!mv->producer || mv->producer->parent != blk))
                 mv = mk_onnx_unary(c, MK_OP_IDENTITY, mv, NULL);
-            if (!mv) st = MK_OOM(c->err);
+            if (!mv) st = fail(c);
             res[b][i] = mv;
         }
         mk_strmap_free(&sc->vals);
@@ -1051,7 +1050,7 @@ OX_LOWER(mk_onnx_lower_if)
         if (st == MK_EUNSUPPORTED)
             return mk_onnx_unsupported(c, n, "a branch holds unsupported nodes");
         if (st != MK_OK) return st;
-        if (!mk_ir_block_set_outputs(c->p, blk, n_out, res[b])) return MK_OOM(c->err);
+        if (!mk_ir_block_set_outputs(c->p, blk, n_out, res[b])) return fail(c);
     }
     for (int i = 0; i < n_out; i++) {
         mk_type t = res[0][i]->type;
@@ -1095,7 +1094,7 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_i32(c, op, crd ? "upscale_factor" : "block_size", (int32_t)bs))
-        return MK_OOM(c->err);
+        return fail(c);
     return done(c, o, mk_onnx_out(c, op, NULL));
 }
 

@@ -107,7 +107,7 @@ OX_LOWER(mk_onnx_lower_dft)
                                    (long long)N);
     int64_t md[2] = {K, L};
     float *cm = cbuf(c, 2, md), *sm = cbuf(c, 2, md);
-    if (!cm || !sm) return MK_OOM(c->err);
+    if (!cm || !sm) return fail(c);
     double scale = inverse ? 1.0 / (double)N : 1.0;
     for (int64_t k = 0; k < K; k++)
         for (int64_t j = 0; j < L && j < N; j++) {
@@ -189,7 +189,7 @@ OX_LOWER(mk_onnx_lower_stft)
         return mk_onnx_unsupported(c, n, "frame_length %lld too large for a constant kernel",
                                    (long long)N);
     float *wr = cbuf(c, 3, kd), *wi = cbuf(c, 3, kd);
-    if (!wr || !wi) return MK_OOM(c->err);
+    if (!wr || !wi) return fail(c);
     /* forward DFT: re = sum w (cos xr + sin xi), im = sum w (cos xi - sin xr) */
     for (int64_t k = 0; k < K; k++)
         for (int64_t j = 0; j < N; j++) {
@@ -220,7 +220,7 @@ OX_LOWER(mk_onnx_lower_stft)
     mk_op *op = mk_onnx_op(c, MK_OP_STACK, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "values", pr) || !mk_onnx_in_mil(c, op, "values", pi) ||
         !mk_onnx_in_i32(c, op, "axis", 3))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *s = mk_onnx_out(c, op, NULL);
     return done(c, out[0], s ? mk_onnx_transpose(c, s, 4, op4, oname(n, 0)) : NULL);
 }
@@ -263,7 +263,7 @@ static mk_status window(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
         if (size < 0 || size > (1 << 24)) return mk_onnx_unsupported(c, n, "size out of range");
         int64_t d = periodic ? size : size - 1;
         float *w = cbuf(c, 1, &size);
-        if (!w) return MK_OOM(c->err);
+        if (!w) return fail(c);
         for (int64_t i = 0; i < size; i++) {
             double t = d > 0 ? TWO_PI * (double)i / (double)d : 0.0;
             w[i] = (float)(k[0] - k[1] * cos(t) + k[2] * cos(2 * t));
@@ -279,14 +279,14 @@ static mk_status window(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     if (s->type.rank != 0 && !(s = mk_onnx_reshape(c, s, 0, NULL, NULL))) return fail(c);
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "fp32"))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *sf = mk_onnx_out(c, op, NULL);
     mk_value *zero = sf ? scalar(c, 0) : NULL, *one = zero ? scalar(c, 1) : NULL;
     if (!one) return fail(c);
     op = mk_onnx_op(c, MK_OP_RANGE_1D, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "start", zero) || !mk_onnx_in_mil(c, op, "end", sf) ||
         !mk_onnx_in_mil(c, op, "step", one))
-        return MK_OOM(c->err);
+        return fail(c);
     mk_value *idx = mk_onnx_out(c, op, NULL);
     mk_value *den = periodic ? sf : (one ? mk_onnx_binary(c, MK_OP_SUB, sf, one, NULL) : NULL);
     mk_value *u = idx && den ? mk_onnx_binary(c, MK_OP_REAL_DIV, idx, den, NULL) : NULL;

@@ -205,3 +205,25 @@ TEST(onnx_conformance_models_are_typed_by_the_ir_rules)
     printf("  %d conformance models, %d ops inferred again\n", models, ops);
     CHECK(models > 20);
 }
+
+/* A type rule's refusal reaches the caller as the rule's message with its own status (the
+ * sticky fail() idiom): MatMul inner dims that differ are invalid input, not out of memory. */
+TEST(onnx_rule_refusal_keeps_its_status_and_message)
+{
+    ob b;
+    ob_init(&b, 13);
+    int64_t ad[2] = {2, 3}, bd[2] = {4, 5};
+    ob_input(&b, "a", 1, 2, ad);
+    ob_input(&b, "b", 1, 2, bd);
+    ob_node(&b, "MatMul", "a,b", "y");
+    ob_output(&b, "y");
+    mk_program *p = NULL;
+    mk_err e = {0};
+    mk_status st = ob_import(&b, NULL, &p, &e);
+    ob_free(&b);
+    CHECK_EQ_INT(st, MK_EINVAL);
+    CHECK_EQ_INT(e.code, st);
+    CHECK_MSG(strstr(e.msg, "matmul") && strstr(e.msg, "'y'"), "%s", e.msg);
+    CHECK(p == NULL);
+    mk_ir_program_free(p);
+}
