@@ -70,7 +70,7 @@ static inline int mk_mul_i64(int64_t a, int64_t b, int64_t *out)
     return !__builtin_mul_overflow(a, b, out);
 }
 
-/* ---- errors: the first message wins ---- */
+/* ---- errors: the first message wins; a set returns the code the record keeps ---- */
 mk_status mk_err_set(mk_err *e, mk_status code, const char *fmt, ...) MK_PRINTF(3, 4);
 mk_status mk_err_vset(mk_err *e, mk_status code, const char *fmt, va_list ap) MK_PRINTF(3, 0);
 /* Prefix an existing message with context ("file: ") if it has not been prefixed yet. */

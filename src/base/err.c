@@ -1,5 +1,6 @@
 /* Error records: the first failure's message is kept, later ones are dropped, so the
- * message names the innermost cause; callers add context with mk_err_prefix. */
+ * message names the innermost cause; callers add context with mk_err_prefix. A set returns
+ * the code the record keeps, so a status and its message always agree. */
 #include <stdio.h>
 #include <string.h>
 
@@ -21,7 +22,8 @@ const char *mk_status_name(mk_status s)
 
 mk_status mk_err_vset(mk_err *e, mk_status code, const char *fmt, va_list ap)
 {
-    if (!e || e->code != MK_OK) return code;
+    if (!e) return code;
+    if (e->code != MK_OK) return e->code;
     e->code = code;
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     for (char *c = e->msg; *c; c++)
@@ -33,9 +35,9 @@ mk_status mk_err_set(mk_err *e, mk_status code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    mk_err_vset(e, code, fmt, ap);
+    mk_status st = mk_err_vset(e, code, fmt, ap);
     va_end(ap);
-    return code;
+    return st;
 }
 
 void mk_err_prefix(mk_err *e, const char *fmt, ...)

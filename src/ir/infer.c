@@ -140,6 +140,17 @@ int mk_ir_infer_ints(mk_ictx *c, const char *param, const mk_operand *o, int64_t
     return 1;
 }
 
+int mk_ir_infer_elems(mk_ictx *c, const char *param, const mk_operand *o, int64_t *out, int max,
+                      int *n)
+{
+    int k = mk_ir_infer_ints(c, param, o, out, max, n);
+    if (k != 0 || !o) return k;
+    int m = mk_ir_value_elems(mk_ir_arg(c->op, param), out, max);
+    if (m < 0) return 0;
+    *n = m;
+    return 2;
+}
+
 static mk_status scalar_data(mk_ictx *c, const char *param, const mk_operand *o, size_t *cnt)
 {
     if (o->type.rank > 1 || !data_numel(o, cnt) || *cnt != 1)

@@ -41,6 +41,11 @@ const mk_operand *mk_ir_infer_arg(mk_ictx *c, const char *param, int j);
  * Returns 1 read, 0 data unknown, -1 error (set: too long, not integer, short data). */
 int mk_ir_infer_ints(mk_ictx *c, const char *param, const mk_operand *o, int64_t *out, int max,
                      int *n);
+/* Like mk_ir_infer_ints, and when the operand has no data, the elements known of the value
+ * bound to `param` (mk_ir_value_elems; MK_ELEM_UNKNOWN where unknown). Returns 1 all read
+ * from data, 2 some may be unknown, 0 nothing known, -1 error. */
+int mk_ir_infer_elems(mk_ictx *c, const char *param, const mk_operand *o, int64_t *out, int max,
+                      int *n);
 /* Scalar int/bool parameter with a default when absent. *known = 0 when bound but its data
  * is not known. Returns MK_OK or an error. */
 mk_status mk_ir_infer_int(mk_ictx *c, const char *param, int64_t def, int64_t *out, int *known);

@@ -370,6 +370,27 @@ static mk_status per_axis(mk_ictx *c, const char *param, int rank, int64_t def, 
     return MK_OK;
 }
 
+/* per_axis for a vector that may be partly known (a run-time shape): out[i] is
+ * MK_ELEM_UNKNOWN where element i is not known, def everywhere when the parameter is absent. */
+static mk_status per_axis_elems(mk_ictx *c, const char *param, int rank, int64_t def, int64_t *out)
+{
+    const mk_operand *o = mk_ir_infer_in(c, param);
+    int n = 0;
+    for (int i = 0; i < rank; i++) out[i] = o ? MK_ELEM_UNKNOWN : def;
+    if (!o) return MK_OK;
+    int k = mk_ir_infer_elems(c, param, o, out, MK_MAX_RANK, &n);
+    if (k < 0) return c->e->code;
+    if (k == 0 || (k == 2 && n != rank)) {
+        for (int i = 0; i < rank; i++) out[i] = MK_ELEM_UNKNOWN;
+        if (o->type.rank == 1 && o->type.dims[0] >= 0 && o->type.dims[0] != rank)
+            return mk_ir_infer_fail(c, "'%s' has %lld entries for rank %d", param,
+                                    (long long)o->type.dims[0], rank);
+        return MK_OK;
+    }
+    if (n != rank) return mk_ir_infer_fail(c, "'%s' has %d entries for rank %d", param, n, rank);
+    return MK_OK;
+}
+
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
@@ -386,9 +407,9 @@ static mk_status slice_type(mk_ictx *c, const mk_operand *x, mk_type *t)
     }
     int64_t b[MK_MAX_RANK + 1], e[MK_MAX_RANK + 1], s[MK_MAX_RANK + 1];
     int64_t bm[MK_MAX_RANK + 1], em[MK_MAX_RANK + 1], sm[MK_MAX_RANK + 1];
-    int bk, ek, sk, bmk, emk, smk;
+    int sk, bmk, emk, smk;
     if (!mk_ir_infer_req(c, "begin") || !mk_ir_infer_req(c, "end")) return c->e->code;
-    if (per_axis(c, "begin", r, 0, b, &bk) || per_axis(c, "end", r, 0, e, &ek) ||
+    if (per_axis_elems(c, "begin", r, 0, b) || per_axis_elems(c, "end", r, 0, e) ||
         per_axis(c, "stride", r, 1, s, &sk) || per_axis(c, "begin_mask", r, 0, bm, &bmk) ||
         per_axis(c, "end_mask", r, 0, em, &emk) || per_axis(c, "squeeze_mask", r, 0, sm, &smk))
         return c->e->code;
@@ -397,7 +418,8 @@ static mk_status slice_type(mk_ictx *c, const mk_operand *x, mk_type *t)
         if (sm[i]) continue;
         int64_t d = x->type.dims[i], st = s[i], len = MK_DIM_UNKNOWN;
         if (sk && st == 0) return mk_ir_infer_fail(c, "stride is 0 on axis %d", i);
-        int bknown = bmk && (bm[i] || bk), eknown = emk && (em[i] || ek);
+        int bknown = bmk && (bm[i] || b[i] != MK_ELEM_UNKNOWN);
+        int eknown = emk && (em[i] || e[i] != MK_ELEM_UNKNOWN);
         if (d >= 0 && sk && bknown && eknown) {
             int64_t lo, hi;
             if (st > 0) {
@@ -446,13 +468,13 @@ mk_status mk_ir_rule_slice_by_size(mk_ictx *c)
     int r = x->type.rank;
     if (r < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
     int64_t b[MK_MAX_RANK + 1], sz[MK_MAX_RANK + 1];
-    int bk, szk;
-    if (per_axis(c, "begin", r, 0, b, &bk) || per_axis(c, "size", r, 0, sz, &szk))
+    if (per_axis_elems(c, "begin", r, 0, b) || per_axis_elems(c, "size", r, 0, sz))
         return c->e->code;
     mk_type t = x->type;
     for (int i = 0; i < r; i++) {
         int64_t d = x->type.dims[i];
-        if (!szk) {
+        int bk = b[i] != MK_ELEM_UNKNOWN;
+        if (sz[i] == MK_ELEM_UNKNOWN) {
             t.dims[i] = MK_DIM_UNKNOWN;
         } else if (sz[i] == -1) {
             int64_t bi = bk ? (b[i] < 0 && d >= 0 ? b[i] + d : b[i]) : -1;
@@ -580,11 +602,10 @@ mk_status mk_ir_rule_tile(mk_ictx *c)
     int r = x->type.rank;
     if (r < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
     int64_t reps[MK_MAX_RANK + 1];
-    int known;
-    if (per_axis(c, "reps", r, 1, reps, &known)) return c->e->code;
+    if (per_axis_elems(c, "reps", r, 1, reps)) return c->e->code;
     mk_type t = x->type;
     for (int i = 0; i < r; i++) {
-        if (!known) {
+        if (reps[i] == MK_ELEM_UNKNOWN) {
             t.dims[i] = MK_DIM_UNKNOWN;
             continue;
         }

@@ -127,7 +127,12 @@ typedef struct mk_value {
     const mk_const *cst; /* non-NULL when the value is a known constant */
     int is_inline;       /* a Binding.value: written inline, not as a name */
     int is_state;        /* a function input of MIL state type wrapping `type` (iOS18) */
+    /* A run-time int vector (rank 0 or 1) whose elements a front end knows at build time:
+     * type.dims[0] (or 1) values, MK_ELEM_UNKNOWN where not known; NULL when none. Type
+     * rules read it through mk_ir_value_elems (a shape a Shape/Gather chain computed). */
+    const int64_t *known;
 } mk_value;
+#define MK_ELEM_UNKNOWN INT64_MIN
 
 /* One named input parameter: one value, or several for tuple parameters (concat values). */
 typedef struct mk_input {
@@ -371,6 +376,11 @@ mk_status mk_ir_infer(const mk_op *op, const mk_operand *ins, int n_ins, mk_type
 mk_status mk_ir_infer_op(mk_op *op, mk_err *e);
 /* Flattened operand index of input `param` arg 0; -1 when absent. */
 int mk_ir_operand_index(const mk_op *op, const char *param);
+/* The elements of int vector v (rank 0 or 1, at most max) known at build time: constant
+ * data, the value's `known` elements, or through concat (axis 0) and int casts of such
+ * vectors, their parts; MK_ELEM_UNKNOWN for the others. Returns the element count, -1 when
+ * v is not a short int vector of static length. */
+int mk_ir_value_elems(const mk_value *v, int64_t *out, int max);
 /* 1 when op kind k has a type rule (the table test checks every op in ops.def). */
 int mk_ir_infer_has_rule(mk_op_kind k);
 

@@ -163,21 +163,49 @@ int mk_onnx_in_str(ox_ctx *c, mk_op *op, const char *param, const char *s)
     return nm && mk_onnx_in_mil(c, op, param, mk_ir_const_str(c->p, c->blk, nm, s));
 }
 
-mk_value *mk_onnx_out(ox_ctx *c, mk_op *op, const char *name, const mk_type *t)
+/* The type src/ir's rule gives output idx of op (all inputs bound, defaults completed). */
+static int infer_out(ox_ctx *c, const mk_op *op, int idx, mk_type *t)
+{
+    mk_operand stack_ops[32], *ops = stack_ops;
+    size_t total = 0, nb;
+    for (int i = 0; i < op->n_inputs; i++) total += (size_t)op->inputs[i].n_args;
+    if (total > sizeof stack_ops / sizeof *stack_ops) {
+        if (total > INT32_MAX || !mk_mul_size(total, sizeof *ops, &nb) ||
+            !(ops = mk_arena_alloc(c->p->arena, nb)))
+            return 0;
+    }
+    size_t k = 0;
+    for (int i = 0; i < op->n_inputs; i++)
+        for (int j = 0; j < op->inputs[i].n_args; j++, k++) {
+            const mk_value *v = op->inputs[i].args[j];
+            ops[k].type = v->type;
+            ops[k].data = v->cst ? v->cst->data : NULL;
+            ops[k].nbytes = v->cst ? v->cst->nbytes : 0;
+        }
+    mk_type outs[64];
+    int n = 0;
+    mk_err tmp = {0};
+    if (mk_ir_infer(op, ops, (int)total, outs, 64, &n, &tmp) != MK_OK) {
+        mk_err_set(c->err, tmp.code, "%s: %s", c->file, tmp.msg);
+        return 0;
+    }
+    if (idx >= n) {
+        mk_err_set(c->err, MK_EINTERNAL, "%s: op %s (%s): output %d, its type rule gives %d",
+                   c->file, op->name, mk_ir_op_info(op->kind)->name, idx, n);
+        return 0;
+    }
+    *t = outs[idx];
+    return 1;
+}
+
+mk_value *mk_onnx_out(ox_ctx *c, mk_op *op, const char *name)
 {
     const char *nm =
         op->n_outputs == 0 ? op->name : mk_ir_unique_name(c->p, name ? name : op->name);
     mk_value *v = nm ? mk_arena_alloc(c->p->arena, sizeof *v) : NULL;
     mk_value **no = mk_arena_array(c->p->arena, (size_t)op->n_outputs + 1, sizeof *no);
     if (!v || !no) return NULL;
-    v->name = nm;
-    v->type = *t;
-    v->producer = op;
-    v->producer_output = op->n_outputs;
-    if (op->n_outputs) memcpy(no, op->outputs, (size_t)op->n_outputs * sizeof *no);
-    no[op->n_outputs++] = v;
-    op->outputs = no;
-    if (op->n_outputs == 1) {
+    if (op->n_outputs == 0) {
         mk_ir_block_append(c->blk, op);
         mk_err tmp = {0};
         if (mk_ir_complete_defaults(c->p, op, &tmp) != MK_OK) {
@@ -186,7 +214,28 @@ mk_value *mk_onnx_out(ox_ctx *c, mk_op *op, const char *name, const mk_type *t)
             return NULL;
         }
     }
+    if (!infer_out(c, op, op->n_outputs, &v->type)) return NULL;
+    v->name = nm;
+    v->producer = op;
+    v->producer_output = op->n_outputs;
+    if (op->n_outputs) memcpy(no, op->outputs, (size_t)op->n_outputs * sizeof *no);
+    no[op->n_outputs++] = v;
+    op->outputs = no;
     return v;
+}
+
+int mk_onnx_note_kd(ox_ctx *c, ox_val *o, ox_kd *kd)
+{
+    o->kd = kd;
+    mk_value *v = o->mil;
+    int64_t n = v && v->type.rank == 1 ? v->type.dims[0] : 1;
+    if (!kd || !v || v->known || v->type.rank > 1 || kd->rank != v->type.rank || n != kd->n)
+        return 1;
+    int64_t *k = mk_arena_array(c->p->arena, (size_t)kd->n ? (size_t)kd->n : 1, sizeof *k);
+    if (!k) return 0;
+    memcpy(k, kd->v, (size_t)kd->n * sizeof *k);
+    v->known = k;
+    return 1;
 }
 
 void mk_onnx_set(ox_val *o, mk_value *v)
@@ -203,7 +252,7 @@ mk_status mk_onnx_set_const(ox_ctx *c, ox_val *o, const mk_type *t, const void *
     if (!mk_mul_size(n, es, &nb))
         return mk_err_set(c->err, MK_EINVAL, "%s: %s: constant too big", c->file, o->name);
     void *d = mk_arena_alloc(c->p->arena, nb ? nb : 1);
-    if (!d) return MK_OOM(c->err);
+    if (!d) return fail(c);
     if (nb) memcpy(d, data, nb);
     o->type = *t;
     o->data = d;
@@ -223,18 +272,16 @@ mk_value *mk_onnx_i32_vector(ox_ctx *c, ox_val *v, int *len)
     *len = (int)s->type.dims[0];
     if (s->type.dtype == MK_DT_INT32) return s;
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
-    mk_type t = s->type;
-    t.dtype = MK_DT_INT32;
     if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "int32"))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 mk_value *mk_onnx_unary(ox_ctx *c, mk_op_kind k, mk_value *x, const char *name)
 {
     mk_op *op = mk_onnx_op(c, k, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x)) return NULL;
-    return mk_onnx_out(c, op, NULL, &x->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 int mk_onnx_bcast(const mk_type *a, const mk_type *b, mk_type *out)
@@ -261,12 +308,6 @@ int mk_onnx_bcast(const mk_type *a, const mk_type *b, mk_type *out)
     return 1;
 }
 
-static int is_compare(mk_op_kind k)
-{
-    return k == MK_OP_EQUAL || k == MK_OP_NOT_EQUAL || k == MK_OP_LESS || k == MK_OP_LESS_EQUAL ||
-           k == MK_OP_GREATER || k == MK_OP_GREATER_EQUAL;
-}
-
 mk_value *mk_onnx_binary(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y, const char *name)
 {
     mk_type t;
@@ -278,10 +319,9 @@ mk_value *mk_onnx_binary(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y, cons
                    mk_type_str(&y->type, b, sizeof b));
         return NULL;
     }
-    if (is_compare(k)) t.dtype = MK_DT_BOOL;
     mk_op *op = mk_onnx_op(c, k, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "y", y)) return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 mk_value *mk_onnx_reshape(ox_ctx *c, mk_value *x, int rank, const int64_t *dims, const char *name)
@@ -291,22 +331,17 @@ mk_value *mk_onnx_reshape(ox_ctx *c, mk_value *x, int rank, const int64_t *dims,
     mk_op *op = mk_onnx_op(c, MK_OP_RESHAPE, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "shape", rank, s))
         return NULL;
-    mk_type t = mk_type_make(x->type.dtype, rank, dims);
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 mk_value *mk_onnx_transpose(ox_ctx *c, mk_value *x, int rank, const int *perm, const char *name)
 {
     int32_t pm[MK_MAX_RANK];
-    mk_type t = x->type;
-    for (int i = 0; i < rank; i++) {
-        pm[i] = perm[i];
-        t.dims[i] = x->type.dims[perm[i]];
-    }
+    for (int i = 0; i < rank; i++) pm[i] = perm[i];
     mk_op *op = mk_onnx_op(c, MK_OP_TRANSPOSE, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "perm", rank, pm))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 mk_value *mk_onnx_cf32(ox_ctx *c, const char *name, int rank, const int64_t *dims, const float *v)

@@ -15,9 +15,27 @@
 
 typedef struct fuse_ctx {
     mk_program *p;
+    ox_ctx *c;
     mk_strmap uses; /* value name -> use count (names are unique program-wide) */
     int oom;
 } fuse_ctx;
+
+/* Insert the fused op before `last` and add its output, typed by src/ir's rule from the op's
+ * inputs; NULL on error (set). */
+static mk_value *fused_out(fuse_ctx *f, mk_op *op, mk_op *last)
+{
+    mk_type unranked = mk_type_scalar(MK_DT_FP32);
+    unranked.rank = MK_RANK_UNKNOWN;
+    mk_value *v = mk_ir_op_add_output(f->p, op, NULL, &unranked);
+    mk_err tmp = {0};
+    if (!v) return NULL;
+    mk_ir_insert_before(last, op);
+    if (mk_ir_infer_op(op, &tmp) != MK_OK) {
+        mk_err_set(f->c->err, tmp.code, "%s: %s", f->c->file, tmp.msg);
+        return NULL;
+    }
+    return v;
+}
 
 static void count_block(fuse_ctx *f, const mk_block *b)
 {
@@ -245,9 +263,8 @@ static int fuse_at(fuse_ctx *f, mk_block *b, mk_op *dv)
         (bv && !mk_ir_op_add_input(p, ln, "beta", bv)) ||
         !mk_ir_op_add_input(p, ln, "epsilon", epv))
         return -1;
-    mk_value *nv = mk_ir_op_add_output(p, ln, NULL, &x->type);
+    mk_value *nv = fused_out(f, ln, last);
     if (!nv) return -1;
-    mk_ir_insert_before(last, ln);
     take_over(b, last, ln, nv);
     return 1;
 }
@@ -266,9 +283,8 @@ static int replace_with(fuse_ctx *f, mk_block *b, mk_op *last, mk_op_kind k, mk_
         if (!mv || !mk_ir_op_add_input(p, op, "mode", mv)) return -1;
         mk_ir_insert_before(last, mv->producer);
     }
-    mk_value *nv = mk_ir_op_add_output(p, op, NULL, &x->type);
+    mk_value *nv = fused_out(f, op, last);
     if (!nv) return -1;
-    mk_ir_insert_before(last, op);
     take_over(b, last, op, nv);
     return 1;
 }
@@ -396,11 +412,10 @@ static int replace_hard(fuse_ctx *f, mk_block *b, mk_op *last, mk_value *x, int 
     if (!av || !bv || !mk_ir_op_add_input(p, hs, "x", x) ||
         !mk_ir_op_add_input(p, hs, "alpha", av) || !mk_ir_op_add_input(p, hs, "beta", bv))
         return -1;
-    mk_value *hv = mk_ir_op_add_output(p, hs, NULL, &x->type);
-    if (!hv) return -1;
     mk_ir_insert_before(last, av->producer);
     mk_ir_insert_before(last, bv->producer);
-    mk_ir_insert_before(last, hs);
+    mk_value *hv = fused_out(f, hs, last);
+    if (!hv) return -1;
     bump(f, x);
     if (!swish) {
         take_over(b, last, hs, hv);
@@ -409,9 +424,8 @@ static int replace_hard(fuse_ctx *f, mk_block *b, mk_op *last, mk_value *x, int 
     const char *mn = mk_ir_unique_name(p, "mul");
     mk_op *m = mn ? mk_ir_op_new(p, MK_OP_MUL, mn) : NULL;
     if (!m || !mk_ir_op_add_input(p, m, "x", x) || !mk_ir_op_add_input(p, m, "y", hv)) return -1;
-    mk_value *mv = mk_ir_op_add_output(p, m, NULL, &x->type);
+    mk_value *mv = fused_out(f, m, last);
     if (!mv) return -1;
-    mk_ir_insert_before(last, m);
     bump(f, x);
     bump(f, hv);
     take_over(b, last, m, mv);
@@ -484,11 +498,12 @@ mk_status mk_onnx_fuse(ox_ctx *c, mk_block *b, int *n_fused)
     fuse_ctx f;
     memset(&f, 0, sizeof f);
     f.p = c->p;
+    f.c = c;
     mk_strmap_init(&f.uses, c->p->alloc);
     count_block(&f, b);
     int n = f.oom ? -1 : fuse_block(&f, b);
     mk_strmap_free(&f.uses);
-    if (n < 0) return MK_OOM(c->err);
+    if (n < 0) return fail(c);
     if (n_fused) *n_fused = n;
     return MK_OK;
 }

@@ -27,7 +27,7 @@ static mk_status parse_shape(ox_ctx *c, const char *s, shape_spec *out)
     if (!eq || eq == s)
         return mk_err_set(c->err, MK_EINVAL, "--shape '%s': expected name=d0,d1,...", s);
     out->name = mk_arena_strndup(c->p->arena, s, (size_t)(eq - s));
-    if (!out->name) return MK_OOM(c->err);
+    if (!out->name) return fail(c);
     out->rank = 0;
     const char *p = eq + 1;
     while (*p) {
@@ -222,7 +222,7 @@ static mk_status report_unsupported(ox_ctx *c)
     char *text = mk_arena_strndup(c->p->arena, (const char *)c->unsup.data, c->unsup.len);
     if (!text) {
         mk_buf_free(&out);
-        return MK_OOM(c->err);
+        return fail(c);
     }
     int n = c->n_unsup;
     char **op = mk_arena_array(c->p->arena, (size_t)n + 1, sizeof *op);
@@ -231,7 +231,7 @@ static mk_status report_unsupported(ox_ctx *c)
     uint8_t *done = mk_arena_alloc(c->p->arena, (size_t)n + 1);
     if (!op || !why || !node || !done) {
         mk_buf_free(&out);
-        return MK_OOM(c->err);
+        return fail(c);
     }
     char *p = text;
     int k = 0;
@@ -332,12 +332,12 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
             return mk_err_set(c->err, MK_EINVAL, "%s: node '%s' (%s): output '%s' defined twice",
                               c->file, nn, n->op_type, on);
         outs[i] = on ? mk_onnx_define(c, on) : mk_arena_alloc(c->p->arena, sizeof(ox_val));
-        if (!outs[i]) return MK_OOM(c->err);
+        if (!outs[i]) return fail(c);
         if (!on) outs[i]->name = "unused";
     }
     /* slots past the node's outputs take a lowering's writes to outputs ONNX left off */
     ox_val *sink = mk_arena_alloc(c->p->arena, sizeof(ox_val));
-    if (!sink) return MK_OOM(c->err);
+    if (!sink) return fail(c);
     sink->name = "unused";
     for (int i = n_out; i < 64; i++) outs[i] = sink;
     mk_status st;
@@ -354,7 +354,8 @@ static mk_status lower_node(ox_ctx *c, const Onnx__NodeProto *n)
         else
             st = mk_onnx_fold_dims(c, n, ins, n_in, outs, &kd);
         if (st == MK_EUNSUPPORTED) st = im->fn(c, n, ins, n_in, outs, n_out);
-        if (st == MK_OK && kd && outs[0]->mil && !outs[0]->data) outs[0]->kd = kd;
+        if (st == MK_OK && kd && outs[0]->mil && !outs[0]->data && !mk_onnx_note_kd(c, outs[0], kd))
+            st = fail(c);
     }
     if (st == MK_EUNSUPPORTED) {
         for (int i = 0; i < n_out; i++) outs[i]->poisoned = 1;
@@ -412,7 +413,7 @@ static mk_status bind_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     size_t n = mk_onnx_numel(t);
     if (n != 1) return mk_err_set(c->err, MK_EINVAL, "--bind %s: input is not a scalar", vi->name);
     ox_val *v = mk_onnx_define(c, vi->name);
-    if (!v) return MK_OOM(c->err);
+    if (!v) return fail(c);
     mk_type ct = *t;
     if (ct.dtype == MK_DT_FP32) {
         float f = (float)d;
@@ -468,10 +469,10 @@ static mk_status bind_tensor(ox_ctx *c, const Onnx__ValueInfoProto *vi, const mk
         return mk_err_set(c->err, MK_EINVAL, "--bind %s: %zu data bytes for %zu elements", nm,
                           t->nbytes, n);
     ox_val *v = mk_onnx_define(c, nm);
-    if (!v) return MK_OOM(c->err);
+    if (!v) return fail(c);
     if (ct.dtype != MK_DT_INT64) return mk_onnx_set_const(c, v, &ct, t->data);
     int64_t *w = mk_arena_array(c->p->arena, n ? n : 1, sizeof *w);
-    if (!w) return MK_OOM(c->err);
+    if (!w) return fail(c);
     for (size_t i = 0; i < n; i++) {
         int32_t x;
         memcpy(&x, (const char *)t->data + 4 * i, 4);
@@ -755,7 +756,7 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     }
     for (int i = 0; sp && i < rank; i++)
         if (sp->n_enum[i]) {
-            if (enum_shapes(c, sp, &f) < 0) return MK_OOM(c->err);
+            if (enum_shapes(c, sp, &f) < 0) return fail(c);
             break;
         }
     size_t total;
@@ -779,12 +780,12 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         f.shape[0] = f.range_lo[0] = f.range_hi[0] = 1;
     }
     const char *mn = mk_ir_unique_name(c->p, nm);
-    if (!mn) return MK_OOM(c->err);
+    if (!mn) return fail(c);
     /* unique_name reserved the name, so the input value is built here rather than with
      * mk_ir_function_add_input (which would reserve it a second time) */
     mk_value *in = mk_arena_alloc(c->p->arena, sizeof *in);
     mk_value **ni = mk_arena_array(c->p->arena, (size_t)c->fn->n_inputs + 1, sizeof *ni);
-    if (!in || !ni) return MK_OOM(c->err);
+    if (!in || !ni) return fail(c);
     in->name = mn;
     in->type = ft;
     if (c->fn->n_inputs) memcpy(ni, c->fn->inputs, (size_t)c->fn->n_inputs * sizeof *ni);
@@ -794,22 +795,20 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
     f.dtype = dt;
     f.rank = ft.rank;
     mk_feature *nf = mk_arena_array(c->p->arena, (size_t)c->p->n_inputs + 1, sizeof *nf);
-    if (!nf) return MK_OOM(c->err);
+    if (!nf) return fail(c);
     if (c->p->n_inputs) memcpy(nf, c->p->inputs, (size_t)c->p->n_inputs * sizeof *nf);
     nf[c->p->n_inputs++] = f;
     c->p->inputs = nf;
     if (c->opts && c->opts->verbose) fprintf(stderr, "input  %s -> %s\n", nm, mn);
     ox_val *v = mk_onnx_define(c, nm);
-    if (!v) return MK_OOM(c->err);
+    if (!v) return fail(c);
     v->type = ft;
     v->mil = in;
     if (t.dtype == MK_DT_BOOL) {
         mk_op *op = mk_onnx_op(c, MK_OP_CAST, mn);
-        mk_type bt = ft;
-        bt.dtype = MK_DT_BOOL;
         if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_str(c, op, "dtype", "bool"))
-            return MK_OOM(c->err);
-        mk_value *s = mk_onnx_out(c, op, NULL, &bt);
+            return fail(c);
+        mk_value *s = mk_onnx_out(c, op, NULL);
         if (!s) return fail(c);
         mk_onnx_set(v, s);
         in = s;
@@ -819,8 +818,8 @@ static mk_status add_input(ox_ctx *c, const Onnx__ValueInfoProto *vi, shape_spec
         mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, mn);
         int32_t ax = 0;
         if (!op || !mk_onnx_in_mil(c, op, "x", in) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax))
-            return MK_OOM(c->err);
-        mk_value *s = mk_onnx_out(c, op, NULL, &t);
+            return fail(c);
+        mk_value *s = mk_onnx_out(c, op, NULL);
         if (!s) return fail(c);
         mk_onnx_set(v, s);
     }
@@ -835,15 +834,13 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     ox_val *v = mk_onnx_lookup(c, nm);
     if (!v) return mk_err_set(c->err, MK_EINVAL, "%s: output '%s' is not produced", c->file, nm);
     mk_value *mv = mk_onnx_mil(c, v);
-    if (!mv) return MK_OOM(c->err);
+    if (!mv) return fail(c);
     if (mv->type.dtype == MK_DT_BOOL) {
         /* Core ML outputs are fp32 or int32: bool leaves as int32 0/1 */
         mk_op *op = mk_onnx_op(c, MK_OP_CAST, nm);
-        mk_type it = mv->type;
-        it.dtype = MK_DT_INT32;
         if (!op || !mk_onnx_in_mil(c, op, "x", mv) || !mk_onnx_in_str(c, op, "dtype", "int32"))
-            return MK_OOM(c->err);
-        mv = mk_onnx_out(c, op, NULL, &it);
+            return fail(c);
+        mv = mk_onnx_out(c, op, NULL);
         if (!mv) return fail(c);
     }
     int need_copy = !mv->producer || mv->producer->kind == MK_OP_CONST ||
@@ -853,20 +850,17 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
     for (int i = 0; i < c->fn->n_inputs; i++)
         if (c->fn->inputs[i] == mv) need_copy = 1;
     if (need_copy) {
-        mk_type t = mv->type;
         mk_op *op;
-        if (t.rank == 0) {
-            t.rank = 1;
-            t.dims[0] = 1;
+        if (mv->type.rank == 0) {
             op = mk_onnx_op(c, MK_OP_EXPAND_DIMS, nm);
             int32_t ax = 0;
             if (!op || !mk_onnx_in_mil(c, op, "x", mv) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax))
-                return MK_OOM(c->err);
+                return fail(c);
         } else {
             op = mk_onnx_op(c, MK_OP_IDENTITY, nm);
-            if (!op || !mk_onnx_in_mil(c, op, "x", mv)) return MK_OOM(c->err);
+            if (!op || !mk_onnx_in_mil(c, op, "x", mv)) return fail(c);
         }
-        mv = mk_onnx_out(c, op, NULL, &t);
+        mv = mk_onnx_out(c, op, NULL);
         if (!mv) return fail(c);
     }
     /* rename the producing value (and its op) to the reserved output name */
@@ -886,40 +880,6 @@ static mk_status add_output(ox_ctx *c, const Onnx__ValueInfoProto *vi, const cha
                           mk_dtype_name(f.dtype) ? mk_dtype_name(f.dtype) : "?");
     c->p->outputs[c->p->n_outputs++] = f;
     if (c->opts && c->opts->verbose) fprintf(stderr, "output %s -> %s\n", nm, reserved);
-    return MK_OK;
-}
-
-/* Debug builds: the locally computed output types must agree with mk_ir_infer_op. */
-static mk_status cross_check(ox_ctx *c, mk_block *b)
-{
-#ifdef MK_DEBUG
-    MK_FOR_OPS(b, op)
-    {
-        if (op->kind == MK_OP_CONST) continue;
-        mk_type save[8];
-        int n = op->n_outputs < 8 ? op->n_outputs : 8;
-        for (int i = 0; i < n; i++) save[i] = op->outputs[i]->type;
-        mk_err e = {0};
-        mk_status st = mk_ir_infer_op(op, &e);
-        for (int i = 0; i < n; i++) {
-            char a[160], d[160];
-            if (st == MK_OK && !mk_type_equal(&save[i], &op->outputs[i]->type))
-                return mk_err_set(c->err, MK_EINTERNAL,
-                                  "%s: op %s (%s): importer type %s, "
-                                  "inferred %s",
-                                  c->file, op->name, mk_ir_op_info(op->kind)->name,
-                                  mk_type_str(&save[i], a, sizeof a),
-                                  mk_type_str(&op->outputs[i]->type, d, sizeof d));
-            op->outputs[i]->type = save[i];
-        }
-        for (int i = 0; i < op->n_blocks; i++) {
-            mk_status s2 = cross_check(c, op->blocks[i]);
-            if (s2 != MK_OK) return s2;
-        }
-    }
-#else
-    (void)c, (void)b;
-#endif
     return MK_OK;
 }
 
@@ -956,17 +916,17 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
         p->version_string = opts->version ? mk_arena_strdup(p->arena, opts->version) : NULL;
     }
     c->fn = mk_ir_function_new(p, "main");
-    if (!c->fn) return MK_OOM(c->err);
+    if (!c->fn) return fail(c);
     c->blk = c->fn->block;
     ox_scope *root = mk_arena_alloc(p->arena, sizeof *root);
-    if (!root) return MK_OOM(c->err);
+    if (!root) return fail(c);
     mk_strmap_init(&root->vals, p->alloc);
     c->scope = root;
     mk_status st = MK_OK;
 
     /* reserve output names first so no internal value takes them */
     const char **reserved = mk_arena_array(p->arena, g->n_output + 1, sizeof *reserved);
-    if (!reserved) return MK_OOM(c->err);
+    if (!reserved) return fail(c);
 
     prescan(c, g, 0);
     if (c->n_unsup) return report_unsupported(c);
@@ -975,14 +935,14 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
         const Onnx__TensorProto *t = g->initializer[i];
         if (!t->name) return mk_err_set(c->err, MK_EINVAL, "%s: initializer without name", c->file);
         ox_val *v = mk_onnx_define(c, t->name);
-        if (!v) return MK_OOM(c->err);
+        if (!v) return fail(c);
         if ((st = mk_onnx_tensor(c, t, v)) != MK_OK) return st;
     }
     shape_spec *specs = NULL;
     int n_specs = opts ? opts->n_shapes : 0;
     if (n_specs > 0) {
         specs = mk_arena_array(p->arena, (size_t)n_specs, sizeof *specs);
-        if (!specs) return MK_OOM(c->err);
+        if (!specs) return fail(c);
         for (int i = 0; i < n_specs; i++)
             if ((st = parse_shape(c, opts->shapes[i], &specs[i])) != MK_OK) return st;
     }
@@ -992,7 +952,7 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
                               opts->binds[i]);
     for (size_t i = 0; i < g->n_output; i++) {
         const char *nm = g->output[i]->name ? g->output[i]->name : "output";
-        if (!(reserved[i] = mk_ir_unique_name(p, nm))) return MK_OOM(c->err);
+        if (!(reserved[i] = mk_ir_unique_name(p, nm))) return fail(c);
     }
     mk_strmap seen;
     mk_strmap_init(&seen, p->alloc);
@@ -1003,7 +963,7 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
             st = mk_err_set(c->err, MK_EINVAL, "%s: input '%s' is listed twice in the graph",
                             c->file, nm);
         else if (!mk_strmap_put(&seen, nm, (void *)g->input[i]))
-            st = MK_OOM(c->err);
+            st = fail(c);
     }
     mk_strmap_free(&seen);
     if (st) return st;
@@ -1043,17 +1003,16 @@ static mk_status import_model(ox_ctx *c, const mk_convert_options *opts)
     if (!g->n_output) return mk_err_set(c->err, MK_EINVAL, "%s: graph has no outputs", c->file);
     p->outputs = mk_arena_array(p->arena, g->n_output, sizeof *p->outputs);
     mk_value **outv = mk_arena_array(p->arena, g->n_output, sizeof *outv);
-    if (!p->outputs || !outv) return MK_OOM(c->err);
+    if (!p->outputs || !outv) return fail(c);
     for (size_t i = 0; i < g->n_output; i++)
         if ((st = add_output(c, g->output[i], reserved[i], outv)) != MK_OK) return st;
-    if (!mk_ir_block_set_outputs(p, c->fn->block, p->n_outputs, outv)) return MK_OOM(c->err);
+    if (!mk_ir_block_set_outputs(p, c->fn->block, p->n_outputs, outv)) return fail(c);
     if (!(c->flags & MK_ONNX_NO_FUSE) && (st = mk_onnx_fuse(c, c->fn->block, NULL)) != MK_OK)
         return st;
-    if (mk_ir_dce(p, c->fn->block) < 0) return MK_OOM(c->err);
-    if ((st = cross_check(c, c->fn->block)) != MK_OK) return st;
+    if (mk_ir_dce(p, c->fn->block) < 0) return fail(c);
     if (opts && opts->name) {
         mk_kv *kv = mk_arena_alloc(p->arena, sizeof *kv);
-        if (!kv) return MK_OOM(c->err);
+        if (!kv) return fail(c);
         kv->key = "name";
         kv->value = mk_arena_strdup(p->arena, opts->name);
         p->user_meta = kv;

@@ -70,13 +70,7 @@ static mk_value *reduce_sum(ox_ctx *c, mk_value *x, int n, const int32_t *axes)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", n, axes) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 0))
         return NULL;
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    for (int i = 0; i < x->type.rank; i++) {
-        int gone = 0;
-        for (int k = 0; k < n; k++) gone |= axes[k] == i;
-        if (!gone) t.dims[t.rank++] = x->type.dims[i];
-    }
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* Transpose o so that its labels follow `want` (a permutation of them). */
@@ -163,16 +157,13 @@ static int contract(ox_ctx *c, operand *a, operand *b, const int *keep, const ch
     for (int i = 0; i < nb; i++) tb.lab[tb.n++] = tr.lab[tr.n++] = bo[i], N *= size_of(b, bo[i]);
     if (!permute(c, a, &ta) || !permute(c, b, &tb)) return 0;
     int64_t da[MK_MAX_RANK], db[MK_MAX_RANK], dr[MK_MAX_RANK];
-    mk_type mt = mk_type_make(MK_DT_FP32, 0, NULL);
     for (int i = 0; i < nbatch; i++) {
         da[i] = a->v->type.dims[i];
         db[i] = b->v->type.dims[i];
-        dr[i] = mt.dims[mt.rank++] = da[i] > db[i] ? da[i] : db[i];
+        dr[i] = da[i] > db[i] ? da[i] : db[i];
     }
     da[nbatch] = M, da[nbatch + 1] = K;
     db[nbatch] = K, db[nbatch + 1] = N;
-    mt.dims[mt.rank++] = M;
-    mt.dims[mt.rank++] = N;
     for (int i = 0; i < na; i++) dr[nbatch + i] = size_of(a, ao[i]);
     for (int i = 0; i < nb; i++) dr[nbatch + na + i] = size_of(b, bo[i]);
     mk_value *x = mk_onnx_reshape(c, a->v, nbatch + 2, da, NULL);
@@ -181,7 +172,7 @@ static int contract(ox_ctx *c, operand *a, operand *b, const int *keep, const ch
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "y", y) ||
         !mk_onnx_in_bool(c, op, "transpose_x", 0) || !mk_onnx_in_bool(c, op, "transpose_y", 0))
         return 0;
-    mk_value *m = mk_onnx_out(c, op, NULL, &mt);
+    mk_value *m = mk_onnx_out(c, op, NULL);
     if (!m || !(a->v = mk_onnx_reshape(c, m, tr.n, dr, NULL))) return 0;
     a->t = tr;
     return 1;
@@ -275,7 +266,7 @@ OX_LOWER(mk_onnx_lower_einsum)
         if (!contract(c, &ops[0], &ops[i], keep, &why))
             return why            ? mk_onnx_unsupported(c, n, "%s", why)
                    : c->err->code ? c->err->code
-                                  : MK_OOM(c->err);
+                                  : fail(c);
     }
     if (ops[0].t.n != outt.n) return mk_onnx_unsupported(c, n, "output labels do not match");
     if (!permute(c, &ops[0], &outt)) return fail(c);

@@ -88,10 +88,6 @@ OX_LOWER(mk_onnx_lower_grid_sample)
         if (!g) return fail(c);
         cm = "unnormalized";
     }
-    mk_type t = x->type;
-    t.dims[2] = g->type.dims[1];
-    t.dims[3] = g->type.dims[2];
-    if (t.dims[0] < 0) t.dims[0] = g->type.dims[0];
     mk_op *op = mk_onnx_op(c, MK_OP_RESAMPLE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "coordinates", g) ||
         !mk_onnx_in_str(c, op, "sampling_mode", nearest ? "nearest" : "bilinear") ||
@@ -99,5 +95,5 @@ OX_LOWER(mk_onnx_lower_grid_sample)
         !mk_onnx_in_str(c, op, "coordinates_mode", cm) ||
         !mk_onnx_in_bool(c, op, "align_corners", align))
         return fail(c);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }

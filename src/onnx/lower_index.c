@@ -63,7 +63,7 @@ static mk_value *wrap_indices(ox_ctx *c, ox_val *ix, const int64_t *dims, int pe
     if (!op || !mk_onnx_in_mil(c, op, "cond", neg) || !mk_onnx_in_mil(c, op, "a", up) ||
         !mk_onnx_in_mil(c, op, "b", iv))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &iv->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* ---- OneHot ---- */
@@ -88,20 +88,18 @@ OX_LOWER(mk_onnx_lower_one_hot)
         /* float indices are truncated to integers */
         mk_value *xf = mk_onnx_mil(c, ix);
         mk_op *op = xf ? mk_onnx_op(c, MK_OP_CAST, NULL) : NULL;
-        mk_type t = ix->type;
-        t.dtype = MK_DT_INT32;
         if (!op || !mk_onnx_in_mil(c, op, "x", xf) || !mk_onnx_in_str(c, op, "dtype", "int32"))
             return fail(c);
-        ox_val tmp = {ix->name, t, NULL, 0, 0,   mk_onnx_out(c, op, NULL, &t),
-                      NULL,     0, NULL, 0, NULL};
-        if (!tmp.mil) return fail(c);
+        mk_value *cv = mk_onnx_out(c, op, NULL);
+        if (!cv) return fail(c);
+        ox_val tmp = {ix->name, cv->type, NULL, 0, 0, cv, NULL, 0, NULL, 0, NULL};
         iv = wrap_indices(c, &tmp, &depth, 0);
     } else {
         /* out-of-range indices give all-off rows in both ONNX and MIL: only wrap negatives */
         if (ix->data) {
             size_t k = mk_onnx_numel(&ix->type);
             int32_t *q = mk_arena_array(c->p->arena, k ? k : 1, sizeof *q);
-            if (!q) return MK_OOM(c->err);
+            if (!q) return fail(c);
             for (size_t i = 0; i < k; i++) {
                 int64_t v = mk_onnx_cget_i(ix, i);
                 if (v < 0) v += depth;
@@ -134,9 +132,7 @@ OX_LOWER(mk_onnx_lower_one_hot)
             !mk_onnx_in_bool(c, op, "off_value", (int)mk_onnx_cget_i(vals, 0)))
             return fail(c);
     }
-    mk_type t = mk_type_make(vt, r + 1, NULL);
-    for (int i = 0, j = 0; i <= r; i++) t.dims[i] = i == ax ? depth : iv->type.dims[j++];
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* ---- TopK ---- */
@@ -160,12 +156,10 @@ static mk_status topk_runtime_k(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x
         if (!(k = mk_onnx_reshape(c, k, 1, &one, "topk_k"))) return fail(c);
     }
     mk_op *as = mk_onnx_op(c, MK_OP_ARGSORT, "topk_order");
-    mk_type it = x->type;
-    it.dtype = MK_DT_INT32;
     if (!as || !mk_onnx_in_mil(c, as, "x", x) || !mk_onnx_in_i32(c, as, "axis", ax) ||
         !mk_onnx_in_bool(c, as, "ascending", !largest))
         return fail(c);
-    mk_value *order = mk_onnx_out(c, as, NULL, &it);
+    mk_value *order = mk_onnx_out(c, as, NULL);
     /* size = dims of x with K on the axis */
     mk_value *size = k;
     if (r > 1) {
@@ -176,26 +170,19 @@ static mk_status topk_runtime_k(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x
             mk_value *part = i == ax ? k : mk_ir_const_i32(c->p, c->blk, "topk_dim", 1, &d, 0);
             if (!part || !mk_onnx_in_mil(c, cc, "values", part)) return fail(c);
         }
-        int64_t rr = r;
-        mk_type st = mk_type_make(MK_DT_INT32, 1, &rr);
-        if (!mk_onnx_in_i32(c, cc, "axis", 0) || !(size = mk_onnx_out(c, cc, NULL, &st)))
-            return fail(c);
+        if (!mk_onnx_in_i32(c, cc, "axis", 0) || !(size = mk_onnx_out(c, cc, NULL))) return fail(c);
     }
     int32_t zeros[MK_MAX_RANK] = {0};
     mk_op *sl = mk_onnx_op(c, MK_OP_SLICE_BY_SIZE, oname(n, 1));
-    mk_type kt = it;
-    kt.dims[ax] = MK_DIM_UNKNOWN;
     if (!order || !sl || !mk_onnx_in_mil(c, sl, "x", order) ||
         !mk_onnx_in_i32s(c, sl, "begin", r, zeros) || !mk_onnx_in_mil(c, sl, "size", size))
         return fail(c);
-    mk_value *idx = mk_onnx_out(c, sl, n_out > 1 ? oname(n, 1) : NULL, &kt);
+    mk_value *idx = mk_onnx_out(c, sl, n_out > 1 ? oname(n, 1) : NULL);
     mk_op *g = mk_onnx_op(c, MK_OP_GATHER_ALONG_AXIS, oname(n, 0));
-    mk_type vt = x->type;
-    vt.dims[ax] = MK_DIM_UNKNOWN;
     if (!idx || !g || !mk_onnx_in_mil(c, g, "x", x) || !mk_onnx_in_mil(c, g, "indices", idx) ||
         !mk_onnx_in_i32(c, g, "axis", ax))
         return fail(c);
-    mk_value *v = mk_onnx_out(c, g, NULL, &vt);
+    mk_value *v = mk_onnx_out(c, g, NULL);
     if (!v) return fail(c);
     mk_onnx_set(out[0], v);
     if (n_out > 1) mk_onnx_set(out[1], idx);
@@ -235,12 +222,8 @@ OX_LOWER(mk_onnx_lower_topk)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "k", (int32_t)k) ||
         !mk_onnx_in_i32(c, op, "axis", ax) || !mk_onnx_in_bool(c, op, "ascending", !largest))
         return fail(c);
-    mk_type vt = x->type, it;
-    vt.dims[ax] = k;
-    it = vt;
-    it.dtype = MK_DT_INT32;
-    mk_value *v = mk_onnx_out(c, op, NULL, &vt);
-    mk_value *ii = v ? mk_onnx_out(c, op, n_out > 1 ? oname(n, 1) : NULL, &it) : NULL;
+    mk_value *v = mk_onnx_out(c, op, NULL);
+    mk_value *ii = v ? mk_onnx_out(c, op, n_out > 1 ? oname(n, 1) : NULL) : NULL;
     if (!ii) return fail(c);
     mk_onnx_set(out[0], v);
     if (n_out > 1) mk_onnx_set(out[1], ii);
@@ -278,7 +261,7 @@ OX_LOWER(mk_onnx_lower_gather_nd)
         }
         if (cells > ((size_t)1 << 22)) return mk_onnx_unsupported(c, n, "too many indices");
         int32_t *g = mk_arena_array(c->p->arena, cells * (size_t)bd + 1, sizeof *g);
-        if (!g) return MK_OOM(c->err);
+        if (!g) return fail(c);
         int64_t pos[MK_MAX_RANK] = {0};
         for (size_t e = 0; e < cells; e++) {
             for (int j = 0; j < bd; j++) g[e * (size_t)bd + (size_t)j] = (int32_t)pos[j];
@@ -293,20 +276,15 @@ OX_LOWER(mk_onnx_lower_gather_nd)
             !mk_onnx_in_mil(c, cop, "values", iv) || !mk_onnx_in_i32(c, cop, "axis", q - 1) ||
             !mk_onnx_in_bool(c, cop, "interleave", 0))
             return fail(c);
-        mk_type ct = iv->type;
-        ct.dims[q - 1] = bd + K;
-        if (!(iv = mk_onnx_out(c, cop, NULL, &ct))) return fail(c);
+        if (!(iv = mk_onnx_out(c, cop, NULL))) return fail(c);
     }
     int orank = q - 1 + r - (int)bd - (int)K;
     if (orank > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    for (int i = 0; i < q - 1; i++) t.dims[t.rank++] = ix->type.dims[i];
-    for (int i = (int)(bd + K); i < r; i++) t.dims[t.rank++] = x->type.dims[i];
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER_ND, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         (ios(c) >= 17 && !mk_onnx_in_bool(c, op, "validate_indices", 0)))
         return fail(c);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* ---- ScatterND / ScatterElements / Scatter ---- */
@@ -353,7 +331,7 @@ static mk_status scatter(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n
         !mk_onnx_in_str(c, op, "mode", scatter_mode(c, n)) ||
         (ios(c) >= 17 && !mk_onnx_in_bool(c, op, "validate_indices", 0)))
         return fail(c);
-    return done(c, o, mk_onnx_out(c, op, NULL, &x->type));
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_scatter_nd)
@@ -375,17 +353,14 @@ static mk_value *hardmax_axis(ox_ctx *c, mk_value *x, int ax, const char *name)
     if (!am || !mk_onnx_in_mil(c, am, "x", x) || !mk_onnx_in_i32(c, am, "axis", ax) ||
         !mk_onnx_in_bool(c, am, "keep_dims", 0))
         return NULL;
-    mk_type it = mk_type_make(MK_DT_INT32, 0, NULL);
-    for (int i = 0; i < x->type.rank; i++)
-        if (i != ax) it.dims[it.rank++] = x->type.dims[i];
-    mk_value *iv = mk_onnx_out(c, am, NULL, &it);
+    mk_value *iv = mk_onnx_out(c, am, NULL);
     mk_op *op = iv ? mk_onnx_op(c, MK_OP_ONE_HOT, name) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "one_hot_vector_size", (int32_t)x->type.dims[ax]) ||
         !mk_onnx_in_i32(c, op, "axis", ax) || !mk_onnx_in_f32(c, op, "on_value", 1.0f) ||
         !mk_onnx_in_f32(c, op, "off_value", 0.0f))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &x->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 OX_LOWER(mk_onnx_lower_hardmax)
@@ -432,7 +407,7 @@ OX_LOWER(mk_onnx_lower_eye_like)
         return mk_onnx_unsupported(c, n, "too large");
     size_t es = dt == MK_DT_BOOL ? 1 : dt == MK_DT_FP32 ? 4 : 8;
     unsigned char *d = mk_arena_alloc(c->p->arena, cells * es + 1);
-    if (!d) return MK_OOM(c->err);
+    if (!d) return fail(c);
     memset(d, 0, cells * es);
     for (int64_t i = 0; i < R; i++) {
         int64_t j;
@@ -475,7 +450,7 @@ OX_LOWER(mk_onnx_lower_compress)
     if (dim < 0) return mk_onnx_unsupported(c, n, "needs a static axis");
     size_t nc = mk_onnx_numel(&cond->type), k = 0;
     int32_t *q = mk_arena_array(c->p->arena, nc ? nc : 1, sizeof *q);
-    if (!q) return MK_OOM(c->err);
+    if (!q) return fail(c);
     for (size_t i = 0; i < nc && (int64_t)i < dim; i++)
         if (mk_onnx_cget_f(cond, i) != 0) q[k++] = (int32_t)i;
     if (k == 0) return mk_onnx_unsupported(c, n, "empty result");
@@ -486,7 +461,5 @@ OX_LOWER(mk_onnx_lower_compress)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
         return fail(c);
-    mk_type t = x->type;
-    t.dims[ax] = kk;
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }

@@ -48,7 +48,7 @@ static mk_status open_scope(ox_ctx *c, const Onnx__GraphProto *g, ox_scope *sc)
     c->scope = sc;
     for (size_t i = 0; i < g->n_initializer; i++) {
         ox_val *v = mk_onnx_define(c, g->initializer[i]->name ? g->initializer[i]->name : "");
-        mk_status st = v ? mk_onnx_tensor(c, g->initializer[i], v) : MK_OOM(c->err);
+        mk_status st = v ? mk_onnx_tensor(c, g->initializer[i], v) : fail(c);
         if (st != MK_OK) return st;
     }
     return MK_OK;
@@ -100,7 +100,7 @@ static mk_status stack_scan(ox_ctx *c, const Onnx__NodeProto *n, ox_val **vals, 
         if (!mk_mul_size(each, (size_t)k, &total))
             return mk_err_set(c->err, MK_EINVAL, "scan output too big");
         unsigned char *d = mk_arena_alloc(c->p->arena, total ? total : 1);
-        if (!d) return MK_OOM(c->err);
+        if (!d) return fail(c);
         for (int i = 0; i < k; i++) {
             if (vals[i]->nbytes != each) return mk_err_set(c->err, MK_EINVAL, "scan size");
             if (each) memcpy(d + (size_t)i * each, vals[i]->data, each);
@@ -108,14 +108,11 @@ static mk_status stack_scan(ox_ctx *c, const Onnx__NodeProto *n, ox_val **vals, 
         return mk_onnx_set_const(c, o, &t, d);
     }
     mk_op *op = mk_onnx_op(c, MK_OP_STACK, o->name);
-    if (!op) return MK_OOM(c->err);
+    if (!op) return fail(c);
     for (int i = 0; i < k; i++)
-        if (!mk_onnx_in(c, op, "values", vals[i])) return MK_OOM(c->err);
-    if (!mk_onnx_in_i32(c, op, "axis", 0)) return MK_OOM(c->err);
-    mk_value *first = mk_onnx_mil(c, vals[0]);
-    if (!first) return MK_OOM(c->err);
-    t.dtype = first->type.dtype;
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+        if (!mk_onnx_in(c, op, "values", vals[i])) return fail(c);
+    if (!mk_onnx_in_i32(c, op, "axis", 0)) return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 /* Unroll at convert time. Sets *again (nothing bound, MK_OK) when the body's condition does
@@ -127,7 +124,7 @@ static mk_status unroll(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__GraphPr
     *again = 0;
     ox_val **cur = mk_arena_array(c->p->arena, (size_t)n_car + 1, sizeof *cur);
     ox_val **scans = mk_arena_array(c->p->arena, (size_t)n_scan * MAX_UNROLL + 1, sizeof *scans);
-    if (!cur || !scans) return MK_OOM(c->err);
+    if (!cur || !scans) return fail(c);
     for (int k = 0; k < n_car; k++) cur[k] = init[k];
     int go = cond0;
     int64_t it = 0;
@@ -142,11 +139,11 @@ static mk_status unroll(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__GraphPr
         if (nodes > MAX_UNROLL_NODES)
             return mk_onnx_unsupported(c, n, "unrolled body exceeds %d nodes", MAX_UNROLL_NODES);
         ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
-        if (!sc) return MK_OOM(c->err);
+        if (!sc) return fail(c);
         mk_status st = open_scope(c, g, sc);
         ox_val *iv = st == MK_OK ? mk_onnx_define(c, vname(g->input[0])) : NULL;
         ox_val *cv = iv ? mk_onnx_define(c, vname(g->input[1])) : NULL;
-        if (st == MK_OK && !cv) st = MK_OOM(c->err);
+        if (st == MK_OK && !cv) st = fail(c);
         uint8_t b = 1;
         mk_type it_t = mk_type_scalar(MK_DT_INT64), b_t = mk_type_scalar(MK_DT_BOOL);
         if (st == MK_OK) st = mk_onnx_set_const(c, iv, &it_t, &it);
@@ -154,7 +151,7 @@ static mk_status unroll(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__GraphPr
         for (int k = 0; k < n_car && st == MK_OK; k++) {
             ox_val *v = mk_onnx_define(c, vname(g->input[2 + k]));
             if (!v)
-                st = MK_OOM(c->err);
+                st = fail(c);
             else
                 alias(v, cur[k]);
         }
@@ -202,10 +199,9 @@ static mk_value *scalar(ox_ctx *c, mk_value *v)
 {
     if (!v || v->type.rank == 0) return v;
     mk_op *op = mk_onnx_op(c, MK_OP_RESHAPE, NULL);
-    mk_type t = mk_type_scalar(v->type.dtype);
     if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "shape", 0, NULL))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* A value produced inside blk (block outputs must be). */
@@ -267,19 +263,19 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     }
     for (int i = 0; i < nv; i++) types[i] = vars[i]->type;
     mk_op *op = mk_onnx_op(c, MK_OP_WHILE_LOOP, oname(n, 0));
-    if (!op) return MK_OOM(c->err);
+    if (!op) return fail(c);
     for (int i = 0; i < nv; i++)
-        if (!mk_onnx_in_mil(c, op, "loop_vars", vars[i])) return MK_OOM(c->err);
+        if (!mk_onnx_in_mil(c, op, "loop_vars", vars[i])) return fail(c);
     mk_block *outer = c->blk;
     mk_block *cb = mk_ir_block_new(c->p, c->fn, op), *bb = mk_ir_block_new(c->p, c->fn, op);
     if (!cb || !bb || !mk_ir_op_add_block(c->p, op, cb) || !mk_ir_op_add_block(c->p, op, bb))
-        return MK_OOM(c->err);
+        return fail(c);
     /* cond block: (i < M) and c */
     mk_value *ci[16], *bi[16];
     for (int i = 0; i < nv; i++) {
         ci[i] = block_input(c, cb, op->name, 'c', i, &types[i]);
         bi[i] = block_input(c, bb, op->name, 'b', i, &types[i]);
-        if (!ci[i] || !bi[i]) return MK_OOM(c->err);
+        if (!ci[i] || !bi[i]) return fail(c);
     }
     c->blk = cb;
     mk_value *go = ci[1];
@@ -295,13 +291,13 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
     if (!sc) {
         c->blk = outer;
-        return MK_OOM(c->err);
+        return fail(c);
     }
     mk_status st = open_scope(c, g, sc);
     for (int i = 0; i < nv && st == MK_OK; i++) {
         ox_val *v = mk_onnx_define(c, vname(g->input[i]));
         if (!v)
-            st = MK_OOM(c->err);
+            st = fail(c);
         else
             mk_onnx_set(v, bi[i]);
     }
@@ -341,11 +337,11 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
     c->blk = outer;
     if (st == MK_EUNSUPPORTED) return mk_onnx_unsupported(c, n, "the body holds unsupported nodes");
     if (st != MK_OK) return st;
-    if (!mk_ir_block_set_outputs(c->p, bb, nv, res)) return MK_OOM(c->err);
+    if (!mk_ir_block_set_outputs(c->p, bb, nv, res)) return fail(c);
     mk_value *ov[16];
     for (int i = 0; i < nv; i++) {
         const char *nm = i >= 2 ? oname(n, i - 2) : NULL;
-        ov[i] = mk_onnx_out(c, op, nm, &types[i]);
+        ov[i] = mk_onnx_out(c, op, nm);
         if (!ov[i]) return fail(c);
     }
     for (int k = 0; k < n_car; k++) mk_onnx_set(out[k], ov[2 + k]);

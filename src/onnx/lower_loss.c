@@ -31,26 +31,18 @@ OX_WHY(mk_onnx_why_loss)
 static mk_value *reduce(ox_ctx *c, mk_op_kind k, mk_value *x, int nax, const int32_t *ax, int keep,
                         const char *name)
 {
-    int r = x->type.rank, red[MK_MAX_RANK] = {0};
+    int r = x->type.rank;
     int32_t all[MK_MAX_RANK];
     if (nax < 0) {
         for (int i = 0; i < r; i++) all[i] = i;
         nax = r;
         ax = all;
     }
-    for (int i = 0; i < nax; i++) red[ax[i]] = 1;
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    for (int i = 0; i < r; i++) {
-        if (!red[i])
-            t.dims[t.rank++] = x->type.dims[i];
-        else if (keep)
-            t.dims[t.rank++] = 1;
-    }
     mk_op *op = mk_onnx_op(c, k, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax) ||
         !mk_onnx_in_bool(c, op, "keep_dims", keep))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *scale(ox_ctx *c, mk_value *x, float s, const char *name)
@@ -70,7 +62,7 @@ static mk_value *log_softmax1(ox_ctx *c, mk_value *x, const char *name)
     mk_op *op = s ? mk_onnx_op(c, MK_OP_LOG, NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_f32(c, op, "epsilon", 0.0f))
         return NULL;
-    mk_value *l = mk_onnx_out(c, op, NULL, &s->type);
+    mk_value *l = mk_onnx_out(c, op, NULL);
     return l ? mk_onnx_binary(c, MK_OP_SUB, d, l, name) : NULL;
 }
 
@@ -111,7 +103,7 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
         /* constant target: checked now, ignored entries mapped to C */
         size_t nt = mk_onnx_numel(&t->type), ng;
         int32_t *q = mk_arena_array(c->p->arena, nt ? nt : 1, sizeof *q);
-        if (!q) return MK_OOM(c->err);
+        if (!q) return fail(c);
         for (size_t i = 0; i < nt; i++) {
             int64_t v = mk_onnx_cget_i(t, i);
             if (has_ii && v == ii)
@@ -124,7 +116,7 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
         if ((!w || w->data) && mk_mul_size(nt, (size_t)C, &ng) && ng <= FOLD_MAX) {
             /* fold the weighted mask: g[n, q, d] = w[q] */
             float *gv = mk_onnx_weight_alloc(c, ng * sizeof *gv);
-            if (!gv) return MK_OOM(c->err);
+            if (!gv) return fail(c);
             size_t inner = t->type.dims[0] ? nt / (size_t)t->type.dims[0] : 0;
             for (size_t i = 0; i < nt; i++) {
                 if (q[i] == C) continue;
@@ -155,7 +147,7 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
             if (!op || !mk_onnx_in_mil(c, op, "cond", eq) || !mk_onnx_in_mil(c, op, "a", cc) ||
                 !mk_onnx_in_mil(c, op, "b", tv))
                 return fail(c);
-            tv = mk_onnx_out(c, op, NULL, &tv->type);
+            tv = mk_onnx_out(c, op, NULL);
             if (!tv) return fail(c);
         }
     }
@@ -167,7 +159,7 @@ static mk_status nll(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_val *t
             !mk_onnx_in_i32(c, op, "axis", 1) || !mk_onnx_in_f32(c, op, "on_value", 1.0f) ||
             !mk_onnx_in_f32(c, op, "off_value", 0.0f))
             return fail(c);
-        g = mk_onnx_out(c, op, NULL, &mt);
+        g = mk_onnx_out(c, op, NULL);
         if (g && w) {
             int64_t wd[MK_MAX_RANK];
             for (int i = 0; i < r; i++) wd[i] = i == 1 ? C : 1;

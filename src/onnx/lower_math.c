@@ -2,7 +2,8 @@
  * binary arithmetic and comparisons (broadcasting), unary math, activations (LeakyRelu,
  * PRelu, HardSigmoid, HardSwish, Gelu, Clip...), Softmax/LogSoftmax (opset < 13 coercion),
  * MatMul, Gemm (linear when the weight is constant), Reduce*, ArgMax/ArgMin, Cast, Where,
- * CumSum. Shapes are computed here; constant inputs become const ops on first use. */
+ * CumSum. Output types come from src/ir's type rules (mk_onnx_out); constant inputs become
+ * const ops on first use. */
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -23,12 +24,11 @@ static mk_value *select3(ox_ctx *c, mk_value *cond, mk_value *a, mk_value *b, co
         mk_err_set(c->err, MK_EINVAL, "%s: select: shapes do not broadcast", c->file);
         return NULL;
     }
-    t.dtype = a->type.dtype;
     mk_op *op = mk_onnx_op(c, MK_OP_SELECT, name);
     if (!op || !mk_onnx_in_mil(c, op, "cond", cond) || !mk_onnx_in_mil(c, op, "a", a) ||
         !mk_onnx_in_mil(c, op, "b", b))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* ONNX integer Div truncates toward zero; MIL floor_div floors. The two differ by one when
@@ -53,18 +53,16 @@ static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
 {
     if (n_in != 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
-    if (!x || !y) return MK_OOM(c->err);
+    if (!x || !y) return fail(c);
     if (k == MK_OP_REAL_DIV && mk_dtype_is_int(x->type.dtype))
         return done(c, o, trunc_div(c, x, y, oname(n, 0)));
     if (k == MK_OP_POW && y->type.dtype != x->type.dtype) {
         /* ONNX Pow allows a differently typed exponent; MIL wants one dtype */
         mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
-        mk_type t = y->type;
-        t.dtype = x->type.dtype;
         if (!op || !mk_onnx_in_mil(c, op, "x", y) ||
             !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(x->type.dtype)))
-            return MK_OOM(c->err);
-        if (!(y = mk_onnx_out(c, op, NULL, &t))) return fail(c);
+            return fail(c);
+        if (!(y = mk_onnx_out(c, op, NULL))) return fail(c);
     }
     return done(c, o, mk_onnx_binary(c, k, x, y, oname(n, 0)));
 }
@@ -97,7 +95,7 @@ OX_LOWER(mk_onnx_lower_mod)
     if (!mk_onnx_attr_i(n, "fmod", 0)) return binary(c, n, in, n_in, out[0], MK_OP_MOD);
     if (n_in != 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
-    if (!x || !y) return MK_OOM(c->err);
+    if (!x || !y) return fail(c);
     int isf = x->type.dtype == MK_DT_FP32;
     float fz = 0;
     mk_value *zero = isf ? mk_onnx_cf32(c, "zero", 0, NULL, &fz) : ci32(c, "zero", 0);
@@ -157,7 +155,7 @@ static mk_status unary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_i
 {
     if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing input");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     if (k != MK_OP_LOGICAL_NOT && k != MK_OP_ABS && k != MK_OP_RELU && k != MK_OP_SIGN &&
         x->type.dtype != MK_DT_FP32)
         return mk_onnx_unsupported(c, n, "non-float input");
@@ -201,9 +199,9 @@ OX_LOWER(mk_onnx_lower_log)
     mk_value *x = mil(c, in[0]);
     mk_op *op = x ? mk_onnx_op(c, MK_OP_LOG, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "epsilon", 0.0f))
-        return MK_OOM(c->err);
+        return fail(c);
     (void)n_in;
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_neg)
@@ -211,7 +209,7 @@ OX_LOWER(mk_onnx_lower_neg)
     (void)n_out;
     (void)n_in;
     mk_value *x = mil(c, in[0]), *m;
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     if (x->type.dtype == MK_DT_FP32) {
         float v = -1.0f;
         m = mk_onnx_cf32(c, "neg_one", 0, NULL, &v);
@@ -228,7 +226,7 @@ OX_LOWER(mk_onnx_lower_reciprocal)
     (void)n_in;
     mk_value *x = mil(c, in[0]);
     float one = 1.0f;
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     return done(
         c, out[0],
         mk_onnx_binary(c, MK_OP_REAL_DIV, mk_onnx_cf32(c, "one", 0, NULL, &one), x, oname(n, 0)));
@@ -240,10 +238,10 @@ static mk_status act_alpha(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_va
 {
     mk_value *xv = mil(c, x);
     mk_op *op = xv ? mk_onnx_op(c, k, oname(n, 0)) : NULL;
-    if (!op || !mk_onnx_in_mil(c, op, "x", xv)) return MK_OOM(c->err);
-    if (n_params >= 1 && !mk_onnx_in_f32(c, op, p1, v1)) return MK_OOM(c->err);
-    if (n_params >= 2 && !mk_onnx_in_f32(c, op, p2, v2)) return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &xv->type));
+    if (!op || !mk_onnx_in_mil(c, op, "x", xv)) return fail(c);
+    if (n_params >= 1 && !mk_onnx_in_f32(c, op, p1, v1)) return fail(c);
+    if (n_params >= 2 && !mk_onnx_in_f32(c, op, p2, v2)) return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_leaky_relu)
@@ -268,8 +266,8 @@ OX_LOWER(mk_onnx_lower_selu)
     mk_value *x = mil(c, in[0]);
     mk_op *op = x ? mk_onnx_op(c, MK_OP_ELU, NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", alpha))
-        return MK_OOM(c->err);
-    mk_value *e = mk_onnx_out(c, op, NULL, &x->type);
+        return fail(c);
+    mk_value *e = mk_onnx_out(c, op, NULL);
     mk_value *g = e ? mk_onnx_cf32(c, "selu_gamma", 0, NULL, &gamma) : NULL;
     return done(c, out[0], g ? mk_onnx_binary(c, MK_OP_MUL, e, g, oname(n, 0)) : NULL);
 }
@@ -288,8 +286,8 @@ OX_LOWER(mk_onnx_lower_hard_swish)
     mk_op *op = x ? mk_onnx_op(c, MK_OP_SIGMOID_HARD, NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", 1.0f / 6) ||
         !mk_onnx_in_f32(c, op, "beta", 0.5f))
-        return MK_OOM(c->err);
-    mk_value *hs = mk_onnx_out(c, op, NULL, &x->type);
+        return fail(c);
+    mk_value *hs = mk_onnx_out(c, op, NULL);
     return done(c, out[0], hs ? mk_onnx_binary(c, MK_OP_MUL, x, hs, oname(n, 0)) : NULL);
 }
 
@@ -307,15 +305,15 @@ OX_LOWER(mk_onnx_lower_gelu)
     mk_op *op = x ? mk_onnx_op(c, MK_OP_GELU, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_str(c, op, "mode", strcmp(a, "tanh") == 0 ? "TANH_APPROXIMATION" : "EXACT"))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_clip)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int has_lo = 0, has_hi = 0;
     float lo = -FLT_MAX, hi = FLT_MAX;
     ox_val *lov = NULL, *hiv = NULL;
@@ -337,8 +335,8 @@ OX_LOWER(mk_onnx_lower_clip)
         mk_op *op = mk_onnx_op(c, MK_OP_CLIP, oname(n, 0));
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_f32(c, op, "alpha", lo) ||
             !mk_onnx_in_f32(c, op, "beta", hi))
-            return MK_OOM(c->err);
-        return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+            return fail(c);
+        return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     /* one-sided, integer or run-time bounds: maximum / minimum */
     mk_value *v = x;
@@ -377,13 +375,13 @@ OX_LOWER(mk_onnx_lower_prelu)
     if (per_channel) {
         int64_t cdim = x->type.dims[1];
         float *a = mk_arena_array(c->p->arena, (size_t)cdim, sizeof *a);
-        if (!a) return MK_OOM(c->err);
+        if (!a) return fail(c);
         for (int64_t i = 0; i < cdim; i++) a[i] = (float)mk_onnx_cget_f(s, ns == 1 ? 0 : (size_t)i);
         mk_op *op = mk_onnx_op(c, MK_OP_PRELU, oname(n, 0));
         mk_value *av = mk_onnx_cf32_own(c, "prelu_alpha", 1, &cdim, a);
         if (!op || !av || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "alpha", av))
-            return MK_OOM(c->err);
-        return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+            return fail(c);
+        return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     /* general: relu(x) + slope * min(x, 0) */
     float zero = 0;
@@ -402,9 +400,7 @@ static mk_value *log_softmax_axis(ox_ctx *c, mk_value *x, int axis, const char *
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", 1, &ax) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 1))
         return NULL;
-    mk_type t = x->type;
-    t.dims[axis] = 1;
-    mk_value *l = mk_onnx_out(c, op, NULL, &t);
+    mk_value *l = mk_onnx_out(c, op, NULL);
     return l ? mk_onnx_binary(c, MK_OP_SUB, x, l, name) : NULL;
 }
 
@@ -413,13 +409,13 @@ static mk_value *softmax_axis(ox_ctx *c, mk_value *x, int axis, int logsm, const
     if (logsm) return log_softmax_axis(c, x, axis, name);
     mk_op *op = mk_onnx_op(c, MK_OP_SOFTMAX, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "axis", axis)) return NULL;
-    return mk_onnx_out(c, op, NULL, &x->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_status softmax(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, int logsm)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     int64_t a = mk_onnx_attr_i(n, "axis", c->opset >= 13 ? -1 : 1);
     if (r == 0 || !norm_axis(a, r, &ax)) return mk_onnx_unsupported(c, n, "bad axis");
@@ -449,56 +445,20 @@ OX_LOWER(mk_onnx_lower_log_softmax)
 }
 
 /* ---- matrix products ---- */
-static int matmul_type(const mk_type *a, const mk_type *b, int ta, int tb, mk_type *out)
-{
-    int ra = a->rank, rb = b->rank;
-    if (ra < 1 || rb < 1) return 0;
-    mk_type A = *a, B = *b;
-    if (ra == 1) A = mk_type_make(a->dtype, 2, (int64_t[]){1, a->dims[0]});
-    if (rb == 1) B = mk_type_make(b->dtype, 2, (int64_t[]){b->dims[0], 1});
-    int64_t m = A.dims[A.rank - 2], k1 = A.dims[A.rank - 1];
-    int64_t k2 = B.dims[B.rank - 2], nn = B.dims[B.rank - 1];
-    if (ta) {
-        int64_t t = m;
-        m = k1;
-        k1 = t;
-    }
-    if (tb) {
-        int64_t t = k2;
-        k2 = nn;
-        nn = t;
-    }
-    if (k1 >= 0 && k2 >= 0 && k1 != k2) return 0;
-    mk_type ba = A, bb = B, bo;
-    ba.rank -= 2;
-    bb.rank -= 2;
-    if (!mk_onnx_bcast(&ba, &bb, &bo)) return 0;
-    *out = bo;
-    out->dtype = a->dtype;
-    if (ra > 1) out->dims[out->rank++] = m;
-    if (rb > 1) out->dims[out->rank++] = nn;
-    return out->rank <= MK_MAX_RANK;
-}
-
 static mk_value *matmul(ox_ctx *c, mk_value *x, mk_value *y, int tx, int ty, const char *name)
 {
-    mk_type t;
-    if (!matmul_type(&x->type, &y->type, tx, ty, &t)) {
-        mk_err_set(c->err, MK_EINVAL, "%s: matmul shapes do not match", c->file);
-        return NULL;
-    }
     mk_op *op = mk_onnx_op(c, MK_OP_MATMUL, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "y", y) ||
         !mk_onnx_in_bool(c, op, "transpose_x", tx) || !mk_onnx_in_bool(c, op, "transpose_y", ty))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 OX_LOWER(mk_onnx_lower_matmul)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]), *y = mil(c, in[1]);
-    if (!x || !y) return MK_OOM(c->err);
+    if (!x || !y) return fail(c);
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "integer MatMul");
     return done(c, out[0], matmul(c, x, y, 0, 0, oname(n, 0)));
 }
@@ -522,7 +482,7 @@ OX_LOWER(mk_onnx_lower_gemm)
             return mk_err_set(c->err, MK_EINVAL, "weight too large");
         float *w = mk_onnx_weight_alloc(c, wn);
         float *b = mk_onnx_weight_alloc(c, (size_t)N * sizeof *b);
-        if (!w || !b) return MK_OOM(c->err);
+        if (!w || !b) return fail(c);
         for (int64_t i = 0; i < N; i++)
             for (int64_t k = 0; k < K; k++)
                 w[i * K + k] =
@@ -536,9 +496,8 @@ OX_LOWER(mk_onnx_lower_gemm)
         mk_op *op = x && wv && bv ? mk_onnx_op(c, MK_OP_LINEAR, oname(n, 0)) : NULL;
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", wv) ||
             !mk_onnx_in_mil(c, op, "bias", bv))
-            return MK_OOM(c->err);
-        mk_type t = mk_type_make(MK_DT_FP32, 2, (int64_t[]){x->type.dims[0], N});
-        return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+            return fail(c);
+        return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     mk_value *v = matmul(c, mil(c, A), mil(c, B), ta, tb, C || alpha != 1 ? NULL : oname(n, 0));
     if (v && alpha != 1.0f)
@@ -558,7 +517,7 @@ static mk_status reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
                         mk_op_kind k, int axes_input_since)
 {
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t axes[MK_MAX_RANK];
     int na;
@@ -591,20 +550,12 @@ static mk_status reduce(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     }
     for (int i = 0; i < r; i++)
         if (red[i] || na == 0) ax32[nax++] = i;
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    for (int i = 0; i < r; i++) {
-        int rd = red[i] || na == 0;
-        if (!rd)
-            t.dims[t.rank++] = x->type.dims[i];
-        else if (keep)
-            t.dims[t.rank++] = 1;
-    }
     if (r == 0) return done(c, o, mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32) ||
         !mk_onnx_in_bool(c, op, "keep_dims", keep))
-        return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 #define REDUCE(fn, kind, since)                                                                    \
@@ -627,7 +578,7 @@ REDUCE(mk_onnx_lower_reduce_sum_square, MK_OP_REDUCE_SUM_SQUARE, 18)
 static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, mk_op_kind k)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_onnx_unsupported(c, n, "bad axis");
@@ -635,27 +586,20 @@ static mk_status argx(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
     int last = (int)mk_onnx_attr_i(n, "select_last_index", 0);
     int64_t dim = x->type.dims[ax];
     if (last && dim < 0) return mk_onnx_unsupported(c, n, "select_last_index on a dynamic axis");
-    mk_type t = mk_type_make(MK_DT_INT32, 0, NULL);
-    for (int i = 0; i < r; i++) {
-        if (i != ax)
-            t.dims[t.rank++] = x->type.dims[i];
-        else if (keep)
-            t.dims[t.rank++] = 1;
-    }
     mk_value *xv = x;
     if (last) {
         /* the last extremum is the first one of the reversed axis, counted from the end */
         mk_op *rv = mk_onnx_op(c, MK_OP_REVERSE, NULL);
         int32_t a32 = ax;
         if (!rv || !mk_onnx_in_mil(c, rv, "x", x) || !mk_onnx_in_i32s(c, rv, "axes", 1, &a32) ||
-            !(xv = mk_onnx_out(c, rv, NULL, &x->type)))
+            !(xv = mk_onnx_out(c, rv, NULL)))
             return fail(c);
     }
     mk_op *op = mk_onnx_op(c, k, last ? NULL : oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", xv) || !mk_onnx_in_i32(c, op, "axis", ax) ||
         !mk_onnx_in_bool(c, op, "keep_dims", keep))
-        return MK_OOM(c->err);
-    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+        return fail(c);
+    mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && last)
         v = mk_onnx_binary(c, MK_OP_SUB, ci32(c, "last_index", (int32_t)(dim - 1)), v, oname(n, 0));
     return done(c, o, v);
@@ -686,17 +630,15 @@ static mk_status cast_to(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, mk_dt
     if (to == x->type.dtype) return done(c, o, x);
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(to)))
-        return MK_OOM(c->err);
-    mk_type t = x->type;
-    t.dtype = to;
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_cast)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     return cast_to(c, n, x, mk_onnx_run_dtype((int)mk_onnx_attr_i(n, "to", 0)), out[0]);
 }
 
@@ -706,7 +648,7 @@ OX_LOWER(mk_onnx_lower_cast_like)
     (void)n_out;
     if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     mk_dtype to = in[1]->type.dtype == MK_DT_INT64 ? MK_DT_INT32 : in[1]->type.dtype;
     if (to != MK_DT_FP32 && to != MK_DT_INT32 && to != MK_DT_BOOL)
         return mk_onnx_unsupported(c, n, "CastLike to an unsupported type");
@@ -718,22 +660,21 @@ OX_LOWER(mk_onnx_lower_where)
     (void)n_in, (void)n_out;
     mk_value *cd = mil(c, in[0]), *a = mil(c, in[1]), *b = mil(c, in[2]);
     mk_type t1, t;
-    if (!cd || !a || !b) return MK_OOM(c->err);
+    if (!cd || !a || !b) return fail(c);
     if (!mk_onnx_bcast(&cd->type, &a->type, &t1) || !mk_onnx_bcast(&t1, &b->type, &t))
         return mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
-    t.dtype = a->type.dtype;
     mk_op *op = mk_onnx_op(c, MK_OP_SELECT, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "cond", cd) || !mk_onnx_in_mil(c, op, "a", a) ||
         !mk_onnx_in_mil(c, op, "b", b))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_cumsum)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     if (n_in < 2 || !in[1] || !in[1]->data)
         return mk_onnx_unsupported(c, n, "axis computed at run time");
     int ax;
@@ -743,8 +684,8 @@ OX_LOWER(mk_onnx_lower_cumsum)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32(c, op, "axis", ax) ||
         !mk_onnx_in_bool(c, op, "exclusive", (int)mk_onnx_attr_i(n, "exclusive", 0)) ||
         !mk_onnx_in_bool(c, op, "reverse", (int)mk_onnx_attr_i(n, "reverse", 0)))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* ---- elementwise ops MIL has no single op for ---- */
@@ -835,7 +776,7 @@ static mk_status inv_hyp(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_va
     mk_op *op = sum ? mk_onnx_op(c, MK_OP_LOG, cosh_ ? oname(n, 0) : NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", sum) || !mk_onnx_in_f32(c, op, "epsilon", 0.0f))
         return fail(c);
-    mk_value *l = mk_onnx_out(c, op, NULL, &x->type);
+    mk_value *l = mk_onnx_out(c, op, NULL);
     if (!cosh_ && l) {
         mk_value *sg = mk_onnx_unary(c, MK_OP_SIGN, x, NULL);
         l = sg ? mk_onnx_binary(c, MK_OP_MUL, sg, l, oname(n, 0)) : NULL;
@@ -868,7 +809,7 @@ OX_LOWER(mk_onnx_lower_celu)
     mk_op *op = xs ? mk_onnx_op(c, MK_OP_ELU, alpha == 1 ? oname(n, 0) : NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", xs) || !mk_onnx_in_f32(c, op, "alpha", 1.0f))
         return fail(c);
-    mk_value *e = mk_onnx_out(c, op, NULL, &x->type);
+    mk_value *e = mk_onnx_out(c, op, NULL);
     if (e && alpha != 1) e = mk_onnx_binary(c, MK_OP_MUL, e, fconst(c, alpha), oname(n, 0));
     return done(c, out[0], e);
 }

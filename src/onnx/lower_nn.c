@@ -1,8 +1,8 @@
 /* Lowering of neural-network ONNX ops to MIL: Conv and ConvTranspose (1-D kept 1-D; the
  * transpose always as pad_type valid plus an explicit slice, never output_shape or
  * asymmetric pads: hazard H3), pooling, batch/instance/layer normalization, Pad, Resize and
- * Upsample (nearest, linear). Shapes are computed here; the recurrent ops live in
- * lower_rnn.c. */
+ * Upsample (nearest, linear). Output types come from src/ir's type rules; the recurrent ops
+ * live in lower_rnn.c. */
 #include <math.h>
 #include <string.h>
 
@@ -113,24 +113,17 @@ OX_LOWER(mk_onnx_lower_conv)
         if (x->type.dims[2 + i] < 0 && strncmp(sp.auto_pad, "SAME", 4) == 0)
             return mk_onnx_unsupported(c, n, "auto_pad SAME on a dynamic dim");
     resolve_auto_pad(&sp, x->type.dims + 2);
-    mk_type t = x->type;
-    t.dims[1] = m;
     for (int i = 0; i < ns; i++) {
         int64_t in_ = x->type.dims[2 + i], ek = (sp.k[i] - 1) * sp.d[i] + 1;
-        if (in_ < 0) {
-            t.dims[2 + i] = MK_DIM_UNKNOWN;
-            continue;
-        }
-        int64_t span = in_ + sp.pb[i] + sp.pe[i] - ek;
-        if (span < 0) return mk_err_set(c->err, MK_EINVAL, "kernel larger than padded input");
-        t.dims[2 + i] = span / sp.s[i] + 1;
+        if (in_ >= 0 && in_ + sp.pb[i] + sp.pe[i] - ek < 0)
+            return mk_err_set(c->err, MK_EINVAL, "kernel larger than padded input");
     }
     mk_op *op = mk_onnx_op(c, MK_OP_CONV, oname(n, 0));
     if (!op || !mk_onnx_in(c, op, "x", in[0]) || !mk_onnx_in(c, op, "weight", w) ||
         (b && !mk_onnx_in(c, op, "bias", b)) || !add_spatial(c, op, &sp, 1, 0) ||
         !mk_onnx_in_i32(c, op, "groups", (int32_t)g))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* ConvTranspose: the full (pad_type valid) output, then a constant crop per side: b0 at the
@@ -203,14 +196,11 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         if (e0[i] < 0) need_pad = 1;
         if (b0[i] != 0 || e0[i] > 0) need_slice = 1;
     }
-    mk_type t = x->type;
-    t.dims[1] = m;
-    for (int i = 0; i < ns; i++) t.dims[2 + i] = full[i];
     int bias_in_op = b && !need_pad;
     mk_op *op = mk_onnx_op(c, MK_OP_CONV_TRANSPOSE, need_pad || need_slice ? NULL : oname(n, 0));
     if (!op || !mk_onnx_in(c, op, "x", in[0]) || !mk_onnx_in(c, op, "weight", w) ||
         (bias_in_op && !mk_onnx_in(c, op, "bias", b)))
-        return MK_OOM(c->err);
+        return fail(c);
     /* pad_type valid: no pad, no output_shape (H3) */
     int32_t s32[MK_MAX_RANK], d32[MK_MAX_RANK], p32[2 * MK_MAX_RANK] = {0};
     for (int i = 0; i < ns; i++) s32[i] = (int32_t)sp.s[i], d32[i] = (int32_t)sp.d[i];
@@ -219,36 +209,32 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         !mk_onnx_in_i32s(c, op, "strides", ns, s32) ||
         !mk_onnx_in_i32s(c, op, "dilations", ns, d32) ||
         !mk_onnx_in_i32(c, op, "groups", (int32_t)g))
-        return MK_OOM(c->err);
-    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+        return fail(c);
+    mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && need_pad) {
         /* output_padding beyond the end: zeros appended, bias added afterwards */
         int32_t pads[2 * MK_MAX_RANK] = {0};
-        mk_type pt = v->type;
         for (int i = 0; i < ns; i++) {
             int64_t extra = e0[i] < 0 ? -e0[i] : 0;
             pads[2 * (2 + i) + 1] = (int32_t)extra;
-            if (pt.dims[2 + i] >= 0) pt.dims[2 + i] += extra;
         }
         mk_op *pop = mk_onnx_op(c, MK_OP_PAD, NULL);
         if (!pop || !mk_onnx_in_mil(c, pop, "x", v) ||
             !mk_onnx_in_i32s(c, pop, "pad", 2 * r, pads) ||
             !mk_onnx_in_str(c, pop, "mode", "constant") ||
             !mk_onnx_in_f32(c, pop, "constant_val", 0.0f))
-            return MK_OOM(c->err);
-        v = mk_onnx_out(c, pop, NULL, &pt);
+            return fail(c);
+        v = mk_onnx_out(c, pop, NULL);
     }
     if (v && need_slice) {
         /* begin b0; end counted from the end (negative) so it holds for any length */
         int32_t bb[MK_MAX_RANK] = {0}, ee[MK_MAX_RANK] = {0}, st[MK_MAX_RANK];
         uint8_t em[MK_MAX_RANK];
-        mk_type ot = v->type;
         for (int i = 0; i < r; i++) st[i] = 1, em[i] = 1;
         for (int i = 0; i < ns; i++) {
             bb[2 + i] = (int32_t)b0[i];
             em[2 + i] = e0[i] <= 0;
             ee[2 + i] = e0[i] > 0 ? (int32_t)-e0[i] : 0;
-            ot.dims[2 + i] = want[i];
         }
         mk_op *sop = mk_onnx_op(c, MK_OP_SLICE_BY_INDEX, b && need_pad ? NULL : oname(n, 0));
         const char *emn = sop ? mk_arena_printf(c->p->arena, "%s_end_mask", sop->name) : NULL;
@@ -256,8 +242,8 @@ OX_LOWER(mk_onnx_lower_conv_transpose)
         if (!sop || !emv || !mk_onnx_in_mil(c, sop, "x", v) ||
             !mk_onnx_in_i32s(c, sop, "begin", r, bb) || !mk_onnx_in_i32s(c, sop, "end", r, ee) ||
             !mk_onnx_in_i32s(c, sop, "stride", r, st) || !mk_onnx_in_mil(c, sop, "end_mask", emv))
-            return MK_OOM(c->err);
-        v = mk_onnx_out(c, sop, NULL, &ot);
+            return fail(c);
+        v = mk_onnx_out(c, sop, NULL);
     }
     if (v && b && !bias_in_op) {
         int64_t bd[MK_MAX_RANK];
@@ -286,7 +272,7 @@ OX_WHY(mk_onnx_why_pool)
 static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *o, int is_max)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ns = r - 2;
     if (ns < 1 || ns > 3) return mk_onnx_unsupported(c, n, "pooling of rank %d", r);
     for (int i = 0; i < r; i++)
@@ -296,14 +282,12 @@ static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
     if (why) return mk_err_set(c->err, MK_EINVAL, "%s", why);
     int ceil_mode = (int)mk_onnx_attr_i(n, "ceil_mode", 0);
     resolve_auto_pad(&sp, x->type.dims + 2);
-    mk_type t = x->type;
     int overhang = 0, asymmetric = 0;
     for (int i = 0; i < ns; i++) {
         int64_t in_ = x->type.dims[2 + i], span = in_ + sp.pb[i] + sp.pe[i] - sp.k[i];
         if (span < 0) return mk_err_set(c->err, MK_EINVAL, "kernel larger than padded input");
         int64_t o_ = ceil_mode ? (span + sp.s[i] - 1) / sp.s[i] + 1 : span / sp.s[i] + 1;
         if (ceil_mode && (o_ - 1) * sp.s[i] >= in_ + sp.pb[i]) o_--;
-        t.dims[2 + i] = o_;
         overhang |= (o_ - 1) * sp.s[i] + sp.k[i] > in_ + sp.pb[i] + sp.pe[i];
         asymmetric |= sp.pb[i] != sp.pe[i];
     }
@@ -316,11 +300,9 @@ static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
          * symmetric pads. Pads become data (a constant-0 pad op), so they count while the
          * overhang is excluded, as in ONNX. */
         int32_t pads[2 * MK_MAX_RANK] = {0};
-        mk_type pt = x->type;
         for (int i = 0; i < ns; i++) {
             pads[2 * i] = (int32_t)sp.pb[i];
             pads[2 * i + 1] = (int32_t)sp.pe[i];
-            pt.dims[2 + i] += sp.pb[i] + sp.pe[i];
             sp.pb[i] = sp.pe[i] = 0;
         }
         mk_op *pop = mk_onnx_op(c, MK_OP_PAD, NULL);
@@ -328,17 +310,17 @@ static mk_status pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, ox_val *
             !mk_onnx_in_i32s(c, pop, "pad", 2 * ns, pads) ||
             !mk_onnx_in_str(c, pop, "mode", "constant") ||
             !mk_onnx_in_f32(c, pop, "constant_val", is_max ? -INFINITY : 0.0f) ||
-            !(x = mk_onnx_out(c, pop, NULL, &pt)))
-            return MK_OOM(c->err);
+            !(x = mk_onnx_out(c, pop, NULL)))
+            return fail(c);
         include_pad = 0;
     }
     mk_op *op = mk_onnx_op(c, is_max ? MK_OP_MAX_POOL : MK_OP_AVG_POOL, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !add_spatial(c, op, &sp, 0, 1) ||
         !mk_onnx_in_bool(c, op, "ceil_mode", ceil_mode))
-        return MK_OOM(c->err);
+        return fail(c);
     if (!is_max && !mk_onnx_in_bool(c, op, "exclude_padding_from_average", !include_pad))
-        return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_max_pool)
@@ -357,17 +339,16 @@ static mk_status global_pool(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
                              mk_op_kind k)
 {
     mk_value *x = mil(c, xin);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (r < 3) return mk_onnx_unsupported(c, n, "rank %d", r);
     int32_t axes[MK_MAX_RANK];
-    mk_type t = x->type;
-    for (int i = 2; i < r; i++) axes[i - 2] = i, t.dims[i] = 1;
+    for (int i = 2; i < r; i++) axes[i - 2] = i;
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", r - 2, axes) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 1))
-        return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_global_avg_pool)
@@ -397,14 +378,14 @@ OX_LOWER(mk_onnx_lower_batch_norm)
     (void)n_out;
     if (n_in < 5) return mk_onnx_unsupported(c, n, "needs 5 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     float eps = mk_onnx_attr_f(n, "epsilon", 1e-5f);
     mk_value *xv = x;
     if (r == 2) {
         int64_t d3[3] = {x->type.dims[0], x->type.dims[1], 1};
         xv = mk_onnx_reshape(c, x, 3, d3, NULL);
-        if (!xv) return MK_OOM(c->err);
+        if (!xv) return fail(c);
     } else if (r < 2 || r > 5) {
         return mk_onnx_unsupported(c, n, "rank %d", r);
     }
@@ -412,8 +393,8 @@ OX_LOWER(mk_onnx_lower_batch_norm)
     if (!op || !mk_onnx_in_mil(c, op, "x", xv) || !mk_onnx_in(c, op, "mean", in[3]) ||
         !mk_onnx_in(c, op, "variance", in[4]) || !mk_onnx_in(c, op, "gamma", in[1]) ||
         !mk_onnx_in(c, op, "beta", in[2]) || !mk_onnx_in_f32(c, op, "epsilon", eps))
-        return MK_OOM(c->err);
-    mk_value *v = mk_onnx_out(c, op, NULL, &xv->type);
+        return fail(c);
+    mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && r == 2) v = mk_onnx_reshape(c, v, 2, x->type.dims, oname(n, 0));
     return done(c, out[0], v);
 }
@@ -423,15 +404,15 @@ OX_LOWER(mk_onnx_lower_instance_norm)
     (void)n_out;
     if (n_in < 3) return mk_onnx_unsupported(c, n, "needs 3 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (r < 3 || r > 4) return mk_onnx_unsupported(c, n, "rank %d (MIL instance_norm: 3 or 4)", r);
     mk_op *op = mk_onnx_op(c, MK_OP_INSTANCE_NORM, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in(c, op, "gamma", in[1]) ||
         !mk_onnx_in(c, op, "beta", in[2]) ||
         !mk_onnx_in_f32(c, op, "epsilon", mk_onnx_attr_f(n, "epsilon", 1e-5f)))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_WHY(mk_onnx_why_layer_norm)
@@ -445,13 +426,11 @@ OX_WHY(mk_onnx_why_layer_norm)
 static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
                                   const int32_t *axes, int na, float eps, ox_val **out, int n_out)
 {
-    mk_type t = x->type;
-    for (int i = 0; i < na; i++) t.dims[axes[i]] = 1;
     mk_op *op = mk_onnx_op(c, MK_OP_REDUCE_MEAN, oname(n, 1));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", na, axes) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 1))
-        return MK_OOM(c->err);
-    mk_value *mean = mk_onnx_out(c, op, NULL, &t);
+        return fail(c);
+    mk_value *mean = mk_onnx_out(c, op, NULL);
     if (!mean) return fail(c);
     if (n_out > 1 && oname(n, 1)) mk_onnx_set(out[1], mean);
     if (n_out < 3 || !oname(n, 2)) return MK_OK;
@@ -461,11 +440,11 @@ static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value 
     if (!vop || !mk_onnx_in_mil(c, vop, "x", sq) || !mk_onnx_in_i32s(c, vop, "axes", na, axes) ||
         !mk_onnx_in_bool(c, vop, "keep_dims", 1))
         return fail(c);
-    mk_value *var = mk_onnx_out(c, vop, NULL, &t);
+    mk_value *var = mk_onnx_out(c, vop, NULL);
     mk_op *rop = var ? mk_onnx_op(c, MK_OP_RSQRT, oname(n, 2)) : NULL;
     if (!rop || !mk_onnx_in_mil(c, rop, "x", var) || !mk_onnx_in_f32(c, rop, "epsilon", eps))
         return fail(c);
-    mk_value *inv = mk_onnx_out(c, rop, NULL, &t);
+    mk_value *inv = mk_onnx_out(c, rop, NULL);
     if (!inv) return fail(c);
     mk_onnx_set(out[2], inv);
     return MK_OK;
@@ -474,7 +453,7 @@ static mk_status layer_norm_stats(ox_ctx *c, const Onnx__NodeProto *n, mk_value 
 OX_LOWER(mk_onnx_lower_layer_norm)
 {
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t a = mk_onnx_attr_i(n, "axis", -1);
     if (a < 0) a += r;
@@ -496,8 +475,8 @@ OX_LOWER(mk_onnx_lower_layer_norm)
         (exact && g && !mk_onnx_in(c, op, "gamma", g)) ||
         (exact && b && !mk_onnx_in(c, op, "beta", b)) ||
         !mk_onnx_in_f32(c, op, "epsilon", mk_onnx_attr_f(n, "epsilon", 1e-5f)))
-        return MK_OOM(c->err);
-    mk_value *v = mk_onnx_out(c, op, NULL, &x->type);
+        return fail(c);
+    mk_value *v = mk_onnx_out(c, op, NULL);
     if (!exact && v && g) v = mk_onnx_binary(c, MK_OP_MUL, v, mil(c, g), b ? NULL : oname(n, 0));
     if (!exact && v && b) v = mk_onnx_binary(c, MK_OP_ADD, v, mil(c, b), oname(n, 0));
     if (!exact && v && !g && !b) v = mk_onnx_unary(c, MK_OP_IDENTITY, v, oname(n, 0));
@@ -520,7 +499,7 @@ OX_LOWER(mk_onnx_lower_pad)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     const char *mode = mk_onnx_attr_s(c, n, "mode", "constant");
     int64_t pads[2 * MK_MAX_RANK];
@@ -562,7 +541,6 @@ OX_LOWER(mk_onnx_lower_pad)
         }
     }
     int32_t p32[2 * MK_MAX_RANK];
-    mk_type t = x->type;
     for (int i = 0; i < r; i++) {
         if (pads[i] < 0 || pads[r + i] < 0) return mk_onnx_unsupported(c, n, "negative pads");
         if (pads[i] > INT32_MAX || pads[r + i] > INT32_MAX)
@@ -575,14 +553,13 @@ OX_LOWER(mk_onnx_lower_pad)
             return mk_err_set(c->err, MK_EINVAL, "reflect pad larger than the axis");
         p32[2 * i] = (int32_t)pads[i];
         p32[2 * i + 1] = (int32_t)pads[r + i];
-        if (t.dims[i] >= 0) t.dims[i] += pads[i] + pads[r + i];
     }
     mk_op *op = mk_onnx_op(c, MK_OP_PAD, oname(n, 0));
     const char *mm = !strcmp(mode, "edge") ? "replicate" : mode;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "pad", 2 * r, p32) ||
         !mk_onnx_in_str(c, op, "mode", mm) || !mk_onnx_in_f32(c, op, "constant_val", cval))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* ---- Resize / Upsample ---- */
@@ -713,12 +690,10 @@ static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             return mk_onnx_unsupported(c, n, "%s resize of %lld to %lld: weight matrix too large",
                                        mode, (long long)in, (long long)od[a]);
         float *w = mk_onnx_weight_alloc(c, cells * sizeof *w);
-        if (!w) return MK_OOM(c->err);
+        if (!w) return fail(c);
         resize_weights(c, n, mode, ct, in, od[a], (double)s[a], w);
         int64_t wd[2] = {od[a], in};
         mk_value *wv = mk_onnx_cf32_own(c, "resize_weights", 2, wd, w);
-        mk_type t = v->type;
-        t.dims[a] = od[a];
         mk_op *op = wv ? mk_onnx_op(c, MK_OP_MATMUL, a == last ? oname(n, 0) : NULL) : NULL;
         int along_h = a == r - 2;
         /* H: W @ x; W (last axis): x @ W^T */
@@ -726,8 +701,8 @@ static mk_status resize_matrix(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             !mk_onnx_in_mil(c, op, "y", along_h ? v : wv) ||
             !mk_onnx_in_bool(c, op, "transpose_x", 0) ||
             !mk_onnx_in_bool(c, op, "transpose_y", !along_h))
-            return MK_OOM(c->err);
-        v = mk_onnx_out(c, op, NULL, &t);
+            return fail(c);
+        v = mk_onnx_out(c, op, NULL);
     }
     return done(c, o, v);
 }
@@ -759,15 +734,12 @@ static mk_status resize_dynamic(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x
                                    "nearest %s/%s on a flexible shape is not plain "
                                    "repetition",
                                    ct, nmode);
-    mk_type t = x->type;
-    for (int i = 2; i < 4; i++)
-        if (t.dims[i] >= 0) t.dims[i] *= (int64_t)sc[i];
     mk_op *op = mk_onnx_op(c, MK_OP_UPSAMPLE_NEAREST_NEIGHBOR, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_f32(c, op, "scale_factor_height", sh) ||
         !mk_onnx_in_f32(c, op, "scale_factor_width", sw))
-        return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, const float *sc,
@@ -829,11 +801,8 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
     if (r == 3) {
         int64_t d4[4] = {1, x->type.dims[0], x->type.dims[1], x->type.dims[2]};
         xv = mk_onnx_reshape(c, x, 4, d4, NULL);
-        if (!xv) return MK_OOM(c->err);
+        if (!xv) return fail(c);
     }
-    mk_type t = xv->type;
-    t.dims[2] = od[r - 2];
-    t.dims[3] = od[r - 1];
     mk_op *op;
     const char *nm = r == 3 ? NULL : oname(n, 0);
     if (!strcmp(mode, "nearest")) {
@@ -841,7 +810,7 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
         if (!op || !mk_onnx_in_mil(c, op, "x", xv) ||
             !mk_onnx_in_f32(c, op, "scale_factor_height", sh) ||
             !mk_onnx_in_f32(c, op, "scale_factor_width", sw))
-            return MK_OOM(c->err);
+            return fail(c);
     } else {
         const char *sm;
         if (!strcmp(ct, "align_corners"))
@@ -855,9 +824,9 @@ static mk_status resize_common(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x,
             !mk_onnx_in_i32(c, op, "target_size_height", (int32_t)od[r - 2]) ||
             !mk_onnx_in_i32(c, op, "target_size_width", (int32_t)od[r - 1]) ||
             !mk_onnx_in_str(c, op, "sampling_mode", sm))
-            return MK_OOM(c->err);
+            return fail(c);
     }
-    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+    mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && r == 3) v = mk_onnx_reshape(c, v, 3, od, oname(n, 0));
     return done(c, o, v);
 }
@@ -866,7 +835,7 @@ OX_LOWER(mk_onnx_lower_resize)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     ox_val *scales = NULL, *sizes = NULL;
     if (c->opset < 11)
@@ -900,7 +869,7 @@ OX_LOWER(mk_onnx_lower_upsample)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     float sc[MK_MAX_RANK];
     if (c->opset < 9) {
@@ -926,7 +895,7 @@ OX_LOWER(mk_onnx_lower_lrn)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t size = mk_onnx_attr_i(n, "size", 0);
     float alpha = mk_onnx_attr_f(n, "alpha", 1e-4f), beta = mk_onnx_attr_f(n, "beta", 0.75f);
@@ -940,7 +909,7 @@ OX_LOWER(mk_onnx_lower_lrn)
     for (int i = 2; i < r; i++) rest *= x->type.dims[i];
     if (C > 4096) return mk_onnx_unsupported(c, n, "%lld channels", (long long)C);
     float *band = mk_onnx_weight_alloc(c, (size_t)(C * C) * sizeof *band);
-    if (!band) return MK_OOM(c->err);
+    if (!band) return fail(c);
     int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
     for (int64_t i = 0; i < C; i++)
         for (int64_t j = 0; j < C; j++)
@@ -953,7 +922,7 @@ OX_LOWER(mk_onnx_lower_lrn)
     if (!mm || !mk_onnx_in_mil(c, mm, "x", bv) || !mk_onnx_in_mil(c, mm, "y", sq) ||
         !mk_onnx_in_bool(c, mm, "transpose_x", 0) || !mk_onnx_in_bool(c, mm, "transpose_y", 0))
         return fail(c);
-    mk_value *s = mk_onnx_out(c, mm, NULL, &x3->type);
+    mk_value *s = mk_onnx_out(c, mm, NULL);
     mk_value *base =
         s ? mk_onnx_binary(c, MK_OP_ADD, s, mk_onnx_cf32(c, "lrn_bias", 0, NULL, &bias), NULL)
           : NULL;
@@ -970,7 +939,7 @@ OX_LOWER(mk_onnx_lower_mvn)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
     const int64_t *av;
@@ -980,13 +949,11 @@ OX_LOWER(mk_onnx_lower_mvn)
     int32_t axes[MK_MAX_RANK];
     int flag[MK_MAX_RANK] = {0};
     if (na < 1 || na > r) return mk_err_set(c->err, MK_EINVAL, "bad axes");
-    mk_type t = x->type;
     for (int i = 0; i < na; i++) {
         int64_t a = av[i] < 0 ? av[i] + r : av[i];
         if (a < 0 || a >= r || flag[a]) return mk_err_set(c->err, MK_EINVAL, "bad axes");
         flag[a] = 1;
         axes[i] = (int32_t)a;
-        t.dims[a] = 1;
     }
     mk_value *m = NULL, *m2 = NULL, *sq = mk_onnx_binary(c, MK_OP_MUL, x, x, NULL);
     for (int k = 0; k < 2 && sq; k++) {
@@ -994,7 +961,7 @@ OX_LOWER(mk_onnx_lower_mvn)
         if (!op || !mk_onnx_in_mil(c, op, "x", k ? sq : x) ||
             !mk_onnx_in_i32s(c, op, "axes", na, axes) || !mk_onnx_in_bool(c, op, "keep_dims", 1))
             return fail(c);
-        *(k ? &m2 : &m) = mk_onnx_out(c, op, NULL, &t);
+        *(k ? &m2 : &m) = mk_onnx_out(c, op, NULL);
         if (!(k ? m2 : m)) return fail(c);
     }
     float eps = 1e-9f;

@@ -122,9 +122,7 @@ static mk_value *cast(ox_ctx *c, mk_value *x, mk_dtype to, const char *name)
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_str(c, op, "dtype", mk_dtype_name(to)))
         return NULL;
-    mk_type t = x->type;
-    t.dtype = to;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *bin(ox_ctx *c, mk_op_kind k, mk_value *x, mk_value *y)
@@ -210,7 +208,7 @@ static mk_value *fake_q(ox_ctx *c, mk_value *x, mk_value *s, mk_value *z, double
     if (!op || !mk_onnx_in_mil(c, op, "x", r) || !mk_onnx_in_f32(c, op, "alpha", (float)lo) ||
         !mk_onnx_in_f32(c, op, "beta", (float)hi))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &r->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* ---- QuantizeLinear ---- */
@@ -223,13 +221,13 @@ OX_LOWER(mk_onnx_lower_quantize_linear)
     double lo, hi;
     if (!qrange(et, &lo, &hi)) return mk_onnx_unsupported(c, n, "quantized type %d", et);
     ax = 0;
-    if (mk_onnx_numel(&s->type) != 1 && !quant_axis(c, n, r, &ax)) return MK_EINVAL;
+    if (mk_onnx_numel(&s->type) != 1 && !quant_axis(c, n, r, &ax)) return fail(c);
     if (mk_onnx_numel(&s->type) != 1 && mk_onnx_numel(&s->type) != (size_t)x->type.dims[ax])
         return mk_err_set(c->err, MK_EINVAL, "%s: scale length does not match axis", c->file);
     if (x->data && s->data && (!z || z->data)) {
         size_t m = mk_onnx_numel(&x->type);
         int64_t *q = mk_onnx_weight_alloc(c, m * sizeof *q + 1);
-        if (!q) return MK_OOM(c->err);
+        if (!q) return fail(c);
         int per = mk_onnx_numel(&s->type) > 1;
         for (size_t i = 0; i < m; i++) {
             size_t ch = per ? chan(&x->type, ax, i) : 0;
@@ -244,7 +242,7 @@ OX_LOWER(mk_onnx_lower_quantize_linear)
         return MK_OK;
     }
     mk_value *xv = mk_onnx_mil(c, x);
-    if (!xv) return MK_OOM(c->err);
+    if (!xv) return fail(c);
     if (xv->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
     int pax = mk_onnx_numel(&s->type) > 1 ? ax : 0;
     mk_value *sv = param(c, s, pax, r), *zv = z ? param(c, z, pax, r) : NULL;
@@ -253,7 +251,7 @@ OX_LOWER(mk_onnx_lower_quantize_linear)
     mk_status st = done(c, out[0], qf ? cast(c, qf, MK_DT_INT32, oname(n, 0)) : NULL);
     if (st != MK_OK) return st;
     ox_qsrc *qs = mk_arena_alloc(c->p->arena, sizeof *qs);
-    if (!qs) return MK_OOM(c->err);
+    if (!qs) return fail(c);
     *qs = (ox_qsrc){xv, qf, s, z, mk_onnx_numel(&s->type) > 1 ? ax : -1, et};
     out[0]->qsrc = qs;
     return MK_OK;
@@ -297,7 +295,7 @@ static mk_value *constexpr_dq(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox
     unsigned char *q = mk_onnx_weight_alloc(c, m);
     unsigned char *zq = mk_arena_alloc(p->arena, nch);
     float *sc = mk_arena_array(p->arena, nch, sizeof *sc);
-    if (!q || !zq || !sc) return MK_OOM(c->err), NULL;
+    if (!q || !zq || !sc) return fail(c), NULL;
     for (size_t i = 0; i < m; i++) {
         int64_t v = mk_onnx_cget_i(x, i);
         q[i] = (unsigned char)(qd == MK_DT_INT8 ? (uint8_t)(int8_t)v : (uint8_t)v);
@@ -320,12 +318,12 @@ static mk_value *constexpr_dq(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox
         op = mk_onnx_op(c, MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE, oname(n, 0));
         mk_value *sv = mk_ir_const_value(p, &st, sc, nch * 4, 1);
         mk_value *zv = z ? mk_ir_const_value(p, &zt, zq, nch, 1) : NULL;
-        if (!op || !qv || !sv || (z && !zv)) return MK_OOM(c->err), NULL;
+        if (!op || !qv || !sv || (z && !zv)) return fail(c), NULL;
         qv->is_inline = sv->is_inline = 1;
         if (zv) zv->is_inline = 1;
         if (!mk_ir_op_add_input(p, op, "data", qv) || !mk_ir_op_add_input(p, op, "scale", sv) ||
             (zv && !mk_ir_op_add_input(p, op, "offset", zv)))
-            return MK_OOM(c->err), NULL;
+            return fail(c), NULL;
     } else {
         mk_type st = mk_type_make(MK_DT_FP32, per, &len), zt = mk_type_make(qd, per, &len);
         mk_type at = mk_type_scalar(MK_DT_INT32);
@@ -337,11 +335,9 @@ static mk_value *constexpr_dq(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox
         if (!op || !qv || !sv || !zv || !av || !mk_ir_op_add_attr(p, op, "quantized_data", qv) ||
             !mk_ir_op_add_attr(p, op, "zero_point", zv) || !mk_ir_op_add_attr(p, op, "scale", sv) ||
             !mk_ir_op_add_attr(p, op, "axis", av))
-            return MK_OOM(c->err), NULL;
+            return fail(c), NULL;
     }
-    mk_type ot = x->type;
-    ot.dtype = MK_DT_FP32;
-    return mk_onnx_out(c, op, NULL, &ot);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* MIL quantize -> dequantize (iOS17+) for a Q->DQ pair with constant int8/uint8 params. */
@@ -368,14 +364,12 @@ static mk_value *mil_qdq(ox_ctx *c, const ox_qsrc *q)
         (per && !mk_onnx_in_i32(c, qo, "axis", q->axis)) ||
         !mk_onnx_in_str(c, qo, "output_dtype", mk_dtype_name(qd)))
         return NULL;
-    mk_type t = q->x->type;
-    t.dtype = qd;
-    mk_value *qv = mk_onnx_out(c, qo, NULL, &t);
+    mk_value *qv = mk_onnx_out(c, qo, NULL);
     mk_op *dq = qv ? mk_onnx_op(c, MK_OP_DEQUANTIZE, NULL) : NULL;
     if (!dq || !mk_onnx_in_mil(c, dq, "input", qv) || !mk_onnx_in_mil(c, dq, "zero_point", zv) ||
         !mk_onnx_in_mil(c, dq, "scale", sv) || (per && !mk_onnx_in_i32(c, dq, "axis", q->axis)))
         return NULL;
-    return mk_onnx_out(c, dq, NULL, &q->x->type);
+    return mk_onnx_out(c, dq, NULL);
 }
 
 static int same_param(const ox_val *a, const ox_val *b)
@@ -397,7 +391,7 @@ OX_LOWER(mk_onnx_lower_dequantize_linear)
     int r = x->type.rank, ax, et = quant_elem(c, n, x, z, 1);
     size_t nch = mk_onnx_numel(&s->type);
     ax = 0;
-    if (nch != 1 && !quant_axis(c, n, r, &ax)) return MK_EINVAL;
+    if (nch != 1 && !quant_axis(c, n, r, &ax)) return fail(c);
     if (nch != 1 && (r == 0 || nch != (size_t)x->type.dims[ax]))
         return mk_err_set(c->err, MK_EINVAL, "%s: scale length does not match axis", c->file);
     int per = nch > 1;
@@ -407,9 +401,9 @@ OX_LOWER(mk_onnx_lower_dequantize_linear)
             weight_only(c, oname(n, 0)))
             return done(c, out[0], constexpr_dq(c, n, x, s, z, ax, et));
         size_t nb;
-        if (!mk_mul_size(m, sizeof(float), &nb)) return MK_OOM(c->err);
+        if (!mk_mul_size(m, sizeof(float), &nb)) return fail(c);
         float *w = mk_onnx_weight_alloc(c, nb + 1);
-        if (!w) return MK_OOM(c->err);
+        if (!w) return fail(c);
         for (size_t i = 0; i < m; i++) {
             size_t ch = per ? chan(&x->type, ax, i) : 0;
             w[i] = (float)(mk_onnx_cget_i(x, i) - (int64_t)pget(z, ch)) * (float)pget(s, ch);
@@ -450,8 +444,7 @@ static mk_value *reduce_all(ox_ctx *c, mk_op_kind k, mk_value *x)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || (r && !mk_onnx_in_i32s(c, op, "axes", r, axes)) ||
         !mk_onnx_in_bool(c, op, "keep_dims", 0))
         return NULL;
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 OX_LOWER(mk_onnx_lower_dynamic_quantize_linear)
@@ -519,21 +512,17 @@ static mk_value *matmul_f(ox_ctx *c, ox_val *a, ox_val *b)
         mk_err_set(c->err, MK_EUNSUPPORTED, "%s: integer matmul of a vector", c->file);
         return NULL;
     }
-    mk_type t;
-    mk_type ba = x->type, bb = y->type;
+    mk_type bt, ba = x->type, bb = y->type;
     ba.rank -= 2, bb.rank -= 2;
-    if (!mk_onnx_bcast(&ba, &bb, &t) || t.rank + 2 > MK_MAX_RANK) {
+    if (!mk_onnx_bcast(&ba, &bb, &bt) || bt.rank + 2 > MK_MAX_RANK) {
         mk_err_set(c->err, MK_EINVAL, "%s: matmul shapes do not match", c->file);
         return NULL;
     }
-    t.dtype = MK_DT_FP32;
-    t.dims[t.rank++] = x->type.dims[x->type.rank - 2];
-    t.dims[t.rank++] = y->type.dims[y->type.rank - 1];
     mk_op *op = mk_onnx_op(c, MK_OP_MATMUL, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "y", y) ||
         !mk_onnx_in_bool(c, op, "transpose_x", 0) || !mk_onnx_in_bool(c, op, "transpose_y", 0))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *conv_f(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *w, ox_val *b)
@@ -561,7 +550,7 @@ static mk_status requant(ox_ctx *c, const Onnx__NodeProto *n, mk_value *acc, ox_
     if (nb > 1 && (b_axis >= r || (size_t)acc->type.dims[b_axis] != nb))
         return mk_onnx_unsupported(c, n, "weight scale length");
     float *k = mk_arena_array(c->p->arena, nb, sizeof *k);
-    if (!k) return MK_OOM(c->err);
+    if (!k) return fail(c);
     for (size_t i = 0; i < nb; i++)
         k[i] = (float)pget(sa, 0) * (float)pget(sb, i) / (float)pget(sy, 0);
     mk_type kt = mk_type_make(MK_DT_FP32, 0, NULL);
@@ -608,7 +597,7 @@ OX_LOWER(mk_onnx_lower_qlinear_conv)
     if (n_in > 8 && in[8]) {
         if (!in[8]->data) return mk_onnx_unsupported(c, n, "bias must be constant");
         b = centered(c, in[8], NULL, 0);
-        if (!b) return MK_OOM(c->err);
+        if (!b) return fail(c);
     }
     return requant(c, n, conv_f(c, n, x, w, b), in[1], in[4], in[6], in[7], 1, out[0]);
 }

@@ -162,7 +162,7 @@ static mk_value *fop(ox_ctx *c, mk_op_kind k, mk_value *x, int np, const char *p
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || (np > 0 && !mk_onnx_in_f32(c, op, p1, v1)) ||
         (np > 1 && !mk_onnx_in_f32(c, op, p2, v2)))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &x->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *scalar(ox_ctx *c, float v)
@@ -190,7 +190,7 @@ static mk_value *act(ox_ctx *c, const ract *a, mk_value *x)
         if (!op || !mk_onnx_in_mil(c, op, "cond", gt) || !mk_onnx_in_mil(c, op, "a", x) ||
             !mk_onnx_in_mil(c, op, "b", z))
             return NULL;
-        return mk_onnx_out(c, op, NULL, &x->type);
+        return mk_onnx_out(c, op, NULL);
     }
     }
 }
@@ -210,9 +210,7 @@ static int split(ox_ctx *c, mk_value *x, int axis, int n, const int32_t *sizes, 
         !mk_onnx_in_i32(c, op, "axis", axis))
         return 0;
     for (int i = 0; i < n; i++) {
-        mk_type t = x->type;
-        t.dims[axis] = sizes[i];
-        if (!(outs[i] = mk_onnx_out(c, op, NULL, &t))) return 0;
+        if (!(outs[i] = mk_onnx_out(c, op, NULL))) return 0;
     }
     return 1;
 }
@@ -230,13 +228,7 @@ static mk_value *axes_op(ox_ctx *c, mk_op_kind k, mk_value *x, int32_t axis)
     mk_op *op = x ? mk_onnx_op(c, k, NULL) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", 1, &axis))
         return NULL;
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    for (int i = 0; i < x->type.rank; i++) {
-        if (i == axis && k == MK_OP_EXPAND_DIMS) t.dims[t.rank++] = 1;
-        if (i != axis || k == MK_OP_EXPAND_DIMS) t.dims[t.rank++] = x->type.dims[i];
-    }
-    if (axis == x->type.rank && k == MK_OP_EXPAND_DIMS) t.dims[t.rank++] = 1;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *stack(ox_ctx *c, mk_value **v, int n, int32_t axis)
@@ -247,10 +239,7 @@ static mk_value *stack(ox_ctx *c, mk_value **v, int n, int32_t axis)
     for (int i = 0; i < n; i++)
         if (!v[i] || !mk_onnx_in_mil(c, op, "values", v[i])) return NULL;
     if (!mk_onnx_in_i32(c, op, "axis", axis)) return NULL;
-    mk_type t = mk_type_make(v[0]->type.dtype, 0, NULL);
-    for (int i = 0, j = 0; i <= v[0]->type.rank; i++)
-        t.dims[t.rank++] = i == axis ? n : v[0]->type.dims[j++];
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 static mk_value *concat2(ox_ctx *c, mk_value *a, mk_value *b, int32_t axis)
@@ -259,9 +248,7 @@ static mk_value *concat2(ox_ctx *c, mk_value *a, mk_value *b, int32_t axis)
     if (!op || !mk_onnx_in_mil(c, op, "values", a) || !mk_onnx_in_mil(c, op, "values", b) ||
         !mk_onnx_in_i32(c, op, "axis", axis) || !mk_onnx_in_bool(c, op, "interleave", 0))
         return NULL;
-    mk_type t = a->type;
-    t.dims[axis] += b->type.dims[axis];
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* Row d of a [D, ...] value, without the leading axis. */
@@ -298,9 +285,7 @@ static mk_value *lin(ox_ctx *c, mk_value *x, mk_value *w, mk_value *b)
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", w) ||
         (b && !mk_onnx_in_mil(c, op, "bias", b)))
         return NULL;
-    mk_type t = x->type;
-    t.dims[t.rank - 1] = w->type.dims[0];
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* Peephole j (ONNX order i, o, f) of direction d as a [H] or [1, H] value. */
@@ -322,8 +307,7 @@ static mk_value *peephole(rctx *r, int d, int j)
     if (!op || !mk_onnx_in_mil(c, op, "x", pv) || !mk_onnx_in_i32s(c, op, "begin", 2, b32) ||
         !mk_onnx_in_i32s(c, op, "end", 2, e32))
         return NULL;
-    mk_type t = mk_type_make(MK_DT_FP32, 2, (int64_t[]){1, H});
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* select(cond, a, b) with cond [B, 1] */
@@ -333,7 +317,7 @@ static mk_value *sel(ox_ctx *c, mk_value *cond, mk_value *a, mk_value *b)
     if (!op || !mk_onnx_in_mil(c, op, "cond", cond) || !mk_onnx_in_mil(c, op, "a", a) ||
         !mk_onnx_in_mil(c, op, "b", b))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &a->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* One direction unrolled over the sequence: ys[t] for every t, final h (and c). */
@@ -378,9 +362,7 @@ static int unroll_dir(rctx *r, mk_value *x, int d, mk_value *h, mk_value *cs, mk
                 !mk_onnx_in_i32s(c, op, "begin", 3, b32) ||
                 !mk_onnx_in_i32s(c, op, "end", 3, e32) || !mk_onnx_in_mil(c, op, "end_mask", emv))
                 return 0;
-            mk_type t = xw->type;
-            t.dims[0] = k;
-            if (!(part = mk_onnx_out(c, op, NULL, &t))) return 0;
+            if (!(part = mk_onnx_out(c, op, NULL))) return 0;
         }
         if (k == 1) {
             pieces[0] = part;
@@ -598,18 +580,16 @@ static int native_op(rctx *r, mk_value *x, mk_value *h0, mk_value *c0, int d0, i
         (lstm && !mk_onnx_in_str(c, op, "cell_activation", "tanh")) ||
         !mk_onnx_in_str(c, op, "activation", mil_act(s->act[d0][s->n_act - 1].fn)))
         return 0;
-    mk_type ty = mk_type_make(MK_DT_FP32, 3, (int64_t[]){S, B, nd * H});
-    mk_type th = mk_type_make(MK_DT_FP32, 2, (int64_t[]){B, nd * H});
-    *y = mk_onnx_out(c, op, NULL, &ty);
-    *yh = *y ? mk_onnx_out(c, op, NULL, &th) : NULL;
-    *yc = *yh && lstm ? mk_onnx_out(c, op, NULL, &th) : NULL;
+    *y = mk_onnx_out(c, op, NULL);
+    *yh = *y ? mk_onnx_out(c, op, NULL) : NULL;
+    *yc = *yh && lstm ? mk_onnx_out(c, op, NULL) : NULL;
     if (!*yh || (lstm && !*yc)) return 0;
     if (strcmp(dir, "reverse") || S == 1) return 1;
     /* MIL's reverse direction emits steps in processing order; ONNX aligns them with X */
     mk_op *rv = mk_onnx_op(c, MK_OP_REVERSE, NULL);
     int32_t a0 = 0;
     return rv && mk_onnx_in_mil(c, rv, "x", *y) && mk_onnx_in_i32s(c, rv, "axes", 1, &a0) &&
-           (*y = mk_onnx_out(c, rv, NULL, &ty)) != NULL;
+           (*y = mk_onnx_out(c, rv, NULL)) != NULL;
 }
 
 /* MIL [S, B, D*H] -> [S, D, B, H]; [B, D*H] -> [D, B, H]. */
@@ -711,7 +691,7 @@ static mk_status recurrent(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int
             return mk_err_set(c->err, MK_EINVAL, "sequence_lens must have %lld entries",
                               (long long)Bt);
         int full = 1;
-        if (!(lens = mk_arena_array(c->p->arena, (size_t)Bt, sizeof *lens))) return MK_OOM(c->err);
+        if (!(lens = mk_arena_array(c->p->arena, (size_t)Bt, sizeof *lens))) return fail(c);
         for (int64_t b = 0; b < Bt; b++) {
             lens[b] = mk_onnx_cget_i(L, (size_t)b);
             if (lens[b] < 0 || lens[b] > S)

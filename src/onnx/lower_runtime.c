@@ -66,28 +66,24 @@ OX_LOWER(mk_onnx_lower_constant_of_shape)
                                              "run-time shape must be an int vector of"
                                              " static length (at most %d)",
                                              MK_MAX_RANK)
-                       : MK_OOM(c->err);
+                       : fail(c);
     }
     const char *why;
     mk_value *v = fill_value(c, n, &why);
     if (!v) {
         if (c->err->code) return c->err->code;
-        return why ? mk_onnx_unsupported(c, n, "%s", why) : MK_OOM(c->err);
+        return why ? mk_onnx_unsupported(c, n, "%s", why) : fail(c);
     }
     /* tile of a [1, ..., 1] constant by the run-time shape: fill without fill (H4) */
-    mk_type t = mk_type_make(v->type.dtype, len, NULL), ct = t;
-    const ox_kd *kd = in[0]->kd && in[0]->kd->n == len ? in[0]->kd : NULL;
-    for (int i = 0; i < len; i++) {
-        ct.dims[i] = 1;
-        t.dims[i] = kd && kd->v[i] >= 0 ? kd->v[i] : MK_DIM_UNKNOWN;
-    }
+    mk_type ct = mk_type_make(v->type.dtype, len, NULL);
+    for (int i = 0; i < len; i++) ct.dims[i] = 1;
     mk_value *one = len ? mk_ir_const(c->p, c->blk, "fill_value", &ct, v->cst->data,
                                       (size_t)mk_dtype_bits(ct.dtype) / 8, 0)
                         : v;
     mk_op *op = one ? mk_onnx_op(c, MK_OP_TILE, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", one) || !mk_onnx_in_mil(c, op, "reps", s))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* A Range bound as a MIL scalar: rank-1 single-element values are reshaped to rank 0.
@@ -118,7 +114,7 @@ static int range_bounded(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, mk_st
     int64_t cnt = hi > s0 ? (hi - s0 + d - 1) / d : 0;
     if (cnt > 65536) return 0; /* a constant that large is no better than range_1d */
     int32_t *vals = mk_arena_array(c->p->arena, (size_t)(cnt ? cnt : 1), sizeof *vals);
-    if (!vals) return *st = MK_OOM(c->err), 1;
+    if (!vals) return *st = fail(c), 1;
     for (int64_t i = 0; i < cnt; i++) vals[i] = (int32_t)(s0 + i * d);
     mk_type ct = mk_type_make(MK_DT_INT32, 1, &cnt);
     mk_value *all = mk_ir_const(c->p, c->blk, "range_values", &ct, vals, (size_t)cnt * 4, 1);
@@ -141,9 +137,7 @@ static int range_bounded(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, mk_st
     if (!op || !mk_onnx_in_mil(c, op, "x", all) || !mk_onnx_in_i32s(c, op, "begin", 1, &b0) ||
         !mk_onnx_in_mil(c, op, "size", sz))
         return *st = fail(c), 1;
-    int64_t u = MK_DIM_UNKNOWN;
-    mk_type t = mk_type_make(MK_DT_INT32, 1, &u);
-    *st = done(c, o, mk_onnx_out(c, op, NULL, &t));
+    *st = done(c, o, mk_onnx_out(c, op, NULL));
     return 1;
 }
 
@@ -172,12 +166,10 @@ OX_LOWER(mk_onnx_lower_range)
     if (v[1]->type.dtype != dt || v[2]->type.dtype != dt)
         return mk_onnx_unsupported(c, n, "start, limit and delta types differ");
     mk_op *op = mk_onnx_op(c, MK_OP_RANGE_1D, oname(n, 0));
-    if (!op) return MK_OOM(c->err);
+    if (!op) return fail(c);
     for (int i = 0; i < 3; i++)
-        if (!mk_onnx_in_mil(c, op, names[i], v[i])) return MK_OOM(c->err);
-    int64_t d = MK_DIM_UNKNOWN;
-    mk_type t = mk_type_make(dt, 1, &d);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        if (!mk_onnx_in_mil(c, op, names[i], v[i])) return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* NonZero of a run-time tensor: MIL non_zero gives [N, rank]; ONNX wants [rank, N]. */
@@ -189,14 +181,11 @@ OX_LOWER(mk_onnx_lower_non_zero)
     if (x->type.rank == MK_RANK_UNKNOWN) return mk_onnx_unsupported(c, n, "input of unknown rank");
     if (x->type.rank == 0) {
         int64_t one = 1;
-        if (!(x = mk_onnx_reshape(c, x, 1, &one, NULL))) return MK_OOM(c->err);
+        if (!(x = mk_onnx_reshape(c, x, 1, &one, NULL))) return fail(c);
     }
-    int r = x->type.rank;
     mk_op *op = mk_onnx_op(c, MK_OP_NON_ZERO, NULL);
-    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
-    int64_t d[2] = {MK_DIM_UNKNOWN, r};
-    mk_type t = mk_type_make(MK_DT_INT32, 2, d);
-    mk_value *nz = mk_onnx_out(c, op, NULL, &t);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return fail(c);
+    mk_value *nz = mk_onnx_out(c, op, NULL);
     static const int perm[2] = {1, 0};
     return done(c, out[0], nz ? mk_onnx_transpose(c, nz, 2, perm, oname(n, 0)) : NULL);
 }

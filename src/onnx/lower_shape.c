@@ -54,7 +54,7 @@ OX_LOWER(mk_onnx_lower_identity)
         t.dtype = MK_DT_BOOL;
         size_t k = mk_onnx_numel(&t);
         uint8_t *ones = mk_arena_alloc(c->p->arena, k ? k : 1);
-        if (!ones) return MK_OOM(c->err);
+        if (!ones) return fail(c);
         memset(ones, 1, k);
         return mk_onnx_set_const(c, out[1], &t, ones);
     }
@@ -72,13 +72,12 @@ static mk_value *shape_prefix(ox_ctx *c, mk_value *x, int len)
         known &= x->type.dims[i] >= 0;
         d[i] = (int32_t)x->type.dims[i];
     }
-    int64_t l64 = len, r64 = x->type.rank;
+    int64_t l64 = len;
     mk_type t = mk_type_make(MK_DT_INT32, 1, &l64);
     if (known) return mk_ir_const(c->p, c->blk, "shape", &t, d, (size_t)len * 4, 0);
     mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, NULL);
-    mk_type st = mk_type_make(MK_DT_INT32, 1, &r64);
     if (!op || !mk_onnx_in_mil(c, op, "x", x)) return NULL;
-    mk_value *s = mk_onnx_out(c, op, NULL, &st);
+    mk_value *s = mk_onnx_out(c, op, NULL);
     if (!s || len == x->type.rank) return s;
     int32_t idx[MK_MAX_RANK];
     for (int i = 0; i < len; i++) idx[i] = i;
@@ -86,7 +85,7 @@ static mk_value *shape_prefix(ox_ctx *c, mk_value *x, int len)
     if (!g || !mk_onnx_in_mil(c, g, "x", s) || !mk_onnx_in_i32s(c, g, "indices", len, idx) ||
         !mk_onnx_in_i32(c, g, "axis", 0))
         return NULL;
-    return mk_onnx_out(c, g, NULL, &t);
+    return mk_onnx_out(c, g, NULL);
 }
 
 /* Reshape to a shape known only at run time: ONNX zeros (allowzero 0) copy x's dim. */
@@ -103,15 +102,15 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
         if (xs && k < len) {
             /* positions past x's rank have no dim to copy: 0 stays 0 (an error at run time) */
             int32_t zs[MK_MAX_RANK] = {0};
-            int64_t nz = len - k, l64 = len;
-            mk_type zt = mk_type_make(MK_DT_INT32, 1, &nz), ct = mk_type_make(MK_DT_INT32, 1, &l64);
+            int64_t nz = len - k;
+            mk_type zt = mk_type_make(MK_DT_INT32, 1, &nz);
             mk_value *zv = mk_ir_const(c->p, c->blk, "zeros", &zt, zs, (size_t)nz * 4, 0);
             mk_op *cc = zv ? mk_onnx_op(c, MK_OP_CONCAT, NULL) : NULL;
             if (!cc || !mk_onnx_in_mil(c, cc, "values", xs) ||
                 !mk_onnx_in_mil(c, cc, "values", zv) || !mk_onnx_in_i32(c, cc, "axis", 0) ||
                 !mk_onnx_in_bool(c, cc, "interleave", 0))
-                return MK_OOM(c->err);
-            xs = mk_onnx_out(c, cc, NULL, &ct);
+                return fail(c);
+            xs = mk_onnx_out(c, cc, NULL);
         }
         int32_t zero = 0;
         mk_value *z =
@@ -120,15 +119,12 @@ static mk_status reshape_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox
         mk_op *sel = eq ? mk_onnx_op(c, MK_OP_SELECT, NULL) : NULL;
         if (!sel || !mk_onnx_in_mil(c, sel, "cond", eq) || !mk_onnx_in_mil(c, sel, "a", xs) ||
             !mk_onnx_in_mil(c, sel, "b", s))
-            return MK_OOM(c->err);
-        if (!(s = mk_onnx_out(c, sel, NULL, &s->type))) return MK_OOM(c->err);
+            return fail(c);
+        if (!(s = mk_onnx_out(c, sel, NULL))) return fail(c);
     }
     mk_op *op = mk_onnx_op(c, MK_OP_RESHAPE, oname(n, 0));
-    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "shape", s))
-        return MK_OOM(c->err);
-    mk_type t = mk_type_make(x->type.dtype, len, NULL);
-    for (int i = 0; i < len; i++) t.dims[i] = MK_DIM_UNKNOWN;
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "shape", s)) return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 /* A run-time Reshape target whose elements are all known but one, which becomes -1 (and
@@ -158,7 +154,7 @@ OX_LOWER(mk_onnx_lower_reshape)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int64_t sh[MK_MAX_RANK * 4];
     int ns = ints_arg(c, n, in, n_in, 1, 5, "shape", sh, MK_MAX_RANK);
     if (ns == -2 && !kd_one_unknown(in[1], x, sh, &ns)) return reshape_rt(c, n, x, in[1], out[0]);
@@ -199,16 +195,14 @@ OX_LOWER(mk_onnx_lower_reshape)
         return mk_err_set(c->err, MK_EINVAL, "reshape of %lld elements to %lld", (long long)total,
                           (long long)known);
     }
-    mk_value *v = mk_onnx_reshape(c, x, ns, sh, oname(n, 0));
-    if (v && neg >= 0 && !static_in) v->type.dims[neg] = MK_DIM_UNKNOWN;
-    return done(c, out[0], v);
+    return done(c, out[0], mk_onnx_reshape(c, x, ns, sh, oname(n, 0)));
 }
 
 OX_LOWER(mk_onnx_lower_flatten)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t ax = mk_onnx_attr_i(n, "axis", 1);
     if (ax < 0) ax += r;
@@ -232,7 +226,7 @@ OX_LOWER(mk_onnx_lower_transpose)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, perm[MK_MAX_RANK], seen[MK_MAX_RANK] = {0};
     const int64_t *pv;
     int np = mk_onnx_attr_ints(n, "perm", &pv);
@@ -253,7 +247,7 @@ OX_LOWER(mk_onnx_lower_squeeze)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int64_t axes[MK_MAX_RANK];
     int na = ints_arg(c, n, in, n_in, 1, 13, "axes", axes, MK_MAX_RANK);
     if (na == -2) return mk_onnx_unsupported(c, n, "axes computed at run time");
@@ -273,25 +267,20 @@ OX_LOWER(mk_onnx_lower_squeeze)
             if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "needs static shape");
             flag[i] = x->type.dims[i] == 1;
         }
-    mk_type t = mk_type_make(x->type.dtype, 0, NULL);
-    for (int i = 0; i < r; i++) {
-        if (flag[i])
-            ax32[nax++] = i;
-        else
-            t.dims[t.rank++] = x->type.dims[i];
-    }
+    for (int i = 0; i < r; i++)
+        if (flag[i]) ax32[nax++] = i;
     if (nax == 0) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, x, oname(n, 0)));
     mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_unsqueeze)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int64_t axes[MK_MAX_RANK];
     int na = ints_arg(c, n, in, n_in, 1, 13, "axes", axes, MK_MAX_RANK);
     if (na == -2) return mk_onnx_unsupported(c, n, "axes computed at run time");
@@ -305,20 +294,13 @@ OX_LOWER(mk_onnx_lower_unsqueeze)
             return mk_err_set(c->err, MK_EINVAL, "bad axes");
         flag[a] = 1;
     }
-    mk_type t = mk_type_make(x->type.dtype, out_r, NULL);
-    int k = 0, nax = 0;
-    for (int i = 0; i < out_r; i++) {
-        if (flag[i]) {
-            t.dims[i] = 1;
-            ax32[nax++] = i;
-        } else {
-            t.dims[i] = x->type.dims[k++];
-        }
-    }
+    int nax = 0;
+    for (int i = 0; i < out_r; i++)
+        if (flag[i]) ax32[nax++] = i;
     mk_op *op = mk_onnx_op(c, MK_OP_EXPAND_DIMS, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "axes", nax, ax32))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_concat)
@@ -326,44 +308,35 @@ OX_LOWER(mk_onnx_lower_concat)
     (void)n_out;
     mk_value *vals[256];
     int nv = 0, r = -1;
-    mk_type t;
-    memset(&t, 0, sizeof t);
     for (int i = 0; i < n_in; i++) {
         if (!in[i]) continue;
         if (in[i]->data && mk_onnx_numel(&in[i]->type) == 0) continue; /* empty */
         if (nv == 256) return mk_onnx_unsupported(c, n, "more than 256 inputs");
         vals[nv] = mil(c, in[i]);
-        if (!vals[nv]) return MK_OOM(c->err);
-        if (r < 0) {
-            r = vals[nv]->type.rank;
-            t = vals[nv]->type;
-        }
+        if (!vals[nv]) return fail(c);
+        if (r < 0) r = vals[nv]->type.rank;
         nv++;
     }
     if (nv == 0) return mk_onnx_unsupported(c, n, "all inputs empty");
     int ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
-    t.dims[ax] = 0;
-    for (int i = 0; i < nv; i++) {
+    for (int i = 0; i < nv; i++)
         if (vals[i]->type.rank != r) return mk_err_set(c->err, MK_EINVAL, "ranks differ");
-        int64_t d = vals[i]->type.dims[ax];
-        t.dims[ax] = t.dims[ax] < 0 || d < 0 ? MK_DIM_UNKNOWN : t.dims[ax] + d;
-    }
     if (nv == 1) return done(c, out[0], mk_onnx_unary(c, MK_OP_IDENTITY, vals[0], oname(n, 0)));
     mk_op *op = mk_onnx_op(c, MK_OP_CONCAT, oname(n, 0));
-    if (!op) return MK_OOM(c->err);
+    if (!op) return fail(c);
     for (int i = 0; i < nv; i++)
-        if (!mk_onnx_in_mil(c, op, "values", vals[i])) return MK_OOM(c->err);
+        if (!mk_onnx_in_mil(c, op, "values", vals[i])) return fail(c);
     if (!mk_onnx_in_i32(c, op, "axis", ax) || !mk_onnx_in_bool(c, op, "interleave", 0))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_split)
 {
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
@@ -396,11 +369,9 @@ OX_LOWER(mk_onnx_lower_split)
     mk_op *op = mk_onnx_op(c, MK_OP_SPLIT, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "split_sizes", ns, s32) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
-        return MK_OOM(c->err);
+        return fail(c);
     for (int i = 0; i < n_out; i++) {
-        mk_type t = x->type;
-        t.dims[ax] = sz[i];
-        mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
+        mk_value *v = mk_onnx_out(c, op, oname(n, i));
         if (!v) return fail(c);
         mk_onnx_set(out[i], v);
     }
@@ -409,8 +380,7 @@ OX_LOWER(mk_onnx_lower_split)
 
 /* Static slice with explicit begin/end per axis (ONNX clamping); masks for "to the end". */
 static mk_value *slice_static(ox_ctx *c, mk_value *x, const int64_t *b, const int64_t *e,
-                              const int64_t *s, const int *end_mask, const mk_type *t,
-                              const char *name)
+                              const int64_t *s, const int *end_mask, const char *name)
 {
     int r = x->type.rank;
     int32_t b32[MK_MAX_RANK], e32[MK_MAX_RANK], s32[MK_MAX_RANK];
@@ -428,7 +398,7 @@ static mk_value *slice_static(ox_ctx *c, mk_value *x, const int64_t *b, const in
         !mk_onnx_in_i32s(c, op, "end", r, e32) || !mk_onnx_in_i32s(c, op, "stride", r, s32) ||
         !mk_onnx_in_mil(c, op, "end_mask", emv))
         return NULL;
-    return mk_onnx_out(c, op, NULL, t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* An int32 [k] vector: constant elements of kd where known, else slices of run-time vector
@@ -456,19 +426,15 @@ static mk_value *mixed_vector(ox_ctx *c, ox_val *v, const ox_kd *kd, int k, cons
         if (!rt && !(rt = mk_onnx_i32_vector(c, v, &len))) return NULL;
         int64_t b = pos[i], e = pos[i] + 1, st = 1;
         int em = 0;
-        int64_t one = 1;
-        mk_type t = mk_type_make(MK_DT_INT32, 1, &one);
-        if (!(parts[np++] = slice_static(c, rt, &b, &e, &st, &em, &t, NULL))) return NULL;
+        if (!(parts[np++] = slice_static(c, rt, &b, &e, &st, &em, NULL))) return NULL;
     }
     if (np == 1) return parts[0];
     mk_op *op = mk_onnx_op(c, MK_OP_CONCAT, NULL);
     if (!op) return NULL;
     for (int i = 0; i < np; i++)
         if (!mk_onnx_in_mil(c, op, "values", parts[i])) return NULL;
-    int64_t kk = k;
-    mk_type t = mk_type_make(MK_DT_INT32, 1, &kk);
     if (!mk_onnx_in_i32(c, op, "axis", 0) || !mk_onnx_in_bool(c, op, "interleave", 0)) return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* Slice whose bounds are known only at run time (a causal mask cut to the current length),
@@ -491,7 +457,6 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
     int posb[MK_MAX_RANK], pose[MK_MAX_RANK], em[MK_MAX_RANK];
     int32_t fb[MK_MAX_RANK], fe[MK_MAX_RANK], s32[MK_MAX_RANK];
     uint8_t emb[MK_MAX_RANK];
-    mk_type t = x->type;
     for (int i = 0; i < r; i++) posb[i] = pose[i] = -1, fb[i] = fe[i] = 0, s32[i] = 1, em[i] = 1;
     for (int k = 0; k < kb->n; k++) {
         int a;
@@ -501,12 +466,11 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
         int64_t b = kb->v[k], e = ke->v[k];
         if (step == 0) return mk_err_set(c->err, MK_EINVAL, "step 0");
         if (b != OX_UNKNOWN && e != OX_UNKNOWN && dim >= 0) {
-            int64_t len = ox_slice_axis(dim, &b, &e, &step);
+            ox_slice_axis(dim, &b, &e, &step);
             em[a] = step < 0 && e < 0;
             fb[a] = (int32_t)b;
             fe[a] = em[a] ? 0 : (int32_t)e;
             s32[a] = (int32_t)step;
-            t.dims[a] = len;
             continue;
         }
         if (step < 0 || step > INT32_MAX)
@@ -515,7 +479,6 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
         posb[a] = k;
         em[a] = e != OX_UNKNOWN && e >= INT32_MAX;
         pose[a] = em[a] ? -1 : k;
-        t.dims[a] = MK_DIM_UNKNOWN;
     }
     for (int i = 0; i < r; i++) emb[i] = (uint8_t)em[i];
     mk_value *bv = mixed_vector(c, in[1], kb, r, posb, fb);
@@ -527,14 +490,14 @@ static mk_status slice_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_v
         !mk_onnx_in_mil(c, op, "end", ev) || !mk_onnx_in_i32s(c, op, "stride", r, s32) ||
         !mk_onnx_in_mil(c, op, "end_mask", emv))
         return fail(c);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_slice)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t st_[MK_MAX_RANK], en[MK_MAX_RANK], ax[MK_MAX_RANK], sp[MK_MAX_RANK];
     int ns = ints_arg(c, n, in, n_in, 1, 10, "starts", st_, MK_MAX_RANK);
@@ -548,7 +511,6 @@ OX_LOWER(mk_onnx_lower_slice)
         return mk_err_set(c->err, MK_EINVAL, "starts/ends/axes/steps lengths differ");
     int64_t b[MK_MAX_RANK], e[MK_MAX_RANK], s[MK_MAX_RANK];
     int em[MK_MAX_RANK];
-    mk_type t = x->type;
     for (int i = 0; i < r; i++) b[i] = 0, e[i] = 0, s[i] = 1, em[i] = 1;
     for (int k = 0; k < ns; k++) {
         int a;
@@ -565,9 +527,8 @@ OX_LOWER(mk_onnx_lower_slice)
         /* an end of -1 with a negative step means "through index 0": use the mask */
         em[a] = step < 0 && es < 0;
         e[a] = em[a] ? 0 : es;
-        t.dims[a] = len;
     }
-    return done(c, out[0], slice_static(c, x, b, e, s, em, &t, oname(n, 0)));
+    return done(c, out[0], slice_static(c, x, b, e, s, em, oname(n, 0)));
 }
 
 OX_LOWER(mk_onnx_lower_gather)
@@ -575,7 +536,7 @@ OX_LOWER(mk_onnx_lower_gather)
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
     ox_val *ix = in[1];
-    if (!x || !ix) return MK_OOM(c->err);
+    if (!x || !ix) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
@@ -587,28 +548,23 @@ OX_LOWER(mk_onnx_lower_gather)
         if (q < 0 || q >= dim) return mk_err_set(c->err, MK_EINVAL, "index out of range");
         int64_t b[MK_MAX_RANK] = {0}, e[MK_MAX_RANK] = {0}, s[MK_MAX_RANK];
         int em[MK_MAX_RANK];
-        mk_type t = x->type;
         for (int i = 0; i < r; i++) s[i] = 1, em[i] = i != ax;
         b[ax] = q;
         e[ax] = q + 1;
-        t.dims[ax] = 1;
-        mk_value *sl = slice_static(c, x, b, e, s, em, &t, NULL);
-        if (!sl) return MK_OOM(c->err);
+        mk_value *sl = slice_static(c, x, b, e, s, em, NULL);
+        if (!sl) return fail(c);
         mk_op *op = mk_onnx_op(c, MK_OP_SQUEEZE, oname(n, 0));
         int32_t a32 = ax;
         if (!op || !mk_onnx_in_mil(c, op, "x", sl) || !mk_onnx_in_i32s(c, op, "axes", 1, &a32))
-            return MK_OOM(c->err);
-        mk_type st = mk_type_make(x->type.dtype, 0, NULL);
-        for (int i = 0; i < r; i++)
-            if (i != ax) st.dims[st.rank++] = x->type.dims[i];
-        return done(c, out[0], mk_onnx_out(c, op, NULL, &st));
+            return fail(c);
+        return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     mk_value *iv;
     if (ix->data && dim > 0) {
         /* normalize negative constant indices */
         size_t k = mk_onnx_numel(&ix->type);
         int32_t *q = mk_arena_array(c->p->arena, k ? k : 1, sizeof *q);
-        if (!q) return MK_OOM(c->err);
+        if (!q) return fail(c);
         for (size_t i = 0; i < k; i++) {
             int64_t v = mk_onnx_cget_i(ix, i);
             if (v < 0) v += dim;
@@ -621,19 +577,14 @@ OX_LOWER(mk_onnx_lower_gather)
     } else {
         iv = mil(c, ix);
     }
-    if (!iv) return MK_OOM(c->err);
+    if (!iv) return fail(c);
     int nr = r - 1 + iv->type.rank;
     if (nr > MK_MAX_RANK) return mk_onnx_unsupported(c, n, "rank above %d", MK_MAX_RANK);
-    mk_type t = mk_type_make(x->type.dtype, nr, NULL);
-    int k = 0;
-    for (int i = 0; i < ax; i++) t.dims[k++] = x->type.dims[i];
-    for (int i = 0; i < iv->type.rank; i++) t.dims[k++] = iv->type.dims[i];
-    for (int i = ax + 1; i < r; i++) t.dims[k++] = x->type.dims[i];
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* Indices for gather_along_axis / gather: constants normalized at convert time, run-time
@@ -670,7 +621,7 @@ static mk_value *norm_indices(ox_ctx *c, const Onnx__NodeProto *n, ox_val *ix, i
     if (!op || !mk_onnx_in_mil(c, op, "cond", neg) || !mk_onnx_in_mil(c, op, "a", up) ||
         !mk_onnx_in_mil(c, op, "b", iv))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &iv->type);
+    return mk_onnx_out(c, op, NULL);
 }
 
 OX_LOWER(mk_onnx_lower_gather_elements)
@@ -678,7 +629,7 @@ OX_LOWER(mk_onnx_lower_gather_elements)
     (void)n_out;
     if (n_in < 2 || !in[0] || !in[1]) return mk_onnx_unsupported(c, n, "expects 2 inputs");
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, ax;
     if (!norm_axis(mk_onnx_attr_i(n, "axis", 0), r, &ax))
         return mk_err_set(c->err, MK_EINVAL, "bad axis");
@@ -686,13 +637,11 @@ OX_LOWER(mk_onnx_lower_gather_elements)
         return mk_err_set(c->err, MK_EINVAL, "indices rank %d, data rank %d", in[1]->type.rank, r);
     mk_value *iv = norm_indices(c, n, in[1], x->type.dims[ax]);
     if (!iv) return fail(c);
-    mk_type t = iv->type;
-    t.dtype = x->type.dtype;
     mk_op *op = mk_onnx_op(c, MK_OP_GATHER_ALONG_AXIS, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "indices", iv) ||
         !mk_onnx_in_i32(c, op, "axis", ax))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* Trilu: band_part when the kept region is a band around the diagonal (tril with k >= 0,
@@ -702,7 +651,7 @@ OX_LOWER(mk_onnx_lower_trilu)
 {
     (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank, upper = (int)mk_onnx_attr_i(n, "upper", 1);
     if (r < 2) return mk_err_set(c->err, MK_EINVAL, "rank %d below 2", r);
     int64_t M = x->type.dims[r - 2], N = x->type.dims[r - 1];
@@ -722,8 +671,8 @@ OX_LOWER(mk_onnx_lower_trilu)
             if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
                 !mk_onnx_in_i32(c, op, "lower", upper ? (int32_t)-k : -1) ||
                 !mk_onnx_in_i32(c, op, "upper", upper ? -1 : (int32_t)k))
-                return MK_OOM(c->err);
-            return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+                return fail(c);
+            return done(c, out[0], mk_onnx_out(c, op, NULL));
         }
     }
     size_t cells;
@@ -735,13 +684,13 @@ OX_LOWER(mk_onnx_lower_trilu)
     mk_value *cond;
     if (!kv || kv->data) {
         uint8_t *m = mk_arena_alloc(c->p->arena, cells ? cells : 1);
-        if (!m) return MK_OOM(c->err);
+        if (!m) return fail(c);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) m[i * N + j] = upper ? j - i >= k : j - i <= k;
         cond = mk_ir_const(c->p, c->blk, "trilu_mask", &mt, m, cells, 1);
     } else {
         int32_t *g = mk_arena_array(c->p->arena, cells ? cells : 1, sizeof *g);
-        if (!g) return MK_OOM(c->err);
+        if (!g) return fail(c);
         for (int64_t i = 0; i < M; i++)
             for (int64_t j = 0; j < N; j++) g[i * N + j] = (int32_t)(j - i);
         mt.dtype = MK_DT_INT32;
@@ -759,8 +708,8 @@ OX_LOWER(mk_onnx_lower_trilu)
     mk_op *op = zero ? mk_onnx_op(c, MK_OP_SELECT, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "cond", cond) || !mk_onnx_in_mil(c, op, "a", x) ||
         !mk_onnx_in_mil(c, op, "b", zero))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &x->type));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* x broadcast to type t (static): reshape to t's rank, then tile. */
@@ -785,9 +734,7 @@ static mk_value *broadcast_to(ox_ctx *c, mk_value *x, const mk_type *t, const ch
     mk_op *op = mk_onnx_op(c, MK_OP_TILE, name);
     if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "reps", r, reps))
         return NULL;
-    mk_type ot = *t;
-    ot.dtype = x->type.dtype;
-    return mk_onnx_out(c, op, NULL, &ot);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* Expand to a run-time shape: tile by max(x.shape, shape) / x.shape (ONNX's two-way
@@ -807,26 +754,26 @@ static mk_status expand_rt(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_
         for (int i = 0; i < x->type.rank; i++)
             if (x->type.dims[i] < 0)
                 return mk_onnx_unsupported(c, n, "rank change of a dynamic input");
-        if (!(x = mk_onnx_reshape(c, x, r, d, NULL))) return MK_OOM(c->err);
+        if (!(x = mk_onnx_reshape(c, x, r, d, NULL))) return fail(c);
     }
     mk_value *xs = shape_prefix(c, x, r);
     mk_value *m = xs ? mk_onnx_binary(c, MK_OP_MAXIMUM, xs, s, NULL) : NULL;
     mk_value *reps = m ? mk_onnx_binary(c, MK_OP_FLOOR_DIV, m, xs, NULL) : NULL;
     mk_op *op = reps ? mk_onnx_op(c, MK_OP_TILE, oname(n, 0)) : NULL;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
-        return MK_OOM(c->err);
-    mk_type t = x->type;
+        return fail(c);
+    /* what ONNX broadcasting makes of the reps, for the tile's type rule: 1 where x's dim is
+     * above 1 (the shape says 1 or the same), the shape's element where x's dim is 1 */
     ox_kd tmp;
     const ox_kd *k = mk_onnx_kd(shp, &tmp);
+    int64_t *kr = mk_arena_array(c->p->arena, (size_t)r, sizeof *kr);
+    if (!kr) return fail(c);
     for (int i = 0; i < r; i++) {
         int64_t xv = x->type.dims[i], sv = k && k->n == len ? k->v[i] : OX_UNKNOWN;
-        t.dims[i] = xv > 1                                   ? xv
-                    : sv != OX_UNKNOWN && sv > 1             ? sv
-                    : sv != OX_UNKNOWN && sv >= 0 && xv == 1 ? sv
-                    : sv == 1 && xv >= 0                     ? xv
-                                                             : MK_DIM_UNKNOWN;
+        kr[i] = xv > 1 ? 1 : xv == 1 && sv >= 0 ? sv : MK_ELEM_UNKNOWN;
     }
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+    reps->known = kr;
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 /* Expand whose tile reps are all known at convert time although some dims are not (a
@@ -841,7 +788,6 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
     int r = x->type.rank > k->n ? x->type.rank : k->n;
     int64_t xd[MK_MAX_RANK];
     int32_t reps[MK_MAX_RANK];
-    mk_type t = mk_type_make(x->type.dtype, r, NULL);
     for (int i = 0; i < r; i++) {
         int xi = i - (r - x->type.rank), si = i - (r - k->n);
         int64_t xv = xi >= 0 ? x->type.dims[xi] : 1, sv = si >= 0 ? k->v[si] : 1;
@@ -850,12 +796,10 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
                    mk_onnx_same_dim(x, xi, k->src[si], k->axis[si]); /* GQA: x's own length */
         if (sv == 1 || (sv == OX_UNKNOWN && xv > 1) || same) {
             reps[i] = 1;
-            t.dims[i] = xv;
         } else if (sv == OX_UNKNOWN || xv < 0 || sv < 0 || sv > INT32_MAX) {
             return 0;
         } else if (xv == 1 || xv == sv) {
             reps[i] = xv == 1 ? (int32_t)sv : 1;
-            t.dims[i] = sv;
         } else {
             *st = mk_err_set(c->err, MK_EINVAL, "shapes do not broadcast");
             return 1;
@@ -880,10 +824,10 @@ static int expand_static(ox_ctx *c, const Onnx__NodeProto *n, mk_value *x, ox_va
     }
     mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", v) || !mk_onnx_in_i32s(c, op, "reps", r, reps)) {
-        *st = MK_OOM(c->err);
+        *st = fail(c);
         return 1;
     }
-    *st = done(c, o, mk_onnx_out(c, op, NULL, &t));
+    *st = done(c, o, mk_onnx_out(c, op, NULL));
     return 1;
 }
 
@@ -891,7 +835,7 @@ OX_LOWER(mk_onnx_lower_expand)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     mk_status est;
     if (expand_static(c, n, x, in[1], &est, out[0])) return est;
     if (!in[1]->data) return expand_rt(c, n, x, in[1], out[0]);
@@ -911,7 +855,7 @@ OX_LOWER(mk_onnx_lower_tile)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     if (!in[1]->data) {
         /* run-time repeats: MIL tile takes a non-constant reps */
@@ -919,26 +863,22 @@ OX_LOWER(mk_onnx_lower_tile)
         mk_value *reps = mk_onnx_i32_vector(c, in[1], &len);
         if (!reps || len != r) return mk_onnx_unsupported(c, n, "repeats of unknown length");
         mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
-        mk_type t = x->type;
-        for (int i = 0; i < r; i++) t.dims[i] = MK_DIM_UNKNOWN;
         if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "reps", reps))
-            return MK_OOM(c->err);
-        return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+            return fail(c);
+        return done(c, out[0], mk_onnx_out(c, op, NULL));
     }
     if ((int)mk_onnx_numel(&in[1]->type) != r)
         return mk_err_set(c->err, MK_EINVAL, "repeats length");
     int32_t reps[MK_MAX_RANK];
-    mk_type t = x->type;
     for (int i = 0; i < r; i++) {
         int64_t k = mk_onnx_cget_i(in[1], (size_t)i);
         if (k < 0 || k > INT32_MAX) return mk_err_set(c->err, MK_EINVAL, "bad repeat");
         reps[i] = (int32_t)k;
-        if (t.dims[i] >= 0) t.dims[i] *= k;
     }
     mk_op *op = mk_onnx_op(c, MK_OP_TILE, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "reps", r, reps))
-        return MK_OOM(c->err);
-    return done(c, out[0], mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
 }
 
 /* Shape of a run-time value: constant when static, else MIL shape (+ slice). */
@@ -946,7 +886,7 @@ OX_LOWER(mk_onnx_lower_shape)
 {
     (void)n_in, (void)n_out;
     mk_value *x = mil(c, in[0]);
-    if (!x) return MK_OOM(c->err);
+    if (!x) return fail(c);
     int r = x->type.rank;
     int64_t s = mk_onnx_attr_i(n, "start", 0), e = mk_onnx_attr_i(n, "end", r);
     if (s < 0) s += r;
@@ -965,18 +905,16 @@ OX_LOWER(mk_onnx_lower_shape)
     }
     int whole = s == 0 && e == r;
     mk_op *op = mk_onnx_op(c, MK_OP_SHAPE, whole ? oname(n, 0) : NULL);
-    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return MK_OOM(c->err);
-    int64_t rr = r;
-    mk_type t = mk_type_make(MK_DT_INT32, 1, &rr);
-    mk_value *v = mk_onnx_out(c, op, NULL, &t);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x)) return fail(c);
+    mk_value *v = mk_onnx_out(c, op, NULL);
     if (v && !whole) {
         int64_t b[1] = {s}, en[1] = {e}, st1[1] = {1};
         int em[1] = {0};
-        t.dims[0] = len;
-        v = slice_static(c, v, b, en, st1, em, &t, oname(n, 0));
+        v = slice_static(c, v, b, en, st1, em, oname(n, 0));
     }
     mk_status st = done(c, out[0], v);
-    if (st == MK_OK) out[0]->kd = mk_onnx_shape_kd(c, x, (int)s, (int)e);
+    if (st == MK_OK && !mk_onnx_note_kd(c, out[0], mk_onnx_shape_kd(c, x, (int)s, (int)e)))
+        st = fail(c);
     return st;
 }
 
@@ -1011,7 +949,7 @@ static mk_status lower_branch(ox_ctx *c, const Onnx__GraphProto *g, ox_scope *sc
     mk_status st = MK_OK;
     for (size_t i = 0; i < g->n_initializer && st == MK_OK; i++) {
         ox_val *v = mk_onnx_define(c, g->initializer[i]->name ? g->initializer[i]->name : "");
-        st = v ? mk_onnx_tensor(c, g->initializer[i], v) : MK_OOM(c->err);
+        st = v ? mk_onnx_tensor(c, g->initializer[i], v) : fail(c);
     }
     if (st == MK_OK) st = mk_onnx_lower_nodes(c, g);
     c->scope = sc->parent;
@@ -1051,7 +989,7 @@ OX_LOWER(mk_onnx_lower_if)
         /* constant condition: inline the chosen branch */
         const Onnx__GraphProto *g = mk_onnx_cget_i(cond, 0) ? tg : eg;
         ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
-        if (!sc) return MK_OOM(c->err);
+        if (!sc) return fail(c);
         mk_status st = lower_branch(c, g, sc);
         if (st == MK_OK)
             for (int i = 0; i < n_out; i++) {
@@ -1073,26 +1011,25 @@ OX_LOWER(mk_onnx_lower_if)
     }
     /* run-time condition: MIL cond with two blocks */
     mk_value *pred = mil(c, cond);
-    if (!pred) return MK_OOM(c->err);
+    if (!pred) return fail(c);
     if (pred->type.rank != 0) {
         int64_t none = 0;
         (void)none;
         mk_op *sq = mk_onnx_op(c, MK_OP_RESHAPE, NULL);
-        mk_type st = mk_type_scalar(pred->type.dtype);
         if (!sq || !mk_onnx_in_mil(c, sq, "x", pred) || !mk_onnx_in_i32s(c, sq, "shape", 0, NULL))
-            return MK_OOM(c->err);
-        pred = mk_onnx_out(c, sq, NULL, &st);
-        if (!pred) return MK_OOM(c->err);
+            return fail(c);
+        pred = mk_onnx_out(c, sq, NULL);
+        if (!pred) return fail(c);
     }
     mk_op *op = mk_onnx_op(c, MK_OP_COND, oname(n, 0));
-    if (!op || !mk_onnx_in_mil(c, op, "pred", pred)) return MK_OOM(c->err);
+    if (!op || !mk_onnx_in_mil(c, op, "pred", pred)) return fail(c);
     mk_block *outer = c->blk;
     const Onnx__GraphProto *gs[2] = {tg, eg};
     mk_value *res[2][64];
     for (int b = 0; b < 2; b++) {
         mk_block *blk = mk_ir_block_new(c->p, c->fn, op);
         ox_scope *sc = mk_arena_alloc(c->p->arena, sizeof *sc);
-        if (!blk || !sc || !mk_ir_op_add_block(c->p, op, blk)) return MK_OOM(c->err);
+        if (!blk || !sc || !mk_ir_op_add_block(c->p, op, blk)) return fail(c);
         c->blk = blk;
         mk_status st = lower_branch(c, gs[b], sc);
         for (int i = 0; i < n_out && st == MK_OK; i++) {
@@ -1105,7 +1042,7 @@ OX_LOWER(mk_onnx_lower_if)
             /* a block output must be produced inside the block */
             if (mv && (!mv->producer || mv->producer->parent != blk))
                 mv = mk_onnx_unary(c, MK_OP_IDENTITY, mv, NULL);
-            if (!mv) st = MK_OOM(c->err);
+            if (!mv) st = fail(c);
             res[b][i] = mv;
         }
         mk_strmap_free(&sc->vals);
@@ -1113,13 +1050,13 @@ OX_LOWER(mk_onnx_lower_if)
         if (st == MK_EUNSUPPORTED)
             return mk_onnx_unsupported(c, n, "a branch holds unsupported nodes");
         if (st != MK_OK) return st;
-        if (!mk_ir_block_set_outputs(c->p, blk, n_out, res[b])) return MK_OOM(c->err);
+        if (!mk_ir_block_set_outputs(c->p, blk, n_out, res[b])) return fail(c);
     }
     for (int i = 0; i < n_out; i++) {
         mk_type t = res[0][i]->type;
         if (!mk_type_equal(&t, &res[1][i]->type))
             return mk_onnx_unsupported(c, n, "branches produce different types");
-        mk_value *v = mk_onnx_out(c, op, oname(n, i), &t);
+        mk_value *v = mk_onnx_out(c, op, oname(n, i));
         if (!v) return fail(c);
         mk_onnx_set(out[i], v);
     }
@@ -1144,20 +1081,12 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
     if (x->type.dtype != MK_DT_FP32) return mk_onnx_unsupported(c, n, "non-float input");
     if (bs < 1 || bs > 4096)
         return mk_err_set(c->err, MK_EINVAL, "bad blocksize %lld", (long long)bs);
-    mk_type t = x->type;
     int64_t C = x->type.dims[1];
-    if (to_space) {
-        if (C >= 0 && C % (bs * bs)) return mk_err_set(c->err, MK_EINVAL, "channels not divisible");
-        t.dims[1] = C >= 0 ? C / (bs * bs) : C;
-        for (int i = 2; i < 4; i++) t.dims[i] = t.dims[i] >= 0 ? t.dims[i] * bs : MK_DIM_UNKNOWN;
-    } else {
-        for (int i = 2; i < 4; i++) {
-            if (t.dims[i] >= 0 && t.dims[i] % bs)
-                return mk_err_set(c->err, MK_EINVAL, "spatial size not divisible");
-            t.dims[i] = t.dims[i] >= 0 ? t.dims[i] / bs : MK_DIM_UNKNOWN;
-        }
-        t.dims[1] = C >= 0 ? C * bs * bs : C;
-    }
+    if (to_space && C >= 0 && C % (bs * bs))
+        return mk_err_set(c->err, MK_EINVAL, "channels not divisible");
+    for (int i = 2; i < 4 && !to_space; i++)
+        if (x->type.dims[i] >= 0 && x->type.dims[i] % bs)
+            return mk_err_set(c->err, MK_EINVAL, "spatial size not divisible");
     int crd = to_space && !strcmp(mk_onnx_attr_s(c, n, "mode", "DCR"), "CRD");
     mk_op_kind k = !to_space ? MK_OP_SPACE_TO_DEPTH
                    : crd     ? MK_OP_PIXEL_SHUFFLE
@@ -1165,8 +1094,8 @@ static mk_status depth_space(ox_ctx *c, const Onnx__NodeProto *n, ox_val *xin, o
     mk_op *op = mk_onnx_op(c, k, oname(n, 0));
     if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
         !mk_onnx_in_i32(c, op, crd ? "upscale_factor" : "block_size", (int32_t)bs))
-        return MK_OOM(c->err);
-    return done(c, o, mk_onnx_out(c, op, NULL, &t));
+        return fail(c);
+    return done(c, o, mk_onnx_out(c, op, NULL));
 }
 
 OX_LOWER(mk_onnx_lower_depth_to_space)

@@ -41,15 +41,12 @@ static double angle(int64_t k, int64_t n, int64_t N)
 static mk_value *matmul(ox_ctx *c, mk_value *x, mk_value *y)
 {
     /* x is [K, L] (constant), y is [..., L, C]: result [..., K, C] */
-    mk_type t = y->type;
-    if (x->type.rank != 2 || t.rank < 2) return NULL;
-    t.dims[t.rank - 2] = x->type.dims[0];
-    if (y->type.rank == 2 && y->type.dims[0] == x->type.dims[1]) t.dims[1] = y->type.dims[1];
+    if (x->type.rank != 2 || y->type.rank < 2) return NULL;
     mk_op *op = mk_onnx_op(c, MK_OP_MATMUL, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "y", y) ||
         !mk_onnx_in_bool(c, op, "transpose_x", 0) || !mk_onnx_in_bool(c, op, "transpose_y", 0))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* y [..., C] @ e [C, 2] -> [..., 2] for a small constant mixing matrix e. */
@@ -61,13 +58,11 @@ static mk_value *mix(ox_ctx *c, mk_value *y, int C, const float *e)
     memcpy(w, e, sizeof(float) * 2 * (size_t)C);
     mk_value *m = mk_onnx_cf32_own(c, "dft_mix", 2, d, w);
     if (!m) return NULL;
-    mk_type t = y->type;
-    t.dims[t.rank - 1] = 2;
     mk_op *op = mk_onnx_op(c, MK_OP_MATMUL, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", y) || !mk_onnx_in_mil(c, op, "y", m) ||
         !mk_onnx_in_bool(c, op, "transpose_x", 0) || !mk_onnx_in_bool(c, op, "transpose_y", 0))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* DFT-17: transpose the axis next to the complex dim, P = Cos @ x and Q = Sin @ x (constant
@@ -112,7 +107,7 @@ OX_LOWER(mk_onnx_lower_dft)
                                    (long long)N);
     int64_t md[2] = {K, L};
     float *cm = cbuf(c, 2, md), *sm = cbuf(c, 2, md);
-    if (!cm || !sm) return MK_OOM(c->err);
+    if (!cm || !sm) return fail(c);
     double scale = inverse ? 1.0 / (double)N : 1.0;
     for (int64_t k = 0; k < K; k++)
         for (int64_t j = 0; j < L && j < N; j++) {
@@ -146,9 +141,6 @@ OX_LOWER(mk_onnx_lower_dft)
 /* One conv1d of x [B, C, T] with constant (or window-scaled) kernel [K, C, N], stride s. */
 static mk_value *conv1d(ox_ctx *c, mk_value *x, mk_value *w, int64_t s)
 {
-    int64_t T = x->type.dims[2], Nw = w->type.dims[2];
-    int64_t d[3] = {x->type.dims[0], w->type.dims[0], T >= 0 ? (T - Nw) / s + 1 : MK_DIM_UNKNOWN};
-    mk_type t = mk_type_make(MK_DT_FP32, 3, d);
     int32_t st = (int32_t)s, one = 1, pad[2] = {0, 0};
     mk_op *op = mk_onnx_op(c, MK_OP_CONV, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_mil(c, op, "weight", w) ||
@@ -156,7 +148,7 @@ static mk_value *conv1d(ox_ctx *c, mk_value *x, mk_value *w, int64_t s)
         !mk_onnx_in_str(c, op, "pad_type", "custom") || !mk_onnx_in_i32s(c, op, "pad", 2, pad) ||
         !mk_onnx_in_i32s(c, op, "dilations", 1, &one) || !mk_onnx_in_i32(c, op, "groups", 1))
         return NULL;
-    return mk_onnx_out(c, op, NULL, &t);
+    return mk_onnx_out(c, op, NULL);
 }
 
 /* STFT-17: signal [B, T, C] -> transpose [B, C, T] -> conv1d (real part kernel, imaginary
@@ -197,7 +189,7 @@ OX_LOWER(mk_onnx_lower_stft)
         return mk_onnx_unsupported(c, n, "frame_length %lld too large for a constant kernel",
                                    (long long)N);
     float *wr = cbuf(c, 3, kd), *wi = cbuf(c, 3, kd);
-    if (!wr || !wi) return MK_OOM(c->err);
+    if (!wr || !wi) return fail(c);
     /* forward DFT: re = sum w (cos xr + sin xi), im = sum w (cos xi - sin xr) */
     for (int64_t k = 0; k < K; k++)
         for (int64_t j = 0; j < N; j++) {
@@ -228,10 +220,8 @@ OX_LOWER(mk_onnx_lower_stft)
     mk_op *op = mk_onnx_op(c, MK_OP_STACK, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "values", pr) || !mk_onnx_in_mil(c, op, "values", pi) ||
         !mk_onnx_in_i32(c, op, "axis", 3))
-        return MK_OOM(c->err);
-    int64_t sd[4] = {pr->type.dims[0], K, pr->type.dims[2], 2};
-    mk_type st = mk_type_make(MK_DT_FP32, 4, sd);
-    mk_value *s = mk_onnx_out(c, op, NULL, &st);
+        return fail(c);
+    mk_value *s = mk_onnx_out(c, op, NULL);
     return done(c, out[0], s ? mk_onnx_transpose(c, s, 4, op4, oname(n, 0)) : NULL);
 }
 
@@ -273,7 +263,7 @@ static mk_status window(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
         if (size < 0 || size > (1 << 24)) return mk_onnx_unsupported(c, n, "size out of range");
         int64_t d = periodic ? size : size - 1;
         float *w = cbuf(c, 1, &size);
-        if (!w) return MK_OOM(c->err);
+        if (!w) return fail(c);
         for (int64_t i = 0; i < size; i++) {
             double t = d > 0 ? TWO_PI * (double)i / (double)d : 0.0;
             w[i] = (float)(k[0] - k[1] * cos(t) + k[2] * cos(2 * t));
@@ -287,20 +277,17 @@ static mk_status window(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     if (!mk_dtype_is_int(s->type.dtype) || mk_onnx_numel(&s->type) != 1)
         return mk_onnx_unsupported(c, n, "size must be an integer scalar");
     if (s->type.rank != 0 && !(s = mk_onnx_reshape(c, s, 0, NULL, NULL))) return fail(c);
-    mk_type ft = mk_type_scalar(MK_DT_FP32);
     mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "x", s) || !mk_onnx_in_str(c, op, "dtype", "fp32"))
-        return MK_OOM(c->err);
-    mk_value *sf = mk_onnx_out(c, op, NULL, &ft);
+        return fail(c);
+    mk_value *sf = mk_onnx_out(c, op, NULL);
     mk_value *zero = sf ? scalar(c, 0) : NULL, *one = zero ? scalar(c, 1) : NULL;
     if (!one) return fail(c);
     op = mk_onnx_op(c, MK_OP_RANGE_1D, NULL);
     if (!op || !mk_onnx_in_mil(c, op, "start", zero) || !mk_onnx_in_mil(c, op, "end", sf) ||
         !mk_onnx_in_mil(c, op, "step", one))
-        return MK_OOM(c->err);
-    int64_t ud = MK_DIM_UNKNOWN;
-    mk_type vt = mk_type_make(MK_DT_FP32, 1, &ud);
-    mk_value *idx = mk_onnx_out(c, op, NULL, &vt);
+        return fail(c);
+    mk_value *idx = mk_onnx_out(c, op, NULL);
     mk_value *den = periodic ? sf : (one ? mk_onnx_binary(c, MK_OP_SUB, sf, one, NULL) : NULL);
     mk_value *u = idx && den ? mk_onnx_binary(c, MK_OP_REAL_DIV, idx, den, NULL) : NULL;
     mk_value *t = u ? affine(c, u, (float)TWO_PI, 0.0f, NULL) : NULL;

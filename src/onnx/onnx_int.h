@@ -54,6 +54,7 @@ typedef struct ox_val {
  * and an unknown element copied from a Shape keeps where it came from: dim axis[i] of src[i]
  * (a dim, so never negative). */
 #define OX_UNKNOWN INT64_MIN
+_Static_assert(OX_UNKNOWN == MK_ELEM_UNKNOWN, "kd and mk_value.known share the unknown mark");
 #define OX_KD_MAX 16
 typedef struct ox_kd {
     int n, rank;
@@ -153,8 +154,13 @@ int mk_onnx_in_i32(ox_ctx *c, mk_op *op, const char *param, int32_t v);
 int mk_onnx_in_f32(ox_ctx *c, mk_op *op, const char *param, float v);
 int mk_onnx_in_bool(ox_ctx *c, mk_op *op, const char *param, int v);
 int mk_onnx_in_str(ox_ctx *c, mk_op *op, const char *param, const char *s);
-/* Add an output of type t, append the op to the current block and return the value. */
-mk_value *mk_onnx_out(ox_ctx *c, mk_op *op, const char *name, const mk_type *t);
+/* Add the op's next output and return it; the first call appends the op to the current block
+ * and completes its defaults. The output's type is what src/ir's type rule infers from the
+ * inputs (bind every input first): lowerings never build output types. */
+mk_value *mk_onnx_out(ox_ctx *c, mk_op *op, const char *name);
+/* Set o->kd and record its known elements on o's MIL value (mk_value.known), where the type
+ * rules of the ops that read the vector find them; 0 on OOM. */
+int mk_onnx_note_kd(ox_ctx *c, ox_val *o, ox_kd *kd);
 /* Bind an ONNX output to a MIL value. */
 void mk_onnx_set(ox_val *o, mk_value *v);
 /* Make an ONNX output a constant (copied into the arena). */

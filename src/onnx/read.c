@@ -433,7 +433,7 @@ static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsi
         return mk_err_set(c->err, MK_EUNSUPPORTED,
                           "%s: tensor '%s': external data needs a model file path", c->file, tn);
     char *path = mk_arena_printf(c->p->arena, "%s/%s", c->dir, loc);
-    if (!path) return MK_OOM(c->err);
+    if (!path) return fail(c);
     /* reuse a mapping of the same file */
     const mk_mapped *m = NULL;
     for (int i = 0; i < c->n_ext; i++)
@@ -451,7 +451,7 @@ static mk_status external_span(ox_ctx *c, const Onnx__TensorProto *t, const unsi
                               c->file, tn, loc, tmp.msg);
         if (mk_ir_program_keep_map(c->p, mm, c->err) != MK_OK) return c->err->code;
         void *ne = mk_arena_array(c->p->arena, (size_t)c->n_ext + 1, sizeof *c->ext);
-        if (!ne) return MK_OOM(c->err);
+        if (!ne) return fail(c);
         if (c->n_ext) memcpy(ne, c->ext, (size_t)c->n_ext * sizeof *c->ext);
         c->ext = ne;
         c->ext[c->n_ext].path = path;
@@ -550,7 +550,7 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
         }
         void *d = c->model ? mk_onnx_weight_alloc(c, dst_bytes)
                            : mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
-        if (!d) return MK_OOM(c->err);
+        if (!d) return fail(c);
         if (raw && et == 1)
             out->f16_range = 1 + mk_f32_copy_f16_range(d, raw, numel);
         else if (raw)
@@ -574,7 +574,7 @@ mk_status mk_onnx_tensor(ox_ctx *c, const Onnx__TensorProto *t, ox_val *out)
                           c->file, tn, have, numel);
     void *d = c->model ? mk_onnx_weight_alloc(c, dst_bytes)
                        : mk_arena_alloc(c->p->arena, dst_bytes ? dst_bytes : 1);
-    if (!d) return MK_OOM(c->err);
+    if (!d) return fail(c);
     out->data = d;
     float *f = d;
     int64_t *i64 = d;

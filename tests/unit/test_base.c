@@ -73,6 +73,22 @@ TEST(err_first_message_wins)
     CHECK_STR(e.msg, "file.bin: first 1");
 }
 
+/* The status a set returns is the one the record keeps: a later failure (out of memory after
+ * an invalid input) neither replaces the message nor reports a code that disagrees with it. */
+TEST(err_set_returns_the_code_it_keeps)
+{
+    mk_err e = {0};
+    CHECK_EQ_INT(mk_err_set(&e, MK_EINVAL, "bad shape"), MK_EINVAL);
+    CHECK_EQ_INT(mk_err_set(&e, MK_EIO, "later"), MK_EINVAL);
+    CHECK_EQ_INT(MK_OOM(&e), MK_EINVAL);
+    CHECK_EQ_INT(e.code, MK_EINVAL);
+    CHECK_STR(e.msg, "bad shape");
+    mk_err o = {0};
+    CHECK_EQ_INT(MK_OOM(&o), MK_ENOMEM);
+    CHECK_EQ_INT(mk_err_set(&o, MK_EUNSUPPORTED, "x"), MK_ENOMEM);
+    CHECK_EQ_INT(mk_err_set(NULL, MK_EIO, "no record"), MK_EIO);
+}
+
 TEST(f32_find_beyond_f16_blocks_and_specials)
 {
     enum { N = 3 * 4096 + 17 };
