@@ -106,14 +106,14 @@ static mk_status run(mk_interp *ip, const mk_op *op, mk_arena *ar, size_t max_el
         }
         if ((st = mk_ip_rt_alloc(ip, out[i], &types[i], e))) goto done;
     }
-    mk_kctx k = {ip, op, n_ins, ptr, op->n_attrs, ptr + n_ins, n_outs, out, ip->alloc, e, NULL,
-                 NULL};
+    mk_kctx k = {ip,     op,  n_ins,     ptr, op->n_attrs, ptr + n_ins,
+                 n_outs, out, ip->alloc, e,   NULL,        NULL};
     if ((st = fn(&k))) goto done;
     for (int i = 0; i < n_outs; i++) {
         mk_rt *r = out[i];
         size_t n, nb;
-        if (!mk_type_is_static(&r->type) || (!r->data && r->numel) || !mk_type_numel(&r->type, &n) ||
-            n > max_elems) {
+        if (!mk_type_is_static(&r->type) || (!r->data && r->numel) ||
+            !mk_type_numel(&r->type, &n) || n > max_elems) {
             st = unsupported(e, op, "result not static or too large");
             goto done;
         }

@@ -21,7 +21,8 @@ int mk_ir_conv_transpose_crop(const mk_op *op, mk_ct_crop *c)
         ok = ok && mk_ir_arg_i64s(op, "pad", v, 6, &n) && n == 2 * ns;
         if (ok) memcpy(pad, v, sizeof(int64_t) * (size_t)n);
     }
-    if (mk_ir_arg(op, "output_shape") || mk_ir_attr(op, "output_shape")) c->form = MK_CT_OUTPUT_SHAPE;
+    if (mk_ir_arg(op, "output_shape") || mk_ir_attr(op, "output_shape"))
+        c->form = MK_CT_OUTPUT_SHAPE;
     for (int i = 0; i < ns && ok && !c->form; i++)
         if (pad[2 * i] != pad[2 * i + 1]) {
             c->form = MK_CT_ASYMMETRIC;
@@ -32,10 +33,8 @@ int mk_ir_conv_transpose_crop(const mk_op *op, mk_ct_crop *c)
     if (!c->form) return 0;
     const mk_type *yt = &op->outputs[0]->type;
     ok = ok && yt->rank == x->type.rank;
-    if (ok && mk_ir_arg(op, "strides"))
-        ok = mk_ir_arg_i64s(op, "strides", s, 3, &n) && n == ns;
-    if (ok && mk_ir_arg(op, "dilations"))
-        ok = mk_ir_arg_i64s(op, "dilations", d, 3, &n) && n == ns;
+    if (ok && mk_ir_arg(op, "strides")) ok = mk_ir_arg_i64s(op, "strides", s, 3, &n) && n == ns;
+    if (ok && mk_ir_arg(op, "dilations")) ok = mk_ir_arg_i64s(op, "dilations", d, 3, &n) && n == ns;
     for (int i = 0; i < ns && ok; i++) {
         int64_t in = x->type.dims[2 + i], k = w->type.dims[2 + i], out = yt->dims[2 + i];
         ok = in >= 0 && k > 0 && out >= 0 && s[i] > 0 && d[i] > 0;

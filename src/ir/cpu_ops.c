@@ -62,7 +62,8 @@ static int fill_fixable(const mk_op *op)
     }
     t.dtype = op->n_outputs && op->outputs[0]->type.dtype != MK_DT_INVALID
                   ? op->outputs[0]->type.dtype
-                  : val ? val->type.dtype : MK_DT_FP32;
+              : val ? val->type.dtype
+                    : MK_DT_FP32;
     size_t n = 0;
     return storable(t.dtype) && mk_type_numel(&t, &n) && n <= MK_IR_FOLD_MAX;
 }

@@ -296,7 +296,8 @@ int mk_ir_valid_identifier(const char *s);
 
 /* New op (not yet in a block). name may be NULL (derived from the first output). */
 mk_op *mk_ir_op_new(mk_program *p, mk_op_kind k, const char *name);
-/* Bind an input parameter to one value (or append to a tuple parameter). */
+/* Bind an input parameter to one value (or append to a tuple parameter); 0 when v is NULL or
+ * memory runs out. */
 int mk_ir_op_add_input(mk_program *p, mk_op *op, const char *param, mk_value *v);
 /* Add an output; name NULL gives a unique name derived from the op name. */
 mk_value *mk_ir_op_add_output(mk_program *p, mk_op *op, const char *name, const mk_type *t);
@@ -561,10 +562,10 @@ int mk_ir_conv_unused_pad(const mk_op *op, mk_conv_pad *g);
 /* ---- H3 (conv_transpose_crop.c; the lint rule and fix_conv_transpose_pad) ---- */
 enum { MK_CT_OUTPUT_SHAPE = 1, MK_CT_ASYMMETRIC = 2 };
 typedef struct mk_ct_crop {
-    int form;          /* MK_CT_OUTPUT_SHAPE, MK_CT_ASYMMETRIC (first such axis, its pads) */
-    int axis;          /* spatial axis of the asymmetric pads, -1 otherwise */
-    int64_t pb, pe;    /* that axis's pads */
-    int fixable;       /* a valid conv_transpose + crop computes it */
+    int form;               /* MK_CT_OUTPUT_SHAPE, MK_CT_ASYMMETRIC (first such axis, its pads) */
+    int axis;               /* spatial axis of the asymmetric pads, -1 otherwise */
+    int64_t pb, pe;         /* that axis's pads */
+    int fixable;            /* a valid conv_transpose + crop computes it */
     int32_t beg[5], end[5]; /* the crop on each axis of the output (spatial axes 2..) */
 } mk_ct_crop;
 /* The form (0: none) of a conv_transpose with output_shape or asymmetric custom pads. */

@@ -24,7 +24,8 @@ int mk_ir_int_linear(const mk_op *op)
 int mk_ir_conv_transpose_1d_bias(const mk_op *op, int *fixable)
 {
     static const char *const lifted[] = {"strides", "dilations", "pad", "output_shape"};
-    const mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight"), *b = mk_ir_arg(op, "bias");
+    const mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight"),
+                   *b = mk_ir_arg(op, "bias");
     size_t n = 0;
     if (op->kind != MK_OP_CONV_TRANSPOSE || !x || x->type.rank != 3 || !b) return 0;
     int nonzero = !b->cst || !mk_type_numel(&b->type, &n);

@@ -38,10 +38,10 @@ mk_neg_index mk_ir_negative_indices(const mk_op *op, int ios, int64_t *first, in
     if (!r) return r;
     const mk_value *x = mk_ir_arg(op, "x");
     int32_t axis = 0;
-    *fixable = (op->kind == MK_OP_GATHER ||
-                (op->kind == MK_OP_GATHER_ALONG_AXIS && r == MK_NEG_CONST)) &&
-               x && x->type.rank >= 1 && ix->type.dtype == MK_DT_INT32 &&
-               (!mk_ir_arg(op, "axis") || mk_ir_arg_i32(op, "axis", &axis));
+    *fixable =
+        (op->kind == MK_OP_GATHER || (op->kind == MK_OP_GATHER_ALONG_AXIS && r == MK_NEG_CONST)) &&
+        x && x->type.rank >= 1 && ix->type.dtype == MK_DT_INT32 &&
+        (!mk_ir_arg(op, "axis") || mk_ir_arg_i32(op, "axis", &axis));
     if (*fixable && axis < 0) axis += x->type.rank;
     *fixable = *fixable && axis >= 0 && axis < x->type.rank && x->type.dims[axis] > 0 &&
                x->type.dims[axis] <= INT32_MAX;

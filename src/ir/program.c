@@ -290,6 +290,7 @@ mk_op *mk_ir_op_new(mk_program *p, mk_op_kind k, const char *name)
 
 int mk_ir_op_add_input(mk_program *p, mk_op *op, const char *param, mk_value *v)
 {
+    if (!v) return 0; /* a builder's failed value: the op is never written half-bound */
     for (int i = 0; i < op->n_inputs; i++) {
         mk_input *in = &op->inputs[i];
         if (strcmp(in->name, param) != 0) continue;

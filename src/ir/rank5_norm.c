@@ -25,7 +25,7 @@ int mk_ir_rank5_spatial(const mk_op *op, int *fixable)
     }
     if (seen != 0x1c) return 0;
     const mk_value *keep = mk_ir_arg(op, "keep_dims");
-    *fixable = st && d[2] * d[3] <= INT32_MAX && d[2] * d[3] * d[4] <= INT32_MAX &&
-               (!keep || keep->cst);
+    *fixable =
+        st && d[2] * d[3] <= INT32_MAX && d[2] * d[3] * d[4] <= INT32_MAX && (!keep || keep->cst);
     return 1;
 }

@@ -130,7 +130,8 @@ void mk_lint_h27(lint_ctx *c, const mk_op *op)
         mk_lint_flag(c, op, global,
                      "pooling kernel %lld / stride %lld (old Neural Engine limits: kernel "
                      "<= 13, stride <= 2)%s",
-                     (long long)k, (long long)s, global ? "; a global pool is an exact reduce" : "");
+                     (long long)k, (long long)s,
+                     global ? "; a global pool is an exact reduce" : "");
         return;
     }
     if (op->kind == MK_OP_CONV) {

@@ -363,11 +363,11 @@ static mk_status fold_binary_direct(ox_ctx *c, binop op, ox_val *a, ox_val *b, o
 }
 
 static const mk_op_kind bin_kinds[] = {
-    [F_ADD] = MK_OP_ADD,          [F_SUB] = MK_OP_SUB,           [F_MUL] = MK_OP_MUL,
-    [F_DIV] = MK_OP_REAL_DIV,     [F_MOD] = MK_OP_MOD,           [F_POW] = MK_OP_POW,
-    [F_MIN] = MK_OP_MINIMUM,      [F_MAX] = MK_OP_MAXIMUM,       [F_EQ] = MK_OP_EQUAL,
-    [F_LT] = MK_OP_LESS,          [F_GT] = MK_OP_GREATER,        [F_LE] = MK_OP_LESS_EQUAL,
-    [F_GE] = MK_OP_GREATER_EQUAL, [F_AND] = MK_OP_LOGICAL_AND,   [F_OR] = MK_OP_LOGICAL_OR,
+    [F_ADD] = MK_OP_ADD,          [F_SUB] = MK_OP_SUB,         [F_MUL] = MK_OP_MUL,
+    [F_DIV] = MK_OP_REAL_DIV,     [F_MOD] = MK_OP_MOD,         [F_POW] = MK_OP_POW,
+    [F_MIN] = MK_OP_MINIMUM,      [F_MAX] = MK_OP_MAXIMUM,     [F_EQ] = MK_OP_EQUAL,
+    [F_LT] = MK_OP_LESS,          [F_GT] = MK_OP_GREATER,      [F_LE] = MK_OP_LESS_EQUAL,
+    [F_GE] = MK_OP_GREATER_EQUAL, [F_AND] = MK_OP_LOGICAL_AND, [F_OR] = MK_OP_LOGICAL_OR,
     [F_XOR] = MK_OP_LOGICAL_XOR,
 };
 
@@ -392,9 +392,9 @@ static mk_status fold_binary(ox_ctx *c, binop op, ox_val *a, ox_val *b, ox_val *
     mk_dtype da = a->type.dtype, db = b->type.dtype;
     int logic = op >= F_AND;
     if (int_like(a) && int_like(b) && !logic && int_undefined(op, b, &t)) return MK_EUNSUPPORTED;
-    int mil = da == db && (logic ? da == MK_DT_BOOL
-                                 : da == MK_DT_INT64 ? !(op == F_MOD && fmod_attr)
-                                                     : da == MK_DT_FP32 && op != F_MOD);
+    int mil = da == db && (logic               ? da == MK_DT_BOOL
+                           : da == MK_DT_INT64 ? !(op == F_MOD && fmod_attr)
+                                               : da == MK_DT_FP32 && op != F_MOD);
     if (mil) {
         mop m;
         mk_const_out r;
@@ -459,8 +459,8 @@ static mk_status fold_unary(ox_ctx *c, const char *ot, ox_val *a, ox_val *o)
     if (kind == MK_OP_MAXIMUM) mop_int(&m, "y", 0);
     if (kind == MK_OP_INVERSE || kind == MK_OP_LOG) mop_f32(&m, "epsilon", 0.0f);
     mk_status st = mop_run(&m, &r);
-    int direct = dt == MK_DT_INT64 &&
-                 ((st == MK_OK && saturated(&r)) || (st == MK_EUNSUPPORTED && m.nofit));
+    int direct =
+        dt == MK_DT_INT64 && ((st == MK_OK && saturated(&r)) || (st == MK_EUNSUPPORTED && m.nofit));
     if (st == MK_OK && !direct) st = mop_out(c, &r, o);
     mop_end(&m);
     if (!direct) return st;
@@ -483,10 +483,14 @@ static mk_status fold_cast(ox_ctx *c, const Onnx__NodeProto *n, ox_val *a, ox_va
     mk_const_out r;
     mop_begin(&m, c, MK_OP_CAST);
     mop_val(&m, "x", a);
-    mop_str(&m, "dtype", dt == MK_DT_BOOL ? "bool" : dt == MK_DT_INT64 ? "int32" : to == 10 ? "fp16" : "fp32");
+    mop_str(&m, "dtype",
+            dt == MK_DT_BOOL    ? "bool"
+            : dt == MK_DT_INT64 ? "int32"
+            : to == 10          ? "fp16"
+                                : "fp32");
     mk_status st = mop_run(&m, &r);
-    int direct = (st == MK_OK && dt == MK_DT_INT64 && saturated(&r)) ||
-                 (st == MK_EUNSUPPORTED && m.nofit);
+    int direct =
+        (st == MK_OK && dt == MK_DT_INT64 && saturated(&r)) || (st == MK_EUNSUPPORTED && m.nofit);
     if (st == MK_OK && !direct) st = mop_out(c, &r, o);
     mop_end(&m);
     if (!direct && (st != MK_OK || dt != MK_DT_INT64)) return st;

@@ -13,7 +13,6 @@
 
 #include "passes_int.h"
 
-
 static void store(mk_dtype dt, void *buf, size_t i, double v)
 {
     switch ((int)dt) {

@@ -443,6 +443,10 @@ int mk_pass_fuse_attention(mk_program *p, mk_err *e)
     int c = n < 0 ? n : mk_pass_each_op(p, at_capacity, &dead, e);
     if (c < 0) return c;
     if (n > 0 || c > 0 || (n == 0 && dead))
-        for (int i = 0; i < p->n_functions; i++) mk_ir_dce(p, p->functions[i]->block);
+        for (int i = 0; i < p->n_functions; i++)
+            if (mk_ir_dce(p, p->functions[i]->block) < 0) {
+                MK_OOM(e);
+                return -1;
+            }
     return n;
 }

@@ -26,8 +26,8 @@ TEST(const_eval_cast_matches_session)
     float v[6];
     unsigned seed = 7;
     for (int i = 0; i < 6; i++) v[i] = rnd(&seed) * 1000.0f;
-    mk_op *o = op(&B, MK_OP_CAST, 1, "x", cf(&B, 2, (int64_t[]){2, 3}, v), "dtype", cs(&B, "fp16"),
-                  NULL);
+    mk_op *o =
+        op(&B, MK_OP_CAST, 1, "x", cf(&B, 2, (int64_t[]){2, 3}, v), "dtype", cs(&B, "fp16"), NULL);
     CHECK(o != NULL);
     if (!o) return b_free(&B);
     mk_const_out r;
@@ -112,8 +112,8 @@ TEST(const_eval_pass_fold_equivalent)
     unsigned seed = 11;
     for (int i = 0; i < 6; i++) v[i] = rnd(&seed) * 3000.0f, xv[i] = rnd(&seed);
     mk_value *x = b_input(&B, "x", 2, (int64_t[]){2, 3}, xv);
-    mk_op *h = op(&B, MK_OP_CAST, 1, "x", cf(&B, 1, (int64_t[]){6}, v), "dtype", cs(&B, "fp16"),
-                  NULL);
+    mk_op *h =
+        op(&B, MK_OP_CAST, 1, "x", cf(&B, 1, (int64_t[]){6}, v), "dtype", cs(&B, "fp16"), NULL);
     mk_op *f = h ? op(&B, MK_OP_CAST, 1, "x", h->outputs[0], "dtype", cs(&B, "fp32"), NULL) : NULL;
     mk_op *e = f ? op(&B, MK_OP_EXPAND_DIMS, 1, "x", f->outputs[0], "axes",
                       ci(&B, 1, (int32_t[]){0}), NULL)
@@ -183,15 +183,15 @@ static int same_bits(const float *a, const float *b, size_t n)
 TEST(const_eval_onnx_fold_matches_interpreter)
 {
     static const ocase cases[] = {
-        {"Add", 2, {{2, 3}, {1, 3}}, NULL},   {"Sub", 2, {{2, 3}, {2, 1}}, NULL},
-        {"Mul", 2, {{2, 3}, {2, 3}}, NULL},   {"Div", 2, {{2, 3}, {2, 3}}, NULL},
-        {"Max", 2, {{2, 3}, {2, 3}}, NULL},   {"Min", 2, {{2, 3}, {2, 3}}, NULL},
-        {"Pow", 2, {{2, 3}, {2, 3}}, NULL},   {"Abs", 1, {{2, 3}}, NULL},
-        {"Sqrt", 1, {{2, 3}}, NULL},          {"Exp", 1, {{2, 3}}, NULL},
-        {"Floor", 1, {{2, 3}}, NULL},         {"Ceil", 1, {{2, 3}}, NULL},
-        {"Relu", 1, {{2, 3}}, NULL},          {"Sign", 1, {{2, 3}}, NULL},
-        {"Transpose", 1, {{2, 3}}, "perm"},   {"Concat", 2, {{2, 3}, {2, 2}}, "axis"},
-        {"Reciprocal", 1, {{2, 3}}, NULL},    {"Log", 1, {{2, 3}}, NULL},
+        {"Add", 2, {{2, 3}, {1, 3}}, NULL}, {"Sub", 2, {{2, 3}, {2, 1}}, NULL},
+        {"Mul", 2, {{2, 3}, {2, 3}}, NULL}, {"Div", 2, {{2, 3}, {2, 3}}, NULL},
+        {"Max", 2, {{2, 3}, {2, 3}}, NULL}, {"Min", 2, {{2, 3}, {2, 3}}, NULL},
+        {"Pow", 2, {{2, 3}, {2, 3}}, NULL}, {"Abs", 1, {{2, 3}}, NULL},
+        {"Sqrt", 1, {{2, 3}}, NULL},        {"Exp", 1, {{2, 3}}, NULL},
+        {"Floor", 1, {{2, 3}}, NULL},       {"Ceil", 1, {{2, 3}}, NULL},
+        {"Relu", 1, {{2, 3}}, NULL},        {"Sign", 1, {{2, 3}}, NULL},
+        {"Transpose", 1, {{2, 3}}, "perm"}, {"Concat", 2, {{2, 3}, {2, 2}}, "axis"},
+        {"Reciprocal", 1, {{2, 3}}, NULL},  {"Log", 1, {{2, 3}}, NULL},
     };
     unsigned seed = 3;
     int compared = 0;

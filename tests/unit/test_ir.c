@@ -57,3 +57,15 @@ TEST(ir_build_edit_and_dce)
     CHECK(!mk_ir_arg_f32(r, "x", &fv));
     mk_ir_program_free(p);
 }
+
+TEST(ir_add_input_refuses_a_null_value)
+{
+    /* a builder's failed value must not become a half-bound op the writer later dereferences */
+    mk_program *p = mk_ir_program_new(NULL, 8);
+    REQUIRE(p);
+    mk_op *op = mk_ir_op_new(p, MK_OP_RELU, "r");
+    REQUIRE(op);
+    CHECK_EQ_INT(mk_ir_op_add_input(p, op, "x", NULL), 0);
+    CHECK(mk_ir_input(op, "x") == NULL || mk_ir_input(op, "x")->n_args == 0);
+    mk_ir_program_free(p);
+}

@@ -257,9 +257,9 @@ TEST(lint_fix_agree_h1_tiny_bias)
         mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){1, 2, 8});
         mk_value *w = tb_const(&t, "w", MK_DT_FP32, 3, (int64_t[]){2, 3, 3}, 0.1, 0.01);
         mk_value *b = tb_const(&t, "b", MK_DT_FP32, 1, (int64_t[]){3}, bias[i], 0);
-        tb_out(&t, tb_op(&t, MK_OP_CONV_TRANSPOSE, "ct", "x", x, "weight", w, "bias", b,
-                         "pad_type", tb_str(&t, "valid"), "strides", tb_ints(&t, 1, 2),
-                         "dilations", tb_ints(&t, 1, 1), "groups", tb_int(&t, 1), NULL));
+        tb_out(&t, tb_op(&t, MK_OP_CONV_TRANSPOSE, "ct", "x", x, "weight", w, "bias", b, "pad_type",
+                         tb_str(&t, "valid"), "strides", tb_ints(&t, 1, 2), "dilations",
+                         tb_ints(&t, 1, 1), "groups", tb_int(&t, 1), NULL));
         char label[64];
         snprintf(label, sizeof label, "bias %g", bias[i]);
         agree(tc, &t, "H1", "fix_conv_transpose_1d", "ct", bias[i] != 0, label);
@@ -277,8 +277,8 @@ TEST(lint_fix_agree_h6_negative_indices)
         mk_value *ix = i == 0   ? tb_ints(&t, 3, 0, -1, 2)
                        : i == 1 ? tb_in(&t, "ix", MK_DT_INT32, 1, (int64_t[]){3})
                                 : tb_in(&t, "ix", MK_DT_INT16, 1, (int64_t[]){3});
-        tb_out(&t, tb_op(&t, MK_OP_GATHER, "g", "x", x, "indices", ix, "axis", tb_int(&t, 0),
-                         NULL));
+        tb_out(&t,
+               tb_op(&t, MK_OP_GATHER, "g", "x", x, "indices", ix, "axis", tb_int(&t, 0), NULL));
         static const char *const label[] = {"constant -1", "run-time int32", "run-time int16"};
         agree(tc, &t, "H6", "fix_negative_indices", "g", 1, label[i]);
     }
@@ -327,10 +327,12 @@ TEST(lint_fix_agree_h15_h39_defaults)
 {
     tb t;
     tb_init(&t, 6);
-    tb_out(&t, tb_op(&t, MK_OP_LOG, "lg", "x", tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4}), NULL));
+    tb_out(&t,
+           tb_op(&t, MK_OP_LOG, "lg", "x", tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4}), NULL));
     agree(tc, &t, "H15", "fix_explicit_params", "lg", 1, "log fp32");
     tb_init(&t, 6);
-    tb_out(&t, tb_op(&t, MK_OP_GELU, "ge", "x", tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4}), NULL));
+    tb_out(&t,
+           tb_op(&t, MK_OP_GELU, "ge", "x", tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4}), NULL));
     agree(tc, &t, "H39", "fix_explicit_params", "ge", 1, "gelu");
     tb_init(&t, 6);
     mk_value *xi = tb_in(&t, "x", MK_DT_INT32, 1, (int64_t[]){4});
@@ -370,10 +372,10 @@ TEST(lint_fix_agree_h2_conv_pad)
         tb_init(&t, 6);
         mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){1, 1, 7});
         mk_value *w = tb_const(&t, "w", MK_DT_FP32, 3, (int64_t[]){1, 1, 3}, 0.5, 0.25);
-        tb_out(&t, tb_op(&t, MK_OP_CONV, "cv", "x", x, "weight", w, "pad_type",
-                         tb_str(&t, "custom"), "pad", tb_ints(&t, 2, 0, pe), "strides",
-                         tb_ints(&t, 1, 2), "dilations", tb_ints(&t, 1, 1), "groups",
-                         tb_int(&t, 1), NULL));
+        tb_out(&t,
+               tb_op(&t, MK_OP_CONV, "cv", "x", x, "weight", w, "pad_type", tb_str(&t, "custom"),
+                     "pad", tb_ints(&t, 2, 0, pe), "strides", tb_ints(&t, 1, 2), "dilations",
+                     tb_ints(&t, 1, 1), "groups", tb_int(&t, 1), NULL));
         char label[32];
         snprintf(label, sizeof label, "pad end %d", pe);
         agree(tc, &t, "H2", "fix_conv_padding", "cv", pe == 1, label);
