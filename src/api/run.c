@@ -182,6 +182,10 @@ mk_interp *mk_session_interp(mk_session *s)
 mk_status mk_session_new(const mk_program *p, const mk_run_options *opts, mk_session **out,
                          mk_err *err)
 {
+    if (!p) {
+        *out = NULL;
+        return mk_err_set(err, MK_EINVAL, "run: no program");
+    }
     return mk_session_new_fn(p, mk_ir_main(p), opts, out, err);
 }
 

@@ -64,8 +64,10 @@ static double nsr(const mk_program *ref, const mk_program *q)
         int no = 0;
         mk_err e = {MK_OK, ""};
         if (!inputs(ref, 100 + (unsigned)k, &in) ||
-            mk_output_errors(ref, q, &in, 0, oe, 2, &no, &e) || no != 1)
+            mk_output_errors(ref, q, &in, 0, oe, 2, &no, &e) || no != 1) {
+            mk_tensor_list_free(&in);
             return INFINITY;
+        }
         n += pow(10, -oe[0].snr_db / 10), s += 1;
         mk_tensor_list_free(&in);
     }
@@ -76,16 +78,21 @@ TEST(compress_calibrated_palette_lower_output_error)
 {
     mk_program *ref = lin(), *plain = lin(), *cal = lin();
     mk_tensor_list runs[2] = {{0, NULL}, {0, NULL}};
+    /* fault runs: what the test built is its own when a later call fails */
+    mk_test_owned(ref), mk_test_owned(plain), mk_test_owned(cal);
     CHECK(ref && plain && cal && inputs(ref, 1, &runs[0]) && inputs(ref, 2, &runs[1]));
+    for (int k = 0; k < 2; k++) mk_test_owned(runs[k].items);
     if (!ref || !plain || !cal || !runs[1].n) return;
     mk_compress_options o;
     memset(&o, 0, sizeof o);
     o.mode = MK_CMP_PALETTE, o.bits = 4, o.granularity = 2, o.group = 16;
     mk_compress_report r0, r1;
     mk_err e = {MK_OK, ""};
-    CHECK_MSG(mk_compress(plain, &o, &r0, &e) == MK_OK, "%s", e.msg);
+    REQUIRE(mk_compress(plain, &o, &r0, &e) == MK_OK);
+    mk_test_owned(r0.layers);
     o.calib = runs, o.n_calib = 2;
-    CHECK_MSG(mk_compress(cal, &o, &r1, &e) == MK_OK, "%s", e.msg);
+    REQUIRE(mk_compress(cal, &o, &r1, &e) == MK_OK);
+    mk_test_owned(r1.layers);
     CHECK(r0.n == 1 && r1.n == 1 && r0.layers[0].bytes_after == r1.layers[0].bytes_after);
     int lut4 = 0;
     MK_FOR_OPS(mk_ir_main(cal)->block, op)
@@ -104,6 +111,8 @@ TEST(compress_calibrated_palette_lower_output_error)
 
     /* the interpreter runs the weighted palette as x·W'ᵀ of the reported reconstruction */
     mk_program *p = lin();
+    mk_test_owned(p);
+    REQUIRE(p);
     mk_cmp_site *s = NULL;
     int ns = 0;
     static float rec[COUT * CIN];
@@ -152,7 +161,11 @@ TEST(compress_output_errors2_same_as_two_calls)
     o.mode = MK_CMP_PALETTE, o.bits = 3, o.granularity = 2, o.group = 8;
     mk_compress_report r;
     mk_err e = {MK_OK, ""};
-    REQUIRE(ref && q && inputs(ref, 4, &in) && mk_compress(q, &o, &r, &e) == MK_OK);
+    mk_test_owned(ref), mk_test_owned(q); /* fault runs: the test's own */
+    REQUIRE(ref && q && inputs(ref, 4, &in));
+    mk_test_owned(in.items);
+    REQUIRE(mk_compress(q, &o, &r, &e) == MK_OK);
+    mk_test_owned(r.layers);
     mk_output_error a32[2], a16[2], b32[2], b16[2];
     int na32 = 0, na16 = 0, nb32 = 0, nb16 = 0;
     CHECK(mk_output_errors(ref, q, &in, 0, a32, 2, &na32, &e) == MK_OK);

@@ -395,6 +395,7 @@ TEST(coreml_save_is_deterministic_and_manifest_well_formed)
     mk_err e = {0};
     mk_program *p = NULL;
     REQUIRE(mk_program_load(g, NULL, &p, &e) == MK_OK);
+    mk_test_owned(p); /* fault runs: the test's own when a save fails */
     snprintf(o1, sizeof o1, "%s/det1.mlpackage", mk_test_tmpdir());
     snprintf(o2, sizeof o2, "%s/det2.mlpackage", mk_test_tmpdir());
     REQUIRE(mk_program_save(p, o1, MK_TARGET_DEFAULT, &e) == MK_OK);
@@ -903,8 +904,10 @@ TEST(coreml_single_file_and_overwrite_in_place)
     REQUIRE(mk_test_golden_copy("d_mlp_linear_relu_softmax_fp32_ios17.mlpackage",
                                 "inplace.mlpackage", pkg, sizeof pkg));
     REQUIRE(mk_program_load(pkg, NULL, &p, &e) == MK_OK);
+    mk_test_owned(p); /* fault runs: the test's own when a later call fails */
     CHECK_MSG(mk_program_save(p, pkg, MK_TARGET_DEFAULT, &e) == MK_OK, "%s", e.msg);
     REQUIRE(mk_program_load(pkg, NULL, &q, &e) == MK_OK);
+    mk_test_owned(q);
     char why[256];
     CHECK_MSG(mk_test_program_eq(p, q, why, sizeof why), "%s", why);
     snprintf(m, sizeof m, "%s/Data/com.apple.CoreML/weights/weight.bin", pkg);
