@@ -11,29 +11,7 @@
 #include "interp/k_conv_direct.h"
 #include "test.h"
 
-#include "fault_scope.h"
-
-typedef struct bld {
-    mk_program *p;
-    mk_function *f;
-    mk_block *b;
-    mk_err e;
-    mk_tensor_list ins;
-} bld;
-
-static void b_init(bld *B)
-{
-    memset(B, 0, sizeof *B);
-    B->p = mk_ir_program_new(NULL, 9);
-    B->f = mk_ir_function_new(B->p, "main");
-    B->b = B->f->block;
-}
-
-static void b_free(bld *B)
-{
-    mk_tensor_list_free(&B->ins);
-    mk_ir_program_free(B->p);
-}
+#include "opsem_build.h"
 
 static float frand(unsigned *s)
 {
@@ -41,79 +19,45 @@ static float frand(unsigned *s)
     return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
 }
 
-/* An fp32 input filled with seeded values in [-scale, scale). */
-static mk_value *b_input(bld *B, const char *name, int rank, const int64_t *dims, unsigned seed,
-                         float scale)
+static float *rand_arr(size_t n, unsigned seed, float scale)
 {
-    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
-    mk_value *v = mk_ir_function_add_input(B->p, B->f, name, &t);
-    mk_tensor tt;
-    memset(&tt, 0, sizeof tt);
-    tt.name = mk_strdup_default(name);
-    tt.dtype = MK_DT_FP32;
-    tt.rank = rank;
-    size_t n = 1;
-    for (int i = 0; i < rank; i++) n *= (size_t)(tt.dims[i] = dims[i]);
-    tt.nbytes = n * 4;
-    tt.data = malloc(tt.nbytes);
-    for (size_t i = 0; i < n; i++) ((float *)tt.data)[i] = scale * frand(&seed);
-    mk_tensor_list_push(&B->ins, &tt, NULL);
+    float *v = malloc(n * 4);
+    for (size_t i = 0; i < n && v; i++) v[i] = scale * frand(&seed);
     return v;
+}
+
+static size_t numel(int rank, const int64_t *dims)
+{
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
+    return n;
+}
+
+/* An fp32 input (opsem_build.h's b_input) filled with seeded values in [-scale, scale). */
+static mk_value *b_rand_input(bld *B, const char *name, int rank, const int64_t *dims,
+                              unsigned seed, float scale)
+{
+    float *v = rand_arr(numel(rank, dims), seed, scale);
+    mk_value *x = b_input(B, name, rank, dims, v);
+    free(v);
+    return x;
 }
 
 static mk_value *crand(bld *B, int rank, const int64_t *dims, unsigned seed, float scale)
 {
-    mk_type t = mk_type_make(MK_DT_FP32, rank, dims);
-    size_t n = 1;
-    for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
-    float *v = malloc(n * 4);
-    for (size_t i = 0; i < n; i++) v[i] = scale * frand(&seed);
-    mk_value *c = mk_ir_const(B->p, B->b, "c", &t, v, n * 4, 0);
+    float *v = rand_arr(numel(rank, dims), seed, scale);
+    mk_value *c = cf(B, rank, dims, v);
     free(v);
     return c;
 }
 
-static mk_value *cfs(bld *B, float v)
+static mk_value *out0(mk_op *o)
 {
-    return mk_ir_const_f32(B->p, B->b, "s", 1, &v, 1);
+    return o ? o->outputs[0] : NULL;
 }
 
-static mk_value *ci(bld *B, int n, const int32_t *v)
-{
-    return mk_ir_const_i32(B->p, B->b, "i", n, v, 0);
-}
-
-static mk_value *cis(bld *B, int32_t v)
-{
-    return mk_ir_const_i32(B->p, B->b, "i", 1, &v, 1);
-}
-
-static mk_value *cs(bld *B, const char *s)
-{
-    return mk_ir_const_str(B->p, B->b, "s", s);
-}
-
-/* op(B, kind, "param", value, ..., NULL): one output; NULL when inference fails. */
-static mk_value *op(bld *B, mk_op_kind k, ...)
-{
-    mk_op *o = mk_ir_op_new(B->p, k, NULL);
-    va_list ap;
-    va_start(ap, k);
-    const char *nm;
-    while ((nm = va_arg(ap, const char *))) {
-        mk_value *v = va_arg(ap, mk_value *);
-        if (v) mk_ir_op_add_input(B->p, o, nm, v);
-    }
-    va_end(ap);
-    mk_type t = mk_type_scalar(MK_DT_FP32);
-    mk_ir_op_add_output(B->p, o, NULL, &t);
-    mk_ir_block_append(B->b, o);
-    if (mk_ir_infer_op(o, &B->e) != MK_OK) {
-        printf("  infer: %s\n", B->e.msg);
-        return NULL;
-    }
-    return o->outputs[0];
-}
+/* op1(B, kind, "param", value, ..., NULL): the one output of opsem_build.h's op(), or NULL */
+#define op1(B, k, ...) out0(op((B), (k), 1, __VA_ARGS__))
 
 /* conv with pad_type same; groups 1 unless g > 1. */
 static mk_value *conv(bld *B, mk_value *x, int cout, int cin_g, int kh, int kw, int g, int dil,
@@ -122,9 +66,9 @@ static mk_value *conv(bld *B, mk_value *x, int cout, int cin_g, int kh, int kw, 
     int64_t wd[4] = {cout, cin_g, kh, kw}, bd[1] = {cout};
     int32_t one[2] = {1, 1}, dl[2] = {dil, dil};
     float sc = 1.0f / sqrtf((float)(cin_g * kh * kw));
-    return op(B, MK_OP_CONV, "x", x, "weight", crand(B, 4, wd, seed, sc), "bias",
-              crand(B, 1, bd, seed + 1, 0.1f), "strides", ci(B, 2, one), "dilations", ci(B, 2, dl),
-              "pad_type", cs(B, "same"), "groups", cis(B, g), NULL);
+    return op1(B, MK_OP_CONV, "x", x, "weight", crand(B, 4, wd, seed, sc), "bias",
+               crand(B, 1, bd, seed + 1, 0.1f), "strides", ci(B, 2, one), "dilations", ci(B, 2, dl),
+               "pad_type", cs(B, "same"), "groups", cis(B, g), NULL);
 }
 
 /* A small CNN + attention-like tail covering the kernels with threaded paths: im2col conv with
@@ -133,26 +77,26 @@ static mk_value *conv(bld *B, mk_value *x, int cout, int cin_g, int kh, int kw, 
 static mk_value *build_net(bld *B, int C, int H, int W)
 {
     int64_t xd[4] = {1, 3, H, W};
-    mk_value *x = b_input(B, "x", 4, xd, 7, 1.0f);
+    mk_value *x = b_rand_input(B, "x", 4, xd, 7, 1.0f);
     mk_value *y = conv(B, x, C, 3, 3, 3, 1, 1, 11);
-    y = op(B, MK_OP_RELU, "x", y, NULL);
+    y = op1(B, MK_OP_RELU, "x", y, NULL);
     mk_value *d = conv(B, y, C, 1, 3, 3, C, 2, 13);
     mk_value *hs =
-        op(B, MK_OP_SIGMOID_HARD, "x", d, "alpha", cfs(B, 1.0f / 6), "beta", cfs(B, 0.5f), NULL);
-    y = op(B, MK_OP_MUL, "x", d, "y", hs, NULL);
+        op1(B, MK_OP_SIGMOID_HARD, "x", d, "alpha", cfs(B, 1.0f / 6), "beta", cfs(B, 0.5f), NULL);
+    y = op1(B, MK_OP_MUL, "x", d, "y", hs, NULL);
     y = conv(B, y, C, C, 1, 1, 1, 1, 17);
-    y = op(B, MK_OP_ADD, "x", y, "y", d, NULL);
+    y = op1(B, MK_OP_ADD, "x", y, "y", d, NULL);
     int32_t shp[3] = {1, C, H * W};
-    y = op(B, MK_OP_RESHAPE, "x", y, "shape", ci(B, 3, shp), NULL);
+    y = op1(B, MK_OP_RESHAPE, "x", y, "shape", ci(B, 3, shp), NULL);
     int32_t ax = -1;
     mk_value *ln =
-        op(B, MK_OP_LAYER_NORM, "x", y, "axes", ci(B, 1, &ax), "epsilon", cfs(B, 1e-5f), NULL);
-    mk_value *s = op(B, MK_OP_MATMUL, "x", ln, "y", ln, "transpose_y",
-                     mk_ir_const_bool(B->p, B->b, "b", 1, (const uint8_t[]){1}, 1), NULL);
-    s = op(B, MK_OP_SOFTMAX, "x", s, "axis", cis(B, -1), NULL);
-    mk_value *o = op(B, MK_OP_MATMUL, "x", s, "y", ln, NULL);
-    o = op(B, MK_OP_GELU, "x", o, "mode", cs(B, "EXACT"), NULL);
-    return op(B, MK_OP_ADD, "x", o, "y", y, NULL);
+        op1(B, MK_OP_LAYER_NORM, "x", y, "axes", ci(B, 1, &ax), "epsilon", cfs(B, 1e-5f), NULL);
+    mk_value *s = op1(B, MK_OP_MATMUL, "x", ln, "y", ln, "transpose_y",
+                      mk_ir_const_bool(B->p, B->b, "b", 1, (const uint8_t[]){1}, 1), NULL);
+    s = op1(B, MK_OP_SOFTMAX, "x", s, "axis", cis(B, -1), NULL);
+    mk_value *o = op1(B, MK_OP_MATMUL, "x", s, "y", ln, NULL);
+    o = op1(B, MK_OP_GELU, "x", o, "mode", cs(B, "EXACT"), NULL);
+    return op1(B, MK_OP_ADD, "x", o, "y", y, NULL);
 }
 
 static int same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
@@ -171,7 +115,7 @@ static int same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
 static void profile_rows(mk_test_ctx *tc, int threads)
 {
     bld B;
-    b_init(&B);
+    b_init(&B, 18);
     enum { C = 32, H = 48, W = 48 };
     mk_value *y = build_net(&B, C, H, W);
     REQUIRE(y);
@@ -241,7 +185,7 @@ TEST(interp_threads_bit_identical_built)
     static const int shapes[][3] = {{16, 33, 47}, {40, 24, 24}, {8, 5, 300}, {24, 64, 96}};
     for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
         bld B;
-        b_init(&B);
+        b_init(&B, 18);
         mk_value *y = build_net(&B, shapes[c][0], shapes[c][1], shapes[c][2]);
         REQUIRE(y);
         mk_ir_block_set_outputs(B.p, B.b, 1, &y);
@@ -295,7 +239,7 @@ TEST(interp_threads_bit_identical_models)
 TEST(cli_run_profile_text_and_json)
 {
     bld B;
-    b_init(&B);
+    b_init(&B, 18);
     mk_value *y = build_net(&B, 8, 12, 12);
     REQUIRE(y);
     mk_ir_block_set_outputs(B.p, B.b, 1, &y);
@@ -344,18 +288,18 @@ TEST(interp_fused_hard_sigmoid_mul_bit_identical)
 {
     for (int order = 0; order < 2; order++) {
         bld B;
-        b_init(&B);
+        b_init(&B, 18);
         int64_t xd[4] = {1, 4, 9, 13};
-        mk_value *x = b_input(&B, "x", 4, xd, 3, 8.0f);
+        mk_value *x = b_rand_input(&B, "x", 4, xd, 3, 8.0f);
         /* NaN, infinities and -0 pass through the fused step as through the two ops */
         float *xv = B.ins.items[0].data;
         xv[0] = NAN, xv[1] = INFINITY, xv[2] = -INFINITY, xv[3] = -0.0f;
         mk_value *c = conv(&B, x, 6, 4, 3, 3, 1, 1, 21);
-        mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 1.0f / 6), "beta",
-                         cfs(&B, 0.5f), NULL);
-        mk_value *y = order ? op(&B, MK_OP_MUL, "x", h, "y", c, NULL)
-                            : op(&B, MK_OP_MUL, "x", c, "y", h, NULL);
-        y = op(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 0.25f), NULL);
+        mk_value *h = op1(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 1.0f / 6), "beta",
+                          cfs(&B, 0.5f), NULL);
+        mk_value *y = order ? op1(&B, MK_OP_MUL, "x", h, "y", c, NULL)
+                            : op1(&B, MK_OP_MUL, "x", c, "y", h, NULL);
+        y = op1(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 0.25f), NULL);
         REQUIRE(y);
         mk_ir_block_set_outputs(B.p, B.b, 1, &y);
         mk_tensor_list ref, got;
@@ -383,9 +327,9 @@ TEST(interp_softmax_layer_norm_fast_paths_vs_double)
     for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
         int64_t L = lens[c], R = 3;
         bld B;
-        b_init(&B);
+        b_init(&B, 18);
         int64_t xd[2] = {R, L}, gd[1] = {L};
-        mk_value *x = b_input(&B, "x", 2, xd, 9 + (unsigned)c, 30.0f);
+        mk_value *x = b_rand_input(&B, "x", 2, xd, 9 + (unsigned)c, 30.0f);
         float *xv = B.ins.items[0].data;
         if (L > 1) xv[1] = -INFINITY; /* row 0 only */
         float *gb = malloc((size_t)L * 8);
@@ -393,11 +337,11 @@ TEST(interp_softmax_layer_norm_fast_paths_vs_double)
         for (int64_t j = 0; j < 2 * L; j++) gb[j] = 2 * frand(&seed);
         mk_type gt = mk_type_make(MK_DT_FP32, 1, gd);
         int32_t ax = -1;
-        mk_value *sm = op(&B, MK_OP_SOFTMAX, "x", x, "axis", cis(&B, -1), NULL);
-        mk_value *ln = op(&B, MK_OP_LAYER_NORM, "x", x, "axes", ci(&B, 1, &ax), "gamma",
-                          mk_ir_const(B.p, B.b, "g", &gt, gb, (size_t)L * 4, 0), "beta",
-                          mk_ir_const(B.p, B.b, "b", &gt, gb + L, (size_t)L * 4, 0), "epsilon",
-                          cfs(&B, 1e-5f), NULL);
+        mk_value *sm = op1(&B, MK_OP_SOFTMAX, "x", x, "axis", cis(&B, -1), NULL);
+        mk_value *ln = op1(&B, MK_OP_LAYER_NORM, "x", x, "axes", ci(&B, 1, &ax), "gamma",
+                           mk_ir_const(B.p, B.b, "g", &gt, gb, (size_t)L * 4, 0), "beta",
+                           mk_ir_const(B.p, B.b, "b", &gt, gb + L, (size_t)L * 4, 0), "epsilon",
+                           cfs(&B, 1e-5f), NULL);
         REQUIRE(sm && ln);
         mk_value *outs[2] = {sm, ln};
         mk_ir_block_set_outputs(B.p, B.b, 2, outs);
@@ -445,13 +389,13 @@ TEST(interp_softmax_layer_norm_fast_paths_vs_double)
 TEST(interp_gelu_exact_fast_path_vs_double)
 {
     bld B;
-    b_init(&B);
+    b_init(&B, 18);
     int64_t xd[1] = {4001};
-    mk_value *x = b_input(&B, "x", 1, xd, 1, 1.0f);
+    mk_value *x = b_rand_input(&B, "x", 1, xd, 1, 1.0f);
     float *xv = B.ins.items[0].data;
     for (int i = 0; i < 4000; i++) xv[i] = -10.0f + 20.0f * (float)i / 4000.0f;
     xv[4000] = INFINITY;
-    mk_value *y = op(&B, MK_OP_GELU, "x", x, "mode", cs(&B, "EXACT"), NULL);
+    mk_value *y = op1(&B, MK_OP_GELU, "x", x, "mode", cs(&B, "EXACT"), NULL);
     REQUIRE(y);
     mk_ir_block_set_outputs(B.p, B.b, 1, &y);
     mk_tensor_list out;
@@ -477,19 +421,19 @@ TEST(interp_fp16_emulate_fused_chains_bit_identical)
 {
     for (int big = 0; big < 2; big++) {
         bld B;
-        b_init(&B);
+        b_init(&B, 18);
         int64_t xd[4] = {1, 3, 11, 17};
-        mk_value *x = b_input(&B, "x", 4, xd, 4, 3.0f);
+        mk_value *x = b_rand_input(&B, "x", 4, xd, 4, 3.0f);
         mk_value *c = conv(&B, x, 8, 3, 3, 3, 1, 1, 31);
-        mk_value *h =
-            op(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 0.2f), "beta", cfs(&B, 0.5f), NULL);
-        mk_value *y = op(&B, MK_OP_MUL, "x", c, "y", h, NULL);
-        y = op(&B, MK_OP_MUL, "x", y, "y", cfs(&B, big ? 30000.0f : 1.7f), NULL);
-        mk_value *a = op(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 3.0f), NULL);
-        mk_value *cl = op(&B, MK_OP_CLIP, "x", a, "alpha", cfs(&B, 0), "beta", cfs(&B, 6), NULL);
-        y = op(&B, MK_OP_MUL, "x", y, "y", cl, NULL);
-        y = op(&B, MK_OP_REAL_DIV, "x", y, "y", cfs(&B, 6), NULL);
-        y = op(&B, MK_OP_LEAKY_RELU, "x", y, "alpha", cfs(&B, 0.1f), NULL);
+        mk_value *h = op1(&B, MK_OP_SIGMOID_HARD, "x", c, "alpha", cfs(&B, 0.2f), "beta",
+                          cfs(&B, 0.5f), NULL);
+        mk_value *y = op1(&B, MK_OP_MUL, "x", c, "y", h, NULL);
+        y = op1(&B, MK_OP_MUL, "x", y, "y", cfs(&B, big ? 30000.0f : 1.7f), NULL);
+        mk_value *a = op1(&B, MK_OP_ADD, "x", y, "y", cfs(&B, 3.0f), NULL);
+        mk_value *cl = op1(&B, MK_OP_CLIP, "x", a, "alpha", cfs(&B, 0), "beta", cfs(&B, 6), NULL);
+        y = op1(&B, MK_OP_MUL, "x", y, "y", cl, NULL);
+        y = op1(&B, MK_OP_REAL_DIV, "x", y, "y", cfs(&B, 6), NULL);
+        y = op1(&B, MK_OP_LEAKY_RELU, "x", y, "alpha", cfs(&B, 0.1f), NULL);
         REQUIRE(y);
         mk_ir_block_set_outputs(B.p, B.b, 1, &y);
         mk_run_options ro = {1, 1, 0};
@@ -528,16 +472,16 @@ TEST(interp_fused_batch_norm_bit_identical)
         for (size_t gi = 0; gi < sizeof groups / sizeof *groups; gi++) {
             int G = groups[gi], C = 6;
             bld B;
-            b_init(&B);
+            b_init(&B, 18);
             int64_t xd[4] = {2, C, 9, 14}, cd[1] = {C};
-            mk_value *x = b_input(&B, "x", 4, xd, 8, 2.0f);
+            mk_value *x = b_rand_input(&B, "x", 4, xd, 8, 2.0f);
             mk_value *c = conv(&B, x, C, C / G, 3, 3, G, 1, 41 + (unsigned)gi);
-            mk_value *bn = op(&B, MK_OP_BATCH_NORM, "x", c, "mean", crand(&B, 1, cd, 4, 0.5f),
-                              "variance", cfs(&B, 0.7f), "gamma", crand(&B, 1, cd, 6, 2.0f), "beta",
-                              crand(&B, 1, cd, 7, 1.0f), "epsilon", cfs(&B, 1e-3f), NULL);
-            mk_value *h = op(&B, MK_OP_SIGMOID_HARD, "x", bn, "alpha", cfs(&B, 0.2f), "beta",
-                             cfs(&B, 0.5f), NULL);
-            mk_value *y = op(&B, MK_OP_MUL, "x", bn, "y", h, NULL);
+            mk_value *bn = op1(&B, MK_OP_BATCH_NORM, "x", c, "mean", crand(&B, 1, cd, 4, 0.5f),
+                               "variance", cfs(&B, 0.7f), "gamma", crand(&B, 1, cd, 6, 2.0f),
+                               "beta", crand(&B, 1, cd, 7, 1.0f), "epsilon", cfs(&B, 1e-3f), NULL);
+            mk_value *h = op1(&B, MK_OP_SIGMOID_HARD, "x", bn, "alpha", cfs(&B, 0.2f), "beta",
+                              cfs(&B, 0.5f), NULL);
+            mk_value *y = op1(&B, MK_OP_MUL, "x", bn, "y", h, NULL);
             REQUIRE(y);
             mk_ir_block_set_outputs(B.p, B.b, 1, &y);
             mk_run_options ro = {fp16, 1, 0};
@@ -566,13 +510,6 @@ typedef struct conv_case {
     int ns, N, cin, cout, groups, bias, relu;
     int in[3], k[3], s[3], d[3], pad[6]; /* per spatial dim (first ns used); pad: before, after */
 } conv_case;
-
-static float *rand_arr(size_t n, unsigned seed, float scale)
-{
-    float *v = malloc(n * 4);
-    for (size_t i = 0; i < n && v; i++) v[i] = scale * frand(&seed);
-    return v;
-}
 
 /* out[n][co][o...] = relu?(bias + sum x * w) in double; dims right-aligned in 3 slots. */
 static void conv_ref(const conv_case *c, const float *x, const float *w, const float *b,
@@ -614,7 +551,7 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
                        int64_t *o)
 {
     bld B;
-    b_init(&B);
+    b_init(&B, 18);
     int64_t xd[5] = {c->N, c->cin}, wd[5] = {c->cout, c->cin / c->groups}, bd[1] = {c->cout};
     size_t xn = (size_t)c->N * c->cin, wn = (size_t)c->cout * (c->cin / c->groups);
     int32_t st[3], dl[3], pd[6];
@@ -638,11 +575,11 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
     memcpy(tt.data, x, tt.nbytes);
     mk_tensor_list_push(&B.ins, &tt, NULL);
     mk_value *y =
-        op(&B, MK_OP_CONV, "x", xv, "weight", mk_ir_const(B.p, B.b, "w", &wt, w, wn * 4, 0), "bias",
-           b ? mk_ir_const(B.p, B.b, "b", &bt, b, (size_t)c->cout * 4, 0) : NULL, "strides",
-           ci(&B, c->ns, st), "dilations", ci(&B, c->ns, dl), "pad_type", cs(&B, "custom"), "pad",
-           ci(&B, 2 * c->ns, pd), "groups", cis(&B, c->groups), NULL);
-    if (y && c->relu) y = op(&B, MK_OP_RELU, "x", y, NULL);
+        op1(&B, MK_OP_CONV, "x", xv, "weight", mk_ir_const(B.p, B.b, "w", &wt, w, wn * 4, 0),
+            "bias", b ? mk_ir_const(B.p, B.b, "b", &bt, b, (size_t)c->cout * 4, 0) : NULL,
+            "strides", ci(&B, c->ns, st), "dilations", ci(&B, c->ns, dl), "pad_type",
+            cs(&B, "custom"), "pad", ci(&B, 2 * c->ns, pd), "groups", cis(&B, c->groups), NULL);
+    if (y && c->relu) y = op1(&B, MK_OP_RELU, "x", y, NULL);
     float *res = NULL;
     mk_session *s = NULL;
     mk_tensor_list out = {0, NULL};
@@ -800,7 +737,7 @@ TEST(interp_sdpa_masks_vs_double)
             }
         for (int th = 1; th <= 2; th++) {
             bld Bq;
-            b_init(&Bq);
+            b_init(&Bq, 18);
             int64_t qs[4] = {B0, H, L, E}, ks[4] = {B0, H, S, E}, vs[4] = {B0, H, S, EV},
                     ms[4] = {1, 1, L, S};
             mk_type qt = mk_type_make(MK_DT_FP32, 4, qs), kt = mk_type_make(MK_DT_FP32, 4, ks),
@@ -810,11 +747,11 @@ TEST(interp_sdpa_masks_vs_double)
                 mk_ir_const(Bq.p, Bq.b, "m", &mt, boolean ? (const void *)mb : (const void *)md,
                             boolean ? sizeof mb : (size_t)L * S * 4, 0);
             mk_value *y =
-                op(&Bq, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "query",
-                   mk_ir_const(Bq.p, Bq.b, "q", &qt, qd, (size_t)B0 * H * L * E * 4, 0), "key",
-                   mk_ir_const(Bq.p, Bq.b, "k", &kt, kd, (size_t)B0 * H * S * E * 4, 0), "value",
-                   mk_ir_const(Bq.p, Bq.b, "v", &vt, vd, (size_t)B0 * H * S * EV * 4, 0),
-                   "attn_mask", m, NULL);
+                op1(&Bq, MK_OP_SCALED_DOT_PRODUCT_ATTENTION, "query",
+                    mk_ir_const(Bq.p, Bq.b, "q", &qt, qd, (size_t)B0 * H * L * E * 4, 0), "key",
+                    mk_ir_const(Bq.p, Bq.b, "k", &kt, kd, (size_t)B0 * H * S * E * 4, 0), "value",
+                    mk_ir_const(Bq.p, Bq.b, "v", &vt, vd, (size_t)B0 * H * S * EV * 4, 0),
+                    "attn_mask", m, NULL);
             REQUIRE(y);
             mk_ir_block_set_outputs(Bq.p, Bq.b, 1, &y);
             mk_run_options ro = {0, th, 0};
