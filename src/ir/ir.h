@@ -472,6 +472,48 @@ mk_value *mk_ir_square_of(const mk_value *v);
 /* H36: a when op is sqrt(a^2) (a square as above); *fixable: abs(a) has the output's type. */
 mk_value *mk_ir_sqrt_of_square(const mk_op *op, int *fixable);
 
+/* ---- H11/H12 triggers (fp16_chains.c; the lint rules, fix_log_softmax, fix_sum_squares) ---- */
+typedef enum mk_log_softmax_form {
+    MK_LSM_NONE = 0,
+    MK_LSM_SOFTMAX, /* log(softmax(*x)) */
+    MK_LSM_CUMSUM   /* log(cumsum(exp(*x))), *x not already x - reduce_max */
+} mk_log_softmax_form;
+/* The form of a log op on a float *x; *fixable: the softmax's / cumsum's axis is constant or
+ * absent and log's epsilon absent or in [0, 1e-30] (the explicit form writes 0). */
+mk_log_softmax_form mk_ir_log_softmax_form(const mk_op *op, mk_value **x, int *fixable);
+/* a when v is a^2 (mk_ir_square_of) of a's own type; NULL otherwise. */
+mk_value *mk_ir_squared(const mk_value *v);
+/* H12: the float value whose squares op sums (x of reduce_l2_norm / reduce_sum_square, a of
+ * reduce_mean / reduce_sum(a^2)), NULL when none or already rescaled (x / maximum(..)).
+ * *fixable: constant or absent axes and, but for reduce_l2_norm, keep_dims and a read output. */
+mk_value *mk_ir_sum_of_squares(const mk_op *op, int *fixable);
+
+/* ---- H25 trigger (ne_layout.c; the lint rule and fix_linear_to_conv) ---- */
+/* 1 when w is a constant or the output of a const / constexpr_* op. */
+int mk_ir_is_const_weight(const mk_value *w);
+/* 1 when op is linear (constant weight) or matmul (constant y) on a rank-3 x; *fixable: a
+ * linear with a rank-2 constant weight payload on a float x (the 1x1 conv borrows it). */
+int mk_ir_linear_on_bsc(const mk_op *op, int *fixable);
+
+/* ---- H35 trigger (runtime_forms.c; the lint rule and fix_runtime_forms) ---- */
+typedef enum mk_rt_kind {
+    MK_RT_NONE = 0,
+    MK_RT_PAD_NEGATIVE,  /* a pad with a negative amount (*amount) */
+    MK_RT_PAD_OUTER,     /* reflect/replicate pad on *axis, before the last two */
+    MK_RT_GATHER_RANK0,  /* gather with rank-0 indices */
+    MK_RT_SLICE_TO_START /* negative-stride slice_by_index with end *amount < -dim on *axis */
+} mk_rt_kind;
+typedef struct mk_rt_form {
+    mk_rt_kind kind;
+    int fixable; /* the kind's rewrite applies */
+    int axis;
+    int64_t amount;
+    int no_constant_val; /* a pad without constant_val */
+    int zero_fixable;    /* a 0 of x's dtype (float, int32) can be bound as constant_val */
+} mk_rt_form;
+/* 1 when op (pad, gather, slice_by_index) has a form the runtime rejects. */
+int mk_ir_runtime_form(const mk_op *op, mk_rt_form *f);
+
 /* ---- H1/H33/H37 triggers (layer_forms.c; the lint rules and fix_conv_transpose_1d,
  * fix_prelu_slope, fix_int_linear) ---- */
 #define MK_IR_PRELU_MAX_C ((int64_t)1 << 20)

@@ -56,97 +56,36 @@ void mk_lint_h10(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h11(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_LOG || !c->fp16) return;
-    const mk_op *pr = producer(op, "x");
-    if (pr && pr->kind == MK_OP_SOFTMAX) {
-        mk_lint_flag(c, op, 1,
+    mk_value *x = NULL;
+    int fixable = 0;
+    mk_log_softmax_form f = c->fp16 ? mk_ir_log_softmax_form(op, &x, &fixable) : MK_LSM_NONE;
+    if (f == MK_LSM_SOFTMAX)
+        mk_lint_flag(c, op, fixable,
                      "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
-                     "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
-    } else if (pr && pr->kind == MK_OP_CUMSUM) {
-        const mk_op *pe = producer(pr, "x"), *sh = pe ? producer(pe, "x") : NULL;
-        if (sh && sh->kind == MK_OP_SUB && producer(sh, "y") &&
-            producer(sh, "y")->kind == MK_OP_REDUCE_MAX)
-            return; /* already shifted by the max */
-        float eps = 0;
-        int32_t axis;
-        int ok = (!mk_lint_is_bound(pr, "axis") || mk_ir_arg_i32(pr, "axis", &axis)) &&
-                 (!mk_lint_is_bound(op, "epsilon") ||
-                  (mk_ir_arg_f32(op, "epsilon", &eps) && eps >= 0 && eps <= 1e-30f));
-        if (pe && pe->kind == MK_OP_EXP)
-            mk_lint_flag(c, op, ok,
-                         "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
-                         "shift by the max along the axis before exp");
-    }
-}
-
-/* The value a square / mul(x, x) / pow(x, 2) producer squares, else NULL. */
-static const mk_value *squared(const mk_op *pr)
-{
-    if (!pr) return NULL;
-    if (pr->kind == MK_OP_SQUARE) return mk_ir_arg(pr, "x");
-    if (pr->kind == MK_OP_MUL && mk_ir_arg(pr, "x") == mk_ir_arg(pr, "y"))
-        return mk_ir_arg(pr, "x");
-    if (pr->kind == MK_OP_POW && mk_lint_const_all(mk_ir_arg(pr, "y"), 2.0))
-        return mk_ir_arg(pr, "x");
-    return NULL;
-}
-
-/* v = x / maximum(reduce_max(|x|), tiny): the rescaled form fix_sum_squares writes. */
-static int rescaled_value(const mk_value *v)
-{
-    const mk_op *d = v ? v->producer : NULL;
-    const mk_op *m = d && d->kind == MK_OP_REAL_DIV ? producer(d, "y") : NULL;
-    return m && m->kind == MK_OP_MAXIMUM;
-}
-
-static int one_const(const mk_value *v)
-{
-    size_t n = 0;
-    return v && v->cst && mk_type_numel(&v->type, &n) && n == 1 && mk_const_get_f64(v, 0) >= 0;
-}
-
-/* The sum of squares out (of reduction red) feeds sqrt/rsqrt, directly or through an add of a
- * constant eps, within the next few ops: the RMSNorm / L2 chain fix_sum_squares rewrites. */
-static int feeds_root(const mk_op *red)
-{
-    const mk_value *out = red->n_outputs ? red->outputs[0] : NULL, *plus = NULL;
-    const mk_value *x = squared(producer(red, "x")), *axes = mk_ir_arg(red, "axes");
-    if (!out || !x || !mk_type_is_static(&x->type) || (axes && !axes->cst)) return 0;
-    int n = 0;
-    for (const mk_op *o = red->next; o && n < 32; o = o->next, n++) {
-        const mk_value *a = mk_ir_arg(o, "x"), *b = mk_ir_arg(o, "y");
-        if (o->kind == MK_OP_ADD && !plus &&
-            ((a == out && one_const(b) && b->type.rank <= out->type.rank) ||
-             (b == out && one_const(a) && a->type.rank <= out->type.rank)))
-            plus = o->outputs[0];
-        if ((o->kind == MK_OP_SQRT || o->kind == MK_OP_RSQRT) && a && (a == out || a == plus))
-            return 1;
-    }
-    return 0;
-}
-
-/* fix_sum_squares' general rewrite applies: float, constant (or absent) axes and keep_dims. */
-static int rescalable(const mk_op *red, const mk_value *x)
-{
-    const mk_value *axes = mk_ir_arg(red, "axes");
-    int keep;
-    return x && mk_dtype_is_float(x->type.dtype) && (!axes || axes->cst) &&
-           (!mk_lint_is_bound(red, "keep_dims") || mk_ir_arg_bool(red, "keep_dims", &keep));
+                     "give -inf or -45440 on the Neural Engine; %s",
+                     fixable ? "use x - max - log(sum(exp))"
+                             : "no rewrite here (run-time axis or a log epsilon it would drop)");
+    else if (f == MK_LSM_CUMSUM)
+        mk_lint_flag(c, op, fixable,
+                     "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; %s",
+                     fixable ? "shift by the max along the axis before exp"
+                             : "no rewrite here (run-time axis or a log epsilon it would drop)");
 }
 
 void mk_lint_h12(lint_ctx *c, const mk_op *op)
 {
-    if (!c->fp16 || rescaled_value(mk_ir_arg(op, "x"))) return;
-    if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
-        mk_lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM || rescalable(op, mk_ir_arg(op, "x")),
-                     "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)",
-                     mk_lint_op_type(op));
-    } else if ((op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM) &&
-               squared(producer(op, "x")) && !rescaled_value(squared(producer(op, "x")))) {
-        mk_lint_flag(c, op, feeds_root(op) || rescalable(op, squared(producer(op, "x"))),
+    int fixable = 0;
+    if (!c->fp16 || !mk_ir_sum_of_squares(op, &fixable)) return;
+    const char *how = fixable ? "rescale by max|x| before squaring"
+                              : "no rewrite here (run-time axes or keep_dims, or unread)";
+    if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE)
+        mk_lint_flag(c, op, fixable, "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out); %s",
+                     mk_lint_op_type(op), how);
+    else
+        mk_lint_flag(c, op, fixable,
                      "sum of squares in fp16 (RMSNorm/L2 norm/variance): x^2 overflows for "
-                     "|x| > ~256; rescale by max|x| before squaring");
-    }
+                     "|x| > ~256; %s",
+                     how);
 }
 
 void mk_lint_h13(lint_ctx *c, const mk_op *op)
