@@ -69,7 +69,7 @@ mk_value *mk_ir_sum_of_squares(const mk_op *op, int *fixable)
     const mk_value *axes = mk_ir_arg(op, "axes");
     *fixable = !axes || axes->cst;
     if (op->kind != MK_OP_REDUCE_L2_NORM)
-        *fixable = *fixable && const_keep(op) && op->n_outputs == 1 &&
-                   op->parent && mk_ir_count_uses(op->parent, op->outputs[0]) > 0;
+        *fixable = *fixable && const_keep(op) && op->n_outputs == 1 && op->parent &&
+                   mk_ir_count_uses(op->parent, op->outputs[0]) > 0;
     return x;
 }

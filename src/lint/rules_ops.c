@@ -78,7 +78,8 @@ void mk_lint_h25(lint_ctx *c, const mk_op *op)
         mk_lint_flag(c, op, fixable,
                      "linear on (B,S,C) activations: Apple's Neural Engine ports use a "
                      "1x1 conv in (B,C,1,S) layout%s",
-                     fixable ? " (fix with --ane-layout)" : "; no rewrite here (weight not a plain 2-D constant)");
+                     fixable ? " (fix with --ane-layout)"
+                             : "; no rewrite here (weight not a plain 2-D constant)");
     else
         mk_lint_flag(c, op, 0,
                      "matmul with a constant weight on (B,S,C) activations: a 1x1 conv "

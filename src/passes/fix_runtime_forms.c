@@ -4,9 +4,9 @@
  *          ("Invalid rank" after rank inflation), and a negative-stride slice_by_index that
  *          runs to index 0 through an end below -dim.
  * Scope: mk_ir_runtime_form's fixable cases (src/ir/runtime_forms.c, shared with the lint
- *        rule). pad: missing constant_val (float or int32 x); constant-mode pad with a negative amount on an axis of
- *        static size; reflect/replicate pad with amounts >= 0 on an outer axis of static size
- *        (reflect amounts < dim, replicate dim > 0). gather with constant axis and rank-0
+ *        rule). pad: missing constant_val (float or int32 x); constant-mode pad with a negative
+ * amount on an axis of static size; reflect/replicate pad with amounts >= 0 on an outer axis of
+ * static size (reflect amounts < dim, replicate dim > 0). gather with constant axis and rank-0
  *        indices. slice_by_index with constant stride/end where stride < 0 and end < -dim
  *        without end_mask.
  * Evidence: H35 (onnxruntime pad, slice and gather builders; onnxruntime PR #28478).
