@@ -514,6 +514,36 @@ typedef struct mk_rt_form {
 /* 1 when op (pad, gather, slice_by_index) has a form the runtime rejects. */
 int mk_ir_runtime_form(const mk_op *op, mk_rt_form *f);
 
+/* ---- H21 trigger (rank_chain.c; the lint rule and fix_rank) and chain helpers ---- */
+/* 1 for unary elementwise ops (other inputs are scalars/strings), 2 for binary ones, else 0. */
+int mk_ir_pointwise(mk_op_kind k);
+/* The tensor parameter ("x" or "y") of a pointwise op that reads v, when its other inputs are
+ * one-element values and its output has v's shape; NULL otherwise. */
+const char *mk_ir_pointwise_param(const mk_op *op, const mk_value *v);
+/* Ops of b reading v (each once) into out[0..max); -1 when v is a block output, read in a
+ * nested block or by more than max ops. */
+int mk_ir_users(const mk_block *b, const mk_value *v, mk_op **out, int max);
+/* 1 when v is a static one-element value. */
+int mk_ir_numel1(const mk_value *v);
+#define MK_IR_RANK_CHAIN_MAX 64
+#define MK_IR_RANK_CHAIN_ENDS 16
+typedef struct mk_rank_chain {
+    mk_op *start; /* reshape-like op: x (rank <= 5) -> rank > 5 */
+    int n_ops;    /* transposes and pointwise ops, in order */
+    mk_op *ops[MK_IR_RANK_CHAIN_MAX];
+    int n_ends; /* reshape-like readers of the last value (rank <= 5 outputs) */
+    mk_op *ends[MK_IR_RANK_CHAIN_ENDS];
+    mk_op *pos;              /* the earliest end in block order */
+    int perm[MK_MAX_RANK];   /* axis j of the last value = axis perm[j] of start's output */
+    int nin;                 /* the collapsed rank (<= 5) */
+    int64_t in[MK_MAX_RANK]; /* the collapsed shape, in start's axis order */
+    int tperm[MK_MAX_RANK];  /* the transpose over it (identity: none needed) */
+} mk_rank_chain;
+/* 1 when start opens a chain fix_rank collapses (c filled). */
+int mk_ir_rank_chain(const mk_op *start, mk_rank_chain *c);
+/* 1 when op is the start or an inner op of such a chain (its rank > 5 output goes away). */
+int mk_ir_rank_fixable(const mk_op *op);
+
 /* ---- H1/H33/H37 triggers (layer_forms.c; the lint rules and fix_conv_transpose_1d,
  * fix_prelu_slope, fix_int_linear) ---- */
 #define MK_IR_PRELU_MAX_C ((int64_t)1 << 20)

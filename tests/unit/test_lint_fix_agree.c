@@ -560,3 +560,31 @@ TEST(lint_fix_agree_h35_runtime_forms)
                  rt ? -1 : 1);
     }
 }
+
+/* H21: x [2,4,8] -> reshape to rank 6 -> (relu | reversing transpose | reduce_sum) -> reshape
+ * to rank 1. The relu chain collapses; the reversal keeps six separate axes and the reduction
+ * is no pointwise op, so neither is rewritten, and the rule, which offered the fix on every
+ * rank-6 op not a model output, now says so. */
+TEST(lint_fix_agree_h21_rank_chain)
+{
+    static const char *const label[] = {"relu chain", "six-axis reversal", "rank-6 reduction"};
+    static const char *const inner[] = {"p6", "t6", "s6"};
+    for (int v = 0; v < 3; v++)
+        for (int at = 0; at < 2; at++) {
+            tb t;
+            tb_init(&t, 8);
+            mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){2, 4, 8});
+            mk_value *r = tb_op(&t, MK_OP_RESHAPE, "r6", "x", x, "shape",
+                                tb_ints(&t, 6, 2, 2, 2, 2, 2, 2), NULL);
+            mk_value *p = v == 0   ? tb_op(&t, MK_OP_RELU, "p6", "x", r, NULL)
+                          : v == 1 ? tb_op(&t, MK_OP_TRANSPOSE, "t6", "x", r, "perm",
+                                           tb_ints(&t, 6, 5, 4, 3, 2, 1, 0), NULL)
+                                   : tb_op(&t, MK_OP_REDUCE_SUM, "s6", "x", r, "axes",
+                                           tb_ints(&t, 1, 2), "keep_dims", tb_bool(&t, 1), NULL);
+            tb_out(&t, tb_op(&t, MK_OP_RESHAPE, "y", "x", p, "shape",
+                             tb_ints(&t, 1, v == 2 ? 32 : 64), NULL));
+            char lb[64];
+            snprintf(lb, sizeof lb, "%s (%s)", label[v], at ? inner[v] : "r6");
+            agree(tc, &t, "H21", "fix_rank", at ? inner[v] : "r6", 1, lb);
+        }
+}
