@@ -444,10 +444,33 @@ int mk_ir_op_ios(const mk_op *op);
  * unknown; MK_ENOMEM on allocation failure (op may then be partially completed). */
 mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e);
 
-/* ---- H14 mask paths (mask_path.c; the lint rule and its rewrite) ---- */
+/* ---- H14 trigger (mask_path.c; the lint rule and fix_fp16_range) ---- */
 /* 1 when an op of kind k carries a mask value through unchanged in meaning (cast, scaling,
  * select, broadcast and layout ops). */
 int mk_ir_mask_path_op(mk_op_kind k);
+/* 1 when a constant beyond +-65504 read by an op of kind k is a sentinel (masks, bounds, fill
+ * values, comparisons), so clipping it keeps the meaning. */
+int mk_ir_saturating_op(mk_op_kind k);
+/* The add / sub / select a softmax's x comes from through casts and reshapes (its additive
+ * mask), or NULL. */
+const mk_op *mk_ir_mask_source(const mk_op *softmax);
+typedef enum mk_h14_rewrite {
+    MK_H14_KEEP = 0,
+    MK_H14_CLIP, /* beyond +-65504 and read only by saturating ops: clip to +-65504 */
+    MK_H14_MASK  /* above 40000, reaching a softmax mask, read only by mask path ops and
+                  * softmaxes: elements above 40000 become +-1e4 */
+} mk_h14_rewrite;
+/* What fix_fp16_range does with float constant v: a const op's output (reader NULL) or an
+ * inline constant that reader reads. */
+mk_h14_rewrite mk_ir_h14_rewrite(const mk_value *v, const mk_op *reader);
+typedef struct mk_mask_walk {
+    double sentinel; /* minus the largest magnitude of the constants reached (0: none) */
+    int mask;        /* some constant reached gets MK_H14_MASK */
+    int clip;        /* some constant beyond +-65504 reached is rewritten */
+} mk_mask_walk;
+/* Accumulate into w the constants reaching v (read by reader) through mask path ops, at most
+ * depth ops back (select's cond skipped). Start with w zeroed. */
+void mk_ir_mask_walk(const mk_value *v, const mk_op *reader, int depth, mk_mask_walk *w);
 
 /* ---- H13 trigger (tiny_eps.c; the lint rule and fix_epsilon) ---- */
 typedef enum mk_tiny_eps {

@@ -143,43 +143,6 @@ static int fp32_consts_become_fp16(const lint_ctx *c)
     return c->opts && c->opts->assume_fp16 && !c->fp16_program;
 }
 
-/* Minus the largest magnitude among v's float constant elements (NaN ignored); 0 when none. */
-static double const_min(const mk_value *v)
-{
-    size_t n = 0;
-    double m = 0;
-    if (!v || !v->cst || !v->cst->data || !mk_dtype_is_float(v->type.dtype) ||
-        !mk_type_numel(&v->type, &n))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = mk_const_get_f64(v, i);
-        if (d < m) m = d;
-        if (-d < m) m = -d;
-    }
-    return m;
-}
-
-/* The constant of largest magnitude (as a negative number, 0 when none) that reaches v through
- * mask_path_op ops, at most depth ops back. */
-static double mask_sentinel(const mk_value *v, int depth)
-{
-    if (!v) return 0;
-    if (v->cst) return const_min(v);
-    const mk_op *pr = v->producer;
-    if (!pr || depth <= 0 || !mk_ir_mask_path_op(pr->kind)) return 0;
-    double m = 0;
-    for (int i = 0; i < pr->n_inputs; i++) {
-        if (pr->kind == MK_OP_SELECT && !strcmp(pr->inputs[i].name, "cond")) continue;
-        for (int j = 0; j < pr->inputs[i].n_args; j++) {
-            const mk_value *a = pr->inputs[i].args[j];
-            if (!mk_dtype_is_float(a->type.dtype)) continue;
-            double d = mask_sentinel(a, depth - 1);
-            if (d < m) m = d;
-        }
-    }
-    return m;
-}
-
 /* A softmax computing in fp16 whose input adds a mask with a sentinel of magnitude above
  * 40000 (-1e9, -3.4e38, finfo.min, -inf; fp16's own -65504 included): x + mask overflows to
  * -inf in fp16 (x < -16 is enough at -65504), a fully masked row turns into NaN, and the Neural
@@ -190,27 +153,26 @@ static void h14_softmax(lint_ctx *c, const mk_op *op)
     if (!x || (x->type.dtype != MK_DT_FP16 &&
                !(x->type.dtype == MK_DT_FP32 && fp32_consts_become_fp16(c))))
         return;
-    const mk_op *a = x->producer;
-    while (a && (a->kind == MK_OP_CAST || a->kind == MK_OP_RESHAPE) && mk_ir_arg(a, "x"))
-        a = mk_ir_arg(a, "x")->producer;
-    if (!a || (a->kind != MK_OP_ADD && a->kind != MK_OP_SUB && a->kind != MK_OP_SELECT)) return;
-    double m = 0;
-    for (int i = 0; i < a->n_inputs; i++)
+    const mk_op *a = mk_ir_mask_source(op);
+    mk_mask_walk w = {0, 0, 0};
+    for (int i = 0; a && i < a->n_inputs; i++)
         for (int j = 0; j < a->inputs[i].n_args; j++) {
-            if (a->kind == MK_OP_SELECT && !strcmp(a->inputs[i].name, "cond")) continue;
-            double d = mask_sentinel(a->inputs[i].args[j], 8);
-            if (d < m) m = d;
+            const mk_value *v = a->inputs[i].args[j];
+            if (mk_dtype_is_float(v->type.dtype) &&
+                !(a->kind == MK_OP_SELECT && !strcmp(a->inputs[i].name, "cond")))
+                mk_ir_mask_walk(v, a, 8, &w);
         }
-    if (m < -40000.0)
-        mk_lint_flag(c, op, 1,
+    if (w.sentinel < -40000.0)
+        mk_lint_flag(c, op, w.mask,
                      "softmax in fp16 reads an additive mask built from %g: x + mask overflows to "
                      "-inf in fp16 and a fully masked row gives NaN (the Neural Engine also "
-                     "mishandles -inf); use -1e4 as the mask value",
-                     m);
+                     "mishandles -inf); use -1e4 as the mask value%s",
+                     w.sentinel,
+                     w.mask ? "" : " (no rewrite here: the constant has other readers)");
 }
 
 /* A cast to fp16 of an fp32 value built from a constant beyond the fp16 range (directly or
- * through mask_path_op ops): the cast turns it into +-inf even in a program that keeps the
+ * through mask path ops): the cast turns it into +-inf even in a program that keeps the
  * constant itself in fp32. */
 static void h14_cast(lint_ctx *c, const mk_op *op)
 {
@@ -219,13 +181,14 @@ static void h14_cast(lint_ctx *c, const mk_op *op)
     if (!dt || strcmp(dt, "fp16") != 0 || !x || x->type.dtype != MK_DT_FP32) return;
     if (x->cst && !x->producer && fp32_consts_become_fp16(c)) return; /* flagged as inline */
     if (x->producer && x->producer->kind == MK_OP_CONST && fp32_consts_become_fp16(c)) return;
-    double m = mask_sentinel(x, 8);
-    if (m < -FP16_MAX)
-        mk_lint_flag(c, op, 0,
+    mk_mask_walk w = {0, 0, 0};
+    mk_ir_mask_walk(x, op, 8, &w);
+    if (w.sentinel < -FP16_MAX)
+        mk_lint_flag(c, op, w.clip,
                      "cast to fp16 of a value built from the constant %g (beyond fp16 range): it "
                      "becomes -inf in fp16 and a fully masked softmax row turns into NaN; clip to "
-                     "+-65504 (masks: -1e4)",
-                     m);
+                     "+-65504 (masks: -1e4)%s",
+                     w.sentinel, w.clip ? "" : " by hand (the constant has other readers)");
 }
 
 void mk_lint_h14(lint_ctx *c, const mk_op *op)
@@ -238,27 +201,33 @@ void mk_lint_h14(lint_ctx *c, const mk_op *op)
         v = op->outputs[0];
         if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) return;
         if (beyond_fp16(v, &bad)) {
-            mk_lint_flag(c, op, 1,
+            int fix = mk_ir_h14_rewrite(v, NULL) != MK_H14_KEEP;
+            mk_lint_flag(c, op, fix,
                          "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
                          "and a fully masked softmax row turns into NaN; clip to +-65504 "
-                         "(masks: -1e4)",
-                         bad, bad < 0 ? "-" : "+");
+                         "(masks: -1e4)%s",
+                         bad, bad < 0 ? "-" : "+",
+                         fix ? "" : "; no rewrite here: a reader where it is no sentinel");
         }
         return;
     }
+    const char *first = NULL;
+    int fix = 0;
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) {
             v = op->inputs[i].args[j];
+            double b = 0;
             if (!v || v->producer || !v->cst) continue;
             if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) continue;
-            if (beyond_fp16(v, &bad)) {
-                mk_lint_flag(c, op, 1,
-                             "inline constant '%s' holds %g, beyond fp16 range (becomes "
-                             "inf in fp16); clip to +-65504",
-                             op->inputs[i].name, bad);
-                return;
-            }
+            if (!beyond_fp16(v, &b)) continue;
+            fix |= mk_ir_h14_rewrite(v, op) != MK_H14_KEEP;
+            if (!first) first = op->inputs[i].name, bad = b;
         }
+    if (first)
+        mk_lint_flag(c, op, fix,
+                     "inline constant '%s' holds %g, beyond fp16 range (becomes inf in fp16); "
+                     "clip to +-65504%s",
+                     first, bad, fix ? "" : " (no rewrite here: this op is no sentinel reader)");
 }
 
 /* H15: a hidden default epsilon. Unbound, inverse/rsqrt/log use 1e-4/1e-12/1e-45 (the fix

@@ -588,3 +588,48 @@ TEST(lint_fix_agree_h21_rank_chain)
             agree(tc, &t, "H21", "fix_rank", at ? inner[v] : "r6", 1, lb);
         }
 }
+
+/* H14 in an fp32 program linted for fp16: a -1e9 mask [0, -1e9, ...] added before a softmax
+ * becomes -1e4 (the softmax and the constant offer the fix). The same constant also read by a
+ * real_div (no sentinel there) is kept: the rule offered the fix on both findings, the pass did
+ * nothing. */
+TEST(lint_fix_agree_h14_softmax_mask)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, 4});
+        mk_value *m = tb_const(&t, "mask", MK_DT_FP32, 1, (int64_t[]){4}, 0, -1e9);
+        mk_value *s =
+            tb_op(&t, MK_OP_SOFTMAX, "sm", "x", tb_op(&t, MK_OP_ADD, "a", "x", x, "y", m, NULL),
+                  "axis", tb_int(&t, -1), NULL);
+        tb_out(&t, s);
+        if (shared) tb_out(&t, tb_op(&t, MK_OP_REAL_DIV, "d", "x", m, "y", x, NULL));
+        char lb[64];
+        snprintf(lb, sizeof lb, "softmax mask%s", shared ? " also divided by" : "");
+        rule_hits h;
+        CHECK_MSG(t.bad ||
+                      (lint_hits(t.p, "H14", 1, "mask", &h) == 1 && (h.n_op_fix > 0) == !shared),
+                  "%s: the constant's finding", lb);
+        agree(tc, &t, "H14", "fix_fp16_range", "sm", 1, lb);
+    }
+}
+
+/* H14 in an fp16 program: an fp32 -1e9 constant read only by an add whose sum is cast to fp16
+ * (then relu) is clipped by the pass; the rule's cast finding offered no fix. Read by a
+ * real_div too, it stays and the finding says so. */
+TEST(lint_fix_agree_h14_cast)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4});
+        mk_value *m = tb_const(&t, "big", MK_DT_FP32, 1, (int64_t[]){4}, 0, -1e9);
+        mk_value *y = tb_op(&t, MK_OP_ADD, "a", "x", x, "y", m, NULL);
+        mk_value *h = tb_op(&t, MK_OP_CAST, "c16", "x", y, "dtype", tb_str(&t, "fp16"), NULL);
+        tb_out(&t, tb_op(&t, MK_OP_RELU, "r", "x", h, NULL));
+        if (shared) tb_out(&t, tb_op(&t, MK_OP_REAL_DIV, "d", "x", m, "y", x, NULL));
+        agree(tc, &t, "H14", "fix_fp16_range", "c16", 1,
+              shared ? "cast of a shared constant" : "cast of a sum with -1e9");
+    }
+}
