@@ -65,12 +65,11 @@ static int carries(const mk_op *op, int i, const mk_value *a)
            !(op->kind == MK_OP_SELECT && !strcmp(op->inputs[i].name, "cond"));
 }
 
-/* The largest magnitude among v's float constant elements (NaN ignored); *big: above limit. */
-static double magnitude(const mk_value *v, double limit, int *big)
+/* The largest magnitude among v's float constant elements (NaN ignored). */
+static double magnitude(const mk_value *v)
 {
     size_t n = 0;
     double m = 0;
-    *big = 0;
     if (!v->cst || !v->cst->data || !mk_dtype_is_float(v->type.dtype) ||
         !mk_type_numel(&v->type, &n))
         return 0;
@@ -78,7 +77,6 @@ static double magnitude(const mk_value *v, double limit, int *big)
         double d = fabs(mk_const_get_f64(v, i));
         if (d > m) m = d;
     }
-    *big = m > limit;
     return m;
 }
 
@@ -130,12 +128,20 @@ static void readers(const mk_block *b, const mk_value *v, int *sat, int *mask)
         if (b->outputs[i] == v) *sat = *mask = 0;
 }
 
+/* Some element of float constant v is above limit in magnitude (NaN is not). */
+static int above(const mk_value *v, double limit)
+{
+    size_t n = 0;
+    if (!v->cst || !v->cst->data || !mk_type_numel(&v->type, &n)) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(mk_const_get_f64(v, i)) > limit) return 1;
+    return 0;
+}
+
 static int beyond_fp16(const mk_value *v)
 {
     if (v->type.dtype == MK_DT_FP32) return mk_ir_const_beyond_f16(v, 0);
-    int big = 0;
-    if (v->type.dtype == MK_DT_FP16) magnitude(v, FP16_MAX, &big);
-    return big;
+    return v->type.dtype == MK_DT_FP16 && above(v, FP16_MAX);
 }
 
 mk_h14_rewrite mk_ir_h14_rewrite(const mk_value *v, const mk_op *reader)
@@ -144,27 +150,25 @@ mk_h14_rewrite mk_ir_h14_rewrite(const mk_value *v, const mk_op *reader)
     if (!v || !v->cst || !v->cst->data || !mk_type_numel(&v->type, &n) ||
         (v->type.dtype != MK_DT_FP32 && v->type.dtype != MK_DT_FP16))
         return MK_H14_KEEP;
-    int sat = 1, mask = 1, big = 0, beyond = beyond_fp16(v);
-    magnitude(v, MASK_BIG, &big);
     const mk_op *at = v->producer ? v->producer : reader;
-    const mk_block *root = at && (big || beyond) ? at->parent : NULL;
+    const mk_block *root = at ? at->parent : NULL;
     while (root && root->parent_op) root = root->parent_op->parent;
     if (!root) return MK_H14_KEEP;
+    int sat = 1, mask = 1;
     if (v->producer) {
         readers(root, v, &sat, &mask);
     } else {
         sat = mk_ir_saturating_op(reader->kind);
         mask = mk_ir_mask_path_op(reader->kind) || reader->kind == MK_OP_SOFTMAX;
     }
-    if (mask && big && in_some_mask(root, v)) return MK_H14_MASK;
-    return sat && beyond ? MK_H14_CLIP : MK_H14_KEEP;
+    if (mask && above(v, MASK_BIG) && in_some_mask(root, v)) return MK_H14_MASK;
+    return sat && beyond_fp16(v) ? MK_H14_CLIP : MK_H14_KEEP;
 }
 
 void mk_ir_mask_walk(const mk_value *v, const mk_op *reader, int depth, mk_mask_walk *w)
 {
     if (v->cst) {
-        int big = 0;
-        double m = magnitude(v, MASK_BIG, &big);
+        double m = magnitude(v);
         if (-m < w->sentinel) w->sentinel = -m;
         mk_h14_rewrite r = mk_ir_h14_rewrite(v, reader);
         w->mask |= r == MK_H14_MASK;
