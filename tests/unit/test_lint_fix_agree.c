@@ -218,7 +218,7 @@ TEST(lint_fix_agree_h22_empty_concat)
         tb_init(&t, 6);
         mk_value *a = tb_in(&t, "a", MK_DT_FP32, 2, (int64_t[]){2, 0});
         mk_value *b = tb_in(&t, "b", MK_DT_FP32, 2, (int64_t[]){2, all_empty ? 0 : 3});
-        mk_op *cat = mk_ir_op_new(t.p, MK_OP_CONCAT, "cat");
+        mk_op *cat = t.bad ? NULL : mk_ir_op_new(t.p, MK_OP_CONCAT, "cat");
         mk_type u = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
         if (!t.bad && cat && mk_ir_op_add_input(t.p, cat, "values", a) &&
             mk_ir_op_add_input(t.p, cat, "values", b) &&
@@ -340,7 +340,7 @@ TEST(lint_fix_agree_h15_h39_defaults)
     tb_init(&t, 6);
     mk_value *xi = tb_in(&t, "x", MK_DT_INT32, 1, (int64_t[]){4});
     mk_type ti = mk_type_make(MK_DT_INT32, 1, (int64_t[]){4});
-    mk_op *lg = mk_ir_op_new(t.p, MK_OP_LOG, "lg");
+    mk_op *lg = t.bad ? NULL : mk_ir_op_new(t.p, MK_OP_LOG, "lg");
     if (!t.bad && lg && mk_ir_op_add_input(t.p, lg, "x", xi) &&
         mk_ir_op_add_output(t.p, lg, "lg", &ti)) {
         mk_ir_block_append(t.b, lg);
@@ -433,7 +433,7 @@ TEST(lint_fix_agree_h11_log_softmax)
             in = tb_op(&t, MK_OP_SOFTMAX, "sm", "x", x, "axis", tb_int(&t, -1), NULL);
         } else if (i == 2) {
             mk_value *ax = tb_in(&t, "axis", MK_DT_INT32, 0, NULL);
-            in = hand_typed(&t, MK_OP_SOFTMAX, "sm", &x->type, "x", x, "axis", ax);
+            in = hand_typed(&t, MK_OP_SOFTMAX, "sm", x ? &x->type : NULL, "x", x, "axis", ax);
         } else {
             mk_value *v = x;
             if (i == 4) {
