@@ -59,7 +59,7 @@ suite asan BUILD=asan
 echo "== fault injection"
 if [ -x build/asan/milkit_tests ] && ASAN_OPTIONS=detect_leaks=1 MILKIT_BIN="$PWD/build/asan/milkit" \
     build/asan/milkit_tests --fail-alloc --points="${FAULT_POINTS:-8}" --max-ms=200 \
-    test_coreml.c,test_coreml_bad.c,test_read_scope.c,test_onnx.c,test_onnx_loop.c,test_fix.c,test_compress,test_interp.c,test_interp_perf.c,test_opsem,test_state.c \
+    test_coreml.c,test_coreml_bad.c,test_read_scope.c,test_onnx.c,test_onnx_loop.c,test_fix.c,test_compress,test_interp.c,test_interp_perf.c,test_opsem,test_state.c,test_const_eval.c,test_lint_fix_agree.c \
     >build/fault.log 2>&1; then
     echo "ok   fault injection ($(grep -c '^fault ' build/fault.log) tests, $(grep -c '^fault-skip' build/fault.log) left out)"
     total_pass=$((total_pass+1))

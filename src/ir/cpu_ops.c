@@ -82,11 +82,13 @@ static int range_fixable(const mk_op *op)
 int mk_ir_cpu_op(const mk_op *op, int64_t *block, int *fixable)
 {
     *block = 0;
-    switch ((int)op->kind) {
-    case MK_OP_CUMSUM: *fixable = cumsum_fixable(op, block); return 1;
-    case MK_OP_FILL:
-    case MK_OP_FILL_LIKE: *fixable = fill_fixable(op); return 1;
-    case MK_OP_RANGE_1D: *fixable = range_fixable(op); return 1;
-    default: return 0;
-    }
+    if (op->kind == MK_OP_CUMSUM)
+        *fixable = cumsum_fixable(op, block);
+    else if (op->kind == MK_OP_FILL || op->kind == MK_OP_FILL_LIKE)
+        *fixable = fill_fixable(op);
+    else if (op->kind == MK_OP_RANGE_1D)
+        *fixable = range_fixable(op);
+    else
+        return 0;
+    return 1;
 }

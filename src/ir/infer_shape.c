@@ -348,40 +348,24 @@ mk_status mk_ir_rule_stack(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
-/* Read an optional per-axis vector (stride, masks) of exactly rank entries. */
-static mk_status per_axis(mk_ictx *c, const char *param, int rank, int64_t def, int64_t *out,
-                          int *known)
+/* Read an optional per-axis vector of exactly rank entries, def everywhere when absent. Not
+ * constant: *known (may be NULL) is 0 and out keeps def; with elems, the elements known of a
+ * run-time vector (a shape) are read and the others are MK_ELEM_UNKNOWN. */
+static mk_status per_axis(mk_ictx *c, const char *param, int rank, int64_t def, int elems,
+                          int64_t *out, int *known)
 {
     const mk_operand *o = mk_ir_infer_in(c, param);
-    int n = 0;
-    *known = 1;
-    for (int i = 0; i < rank; i++) out[i] = def;
+    int n = 0, k_;
+    int *kn = known ? known : &k_;
+    *kn = 1;
+    for (int i = 0; i < rank; i++) out[i] = o && elems ? MK_ELEM_UNKNOWN : def;
     if (!o) return MK_OK;
-    int k = mk_ir_infer_ints(c, param, o, out, MK_MAX_RANK, &n);
-    if (k < 0) return c->e->code;
-    if (!k) {
-        *known = 0;
-        if (o->type.rank == 1 && o->type.dims[0] >= 0 && o->type.dims[0] != rank)
-            return mk_ir_infer_fail(c, "'%s' has %lld entries for rank %d", param,
-                                    (long long)o->type.dims[0], rank);
-        return MK_OK;
-    }
-    if (n != rank) return mk_ir_infer_fail(c, "'%s' has %d entries for rank %d", param, n, rank);
-    return MK_OK;
-}
-
-/* per_axis for a vector that may be partly known (a run-time shape): out[i] is
- * MK_ELEM_UNKNOWN where element i is not known, def everywhere when the parameter is absent. */
-static mk_status per_axis_elems(mk_ictx *c, const char *param, int rank, int64_t def, int64_t *out)
-{
-    const mk_operand *o = mk_ir_infer_in(c, param);
-    int n = 0;
-    for (int i = 0; i < rank; i++) out[i] = o ? MK_ELEM_UNKNOWN : def;
-    if (!o) return MK_OK;
-    int k = mk_ir_infer_elems(c, param, o, out, MK_MAX_RANK, &n);
+    int k = elems ? mk_ir_infer_elems(c, param, o, out, MK_MAX_RANK, &n)
+                  : mk_ir_infer_ints(c, param, o, out, MK_MAX_RANK, &n);
     if (k < 0) return c->e->code;
     if (k == 0 || (k == 2 && n != rank)) {
-        for (int i = 0; i < rank; i++) out[i] = MK_ELEM_UNKNOWN;
+        *kn = 0;
+        for (int i = 0; elems && i < rank; i++) out[i] = MK_ELEM_UNKNOWN;
         if (o->type.rank == 1 && o->type.dims[0] >= 0 && o->type.dims[0] != rank)
             return mk_ir_infer_fail(c, "'%s' has %lld entries for rank %d", param,
                                     (long long)o->type.dims[0], rank);
@@ -409,9 +393,10 @@ static mk_status slice_type(mk_ictx *c, const mk_operand *x, mk_type *t)
     int64_t bm[MK_MAX_RANK + 1], em[MK_MAX_RANK + 1], sm[MK_MAX_RANK + 1];
     int sk, bmk, emk, smk;
     if (!mk_ir_infer_req(c, "begin") || !mk_ir_infer_req(c, "end")) return c->e->code;
-    if (per_axis_elems(c, "begin", r, 0, b) || per_axis_elems(c, "end", r, 0, e) ||
-        per_axis(c, "stride", r, 1, s, &sk) || per_axis(c, "begin_mask", r, 0, bm, &bmk) ||
-        per_axis(c, "end_mask", r, 0, em, &emk) || per_axis(c, "squeeze_mask", r, 0, sm, &smk))
+    if (per_axis(c, "begin", r, 0, 1, b, NULL) || per_axis(c, "end", r, 0, 1, e, NULL) ||
+        per_axis(c, "stride", r, 1, 0, s, &sk) || per_axis(c, "begin_mask", r, 0, 0, bm, &bmk) ||
+        per_axis(c, "end_mask", r, 0, 0, em, &emk) ||
+        per_axis(c, "squeeze_mask", r, 0, 0, sm, &smk))
         return c->e->code;
     if (!smk) return mk_ir_infer_fail(c, "'squeeze_mask' must be a known constant");
     for (int i = 0; i < r; i++) {
@@ -468,7 +453,7 @@ mk_status mk_ir_rule_slice_by_size(mk_ictx *c)
     int r = x->type.rank;
     if (r < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
     int64_t b[MK_MAX_RANK + 1], sz[MK_MAX_RANK + 1];
-    if (per_axis_elems(c, "begin", r, 0, b) || per_axis_elems(c, "size", r, 0, sz))
+    if (per_axis(c, "begin", r, 0, 1, b, NULL) || per_axis(c, "size", r, 0, 1, sz, NULL))
         return c->e->code;
     mk_type t = x->type;
     for (int i = 0; i < r; i++) {
@@ -602,7 +587,7 @@ mk_status mk_ir_rule_tile(mk_ictx *c)
     int r = x->type.rank;
     if (r < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
     int64_t reps[MK_MAX_RANK + 1];
-    if (per_axis_elems(c, "reps", r, 1, reps)) return c->e->code;
+    if (per_axis(c, "reps", r, 1, 1, reps, NULL)) return c->e->code;
     mk_type t = x->type;
     for (int i = 0; i < r; i++) {
         if (reps[i] == MK_ELEM_UNKNOWN) {

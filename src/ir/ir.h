@@ -444,10 +444,33 @@ int mk_ir_op_ios(const mk_op *op);
  * unknown; MK_ENOMEM on allocation failure (op may then be partially completed). */
 mk_status mk_ir_complete_defaults(mk_program *p, mk_op *op, mk_err *e);
 
-/* ---- H14 mask paths (mask_path.c; the lint rule and its rewrite) ---- */
+/* ---- H14 trigger (mask_path.c; the lint rule and fix_fp16_range) ---- */
 /* 1 when an op of kind k carries a mask value through unchanged in meaning (cast, scaling,
  * select, broadcast and layout ops). */
 int mk_ir_mask_path_op(mk_op_kind k);
+/* 1 when a constant beyond +-65504 read by an op of kind k is a sentinel (masks, bounds, fill
+ * values, comparisons), so clipping it keeps the meaning. */
+int mk_ir_saturating_op(mk_op_kind k);
+/* The add / sub / select a softmax's x comes from through casts and reshapes (its additive
+ * mask), or NULL. */
+const mk_op *mk_ir_mask_source(const mk_op *softmax);
+typedef enum mk_h14_rewrite {
+    MK_H14_KEEP = 0,
+    MK_H14_CLIP, /* beyond +-65504 and read only by saturating ops: clip to +-65504 */
+    MK_H14_MASK  /* above 40000, reaching a softmax mask, read only by mask path ops and
+                  * softmaxes: elements above 40000 become +-1e4 */
+} mk_h14_rewrite;
+/* What fix_fp16_range does with float constant v: a const op's output (reader NULL) or an
+ * inline constant that reader reads. */
+mk_h14_rewrite mk_ir_h14_rewrite(const mk_value *v, const mk_op *reader);
+typedef struct mk_mask_walk {
+    double sentinel; /* minus the largest magnitude of the constants reached (0: none) */
+    int mask;        /* some constant reached gets MK_H14_MASK */
+    int clip;        /* some constant beyond +-65504 reached is rewritten */
+} mk_mask_walk;
+/* Accumulate into w the constants reaching v (read by reader) through mask path ops, at most
+ * depth ops back (select's cond skipped). Start with w zeroed. */
+void mk_ir_mask_walk(const mk_value *v, const mk_op *reader, int depth, mk_mask_walk *w);
 
 /* ---- H13 trigger (tiny_eps.c; the lint rule and fix_epsilon) ---- */
 typedef enum mk_tiny_eps {
@@ -471,6 +494,78 @@ mk_pow_form mk_ir_pow_form(const mk_op *op, double *exponent, int *fixable);
 mk_value *mk_ir_square_of(const mk_value *v);
 /* H36: a when op is sqrt(a^2) (a square as above); *fixable: abs(a) has the output's type. */
 mk_value *mk_ir_sqrt_of_square(const mk_op *op, int *fixable);
+
+/* ---- H11/H12 triggers (fp16_chains.c; the lint rules, fix_log_softmax, fix_sum_squares) ---- */
+typedef enum mk_log_softmax_form {
+    MK_LSM_NONE = 0,
+    MK_LSM_SOFTMAX, /* log(softmax(*x)) */
+    MK_LSM_CUMSUM   /* log(cumsum(exp(*x))), *x not already x - reduce_max */
+} mk_log_softmax_form;
+/* The form of a log op on a float *x; *fixable: the softmax's / cumsum's axis is constant or
+ * absent and log's epsilon absent or in [0, 1e-30] (the explicit form writes 0). */
+mk_log_softmax_form mk_ir_log_softmax_form(const mk_op *op, mk_value **x, int *fixable);
+/* a when v is a^2 (mk_ir_square_of) of a's own type; NULL otherwise. */
+mk_value *mk_ir_squared(const mk_value *v);
+/* H12: the float value whose squares op sums (x of reduce_l2_norm / reduce_sum_square, a of
+ * reduce_mean / reduce_sum(a^2)), NULL when none or already rescaled (x / maximum(..)).
+ * *fixable: constant or absent axes and, but for reduce_l2_norm, keep_dims and a read output. */
+mk_value *mk_ir_sum_of_squares(const mk_op *op, int *fixable);
+
+/* ---- H25 trigger (ne_layout.c; the lint rule and fix_linear_to_conv) ---- */
+/* 1 when w is a constant or the output of a const / constexpr_* op. */
+int mk_ir_is_const_weight(const mk_value *w);
+/* 1 when op is linear (constant weight) or matmul (constant y) on a rank-3 x; *fixable: a
+ * linear with a rank-2 constant weight payload on a float x (the 1x1 conv borrows it). */
+int mk_ir_linear_on_bsc(const mk_op *op, int *fixable);
+
+/* ---- H35 trigger (runtime_forms.c; the lint rule and fix_runtime_forms) ---- */
+typedef enum mk_rt_kind {
+    MK_RT_NONE = 0,
+    MK_RT_PAD_NEGATIVE,  /* a pad with a negative amount (*amount) */
+    MK_RT_PAD_OUTER,     /* reflect/replicate pad on *axis, before the last two */
+    MK_RT_GATHER_RANK0,  /* gather with rank-0 indices */
+    MK_RT_SLICE_TO_START /* negative-stride slice_by_index with end *amount < -dim on *axis */
+} mk_rt_kind;
+typedef struct mk_rt_form {
+    mk_rt_kind kind;
+    int fixable; /* the kind's rewrite applies */
+    int axis;
+    int64_t amount;
+    int no_constant_val; /* a pad without constant_val */
+    int zero_fixable;    /* a 0 of x's dtype (float, int32) can be bound as constant_val */
+} mk_rt_form;
+/* 1 when op (pad, gather, slice_by_index) has a form the runtime rejects. */
+int mk_ir_runtime_form(const mk_op *op, mk_rt_form *f);
+
+/* ---- H21 trigger (rank_chain.c; the lint rule and fix_rank) and chain helpers ---- */
+/* 1 for unary elementwise ops (other inputs are scalars/strings), 2 for binary ones, else 0. */
+int mk_ir_pointwise(mk_op_kind k);
+/* The tensor parameter ("x" or "y") of a pointwise op that reads v, when its other inputs are
+ * one-element values and its output has v's shape; NULL otherwise. */
+const char *mk_ir_pointwise_param(const mk_op *op, const mk_value *v);
+/* Ops of b reading v (each once) into out[0..max); -1 when v is a block output, read in a
+ * nested block or by more than max ops. */
+int mk_ir_users(const mk_block *b, const mk_value *v, mk_op **out, int max);
+/* 1 when v is a static one-element value. */
+int mk_ir_numel1(const mk_value *v);
+#define MK_IR_RANK_CHAIN_MAX 64
+#define MK_IR_RANK_CHAIN_ENDS 16
+typedef struct mk_rank_chain {
+    mk_op *start; /* reshape-like op: x (rank <= 5) -> rank > 5 */
+    int n_ops;    /* transposes and pointwise ops, in order */
+    mk_op *ops[MK_IR_RANK_CHAIN_MAX];
+    int n_ends; /* reshape-like readers of the last value (rank <= 5 outputs) */
+    mk_op *ends[MK_IR_RANK_CHAIN_ENDS];
+    mk_op *pos;              /* the earliest end in block order */
+    int perm[MK_MAX_RANK];   /* axis j of the last value = axis perm[j] of start's output */
+    int nin;                 /* the collapsed rank (<= 5) */
+    int64_t in[MK_MAX_RANK]; /* the collapsed shape, in start's axis order */
+    int tperm[MK_MAX_RANK];  /* the transpose over it (identity: none needed) */
+} mk_rank_chain;
+/* 1 when start opens a chain fix_rank collapses (c filled). */
+int mk_ir_rank_chain(const mk_op *start, mk_rank_chain *c);
+/* 1 when op is the start or an inner op of such a chain (its rank > 5 output goes away). */
+int mk_ir_rank_fixable(const mk_op *op);
 
 /* ---- H1/H33/H37 triggers (layer_forms.c; the lint rules and fix_conv_transpose_1d,
  * fix_prelu_slope, fix_int_linear) ---- */

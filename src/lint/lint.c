@@ -2,7 +2,6 @@
  * over every function and nested block, findings storage and rule-list parsing. The rules
  * themselves live in rules_*.c; printing (text/JSON/SARIF) lives in src/api/lint.c. */
 #include <ctype.h>
-#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -427,16 +426,4 @@ mk_dtype mk_lint_x_dtype(const mk_op *op)
     if (!x && op->n_inputs && op->inputs[0].n_args) x = op->inputs[0].args[0];
     if (!x && op->n_outputs) x = op->outputs[0];
     return x ? x->type.dtype : MK_DT_INVALID;
-}
-
-int mk_lint_const_all(const mk_value *v, double val)
-{
-    size_t n = 0;
-    if (!v || !v->cst || !v->cst->data || v->type.dtype == MK_DT_STRING) return 0;
-    if (!mk_type_numel(&v->type, &n) || n == 0) return 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = mk_const_get_f64(v, i);
-        if (!(fabs(d - val) <= 1e-6 * fabs(val) + 1e-12)) return 0;
-    }
-    return 1;
 }

@@ -94,8 +94,6 @@ const lint_rule *mk_lint_table(void);
 /* Float element type of the op's main operand (x, or the first input), MK_DT_INVALID when
  * none. */
 mk_dtype mk_lint_x_dtype(const mk_op *op);
-/* True when v is a constant and every element equals val (within 1e-6 relative). */
-int mk_lint_const_all(const mk_value *v, double val);
 const char *mk_lint_op_type(const mk_op *op);
 int mk_lint_is_bound(const mk_op *op, const char *param);
 

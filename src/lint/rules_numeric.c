@@ -56,97 +56,36 @@ void mk_lint_h10(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h11(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_LOG || !c->fp16) return;
-    const mk_op *pr = producer(op, "x");
-    if (pr && pr->kind == MK_OP_SOFTMAX) {
-        mk_lint_flag(c, op, 1,
+    mk_value *x = NULL;
+    int fixable = 0;
+    mk_log_softmax_form f = c->fp16 ? mk_ir_log_softmax_form(op, &x, &fixable) : MK_LSM_NONE;
+    if (f == MK_LSM_SOFTMAX)
+        mk_lint_flag(c, op, fixable,
                      "log(softmax(x)) in fp16: small probabilities underflow to 0 and "
-                     "give -inf or -45440 on the Neural Engine; use x - max - log(sum(exp))");
-    } else if (pr && pr->kind == MK_OP_CUMSUM) {
-        const mk_op *pe = producer(pr, "x"), *sh = pe ? producer(pe, "x") : NULL;
-        if (sh && sh->kind == MK_OP_SUB && producer(sh, "y") &&
-            producer(sh, "y")->kind == MK_OP_REDUCE_MAX)
-            return; /* already shifted by the max */
-        float eps = 0;
-        int32_t axis;
-        int ok = (!mk_lint_is_bound(pr, "axis") || mk_ir_arg_i32(pr, "axis", &axis)) &&
-                 (!mk_lint_is_bound(op, "epsilon") ||
-                  (mk_ir_arg_f32(op, "epsilon", &eps) && eps >= 0 && eps <= 1e-30f));
-        if (pe && pe->kind == MK_OP_EXP)
-            mk_lint_flag(c, op, ok,
-                         "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; "
-                         "shift by the max along the axis before exp");
-    }
-}
-
-/* The value a square / mul(x, x) / pow(x, 2) producer squares, else NULL. */
-static const mk_value *squared(const mk_op *pr)
-{
-    if (!pr) return NULL;
-    if (pr->kind == MK_OP_SQUARE) return mk_ir_arg(pr, "x");
-    if (pr->kind == MK_OP_MUL && mk_ir_arg(pr, "x") == mk_ir_arg(pr, "y"))
-        return mk_ir_arg(pr, "x");
-    if (pr->kind == MK_OP_POW && mk_lint_const_all(mk_ir_arg(pr, "y"), 2.0))
-        return mk_ir_arg(pr, "x");
-    return NULL;
-}
-
-/* v = x / maximum(reduce_max(|x|), tiny): the rescaled form fix_sum_squares writes. */
-static int rescaled_value(const mk_value *v)
-{
-    const mk_op *d = v ? v->producer : NULL;
-    const mk_op *m = d && d->kind == MK_OP_REAL_DIV ? producer(d, "y") : NULL;
-    return m && m->kind == MK_OP_MAXIMUM;
-}
-
-static int one_const(const mk_value *v)
-{
-    size_t n = 0;
-    return v && v->cst && mk_type_numel(&v->type, &n) && n == 1 && mk_const_get_f64(v, 0) >= 0;
-}
-
-/* The sum of squares out (of reduction red) feeds sqrt/rsqrt, directly or through an add of a
- * constant eps, within the next few ops: the RMSNorm / L2 chain fix_sum_squares rewrites. */
-static int feeds_root(const mk_op *red)
-{
-    const mk_value *out = red->n_outputs ? red->outputs[0] : NULL, *plus = NULL;
-    const mk_value *x = squared(producer(red, "x")), *axes = mk_ir_arg(red, "axes");
-    if (!out || !x || !mk_type_is_static(&x->type) || (axes && !axes->cst)) return 0;
-    int n = 0;
-    for (const mk_op *o = red->next; o && n < 32; o = o->next, n++) {
-        const mk_value *a = mk_ir_arg(o, "x"), *b = mk_ir_arg(o, "y");
-        if (o->kind == MK_OP_ADD && !plus &&
-            ((a == out && one_const(b) && b->type.rank <= out->type.rank) ||
-             (b == out && one_const(a) && a->type.rank <= out->type.rank)))
-            plus = o->outputs[0];
-        if ((o->kind == MK_OP_SQRT || o->kind == MK_OP_RSQRT) && a && (a == out || a == plus))
-            return 1;
-    }
-    return 0;
-}
-
-/* fix_sum_squares' general rewrite applies: float, constant (or absent) axes and keep_dims. */
-static int rescalable(const mk_op *red, const mk_value *x)
-{
-    const mk_value *axes = mk_ir_arg(red, "axes");
-    int keep;
-    return x && mk_dtype_is_float(x->type.dtype) && (!axes || axes->cst) &&
-           (!mk_lint_is_bound(red, "keep_dims") || mk_ir_arg_bool(red, "keep_dims", &keep));
+                     "give -inf or -45440 on the Neural Engine; %s",
+                     fixable ? "use x - max - log(sum(exp))"
+                             : "no rewrite here (run-time axis or a log epsilon it would drop)");
+    else if (f == MK_LSM_CUMSUM)
+        mk_lint_flag(c, op, fixable,
+                     "log(cumsum(exp(x))) in fp16 overflows to inf/NaN for x > ~11; %s",
+                     fixable ? "shift by the max along the axis before exp"
+                             : "no rewrite here (run-time axis or a log epsilon it would drop)");
 }
 
 void mk_lint_h12(lint_ctx *c, const mk_op *op)
 {
-    if (!c->fp16 || rescaled_value(mk_ir_arg(op, "x"))) return;
-    if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE) {
-        mk_lint_flag(c, op, op->kind == MK_OP_REDUCE_L2_NORM || rescalable(op, mk_ir_arg(op, "x")),
-                     "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out)",
-                     mk_lint_op_type(op));
-    } else if ((op->kind == MK_OP_REDUCE_MEAN || op->kind == MK_OP_REDUCE_SUM) &&
-               squared(producer(op, "x")) && !rescaled_value(squared(producer(op, "x")))) {
-        mk_lint_flag(c, op, feeds_root(op) || rescalable(op, squared(producer(op, "x"))),
+    int fixable = 0;
+    if (!c->fp16 || !mk_ir_sum_of_squares(op, &fixable)) return;
+    const char *how = fixable ? "rescale by max|x| before squaring"
+                              : "no rewrite here (run-time axes or keep_dims, or unread)";
+    if (op->kind == MK_OP_REDUCE_L2_NORM || op->kind == MK_OP_REDUCE_SUM_SQUARE)
+        mk_lint_flag(c, op, fixable, "%s in fp16: x^2 overflows for |x| > ~256 (inf or 0 out); %s",
+                     mk_lint_op_type(op), how);
+    else
+        mk_lint_flag(c, op, fixable,
                      "sum of squares in fp16 (RMSNorm/L2 norm/variance): x^2 overflows for "
-                     "|x| > ~256; rescale by max|x| before squaring");
-    }
+                     "|x| > ~256; %s",
+                     how);
 }
 
 void mk_lint_h13(lint_ctx *c, const mk_op *op)
@@ -204,43 +143,6 @@ static int fp32_consts_become_fp16(const lint_ctx *c)
     return c->opts && c->opts->assume_fp16 && !c->fp16_program;
 }
 
-/* Minus the largest magnitude among v's float constant elements (NaN ignored); 0 when none. */
-static double const_min(const mk_value *v)
-{
-    size_t n = 0;
-    double m = 0;
-    if (!v || !v->cst || !v->cst->data || !mk_dtype_is_float(v->type.dtype) ||
-        !mk_type_numel(&v->type, &n))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = mk_const_get_f64(v, i);
-        if (d < m) m = d;
-        if (-d < m) m = -d;
-    }
-    return m;
-}
-
-/* The constant of largest magnitude (as a negative number, 0 when none) that reaches v through
- * mask_path_op ops, at most depth ops back. */
-static double mask_sentinel(const mk_value *v, int depth)
-{
-    if (!v) return 0;
-    if (v->cst) return const_min(v);
-    const mk_op *pr = v->producer;
-    if (!pr || depth <= 0 || !mk_ir_mask_path_op(pr->kind)) return 0;
-    double m = 0;
-    for (int i = 0; i < pr->n_inputs; i++) {
-        if (pr->kind == MK_OP_SELECT && !strcmp(pr->inputs[i].name, "cond")) continue;
-        for (int j = 0; j < pr->inputs[i].n_args; j++) {
-            const mk_value *a = pr->inputs[i].args[j];
-            if (!mk_dtype_is_float(a->type.dtype)) continue;
-            double d = mask_sentinel(a, depth - 1);
-            if (d < m) m = d;
-        }
-    }
-    return m;
-}
-
 /* A softmax computing in fp16 whose input adds a mask with a sentinel of magnitude above
  * 40000 (-1e9, -3.4e38, finfo.min, -inf; fp16's own -65504 included): x + mask overflows to
  * -inf in fp16 (x < -16 is enough at -65504), a fully masked row turns into NaN, and the Neural
@@ -251,27 +153,26 @@ static void h14_softmax(lint_ctx *c, const mk_op *op)
     if (!x || (x->type.dtype != MK_DT_FP16 &&
                !(x->type.dtype == MK_DT_FP32 && fp32_consts_become_fp16(c))))
         return;
-    const mk_op *a = x->producer;
-    while (a && (a->kind == MK_OP_CAST || a->kind == MK_OP_RESHAPE) && mk_ir_arg(a, "x"))
-        a = mk_ir_arg(a, "x")->producer;
-    if (!a || (a->kind != MK_OP_ADD && a->kind != MK_OP_SUB && a->kind != MK_OP_SELECT)) return;
-    double m = 0;
-    for (int i = 0; i < a->n_inputs; i++)
+    const mk_op *a = mk_ir_mask_source(op);
+    mk_mask_walk w = {0, 0, 0};
+    for (int i = 0; a && i < a->n_inputs; i++)
         for (int j = 0; j < a->inputs[i].n_args; j++) {
-            if (a->kind == MK_OP_SELECT && !strcmp(a->inputs[i].name, "cond")) continue;
-            double d = mask_sentinel(a->inputs[i].args[j], 8);
-            if (d < m) m = d;
+            const mk_value *v = a->inputs[i].args[j];
+            if (mk_dtype_is_float(v->type.dtype) &&
+                !(a->kind == MK_OP_SELECT && !strcmp(a->inputs[i].name, "cond")))
+                mk_ir_mask_walk(v, a, 8, &w);
         }
-    if (m < -40000.0)
-        mk_lint_flag(c, op, 1,
+    if (w.sentinel < -40000.0)
+        mk_lint_flag(c, op, w.mask,
                      "softmax in fp16 reads an additive mask built from %g: x + mask overflows to "
                      "-inf in fp16 and a fully masked row gives NaN (the Neural Engine also "
-                     "mishandles -inf); use -1e4 as the mask value",
-                     m);
+                     "mishandles -inf); use -1e4 as the mask value%s",
+                     w.sentinel,
+                     w.mask ? "" : " (no rewrite here: the constant has other readers)");
 }
 
 /* A cast to fp16 of an fp32 value built from a constant beyond the fp16 range (directly or
- * through mask_path_op ops): the cast turns it into +-inf even in a program that keeps the
+ * through mask path ops): the cast turns it into +-inf even in a program that keeps the
  * constant itself in fp32. */
 static void h14_cast(lint_ctx *c, const mk_op *op)
 {
@@ -280,13 +181,14 @@ static void h14_cast(lint_ctx *c, const mk_op *op)
     if (!dt || strcmp(dt, "fp16") != 0 || !x || x->type.dtype != MK_DT_FP32) return;
     if (x->cst && !x->producer && fp32_consts_become_fp16(c)) return; /* flagged as inline */
     if (x->producer && x->producer->kind == MK_OP_CONST && fp32_consts_become_fp16(c)) return;
-    double m = mask_sentinel(x, 8);
-    if (m < -FP16_MAX)
-        mk_lint_flag(c, op, 0,
+    mk_mask_walk w = {0, 0, 0};
+    mk_ir_mask_walk(x, op, 8, &w);
+    if (w.sentinel < -FP16_MAX)
+        mk_lint_flag(c, op, w.clip,
                      "cast to fp16 of a value built from the constant %g (beyond fp16 range): it "
                      "becomes -inf in fp16 and a fully masked softmax row turns into NaN; clip to "
-                     "+-65504 (masks: -1e4)",
-                     m);
+                     "+-65504 (masks: -1e4)%s",
+                     w.sentinel, w.clip ? "" : " by hand (the constant has other readers)");
 }
 
 void mk_lint_h14(lint_ctx *c, const mk_op *op)
@@ -299,27 +201,33 @@ void mk_lint_h14(lint_ctx *c, const mk_op *op)
         v = op->outputs[0];
         if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) return;
         if (beyond_fp16(v, &bad)) {
-            mk_lint_flag(c, op, 1,
+            int fix = mk_ir_h14_rewrite(v, NULL) != MK_H14_KEEP;
+            mk_lint_flag(c, op, fix,
                          "constant holds %g, beyond fp16 range: it becomes %sinf in fp16 "
                          "and a fully masked softmax row turns into NaN; clip to +-65504 "
-                         "(masks: -1e4)",
-                         bad, bad < 0 ? "-" : "+");
+                         "(masks: -1e4)%s",
+                         bad, bad < 0 ? "-" : "+",
+                         fix ? "" : "; no rewrite here: a reader where it is no sentinel");
         }
         return;
     }
+    const char *first = NULL;
+    int fix = 0;
     for (int i = 0; i < op->n_inputs; i++)
         for (int j = 0; j < op->inputs[i].n_args; j++) {
             v = op->inputs[i].args[j];
+            double b = 0;
             if (!v || v->producer || !v->cst) continue;
             if (v->type.dtype == MK_DT_FP32 && !fp32_consts_become_fp16(c)) continue;
-            if (beyond_fp16(v, &bad)) {
-                mk_lint_flag(c, op, 1,
-                             "inline constant '%s' holds %g, beyond fp16 range (becomes "
-                             "inf in fp16); clip to +-65504",
-                             op->inputs[i].name, bad);
-                return;
-            }
+            if (!beyond_fp16(v, &b)) continue;
+            fix |= mk_ir_h14_rewrite(v, op) != MK_H14_KEEP;
+            if (!first) first = op->inputs[i].name, bad = b;
         }
+    if (first)
+        mk_lint_flag(c, op, fix,
+                     "inline constant '%s' holds %g, beyond fp16 range (becomes inf in fp16); "
+                     "clip to +-65504%s",
+                     first, bad, fix ? "" : " (no rewrite here: this op is no sentinel reader)");
 }
 
 /* H15: a hidden default epsilon. Unbound, inverse/rsqrt/log use 1e-4/1e-12/1e-45 (the fix

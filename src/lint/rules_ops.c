@@ -70,32 +70,20 @@ void mk_lint_h6(lint_ctx *c, const mk_op *op)
                      c->ios);
 }
 
-static int is_const_weight(const mk_value *w)
-{
-    if (!w) return 0;
-    if (w->cst) return 1;
-    const mk_op *p = w->producer;
-    return p &&
-           (p->kind == MK_OP_CONST || p->kind == MK_OP_CONSTEXPR_AFFINE_DEQUANTIZE ||
-            p->kind == MK_OP_CONSTEXPR_BLOCKWISE_SHIFT_SCALE || p->kind == MK_OP_CONSTEXPR_CAST ||
-            p->kind == MK_OP_CONSTEXPR_LUT_TO_DENSE || p->kind == MK_OP_CONSTEXPR_SPARSE_TO_DENSE);
-}
-
 void mk_lint_h25(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind != MK_OP_LINEAR && op->kind != MK_OP_MATMUL) return;
-    const mk_value *x = mk_ir_arg(op, "x");
-    if (!x || x->type.rank != 3) return;
-    if (op->kind == MK_OP_LINEAR && is_const_weight(mk_ir_arg(op, "weight"))) {
-        int ok = mk_ir_arg(op, "weight")->cst && mk_dtype_is_float(x->type.dtype);
-        mk_lint_flag(c, op, ok,
+    int fixable = 0;
+    if (!mk_ir_linear_on_bsc(op, &fixable)) return;
+    if (op->kind == MK_OP_LINEAR)
+        mk_lint_flag(c, op, fixable,
                      "linear on (B,S,C) activations: Apple's Neural Engine ports use a "
-                     "1x1 conv in (B,C,1,S) layout (fix with --ane-layout)");
-    } else if (op->kind == MK_OP_MATMUL && is_const_weight(mk_ir_arg(op, "y"))) {
+                     "1x1 conv in (B,C,1,S) layout%s",
+                     fixable ? " (fix with --ane-layout)"
+                             : "; no rewrite here (weight not a plain 2-D constant)");
+    else
         mk_lint_flag(c, op, 0,
                      "matmul with a constant weight on (B,S,C) activations: a 1x1 conv "
                      "in (B,C,1,S) layout is preferred on the Neural Engine");
-    }
 }
 
 void mk_lint_h26(lint_ctx *c, const mk_op *op)
@@ -109,7 +97,7 @@ void mk_lint_h26(lint_ctx *c, const mk_op *op)
     if (op->kind != MK_OP_MATMUL || !op->n_outputs) return;
     const mk_type *t = &op->outputs[0]->type;
     if (t->rank == 4 && t->dims[1] > 1 && t->dims[2] >= 512 && t->dims[3] >= 512 &&
-        !is_const_weight(mk_ir_arg(op, "y")))
+        !mk_ir_is_const_weight(mk_ir_arg(op, "y")))
         mk_lint_flag(c, op, 0,
                      "batched attention matmul with a [%lld,%lld,%lld,%lld] result: large "
                      "intermediates serialise on the Neural Engine; split per head",
@@ -181,75 +169,42 @@ void mk_lint_h34(lint_ctx *c, const mk_op *op)
 
 void mk_lint_h35(lint_ctx *c, const mk_op *op)
 {
-    if (op->kind == MK_OP_PAD) {
-        const char *mode = mk_ir_arg_str(op, "mode");
-        int64_t pv[16];
-        int n = 0;
-        if (mk_ir_arg_i64s(op, "pad", pv, 16, &n)) {
-            for (int i = 0; i < n; i++)
-                if (pv[i] < 0) {
-                    const mk_value *x0 = mk_ir_arg(op, "x");
-                    int ok =
-                        (!mode || !strcmp(mode, "constant")) && x0 && mk_type_is_static(&x0->type);
-                    mk_lint_flag(c, op, ok,
-                                 "negative pad %lld: the runtime rejects it; crop with "
-                                 "slice_by_index instead",
-                                 (long long)pv[i]);
-                    return;
-                }
-            const mk_value *x = mk_ir_arg(op, "x");
-            if (mode && strcmp(mode, "constant") != 0 && x && x->type.rank > 0) {
-                int first = x->type.rank - n / 2; /* pad covers the trailing n/2 axes */
-                int refl = !strcmp(mode, "reflect"),
-                    ok = n % 2 == 0 && first >= 0 && (refl || !strcmp(mode, "replicate"));
-                for (int i = 0; i < n / 2 && ok; i++) { /* fix_runtime_forms' conditions */
-                    int64_t d = x->type.dims[first + i];
-                    if ((pv[2 * i] || pv[2 * i + 1]) &&
-                        (d <= 0 || (refl && (pv[2 * i] >= d || pv[2 * i + 1] >= d))))
-                        ok = 0;
-                }
-                for (int i = 0; i < n / 2; i++)
-                    if ((pv[2 * i] || pv[2 * i + 1]) && first + i < x->type.rank - 2) {
-                        mk_lint_flag(c, op, ok,
-                                     "%s pad on axis %d (not one of the last two) is not "
-                                     "supported; transpose the axis last, pad, transpose "
-                                     "back",
-                                     mode, first + i);
-                        return;
-                    }
-            }
-        }
-        if (!mk_lint_is_bound(op, "constant_val"))
-            mk_lint_flag(c, op, 1,
-                         "pad without constant_val: the runtime wants it even for "
-                         "reflect/replicate; write 0 explicitly");
-        return;
+    mk_rt_form f;
+    if (!mk_ir_runtime_form(op, &f)) return;
+    const char *no = f.fixable ? "" : " (no rewrite here: the axis sizes or pads do not allow it)";
+    switch (f.kind) {
+    case MK_RT_NONE: break;
+    case MK_RT_PAD_NEGATIVE:
+        mk_lint_flag(c, op, f.fixable,
+                     "negative pad %lld: the runtime rejects it; crop with slice_by_index "
+                     "instead%s",
+                     (long long)f.amount, no);
+        break;
+    case MK_RT_PAD_OUTER:
+        mk_lint_flag(c, op, f.fixable,
+                     "%s pad on axis %d (not one of the last two) is not supported; transpose the "
+                     "axis last, pad, transpose back%s",
+                     mk_ir_arg_str(op, "mode"), f.axis, no);
+        break;
+    case MK_RT_GATHER_RANK0:
+        mk_lint_flag(c, op, f.fixable,
+                     "gather with rank-0 indices: reshape the index to [1], gather, then "
+                     "squeeze%s",
+                     f.fixable ? "" : " (no rewrite here: run-time or out-of-range axis)");
+        break;
+    case MK_RT_SLICE_TO_START:
+        mk_lint_flag(c, op, f.fixable,
+                     "slice with a negative stride running to the start (end %lld): set "
+                     "end_mask for axis %d%s",
+                     (long long)f.amount, f.axis,
+                     f.fixable ? "" : " (no rewrite here: stride/end/end_mask not one per axis)");
+        break;
     }
-    if (op->kind == MK_OP_GATHER) {
-        const mk_value *ix = mk_ir_arg(op, "indices");
-        if (ix && ix->type.rank == 0)
-            mk_lint_flag(c, op, 1,
-                         "gather with rank-0 indices: reshape the index to [1], gather, "
-                         "then squeeze");
-        return;
-    }
-    if (op->kind == MK_OP_SLICE_BY_INDEX) {
-        const mk_value *x = mk_ir_arg(op, "x");
-        int64_t st[8], en[8], em[8];
-        int ns = 0, ne = 0, nm = 0;
-        if (!x || !mk_ir_arg_i64s(op, "stride", st, 8, &ns) ||
-            !mk_ir_arg_i64s(op, "end", en, 8, &ne))
-            return;
-        if (!mk_ir_arg_i64s(op, "end_mask", em, 8, &nm)) nm = 0;
-        for (int i = 0; i < ns && i < ne && i < x->type.rank; i++) {
-            int64_t d = x->type.dims[i];
-            if (st[i] < 0 && d > 0 && en[i] < -d && !(i < nm && em[i]))
-                mk_lint_flag(c, op, 1,
-                             "slice with a negative stride running to the start "
-                             "(end %lld): set end_mask for axis %d",
-                             (long long)en[i], i);
-        }
-    }
+    if (f.no_constant_val)
+        mk_lint_flag(c, op, f.zero_fixable,
+                     "pad without constant_val: the runtime wants it even for "
+                     "reflect/replicate; write 0 explicitly%s",
+                     f.zero_fixable ? "" : " (no rewrite here: x's dtype has no 0 to bind)");
 }
 
 void mk_lint_h37(lint_ctx *c, const mk_op *op)

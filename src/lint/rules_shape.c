@@ -162,13 +162,16 @@ void mk_lint_h21(lint_ctx *c, const mk_op *op)
 {
     for (int i = 0; i < op->n_outputs; i++)
         if (op->outputs[i]->type.rank > 5) {
-            int out = block_output(op, op->outputs[i]);
-            mk_lint_flag(c, op, !out,
+            int out = block_output(op, op->outputs[i]), fixable = !out && mk_ir_rank_fixable(op);
+            mk_lint_flag(c, op, fixable,
                          "rank-%d output: Core ML supports rank <= 5 (compile error "
                          "\"Invalid rank\"); %s",
                          op->outputs[i]->type.rank,
                          out ? "no safe rewrite in-graph: the model output itself has that rank"
-                             : "collapse size-1 or adjacent axes");
+                         : fixable
+                             ? "collapse size-1 or adjacent axes"
+                             : "collapse size-1 or adjacent axes by hand (no rewrite here: not "
+                               "a reshape-opened chain that collapses to rank <= 5)");
             return;
         }
 }

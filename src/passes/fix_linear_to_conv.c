@@ -1,6 +1,7 @@
 /* Symptom: on the Neural Engine, linear is lowered less efficiently than a 1x1 conv and
  *          "may fall back to CPU"; every Apple Neural Engine port replaces it.
- * Scope: float linear with a constant 2-D weight on a rank-3 (B, S, C) x. Opt-in only
+ * Scope: float linear with a constant 2-D weight on a rank-3 (B, S, C) x (mk_ir_linear_on_bsc,
+ *        src/ir/ne_layout.c, shared with the lint rule). Opt-in only
  *        (--ane-layout): it adds transposes unless the whole block is kept in BC1S.
  * Evidence: H25 (apple/ml-ane-transformers, apple/ml-stable-diffusion linear_to_conv2d_map,
  *           whisper.cpp Core ML converter).
@@ -21,9 +22,8 @@ static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
     mk_value *x = mk_ir_arg(op, "x"), *w = mk_ir_arg(op, "weight");
-    if (op->kind != MK_OP_LINEAR || !x || !w || !w->cst || w->type.rank != 2 || x->type.rank != 3 ||
-        !mk_dtype_is_float(x->type.dtype))
-        return 0;
+    int fixable = 0;
+    if (op->kind != MK_OP_LINEAR || !mk_ir_linear_on_bsc(op, &fixable) || !fixable) return 0;
     pb b;
     mk_pb_init(&b, p, op, e);
     mk_op *ex = mk_pb_op(&b, MK_OP_EXPAND_DIMS, "h25_bc1s");

@@ -1,9 +1,9 @@
 /* Symptom: log(softmax(x)) in fp16 on the Neural Engine underflows small probabilities to 0
  *          and returns -inf (or saturates near -45440); log(cumsum(exp(x))) (logcumsumexp)
  *          overflows to inf/NaN for x > ~11.
- * Scope: a float log whose x is produced by softmax with a constant (or default) axis; or a
- *        float log (epsilon absent or <= 1e-30) of cumsum (constant axis) of exp(x), unless
- *        x is already shifted by a reduce_max.
+ * Scope: mk_ir_log_softmax_form's fixable cases (src/ir/fp16_chains.c, shared with the
+ *        lint rule): a float log (epsilon absent or <= 1e-30) of softmax, or of cumsum of
+ *        exp(x) unless x is already shifted by a reduce_max, with a constant (or default) axis.
  * Evidence: H11 (coremltools #2728, #2729; FluidInference/mobius PR #39). Deliberately not
  *           reduce_log_sum_exp, which H10 shows is unsafe on the Neural Engine.
  * Rewrite: d = sub(x, reduce_max(x, [axis], keep_dims=true));
@@ -13,27 +13,11 @@
  *          it (x_i - max < ~-17 in fp16) still underflow to -inf, as in the original. */
 #include "passes_int.h"
 
-/* x - reduce_max(x, ...): already shifted. */
-static int shifted(const mk_value *v)
-{
-    const mk_op *s = v->producer;
-    const mk_value *m = s && s->kind == MK_OP_SUB ? mk_ir_arg(s, "y") : NULL;
-    return m && m->producer && m->producer->kind == MK_OP_REDUCE_MAX;
-}
-
-static int rewrite_lcse(mk_program *p, mk_op *op, mk_err *e)
+static int rewrite_lcse(mk_program *p, mk_op *op, mk_value *x, mk_err *e)
 {
     const mk_op *cs = mk_ir_arg(op, "x")->producer;
-    mk_value *ev = mk_ir_arg(cs, "x");
-    const mk_op *ex = ev ? ev->producer : NULL;
-    mk_value *x = ex && ex->kind == MK_OP_EXP ? mk_ir_arg(ex, "x") : NULL;
     int32_t axis = 0;
-    float eps = 0;
-    if (!x || !mk_dtype_is_float(x->type.dtype) || shifted(x)) return 0;
-    if (mk_ir_arg(cs, "axis") && !mk_ir_arg_i32(cs, "axis", &axis)) return 0;
-    if (mk_ir_arg(op, "epsilon") &&
-        (!mk_ir_arg_f32(op, "epsilon", &eps) || eps > 1e-30f || eps < 0))
-        return 0;
+    if (mk_ir_arg(cs, "axis")) mk_ir_arg_i32(cs, "axis", &axis);
     mk_dtype dt = x->type.dtype;
     pb b;
     mk_pb_init(&b, p, op, e);
@@ -58,15 +42,14 @@ static int rewrite_lcse(mk_program *p, mk_op *op, mk_err *e)
 static int rewrite(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    mk_value *lx = mk_ir_arg(op, "x");
-    if (op->kind != MK_OP_LOG || !lx || !lx->producer) return 0;
-    if (lx->producer->kind == MK_OP_CUMSUM) return rewrite_lcse(p, op, e);
-    if (lx->producer->kind != MK_OP_SOFTMAX) return 0;
-    const mk_op *sm = lx->producer;
-    mk_value *x = mk_ir_arg(sm, "x");
+    mk_value *x = NULL;
+    int fixable = 0;
+    mk_log_softmax_form f = mk_ir_log_softmax_form(op, &x, &fixable);
+    if (!f || !fixable) return 0;
+    if (f == MK_LSM_CUMSUM) return rewrite_lcse(p, op, x, e);
+    const mk_op *sm = mk_ir_arg(op, "x")->producer;
     int32_t axis = -1;
-    if (!x || !mk_dtype_is_float(x->type.dtype)) return 0;
-    if (mk_ir_arg(sm, "axis") && !mk_ir_arg_i32(sm, "axis", &axis)) return 0;
+    if (mk_ir_arg(sm, "axis")) mk_ir_arg_i32(sm, "axis", &axis);
     mk_dtype dt = x->type.dtype;
     pb b;
     mk_pb_init(&b, p, op, e);

@@ -1,7 +1,8 @@
 /* Symptom: a tensor of rank > 5 (typically the rank-6 intermediate of pixel shuffle,
  *          space-to-depth or window partition: reshape -> transpose -> reshape) fails to
  *          compile ("Invalid rank: 6").
- * Scope: a static reshape / expand_dims / squeeze from rank <= 5 to rank > 5, followed by a
+ * Scope: mk_ir_rank_chain (src/ir/rank_chain.c, shared with the lint rule): a static
+ *        reshape / expand_dims / squeeze from rank <= 5 to rank > 5, followed by a
  *        single-use chain of transposes and pointwise ops (unary, or binary with a one-element
  *        operand) whose rank > 5 result feeds only reshape-like ops back to rank <= 5. The
  *        rewrite happens only when every rank > 5 tensor of the chain disappears.
@@ -14,170 +15,26 @@
 
 #include "passes_int.h"
 
-#define MAX_CHAIN 64
-#define MAX_ENDS 16
-
-/* ---- helpers shared with fix_long_axis.c (declared in passes_int.h) ---- */
+/* ---- helpers shared with fix_long_axis.c (declared in passes_int.h; src/ir/rank_chain.c) ---- */
 
 int mk_pass_pointwise(mk_op_kind k)
 {
-    const mk_op_info *i = mk_ir_op_info(k);
-    return i ? i->pointwise : 0;
+    return mk_ir_pointwise(k);
 }
 
 int mk_pass_users(const mk_block *b, const mk_value *v, mk_op **out, int max)
 {
-    int n = 0, args = 0;
-    MK_FOR_OPS(b, op)
-    {
-        int cnt = 0;
-        for (int i = 0; i < op->n_inputs; i++)
-            for (int j = 0; j < op->inputs[i].n_args; j++) cnt += op->inputs[i].args[j] == v;
-        if (!cnt) continue;
-        if (n == max) return -1;
-        out[n++] = op;
-        args += cnt;
-    }
-    return mk_ir_count_uses(b, v) == args ? n : -1;
+    return mk_ir_users(b, v, out, max);
 }
 
 int mk_pass_numel1(const mk_value *v)
 {
-    size_t n = 0;
-    return v && mk_type_is_static(&v->type) && mk_type_numel(&v->type, &n) && n == 1;
-}
-
-/* ---- the chain ---- */
-
-typedef struct chain {
-    mk_op *start; /* reshape-like op: x (rank <= 5) -> rank > 5 */
-    int n_ops;    /* transposes and pointwise ops, in order */
-    mk_op *ops[MAX_CHAIN];
-    int n_ends; /* reshape-like readers of the last value (rank <= 5 outputs) */
-    mk_op *ends[MAX_ENDS];
-    int perm[MK_MAX_RANK]; /* axis j of the last value = axis perm[j] of start's output */
-} chain;
-
-static int reshape_like(mk_op_kind k)
-{
-    return k == MK_OP_RESHAPE || k == MK_OP_EXPAND_DIMS || k == MK_OP_SQUEEZE ||
-           k == MK_OP_FLATTEN2D;
-}
-
-static int is_end(const mk_op *op, const mk_value *v)
-{
-    const mk_value *out = op->n_outputs == 1 ? op->outputs[0] : NULL;
-    return reshape_like(op->kind) && mk_ir_arg(op, "x") == v && out &&
-           mk_type_is_static(&out->type) && out->type.rank <= 5;
+    return mk_ir_numel1(v);
 }
 
 const char *mk_pass_pointwise_param(const mk_op *op, const mk_value *v)
 {
-    if (!mk_pass_pointwise(op->kind) || op->n_outputs != 1) return NULL;
-    const char *param = NULL;
-    for (int i = 0; i < op->n_inputs; i++)
-        for (int j = 0; j < op->inputs[i].n_args; j++) {
-            const mk_value *a = op->inputs[i].args[j];
-            if (a == v && !param && op->inputs[i].n_args == 1)
-                param = op->inputs[i].name;
-            else if (!mk_pass_numel1(a) && a->type.dtype != MK_DT_STRING)
-                return NULL;
-        }
-    if (!param || (strcmp(param, "x") && strcmp(param, "y"))) return NULL;
-    const mk_type *o = &op->outputs[0]->type;
-    return o->rank == v->type.rank &&
-                   !memcmp(o->dims, v->type.dims, (size_t)o->rank * sizeof *o->dims)
-               ? param
-               : NULL;
-}
-
-static int find_chain(const mk_op *start, chain *c)
-{
-    memset(c, 0, sizeof *c);
-    const mk_value *x = mk_ir_arg(start, "x"), *cur = start->outputs[0];
-    if (!x || !mk_type_is_static(&x->type) || x->type.rank > 5) return 0;
-    int r = cur->type.rank;
-    for (int i = 0; i < r; i++) c->perm[i] = i;
-    mk_op *users[MAX_ENDS];
-    for (;;) {
-        int n = mk_pass_users(start->parent, cur, users, MAX_ENDS);
-        if (n <= 0) return 0;
-        int ends = 0;
-        for (int i = 0; i < n; i++) ends += is_end(users[i], cur);
-        if (ends == n) {
-            c->n_ends = n;
-            memcpy(c->ends, users, (size_t)n * sizeof *users);
-            return 1;
-        }
-        mk_op *u = users[0];
-        if (n != 1 || c->n_ops == MAX_CHAIN) return 0;
-        if (u->kind == MK_OP_TRANSPOSE && mk_ir_arg(u, "x") == cur) {
-            int64_t q[MK_MAX_RANK];
-            int nq = 0, np[MK_MAX_RANK], seen = 0;
-            if (!mk_pass_ints(u, "perm", q, MK_MAX_RANK, &nq) || nq != r) return 0;
-            for (int j = 0; j < r; j++) {
-                int64_t a = q[j] < 0 ? q[j] + r : q[j];
-                if (a < 0 || a >= r || (seen >> a & 1)) return 0;
-                seen |= 1 << a;
-                np[j] = c->perm[a];
-            }
-            memcpy(c->perm, np, sizeof np);
-        } else if (!mk_pass_pointwise_param(u, cur)) {
-            return 0;
-        }
-        c->ops[c->n_ops++] = u;
-        cur = u->outputs[0];
-        if (cur->type.rank != r || !mk_type_is_static(&cur->type)) return 0;
-    }
-}
-
-/* Collapse: shape in[] (rank *nin) of the merged axes in input order, and the transpose
- * perm out[] over them. Returns 0 when the result still has rank > 5. */
-static int collapse(const int64_t *d, int r, const int *perm, int64_t *in, int *nin, int *out)
-{
-    int kept[MK_MAX_RANK], nk = 0, ki[MK_MAX_RANK];
-    for (int a = 0; a < r; a++) ki[a] = d[a] == 1 ? -1 : nk++;
-    nk = 0;
-    for (int j = 0; j < r; j++)
-        if (ki[perm[j]] >= 0) kept[nk++] = ki[perm[j]];
-    /* groups: runs of consecutive kept indices in output order */
-    int gstart[MK_MAX_RANK], ng = 0;
-    int64_t gdim[MK_MAX_RANK];
-    int kdim_axis[MK_MAX_RANK];
-    for (int a = 0; a < r; a++)
-        if (ki[a] >= 0) kdim_axis[ki[a]] = a;
-    for (int j = 0; j < nk; j++) {
-        int64_t dim = d[kdim_axis[kept[j]]];
-        if (j > 0 && kept[j] == kept[j - 1] + 1) {
-            gdim[ng - 1] *= dim;
-        } else {
-            gstart[ng] = kept[j];
-            gdim[ng++] = dim;
-        }
-    }
-    if (ng > 5) return 0;
-    if (ng == 0) {
-        in[0] = 1;
-        out[0] = 0;
-        *nin = 1;
-        return 1;
-    }
-    /* input order = groups sorted by their first kept index */
-    int order[MK_MAX_RANK];
-    for (int g = 0; g < ng; g++) order[g] = g;
-    for (int g = 1; g < ng; g++)
-        for (int h = g; h > 0 && gstart[order[h]] < gstart[order[h - 1]]; h--) {
-            int t = order[h];
-            order[h] = order[h - 1];
-            order[h - 1] = t;
-        }
-    for (int pos = 0; pos < ng; pos++) {
-        in[pos] = gdim[order[pos]];
-        out[order[pos]] = pos; /* group order[pos] sits at input position pos */
-    }
-    /* out[g] now holds the input position of output group g: that is the transpose perm */
-    *nin = ng;
-    return 1;
+    return mk_ir_pointwise_param(op, v);
 }
 
 static mk_value *reshape_to(pb *b, mk_value *x, int r, const int64_t *dims)
@@ -228,21 +85,6 @@ mk_value *mk_pass_rebuild_pointwise(pb *b, const mk_op *op, const mk_value *from
     return mk_pb_emit(b, n);
 }
 
-static int scalars_ok(const chain *c)
-{
-    /* one-element operands above the collapsed rank must be constants (turned rank 0) */
-    for (int k = 0; k < c->n_ops; k++) {
-        const mk_op *op = c->ops[k];
-        if (op->kind == MK_OP_TRANSPOSE) continue;
-        for (int i = 0; i < op->n_inputs; i++)
-            for (int j = 0; j < op->inputs[i].n_args; j++) {
-                const mk_value *a = op->inputs[i].args[j];
-                if (a->type.rank > 5 && mk_pass_numel1(a) && !a->cst) return 0;
-            }
-    }
-    return 1;
-}
-
 /* mk_pb_replace of an end's output; the builder moves on when the end was its position. */
 static void replace_end(pb *b, mk_op *end, mk_value *repl)
 {
@@ -254,22 +96,15 @@ static void replace_end(pb *b, mk_op *end, mk_value *repl)
 
 static int rewrite(mk_program *p, mk_op *start, mk_err *e)
 {
-    chain c;
-    if (!find_chain(start, &c) || !scalars_ok(&c)) return 0;
+    mk_rank_chain c;
+    if (!mk_ir_rank_chain(start, &c)) return 0;
     const mk_value *t = start->outputs[0];
-    int64_t in[MK_MAX_RANK];
-    int nin = 0, perm[MK_MAX_RANK];
-    if (!collapse(t->type.dims, t->type.rank, c.perm, in, &nin, perm)) return 0;
-    int ident = 1;
+    const int64_t *in = c.in;
+    const int *perm = c.tperm;
+    int nin = c.nin, ident = 1;
     for (int i = 0; i < nin; i++) ident &= perm[i] == i;
-    /* the earliest end in block order: every new op goes before it */
-    mk_op *pos = NULL;
-    for (mk_op *o = start->next; o && !pos; o = o->next)
-        for (int k = 0; k < c.n_ends && !pos; k++)
-            if (c.ends[k] == o) pos = o;
-    if (!pos) return 0;
     pb b;
-    mk_pb_init(&b, p, pos, e);
+    mk_pb_init(&b, p, c.pos, e);
     mk_value *x = mk_ir_arg(start, "x"), *cur = x;
     if (!ident) {
         if (!(x->type.rank == nin && !memcmp(x->type.dims, in, (size_t)nin * sizeof *in)))
@@ -300,10 +135,7 @@ static int rewrite(mk_program *p, mk_op *start, mk_err *e)
 static int rank_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if (reshape_like(op->kind) && op->n_outputs == 1 && op->outputs[0]->type.rank > 5 &&
-        mk_type_is_static(&op->outputs[0]->type))
-        return rewrite(p, op, e);
-    return 0;
+    return rewrite(p, op, e);
 }
 
 int mk_pass_fix_rank(mk_program *p, mk_err *e)

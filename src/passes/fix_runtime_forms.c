@@ -3,9 +3,10 @@
  *          replicate pads on an axis other than the last two, gather with rank-0 indices
  *          ("Invalid rank" after rank inflation), and a negative-stride slice_by_index that
  *          runs to index 0 through an end below -dim.
- * Scope: pad: missing constant_val; constant-mode pad with a negative amount on an axis of
- *        static size; reflect/replicate pad with amounts >= 0 on an outer axis of static size
- *        (reflect amounts < dim, replicate dim > 0). gather with constant axis and rank-0
+ * Scope: mk_ir_runtime_form's fixable cases (src/ir/runtime_forms.c, shared with the lint
+ *        rule). pad: missing constant_val (float or int32 x); constant-mode pad with a negative
+ * amount on an axis of static size; reflect/replicate pad with amounts >= 0 on an outer axis of
+ * static size (reflect amounts < dim, replicate dim > 0). gather with constant axis and rank-0
  *        indices. slice_by_index with constant stride/end where stride < 0 and end < -dim
  *        without end_mask.
  * Evidence: H35 (onnxruntime pad, slice and gather builders; onnxruntime PR #28478).
@@ -49,28 +50,20 @@ static mk_value *transpose(pb *b, mk_value *x, int r, const int32_t *perm)
 /* Reflect/replicate pad touching an axis before the last two: pads on the outer axes go two
  * at a time through transpose (axes last) / pad / transpose back; the last two axes keep a
  * direct pad. pv[0..n) are the pad pairs of the trailing n/2 axes. */
-static int fix_pad_axes(pb *b, mk_op *op, mk_value *x, const char *mode, const int64_t *pv, int n,
-                        int changed)
+static int fix_pad_axes(pb *b, mk_op *op, mk_value *x, const char *mode, const int64_t *pv, int n)
 {
-    int r = x->type.rank, k = n / 2, reflect = strcmp(mode, "reflect") == 0;
-    if ((!reflect && strcmp(mode, "replicate") != 0) || n % 2 || k > r || r > MK_MAX_RANK)
-        return mk_pb_done(b, changed);
+    int r = x->type.rank, k = n / 2;
     int64_t lo[MK_MAX_RANK] = {0}, hi[MK_MAX_RANK] = {0};
     int outer[MK_MAX_RANK], n_outer = 0, inner = 0;
     for (int a = r - k; a < r; a++) {
-        int64_t d = x->type.dims[a];
         lo[a] = pv[2 * (a - (r - k))];
         hi[a] = pv[2 * (a - (r - k)) + 1];
         if (!lo[a] && !hi[a]) continue;
-        if (lo[a] < 0 || hi[a] < 0 || lo[a] > INT32_MAX || hi[a] > INT32_MAX || d <= 0 ||
-            (reflect && (lo[a] >= d || hi[a] >= d)))
-            return mk_pb_done(b, changed);
         if (a < r - 2)
             outer[n_outer++] = a;
         else
             inner = 1;
     }
-    if (!n_outer) return mk_pb_done(b, changed);
     mk_value *y = x;
     for (int c = 0; c < n_outer; c += 2) {
         int m = n_outer - c < 2 ? 1 : 2, j = 0;
@@ -103,27 +96,20 @@ static int fix_pad_axes(pb *b, mk_op *op, mk_value *x, const char *mode, const i
 static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
 {
     mk_value *x = mk_ir_arg(op, "x");
-    if (!x) return 0;
+    mk_rt_form f;
+    mk_ir_runtime_form(op, &f);
+    int bind = f.no_constant_val && f.zero_fixable;
+    if (!bind && !f.fixable) return 0;
     pb b;
     mk_pb_init(&b, p, op, e);
-    int n = 0, changed = 0;
-    if (!mk_ir_arg(op, "constant_val")) {
-        mk_value *z = zero_like(&b, x, "h35_constant_val");
-        if (!z) return 0;
-        mk_pb_in(&b, op, "constant_val", z);
-        changed = 1;
-    }
+    if (bind) mk_pb_in(&b, op, "constant_val", zero_like(&b, x, "h35_constant_val"));
+    if (!f.fixable) return mk_pb_done(&b, 1);
     int64_t pv[2 * MK_MAX_RANK];
-    const char *mode = mk_ir_arg_str(op, "mode");
-    if (!mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n)) return mk_pb_done(&b, changed);
-    if (mode && strcmp(mode, "constant") != 0) return fix_pad_axes(&b, op, x, mode, pv, n, changed);
-    int r = x->type.rank, k = n / 2, neg = 0, pos = 0;
-    if (n % 2 || k > r || r > MK_MAX_RANK) return mk_pb_done(&b, changed);
-    for (int i = 0; i < n; i++) {
-        neg |= pv[i] < 0;
-        pos |= pv[i] > 0;
-    }
-    if (!neg) return mk_pb_done(&b, changed);
+    int n = 0;
+    mk_ir_arg_i64s(op, "pad", pv, 2 * MK_MAX_RANK, &n);
+    if (f.kind == MK_RT_PAD_OUTER) return fix_pad_axes(&b, op, x, mk_ir_arg_str(op, "mode"), pv, n);
+    int r = x->type.rank, k = n / 2, pos = 0;
+    for (int i = 0; i < n; i++) pos |= pv[i] > 0;
     int32_t beg[MK_MAX_RANK] = {0}, end[MK_MAX_RANK] = {0}, pads[2 * MK_MAX_RANK];
     uint8_t bm[MK_MAX_RANK], em[MK_MAX_RANK];
     for (int a = 0; a < r; a++) {
@@ -131,8 +117,6 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
         bm[a] = em[a] = i < 0;
         if (i < 0) continue;
         int64_t d = x->type.dims[a], pb0 = pv[2 * i], pe0 = pv[2 * i + 1];
-        if (d < 0 || (pb0 < 0 ? -pb0 : 0) + (pe0 < 0 ? -pe0 : 0) >= d)
-            return mk_pb_done(&b, changed);
         beg[a] = (int32_t)(pb0 < 0 ? -pb0 : 0);
         end[a] = (int32_t)(d + (pe0 < 0 ? pe0 : 0));
         pads[2 * i] = (int32_t)(pb0 > 0 ? pb0 : 0);
@@ -160,11 +144,9 @@ static int fix_pad(mk_program *p, mk_op *op, mk_err *e)
 static int fix_gather(mk_program *p, mk_op *op, mk_err *e)
 {
     mk_value *x = mk_ir_arg(op, "x"), *ix = mk_ir_arg(op, "indices");
-    int32_t axis = 0;
-    if (!x || !ix || ix->type.rank != 0 || x->type.rank < 1) return 0;
-    if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &axis)) return 0;
-    if (axis < 0) axis += x->type.rank;
-    if (axis < 0 || axis >= x->type.rank) return 0;
+    mk_rt_form f;
+    if (!mk_ir_runtime_form(op, &f) || f.kind != MK_RT_GATHER_RANK0 || !f.fixable) return 0;
+    int32_t axis = f.axis;
     pb b;
     mk_pb_init(&b, p, op, e);
     mk_op *rs = mk_pb_op(&b, MK_OP_RESHAPE, "h35_index_1");
@@ -185,26 +167,18 @@ static int fix_gather(mk_program *p, mk_op *op, mk_err *e)
 static int fix_slice(mk_program *p, mk_op *op, mk_err *e)
 {
     mk_value *x = mk_ir_arg(op, "x");
-    int64_t st[MK_MAX_RANK], en[MK_MAX_RANK], em[MK_MAX_RANK];
-    int ns = 0, ne = 0, nm = 0;
-    if (!x || !mk_ir_arg_i64s(op, "stride", st, MK_MAX_RANK, &ns) ||
-        !mk_ir_arg_i64s(op, "end", en, MK_MAX_RANK, &ne))
-        return 0;
-    int r = x->type.rank;
-    if (ns != r || ne != r) return 0;
-    if (!mk_ir_arg(op, "end_mask")) {
-        for (int i = 0; i < r; i++) em[i] = 0;
-    } else if (!mk_ir_arg_i64s(op, "end_mask", em, MK_MAX_RANK, &nm) || nm != r) {
-        return 0;
-    }
+    mk_rt_form f;
+    if (!mk_ir_runtime_form(op, &f) || f.kind != MK_RT_SLICE_TO_START || !f.fixable) return 0;
+    int64_t st[MK_MAX_RANK], en[MK_MAX_RANK], em[MK_MAX_RANK] = {0};
+    int ns = 0, ne = 0, nm = 0, r = x->type.rank;
+    mk_ir_arg_i64s(op, "stride", st, MK_MAX_RANK, &ns);
+    mk_ir_arg_i64s(op, "end", en, MK_MAX_RANK, &ne);
+    if (mk_ir_arg(op, "end_mask")) mk_ir_arg_i64s(op, "end_mask", em, MK_MAX_RANK, &nm);
     uint8_t m[MK_MAX_RANK];
-    int changed = 0;
     for (int i = 0; i < r; i++) {
         int64_t d = x->type.dims[i];
-        m[i] = em[i] != 0;
-        if (st[i] < 0 && d > 0 && en[i] < -d && !m[i]) m[i] = 1, changed = 1;
+        m[i] = em[i] != 0 || (st[i] < 0 && d > 0 && en[i] < -d);
     }
-    if (!changed) return 0;
     pb b;
     mk_pb_init(&b, p, op, e);
     mk_pb_set(&b, op, "end_mask", mk_pb_bools(&b, "h35_end_mask", r, m));

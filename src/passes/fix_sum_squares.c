@@ -1,6 +1,8 @@
 /* Symptom: x^2 overflows fp16 for |x| > ~256, so L2 norms, RMSNorm and variances come out
  *          inf (or 0 downstream).
- * Scope: float reduce_l2_norm with constant (or absent) axes; the RMSNorm / L2 chain
+ * Scope: mk_ir_sum_of_squares' fixable reductions (src/ir/fp16_chains.c, shared with the
+ *        lint rule), rewritten as: float reduce_l2_norm with constant (or absent) axes; the
+ *        RMSNorm / L2 chain
  *        sqrt|rsqrt([add(] reduce_mean|reduce_sum(square(x) | mul(x, x) | pow(x, 2)), axes
  *        constant or absent [, one-element constant eps >= 0)]); and any other live sum of
  *        squares: reduce_mean|reduce_sum of those squares, or reduce_sum_square(x) (variances).
@@ -20,13 +22,9 @@
 
 static int rewrite_l2(mk_program *p, mk_op *op, mk_err *e)
 {
-    mk_value *x = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
-    if (!x || !mk_dtype_is_float(x->type.dtype)) return 0;
-    if (axes && !axes->cst) return 0;
-    const mk_op *d = x->producer, *prev = d && d->kind == MK_OP_REAL_DIV && mk_ir_arg(d, "y")
-                                              ? mk_ir_arg(d, "y")->producer
-                                              : NULL;
-    if (prev && prev->kind == MK_OP_MAXIMUM) return 0; /* already rescaled */
+    int fixable = 0;
+    mk_value *x = mk_ir_sum_of_squares(op, &fixable);
+    if (!x || !fixable) return 0;
     mk_dtype dt = x->type.dtype;
     pb b;
     mk_pb_init(&b, p, op, e);
@@ -44,28 +42,6 @@ static int rewrite_l2(mk_program *p, mk_op *op, mk_err *e)
     mk_value *y = mk_pb_binary(&b, MK_OP_MUL, "h12_rescaled", mk_pb_emit(&b, n), m);
     mk_pb_replace(&b, op->outputs[0], y);
     return mk_pb_done(&b, 1);
-}
-
-/* The value squared by a square / mul(x, x) / pow(x, 2) producer of v, else NULL. */
-static mk_value *squared(const mk_value *v)
-{
-    const mk_op *q = v ? v->producer : NULL;
-    float two;
-    if (!q) return NULL;
-    if (q->kind == MK_OP_SQUARE) return mk_ir_arg(q, "x");
-    if (q->kind == MK_OP_MUL && mk_ir_arg(q, "x") == mk_ir_arg(q, "y")) return mk_ir_arg(q, "x");
-    if (q->kind == MK_OP_POW && mk_pass_numel1(mk_ir_arg(q, "y")) &&
-        mk_pass_const_floats(mk_ir_arg(q, "y"), &two, 1) && two == 2.0f)
-        return mk_ir_arg(q, "x");
-    return NULL;
-}
-
-/* x / maximum(...): already the rescaled form. */
-static int rescaled(const mk_value *x)
-{
-    const mk_op *d = x->producer;
-    const mk_value *m = d && d->kind == MK_OP_REAL_DIV ? mk_ir_arg(d, "y") : NULL;
-    return m && m->producer && m->producer->kind == MK_OP_MAXIMUM;
 }
 
 /* A reduce_max(abs(x)) over the reduction's axes, floored at f. */
@@ -114,10 +90,10 @@ static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
         eps += f;
     }
     mk_op *red = r->producer;
+    int fixable = 0, keep = 0;
     if (!red || (red->kind != MK_OP_REDUCE_MEAN && red->kind != MK_OP_REDUCE_SUM)) return 0;
-    mk_value *axes = mk_ir_arg(red, "axes"), *x = squared(mk_ir_arg(red, "x"));
-    if ((axes && !axes->cst) || !x || !mk_type_is_static(&x->type) || rescaled(x)) return 0;
-    int keep = 0;
+    mk_value *x = mk_ir_sum_of_squares(red, &fixable);
+    if (!x || !fixable || !mk_type_is_static(&x->type)) return 0;
     if (mk_ir_arg(red, "keep_dims") && !mk_ir_arg_bool(red, "keep_dims", &keep)) return 0;
     mk_dtype dt = x->type.dtype;
     double se = sqrt(eps), tiny = dt == MK_DT_FP16 ? 0x1p-14 : 1e-30;
@@ -154,12 +130,10 @@ static int rewrite_rms(mk_program *p, mk_op *op, mk_err *e)
  * reduce_sum_square(x) -> (reduce(square(x / m)) * m) * m, m the row max of |x|. */
 static int rewrite_general(mk_program *p, mk_op *op, mk_err *e)
 {
-    mk_value *in = mk_ir_arg(op, "x"), *axes = mk_ir_arg(op, "axes");
-    mk_value *x = op->kind == MK_OP_REDUCE_SUM_SQUARE ? in : squared(in);
-    if (!x || !mk_dtype_is_float(x->type.dtype) || (axes && !axes->cst) || rescaled(x) ||
-        op->n_outputs != 1 || !op->parent || !mk_ir_count_uses(op->parent, op->outputs[0]))
-        return 0;
-    int keep = 0;
+    mk_value *axes = mk_ir_arg(op, "axes");
+    int fixable = 0, keep = 0;
+    mk_value *x = mk_ir_sum_of_squares(op, &fixable);
+    if (!x || !fixable) return 0;
     if (mk_ir_arg(op, "keep_dims") && !mk_ir_arg_bool(op, "keep_dims", &keep)) return 0;
     mk_dtype dt = x->type.dtype;
     pb b;

@@ -298,31 +298,10 @@ static int keep_fp32_scalar(mk_op_kind k, const char *param, int ios)
     return mk_ir_op_in(k, with_eps, 3) && strcmp(param, "epsilon") == 0;
 }
 
-/* Ops where a constant beyond +-65504 acts as a "very large" sentinel (masks, bounds, fill
- * values): clipping it is the H14 remedy. Elsewhere (batch_norm variance 1e7, big weights or
- * scales) clipping would change the math, so such an op stays fp32, as in coremltools. */
+/* Ops where a constant beyond +-65504 acts as a sentinel (src/ir/mask_path.c). */
 int mk_pass_saturating_op(mk_op_kind k)
 {
-    static const mk_op_kind sat[] = {
-        MK_OP_ADD,
-        MK_OP_SUB,
-        MK_OP_MAXIMUM,
-        MK_OP_MINIMUM,
-        MK_OP_CLIP,
-        MK_OP_THRESHOLD,
-        MK_OP_SELECT,
-        MK_OP_FILL,
-        MK_OP_FILL_LIKE,
-        MK_OP_PAD,
-        MK_OP_EQUAL,
-        MK_OP_NOT_EQUAL,
-        MK_OP_LESS,
-        MK_OP_LESS_EQUAL,
-        MK_OP_GREATER,
-        MK_OP_GREATER_EQUAL,
-        MK_OP_SCALED_DOT_PRODUCT_ATTENTION,
-    };
-    return mk_ir_op_in(k, sat, (int)(sizeof sat / sizeof *sat));
+    return mk_ir_saturating_op(k);
 }
 
 static int beyond_fp16(const mk_value *v)

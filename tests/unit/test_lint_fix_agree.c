@@ -64,6 +64,9 @@ static void agree_ex(mk_test_ctx *tc, tb *t, const char *rule, const char *pass,
     CHECK_MSG(changed >= 0, "%s: %s failed: %s", label, pass, e.msg);
     CHECK_MSG((h.n_op_fix > 0) == (changed > 0), "%s: lint offers the fix %d times, %s changed %d",
               label, h.n_op_fix, pass, changed);
+    rule_hits left;
+    CHECK_MSG(changed <= 0 || (lint_hits(t->p, rule, 1, NULL, &left) >= 0 && left.n_op_fix == 0),
+              "%s: after %s, %s still offers its fix %d times", label, pass, rule, left.n_op_fix);
     CHECK_MSG(orig_runs < 0 || mk_run(t->p, &ro, &in, &after, &e) == MK_OK, "%s: run after: %s",
               label, e.msg);
     double ex = st0 == MK_OK ? excess(&after, &before, 1e-6, 1e-5) : 0;
@@ -215,7 +218,7 @@ TEST(lint_fix_agree_h22_empty_concat)
         tb_init(&t, 6);
         mk_value *a = tb_in(&t, "a", MK_DT_FP32, 2, (int64_t[]){2, 0});
         mk_value *b = tb_in(&t, "b", MK_DT_FP32, 2, (int64_t[]){2, all_empty ? 0 : 3});
-        mk_op *cat = mk_ir_op_new(t.p, MK_OP_CONCAT, "cat");
+        mk_op *cat = t.bad ? NULL : mk_ir_op_new(t.p, MK_OP_CONCAT, "cat");
         mk_type u = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
         if (!t.bad && cat && mk_ir_op_add_input(t.p, cat, "values", a) &&
             mk_ir_op_add_input(t.p, cat, "values", b) &&
@@ -337,7 +340,7 @@ TEST(lint_fix_agree_h15_h39_defaults)
     tb_init(&t, 6);
     mk_value *xi = tb_in(&t, "x", MK_DT_INT32, 1, (int64_t[]){4});
     mk_type ti = mk_type_make(MK_DT_INT32, 1, (int64_t[]){4});
-    mk_op *lg = mk_ir_op_new(t.p, MK_OP_LOG, "lg");
+    mk_op *lg = t.bad ? NULL : mk_ir_op_new(t.p, MK_OP_LOG, "lg");
     if (!t.bad && lg && mk_ir_op_add_input(t.p, lg, "x", xi) &&
         mk_ir_op_add_output(t.p, lg, "lg", &ti)) {
         mk_ir_block_append(t.b, lg);
@@ -399,5 +402,234 @@ TEST(lint_fix_agree_h3_output_shape)
         char label[32];
         snprintf(label, sizeof label, "output %d of 6", outs[i]);
         agree(tc, &t, "H3", "fix_conv_transpose_pad", "ct", 1, label);
+    }
+}
+
+/* An op typed by hand (for forms whose type rule refuses a run-time parameter): x's type. */
+static mk_value *hand_typed(tb *t, mk_op_kind k, const char *name, const mk_type *ty,
+                            const char *p1, mk_value *v1, const char *p2, mk_value *v2)
+{
+    mk_op *op = t->bad ? NULL : mk_ir_op_new(t->p, k, name);
+    if (op && mk_ir_op_add_input(t->p, op, p1, v1) &&
+        (!p2 || mk_ir_op_add_input(t->p, op, p2, v2)) && mk_ir_op_add_output(t->p, op, name, ty)) {
+        mk_ir_block_append(t->b, op);
+        return op->outputs[0];
+    }
+    t->bad = 1;
+    return NULL;
+}
+
+/* H11: log(softmax) and log(cumsum(exp)) are rewritten; a log epsilon the explicit form would
+ * drop is reported without the fix (the pass rewrote it and changed the result), as is a
+ * run-time softmax axis (the rule offered the fix, the pass declined); an already shifted
+ * cumsum is silent. */
+TEST(lint_fix_agree_h11_log_softmax)
+{
+    for (int i = 0; i < 5; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, 5}), *in = NULL;
+        if (i == 0 || i == 1) {
+            in = tb_op(&t, MK_OP_SOFTMAX, "sm", "x", x, "axis", tb_int(&t, -1), NULL);
+        } else if (i == 2) {
+            mk_value *ax = tb_in(&t, "axis", MK_DT_INT32, 0, NULL);
+            in = hand_typed(&t, MK_OP_SOFTMAX, "sm", x ? &x->type : NULL, "x", x, "axis", ax);
+        } else {
+            mk_value *v = x;
+            if (i == 4) {
+                mk_value *m = tb_op(&t, MK_OP_REDUCE_MAX, "mx", "x", x, "axes", tb_ints(&t, 1, 1),
+                                    "keep_dims", tb_bool(&t, 1), NULL);
+                v = tb_op(&t, MK_OP_SUB, "sh", "x", x, "y", m, NULL);
+            }
+            in = tb_op(&t, MK_OP_CUMSUM, "cs", "x", tb_op(&t, MK_OP_EXP, "ex", "x", v, NULL),
+                       "axis", tb_int(&t, 1), NULL);
+        }
+        tb_out(&t, i == 1 ? tb_op(&t, MK_OP_LOG, "lg", "x", in, "epsilon",
+                                  tb_scalar(&t, MK_DT_FP32, 0.5), NULL)
+                          : tb_op(&t, MK_OP_LOG, "lg", "x", in, NULL));
+        static const char *const label[] = {"log(softmax)", "log(softmax) epsilon 0.5",
+                                            "run-time softmax axis", "log(cumsum(exp))",
+                                            "already shifted"};
+        agree(tc, &t, "H11", "fix_log_softmax", "lg", i != 4, label[i]);
+    }
+}
+
+/* H12: reduce_l2_norm with run-time axes is reported without the fix (the rule offered it);
+ * pow(x, 2) squares by a constant of several 2s of x's shape (the pass wanted one element) and
+ * not when the 2s broadcast x to a larger shape (the rule fired and offered the fix); a sum of
+ * squares nothing reads is reported without the fix (the rule offered it, the pass skips dead
+ * reductions). */
+TEST(lint_fix_agree_h12_sum_squares)
+{
+    for (int rt = 0; rt < 2; rt++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, 4});
+        mk_value *axes = rt ? tb_in(&t, "axes", MK_DT_INT32, 1, (int64_t[]){1}) : tb_ints(&t, 1, 1);
+        tb_out(&t, tb_op(&t, MK_OP_REDUCE_L2_NORM, "l2", "x", x, "axes", axes, "keep_dims",
+                         tb_bool(&t, 1), NULL));
+        agree(tc, &t, "H12", "fix_sum_squares", "l2", 1, rt ? "l2 run-time axes" : "l2");
+    }
+    for (int wide = 0; wide < 2; wide++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, wide ? 1 : 4});
+        mk_value *sq = tb_op(&t, MK_OP_POW, "sq", "x", x, "y",
+                             tb_const(&t, "two", MK_DT_FP32, 1, (int64_t[]){4}, 2.0, 0), NULL);
+        tb_out(&t, tb_op(&t, MK_OP_REDUCE_MEAN, "rm", "x", sq, "axes", tb_ints(&t, 1, 1),
+                         "keep_dims", tb_bool(&t, 0), NULL));
+        agree(tc, &t, "H12", "fix_sum_squares", "rm", !wide,
+              wide ? "pow(x [2,1], 2 [4])" : "pow(x [2,4], 2 [4])");
+    }
+    tb t;
+    tb_init(&t, 6);
+    mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, 4});
+    tb_op(&t, MK_OP_REDUCE_SUM_SQUARE, "dead", "x", x, "axes", tb_ints(&t, 1, 1), NULL);
+    tb_out(&t, tb_op(&t, MK_OP_ABS, "a", "x", x, NULL));
+    agree(tc, &t, "H12", "fix_sum_squares", "dead", 1, "unread reduce_sum_square");
+}
+
+/* H25: a plain constant weight is rewritten; a constexpr-decompressed weight and a matmul are
+ * reported without the fix; a rank-4 x is no case. */
+TEST(lint_fix_agree_h25_linear_to_conv)
+{
+    for (int i = 0; i < 3; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, i == 2 ? 4 : 3,
+                            i == 2 ? (int64_t[]){1, 1, 2, 3} : (int64_t[]){1, 2, 3});
+        mk_value *w =
+            tb_const(&t, "w", i == 1 ? MK_DT_FP16 : MK_DT_FP32, 2, (int64_t[]){4, 3}, 0.1, 0.05);
+        if (i == 1)
+            w = tb_op(&t, MK_OP_CONSTEXPR_CAST, "wc", "source_val", w, "output_dtype",
+                      tb_str(&t, "fp32"), NULL);
+        tb_out(&t, tb_op(&t, MK_OP_LINEAR, "lin", "x", x, "weight", w, NULL));
+        static const char *const label[] = {"const weight", "constexpr weight", "rank-4 x"};
+        agree(tc, &t, "H25", "fix_linear_to_conv", "lin", i != 2, label[i]);
+    }
+}
+
+/* H35: a reflect pad with a negative amount and no constant_val: the pass bound constant_val
+ * while the rule, stopping at the negative pad, offered no fix; now both findings are made
+ * and the binding is offered. An int16 pad has no 0 to bind (the rule offered it). A rank-0
+ * gather index with a run-time axis has no rewrite (the rule offered one). */
+TEST(lint_fix_agree_h35_runtime_forms)
+{
+    {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){3, 4});
+        mk_type ty = mk_type_make(MK_DT_FP32, 2, (int64_t[]){3, 3});
+        mk_value *y =
+            hand_typed(&t, MK_OP_PAD, "pd", &ty, "x", x, "pad", tb_ints(&t, 4, 0, 0, -1, 0));
+        mk_op *pd = y ? y->producer : NULL;
+        if (!pd || !mk_ir_op_add_input(t.p, pd, "mode", tb_str(&t, "reflect"))) t.bad = 1;
+        tb_out(&t, y);
+        rule_hits h;
+        CHECK(t.bad || lint_hits(t.p, "H35", 1, "pd", &h) == 2);
+        agree_ex(tc, &t, "H35", "fix_runtime_forms", "pd", 2, "reflect -1 without constant_val",
+                 -1);
+    }
+    for (int i = 0; i < 2; i++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_dtype dt = i ? MK_DT_INT16 : MK_DT_FP32;
+        mk_value *x = tb_in(&t, "x", dt, 2, (int64_t[]){3, 4});
+        tb_out(&t, tb_op(&t, MK_OP_PAD, "pd", "x", x, "pad", tb_ints(&t, 4, 0, 0, 1, 1), "mode",
+                         tb_str(&t, "constant"), NULL));
+        agree_ex(tc, &t, "H35", "fix_runtime_forms", "pd", 1, i ? "int16 pad" : "fp32 pad",
+                 i ? -1 : 1);
+    }
+    for (int rt = 0; rt < 2; rt++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){3, 4});
+        mk_value *ix = tb_const(&t, "ix", MK_DT_INT32, 0, NULL, 1, 0);
+        mk_value *g;
+        if (rt) {
+            mk_type ty = mk_type_make(MK_DT_FP32, 1, (int64_t[]){4});
+            g = hand_typed(&t, MK_OP_GATHER, "g", &ty, "x", x, "indices", ix);
+            if (!g || !mk_ir_op_add_input(t.p, g->producer, "axis",
+                                          tb_in(&t, "axis", MK_DT_INT32, 0, NULL)))
+                t.bad = 1;
+        } else {
+            g = tb_op(&t, MK_OP_GATHER, "g", "x", x, "indices", ix, "axis", tb_int(&t, 0), NULL);
+        }
+        tb_out(&t, g);
+        agree_ex(tc, &t, "H35", "fix_runtime_forms", "g", 1, rt ? "run-time axis" : "axis 0",
+                 rt ? -1 : 1);
+    }
+}
+
+/* H21: x [2,4,8] -> reshape to rank 6 -> (relu | reversing transpose | reduce_sum) -> reshape
+ * to rank 1. The relu chain collapses; the reversal keeps six separate axes and the reduction
+ * is no pointwise op, so neither is rewritten, and the rule, which offered the fix on every
+ * rank-6 op not a model output, now says so. */
+TEST(lint_fix_agree_h21_rank_chain)
+{
+    static const char *const label[] = {"relu chain", "six-axis reversal", "rank-6 reduction"};
+    static const char *const inner[] = {"p6", "t6", "s6"};
+    for (int v = 0; v < 3; v++)
+        for (int at = 0; at < 2; at++) {
+            tb t;
+            tb_init(&t, 8);
+            mk_value *x = tb_in(&t, "x", MK_DT_FP32, 3, (int64_t[]){2, 4, 8});
+            mk_value *r = tb_op(&t, MK_OP_RESHAPE, "r6", "x", x, "shape",
+                                tb_ints(&t, 6, 2, 2, 2, 2, 2, 2), NULL);
+            mk_value *p = v == 0   ? tb_op(&t, MK_OP_RELU, "p6", "x", r, NULL)
+                          : v == 1 ? tb_op(&t, MK_OP_TRANSPOSE, "t6", "x", r, "perm",
+                                           tb_ints(&t, 6, 5, 4, 3, 2, 1, 0), NULL)
+                                   : tb_op(&t, MK_OP_REDUCE_SUM, "s6", "x", r, "axes",
+                                           tb_ints(&t, 1, 2), "keep_dims", tb_bool(&t, 1), NULL);
+            tb_out(&t, tb_op(&t, MK_OP_RESHAPE, "y", "x", p, "shape",
+                             tb_ints(&t, 1, v == 2 ? 32 : 64), NULL));
+            char lb[64];
+            snprintf(lb, sizeof lb, "%s (%s)", label[v], at ? inner[v] : "r6");
+            agree(tc, &t, "H21", "fix_rank", at ? inner[v] : "r6", 1, lb);
+        }
+}
+
+/* H14 in an fp32 program linted for fp16: a -1e9 mask [0, -1e9, ...] added before a softmax
+ * becomes -1e4 (the softmax and the constant offer the fix). The same constant also read by a
+ * real_div (no sentinel there) is kept: the rule offered the fix on both findings, the pass did
+ * nothing. */
+TEST(lint_fix_agree_h14_softmax_mask)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 2, (int64_t[]){2, 4});
+        mk_value *m = tb_const(&t, "mask", MK_DT_FP32, 1, (int64_t[]){4}, 0, -1e9);
+        mk_value *s =
+            tb_op(&t, MK_OP_SOFTMAX, "sm", "x", tb_op(&t, MK_OP_ADD, "a", "x", x, "y", m, NULL),
+                  "axis", tb_int(&t, -1), NULL);
+        tb_out(&t, s);
+        if (shared) tb_out(&t, tb_op(&t, MK_OP_REAL_DIV, "d", "x", m, "y", x, NULL));
+        char lb[64];
+        snprintf(lb, sizeof lb, "softmax mask%s", shared ? " also divided by" : "");
+        rule_hits h;
+        CHECK_MSG(t.bad ||
+                      (lint_hits(t.p, "H14", 1, "mask", &h) == 1 && (h.n_op_fix > 0) == !shared),
+                  "%s: the constant's finding", lb);
+        agree(tc, &t, "H14", "fix_fp16_range", "sm", 1, lb);
+    }
+}
+
+/* H14 in an fp16 program: an fp32 -1e9 constant read only by an add whose sum is cast to fp16
+ * (then relu) is clipped by the pass; the rule's cast finding offered no fix. Read by a
+ * real_div too, it stays and the finding says so. */
+TEST(lint_fix_agree_h14_cast)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        tb t;
+        tb_init(&t, 6);
+        mk_value *x = tb_in(&t, "x", MK_DT_FP32, 1, (int64_t[]){4});
+        mk_value *m = tb_const(&t, "big", MK_DT_FP32, 1, (int64_t[]){4}, 0, -1e9);
+        mk_value *y = tb_op(&t, MK_OP_ADD, "a", "x", x, "y", m, NULL);
+        mk_value *h = tb_op(&t, MK_OP_CAST, "c16", "x", y, "dtype", tb_str(&t, "fp16"), NULL);
+        tb_out(&t, tb_op(&t, MK_OP_RELU, "r", "x", h, NULL));
+        if (shared) tb_out(&t, tb_op(&t, MK_OP_REAL_DIV, "d", "x", m, "y", x, NULL));
+        agree(tc, &t, "H14", "fix_fp16_range", "c16", 1,
+              shared ? "cast of a shared constant" : "cast of a sum with -1e9");
     }
 }
