@@ -28,7 +28,15 @@ typedef struct cd_job {
     int64_t span, nspan;   /* positions per chunk, chunks per output slice */
     int64_t R;             /* multiply-adds per output: cig * k_n */
     int isa, direct;       /* direct: Q2 == O2, positions are output offsets (no staging) */
+    int act;               /* the fused activation applied in registers (cd_act), else 0 */
 } cd_job;
+
+/* A fused activation the microkernels apply before storing, with the same expressions as the
+ * epilogue's step (mk_relu: the sign bit clears; mk_fmin/mk_fmax: minps/maxps operand order). */
+typedef struct cd_act {
+    int kind; /* 0 none, 1 relu, 2 relu6, 3 clip to [lo, hi] */
+    float lo, hi;
+} cd_act;
 
 #ifdef CD_X86
 #define CD_UNROLL _Pragma("GCC unroll 8")
@@ -36,9 +44,10 @@ typedef struct cd_job {
  * the CB broadcast weights wp[r * CB + c] times V input vectors read at x + roff[r], in r order
  * (bias first), so every lane sums alike; then the vectors go to dst[c] + off, the last one
  * masked to n positions. */
-#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE)                  \
+#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE, ACT)             \
     TGT static void name(const float *x, const int64_t *roff, int64_t R, const float *wp,          \
-                         const float *bias, float *const *dst, int64_t off, int64_t n)             \
+                         const float *bias, float *const *dst, int64_t off, int64_t n,             \
+                         const cd_act *a)                                                          \
     {                                                                                              \
         VT acc[CB][V];                                                                             \
         MT m = MASK(n - (V - 1) * L);                                                              \
@@ -55,6 +64,9 @@ typedef struct cd_job {
                 CD_UNROLL for (int v = 0; v < V; v++) acc[c][v] = FMA(wv, xv[v], acc[c][v]);       \
             }                                                                                      \
         }                                                                                          \
+        if (a->kind)                                                                               \
+            CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)           \
+                acc[c][v] = ACT(acc[c][v], a);                                                     \
         CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)               \
             STORE(dst[c] + off + v * L, acc[c][v], m, v == V - 1);                                 \
     }
@@ -64,12 +76,12 @@ typedef struct cd_job {
  * in the same order: the same bits). Only positions below n are read or written. */
 #define CD_RUN(name, blk, blk1, tail, L, V)                                                        \
     static void name(const float *x, const int64_t *roff, int64_t R, const float *wp,              \
-                     const float *bias, float *const *dst, int64_t n)                              \
+                     const float *bias, float *const *dst, int64_t n, const cd_act *a)             \
     {                                                                                              \
         int64_t p = 0;                                                                             \
-        for (; p + V * L <= n; p += V * L) blk(x + p, roff, R, wp, bias, dst, p, V * L);           \
-        for (; p + L <= n; p += L) blk1(x + p, roff, R, wp, bias, dst, p, L);                      \
-        if (p < n) tail(x + p, roff, R, wp, bias, dst, p, n - p);                                  \
+        for (; p + V * L <= n; p += V * L) blk(x + p, roff, R, wp, bias, dst, p, V * L, a);        \
+        for (; p + L <= n; p += L) blk1(x + p, roff, R, wp, bias, dst, p, L, a);                   \
+        if (p < n) tail(x + p, roff, R, wp, bias, dst, p, n - p, a);                               \
     }
 
 #define AVX2_TGT __attribute__((target("avx2,fma")))
@@ -84,34 +96,50 @@ typedef struct cd_job {
 #define LD512M(p, m, last) ((last) ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p))
 #define ST512(p, v, m, last) _mm512_storeu_ps(p, v)
 #define ST512M(p, v, m, last) ((last) ? _mm512_mask_storeu_ps(p, m, v) : _mm512_storeu_ps(p, v))
+#define RELU512(v)                                                                                 \
+    _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(_mm512_castps_si512(v), 31),         \
+                                            _mm512_castps_si512(v)))
+#define ACT512(v, a)                                                                               \
+    ((a)->kind == 1 ? RELU512(v)                                                                   \
+     : (a)->kind == 2                                                                              \
+         ? _mm512_min_ps(RELU512(v), _mm512_set1_ps(6.0f))                                         \
+         : _mm512_min_ps(_mm512_set1_ps((a)->hi), _mm512_max_ps(_mm512_set1_ps((a)->lo), v)))
+#define RELU256(v)                                                                                 \
+    _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_srai_epi32(_mm256_castps_si256(v), 31),         \
+                                            _mm256_castps_si256(v)))
+#define ACT256(v, a)                                                                               \
+    ((a)->kind == 1 ? RELU256(v)                                                                   \
+     : (a)->kind == 2                                                                              \
+         ? _mm256_min_ps(RELU256(v), _mm256_set1_ps(6.0f))                                         \
+         : _mm256_min_ps(_mm256_set1_ps((a)->hi), _mm256_max_ps(_mm256_set1_ps((a)->lo), v)))
 #define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << ((n) > 0 ? (n) : 0)) - 1))
 CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256)
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
 CD_BLOCK(avx2_blk1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256)
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
 CD_BLOCK(avx2_tail, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
 CD_RUN(avx2_run, avx2_blk, avx2_blk1, avx2_tail, 8, 3)
 CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256)
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
 CD_BLOCK(avx2_dblk1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256)
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
 CD_BLOCK(avx2_dtail, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
 CD_RUN(avx2_drun, avx2_dblk, avx2_dblk1, avx2_dtail, 8, 4)
 CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
 CD_BLOCK(avx512_blk1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
 CD_BLOCK(avx512_tail, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
 CD_RUN(avx512_run, avx512_blk, avx512_blk1, avx512_tail, 16, 3)
 CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
 CD_BLOCK(avx512_dblk1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
 CD_BLOCK(avx512_dtail, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
 CD_RUN(avx512_drun, avx512_dblk, avx512_dblk1, avx512_dtail, 16, 4)
 #endif
 
@@ -188,6 +216,13 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
     int64_t o_slice = c->o[1] * c->o[2], o_n = c->o[0] * o_slice;
     float *oc = c->out + (n * c->groups * c->cog + co0) * o_n + o0 * o_slice;
     float *stg = mk_par_scratch((mk_kctx *)J->k, tid);
+    cd_act act = {0, 0, 0};
+    if (J->act) {
+        const mk_epi_step *e = &J->k->epi->step[0];
+        act.kind = J->act;
+        act.lo = e->a;
+        act.hi = e->b;
+    }
     for (int64_t q = 0; q < J->cb; q++) {
         int64_t co = co0 + (q < nc ? q : nc - 1); /* spare lanes repeat the last channel */
         bv[q] = c->bias ? c->bias[co] : 0;
@@ -198,20 +233,20 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
     const float *x0 = J->pad + (n * c->groups + gi) * c->cig * J->cplane + o0 * c->s[0] * J->slice;
 #ifdef CD_X86
     if (J->isa == 2 && J->cb > 1)
-        avx512_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0);
+        avx512_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else if (J->isa == 2)
-        avx512_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0);
+        avx512_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else if (J->cb > 1)
-        avx2_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0);
+        avx2_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else
-        avx2_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0);
+        avx2_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
 #else
     (void)x0;
     (void)wp;
 #endif
     /* the op's fused activations on the finished span (in cache), then out of staging */
     for (int64_t q = 0; q < nc; q++) {
-        if (J->k->epi) mk_epi_apply(J->k->epi, NULL, co0 + q, dst[q], (size_t)(p1 - p0));
+        if (J->k->epi && !J->act) mk_epi_apply(J->k->epi, NULL, co0 + q, dst[q], (size_t)(p1 - p0));
         if (!J->direct) unstage(J, oc + q * o_n, dst[q], p0, p1);
     }
 }
@@ -318,6 +353,11 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     int64_t blk = J.cb > 1 ? cd_blk[J.isa] : cd_dblk[J.isa];
     J.npos = (c->o[1] - 1) * J.Q2 + c->o[2];
     J.direct = J.Q2 == c->o[2];
+    const mk_epi *ep = k->epi;
+    if (ep && ep->n == 1 && !ep->round16) {
+        mk_epi_kind ek = ep->step[0].kind;
+        J.act = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
+    }
     /* chunks of whole register blocks and about 128K multiply-adds (at most 4096 positions);
      * shapes alone decide them */
     int64_t blk_work = J.cb * blk * J.R;
