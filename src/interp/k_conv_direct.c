@@ -71,17 +71,25 @@ typedef struct cd_act {
             STORE(dst[c] + off + v * L, acc[c][v], m, v == V - 1);                                 \
     }
 
-/* Positions [0, n) from x (offset off in the destinations): blocks of V vectors, single
- * vectors, then the last partial vector with masked loads and stores (the same multiply-adds
- * in the same order: the same bits). Only positions below n are read or written. */
-#define CD_RUN(name, blk, blk1, tail, L, V)                                                        \
+/* Positions [0, n) from x (offset off in the destinations): blocks of V vectors, then one block
+ * of as many vectors as the rest needs, its last one with masked loads and stores (the same
+ * multiply-adds in the same order: the same bits). Only positions below n are read or
+ * written. t1..t4: the rest blocks of 1..4 vectors (t4 only for V = 4). */
+#define CD_RUN(name, blk, t1, t2, t3, t4, L, V)                                                    \
     static void name(const float *x, const int64_t *roff, int64_t R, const float *wp,              \
                      const float *bias, float *const *dst, int64_t n, const cd_act *a)             \
     {                                                                                              \
         int64_t p = 0;                                                                             \
         for (; p + V * L <= n; p += V * L) blk(x + p, roff, R, wp, bias, dst, p, V * L, a);        \
-        for (; p + L <= n; p += L) blk1(x + p, roff, R, wp, bias, dst, p, L, a);                   \
-        if (p < n) tail(x + p, roff, R, wp, bias, dst, p, n - p, a);                               \
+        int64_t rest = n - p;                                                                      \
+        if (rest > 3 * L)                                                                          \
+            t4(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
+        else if (rest > 2 * L)                                                                     \
+            t3(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
+        else if (rest > L)                                                                         \
+            t2(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
+        else if (rest > 0)                                                                         \
+            t1(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
     }
 
 #define AVX2_TGT __attribute__((target("avx2,fma")))
@@ -113,34 +121,28 @@ typedef struct cd_act {
          ? _mm256_min_ps(RELU256(v), _mm256_set1_ps(6.0f))                                         \
          : _mm256_min_ps(_mm256_set1_ps((a)->hi), _mm256_max_ps(_mm256_set1_ps((a)->lo), v)))
 #define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << ((n) > 0 ? (n) : 0)) - 1))
-CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256, ACT256)
-CD_BLOCK(avx2_blk1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256, ACT256)
-CD_BLOCK(avx2_tail, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
-CD_RUN(avx2_run, avx2_blk, avx2_blk1, avx2_tail, 8, 3)
-CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256, ACT256)
-CD_BLOCK(avx2_dblk1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256, ACT256)
-CD_BLOCK(avx2_dtail, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
-CD_RUN(avx2_drun, avx2_dblk, avx2_dblk1, avx2_dtail, 8, 4)
-CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
-CD_BLOCK(avx512_blk1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
-CD_BLOCK(avx512_tail, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
-CD_RUN(avx512_run, avx512_blk, avx512_blk1, avx512_tail, 16, 3)
-CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
-CD_BLOCK(avx512_dblk1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
-CD_BLOCK(avx512_dtail, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
-CD_RUN(avx512_drun, avx512_dblk, avx512_dblk1, avx512_dtail, 16, 4)
+CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256, _mm256_fmadd_ps, ST256, ACT256)
+CD_BLOCK(avx2_t1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_t2, AVX2_TGT, __m256, 8, 4, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_t3, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_RUN(avx2_run, avx2_blk, avx2_t1, avx2_t2, avx2_t3, avx2_t3, 8, 3)
+CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256, _mm256_fmadd_ps, ST256, ACT256)
+CD_BLOCK(avx2_dt1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt2, AVX2_TGT, __m256, 8, 1, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt3, AVX2_TGT, __m256, 8, 1, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt4, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_RUN(avx2_drun, avx2_dblk, avx2_dt1, avx2_dt2, avx2_dt3, avx2_dt4, 8, 4)
+CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+CD_BLOCK(avx512_t1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_t2, AVX512_TGT, __m512, 16, 8, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_t3, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_RUN(avx512_run, avx512_blk, avx512_t1, avx512_t2, avx512_t3, avx512_t3, 16, 3)
+CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+CD_BLOCK(avx512_dt1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt2, AVX512_TGT, __m512, 16, 1, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt3, AVX512_TGT, __m512, 16, 1, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt4, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_RUN(avx512_drun, avx512_dblk, avx512_dt1, avx512_dt2, avx512_dt3, avx512_dt4, 16, 4)
 #endif
 
 /* Per level (none, AVX2, AVX-512): channels per block, positions per register block; with
@@ -358,10 +360,10 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
         mk_epi_kind ek = ep->step[0].kind;
         J.act = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
     }
-    /* chunks of whole register blocks and about 128K multiply-adds (at most 4096 positions);
-     * shapes alone decide them */
+    /* chunks of whole register blocks and about 1M multiply-adds (at most 4096 positions), so
+     * that large weights stream once per few spans; shapes alone decide them */
     int64_t blk_work = J.cb * blk * J.R;
-    int64_t nblk = 131072 / (blk_work ? blk_work : 1);
+    int64_t nblk = 1048576 / (blk_work ? blk_work : 1);
     if (nblk * blk > 4096) nblk = 4096 / blk;
     J.span = (nblk < 1 ? 1 : nblk) * blk;
     J.nspan = mk_par_chunks(J.npos, J.span);
