@@ -121,27 +121,45 @@ typedef struct cd_act {
          ? _mm256_min_ps(RELU256(v), _mm256_set1_ps(6.0f))                                         \
          : _mm256_min_ps(_mm256_set1_ps((a)->hi), _mm256_max_ps(_mm256_set1_ps((a)->lo), v)))
 #define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << ((n) > 0 ? (n) : 0)) - 1))
-CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256, _mm256_fmadd_ps, ST256, ACT256)
-CD_BLOCK(avx2_t1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
-CD_BLOCK(avx2_t2, AVX2_TGT, __m256, 8, 4, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
-CD_BLOCK(avx2_t3, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
+CD_BLOCK(avx2_t1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_t2, AVX2_TGT, __m256, 8, 4, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_t3, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
 CD_RUN(avx2_run, avx2_blk, avx2_t1, avx2_t2, avx2_t3, avx2_t3, 8, 3)
-CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256, _mm256_fmadd_ps, ST256, ACT256)
-CD_BLOCK(avx2_dt1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
-CD_BLOCK(avx2_dt2, AVX2_TGT, __m256, 8, 1, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
-CD_BLOCK(avx2_dt3, AVX2_TGT, __m256, 8, 1, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
-CD_BLOCK(avx2_dt4, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256, LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
+CD_BLOCK(avx2_dt1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt2, AVX2_TGT, __m256, 8, 1, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt3, AVX2_TGT, __m256, 8, 1, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt4, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
 CD_RUN(avx2_drun, avx2_dblk, avx2_dt1, avx2_dt2, avx2_dt3, avx2_dt4, 8, 4)
-CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
-CD_BLOCK(avx512_t1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
-CD_BLOCK(avx512_t2, AVX512_TGT, __m512, 16, 8, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
-CD_BLOCK(avx512_t3, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+CD_BLOCK(avx512_t1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_t2, AVX512_TGT, __m512, 16, 8, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_t3, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
 CD_RUN(avx512_run, avx512_blk, avx512_t1, avx512_t2, avx512_t3, avx512_t3, 16, 3)
-CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
-CD_BLOCK(avx512_dt1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
-CD_BLOCK(avx512_dt2, AVX512_TGT, __m512, 16, 1, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
-CD_BLOCK(avx512_dt3, AVX512_TGT, __m512, 16, 1, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
-CD_BLOCK(avx512_dt4, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16, MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+CD_BLOCK(avx512_dt1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt2, AVX512_TGT, __m512, 16, 1, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt3, AVX512_TGT, __m512, 16, 1, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt4, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
 CD_RUN(avx512_drun, avx512_dblk, avx512_dt1, avx512_dt2, avx512_dt3, avx512_dt4, 16, 4)
 #endif
 
