@@ -229,6 +229,13 @@ static void mp_chunk(void *ctx, int64_t ci, int tid)
                     for (int64_t i1 = l1; i1 < h1 && nr < 64; i1++)
                         r[nr++] = J->x + p * in_n + (i0 * in[1] + i1) * in[2];
 #ifdef MP_X86
+                if (o1 + 1 < o[1]) /* the next output row's new input rows, ahead of time */
+                    for (int64_t i1 = h1; i1 < J->wh[1][o1 + 1]; i1++)
+                        for (int64_t i0 = l0; i0 < h0; i0++) {
+                            const char *pf =
+                                (const char *)(J->x + p * in_n + (i0 * in[1] + i1) * in[2]);
+                            for (int64_t b = 0; b < in[2] * 4; b += 64) __builtin_prefetch(pf + b);
+                        }
                 mp_row512(r, nr, J, orow);
 #endif
                 for (int64_t o2 = 0; o2 < o[2]; o2++) {
