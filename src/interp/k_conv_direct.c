@@ -36,6 +36,7 @@ typedef struct cd_job {
 typedef struct cd_act {
     int kind; /* 0 none, 1 relu, 2 relu6, 3 clip to [lo, hi] */
     float lo, hi;
+    int pf; /* prefetch the next block's input (a group's input larger than L2) */
 } cd_act;
 
 #ifdef CD_X86
@@ -58,6 +59,10 @@ typedef struct cd_act {
             const float *xp = x + roff[r], *wr = wp + r * CB;                                      \
             VT xv[V];                                                                              \
             CD_UNROLL for (int v = 0; v < V; v++) xv[v] = LOAD(xp + v * L, m, v == V - 1);         \
+            if (V >= 3 &&                                                                          \
+                a->pf) /* the next block's input, from memory (too many planes to track) */        \
+                CD_UNROLL for (int v = 0; v < V * L / 16; v++)                                     \
+                    __builtin_prefetch(xp + (V + v) * L, 0, 2);                                    \
             CD_UNROLL for (int c = 0; c < CB; c++)                                                 \
             {                                                                                      \
                 VT wv = SET1(wr[c]);                                                               \
@@ -236,7 +241,7 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
     int64_t o_slice = c->o[1] * c->o[2], o_n = c->o[0] * o_slice;
     float *oc = c->out + (n * c->groups * c->cog + co0) * o_n + o0 * o_slice;
     float *stg = mk_par_scratch((mk_kctx *)J->k, tid);
-    cd_act act = {0, 0, 0};
+    cd_act act = {0, 0, 0, c->cig * J->cplane > (2 << 20) / 4};
     if (J->act) {
         const mk_epi_step *e = &J->k->epi->step[0];
         act.kind = J->act;
