@@ -180,7 +180,7 @@ void *mk_interp_scratch(mk_kctx *k, size_t bytes);
 /* Memory kept with the session for this op across runs (ip_kcache.c), for what a kernel derives
  * from constant operands only (mk_kconst), e.g. weights packed once: the block stored for (op,
  * key, bytes) by an earlier run (*made = 0), else a new uninitialised one (*made = 1) that the
- * kernel fills; NULL on OOM. Call it outside mk_par_for. */
+ * kernel fills, replacing the op's old one; NULL on OOM. Call it outside mk_par_for. */
 void *mk_kcache(mk_kctx *k, const void *key, size_t bytes, int *made);
 /* Whether parameter `name` of the op is one constant value (the same data every run). */
 int mk_kconst(mk_kctx *k, const char *name);

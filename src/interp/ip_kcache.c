@@ -20,22 +20,26 @@ int mk_kconst(mk_kctx *k, const char *name)
 void *mk_kcache(mk_kctx *k, const void *key, size_t bytes, int *made)
 {
     mk_interp *ip = k->ip;
+    mk_kcache_ent *c = ip->kcache;
     *made = 0;
-    for (mk_kcache_ent *c = ip->kcache; c; c = c->next)
-        if (c->op == k->op && c->key == key && c->bytes == bytes) return c->data;
+    while (c && c->op != k->op) c = c->next;
+    if (c && c->key == key && c->bytes == bytes) return c->data;
     if (!bytes) return NULL;
-    mk_kcache_ent *c = mk_calloc(ip->alloc, 1, sizeof *c);
-    void *d = c ? mk_malloc(ip->alloc, bytes) : NULL;
-    if (!d) {
-        mk_free(ip->alloc, c, sizeof *c);
+    void *d = mk_malloc(ip->alloc, bytes);
+    if (!d) return NULL;
+    if (c) { /* one block per op: what it held is stale */
+        mk_free(ip->alloc, c->data, c->bytes);
+    } else if (!(c = mk_calloc(ip->alloc, 1, sizeof *c))) {
+        mk_free(ip->alloc, d, bytes);
         return NULL;
+    } else {
+        c->op = k->op;
+        c->next = ip->kcache;
+        ip->kcache = c;
     }
-    c->op = k->op;
     c->key = key;
     c->bytes = bytes;
     c->data = d;
-    c->next = ip->kcache;
-    ip->kcache = c;
     *made = 1;
     return d;
 }
