@@ -20,6 +20,7 @@ void mk_interp_free(mk_interp *ip)
     for (int i = 0; i < ip->n_pool; i++) mk_free(ip->alloc, ip->pool[i], ip->pool_cap[i]);
     mk_free(ip->alloc, ip->scratch, ip->scratch_n);
     mk_ip_pool_free(ip);
+    mk_ip_kcache_free(ip);
     for (int t = 0; t < MK_PAR_MAX; t++) mk_free(ip->alloc, ip->tscratch[t], ip->tscratch_n[t]);
     for (int i = 0; ip->state && i < ip->f->n_inputs; i++)
         mk_free(ip->alloc, ip->state[i].data, ip->state[i].cap);

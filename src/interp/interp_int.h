@@ -177,6 +177,13 @@ void mk_rt_release(mk_interp *ip, mk_rt *r);
 /* A scratch buffer owned by the run (grown on demand, reused by later ops: no per-op page
  * faults); valid until the next call. NULL on OOM. */
 void *mk_interp_scratch(mk_kctx *k, size_t bytes);
+/* Memory kept with the session for this op across runs (ip_kcache.c), for what a kernel derives
+ * from constant operands only (mk_kconst), e.g. weights packed once: the block stored for (op,
+ * key, bytes) by an earlier run (*made = 0), else a new uninitialised one (*made = 1) that the
+ * kernel fills, replacing the op's old one; NULL on OOM. Call it outside mk_par_for. */
+void *mk_kcache(mk_kctx *k, const void *key, size_t bytes, int *made);
+/* Whether parameter `name` of the op is one constant value (the same data every run). */
+int mk_kconst(mk_kctx *k, const char *name);
 /* Threads for BLAS calls. */
 int mk_interp_threads(const mk_interp *ip);
 

@@ -91,6 +91,7 @@ struct mk_interp {
     void *pool[POOL_MAX];
     size_t pool_cap[POOL_MAX];
     size_t pool_bytes;
+    struct mk_kcache_ent *kcache; /* mk_kcache: per-op memory kept across runs (ip_kcache.c) */
 };
 
 #define FUSED_SKIP (-2) /* oplan.fused_in: an inner op of a fused pattern; does nothing at all */
@@ -128,6 +129,8 @@ double mk_ip_now_ms(const mk_interp *ip);
 int mk_ip_thread_count(int requested);
 void mk_ip_pool_free(mk_interp *ip);
 mk_status mk_ip_run_plan(mk_interp *ip, const bplan *bp, mk_err *e);
+/* ip_kcache.c: free what kernels kept with the session */
+void mk_ip_kcache_free(mk_interp *ip);
 /* ip_io.c */
 mk_status mk_ip_tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const mk_tensor *t,
                              mk_err *e);

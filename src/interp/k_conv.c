@@ -299,6 +299,7 @@ mk_status mk_k_conv(mk_kctx *k)
                      .x = xd,
                      .w = wd,
                      .bias = bias,
+                     .w_const = mk_kconst(k, "weight"),
                      .out = od};
     for (int i = 0; i < 3; i++) {
         cd.in[i] = g.in[i], cd.k[i] = g.k[i], cd.o[i] = g.o[i];

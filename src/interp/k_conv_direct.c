@@ -19,141 +19,153 @@ typedef struct cd_job {
     const mk_kctx *k;
     const mk_cdirect *c;
     const float *pad;      /* per (image, input channel): P0 slices of s1 * s2 phase planes */
-    const int64_t *toff;   /* per tap: its offset from a slice's position 0 */
+    const int64_t *roff;   /* per (input channel, tap) r: its offset from a slice's position 0 */
+    const float *pw;       /* weights packed per channel block: [r][cb], spare lanes repeated */
     int64_t P0, Q1, Q2;    /* padded depth, phase plane rows and width */
     int64_t slice, cplane; /* floats per depth slice (s1 * s2 * Q1 * Q2), per input channel */
     int64_t npos;          /* positions per output slice: (O1 - 1) * Q2 + O2 */
     int64_t cb, ncb;       /* channels per block, blocks per group */
     int64_t span, nspan;   /* positions per chunk, chunks per output slice */
-    int isa;
+    int64_t R;             /* multiply-adds per output: cig * k_n */
+    int isa, direct;       /* direct: Q2 == O2, positions are output offsets (no staging) */
+    int act;               /* the fused activation applied in registers (cd_act), else 0 */
 } cd_job;
 
-/* Stores positions [p, p + n) of channel co's block (tmp) into its output plane o, only the
- * columns below O2, after the op's fused activations (on the whole block while in cache). */
-static void put(const cd_job *J, int64_t co, float *o, float *tmp, int64_t p, int64_t n)
-{
-    int64_t Q2 = J->Q2, W = J->c->o[2];
-    int64_t row = p / Q2, col = p % Q2;
-    if (J->k->epi) mk_epi_apply(J->k->epi, NULL, co, tmp, (size_t)n);
-    for (int64_t i = 0; i < n;) {
-        int64_t run = Q2 - col < n - i ? Q2 - col : n - i;
-        if (col < W)
-            memcpy(o + row * W + col, tmp + i, (size_t)(W - col < run ? W - col : run) * 4);
-        i += run;
-        row++;
-        col = 0;
-    }
-}
+/* A fused activation the microkernels apply before storing, with the same expressions as the
+ * epilogue's step (mk_relu: the sign bit clears; mk_fmin/mk_fmax: minps/maxps operand order). */
+typedef struct cd_act {
+    int kind; /* 0 none, 1 relu, 2 relu6, 3 clip to [lo, hi] */
+    float lo, hi;
+    int pf; /* prefetch the next block's input (a group's input larger than L2) */
+} cd_act;
 
 #ifdef CD_X86
 #define CD_UNROLL _Pragma("GCC unroll 8")
-/* acc[CB][V] vectors of L floats over positions p .. p + V*L of one output slice: every (input
- * channel, tap) adds a broadcast weight times V input vectors; then n of them are stored. */
-#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE)                  \
-    TGT static void name(const cd_job *J, const float *x0, const float *const *w,                  \
-                         const float *bias, float *const *o, int64_t co0, int64_t p, int64_t n)    \
+/* acc[CB][V] vectors of L floats over V*L positions from x: every r = (input channel, tap) adds
+ * the CB broadcast weights wp[r * CB + c] times V input vectors read at x + roff[r], in r order
+ * (bias first), so every lane sums alike; then the vectors go to dst[c] + off, the last one
+ * masked to n positions. */
+#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE, ACT)             \
+    TGT static void name(const float *x, const int64_t *roff, int64_t R, const float *wp,          \
+                         const float *bias, float *const *dst, int64_t off, int64_t n,             \
+                         const cd_act *a)                                                          \
     {                                                                                              \
-        const int64_t kn = J->c->k_n, cig = J->c->cig, cplane = J->cplane;                         \
         VT acc[CB][V];                                                                             \
-        MT m = MASK(n);                                                                            \
+        MT m = MASK(n - (V - 1) * L);                                                              \
         (void)m;                                                                                   \
         CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++) acc[c][v] =   \
             bias ? SET1(bias[c]) : ZERO();                                                         \
-        for (int64_t ci = 0; ci < cig; ci++) {                                                     \
-            const float *xc = x0 + ci * cplane + p;                                                \
-            const int64_t wb = ci * kn;                                                            \
-            for (int64_t t = 0; t < kn; t++) {                                                     \
-                const float *xp = xc + J->toff[t];                                                 \
-                VT xv[V];                                                                          \
-                CD_UNROLL for (int v = 0; v < V; v++) xv[v] = LOAD(xp + v * L, m);                 \
-                CD_UNROLL for (int c = 0; c < CB; c++)                                             \
-                {                                                                                  \
-                    VT wv = SET1(w[c][wb + t]);                                                    \
-                    CD_UNROLL for (int v = 0; v < V; v++) acc[c][v] = FMA(wv, xv[v], acc[c][v]);   \
-                }                                                                                  \
+        for (int64_t r = 0; r < R; r++) {                                                          \
+            const float *xp = x + roff[r], *wr = wp + r * CB;                                      \
+            VT xv[V];                                                                              \
+            CD_UNROLL for (int v = 0; v < V; v++) xv[v] = LOAD(xp + v * L, m, v == V - 1);         \
+            if (V >= 3 &&                                                                          \
+                a->pf) /* the next block's input, from memory (too many planes to track) */        \
+                CD_UNROLL for (int v = 0; v < V * L / 16; v++)                                     \
+                    __builtin_prefetch(xp + (V + v) * L, 0, 2);                                    \
+            CD_UNROLL for (int c = 0; c < CB; c++)                                                 \
+            {                                                                                      \
+                VT wv = SET1(wr[c]);                                                               \
+                CD_UNROLL for (int v = 0; v < V; v++) acc[c][v] = FMA(wv, xv[v], acc[c][v]);       \
             }                                                                                      \
         }                                                                                          \
-        float tmp[V * L];                                                                          \
-        for (int c = 0; c < CB; c++) {                                                             \
-            if (!o[c]) continue;                                                                   \
-            CD_UNROLL for (int v = 0; v < V; v++) STORE(tmp + v * L, acc[c][v]);                   \
-            put(J, co0 + c, o[c], tmp, p, n);                                                      \
-        }                                                                                          \
+        if (a->kind)                                                                               \
+            CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)           \
+                acc[c][v] = ACT(acc[c][v], a);                                                     \
+        CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)               \
+            STORE(dst[c] + off + v * L, acc[c][v], m, v == V - 1);                                 \
     }
 
-/* Positions [p0, p1) of one output slice: blocks of V vectors, then single vectors. */
-/* Positions [p0, p1) of one output slice: blocks of V vectors, then single vectors. */
-/* The last n < L positions from p, one at a time with the same multiply-adds in the same order
- * (a fused multiply-add rounds alike in a vector lane and in a scalar). */
-#define CD_TAIL(name, TGT, L, CB)                                                                  \
-    TGT static void name(const cd_job *J, const float *x0, const float *const *w,                  \
-                         const float *bias, float *const *o, int64_t co0, int64_t p, int64_t n)    \
+/* Positions [0, n) from x (offset off in the destinations): blocks of V vectors, then one block
+ * of as many vectors as the rest needs, its last one with masked loads and stores (the same
+ * multiply-adds in the same order: the same bits). Only positions below n are read or
+ * written. t1..t4: the rest blocks of 1..4 vectors (t4 only for V = 4). */
+#define CD_RUN(name, blk, t1, t2, t3, t4, L, V)                                                    \
+    static void name(const float *x, const int64_t *roff, int64_t R, const float *wp,              \
+                     const float *bias, float *const *dst, int64_t n, const cd_act *a)             \
     {                                                                                              \
-        const int64_t kn = J->c->k_n, cig = J->c->cig, cplane = J->cplane;                         \
-        float tmp[L];                                                                              \
-        for (int c = 0; c < CB; c++) {                                                             \
-            if (!o[c]) continue;                                                                   \
-            for (int64_t q = 0; q < n; q++) {                                                      \
-                float acc = bias ? bias[c] : 0;                                                    \
-                for (int64_t ci = 0; ci < cig; ci++)                                               \
-                    for (int64_t t = 0; t < kn; t++)                                               \
-                        acc = fmaf(w[c][ci * kn + t], x0[ci * cplane + p + q + J->toff[t]], acc);  \
-                tmp[q] = acc;                                                                      \
-            }                                                                                      \
-            put(J, co0 + c, o[c], tmp, p, n);                                                      \
-        }                                                                                          \
-    }
-
-/* Positions [p0, p1) of one output slice: blocks of V vectors, single vectors, then the last
- * partial vector with masked loads (the same multiply-adds in the same order: the same bits).
- * Only positions below p1 are read, so the input needs no slack past its end. */
-#define CD_RUN(name, blk, blk1, tail, L, V)                                                        \
-    static void name(const cd_job *J, const float *x0, const float *const *w, const float *bias,   \
-                     float *const *o, int64_t co0, int64_t p0, int64_t p1)                         \
-    {                                                                                              \
-        int64_t p = p0;                                                                            \
-        for (; p + V * L <= p1; p += V * L) blk(J, x0, w, bias, o, co0, p, V *L);                  \
-        for (; p + L <= p1; p += L) blk1(J, x0, w, bias, o, co0, p, L);                            \
-        if (p < p1) tail(J, x0, w, bias, o, co0, p, p1 - p);                                       \
+        int64_t p = 0;                                                                             \
+        for (; p + V * L <= n; p += V * L) blk(x + p, roff, R, wp, bias, dst, p, V * L, a);        \
+        int64_t rest = n - p;                                                                      \
+        if (rest > 3 * L)                                                                          \
+            t4(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
+        else if (rest > 2 * L)                                                                     \
+            t3(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
+        else if (rest > L)                                                                         \
+            t2(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
+        else if (rest > 0)                                                                         \
+            t1(x + p, roff, R, wp, bias, dst, p, rest, a);                                         \
     }
 
 #define AVX2_TGT __attribute__((target("avx2,fma")))
 #define AVX512_TGT __attribute__((target("avx512f")))
-#define LD256(p, m) _mm256_loadu_ps(p)
-#define LD256M(p, m) _mm256_maskload_ps(p, m)
+#define LD256(p, m, last) _mm256_loadu_ps(p)
+#define LD256M(p, m, last) ((last) ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p))
+#define ST256(p, v, m, last) _mm256_storeu_ps(p, v)
+#define ST256M(p, v, m, last) ((last) ? _mm256_maskstore_ps(p, m, v) : _mm256_storeu_ps(p, v))
 #define MASK256(n)                                                                                 \
     _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
-#define LD512(p, m) _mm512_loadu_ps(p)
-#define LD512M(p, m) _mm512_maskz_loadu_ps(m, p)
-#define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << (n)) - 1))
+#define LD512(p, m, last) _mm512_loadu_ps(p)
+#define LD512M(p, m, last) ((last) ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p))
+#define ST512(p, v, m, last) _mm512_storeu_ps(p, v)
+#define ST512M(p, v, m, last) ((last) ? _mm512_mask_storeu_ps(p, m, v) : _mm512_storeu_ps(p, v))
+#define RELU512(v)                                                                                 \
+    _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(_mm512_castps_si512(v), 31),         \
+                                            _mm512_castps_si512(v)))
+#define ACT512(v, a)                                                                               \
+    ((a)->kind == 1 ? RELU512(v)                                                                   \
+     : (a)->kind == 2                                                                              \
+         ? _mm512_min_ps(RELU512(v), _mm512_set1_ps(6.0f))                                         \
+         : _mm512_min_ps(_mm512_set1_ps((a)->hi), _mm512_max_ps(_mm512_set1_ps((a)->lo), v)))
+#define RELU256(v)                                                                                 \
+    _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_srai_epi32(_mm256_castps_si256(v), 31),         \
+                                            _mm256_castps_si256(v)))
+#define ACT256(v, a)                                                                               \
+    ((a)->kind == 1 ? RELU256(v)                                                                   \
+     : (a)->kind == 2                                                                              \
+         ? _mm256_min_ps(RELU256(v), _mm256_set1_ps(6.0f))                                         \
+         : _mm256_min_ps(_mm256_set1_ps((a)->hi), _mm256_max_ps(_mm256_set1_ps((a)->lo), v)))
+#define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << ((n) > 0 ? (n) : 0)) - 1))
 CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
-CD_BLOCK(avx2_blk1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
-CD_BLOCK(avx2_tail, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, _mm256_storeu_ps)
-CD_RUN(avx2_run, avx2_blk, avx2_blk1, avx2_tail, 8, 3)
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
+CD_BLOCK(avx2_t1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_t2, AVX2_TGT, __m256, 8, 4, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_t3, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_RUN(avx2_run, avx2_blk, avx2_t1, avx2_t2, avx2_t3, avx2_t3, 8, 3)
 CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
-CD_BLOCK(avx2_dblk1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, _mm256_storeu_ps)
-CD_BLOCK(avx2_dtail, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, _mm256_storeu_ps)
-CD_RUN(avx2_drun, avx2_dblk, avx2_dblk1, avx2_dtail, 8, 4)
+         LD256, _mm256_fmadd_ps, ST256, ACT256)
+CD_BLOCK(avx2_dt1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt2, AVX2_TGT, __m256, 8, 1, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt3, AVX2_TGT, __m256, 8, 1, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_BLOCK(avx2_dt4, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+CD_RUN(avx2_drun, avx2_dblk, avx2_dt1, avx2_dt2, avx2_dt3, avx2_dt4, 8, 4)
 CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_BLOCK(avx512_blk1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_BLOCK(avx512_tail, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_RUN(avx512_run, avx512_blk, avx512_blk1, avx512_tail, 16, 3)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+CD_BLOCK(avx512_t1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_t2, AVX512_TGT, __m512, 16, 8, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_t3, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_RUN(avx512_run, avx512_blk, avx512_t1, avx512_t2, avx512_t3, avx512_t3, 16, 3)
 CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_BLOCK(avx512_dblk1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_BLOCK(avx512_dtail, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, _mm512_storeu_ps)
-CD_RUN(avx512_drun, avx512_dblk, avx512_dblk1, avx512_dtail, 16, 4)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+CD_BLOCK(avx512_dt1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt2, AVX512_TGT, __m512, 16, 1, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt3, AVX512_TGT, __m512, 16, 1, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_BLOCK(avx512_dt4, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+CD_RUN(avx512_drun, avx512_dblk, avx512_dt1, avx512_dt2, avx512_dt3, avx512_dt4, 16, 4)
 #endif
 
 /* Per level (none, AVX2, AVX-512): channels per block, positions per register block; with
@@ -196,11 +208,24 @@ int mk_conv_direct_ok(const mk_cdirect *c)
     return cpu_level() > 0;
 }
 
+/* Positions [p0, p1) of an output slice, written from the staging rows (positions p0.. at
+ * Q2 per output row) into output plane o: only the columns below O2. */
+static void unstage(const cd_job *J, float *o, const float *stg, int64_t p0, int64_t p1)
+{
+    int64_t Q2 = J->Q2, W = J->c->o[2];
+    int64_t row = p0 / Q2, col = p0 % Q2;
+    for (int64_t p = p0; p < p1; row++, col = 0) {
+        int64_t run = Q2 - col < p1 - p ? Q2 - col : p1 - p;
+        if (col < W)
+            memcpy(o + row * W + col, stg + (p - p0), (size_t)(W - col < run ? W - col : run) * 4);
+        p += run;
+    }
+}
+
 static void cd_chunk(void *ctx, int64_t i, int tid)
 {
     const cd_job *J = ctx;
     const mk_cdirect *c = J->c;
-    (void)tid;
     /* channel blocks vary fastest: consecutive chunks reuse the same input positions */
     int64_t b = i % J->ncb, u = i / J->ncb;
     int64_t p0 = (u % J->nspan) * J->span;
@@ -211,30 +236,44 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
     int64_t p1 = p0 + J->span < J->npos ? p0 + J->span : J->npos;
     int64_t co0 = gi * c->cog + b * J->cb, nc = c->cog - b * J->cb;
     if (nc > J->cb) nc = J->cb;
-    const float *w[8], *bias = NULL;
-    float bv[8], *o[8];
+    const float *bias = NULL;
+    float bv[8], *dst[8];
     int64_t o_slice = c->o[1] * c->o[2], o_n = c->o[0] * o_slice;
     float *oc = c->out + (n * c->groups * c->cog + co0) * o_n + o0 * o_slice;
+    float *stg = mk_par_scratch((mk_kctx *)J->k, tid);
+    cd_act act = {0, 0, 0, c->cig * J->cplane > (2 << 20) / 4};
+    if (J->act) {
+        const mk_epi_step *e = &J->k->epi->step[0];
+        act.kind = J->act;
+        act.lo = e->a;
+        act.hi = e->b;
+    }
     for (int64_t q = 0; q < J->cb; q++) {
         int64_t co = co0 + (q < nc ? q : nc - 1); /* spare lanes repeat the last channel */
-        w[q] = c->w + co * c->cig * c->k_n;
         bv[q] = c->bias ? c->bias[co] : 0;
-        o[q] = q < nc ? oc + q * o_n : NULL;
+        dst[q] = J->direct && q < nc ? oc + q * o_n + p0 : stg + q * J->span;
     }
     if (c->bias) bias = bv;
+    const float *wp = J->cb > 1 ? J->pw + (gi * J->ncb + b) * J->R * J->cb : c->w + co0 * J->R;
     const float *x0 = J->pad + (n * c->groups + gi) * c->cig * J->cplane + o0 * c->s[0] * J->slice;
 #ifdef CD_X86
     if (J->isa == 2 && J->cb > 1)
-        avx512_run(J, x0, w, bias, o, co0, p0, p1);
+        avx512_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else if (J->isa == 2)
-        avx512_drun(J, x0, w, bias, o, co0, p0, p1);
+        avx512_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else if (J->cb > 1)
-        avx2_run(J, x0, w, bias, o, co0, p0, p1);
+        avx2_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else
-        avx2_drun(J, x0, w, bias, o, co0, p0, p1);
+        avx2_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
 #else
     (void)x0;
+    (void)wp;
 #endif
+    /* the op's fused activations on the finished span (in cache), then out of staging */
+    for (int64_t q = 0; q < nc; q++) {
+        if (J->k->epi && !J->act) mk_epi_apply(J->k->epi, NULL, co0 + q, dst[q], (size_t)(p1 - p0));
+        if (!J->direct) unstage(J, oc + q * o_n, dst[q], p0, p1);
+    }
 }
 
 /* The input copied into zero-padded phase planes. */
@@ -262,6 +301,21 @@ static void fill_pad(const cd_job *J, float *pad)
             }
 }
 
+/* The weights of every channel block as the microkernel reads them: [r][cb] per block. */
+static void pack_w(const cd_job *J, float *pw)
+{
+    const mk_cdirect *c = J->c;
+    for (int64_t gi = 0; gi < c->groups; gi++)
+        for (int64_t b = 0; b < J->ncb; b++) {
+            float *d = pw + (gi * J->ncb + b) * J->R * J->cb;
+            for (int64_t q = 0; q < J->cb; q++) {
+                int64_t co = b * J->cb + q < c->cog ? b * J->cb + q : c->cog - 1;
+                const float *w = c->w + (gi * c->cog + co) * J->R;
+                for (int64_t r = 0; r < J->R; r++) d[r * J->cb + q] = w[r];
+            }
+        }
+}
+
 mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
 {
     cd_job J = {.k = k, .c = c, .isa = cpu_level()};
@@ -277,41 +331,67 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     J.P0 = P[0];
     J.Q1 = (P[1] + c->s[1] - 1) / c->s[1];
     J.Q2 = (P[2] + c->s[2] - 1) / c->s[2];
-    size_t slice, cplane, nb, tb;
+    J.cb = c->cog < cd_cb[J.isa] ? 1 : cd_cb[J.isa];
+    J.ncb = mk_par_chunks(c->cog, J.cb);
+    J.R = c->cig * c->k_n;
+    size_t slice, cplane, nb, tb, wb;
+    int cached = J.cb > 1 && c->w_const, made = 0;
     if (!mk_mul_size((size_t)(J.Q1 * J.Q2), (size_t)(c->s[1] * c->s[2]), &slice) ||
         !mk_mul_size(slice, (size_t)J.P0, &cplane) ||
         !mk_mul_size(same ? 0 : cplane, (size_t)(c->N * c->groups * c->cig), &nb) ||
-        !mk_mul_size(nb, 4, &nb) || !mk_mul_size((size_t)c->k_n, sizeof(int64_t), &tb) ||
-        !mk_add_size(nb, tb, &nb))
+        !mk_mul_size(nb, 4, &nb) || !mk_mul_size((size_t)J.R, sizeof(int64_t), &tb) ||
+        !mk_mul_size((size_t)(c->groups * J.ncb * J.cb), (size_t)J.R, &wb) ||
+        !mk_mul_size(wb, 4, &wb) || !mk_add_size(nb, tb, &nb) ||
+        !mk_add_size(nb, J.cb > 1 && !cached ? wb : 0, &nb))
         return MK_OOM(k->e);
     J.slice = (int64_t)slice;
     J.cplane = (int64_t)cplane;
-    int64_t *toff = mk_interp_scratch(k, nb);
-    if (!toff) return MK_OOM(k->e);
-    float *pad = (float *)(toff + c->k_n);
-    int64_t t = 0, ph = J.Q1 * J.Q2;
-    for (int64_t k0 = 0; k0 < c->k[0]; k0++)
-        for (int64_t k1 = 0; k1 < c->k[1]; k1++)
-            for (int64_t k2 = 0; k2 < c->k[2]; k2++) {
-                int64_t a = k1 * c->d[1], b = k2 * c->d[2];
-                toff[t++] = k0 * c->d[0] * J.slice + ((a % c->s[1]) * c->s[2] + b % c->s[2]) * ph +
-                            (a / c->s[1]) * J.Q2 + b / c->s[2];
-            }
+    int64_t *roff = mk_interp_scratch(k, nb);
+    if (!roff) return MK_OOM(k->e);
+    float *pad = (float *)(roff + J.R);
+    size_t padn = nb - tb - (J.cb > 1 && !cached ? wb : 0);
+    float *pw = NULL;
+    if (cached) { /* packed once per session */
+        if (!(pw = mk_kcache(k, c->w, wb, &made))) return MK_OOM(k->e);
+    } else if (J.cb > 1) {
+        pw = pad + padn / 4;
+        made = 1;
+    }
+    if (made) pack_w(&J, pw);
+    J.pw = pw;
+    int64_t r = 0, ph = J.Q1 * J.Q2;
+    for (int64_t ci = 0; ci < c->cig; ci++)
+        for (int64_t k0 = 0; k0 < c->k[0]; k0++)
+            for (int64_t k1 = 0; k1 < c->k[1]; k1++)
+                for (int64_t k2 = 0; k2 < c->k[2]; k2++) {
+                    int64_t a = k1 * c->d[1], bb = k2 * c->d[2];
+                    roff[r++] = ci * J.cplane + k0 * c->d[0] * J.slice +
+                                ((a % c->s[1]) * c->s[2] + bb % c->s[2]) * ph +
+                                (a / c->s[1]) * J.Q2 + bb / c->s[2];
+                }
     if (!same) {
-        memset(pad, 0, nb - tb);
+        memset(pad, 0, padn);
         fill_pad(&J, pad);
     }
     J.pad = same ? c->x : pad;
-    J.toff = toff;
-    J.cb = c->cog < cd_cb[J.isa] ? 1 : cd_cb[J.isa];
+    J.roff = roff;
     int64_t blk = J.cb > 1 ? cd_blk[J.isa] : cd_dblk[J.isa];
-    J.ncb = mk_par_chunks(c->cog, J.cb);
     J.npos = (c->o[1] - 1) * J.Q2 + c->o[2];
-    /* chunks of whole register blocks and about 128K multiply-adds; shapes alone decide them */
-    int64_t blk_work = J.cb * blk * c->cig * c->k_n;
-    int64_t nblk = 131072 / (blk_work ? blk_work : 1);
+    J.direct = J.Q2 == c->o[2];
+    const mk_epi *ep = k->epi;
+    if (ep && ep->n == 1 && !ep->round16) {
+        mk_epi_kind ek = ep->step[0].kind;
+        J.act = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
+    }
+    /* chunks of whole register blocks and about 1M multiply-adds (at most 4096 positions), so
+     * that large weights stream once per few spans; shapes alone decide them */
+    int64_t blk_work = J.cb * blk * J.R;
+    int64_t nblk = 1048576 / (blk_work ? blk_work : 1);
+    if (nblk * blk > 4096) nblk = 4096 / blk;
     J.span = (nblk < 1 ? 1 : nblk) * blk;
     J.nspan = mk_par_chunks(J.npos, J.span);
+    mk_status st = mk_par_scratch_reserve(k, (size_t)(J.cb * J.span) * 4);
+    if (st) return st;
     mk_par_for(k, c->N * c->groups * J.ncb * c->o[0] * J.nspan, cd_chunk, &J);
     return MK_OK;
 }

@@ -11,6 +11,7 @@ typedef struct mk_cdirect {
     int64_t in[3], k[3], o[3], s[3], d[3], pb[3];
     int64_t k_n;               /* taps: k[0] * k[1] * k[2] */
     const float *x, *w, *bias; /* bias: NULL or cog * groups values */
+    int w_const;               /* w is the same constant every run: packed once per session */
     float *out;
 } mk_cdirect;
 

@@ -3,11 +3,19 @@
  * whole kernel (a ceil_mode overhang counts as padding, hazard H17), or by the window clipped
  * to the real input with exclude_padding_from_average. With the source-framework semantics
  * (mk_run_semantics, PyTorch/ONNX) the overhang is not counted; explicit pads still are.
- * max_pool is separable (row maxima in SIMD, then window columns); NaN in a window wins. */
+ * max_pool is separable (row maxima in SIMD, then window columns); NaN in a window wins. With
+ * AVX-512 it is one pass per output row instead: 16 output columns at a time, each window tap a
+ * (strided) vector load, the clipped windows at the row's ends scalar; planes run in parallel. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "interp_int.h"
+#include "k_pool.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define MP_X86 1
+#endif
 
 /* max that keeps a NaN from either side (a NaN in the window makes the result NaN) */
 static inline float fmaxn(float a, float b)
@@ -111,6 +119,142 @@ static void max_pool_narrow(const float *x, float *out, size_t total, int64_t nc
             }
 }
 
+static int mp_level = -1; /* -1: not probed yet */
+static int mp_cap = 1;
+
+void mk_pool_simd_cap(int on)
+{
+    mp_cap = on != 0;
+}
+
+static int mp_simd(void)
+{
+    if (mp_level < 0) {
+        mp_level = 0;
+#ifdef MP_X86
+        __builtin_cpu_init();
+        mp_level = __builtin_cpu_supports("avx512f") != 0;
+#endif
+    }
+    return mp_level && mp_cap;
+}
+
+typedef struct mp_job {
+    const float *x;
+    float *out;
+    int64_t in[3], o[3], k2, s2, pb2, c0, c1, per, nc;
+    int64_t *const *wl, *const *wh;
+} mp_job;
+
+#ifdef MP_X86
+#define MP_TGT __attribute__((target("avx512f")))
+#define MP_UNROLL _Pragma("GCC unroll 4")
+/* Interior output columns [c0, c1) of one output row (every tap inside the input row): per 16
+ * columns, the max over the window's input rows r[0..nr) and taps; NaN noted aside and put back
+ * at the end (vmaxps drops a NaN in its first operand). Inlined with constant nr, k2, s2 for the
+ * common windows, so the loops unroll. */
+MP_TGT static inline __attribute__((always_inline)) void mp_vec(const float *const *r, int64_t nr,
+                                                                int64_t k2, int64_t s2, int64_t pb2,
+                                                                int64_t c0, int64_t c1, float *orow)
+{
+    const __m512i io = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i ev = _mm512_add_epi32(io, io);
+    const __m512i gi = _mm512_mullo_epi32(io, _mm512_set1_epi32((int)s2));
+    for (int64_t o2 = c0; o2 < c1; o2 += 16) {
+        int64_t n = c1 - o2 < 16 ? c1 - o2 : 16, need = 2 * n - 1;
+        __mmask16 m = (__mmask16)(n == 16 ? 0xffffu : (1u << n) - 1);
+        __mmask16 ma = (__mmask16)(need >= 16 ? 0xffffu : (1u << need) - 1);
+        __mmask16 mb = (__mmask16)(need <= 16 ? 0u : (1u << (need - 16)) - 1);
+        __m512 acc = _mm512_set1_ps(-INFINITY);
+        __mmask16 nan = 0;
+        MP_UNROLL for (int64_t i = 0; i < nr; i++)
+        {
+            const float *p = r[i] + o2 * s2 - pb2;
+            MP_UNROLL for (int64_t q = 0; q < k2; q++)
+            {
+                __m512 v;
+                if (s2 == 1) {
+                    v = _mm512_maskz_loadu_ps(m, p + q);
+                } else if (s2 == 2) {
+                    __m512 a = _mm512_maskz_loadu_ps(ma, p + q),
+                           b = _mm512_maskz_loadu_ps(mb, p + q + 16);
+                    v = _mm512_permutex2var_ps(a, ev, b);
+                } else {
+                    v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, gi, p + q, 4);
+                }
+                nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                acc = _mm512_max_ps(acc, v);
+            }
+        }
+        acc = _mm512_mask_mov_ps(acc, nan, _mm512_set1_ps(NAN));
+        _mm512_mask_storeu_ps(orow + o2, m, acc);
+    }
+}
+
+MP_TGT static void mp_row512(const float *const *r, int64_t nr, const mp_job *J, float *orow)
+{
+    int64_t k2 = J->k2, s2 = J->s2, pb2 = J->pb2, c0 = J->c0, c1 = J->c1;
+    if (nr == 3 && k2 == 3 && s2 == 2)
+        mp_vec(r, 3, 3, 2, pb2, c0, c1, orow);
+    else if (nr == 2 && k2 == 2 && s2 == 2)
+        mp_vec(r, 2, 2, 2, pb2, c0, c1, orow);
+    else if (nr == 3 && k2 == 3 && s2 == 1)
+        mp_vec(r, 3, 3, 1, pb2, c0, c1, orow);
+    else
+        mp_vec(r, nr, k2, s2, pb2, c0, c1, orow);
+}
+#endif
+
+/* Planes [i * per, (i + 1) * per) of a max_pool: per output row, the interior columns in SIMD
+ * (mp_row512), the columns whose window the row's ends clip one at a time. */
+static void mp_chunk(void *ctx, int64_t ci, int tid)
+{
+    const mp_job *J = ctx;
+    const int64_t *in = J->in, *o = J->o;
+    int64_t in_n = in[0] * in[1] * in[2], o_n = o[0] * o[1] * o[2];
+    int64_t p1 = (ci + 1) * J->per < J->nc ? (ci + 1) * J->per : J->nc;
+    const float *r[64];
+    (void)tid;
+    for (int64_t p = ci * J->per; p < p1; p++)
+        for (int64_t o0 = 0; o0 < o[0]; o0++)
+            for (int64_t o1 = 0; o1 < o[1]; o1++) {
+                float *orow = J->out + p * o_n + (o0 * o[1] + o1) * o[2];
+                int64_t l0 = J->wl[0][o0], h0 = J->wh[0][o0], l1 = J->wl[1][o1], h1 = J->wh[1][o1];
+                if (h0 <= l0 || h1 <= l1) {
+                    memset(orow, 0, (size_t)o[2] * 4);
+                    continue;
+                }
+                int64_t nr = 0;
+                for (int64_t i0 = l0; i0 < h0; i0++)
+                    for (int64_t i1 = l1; i1 < h1 && nr < 64; i1++)
+                        r[nr++] = J->x + p * in_n + (i0 * in[1] + i1) * in[2];
+#ifdef MP_X86
+                if (o1 + 1 < o[1]) /* the next output row's new input rows, ahead of time */
+                    for (int64_t i1 = h1; i1 < J->wh[1][o1 + 1]; i1++)
+                        for (int64_t i0 = l0; i0 < h0; i0++) {
+                            const char *pf =
+                                (const char *)(J->x + p * in_n + (i0 * in[1] + i1) * in[2]);
+                            for (int64_t b = 0; b < in[2] * 4; b += 64) __builtin_prefetch(pf + b);
+                        }
+                mp_row512(r, nr, J, orow);
+#endif
+                for (int64_t o2 = 0; o2 < o[2]; o2++) {
+                    if (o2 == J->c0) o2 = J->c1;
+                    if (o2 >= o[2]) break;
+                    int64_t l2 = J->wl[2][o2], h2 = J->wh[2][o2];
+                    float m = -INFINITY;
+                    int nan = 0;
+                    for (int64_t i = 0; i < nr; i++)
+                        for (int64_t i2 = l2; i2 < h2; i2++) {
+                            float v = r[i][i2];
+                            m = mk_fmax(v, m);
+                            nan |= v != v;
+                        }
+                    orow[o2] = nan ? NAN : h2 > l2 ? m : 0;
+                }
+            }
+}
+
 mk_status mk_k_pool(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
@@ -182,6 +326,24 @@ mk_status mk_k_pool(mk_kctx *k)
     }
     const float *a = x->data;
     float *od = out->data;
+    /* the SIMD rows: at most 64 window rows (larger windows take the separable passes) */
+    if (kind == MK_OP_MAX_POOL && mp_simd() && K[0] * K[1] <= 64 && o_n) {
+        mp_job J = {.x = a, .out = od, .k2 = K[2], .s2 = S[2], .pb2 = pb[2], .nc = nc};
+        J.wl = wl;
+        J.wh = wh;
+        for (int d = 0; d < 3; d++) J.in[d] = in[d], J.o[d] = o[d];
+        /* interior output columns: the whole window inside the row */
+        J.c0 = (pb[2] + S[2] - 1) / S[2];
+        J.c1 = in[2] >= K[2] ? (in[2] - K[2] + pb[2]) / S[2] + 1 : 0;
+        if (J.c1 > o[2]) J.c1 = o[2];
+        if (J.c0 > J.c1) J.c0 = J.c1;
+        int64_t work = o_n * K[0] * K[1] * K[2]; /* per plane */
+        J.per = work >= 32768 ? 1 : 32768 / (work ? work : 1);
+        k->path = "max_pool: rows, AVX-512";
+        mk_par_for(k, mk_par_chunks(nc, J.per), mp_chunk, &J);
+        mk_free(k->alloc, win, wn);
+        return MK_OK;
+    }
     float *tmp = NULL;
     int narrow = in[2] < 24;
     if (kind == MK_OP_MAX_POOL &&

@@ -507,7 +507,7 @@ TEST(interp_fused_batch_norm_bit_identical)
 /* ---- the direct conv kernel against a double-precision reference ---- */
 
 typedef struct conv_case {
-    int ns, N, cin, cout, groups, bias, relu;
+    int ns, N, cin, cout, groups, bias, relu; /* 1 relu, 2 relu6, 3 clip [-0.25, 0.3], 4 leaky */
     int in[3], k[3], s[3], d[3], pad[6]; /* per spatial dim (first ns used); pad: before, after */
 } conv_case;
 
@@ -540,7 +540,12 @@ static void conv_ref(const conv_case *c, const float *x, const float *w, const f
                         acc += (double)x[xc * in_n + (ii[0] * in[1] + ii[1]) * in[2] + ii[2]] *
                                w[(co * cig + ci) * k_n + t];
                     }
-                out[(n * c->cout + co) * o_n + p] = c->relu && acc < 0 ? 0 : acc;
+                if (c->relu == 4 && acc < 0) acc *= (double)0.1f;
+                if (c->relu && c->relu < 3 && acc < 0) acc = 0;
+                if (c->relu == 3 && acc < -0.25) acc = -0.25;
+                if (c->relu == 2 && acc > 6) acc = 6;
+                if (c->relu == 3 && acc > 0.3) acc = 0.3;
+                out[(n * c->cout + co) * o_n + p] = acc;
             }
 }
 
@@ -579,7 +584,11 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
             "bias", b ? mk_ir_const(B.p, B.b, "b", &bt, b, (size_t)c->cout * 4, 0) : NULL,
             "strides", ci(&B, c->ns, st), "dilations", ci(&B, c->ns, dl), "pad_type",
             cs(&B, "custom"), "pad", ci(&B, 2 * c->ns, pd), "groups", cis(&B, c->groups), NULL);
-    if (y && c->relu) y = op1(&B, MK_OP_RELU, "x", y, NULL);
+    if (y && c->relu == 1) y = op1(&B, MK_OP_RELU, "x", y, NULL);
+    if (y && c->relu == 2) y = op1(&B, MK_OP_RELU6, "x", y, NULL);
+    if (y && c->relu == 3)
+        y = op1(&B, MK_OP_CLIP, "x", y, "alpha", cfs(&B, -0.25f), "beta", cfs(&B, 0.3f), NULL);
+    if (y && c->relu == 4) y = op1(&B, MK_OP_LEAKY_RELU, "x", y, "alpha", cfs(&B, 0.1f), NULL);
     float *res = NULL;
     mk_session *s = NULL;
     mk_tensor_list out = {0, NULL};
@@ -631,6 +640,16 @@ TEST(interp_conv_direct_vs_reference)
         {2, 2, 6, 12, 6, 0, 0, {15, 21}, {5, 5}, {2, 2}, {1, 1}, {2, 2, 1, 2}},
         {1, 1, 9, 9, 9, 1, 0, {157}, {5}, {1}, {4}, {8, 8}},
         {2, 1, 16, 16, 16, 1, 1, {20, 64}, {3, 3}, {1, 1}, {2, 2}, {2, 2, 2, 2}},
+        /* activations applied in registers: relu6, clip; packed weights with spare lanes */
+        {2, 1, 5, 13, 1, 1, 2, {9, 21}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 6, 11, 1, 1, 3, {8, 35}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
+        {2, 1, 8, 10, 2, 0, 3, {11, 19}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+        {1, 1, 7, 9, 1, 1, 2, {77}, {3}, {2}, {2}, {2, 2}},
+        {2, 1, 4, 12, 4, 1, 3, {13, 29}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        /* outputs >= 16 wide from wider planes: only the kept columns stored (AVX-512) */
+        {2, 1, 3, 16, 1, 1, 4, {21, 45}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 5, 9, 1, 1, 4, {6, 17}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 4, 8, 1, 0, 1, {7, 18}, {2, 2}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
     };
     int top = mk_conv_direct_level();
     if (top < 1) printf("      no AVX2/FMA here: only the im2col path runs\n");

@@ -1,0 +1,165 @@
+/* max_pool's AVX-512 row kernel (k_pool.c) against a naive loop and against the portable
+ * separable passes, on 1-, 2- and 3-D pools with odd sizes, strides 1-3, asymmetric pads,
+ * windows clipped at the borders, infinities and NaNs; -j 1 and -j 2 give the same bits. On a
+ * CPU without AVX-512 only the portable passes run (said so). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+#include "interp/k_pool.h"
+#include "test.h"
+
+#include "opsem_build.h"
+
+typedef struct pool_case {
+    int ns, C;
+    int in[3], k[3], s[3], pad[6]; /* per spatial dim (first ns used); pad: before, after */
+} pool_case;
+
+static mk_value *out0(mk_op *o)
+{
+    return o ? o->outputs[0] : NULL;
+}
+
+static float prand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* The output of case c (o: its spatial dims, right-aligned in 3 slots); NULL on failure. */
+static float *pool_run(mk_test_ctx *tc, const pool_case *c, const float *x, int threads, int simd,
+                       int64_t *o, char *path, size_t path_n)
+{
+    bld B;
+    b_init(&B, 17);
+    int64_t xd[5] = {1, c->C};
+    int32_t k[3], s[3], p[6];
+    for (int i = 0; i < c->ns; i++) {
+        xd[2 + i] = c->in[i], k[i] = c->k[i], s[i] = c->s[i];
+        p[2 * i] = c->pad[2 * i], p[2 * i + 1] = c->pad[2 * i + 1];
+    }
+    mk_value *y = out0(op(&B, MK_OP_MAX_POOL, 1, "x", b_input(&B, "x", c->ns + 2, xd, x),
+                          "kernel_sizes", ci(&B, c->ns, k), "strides", ci(&B, c->ns, s), "pad_type",
+                          cs(&B, "custom"), "pad", ci(&B, 2 * c->ns, p), NULL));
+    float *res = NULL;
+    mk_session *ss = NULL;
+    mk_tensor_list out = {0, NULL};
+    mk_run_options ro = {0, threads, 0};
+    mk_pool_simd_cap(simd);
+    if (y) mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    if (y && mk_session_new(B.p, &ro, &ss, &B.e) == MK_OK) {
+        mk_session_set_profile(ss, 1);
+        if (mk_session_run(ss, &B.ins, &out, NULL, &B.e) == MK_OK && out.n == 1) {
+            int n;
+            double total;
+            const mk_op_profile *r = mk_session_profile(ss, &n, &total);
+            for (int i = 0; r && i < n; i++)
+                if (!strcmp(r[i].kind, "max_pool")) snprintf(path, path_n, "%s", r[i].path);
+            res = malloc(out.items[0].nbytes ? out.items[0].nbytes : 1);
+            memcpy(res, out.items[0].data, out.items[0].nbytes);
+            o[0] = o[1] = o[2] = 1;
+            for (int i = 0; i < c->ns; i++) o[3 - c->ns + i] = out.items[0].dims[2 + i];
+        }
+    }
+    mk_pool_simd_cap(1);
+    CHECK_MSG(res, "max_pool run: %s", B.e.msg);
+    mk_tensor_list_free(&out);
+    mk_session_free(ss);
+    b_free(&B);
+    return res;
+}
+
+/* The max over each window's cells inside the input; NaN when one is NaN; 0 when none. */
+static float naive_at(const pool_case *c, const float *x, int64_t ch, const int64_t *oq)
+{
+    int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, pb[3] = {0};
+    for (int i = 0; i < c->ns; i++) {
+        int j = 3 - c->ns + i;
+        in[j] = c->in[i], k[j] = c->k[i], s[j] = c->s[i], pb[j] = c->pad[2 * i];
+    }
+    float m = -INFINITY;
+    int any = 0, nan = 0;
+    for (int64_t a = 0; a < k[0]; a++)
+        for (int64_t b = 0; b < k[1]; b++)
+            for (int64_t d = 0; d < k[2]; d++) {
+                int64_t i0 = oq[0] * s[0] + a - pb[0], i1 = oq[1] * s[1] + b - pb[1],
+                        i2 = oq[2] * s[2] + d - pb[2];
+                if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1] || i2 < 0 || i2 >= in[2])
+                    continue;
+                float v = x[((ch * in[0] + i0) * in[1] + i1) * in[2] + i2];
+                any = 1;
+                if (v != v)
+                    nan = 1;
+                else if (v > m)
+                    m = v;
+            }
+    return nan ? NAN : any ? m : 0;
+}
+
+static int same_or_nan(float a, float b)
+{
+    return (a != a && b != b) || a == b;
+}
+
+TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
+{
+    static const pool_case cases[] = {
+        /* ns C | in | k | s | pad */
+        {2, 3, {111, 111}, {3, 3}, {2, 2}, {0, 1, 0, 1}},
+        {2, 2, {55, 57}, {3, 3}, {2, 2}, {1, 1, 1, 1}},
+        {2, 4, {13, 40}, {2, 2}, {2, 2}, {0, 0, 0, 0}},
+        {2, 2, {9, 37}, {3, 3}, {1, 1}, {1, 1, 1, 1}},
+        {2, 2, {7, 50}, {2, 5}, {1, 3}, {0, 1, 2, 2}},
+        {2, 3, {6, 8}, {3, 3}, {2, 2}, {1, 1, 1, 1}},
+        {2, 1, {5, 70}, {1, 7}, {1, 1}, {0, 0, 3, 3}},
+        {2, 2, {4, 33}, {4, 4}, {3, 3}, {2, 0, 0, 2}},
+        {1, 3, {100}, {3}, {2}, {1, 1}},
+        {1, 2, {35}, {17}, {1}, {8, 8}},
+        {3, 2, {5, 9, 21}, {2, 3, 3}, {1, 2, 2}, {0, 1, 1, 1, 1, 1}},
+    };
+    int simd_here = 0;
+    for (size_t ci_ = 0; ci_ < sizeof cases / sizeof *cases; ci_++) {
+        const pool_case *c = &cases[ci_];
+        size_t xn = (size_t)c->C;
+        for (int i = 0; i < c->ns; i++) xn *= (size_t)c->in[i];
+        float *x = malloc(xn * 4);
+        unsigned seed = 40 + (unsigned)ci_;
+        for (size_t i = 0; i < xn; i++) x[i] = prand(&seed);
+        x[xn / 3] = NAN;
+        x[xn / 2] = INFINITY;
+        x[xn - 1] = -INFINITY;
+        x[7] = NAN;
+        char p1[64] = "", p2[64] = "", p0[64] = "";
+        int64_t o[3], o2[3], o0[3];
+        float *a = pool_run(tc, c, x, 1, 1, o, p1, sizeof p1);
+        float *b = pool_run(tc, c, x, 2, 1, o2, p2, sizeof p2);
+        float *r = pool_run(tc, c, x, 1, 0, o0, p0, sizeof p0);
+        if (a && b && r) {
+            size_t on = (size_t)c->C * (size_t)(o[0] * o[1] * o[2]);
+            if (strstr(p1, "AVX-512")) simd_here = 1;
+            CHECK_MSG(!strstr(p0, "AVX-512"), "case %zu: capped run took '%s'", ci_, p0);
+            CHECK_MSG(!memcmp(a, b, on * 4), "case %zu: -j 1 and -j 2 differ", ci_);
+            size_t bad = 0, badp = 0, nans = 0;
+            for (size_t i = 0; i < on; i++) {
+                int64_t q = (int64_t)i % (o[0] * o[1] * o[2]),
+                        ch = (int64_t)i / (o[0] * o[1] * o[2]);
+                int64_t oq[3] = {q / (o[1] * o[2]), q / o[2] % o[1], q % o[2]};
+                float want = naive_at(c, x, ch, oq);
+                bad += !same_or_nan(a[i], want);
+                badp += !same_or_nan(r[i], want);
+                nans += want != want;
+            }
+            CHECK_MSG(!bad, "case %zu (%s): %zu of %zu outputs differ from the naive pool", ci_, p1,
+                      bad, on);
+            CHECK_MSG(!badp, "case %zu (%s): %zu of %zu outputs differ from the naive pool", ci_,
+                      p0, badp, on);
+            CHECK_MSG(nans > 0, "case %zu: no window saw the NaN", ci_);
+        }
+        free(a);
+        free(b);
+        free(r);
+        free(x);
+    }
+    if (!simd_here) printf("      no AVX-512 here: only the portable max_pool passes ran\n");
+}
