@@ -394,6 +394,7 @@ OX_WHY(mk_onnx_why_loss);
 OX_LOWER(mk_onnx_lower_constant_of_shape);
 OX_LOWER(mk_onnx_lower_range);
 OX_LOWER(mk_onnx_lower_non_zero);
+OX_LOWER(mk_onnx_lower_nms);
 OX_LOWER(mk_onnx_lower_grid_sample);
 OX_WHY(mk_onnx_why_grid_sample);
 OX_LOWER(mk_onnx_lower_dft);

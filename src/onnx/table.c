@@ -96,6 +96,7 @@ static const ox_importer importers[] = {
     {"Mul", ANY, L(mul), NULL},
     {"Neg", ANY, L(neg), NULL},
     {"NegativeLogLikelihoodLoss", 12, 99, L(nll_loss), W(loss)},
+    {"NonMaxSuppression", 10, 99, L(nms), NULL},
     {"NonZero", 9, 99, L(non_zero), NULL},
     {"Not", ANY, L(not ), NULL},
     {"OneHot", 9, 99, L(one_hot), NULL},
