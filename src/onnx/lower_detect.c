@@ -4,6 +4,7 @@
  * gather, so selected_indices has ONNX's run-time length and order. Thresholds and the
  * per-class limit must be constants (MIL takes them as constants). */
 #include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "onnx_int.h"
@@ -174,4 +175,157 @@ OX_LOWER(mk_onnx_lower_nms)
         !mk_onnx_in_i32(c, g, "axis", 0))
         return fail(c);
     return done(c, out[0], mk_onnx_out(c, g, NULL));
+}
+
+/* A [N, 2] column pair of rois [N, 4] starting at column b. */
+static mk_value *cols2(ox_ctx *c, mk_value *x, int32_t b)
+{
+    int32_t bg[2] = {0, b}, sz[2] = {(int32_t)x->type.dims[0], 2};
+    mk_op *op = mk_onnx_op(c, MK_OP_SLICE_BY_SIZE, "roi_part");
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "begin", 2, bg) ||
+        !mk_onnx_in_i32s(c, op, "size", 2, sz))
+        return NULL;
+    return mk_onnx_out(c, op, NULL);
+}
+
+static mk_value *fscalar(ox_ctx *c, const char *name, float v)
+{
+    return mk_ir_const_f32(c->p, c->blk, name, 1, &v, 1);
+}
+
+/* The sampling grid of a RoiAlign node: sampling_ratio when positive, else the adaptive
+ * ceil(roi size / output size) when the rois are constants and agree on it; 0 when neither. */
+static int64_t roi_grid(const Onnx__NodeProto *n, const ox_val *rois, double scale, int hp,
+                        int64_t oh, int64_t ow)
+{
+    int64_t sr = mk_onnx_attr_i(n, "sampling_ratio", 0), g = 0;
+    if (sr > 0) return sr;
+    if (!rois->data || rois->type.rank != 2) return 0;
+    for (int64_t r = 0; r < rois->type.dims[0]; r++) {
+        double w =
+            (mk_onnx_cget_f(rois, (size_t)(4 * r + 2)) - mk_onnx_cget_f(rois, 4 * r)) * scale;
+        double h = (mk_onnx_cget_f(rois, (size_t)(4 * r + 3)) -
+                    mk_onnx_cget_f(rois, (size_t)(4 * r + 1))) *
+                   scale;
+        if (!hp) w = w > 1 ? w : 1, h = h > 1 ? h : 1;
+        double gh = ceil(h / (double)oh), gw = ceil(w / (double)ow);
+        if (gh != gw || (g && (int64_t)gh != g) || gh < 1 || gh > 64) return 0;
+        g = (int64_t)gh;
+    }
+    return g;
+}
+
+/* RoiAlign (avg): x padded by one replicated pixel each side (ONNX's bilinear read clamps
+ * samples within one pixel of the image to the edge and reads 0 beyond), crop_resize of
+ * every roi to an (oh*g, ow*g) grid of the bin sample points (OFFSET_CORNERS: start + (j +
+ * 0.5) * size / (oh*g)), then avg_pool g x g. */
+OX_LOWER(mk_onnx_lower_roi_align)
+{
+    (void)n_in, (void)n_out;
+    const char *mode = mk_onnx_attr_s(c, n, "mode", "avg");
+    const char *ctm = mk_onnx_attr_s(c, n, "coordinate_transformation_mode",
+                                     c->opset >= 16 ? "half_pixel" : "output_half_pixel");
+    if (!mode || !ctm) return fail(c);
+    if (strcmp(mode, "avg"))
+        return mk_onnx_unsupported(c, n,
+                                   "mode %s: only avg has a MIL form (crop_resize + "
+                                   "avg_pool)",
+                                   mode);
+    int hp = !strcmp(ctm, "half_pixel");
+    if (!hp && strcmp(ctm, "output_half_pixel"))
+        return mk_err_set(c->err, MK_EINVAL, "%s: node %s: coordinate_transformation_mode %s",
+                          c->file, oname(n, 0), ctm);
+    int64_t oh = mk_onnx_attr_i(n, "output_height", 1), ow = mk_onnx_attr_i(n, "output_width", 1);
+    float scale = mk_onnx_attr_f(n, "spatial_scale", 1.0f);
+    mk_value *x = mil(c, in[0]), *r = x ? mil(c, in[1]) : NULL, *bi = r ? mil(c, in[2]) : NULL;
+    if (!bi) return fail(c);
+    if (oh < 1 || ow < 1 || oh > 4096 || ow > 4096)
+        return mk_err_set(c->err, MK_EINVAL, "%s: node %s: output size %lldx%lld out of range",
+                          c->file, oname(n, 0), (long long)oh, (long long)ow);
+    if (x->type.rank != 4 || r->type.rank != 2 || r->type.dims[1] != 4 || bi->type.rank != 1)
+        return mk_err_set(c->err, MK_EINVAL,
+                          "%s: node %s: needs X [N, C, H, W], rois [R, 4] and batch_indices [R]",
+                          c->file, oname(n, 0));
+    if (x->type.dtype != MK_DT_FP32 || r->type.dtype != MK_DT_FP32)
+        return mk_onnx_unsupported(c, n, "X and rois must be float");
+    int64_t B = x->type.dims[0], R = r->type.dims[0];
+    for (int i = 0; i < 4; i++)
+        if (x->type.dims[i] < 0) return mk_onnx_unsupported(c, n, "X needs a static shape");
+    if (R < 0) return mk_onnx_unsupported(c, n, "the roi count must be static");
+    int64_t g = roi_grid(n, in[1], scale, hp, oh, ow);
+    if (g < 1 || g > 64)
+        return mk_onnx_unsupported(c, n,
+                                   "sampling_ratio 0 (adaptive) with run-time rois or "
+                                   "rois whose grids differ has no MIL form");
+    int ios17 = mk_ir_ios_for_spec(c->p->spec_version) >= 17;
+    if (!ios17 && B != 1)
+        return mk_onnx_unsupported(c, n,
+                                   "a batch of %lld images needs iOS17 (crop_resize "
+                                   "box_indices); use --target ios17",
+                                   (long long)B);
+    /* boxes [x0, y0, x1, y1] in the padded image (CORNERS_WIDTH_FIRST) */
+    mk_value *st = fscalar(c, "roi_scale", scale);
+    mk_value *s = st ? mk_onnx_binary(c, MK_OP_MUL, r, st, NULL) : NULL;
+    mk_value *p0 = s ? cols2(c, s, 0) : NULL, *p1 = p0 ? cols2(c, s, 2) : NULL;
+    mk_value *sh = p1 ? fscalar(c, "roi_shift", hp ? 0.5f : -1.0f) : NULL;
+    if (!sh) return fail(c);
+    if (hp) { /* start and end - 0.5, + 1 for the padding */
+        mk_value *one = fscalar(c, "roi_pad_shift", 1.0f);
+        p0 = one ? mk_onnx_binary(c, MK_OP_SUB, p0, sh, NULL) : NULL;
+        p1 = p0 ? mk_onnx_binary(c, MK_OP_SUB, p1, sh, NULL) : NULL;
+        p0 = p1 ? mk_onnx_binary(c, MK_OP_ADD, p0, one, NULL) : NULL;
+        p1 = p0 ? mk_onnx_binary(c, MK_OP_ADD, p1, one, NULL) : NULL;
+    } else { /* size at least 1: end = start + max(end - start, 1); + 1 for the padding */
+        mk_value *one = fscalar(c, "roi_min_size", 1.0f);
+        mk_value *d = one ? mk_onnx_binary(c, MK_OP_SUB, p1, p0, NULL) : NULL;
+        d = d ? mk_onnx_binary(c, MK_OP_MAXIMUM, d, one, NULL) : NULL;
+        p0 = d ? mk_onnx_binary(c, MK_OP_SUB, p0, sh, NULL) : NULL;
+        p1 = p0 ? mk_onnx_binary(c, MK_OP_ADD, p0, d, NULL) : NULL;
+    }
+    mk_op *cc = p1 ? mk_onnx_op(c, MK_OP_CONCAT, "roi_boxes") : NULL;
+    if (!cc || !mk_onnx_in_mil(c, cc, "values", p0) || !mk_onnx_in_mil(c, cc, "values", p1) ||
+        !mk_onnx_in_i32(c, cc, "axis", 1))
+        return fail(c);
+    mk_value *boxes = mk_onnx_out(c, cc, NULL);
+    static const int32_t pads[4] = {1, 1, 1, 1};
+    mk_op *pp = boxes ? mk_onnx_op(c, MK_OP_PAD, "roi_edge") : NULL;
+    if (!pp || !mk_onnx_in_mil(c, pp, "x", x) || !mk_onnx_in_i32s(c, pp, "pad", 4, pads) ||
+        !mk_onnx_in_str(c, pp, "mode", "replicate"))
+        return fail(c);
+    mk_value *xp = mk_onnx_out(c, pp, NULL);
+    mk_op *cr = xp ? mk_onnx_op(c, MK_OP_CROP_RESIZE, "roi_samples") : NULL;
+    if (!cr || !mk_onnx_in_mil(c, cr, "x", xp)) return fail(c);
+    if (ios17) {
+        mk_value *ix = bi;
+        if (ix->type.dtype != MK_DT_INT32)
+            return mk_onnx_unsupported(c, n, "batch_indices must be integers");
+        if (!mk_onnx_in_mil(c, cr, "boxes", boxes) || !mk_onnx_in_mil(c, cr, "box_indices", ix))
+            return fail(c);
+    } else {
+        int64_t rd[5] = {R, 1, 4, 1, 1};
+        mk_value *roi = mk_onnx_reshape(c, boxes, 5, rd, NULL);
+        if (!roi || !mk_onnx_in_mil(c, cr, "roi", roi)) return fail(c);
+    }
+    if (!mk_onnx_in_i32(c, cr, "target_height", (int32_t)(oh * g)) ||
+        !mk_onnx_in_i32(c, cr, "target_width", (int32_t)(ow * g)) ||
+        !mk_onnx_in_bool(c, cr, "normalized_coordinates", 0) ||
+        !mk_onnx_in_f32(c, cr, "spatial_scale", 1.0f) ||
+        !mk_onnx_in_str(c, cr, "box_coordinate_mode", "CORNERS_WIDTH_FIRST") ||
+        !mk_onnx_in_str(c, cr, "sampling_mode", "OFFSET_CORNERS"))
+        return fail(c);
+    mk_value *smp = mk_onnx_out(c, cr, NULL);
+    if (smp && !ios17) {
+        int64_t d4[4] = {R, x->type.dims[1], oh * g, ow * g};
+        smp = mk_onnx_reshape(c, smp, 4, d4, NULL);
+    }
+    if (!smp) return fail(c);
+    if (g == 1) return done(c, out[0], smp);
+    int32_t ks[2] = {(int32_t)g, (int32_t)g}, zp[4] = {0, 0, 0, 0};
+    mk_op *ap = mk_onnx_op(c, MK_OP_AVG_POOL, oname(n, 0));
+    if (!ap || !mk_onnx_in_mil(c, ap, "x", smp) || !mk_onnx_in_i32s(c, ap, "kernel_sizes", 2, ks) ||
+        !mk_onnx_in_i32s(c, ap, "strides", 2, ks) || !mk_onnx_in_str(c, ap, "pad_type", "valid") ||
+        !mk_onnx_in_i32s(c, ap, "pad", 4, zp) || !mk_onnx_in_bool(c, ap, "ceil_mode", 0) ||
+        !mk_onnx_in_bool(c, ap, "exclude_padding_from_average", 0))
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, ap, NULL));
 }

@@ -395,6 +395,7 @@ OX_LOWER(mk_onnx_lower_constant_of_shape);
 OX_LOWER(mk_onnx_lower_range);
 OX_LOWER(mk_onnx_lower_non_zero);
 OX_LOWER(mk_onnx_lower_nms);
+OX_LOWER(mk_onnx_lower_roi_align);
 OX_LOWER(mk_onnx_lower_grid_sample);
 OX_WHY(mk_onnx_why_grid_sample);
 OX_LOWER(mk_onnx_lower_dft);

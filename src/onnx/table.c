@@ -123,6 +123,7 @@ static const ox_importer importers[] = {
     {"Relu", ANY, L(relu), NULL},
     {"Reshape", 5, 99, L(reshape), NULL},
     {"Resize", 10, 99, L(resize), W(resize)},
+    {"RoiAlign", 10, 99, L(roi_align), NULL},
     {"Round", 11, 99, L(round), NULL},
     {"STFT", 17, 99, L(stft), NULL},
     {"Scatter", 9, 10, L(scatter_elements), W(scatter)},

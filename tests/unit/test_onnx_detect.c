@@ -165,3 +165,137 @@ TEST(onnx_nms_refuses_run_time_thresholds)
     mk_ir_program_free(p);
     ob_free(&b);
 }
+
+/* ---- RoiAlign ---- */
+
+/* ONNX's bilinear read of one plane: 0 beyond one pixel outside, clamped to the edge inside. */
+static double roi_read(const float *pl, int H, int W, double y, double x)
+{
+    if (y < -1.0 || y > H || x < -1.0 || x > W) return 0;
+    if (y <= 0) y = 0;
+    if (x <= 0) x = 0;
+    int y0 = (int)y, x0 = (int)x, y1, x1;
+    if (y0 >= H - 1)
+        y1 = y0 = H - 1, y = y0;
+    else
+        y1 = y0 + 1;
+    if (x0 >= W - 1)
+        x1 = x0 = W - 1, x = x0;
+    else
+        x1 = x0 + 1;
+    double ly = y - y0, lx = x - x0;
+    return (1 - ly) * (1 - lx) * pl[y0 * W + x0] + (1 - ly) * lx * pl[y0 * W + x1] +
+           ly * (1 - lx) * pl[y1 * W + x0] + ly * lx * pl[y1 * W + x1];
+}
+
+enum { RB = 2, RC = 2, RH = 7, RW = 6, RR = 4, ROH = 3, ROW = 2 };
+
+static void roi_ref(const float *X, const float *rois, const int64_t *bidx, int hp, int sr,
+                    float scale, float *Y)
+{
+    for (int r = 0; r < RR; r++) {
+        double off = hp ? 0.5 : 0;
+        double x0 = rois[4 * r] * scale - off, y0 = rois[4 * r + 1] * scale - off;
+        double rw = rois[4 * r + 2] * scale - off - x0, rh = rois[4 * r + 3] * scale - off - y0;
+        if (!hp) rw = fmax(rw, 1), rh = fmax(rh, 1);
+        double bh = rh / ROH, bw = rw / ROW;
+        int gh = sr > 0 ? sr : (int)ceil(rh / ROH), gw = sr > 0 ? sr : (int)ceil(rw / ROW);
+        for (int ch = 0; ch < RC; ch++) {
+            const float *pl = X + ((size_t)bidx[r] * RC + (size_t)ch) * RH * RW;
+            for (int i = 0; i < ROH; i++)
+                for (int j = 0; j < ROW; j++) {
+                    double acc = 0;
+                    for (int a = 0; a < gh; a++)
+                        for (int b = 0; b < gw; b++)
+                            acc += roi_read(pl, RH, RW, y0 + i * bh + (a + 0.5) * bh / gh,
+                                            x0 + j * bw + (b + 0.5) * bw / gw);
+                    Y[((r * RC + ch) * ROH + i) * ROW + j] = (float)(acc / (gh * gw));
+                }
+        }
+    }
+}
+
+static void roi_case(mk_test_ctx *tc, uint32_t seed, int batch, int hp, int sr, int const_rois,
+                     mk_target target)
+{
+    float X[RB * RC * RH * RW], rois[RR * 4], want[RR * RC * ROH * ROW], got[RR * RC * ROH * ROW];
+    int64_t bidx[RR];
+    const float scale = 0.5f;
+    for (size_t i = 0; i < sizeof X / sizeof *X; i++) X[i] = (float)(rnd(&seed) * 2 - 1);
+    for (int r = 0; r < RR; r++) { /* image coordinates, some reaching past the edges */
+        double x = rnd(&seed) * 16 - 3, y = rnd(&seed) * 18 - 3;
+        double w = const_rois ? 4 : rnd(&seed) * 10, h = const_rois ? 6 : rnd(&seed) * 10;
+        rois[4 * r] = (float)x, rois[4 * r + 1] = (float)y;
+        rois[4 * r + 2] = (float)(x + w), rois[4 * r + 3] = (float)(y + h);
+        bidx[r] = batch > 1 ? (int64_t)(rng_next(&seed) % (uint32_t)batch) : 0;
+    }
+    roi_ref(X, rois, bidx, hp, sr, scale, want);
+    ob b;
+    ob_init(&b, 16);
+    int64_t xd[4] = {batch, RC, RH, RW}, rd[2] = {RR, 4}, bd = RR;
+    ob_input(&b, "X", 1, 4, xd);
+    if (const_rois) {
+        ob_init_f(&b, "rois", 2, rd, rois);
+        ob_init_i(&b, "bi", 1, &bd, bidx);
+    } else {
+        ob_input(&b, "rois", 1, 2, rd);
+        ob_init_i(&b, "bi", 1, &bd, bidx);
+    }
+    Onnx__NodeProto *n = ob_node(&b, "RoiAlign", "X,rois,bi", "Y");
+    ob_attr_s(&b, n, "coordinate_transformation_mode", hp ? "half_pixel" : "output_half_pixel");
+    ob_attr_i(&b, n, "output_height", ROH);
+    ob_attr_i(&b, n, "output_width", ROW);
+    ob_attr_i(&b, n, "sampling_ratio", sr);
+    ob_attr_f(&b, n, "spatial_scale", scale);
+    ob_output(&b, "Y");
+    mk_convert_options o;
+    memset(&o, 0, sizeof o);
+    o.target = target;
+    mk_program *p = imp(tc, &b, &o);
+    if (p) {
+        CHECK_EQ_INT(ob_count(p, MK_OP_CROP_RESIZE), 1);
+        const void *d[2] = {X, rois};
+        if (run1(tc, p, const_rois ? 1 : 2, d, got, sizeof got))
+            for (size_t i = 0; i < sizeof got / sizeof *got; i++)
+                CHECK_MSG(fabs(got[i] - want[i]) <= 1e-5 + 1e-4 * fabs(want[i]),
+                          "seed %u batch %d hp %d sr %d: Y[%zu] = %g, want %g", seed, batch, hp, sr,
+                          i, got[i], want[i]);
+    }
+    mk_ir_program_free(p);
+    ob_free(&b);
+}
+
+TEST(onnx_roi_align_matches_the_onnx_definition_on_random_rois)
+{
+    for (uint32_t seed = 1; seed <= 4; seed++)
+        for (int hp = 0; hp < 2; hp++) {
+            roi_case(tc, seed, 1, hp, 2, 0, MK_TARGET_DEFAULT);
+            roi_case(tc, seed, 1, hp, 1, 0, MK_TARGET_DEFAULT);
+            roi_case(tc, seed, 2, hp, 3, 0, MK_TARGET_IOS18);
+            roi_case(tc, seed, 2, hp, 0, 1, MK_TARGET_IOS18); /* adaptive grid, constant rois */
+        }
+}
+
+/* Forms without a MIL equivalent are refused with the reason. */
+TEST(onnx_roi_align_refuses_max_mode_and_adaptive_run_time_grids)
+{
+    for (int k = 0; k < 3; k++) {
+        ob b;
+        ob_init(&b, 16);
+        int64_t xd[4] = {k == 2 ? 2 : 1, 1, 4, 4}, rd[2] = {2, 4}, bd = 2, bv[2] = {0, 0};
+        ob_input(&b, "X", 1, 4, xd);
+        ob_input(&b, "rois", 1, 2, rd);
+        ob_init_i(&b, "bi", 1, &bd, bv);
+        Onnx__NodeProto *n = ob_node(&b, "RoiAlign", "X,rois,bi", "Y");
+        if (k == 0) ob_attr_s(&b, n, "mode", "max");
+        if (k != 1) ob_attr_i(&b, n, "sampling_ratio", 2);
+        ob_output(&b, "Y");
+        mk_program *p = NULL;
+        mk_err e;
+        CHECK(ob_import(&b, NULL, &p, &e) != MK_OK);
+        static const char *const why[3] = {"mode max", "adaptive", "needs iOS17"};
+        CHECK_MSG(strstr(e.msg, why[k]) != NULL, "case %d: %s", k, e.msg);
+        mk_ir_program_free(p);
+        ob_free(&b);
+    }
+}
