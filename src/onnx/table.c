@@ -43,6 +43,7 @@ static const ox_importer importers[] = {
     {"DFT", 17, 99, L(dft), NULL},
     {"DepthToSpace", ANY, L(depth_to_space), W(depth_to_space)},
     {"DequantizeLinear", 10, 99, L(dequantize_linear), W(quant)},
+    {"Det", 11, 99, L(det), NULL},
     {"Div", ANY, L(div), NULL},
     {"Dropout", ANY, L(identity), NULL},
     {"DynamicQuantizeLinear", 11, 99, L(dynamic_quantize_linear), NULL},
