@@ -403,6 +403,7 @@ OX_LOWER(mk_onnx_lower_reverse_sequence);
 OX_LOWER(mk_onnx_lower_unique);
 OX_LOWER(mk_onnx_lower_scan);
 OX_LOWER(mk_onnx_lower_det);
+OX_LOWER(mk_onnx_lower_bitshift);
 OX_LOWER(mk_onnx_lower_grid_sample);
 OX_WHY(mk_onnx_why_grid_sample);
 OX_LOWER(mk_onnx_lower_dft);

@@ -24,6 +24,7 @@ static const ox_importer importers[] = {
     {"Atanh", ANY, L(atanh), NULL},
     {"AveragePool", ANY, L(avg_pool), W(pool)},
     {"BatchNormalization", ANY, L(batch_norm), W(batch_norm)},
+    {"BitShift", 11, 99, L(bitshift), NULL},
     {"BlackmanWindow", 17, 99, L(blackman_window), NULL},
     {"Cast", ANY, L(cast), W(cast)},
     {"CastLike", 15, 99, L(cast_like), NULL},

@@ -80,3 +80,39 @@ TEST(onnx_det_refuses_large_matrices)
     mk_ir_program_free(p);
     ob_free(&b);
 }
+
+/* BitShift of uint8 / uint16 with shifts past the width: the type's wrap-around, by hand. */
+TEST(onnx_bitshift_wraps_like_the_unsigned_type)
+{
+    enum { N = 64 };
+    for (int w = 0; w < 2; w++)
+        for (int left = 0; left < 2; left++) {
+            int bits = w ? 16 : 8;
+            int32_t x[N], y[N], got[N];
+            uint32_t s = 9u + (uint32_t)(2 * w + left);
+            for (int i = 0; i < N; i++) {
+                s = s * 1664525u + 1013904223u;
+                x[i] = (int32_t)((s >> 8) & ((1u << bits) - 1));
+                y[i] = (int32_t)((s >> 4) % (uint32_t)(bits + 3));
+            }
+            ob b;
+            ob_init(&b, 11);
+            int64_t d = N;
+            ob_input(&b, "x", w ? 4 : 2, 1, &d);
+            ob_input(&b, "y", w ? 4 : 2, 1, &d);
+            Onnx__NodeProto *n = ob_node(&b, "BitShift", "x,y", "z");
+            ob_attr_s(&b, n, "direction", left ? "LEFT" : "RIGHT");
+            ob_output(&b, "z");
+            mk_program *p = imp(tc, &b, NULL);
+            const void *in[2] = {x, y};
+            if (p && run1(tc, p, 2, in, got, sizeof got))
+                for (int i = 0; i < N; i++) {
+                    uint32_t mask = (1u << bits) - 1, xv = (uint32_t)x[i];
+                    uint32_t want = y[i] >= bits ? 0 : left ? (xv << y[i]) & mask : xv >> y[i];
+                    CHECK_MSG((uint32_t)got[i] == want, "uint%d %s: %u by %d = %d, want %u", bits,
+                              left ? "left" : "right", xv, y[i], got[i], want);
+                }
+            mk_ir_program_free(p);
+            ob_free(&b);
+        }
+}
