@@ -1,9 +1,10 @@
 /* ONNX Loop. A loop whose trip count and condition fold to constants at convert time is
  * unrolled: the body is lowered once per iteration into the current block (outer-scope names
  * visible) and scan outputs are stacked along a new axis 0; unrolling is capped. Any other
- * loop without scan outputs, whose carried values keep one static type, becomes a MIL
- * while_loop. Not handled: run-time trip counts with scan outputs, sequence or optional loop
- * values, carried values that change shape, and infinite loops (neither M nor cond). */
+ * loop whose carried values keep one static type becomes a MIL while_loop, its scan outputs
+ * (static shapes) written to dynamic lists at the iteration number and gathered after. Not
+ * handled: sequence or optional loop values, carried values that change shape, and infinite
+ * loops (neither M nor cond). */
 #include <string.h>
 
 #include "onnx_int.h"
@@ -234,13 +235,71 @@ static mk_value *block_input(ox_ctx *c, mk_block *b, const char *op, char tag, i
     return NULL;
 }
 
+/* Scan outputs of a run-time loop: per scan value an empty dynamic list (make_list before the
+ * loop, its element shape from the lowered body) carried as an extra loop variable, and a
+ * list_write at the iteration number in the body; res gets the written lists. */
+static mk_status scan_lists(ox_ctx *c, const Onnx__NodeProto *n, mk_op *op, mk_block *cb,
+                            mk_block *bb, mk_value *it, mk_value **sv, int n_scan, mk_value **res,
+                            int *scalar_out)
+{
+    for (int j = 0; j < n_scan; j++) {
+        if (sv[j]->type.rank == 0) { /* a scalar travels as [1] */
+            int64_t one = 1;
+            mk_block *outer = c->blk;
+            c->blk = bb;
+            sv[j] = mk_onnx_reshape(c, sv[j], 1, &one, NULL);
+            c->blk = outer;
+            if (!sv[j]) return fail(c);
+            scalar_out[j] = 1;
+        }
+        const mk_type *et = &sv[j]->type;
+        const char *dt = et->dtype == MK_DT_FP32    ? "fp32"
+                         : et->dtype == MK_DT_INT32 ? "int32"
+                         : et->dtype == MK_DT_BOOL  ? "bool"
+                                                    : NULL;
+        if (!dt || !static_type(et) || et->rank >= MK_MAX_RANK)
+            return mk_onnx_unsupported(c, n,
+                                       "run-time trip count and a scan output that is "
+                                       "not a static fp32/int32/bool tensor");
+        mk_op *ml = mk_onnx_op(c, MK_OP_MAKE_LIST, "loop_scan_list");
+        if (!ml || !mk_onnx_in_i32(c, ml, "init_length", 0) ||
+            !mk_onnx_in_bool(c, ml, "dynamic_length", 1) || !mk_onnx_in_str(c, ml, "dtype", dt))
+            return fail(c);
+        for (int d = 0; d < et->rank; d++) {
+            int32_t dim = (int32_t)et->dims[d];
+            mk_value *dv = mk_ir_const_i32(c->p, c->blk, "loop_scan_dim", 1, &dim, 1);
+            if (!dv || !mk_onnx_in_mil(c, ml, "elem_shape", dv)) return fail(c);
+        }
+        mk_value *l0 = mk_onnx_out(c, ml, NULL);
+        if (!l0 || !mk_onnx_in_mil(c, op, "loop_vars", l0)) return fail(c);
+        mk_type lt = l0->type;
+        lt.dims[0] = MK_DIM_UNKNOWN;
+        int k = mk_ir_input(op, "loop_vars")->n_args - 1;
+        mk_value *lc = block_input(c, cb, op->name, 'c', k, &lt);
+        mk_value *lb = lc ? block_input(c, bb, op->name, 'b', k, &lt) : NULL;
+        if (!lb) return fail(c);
+        mk_block *outer = c->blk;
+        c->blk = bb;
+        mk_op *lw = mk_onnx_op(c, MK_OP_LIST_WRITE, NULL);
+        if (lw && mk_onnx_in_mil(c, lw, "ls", lb) && mk_onnx_in_mil(c, lw, "index", it) &&
+            mk_onnx_in_mil(c, lw, "value", sv[j]))
+            res[j] = mk_onnx_out(c, lw, NULL);
+        else
+            res[j] = NULL;
+        c->blk = outer;
+        if (!res[j]) return fail(c);
+    }
+    return MK_OK;
+}
+
 /* Run-time loop: while_loop over (i, cond, carried...). The cond block tests i < M and cond;
  * the body block lowers the ONNX body and returns (i + 1, cond_out, carried_out...). */
 static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__GraphProto *g,
-                            ox_val *m, ox_val *cond, ox_val **init, int n_car, ox_val **out)
+                            ox_val *m, ox_val *cond, ox_val **init, int n_car, ox_val **out,
+                            int n_scan)
 {
     int nv = 2 + n_car;
-    if (nv > 16) return mk_onnx_unsupported(c, n, "more than 14 carried values");
+    if (nv + n_scan > 16) return mk_onnx_unsupported(c, n, "more than 14 carried and scan values");
     mk_value *vars[16], *m_s = NULL;
     mk_type types[16];
     int32_t zero = 0;
@@ -333,18 +392,50 @@ static mk_status while_loop(ox_ctx *c, const Onnx__NodeProto *n, const Onnx__Gra
         }
         res[1 + i] = mv;
     }
+    mk_value *sv[16];
+    for (int j = 0; j < n_scan && st == MK_OK; j++) {
+        ox_val *v = body_out(c, g, 1 + n_car + j);
+        sv[j] = v && !v->poisoned ? local(c, mil(c, v), bb) : NULL;
+        if (!v || v->poisoned)
+            st = v ? MK_EUNSUPPORTED
+                   : mk_err_set(c->err, MK_EINVAL, "body output '%s' not produced",
+                                vname(g->output[1 + n_car + j]));
+        else if (!sv[j])
+            st = fail(c);
+    }
     close_scope(c, sc);
     c->blk = outer;
     if (st == MK_EUNSUPPORTED) return mk_onnx_unsupported(c, n, "the body holds unsupported nodes");
     if (st != MK_OK) return st;
-    if (!mk_ir_block_set_outputs(c->p, bb, nv, res)) return fail(c);
+    int sc_out[16] = {0};
+    if (n_scan && (st = scan_lists(c, n, op, cb, bb, bi[0], sv, n_scan, res + nv, sc_out)) != MK_OK)
+        return st;
+    if (!mk_ir_block_set_outputs(c->p, bb, nv + n_scan, res)) return fail(c);
     mk_value *ov[16];
-    for (int i = 0; i < nv; i++) {
+    for (int i = 0; i < nv + n_scan; i++) {
         const char *nm = i >= 2 ? oname(n, i - 2) : NULL;
         ov[i] = mk_onnx_out(c, op, nm);
         if (!ov[i]) return fail(c);
     }
     for (int k = 0; k < n_car; k++) mk_onnx_set(out[k], ov[2 + k]);
+    for (int j = 0; j < n_scan; j++) { /* the written elements: list_gather of 0 .. i-1 */
+        int32_t z = 0, one = 1;
+        mk_op *rg = mk_onnx_op(c, MK_OP_RANGE_1D, NULL);
+        if (!rg || !mk_onnx_in_mil(c, rg, "end", ov[0]) || !mk_onnx_in_i32(c, rg, "start", z) ||
+            !mk_onnx_in_i32(c, rg, "step", one))
+            return fail(c);
+        mk_value *ix = mk_onnx_out(c, rg, NULL);
+        const char *nm = oname(n, n_car + j);
+        mk_op *lg = ix ? mk_onnx_op(c, MK_OP_LIST_GATHER, sc_out[j] ? NULL : nm) : NULL;
+        if (!lg || !mk_onnx_in_mil(c, lg, "ls", ov[nv + j]) ||
+            !mk_onnx_in_mil(c, lg, "indices", ix))
+            return fail(c);
+        mk_value *sg = mk_onnx_out(c, lg, NULL);
+        int64_t m1 = -1;
+        if (sg && sc_out[j]) sg = mk_onnx_reshape(c, sg, 1, &m1, nm);
+        if (!sg) return fail(c);
+        mk_onnx_set(out[n_car + j], sg);
+    }
     return MK_OK;
 }
 
@@ -369,14 +460,6 @@ OX_LOWER(mk_onnx_lower_loop)
         int again;
         mk_status st = unroll(c, n, g, trip, c0, cond != NULL, in + 2, n_car, out, n_scan, &again);
         if (st != MK_OK || !again) return st;
-        if (n_scan)
-            return mk_onnx_unsupported(c, n,
-                                       "condition computed at run time inside the body,"
-                                       " with scan outputs");
-    } else if (n_scan) {
-        return mk_onnx_unsupported(c, n,
-                                   "Loop with run-time trip count or condition and scan"
-                                   " outputs");
     }
-    return while_loop(c, n, g, m, cond, in + 2, n_car, out);
+    return while_loop(c, n, g, m, cond, in + 2, n_car, out, n_scan);
 }
