@@ -118,6 +118,23 @@ static int inv_upper(const double *l, size_t n, double *u, double *tmp)
  * not free) */
 #define DAMP 0.01
 
+/* the weight nvec / (nvec + 0.3 b) a chunk of b columns deserves against its diagonal mean */
+static double shrink(const mk_cmp_gram *g, size_t b)
+{
+    return (double)g->nvec / ((double)g->nvec + 0.3 * (double)b);
+}
+
+/* below: a damping beyond 4x the mean, as good as plain rounding, done as such */
+#define MIN_SHRINK 0.2
+
+int mk_cmp_gram_useful(const mk_cmp_gram *g)
+{
+    size_t a;
+    for (int c = 0; g && g->h && c < g->nch; c++)
+        if (shrink(g, mk_cmp_gram_span(g->d, g->nch, c, &a)) > MIN_SHRINK) return 1;
+    return 0;
+}
+
 int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t rows, mk_cmp_qfn fn,
                 void *ctx)
 {
@@ -137,10 +154,10 @@ int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t 
         double mean = 0;
         for (size_t i = 0; i < b; i++) mean += hc[i * b + i] / (double)b;
         int have = mean > 0 && isfinite(mean);
-        /* few vectors for the columns: the Gram matrix is shrunk toward its diagonal mean by
-         * the weight nvec / (nvec + 0.3 b) it deserves (2 vectors for 256 columns: almost
-         * plain rounding) */
-        double sh = (double)g->nvec / ((double)g->nvec + 0.3 * (double)b);
+        /* few vectors for the columns: the Gram matrix is shrunk toward its diagonal mean
+         * (2 vectors for 256 columns: plain rounding) */
+        double sh = shrink(g, b);
+        have &= sh > MIN_SHRINK;
         for (double damp = DAMP + (sh > 0 ? (1 - sh) / sh : 1e6); have; damp *= 10) {
             memcpy(h, hc, b * b * sizeof(double));
             for (size_t i = 0; i < b; i++) h[i * b + i] += damp * mean;

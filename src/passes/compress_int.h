@@ -88,6 +88,8 @@ typedef void (*mk_cmp_qfn)(void *ctx, const double *m, size_t rows, size_t d, si
  * columns of its chunk; m ends holding the rounded values. 0 when out of memory. */
 int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t rows, mk_cmp_qfn fn,
                 void *ctx);
+/* whether g has calibration vectors enough for compensation to matter in some chunk */
+int mk_cmp_gram_useful(const mk_cmp_gram *g);
 /* sum over rows of (w - wq) H (w - wq)^T within g's chunks (the output error it causes) */
 double mk_cmp_gram_err(const mk_cmp_gram *g, const double *w, const double *wq, size_t rows);
 

@@ -266,8 +266,9 @@ mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
     l.rmin = o->zero_point ? l.qmin : -l.qmax;
     size_t rows, d;
     int ok = 1;
-    if (c->g && o->granularity != 1 && mk_cmp_rows(c->w, c->out_ax, c->in_ax, &rows, &d, &l.tr) &&
-        (size_t)pd[c->out_ax] == rows && np % rows == 0) {
+    if (mk_cmp_gram_useful(c->g) && o->granularity != 1 &&
+        mk_cmp_rows(c->w, c->out_ax, c->in_ax, &rows, &d, &l.tr) && (size_t)pd[c->out_ax] == rows &&
+        np % rows == 0) {
         l.rows = rows, l.nblk = np / rows, l.bc = d / l.nblk;
         ok = compensated(c, &l, d);
     } else {

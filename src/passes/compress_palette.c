@@ -459,7 +459,8 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
     uint8_t *idx = mk_malloc(al, c->n);
     near *nt = mk_malloc(al, sizeof *nt);
     size_t rows_, d_;
-    int tr_, comp = c->g && mk_cmp_rows(c->w, c->out_ax, c->in_ax, &rows_, &d_, &tr_);
+    int tr_, comp = mk_cmp_gram_useful(c->g) &&
+                    mk_cmp_rows(c->w, c->out_ax, c->in_ax, &rows_, &d_, &tr_);
     float *all = comp ? mk_malloc(al, groups * (size_t)K * sizeof(float)) : NULL;
     int ok = vals && idx && nt && (!ilen || (wts && wm2)) && (!comp || all);
     if (ok && ilen) { /* relative to the mean, plus a floor (few samples, dead inputs) */
