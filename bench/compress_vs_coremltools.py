@@ -17,6 +17,7 @@ Usage: PYTHONPATH=/work/ct /usr/bin/python3 bench/compress_vs_coremltools.py [--
   --fresh N: cosine = worst over seeded inputs 1..N (default 1); PKG:SAMPLES.npz: milkit also
   gets -i SAMPLES.npz (its calibration) and the cosine on SAMPLES.npz is printed too.
 """
+import json
 import os
 import re
 import resource
@@ -65,8 +66,8 @@ def worst_cos(milkit, pkg, ref, extra=None):
 
 
 def ct_fp32_weights(ctp):
-    """names of the float constants of rank >= 2 and 2048+ elements coremltools left as they
-    were (its skipped weights)"""
+    """(name, elements) of the float constants of rank >= 2 and 2048+ elements coremltools
+    left as they were (its skipped weights)"""
     spec = ct.models.MLModel(ctp, skip_model_load=True).get_spec()
     names = []
     for f in spec.mlProgram.functions.values():
@@ -80,8 +81,32 @@ def ct_fp32_weights(ctp):
                 for d in dims:
                     n *= d
                 if t.dataType in (10, 11) and len(dims) >= 2 and n >= 2048:
-                    names.append(op.outputs[0].name)
+                    names.append((op.outputs[0].name, n))
     return names
+
+
+def same_weights(milkit, pkg, kept, args, tmp):
+    """milkit's names for coremltools' kept weights: by name, else (coremltools' pipeline
+    renames the weights it rewrites, e.g. matmul into linear) an unclaimed milkit weight with
+    the same element count"""
+    out = os.path.join(tmp, "names.mlpackage")
+    r = subprocess.run([milkit, "compress", pkg, "-o", out] + args + ["--json"],
+                       capture_output=True, text=True)
+    try:
+        layers = [(x["weight"], x["elements"]) for x in json.loads(r.stdout)["layers"]]
+    except (ValueError, KeyError):
+        layers = []
+    shutil.rmtree(out, ignore_errors=True)
+    names = {n for n, _ in layers}
+    skip = [n for n, _ in kept if n in names]
+    for n, cnt in kept:
+        if n in names:
+            continue
+        for m, mc in layers:
+            if mc == cnt and m not in skip:
+                skip.append(m)
+                break
+    return skip
 
 
 def run_milkit(milkit, pkg, mkp, args):
@@ -142,6 +167,7 @@ def main():
                     print("  coremltools failed on %s %s: %s" % (name, label, str(exc)[:120]))
                 runs = [(label, [])]
                 if skip and label != "palettize 8":
+                    skip = same_weights(milkit, pkg, skip, args + ivs, tmp)
                     runs.append(("  same weights (%d kept)" % len(skip),
                                  sum([["--skip", w] for w in skip], [])))
                 for lab, extra in runs:

@@ -81,16 +81,19 @@ size_t mk_cmp_gram_span(size_t d, int nch, int c, size_t *a);
 int mk_cmp_gram_init(mk_cmp_gram *g, size_t d); /* zeros; 0 when out of memory */
 void mk_cmp_gram_free(mk_cmp_gram *g);
 void mk_cmp_gram_add(mk_cmp_gram *g, const double *v); /* v: d values */
-/* q[r] = the rounded value of column j of m (rows x d, row-major, current values; the callback
- * may read columns after j, e.g. for a block's scale at its first column) */
+/* q[r] = the rounded value of column j of m (rows x d, column-major: (r, j) at j * rows + r;
+ * current values; the callback may read columns after j, e.g. for a block's scale at its first
+ * column) */
 typedef void (*mk_cmp_qfn)(void *ctx, const double *m, size_t rows, size_t d, size_t j, double *q);
-/* Rounds m (rows x g->d) column by column with fn, pushing each column's error onto the later
- * columns of its chunk; m ends holding the rounded values. 0 when out of memory. */
+/* Rounds m (rows x g->d, column-major) column by column with fn, pushing each column's error
+ * onto the later columns of its chunk; m ends holding the rounded values. 0 when out of
+ * memory. */
 int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t rows, mk_cmp_qfn fn,
                 void *ctx);
-/* whether g has calibration vectors enough for compensation to matter in some chunk */
+/* whether g has calibration vectors enough for compensation to matter */
 int mk_cmp_gram_useful(const mk_cmp_gram *g);
-/* sum over rows of (w - wq) H (w - wq)^T within g's chunks (the output error it causes) */
+/* sum over rows of (w - wq) H (w - wq)^T within g's chunks (the output error it causes); w and
+ * wq row-major rows x d */
 double mk_cmp_gram_err(const mk_cmp_gram *g, const double *w, const double *wq, size_t rows);
 
 /* A weight site the driver (src/api/compress.c) found: the op using the weight, the weight,

@@ -119,6 +119,7 @@ typedef struct lq {
     unsigned char *sc;
     int32_t *zp, *q;
     const double *hd; /* compensated: the Gram diagonal per column, weighting the clip search */
+    double *buf;      /* compensated: one row's block */
     size_t rows, nblk, bc;
     int tr;
     double qmin, qmax, rmin;
@@ -179,10 +180,13 @@ static void lin_round(void *ctx, const double *m, size_t rows, size_t d, size_t 
     size_t b = j / l->bc;
     for (size_t r = 0; r < rows; r++) {
         size_t pj = pidx(l, r, b), i = l->tr ? j * rows + r : r * d + j;
-        if (j % l->bc == 0) block_scale(l, m + r * d + j, l->hd ? l->hd + j : NULL, l->bc, pj);
+        if (j % l->bc == 0) {
+            for (size_t k = 0; k < l->bc; k++) l->buf[k] = m[(j + k) * rows + r];
+            block_scale(l, l->buf, l->hd ? l->hd + j : NULL, l->bc, pj);
+        }
         float s = l->c->w->type.dtype == MK_DT_FP16 ? mk_f16_to_f32(((const uint16_t *)l->sc)[pj])
                                                     : ((const float *)l->sc)[pj];
-        q[r] = round_to(l, m[r * d + j], s, l->zp[pj], &l->q[i]);
+        q[r] = round_to(l, m[j * rows + r], s, l->zp[pj], &l->q[i]);
     }
 }
 
@@ -193,7 +197,9 @@ static int compensated(mk_cw *c, lq *l, size_t d)
     size_t rows = l->rows, nb, hb = d * sizeof(double);
     if (!mk_mul_size(rows * d, sizeof(double), &nb)) return 0;
     double *m = mk_malloc(c->p->alloc, nb), *hd = mk_malloc(c->p->alloc, hb);
-    int ok = m && hd;
+    double *buf = mk_malloc(c->p->alloc, l->bc * sizeof(double));
+    int ok = m && hd && buf;
+    l->buf = buf;
     if (ok) {
         size_t a, off = 0;
         for (int k = 0; k < c->g->nch; k++) {
@@ -210,17 +216,18 @@ static int compensated(mk_cw *c, lq *l, size_t d)
         for (size_t r = 0; r < rows; r++)
             for (size_t j = 0; j < d; j++) {
                 double x = mk_const_get_f64(c->w, l->tr ? j * rows + r : r * d + j);
-                m[r * d + j] = isfinite(x) ? x : 0;
+                m[j * rows + r] = isfinite(x) ? x : 0;
             }
         ok = mk_cmp_gptq(c->p->alloc, c->g, m, rows, lin_round, l);
     }
     for (size_t r = 0; ok && r < rows; r++)
         for (size_t j = 0; j < d; j++) {
             size_t i = l->tr ? j * rows + r : r * d + j;
-            mk_cmp_acc(c, i, mk_const_get_f64(c->w, i), (float)m[r * d + j]);
+            mk_cmp_acc(c, i, mk_const_get_f64(c->w, i), (float)m[j * rows + r]);
         }
     mk_free(c->p->alloc, m, nb);
     mk_free(c->p->alloc, hd, hb);
+    mk_free(c->p->alloc, buf, l->bc * sizeof(double));
     return ok;
 }
 
@@ -250,19 +257,13 @@ mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
         mk_free(c->p->alloc, v, bn * sizeof(double));
         return MK_OOM(e), NULL;
     }
-    lq l = {c,
-            sc,
-            zp,
-            q,
-            NULL,
-            0,
-            0,
-            0,
-            0,
-            -(double)(1 << (bits - 1)),
-            (double)((1 << (bits - 1)) - 1),
-            0,
-            o->zero_point};
+    lq l = {.c = c,
+            .sc = sc,
+            .zp = zp,
+            .q = q,
+            .qmin = -(double)(1 << (bits - 1)),
+            .qmax = (double)((1 << (bits - 1)) - 1),
+            .asym = o->zero_point};
     l.rmin = o->zero_point ? l.qmin : -l.qmax;
     size_t rows, d;
     int ok = 1;

@@ -399,9 +399,10 @@ typedef struct palq {
 static void pal_round(void *ctx, const double *m, size_t rows, size_t d, size_t j, double *q)
 {
     const palq *p = ctx;
+    (void)d;
     for (size_t r = 0; r < rows; r++) {
         const float *L = p->lut + r / p->gch * (size_t)p->K;
-        q[r] = L[nearest(L, p->K, m[r * d + j])];
+        q[r] = L[nearest(L, p->K, m[j * rows + r])];
     }
 }
 
@@ -418,7 +419,7 @@ static int assign_gptq(mk_cw *c, const float *lut, int K, size_t gch, uint8_t *i
     for (size_t r = 0; r < rows; r++)
         for (size_t j = 0; j < d; j++) {
             float v = wval(c, tr ? j * rows + r : r * d + j);
-            m[r * d + j] = isfinite(v) ? v : 0;
+            m[j * rows + r] = isfinite(v) ? v : 0;
         }
     palq pq = {lut, K, gch};
     int ok = mk_cmp_gptq(c->p->alloc, c->g, m, rows, pal_round, &pq);
@@ -427,7 +428,7 @@ static int assign_gptq(mk_cw *c, const float *lut, int K, size_t gch, uint8_t *i
         for (size_t j = 0; j < d; j++) {
             size_t i = tr ? j * rows + r : r * d + j;
             float v = wval(c, i);
-            int q = isfinite(v) ? nearest(L, K, m[r * d + j]) : v > 0 ? K - 1 : 0;
+            int q = isfinite(v) ? nearest(L, K, m[j * rows + r]) : v > 0 ? K - 1 : 0;
             idx[i] = (uint8_t)q;
             mk_cmp_acc(c, i, v, L[q]);
         }
