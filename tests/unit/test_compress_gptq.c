@@ -159,7 +159,9 @@ TEST(compress_gptq_lower_error_and_runs_as_dense)
         float *pr = recc, *qr = recn;
         const mk_compress_options *op = &o;
         REQUIRE(mk_cmp_sites(pc, &o, &sc, &nc, &rc, &e) == MK_OK && nc == 1);
+        mk_test_owned(sc); /* fault runs: the test's own (test.h) */
         REQUIRE(mk_cmp_sites(pn, &o, &sn, &nn, &rn, &e) == MK_OK && nn == 1);
+        mk_test_owned(sn);
         size_t nw = sc[0].n;
         memcpy(w0, sc[0].w->cst->data, nw * sizeof(float));
         CHECK_MSG(mk_cmp_calibrate(pc, &o, sc, 1, runs, 2, 1, &e) == MK_OK && sc[0].g.h,
@@ -169,6 +171,7 @@ TEST(compress_gptq_lower_error_and_runs_as_dense)
                       mk_cmp_apply(pn, sn, 1, &op, &qr, &rn, &e) == MK_OK &&
                       mk_cmp_finish_program(pn, &rn, &e) == MK_OK,
                   "%s: %s", gc->what, e.msg);
+        mk_test_owned(rc.layers), mk_test_owned(rn.layers);
         CHECK(rc.n == 1 && rn.n == 1 && rc.layers[0].bytes_after == rn.layers[0].bytes_after);
         /* the Gram-weighted error, in the rows x d view */
         size_t rows = 0, d = 0;
