@@ -241,6 +241,9 @@ typedef struct mk_compress_options {
      * by its input channel's mean square (NULL: unweighted) */
     const mk_tensor_list *calib;
     int n_calib;
+    /* palettes of 4 bits or fewer and int4 per channel/block round with error compensation on
+     * the layer's input Gram matrix (from calib, else seeded inputs); this rounds to nearest */
+    int nearest;
 } mk_compress_options;
 typedef struct mk_compress_layer {
     char name[128], op[32], mode[160];

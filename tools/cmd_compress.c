@@ -24,6 +24,10 @@ static const char usage[] =
     "  --group N         palettize: one LUT per N output channels (iOS18)\n"
     "  --zero-point      linear: asymmetric, with an offset\n"
     "  --uniform         palettize: evenly spaced entries instead of k-means\n"
+    "  --nearest         plain rounding to the nearest entry/step; without it palettes of 4\n"
+    "                    bits or fewer and int4 per channel/block compensate each column's\n"
+    "                    rounding error on the layer input's Gram matrix (-i samples, else\n"
+    "                    seeded inputs)\n"
     "which weights (linear, matmul, conv, conv_transpose, lstm/gru/rnn):\n"
     "  --min-elements N  leave weights smaller than N alone (default 2048)\n"
     "  --skip NAME       leave this weight (or op) alone; repeatable\n"
@@ -181,6 +185,8 @@ int mk_cmd_compress(int argc, char **argv)
             o.zero_point = 1;
         } else if (!strcmp(a, "--uniform")) {
             o.uniform = 1;
+        } else if (!strcmp(a, "--nearest")) {
+            o.nearest = 1;
         } else if ((v = cli_opt(argc, argv, &i, "--max-error", &miss))) {
             char *end = NULL;
             if (!strncmp(v, "cos=", 4) && (d = strtod(v + 4, &end)) > 0 && d < 1 && !*end)

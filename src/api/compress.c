@@ -10,6 +10,7 @@
 
 #include "base/base.h"
 #include "passes/compress_int.h"
+#include "api_int.h"
 #include "passes/passes_int.h"
 
 typedef struct site {
@@ -216,7 +217,8 @@ static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_sit
                 cap = nc;
             }
             mk_cmp_site *c = &(*s)[(*ns)++];
-            c->op = op, c->w = w, c->n = n, c->m2 = NULL, c->m2n = 0;
+            memset(c, 0, sizeof *c);
+            c->op = op, c->w = w, c->n = n;
             c->out_ax = sites[k].out_ax, c->in_ax = sites[k].in_ax;
             if (op->kind == MK_OP_MATMUL) { /* y [.., K, N], or [.., N, K] when transposed */
                 mk_value *ty = mk_ir_arg(op, "transpose_y");
@@ -280,6 +282,7 @@ mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
         mk_cw *c = &cw[i];
         c->p = p, c->w = s[i].w, c->out_ax = s[i].out_ax, c->in_ax = s[i].in_ax, c->ios = ios;
         c->n = s[i].n, c->rec = rec ? rec[i] : NULL, c->m2 = s[i].m2;
+        c->g = s[i].g.h ? &s[i].g : NULL;
         if (o[i] && o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_prep(c, o[i])) st = MK_OOM(e);
     }
     if (!st && !palettes(p, cw, o, ns)) st = MK_OOM(e);
@@ -345,8 +348,20 @@ mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_r
     mk_cmp_site *s = NULL;
     int ns = 0;
     if ((st = mk_cmp_sites(p, o, &s, &ns, r, e))) return st;
-    if (o->calib && o->n_calib > 0 && o->mode == MK_CMP_PALETTE && !o->uniform &&
-        (st = mk_cmp_calibrate(p, o, s, ns, o->calib, o->n_calib, e))) {
+    /* calibration: given samples weight the palettes' k-means; modes of 4 bits or fewer also
+     * round with error compensation, on seeded inputs when there are no samples */
+    int gram = mk_cmp_wants_gram(o) && ns > 0;
+    mk_tensor_list seeded[2];
+    memset(seeded, 0, sizeof seeded);
+    const mk_tensor_list *cal = o->calib && o->n_calib > 0 ? o->calib : NULL;
+    int ncal = cal ? o->n_calib : 0;
+    if (gram && !cal && !(st = mk_calib_seeded(p, 2, seeded, e))) cal = seeded, ncal = 2;
+    if (!st && cal && (gram || (o->mode == MK_CMP_PALETTE && !o->uniform)))
+        st = mk_cmp_calibrate(p, o, s, ns, cal, ncal, gram, e);
+    for (int i = 0; !st && cal == seeded && i < ns; i++) /* k-means weights: samples only */
+        if (s[i].m2) mk_free(NULL, s[i].m2, s[i].m2n * sizeof(double)), s[i].m2 = NULL;
+    for (int k = 0; k < 2; k++) mk_tensor_list_free(&seeded[k]);
+    if (st) {
         mk_cmp_sites_free(s, ns);
         mk_compress_report_free(r);
         return st;

@@ -10,6 +10,16 @@
 #include "ir/ir.h"
 #include "milkit.h"
 
+/* Gram matrix of a weight's input columns (the weight viewed as rows x d, mk_cmp_rows): the
+ * sum of x x^T over calibration vectors x, kept in nch chunks of consecutive columns (chunk c:
+ * mk_cmp_gram_span), each dense b x b, one after the other in h (nh doubles). */
+#define MK_GRAM_CHUNK 256
+typedef struct mk_cmp_gram {
+    size_t d, nh, nvec;
+    int nch;
+    double *h;
+} mk_cmp_gram;
+
 /* A constant float weight and its layout: out_ax is the output-channel axis, in_ax the input
  * axis (blocks run along it). */
 typedef struct mk_cw {
@@ -17,12 +27,13 @@ typedef struct mk_cw {
     mk_value *w;
     int out_ax, in_ax, ios;
     size_t n;
-    float *rec;       /* if set, the n decompressed values (filled by the compressor) */
-    const double *m2; /* if set, per index along in_ax: the weight of an element's squared
-                         error in the palettes' k-means (its activation's mean square) */
-    double d2, w2;    /* sum (w - w')^2 and sum w^2 over finite w (filled by the compressor) */
-    size_t bytes;     /* compressed parameter bytes (filled by the compressor) */
-    char note[96];    /* a fallback taken (smaller block/group), "" if none */
+    float *rec;           /* if set, the n decompressed values (filled by the compressor) */
+    const double *m2;     /* if set, per index along in_ax: the weight of an element's squared
+                             error in the palettes' k-means (its activation's mean square) */
+    const mk_cmp_gram *g; /* if set, error-compensating rounding (compress_gptq.c) */
+    double d2, w2;        /* sum (w - w')^2 and sum w^2 over finite w (filled by the compressor) */
+    size_t bytes;         /* compressed parameter bytes (filled by the compressor) */
+    char note[96];        /* a fallback taken (smaller block/group), "" if none */
     /* palettization, between its three steps */
     int64_t pd[MK_MAX_RANK];
     unsigned char *lutb, *ib;
@@ -61,6 +72,30 @@ int mk_cmp_kmeans1d(const mk_allocator *al, const double *x, const double *cnt, 
                     const uint32_t *grp, double *cent);
 mk_value *mk_cmp_sparse(mk_cw *c, const mk_compress_options *o, mk_err *e);
 
+/* Error-compensating rounding (compress_gptq.c). The weight w as rows x d: element (r, j) at
+ * r * d + j (tr 0: out_ax 0, in_ax 1, any rank) or j * rows + r (tr 1: rank 2, out_ax 1,
+ * in_ax 0); 0 for other layouts. */
+int mk_cmp_rows(const mk_value *w, int out_ax, int in_ax, size_t *rows, size_t *d, int *tr);
+/* chunk c of nch over d columns: returns its length, *a its first column */
+size_t mk_cmp_gram_span(size_t d, int nch, int c, size_t *a);
+int mk_cmp_gram_init(mk_cmp_gram *g, size_t d); /* zeros; 0 when out of memory */
+void mk_cmp_gram_free(mk_cmp_gram *g);
+void mk_cmp_gram_add(mk_cmp_gram *g, const double *v); /* v: d values */
+/* q[r] = the rounded value of column j of m (rows x d, column-major: (r, j) at j * rows + r;
+ * current values; the callback may read columns after j, e.g. for a block's scale at its first
+ * column) */
+typedef void (*mk_cmp_qfn)(void *ctx, const double *m, size_t rows, size_t d, size_t j, double *q);
+/* Rounds m (rows x g->d, column-major) column by column with fn, pushing each column's error
+ * onto the later columns of its chunk; m ends holding the rounded values. 0 when out of
+ * memory. */
+int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t rows, mk_cmp_qfn fn,
+                void *ctx);
+/* whether g has calibration vectors enough for compensation to matter */
+int mk_cmp_gram_useful(const mk_cmp_gram *g);
+/* sum over rows of (w - wq) H (w - wq)^T within g's chunks (the output error it causes); w and
+ * wq row-major rows x d */
+double mk_cmp_gram_err(const mk_cmp_gram *g, const double *w, const double *wq, size_t rows);
+
 /* A weight site the driver (src/api/compress.c) found: the op using the weight, the weight,
  * its element count and axes. */
 typedef struct mk_cmp_site {
@@ -70,6 +105,7 @@ typedef struct mk_cmp_site {
     size_t n;
     double *m2; /* mk_cmp_calibrate: mean square of the input activation per in_ax index */
     size_t m2n;
+    mk_cmp_gram g; /* mk_cmp_calibrate with gram: the input's Gram matrix (g.h NULL: none) */
 } mk_cmp_site;
 /* The compressible sites of p's main block for o's selection (min_elements, skip,
  * embedding); the weights a mode could take but o leaves go to r->kept. Resets r. */
@@ -81,10 +117,18 @@ void mk_cmp_sites_free(mk_cmp_site *s, int n);
 mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
                        const mk_compress_options *const *o, float *const *rec,
                        mk_compress_report *r, mk_err *e);
-/* Sets s[i].m2 (when the site's activation is known: linear, matmul, ungrouped conv) from
- * runs of p on the n_runs input lists; s are p's sites for o. */
+/* Sets s[i].m2 (when the site's activation is known: linear, matmul, ungrouped conv) and, with
+ * gram, s[i].g (where mk_cmp_rows takes the weight) from runs of p on the n_runs input lists;
+ * s are p's sites for o. */
 mk_status mk_cmp_calibrate(const mk_program *p, const mk_compress_options *o, mk_cmp_site *s,
-                           int ns, const mk_tensor_list *runs, int n_runs, mk_err *e);
+                           int ns, const mk_tensor_list *runs, int n_runs, int gram, mk_err *e);
+/* whether o's mode rounds with error compensation (4 bits or fewer; linear per channel or
+ * per block), so that mk_compress calibrates for it (on seeded inputs when o has none) */
+static inline int mk_cmp_wants_gram(const mk_compress_options *o)
+{
+    return !o->nearest && ((o->mode == MK_CMP_PALETTE && o->bits <= 4) ||
+                           (o->mode == MK_CMP_LINEAR && o->bits == 4 && o->granularity != 1));
+}
 void mk_cmp_calib_free(mk_cmp_site *s, int ns);
 /* dce, verify, constant bytes after. */
 mk_status mk_cmp_finish_program(mk_program *p, mk_compress_report *r, mk_err *e);

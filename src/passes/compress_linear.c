@@ -113,6 +113,124 @@ static inline double rne(double x)
     return (x + 6755399441055744.0) - 6755399441055744.0;
 }
 
+/* one weight's rounding: scales (stored in the weight's dtype), zero points, integers */
+typedef struct lq {
+    mk_cw *c;
+    unsigned char *sc;
+    int32_t *zp, *q;
+    const double *hd; /* compensated: the Gram diagonal per column, weighting the clip search */
+    double *buf;      /* compensated: one row's block */
+    size_t rows, nblk, bc;
+    int tr;
+    double qmin, qmax, rmin;
+    int asym;
+} lq;
+
+/* the range is clipped to the fraction (1 - k/40) of its extremes that gives the smallest
+ * (weighted by wt when set) squared error over the block v[0..n) (outliers cost less than a
+ * coarse step everywhere); the scale goes to parameter j (its stored value returned) */
+static float block_scale(const lq *l, const double *v, const double *wt, size_t n, size_t j)
+{
+    enum { NA = 16 };
+    double lo = 0, hi = 0, best = INFINITY, bsv = 1, bz = 0;
+    for (size_t k = 0; k < n; k++) {
+        double x = v[k];
+        if (!isfinite(x)) continue;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+    }
+    for (int k = 0; k < NA; k++) {
+        double sv, z, sse = 0;
+        scale_for(lo, hi, 1 - k / 40.0, l->qmin, l->qmax, l->asym, &sv, &z);
+        double inv = 1 / sv;
+        for (size_t i = 0; i < n; i++) {
+            double x = v[i];
+            if (!isfinite(x)) continue;
+            double r = rne(x * inv) + z;
+            r = r < l->rmin ? l->rmin : r > l->qmax ? l->qmax : r;
+            double dd = (r - z) * sv - x;
+            sse += wt ? wt[i] * dd * dd : dd * dd;
+        }
+        if (sse < best) best = sse, bsv = sv, bz = z;
+    }
+    float sj = mk_cmp_store(l->c, l->sc, j, bsv);
+    if (sj == 0 || !isfinite(sj)) sj = mk_cmp_store(l->c, l->sc, j, 1);
+    l->zp[j] = (int32_t)bz;
+    return sj;
+}
+
+/* x rounded with scale s and zero point z: the integer into *qi, the value returned */
+static double round_to(const lq *l, double x, float s, int32_t z, int32_t *qi)
+{
+    double y = x / s + z;
+    double r = isfinite(y) ? nearbyint(y) : y > 0 ? l->qmax : l->qmin;
+    r = r < l->rmin ? l->rmin : r > l->qmax ? l->qmax : r;
+    *qi = (int32_t)r;
+    return (r - z) * s;
+}
+
+static size_t pidx(const lq *l, size_t r, size_t b)
+{
+    return l->tr ? b * l->rows + r : r * l->nblk + b;
+}
+
+static void lin_round(void *ctx, const double *m, size_t rows, size_t d, size_t j, double *q)
+{
+    lq *l = ctx;
+    size_t b = j / l->bc;
+    for (size_t r = 0; r < rows; r++) {
+        size_t pj = pidx(l, r, b), i = l->tr ? j * rows + r : r * d + j;
+        if (j % l->bc == 0) {
+            for (size_t k = 0; k < l->bc; k++) l->buf[k] = m[(j + k) * rows + r];
+            block_scale(l, l->buf, l->hd ? l->hd + j : NULL, l->bc, pj);
+        }
+        float s = l->c->w->type.dtype == MK_DT_FP16 ? mk_f16_to_f32(((const uint16_t *)l->sc)[pj])
+                                                    : ((const float *)l->sc)[pj];
+        q[r] = round_to(l, m[j * rows + r], s, l->zp[pj], &l->q[i]);
+    }
+}
+
+/* the blocks rounded column by column with error compensation (mk_cmp_gptq), each block's
+ * scale chosen when its first column comes; 0 when out of memory */
+static int compensated(mk_cw *c, lq *l, size_t d)
+{
+    size_t rows = l->rows, nb, hb = d * sizeof(double);
+    if (!mk_mul_size(rows * d, sizeof(double), &nb)) return 0;
+    double *m = mk_malloc(c->p->alloc, nb), *hd = mk_malloc(c->p->alloc, hb);
+    double *buf = mk_malloc(c->p->alloc, l->bc * sizeof(double));
+    int ok = m && hd && buf;
+    l->buf = buf;
+    if (ok) {
+        size_t a, off = 0;
+        for (int k = 0; k < c->g->nch; k++) {
+            size_t b = mk_cmp_gram_span(d, c->g->nch, k, &a);
+            /* shrunk toward 1 when the calibration has few vectors for the columns (a
+             * classifier head fed one token a run) */
+            double mean = 0, al = (double)c->g->nvec / ((double)c->g->nvec + 0.1 * (double)b);
+            for (size_t i = 0; i < b; i++) mean += c->g->h[off + i * b + i] / (double)b;
+            for (size_t i = 0; i < b; i++)
+                hd[a + i] = mean > 0 ? al * c->g->h[off + i * b + i] / mean + (1 - al) + 0.01 : 1;
+            off += b * b;
+        }
+        l->hd = hd;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t j = 0; j < d; j++) {
+                double x = mk_const_get_f64(c->w, l->tr ? j * rows + r : r * d + j);
+                m[j * rows + r] = isfinite(x) ? x : 0;
+            }
+        ok = mk_cmp_gptq(c->p->alloc, c->g, m, rows, lin_round, l);
+    }
+    for (size_t r = 0; ok && r < rows; r++)
+        for (size_t j = 0; j < d; j++) {
+            size_t i = l->tr ? j * rows + r : r * d + j;
+            mk_cmp_acc(c, i, mk_const_get_f64(c->w, i), (float)m[j * rows + r]);
+        }
+    mk_free(c->p->alloc, m, nb);
+    mk_free(c->p->alloc, hd, hb);
+    mk_free(c->p->alloc, buf, l->bc * sizeof(double));
+    return ok;
+}
+
 mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
 {
     const mk_type *t = &c->w->type;
@@ -139,58 +257,45 @@ mk_value *mk_cmp_linear(mk_cw *c, const mk_compress_options *o, mk_err *e)
         mk_free(c->p->alloc, v, bn * sizeof(double));
         return MK_OOM(e), NULL;
     }
-    /* offsets of one block's elements from its first, the same for every block */
-    size_t ec[MK_MAX_RANK] = {0}, pc[MK_MAX_RANK] = {0};
-    for (size_t k = 0; k < bn; k++) {
-        size_t x = 0;
-        for (int a = 0; a < r_; a++) x += ec[a] * st[a];
-        off[k] = (uint32_t)x;
-        for (int a = r_ - 1; a >= 0 && ++ec[a] == bs[a]; a--) ec[a] = 0;
-    }
-    double qmin = -(double)(1 << (bits - 1)), qmax = (double)((1 << (bits - 1)) - 1);
-    double rmin = o->zero_point ? qmin : -qmax;
-    /* the range is clipped to the fraction (1 - k/40) of its extremes that gives the smallest
-     * squared error per block (outliers cost less than a coarse step everywhere) */
-    enum { NA = 16 };
-    for (size_t j = 0; j < np; j++) {
-        size_t base = 0;
-        for (int a = 0; a < r_; a++) base += pc[a] * bs[a] * st[a];
-        for (int a = r_ - 1; a >= 0 && ++pc[a] == (size_t)pd[a]; a--) pc[a] = 0;
-        double lo = 0, hi = 0;
-        for (size_t k = 0; k < bn; k++) {
-            double x = v[k] = mk_const_get_f64(c->w, base + off[k]);
-            if (!isfinite(x)) continue;
-            if (x < lo) lo = x;
-            if (x > hi) hi = x;
+    lq l = {.c = c,
+            .sc = sc,
+            .zp = zp,
+            .q = q,
+            .qmin = -(double)(1 << (bits - 1)),
+            .qmax = (double)((1 << (bits - 1)) - 1),
+            .asym = o->zero_point};
+    l.rmin = o->zero_point ? l.qmin : -l.qmax;
+    size_t rows, d;
+    int ok = 1;
+    if (mk_cmp_gram_useful(c->g) && o->granularity != 1 &&
+        mk_cmp_rows(c->w, c->out_ax, c->in_ax, &rows, &d, &l.tr) && (size_t)pd[c->out_ax] == rows &&
+        np % rows == 0) {
+        l.rows = rows, l.nblk = np / rows, l.bc = d / l.nblk;
+        ok = compensated(c, &l, d);
+    } else {
+        size_t ec[MK_MAX_RANK] = {0}, pc[MK_MAX_RANK] = {0};
+        for (size_t k = 0; k < bn; k++) { /* offsets from a block's first element */
+            size_t x = 0;
+            for (int a = 0; a < r_; a++) x += ec[a] * st[a];
+            off[k] = (uint32_t)x;
+            for (int a = r_ - 1; a >= 0 && ++ec[a] == bs[a]; a--) ec[a] = 0;
         }
-        double best = INFINITY, bsv = 1, bz = 0;
-        for (int k = 0; k < NA; k++) {
-            double sv, z, sse = 0;
-            scale_for(lo, hi, 1 - k / 40.0, qmin, qmax, o->zero_point, &sv, &z);
-            double inv = 1 / sv;
-            for (size_t i = 0; i < bn; i++) {
-                double x = v[i];
-                if (!isfinite(x)) continue;
-                double r = rne(x * inv) + z;
-                r = r < rmin ? rmin : r > qmax ? qmax : r;
-                double d = (r - z) * sv - x;
-                sse += d * d;
+        for (size_t j = 0; j < np; j++) {
+            size_t base = 0;
+            for (int a = 0; a < r_; a++) base += pc[a] * bs[a] * st[a];
+            for (int a = r_ - 1; a >= 0 && ++pc[a] == (size_t)pd[a]; a--) pc[a] = 0;
+            for (size_t k = 0; k < bn; k++) v[k] = mk_const_get_f64(c->w, base + off[k]);
+            float sj = block_scale(&l, v, NULL, bn, j);
+            for (size_t k = 0; k < bn; k++) {
+                double x = v[k];
+                mk_cmp_acc(c, base + off[k], x,
+                           (float)round_to(&l, x, sj, zp[j], &q[base + off[k]]));
             }
-            if (sse < best) best = sse, bsv = sv, bz = z;
-        }
-        float sj = mk_cmp_store(c, sc, j, bsv);
-        if (sj == 0 || !isfinite(sj)) sj = mk_cmp_store(c, sc, j, 1);
-        zp[j] = (int32_t)bz;
-        for (size_t k = 0; k < bn; k++) {
-            double x = v[k], y = x / sj + zp[j];
-            double r = isfinite(y) ? nearbyint(y) : y > 0 ? qmax : qmin;
-            r = r < rmin ? rmin : r > qmax ? qmax : r;
-            q[base + off[k]] = (int32_t)r;
-            mk_cmp_acc(c, base + off[k], x, (float)((r - zp[j]) * sj));
         }
     }
     mk_free(c->p->alloc, off, bn * sizeof(uint32_t));
     mk_free(c->p->alloc, v, bn * sizeof(double));
+    if (!ok) return MK_OOM(e), NULL;
     mk_dtype qt = bits == 4 ? MK_DT_INT4 : MK_DT_INT8;
     size_t qn = mk_cmp_pack(q, c->n, bits, qb), zn = mk_cmp_pack(zp, np, bits, zb);
     mk_op *cx;

@@ -376,6 +376,67 @@ static float wval(const mk_cw *c, size_t i)
                                           : mk_f16_to_f32(((const uint16_t *)c->w->cst->data)[i]);
 }
 
+/* the entry of the ascending L[0..K) nearest v */
+static int nearest(const float *L, int K, double v)
+{
+    int lo = 0, hi = K - 1;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (v >= L[mid])
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return v - L[lo] <= L[hi] - v ? lo : hi;
+}
+
+typedef struct palq {
+    const float *lut; /* K entries per group of gch rows */
+    int K;
+    size_t gch;
+} palq;
+
+static void pal_round(void *ctx, const double *m, size_t rows, size_t d, size_t j, double *q)
+{
+    const palq *p = ctx;
+    (void)d;
+    for (size_t r = 0; r < rows; r++) {
+        const float *L = p->lut + r / p->gch * (size_t)p->K;
+        q[r] = L[nearest(L, p->K, m[j * rows + r])];
+    }
+}
+
+/* indices by error-compensating rounding against the LUTs of every group (lut: K per group) */
+static int assign_gptq(mk_cw *c, const float *lut, int K, size_t gch, uint8_t *idx)
+{
+    size_t rows, d, nb;
+    int tr;
+    if (!mk_cmp_rows(c->w, c->out_ax, c->in_ax, &rows, &d, &tr) ||
+        !mk_mul_size(rows * d, sizeof(double), &nb))
+        return 0;
+    double *m = mk_malloc(c->p->alloc, nb);
+    if (!m) return 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t j = 0; j < d; j++) {
+            float v = wval(c, tr ? j * rows + r : r * d + j);
+            m[j * rows + r] = isfinite(v) ? v : 0;
+        }
+    palq pq = {lut, K, gch};
+    int ok = mk_cmp_gptq(c->p->alloc, c->g, m, rows, pal_round, &pq);
+    for (size_t r = 0; ok && r < rows; r++) {
+        const float *L = lut + r / gch * (size_t)K;
+        for (size_t j = 0; j < d; j++) {
+            size_t i = tr ? j * rows + r : r * d + j;
+            float v = wval(c, i);
+            int q = isfinite(v) ? nearest(L, K, m[j * rows + r]) : v > 0 ? K - 1 : 0;
+            idx[i] = (uint8_t)q;
+            mk_cmp_acc(c, i, v, L[q]);
+        }
+    }
+    mk_free(c->p->alloc, m, nb);
+    return ok;
+}
+
 int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
 {
     const mk_type *t = &c->w->type;
@@ -398,7 +459,11 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
     float *wm2 = ilen ? mk_malloc(al, ilen * sizeof(float)) : NULL;
     uint8_t *idx = mk_malloc(al, c->n);
     near *nt = mk_malloc(al, sizeof *nt);
-    int ok = vals && idx && nt && (!ilen || (wts && wm2));
+    size_t rows_, d_;
+    int tr_, comp = mk_cmp_gram_useful(c->g) &&
+                    mk_cmp_rows(c->w, c->out_ax, c->in_ax, &rows_, &d_, &tr_);
+    float *all = comp ? mk_malloc(al, groups * (size_t)K * sizeof(float)) : NULL;
+    int ok = vals && idx && nt && (!ilen || (wts && wm2)) && (!comp || all);
     if (ok && ilen) { /* relative to the mean, plus a floor (few samples, dead inputs) */
         double mean = 0;
         for (size_t j = 0; j < ilen; j++) mean += c->m2[j] / (double)ilen;
@@ -424,6 +489,10 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
             lutf[i] = mk_cmp_store(c, c->lutb, g * (size_t)K + (size_t)i, lut[i]);
         for (int i = 1; i < K; i++) /* fp16 rounding keeps the order; ties stay ascending */
             if (lutf[i] < lutf[i - 1]) lutf[i] = lutf[i - 1];
+        if (all) {
+            memcpy(all + g * (size_t)K, lutf, (size_t)K * sizeof(float));
+            continue;
+        }
         float lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < k; i++)
             if (isfinite(vals[i]))
@@ -440,7 +509,9 @@ int mk_cmp_palette_compute(mk_cw *c, const mk_compress_options *o)
             }
         }
     }
+    if (ok && all) ok = assign_gptq(c, all, K, gch, idx);
     if (ok) pack8(idx, c->n, o->bits, c->ib);
+    if (all) mk_free(al, all, groups * (size_t)K * sizeof(float));
     mk_free(al, vals, per * sizeof(float));
     if (wts) mk_free(al, wts, per * sizeof(float));
     if (wm2) mk_free(al, wm2, ilen * sizeof(float));

@@ -85,7 +85,7 @@ TEST(compress_calibrated_palette_lower_output_error)
     if (!ref || !plain || !cal || !runs[1].n) return;
     mk_compress_options o;
     memset(&o, 0, sizeof o);
-    o.mode = MK_CMP_PALETTE, o.bits = 4, o.granularity = 2, o.group = 16;
+    o.mode = MK_CMP_PALETTE, o.bits = 4, o.granularity = 2, o.group = 16, o.nearest = 1;
     mk_compress_report r0, r1;
     mk_err e = {MK_OK, ""};
     REQUIRE(mk_compress(plain, &o, &r0, &e) == MK_OK);
@@ -120,7 +120,7 @@ TEST(compress_calibrated_palette_lower_output_error)
     const mk_compress_options *op1 = &o;
     mk_compress_report r;
     CHECK(p && mk_cmp_sites(p, &o, &s, &ns, &r, &e) == MK_OK && ns == 1);
-    CHECK(ns == 1 && mk_cmp_calibrate(p, &o, s, ns, runs, 2, &e) == MK_OK && s[0].m2 &&
+    CHECK(ns == 1 && mk_cmp_calibrate(p, &o, s, ns, runs, 2, 0, &e) == MK_OK && s[0].m2 &&
           s[0].m2n == CIN && s[0].m2[0] > 100 * s[0].m2[CIN - 1]);
     CHECK_MSG(ns == 1 && mk_cmp_apply(p, s, 1, &op1, &recp, &r, &e) == MK_OK &&
                   mk_cmp_finish_program(p, &r, &e) == MK_OK,

@@ -280,7 +280,7 @@ TEST(compress_kmeans_is_optimal)
         REQUIRE(mk_ir_infer_op(lin, &e) == MK_OK &&
                 mk_ir_block_set_outputs(p, f->block, 1, &lin->outputs[0]));
         mk_compress_options o = {
-            .mode = MK_CMP_PALETTE, .bits = 2, .uniform = uni, .min_elements = 1};
+            .mode = MK_CMP_PALETTE, .bits = 2, .uniform = uni, .min_elements = 1, .nearest = 1};
         mk_compress_report rep;
         CHECK_MSG(mk_compress(p, &o, &rep, &e) == MK_OK && rep.n == 1, "%s", e.msg);
         got[uni] = rep.n == 1 ? rep.layers[0].rel_err * rep.layers[0].rel_err * ww : INFINITY;
