@@ -95,4 +95,8 @@ mk_status mk_ml_load_mem(const void *spec, size_t n, const char *label, const vo
  * mk_free(p->alloc, *out, *n)). Blob offsets are those a weight.bin would get. */
 mk_status mk_ml_encode(mk_program *p, int target, uint8_t **out, size_t *n, mk_err *e);
 
+/* Widen b of every select whose cond is wider than a and b to cond's shape (select_bcast.c):
+ * coremltools types select's output from a and b alone. */
+mk_status mk_coreml_widen_selects(mk_program *p, mk_block *b, mk_err *e);
+
 #endif

@@ -1239,6 +1239,12 @@ static mk_status check_opsets(wr *w, const mk_block *b)
             return mk_err_set(w->e, MK_EUNSUPPORTED,
                               "%s: op '%s' (%s) needs iOS%d or later, target is iOS%d", w->label,
                               op_label(op), info->name, info->min_opset, ios);
+        for (int i = 0; i < op->n_outputs; i++)
+            if (op->outputs[i]->type.rank > 5)
+                return mk_err_set(w->e, MK_EUNSUPPORTED,
+                                  "%s: op '%s' (%s): output is rank %d; Core ML tensors have "
+                                  "rank 5 at most (H21)",
+                                  w->label, op_label(op), info->name, op->outputs[i]->type.rank);
         for (int i = 0; i < op->n_blocks; i++) {
             mk_status st = check_opsets(w, op->blocks[i]);
             if (st) return st;
@@ -1400,6 +1406,10 @@ static mk_status begin(wr *w, mk_program *p, int target, const char *label, mk_e
     mk_status st;
     for (int i = 0; i < p->n_functions; i++) {
         if ((st = check_opsets(w, p->functions[i]->block))) return st;
+        if ((st = mk_coreml_widen_selects(p, p->functions[i]->block, e))) {
+            mk_err_prefix(e, "%s: ", label);
+            return st;
+        }
         if (p->functions[i]->n_inputs == 0 && w->spec < 9)
             return mk_err_set(e, MK_EUNSUPPORTED,
                               "%s: function '%s' has no inputs; Core ML accepts input-less "

@@ -129,7 +129,8 @@
         }                                                                                          \
     }
 
-#define BINARY PARAMS(IN("x", NUM, ALL), IN("y", NUM, ALL))
+/* coremltools' elementwise_binary domain has no bool (the logical_* ops take it) */
+#define BINARY PARAMS(IN("x", FLT | INTS, ALL), IN("y", FLT | INTS, ALL))
 #define UNARY PARAMS(IN("x", NUM, ALL))
 #define UNARY_EPS(e) PARAMS(IN("x", FLT, ALL), DF_TU("epsilon", e))
 #define ALPHA PARAMS(IN("x", FLT, ALL), RC_TU("alpha", FLT))
@@ -261,7 +262,7 @@
 #define P_SCATTER_ND SCATTER()
 #define P_TILE PARAMS(IN("x", NUM, ALL), IN("reps", I32, ALL))
 #define P_PAD                                                                                      \
-    PARAMS(IN("x", NUM, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL),                    \
+    PARAMS(IN("x", FLT, ALL), IN("pad", I32, ALL), DS("mode", "constant", ALL),                    \
            DF_T("constant_val", 0.0, ALL))
 #define P_REVERSE PARAMS(IN("x", NUM, ALL), OC("axes", I32, ALL))
 #define P_SELECT PARAMS(IN("cond", BOOL, ALL), IN("a", NUM, ALL), IN_T("b", NUM, ALL))

@@ -42,7 +42,7 @@ static mk_value *trunc_div(ox_ctx *c, mk_value *x, mk_value *y, const char *name
     mk_value *rnz = zero ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, r, zero, NULL) : NULL;
     mk_value *xn = rnz ? mk_onnx_binary(c, MK_OP_LESS, x, zero, NULL) : NULL;
     mk_value *yn = xn ? mk_onnx_binary(c, MK_OP_LESS, y, zero, NULL) : NULL;
-    mk_value *sd = yn ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, xn, yn, NULL) : NULL;
+    mk_value *sd = yn ? mk_onnx_binary(c, MK_OP_LOGICAL_XOR, xn, yn, NULL) : NULL;
     mk_value *fix = sd ? mk_onnx_binary(c, MK_OP_LOGICAL_AND, rnz, sd, NULL) : NULL;
     mk_value *q1 = fix ? mk_onnx_binary(c, MK_OP_ADD, q, ci32(c, "one", 1), NULL) : NULL;
     return q1 ? select3(c, fix, q1, q, name) : NULL;
@@ -56,6 +56,11 @@ static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
     if (!x || !y) return fail(c);
     if (k == MK_OP_REAL_DIV && mk_dtype_is_int(x->type.dtype))
         return done(c, o, trunc_div(c, x, y, oname(n, 0)));
+    if (k == MK_OP_EQUAL && x->type.dtype == MK_DT_BOOL) {
+        /* MIL equal takes no bool: a == b is not (a xor b) */
+        mk_value *d = mk_onnx_binary(c, MK_OP_LOGICAL_XOR, x, y, NULL);
+        return done(c, o, d ? mk_onnx_unary(c, MK_OP_LOGICAL_NOT, d, oname(n, 0)) : NULL);
+    }
     if (k == MK_OP_POW && y->type.dtype != x->type.dtype) {
         /* ONNX Pow allows a differently typed exponent; MIL wants one dtype */
         mk_op *op = mk_onnx_op(c, MK_OP_CAST, NULL);
@@ -103,7 +108,7 @@ OX_LOWER(mk_onnx_lower_mod)
     mk_value *mnz = m ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, m, zero, NULL) : NULL;
     mk_value *mn = mnz ? mk_onnx_binary(c, MK_OP_LESS, m, zero, NULL) : NULL;
     mk_value *xn = mn ? mk_onnx_binary(c, MK_OP_LESS, x, zero, NULL) : NULL;
-    mk_value *sd = xn ? mk_onnx_binary(c, MK_OP_NOT_EQUAL, mn, xn, NULL) : NULL;
+    mk_value *sd = xn ? mk_onnx_binary(c, MK_OP_LOGICAL_XOR, mn, xn, NULL) : NULL;
     mk_value *fix = sd ? mk_onnx_binary(c, MK_OP_LOGICAL_AND, mnz, sd, NULL) : NULL;
     mk_value *my = fix ? mk_onnx_binary(c, MK_OP_SUB, m, y, NULL) : NULL;
     return done(c, out[0], my ? select3(c, fix, my, m, oname(n, 0)) : NULL);

@@ -495,6 +495,14 @@ OX_WHY(mk_onnx_why_pad)
     return NULL;
 }
 
+static mk_value *pad_cast(ox_ctx *c, mk_value *x, const char *dtype, const char *name)
+{
+    mk_op *op = mk_onnx_op(c, MK_OP_CAST, name);
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_str(c, op, "dtype", dtype))
+        return NULL;
+    return mk_onnx_out(c, op, NULL);
+}
+
 OX_LOWER(mk_onnx_lower_pad)
 {
     (void)n_out;
@@ -554,12 +562,17 @@ OX_LOWER(mk_onnx_lower_pad)
         p32[2 * i] = (int32_t)pads[i];
         p32[2 * i + 1] = (int32_t)pads[r + i];
     }
-    mk_op *op = mk_onnx_op(c, MK_OP_PAD, oname(n, 0));
+    /* MIL pad takes fp16/fp32 only: an integer tensor is padded in fp32 (exact to 2^24) */
+    int isint = !mk_dtype_is_float(x->type.dtype);
+    const char *dn = mk_dtype_name(x->type.dtype);
+    if (isint && (!dn || !(x = pad_cast(c, x, "fp32", NULL)))) return fail(c);
+    mk_op *op = mk_onnx_op(c, MK_OP_PAD, isint ? NULL : oname(n, 0));
     const char *mm = !strcmp(mode, "edge") ? "replicate" : mode;
     if (!op || !mk_onnx_in_mil(c, op, "x", x) || !mk_onnx_in_i32s(c, op, "pad", 2 * r, p32) ||
         !mk_onnx_in_str(c, op, "mode", mm) || !mk_onnx_in_f32(c, op, "constant_val", cval))
         return fail(c);
-    return done(c, out[0], mk_onnx_out(c, op, NULL));
+    mk_value *y = mk_onnx_out(c, op, NULL);
+    return done(c, out[0], isint && y ? pad_cast(c, y, dn, oname(n, 0)) : y);
 }
 
 /* ---- Resize / Upsample ---- */
