@@ -383,7 +383,8 @@ static int passes_ids(mk_op_kind k)
            k == MK_OP_TRANSPOSE || k == MK_OP_IDENTITY;
 }
 
-/* The smallest gather table an input indexes (through casts and reshapes), 0 if none. */
+/* The smallest extent an input indexes (through casts and reshapes) as gather indices or as
+ * crop_resize's box_indices (the image batch), 0 if none. */
 static int64_t table_size(const mk_block *b, const mk_value *in)
 {
     const mk_value *from[64];
@@ -401,9 +402,11 @@ static int64_t table_size(const mk_block *b, const mk_value *in)
             from[n++] = op->outputs[0];
             continue;
         }
-        if (op->kind != MK_OP_GATHER) continue;
-        const mk_value *x = mk_ir_arg(op, "x"), *ix = mk_ir_arg(op, "indices"),
-                       *ax = mk_ir_arg(op, "axis");
+        int crop = op->kind == MK_OP_CROP_RESIZE;
+        if (op->kind != MK_OP_GATHER && op->kind != MK_OP_GATHER_ALONG_AXIS && !crop) continue;
+        const mk_value *x = mk_ir_arg(op, "x"),
+                       *ix = mk_ir_arg(op, crop ? "box_indices" : "indices"),
+                       *ax = crop ? NULL : mk_ir_arg(op, "axis");
         int reads_ix = 0;
         for (int k = 0; k < n; k++) reads_ix |= ix == from[k];
         if (!x || !reads_ix || x->type.rank < 1) continue;

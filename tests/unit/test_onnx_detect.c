@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "api/api_int.h"
 #include "onnx/onnx_int.h"
 #include "test.h"
 #include "test_onnx_build.h"
@@ -298,4 +299,55 @@ TEST(onnx_roi_align_refuses_max_mode_and_adaptive_run_time_grids)
         mk_ir_program_free(p);
         ob_free(&b);
     }
+}
+
+/* fp16 calibration without -i draws RoiAlign's run-time batch_indices within the image batch
+ * (it used to draw any int and the seeded run stopped at "image index outside batch"). */
+TEST(onnx_roi_align_seeded_batch_indices_stay_in_the_batch)
+{
+    ob b;
+    ob_init(&b, 16);
+    int64_t xd[4] = {3, RC, RH, RW}, rd[2] = {RR, 4}, bd = RR;
+    ob_input(&b, "X", 1, 4, xd);
+    ob_input(&b, "rois", 1, 2, rd);
+    ob_input(&b, "bi", 7, 1, &bd);
+    Onnx__NodeProto *n = ob_node(&b, "RoiAlign", "X,rois,bi", "Y");
+    ob_attr_i(&b, n, "output_height", ROH);
+    ob_attr_i(&b, n, "output_width", ROW);
+    ob_attr_i(&b, n, "sampling_ratio", 2);
+    ob_output(&b, "Y");
+    mk_convert_options o;
+    memset(&o, 0, sizeof o);
+    o.target = MK_TARGET_IOS18;
+    mk_program *p = imp(tc, &b, &o);
+    mk_tensor_list ins[3] = {{0}};
+    mk_err e = {0};
+    if (p && mk_calib_seeded(p, 3, ins, &e) == MK_OK) {
+        int seen = 0;
+        for (int r = 0; r < 3; r++)
+            for (int i = 0; i < ins[r].n; i++) {
+                const mk_tensor *t = &ins[r].items[i];
+                if (strcmp(t->name, "bi") != 0) continue;
+                CHECK_EQ_INT(t->dtype, 23);
+                for (int64_t k = 0; k < t->dims[0]; k++) {
+                    int32_t v = ((const int32_t *)t->data)[k];
+                    CHECK_MSG(v >= 0 && v < 3, "seeded run %d: bi[%lld] = %d", r, (long long)k, v);
+                    seen |= 1 << (v & 3);
+                }
+                mk_session *s = NULL;
+                mk_tensor_list out = {0};
+                mk_err re = {0};
+                mk_status st = mk_session_new(p, NULL, &s, &re);
+                if (!st) st = mk_session_run(s, &ins[r], &out, NULL, &re);
+                CHECK_MSG(st == MK_OK, "seeded run %d: %s", r, re.msg);
+                mk_tensor_list_free(&out);
+                mk_session_free(s);
+            }
+        CHECK_MSG(seen > 1, "every seeded batch index is the same (%d)", seen);
+    } else if (p) {
+        CHECK_MSG(0, "mk_calib_seeded: %s", e.msg);
+    }
+    for (int r = 0; r < 3; r++) mk_tensor_list_free(&ins[r]);
+    mk_ir_program_free(p);
+    ob_free(&b);
 }
