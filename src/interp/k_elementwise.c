@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "interp_int.h"
+#include "k_vec.h"
 
 /* Iterate the output in rows of its last axis, with up to three broadcast inputs. */
 typedef void (*row_fn)(void *ctx, size_t o, const size_t *ix, int64_t n, const int64_t *sx);
@@ -191,7 +192,8 @@ static int overlaps(const float *p, int64_t np, const float *q, int64_t nq)
     return p < q + nq && q < p + np;
 }
 
-static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n, const int64_t *sx)
+MK_SIMD static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n,
+                                const int64_t *sx)
 {
     binctx *c = ctx;
     const float *x = (const float *)c->x->data + ix[0], *y = (const float *)c->y->data + ix[1];
@@ -428,12 +430,6 @@ mk_status mk_k_clip(mk_kctx *k)
 }
 
 /* ---- activations ---- */
-/* 0.5 x (1 + erf(x / sqrt 2)) with a polynomial erf (SIMD; ~1e-7 from the double form). */
-MK_SIMD static void gelu_exact(const float *restrict a, float *restrict o, size_t n)
-{
-    MK_VLOOP(n, o[i] = 0.5f * a[i] * (1.0f + mk_erf(a[i] * 0.70710678f)));
-}
-
 mk_status mk_k_activation(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
@@ -503,7 +499,7 @@ mk_status mk_k_activation(mk_kctx *k)
         } else if (strcmp(mode, "SIGMOID_APPROXIMATION") == 0) {
             for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + expf(-1.702f * a[i]));
         } else if (strcmp(mode, "EXACT") == 0) {
-            gelu_exact(a, o, n);
+            mk_vec_gelu(a, o, (int64_t)n);
             k->path = "gelu: exact, polynomial erf";
         } else {
             return mk_kerr(k, MK_EINVAL, "unknown gelu mode '%s'", mode);

@@ -28,7 +28,7 @@ static void nc_spatial(const mk_rt *x, int64_t *n, int64_t *c, int64_t *sp)
 }
 
 /* Mean and (population) variance of xa[0..len), 0 for an empty run. */
-static void moments(const float *xa, int64_t len, double *mean, double *var)
+MK_SIMD static void moments(const float *xa, int64_t len, double *mean, double *var)
 {
     /* four independent double sums (SIMD, no serial add chain), combined in a fixed order */
     double m4[4] = {0, 0, 0, 0}, v4[4] = {0, 0, 0, 0}, m, v;
