@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "ip_engine.h"
+#include "k_vec.h"
 
 /* p[0..n) += s[col..] along rows of vn (v + p when swapped, as the op computes it). */
 MK_SIMD static void add_vec(const mk_epi_step *st, int64_t col, float *p, size_t n)
@@ -82,30 +83,10 @@ MK_SIMD static void add_scalar(float *p, float v, size_t n)
     MK_VLOOP(n, p[i] += v);
 }
 
-/* The largest finite |p[i]| (0 when none): fixed 16-wide lanes, so it becomes SIMD. */
-MK_SIMD static float max_finite_abs(const float *p, size_t n)
-{
-    float m[16] = {0}, r = 0;
-    size_t i0 = 0;
-    for (; i0 + 16 <= n; i0 += 16)
-        for (int j = 0; j < 16; j++) {
-            float a = fabsf(p[i0 + j]);
-            m[j] = mk_fmax(m[j], a <= FLT_MAX ? a : 0.0f);
-        }
-    for (; i0 < n; i0++) {
-        float a = fabsf(p[i0]);
-        r = mk_fmax(r, a <= FLT_MAX ? a : 0.0f);
-    }
-    for (int j = 0; j < 16; j++) r = mk_fmax(r, m[j]);
-    return r;
-}
-
 /* Round p[0..n) to half as an op's output would be, noting finite values beyond its range. */
 static void round16(const mk_epi *ep, float *p, size_t n)
 {
-    if (max_finite_abs(p, n) > 65504.0f)
-        atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
-    mk_round_f16_n(p, n);
+    if (mk_vec_round16(p, (int64_t)n)) atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
 }
 
 MK_SIMD static void hsig_into(float *restrict t, const float *restrict p, float a, float b,

@@ -177,7 +177,18 @@ mk_status mk_k_matmul(mk_kctx *k)
     int f32 = mk_interp_layout(x->type.dtype) == MK_L_F32 &&
               mk_interp_layout(y->type.dtype) == MK_L_F32 &&
               mk_interp_layout(out->type.dtype) == MK_L_F32;
-    k->path = !f32 ? "matmul: exact loop" : nb > 1 ? "matmul: sgemm per batch" : "matmul: sgemm";
+    /* y shared by every batch and x not transposed: the batches are just more rows of x, one
+     * GEMM (y packed once) */
+    int fold = f32 && nb > 1 && !tx;
+    for (int i = 0; i < br && fold; i++) fold = by[i] == 1;
+    if (fold) {
+        M *= nb;
+        nb = 1;
+    }
+    k->path = !f32     ? "matmul: exact loop"
+              : nb > 1 ? "matmul: sgemm per batch"
+              : fold   ? "matmul: sgemm, batches as rows"
+                       : "matmul: sgemm";
     if (f32 && M && N && K) {
         bmm_job J = {k, tx, ty, br, M, N, K, xc, yc, x->data, y->data, out->data, {0}, {0}, {0}};
         memcpy(J.bd, bd, sizeof bd);

@@ -1,6 +1,7 @@
 /* Row primitives for softmax, attention and gelu: AVX-512 versions (16 lanes, masked tails, no
  * scalar remainder) picked at run time, and portable loops (MK_SIMD clones) that compute the
  * same expressions in the same order, so both give the same bits. */
+#include <float.h>
 #include <stdlib.h>
 
 #include "k_vec.h"
@@ -48,6 +49,23 @@ MK_SIMD static void scale_loop(float *o, float v, int64_t n)
 MK_SIMD static void gelu_loop(const float *restrict a, float *restrict o, int64_t n)
 {
     MK_VLOOP((size_t)n, o[i] = 0.5f * a[i] * (1.0f + mk_erf(a[i] * 0.70710678f)));
+}
+
+MK_SIMD static float max_finite_abs_loop(const float *p, int64_t n)
+{
+    float m[16] = {0}, r = 0;
+    int64_t i0 = 0;
+    for (; i0 + 16 <= n; i0 += 16)
+        for (int j = 0; j < 16; j++) {
+            float a = fabsf(p[i0 + j]);
+            m[j] = mk_fmax(m[j], a <= FLT_MAX ? a : 0.0f);
+        }
+    for (; i0 < n; i0++) {
+        float a = fabsf(p[i0]);
+        r = mk_fmax(r, a <= FLT_MAX ? a : 0.0f);
+    }
+    for (int j = 0; j < 16; j++) r = mk_fmax(r, m[j]);
+    return r;
 }
 
 /* ---- AVX-512 ---- */
@@ -152,6 +170,40 @@ KV_TGT static void gelu_avx512(const float *x, float *o, int64_t n)
         _mm512_mask_storeu_ps(o + q, k, v_gelu(_mm512_maskz_loadu_ps(k, x + q)));
     }
 }
+KV_TGT static float max_finite_abs_avx512(const float *x, int64_t n)
+{
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    __m512 m = _mm512_setzero_ps();
+    int64_t q = 0;
+    for (; q <= n; q += 16) {
+        __mmask16 k = n - q >= 16 ? (__mmask16)0xffffu : KV_MASK(n - q);
+        if (!k) break;
+        __m512 a = _mm512_castsi512_ps(
+            _mm512_andnot_si512(sign, _mm512_castps_si512(_mm512_maskz_loadu_ps(k, x + q))));
+        m = _mm512_mask_max_ps(m, _mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), a, m);
+    }
+    float l[16], r = 0;
+    _mm512_storeu_ps(l, m);
+    for (int j = 0; j < 16; j++) r = mk_fmax(r, l[j]);
+    return r;
+}
+
+KV_TGT static int round16_avx512(float *x, int64_t n)
+{
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 big = _mm512_set1_ps(FLT_MAX), top = _mm512_set1_ps(65504.0f);
+    __mmask16 over = 0;
+    for (int64_t q = 0; q < n; q += 16) {
+        __mmask16 k = n - q >= 16 ? (__mmask16)0xffffu : KV_MASK(n - q);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + q);
+        __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v)));
+        over |= _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(a, big, _CMP_LE_OQ), a, top, _CMP_GT_OQ);
+        __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm512_mask_storeu_ps(x + q, k, _mm512_cvtph_ps(h));
+    }
+    return over != 0;
+}
 #endif
 
 static int kv_level = -1; /* -1: not probed yet */
@@ -207,6 +259,24 @@ void mk_vec_softmax(const float *x, float *o, int64_t n)
     float mx = mk_vec_max(x, n);
     double sum = mk_vec_exp_sum(o, x, mx, n);
     mk_vec_scale(o, (float)(1.0 / sum), n);
+}
+
+float mk_vec_max_finite_abs(const float *x, int64_t n)
+{
+#ifdef KV_X86
+    if (mk_vec_level() == 2) return max_finite_abs_avx512(x, n);
+#endif
+    return max_finite_abs_loop(x, n);
+}
+
+int mk_vec_round16(float *x, int64_t n)
+{
+#ifdef KV_X86
+    if (mk_vec_level() == 2) return round16_avx512(x, n);
+#endif
+    int over = max_finite_abs_loop(x, n) > 65504.0f;
+    mk_round_f16_n(x, (size_t)n);
+    return over;
 }
 
 void mk_vec_gelu(const float *x, float *o, int64_t n)

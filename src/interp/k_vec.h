@@ -18,6 +18,11 @@ void mk_vec_scale(float *o, float v, int64_t n);
 void mk_vec_softmax(const float *x, float *o, int64_t n);
 /* o[i] = 0.5 x (1 + erf(x / sqrt 2)) with mk_erf. */
 void mk_vec_gelu(const float *x, float *o, int64_t n);
+/* The largest finite |x[i]| (0 when none). */
+float mk_vec_max_finite_abs(const float *x, int64_t n);
+/* Round x[0..n) to half in place (as mk_round_f16_n); 1 when a finite |x[i]| was beyond
+ * 65504 before, else 0. */
+int mk_vec_round16(float *x, int64_t n);
 /* Tests: the widest path used, 0 the portable loops, 2 AVX-512 (the default when present). */
 void mk_vec_cap(int level);
 int mk_vec_level(void);

@@ -97,6 +97,15 @@ TEST(interp_vec_avx512_same_bits_as_loops)
             mk_vec_gelu(x, lv ? b : a, n);
         }
         CHECK_MSG(same_floats(a, b, n), "gelu len %lld differs", (long long)n);
+        float fa[2], want = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (fabsf(x[j]) <= 3.4e38f && fabsf(x[j]) > want) want = fabsf(x[j]);
+        for (int lv = 0; lv < 2; lv++) {
+            mk_vec_cap(lv ? 2 : 0);
+            fa[lv] = mk_vec_max_finite_abs(x, n);
+        }
+        CHECK_MSG(fa[0] == want && fa[1] == want, "max finite |x| len %lld: %g %g, want %g",
+                  (long long)n, fa[0], fa[1], want);
         for (int64_t j = 0; j < n; j++) x[j] = x[j] != x[j] || isinf(x[j]) ? 1.0f : x[j];
         for (int lv = 0; lv < 2; lv++) {
             mk_vec_cap(lv ? 2 : 0);
@@ -258,4 +267,41 @@ TEST(interp_reshape_takes_dying_buffer)
     mk_tensor_list_free(&ref);
     mk_tensor_list_free(&got);
     b_free(&B);
+}
+
+/* mk_round_f16_n (F16C for runs of any length, the tail through a padded vector) against the
+ * scalar mk_round_f16 bit for bit: ties, subnormals, overflow, infinities, NaN, -0. */
+TEST(fp16_round_n_short_runs_same_bits_as_scalar)
+{
+    static const float special[] = {
+        0.0f,          -0.0f,         65504.0f,   65520.0f,   -65536.0f,  1e-8f,
+        5.9604645e-8f, 2.9802322e-8f, 1.0009766f, 1.0004883f, 1.0014648f, 6.1035156e-5f,
+        3.0517578e-5f, INFINITY,      -INFINITY,  NAN,        3.4e38f,    -1e-40f};
+    unsigned seed = 17;
+    for (size_t n = 1; n <= 40; n++) {
+        float d[40], want[40];
+        for (size_t i = 0; i < n; i++) {
+            float v = vrand(&seed);
+            d[i] = i % 3 == 0 ? special[(n + i) % (sizeof special / sizeof *special)]
+                              : v * (float)(1u << (unsigned)((n + i) % 20));
+            want[i] = mk_round_f16(d[i]);
+        }
+        mk_round_f16_n(d, n);
+        CHECK_MSG(same_floats(d, want, (int64_t)n), "n %zu: differs from mk_round_f16", n);
+        for (int lv = 0; lv < 2; lv++) { /* the fused epilogue's round-and-check */
+            float e[40];
+            int over = 0;
+            for (size_t i = 0; i < n; i++) e[i] = vrand(&seed) * 70000.0f;
+            if (n % 5 == 0) e[n - 1] = INFINITY; /* not an overflow */
+            for (size_t i = 0; i < n; i++) {
+                over |= fabsf(e[i]) > 65504.0f && !isinf(e[i]);
+                want[i] = mk_round_f16(e[i]);
+            }
+            mk_vec_cap(lv ? 2 : 0);
+            CHECK_MSG(mk_vec_round16(e, (int64_t)n) == over, "n %zu level %d: overflow flag", n,
+                      lv);
+            CHECK_MSG(same_floats(e, want, (int64_t)n), "n %zu level %d: rounding", n, lv);
+        }
+        mk_vec_cap(2);
+    }
 }
