@@ -7,18 +7,22 @@
 #include "ip_engine.h"
 #include "k_vec.h"
 
+/* restrict parameters (gcc ignores restrict on block-scope pointers): SIMD */
+MK_SIMD static void add_row(float *restrict q, const float *restrict v, size_t m, int swap)
+{
+    if (swap)
+        MK_VLOOP(m, q[i] = v[i] + q[i]);
+    else
+        MK_VLOOP(m, q[i] = q[i] + v[i]);
+}
+
 /* p[0..n) += s[col..] along rows of vn (v + p when swapped, as the op computes it). */
-MK_SIMD static void add_vec(const mk_epi_step *st, int64_t col, float *p, size_t n)
+static void add_vec(const mk_epi_step *st, int64_t col, float *p, size_t n)
 {
     size_t j = st->vn ? (size_t)(col % st->vn) : 0;
     for (size_t o = 0; o < n; j = 0) {
         size_t m = (size_t)st->vn - j < n - o ? (size_t)st->vn - j : n - o;
-        float *restrict q = p + o;
-        const float *restrict v = st->s + j;
-        if (st->swap)
-            MK_VLOOP(m, q[i] = v[i] + q[i]);
-        else
-            MK_VLOOP(m, q[i] = q[i] + v[i]);
+        add_row(p + o, st->s + j, m, st->swap);
         o += m;
     }
 }

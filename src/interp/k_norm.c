@@ -46,6 +46,13 @@ MK_SIMD static void moments(const float *xa, int64_t len, double *mean, double *
     *var = len ? v / (double)len : 0;
 }
 
+/* oa[q] = (xa[q] - m) s + b, in double (instance/batch norm planes) */
+MK_SIMD static void norm_row(const float *restrict xa, float *restrict oa, double m, double s,
+                             double b, int64_t n)
+{
+    MK_VLOOP((size_t)n, oa[i] = (float)((xa[i] - m) * s + b));
+}
+
 /* Rows of a layer_norm over trailing axes: chunks of whole rows. */
 typedef struct ln_job {
     const float *a, *g, *b;
@@ -164,7 +171,7 @@ mk_status mk_k_instance_norm(mk_kctx *k)
             double m, v;
             moments(xa, sp, &m, &v);
             double s = gam[i % c] / sqrt(v + eps);
-            for (int64_t q = 0; q < sp; q++) oa[q] = (float)((xa[q] - m) * s + bet[i % c]);
+            norm_row(xa, oa, m, s, bet[i % c], sp);
         }
     }
     mk_free(k->alloc, buf, vb);

@@ -305,3 +305,92 @@ TEST(fp16_round_n_short_runs_same_bits_as_scalar)
         mk_vec_cap(2);
     }
 }
+
+/* The transformer models (attention as matmul + softmax from the .onnx, bias adds fused, batched
+ * matmuls as one GEMM, reshapes in place) give the same bits with -j 1 and -j 2. */
+TEST(interp_threads_bit_identical_transformers)
+{
+    static const char *const models[] = {"wav2vec2", "bert_static", "vit", "gpt2"};
+    int ran = 0;
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+        char path[512], ins[512], out[4096], f[2][600];
+        snprintf(path, sizeof path, "tests/.cache/transformers/%s.onnx", models[m]);
+        snprintf(ins, sizeof ins, "tests/.cache/transformers/%s.inputs.npz", models[m]);
+        if (!mk_path_exists(path) || !mk_path_exists(ins)) continue;
+        for (int j = 1; j <= 2; j++) {
+            snprintf(f[j - 1], sizeof f[0], "%s/tfthr%zu_%d.npz", mk_test_tmpdir(), m, j);
+            int rc = mk_test_sh(out, sizeof out, "%s run %s -i %s -j %d -o %s", mk_test_bin(), path,
+                                ins, j, f[j - 1]);
+            CHECK_MSG(rc == 0, "%s -j %d: %s", models[m], j, out);
+        }
+        mk_tensor_list a, b;
+        mk_err e = {0};
+        REQUIRE(mk_npz_read(f[0], &a, &e) == MK_OK);
+        REQUIRE(mk_npz_read(f[1], &b, &e) == MK_OK);
+        CHECK_MSG(vec_same_bits(&a, &b), "%s: -j 2 differs from -j 1", models[m]);
+        mk_tensor_list_free(&a);
+        mk_tensor_list_free(&b);
+        ran++;
+    }
+    if (!ran)
+        SKIP("no transformer model in tests/.cache/transformers (scripts/export_transformers.py)");
+}
+
+/* add/sub/mul/real_div rows (SIMD helpers: both operands rows, a row and a scalar either way,
+ * x's buffer donated to the output) give the bits of the fp32 expression per element, with
+ * broadcasts over leading, middle and last axes. */
+TEST(interp_binary_arith_rows_same_bits_as_scalar)
+{
+    static const mk_op_kind kinds[] = {MK_OP_ADD, MK_OP_SUB, MK_OP_MUL, MK_OP_REAL_DIV};
+    static const int64_t yshapes[][4] = {/* rank, dims */
+                                         {3, 3, 5, 37},
+                                         {1, 37, 0, 0},
+                                         {3, 3, 1, 37},
+                                         {1, 1, 0, 0},
+                                         {3, 1, 5, 1}};
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
+        for (size_t c = 0; c < sizeof yshapes / sizeof *yshapes; c++)
+            for (int swap = 0; swap < 2; swap++) {
+                bld B;
+                b_init(&B, 18);
+                int64_t xd[3] = {3, 5, 37};
+                float *xv = vec_rand(3 * 5 * 37, 7 + (unsigned)c, 4.0f);
+                mk_value *x = b_input(&B, "x", 3, xd, xv);
+                int yr = (int)yshapes[c][0];
+                size_t yn = 1;
+                for (int i = 0; i < yr; i++) yn *= (size_t)yshapes[c][1 + i];
+                float *yv = vec_rand(yn, 9 + (unsigned)c, 4.0f);
+                mk_value *y = b_input(&B, "y", yr, yshapes[c] + 1, yv);
+                /* x is dead after the relu's copy: the op may take its buffer */
+                mk_value *r = vop(&B, MK_OP_RELU, "x", x, NULL);
+                mk_value *o = swap ? vop(&B, kinds[k], "x", y, "y", r, NULL)
+                                   : vop(&B, kinds[k], "x", r, "y", y, NULL);
+                REQUIRE(o);
+                mk_ir_block_set_outputs(B.p, B.b, 1, &o);
+                mk_tensor_list got;
+                mk_run_options ro = {0, 1, 0};
+                REQUIRE(mk_run(B.p, &ro, &B.ins, &got, &B.e) == MK_OK);
+                const float *g = got.items[0].data;
+                int bad = 0;
+                for (int64_t i = 0; i < 3 * 5 * 37 && !bad; i++) {
+                    int64_t d[3] = {i / 185, i / 37 % 5, i % 37}, yi = 0;
+                    for (int a = 0; a < yr; a++) {
+                        int64_t dim = yshapes[c][1 + a], at = d[3 - yr + a];
+                        yi = yi * dim + (dim == 1 ? 0 : at);
+                    }
+                    float a = xv[i] > 0 ? xv[i] : 0.0f, b = yv[yi], w;
+                    if (swap) w = a, a = b, b = w;
+                    float want = kinds[k] == MK_OP_ADD   ? a + b
+                                 : kinds[k] == MK_OP_SUB ? a - b
+                                 : kinds[k] == MK_OP_MUL ? a * b
+                                                         : a / b;
+                    bad = memcmp(&want, &g[i], 4) != 0;
+                    CHECK_MSG(!bad, "kind %zu y %zu swap %d: element %lld %g, want %g", k, c, swap,
+                              (long long)i, g[i], want);
+                }
+                free(xv);
+                free(yv);
+                mk_tensor_list_free(&got);
+                b_free(&B);
+            }
+}
