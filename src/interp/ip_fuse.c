@@ -8,7 +8,7 @@
 #include "k_vec.h"
 
 /* restrict parameters (gcc ignores restrict on block-scope pointers): SIMD */
-MK_SIMD static void add_row(float *restrict q, const float *restrict v, size_t m, int swap)
+MK_SIMD static void addv_row(float *restrict q, const float *restrict v, size_t m, int swap)
 {
     if (swap)
         MK_VLOOP(m, q[i] = v[i] + q[i]);
@@ -22,7 +22,7 @@ static void add_vec(const mk_epi_step *st, int64_t col, float *p, size_t n)
     size_t j = st->vn ? (size_t)(col % st->vn) : 0;
     for (size_t o = 0; o < n; j = 0) {
         size_t m = (size_t)st->vn - j < n - o ? (size_t)st->vn - j : n - o;
-        add_row(p + o, st->s + j, m, st->swap);
+        addv_row(p + o, st->s + j, m, st->swap);
         o += m;
     }
 }
