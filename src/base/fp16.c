@@ -216,7 +216,16 @@ void mk_round_f16_n(float *d, size_t n)
 {
     size_t i = 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (n >= 64 && have_f16c()) i = round_f16c(d, n);
+    if (n && have_f16c()) { /* short runs too (fused epilogues round rows of a few values) */
+        i = round_f16c(d, n);
+        if (i < n) {
+            float t[8] = {0};
+            memcpy(t, d + i, (n - i) * 4);
+            round_f16c(t, 8);
+            memcpy(d + i, t, (n - i) * 4);
+        }
+        return;
+    }
 #endif
     for (; i < n; i++) d[i] = mk_round_f16(d[i]);
 }

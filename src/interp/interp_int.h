@@ -95,7 +95,8 @@ typedef enum mk_epi_kind {
     MK_EPI_DIV,
     MK_EPI_HSWISH,
     MK_EPI_HSIGMUL, /* v * clamp(a v + b, 0, 1): sigmoid_hard then mul */
-    MK_EPI_AFFINE   /* batch_norm on a conv's output: v * s[ch] + sh[ch] */
+    MK_EPI_AFFINE,  /* batch_norm on a conv's output: v * s[ch] + sh[ch] */
+    MK_EPI_ADDV     /* add of a constant vector along the last axis (linear/matmul hosts) */
 } mk_epi_kind;
 #define MK_EPI_MAX_STEPS 8
 typedef struct mk_epi_step {
@@ -104,7 +105,8 @@ typedef struct mk_epi_step {
     int post; /* hswish: then 1 divide by d, 2 multiply by d, 0 neither */
     /* alpha/beta, or the binary op's constant in a; hswish: v * clip(v + a, b, c) */
     float a, b, c, d;
-    const float *s, *sh; /* MK_EPI_AFFINE: per output channel */
+    const float *s, *sh; /* MK_EPI_AFFINE: per output channel; MK_EPI_ADDV: s, vn values */
+    int64_t vn;
 } mk_epi_step;
 typedef struct mk_epi {
     int n;
@@ -117,7 +119,8 @@ typedef struct mk_epi {
 } mk_epi;
 
 /* Apply ep's steps (ep may be NULL) to p[0..n) in place, after adding *bias unless NULL; ch is
- * the output channel of p (conv hosts; -1 for others, which never get per-channel steps). */
+ * the output channel of p for conv hosts, for linear/matmul hosts the last-axis index of p[0]
+ * (p then runs along the output's rows). */
 void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n);
 
 /* ---- kernel context ---- */

@@ -5,6 +5,27 @@
 #include <math.h>
 
 #include "ip_engine.h"
+#include "k_vec.h"
+
+/* restrict parameters (gcc ignores restrict on block-scope pointers): SIMD */
+MK_SIMD static void addv_row(float *restrict q, const float *restrict v, size_t m, int swap)
+{
+    if (swap)
+        MK_VLOOP(m, q[i] = v[i] + q[i]);
+    else
+        MK_VLOOP(m, q[i] = q[i] + v[i]);
+}
+
+/* p[0..n) += s[col..] along rows of vn (v + p when swapped, as the op computes it). */
+static void add_vec(const mk_epi_step *st, int64_t col, float *p, size_t n)
+{
+    size_t j = st->vn ? (size_t)(col % st->vn) : 0;
+    for (size_t o = 0; o < n; j = 0) {
+        size_t m = (size_t)st->vn - j < n - o ? (size_t)st->vn - j : n - o;
+        addv_row(p + o, st->s + j, m, st->swap);
+        o += m;
+    }
+}
 
 MK_SIMD static void epi_step_apply(const mk_epi_step *st, int64_t ch, float *p, size_t n)
 {
@@ -41,6 +62,7 @@ MK_SIMD static void epi_step_apply(const mk_epi_step *st, int64_t ch, float *p, 
         else
             MK_VLOOP(n, p[i] = p[i] / a);
         break;
+    case MK_EPI_ADDV: add_vec(st, ch, p, n); break;
     case MK_EPI_AFFINE: {
         float s = st->s[ch], sh = st->sh[ch];
         MK_VLOOP(n, p[i] = p[i] * s + sh);
@@ -65,30 +87,10 @@ MK_SIMD static void add_scalar(float *p, float v, size_t n)
     MK_VLOOP(n, p[i] += v);
 }
 
-/* The largest finite |p[i]| (0 when none): fixed 16-wide lanes, so it becomes SIMD. */
-MK_SIMD static float max_finite_abs(const float *p, size_t n)
-{
-    float m[16] = {0}, r = 0;
-    size_t i0 = 0;
-    for (; i0 + 16 <= n; i0 += 16)
-        for (int j = 0; j < 16; j++) {
-            float a = fabsf(p[i0 + j]);
-            m[j] = mk_fmax(m[j], a <= FLT_MAX ? a : 0.0f);
-        }
-    for (; i0 < n; i0++) {
-        float a = fabsf(p[i0]);
-        r = mk_fmax(r, a <= FLT_MAX ? a : 0.0f);
-    }
-    for (int j = 0; j < 16; j++) r = mk_fmax(r, m[j]);
-    return r;
-}
-
 /* Round p[0..n) to half as an op's output would be, noting finite values beyond its range. */
 static void round16(const mk_epi *ep, float *p, size_t n)
 {
-    if (max_finite_abs(p, n) > 65504.0f)
-        atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
-    mk_round_f16_n(p, n);
+    if (mk_vec_round16(p, (int64_t)n)) atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
 }
 
 MK_SIMD static void hsig_into(float *restrict t, const float *restrict p, float a, float b,
@@ -128,7 +130,8 @@ static void step_round16(const mk_epi *ep, const mk_epi_step *st, int64_t ch, fl
         mul_by(p, t, n);
         if (st->post) {
             round16(ep, p, n);
-            mk_epi_step q = {st->post == 1 ? MK_EPI_DIV : MK_EPI_MUL, 0, 0, st->d, 0, 0, 0, 0, 0};
+            mk_epi_step q = {
+                st->post == 1 ? MK_EPI_DIV : MK_EPI_MUL, 0, 0, st->d, 0, 0, 0, 0, 0, 0};
             epi_step_apply(&q, -1, p, n);
         }
     } else {
@@ -143,12 +146,19 @@ void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, siz
     /* in cache-sized pieces, so that several steps cost one trip through memory */
     for (size_t o = 0; ep && ep->n && o < n; o += 4096) {
         size_t m = n - o < 4096 ? n - o : 4096;
+        int64_t col = ch + (int64_t)o; /* a row host: the last-axis index of p[o] */
         if (ep->round16) {
             round16(ep, p + o, m); /* the host op's own output */
-            for (int s = 0; s < ep->n; s++) step_round16(ep, &ep->step[s], ch, p + o, m);
+            for (int s = 0; s < ep->n; s++) {
+                const mk_epi_step *st = &ep->step[s];
+                step_round16(ep, st, st->kind == MK_EPI_ADDV ? col : ch, p + o, m);
+            }
             continue;
         }
-        for (int s = 0; s < ep->n; s++) epi_step_apply(&ep->step[s], ch, p + o, m);
+        for (int s = 0; s < ep->n; s++) {
+            const mk_epi_step *st = &ep->step[s];
+            epi_step_apply(st, st->kind == MK_EPI_ADDV ? col : ch, p + o, m);
+        }
     }
 }
 
@@ -301,6 +311,30 @@ static int bn_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st)
     return 1;
 }
 
+/* add(s, c) with c a constant vector along s's last axis (shape [.., 1, N]): an ADDV step. */
+static int addv_step(const mk_interp *ip, const oplan *pl, int at, int s, mk_epi_step *st)
+{
+    int xi = mk_ir_operand_index(pl->op, "x"), yi = mk_ir_operand_index(pl->op, "y");
+    if (pl->op->kind != MK_OP_ADD || xi < 0 || yi < 0 || (at != xi && at != yi) || pl->n_ins != 2)
+        return 0;
+    const mk_type *t = &ip->slot_val[s]->type,
+                  *ct = &ip->slot_val[pl->ins[at == xi ? yi : xi]]->type;
+    if (t->rank < 1 || ct->rank < 1 || ct->rank > t->rank || !mk_type_is_static(t) ||
+        !mk_type_is_static(ct) || ct->dims[ct->rank - 1] != t->dims[t->rank - 1] ||
+        t->dims[t->rank - 1] < 1)
+        return 0;
+    for (int d = 0; d < ct->rank - 1; d++)
+        if (ct->dims[d] != 1) return 0;
+    int64_t n = t->dims[t->rank - 1];
+    float *v = chan_const(ip, pl->op, at == xi ? "y" : "x", n, 0);
+    if (!v) return 0;
+    st->kind = MK_EPI_ADDV;
+    st->swap = at == yi;
+    st->s = v;
+    st->vn = n;
+    return 1;
+}
+
 /* The step op pl performs on slot s, when it can be fused: an fp32 elementwise op whose other
  * parameters are scalar constants and whose output has s's type. Returns the operand index of
  * s, or -1. */
@@ -332,7 +366,8 @@ static int epi_step(const mk_interp *ip, const oplan *pl, int s, mk_epi_step *st
     } else {
         int i = 0;
         while (i < 6 && bin[i] != op->kind) i++;
-        if (i == 6 || !other_scalar(ip, pl, at, &a, &st->swap)) return -1;
+        if (i == 6) return -1;
+        if (!other_scalar(ip, pl, at, &a, &st->swap)) return addv_step(ip, pl, at, s, st) ? at : -1;
         st->kind = bin_epi[i];
         return st->a = (float)a, at;
     }
@@ -476,6 +511,9 @@ int mk_ip_plan_fusion(mk_interp *ip)
                 if (a >= 0 && ep.step[ep.n].kind == MK_EPI_AFFINE && host->op->kind != MK_OP_CONV &&
                     host->op->kind != MK_OP_CONV_TRANSPOSE)
                     a = -1; /* per-channel steps need a host that knows the channel */
+                if (a >= 0 && ep.step[ep.n].kind == MK_EPI_ADDV && host->op->kind != MK_OP_LINEAR &&
+                    host->op->kind != MK_OP_MATMUL)
+                    a = -1; /* and vector steps one that knows the column */
                 if (a >= 0) {
                     chain[n_chain] = rd;
                     at[n_chain++] = a;

@@ -23,6 +23,13 @@ mk_status mk_ip_tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const
         if (r->numel) memcpy(r->data, t->data, r->numel * 4); /* empty: data may be NULL */
         return MK_OK;
     }
+    if (round16 && ty.dtype == MK_DT_FP32 && t->dtype == MK_DT_FP32) { /* in bulk (F16C) */
+        if (t->nbytes < r->numel * 4)
+            return mk_err_set(e, MK_EINVAL, "data smaller than its shape");
+        if (r->numel) memcpy(r->data, t->data, r->numel * 4);
+        mk_round_f16_n(r->data, r->numel);
+        return MK_OK;
+    }
     mk_rt tmp = {0};
     st = mk_ip_rt_from_raw(ip, &tmp, &raw, t->data, t->nbytes, 0, e);
     if (st) return st;

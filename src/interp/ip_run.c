@@ -40,25 +40,34 @@ static int donation_safe(mk_op_kind k)
     return k >= MK_OP_RELU && k <= MK_OP_LINEAR_ACTIVATION && k != MK_OP_PRELU;
 }
 
+/* reshape, expand_dims, squeeze: the same elements in the same order */
+static int same_elements(mk_op_kind k)
+{
+    return k == MK_OP_RESHAPE || k == MK_OP_EXPAND_DIMS || k == MK_OP_SQUEEZE;
+}
+
 /* Hand the buffer of operand `idx` (x, or the fused operand) to output 0 when it dies here and
- * has the output's exact type layout; returns 1 when done (output 0 then needs no
+ * has the output's exact type layout (for reshapes, its element count: the output is then x's
+ * buffer and the kernel copies nothing); returns 1 when done (output 0 then needs no
  * allocation). */
 static int try_donate(mk_interp *ip, const oplan *pl, const mk_type *t)
 {
     if (pl->n_outs != 1 || !mk_type_is_static(t)) return 0;
-    int idx = pl->fused_in;
+    int idx = pl->fused_in, reshape = idx < 0 && same_elements(pl->op->kind);
     if (idx < 0) {
-        if (!donation_safe(pl->op->kind)) return 0;
+        if (!donation_safe(pl->op->kind) && !reshape) return 0;
         idx = mk_ir_operand_index(pl->op, "x");
     }
     if (idx < 0 || idx >= pl->n_ins) return 0;
     int s = pl->ins[idx], dies = 0;
     for (int i = 0; i < pl->n_free; i++) dies |= pl->frees[i] == s;
     mk_rt *x = &ip->slots[s], *o = &ip->slots[pl->outs[0]];
-    if (!dies || !x->cap || x->persist || x == o || x->type.rank != t->rank ||
-        mk_interp_layout(x->type.dtype) != mk_interp_layout(t->dtype))
+    size_t n;
+    if (!dies || !x->cap || x->persist || x == o || (!reshape && x->type.rank != t->rank) ||
+        mk_interp_layout(x->type.dtype) != mk_interp_layout(t->dtype) || !mk_type_numel(t, &n) ||
+        n != x->numel)
         return 0;
-    for (int i = 0; i < t->rank; i++)
+    for (int i = 0; i < t->rank && !reshape; i++)
         if (x->type.dims[i] != t->dims[i]) return 0;
     mk_rt_release(ip, o);
     o->type = *t;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "interp_int.h"
+#include "k_vec.h"
 
 /* Iterate the output in rows of its last axis, with up to three broadcast inputs. */
 typedef void (*row_fn)(void *ctx, size_t o, const size_t *ix, int64_t n, const int64_t *sx);
@@ -191,13 +192,87 @@ static int overlaps(const float *p, int64_t np, const float *q, int64_t nq)
     return p < q + nq && q < p + np;
 }
 
-static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n, const int64_t *sx)
+/* The four arithmetic ops on rows through function parameters (gcc honours restrict only
+ * there, so these loops become SIMD): o = x op y, o = o op y (x donated), o = x op b,
+ * o = o op b, o = a op y. */
+#define ARITH(KIND, LOOP)                                                                          \
+    if ((KIND) == MK_OP_ADD)                                                                       \
+        LOOP(a + b);                                                                               \
+    else if ((KIND) == MK_OP_SUB)                                                                  \
+        LOOP(a - b);                                                                               \
+    else if ((KIND) == MK_OP_MUL)                                                                  \
+        LOOP(a *b);                                                                                \
+    else                                                                                           \
+        LOOP(a / b);
+MK_SIMD static void arith_vv(mk_op_kind kind, float *restrict o, const float *restrict x,
+                             const float *restrict y, size_t n)
+{
+#define L(E) MK_VLOOP(n, float a = x[i]; float b = y[i]; o[i] = (E))
+    ARITH(kind, L)
+#undef L
+}
+MK_SIMD static void arith_iv(mk_op_kind kind, float *restrict o, const float *restrict y, size_t n)
+{
+#define L(E) MK_VLOOP(n, float a = o[i]; float b = y[i]; o[i] = (E))
+    ARITH(kind, L)
+#undef L
+}
+MK_SIMD static void arith_vs(mk_op_kind kind, float *restrict o, const float *restrict x, float b,
+                             size_t n)
+{
+#define L(E) MK_VLOOP(n, float a = x[i]; o[i] = (E))
+    ARITH(kind, L)
+#undef L
+}
+MK_SIMD static void arith_is(mk_op_kind kind, float *restrict o, float b, size_t n)
+{
+#define L(E) MK_VLOOP(n, float a = o[i]; o[i] = (E))
+    ARITH(kind, L)
+#undef L
+}
+MK_SIMD static void arith_sv(mk_op_kind kind, float *restrict o, float a, const float *restrict y,
+                             size_t n)
+{
+#define L(E) MK_VLOOP(n, float b = y[i]; o[i] = (E))
+    ARITH(kind, L)
+#undef L
+}
+
+/* 1 when done: an arithmetic op on rows that are contiguous or scalar and do not overlap the
+ * output (x may be the output itself). */
+static int arith_row(mk_op_kind kind, const float *x, const float *y, float *o, int64_t n,
+                     int64_t sa, int64_t sb)
+{
+    if (kind != MK_OP_ADD && kind != MK_OP_SUB && kind != MK_OP_MUL && kind != MK_OP_REAL_DIV)
+        return 0;
+    int ox = overlaps(x, sa ? n : 1, o, n), oy = overlaps(y, sb ? n : 1, o, n);
+    if (oy || (ox && x != o) || (x == o && sa != 1)) return 0;
+    size_t m = (size_t)n;
+    if (sa == 1 && sb == 1 && x == o)
+        arith_iv(kind, o, y, m);
+    else if (sa == 1 && sb == 1)
+        arith_vv(kind, o, x, y, m);
+    else if (sa == 1 && sb == 0 && x == o)
+        arith_is(kind, o, y[0], m);
+    else if (sa == 1 && sb == 0)
+        arith_vs(kind, o, x, y[0], m);
+    else if (sa == 0 && sb == 1)
+        arith_sv(kind, o, x[0], y, m);
+    else
+        return 0;
+    return 1;
+}
+
+MK_SIMD static void bin_row_f32(void *ctx, size_t oo, const size_t *ix, int64_t n,
+                                const int64_t *sx)
 {
     binctx *c = ctx;
     const float *x = (const float *)c->x->data + ix[0], *y = (const float *)c->y->data + ix[1];
     float *o = (float *)c->out->data + oo;
     int64_t sa = sx[0], sb = sx[1];
+    if (arith_row(c->kind, x, y, o, n, sa, sb)) return;
     switch (c->kind) {
+
     case MK_OP_ADD: FROW(a + b); break;
     case MK_OP_SUB: FROW(a - b); break;
     case MK_OP_MUL: FROW(a * b); break;
@@ -428,12 +503,6 @@ mk_status mk_k_clip(mk_kctx *k)
 }
 
 /* ---- activations ---- */
-/* 0.5 x (1 + erf(x / sqrt 2)) with a polynomial erf (SIMD; ~1e-7 from the double form). */
-MK_SIMD static void gelu_exact(const float *restrict a, float *restrict o, size_t n)
-{
-    MK_VLOOP(n, o[i] = 0.5f * a[i] * (1.0f + mk_erf(a[i] * 0.70710678f)));
-}
-
 mk_status mk_k_activation(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
@@ -503,7 +572,7 @@ mk_status mk_k_activation(mk_kctx *k)
         } else if (strcmp(mode, "SIGMOID_APPROXIMATION") == 0) {
             for (size_t i = 0; i < n; i++) o[i] = a[i] / (1.0f + expf(-1.702f * a[i]));
         } else if (strcmp(mode, "EXACT") == 0) {
-            gelu_exact(a, o, n);
+            mk_vec_gelu(a, o, (int64_t)n);
             k->path = "gelu: exact, polynomial erf";
         } else {
             return mk_kerr(k, MK_EINVAL, "unknown gelu mode '%s'", mode);

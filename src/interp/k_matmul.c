@@ -6,6 +6,7 @@
 
 #include "blas.h"
 #include "interp_int.h"
+#include "k_vec.h"
 
 static mk_status need_f32(mk_kctx *k, const mk_rt *t, const char *what)
 {
@@ -43,9 +44,11 @@ static void gemm_chunk(void *ctx, int64_t i, int tid)
     (void)tid;
     mk_sgemm(CblasRowMajor, J->ta, J->tb, (int)mn, (int)nn, (int)J->K, J->alpha, a, (int)J->lda, b,
              (int)J->ldb, J->beta, c, (int)J->ldc);
-    if (J->k->epi)
+    if (J->k->epi && nn == J->ldc) /* whole rows: one stretch */
+        mk_epi_apply(J->k->epi, NULL, 0, c, (size_t)(mn * nn));
+    else if (J->k->epi)
         for (int64_t r = 0; r < mn; r++)
-            mk_epi_apply(J->k->epi, NULL, -1, c + r * J->ldc, (size_t)nn);
+            mk_epi_apply(J->k->epi, NULL, n0, c + r * J->ldc, (size_t)nn);
 }
 
 static void gemm_split(mk_kctx *k, gemm_job *J)
@@ -93,7 +96,7 @@ mk_status mk_k_linear(mk_kctx *k)
         gemm_split(k, &J);
     } else {
         if (!b) memset(o, 0, out->numel * 4);
-        mk_epi_apply(k->epi, NULL, -1, o, out->numel);
+        mk_epi_apply(k->epi, NULL, 0, o, out->numel);
     }
     return MK_OK;
 }
@@ -126,7 +129,7 @@ static void bmm_chunk(void *ctx, int64_t b, int tid)
     mk_sgemm(CblasRowMajor, J->tx ? CblasTrans : CblasNoTrans, J->ty ? CblasTrans : CblasNoTrans,
              (int)J->M, (int)J->N, (int)J->K, 1.0f, J->x + ox * J->M * J->K, (int)J->xc,
              J->y + oy * J->K * J->N, (int)J->yc, 0.0f, o, (int)J->N);
-    mk_epi_apply(J->k->epi, NULL, -1, o, (size_t)(J->M * J->N));
+    mk_epi_apply(J->k->epi, NULL, 0, o, (size_t)(J->M * J->N));
 }
 
 mk_status mk_k_matmul(mk_kctx *k)
@@ -174,7 +177,18 @@ mk_status mk_k_matmul(mk_kctx *k)
     int f32 = mk_interp_layout(x->type.dtype) == MK_L_F32 &&
               mk_interp_layout(y->type.dtype) == MK_L_F32 &&
               mk_interp_layout(out->type.dtype) == MK_L_F32;
-    k->path = !f32 ? "matmul: exact loop" : nb > 1 ? "matmul: sgemm per batch" : "matmul: sgemm";
+    /* y shared by every batch and x not transposed: the batches are just more rows of x, one
+     * GEMM (y packed once) */
+    int fold = f32 && nb > 1 && !tx;
+    for (int i = 0; i < br && fold; i++) fold = by[i] == 1;
+    if (fold) {
+        M *= nb;
+        nb = 1;
+    }
+    k->path = !f32     ? "matmul: exact loop"
+              : nb > 1 ? "matmul: sgemm per batch"
+              : fold   ? "matmul: sgemm, batches as rows"
+                       : "matmul: sgemm";
     if (f32 && M && N && K) {
         bmm_job J = {k, tx, ty, br, M, N, K, xc, yc, x->data, y->data, out->data, {0}, {0}, {0}};
         memcpy(J.bd, bd, sizeof bd);
@@ -244,7 +258,7 @@ mk_status mk_k_matmul(mk_kctx *k)
         }
     }
     if (mk_interp_layout(out->type.dtype) == MK_L_F32)
-        mk_epi_apply(k->epi, NULL, -1, out->data, out->numel);
+        mk_epi_apply(k->epi, NULL, 0, out->data, out->numel);
     return MK_OK;
 }
 
@@ -344,24 +358,6 @@ typedef struct sdpa_job {
     int64_t ms[MK_MAX_RANK];
 } sdpa_job;
 
-/* row[j] = e^(row[j] - mx) (mk_exp_neg, SIMD); returns their sum (8 double lanes, fixed order). */
-MK_SIMD static double exp_row(float *row, float mx, int64_t n)
-{
-    MK_VLOOP((size_t)n, row[i] = mk_exp_neg(row[i] - mx));
-    double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0;
-    int64_t q = 0;
-    for (; q + 8 <= n; q += 8)
-        for (int j = 0; j < 8; j++) s8[j] += row[q + j];
-    for (; q < n; q++) s8[0] += row[q];
-    for (int j = 0; j < 8; j++) sum += s8[j];
-    return sum;
-}
-
-MK_SIMD static void scale_row(float *row, float v, int64_t n)
-{
-    MK_VLOOP((size_t)n, row[i] *= v);
-}
-
 /* Rows [l0, l0 + lb) of batch b: scores = scale Q K^T (+ mask), softmax per row, times V. */
 static void sdpa_chunk(void *ctx, int64_t ci, int tid)
 {
@@ -378,7 +374,7 @@ static void sdpa_chunk(void *ctx, int64_t ci, int tid)
              kb, (int)E, 0.0f, scores, (int)S);
     for (int64_t li = 0; li < ln; li++) {
         int64_t i = l0 + li;
-        float *row = scores + li * S, mx = -INFINITY;
+        float *row = scores + li * S, mx;
         size_t mb = 0; /* batch index b spans dims 0..r-3 */
         if (mask) {
             int64_t rem = b;
@@ -401,15 +397,14 @@ static void sdpa_chunk(void *ctx, int64_t ci, int tid)
                     row[j] += (float)m;
             }
         }
-        for (int64_t j = 0; j < S; j++)
-            if (row[j] > mx) mx = row[j];
+        mx = mk_vec_max(row, S);
         if (mx == -INFINITY) {
             memset(row, 0, (size_t)S * 4);
             continue;
         }
-        double sum = exp_row(row, mx, S);
+        double sum = mk_vec_exp_sum(row, row, mx, S);
         float inv = sum > 0 ? (float)(1.0 / sum) : 0;
-        scale_row(row, inv, S);
+        mk_vec_scale(row, inv, S);
     }
     mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ln, (int)Ev, (int)S, 1.0f, scores,
              (int)S, vb, (int)Ev, 0.0f, (float *)J->out->data + (b * J->L + l0) * Ev, (int)Ev);

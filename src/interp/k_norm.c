@@ -28,7 +28,7 @@ static void nc_spatial(const mk_rt *x, int64_t *n, int64_t *c, int64_t *sp)
 }
 
 /* Mean and (population) variance of xa[0..len), 0 for an empty run. */
-static void moments(const float *xa, int64_t len, double *mean, double *var)
+MK_SIMD static void moments(const float *xa, int64_t len, double *mean, double *var)
 {
     /* four independent double sums (SIMD, no serial add chain), combined in a fixed order */
     double m4[4] = {0, 0, 0, 0}, v4[4] = {0, 0, 0, 0}, m, v;
@@ -44,6 +44,13 @@ static void moments(const float *xa, int64_t len, double *mean, double *var)
     v = (v4[0] + v4[1]) + (v4[2] + v4[3]);
     *mean = m;
     *var = len ? v / (double)len : 0;
+}
+
+/* oa[q] = (xa[q] - m) s + b, in double (instance/batch norm planes) */
+MK_SIMD static void norm_row(const float *restrict xa, float *restrict oa, double m, double s,
+                             double b, int64_t n)
+{
+    MK_VLOOP((size_t)n, oa[i] = (float)((xa[i] - m) * s + b));
 }
 
 /* Rows of a layer_norm over trailing axes: chunks of whole rows. */
@@ -164,7 +171,7 @@ mk_status mk_k_instance_norm(mk_kctx *k)
             double m, v;
             moments(xa, sp, &m, &v);
             double s = gam[i % c] / sqrt(v + eps);
-            for (int64_t q = 0; q < sp; q++) oa[q] = (float)((xa[q] - m) * s + bet[i % c]);
+            norm_row(xa, oa, m, s, bet[i % c], sp);
         }
     }
     mk_free(k->alloc, buf, vb);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "interp_int.h"
+#include "k_vec.h"
 
 /* Parse `axes` (absent = all) into a mask; fails on out-of-range axes. */
 static mk_status axes_mask(mk_kctx *k, const char *param, int rank, int *mask)
@@ -249,27 +250,6 @@ mk_status mk_k_cumsum(mk_kctx *k)
     return MK_OK;
 }
 
-/* One contiguous softmax row: max, e^(x - max), sum (8 double lanes, fixed order), scale. */
-MK_SIMD static void softmax_row(const float *restrict x, float *restrict o, int64_t n)
-{
-    float m8[8];
-    for (int j = 0; j < 8; j++) m8[j] = -INFINITY;
-    int64_t q = 0;
-    for (; q + 8 <= n; q += 8)
-        for (int j = 0; j < 8; j++) m8[j] = x[q + j] > m8[j] ? x[q + j] : m8[j];
-    float mx = -INFINITY;
-    for (int j = 0; j < 8; j++) mx = m8[j] > mx ? m8[j] : mx;
-    for (; q < n; q++) mx = x[q] > mx ? x[q] : mx;
-    MK_VLOOP((size_t)n, o[i] = mk_exp_neg(x[i] - mx));
-    double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0;
-    for (q = 0; q + 8 <= n; q += 8)
-        for (int j = 0; j < 8; j++) s8[j] += o[q + j];
-    for (; q < n; q++) s8[0] += o[q];
-    for (int j = 0; j < 8; j++) sum += s8[j];
-    float inv = (float)(1.0 / sum);
-    MK_VLOOP((size_t)n, o[i] *= inv);
-}
-
 typedef struct sm_job {
     const float *a;
     float *o;
@@ -282,7 +262,7 @@ static void softmax_chunk(void *ctx, int64_t ci, int tid)
     int64_t r1 = (ci + 1) * J->per < J->rows ? (ci + 1) * J->per : J->rows;
     (void)tid;
     for (int64_t r = ci * J->per; r < r1; r++)
-        softmax_row(J->a + r * J->len, J->o + r * J->len, J->len);
+        mk_vec_softmax(J->a + r * J->len, J->o + r * J->len, J->len);
 }
 
 mk_status mk_k_softmax(mk_kctx *k)

@@ -64,7 +64,8 @@ mk_status mk_k_copy_reshape(mk_kctx *k)
     if (st) return st;
     if (x->numel != out->numel)
         return mk_kerr(k, MK_EINVAL, "cannot reshape %zu elements into %zu", x->numel, out->numel);
-    if (x->numel) memcpy(out->data, x->data, x->numel * esz(x));
+    if (x->numel && out->data != x->data) /* else x's buffer became the output */
+        memcpy(out->data, x->data, x->numel * esz(x));
     return MK_OK;
 }
 
