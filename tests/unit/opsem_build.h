@@ -120,4 +120,30 @@ static inline mk_op *op(bld *B, mk_op_kind k, int n_out, ...)
     return o;
 }
 
+/* Outputs of B's program with fusion off (an observed session sees every op), fp16 emulation
+ * when fp16, one thread: the reference of the fused-kernel bit comparisons. */
+static inline mk_status b_run_unfused(bld *B, int fp16, mk_tensor_list *out)
+{
+    mk_run_options ro = {fp16, 1, 0};
+    mk_interp *ip;
+    mk_status st = mk_interp_new_observed(B->p, &ro, NULL, NULL, &ip, &B->e);
+    if (st) return st;
+    const mk_tensor *ins[8];
+    for (int i = 0; i < B->ins.n && i < 8; i++) ins[i] = &B->ins.items[i];
+    st = mk_interp_exec(ip, ins, out, NULL, &B->e);
+    mk_interp_free(ip);
+    return st;
+}
+
+/* a and b hold the same tensors byte for byte. */
+static inline int b_same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
+{
+    if (a->n != b->n) return 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->items[i].nbytes != b->items[i].nbytes ||
+            memcmp(a->items[i].data, b->items[i].data, a->items[i].nbytes))
+            return 0;
+    return 1;
+}
+
 #endif

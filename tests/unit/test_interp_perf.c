@@ -99,16 +99,6 @@ static mk_value *build_net(bld *B, int C, int H, int W)
     return op1(B, MK_OP_ADD, "x", o, "y", y, NULL);
 }
 
-static int same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
-{
-    if (a->n != b->n) return 0;
-    for (int i = 0; i < a->n; i++)
-        if (a->items[i].nbytes != b->items[i].nbytes ||
-            memcmp(a->items[i].data, b->items[i].data, a->items[i].nbytes))
-            return 0;
-    return 1;
-}
-
 /* The rows, with one thread (CPU-time clock) and two (wall clock): the input binding and the
  * output copy are rows of their own around the ops, so the rows add up to the total (within 5%
  * on every run, in every build). */
@@ -195,7 +185,7 @@ TEST(interp_threads_bit_identical_built)
         for (int j = 2; j <= 3; j++) {
             mk_run_options rj = {0, j, 0};
             REQUIRE(mk_run(B.p, &rj, &B.ins, &got, &B.e) == MK_OK);
-            CHECK_MSG(same_bits(&ref, &got), "shape %zu: -j %d differs from -j 1", c, j);
+            CHECK_MSG(b_same_bits(&ref, &got), "shape %zu: -j %d differs from -j 1", c, j);
             mk_tensor_list_free(&got);
         }
         mk_tensor_list_free(&ref);
@@ -228,7 +218,7 @@ TEST(interp_threads_bit_identical_models)
         mk_err e = {0};
         REQUIRE(mk_npz_read(f1, &a, &e) == MK_OK);
         REQUIRE(mk_npz_read(f2, &b, &e) == MK_OK);
-        CHECK_MSG(same_bits(&a, &b), "%s: -j 2 differs from -j 1", models[m][0]);
+        CHECK_MSG(b_same_bits(&a, &b), "%s: -j 2 differs from -j 1", models[m][0]);
         mk_tensor_list_free(&a);
         mk_tensor_list_free(&b);
         ran++;
@@ -261,20 +251,6 @@ TEST(cli_run_profile_text_and_json)
     CHECK(strstr(out, "--json goes with --profile") != NULL);
 }
 
-/* Outputs with fusion off (an observed session sees every op), for bit comparisons. */
-static mk_status run_unfused(bld *B, mk_tensor_list *out)
-{
-    mk_run_options ro = {0, 1, 0};
-    mk_interp *ip;
-    mk_status st = mk_interp_new_observed(B->p, &ro, NULL, NULL, &ip, &B->e);
-    if (st) return st;
-    const mk_tensor *ins[8];
-    for (int i = 0; i < B->ins.n && i < 8; i++) ins[i] = &B->ins.items[i];
-    st = mk_interp_exec(ip, ins, out, NULL, &B->e);
-    mk_interp_free(ip);
-    return st;
-}
-
 static int fused_rows(const mk_session *s, const char *kind)
 {
     int n, f = 0;
@@ -303,7 +279,7 @@ TEST(interp_fused_hard_sigmoid_mul_bit_identical)
         REQUIRE(y);
         mk_ir_block_set_outputs(B.p, B.b, 1, &y);
         mk_tensor_list ref, got;
-        REQUIRE(run_unfused(&B, &ref) == MK_OK);
+        REQUIRE(b_run_unfused(&B, 0, &ref) == MK_OK);
         mk_run_options ro = {0, 1, 0};
         mk_session *s;
         REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
@@ -311,7 +287,7 @@ TEST(interp_fused_hard_sigmoid_mul_bit_identical)
         REQUIRE(mk_session_run(s, &B.ins, &got, NULL, &B.e) == MK_OK);
         CHECK_EQ_INT(fused_rows(s, "sigmoid_hard") + fused_rows(s, "mul") + fused_rows(s, "add"),
                      3);
-        CHECK_MSG(same_bits(&ref, &got), "order %d: fused result differs", order);
+        CHECK_MSG(b_same_bits(&ref, &got), "order %d: fused result differs", order);
         mk_tensor_list_free(&ref);
         mk_tensor_list_free(&got);
         mk_session_free(s);
@@ -453,7 +429,7 @@ TEST(interp_fp16_emulate_fused_chains_bit_identical)
                          fused_rows(s, "clip") + fused_rows(s, "real_div") +
                          fused_rows(s, "leaky_relu"),
                      8);
-        CHECK_MSG(same_bits(&ref, &got), "big=%d: fused fp16 result differs", big);
+        CHECK_MSG(b_same_bits(&ref, &got), "big=%d: fused fp16 result differs", big);
         CHECK_EQ_INT(r1.warning[0] != 0, big);
         CHECK_EQ_INT(r2.warning[0] != 0, big);
         mk_tensor_list_free(&ref);
@@ -496,7 +472,7 @@ TEST(interp_fused_batch_norm_bit_identical)
             mk_session_set_profile(s, 1);
             REQUIRE(mk_session_run(s, &B.ins, &got, NULL, &B.e) == MK_OK);
             CHECK_EQ_INT(fused_rows(s, "batch_norm") + fused_rows(s, "mul"), 2);
-            CHECK_MSG(same_bits(&ref, &got), "groups %d fp16 %d: fused result differs", G, fp16);
+            CHECK_MSG(b_same_bits(&ref, &got), "groups %d fp16 %d: fused result differs", G, fp16);
             mk_tensor_list_free(&ref);
             mk_tensor_list_free(&got);
             mk_session_free(s);

@@ -119,30 +119,6 @@ TEST(interp_vec_avx512_same_bits_as_loops)
     mk_vec_cap(2);
 }
 
-/* Outputs with fusion off (an observed session sees every op). */
-static mk_status vec_run_unfused(bld *B, int fp16, mk_tensor_list *out)
-{
-    mk_run_options ro = {fp16, 1, 0};
-    mk_interp *ip;
-    mk_status st = mk_interp_new_observed(B->p, &ro, NULL, NULL, &ip, &B->e);
-    if (st) return st;
-    const mk_tensor *ins[8];
-    for (int i = 0; i < B->ins.n && i < 8; i++) ins[i] = &B->ins.items[i];
-    st = mk_interp_exec(ip, ins, out, NULL, &B->e);
-    mk_interp_free(ip);
-    return st;
-}
-
-static int vec_same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
-{
-    if (a->n != b->n) return 0;
-    for (int i = 0; i < a->n; i++)
-        if (a->items[i].nbytes != b->items[i].nbytes ||
-            memcmp(a->items[i].data, b->items[i].data, a->items[i].nbytes))
-            return 0;
-    return 1;
-}
-
 static mk_value *vop(bld *B, mk_op_kind k, ...)
 {
     mk_op *o = mk_ir_op_new(B->p, k, NULL);
@@ -203,7 +179,7 @@ TEST(interp_matmul_bias_add_fused_bit_identical)
                 REQUIRE(y);
                 mk_ir_block_set_outputs(B.p, B.b, 1, &y);
                 mk_tensor_list ref, got;
-                REQUIRE(vec_run_unfused(&B, fp16, &ref) == MK_OK);
+                REQUIRE(b_run_unfused(&B, fp16, &ref) == MK_OK);
                 mk_run_options ro = {fp16, 2, 0};
                 mk_session *s;
                 REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
@@ -215,7 +191,7 @@ TEST(interp_matmul_bias_add_fused_bit_identical)
                 const mk_op_profile *r = mk_session_profile(s, &n, &total);
                 for (int i = 0; i < n; i++) fused += r[i].fused && !strcmp(r[i].kind, "add");
                 CHECK_MSG(fused == 1, "shape %zu variant %d: add not fused", c, variant);
-                CHECK_MSG(vec_same_bits(&ref, &got), "shape %zu variant %d fp16 %d: differs", c,
+                CHECK_MSG(b_same_bits(&ref, &got), "shape %zu variant %d fp16 %d: differs", c,
                           variant, fp16);
                 if (fp16) CHECK_MSG(rep.warning[0], "shape %zu: no fp16 overflow reported", c);
                 mk_tensor_list_free(&ref);
@@ -248,20 +224,20 @@ TEST(interp_reshape_takes_dying_buffer)
     mk_value *outs[3] = {t, q, k}; /* q an output too: sigmoid may not take its buffer */
     mk_ir_block_set_outputs(B.p, B.b, 1, outs);
     mk_tensor_list ref, got;
-    REQUIRE(vec_run_unfused(&B, 0, &ref) == MK_OK);
+    REQUIRE(b_run_unfused(&B, 0, &ref) == MK_OK);
     mk_run_options ro = {0, 1, 0};
     mk_run_report rep = {{0}, 0};
     REQUIRE(mk_run_ex(B.p, &ro, &B.ins, &got, &rep, &B.e) == MK_OK);
-    CHECK(vec_same_bits(&ref, &got));
+    CHECK(b_same_bits(&ref, &got));
     size_t one = (size_t)64 * 1024 * 4;
     CHECK_MSG(rep.peak_bytes < one + one / 2, "peak %zu bytes for a %zu-byte tensor",
               rep.peak_bytes, one);
     mk_tensor_list_free(&ref);
     mk_tensor_list_free(&got);
     mk_ir_block_set_outputs(B.p, B.b, 3, outs);
-    REQUIRE(vec_run_unfused(&B, 0, &ref) == MK_OK);
+    REQUIRE(b_run_unfused(&B, 0, &ref) == MK_OK);
     REQUIRE(mk_run_ex(B.p, &ro, &B.ins, &got, &rep, &B.e) == MK_OK);
-    CHECK(vec_same_bits(&ref, &got));
+    CHECK(b_same_bits(&ref, &got));
     REQUIRE(got.n == 3);
     CHECK(got.items[2].nbytes == 16 && !memcmp(got.items[2].data, ref.items[2].data, 16));
     mk_tensor_list_free(&ref);
@@ -327,7 +303,7 @@ TEST(interp_threads_bit_identical_transformers)
         mk_err e = {0};
         REQUIRE(mk_npz_read(f[0], &a, &e) == MK_OK);
         REQUIRE(mk_npz_read(f[1], &b, &e) == MK_OK);
-        CHECK_MSG(vec_same_bits(&a, &b), "%s: -j 2 differs from -j 1", models[m]);
+        CHECK_MSG(b_same_bits(&a, &b), "%s: -j 2 differs from -j 1", models[m]);
         mk_tensor_list_free(&a);
         mk_tensor_list_free(&b);
         ran++;
