@@ -14,6 +14,15 @@
 
 enum { CIN = 64, COUT = 64, ROWS = 16 };
 
+/* W[COUT, CIN] uniform in [-1, 1) from an LCG seeded with s */
+static void fill_weights(float *w, unsigned s)
+{
+    for (int i = 0; i < COUT * CIN; i++) {
+        s = s * 1664525u + 1013904223u;
+        w[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+}
+
 /* x[ROWS, CIN] -> linear(W[COUT, CIN]) -> y */
 static mk_program *lin(void)
 {
@@ -21,11 +30,7 @@ static mk_program *lin(void)
     mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
     if (!f) return NULL;
     static float w[COUT * CIN];
-    unsigned s = 11;
-    for (int i = 0; i < COUT * CIN; i++) {
-        s = s * 1664525u + 1013904223u;
-        w[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
-    }
+    fill_weights(w, 11);
     int64_t d[2] = {COUT, CIN}, xd[2] = {ROWS, CIN};
     mk_type t = mk_type_make(MK_DT_FP32, 2, d), xt = mk_type_make(MK_DT_FP32, 2, xd);
     mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
@@ -192,11 +197,7 @@ TEST(compress_calibrated_identical_weights_share_a_palette)
     mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
     REQUIRE(f);
     static float w[COUT * CIN];
-    unsigned s = 5;
-    for (int i = 0; i < COUT * CIN; i++) {
-        s = s * 1664525u + 1013904223u;
-        w[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
-    }
+    fill_weights(w, 5);
     int64_t d[2] = {COUT, CIN}, xd[2] = {ROWS, CIN};
     mk_type t = mk_type_make(MK_DT_FP32, 2, d), xt = mk_type_make(MK_DT_FP32, 2, xd);
     mk_type none = mk_type_make(MK_DT_INVALID, MK_RANK_UNKNOWN, NULL);
