@@ -310,11 +310,13 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     J.th = (J.OH + 1) / 2, J.tw = (J.OW + 1) / 2;
     J.ncb = mk_par_chunks(c->cog, WN_CB);
     /* tile rows per chunk: the transformed input of a chunk (16 x cin x tiles floats) within
-     * about 512 KiB of L2; channel groups when that leaves fewer than 4 chunks */
+     * about 512 KiB of L2; with threads, channel groups when that leaves fewer than 4 chunks
+     * (any chunking gives the same bits) */
     int64_t want = 8192 / c->cig;
     J.rows = want / J.tw < 1 ? 1 : want / J.tw;
     if (J.rows > J.th) J.rows = J.th;
     J.nrb = mk_par_chunks(J.th, J.rows);
+    J.rows = mk_par_chunks(J.th, J.nrb); /* the row blocks as even as they go */
     int64_t want_chunks = mk_par_threads(k) > 1 ? 4 : 1;
     J.ncg = c->N * J.nrb >= want_chunks ? 1 : (want_chunks + c->N * J.nrb - 1) / (c->N * J.nrb);
     if (J.ncg > J.ncb) J.ncg = J.ncb;
