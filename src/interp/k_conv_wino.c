@@ -107,6 +107,9 @@ static inline __attribute__((always_inline)) WN_TGT void wn_gemm_blk(const float
         const float *vp = v + ci * ts, *up = u + ci * WN_CB;
         __m512 x[3];
         WN_UNROLL for (int j = 0; j < V; j++) x[j] = _mm512_loadu_ps(vp + 16 * j);
+        if (ci + 4 < cin) /* rows ts apart: the prefetcher misses them (measured 6-9% faster) */
+            WN_UNROLL for (int j = 0; j < V; j++)
+                _mm_prefetch((const char *)(vp + 4 * ts + 16 * j), _MM_HINT_T0);
         WN_UNROLL for (int q = 0; q < WN_CB; q++)
         {
             __m512 w = _mm512_set1_ps(up[q]);
