@@ -1,8 +1,9 @@
 /* Convolution kernels: conv and conv_transpose for 1-3 spatial dims with groups, strides,
  * dilations and every pad_type. conv is im2col in cache-sized column tiles plus cblas_sgemm
  * (bias preloaded as beta = 1, fused activations applied per finished tile), a direct GEMM for
- * 1x1 stride-1 unpadded convs, direct SIMD loops for depthwise convs, and k_conv_direct.c for
- * the other convs on AVX2 CPUs (im2col then only without AVX2); conv_transpose is a
+ * 1x1 stride-1 unpadded convs, direct SIMD loops for depthwise convs, k_conv_wino.c for the 3x3
+ * stride-1 convs it takes (AVX-512), and k_conv_direct.c for the other convs on AVX2 CPUs
+ * (im2col then only without AVX2); conv_transpose is a
  * GEMM per tile of input rows followed by col2im. Output sizes come from type inference; pads
  * are derived here. */
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "blas.h"
 #include "interp_int.h"
 #include "k_conv_direct.h"
+#include "k_conv_wino.h"
 
 typedef struct geom {
     int ns; /* spatial rank, 1..3 */
@@ -314,6 +316,10 @@ mk_status mk_k_conv(mk_kctx *k)
         k->path = g.ns == 1 ? "conv: 1-D depthwise direct" : "conv: depthwise direct";
         conv_dw(k, &g, xd, wd, od, bias, N, cin, cog);
         return MK_OK;
+    }
+    if (mk_conv_wino_ok(k, &cd)) {
+        k->path = "conv: winograd F(2x2,3x3)";
+        return mk_conv_wino(k, &cd);
     }
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++) direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];

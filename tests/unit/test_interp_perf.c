@@ -9,6 +9,7 @@
 #include "base/base.h"
 #include "interp/interp_int.h"
 #include "interp/k_conv_direct.h"
+#include "interp/k_conv_wino.h"
 #include "test.h"
 
 #include "opsem_build.h"
@@ -570,6 +571,7 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
     mk_tensor_list out = {0, NULL};
     mk_run_options ro = {0, threads, 0};
     mk_conv_direct_cap(level);
+    mk_conv_wino_enable(0); /* this test is the direct kernel's; test_k_conv_wino.c tests that */
     if (y) mk_ir_block_set_outputs(B.p, B.b, 1, &y);
     if (y && mk_session_new(B.p, &ro, &s, &B.e) == MK_OK) {
         mk_session_set_profile(s, 1);
@@ -586,6 +588,7 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
         }
     }
     mk_conv_direct_cap(2);
+    mk_conv_wino_enable(1);
     CHECK_MSG(res, "conv run: %s", B.e.msg);
     mk_tensor_list_free(&out);
     mk_session_free(s);

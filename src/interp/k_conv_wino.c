@@ -1,0 +1,357 @@
+/* Winograd F(2x2,3x3) for 3x3 stride-1 undilated convs with one group (AVX-512): each 2x2
+ * block of outputs ("tile") comes from a 4x4 input patch d as A^T [U . V] A, where
+ * V = B^T d B is the patch transformed per input channel, U = G g G^T the 3x3 weights g
+ * transformed per (output, input) channel pair (once per session for constant weights, in
+ * double, then rounded), and "." the sum over input channels of the 16 elementwise products:
+ * 16 GEMMs [Cout x Cin] . [Cin x tiles], 2.25x fewer multiply-adds than the direct conv.
+ * Chunks are (image, block of tile rows, group of output channel blocks: only with threads);
+ * every output element sums its input channels in one fixed order in its own SIMD lane, so the
+ * bits do not depend on the chunking or the thread count. The output transform writes whole
+ * output rows, then bias and the op's fused activations run on them (mk_epi_apply). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "k_conv_wino.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define WN_X86 1
+#endif
+
+#define WN_CB 8 /* output channels per register block */
+#define WN_VL 16
+#define WN_TB 48                   /* tiles per GEMM block */
+#define WN_MS (WN_CB * WN_TB + 16) /* floats per plane of a block's products */
+
+static int wn_on = -1; /* -1: MILKIT_CONV_WINO not read yet */
+
+void mk_conv_wino_enable(int on)
+{
+    wn_on = on ? 1 : 0;
+}
+
+typedef struct wn_job {
+    const mk_kctx *k;
+    const mk_cdirect *c;
+    const float *u;        /* transformed weights: [16][ncb][cin][WN_CB], spare lanes 0 */
+    int64_t H, W, OH, OW;  /* input and output plane */
+    int64_t pt, pl;        /* top and left padding */
+    int64_t th, tw;        /* tile rows, tiles per row */
+    int64_t rows, nrb;     /* tile rows per chunk, row blocks per image */
+    int64_t ncb, cbg, ncg; /* channel blocks of WN_CB, blocks per group, groups */
+    int64_t ts;            /* tile stride of a V or M row (multiple of 16) */
+    int64_t vs;            /* float stride of the V planes (xi) */
+    int64_t rw;            /* width of a padded input row */
+    size_t v_n, m_n;       /* floats of V and of M in the thread's scratch */
+    int relu;              /* the op's fused activations are one relu: applied in registers */
+} wn_job;
+
+static int64_t up16(int64_t n)
+{
+    return (n + WN_VL - 1) / WN_VL * WN_VL;
+}
+
+/* U = G g G^T for every (output, input) channel pair, packed [xi][cb][ci][WN_CB]. */
+static void wn_weights(const wn_job *J, float *u)
+{
+    const mk_cdirect *c = J->c;
+    int64_t cin = c->cig, cout = c->cog;
+    for (int64_t b = 0; b < J->ncb; b++)
+        for (int64_t ci = 0; ci < cin; ci++)
+            for (int q = 0; q < WN_CB; q++) {
+                int64_t co = b * WN_CB + q;
+                double h[4][3], r[16];
+                if (co < cout) {
+                    const float *g = c->w + (co * cin + ci) * 9;
+                    for (int j = 0; j < 3; j++) { /* G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 */
+                        double g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+                        h[0][j] = g0;
+                        h[1][j] = 0.5 * (g0 + g1 + g2);
+                        h[2][j] = 0.5 * (g0 - g1 + g2);
+                        h[3][j] = g2;
+                    }
+                    for (int i = 0; i < 4; i++) { /* (G g) G^T */
+                        r[i * 4 + 0] = h[i][0];
+                        r[i * 4 + 1] = 0.5 * (h[i][0] + h[i][1] + h[i][2]);
+                        r[i * 4 + 2] = 0.5 * (h[i][0] - h[i][1] + h[i][2]);
+                        r[i * 4 + 3] = h[i][2];
+                    }
+                } else {
+                    memset(r, 0, sizeof r);
+                }
+                for (int xi = 0; xi < 16; xi++)
+                    u[((xi * J->ncb + b) * cin + ci) * WN_CB + q] = (float)r[xi];
+            }
+}
+
+#ifdef WN_X86
+#define WN_TGT __attribute__((target("avx512f")))
+#define WN_UNROLL _Pragma("GCC unroll 8")
+
+static WN_TGT __mmask16 wn_mask(int64_t n)
+{
+    return (__mmask16)(n >= 16 ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1);
+}
+
+/* m[q * mq + t] for t < 16 * V: the sum over ci of u[ci][q] * v[ci * ts + t] for the WN_CB
+ * channels q, ci in order (inlined with V constant: 8 x V accumulators). */
+static inline __attribute__((always_inline)) WN_TGT void wn_gemm_blk(const float *u, const float *v,
+                                                                     int64_t ts, int64_t cin,
+                                                                     float *m, int64_t mq,
+                                                                     const int V)
+{
+    __m512 acc[WN_CB][3];
+    WN_UNROLL for (int q = 0; q < WN_CB; q++) WN_UNROLL for (int j = 0; j < V; j++) acc[q][j] =
+        _mm512_setzero_ps();
+    for (int64_t ci = 0; ci < cin; ci++) {
+        const float *vp = v + ci * ts, *up = u + ci * WN_CB;
+        __m512 x[3];
+        WN_UNROLL for (int j = 0; j < V; j++) x[j] = _mm512_loadu_ps(vp + 16 * j);
+        if (ci + 4 < cin) /* rows ts apart: the prefetcher misses them (measured 6-9% faster) */
+            WN_UNROLL for (int j = 0; j < V; j++)
+                _mm_prefetch((const char *)(vp + 4 * ts + 16 * j), _MM_HINT_T0);
+        WN_UNROLL for (int q = 0; q < WN_CB; q++)
+        {
+            __m512 w = _mm512_set1_ps(up[q]);
+            WN_UNROLL for (int j = 0; j < V; j++) acc[q][j] = _mm512_fmadd_ps(w, x[j], acc[q][j]);
+        }
+    }
+    WN_UNROLL for (int q = 0; q < WN_CB; q++) WN_UNROLL for (int j = 0; j < V; j++)
+        _mm512_storeu_ps(m + q * mq + 16 * j, acc[q][j]);
+}
+
+/* The products of the nt tiles (a multiple of 16): blocks of 48 tiles, the rest as 32 + 32
+ * (64), 32 or 16 (each tile's sum is the same in any block). */
+static WN_TGT void wn_gemm(const float *u, const float *v, int64_t ts, int64_t cin, int64_t nt,
+                           float *m, int64_t mq)
+{
+    int64_t t = 0;
+    for (; nt - t >= 48 && nt - t != 64; t += 48) wn_gemm_blk(u, v + t, ts, cin, m + t, mq, 3);
+    for (; nt - t >= 32; t += 32) wn_gemm_blk(u, v + t, ts, cin, m + t, mq, 2);
+    if (nt - t == 16) wn_gemm_blk(u, v + t, ts, cin, m + t, mq, 1);
+}
+
+/* Padded input row d[0, rw): x[q - pl] where 0 <= q - pl < W, else 0 (all 0 for x NULL). */
+static WN_TGT void wn_fill(const float *x, int64_t W, int64_t pl, float *d, int64_t rw)
+{
+    for (int64_t q = 0; q < rw; q += 16) {
+        int64_t a = pl - q, b = pl + W - q; /* lanes [a, b) come from x */
+        __mmask16 mk = (__mmask16)(wn_mask(b) & ~wn_mask(a));
+        _mm512_storeu_ps(d + q,
+                         x && mk ? _mm512_maskz_loadu_ps(mk, x + (q - pl)) : _mm512_setzero_ps());
+    }
+}
+
+/* V = B^T d B for the tw tiles of one tile row: r0 + i * rw are its 4 padded input rows (tile t
+ * reads columns 2t .. 2t+3); plane xi of the result goes to v + xi * vs. */
+static WN_TGT void wn_in_row(const float *r0, int64_t rw, int64_t tw, float *v, int64_t vs)
+{
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t t = 0; t < tw; t += 16) {
+        __mmask16 mk = wn_mask(tw - t);
+        __m512 a[4][4];
+        WN_UNROLL for (int i = 0; i < 4; i++)
+        { /* d[i][0..3] for 16 tiles, then B^T along the row */
+            const float *p = r0 + i * rw + 2 * t;
+            __m512 l0 = _mm512_loadu_ps(p), h0 = _mm512_loadu_ps(p + 16);
+            __m512 l2 = _mm512_loadu_ps(p + 2), h2 = _mm512_loadu_ps(p + 18);
+            __m512 d0 = _mm512_permutex2var_ps(l0, ev, h0), d1 = _mm512_permutex2var_ps(l0, od, h0);
+            __m512 d2 = _mm512_permutex2var_ps(l2, ev, h2), d3 = _mm512_permutex2var_ps(l2, od, h2);
+            a[i][0] = _mm512_sub_ps(d0, d2);
+            a[i][1] = _mm512_add_ps(d1, d2);
+            a[i][2] = _mm512_sub_ps(d2, d1);
+            a[i][3] = _mm512_sub_ps(d1, d3);
+        }
+        WN_UNROLL for (int j = 0; j < 4; j++)
+        { /* B^T down the columns */
+            _mm512_mask_storeu_ps(v + (0 + j) * vs + t, mk, _mm512_sub_ps(a[0][j], a[2][j]));
+            _mm512_mask_storeu_ps(v + (4 + j) * vs + t, mk, _mm512_add_ps(a[1][j], a[2][j]));
+            _mm512_mask_storeu_ps(v + (8 + j) * vs + t, mk, _mm512_sub_ps(a[2][j], a[1][j]));
+            _mm512_mask_storeu_ps(v + (12 + j) * vs + t, mk, _mm512_sub_ps(a[1][j], a[3][j]));
+        }
+    }
+}
+
+/* Y = A^T m A (+ bias *b unless NULL, then relu if relu) for the tw tiles of one tile row
+ * (plane xi of m at m + xi * ms), into output rows o0 and o1 (o1 NULL past the last output
+ * row), columns below ow. relu clears the values with the sign bit set, as mk_relu does. */
+static inline WN_TGT void wn_out_row(const float *m, int64_t ms, int64_t tw, float *o0, float *o1,
+                                     int64_t ow, const float *b, int relu)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int64_t t = 0; t < tw; t += 16) {
+        __mmask16 mk = wn_mask(tw - t);
+        __m512 p[4][2];
+        WN_UNROLL for (int i = 0; i < 4; i++)
+        { /* A^T along each row of m */
+            const float *mi = m + i * 4 * ms + t;
+            __m512 m0 = _mm512_maskz_loadu_ps(mk, mi), m1 = _mm512_maskz_loadu_ps(mk, mi + ms);
+            __m512 m2 = _mm512_maskz_loadu_ps(mk, mi + 2 * ms);
+            __m512 m3 = _mm512_maskz_loadu_ps(mk, mi + 3 * ms);
+            p[i][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+            p[i][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+        }
+        __mmask16 k0 = wn_mask(ow - 2 * t), k1 = wn_mask(ow - 2 * t - 16);
+        WN_UNROLL for (int r = 0; r < 2; r++)
+        {
+            float *o = r ? o1 : o0;
+            if (!o) break;
+            __m512 y0 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][0], p[2][0]), p[3][0])
+                          : _mm512_add_ps(_mm512_add_ps(p[0][0], p[1][0]), p[2][0]);
+            __m512 y1 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][1], p[2][1]), p[3][1])
+                          : _mm512_add_ps(_mm512_add_ps(p[0][1], p[1][1]), p[2][1]);
+            if (b) {
+                y0 = _mm512_add_ps(y0, _mm512_set1_ps(*b));
+                y1 = _mm512_add_ps(y1, _mm512_set1_ps(*b));
+            }
+            if (relu) {
+                y0 = _mm512_castsi512_ps(_mm512_andnot_si512(
+                    _mm512_srai_epi32(_mm512_castps_si512(y0), 31), _mm512_castps_si512(y0)));
+                y1 = _mm512_castsi512_ps(_mm512_andnot_si512(
+                    _mm512_srai_epi32(_mm512_castps_si512(y1), 31), _mm512_castps_si512(y1)));
+            }
+            _mm512_mask_storeu_ps(o + 2 * t, k0, _mm512_permutex2var_ps(y0, lo, y1));
+            _mm512_mask_storeu_ps(o + 2 * t + 16, k1, _mm512_permutex2var_ps(y0, hi, y1));
+        }
+    }
+}
+
+/* The output transform of chunk tiles [t0, t1) (chunk-local, tile row ty0 first) for the nq
+ * channels of block b from their products m (plane xi at m + xi * WN_MS, channel q at
+ * + q * WN_TB, tile t at + t - t0); oc: the block's first output channel plane. */
+static WN_TGT void wn_outs(const wn_job *J, const float *m, int64_t t0, int64_t t1, int64_t ty0,
+                           int64_t b, int64_t nq, float *oc)
+{
+    const mk_cdirect *c = J->c;
+    int64_t on = J->OH * J->OW;
+    for (int64_t ty = t0 / J->tw; ty * J->tw < t1; ty++) { /* tile rows (chunk-local) */
+        int64_t a = ty * J->tw > t0 ? ty * J->tw : t0;
+        int64_t e = (ty + 1) * J->tw < t1 ? (ty + 1) * J->tw : t1, tx = a - ty * J->tw;
+        int64_t oy = 2 * (ty0 + ty);
+        for (int64_t q = 0; q < nq; q++) {
+            float *o = oc + q * on + oy * J->OW + 2 * tx;
+            wn_out_row(m + q * WN_TB + (a - t0), WN_MS, e - a, o, oy + 1 < J->OH ? o + J->OW : NULL,
+                       J->OW - 2 * tx, c->bias ? c->bias + b * WN_CB + q : NULL, J->relu);
+        }
+    }
+}
+#endif
+
+static void wn_chunk(void *ctx, int64_t i, int tid)
+{
+#ifdef WN_X86
+    const wn_job *J = ctx;
+    const mk_cdirect *c = J->c;
+    int64_t cg = i % J->ncg, rb = (i / J->ncg) % J->nrb, n = i / (J->ncg * J->nrb);
+    int64_t ty0 = rb * J->rows, ty1 = ty0 + J->rows < J->th ? ty0 + J->rows : J->th;
+    int64_t nt = (ty1 - ty0) * J->tw, ntp = up16(nt), cin = c->cig, ts = J->ts;
+    float *v = mk_par_scratch((mk_kctx *)J->k, tid), *m = v + J->v_n, *rbuf = m + J->m_n;
+    const float *x = c->x + n * cin * J->H * J->W;
+    /* V for the chunk's tiles, every input channel, from its padded input rows */
+    int64_t nr = 2 * (ty1 - ty0) + 2;
+    for (int64_t ci = 0; ci < cin; ci++) {
+        const float *xc = x + ci * J->H * J->W;
+        float *vc = v + ci * ts;
+        for (int64_t a = 0; a < nr; a++) {
+            int64_t y = 2 * ty0 - J->pt + a;
+            wn_fill(y >= 0 && y < J->H ? xc + y * J->W : NULL, J->W, J->pl, rbuf + a * J->rw,
+                    J->rw);
+        }
+        for (int64_t ty = ty0; ty < ty1; ty++)
+            wn_in_row(rbuf + 2 * (ty - ty0) * J->rw, J->rw, J->tw, vc + (ty - ty0) * J->tw, J->vs);
+        for (int xi = 0; xi < 16 && ntp > nt; xi++) /* the lanes past the last tile */
+            memset(vc + xi * J->vs + nt, 0, (size_t)(ntp - nt) * 4);
+    }
+    int64_t b1 = (cg + 1) * J->cbg < J->ncb ? (cg + 1) * J->cbg : J->ncb;
+    int64_t oy0 = 2 * ty0, oy1 = 2 * ty1 < J->OH ? 2 * ty1 : J->OH, on = J->OH * J->OW;
+    for (int64_t b = cg * J->cbg; b < b1; b++) {
+        int64_t nq = c->cog - b * WN_CB < WN_CB ? c->cog - b * WN_CB : WN_CB;
+        float *oc = c->out + (n * c->cog + b * WN_CB) * on;
+        /* blocks of WN_TB tiles: their 16 x WN_CB products stay in L1 for the output transform */
+        for (int64_t t0 = 0; t0 < nt; t0 += WN_TB) {
+            int64_t tn = ntp - t0 < WN_TB ? ntp - t0 : WN_TB, t1 = t0 + tn < nt ? t0 + tn : nt;
+            for (int xi = 0; xi < 16; xi++)
+                wn_gemm(J->u + ((xi * J->ncb + b) * cin) * WN_CB, v + xi * J->vs + t0, ts, cin, tn,
+                        m + xi * WN_MS, WN_TB);
+            wn_outs(J, m, t0, t1, ty0, b, nq, oc);
+        }
+        for (int64_t q = 0; q < nq && J->k->epi && !J->relu; q++) /* the other activations */
+            mk_epi_apply(J->k->epi, NULL, b * WN_CB + q, oc + q * on + oy0 * J->OW,
+                         (size_t)((oy1 - oy0) * J->OW));
+    }
+#else
+    (void)ctx;
+    (void)i;
+    (void)tid;
+#endif
+}
+
+int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
+{
+    if (wn_on < 0) {
+        const char *env = getenv("MILKIT_CONV_WINO"); /* 0: to compare with the direct kernel */
+        wn_on = !(env && !strcmp(env, "0"));
+    }
+    if (!wn_on || mk_conv_direct_level() < 2 || c->groups != 1 || mk_kfp16(k)) return 0;
+    if (c->in[0] != 1 || c->k[0] != 1 || c->o[0] != 1 || c->k[1] != 3 || c->k[2] != 3) return 0;
+    for (int j = 1; j < 3; j++)
+        if (c->s[j] != 1 || c->d[j] != 1 || c->pb[j] < 0 || c->pb[j] > 2) return 0;
+    /* measured with bench/conv_wino (one conv with bias and relu, -j 1, medians of 7 runs):
+     * from 16 input and output channels and a 7x7 output plane it beats the direct kernel
+     * (0.64-0.97 of its time; 6x6 planes and 8 input channels break even or lose) */
+    return c->cig >= 16 && c->cog >= 16 && c->o[1] * c->o[2] >= 49;
+}
+
+mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
+{
+    wn_job J = {.k = k, .c = c};
+    J.H = c->in[1], J.W = c->in[2], J.OH = c->o[1], J.OW = c->o[2];
+    J.pt = c->pb[1], J.pl = c->pb[2];
+    J.th = (J.OH + 1) / 2, J.tw = (J.OW + 1) / 2;
+    J.ncb = mk_par_chunks(c->cog, WN_CB);
+    /* tile rows per chunk: the transformed input of a chunk (16 x cin x tiles floats) within
+     * about 512 KiB of L2; with threads, channel groups when that leaves fewer than 4 chunks
+     * (any chunking gives the same bits) */
+    int64_t want = 8192 / c->cig;
+    J.rows = want / J.tw < 1 ? 1 : want / J.tw;
+    if (J.rows > J.th) J.rows = J.th;
+    J.nrb = mk_par_chunks(J.th, J.rows);
+    J.rows = mk_par_chunks(J.th, J.nrb); /* the row blocks as even as they go */
+    int64_t want_chunks = mk_par_threads(k) > 1 ? 4 : 1;
+    J.ncg = c->N * J.nrb >= want_chunks ? 1 : (want_chunks + c->N * J.nrb - 1) / (c->N * J.nrb);
+    if (J.ncg > J.ncb) J.ncg = J.ncb;
+    J.cbg = mk_par_chunks(J.ncb, J.ncg);
+    J.ncg = mk_par_chunks(J.ncb, J.cbg);
+    J.ts = up16(J.rows * J.tw);
+    /* planes 64 bytes off a multiple of 4 KiB apart, so that the 16 do not share cache sets */
+    J.vs = c->cig * J.ts + 16;
+    J.rw = 2 * up16(J.tw) + 32; /* a multiple of 16 */
+    size_t ub, vb, tb;
+    if (!mk_mul_size((size_t)(16 * J.ncb * WN_CB), (size_t)c->cig, &ub) ||
+        !mk_mul_size(ub, 4, &ub) || !mk_mul_size((size_t)16, (size_t)J.vs, &vb))
+        return MK_OOM(k->e);
+    J.v_n = vb;
+    J.m_n = (size_t)(16 * WN_MS);
+    if (!mk_add_size(vb, J.m_n + (size_t)((2 * J.rows + 2) * J.rw), &tb) ||
+        !mk_mul_size(tb, 4, &tb))
+        return MK_OOM(k->e);
+    float *u;
+    int made = 0;
+    if (c->w_const) { /* transformed once per session */
+        if (!(u = mk_kcache(k, c->w, ub, &made))) return MK_OOM(k->e);
+    } else {
+        if (!(u = mk_interp_scratch(k, ub))) return MK_OOM(k->e);
+        made = 1;
+    }
+    if (made) wn_weights(&J, u);
+    const mk_epi *ep = k->epi;
+    J.relu = ep && ep->n == 1 && !ep->round16 && ep->step[0].kind == MK_EPI_RELU;
+    J.u = u;
+    mk_status st = mk_par_scratch_reserve(k, tb);
+    if (st) return st;
+    mk_par_for(k, c->N * J.nrb * J.ncg, wn_chunk, &J);
+    return MK_OK;
+}

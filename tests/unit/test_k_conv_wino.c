@@ -1,0 +1,249 @@
+/* The Winograd F(2x2,3x3) conv path (k_conv_wino.c) against a double-precision reference on
+ * shapes with odd planes, tile and channel tails, paddings 0/1/2 and asymmetric, bias or none,
+ * fused relu / relu6 / clip, constant or run-time weights; -j 1 and -j 2 bit-identical; the
+ * profile's kernel path shows the Winograd path ran (AVX-512 only: skipped elsewhere), and fp16
+ * emulation keeps such convs on the direct kernel. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+#include "interp/k_conv_direct.h"
+#include "interp/k_conv_wino.h"
+#include "test.h"
+
+#include "opsem_build.h"
+
+#define WINO_PATH "conv: winograd F(2x2,3x3)"
+
+typedef struct wcase {
+    int N, cin, cout, H, W;
+    int pad[4];          /* top, bottom, left, right */
+    int bias, act, w_in; /* act: 0 none, 1 relu, 2 relu6, 3 clip [-0.25, 0.3]; w_in: weight input */
+} wcase;
+
+static float wrand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static double act_d(int act, double v)
+{
+    if (act == 1 || act == 2) v = v < 0 ? 0 : v;
+    if (act == 2 && v > 6) v = 6;
+    if (act == 3) v = v < -0.25 ? -0.25 : v > 0.3 ? 0.3 : v;
+    return v;
+}
+
+/* The conv of case c (output planes OH x OW) in double, and per output the error bound of
+ * F(2x2,3x3) in fp32. Every value the algorithm forms is a signed sum over the 4x4 input patch
+ * of the output's tile: with P = sum over input channels of max|g| * sum over the patch |d|,
+ * the transformed weights are at most ||G||inf^2 = 2.25 max|g|, the transformed patch entries
+ * at most sum |d|, and the output transform adds 9 products, so every intermediate is at most
+ * 9 * 2.25 * P = 20.25 P in magnitude. Along any output's path there are at most cin + 9
+ * roundings (2 levels of input transform, the weight's, the product, cin - 1 accumulations, 4
+ * levels of output transform, the bias), each at most FLT_EPSILON / 2 of a value of that size:
+ * bound = (cin + 9) * FLT_EPSILON / 2 * 20.25 * P, doubled for the bias and the reference's
+ * own rounding to float. The activations are 1-Lipschitz. A wrong tile, tap or channel gives
+ * errors of the size of the outputs themselves, far above it. */
+static void wref(const wcase *c, const float *x, const float *w, const float *b, int OH, int OW,
+                 double *ref, double *bound)
+{
+    for (int n = 0; n < c->N; n++)
+        for (int co = 0; co < c->cout; co++)
+            for (int oy = 0; oy < OH; oy++)
+                for (int ox = 0; ox < OW; ox++) {
+                    double acc = b ? b[co] : 0, P = 0;
+                    int ty = oy / 2 * 2, tx = ox / 2 * 2; /* the tile's first output */
+                    for (int ci = 0; ci < c->cin; ci++) {
+                        const float *xc = x + ((size_t)n * c->cin + ci) * c->H * c->W;
+                        const float *g = w + ((size_t)co * c->cin + ci) * 9;
+                        double gm = 0, dsum = 0;
+                        for (int t = 0; t < 9; t++) {
+                            gm = fmax(gm, fabs(g[t]));
+                            int iy = oy + t / 3 - c->pad[0], ix = ox + t % 3 - c->pad[2];
+                            if (iy >= 0 && iy < c->H && ix >= 0 && ix < c->W)
+                                acc += (double)xc[iy * c->W + ix] * g[t];
+                        }
+                        for (int a = 0; a < 4; a++)
+                            for (int e = 0; e < 4; e++) {
+                                int iy = ty + a - c->pad[0], ix = tx + e - c->pad[2];
+                                if (iy >= 0 && iy < c->H && ix >= 0 && ix < c->W)
+                                    dsum += fabs(xc[iy * c->W + ix]);
+                            }
+                        P += gm * dsum;
+                    }
+                    size_t o = (((size_t)n * c->cout + co) * OH + oy) * OW + ox;
+                    ref[o] = act_d(c->act, acc);
+                    bound[o] = 2.0 * (c->cin + 9) * (FLT_EPSILON / 2) * 20.25 * P +
+                               2.0 * FLT_EPSILON * fabs(acc);
+                }
+}
+
+/* Runs case c with the given threads (and fp16 emulation); returns the output (caller frees)
+ * or NULL; the conv's kernel path into path. */
+static float *wrun(mk_test_ctx *tc, const wcase *c, const float *x, const float *w, const float *b,
+                   int threads, int fp16, char *path, size_t path_n)
+{
+    bld B;
+    b_init(&B, 18);
+    int64_t xd[4] = {c->N, c->cin, c->H, c->W}, wd[4] = {c->cout, c->cin, 3, 3}, bd[1] = {c->cout};
+    int32_t one[2] = {1, 1}, pd[4] = {c->pad[0], c->pad[1], c->pad[2], c->pad[3]};
+    mk_value *xv = b_input(&B, "x", 4, xd, x);
+    mk_value *wv = c->w_in ? b_input(&B, "w", 4, wd, w) : cf(&B, 4, wd, w);
+    mk_op *o = op(&B, MK_OP_CONV, 1, "x", xv, "weight", wv, "bias", b ? cf(&B, 1, bd, b) : NULL,
+                  "strides", ci(&B, 2, one), "dilations", ci(&B, 2, one), "pad_type",
+                  cs(&B, "custom"), "pad", ci(&B, 4, pd), "groups", cis(&B, 1), NULL);
+    mk_value *y = o ? o->outputs[0] : NULL;
+    mk_op *a = NULL;
+    if (y && c->act == 1) a = op(&B, MK_OP_RELU, 1, "x", y, NULL);
+    if (y && c->act == 2) a = op(&B, MK_OP_RELU6, 1, "x", y, NULL);
+    if (y && c->act == 3)
+        a = op(&B, MK_OP_CLIP, 1, "x", y, "alpha", cfs(&B, -0.25f), "beta", cfs(&B, 0.3f), NULL);
+    if (c->act) y = a ? a->outputs[0] : NULL;
+    float *res = NULL;
+    mk_session *s = NULL;
+    mk_tensor_list out = {0, NULL};
+    mk_run_options ro = {fp16, threads, 0};
+    if (y) mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    if (y && mk_session_new(B.p, &ro, &s, &B.e) == MK_OK) {
+        mk_session_set_profile(s, 1);
+        if (mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK && out.n == 1) {
+            int n;
+            double total;
+            const mk_op_profile *r = mk_session_profile(s, &n, &total);
+            for (int i = 0; r && i < n; i++)
+                if (!strcmp(r[i].kind, "conv")) snprintf(path, path_n, "%s", r[i].path);
+            res = malloc(out.items[0].nbytes);
+            if (res) memcpy(res, out.items[0].data, out.items[0].nbytes);
+        }
+    }
+    CHECK_MSG(res, "conv run: %s", B.e.msg);
+    mk_tensor_list_free(&out);
+    mk_session_free(s);
+    b_free(&B);
+    return res;
+}
+
+TEST(interp_conv_winograd_vs_double)
+{
+    static const wcase cases[] = {
+        /* N cin cout H W | pad t b l r | bias act w_in */
+        {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},   /* odd plane: last tiles half outside */
+        {1, 17, 33, 13, 11, {1, 1, 1, 1}, 1, 0, 0}, /* channel tails (not multiples of 8/16) */
+        {1, 20, 37, 23, 40, {0, 0, 0, 0}, 0, 1, 0}, /* no padding: output 21 x 38 */
+        {1, 24, 40, 17, 35, {2, 2, 2, 2}, 1, 2, 0}, /* pad 2: tiles fully in the padding */
+        {1, 16, 48, 15, 19, {0, 2, 1, 0}, 1, 3, 0}, /* asymmetric padding */
+        {2, 19, 35, 12, 33, {1, 0, 2, 1}, 0, 0, 0}, /* two images, asymmetric */
+        {1, 32, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0}, /* several row chunks (SqueezeNet-like) */
+        {1, 64, 72, 13, 13, {1, 1, 1, 1}, 1, 1, 1}, /* weight an input: transformed per run */
+        {1, 16, 32, 8, 97, {1, 1, 1, 1}, 1, 0, 0},  /* wide rows: tile rows > 48 tiles */
+    };
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const wcase *c = &cases[k];
+        int OH = c->H + c->pad[0] + c->pad[1] - 2, OW = c->W + c->pad[2] + c->pad[3] - 2;
+        size_t xn = (size_t)c->N * c->cin * c->H * c->W, wn = (size_t)c->cout * c->cin * 9;
+        size_t on = (size_t)c->N * c->cout * OH * OW;
+        unsigned s = 1000 + (unsigned)k;
+        float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->cout * 4);
+        double *ref = malloc(on * sizeof *ref), *bound = malloc(on * sizeof *bound);
+        REQUIRE(x && w && b && ref && bound);
+        for (size_t i = 0; i < xn; i++) x[i] = wrand(&s);
+        for (size_t i = 0; i < wn; i++) w[i] = wrand(&s) / sqrtf(9.0f * c->cin);
+        for (int i = 0; i < c->cout; i++) b[i] = 0.5f * wrand(&s);
+        wref(c, x, w, c->bias ? b : NULL, OH, OW, ref, bound);
+        char p1[64] = "", p2[64] = "";
+        float *a1 = wrun(tc, c, x, w, c->bias ? b : NULL, 1, 0, p1, sizeof p1);
+        float *a2 = wrun(tc, c, x, w, c->bias ? b : NULL, 2, 0, p2, sizeof p2);
+        if (a1 && a2) {
+            CHECK_MSG(!strcmp(p1, WINO_PATH) && !strcmp(p2, WINO_PATH), "case %zu: paths '%s' '%s'",
+                      k, p1, p2);
+            CHECK_MSG(!memcmp(a1, a2, on * 4), "case %zu: -j 1 and -j 2 differ", k);
+            size_t bad = 0, bad2 = 0, at = 0;
+            double worst = 0, sum_err = 0, max_err = 0;
+            for (size_t i = 0; i < on; i++) {
+                double d = fabs(a1[i] - ref[i]);
+                sum_err += d;
+                max_err = fmax(max_err, d);
+                if (d > bound[i]) bad++;
+                if (d > 1e-5 + 1e-5 * fabs(ref[i])) bad2++;
+                if (d / bound[i] > worst) worst = d / bound[i], at = i;
+            }
+            CHECK_MSG(!bad, "case %zu: %zu of %zu beyond the bound (at %zu: %.9g vs %.9g, %g)", k,
+                      bad, on, at, (double)a1[at], ref[at], bound[at]);
+            /* the worst case bound is far above typical errors (about 1e-3 of it here): the
+             * outputs (of size 1) must also meet the direct kernel's test tolerance
+             * (test_interp_perf.c, 1e-5 + 1e-5 |ref|) and have a mean error of a few ulps */
+            CHECK_MSG(!bad2, "case %zu: %zu beyond 1e-5 + 1e-5 |ref| (max error %g)", k, bad2,
+                      max_err);
+            CHECK_MSG(sum_err / (double)on < 3e-7, "case %zu: mean error %g", k,
+                      sum_err / (double)on);
+        }
+        free(a1);
+        free(a2);
+        free(x);
+        free(w);
+        free(b);
+        free(ref);
+        free(bound);
+    }
+}
+
+/* The path can be switched off (mk_conv_wino_enable, MILKIT_CONV_WINO=0); fp16 emulation and
+ * shapes below the size rule stay on the direct kernel. */
+TEST(interp_conv_winograd_dispatch)
+{
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
+    wcase c = {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},
+          small = {1, 8, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0};
+    float x[16 * 81], w[32 * 16 * 9], b[32];
+    unsigned s = 7;
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = wrand(&s);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = 0.1f * wrand(&s);
+    for (size_t i = 0; i < sizeof b / 4; i++) b[i] = wrand(&s);
+    char p[64] = "";
+    float *o = wrun(tc, &c, x, w, b, 1, 0, p, sizeof p);
+    CHECK_MSG(!strcmp(p, WINO_PATH), "path '%s'", p);
+    free(o);
+    o = wrun(tc, &c, x, w, b, 1, 1, p, sizeof p); /* --fp16-emulate */
+    CHECK_MSG(!strcmp(p, "conv: direct"), "fp16: path '%s'", p);
+    free(o);
+    o = wrun(tc, &small, x, w, b, 1, 0, p, sizeof p); /* 8 input channels: direct */
+    CHECK_MSG(!strcmp(p, "conv: direct"), "cin 8: path '%s'", p);
+    free(o);
+    mk_conv_wino_enable(0);
+    o = wrun(tc, &c, x, w, b, 1, 0, p, sizeof p);
+    mk_conv_wino_enable(1);
+    CHECK_MSG(!strcmp(p, "conv: direct"), "off: path '%s'", p);
+    free(o);
+}
+
+/* SqueezeNet (the shared model): its eight expand3x3 convs take the Winograd path, and
+ * `milkit run -j 1` and `-j 2` give the same bits. */
+TEST(interp_conv_winograd_squeezenet_threads)
+{
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
+    const char *sh = mk_test_shared_dir();
+    char model[512], f[2][600], out[1 << 16];
+    snprintf(model, sizeof model, "%s/models/tv_squeezenet1_1/model.onnx", sh ? sh : "");
+    if (!sh || !mk_path_exists(model)) SKIP("no shared tv_squeezenet1_1 model (MILKIT_SHARED)");
+    for (int j = 0; j < 2; j++) {
+        snprintf(f[j], sizeof f[j], "%s/wino_sq_%d.npz", mk_test_tmpdir(), j + 1);
+        int rc = mk_test_sh(out, sizeof out, "%s run %s --seed 3 -j %d -o %s --profile --json",
+                            mk_test_bin(), model, j + 1, f[j]);
+        REQUIRE(rc == 0);
+        int n = 0;
+        for (const char *p = out; (p = strstr(p, "\"kind\":\"conv\",\"path\":\"" WINO_PATH)); p++)
+            n++;
+        CHECK_MSG(n == 8, "-j %d: %d convs on the Winograd path, 8 expected", j + 1, n);
+    }
+    mk_tensor_list a, b;
+    mk_err e = {0};
+    REQUIRE(mk_npz_read(f[0], &a, &e) == MK_OK);
+    REQUIRE(mk_npz_read(f[1], &b, &e) == MK_OK);
+    CHECK_MSG(b_same_bits(&a, &b), "squeezenet: -j 2 differs from -j 1");
+    mk_tensor_list_free(&a);
+    mk_tensor_list_free(&b);
+}
