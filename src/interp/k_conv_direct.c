@@ -39,7 +39,8 @@ typedef struct cd_job {
 typedef struct cd_act {
     int kind; /* 0 none, 1 relu, 2 relu6, 3 clip to [lo, hi] */
     float lo, hi;
-    int pf; /* prefetch the next block's input (a group's input larger than L2) */
+    int pf;  /* prefetch the next block's input (a group's input larger than L2) */
+    int pf1; /* prefetch the input of r + CD_PFD into L1 (every r reads another plane) */
     /* pack (AVX-512, planes wider than the output rows): the vectors go straight to the output,
      * only the positions of columns below o2: position P (row P / q2, column P % q2) of the
      * chunk that starts at p0 lands at kept(P) - kept(p0), kept(P) = row * o2 + min(column, o2)
@@ -57,6 +58,7 @@ static inline int64_t cd_kept(int64_t p, int64_t q2, int64_t o2)
 
 #ifdef CD_X86
 #define CD_UNROLL _Pragma("GCC unroll 8")
+#define CD_PFD 8
 /* acc[CB][V] vectors of L floats over V*L positions from x: every r = (input channel, tap) adds
  * the CB broadcast weights wp[r * CB + c] times V input vectors read at x + roff[r], in r order
  * (bias first), so every lane sums alike; then the vectors go to dst[c] + off, the last one
@@ -75,6 +77,9 @@ static inline int64_t cd_kept(int64_t p, int64_t q2, int64_t o2)
             const float *xp = x + roff[r], *wr = wp + r * CB;                                      \
             VT xv[V];                                                                              \
             CD_UNROLL for (int v = 0; v < V; v++) xv[v] = LOAD(xp + v * L, m, v == V - 1);         \
+            if (V >= 3 && a->pf1 && r + CD_PFD < R) /* 1x1: an input plane per r, ahead */         \
+                CD_UNROLL for (int v = 0; v <= V * L / 16; v++)                                    \
+                    __builtin_prefetch(x + roff[r + CD_PFD] + v * 16, 0, 3);                       \
             if (V >= 3 &&                                                                          \
                 a->pf) /* the next block's input, from memory (too many planes to track) */        \
                 CD_UNROLL for (int v = 0; v < V * L / 16; v++)                                     \
@@ -293,7 +298,7 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
     int64_t o_slice = c->o[1] * c->o[2], o_n = c->o[0] * o_slice;
     float *oc = c->out + (n * c->groups * c->cog + co0) * o_n + o0 * o_slice;
     float *stg = mk_par_scratch((mk_kctx *)J->k, tid);
-    cd_act act = {.pf = c->cig * J->cplane > (2 << 20) / 4};
+    cd_act act = {.pf = c->cig * J->cplane > (2 << 20) / 4, .pf1 = c->k_n == 1};
     if (J->act) {
         const mk_epi_step *e = &J->k->epi->step[0];
         act.kind = J->act;
