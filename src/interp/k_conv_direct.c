@@ -46,7 +46,7 @@ typedef struct cd_act {
      * chunk that starts at p0 lands at kept(P) - kept(p0), kept(P) = row * o2 + min(column, o2)
      * (cd_kept), the positions of the other columns dropped by a compress */
     int pack;
-    int64_t p0, q2, o2;
+    int64_t p0, q2, o2, k0; /* k0: kept(p0) */
 } cd_act;
 
 /* The output positions before position p of a slice of rows q2 wide with o2 columns kept. */
@@ -94,7 +94,7 @@ static inline int64_t cd_kept(int64_t p, int64_t q2, int64_t o2)
             CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)           \
                 acc[c][v] = ACT(acc[c][v], a);                                                     \
         if (a->pack)                                                                               \
-            CD_UNROLL for (int v = 0; v < V; v++) PST(acc, v, CB, dst, off + v * L, n - v * L, a); \
+            PST(acc, CB, V, dst, off, n, a);                                                       \
         else                                                                                       \
             CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)           \
                 STORE(dst[c] + off + v * L, acc[c][v], m, v == V - 1);                             \
@@ -150,8 +150,9 @@ static inline int64_t cd_kept(int64_t p, int64_t q2, int64_t o2)
          ? _mm256_min_ps(RELU256(v), _mm256_set1_ps(6.0f))                                         \
          : _mm256_min_ps(_mm256_set1_ps((a)->hi), _mm256_max_ps(_mm256_set1_ps((a)->lo), v)))
 #define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << ((n) > 0 ? (n) : 0)) - 1))
-#define PST_NONE(acc, v, CB, dst, off, n, a) ((void)0)
-/* The lanes of the vector at chunk position off (n of them valid) whose columns are kept. */
+#define PST_NONE(acc, CB, V, dst, off, n, a) ((void)0)
+/* The lanes of a vector whose first position is in column col (n of them valid) that are
+ * kept. */
 static inline __mmask16 pst_keep(int64_t col, int64_t n, int64_t q2, int64_t o2)
 {
     if (n > 16) n = 16;
@@ -161,20 +162,26 @@ static inline __mmask16 pst_keep(int64_t col, int64_t n, int64_t q2, int64_t o2)
         if (col < o2) m |= 1u << i;
     return (__mmask16)m;
 }
-/* Packed store of vector v of every channel (cd_act.pack): the kept lanes, compressed, at the
- * output offset of the first. */
-#define PST512(acc, v, CB, dst, off, n, a)                                                         \
+/* Packed stores of the block (cd_act.pack): per vector, the kept lanes (compressed unless they
+ * are a prefix) at the output offset of the first; the kept positions are consecutive in the
+ * output, so each vector's offset is the previous one's plus its kept lanes. */
+#define PST512(acc, CB, V, dst, off, n, a)                                                         \
     do {                                                                                           \
-        int64_t P_ = (a)->p0 + (off), c_ = P_ % (a)->q2;                                           \
-        int64_t at_ = cd_kept(P_, (a)->q2, (a)->o2) - cd_kept((a)->p0, (a)->q2, (a)->o2);          \
-        __mmask16 k_ = pst_keep(c_, (n), (a)->q2, (a)->o2);                                        \
-        if ((k_ & (k_ + 1u)) == 0) { /* a prefix: no compress */                                   \
-            CD_UNROLL for (int c = 0; c < CB; c++)                                                 \
-                _mm512_mask_storeu_ps(dst[c] + at_, k_, acc[c][v]);                                \
-        } else {                                                                                   \
-            __mmask16 s_ = (__mmask16)((1u << __builtin_popcount(k_)) - 1);                        \
-            CD_UNROLL for (int c = 0; c < CB; c++)                                                 \
-                _mm512_mask_storeu_ps(dst[c] + at_, s_, _mm512_maskz_compress_ps(k_, acc[c][v]));  \
+        int64_t q2_ = (a)->q2, o2_ = (a)->o2, P_ = (a)->p0 + (off);                                \
+        int64_t col_ = P_ % q2_, at_ = P_ / q2_ * o2_ + (col_ < o2_ ? col_ : o2_) - (a)->k0;       \
+        CD_UNROLL for (int v = 0; v < V; v++)                                                      \
+        {                                                                                          \
+            __mmask16 k_ = pst_keep(col_, (n)-v * 16, q2_, o2_);                                   \
+            if ((k_ & (k_ + 1u)) == 0) { /* a prefix: no compress */                               \
+                CD_UNROLL for (int c = 0; c < CB; c++)                                             \
+                    _mm512_mask_storeu_ps(dst[c] + at_, k_, acc[c][v]);                            \
+            } else {                                                                               \
+                __mmask16 s_ = (__mmask16)((1u << __builtin_popcount(k_)) - 1);                    \
+                CD_UNROLL for (int c = 0; c < CB; c++) _mm512_mask_storeu_ps(                      \
+                    dst[c] + at_, s_, _mm512_maskz_compress_ps(k_, acc[c][v]));                    \
+            }                                                                                      \
+            at_ += __builtin_popcount(k_);                                                         \
+            for (col_ += 16; col_ >= q2_;) col_ -= q2_;                                            \
         }                                                                                          \
     } while (0)
 CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
@@ -312,7 +319,7 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
         act.p0 = p0;
         act.q2 = J->Q2;
         act.o2 = c->o[2];
-        k0 = cd_kept(p0, J->Q2, c->o[2]);
+        k0 = act.k0 = cd_kept(p0, J->Q2, c->o[2]);
         kn = cd_kept(p1, J->Q2, c->o[2]) - k0;
     }
     for (int64_t q = 0; q < J->cb; q++) {
@@ -455,7 +462,8 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     int64_t blk = J.cb > 1 ? cd_blk[J.isa] : cd_dblk[J.isa];
     J.npos = (c->o[1] - 1) * J.Q2 + c->o[2];
     J.direct = J.Q2 == c->o[2];
-    J.pack = !J.direct && J.isa == 2 && !cd_nopack;
+    /* depthwise-style blocks (one channel, few taps) keep staging: cheaper for them */
+    J.pack = !J.direct && J.isa == 2 && J.cb > 1 && !cd_nopack;
     const mk_epi *ep = k->epi;
     if (ep && ep->n == 1 && !ep->round16) {
         mk_epi_kind ek = ep->step[0].kind;
