@@ -634,6 +634,9 @@ TEST(interp_conv_direct_vs_reference)
         {2, 1, 4, 9, 1, 0, 0, {5, 5}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}},
         {2, 2, 6, 16, 2, 1, 3, {7, 11}, {3, 3}, {2, 1}, {1, 1}, {1, 1, 1, 1}},
         {2, 1, 32, 16, 1, 1, 1, {61, 61}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        /* stride 2 without padding over even sizes: the phase planes copied without zeroing */
+        {2, 2, 3, 24, 1, 1, 1, {32, 30}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
+        {1, 1, 5, 16, 1, 1, 0, {66}, {5}, {2}, {1}, {0, 0}},
     };
     int top = mk_conv_direct_level();
     if (top < 1) printf("      no AVX2/FMA here: only the im2col path runs\n");
