@@ -8,6 +8,7 @@
  * parked thread through the kernel costs tens of microseconds (more in a VM), which on a model of
  * many small ops was most of what a second thread gained. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 
 /* How long an idle thread polls before it parks: about one small kernel. */
 #define SPIN_NS 200000
+#define YIELD_NS 20000
 
 #include "ip_engine.h"
 
@@ -65,20 +67,23 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-/* Polls until cond(p, arg) holds or SPIN_NS pass; whether it held. */
+/* Polls until cond(p, arg) holds or SPIN_NS pass; whether it held. After the first
+ * YIELD_NS it yields between polls, so that on a machine with more runnable threads than cores
+ * the poll does not take the core from the thread it waits for. */
 static int spin_until(int (*cond)(mk_pool *, long long), mk_pool *p, long long arg)
 {
-    int64_t t0 = 0;
+    int64_t t0 = 0, t = 0;
     for (unsigned i = 1;; i++) {
         if (cond(p, arg)) return 1;
         CPU_RELAX();
         if (i % 64 == 0) {
-            int64_t t = now_ns();
+            t = now_ns();
             if (!t0)
                 t0 = t;
             else if (t - t0 > SPIN_NS)
                 return cond(p, arg);
         }
+        if (t0 && t - t0 > YIELD_NS) sched_yield();
     }
 }
 
