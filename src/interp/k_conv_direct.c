@@ -21,7 +21,6 @@ typedef struct cd_job {
     const float *pad;      /* per (image, input channel): P0 slices of s1 * s2 phase planes */
     float *padw;           /* the same, while fill_pad writes it */
     int64_t fper;          /* planes per fill_pad chunk */
-    int covered;           /* no padding and whole phase rows: the copy writes every float */
     const int64_t *roff;   /* per (input channel, tap) r: its offset from a slice's position 0 */
     const float *pw;       /* weights packed per channel block: [r][cb], spare lanes repeated */
     int64_t P0, Q1, Q2;    /* padded depth, phase plane rows and width */
@@ -370,8 +369,43 @@ AVX512_TGT static void every2nd(float *d, const float *x, int64_t n)
 }
 #endif
 
+/* Zeroes the floats of one input channel's padded planes that fill_pad does not write: the
+ * depth slices, phase-plane rows and row ends that fall in the padding (or past the input). */
+static void zero_pad(const cd_job *J, float *pl)
+{
+    const mk_cdirect *c = J->c;
+    int64_t s1 = c->s[1], s2 = c->s[2], Q1 = J->Q1, Q2 = J->Q2, ph = Q1 * Q2;
+    for (int64_t sl = 0; sl < J->P0; sl++) {
+        float *S = pl + sl * J->slice;
+        if (sl < c->pb[0] || sl >= c->pb[0] + c->in[0]) {
+            memset(S, 0, (size_t)J->slice * 4);
+            continue;
+        }
+        for (int64_t f = 0; f < s2; f++) {
+            /* phase f holds padded columns j * s2 + f: the input's are j in [jlo, jhi) */
+            int64_t lo = c->pb[2] - f, hi = c->pb[2] + c->in[2] - f;
+            int64_t jlo = lo <= 0 ? 0 : (lo + s2 - 1) / s2, jhi = hi <= 0 ? 0 : (hi + s2 - 1) / s2;
+            if (jhi > Q2) jhi = Q2;
+            if (jlo > jhi) jlo = jhi;
+            for (int64_t a = 0; a < s1; a++) {
+                float *P = S + (a * s2 + f) * ph;
+                for (int64_t R = 0; R < Q1; R++) { /* padded row R * s1 + a */
+                    int64_t r = R * s1 + a;
+                    float *row = P + R * Q2;
+                    if (r < c->pb[1] || r >= c->pb[1] + c->in[1] || jhi == jlo) {
+                        memset(row, 0, (size_t)Q2 * 4);
+                    } else {
+                        for (int64_t j = 0; j < jlo; j++) row[j] = 0;
+                        for (int64_t j = jhi; j < Q2; j++) row[j] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /* The input copied into zero-padded phase planes: planes [i * J->fper, (i + 1) * J->fper) of
- * the N * groups * cig, each zeroed first (chunks of planes, in parallel). */
+ * the N * groups * cig, their padding zeroed first (chunks of planes, in parallel). */
 static void fill_pad(void *ctx, int64_t ci, int tid)
 {
     const cd_job *J = ctx;
@@ -381,7 +415,7 @@ static void fill_pad(void *ctx, int64_t ci, int tid)
     float *pad = J->padw;
     (void)tid;
     for (int64_t p = ci * J->fper; p < p1; p++) {
-        if (!J->covered) memset(pad + p * J->cplane, 0, (size_t)J->cplane * 4);
+        zero_pad(J, pad + p * J->cplane);
         for (int64_t i0 = 0; i0 < c->in[0]; i0++)
             for (int64_t i1 = 0; i1 < c->in[1]; i1++) {
                 int64_t r = i1 + c->pb[1];
@@ -479,9 +513,6 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     if (!same) {
         int64_t np = c->N * c->groups * c->cig;
         J.padw = pad;
-        J.covered = P[0] == c->in[0] && P[1] == c->in[1] && P[2] == c->in[2] &&
-                    c->in[1] % c->s[1] == 0 && c->in[2] % c->s[2] == 0;
-        for (int j = 0; j < 3; j++) J.covered = J.covered && c->pb[j] == 0;
         J.fper = J.cplane >= 65536 ? 1 : 65536 / (J.cplane ? J.cplane : 1);
         mk_par_for(k, mk_par_chunks(np, J.fper), fill_pad, &J);
     }
