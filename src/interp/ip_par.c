@@ -2,10 +2,27 @@
  * and threads-1 workers (created on first use, parked on a condition variable between
  * kernels). Kernels choose their chunks from shapes alone and each chunk writes its own part
  * of the output, so the bits are the same for any thread count; OpenBLAS itself runs one
- * thread per call. Per-thread scratch buffers serve kernels that need a tile each. */
+ * thread per call. Per-thread scratch buffers serve kernels that need a tile each. A worker
+ * that finished a job and the caller waiting for the last chunk spin for a short while (SPIN_NS)
+ * before they sleep: the next kernel of a run usually starts within microseconds, and waking a
+ * parked thread through the kernel costs tens of microseconds (more in a VM), which on a model of
+ * many small ops was most of what a second thread gained. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/* How long an idle thread polls before it parks: about one small kernel. */
+#define SPIN_NS 200000
+#define YIELD_NS 20000
 
 #include "ip_engine.h"
 
@@ -13,7 +30,7 @@ struct mk_pool {
     pthread_mutex_t mu;
     pthread_cond_t go, done_cv;
     int n_workers, quit;
-    unsigned long gen;
+    atomic_ulong gen; /* written under mu; polled without it by spinning workers */
     pthread_t th[MK_PAR_MAX];
     struct worker_arg {
         mk_pool *pool;
@@ -43,6 +60,43 @@ static void run_chunks(mk_pool *p, unsigned long gen, mk_par_fn fn, void *ctx, i
     }
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Polls until cond(p, arg) holds or SPIN_NS pass; whether it held. After the first
+ * YIELD_NS it yields between polls, so that on a machine with more runnable threads than cores
+ * the poll does not take the core from the thread it waits for. */
+static int spin_until(int (*cond)(mk_pool *, long long), mk_pool *p, long long arg)
+{
+    int64_t t0 = 0, t = 0;
+    for (unsigned i = 1;; i++) {
+        if (cond(p, arg)) return 1;
+        CPU_RELAX();
+        if (i % 64 == 0) {
+            t = now_ns();
+            if (!t0)
+                t0 = t;
+            else if (t - t0 > SPIN_NS)
+                return cond(p, arg);
+        }
+        if (t0 && t - t0 > YIELD_NS) sched_yield();
+    }
+}
+
+static int new_job(mk_pool *p, long long seen)
+{
+    return atomic_load(&p->gen) != (unsigned long)seen;
+}
+
+static int job_done(mk_pool *p, long long n)
+{
+    return atomic_load(&p->done) >= n;
+}
+
 static void *worker(void *a)
 {
     mk_pool *p = ((struct worker_arg *)a)->pool;
@@ -50,9 +104,14 @@ static void *worker(void *a)
     unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
+        if (atomic_load(&p->gen) == seen && !p->quit) {
+            pthread_mutex_unlock(&p->mu);
+            spin_until(new_job, p, (long long)seen);
+            pthread_mutex_lock(&p->mu);
+        }
+        while (atomic_load(&p->gen) == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
         if (p->quit) break;
-        seen = p->gen;
+        seen = atomic_load(&p->gen);
         mk_par_fn fn = p->fn;
         void *ctx = p->ctx;
         int64_t n = p->n;
@@ -84,6 +143,7 @@ static mk_pool *pool_get(mk_interp *ip)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->gen, 0);
     atomic_init(&p->claim, 0);
     atomic_init(&p->done, 0);
     for (int t = 1; t < ip->n_threads; t++) {
@@ -127,14 +187,15 @@ void mk_par_for(mk_kctx *k, int64_t n, mk_par_fn fn, void *ctx)
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
-    unsigned long gen = ++p->gen;
+    unsigned long gen = atomic_load(&p->gen) + 1;
     atomic_store(&p->done, 0);
     atomic_store(&p->claim, (unsigned long long)(gen & 0xffffffffu) << 32);
+    atomic_store(&p->gen, gen); /* after the job: a spinning worker reads it under mu */
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     run_chunks(p, gen, fn, ctx, n, 0);
     /* wait for the chunks, not for the workers: one that wakes late finds nothing to claim */
-    if (atomic_load(&p->done) < n) {
+    if (!spin_until(job_done, p, (long long)n)) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->done) < n) pthread_cond_wait(&p->done_cv, &p->mu);
         pthread_mutex_unlock(&p->mu);

@@ -19,6 +19,8 @@ typedef struct cd_job {
     const mk_kctx *k;
     const mk_cdirect *c;
     const float *pad;      /* per (image, input channel): P0 slices of s1 * s2 phase planes */
+    float *padw;           /* the same, while fill_pad writes it */
+    int64_t fper;          /* planes per fill_pad chunk */
     const int64_t *roff;   /* per (input channel, tap) r: its offset from a slice's position 0 */
     const float *pw;       /* weights packed per channel block: [r][cb], spare lanes repeated */
     int64_t P0, Q1, Q2;    /* padded depth, phase plane rows and width */
@@ -28,6 +30,7 @@ typedef struct cd_job {
     int64_t span, nspan;   /* positions per chunk, chunks per output slice */
     int64_t R;             /* multiply-adds per output: cig * k_n */
     int isa, direct;       /* direct: Q2 == O2, positions are output offsets (no staging) */
+    int pack;              /* Q2 > O2 with AVX-512: the kept positions stored packed (cd_act) */
     int act;               /* the fused activation applied in registers (cd_act), else 0 */
 } cd_job;
 
@@ -36,16 +39,31 @@ typedef struct cd_job {
 typedef struct cd_act {
     int kind; /* 0 none, 1 relu, 2 relu6, 3 clip to [lo, hi] */
     float lo, hi;
-    int pf; /* prefetch the next block's input (a group's input larger than L2) */
+    int pf;  /* prefetch the next block's input (a group's input larger than L2) */
+    int pf1; /* prefetch the input of r + CD_PFD into L1 (every r reads another plane) */
+    /* pack (AVX-512, planes wider than the output rows): the vectors go straight to the output,
+     * only the positions of columns below o2: position P (row P / q2, column P % q2) of the
+     * chunk that starts at p0 lands at kept(P) - kept(p0), kept(P) = row * o2 + min(column, o2)
+     * (cd_kept), the positions of the other columns dropped by a compress */
+    int pack;
+    int64_t p0, q2, o2, k0; /* k0: kept(p0) */
 } cd_act;
+
+/* The output positions before position p of a slice of rows q2 wide with o2 columns kept. */
+static inline int64_t cd_kept(int64_t p, int64_t q2, int64_t o2)
+{
+    int64_t col = p % q2;
+    return p / q2 * o2 + (col < o2 ? col : o2);
+}
 
 #ifdef CD_X86
 #define CD_UNROLL _Pragma("GCC unroll 8")
+#define CD_PFD 8
 /* acc[CB][V] vectors of L floats over V*L positions from x: every r = (input channel, tap) adds
  * the CB broadcast weights wp[r * CB + c] times V input vectors read at x + roff[r], in r order
  * (bias first), so every lane sums alike; then the vectors go to dst[c] + off, the last one
  * masked to n positions. */
-#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE, ACT)             \
+#define CD_BLOCK(name, TGT, VT, L, CB, V, ZERO, SET1, MT, MASK, LOAD, FMA, STORE, ACT, PST)        \
     TGT static void name(const float *x, const int64_t *roff, int64_t R, const float *wp,          \
                          const float *bias, float *const *dst, int64_t off, int64_t n,             \
                          const cd_act *a)                                                          \
@@ -59,6 +77,9 @@ typedef struct cd_act {
             const float *xp = x + roff[r], *wr = wp + r * CB;                                      \
             VT xv[V];                                                                              \
             CD_UNROLL for (int v = 0; v < V; v++) xv[v] = LOAD(xp + v * L, m, v == V - 1);         \
+            if (V >= 3 && a->pf1 && r + CD_PFD < R) /* 1x1: an input plane per r, ahead */         \
+                CD_UNROLL for (int v = 0; v <= V * L / 16; v++)                                    \
+                    __builtin_prefetch(x + roff[r + CD_PFD] + v * 16, 0, 3);                       \
             if (V >= 3 &&                                                                          \
                 a->pf) /* the next block's input, from memory (too many planes to track) */        \
                 CD_UNROLL for (int v = 0; v < V * L / 16; v++)                                     \
@@ -72,8 +93,11 @@ typedef struct cd_act {
         if (a->kind)                                                                               \
             CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)           \
                 acc[c][v] = ACT(acc[c][v], a);                                                     \
-        CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)               \
-            STORE(dst[c] + off + v * L, acc[c][v], m, v == V - 1);                                 \
+        if (a->pack)                                                                               \
+            PST(acc, CB, V, dst, off, n, a);                                                       \
+        else                                                                                       \
+            CD_UNROLL for (int c = 0; c < CB; c++) CD_UNROLL for (int v = 0; v < V; v++)           \
+                STORE(dst[c] + off + v * L, acc[c][v], m, v == V - 1);                             \
     }
 
 /* Positions [0, n) from x (offset off in the destinations): blocks of V vectors, then one block
@@ -126,45 +150,79 @@ typedef struct cd_act {
          ? _mm256_min_ps(RELU256(v), _mm256_set1_ps(6.0f))                                         \
          : _mm256_min_ps(_mm256_set1_ps((a)->hi), _mm256_max_ps(_mm256_set1_ps((a)->lo), v)))
 #define MASK512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << ((n) > 0 ? (n) : 0)) - 1))
+#define PST_NONE(acc, CB, V, dst, off, n, a) ((void)0)
+/* The lanes of a vector whose first position is in column col (n of them valid) that are
+ * kept. */
+static inline __mmask16 pst_keep(int64_t col, int64_t n, int64_t q2, int64_t o2)
+{
+    if (n > 16) n = 16;
+    if (col + n <= o2) return MASK512(n);
+    unsigned m = 0;
+    for (int64_t i = 0; i < n; i++, col = col + 1 == q2 ? 0 : col + 1)
+        if (col < o2) m |= 1u << i;
+    return (__mmask16)m;
+}
+/* Packed stores of the block (cd_act.pack): per vector, the kept lanes (compressed unless they
+ * are a prefix) at the output offset of the first; the kept positions are consecutive in the
+ * output, so each vector's offset is the previous one's plus its kept lanes. */
+#define PST512(acc, CB, V, dst, off, n, a)                                                         \
+    do {                                                                                           \
+        int64_t q2_ = (a)->q2, o2_ = (a)->o2, P_ = (a)->p0 + (off);                                \
+        int64_t col_ = P_ % q2_, at_ = P_ / q2_ * o2_ + (col_ < o2_ ? col_ : o2_) - (a)->k0;       \
+        CD_UNROLL for (int v = 0; v < V; v++)                                                      \
+        {                                                                                          \
+            __mmask16 k_ = pst_keep(col_, (n)-v * 16, q2_, o2_);                                   \
+            if ((k_ & (k_ + 1u)) == 0) { /* a prefix: no compress */                               \
+                CD_UNROLL for (int c = 0; c < CB; c++)                                             \
+                    _mm512_mask_storeu_ps(dst[c] + at_, k_, acc[c][v]);                            \
+            } else {                                                                               \
+                __mmask16 s_ = (__mmask16)((1u << __builtin_popcount(k_)) - 1);                    \
+                CD_UNROLL for (int c = 0; c < CB; c++) _mm512_mask_storeu_ps(                      \
+                    dst[c] + at_, s_, _mm512_maskz_compress_ps(k_, acc[c][v]));                    \
+            }                                                                                      \
+            at_ += __builtin_popcount(k_);                                                         \
+            for (col_ += 16; col_ >= q2_;) col_ -= q2_;                                            \
+        }                                                                                          \
+    } while (0)
 CD_BLOCK(avx2_blk, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256, ACT256)
+         LD256, _mm256_fmadd_ps, ST256, ACT256, PST_NONE)
 CD_BLOCK(avx2_t1, AVX2_TGT, __m256, 8, 4, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_BLOCK(avx2_t2, AVX2_TGT, __m256, 8, 4, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_BLOCK(avx2_t3, AVX2_TGT, __m256, 8, 4, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_RUN(avx2_run, avx2_blk, avx2_t1, avx2_t2, avx2_t3, avx2_t3, 8, 3)
 CD_BLOCK(avx2_dblk, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256, _mm256_fmadd_ps, ST256, ACT256)
+         LD256, _mm256_fmadd_ps, ST256, ACT256, PST_NONE)
 CD_BLOCK(avx2_dt1, AVX2_TGT, __m256, 8, 1, 1, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_BLOCK(avx2_dt2, AVX2_TGT, __m256, 8, 1, 2, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_BLOCK(avx2_dt3, AVX2_TGT, __m256, 8, 1, 3, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_BLOCK(avx2_dt4, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
-         LD256M, _mm256_fmadd_ps, ST256M, ACT256)
+         LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_RUN(avx2_drun, avx2_dblk, avx2_dt1, avx2_dt2, avx2_dt3, avx2_dt4, 8, 4)
 CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512, PST512)
 CD_BLOCK(avx512_t1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512, PST512)
 CD_BLOCK(avx512_t2, AVX512_TGT, __m512, 16, 8, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512, PST512)
 CD_BLOCK(avx512_t3, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512, PST512)
 CD_RUN(avx512_run, avx512_blk, avx512_t1, avx512_t2, avx512_t3, avx512_t3, 16, 3)
 CD_BLOCK(avx512_dblk, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512)
+         MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512, PST512)
 CD_BLOCK(avx512_dt1, AVX512_TGT, __m512, 16, 1, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512, PST512)
 CD_BLOCK(avx512_dt2, AVX512_TGT, __m512, 16, 1, 2, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512, PST512)
 CD_BLOCK(avx512_dt3, AVX512_TGT, __m512, 16, 1, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512, PST512)
 CD_BLOCK(avx512_dt4, AVX512_TGT, __m512, 16, 1, 4, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
-         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512)
+         MASK512, LD512M, _mm512_fmadd_ps, ST512M, ACT512, PST512)
 CD_RUN(avx512_drun, avx512_dblk, avx512_dt1, avx512_dt2, avx512_dt3, avx512_dt4, 16, 4)
 #endif
 
@@ -175,6 +233,7 @@ static const int cd_blk[3] = {1, 3 * 8, 3 * 16};
 static const int cd_dblk[3] = {1, 4 * 8, 4 * 16};
 
 static int cd_level = -1; /* -1: not probed yet */
+static int cd_nopack;     /* tests: stage and copy instead of packed stores */
 static int cd_cap = 2;
 
 static int cpu_level(void)
@@ -195,6 +254,11 @@ static int cpu_level(void)
 void mk_conv_direct_cap(int level)
 {
     cd_cap = level < 0 ? 0 : level > 2 ? 2 : level;
+}
+
+void mk_conv_direct_pack(int on)
+{
+    cd_nopack = !on;
 }
 
 int mk_conv_direct_level(void)
@@ -241,17 +305,28 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
     int64_t o_slice = c->o[1] * c->o[2], o_n = c->o[0] * o_slice;
     float *oc = c->out + (n * c->groups * c->cog + co0) * o_n + o0 * o_slice;
     float *stg = mk_par_scratch((mk_kctx *)J->k, tid);
-    cd_act act = {0, 0, 0, c->cig * J->cplane > (2 << 20) / 4};
+    cd_act act = {.pf = c->cig * J->cplane > (2 << 20) / 4, .pf1 = c->k_n == 1};
     if (J->act) {
         const mk_epi_step *e = &J->k->epi->step[0];
         act.kind = J->act;
         act.lo = e->a;
         act.hi = e->b;
     }
+    /* pack: the kept positions before the chunk's first, and how many it writes */
+    int64_t k0 = 0, kn = p1 - p0;
+    if (J->pack) {
+        act.pack = 1;
+        act.p0 = p0;
+        act.q2 = J->Q2;
+        act.o2 = c->o[2];
+        k0 = act.k0 = cd_kept(p0, J->Q2, c->o[2]);
+        kn = cd_kept(p1, J->Q2, c->o[2]) - k0;
+    }
     for (int64_t q = 0; q < J->cb; q++) {
         int64_t co = co0 + (q < nc ? q : nc - 1); /* spare lanes repeat the last channel */
         bv[q] = c->bias ? c->bias[co] : 0;
-        dst[q] = J->direct && q < nc ? oc + q * o_n + p0 : stg + q * J->span;
+        dst[q] = (J->direct || J->pack) && q < nc ? oc + q * o_n + (J->pack ? k0 : p0)
+                                                  : stg + q * J->span;
     }
     if (c->bias) bias = bv;
     const float *wp = J->cb > 1 ? J->pw + (gi * J->ncb + b) * J->R * J->cb : c->w + co0 * J->R;
@@ -271,17 +346,76 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
 #endif
     /* the op's fused activations on the finished span (in cache), then out of staging */
     for (int64_t q = 0; q < nc; q++) {
-        if (J->k->epi && !J->act) mk_epi_apply(J->k->epi, NULL, co0 + q, dst[q], (size_t)(p1 - p0));
-        if (!J->direct) unstage(J, oc + q * o_n, dst[q], p0, p1);
+        if (J->k->epi && !J->act) mk_epi_apply(J->k->epi, NULL, co0 + q, dst[q], (size_t)kn);
+        if (!J->direct && !J->pack) unstage(J, oc + q * o_n, dst[q], p0, p1);
     }
 }
 
-/* The input copied into zero-padded phase planes. */
-static void fill_pad(const cd_job *J, float *pad)
+#ifdef CD_X86
+/* d[t] = x[2 * t] for t < n (a stride-2 phase of an input row), 16 at a time by a two-source
+ * permute; the loads stop at x[2 * (n - 1)]. */
+AVX512_TGT static void every2nd(float *d, const float *x, int64_t n)
+{
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t t = 0; t < n; t += 16) {
+        int64_t k = n - t < 16 ? n - t : 16, need = 2 * k - 1;
+        __mmask16 ma = (__mmask16)(need >= 16 ? 0xffffu : (1u << need) - 1);
+        __mmask16 mb = (__mmask16)(need <= 16 ? 0u : (1u << (need - 16)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(ma, x + 2 * t),
+               b = _mm512_maskz_loadu_ps(mb, x + 2 * t + 16);
+        _mm512_mask_storeu_ps(d + t, (__mmask16)(k == 16 ? 0xffffu : (1u << k) - 1),
+                              _mm512_permutex2var_ps(a, ev, b));
+    }
+}
+#endif
+
+/* Zeroes the floats of one input channel's padded planes that fill_pad does not write: the
+ * depth slices, phase-plane rows and row ends that fall in the padding (or past the input). */
+static void zero_pad(const cd_job *J, float *pl)
 {
     const mk_cdirect *c = J->c;
     int64_t s1 = c->s[1], s2 = c->s[2], Q1 = J->Q1, Q2 = J->Q2, ph = Q1 * Q2;
-    for (int64_t p = 0; p < c->N * c->groups * c->cig; p++)
+    for (int64_t sl = 0; sl < J->P0; sl++) {
+        float *S = pl + sl * J->slice;
+        if (sl < c->pb[0] || sl >= c->pb[0] + c->in[0]) {
+            memset(S, 0, (size_t)J->slice * 4);
+            continue;
+        }
+        for (int64_t f = 0; f < s2; f++) {
+            /* phase f holds padded columns j * s2 + f: the input's are j in [jlo, jhi) */
+            int64_t lo = c->pb[2] - f, hi = c->pb[2] + c->in[2] - f;
+            int64_t jlo = lo <= 0 ? 0 : (lo + s2 - 1) / s2, jhi = hi <= 0 ? 0 : (hi + s2 - 1) / s2;
+            if (jhi > Q2) jhi = Q2;
+            if (jlo > jhi) jlo = jhi;
+            for (int64_t a = 0; a < s1; a++) {
+                float *P = S + (a * s2 + f) * ph;
+                for (int64_t R = 0; R < Q1; R++) { /* padded row R * s1 + a */
+                    int64_t r = R * s1 + a;
+                    float *row = P + R * Q2;
+                    if (r < c->pb[1] || r >= c->pb[1] + c->in[1] || jhi == jlo) {
+                        memset(row, 0, (size_t)Q2 * 4);
+                    } else {
+                        for (int64_t j = 0; j < jlo; j++) row[j] = 0;
+                        for (int64_t j = jhi; j < Q2; j++) row[j] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The input copied into zero-padded phase planes: planes [i * J->fper, (i + 1) * J->fper) of
+ * the N * groups * cig, their padding zeroed first (chunks of planes, in parallel). */
+static void fill_pad(void *ctx, int64_t ci, int tid)
+{
+    const cd_job *J = ctx;
+    const mk_cdirect *c = J->c;
+    int64_t s1 = c->s[1], s2 = c->s[2], Q1 = J->Q1, Q2 = J->Q2, ph = Q1 * Q2;
+    int64_t np = c->N * c->groups * c->cig, p1 = (ci + 1) * J->fper < np ? (ci + 1) * J->fper : np;
+    float *pad = J->padw;
+    (void)tid;
+    for (int64_t p = ci * J->fper; p < p1; p++) {
+        zero_pad(J, pad + p * J->cplane);
         for (int64_t i0 = 0; i0 < c->in[0]; i0++)
             for (int64_t i1 = 0; i1 < c->in[1]; i1++) {
                 int64_t r = i1 + c->pb[1];
@@ -294,11 +428,18 @@ static void fill_pad(const cd_job *J, float *pad)
                     for (int64_t f = 0; f < s2; f++) { /* padded column j * s2 + f */
                         int64_t i2 = (f - c->pb[2]) % s2, j;
                         if (i2 < 0) i2 += s2;
-                        for (j = (i2 + c->pb[2]) / s2; i2 < c->in[2]; i2 += s2, j++)
-                            d[f * ph + j] = x[i2];
+                        j = (i2 + c->pb[2]) / s2;
+#ifdef CD_X86
+                        if (s2 == 2 && J->isa == 2) {
+                            every2nd(d + f * ph + j, x + i2, (c->in[2] - i2 + 1) / 2);
+                            continue;
+                        }
+#endif
+                        for (; i2 < c->in[2]; i2 += s2, j++) d[f * ph + j] = x[i2];
                     }
                 }
             }
+    }
 }
 
 /* The weights of every channel block as the microkernel reads them: [r][cb] per block. */
@@ -370,14 +511,18 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
                                 (a / c->s[1]) * J.Q2 + bb / c->s[2];
                 }
     if (!same) {
-        memset(pad, 0, padn);
-        fill_pad(&J, pad);
+        int64_t np = c->N * c->groups * c->cig;
+        J.padw = pad;
+        J.fper = J.cplane >= 65536 ? 1 : 65536 / (J.cplane ? J.cplane : 1);
+        mk_par_for(k, mk_par_chunks(np, J.fper), fill_pad, &J);
     }
     J.pad = same ? c->x : pad;
     J.roff = roff;
     int64_t blk = J.cb > 1 ? cd_blk[J.isa] : cd_dblk[J.isa];
     J.npos = (c->o[1] - 1) * J.Q2 + c->o[2];
     J.direct = J.Q2 == c->o[2];
+    /* depthwise-style blocks (one channel, few taps) keep staging: cheaper for them */
+    J.pack = !J.direct && J.isa == 2 && J.cb > 1 && !cd_nopack;
     const mk_epi *ep = k->epi;
     if (ep && ep->n == 1 && !ep->round16) {
         mk_epi_kind ek = ep->step[0].kind;
@@ -389,6 +534,10 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     int64_t nblk = 1048576 / (blk_work ? blk_work : 1);
     if (nblk * blk > 4096) nblk = 4096 / blk;
     J.span = (nblk < 1 ? 1 : nblk) * blk;
+    /* as many spans as that needs, evened out (whole register blocks), so that the last span
+     * is not a small one that leaves a thread idle */
+    J.nspan = mk_par_chunks(J.npos, J.span);
+    J.span = mk_par_chunks(mk_par_chunks(J.npos, J.nspan), blk) * blk;
     J.nspan = mk_par_chunks(J.npos, J.span);
     mk_status st = mk_par_scratch_reserve(k, (size_t)(J.cb * J.span) * 4);
     if (st) return st;

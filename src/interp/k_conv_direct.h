@@ -21,6 +21,9 @@ int mk_conv_direct_ok(const mk_cdirect *c);
 mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c);
 /* Tests: the widest kernel used, 0 none (im2col), 1 AVX2, 2 AVX-512 (the default). */
 void mk_conv_direct_cap(int level);
+/* Tests: with AVX-512, store the kept positions of padded or strided convs straight into the
+ * output (on, the default) or stage whole rows and copy (off). */
+void mk_conv_direct_pack(int on);
 /* The kernel level used now (0 when none). */
 int mk_conv_direct_level(void);
 

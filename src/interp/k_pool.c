@@ -191,11 +191,50 @@ MP_TGT static inline __attribute__((always_inline)) void mp_vec(const float *con
     }
 }
 
+/* max(a, b), NaN when either is NaN (vmaxps alone returns b then). */
+MP_TGT static inline __m512 mp_smax(__m512 a, __m512 b)
+{
+    return _mm512_mask_add_ps(_mm512_max_ps(a, b), _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q), a, b);
+}
+
+/* The 3x3 stride-2 window (SqueezeNet's, ResNet's pools) separably: per 16 output columns the
+ * column maxima of the 3 rows over the 33 input columns (two vectors and one lane), then the
+ * maxima of columns 2j, 2j + 1 and 2j + 2 by permutes. Max is exact and NaN sticks: the same
+ * values as mp_vec. */
+MP_TGT static void mp_3x3s2(const float *const *r, int64_t pb2, int64_t c0, int64_t c1, float *orow)
+{
+    const __m512i io = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i ev = _mm512_add_epi32(io, io), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int64_t o2 = c0; o2 < c1; o2 += 16) {
+        int64_t n = c1 - o2 < 16 ? c1 - o2 : 16, cols = 2 * n + 1;
+        __mmask16 m = (__mmask16)(n == 16 ? 0xffffu : (1u << n) - 1);
+        __mmask16 ma = (__mmask16)(cols >= 16 ? 0xffffu : (1u << cols) - 1);
+        __mmask16 mb = (__mmask16)(cols <= 16   ? 0u
+                                   : cols >= 32 ? 0xffffu
+                                                : (1u << (cols - 16)) - 1);
+        __mmask16 mc = (__mmask16)(cols > 32);
+        const float *p0 = r[0] + o2 * 2 - pb2, *p1 = r[1] + o2 * 2 - pb2, *p2 = r[2] + o2 * 2 - pb2;
+        __m512 va = mp_smax(mp_smax(_mm512_maskz_loadu_ps(ma, p0), _mm512_maskz_loadu_ps(ma, p1)),
+                            _mm512_maskz_loadu_ps(ma, p2));
+        __m512 vb =
+            mp_smax(mp_smax(_mm512_maskz_loadu_ps(mb, p0 + 16), _mm512_maskz_loadu_ps(mb, p1 + 16)),
+                    _mm512_maskz_loadu_ps(mb, p2 + 16));
+        __m512 vc =
+            mp_smax(mp_smax(_mm512_maskz_loadu_ps(mc, p0 + 32), _mm512_maskz_loadu_ps(mc, p1 + 32)),
+                    _mm512_maskz_loadu_ps(mc, p2 + 32));
+        __m512 e0 = _mm512_permutex2var_ps(va, ev, vb), e1 = _mm512_permutex2var_ps(va, od, vb);
+        /* columns 2j + 2: e0 one lane on, column 32 from vc */
+        __m512 e2 = _mm512_castsi512_ps(
+            _mm512_alignr_epi32(_mm512_castps_si512(vc), _mm512_castps_si512(e0), 1));
+        _mm512_mask_storeu_ps(orow + o2, m, mp_smax(mp_smax(e0, e1), e2));
+    }
+}
+
 MP_TGT static void mp_row512(const float *const *r, int64_t nr, const mp_job *J, float *orow)
 {
     int64_t k2 = J->k2, s2 = J->s2, pb2 = J->pb2, c0 = J->c0, c1 = J->c1;
     if (nr == 3 && k2 == 3 && s2 == 2)
-        mp_vec(r, 3, 3, 2, pb2, c0, c1, orow);
+        mp_3x3s2(r, pb2, c0, c1, orow);
     else if (nr == 2 && k2 == 2 && s2 == 2)
         mp_vec(r, 2, 2, 2, pb2, c0, c1, orow);
     else if (nr == 3 && k2 == 3 && s2 == 1)

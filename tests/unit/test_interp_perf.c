@@ -629,6 +629,17 @@ TEST(interp_conv_direct_vs_reference)
         {2, 1, 3, 16, 1, 1, 4, {21, 45}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}},
         {2, 1, 5, 9, 1, 1, 4, {6, 17}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
         {2, 1, 4, 8, 1, 0, 1, {7, 18}, {2, 2}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
+        /* packed stores: rows narrower than a vector (one vector spans 2-3 rows), a stem conv
+         * (3 channels, stride 2, odd size), a 27-wide plane, an unfused epilogue, spans */
+        {2, 1, 16, 24, 1, 1, 1, {13, 13}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 3, 64, 1, 1, 1, {49, 49}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
+        {2, 1, 8, 20, 1, 1, 4, {27, 27}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 4, 9, 1, 0, 0, {5, 5}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}},
+        {2, 2, 6, 16, 2, 1, 3, {7, 11}, {3, 3}, {2, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 32, 16, 1, 1, 1, {61, 61}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        /* stride 2 without padding over even sizes: the phase planes copied without zeroing */
+        {2, 2, 3, 24, 1, 1, 1, {32, 30}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
+        {1, 1, 5, 16, 1, 1, 0, {66}, {5}, {2}, {1}, {0, 0}},
     };
     int top = mk_conv_direct_level();
     if (top < 1) printf("      no AVX2/FMA here: only the im2col path runs\n");
@@ -672,6 +683,16 @@ TEST(interp_conv_direct_vs_reference)
                           "case %zu level %d: path '%s'", ci_, level, p1);
             CHECK_MSG(!memcmp(a, a2, on * 4), "case %zu level %d: -j 1 and -j 2 differ", ci_,
                       level);
+            if (level == 2) { /* packed stores (the default) = staged rows, bit for bit */
+                char p3[64] = "";
+                int64_t o3[3];
+                mk_conv_direct_pack(0);
+                float *a3 = conv_run(tc, c, x, w, b, 2, level, p3, sizeof p3, o3);
+                mk_conv_direct_pack(1);
+                CHECK_MSG(a3 && !memcmp(a, a3, on * 4), "case %zu: packed and staged stores differ",
+                          ci_);
+                free(a3);
+            }
             size_t bad = 0, worst = 0;
             double wd_ = 0;
             for (size_t i = 0; i < on; i++) {
