@@ -567,6 +567,38 @@ int mk_ir_rank_chain(const mk_op *start, mk_rank_chain *c);
 /* 1 when op is the start or an inner op of such a chain (its rank > 5 output goes away). */
 int mk_ir_rank_fixable(const mk_op *op);
 
+/* ---- H20 trigger (long_axis.c; the lint rule and fix_long_axis) ---- */
+#define MK_IR_NE_LIMIT_HW 16384 /* D, H, W (rank 5) or the last two axes */
+#define MK_IR_NE_LIMIT_CN 65536 /* the other axes */
+#define MK_IR_LONG_CHAIN_MAX 64
+#define MK_IR_LONG_ENDS 16
+#define MK_IR_LONG_CHUNKS 64
+/* The first axis of t beyond the Neural Engine range, or -1; *limit (may be NULL) the bound
+ * it exceeds. */
+int mk_ir_ne_long_axis(const mk_type *t, int64_t *limit);
+/* reshape, expand_dims, squeeze, flatten2d. */
+int mk_ir_reshape_like(mk_op_kind k);
+typedef struct mk_long_split {
+    mk_op *start;    /* linear / matmul (projection), or the chain's first pointwise op */
+    int projection;  /* 1: split the constant weight into n_chunks output chunks */
+    int weight_rows; /* projection: output features along the weight's rows */
+    int n_chunks;    /* projection: ceil(N / 16384) */
+    mk_value *v;     /* chain: the long value start reads */
+    mk_op *src;      /* chain: the reshape-like op making v (it goes too), NULL for an input */
+    mk_type split;   /* chain: v's shape with its long axis as [L/k, k] */
+    int axis;        /* chain: v's long axis */
+    int n_ops;       /* the single-use pointwise (and, projection: softmax) ops after start */
+    mk_op *ops[MK_IR_LONG_CHAIN_MAX];
+    int n_ends; /* the readers of the last value: reductions (and, chain: reshapes) */
+    mk_op *ends[MK_IR_LONG_ENDS];
+    mk_op *pos; /* the earliest end in block order */
+} mk_long_split;
+/* 1 when fix_long_axis rewrites the long output of start (s filled). */
+int mk_ir_long_split(const mk_op *start, mk_long_split *s);
+/* 1 when op's long output goes away under such a rewrite (op is a start, an inner op of its
+ * chain or the reshape feeding it). */
+int mk_ir_long_fixable(const mk_op *op);
+
 /* ---- H1/H33/H37 triggers (layer_forms.c; the lint rules and fix_conv_transpose_1d,
  * fix_prelu_slope, fix_int_linear) ---- */
 #define MK_IR_PRELU_MAX_C ((int64_t)1 << 20)

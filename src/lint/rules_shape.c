@@ -100,20 +100,6 @@ void mk_lint_h19_prog(lint_ctx *c)
     }
 }
 
-/* First dim of t beyond the Neural Engine range: axis index, or -1. */
-static int wide_axis(const mk_type *t, int64_t *limit)
-{
-    int r = t->rank;
-    for (int i = 0; i < r; i++) {
-        int64_t lim = (r == 5 ? i >= 2 : i >= r - 2) ? 16384 : 65536;
-        if (t->dims[i] > lim) {
-            *limit = lim;
-            return i;
-        }
-    }
-    return -1;
-}
-
 /* A value the block returns (a model output): no rewrite inside the graph can change it. */
 static int block_output(const mk_op *op, const mk_value *v)
 {
@@ -122,21 +108,25 @@ static int block_output(const mk_op *op, const mk_value *v)
     return 0;
 }
 
+/* The fix is offered where fix_long_axis rewrites (mk_ir_long_fixable, src/ir/long_axis.c). */
 void mk_lint_h20(lint_ctx *c, const mk_op *op)
 {
     if (mk_lint_is_weight_op(op)) return;
     for (int i = 0; i < op->n_outputs; i++) {
-        int64_t lim;
+        int64_t lim = 0;
         const mk_type *t = &op->outputs[i]->type;
-        int ax = wide_axis(t, &lim);
+        int ax = mk_ir_ne_long_axis(t, &lim);
         if (ax >= 0) {
             int out = block_output(op, op->outputs[i]);
-            mk_lint_flag(c, op, !out,
+            int fixable = !out && mk_ir_long_fixable(op);
+            mk_lint_flag(c, op, fixable,
                          "output axis %d has %lld elements (> %lld): the Neural Engine "
                          "rejects it and GPU textures cap at 16384; %s",
                          ax, (long long)t->dims[ax], (long long)lim,
-                         out ? "no safe rewrite in-graph: split the output"
-                             : "split the axis into chunks");
+                         out       ? "no safe rewrite in-graph: split the output"
+                         : fixable ? "split the axis into chunks"
+                                   : "split the axis into chunks by hand (fix_long_axis splits "
+                                     "only a projection's or a pointwise chain's reductions)");
             return;
         }
     }

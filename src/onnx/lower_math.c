@@ -78,19 +78,9 @@ static mk_status binary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_
         (void)n_out;                                                                               \
         return binary(c, n, in, n_in, out[0], kind);                                               \
     }
-BINARY(mk_onnx_lower_add, MK_OP_ADD)
-BINARY(mk_onnx_lower_sub, MK_OP_SUB)
-BINARY(mk_onnx_lower_mul, MK_OP_MUL)
 BINARY(mk_onnx_lower_div, MK_OP_REAL_DIV)
 BINARY(mk_onnx_lower_pow, MK_OP_POW)
 BINARY(mk_onnx_lower_equal, MK_OP_EQUAL)
-BINARY(mk_onnx_lower_less, MK_OP_LESS)
-BINARY(mk_onnx_lower_less_equal, MK_OP_LESS_EQUAL)
-BINARY(mk_onnx_lower_greater, MK_OP_GREATER)
-BINARY(mk_onnx_lower_greater_equal, MK_OP_GREATER_EQUAL)
-BINARY(mk_onnx_lower_and, MK_OP_LOGICAL_AND)
-BINARY(mk_onnx_lower_or, MK_OP_LOGICAL_OR)
-BINARY(mk_onnx_lower_xor, MK_OP_LOGICAL_XOR)
 
 /* Mod: fmod=0 is MIL mod (the sign of the divisor); fmod=1 takes the dividend's sign: a
  * non-zero floor remainder whose sign differs from x's moves back by y. */
@@ -155,48 +145,6 @@ OX_LOWER(mk_onnx_lower_mean)
 }
 
 /* ---- unary ---- */
-static mk_status unary(ox_ctx *c, const Onnx__NodeProto *n, ox_val **in, int n_in, ox_val *o,
-                       mk_op_kind k)
-{
-    if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing input");
-    mk_value *x = mil(c, in[0]);
-    if (!x) return fail(c);
-    if (k != MK_OP_LOGICAL_NOT && k != MK_OP_ABS && k != MK_OP_RELU && k != MK_OP_SIGN &&
-        x->type.dtype != MK_DT_FP32)
-        return mk_onnx_unsupported(c, n, "non-float input");
-    return done(c, o, mk_onnx_unary(c, k, x, oname(n, 0)));
-}
-
-#define UNARY(fn, kind)                                                                            \
-    OX_LOWER(fn)                                                                                   \
-    {                                                                                              \
-        (void)n_out;                                                                               \
-        return unary(c, n, in, n_in, out[0], kind);                                                \
-    }
-UNARY(mk_onnx_lower_sqrt, MK_OP_SQRT)
-UNARY(mk_onnx_lower_exp, MK_OP_EXP)
-UNARY(mk_onnx_lower_abs, MK_OP_ABS)
-UNARY(mk_onnx_lower_relu, MK_OP_RELU)
-UNARY(mk_onnx_lower_sigmoid, MK_OP_SIGMOID)
-UNARY(mk_onnx_lower_tanh, MK_OP_TANH)
-UNARY(mk_onnx_lower_erf, MK_OP_ERF)
-UNARY(mk_onnx_lower_softplus, MK_OP_SOFTPLUS)
-UNARY(mk_onnx_lower_softsign, MK_OP_SOFTSIGN)
-UNARY(mk_onnx_lower_floor, MK_OP_FLOOR)
-UNARY(mk_onnx_lower_ceil, MK_OP_CEIL)
-UNARY(mk_onnx_lower_round, MK_OP_ROUND)
-UNARY(mk_onnx_lower_sin, MK_OP_SIN)
-UNARY(mk_onnx_lower_cos, MK_OP_COS)
-UNARY(mk_onnx_lower_tan, MK_OP_TAN)
-UNARY(mk_onnx_lower_asin, MK_OP_ASIN)
-UNARY(mk_onnx_lower_acos, MK_OP_ACOS)
-UNARY(mk_onnx_lower_atan, MK_OP_ATAN)
-UNARY(mk_onnx_lower_sinh, MK_OP_SINH)
-UNARY(mk_onnx_lower_cosh, MK_OP_COSH)
-UNARY(mk_onnx_lower_atanh, MK_OP_ATANH)
-UNARY(mk_onnx_lower_sign, MK_OP_SIGN)
-UNARY(mk_onnx_lower_not, MK_OP_LOGICAL_NOT)
-
 OX_LOWER(mk_onnx_lower_log)
 {
     (void)n_out;
@@ -237,31 +185,37 @@ OX_LOWER(mk_onnx_lower_reciprocal)
         mk_onnx_binary(c, MK_OP_REAL_DIV, mk_onnx_cf32(c, "one", 0, NULL, &one), x, oname(n, 0)));
 }
 
+/* ---- 1:1 rows: the ONNX op is one MIL op (the row's ox_direct, table.c) ---- */
+OX_LOWER(mk_onnx_lower_direct)
+{
+    (void)n_out;
+    const ox_importer *im = mk_onnx_row(n->op_type);
+    if (!im) return mk_err_set(c->err, MK_EINTERNAL, "no importer table row");
+    const ox_direct *d = &im->mil;
+    switch (d->form) {
+    case OX_BINARY: return binary(c, n, in, n_in, out[0], d->kind);
+    case OX_UNARY:
+    case OX_ALPHA:
+    case OX_ALPHA_BETA: break;
+    case OX_OWN: return mk_err_set(c->err, MK_EINTERNAL, "table row names no MIL op");
+    }
+    if (n_in < 1 || !in[0]) return mk_onnx_unsupported(c, n, "missing input");
+    mk_value *x = mil(c, in[0]);
+    if (!x) return fail(c);
+    if (!d->any_dtype && x->type.dtype != MK_DT_FP32)
+        return mk_onnx_unsupported(c, n, "non-float input");
+    if (d->form == OX_UNARY) return done(c, out[0], mk_onnx_unary(c, d->kind, x, oname(n, 0)));
+    /* activations with parameters: the ONNX attributes carry MIL's parameter names */
+    mk_op *op = mk_onnx_op(c, d->kind, oname(n, 0));
+    if (!op || !mk_onnx_in_mil(c, op, "x", x) ||
+        !mk_onnx_in_f32(c, op, "alpha", mk_onnx_attr_f(n, "alpha", d->a)))
+        return fail(c);
+    if (d->form == OX_ALPHA_BETA && !mk_onnx_in_f32(c, op, "beta", mk_onnx_attr_f(n, "beta", d->b)))
+        return fail(c);
+    return done(c, out[0], mk_onnx_out(c, op, NULL));
+}
+
 /* ---- activations with parameters ---- */
-static mk_status act_alpha(ox_ctx *c, const Onnx__NodeProto *n, ox_val *x, ox_val *o, mk_op_kind k,
-                           int n_params, const char *p1, float v1, const char *p2, float v2)
-{
-    mk_value *xv = mil(c, x);
-    mk_op *op = xv ? mk_onnx_op(c, k, oname(n, 0)) : NULL;
-    if (!op || !mk_onnx_in_mil(c, op, "x", xv)) return fail(c);
-    if (n_params >= 1 && !mk_onnx_in_f32(c, op, p1, v1)) return fail(c);
-    if (n_params >= 2 && !mk_onnx_in_f32(c, op, p2, v2)) return fail(c);
-    return done(c, o, mk_onnx_out(c, op, NULL));
-}
-
-OX_LOWER(mk_onnx_lower_leaky_relu)
-{
-    (void)n_in, (void)n_out;
-    return act_alpha(c, n, in[0], out[0], MK_OP_LEAKY_RELU, 1, "alpha",
-                     mk_onnx_attr_f(n, "alpha", 0.01f), NULL, 0);
-}
-
-OX_LOWER(mk_onnx_lower_elu)
-{
-    (void)n_in, (void)n_out;
-    return act_alpha(c, n, in[0], out[0], MK_OP_ELU, 1, "alpha", mk_onnx_attr_f(n, "alpha", 1.0f),
-                     NULL, 0);
-}
 
 OX_LOWER(mk_onnx_lower_selu)
 {
@@ -275,13 +229,6 @@ OX_LOWER(mk_onnx_lower_selu)
     mk_value *e = mk_onnx_out(c, op, NULL);
     mk_value *g = e ? mk_onnx_cf32(c, "selu_gamma", 0, NULL, &gamma) : NULL;
     return done(c, out[0], g ? mk_onnx_binary(c, MK_OP_MUL, e, g, oname(n, 0)) : NULL);
-}
-
-OX_LOWER(mk_onnx_lower_hard_sigmoid)
-{
-    (void)n_in, (void)n_out;
-    return act_alpha(c, n, in[0], out[0], MK_OP_SIGMOID_HARD, 2, "alpha",
-                     mk_onnx_attr_f(n, "alpha", 0.2f), "beta", mk_onnx_attr_f(n, "beta", 0.5f));
 }
 
 OX_LOWER(mk_onnx_lower_hard_swish)

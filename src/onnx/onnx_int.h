@@ -207,15 +207,29 @@ typedef mk_status (*ox_lower_fn)(ox_ctx *c, const Onnx__NodeProto *n, ox_val **i
                                  ox_val **out, int n_out);
 typedef const char *(*ox_why_fn)(ox_ctx *c, const Onnx__NodeProto *n);
 
+/* A row whose ONNX op is one MIL op (fn = mk_onnx_lower_direct): OX_UNARY takes input 0 as
+ * "x" (fp32 only unless any_dtype), OX_BINARY inputs 0 and 1 as "x", "y" (broadcasting),
+ * OX_ALPHA / OX_ALPHA_BETA also bind the node's float attributes "alpha" ("beta"), absent
+ * ones taking a / b. Rows with their own lowering leave form at OX_OWN. */
+typedef enum { OX_OWN, OX_UNARY, OX_BINARY, OX_ALPHA, OX_ALPHA_BETA } ox_form;
+typedef struct ox_direct {
+    ox_form form;
+    mk_op_kind kind;
+    int any_dtype;
+    float a, b;
+} ox_direct;
+
 typedef struct ox_importer {
     const char *op_type;
     int opset_lo, opset_hi;
     ox_lower_fn fn;
     ox_why_fn why_not; /* static reason a node cannot convert, or NULL */
+    ox_direct mil;     /* the MIL op of a 1:1 row (fn = mk_onnx_lower_direct) */
 } ox_importer;
 
-/* Sorted by op_type; lookup by binary search. */
+/* Sorted by op_type; lookup by binary search. mk_onnx_row ignores the opset range. */
 const ox_importer *mk_onnx_find_importer(const char *op_type, int opset);
+const ox_importer *mk_onnx_row(const char *op_type);
 int mk_onnx_n_importers(void);
 const ox_importer *mk_onnx_importer_at(int i);
 
@@ -239,54 +253,19 @@ mk_status mk_onnx_fuse(ox_ctx *c, mk_block *b, int *n_fused);
 #define OX_WHY(fn) const char *fn(ox_ctx *c, const Onnx__NodeProto *n)
 
 /* Every lowering and why_not function (table.c lists them). */
-OX_LOWER(mk_onnx_lower_add);
-OX_LOWER(mk_onnx_lower_sub);
-OX_LOWER(mk_onnx_lower_mul);
+OX_LOWER(mk_onnx_lower_direct);
 OX_LOWER(mk_onnx_lower_div);
 OX_LOWER(mk_onnx_lower_pow);
 OX_LOWER(mk_onnx_lower_equal);
-OX_LOWER(mk_onnx_lower_less);
-OX_LOWER(mk_onnx_lower_less_equal);
-OX_LOWER(mk_onnx_lower_greater);
-OX_LOWER(mk_onnx_lower_greater_equal);
-OX_LOWER(mk_onnx_lower_and);
-OX_LOWER(mk_onnx_lower_or);
-OX_LOWER(mk_onnx_lower_xor);
 OX_LOWER(mk_onnx_lower_mod);
 OX_LOWER(mk_onnx_lower_min);
 OX_LOWER(mk_onnx_lower_max);
 OX_LOWER(mk_onnx_lower_sum);
 OX_LOWER(mk_onnx_lower_mean);
-OX_LOWER(mk_onnx_lower_sqrt);
-OX_LOWER(mk_onnx_lower_exp);
-OX_LOWER(mk_onnx_lower_abs);
-OX_LOWER(mk_onnx_lower_relu);
-OX_LOWER(mk_onnx_lower_sigmoid);
-OX_LOWER(mk_onnx_lower_tanh);
-OX_LOWER(mk_onnx_lower_erf);
-OX_LOWER(mk_onnx_lower_softplus);
-OX_LOWER(mk_onnx_lower_softsign);
-OX_LOWER(mk_onnx_lower_floor);
-OX_LOWER(mk_onnx_lower_ceil);
-OX_LOWER(mk_onnx_lower_round);
-OX_LOWER(mk_onnx_lower_sin);
-OX_LOWER(mk_onnx_lower_cos);
-OX_LOWER(mk_onnx_lower_tan);
-OX_LOWER(mk_onnx_lower_asin);
-OX_LOWER(mk_onnx_lower_acos);
-OX_LOWER(mk_onnx_lower_atan);
-OX_LOWER(mk_onnx_lower_sinh);
-OX_LOWER(mk_onnx_lower_cosh);
-OX_LOWER(mk_onnx_lower_atanh);
-OX_LOWER(mk_onnx_lower_sign);
-OX_LOWER(mk_onnx_lower_not);
 OX_LOWER(mk_onnx_lower_log);
 OX_LOWER(mk_onnx_lower_neg);
 OX_LOWER(mk_onnx_lower_reciprocal);
-OX_LOWER(mk_onnx_lower_leaky_relu);
-OX_LOWER(mk_onnx_lower_elu);
 OX_LOWER(mk_onnx_lower_selu);
-OX_LOWER(mk_onnx_lower_hard_sigmoid);
 OX_LOWER(mk_onnx_lower_hard_swish);
 OX_LOWER(mk_onnx_lower_gelu);
 OX_WHY(mk_onnx_why_gelu);

@@ -1,7 +1,8 @@
 /* Symptom: an axis beyond the Neural Engine range (D/H/W > 16384, C/N > 65536) fails to
  *          compile for the NE ("Tensor dimensions ... not within supported range") and caps
  *          GPU textures; typical: vocabulary projections (51865, 151669), long audio.
- * Scope: (a) linear / matmul with a constant rank-2 weight whose output's last axis is the
+ * Scope: what mk_ir_long_split (src/ir/long_axis.c, shared with the lint rule) accepts:
+ *        (a) linear / matmul with a constant rank-2 weight whose output's last axis is the
  *        only long one, read by a single-use chain of pointwise ops (one-element operands)
  *        and last-axis softmax that ends only in last-axis reductions (max, min, sum, mean,
  *        argmax, argmin); (b) a single-use chain of pointwise ops on a long value coming from
@@ -17,26 +18,9 @@
 
 #include "passes_int.h"
 
-#define LIMIT_HW 16384
-#define MAX_CHAIN 64
-#define MAX_ENDS 16
-#define MAX_CHUNKS 64
-
-/* The lint rule's reading of the range: rank 5 -> D,H,W; else the last two axes. */
-static int wide_axis(const mk_type *t)
-{
-    int r = t->rank;
-    for (int i = 0; i < r; i++) {
-        int64_t lim = (r == 5 ? i >= 2 : i >= r - 2) ? LIMIT_HW : 65536;
-        if (t->dims[i] > lim) return i;
-    }
-    return -1;
-}
-
-static int is_long(const mk_value *v)
-{
-    return v && v->type.rank > 0 && mk_type_is_static(&v->type) && wide_axis(&v->type) >= 0;
-}
+/* The per-chunk width of a split projection (the Neural Engine's axis limit). */
+#define LIMIT_HW MK_IR_NE_LIMIT_HW
+#define MAX_CHUNKS MK_IR_LONG_CHUNKS
 
 static int same_dims(const mk_type *a, const mk_type *b)
 {
@@ -46,69 +30,6 @@ static int same_dims(const mk_type *a, const mk_type *b)
 static int norm_axis(int64_t a, int r)
 {
     return (int)(a < 0 ? a + r : a);
-}
-
-static int softmax_last(const mk_op *op, const mk_value *v)
-{
-    int32_t ax = -1;
-    if (op->kind != MK_OP_SOFTMAX || mk_ir_arg(op, "x") != v) return 0;
-    if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &ax)) return 0;
-    return norm_axis(ax, v->type.rank) == v->type.rank - 1;
-}
-
-/* Reduction of v over exactly its last axis (argmax/argmin: int32 output). */
-static int reduce_last(const mk_op *op, const mk_value *v)
-{
-    int r = v->type.rank;
-    if (mk_ir_arg(op, "x") != v || op->n_outputs != 1) return 0;
-    static const mk_op_kind reduce[] = {MK_OP_REDUCE_MAX, MK_OP_REDUCE_MIN, MK_OP_REDUCE_SUM,
-                                        MK_OP_REDUCE_MEAN};
-    if (mk_ir_op_in(op->kind, reduce, 4)) {
-        int64_t ax[MK_MAX_RANK];
-        int n = 0;
-        return mk_pass_ints(op, "axes", ax, MK_MAX_RANK, &n) && n == 1 &&
-               norm_axis(ax[0], r) == r - 1;
-    }
-    if (op->kind == MK_OP_REDUCE_ARGMAX || op->kind == MK_OP_REDUCE_ARGMIN) {
-        int32_t ax = -1;
-        if (mk_ir_arg(op, "axis") && !mk_ir_arg_i32(op, "axis", &ax)) return 0;
-        return norm_axis(ax, r) == r - 1 && op->outputs[0]->type.dtype == MK_DT_INT32;
-    }
-    return 0;
-}
-
-typedef struct chain {
-    int n_ops;
-    mk_op *ops[MAX_CHAIN];
-    int n_ends;
-    mk_op *ends[MAX_ENDS];
-} chain;
-
-typedef int (*end_fn)(const mk_op *op, const mk_value *v);
-
-/* Follow single-use pointwise ops (and last-axis softmax when allow_softmax) from v until
- * every reader of the current value satisfies is_end. */
-static int find_chain(const mk_block *blk, const mk_value *v, int allow_softmax, end_fn is_end,
-                      chain *c)
-{
-    memset(c, 0, sizeof *c);
-    mk_op *users[MAX_ENDS];
-    for (;;) {
-        int n = mk_pass_users(blk, v, users, MAX_ENDS);
-        if (n <= 0) return 0;
-        int ends = 0;
-        for (int i = 0; i < n; i++) ends += is_end(users[i], v);
-        if (ends == n) {
-            c->n_ends = n;
-            memcpy(c->ends, users, (size_t)n * sizeof *users);
-            return 1;
-        }
-        if (n != 1 || c->n_ops == MAX_CHAIN) return 0;
-        mk_op *u = users[0];
-        if (!mk_pass_pointwise_param(u, v) && !(allow_softmax && softmax_last(u, v))) return 0;
-        c->ops[c->n_ops++] = u;
-        v = u->outputs[0];
-    }
 }
 
 /* mk_pb_copy_inputs for an end op: its constants may be defined after the builder's position,
@@ -137,15 +58,7 @@ static void replace_end(pb *b, mk_op *end, mk_value *repl)
     if (moved && next) b->pos = next;
 }
 
-static mk_op *earliest(const mk_op *from, const chain *c)
-{
-    for (mk_op *o = from->next; o; o = o->next)
-        for (int k = 0; k < c->n_ends; k++)
-            if (c->ends[k] == o) return o;
-    return NULL;
-}
-
-static void unlink_chain(const chain *c)
+static void unlink_chain(const mk_long_split *c)
 {
     for (int k = c->n_ops - 1; k >= 0; k--) mk_ir_unlink(c->ops[k]);
 }
@@ -258,37 +171,15 @@ static mk_value *weight_chunk(pb *b, const mk_value *w, int rows, int64_t o, int
     return mk_pb_const_borrow(b, "h20_weight", &t, buf, nb);
 }
 
-static int split_projection(mk_program *p, mk_op *op, mk_err *e)
+static int split_projection(mk_program *p, const mk_long_split *c, mk_err *e)
 {
+    mk_op *op = c->start;
     mk_value *y = op->outputs[0], *x = mk_ir_arg(op, "x");
-    int lin = op->kind == MK_OP_LINEAR;
+    int lin = op->kind == MK_OP_LINEAR, rows = c->weight_rows, nc = c->n_chunks;
     mk_value *w = mk_ir_arg(op, lin ? "weight" : "y"), *bias = lin ? mk_ir_arg(op, "bias") : NULL;
-    int r = y->type.rank, tx = 0, ty = 0;
-    if (!lin) {
-        mk_ir_arg_bool(op, "transpose_x", &tx);
-        mk_ir_arg_bool(op, "transpose_y", &ty);
-    }
-    if (!x || !w || !w->cst || !w->cst->data || w->type.rank != 2 || tx ||
-        !mk_type_is_static(&w->type) || !mk_dtype_is_float(w->type.dtype) ||
-        mk_dtype_bits(w->type.dtype) % 8 || wide_axis(&y->type) != r - 1)
-        return 0;
-    int rows = lin || ty; /* output features along the weight's rows */
-    int64_t N = rows ? w->type.dims[0] : w->type.dims[1];
-    if (N != y->type.dims[r - 1]) return 0;
-    if (bias && (!bias->cst || !bias->cst->data || bias->type.rank != 1 ||
-                 bias->type.dims[0] != N || mk_dtype_bits(bias->type.dtype) % 8))
-        return 0;
-    int nc = (int)((N + LIMIT_HW - 1) / LIMIT_HW);
-    if (nc > MAX_CHUNKS) return 0;
-    mk_type probe = y->type;
-    probe.dims[r - 1] = LIMIT_HW;
-    if (wide_axis(&probe) >= 0) return 0;
-    chain c;
-    if (!find_chain(op->parent, y, 1, reduce_last, &c)) return 0;
-    mk_op *pos = earliest(op, &c);
-    if (!pos) return 0;
+    int64_t N = y->type.dims[y->type.rank - 1];
     pb b;
-    mk_pb_init(&b, p, pos, e);
+    mk_pb_init(&b, p, c->pos, e);
     mk_value *cur[MAX_CHUNKS];
     int off[MAX_CHUNKS];
     int64_t o = 0;
@@ -313,76 +204,23 @@ static int split_projection(mk_program *p, mk_op *op, mk_err *e)
         o += n;
     }
     const mk_value *old = y;
-    for (int s = 0; s < c.n_ops && !b.failed; s++) {
-        const mk_op *u = c.ops[s];
+    for (int s = 0; s < c->n_ops && !b.failed; s++) {
+        const mk_op *u = c->ops[s];
         if (u->kind == MK_OP_SOFTMAX)
             split_softmax(&b, cur, nc);
         else
             for (int i = 0; i < nc; i++) cur[i] = mk_pass_rebuild_pointwise(&b, u, old, cur[i]);
         old = u->outputs[0];
     }
-    for (int k = 0; k < c.n_ends && !b.failed; k++)
-        replace_end(&b, c.ends[k], split_reduce(&b, c.ends[k], cur, nc, off, N));
+    for (int k = 0; k < c->n_ends && !b.failed; k++)
+        replace_end(&b, c->ends[k], split_reduce(&b, c->ends[k], cur, nc, off, N));
     if (b.failed) return -1;
-    unlink_chain(&c);
+    unlink_chain(c);
     mk_ir_unlink(op);
     return 1;
 }
 
 /* ---- (b) pointwise chains on [.., L/k, k] ---- */
-
-static int reshape_like(mk_op_kind k)
-{
-    return k == MK_OP_RESHAPE || k == MK_OP_EXPAND_DIMS || k == MK_OP_SQUEEZE ||
-           k == MK_OP_FLATTEN2D;
-}
-
-static int reduce_kind(mk_op_kind k)
-{
-    return k == MK_OP_REDUCE_MEAN || k == MK_OP_REDUCE_SUM || k == MK_OP_REDUCE_MAX ||
-           k == MK_OP_REDUCE_MIN || k == MK_OP_REDUCE_PROD || k == MK_OP_REDUCE_L1_NORM ||
-           k == MK_OP_REDUCE_L2_NORM || k == MK_OP_REDUCE_SUM_SQUARE || k == MK_OP_REDUCE_LOG_SUM ||
-           k == MK_OP_REDUCE_LOG_SUM_EXP;
-}
-
-/* Reader that can take the split form: a reshape to an in-range shape, or a reduction with
- * constant (or absent) axes that include the long axis, to an in-range result. */
-static int split_end(const mk_op *op, const mk_value *v)
-{
-    if (mk_ir_arg(op, "x") != v || op->n_outputs != 1 || is_long(op->outputs[0]) ||
-        !mk_type_is_static(&op->outputs[0]->type))
-        return 0;
-    if (reshape_like(op->kind)) return 1;
-    if (!reduce_kind(op->kind)) return 0;
-    if (!mk_ir_arg(op, "axes")) return 1;
-    int64_t ax[MK_MAX_RANK];
-    int n = 0, a = wide_axis(&v->type);
-    if (!mk_pass_ints(op, "axes", ax, MK_MAX_RANK, &n)) return 0;
-    for (int i = 0; i < n; i++)
-        if (norm_axis(ax[i], v->type.rank) == a) return 1;
-    return 0;
-}
-
-/* The split shape of t: long axis a as [L/k, k], largest k <= 16384 keeping all in range. */
-static int split_shape(const mk_type *t, mk_type *out, int *axis)
-{
-    int a = wide_axis(t), r = t->rank;
-    if (a < 0 || r >= 5) return 0;
-    int64_t L = t->dims[a];
-    for (int64_t k = L < LIMIT_HW ? L : LIMIT_HW; k >= 2; k--) {
-        if (L % k) continue;
-        *out = *t;
-        out->rank = r + 1;
-        out->dims[a] = L / k;
-        out->dims[a + 1] = k;
-        for (int i = a + 1; i < r; i++) out->dims[i + 1] = t->dims[i];
-        if (wide_axis(out) < 0) {
-            *axis = a;
-            return 1;
-        }
-    }
-    return 0;
-}
 
 static mk_value *reshape_to(pb *b, mk_value *x, const mk_type *t)
 {
@@ -400,7 +238,7 @@ static mk_value *reshape_to(pb *b, mk_value *x, const mk_type *t)
 static mk_value *split_end_op(pb *b, const mk_op *end, mk_value *cur, int a, int r)
 {
     const mk_type *ot = &end->outputs[0]->type;
-    if (reshape_like(end->kind)) return reshape_to(b, cur, ot);
+    if (mk_ir_reshape_like(end->kind)) return reshape_to(b, cur, ot);
     mk_op *op = mk_pb_op(b, end->kind, "h20_reduce");
     mk_pb_in(b, op, "x", cur);
     if (mk_ir_arg(end, "axes")) {
@@ -421,38 +259,21 @@ static mk_value *split_end_op(pb *b, const mk_op *end, mk_value *cur, int a, int
     return y && !same_dims(&y->type, ot) ? reshape_to(b, y, ot) : y;
 }
 
-static int split_chain(mk_program *p, mk_op *first, mk_err *e)
+static int split_chain(mk_program *p, const mk_long_split *c, mk_err *e)
 {
-    mk_value *v = NULL;
-    for (int i = 0; i < first->n_inputs && !v; i++)
-        if (first->inputs[i].n_args == 1 && is_long(first->inputs[i].args[0]))
-            v = first->inputs[i].args[0];
-    if (!v || !mk_pass_pointwise_param(first, v)) return 0;
-    mk_op *src = v->producer;
-    mk_op *one[1];
-    if (src && !(reshape_like(src->kind) && src->parent == first->parent &&
-                 mk_pass_users(first->parent, v, one, 1) == 1))
-        return 0;
-    mk_type st;
-    int a = 0;
-    if (!split_shape(&v->type, &st, &a)) return 0;
-    chain c;
-    if (!find_chain(first->parent, v, 0, split_end, &c) || !c.n_ops) return 0;
-    mk_op *pos = earliest(first, &c);
-    if (!pos) return 0;
     pb b;
-    mk_pb_init(&b, p, pos, e);
-    mk_value *cur = reshape_to(&b, src ? mk_ir_arg(src, "x") : v, &st);
-    const mk_value *old = v;
-    for (int s = 0; s < c.n_ops && !b.failed; s++) {
-        cur = mk_pass_rebuild_pointwise(&b, c.ops[s], old, cur);
-        old = c.ops[s]->outputs[0];
+    mk_pb_init(&b, p, c->pos, e);
+    mk_value *cur = reshape_to(&b, c->src ? mk_ir_arg(c->src, "x") : c->v, &c->split);
+    const mk_value *old = c->v;
+    for (int s = 0; s < c->n_ops && !b.failed; s++) {
+        cur = mk_pass_rebuild_pointwise(&b, c->ops[s], old, cur);
+        old = c->ops[s]->outputs[0];
     }
-    for (int k = 0; k < c.n_ends && !b.failed; k++)
-        replace_end(&b, c.ends[k], split_end_op(&b, c.ends[k], cur, a, v->type.rank));
+    for (int k = 0; k < c->n_ends && !b.failed; k++)
+        replace_end(&b, c->ends[k], split_end_op(&b, c->ends[k], cur, c->axis, c->v->type.rank));
     if (b.failed) return -1;
-    unlink_chain(&c);
-    if (src) mk_ir_unlink(src);
+    unlink_chain(c);
+    if (c->src) mk_ir_unlink(c->src);
     return 1;
 }
 
@@ -461,12 +282,9 @@ static int split_chain(mk_program *p, mk_op *first, mk_err *e)
 static int long_axis_op(void *ctx, mk_program *p, mk_op *op, mk_err *e)
 {
     (void)ctx;
-    if ((op->kind == MK_OP_LINEAR || op->kind == MK_OP_MATMUL) && op->n_outputs == 1 &&
-        is_long(op->outputs[0]))
-        return split_projection(p, op, e);
-    if (mk_pass_pointwise(op->kind) && op->n_outputs == 1 && is_long(op->outputs[0]))
-        return split_chain(p, op, e);
-    return 0;
+    mk_long_split c;
+    if (!mk_ir_long_split(op, &c)) return 0;
+    return c.projection ? split_projection(p, &c, e) : split_chain(p, &c, e);
 }
 
 int mk_pass_fix_long_axis(mk_program *p, mk_err *e)

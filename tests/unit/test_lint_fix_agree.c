@@ -633,3 +633,77 @@ TEST(lint_fix_agree_h14_cast)
               shared ? "cast of a shared constant" : "cast of a sum with -1e9");
     }
 }
+
+/* H20, a [1, 3, 40000] projection (linear with a constant weight, or matmul): 0 scaled and
+ * reduced over the last axis (max and argmax; split into three chunks); 1 reduced over axis 1
+ * (the long axis survives); 2 also reshaped (a reader the split cannot feed); 3 matmul with a
+ * run-time weight. The rule offered the fix on every long op but a model output. */
+static void h20_projection(tb *t, int v)
+{
+    tb_init(t, 8);
+    mk_value *x = tb_in(t, "x", MK_DT_FP32, DIMS(1, 3, 8)), *y;
+    if (v == 3)
+        y = tb_op(t, MK_OP_MATMUL, "logits", "x", x, "y", tb_in(t, "w", MK_DT_FP32, DIMS(8, 40000)),
+                  NULL);
+    else
+        y = tb_op(t, MK_OP_LINEAR, "logits", "x", x, "weight",
+                  tb_const(t, "w", MK_DT_FP32, DIMS(40000, 8), -1, 1e-5), NULL);
+    mk_value *s = tb_op(t, MK_OP_MUL, "scaled", "x", y, "y", tb_scalar(t, MK_DT_FP32, 0.5), NULL);
+    tb_out(t,
+           tb_op(t, MK_OP_REDUCE_MAX, "m", "x", s, "axes", tb_ints(t, 1, v == 1 ? 1 : -1), NULL));
+    if (v != 1)
+        tb_out(t, tb_op(t, MK_OP_REDUCE_ARGMAX, "token", "x", s, "axis", tb_int(t, -1), NULL));
+    if (v == 2)
+        tb_out(t, tb_op(t, MK_OP_RESHAPE, "flat", "x", s, "shape", tb_ints(t, 1, 120000), NULL));
+}
+
+/* H20, a pointwise chain relu -> square on a long value, reduced by max: 0 a [2, 36000] input,
+ * over both axes; 1 a [1, 40009] input (prime: no in-range split); 2 a [1, 36000] reshape of
+ * [1, 200, 180], the reshape read twice; 3 that reshape read once; 4 a [2, 36000] input reduced
+ * over axis 0 only (the long axis survives the reduction). */
+static void h20_chain(tb *t, int v)
+{
+    tb_init(t, 8);
+    mk_value *x, *r;
+    if (v == 2 || v == 3) {
+        x = tb_in(t, "x", MK_DT_FP32, DIMS(1, 200, 180));
+        r = tb_op(t, MK_OP_RESHAPE, "flat", "x", x, "shape", tb_ints(t, 2, 1, 36000), NULL);
+        if (v == 2)
+            tb_out(t, tb_op(t, MK_OP_REDUCE_MIN, "lo", "x", r, "axes", tb_ints(t, 1, 1), NULL));
+    } else {
+        int64_t d[2] = {v == 1 ? 1 : 2, v == 1 ? 40009 : 36000};
+        r = x = tb_in(t, "x", MK_DT_FP32, 2, d);
+    }
+    mk_value *a = tb_op(t, MK_OP_RELU, "a", "x", r, NULL);
+    mk_value *q = tb_op(t, MK_OP_SQUARE, "q", "x", a, NULL);
+    tb_out(t, tb_op(t, MK_OP_REDUCE_MAX, "m", "x", q, "axes",
+                    v == 4   ? tb_ints(t, 1, 0)
+                    : v == 0 ? tb_ints(t, 2, 0, 1)
+                             : tb_ints(t, 1, 1),
+                    "keep_dims", tb_bool(t, 1), NULL));
+}
+
+TEST(lint_fix_agree_h20_long_axis)
+{
+    static const char *const plabel[] = {"projection, last-axis max", "projection, axis-1 max",
+                                         "projection, also reshaped", "run-time matmul"};
+    for (int v = 0; v < 4; v++)
+        for (int at = 0; at < 2; at++) {
+            tb t;
+            h20_projection(&t, v);
+            char lb[96];
+            snprintf(lb, sizeof lb, "%s (%s)", plabel[v], at ? "scaled" : "logits");
+            agree(tc, &t, "H20", "fix_long_axis", at ? "scaled" : "logits", 1, lb);
+        }
+    static const char *const clabel[] = {"input chain", "prime length", "reshape read twice",
+                                         "reshape chain", "axis-0 reduction"};
+    static const char *const at_op[] = {"a", "q", "flat"};
+    for (int v = 0; v < 5; v++)
+        for (int at = 0; at < (v == 2 || v == 3 ? 3 : 2); at++) {
+            tb t;
+            h20_chain(&t, v);
+            char lb[96];
+            snprintf(lb, sizeof lb, "%s (%s)", clabel[v], at_op[at]);
+            agree(tc, &t, "H20", "fix_long_axis", at_op[at], 1, lb);
+        }
+}

@@ -45,6 +45,34 @@ TEST(onnx_importer_table_sorted)
     CHECK(mk_onnx_find_importer("Gelu", 13) == NULL); /* Gelu needs opset 20 */
 }
 
+/* A 1:1 row names a MIL op of its arity whose parameters are the row's: x (and y), plus alpha
+ * (and beta) for the activation forms; a row with its own lowering names none. */
+TEST(onnx_importer_direct_rows_name_a_mil_op_of_their_form)
+{
+    int n = mk_onnx_n_importers(), direct = 0;
+    for (int i = 0; i < n; i++) {
+        const ox_importer *im = mk_onnx_importer_at(i);
+        const ox_direct *d = &im->mil;
+        CHECK_MSG((im->fn == mk_onnx_lower_direct) == (d->form != OX_OWN),
+                  "%s: lowering and form disagree", im->op_type);
+        if (d->form == OX_OWN) continue;
+        direct++;
+        CHECK_MSG(d->kind >= 0 && d->kind < MK_OP__COUNT, "%s: op kind", im->op_type);
+        if (d->kind < 0 || d->kind >= MK_OP__COUNT) continue;
+        CHECK_MSG(mk_ir_pointwise(d->kind) == (d->form == OX_BINARY ? 2 : 1), "%s -> %s: arity",
+                  im->op_type, mk_ir_op_info(d->kind)->name);
+        CHECK_MSG(mk_ir_op_param(d->kind, "x", 15) != NULL, "%s: x", im->op_type);
+        CHECK_MSG((mk_ir_op_param(d->kind, "y", 15) != NULL) == (d->form == OX_BINARY), "%s: y",
+                  im->op_type);
+        CHECK_MSG((mk_ir_op_param(d->kind, "alpha", 15) != NULL) ==
+                      (d->form == OX_ALPHA || d->form == OX_ALPHA_BETA),
+                  "%s: alpha", im->op_type);
+        CHECK_MSG((mk_ir_op_param(d->kind, "beta", 15) != NULL) == (d->form == OX_ALPHA_BETA),
+                  "%s: beta", im->op_type);
+    }
+    CHECK(direct >= 36);
+}
+
 TEST(onnx_conv2d_pads_strides_groups)
 {
     ob b;
