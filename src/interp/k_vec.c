@@ -204,6 +204,31 @@ KV_TGT static int round16_avx512(float *x, int64_t n)
     }
     return over != 0;
 }
+
+KV_TGT static int64_t round16_inf_avx512(float *x, int64_t n, float *was)
+{
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 big = _mm512_set1_ps(FLT_MAX), inf = _mm512_set1_ps(INFINITY);
+    int64_t first = n;
+    for (int64_t q = 0; q < n; q += 16) {
+        __mmask16 k = n - q >= 16 ? (__mmask16)0xffffu : KV_MASK(n - q);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + q);
+        __m512 r =
+            _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (first == n) {
+            __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v)));
+            __m512 ra = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(r)));
+            __mmask16 bad = _mm512_mask_cmp_ps_mask(_mm512_mask_cmp_ps_mask(k, a, big, _CMP_LE_OQ),
+                                                    ra, inf, _CMP_EQ_OQ);
+            if (bad) {
+                first = q + __builtin_ctz(bad);
+                *was = x[first];
+            }
+        }
+        _mm512_mask_storeu_ps(x + q, k, r);
+    }
+    return first;
+}
 #endif
 
 static int kv_level = -1; /* -1: not probed yet */
@@ -277,6 +302,24 @@ int mk_vec_round16(float *x, int64_t n)
     int over = max_finite_abs_loop(x, n) > 65504.0f;
     mk_round_f16_n(x, (size_t)n);
     return over;
+}
+
+int64_t mk_vec_round16_inf(float *x, int64_t n, float *was)
+{
+#ifdef KV_X86
+    if (mk_vec_level() == 2) return round16_inf_avx512(x, n, was);
+#endif
+    int64_t first = n;
+    for (int64_t i = 0; i < n; i++) {
+        i += (int64_t)mk_f32_find_beyond_f16(x + i, (size_t)(n - i), 1);
+        if (i < n && isinf(mk_round_f16(x[i]))) {
+            first = i;
+            *was = x[i];
+            break;
+        }
+    }
+    mk_round_f16_n(x, (size_t)n);
+    return first;
 }
 
 void mk_vec_gelu(const float *x, float *o, int64_t n)
