@@ -176,13 +176,8 @@ static int epi16_vec_ok(const mk_epi *ep)
     return 1;
 }
 
-/* x * y + z as the scalar loops compute it: clang contracts a * b + c within an expression
- * (-ffp-contract=on, its AVX-512 clone then uses FMA), gcc in ISO C mode does not. */
-#ifdef __clang__
-#define EPI_MADD(x, y, z) _mm512_fmadd_ps(x, y, z)
-#else
+/* x * y + z as the scalar loops compute it: rounded twice (no FMA; the build does not contract) */
 #define EPI_MADD(x, y, z) _mm512_add_ps(_mm512_mul_ps(x, y), z)
-#endif
 
 /* Overflow tracking without compares: a finite |v| beyond 65504 has its bits shifted left by
  * one (the sign dropped) in (0x8effc000, 0xff000000), i.e. bits * 2 - 0x8effc001 (mod 2^32)
@@ -205,11 +200,12 @@ EPI_TGT static inline __m512 relu16v(__m512 v)
     return _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(u, 31), u));
 }
 
+/* v[j] = EXPR(x) for the block, x the vector (of type VT) */
 #define EPI_EACH(EXPR)                                                                             \
     do {                                                                                           \
         _Pragma("GCC unroll 4") for (int j = 0; j < EPI_V; j++)                                    \
         {                                                                                          \
-            __m512 x = v[j];                                                                       \
+            VT x = v[j];                                                                           \
             v[j] = (EXPR);                                                                         \
         }                                                                                          \
     } while (0)
@@ -218,6 +214,7 @@ EPI_TGT static inline __m512 relu16v(__m512 v)
 EPI_TGT static inline void step16v(const mk_epi_step *st, int64_t ch, __m512 *v, const __mmask16 *k,
                                    __m512i *lo)
 {
+    typedef __m512 VT; /* for EPI_EACH */
     const __m512 A = _mm512_set1_ps(st->a), B = _mm512_set1_ps(st->b);
     const __m512 C = _mm512_set1_ps(st->c), D = _mm512_set1_ps(st->d);
     switch (st->kind) {
@@ -299,13 +296,129 @@ EPI_TGT static void epi16_avx512(const mk_epi *ep, const float *bias, int64_t ch
     if (_mm512_cmplt_epu32_mask(lo, _mm512_set1_epi32((int)EPI_OVER_LIM)))
         atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
 }
+
+/* The same with AVX2 and F16C, 8 lanes: lanes past n are all ones in `past`, which keeps them
+ * out of the overflow minimum. */
+#define EPI2_TGT __attribute__((target("avx2,f16c")))
+
+EPI2_TGT static inline __m256 r16v2(__m256 v, __m256i past, __m256i *lo)
+{
+    __m256i d = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_castps_si256(v), 1),
+                                 _mm256_set1_epi32((int)EPI_OVER_BASE));
+    *lo = _mm256_min_epu32(*lo, _mm256_or_si256(d, past));
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+EPI2_TGT static inline __m256 relu16v2(__m256 v)
+{
+    __m256i u = _mm256_castps_si256(v);
+    return _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_srai_epi32(u, 31), u));
+}
+
+#define EPI2_MADD(x, y, z) _mm256_add_ps(_mm256_mul_ps(x, y), z)
+
+/* step16v with 8 lanes. */
+EPI2_TGT static inline void step16v2(const mk_epi_step *st, int64_t ch, __m256 *v,
+                                     const __m256i *past, __m256i *lo)
+{
+    typedef __m256 VT; /* for EPI_EACH */
+    const __m256 A = _mm256_set1_ps(st->a), B = _mm256_set1_ps(st->b);
+    const __m256 C = _mm256_set1_ps(st->c), D = _mm256_set1_ps(st->d);
+    switch (st->kind) {
+    case MK_EPI_RELU: EPI_EACH(relu16v2(x)); break;
+    case MK_EPI_RELU6: EPI_EACH(_mm256_min_ps(relu16v2(x), _mm256_set1_ps(6.0f))); break;
+    case MK_EPI_CLIP: EPI_EACH(_mm256_min_ps(B, _mm256_max_ps(A, x))); break;
+    case MK_EPI_THRESHOLD: EPI_EACH(_mm256_max_ps(A, x)); break;
+    case MK_EPI_LEAKY: /* mk_sign_select(v, a * v) */
+        for (int j = 0; j < EPI_V; j++) {
+            __m256i u = _mm256_castps_si256(v[j]), m = _mm256_srai_epi32(u, 31);
+            __m256i neg = _mm256_castps_si256(_mm256_mul_ps(A, v[j]));
+            v[j] = _mm256_castsi256_ps(
+                _mm256_or_si256(_mm256_andnot_si256(m, u), _mm256_and_si256(neg, m)));
+        }
+        break;
+    case MK_EPI_ADD: EPI_EACH(_mm256_add_ps(x, A)); break;
+    case MK_EPI_MUL: EPI_EACH(_mm256_mul_ps(x, A)); break;
+    case MK_EPI_SUB:
+        if (st->swap)
+            EPI_EACH(_mm256_sub_ps(A, x));
+        else
+            EPI_EACH(_mm256_sub_ps(x, A));
+        break;
+    case MK_EPI_DIV:
+        if (st->swap)
+            EPI_EACH(_mm256_div_ps(A, x));
+        else
+            EPI_EACH(_mm256_div_ps(x, A));
+        break;
+    case MK_EPI_AFFINE: {
+        const __m256 S = _mm256_set1_ps(st->s[ch]), SH = _mm256_set1_ps(st->sh[ch]);
+        EPI_EACH(EPI2_MADD(x, S, SH));
+        break;
+    }
+    case MK_EPI_HSIGMUL:
+        for (int j = 0; j < EPI_V; j++) {
+            __m256 t = _mm256_min_ps(_mm256_set1_ps(1.0f),
+                                     _mm256_max_ps(_mm256_setzero_ps(), EPI2_MADD(A, v[j], B)));
+            v[j] = _mm256_mul_ps(v[j], r16v2(t, past[j], lo));
+        }
+        break;
+    case MK_EPI_HSWISH:
+        for (int j = 0; j < EPI_V; j++) {
+            __m256 t = r16v2(_mm256_add_ps(v[j], A), past[j], lo);
+            t = r16v2(_mm256_min_ps(C, _mm256_max_ps(B, t)), past[j], lo);
+            v[j] = _mm256_mul_ps(v[j], t);
+            if (st->post) {
+                v[j] = r16v2(v[j], past[j], lo);
+                v[j] = st->post == 1 ? _mm256_div_ps(v[j], D) : _mm256_mul_ps(v[j], D);
+            }
+        }
+        break;
+    case MK_EPI_MAX:
+    case MK_EPI_MIN:
+    case MK_EPI_ADDV: break; /* excluded by epi16_vec_ok */
+    }
+    for (int j = 0; j < EPI_V; j++) v[j] = r16v2(v[j], past[j], lo);
+}
+
+EPI2_TGT static void epi16_avx2(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n)
+{
+    const __m256 bv = _mm256_set1_ps(bias ? *bias : 0.0f);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i lo = _mm256_set1_epi32(-1);
+    for (size_t o = 0; o < n; o += 8 * EPI_V) {
+        __m256 v[EPI_V];
+        __m256i in[EPI_V], past[EPI_V];
+        for (int j = 0; j < EPI_V; j++) {
+            size_t at = o + 8 * (size_t)j, rem = at < n ? n - at : 0;
+            in[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(rem < 8 ? rem : 8)), iota);
+            past[j] = _mm256_xor_si256(in[j], _mm256_set1_epi32(-1));
+            v[j] = _mm256_maskload_ps(p + (at < n ? at : o), in[j]);
+            if (bias) v[j] = _mm256_add_ps(v[j], bv);
+            v[j] = r16v2(v[j], past[j], &lo);
+        }
+        for (int s = 0; s < ep->n; s++) step16v2(&ep->step[s], ch, v, past, &lo);
+        for (int j = 0; j < EPI_V; j++) {
+            size_t at = o + 8 * (size_t)j;
+            _mm256_maskstore_ps(p + (at < n ? at : o), in[j], v[j]);
+        }
+    }
+    /* some lane below EPI_OVER_LIM: min(lo, LIM - 1) == lo there */
+    __m256i cap = _mm256_min_epu32(lo, _mm256_set1_epi32((int)(EPI_OVER_LIM - 1)));
+    if (_mm256_movemask_epi8(_mm256_cmpeq_epi32(cap, lo)))
+        atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
+}
 #endif
 
 void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n)
 {
 #ifdef EPI_X86
-    if (ep && ep->n && ep->round16 && mk_vec_level() == 2 && epi16_vec_ok(ep)) {
-        epi16_avx512(ep, bias, ch, p, n);
+    int lv = ep && ep->n && ep->round16 ? mk_vec_level() : 0;
+    if (lv && epi16_vec_ok(ep)) {
+        if (lv == 2)
+            epi16_avx512(ep, bias, ch, p, n);
+        else
+            epi16_avx2(ep, bias, ch, p, n);
         return;
     }
 #endif

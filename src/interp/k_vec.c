@@ -12,6 +12,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define KV_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -240,6 +241,10 @@ int mk_vec_level(void)
         int lv = 0;
 #ifdef KV_X86
         __builtin_cpu_init();
+        unsigned a, b, c, d; /* CPUID.1:ECX bit 29: F16C */
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u))
+            lv = 1;
         if (__builtin_cpu_supports("avx512f")) lv = 2;
 #endif
         kv_level = lv;
