@@ -230,6 +230,34 @@ KV_TGT static int64_t round16_inf_avx512(float *x, int64_t n, float *was)
     }
     return first;
 }
+
+/* round16_inf_avx512 with AVX2 and F16C, 8 lanes (level 1). */
+__attribute__((target("avx2,f16c"))) static int64_t round16_inf_avx2(float *x, int64_t n,
+                                                                     float *was)
+{
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big = _mm256_set1_ps(FLT_MAX), inf = _mm256_set1_ps(INFINITY);
+    int64_t first = n;
+    for (int64_t q = 0; q < n; q += 8) {
+        __m256i in = n - q >= 8 ? _mm256_set1_epi32(-1)
+                                : _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - q)), iota);
+        __m256 v = _mm256_maskload_ps(x + q, in);
+        __m256 r = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+        if (first == n) {
+            __m256 fin = _mm256_cmp_ps(_mm256_and_ps(v, mag), big, _CMP_LE_OQ);
+            __m256 to_inf = _mm256_cmp_ps(_mm256_and_ps(r, mag), inf, _CMP_EQ_OQ);
+            int bad = _mm256_movemask_ps(
+                _mm256_and_ps(_mm256_and_ps(fin, to_inf), _mm256_castsi256_ps(in)));
+            if (bad) {
+                first = q + __builtin_ctz((unsigned)bad);
+                *was = x[first];
+            }
+        }
+        _mm256_maskstore_ps(x + q, in, r);
+    }
+    return first;
+}
 #endif
 
 static int kv_level = -1; /* -1: not probed yet */
@@ -312,7 +340,9 @@ int mk_vec_round16(float *x, int64_t n)
 int64_t mk_vec_round16_inf(float *x, int64_t n, float *was)
 {
 #ifdef KV_X86
-    if (mk_vec_level() == 2) return round16_inf_avx512(x, n, was);
+    int lv = mk_vec_level();
+    if (lv == 2) return round16_inf_avx512(x, n, was);
+    if (lv == 1) return round16_inf_avx2(x, n, was);
 #endif
     int64_t first = n;
     for (int64_t i = 0; i < n; i++) {

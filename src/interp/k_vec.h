@@ -27,8 +27,8 @@ int mk_vec_round16(float *x, int64_t n);
  * first finite value that became an infinity (*was: that value before), n when none. */
 int64_t mk_vec_round16_inf(float *x, int64_t n, float *was);
 /* Tests: the widest path used, 0 the portable loops, 2 AVX-512 (the default when present); 1
- * (AVX2, FMA and F16C) only selects the fp16 epilogue's 8-lane path (ip_fuse.c), the row
- * primitives here then run their portable loops. */
+ * (AVX2, FMA and F16C) only selects the 8-lane fp16 paths (the fused epilogue's in ip_fuse.c
+ * and mk_vec_round16_inf), the other row primitives then run their portable loops. */
 void mk_vec_cap(int level);
 int mk_vec_level(void);
 
