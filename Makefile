@@ -9,7 +9,9 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -W
 # a switch over an enum names every value (op switches: src/ir/op_cases.h), so an op added to
 # ops.def that a switch misses is a compile error
 WARN += -Wswitch-enum
-CSTD := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
+# no a * b + c contracted to FMA: gcc in ISO C mode never does, clang would per expression, and
+# the kernels' bits (fused vs unfused, SIMD clones vs portable loops) must not depend on it
+CSTD := -std=c11 -ffp-contract=off -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
 INC := -Iinclude -Isrc -Itests -I$(GEN) -I/usr/include/cjson
 LIBS := -lprotobuf-c -lcjson -lzip -lm -lpthread -ldl
 

@@ -34,7 +34,8 @@ void mk_interp_free(mk_interp *ip);
  * fp16 rounding; data is valid only during the call. */
 typedef void (*mk_interp_observer)(void *ud, const mk_op *op, const mk_value *v, const float *data,
                                    size_t numel);
-/* mk_interp_new with an observer (fn may be NULL); fusion is off so every op is seen. */
+/* mk_interp_new with an observer: with fn set, fusion is off so every op is seen; with fn NULL
+ * fusion stays on (pass a function that does nothing for an op-by-op reference run). */
 mk_status mk_interp_new_observed(const mk_program *p, const mk_run_options *opts,
                                  mk_interp_observer fn, void *ud, mk_interp **out, mk_err *e);
 /* As mk_interp_new for function f of p (inputs[i] of mk_interp_exec then feed f's inputs;

@@ -140,8 +140,288 @@ static void step_round16(const mk_epi *ep, const mk_epi_step *st, int64_t ch, fl
     round16(ep, p, n);
 }
 
+/* ---- fp16 emulation in one pass (AVX-512) ----
+ * The rounded chain of step_round16 evaluated in registers, 64 values at a time: the bias add,
+ * the host's rounding, then every step with its inner and final roundings, in the same order
+ * and with the same fp32 expressions as the loops above (mk_fmax(a, b) is maxps(a, b), mk_fmin
+ * minps, mk_relu the sign-bit clear), so the bits are those of the step-by-step passes; only the
+ * trips through memory (one per rounding) go. Tails are masked: lanes past n are never stored
+ * and never count as overflows. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define EPI_X86 1
+#define EPI_TGT __attribute__((target("avx512f")))
+#define EPI_V 4 /* vectors per block */
+
+/* The steps the one-pass path evaluates (ADDV, MIN and MAX take the step-by-step path). */
+static int epi16_vec_ok(const mk_epi *ep)
+{
+    for (int s = 0; s < ep->n; s++) switch (ep->step[s].kind) {
+        case MK_EPI_RELU:
+        case MK_EPI_RELU6:
+        case MK_EPI_CLIP:
+        case MK_EPI_THRESHOLD:
+        case MK_EPI_LEAKY:
+        case MK_EPI_ADD:
+        case MK_EPI_MUL:
+        case MK_EPI_SUB:
+        case MK_EPI_DIV:
+        case MK_EPI_AFFINE:
+        case MK_EPI_HSIGMUL:
+        case MK_EPI_HSWISH: break;
+        case MK_EPI_MAX:
+        case MK_EPI_MIN:
+        case MK_EPI_ADDV: return 0;
+        }
+    return 1;
+}
+
+/* x * y + z as the scalar loops compute it: rounded twice (no FMA; the build does not contract) */
+#define EPI_MADD(x, y, z) _mm512_add_ps(_mm512_mul_ps(x, y), z)
+
+/* Overflow tracking without compares: a finite |v| beyond 65504 has its bits shifted left by
+ * one (the sign dropped) in (0x8effc000, 0xff000000), i.e. bits * 2 - 0x8effc001 (mod 2^32)
+ * below EPI_OVER_LIM; *lo keeps the lowest such difference per lane. */
+#define EPI_OVER_BASE 0x8effc001u
+#define EPI_OVER_LIM 0x70003fffu
+
+/* v rounded to half and back (round to nearest even), v's overflow noted in *lo for lanes k. */
+EPI_TGT static inline __m512 r16v(__m512 v, __mmask16 k, __m512i *lo)
+{
+    __m512i d = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_castps_si512(v), 1),
+                                 _mm512_set1_epi32((int)EPI_OVER_BASE));
+    *lo = _mm512_mask_min_epu32(*lo, k, *lo, d);
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+EPI_TGT static inline __m512 relu16v(__m512 v)
+{
+    __m512i u = _mm512_castps_si512(v);
+    return _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(u, 31), u));
+}
+
+/* v[j] = EXPR(x) for the block, x the vector (of type VT) */
+#define EPI_EACH(EXPR)                                                                             \
+    do {                                                                                           \
+        _Pragma("GCC unroll 4") for (int j = 0; j < EPI_V; j++)                                    \
+        {                                                                                          \
+            VT x = v[j];                                                                           \
+            v[j] = (EXPR);                                                                         \
+        }                                                                                          \
+    } while (0)
+
+/* One step of step_round16 on the block v, ending with its rounding. */
+EPI_TGT static inline void step16v(const mk_epi_step *st, int64_t ch, __m512 *v, const __mmask16 *k,
+                                   __m512i *lo)
+{
+    typedef __m512 VT; /* for EPI_EACH */
+    const __m512 A = _mm512_set1_ps(st->a), B = _mm512_set1_ps(st->b);
+    const __m512 C = _mm512_set1_ps(st->c), D = _mm512_set1_ps(st->d);
+    switch (st->kind) {
+    case MK_EPI_RELU: EPI_EACH(relu16v(x)); break;
+    case MK_EPI_RELU6: EPI_EACH(_mm512_min_ps(relu16v(x), _mm512_set1_ps(6.0f))); break;
+    case MK_EPI_CLIP: EPI_EACH(_mm512_min_ps(B, _mm512_max_ps(A, x))); break;
+    case MK_EPI_THRESHOLD: EPI_EACH(_mm512_max_ps(A, x)); break;
+    case MK_EPI_LEAKY: /* mk_sign_select(v, a * v) */
+        EPI_EACH(_mm512_castsi512_ps(_mm512_ternarylogic_epi32(
+            _mm512_srai_epi32(_mm512_castps_si512(x), 31), _mm512_castps_si512(_mm512_mul_ps(A, x)),
+            _mm512_castps_si512(x), 0xca))); /* m ? a v : v, bitwise */
+        break;
+    case MK_EPI_ADD: EPI_EACH(_mm512_add_ps(x, A)); break;
+    case MK_EPI_MUL: EPI_EACH(_mm512_mul_ps(x, A)); break;
+    case MK_EPI_SUB:
+        if (st->swap)
+            EPI_EACH(_mm512_sub_ps(A, x));
+        else
+            EPI_EACH(_mm512_sub_ps(x, A));
+        break;
+    case MK_EPI_DIV:
+        if (st->swap)
+            EPI_EACH(_mm512_div_ps(A, x));
+        else
+            EPI_EACH(_mm512_div_ps(x, A));
+        break;
+    case MK_EPI_AFFINE: {
+        const __m512 S = _mm512_set1_ps(st->s[ch]), SH = _mm512_set1_ps(st->sh[ch]);
+        EPI_EACH(EPI_MADD(x, S, SH));
+        break;
+    }
+    case MK_EPI_HSIGMUL: /* h = sigmoid_hard(v) rounded; v * h */
+        for (int j = 0; j < EPI_V; j++) {
+            __m512 t = _mm512_min_ps(_mm512_set1_ps(1.0f),
+                                     _mm512_max_ps(_mm512_setzero_ps(), EPI_MADD(A, v[j], B)));
+            v[j] = _mm512_mul_ps(v[j], r16v(t, k[j], lo));
+        }
+        break;
+    case MK_EPI_HSWISH: /* add(v, k) -> clip -> mul(v, .) [-> / or * d], each rounded */
+        for (int j = 0; j < EPI_V; j++) {
+            __m512 t = r16v(_mm512_add_ps(v[j], A), k[j], lo);
+            t = r16v(_mm512_min_ps(C, _mm512_max_ps(B, t)), k[j], lo);
+            v[j] = _mm512_mul_ps(v[j], t);
+            if (st->post) {
+                v[j] = r16v(v[j], k[j], lo);
+                v[j] = st->post == 1 ? _mm512_div_ps(v[j], D) : _mm512_mul_ps(v[j], D);
+            }
+        }
+        break;
+    case MK_EPI_MAX:
+    case MK_EPI_MIN:
+    case MK_EPI_ADDV: break; /* excluded by epi16_vec_ok */
+    }
+    for (int j = 0; j < EPI_V; j++) v[j] = r16v(v[j], k[j], lo);
+}
+
+/* mk_epi_apply under fp16 emulation for chains epi16_vec_ok accepts. */
+EPI_TGT static void epi16_avx512(const mk_epi *ep, const float *bias, int64_t ch, float *p,
+                                 size_t n)
+{
+    const __m512 bv = _mm512_set1_ps(bias ? *bias : 0.0f);
+    __m512i lo = _mm512_set1_epi32(-1);
+    for (size_t o = 0; o < n; o += 16 * EPI_V) {
+        __m512 v[EPI_V];
+        __mmask16 k[EPI_V];
+        for (int j = 0; j < EPI_V; j++) {
+            size_t at = o + 16 * (size_t)j, rem = at < n ? n - at : 0;
+            k[j] = rem >= 16 ? (__mmask16)0xffffu : (__mmask16)((1u << rem) - 1);
+            v[j] = _mm512_maskz_loadu_ps(k[j], p + (at < n ? at : o));
+            if (bias) v[j] = _mm512_add_ps(v[j], bv);
+            v[j] = r16v(v[j], k[j], &lo); /* the host op's own output */
+        }
+        for (int s = 0; s < ep->n; s++) step16v(&ep->step[s], ch, v, k, &lo);
+        for (int j = 0; j < EPI_V; j++) {
+            size_t at = o + 16 * (size_t)j;
+            _mm512_mask_storeu_ps(p + (at < n ? at : o), k[j], v[j]);
+        }
+    }
+    if (_mm512_cmplt_epu32_mask(lo, _mm512_set1_epi32((int)EPI_OVER_LIM)))
+        atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
+}
+
+/* The same with AVX2 and F16C, 8 lanes: lanes past n are all ones in `past`, which keeps them
+ * out of the overflow minimum. */
+#define EPI2_TGT __attribute__((target("avx2,f16c")))
+
+EPI2_TGT static inline __m256 r16v2(__m256 v, __m256i past, __m256i *lo)
+{
+    __m256i d = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_castps_si256(v), 1),
+                                 _mm256_set1_epi32((int)EPI_OVER_BASE));
+    *lo = _mm256_min_epu32(*lo, _mm256_or_si256(d, past));
+    return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+}
+
+EPI2_TGT static inline __m256 relu16v2(__m256 v)
+{
+    __m256i u = _mm256_castps_si256(v);
+    return _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_srai_epi32(u, 31), u));
+}
+
+#define EPI2_MADD(x, y, z) _mm256_add_ps(_mm256_mul_ps(x, y), z)
+
+/* step16v with 8 lanes. */
+EPI2_TGT static inline void step16v2(const mk_epi_step *st, int64_t ch, __m256 *v,
+                                     const __m256i *past, __m256i *lo)
+{
+    typedef __m256 VT; /* for EPI_EACH */
+    const __m256 A = _mm256_set1_ps(st->a), B = _mm256_set1_ps(st->b);
+    const __m256 C = _mm256_set1_ps(st->c), D = _mm256_set1_ps(st->d);
+    switch (st->kind) {
+    case MK_EPI_RELU: EPI_EACH(relu16v2(x)); break;
+    case MK_EPI_RELU6: EPI_EACH(_mm256_min_ps(relu16v2(x), _mm256_set1_ps(6.0f))); break;
+    case MK_EPI_CLIP: EPI_EACH(_mm256_min_ps(B, _mm256_max_ps(A, x))); break;
+    case MK_EPI_THRESHOLD: EPI_EACH(_mm256_max_ps(A, x)); break;
+    case MK_EPI_LEAKY: /* mk_sign_select(v, a * v) */
+        for (int j = 0; j < EPI_V; j++) {
+            __m256i u = _mm256_castps_si256(v[j]), m = _mm256_srai_epi32(u, 31);
+            __m256i neg = _mm256_castps_si256(_mm256_mul_ps(A, v[j]));
+            v[j] = _mm256_castsi256_ps(
+                _mm256_or_si256(_mm256_andnot_si256(m, u), _mm256_and_si256(neg, m)));
+        }
+        break;
+    case MK_EPI_ADD: EPI_EACH(_mm256_add_ps(x, A)); break;
+    case MK_EPI_MUL: EPI_EACH(_mm256_mul_ps(x, A)); break;
+    case MK_EPI_SUB:
+        if (st->swap)
+            EPI_EACH(_mm256_sub_ps(A, x));
+        else
+            EPI_EACH(_mm256_sub_ps(x, A));
+        break;
+    case MK_EPI_DIV:
+        if (st->swap)
+            EPI_EACH(_mm256_div_ps(A, x));
+        else
+            EPI_EACH(_mm256_div_ps(x, A));
+        break;
+    case MK_EPI_AFFINE: {
+        const __m256 S = _mm256_set1_ps(st->s[ch]), SH = _mm256_set1_ps(st->sh[ch]);
+        EPI_EACH(EPI2_MADD(x, S, SH));
+        break;
+    }
+    case MK_EPI_HSIGMUL:
+        for (int j = 0; j < EPI_V; j++) {
+            __m256 t = _mm256_min_ps(_mm256_set1_ps(1.0f),
+                                     _mm256_max_ps(_mm256_setzero_ps(), EPI2_MADD(A, v[j], B)));
+            v[j] = _mm256_mul_ps(v[j], r16v2(t, past[j], lo));
+        }
+        break;
+    case MK_EPI_HSWISH:
+        for (int j = 0; j < EPI_V; j++) {
+            __m256 t = r16v2(_mm256_add_ps(v[j], A), past[j], lo);
+            t = r16v2(_mm256_min_ps(C, _mm256_max_ps(B, t)), past[j], lo);
+            v[j] = _mm256_mul_ps(v[j], t);
+            if (st->post) {
+                v[j] = r16v2(v[j], past[j], lo);
+                v[j] = st->post == 1 ? _mm256_div_ps(v[j], D) : _mm256_mul_ps(v[j], D);
+            }
+        }
+        break;
+    case MK_EPI_MAX:
+    case MK_EPI_MIN:
+    case MK_EPI_ADDV: break; /* excluded by epi16_vec_ok */
+    }
+    for (int j = 0; j < EPI_V; j++) v[j] = r16v2(v[j], past[j], lo);
+}
+
+EPI2_TGT static void epi16_avx2(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n)
+{
+    const __m256 bv = _mm256_set1_ps(bias ? *bias : 0.0f);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i lo = _mm256_set1_epi32(-1);
+    for (size_t o = 0; o < n; o += 8 * EPI_V) {
+        __m256 v[EPI_V];
+        __m256i in[EPI_V], past[EPI_V];
+        for (int j = 0; j < EPI_V; j++) {
+            size_t at = o + 8 * (size_t)j, rem = at < n ? n - at : 0;
+            in[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(rem < 8 ? rem : 8)), iota);
+            past[j] = _mm256_xor_si256(in[j], _mm256_set1_epi32(-1));
+            v[j] = _mm256_maskload_ps(p + (at < n ? at : o), in[j]);
+            if (bias) v[j] = _mm256_add_ps(v[j], bv);
+            v[j] = r16v2(v[j], past[j], &lo);
+        }
+        for (int s = 0; s < ep->n; s++) step16v2(&ep->step[s], ch, v, past, &lo);
+        for (int j = 0; j < EPI_V; j++) {
+            size_t at = o + 8 * (size_t)j;
+            _mm256_maskstore_ps(p + (at < n ? at : o), in[j], v[j]);
+        }
+    }
+    /* some lane below EPI_OVER_LIM: min(lo, LIM - 1) == lo there */
+    __m256i cap = _mm256_min_epu32(lo, _mm256_set1_epi32((int)(EPI_OVER_LIM - 1)));
+    if (_mm256_movemask_epi8(_mm256_cmpeq_epi32(cap, lo)))
+        atomic_store_explicit(ep->overflow, 1, memory_order_relaxed);
+}
+#endif
+
 void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n)
 {
+#ifdef EPI_X86
+    int lv = ep && ep->n && ep->round16 ? mk_vec_level() : 0;
+    if (lv && epi16_vec_ok(ep)) {
+        if (lv == 2)
+            epi16_avx512(ep, bias, ch, p, n);
+        else
+            epi16_avx2(ep, bias, ch, p, n);
+        return;
+    }
+#endif
     if (bias) add_scalar(p, *bias, n);
     /* in cache-sized pieces, so that several steps cost one trip through memory */
     for (size_t o = 0; ep && ep->n && o < n; o += 4096) {

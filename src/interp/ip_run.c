@@ -6,23 +6,32 @@
 #include <time.h>
 
 #include "ip_engine.h"
+#include "k_vec.h"
 
 /* Round float outputs to half where the dtype or fp16 emulation asks; note overflows. */
 static void round_outputs(mk_interp *ip, const mk_op *op, mk_rt *r)
 {
     if (mk_interp_layout(r->type.dtype) != MK_L_F32 || !r->data) return;
     if (!(r->type.dtype == MK_DT_FP16 || ip->fp16) || r->type.dtype == MK_DT_FP64) return;
-    float *d = r->data;
-    for (size_t i = 0; !ip->warning[0] && i < r->numel; i++) {
-        i += mk_f32_find_beyond_f16(d + i, r->numel - i, 1);
-        if (i < r->numel && isinf(mk_round_f16(d[i])))
-            snprintf(ip->warning, sizeof ip->warning,
-                     "fp16 overflow: op %s (%s) produced %g, beyond +-65504 (became %sinf)",
-                     mk_ip_op_label(op), mk_ir_op_info(op->kind)->name, (double)d[i],
-                     d[i] < 0 ? "-" : "+");
-    }
-    mk_round_f16_n(d, r->numel);
+    float was = 0;
+    size_t i = (size_t)mk_vec_round16_inf(r->data, (int64_t)r->numel, &was);
+    if (i < r->numel && !ip->warning[0])
+        snprintf(ip->warning, sizeof ip->warning,
+                 "fp16 overflow: op %s (%s) produced %g, beyond +-65504 (became %sinf)",
+                 mk_ip_op_label(op), mk_ir_op_info(op->kind)->name, (double)was,
+                 was < 0 ? "-" : "+");
 }
+
+#ifdef MK_DEBUG
+/* Debug builds: an output the kernel's fp16 epilogue rounded holds only halves (and NaNs). */
+static int all_halves(const mk_rt *r)
+{
+    const float *d = r->data;
+    for (size_t i = 0; d && i < r->numel; i++)
+        if (d[i] == d[i] && mk_round_f16(d[i]) != d[i]) return 0;
+    return 1;
+}
+#endif
 
 mk_status mk_ip_run_plan(mk_interp *ip, const bplan *bp, mk_err *e);
 
@@ -246,7 +255,17 @@ static mk_status run_op(mk_interp *ip, const oplan *pl, mk_err *e)
                          "beyond +-65504 (became inf)",
                          mk_ip_op_label(op), mk_ir_op_info(op->kind)->name);
         }
-        round_outputs(ip, op, outs[i]);
+        /* an epilogue under fp16 emulation rounded every value already (its overflow noted) */
+        if (i == 0 && pl->epi && pl->epi->round16) {
+#ifdef MK_DEBUG
+            if (mk_interp_layout(outs[i]->type.dtype) == MK_L_F32 && !all_halves(outs[i])) {
+                st = mk_kerr(&k, MK_EINTERNAL, "fused epilogue left values unrounded to fp16");
+                goto done;
+            }
+#endif
+        } else {
+            round_outputs(ip, op, outs[i]);
+        }
         ip->cur_bytes += outs[i]->numel * mk_interp_elem_size(outs[i]->type.dtype);
         if (ip->observe && mk_interp_layout(outs[i]->type.dtype) == MK_L_F32 && outs[i]->data)
             ip->observe(ip->observe_ud, op, op->outputs[i], outs[i]->data, outs[i]->numel);

@@ -12,6 +12,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define KV_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -204,6 +205,59 @@ KV_TGT static int round16_avx512(float *x, int64_t n)
     }
     return over != 0;
 }
+
+KV_TGT static int64_t round16_inf_avx512(float *x, int64_t n, float *was)
+{
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512 big = _mm512_set1_ps(FLT_MAX), inf = _mm512_set1_ps(INFINITY);
+    int64_t first = n;
+    for (int64_t q = 0; q < n; q += 16) {
+        __mmask16 k = n - q >= 16 ? (__mmask16)0xffffu : KV_MASK(n - q);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + q);
+        __m512 r =
+            _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (first == n) {
+            __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v)));
+            __m512 ra = _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(r)));
+            __mmask16 bad = _mm512_mask_cmp_ps_mask(_mm512_mask_cmp_ps_mask(k, a, big, _CMP_LE_OQ),
+                                                    ra, inf, _CMP_EQ_OQ);
+            if (bad) {
+                first = q + __builtin_ctz(bad);
+                *was = x[first];
+            }
+        }
+        _mm512_mask_storeu_ps(x + q, k, r);
+    }
+    return first;
+}
+
+/* round16_inf_avx512 with AVX2 and F16C, 8 lanes (level 1). */
+__attribute__((target("avx2,f16c"))) static int64_t round16_inf_avx2(float *x, int64_t n,
+                                                                     float *was)
+{
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big = _mm256_set1_ps(FLT_MAX), inf = _mm256_set1_ps(INFINITY);
+    int64_t first = n;
+    for (int64_t q = 0; q < n; q += 8) {
+        __m256i in = n - q >= 8 ? _mm256_set1_epi32(-1)
+                                : _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - q)), iota);
+        __m256 v = _mm256_maskload_ps(x + q, in);
+        __m256 r = _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+        if (first == n) {
+            __m256 fin = _mm256_cmp_ps(_mm256_and_ps(v, mag), big, _CMP_LE_OQ);
+            __m256 to_inf = _mm256_cmp_ps(_mm256_and_ps(r, mag), inf, _CMP_EQ_OQ);
+            int bad = _mm256_movemask_ps(
+                _mm256_and_ps(_mm256_and_ps(fin, to_inf), _mm256_castsi256_ps(in)));
+            if (bad) {
+                first = q + __builtin_ctz((unsigned)bad);
+                *was = x[first];
+            }
+        }
+        _mm256_maskstore_ps(x + q, in, r);
+    }
+    return first;
+}
 #endif
 
 static int kv_level = -1; /* -1: not probed yet */
@@ -215,6 +269,10 @@ int mk_vec_level(void)
         int lv = 0;
 #ifdef KV_X86
         __builtin_cpu_init();
+        unsigned a, b, c, d; /* CPUID.1:ECX bit 29: F16C */
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+            __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u))
+            lv = 1;
         if (__builtin_cpu_supports("avx512f")) lv = 2;
 #endif
         kv_level = lv;
@@ -277,6 +335,26 @@ int mk_vec_round16(float *x, int64_t n)
     int over = max_finite_abs_loop(x, n) > 65504.0f;
     mk_round_f16_n(x, (size_t)n);
     return over;
+}
+
+int64_t mk_vec_round16_inf(float *x, int64_t n, float *was)
+{
+#ifdef KV_X86
+    int lv = mk_vec_level();
+    if (lv == 2) return round16_inf_avx512(x, n, was);
+    if (lv == 1) return round16_inf_avx2(x, n, was);
+#endif
+    int64_t first = n;
+    for (int64_t i = 0; i < n; i++) {
+        i += (int64_t)mk_f32_find_beyond_f16(x + i, (size_t)(n - i), 1);
+        if (i < n && isinf(mk_round_f16(x[i]))) {
+            first = i;
+            *was = x[i];
+            break;
+        }
+    }
+    mk_round_f16_n(x, (size_t)n);
+    return first;
 }
 
 void mk_vec_gelu(const float *x, float *o, int64_t n)

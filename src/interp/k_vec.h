@@ -23,7 +23,12 @@ float mk_vec_max_finite_abs(const float *x, int64_t n);
 /* Round x[0..n) to half in place (as mk_round_f16_n); 1 when a finite |x[i]| was beyond
  * 65504 before, else 0. */
 int mk_vec_round16(float *x, int64_t n);
-/* Tests: the widest path used, 0 the portable loops, 2 AVX-512 (the default when present). */
+/* Round x[0..n) to half in place (as mk_round_f16_n), in one pass; returns the index of the
+ * first finite value that became an infinity (*was: that value before), n when none. */
+int64_t mk_vec_round16_inf(float *x, int64_t n, float *was);
+/* Tests: the widest path used, 0 the portable loops, 2 AVX-512 (the default when present); 1
+ * (AVX2, FMA and F16C) only selects the 8-lane fp16 paths (the fused epilogue's in ip_fuse.c
+ * and mk_vec_round16_inf), the other row primitives then run their portable loops. */
 void mk_vec_cap(int level);
 int mk_vec_level(void);
 

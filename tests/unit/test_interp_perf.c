@@ -415,7 +415,7 @@ TEST(interp_fp16_emulate_fused_chains_bit_identical)
         mk_ir_block_set_outputs(B.p, B.b, 1, &y);
         mk_run_options ro = {1, 1, 0};
         mk_interp *ip;
-        REQUIRE(mk_interp_new_observed(B.p, &ro, NULL, NULL, &ip, &B.e) == MK_OK);
+        REQUIRE(mk_interp_new_observed(B.p, &ro, b_observe_nothing, NULL, &ip, &B.e) == MK_OK);
         const mk_tensor *ins[1] = {&B.ins.items[0]};
         mk_tensor_list ref, got;
         mk_interp_result r1;
@@ -463,7 +463,7 @@ TEST(interp_fused_batch_norm_bit_identical)
             mk_ir_block_set_outputs(B.p, B.b, 1, &y);
             mk_run_options ro = {fp16, 1, 0};
             mk_interp *ip;
-            REQUIRE(mk_interp_new_observed(B.p, &ro, NULL, NULL, &ip, &B.e) == MK_OK);
+            REQUIRE(mk_interp_new_observed(B.p, &ro, b_observe_nothing, NULL, &ip, &B.e) == MK_OK);
             const mk_tensor *ins[1] = {&B.ins.items[0]};
             mk_tensor_list ref, got;
             REQUIRE(mk_interp_exec(ip, ins, &ref, NULL, &B.e) == MK_OK);
