@@ -178,7 +178,8 @@ static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_sit
                          mk_compress_report *r, mk_err *e)
 {
     mk_block *b = mk_ir_main(p)->block;
-    size_t minel = o->min_elements ? o->min_elements : 2048;
+    /* default: more than 2048 elements, as coremltools' weight_threshold (size > 2048) */
+    size_t minel = o->min_elements ? o->min_elements : 2049;
     int cap = 0;
     *ns = 0;
     *s = NULL;

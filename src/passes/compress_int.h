@@ -90,6 +90,12 @@ typedef void (*mk_cmp_qfn)(void *ctx, const double *m, size_t rows, size_t d, si
  * memory. */
 int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t rows, mk_cmp_qfn fn,
                 void *ctx);
+/* LUT refit after compensated rounding: for fixed indices q (column-major rows x g->d, row r
+ * in LUT r / gch), the entries of each LUT (lut: K per group, in and out, not necessarily
+ * ascending after) minimising sum over rows of (w - w') H (w - w')^T with g's chunks, H damped
+ * as mk_cmp_gptq damps it; w column-major like q. 0 when out of memory. */
+int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double *w,
+                     const uint8_t *q, size_t rows, size_t gch, int K, double *lut);
 /* whether g has calibration vectors enough for compensation to matter */
 int mk_cmp_gram_useful(const mk_cmp_gram *g);
 /* sum over rows of (w - wq) H (w - wq)^T within g's chunks (the output error it causes); w and

@@ -6,6 +6,7 @@
  * dense program holding the reported reconstruction. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -211,6 +212,82 @@ TEST(compress_gptq_lower_error_and_runs_as_dense)
         mk_program_free(dense);
         mk_program_free(ref);
         mk_program_free(pc);
+        mk_program_free(pn);
+    }
+}
+
+/* compresses a fresh program of kind with o, calibrated on runs; *p the program */
+static int compress_one(int kind, const mk_compress_options *o, mk_tensor_list *runs,
+                        mk_program **p, double *gram_err)
+{
+    static float w0[CIN * COUT], rec[CIN * COUT];
+    mk_err e = {MK_OK, ""};
+    mk_cmp_site *s = NULL;
+    int ns = 0;
+    mk_compress_report r;
+    float *pr = rec;
+    *p = prog(kind, NULL);
+    if (!*p || mk_cmp_sites(*p, o, &s, &ns, &r, &e) != MK_OK || ns != 1) return 0;
+    mk_test_owned(s);
+    memcpy(w0, s[0].w->cst->data, s[0].n * sizeof(float));
+    int ok = mk_cmp_calibrate(*p, o, s, 1, runs, 2, 1, &e) == MK_OK && s[0].g.h &&
+             mk_cmp_apply(*p, s, 1, &o, &pr, &r, &e) == MK_OK &&
+             mk_cmp_finish_program(*p, &r, &e) == MK_OK;
+    size_t rows = 0, d = 0;
+    int tr = 0;
+    *gram_err = INFINITY;
+    if (ok && mk_cmp_rows(s[0].w, s[0].out_ax, s[0].in_ax, &rows, &d, &tr)) {
+        static double a[CIN * COUT], b[CIN * COUT];
+        for (size_t rr = 0; rr < rows; rr++)
+            for (size_t j = 0; j < d; j++) {
+                size_t i = tr ? j * rows + rr : rr * d + j;
+                a[rr * d + j] = w0[i], b[rr * d + j] = rec[i];
+            }
+        *gram_err = mk_cmp_gram_err(&s[0].g, a, b, rows);
+    }
+    mk_cmp_sites_free(s, ns);
+    mk_compress_report_free(&r);
+    return ok;
+}
+
+/* After the compensated rounding, each LUT is refitted to its indices (the entries minimising
+ * the Gram-weighted error, mk_cmp_lut_refit): lower error on the calibration inputs and on
+ * fresh ones than the k-means LUT with the same indices (MILKIT_CMP_NO_REFIT=1), for linear,
+ * conv and matmul weights; the bytes stay the same. */
+TEST(compress_gptq_lut_refit_lowers_error)
+{
+    const gcase cases[] = {
+        {"linear lut4 group 8",
+         0,
+         {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 8}},
+        {"linear lut3 tensor", 0, {.mode = MK_CMP_PALETTE, .bits = 3, .granularity = 1}},
+        {"conv lut4 group 4", 1, {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 4}},
+        {"matmul lut4 group 8",
+         2,
+         {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 8}},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const gcase *gc = &cases[ci];
+        mk_compress_options o = gc->o;
+        o.min_elements = 1;
+        mk_program *ref = prog(gc->kind, NULL), *pr = NULL, *pn = NULL;
+        mk_tensor_list runs[2] = {{0, NULL}, {0, NULL}};
+        REQUIRE(ref && inputs(ref, 1, &runs[0]) && inputs(ref, 2, &runs[1]));
+        for (int k = 0; k < 2; k++) mk_test_owned(runs[k].items);
+        double er = INFINITY, en = 0;
+        int okr = compress_one(gc->kind, &o, runs, &pr, &er);
+        setenv("MILKIT_CMP_NO_REFIT", "1", 1);
+        int okn = compress_one(gc->kind, &o, runs, &pn, &en);
+        unsetenv("MILKIT_CMP_NO_REFIT");
+        REQUIRE(okr && okn);
+        CHECK_MSG(er < en, "%s: Gram-weighted error refit %g, k-means LUT %g", gc->what, er, en);
+        double nr = noise(ref, pr), nn = noise(ref, pn);
+        CHECK_MSG(nr < nn, "%s: fresh-input noise refit %g, k-means LUT %g", gc->what, nr, nn);
+        printf("  %s: Gram error %.3g vs %.3g, fresh noise/signal %.3g vs %.3g\n", gc->what, er, en,
+               nr, nn);
+        for (int k = 0; k < 2; k++) mk_tensor_list_free(&runs[k]);
+        mk_program_free(ref);
+        mk_program_free(pr);
         mk_program_free(pn);
     }
 }
