@@ -146,8 +146,9 @@ mk_value *mk_cmp_const(mk_cw *c, mk_dtype dt, int rank, const int64_t *d, const 
 mk_value *mk_cmp_finish(mk_cw *c, mk_op *cx, int n_out, mk_err *e);
 /* Parameter dims pd for granularity gran (0 per output channel, 1 per tensor, 2 blocks of
  * `want` along the input axis, or groups of `want` output channels when along_out);
- * a block/group that does not divide its axis becomes the nearest divisor within [want/2,
- * 2*want], else per channel (blocks) or per tensor (groups); c->note names the fallback. */
+ * a block/group that does not divide its axis becomes the largest divisor within [want/4,
+ * want], else the smallest within (want, 2*want], else per channel (blocks) or per tensor
+ * (groups); c->note names the fallback. */
 void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t *pd);
 /* Float value v in the weight's dtype (fp16 rounding when it is fp16), stored at dst[i]. */
 float mk_cmp_store(const mk_cw *c, void *dst, size_t i, double v);

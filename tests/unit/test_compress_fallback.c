@@ -1,8 +1,8 @@
-/* Blocks and groups that do not divide a weight's axis: the nearest divisor within [want/2,
- * 2*want], else per channel / per tensor, named in the report and never left fp32; --strict
- * refuses instead; small weights are listed as kept. Sparse + palettized (iOS18
- * lut_to_sparse -> sparse_to_dense). Each compressed program is run against x·W'ᵀ computed
- * from the reconstruction the compressor reports. */
+/* Blocks and groups that do not divide a weight's axis: the largest divisor within [want/4,
+ * want], else the smallest within (want, 2*want], else per channel / per tensor, named in the
+ * report and never left fp32; --strict refuses instead; small weights are listed as kept. Sparse +
+ * palettized (iOS18 lut_to_sparse -> sparse_to_dense). Each compressed program is run against x·W'ᵀ
+ * computed from the reconstruction the compressor reports. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
