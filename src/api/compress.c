@@ -283,7 +283,8 @@ mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
         mk_cw *c = &cw[i];
         c->p = p, c->w = s[i].w, c->out_ax = s[i].out_ax, c->in_ax = s[i].in_ax, c->ios = ios;
         c->n = s[i].n, c->rec = rec ? rec[i] : NULL, c->m2 = s[i].m2;
-        c->g = s[i].g.h ? &s[i].g : NULL;
+        /* the Gram matrix only for the modes that round with compensation (mixed modes) */
+        c->g = s[i].g.h && o[i] && mk_cmp_wants_gram(o[i]) ? &s[i].g : NULL;
         if (o[i] && o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_prep(c, o[i])) st = MK_OOM(e);
     }
     if (!st && !palettes(p, cw, o, ns)) st = MK_OOM(e);

@@ -291,3 +291,55 @@ TEST(compress_gptq_lut_refit_lowers_error)
         mk_program_free(pn);
     }
 }
+
+/* A site's Gram matrix serves only the modes that round with compensation (mixed modes hand
+ * every site its matrix): 8- and 6-bit palettes and int8 with a Gram matrix give exactly the
+ * reconstruction they give without one, lut4 does not. */
+TEST(compress_gptq_gram_only_for_compensating_modes)
+{
+    const mk_compress_options modes[] = {
+        {.mode = MK_CMP_PALETTE, .bits = 8},
+        {.mode = MK_CMP_PALETTE, .bits = 6},
+        {.mode = MK_CMP_LINEAR, .bits = 8},
+        {.mode = MK_CMP_PALETTE, .bits = 4},
+    };
+    static float rg[CIN * COUT], rn[CIN * COUT];
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+        mk_compress_options o = modes[k], og = {.mode = MK_CMP_PALETTE, .bits = 4};
+        o.min_elements = og.min_elements = 1;
+        mk_program *ref = prog(0, NULL), *pg = prog(0, NULL), *pn = prog(0, NULL);
+        mk_tensor_list runs[2] = {{0, NULL}, {0, NULL}};
+        REQUIRE(ref && pg && pn && inputs(ref, 1, &runs[0]) && inputs(ref, 2, &runs[1]));
+        for (int i = 0; i < 2; i++) mk_test_owned(runs[i].items);
+        mk_err e = {MK_OK, ""};
+        mk_cmp_site *sg = NULL, *sn = NULL;
+        int ng = 0, nn = 0;
+        mk_compress_report r1, r2;
+        float *a = rg, *b = rn;
+        const mk_compress_options *op = &o;
+        REQUIRE(mk_cmp_sites(pg, &o, &sg, &ng, &r1, &e) == MK_OK && ng == 1);
+        mk_test_owned(sg);
+        REQUIRE(mk_cmp_sites(pn, &o, &sn, &nn, &r2, &e) == MK_OK && nn == 1);
+        mk_test_owned(sn);
+        /* the Gram matrix as a 4-bit mode would want it; no activation weights */
+        CHECK_MSG(mk_cmp_calibrate(pg, &og, sg, 1, runs, 2, 1, &e) == MK_OK && sg[0].g.h, "%s",
+                  e.msg);
+        if (sg[0].m2) mk_free(NULL, sg[0].m2, sg[0].m2n * sizeof(double)), sg[0].m2 = NULL;
+        CHECK_MSG(mk_cmp_apply(pg, sg, 1, &op, &a, &r1, &e) == MK_OK &&
+                      mk_cmp_apply(pn, sn, 1, &op, &b, &r2, &e) == MK_OK,
+                  "%s", e.msg);
+        mk_test_owned(r1.layers), mk_test_owned(r2.layers);
+        int same = memcmp(rg, rn, sg[0].n * sizeof(float)) == 0;
+        int want_same = !(o.mode == MK_CMP_PALETTE && o.bits == 4);
+        CHECK_MSG(same == want_same, "mode %zu: with and without the Gram matrix %s", k,
+                  same ? "the same" : "different");
+        mk_cmp_sites_free(sg, ng);
+        mk_cmp_sites_free(sn, nn);
+        mk_compress_report_free(&r1);
+        mk_compress_report_free(&r2);
+        for (int i = 0; i < 2; i++) mk_tensor_list_free(&runs[i]);
+        mk_program_free(ref);
+        mk_program_free(pg);
+        mk_program_free(pn);
+    }
+}
