@@ -235,6 +235,9 @@ static int solve_spd(double *a, double *y, int K)
     return 1;
 }
 
+/* the refit's Gram matrix: block diagonal in sub-blocks of this many columns of each chunk */
+#define REFIT_SUB 64
+
 int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double *w,
                      const uint8_t *q, size_t rows, size_t gch, int K, double *lut)
 {
@@ -245,7 +248,9 @@ int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double 
     double *y = mk_calloc(al, groups * (size_t)K, sizeof(double));
     double *wr = mk_malloc(al, d * sizeof(double)), *dg = mk_malloc(al, nc * sizeof(double));
     uint8_t *qr = mk_malloc(al, d ? d : 1);
-    int ok = mm && y && wr && dg && qr;
+    size_t pb = ((size_t)K + 1) * REFIT_SUB * sizeof(double);
+    double *pl = mk_malloc(al, pb), *u = pl ? pl + (size_t)K * REFIT_SUB : NULL;
+    int ok = mm && y && wr && dg && qr && pl;
     size_t a, off;
     /* the damping mk_cmp_gptq starts from, per chunk (absolute) */
     off = 0;
@@ -265,13 +270,26 @@ int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double 
             size_t b = mk_cmp_gram_span(d, g->nch, c, &a);
             const double *hc = g->h + off;
             off += b * b;
-            /* row k of m gains sum_{i: q_i = k} sum_j h_ij [q_j = l]; yy[k] sum_j h_ij w_j */
-            for (size_t i = 0; i < b; i++) {
-                const double *hi = hc + i * b;
-                double *mk = m + (size_t)qr[a + i] * (size_t)K, t = dg[c] * wr[a + i];
-                mk[qr[a + i]] += dg[c];
-                for (size_t j = 0; j < b; j++) mk[qr[a + j]] += hi[j], t += hi[j] * wr[a + j];
-                yy[qr[a + i]] += t;
+            /* within sub-blocks of at most REFIT_SUB columns (the cost is rows x d x that):
+             * pl[l][i] = sum_{j: q_j = l} h_ij and u = H w (rows of h added whole: h is
+             * symmetric), then m[k][l] gains sum_{i: q_i = k} pl[l][i], yy[k] the u_i */
+            for (size_t s0 = 0; s0 < b; s0 += REFIT_SUB) {
+                size_t sb = b - s0 < REFIT_SUB ? b - s0 : REFIT_SUB;
+                const uint8_t *qc = qr + a + s0;
+                const double *wc = wr + a + s0;
+                memset(pl, 0, (size_t)K * sb * sizeof(double));
+                memset(u, 0, sb * sizeof(double));
+                for (size_t j = 0; j < sb; j++) {
+                    const double *hj = hc + (s0 + j) * b + s0;
+                    double *pj = pl + (size_t)qc[j] * sb, wj = wc[j];
+                    for (size_t i = 0; i < sb; i++) pj[i] += hj[i], u[i] += hj[i] * wj;
+                }
+                for (size_t i = 0; i < sb; i++) {
+                    double *mk = m + (size_t)qc[i] * (size_t)K;
+                    for (int l = 0; l < K; l++) mk[l] += pl[(size_t)l * sb + i];
+                    mk[qc[i]] += dg[c];
+                    yy[qc[i]] += u[i] + dg[c] * wc[i];
+                }
             }
         }
     }
@@ -300,5 +318,6 @@ int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double 
     if (wr) mk_free(al, wr, d * sizeof(double));
     if (dg) mk_free(al, dg, nc * sizeof(double));
     if (qr) mk_free(al, qr, d ? d : 1);
+    if (pl) mk_free(al, pl, pb);
     return ok;
 }
