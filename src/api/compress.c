@@ -362,6 +362,8 @@ mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_r
         st = mk_cmp_calibrate(p, o, s, ns, cal, ncal, gram, e);
     for (int i = 0; !st && cal == seeded && i < ns; i++) /* k-means weights: samples only */
         if (s[i].m2) mk_free(NULL, s[i].m2, s[i].m2n * sizeof(double)), s[i].m2 = NULL;
+    for (int i = 0; !st && cal && cal != seeded && i < ns; i++) /* LUT refit: samples only */
+        s[i].g.fit = 1;
     for (int k = 0; k < 2; k++) mk_tensor_list_free(&seeded[k]);
     if (st) {
         mk_cmp_sites_free(s, ns);

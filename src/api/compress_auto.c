@@ -288,6 +288,8 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
      * LUTs stay as they were) */
     if (!st && a.ns > 0 && (st = mk_cmp_calibrate(ref, o, s, a.ns, runs, n_runs, 1, e)) == MK_OK)
         a.cal = s;
+    for (int i = 0; !st && runs != seeded && i < a.ns; i++) /* LUT refit: samples only */
+        s[i].g.fit = 1;
     for (int i = 0; !st && i < a.ns; i++)
         if (s[i].m2) mk_free(NULL, s[i].m2, s[i].m2n * sizeof(double)), s[i].m2 = NULL;
     for (int m = 0; !st && m < a.nm; m++)

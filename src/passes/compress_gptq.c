@@ -235,8 +235,9 @@ static int solve_spd(double *a, double *y, int K)
     return 1;
 }
 
-/* the refit's Gram matrix: block diagonal in sub-blocks of this many columns of each chunk */
-#define REFIT_SUB 64
+/* the refit works on sub-blocks of at most this many columns of a chunk (the whole chunk: a
+ * block-diagonal Gram within it made the refit worse than none on PP-OCR cls) */
+#define REFIT_SUB MK_GRAM_CHUNK
 
 int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double *w,
                      const uint8_t *q, size_t rows, size_t gch, int K, double *lut)
@@ -270,8 +271,7 @@ int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double 
             size_t b = mk_cmp_gram_span(d, g->nch, c, &a);
             const double *hc = g->h + off;
             off += b * b;
-            /* within sub-blocks of at most REFIT_SUB columns (the cost is rows x d x that):
-             * pl[l][i] = sum_{j: q_j = l} h_ij and u = H w (rows of h added whole: h is
+            /* pl[l][i] = sum_{j: q_j = l} h_ij and u = H w (rows of h added whole: h is
              * symmetric), then m[k][l] gains sum_{i: q_i = k} pl[l][i], yy[k] the u_i */
             for (size_t s0 = 0; s0 < b; s0 += REFIT_SUB) {
                 size_t sb = b - s0 < REFIT_SUB ? b - s0 : REFIT_SUB;

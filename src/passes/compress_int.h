@@ -17,6 +17,7 @@
 typedef struct mk_cmp_gram {
     size_t d, nh, nvec;
     int nch;
+    int fit; /* from the user's samples: palettes may also refit their LUTs to it */
     double *h;
 } mk_cmp_gram;
 

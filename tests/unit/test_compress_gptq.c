@@ -230,9 +230,10 @@ static int compress_one(int kind, const mk_compress_options *o, mk_tensor_list *
     if (!*p || mk_cmp_sites(*p, o, &s, &ns, &r, &e) != MK_OK || ns != 1) return 0;
     mk_test_owned(s);
     memcpy(w0, s[0].w->cst->data, s[0].n * sizeof(float));
-    int ok = mk_cmp_calibrate(*p, o, s, 1, runs, 2, 1, &e) == MK_OK && s[0].g.h &&
-             mk_cmp_apply(*p, s, 1, &o, &pr, &r, &e) == MK_OK &&
-             mk_cmp_finish_program(*p, &r, &e) == MK_OK;
+    int ok = mk_cmp_calibrate(*p, o, s, 1, runs, 2, 1, &e) == MK_OK && s[0].g.h;
+    if (ok) s[0].g.fit = 1; /* as from the user's samples (mk_compress: not from seeded ones) */
+    ok = ok && mk_cmp_apply(*p, s, 1, &o, &pr, &r, &e) == MK_OK &&
+         mk_cmp_finish_program(*p, &r, &e) == MK_OK;
     size_t rows = 0, d = 0;
     int tr = 0;
     *gram_err = INFINITY;
@@ -342,4 +343,52 @@ TEST(compress_gptq_gram_only_for_compensating_modes)
         mk_program_free(pg);
         mk_program_free(pn);
     }
+}
+
+/* output of p on in (first output, fp32), into y (CIN * COUT floats at most); 0 on failure */
+static int run_first(const mk_program *p, const mk_tensor_list *in, float *y, size_t *n)
+{
+    mk_run_options ro = {0, 0, 1};
+    mk_tensor_list out = {0, NULL};
+    mk_err e = {MK_OK, ""};
+    int ok = mk_run(p, &ro, in, &out, &e) == MK_OK && out.n >= 1 &&
+             out.items[0].nbytes <= CIN * COUT * sizeof(float);
+    if (ok) memcpy(y, out.items[0].data, out.items[0].nbytes), *n = out.items[0].nbytes;
+    mk_tensor_list_free(&out);
+    return ok;
+}
+
+/* mk_compress refits the LUTs only on the user's samples: on seeded calibration inputs (no
+ * samples) lut4 gives exactly what it gives with the refit off, on samples it differs */
+TEST(compress_gptq_lut_refit_only_on_samples)
+{
+    static float y[4][CIN * COUT];
+    size_t n[4] = {0};
+    mk_tensor_list runs[2] = {{0, NULL}, {0, NULL}}, probe = {0, NULL};
+    mk_program *ref = prog(0, NULL);
+    REQUIRE(ref && inputs(ref, 1, &runs[0]) && inputs(ref, 2, &runs[1]) && inputs(ref, 7, &probe));
+    for (int k = 0; k < 2; k++) mk_test_owned(runs[k].items);
+    mk_test_owned(probe.items);
+    for (int v = 0; v < 4; v++) { /* seeded, seeded no refit, samples, samples no refit */
+        mk_program *p = prog(0, NULL);
+        REQUIRE(p);
+        mk_compress_options o = {
+            .mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 8, .min_elements = 1};
+        if (v >= 2) o.calib = runs, o.n_calib = 2;
+        if (v % 2) setenv("MILKIT_CMP_NO_REFIT", "1", 1);
+        mk_compress_report r;
+        mk_err e = {MK_OK, ""};
+        CHECK_MSG(mk_compress(p, &o, &r, &e) == MK_OK, "variant %d: %s", v, e.msg);
+        unsetenv("MILKIT_CMP_NO_REFIT");
+        mk_compress_report_free(&r);
+        CHECK_MSG(run_first(p, &probe, y[v], &n[v]), "variant %d: no output", v);
+        mk_program_free(p);
+    }
+    CHECK_MSG(n[0] && n[0] == n[1] && memcmp(y[0], y[1], n[0]) == 0,
+              "seeded calibration: the refit changed the output");
+    CHECK_MSG(n[2] && n[2] == n[3] && memcmp(y[2], y[3], n[2]) != 0,
+              "samples: the refit changed nothing");
+    for (int k = 0; k < 2; k++) mk_tensor_list_free(&runs[k]);
+    mk_tensor_list_free(&probe);
+    mk_program_free(ref);
 }
