@@ -228,7 +228,7 @@ typedef struct mk_compress_options {
     int zero_point;      /* linear: asymmetric with an offset */
     int uniform;         /* palette: evenly spaced entries instead of k-means */
     double sparsity;     /* sparse: fraction of weights set to zero */
-    size_t min_elements; /* smaller weights stay as they are (0: 2048) */
+    size_t min_elements; /* smaller weights stay as they are (0: 2049, i.e. more than 2048) */
     int n_skip;
     const char *const *skip; /* weight or op names left alone */
     int embedding;           /* also the table of gather (embedding lookups) */

@@ -29,7 +29,7 @@ static const char usage[] =
     "                    rounding error on the layer input's Gram matrix (-i samples, else\n"
     "                    seeded inputs)\n"
     "which weights (linear, matmul, conv, conv_transpose, lstm/gru/rnn):\n"
-    "  --min-elements N  leave weights smaller than N alone (default 2048)\n"
+    "  --min-elements N  leave weights smaller than N alone (default 2049: more than 2048)\n"
     "  --skip NAME       leave this weight (or op) alone; repeatable\n"
     "  --embedding       also compress gather tables\n"
     "automatic (the mode per weight, measured; no MODE):\n"

@@ -178,7 +178,8 @@ static mk_status collect(mk_program *p, const mk_compress_options *o, mk_cmp_sit
                          mk_compress_report *r, mk_err *e)
 {
     mk_block *b = mk_ir_main(p)->block;
-    size_t minel = o->min_elements ? o->min_elements : 2048;
+    /* default: more than 2048 elements, as coremltools' weight_threshold (size > 2048) */
+    size_t minel = o->min_elements ? o->min_elements : 2049;
     int cap = 0;
     *ns = 0;
     *s = NULL;
@@ -282,7 +283,8 @@ mk_status mk_cmp_apply(mk_program *p, const mk_cmp_site *s, int ns,
         mk_cw *c = &cw[i];
         c->p = p, c->w = s[i].w, c->out_ax = s[i].out_ax, c->in_ax = s[i].in_ax, c->ios = ios;
         c->n = s[i].n, c->rec = rec ? rec[i] : NULL, c->m2 = s[i].m2;
-        c->g = s[i].g.h ? &s[i].g : NULL;
+        /* the Gram matrix only for the modes that round with compensation (mixed modes) */
+        c->g = s[i].g.h && o[i] && mk_cmp_wants_gram(o[i]) ? &s[i].g : NULL;
         if (o[i] && o[i]->mode == MK_CMP_PALETTE && !mk_cmp_palette_prep(c, o[i])) st = MK_OOM(e);
     }
     if (!st && !palettes(p, cw, o, ns)) st = MK_OOM(e);
@@ -360,6 +362,8 @@ mk_status mk_compress(mk_program *p, const mk_compress_options *o, mk_compress_r
         st = mk_cmp_calibrate(p, o, s, ns, cal, ncal, gram, e);
     for (int i = 0; !st && cal == seeded && i < ns; i++) /* k-means weights: samples only */
         if (s[i].m2) mk_free(NULL, s[i].m2, s[i].m2n * sizeof(double)), s[i].m2 = NULL;
+    for (int i = 0; !st && cal && cal != seeded && i < ns; i++) /* LUT refit: samples only */
+        s[i].g.fit = 1;
     for (int k = 0; k < 2; k++) mk_tensor_list_free(&seeded[k]);
     if (st) {
         mk_cmp_sites_free(s, ns);

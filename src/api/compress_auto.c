@@ -6,7 +6,8 @@
  * ratios are taken as adding up across weights, a greedy search takes
  * the move saving the most bytes per unit of added noise while the bound holds (or until the
  * size target is met), and the result is checked on the same inputs, tightening and redoing
- * the search when the check fails. */
+ * the search when the check fails. The 4- and 2-bit candidates round with error compensation
+ * (compress_gptq.c) on the Gram matrices of the same input lists, as the uniform modes do. */
 #include <math.h>
 #include <string.h>
 
@@ -28,7 +29,19 @@ typedef struct autoc {
     size_t *orig;                /* [site] bytes as it is */
     double *werr;                /* [site][mode] relative weight error */
     int meas[MAXM];              /* the modes measured with the interpreter (6- and 4-bit LUTs) */
+    const mk_cmp_site *cal;      /* ref's sites with their Gram matrices (g.h NULL: none) */
 } autoc;
+
+/* lends the Gram matrices of a->cal to the clone's sites s (same order), or takes them back */
+static void lend_gram(const autoc *a, mk_cmp_site *s, int ns, int lend)
+{
+    for (int i = 0; s && a->cal && i < ns && i < a->ns; i++) {
+        if (lend)
+            s[i].g = a->cal[i].g;
+        else
+            memset(&s[i].g, 0, sizeof s[i].g);
+    }
+}
 
 /* the candidate modes for the target, about the largest first */
 static int candidates(int ios, mk_compress_options *m)
@@ -92,7 +105,9 @@ static mk_status measure(autoc *a, int mi, mk_err *e)
         os[i] = &a->m[mi];
         if (meas && !(rec[i] = mk_malloc(NULL, s[i].n * sizeof(float)))) st = MK_OOM(e);
     }
+    lend_gram(a, s, st ? 0 : ns, 1);
     if (!st) st = mk_cmp_apply(c, s, ns, os, meas ? rec : NULL, &r, e);
+    lend_gram(a, s, ns, 0);
     for (int i = 0; !st && i < ns; i++) {
         a->bytes[i * a->nm + mi] = r.layers[i].bytes_after;
         a->werr[i * a->nm + mi] = r.layers[i].rel_err;
@@ -175,7 +190,9 @@ static mk_status build(autoc *a, const mk_compress_options *o, const int *ch, mk
     if (!st) st = mk_cmp_sites(*out, o, &s, &ns, r, e);
     if (!st && ns != a->ns) st = mk_err_set(e, MK_EINTERNAL, "weight sites differ");
     for (int i = 0; !st && i < ns; i++) os[i] = ch[i] < 0 ? NULL : &a->m[ch[i]];
+    lend_gram(a, s, st ? 0 : ns, 1);
     if (!st) st = mk_cmp_apply(*out, s, ns, os, NULL, r, e);
+    lend_gram(a, s, ns, 0);
     if (!st) st = mk_cmp_finish_program(*out, r, e);
     mk_cmp_sites_free(s, ns);
     mk_free(NULL, os, ((size_t)a->ns + 1) * sizeof *os);
@@ -266,6 +283,15 @@ mk_status mk_compress_auto(const mk_program *ref, const mk_compress_options *o,
                 a.sig[j] += (double)((float *)x->data)[i] * ((float *)x->data)[i];
         }
     }
+    /* the 4-bit and 2-bit candidates round with error compensation, as the uniform modes do:
+     * the Gram matrices from the same runs (not the k-means activation weights: every mode's
+     * LUTs stay as they were) */
+    if (!st && a.ns > 0 && (st = mk_cmp_calibrate(ref, o, s, a.ns, runs, n_runs, 1, e)) == MK_OK)
+        a.cal = s;
+    for (int i = 0; !st && runs != seeded && i < a.ns; i++) /* LUT refit: samples only */
+        s[i].g.fit = 1;
+    for (int i = 0; !st && i < a.ns; i++)
+        if (s[i].m2) mk_free(NULL, s[i].m2, s[i].m2n * sizeof(double)), s[i].m2 = NULL;
     for (int m = 0; !st && m < a.nm; m++)
         a.meas[m] = a.m[m].mode == MK_CMP_PALETTE && (a.m[m].bits == 4 || a.m[m].bits == 6);
     for (int m = 0; !st && m < a.nm; m++) st = measure(&a, m, e);

@@ -124,6 +124,14 @@ static double shrink(const mk_cmp_gram *g, size_t b)
     return (double)g->nvec / ((double)g->nvec + 0.3 * (double)b);
 }
 
+/* the damping of a chunk of b columns, relative to its diagonal mean: DAMP, plus what the
+ * shrinkage toward the diagonal mean adds when the vectors are few */
+static double damp0(const mk_cmp_gram *g, size_t b)
+{
+    double sh = shrink(g, b);
+    return DAMP + (sh > 0 ? (1 - sh) / sh : 1e6);
+}
+
 /* fewer calibration vectors than this: plain rounding (one vector a run still gains: ViT's
  * head, fed the class token, 0.9858 -> 0.9899 lut4 g16 output cosine on 5 fresh inputs; the
  * 128 MB bench model 0.9735 -> 0.9835) */
@@ -155,8 +163,7 @@ int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t 
         int have = mean > 0 && isfinite(mean);
         /* few vectors for the columns: the Gram matrix is shrunk toward its diagonal mean
          * (2 vectors for 256 columns: plain rounding) */
-        double sh = shrink(g, b);
-        for (double damp = DAMP + (sh > 0 ? (1 - sh) / sh : 1e6); have; damp *= 10) {
+        for (double damp = damp0(g, b); have; damp *= 10) {
             memcpy(h, hc, b * b * sizeof(double));
             for (size_t i = 0; i < b; i++) h[i * b + i] += damp * mean;
             if (cholesky(h, b) && inv_upper(h, b, u, t)) break;
@@ -207,4 +214,110 @@ double mk_cmp_gram_err(const mk_cmp_gram *g, const double *w, const double *wq, 
         }
     }
     return s;
+}
+
+/* in-place solution of the K x K symmetric positive definite a x = y (a destroyed); 0 when a
+ * is not positive definite */
+static int solve_spd(double *a, double *y, int K)
+{
+    size_t n = (size_t)K;
+    if (!cholesky(a, n)) return 0;
+    for (size_t i = 0; i < n; i++) { /* l z = y */
+        double t = y[i];
+        for (size_t k = 0; k < i; k++) t -= a[i * n + k] * y[k];
+        y[i] = t / a[i * n + i];
+    }
+    for (size_t i = n; i-- > 0;) { /* l^T x = z */
+        double t = y[i];
+        for (size_t k = i + 1; k < n; k++) t -= a[k * n + i] * y[k];
+        y[i] = t / a[i * n + i];
+    }
+    return 1;
+}
+
+/* the refit works on sub-blocks of at most this many columns of a chunk: the whole chunk
+ * (64-column sub-blocks, a quarter of the cost, lost 10 dB on PP-OCR cls lut4 group 16) */
+#define REFIT_SUB MK_GRAM_CHUNK
+
+int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double *w,
+                     const uint8_t *q, size_t rows, size_t gch, int K, double *lut)
+{
+    size_t d = g->d, groups = rows / gch, kk = (size_t)K * (size_t)K;
+    size_t mb = groups * kk * sizeof(double), yb = groups * (size_t)K * sizeof(double);
+    size_t nc = (size_t)g->nch;
+    double *mm = mk_calloc(al, groups * kk, sizeof(double));
+    double *y = mk_calloc(al, groups * (size_t)K, sizeof(double));
+    double *wr = mk_malloc(al, d * sizeof(double)), *dg = mk_malloc(al, nc * sizeof(double));
+    uint8_t *qr = mk_malloc(al, d ? d : 1);
+    size_t pb = ((size_t)K + 1) * REFIT_SUB * sizeof(double);
+    double *pl = mk_malloc(al, pb), *u = pl ? pl + (size_t)K * REFIT_SUB : NULL;
+    int ok = mm && y && wr && dg && qr && pl;
+    size_t a, off;
+    /* the damping mk_cmp_gptq starts from, per chunk (absolute) */
+    off = 0;
+    for (int c = 0; ok && c < g->nch; c++) {
+        size_t b = mk_cmp_gram_span(d, g->nch, c, &a);
+        const double *hc = g->h + off;
+        double mean = 0;
+        for (size_t i = 0; i < b; i++) mean += hc[i * b + i] / (double)b;
+        dg[c] = mean > 0 && isfinite(mean) ? damp0(g, b) * mean : 0;
+        off += b * b;
+    }
+    for (size_t r = 0; ok && r < rows; r++) {
+        double *m = mm + r / gch * kk, *yy = y + r / gch * (size_t)K;
+        for (size_t j = 0; j < d; j++) wr[j] = w[j * rows + r], qr[j] = q[j * rows + r];
+        off = 0;
+        for (int c = 0; c < g->nch; c++) {
+            size_t b = mk_cmp_gram_span(d, g->nch, c, &a);
+            const double *hc = g->h + off;
+            off += b * b;
+            /* pl[l][i] = sum_{j: q_j = l} h_ij and u = H w (rows of h added whole: h is
+             * symmetric), then m[k][l] gains sum_{i: q_i = k} pl[l][i], yy[k] the u_i */
+            for (size_t s0 = 0; s0 < b; s0 += REFIT_SUB) {
+                size_t sb = b - s0 < REFIT_SUB ? b - s0 : REFIT_SUB;
+                const uint8_t *qc = qr + a + s0;
+                const double *wc = wr + a + s0;
+                memset(pl, 0, (size_t)K * sb * sizeof(double));
+                memset(u, 0, sb * sizeof(double));
+                for (size_t j = 0; j < sb; j++) {
+                    const double *hj = hc + (s0 + j) * b + s0;
+                    double *pj = pl + (size_t)qc[j] * sb, wj = wc[j];
+                    for (size_t i = 0; i < sb; i++) pj[i] += hj[i], u[i] += hj[i] * wj;
+                }
+                for (size_t i = 0; i < sb; i++) {
+                    double *mk = m + (size_t)qc[i] * (size_t)K;
+                    for (int l = 0; l < K; l++) mk[l] += pl[(size_t)l * sb + i];
+                    mk[qc[i]] += dg[c];
+                    yy[qc[i]] += u[i] + dg[c] * wc[i];
+                }
+            }
+        }
+    }
+    for (size_t gi = 0; ok && gi < groups; gi++) {
+        double *m = mm + gi * kk, *yy = y + gi * (size_t)K, *l = lut + gi * (size_t)K;
+        double tr = 0;
+        for (int k = 0; k < K; k++) tr += m[k * K + k];
+        /* a tiny ridge toward the k-means entries; unused entries stay as they are */
+        double ridge = tr > 0 ? 1e-9 * tr / K : 1;
+        for (int k = 0; k < K; k++) {
+            if (!(m[k * K + k] > 0)) {
+                for (int j = 0; j < K; j++) m[k * K + j] = m[j * K + k] = 0;
+                yy[k] = 0;
+            }
+            m[k * K + k] += ridge, yy[k] += ridge * l[k];
+        }
+        int fin = 1;
+        if (solve_spd(m, yy, K))
+            for (int k = 0; k < K; k++) fin &= isfinite(yy[k]);
+        else
+            fin = 0;
+        if (fin) memcpy(l, yy, (size_t)K * sizeof(double));
+    }
+    if (mm) mk_free(al, mm, mb);
+    if (y) mk_free(al, y, yb);
+    if (wr) mk_free(al, wr, d * sizeof(double));
+    if (dg) mk_free(al, dg, nc * sizeof(double));
+    if (qr) mk_free(al, qr, d ? d : 1);
+    if (pl) mk_free(al, pl, pb);
+    return ok;
 }

@@ -17,6 +17,7 @@
 typedef struct mk_cmp_gram {
     size_t d, nh, nvec;
     int nch;
+    int fit; /* from the user's samples: palettes may also refit their LUTs to it */
     double *h;
 } mk_cmp_gram;
 
@@ -90,6 +91,12 @@ typedef void (*mk_cmp_qfn)(void *ctx, const double *m, size_t rows, size_t d, si
  * memory. */
 int mk_cmp_gptq(const mk_allocator *al, const mk_cmp_gram *g, double *m, size_t rows, mk_cmp_qfn fn,
                 void *ctx);
+/* LUT refit after compensated rounding: for fixed indices q (column-major rows x g->d, row r
+ * in LUT r / gch), the entries of each LUT (lut: K per group, in and out, not necessarily
+ * ascending after) minimising sum over rows of (w - w') H (w - w')^T with g's chunks, H damped
+ * as mk_cmp_gptq damps it; w column-major like q. 0 when out of memory. */
+int mk_cmp_lut_refit(const mk_allocator *al, const mk_cmp_gram *g, const double *w,
+                     const uint8_t *q, size_t rows, size_t gch, int K, double *lut);
 /* whether g has calibration vectors enough for compensation to matter */
 int mk_cmp_gram_useful(const mk_cmp_gram *g);
 /* sum over rows of (w - wq) H (w - wq)^T within g's chunks (the output error it causes); w and
@@ -140,8 +147,9 @@ mk_value *mk_cmp_const(mk_cw *c, mk_dtype dt, int rank, const int64_t *d, const 
 mk_value *mk_cmp_finish(mk_cw *c, mk_op *cx, int n_out, mk_err *e);
 /* Parameter dims pd for granularity gran (0 per output channel, 1 per tensor, 2 blocks of
  * `want` along the input axis, or groups of `want` output channels when along_out);
- * a block/group that does not divide its axis becomes the nearest divisor within [want/2,
- * 2*want], else per channel (blocks) or per tensor (groups); c->note names the fallback. */
+ * a block/group that does not divide its axis becomes the largest divisor within [want/4,
+ * want], else the smallest within (want, 2*want], else per channel (blocks) or per tensor
+ * (groups); c->note names the fallback. */
 void mk_cmp_param_dims(mk_cw *c, int gran, int64_t want, int along_out, int64_t *pd);
 /* Float value v in the weight's dtype (fp16 rounding when it is fp16), stored at dst[i]. */
 float mk_cmp_store(const mk_cw *c, void *dst, size_t i, double v);

@@ -1,8 +1,8 @@
-/* Blocks and groups that do not divide a weight's axis: the nearest divisor within [want/2,
- * 2*want], else per channel / per tensor, named in the report and never left fp32; --strict
- * refuses instead; small weights are listed as kept. Sparse + palettized (iOS18
- * lut_to_sparse -> sparse_to_dense). Each compressed program is run against x·W'ᵀ computed
- * from the reconstruction the compressor reports. */
+/* Blocks and groups that do not divide a weight's axis: the largest divisor within [want/4,
+ * want], else the smallest within (want, 2*want], else per channel / per tensor, named in the
+ * report and never left fp32; --strict refuses instead; small weights are listed as kept. Sparse +
+ * palettized (iOS18 lut_to_sparse -> sparse_to_dense). Each compressed program is run against x·W'ᵀ
+ * computed from the reconstruction the compressor reports. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +180,17 @@ TEST(compress_fallback_nearest_divisor_or_coarser)
          {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32},
          "block 32: no divisor of 37 near it: per channel",
          48},
+        /* a smaller divisor down to want/4 before a larger one or per channel/tensor */
+        {48,
+         65,
+         {.mode = MK_CMP_LINEAR, .bits = 4, .granularity = 2, .block = 32},
+         "block 32 does not divide 65: block 13",
+         48 * 5},
+        {35,
+         64,
+         {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 16},
+         "group 16 does not divide 35: group 7",
+         5 * 16},
         {48,
          24,
          {.mode = MK_CMP_LINEAR, .bits = 8, .granularity = 2, .block = 32},
@@ -286,4 +297,43 @@ TEST(compress_strict_refuses_a_fallback)
               "message: %s", e.msg);
     mk_ir_program_free(p);
     free(w);
+}
+
+/* the default --min-elements takes weights of more than 2048 elements, as coremltools'
+ * weight_threshold (size > 2048): a 32 x 64 weight stays, 41 x 50 = 2050 is compressed, and an
+ * explicit --min-elements 2048 takes the 32 x 64 one */
+TEST(compress_default_threshold_more_than_2048)
+{
+    const struct {
+        int64_t cout, cin;
+        size_t min_elements;
+        int sites;
+    } cases[] = {{32, 64, 0, 0}, {41, 50, 0, 1}, {32, 64, 2048, 1}, {32, 63, 0, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float *w = NULL;
+        mk_program *p = lin_prog(cases[k].cout, cases[k].cin, &w);
+        REQUIRE(p && w);
+        mk_compress_options o = {.mode = MK_CMP_PALETTE,
+                                 .bits = 4,
+                                 .granularity = 2,
+                                 .group = 16,
+                                 .min_elements = cases[k].min_elements};
+        mk_err e = {MK_OK, ""};
+        mk_compress_report rep;
+        memset(&rep, 0, sizeof rep);
+        mk_cmp_site *s = NULL;
+        int ns = -1;
+        CHECK_MSG(mk_cmp_sites(p, &o, &s, &ns, &rep, &e) == MK_OK, "case %zu: %s", k, e.msg);
+        CHECK_MSG(ns == cases[k].sites, "case %zu: %lld x %lld, min %zu: %d sites, expected %d", k,
+                  (long long)cases[k].cout, (long long)cases[k].cin, cases[k].min_elements, ns,
+                  cases[k].sites);
+        int kept = 0;
+        for (int i = 0; i < rep.n_kept; i++)
+            kept += strcmp(rep.kept[i].name, "w") == 0 && strstr(rep.kept[i].mode, "min-elements");
+        CHECK_MSG(kept == !cases[k].sites, "case %zu: w kept %d times", k, kept);
+        if (s) mk_cmp_sites_free(s, ns);
+        mk_compress_report_free(&rep);
+        mk_ir_program_free(p);
+        free(w);
+    }
 }

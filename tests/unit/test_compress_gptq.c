@@ -6,6 +6,7 @@
  * dense program holding the reported reconstruction. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -213,4 +214,181 @@ TEST(compress_gptq_lower_error_and_runs_as_dense)
         mk_program_free(pc);
         mk_program_free(pn);
     }
+}
+
+/* compresses a fresh program of kind with o, calibrated on runs; *p the program */
+static int compress_one(int kind, const mk_compress_options *o, mk_tensor_list *runs,
+                        mk_program **p, double *gram_err)
+{
+    static float w0[CIN * COUT], rec[CIN * COUT];
+    mk_err e = {MK_OK, ""};
+    mk_cmp_site *s = NULL;
+    int ns = 0;
+    mk_compress_report r;
+    float *pr = rec;
+    *p = prog(kind, NULL);
+    if (!*p || mk_cmp_sites(*p, o, &s, &ns, &r, &e) != MK_OK || ns != 1) return 0;
+    mk_test_owned(s);
+    memcpy(w0, s[0].w->cst->data, s[0].n * sizeof(float));
+    int ok = mk_cmp_calibrate(*p, o, s, 1, runs, 2, 1, &e) == MK_OK && s[0].g.h;
+    if (ok) s[0].g.fit = 1; /* as from the user's samples (mk_compress: not from seeded ones) */
+    ok = ok && mk_cmp_apply(*p, s, 1, &o, &pr, &r, &e) == MK_OK &&
+         mk_cmp_finish_program(*p, &r, &e) == MK_OK;
+    size_t rows = 0, d = 0;
+    int tr = 0;
+    *gram_err = INFINITY;
+    if (ok && mk_cmp_rows(s[0].w, s[0].out_ax, s[0].in_ax, &rows, &d, &tr)) {
+        static double a[CIN * COUT], b[CIN * COUT];
+        for (size_t rr = 0; rr < rows; rr++)
+            for (size_t j = 0; j < d; j++) {
+                size_t i = tr ? j * rows + rr : rr * d + j;
+                a[rr * d + j] = w0[i], b[rr * d + j] = rec[i];
+            }
+        *gram_err = mk_cmp_gram_err(&s[0].g, a, b, rows);
+    }
+    mk_cmp_sites_free(s, ns);
+    mk_compress_report_free(&r);
+    return ok;
+}
+
+/* After the compensated rounding, each LUT is refitted to its indices (the entries minimising
+ * the Gram-weighted error, mk_cmp_lut_refit): lower error on the calibration inputs and on
+ * fresh ones than the k-means LUT with the same indices (MILKIT_CMP_NO_REFIT=1), for linear,
+ * conv and matmul weights; the bytes stay the same. */
+TEST(compress_gptq_lut_refit_lowers_error)
+{
+    const gcase cases[] = {
+        {"linear lut4 group 8",
+         0,
+         {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 8}},
+        {"linear lut3 tensor", 0, {.mode = MK_CMP_PALETTE, .bits = 3, .granularity = 1}},
+        {"conv lut4 group 4", 1, {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 4}},
+        {"matmul lut4 group 8",
+         2,
+         {.mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 8}},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const gcase *gc = &cases[ci];
+        mk_compress_options o = gc->o;
+        o.min_elements = 1;
+        mk_program *ref = prog(gc->kind, NULL), *pr = NULL, *pn = NULL;
+        mk_tensor_list runs[2] = {{0, NULL}, {0, NULL}};
+        REQUIRE(ref && inputs(ref, 1, &runs[0]) && inputs(ref, 2, &runs[1]));
+        for (int k = 0; k < 2; k++) mk_test_owned(runs[k].items);
+        double er = INFINITY, en = 0;
+        int okr = compress_one(gc->kind, &o, runs, &pr, &er);
+        setenv("MILKIT_CMP_NO_REFIT", "1", 1);
+        int okn = compress_one(gc->kind, &o, runs, &pn, &en);
+        unsetenv("MILKIT_CMP_NO_REFIT");
+        REQUIRE(okr && okn);
+        CHECK_MSG(er < en, "%s: Gram-weighted error refit %g, k-means LUT %g", gc->what, er, en);
+        double nr = noise(ref, pr), nn = noise(ref, pn);
+        CHECK_MSG(nr < nn, "%s: fresh-input noise refit %g, k-means LUT %g", gc->what, nr, nn);
+        printf("  %s: Gram error %.3g vs %.3g, fresh noise/signal %.3g vs %.3g\n", gc->what, er, en,
+               nr, nn);
+        for (int k = 0; k < 2; k++) mk_tensor_list_free(&runs[k]);
+        mk_program_free(ref);
+        mk_program_free(pr);
+        mk_program_free(pn);
+    }
+}
+
+/* A site's Gram matrix serves only the modes that round with compensation (mixed modes hand
+ * every site its matrix): 8- and 6-bit palettes and int8 with a Gram matrix give exactly the
+ * reconstruction they give without one, lut4 does not. */
+TEST(compress_gptq_gram_only_for_compensating_modes)
+{
+    const mk_compress_options modes[] = {
+        {.mode = MK_CMP_PALETTE, .bits = 8},
+        {.mode = MK_CMP_PALETTE, .bits = 6},
+        {.mode = MK_CMP_LINEAR, .bits = 8},
+        {.mode = MK_CMP_PALETTE, .bits = 4},
+    };
+    static float rg[CIN * COUT], rn[CIN * COUT];
+    for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
+        mk_compress_options o = modes[k], og = {.mode = MK_CMP_PALETTE, .bits = 4};
+        o.min_elements = og.min_elements = 1;
+        mk_program *ref = prog(0, NULL), *pg = prog(0, NULL), *pn = prog(0, NULL);
+        mk_tensor_list runs[2] = {{0, NULL}, {0, NULL}};
+        REQUIRE(ref && pg && pn && inputs(ref, 1, &runs[0]) && inputs(ref, 2, &runs[1]));
+        for (int i = 0; i < 2; i++) mk_test_owned(runs[i].items);
+        mk_err e = {MK_OK, ""};
+        mk_cmp_site *sg = NULL, *sn = NULL;
+        int ng = 0, nn = 0;
+        mk_compress_report r1, r2;
+        float *a = rg, *b = rn;
+        const mk_compress_options *op = &o;
+        REQUIRE(mk_cmp_sites(pg, &o, &sg, &ng, &r1, &e) == MK_OK && ng == 1);
+        mk_test_owned(sg);
+        REQUIRE(mk_cmp_sites(pn, &o, &sn, &nn, &r2, &e) == MK_OK && nn == 1);
+        mk_test_owned(sn);
+        /* the Gram matrix as a 4-bit mode would want it; no activation weights */
+        CHECK_MSG(mk_cmp_calibrate(pg, &og, sg, 1, runs, 2, 1, &e) == MK_OK && sg[0].g.h, "%s",
+                  e.msg);
+        if (sg[0].m2) mk_free(NULL, sg[0].m2, sg[0].m2n * sizeof(double)), sg[0].m2 = NULL;
+        CHECK_MSG(mk_cmp_apply(pg, sg, 1, &op, &a, &r1, &e) == MK_OK &&
+                      mk_cmp_apply(pn, sn, 1, &op, &b, &r2, &e) == MK_OK,
+                  "%s", e.msg);
+        mk_test_owned(r1.layers), mk_test_owned(r2.layers);
+        int same = memcmp(rg, rn, sg[0].n * sizeof(float)) == 0;
+        int want_same = !(o.mode == MK_CMP_PALETTE && o.bits == 4);
+        CHECK_MSG(same == want_same, "mode %zu: with and without the Gram matrix %s", k,
+                  same ? "the same" : "different");
+        mk_cmp_sites_free(sg, ng);
+        mk_cmp_sites_free(sn, nn);
+        mk_compress_report_free(&r1);
+        mk_compress_report_free(&r2);
+        for (int i = 0; i < 2; i++) mk_tensor_list_free(&runs[i]);
+        mk_program_free(ref);
+        mk_program_free(pg);
+        mk_program_free(pn);
+    }
+}
+
+/* output of p on in (first output, fp32), into y (CIN * COUT floats at most); 0 on failure */
+static int run_first(const mk_program *p, const mk_tensor_list *in, float *y, size_t *n)
+{
+    mk_run_options ro = {0, 0, 1};
+    mk_tensor_list out = {0, NULL};
+    mk_err e = {MK_OK, ""};
+    int ok = mk_run(p, &ro, in, &out, &e) == MK_OK && out.n >= 1 &&
+             out.items[0].nbytes <= CIN * COUT * sizeof(float);
+    if (ok) memcpy(y, out.items[0].data, out.items[0].nbytes), *n = out.items[0].nbytes;
+    mk_tensor_list_free(&out);
+    return ok;
+}
+
+/* mk_compress refits the LUTs only on the user's samples: on seeded calibration inputs (no
+ * samples) lut4 gives exactly what it gives with the refit off, on samples it differs */
+TEST(compress_gptq_lut_refit_only_on_samples)
+{
+    static float y[4][CIN * COUT];
+    size_t n[4] = {0};
+    mk_tensor_list runs[2] = {{0, NULL}, {0, NULL}}, probe = {0, NULL};
+    mk_program *ref = prog(0, NULL);
+    REQUIRE(ref && inputs(ref, 1, &runs[0]) && inputs(ref, 2, &runs[1]) && inputs(ref, 7, &probe));
+    for (int k = 0; k < 2; k++) mk_test_owned(runs[k].items);
+    mk_test_owned(probe.items);
+    for (int v = 0; v < 4; v++) { /* seeded, seeded no refit, samples, samples no refit */
+        mk_program *p = prog(0, NULL);
+        REQUIRE(p);
+        mk_compress_options o = {
+            .mode = MK_CMP_PALETTE, .bits = 4, .granularity = 2, .group = 8, .min_elements = 1};
+        if (v >= 2) o.calib = runs, o.n_calib = 2;
+        if (v % 2) setenv("MILKIT_CMP_NO_REFIT", "1", 1);
+        mk_compress_report r;
+        mk_err e = {MK_OK, ""};
+        CHECK_MSG(mk_compress(p, &o, &r, &e) == MK_OK, "variant %d: %s", v, e.msg);
+        unsetenv("MILKIT_CMP_NO_REFIT");
+        mk_compress_report_free(&r);
+        CHECK_MSG(run_first(p, &probe, y[v], &n[v]), "variant %d: no output", v);
+        mk_program_free(p);
+    }
+    CHECK_MSG(n[0] && n[0] == n[1] && memcmp(y[0], y[1], n[0]) == 0,
+              "seeded calibration: the refit changed the output");
+    CHECK_MSG(n[2] && n[2] == n[3] && memcmp(y[2], y[3], n[2]) != 0,
+              "samples: the refit changed nothing");
+    for (int k = 0; k < 2; k++) mk_tensor_list_free(&runs[k]);
+    mk_tensor_list_free(&probe);
+    mk_program_free(ref);
 }
