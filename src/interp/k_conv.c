@@ -2,7 +2,8 @@
  * dilations and every pad_type. conv is im2col in cache-sized column tiles plus cblas_sgemm
  * (bias preloaded as beta = 1, fused activations applied per finished tile), a direct GEMM for
  * 1x1 stride-1 unpadded convs, direct SIMD loops for depthwise convs, k_conv_wino.c for the 3x3
- * stride-1 convs it takes (AVX-512), and k_conv_direct.c for the other convs on AVX2 CPUs
+ * stride-1 convs it takes (AVX-512), k_conv_1x1.c for 1x1 stride-1 unpadded convs (AVX-512),
+ * and k_conv_direct.c for the other convs on AVX2 CPUs
  * (im2col then only without AVX2); conv_transpose is a
  * GEMM per tile of input rows followed by col2im. Output sizes come from type inference; pads
  * are derived here. */
@@ -10,6 +11,7 @@
 
 #include "blas.h"
 #include "interp_int.h"
+#include "k_conv_1x1.h"
 #include "k_conv_direct.h"
 #include "k_conv_wino.h"
 
@@ -323,6 +325,10 @@ mk_status mk_k_conv(mk_kctx *k)
     }
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++) direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
+    if (direct && mk_conv_1x1_ok(&cd)) {
+        k->path = g.ns == 1 ? "conv: 1-D 1x1 packed gemm" : "conv: 1x1 packed gemm";
+        return mk_conv_1x1(k, &cd);
+    }
     /* a 1x1 conv is a plain sgemm: the direct kernel wins with AVX-512 only */
     if ((!direct || mk_conv_direct_level() >= 2) && mk_conv_direct_ok(&cd)) {
         k->path = g.ns == 1 ? "conv: 1-D direct" : "conv: direct";
