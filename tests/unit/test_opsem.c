@@ -792,3 +792,21 @@ TEST(opsem_gather_negative_indices_per_opset)
             run_check(tc, &B, o, 2, want, ios == 16 ? "iOS16 gather" : "iOS17 gather unvalidated");
     }
 }
+
+/* iOS17 linear: weight and bias may be int32 with a float x (coremltools' iOS17 linear, U in
+ * fp16/fp32/i32; iOS17/TestLinear::test_linear_ios17_mixed_precision). x = [[1, 2], [3, 4]],
+ * weight [[1, 0], [2, -1], [0, 3]], bias [10, 20, 30]: rows 1 + 10, 2 - 2 + 20, 6 + 30 and
+ * 3 + 10, 6 - 4 + 20, 12 + 30. */
+TEST(opsem_linear_int32_weight_ios17)
+{
+    static const float x[4] = {1, 2, 3, 4}, want[6] = {11, 20, 36, 13, 22, 42};
+    static const int32_t w[6] = {1, 0, 2, -1, 0, 3}, bias[3] = {10, 20, 30};
+    static const int64_t xd[2] = {2, 2}, wd[2] = {3, 2};
+    bld B;
+    b_init(&B, 17);
+    mk_type wt = mk_type_make(MK_DT_INT32, 2, wd);
+    mk_op *o = op(&B, MK_OP_LINEAR, 1, "x", b_input(&B, "x", 2, xd, x), "weight",
+                  B.b ? mk_ir_const(B.p, B.b, "w", &wt, w, sizeof w, 0) : NULL, "bias",
+                  ci(&B, 3, bias), NULL);
+    run_check(tc, &B, o, 6, want, "iOS17 linear, int32 weight and bias");
+}
