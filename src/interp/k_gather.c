@@ -1,6 +1,7 @@
 /* Index kernels: gather (with batch_dims), gather_along_axis, gather_nd, the three scatters
- * (modes update/add/sub/mul/div/max/min), one_hot, topk, argsort and non_zero. Negative
- * indices count from the end; any index still out of range is an error naming the op. */
+ * (modes update/add/sub/mul/div/max/min), one_hot, topk, argsort and non_zero. Out-of-bound
+ * indices follow Core ML's definition per opset (index_policy); an index milkit cannot use is
+ * an error naming the op. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,13 +12,38 @@ static size_t esz(const mk_rt *r)
     return mk_interp_elem_size(r->type.dtype);
 }
 
-static mk_status index_at(mk_kctx *k, const mk_rt *ind, size_t i, int64_t len, int64_t *out)
+/* What an index outside [0, len) means. Before iOS17 a negative index counts from the end.
+ * From iOS17 on (coremltools ops/defs/iOS17/scatter_gather.py) negative indices are out of
+ * bounds: with validate_indices=true any out-of-bound index fails the prediction; with false
+ * the result is undefined but memory safe, and the prediction runs. Unvalidated, milkit keeps
+ * counting a negative index from the end (what the producer meant; lint H6 says the device
+ * does not), and its scatters skip an update whose index is still out of range where its
+ * gathers, which have no value to give, fail. */
+enum { IX_WRAP, IX_STRICT, IX_SKIP };
+
+static mk_status index_policy(mk_kctx *k, int scatter, int *pol)
+{
+    int v = 0;
+    *pol = IX_WRAP;
+    if (mk_ir_op_ios(k->op) < 17) return MK_OK;
+    mk_status st = mk_kbool(k, "validate_indices", 0, &v);
+    if (st) return st;
+    *pol = v ? IX_STRICT : scatter ? IX_SKIP : IX_WRAP;
+    return MK_OK;
+}
+
+/* Index i of ind against len under pol; *out = -1 for an IX_SKIP index out of bounds. */
+static mk_status index_at(mk_kctx *k, const mk_rt *ind, size_t i, int64_t len, int pol,
+                          int64_t *out)
 {
     int64_t v = mk_rt_i64(ind, i);
-    if (v < 0) v += len;
-    if (v < 0 || v >= len)
-        return mk_kerr(k, MK_EINVAL, "index %lld out of range [0, %lld)",
-                       (long long)mk_rt_i64(ind, i), (long long)len);
+    if (v < 0 && pol != IX_STRICT) v += len;
+    if (v < 0 || v >= len) {
+        if (pol == IX_SKIP) return *out = -1, MK_OK;
+        return mk_kerr(k, MK_EINVAL, "index %lld out of range [0, %lld)%s",
+                       (long long)mk_rt_i64(ind, i), (long long)len,
+                       pol == IX_STRICT ? " (validate_indices)" : "");
+    }
     *out = v;
     return MK_OK;
 }
@@ -34,10 +60,10 @@ mk_status mk_k_gather(mk_kctx *k)
     mk_rt *x = mk_kin(k, "x"), *ind = mk_kin(k, "indices"), *out = k->outs[0];
     if (!x || !ind) return mk_kerr(k, MK_EINVAL, "needs x and indices");
     int64_t a64, bd;
-    int axis;
+    int axis, pol;
     mk_status st;
     if ((st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, x->type.rank, &axis)) ||
-        (st = mk_kint(k, "batch_dims", 0, &bd)))
+        (st = mk_kint(k, "batch_dims", 0, &bd)) || (st = index_policy(k, 0, &pol)))
         return st;
     if (bd < 0 || bd > axis || bd > ind->type.rank) return mk_kerr(k, MK_EINVAL, "bad batch_dims");
     int64_t B = prod(x->type.dims, 0, (int)bd), outer = prod(x->type.dims, (int)bd, axis);
@@ -52,7 +78,7 @@ mk_status mk_k_gather(mk_kctx *k)
         for (int64_t p = 0; p < outer; p++)
             for (int64_t j = 0; j < ni; j++) {
                 int64_t idx;
-                if ((st = index_at(k, ind, (size_t)(b * ni + j), len, &idx))) return st;
+                if ((st = index_at(k, ind, (size_t)(b * ni + j), len, pol, &idx))) return st;
                 memcpy(o,
                        (const char *)x->data + (size_t)(((b * outer + p) * len + idx) * inner) * es,
                        chunk);
@@ -66,9 +92,11 @@ mk_status mk_k_gather_along_axis(mk_kctx *k)
     mk_rt *x = mk_kin(k, "x"), *ind = mk_kin(k, "indices"), *out = k->outs[0];
     if (!x || !ind) return mk_kerr(k, MK_EINVAL, "needs x and indices");
     int64_t a64;
-    int axis, r = x->type.rank;
+    int axis, pol, r = x->type.rank;
     mk_status st;
-    if ((st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, r, &axis))) return st;
+    if ((st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, r, &axis)) ||
+        (st = index_policy(k, 0, &pol)))
+        return st;
     if (ind->type.rank != r || out->numel != ind->numel)
         return mk_kerr(k, MK_EINVAL, "indices rank mismatch");
     for (int i = 0; i < r; i++)
@@ -79,7 +107,7 @@ mk_status mk_k_gather_along_axis(mk_kctx *k)
     size_t es = esz(x);
     for (size_t e = 0; e < ind->numel; e++) {
         int64_t idx, off = 0;
-        if ((st = index_at(k, ind, e, x->type.dims[axis], &idx))) return st;
+        if ((st = index_at(k, ind, e, x->type.dims[axis], pol, &idx))) return st;
         for (int i = 0; i < r; i++) off += (i == axis ? idx : c[i]) * xs[i];
         memcpy((char *)out->data + e * es, (const char *)x->data + (size_t)off * es, es);
         for (int i = r - 1; i >= 0; i--) {
@@ -95,8 +123,9 @@ mk_status mk_k_gather_nd(mk_kctx *k)
     mk_rt *x = mk_kin(k, "x"), *ind = mk_kin(k, "indices"), *out = k->outs[0];
     if (!x || !ind) return mk_kerr(k, MK_EINVAL, "needs x and indices");
     int64_t bd;
+    int pol;
     mk_status st = mk_kint(k, "batch_dims", 0, &bd);
-    if (st) return st;
+    if (st || (st = index_policy(k, 0, &pol))) return st;
     int ir = ind->type.rank;
     if (ir < 1) return mk_kerr(k, MK_EINVAL, "indices must have rank >= 1");
     int64_t K = ind->type.dims[ir - 1];
@@ -116,7 +145,7 @@ mk_status mk_k_gather_nd(mk_kctx *k)
             int64_t off = b * bstride;
             for (int64_t q = 0; q < K; q++) {
                 int64_t idx;
-                if ((st = index_at(k, ind, (size_t)((b * M + m) * K + q), x->type.dims[bd + q],
+                if ((st = index_at(k, ind, (size_t)((b * M + m) * K + q), x->type.dims[bd + q], pol,
                                    &idx)))
                     return st;
                 off += idx * xs[bd + q];
@@ -173,10 +202,11 @@ static mk_status scatter_setup(mk_kctx *k, mk_rt **d, mk_rt **ind, mk_rt **u, in
 mk_status mk_k_scatter(mk_kctx *k)
 {
     mk_rt *d, *ind, *u, *out = k->outs[0];
-    int mode, axis;
+    int mode, axis, pol;
     int64_t a64;
     mk_status st = scatter_setup(k, &d, &ind, &u, &mode);
-    if (st || (st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, d->type.rank, &axis)))
+    if (st || (st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, d->type.rank, &axis)) ||
+        (st = index_policy(k, 1, &pol)))
         return st;
     int64_t outer = prod(d->type.dims, 0, axis), len = d->type.dims[axis];
     int64_t inner = prod(d->type.dims, axis + 1, d->type.rank), ni = (int64_t)ind->numel;
@@ -185,7 +215,8 @@ mk_status mk_k_scatter(mk_kctx *k)
     for (int64_t p = 0; p < outer; p++)
         for (int64_t j = 0; j < ni; j++) {
             int64_t idx;
-            if ((st = index_at(k, ind, (size_t)j, len, &idx))) return st;
+            if ((st = index_at(k, ind, (size_t)j, len, pol, &idx))) return st;
+            if (idx < 0) continue;
             for (int64_t q = 0; q < inner; q++)
                 apply(out, (size_t)((p * len + idx) * inner + q), u,
                       (size_t)((p * ni + j) * inner + q), mode);
@@ -196,10 +227,11 @@ mk_status mk_k_scatter(mk_kctx *k)
 mk_status mk_k_scatter_along_axis(mk_kctx *k)
 {
     mk_rt *d, *ind, *u, *out = k->outs[0];
-    int mode, axis, r;
+    int mode, axis, r, pol;
     int64_t a64;
     mk_status st = scatter_setup(k, &d, &ind, &u, &mode);
-    if (st || (st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, d->type.rank, &axis)))
+    if (st || (st = mk_kint(k, "axis", 0, &a64)) || (st = mk_kaxis(k, a64, d->type.rank, &axis)) ||
+        (st = index_policy(k, 1, &pol)))
         return st;
     r = d->type.rank;
     if (ind->type.rank != r || u->numel != ind->numel)
@@ -211,9 +243,9 @@ mk_status mk_k_scatter_along_axis(mk_kctx *k)
     mk_strides(&d->type, ds);
     for (size_t e = 0; e < ind->numel; e++) {
         int64_t idx, off = 0;
-        if ((st = index_at(k, ind, e, d->type.dims[axis], &idx))) return st;
+        if ((st = index_at(k, ind, e, d->type.dims[axis], pol, &idx))) return st;
         for (int i = 0; i < r; i++) off += (i == axis ? idx : c[i]) * ds[i];
-        apply(out, (size_t)off, u, e, mode);
+        if (idx >= 0) apply(out, (size_t)off, u, e, mode);
         for (int i = r - 1; i >= 0; i--) {
             if (++c[i] < ind->type.dims[i]) break;
             c[i] = 0;
@@ -225,9 +257,9 @@ mk_status mk_k_scatter_along_axis(mk_kctx *k)
 mk_status mk_k_scatter_nd(mk_kctx *k)
 {
     mk_rt *d, *ind, *u, *out = k->outs[0];
-    int mode;
+    int mode, pol;
     mk_status st = scatter_setup(k, &d, &ind, &u, &mode);
-    if (st) return st;
+    if (st || (st = index_policy(k, 1, &pol))) return st;
     int ir = ind->type.rank;
     if (ir < 1) return mk_kerr(k, MK_EINVAL, "indices must have rank >= 1");
     int64_t K = ind->type.dims[ir - 1];
@@ -238,11 +270,14 @@ mk_status mk_k_scatter_nd(mk_kctx *k)
     mk_strides(&d->type, ds);
     for (int64_t m = 0; m < M; m++) {
         int64_t off = 0;
+        int skip = 0;
         for (int64_t q = 0; q < K; q++) {
             int64_t idx;
-            if ((st = index_at(k, ind, (size_t)(m * K + q), d->type.dims[q], &idx))) return st;
+            if ((st = index_at(k, ind, (size_t)(m * K + q), d->type.dims[q], pol, &idx))) return st;
+            if (idx < 0) skip = 1;
             off += idx * ds[q];
         }
+        if (skip) continue;
         for (int64_t q = 0; q < inner; q++)
             apply(out, (size_t)(off + q), u, (size_t)(m * inner + q), mode);
     }

@@ -70,13 +70,26 @@ static void gemm_split(mk_kctx *k, gemm_job *J)
     mk_par_for(k, mk_par_chunks(J->M, J->rows) * J->ncb, gemm_chunk, J);
 }
 
+/* The values of a float or integer tensor as fp32: t's own data, or converted into buf. */
+static const float *as_f32(const mk_rt *t, float *buf)
+{
+    if (mk_interp_layout(t->type.dtype) == MK_L_F32) return t->data;
+    for (size_t i = 0; i < t->numel; i++) buf[i] = (float)((const int32_t *)t->data)[i];
+    return buf;
+}
+
 mk_status mk_k_linear(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *w = mk_kin(k, "weight"), *b = mk_kin(k, "bias");
     mk_rt *out = k->outs[0];
     if (!x || !w) return mk_kerr(k, MK_EINVAL, "needs x and weight");
     mk_status st;
-    if ((st = need_f32(k, x, "x")) || (st = need_f32(k, w, "weight"))) return st;
+    if ((st = need_f32(k, x, "x"))) return st;
+    /* iOS17 linear: weight and bias may be int32 with a float x (coremltools' U domain) */
+    int wi = mk_interp_layout(w->type.dtype) == MK_L_I32;
+    int bi = b && mk_interp_layout(b->type.dtype) == MK_L_I32;
+    if (!wi && (st = need_f32(k, w, "weight"))) return st;
+    if (b && !bi && (st = need_f32(k, b, "bias"))) return st;
     if (x->type.rank < 1 || w->type.rank != 2)
         return mk_kerr(k, MK_EINVAL, "x must have rank >= 1 and weight rank 2");
     int64_t din = x->type.dims[x->type.rank - 1], dout = w->type.dims[0];
@@ -84,14 +97,18 @@ mk_status mk_k_linear(mk_kctx *k)
     int64_t m = din ? (int64_t)(x->numel / (size_t)din) : 0;
     if ((size_t)(m * dout) != out->numel) return mk_kerr(k, MK_EINVAL, "output size mismatch");
     if (b && b->numel != (size_t)dout) return mk_kerr(k, MK_EINVAL, "bias length mismatch");
-    float *o = out->data;
-    if (b) {
-        if ((st = need_f32(k, b, "bias"))) return st;
-        for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, b->data, (size_t)dout * 4);
+    float *conv = NULL;
+    if (wi || bi) {
+        conv = mk_interp_scratch(k, ((wi ? w->numel : 0) + (bi ? b->numel : 0) + 1) * 4);
+        if (!conv) return mk_kerr(k, MK_ENOMEM, "out of memory");
     }
+    const float *wf = as_f32(w, conv), *bf = b ? as_f32(b, conv + (wi ? w->numel : 0)) : NULL;
+    float *o = out->data;
+    if (b)
+        for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, bf, (size_t)dout * 4);
     k->path = "linear: sgemm";
     if (m && dout && din) {
-        gemm_job J = {k, CblasNoTrans, CblasTrans,      m,    dout, din, x->data, din, w->data, din,
+        gemm_job J = {k, CblasNoTrans, CblasTrans,      m,    dout, din, x->data, din, wf, din,
                       o, dout,         b ? 1.0f : 0.0f, 1.0f, 0,    0,   0};
         gemm_split(k, &J);
     } else {

@@ -680,3 +680,133 @@ TEST(opsem_resample_small_int_coordinates_ios17)
         run_check(tc, &B, o, 2, want, "resample int8 coordinates");
     }
 }
+
+/* ---- out-of-bound indices of the gather / scatter family per opset ---- */
+/* coremltools' iOS17 scatter_gather definitions: from iOS17 a negative index is out of bounds
+ * and validate_indices=true makes any out-of-bound index fail the prediction (its op tests
+ * expect "Unable to compute the prediction"); with false the result is undefined but the
+ * prediction runs (the tests expect a result, not an error). Before iOS17 a negative index
+ * counts from the end. Unvalidated, milkit still counts negatives from the end and its scatters
+ * skip an update whose index stays out of range. data = [[1, 2, 3], [4, 5, 6]]. */
+static mk_op *scatter_case(bld *B, int ios, mk_op_kind kind, int ir, const int64_t *id,
+                           const int32_t *iv, const int64_t *ud, const float *uv, int validate)
+{
+    static const float data[6] = {1, 2, 3, 4, 5, 6};
+    static const int64_t dd[2] = {2, 3};
+    b_init(B, ios);
+    mk_type it = mk_type_make(MK_DT_INT32, ir, id);
+    size_t ni = 1, nu = 1;
+    for (int i = 0; i < ir; i++) ni *= (size_t)id[i];
+    int ur = kind == MK_OP_SCATTER_ND ? 1 : 2;
+    for (int i = 0; i < ur; i++) nu *= (size_t)ud[i];
+    mk_value *ind = B->b ? mk_ir_const(B->p, B->b, "ind", &it, iv, ni * 4, 0) : NULL;
+    mk_type ut = mk_type_make(MK_DT_FP32, ur, ud);
+    mk_value *u = B->b ? mk_ir_const(B->p, B->b, "upd", &ut, uv, nu * 4, 0) : NULL;
+    return op(B, kind, 1, "data", b_input(B, "data", 2, dd, data), "indices", ind, "updates", u,
+              "mode", cs(B, "add"), "validate_indices", ios >= 17 ? cb(B, validate) : NULL, NULL);
+}
+
+/* The op fails (at type inference or at run time) naming the bad index. */
+static void expect_refused(mk_test_ctx *tc, bld *B, mk_op *o, const char *what)
+{
+    mk_tensor_list out;
+    memset(&out, 0, sizeof out);
+    int failed = o == NULL || b_run(B, o, &out) != MK_OK;
+    CHECK_MSG(failed, "%s: ran, expected an out-of-bound index error", what);
+    if (failed) CHECK_MSG(strstr(B->e.msg, "out of") != NULL, "%s: message '%s'", what, B->e.msg);
+    mk_tensor_list_free(&out);
+    b_free(B);
+}
+
+TEST(opsem_scatter_out_of_bound_indices_per_opset)
+{
+    static const int64_t i1[1] = {2}, u23[2] = {2, 3}, ind2[2] = {2, 2}, u2[1] = {2};
+    static const int64_t i13[2] = {1, 3}, u13[2] = {1, 3};
+    static const float upd[6] = {5, 6, 7, 8, 9, 10}, upd_nd[2] = {5, 10}, upd_ax[3] = {5, 6, 7};
+    static const int32_t neg[2] = {-1, 0}, big[2] = {10, 0};
+    static const int32_t nd_neg[4] = {1, 0, 0, -1}, ax_neg[3] = {1, 0, -1};
+    static const int32_t nd_big[4] = {1, 0, 0, 3}, ax_big[3] = {1, 0, 2};
+    /* scatter axis 0: row idx[j] += updates row j */
+    static const float wrapped[6] = {9, 11, 13, 9, 11, 13}, skipped[6] = {9, 11, 13, 4, 5, 6};
+    /* scatter_nd: (1, 0) += 5 and (0, -1) += 10 */
+    static const float nd_wrapped[6] = {1, 2, 13, 9, 5, 6}, nd_skipped[6] = {1, 2, 3, 9, 5, 6};
+    /* scatter_along_axis axis 0, indices [[1, 0, -1]]: (1,0) += 5, (0,1) += 6, (-1,2) += 7 */
+    static const float ax_wrapped[6] = {1, 8, 3, 9, 5, 13}, ax_skipped[6] = {1, 8, 3, 9, 5, 6};
+    bld B;
+
+    run_check(tc, &B, scatter_case(&B, 16, MK_OP_SCATTER, 1, i1, neg, u23, upd, 0), 6, wrapped,
+              "iOS16 scatter [-1, 0]");
+    run_check(tc, &B, scatter_case(&B, 17, MK_OP_SCATTER, 1, i1, neg, u23, upd, 0), 6, wrapped,
+              "iOS17 scatter [-1, 0] unvalidated");
+    run_check(tc, &B, scatter_case(&B, 18, MK_OP_SCATTER, 1, i1, big, u23, upd, 0), 6, skipped,
+              "iOS18 scatter [10, 0] unvalidated");
+    expect_refused(tc, &B, scatter_case(&B, 17, MK_OP_SCATTER, 1, i1, neg, u23, upd, 1),
+                   "iOS17 scatter [-1, 0] validated");
+    expect_refused(tc, &B, scatter_case(&B, 17, MK_OP_SCATTER, 1, i1, big, u23, upd, 1),
+                   "iOS17 scatter [10, 0] validated");
+    expect_refused(tc, &B, scatter_case(&B, 16, MK_OP_SCATTER, 1, i1, big, u23, upd, 0),
+                   "iOS16 scatter [10, 0]");
+
+    run_check(tc, &B, scatter_case(&B, 16, MK_OP_SCATTER_ND, 2, ind2, nd_neg, u2, upd_nd, 0), 6,
+              nd_wrapped, "iOS16 scatter_nd");
+    run_check(tc, &B, scatter_case(&B, 17, MK_OP_SCATTER_ND, 2, ind2, nd_neg, u2, upd_nd, 0), 6,
+              nd_wrapped, "iOS17 scatter_nd [0, -1] unvalidated");
+    run_check(tc, &B, scatter_case(&B, 17, MK_OP_SCATTER_ND, 2, ind2, nd_big, u2, upd_nd, 0), 6,
+              nd_skipped, "iOS17 scatter_nd [0, 3] unvalidated");
+    expect_refused(tc, &B, scatter_case(&B, 16, MK_OP_SCATTER_ND, 2, ind2, nd_big, u2, upd_nd, 0),
+                   "iOS16 scatter_nd [0, 3]");
+    expect_refused(tc, &B, scatter_case(&B, 17, MK_OP_SCATTER_ND, 2, ind2, nd_neg, u2, upd_nd, 1),
+                   "iOS17 scatter_nd validated");
+
+    run_check(tc, &B,
+              scatter_case(&B, 16, MK_OP_SCATTER_ALONG_AXIS, 2, i13, ax_neg, u13, upd_ax, 0), 6,
+              ax_wrapped, "iOS16 scatter_along_axis");
+    run_check(tc, &B,
+              scatter_case(&B, 17, MK_OP_SCATTER_ALONG_AXIS, 2, i13, ax_neg, u13, upd_ax, 0), 6,
+              ax_wrapped, "iOS17 scatter_along_axis -1 unvalidated");
+    run_check(tc, &B,
+              scatter_case(&B, 17, MK_OP_SCATTER_ALONG_AXIS, 2, i13, ax_big, u13, upd_ax, 0), 6,
+              ax_skipped, "iOS17 scatter_along_axis 2 unvalidated");
+    expect_refused(tc, &B,
+                   scatter_case(&B, 17, MK_OP_SCATTER_ALONG_AXIS, 2, i13, ax_neg, u13, upd_ax, 1),
+                   "iOS17 scatter_along_axis validated");
+}
+
+/* gathers: a validated negative index fails from iOS17; unvalidated (undefined in Core ML)
+ * milkit keeps counting it from the end, as before iOS17. x = [10, 20, 30], indices [-1, 0]. */
+TEST(opsem_gather_negative_indices_per_opset)
+{
+    static const float x[3] = {10, 20, 30}, want[2] = {30, 10};
+    static const int64_t xd[1] = {3};
+    static const int32_t neg[2] = {-1, 0};
+    for (int c = 0; c < 3; c++) {
+        int ios = c == 0 ? 16 : 17, validate = c == 2;
+        bld B;
+        b_init(&B, ios);
+        mk_op *o =
+            op(&B, MK_OP_GATHER, 1, "x", b_input(&B, "x", 1, xd, x), "indices", ci(&B, 2, neg),
+               "axis", cis(&B, 0), "validate_indices", ios >= 17 ? cb(&B, validate) : NULL, NULL);
+        if (validate)
+            expect_refused(tc, &B, o, "iOS17 gather [-1, 0] validated");
+        else
+            run_check(tc, &B, o, 2, want, ios == 16 ? "iOS16 gather" : "iOS17 gather unvalidated");
+    }
+}
+
+/* iOS17 linear: weight and bias may be int32 with a float x (coremltools' iOS17 linear, U in
+ * fp16/fp32/i32; iOS17/TestLinear::test_linear_ios17_mixed_precision). x = [[1, 2], [3, 4]],
+ * weight [[1, 0], [2, -1], [0, 3]], bias [10, 20, 30]: rows 1 + 10, 2 - 2 + 20, 6 + 30 and
+ * 3 + 10, 6 - 4 + 20, 12 + 30. */
+TEST(opsem_linear_int32_weight_ios17)
+{
+    static const float x[4] = {1, 2, 3, 4}, want[6] = {11, 20, 36, 13, 22, 42};
+    static const int32_t w[6] = {1, 0, 2, -1, 0, 3}, bias[3] = {10, 20, 30};
+    static const int64_t xd[2] = {2, 2}, wd[2] = {3, 2};
+    bld B;
+    b_init(&B, 17);
+    mk_type wt = mk_type_make(MK_DT_INT32, 2, wd);
+    mk_op *o = op(&B, MK_OP_LINEAR, 1, "x", b_input(&B, "x", 2, xd, x), "weight",
+                  B.b ? mk_ir_const(B.p, B.b, "w", &wt, w, sizeof w, 0) : NULL, "bias",
+                  ci(&B, 3, bias), NULL);
+    run_check(tc, &B, o, 6, want, "iOS17 linear, int32 weight and bias");
+}
