@@ -315,9 +315,11 @@ mk_status mk_k_einsum(mk_kctx *k)
             return mk_kerr(k, MK_EINVAL, "operand %d rank mismatch", a);
         for (int i = 0; i < tl[a]; i++) {
             int l = terms[a][i] - 'a';
-            if (size[l] >= 0 && size[l] != vals[a]->type.dims[i])
+            int64_t d = vals[a]->type.dims[i];
+            if (size[l] >= 0 && size[l] != d && d != 1 && size[l] != 1)
                 return mk_kerr(k, MK_EINVAL, "label %c has two sizes", terms[a][i]);
-            size[l] = vals[a]->type.dims[i];
+            if (d > size[l])
+                size[l] = d; /* a size-1 operand dim broadcasts (type rule: outputs only) */
         }
     }
     if (tl[2] != out->type.rank) return mk_kerr(k, MK_EINVAL, "output rank mismatch");
@@ -330,7 +332,7 @@ mk_status mk_k_einsum(mk_kctx *k)
         memset(stride[a], 0, sizeof stride[a]);
         int64_t s = 1;
         for (int i = tl[a] - 1; i >= 0; i--) {
-            stride[a][terms[a][i] - 'a'] += s;
+            if (vals[a]->type.dims[i] != 1) stride[a][terms[a][i] - 'a'] += s;
             s *= vals[a]->type.dims[i];
         }
     }

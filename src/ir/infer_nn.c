@@ -403,6 +403,15 @@ mk_status mk_ir_rule_einsum(mk_ictx *c)
         break;
     }
     if (nt != nv) return mk_ir_infer_fail(c, "equation has %d operands, values has %d", nt, nv);
+    /* A label of the output may be 1 in one operand and d in another (iOS15's batch broadcast of
+     * B and H); a contracted label must agree. */
+    int in_out[52] = {0};
+    if (arrow) {
+        const char *q = arrow + 2, *oend = eq + strlen(eq);
+        if (parse_term(c, &q, oend, &out)) return c->e->code;
+        if (q != oend) return mk_ir_infer_fail(c, "bad einsum output \"%s\"", arrow + 2);
+        for (int i = 0; i < out.n; i++) in_out[out.l[i]] = 1;
+    }
     int64_t dim[52];
     int count[52] = {0};
     for (int i = 0; i < 52; i++) dim[i] = MK_DIM_UNKNOWN;
@@ -424,6 +433,8 @@ mk_status mk_ir_rule_einsum(mk_ictx *c)
             count[li]++;
             if (dim[li] < 0)
                 dim[li] = d;
+            else if (d >= 0 && d != dim[li] && in_out[li] && (d == 1 || dim[li] == 1))
+                dim[li] = d > dim[li] ? d : dim[li];
             else if (d >= 0 && d != dim[li])
                 return mk_ir_infer_fail(c, "subscript '%c' has sizes %lld and %lld",
                                         li < 26 ? 'a' + li : 'A' + li - 26, (long long)dim[li],
@@ -438,12 +449,7 @@ mk_status mk_ir_rule_einsum(mk_ictx *c)
         }
     }
     mk_type t = mk_type_scalar(v0->type.dtype);
-    if (arrow) {
-        p = arrow + 2;
-        const char *oend = eq + strlen(eq);
-        if (parse_term(c, &p, oend, &out)) return c->e->code;
-        if (p != oend) return mk_ir_infer_fail(c, "bad einsum output \"%s\"", arrow + 2);
-    } else {
+    if (!arrow) {
         out.n = 0;
         out.ell = any_ell ? 0 : -1;
         for (int li = 0; li < 52; li++) {

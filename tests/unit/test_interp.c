@@ -1001,6 +1001,54 @@ TEST(interp_einsum_sdpa_by_hand)
     b_free(&B);
 }
 
+/* iOS15 einsum broadcasts a size-1 batch label (B, H) against the other operand's; a contracted
+ * label of size 1 against 3 stays an error. Expected values by a direct loop over the labels. */
+static mk_op *einsum_op(bld *B, mk_value *x, mk_value *y, const char *eq)
+{
+    mk_op *e = mk_ir_op_new(B->p, MK_OP_EINSUM, NULL);
+    mk_ir_op_add_input(B->p, e, "values", x);
+    mk_ir_op_add_input(B->p, e, "values", y);
+    mk_ir_op_add_input(B->p, e, "equation", cs(B, eq));
+    mk_type ft = mk_type_scalar(MK_DT_FP32);
+    mk_ir_op_add_output(B->p, e, NULL, &ft);
+    mk_ir_block_append(B->b, e);
+    return e;
+}
+
+TEST(interp_einsum_broadcasts_size1_batch_labels)
+{
+    bld B;
+    b_init(&B);
+    float x[2 * 2 * 1 * 3], y[1 * 3 * 4 * 2];
+    for (int i = 0; i < 12; i++) x[i] = (float)(i % 5) - 2.0f;
+    for (int i = 0; i < 24; i++) y[i] = (float)((i * 7) % 11) * 0.5f - 2.0f;
+    int64_t xd[4] = {2, 2, 1, 3}, yd[4] = {1, 3, 4, 2}; /* x: n c h w, y: n w h u */
+    mk_value *xv = b_input(&B, "x", MK_DT_FP32, 4, xd, x);
+    mk_op *e = einsum_op(&B, xv, cf(&B, 4, yd, y), "nchw,nwhu->nchu");
+    REQUIRE(mk_ir_infer_op(e, &B.e) == MK_OK);
+    const mk_type *t = &e->outputs[0]->type;
+    REQUIRE(t->rank == 4);
+    CHECK(t->dims[0] == 2 && t->dims[1] == 2 && t->dims[2] == 4 && t->dims[3] == 2);
+    mk_tensor_list out;
+    REQUIRE(b_run(&B, &out, 0, 1, e->outputs[0]) == MK_OK);
+    const float *o = out.items[0].data;
+    for (int n = 0; n < 2; n++)
+        for (int c = 0; c < 2; c++)
+            for (int h = 0; h < 4; h++)
+                for (int u = 0; u < 2; u++) {
+                    double acc = 0;
+                    for (int w = 0; w < 3; w++)
+                        acc += (double)x[(n * 2 + c) * 3 + w] * y[(w * 4 + h) * 2 + u];
+                    CHECK_NEAR(o[((n * 2 + c) * 4 + h) * 2 + u], acc, 1e-5);
+                }
+    mk_tensor_list_free(&out);
+    int64_t zd[4] = {1, 1, 4, 2};
+    mk_op *bad = einsum_op(&B, xv, cf(&B, 4, zd, y), "nchw,nwhu->nchu");
+    mk_err e2 = {0};
+    CHECK(mk_ir_infer_op(bad, &e2) != MK_OK && strstr(e2.msg, "subscript 'w'"));
+    b_free(&B);
+}
+
 TEST(interp_depth_to_space_band_part_range_fill)
 {
     bld B;
