@@ -398,6 +398,9 @@ static void pacc(mk_cw *c, size_t i, float v, float r)
  * wav2vec2, the whisper encoder and squeezenet (where the scales would only cost bytes). */
 #define CHS_GAIN 0.9
 #define CHS_BINS 256
+/* and only where some group's channels differ in RMS by more than CHS_SPREAD (the trial costs
+ * two k-means; on equal channels it never chose the scales) */
+#define CHS_SPREAD 1.5
 
 /* MILKIT_CMP_NO_CHSCALE=1 in the environment: no channel scales (to compare, as tests do) */
 static int chscale_on(void)
@@ -417,25 +420,40 @@ static int chscale_prep(mk_cw *c, const mk_compress_options *o, size_t groups)
     if (c->ios < 18 || o->granularity != 2 || groups >= ch || !chscale_on()) return 1;
     for (int a = c->out_ax + 1; a < t->rank; a++) inner *= (size_t)t->dims[a];
     c->sc_inner = inner;
-    double *mx = mk_malloc(c->p->alloc, ch * sizeof(double));
+    double *mx = mk_malloc(c->p->alloc, 2 * ch * sizeof(double)); /* max |w|, sum w^2 */
     c->scb = mk_arena_alloc(c->p->arena, ch * es);
     c->scf = mk_arena_alloc(c->p->arena, ch * sizeof(float));
     if (!mx || !c->scb || !c->scf) {
-        if (mx) mk_free(c->p->alloc, mx, ch * sizeof(double));
+        if (mx) mk_free(c->p->alloc, mx, 2 * ch * sizeof(double));
         return 0;
     }
-    for (size_t r = 0; r < ch; r++) mx[r] = 0;
+    for (size_t r = 0; r < 2 * ch; r++) mx[r] = 0;
     for (size_t i = 0; i < c->n; i++) {
         float v = wval0(c, i);
         size_t r = i / inner % ch;
         if (isfinite(v) && fabs(v) > mx[r]) mx[r] = fabs(v);
+        if (isfinite(v)) mx[ch + r] += (double)v * v;
+    }
+    /* channels whose mean squares agree within CHS_SPREAD^2 in every group: no trial, none */
+    size_t gch = ch / groups;
+    int spread = 0;
+    for (size_t g = 0; g < groups && !spread; g++) {
+        double lo = INFINITY, hi = 0;
+        for (size_t r = g * gch; r < (g + 1) * gch; r++)
+            lo = fmin(lo, mx[ch + r]), hi = fmax(hi, mx[ch + r]);
+        spread = hi > CHS_SPREAD * CHS_SPREAD * lo;
+    }
+    if (!spread) {
+        mk_free(c->p->alloc, mx, 2 * ch * sizeof(double));
+        c->scb = NULL, c->scf = NULL;
+        return 1;
     }
     for (size_t r = 0; r < ch; r++) {
         float s = mk_cmp_store(c, c->scb, r, mx[r] > 0 ? mx[r] : 1);
         if (!(s > 0) || !isfinite(s)) s = mk_cmp_store(c, c->scb, r, 1);
         c->scf[r] = s;
     }
-    mk_free(c->p->alloc, mx, ch * sizeof(double));
+    mk_free(c->p->alloc, mx, 2 * ch * sizeof(double));
     return 1;
 }
 
