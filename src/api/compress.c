@@ -135,7 +135,7 @@ static void mode_name(const mk_compress_options *o, const mk_cw *c, char *buf, s
     if (o->mode == MK_CMP_LINEAR)
         snprintf(buf, n, "int%d %s%s", o->bits, gb, o->zero_point ? " +offset" : "");
     else if (o->mode == MK_CMP_PALETTE)
-        snprintf(buf, n, "lut%d %s %s", o->bits, km, gb);
+        snprintf(buf, n, "lut%d %s %s%s", o->bits, km, gb, c->scf ? " +channel scale" : "");
     else if (o->bits)
         snprintf(buf, n, "sparse %.0f%% + lut%d %s %s", o->sparsity * 100, o->bits, km, gb);
     else

@@ -39,6 +39,14 @@ typedef struct mk_cw {
     int64_t pd[MK_MAX_RANK];
     unsigned char *lutb, *ib;
     size_t ib_bytes;
+    /* a LUT per group of several channels, iOS18: a scale per output channel (its largest
+     * |w|, stored in the weight's dtype in scb, as stored in scf) divides the channel before
+     * the k-means, and constexpr_blockwise_shift_scale multiplies the LUT's output by it; NULL
+     * when none. wn: the weight divided by them, during compute. */
+    unsigned char *scb;
+    float *scf;
+    const float *wn;
+    size_t sc_inner; /* elements per output channel index: element i is channel i / sc_inner % ch */
 } mk_cw;
 
 /* Element i (value x) decompresses to r. */
