@@ -43,8 +43,10 @@ static const char usage[] =
     "                    k-means of --palettize by each input channel's activation "
     "power\n" CLI_MODEL_HELP
     "  --strict          a block/group that does not divide a weight's axis is an error\n"
-    "A weight whose axis the block/group does not divide uses the nearest divisor within half\n"
-    "to twice the size, else per channel (blocks) or per tensor (groups), named in the report;\n"
+    "A weight whose axis the block/group does not divide uses the largest divisor down to a\n"
+    "quarter of the size, else the smallest up to twice it, else per channel (blocks) or per\n"
+    "tensor (groups), named in the report. A LUT shared by output channels whose ranges differ\n"
+    "gets a scale per channel where that cuts the error (\"+channel scale\" in the report);\n"
     "weights left uncompressed are listed with the reason. Exit 0 ok, 2 error (nothing written).\n";
 
 static int num(const char *s, double lo, double hi, double *out)
