@@ -193,9 +193,12 @@ static inline __attribute__((always_inline)) WN_TGT void wn_tr16(__m512 a[16])
     }
 }
 
-/* m[q * mq + t], q < WN_CV, t < 8: the sum over ci of u[ci * WN_CV + q] * v[ci * ts + t] */
-static inline __attribute__((always_inline)) WN_TGT void
-wn_cv8(const float *u, const float *v, int64_t ts, int64_t cin, float *m, int64_t mq, const int pf)
+/* m[q * mq + t], q < WN_CV, t < T (T = 7 or 8; with 7, m[q * mq + 7] is overwritten too): the
+ * sum over ci of u[ci * WN_CV + q] * v[ci * ts + t] */
+static inline __attribute__((always_inline)) WN_TGT void wn_cv8(const float *u, const float *v,
+                                                                int64_t ts, int64_t cin, float *m,
+                                                                int64_t mq, const int pf,
+                                                                const int T)
 {
     __m512 acc[16]; /* channels 0-15 of tiles 0-7, then channels 16-31 */
     WN_UNROLL16 for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
@@ -207,7 +210,7 @@ wn_cv8(const float *u, const float *v, int64_t ts, int64_t cin, float *m, int64_
             _mm_prefetch((const char *)(u + (ci + 64) * WN_CV), _MM_HINT_T0);
             _mm_prefetch((const char *)(u + (ci + 64) * WN_CV + 16), _MM_HINT_T0);
         }
-        WN_UNROLL for (int t = 0; t < 8; t++)
+        WN_UNROLL for (int t = 0; t < T; t++)
         {
             __m512 x = _mm512_set1_ps(vp[t]);
             acc[t] = _mm512_fmadd_ps(x, w0, acc[t]);
@@ -251,13 +254,18 @@ wn_cvr(const float *u, const float *v, int64_t ts, int64_t cin, float *m, int64_
 }
 
 /* The products of the WN_CV channels of u ([ci][WN_CV]) for the nt tiles of v, m[q * mq + t]
- * (mq >= nt) */
+ * (mq > nt) */
 static WN_TGT void wn_gemm_cv(const float *u, const float *v, int64_t ts, int64_t cin, int64_t nt,
                               float *m, int64_t mq)
 {
     int64_t t = 0;
-    if (nt >= 8) wn_cv8(u, v, ts, cin, m, mq, 1);
-    for (t = 8; nt - t >= 8; t += 8) wn_cv8(u, v + t, ts, cin, m + t, mq, 0);
+    if (nt % 8 && nt % 7 == 0) { /* 7 x 7 tiles of a 13x13 or 14x14 plane: blocks of 7 */
+        wn_cv8(u, v, ts, cin, m, mq, 1, 7);
+        for (t = 7; t < nt; t += 7) wn_cv8(u, v + t, ts, cin, m + t, mq, 0, 7);
+        return;
+    }
+    if (nt >= 8) wn_cv8(u, v, ts, cin, m, mq, 1, 8);
+    for (t = 8; nt - t >= 8; t += 8) wn_cv8(u, v + t, ts, cin, m + t, mq, 0, 8);
     if (nt < 8) t = 0;
     switch (nt - t) {
     case 1: wn_cvr(u, v + t, ts, cin, m + t, mq, 1); break;
@@ -359,6 +367,51 @@ static inline WN_TGT void wn_out_row(const float *m, int64_t ms, int64_t tw, flo
     }
 }
 
+/* wn_out_row for two tile rows of tw <= 8 tiles at once (lanes 0..tw-1 and tw..2tw-1 of m),
+ * into output rows o[0..3] (NULL past the last output row; o[0] is not), ow <= 2 tw columns. */
+static inline WN_TGT void wn_out_row2(const float *m, int64_t ms, int64_t tw, float *const o[4],
+                                      int64_t ow, const float *b, int relu)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    /* lane j of the second tile row's output: tile tw + j / 2, even (y0) or odd (y1) column */
+    __m512i hi = _mm512_add_epi32(
+        _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                          1),
+        _mm512_set1_epi32((int)tw));
+    hi = _mm512_or_si512(hi,
+                         _mm512_setr_epi32(0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16));
+    __mmask16 mk = wn_mask(2 * tw), ko = wn_mask(ow);
+    __m512 p[4][2];
+    WN_UNROLL for (int i = 0; i < 4; i++)
+    { /* A^T along each row of m */
+        const float *mi = m + i * 4 * ms;
+        __m512 m0 = _mm512_maskz_loadu_ps(mk, mi), m1 = _mm512_maskz_loadu_ps(mk, mi + ms);
+        __m512 m2 = _mm512_maskz_loadu_ps(mk, mi + 2 * ms);
+        __m512 m3 = _mm512_maskz_loadu_ps(mk, mi + 3 * ms);
+        p[i][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        p[i][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    WN_UNROLL for (int r = 0; r < 2; r++)
+    {
+        __m512 y0 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][0], p[2][0]), p[3][0])
+                      : _mm512_add_ps(_mm512_add_ps(p[0][0], p[1][0]), p[2][0]);
+        __m512 y1 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][1], p[2][1]), p[3][1])
+                      : _mm512_add_ps(_mm512_add_ps(p[0][1], p[1][1]), p[2][1]);
+        if (b) {
+            y0 = _mm512_add_ps(y0, _mm512_set1_ps(*b));
+            y1 = _mm512_add_ps(y1, _mm512_set1_ps(*b));
+        }
+        if (relu) {
+            y0 = _mm512_castsi512_ps(_mm512_andnot_si512(
+                _mm512_srai_epi32(_mm512_castps_si512(y0), 31), _mm512_castps_si512(y0)));
+            y1 = _mm512_castsi512_ps(_mm512_andnot_si512(
+                _mm512_srai_epi32(_mm512_castps_si512(y1), 31), _mm512_castps_si512(y1)));
+        }
+        if (o[r]) _mm512_mask_storeu_ps(o[r], ko, _mm512_permutex2var_ps(y0, lo, y1));
+        if (o[2 + r]) _mm512_mask_storeu_ps(o[2 + r], ko, _mm512_permutex2var_ps(y0, hi, y1));
+    }
+}
+
 /* The output transform of chunk tiles [t0, t1) (chunk-local, tile row ty0 first) for the nq
  * channels of block b from their products m (plane xi at m + xi * J->ms, channel q at
  * + q * J->mq, tile t at + t - t0); oc: the block's first output channel plane. */
@@ -366,8 +419,20 @@ static WN_TGT void wn_outs(const wn_job *J, const float *m, int64_t t0, int64_t 
                            int64_t b, int64_t nq, float *oc)
 {
     const mk_cdirect *c = J->c;
-    int64_t on = J->OH * J->OW;
-    for (int64_t ty = t0 / J->tw; ty * J->tw < t1; ty++) { /* tile rows (chunk-local) */
+    int64_t on = J->OH * J->OW, ty = t0 / J->tw;
+    if (J->cv && J->tw <= 8) /* whole tile rows (t0 = 0), two per vector */
+        for (; (ty + 2) * J->tw <= t1; ty += 2) {
+            int64_t oy = 2 * (ty0 + ty);
+            for (int64_t q = 0; q < nq; q++) {
+                float *o = oc + q * on + oy * J->OW;
+                float *const r[4] = {o, oy + 1 < J->OH ? o + J->OW : NULL,
+                                     oy + 2 < J->OH ? o + 2 * J->OW : NULL,
+                                     oy + 3 < J->OH ? o + 3 * J->OW : NULL};
+                wn_out_row2(m + q * J->mq + ty * J->tw, J->ms, J->tw, r, J->OW,
+                            c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
+            }
+        }
+    for (; ty * J->tw < t1; ty++) { /* tile rows (chunk-local) */
         int64_t a = ty * J->tw > t0 ? ty * J->tw : t0;
         int64_t e = (ty + 1) * J->tw < t1 ? (ty + 1) * J->tw : t1, tx = a - ty * J->tw;
         int64_t oy = 2 * (ty0 + ty);
@@ -473,8 +538,8 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
            cv_t * mk_par_chunks(c->cog, WN_CV) * WN_CV <
                up16(nt) * mk_par_chunks(c->cog, WN_CB) * WN_CB;
     J.cb = J.cv ? WN_CV : WN_CB;
-    J.mq = J.cv ? 64 : WN_TB;
-    J.ms = J.cv ? WN_CV * 64 + 16 : WN_MS;
+    J.mq = J.cv ? 72 : WN_TB;
+    J.ms = J.cv ? WN_CV * 72 + 16 : WN_MS;
     J.ncb = mk_par_chunks(c->cog, J.cb);
     int64_t want_chunks = mk_par_threads(k) > 1 ? 4 : 1;
     J.ncg = c->N * J.nrb >= want_chunks ? 1 : (want_chunks + c->N * J.nrb - 1) / (c->N * J.nrb);

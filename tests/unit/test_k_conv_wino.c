@@ -210,20 +210,21 @@ TEST(interp_conv_winograd_vs_double)
 }
 
 /* Planes of at most 64 tiles take the channel-vector variant (channels in the lanes, blocks of
- * 8 tiles, a tail of 1-7 tiles alone): every tail length, channel tails, paddings, two
- * images, weights as an input, activations. */
+ * 8 tiles and a tail of 1-7 tiles alone, or blocks of 7 for 7k tiles; output transform of two
+ * tile rows at once up to 8 tiles a row): every tail length, blocks of 7, odd and even tile
+ * and output rows, channel tails, paddings, two images, weights as an input, activations. */
 TEST(interp_conv_winograd_small_planes)
 {
     static const wcase cases[] = {
         /* N cin cout H W | pad t b l r | bias act w_in */
-        {1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, /* SqueezeNet fire: 49 tiles, tail 1 */
+        {1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, /* SqueezeNet fire: 49 tiles (7 x 7) */
         {1, 64, 256, 13, 13, {1, 1, 1, 1}, 1, 1, 1}, /* weight an input */
         {1, 17, 70, 2, 33, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 33: 17 tiles, channel tails */
         {2, 20, 64, 8, 10, {1, 1, 1, 1}, 0, 2, 0},   /* 8 x 10: 20 tiles (tail 4), 2 images */
         {1, 16, 64, 6, 26, {1, 1, 1, 1}, 1, 3, 0},   /* 6 x 26: 39 tiles (tail 7) */
         {1, 24, 96, 10, 16, {1, 1, 1, 1}, 1, 1, 0},  /* 10 x 16: 40 tiles (tail 0) */
         {1, 16, 32, 12, 14, {0, 0, 0, 0}, 1, 0, 0},  /* no padding: 10 x 12, 30 tiles (tail 6) */
-        {1, 32, 64, 11, 12, {2, 0, 1, 2}, 1, 1, 0},  /* asymmetric: 11 x 13, 42 tiles (tail 2) */
+        {1, 32, 64, 11, 12, {2, 0, 1, 2}, 1, 1, 0},  /* asymmetric: 11 x 13, 42 tiles (6 x 7) */
         {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},    /* 9 x 9: 25 tiles (tail 1) */
         {1, 16, 64, 5, 19, {1, 1, 1, 1}, 1, 1, 0},   /* 5 x 19: 30 tiles (tail 6) */
         {1, 16, 32, 7, 13, {1, 1, 0, 0}, 0, 0, 0},   /* 7 x 11: 24 tiles (tail 0), no bias */
@@ -232,7 +233,7 @@ TEST(interp_conv_winograd_small_planes)
         {1, 16, 64, 6, 17, {1, 1, 1, 1}, 1, 0, 0},   /* 6 x 17: 27 tiles (tail 3) */
         {1, 16, 64, 4, 25, {1, 1, 1, 1}, 1, 0, 0},   /* 4 x 25: 26 tiles (tail 2) */
         {1, 16, 64, 10, 7, {1, 1, 1, 1}, 1, 0, 0},   /* 10 x 7: 20 tiles (tail 4) */
-        {1, 16, 64, 2, 41, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 41: 21 tiles (tail 5) */
+        {1, 16, 64, 2, 26, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 26: 13 tiles (tail 5) */
     };
     if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], 100 + k, 1);
