@@ -37,7 +37,7 @@ void mk_conv_wino_cv_enable(int on)
 
 long mk_conv_wino_cv_runs(void)
 {
-    return wn_cv_runs;
+    return __atomic_load_n(&wn_cv_runs, __ATOMIC_RELAXED);
 }
 
 void mk_conv_wino_enable(int on)
@@ -573,7 +573,7 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     J.u = u;
     mk_status st = mk_par_scratch_reserve(k, tb);
     if (st) return st;
-    if (J.cv) wn_cv_runs++;
+    if (J.cv) __atomic_fetch_add(&wn_cv_runs, 1, __ATOMIC_RELAXED);
     mk_par_for(k, c->N * J.nrb * J.ncg, wn_chunk, &J);
     return MK_OK;
 }
