@@ -7,7 +7,9 @@
  * Chunks are (image, block of tile rows, group of output channel blocks: only with threads);
  * every output element sums its input channels in one fixed order in its own SIMD lane, so the
  * bits do not depend on the chunking or the thread count. The output transform writes whole
- * output rows, then bias and the op's fused activations run on them (mk_epi_apply). */
+ * output rows, then bias and the op's fused activations run on them (mk_epi_apply). Small
+ * planes (one chunk of at most 64 tiles per image) vectorise the GEMMs over output channels
+ * instead of tiles where that computes fewer products (wn_gemm_cv): the same sums, same bits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,12 +20,25 @@
 #define WN_X86 1
 #endif
 
-#define WN_CB 8 /* output channels per register block */
+#define WN_CB 8  /* output channels per register block */
+#define WN_CV 32 /* output channels per block of the channel-vector variant (2 vectors) */
 #define WN_VL 16
 #define WN_TB 48                   /* tiles per GEMM block */
 #define WN_MS (WN_CB * WN_TB + 16) /* floats per plane of a block's products */
 
 static int wn_on = -1; /* -1: MILKIT_CONV_WINO not read yet */
+static int wn_cv_on = 1;
+static long wn_cv_runs;
+
+void mk_conv_wino_cv_enable(int on)
+{
+    wn_cv_on = on ? 1 : 0;
+}
+
+long mk_conv_wino_cv_runs(void)
+{
+    return __atomic_load_n(&wn_cv_runs, __ATOMIC_RELAXED);
+}
 
 void mk_conv_wino_enable(int on)
 {
@@ -33,7 +48,10 @@ void mk_conv_wino_enable(int on)
 typedef struct wn_job {
     const mk_kctx *k;
     const mk_cdirect *c;
-    const float *u;        /* transformed weights: [16][ncb][cin][WN_CB], spare lanes 0 */
+    const float *u;        /* transformed weights: [16][ncb][cin][cb], spare lanes 0 */
+    int cv;                /* the channel-vector variant (one chunk of at most 64 tiles) */
+    int64_t cb;            /* output channels per block: WN_CB, or WN_CV with cv */
+    int64_t mq, ms;        /* float strides of a channel and of a plane xi of the products */
     int64_t H, W, OH, OW;  /* input and output plane */
     int64_t pt, pl;        /* top and left padding */
     int64_t th, tw;        /* tile rows, tiles per row */
@@ -51,15 +69,22 @@ static int64_t up16(int64_t n)
     return (n + WN_VL - 1) / WN_VL * WN_VL;
 }
 
-/* U = G g G^T for every (output, input) channel pair, packed [xi][cb][ci][WN_CB]. */
+/* Where the transformed weights of plane xi and channel block b start: [xi][b][ci][cb], or
+ * [b][xi][ci][cb] with cv (a block's 16 planes read in turn: one stream to prefetch). */
+static int64_t wn_uoff(const wn_job *J, int64_t xi, int64_t b)
+{
+    return (J->cv ? b * 16 + xi : xi * J->ncb + b) * J->c->cig * J->cb;
+}
+
+/* U = G g G^T for every (output, input) channel pair, packed as wn_uoff says. */
 static void wn_weights(const wn_job *J, float *u)
 {
     const mk_cdirect *c = J->c;
     int64_t cin = c->cig, cout = c->cog;
     for (int64_t b = 0; b < J->ncb; b++)
         for (int64_t ci = 0; ci < cin; ci++)
-            for (int q = 0; q < WN_CB; q++) {
-                int64_t co = b * WN_CB + q;
+            for (int q = 0; q < J->cb; q++) {
+                int64_t co = b * J->cb + q;
                 double h[4][3], r[16];
                 if (co < cout) {
                     const float *g = c->w + (co * cin + ci) * 9;
@@ -80,13 +105,14 @@ static void wn_weights(const wn_job *J, float *u)
                     memset(r, 0, sizeof r);
                 }
                 for (int xi = 0; xi < 16; xi++)
-                    u[((xi * J->ncb + b) * cin + ci) * WN_CB + q] = (float)r[xi];
+                    u[wn_uoff(J, xi, b) + ci * J->cb + q] = (float)r[xi];
             }
 }
 
 #ifdef WN_X86
 #define WN_TGT __attribute__((target("avx512f")))
 #define WN_UNROLL _Pragma("GCC unroll 8")
+#define WN_UNROLL16 _Pragma("GCC unroll 16")
 
 static WN_TGT __mmask16 wn_mask(int64_t n)
 {
@@ -129,6 +155,128 @@ static WN_TGT void wn_gemm(const float *u, const float *v, int64_t ts, int64_t c
     for (; nt - t >= 48 && nt - t != 64; t += 48) wn_gemm_blk(u, v + t, ts, cin, m + t, mq, 3);
     for (; nt - t >= 32; t += 32) wn_gemm_blk(u, v + t, ts, cin, m + t, mq, 2);
     if (nt - t == 16) wn_gemm_blk(u, v + t, ts, cin, m + t, mq, 1);
+}
+
+/* The channel-vector variant, for chunks of few tiles (a 13x13 output plane has 49 tiles: 64
+ * lanes above): output channels in the lanes, 8 tiles per register block, so only the last
+ * 1-7 tiles of a chunk are computed alone (measured with bench/conv_wino --base tiles, -j 1:
+ * 0.82-0.87 of the tile layout's time on 13x13 planes). Every product is the same fma chain over
+ * ci in order from 0 as in wn_gemm_blk (the multiply is exact, hence commutative): same bits. */
+
+/* a[i] lane j -> a[j] lane i */
+static inline __attribute__((always_inline)) WN_TGT void wn_tr16(__m512 a[16])
+{
+    __m512 t[16], u[16];
+    WN_UNROLL16 for (int i = 0; i < 16; i += 2)
+    {
+        t[i] = _mm512_unpacklo_ps(a[i], a[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(a[i], a[i + 1]);
+    }
+    WN_UNROLL for (int g = 0; g < 4; g++)
+    { /* u[4g + k], 128-bit lane L: rows 4g..4g+3 of column 4L+k */
+        __m512 p = t[4 * g], q = t[4 * g + 1], r = t[4 * g + 2], s = t[4 * g + 3];
+        u[4 * g + 0] = _mm512_shuffle_ps(p, r, 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(p, r, 0xee);
+        u[4 * g + 2] = _mm512_shuffle_ps(q, s, 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(q, s, 0xee);
+    }
+    WN_UNROLL for (int k = 0; k < 4; k++)
+    {
+        __m512 e0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
+        __m512 e1 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
+        __m512 o0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xdd);
+        __m512 o1 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xdd);
+        a[k] = _mm512_shuffle_f32x4(e0, e1, 0x88);
+        a[8 + k] = _mm512_shuffle_f32x4(e0, e1, 0xdd);
+        a[4 + k] = _mm512_shuffle_f32x4(o0, o1, 0x88);
+        a[12 + k] = _mm512_shuffle_f32x4(o0, o1, 0xdd);
+    }
+}
+
+/* m[q * mq + t], q < WN_CV, t < T (T = 7 or 8; with 7, m[q * mq + 7] is overwritten too): the
+ * sum over ci of u[ci * WN_CV + q] * v[ci * ts + t] */
+static inline __attribute__((always_inline)) WN_TGT void wn_cv8(const float *u, const float *v,
+                                                                int64_t ts, int64_t cin, float *m,
+                                                                int64_t mq, const int pf,
+                                                                const int T)
+{
+    __m512 acc[16]; /* channels 0-15 of tiles 0-7, then channels 16-31 */
+    WN_UNROLL16 for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t ci = 0; ci < cin; ci++) {
+        const float *vp = v + ci * ts;
+        __m512 w0 = _mm512_loadu_ps(u + ci * WN_CV), w1 = _mm512_loadu_ps(u + ci * WN_CV + 16);
+        if (ci + 4 < cin) _mm_prefetch((const char *)(vp + 4 * ts), _MM_HINT_T0);
+        if (pf) { /* the weights from L2 or beyond, 8 KiB ahead (past a plane: the next one's) */
+            _mm_prefetch((const char *)(u + (ci + 64) * WN_CV), _MM_HINT_T0);
+            _mm_prefetch((const char *)(u + (ci + 64) * WN_CV + 16), _MM_HINT_T0);
+        }
+        WN_UNROLL for (int t = 0; t < T; t++)
+        {
+            __m512 x = _mm512_set1_ps(vp[t]);
+            acc[t] = _mm512_fmadd_ps(x, w0, acc[t]);
+            acc[8 + t] = _mm512_fmadd_ps(x, w1, acc[8 + t]);
+        }
+    }
+    wn_tr16(acc); /* acc[q]: channel q of tiles 0-7, then channel 16 + q */
+    WN_UNROLL16 for (int q = 0; q < 16; q++)
+    {
+        _mm256_storeu_ps(m + q * mq, _mm512_castps512_ps256(acc[q]));
+        _mm256_storeu_ps(m + (16 + q) * mq,
+                         _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[q]), 1)));
+    }
+}
+
+/* The same for the WN_CV channels and T < 8 tiles */
+static inline __attribute__((always_inline)) WN_TGT void
+wn_cvr(const float *u, const float *v, int64_t ts, int64_t cin, float *m, int64_t mq, const int T)
+{
+    __m512 acc[2][7];
+    float tmp[2][7][16];
+    WN_UNROLL16 for (int t = 0; t < T; t++) acc[0][t] = acc[1][t] = _mm512_setzero_ps();
+    for (int64_t ci = 0; ci < cin; ci++) {
+        const float *vp = v + ci * ts;
+        __m512 w0 = _mm512_loadu_ps(u + ci * WN_CV), w1 = _mm512_loadu_ps(u + ci * WN_CV + 16);
+        WN_UNROLL16 for (int t = 0; t < T; t++)
+        {
+            __m512 x = _mm512_set1_ps(vp[t]);
+            acc[0][t] = _mm512_fmadd_ps(x, w0, acc[0][t]);
+            acc[1][t] = _mm512_fmadd_ps(x, w1, acc[1][t]);
+        }
+    }
+    WN_UNROLL16 for (int t = 0; t < T; t++)
+    {
+        _mm512_storeu_ps(tmp[0][t], acc[0][t]);
+        _mm512_storeu_ps(tmp[1][t], acc[1][t]);
+    }
+    for (int j = 0; j < 2; j++)
+        for (int q = 0; q < 16; q++)
+            for (int t = 0; t < T; t++) m[(16 * j + q) * mq + t] = tmp[j][t][q];
+}
+
+/* The products of the WN_CV channels of u ([ci][WN_CV]) for the nt tiles of v, m[q * mq + t]
+ * (mq > nt) */
+static WN_TGT void wn_gemm_cv(const float *u, const float *v, int64_t ts, int64_t cin, int64_t nt,
+                              float *m, int64_t mq)
+{
+    int64_t t = 0;
+    if (nt % 8 && nt % 7 == 0) { /* 7 x 7 tiles of a 13x13 or 14x14 plane: blocks of 7 */
+        wn_cv8(u, v, ts, cin, m, mq, 1, 7);
+        for (t = 7; t < nt; t += 7) wn_cv8(u, v + t, ts, cin, m + t, mq, 0, 7);
+        return;
+    }
+    if (nt >= 8) wn_cv8(u, v, ts, cin, m, mq, 1, 8);
+    for (t = 8; nt - t >= 8; t += 8) wn_cv8(u, v + t, ts, cin, m + t, mq, 0, 8);
+    if (nt < 8) t = 0;
+    switch (nt - t) {
+    case 1: wn_cvr(u, v + t, ts, cin, m + t, mq, 1); break;
+    case 2: wn_cvr(u, v + t, ts, cin, m + t, mq, 2); break;
+    case 3: wn_cvr(u, v + t, ts, cin, m + t, mq, 3); break;
+    case 4: wn_cvr(u, v + t, ts, cin, m + t, mq, 4); break;
+    case 5: wn_cvr(u, v + t, ts, cin, m + t, mq, 5); break;
+    case 6: wn_cvr(u, v + t, ts, cin, m + t, mq, 6); break;
+    case 7: wn_cvr(u, v + t, ts, cin, m + t, mq, 7); break;
+    default: break;
+    }
 }
 
 /* Padded input row d[0, rw): x[q - pl] where 0 <= q - pl < W, else 0 (all 0 for x NULL). */
@@ -219,22 +367,79 @@ static inline WN_TGT void wn_out_row(const float *m, int64_t ms, int64_t tw, flo
     }
 }
 
+/* wn_out_row for two tile rows of tw <= 8 tiles at once (lanes 0..tw-1 and tw..2tw-1 of m),
+ * into output rows o[0..3] (NULL past the last output row; o[0] is not), ow <= 2 tw columns. */
+static inline WN_TGT void wn_out_row2(const float *m, int64_t ms, int64_t tw, float *const o[4],
+                                      int64_t ow, const float *b, int relu)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    /* lane j of the second tile row's output: tile tw + j / 2, even (y0) or odd (y1) column */
+    __m512i hi = _mm512_add_epi32(
+        _mm512_srli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                          1),
+        _mm512_set1_epi32((int)tw));
+    hi = _mm512_or_si512(hi,
+                         _mm512_setr_epi32(0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16));
+    __mmask16 mk = wn_mask(2 * tw), ko = wn_mask(ow);
+    __m512 p[4][2];
+    WN_UNROLL for (int i = 0; i < 4; i++)
+    { /* A^T along each row of m */
+        const float *mi = m + i * 4 * ms;
+        __m512 m0 = _mm512_maskz_loadu_ps(mk, mi), m1 = _mm512_maskz_loadu_ps(mk, mi + ms);
+        __m512 m2 = _mm512_maskz_loadu_ps(mk, mi + 2 * ms);
+        __m512 m3 = _mm512_maskz_loadu_ps(mk, mi + 3 * ms);
+        p[i][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        p[i][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    WN_UNROLL for (int r = 0; r < 2; r++)
+    {
+        __m512 y0 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][0], p[2][0]), p[3][0])
+                      : _mm512_add_ps(_mm512_add_ps(p[0][0], p[1][0]), p[2][0]);
+        __m512 y1 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][1], p[2][1]), p[3][1])
+                      : _mm512_add_ps(_mm512_add_ps(p[0][1], p[1][1]), p[2][1]);
+        if (b) {
+            y0 = _mm512_add_ps(y0, _mm512_set1_ps(*b));
+            y1 = _mm512_add_ps(y1, _mm512_set1_ps(*b));
+        }
+        if (relu) {
+            y0 = _mm512_castsi512_ps(_mm512_andnot_si512(
+                _mm512_srai_epi32(_mm512_castps_si512(y0), 31), _mm512_castps_si512(y0)));
+            y1 = _mm512_castsi512_ps(_mm512_andnot_si512(
+                _mm512_srai_epi32(_mm512_castps_si512(y1), 31), _mm512_castps_si512(y1)));
+        }
+        if (o[r]) _mm512_mask_storeu_ps(o[r], ko, _mm512_permutex2var_ps(y0, lo, y1));
+        if (o[2 + r]) _mm512_mask_storeu_ps(o[2 + r], ko, _mm512_permutex2var_ps(y0, hi, y1));
+    }
+}
+
 /* The output transform of chunk tiles [t0, t1) (chunk-local, tile row ty0 first) for the nq
- * channels of block b from their products m (plane xi at m + xi * WN_MS, channel q at
- * + q * WN_TB, tile t at + t - t0); oc: the block's first output channel plane. */
+ * channels of block b from their products m (plane xi at m + xi * J->ms, channel q at
+ * + q * J->mq, tile t at + t - t0); oc: the block's first output channel plane. */
 static WN_TGT void wn_outs(const wn_job *J, const float *m, int64_t t0, int64_t t1, int64_t ty0,
                            int64_t b, int64_t nq, float *oc)
 {
     const mk_cdirect *c = J->c;
-    int64_t on = J->OH * J->OW;
-    for (int64_t ty = t0 / J->tw; ty * J->tw < t1; ty++) { /* tile rows (chunk-local) */
+    int64_t on = J->OH * J->OW, ty = t0 / J->tw;
+    if (J->cv && J->tw <= 8) /* whole tile rows (t0 = 0), two per vector */
+        for (; (ty + 2) * J->tw <= t1; ty += 2) {
+            int64_t oy = 2 * (ty0 + ty);
+            for (int64_t q = 0; q < nq; q++) {
+                float *o = oc + q * on + oy * J->OW;
+                float *const r[4] = {o, oy + 1 < J->OH ? o + J->OW : NULL,
+                                     oy + 2 < J->OH ? o + 2 * J->OW : NULL,
+                                     oy + 3 < J->OH ? o + 3 * J->OW : NULL};
+                wn_out_row2(m + q * J->mq + ty * J->tw, J->ms, J->tw, r, J->OW,
+                            c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
+            }
+        }
+    for (; ty * J->tw < t1; ty++) { /* tile rows (chunk-local) */
         int64_t a = ty * J->tw > t0 ? ty * J->tw : t0;
         int64_t e = (ty + 1) * J->tw < t1 ? (ty + 1) * J->tw : t1, tx = a - ty * J->tw;
         int64_t oy = 2 * (ty0 + ty);
         for (int64_t q = 0; q < nq; q++) {
             float *o = oc + q * on + oy * J->OW + 2 * tx;
-            wn_out_row(m + q * WN_TB + (a - t0), WN_MS, e - a, o, oy + 1 < J->OH ? o + J->OW : NULL,
-                       J->OW - 2 * tx, c->bias ? c->bias + b * WN_CB + q : NULL, J->relu);
+            wn_out_row(m + q * J->mq + (a - t0), J->ms, e - a, o, oy + 1 < J->OH ? o + J->OW : NULL,
+                       J->OW - 2 * tx, c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
         }
     }
 }
@@ -268,18 +473,24 @@ static void wn_chunk(void *ctx, int64_t i, int tid)
     int64_t b1 = (cg + 1) * J->cbg < J->ncb ? (cg + 1) * J->cbg : J->ncb;
     int64_t oy0 = 2 * ty0, oy1 = 2 * ty1 < J->OH ? 2 * ty1 : J->OH, on = J->OH * J->OW;
     for (int64_t b = cg * J->cbg; b < b1; b++) {
-        int64_t nq = c->cog - b * WN_CB < WN_CB ? c->cog - b * WN_CB : WN_CB;
-        float *oc = c->out + (n * c->cog + b * WN_CB) * on;
+        int64_t nq = c->cog - b * J->cb < J->cb ? c->cog - b * J->cb : J->cb;
+        float *oc = c->out + (n * c->cog + b * J->cb) * on;
+        if (J->cv) { /* all the chunk's tiles at once */
+            for (int xi = 0; xi < 16; xi++)
+                wn_gemm_cv(J->u + wn_uoff(J, xi, b), v + xi * J->vs, ts, cin, nt, m + xi * J->ms,
+                           J->mq);
+            wn_outs(J, m, 0, nt, ty0, b, nq, oc);
+        }
         /* blocks of WN_TB tiles: their 16 x WN_CB products stay in L1 for the output transform */
-        for (int64_t t0 = 0; t0 < nt; t0 += WN_TB) {
+        for (int64_t t0 = 0; t0 < nt && !J->cv; t0 += WN_TB) {
             int64_t tn = ntp - t0 < WN_TB ? ntp - t0 : WN_TB, t1 = t0 + tn < nt ? t0 + tn : nt;
             for (int xi = 0; xi < 16; xi++)
-                wn_gemm(J->u + ((xi * J->ncb + b) * cin) * WN_CB, v + xi * J->vs + t0, ts, cin, tn,
-                        m + xi * WN_MS, WN_TB);
+                wn_gemm(J->u + wn_uoff(J, xi, b), v + xi * J->vs + t0, ts, cin, tn, m + xi * J->ms,
+                        J->mq);
             wn_outs(J, m, t0, t1, ty0, b, nq, oc);
         }
         for (int64_t q = 0; q < nq && J->k->epi && !J->relu; q++) /* the other activations */
-            mk_epi_apply(J->k->epi, NULL, b * WN_CB + q, oc + q * on + oy0 * J->OW,
+            mk_epi_apply(J->k->epi, NULL, b * J->cb + q, oc + q * on + oy0 * J->OW,
                          (size_t)((oy1 - oy0) * J->OW));
     }
 #else
@@ -294,6 +505,7 @@ int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
     if (wn_on < 0) {
         const char *env = getenv("MILKIT_CONV_WINO"); /* 0: to compare with the direct kernel */
         wn_on = !(env && !strcmp(env, "0"));
+        if (env && !strcmp(env, "tiles")) wn_cv_on = 0; /* without the channel-vector variant */
     }
     if (!wn_on || mk_conv_direct_level() < 2 || c->groups != 1 || mk_kfp16(k)) return 0;
     if (c->in[0] != 1 || c->k[0] != 1 || c->o[0] != 1 || c->k[1] != 3 || c->k[2] != 3) return 0;
@@ -311,7 +523,6 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     J.H = c->in[1], J.W = c->in[2], J.OH = c->o[1], J.OW = c->o[2];
     J.pt = c->pb[1], J.pl = c->pb[2];
     J.th = (J.OH + 1) / 2, J.tw = (J.OW + 1) / 2;
-    J.ncb = mk_par_chunks(c->cog, WN_CB);
     /* tile rows per chunk: the transformed input of a chunk (16 x cin x tiles floats) within
      * about 512 KiB of L2; with threads, channel groups when that leaves fewer than 4 chunks
      * (any chunking gives the same bits) */
@@ -320,6 +531,16 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     if (J.rows > J.th) J.rows = J.th;
     J.nrb = mk_par_chunks(J.th, J.rows);
     J.rows = mk_par_chunks(J.th, J.nrb); /* the row blocks as even as they go */
+    /* one chunk of at most 64 tiles per image: the channel-vector variant where it computes
+     * fewer products (counting a tail of 1-3 tiles as 4: fewer independent sums) */
+    int64_t nt = J.th * J.tw, r = nt % 8, cv_t = nt - r + (r < 4 && r ? 4 : r);
+    J.cv = wn_cv_on && J.nrb == 1 && nt <= 64 &&
+           cv_t * mk_par_chunks(c->cog, WN_CV) * WN_CV <
+               up16(nt) * mk_par_chunks(c->cog, WN_CB) * WN_CB;
+    J.cb = J.cv ? WN_CV : WN_CB;
+    J.mq = J.cv ? 72 : WN_TB;
+    J.ms = J.cv ? WN_CV * 72 + 16 : WN_MS;
+    J.ncb = mk_par_chunks(c->cog, J.cb);
     int64_t want_chunks = mk_par_threads(k) > 1 ? 4 : 1;
     J.ncg = c->N * J.nrb >= want_chunks ? 1 : (want_chunks + c->N * J.nrb - 1) / (c->N * J.nrb);
     if (J.ncg > J.ncb) J.ncg = J.ncb;
@@ -330,11 +551,11 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     J.vs = c->cig * J.ts + 16;
     J.rw = 2 * up16(J.tw) + 32; /* a multiple of 16 */
     size_t ub, vb, tb;
-    if (!mk_mul_size((size_t)(16 * J.ncb * WN_CB), (size_t)c->cig, &ub) ||
+    if (!mk_mul_size((size_t)(16 * J.ncb * J.cb), (size_t)c->cig, &ub) ||
         !mk_mul_size(ub, 4, &ub) || !mk_mul_size((size_t)16, (size_t)J.vs, &vb))
         return MK_OOM(k->e);
     J.v_n = vb;
-    J.m_n = (size_t)(16 * WN_MS);
+    J.m_n = (size_t)(16 * J.ms);
     if (!mk_add_size(vb, J.m_n + (size_t)((2 * J.rows + 2) * J.rw), &tb) ||
         !mk_mul_size(tb, 4, &tb))
         return MK_OOM(k->e);
@@ -352,6 +573,7 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     J.u = u;
     mk_status st = mk_par_scratch_reserve(k, tb);
     if (st) return st;
+    if (J.cv) __atomic_fetch_add(&wn_cv_runs, 1, __ATOMIC_RELAXED);
     mk_par_for(k, c->N * J.nrb * J.ncg, wn_chunk, &J);
     return MK_OK;
 }

@@ -14,5 +14,9 @@ int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c);
 mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c);
 /* Tests and benchmarks: 0 turns the Winograd path off (the direct kernel runs), 1 back on. */
 void mk_conv_wino_enable(int on);
+/* Tests: 0 turns the channel-vector variant for small planes off, 1 back on; how many convs
+ * ran it (a process-wide count). */
+void mk_conv_wino_cv_enable(int on);
+long mk_conv_wino_cv_runs(void);
 
 #endif

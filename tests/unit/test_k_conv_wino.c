@@ -126,6 +126,71 @@ static float *wrun(mk_test_ctx *tc, const wcase *c, const float *x, const float 
     return res;
 }
 
+/* Runs case k against the double reference (-j 1 and -j 2, both on the Winograd path and
+ * bit-identical). cv 1: both runs must take the channel-vector variant for small planes, and
+ * give the same bits as a -j 2 run with the variant off (every output is the same fma chain). */
+static void wcheck(mk_test_ctx *tc, const wcase *c, size_t k, int cv)
+{
+    int OH = c->H + c->pad[0] + c->pad[1] - 2, OW = c->W + c->pad[2] + c->pad[3] - 2;
+    size_t xn = (size_t)c->N * c->cin * c->H * c->W, wn = (size_t)c->cout * c->cin * 9;
+    size_t on = (size_t)c->N * c->cout * OH * OW;
+    unsigned s = 1000 + (unsigned)k;
+    float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->cout * 4);
+    double *ref = malloc(on * sizeof *ref), *bound = malloc(on * sizeof *bound);
+    REQUIRE(x && w && b && ref && bound);
+    for (size_t i = 0; i < xn; i++) x[i] = wrand(&s);
+    for (size_t i = 0; i < wn; i++) w[i] = wrand(&s) / sqrtf(9.0f * c->cin);
+    for (int i = 0; i < c->cout; i++) b[i] = 0.5f * wrand(&s);
+    wref(c, x, w, c->bias ? b : NULL, OH, OW, ref, bound);
+    char p1[64] = "", p2[64] = "", p3[64] = "";
+    long runs = mk_conv_wino_cv_runs();
+    float *a1 = wrun(tc, c, x, w, c->bias ? b : NULL, 1, 0, p1, sizeof p1);
+    float *a2 = wrun(tc, c, x, w, c->bias ? b : NULL, 2, 0, p2, sizeof p2);
+    float *a3 = NULL;
+    if (cv) {
+        CHECK_MSG(mk_conv_wino_cv_runs() - runs == 2, "case %zu: %ld of 2 runs channel-vector", k,
+                  mk_conv_wino_cv_runs() - runs);
+        mk_conv_wino_cv_enable(0);
+        runs = mk_conv_wino_cv_runs();
+        a3 = wrun(tc, c, x, w, c->bias ? b : NULL, 2, 0, p3, sizeof p3);
+        mk_conv_wino_cv_enable(1);
+        CHECK_MSG(mk_conv_wino_cv_runs() == runs && !strcmp(p3, WINO_PATH),
+                  "case %zu: variant off: path '%s'", k, p3);
+        CHECK_MSG(a1 && a3 && !memcmp(a1, a3, on * 4),
+                  "case %zu: the channel-vector variant differs from the tile one", k);
+    }
+    if (a1 && a2) {
+        CHECK_MSG(!strcmp(p1, WINO_PATH) && !strcmp(p2, WINO_PATH), "case %zu: paths '%s' '%s'", k,
+                  p1, p2);
+        CHECK_MSG(!memcmp(a1, a2, on * 4), "case %zu: -j 1 and -j 2 differ", k);
+        size_t bad = 0, bad2 = 0, at = 0;
+        double worst = 0, sum_err = 0, max_err = 0;
+        for (size_t i = 0; i < on; i++) {
+            double d = fabs(a1[i] - ref[i]);
+            sum_err += d;
+            max_err = fmax(max_err, d);
+            if (d > bound[i]) bad++;
+            if (d > 1e-5 + 1e-5 * fabs(ref[i])) bad2++;
+            if (d / bound[i] > worst) worst = d / bound[i], at = i;
+        }
+        CHECK_MSG(!bad, "case %zu: %zu of %zu beyond the bound (at %zu: %.9g vs %.9g, %g)", k, bad,
+                  on, at, (double)a1[at], ref[at], bound[at]);
+        /* the worst case bound is far above typical errors (about 1e-3 of it here): the
+         * outputs (of size 1) must also meet the direct kernel's test tolerance
+         * (test_interp_perf.c, 1e-5 + 1e-5 |ref|) and have a mean error of a few ulps */
+        CHECK_MSG(!bad2, "case %zu: %zu beyond 1e-5 + 1e-5 |ref| (max error %g)", k, bad2, max_err);
+        CHECK_MSG(sum_err / (double)on < 3e-7, "case %zu: mean error %g", k, sum_err / (double)on);
+    }
+    free(a1);
+    free(a2);
+    free(a3);
+    free(x);
+    free(w);
+    free(b);
+    free(ref);
+    free(bound);
+}
+
 TEST(interp_conv_winograd_vs_double)
 {
     static const wcase cases[] = {
@@ -141,54 +206,37 @@ TEST(interp_conv_winograd_vs_double)
         {1, 16, 32, 8, 97, {1, 1, 1, 1}, 1, 0, 0},  /* wide rows: tile rows > 48 tiles */
     };
     if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        const wcase *c = &cases[k];
-        int OH = c->H + c->pad[0] + c->pad[1] - 2, OW = c->W + c->pad[2] + c->pad[3] - 2;
-        size_t xn = (size_t)c->N * c->cin * c->H * c->W, wn = (size_t)c->cout * c->cin * 9;
-        size_t on = (size_t)c->N * c->cout * OH * OW;
-        unsigned s = 1000 + (unsigned)k;
-        float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->cout * 4);
-        double *ref = malloc(on * sizeof *ref), *bound = malloc(on * sizeof *bound);
-        REQUIRE(x && w && b && ref && bound);
-        for (size_t i = 0; i < xn; i++) x[i] = wrand(&s);
-        for (size_t i = 0; i < wn; i++) w[i] = wrand(&s) / sqrtf(9.0f * c->cin);
-        for (int i = 0; i < c->cout; i++) b[i] = 0.5f * wrand(&s);
-        wref(c, x, w, c->bias ? b : NULL, OH, OW, ref, bound);
-        char p1[64] = "", p2[64] = "";
-        float *a1 = wrun(tc, c, x, w, c->bias ? b : NULL, 1, 0, p1, sizeof p1);
-        float *a2 = wrun(tc, c, x, w, c->bias ? b : NULL, 2, 0, p2, sizeof p2);
-        if (a1 && a2) {
-            CHECK_MSG(!strcmp(p1, WINO_PATH) && !strcmp(p2, WINO_PATH), "case %zu: paths '%s' '%s'",
-                      k, p1, p2);
-            CHECK_MSG(!memcmp(a1, a2, on * 4), "case %zu: -j 1 and -j 2 differ", k);
-            size_t bad = 0, bad2 = 0, at = 0;
-            double worst = 0, sum_err = 0, max_err = 0;
-            for (size_t i = 0; i < on; i++) {
-                double d = fabs(a1[i] - ref[i]);
-                sum_err += d;
-                max_err = fmax(max_err, d);
-                if (d > bound[i]) bad++;
-                if (d > 1e-5 + 1e-5 * fabs(ref[i])) bad2++;
-                if (d / bound[i] > worst) worst = d / bound[i], at = i;
-            }
-            CHECK_MSG(!bad, "case %zu: %zu of %zu beyond the bound (at %zu: %.9g vs %.9g, %g)", k,
-                      bad, on, at, (double)a1[at], ref[at], bound[at]);
-            /* the worst case bound is far above typical errors (about 1e-3 of it here): the
-             * outputs (of size 1) must also meet the direct kernel's test tolerance
-             * (test_interp_perf.c, 1e-5 + 1e-5 |ref|) and have a mean error of a few ulps */
-            CHECK_MSG(!bad2, "case %zu: %zu beyond 1e-5 + 1e-5 |ref| (max error %g)", k, bad2,
-                      max_err);
-            CHECK_MSG(sum_err / (double)on < 3e-7, "case %zu: mean error %g", k,
-                      sum_err / (double)on);
-        }
-        free(a1);
-        free(a2);
-        free(x);
-        free(w);
-        free(b);
-        free(ref);
-        free(bound);
-    }
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], k, 0);
+}
+
+/* Planes of at most 64 tiles take the channel-vector variant (channels in the lanes, blocks of
+ * 8 tiles and a tail of 1-7 tiles alone, or blocks of 7 for 7k tiles; output transform of two
+ * tile rows at once up to 8 tiles a row): every tail length, blocks of 7, odd and even tile
+ * and output rows, channel tails, paddings, two images, weights as an input, activations. */
+TEST(interp_conv_winograd_small_planes)
+{
+    static const wcase cases[] = {
+        /* N cin cout H W | pad t b l r | bias act w_in */
+        {1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, /* SqueezeNet fire: 49 tiles (7 x 7) */
+        {1, 64, 256, 13, 13, {1, 1, 1, 1}, 1, 1, 1}, /* weight an input */
+        {1, 17, 70, 2, 33, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 33: 17 tiles, channel tails */
+        {2, 20, 64, 8, 10, {1, 1, 1, 1}, 0, 2, 0},   /* 8 x 10: 20 tiles (tail 4), 2 images */
+        {1, 16, 64, 6, 26, {1, 1, 1, 1}, 1, 3, 0},   /* 6 x 26: 39 tiles (tail 7) */
+        {1, 24, 96, 10, 16, {1, 1, 1, 1}, 1, 1, 0},  /* 10 x 16: 40 tiles (tail 0) */
+        {1, 16, 32, 12, 14, {0, 0, 0, 0}, 1, 0, 0},  /* no padding: 10 x 12, 30 tiles (tail 6) */
+        {1, 32, 64, 11, 12, {2, 0, 1, 2}, 1, 1, 0},  /* asymmetric: 11 x 13, 42 tiles (6 x 7) */
+        {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},    /* 9 x 9: 25 tiles (tail 1) */
+        {1, 16, 64, 5, 19, {1, 1, 1, 1}, 1, 1, 0},   /* 5 x 19: 30 tiles (tail 6) */
+        {1, 16, 32, 7, 13, {1, 1, 0, 0}, 0, 0, 0},   /* 7 x 11: 24 tiles (tail 0), no bias */
+        {1, 16, 64, 6, 9, {1, 1, 1, 1}, 1, 0, 0},    /* 6 x 9: 15 tiles (tail 7) */
+        {1, 16, 64, 4, 21, {1, 1, 1, 1}, 1, 0, 0},   /* 4 x 21: 22 tiles (tail 6) */
+        {1, 16, 64, 6, 17, {1, 1, 1, 1}, 1, 0, 0},   /* 6 x 17: 27 tiles (tail 3) */
+        {1, 16, 64, 4, 25, {1, 1, 1, 1}, 1, 0, 0},   /* 4 x 25: 26 tiles (tail 2) */
+        {1, 16, 64, 10, 7, {1, 1, 1, 1}, 1, 0, 0},   /* 10 x 7: 20 tiles (tail 4) */
+        {1, 16, 64, 2, 26, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 26: 13 tiles (tail 5) */
+    };
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], 100 + k, 1);
 }
 
 /* The path can be switched off (mk_conv_wino_enable, MILKIT_CONV_WINO=0); fp16 emulation and
