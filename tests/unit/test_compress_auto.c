@@ -13,6 +13,7 @@
 static mk_program *two_layers(void)
 {
     mk_program *p = mk_ir_program_new(NULL, 9);
+    mk_test_owned(p); /* fault runs: a program left half-built by a failed step is the test's */
     mk_function *f = p ? mk_ir_function_new(p, "main") : NULL;
     if (!f) return NULL;
     static float w1[256 * 64], w2[64 * 256];
@@ -71,14 +72,17 @@ TEST(compress_auto_meets_bound_smaller_than_uniform)
     REQUIRE(ref);
     mk_tensor_list runs[2];
     mk_err e = {MK_OK, ""};
-    REQUIRE(mk_random_inputs(ref, 1, &runs[0], &e) == MK_OK &&
-            mk_random_inputs(ref, 2, &runs[1], &e) == MK_OK);
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(mk_random_inputs(ref, (unsigned long long)k + 1, &runs[k], &e) == MK_OK);
+        mk_test_owned(runs[k].items);
+    }
     const double bound = 0.9995;
     mk_compress_options o = {.min_cos = bound, .min_elements = 1000};
     mk_program *q = NULL;
     mk_compress_report rep;
     CHECK_MSG(mk_compress_auto(ref, &o, runs, 2, &q, &rep, &e) == MK_OK, "%s", e.msg);
     REQUIRE(q);
+    mk_test_owned(q), mk_test_owned(rep.layers); /* fault runs: the test's own */
     double c = worst_cos(ref, q, runs, 2);
     CHECK_MSG(c >= bound, "auto: cosine %f below the bound", c);
     /* the reference still has its two fp32 weights and gives itself cosine 1 */
