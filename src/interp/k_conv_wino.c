@@ -321,9 +321,46 @@ static WN_TGT void wn_in_row(const float *r0, int64_t rw, int64_t tw, float *v, 
     }
 }
 
+/* The first half of Y = A^T m A for up to 16 tiles (mask mk): p[i][c] = column c of A^T along
+ * row i of the 4x4 plane grid of m (plane xi at m + xi * ms). */
+static inline WN_TGT void wn_at_rows(const float *m, int64_t ms, __mmask16 mk, __m512 p[4][2])
+{
+    WN_UNROLL for (int i = 0; i < 4; i++)
+    {
+        const float *mi = m + i * 4 * ms;
+        __m512 m0 = _mm512_maskz_loadu_ps(mk, mi), m1 = _mm512_maskz_loadu_ps(mk, mi + ms);
+        __m512 m2 = _mm512_maskz_loadu_ps(mk, mi + 2 * ms);
+        __m512 m3 = _mm512_maskz_loadu_ps(mk, mi + 3 * ms);
+        p[i][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        p[i][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+}
+
+/* The second half for output row r of the tile: its even (y0) and odd (y1) columns, plus the
+ * bias *b unless NULL, then relu (clears values with the sign bit set, as mk_relu does). */
+static inline WN_TGT void wn_at_cols(__m512 p[4][2], int r, const float *b, int relu, __m512 *y0,
+                                     __m512 *y1)
+{
+    __m512 a = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][0], p[2][0]), p[3][0])
+                 : _mm512_add_ps(_mm512_add_ps(p[0][0], p[1][0]), p[2][0]);
+    __m512 c = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][1], p[2][1]), p[3][1])
+                 : _mm512_add_ps(_mm512_add_ps(p[0][1], p[1][1]), p[2][1]);
+    if (b) {
+        a = _mm512_add_ps(a, _mm512_set1_ps(*b));
+        c = _mm512_add_ps(c, _mm512_set1_ps(*b));
+    }
+    if (relu) {
+        a = _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(_mm512_castps_si512(a), 31),
+                                                    _mm512_castps_si512(a)));
+        c = _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(_mm512_castps_si512(c), 31),
+                                                    _mm512_castps_si512(c)));
+    }
+    *y0 = a, *y1 = c;
+}
+
 /* Y = A^T m A (+ bias *b unless NULL, then relu if relu) for the tw tiles of one tile row
  * (plane xi of m at m + xi * ms), into output rows o0 and o1 (o1 NULL past the last output
- * row), columns below ow. relu clears the values with the sign bit set, as mk_relu does. */
+ * row), columns below ow. */
 static inline WN_TGT void wn_out_row(const float *m, int64_t ms, int64_t tw, float *o0, float *o1,
                                      int64_t ow, const float *b, int relu)
 {
@@ -333,34 +370,14 @@ static inline WN_TGT void wn_out_row(const float *m, int64_t ms, int64_t tw, flo
     for (int64_t t = 0; t < tw; t += 16) {
         __mmask16 mk = wn_mask(tw - t);
         __m512 p[4][2];
-        WN_UNROLL for (int i = 0; i < 4; i++)
-        { /* A^T along each row of m */
-            const float *mi = m + i * 4 * ms + t;
-            __m512 m0 = _mm512_maskz_loadu_ps(mk, mi), m1 = _mm512_maskz_loadu_ps(mk, mi + ms);
-            __m512 m2 = _mm512_maskz_loadu_ps(mk, mi + 2 * ms);
-            __m512 m3 = _mm512_maskz_loadu_ps(mk, mi + 3 * ms);
-            p[i][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-            p[i][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-        }
+        wn_at_rows(m + t, ms, mk, p);
         __mmask16 k0 = wn_mask(ow - 2 * t), k1 = wn_mask(ow - 2 * t - 16);
         WN_UNROLL for (int r = 0; r < 2; r++)
         {
             float *o = r ? o1 : o0;
             if (!o) break;
-            __m512 y0 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][0], p[2][0]), p[3][0])
-                          : _mm512_add_ps(_mm512_add_ps(p[0][0], p[1][0]), p[2][0]);
-            __m512 y1 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][1], p[2][1]), p[3][1])
-                          : _mm512_add_ps(_mm512_add_ps(p[0][1], p[1][1]), p[2][1]);
-            if (b) {
-                y0 = _mm512_add_ps(y0, _mm512_set1_ps(*b));
-                y1 = _mm512_add_ps(y1, _mm512_set1_ps(*b));
-            }
-            if (relu) {
-                y0 = _mm512_castsi512_ps(_mm512_andnot_si512(
-                    _mm512_srai_epi32(_mm512_castps_si512(y0), 31), _mm512_castps_si512(y0)));
-                y1 = _mm512_castsi512_ps(_mm512_andnot_si512(
-                    _mm512_srai_epi32(_mm512_castps_si512(y1), 31), _mm512_castps_si512(y1)));
-            }
+            __m512 y0, y1;
+            wn_at_cols(p, r, b, relu, &y0, &y1);
             _mm512_mask_storeu_ps(o + 2 * t, k0, _mm512_permutex2var_ps(y0, lo, y1));
             _mm512_mask_storeu_ps(o + 2 * t + 16, k1, _mm512_permutex2var_ps(y0, hi, y1));
         }
@@ -382,31 +399,11 @@ static inline WN_TGT void wn_out_row2(const float *m, int64_t ms, int64_t tw, fl
                          _mm512_setr_epi32(0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16, 0, 16));
     __mmask16 mk = wn_mask(2 * tw), ko = wn_mask(ow);
     __m512 p[4][2];
-    WN_UNROLL for (int i = 0; i < 4; i++)
-    { /* A^T along each row of m */
-        const float *mi = m + i * 4 * ms;
-        __m512 m0 = _mm512_maskz_loadu_ps(mk, mi), m1 = _mm512_maskz_loadu_ps(mk, mi + ms);
-        __m512 m2 = _mm512_maskz_loadu_ps(mk, mi + 2 * ms);
-        __m512 m3 = _mm512_maskz_loadu_ps(mk, mi + 3 * ms);
-        p[i][0] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-        p[i][1] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
-    }
+    wn_at_rows(m, ms, mk, p);
     WN_UNROLL for (int r = 0; r < 2; r++)
     {
-        __m512 y0 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][0], p[2][0]), p[3][0])
-                      : _mm512_add_ps(_mm512_add_ps(p[0][0], p[1][0]), p[2][0]);
-        __m512 y1 = r ? _mm512_sub_ps(_mm512_sub_ps(p[1][1], p[2][1]), p[3][1])
-                      : _mm512_add_ps(_mm512_add_ps(p[0][1], p[1][1]), p[2][1]);
-        if (b) {
-            y0 = _mm512_add_ps(y0, _mm512_set1_ps(*b));
-            y1 = _mm512_add_ps(y1, _mm512_set1_ps(*b));
-        }
-        if (relu) {
-            y0 = _mm512_castsi512_ps(_mm512_andnot_si512(
-                _mm512_srai_epi32(_mm512_castps_si512(y0), 31), _mm512_castps_si512(y0)));
-            y1 = _mm512_castsi512_ps(_mm512_andnot_si512(
-                _mm512_srai_epi32(_mm512_castps_si512(y1), 31), _mm512_castps_si512(y1)));
-        }
+        __m512 y0, y1;
+        wn_at_cols(p, r, b, relu, &y0, &y1);
         if (o[r]) _mm512_mask_storeu_ps(o[r], ko, _mm512_permutex2var_ps(y0, lo, y1));
         if (o[2 + r]) _mm512_mask_storeu_ps(o[2 + r], ko, _mm512_permutex2var_ps(y0, hi, y1));
     }
