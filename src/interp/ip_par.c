@@ -32,9 +32,9 @@ struct mk_pool {
     pthread_cond_t go, done_cv;
     int n_workers;
     atomic_int quit;
-    atomic_ulong gen;     /* the current job's generation: stored last when a job starts */
-    atomic_int parked;    /* workers asleep on go (or about to be): the caller then signals */
-    atomic_int sleeping;  /* the caller asleep on done_cv (or about to be) */
+    atomic_ulong gen;      /* the current job's generation: stored last when a job starts */
+    atomic_int parked;     /* workers asleep on go (or about to be): the caller then signals */
+    atomic_int sleeping;   /* the caller asleep on done_cv (or about to be) */
     _Atomic(mk_par_fn) fn; /* the current job */
     _Atomic(void *) ctx;
     atomic_llong n;
