@@ -691,6 +691,8 @@ TEST(interp_conv_direct_vs_reference)
         /* stride 2 without padding over even sizes: the phase planes copied without zeroing */
         {2, 2, 3, 24, 1, 1, 1, {32, 30}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
         {1, 1, 5, 16, 1, 1, 0, {66}, {5}, {2}, {1}, {0, 0}},
+        /* a SqueezeNet squeeze conv: 2 spans, 3 with -j 3 */
+        {2, 1, 64, 16, 1, 1, 1, {55, 55}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
     };
     int top = mk_conv_direct_level();
     if (top < 1) printf("      no AVX2/FMA here: only the im2col path runs\n");
@@ -743,6 +745,10 @@ TEST(interp_conv_direct_vs_reference)
                 CHECK_MSG(a3 && !memcmp(a, a3, on * 4), "case %zu: packed and staged stores differ",
                           ci_);
                 free(a3);
+                /* three threads: spans a multiple of 3 where the output has one slice */
+                float *a4 = conv_run(tc, c, x, w, b, 3, level, p3, sizeof p3, o3);
+                CHECK_MSG(a4 && !memcmp(a, a4, on * 4), "case %zu: -j 1 and -j 3 differ", ci_);
+                free(a4);
             }
             size_t bad = 0, worst = 0;
             double wd_ = 0;
