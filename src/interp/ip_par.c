@@ -1,12 +1,13 @@
 /* The session's thread pool: mk_par_for hands the chunks of one kernel to the calling thread
  * and threads-1 workers (created on first use, parked on a condition variable between
  * kernels). Kernels choose their chunks from shapes alone and each chunk writes its own part
- * of the output, so the bits are the same for any thread count; OpenBLAS itself runs one
- * thread per call. Per-thread scratch buffers serve kernels that need a tile each. A worker
- * that finished a job and the caller waiting for the last chunk spin for a short while (SPIN_NS)
- * before they sleep: the next kernel of a run usually starts within microseconds, and waking a
- * parked thread through the kernel costs tens of microseconds (more in a VM), which on a model of
- * many small ops was most of what a second thread gained. */
+ * of the output, so the bits are the same for any thread count (and whichever thread computes
+ * a chunk); OpenBLAS itself runs one thread per call. Per-thread scratch buffers serve kernels
+ * that need a tile each. A worker that finished a job and the caller waiting for the last chunk
+ * spin for a short while (SPIN_NS) before they sleep: the next kernel of a run usually starts
+ * within microseconds, and waking a parked thread through the kernel costs tens of
+ * microseconds (more in a VM), which on a model of many small ops was most of what a second
+ * thread gained. For the same reason neither side takes the mutex while the other spins. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -29,33 +30,51 @@
 struct mk_pool {
     pthread_mutex_t mu;
     pthread_cond_t go, done_cv;
-    int n_workers, quit;
-    atomic_ulong gen; /* written under mu; polled without it by spinning workers */
+    int n_workers;
+    atomic_int quit;
+    atomic_ulong gen;      /* the current job's generation: stored last when a job starts */
+    atomic_int parked;     /* workers asleep on go (or about to be): the caller then signals */
+    atomic_int sleeping;   /* the caller asleep on done_cv (or about to be) */
+    _Atomic(mk_par_fn) fn; /* the current job */
+    _Atomic(void *) ctx;
+    atomic_llong n;
+    atomic_llong done; /* chunks finished of the current job */
+    /* per thread t, its share of the chunks [t * n / T, (t + 1) * n / T) as (job generation << 32)
+     * | next chunk, one cache line each: a thread takes its own share from the front, then the
+     * others' (in turn), so that each mostly computes one contiguous part of the output (the
+     * part the next kernel's same share reads) and the two do not interleave chunk by chunk. The
+     * generation makes a thread that read a job late unable to claim a chunk of a later job. */
+    struct {
+        atomic_ullong v;
+        char pad[56];
+    } claim[MK_PAR_MAX];
     pthread_t th[MK_PAR_MAX];
     struct worker_arg {
         mk_pool *pool;
         int tid;
     } arg[MK_PAR_MAX];
-    mk_par_fn fn; /* the current job (read under mu) */
-    void *ctx;
-    int64_t n;
-    /* (job generation << 32) | next chunk: a thread that woke late cannot claim a chunk of a
-     * later job with an earlier job's function */
-    atomic_ullong claim;
-    atomic_llong done; /* chunks finished of the current job */
 };
+
+/* A share's claim word before its job is open: no chunk index is below it. */
+#define CLAIM_SHUT 0xffffffffull
 
 static void run_chunks(mk_pool *p, unsigned long gen, mk_par_fn fn, void *ctx, int64_t n, int tid)
 {
-    for (;;) {
-        unsigned long long v = atomic_load(&p->claim);
-        if ((v >> 32) != (gen & 0xffffffffu) || (int64_t)(v & 0xffffffffu) >= n) break;
-        if (!atomic_compare_exchange_weak(&p->claim, &v, v + 1)) continue;
-        fn(ctx, (int64_t)(v & 0xffffffffu), tid);
-        if (atomic_fetch_add(&p->done, 1) + 1 == n) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
+    int T = p->n_workers + 1;
+    for (int s = 0; s < T; s++) {
+        int r = (tid + s) % T;
+        int64_t end = (int64_t)((r + 1) * n / T);
+        atomic_ullong *cw = &p->claim[r].v;
+        for (;;) {
+            unsigned long long v = atomic_load(cw);
+            if ((v >> 32) != (gen & 0xffffffffu) || (int64_t)(v & 0xffffffffu) >= end) break;
+            if (!atomic_compare_exchange_weak(cw, &v, v + 1)) continue;
+            fn(ctx, (int64_t)(v & 0xffffffffu), tid);
+            if (atomic_fetch_add(&p->done, 1) + 1 == n && atomic_load(&p->sleeping)) {
+                pthread_mutex_lock(&p->mu);
+                pthread_cond_signal(&p->done_cv);
+                pthread_mutex_unlock(&p->mu);
+            }
         }
     }
 }
@@ -97,29 +116,32 @@ static int job_done(mk_pool *p, long long n)
     return atomic_load(&p->done) >= n;
 }
 
+/* A worker takes no lock on its way from one job to the next: parked and sleeping (each
+ * stored before the sleeper checks its condition, and read after the other side changed it,
+ * all sequentially consistent) tell the other side when it must signal. A spinning worker that
+ * blocked on the mutex the caller held while starting a job slept in the kernel, and came back
+ * (tens of microseconds later) to find a small kernel's chunks taken. */
 static void *worker(void *a)
 {
     mk_pool *p = ((struct worker_arg *)a)->pool;
     int tid = ((struct worker_arg *)a)->tid;
     unsigned long seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (atomic_load(&p->gen) == seen && !p->quit) {
-            pthread_mutex_unlock(&p->mu);
-            spin_until(new_job, p, (long long)seen);
+        if (!spin_until(new_job, p, (long long)seen)) {
             pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->parked, 1);
+            while (atomic_load(&p->gen) == seen) pthread_cond_wait(&p->go, &p->mu);
+            atomic_fetch_sub(&p->parked, 1);
+            pthread_mutex_unlock(&p->mu);
         }
-        while (atomic_load(&p->gen) == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) break;
+        if (atomic_load(&p->quit)) break;
         seen = atomic_load(&p->gen);
-        mk_par_fn fn = p->fn;
-        void *ctx = p->ctx;
-        int64_t n = p->n;
-        pthread_mutex_unlock(&p->mu);
+        /* a job that started since has shut the claim words first: then nothing is claimed */
+        mk_par_fn fn = atomic_load(&p->fn);
+        void *ctx = atomic_load(&p->ctx);
+        int64_t n = atomic_load(&p->n);
         run_chunks(p, seen, fn, ctx, n, tid);
-        pthread_mutex_lock(&p->mu);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -144,8 +166,14 @@ static mk_pool *pool_get(mk_interp *ip)
     pthread_cond_init(&p->go, NULL);
     pthread_cond_init(&p->done_cv, NULL);
     atomic_init(&p->gen, 0);
-    atomic_init(&p->claim, 0);
+    atomic_init(&p->quit, 0);
+    atomic_init(&p->parked, 0);
+    atomic_init(&p->sleeping, 0);
+    atomic_init(&p->fn, NULL);
+    atomic_init(&p->ctx, NULL);
+    atomic_init(&p->n, 0);
     atomic_init(&p->done, 0);
+    for (int t = 0; t < MK_PAR_MAX; t++) atomic_init(&p->claim[t].v, CLAIM_SHUT);
     for (int t = 1; t < ip->n_threads; t++) {
         p->arg[t] = (struct worker_arg){p, t};
         if (pthread_create(&p->th[p->n_workers], NULL, worker, &p->arg[t])) break;
@@ -165,7 +193,8 @@ void mk_ip_pool_free(mk_interp *ip)
     mk_pool *p = ip->tpool;
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
+    atomic_store(&p->quit, 1);
+    atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
     for (int t = 0; t < p->n_workers; t++) pthread_join(p->th[t], NULL);
@@ -183,21 +212,29 @@ void mk_par_for(mk_kctx *k, int64_t n, mk_par_fn fn, void *ctx)
         for (int64_t i = 0; i < n; i++) fn(ctx, i, 0);
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
     unsigned long gen = atomic_load(&p->gen) + 1;
+    unsigned long long g32 = (unsigned long long)(gen & 0xffffffffu) << 32;
+    int T = p->n_workers + 1;
+    /* shut first: a worker that still reads the previous job can claim nothing of this one */
+    for (int r = 0; r < T; r++) atomic_store(&p->claim[r].v, g32 | CLAIM_SHUT);
+    atomic_store(&p->fn, fn);
+    atomic_store(&p->ctx, ctx);
+    atomic_store(&p->n, n);
     atomic_store(&p->done, 0);
-    atomic_store(&p->claim, (unsigned long long)(gen & 0xffffffffu) << 32);
-    atomic_store(&p->gen, gen); /* after the job: a spinning worker reads it under mu */
-    pthread_cond_broadcast(&p->go);
-    pthread_mutex_unlock(&p->mu);
+    for (int r = 0; r < T; r++) atomic_store(&p->claim[r].v, g32 | (unsigned long long)(r * n / T));
+    atomic_store(&p->gen, gen);
+    if (atomic_load(&p->parked)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->go);
+        pthread_mutex_unlock(&p->mu);
+    }
     run_chunks(p, gen, fn, ctx, n, 0);
     /* wait for the chunks, not for the workers: one that wakes late finds nothing to claim */
     if (!spin_until(job_done, p, (long long)n)) {
         pthread_mutex_lock(&p->mu);
+        atomic_store(&p->sleeping, 1);
         while (atomic_load(&p->done) < n) pthread_cond_wait(&p->done_cv, &p->mu);
+        atomic_store(&p->sleeping, 0);
         pthread_mutex_unlock(&p->mu);
     }
 }

@@ -539,6 +539,17 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     J.nspan = mk_par_chunks(J.npos, J.span);
     J.span = mk_par_chunks(mk_par_chunks(J.npos, J.nspan), blk) * blk;
     J.nspan = mk_par_chunks(J.npos, J.span);
+    /* with T threads and fewer images x groups x depth slices, the spans a multiple of T (each
+     * thread's share of the chunks is its part of the positions): split by channel blocks, every
+     * thread read the whole input, much of it from the other core's cache (measured on
+     * SqueezeNet's squeeze convs: 1.4-1.9x the CPU time of one thread) */
+    int64_t T = mk_par_threads(k);
+    if (T > 1 && c->N * c->groups * c->o[0] < T && J.nspan % T) {
+        int64_t want = mk_par_chunks(J.nspan, T) * T, most = mk_par_chunks(J.npos, blk);
+        J.nspan = want < most ? want : most;
+        J.span = mk_par_chunks(mk_par_chunks(J.npos, J.nspan), blk) * blk;
+        J.nspan = mk_par_chunks(J.npos, J.span);
+    }
     mk_status st = mk_par_scratch_reserve(k, (size_t)(J.cb * J.span) * 4);
     if (st) return st;
     mk_par_for(k, c->N * c->groups * J.ncb * c->o[0] * J.nspan, cd_chunk, &J);

@@ -143,6 +143,7 @@ typedef struct mp_job {
     const float *x;
     float *out;
     int64_t in[3], o[3], k2, s2, pb2, c0, c1, per, nc;
+    int64_t nb, npc; /* bands of output rows, chunks of planes per band */
     int64_t *const *wl, *const *wh;
 } mp_job;
 
@@ -244,19 +245,22 @@ MP_TGT static void mp_row512(const float *const *r, int64_t nr, const mp_job *J,
 }
 #endif
 
-/* Planes [i * per, (i + 1) * per) of a max_pool: per output row, the interior columns in SIMD
- * (mp_row512), the columns whose window the row's ends clip one at a time. */
+/* Band ci / npc of the output rows of planes [i * per, (i + 1) * per), i = ci % npc, of a
+ * max_pool: per output row, the interior columns in SIMD (mp_row512), the columns whose window
+ * the row's ends clip one at a time. */
 static void mp_chunk(void *ctx, int64_t ci, int tid)
 {
     const mp_job *J = ctx;
     const int64_t *in = J->in, *o = J->o;
     int64_t in_n = in[0] * in[1] * in[2], o_n = o[0] * o[1] * o[2];
-    int64_t p1 = (ci + 1) * J->per < J->nc ? (ci + 1) * J->per : J->nc;
+    int64_t band = ci / J->npc, pc = ci % J->npc;
+    int64_t p1 = (pc + 1) * J->per < J->nc ? (pc + 1) * J->per : J->nc;
+    int64_t r0 = band * o[1] / J->nb, r1 = (band + 1) * o[1] / J->nb;
     const float *r[64];
     (void)tid;
-    for (int64_t p = ci * J->per; p < p1; p++)
+    for (int64_t p = pc * J->per; p < p1; p++)
         for (int64_t o0 = 0; o0 < o[0]; o0++)
-            for (int64_t o1 = 0; o1 < o[1]; o1++) {
+            for (int64_t o1 = r0; o1 < r1; o1++) {
                 float *orow = J->out + p * o_n + (o0 * o[1] + o1) * o[2];
                 int64_t l0 = J->wl[0][o0], h0 = J->wh[0][o0], l1 = J->wl[1][o1], h1 = J->wh[1][o1];
                 if (h0 <= l0 || h1 <= l1) {
@@ -376,10 +380,16 @@ mk_status mk_k_pool(mk_kctx *k)
         J.c1 = in[2] >= K[2] ? (in[2] - K[2] + pb[2]) / S[2] + 1 : 0;
         if (J.c1 > o[2]) J.c1 = o[2];
         if (J.c0 > J.c1) J.c0 = J.c1;
-        int64_t work = o_n * K[0] * K[1] * K[2]; /* per plane */
+        /* with T threads, T bands of output rows (of a 2-D pool) outside the chunks of planes:
+         * a thread's share is its part of every plane, the part of the positions the kernels
+         * before and after (split by positions) have in its cache */
+        int64_t T = mk_par_threads(k);
+        J.nb = T > 1 && o[0] == 1 && o[1] >= 2 * T ? T : 1;
+        int64_t work = o_n * K[0] * K[1] * K[2] / J.nb; /* per plane and band */
         J.per = work >= 32768 ? 1 : 32768 / (work ? work : 1);
+        J.npc = mk_par_chunks(nc, J.per);
         k->path = "max_pool: rows, AVX-512";
-        mk_par_for(k, mk_par_chunks(nc, J.per), mp_chunk, &J);
+        mk_par_for(k, J.nb * J.npc, mp_chunk, &J);
         mk_free(k->alloc, win, wn);
         return MK_OK;
     }

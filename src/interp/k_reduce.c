@@ -88,6 +88,40 @@ static void accumulate(mk_op_kind kind, double *acc, double v)
     }
 }
 
+typedef struct rd_job {
+    const float *a;
+    float *o;
+    size_t inner;
+    int64_t n_out, per; /* outputs, outputs per chunk */
+    mk_op_kind kind;
+} rd_job;
+
+/* The float fast path's outputs [ci * per, (ci + 1) * per): one contiguous row each. */
+static void rd_chunk(void *ctx, int64_t ci, int tid)
+{
+    const rd_job *J = ctx;
+    mk_op_kind kind = J->kind;
+    size_t inner = J->inner;
+    int64_t p1 = (ci + 1) * J->per < J->n_out ? (ci + 1) * J->per : J->n_out;
+    (void)tid;
+    for (int64_t p = ci * J->per; p < p1; p++) {
+        const float *r = J->a + (size_t)p * inner;
+        if (kind == MK_OP_REDUCE_MAX || kind == MK_OP_REDUCE_MIN) {
+            float m = kind == MK_OP_REDUCE_MAX ? -INFINITY : INFINITY;
+            int nan = 0;
+            for (size_t q = 0; q < inner; q++) {
+                m = kind == MK_OP_REDUCE_MAX ? mk_fmax(r[q], m) : mk_fmin(r[q], m);
+                nan |= r[q] != r[q];
+            }
+            J->o[p] = nan ? NAN : m;
+        } else {
+            double sum = sum_f32(r, inner);
+            double mean = inner ? sum / (double)inner : NAN;
+            J->o[p] = (float)(kind == MK_OP_REDUCE_MEAN ? mean : sum);
+        }
+    }
+}
+
 mk_status mk_k_reduce(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
@@ -111,25 +145,10 @@ mk_status mk_k_reduce(mk_kctx *k)
         mk_interp_layout(out->type.dtype) == MK_L_F32 &&
         (kind == MK_OP_REDUCE_SUM || kind == MK_OP_REDUCE_MEAN || kind == MK_OP_REDUCE_MAX ||
          kind == MK_OP_REDUCE_MIN)) {
-        size_t inner = x->numel / (size_t)n_out;
-        const float *a = x->data;
-        float *o = out->data;
-        for (int64_t p = 0; p < n_out; p++) {
-            const float *r = a + (size_t)p * inner;
-            if (kind == MK_OP_REDUCE_MAX || kind == MK_OP_REDUCE_MIN) {
-                float m = kind == MK_OP_REDUCE_MAX ? -INFINITY : INFINITY;
-                int nan = 0;
-                for (size_t q = 0; q < inner; q++) {
-                    m = kind == MK_OP_REDUCE_MAX ? mk_fmax(r[q], m) : mk_fmin(r[q], m);
-                    nan |= r[q] != r[q];
-                }
-                o[p] = nan ? NAN : m;
-            } else {
-                double sum = sum_f32(r, inner);
-                double mean = inner ? sum / (double)inner : NAN;
-                o[p] = (float)(kind == MK_OP_REDUCE_MEAN ? mean : sum);
-            }
-        }
+        rd_job J = {x->data, out->data, x->numel / (size_t)n_out, n_out, 0, kind};
+        /* rows of about 32K floats per chunk: each output is one row's, whatever the chunking */
+        J.per = J.inner >= 32768 ? 1 : (int64_t)(32768 / (J.inner ? J.inner : 1));
+        mk_par_for(k, mk_par_chunks(n_out, J.per), rd_chunk, &J);
         return MK_OK;
     }
     double *acc = mk_malloc(k->alloc, (size_t)n_out * sizeof(double) + 8);

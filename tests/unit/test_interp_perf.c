@@ -194,6 +194,57 @@ TEST(interp_threads_bit_identical_built)
     }
 }
 
+/* Float reduce_mean / sum / max / min over trailing axes run in chunks of rows (the classifier
+ * head's global average pool): -j 2 and 3 give -j 1's bits, and every output is its row's
+ * reduction (a double reference, to float rounding). */
+TEST(interp_threads_reduce_rows)
+{
+    static const int64_t shapes[][4] = {{1, 1000, 13, 13}, {2, 7, 300, 200}, {1, 3, 1, 5}};
+    static const mk_op_kind kinds[4] = {MK_OP_REDUCE_MEAN, MK_OP_REDUCE_SUM, MK_OP_REDUCE_MAX,
+                                        MK_OP_REDUCE_MIN};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        bld B;
+        b_init(&B, 18);
+        mk_value *x = b_rand_input(&B, "x", 4, shapes[c], 31 + (unsigned)c, 1.0f);
+        int32_t axes[2] = {2, 3};
+        mk_value *y[4];
+        for (int q = 0; q < 4; q++) y[q] = op1(&B, kinds[q], "x", x, "axes", ci(&B, 2, axes), NULL);
+        REQUIRE(x && y[0] && y[1] && y[2] && y[3]);
+        mk_ir_block_set_outputs(B.p, B.b, 4, y);
+        mk_tensor_list ref, got;
+        mk_run_options r1 = {0, 1, 0};
+        REQUIRE(mk_run(B.p, &r1, &B.ins, &ref, &B.e) == MK_OK);
+        REQUIRE(ref.n == 4);
+        const float *in = B.ins.items[0].data;
+        size_t rows = (size_t)(shapes[c][0] * shapes[c][1]),
+               len = (size_t)(shapes[c][2] * shapes[c][3]);
+        size_t bad = 0;
+        for (size_t r = 0; r < rows; r++) {
+            double sum = 0, mx = -INFINITY, mn = INFINITY;
+            for (size_t i = 0; i < len; i++) {
+                double v = in[r * len + i];
+                sum += v;
+                mx = fmax(mx, v);
+                mn = fmin(mn, v);
+            }
+            double want[4] = {sum / (double)len, sum, mx, mn};
+            for (int q = 0; q < 4; q++) {
+                double g = ((const float *)ref.items[q].data)[r];
+                if (fabs(g - want[q]) > 1e-6 * (1 + fabs(want[q]))) bad++;
+            }
+        }
+        CHECK_MSG(!bad, "shape %zu: %zu outputs off their rows' reduction", c, bad);
+        for (int j = 2; j <= 3; j++) {
+            mk_run_options rj = {0, j, 0};
+            REQUIRE(mk_run(B.p, &rj, &B.ins, &got, &B.e) == MK_OK);
+            CHECK_MSG(b_same_bits(&ref, &got), "shape %zu: -j %d differs from -j 1", c, j);
+            mk_tensor_list_free(&got);
+        }
+        mk_tensor_list_free(&ref);
+        b_free(&B);
+    }
+}
+
 TEST(interp_threads_bit_identical_models)
 {
     static const char *const models[][2] = {
@@ -640,6 +691,8 @@ TEST(interp_conv_direct_vs_reference)
         /* stride 2 without padding over even sizes: the phase planes copied without zeroing */
         {2, 2, 3, 24, 1, 1, 1, {32, 30}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
         {1, 1, 5, 16, 1, 1, 0, {66}, {5}, {2}, {1}, {0, 0}},
+        /* a SqueezeNet squeeze conv: 2 spans, 3 with -j 3 */
+        {2, 1, 64, 16, 1, 1, 1, {55, 55}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
     };
     int top = mk_conv_direct_level();
     if (top < 1) printf("      no AVX2/FMA here: only the im2col path runs\n");
@@ -692,6 +745,10 @@ TEST(interp_conv_direct_vs_reference)
                 CHECK_MSG(a3 && !memcmp(a, a3, on * 4), "case %zu: packed and staged stores differ",
                           ci_);
                 free(a3);
+                /* three threads: spans a multiple of 3 where the output has one slice */
+                float *a4 = conv_run(tc, c, x, w, b, 3, level, p3, sizeof p3, o3);
+                CHECK_MSG(a4 && !memcmp(a, a4, on * 4), "case %zu: -j 1 and -j 3 differ", ci_);
+                free(a4);
             }
             size_t bad = 0, worst = 0;
             double wd_ = 0;

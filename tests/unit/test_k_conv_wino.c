@@ -126,8 +126,8 @@ static float *wrun(mk_test_ctx *tc, const wcase *c, const float *x, const float 
     return res;
 }
 
-/* Runs case k against the double reference (-j 1 and -j 2, both on the Winograd path and
- * bit-identical). cv 1: both runs must take the channel-vector variant for small planes, and
+/* Runs case k against the double reference (-j 1, 2 and 3, all on the Winograd path and
+ * bit-identical). cv 1: all three runs must take the channel-vector variant for small planes, and
  * give the same bits as a -j 2 run with the variant off (every output is the same fma chain). */
 static void wcheck(mk_test_ctx *tc, const wcase *c, size_t k, int cv)
 {
@@ -147,8 +147,14 @@ static void wcheck(mk_test_ctx *tc, const wcase *c, size_t k, int cv)
     float *a1 = wrun(tc, c, x, w, c->bias ? b : NULL, 1, 0, p1, sizeof p1);
     float *a2 = wrun(tc, c, x, w, c->bias ? b : NULL, 2, 0, p2, sizeof p2);
     float *a3 = NULL;
+    /* three threads: other row blocks and channel groups (one share of the chunks each) */
+    char p4[64] = "";
+    float *a4 = wrun(tc, c, x, w, c->bias ? b : NULL, 3, 0, p4, sizeof p4);
+    CHECK_MSG(a1 && a4 && !memcmp(a1, a4, on * 4) && !strcmp(p4, p1),
+              "case %zu: -j 1 and -j 3 differ (paths '%s' '%s')", k, p1, p4);
+    free(a4);
     if (cv) {
-        CHECK_MSG(mk_conv_wino_cv_runs() - runs == 2, "case %zu: %ld of 2 runs channel-vector", k,
+        CHECK_MSG(mk_conv_wino_cv_runs() - runs == 3, "case %zu: %ld of 3 runs channel-vector", k,
                   mk_conv_wino_cv_runs() - runs);
         mk_conv_wino_cv_enable(0);
         runs = mk_conv_wino_cv_runs();
@@ -195,15 +201,16 @@ TEST(interp_conv_winograd_vs_double)
 {
     static const wcase cases[] = {
         /* N cin cout H W | pad t b l r | bias act w_in */
-        {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},   /* odd plane: last tiles half outside */
-        {1, 17, 33, 13, 11, {1, 1, 1, 1}, 1, 0, 0}, /* channel tails (not multiples of 8/16) */
-        {1, 20, 37, 23, 40, {0, 0, 0, 0}, 0, 1, 0}, /* no padding: output 21 x 38 */
-        {1, 24, 40, 17, 35, {2, 2, 2, 2}, 1, 2, 0}, /* pad 2: tiles fully in the padding */
-        {1, 16, 48, 15, 19, {0, 2, 1, 0}, 1, 3, 0}, /* asymmetric padding */
-        {2, 19, 35, 12, 33, {1, 0, 2, 1}, 0, 0, 0}, /* two images, asymmetric */
-        {1, 32, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0}, /* several row chunks (SqueezeNet-like) */
-        {1, 64, 72, 13, 13, {1, 1, 1, 1}, 1, 1, 1}, /* weight an input: transformed per run */
-        {1, 16, 32, 8, 97, {1, 1, 1, 1}, 1, 0, 0},  /* wide rows: tile rows > 48 tiles */
+        {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},    /* odd plane: last tiles half outside */
+        {1, 17, 33, 13, 11, {1, 1, 1, 1}, 1, 0, 0},  /* channel tails (not multiples of 8/16) */
+        {1, 20, 37, 23, 40, {0, 0, 0, 0}, 0, 1, 0},  /* no padding: output 21 x 38 */
+        {1, 24, 40, 17, 35, {2, 2, 2, 2}, 1, 2, 0},  /* pad 2: tiles fully in the padding */
+        {1, 16, 48, 15, 19, {0, 2, 1, 0}, 1, 3, 0},  /* asymmetric padding */
+        {2, 19, 35, 12, 33, {1, 0, 2, 1}, 0, 0, 0},  /* two images, asymmetric */
+        {1, 32, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0},  /* several row chunks (SqueezeNet-like) */
+        {1, 32, 128, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, /* one row block: split for threads */
+        {1, 64, 72, 13, 13, {1, 1, 1, 1}, 1, 1, 1},  /* weight an input: transformed per run */
+        {1, 16, 32, 8, 97, {1, 1, 1, 1}, 1, 0, 0},   /* wide rows: tile rows > 48 tiles */
     };
     if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], k, 0);

@@ -1,6 +1,6 @@
 /* max_pool's AVX-512 row kernel (k_pool.c) against a naive loop and against the portable
  * separable passes, on 1-, 2- and 3-D pools with odd sizes, strides 1-3, asymmetric pads,
- * windows clipped at the borders, infinities and NaNs; -j 1 and -j 2 give the same bits. On a
+ * windows clipped at the borders, infinities and NaNs; -j 1, 2 and 3 give the same bits. On a
  * CPU without AVX-512 only the portable passes run (said so). */
 #include <math.h>
 #include <stdlib.h>
@@ -135,6 +135,15 @@ TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
         float *a = pool_run(tc, c, x, 1, 1, o, p1, sizeof p1);
         float *b = pool_run(tc, c, x, 2, 1, o2, p2, sizeof p2);
         float *r = pool_run(tc, c, x, 1, 0, o0, p0, sizeof p0);
+        /* three threads: three bands of output rows (where there are 6 rows or more) */
+        char p3[64] = "";
+        int64_t o3[3];
+        float *b3 = pool_run(tc, c, x, 3, 1, o3, p3, sizeof p3);
+        if (a && b3) {
+            size_t on3 = (size_t)c->C * (size_t)(o[0] * o[1] * o[2]);
+            CHECK_MSG(!memcmp(a, b3, on3 * 4), "case %zu: -j 1 and -j 3 differ", ci_);
+        }
+        free(b3);
         if (a && b && r) {
             size_t on = (size_t)c->C * (size_t)(o[0] * o[1] * o[2]);
             if (strstr(p1, "AVX-512")) simd_here = 1;
