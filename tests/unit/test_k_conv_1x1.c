@@ -195,31 +195,3 @@ TEST(interp_conv_1x1_packed_dispatch)
     free(h1);
     free(h0);
 }
-
-/* SqueezeNet (the shared model): its classifier and the 1x1 expand convs with 128 or more
- * output channels take the path, and `milkit run -j 1` and `-j 2` give the same bits. */
-TEST(interp_conv_1x1_packed_squeezenet_threads)
-{
-    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the packed 1x1 path does not run");
-    const char *sh = mk_test_shared_dir();
-    char model[512], f[2][600], out[1 << 16];
-    snprintf(model, sizeof model, "%s/models/tv_squeezenet1_1/model.onnx", sh ? sh : "");
-    if (!sh || !mk_path_exists(model)) SKIP("no shared tv_squeezenet1_1 model (MILKIT_SHARED)");
-    for (int j = 0; j < 2; j++) {
-        snprintf(f[j], sizeof f[j], "%s/p1x1_sq_%d.npz", mk_test_tmpdir(), j + 1);
-        int rc = mk_test_sh(out, sizeof out, "%s run %s --seed 3 -j %d -o %s --profile --json",
-                            mk_test_bin(), model, j + 1, f[j]);
-        REQUIRE(rc == 0);
-        int n = 0;
-        for (const char *p = out; (p = strstr(p, "\"kind\":\"conv\",\"path\":\"" P1X1)); p++) n++;
-        /* expand1x1 of fire 6..9 (128, 128, 192, 192, 256, 256 outputs) and the classifier */
-        CHECK_MSG(n == 7, "-j %d: %d convs on the packed 1x1 path, 7 expected", j + 1, n);
-    }
-    mk_tensor_list a, b;
-    mk_err e = {0};
-    REQUIRE(mk_npz_read(f[0], &a, &e) == MK_OK);
-    REQUIRE(mk_npz_read(f[1], &b, &e) == MK_OK);
-    CHECK_MSG(b_same_bits(&a, &b), "squeezenet: -j 2 differs from -j 1");
-    mk_tensor_list_free(&a);
-    mk_tensor_list_free(&b);
-}

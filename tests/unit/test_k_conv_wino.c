@@ -275,24 +275,33 @@ TEST(interp_conv_winograd_dispatch)
     free(o);
 }
 
-/* SqueezeNet (the shared model): its eight expand3x3 convs take the Winograd path, and
- * `milkit run -j 1` and `-j 2` give the same bits. */
-TEST(interp_conv_winograd_squeezenet_threads)
+/* SqueezeNet (the shared model): its eight expand3x3 convs take the Winograd path, its
+ * classifier and the 1x1 expand convs with 128 or more outputs (fire 6..9: 128, 128, 192, 192,
+ * 256, 256) the packed 1x1 path, and `milkit run -j 1` and `-j 2` give the same bits. */
+TEST(interp_conv_paths_squeezenet_threads)
 {
-    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd and 1x1 paths do not run");
     const char *sh = mk_test_shared_dir();
     char model[512], f[2][600], out[1 << 16];
     snprintf(model, sizeof model, "%s/models/tv_squeezenet1_1/model.onnx", sh ? sh : "");
     if (!sh || !mk_path_exists(model)) SKIP("no shared tv_squeezenet1_1 model (MILKIT_SHARED)");
+    static const struct {
+        const char *path;
+        int n;
+    } want[] = {{WINO_PATH, 8}, {"conv: 1x1 packed gemm", 7}};
     for (int j = 0; j < 2; j++) {
-        snprintf(f[j], sizeof f[j], "%s/wino_sq_%d.npz", mk_test_tmpdir(), j + 1);
+        snprintf(f[j], sizeof f[j], "%s/paths_sq_%d.npz", mk_test_tmpdir(), j + 1);
         int rc = mk_test_sh(out, sizeof out, "%s run %s --seed 3 -j %d -o %s --profile --json",
                             mk_test_bin(), model, j + 1, f[j]);
         REQUIRE(rc == 0);
-        int n = 0;
-        for (const char *p = out; (p = strstr(p, "\"kind\":\"conv\",\"path\":\"" WINO_PATH)); p++)
-            n++;
-        CHECK_MSG(n == 8, "-j %d: %d convs on the Winograd path, 8 expected", j + 1, n);
+        for (int w = 0; w < 2; w++) {
+            char key[96];
+            snprintf(key, sizeof key, "\"kind\":\"conv\",\"path\":\"%s", want[w].path);
+            int n = 0;
+            for (const char *p = out; (p = strstr(p, key)); p++) n++;
+            CHECK_MSG(n == want[w].n, "-j %d: %d convs on \"%s\", %d expected", j + 1, n,
+                      want[w].path, want[w].n);
+        }
     }
     mk_tensor_list a, b;
     mk_err e = {0};
