@@ -245,6 +245,54 @@ TEST(interp_reshape_takes_dying_buffer)
     b_free(&B);
 }
 
+/* An fp32 input whose dtype and layout match is read where the caller keeps it, not copied:
+ * the peak holds the transpose's output and not a second copy of the input; the caller's data
+ * is unchanged (also under fp16 emulation, which rounds a copy); the values are those of a run
+ * whose input is misaligned for floats and so copied. */
+TEST(interp_input_bound_without_copy)
+{
+    bld B;
+    b_init(&B, 18);
+    int64_t xd[2] = {64, 1024};
+    size_t one = (size_t)64 * 1024 * 4;
+    float *xv = vec_rand(64 * 1024, 5, 2.0f);
+    REQUIRE(xv);
+    mk_value *x = b_input(&B, "x", 2, xd, xv);
+    mk_value *t =
+        vop(&B, MK_OP_TRANSPOSE, "x", x, "perm", ci(&B, 2, (const int32_t[]){1, 0}), NULL);
+    mk_value *y = vop(&B, MK_OP_SIGMOID, "x", t, NULL);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    mk_tensor_list got, ref;
+    mk_run_report rep = {{0}, 0};
+    for (int fp16 = 0; fp16 < 2; fp16++) {
+        mk_run_options ro = {fp16, 1, 0};
+        REQUIRE(mk_run_ex(B.p, &ro, &B.ins, &got, &rep, &B.e) == MK_OK);
+        CHECK_MSG(!memcmp(B.ins.items[0].data, xv, one), "fp16 %d: the caller's input changed",
+                  fp16);
+        if (!fp16)
+            CHECK_MSG(rep.peak_bytes < one + one / 2, "peak %zu bytes for a %zu-byte input",
+                      rep.peak_bytes, one);
+        mk_tensor_list_free(&got);
+    }
+    mk_run_options ro = {0, 1, 0};
+    REQUIRE(mk_run_ex(B.p, &ro, &B.ins, &got, NULL, &B.e) == MK_OK);
+    char *odd = malloc(one + 2);
+    REQUIRE(odd);
+    memcpy(odd + 2, xv, one);
+    void *own = B.ins.items[0].data;
+    B.ins.items[0].data = odd + 2; /* not float-aligned: copied */
+    mk_status st = mk_run_ex(B.p, &ro, &B.ins, &ref, NULL, &B.e);
+    B.ins.items[0].data = own;
+    REQUIRE(st == MK_OK);
+    CHECK(b_same_bits(&ref, &got));
+    mk_tensor_list_free(&ref);
+    mk_tensor_list_free(&got);
+    free(odd);
+    free(xv);
+    b_free(&B);
+}
+
 /* mk_round_f16_n (F16C for runs of any length, the tail through a padded vector) against the
  * scalar mk_round_f16 bit for bit: ties, subnormals, overflow, infinities, NaN, -0. */
 TEST(fp16_round_n_short_runs_same_bits_as_scalar)
