@@ -33,6 +33,13 @@ typedef struct oplan {
     int *ins, *attrs, *outs, *frees;
     mk_epi *epi;  /* activations fused onto this op's output (a host kernel), or NULL */
     int fused_in; /* >= 0: this op was fused into its producer; ins[fused_in] holds its result */
+    /* ops whose output types follow from their operands' types and constant values only: the
+     * last inference (n_ins operand types, then n_outs output types), reused while the operand
+     * types stay the same and every non-constant operand is float data; NULL for other ops */
+    struct infer_memo {
+        int valid;
+        mk_type *types;
+    } * memo;
 } oplan;
 
 typedef struct bplan {

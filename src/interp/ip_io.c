@@ -14,6 +14,20 @@ mk_status mk_ip_tensor_to_rt(mk_interp *ip, mk_rt *r, const mk_type *decl, const
     mk_type raw = ty;
     raw.dtype = (mk_dtype)t->dtype;
     int round16 = mk_dtype_is_float(ty.dtype) && (ty.dtype == MK_DT_FP16 || ip->fp16);
+    /* The caller's fp32 or int32 data as it is: borrowed, not copied (cap 0, like a constant's
+     * view: no kernel writes it, no op takes it over, the release at the run's end forgets
+     * it). The caller's tensor outlives the run, which returns before its caller does. */
+    size_t n;
+    if (!round16 && t->data && ((uintptr_t)t->data % _Alignof(float)) == 0 &&
+        ((ty.dtype == MK_DT_FP32 && t->dtype == MK_DT_FP32) ||
+         (ty.dtype == MK_DT_INT32 && t->dtype == MK_DT_INT32)) &&
+        mk_type_is_static(&ty) && mk_type_numel(&ty, &n) && n && n <= t->nbytes / 4) {
+        mk_rt_release(ip, r);
+        r->type = ty;
+        r->numel = n;
+        r->data = t->data;
+        return MK_OK;
+    }
     mk_status st = mk_ip_rt_alloc(ip, r, &ty, e);
     if (st) return st;
     if (!round16 && ((ty.dtype == MK_DT_FP32 && t->dtype == MK_DT_FP32) ||

@@ -74,6 +74,31 @@ static void mark_uses(mk_interp *ip, const mk_block *owner, const mk_op *op, int
     }
 }
 
+/* Ops whose output types depend on their operands' types and the values of constant operands
+ * only (never on the values of runtime float data): elementwise and activation ops, convs,
+ * pools, concat, matmul/linear, normalisations, reductions, reshape and transpose. */
+static int memo_kind(mk_op_kind k)
+{
+    if (k >= MK_OP_ADD && k <= MK_OP_LOGICAL_XOR) return 1;
+    if (k >= MK_OP_LOGICAL_NOT && k <= MK_OP_THRESHOLD) return 1;
+    if (k >= MK_OP_RELU && k <= MK_OP_LINEAR_ACTIVATION) return 1;
+    switch ((int)k) {
+    case MK_OP_CONV:
+    case MK_OP_MAX_POOL:
+    case MK_OP_AVG_POOL:
+    case MK_OP_CONCAT:
+    case MK_OP_REDUCE_MEAN:
+    case MK_OP_LINEAR:
+    case MK_OP_MATMUL:
+    case MK_OP_SOFTMAX:
+    case MK_OP_RESHAPE:
+    case MK_OP_BATCH_NORM:
+    case MK_OP_LAYER_NORM:
+    case MK_OP_TRANSPOSE: return 1;
+    default: return 0;
+    }
+}
+
 static bplan *build_plan(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
 {
     bplan *bp = mk_arena_alloc(ip->ar, sizeof *bp);
@@ -134,6 +159,15 @@ static bplan *build_plan(mk_interp *ip, const mk_block *b, int *last, mk_err *e)
         for (int a = 0; a < op->n_outputs; a++) {
             pl->outs[a] = mk_pm_get(&ip->slot_of, op->outputs[a]);
             bp->defs[bp->n_defs++] = pl->outs[a];
+        }
+        pl->memo = NULL;
+        if (memo_kind(op->kind)) {
+            pl->memo = mk_arena_array(ip->ar, 1, sizeof *pl->memo);
+            if (!pl->memo) return NULL;
+            pl->memo->valid = 0;
+            pl->memo->types =
+                mk_arena_array(ip->ar, (size_t)ni + (size_t)op->n_outputs + 1, sizeof(mk_type));
+            if (!pl->memo->types) return NULL;
         }
         i++;
     }

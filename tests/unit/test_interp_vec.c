@@ -245,6 +245,102 @@ TEST(interp_reshape_takes_dying_buffer)
     b_free(&B);
 }
 
+/* An fp32 input whose dtype and layout match is read where the caller keeps it, not copied:
+ * the peak holds the transpose's output and not a second copy of the input; the caller's data
+ * is unchanged (also under fp16 emulation, which rounds a copy); the values are those of a run
+ * whose input is misaligned for floats and so copied. */
+TEST(interp_input_bound_without_copy)
+{
+    bld B;
+    b_init(&B, 18);
+    int64_t xd[2] = {64, 1024};
+    size_t one = (size_t)64 * 1024 * 4;
+    float *xv = vec_rand(64 * 1024, 5, 2.0f);
+    REQUIRE(xv);
+    mk_value *x = b_input(&B, "x", 2, xd, xv);
+    mk_value *t =
+        vop(&B, MK_OP_TRANSPOSE, "x", x, "perm", ci(&B, 2, (const int32_t[]){1, 0}), NULL);
+    mk_value *y = vop(&B, MK_OP_SIGMOID, "x", t, NULL);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    mk_tensor_list got, ref;
+    mk_run_report rep = {{0}, 0};
+    for (int fp16 = 0; fp16 < 2; fp16++) {
+        mk_run_options ro = {fp16, 1, 0};
+        REQUIRE(mk_run_ex(B.p, &ro, &B.ins, &got, &rep, &B.e) == MK_OK);
+        CHECK_MSG(!memcmp(B.ins.items[0].data, xv, one), "fp16 %d: the caller's input changed",
+                  fp16);
+        if (!fp16)
+            CHECK_MSG(rep.peak_bytes < one + one / 2, "peak %zu bytes for a %zu-byte input",
+                      rep.peak_bytes, one);
+        mk_tensor_list_free(&got);
+    }
+    mk_run_options ro = {0, 1, 0};
+    REQUIRE(mk_run_ex(B.p, &ro, &B.ins, &got, NULL, &B.e) == MK_OK);
+    char *odd = malloc(one + 2);
+    REQUIRE(odd);
+    memcpy(odd + 2, xv, one);
+    void *own = B.ins.items[0].data;
+    B.ins.items[0].data = odd + 2; /* not float-aligned: copied */
+    mk_status st = mk_run_ex(B.p, &ro, &B.ins, &ref, NULL, &B.e);
+    B.ins.items[0].data = own;
+    REQUIRE(st == MK_OK);
+    CHECK(b_same_bits(&ref, &got));
+    mk_tensor_list_free(&ref);
+    mk_tensor_list_free(&got);
+    free(odd);
+    free(xv);
+    b_free(&B);
+}
+
+/* A session whose input changes shape between runs: each run's ops infer their output types
+ * again (no reuse of the previous run's), so transpose + relu give [8, n] for an [n, 8] input,
+ * with values checked element by element against the input. */
+TEST(interp_session_input_shape_changes_between_runs)
+{
+    bld B;
+    b_init(&B, 18);
+    int64_t xd[2] = {3, 8};
+    float *xv = vec_rand(24, 9, 2.0f);
+    REQUIRE(xv);
+    mk_value *x = b_input(&B, "x", 2, xd, xv);
+    REQUIRE(x);
+    x->type.dims[0] = MK_DIM_UNKNOWN;
+    mk_value *t =
+        vop(&B, MK_OP_TRANSPOSE, "x", x, "perm", ci(&B, 2, (const int32_t[]){1, 0}), NULL);
+    mk_value *y = vop(&B, MK_OP_RELU, "x", t, NULL);
+    REQUIRE(y);
+    mk_ir_block_set_outputs(B.p, B.b, 1, &y);
+    mk_run_options ro = {0, 1, 0};
+    mk_session *s = NULL;
+    REQUIRE(mk_session_new(B.p, &ro, &s, &B.e) == MK_OK);
+    static const int64_t rows[] = {3, 1, 2, 3, 3};
+    for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+        int64_t n = rows[r];
+        B.ins.items[0].dims[0] = n;
+        B.ins.items[0].nbytes = (size_t)n * 8 * 4;
+        mk_tensor_list got;
+        REQUIRE(mk_session_run(s, &B.ins, &got, NULL, &B.e) == MK_OK);
+        REQUIRE(got.n == 1);
+        const mk_tensor *o = &got.items[0];
+        CHECK_MSG(o->rank == 2 && o->dims[0] == 8 && o->dims[1] == n &&
+                      o->nbytes == (size_t)n * 8 * 4,
+                  "run %zu: rank %d [%lld, %lld] for %lld rows", r, o->rank, (long long)o->dims[0],
+                  (long long)o->dims[1], (long long)n);
+        int bad = 0;
+        for (int64_t i = 0; i < 8 && o->rank == 2 && o->dims[1] == n; i++)
+            for (int64_t j = 0; j < n; j++) {
+                float v = xv[j * 8 + i], w = ((const float *)o->data)[i * n + j];
+                bad += w != (v > 0 ? v : 0.0f);
+            }
+        CHECK_MSG(!bad, "run %zu: %d values differ from relu of the transposed input", r, bad);
+        mk_tensor_list_free(&got);
+    }
+    mk_session_free(s);
+    free(xv);
+    b_free(&B);
+}
+
 /* mk_round_f16_n (F16C for runs of any length, the tail through a padded vector) against the
  * scalar mk_round_f16 bit for bit: ties, subnormals, overflow, infinities, NaN, -0. */
 TEST(fp16_round_n_short_runs_same_bits_as_scalar)
