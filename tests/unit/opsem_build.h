@@ -142,6 +142,77 @@ static inline mk_status b_run_unfused(bld *B, int fp16, mk_tensor_list *out)
     return st;
 }
 
+/* A seeded value in [-1, 1): the kernel tests' data. */
+static inline float b_rand(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* The activations the conv tests append to a conv (a kernel fuses them): act 0 none, 1 relu,
+ * 2 relu6, 3 clip [-0.25, 0.3], 4 leaky_relu 0.1. b_act returns y after it (NULL on failure),
+ * b_act_ref is the same in double. */
+static inline mk_value *b_act(bld *B, mk_value *y, int act)
+{
+    mk_op *a = NULL;
+    if (!y || !act) return y;
+    if (act == 1) a = op(B, MK_OP_RELU, 1, "x", y, NULL);
+    if (act == 2) a = op(B, MK_OP_RELU6, 1, "x", y, NULL);
+    if (act == 3)
+        a = op(B, MK_OP_CLIP, 1, "x", y, "alpha", cfs(B, -0.25f), "beta", cfs(B, 0.3f), NULL);
+    if (act == 4) a = op(B, MK_OP_LEAKY_RELU, 1, "x", y, "alpha", cfs(B, 0.1f), NULL);
+    return a ? a->outputs[0] : NULL;
+}
+
+static inline double b_act_ref(int act, double v)
+{
+    if (act == 1 || act == 2) v = v < 0 ? 0 : v;
+    if (act == 2 && v > 6) v = 6;
+    if (act == 3) v = v < -0.25 ? -0.25 : v > 0.3 ? 0.3 : v;
+    if (act == 4 && v < 0) v = 0.1 * v;
+    return v;
+}
+
+/* Runs B's program, whose one output is y, runs times in one session (threads threads, fp16
+ * emulation when fp16, the profile on): returns a copy of the first run's output (the caller
+ * frees it; NULL on failure, B->e says why), the kernel path of the last row of kind into path,
+ * the output's dims into dims (8 slots) unless NULL, and whether every later run gave the same
+ * bytes into *same unless NULL. */
+static inline float *b_run_profiled(bld *B, mk_value *y, int threads, int fp16, int runs,
+                                    const char *kind, char *path, size_t path_n, int64_t *dims,
+                                    int *same)
+{
+    float *res = NULL;
+    mk_session *s = NULL;
+    mk_tensor_list out = {0, NULL};
+    mk_run_options ro = {fp16, threads, 0};
+    if (same) *same = 1;
+    if (y) mk_ir_block_set_outputs(B->p, B->b, 1, &y);
+    if (y && mk_session_new(B->p, &ro, &s, &B->e) == MK_OK) {
+        mk_session_set_profile(s, 1);
+        for (int run = 0; run < runs; run++) {
+            mk_tensor_list_free(&out);
+            if (mk_session_run(s, &B->ins, &out, NULL, &B->e) != MK_OK || out.n != 1) break;
+            int n;
+            double total;
+            const mk_op_profile *r = mk_session_profile(s, &n, &total);
+            for (int i = 0; r && i < n; i++)
+                if (!strcmp(r[i].kind, kind)) snprintf(path, path_n, "%s", r[i].path);
+            const mk_tensor *t = &out.items[0];
+            if (run == 0) {
+                res = malloc(t->nbytes ? t->nbytes : 1);
+                if (res) memcpy(res, t->data, t->nbytes);
+                if (dims) memcpy(dims, t->dims, sizeof t->dims);
+            } else if (same && res && memcmp(res, t->data, t->nbytes)) {
+                *same = 0;
+            }
+        }
+    }
+    mk_tensor_list_free(&out);
+    mk_session_free(s);
+    return res;
+}
+
 /* a and b hold the same tensors byte for byte. */
 static inline int b_same_bits(const mk_tensor_list *a, const mk_tensor_list *b)
 {

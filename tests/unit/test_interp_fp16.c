@@ -15,18 +15,12 @@
 
 #include "opsem_build.h"
 
-static float f16_frand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 static mk_value *f16_crand(bld *B, int rank, const int64_t *dims, unsigned seed, float scale)
 {
     size_t n = 1;
     for (int i = 0; i < rank; i++) n *= (size_t)dims[i];
     float *v = malloc(n * 4);
-    for (size_t i = 0; i < n && v; i++) v[i] = scale * f16_frand(&seed);
+    for (size_t i = 0; i < n && v; i++) v[i] = scale * b_rand(&seed);
     mk_value *c = v ? cf(B, rank, dims, v) : NULL;
     free(v);
     return c;
@@ -141,7 +135,7 @@ TEST(interp_fp16_bulk_epilogue_bit_identical)
             float *xv = malloc(nx * 4);
             REQUIRE(xv);
             unsigned seed = 100 + (unsigned)(ci_ * 7 + (size_t)ch);
-            for (size_t i = 0; i < nx; i++) xv[i] = 2.0f * f16_frand(&seed);
+            for (size_t i = 0; i < nx; i++) xv[i] = 2.0f * b_rand(&seed);
             mk_value *x = b_input(&B, "x", 4, xd, xv);
             free(xv);
             int n_ops = 0;
@@ -204,7 +198,7 @@ TEST(interp_fp16_round16_inf_matches_scalar)
     for (int lv = 0; lv < 3; lv++) /* portable, AVX2 + F16C, AVX-512 */
         for (int n = 0; n <= N; n += n < 40 ? 1 : 37) {
             for (int i = 0; i < N; i++) {
-                float r = f16_frand(&seed);
+                float r = b_rand(&seed);
                 x[i] = i % 3 == 0 ? special[(i / 3) % NS] : r * (i % 5 == 0 ? 70000.0f : 3.0f);
             }
             int64_t first = n;
@@ -246,7 +240,7 @@ TEST(interp_fp16_bulk_epilogue_tail_lanes_not_overflows)
         int32_t one[2] = {1, 1};
         float xv[6 * 9 * 13];
         unsigned seed = 5 + (unsigned)ci_;
-        for (size_t i = 0; i < sizeof xv / sizeof *xv; i++) xv[i] = f16_frand(&seed);
+        for (size_t i = 0; i < sizeof xv / sizeof *xv; i++) xv[i] = b_rand(&seed);
         mk_value *x = b_input(&B, "x", 4, xd, xv);
         float bias[16];
         for (int i = 0; i < 16; i++) bias[i] = 5.0f + 0.01f * (float)i;

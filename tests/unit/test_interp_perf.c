@@ -14,16 +14,10 @@
 
 #include "opsem_build.h"
 
-static float frand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 static float *rand_arr(size_t n, unsigned seed, float scale)
 {
     float *v = malloc(n * 4);
-    for (size_t i = 0; i < n && v; i++) v[i] = scale * frand(&seed);
+    for (size_t i = 0; i < n && v; i++) v[i] = scale * b_rand(&seed);
     return v;
 }
 
@@ -362,7 +356,7 @@ TEST(interp_softmax_layer_norm_fast_paths_vs_double)
         if (L > 1) xv[1] = -INFINITY; /* row 0 only */
         float *gb = malloc((size_t)L * 8);
         unsigned seed = 5;
-        for (int64_t j = 0; j < 2 * L; j++) gb[j] = 2 * frand(&seed);
+        for (int64_t j = 0; j < 2 * L; j++) gb[j] = 2 * b_rand(&seed);
         mk_type gt = mk_type_make(MK_DT_FP32, 1, gd);
         int32_t ax = -1;
         mk_value *sm = op1(&B, MK_OP_SOFTMAX, "x", x, "axis", cis(&B, -1), NULL);
@@ -612,37 +606,16 @@ static float *conv_run(mk_test_ctx *tc, const conv_case *c, const float *x, cons
             "bias", b ? mk_ir_const(B.p, B.b, "b", &bt, b, (size_t)c->cout * 4, 0) : NULL,
             "strides", ci(&B, c->ns, st), "dilations", ci(&B, c->ns, dl), "pad_type",
             cs(&B, "custom"), "pad", ci(&B, 2 * c->ns, pd), "groups", cis(&B, c->groups), NULL);
-    if (y && c->relu == 1) y = op1(&B, MK_OP_RELU, "x", y, NULL);
-    if (y && c->relu == 2) y = op1(&B, MK_OP_RELU6, "x", y, NULL);
-    if (y && c->relu == 3)
-        y = op1(&B, MK_OP_CLIP, "x", y, "alpha", cfs(&B, -0.25f), "beta", cfs(&B, 0.3f), NULL);
-    if (y && c->relu == 4) y = op1(&B, MK_OP_LEAKY_RELU, "x", y, "alpha", cfs(&B, 0.1f), NULL);
-    float *res = NULL;
-    mk_session *s = NULL;
-    mk_tensor_list out = {0, NULL};
-    mk_run_options ro = {0, threads, 0};
+    y = b_act(&B, y, c->relu);
+    int64_t od[8];
     mk_conv_direct_cap(level);
     mk_conv_wino_enable(0); /* this test is the direct kernel's; test_k_conv_wino.c tests that */
-    if (y) mk_ir_block_set_outputs(B.p, B.b, 1, &y);
-    if (y && mk_session_new(B.p, &ro, &s, &B.e) == MK_OK) {
-        mk_session_set_profile(s, 1);
-        if (mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK && out.n == 1) {
-            int n;
-            double total;
-            const mk_op_profile *r = mk_session_profile(s, &n, &total);
-            for (int i = 0; r && i < n; i++)
-                if (!strcmp(r[i].kind, "conv")) snprintf(path, path_n, "%s", r[i].path);
-            res = malloc(out.items[0].nbytes);
-            memcpy(res, out.items[0].data, out.items[0].nbytes);
-            o[0] = o[1] = o[2] = 1;
-            for (int i = 0; i < c->ns; i++) o[3 - c->ns + i] = out.items[0].dims[2 + i];
-        }
-    }
+    float *res = b_run_profiled(&B, y, threads, 0, 1, "conv", path, path_n, od, NULL);
     mk_conv_direct_cap(2);
     mk_conv_wino_enable(1);
+    o[0] = o[1] = o[2] = 1;
+    for (int i = 0; res && i < c->ns; i++) o[3 - c->ns + i] = od[2 + i];
     CHECK_MSG(res, "conv run: %s", B.e.msg);
-    mk_tensor_list_free(&out);
-    mk_session_free(s);
     b_free(&B);
     return res;
 }

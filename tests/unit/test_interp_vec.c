@@ -12,16 +12,10 @@
 
 #include "opsem_build.h"
 
-static float vrand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 static float *vec_rand(size_t n, unsigned seed, float scale)
 {
     float *v = malloc(n * 4 + 4);
-    for (size_t i = 0; i < n && v; i++) v[i] = scale * vrand(&seed);
+    for (size_t i = 0; i < n && v; i++) v[i] = scale * b_rand(&seed);
     return v;
 }
 
@@ -353,7 +347,7 @@ TEST(fp16_round_n_short_runs_same_bits_as_scalar)
     for (size_t n = 1; n <= 40; n++) {
         float d[40], want[40];
         for (size_t i = 0; i < n; i++) {
-            float v = vrand(&seed);
+            float v = b_rand(&seed);
             d[i] = i % 3 == 0 ? special[(n + i) % (sizeof special / sizeof *special)]
                               : v * (float)(1u << (unsigned)((n + i) % 20));
             want[i] = mk_round_f16(d[i]);
@@ -363,7 +357,7 @@ TEST(fp16_round_n_short_runs_same_bits_as_scalar)
         for (int lv = 0; lv < 2; lv++) { /* the fused epilogue's round-and-check */
             float e[40];
             int over = 0;
-            for (size_t i = 0; i < n; i++) e[i] = vrand(&seed) * 70000.0f;
+            for (size_t i = 0; i < n; i++) e[i] = b_rand(&seed) * 70000.0f;
             if (n % 5 == 0) e[n - 1] = INFINITY; /* not an overflow */
             for (size_t i = 0; i < n; i++) {
                 over |= fabsf(e[i]) > 65504.0f && !isinf(e[i]);

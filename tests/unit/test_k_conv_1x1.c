@@ -23,21 +23,6 @@ typedef struct pcase {
     int bias, act, w_in; /* act: 0 none, 1 relu, 2 relu6, 3 clip [-0.25, 0.3], 4 leaky 0.1 */
 } pcase;
 
-static float prand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static double pact(int act, double v)
-{
-    if (act == 1 || act == 2) v = v < 0 ? 0 : v;
-    if (act == 2 && v > 6) v = 6;
-    if (act == 3) v = v < -0.25 ? -0.25 : v > 0.3 ? 0.3 : v;
-    if (act == 4 && v < 0) v = 0.1 * v;
-    return v;
-}
-
 static int plane(const pcase *c)
 {
     return (c->H ? c->H : 1) * c->W;
@@ -59,40 +44,11 @@ static float *prun(mk_test_ctx *tc, const pcase *c, const float *x, const float 
     mk_op *o = op(&B, MK_OP_CONV, 1, "x", xv, "weight", wv, "bias", b ? cf(&B, 1, bd, b) : NULL,
                   "strides", ci(&B, r - 2, one), "dilations", ci(&B, r - 2, one), "pad_type",
                   cs(&B, "valid"), "groups", cis(&B, c->groups), NULL);
-    mk_value *y = o ? o->outputs[0] : NULL;
-    mk_op *a = NULL;
-    if (y && c->act == 1) a = op(&B, MK_OP_RELU, 1, "x", y, NULL);
-    if (y && c->act == 2) a = op(&B, MK_OP_RELU6, 1, "x", y, NULL);
-    if (y && c->act == 3)
-        a = op(&B, MK_OP_CLIP, 1, "x", y, "alpha", cfs(&B, -0.25f), "beta", cfs(&B, 0.3f), NULL);
-    if (y && c->act == 4) a = op(&B, MK_OP_LEAKY_RELU, 1, "x", y, "alpha", cfs(&B, 0.1f), NULL);
-    if (c->act) y = a ? a->outputs[0] : NULL;
-    float *res = NULL;
-    mk_session *s = NULL;
-    mk_tensor_list out = {0, NULL};
-    mk_run_options ro = {fp16, threads, 0};
-    if (y) mk_ir_block_set_outputs(B.p, B.b, 1, &y);
-    if (y && mk_session_new(B.p, &ro, &s, &B.e) == MK_OK) {
-        mk_session_set_profile(s, 1);
-        for (int run = 0; run < 2; run++) { /* the second run reuses the packed weights */
-            mk_tensor_list_free(&out);
-            if (mk_session_run(s, &B.ins, &out, NULL, &B.e) != MK_OK || out.n != 1) break;
-            int n;
-            double total;
-            const mk_op_profile *pr = mk_session_profile(s, &n, &total);
-            for (int i = 0; pr && i < n; i++)
-                if (!strcmp(pr[i].kind, "conv")) snprintf(path, path_n, "%s", pr[i].path);
-            if (run == 0) {
-                res = malloc(out.items[0].nbytes);
-                if (res) memcpy(res, out.items[0].data, out.items[0].nbytes);
-            } else if (res && memcmp(res, out.items[0].data, out.items[0].nbytes)) {
-                CHECK_MSG(0, "second run differs from the first");
-            }
-        }
-    }
+    mk_value *y = b_act(&B, o ? o->outputs[0] : NULL, c->act);
+    int same; /* the second run reuses the packed weights */
+    float *res = b_run_profiled(&B, y, threads, fp16, 2, "conv", path, path_n, NULL, &same);
+    CHECK_MSG(same, "second run differs from the first");
     CHECK_MSG(res, "conv run: %s", B.e.msg);
-    mk_tensor_list_free(&out);
-    mk_session_free(s);
     b_free(&B);
     return res;
 }
@@ -121,9 +77,9 @@ TEST(interp_conv_1x1_packed_vs_reference)
         float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->cout * 4);
         double *ref = malloc(on * sizeof *ref);
         REQUIRE(x && w && b && ref);
-        for (size_t i = 0; i < xn; i++) x[i] = prand(&s);
-        for (size_t i = 0; i < wn; i++) w[i] = prand(&s) / sqrtf((float)cig);
-        for (int i = 0; i < c->cout; i++) b[i] = 0.5f * prand(&s);
+        for (size_t i = 0; i < xn; i++) x[i] = b_rand(&s);
+        for (size_t i = 0; i < wn; i++) w[i] = b_rand(&s) / sqrtf((float)cig);
+        for (int i = 0; i < c->cout; i++) b[i] = 0.5f * b_rand(&s);
         for (int n = 0; n < c->N; n++)
             for (int co = 0; co < c->cout; co++) {
                 int g = co / cog;
@@ -132,7 +88,7 @@ TEST(interp_conv_1x1_packed_vs_reference)
                     for (int q = 0; q < cig; q++)
                         acc += (double)w[(size_t)co * cig + q] *
                                x[((size_t)n * c->cin + g * cig + q) * P + p];
-                    ref[((size_t)n * c->cout + co) * P + p] = pact(c->act, acc);
+                    ref[((size_t)n * c->cout + co) * P + p] = b_act_ref(c->act, acc);
                 }
             }
         const char *want = c->H ? P1X1 : "conv: 1-D 1x1 packed gemm";
@@ -178,9 +134,9 @@ TEST(interp_conv_1x1_packed_dispatch)
     pcase few = {1, 32, 120, 9, 9, 1, 1, 1, 0}, big = {1, 32, 128, 9, 9, 1, 1, 1, 0};
     float x[32 * 81], w[128 * 32], b[128];
     unsigned s = 9;
-    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = prand(&s);
-    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = 0.2f * prand(&s);
-    for (size_t i = 0; i < sizeof b / 4; i++) b[i] = prand(&s);
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = b_rand(&s);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = 0.2f * b_rand(&s);
+    for (size_t i = 0; i < sizeof b / 4; i++) b[i] = b_rand(&s);
     char p[64] = "";
     float *o = prun(tc, &few, x, w, b, 1, 0, p, sizeof p);
     CHECK_MSG(!strcmp(p, "conv: direct"), "cout 120: path '%s'", p);

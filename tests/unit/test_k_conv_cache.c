@@ -10,12 +10,6 @@
 
 #include "opsem_build.h"
 
-static float crand_(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 enum { CI = 6, CO = 11, H = 9, W = 20, K = 3 };
 
 /* 3x3 conv, pad 1, relu, weight w (or the input "w" when w_in): the session's program. */
@@ -62,8 +56,8 @@ TEST(interp_conv_packed_weights_kept_per_session)
 {
     float x[CI * H * W], w[CO * CI * K * K], w2[CO * CI * K * K];
     unsigned s = 5;
-    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = crand_(&s);
-    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = 0.3f * crand_(&s), w2[i] = 0.3f * crand_(&s);
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = b_rand(&s);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = 0.3f * b_rand(&s), w2[i] = 0.3f * b_rand(&s);
     if (mk_conv_direct_level() < 1) printf("      no AVX2/FMA here: the im2col path runs\n");
     mk_run_options ro = {0, 1, 0};
     /* constant weight: runs 1 and 2 of one session and a fresh session agree bit for bit */

@@ -22,20 +22,6 @@ typedef struct wcase {
     int bias, act, w_in; /* act: 0 none, 1 relu, 2 relu6, 3 clip [-0.25, 0.3]; w_in: weight input */
 } wcase;
 
-static float wrand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
-static double act_d(int act, double v)
-{
-    if (act == 1 || act == 2) v = v < 0 ? 0 : v;
-    if (act == 2 && v > 6) v = 6;
-    if (act == 3) v = v < -0.25 ? -0.25 : v > 0.3 ? 0.3 : v;
-    return v;
-}
-
 /* The conv of case c (output planes OH x OW) in double, and per output the error bound of
  * F(2x2,3x3) in fp32. Every value the algorithm forms is a signed sum over the 4x4 input patch
  * of the output's tile: with P = sum over input channels of max|g| * sum over the patch |d|,
@@ -75,7 +61,7 @@ static void wref(const wcase *c, const float *x, const float *w, const float *b,
                         P += gm * dsum;
                     }
                     size_t o = (((size_t)n * c->cout + co) * OH + oy) * OW + ox;
-                    ref[o] = act_d(c->act, acc);
+                    ref[o] = b_act_ref(c->act, acc);
                     bound[o] = 2.0 * (c->cin + 9) * (FLT_EPSILON / 2) * 20.25 * P +
                                2.0 * FLT_EPSILON * fabs(acc);
                 }
@@ -95,33 +81,9 @@ static float *wrun(mk_test_ctx *tc, const wcase *c, const float *x, const float 
     mk_op *o = op(&B, MK_OP_CONV, 1, "x", xv, "weight", wv, "bias", b ? cf(&B, 1, bd, b) : NULL,
                   "strides", ci(&B, 2, one), "dilations", ci(&B, 2, one), "pad_type",
                   cs(&B, "custom"), "pad", ci(&B, 4, pd), "groups", cis(&B, 1), NULL);
-    mk_value *y = o ? o->outputs[0] : NULL;
-    mk_op *a = NULL;
-    if (y && c->act == 1) a = op(&B, MK_OP_RELU, 1, "x", y, NULL);
-    if (y && c->act == 2) a = op(&B, MK_OP_RELU6, 1, "x", y, NULL);
-    if (y && c->act == 3)
-        a = op(&B, MK_OP_CLIP, 1, "x", y, "alpha", cfs(&B, -0.25f), "beta", cfs(&B, 0.3f), NULL);
-    if (c->act) y = a ? a->outputs[0] : NULL;
-    float *res = NULL;
-    mk_session *s = NULL;
-    mk_tensor_list out = {0, NULL};
-    mk_run_options ro = {fp16, threads, 0};
-    if (y) mk_ir_block_set_outputs(B.p, B.b, 1, &y);
-    if (y && mk_session_new(B.p, &ro, &s, &B.e) == MK_OK) {
-        mk_session_set_profile(s, 1);
-        if (mk_session_run(s, &B.ins, &out, NULL, &B.e) == MK_OK && out.n == 1) {
-            int n;
-            double total;
-            const mk_op_profile *r = mk_session_profile(s, &n, &total);
-            for (int i = 0; r && i < n; i++)
-                if (!strcmp(r[i].kind, "conv")) snprintf(path, path_n, "%s", r[i].path);
-            res = malloc(out.items[0].nbytes);
-            if (res) memcpy(res, out.items[0].data, out.items[0].nbytes);
-        }
-    }
+    mk_value *y = b_act(&B, o ? o->outputs[0] : NULL, c->act);
+    float *res = b_run_profiled(&B, y, threads, fp16, 1, "conv", path, path_n, NULL, NULL);
     CHECK_MSG(res, "conv run: %s", B.e.msg);
-    mk_tensor_list_free(&out);
-    mk_session_free(s);
     b_free(&B);
     return res;
 }
@@ -138,9 +100,9 @@ static void wcheck(mk_test_ctx *tc, const wcase *c, size_t k, int cv)
     float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->cout * 4);
     double *ref = malloc(on * sizeof *ref), *bound = malloc(on * sizeof *bound);
     REQUIRE(x && w && b && ref && bound);
-    for (size_t i = 0; i < xn; i++) x[i] = wrand(&s);
-    for (size_t i = 0; i < wn; i++) w[i] = wrand(&s) / sqrtf(9.0f * c->cin);
-    for (int i = 0; i < c->cout; i++) b[i] = 0.5f * wrand(&s);
+    for (size_t i = 0; i < xn; i++) x[i] = b_rand(&s);
+    for (size_t i = 0; i < wn; i++) w[i] = b_rand(&s) / sqrtf(9.0f * c->cin);
+    for (int i = 0; i < c->cout; i++) b[i] = 0.5f * b_rand(&s);
     wref(c, x, w, c->bias ? b : NULL, OH, OW, ref, bound);
     char p1[64] = "", p2[64] = "", p3[64] = "";
     long runs = mk_conv_wino_cv_runs();
@@ -255,9 +217,9 @@ TEST(interp_conv_winograd_dispatch)
           small = {1, 8, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0};
     float x[16 * 81], w[32 * 16 * 9], b[32];
     unsigned s = 7;
-    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = wrand(&s);
-    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = 0.1f * wrand(&s);
-    for (size_t i = 0; i < sizeof b / 4; i++) b[i] = wrand(&s);
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = b_rand(&s);
+    for (size_t i = 0; i < sizeof w / 4; i++) w[i] = 0.1f * b_rand(&s);
+    for (size_t i = 0; i < sizeof b / 4; i++) b[i] = b_rand(&s);
     char p[64] = "";
     float *o = wrun(tc, &c, x, w, b, 1, 0, p, sizeof p);
     CHECK_MSG(!strcmp(p, WINO_PATH), "path '%s'", p);

@@ -21,12 +21,6 @@ static mk_value *out0(mk_op *o)
     return o ? o->outputs[0] : NULL;
 }
 
-static float prand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 /* The output of case c (o: its spatial dims, right-aligned in 3 slots); NULL on failure. */
 static float *pool_run(mk_test_ctx *tc, const pool_case *c, const float *x, int threads, int simd,
                        int64_t *o, char *path, size_t path_n)
@@ -42,30 +36,13 @@ static float *pool_run(mk_test_ctx *tc, const pool_case *c, const float *x, int 
     mk_value *y = out0(op(&B, MK_OP_MAX_POOL, 1, "x", b_input(&B, "x", c->ns + 2, xd, x),
                           "kernel_sizes", ci(&B, c->ns, k), "strides", ci(&B, c->ns, s), "pad_type",
                           cs(&B, "custom"), "pad", ci(&B, 2 * c->ns, p), NULL));
-    float *res = NULL;
-    mk_session *ss = NULL;
-    mk_tensor_list out = {0, NULL};
-    mk_run_options ro = {0, threads, 0};
+    int64_t od[8];
     mk_pool_simd_cap(simd);
-    if (y) mk_ir_block_set_outputs(B.p, B.b, 1, &y);
-    if (y && mk_session_new(B.p, &ro, &ss, &B.e) == MK_OK) {
-        mk_session_set_profile(ss, 1);
-        if (mk_session_run(ss, &B.ins, &out, NULL, &B.e) == MK_OK && out.n == 1) {
-            int n;
-            double total;
-            const mk_op_profile *r = mk_session_profile(ss, &n, &total);
-            for (int i = 0; r && i < n; i++)
-                if (!strcmp(r[i].kind, "max_pool")) snprintf(path, path_n, "%s", r[i].path);
-            res = malloc(out.items[0].nbytes ? out.items[0].nbytes : 1);
-            memcpy(res, out.items[0].data, out.items[0].nbytes);
-            o[0] = o[1] = o[2] = 1;
-            for (int i = 0; i < c->ns; i++) o[3 - c->ns + i] = out.items[0].dims[2 + i];
-        }
-    }
+    float *res = b_run_profiled(&B, y, threads, 0, 1, "max_pool", path, path_n, od, NULL);
     mk_pool_simd_cap(1);
+    o[0] = o[1] = o[2] = 1;
+    for (int i = 0; res && i < c->ns; i++) o[3 - c->ns + i] = od[2 + i];
     CHECK_MSG(res, "max_pool run: %s", B.e.msg);
-    mk_tensor_list_free(&out);
-    mk_session_free(ss);
     b_free(&B);
     return res;
 }
@@ -125,7 +102,7 @@ TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
         for (int i = 0; i < c->ns; i++) xn *= (size_t)c->in[i];
         float *x = malloc(xn * 4);
         unsigned seed = 40 + (unsigned)ci_;
-        for (size_t i = 0; i < xn; i++) x[i] = prand(&seed);
+        for (size_t i = 0; i < xn; i++) x[i] = b_rand(&seed);
         x[xn / 3] = NAN;
         x[xn / 2] = INFINITY;
         x[xn - 1] = -INFINITY;

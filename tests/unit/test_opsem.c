@@ -27,12 +27,6 @@ static mk_status b_run(bld *B, mk_op *o, mk_tensor_list *out)
     CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%s = %g, expected %g", #a, (double)(a),   \
               (double)(b))
 
-static float frand(unsigned *s)
-{
-    *s = *s * 1103515245u + 12345u;
-    return (float)((*s >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 /* ---- recurrent ops ---- */
 enum { S = 4, BT = 2, I = 3, H = 2 };
 
@@ -143,7 +137,7 @@ static void rnn_fill(rnn_data *d, unsigned seed)
     float *all[6] = {d->x, d->h0, d->c0, d->w, d->r, d->b};
     size_t n[6] = {S * BT * I, BT * H, BT * H, 4 * H * I, 4 * H * H, 4 * H};
     for (int i = 0; i < 6; i++)
-        for (size_t j = 0; j < n[i]; j++) all[i][j] = frand(&seed);
+        for (size_t j = 0; j < n[i]; j++) all[i][j] = b_rand(&seed);
 }
 
 /* Checks a [S, BT, H] sequence and the final state against the reference sequence. */
