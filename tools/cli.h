@@ -50,6 +50,11 @@ void cli_model_apply(const cli_model_opts *m, mk_convert_options *co);
  * dynamic dims (shape_from) before the model loads; 0 ok, 2 after printing an error. */
 int cli_input_shapes(const char *cmd, int n_specs, const char *const *specs,
                      mk_tensor_list *shapes);
+/* Load a model to execute (run, verify): a Core ML package must also pass the type rules
+ * Core ML's loader applies (mk_program_verify), since a program it would refuse to load has
+ * no Core ML result to reproduce; 0 ok, 2 after printing an error. */
+int cli_load_to_run(const char *cmd, const char *path, const mk_convert_options *co,
+                    mk_program **p);
 /* Read the -i tensors for p (each .npz member checked against p's inputs before its data is
  * read) and drop those --bind bakes in with the same value; 0 ok, 2 after printing an error. */
 int cli_inputs_for(const char *cmd, const cli_model_opts *m, const mk_program *p, int n_specs,

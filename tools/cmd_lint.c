@@ -156,6 +156,13 @@ int mk_cmd_lint(int argc, char **argv)
         mk_program_free(p);
         return cli_fail("lint", "%s: converting as `milkit convert` would: %s", path, err.msg);
     }
+    /* a package Core ML's loader refuses is reported, and its hazards still listed */
+    int invalid = !onnx && mk_program_verify(p, &err) != MK_OK;
+    if (invalid)
+        fprintf(
+            stderr,
+            "milkit lint: %s: error: not a valid ML Program (Core ML's loader refuses it): %s\n",
+            path, err.msg);
     const mk_program *view = conv ? conv : p;
     mk_lint_options lo = {t, assume, only, skip};
     mk_findings *f = NULL;
@@ -164,7 +171,7 @@ int mk_cmd_lint(int argc, char **argv)
         mk_findings_write(f, path, fmt, stdout, &err) != MK_OK) {
         rc = cli_fail_err("lint", &err);
     } else {
-        rc = mk_findings_worst(f) >= MK_SEV_WARNING ? 1 : 0;
+        rc = mk_findings_worst(f) >= MK_SEV_WARNING || invalid ? 1 : 0;
         if (want_place && placement(view, assume, fmt == MK_FORMAT_TEXT ? stdout : stderr) == 2)
             rc = 2;
     }

@@ -269,9 +269,9 @@ int mk_cmd_run(int argc, char **argv)
     mk_tensor_list shapes = {0, NULL};
     if (cli_input_shapes("run", x.n_specs, x.specs, &shapes)) return 2;
     co.shape_from = &shapes;
-    if (mk_model_load(model, &co, NULL, &p, &e)) {
+    if (cli_load_to_run("run", model, &co, &p)) {
         mk_tensor_list_free(&shapes);
-        return cli_fail_err("run", &e);
+        return 2;
     }
     mk_session *sess = NULL; /* one plan for the first run and every --repeat run */
     int rc = 0;

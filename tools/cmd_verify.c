@@ -303,8 +303,8 @@ int mk_cmd_verify(int argc, char **argv)
     if (cli_input_shapes("verify", x.n_specs, x.specs, &shapes)) return 2;
     co.shape_from = &shapes;
     for (int m = 0; m < n_models; m++)
-        if (mk_model_load(models[m], &co, NULL, &p[m], &e)) {
-            rc = cli_fail_err("verify", &e);
+        if (cli_load_to_run("verify", models[m], &co, &p[m])) {
+            rc = 2;
             goto done;
         }
     mk_tensor_list_free(&shapes);

@@ -164,6 +164,20 @@ int cli_input_shapes(const char *cmd, int n_specs, const char *const *specs, mk_
     return 0;
 }
 
+int cli_load_to_run(const char *cmd, const char *path, const mk_convert_options *co, mk_program **p)
+{
+    mk_err e = {0};
+    size_t n = strlen(path);
+    if (mk_model_load(path, co, NULL, p, &e)) return cli_fail_err(cmd, &e);
+    if ((n < 5 || strcmp(path + n - 5, ".onnx")) && mk_program_verify(*p, &e)) {
+        mk_program_free(*p);
+        *p = NULL;
+        return cli_fail(cmd, "%s: not a valid ML Program (Core ML's loader refuses it): %s", path,
+                        e.msg);
+    }
+    return 0;
+}
+
 int cli_inputs_for(const char *cmd, const cli_model_opts *m, const mk_program *p, int n_specs,
                    const char *const *specs, mk_tensor_list *ins)
 {

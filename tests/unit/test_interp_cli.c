@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "base/base.h"
+#include "opsem_build.h"
 #include "test.h"
 
 static const char *golden(const char *name)
@@ -153,4 +154,59 @@ TEST(cli_openblas_loads_only_to_run)
                     "LD_DEBUG=libs %s run %s --seed 1 2>&1 >/dev/null | grep -c 'init: .*openblas'",
                     mk_test_bin(), m);
     CHECK_MSG(rc == 0 && atoi(out) >= 1, "run did not load OpenBLAS (%s)", out);
+}
+
+/* A package whose batch_norm takes an fp32 x with fp16 mean and variance (one type domain T
+ * before iOS17): coremltools' fp32 op tests write such programs for iOS15 and Apple's loader
+ * refuses them ("epsilon ... must have the same data type as ... mean"). run and verify refuse
+ * it in one line naming the op, lint says so and still lists hazards; the same program with
+ * fp32 parameters runs. */
+static int save_batch_norm(const char *path, mk_dtype param_dt)
+{
+    bld B;
+    b_init(&B, 15);
+    const int64_t xd[4] = {1, 3, 2, 2}, cd[1] = {3};
+    float xv[12] = {-16, 13, 11, -16, 13, -15, 13, 9, -9, -4, -6, 3};
+    float mean[3] = {9, 6, 3}, var[3] = {6, 1, 7};
+    mk_value *x = b_input(&B, "x", 4, xd, xv), *m, *v;
+    if (param_dt == MK_DT_FP16) {
+        uint16_t mh[3], vh[3];
+        mk_f32_to_f16_n(mean, mh, 3);
+        mk_f32_to_f16_n(var, vh, 3);
+        mk_type t = mk_type_make(MK_DT_FP16, 1, cd);
+        m = B.b ? mk_ir_const(B.p, B.b, "mean", &t, mh, sizeof mh, 0) : NULL;
+        v = B.b ? mk_ir_const(B.p, B.b, "var", &t, vh, sizeof vh, 0) : NULL;
+    } else {
+        m = cf(&B, 1, cd, mean);
+        v = cf(&B, 1, cd, var);
+    }
+    mk_op *bn =
+        x && m && v ? op(&B, MK_OP_BATCH_NORM, 1, "x", x, "mean", m, "variance", v, NULL) : NULL;
+    int ok = bn != NULL;
+    if (ok) {
+        mk_ir_block_set_outputs(B.p, B.b, 1, bn->outputs);
+        ok = mk_program_save(B.p, path, MK_TARGET_DEFAULT, &B.e) == MK_OK;
+    }
+    b_free(&B);
+    return ok;
+}
+
+TEST(cli_run_refuses_program_core_ml_cannot_load)
+{
+    char bad[512], good[512], out[8192];
+    snprintf(bad, sizeof bad, "%s/bn_mixed.mlpackage", mk_test_tmpdir());
+    snprintf(good, sizeof good, "%s/bn_fp32.mlpackage", mk_test_tmpdir());
+    REQUIRE(save_batch_norm(bad, MK_DT_FP16));
+    REQUIRE(save_batch_norm(good, MK_DT_FP32));
+    int rc = mk_test_sh(out, sizeof out, "%s run %s", mk_test_bin(), bad);
+    CHECK_MSG(rc == 2 && count_lines(out) == 1 && strstr(out, "not a valid ML Program") &&
+                  strstr(out, "batch_norm") && strstr(out, "'mean' is fp16 but 'x' is fp32"),
+              "rc %d: %s", rc, out);
+    rc = mk_test_sh(out, sizeof out, "%s verify %s --fp16-emulate", mk_test_bin(), bad);
+    CHECK_MSG(rc == 2 && strstr(out, "not a valid ML Program"), "rc %d: %s", rc, out);
+    rc = mk_test_sh(out, sizeof out, "%s lint %s", mk_test_bin(), bad);
+    CHECK_MSG(rc == 1 && strstr(out, "error: not a valid ML Program") && strstr(out, "finding"),
+              "rc %d: %s", rc, out);
+    rc = mk_test_sh(out, sizeof out, "%s run %s", mk_test_bin(), good);
+    CHECK_MSG(rc == 0 && strstr(out, "[1, 3, 2, 2] fp32"), "rc %d: %s", rc, out);
 }
