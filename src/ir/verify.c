@@ -300,19 +300,6 @@ static mk_status check_states(vctx *v, const mk_op *op)
     return MK_OK;
 }
 
-static int updates_state(const mk_block *b, const mk_value *s)
-{
-    MK_FOR_OPS(b, op)
-    {
-        if ((op->kind == MK_OP_COREML_UPDATE_STATE && mk_ir_arg(op, "state") == s) ||
-            (op->kind == MK_OP_WRITE_STATE && mk_ir_arg(op, "input") == s))
-            return 1;
-        for (int i = 0; i < op->n_blocks; i++)
-            if (updates_state(op->blocks[i], s)) return 1;
-    }
-    return 0;
-}
-
 static mk_status states_in_block(const mk_function *f, const mk_block *b, mk_err *e)
 {
     MK_FOR_OPS(b, op)
@@ -329,22 +316,11 @@ static mk_status states_in_block(const mk_function *f, const mk_block *b, mk_err
     return MK_OK;
 }
 
-static mk_status states_updated(const mk_function *f, mk_err *e)
-{
-    for (int i = 0; i < f->n_inputs; i++)
-        if (f->inputs[i]->is_state && !updates_state(f->block, f->inputs[i]))
-            return mk_err_set(e, MK_EINVAL,
-                              "function '%s': state '%s' is never updated (no write_state or "
-                              "coreml_update_state)",
-                              f->name, f->inputs[i]->name);
-    return MK_OK;
-}
-
 mk_status mk_ir_verify_states(const mk_program *p, mk_err *e)
 {
     for (int i = 0; i < p->n_functions; i++) {
         const mk_function *f = p->functions[i];
-        if (states_in_block(f, f->block, e) || states_updated(f, e)) return e->code;
+        if (states_in_block(f, f->block, e)) return e->code;
     }
     return MK_OK;
 }
@@ -472,7 +448,6 @@ mk_status mk_ir_verify(const mk_program *p, mk_err *e)
         mk_status st = MK_OK;
         for (int i = 0; i < f->n_inputs && !st; i++) st = define(&v, f->inputs[i], NULL);
         if (!st) st = verify_block(&v, f->block);
-        if (!st) st = states_updated(f, e);
         mk_strmap_free(&v.seen);
         mk_free(p->alloc, (void *)v.scope, v.cap_scope * sizeof *v.scope);
         if (st) return st;
