@@ -42,6 +42,37 @@ static double src_coord(int mode, int64_t o, int64_t in, int64_t out)
     return v;
 }
 
+/* A nearest-neighbour resample is a gather of 4-byte elements (whatever their type) by
+ * precomputed source rows and columns; an output row whose source row repeats the previous
+ * one's is a copy of it. Chunks are runs of output rows of whole planes: pure copies, so any
+ * split gives the same bits. */
+typedef struct gather_job {
+    const uint32_t *src;
+    uint32_t *dst;
+    const int64_t *iy, *ix; /* source row and column per output row and column */
+    int64_t H, W, OH, OW;
+    int64_t rows;      /* output rows per chunk */
+    int64_t per_plane; /* chunks per plane */
+} gather_job;
+
+static void gather_rows(void *ctx, int64_t c, int tid)
+{
+    const gather_job *J = ctx;
+    (void)tid;
+    int64_t p = c / J->per_plane, i0 = c % J->per_plane * J->rows;
+    int64_t i1 = i0 + J->rows < J->OH ? i0 + J->rows : J->OH;
+    const uint32_t *img = J->src + p * J->H * J->W;
+    for (int64_t i = i0; i < i1; i++) {
+        uint32_t *d = J->dst + (p * J->OH + i) * J->OW;
+        if (i > i0 && J->iy[i] == J->iy[i - 1]) {
+            memcpy(d, d - J->OW, (size_t)J->OW * sizeof *d);
+            continue;
+        }
+        const uint32_t *srow = img + J->iy[i] * J->W;
+        for (int64_t j = 0; j < J->OW; j++) d[j] = srow[J->ix[j]];
+    }
+}
+
 static mk_status resample(mk_kctx *k, int bilinear, int gy, int gx)
 {
     mk_rt *x = mk_kin(k, "x"), *out = k->outs[0];
@@ -72,17 +103,36 @@ static mk_status resample(mk_kctx *k, int bilinear, int gy, int gx)
     for (int64_t o = 0; o < OW; o++) cx[o] = src_coord(gx, o, W, OW);
     const float *a = x->data;
     float *od = out->data;
+    if (!bilinear) {
+        size_t ni = (size_t)(OH + OW) * sizeof(int64_t);
+        int64_t *iy = mk_malloc(k->alloc, ni);
+        if (!iy) {
+            mk_free(k->alloc, cy, nb);
+            return MK_OOM(k->e);
+        }
+        for (int64_t o = 0; o < OH; o++) iy[o] = (int64_t)cy[o];
+        for (int64_t o = 0; o < OW; o++) iy[OH + o] = (int64_t)cx[o];
+        gather_job J = {.src = x->data,
+                        .dst = out->data,
+                        .iy = iy,
+                        .ix = iy + OH,
+                        .H = H,
+                        .W = W,
+                        .OH = OH,
+                        .OW = OW};
+        /* about 64 KiB of output per chunk, within one plane */
+        J.rows = OW >= 16384 ? 1 : 16384 / OW;
+        if (J.rows > OH) J.rows = OH;
+        J.per_plane = mk_par_chunks(OH, J.rows);
+        J.rows = mk_par_chunks(OH, J.per_plane);
+        mk_par_for(k, planes * J.per_plane, gather_rows, &J);
+        mk_free(k->alloc, iy, ni);
+        mk_free(k->alloc, cy, nb);
+        return MK_OK;
+    }
     for (int64_t p = 0; p < planes; p++) {
         const float *img = a + p * H * W;
         float *op = od + p * OH * OW;
-        if (!bilinear) { /* a gather: 4-byte elements whatever their type */
-            const uint32_t *src = (const uint32_t *)x->data + p * H * W;
-            uint32_t *dst = (uint32_t *)out->data + p * OH * OW;
-            for (int64_t i = 0; i < OH; i++)
-                for (int64_t j = 0; j < OW; j++)
-                    dst[i * OW + j] = src[(int64_t)cy[i] * W + (int64_t)cx[j]];
-            continue;
-        }
         for (int64_t i = 0; i < OH; i++) {
             double y = cy[i];
             int64_t y0 = (int64_t)floor(y), y1 = y0 + 1 < H ? y0 + 1 : H - 1;
