@@ -267,6 +267,15 @@ mk_status mk_ir_rule_pool(mk_ictx *c)
     return mk_ir_infer_out(c, &t);
 }
 
+/* Whether the value bound to param is a const op's output (or an inline literal), as
+ * coremltools' matmul asks: constexpr outputs do not count. */
+static int arg_is_const(const mk_ictx *c, const char *param)
+{
+    const mk_value *v = c->op ? mk_ir_arg(c->op, param) : NULL;
+    return v && (v->is_inline || (v->producer && v->producer->kind == MK_OP_CONST) ||
+                 (!v->producer && v->cst));
+}
+
 mk_status mk_ir_rule_matmul(mk_ictx *c)
 {
     const mk_operand *x = mk_ir_infer_req(c, "x"), *y = x ? mk_ir_infer_req(c, "y") : NULL;
@@ -277,8 +286,18 @@ mk_status mk_ir_rule_matmul(mk_ictx *c)
         return c->e->code;
     if (c->ios < 17 && x->type.dtype != y->type.dtype)
         return mk_ir_infer_fail(c, "x and y dtypes differ");
+    /* iOS17: x and y may differ when exactly one is a constant; the output takes the other's
+     * dtype (coremltools' iOS17 matmul) */
+    mk_dtype odt = x->type.dtype;
+    if (x->type.dtype != y->type.dtype) {
+        int xc = arg_is_const(c, "x"), yc = arg_is_const(c, "y");
+        if (xc == yc)
+            return mk_ir_infer_fail(c, "x and y dtypes differ and both are %s",
+                                    xc ? "constants" : "not constants");
+        if (xc) odt = y->type.dtype;
+    }
     int rx = x->type.rank, ry = y->type.rank;
-    if (rx < 0 || ry < 0) return mk_ir_infer_out_unranked(c, x->type.dtype);
+    if (rx < 0 || ry < 0) return mk_ir_infer_out_unranked(c, odt);
     if (rx == 0 || ry == 0) return mk_ir_infer_fail(c, "x and y must have rank >= 1");
     if ((rx == 1 && tx) || (ry == 1 && ty))
         return mk_ir_infer_fail(c, "cannot transpose a rank-1 operand");
@@ -304,7 +323,7 @@ mk_status mk_ir_rule_matmul(mk_ictx *c)
     }
     if (mk_ir_infer_same_dim(c, "inner dimension", a.dims[a.rank - 1], b.dims[b.rank - 2]))
         return c->e->code;
-    mk_type ba = a, bb = b, t = mk_type_scalar(x->type.dtype);
+    mk_type ba = a, bb = b, t = mk_type_scalar(odt);
     ba.rank -= 2;
     bb.rank -= 2;
     if (mk_ir_infer_broadcast(c, &ba, &bb, &t)) return c->e->code;

@@ -887,3 +887,34 @@ TEST(infer_random_operands_never_crash)
     CHECK(n_ok > 500 && n_err > 500);
     mk_ir_program_free(t.p);
 }
+
+/* iOS17 matmul (coremltools' iOS17 linear.py): x and y may have different dtypes when exactly
+ * one of them is a constant, and the output takes the non-constant one's dtype; before iOS17,
+ * or with both constant or both not, the dtypes must agree. */
+TEST(infer_matmul_ios17_mixed_dtypes)
+{
+    mk_err e;
+    for (int spec = 7; spec <= 8; spec++) {
+        tprog t;
+        REQUIRE(tp_init(&t, spec));
+        mk_value *h = tp_in(&t, "h", tt(MK_DT_FP16, SHAPE(5, 10))), *f = tp_in(&t, "f", T32(2, 5)),
+                 *i = tp_in(&t, "i", tt(MK_DT_INT32, SHAPE(5, 10)));
+        float w[10] = {0};
+        mk_type wt = T32(2, 5);
+        mk_value *cx = mk_ir_const(t.p, t.b, "cx", &wt, w, sizeof w, 0);
+        mk_op *a = tp_op(&t, MK_OP_MATMUL, "a", 1, "x", cx, "y", h, NULL);
+        mk_op *b = tp_op(&t, MK_OP_MATMUL, "b", 1, "x", cx, "y", i, NULL);
+        mk_op *c = tp_op(&t, MK_OP_MATMUL, "c", 1, "x", f, "y", h, NULL);
+        REQUIRE(cx && a && b && c);
+        if (spec == 8) {
+            INFER_OK(a);
+            CHECK(ty_is(a, 0, MK_DT_FP16, SHAPE(2, 10)));
+            INFER_OK(b);
+            CHECK(ty_is(b, 0, MK_DT_INT32, SHAPE(2, 10)));
+            CHECK(tp_infer(c, &e) == MK_EINVAL && strstr(e.msg, "both are not constants"));
+        } else {
+            CHECK(tp_infer(a, &e) == MK_EINVAL && strstr(e.msg, "dtypes differ"));
+        }
+        mk_ir_program_free(t.p);
+    }
+}
