@@ -160,6 +160,7 @@ typedef struct conv_job {
     float *od;
     int64_t N, cin, cout, mult;                /* depthwise */
     int64_t groups, cig, cog, kk, tile, ntile; /* im2col / 1x1 */
+    int64_t cpr, ncr;                          /* 1x1: output channels per range, ranges */
     int64_t per;                               /* channels (n * cout flattened) per chunk */
     int direct;
 } conv_job;
@@ -237,26 +238,36 @@ static void conv_dw(mk_kctx *k, const geom *g, const float *xd, const float *wd,
     mk_par_for(k, mk_par_chunks(N * J.cout, J.per), conv_dw_chunk, &J);
 }
 
-/* One (image, group, column tile) of an im2col or 1x1 conv: the GEMM into the output tile with
- * the bias preloaded (beta = 1), then fused activations while the tile is in cache. */
+/* One (image, group, output channel range, column tile) of an im2col or 1x1 conv (im2col: one
+ * range): the GEMM into the output tile with the bias preloaded (beta = 1), then fused
+ * activations while the tile is in cache. */
 static void conv_gemm_chunk(void *ctx, int64_t i, int tid)
 {
     const conv_job *J = ctx;
     const mk_kctx *k = J->k;
     const geom *gp = J->g;
-    int64_t t0 = (i % J->ntile) * J->tile, gi = (i / J->ntile) % J->groups,
-            n = i / (J->ntile * J->groups);
+    int64_t t0 = (i % J->ntile) * J->tile, u = i / J->ntile, cr = u % J->ncr, ng = u / J->ncr;
+    int64_t gi = ng % J->groups, n = ng / J->groups;
     int64_t tn = gp->o_n - t0 < J->tile ? gp->o_n - t0 : J->tile;
     int64_t cig = J->cig, cog = J->cog, kk = J->kk;
     const float *xg = J->xd + (n * J->cin + gi * cig) * gp->in_n;
     float *oc = J->od + (n * J->cout + gi * cog) * gp->o_n + t0;
-    if (J->bias)
-        for (int64_t co = 0; co < cog; co++) fill(oc + co * gp->o_n, J->bias[gi * cog + co], tn);
     float beta = J->bias ? 1.0f : 0.0f;
     if (J->direct) {
-        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)cig, 1.0f,
-                 J->wd + gi * cog * cig, (int)cig, xg + t0, (int)gp->in_n, beta, oc, (int)gp->o_n);
-    } else {
+        int64_t c0 = cr * J->cpr, cn = cog - c0 < J->cpr ? cog - c0 : J->cpr;
+        oc += c0 * gp->o_n;
+        if (J->bias)
+            for (int64_t co = 0; co < cn; co++)
+                fill(oc + co * gp->o_n, J->bias[gi * cog + c0 + co], tn);
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cn, (int)tn, (int)cig, 1.0f,
+                 J->wd + (gi * cog + c0) * cig, (int)cig, xg + t0, (int)gp->in_n, beta, oc,
+                 (int)gp->o_n);
+        finish_rows(k, NULL, gi * cog + c0, oc, cn, tn, gp->o_n);
+        return;
+    }
+    if (J->bias)
+        for (int64_t co = 0; co < cog; co++) fill(oc + co * gp->o_n, J->bias[gi * cog + co], tn);
+    {
         float *col = mk_par_scratch((mk_kctx *)k, tid);
         /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
         for (int64_t c = 0; c < cig; c++)
@@ -326,7 +337,10 @@ mk_status mk_k_conv(mk_kctx *k)
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++) direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
     if (direct && mk_conv_1x1_ok(&cd)) {
-        k->path = g.ns == 1 ? "conv: 1-D 1x1 packed gemm" : "conv: 1x1 packed gemm";
+        if (mk_conv_direct_level() == 1)
+            k->path = g.ns == 1 ? "conv: 1-D 1x1 packed gemm, avx2" : "conv: 1x1 packed gemm, avx2";
+        else
+            k->path = g.ns == 1 ? "conv: 1-D 1x1 packed gemm" : "conv: 1x1 packed gemm";
         return mk_conv_1x1(k, &cd);
     }
     /* a 1x1 conv is a plain sgemm: the direct kernel wins with AVX-512 only */
@@ -366,12 +380,27 @@ mk_status mk_k_conv(mk_kctx *k)
                   .kk = kk,
                   .tile = tile,
                   .ntile = mk_par_chunks(g.o_n, tile),
+                  .cpr = cog,
+                  .ncr = 1,
                   .direct = direct};
+    /* a 1x1 conv of few column tiles (PP-OCRv4 rec's 240 -> 240 at 12x80: one) is also split
+     * into ranges of output channels, to about 8 chunks of >= 0.5M multiply-adds each; at
+     * -j 2 its one sgemm was on one thread (measured: rec 34 ms at -j 2, 39 ms at -j 1) */
+    int64_t nch = N * groups * J.ntile, macs = cog * g.o_n * cig;
+    if (direct && nch < 8 && cog >= 64) {
+        int64_t want = mk_par_chunks(8, nch), cap = macs / 524288;
+        if (want > cap) want = cap;
+        if (want > cog / 32) want = cog / 32;
+        if (want > 1) {
+            J.cpr = (mk_par_chunks(cog, want) + 15) / 16 * 16;
+            J.ncr = mk_par_chunks(cog, J.cpr);
+        }
+    }
     if (!direct) {
         size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
         if ((st = mk_par_scratch_reserve(k, cb ? cb : 4))) return st;
     }
-    mk_par_for(k, N * groups * J.ntile, conv_gemm_chunk, &J);
+    mk_par_for(k, N * groups * J.ncr * J.ntile, conv_gemm_chunk, &J);
     return MK_OK;
 }
 

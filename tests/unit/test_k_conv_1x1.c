@@ -151,3 +151,166 @@ TEST(interp_conv_1x1_packed_dispatch)
     free(h1);
     free(h0);
 }
+
+#define P1X1_AVX2 "conv: 1x1 packed gemm, avx2"
+
+/* The AVX2+FMA variant (k_conv_1x1_avx2.c), forced onto every 1x1 conv (mk_conv_1x1_enable(2):
+ * the shape rule aside) and onto AVX-512 machines by capping the kernel level to 1, against a
+ * double reference: output channel tails (not multiples of the 6-channel block), position tails
+ * (planes of 1, 15, 35, 49, 100, 143, 400), 1 to 5 input channel blocks, both packing modes and
+ * the unpacked reads of few-channel convs (with the plane a multiple of 128 positions: packed),
+ * two images, two groups, bias or none, relu / relu6 / clip in registers and leaky_relu after,
+ * constant or run-time weights, 2-D and 1-D; -j 1, 2 and 3 bit-identical. Each output is one
+ * chain of fp32 fmas from the bias over the input channels in order, so its error is within
+ * (cig + 1) * 2^-24 * (|b| + sum |w x|) of the exact sum (the activations are 1-Lipschitz; the
+ * leaky slope's product adds one more rounding). */
+TEST(interp_conv_1x1_avx2_vs_reference)
+{
+    static const pcase cases[] = {
+        /* N cin cout H W groups | bias act w_in */
+        {1, 37, 13, 7, 7, 1, 1, 1, 0},     /* odd channels, cout tail 1, tile tail 1 */
+        {1, 300, 136, 10, 10, 1, 0, 2, 0}, /* 3 input blocks of 100, shared packed copy */
+        {1, 520, 129, 11, 13, 1, 1, 3, 0}, /* 5 input blocks of 104, cout tail 3 */
+        {2, 16, 20, 6, 8, 1, 1, 4, 0},     /* two images, unpacked reads, leaky after */
+        {1, 38, 12, 5, 7, 2, 1, 1, 0},     /* two groups of 19 -> 6 */
+        {1, 64, 128, 1, 1, 1, 1, 1, 1},    /* one position, weights an input */
+        {1, 200, 24, 0, 100, 1, 1, 2, 0},  /* 1-D, 100 positions */
+        {1, 96, 40, 16, 16, 1, 0, 0, 1},   /* 256 positions: packed, no bias, weights an input */
+        {1, 48, 12, 20, 20, 1, 1, 3, 0},   /* unpacked whole tiles, packed 16-position tail */
+        {1, 256, 200, 13, 13, 1, 1, 1, 0}, /* 2 input blocks, 34 channel blocks */
+        {1, 3, 7, 3, 5, 1, 1, 0, 0},       /* 3 input channels, 15 positions, no activation */
+        {1, 1, 1, 5, 7, 1, 1, 1, 0},       /* one channel in and out */
+    };
+    if (mk_conv_direct_level() < 1) SKIP("no AVX2+FMA here: the AVX2 1x1 path does not run");
+    mk_conv_direct_cap(1);
+    mk_conv_1x1_enable(2);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const pcase *c = &cases[k];
+        int P = plane(c), cig = c->cin / c->groups, cog = c->cout / c->groups;
+        size_t xn = (size_t)c->N * c->cin * P, wn = (size_t)c->cout * cig;
+        size_t on = (size_t)c->N * c->cout * P;
+        unsigned s = 3000 + (unsigned)k;
+        float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->cout * 4);
+        double *ref = malloc(on * sizeof *ref), *bound = malloc(on * sizeof *bound);
+        REQUIRE(x && w && b && ref && bound);
+        for (size_t i = 0; i < xn; i++) x[i] = b_rand(&s);
+        for (size_t i = 0; i < wn; i++) w[i] = b_rand(&s) / sqrtf((float)cig);
+        for (int i = 0; i < c->cout; i++) b[i] = 0.5f * b_rand(&s);
+        for (int n = 0; n < c->N; n++)
+            for (int co = 0; co < c->cout; co++) {
+                int g = co / cog;
+                for (int p = 0; p < P; p++) {
+                    double acc = c->bias ? b[co] : 0, mag = fabs(acc);
+                    for (int q = 0; q < cig; q++) {
+                        double t = (double)w[(size_t)co * cig + q] *
+                                   x[((size_t)n * c->cin + g * cig + q) * P + p];
+                        acc += t;
+                        mag += fabs(t);
+                    }
+                    size_t o = ((size_t)n * c->cout + co) * P + p;
+                    ref[o] = b_act_ref(c->act, acc);
+                    bound[o] = (cig + 2) * ldexp(mag, -24);
+                }
+            }
+        const char *want = c->H ? P1X1_AVX2 : "conv: 1-D 1x1 packed gemm, avx2";
+        char p[3][64] = {"", "", ""};
+        const float *bb = c->bias ? b : NULL;
+        float *a[3];
+        for (int j = 0; j < 3; j++) a[j] = prun(tc, c, x, w, bb, j + 1, 0, p[j], sizeof p[j]);
+        if (a[0] && a[1] && a[2]) {
+            for (int j = 0; j < 3; j++)
+                CHECK_MSG(!strcmp(p[j], want), "case %zu -j %d: path '%s'", k, j + 1, p[j]);
+            CHECK_MSG(!memcmp(a[0], a[1], on * 4), "case %zu: -j 1 and -j 2 differ", k);
+            CHECK_MSG(!memcmp(a[0], a[2], on * 4), "case %zu: -j 1 and -j 3 differ", k);
+            size_t bad = 0, at = 0;
+            for (size_t i = 0; i < on; i++)
+                if (fabs(a[0][i] - ref[i]) > bound[i]) bad++, at = i;
+            CHECK_MSG(!bad, "case %zu: %zu of %zu beyond the bound (at %zu: %.9g vs %.9g, %.3g)", k,
+                      bad, on, at, (double)a[0][at], ref[at], bound[at]);
+        }
+        for (int j = 0; j < 3; j++) free(a[j]);
+        free(x);
+        free(w);
+        free(b);
+        free(ref);
+        free(bound);
+    }
+    mk_conv_1x1_enable(1);
+    mk_conv_direct_cap(2);
+}
+
+/* Exact sum, error bound ((cig + 2) * 2^-24 * (|b| + sum |w x|): any fp32 summation order) and
+ * activation of case c into ref and bound. */
+static void pref(const pcase *c, const float *x, const float *w, const float *b, double *ref,
+                 double *bound)
+{
+    int P = plane(c), cig = c->cin / c->groups, cog = c->cout / c->groups;
+    for (int n = 0; n < c->N; n++)
+        for (int co = 0; co < c->cout; co++)
+            for (int p = 0; p < P; p++) {
+                double acc = b ? b[co] : 0, mag = fabs(acc);
+                for (int q = 0; q < cig; q++) {
+                    double t = (double)w[(size_t)co * cig + q] *
+                               x[((size_t)n * c->cin + co / cog * cig + q) * P + p];
+                    acc += t;
+                    mag += fabs(t);
+                }
+                size_t o = ((size_t)n * c->cout + co) * P + p;
+                ref[o] = b_act_ref(c->act, acc);
+                bound[o] = (cig + 2) * ldexp(mag, -24);
+            }
+}
+
+/* Case c at -j 1, 2 and 3: the path want each time, the same bits, within the bound. */
+static void pcheck(mk_test_ctx *tc, const pcase *c, const char *want, unsigned seed)
+{
+    int P = plane(c), cig = c->cin / c->groups;
+    size_t xn = (size_t)c->N * c->cin * P, wn = (size_t)c->cout * cig;
+    size_t on = (size_t)c->N * c->cout * P;
+    float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->cout * 4);
+    double *ref = malloc(on * sizeof *ref), *bound = malloc(on * sizeof *bound);
+    REQUIRE(x && w && b && ref && bound);
+    for (size_t i = 0; i < xn; i++) x[i] = b_rand(&seed);
+    for (size_t i = 0; i < wn; i++) w[i] = b_rand(&seed) / sqrtf((float)cig);
+    for (int i = 0; i < c->cout; i++) b[i] = 0.5f * b_rand(&seed);
+    pref(c, x, w, c->bias ? b : NULL, ref, bound);
+    char p[3][64] = {"", "", ""};
+    float *a[3];
+    for (int j = 0; j < 3; j++)
+        a[j] = prun(tc, c, x, w, c->bias ? b : NULL, j + 1, 0, p[j], sizeof p[j]);
+    if (a[0] && a[1] && a[2]) {
+        for (int j = 0; j < 3; j++)
+            CHECK_MSG(!strcmp(p[j], want), "%d -> %d: -j %d path '%s', want '%s'", c->cin, c->cout,
+                      j + 1, p[j], want);
+        CHECK_MSG(!memcmp(a[0], a[1], on * 4) && !memcmp(a[0], a[2], on * 4),
+                  "%d -> %d: -j 1, 2, 3 differ", c->cin, c->cout);
+        size_t bad = 0;
+        for (size_t i = 0; i < on; i++) bad += fabs(a[0][i] - ref[i]) > bound[i];
+        CHECK_MSG(!bad, "%d -> %d: %zu of %zu beyond the bound", c->cin, c->cout, bad, on);
+    }
+    for (int j = 0; j < 3; j++) free(a[j]);
+    free(x);
+    free(w);
+    free(b);
+    free(ref);
+    free(bound);
+}
+
+/* On AVX2 (the level capped to 1 on AVX-512 machines) the measured rule: the AVX2 variant for at
+ * most 128 input channels, OpenBLAS for more, or with the path switched off; the OpenBLAS path
+ * of a 1x1 conv of one column tile (PP-OCRv4 rec's 240 -> 240 at 12x80) split into ranges of
+ * output channels for the threads, -j 1, 2 and 3 bit-identical; the portable level (0) too. */
+TEST(interp_conv_1x1_avx2_dispatch)
+{
+    if (mk_conv_direct_level() < 1) SKIP("no AVX2+FMA here: the AVX2 1x1 path does not run");
+    mk_conv_direct_cap(1);
+    pcase small = {1, 128, 40, 9, 9, 1, 1, 1, 0}, wide = {1, 240, 240, 12, 80, 1, 1, 2, 0};
+    pcheck(tc, &small, P1X1_AVX2, 41);
+    pcheck(tc, &wide, "conv: 1x1 sgemm (no copy)", 42);
+    mk_conv_1x1_enable(0);
+    pcheck(tc, &small, "conv: 1x1 sgemm (no copy)", 43);
+    mk_conv_1x1_enable(1);
+    mk_conv_direct_cap(0);
+    pcheck(tc, &wide, "conv: 1x1 sgemm (no copy)", 44);
+    mk_conv_direct_cap(2);
+}
