@@ -383,17 +383,22 @@ mk_status mk_k_conv(mk_kctx *k)
                   .cpr = cog,
                   .ncr = 1,
                   .direct = direct};
-    /* a 1x1 conv of few column tiles (PP-OCRv4 rec's 240 -> 240 at 12x80: one) is also split
-     * into ranges of output channels, to about 8 chunks of >= 0.5M multiply-adds each; at
-     * -j 2 its one sgemm was on one thread (measured: rec 34 ms at -j 2, 39 ms at -j 1) */
-    int64_t nch = N * groups * J.ntile, macs = cog * g.o_n * cig;
-    if (direct && nch < 8 && cog >= 64) {
-        int64_t want = mk_par_chunks(8, nch), cap = macs / 524288;
-        if (want > cap) want = cap;
-        if (want > cog / 32) want = cog / 32;
-        if (want > 1) {
-            J.cpr = (mk_par_chunks(cog, want) + 15) / 16 * 16;
-            J.ncr = mk_par_chunks(cog, J.cpr);
+    /* a 1x1 conv of fewer than 4 column tiles (PP-OCRv4 rec's 240 -> 240 at 12x80: one) is split
+     * into 4 chunks of >= 0.5M multiply-adds, for the threads (at -j 2 the one sgemm ran on one
+     * thread): into column tiles of >= 64 when the weights are the smaller operand (each call
+     * packs them again), else into ranges of output channels (each call packs its columns
+     * again; measured: 4-7 ranges cost rec's 480 -> 480 convs 7-10% at -j 1). Shapes only. */
+    int64_t nch = N * groups * J.ntile, macs = N * groups * cog * g.o_n * cig;
+    if (direct && nch < 4 && macs >= 4 * 524288) {
+        int64_t want = mk_par_chunks(4, nch);
+        int64_t t = (mk_par_chunks(g.o_n, want) + 15) / 16 * 16;
+        int64_t cpr = (mk_par_chunks(cog, want) + 15) / 16 * 16;
+        if (cog <= g.o_n && t >= 64 && t < J.tile) {
+            J.tile = t;
+            J.ntile = mk_par_chunks(g.o_n, t);
+        } else if (cog > g.o_n && cpr >= 32 && cpr < cog) {
+            J.cpr = cpr;
+            J.ncr = mk_par_chunks(cog, cpr);
         }
     }
     if (!direct) {

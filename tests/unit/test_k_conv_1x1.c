@@ -298,15 +298,18 @@ static void pcheck(mk_test_ctx *tc, const pcase *c, const char *want, unsigned s
 
 /* On AVX2 (the level capped to 1 on AVX-512 machines) the measured rule: the AVX2 variant for at
  * most 128 input channels, OpenBLAS for more, or with the path switched off; the OpenBLAS path
- * of a 1x1 conv of one column tile (PP-OCRv4 rec's 240 -> 240 at 12x80) split into ranges of
- * output channels for the threads, -j 1, 2 and 3 bit-identical; the portable level (0) too. */
+ * of a 1x1 conv of one column tile split for the threads into column tiles (PP-OCRv4 rec's
+ * 240 -> 240 at 12x80) or ranges of output channels (its 480 -> 480 at 3x80), -j 1, 2 and 3
+ * bit-identical; the portable level (0) too. */
 TEST(interp_conv_1x1_avx2_dispatch)
 {
     if (mk_conv_direct_level() < 1) SKIP("no AVX2+FMA here: the AVX2 1x1 path does not run");
     mk_conv_direct_cap(1);
     pcase small = {1, 128, 40, 9, 9, 1, 1, 1, 0}, wide = {1, 240, 240, 12, 80, 1, 1, 2, 0};
+    pcase deep = {1, 480, 480, 3, 80, 1, 1, 3, 0};
     pcheck(tc, &small, P1X1_AVX2, 41);
     pcheck(tc, &wide, "conv: 1x1 sgemm (no copy)", 42);
+    pcheck(tc, &deep, "conv: 1x1 sgemm (no copy)", 45);
     mk_conv_1x1_enable(0);
     pcheck(tc, &small, "conv: 1x1 sgemm (no copy)", 43);
     mk_conv_1x1_enable(1);
