@@ -415,6 +415,65 @@ MK_SIMD static void add_row(float *restrict o, const float *restrict x, size_t n
     MK_VLOOP(n, o[i] += x[i]);
 }
 
+typedef struct ct_job {
+    const mk_kctx *k;
+    const geom *g;
+    const float *xd, *wd, *bias;
+    float *od;
+    int64_t cin, cout, cig, cog, rows, groups, R, cpr, ncr;
+} ct_job;
+
+/* Output channels [c0, c0 + cn) of one (image, group) of a conv_transpose: per tile of R input
+ * rows the GEMM of their weight rows into the thread's column buffer, then col2im into their
+ * planes (tiles in order: the same sums for any chunking), then bias and fused activations. */
+static void ct_chunk(void *ctx, int64_t i, int tid)
+{
+    const ct_job *J = ctx;
+    const geom *gp = J->g;
+    int64_t cr = i % J->ncr, ng = i / J->ncr, gi = ng % J->groups, n = ng / J->groups;
+    int64_t c0 = cr * J->cpr, cn = J->cog - c0 < J->cpr ? J->cog - c0 : J->cpr;
+    int64_t in_rows = gp->in[0] * gp->in[1], in2 = gp->in[2], s2 = gp->s[2], R = J->R;
+    float *col = mk_par_scratch((mk_kctx *)J->k, tid);
+    float *oc0 = J->od + (n * J->cout + gi * J->cog + c0) * gp->o_n;
+    memset(oc0, 0, (size_t)(cn * gp->o_n) * 4);
+    for (int64_t r0 = 0; r0 < in_rows; r0 += R) {
+        int64_t rn = in_rows - r0 < R ? in_rows - r0 : R, tn = rn * in2;
+        mk_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(cn * gp->k_n), (int)tn, (int)J->cig,
+                 1.0f, J->wd + gi * J->cig * J->rows + c0 * gp->k_n, (int)J->rows,
+                 J->xd + (n * J->cin + gi * J->cig) * gp->in_n + r0 * in2, (int)gp->in_n, 0.0f, col,
+                 (int)tn);
+        for (int64_t co = 0; co < cn; co++) {
+            float *oc = oc0 + co * gp->o_n;
+            for (int64_t k0 = 0; k0 < gp->k[0]; k0++)
+                for (int64_t k1 = 0; k1 < gp->k[1]; k1++)
+                    for (int64_t k2 = 0; k2 < gp->k[2]; k2++) {
+                        const float *crow =
+                            col + (((co * gp->k[0] + k0) * gp->k[1] + k1) * gp->k[2] + k2) * tn;
+                        /* input columns i2 landing inside the output row: [lo, hi] */
+                        int64_t base = k2 * gp->d[2] - gp->pb[2];
+                        int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
+                        int64_t hi = gp->o[2] - 1 - base < 0 ? -1 : (gp->o[2] - 1 - base) / s2;
+                        if (hi >= in2) hi = in2 - 1;
+                        if (hi < lo) continue;
+                        for (int64_t rr = 0; rr < rn; rr++) {
+                            int64_t i0 = (r0 + rr) / gp->in[1], i1 = (r0 + rr) % gp->in[1];
+                            int64_t o0 = i0 * gp->s[0] + k0 * gp->d[0] - gp->pb[0];
+                            int64_t o1 = i1 * gp->s[1] + k1 * gp->d[1] - gp->pb[1];
+                            if (o0 < 0 || o0 >= gp->o[0] || o1 < 0 || o1 >= gp->o[1]) continue;
+                            const float *cc = crow + rr * in2;
+                            float *orow = oc + (o0 * gp->o[1] + o1) * gp->o[2] + base;
+                            if (s2 == 1) {
+                                add_row(orow + lo, cc + lo, (size_t)(hi - lo + 1));
+                            } else {
+                                for (int64_t i2 = lo; i2 <= hi; i2++) orow[i2 * s2] += cc[i2];
+                            }
+                        }
+                    }
+        }
+    }
+    finish_rows(J->k, J->bias, gi * J->cog + c0, oc0, cn, gp->o_n, gp->o_n);
+}
+
 mk_status mk_k_conv_transpose(mk_kctx *k)
 {
     mk_rt *x = mk_kin(k, "x"), *w = mk_kin(k, "weight"), *b = mk_kin(k, "bias");
@@ -441,52 +500,32 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
     if (R < 1) R = 1;
     if (R > in_rows) R = in_rows;
     k->path = "conv_transpose: sgemm+col2im";
-    size_t cb = (size_t)(rows * R * in2) * 4;
-    float *col = mk_interp_scratch(k, cb ? cb : 4);
-    if (!col) return MK_OOM(k->e);
-    const float *xd = x->data, *wd = w->data;
-    float *od = out->data;
-    memset(od, 0, out->numel * 4);
-    int64_t s2 = g.s[2];
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t gi = 0; gi < groups; gi++)
-            for (int64_t r0 = 0; r0 < in_rows; r0 += R) {
-                int64_t rn = in_rows - r0 < R ? in_rows - r0 : R, tn = rn * in2;
-                mk_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)tn, (int)cig,
-                         1.0f, wd + gi * cig * rows, (int)rows,
-                         xd + (n * cin + gi * cig) * g.in_n + r0 * in2, (int)g.in_n, 0.0f, col,
-                         (int)tn);
-                for (int64_t co = 0; co < cog; co++) {
-                    float *oc = od + (n * cout + gi * cog + co) * g.o_n;
-                    for (int64_t k0 = 0; k0 < g.k[0]; k0++)
-                        for (int64_t k1 = 0; k1 < g.k[1]; k1++)
-                            for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                const float *cr =
-                                    col + (((co * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2) * tn;
-                                /* input columns i2 landing inside the output row: [lo, hi] */
-                                int64_t base = k2 * g.d[2] - g.pb[2];
-                                int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
-                                int64_t hi = g.o[2] - 1 - base < 0 ? -1 : (g.o[2] - 1 - base) / s2;
-                                if (hi >= in2) hi = in2 - 1;
-                                if (hi < lo) continue;
-                                for (int64_t rr = 0; rr < rn; rr++) {
-                                    int64_t i0 = (r0 + rr) / g.in[1], i1 = (r0 + rr) % g.in[1];
-                                    int64_t o0 = i0 * g.s[0] + k0 * g.d[0] - g.pb[0];
-                                    int64_t o1 = i1 * g.s[1] + k1 * g.d[1] - g.pb[1];
-                                    if (o0 < 0 || o0 >= g.o[0] || o1 < 0 || o1 >= g.o[1]) continue;
-                                    const float *cc = cr + rr * in2;
-                                    float *orow = oc + (o0 * g.o[1] + o1) * g.o[2] + base;
-                                    if (s2 == 1) {
-                                        add_row(orow + lo, cc + lo, (size_t)(hi - lo + 1));
-                                    } else {
-                                        for (int64_t i2 = lo; i2 <= hi; i2++)
-                                            orow[i2 * s2] += cc[i2];
-                                    }
-                                }
-                            }
-                }
-            }
-    for (int64_t n = 0; n < N; n++)
-        finish_rows(k, bias, 0, od + n * cout * g.o_n, cout, g.o_n, g.o_n);
+    ct_job J = {.k = k,
+                .g = &g,
+                .xd = x->data,
+                .wd = w->data,
+                .bias = bias,
+                .od = out->data,
+                .cin = cin,
+                .cout = cout,
+                .cig = cig,
+                .cog = cog,
+                .rows = rows,
+                .groups = groups,
+                .R = R,
+                .cpr = cog,
+                .ncr = 1};
+    /* chunks of output channel ranges (their planes are disjoint) for the threads: about 8 per
+     * image and group, >= 0.5M multiply-adds each; from shapes only */
+    int64_t macs = cog * g.k_n * cig * g.in_n, want = mk_par_chunks(8, N * groups);
+    if (want > macs / 524288) want = macs / 524288;
+    if (want > cog) want = cog;
+    if (want > 1) {
+        J.cpr = mk_par_chunks(cog, want);
+        J.ncr = mk_par_chunks(cog, J.cpr);
+    }
+    size_t cb = (size_t)(J.cpr * g.k_n * R * in2) * 4;
+    if ((st = mk_par_scratch_reserve(k, cb ? cb : 4))) return st;
+    mk_par_for(k, N * groups * J.ncr, ct_chunk, &J);
     return MK_OK;
 }

@@ -317,3 +317,85 @@ TEST(interp_conv_1x1_avx2_dispatch)
     pcheck(tc, &wide, "conv: 1x1 sgemm (no copy)", 44);
     mk_conv_direct_cap(2);
 }
+
+/* conv_transpose (k_conv.c's sgemm+col2im) in chunks of output channel ranges: 2x2 stride 2
+ * (PP-OCRv4 det's upsampling) and 3x3 stride 2 with pad 1 (overlapping windows: the tiles of
+ * input rows add into the same outputs), two groups, two images, bias and relu; -j 1, 2 and 3
+ * bit-identical and within (terms + 2) * 2^-24 * (|b| + sum |w x|) of the exact sums. */
+TEST(interp_conv_transpose_channel_chunks)
+{
+    static const struct {
+        int N, cin, cout, H, W, k, s, pad, groups;
+    } cases[] = {{1, 64, 32, 20, 20, 2, 2, 0, 1}, {2, 48, 36, 20, 22, 3, 2, 1, 2}};
+    for (size_t q = 0; q < sizeof cases / sizeof *cases; q++) {
+        int N = cases[q].N, cin = cases[q].cin, cout = cases[q].cout, H = cases[q].H;
+        int W = cases[q].W, K = cases[q].k, S = cases[q].s, pd = cases[q].pad, G = cases[q].groups;
+        int cig = cin / G, cog = cout / G, OH = (H - 1) * S + K - 2 * pd,
+            OW = (W - 1) * S + K - 2 * pd;
+        size_t xn = (size_t)N * cin * H * W, wn = (size_t)cin * cog * K * K;
+        size_t on = (size_t)N * cout * OH * OW;
+        unsigned s = 77 + (unsigned)q;
+        float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)cout * 4);
+        double *ref = calloc(on, sizeof *ref), *mag = calloc(on, sizeof *mag);
+        REQUIRE(x && w && b && ref && mag);
+        for (size_t i = 0; i < xn; i++) x[i] = b_rand(&s);
+        for (size_t i = 0; i < wn; i++) w[i] = b_rand(&s) / sqrtf((float)(cig * K));
+        for (int i = 0; i < cout; i++) b[i] = 0.5f * b_rand(&s);
+        for (int n = 0; n < N; n++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int i0 = 0; i0 < H; i0++)
+                    for (int i1 = 0; i1 < W; i1++)
+                        for (int co = 0; co < cog; co++)
+                            for (int k0 = 0; k0 < K; k0++)
+                                for (int k1 = 0; k1 < K; k1++) {
+                                    int o0 = i0 * S + k0 - pd, o1 = i1 * S + k1 - pd;
+                                    if (o0 < 0 || o0 >= OH || o1 < 0 || o1 >= OW) continue;
+                                    int oc = ci / cig * cog + co;
+                                    size_t o = (((size_t)n * cout + oc) * OH + o0) * OW + o1;
+                                    double t =
+                                        (double)x[(((size_t)n * cin + ci) * H + i0) * W + i1] *
+                                        w[(((size_t)ci * cog + co) * K + k0) * K + k1];
+                                    ref[o] += t;
+                                    mag[o] += fabs(t);
+                                }
+        float *a[3] = {NULL, NULL, NULL};
+        char p[3][64] = {"", "", ""};
+        for (int j = 0; j < 3; j++) {
+            bld B;
+            b_init(&B, 18);
+            int64_t xd[4] = {N, cin, H, W}, wd[4] = {cin, cog, K, K}, bd[1] = {cout};
+            int32_t st[2] = {S, S}, one[2] = {1, 1}, pads[4] = {pd, pd, pd, pd};
+            mk_value *xv = b_input(&B, "x", 4, xd, x);
+            mk_op *o = op(&B, MK_OP_CONV_TRANSPOSE, 1, "x", xv, "weight", cf(&B, 4, wd, w), "bias",
+                          cf(&B, 1, bd, b), "strides", ci(&B, 2, st), "dilations", ci(&B, 2, one),
+                          "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, pads), "groups",
+                          cis(&B, G), NULL);
+            mk_value *y = b_act(&B, o ? o->outputs[0] : NULL, 1);
+            a[j] =
+                b_run_profiled(&B, y, j + 1, 0, 1, "conv_transpose", p[j], sizeof p[j], NULL, NULL);
+            CHECK_MSG(a[j], "conv_transpose run: %s", B.e.msg);
+            b_free(&B);
+        }
+        if (a[0] && a[1] && a[2]) {
+            CHECK_MSG(!strcmp(p[0], "conv_transpose: sgemm+col2im"), "path '%s'", p[0]);
+            CHECK_MSG(!memcmp(a[0], a[1], on * 4) && !memcmp(a[0], a[2], on * 4),
+                      "case %zu: -j 1, 2, 3 differ", q);
+            size_t bad = 0, at = 0;
+            int terms = cig * K * K + 2;
+            for (size_t i = 0; i < on; i++) {
+                int oc = (int)(i / ((size_t)OH * OW) % (size_t)cout);
+                double r = b_act_ref(1, ref[i] + b[oc]),
+                       bound = terms * ldexp(mag[i] + fabs(b[oc]), -24);
+                if (fabs(a[0][i] - r) > bound) bad++, at = i;
+            }
+            CHECK_MSG(!bad, "case %zu: %zu of %zu beyond the bound (at %zu: %.9g)", q, bad, on, at,
+                      (double)a[0][at]);
+        }
+        for (int j = 0; j < 3; j++) free(a[j]);
+        free(x);
+        free(w);
+        free(b);
+        free(ref);
+        free(mag);
+    }
+}
