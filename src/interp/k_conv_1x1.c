@@ -57,7 +57,7 @@ int mk_conv_1x1_ok(const mk_cdirect *c)
 {
     if (c1_on < 0) {
         const char *env = getenv("MILKIT_CONV_1X1");
-        c1_on = !(env && !strcmp(env, "0"));
+        c1_on = !env ? 1 : !strcmp(env, "0") ? 0 : !strcmp(env, "2") ? 2 : 1;
     }
 #ifdef C1_X86
     if (c1_on && mk_conv_direct_level() == 1) return mk_conv_1x1_avx2_ok(c, c1_on == 2);

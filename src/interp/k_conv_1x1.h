@@ -18,7 +18,7 @@ mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c);
 int mk_conv_1x1_avx2_ok(const mk_cdirect *c, int any);
 mk_status mk_conv_1x1_avx2(mk_kctx *k, const mk_cdirect *c);
 /* Tests and benchmarks: 0 turns the path off (the direct kernel or OpenBLAS runs), 1 back on,
- * 2 (tests) on for every shape the AVX2 variant can take. */
+ * 2 on for every shape the AVX2 variant can take (also MILKIT_CONV_1X1=0/1/2). */
 void mk_conv_1x1_enable(int on);
 
 #endif
