@@ -9,6 +9,10 @@
  * are derived here. */
 #include <string.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include "blas.h"
 #include "interp_int.h"
 #include "k_conv_1x1.h"
@@ -415,12 +419,37 @@ MK_SIMD static void add_row(float *restrict o, const float *restrict x, size_t n
     MK_VLOOP(n, o[i] += x[i]);
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* o[2i] += a[i], o[2i + 1] += b[i] for i < n: the taps k2, k2 + 1 of a stride-2 conv_transpose
+ * interleaved into one output row (the strided scalar loop was most of PP-OCRv4 det's 2x2
+ * stride-2 col2im; the same additions: the same bits). */
+__attribute__((target("avx2"))) static void add_pair(float *o, const float *a, const float *b,
+                                                     size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 va = _mm256_loadu_ps(a + i), vb = _mm256_loadu_ps(b + i);
+        __m256 l = _mm256_unpacklo_ps(va, vb), h = _mm256_unpackhi_ps(va, vb);
+        float *q = o + 2 * i;
+        _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), _mm256_permute2f128_ps(l, h, 0x20)));
+        _mm256_storeu_ps(q + 8,
+                         _mm256_add_ps(_mm256_loadu_ps(q + 8), _mm256_permute2f128_ps(l, h, 0x31)));
+    }
+    for (; i < n; i++) {
+        o[2 * i] += a[i];
+        o[2 * i + 1] += b[i];
+    }
+}
+#define CT_PAIR 1
+#endif
+
 typedef struct ct_job {
     const mk_kctx *k;
     const geom *g;
     const float *xd, *wd, *bias;
     float *od;
     int64_t cin, cout, cig, cog, rows, groups, R, cpr, ncr;
+    int pair; /* add_pair usable (AVX2) */
 } ct_job;
 
 /* Output channels [c0, c0 + cn) of one (image, group) of a conv_transpose: per tile of R input
@@ -455,6 +484,27 @@ static void ct_chunk(void *ctx, int64_t i, int tid)
                         int64_t hi = gp->o[2] - 1 - base < 0 ? -1 : (gp->o[2] - 1 - base) / s2;
                         if (hi >= in2) hi = in2 - 1;
                         if (hi < lo) continue;
+#ifdef CT_PAIR
+                        /* taps k2 and k2 + 1 over the same input columns: each output gets its
+                         * terms in the same order (one of the two taps reaches it) */
+                        int64_t lo1 = base + 1 >= 0 ? 0 : (-base - 1 + s2 - 1) / s2;
+                        int64_t hi1 = gp->o[2] - 2 - base < 0 ? -1 : (gp->o[2] - 2 - base) / s2;
+                        if (hi1 >= in2) hi1 = in2 - 1;
+                        if (J->pair && s2 == 2 && gp->d[2] == 1 && k2 + 1 < gp->k[2] && lo1 == lo &&
+                            hi1 == hi) {
+                            for (int64_t rr = 0; rr < rn; rr++) {
+                                int64_t i0 = (r0 + rr) / gp->in[1], i1 = (r0 + rr) % gp->in[1];
+                                int64_t o0 = i0 * gp->s[0] + k0 * gp->d[0] - gp->pb[0];
+                                int64_t o1 = i1 * gp->s[1] + k1 * gp->d[1] - gp->pb[1];
+                                if (o0 < 0 || o0 >= gp->o[0] || o1 < 0 || o1 >= gp->o[1]) continue;
+                                float *orow = oc + (o0 * gp->o[1] + o1) * gp->o[2] + base;
+                                add_pair(orow + 2 * lo, crow + rr * in2 + lo,
+                                         crow + tn + rr * in2 + lo, (size_t)(hi - lo + 1));
+                            }
+                            k2++;
+                            continue;
+                        }
+#endif
                         for (int64_t rr = 0; rr < rn; rr++) {
                             int64_t i0 = (r0 + rr) / gp->in[1], i1 = (r0 + rr) % gp->in[1];
                             int64_t o0 = i0 * gp->s[0] + k0 * gp->d[0] - gp->pb[0];
@@ -514,10 +564,12 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
                 .groups = groups,
                 .R = R,
                 .cpr = cog,
-                .ncr = 1};
-    /* chunks of output channel ranges (their planes are disjoint) for the threads: about 8 per
-     * image and group, >= 0.5M multiply-adds each; from shapes only */
-    int64_t macs = cog * g.k_n * cig * g.in_n, want = mk_par_chunks(8, N * groups);
+                .ncr = 1,
+                .pair = mk_conv_direct_level() >= 1};
+    /* chunks of output channel ranges (their planes are disjoint) for the threads: about 4 in
+     * all, >= 0.5M multiply-adds each (8 cost det's 24 -> 24 at 160x160 4% more at -j 1: each
+     * call packs the input rows again); from shapes only */
+    int64_t macs = cog * g.k_n * cig * g.in_n, want = mk_par_chunks(4, N * groups);
     if (want > macs / 524288) want = macs / 524288;
     if (want > cog) want = cog;
     if (want > 1) {

@@ -319,14 +319,18 @@ TEST(interp_conv_1x1_avx2_dispatch)
 }
 
 /* conv_transpose (k_conv.c's sgemm+col2im) in chunks of output channel ranges: 2x2 stride 2
- * (PP-OCRv4 det's upsampling) and 3x3 stride 2 with pad 1 (overlapping windows: the tiles of
- * input rows add into the same outputs), two groups, two images, bias and relu; -j 1, 2 and 3
- * bit-identical and within (terms + 2) * 2^-24 * (|b| + sum |w x|) of the exact sums. */
+ * (PP-OCRv4 det's upsampling: every tap pair interleaved), 3x3 stride 2 with pad 1 (overlapping
+ * windows: the tiles of input rows add into the same outputs; no pairs) and 4x4 stride 2 pad 1
+ * (overlap and a pair), two groups, two images, bias and relu; -j 1, 2 and 3 bit-identical, the
+ * same bits at kernel level 0 (no AVX2 pairs), within (terms + 2) * 2^-24 * (|b| + sum |w x|)
+ * of the exact sums. */
 TEST(interp_conv_transpose_channel_chunks)
 {
     static const struct {
         int N, cin, cout, H, W, k, s, pad, groups;
-    } cases[] = {{1, 64, 32, 20, 20, 2, 2, 0, 1}, {2, 48, 36, 20, 22, 3, 2, 1, 2}};
+    } cases[] = {{1, 64, 32, 20, 20, 2, 2, 0, 1},
+                 {1, 48, 36, 20, 22, 3, 2, 1, 2},
+                 {2, 32, 24, 13, 17, 4, 2, 1, 1}};
     for (size_t q = 0; q < sizeof cases / sizeof *cases; q++) {
         int N = cases[q].N, cin = cases[q].cin, cout = cases[q].cout, H = cases[q].H;
         int W = cases[q].W, K = cases[q].k, S = cases[q].s, pd = cases[q].pad, G = cases[q].groups;
@@ -358,9 +362,10 @@ TEST(interp_conv_transpose_channel_chunks)
                                     ref[o] += t;
                                     mag[o] += fabs(t);
                                 }
-        float *a[3] = {NULL, NULL, NULL};
-        char p[3][64] = {"", "", ""};
-        for (int j = 0; j < 3; j++) {
+        float *a[4] = {NULL, NULL, NULL, NULL};
+        char p[4][64] = {"", "", "", ""};
+        for (int j = 0; j < 4; j++) {
+            if (j == 3) mk_conv_direct_cap(0); /* col2im without the AVX2 tap pairs */
             bld B;
             b_init(&B, 18);
             int64_t xd[4] = {N, cin, H, W}, wd[4] = {cin, cog, K, K}, bd[1] = {cout};
@@ -371,15 +376,17 @@ TEST(interp_conv_transpose_channel_chunks)
                           "pad_type", cs(&B, "custom"), "pad", ci(&B, 4, pads), "groups",
                           cis(&B, G), NULL);
             mk_value *y = b_act(&B, o ? o->outputs[0] : NULL, 1);
-            a[j] =
-                b_run_profiled(&B, y, j + 1, 0, 1, "conv_transpose", p[j], sizeof p[j], NULL, NULL);
+            a[j] = b_run_profiled(&B, y, j < 3 ? j + 1 : 1, 0, 1, "conv_transpose", p[j],
+                                  sizeof p[j], NULL, NULL);
             CHECK_MSG(a[j], "conv_transpose run: %s", B.e.msg);
             b_free(&B);
         }
-        if (a[0] && a[1] && a[2]) {
+        mk_conv_direct_cap(2);
+        if (a[0] && a[1] && a[2] && a[3]) {
             CHECK_MSG(!strcmp(p[0], "conv_transpose: sgemm+col2im"), "path '%s'", p[0]);
             CHECK_MSG(!memcmp(a[0], a[1], on * 4) && !memcmp(a[0], a[2], on * 4),
                       "case %zu: -j 1, 2, 3 differ", q);
+            CHECK_MSG(!memcmp(a[0], a[3], on * 4), "case %zu: differs at kernel level 0", q);
             size_t bad = 0, at = 0;
             int terms = cig * K * K + 2;
             for (size_t i = 0; i < on; i++) {
@@ -391,7 +398,7 @@ TEST(interp_conv_transpose_channel_chunks)
             CHECK_MSG(!bad, "case %zu: %zu of %zu beyond the bound (at %zu: %.9g)", q, bad, on, at,
                       (double)a[0][at]);
         }
-        for (int j = 0; j < 3; j++) free(a[j]);
+        for (int j = 0; j < 4; j++) free(a[j]);
         free(x);
         free(w);
         free(b);
