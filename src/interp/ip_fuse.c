@@ -27,6 +27,11 @@ static void add_vec(const mk_epi_step *st, int64_t col, float *p, size_t n)
     }
 }
 
+/* v * sigmoid_hard(v), the same expression in two vectorised passes over pieces of 1024: as
+ * one loop in epi_step_apply's switch gcc 12 -O2 left it scalar with branches in the AVX2
+ * clone (perf: 30% of PP-OCRv4 det 640 at -j 1). */
+static void hsigmul_row(float *p, float a, float b, size_t n);
+
 MK_SIMD static void epi_step_apply(const mk_epi_step *st, int64_t ch, float *p, size_t n)
 {
     float a = st->a, b = st->b, c = st->c, d = st->d;
@@ -68,9 +73,7 @@ MK_SIMD static void epi_step_apply(const mk_epi_step *st, int64_t ch, float *p, 
         MK_VLOOP(n, p[i] = p[i] * s + sh);
         break;
     }
-    case MK_EPI_HSIGMUL:
-        MK_VLOOP(n, p[i] = p[i] * mk_fmin(1.0f, mk_fmax(0.0f, a * p[i] + b)));
-        break;
+    case MK_EPI_HSIGMUL: hsigmul_row(p, a, b, n); break;
     case MK_EPI_HSWISH:
         if (st->post == 1)
             MK_VLOOP(n, p[i] = p[i] * mk_fmin(c, mk_fmax(b, p[i] + a)) / d);
@@ -102,6 +105,16 @@ MK_SIMD static void hsig_into(float *restrict t, const float *restrict p, float 
 MK_SIMD static void mul_by(float *restrict p, const float *restrict t, size_t n)
 {
     MK_VLOOP(n, p[i] = p[i] * t[i]);
+}
+
+static void hsigmul_row(float *p, float a, float b, size_t n)
+{
+    float t[1024];
+    for (size_t o = 0; o < n; o += 1024) {
+        size_t m = n - o < 1024 ? n - o : 1024;
+        hsig_into(t, p + o, a, b, m);
+        mul_by(p + o, t, m);
+    }
 }
 
 MK_SIMD static void add_into(float *restrict t, const float *restrict p, float a, size_t n)

@@ -9,6 +9,10 @@
  * are derived here. */
 #include <string.h>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include "blas.h"
 #include "interp_int.h"
 #include "k_conv_1x1.h"
@@ -160,6 +164,7 @@ typedef struct conv_job {
     float *od;
     int64_t N, cin, cout, mult;                /* depthwise */
     int64_t groups, cig, cog, kk, tile, ntile; /* im2col / 1x1 */
+    int64_t cpr, ncr;                          /* 1x1: output channels per range, ranges */
     int64_t per;                               /* channels (n * cout flattened) per chunk */
     int direct;
 } conv_job;
@@ -237,26 +242,36 @@ static void conv_dw(mk_kctx *k, const geom *g, const float *xd, const float *wd,
     mk_par_for(k, mk_par_chunks(N * J.cout, J.per), conv_dw_chunk, &J);
 }
 
-/* One (image, group, column tile) of an im2col or 1x1 conv: the GEMM into the output tile with
- * the bias preloaded (beta = 1), then fused activations while the tile is in cache. */
+/* One (image, group, output channel range, column tile) of an im2col or 1x1 conv (im2col: one
+ * range): the GEMM into the output tile with the bias preloaded (beta = 1), then fused
+ * activations while the tile is in cache. */
 static void conv_gemm_chunk(void *ctx, int64_t i, int tid)
 {
     const conv_job *J = ctx;
     const mk_kctx *k = J->k;
     const geom *gp = J->g;
-    int64_t t0 = (i % J->ntile) * J->tile, gi = (i / J->ntile) % J->groups,
-            n = i / (J->ntile * J->groups);
+    int64_t t0 = (i % J->ntile) * J->tile, u = i / J->ntile, cr = u % J->ncr, ng = u / J->ncr;
+    int64_t gi = ng % J->groups, n = ng / J->groups;
     int64_t tn = gp->o_n - t0 < J->tile ? gp->o_n - t0 : J->tile;
     int64_t cig = J->cig, cog = J->cog, kk = J->kk;
     const float *xg = J->xd + (n * J->cin + gi * cig) * gp->in_n;
     float *oc = J->od + (n * J->cout + gi * cog) * gp->o_n + t0;
-    if (J->bias)
-        for (int64_t co = 0; co < cog; co++) fill(oc + co * gp->o_n, J->bias[gi * cog + co], tn);
     float beta = J->bias ? 1.0f : 0.0f;
     if (J->direct) {
-        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cog, (int)tn, (int)cig, 1.0f,
-                 J->wd + gi * cog * cig, (int)cig, xg + t0, (int)gp->in_n, beta, oc, (int)gp->o_n);
-    } else {
+        int64_t c0 = cr * J->cpr, cn = cog - c0 < J->cpr ? cog - c0 : J->cpr;
+        oc += c0 * gp->o_n;
+        if (J->bias)
+            for (int64_t co = 0; co < cn; co++)
+                fill(oc + co * gp->o_n, J->bias[gi * cog + c0 + co], tn);
+        mk_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cn, (int)tn, (int)cig, 1.0f,
+                 J->wd + (gi * cog + c0) * cig, (int)cig, xg + t0, (int)gp->in_n, beta, oc,
+                 (int)gp->o_n);
+        finish_rows(k, NULL, gi * cog + c0, oc, cn, tn, gp->o_n);
+        return;
+    }
+    if (J->bias)
+        for (int64_t co = 0; co < cog; co++) fill(oc + co * gp->o_n, J->bias[gi * cog + co], tn);
+    {
         float *col = mk_par_scratch((mk_kctx *)k, tid);
         /* im2col: row = (c, k0, k1, k2), column = output position t0..t0+tn */
         for (int64_t c = 0; c < cig; c++)
@@ -326,7 +341,10 @@ mk_status mk_k_conv(mk_kctx *k)
     int direct = g.k_n == 1;
     for (int i = 0; i < 3; i++) direct = direct && g.s[i] == 1 && g.pb[i] == 0 && g.o[i] == g.in[i];
     if (direct && mk_conv_1x1_ok(&cd)) {
-        k->path = g.ns == 1 ? "conv: 1-D 1x1 packed gemm" : "conv: 1x1 packed gemm";
+        if (mk_conv_direct_level() == 1)
+            k->path = g.ns == 1 ? "conv: 1-D 1x1 packed gemm, avx2" : "conv: 1x1 packed gemm, avx2";
+        else
+            k->path = g.ns == 1 ? "conv: 1-D 1x1 packed gemm" : "conv: 1x1 packed gemm";
         return mk_conv_1x1(k, &cd);
     }
     /* a 1x1 conv is a plain sgemm: the direct kernel wins with AVX-512 only */
@@ -366,12 +384,32 @@ mk_status mk_k_conv(mk_kctx *k)
                   .kk = kk,
                   .tile = tile,
                   .ntile = mk_par_chunks(g.o_n, tile),
+                  .cpr = cog,
+                  .ncr = 1,
                   .direct = direct};
+    /* a 1x1 conv of fewer than 4 column tiles (PP-OCRv4 rec's 240 -> 240 at 12x80: one) is split
+     * into 4 chunks of >= 0.5M multiply-adds, for the threads (at -j 2 the one sgemm ran on one
+     * thread): into column tiles of >= 64 when the weights are the smaller operand (each call
+     * packs them again), else into ranges of output channels (each call packs its columns
+     * again; measured: 4-7 ranges cost rec's 480 -> 480 convs 7-10% at -j 1). Shapes only. */
+    int64_t nch = N * groups * J.ntile, macs = N * groups * cog * g.o_n * cig;
+    if (direct && nch < 4 && macs >= 4 * 524288) {
+        int64_t want = mk_par_chunks(4, nch);
+        int64_t t = (mk_par_chunks(g.o_n, want) + 15) / 16 * 16;
+        int64_t cpr = (mk_par_chunks(cog, want) + 15) / 16 * 16;
+        if (cog <= g.o_n && t >= 64 && t < J.tile) {
+            J.tile = t;
+            J.ntile = mk_par_chunks(g.o_n, t);
+        } else if (cog > g.o_n && cpr >= 32 && cpr < cog) {
+            J.cpr = cpr;
+            J.ncr = mk_par_chunks(cog, cpr);
+        }
+    }
     if (!direct) {
         size_t cb = (size_t)(kk * (tile ? tile : 1)) * 4;
         if ((st = mk_par_scratch_reserve(k, cb ? cb : 4))) return st;
     }
-    mk_par_for(k, N * groups * J.ntile, conv_gemm_chunk, &J);
+    mk_par_for(k, N * groups * J.ncr * J.ntile, conv_gemm_chunk, &J);
     return MK_OK;
 }
 
@@ -379,6 +417,111 @@ mk_status mk_k_conv(mk_kctx *k)
 MK_SIMD static void add_row(float *restrict o, const float *restrict x, size_t n)
 {
     MK_VLOOP(n, o[i] += x[i]);
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* o[2i] += a[i], o[2i + 1] += b[i] for i < n: the taps k2, k2 + 1 of a stride-2 conv_transpose
+ * interleaved into one output row (the strided scalar loop was most of PP-OCRv4 det's 2x2
+ * stride-2 col2im; the same additions: the same bits). */
+__attribute__((target("avx2"))) static void add_pair(float *o, const float *a, const float *b,
+                                                     size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 va = _mm256_loadu_ps(a + i), vb = _mm256_loadu_ps(b + i);
+        __m256 l = _mm256_unpacklo_ps(va, vb), h = _mm256_unpackhi_ps(va, vb);
+        float *q = o + 2 * i;
+        _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), _mm256_permute2f128_ps(l, h, 0x20)));
+        _mm256_storeu_ps(q + 8,
+                         _mm256_add_ps(_mm256_loadu_ps(q + 8), _mm256_permute2f128_ps(l, h, 0x31)));
+    }
+    for (; i < n; i++) {
+        o[2 * i] += a[i];
+        o[2 * i + 1] += b[i];
+    }
+}
+#define CT_PAIR 1
+#endif
+
+typedef struct ct_job {
+    const mk_kctx *k;
+    const geom *g;
+    const float *xd, *wd, *bias;
+    float *od;
+    int64_t cin, cout, cig, cog, rows, groups, R, cpr, ncr;
+    int pair; /* add_pair usable (AVX2) */
+} ct_job;
+
+/* Output channels [c0, c0 + cn) of one (image, group) of a conv_transpose: per tile of R input
+ * rows the GEMM of their weight rows into the thread's column buffer, then col2im into their
+ * planes (tiles in order: the same sums for any chunking), then bias and fused activations. */
+static void ct_chunk(void *ctx, int64_t i, int tid)
+{
+    const ct_job *J = ctx;
+    const geom *gp = J->g;
+    int64_t cr = i % J->ncr, ng = i / J->ncr, gi = ng % J->groups, n = ng / J->groups;
+    int64_t c0 = cr * J->cpr, cn = J->cog - c0 < J->cpr ? J->cog - c0 : J->cpr;
+    int64_t in_rows = gp->in[0] * gp->in[1], in2 = gp->in[2], s2 = gp->s[2], R = J->R;
+    float *col = mk_par_scratch((mk_kctx *)J->k, tid);
+    float *oc0 = J->od + (n * J->cout + gi * J->cog + c0) * gp->o_n;
+    memset(oc0, 0, (size_t)(cn * gp->o_n) * 4);
+    for (int64_t r0 = 0; r0 < in_rows; r0 += R) {
+        int64_t rn = in_rows - r0 < R ? in_rows - r0 : R, tn = rn * in2;
+        mk_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(cn * gp->k_n), (int)tn, (int)J->cig,
+                 1.0f, J->wd + gi * J->cig * J->rows + c0 * gp->k_n, (int)J->rows,
+                 J->xd + (n * J->cin + gi * J->cig) * gp->in_n + r0 * in2, (int)gp->in_n, 0.0f, col,
+                 (int)tn);
+        for (int64_t co = 0; co < cn; co++) {
+            float *oc = oc0 + co * gp->o_n;
+            for (int64_t k0 = 0; k0 < gp->k[0]; k0++)
+                for (int64_t k1 = 0; k1 < gp->k[1]; k1++)
+                    for (int64_t k2 = 0; k2 < gp->k[2]; k2++) {
+                        const float *crow =
+                            col + (((co * gp->k[0] + k0) * gp->k[1] + k1) * gp->k[2] + k2) * tn;
+                        /* input columns i2 landing inside the output row: [lo, hi] */
+                        int64_t base = k2 * gp->d[2] - gp->pb[2];
+                        int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
+                        int64_t hi = gp->o[2] - 1 - base < 0 ? -1 : (gp->o[2] - 1 - base) / s2;
+                        if (hi >= in2) hi = in2 - 1;
+                        if (hi < lo) continue;
+#ifdef CT_PAIR
+                        /* taps k2 and k2 + 1 over the same input columns: each output gets its
+                         * terms in the same order (one of the two taps reaches it) */
+                        int64_t lo1 = base + 1 >= 0 ? 0 : (-base - 1 + s2 - 1) / s2;
+                        int64_t hi1 = gp->o[2] - 2 - base < 0 ? -1 : (gp->o[2] - 2 - base) / s2;
+                        if (hi1 >= in2) hi1 = in2 - 1;
+                        if (J->pair && s2 == 2 && gp->d[2] == 1 && k2 + 1 < gp->k[2] && lo1 == lo &&
+                            hi1 == hi) {
+                            for (int64_t rr = 0; rr < rn; rr++) {
+                                int64_t i0 = (r0 + rr) / gp->in[1], i1 = (r0 + rr) % gp->in[1];
+                                int64_t o0 = i0 * gp->s[0] + k0 * gp->d[0] - gp->pb[0];
+                                int64_t o1 = i1 * gp->s[1] + k1 * gp->d[1] - gp->pb[1];
+                                if (o0 < 0 || o0 >= gp->o[0] || o1 < 0 || o1 >= gp->o[1]) continue;
+                                float *orow = oc + (o0 * gp->o[1] + o1) * gp->o[2] + base;
+                                add_pair(orow + 2 * lo, crow + rr * in2 + lo,
+                                         crow + tn + rr * in2 + lo, (size_t)(hi - lo + 1));
+                            }
+                            k2++;
+                            continue;
+                        }
+#endif
+                        for (int64_t rr = 0; rr < rn; rr++) {
+                            int64_t i0 = (r0 + rr) / gp->in[1], i1 = (r0 + rr) % gp->in[1];
+                            int64_t o0 = i0 * gp->s[0] + k0 * gp->d[0] - gp->pb[0];
+                            int64_t o1 = i1 * gp->s[1] + k1 * gp->d[1] - gp->pb[1];
+                            if (o0 < 0 || o0 >= gp->o[0] || o1 < 0 || o1 >= gp->o[1]) continue;
+                            const float *cc = crow + rr * in2;
+                            float *orow = oc + (o0 * gp->o[1] + o1) * gp->o[2] + base;
+                            if (s2 == 1) {
+                                add_row(orow + lo, cc + lo, (size_t)(hi - lo + 1));
+                            } else {
+                                for (int64_t i2 = lo; i2 <= hi; i2++) orow[i2 * s2] += cc[i2];
+                            }
+                        }
+                    }
+        }
+    }
+    finish_rows(J->k, J->bias, gi * J->cog + c0, oc0, cn, gp->o_n, gp->o_n);
 }
 
 mk_status mk_k_conv_transpose(mk_kctx *k)
@@ -407,52 +550,34 @@ mk_status mk_k_conv_transpose(mk_kctx *k)
     if (R < 1) R = 1;
     if (R > in_rows) R = in_rows;
     k->path = "conv_transpose: sgemm+col2im";
-    size_t cb = (size_t)(rows * R * in2) * 4;
-    float *col = mk_interp_scratch(k, cb ? cb : 4);
-    if (!col) return MK_OOM(k->e);
-    const float *xd = x->data, *wd = w->data;
-    float *od = out->data;
-    memset(od, 0, out->numel * 4);
-    int64_t s2 = g.s[2];
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t gi = 0; gi < groups; gi++)
-            for (int64_t r0 = 0; r0 < in_rows; r0 += R) {
-                int64_t rn = in_rows - r0 < R ? in_rows - r0 : R, tn = rn * in2;
-                mk_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)tn, (int)cig,
-                         1.0f, wd + gi * cig * rows, (int)rows,
-                         xd + (n * cin + gi * cig) * g.in_n + r0 * in2, (int)g.in_n, 0.0f, col,
-                         (int)tn);
-                for (int64_t co = 0; co < cog; co++) {
-                    float *oc = od + (n * cout + gi * cog + co) * g.o_n;
-                    for (int64_t k0 = 0; k0 < g.k[0]; k0++)
-                        for (int64_t k1 = 0; k1 < g.k[1]; k1++)
-                            for (int64_t k2 = 0; k2 < g.k[2]; k2++) {
-                                const float *cr =
-                                    col + (((co * g.k[0] + k0) * g.k[1] + k1) * g.k[2] + k2) * tn;
-                                /* input columns i2 landing inside the output row: [lo, hi] */
-                                int64_t base = k2 * g.d[2] - g.pb[2];
-                                int64_t lo = base >= 0 ? 0 : (-base + s2 - 1) / s2;
-                                int64_t hi = g.o[2] - 1 - base < 0 ? -1 : (g.o[2] - 1 - base) / s2;
-                                if (hi >= in2) hi = in2 - 1;
-                                if (hi < lo) continue;
-                                for (int64_t rr = 0; rr < rn; rr++) {
-                                    int64_t i0 = (r0 + rr) / g.in[1], i1 = (r0 + rr) % g.in[1];
-                                    int64_t o0 = i0 * g.s[0] + k0 * g.d[0] - g.pb[0];
-                                    int64_t o1 = i1 * g.s[1] + k1 * g.d[1] - g.pb[1];
-                                    if (o0 < 0 || o0 >= g.o[0] || o1 < 0 || o1 >= g.o[1]) continue;
-                                    const float *cc = cr + rr * in2;
-                                    float *orow = oc + (o0 * g.o[1] + o1) * g.o[2] + base;
-                                    if (s2 == 1) {
-                                        add_row(orow + lo, cc + lo, (size_t)(hi - lo + 1));
-                                    } else {
-                                        for (int64_t i2 = lo; i2 <= hi; i2++)
-                                            orow[i2 * s2] += cc[i2];
-                                    }
-                                }
-                            }
-                }
-            }
-    for (int64_t n = 0; n < N; n++)
-        finish_rows(k, bias, 0, od + n * cout * g.o_n, cout, g.o_n, g.o_n);
+    ct_job J = {.k = k,
+                .g = &g,
+                .xd = x->data,
+                .wd = w->data,
+                .bias = bias,
+                .od = out->data,
+                .cin = cin,
+                .cout = cout,
+                .cig = cig,
+                .cog = cog,
+                .rows = rows,
+                .groups = groups,
+                .R = R,
+                .cpr = cog,
+                .ncr = 1,
+                .pair = mk_conv_direct_level() >= 1};
+    /* chunks of output channel ranges (their planes are disjoint) for the threads: about 4 in
+     * all, >= 0.5M multiply-adds each (8 cost det's 24 -> 24 at 160x160 4% more at -j 1: each
+     * call packs the input rows again); from shapes only */
+    int64_t macs = cog * g.k_n * cig * g.in_n, want = mk_par_chunks(4, N * groups);
+    if (want > macs / 524288) want = macs / 524288;
+    if (want > cog) want = cog;
+    if (want > 1) {
+        J.cpr = mk_par_chunks(cog, want);
+        J.ncr = mk_par_chunks(cog, J.cpr);
+    }
+    size_t cb = (size_t)(J.cpr * g.k_n * R * in2) * 4;
+    if ((st = mk_par_scratch_reserve(k, cb ? cb : 4))) return st;
+    mk_par_for(k, N * groups * J.ncr, ct_chunk, &J);
     return MK_OK;
 }

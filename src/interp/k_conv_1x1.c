@@ -35,7 +35,7 @@ static int c1_on = -1; /* -1: MILKIT_CONV_1X1 not read yet */
 
 void mk_conv_1x1_enable(int on)
 {
-    c1_on = on ? 1 : 0;
+    c1_on = on < 0 ? 0 : on > 2 ? 2 : on;
 }
 
 typedef struct c1_job {
@@ -57,9 +57,10 @@ int mk_conv_1x1_ok(const mk_cdirect *c)
 {
     if (c1_on < 0) {
         const char *env = getenv("MILKIT_CONV_1X1");
-        c1_on = !(env && !strcmp(env, "0"));
+        c1_on = !env ? 1 : !strcmp(env, "0") ? 0 : !strcmp(env, "2") ? 2 : 1;
     }
 #ifdef C1_X86
+    if (c1_on && mk_conv_direct_level() == 1) return mk_conv_1x1_avx2_ok(c, c1_on == 2);
     /* measured (bench/conv_1x1): with fewer output channels the direct kernel, which needs no
      * packed copy of the input, is as fast or faster */
     if (!c1_on || mk_conv_direct_level() < 2 || c->k_n != 1 || c->cog < C1_MINCO) return 0;
@@ -234,6 +235,7 @@ mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c)
 #ifdef C1_X86
     c1_job J = {.k = k, .c = c};
     if (!mk_conv_1x1_ok(c)) return mk_kerr(k, MK_EINTERNAL, "1x1 conv kernel not applicable");
+    if (mk_conv_direct_level() == 1) return mk_conv_1x1_avx2(k, c);
     J.P = c->o[0] * c->o[1] * c->o[2];
     J.ntile = mk_par_chunks(J.P, C1_NT);
     J.ncb = mk_par_chunks(c->cog, C1_CB);

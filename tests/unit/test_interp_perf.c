@@ -290,6 +290,7 @@ TEST(cli_run_profile_text_and_json)
                        pkg) == 0);
     CHECK_MSG(out[0] == '{' && strstr(out, "\"total_ms\":") && strstr(out, "\"kinds\":[") &&
                   (strstr(out, "\"path\":\"conv: 1x1 sgemm (no copy)\"") ||
+                   strstr(out, "\"path\":\"conv: 1x1 packed gemm, avx2\"") ||
                    strstr(out, "\"path\":\"conv: direct\"")) && /* AVX-512: 1x1 direct too */
                   !strstr(out, "median_ms"),
               "json: %.300s", out);

@@ -1,0 +1,342 @@
+/* 1x1 stride-1 unpadded convolution on AVX2+FMA CPUs (mk_conv_direct_level() == 1): the
+ * AVX-512 kernel's blocked GEMM [cog x cig] . [cig x plane] per (image, group) with 8-float
+ * vectors and 16 registers. The input is packed into tiles of C2_NT positions ([cig][wt], wt the
+ * tile's width rounded up to whole vectors, zeros after the plane), per chunk into the thread's
+ * scratch when a tile is one chunk, else once into a shared copy. A chunk (tile, range of
+ * channel blocks) runs over blocks of at most C2_KC input channels; per block, each channel
+ * block's packed weights ([kn][C2_CB], one stream, from L2) are used for the tile's register
+ * blocks of C2_V vectors one after the other (from L1), and the panel of the tile (C2_KC x C2_NT
+ * floats) stays in L1 for the whole range. A register block (C2_CB channels x C2_V vectors)
+ * starts from the bias or the stored partial sums, adds the input channels in order with one
+ * fma each and is stored between blocks as fp32: each output is the same chain of fmas in
+ * input channel order whatever the tiling, so the bits do not depend on -j. relu / relu6 / clip
+ * are applied in registers before the last store, other activations after, on whole planes. */
+#include <string.h>
+
+#include "k_conv_1x1.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define C2_X86 1
+#endif
+
+/* Register block and tile, measured with bench/conv_1x1 on an AMD EPYC (AVX2, 1 MiB L2): see
+ * the commit message and docs/DESIGN.md. */
+#ifndef C2_CB
+#define C2_CB 6 /* output channels per register block */
+#endif
+#ifndef C2_V
+#define C2_V 2 /* vectors of positions per register block */
+#endif
+#define C2_VL 8              /* floats per vector */
+#define C2_NB (C2_V * C2_VL) /* positions per register block */
+#ifndef C2_NT
+#define C2_NT 48 /* positions per tile, a multiple of C2_NB */
+#endif
+#ifndef C2_KC
+#define C2_KC 128 /* at most this many input channels per GEMM block */
+#endif
+#define C2_PFA 512 /* prefetch distance in the packed weights (floats): 2 KiB ahead */
+#define C2_EPR 16
+#ifndef C2_DIRECT_CO
+#define C2_DIRECT_CO 64
+#endif
+#ifndef C2_DIRECT_PM
+#define C2_DIRECT_PM 128
+#endif /* output planes per epilogue chunk */
+
+#ifdef C2_X86
+typedef struct c2_job {
+    const mk_kctx *k;
+    const mk_cdirect *c;
+    const float *pw;  /* weights [groups][nkb][ncb][kn][C2_CB], spare lanes repeat the last */
+    float *px;        /* packed input: per (image, group) ntile tiles of cig * C2_NT floats */
+    int64_t P;        /* positions per plane */
+    int64_t ntile;    /* tiles per plane */
+    int64_t ncb;      /* channel blocks per group */
+    int64_t bpc, ncr; /* channel blocks per chunk, chunks (ranges) per tile */
+    int64_t kc, nkb;  /* input channels per GEMM block, blocks */
+    int kind;         /* fused activation in registers: 0 none, 1 relu, 2 relu6, 3 clip */
+    float lo, hi;     /* clip bounds */
+    int local;        /* ncr == 1: each chunk packs its tile (no shared packed copy) */
+    int direct;       /* local and few output channels: whole tiles read from x unpacked */
+} c2_job;
+
+#define C2_TGT __attribute__((target("avx2,fma")))
+/* The direct kernel's and the epilogue's expressions: relu clears negatives by their sign bit,
+ * relu6 and clip use minps/maxps in that operand order (the same result for NaN). */
+#define C2_RELU(v)                                                                                 \
+    _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_srai_epi32(_mm256_castps_si256(v), 31),         \
+                                            _mm256_castps_si256(v)))
+
+/* One register block: C2_CB channels x V vectors. acc starts from the bias (first GEMM block)
+ * or from dst, adds kc rows of the panel b (row stride ldb) times the packed weights a
+ * ([kc][C2_CB]), then (last block) the activation; stores the nc channels' vectors, the last
+ * one masked to n positions. */
+#define C2_KERN(name, V)                                                                           \
+    C2_TGT static void name(const float *a, const float *b, int64_t ldb, int64_t kc,               \
+                            float *const *dst, int nc, int64_t n, const float *bias, int first,    \
+                            int kind, float lo, float hi)                                          \
+    {                                                                                              \
+        __m256 acc[C2_CB][V];                                                                      \
+        int rest = (int)(n - (V - 1) * C2_VL);                                                     \
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest),                                    \
+                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));                 \
+        _Pragma("GCC unroll 8") for (int c = 0; c < C2_CB; c++)                                    \
+            _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) acc[c][v] =                        \
+                first        ? (bias ? _mm256_set1_ps(bias[c]) : _mm256_setzero_ps())              \
+                : v == V - 1 ? _mm256_maskload_ps(dst[c] + v * C2_VL, m)                           \
+                             : _mm256_loadu_ps(dst[c] + v * C2_VL);                                \
+        for (int64_t r = 0; r < kc; r++) {                                                         \
+            const float *xp = b + r * ldb, *wr = a + r * C2_CB;                                    \
+            __m256 xv[V];                                                                          \
+            if (!(r & 1)) _mm_prefetch((const char *)(wr + C2_PFA), _MM_HINT_T0);                  \
+            _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) xv[v] =                            \
+                _mm256_loadu_ps(xp + v * C2_VL);                                                   \
+            _Pragma("GCC unroll 8") for (int c = 0; c < C2_CB; c++)                                \
+            {                                                                                      \
+                __m256 wv = _mm256_broadcast_ss(wr + c);                                           \
+                _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) acc[c][v] =                    \
+                    _mm256_fmadd_ps(wv, xv[v], acc[c][v]);                                         \
+            }                                                                                      \
+        }                                                                                          \
+        if (kind) {                                                                                \
+            __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), six = _mm256_set1_ps(6.0f); \
+            _Pragma("GCC unroll 8") for (int c = 0; c < C2_CB; c++)                                \
+                _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) acc[c][v] =                    \
+                    kind == 1   ? C2_RELU(acc[c][v])                                               \
+                    : kind == 2 ? _mm256_min_ps(C2_RELU(acc[c][v]), six)                           \
+                                : _mm256_min_ps(vhi, _mm256_max_ps(vlo, acc[c][v]));               \
+        }                                                                                          \
+        _Pragma("GCC unroll 8") for (int c = 0; c < C2_CB; c++)                                    \
+        {                                                                                          \
+            if (c >= nc) break;                                                                    \
+            _Pragma("GCC unroll 4") for (int v = 0; v < V - 1; v++)                                \
+                _mm256_storeu_ps(dst[c] + v * C2_VL, acc[c][v]);                                   \
+            if (rest == C2_VL)                                                                     \
+                _mm256_storeu_ps(dst[c] + (V - 1) * C2_VL, acc[c][V - 1]);                         \
+            else                                                                                   \
+                _mm256_maskstore_ps(dst[c] + (V - 1) * C2_VL, m, acc[c][V - 1]);                   \
+        }                                                                                          \
+    }
+C2_KERN(c2_k1, 1)
+#if C2_V >= 2
+C2_KERN(c2_k2, 2)
+#endif
+#if C2_V >= 3
+C2_KERN(c2_k3, 3)
+#endif
+#if C2_V >= 4
+C2_KERN(c2_k4, 4)
+#endif
+
+typedef void (*c2_kern)(const float *, const float *, int64_t, int64_t, float *const *, int,
+                        int64_t, const float *, int, int, float, float);
+static const c2_kern c2_kerns[C2_V + 1] = {
+    NULL,  c2_k1,
+#if C2_V >= 2
+    c2_k2,
+#endif
+#if C2_V >= 3
+    c2_k3,
+#endif
+#if C2_V >= 4
+    c2_k4,
+#endif
+};
+
+/* Positions of tile t and its packed row width (whole vectors). */
+static int64_t c2_tile_w(const c2_job *J, int64_t t, int64_t *wt)
+{
+    int64_t t0 = t * C2_NT, w = J->P - t0 < C2_NT ? J->P - t0 : C2_NT;
+    *wt = (w + C2_VL - 1) / C2_VL * C2_VL;
+    return w;
+}
+
+/* Tile t of image-group ng packed as [cig][wt], the positions past the plane 0 (a masked load:
+ * nothing past the plane is read). Vector copies: memcpy per row was 6% of a 384 -> 384 conv at
+ * 20x20 (perf). */
+C2_TGT static void c2_pack_tile(const c2_job *J, int64_t ng, int64_t t, float *d)
+{
+    const mk_cdirect *c = J->c;
+    int64_t wt, w = c2_tile_w(J, t, &wt), nv = wt / C2_VL;
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - (nv - 1) * C2_VL)),
+                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const float *x = c->x + ng * c->cig * J->P + t * C2_NT;
+    int pf = t + 1 < J->ntile; /* the next tile's rows, which this thread usually packs next */
+    for (int64_t r = 0; r < c->cig; r++, d += wt, x += J->P) {
+        if (pf)
+            for (int64_t q = 0; q < C2_NT; q += 16)
+                _mm_prefetch((const char *)(x + C2_NT + q), _MM_HINT_T0);
+        for (int64_t v = 0; v < nv - 1; v++)
+            _mm256_storeu_ps(d + v * C2_VL, _mm256_loadu_ps(x + v * C2_VL));
+        _mm256_storeu_ps(d + (nv - 1) * C2_VL, _mm256_maskload_ps(x + (nv - 1) * C2_VL, m));
+    }
+}
+
+static void c2_pack(void *ctx, int64_t i, int tid)
+{
+    const c2_job *J = ctx;
+    (void)tid;
+    c2_pack_tile(J, i / J->ntile, i % J->ntile, J->px + i * J->c->cig * C2_NT);
+}
+
+/* Chunk i: tile i % ntile (fastest: a thread's consecutive chunks reuse the range's weights
+ * from L2) of the channel block range and image-group above it. */
+static void c2_chunk(void *ctx, int64_t i, int tid)
+{
+    const c2_job *J = ctx;
+    const mk_cdirect *c = J->c;
+    int64_t t = i % J->ntile, u = i / J->ntile, cr = u % J->ncr, ng = u / J->ncr;
+    int64_t gi = ng % c->groups, t0 = t * C2_NT, cig = c->cig, wt, w = c2_tile_w(J, t, &wt);
+    int64_t b0 = cr * J->bpc, b1 = b0 + J->bpc < J->ncb ? b0 + J->bpc : J->ncb;
+    const float *tile = J->px + (ng * J->ntile + t) * cig * C2_NT;
+    int64_t ld = wt;
+    if (J->direct && w == C2_NT) {
+        tile = c->x + ng * cig * J->P + t0;
+        ld = J->P;
+        if (t + 1 < J->ntile)
+            for (int64_t r = 0; r < cig; r++)
+                for (int64_t q = 0; q < C2_NT; q += 16)
+                    _mm_prefetch((const char *)(tile + r * ld + C2_NT + q), _MM_HINT_T0);
+    } else if (J->local) {
+        float *d = mk_par_scratch((mk_kctx *)J->k, tid);
+        c2_pack_tile(J, ng, t, d);
+        tile = d;
+    }
+    for (int64_t kb = 0; kb < J->nkb; kb++) {
+        int64_t r0 = kb * J->kc, kn = cig - r0 < J->kc ? cig - r0 : J->kc;
+        int first = kb == 0, kind = kb == J->nkb - 1 ? J->kind : 0;
+        const float *bp = tile + r0 * ld;
+        for (int64_t b = b0; b < b1; b++) {
+            int64_t co0 = b * C2_CB;
+            int nc = c->cog - co0 < C2_CB ? (int)(c->cog - co0) : C2_CB;
+            float bv[C2_CB], *dst[C2_CB];
+            for (int q = 0; q < C2_CB; q++) {
+                int64_t co = co0 + (q < nc ? q : nc - 1);
+                bv[q] = c->bias ? c->bias[gi * c->cog + co] : 0;
+                dst[q] = c->out + (ng * c->cog + co) * J->P + t0;
+            }
+            const float *a = J->pw + (gi * cig * J->ncb + r0 * J->ncb + b * kn) * C2_CB;
+            const float *bias = c->bias ? bv : NULL;
+            for (int64_t s = 0; s < w; s += C2_NB) {
+                int64_t n = w - s < C2_NB ? w - s : C2_NB;
+                float *ds[C2_CB];
+                for (int q = 0; q < C2_CB; q++) ds[q] = dst[q] + s;
+                c2_kerns[(n + C2_VL - 1) / C2_VL](a, bp + s, ld, kn, ds, nc, n, bias, first, kind,
+                                                  J->lo, J->hi);
+            }
+        }
+    }
+}
+
+/* The op's fused activations that are not applied in registers, on whole output planes. */
+static void c2_epi(void *ctx, int64_t i, int tid)
+{
+    const c2_job *J = ctx;
+    const mk_cdirect *c = J->c;
+    int64_t np = c->N * c->groups * c->cog, p1 = (i + 1) * C2_EPR < np ? (i + 1) * C2_EPR : np;
+    (void)tid;
+    for (int64_t p = i * C2_EPR; p < p1; p++)
+        mk_epi_apply(J->k->epi, NULL, p % (c->groups * c->cog), c->out + p * J->P, (size_t)J->P);
+}
+
+/* The weights as the chunks read them: per group and block of input channels, the channel
+ * blocks one after the other ([kn][C2_CB] each). */
+static void c2_pack_w(const c2_job *J, float *pw)
+{
+    const mk_cdirect *c = J->c;
+    for (int64_t gi = 0; gi < c->groups; gi++)
+        for (int64_t kb = 0; kb < J->nkb; kb++) {
+            int64_t r0 = kb * J->kc, kn = c->cig - r0 < J->kc ? c->cig - r0 : J->kc;
+            for (int64_t b = 0; b < J->ncb; b++) {
+                float *d = pw + (gi * c->cig * J->ncb + r0 * J->ncb + b * kn) * C2_CB;
+                for (int64_t q = 0; q < C2_CB; q++) {
+                    int64_t co = b * C2_CB + q < c->cog ? b * C2_CB + q : c->cog - 1;
+                    const float *wr = c->w + (gi * c->cog + co) * c->cig + r0;
+                    for (int64_t r = 0; r < kn; r++) d[r * C2_CB + q] = wr[r];
+                }
+            }
+        }
+}
+#endif
+
+int mk_conv_1x1_avx2_ok(const mk_cdirect *c, int any)
+{
+#ifdef C2_X86
+    if (c->k_n != 1) return 0;
+    for (int i = 0; i < 3; i++)
+        if (c->s[i] != 1 || c->pb[i] != 0 || c->o[i] != c->in[i] || c->k[i] != 1) return 0;
+    /* measured (bench/conv_1x1, min thread CPU time of 9 alternating runs, 53 shapes of
+     * SqueezeNet 1.1 and PP-OCR): OpenBLAS is as fast or faster with more input channels (two or
+     * more GEMM blocks; 256 -> 32 at 27x27 1.3x slower here) and on the largest planes (16 -> 32
+     * at 320x320 1.2x); with at most 128 input channels this kernel took 0.72-1.04x of its time
+     * but on 3 shapes of 33 */
+    return any || (c->cig <= C2_KC && c->o[0] * c->o[1] * c->o[2] < 65536);
+#else
+    (void)c;
+    (void)any;
+    return 0;
+#endif
+}
+
+mk_status mk_conv_1x1_avx2(mk_kctx *k, const mk_cdirect *c)
+{
+#ifdef C2_X86
+    c2_job J = {.k = k, .c = c};
+    J.P = c->o[0] * c->o[1] * c->o[2];
+    J.ntile = mk_par_chunks(J.P, C2_NT);
+    J.ncb = mk_par_chunks(c->cog, C2_CB);
+    J.nkb = mk_par_chunks(c->cig, C2_KC);
+    J.kc = mk_par_chunks(c->cig, J.nkb); /* evened out */
+    /* chunks of about 512K multiply-adds; shapes alone decide them */
+    int64_t per = C2_CB * C2_NT * c->cig;
+    J.bpc = 524288 / (per ? per : 1);
+    if (J.bpc < 1) J.bpc = 1;
+    J.ncr = mk_par_chunks(J.ncb, J.bpc);
+    J.bpc = mk_par_chunks(J.ncb, J.ncr);
+    J.ncr = mk_par_chunks(J.ncb, J.bpc);
+    const mk_epi *ep = k->epi;
+    if (ep && ep->n == 1 && !ep->round16) {
+        mk_epi_kind ek = ep->step[0].kind;
+        J.kind = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
+        J.lo = ep->step[0].a;
+        J.hi = ep->step[0].b;
+    }
+    J.local = J.ncr == 1;
+    J.direct = J.local && c->cog <= C2_DIRECT_CO && J.P % C2_DIRECT_PM;
+    size_t xb, wb, tot;
+    int cached = c->w_const, made = 0;
+    if (!mk_mul_size(J.local ? 1 : (size_t)(c->N * c->groups * J.ntile), (size_t)(c->cig * C2_NT),
+                     &xb) ||
+        !mk_mul_size(xb, 4, &xb) ||
+        !mk_mul_size((size_t)(c->groups * J.ncb * C2_CB), (size_t)c->cig, &wb) ||
+        !mk_mul_size(wb, 4, &wb) || !mk_add_size(xb, cached ? 0 : wb, &tot))
+        return MK_OOM(k->e);
+    float *px = mk_interp_scratch(k, tot ? tot : 4);
+    if (!px) return MK_OOM(k->e);
+    float *pw;
+    if (cached) { /* packed once per session; keyed apart from the other kernels' packings */
+        if (!(pw = mk_kcache(k, (const char *)c->w + 2, wb, &made))) return MK_OOM(k->e);
+    } else {
+        pw = px + xb / 4;
+        made = 1;
+    }
+    if (made) c2_pack_w(&J, pw);
+    J.pw = pw;
+    J.px = px;
+    if (J.local) {
+        mk_status st = mk_par_scratch_reserve(k, xb);
+        if (st) return st;
+    } else {
+        mk_par_for(k, c->N * c->groups * J.ntile, c2_pack, &J);
+    }
+    mk_par_for(k, c->N * c->groups * J.ncr * J.ntile, c2_chunk, &J);
+    if (k->epi && !J.kind)
+        mk_par_for(k, mk_par_chunks(c->N * c->groups * c->cog, C2_EPR), c2_epi, &J);
+    return MK_OK;
+#else
+    (void)c;
+    return mk_kerr(k, MK_EINTERNAL, "1x1 conv kernel needs AVX2");
+#endif
+}
