@@ -1,7 +1,8 @@
-/* Tests for the transformer fast paths of the interpreter: k_vec.c's AVX-512 rows against its
- * portable loops (same bits) and double references (lengths with every tail, -inf, NaN, -0);
- * bias adds fused into matmul/linear (same bits as unfused, fp16 emulation included, column
- * blocks and batches); reshapes that take over their input's buffer (lower peak, same values). */
+/* Tests for the transformer fast paths of the interpreter: k_vec.c's AVX-512 and AVX2 rows
+ * against its portable loops (same bits) and double references (lengths with every tail, -inf,
+ * NaN, -0); bias adds fused into matmul/linear (same bits as unfused, fp16 emulation included,
+ * column blocks and batches); reshapes that take over their input's buffer (lower peak, same
+ * values). */
 #include <math.h>
 #include <stdlib.h>
 
