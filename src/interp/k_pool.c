@@ -4,8 +4,9 @@
  * to the real input with exclude_padding_from_average. With the source-framework semantics
  * (mk_run_semantics, PyTorch/ONNX) the overhang is not counted; explicit pads still are.
  * max_pool is separable (row maxima in SIMD, then window columns); NaN in a window wins. With
- * AVX-512 it is one pass per output row instead: 16 output columns at a time, each window tap a
- * (strided) vector load, the clipped windows at the row's ends scalar; planes run in parallel. */
+ * AVX-512 (AVX2) it is one pass per output row instead: 16 (8) output columns at a time, each
+ * window tap a (strided) vector load, the clipped windows at the row's ends scalar; planes run
+ * in parallel. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,23 +121,24 @@ static void max_pool_narrow(const float *x, float *out, size_t total, int64_t nc
 }
 
 static int mp_level = -1; /* -1: not probed yet */
-static int mp_cap = 1;
+static int mp_cap = 2;
 
-void mk_pool_simd_cap(int on)
+void mk_pool_simd_cap(int level)
 {
-    mp_cap = on != 0;
+    mp_cap = level < 0 ? 0 : level > 2 ? 2 : level;
 }
 
+/* 2 AVX-512, 1 AVX2, 0 neither (or capped) */
 static int mp_simd(void)
 {
     if (mp_level < 0) {
         mp_level = 0;
 #ifdef MP_X86
         __builtin_cpu_init();
-        mp_level = __builtin_cpu_supports("avx512f") != 0;
+        mp_level = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
 #endif
     }
-    return mp_level && mp_cap;
+    return mp_level < mp_cap ? mp_level : mp_cap;
 }
 
 typedef struct mp_job {
@@ -144,6 +146,7 @@ typedef struct mp_job {
     float *out;
     int64_t in[3], o[3], k2, s2, pb2, c0, c1, per, nc;
     int64_t nb, npc; /* bands of output rows, chunks of planes per band */
+    int level;       /* mp_simd() */
     int64_t *const *wl, *const *wh;
 } mp_job;
 
@@ -243,6 +246,109 @@ MP_TGT static void mp_row512(const float *const *r, int64_t nr, const mp_job *J,
     else
         mp_vec(r, nr, k2, s2, pb2, c0, c1, orow);
 }
+
+/* ---- AVX2 (level 1): the same rows, 8 output columns at a time, maskload tails ---- */
+#define MP_TGT2 __attribute__((target("avx2")))
+
+MP_TGT2 static inline __m256i mp_mask8(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0   ? 0
+                                                      : n > 8 ? 8
+                                                              : n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* even lanes of a:b (columns 0, 2, .. 14 of 16) */
+MP_TGT2 static inline __m256 mp_even8(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+}
+
+MP_TGT2 static inline __m256 mp_odd8(__m256 a, __m256 b)
+{
+    return _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+}
+
+/* max(a, b), NaN when either is NaN (vmaxps returns b when either is NaN) */
+MP_TGT2 static inline __m256 mp_smax8(__m256 a, __m256 b)
+{
+    return _mm256_blendv_ps(_mm256_max_ps(a, b), a, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+}
+
+/* mp_vec in 8 lanes: NaN noted aside and put back at the end */
+MP_TGT2 static inline __attribute__((always_inline)) void mp_vec8(const float *const *r, int64_t nr,
+                                                                  int64_t k2, int64_t s2,
+                                                                  int64_t pb2, int64_t c0,
+                                                                  int64_t c1, float *orow)
+{
+    const __m256i gi =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)s2));
+    for (int64_t o2 = c0; o2 < c1; o2 += 8) {
+        int64_t n = c1 - o2 < 8 ? c1 - o2 : 8, need = 2 * n - 1;
+        __m256i m = mp_mask8(n), ma = mp_mask8(need), mb = mp_mask8(need - 8);
+        __m256 acc = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
+        MP_UNROLL for (int64_t i = 0; i < nr; i++)
+        {
+            const float *p = r[i] + o2 * s2 - pb2;
+            MP_UNROLL for (int64_t q = 0; q < k2; q++)
+            {
+                __m256 v;
+                if (s2 == 1)
+                    v = _mm256_maskload_ps(p + q, m);
+                else if (s2 == 2)
+                    v = mp_even8(_mm256_maskload_ps(p + q, ma), _mm256_maskload_ps(p + q + 8, mb));
+                else
+                    v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p + q, gi,
+                                                 _mm256_castsi256_ps(m), 4);
+                nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+                acc = _mm256_max_ps(acc, v);
+            }
+        }
+        _mm256_maskstore_ps(orow + o2, m, _mm256_blendv_ps(acc, _mm256_set1_ps(NAN), nan));
+    }
+}
+
+/* mp_3x3s2 in 8 lanes: column maxima of the 3 rows over the 17 input columns (two vectors and
+ * one lane), then the maxima of columns 2j, 2j + 1, 2j + 2 by shuffles. */
+MP_TGT2 static void mp_3x3s2_8(const float *const *r, int64_t pb2, int64_t c0, int64_t c1,
+                               float *orow)
+{
+    const __m256i rot = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+    for (int64_t o2 = c0; o2 < c1; o2 += 8) {
+        int64_t n = c1 - o2 < 8 ? c1 - o2 : 8, cols = 2 * n + 1;
+        __m256i m = mp_mask8(n), ma = mp_mask8(cols), mb = mp_mask8(cols - 8),
+                mc = mp_mask8(cols - 16);
+        const float *p0 = r[0] + o2 * 2 - pb2, *p1 = r[1] + o2 * 2 - pb2, *p2 = r[2] + o2 * 2 - pb2;
+        __m256 va = mp_smax8(mp_smax8(_mm256_maskload_ps(p0, ma), _mm256_maskload_ps(p1, ma)),
+                             _mm256_maskload_ps(p2, ma));
+        __m256 vb =
+            mp_smax8(mp_smax8(_mm256_maskload_ps(p0 + 8, mb), _mm256_maskload_ps(p1 + 8, mb)),
+                     _mm256_maskload_ps(p2 + 8, mb));
+        __m256 vc =
+            mp_smax8(mp_smax8(_mm256_maskload_ps(p0 + 16, mc), _mm256_maskload_ps(p1 + 16, mc)),
+                     _mm256_maskload_ps(p2 + 16, mc));
+        __m256 e0 = mp_even8(va, vb), e1 = mp_odd8(va, vb);
+        /* columns 2j + 2: e0 one lane on, column 16 from vc */
+        __m256 e2 = _mm256_blend_ps(_mm256_permutevar8x32_ps(e0, rot),
+                                    _mm256_broadcastss_ps(_mm256_castps256_ps128(vc)), 0x80);
+        _mm256_maskstore_ps(orow + o2, m, mp_smax8(mp_smax8(e0, e1), e2));
+    }
+}
+
+MP_TGT2 static void mp_row256(const float *const *r, int64_t nr, const mp_job *J, float *orow)
+{
+    int64_t k2 = J->k2, s2 = J->s2, pb2 = J->pb2, c0 = J->c0, c1 = J->c1;
+    if (nr == 3 && k2 == 3 && s2 == 2)
+        mp_3x3s2_8(r, pb2, c0, c1, orow);
+    else if (nr == 2 && k2 == 2 && s2 == 2)
+        mp_vec8(r, 2, 2, 2, pb2, c0, c1, orow);
+    else if (nr == 3 && k2 == 3 && s2 == 1)
+        mp_vec8(r, 3, 3, 1, pb2, c0, c1, orow);
+    else
+        mp_vec8(r, nr, k2, s2, pb2, c0, c1, orow);
+}
 #endif
 
 /* Band ci / npc of the output rows of planes [i * per, (i + 1) * per), i = ci % npc, of a
@@ -279,7 +385,10 @@ static void mp_chunk(void *ctx, int64_t ci, int tid)
                                 (const char *)(J->x + p * in_n + (i0 * in[1] + i1) * in[2]);
                             for (int64_t b = 0; b < in[2] * 4; b += 64) __builtin_prefetch(pf + b);
                         }
-                mp_row512(r, nr, J, orow);
+                if (J->level == 2)
+                    mp_row512(r, nr, J, orow);
+                else
+                    mp_row256(r, nr, J, orow);
 #endif
                 for (int64_t o2 = 0; o2 < o[2]; o2++) {
                     if (o2 == J->c0) o2 = J->c1;
@@ -370,8 +479,10 @@ mk_status mk_k_pool(mk_kctx *k)
     const float *a = x->data;
     float *od = out->data;
     /* the SIMD rows: at most 64 window rows (larger windows take the separable passes) */
-    if (kind == MK_OP_MAX_POOL && mp_simd() && K[0] * K[1] <= 64 && o_n) {
+    int mp_lv = kind == MK_OP_MAX_POOL ? mp_simd() : 0;
+    if (mp_lv && K[0] * K[1] <= 64 && o_n) {
         mp_job J = {.x = a, .out = od, .k2 = K[2], .s2 = S[2], .pb2 = pb[2], .nc = nc};
+        J.level = mp_lv;
         J.wl = wl;
         J.wh = wh;
         for (int d = 0; d < 3; d++) J.in[d] = in[d], J.o[d] = o[d];
@@ -388,7 +499,7 @@ mk_status mk_k_pool(mk_kctx *k)
         int64_t work = o_n * K[0] * K[1] * K[2] / J.nb; /* per plane and band */
         J.per = work >= 32768 ? 1 : 32768 / (work ? work : 1);
         J.npc = mk_par_chunks(nc, J.per);
-        k->path = "max_pool: rows, AVX-512";
+        k->path = mp_lv == 2 ? "max_pool: rows, AVX-512" : "max_pool: rows, AVX2";
         mk_par_for(k, J.nb * J.npc, mp_chunk, &J);
         mk_free(k->alloc, win, wn);
         return MK_OK;

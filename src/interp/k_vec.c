@@ -1,6 +1,7 @@
 /* Row primitives for softmax, attention and gelu: AVX-512 versions (16 lanes, masked tails, no
- * scalar remainder) picked at run time, and portable loops (MK_SIMD clones) that compute the
- * same expressions in the same order, so both give the same bits. */
+ * scalar remainder) and AVX2 versions (8 lanes, masked tails) picked at run time, and portable
+ * loops (MK_SIMD clones) that compute the same expressions in the same order, so all three give
+ * the same bits. */
 #include <float.h>
 #include <stdlib.h>
 
@@ -231,6 +232,146 @@ KV_TGT static int64_t round16_inf_avx512(float *x, int64_t n, float *was)
     return first;
 }
 
+/* ---- AVX2 (level 1): the portable loops' expressions in 8 lanes, masked tails; mul and add
+ * kept separate (no FMA), so the bits are the portable loops' and the AVX-512 rows'. ---- */
+#define KV_TGT2 __attribute__((target("avx2,fma,f16c")))
+
+KV_TGT2 static inline __m256i v8_mask(int64_t left)
+{
+    return left >= 8 ? _mm256_set1_epi32(-1)
+                     : _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+KV_TGT2 static inline __m256 v8_exp_neg(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.0f), rnd = _mm256_set1_ps(12582912.0f);
+    __m256 c = _mm256_max_ps(x, lo), t = _mm256_mul_ps(c, _mm256_set1_ps(1.44269504f));
+    __m256 n = _mm256_sub_ps(_mm256_add_ps(t, rnd), rnd);
+    __m256 r = _mm256_sub_ps(c, _mm256_mul_ps(n, _mm256_set1_ps(0.693145751953125f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(1.428606765330187e-6f)));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(p, r), r), r),
+                      _mm256_set1_ps(1.0f));
+    __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    y = _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
+    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+/* lanes j of 8-float groups into m8 lanes, the tail after the lanes are combined: max_loop */
+KV_TGT2 static float max_avx2(const float *x, int64_t n)
+{
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + q), m);
+    float l[8], mx = -INFINITY;
+    _mm256_storeu_ps(l, m);
+    for (int j = 0; j < 8; j++) mx = l[j] > mx ? l[j] : mx;
+    for (; q < n; q++) mx = x[q] > mx ? x[q] : mx;
+    return mx;
+}
+
+KV_TGT2 static double exp_sum_avx2(float *o, const float *x, float mx, int64_t n)
+{
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8) {
+        __m256 e = v8_exp_neg(_mm256_sub_ps(_mm256_loadu_ps(x + q), vm));
+        _mm256_storeu_ps(o + q, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    if (q < n) {
+        __m256i k = v8_mask(n - q);
+        _mm256_maskstore_ps(o + q, k, v8_exp_neg(_mm256_sub_ps(_mm256_maskload_ps(x + q, k), vm)));
+    }
+    double s8[8], sum = 0;
+    _mm256_storeu_pd(s8, s0);
+    _mm256_storeu_pd(s8 + 4, s1);
+    for (; q < n; q++) s8[0] += o[q];
+    for (int j = 0; j < 8; j++) sum += s8[j];
+    return sum;
+}
+
+KV_TGT2 static void scale_avx2(float *o, float v, int64_t n)
+{
+    const __m256 vv = _mm256_set1_ps(v);
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8) _mm256_storeu_ps(o + q, _mm256_mul_ps(_mm256_loadu_ps(o + q), vv));
+    if (q < n) {
+        __m256i k = v8_mask(n - q);
+        _mm256_maskstore_ps(o + q, k, _mm256_mul_ps(_mm256_maskload_ps(o + q, k), vv));
+    }
+}
+
+KV_TGT2 static inline __m256 v8_gelu(__m256 a)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), one = _mm256_set1_ps(1.0f);
+    __m256 x = _mm256_mul_ps(a, _mm256_set1_ps(0.70710678f));
+    __m256 ax = _mm256_andnot_ps(sign, x);
+    __m256 t =
+        _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(_mm256_set1_ps(0.3275911f), ax)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_sub_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(1.453152027f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(1.421413741f));
+    p = _mm256_sub_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(0.284496736f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(0.254829592f));
+    __m256 e = v8_exp_neg(_mm256_mul_ps(_mm256_xor_ps(sign, ax), ax));
+    __m256 v = _mm256_sub_ps(one, _mm256_mul_ps(_mm256_mul_ps(p, t), e));
+    v = _mm256_or_ps(_mm256_andnot_ps(sign, v), _mm256_and_ps(sign, x));
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), a), _mm256_add_ps(one, v));
+}
+
+KV_TGT2 static void gelu_avx2(const float *x, float *o, int64_t n)
+{
+    int64_t q = 0;
+    for (; q + 8 <= n; q += 8) _mm256_storeu_ps(o + q, v8_gelu(_mm256_loadu_ps(x + q)));
+    if (q < n) {
+        __m256i k = v8_mask(n - q);
+        _mm256_maskstore_ps(o + q, k, v8_gelu(_mm256_maskload_ps(x + q, k)));
+    }
+}
+
+/* masked-off lanes load +0, which does not change a maximum of |x| that starts at 0 */
+KV_TGT2 static float max_finite_abs_avx2(const float *x, int64_t n)
+{
+    const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big = _mm256_set1_ps(FLT_MAX);
+    __m256 m = _mm256_setzero_ps();
+    for (int64_t q = 0; q < n; q += 8) {
+        __m256 a = _mm256_and_ps(_mm256_maskload_ps(x + q, v8_mask(n - q)), mag);
+        m = _mm256_max_ps(_mm256_and_ps(a, _mm256_cmp_ps(a, big, _CMP_LE_OQ)), m);
+    }
+    float l[8], r = 0;
+    _mm256_storeu_ps(l, m);
+    for (int j = 0; j < 8; j++) r = mk_fmax(r, l[j]);
+    return r;
+}
+
+KV_TGT2 static int round16_avx2(float *x, int64_t n)
+{
+    const __m256 mag = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 big = _mm256_set1_ps(FLT_MAX), top = _mm256_set1_ps(65504.0f);
+    __m256 over = _mm256_setzero_ps();
+    for (int64_t q = 0; q < n; q += 8) {
+        __m256i k = v8_mask(n - q);
+        __m256 v = _mm256_maskload_ps(x + q, k), a = _mm256_and_ps(v, mag);
+        over = _mm256_or_ps(over, _mm256_and_ps(_mm256_cmp_ps(a, big, _CMP_LE_OQ),
+                                                _mm256_cmp_ps(a, top, _CMP_GT_OQ)));
+        _mm256_maskstore_ps(x + q, k,
+                            _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+    }
+    return _mm256_movemask_ps(over) != 0;
+}
+
 /* round16_inf_avx512 with AVX2 and F16C, 8 lanes (level 1). */
 __attribute__((target("avx2,f16c"))) static int64_t round16_inf_avx2(float *x, int64_t n,
                                                                      float *was)
@@ -288,7 +429,9 @@ void mk_vec_cap(int level)
 float mk_vec_max(const float *x, int64_t n)
 {
 #ifdef KV_X86
-    if (mk_vec_level() == 2) return max_avx512(x, n);
+    int lv = mk_vec_level();
+    if (lv == 2) return max_avx512(x, n);
+    if (lv == 1) return max_avx2(x, n);
 #endif
     return max_loop(x, n);
 }
@@ -296,7 +439,9 @@ float mk_vec_max(const float *x, int64_t n)
 double mk_vec_exp_sum(float *o, const float *x, float mx, int64_t n)
 {
 #ifdef KV_X86
-    if (mk_vec_level() == 2) return exp_sum_avx512(o, x, mx, n);
+    int lv = mk_vec_level();
+    if (lv == 2) return exp_sum_avx512(o, x, mx, n);
+    if (lv == 1) return exp_sum_avx2(o, x, mx, n);
 #endif
     return exp_sum_loop(o, x, mx, n);
 }
@@ -304,8 +449,13 @@ double mk_vec_exp_sum(float *o, const float *x, float mx, int64_t n)
 void mk_vec_scale(float *o, float v, int64_t n)
 {
 #ifdef KV_X86
-    if (mk_vec_level() == 2) {
+    int lv = mk_vec_level();
+    if (lv == 2) {
         scale_avx512(o, v, n);
+        return;
+    }
+    if (lv == 1) {
+        scale_avx2(o, v, n);
         return;
     }
 #endif
@@ -322,7 +472,9 @@ void mk_vec_softmax(const float *x, float *o, int64_t n)
 float mk_vec_max_finite_abs(const float *x, int64_t n)
 {
 #ifdef KV_X86
-    if (mk_vec_level() == 2) return max_finite_abs_avx512(x, n);
+    int lv = mk_vec_level();
+    if (lv == 2) return max_finite_abs_avx512(x, n);
+    if (lv == 1) return max_finite_abs_avx2(x, n);
 #endif
     return max_finite_abs_loop(x, n);
 }
@@ -330,7 +482,9 @@ float mk_vec_max_finite_abs(const float *x, int64_t n)
 int mk_vec_round16(float *x, int64_t n)
 {
 #ifdef KV_X86
-    if (mk_vec_level() == 2) return round16_avx512(x, n);
+    int lv = mk_vec_level();
+    if (lv == 2) return round16_avx512(x, n);
+    if (lv == 1) return round16_avx2(x, n);
 #endif
     int over = max_finite_abs_loop(x, n) > 65504.0f;
     mk_round_f16_n(x, (size_t)n);
@@ -360,8 +514,13 @@ int64_t mk_vec_round16_inf(float *x, int64_t n, float *was)
 void mk_vec_gelu(const float *x, float *o, int64_t n)
 {
 #ifdef KV_X86
-    if (mk_vec_level() == 2) {
+    int lv = mk_vec_level();
+    if (lv == 2) {
         gelu_avx512(x, o, n);
+        return;
+    }
+    if (lv == 1) {
+        gelu_avx2(x, o, n);
         return;
     }
 #endif

@@ -1,7 +1,7 @@
-/* Row primitives the transformer kernels share (softmax, attention, gelu): AVX-512 intrinsics
- * with masked tails when the CPU has them, else the auto-vectorised loops of interp_int.h. Both
- * paths evaluate the same fp32 expressions in the same order (sums in fixed double lanes), so
- * they give the same bits; k_vec.c. */
+/* Row primitives the transformer kernels share (softmax, attention, gelu): AVX-512 or AVX2
+ * intrinsics with masked tails when the CPU has them, else the auto-vectorised loops of
+ * interp_int.h. All paths evaluate the same fp32 expressions in the same order (sums in fixed
+ * double lanes), so they give the same bits; k_vec.c. */
 #ifndef MK_K_VEC_H
 #define MK_K_VEC_H
 
@@ -26,9 +26,8 @@ int mk_vec_round16(float *x, int64_t n);
 /* Round x[0..n) to half in place (as mk_round_f16_n), in one pass; returns the index of the
  * first finite value that became an infinity (*was: that value before), n when none. */
 int64_t mk_vec_round16_inf(float *x, int64_t n, float *was);
-/* Tests: the widest path used, 0 the portable loops, 2 AVX-512 (the default when present); 1
- * (AVX2, FMA and F16C) only selects the 8-lane fp16 paths (the fused epilogue's in ip_fuse.c
- * and mk_vec_round16_inf), the other row primitives then run their portable loops. */
+/* Tests: the widest path used, 0 the portable loops, 1 AVX2 with FMA and F16C (8 lanes; also
+ * the fused epilogue's fp16 rounding in ip_fuse.c), 2 AVX-512 (the default when present). */
 void mk_vec_cap(int level);
 int mk_vec_level(void);
 

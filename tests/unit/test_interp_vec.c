@@ -1,7 +1,8 @@
-/* Tests for the transformer fast paths of the interpreter: k_vec.c's AVX-512 rows against its
- * portable loops (same bits) and double references (lengths with every tail, -inf, NaN, -0);
- * bias adds fused into matmul/linear (same bits as unfused, fp16 emulation included, column
- * blocks and batches); reshapes that take over their input's buffer (lower peak, same values). */
+/* Tests for the transformer fast paths of the interpreter: k_vec.c's AVX-512 and AVX2 rows
+ * against its portable loops (same bits) and double references (lengths with every tail, -inf,
+ * NaN, -0); bias adds fused into matmul/linear (same bits as unfused, fp16 emulation included,
+ * column blocks and batches); reshapes that take over their input's buffer (lower peak, same
+ * values). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -21,39 +22,48 @@ static float *vec_rand(size_t n, unsigned seed, float scale)
 
 static const int64_t vec_lens[] = {1, 3, 8, 15, 16, 17, 31, 33, 79, 100, 1000, 4099};
 
-/* Softmax and gelu rows at the default level against double-precision references. */
+/* Softmax and gelu rows at each level this CPU has (portable, AVX2, AVX-512) against
+ * double-precision references. */
 TEST(interp_vec_softmax_gelu_vs_double)
 {
-    for (size_t c = 0; c < sizeof vec_lens / sizeof *vec_lens; c++) {
-        int64_t n = vec_lens[c];
-        float *x = vec_rand((size_t)n, 3 + (unsigned)c, 20.0f), *o = malloc((size_t)n * 4 + 4);
-        REQUIRE(x && o);
-        if (n > 2) x[n - 2] = -INFINITY;
-        mk_vec_softmax(x, o, n);
-        double mx = -INFINITY, sum = 0, worst = 0;
-        for (int64_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-        CHECK(mk_vec_max(x, n) == (float)mx);
-        for (int64_t j = 0; j < n; j++) sum += exp((double)x[j] - mx);
-        for (int64_t j = 0; j < n; j++) {
-            double want = exp((double)x[j] - mx) / sum;
-            double err = want > 1e-30 ? fabs(o[j] - want) / want : fabs(o[j] - want) > 1e-30;
-            worst = err > worst ? err : worst;
+    mk_vec_cap(2);
+    int top = mk_vec_level();
+    for (int lv = 0; lv <= top; lv++)
+        for (size_t c = 0; c < sizeof vec_lens / sizeof *vec_lens; c++) {
+            mk_vec_cap(lv);
+            int64_t n = vec_lens[c];
+            float *x = vec_rand((size_t)n, 3 + (unsigned)c, 20.0f), *o = malloc((size_t)n * 4 + 4);
+            REQUIRE(x && o);
+            if (n > 2) x[n - 2] = -INFINITY;
+            mk_vec_softmax(x, o, n);
+            double mx = -INFINITY, sum = 0, worst = 0;
+            for (int64_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+            CHECK(mk_vec_max(x, n) == (float)mx);
+            for (int64_t j = 0; j < n; j++) sum += exp((double)x[j] - mx);
+            for (int64_t j = 0; j < n; j++) {
+                double want = exp((double)x[j] - mx) / sum;
+                double err = want > 1e-30 ? fabs(o[j] - want) / want : fabs(o[j] - want) > 1e-30;
+                worst = err > worst ? err : worst;
+            }
+            CHECK_MSG(worst < 2e-6, "softmax len %lld level %d: rel err %g", (long long)n, lv,
+                      worst);
+            if (n > 2) CHECK(o[n - 2] == 0.0f);
+            for (int64_t j = 0; j < n; j++) x[j] = x[j] == -INFINITY ? INFINITY : x[j] / 4;
+            mk_vec_gelu(x, o, n);
+            worst = 0;
+            for (int64_t j = 0; j < n; j++) {
+                double v = x[j],
+                       want = isinf(v) ? v : 0.5 * v * (1.0 + erf(v * 0.70710678118654752));
+                double err =
+                    isinf(v) ? (o[j] != want) : fabs(o[j] - want) / (fabs(v) > 1 ? fabs(v) : 1);
+                worst = err > worst ? err : worst;
+            }
+            CHECK_MSG(worst < 1e-6, "gelu len %lld level %d: scaled err %g", (long long)n, lv,
+                      worst);
+            free(x);
+            free(o);
         }
-        CHECK_MSG(worst < 2e-6, "softmax len %lld: rel err %g", (long long)n, worst);
-        if (n > 2) CHECK(o[n - 2] == 0.0f);
-        for (int64_t j = 0; j < n; j++) x[j] = x[j] == -INFINITY ? INFINITY : x[j] / 4;
-        mk_vec_gelu(x, o, n);
-        worst = 0;
-        for (int64_t j = 0; j < n; j++) {
-            double v = x[j], want = isinf(v) ? v : 0.5 * v * (1.0 + erf(v * 0.70710678118654752));
-            double err =
-                isinf(v) ? (o[j] != want) : fabs(o[j] - want) / (fabs(v) > 1 ? fabs(v) : 1);
-            worst = err > worst ? err : worst;
-        }
-        CHECK_MSG(worst < 1e-6, "gelu len %lld: scaled err %g", (long long)n, worst);
-        free(x);
-        free(o);
-    }
+    mk_vec_cap(2);
 }
 
 static int same_floats(const float *a, const float *b, int64_t n)
@@ -61,11 +71,10 @@ static int same_floats(const float *a, const float *b, int64_t n)
     return memcmp(a, b, (size_t)n * 4) == 0;
 }
 
-/* The AVX-512 rows give the bits of the portable loops, NaN, infinities and -0 included. */
-TEST(interp_vec_avx512_same_bits_as_loops)
+/* The AVX2 and AVX-512 rows give the bits of the portable loops, NaN, infinities and -0
+ * included (each SIMD level this CPU has; level 1 forced on an AVX-512 CPU). */
+static void vec_same_bits_as_loops(mk_test_ctx *tc, int simd)
 {
-    mk_vec_cap(2);
-    if (mk_vec_level() < 2) SKIP("this CPU has no AVX-512: only the portable loops run");
     for (size_t c = 0; c < sizeof vec_lens / sizeof *vec_lens; c++) {
         int64_t n = vec_lens[c];
         float *x = vec_rand((size_t)n, 11 + (unsigned)c, 30.0f);
@@ -76,41 +85,57 @@ TEST(interp_vec_avx512_same_bits_as_loops)
         float mx[2];
         double sum[2];
         for (int lv = 0; lv < 2; lv++) {
-            mk_vec_cap(lv ? 2 : 0);
+            mk_vec_cap(lv ? simd : 0);
             float *o = lv ? b : a;
             mx[lv] = mk_vec_max(x, n);
             sum[lv] = mk_vec_exp_sum(o, x, mx[lv], n); /* x - mx <= 0 (or NaN): its domain */
             mk_vec_scale(o, 0.75f, n);
         }
-        CHECK_MSG(memcmp(&mx[0], &mx[1], 4) == 0, "max len %lld differs", (long long)n);
+        CHECK_MSG(memcmp(&mx[0], &mx[1], 4) == 0, "max len %lld level %d differs", (long long)n,
+                  simd);
         CHECK_MSG(memcmp(&sum[0], &sum[1], 8) == 0 || (sum[0] != sum[0] && sum[1] != sum[1]),
-                  "exp sum len %lld: %.17g vs %.17g", (long long)n, sum[0], sum[1]);
-        CHECK_MSG(same_floats(a, b, n), "exp row len %lld differs", (long long)n);
+                  "exp sum len %lld level %d: %.17g vs %.17g", (long long)n, simd, sum[0], sum[1]);
+        CHECK_MSG(same_floats(a, b, n), "exp row len %lld level %d differs", (long long)n, simd);
         for (int lv = 0; lv < 2; lv++) {
-            mk_vec_cap(lv ? 2 : 0);
+            mk_vec_cap(lv ? simd : 0);
             mk_vec_gelu(x, lv ? b : a, n);
         }
-        CHECK_MSG(same_floats(a, b, n), "gelu len %lld differs", (long long)n);
+        CHECK_MSG(same_floats(a, b, n), "gelu len %lld level %d differs", (long long)n, simd);
         float fa[2], want = 0;
         for (int64_t j = 0; j < n; j++)
             if (fabsf(x[j]) <= 3.4e38f && fabsf(x[j]) > want) want = fabsf(x[j]);
         for (int lv = 0; lv < 2; lv++) {
-            mk_vec_cap(lv ? 2 : 0);
+            mk_vec_cap(lv ? simd : 0);
             fa[lv] = mk_vec_max_finite_abs(x, n);
         }
-        CHECK_MSG(fa[0] == want && fa[1] == want, "max finite |x| len %lld: %g %g, want %g",
-                  (long long)n, fa[0], fa[1], want);
+        CHECK_MSG(fa[0] == want && fa[1] == want,
+                  "max finite |x| len %lld level %d: %g %g, want %g", (long long)n, simd, fa[0],
+                  fa[1], want);
         for (int64_t j = 0; j < n; j++) x[j] = x[j] != x[j] || isinf(x[j]) ? 1.0f : x[j];
         for (int lv = 0; lv < 2; lv++) {
-            mk_vec_cap(lv ? 2 : 0);
+            mk_vec_cap(lv ? simd : 0);
             mk_vec_softmax(x, lv ? b : a, n);
         }
-        CHECK_MSG(same_floats(a, b, n), "softmax len %lld differs", (long long)n);
+        CHECK_MSG(same_floats(a, b, n), "softmax len %lld level %d differs", (long long)n, simd);
         free(x);
         free(a);
         free(b);
     }
     mk_vec_cap(2);
+}
+
+TEST(interp_vec_avx2_same_bits_as_loops)
+{
+    mk_vec_cap(1);
+    if (mk_vec_level() < 1) SKIP("this CPU has no AVX2+FMA+F16C: only the portable loops run");
+    vec_same_bits_as_loops(tc, 1);
+}
+
+TEST(interp_vec_avx512_same_bits_as_loops)
+{
+    mk_vec_cap(2);
+    if (mk_vec_level() < 2) SKIP("this CPU has no AVX-512: only the portable loops run");
+    vec_same_bits_as_loops(tc, 2);
 }
 
 static mk_value *vop(bld *B, mk_op_kind k, ...)
@@ -354,7 +379,7 @@ TEST(fp16_round_n_short_runs_same_bits_as_scalar)
         }
         mk_round_f16_n(d, n);
         CHECK_MSG(same_floats(d, want, (int64_t)n), "n %zu: differs from mk_round_f16", n);
-        for (int lv = 0; lv < 2; lv++) { /* the fused epilogue's round-and-check */
+        for (int lv = 0; lv < 3; lv++) { /* the fused epilogue's round-and-check, per level */
             float e[40];
             int over = 0;
             for (size_t i = 0; i < n; i++) e[i] = b_rand(&seed) * 70000.0f;
@@ -363,7 +388,7 @@ TEST(fp16_round_n_short_runs_same_bits_as_scalar)
                 over |= fabsf(e[i]) > 65504.0f && !isinf(e[i]);
                 want[i] = mk_round_f16(e[i]);
             }
-            mk_vec_cap(lv ? 2 : 0);
+            mk_vec_cap(lv);
             CHECK_MSG(mk_vec_round16(e, (int64_t)n) == over, "n %zu level %d: overflow flag", n,
                       lv);
             CHECK_MSG(same_floats(e, want, (int64_t)n), "n %zu level %d: rounding", n, lv);

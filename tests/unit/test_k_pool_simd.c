@@ -1,7 +1,8 @@
-/* max_pool's AVX-512 row kernel (k_pool.c) against a naive loop and against the portable
- * separable passes, on 1-, 2- and 3-D pools with odd sizes, strides 1-3, asymmetric pads,
- * windows clipped at the borders, infinities and NaNs; -j 1, 2 and 3 give the same bits. On a
- * CPU without AVX-512 only the portable passes run (said so). */
+/* max_pool's AVX-512 and AVX2 row kernels (k_pool.c) against a naive loop and against the
+ * portable separable passes, on 1-, 2- and 3-D pools with odd sizes, strides 1-3, asymmetric
+ * pads, windows clipped at the borders, infinities and NaNs; -j 1, 2 and 3 give the same bits.
+ * The AVX2 kernel is forced with mk_pool_simd_cap(1) on an AVX-512 CPU; a level the CPU lacks
+ * is said so. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -39,7 +40,7 @@ static float *pool_run(mk_test_ctx *tc, const pool_case *c, const float *x, int 
     int64_t od[8];
     mk_pool_simd_cap(simd);
     float *res = b_run_profiled(&B, y, threads, 0, 1, "max_pool", path, path_n, od, NULL);
-    mk_pool_simd_cap(1);
+    mk_pool_simd_cap(2);
     o[0] = o[1] = o[2] = 1;
     for (int i = 0; res && i < c->ns; i++) o[3 - c->ns + i] = od[2 + i];
     CHECK_MSG(res, "max_pool run: %s", B.e.msg);
@@ -79,7 +80,9 @@ static int same_or_nan(float a, float b)
     return (a != a && b != b) || a == b;
 }
 
-TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
+static const char *const lv_path[] = {"", "AVX2", "AVX-512"};
+
+static void max_pool_rows_level(mk_test_ctx *tc, int lv)
 {
     static const pool_case cases[] = {
         /* ns C | in | k | s | pad */
@@ -96,6 +99,7 @@ TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
         {3, 2, {5, 9, 21}, {2, 3, 3}, {1, 2, 2}, {0, 1, 1, 1, 1, 1}},
     };
     int simd_here = 0;
+    const char *want_path = lv_path[lv];
     for (size_t ci_ = 0; ci_ < sizeof cases / sizeof *cases; ci_++) {
         const pool_case *c = &cases[ci_];
         size_t xn = (size_t)c->C;
@@ -109,13 +113,13 @@ TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
         x[7] = NAN;
         char p1[64] = "", p2[64] = "", p0[64] = "";
         int64_t o[3], o2[3], o0[3];
-        float *a = pool_run(tc, c, x, 1, 1, o, p1, sizeof p1);
-        float *b = pool_run(tc, c, x, 2, 1, o2, p2, sizeof p2);
+        float *a = pool_run(tc, c, x, 1, lv, o, p1, sizeof p1);
+        float *b = pool_run(tc, c, x, 2, lv, o2, p2, sizeof p2);
         float *r = pool_run(tc, c, x, 1, 0, o0, p0, sizeof p0);
         /* three threads: three bands of output rows (where there are 6 rows or more) */
         char p3[64] = "";
         int64_t o3[3];
-        float *b3 = pool_run(tc, c, x, 3, 1, o3, p3, sizeof p3);
+        float *b3 = pool_run(tc, c, x, 3, lv, o3, p3, sizeof p3);
         if (a && b3) {
             size_t on3 = (size_t)c->C * (size_t)(o[0] * o[1] * o[2]);
             CHECK_MSG(!memcmp(a, b3, on3 * 4), "case %zu: -j 1 and -j 3 differ", ci_);
@@ -123,8 +127,10 @@ TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
         free(b3);
         if (a && b && r) {
             size_t on = (size_t)c->C * (size_t)(o[0] * o[1] * o[2]);
-            if (strstr(p1, "AVX-512")) simd_here = 1;
-            CHECK_MSG(!strstr(p0, "AVX-512"), "case %zu: capped run took '%s'", ci_, p0);
+            if (strstr(p1, want_path)) simd_here = 1;
+            CHECK_MSG(!strstr(p0, "AVX"), "case %zu: capped run took '%s'", ci_, p0);
+            CHECK_MSG(lv == 2 || !strstr(p1, "AVX-512"), "case %zu: level %d took '%s'", ci_, lv,
+                      p1);
             CHECK_MSG(!memcmp(a, b, on * 4), "case %zu: -j 1 and -j 2 differ", ci_);
             size_t bad = 0, badp = 0, nans = 0;
             for (size_t i = 0; i < on; i++) {
@@ -147,5 +153,15 @@ TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
         free(r);
         free(x);
     }
-    if (!simd_here) printf("      no AVX-512 here: only the portable max_pool passes ran\n");
+    if (!simd_here) printf("      no %s here: that max_pool row kernel did not run\n", want_path);
+}
+
+TEST(interp_max_pool_simd_rows_vs_naive_and_portable)
+{
+    max_pool_rows_level(tc, 2);
+}
+
+TEST(interp_max_pool_avx2_rows_vs_naive_and_portable)
+{
+    max_pool_rows_level(tc, 1);
 }
