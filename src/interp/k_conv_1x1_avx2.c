@@ -37,13 +37,15 @@
 #define C2_KC 128 /* at most this many input channels per GEMM block */
 #endif
 #define C2_PFA 512 /* prefetch distance in the packed weights (floats): 2 KiB ahead */
-#define C2_EPR 16
+#define C2_EPR 16 /* output planes per epilogue chunk */
+/* tiles read in place (no packed copy) for at most this many output channels, unless the
+ * plane is a multiple of C2_DIRECT_PM positions (measured slower there) */
 #ifndef C2_DIRECT_CO
 #define C2_DIRECT_CO 64
 #endif
 #ifndef C2_DIRECT_PM
 #define C2_DIRECT_PM 128
-#endif /* output planes per epilogue chunk */
+#endif
 
 #ifdef C2_X86
 typedef struct c2_job {
