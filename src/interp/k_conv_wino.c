@@ -744,12 +744,15 @@ int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
      * (0.64-0.97 of its time; 6x6 planes and 8 input channels break even or lose) */
     if (lv >= 2) return c->cig >= 16 && c->cog >= 16 && c->o[1] * c->o[2] >= 49;
     if (wn_on == 2) return 1;
-    /* AVX2: measured with bench/conv_wino (as above, min and median of 7-9 alternating runs on
-     * a shared 2-core AMD EPYC): 0.54-0.94 of the direct kernel's time from 16 channels and
-     * 10x10 planes (ties for 16x16 56x56, 32x32 27x27, 16x32 40x40; PP-OCR's 96x24 20x20
-     * 1.05), and on 7x7 and 8x8 planes from 64x64 channels (0.64-0.78: 32x64 at 7x7 is 1.16) */
-    int64_t plane = c->o[1] * c->o[2];
-    return c->cig >= 16 && c->cog >= 16 && plane >= 49 && (plane >= 100 || c->cig * c->cog >= 4096);
+    /* AVX2: measured with bench/conv_wino --all (as above, min and median of 7-9 alternating
+     * runs on a shared 2-core AMD EPYC): 0.54-0.94 of the direct kernel's time from 16 channels
+     * and 10x10 planes (PP-OCR's 96x24 at 20x20 loses, 1.05-1.2, at 30x30 wins, 0.9) but not
+     * with at most 32 input and output channels from 27x27 planes (16x16 56x56, 32x32 27x27,
+     * 16x32 40x40: 1.0-1.4, where the direct kernel is at its best), and on 7x7 and 8x8 planes
+     * from 64x64 channels (0.64-0.79; 32x64 at 7x7 1.16) */
+    int64_t plane = c->o[1] * c->o[2], ci = c->cig, co = c->cog;
+    if (ci < 16 || co < 16 || plane < 49 || (ci <= 32 && co <= 32 && plane >= 729)) return 0;
+    return plane >= 100 || ci * co >= 4096;
 }
 
 mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)

@@ -245,8 +245,9 @@ TEST(interp_conv_winograd_avx2_vs_double)
     mk_conv_direct_cap(2);
 }
 
-/* The AVX2 size rule (planes from 10x10, or from 7x7 with 4096 channel pairs), fp16 emulation
- * and the portable level (mk_conv_direct_cap(0)) on the direct kernel. */
+/* The AVX2 size rule (planes from 10x10, or from 7x7 with 4096 channel pairs; not 32 or fewer
+ * input and output channels from 27x27), fp16 emulation and the portable level
+ * (mk_conv_direct_cap(0)) on the direct kernel. */
 TEST(interp_conv_winograd_avx2_dispatch)
 {
     static const struct {
@@ -260,12 +261,15 @@ TEST(interp_conv_winograd_avx2_dispatch)
         {{1, 64, 64, 6, 8, {1, 1, 1, 1}, 1, 1, 0}, 0},   /* 48 outputs */
         {{1, 15, 64, 16, 16, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* 15 input channels */
         {{1, 16, 15, 16, 16, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* 15 output channels */
+        {{1, 32, 32, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* 32x32 channels from 27x27 */
+        {{1, 32, 32, 26, 27, {1, 1, 1, 1}, 1, 1, 0}, 1}, /* 26x27: 702 outputs */
+        {{1, 33, 32, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, 1}, /* 33 input channels */
     };
     if (mk_conv_direct_level() < 1) SKIP("no AVX2 + FMA here: the Winograd path does not run");
-    float *x = malloc(64 * 256 * 4), *w = malloc(64 * 64 * 9 * 4), *b = malloc(64 * 4);
+    float *x = malloc(33 * 27 * 27 * 4), *w = malloc(64 * 64 * 9 * 4), *b = malloc(64 * 4);
     REQUIRE(x && w && b);
     unsigned s = 11;
-    for (int i = 0; i < 64 * 256; i++) x[i] = b_rand(&s);
+    for (int i = 0; i < 33 * 27 * 27; i++) x[i] = b_rand(&s);
     for (int i = 0; i < 64 * 64 * 9; i++) w[i] = 0.1f * b_rand(&s);
     for (int i = 0; i < 64; i++) b[i] = b_rand(&s);
     mk_conv_direct_cap(1);
