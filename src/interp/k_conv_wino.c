@@ -1,4 +1,5 @@
-/* Winograd F(2x2,3x3) for 3x3 stride-1 undilated convs with one group (AVX-512): each 2x2
+/* Winograd F(2x2,3x3) for 3x3 stride-1 undilated convs with one group (AVX-512, and AVX2 + FMA
+ * below in wn2_chunk): each 2x2
  * block of outputs ("tile") comes from a 4x4 input patch d as A^T [U . V] A, where
  * V = B^T d B is the patch transformed per input channel, U = G g G^T the 3x3 weights g
  * transformed per (output, input) channel pair (once per session for constant weights, in
@@ -25,6 +26,13 @@
 #define WN_VL 16
 #define WN_TB 48                   /* tiles per GEMM block */
 #define WN_MS (WN_CB * WN_TB + 16) /* floats per plane of a block's products */
+#define WN_CB2 4                   /* AVX2: output channels per register block */
+#define WN_TB2 48                  /* AVX2: tiles per GEMM block */
+#define WN_MS2 (WN_CB2 * WN_TB2 + 16)
+/* AVX2: GEMM prefetch distance in input channels, every cache line of the 8-24 tiles (rows ts
+ * floats apart): measured with bench/conv_wino, 128x128 28x28 went from 0.96 to 0.71 of the
+ * direct kernel's time with it, 16x64 55x55 from 1.10 to 0.96; 8 channels was no better */
+#define WN_PF2 4
 
 static int wn_on = -1; /* -1: MILKIT_CONV_WINO not read yet */
 static int wn_cv_on = 1;
@@ -42,7 +50,7 @@ long mk_conv_wino_cv_runs(void)
 
 void mk_conv_wino_enable(int on)
 {
-    wn_on = on ? 1 : 0;
+    wn_on = on == 2 ? 2 : on ? 1 : 0;
 }
 
 typedef struct wn_job {
@@ -62,11 +70,17 @@ typedef struct wn_job {
     int64_t rw;            /* width of a padded input row */
     size_t v_n, m_n;       /* floats of V and of M in the thread's scratch */
     int relu;              /* the op's fused activations are one relu: applied in registers */
+    int lv;                /* the ISA: 2 AVX-512 (wn_chunk), 1 AVX2 + FMA (wn2_chunk) */
 } wn_job;
 
 static int64_t up16(int64_t n)
 {
     return (n + WN_VL - 1) / WN_VL * WN_VL;
+}
+
+static int64_t up8(int64_t n)
+{
+    return (n + 7) / 8 * 8;
 }
 
 /* Where the transformed weights of plane xi and channel block b start: [xi][b][ci][cb], or
@@ -442,6 +456,222 @@ static WN_TGT void wn_outs(const wn_job *J, const float *m, int64_t t0, int64_t 
 }
 #endif
 
+#ifdef WN_X86
+/* The AVX2 + FMA variant (mk_conv_direct_level() == 1): the same algorithm, transforms and
+ * chunking with 8-float vectors; tiles padded to multiples of 8, no channel-vector variant.
+ * Each output element sums its input channels in the same order as on AVX-512 in its own lane,
+ * and the transforms add in the same order: its bits do not depend on the thread count. */
+#define WN2_TGT __attribute__((target("avx2,fma")))
+
+/* lanes below n (0..8) set */
+static inline WN2_TGT __m256i wn2_mask(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0   ? 0
+                                                      : n > 8 ? 8
+                                                              : n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* m[q * mq + t] for t < 8 * V: the sum over ci of u[ci][q] * v[ci * ts + t] for the WN_CB2
+ * channels q, ci in order: WN_CB2 x V accumulators (4 x 3, plus 3 tile vectors and a weight:
+ * 16 ymm registers). */
+static inline __attribute__((always_inline)) WN2_TGT void wn2_gemm_blk(const float *u,
+                                                                       const float *v, int64_t ts,
+                                                                       int64_t cin, float *m,
+                                                                       int64_t mq, const int V)
+{
+    __m256 acc[WN_CB2][3];
+    WN_UNROLL for (int q = 0; q < WN_CB2; q++) WN_UNROLL for (int j = 0; j < V; j++) acc[q][j] =
+        _mm256_setzero_ps();
+    for (int64_t ci = 0; ci < cin; ci++) {
+        const float *vp = v + ci * ts, *up = u + ci * WN_CB2;
+        __m256 x[3];
+        WN_UNROLL for (int j = 0; j < V; j++) x[j] = _mm256_loadu_ps(vp + 8 * j);
+        if (ci + WN_PF2 < cin) { /* every cache line of the row WN_PF2 channels on */
+            WN_UNROLL for (int j = 0; j < V; j++)
+                _mm_prefetch((const char *)(vp + WN_PF2 * ts + 8 * j), _MM_HINT_T0);
+            _mm_prefetch((const char *)(vp + WN_PF2 * ts + 8 * V - 1), _MM_HINT_T0);
+        }
+        WN_UNROLL for (int q = 0; q < WN_CB2; q++)
+        {
+            __m256 w = _mm256_broadcast_ss(up + q);
+            WN_UNROLL for (int j = 0; j < V; j++) acc[q][j] = _mm256_fmadd_ps(w, x[j], acc[q][j]);
+        }
+    }
+    WN_UNROLL for (int q = 0; q < WN_CB2; q++) WN_UNROLL for (int j = 0; j < V; j++)
+        _mm256_storeu_ps(m + q * mq + 8 * j, acc[q][j]);
+}
+
+/* The products of the nt tiles (a multiple of 8): blocks of 24 tiles, then 16 or 8. */
+static WN2_TGT void wn2_gemm(const float *u, const float *v, int64_t ts, int64_t cin, int64_t nt,
+                             float *m, int64_t mq)
+{
+    int64_t t = 0;
+    for (; nt - t >= 24; t += 24) wn2_gemm_blk(u, v + t, ts, cin, m + t, mq, 3);
+    if (nt - t == 16) wn2_gemm_blk(u, v + t, ts, cin, m + t, mq, 2);
+    if (nt - t == 8) wn2_gemm_blk(u, v + t, ts, cin, m + t, mq, 1);
+}
+
+/* Even and odd floats of p[0, 16) */
+static inline WN2_TGT void wn2_split(const float *p, __m256 *ev, __m256 *od)
+{
+    __m256 l = _mm256_loadu_ps(p), h = _mm256_loadu_ps(p + 8);
+    *ev = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(l, h, 0x88)), 0xd8));
+    *od = _mm256_castpd_ps(
+        _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(l, h, 0xdd)), 0xd8));
+}
+
+/* wn_in_row with 8 tiles per vector */
+static WN2_TGT void wn2_in_row(const float *r0, int64_t rw, int64_t tw, float *v, int64_t vs)
+{
+    for (int64_t t = 0; t < tw; t += 8) {
+        __m256 a[4][4];
+        WN_UNROLL for (int i = 0; i < 4; i++)
+        {
+            const float *p = r0 + i * rw + 2 * t;
+            __m256 d0, d1, d2, d3;
+            wn2_split(p, &d0, &d1);
+            wn2_split(p + 2, &d2, &d3);
+            a[i][0] = _mm256_sub_ps(d0, d2);
+            a[i][1] = _mm256_add_ps(d1, d2);
+            a[i][2] = _mm256_sub_ps(d2, d1);
+            a[i][3] = _mm256_sub_ps(d1, d3);
+        }
+        __m256 y[16];
+        WN_UNROLL for (int j = 0; j < 4; j++)
+        {
+            y[0 + j] = _mm256_sub_ps(a[0][j], a[2][j]);
+            y[4 + j] = _mm256_add_ps(a[1][j], a[2][j]);
+            y[8 + j] = _mm256_sub_ps(a[2][j], a[1][j]);
+            y[12 + j] = _mm256_sub_ps(a[1][j], a[3][j]);
+        }
+        if (tw - t >= 8) {
+            WN_UNROLL16 for (int xi = 0; xi < 16; xi++) _mm256_storeu_ps(v + xi * vs + t, y[xi]);
+        } else {
+            __m256i mk = wn2_mask(tw - t);
+            WN_UNROLL16 for (int xi = 0; xi < 16; xi++)
+                _mm256_maskstore_ps(v + xi * vs + t, mk, y[xi]);
+        }
+    }
+}
+
+/* Y = A^T m A (+ bias *b unless NULL, then relu if relu) for the tw tiles of one tile row, as
+ * wn_out_row: the reads of m may run up to 7 floats past the tile row (within the plane). */
+static inline WN2_TGT void wn2_out_row(const float *m, int64_t ms, int64_t tw, float *o0, float *o1,
+                                       int64_t ow, const float *b, int relu)
+{
+    for (int64_t t = 0; t < tw; t += 8) {
+        __m256 p[4][2];
+        WN_UNROLL for (int i = 0; i < 4; i++)
+        {
+            const float *mi = m + i * 4 * ms + t;
+            __m256 m0 = _mm256_loadu_ps(mi), m1 = _mm256_loadu_ps(mi + ms);
+            __m256 m2 = _mm256_loadu_ps(mi + 2 * ms), m3 = _mm256_loadu_ps(mi + 3 * ms);
+            p[i][0] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+            p[i][1] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+        }
+        int64_t n = ow - 2 * t;
+        WN_UNROLL for (int r = 0; r < 2; r++)
+        {
+            float *o = r ? o1 : o0;
+            if (!o) break;
+            __m256 a = r ? _mm256_sub_ps(_mm256_sub_ps(p[1][0], p[2][0]), p[3][0])
+                         : _mm256_add_ps(_mm256_add_ps(p[0][0], p[1][0]), p[2][0]);
+            __m256 c = r ? _mm256_sub_ps(_mm256_sub_ps(p[1][1], p[2][1]), p[3][1])
+                         : _mm256_add_ps(_mm256_add_ps(p[0][1], p[1][1]), p[2][1]);
+            if (b) {
+                a = _mm256_add_ps(a, _mm256_set1_ps(*b));
+                c = _mm256_add_ps(c, _mm256_set1_ps(*b));
+            }
+            if (relu) { /* clears values with the sign bit set, as mk_relu does */
+                a = _mm256_castsi256_ps(_mm256_andnot_si256(
+                    _mm256_srai_epi32(_mm256_castps_si256(a), 31), _mm256_castps_si256(a)));
+                c = _mm256_castsi256_ps(_mm256_andnot_si256(
+                    _mm256_srai_epi32(_mm256_castps_si256(c), 31), _mm256_castps_si256(c)));
+            }
+            __m256 lo = _mm256_unpacklo_ps(a, c), hi = _mm256_unpackhi_ps(a, c);
+            __m256 y0 = _mm256_permute2f128_ps(lo, hi, 0x20),
+                   y1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+            if (n >= 16) {
+                _mm256_storeu_ps(o + 2 * t, y0);
+                _mm256_storeu_ps(o + 2 * t + 8, y1);
+            } else {
+                _mm256_maskstore_ps(o + 2 * t, wn2_mask(n), y0);
+                _mm256_maskstore_ps(o + 2 * t + 8, wn2_mask(n - 8), y1);
+            }
+        }
+    }
+}
+
+/* wn_outs for the tile layout */
+static WN2_TGT void wn2_outs(const wn_job *J, const float *m, int64_t t0, int64_t t1, int64_t ty0,
+                             int64_t b, int64_t nq, float *oc)
+{
+    const mk_cdirect *c = J->c;
+    int64_t on = J->OH * J->OW;
+    for (int64_t ty = t0 / J->tw; ty * J->tw < t1; ty++) {
+        int64_t a = ty * J->tw > t0 ? ty * J->tw : t0;
+        int64_t e = (ty + 1) * J->tw < t1 ? (ty + 1) * J->tw : t1, tx = a - ty * J->tw;
+        int64_t oy = 2 * (ty0 + ty);
+        for (int64_t q = 0; q < nq; q++) {
+            float *o = oc + q * on + oy * J->OW + 2 * tx;
+            wn2_out_row(m + q * J->mq + (a - t0), J->ms, e - a, o,
+                        oy + 1 < J->OH ? o + J->OW : NULL, J->OW - 2 * tx,
+                        c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
+        }
+    }
+}
+
+/* wn_chunk for AVX2 */
+static WN2_TGT void wn2_chunk(void *ctx, int64_t i, int tid)
+{
+    const wn_job *J = ctx;
+    const mk_cdirect *c = J->c;
+    int64_t cg = i % J->ncg, rb = (i / J->ncg) % J->nrb, n = i / (J->ncg * J->nrb);
+    int64_t ty0 = rb * J->rows, ty1 = ty0 + J->rows < J->th ? ty0 + J->rows : J->th;
+    int64_t nt = (ty1 - ty0) * J->tw, ntp = up8(nt), cin = c->cig, ts = J->ts;
+    float *v = mk_par_scratch((mk_kctx *)J->k, tid), *m = v + J->v_n, *rbuf = m + J->m_n;
+    const float *x = c->x + n * cin * J->H * J->W;
+    int64_t nr = 2 * (ty1 - ty0) + 2;
+    for (int64_t ci = 0; ci < cin; ci++) {
+        const float *xc = x + ci * J->H * J->W;
+        float *vc = v + ci * ts;
+        for (int64_t a = 0; a < nr; a++) { /* padded input rows */
+            int64_t y = 2 * ty0 - J->pt + a;
+            float *d = rbuf + a * J->rw;
+            if (y < 0 || y >= J->H) {
+                memset(d, 0, (size_t)J->rw * 4);
+                continue;
+            }
+            memset(d, 0, (size_t)J->pl * 4);
+            memcpy(d + J->pl, xc + y * J->W, (size_t)J->W * 4);
+            memset(d + J->pl + J->W, 0, (size_t)(J->rw - J->pl - J->W) * 4);
+        }
+        for (int64_t ty = ty0; ty < ty1; ty++)
+            wn2_in_row(rbuf + 2 * (ty - ty0) * J->rw, J->rw, J->tw, vc + (ty - ty0) * J->tw, J->vs);
+        for (int xi = 0; xi < 16 && ntp > nt; xi++) /* the lanes past the last tile */
+            memset(vc + xi * J->vs + nt, 0, (size_t)(ntp - nt) * 4);
+    }
+    int64_t b1 = (cg + 1) * J->cbg < J->ncb ? (cg + 1) * J->cbg : J->ncb;
+    int64_t oy0 = 2 * ty0, oy1 = 2 * ty1 < J->OH ? 2 * ty1 : J->OH, on = J->OH * J->OW;
+    for (int64_t b = cg * J->cbg; b < b1; b++) {
+        int64_t nq = c->cog - b * J->cb < J->cb ? c->cog - b * J->cb : J->cb;
+        float *oc = c->out + (n * c->cog + b * J->cb) * on;
+        for (int64_t t0 = 0; t0 < nt; t0 += WN_TB2) {
+            int64_t tn = ntp - t0 < WN_TB2 ? ntp - t0 : WN_TB2, t1 = t0 + tn < nt ? t0 + tn : nt;
+            for (int xi = 0; xi < 16; xi++)
+                wn2_gemm(J->u + wn_uoff(J, xi, b), v + xi * J->vs + t0, ts, cin, tn, m + xi * J->ms,
+                         J->mq);
+            wn2_outs(J, m, t0, t1, ty0, b, nq, oc);
+        }
+        for (int64_t q = 0; q < nq && J->k->epi && !J->relu; q++) /* the other activations */
+            mk_epi_apply(J->k->epi, NULL, b * J->cb + q, oc + q * on + oy0 * J->OW,
+                         (size_t)((oy1 - oy0) * J->OW));
+    }
+}
+#endif
+
 static void wn_chunk(void *ctx, int64_t i, int tid)
 {
 #ifdef WN_X86
@@ -501,17 +731,28 @@ int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
 {
     if (wn_on < 0) {
         const char *env = getenv("MILKIT_CONV_WINO"); /* 0: to compare with the direct kernel */
-        wn_on = !(env && !strcmp(env, "0"));
+        wn_on = env && !strcmp(env, "0") ? 0 : env && !strcmp(env, "all") ? 2 : 1;
         if (env && !strcmp(env, "tiles")) wn_cv_on = 0; /* without the channel-vector variant */
     }
-    if (!wn_on || mk_conv_direct_level() < 2 || c->groups != 1 || mk_kfp16(k)) return 0;
+    int lv = mk_conv_direct_level();
+    if (!wn_on || lv < 1 || c->groups != 1 || mk_kfp16(k)) return 0;
     if (c->in[0] != 1 || c->k[0] != 1 || c->o[0] != 1 || c->k[1] != 3 || c->k[2] != 3) return 0;
     for (int j = 1; j < 3; j++)
         if (c->s[j] != 1 || c->d[j] != 1 || c->pb[j] < 0 || c->pb[j] > 2) return 0;
     /* measured with bench/conv_wino (one conv with bias and relu, -j 1, medians of 7 runs):
      * from 16 input and output channels and a 7x7 output plane it beats the direct kernel
      * (0.64-0.97 of its time; 6x6 planes and 8 input channels break even or lose) */
-    return c->cig >= 16 && c->cog >= 16 && c->o[1] * c->o[2] >= 49;
+    if (lv >= 2) return c->cig >= 16 && c->cog >= 16 && c->o[1] * c->o[2] >= 49;
+    if (wn_on == 2) return 1;
+    /* AVX2: measured with bench/conv_wino --all (as above, min and median of 7-9 alternating
+     * runs on a shared 2-core AMD EPYC): 0.54-0.94 of the direct kernel's time from 16 channels
+     * and 10x10 planes (PP-OCR's 96x24 at 20x20 loses, 1.05-1.2, at 30x30 wins, 0.9) but not
+     * with at most 32 input and output channels from 27x27 planes (16x16 56x56, 32x32 27x27,
+     * 16x32 40x40: 1.0-1.4, where the direct kernel is at its best), and on 7x7 and 8x8 planes
+     * from 64x64 channels (0.64-0.79; 32x64 at 7x7 1.16) */
+    int64_t plane = c->o[1] * c->o[2], ci = c->cig, co = c->cog;
+    if (ci < 16 || co < 16 || plane < 49 || (ci <= 32 && co <= 32 && plane >= 729)) return 0;
+    return plane >= 100 || ci * co >= 4096;
 }
 
 mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
@@ -520,6 +761,7 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     J.H = c->in[1], J.W = c->in[2], J.OH = c->o[1], J.OW = c->o[2];
     J.pt = c->pb[1], J.pl = c->pb[2];
     J.th = (J.OH + 1) / 2, J.tw = (J.OW + 1) / 2;
+    J.lv = mk_conv_direct_level() >= 2 ? 2 : 1;
     /* tile rows per chunk: the transformed input of a chunk (16 x cin x tiles floats) within
      * about 512 KiB of L2 (any chunking gives the same bits) */
     int64_t want = 8192 / c->cig;
@@ -530,12 +772,12 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     /* one chunk of at most 64 tiles per image: the channel-vector variant where it computes
      * fewer products (counting a tail of 1-3 tiles as 4: fewer independent sums) */
     int64_t nt = J.th * J.tw, r = nt % 8, cv_t = nt - r + (r < 4 && r ? 4 : r);
-    J.cv = wn_cv_on && J.nrb == 1 && nt <= 64 &&
+    J.cv = J.lv == 2 && wn_cv_on && J.nrb == 1 && nt <= 64 &&
            cv_t * mk_par_chunks(c->cog, WN_CV) * WN_CV <
                up16(nt) * mk_par_chunks(c->cog, WN_CB) * WN_CB;
-    J.cb = J.cv ? WN_CV : WN_CB;
-    J.mq = J.cv ? 72 : WN_TB;
-    J.ms = J.cv ? WN_CV * 72 + 16 : WN_MS;
+    J.cb = J.cv ? WN_CV : J.lv == 2 ? WN_CB : WN_CB2;
+    J.mq = J.cv ? 72 : J.lv == 2 ? WN_TB : WN_TB2;
+    J.ms = J.cv ? WN_CV * 72 + 16 : J.lv == 2 ? WN_MS : WN_MS2;
     J.ncb = mk_par_chunks(c->cog, J.cb);
     /* with T threads, T chunks or a multiple, one contiguous share each in the pool: first more
      * row blocks (outside the channel-vector variant, which the row blocks of one thread decide:
@@ -552,7 +794,7 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     if (J.ncg > J.ncb) J.ncg = J.ncb;
     J.cbg = mk_par_chunks(J.ncb, J.ncg);
     J.ncg = mk_par_chunks(J.ncb, J.cbg);
-    J.ts = up16(J.rows * J.tw);
+    J.ts = J.lv == 2 ? up16(J.rows * J.tw) : up8(J.rows * J.tw);
     /* planes 64 bytes off a multiple of 4 KiB apart, so that the 16 do not share cache sets */
     J.vs = c->cig * J.ts + 16;
     J.rw = 2 * up16(J.tw) + 32; /* a multiple of 16 */
@@ -580,6 +822,10 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     mk_status st = mk_par_scratch_reserve(k, tb);
     if (st) return st;
     if (J.cv) __atomic_fetch_add(&wn_cv_runs, 1, __ATOMIC_RELAXED);
+#ifdef WN_X86
+    mk_par_for(k, c->N * J.nrb * J.ncg, J.lv == 2 ? wn_chunk : wn2_chunk, &J);
+#else
     mk_par_for(k, c->N * J.nrb * J.ncg, wn_chunk, &J);
+#endif
     return MK_OK;
 }

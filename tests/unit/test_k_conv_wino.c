@@ -1,8 +1,9 @@
 /* The Winograd F(2x2,3x3) conv path (k_conv_wino.c) against a double-precision reference on
  * shapes with odd planes, tile and channel tails, paddings 0/1/2 and asymmetric, bias or none,
- * fused relu / relu6 / clip, constant or run-time weights; -j 1 and -j 2 bit-identical; the
- * profile's kernel path shows the Winograd path ran (AVX-512 only: skipped elsewhere), and fp16
- * emulation keeps such convs on the direct kernel. */
+ * fused relu / relu6 / clip, constant or run-time weights; -j 1, 2 and 3 bit-identical; the
+ * profile's kernel path shows the Winograd path ran (AVX-512, and its AVX2 + FMA variant forced
+ * with mk_conv_direct_cap(1): skipped below that), and fp16 emulation keeps such convs on the
+ * direct kernel. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -159,53 +160,137 @@ static void wcheck(mk_test_ctx *tc, const wcase *c, size_t k, int cv)
     free(bound);
 }
 
+static const wcase vs_double_cases[] = {
+    /* N cin cout H W | pad t b l r | bias act w_in */
+    {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},    /* odd plane: last tiles half outside */
+    {1, 17, 33, 13, 11, {1, 1, 1, 1}, 1, 0, 0},  /* channel tails (not multiples of 8/16) */
+    {1, 20, 37, 23, 40, {0, 0, 0, 0}, 0, 1, 0},  /* no padding: output 21 x 38 */
+    {1, 24, 40, 17, 35, {2, 2, 2, 2}, 1, 2, 0},  /* pad 2: tiles fully in the padding */
+    {1, 16, 48, 15, 19, {0, 2, 1, 0}, 1, 3, 0},  /* asymmetric padding */
+    {2, 19, 35, 12, 33, {1, 0, 2, 1}, 0, 0, 0},  /* two images, asymmetric */
+    {1, 32, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0},  /* several row chunks (SqueezeNet-like) */
+    {1, 32, 128, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, /* one row block: split for threads */
+    {1, 64, 72, 13, 13, {1, 1, 1, 1}, 1, 1, 1},  /* weight an input: transformed per run */
+    {1, 16, 32, 8, 97, {1, 1, 1, 1}, 1, 0, 0},   /* wide rows: tile rows > 48 tiles */
+};
+
 TEST(interp_conv_winograd_vs_double)
 {
-    static const wcase cases[] = {
-        /* N cin cout H W | pad t b l r | bias act w_in */
-        {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},    /* odd plane: last tiles half outside */
-        {1, 17, 33, 13, 11, {1, 1, 1, 1}, 1, 0, 0},  /* channel tails (not multiples of 8/16) */
-        {1, 20, 37, 23, 40, {0, 0, 0, 0}, 0, 1, 0},  /* no padding: output 21 x 38 */
-        {1, 24, 40, 17, 35, {2, 2, 2, 2}, 1, 2, 0},  /* pad 2: tiles fully in the padding */
-        {1, 16, 48, 15, 19, {0, 2, 1, 0}, 1, 3, 0},  /* asymmetric padding */
-        {2, 19, 35, 12, 33, {1, 0, 2, 1}, 0, 0, 0},  /* two images, asymmetric */
-        {1, 32, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0},  /* several row chunks (SqueezeNet-like) */
-        {1, 32, 128, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, /* one row block: split for threads */
-        {1, 64, 72, 13, 13, {1, 1, 1, 1}, 1, 1, 1},  /* weight an input: transformed per run */
-        {1, 16, 32, 8, 97, {1, 1, 1, 1}, 1, 0, 0},   /* wide rows: tile rows > 48 tiles */
-    };
     if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], k, 0);
+    for (size_t k = 0; k < sizeof vs_double_cases / sizeof *vs_double_cases; k++)
+        wcheck(tc, &vs_double_cases[k], k, 0);
 }
 
 /* Planes of at most 64 tiles take the channel-vector variant (channels in the lanes, blocks of
  * 8 tiles and a tail of 1-7 tiles alone, or blocks of 7 for 7k tiles; output transform of two
  * tile rows at once up to 8 tiles a row): every tail length, blocks of 7, odd and even tile
  * and output rows, channel tails, paddings, two images, weights as an input, activations. */
+static const wcase small_cases[] = {
+    /* N cin cout H W | pad t b l r | bias act w_in */
+    {1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, /* SqueezeNet fire: 49 tiles (7 x 7) */
+    {1, 64, 256, 13, 13, {1, 1, 1, 1}, 1, 1, 1}, /* weight an input */
+    {1, 17, 70, 2, 33, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 33: 17 tiles, channel tails */
+    {2, 20, 64, 8, 10, {1, 1, 1, 1}, 0, 2, 0},   /* 8 x 10: 20 tiles (tail 4), 2 images */
+    {1, 16, 64, 6, 26, {1, 1, 1, 1}, 1, 3, 0},   /* 6 x 26: 39 tiles (tail 7) */
+    {1, 24, 96, 10, 16, {1, 1, 1, 1}, 1, 1, 0},  /* 10 x 16: 40 tiles (tail 0) */
+    {1, 16, 32, 12, 14, {0, 0, 0, 0}, 1, 0, 0},  /* no padding: 10 x 12, 30 tiles (tail 6) */
+    {1, 32, 64, 11, 12, {2, 0, 1, 2}, 1, 1, 0},  /* asymmetric: 11 x 13, 42 tiles (6 x 7) */
+    {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},    /* 9 x 9: 25 tiles (tail 1) */
+    {1, 16, 64, 5, 19, {1, 1, 1, 1}, 1, 1, 0},   /* 5 x 19: 30 tiles (tail 6) */
+    {1, 16, 32, 7, 13, {1, 1, 0, 0}, 0, 0, 0},   /* 7 x 11: 24 tiles (tail 0), no bias */
+    {1, 16, 64, 6, 9, {1, 1, 1, 1}, 1, 0, 0},    /* 6 x 9: 15 tiles (tail 7) */
+    {1, 16, 64, 4, 21, {1, 1, 1, 1}, 1, 0, 0},   /* 4 x 21: 22 tiles (tail 6) */
+    {1, 16, 64, 6, 17, {1, 1, 1, 1}, 1, 0, 0},   /* 6 x 17: 27 tiles (tail 3) */
+    {1, 16, 64, 4, 25, {1, 1, 1, 1}, 1, 0, 0},   /* 4 x 25: 26 tiles (tail 2) */
+    {1, 16, 64, 10, 7, {1, 1, 1, 1}, 1, 0, 0},   /* 10 x 7: 20 tiles (tail 4) */
+    {1, 16, 64, 2, 26, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 26: 13 tiles (tail 5) */
+};
+
 TEST(interp_conv_winograd_small_planes)
+{
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
+    for (size_t k = 0; k < sizeof small_cases / sizeof *small_cases; k++)
+        wcheck(tc, &small_cases[k], 100 + k, 1);
+}
+
+/* The AVX2 + FMA variant (forced with mk_conv_direct_cap(1) on AVX-512 machines; its size rule
+ * off: mk_conv_wino_enable(2)) on the same shapes as the two tests above (the small planes on
+ * its tile layout: no channel-vector variant), plus shapes for its own layout: tiles packed in
+ * blocks of 24 (tile rows that cross blocks, chunks ending 1-7 tiles into a vector, blocks of 8 and
+ * 16 tiles), output channels in blocks of 4 (tails of 1-3), 16-tile output rows (row ends 1-15
+ * outputs into them), against the same double reference and bounds, -j 1/2/3 bit-identical. */
+TEST(interp_conv_winograd_avx2_vs_double)
 {
     static const wcase cases[] = {
         /* N cin cout H W | pad t b l r | bias act w_in */
-        {1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, /* SqueezeNet fire: 49 tiles (7 x 7) */
-        {1, 64, 256, 13, 13, {1, 1, 1, 1}, 1, 1, 1}, /* weight an input */
-        {1, 17, 70, 2, 33, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 33: 17 tiles, channel tails */
-        {2, 20, 64, 8, 10, {1, 1, 1, 1}, 0, 2, 0},   /* 8 x 10: 20 tiles (tail 4), 2 images */
-        {1, 16, 64, 6, 26, {1, 1, 1, 1}, 1, 3, 0},   /* 6 x 26: 39 tiles (tail 7) */
-        {1, 24, 96, 10, 16, {1, 1, 1, 1}, 1, 1, 0},  /* 10 x 16: 40 tiles (tail 0) */
-        {1, 16, 32, 12, 14, {0, 0, 0, 0}, 1, 0, 0},  /* no padding: 10 x 12, 30 tiles (tail 6) */
-        {1, 32, 64, 11, 12, {2, 0, 1, 2}, 1, 1, 0},  /* asymmetric: 11 x 13, 42 tiles (6 x 7) */
-        {1, 16, 32, 9, 9, {1, 1, 1, 1}, 1, 1, 0},    /* 9 x 9: 25 tiles (tail 1) */
-        {1, 16, 64, 5, 19, {1, 1, 1, 1}, 1, 1, 0},   /* 5 x 19: 30 tiles (tail 6) */
-        {1, 16, 32, 7, 13, {1, 1, 0, 0}, 0, 0, 0},   /* 7 x 11: 24 tiles (tail 0), no bias */
-        {1, 16, 64, 6, 9, {1, 1, 1, 1}, 1, 0, 0},    /* 6 x 9: 15 tiles (tail 7) */
-        {1, 16, 64, 4, 21, {1, 1, 1, 1}, 1, 0, 0},   /* 4 x 21: 22 tiles (tail 6) */
-        {1, 16, 64, 6, 17, {1, 1, 1, 1}, 1, 0, 0},   /* 6 x 17: 27 tiles (tail 3) */
-        {1, 16, 64, 4, 25, {1, 1, 1, 1}, 1, 0, 0},   /* 4 x 25: 26 tiles (tail 2) */
-        {1, 16, 64, 10, 7, {1, 1, 1, 1}, 1, 0, 0},   /* 10 x 7: 20 tiles (tail 4) */
-        {1, 16, 64, 2, 26, {1, 1, 1, 1}, 1, 0, 0},   /* 2 x 26: 13 tiles (tail 5) */
+        {1, 16, 17, 9, 49, {1, 1, 1, 1}, 1, 1, 0},  /* 25 tiles a row: 5 x 25 = 125 tiles */
+        {1, 18, 18, 11, 45, {1, 1, 1, 1}, 1, 0, 0}, /* 23 a row, cout tail 2 */
+        {1, 16, 19, 6, 15, {1, 1, 1, 1}, 0, 1, 0},  /* 3 x 8 = 24 tiles: one full block */
+        {1, 16, 16, 4, 15, {1, 1, 1, 1}, 1, 2, 0},  /* 2 x 8 = 16 tiles: one block of 16 */
+        {1, 16, 16, 8, 16, {1, 1, 1, 1}, 1, 0, 0},  /* 4 x 8 = 32 tiles: blocks of 24, 8 */
+        {2, 17, 21, 7, 31, {0, 0, 0, 0}, 1, 3, 0},  /* no padding: 5 x 29, 3 x 15 tiles */
+        {1, 16, 32, 55, 55, {1, 1, 1, 1}, 1, 1, 0}, /* several row blocks */
+        {1, 21, 23, 19, 7, {2, 2, 2, 2}, 1, 1, 1},  /* pad 2, weight an input, 11 x 5 tiles */
     };
-    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], 100 + k, 1);
+    if (mk_conv_direct_level() < 1) SKIP("no AVX2 + FMA here: the Winograd path does not run");
+    mk_conv_direct_cap(1);
+    REQUIRE(mk_conv_direct_level() == 1);
+    mk_conv_wino_enable(2);
+    for (size_t k = 0; k < sizeof vs_double_cases / sizeof *vs_double_cases; k++)
+        wcheck(tc, &vs_double_cases[k], 200 + k, 0);
+    for (size_t k = 0; k < sizeof small_cases / sizeof *small_cases; k++)
+        wcheck(tc, &small_cases[k], 300 + k, 0);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], 400 + k, 0);
+    mk_conv_wino_enable(1);
+    mk_conv_direct_cap(2);
+}
+
+/* The AVX2 size rule (planes from 10x10, or from 7x7 with 4096 channel pairs; not 32 or fewer
+ * input and output channels from 27x27), fp16 emulation and the portable level
+ * (mk_conv_direct_cap(0)) on the direct kernel. */
+TEST(interp_conv_winograd_avx2_dispatch)
+{
+    static const struct {
+        wcase c;
+        int wino;
+    } cases[] = {
+        {{1, 16, 16, 10, 10, {1, 1, 1, 1}, 1, 1, 0}, 1}, /* 10x10 plane */
+        {{1, 16, 16, 9, 11, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* 9x11: 99 outputs */
+        {{1, 64, 64, 7, 7, {1, 1, 1, 1}, 1, 1, 0}, 1},   /* 7x7, 64x64 channels */
+        {{1, 32, 64, 7, 7, {1, 1, 1, 1}, 1, 1, 0}, 0},   /* 7x7, 32x64 */
+        {{1, 64, 64, 6, 8, {1, 1, 1, 1}, 1, 1, 0}, 0},   /* 48 outputs */
+        {{1, 15, 64, 16, 16, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* 15 input channels */
+        {{1, 16, 15, 16, 16, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* 15 output channels */
+        {{1, 32, 32, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* 32x32 channels from 27x27 */
+        {{1, 32, 32, 26, 27, {1, 1, 1, 1}, 1, 1, 0}, 1}, /* 26x27: 702 outputs */
+        {{1, 33, 32, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, 1}, /* 33 input channels */
+    };
+    if (mk_conv_direct_level() < 1) SKIP("no AVX2 + FMA here: the Winograd path does not run");
+    float *x = malloc(33 * 27 * 27 * 4), *w = malloc(64 * 64 * 9 * 4), *b = malloc(64 * 4);
+    REQUIRE(x && w && b);
+    unsigned s = 11;
+    for (int i = 0; i < 33 * 27 * 27; i++) x[i] = b_rand(&s);
+    for (int i = 0; i < 64 * 64 * 9; i++) w[i] = 0.1f * b_rand(&s);
+    for (int i = 0; i < 64; i++) b[i] = b_rand(&s);
+    mk_conv_direct_cap(1);
+    char p[64] = "";
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        float *o = wrun(tc, &cases[k].c, x, w, b, 1, 0, p, sizeof p);
+        CHECK_MSG(!strcmp(p, cases[k].wino ? WINO_PATH : "conv: direct"), "case %zu: path '%s'", k,
+                  p);
+        free(o);
+    }
+    float *o = wrun(tc, &cases[0].c, x, w, b, 1, 1, p, sizeof p); /* --fp16-emulate */
+    CHECK_MSG(!strcmp(p, "conv: direct"), "fp16: path '%s'", p);
+    free(o);
+    mk_conv_direct_cap(0);
+    o = wrun(tc, &cases[0].c, x, w, b, 1, 0, p, sizeof p);
+    CHECK_MSG(strcmp(p, WINO_PATH), "level 0: path '%s'", p);
+    free(o);
+    mk_conv_direct_cap(2);
+    free(x);
+    free(w);
+    free(b);
 }
 
 /* The path can be switched off (mk_conv_wino_enable, MILKIT_CONV_WINO=0); fp16 emulation and
