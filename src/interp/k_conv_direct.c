@@ -753,10 +753,11 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     J.direct = J.Q2 == c->o[2];
     /* depthwise-style blocks (one channel, few taps) keep staging: cheaper for them */
     J.pack = !J.direct && J.isa == 2 && J.cb > 1 && !cd_nopack;
-    /* by rows from 96 columns: narrower rows pay more in masked tails than staging costs
-     * (bench/conv_ab, AVX2: 3->64 224x224 s2 1.22 -> 0.78 ms, 3->16 640x640 s2 3.0 -> 2.5 ms,
-     * 48x192 s2 even, 16->32 61x61 s2 0.19 -> 0.21 ms) */
-    J.rows = !J.direct && J.isa == 1 && c->o[2] >= 96 && !cd_nopack;
+    /* by rows from 96 columns and up to 64 multiply-adds per output: narrower rows pay more in
+     * masked tails than staging costs, and more multiply-adds hide the copy (bench/conv_ab,
+     * AVX2: 3->64 224x224 s2 1.22 -> 0.78 ms, 3->16 640x640 s2 3.0 -> 2.5 ms, 48x192 s2 even,
+     * 16->32 61x61 s2 0.19 -> 0.21 ms; PP-OCRv4 det's 96->24 3x3 160x160 18.4 -> 21.5 ms) */
+    J.rows = !J.direct && J.isa == 1 && c->o[2] >= 96 && J.R <= 64 && !cd_nopack;
     const mk_epi *ep = k->epi;
     if (ep && ep->n == 1 && !ep->round16) {
         mk_epi_kind ek = ep->step[0].kind;
