@@ -31,6 +31,7 @@ typedef struct cd_job {
     int64_t R;             /* multiply-adds per output: cig * k_n */
     int isa, direct;       /* direct: Q2 == O2, positions are output offsets (no staging) */
     int pack;              /* Q2 > O2 with AVX-512: the kept positions stored packed (cd_act) */
+    int rows;              /* Q2 > O2 with AVX2: the kept columns stored by output rows */
     int act;               /* the fused activation applied in registers (cd_act), else 0 */
 } cd_job;
 
@@ -204,6 +205,101 @@ CD_BLOCK(avx2_dt3, AVX2_TGT, __m256, 8, 1, 3, _mm256_setzero_ps, _mm256_set1_ps,
 CD_BLOCK(avx2_dt4, AVX2_TGT, __m256, 8, 1, 4, _mm256_setzero_ps, _mm256_set1_ps, __m256i, MASK256,
          LD256M, _mm256_fmadd_ps, ST256M, ACT256, PST_NONE)
 CD_RUN(avx2_drun, avx2_dblk, avx2_dt1, avx2_dt2, avx2_dt3, avx2_dt4, 8, 4)
+/* AVX2 depthwise (dwr_*): a block of RR output rows x V vectors of one channel, straight into
+ * the output rows (ds apart), the last vector masked to n - (V - 1) * 8 columns when M; the
+ * input rows xs apart. Bias first, then the taps in r order: the sums of avx2_dblk. */
+#define DW_ROWS(name, RR, V, M)                                                                    \
+    AVX2_TGT static void name(const float *x, int64_t xs, const int64_t *roff, int64_t R,          \
+                              const float *w, const float *bias, float *dst, int64_t ds,           \
+                              int64_t n, const cd_act *a)                                          \
+    {                                                                                              \
+        __m256 acc[RR][V];                                                                         \
+        __m256i m = MASK256(n - (V - 1) * 8);                                                      \
+        (void)m;                                                                                   \
+        CD_UNROLL for (int j = 0; j < RR; j++) CD_UNROLL for (int v = 0; v < V; v++) acc[j][v] =   \
+            bias ? _mm256_set1_ps(*bias) : _mm256_setzero_ps();                                    \
+        for (int64_t r = 0; r < R; r++) {                                                          \
+            const float *xp = x + roff[r];                                                         \
+            __m256 wv = _mm256_set1_ps(w[r]);                                                      \
+            CD_UNROLL for (int j = 0; j < RR; j++) CD_UNROLL for (int v = 0; v < V; v++)           \
+                acc[j][v] = _mm256_fmadd_ps(wv,                                                    \
+                                            (M) ? LD256M(xp + j * xs + v * 8, m, v == V - 1)       \
+                                                : LD256(xp + j * xs + v * 8, m, 0),                \
+                                            acc[j][v]);                                            \
+        }                                                                                          \
+        if (a->kind)                                                                               \
+            CD_UNROLL for (int j = 0; j < RR; j++) CD_UNROLL for (int v = 0; v < V; v++)           \
+                acc[j][v] = ACT256(acc[j][v], a);                                                  \
+        CD_UNROLL for (int j = 0; j < RR; j++) CD_UNROLL for (int v = 0; v < V; v++)               \
+        {                                                                                          \
+            if (M)                                                                                 \
+                ST256M(dst + j * ds + v * 8, acc[j][v], m, v == V - 1);                            \
+            else                                                                                   \
+                ST256(dst + j * ds + v * 8, acc[j][v], m, 0);                                      \
+        }                                                                                          \
+    }
+DW_ROWS(dwr4_f1, 4, 1, 0)
+DW_ROWS(dwr4_f2, 4, 2, 0)
+DW_ROWS(dwr4_f3, 4, 3, 0)
+DW_ROWS(dwr4_m1, 4, 1, 1)
+DW_ROWS(dwr4_m2, 4, 2, 1)
+DW_ROWS(dwr4_m3, 4, 3, 1)
+DW_ROWS(dwr2_f1, 2, 1, 0)
+DW_ROWS(dwr2_f2, 2, 2, 0)
+DW_ROWS(dwr2_f3, 2, 3, 0)
+DW_ROWS(dwr2_m1, 2, 1, 1)
+DW_ROWS(dwr2_m2, 2, 2, 1)
+DW_ROWS(dwr2_m3, 2, 3, 1)
+DW_ROWS(dwr1_f1, 1, 1, 0)
+DW_ROWS(dwr1_f2, 1, 2, 0)
+DW_ROWS(dwr1_f3, 1, 3, 0)
+DW_ROWS(dwr1_m1, 1, 1, 1)
+DW_ROWS(dwr1_m2, 1, 2, 1)
+DW_ROWS(dwr1_m3, 1, 3, 1)
+
+typedef void (*dw_fn)(const float *, int64_t, const int64_t *, int64_t, const float *,
+                      const float *, float *, int64_t, int64_t, const cd_act *);
+
+/* rr (1, 2 or 4) output rows of o2 columns: blocks of 3 vectors (rr x 3 accumulators, at most
+ * 12 of the 16 registers), the last 4 vectors as 2 + 2; the last block masked when o2 is not a
+ * multiple of 8. */
+static void dw_rows(int rr, const float *x, int64_t xs, const int64_t *roff, int64_t R,
+                    const float *w, const float *bias, float *dst, int64_t o2, const cd_act *a)
+{
+    static const dw_fn fn[3][2][3] = {{{dwr1_f1, dwr1_f2, dwr1_f3}, {dwr1_m1, dwr1_m2, dwr1_m3}},
+                                      {{dwr2_f1, dwr2_f2, dwr2_f3}, {dwr2_m1, dwr2_m2, dwr2_m3}},
+                                      {{dwr4_f1, dwr4_f2, dwr4_f3}, {dwr4_m1, dwr4_m2, dwr4_m3}}};
+    int ri = rr == 4 ? 2 : rr - 1;
+    int64_t p = 0;
+    while (p < o2) {
+        int64_t nv = (o2 - p + 7) / 8, v = nv > 4 ? 3 : nv == 4 ? 2 : nv;
+        int64_t n = o2 - p < v * 8 ? o2 - p : v * 8;
+        fn[ri][n < v * 8][v - 1](x + p, xs, roff, R, w, bias, dst + p, o2, n, a);
+        p += n;
+    }
+}
+
+/* The even and odd floats of x[0, n) to e and o (a stride-2 row split by column phase). */
+AVX2_TGT static void deint2(float *e, float *o, const float *x, int64_t n)
+{
+    int64_t k = 0;
+    for (; 2 * k + 16 <= n; k += 8) {
+        __m256 lo = _mm256_loadu_ps(x + 2 * k), hi = _mm256_loadu_ps(x + 2 * k + 8);
+        /* per 128-bit lane: lo's then hi's evens (odds); then the 64-bit quarters reordered */
+        __m256 ev = _mm256_shuffle_ps(lo, hi, 0x88), od = _mm256_shuffle_ps(lo, hi, 0xdd);
+        _mm256_storeu_ps(e + k,
+                         _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), 0xd8)));
+        _mm256_storeu_ps(o + k,
+                         _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), 0xd8)));
+    }
+    for (; 2 * k < n; k++) {
+        e[k] = x[2 * k];
+        if (2 * k + 1 < n) o[k] = x[2 * k + 1];
+    }
+}
+#endif
+
+#ifdef CD_X86
 CD_BLOCK(avx512_blk, AVX512_TGT, __m512, 16, 8, 3, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
          MASK512, LD512, _mm512_fmadd_ps, ST512, ACT512, PST512)
 CD_BLOCK(avx512_t1, AVX512_TGT, __m512, 16, 8, 1, _mm512_setzero_ps, _mm512_set1_ps, __mmask16,
@@ -235,6 +331,7 @@ static const int cd_dblk[3] = {1, 4 * 8, 4 * 16};
 static int cd_level = -1; /* -1: not probed yet */
 static int cd_nopack;     /* tests: stage and copy instead of packed stores */
 static int cd_cap = 2;
+static int cd_nodw; /* tests: AVX2 depthwise by staged positions, not rows */
 
 static int cpu_level(void)
 {
@@ -254,6 +351,11 @@ static int cpu_level(void)
 void mk_conv_direct_cap(int level)
 {
     cd_cap = level < 0 ? 0 : level > 2 ? 2 : level;
+}
+
+void mk_conv_direct_dwrows(int on)
+{
+    cd_nodw = !on;
 }
 
 void mk_conv_direct_pack(int on)
@@ -336,7 +438,28 @@ static void cd_chunk(void *ctx, int64_t i, int tid)
         avx512_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else if (J->isa == 2)
         avx512_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
-    else if (J->cb > 1)
+    else if (!J->direct && J->rows) {
+        /* AVX2 with planes wider than the output rows: each row's kept columns straight into
+         * the output (blocks and masked tails per row) instead of staging and copying */
+        int64_t Q2 = J->Q2, W = c->o[2];
+        for (int64_t p = p0; p < p1;) {
+            int64_t row = p / Q2, col = p % Q2, e = (row + 1) * Q2 < p1 ? (row + 1) * Q2 : p1;
+            int64_t ce = e - row * Q2 < W ? e - row * Q2 : W;
+            if (col < ce) {
+                float *rd[8];
+                for (int64_t q = 0; q < J->cb; q++)
+                    rd[q] = q < nc ? oc + q * o_n + row * W + col : stg + q * J->span;
+                if (J->cb > 1)
+                    avx2_run(x0 + p, J->roff, J->R, wp, bias, rd, ce - col, &act);
+                else
+                    avx2_drun(x0 + p, J->roff, J->R, wp, bias, rd, ce - col, &act);
+                for (int64_t q = 0; q < nc && J->k->epi && !J->act; q++)
+                    mk_epi_apply(J->k->epi, NULL, co0 + q, rd[q], (size_t)(ce - col));
+            }
+            p = e;
+        }
+        return;
+    } else if (J->cb > 1)
         avx2_run(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
     else
         avx2_drun(x0 + p0, J->roff, J->R, wp, bias, dst, p1 - p0, &act);
@@ -457,6 +580,102 @@ static void pack_w(const cd_job *J, float *pw)
         }
 }
 
+#ifdef CD_X86
+/* AVX2 depthwise by output rows (dw_avx2): per (image, group, chunk of output rows) the padded
+ * input rows the chunk reads, split by stride phase as in fill_pad, in a per-thread window;
+ * then every output channel of the group straight into its output rows. */
+typedef struct dw_job {
+    mk_kctx *k;
+    const mk_cdirect *c;
+    const int64_t *roff; /* per tap: its offset in the window from output row 0, column 0 */
+    int64_t Q2, Hq;      /* phase plane width, rows per phase plane in the window */
+    int64_t rows, nrg;   /* output rows per chunk, chunks per plane */
+    cd_act act;
+} dw_job;
+
+static void dw_chunk(void *ctx, int64_t i, int tid)
+{
+    const dw_job *J = ctx;
+    const mk_cdirect *c = J->c;
+    int64_t rg = i % J->nrg, u = i / J->nrg, gi = u % c->groups, n = u / c->groups;
+    int64_t r0 = rg * J->rows, r1 = r0 + J->rows < c->o[1] ? r0 + J->rows : c->o[1];
+    int64_t s1 = c->s[1], s2 = c->s[2], Q2 = J->Q2, ph = J->Hq * Q2, W = c->in[2], pb2 = c->pb[2];
+    int64_t H = (r1 - r0 - 1) * s1 + (c->k[1] - 1) * c->d[1] + 1;
+    float *win = mk_par_scratch(J->k, tid);
+    const float *xc = c->x + (n * c->groups + gi) * c->in[1] * W;
+    for (int64_t t = 0; t < H; t++) {
+        int64_t i1 = r0 * s1 + t - c->pb[1];
+        float *d = win + (t % s1) * s2 * ph + (t / s1) * Q2;
+        for (int64_t f = 0; f < s2; f++) {
+            int64_t lo = pb2 - f, hi = pb2 + W - f;
+            int64_t jlo = lo <= 0 ? 0 : (lo + s2 - 1) / s2, jhi = hi <= 0 ? 0 : (hi + s2 - 1) / s2;
+            if (jhi > Q2) jhi = Q2;
+            if (jlo > jhi) jlo = jhi;
+            if (i1 < 0 || i1 >= c->in[1]) jlo = jhi = Q2;
+            memset(d + f * ph, 0, (size_t)jlo * 4);
+            memset(d + f * ph + jhi, 0, (size_t)(Q2 - jhi) * 4);
+        }
+        if (i1 < 0 || i1 >= c->in[1]) continue;
+        const float *x = xc + i1 * W;
+        if (s2 == 1) {
+            memcpy(d + pb2, x, (size_t)W * 4);
+        } else if (s2 == 2) { /* input column i: padded column pb2 + i */
+            deint2(d + (pb2 % 2) * ph + pb2 / 2, d + ((pb2 + 1) % 2) * ph + (pb2 + 1) / 2, x, W);
+        } else {
+            for (int64_t i2 = 0; i2 < W; i2++) d[((pb2 + i2) % s2) * ph + (pb2 + i2) / s2] = x[i2];
+        }
+    }
+    int64_t o2 = c->o[2], o_n = c->o[1] * o2, nr = r1 - r0;
+    for (int64_t q = 0; q < c->cog; q++) {
+        int64_t co = gi * c->cog + q;
+        const float *w = c->w + co * c->k_n, *bias = c->bias ? c->bias + co : NULL;
+        float *oq = c->out + (n * c->groups * c->cog + co) * o_n + r0 * o2;
+        int64_t j = 0;
+        for (; j + 4 <= nr; j += 4)
+            dw_rows(4, win + j * Q2, Q2, J->roff, c->k_n, w, bias, oq + j * o2, o2, &J->act);
+        for (; j + 2 <= nr; j += 2)
+            dw_rows(2, win + j * Q2, Q2, J->roff, c->k_n, w, bias, oq + j * o2, o2, &J->act);
+        if (j < nr)
+            dw_rows(1, win + j * Q2, Q2, J->roff, c->k_n, w, bias, oq + j * o2, o2, &J->act);
+        if (J->k->epi && !J->act.kind) mk_epi_apply(J->k->epi, NULL, co, oq, (size_t)(nr * o2));
+    }
+}
+
+/* Windows of about 48 KiB (L1 plus part of L2: measured on PP-OCRv4 det's depthwise convs). */
+#define DW_WIN 12288
+
+static mk_status dw_avx2(mk_kctx *k, const mk_cdirect *c, int64_t Q2, int act)
+{
+    dw_job J = {.k = k, .c = c, .Q2 = Q2};
+    int64_t s1 = c->s[1], s2 = c->s[2], ext = (c->k[1] - 1) * c->d[1] + 1;
+    int64_t hmax = DW_WIN / (s2 * Q2);
+    J.rows = hmax > ext ? (hmax - ext) / s1 + 1 : 1;
+    if (J.rows > 4) J.rows &= ~(int64_t)3;
+    if (J.rows > c->o[1]) J.rows = c->o[1];
+    J.nrg = mk_par_chunks(c->o[1], J.rows);
+    J.Hq = mk_par_chunks((J.rows - 1) * s1 + ext, s1);
+    int64_t *roff = mk_interp_scratch(k, (size_t)c->k_n * sizeof(int64_t));
+    if (!roff) return MK_OOM(k->e);
+    int64_t r = 0, ph = J.Hq * Q2;
+    for (int64_t k1 = 0; k1 < c->k[1]; k1++)
+        for (int64_t k2 = 0; k2 < c->k[2]; k2++) {
+            int64_t a = k1 * c->d[1], bb = k2 * c->d[2];
+            roff[r++] = ((a % s1) * s2 + bb % s2) * ph + (a / s1) * Q2 + bb / s2;
+        }
+    J.roff = roff;
+    if (act) {
+        const mk_epi_step *e = &k->epi->step[0];
+        J.act.kind = act;
+        J.act.lo = e->a;
+        J.act.hi = e->b;
+    }
+    mk_status st = mk_par_scratch_reserve(k, (size_t)(s1 * s2 * ph) * 4);
+    if (st) return st;
+    mk_par_for(k, c->N * c->groups * J.nrg, dw_chunk, &J);
+    return MK_OK;
+}
+#endif
+
 mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
 {
     cd_job J = {.k = k, .c = c, .isa = cpu_level()};
@@ -473,6 +692,17 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     J.Q1 = (P[1] + c->s[1] - 1) / c->s[1];
     J.Q2 = (P[2] + c->s[2] - 1) / c->s[2];
     J.cb = c->cog < cd_cb[J.isa] ? 1 : cd_cb[J.isa];
+#ifdef CD_X86
+    if (J.isa == 1 && J.cb == 1 && c->cig == 1 && J.P0 == 1 && c->o[0] == 1 && !cd_nodw) {
+        int act = 0;
+        const mk_epi *ep = k->epi;
+        if (ep && ep->n == 1 && !ep->round16) {
+            mk_epi_kind ek = ep->step[0].kind;
+            act = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
+        }
+        return dw_avx2(k, c, J.Q2, act);
+    }
+#endif
     J.ncb = mk_par_chunks(c->cog, J.cb);
     J.R = c->cig * c->k_n;
     size_t slice, cplane, nb, tb, wb;
@@ -523,6 +753,11 @@ mk_status mk_conv_direct(mk_kctx *k, const mk_cdirect *c)
     J.direct = J.Q2 == c->o[2];
     /* depthwise-style blocks (one channel, few taps) keep staging: cheaper for them */
     J.pack = !J.direct && J.isa == 2 && J.cb > 1 && !cd_nopack;
+    /* by rows from 96 columns and up to 64 multiply-adds per output: narrower rows pay more in
+     * masked tails than staging costs, and more multiply-adds hide the copy (bench/conv_ab,
+     * AVX2: 3->64 224x224 s2 1.22 -> 0.78 ms, 3->16 640x640 s2 3.0 -> 2.5 ms, 48x192 s2 even,
+     * 16->32 61x61 s2 0.19 -> 0.21 ms; PP-OCRv4 det's 96->24 3x3 160x160 18.4 -> 21.5 ms) */
+    J.rows = !J.direct && J.isa == 1 && c->o[2] >= 96 && J.R <= 64 && !cd_nopack;
     const mk_epi *ep = k->epi;
     if (ep && ep->n == 1 && !ep->round16) {
         mk_epi_kind ek = ep->step[0].kind;

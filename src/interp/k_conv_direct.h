@@ -24,6 +24,10 @@ void mk_conv_direct_cap(int level);
 /* Tests: with AVX-512, store the kept positions of padded or strided convs straight into the
  * output (on, the default) or stage whole rows and copy (off). */
 void mk_conv_direct_pack(int on);
+/* Tests: with AVX2 (level 1), depthwise convs (one input channel per group, 2-D) by blocks of
+ * output rows from per-chunk input windows (on, the default) or by the staged positions of the
+ * other convs (off). The same bits. */
+void mk_conv_direct_dwrows(int on);
 /* The kernel level used now (0 when none). */
 int mk_conv_direct_level(void);
 

@@ -667,6 +667,23 @@ TEST(interp_conv_direct_vs_reference)
         {1, 1, 5, 16, 1, 1, 0, {66}, {5}, {2}, {1}, {0, 0}},
         /* a SqueezeNet squeeze conv: 2 spans, 3 with -j 3 */
         {2, 1, 64, 16, 1, 1, 1, {55, 55}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
+        /* AVX2 depthwise by output rows: multipliers 3 and 2, strides 2 and 3 (the generic
+         * phase split), odd pads, dilation, rows wider than 32 with a masked tail, the
+         * epilogue outside the registers (leaky), one output position, several windows */
+        {2, 1, 8, 24, 8, 1, 2, {23, 45}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 5, 5, 5, 1, 4, {17, 9}, {5, 5}, {2, 2}, {1, 1}, {2, 1, 2, 2}},
+        {2, 1, 4, 4, 4, 0, 3, {30, 70}, {3, 3}, {1, 1}, {2, 3}, {2, 2, 3, 3}},
+        {2, 1, 3, 6, 3, 1, 1, {14, 40}, {3, 5}, {3, 3}, {1, 1}, {1, 0, 2, 2}},
+        {2, 1, 2, 2, 2, 1, 0, {1, 1}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 2, 2, 2, 1, 1, {100, 300}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 2, 2, 2, 2, 1, 0, {90, 251}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+        {1, 1, 3, 3, 3, 1, 4, {45}, {5}, {2}, {1}, {2, 1}},
+        /* AVX2 stores by output rows (>= 96 columns from wider planes): channels not a
+         * multiple of 4, a stem, a 1-D conv, dilation, the epilogue outside the registers */
+        {2, 1, 3, 6, 1, 1, 1, {9, 223}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
+        {2, 1, 4, 5, 1, 1, 4, {7, 100}, {3, 3}, {1, 1}, {1, 2}, {1, 1, 2, 2}},
+        {1, 1, 3, 8, 1, 0, 2, {201}, {5}, {2}, {1}, {2, 2}},
+        {2, 1, 6, 9, 3, 1, 0, {5, 130}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
     };
     int top = mk_conv_direct_level();
     if (top < 1) printf("      no AVX2/FMA here: only the im2col path runs\n");
@@ -720,6 +737,31 @@ TEST(interp_conv_direct_vs_reference)
                           ci_);
                 free(a3);
                 /* three threads: spans a multiple of 3 where the output has one slice */
+                float *a4 = conv_run(tc, c, x, w, b, 3, level, p3, sizeof p3, o3);
+                CHECK_MSG(a4 && !memcmp(a, a4, on * 4), "case %zu: -j 1 and -j 3 differ", ci_);
+                free(a4);
+            }
+            if (level == 1) { /* AVX2: rows of >= 96 kept columns stored by rows = staged */
+                char p3[64] = "";
+                int64_t o3[3];
+                mk_conv_direct_pack(0);
+                float *a3 = conv_run(tc, c, x, w, b, 2, level, p3, sizeof p3, o3);
+                mk_conv_direct_pack(1);
+                CHECK_MSG(a3 && !memcmp(a, a3, on * 4),
+                          "case %zu: AVX2 stores by rows and staged differ", ci_);
+                free(a3);
+            }
+            if (level == 1 && c->groups == c->cin && c->groups > 1) {
+                /* AVX2 depthwise: by output rows (the default) = by staged positions, bit for
+                 * bit; -j 3 too */
+                char p3[64] = "";
+                int64_t o3[3];
+                mk_conv_direct_dwrows(0);
+                float *a3 = conv_run(tc, c, x, w, b, 2, level, p3, sizeof p3, o3);
+                mk_conv_direct_dwrows(1);
+                CHECK_MSG(a3 && !memcmp(a, a3, on * 4),
+                          "case %zu: depthwise by rows and by positions differ", ci_);
+                free(a3);
                 float *a4 = conv_run(tc, c, x, w, b, 3, level, p3, sizeof p3, o3);
                 CHECK_MSG(a4 && !memcmp(a, a4, on * 4), "case %zu: -j 1 and -j 3 differ", ci_);
                 free(a4);
