@@ -37,7 +37,7 @@
 #define C2_KC 128 /* at most this many input channels per GEMM block */
 #endif
 #define C2_PFA 512 /* prefetch distance in the packed weights (floats): 2 KiB ahead */
-#define C2_EPR 16 /* output planes per epilogue chunk */
+#define C2_EPR 16  /* output planes per epilogue chunk */
 /* tiles read in place (no packed copy) for at most this many output channels, unless the
  * plane is a multiple of C2_DIRECT_PM positions (measured slower there) */
 #ifndef C2_DIRECT_CO

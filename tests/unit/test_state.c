@@ -40,6 +40,13 @@ static mk_program *accumulator(int update, int plain_read)
     return p;
 }
 
+/* The accumulator's input x: 4 fp32 values of [1, 4]. */
+static mk_tensor x_tensor(float *xv)
+{
+    return (mk_tensor){
+        .name = (char *)"x", .dtype = 11, .rank = 2, .dims = {1, 4}, .data = xv, .nbytes = 16};
+}
+
 static void run_steps(mk_test_ctx *tc, mk_program *p, int steps, float *last)
 {
     mk_err e = {0};
@@ -47,12 +54,7 @@ static void run_steps(mk_test_ctx *tc, mk_program *p, int steps, float *last)
     REQUIRE(mk_session_new(p, NULL, &s, &e) == MK_OK);
     CHECK(mk_session_n_states(s) == 1 && !strcmp(mk_session_state_name(s, 0), "acc"));
     float xv[4] = {1, -2, 0.5f, 4};
-    mk_tensor x = {.name = (char *)"x",
-                   .dtype = 11,
-                   .rank = 2,
-                   .dims = {1, 4},
-                   .data = xv,
-                   .nbytes = sizeof xv};
+    mk_tensor x = x_tensor(xv);
     mk_tensor_list in = {1, &x};
     for (int i = 0; i < steps; i++) {
         mk_tensor_list out;
@@ -179,12 +181,7 @@ TEST(state_verifier_rules)
     mk_session *s = NULL;
     REQUIRE(mk_session_new(p, NULL, &s, &e) == MK_OK);
     float xv[4] = {1, -2, 0.5f, 4};
-    mk_tensor x = {.name = (char *)"x",
-                   .dtype = 11,
-                   .rank = 2,
-                   .dims = {1, 4},
-                   .data = xv,
-                   .nbytes = sizeof xv};
+    mk_tensor x = x_tensor(xv);
     mk_tensor_list in = {1, &x}, res;
     for (int step = 0; step < 2; step++) { /* acc stays 0: the output is x at every step */
         REQUIRE(mk_session_run(s, &in, &res, NULL, &e) == MK_OK);
