@@ -28,6 +28,9 @@ void mk_conv_direct_pack(int on);
  * output rows from per-chunk input windows (on, the default) or by the staged positions of the
  * other convs (off). The same bits. */
 void mk_conv_direct_dwrows(int on);
+/* Tests: with AVX2, rows padded on both sides share their padding columns (on, the default) or
+ * are the whole padded width apart (off). The same bits. */
+void mk_conv_direct_wrap(int on);
 /* The kernel level used now (0 when none). */
 int mk_conv_direct_level(void);
 

@@ -684,6 +684,17 @@ TEST(interp_conv_direct_vs_reference)
         {2, 1, 4, 5, 1, 1, 4, {7, 100}, {3, 3}, {1, 1}, {1, 2}, {1, 1, 2, 2}},
         {1, 1, 3, 8, 1, 0, 2, {201}, {5}, {2}, {1}, {2, 2}},
         {2, 1, 6, 9, 3, 1, 0, {5, 130}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        /* AVX2 rows sharing their padding columns: openWakeWord's 1x3 convs on 32 and 2
+         * columns, channels not a multiple of 4 with the epilogue outside the registers,
+         * row stride 2 with dilation and unequal pads, wide pads (planes as wide as the output:
+         * no staging), a 1-D conv, a 1x1 input, images and groups one after another */
+        {2, 1, 24, 24, 1, 1, 1, {6, 32}, {1, 3}, {1, 1}, {1, 1}, {0, 0, 1, 1}},
+        {2, 1, 9, 7, 1, 1, 4, {5, 2}, {1, 3}, {1, 1}, {1, 1}, {0, 0, 1, 1}},
+        {2, 1, 5, 6, 1, 0, 0, {7, 11}, {3, 3}, {2, 1}, {1, 2}, {1, 2, 1, 3}},
+        {2, 1, 4, 8, 1, 1, 1, {5, 9}, {3, 3}, {1, 1}, {1, 1}, {2, 2, 2, 2}},
+        {1, 1, 6, 5, 1, 1, 0, {13}, {3}, {1}, {1}, {1, 1}},
+        {2, 1, 3, 4, 1, 1, 0, {1, 1}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+        {2, 2, 6, 8, 2, 1, 1, {3, 4}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}},
     };
     int top = mk_conv_direct_level();
     if (top < 1) printf("      no AVX2/FMA here: only the im2col path runs\n");
@@ -749,6 +760,16 @@ TEST(interp_conv_direct_vs_reference)
                 mk_conv_direct_pack(1);
                 CHECK_MSG(a3 && !memcmp(a, a3, on * 4),
                           "case %zu: AVX2 stores by rows and staged differ", ci_);
+                free(a3);
+                /* rows sharing padding columns (the default) = rows P2 apart; -j 3 too */
+                mk_conv_direct_wrap(0);
+                a3 = conv_run(tc, c, x, w, b, 2, level, p3, sizeof p3, o3);
+                mk_conv_direct_wrap(1);
+                CHECK_MSG(a3 && !memcmp(a, a3, on * 4),
+                          "case %zu: AVX2 shared and separate padding columns differ", ci_);
+                free(a3);
+                a3 = conv_run(tc, c, x, w, b, 3, level, p3, sizeof p3, o3);
+                CHECK_MSG(a3 && !memcmp(a, a3, on * 4), "case %zu: AVX2 -j 1 and -j 3 differ", ci_);
                 free(a3);
             }
             if (level == 1 && c->groups == c->cin && c->groups > 1) {
