@@ -197,38 +197,49 @@ static void c1_chunk(void *ctx, int64_t i, int tid)
     }
 }
 
-/* The op's fused activations that are not applied in registers, on whole output planes
- * (elementwise: the same bits as on the direct kernel's spans), C1_EPR planes per chunk. */
-#define C1_EPR 16
-static void c1_epi(void *ctx, int64_t i, int tid)
+#endif
+
+/* Chunks of C1X1_EPR output planes for mk_conv_1x1_epilogue. */
+#define C1X1_EPR 16
+typedef struct c1x1_epi_job {
+    const mk_kctx *k;
+    const mk_cdirect *c;
+    int64_t P;
+} c1x1_epi_job;
+
+static void c1x1_epi(void *ctx, int64_t i, int tid)
 {
-    const c1_job *J = ctx;
+    const c1x1_epi_job *J = ctx;
     const mk_cdirect *c = J->c;
-    int64_t np = c->N * c->groups * c->cog, p1 = (i + 1) * C1_EPR < np ? (i + 1) * C1_EPR : np;
+    int64_t np = c->N * c->groups * c->cog;
+    int64_t p1 = (i + 1) * C1X1_EPR < np ? (i + 1) * C1X1_EPR : np;
     (void)tid;
-    for (int64_t p = i * C1_EPR; p < p1; p++)
+    for (int64_t p = i * C1X1_EPR; p < p1; p++)
         mk_epi_apply(J->k->epi, NULL, p % (c->groups * c->cog), c->out + p * J->P, (size_t)J->P);
 }
 
-/* The weights as the chunks read them: per group and block of input channels, the channel
- * blocks one after the other ([kn][C1_CB] each), so that a chunk's weights are one stream. */
-static void c1_pack_w(const c1_job *J, float *pw)
+void mk_conv_1x1_epilogue(mk_kctx *k, const mk_cdirect *c, int64_t P)
 {
-    const mk_cdirect *c = J->c;
+    c1x1_epi_job J = {.k = k, .c = c, .P = P};
+    mk_par_for(k, mk_par_chunks(c->N * c->groups * c->cog, C1X1_EPR), c1x1_epi, &J);
+}
+
+void mk_conv_1x1_pack_w(const mk_cdirect *c, int64_t kc, int64_t nkb, int64_t ncb, int cb,
+                        float *pw)
+{
     for (int64_t gi = 0; gi < c->groups; gi++)
-        for (int64_t kb = 0; kb < J->nkb; kb++) {
-            int64_t r0 = kb * J->kc, kn = c->cig - r0 < J->kc ? c->cig - r0 : J->kc;
-            for (int64_t b = 0; b < J->ncb; b++) {
-                float *d = pw + (gi * c->cig * J->ncb + r0 * J->ncb + b * kn) * C1_CB;
-                for (int64_t q = 0; q < C1_CB; q++) {
-                    int64_t co = b * C1_CB + q < c->cog ? b * C1_CB + q : c->cog - 1;
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            int64_t r0 = kb * kc, kn = c->cig - r0 < kc ? c->cig - r0 : kc;
+            for (int64_t b = 0; b < ncb; b++) {
+                float *d = pw + (gi * c->cig * ncb + r0 * ncb + b * kn) * cb;
+                for (int64_t q = 0; q < cb; q++) {
+                    int64_t co = b * cb + q < c->cog ? b * cb + q : c->cog - 1;
                     const float *wr = c->w + (gi * c->cog + co) * c->cig + r0;
-                    for (int64_t r = 0; r < kn; r++) d[r * C1_CB + q] = wr[r];
+                    for (int64_t r = 0; r < kn; r++) d[r * cb + q] = wr[r];
                 }
             }
         }
 }
-#endif
 
 mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c)
 {
@@ -273,7 +284,7 @@ mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c)
         pw = px + xb / 4;
         made = 1;
     }
-    if (made) c1_pack_w(&J, pw);
+    if (made) mk_conv_1x1_pack_w(c, J.kc, J.nkb, J.ncb, C1_CB, pw);
     J.pw = pw;
     J.px = px;
     if (J.local) {
@@ -283,8 +294,7 @@ mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c)
         mk_par_for(k, c->N * c->groups * J.ntile, c1_pack, &J);
     }
     mk_par_for(k, c->N * c->groups * J.ncr * J.ntile, c1_chunk, &J);
-    if (k->epi && !J.kind)
-        mk_par_for(k, mk_par_chunks(c->N * c->groups * c->cog, C1_EPR), c1_epi, &J);
+    if (k->epi && !J.kind) mk_conv_1x1_epilogue(k, c, J.P);
     return MK_OK;
 #else
     (void)c;

@@ -17,6 +17,13 @@ mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c);
  * conv, else those of the shapes it was measured faster on), and the conv. */
 int mk_conv_1x1_avx2_ok(const mk_cdirect *c, int any);
 mk_status mk_conv_1x1_avx2(mk_kctx *k, const mk_cdirect *c);
+/* Shared by both variants: the weights as their chunks read them (per group and block of kc
+ * input channels, the ncb channel blocks one after the other, [kn][cb] each, spare lanes
+ * repeating the last channel), and the op's fused activations not applied in registers, on
+ * whole output planes of P positions (elementwise: the direct kernel's bits). */
+void mk_conv_1x1_pack_w(const mk_cdirect *c, int64_t kc, int64_t nkb, int64_t ncb, int cb,
+                        float *pw);
+void mk_conv_1x1_epilogue(mk_kctx *k, const mk_cdirect *c, int64_t P);
 /* Tests and benchmarks: 0 turns the path off (the direct kernel or OpenBLAS runs), 1 back on,
  * 2 on for every shape the AVX2 variant can take (also MILKIT_CONV_1X1=0/1/2). */
 void mk_conv_1x1_enable(int on);

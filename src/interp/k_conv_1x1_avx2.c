@@ -37,7 +37,6 @@
 #define C2_KC 128 /* at most this many input channels per GEMM block */
 #endif
 #define C2_PFA 512 /* prefetch distance in the packed weights (floats): 2 KiB ahead */
-#define C2_EPR 16  /* output planes per epilogue chunk */
 /* tiles read in place (no packed copy) for at most this many output channels, unless the
  * plane is a multiple of C2_DIRECT_PM positions (measured slower there) */
 #ifndef C2_DIRECT_CO
@@ -232,35 +231,6 @@ static void c2_chunk(void *ctx, int64_t i, int tid)
     }
 }
 
-/* The op's fused activations that are not applied in registers, on whole output planes. */
-static void c2_epi(void *ctx, int64_t i, int tid)
-{
-    const c2_job *J = ctx;
-    const mk_cdirect *c = J->c;
-    int64_t np = c->N * c->groups * c->cog, p1 = (i + 1) * C2_EPR < np ? (i + 1) * C2_EPR : np;
-    (void)tid;
-    for (int64_t p = i * C2_EPR; p < p1; p++)
-        mk_epi_apply(J->k->epi, NULL, p % (c->groups * c->cog), c->out + p * J->P, (size_t)J->P);
-}
-
-/* The weights as the chunks read them: per group and block of input channels, the channel
- * blocks one after the other ([kn][C2_CB] each). */
-static void c2_pack_w(const c2_job *J, float *pw)
-{
-    const mk_cdirect *c = J->c;
-    for (int64_t gi = 0; gi < c->groups; gi++)
-        for (int64_t kb = 0; kb < J->nkb; kb++) {
-            int64_t r0 = kb * J->kc, kn = c->cig - r0 < J->kc ? c->cig - r0 : J->kc;
-            for (int64_t b = 0; b < J->ncb; b++) {
-                float *d = pw + (gi * c->cig * J->ncb + r0 * J->ncb + b * kn) * C2_CB;
-                for (int64_t q = 0; q < C2_CB; q++) {
-                    int64_t co = b * C2_CB + q < c->cog ? b * C2_CB + q : c->cog - 1;
-                    const float *wr = c->w + (gi * c->cog + co) * c->cig + r0;
-                    for (int64_t r = 0; r < kn; r++) d[r * C2_CB + q] = wr[r];
-                }
-            }
-        }
-}
 #endif
 
 int mk_conv_1x1_avx2_ok(const mk_cdirect *c, int any)
@@ -324,7 +294,7 @@ mk_status mk_conv_1x1_avx2(mk_kctx *k, const mk_cdirect *c)
         pw = px + xb / 4;
         made = 1;
     }
-    if (made) c2_pack_w(&J, pw);
+    if (made) mk_conv_1x1_pack_w(c, J.kc, J.nkb, J.ncb, C2_CB, pw);
     J.pw = pw;
     J.px = px;
     if (J.local) {
@@ -334,8 +304,7 @@ mk_status mk_conv_1x1_avx2(mk_kctx *k, const mk_cdirect *c)
         mk_par_for(k, c->N * c->groups * J.ntile, c2_pack, &J);
     }
     mk_par_for(k, c->N * c->groups * J.ncr * J.ntile, c2_chunk, &J);
-    if (k->epi && !J.kind)
-        mk_par_for(k, mk_par_chunks(c->N * c->groups * c->cog, C2_EPR), c2_epi, &J);
+    if (k->epi && !J.kind) mk_conv_1x1_epilogue(k, c, J.P);
     return MK_OK;
 #else
     (void)c;
