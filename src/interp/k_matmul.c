@@ -6,6 +6,7 @@
 
 #include "blas.h"
 #include "interp_int.h"
+#include "k_gemm.h"
 #include "k_vec.h"
 
 static mk_status need_f32(mk_kctx *k, const mk_rt *t, const char *what)
@@ -107,6 +108,11 @@ mk_status mk_k_linear(mk_kctx *k)
     if (b)
         for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, bf, (size_t)dout * 4);
     k->path = "linear: sgemm";
+    if (!wi && mk_gemm_ok(m, dout, din)) {
+        k->path = "linear: packed gemm";
+        return mk_gemm_packed(k, m, dout, din, x->data, din, wf, din, 1, mk_kconst(k, "weight"),
+                              b != NULL, o, dout);
+    }
     if (m && dout && din) {
         gemm_job J = {k, CblasNoTrans, CblasTrans,      m,    dout, din, x->data, din, wf, din,
                       o, dout,         b ? 1.0f : 0.0f, 1.0f, 0,    0,   0};
@@ -211,6 +217,11 @@ mk_status mk_k_matmul(mk_kctx *k)
         memcpy(J.bd, bd, sizeof bd);
         memcpy(J.bx, bx, sizeof bx);
         memcpy(J.by, by, sizeof by);
+        if (nb == 1 && !tx && mk_gemm_ok(M, N, K)) {
+            k->path = fold ? "matmul: packed gemm, batches as rows" : "matmul: packed gemm";
+            return mk_gemm_packed(k, M, N, K, x->data, xc, y->data, yc, ty, mk_kconst(k, "y"), 0,
+                                  out->data, N);
+        }
         if (nb == 1) {
             gemm_job G = {k,
                           tx ? CblasTrans : CblasNoTrans,

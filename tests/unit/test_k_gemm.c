@@ -1,0 +1,129 @@
+/* The packed GEMM (k_gemm.c) behind matmul and linear with AVX-512: against a double-precision
+ * reference on shapes with row tails (1-9, 50 rows: blocks of 8, 4, 2, 1), column tails (one
+ * vector or two, panels of 32), K of 1 to 300, y as [K][N] or transposed, constant or run-time
+ * weights, bias (linear) and a fused relu; the batches of x folded into rows; -j 1 and -j 2
+ * bit-identical, a second run of the session (packed weights reused) the same bytes; the
+ * profile shows the path ran, and with it off OpenBLAS runs the same op within rounding. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+#include "interp/k_conv_direct.h"
+#include "interp/k_gemm.h"
+#include "test.h"
+
+#include "opsem_build.h"
+
+typedef struct gcase {
+    int B, M, K, N;
+    int linear; /* else matmul */
+    int ty;     /* matmul: y given as [N][K] with transpose_y */
+    int y_in;   /* weights a run-time input */
+    int bias;   /* linear only */
+    int relu;
+} gcase;
+
+/* Runs case c: x [B, M, K]; returns the output (caller frees), the op's kernel path in path. */
+static float *grun(mk_test_ctx *tc, const gcase *c, const float *x, const float *w, const float *b,
+                   int threads, char *path, size_t path_n)
+{
+    bld B;
+    b_init(&B, 18);
+    int64_t xd[3] = {c->B, c->M, c->K}, bd[1] = {c->N};
+    int64_t wd[2] = {c->linear || c->ty ? c->N : c->K, c->linear || c->ty ? c->K : c->N};
+    mk_value *xv = b_input(&B, "x", 3, xd, x);
+    mk_value *wv = c->y_in ? b_input(&B, "w", 2, wd, w) : cf(&B, 2, wd, w);
+    mk_op *o = c->linear ? op(&B, MK_OP_LINEAR, 1, "x", xv, "weight", wv, "bias",
+                              c->bias ? cf(&B, 1, bd, b) : NULL, NULL)
+                         : op(&B, MK_OP_MATMUL, 1, "x", xv, "y", wv, "transpose_x", cb(&B, 0),
+                              "transpose_y", cb(&B, c->ty), NULL);
+    mk_value *y = b_act(&B, o ? o->outputs[0] : NULL, c->relu);
+    int same;
+    float *res = b_run_profiled(&B, y, threads, 0, 2, c->linear ? "linear" : "matmul", path, path_n,
+                                NULL, &same);
+    CHECK_MSG(same, "second run differs from the first");
+    CHECK_MSG(res, "run: %s", B.e.msg);
+    b_free(&B);
+    return res;
+}
+
+TEST(interp_gemm_packed_vs_reference)
+{
+    static const gcase cases[] = {
+        /* B M K N | linear ty y_in bias relu */
+        {1, 50, 64, 64, 0, 0, 0, 0, 0},  /* whisper's projections: 6 blocks of 8, one of 2 */
+        {1, 9, 37, 33, 0, 1, 0, 0, 1},   /* transposed y, one column past a panel, relu */
+        {2, 3, 16, 100, 0, 0, 0, 0, 0},  /* batches folded into 6 rows, 4 panels, tail 4 */
+        {1, 1, 300, 17, 0, 0, 1, 0, 0},  /* one row, y an input (packed per call) */
+        {1, 50, 128, 48, 1, 0, 0, 1, 0}, /* linear with bias: from the bias rows */
+        {1, 7, 1, 16, 1, 0, 0, 1, 1},    /* K = 1, one vector, relu */
+        {1, 4, 200, 520, 1, 0, 1, 0, 0}, /* linear, weights an input, 17 panels */
+        {1, 130, 96, 96, 0, 0, 0, 0, 0}, /* several chunks (threads split the pairs) */
+    };
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the packed GEMM does not run");
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const gcase *c = &cases[k];
+        int R = c->B * c->M;
+        size_t xn = (size_t)R * c->K, wn = (size_t)c->K * c->N, on = (size_t)R * c->N;
+        unsigned s = 4100 + (unsigned)k;
+        float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc((size_t)c->N * 4);
+        double *ref = malloc(on * sizeof *ref);
+        REQUIRE(x && w && b && ref);
+        for (size_t i = 0; i < xn; i++) x[i] = b_rand(&s);
+        for (size_t i = 0; i < wn; i++) w[i] = b_rand(&s);
+        for (int i = 0; i < c->N; i++) b[i] = b_rand(&s);
+        int nk = c->linear || c->ty; /* w stored [N][K] */
+        for (int r = 0; r < R; r++)
+            for (int n = 0; n < c->N; n++) {
+                double a = c->linear && c->bias ? b[n] : 0;
+                for (int q = 0; q < c->K; q++)
+                    a += (double)x[(size_t)r * c->K + q] *
+                         w[nk ? (size_t)n * c->K + q : (size_t)q * c->N + n];
+                ref[(size_t)r * c->N + n] = b_act_ref(c->relu, a);
+            }
+        char p1[96] = "", p2[96] = "", p0[96] = "";
+        float *o1 = grun(tc, c, x, w, b, 1, p1, sizeof p1);
+        float *o2 = grun(tc, c, x, w, b, 2, p2, sizeof p2);
+        mk_gemm_enable(0);
+        float *o0 = grun(tc, c, x, w, b, 1, p0, sizeof p0);
+        mk_gemm_enable(1);
+        if (o1 && o2 && o0) {
+            double worst = 0, worst0 = 0;
+            for (size_t i = 0; i < on; i++) {
+                double tol = 1e-5 * (1 + fabs(ref[i])) * sqrt((double)c->K + 1);
+                double d = fabs(o1[i] - ref[i]) / tol, d0 = fabs(o0[i] - o1[i]) / tol;
+                worst = d > worst ? d : worst;
+                worst0 = d0 > worst0 ? d0 : worst0;
+            }
+            CHECK_MSG(worst <= 1, "case %zu: %.3g of the tolerance from the double reference", k,
+                      worst);
+            CHECK_MSG(worst0 <= 2, "case %zu: OpenBLAS differs by %.3g of the tolerance", k,
+                      worst0);
+            CHECK_MSG(!memcmp(o1, o2, on * 4), "case %zu: -j 1 and -j 2 differ", k);
+            CHECK_MSG(strstr(p1, "packed gemm") != NULL, "case %zu: path '%s'", k, p1);
+            CHECK_MSG(strstr(p0, "sgemm") != NULL, "case %zu: path with it off '%s'", k, p0);
+        }
+        free(o1);
+        free(o2);
+        free(o0);
+        free(x);
+        free(w);
+        free(b);
+        free(ref);
+    }
+}
+
+/* A transposed x, and products past the measured sizes, stay with OpenBLAS. */
+TEST(interp_gemm_packed_leaves_other_products)
+{
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the packed GEMM does not run");
+    CHECK(mk_gemm_ok(50, 64, 64));
+    CHECK(!mk_gemm_ok(4096, 64, 64));
+    CHECK(!mk_gemm_ok(50, 64, 8192));
+    CHECK(!mk_gemm_ok(0, 64, 64));
+    mk_gemm_enable(2);
+    CHECK(mk_gemm_ok(4096, 64, 8192));
+    mk_gemm_enable(0);
+    CHECK(!mk_gemm_ok(50, 64, 64));
+    mk_gemm_enable(1);
+}
