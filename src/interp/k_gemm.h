@@ -17,6 +17,12 @@ int mk_gemm_ok(int64_t M, int64_t N, int64_t K);
 mk_status mk_gemm_packed(mk_kctx *k, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda,
                          const float *b, int64_t ldb, int tb, int b_const, int accumulate, float *c,
                          int64_t ldc);
+/* The same product in the calling thread (e.g. one batch of a batched matmul inside a
+ * mk_par_for chunk), B packed into pack (mk_gemm_pack_bytes(N, K) bytes; 0: too large) first;
+ * only when mk_gemm_ok. */
+size_t mk_gemm_pack_bytes(int64_t N, int64_t K);
+void mk_gemm_packed_serial(mk_kctx *k, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda,
+                           const float *b, int64_t ldb, int tb, float *c, int64_t ldc, float *pack);
 /* Tests and benchmarks: 0 turns the path off (OpenBLAS runs), 1 on for the sizes it takes, 2 on
  * for every size (also MILKIT_GEMM=0/1/2). */
 void mk_gemm_enable(int on);

@@ -127,3 +127,47 @@ TEST(interp_gemm_packed_leaves_other_products)
     CHECK(!mk_gemm_ok(50, 64, 64));
     mk_gemm_enable(1);
 }
+
+/* Batched matmul (attention's q.k^T and p.v): each batch packs its y in the thread's scratch;
+ * y broadcast over the first batch dim and transposed, against double, -j 1 vs -j 2. */
+TEST(interp_gemm_packed_per_batch)
+{
+    enum { B0 = 2, B1 = 3, M = 11, K = 20, N = 37 };
+    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the packed GEMM does not run");
+    static float x[B0 * B1 * M * K], y[B1 * N * K];
+    unsigned s = 77;
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = b_rand(&s);
+    for (size_t i = 0; i < sizeof y / 4; i++) y[i] = b_rand(&s);
+    float *o[2] = {NULL, NULL};
+    char path[96] = "";
+    for (int t = 0; t < 2; t++) {
+        bld B;
+        b_init(&B, 18);
+        int64_t xd[4] = {B0, B1, M, K}, yd[3] = {B1, N, K};
+        mk_value *xv = b_input(&B, "x", 4, xd, x), *yv = b_input(&B, "y", 3, yd, y);
+        mk_op *op1 = op(&B, MK_OP_MATMUL, 1, "x", xv, "y", yv, "transpose_x", cb(&B, 0),
+                        "transpose_y", cb(&B, 1), NULL);
+        o[t] = b_run_profiled(&B, op1 ? op1->outputs[0] : NULL, t + 1, 0, 1, "matmul", path,
+                              sizeof path, NULL, NULL);
+        CHECK_MSG(o[t], "run: %s", B.e.msg);
+        b_free(&B);
+    }
+    CHECK_MSG(strstr(path, "packed gemm per batch") != NULL, "path '%s'", path);
+    if (o[0] && o[1]) {
+        CHECK(!memcmp(o[0], o[1], sizeof(float) * B0 * B1 * M * N));
+        double worst = 0;
+        for (int b = 0; b < B0 * B1; b++)
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) {
+                    double a = 0;
+                    for (int q = 0; q < K; q++)
+                        a += (double)x[((size_t)b * M + i) * K + q] *
+                             y[((size_t)(b % B1) * N + j) * K + q];
+                    double d = fabs(o[0][((size_t)b * M + i) * N + j] - a) / (1e-5 * (1 + fabs(a)));
+                    worst = d > worst ? d : worst;
+                }
+        CHECK_MSG(worst <= 5, "%.3g of the tolerance from the double reference", worst);
+    }
+    free(o[0]);
+    free(o[1]);
+}
