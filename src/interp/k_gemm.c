@@ -1,9 +1,9 @@
-/* GEMM with a packed right operand on AVX-512. op(B) is packed into panels of GM_NR columns,
- * [panel][K][GM_NR] (columns past N zero), so a register block of GM_MR rows x GM_NR columns
+/* GEMM with a packed right operand on AVX-512 and AVX2. op(B) is packed into panels of NR
+ * columns, [panel][K][NR] (columns past N zero), so a register block of MR rows x NR columns
  * reads one contiguous stream of B and broadcasts A's elements from its rows: per k, 2 vector
- * loads, GM_MR broadcasts and 2 * GM_MR fmas into 16 accumulators. The (panel, row block) pairs
- * run panel by panel, row blocks fastest (the panel stays in L1/L2), in chunks of about GM_WORK
- * multiply-adds fixed by the shape: a small product is one chunk, no thread handoff. */
+ * loads, MR broadcasts and 2 * MR fmas (AVX-512: 8 x 32, AVX2: 6 x 16). Work runs in chunks of
+ * about GM_WORK multiply-adds fixed by the shape (gm_plan): a small product is one chunk, no
+ * thread handoff. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +15,7 @@
 #define GM_X86 1
 #endif
 
-#define GM_MR 8        /* rows per register block */
-#define GM_NR 32       /* columns per panel: 2 vectors */
+#define GM_MRMAX 8     /* rows of the largest register block */
 #define GM_WORK 524288 /* multiply-adds per chunk: smaller ones cost more in handoffs at -j 2 */
 
 static int gm_on = -1; /* -1: MILKIT_GEMM not read yet */
@@ -33,7 +32,7 @@ int mk_gemm_ok(int64_t M, int64_t N, int64_t K)
         gm_on = !env ? 1 : !strcmp(env, "0") ? 0 : !strcmp(env, "2") ? 2 : 1;
     }
 #ifdef GM_X86
-    if (!gm_on || mk_conv_direct_level() < 2 || M < 1 || N < 1 || K < 1) return 0;
+    if (!gm_on || mk_conv_direct_level() < 1 || M < 1 || N < 1 || K < 1) return 0;
     if (gm_on == 2) return 1;
     return M <= 1024 && K <= 4096;
 #else
@@ -41,6 +40,8 @@ int mk_gemm_ok(int64_t M, int64_t N, int64_t K)
     return 0;
 #endif
 }
+
+typedef struct gm_isa gm_isa;
 
 typedef struct gm_job {
     mk_kctx *k;
@@ -51,71 +52,111 @@ typedef struct gm_job {
     int64_t units, upc; /* work units (below), per chunk */
     int rows;           /* a unit is a row block across all panels, else one (panel, block) */
     int accumulate;
+    const gm_isa *isa;
 } gm_job;
 
 #ifdef GM_X86
-#define GM_TGT __attribute__((target("avx512f")))
-
 /* One register block: rows r[0..MR) of A (those from mr on repeat the last row and are not
- * stored) times the packed panel bp, V vectors wide, into C's rows from column 0 of the panel,
- * the last vector masked to n columns. */
-#define GM_KERN(name, V, MR)                                                                       \
-    GM_TGT static void name(const float *const *r, const float *bp, int64_t K, float *c,           \
-                            int64_t ldc, int mr, int64_t n, int accumulate)                        \
+ * stored) times the packed panel bp (NR = 2 vectors of L floats per k), V vectors wide, into C's
+ * rows from column 0 of the panel, the last vector masked to n columns. The ISA's operations
+ * come as macros: LD/LDM (masked, zeroing), ST/STM, SET1, ZERO, FMA, and MASK(n) for a tail. */
+#define GM_KERN(name, TGT, VT, MT, L, V, MR, MASK, LD, LDM, ST, STM, SET1, ZERO, FMA)              \
+    TGT static void name(const float *const *r, const float *bp, int64_t K, float *c, int64_t ldc, \
+                         int mr, int64_t n, int accumulate)                                        \
     {                                                                                              \
-        __m512 acc[MR][V];                                                                         \
-        int64_t rest = n - (V - 1) * 16;                                                           \
-        __mmask16 m = (__mmask16)(rest >= 16 ? 0xffffu : (1u << rest) - 1);                        \
+        VT acc[MR][V];                                                                             \
+        int64_t rest = n - (V - 1) * L;                                                            \
+        MT m = MASK(rest);                                                                         \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                       \
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[i][v] =                        \
-                !accumulate || i >= mr ? _mm512_setzero_ps()                                       \
-                : v == V - 1           ? _mm512_maskz_loadu_ps(m, c + i * ldc + v * 16)            \
-                                       : _mm512_loadu_ps(c + i * ldc + v * 16);                              \
+                !accumulate || i >= mr ? ZERO()                                                    \
+                : v == V - 1           ? LDM(c + i * ldc + v * L, m)                               \
+                                       : LD(c + i * ldc + v * L);                                            \
         for (int64_t q = 0; q < K; q++) {                                                          \
-            __m512 bv[V];                                                                          \
+            VT bv[V];                                                                              \
             _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) bv[v] =                            \
-                _mm512_loadu_ps(bp + q * GM_NR + v * 16);                                          \
+                LD(bp + q * 2 * L + v * L);                                                        \
             _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                   \
             {                                                                                      \
-                __m512 av = _mm512_set1_ps(r[i][q]);                                               \
+                VT av = SET1(r[i][q]);                                                             \
                 _Pragma("GCC unroll 2") for (int v = 0; v < V; v++) acc[i][v] =                    \
-                    _mm512_fmadd_ps(av, bv[v], acc[i][v]);                                         \
+                    FMA(av, bv[v], acc[i][v]);                                                     \
             }                                                                                      \
         }                                                                                          \
         _Pragma("GCC unroll 8") for (int i = 0; i < MR; i++)                                       \
         {                                                                                          \
             if (i >= mr) break;                                                                    \
-            if (V == 2) _mm512_storeu_ps(c + i * ldc, acc[i][0]);                                  \
-            _mm512_mask_storeu_ps(c + i * ldc + (V - 1) * 16, m, acc[i][V - 1]);                   \
+            if (V == 2) ST(c + i * ldc, acc[i][0]);                                                \
+            STM(c + i * ldc + (V - 1) * L, m, acc[i][V - 1]);                                      \
         }                                                                                          \
     }
-GM_KERN(gm_k1_8, 1, 8)
-GM_KERN(gm_k2_8, 2, 8)
-GM_KERN(gm_k1_4, 1, 4)
-GM_KERN(gm_k2_4, 2, 4)
-GM_KERN(gm_k1_2, 1, 2)
-GM_KERN(gm_k2_2, 2, 2)
-GM_KERN(gm_k1_1, 1, 1)
-GM_KERN(gm_k2_1, 2, 1)
+
+#define GM_T512 __attribute__((target("avx512f")))
+#define GM_M512(n) ((__mmask16)((n) >= 16 ? 0xffffu : (1u << (n)) - 1))
+#define GM_LD512(p) _mm512_loadu_ps(p)
+#define GM_LDM512(p, m) _mm512_maskz_loadu_ps(m, p)
+#define GM_STM512(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define GM_K512(name, V, MR)                                                                       \
+    GM_KERN(name, GM_T512, __m512, __mmask16, 16, V, MR, GM_M512, GM_LD512, GM_LDM512,             \
+            _mm512_storeu_ps, GM_STM512, _mm512_set1_ps, _mm512_setzero_ps, _mm512_fmadd_ps)
+GM_K512(g5_1_8, 1, 8)
+GM_K512(g5_2_8, 2, 8)
+GM_K512(g5_1_4, 1, 4)
+GM_K512(g5_2_4, 2, 4)
+GM_K512(g5_1_2, 1, 2)
+GM_K512(g5_2_2, 2, 2)
+GM_K512(g5_1_1, 1, 1)
+GM_K512(g5_2_1, 2, 1)
+
+#define GM_T256 __attribute__((target("avx2,fma")))
+#define GM_M256(n)                                                                                 \
+    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)((n) > 8 ? 8 : (n))),                                \
+                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define GM_LD256(p) _mm256_loadu_ps(p)
+#define GM_LDM256(p, m) _mm256_maskload_ps(p, m)
+#define GM_STM256(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define GM_K256(name, V, MR)                                                                       \
+    GM_KERN(name, GM_T256, __m256, __m256i, 8, V, MR, GM_M256, GM_LD256, GM_LDM256,                \
+            _mm256_storeu_ps, GM_STM256, _mm256_set1_ps, _mm256_setzero_ps, _mm256_fmadd_ps)
+GM_K256(g2_1_6, 1, 6)
+GM_K256(g2_2_6, 2, 6)
+GM_K256(g2_1_4, 1, 4)
+GM_K256(g2_2_4, 2, 4)
+GM_K256(g2_1_2, 1, 2)
+GM_K256(g2_2_2, 2, 2)
+GM_K256(g2_1_1, 1, 1)
+GM_K256(g2_2_1, 2, 1)
 
 typedef void (*gm_kern)(const float *const *, const float *, int64_t, float *, int64_t, int,
                         int64_t, int);
-/* by [vectors - 1][rows of the block: 8, <= 4, <= 2, 1] */
-static const gm_kern gm_kerns[2][4] = {{gm_k1_8, gm_k1_4, gm_k1_2, gm_k1_1},
-                                       {gm_k2_8, gm_k2_4, gm_k2_2, gm_k2_1}};
+/* A level's register block: mr rows x nr columns (2 vectors), kernels by [vectors - 1][rows: mr,
+ * <= 4, <= 2, 1]. AVX-512: 8 x 32, 16 of 32 registers accumulate; AVX2: 6 x 16, 12 of 16. */
+struct gm_isa {
+    int mr, nr;
+    gm_kern kern[2][4];
+};
+static const gm_isa gm_avx2 = {
+    6, 16, {{g2_1_6, g2_1_4, g2_1_2, g2_1_1}, {g2_2_6, g2_2_4, g2_2_2, g2_2_1}}};
+static const gm_isa gm_avx512 = {
+    8, 32, {{g5_1_8, g5_1_4, g5_1_2, g5_1_1}, {g5_2_8, g5_2_4, g5_2_2, g5_2_1}}};
 
-/* The (panel, row block) pairs [u0, u1). */
+static const gm_isa *gm_isa_now(void)
+{
+    return mk_conv_direct_level() >= 2 ? &gm_avx512 : &gm_avx2;
+}
+
 /* Row block b of panel p; the epilogue on its rows unless the caller applies it. */
 static void gm_block(const gm_job *J, int64_t p, int64_t b, int epi)
 {
-    int64_t n0 = p * GM_NR, nn = J->N - n0 < GM_NR ? J->N - n0 : GM_NR;
-    int64_t m0 = b * GM_MR;
-    int mr = J->M - m0 < GM_MR ? (int)(J->M - m0) : GM_MR;
-    const float *r[GM_MR];
-    for (int q = 0; q < GM_MR; q++) r[q] = J->a + (m0 + (q < mr ? q : mr - 1)) * J->lda;
+    int MR = J->isa->mr, NR = J->isa->nr;
+    int64_t n0 = p * NR, nn = J->N - n0 < NR ? J->N - n0 : NR;
+    int64_t m0 = b * MR;
+    int mr = J->M - m0 < MR ? (int)(J->M - m0) : MR;
+    const float *r[GM_MRMAX];
+    for (int q = 0; q < MR; q++) r[q] = J->a + (m0 + (q < mr ? q : mr - 1)) * J->lda;
     float *c = J->c + m0 * J->ldc + n0;
     int rk = mr > 4 ? 0 : mr > 2 ? 1 : mr > 1 ? 2 : 3;
-    gm_kerns[nn > 16][rk](r, J->bp + p * J->K * GM_NR, J->K, c, J->ldc, mr, nn, J->accumulate);
+    J->isa->kern[nn > NR / 2][rk](r, J->bp + p * J->K * NR, J->K, c, J->ldc, mr, nn, J->accumulate);
     if (epi && J->k->epi)
         for (int q = 0; q < mr; q++) mk_epi_apply(J->k->epi, NULL, n0, c + q * J->ldc, (size_t)nn);
 }
@@ -131,7 +172,7 @@ static void gm_units(const gm_job *J, int64_t u0, int64_t u1)
         }
         for (int64_t p = 0; p < J->np; p++) gm_block(J, p, u, 0);
         if (!J->k->epi) continue;
-        int64_t m0 = u * GM_MR, mr = J->M - m0 < GM_MR ? J->M - m0 : GM_MR;
+        int64_t m0 = u * J->isa->mr, mr = J->M - m0 < J->isa->mr ? J->M - m0 : J->isa->mr;
         float *c = J->c + m0 * J->ldc;
         if (J->ldc == J->N)
             mk_epi_apply(J->k->epi, NULL, 0, c, (size_t)(mr * J->N));
@@ -152,26 +193,29 @@ static void gm_chunk(void *ctx, int64_t i, int tid)
  * row blocks across all panels, else (panel, row block) pairs panel by panel, so each panel
  * is read from L2 for all the rows. */
 #define GM_L2B (256 << 10)
-static void gm_plan(gm_job *J, int64_t np)
+static void gm_plan(gm_job *J)
 {
-    J->np = np;
-    J->nrb = mk_par_chunks(J->M, GM_MR);
-    J->rows = np * GM_NR * J->K * 4 <= GM_L2B;
-    J->units = J->rows ? J->nrb : np * J->nrb;
-    int64_t per = GM_MR * GM_NR * J->K * (J->rows ? np : 1);
+    int64_t MR = J->isa->mr, NR = J->isa->nr;
+    J->np = mk_par_chunks(J->N, NR);
+    J->nrb = mk_par_chunks(J->M, MR);
+    J->rows = J->np * NR * J->K * 4 <= GM_L2B;
+    J->units = J->rows ? J->nrb : J->np * J->nrb;
+    int64_t per = MR * NR * J->K * (J->rows ? J->np : 1);
     J->upc = GM_WORK / (per ? per : 1);
     if (J->upc < 1) J->upc = 1;
     J->upc = mk_par_chunks(J->units, mk_par_chunks(J->units, J->upc)); /* evened out */
 }
 
-static void gm_pack(const float *b, int64_t ldb, int tb, int64_t N, int64_t K, float *bp)
+/* op(B) into panels [np][K][NR], the columns past N 0. */
+static void gm_pack(const float *b, int64_t ldb, int tb, int64_t N, int64_t K, int64_t NR,
+                    float *bp)
 {
-    int64_t np = mk_par_chunks(N, GM_NR);
+    int64_t np = mk_par_chunks(N, NR);
     for (int64_t p = 0; p < np; p++)
         for (int64_t q = 0; q < K; q++) {
-            float *d = bp + (p * K + q) * GM_NR;
-            for (int64_t j = 0; j < GM_NR; j++) {
-                int64_t n = p * GM_NR + j;
+            float *d = bp + (p * K + q) * NR;
+            for (int64_t j = 0; j < NR; j++) {
+                int64_t n = p * NR + j;
                 d[j] = n >= N ? 0.0f : tb ? b[n * ldb + q] : b[q * ldb + n];
             }
         }
@@ -185,54 +229,52 @@ mk_status mk_gemm_packed(mk_kctx *k, int64_t M, int64_t N, int64_t K, const floa
 {
 #ifdef GM_X86
     if (!mk_gemm_ok(M, N, K)) return mk_kerr(k, MK_EINTERNAL, "packed GEMM not applicable");
-    int64_t np = mk_par_chunks(N, GM_NR);
-    size_t bytes;
-    if (!mk_mul_size((size_t)(np * GM_NR), (size_t)K, &bytes) || !mk_mul_size(bytes, 4, &bytes))
-        return MK_OOM(k->e);
+    gm_job J = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldc = ldc, .a = a, .c = c};
+    J.accumulate = accumulate;
+    J.isa = gm_isa_now();
+    size_t bytes = mk_gemm_pack_bytes(N, K);
+    if (!bytes) return MK_OOM(k->e);
     float *bp;
     int made = 1;
-    if (b_const)
-        bp = mk_kcache(k, (const char *)b + 3, bytes, &made);
+    if (b_const) /* the two levels' packings keyed apart */
+        bp = mk_kcache(k, (const char *)b + (J.isa == &gm_avx512 ? 3 : 4), bytes, &made);
     else
         bp = mk_interp_scratch(k, bytes);
     if (!bp) return MK_OOM(k->e);
-    if (made) gm_pack(b, ldb, tb, N, K, bp);
-    gm_job J = {.k = k,
-                .M = M,
-                .N = N,
-                .K = K,
-                .lda = lda,
-                .ldc = ldc,
-                .a = a,
-                .bp = bp,
-                .c = c,
-                .accumulate = accumulate};
-    gm_plan(&J, np);
+    if (made) gm_pack(b, ldb, tb, N, K, J.isa->nr, bp);
+    J.bp = bp;
+    gm_plan(&J);
     mk_par_for(k, mk_par_chunks(J.units, J.upc), gm_chunk, &J);
     return MK_OK;
 #else
     (void)M, (void)N, (void)K, (void)a, (void)lda, (void)b, (void)ldb, (void)tb, (void)b_const;
     (void)accumulate, (void)c, (void)ldc;
-    return mk_kerr(k, MK_EINTERNAL, "packed GEMM needs AVX-512");
+    return mk_kerr(k, MK_EINTERNAL, "packed GEMM needs AVX2 or AVX-512");
 #endif
 }
 
 size_t mk_gemm_pack_bytes(int64_t N, int64_t K)
 {
+#ifdef GM_X86
     size_t n;
-    if (!mk_mul_size((size_t)mk_par_chunks(N, GM_NR) * GM_NR, (size_t)K, &n) ||
-        !mk_mul_size(n, 4, &n))
+    int64_t NR = gm_isa_now()->nr;
+    if (!mk_mul_size((size_t)(mk_par_chunks(N, NR) * NR), (size_t)K, &n) || !mk_mul_size(n, 4, &n))
         return 0;
     return n;
+#else
+    (void)N, (void)K;
+    return 0;
+#endif
 }
 
 void mk_gemm_packed_serial(mk_kctx *k, int64_t M, int64_t N, int64_t K, const float *a, int64_t lda,
                            const float *b, int64_t ldb, int tb, float *c, int64_t ldc, float *pack)
 {
 #ifdef GM_X86
-    gm_pack(b, ldb, tb, N, K, pack);
     gm_job J = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldc = ldc, .a = a, .bp = pack, .c = c};
-    gm_plan(&J, mk_par_chunks(N, GM_NR));
+    J.isa = gm_isa_now();
+    gm_pack(b, ldb, tb, N, K, J.isa->nr, pack);
+    gm_plan(&J);
     gm_units(&J, 0, J.units);
 #else
     (void)k, (void)M, (void)N, (void)K, (void)a, (void)lda, (void)b, (void)ldb, (void)tb, (void)c;

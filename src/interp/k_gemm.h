@@ -1,5 +1,5 @@
-/* fp32 GEMM with a packed right operand on AVX-512 (k_gemm.c), for the matmul and linear ops
- * whose right operand is a constant (weights): it is packed once per session, so small-M
+/* fp32 GEMM with a packed right operand on AVX-512 and AVX2 (k_gemm.c), for the matmul and linear
+ * ops whose right operand is a constant (weights): it is packed once per session, so small-M
  * products (transformer layers over tens of tokens) skip the per-call packing and blocking of
  * OpenBLAS, and the kernel does not depend on which OpenBLAS build or OPENBLAS_CORETYPE runs. */
 #ifndef MK_K_GEMM_H
@@ -7,8 +7,8 @@
 
 #include "interp_int.h"
 
-/* Whether mk_gemm_packed takes an M x N x K product on this CPU (AVX-512, the path on, sizes it
- * was measured faster on). */
+/* Whether mk_gemm_packed takes an M x N x K product on this CPU (AVX2 or AVX-512 by
+ * mk_conv_direct_level, the path on, sizes it was measured faster on). */
 int mk_gemm_ok(int64_t M, int64_t N, int64_t K);
 /* C[M][N] = A[M][K] . op(B) (+ C when accumulate: C holds e.g. the bias rows), then the op's
  * fused epilogue. op(B) is B [K][N] (row stride ldb), or with tb the transpose of B [N][K].

@@ -1,4 +1,5 @@
-/* The packed GEMM (k_gemm.c) behind matmul and linear with AVX-512: against a double-precision
+/* The packed GEMM (k_gemm.c) behind matmul and linear, at each level this CPU has (AVX2: 6 x 16
+ * blocks, AVX-512: 8 x 32; mk_conv_direct_cap): against a double-precision
  * reference on shapes with row tails (1-9, 50 rows: blocks of 8, 4, 2, 1), column tails (one
  * vector or two, panels of 32), K of 1 to 300, y as [K][N] or transposed, constant or run-time
  * weights, bias (linear) and a fused relu; the batches of x folded into rows; -j 1 and -j 2
@@ -60,8 +61,11 @@ TEST(interp_gemm_packed_vs_reference)
         {1, 4, 200, 520, 1, 0, 1, 0, 0}, /* linear, weights an input, 17 panels */
         {1, 130, 96, 96, 0, 0, 0, 0, 0}, /* several chunks (threads split the pairs) */
     };
-    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the packed GEMM does not run");
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    int top = mk_conv_direct_level();
+    if (top < 1) SKIP("no AVX2 here: the packed GEMM does not run");
+    for (size_t kl = 0; kl < (size_t)top * (sizeof cases / sizeof *cases); kl++) {
+        size_t k = kl % (sizeof cases / sizeof *cases);
+        mk_conv_direct_cap(1 + (int)(kl / (sizeof cases / sizeof *cases)));
         const gcase *c = &cases[k];
         int R = c->B * c->M;
         size_t xn = (size_t)R * c->K, wn = (size_t)c->K * c->N, on = (size_t)R * c->N;
@@ -95,8 +99,9 @@ TEST(interp_gemm_packed_vs_reference)
                 worst = d > worst ? d : worst;
                 worst0 = d0 > worst0 ? d0 : worst0;
             }
-            CHECK_MSG(worst <= 1, "case %zu: %.3g of the tolerance from the double reference", k,
-                      worst);
+            CHECK_MSG(worst <= 1,
+                      "case %zu level %d: %.3g of the tolerance from the double reference", k,
+                      mk_conv_direct_level(), worst);
             CHECK_MSG(worst0 <= 2, "case %zu: OpenBLAS differs by %.3g of the tolerance", k,
                       worst0);
             CHECK_MSG(!memcmp(o1, o2, on * 4), "case %zu: -j 1 and -j 2 differ", k);
@@ -111,12 +116,13 @@ TEST(interp_gemm_packed_vs_reference)
         free(b);
         free(ref);
     }
+    mk_conv_direct_cap(2);
 }
 
 /* A transposed x, and products past the measured sizes, stay with OpenBLAS. */
 TEST(interp_gemm_packed_leaves_other_products)
 {
-    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the packed GEMM does not run");
+    if (mk_conv_direct_level() < 1) SKIP("no AVX2 here: the packed GEMM does not run");
     CHECK(mk_gemm_ok(50, 64, 64));
     CHECK(!mk_gemm_ok(4096, 64, 64));
     CHECK(!mk_gemm_ok(50, 64, 8192));
@@ -129,45 +135,54 @@ TEST(interp_gemm_packed_leaves_other_products)
 }
 
 /* Batched matmul (attention's q.k^T and p.v): each batch packs its y in the thread's scratch;
- * y broadcast over the first batch dim and transposed, against double, -j 1 vs -j 2. */
+ * y broadcast over the first batch dim and transposed, at each level against double, -j 1 vs
+ * -j 2. */
 TEST(interp_gemm_packed_per_batch)
 {
     enum { B0 = 2, B1 = 3, M = 11, K = 20, N = 37 };
-    if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the packed GEMM does not run");
+    int top = mk_conv_direct_level();
+    if (top < 1) SKIP("no AVX2 here: the packed GEMM does not run");
     static float x[B0 * B1 * M * K], y[B1 * N * K];
     unsigned s = 77;
     for (size_t i = 0; i < sizeof x / 4; i++) x[i] = b_rand(&s);
     for (size_t i = 0; i < sizeof y / 4; i++) y[i] = b_rand(&s);
-    float *o[2] = {NULL, NULL};
-    char path[96] = "";
-    for (int t = 0; t < 2; t++) {
-        bld B;
-        b_init(&B, 18);
-        int64_t xd[4] = {B0, B1, M, K}, yd[3] = {B1, N, K};
-        mk_value *xv = b_input(&B, "x", 4, xd, x), *yv = b_input(&B, "y", 3, yd, y);
-        mk_op *op1 = op(&B, MK_OP_MATMUL, 1, "x", xv, "y", yv, "transpose_x", cb(&B, 0),
-                        "transpose_y", cb(&B, 1), NULL);
-        o[t] = b_run_profiled(&B, op1 ? op1->outputs[0] : NULL, t + 1, 0, 1, "matmul", path,
-                              sizeof path, NULL, NULL);
-        CHECK_MSG(o[t], "run: %s", B.e.msg);
-        b_free(&B);
+    for (int lv = 1; lv <= top; lv++) {
+        float *o[2] = {NULL, NULL};
+        char path[96] = "";
+        mk_conv_direct_cap(lv);
+        for (int t = 0; t < 2; t++) {
+            bld B;
+            b_init(&B, 18);
+            int64_t xd[4] = {B0, B1, M, K}, yd[3] = {B1, N, K};
+            mk_value *xv = b_input(&B, "x", 4, xd, x), *yv = b_input(&B, "y", 3, yd, y);
+            mk_op *op1 = op(&B, MK_OP_MATMUL, 1, "x", xv, "y", yv, "transpose_x", cb(&B, 0),
+                            "transpose_y", cb(&B, 1), NULL);
+            o[t] = b_run_profiled(&B, op1 ? op1->outputs[0] : NULL, t + 1, 0, 1, "matmul", path,
+                                  sizeof path, NULL, NULL);
+            CHECK_MSG(o[t], "run: %s", B.e.msg);
+            b_free(&B);
+        }
+        CHECK_MSG(strstr(path, "packed gemm per batch") != NULL, "level %d: path '%s'", lv, path);
+        if (o[0] && o[1]) {
+            CHECK_MSG(!memcmp(o[0], o[1], sizeof(float) * B0 * B1 * M * N),
+                      "level %d: -j 1 and -j 2 differ", lv);
+            double worst = 0;
+            for (int b = 0; b < B0 * B1; b++)
+                for (int i = 0; i < M; i++)
+                    for (int j = 0; j < N; j++) {
+                        double a = 0;
+                        for (int q = 0; q < K; q++)
+                            a += (double)x[((size_t)b * M + i) * K + q] *
+                                 y[((size_t)(b % B1) * N + j) * K + q];
+                        double d =
+                            fabs(o[0][((size_t)b * M + i) * N + j] - a) / (1e-5 * (1 + fabs(a)));
+                        worst = d > worst ? d : worst;
+                    }
+            CHECK_MSG(worst <= 5, "level %d: %.3g of the tolerance from the double reference", lv,
+                      worst);
+        }
+        free(o[0]);
+        free(o[1]);
     }
-    CHECK_MSG(strstr(path, "packed gemm per batch") != NULL, "path '%s'", path);
-    if (o[0] && o[1]) {
-        CHECK(!memcmp(o[0], o[1], sizeof(float) * B0 * B1 * M * N));
-        double worst = 0;
-        for (int b = 0; b < B0 * B1; b++)
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < N; j++) {
-                    double a = 0;
-                    for (int q = 0; q < K; q++)
-                        a += (double)x[((size_t)b * M + i) * K + q] *
-                             y[((size_t)(b % B1) * N + j) * K + q];
-                    double d = fabs(o[0][((size_t)b * M + i) * N + j] - a) / (1e-5 * (1 + fabs(a)));
-                    worst = d > worst ? d : worst;
-                }
-        CHECK_MSG(worst <= 5, "%.3g of the tolerance from the double reference", worst);
-    }
-    free(o[0]);
-    free(o[1]);
+    mk_conv_direct_cap(2);
 }
