@@ -99,14 +99,6 @@ typedef struct gm_job {
 #define GM_K512(name, V, MR)                                                                       \
     GM_KERN(name, GM_T512, __m512, __mmask16, 16, V, MR, GM_M512, GM_LD512, GM_LDM512,             \
             _mm512_storeu_ps, GM_STM512, _mm512_set1_ps, _mm512_setzero_ps, _mm512_fmadd_ps)
-GM_K512(g5_1_8, 1, 8)
-GM_K512(g5_2_8, 2, 8)
-GM_K512(g5_1_4, 1, 4)
-GM_K512(g5_2_4, 2, 4)
-GM_K512(g5_1_2, 1, 2)
-GM_K512(g5_2_2, 2, 2)
-GM_K512(g5_1_1, 1, 1)
-GM_K512(g5_2_1, 2, 1)
 
 #define GM_T256 __attribute__((target("avx2,fma")))
 #define GM_M256(n)                                                                                 \
@@ -118,14 +110,15 @@ GM_K512(g5_2_1, 2, 1)
 #define GM_K256(name, V, MR)                                                                       \
     GM_KERN(name, GM_T256, __m256, __m256i, 8, V, MR, GM_M256, GM_LD256, GM_LDM256,                \
             _mm256_storeu_ps, GM_STM256, _mm256_set1_ps, _mm256_setzero_ps, _mm256_fmadd_ps)
-GM_K256(g2_1_6, 1, 6)
-GM_K256(g2_2_6, 2, 6)
-GM_K256(g2_1_4, 1, 4)
-GM_K256(g2_2_4, 2, 4)
-GM_K256(g2_1_2, 1, 2)
-GM_K256(g2_2_2, 2, 2)
-GM_K256(g2_1_1, 1, 1)
-GM_K256(g2_2_1, 2, 1)
+
+/* A level's kernels: 1 and 2 vectors wide, MR0 rows and the tails' 4, 2, 1 rows. */
+#define GM_SET(K, P, MR0)                                                                          \
+    K(P##_1_##MR0, 1, MR0)                                                                         \
+    K(P##_2_##MR0, 2, MR0)                                                                         \
+    K(P##_1_4, 1, 4)                                                                               \
+    K(P##_2_4, 2, 4) K(P##_1_2, 1, 2) K(P##_2_2, 2, 2) K(P##_1_1, 1, 1) K(P##_2_1, 2, 1)
+GM_SET(GM_K512, g5, 8)
+GM_SET(GM_K256, g2, 6)
 
 typedef void (*gm_kern)(const float *const *, const float *, int64_t, float *, int64_t, int,
                         int64_t, int);
