@@ -38,21 +38,6 @@ void mk_conv_1x1_enable(int on)
     c1_on = on < 0 ? 0 : on > 2 ? 2 : on;
 }
 
-typedef struct c1_job {
-    const mk_kctx *k;
-    const mk_cdirect *c;
-    const float *pw;  /* weights [groups][nkb][ncb][kc][C1_CB], spare lanes repeat the last */
-    float *px;        /* packed input: per (image, group) ntile tiles of cig * C1_NT floats */
-    int64_t P;        /* positions per plane */
-    int64_t ntile;    /* tiles per plane */
-    int64_t ncb;      /* channel blocks per group */
-    int64_t bpc, ncr; /* channel blocks per chunk, chunks (ranges) per tile */
-    int64_t kc, nkb;  /* input channels per GEMM block, blocks */
-    int kind;         /* fused activation in registers: 0 none, 1 relu, 2 relu6, 3 clip */
-    float lo, hi;     /* clip bounds */
-    int local;        /* ncr == 1: each chunk packs its tile (no shared packed copy) */
-} c1_job;
-
 int mk_conv_1x1_ok(const mk_cdirect *c)
 {
     if (c1_on < 0) {
@@ -132,7 +117,7 @@ C1_KERN(c1_k3, 3)
 
 /* Tile t of image-group ng packed: [cig][wt] with wt = the tile's positions rounded up to
  * whole vectors (the extra positions 0, masked loads: nothing past the plane is read). */
-C1_TGT static void c1_pack_tile(const c1_job *J, int64_t ng, int64_t t, float *d)
+C1_TGT static void c1_pack_tile(const mk_c1x1_plan *J, int64_t ng, int64_t t, float *d)
 {
     const mk_cdirect *c = J->c;
     int64_t t0 = t * C1_NT;
@@ -149,7 +134,7 @@ C1_TGT static void c1_pack_tile(const c1_job *J, int64_t ng, int64_t t, float *d
 
 static void c1_pack(void *ctx, int64_t i, int tid)
 {
-    const c1_job *J = ctx;
+    const mk_c1x1_plan *J = ctx;
     (void)tid;
     c1_pack_tile(J, i / J->ntile, i % J->ntile, J->px + i * J->c->cig * C1_NT);
 }
@@ -158,13 +143,13 @@ static void c1_pack(void *ctx, int64_t i, int tid)
  * weights from L2) of the channel block range and image-group above it. */
 static void c1_chunk(void *ctx, int64_t i, int tid)
 {
-    const c1_job *J = ctx;
+    const mk_c1x1_plan *J = ctx;
     const mk_cdirect *c = J->c;
     const mk_kctx *k = J->k;
-    int64_t t = i % J->ntile, u = i / J->ntile, cr = u % J->ncr, ng = u / J->ncr;
-    int64_t gi = ng % c->groups, t0 = t * C1_NT, cig = c->cig;
+    int64_t ng, gi, t, b0, b1;
+    mk_conv_1x1_chunk_at(J, i, &ng, &gi, &t, &b0, &b1);
+    int64_t t0 = t * C1_NT, cig = c->cig;
     int64_t w = J->P - t0 < C1_NT ? J->P - t0 : C1_NT, V = (w + C1_VL - 1) / C1_VL;
-    int64_t b0 = cr * J->bpc, b1 = b0 + J->bpc < J->ncb ? b0 + J->bpc : J->ncb;
     const float *tile = J->px + (ng * J->ntile + t) * cig * C1_NT;
     if (J->local) { /* one chunk per tile: packed here, into this thread's L2 */
         float *d = mk_par_scratch((mk_kctx *)k, tid);
@@ -176,15 +161,9 @@ static void c1_chunk(void *ctx, int64_t i, int tid)
         int first = kb == 0, last = kb == J->nkb - 1;
         const float *bp = tile + r0 * V * C1_VL;
         for (int64_t b = b0; b < b1; b++) {
-            int64_t co0 = b * C1_CB;
-            int nc = c->cog - co0 < C1_CB ? (int)(c->cog - co0) : C1_CB;
             float bv[C1_CB], *dst[C1_CB];
-            for (int q = 0; q < C1_CB; q++) {
-                int64_t co = co0 + (q < nc ? q : nc - 1);
-                bv[q] = c->bias ? c->bias[gi * c->cog + co] : 0;
-                dst[q] = c->out + (ng * c->cog + co) * J->P + t0;
-            }
-            const float *a = J->pw + (gi * cig * J->ncb + r0 * J->ncb + b * kn) * C1_CB;
+            int nc = mk_conv_1x1_block(J, ng, b, t0, bv, dst);
+            const float *a = mk_conv_1x1_wblk(J, gi, r0, kn, b);
             const float *bias = c->bias ? bv : NULL;
             int kind = last ? J->kind : 0;
             if (V == 3)
@@ -218,20 +197,21 @@ static void c1x1_epi(void *ctx, int64_t i, int tid)
         mk_epi_apply(J->k->epi, NULL, p % (c->groups * c->cog), c->out + p * J->P, (size_t)J->P);
 }
 
-void mk_conv_1x1_epilogue(mk_kctx *k, const mk_cdirect *c, int64_t P)
+static void c1x1_epilogue(mk_kctx *k, const mk_cdirect *c, int64_t P)
 {
     c1x1_epi_job J = {.k = k, .c = c, .P = P};
     mk_par_for(k, mk_par_chunks(c->N * c->groups * c->cog, C1X1_EPR), c1x1_epi, &J);
 }
 
-void mk_conv_1x1_pack_w(const mk_cdirect *c, int64_t kc, int64_t nkb, int64_t ncb, int cb,
-                        float *pw)
+static void c1x1_pack_w(const mk_c1x1_plan *p, float *pw)
 {
+    const mk_cdirect *c = p->c;
+    int64_t cb = p->cb;
     for (int64_t gi = 0; gi < c->groups; gi++)
-        for (int64_t kb = 0; kb < nkb; kb++) {
-            int64_t r0 = kb * kc, kn = c->cig - r0 < kc ? c->cig - r0 : kc;
-            for (int64_t b = 0; b < ncb; b++) {
-                float *d = pw + (gi * c->cig * ncb + r0 * ncb + b * kn) * cb;
+        for (int64_t kb = 0; kb < p->nkb; kb++) {
+            int64_t r0 = kb * p->kc, kn = c->cig - r0 < p->kc ? c->cig - r0 : p->kc;
+            for (int64_t b = 0; b < p->ncb; b++) {
+                float *d = pw + (gi * c->cig * p->ncb + r0 * p->ncb + b * kn) * cb;
                 for (int64_t q = 0; q < cb; q++) {
                     int64_t co = b * cb + q < c->cog ? b * cb + q : c->cog - 1;
                     const float *wr = c->w + (gi * c->cog + co) * c->cig + r0;
@@ -241,61 +221,111 @@ void mk_conv_1x1_pack_w(const mk_cdirect *c, int64_t kc, int64_t nkb, int64_t nc
         }
 }
 
-mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c)
+mk_status mk_conv_1x1_plan(mk_kctx *k, const mk_cdirect *c, int cb, int64_t nt, int64_t kcmax,
+                           int64_t macs, int key, mk_c1x1_plan *p)
 {
-#ifdef C1_X86
-    c1_job J = {.k = k, .c = c};
-    if (!mk_conv_1x1_ok(c)) return mk_kerr(k, MK_EINTERNAL, "1x1 conv kernel not applicable");
-    if (mk_conv_direct_level() == 1) return mk_conv_1x1_avx2(k, c);
-    J.P = c->o[0] * c->o[1] * c->o[2];
-    J.ntile = mk_par_chunks(J.P, C1_NT);
-    J.ncb = mk_par_chunks(c->cog, C1_CB);
-    J.nkb = mk_par_chunks(c->cig, C1_KC);
-    J.kc = mk_par_chunks(c->cig, J.nkb); /* evened out */
-    /* chunks of about 1M multiply-adds; shapes alone decide them */
-    int64_t per = C1_CB * C1_NT * c->cig;
-    J.bpc = 1048576 / (per ? per : 1);
-    if (J.bpc < 1) J.bpc = 1;
-    J.ncr = mk_par_chunks(J.ncb, J.bpc);
-    J.bpc = mk_par_chunks(J.ncb, J.ncr);
-    J.ncr = mk_par_chunks(J.ncb, J.bpc);
+    memset(p, 0, sizeof *p);
+    p->k = k;
+    p->c = c;
+    p->cb = cb;
+    p->nt = nt;
+    p->P = c->o[0] * c->o[1] * c->o[2];
+    p->ntile = mk_par_chunks(p->P, nt);
+    p->ncb = mk_par_chunks(c->cog, cb);
+    p->nkb = mk_par_chunks(c->cig, kcmax);
+    p->kc = mk_par_chunks(c->cig, p->nkb); /* evened out */
+    int64_t per = cb * nt * c->cig;
+    p->bpc = macs / (per ? per : 1);
+    if (p->bpc < 1) p->bpc = 1;
+    p->ncr = mk_par_chunks(p->ncb, p->bpc);
+    p->bpc = mk_par_chunks(p->ncb, p->ncr);
+    p->ncr = mk_par_chunks(p->ncb, p->bpc);
     const mk_epi *ep = k->epi;
     if (ep && ep->n == 1 && !ep->round16) {
         mk_epi_kind ek = ep->step[0].kind;
-        J.kind = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
-        J.lo = ep->step[0].a;
-        J.hi = ep->step[0].b;
+        p->kind = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
+        p->lo = ep->step[0].a;
+        p->hi = ep->step[0].b;
     }
-    J.local = J.ncr == 1;
-    size_t xb, wb, tot;
+    p->local = p->ncr == 1;
+    size_t wb, tot;
     int cached = c->w_const, made = 0;
-    if (!mk_mul_size(J.local ? 1 : (size_t)(c->N * c->groups * J.ntile), (size_t)(c->cig * C1_NT),
-                     &xb) ||
-        !mk_mul_size(xb, 4, &xb) ||
-        !mk_mul_size((size_t)(c->groups * J.ncb * C1_CB), (size_t)c->cig, &wb) ||
-        !mk_mul_size(wb, 4, &wb) || !mk_add_size(xb, cached ? 0 : wb, &tot))
+    if (!mk_mul_size(p->local ? 1 : (size_t)(c->N * c->groups * p->ntile), (size_t)(c->cig * nt),
+                     &p->xb) ||
+        !mk_mul_size(p->xb, 4, &p->xb) ||
+        !mk_mul_size((size_t)(c->groups * p->ncb * cb), (size_t)c->cig, &wb) ||
+        !mk_mul_size(wb, 4, &wb) || !mk_add_size(p->xb, cached ? 0 : wb, &tot))
         return MK_OOM(k->e);
     float *px = mk_interp_scratch(k, tot ? tot : 4);
     if (!px) return MK_OOM(k->e);
     float *pw;
-    if (cached) { /* packed once per session; keyed apart from the direct kernel's packing */
-        if (!(pw = mk_kcache(k, (const char *)c->w + 1, wb, &made))) return MK_OOM(k->e);
+    if (cached) {
+        if (!(pw = mk_kcache(k, (const char *)c->w + key, wb, &made))) return MK_OOM(k->e);
     } else {
-        pw = px + xb / 4;
+        pw = px + p->xb / 4;
         made = 1;
     }
-    if (made) mk_conv_1x1_pack_w(c, J.kc, J.nkb, J.ncb, C1_CB, pw);
-    J.pw = pw;
-    J.px = px;
-    if (J.local) {
-        mk_status st = mk_par_scratch_reserve(k, xb);
+    if (made) c1x1_pack_w(p, pw);
+    p->pw = pw;
+    p->px = px;
+    return MK_OK;
+}
+
+void mk_conv_1x1_chunk_at(const mk_c1x1_plan *p, int64_t i, int64_t *ng, int64_t *gi, int64_t *t,
+                          int64_t *b0, int64_t *b1)
+{
+    int64_t u = i / p->ntile, cr = u % p->ncr;
+    *t = i % p->ntile;
+    *ng = u / p->ncr;
+    *gi = *ng % p->c->groups;
+    *b0 = cr * p->bpc;
+    *b1 = *b0 + p->bpc < p->ncb ? *b0 + p->bpc : p->ncb;
+}
+
+int mk_conv_1x1_block(const mk_c1x1_plan *p, int64_t ng, int64_t b, int64_t t0, float *bv,
+                      float **dst)
+{
+    const mk_cdirect *c = p->c;
+    int64_t co0 = b * p->cb, gi = ng % c->groups;
+    int nc = c->cog - co0 < p->cb ? (int)(c->cog - co0) : p->cb;
+    for (int q = 0; q < p->cb; q++) {
+        int64_t co = co0 + (q < nc ? q : nc - 1);
+        bv[q] = c->bias ? c->bias[gi * c->cog + co] : 0;
+        dst[q] = c->out + (ng * c->cog + co) * p->P + t0;
+    }
+    return nc;
+}
+
+const float *mk_conv_1x1_wblk(const mk_c1x1_plan *p, int64_t gi, int64_t r0, int64_t kn, int64_t b)
+{
+    int64_t cig = p->c->cig;
+    return p->pw + (gi * cig * p->ncb + r0 * p->ncb + b * kn) * p->cb;
+}
+
+mk_status mk_conv_1x1_launch(mk_kctx *k, const mk_c1x1_plan *p, void *job, mk_par_fn pack,
+                             mk_par_fn chunk)
+{
+    const mk_cdirect *c = p->c;
+    if (p->local) {
+        mk_status st = mk_par_scratch_reserve(k, p->xb);
         if (st) return st;
     } else {
-        mk_par_for(k, c->N * c->groups * J.ntile, c1_pack, &J);
+        mk_par_for(k, c->N * c->groups * p->ntile, pack, job);
     }
-    mk_par_for(k, c->N * c->groups * J.ncr * J.ntile, c1_chunk, &J);
-    if (k->epi && !J.kind) mk_conv_1x1_epilogue(k, c, J.P);
+    mk_par_for(k, c->N * c->groups * p->ncr * p->ntile, chunk, job);
+    if (k->epi && !p->kind) c1x1_epilogue(k, c, p->P);
     return MK_OK;
+}
+
+mk_status mk_conv_1x1(mk_kctx *k, const mk_cdirect *c)
+{
+#ifdef C1_X86
+    if (!mk_conv_1x1_ok(c)) return mk_kerr(k, MK_EINTERNAL, "1x1 conv kernel not applicable");
+    if (mk_conv_direct_level() == 1) return mk_conv_1x1_avx2(k, c);
+    mk_c1x1_plan J;
+    mk_status st = mk_conv_1x1_plan(k, c, C1_CB, C1_NT, C1_KC, 1048576, 1, &J);
+    if (st) return st;
+    return mk_conv_1x1_launch(k, &J, &J, c1_pack, c1_chunk);
 #else
     (void)c;
     return mk_kerr(k, MK_EINTERNAL, "1x1 conv kernel needs AVX-512");

@@ -48,19 +48,8 @@
 
 #ifdef C2_X86
 typedef struct c2_job {
-    const mk_kctx *k;
-    const mk_cdirect *c;
-    const float *pw;  /* weights [groups][nkb][ncb][kn][C2_CB], spare lanes repeat the last */
-    float *px;        /* packed input: per (image, group) ntile tiles of cig * C2_NT floats */
-    int64_t P;        /* positions per plane */
-    int64_t ntile;    /* tiles per plane */
-    int64_t ncb;      /* channel blocks per group */
-    int64_t bpc, ncr; /* channel blocks per chunk, chunks (ranges) per tile */
-    int64_t kc, nkb;  /* input channels per GEMM block, blocks */
-    int kind;         /* fused activation in registers: 0 none, 1 relu, 2 relu6, 3 clip */
-    float lo, hi;     /* clip bounds */
-    int local;        /* ncr == 1: each chunk packs its tile (no shared packed copy) */
-    int direct;       /* local and few output channels: whole tiles read from x unpacked */
+    mk_c1x1_plan p;
+    int direct; /* local and few output channels: whole tiles read from x unpacked */
 } c2_job;
 
 #define C2_TGT __attribute__((target("avx2,fma")))
@@ -147,7 +136,7 @@ static const c2_kern c2_kerns[C2_V + 1] = {
 };
 
 /* Positions of tile t and its packed row width (whole vectors). */
-static int64_t c2_tile_w(const c2_job *J, int64_t t, int64_t *wt)
+static int64_t c2_tile_w(const mk_c1x1_plan *J, int64_t t, int64_t *wt)
 {
     int64_t t0 = t * C2_NT, w = J->P - t0 < C2_NT ? J->P - t0 : C2_NT;
     *wt = (w + C2_VL - 1) / C2_VL * C2_VL;
@@ -157,7 +146,7 @@ static int64_t c2_tile_w(const c2_job *J, int64_t t, int64_t *wt)
 /* Tile t of image-group ng packed as [cig][wt], the positions past the plane 0 (a masked load:
  * nothing past the plane is read). Vector copies: memcpy per row was 6% of a 384 -> 384 conv at
  * 20x20 (perf). */
-C2_TGT static void c2_pack_tile(const c2_job *J, int64_t ng, int64_t t, float *d)
+C2_TGT static void c2_pack_tile(const mk_c1x1_plan *J, int64_t ng, int64_t t, float *d)
 {
     const mk_cdirect *c = J->c;
     int64_t wt, w = c2_tile_w(J, t, &wt), nv = wt / C2_VL;
@@ -177,7 +166,7 @@ C2_TGT static void c2_pack_tile(const c2_job *J, int64_t ng, int64_t t, float *d
 
 static void c2_pack(void *ctx, int64_t i, int tid)
 {
-    const c2_job *J = ctx;
+    const mk_c1x1_plan *J = &((const c2_job *)ctx)->p;
     (void)tid;
     c2_pack_tile(J, i / J->ntile, i % J->ntile, J->px + i * J->c->cig * C2_NT);
 }
@@ -186,14 +175,15 @@ static void c2_pack(void *ctx, int64_t i, int tid)
  * from L2) of the channel block range and image-group above it. */
 static void c2_chunk(void *ctx, int64_t i, int tid)
 {
-    const c2_job *J = ctx;
+    const c2_job *job = ctx;
+    const mk_c1x1_plan *J = &job->p;
     const mk_cdirect *c = J->c;
-    int64_t t = i % J->ntile, u = i / J->ntile, cr = u % J->ncr, ng = u / J->ncr;
-    int64_t gi = ng % c->groups, t0 = t * C2_NT, cig = c->cig, wt, w = c2_tile_w(J, t, &wt);
-    int64_t b0 = cr * J->bpc, b1 = b0 + J->bpc < J->ncb ? b0 + J->bpc : J->ncb;
+    int64_t ng, gi, t, b0, b1;
+    mk_conv_1x1_chunk_at(J, i, &ng, &gi, &t, &b0, &b1);
+    int64_t t0 = t * C2_NT, cig = c->cig, wt, w = c2_tile_w(J, t, &wt);
     const float *tile = J->px + (ng * J->ntile + t) * cig * C2_NT;
     int64_t ld = wt;
-    if (J->direct && w == C2_NT) {
+    if (job->direct && w == C2_NT) {
         tile = c->x + ng * cig * J->P + t0;
         ld = J->P;
         if (t + 1 < J->ntile)
@@ -210,15 +200,9 @@ static void c2_chunk(void *ctx, int64_t i, int tid)
         int first = kb == 0, kind = kb == J->nkb - 1 ? J->kind : 0;
         const float *bp = tile + r0 * ld;
         for (int64_t b = b0; b < b1; b++) {
-            int64_t co0 = b * C2_CB;
-            int nc = c->cog - co0 < C2_CB ? (int)(c->cog - co0) : C2_CB;
             float bv[C2_CB], *dst[C2_CB];
-            for (int q = 0; q < C2_CB; q++) {
-                int64_t co = co0 + (q < nc ? q : nc - 1);
-                bv[q] = c->bias ? c->bias[gi * c->cog + co] : 0;
-                dst[q] = c->out + (ng * c->cog + co) * J->P + t0;
-            }
-            const float *a = J->pw + (gi * cig * J->ncb + r0 * J->ncb + b * kn) * C2_CB;
+            int nc = mk_conv_1x1_block(J, ng, b, t0, bv, dst);
+            const float *a = mk_conv_1x1_wblk(J, gi, r0, kn, b);
             const float *bias = c->bias ? bv : NULL;
             for (int64_t s = 0; s < w; s += C2_NB) {
                 int64_t n = w - s < C2_NB ? w - s : C2_NB;
@@ -255,57 +239,11 @@ int mk_conv_1x1_avx2_ok(const mk_cdirect *c, int any)
 mk_status mk_conv_1x1_avx2(mk_kctx *k, const mk_cdirect *c)
 {
 #ifdef C2_X86
-    c2_job J = {.k = k, .c = c};
-    J.P = c->o[0] * c->o[1] * c->o[2];
-    J.ntile = mk_par_chunks(J.P, C2_NT);
-    J.ncb = mk_par_chunks(c->cog, C2_CB);
-    J.nkb = mk_par_chunks(c->cig, C2_KC);
-    J.kc = mk_par_chunks(c->cig, J.nkb); /* evened out */
-    /* chunks of about 512K multiply-adds; shapes alone decide them */
-    int64_t per = C2_CB * C2_NT * c->cig;
-    J.bpc = 524288 / (per ? per : 1);
-    if (J.bpc < 1) J.bpc = 1;
-    J.ncr = mk_par_chunks(J.ncb, J.bpc);
-    J.bpc = mk_par_chunks(J.ncb, J.ncr);
-    J.ncr = mk_par_chunks(J.ncb, J.bpc);
-    const mk_epi *ep = k->epi;
-    if (ep && ep->n == 1 && !ep->round16) {
-        mk_epi_kind ek = ep->step[0].kind;
-        J.kind = ek == MK_EPI_RELU ? 1 : ek == MK_EPI_RELU6 ? 2 : ek == MK_EPI_CLIP ? 3 : 0;
-        J.lo = ep->step[0].a;
-        J.hi = ep->step[0].b;
-    }
-    J.local = J.ncr == 1;
-    J.direct = J.local && c->cog <= C2_DIRECT_CO && J.P % C2_DIRECT_PM;
-    size_t xb, wb, tot;
-    int cached = c->w_const, made = 0;
-    if (!mk_mul_size(J.local ? 1 : (size_t)(c->N * c->groups * J.ntile), (size_t)(c->cig * C2_NT),
-                     &xb) ||
-        !mk_mul_size(xb, 4, &xb) ||
-        !mk_mul_size((size_t)(c->groups * J.ncb * C2_CB), (size_t)c->cig, &wb) ||
-        !mk_mul_size(wb, 4, &wb) || !mk_add_size(xb, cached ? 0 : wb, &tot))
-        return MK_OOM(k->e);
-    float *px = mk_interp_scratch(k, tot ? tot : 4);
-    if (!px) return MK_OOM(k->e);
-    float *pw;
-    if (cached) { /* packed once per session; keyed apart from the other kernels' packings */
-        if (!(pw = mk_kcache(k, (const char *)c->w + 2, wb, &made))) return MK_OOM(k->e);
-    } else {
-        pw = px + xb / 4;
-        made = 1;
-    }
-    if (made) mk_conv_1x1_pack_w(c, J.kc, J.nkb, J.ncb, C2_CB, pw);
-    J.pw = pw;
-    J.px = px;
-    if (J.local) {
-        mk_status st = mk_par_scratch_reserve(k, xb);
-        if (st) return st;
-    } else {
-        mk_par_for(k, c->N * c->groups * J.ntile, c2_pack, &J);
-    }
-    mk_par_for(k, c->N * c->groups * J.ncr * J.ntile, c2_chunk, &J);
-    if (k->epi && !J.kind) mk_conv_1x1_epilogue(k, c, J.P);
-    return MK_OK;
+    c2_job J;
+    mk_status st = mk_conv_1x1_plan(k, c, C2_CB, C2_NT, C2_KC, 524288, 2, &J.p);
+    if (st) return st;
+    J.direct = J.p.local && c->cog <= C2_DIRECT_CO && J.p.P % C2_DIRECT_PM;
+    return mk_conv_1x1_launch(k, &J.p, &J, c2_pack, c2_chunk);
 #else
     (void)c;
     return mk_kerr(k, MK_EINTERNAL, "1x1 conv kernel needs AVX2");

@@ -6,6 +6,7 @@
 
 #include "blas.h"
 #include "interp_int.h"
+#include "k_gemm.h"
 #include "k_vec.h"
 
 static mk_status need_f32(mk_kctx *k, const mk_rt *t, const char *what)
@@ -107,6 +108,11 @@ mk_status mk_k_linear(mk_kctx *k)
     if (b)
         for (int64_t i = 0; i < m; i++) memcpy(o + i * dout, bf, (size_t)dout * 4);
     k->path = "linear: sgemm";
+    if (!wi && mk_gemm_ok(m, dout, din)) {
+        k->path = "linear: packed gemm";
+        return mk_gemm_packed(k, m, dout, din, x->data, din, wf, din, 1, mk_kconst(k, "weight"),
+                              b != NULL, o, dout);
+    }
     if (m && dout && din) {
         gemm_job J = {k, CblasNoTrans, CblasTrans,      m,    dout, din, x->data, din, wf, din,
                       o, dout,         b ? 1.0f : 0.0f, 1.0f, 0,    0,   0};
@@ -127,13 +133,13 @@ typedef struct bmm_job {
     const float *x, *y;
     float *o;
     int64_t bd[MK_MAX_RANK], bx[MK_MAX_RANK], by[MK_MAX_RANK];
+    int packed; /* each batch through mk_gemm_packed_serial, y packed in the thread's scratch */
 } bmm_job;
 
 static void bmm_chunk(void *ctx, int64_t b, int tid)
 {
     const bmm_job *J = ctx;
     int64_t ox = 0, oy = 0, sx = 1, sy = 1, rem = b;
-    (void)tid;
     for (int i = J->br - 1; i >= 0; i--) {
         int64_t c = rem % J->bd[i];
         rem /= J->bd[i];
@@ -143,6 +149,12 @@ static void bmm_chunk(void *ctx, int64_t b, int tid)
         sy *= J->by[i];
     }
     float *o = J->o + b * J->M * J->N;
+    if (J->packed) {
+        mk_gemm_packed_serial(J->k, J->M, J->N, J->K, J->x + ox * J->M * J->K, J->xc,
+                              J->y + oy * J->K * J->N, J->yc, J->ty, o, J->N,
+                              mk_par_scratch(J->k, tid));
+        return;
+    }
     mk_sgemm(CblasRowMajor, J->tx ? CblasTrans : CblasNoTrans, J->ty ? CblasTrans : CblasNoTrans,
              (int)J->M, (int)J->N, (int)J->K, 1.0f, J->x + ox * J->M * J->K, (int)J->xc,
              J->y + oy * J->K * J->N, (int)J->yc, 0.0f, o, (int)J->N);
@@ -207,10 +219,15 @@ mk_status mk_k_matmul(mk_kctx *k)
               : fold   ? "matmul: sgemm, batches as rows"
                        : "matmul: sgemm";
     if (f32 && M && N && K) {
-        bmm_job J = {k, tx, ty, br, M, N, K, xc, yc, x->data, y->data, out->data, {0}, {0}, {0}};
+        bmm_job J = {k, tx, ty, br, M, N, K, xc, yc, x->data, y->data, out->data, {0}, {0}, {0}, 0};
         memcpy(J.bd, bd, sizeof bd);
         memcpy(J.bx, bx, sizeof bx);
         memcpy(J.by, by, sizeof by);
+        if (nb == 1 && !tx && mk_gemm_ok(M, N, K)) {
+            k->path = fold ? "matmul: packed gemm, batches as rows" : "matmul: packed gemm";
+            return mk_gemm_packed(k, M, N, K, x->data, xc, y->data, yc, ty, mk_kconst(k, "y"), 0,
+                                  out->data, N);
+        }
         if (nb == 1) {
             gemm_job G = {k,
                           tx ? CblasTrans : CblasNoTrans,
@@ -231,6 +248,12 @@ mk_status mk_k_matmul(mk_kctx *k)
                           0};
             gemm_split(k, &G);
         } else {
+            size_t pb = !tx && mk_gemm_ok(M, N, K) ? mk_gemm_pack_bytes(N, K) : 0;
+            if (pb) {
+                if ((st = mk_par_scratch_reserve(k, pb))) return st;
+                J.packed = 1;
+                k->path = "matmul: packed gemm per batch";
+            }
             mk_par_for(k, nb, bmm_chunk, &J);
         }
         return MK_OK;

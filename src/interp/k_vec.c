@@ -426,78 +426,16 @@ void mk_vec_cap(int level)
     kv_cap = level < 0 ? 0 : level > 2 ? 2 : level;
 }
 
-float mk_vec_max(const float *x, int64_t n)
+/* Portable forms of the rounding rows, in the table below with the loops. */
+static int round16_loop(float *x, int64_t n)
 {
-#ifdef KV_X86
-    int lv = mk_vec_level();
-    if (lv == 2) return max_avx512(x, n);
-    if (lv == 1) return max_avx2(x, n);
-#endif
-    return max_loop(x, n);
-}
-
-double mk_vec_exp_sum(float *o, const float *x, float mx, int64_t n)
-{
-#ifdef KV_X86
-    int lv = mk_vec_level();
-    if (lv == 2) return exp_sum_avx512(o, x, mx, n);
-    if (lv == 1) return exp_sum_avx2(o, x, mx, n);
-#endif
-    return exp_sum_loop(o, x, mx, n);
-}
-
-void mk_vec_scale(float *o, float v, int64_t n)
-{
-#ifdef KV_X86
-    int lv = mk_vec_level();
-    if (lv == 2) {
-        scale_avx512(o, v, n);
-        return;
-    }
-    if (lv == 1) {
-        scale_avx2(o, v, n);
-        return;
-    }
-#endif
-    scale_loop(o, v, n);
-}
-
-void mk_vec_softmax(const float *x, float *o, int64_t n)
-{
-    float mx = mk_vec_max(x, n);
-    double sum = mk_vec_exp_sum(o, x, mx, n);
-    mk_vec_scale(o, (float)(1.0 / sum), n);
-}
-
-float mk_vec_max_finite_abs(const float *x, int64_t n)
-{
-#ifdef KV_X86
-    int lv = mk_vec_level();
-    if (lv == 2) return max_finite_abs_avx512(x, n);
-    if (lv == 1) return max_finite_abs_avx2(x, n);
-#endif
-    return max_finite_abs_loop(x, n);
-}
-
-int mk_vec_round16(float *x, int64_t n)
-{
-#ifdef KV_X86
-    int lv = mk_vec_level();
-    if (lv == 2) return round16_avx512(x, n);
-    if (lv == 1) return round16_avx2(x, n);
-#endif
     int over = max_finite_abs_loop(x, n) > 65504.0f;
     mk_round_f16_n(x, (size_t)n);
     return over;
 }
 
-int64_t mk_vec_round16_inf(float *x, int64_t n, float *was)
+static int64_t round16_inf_loop(float *x, int64_t n, float *was)
 {
-#ifdef KV_X86
-    int lv = mk_vec_level();
-    if (lv == 2) return round16_inf_avx512(x, n, was);
-    if (lv == 1) return round16_inf_avx2(x, n, was);
-#endif
     int64_t first = n;
     for (int64_t i = 0; i < n; i++) {
         i += (int64_t)mk_f32_find_beyond_f16(x + i, (size_t)(n - i), 1);
@@ -511,18 +449,71 @@ int64_t mk_vec_round16_inf(float *x, int64_t n, float *was)
     return first;
 }
 
+/* The rows of one level. */
+typedef struct kv_rows {
+    float (*max)(const float *x, int64_t n);
+    double (*exp_sum)(float *o, const float *x, float mx, int64_t n);
+    void (*scale)(float *o, float v, int64_t n);
+    void (*gelu)(const float *x, float *o, int64_t n);
+    float (*max_finite_abs)(const float *x, int64_t n);
+    int (*round16)(float *x, int64_t n);
+    int64_t (*round16_inf)(float *x, int64_t n, float *was);
+} kv_rows;
+
+static const kv_rows kv_by_level[3] = {
+    {max_loop, exp_sum_loop, scale_loop, gelu_loop, max_finite_abs_loop, round16_loop,
+     round16_inf_loop},
+#ifdef KV_X86
+    {max_avx2, exp_sum_avx2, scale_avx2, gelu_avx2, max_finite_abs_avx2, round16_avx2,
+     round16_inf_avx2},
+    {max_avx512, exp_sum_avx512, scale_avx512, gelu_avx512, max_finite_abs_avx512, round16_avx512,
+     round16_inf_avx512},
+#endif
+};
+
+static const kv_rows *kv_rows_now(void)
+{
+    return &kv_by_level[mk_vec_level()];
+}
+
+float mk_vec_max(const float *x, int64_t n)
+{
+    return kv_rows_now()->max(x, n);
+}
+
+double mk_vec_exp_sum(float *o, const float *x, float mx, int64_t n)
+{
+    return kv_rows_now()->exp_sum(o, x, mx, n);
+}
+
+void mk_vec_scale(float *o, float v, int64_t n)
+{
+    kv_rows_now()->scale(o, v, n);
+}
+
+void mk_vec_softmax(const float *x, float *o, int64_t n)
+{
+    float mx = mk_vec_max(x, n);
+    double sum = mk_vec_exp_sum(o, x, mx, n);
+    mk_vec_scale(o, (float)(1.0 / sum), n);
+}
+
+float mk_vec_max_finite_abs(const float *x, int64_t n)
+{
+    return kv_rows_now()->max_finite_abs(x, n);
+}
+
+int mk_vec_round16(float *x, int64_t n)
+{
+    return kv_rows_now()->round16(x, n);
+}
+
+int64_t mk_vec_round16_inf(float *x, int64_t n, float *was)
+{
+    return kv_rows_now()->round16_inf(x, n, was);
+}
+
 void mk_vec_gelu(const float *x, float *o, int64_t n)
 {
-#ifdef KV_X86
-    int lv = mk_vec_level();
-    if (lv == 2) {
-        gelu_avx512(x, o, n);
-        return;
-    }
-    if (lv == 1) {
-        gelu_avx2(x, o, n);
-        return;
-    }
-#endif
-    gelu_loop(x, o, n);
+    kv_rows_now()->gelu(x, o, n);
 }
