@@ -219,19 +219,33 @@ MP_TGT static void mp_3x3s2(const float *const *r, int64_t pb2, int64_t c0, int6
                                                 : (1u << (cols - 16)) - 1);
         __mmask16 mc = (__mmask16)(cols > 32);
         const float *p0 = r[0] + o2 * 2 - pb2, *p1 = r[1] + o2 * 2 - pb2, *p2 = r[2] + o2 * 2 - pb2;
-        __m512 va = mp_smax(mp_smax(_mm512_maskz_loadu_ps(ma, p0), _mm512_maskz_loadu_ps(ma, p1)),
-                            _mm512_maskz_loadu_ps(ma, p2));
-        __m512 vb =
-            mp_smax(mp_smax(_mm512_maskz_loadu_ps(mb, p0 + 16), _mm512_maskz_loadu_ps(mb, p1 + 16)),
-                    _mm512_maskz_loadu_ps(mb, p2 + 16));
-        __m512 vc =
-            mp_smax(mp_smax(_mm512_maskz_loadu_ps(mc, p0 + 32), _mm512_maskz_loadu_ps(mc, p1 + 32)),
-                    _mm512_maskz_loadu_ps(mc, p2 + 32));
+        __m512 a0 = _mm512_maskz_loadu_ps(ma, p0), a1 = _mm512_maskz_loadu_ps(ma, p1),
+               a2 = _mm512_maskz_loadu_ps(ma, p2), b0 = _mm512_maskz_loadu_ps(mb, p0 + 16),
+               b1 = _mm512_maskz_loadu_ps(mb, p1 + 16), b2 = _mm512_maskz_loadu_ps(mb, p2 + 16),
+               c0v = _mm512_maskz_loadu_ps(mc, p0 + 32), c1v = _mm512_maskz_loadu_ps(mc, p1 + 32),
+               c2v = _mm512_maskz_loadu_ps(mc, p2 + 32);
+        /* without a NaN among the 9 vectors vmaxps is the exact max: one op per max instead of
+         * mp_smax's three */
+        int nan =
+            (_mm512_cmp_ps_mask(a0, a1, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(a2, b0, _CMP_UNORD_Q) |
+             _mm512_cmp_ps_mask(b1, b2, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(c0v, c1v, _CMP_UNORD_Q) |
+             _mm512_cmp_ps_mask(c2v, c2v, _CMP_UNORD_Q)) != 0;
+        __m512 va, vb, vc;
+        if (!nan) {
+            va = _mm512_max_ps(_mm512_max_ps(a0, a1), a2);
+            vb = _mm512_max_ps(_mm512_max_ps(b0, b1), b2);
+            vc = _mm512_max_ps(_mm512_max_ps(c0v, c1v), c2v);
+        } else {
+            va = mp_smax(mp_smax(a0, a1), a2);
+            vb = mp_smax(mp_smax(b0, b1), b2);
+            vc = mp_smax(mp_smax(c0v, c1v), c2v);
+        }
         __m512 e0 = _mm512_permutex2var_ps(va, ev, vb), e1 = _mm512_permutex2var_ps(va, od, vb);
         /* columns 2j + 2: e0 one lane on, column 32 from vc */
         __m512 e2 = _mm512_castsi512_ps(
             _mm512_alignr_epi32(_mm512_castps_si512(vc), _mm512_castps_si512(e0), 1));
-        _mm512_mask_storeu_ps(orow + o2, m, mp_smax(mp_smax(e0, e1), e2));
+        __m512 res = nan ? mp_smax(mp_smax(e0, e1), e2) : _mm512_max_ps(_mm512_max_ps(e0, e1), e2);
+        _mm512_mask_storeu_ps(orow + o2, m, res);
     }
 }
 
