@@ -665,6 +665,10 @@ TEST(interp_conv_direct_vs_reference)
         /* stride 2 without padding over even sizes: the phase planes copied without zeroing */
         {2, 2, 3, 24, 1, 1, 1, {32, 30}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
         {1, 1, 5, 16, 1, 1, 0, {66}, {5}, {2}, {1}, {0, 0}},
+        /* stride-2 rows split in one pass (AVX-512): an odd left pad (even columns to phase
+         * 1) over 77 columns; a stem whose output is larger than L2 (stores fetched ahead) */
+        {2, 1, 2, 8, 1, 1, 0, {5, 77}, {3, 3}, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+        {2, 1, 3, 32, 1, 1, 1, {190, 190}, {3, 3}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
         /* a SqueezeNet squeeze conv: 2 spans, 3 with -j 3 */
         {2, 1, 64, 16, 1, 1, 1, {55, 55}, {1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
         /* AVX2 depthwise by output rows: multipliers 3 and 2, strides 2 and 3 (the generic
