@@ -134,8 +134,11 @@ static void *worker(void *a)
             atomic_fetch_sub(&p->parked, 1);
             pthread_mutex_unlock(&p->mu);
         }
-        if (atomic_load(&p->quit)) break;
+        /* gen before quit: mk_ip_pool_free stores quit, then gen. Read the other way round, a
+         * shutdown landing in between was taken for a job, and the worker then waited for the
+         * next one forever while the pool joined it (seen once at -j 3 in the tests). */
         seen = atomic_load(&p->gen);
+        if (atomic_load(&p->quit)) break;
         /* a job that started since has shut the claim words first: then nothing is claimed */
         mk_par_fn fn = atomic_load(&p->fn);
         void *ctx = atomic_load(&p->ctx);
