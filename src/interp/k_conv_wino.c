@@ -10,8 +10,8 @@
  * output rows, then bias and the op's fused activations run on them (mk_epi_apply). Small
  * planes (one chunk of at most 64 tiles per image) vectorise the GEMMs over output channels
  * instead of tiles where that computes fewer products (wn_gemm_cv): the same sums, same bits.
- * On AVX-512, F(4x4,3x3) (wn4_chunk: 4x4 tiles from 6x6 patches, 36 planes) runs instead where
- * mk_conv_wino_f4's measured rule says, with the same GEMMs, chunking and epilogue. */
+ * F(4x4,3x3) (wn4_chunk, AVX2 wn24_chunk: 4x4 tiles from 6x6 patches, 36 planes) runs instead
+ * where mk_conv_wino_f4's measured rule says, with the same GEMMs, chunking and epilogue. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +40,14 @@
 
 static int wn_on = -1; /* -1: MILKIT_CONV_WINO not read yet */
 static int wn_cv_on = 1;
-static int wn_f4 = 1; /* F(4x4,3x3): 0 never, 1 by the measured rule, 2 wherever AVX-512 runs */
+static int wn_f4 = 1;    /* F(4x4,3x3): 0 never, 1 by the measured rule, 2 always */
+static int wn_lvcap = 2; /* benchmarks: MILKIT_CONV_WINO_LEVEL=1 runs the AVX2 variants */
+
+static int wn_level(void)
+{
+    int lv = mk_conv_direct_level();
+    return lv < wn_lvcap ? lv : wn_lvcap;
+}
 static long wn_cv_runs;
 
 void mk_conv_wino_f4_mode(int mode)
@@ -908,6 +915,196 @@ static WN2_TGT void wn2_chunk(void *ctx, int64_t i, int tid)
                          (size_t)((oy1 - oy0) * J->OW));
     }
 }
+
+/* wn4_bt with 8-float vectors (the same operations per lane) */
+static inline __attribute__((always_inline)) WN2_TGT void
+wn24_bt(__m256 d0, __m256 d1, __m256 d2, __m256 d3, __m256 d4, __m256 d5, __m256 o[6])
+{
+    const __m256 c2 = _mm256_set1_ps(2), c4 = _mm256_set1_ps(4), c5 = _mm256_set1_ps(5);
+    __m256 s = _mm256_sub_ps(d3, d1), e = _mm256_sub_ps(d4, d2);
+    o[0] = _mm256_fmadd_ps(c4, d0, _mm256_fnmadd_ps(c5, d2, d4));
+    o[1] = _mm256_fnmadd_ps(c4, _mm256_add_ps(d1, d2), _mm256_add_ps(d3, d4));
+    o[2] = _mm256_fmadd_ps(c4, _mm256_sub_ps(d1, d2), _mm256_sub_ps(d4, d3));
+    o[3] = _mm256_fmadd_ps(c2, s, e);
+    o[4] = _mm256_fnmadd_ps(c2, s, e);
+    o[5] = _mm256_fmadd_ps(c4, d1, _mm256_fnmadd_ps(c5, d3, d5));
+}
+
+/* wn4_in_h with 8 tiles per vector: their 4 first columns as a 4x4 transpose per 128-bit lane
+ * (tiles 0-3 and 4-7), d holding 4 * up8(tw) + 2 floats */
+static WN2_TGT void wn24_in_h(const float *d, int64_t tw, float *h, int64_t hs)
+{
+    const __m256i nx = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7);
+    for (int64_t t = 0; t < tw; t += 8) {
+        const float *p = d + 4 * t;
+        __m256 a0 = _mm256_loadu_ps(p), a1 = _mm256_loadu_ps(p + 8);
+        __m256 a2 = _mm256_loadu_ps(p + 16), a3 = _mm256_loadu_ps(p + 24);
+        __m256 b0 = _mm256_permute2f128_ps(a0, a2, 0x20), b1 = _mm256_permute2f128_ps(a0, a2, 0x31);
+        __m256 b2 = _mm256_permute2f128_ps(a1, a3, 0x20), b3 = _mm256_permute2f128_ps(a1, a3, 0x31);
+        __m256 u0 = _mm256_unpacklo_ps(b0, b1), u1 = _mm256_unpackhi_ps(b0, b1);
+        __m256 u2 = _mm256_unpacklo_ps(b2, b3), u3 = _mm256_unpackhi_ps(b2, b3);
+        __m256 c0 = _mm256_shuffle_ps(u0, u2, 0x44), c1 = _mm256_shuffle_ps(u0, u2, 0xee);
+        __m256 c2 = _mm256_shuffle_ps(u1, u3, 0x44), c3 = _mm256_shuffle_ps(u1, u3, 0xee);
+        /* columns 4i + 4 and 4i + 5: the next tile's first two */
+        __m256 c4 = _mm256_blend_ps(_mm256_permutevar8x32_ps(c0, nx), _mm256_set1_ps(p[32]), 0x80);
+        __m256 c5 = _mm256_blend_ps(_mm256_permutevar8x32_ps(c1, nx), _mm256_set1_ps(p[33]), 0x80);
+        __m256 o[6];
+        wn24_bt(c0, c1, c2, c3, c4, c5, o);
+        WN_UNROLL for (int j = 0; j < 6; j++) _mm256_storeu_ps(h + j * hs + t, o[j]);
+    }
+}
+
+/* wn4_in_v with 8 tiles per vector */
+static WN2_TGT void wn24_in_v(const float *r0, int64_t rs, int64_t hs, int64_t tw, float *v,
+                              int64_t vs)
+{
+    for (int64_t t = 0; t < tw; t += 8) {
+        __m256i mk = wn2_mask(tw - t);
+        WN_UNROLL for (int j = 0; j < 6; j++)
+        {
+            const float *p = r0 + j * hs + t;
+            __m256 o[6];
+            wn24_bt(_mm256_loadu_ps(p), _mm256_loadu_ps(p + rs), _mm256_loadu_ps(p + 2 * rs),
+                    _mm256_loadu_ps(p + 3 * rs), _mm256_loadu_ps(p + 4 * rs),
+                    _mm256_loadu_ps(p + 5 * rs), o);
+            WN_UNROLL for (int i = 0; i < 6; i++)
+                _mm256_maskstore_ps(v + (6 * i + j) * vs + t, mk, o[i]);
+        }
+    }
+}
+
+/* wn4_at with 8-float vectors */
+static inline __attribute__((always_inline)) WN2_TGT void
+wn24_at(__m256 m0, __m256 m1, __m256 m2, __m256 m3, __m256 m4, __m256 m5, __m256 y[4])
+{
+    __m256 s12 = _mm256_add_ps(m1, m2), d12 = _mm256_sub_ps(m1, m2);
+    __m256 s34 = _mm256_add_ps(m3, m4), d34 = _mm256_sub_ps(m3, m4);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m0, s12), s34);
+    y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2), d34, d12);
+    y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4), s34, s12);
+    y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8), d34, d12), m5);
+}
+
+/* wn4_out_row with 8 tiles per vector (the reads of m may run up to 7 floats past the tile row,
+ * within the plane) */
+static WN2_TGT void wn24_out_row(const float *m, int64_t ms, int64_t tw, float *const o[4],
+                                 int64_t ow, const float *b, int relu)
+{
+    for (int64_t t = 0; t < tw; t += 8) {
+        __m256 p[4][6];
+        WN_UNROLL for (int j = 0; j < 6; j++)
+        {
+            const float *mj = m + j * ms + t;
+            __m256 r[4];
+            wn24_at(_mm256_loadu_ps(mj), _mm256_loadu_ps(mj + 6 * ms),
+                    _mm256_loadu_ps(mj + 12 * ms), _mm256_loadu_ps(mj + 18 * ms),
+                    _mm256_loadu_ps(mj + 24 * ms), _mm256_loadu_ps(mj + 30 * ms), r);
+            WN_UNROLL for (int k = 0; k < 4; k++) p[k][j] = r[k];
+        }
+        WN_UNROLL for (int r = 0; r < 4; r++)
+        {
+            if (!o[r]) break;
+            __m256 y[4];
+            wn24_at(p[r][0], p[r][1], p[r][2], p[r][3], p[r][4], p[r][5], y);
+            WN_UNROLL for (int c = 0; c < 4; c++)
+            {
+                __m256 a = y[c];
+                if (b) a = _mm256_add_ps(a, _mm256_set1_ps(*b));
+                if (relu) /* clears values with the sign bit set, as mk_relu does */
+                    a = _mm256_castsi256_ps(_mm256_andnot_si256(
+                        _mm256_srai_epi32(_mm256_castps_si256(a), 31), _mm256_castps_si256(a)));
+                y[c] = a;
+            }
+            /* columns 4t + c: a 4x4 transpose per 128-bit lane, then the lanes in order */
+            __m256 u0 = _mm256_unpacklo_ps(y[0], y[1]), u1 = _mm256_unpackhi_ps(y[0], y[1]);
+            __m256 u2 = _mm256_unpacklo_ps(y[2], y[3]), u3 = _mm256_unpackhi_ps(y[2], y[3]);
+            __m256 v0 = _mm256_shuffle_ps(u0, u2, 0x44), v1 = _mm256_shuffle_ps(u0, u2, 0xee);
+            __m256 v2 = _mm256_shuffle_ps(u1, u3, 0x44), v3 = _mm256_shuffle_ps(u1, u3, 0xee);
+            float *q = o[r] + 4 * t;
+            int64_t n = ow - 4 * t;
+            __m256 s[4] = {
+                _mm256_permute2f128_ps(v0, v1, 0x20), _mm256_permute2f128_ps(v2, v3, 0x20),
+                _mm256_permute2f128_ps(v0, v1, 0x31), _mm256_permute2f128_ps(v2, v3, 0x31)};
+            if (n >= 32) {
+                WN_UNROLL for (int k = 0; k < 4; k++) _mm256_storeu_ps(q + 8 * k, s[k]);
+            } else {
+                WN_UNROLL for (int k = 0; k < 4; k++)
+                    _mm256_maskstore_ps(q + 8 * k, wn2_mask(n - 8 * k), s[k]);
+            }
+        }
+    }
+}
+
+/* wn4_outs for AVX2 */
+static WN2_TGT void wn24_outs(const wn_job *J, const float *m, int64_t t0, int64_t t1, int64_t ty0,
+                              int64_t b, int64_t nq, float *oc)
+{
+    const mk_cdirect *c = J->c;
+    int64_t on = J->OH * J->OW;
+    for (int64_t ty = t0 / J->tw; ty * J->tw < t1; ty++) {
+        int64_t a = ty * J->tw > t0 ? ty * J->tw : t0;
+        int64_t e = (ty + 1) * J->tw < t1 ? (ty + 1) * J->tw : t1, tx = a - ty * J->tw;
+        int64_t oy = 4 * (ty0 + ty);
+        for (int64_t q = 0; q < nq; q++) {
+            float *o = oc + q * on + oy * J->OW + 4 * tx;
+            float *const r[4] = {o, oy + 1 < J->OH ? o + J->OW : NULL,
+                                 oy + 2 < J->OH ? o + 2 * J->OW : NULL,
+                                 oy + 3 < J->OH ? o + 3 * J->OW : NULL};
+            wn24_out_row(m + q * J->mq + (a - t0), J->ms, e - a, r, J->OW - 4 * tx,
+                         c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
+        }
+    }
+}
+
+/* wn4_chunk for AVX2 (tile layout only) */
+static WN2_TGT void wn24_chunk(void *ctx, int64_t i, int tid)
+{
+    const wn_job *J = ctx;
+    const mk_cdirect *c = J->c;
+    int64_t cg = i % J->ncg, rb = (i / J->ncg) % J->nrb, n = i / (J->ncg * J->nrb);
+    int64_t ty0 = rb * J->rows, ty1 = ty0 + J->rows < J->th ? ty0 + J->rows : J->th;
+    int64_t nt = (ty1 - ty0) * J->tw, ntp = up8(nt), cin = c->cig, ts = J->ts;
+    float *v = mk_par_scratch((mk_kctx *)J->k, tid), *m = v + J->v_n, *d = m + J->m_n;
+    float *h = d + J->rw;
+    int64_t hs = up16(J->tw), rs = 6 * hs;
+    const float *x = c->x + n * cin * J->H * J->W;
+    int64_t nr = 4 * (ty1 - ty0) + 2;
+    for (int64_t ci = 0; ci < cin; ci++) {
+        const float *xc = x + ci * J->H * J->W;
+        float *vc = v + ci * ts;
+        for (int64_t a = 0; a < nr; a++) {
+            int64_t y = 4 * ty0 - J->pt + a;
+            if (y < 0 || y >= J->H) {
+                memset(d, 0, (size_t)J->rw * 4);
+            } else {
+                memset(d, 0, (size_t)J->pl * 4);
+                memcpy(d + J->pl, xc + y * J->W, (size_t)J->W * 4);
+                memset(d + J->pl + J->W, 0, (size_t)(J->rw - J->pl - J->W) * 4);
+            }
+            wn24_in_h(d, J->tw, h + a * rs, hs);
+        }
+        for (int64_t ty = ty0; ty < ty1; ty++)
+            wn24_in_v(h + 4 * (ty - ty0) * rs, rs, hs, J->tw, vc + (ty - ty0) * J->tw, J->vs);
+        for (int xi = 0; xi < 36 && ntp > nt; xi++) /* the lanes past the last tile */
+            memset(vc + xi * J->vs + nt, 0, (size_t)(ntp - nt) * 4);
+    }
+    int64_t b1 = (cg + 1) * J->cbg < J->ncb ? (cg + 1) * J->cbg : J->ncb;
+    int64_t oy0 = 4 * ty0, oy1 = 4 * ty1 < J->OH ? 4 * ty1 : J->OH, on = J->OH * J->OW;
+    for (int64_t b = cg * J->cbg; b < b1; b++) {
+        int64_t nq = c->cog - b * J->cb < J->cb ? c->cog - b * J->cb : J->cb;
+        float *oc = c->out + (n * c->cog + b * J->cb) * on;
+        for (int64_t t0 = 0; t0 < nt; t0 += WN_TB2) {
+            int64_t tn = ntp - t0 < WN_TB2 ? ntp - t0 : WN_TB2, t1 = t0 + tn < nt ? t0 + tn : nt;
+            for (int xi = 0; xi < 36; xi++)
+                wn2_gemm(J->u + wn_uoff(J, xi, b), v + xi * J->vs + t0, ts, cin, tn, m + xi * J->ms,
+                         J->mq);
+            wn24_outs(J, m, t0, t1, ty0, b, nq, oc);
+        }
+        for (int64_t q = 0; q < nq && J->k->epi && !J->relu; q++) /* the other activations */
+            mk_epi_apply(J->k->epi, NULL, b * J->cb + q, oc + q * on + oy0 * J->OW,
+                         (size_t)((oy1 - oy0) * J->OW));
+    }
+}
 #endif
 
 static void wn_chunk(void *ctx, int64_t i, int tid)
@@ -973,8 +1170,10 @@ int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
         if (env && !strcmp(env, "tiles")) wn_cv_on = 0; /* without the channel-vector variant */
         if (env && !strcmp(env, "f2")) wn_f4 = 0;       /* F(2x2,3x3) only */
         if (env && !strcmp(env, "f4")) wn_f4 = 2;       /* F(4x4,3x3) for every size */
+        env = getenv("MILKIT_CONV_WINO_LEVEL");
+        if (env && !strcmp(env, "1")) wn_lvcap = 1;
     }
-    int lv = mk_conv_direct_level();
+    int lv = wn_level();
     if (!wn_on || lv < 1 || c->groups != 1 || mk_kfp16(k)) return 0;
     if (c->in[0] != 1 || c->k[0] != 1 || c->o[0] != 1 || c->k[1] != 3 || c->k[2] != 3) return 0;
     for (int j = 1; j < 3; j++)
@@ -998,7 +1197,8 @@ int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
 int mk_conv_wino_f4(mk_kctx *k, const mk_cdirect *c)
 {
     (void)k;
-    if (!wn_f4 || mk_conv_direct_level() < 2) return 0;
+    int lv = wn_level();
+    if (!wn_f4 || lv < 1) return 0;
     if (wn_f4 == 2) return 1;
     /* measured with bench/conv_ab (F(2x2) against F(4x4), one conv with bias and relu, -j 1,
      * medians of 5 alternating runs): 0.74-0.95 of F(2x2)'s time from 20x20 output planes whose
@@ -1006,7 +1206,12 @@ int mk_conv_wino_f4(mk_kctx *k, const mk_cdirect *c)
      * 1.04-1.9), but not with 4 times more input than output channels (96>24 from 20x20 to
      * 160x160: 1.0-1.25, 40x40 once 0.9) */
     int64_t oh = c->o[1], ow = c->o[2], th = (oh + 3) / 4, tw = (ow + 3) / 4;
-    return oh * ow >= 400 && 16 * th * tw * 10 <= 11 * oh * ow && 2 * c->cog >= c->cig;
+    if (lv >= 2) return oh * ow >= 400 && 16 * th * tw * 10 <= 11 * oh * ow && 2 * c->cog >= c->cig;
+    /* AVX2 (MILKIT_CONV_WINO_LEVEL=1 on this AVX-512 machine, as above, 7 runs): PP-OCR's 96>24
+     * from 80x80 0.71-0.89 (the det model's Winograd convs 17.8 -> 13.2 ms); 13x13 to 16x16 planes
+     * with 4096 to 16384 channel pairs 0.72-0.88 alone but not in SqueezeNet (its 2.25x larger
+     * transformed weights, cold there), 55x55 and 27x27 0.96-1.04, 12x12 1.18, 7x7 1.9 */
+    return oh * ow >= 6400 && c->cig >= 4 * c->cog;
 }
 
 mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
@@ -1014,8 +1219,8 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     wn_job J = {.k = k, .c = c};
     J.H = c->in[1], J.W = c->in[2], J.OH = c->o[1], J.OW = c->o[2];
     J.pt = c->pb[1], J.pl = c->pb[2];
-    J.lv = mk_conv_direct_level() >= 2 ? 2 : 1;
-    J.f4 = J.lv == 2 && mk_conv_wino_f4(k, c);
+    J.lv = wn_level() >= 2 ? 2 : 1;
+    J.f4 = mk_conv_wino_f4(k, c);
     J.np = J.f4 ? 36 : 16;
     int64_t ot = J.f4 ? 4 : 2; /* outputs per tile side */
     J.th = (J.OH + ot - 1) / ot, J.tw = (J.OW + ot - 1) / ot;
@@ -1038,7 +1243,7 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     if (J.f4 && J.cv) { /* a smaller plane of products than 72 (36 planes, in L2) */
         J.mq = up8(nt) + 8;
         J.ms = WN_CV * J.mq + 16;
-    } else if (J.f4) {
+    } else if (J.f4 && J.lv == 2) {
         J.mq = WN_TB4;
         J.ms = WN_CB * WN_TB4 + 16;
     }
@@ -1089,7 +1294,11 @@ mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c)
     if (st) return st;
     if (J.cv) __atomic_fetch_add(&wn_cv_runs, 1, __ATOMIC_RELAXED);
 #ifdef WN_X86
-    mk_par_for(k, c->N * J.nrb * J.ncg, J.f4 ? wn4_chunk : J.lv == 2 ? wn_chunk : wn2_chunk, &J);
+    mk_par_for(k, c->N * J.nrb * J.ncg,
+               J.f4        ? (J.lv == 2 ? wn4_chunk : wn24_chunk)
+               : J.lv == 2 ? wn_chunk
+                           : wn2_chunk,
+               &J);
 #else
     mk_par_for(k, c->N * J.nrb * J.ncg, wn_chunk, &J);
 #endif

@@ -265,9 +265,41 @@ TEST(interp_conv_winograd4_vs_double)
     t_f4 = 0;
 }
 
-/* The rule that picks F(4x4,3x3) over F(2x2,3x3): from 20x20 output planes, at most 10% of the
- * 4x4 tiles' outputs outside the plane, not more than twice as many input as output channels;
- * mk_conv_wino_f4_mode(0) turns it off, and the AVX2 level never takes it. */
+/* F(4x4,3x3)'s AVX2 + FMA variant (mk_conv_direct_cap(1), every size: mk_conv_wino_enable(2),
+ * mk_conv_wino_f4_mode(2)) on the same shapes (all on its tile layout), plus tile rows of 9-15
+ * and 17-24 tiles (8-tile vectors, row ends 1-31 outputs into the last one), output channel
+ * tails of 1-3 (blocks of 4) and chunks crossing blocks of 24 tiles. */
+TEST(interp_conv_winograd4_avx2_vs_double)
+{
+    static const wcase cases[] = {
+        /* N cin cout H W | pad t b l r | bias act w_in */
+        {1, 16, 17, 9, 49, {1, 1, 1, 1}, 1, 1, 0},  /* 13 tiles a row, cout tail 1 */
+        {1, 18, 18, 11, 45, {1, 1, 1, 1}, 1, 0, 0}, /* 12 a row, tail 2 */
+        {1, 16, 19, 23, 90, {1, 1, 1, 1}, 0, 1, 0}, /* 23 a row, tail 3 */
+        {1, 21, 23, 19, 7, {2, 2, 2, 2}, 1, 1, 1},  /* pad 2, weight an input */
+        {1, 16, 32, 55, 55, {1, 1, 1, 1}, 1, 1, 0}, /* several row blocks */
+    };
+    if (mk_conv_direct_level() < 1) SKIP("no AVX2 + FMA here: the Winograd path does not run");
+    mk_conv_direct_cap(1);
+    REQUIRE(mk_conv_direct_level() == 1);
+    mk_conv_wino_enable(2);
+    mk_conv_wino_f4_mode(2);
+    t_f4 = 1;
+    for (size_t k = 0; k < sizeof vs_double_cases / sizeof *vs_double_cases; k++)
+        wcheck(tc, &vs_double_cases[k], 800 + k, 0);
+    for (size_t k = 0; k < sizeof small_cases / sizeof *small_cases; k++)
+        wcheck(tc, &small_cases[k], 900 + k, 0);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], 1000 + k, 0);
+    t_f4 = 0;
+    mk_conv_wino_f4_mode(1);
+    mk_conv_wino_enable(1);
+    mk_conv_direct_cap(2);
+}
+
+/* The rule that picks F(4x4,3x3) over F(2x2,3x3): with AVX-512 from 20x20 output planes, at most
+ * 10% of the 4x4 tiles' outputs outside the plane, not more than twice as many input as output
+ * channels; with AVX2 from 80x80 with 4 times as many input as output channels;
+ * mk_conv_wino_f4_mode(0) turns it off. */
 TEST(interp_conv_winograd4_dispatch)
 {
     static const struct {
@@ -284,13 +316,13 @@ TEST(interp_conv_winograd4_dispatch)
         {{1, 65, 32, 40, 40, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* more */
     };
     if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
-    size_t xn = 65 * 55 * 55, wn = 192 * 65 * 9;
-    float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc(192 * 4);
+    size_t xn = 65 * 80 * 81, wn = 256 * 65 * 9;
+    float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc(256 * 4);
     REQUIRE(x && w && b);
     unsigned s = 13;
     for (size_t i = 0; i < xn; i++) x[i] = b_rand(&s);
     for (size_t i = 0; i < wn; i++) w[i] = 0.1f * b_rand(&s);
-    for (int i = 0; i < 192; i++) b[i] = b_rand(&s);
+    for (int i = 0; i < 256; i++) b[i] = b_rand(&s);
     char p[64] = "";
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         float *o = wrun(tc, &cases[k].c, x, w, b, 1, 0, p, sizeof p);
@@ -302,11 +334,24 @@ TEST(interp_conv_winograd4_dispatch)
     mk_conv_wino_f4_mode(1);
     CHECK_MSG(!strcmp(p, WINO_PATH), "off: path '%s'", p);
     free(o);
+    static const struct {
+        wcase c;
+        int f4;
+    } avx2[] = {
+        {{1, 16, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* SqueezeNet fire 2/3 */
+        {{1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* fire 6/7 */
+        {{1, 64, 16, 80, 80, {1, 1, 1, 1}, 1, 1, 0}, 1},  /* 4x the input channels, 80x80 */
+        {{1, 64, 17, 80, 80, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* fewer */
+        {{1, 64, 16, 79, 81, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* 6399 outputs */
+    };
     mk_conv_direct_cap(1);
-    o = wrun(tc, &cases[0].c, x, w, b, 1, 0, p, sizeof p);
+    for (size_t k = 0; k < sizeof avx2 / sizeof *avx2; k++) {
+        float *o2 = wrun(tc, &avx2[k].c, x, w, b, 1, 0, p, sizeof p);
+        CHECK_MSG(!strcmp(p, avx2[k].f4 ? WINO4_PATH : WINO_PATH), "AVX2 case %zu: path '%s'", k,
+                  p);
+        free(o2);
+    }
     mk_conv_direct_cap(2);
-    CHECK_MSG(!strcmp(p, WINO_PATH), "AVX2: path '%s'", p);
-    free(o);
     free(x);
     free(w);
     free(b);
@@ -335,11 +380,13 @@ TEST(interp_conv_winograd_avx2_vs_double)
     mk_conv_direct_cap(1);
     REQUIRE(mk_conv_direct_level() == 1);
     mk_conv_wino_enable(2);
+    mk_conv_wino_f4_mode(0);
     for (size_t k = 0; k < sizeof vs_double_cases / sizeof *vs_double_cases; k++)
         wcheck(tc, &vs_double_cases[k], 200 + k, 0);
     for (size_t k = 0; k < sizeof small_cases / sizeof *small_cases; k++)
         wcheck(tc, &small_cases[k], 300 + k, 0);
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) wcheck(tc, &cases[k], 400 + k, 0);
+    mk_conv_wino_f4_mode(1);
     mk_conv_wino_enable(1);
     mk_conv_direct_cap(2);
 }
