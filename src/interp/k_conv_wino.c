@@ -577,6 +577,37 @@ wn4_at(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4, __m512 m5, __m512 
     y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d34, d12), m5);
 }
 
+/* The first half of Y = A^T m A for up to 16 tiles (mask mk): A^T down the columns of the 6x6
+ * plane grid of m (plane xi at m + xi * ms), p[r][j] for output row r and column j. */
+static inline __attribute__((always_inline)) WN_TGT void wn4_at_cols(const float *m, int64_t ms,
+                                                                     __mmask16 mk, __m512 p[4][6])
+{
+    WN_UNROLL for (int j = 0; j < 6; j++)
+    {
+        const float *mj = m + j * ms;
+        __m512 r[4];
+        wn4_at(_mm512_maskz_loadu_ps(mk, mj), _mm512_maskz_loadu_ps(mk, mj + 6 * ms),
+               _mm512_maskz_loadu_ps(mk, mj + 12 * ms), _mm512_maskz_loadu_ps(mk, mj + 18 * ms),
+               _mm512_maskz_loadu_ps(mk, mj + 24 * ms), _mm512_maskz_loadu_ps(mk, mj + 30 * ms), r);
+        WN_UNROLL for (int k = 0; k < 4; k++) p[k][j] = r[k];
+    }
+}
+
+/* The second half for one output row: A^T along p (6 columns) into its 4 columns y, plus the
+ * bias *b unless NULL, then relu (clears values with the sign bit set, as mk_relu does). */
+static inline __attribute__((always_inline)) WN_TGT void
+wn4_at_row(const __m512 p[6], const float *b, int relu, __m512 y[4])
+{
+    wn4_at(p[0], p[1], p[2], p[3], p[4], p[5], y);
+    WN_UNROLL for (int c = 0; c < 4; c++)
+    {
+        if (b) y[c] = _mm512_add_ps(y[c], _mm512_set1_ps(*b));
+        if (relu)
+            y[c] = _mm512_castsi512_ps(_mm512_andnot_si512(
+                _mm512_srai_epi32(_mm512_castps_si512(y[c]), 31), _mm512_castps_si512(y[c])));
+    }
+}
+
 /* Y = A^T m A (+ bias *b unless NULL, then relu if relu) for the tw tiles of one tile row (plane
  * xi of m at m + xi * ms), into output rows o[0..3] (NULL past the last output row; o[0] is
  * not), columns below ow. */
@@ -587,32 +618,13 @@ static WN_TGT void wn4_out_row(const float *m, int64_t ms, int64_t tw, float *co
     const __m512i hi =
         _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int64_t t = 0; t < tw; t += 16) {
-        __mmask16 mk = wn_mask(tw - t);
-        __m512 p[4][6]; /* A^T down the columns first: row r of the tile is A^T along p[r] */
-        WN_UNROLL for (int j = 0; j < 6; j++)
-        {
-            const float *mj = m + j * ms + t;
-            __m512 r[4];
-            wn4_at(_mm512_maskz_loadu_ps(mk, mj), _mm512_maskz_loadu_ps(mk, mj + 6 * ms),
-                   _mm512_maskz_loadu_ps(mk, mj + 12 * ms), _mm512_maskz_loadu_ps(mk, mj + 18 * ms),
-                   _mm512_maskz_loadu_ps(mk, mj + 24 * ms), _mm512_maskz_loadu_ps(mk, mj + 30 * ms),
-                   r);
-            WN_UNROLL for (int k = 0; k < 4; k++) p[k][j] = r[k];
-        }
+        __m512 p[4][6];
+        wn4_at_cols(m + t, ms, wn_mask(tw - t), p);
         WN_UNROLL for (int r = 0; r < 4; r++)
         {
             if (!o[r]) break;
             __m512 y[4];
-            wn4_at(p[r][0], p[r][1], p[r][2], p[r][3], p[r][4], p[r][5], y);
-            WN_UNROLL for (int c = 0; c < 4; c++)
-            {
-                __m512 a = y[c];
-                if (b) a = _mm512_add_ps(a, _mm512_set1_ps(*b));
-                if (relu) /* clears values with the sign bit set, as mk_relu does */
-                    a = _mm512_castsi512_ps(_mm512_andnot_si512(
-                        _mm512_srai_epi32(_mm512_castps_si512(a), 31), _mm512_castps_si512(a)));
-                y[c] = a;
-            }
+            wn4_at_row(p[r], b, relu, y);
             /* columns 4t + c: interleave c = 0, 2 and 1, 3, then the pairs */
             __m512 e02l = _mm512_permutex2var_ps(y[0], lo, y[2]);
             __m512 e02h = _mm512_permutex2var_ps(y[0], hi, y[2]);
@@ -628,13 +640,52 @@ static WN_TGT void wn4_out_row(const float *m, int64_t ms, int64_t tw, float *co
     }
 }
 
+/* wn4_out_row for two tile rows of tw <= 8 tiles at once (lanes 0..tw-1 and tw..2tw-1 of m),
+ * into output rows o[0..7] (NULL past the last output row; o[0] is not), ow <= 4 tw columns. */
+static WN_TGT void wn4_out_row2(const float *m, int64_t ms, int64_t tw, float *const o[8],
+                                int64_t ow, const float *b, int relu)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi =
+        _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    /* lane j: tile tw + j / 2 of y0 (even j) or y2 (odd j): the second tile row as lo does */
+    const __m512i b2 = _mm512_add_epi32(lo, _mm512_set1_epi32((int)tw));
+    __mmask16 k0 = wn_mask(ow), k1 = wn_mask(ow - 16);
+    __m512 p[4][6];
+    wn4_at_cols(m, ms, wn_mask(2 * tw), p);
+    WN_UNROLL for (int r = 0; r < 4; r++)
+    {
+        __m512 y[4];
+        wn4_at_row(p[r], b, relu, y);
+        __m512 e02 = _mm512_permutex2var_ps(y[0], lo, y[2]);
+        __m512 e13 = _mm512_permutex2var_ps(y[1], lo, y[3]);
+        _mm512_mask_storeu_ps(o[r], k0, _mm512_permutex2var_ps(e02, lo, e13));
+        _mm512_mask_storeu_ps(o[r] + 16, k1, _mm512_permutex2var_ps(e02, hi, e13));
+        if (!o[4 + r]) continue;
+        e02 = _mm512_permutex2var_ps(y[0], b2, y[2]);
+        e13 = _mm512_permutex2var_ps(y[1], b2, y[3]);
+        _mm512_mask_storeu_ps(o[4 + r], k0, _mm512_permutex2var_ps(e02, lo, e13));
+        _mm512_mask_storeu_ps(o[4 + r] + 16, k1, _mm512_permutex2var_ps(e02, hi, e13));
+    }
+}
+
 /* wn_outs for F(4x4,3x3) */
 static WN_TGT void wn4_outs(const wn_job *J, const float *m, int64_t t0, int64_t t1, int64_t ty0,
                             int64_t b, int64_t nq, float *oc)
 {
     const mk_cdirect *c = J->c;
-    int64_t on = J->OH * J->OW;
-    for (int64_t ty = t0 / J->tw; ty * J->tw < t1; ty++) {
+    int64_t on = J->OH * J->OW, ty = t0 / J->tw;
+    if (J->cv && J->tw <= 8) /* whole tile rows (t0 = 0), two per vector */
+        for (; (ty + 2) * J->tw <= t1; ty += 2) {
+            int64_t oy = 4 * (ty0 + ty);
+            for (int64_t q = 0; q < nq; q++) {
+                float *o = oc + q * on + oy * J->OW, *r[8];
+                for (int k = 0; k < 8; k++) r[k] = oy + k < J->OH ? o + k * J->OW : NULL;
+                wn4_out_row2(m + q * J->mq + ty * J->tw, J->ms, J->tw, r, J->OW,
+                             c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
+            }
+        }
+    for (; ty * J->tw < t1; ty++) {
         int64_t a = ty * J->tw > t0 ? ty * J->tw : t0;
         int64_t e = (ty + 1) * J->tw < t1 ? (ty + 1) * J->tw : t1, tx = a - ty * J->tw;
         int64_t oy = 4 * (ty0 + ty);
