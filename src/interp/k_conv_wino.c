@@ -640,33 +640,48 @@ static WN_TGT void wn4_out_row(const float *m, int64_t ms, int64_t tw, float *co
     }
 }
 
-/* wn4_out_row for two tile rows of tw <= 8 tiles at once (lanes 0..tw-1 and tw..2tw-1 of m),
- * into output rows o[0..7] (NULL past the last output row; o[0] is not), ow <= 4 tw columns. */
-static WN_TGT void wn4_out_row2(const float *m, int64_t ms, int64_t tw, float *const o[8],
-                                int64_t ow, const float *b, int relu)
+/* wn4_out_row for R (2 or 4) tile rows of tw <= 16 / R tiles at once (lanes g tw .. g tw + tw - 1
+ * of m for row g), into output rows o[0..4R-1] (NULL past the last output row; o[0] is not),
+ * ow <= 4 tw columns. */
+static inline __attribute__((always_inline)) WN_TGT void
+wn4_out_rows(const float *m, int64_t ms, int64_t tw, float *const o[16], int64_t ow, const float *b,
+             int relu, const int R)
 {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi =
         _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    /* lane j: tile tw + j / 2 of y0 (even j) or y2 (odd j): the second tile row as lo does */
-    const __m512i b2 = _mm512_add_epi32(lo, _mm512_set1_epi32((int)tw));
     __mmask16 k0 = wn_mask(ow), k1 = wn_mask(ow - 16);
     __m512 p[4][6];
-    wn4_at_cols(m, ms, wn_mask(2 * tw), p);
+    wn4_at_cols(m, ms, wn_mask(R * tw), p);
     WN_UNROLL for (int r = 0; r < 4; r++)
     {
         __m512 y[4];
         wn4_at_row(p[r], b, relu, y);
-        __m512 e02 = _mm512_permutex2var_ps(y[0], lo, y[2]);
-        __m512 e13 = _mm512_permutex2var_ps(y[1], lo, y[3]);
-        _mm512_mask_storeu_ps(o[r], k0, _mm512_permutex2var_ps(e02, lo, e13));
-        _mm512_mask_storeu_ps(o[r] + 16, k1, _mm512_permutex2var_ps(e02, hi, e13));
-        if (!o[4 + r]) continue;
-        e02 = _mm512_permutex2var_ps(y[0], b2, y[2]);
-        e13 = _mm512_permutex2var_ps(y[1], b2, y[3]);
-        _mm512_mask_storeu_ps(o[4 + r], k0, _mm512_permutex2var_ps(e02, lo, e13));
-        _mm512_mask_storeu_ps(o[4 + r] + 16, k1, _mm512_permutex2var_ps(e02, hi, e13));
+        WN_UNROLL for (int g = 0; g < R; g++)
+        {
+            if (!o[4 * g + r]) break;
+            /* lane j: tile g tw + j / 2 of y0 (even j) or y2 (odd j), as lo for g = 0 (indices
+             * past lane 7 wrap: only tiles below tw are stored) */
+            __m512i ig = _mm512_add_epi32(lo, _mm512_set1_epi32((int)(g * tw)));
+            __m512 e02 = _mm512_permutex2var_ps(y[0], ig, y[2]);
+            __m512 e13 = _mm512_permutex2var_ps(y[1], ig, y[3]);
+            _mm512_mask_storeu_ps(o[4 * g + r], k0, _mm512_permutex2var_ps(e02, lo, e13));
+            if (R == 2)
+                _mm512_mask_storeu_ps(o[4 * g + r] + 16, k1, _mm512_permutex2var_ps(e02, hi, e13));
+        }
     }
+}
+
+static WN_TGT void wn4_out_row2(const float *m, int64_t ms, int64_t tw, float *const o[16],
+                                int64_t ow, const float *b, int relu)
+{
+    wn4_out_rows(m, ms, tw, o, ow, b, relu, 2);
+}
+
+static WN_TGT void wn4_out_row4(const float *m, int64_t ms, int64_t tw, float *const o[16],
+                                int64_t ow, const float *b, int relu)
+{
+    wn4_out_rows(m, ms, tw, o, ow, b, relu, 4);
 }
 
 /* wn_outs for F(4x4,3x3) */
@@ -675,14 +690,15 @@ static WN_TGT void wn4_outs(const wn_job *J, const float *m, int64_t t0, int64_t
 {
     const mk_cdirect *c = J->c;
     int64_t on = J->OH * J->OW, ty = t0 / J->tw;
-    if (J->cv && J->tw <= 8) /* whole tile rows (t0 = 0), two per vector */
-        for (; (ty + 2) * J->tw <= t1; ty += 2) {
+    for (int R = 4; R >= 2 && J->cv; R /= 2) /* whole tile rows (t0 = 0), R per vector */
+        for (; R * J->tw <= 16 && (ty + R) * J->tw <= t1; ty += R) {
             int64_t oy = 4 * (ty0 + ty);
             for (int64_t q = 0; q < nq; q++) {
-                float *o = oc + q * on + oy * J->OW, *r[8];
-                for (int k = 0; k < 8; k++) r[k] = oy + k < J->OH ? o + k * J->OW : NULL;
-                wn4_out_row2(m + q * J->mq + ty * J->tw, J->ms, J->tw, r, J->OW,
-                             c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
+                float *o = oc + q * on + oy * J->OW, *r[16];
+                for (int k = 0; k < 16; k++) r[k] = oy + k < J->OH ? o + k * J->OW : NULL;
+                (R == 4 ? wn4_out_row4
+                        : wn4_out_row2)(m + q * J->mq + ty * J->tw, J->ms, J->tw, r, J->OW,
+                                        c->bias ? c->bias + b * J->cb + q : NULL, J->relu);
             }
         }
     for (; ty * J->tw < t1; ty++) {
@@ -1257,6 +1273,13 @@ int mk_conv_wino_f4(mk_kctx *k, const mk_cdirect *c)
      * 1.04-1.9), but not with 4 times more input than output channels (96>24 from 20x20 to
      * 160x160: 1.0-1.25, 40x40 once 0.9) */
     int64_t oh = c->o[1], ow = c->o[2], th = (oh + 3) / 4, tw = (ow + 3) / 4;
+    /* 4x4 tiles (13x13 to 16x16 outputs), once the channel-vector variant's output transform
+     * took 4 tile rows per vector: 0.66-0.91 with 192 or more output channels in blocks of 32
+     * and at most 32768 channel pairs (SqueezeNet's 48>192 and 64>256, also in the model, where
+     * the weights are cold), 1.0-1.13 with 64 or fewer, 0.96 for 128>128, 2.05 for 256>256
+     * (9.4 MB of transformed weights); 12x12 (9 tiles) 1.12 */
+    if (lv >= 2 && th == 4 && tw == 4)
+        return c->cog >= 192 && c->cog % 32 == 0 && c->cig * c->cog <= 32768;
     if (lv >= 2) return oh * ow >= 400 && 16 * th * tw * 10 <= 11 * oh * ow && 2 * c->cog >= c->cig;
     /* AVX2 (MILKIT_CONV_WINO_LEVEL=1 on this AVX-512 machine, as above, 7 runs): PP-OCR's 96>24
      * from 80x80 0.71-0.89 (the det model's Winograd convs 17.8 -> 13.2 ms); 13x13 to 16x16 planes

@@ -298,7 +298,8 @@ TEST(interp_conv_winograd4_avx2_vs_double)
 
 /* The rule that picks F(4x4,3x3) over F(2x2,3x3): with AVX-512 from 20x20 output planes, at most
  * 10% of the 4x4 tiles' outputs outside the plane, not more than twice as many input as output
- * channels; with AVX2 from 80x80 with 4 times as many input as output channels;
+ * channels, or 4x4 tiles with 192 or more output channels in blocks of 32 and at most 32768
+ * channel pairs; with AVX2 from 80x80 with 4 times as many input as output channels;
  * mk_conv_wino_f4_mode(0) turns it off. */
 TEST(interp_conv_winograd4_dispatch)
 {
@@ -306,17 +307,23 @@ TEST(interp_conv_winograd4_dispatch)
         wcase c;
         int f4;
     } cases[] = {
-        {{1, 16, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0}, 1},  /* SqueezeNet fire 2/3 */
-        {{1, 32, 128, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, 1}, /* fire 4/5: 7.5% wasted */
-        {{1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* 13x13: 51% wasted */
-        {{1, 16, 16, 20, 20, {1, 1, 1, 1}, 1, 1, 0}, 1},  /* 400 outputs */
-        {{1, 16, 16, 19, 21, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* 399 */
-        {{1, 16, 16, 30, 30, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* 30x30: 14% wasted */
-        {{1, 64, 32, 40, 40, {1, 1, 1, 1}, 1, 1, 0}, 1},  /* twice the output channels */
-        {{1, 65, 32, 40, 40, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* more */
+        {{1, 16, 64, 55, 55, {1, 1, 1, 1}, 1, 1, 0}, 1},   /* SqueezeNet fire 2/3 */
+        {{1, 32, 128, 27, 27, {1, 1, 1, 1}, 1, 1, 0}, 1},  /* fire 4/5: 7.5% wasted */
+        {{1, 48, 192, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, 1},  /* fire 6/7: 16 tiles, 192 outputs */
+        {{1, 128, 256, 16, 16, {1, 1, 1, 1}, 1, 1, 0}, 1}, /* 32768 channel pairs */
+        {{1, 129, 256, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, 0}, /* more */
+        {{1, 64, 160, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* 160 outputs */
+        {{1, 48, 200, 13, 13, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* not in blocks of 32 */
+        {{1, 48, 192, 12, 12, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* 9 tiles */
+        {{1, 48, 192, 13, 17, {1, 1, 1, 1}, 1, 1, 0}, 0},  /* 4 x 5 tiles: 31% wasted */
+        {{1, 16, 16, 20, 20, {1, 1, 1, 1}, 1, 1, 0}, 1},   /* 400 outputs */
+        {{1, 16, 16, 19, 21, {1, 1, 1, 1}, 1, 1, 0}, 0},   /* 399 */
+        {{1, 16, 16, 30, 30, {1, 1, 1, 1}, 1, 1, 0}, 0},   /* 30x30: 14% wasted */
+        {{1, 64, 32, 40, 40, {1, 1, 1, 1}, 1, 1, 0}, 1},   /* twice the output channels */
+        {{1, 65, 32, 40, 40, {1, 1, 1, 1}, 1, 1, 0}, 0},   /* more */
     };
     if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
-    size_t xn = 65 * 80 * 81, wn = 256 * 65 * 9;
+    size_t xn = 65 * 80 * 81, wn = 256 * 129 * 9;
     float *x = malloc(xn * 4), *w = malloc(wn * 4), *b = malloc(256 * 4);
     REQUIRE(x && w && b);
     unsigned s = 13;
@@ -468,8 +475,7 @@ TEST(interp_conv_winograd_dispatch)
     free(o);
 }
 
-/* SqueezeNet (the shared model): its eight expand3x3 convs take the Winograd path (the four on
- * 55x55 and 27x27 planes F(4x4,3x3), the four on 13x13 F(2x2,3x3)), its
+/* SqueezeNet (the shared model): its eight expand3x3 convs take the Winograd path F(4x4,3x3), its
  * classifier and the 1x1 expand convs with 128 or more outputs (fire 6..9: 128, 128, 192, 192,
  * 256, 256) the packed 1x1 path, and `milkit run -j 1` and `-j 2` give the same bits. */
 TEST(interp_conv_paths_squeezenet_threads)
@@ -482,7 +488,7 @@ TEST(interp_conv_paths_squeezenet_threads)
     static const struct {
         const char *path;
         int n;
-    } want[] = {{WINO_PATH, 4}, {WINO4_PATH, 4}, {"conv: 1x1 packed gemm", 7}};
+    } want[] = {{WINO_PATH, 0}, {WINO4_PATH, 8}, {"conv: 1x1 packed gemm", 7}};
     for (int j = 0; j < 2; j++) {
         snprintf(f[j], sizeof f[j], "%s/paths_sq_%d.npz", mk_test_tmpdir(), j + 1);
         int rc = mk_test_sh(out, sizeof out, "%s run %s --seed 3 -j %d -o %s --profile --json",
