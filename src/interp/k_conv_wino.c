@@ -1270,8 +1270,9 @@ int mk_conv_wino_f4(mk_kctx *k, const mk_cdirect *c)
     /* measured with bench/conv_ab (F(2x2) against F(4x4), one conv with bias and relu, -j 1,
      * medians of 5 alternating runs): 0.74-0.95 of F(2x2)'s time from 20x20 output planes whose
      * 4x4 tiles waste at most 10% of their outputs (13x13 wastes 51%, 14x14 31%, 30x30 14%:
-     * 1.04-1.9), but not with 4 times more input than output channels (96>24 from 20x20 to
-     * 160x160: 1.0-1.25, 40x40 once 0.9) */
+     * 1.04-1.9 with one tile row per vector in the output transform; 4x4 tiles below), but not with
+     * 4 times more input than output channels (96>24 from 20x20 to 160x160: 1.0-1.25, 40x40 once
+     * 0.9) */
     int64_t oh = c->o[1], ow = c->o[2], th = (oh + 3) / 4, tw = (ow + 3) / 4;
     /* 4x4 tiles (13x13 to 16x16 outputs), once the channel-vector variant's output transform
      * took 4 tile rows per vector: 0.66-0.91 with 192 or more output channels in blocks of 32
