@@ -335,7 +335,8 @@ mk_status mk_k_conv(mk_kctx *k)
         return MK_OK;
     }
     if (mk_conv_wino_ok(k, &cd)) {
-        k->path = "conv: winograd F(2x2,3x3)";
+        k->path =
+            mk_conv_wino_f4(k, &cd) ? "conv: winograd F(4x4,3x3)" : "conv: winograd F(2x2,3x3)";
         return mk_conv_wino(k, &cd);
     }
     int direct = g.k_n == 1;
