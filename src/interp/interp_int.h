@@ -188,9 +188,6 @@ void *mk_interp_scratch(mk_kctx *k, size_t bytes);
 void *mk_kcache(mk_kctx *k, const void *key, size_t bytes, int *made);
 /* Whether parameter `name` of the op is one constant value (the same data every run). */
 int mk_kconst(mk_kctx *k, const char *name);
-/* Whether the op's output is rounded to half after the kernel (fp16 emulation, or an fp16
- * output): kernels whose fp32 rounding differs from the reference loops keep off then. */
-int mk_kfp16(const mk_kctx *k);
 /* Threads for BLAS calls. */
 int mk_interp_threads(const mk_interp *ip);
 

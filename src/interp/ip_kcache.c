@@ -17,11 +17,6 @@ int mk_kconst(mk_kctx *k, const char *name)
     return in && in->n_args == 1 && in->args[0] && in->args[0]->cst;
 }
 
-int mk_kfp16(const mk_kctx *k)
-{
-    return k->ip->fp16 || (k->n_outs > 0 && k->outs[0]->type.dtype == MK_DT_FP16);
-}
-
 void *mk_kcache(mk_kctx *k, const void *key, size_t bytes, int *made)
 {
     mk_interp *ip = k->ip;

@@ -334,7 +334,7 @@ mk_status mk_k_conv(mk_kctx *k)
         conv_dw(k, &g, xd, wd, od, bias, N, cin, cog);
         return MK_OK;
     }
-    if (mk_conv_wino_ok(k, &cd)) {
+    if (mk_conv_wino_ok(&cd)) {
         k->path =
             mk_conv_wino_f4(k, &cd) ? "conv: winograd F(4x4,3x3)" : "conv: winograd F(2x2,3x3)";
         return mk_conv_wino(k, &cd);

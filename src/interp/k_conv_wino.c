@@ -1229,7 +1229,7 @@ static void wn_chunk(void *ctx, int64_t i, int tid)
 #endif
 }
 
-int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
+int mk_conv_wino_ok(const mk_cdirect *c)
 {
     if (wn_on < 0) {
         const char *env = getenv("MILKIT_CONV_WINO"); /* 0: to compare with the direct kernel */
@@ -1241,7 +1241,7 @@ int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c)
         if (env && !strcmp(env, "1")) wn_lvcap = 1;
     }
     int lv = wn_level();
-    if (!wn_on || lv < 1 || c->groups != 1 || mk_kfp16(k)) return 0;
+    if (!wn_on || lv < 1 || c->groups != 1) return 0;
     if (c->in[0] != 1 || c->k[0] != 1 || c->o[0] != 1 || c->k[1] != 3 || c->k[2] != 3) return 0;
     for (int j = 1; j < 3; j++)
         if (c->s[j] != 1 || c->d[j] != 1 || c->pb[j] < 0 || c->pb[j] > 2) return 0;

@@ -9,9 +9,10 @@
 #include "k_conv_direct.h"
 
 /* Whether mk_conv_wino takes this conv on this CPU: the shape (3x3, stride 1, dilation 1, one
- * group, 2-D), fp32 without fp16 emulation, AVX-512 or AVX2 allowed (mk_conv_direct_level() 2 or
- * 1) and the measured size rule of that level where it beats the direct kernel. */
-int mk_conv_wino_ok(mk_kctx *k, const mk_cdirect *c);
+ * group, 2-D; under fp16 emulation too: rounding comes after), AVX-512 or AVX2 allowed
+ * (mk_conv_direct_level() 2 or 1) and the measured size rule of that level where it beats the
+ * direct kernel. */
+int mk_conv_wino_ok(const mk_cdirect *c);
 /* The conv into c->out, bias added, then the op's fused activations. */
 mk_status mk_conv_wino(mk_kctx *k, const mk_cdirect *c);
 /* Whether mk_conv_wino runs this conv (mk_conv_wino_ok) as F(4x4,3x3) rather than F(2x2,3x3),

@@ -3,7 +3,7 @@
  * bias or none, fused relu / relu6 / clip, constant or run-time weights; -j 1, 2 and 3
  * bit-identical; the profile's kernel path shows which path ran (AVX-512, and the F(2x2) AVX2 +
  * FMA variant forced with mk_conv_direct_cap(1): skipped below that), the size rule that picks
- * F(4x4), and fp16 emulation keeps such convs on the direct kernel. */
+ * F(4x4); under fp16 emulation the same path runs and its result is rounded to half. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
@@ -399,8 +399,8 @@ TEST(interp_conv_winograd_avx2_vs_double)
 }
 
 /* The AVX2 size rule (planes from 10x10, or from 7x7 with 4096 channel pairs; not 32 or fewer
- * input and output channels from 27x27), fp16 emulation and the portable level
- * (mk_conv_direct_cap(0)) on the direct kernel. */
+ * input and output channels from 27x27), the same path under fp16 emulation, and the portable
+ * level (mk_conv_direct_cap(0)) on the direct kernel. */
 TEST(interp_conv_winograd_avx2_dispatch)
 {
     static const struct {
@@ -434,7 +434,7 @@ TEST(interp_conv_winograd_avx2_dispatch)
         free(o);
     }
     float *o = wrun(tc, &cases[0].c, x, w, b, 1, 1, p, sizeof p); /* --fp16-emulate */
-    CHECK_MSG(!strcmp(p, "conv: direct"), "fp16: path '%s'", p);
+    CHECK_MSG(!strcmp(p, WINO_PATH), "fp16: path '%s'", p);
     free(o);
     mk_conv_direct_cap(0);
     o = wrun(tc, &cases[0].c, x, w, b, 1, 0, p, sizeof p);
@@ -446,8 +446,8 @@ TEST(interp_conv_winograd_avx2_dispatch)
     free(b);
 }
 
-/* The path can be switched off (mk_conv_wino_enable, MILKIT_CONV_WINO=0); fp16 emulation and
- * shapes below the size rule stay on the direct kernel. */
+/* The path can be switched off (mk_conv_wino_enable, MILKIT_CONV_WINO=0); shapes below the size
+ * rule stay on the direct kernel; under fp16 emulation it runs, rounded to half after. */
 TEST(interp_conv_winograd_dispatch)
 {
     if (mk_conv_direct_level() < 2) SKIP("no AVX-512 here: the Winograd path does not run");
@@ -462,9 +462,24 @@ TEST(interp_conv_winograd_dispatch)
     float *o = wrun(tc, &c, x, w, b, 1, 0, p, sizeof p);
     CHECK_MSG(!strcmp(p, WINO_PATH), "path '%s'", p);
     free(o);
-    o = wrun(tc, &c, x, w, b, 1, 1, p, sizeof p); /* --fp16-emulate */
-    CHECK_MSG(!strcmp(p, "conv: direct"), "fp16: path '%s'", p);
-    free(o);
+    /* --fp16-emulate: the same path, its result rounded to half like the direct kernel's (within
+     * one fp16 ulp of the direct kernel's under fp16 emulation, or of the plane's largest value
+     * for outputs near 0: Winograd's fp32 error is relative to that scale) */
+    float *o16 = wrun(tc, &c, x, w, b, 1, 1, p, sizeof p);
+    CHECK_MSG(!strcmp(p, WINO_PATH), "fp16: path '%s'", p);
+    mk_conv_wino_enable(0);
+    float *d16 = wrun(tc, &c, x, w, b, 1, 1, p, sizeof p);
+    mk_conv_wino_enable(1);
+    float top = 0;
+    for (int i = 0; o16 && d16 && i < 32 * 81; i++) top = fmaxf(top, fabsf(d16[i]));
+    if (o16 && d16)
+        for (int i = 0; i < 32 * 81; i++)
+            if (fabsf(o16[i] - d16[i]) > (fabsf(d16[i]) + top * 0x1p-10f) * 0x1p-10f) {
+                CHECK_MSG(0, "fp16: output %d is %g, the direct kernel's %g", i, o16[i], d16[i]);
+                break;
+            }
+    free(o16);
+    free(d16);
     o = wrun(tc, &small, x, w, b, 1, 0, p, sizeof p); /* 8 input channels: direct */
     CHECK_MSG(!strcmp(p, "conv: direct"), "cin 8: path '%s'", p);
     free(o);
