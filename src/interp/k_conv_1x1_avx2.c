@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "k_conv_1x1.h"
+#include "k_lanes.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -70,8 +71,7 @@ typedef struct c2_job {
     {                                                                                              \
         __m256 acc[C2_CB][V];                                                                      \
         int rest = (int)(n - (V - 1) * C2_VL);                                                     \
-        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest),                                    \
-                                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));                 \
+        __m256i m = mk_lanes8(rest);                                                               \
         _Pragma("GCC unroll 8") for (int c = 0; c < C2_CB; c++)                                    \
             _Pragma("GCC unroll 4") for (int v = 0; v < V; v++) acc[c][v] =                        \
                 first        ? (bias ? _mm256_set1_ps(bias[c]) : _mm256_setzero_ps())              \
@@ -150,8 +150,7 @@ C2_TGT static void c2_pack_tile(const mk_c1x1_plan *J, int64_t ng, int64_t t, fl
 {
     const mk_cdirect *c = J->c;
     int64_t wt, w = c2_tile_w(J, t, &wt), nv = wt / C2_VL;
-    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - (nv - 1) * C2_VL)),
-                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i m = mk_lanes8(w - (nv - 1) * C2_VL);
     const float *x = c->x + ng * c->cig * J->P + t * C2_NT;
     int pf = t + 1 < J->ntile; /* the next tile's rows, which this thread usually packs next */
     for (int64_t r = 0; r < c->cig; r++, d += wt, x += J->P) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "k_conv_direct.h"
+#include "k_lanes.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -133,8 +134,7 @@ static inline int64_t cd_kept(int64_t p, int64_t q2, int64_t o2)
 #define LD256M(p, m, last) ((last) ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p))
 #define ST256(p, v, m, last) _mm256_storeu_ps(p, v)
 #define ST256M(p, v, m, last) ((last) ? _mm256_maskstore_ps(p, m, v) : _mm256_storeu_ps(p, v))
-#define MASK256(n)                                                                                 \
-    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define MASK256(n) mk_lanes8(n)
 #define LD512(p, m, last) _mm512_loadu_ps(p)
 #define LD512M(p, m, last) ((last) ? _mm512_maskz_loadu_ps(m, p) : _mm512_loadu_ps(p))
 #define ST512(p, v, m, last) _mm512_storeu_ps(p, v)

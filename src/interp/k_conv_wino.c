@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "k_conv_wino.h"
+#include "k_lanes.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -775,15 +776,6 @@ static WN_TGT void wn4_chunk(void *ctx, int64_t i, int tid)
  * and the transforms add in the same order: its bits do not depend on the thread count. */
 #define WN2_TGT __attribute__((target("avx2,fma")))
 
-/* lanes below n (0..8) set */
-static inline WN2_TGT __m256i wn2_mask(int64_t n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0   ? 0
-                                                      : n > 8 ? 8
-                                                              : n)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* m[q * mq + t] for t < 8 * V: the sum over ci of u[ci][q] * v[ci * ts + t] for the WN_CB2
  * channels q, ci in order: WN_CB2 x V accumulators (4 x 3, plus 3 tile vectors and a weight:
  * 16 ymm registers). */
@@ -861,7 +853,7 @@ static WN2_TGT void wn2_in_row(const float *r0, int64_t rw, int64_t tw, float *v
         if (tw - t >= 8) {
             WN_UNROLL16 for (int xi = 0; xi < 16; xi++) _mm256_storeu_ps(v + xi * vs + t, y[xi]);
         } else {
-            __m256i mk = wn2_mask(tw - t);
+            __m256i mk = mk_lanes8(tw - t);
             WN_UNROLL16 for (int xi = 0; xi < 16; xi++)
                 _mm256_maskstore_ps(v + xi * vs + t, mk, y[xi]);
         }
@@ -909,8 +901,8 @@ static inline WN2_TGT void wn2_out_row(const float *m, int64_t ms, int64_t tw, f
                 _mm256_storeu_ps(o + 2 * t, y0);
                 _mm256_storeu_ps(o + 2 * t + 8, y1);
             } else {
-                _mm256_maskstore_ps(o + 2 * t, wn2_mask(n), y0);
-                _mm256_maskstore_ps(o + 2 * t + 8, wn2_mask(n - 8), y1);
+                _mm256_maskstore_ps(o + 2 * t, mk_lanes8(n), y0);
+                _mm256_maskstore_ps(o + 2 * t + 8, mk_lanes8(n - 8), y1);
             }
         }
     }
@@ -1026,7 +1018,7 @@ static WN2_TGT void wn24_in_v(const float *r0, int64_t rs, int64_t hs, int64_t t
                               int64_t vs)
 {
     for (int64_t t = 0; t < tw; t += 8) {
-        __m256i mk = wn2_mask(tw - t);
+        __m256i mk = mk_lanes8(tw - t);
         WN_UNROLL for (int j = 0; j < 6; j++)
         {
             const float *p = r0 + j * hs + t;
@@ -1096,7 +1088,7 @@ static WN2_TGT void wn24_out_row(const float *m, int64_t ms, int64_t tw, float *
                 WN_UNROLL for (int k = 0; k < 4; k++) _mm256_storeu_ps(q + 8 * k, s[k]);
             } else {
                 WN_UNROLL for (int k = 0; k < 4; k++)
-                    _mm256_maskstore_ps(q + 8 * k, wn2_mask(n - 8 * k), s[k]);
+                    _mm256_maskstore_ps(q + 8 * k, mk_lanes8(n - 8 * k), s[k]);
             }
         }
     }

@@ -9,6 +9,7 @@
 
 #include "k_conv_direct.h"
 #include "k_gemm.h"
+#include "k_lanes.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -101,14 +102,11 @@ typedef struct gm_job {
             _mm512_storeu_ps, GM_STM512, _mm512_set1_ps, _mm512_setzero_ps, _mm512_fmadd_ps)
 
 #define GM_T256 __attribute__((target("avx2,fma")))
-#define GM_M256(n)                                                                                 \
-    _mm256_cmpgt_epi32(_mm256_set1_epi32((int)((n) > 8 ? 8 : (n))),                                \
-                       _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define GM_LD256(p) _mm256_loadu_ps(p)
 #define GM_LDM256(p, m) _mm256_maskload_ps(p, m)
 #define GM_STM256(p, m, v) _mm256_maskstore_ps(p, m, v)
 #define GM_K256(name, V, MR)                                                                       \
-    GM_KERN(name, GM_T256, __m256, __m256i, 8, V, MR, GM_M256, GM_LD256, GM_LDM256,                \
+    GM_KERN(name, GM_T256, __m256, __m256i, 8, V, MR, mk_lanes8, GM_LD256, GM_LDM256,              \
             _mm256_storeu_ps, GM_STM256, _mm256_set1_ps, _mm256_setzero_ps, _mm256_fmadd_ps)
 
 /* A level's kernels: 1 and 2 vectors wide, MR0 rows and the tails' 4, 2, 1 rows. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k_lanes.h"
 #include "k_pool.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -265,14 +266,6 @@ MP_TGT static void mp_row512(const float *const *r, int64_t nr, const mp_job *J,
 /* ---- AVX2 (level 1): the same rows, 8 output columns at a time, maskload tails ---- */
 #define MP_TGT2 __attribute__((target("avx2")))
 
-MP_TGT2 static inline __m256i mp_mask8(int64_t n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 0   ? 0
-                                                      : n > 8 ? 8
-                                                              : n)),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /* even lanes of a:b (columns 0, 2, .. 14 of 16) */
 MP_TGT2 static inline __m256 mp_even8(__m256 a, __m256 b)
 {
@@ -302,7 +295,7 @@ MP_TGT2 static inline __attribute__((always_inline)) void mp_vec8(const float *c
         _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)s2));
     for (int64_t o2 = c0; o2 < c1; o2 += 8) {
         int64_t n = c1 - o2 < 8 ? c1 - o2 : 8, need = 2 * n - 1;
-        __m256i m = mp_mask8(n), ma = mp_mask8(need), mb = mp_mask8(need - 8);
+        __m256i m = mk_lanes8(n), ma = mk_lanes8(need), mb = mk_lanes8(need - 8);
         __m256 acc = _mm256_set1_ps(-INFINITY), nan = _mm256_setzero_ps();
         MP_UNROLL for (int64_t i = 0; i < nr; i++)
         {
@@ -333,8 +326,8 @@ MP_TGT2 static void mp_3x3s2_8(const float *const *r, int64_t pb2, int64_t c0, i
     const __m256i rot = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
     for (int64_t o2 = c0; o2 < c1; o2 += 8) {
         int64_t n = c1 - o2 < 8 ? c1 - o2 : 8, cols = 2 * n + 1;
-        __m256i m = mp_mask8(n), ma = mp_mask8(cols), mb = mp_mask8(cols - 8),
-                mc = mp_mask8(cols - 16);
+        __m256i m = mk_lanes8(n), ma = mk_lanes8(cols), mb = mk_lanes8(cols - 8),
+                mc = mk_lanes8(cols - 16);
         const float *p0 = r[0] + o2 * 2 - pb2, *p1 = r[1] + o2 * 2 - pb2, *p2 = r[2] + o2 * 2 - pb2;
         __m256 va = mp_smax8(mp_smax8(_mm256_maskload_ps(p0, ma), _mm256_maskload_ps(p1, ma)),
                              _mm256_maskload_ps(p2, ma));

@@ -5,6 +5,7 @@
 #include <float.h>
 #include <stdlib.h>
 
+#include "k_lanes.h"
 #include "k_vec.h"
 
 #ifdef __clang__ /* gcc does not contract in ISO C mode; clang would, per expression */
@@ -236,13 +237,6 @@ KV_TGT static int64_t round16_inf_avx512(float *x, int64_t n, float *was)
  * kept separate (no FMA), so the bits are the portable loops' and the AVX-512 rows'. ---- */
 #define KV_TGT2 __attribute__((target("avx2,fma,f16c")))
 
-KV_TGT2 static inline __m256i v8_mask(int64_t left)
-{
-    return left >= 8 ? _mm256_set1_epi32(-1)
-                     : _mm256_cmpgt_epi32(_mm256_set1_epi32((int)left),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 KV_TGT2 static inline __m256 v8_exp_neg(__m256 x)
 {
     const __m256 lo = _mm256_set1_ps(-87.0f), rnd = _mm256_set1_ps(12582912.0f);
@@ -290,7 +284,7 @@ KV_TGT2 static double exp_sum_avx2(float *o, const float *x, float mx, int64_t n
         s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
     }
     if (q < n) {
-        __m256i k = v8_mask(n - q);
+        __m256i k = mk_lanes8(n - q);
         _mm256_maskstore_ps(o + q, k, v8_exp_neg(_mm256_sub_ps(_mm256_maskload_ps(x + q, k), vm)));
     }
     double s8[8], sum = 0;
@@ -307,7 +301,7 @@ KV_TGT2 static void scale_avx2(float *o, float v, int64_t n)
     int64_t q = 0;
     for (; q + 8 <= n; q += 8) _mm256_storeu_ps(o + q, _mm256_mul_ps(_mm256_loadu_ps(o + q), vv));
     if (q < n) {
-        __m256i k = v8_mask(n - q);
+        __m256i k = mk_lanes8(n - q);
         _mm256_maskstore_ps(o + q, k, _mm256_mul_ps(_mm256_maskload_ps(o + q, k), vv));
     }
 }
@@ -335,7 +329,7 @@ KV_TGT2 static void gelu_avx2(const float *x, float *o, int64_t n)
     int64_t q = 0;
     for (; q + 8 <= n; q += 8) _mm256_storeu_ps(o + q, v8_gelu(_mm256_loadu_ps(x + q)));
     if (q < n) {
-        __m256i k = v8_mask(n - q);
+        __m256i k = mk_lanes8(n - q);
         _mm256_maskstore_ps(o + q, k, v8_gelu(_mm256_maskload_ps(x + q, k)));
     }
 }
@@ -347,7 +341,7 @@ KV_TGT2 static float max_finite_abs_avx2(const float *x, int64_t n)
     const __m256 big = _mm256_set1_ps(FLT_MAX);
     __m256 m = _mm256_setzero_ps();
     for (int64_t q = 0; q < n; q += 8) {
-        __m256 a = _mm256_and_ps(_mm256_maskload_ps(x + q, v8_mask(n - q)), mag);
+        __m256 a = _mm256_and_ps(_mm256_maskload_ps(x + q, mk_lanes8(n - q)), mag);
         m = _mm256_max_ps(_mm256_and_ps(a, _mm256_cmp_ps(a, big, _CMP_LE_OQ)), m);
     }
     float l[8], r = 0;
@@ -362,7 +356,7 @@ KV_TGT2 static int round16_avx2(float *x, int64_t n)
     const __m256 big = _mm256_set1_ps(FLT_MAX), top = _mm256_set1_ps(65504.0f);
     __m256 over = _mm256_setzero_ps();
     for (int64_t q = 0; q < n; q += 8) {
-        __m256i k = v8_mask(n - q);
+        __m256i k = mk_lanes8(n - q);
         __m256 v = _mm256_maskload_ps(x + q, k), a = _mm256_and_ps(v, mag);
         over = _mm256_or_ps(over, _mm256_and_ps(_mm256_cmp_ps(a, big, _CMP_LE_OQ),
                                                 _mm256_cmp_ps(a, top, _CMP_GT_OQ)));
