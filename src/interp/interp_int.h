@@ -123,6 +123,10 @@ typedef struct mk_epi {
  * the output channel of p for conv hosts, for linear/matmul hosts the last-axis index of p[0]
  * (p then runs along the output's rows). */
 void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, size_t n);
+/* mk_epi_apply on `rows` rows of `cols` values from p, ld floats apart, their first value at
+ * last-axis index ch (linear/matmul hosts): one stretch when the rows are whole (cols == ld). */
+void mk_epi_apply_rows(const mk_epi *ep, int64_t ch, float *p, int64_t rows, int64_t cols,
+                       int64_t ld);
 
 /* ---- kernel context ---- */
 typedef struct mk_kctx {

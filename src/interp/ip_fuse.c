@@ -455,6 +455,17 @@ void mk_epi_apply(const mk_epi *ep, const float *bias, int64_t ch, float *p, siz
     }
 }
 
+void mk_epi_apply_rows(const mk_epi *ep, int64_t ch, float *p, int64_t rows, int64_t cols,
+                       int64_t ld)
+{
+    if (!ep) return;
+    if (cols == ld) {
+        mk_epi_apply(ep, NULL, ch, p, (size_t)(rows * cols));
+        return;
+    }
+    for (int64_t r = 0; r < rows; r++) mk_epi_apply(ep, NULL, ch, p + r * ld, (size_t)cols);
+}
+
 /* Kernels that apply k->epi to their output. */
 static int epi_host(mk_op_kind k)
 {

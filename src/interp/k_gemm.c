@@ -148,8 +148,7 @@ static void gm_block(const gm_job *J, int64_t p, int64_t b, int epi)
     float *c = J->c + m0 * J->ldc + n0;
     int rk = mr > 4 ? 0 : mr > 2 ? 1 : mr > 1 ? 2 : 3;
     J->isa->kern[nn > NR / 2][rk](r, J->bp + p * J->K * NR, J->K, c, J->ldc, mr, nn, J->accumulate);
-    if (epi && J->k->epi)
-        for (int q = 0; q < mr; q++) mk_epi_apply(J->k->epi, NULL, n0, c + q * J->ldc, (size_t)nn);
+    if (epi) mk_epi_apply_rows(J->k->epi, n0, c, mr, nn, J->ldc);
 }
 
 /* Units [u0, u1). By rows, the epilogue runs once per row block over its whole rows, not once
@@ -162,14 +161,8 @@ static void gm_units(const gm_job *J, int64_t u0, int64_t u1)
             continue;
         }
         for (int64_t p = 0; p < J->np; p++) gm_block(J, p, u, 0);
-        if (!J->k->epi) continue;
         int64_t m0 = u * J->isa->mr, mr = J->M - m0 < J->isa->mr ? J->M - m0 : J->isa->mr;
-        float *c = J->c + m0 * J->ldc;
-        if (J->ldc == J->N)
-            mk_epi_apply(J->k->epi, NULL, 0, c, (size_t)(mr * J->N));
-        else
-            for (int64_t q = 0; q < mr; q++)
-                mk_epi_apply(J->k->epi, NULL, 0, c + q * J->ldc, (size_t)J->N);
+        mk_epi_apply_rows(J->k->epi, 0, J->c + m0 * J->ldc, mr, J->N, J->ldc);
     }
 }
 
@@ -195,6 +188,16 @@ static void gm_plan(gm_job *J)
     J->upc = GM_WORK / (per ? per : 1);
     if (J->upc < 1) J->upc = 1;
     J->upc = mk_par_chunks(J->units, mk_par_chunks(J->units, J->upc)); /* evened out */
+}
+
+/* Bytes of op(B) packed for isa (0: too many). */
+static size_t gm_pack_bytes(const gm_isa *isa, int64_t N, int64_t K)
+{
+    size_t n;
+    int64_t NR = isa->nr;
+    if (!mk_mul_size((size_t)(mk_par_chunks(N, NR) * NR), (size_t)K, &n) || !mk_mul_size(n, 4, &n))
+        return 0;
+    return n;
 }
 
 /* op(B) into panels [np][K][NR], the columns past N 0. */
@@ -223,7 +226,7 @@ mk_status mk_gemm_packed(mk_kctx *k, int64_t M, int64_t N, int64_t K, const floa
     gm_job J = {.k = k, .M = M, .N = N, .K = K, .lda = lda, .ldc = ldc, .a = a, .c = c};
     J.accumulate = accumulate;
     J.isa = gm_isa_now();
-    size_t bytes = mk_gemm_pack_bytes(N, K);
+    size_t bytes = gm_pack_bytes(J.isa, N, K);
     if (!bytes) return MK_OOM(k->e);
     float *bp;
     int made = 1;
@@ -247,11 +250,7 @@ mk_status mk_gemm_packed(mk_kctx *k, int64_t M, int64_t N, int64_t K, const floa
 size_t mk_gemm_pack_bytes(int64_t N, int64_t K)
 {
 #ifdef GM_X86
-    size_t n;
-    int64_t NR = gm_isa_now()->nr;
-    if (!mk_mul_size((size_t)(mk_par_chunks(N, NR) * NR), (size_t)K, &n) || !mk_mul_size(n, 4, &n))
-        return 0;
-    return n;
+    return gm_pack_bytes(gm_isa_now(), N, K);
 #else
     (void)N, (void)K;
     return 0;

@@ -45,11 +45,7 @@ static void gemm_chunk(void *ctx, int64_t i, int tid)
     (void)tid;
     mk_sgemm(CblasRowMajor, J->ta, J->tb, (int)mn, (int)nn, (int)J->K, J->alpha, a, (int)J->lda, b,
              (int)J->ldb, J->beta, c, (int)J->ldc);
-    if (J->k->epi && nn == J->ldc) /* whole rows: one stretch */
-        mk_epi_apply(J->k->epi, NULL, 0, c, (size_t)(mn * nn));
-    else if (J->k->epi)
-        for (int64_t r = 0; r < mn; r++)
-            mk_epi_apply(J->k->epi, NULL, n0, c + r * J->ldc, (size_t)nn);
+    mk_epi_apply_rows(J->k->epi, n0, c, mn, nn, J->ldc);
 }
 
 static void gemm_split(mk_kctx *k, gemm_job *J)
