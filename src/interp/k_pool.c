@@ -380,6 +380,20 @@ static inline void mp_edges(const mp_job *J, const float *const *r, int64_t nr, 
     }
 }
 
+/* One output row from its window rows r[0..nr): the interior columns in SIMD, those whose
+ * window the row's ends clip one at a time. */
+static inline __attribute__((always_inline)) void mp_row(const mp_job *J, const float *const *r,
+                                                         int64_t nr, float *orow)
+{
+#ifdef MP_X86
+    if (J->level == 2)
+        mp_row512(r, nr, J, orow);
+    else
+        mp_row256(r, nr, J, orow);
+#endif
+    mp_edges(J, r, nr, orow);
+}
+
 #ifdef MP_X86
 /* Output rows [r0, r1) of plane p of a 2-D max_pool (one depth slice): a window's rows are
  * consecutive input rows, so their pointers step from the plane's start and the next output
@@ -406,11 +420,7 @@ static void mp_rows2d(const mp_job *J, int64_t p, int64_t r0, int64_t r1)
                        *e = (const char *)(xp + wh[o1 + 1] * in2);
             for (; a < e; a += 64) __builtin_prefetch(a);
         }
-        if (J->level == 2)
-            mp_row512(r, nr, J, orow);
-        else
-            mp_row256(r, nr, J, orow);
-        mp_edges(J, r, nr, orow);
+        mp_row(J, r, nr, orow);
     }
 }
 #endif
@@ -455,12 +465,8 @@ static void mp_chunk(void *ctx, int64_t ci, int tid)
                                 (const char *)(J->x + p * in_n + (i0 * in[1] + i1) * in[2]);
                             for (int64_t b = 0; b < in[2] * 4; b += 64) __builtin_prefetch(pf + b);
                         }
-                if (J->level == 2)
-                    mp_row512(r, nr, J, orow);
-                else
-                    mp_row256(r, nr, J, orow);
 #endif
-                mp_edges(J, r, nr, orow);
+                mp_row(J, r, nr, orow);
             }
 }
 
